@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# Regenerates every capture in samples/ from real WebSocket traffic on the
+# loopback interface.  Run as root on Debian (12 tested):
+#
+#     sudo samples/generate.sh            # all scenarios
+#     sudo samples/generate.sh auth-401   # only scenarios whose name contains "auth-401"
+#
+# Installs what is missing (tcpdump, nginx-light, curl, python3 + websockets,
+# nodejs/npm + ws, optionally wireshark-common for editcap), starts servers on
+# 127.0.0.1 / ::1 ports 18001-18199 only, and kills everything it started on
+# exit.  Every wait is bounded; the whole run takes about two minutes.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GEN=$HERE/gen
+ONLY=${1:-}
+WORK=$(mktemp -d /tmp/wssniff-samples.XXXXXX)
+ALL_PIDS=()   # every background process, for the exit trap
+SCEN_PIDS=()  # background processes of the current scenario
+CAP_PID=
+FAILED=()
+
+log()  { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
+die()  { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+kill_pid() {  # kill_pid PID [SIGNAL]: signal, wait up to 3 s, then SIGKILL
+  local pid=$1 sig=${2:-TERM} i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -s "$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  [[ -n $CAP_PID ]] && kill_pid "$CAP_PID" INT
+  for pid in "${ALL_PIDS[@]}"; do kill_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+[[ $(id -u) -eq 0 ]] || die "run as root (tcpdump needs it)"
+
+# ------------------------------------------------------------------ install
+apt_updated=
+apt_install() {
+  if [[ -z $apt_updated ]]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+missing=()
+command -v tcpdump >/dev/null || missing+=(tcpdump)
+command -v nginx   >/dev/null || missing+=(nginx-light)
+command -v curl    >/dev/null || missing+=(curl ca-certificates)
+command -v python3 >/dev/null || missing+=(python3)
+command -v node    >/dev/null || missing+=(nodejs)
+command -v npm     >/dev/null || missing+=(npm)
+command -v timeout >/dev/null || missing+=(coreutils)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+if ! command -v editcap >/dev/null; then
+  log "installing wireshark-common (editcap) for the pcapng sample"
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+  apt_install wireshark-common || warn "could not install wireshark-common; pcapng-ok.pcapng will be skipped"
+fi
+
+# Python with websockets >= 13 (new asyncio API): use the current python3 if
+# it already has it, else a venv in gen/.venv (PEP 668 forbids a system pip).
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import websockets.asyncio.client' 2>/dev/null; then
+  if [[ ! -x $GEN/.venv/bin/python ]]; then
+    rm -rf "$GEN/.venv"
+    if ! "$PY" -m venv "$GEN/.venv" 2>/dev/null; then
+      apt_install python3-venv
+      rm -rf "$GEN/.venv"
+      "$PY" -m venv "$GEN/.venv"
+    fi
+  fi
+  PY=$GEN/.venv/bin/python
+  "$PY" -c 'import websockets.asyncio.client' 2>/dev/null ||
+    timeout 300 "$PY" -m pip install -q 'websockets>=13'
+  "$PY" -c 'import websockets.asyncio.client' || die "could not install python websockets"
+fi
+
+if [[ ! -d $GEN/node_modules/ws ]]; then
+  log "npm install (ws) in $GEN"
+  (cd "$GEN" && timeout 300 npm install --no-audit --no-fund --silent)
+fi
+
+# ------------------------------------------------------------------ helpers
+bg() {  # bg NAME CMD...: start a background process, bounded to 90 s
+  local name=$1; shift
+  timeout -s TERM 90 "$@" >"$WORK/$name.log" 2>&1 &
+  ALL_PIDS+=($!)
+  SCEN_PIDS+=($!)
+}
+
+stop_bg() {  # stop the current scenario's background processes
+  local pid
+  for pid in "${SCEN_PIDS[@]}"; do kill_pid "$pid"; done
+  SCEN_PIDS=()
+}
+
+wait_listen() {  # wait_listen PORT: until something LISTENs on tcp PORT (v4 or v6)
+  local port hex i
+  port=$1
+  hex=$(printf ':%04X' "$port")
+  for i in $(seq 100); do
+    if awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$WORK"/*.log >&2 || true
+  die "nothing listening on port $port after 10 s"
+}
+
+wait_file() {  # wait_file FILE SECONDS
+  local i
+  for i in $(seq $(($2 * 10))); do
+    [[ -e $1 ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+wait_pid() {  # wait_pid PID SECONDS: wait for a background process, kill it if late
+  local i
+  for i in $(seq $(($2 * 10))); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  warn "process $1 still running after $2 s; killing it"
+  kill_pid "$1"
+}
+
+cap_start() {  # cap_start OUTFILE FILTER [extra tcpdump options...]
+  local out=$1 filter=$2 i
+  shift 2
+  : >"$WORK/tcpdump.err"
+  rm -f "$out"
+  tcpdump -i "${CAP_IF:-lo}" -U --immediate-mode -Z root "$@" -w "$out" "$filter" 2>"$WORK/tcpdump.err" &
+  CAP_PID=$!
+  ALL_PIDS+=($CAP_PID)
+  for i in $(seq 100); do
+    grep -q 'listening on' "$WORK/tcpdump.err" && break
+    kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/tcpdump.err" >&2; die "tcpdump exited"; }
+    sleep 0.1
+  done
+  grep -q 'listening on' "$WORK/tcpdump.err" || die "tcpdump not ready after 10 s"
+  sleep 0.3
+}
+
+cap_stop() {
+  sleep 0.5
+  kill_pid "$CAP_PID" INT
+  CAP_PID=
+  sleep 0.3
+  grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
+}
+
+run() {  # run SECONDS CMD...: foreground client, bounded; failure is recorded
+  local t=$1; shift
+  if ! timeout -s TERM "$t" "$@"; then
+    warn "client failed or timed out: $*"
+    FAILED+=("$CURRENT")
+  fi
+}
+
+CURRENT=
+want() {  # want NAME: announce a scenario, false if filtered out by $1
+  CURRENT=$1
+  [[ -z $ONLY || $1 == *"$ONLY"* ]] || return 1
+  log "$1"
+}
+
+nginx_start() {  # nginx_start TEMPLATE LISTEN UPSTREAM [READ_TIMEOUT]
+  local tmpl=$1 listen=$2 upstream=$3 rt=${4:-60s} prefix
+  prefix=$WORK/nginx-$listen
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|$listen|g" \
+      -e "s|@UPSTREAM_PORT@|$upstream|g" -e "s|@READ_TIMEOUT@|$rt|g" \
+      "$GEN/$tmpl" >"$prefix/nginx.conf"
+  bg "nginx-$listen" nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen "$listen"
+}
+
+PYWS=("$PY" "$GEN/pyws.py")
+RAW=("$PY" "$GEN/raw.py")
+NODEWS=(node "$GEN/nodews.js")
+CURL=(curl -sS -i --http1.1 --max-time 3 --noproxy '*')
+KEY=dGhlIHNhbXBsZSBub25jZQ==   # the RFC 6455 example key
+
+good_handshake() {  # good_handshake NAME PORT OUT [tcpdump options]
+  local port=$2 out=$3
+  shift 3
+  bg "srv-$port" "${PYWS[@]}" server --port "$port"
+  wait_listen "$port"
+  cap_start "$out" "tcp port $port" "$@"
+  run 10 "${PYWS[@]}" client --url "ws://127.0.0.1:$port/chat"
+  cap_stop
+  stop_bg
+}
+
+cd "$HERE"
+
+# ------------------------------------------------------------------ scenarios
+if want python-websockets-ok; then
+  bg srv "${PYWS[@]}" server --port 18001
+  wait_listen 18001
+  cap_start python-websockets-ok.pcap 'tcp port 18001'
+  run 10 "${PYWS[@]}" client --url ws://127.0.0.1:18001/chat
+  cap_stop
+  stop_bg
+fi
+
+if want node-ws-subprotocol-deflate; then
+  bg srv "${NODEWS[@]}" server-deflate 127.0.0.1 18011
+  wait_listen 18011
+  cap_start node-ws-subprotocol-deflate.pcap 'tcp port 18011'
+  run 10 "${NODEWS[@]}" client-deflate ws://127.0.0.1:18011/chat
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-proxy-ok; then
+  bg backend "${PYWS[@]}" server --port 18022
+  wait_listen 18022
+  nginx_start nginx-ws.conf.tmpl 18021 18022
+  cap_start nginx-proxy-ok.pcap 'tcp port 18021 or tcp port 18022'
+  run 10 "${PYWS[@]}" client --url ws://127.0.0.1:18021/chat
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-strips-upgrade; then
+  bg backend "${NODEWS[@]}" server-app 127.0.0.1 18032
+  wait_listen 18032
+  nginx_start nginx-plain.conf.tmpl 18031 18032
+  cap_start nginx-strips-upgrade.pcap 'tcp port 18031 or tcp port 18032'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18031/ws
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-502-upstream-down; then
+  nginx_start nginx-ws.conf.tmpl 18041 18042   # nothing listens on 18042
+  cap_start nginx-502-upstream-down.pcap 'tcp port 18041 or tcp port 18042'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18041/chat
+  cap_stop
+  stop_bg
+fi
+
+if want origin-rejected-403; then
+  bg srv "${PYWS[@]}" server --port 18051 --mode origin
+  wait_listen 18051
+  cap_start origin-rejected-403.pcap 'tcp port 18051'
+  run 10 "${PYWS[@]}" client --mode origin-evil --url ws://127.0.0.1:18051/chat
+  cap_stop
+  stop_bg
+fi
+
+if want auth-401; then
+  bg srv-py "${PYWS[@]}" server --port 18061 --mode auth
+  bg srv-node "${NODEWS[@]}" server-auth 127.0.0.1 18062
+  wait_listen 18061
+  wait_listen 18062
+  cap_start auth-401.pcap 'tcp port 18061 or tcp port 18062'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18061/private
+  sleep 0.2
+  run 10 "${NODEWS[@]}" client-expect-fail ws://127.0.0.1:18062/private
+  cap_stop
+  stop_bg
+fi
+
+if want version-8-426; then
+  bg srv "${PYWS[@]}" server --port 18071 --mode version
+  wait_listen 18071
+  cap_start version-8-426.pcap 'tcp port 18071'
+  run 10 "${CURL[@]}" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H "Sec-WebSocket-Key: $KEY" -H 'Sec-WebSocket-Version: 8' \
+    -H 'Sec-WebSocket-Origin: http://127.0.0.1' http://127.0.0.1:18071/chat
+  cap_stop
+  stop_bg
+fi
+
+if want curl-bad-requests; then
+  bg srv "${NODEWS[@]}" server-plain 127.0.0.1 18081
+  wait_listen 18081
+  cap_start curl-bad-requests.pcap 'tcp port 18081'
+  # 1. no Sec-WebSocket-Key
+  run 5 "${CURL[@]}" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' http://127.0.0.1:18081/no-key
+  sleep 0.2
+  # 2. key is base64 but of 10 bytes ("the sample"), not 16
+  run 5 "${CURL[@]}" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZQ==' -H 'Sec-WebSocket-Version: 13' \
+    http://127.0.0.1:18081/short-key
+  sleep 0.2
+  # 3. no Connection: Upgrade (curl sends no Connection header by default)
+  run 5 "${CURL[@]}" -H 'Upgrade: websocket' -H "Sec-WebSocket-Key: $KEY" \
+    -H 'Sec-WebSocket-Version: 13' http://127.0.0.1:18081/no-connection
+  sleep 0.2
+  # 4. POST instead of GET
+  run 5 "${CURL[@]}" -X POST -d 'x=1' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H "Sec-WebSocket-Key: $KEY" -H 'Sec-WebSocket-Version: 13' http://127.0.0.1:18081/post
+  cap_stop
+  stop_bg
+fi
+
+if want no-response; then
+  bg srv "${PYWS[@]}" server --port 18091 --mode silent
+  wait_listen 18091
+  cap_start no-response.pcap 'tcp port 18091'
+  run 10 "${PYWS[@]}" client --mode expect-fail --open-timeout 2 --url ws://127.0.0.1:18091/chat
+  cap_stop
+  stop_bg
+fi
+
+if want ipv6-ok; then
+  bg srv "${PYWS[@]}" server --host ::1 --port 18101
+  wait_listen 18101
+  cap_start ipv6-ok.pcap 'tcp port 18101'
+  run 10 "${PYWS[@]}" client --url 'ws://[::1]:18101/chat'
+  cap_stop
+  stop_bg
+fi
+
+if want mid-connection; then
+  bg srv "${PYWS[@]}" server --port 18111
+  wait_listen 18111
+  rm -f "$WORK/mid.ready" "$WORK/mid.stop"
+  bg client "${PYWS[@]}" client --mode long --duration 15 --url ws://127.0.0.1:18111/chat \
+    --ready-file "$WORK/mid.ready" --stop-file "$WORK/mid.stop"
+  client_pid=$!
+  wait_file "$WORK/mid.ready" 10 || die "mid-connection client did not connect"
+  sleep 0.5
+  cap_start mid-connection.pcap 'tcp port 18111'
+  sleep 1
+  touch "$WORK/mid.stop"
+  wait_pid "$client_pid" 5
+  cap_stop
+  stop_bg
+fi
+
+if want dribbled-request; then
+  bg srv "${PYWS[@]}" server --port 18121
+  wait_listen 18121
+  cap_start dribbled-request.pcap 'tcp port 18121'
+  run 20 "${RAW[@]}" dribble 127.0.0.1 18121
+  cap_stop
+  stop_bg
+fi
+
+if want keepalive-then-upgrade; then
+  bg srv "${NODEWS[@]}" server-app 127.0.0.1 18131
+  wait_listen 18131
+  cap_start keepalive-then-upgrade.pcap 'tcp port 18131'
+  run 10 "${RAW[@]}" keepalive 127.0.0.1 18131
+  cap_stop
+  stop_bg
+fi
+
+if want handcrafted-bad-accept; then
+  bg srv "${RAW[@]}" handcrafted-server 127.0.0.1 18141 bad-accept
+  wait_listen 18141
+  cap_start handcrafted-bad-accept.pcap 'tcp port 18141'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18141/chat
+  cap_stop
+  stop_bg
+fi
+
+if want handcrafted-unoffered-subprotocol; then
+  bg srv "${RAW[@]}" handcrafted-server 127.0.0.1 18142 unoffered-subprotocol
+  wait_listen 18142
+  cap_start handcrafted-unoffered-subprotocol.pcap 'tcp port 18142'
+  run 10 "${PYWS[@]}" client --mode expect-fail-chat --url ws://127.0.0.1:18142/chat
+  cap_stop
+  stop_bg
+fi
+
+if want handcrafted-double-accept-extension; then
+  bg srv "${RAW[@]}" handcrafted-server 127.0.0.1 18143 unoffered-extension
+  wait_listen 18143
+  cap_start handcrafted-double-accept-extension.pcap 'tcp port 18143'
+  # 1. client offers no extension, server accepts permessage-deflate
+  run 10 "${PYWS[@]}" client --mode expect-fail-nodeflate --url ws://127.0.0.1:18143/chat
+  sleep 0.2
+  # 2. client offers permessage-deflate once, server accepts it twice
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18143/chat
+  cap_stop
+  stop_bg
+fi
+
+if want sll2-any-ok; then
+  CAP_IF=any good_handshake sll2-any-ok 18151 sll2-any-ok.pcap
+fi
+
+if want nanosecond-ok; then
+  good_handshake nanosecond-ok 18161 nanosecond-ok.pcap --time-stamp-precision=nano
+fi
+
+if want pcapng-ok; then
+  if command -v editcap >/dev/null; then
+    good_handshake pcapng-ok 18171 "$WORK/pcapng-ok.pcap"
+    editcap -F pcapng "$WORK/pcapng-ok.pcap" pcapng-ok.pcapng
+  else
+    warn "editcap missing: skipping pcapng-ok.pcapng"
+  fi
+fi
+
+if want nginx-idle-timeout; then
+  bg backend "${PYWS[@]}" server --port 18182
+  wait_listen 18182
+  nginx_start nginx-ws.conf.tmpl 18181 18182 2s
+  cap_start nginx-idle-timeout.pcap 'tcp port 18181 or tcp port 18182'
+  run 15 "${PYWS[@]}" client --mode idle --duration 6 --url ws://127.0.0.1:18181/chat
+  cap_stop
+  stop_bg
+fi
+
+if want close-codes; then
+  bg srv "${PYWS[@]}" server --port 18191 --mode close-codes
+  wait_listen 18191
+  cap_start close-codes.pcap 'tcp port 18191'
+  run 30 "${PYWS[@]}" client --mode close-codes --url ws://127.0.0.1:18191
+  cap_stop
+  stop_bg
+fi
+
+# ------------------------------------------------------------------ versions
+{
+  echo "# Tool versions used by samples/generate.sh for the captures in this folder"
+  echo "generated: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "kernel: $(uname -sr)"
+  echo "tcpdump: $(tcpdump --version 2>&1 | sed -n 1p)"
+  echo "libpcap: $(tcpdump --version 2>&1 | sed -n 2p)"
+  echo "nginx: $(nginx -v 2>&1)"
+  echo "curl: $(curl --version | sed -n 1p)"
+  echo "python: $("$PY" --version 2>&1)"
+  echo "python websockets: $("$PY" -c 'import websockets; print(websockets.__version__)')"
+  echo "node: $(node --version)"
+  echo "node ws: $(node -p "require('$GEN/node_modules/ws/package.json').version")"
+  if command -v editcap >/dev/null; then
+    echo "editcap: $(editcap -h 2>&1 | grep -m1 Editcap)"
+  fi
+} >VERSIONS.txt
+
+# ------------------------------------------------------------------ summary
+if command -v tshark >/dev/null; then
+  log "summary (tshark: HTTP request/status lines per file)"
+  for f in *.pcap *.pcapng; do
+    [[ -e $f ]] || continue
+    printf '%s:' "$f"
+    timeout 30 tshark -r "$f" -Y 'http.request or http.response' \
+      -T fields -e http.request.method -e http.response.code 2>/dev/null | tr -s '\t\n' '  '
+    echo
+  done
+fi
+
+if ((${#FAILED[@]})); then
+  die "scenarios with a failed client: ${FAILED[*]}"
+fi
+log "done"
