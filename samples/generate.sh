@@ -200,7 +200,7 @@ nginx_start() {  # nginx_start TEMPLATE LISTEN UPSTREAM [READ_TIMEOUT]
 PYWS=("$PY" "$GEN/pyws.py")
 RAW=("$PY" "$GEN/raw.py")
 NODEWS=(node "$GEN/nodews.js")
-CURL=(curl -sS -i --http1.1 --max-time 3 --noproxy '*')
+CURL=(curl -sS -i --http1.1 --max-time 3 --noproxy '*' -o /dev/null -w 'curl: HTTP %{http_code}\n')
 KEY=dGhlIHNhbXBsZSBub25jZQ==   # the RFC 6455 example key
 
 good_handshake() {  # good_handshake NAME PORT OUT [tcpdump options]
@@ -466,7 +466,7 @@ if command -v tshark >/dev/null; then
     [[ -e $f ]] || continue
     printf '%s:' "$f"
     timeout 30 tshark -r "$f" -Y 'http.request or http.response' \
-      -T fields -e http.request.method -e http.response.code 2>/dev/null | tr -s '\t\n' '  '
+      -T fields -e http.request.method -e http.response.code 2>/dev/null | tr -s '\t\n' '  ' || true
     echo
   done
 fi

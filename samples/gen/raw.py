@@ -102,21 +102,24 @@ def masked_frame(opcode, payload):
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + data
 
 
+def read_frame(reader):
+    b0, b1 = reader.exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", reader.exact(2))[0]
+    payload = reader.exact(n)
+    log("server frame opcode", b0 & 0x0F, payload[:20])
+    return b0 & 0x0F, payload
+
+
 def ws_close_handshake(sock, reader):
     """Send a text frame, read the echo, then close with 1000."""
-    sock.sendall(masked_frame(0x1, b"hi"))
-    sock.sendall(masked_frame(0x8, struct.pack("!H", 1000) + b"bye"))
     try:
-        # read frames until the server's close frame
-        while True:
-            b0, b1 = reader.exact(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", reader.exact(2))[0]
-            payload = reader.exact(n)
-            log("server frame opcode", b0 & 0x0F, payload[:20])
-            if b0 & 0x0F == 0x8:
-                break
+        sock.sendall(masked_frame(0x1, b"hi"))
+        read_frame(reader)
+        sock.sendall(masked_frame(0x8, struct.pack("!H", 1000) + b"bye"))
+        while read_frame(reader)[0] != 0x8:
+            pass
     except (EOFError, socket.timeout) as exc:
         log("while closing:", exc)
     sock.close()
