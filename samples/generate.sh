@@ -441,7 +441,8 @@ if want close-codes; then
 fi
 
 # ------------------------------------------------------------------ versions
-{
+# (only on a full run, so VERSIONS.txt always describes every capture)
+[[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate.sh for the captures in this folder"
   echo "generated: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
