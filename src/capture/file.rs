@@ -1,0 +1,329 @@
+//! Streaming pcap / pcapng reader (pcap-parser), constant memory whatever the file size.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use super::{CaptureError, Frame, Linktype, Timestamp};
+
+/// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
+const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
+/// Bytes read before handing the stream to pcap-parser (covers any file header).
+const PREFETCH_BYTES: usize = 64 * 1024;
+/// Largest single pcap record or pcapng block accepted. libpcap's own limit for a
+/// packet is 256 KiB; pcapng blocks with options can be a little larger.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a completed read covered.
+#[derive(Debug, Default)]
+pub struct ReadSummary {
+    /// Frames handed to the callback.
+    pub frames: u64,
+    /// Bytes of the capture consumed.
+    pub bytes: u64,
+    /// Distinct link types seen, in order of first appearance.
+    pub linktypes: Vec<Linktype>,
+    /// Snap length from the file header (pcap) or the first interface (pcapng).
+    pub snaplen: Option<u32>,
+    /// Why reading stopped early, if it did; every frame before it was delivered.
+    pub error: Option<CaptureError>,
+}
+
+#[derive(Clone, Copy)]
+struct Interface {
+    linktype: Linktype,
+    units_per_sec: u64,
+    ts_offset: i64,
+}
+
+/// A pcap or pcapng file (or standard input, `-`) read as a stream of frames.
+pub struct FileSource {
+    path: String,
+    reader: Box<dyn PcapReaderIterator + Send>,
+}
+
+impl FileSource {
+    /// Opens `path` (`-` for standard input) and checks its header.
+    ///
+    /// # Errors
+    /// The file cannot be opened, is a directory, is empty or is not a capture.
+    pub fn open(path: &str) -> Result<Self, CaptureError> {
+        let input: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            let file = File::open(path).map_err(|source| CaptureError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            let meta = file.metadata().map_err(|source| CaptureError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            if meta.is_dir() {
+                return Err(CaptureError::IsDirectory {
+                    path: path.to_owned(),
+                });
+            }
+            Box::new(file)
+        };
+        Self::from_reader(path, input)
+    }
+
+    /// Wraps any byte stream holding a pcap or pcapng capture; `name` is used in messages.
+    ///
+    /// # Errors
+    /// The stream is empty, unreadable or does not start with a capture header.
+    pub fn from_reader(name: &str, mut input: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+        // Read the start ourselves: the error can then say what the file starts with, and
+        // pcap-parser parses the file header from its first read, which must hold it whole.
+        let mut prefix = vec![0u8; PREFETCH_BYTES];
+        let mut got = 0;
+        while got < prefix.len() {
+            match input.read(prefix.get_mut(got..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(CaptureError::Io {
+                        path: name.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+        prefix.truncate(got);
+        let head = prefix.get(..4).unwrap_or(&prefix);
+        if got == 0 {
+            return Err(CaptureError::Empty {
+                path: name.to_owned(),
+            });
+        }
+        let known = [
+            [0xd4, 0xc3, 0xb2, 0xa1],
+            [0xa1, 0xb2, 0xc3, 0xd4],
+            [0x4d, 0x3c, 0xb2, 0xa1],
+            [0xa1, 0xb2, 0x3c, 0x4d],
+            [0x0a, 0x0d, 0x0d, 0x0a],
+        ];
+        if got < 4 || !known.iter().any(|k| k.as_slice() == head) {
+            return Err(CaptureError::BadMagic {
+                path: name.to_owned(),
+                magic: head.iter().map(|b| format!("{b:02x}")).collect(),
+            });
+        }
+        let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(prefix).chain(input));
+        let reader =
+            pcap_parser::create_reader(INITIAL_BUFFER_BYTES, chained).map_err(|e| match e {
+                PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
+                    CaptureError::Truncated {
+                        path: name.to_owned(),
+                        after_frame: 0,
+                        offset: 0,
+                    }
+                }
+                other => CaptureError::Corrupt {
+                    path: name.to_owned(),
+                    after_frame: 0,
+                    offset: 0,
+                    detail: describe(&other),
+                },
+            })?;
+        Ok(FileSource {
+            path: name.to_owned(),
+            reader,
+        })
+    }
+
+    /// The name this source was opened with.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Hands every frame to `on_frame` in file order until the end, an error, or `Break`.
+    ///
+    /// A damaged file is not an `Err`: the frames before the damage are delivered and the
+    /// damage is described in [`ReadSummary::error`].
+    pub fn for_each_frame(
+        &mut self,
+        mut on_frame: impl FnMut(&Frame<'_>) -> ControlFlow<()>,
+    ) -> ReadSummary {
+        let mut summary = ReadSummary::default();
+        let mut interfaces: Vec<Interface> = Vec::new();
+        let mut legacy: Option<Interface> = None;
+        let mut buffer_size = INITIAL_BUFFER_BYTES;
+        loop {
+            let (consumed, stop) = match self.reader.next() {
+                Ok((offset, block)) => {
+                    let frame = match block {
+                        PcapBlockOwned::LegacyHeader(header) => {
+                            let units = if header.is_nanosecond_precision() {
+                                1_000_000_000
+                            } else {
+                                1_000_000
+                            };
+                            summary.snaplen = Some(header.snaplen);
+                            legacy = Some(Interface {
+                                linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
+                                units_per_sec: units,
+                                ts_offset: i64::from(header.thiszone),
+                            });
+                            None
+                        }
+                        PcapBlockOwned::Legacy(record) => legacy.map(|iface| Frame {
+                            number: 0,
+                            ts: Timestamp::from_parts(
+                                i64::from(record.ts_sec).saturating_add(iface.ts_offset),
+                                u64::from(record.ts_usec),
+                                iface.units_per_sec,
+                            ),
+                            linktype: iface.linktype,
+                            data: record
+                                .data
+                                .get(..usize::try_from(record.caplen).unwrap_or(usize::MAX))
+                                .unwrap_or(record.data),
+                            orig_len: record.origlen,
+                        }),
+                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                            // A new section restarts interface numbering (pcapng §4.1).
+                            interfaces.clear();
+                            None
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            if summary.snaplen.is_none() {
+                                summary.snaplen = Some(idb.snaplen);
+                            }
+                            interfaces.push(Interface {
+                                linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
+                                units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
+                                ts_offset: idb.ts_offset(),
+                            });
+                            None
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            let iface = usize::try_from(epb.if_id)
+                                .ok()
+                                .and_then(|i| interfaces.get(i).copied());
+                            iface.map(|iface| {
+                                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                                let units = iface.units_per_sec.max(1);
+                                let secs = i64::try_from(raw / units)
+                                    .unwrap_or(i64::MAX)
+                                    .saturating_add(iface.ts_offset);
+                                Frame {
+                                    number: 0,
+                                    ts: Timestamp::from_parts(secs, raw % units, units),
+                                    linktype: iface.linktype,
+                                    data: epb
+                                        .data
+                                        .get(..usize::try_from(epb.caplen).unwrap_or(usize::MAX))
+                                        .unwrap_or(epb.data),
+                                    orig_len: epb.origlen,
+                                }
+                            })
+                        }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            interfaces.first().map(|iface| Frame {
+                                number: 0,
+                                ts: Timestamp::default(),
+                                linktype: iface.linktype,
+                                data: spb
+                                    .data
+                                    .get(..usize::try_from(spb.origlen).unwrap_or(usize::MAX))
+                                    .unwrap_or(spb.data),
+                                orig_len: spb.origlen,
+                            })
+                        }
+                        // Name resolution, statistics, custom and unknown blocks carry no packets.
+                        PcapBlockOwned::NG(_) => None,
+                    };
+                    let mut stop = false;
+                    if let Some(mut frame) = frame {
+                        summary.frames += 1;
+                        frame.number = summary.frames;
+                        if !summary.linktypes.contains(&frame.linktype) {
+                            summary.linktypes.push(frame.linktype);
+                        }
+                        stop = on_frame(&frame).is_break();
+                    }
+                    (offset, stop)
+                }
+                Err(PcapError::Eof) => break,
+                Err(PcapError::Incomplete(_)) => {
+                    let failed = self.reader.refill().err().map(|e| describe(&e));
+                    if let Some(detail) = failed {
+                        summary.error = Some(self.corrupt(&summary, &detail));
+                        break;
+                    }
+                    continue;
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if buffer_size >= MAX_RECORD_BYTES {
+                        summary.error = Some(self.corrupt(
+                            &summary,
+                            &format!("record larger than {MAX_RECORD_BYTES} bytes"),
+                        ));
+                        break;
+                    }
+                    buffer_size = (buffer_size * 4).min(MAX_RECORD_BYTES);
+                    if !self.reader.grow(buffer_size) {
+                        summary.error = Some(self.corrupt(&summary, "could not grow read buffer"));
+                        break;
+                    }
+                    let failed = self.reader.refill().err().map(|e| describe(&e));
+                    if let Some(detail) = failed {
+                        summary.error = Some(self.corrupt(&summary, &detail));
+                        break;
+                    }
+                    continue;
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    summary.error = Some(CaptureError::Truncated {
+                        path: self.path.clone(),
+                        after_frame: summary.frames,
+                        offset: summary.bytes,
+                    });
+                    break;
+                }
+                Err(e) => {
+                    let detail = describe(&e);
+                    summary.error = Some(self.corrupt(&summary, &detail));
+                    break;
+                }
+            };
+            summary.bytes += consumed as u64;
+            self.reader.consume(consumed);
+            if stop {
+                break;
+            }
+        }
+        summary
+    }
+
+    fn corrupt(&self, summary: &ReadSummary, detail: &str) -> CaptureError {
+        CaptureError::Corrupt {
+            path: self.path.clone(),
+            after_frame: summary.frames,
+            offset: summary.bytes,
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+fn describe<I: AsRef<[u8]>>(e: &PcapError<I>) -> String {
+    match e {
+        PcapError::Eof => "end of file".into(),
+        PcapError::BufferTooSmall => "record too large".into(),
+        PcapError::UnexpectedEof => "unexpected end of file".into(),
+        PcapError::ReadError => "read error".into(),
+        PcapError::Incomplete(_) => "incomplete record".into(),
+        PcapError::HeaderNotRecognized => "block header not recognised".into(),
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("malformed record ({kind:?})")
+        }
+    }
+}

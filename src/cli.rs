@@ -1,0 +1,225 @@
+//! Command line: raw flags ([`Cli`], clap) and the validated [`Config`] the run uses.
+//! Flags follow tcpdump where a tcpdump flag exists (`-r`, `-i`, `-c`, `-q`, `-v`, trailing
+//! filter expression).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::engine::EngineConfig;
+use crate::event::Verdict;
+use crate::exchange::ConnLimits;
+use crate::flow::FlowLimits;
+use crate::reassembly::StreamLimits;
+
+/// Raw command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wssniff",
+    version,
+    about = "Passive WebSocket handshake analyzer: tells you why a WebSocket connection failed to open",
+    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
+)]
+pub struct Cli {
+    /// Read packets from FILE (pcap or pcapng; `-` for standard input).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<String>,
+
+    /// Capture live on INTERFACE (not available in this build yet).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "INTERFACE",
+        conflicts_with = "read"
+    )]
+    pub interface: Option<String>,
+
+    /// Stop after COUNT handshakes.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Write JSON Lines (one object per handshake) to standard output.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write JSON Lines to FILE (the line output stays on standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print only the summary.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print evidence lines, info findings and the full request and response heads.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Exit with status 1 when a handshake has this verdict or a worse one.
+    #[arg(long, value_name = "VERDICT")]
+    pub fail_on: Option<FailOn>,
+
+    /// Colour the line output.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
+
+    /// Most TCP connections tracked at once; the least recently active are evicted beyond it.
+    #[arg(long, value_name = "N", default_value_t = FlowLimits::default().max_flows)]
+    pub max_flows: usize,
+
+    /// Seconds of silence (capture time) after which a connection is forgotten.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub flow_timeout: u64,
+
+    /// Longest HTTP head (request or response) accepted.
+    #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+
+    /// Most bytes held out of order per direction while waiting for a missing segment.
+    #[arg(long, value_name = "BYTES", default_value_t = StreamLimits::default().max_out_of_order)]
+    pub max_buffer_bytes: usize,
+
+    /// Print the table of finding codes and exit.
+    #[arg(long)]
+    pub list_findings: bool,
+
+    /// BPF filter expression (tcpdump syntax), applied to files too.
+    #[arg(
+        value_name = "FILTER",
+        trailing_var_arg = true,
+        allow_hyphen_values = false
+    )]
+    pub filter: Vec<String>,
+}
+
+/// `--fail-on` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any failed handshake.
+    Failed,
+    /// Any failed or incomplete handshake.
+    Incomplete,
+    /// Anything but ok.
+    Warning,
+}
+
+impl FailOn {
+    /// Whether a handshake with `v` trips this setting.
+    #[must_use]
+    pub fn trips(self, v: Verdict) -> bool {
+        match self {
+            FailOn::Failed => v == Verdict::Failed,
+            FailOn::Incomplete => matches!(v, Verdict::Failed | Verdict::Incomplete),
+            FailOn::Warning => v != Verdict::Ok,
+        }
+    }
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Where packets come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A capture file (`-` = standard input).
+    File(String),
+    /// A live interface.
+    Interface(String),
+}
+
+/// The validated configuration of one run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Packet source.
+    pub input: Input,
+    /// BPF filter, if any.
+    pub filter: Option<String>,
+    /// Stop after this many handshakes.
+    pub count: Option<u64>,
+    /// JSON Lines to standard output instead of lines.
+    pub json_stdout: bool,
+    /// JSON Lines file.
+    pub json_file: Option<PathBuf>,
+    /// Summary only.
+    pub quiet: bool,
+    /// Verbose lines.
+    pub verbose: bool,
+    /// Colour the line output.
+    pub color: bool,
+    /// Exit 1 threshold.
+    pub fail_on: Option<FailOn>,
+    /// Engine caps.
+    pub engine: EngineConfig,
+}
+
+impl Cli {
+    /// Validates the flags.
+    ///
+    /// # Errors
+    /// A message for the user when the flags do not make a run.
+    pub fn into_config(self, stdout_is_terminal: bool) -> Result<Config, String> {
+        let input = match (self.read, self.interface) {
+            (Some(path), None) => Input::File(path),
+            (None, Some(iface)) => Input::Interface(iface),
+            (None, None) => {
+                return Err(
+                    "no input: give -r FILE to read a capture (or -r - for standard input)".into(),
+                )
+            }
+            (Some(_), Some(_)) => return Err("-r and -i cannot be combined".into()),
+        };
+        if self.max_flows == 0 {
+            return Err("--max-flows must be at least 1".into());
+        }
+        if self.max_header_bytes < 64 {
+            return Err("--max-header-bytes must be at least 64".into());
+        }
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let filter = if self.filter.is_empty() {
+            None
+        } else {
+            Some(self.filter.join(" "))
+        };
+        let conn = ConnLimits {
+            stream: StreamLimits {
+                // The stream must hold a whole head plus a little: heads are parsed in place.
+                max_buffered: self.max_header_bytes.saturating_add(4096),
+                max_out_of_order: self.max_buffer_bytes,
+            },
+            max_header_bytes: self.max_header_bytes,
+            ..ConnLimits::default()
+        };
+        let flow_timeout_ns = i64::try_from(self.flow_timeout)
+            .unwrap_or(i64::MAX / 1_000_000_000)
+            .saturating_mul(1_000_000_000);
+        Ok(Config {
+            input,
+            filter,
+            count: self.count,
+            json_stdout: self.json,
+            json_file: self.output,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            color: color && !self.json,
+            fail_on: self.fail_on,
+            engine: EngineConfig {
+                flows: FlowLimits {
+                    max_flows: self.max_flows,
+                    idle_timeout_ns: flow_timeout_ns.max(1),
+                },
+                conn,
+            },
+        })
+    }
+}

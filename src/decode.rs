@@ -1,0 +1,258 @@
+//! Link / IP / TCP decoding: [`Frame`] → [`Segment`], zero-copy over the frame's bytes.
+//!
+//! Only this module knows etherparse. Packets cut short by the snap length are decoded as far
+//! as they go (etherparse's "lax" slicing); a TCP segment whose payload was cut is marked
+//! [`Segment::payload_truncated`] so the evidence built from it can say so.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+use crate::capture::{Frame, Linktype};
+
+/// TCP header flags wssniff uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct TcpFlags {
+    /// SYN.
+    pub syn: bool,
+    /// ACK (the acknowledgment field is valid).
+    pub ack: bool,
+    /// FIN.
+    pub fin: bool,
+    /// RST.
+    pub rst: bool,
+}
+
+/// A decoded TCP segment, borrowing its payload from the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Source address.
+    pub src_ip: IpAddr,
+    /// Destination address.
+    pub dst_ip: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number of the first payload byte (or of the SYN).
+    pub seq: u32,
+    /// Acknowledgment number (valid when `flags.ack`).
+    pub ack: u32,
+    /// Header flags.
+    pub flags: TcpFlags,
+    /// TCP payload as captured.
+    pub payload: &'a [u8],
+    /// The payload was cut by the snap length: bytes after `payload` exist on the wire.
+    pub payload_truncated: bool,
+}
+
+/// Why a frame produced no TCP segment. None of these is an error: most traffic is not TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// wssniff cannot decode this link type.
+    UnsupportedLinktype(Linktype),
+    /// Not IPv4/IPv6 (ARP, LLDP, …).
+    NotIp,
+    /// IP, but not TCP (UDP, ICMP, …).
+    NotTcp,
+    /// A fragment of a fragmented IPv4/IPv6 datagram: not reassembled, counted.
+    Fragment,
+    /// The headers are damaged or cut before the TCP header ends.
+    Malformed,
+}
+
+/// Decodes `frame` down to TCP.
+///
+/// # Errors
+/// A [`Skip`] saying why the frame holds no usable TCP segment.
+pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
+    let data = frame.data;
+    let sliced = match frame.linktype {
+        Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
+        Linktype::RAW
+        | Linktype::RAW_BSD
+        | Linktype::RAW_BSD14
+        | Linktype::IPV4
+        | Linktype::IPV6 => from_ip(data)?,
+        Linktype::LINUX_SLL => {
+            // SLL header: 16 bytes, protocol (EtherType) in the last two.
+            let proto = be16(data, 14).ok_or(Skip::Malformed)?;
+            from_ether_type(proto, data.get(16..).ok_or(Skip::Malformed)?)
+        }
+        Linktype::LINUX_SLL2 => {
+            // SLL2 header: 20 bytes, protocol (EtherType) first.
+            let proto = be16(data, 0).ok_or(Skip::Malformed)?;
+            from_ether_type(proto, data.get(20..).ok_or(Skip::Malformed)?)
+        }
+        Linktype::NULL | Linktype::LOOP => {
+            let family = data.get(..4).ok_or(Skip::Malformed)?;
+            let family = [
+                *family.first().ok_or(Skip::Malformed)?,
+                *family.get(1).ok_or(Skip::Malformed)?,
+                *family.get(2).ok_or(Skip::Malformed)?,
+                *family.get(3).ok_or(Skip::Malformed)?,
+            ];
+            // NULL stores the family in the writer's byte order, so accept either.
+            let value = if frame.linktype == Linktype::LOOP {
+                u32::from_be_bytes(family)
+            } else {
+                u32::from_le_bytes(family).min(u32::from_be_bytes(family))
+            };
+            match value {
+                // AF_INET; AF_INET6 as numbered by NetBSD/OpenBSD, FreeBSD and macOS.
+                2 | 24 | 28 | 30 => from_ip(data.get(4..).ok_or(Skip::Malformed)?)?,
+                _ => return Err(Skip::NotIp),
+            }
+        }
+        other => return Err(Skip::UnsupportedLinktype(other)),
+    };
+    segment_from(&sliced)
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    let bytes = data.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]))
+}
+
+fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed)
+}
+
+fn from_ether_type(proto: u16, rest: &[u8]) -> LaxSlicedPacket<'_> {
+    LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
+}
+
+fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+    let (src_ip, dst_ip, ip_payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V4(Ipv4Addr::from(h.source())),
+                IpAddr::V4(Ipv4Addr::from(h.destination())),
+                ip.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V6(Ipv6Addr::from(h.source())),
+                IpAddr::V6(Ipv6Addr::from(h.destination())),
+                ip.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) | None => {
+            return Err(if sliced.stop_err.is_some() && sliced.net.is_none() {
+                Skip::Malformed
+            } else {
+                Skip::NotIp
+            })
+        }
+    };
+    if ip_payload.ip_number != etherparse::IpNumber::TCP {
+        return Err(Skip::NotTcp);
+    }
+    if ip_payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        return Err(Skip::Malformed);
+    };
+    Ok(Segment {
+        src_ip,
+        dst_ip,
+        src_port: tcp.source_port(),
+        dst_port: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
+        payload: tcp.payload(),
+        payload_truncated: ip_payload.incomplete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use etherparse::PacketBuilder;
+
+    fn frame(linktype: Linktype, data: &[u8]) -> Frame<'_> {
+        Frame {
+            number: 1,
+            ts: Timestamp(0),
+            linktype,
+            data,
+            orig_len: u32::try_from(data.len()).unwrap(),
+        }
+    }
+
+    fn tcp_ipv4(payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 8080, 1000, 65535)
+            .ack(5)
+            .psh();
+        let mut out = Vec::new();
+        builder.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn raw_ipv4_tcp() {
+        let bytes = tcp_ipv4(b"GET / HTTP/1.1\r\n");
+        let seg = decode(&frame(Linktype::RAW, &bytes)).unwrap();
+        assert_eq!(seg.src_port, 40000);
+        assert_eq!(seg.dst_port, 8080);
+        assert_eq!(seg.seq, 1000);
+        assert_eq!(seg.ack, 5);
+        assert!(seg.flags.ack && !seg.flags.syn);
+        assert_eq!(seg.payload, b"GET / HTTP/1.1\r\n");
+        assert!(!seg.payload_truncated);
+    }
+
+    #[test]
+    fn null_loopback_both_byte_orders_and_sll2() {
+        let ip = tcp_ipv4(b"x");
+        for family in [[2u8, 0, 0, 0], [0, 0, 0, 2]] {
+            let mut bytes = family.to_vec();
+            bytes.extend_from_slice(&ip);
+            assert!(decode(&frame(Linktype::NULL, &bytes)).is_ok());
+        }
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        sll2.extend_from_slice(&ip);
+        assert_eq!(
+            decode(&frame(Linktype::LINUX_SLL2, &sll2)).unwrap().payload,
+            b"x"
+        );
+    }
+
+    #[test]
+    fn snaplen_cut_payload_is_marked() {
+        let bytes = tcp_ipv4(b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\n");
+        let cut = &bytes[..bytes.len() - 10];
+        let seg = decode(&frame(Linktype::RAW, cut)).unwrap();
+        assert!(seg.payload_truncated);
+        assert_eq!(seg.payload.len(), 31 - 10);
+    }
+
+    #[test]
+    fn every_prefix_decodes_or_skips_without_panic() {
+        let bytes = tcp_ipv4(b"hello");
+        for end in 0..bytes.len() {
+            let _ = decode(&frame(Linktype::RAW, &bytes[..end]));
+            let _ = decode(&frame(Linktype::ETHERNET, &bytes[..end]));
+            let _ = decode(&frame(Linktype::LINUX_SLL, &bytes[..end]));
+        }
+        assert_eq!(
+            decode(&frame(Linktype(147), &bytes)),
+            Err(Skip::UnsupportedLinktype(Linktype(147)))
+        );
+    }
+}

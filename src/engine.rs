@@ -1,0 +1,367 @@
+//! The analysis engine: frames in, [`Event`]s out. No I/O and no wall clock: time is the
+//! capture timestamp of the frame being processed, so a file always gives the same answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::capture::{Frame, Linktype, Timestamp};
+use crate::community_id;
+use crate::decode::{self, Skip};
+use crate::event::{Ending, Event, HandshakeRecord, Notice, Timing};
+use crate::exchange::{Completed, ConnLimits, Connection};
+use crate::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
+use crate::handshake;
+
+/// Engine configuration: every cap in one place.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineConfig {
+    /// Flow table caps.
+    pub flows: FlowLimits,
+    /// Per-connection caps.
+    pub conn: ConnLimits,
+}
+
+/// Counters for the end-of-run summary.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Frames processed.
+    pub frames: u64,
+    /// Bytes of frames processed (as captured).
+    pub bytes: u64,
+    /// First frame timestamp.
+    #[serde(skip)]
+    pub first_ts: Option<Timestamp>,
+    /// Last frame timestamp.
+    #[serde(skip)]
+    pub last_ts: Option<Timestamp>,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// Frames that were not IP.
+    pub not_ip: u64,
+    /// IP frames that were not TCP.
+    pub not_tcp: u64,
+    /// IP fragments (not reassembled).
+    pub ip_fragments: u64,
+    /// Frames whose headers were damaged or cut before the TCP header ended.
+    pub malformed: u64,
+    /// Frames of a link type wssniff cannot decode.
+    pub unsupported_linktype: u64,
+    /// Frames cut by the snap length.
+    pub truncated_frames: u64,
+    /// Connections tracked.
+    pub flows: u64,
+    /// Connections on which an HTTP upgrade to WebSocket was seen.
+    pub upgrade_flows: u64,
+    /// Connections evicted because the flow table was full.
+    pub flows_evicted_capacity: u64,
+    /// Connections evicted after the idle timeout.
+    pub flows_evicted_idle: u64,
+    /// Most connections tracked at once.
+    pub peak_flows: u64,
+    /// Heads that passed the header cap.
+    pub header_limit_hits: u64,
+    /// Bytes dropped by per-stream buffer caps.
+    pub bytes_dropped_by_caps: u64,
+    /// Connections given up because too many requests were pipelined.
+    pub pending_limit_hits: u64,
+    /// Handshake records emitted.
+    pub handshakes: u64,
+}
+
+/// Most recent expected accept values remembered to recognise replayed (stale) responses.
+const RECENT_ACCEPTS: usize = 4096;
+
+/// Frames → events.
+pub struct Engine {
+    config: EngineConfig,
+    flows: FlowTable<Connection>,
+    stats: Stats,
+    next_id: u64,
+    recent_accepts: HashMap<String, (u64, String)>,
+    recent_order: VecDeque<String>,
+    warned_linktypes: Vec<Linktype>,
+    warned: Vec<&'static str>,
+    evicted: Vec<(FlowKey, Connection, Eviction)>,
+    completed: Vec<Completed>,
+}
+
+impl Engine {
+    /// A new engine.
+    #[must_use]
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            config,
+            flows: FlowTable::new(config.flows),
+            stats: Stats::default(),
+            next_id: 1,
+            recent_accepts: HashMap::new(),
+            recent_order: VecDeque::new(),
+            warned_linktypes: Vec::new(),
+            warned: Vec::new(),
+            evicted: Vec::new(),
+            completed: Vec::new(),
+        }
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Processes one frame, emitting whatever it completes.
+    pub fn process(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Event)) {
+        self.stats.frames += 1;
+        self.stats.bytes += frame.data.len() as u64;
+        self.stats.first_ts.get_or_insert(frame.ts);
+        self.stats.last_ts = Some(frame.ts);
+        if frame.is_truncated() {
+            self.stats.truncated_frames += 1;
+        }
+        self.flows.expire(frame.ts, &mut self.evicted);
+        self.drain_evicted(emit);
+        let seg = match decode::decode(frame) {
+            Ok(seg) => seg,
+            Err(skip) => {
+                self.skipped(skip, emit);
+                return;
+            }
+        };
+        self.stats.tcp_segments += 1;
+        let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+        let conn = match self.flows.get_mut(&key, frame.ts) {
+            Some(conn) => conn,
+            None => {
+                // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
+                if !(seg.flags.syn || !seg.payload.is_empty()) || seg.flags.rst {
+                    return;
+                }
+                self.stats.flows += 1;
+                let conn = self.flows.insert(
+                    key,
+                    Connection::new(self.config.conn),
+                    frame.ts,
+                    &mut self.evicted,
+                );
+                conn
+            }
+        };
+        let had_upgrade = conn.saw_upgrade();
+        let effect = conn.on_segment(side, &seg, frame, &mut self.completed);
+        if conn.saw_upgrade() && !had_upgrade {
+            self.stats.upgrade_flows += 1;
+        }
+        let rtt = conn.connect_rtt_ns();
+        let client_side = conn.client_side();
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
+        if effect.header_limit {
+            self.stats.header_limit_hits += 1;
+            self.notice_once("header_limit", format!(
+                "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
+                self.config.conn.max_header_bytes
+            ), emit);
+        }
+        if effect.pending_limit {
+            self.stats.pending_limit_hits += 1;
+            self.notice_once(
+                "pending_limit",
+                format!(
+                    "a connection pipelined more than {} requests; wssniff stopped following it",
+                    self.config.conn.max_pending
+                ),
+                emit,
+            );
+        }
+        if effect.closed {
+            if let Some(mut conn) = self.flows.remove(&key) {
+                conn.finish(Ending::CaptureEnded, &mut self.completed);
+            }
+        }
+        self.emit_completed(key, client_side, rtt, emit);
+        self.drain_evicted(emit);
+    }
+
+    /// End of input: every connection still open is finished as of the last frame.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
+        for (key, mut conn) in self.flows.drain() {
+            conn.finish(Ending::CaptureEnded, &mut self.completed);
+            let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
+            self.emit_completed(key, client, rtt, emit);
+        }
+    }
+
+    fn drain_evicted(&mut self, emit: &mut dyn FnMut(Event)) {
+        if self.evicted.is_empty() {
+            return;
+        }
+        let evicted = std::mem::take(&mut self.evicted);
+        for (key, mut conn, why) in evicted {
+            match why {
+                Eviction::Capacity => {
+                    self.stats.flows_evicted_capacity += 1;
+                    let max = self.config.flows.max_flows;
+                    self.notice_once(
+                        "flow_limit",
+                        format!("the flow table reached {max} connections (--max-flows); the least recently active were dropped"),
+                        emit,
+                    );
+                }
+                Eviction::Idle => self.stats.flows_evicted_idle += 1,
+            }
+            let ending = if why == Eviction::Capacity {
+                Ending::Evicted
+            } else {
+                Ending::CaptureEnded
+            };
+            conn.finish(ending, &mut self.completed);
+            let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
+            self.emit_completed(key, client, rtt, emit);
+        }
+    }
+
+    fn skipped(&mut self, skip: Skip, emit: &mut dyn FnMut(Event)) {
+        match skip {
+            Skip::NotIp => self.stats.not_ip += 1,
+            Skip::NotTcp => self.stats.not_tcp += 1,
+            Skip::Malformed => self.stats.malformed += 1,
+            Skip::Fragment => {
+                self.stats.ip_fragments += 1;
+                self.notice_once(
+                    "ip_fragments",
+                    "the capture holds fragmented IP packets; wssniff does not reassemble IP fragments, so TCP data inside them is not analysed".to_owned(),
+                    emit,
+                );
+            }
+            Skip::UnsupportedLinktype(lt) => {
+                self.stats.unsupported_linktype += 1;
+                if !self.warned_linktypes.contains(&lt) {
+                    self.warned_linktypes.push(lt);
+                    emit(Event::Notice(Notice {
+                        code: "unsupported_linktype",
+                        message: format!("link type {lt} is not supported; its frames are skipped"),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn notice_once(&mut self, code: &'static str, message: String, emit: &mut dyn FnMut(Event)) {
+        if !self.warned.contains(&code) {
+            self.warned.push(code);
+            emit(Event::Notice(Notice { code, message }));
+        }
+    }
+
+    fn emit_completed(
+        &mut self,
+        key: FlowKey,
+        client_side: Option<Side>,
+        connect_rtt_ns: Option<i64>,
+        emit: &mut dyn FnMut(Event),
+    ) {
+        if self.completed.is_empty() {
+            return;
+        }
+        let completed = std::mem::take(&mut self.completed);
+        let client_side = client_side.unwrap_or(Side::LoToHi);
+        let client = key.source(client_side);
+        let server = key.source(client_side.reverse());
+        for c in completed {
+            let record = self.record(c, client, server, connect_rtt_ns);
+            self.stats.handshakes += 1;
+            emit(Event::Handshake(Box::new(record)));
+        }
+    }
+
+    fn record(
+        &mut self,
+        c: Completed,
+        client: SocketAddr,
+        server: SocketAddr,
+        connect_rtt_ns: Option<i64>,
+    ) -> HandshakeRecord {
+        let recent = &self.recent_accepts;
+        let explain = |accept: &str| {
+            recent
+                .get(accept)
+                .map(|(id, key)| format!("key {key} of handshake #{id}"))
+        };
+        let analysis = handshake::analyze(
+            c.request.as_ref(),
+            c.response.as_ref(),
+            c.ending,
+            c.extra,
+            &explain,
+        );
+        let id = self.next_id;
+        self.next_id += 1;
+        if let (Some(expected), Some(key)) = (&analysis.expected_accept, &analysis.key) {
+            if self.recent_order.len() >= RECENT_ACCEPTS {
+                if let Some(old) = self.recent_order.pop_front() {
+                    self.recent_accepts.remove(&old);
+                }
+            }
+            self.recent_order.push_back(expected.clone());
+            self.recent_accepts
+                .insert(expected.clone(), (id, key.clone()));
+        }
+        let ms = |ns: i64| {
+            #[allow(clippy::cast_precision_loss)]
+            let v = ns as f64 / 1e6;
+            (v * 1000.0).round() / 1000.0
+        };
+        let request_end = c.request.as_ref().map(|r| r.last_ts);
+        let timing = Timing {
+            connect_rtt_ms: connect_rtt_ns.filter(|n| *n >= 0).map(ms),
+            response_ms: match (request_end, c.response.as_ref()) {
+                (Some(req), Some(resp)) => Some(ms(resp.first_ts.nanos_since(req))),
+                _ => None,
+            },
+            waited_ms: match (request_end, c.ended_at, &c.response) {
+                (Some(req), Some(end), None) => Some(ms(end.nanos_since(req))),
+                _ => None,
+            },
+        };
+        let ts = c
+            .request
+            .as_ref()
+            .or(c.response.as_ref())
+            .map_or(Timestamp::default(), |m| m.first_ts);
+        HandshakeRecord {
+            id,
+            ts,
+            client,
+            server,
+            community_id: community_id::tcp(
+                (client.ip(), client.port()),
+                (server.ip(), server.port()),
+            ),
+            verdict: analysis.verdict,
+            status: analysis.status,
+            method: analysis.method,
+            host: analysis.host,
+            path: analysis.path,
+            origin: analysis.origin,
+            key: analysis.key,
+            accept: analysis.accept,
+            expected_accept: analysis.expected_accept,
+            subprotocols_offered: analysis.subprotocols_offered,
+            subprotocol: analysis.subprotocol,
+            extensions_offered: analysis.extensions_offered,
+            extensions: analysis.extensions,
+            request: c.request,
+            response: c.response,
+            interim: c.interim,
+            timing,
+            ending: if analysis.status.is_none() {
+                c.ending
+            } else {
+                None
+            },
+            findings: analysis.findings,
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! One TCP connection's HTTP/1.x conversation: which side is the client, where each message
+//! starts and ends, and which response answers which request.
+//!
+//! Each direction runs a small state machine over its reassembled [`Stream`]:
+//!
+//! ```text
+//!  Start ──sniff──▶ Head ──head parsed──▶ (body: skipped via Stream::consume) ──▶ Head …
+//!    │               ▲  └─WebSocket request─▶ AwaitResponse (client waits for the answer)
+//!    │ no SYN / gap  │
+//!  Resync ──message start found──┘            101 ──▶ Done (tunnel; not HTTP any more)
+//!    └─ not HTTP (TLS, SSH…) ──▶ Done (stream ignored: bulk traffic costs nothing more)
+//! ```
+//!
+//! Completed WebSocket exchanges (or requests that never got an answer) come out as
+//! [`Completed`] values for the engine to analyse.
+
+use std::collections::VecDeque;
+
+use crate::capture::{Frame, Timestamp};
+use crate::decode::Segment;
+use crate::event::{Ending, Message};
+use crate::finding::{Code, Finding};
+use crate::flow::Side;
+use crate::http::{self, Body, ChunkStep, Chunked, HeadParse, Sniff};
+use crate::reassembly::{Gap, Stream, StreamLimits};
+
+/// Caps for one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Per-direction stream caps.
+    pub stream: StreamLimits,
+    /// Longest request or response head accepted before giving up on it.
+    pub max_header_bytes: usize,
+    /// Most requests awaiting a response (pipelining) before the connection is given up.
+    pub max_pending: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            stream: StreamLimits::default(),
+            max_header_bytes: 64 * 1024,
+            max_pending: 1024,
+        }
+    }
+}
+
+/// Bytes of a desynchronised stream scanned for a message start before giving up on it.
+const RESYNC_BUDGET: usize = 64 * 1024;
+/// Most interim (1xx) responses kept for one exchange.
+const MAX_INTERIM: usize = 8;
+
+/// A WebSocket exchange whose outcome is known (answered, or never answered).
+#[derive(Debug)]
+pub struct Completed {
+    /// The upgrade request, when captured.
+    pub request: Option<Message>,
+    /// The final response, when captured.
+    pub response: Option<Message>,
+    /// Interim responses before it.
+    pub interim: Vec<Message>,
+    /// How the connection ended, when there is no response.
+    pub ending: Option<Ending>,
+    /// When it ended (for the time waited).
+    pub ended_at: Option<Timestamp>,
+    /// Evidence problems (gaps, truncation, malformed heads) seen during the exchange.
+    pub extra: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DirState {
+    /// At the first byte of a stream that began with a SYN: a message boundary.
+    Start,
+    /// Somewhere inside a message: look for the next message start.
+    Resync { budget: usize },
+    /// Accumulating a head; `scanned` bytes were already searched for its end.
+    Head { scanned: usize },
+    /// Inside a chunked body.
+    Chunked(Chunked),
+    /// The client sent a WebSocket upgrade and waits for the answer.
+    AwaitResponse,
+    /// Not HTTP (any more): the stream is ignored.
+    Done,
+}
+
+#[derive(Debug)]
+struct Pending {
+    head_method: bool,
+    upgrade: Option<Message>,
+}
+
+/// Evidence problems in one direction since the last completed exchange.
+#[derive(Debug, Default)]
+struct Marks {
+    gap: Option<Gap>,
+    truncated: bool,
+    conflict: bool,
+    header_limit: bool,
+    malformed: Option<String>,
+    frames: Vec<u64>,
+}
+
+impl Marks {
+    fn note_frame(&mut self, frame: u64) {
+        if self.frames.len() < 8 && self.frames.last() != Some(&frame) {
+            self.frames.push(frame);
+        }
+    }
+}
+
+/// What a segment did to the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentEffect {
+    /// The connection is over (RST, or FIN from both sides): finalise and remove it.
+    pub closed: bool,
+    /// A head exceeded the header cap.
+    pub header_limit: bool,
+    /// Bytes were dropped by a stream cap.
+    pub dropped_by_cap: u64,
+    /// The pending-request cap was hit and the connection given up.
+    pub pending_limit: bool,
+}
+
+/// One TCP connection's state.
+#[derive(Debug)]
+pub struct Connection {
+    limits: ConnLimits,
+    /// The side that carries client → server bytes, once known.
+    client: Option<Side>,
+    streams: [Stream; 2],
+    states: [DirState; 2],
+    marks: [Marks; 2],
+    syn_ts: Option<Timestamp>,
+    synack_ts: Option<Timestamp>,
+    pending: VecDeque<Pending>,
+    interim: Vec<Message>,
+    first_close: Option<(Side, bool, Timestamp)>,
+    fin_seen: [bool; 2],
+    last_ts: Timestamp,
+    saw_upgrade: bool,
+}
+
+impl Connection {
+    /// A connection seen for the first time.
+    #[must_use]
+    pub fn new(limits: ConnLimits) -> Self {
+        Connection {
+            limits,
+            client: None,
+            streams: [Stream::new(limits.stream), Stream::new(limits.stream)],
+            states: [DirState::Start, DirState::Start],
+            marks: [Marks::default(), Marks::default()],
+            syn_ts: None,
+            synack_ts: None,
+            pending: VecDeque::new(),
+            interim: Vec::new(),
+            first_close: None,
+            fin_seen: [false, false],
+            last_ts: Timestamp::default(),
+            saw_upgrade: false,
+        }
+    }
+
+    /// The client → server side, once known.
+    #[must_use]
+    pub fn client_side(&self) -> Option<Side> {
+        self.client
+    }
+
+    /// SYN to SYN-ACK time in nanoseconds, when both were captured.
+    #[must_use]
+    pub fn connect_rtt_ns(&self) -> Option<i64> {
+        Some(self.synack_ts?.nanos_since(self.syn_ts?))
+    }
+
+    /// Whether both directions are ignored (nothing more to learn from this connection).
+    #[must_use]
+    pub fn is_inert(&self) -> bool {
+        self.states.iter().all(|s| *s == DirState::Done) && self.pending.is_empty()
+    }
+
+    /// Whether a WebSocket upgrade request was seen on this connection.
+    #[must_use]
+    pub fn saw_upgrade(&self) -> bool {
+        self.saw_upgrade
+    }
+
+    /// Bytes held for this connection (memory accounting).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.streams.iter().map(Stream::memory).sum()
+    }
+
+    /// Takes one segment travelling on `side`.
+    pub fn on_segment(
+        &mut self,
+        side: Side,
+        seg: &Segment<'_>,
+        frame: &Frame<'_>,
+        out: &mut Vec<Completed>,
+    ) -> SegmentEffect {
+        let mut effect = SegmentEffect::default();
+        let i = side.index();
+        let o = side.reverse().index();
+        self.last_ts = frame.ts;
+        if seg.flags.syn {
+            if seg.flags.ack {
+                self.client.get_or_insert(side.reverse());
+                self.synack_ts.get_or_insert(frame.ts);
+            } else {
+                self.client.get_or_insert(side);
+                self.syn_ts.get_or_insert(frame.ts);
+            }
+            if let Some(s) = self.streams.get_mut(i) {
+                s.syn(seg.seq);
+            }
+        }
+        if seg.flags.ack {
+            let gap = self.streams.get_mut(o).and_then(|s| s.peer_ack(seg.ack));
+            if let Some(gap) = gap {
+                self.on_gap(side.reverse(), gap, frame.number);
+            }
+        }
+        if !seg.payload.is_empty() {
+            let Some(stream) = self.streams.get_mut(i) else {
+                return effect;
+            };
+            if !stream.is_started() && !seg.flags.syn {
+                // First bytes of a direction whose SYN was not captured: mid-message, maybe.
+                if let Some(state) = self.states.get_mut(i) {
+                    if *state == DirState::Start {
+                        *state = DirState::Resync {
+                            budget: RESYNC_BUDGET,
+                        };
+                    }
+                }
+            }
+            let push = stream.push(seg.seq, seg.payload, frame.number, frame.ts);
+            let cut = if seg.payload_truncated {
+                let missing = u64::from(frame.orig_len).saturating_sub(frame.data.len() as u64);
+                stream.cut_short(seg.seq, seg.payload.len(), missing)
+            } else {
+                None
+            };
+            effect.dropped_by_cap += push.dropped_by_cap;
+            if let Some(m) = self.marks.get_mut(i) {
+                if push.conflicting_overlap {
+                    m.conflict = true;
+                    m.note_frame(frame.number);
+                }
+                if seg.payload_truncated {
+                    m.truncated = true;
+                    m.note_frame(frame.number);
+                }
+            }
+            if let Some(gap) = push.gap {
+                self.on_gap(side, gap, frame.number);
+            }
+            if let Some(gap) = cut {
+                self.on_gap(side, gap, frame.number);
+            }
+        }
+        self.process(side, out, &mut effect);
+        self.process(side.reverse(), out, &mut effect);
+        if seg.flags.fin || seg.flags.rst {
+            self.first_close
+                .get_or_insert((side, seg.flags.rst, frame.ts));
+        }
+        if seg.flags.fin {
+            if let Some(s) = self.streams.get_mut(i) {
+                s.fin(seg.seq, seg.payload.len());
+            }
+            if let Some(f) = self.fin_seen.get_mut(i) {
+                *f = true;
+            }
+        }
+        effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
+        effect
+    }
+
+    /// Ends the connection: gives up on holes, analyses what is left and reports every
+    /// upgrade request still waiting. `ending` applies when no FIN/RST was seen.
+    pub fn finish(&mut self, ending: Ending, out: &mut Vec<Completed>) {
+        let mut effect = SegmentEffect::default();
+        for side in [Side::LoToHi, Side::HiToLo] {
+            let gap = self.streams.get_mut(side.index()).and_then(Stream::flush);
+            if let Some(gap) = gap {
+                self.on_gap(side, gap, 0);
+            }
+        }
+        for side in [Side::LoToHi, Side::HiToLo] {
+            self.process(side, out, &mut effect);
+        }
+        let (ending, ended_at) = match (self.first_close, ending) {
+            (_, Ending::Evicted) => (Ending::Evicted, self.last_ts),
+            (Some((side, rst, ts)), _) => {
+                let by_client = self.client.is_none_or(|c| c == side);
+                let e = match (by_client, rst) {
+                    (true, false) => Ending::ClientFin,
+                    (true, true) => Ending::ClientRst,
+                    (false, false) => Ending::ServerFin,
+                    (false, true) => Ending::ServerRst,
+                };
+                (e, ts)
+            }
+            (None, e) => (e, self.last_ts),
+        };
+        while let Some(p) = self.pending.pop_front() {
+            if let Some(request) = p.upgrade {
+                let extra = self.take_marks();
+                out.push(Completed {
+                    request: Some(request),
+                    response: None,
+                    interim: std::mem::take(&mut self.interim),
+                    ending: Some(ending),
+                    ended_at: Some(ended_at),
+                    extra,
+                });
+            }
+        }
+    }
+
+    fn on_gap(&mut self, side: Side, gap: Gap, frame: u64) {
+        let i = side.index();
+        if let Some(m) = self.marks.get_mut(i) {
+            m.gap = Some(m.gap.map_or(gap, |g| Gap {
+                len: g.len + gap.len,
+                ..g
+            }));
+            if frame != 0 {
+                m.note_frame(frame);
+            }
+        }
+        if gap.needs_resync {
+            if let Some(state) = self.states.get_mut(i) {
+                if !matches!(*state, DirState::Done | DirState::AwaitResponse) {
+                    *state = DirState::Resync {
+                        budget: RESYNC_BUDGET,
+                    };
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, side: Side, state: DirState) {
+        if let Some(s) = self.states.get_mut(side.index()) {
+            *s = state;
+        }
+        if state == DirState::Done {
+            if let Some(stream) = self.streams.get_mut(side.index()) {
+                stream.ignore();
+            }
+        }
+    }
+
+    fn state(&self, side: Side) -> DirState {
+        self.states
+            .get(side.index())
+            .copied()
+            .unwrap_or(DirState::Done)
+    }
+
+    fn data(&self, side: Side) -> &[u8] {
+        self.streams
+            .get(side.index())
+            .map(Stream::data)
+            .unwrap_or_default()
+    }
+
+    fn consume(&mut self, side: Side, n: u64) {
+        if let Some(s) = self.streams.get_mut(side.index()) {
+            s.consume(n);
+        }
+    }
+
+    /// Does `side` carry requests? `None` while unknown.
+    fn sends_requests(&self, side: Side) -> Option<bool> {
+        self.client.map(|c| c == side)
+    }
+
+    /// Runs `side`'s state machine over its buffered bytes until it needs more.
+    fn process(&mut self, side: Side, out: &mut Vec<Completed>, effect: &mut SegmentEffect) {
+        // Each iteration consumes bytes or changes state; the bound is a safety net.
+        for _ in 0..100_000 {
+            if self.data(side).is_empty() {
+                return;
+            }
+            match self.state(side) {
+                DirState::Done | DirState::AwaitResponse => return,
+                DirState::Start => {
+                    if !self.sniff_start(side) {
+                        return;
+                    }
+                }
+                DirState::Resync { budget } => {
+                    if !self.resync(side, budget) {
+                        return;
+                    }
+                }
+                DirState::Head { scanned } => {
+                    if !self.head(side, scanned, out, effect) {
+                        return;
+                    }
+                }
+                DirState::Chunked(mut chunked) => {
+                    let step = chunked.step(self.data(side));
+                    match step {
+                        ChunkStep::Control(n) => {
+                            self.consume(side, n as u64);
+                            self.set_state(side, DirState::Chunked(chunked));
+                        }
+                        ChunkStep::Data(n, skip) => {
+                            self.consume(side, (n as u64).saturating_add(skip));
+                            self.set_state(side, DirState::Chunked(chunked));
+                        }
+                        ChunkStep::Done(n) => {
+                            self.consume(side, n as u64);
+                            self.set_state(side, DirState::Head { scanned: 0 });
+                        }
+                        ChunkStep::NeedMore => return,
+                        ChunkStep::Invalid => {
+                            self.set_state(
+                                side,
+                                DirState::Resync {
+                                    budget: RESYNC_BUDGET,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// At a stream's first byte: is this HTTP, and which side is the client?
+    fn sniff_start(&mut self, side: Side) -> bool {
+        let data = self.data(side);
+        let (as_request, as_response) = match self.sends_requests(side) {
+            Some(true) => (http::sniff(data, true), Sniff::No),
+            Some(false) => (Sniff::No, http::sniff(data, false)),
+            None => (http::sniff(data, true), http::sniff(data, false)),
+        };
+        if as_request == Sniff::Yes {
+            self.client.get_or_insert(side);
+        } else if as_response == Sniff::Yes {
+            self.client.get_or_insert(side.reverse());
+        } else if as_request == Sniff::NeedMore || as_response == Sniff::NeedMore {
+            return false;
+        } else {
+            self.not_http(side);
+            return false;
+        }
+        self.set_state(side, DirState::Head { scanned: 0 });
+        true
+    }
+
+    /// The stream carries something else: stop reading it, and if a WebSocket request
+    /// waits for this side's answer, say what came instead.
+    fn not_http(&mut self, side: Side) {
+        let waiting = self.sends_requests(side) == Some(false)
+            && self.pending.iter().any(|p| p.upgrade.is_some());
+        if waiting {
+            let data = self.data(side);
+            let preview: String = data.iter().take(8).map(|b| format!("{b:02x} ")).collect();
+            let tls = matches!(data, [0x16 | 0x15, 0x03, 0x00..=0x04, ..]);
+            let what = if tls {
+                " (a TLS record: the server expects wss://, the client spoke ws://)"
+            } else {
+                ""
+            };
+            if let Some(m) = self.marks.get_mut(side.index()) {
+                m.malformed = Some(format!(
+                    "the server answered with bytes that are not HTTP: {}{what}",
+                    preview.trim_end()
+                ));
+            }
+        }
+        self.set_state(side, DirState::Done);
+    }
+
+    fn resync(&mut self, side: Side, budget: usize) -> bool {
+        let data = self.data(side);
+        if matches!(data, [0x14..=0x17, 0x03, 0x00..=0x04, ..]) {
+            // A TLS record mid-connection: nothing to find here.
+            self.not_http(side);
+            return false;
+        }
+        let found = match self.sends_requests(side) {
+            Some(want) => http::find_message_start(data, 0, want).map(|p| (p, want)),
+            None => {
+                let req = http::find_message_start(data, 0, true);
+                let resp = http::find_message_start(data, 0, false);
+                match (req, resp) {
+                    (Some(a), Some(b)) if b < a => Some((b, false)),
+                    (Some(a), _) => Some((a, true)),
+                    (None, Some(b)) => Some((b, false)),
+                    (None, None) => None,
+                }
+            }
+        };
+        if let Some((pos, is_request)) = found {
+            self.consume(side, pos as u64);
+            if is_request {
+                self.client.get_or_insert(side);
+            } else {
+                self.client.get_or_insert(side.reverse());
+            }
+            self.set_state(side, DirState::Head { scanned: 0 });
+            return true;
+        }
+        // Keep a short tail: a method name may be split across segments.
+        let drop = data.len().saturating_sub(16);
+        let left = budget.saturating_sub(drop);
+        self.consume(side, drop as u64);
+        if left == 0 {
+            self.not_http(side);
+        } else {
+            self.set_state(side, DirState::Resync { budget: left });
+        }
+        false
+    }
+
+    fn head(
+        &mut self,
+        side: Side,
+        scanned: usize,
+        out: &mut Vec<Completed>,
+        effect: &mut SegmentEffect,
+    ) -> bool {
+        let is_request = self.sends_requests(side).unwrap_or(true);
+        let data = self.data(side);
+        let Some(len) = http::find_head_end(data, scanned) else {
+            if data.len() > self.limits.max_header_bytes {
+                effect.header_limit = true;
+                self.header_limit(side, is_request, out);
+                return false;
+            }
+            let scanned = data.len();
+            self.set_state(side, DirState::Head { scanned });
+            return false;
+        };
+        if len > self.limits.max_header_bytes {
+            effect.header_limit = true;
+            self.header_limit(side, is_request, out);
+            return false;
+        }
+        match http::parse_head(data, len, is_request) {
+            HeadParse::Complete(head) => {
+                let Some(stream) = self.streams.get(side.index()) else {
+                    return false;
+                };
+                let first = stream.origin(0);
+                let last = stream.origin(len.saturating_sub(1));
+                let truncated = self.marks.get(side.index()).is_some_and(|m| m.truncated);
+                let msg = Message {
+                    frames: stream.frames(0..len),
+                    first_ts: first.map(|o| o.ts).unwrap_or(self.last_ts),
+                    last_ts: last.map(|o| o.ts).unwrap_or(self.last_ts),
+                    truncated,
+                    head,
+                };
+                self.consume(side, len as u64);
+                if is_request {
+                    self.on_request(side, msg, effect);
+                } else {
+                    self.on_response(side, msg, out);
+                }
+                true
+            }
+            HeadParse::Partial => false,
+            HeadParse::Invalid(why) => {
+                if let Some(m) = self.marks.get_mut(side.index()) {
+                    let who = if is_request { "request" } else { "response" };
+                    m.malformed = Some(format!("malformed HTTP {who} head: {why}"));
+                }
+                self.consume(side, len as u64);
+                self.set_state(
+                    side,
+                    DirState::Resync {
+                        budget: RESYNC_BUDGET,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    fn header_limit(&mut self, side: Side, is_request: bool, out: &mut Vec<Completed>) {
+        let data = self.data(side);
+        let limit = self.limits.max_header_bytes;
+        // The head never ended; if it was heading for a WebSocket upgrade, say so.
+        let lower: Vec<u8> = data
+            .iter()
+            .take(limit)
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        let websocket = lower.windows(14).any(|w| w == b"sec-websocket-")
+            || lower.windows(9).any(|w| w == b"websocket");
+        let frames = self
+            .streams
+            .get(side.index())
+            .map(|s| s.frames(0..data.len().min(limit)))
+            .unwrap_or_default();
+        let upgrade_pending = !is_request && self.pending.iter().any(|p| p.upgrade.is_some());
+        if websocket || upgrade_pending {
+            let who = if is_request { "request" } else { "response" };
+            let finding = Finding::new(
+                Code::HeaderLimitExceeded,
+                format!("the {who} head passed {limit} bytes without ending (--max-header-bytes)"),
+            )
+            .frames(&frames);
+            if is_request {
+                out.push(Completed {
+                    request: None,
+                    response: None,
+                    interim: Vec::new(),
+                    ending: None,
+                    ended_at: None,
+                    extra: vec![finding],
+                });
+            } else if let Some(m) = self.marks.get_mut(side.index()) {
+                m.header_limit = true;
+            }
+        }
+        self.set_state(side, DirState::Done);
+    }
+
+    fn on_request(&mut self, side: Side, msg: Message, effect: &mut SegmentEffect) {
+        let head = &msg.head;
+        let upgrade = head.has_token("Upgrade", "websocket")
+            || head.headers.iter().any(|h| {
+                h.name.len() > 14
+                    && h.name
+                        .get(..14)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("sec-websocket-"))
+            });
+        let body = http::request_body(head);
+        let head_method = head.method() == Some("HEAD");
+        if self.pending.len() >= self.limits.max_pending {
+            effect.pending_limit = true;
+            self.set_state(side, DirState::Done);
+            self.set_state(side.reverse(), DirState::Done);
+            return;
+        }
+        if upgrade {
+            self.saw_upgrade = true;
+            // A new exchange starts: earlier evidence problems belong to earlier traffic.
+            self.take_marks();
+        }
+        self.pending.push_back(Pending {
+            head_method,
+            upgrade: upgrade.then_some(msg),
+        });
+        match body {
+            Body::Length(n) => self.consume(side, n),
+            Body::Chunked if !upgrade => {
+                self.set_state(side, DirState::Chunked(Chunked::default()));
+                return;
+            }
+            _ => {}
+        }
+        self.set_state(
+            side,
+            if upgrade {
+                DirState::AwaitResponse
+            } else {
+                DirState::Head { scanned: 0 }
+            },
+        );
+    }
+
+    fn on_response(&mut self, side: Side, msg: Message, out: &mut Vec<Completed>) {
+        let status = msg.head.status().unwrap_or(0);
+        let client = side.reverse();
+        if (100..200).contains(&status) && status != 101 {
+            if self.pending.front().is_some_and(|p| p.upgrade.is_some())
+                && self.interim.len() < MAX_INTERIM
+            {
+                self.interim.push(msg);
+            }
+            self.set_state(side, DirState::Head { scanned: 0 });
+            return;
+        }
+        let websocket_response = status == 101
+            || msg.head.value("Sec-WebSocket-Accept").is_some()
+            || msg.head.has_token("Upgrade", "websocket");
+        let pending = self.pending.pop_front();
+        let head_method = pending.as_ref().is_some_and(|p| p.head_method);
+        let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
+        let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
+        match pending.and_then(|p| p.upgrade) {
+            Some(request) => {
+                let extra = self.take_marks();
+                out.push(Completed {
+                    request: Some(request),
+                    response: Some(msg),
+                    interim: std::mem::take(&mut self.interim),
+                    ending: None,
+                    ended_at: None,
+                    extra,
+                });
+            }
+            None if websocket_response && !answered_upgrade => {
+                let extra = self.take_marks();
+                out.push(Completed {
+                    request: None,
+                    response: Some(msg),
+                    interim: std::mem::take(&mut self.interim),
+                    ending: None,
+                    ended_at: None,
+                    extra,
+                });
+            }
+            None => {
+                // An ordinary keep-alive exchange: its evidence problems are not ours.
+                self.take_marks();
+            }
+        }
+        if status == 101 {
+            // Switched protocols: what follows is not HTTP.
+            self.set_state(side, DirState::Done);
+            self.set_state(client, DirState::Done);
+            return;
+        }
+        if self.state(client) == DirState::AwaitResponse {
+            self.set_state(client, DirState::Head { scanned: 0 });
+        }
+        match body {
+            Body::None => self.set_state(side, DirState::Head { scanned: 0 }),
+            Body::Length(n) => {
+                self.consume(side, n);
+                self.set_state(side, DirState::Head { scanned: 0 });
+            }
+            Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
+            Body::UntilClose => self.set_state(side, DirState::Done),
+        }
+    }
+
+    /// Turns the evidence marks of both directions into findings and clears them.
+    fn take_marks(&mut self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for m in &mut self.marks {
+            let m = std::mem::take(m);
+            if let Some(gap) = m.gap {
+                findings.push(
+                    Finding::new(
+                        Code::CaptureGap,
+                        format!(
+                            "{} bytes missing from the capture at stream offset {}",
+                            gap.len, gap.offset
+                        ),
+                    )
+                    .frames(&m.frames),
+                );
+            }
+            if m.truncated {
+                findings.push(
+                    Finding::new(Code::SnaplenTruncated, "packets cut by the snap length")
+                        .frames(&m.frames),
+                );
+            }
+            if m.conflict {
+                findings.push(
+                    Finding::new(
+                        Code::OverlapConflict,
+                        "a retransmission carried different bytes; the first copy was used",
+                    )
+                    .frames(&m.frames),
+                );
+            }
+            if m.header_limit {
+                findings.push(Finding::new(
+                    Code::HeaderLimitExceeded,
+                    "the response head passed the header cap without ending",
+                ));
+            }
+            if let Some(why) = m.malformed {
+                findings.push(Finding::new(Code::HttpMalformed, why).frames(&m.frames));
+            }
+        }
+        findings
+    }
+}

@@ -1,0 +1,298 @@
+//! Findings: what wssniff says about a handshake, each with a stable code.
+//!
+//! The catalogue below is the single source of the codes, their default severity, a title
+//! and the fix hint; `wssniff --list-findings` prints it and README.md documents it.
+
+use serde::Serialize;
+
+/// How bad a finding is. The handshake verdict is derived from the worst one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Context worth knowing; never changes the verdict.
+    Info,
+    /// A rule was broken or evidence is incomplete, but the connection can still open.
+    Warning,
+    /// The connection did not open, or a compliant peer must fail it.
+    Error,
+}
+
+impl Severity {
+    /// Lower-case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident => $code:literal, $sev:ident, $title:literal, $hint:literal; )*) => {
+        /// A finding code. The snake_case string is stable: scripts and dashboards key on it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( #[doc = $title] $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The stable snake_case code.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+
+            /// Default severity.
+            #[must_use]
+            pub fn severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$sev, )* }
+            }
+
+            /// One-line description of the condition.
+            #[must_use]
+            pub fn title(self) -> &'static str {
+                match self { $( Code::$variant => $title, )* }
+            }
+
+            /// What to do about it, at the layer where it broke.
+            #[must_use]
+            pub fn hint(self) -> &'static str {
+                match self { $( Code::$variant => $hint, )* }
+            }
+
+            /// Looks a code up by its string.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<Code> {
+                match s { $( $code => Some(Code::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    // --- the request (RFC 6455 §4.1, §4.2.1) ---
+    RequestNotGet => "request_not_get", Error,
+        "The upgrade request does not use GET (RFC 6455 §4.1)",
+        "Send the handshake as GET. If the client does, an API gateway or proxy is rewriting the method.";
+    RequestHttpVersion => "request_http_version", Error,
+        "The upgrade request is not HTTP/1.1 or later (RFC 6455 §4.1)",
+        "HTTP/1.0 has no Upgrade. A proxy speaking HTTP/1.0 upstream (nginx's default) needs `proxy_http_version 1.1;`.";
+    RequestHostMissing => "request_host_missing", Error,
+        "The upgrade request has no Host header (RFC 6455 §4.1 item 4)",
+        "Send Host; if the client does, a proxy between it and this capture point dropped it.";
+    RequestUpgradeMissing => "request_upgrade_missing", Error,
+        "The request carries Sec-WebSocket-* headers but no `Upgrade: websocket` (RFC 6455 §4.1 item 5)",
+        "Upgrade is hop-by-hop: every proxy must forward it explicitly. nginx: `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";`. Check each hop between the client and this capture point.";
+    RequestUpgradeNotWebsocket => "request_upgrade_not_websocket", Error,
+        "The request's Upgrade header does not contain the token `websocket`",
+        "Send `Upgrade: websocket`. A proxy that sets a fixed Upgrade value (e.g. h2c) is overwriting the client's.";
+    RequestConnectionMissingUpgrade => "request_connection_missing_upgrade", Error,
+        "The request's Connection header does not contain the token `Upgrade` (RFC 6455 §4.1 item 6)",
+        "Connection must list `Upgrade` (e.g. `Connection: keep-alive, Upgrade`). nginx: `proxy_set_header Connection \"upgrade\";` (or a map from $http_upgrade).";
+    RequestKeyMissing => "request_key_missing", Error,
+        "The request has no Sec-WebSocket-Key (RFC 6455 §4.1 item 7)",
+        "A hand-made client (curl, a health check) must send a random 16-byte base64 key; real WebSocket libraries always do.";
+    RequestKeyDuplicate => "request_key_duplicate", Error,
+        "The request has more than one Sec-WebSocket-Key",
+        "Send exactly one key; something between client and server is adding a second one.";
+    RequestKeyInvalid => "request_key_invalid", Error,
+        "Sec-WebSocket-Key is not base64 of exactly 16 bytes (RFC 6455 §4.1 item 7)",
+        "Generate the key as base64 of 16 random bytes (24 characters ending in `==`).";
+    RequestVersionMissing => "request_version_missing", Error,
+        "The request has no Sec-WebSocket-Version (RFC 6455 §4.1 item 9)",
+        "Send `Sec-WebSocket-Version: 13`.";
+    RequestVersionUnsupported => "request_version_unsupported", Error,
+        "Sec-WebSocket-Version is not 13 (RFC 6455 §4.1 item 9)",
+        "Upgrade the client library: only version 13 is standard; 8 and earlier are drafts servers refuse.";
+    CrossOrigin => "cross_origin", Info,
+        "Origin names a different host than Host (a cross-origin WebSocket)",
+        "Servers that check Origin reject this unless the origin is on their allow list.";
+    // --- the response status ---
+    UpgradeIgnored => "upgrade_ignored", Error,
+        "The server answered a 2xx instead of 101: the Upgrade never reached the application",
+        "Classic header stripping: a proxy or load balancer forwarded the request as plain HTTP. nginx: `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` in the location; for other proxies enable WebSocket/upgrade support. If no proxy is involved, the route serves HTTP only.";
+    Redirected => "redirected", Error,
+        "The server answered a redirect; WebSocket clients do not follow redirects (RFC 6455 §4.1)",
+        "Point the client at the final URL in Location (check ws vs wss, host and trailing slash), or stop the redirect for the WebSocket path.";
+    BadRequest => "bad_request", Error,
+        "The server answered 400 Bad Request to the upgrade",
+        "The server rejected the handshake headers: see the request findings and the response body for its reason.";
+    Unauthorized => "unauthorized", Error,
+        "The server answered 401/407: authentication required",
+        "Browsers cannot set Authorization on a WebSocket: pass the credential in a cookie, the query string or the first message, or authenticate at the proxy.";
+    Forbidden => "forbidden", Error,
+        "The server answered 403 Forbidden to the upgrade",
+        "Usually an Origin check (websockets `origins=`, ws `verifyClient`, Spring `setAllowedOrigins`, Socket.IO `cors`) or an auth/WAF rule: allow the Origin shown, or fix the credential.";
+    NotFound => "not_found", Error,
+        "The server answered 404: no WebSocket endpoint at this path",
+        "Check the path and that the proxy location routes it to the WebSocket backend (trailing slash, path prefix rewriting).";
+    VersionRejected => "version_rejected", Error,
+        "The server answered 426 Upgrade Required: it does not speak the client's WebSocket version",
+        "Use a client that sends Sec-WebSocket-Version 13 (the versions the server supports are listed in its response).";
+    UpgradeRequired => "upgrade_required", Error,
+        "The server answered 426 Upgrade Required although the version was 13: it saw no valid upgrade",
+        "The request reached the server without a usable Upgrade/Connection pair: see the request findings; a proxy on the way may have stripped them.";
+    BadGateway => "bad_gateway", Error,
+        "A proxy answered 502 Bad Gateway: it could not reach or understand the upstream",
+        "The proxy is up, the WebSocket backend is not: check the upstream address and port, that the backend is running, and the proxy's error log.";
+    ServiceUnavailable => "service_unavailable", Error,
+        "The server or proxy answered 503 Service Unavailable",
+        "No healthy backend, rate limiting or maintenance mode: check the proxy's upstream health and connection limits.";
+    GatewayTimeout => "gateway_timeout", Error,
+        "A proxy answered 504 Gateway Timeout: the upstream did not answer the handshake in time",
+        "The backend accepted the connection but did not complete the handshake: check it is not blocked, and the proxy's connect/read timeouts.";
+    ClientError => "client_error", Error,
+        "The server answered another 4xx status to the upgrade",
+        "Read the response body and the server log for the reason; the request findings may name it.";
+    ServerError => "server_error", Error,
+        "The server answered another 5xx status to the upgrade",
+        "The application failed while handling the handshake: check its log at the response time shown.";
+    UnexpectedStatus => "unexpected_status", Error,
+        "The server answered a status that is not 101 and not a known failure",
+        "Only 101 Switching Protocols opens a WebSocket.";
+    // --- the 101 response (RFC 6455 §4.2.2, §4.1 client checks) ---
+    ResponseUpgradeMissing => "response_upgrade_missing", Error,
+        "The 101 response has no `Upgrade: websocket` (RFC 6455 §4.1, client check 2)",
+        "The server or a proxy in front of it must send `Upgrade: websocket`; compliant clients fail the connection without it.";
+    ResponseConnectionMissingUpgrade => "response_connection_missing_upgrade", Error,
+        "The 101 response's Connection header does not contain `Upgrade` (RFC 6455 §4.1, client check 3)",
+        "Send `Connection: Upgrade` in the 101; a proxy that rewrites Connection on responses must keep it.";
+    AcceptMissing => "accept_missing", Error,
+        "The 101 response has no Sec-WebSocket-Accept (RFC 6455 §4.1, client check 4)",
+        "The server must answer the client's key; a proxy answering 101 on its own must too.";
+    AcceptMismatch => "accept_mismatch", Error,
+        "Sec-WebSocket-Accept does not match the client's key (RFC 6455 §4.2.2 item 5.4)",
+        "Accept = base64(SHA-1(key + \"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\")). A stale value comes from a cache or a proxy that replays responses; a wrong one from a hand-made server implementation.";
+    AcceptDuplicate => "accept_duplicate", Error,
+        "The 101 response has more than one Sec-WebSocket-Accept",
+        "Send exactly one; two usually means both a proxy and the backend answered the key.";
+    SubprotocolNotOffered => "subprotocol_not_offered", Error,
+        "The server chose a subprotocol the client did not offer (RFC 6455 §4.1, client check 6)",
+        "The server must pick one of the client's Sec-WebSocket-Protocol values (or none); align the protocol names on both sides.";
+    SubprotocolMultiple => "subprotocol_multiple", Error,
+        "The server chose more than one subprotocol (RFC 6455 §4.2.2)",
+        "Answer with exactly one Sec-WebSocket-Protocol value.";
+    SubprotocolNotSelected => "subprotocol_not_selected", Warning,
+        "The client offered subprotocols and the server chose none",
+        "Browsers accept this but some clients (node ws) fail the connection; make the server select one of the offered protocols.";
+    ExtensionNotOffered => "extension_not_offered", Error,
+        "The server accepted an extension the client did not offer (RFC 6455 §4.1, client check 5)",
+        "The server (or a proxy) must only answer extensions from the client's Sec-WebSocket-Extensions.";
+    ExtensionParamsInvalid => "extension_params_invalid", Error,
+        "The negotiated permessage-deflate parameters are invalid (RFC 7692 §7)",
+        "Check the window-bits values (8–15) and that client_max_window_bits is only answered when the client offered it.";
+    // --- no or partial exchange ---
+    NoResponse => "no_response", Error,
+        "The connection closed with no response to the upgrade request",
+        "The server accepted TCP but never answered the handshake: check the application is listening on HTTP there (not TLS or another protocol), is not blocked, and for a proxy's timeouts.";
+    ResponseNotCaptured => "response_not_captured", Warning,
+        "The capture ended before the response arrived",
+        "Capture for longer, or check the server if the response is long overdue.";
+    RequestNotCaptured => "request_not_captured", Warning,
+        "A WebSocket response was captured without its request (capture started late or lost packets)",
+        "Start the capture before the client connects.";
+    HttpMalformed => "http_malformed", Error,
+        "A request or response head is not valid HTTP/1.x",
+        "The peer sent bytes that are not HTTP: check what listens on this port (TLS where plain HTTP is expected, or another protocol).";
+    // --- the capture itself ---
+    CaptureGap => "capture_gap", Warning,
+        "Bytes of this exchange were missing from the capture",
+        "Packets were dropped by the capture (not necessarily the network): capture with a larger buffer (-B), a snaplen of 0, or closer to the host.";
+    SnaplenTruncated => "snaplen_truncated", Warning,
+        "Packets of this exchange were cut short by the capture's snap length",
+        "Capture with `-s 0` so the headers are complete.";
+    OverlapConflict => "overlap_conflict", Warning,
+        "A retransmitted TCP segment carried different bytes than the first copy",
+        "Either the capture is corrupt or something on the path rewrites retransmissions (IDS evasion); the first copy was used.";
+    HeaderLimitExceeded => "header_limit_exceeded", Warning,
+        "The HTTP head grew past wssniff's header cap before it ended",
+        "Raise the cap with --max-header-bytes if the head is legitimately large; servers typically reject heads over 8-16 KiB with 431.";
+    FlowEvicted => "flow_evicted", Warning,
+        "The connection was dropped from the flow table (flow cap or idle timeout) while the handshake was pending",
+        "Raise --max-flows or --flow-timeout.";
+}
+
+/// One thing wssniff has to say about a handshake.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable code.
+    #[serde(serialize_with = "ser_code")]
+    pub code: Code,
+    /// Severity (usually the code's default; see [`Finding::downgrade`]).
+    pub severity: Severity,
+    /// One-line statement with the specifics of this handshake.
+    pub message: String,
+    /// Frame numbers that show it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<u64>,
+    /// Header lines as on the wire that show it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
+    /// How to fix it.
+    pub hint: &'static str,
+}
+
+fn ser_code<S: serde::Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(code.as_str())
+}
+
+impl Finding {
+    /// A finding with the code's default severity and hint.
+    #[must_use]
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            frames: Vec::new(),
+            lines: Vec::new(),
+            hint: code.hint(),
+        }
+    }
+
+    /// Adds frame numbers as evidence.
+    #[must_use]
+    pub fn frames(mut self, frames: &[u64]) -> Self {
+        self.frames.extend_from_slice(frames);
+        self.frames.dedup();
+        self
+    }
+
+    /// Adds a header line as evidence.
+    #[must_use]
+    pub fn line(mut self, line: impl Into<String>) -> Self {
+        self.lines.push(line.into());
+        self
+    }
+
+    /// Lowers an error to a warning (a rule was broken but the peer tolerated it).
+    pub fn downgrade(&mut self) {
+        if self.severity == Severity::Error {
+            self.severity = Severity::Warning;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in Code::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            assert_eq!(Code::parse(s), Some(code));
+            assert!(!code.hint().is_empty() && !code.title().is_empty());
+        }
+    }
+}

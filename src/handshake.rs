@@ -1,0 +1,614 @@
+//! RFC 6455 §4 opening-handshake verification: one request and its response → findings.
+//!
+//! Pure: takes parsed messages, returns an [`Analysis`]. Client-side rules (§4.1 "the
+//! handshake MUST be…") and server-side rules (§4.2.2, and the client's checks of the
+//! response in §4.1) are checked separately, so a finding says which side broke which rule.
+
+pub mod accept;
+
+use crate::event::{Ending, Message, Verdict};
+use crate::finding::{Code, Finding, Severity};
+
+/// What the checks derived from one exchange.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Analysis {
+    /// Request method.
+    pub method: Option<String>,
+    /// Host header.
+    pub host: Option<String>,
+    /// Request target.
+    pub path: Option<String>,
+    /// Origin header.
+    pub origin: Option<String>,
+    /// Final status.
+    pub status: Option<u16>,
+    /// Client key (first one).
+    pub key: Option<String>,
+    /// Server accept (first one).
+    pub accept: Option<String>,
+    /// Accept value the key requires.
+    pub expected_accept: Option<String>,
+    /// Subprotocols offered.
+    pub subprotocols_offered: Vec<String>,
+    /// Subprotocol chosen.
+    pub subprotocol: Option<String>,
+    /// Extensions offered (one entry per offer, parameters included).
+    pub extensions_offered: Vec<String>,
+    /// Extensions accepted.
+    pub extensions: Vec<String>,
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+    /// The outcome.
+    pub verdict: Verdict,
+}
+
+impl Default for Verdict {
+    fn default() -> Self {
+        Verdict::Incomplete
+    }
+}
+
+/// Checks one exchange. `ending` says how the connection ended when there is no response;
+/// `extra` holds evidence findings from the capture (gaps, truncation) that weigh on the
+/// verdict; `explain_accept` may recognise a wrong accept value as another handshake's.
+#[must_use]
+pub fn analyze(
+    request: Option<&Message>,
+    response: Option<&Message>,
+    ending: Option<Ending>,
+    extra: Vec<Finding>,
+    explain_accept: &dyn Fn(&str) -> Option<String>,
+) -> Analysis {
+    let mut a = Analysis::default();
+    let mut request_findings = Vec::new();
+    if let Some(req) = request {
+        check_request(req, &mut a, &mut request_findings);
+    }
+    let mut response_findings = Vec::new();
+    match (request, response) {
+        (_, Some(resp)) => check_response(
+            request,
+            resp,
+            &mut a,
+            &mut response_findings,
+            explain_accept,
+        ),
+        (Some(req), None) => {
+            let ending = ending.unwrap_or(Ending::CaptureEnded);
+            let finding = match ending {
+                Ending::CaptureEnded => Finding::new(
+                    Code::ResponseNotCaptured,
+                    "no response before the capture ended",
+                ),
+                Ending::Evicted => Finding::new(
+                    Code::FlowEvicted,
+                    "the flow was evicted before a response arrived",
+                ),
+                other => Finding::new(
+                    Code::NoResponse,
+                    format!("no response to the upgrade request: {}", other.describe()),
+                ),
+            };
+            response_findings.push(finding.frames(&req.frames));
+        }
+        (None, None) => {}
+    }
+    if request.is_none() && response.is_some() {
+        response_findings.push(Finding::new(
+            Code::RequestNotCaptured,
+            "the request of this exchange is not in the capture",
+        ));
+    }
+    // A broken client rule the server tolerated is a warning: the connection opened.
+    let opened = a.status == Some(101)
+        && !response_findings
+            .iter()
+            .any(|f| f.severity == Severity::Error);
+    if opened {
+        request_findings.iter_mut().for_each(Finding::downgrade);
+    }
+    a.findings = request_findings;
+    a.findings.append(&mut response_findings);
+    a.findings.extend(extra);
+    a.findings.sort_by(|x, y| y.severity.cmp(&x.severity));
+    a.verdict = verdict(&a);
+    a
+}
+
+fn verdict(a: &Analysis) -> Verdict {
+    let worst = a.findings.iter().map(|f| f.severity).max();
+    let evidence_missing = a.findings.iter().any(|f| {
+        matches!(
+            f.code,
+            Code::ResponseNotCaptured
+                | Code::RequestNotCaptured
+                | Code::FlowEvicted
+                | Code::HeaderLimitExceeded
+        )
+    });
+    match worst {
+        Some(Severity::Error) => Verdict::Failed,
+        _ if evidence_missing => Verdict::Incomplete,
+        Some(Severity::Warning) => Verdict::Warning,
+        _ => Verdict::Ok,
+    }
+}
+
+fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
+    let head = &req.head;
+    let frames = &req.frames;
+    a.method = head.method().map(str::to_owned);
+    if let crate::http::StartLine::Request { target, .. } = &head.start {
+        a.path = Some(target.clone());
+    }
+    a.host = head.value("Host").map(str::to_owned);
+    a.origin = head
+        .value("Origin")
+        .or_else(|| head.value("Sec-WebSocket-Origin"))
+        .map(str::to_owned);
+    a.subprotocols_offered = head.list("Sec-WebSocket-Protocol");
+    a.extensions_offered = head.list("Sec-WebSocket-Extensions");
+
+    // RFC 6455 §4.1 item 2: "The method of the request MUST be GET, and the HTTP version MUST
+    // be at least 1.1."
+    if a.method.as_deref() != Some("GET") {
+        out.push(
+            Finding::new(
+                Code::RequestNotGet,
+                format!("request method is {}", a.method.as_deref().unwrap_or("?")),
+            )
+            .frames(frames)
+            .line(head.start_line.clone()),
+        );
+    }
+    if head.version_minor < 1 {
+        out.push(
+            Finding::new(Code::RequestHttpVersion, "request is HTTP/1.0")
+                .frames(frames)
+                .line(head.start_line.clone()),
+        );
+    }
+    // Item 4: Host.
+    if a.host.is_none() {
+        out.push(Finding::new(Code::RequestHostMissing, "no Host header").frames(frames));
+    }
+    // Item 5: Upgrade contains "websocket" (case-insensitive).
+    let upgrade_lines = req.lines("Upgrade");
+    if upgrade_lines.is_empty() {
+        out.push(
+            Finding::new(
+                Code::RequestUpgradeMissing,
+                "no Upgrade header in the request",
+            )
+            .frames(frames),
+        );
+    } else if !head.has_token("Upgrade", "websocket") {
+        let mut f = Finding::new(
+            Code::RequestUpgradeNotWebsocket,
+            "Upgrade does not name websocket",
+        )
+        .frames(frames);
+        f.lines = upgrade_lines;
+        out.push(f);
+    }
+    // Item 6: Connection contains "Upgrade".
+    if !head.has_token("Connection", "upgrade") {
+        let lines = req.lines("Connection");
+        let mut f = Finding::new(
+            Code::RequestConnectionMissingUpgrade,
+            if lines.is_empty() {
+                "no Connection header in the request".to_owned()
+            } else {
+                "Connection does not list Upgrade".to_owned()
+            },
+        )
+        .frames(frames);
+        f.lines = lines;
+        out.push(f);
+    }
+    // Item 7: exactly one key, base64 of 16 bytes.
+    let keys: Vec<&str> = head.values("Sec-WebSocket-Key").collect();
+    a.key = keys.first().map(|k| (*k).to_owned());
+    match keys.as_slice() {
+        [] => out.push(
+            Finding::new(
+                Code::RequestKeyMissing,
+                "no Sec-WebSocket-Key in the request",
+            )
+            .frames(frames),
+        ),
+        [key] => {
+            if !accept::key_is_valid(key) {
+                out.push(
+                    Finding::new(
+                        Code::RequestKeyInvalid,
+                        format!("Sec-WebSocket-Key {key:?} is not base64 of 16 bytes"),
+                    )
+                    .frames(frames)
+                    .line(format!("Sec-WebSocket-Key: {key}")),
+                );
+            }
+            a.expected_accept = Some(accept::expected_accept(key));
+        }
+        _ => {
+            let mut f = Finding::new(
+                Code::RequestKeyDuplicate,
+                format!("{} Sec-WebSocket-Key headers", keys.len()),
+            )
+            .frames(frames);
+            f.lines = req.lines("Sec-WebSocket-Key");
+            out.push(f);
+            a.expected_accept = keys.first().map(|k| accept::expected_accept(k));
+        }
+    }
+    // Item 9: version 13.
+    let versions = head.list("Sec-WebSocket-Version");
+    if versions.is_empty() {
+        out.push(
+            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version").frames(frames),
+        );
+    } else if versions != ["13"] {
+        let mut f = Finding::new(
+            Code::RequestVersionUnsupported,
+            format!("Sec-WebSocket-Version is {}", versions.join(", ")),
+        )
+        .frames(frames);
+        f.lines = req.lines("Sec-WebSocket-Version");
+        out.push(f);
+    }
+    // Origin is reported; a cross-origin request is worth knowing when a 403 follows.
+    if let (Some(origin), Some(host)) = (&a.origin, &a.host) {
+        if let Some(origin_host) = origin_host(origin) {
+            if !origin_host.eq_ignore_ascii_case(strip_port(host)) {
+                out.push(
+                    Finding::new(
+                        Code::CrossOrigin,
+                        format!("Origin {origin} is not host {host}"),
+                    )
+                    .frames(frames)
+                    .line(format!("Origin: {origin}")),
+                );
+            }
+        }
+    }
+}
+
+/// The host part of an Origin (`scheme://host[:port]`); `None` for `null` or garbage.
+fn origin_host(origin: &str) -> Option<&str> {
+    let rest = origin.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    Some(strip_port(authority))
+}
+
+fn strip_port(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+fn check_response(
+    request: Option<&Message>,
+    resp: &Message,
+    a: &mut Analysis,
+    out: &mut Vec<Finding>,
+    explain_accept: &dyn Fn(&str) -> Option<String>,
+) {
+    let head = &resp.head;
+    let frames = &resp.frames;
+    let status = head.status().unwrap_or(0);
+    a.status = Some(status);
+    a.accept = head.value("Sec-WebSocket-Accept").map(str::to_owned);
+    let chosen = head.list("Sec-WebSocket-Protocol");
+    a.subprotocol = chosen.first().cloned();
+    a.extensions = head.list("Sec-WebSocket-Extensions");
+    if status != 101 {
+        out.push(status_finding(request, resp));
+        return;
+    }
+    // Client checks of the response, RFC 6455 §4.1 items 1-6 of "the client MUST validate".
+    if head.fields("Upgrade").next().is_none() {
+        out.push(
+            Finding::new(Code::ResponseUpgradeMissing, "101 response without Upgrade")
+                .frames(frames),
+        );
+    } else if !head.has_token("Upgrade", "websocket") {
+        let mut f = Finding::new(
+            Code::ResponseUpgradeMissing,
+            "101 response switches to something other than websocket",
+        )
+        .frames(frames);
+        f.lines = resp.lines("Upgrade");
+        out.push(f);
+    }
+    if !head.has_token("Connection", "upgrade") {
+        let mut f = Finding::new(
+            Code::ResponseConnectionMissingUpgrade,
+            "101 response's Connection does not list Upgrade",
+        )
+        .frames(frames);
+        f.lines = resp.lines("Connection");
+        out.push(f);
+    }
+    let accepts: Vec<&str> = head.values("Sec-WebSocket-Accept").collect();
+    match accepts.as_slice() {
+        [] => out.push(
+            Finding::new(
+                Code::AcceptMissing,
+                "101 response without Sec-WebSocket-Accept",
+            )
+            .frames(frames),
+        ),
+        [actual, ..] => {
+            if accepts.len() > 1 {
+                let mut f = Finding::new(
+                    Code::AcceptDuplicate,
+                    format!("{} Sec-WebSocket-Accept headers", accepts.len()),
+                )
+                .frames(frames);
+                f.lines = resp.lines("Sec-WebSocket-Accept");
+                out.push(f);
+            }
+            if let Some(expected) = &a.expected_accept {
+                if actual != expected {
+                    let mut message =
+                        format!("Sec-WebSocket-Accept is {actual}, the key requires {expected}");
+                    if let Some(other) = explain_accept(actual) {
+                        message.push_str(&format!(
+                            "; {actual} is the answer to {other}: a stale, replayed response"
+                        ));
+                    }
+                    let mut frames_both = request.map(|r| r.frames.clone()).unwrap_or_default();
+                    frames_both.extend_from_slice(frames);
+                    let mut f = Finding::new(Code::AcceptMismatch, message).frames(&frames_both);
+                    if let Some(key) = &a.key {
+                        f.lines.push(format!("Sec-WebSocket-Key: {key}"));
+                    }
+                    f.lines.push(format!("Sec-WebSocket-Accept: {actual}"));
+                    out.push(f);
+                }
+            }
+        }
+    }
+    // Subprotocol (§4.1 client check 6, §4.2.2 item 5.4).
+    if chosen.len() > 1 {
+        let mut f = Finding::new(
+            Code::SubprotocolMultiple,
+            format!("server chose {} subprotocols", chosen.len()),
+        )
+        .frames(frames);
+        f.lines = resp.lines("Sec-WebSocket-Protocol");
+        out.push(f);
+    }
+    if let Some(proto) = &a.subprotocol {
+        if !a.subprotocols_offered.iter().any(|o| o == proto) {
+            let message = if a.subprotocols_offered.is_empty() {
+                format!("server chose subprotocol {proto:?} but the client offered none")
+            } else {
+                format!(
+                    "server chose subprotocol {proto:?}; the client offered {}",
+                    a.subprotocols_offered.join(", ")
+                )
+            };
+            let mut f = Finding::new(Code::SubprotocolNotOffered, message).frames(frames);
+            f.lines = resp.lines("Sec-WebSocket-Protocol");
+            out.push(f);
+        }
+    } else if !a.subprotocols_offered.is_empty() && request.is_some() {
+        out.push(
+            Finding::new(
+                Code::SubprotocolNotSelected,
+                format!(
+                    "client offered {} and the server chose none",
+                    a.subprotocols_offered.join(", ")
+                ),
+            )
+            .frames(frames),
+        );
+    }
+    check_extensions(resp, a, out);
+}
+
+fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
+    let head = &resp.head;
+    let status = head.status().unwrap_or(0);
+    let line = head.start_line.clone();
+    let server = head
+        .value("Server")
+        .map(|s| format!(" (Server: {s})"))
+        .unwrap_or_default();
+    let (code, message) = match status {
+        200..=299 => (
+            Code::UpgradeIgnored,
+            format!("server answered {status} instead of 101{server}: the request reached an HTTP handler, not a WebSocket one"),
+        ),
+        300..=399 => (
+            Code::Redirected,
+            match head.value("Location") {
+                Some(loc) => format!("server redirected ({status}) to {loc}"),
+                None => format!("server answered redirect {status}"),
+            },
+        ),
+        400 => (Code::BadRequest, format!("server rejected the handshake with 400{server}")),
+        401 | 407 => (
+            Code::Unauthorized,
+            match head.value("WWW-Authenticate").or_else(|| head.value("Proxy-Authenticate")) {
+                Some(auth) => format!("authentication required ({status}, challenge: {auth})"),
+                None => format!("authentication required ({status})"),
+            },
+        ),
+        403 => (
+            Code::Forbidden,
+            match request.and_then(|r| r.head.value("Origin")) {
+                Some(origin) => format!("server refused the upgrade with 403; the request came from Origin {origin}, likely not on the server's allow list"),
+                None => "server refused the upgrade with 403".to_owned(),
+            },
+        ),
+        404 => (Code::NotFound, format!("no WebSocket endpoint at this path (404){server}")),
+        426 => {
+            let supported = head.list("Sec-WebSocket-Version");
+            let sent = request
+                .map(|r| r.head.list("Sec-WebSocket-Version"))
+                .unwrap_or_default();
+            let version_ok = !sent.is_empty()
+                && sent.iter().all(|v| v == "13")
+                && (supported.is_empty() || supported.iter().any(|v| v == "13"));
+            if version_ok {
+                (
+                    Code::UpgradeRequired,
+                    "server answered 426 Upgrade Required: the request's version (13) is fine, so the server did not see a valid upgrade".to_owned(),
+                )
+            } else if supported.is_empty() {
+                (
+                    Code::VersionRejected,
+                    format!("server answered 426 Upgrade Required to version {}", sent.join(", ")),
+                )
+            } else {
+                (
+                    Code::VersionRejected,
+                    format!(
+                        "server answered 426: it supports version {}, the client sent {}",
+                        supported.join(", "),
+                        if sent.is_empty() { "none".to_owned() } else { sent.join(", ") }
+                    ),
+                )
+            }
+        }
+        502 => (Code::BadGateway, format!("proxy answered 502 Bad Gateway{server}: the WebSocket upstream is unreachable or answered garbage")),
+        503 => (Code::ServiceUnavailable, format!("503 Service Unavailable{server}")),
+        504 => (Code::GatewayTimeout, format!("proxy answered 504 Gateway Timeout{server}")),
+        400..=499 => (Code::ClientError, format!("server answered {line}")),
+        500..=599 => (Code::ServerError, format!("server answered {line}")),
+        _ => (Code::UnexpectedStatus, format!("server answered {line}")),
+    };
+    let mut f = Finding::new(code, message).frames(&resp.frames).line(line);
+    for name in [
+        "Location",
+        "WWW-Authenticate",
+        "Sec-WebSocket-Version",
+        "Server",
+    ] {
+        f.lines.extend(resp.lines(name));
+    }
+    f
+}
+
+/// One parsed `Sec-WebSocket-Extensions` item: name and `(param, value)` pairs.
+fn parse_extension(item: &str) -> (String, Vec<(String, Option<String>)>) {
+    let mut parts = item.split(';').map(str::trim);
+    let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let params = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (
+                k.trim().to_ascii_lowercase(),
+                Some(v.trim().trim_matches('"').to_owned()),
+            ),
+            None => (p.to_ascii_lowercase(), None),
+        })
+        .collect();
+    (name, params)
+}
+
+fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
+    let offered: Vec<_> = a
+        .extensions_offered
+        .iter()
+        .map(|e| parse_extension(e))
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for item in &a.extensions {
+        let (name, params) = parse_extension(item);
+        let offers: Vec<_> = offered.iter().filter(|(n, _)| *n == name).collect();
+        if offers.is_empty() {
+            out.push(
+                Finding::new(
+                    Code::ExtensionNotOffered,
+                    format!("server accepted extension {name:?}, which the client did not offer"),
+                )
+                .frames(&resp.frames)
+                .line(format!("Sec-WebSocket-Extensions: {item}")),
+            );
+            continue;
+        }
+        if seen.contains(&name) {
+            out.push(
+                Finding::new(
+                    Code::ExtensionParamsInvalid,
+                    format!("server accepted {name} twice"),
+                )
+                .frames(&resp.frames)
+                .line(format!("Sec-WebSocket-Extensions: {item}")),
+            );
+        }
+        seen.push(name.clone());
+        if name == "permessage-deflate" {
+            if let Some(problem) = deflate_response_problem(&params, &offers) {
+                out.push(
+                    Finding::new(Code::ExtensionParamsInvalid, problem)
+                        .frames(&resp.frames)
+                        .line(format!("Sec-WebSocket-Extensions: {item}")),
+                );
+            }
+        }
+    }
+}
+
+/// RFC 7692 §7.1: what a server may answer to the client's permessage-deflate offers.
+fn deflate_response_problem(
+    params: &[(String, Option<String>)],
+    offers: &[&(String, Vec<(String, Option<String>)>)],
+) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for (param, value) in params {
+        if names.contains(&param.as_str()) {
+            return Some(format!("permessage-deflate parameter {param} repeated"));
+        }
+        names.push(param);
+        let bits_ok = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|v| v.parse::<u8>().ok())
+                .is_some_and(|b| (8..=15).contains(&b))
+        };
+        match param.as_str() {
+            "server_no_context_takeover" | "client_no_context_takeover" => {
+                if value.is_some() {
+                    return Some(format!("permessage-deflate {param} takes no value"));
+                }
+            }
+            "server_max_window_bits" => {
+                if !bits_ok(value) {
+                    return Some(format!(
+                        "permessage-deflate server_max_window_bits={} is not 8-15",
+                        value.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            "client_max_window_bits" => {
+                if !bits_ok(value) {
+                    return Some(format!(
+                        "permessage-deflate client_max_window_bits={} is not 8-15",
+                        value.as_deref().unwrap_or("")
+                    ));
+                }
+                let offered = offers
+                    .iter()
+                    .any(|(_, p)| p.iter().any(|(k, _)| k == "client_max_window_bits"));
+                if !offered {
+                    return Some(
+                        "server sent client_max_window_bits but the client did not offer it"
+                            .to_owned(),
+                    );
+                }
+            }
+            other => return Some(format!("unknown permessage-deflate parameter {other}")),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! Table-driven checks of single exchanges built from literal heads.
+
+use super::*;
+use crate::capture::Timestamp;
+use crate::http::{parse_head, HeadParse};
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+fn msg(text: &str, request: bool) -> Message {
+    let text = text.replace('\n', "\r\n") + "\r\n";
+    let HeadParse::Complete(head) = parse_head(text.as_bytes(), text.len(), request) else {
+        panic!("bad literal: {text}")
+    };
+    Message {
+        head,
+        frames: vec![if request { 4 } else { 6 }],
+        first_ts: Timestamp(0),
+        last_ts: Timestamp(0),
+        truncated: false,
+    }
+}
+
+fn good_request(extra: &str) -> String {
+    format!(
+        "GET /chat HTTP/1.1\nHost: server.example.com\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: {KEY}\nSec-WebSocket-Version: 13\n{extra}"
+    )
+}
+
+fn good_response(extra: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: {ACCEPT}\n{extra}"
+    )
+}
+
+fn run(req: Option<&str>, resp: Option<&str>, ending: Option<Ending>) -> Analysis {
+    let req = req.map(|r| msg(r, true));
+    let resp = resp.map(|r| msg(r, false));
+    analyze(req.as_ref(), resp.as_ref(), ending, Vec::new(), &|_| None)
+}
+
+fn codes(a: &Analysis) -> Vec<&'static str> {
+    a.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[test]
+fn rfc_example_is_ok() {
+    let a = run(Some(&good_request("")), Some(&good_response("")), None);
+    assert_eq!(a.verdict, Verdict::Ok, "{:?}", codes(&a));
+    assert_eq!(a.expected_accept.as_deref(), Some(ACCEPT));
+    assert!(a.findings.is_empty());
+}
+
+#[test]
+fn each_rule_names_its_code() {
+    let cases: &[(&str, &str, &str, Verdict)] = &[
+        // (request, response, expected code, verdict)
+        (
+            "POST /chat HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n",
+            "HTTP/1.1 400 Bad Request\n",
+            "request_not_get",
+            Verdict::Failed,
+        ),
+        (
+            "GET /chat HTTP/1.1\nHost: h\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n",
+            "HTTP/1.1 200 OK\nContent-Length: 2\n",
+            "request_upgrade_missing",
+            Verdict::Failed,
+        ),
+        (
+            "GET /chat HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: keep-alive\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n",
+            "HTTP/1.1 200 OK\n",
+            "request_connection_missing_upgrade",
+            Verdict::Failed,
+        ),
+        (
+            "GET /chat HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: c2hvcnQ=\nSec-WebSocket-Version: 13\n",
+            "HTTP/1.1 400 Bad Request\n",
+            "request_key_invalid",
+            Verdict::Failed,
+        ),
+        (
+            "GET /chat HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 8\n",
+            "HTTP/1.1 426 Upgrade Required\nSec-WebSocket-Version: 13\n",
+            "version_rejected",
+            Verdict::Failed,
+        ),
+    ];
+    for (req, resp, code, verdict) in cases {
+        let a = run(Some(req), Some(resp), None);
+        assert!(codes(&a).contains(code), "{code}: got {:?}", codes(&a));
+        assert_eq!(a.verdict, *verdict, "{code}");
+    }
+}
+
+#[test]
+fn status_classes() {
+    let cases = [
+        ("HTTP/1.1 200 OK\n", "upgrade_ignored"),
+        ("HTTP/1.1 301 Moved\nLocation: wss://x/\n", "redirected"),
+        (
+            "HTTP/1.1 401 Unauthorized\nWWW-Authenticate: Bearer\n",
+            "unauthorized",
+        ),
+        ("HTTP/1.1 403 Forbidden\n", "forbidden"),
+        ("HTTP/1.1 404 Not Found\n", "not_found"),
+        ("HTTP/1.1 502 Bad Gateway\nServer: nginx\n", "bad_gateway"),
+        ("HTTP/1.1 503 Service Unavailable\n", "service_unavailable"),
+        ("HTTP/1.1 504 Gateway Timeout\n", "gateway_timeout"),
+        ("HTTP/1.1 429 Too Many Requests\n", "client_error"),
+        ("HTTP/1.1 500 Internal Server Error\n", "server_error"),
+    ];
+    for (resp, code) in cases {
+        let a = run(Some(&good_request("")), Some(resp), None);
+        assert_eq!(codes(&a), vec![code], "{resp}");
+        assert_eq!(a.verdict, Verdict::Failed);
+    }
+}
+
+#[test]
+fn forbidden_names_the_origin() {
+    let a = run(
+        Some(&good_request("Origin: https://evil.example\n")),
+        Some("HTTP/1.1 403 Forbidden\n"),
+        None,
+    );
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == Code::Forbidden)
+        .unwrap();
+    assert!(f.message.contains("https://evil.example"), "{}", f.message);
+    assert!(codes(&a).contains(&"cross_origin"));
+}
+
+#[test]
+fn accept_mismatch_shows_expected_and_actual() {
+    let resp = "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    let a = run(Some(&good_request("")), Some(resp), None);
+    let f = &a.findings[0];
+    assert_eq!(f.code, Code::AcceptMismatch);
+    assert!(f.message.contains(ACCEPT) && f.message.contains("AAAAAAAA"));
+    assert_eq!(f.frames, vec![4, 6]);
+    assert_eq!(a.verdict, Verdict::Failed);
+}
+
+#[test]
+fn subprotocol_rules() {
+    let offered = good_request("Sec-WebSocket-Protocol: chat, superchat\n");
+    let a = run(
+        Some(&offered),
+        Some(&good_response("Sec-WebSocket-Protocol: chat\n")),
+        None,
+    );
+    assert_eq!(a.verdict, Verdict::Ok);
+    assert_eq!(a.subprotocol.as_deref(), Some("chat"));
+    let a = run(
+        Some(&offered),
+        Some(&good_response("Sec-WebSocket-Protocol: graphql-ws\n")),
+        None,
+    );
+    assert_eq!(codes(&a), vec!["subprotocol_not_offered"]);
+    let a = run(
+        Some(&good_request("")),
+        Some(&good_response("Sec-WebSocket-Protocol: chat\n")),
+        None,
+    );
+    assert_eq!(codes(&a), vec!["subprotocol_not_offered"]);
+    let a = run(Some(&offered), Some(&good_response("")), None);
+    assert_eq!(codes(&a), vec!["subprotocol_not_selected"]);
+    assert_eq!(a.verdict, Verdict::Warning);
+}
+
+#[test]
+fn extension_rules() {
+    let offered =
+        good_request("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\n");
+    let ok = good_response("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10; client_max_window_bits=12\n");
+    assert_eq!(run(Some(&offered), Some(&ok), None).verdict, Verdict::Ok);
+    let a = run(
+        Some(&good_request("")),
+        Some(&good_response(
+            "Sec-WebSocket-Extensions: permessage-deflate\n",
+        )),
+        None,
+    );
+    assert_eq!(codes(&a), vec!["extension_not_offered"]);
+    let bad_bits =
+        good_response("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16\n");
+    assert_eq!(
+        codes(&run(Some(&offered), Some(&bad_bits), None)),
+        vec!["extension_params_invalid"]
+    );
+    let plain = good_request("Sec-WebSocket-Extensions: permessage-deflate\n");
+    let unasked =
+        good_response("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9\n");
+    assert_eq!(
+        codes(&run(Some(&plain), Some(&unasked), None)),
+        vec!["extension_params_invalid"]
+    );
+}
+
+#[test]
+fn tolerated_client_errors_are_warnings() {
+    // Server accepted a request without Host: the connection opened, so it is a warning.
+    let req = format!("GET /chat HTTP/1.1\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: {KEY}\nSec-WebSocket-Version: 13\n");
+    let a = run(Some(&req), Some(&good_response("")), None);
+    assert_eq!(codes(&a), vec!["request_host_missing"]);
+    assert_eq!(a.findings[0].severity, Severity::Warning);
+    assert_eq!(a.verdict, Verdict::Warning);
+}
+
+#[test]
+fn missing_response_depends_on_how_it_ended() {
+    let a = run(Some(&good_request("")), None, Some(Ending::ClientFin));
+    assert_eq!(codes(&a), vec!["no_response"]);
+    assert_eq!(a.verdict, Verdict::Failed);
+    let a = run(Some(&good_request("")), None, Some(Ending::CaptureEnded));
+    assert_eq!(codes(&a), vec!["response_not_captured"]);
+    assert_eq!(a.verdict, Verdict::Incomplete);
+    let a = run(None, Some(&good_response("")), None);
+    assert_eq!(a.verdict, Verdict::Incomplete);
+}

@@ -1,0 +1,524 @@
+//! HTTP/1.x message heads over a reassembled byte stream: detection, parsing, body framing.
+//!
+//! This module only looks at bytes; it keeps no connection state beyond the small scanners
+//! below. A head is parsed once, when its terminating blank line is present, so a request
+//! dribbled one byte per segment costs linear time, not one parse per byte.
+
+use serde::Serialize;
+
+/// Most header fields parsed in one head.
+pub const MAX_HEADERS: usize = 256;
+
+/// One header field as on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Header {
+    /// Field name as sent (case preserved).
+    pub name: String,
+    /// Field value, trimmed of surrounding whitespace; invalid UTF-8 replaced.
+    pub value: String,
+}
+
+impl Header {
+    /// The header line as it would appear on the wire (`Name: value`).
+    #[must_use]
+    pub fn line(&self) -> String {
+        format!("{}: {}", self.name, self.value)
+    }
+}
+
+/// The kind-specific part of a head's start line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    /// `METHOD target HTTP/1.x`
+    Request {
+        /// Method token.
+        method: String,
+        /// Request target.
+        target: String,
+    },
+    /// `HTTP/1.x status reason`
+    Response {
+        /// Status code.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+}
+
+/// A parsed request or response head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Request or status line fields.
+    pub start: StartLine,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version_minor: u8,
+    /// The start line exactly as sent (invalid UTF-8 replaced).
+    pub start_line: String,
+    /// Header fields in wire order.
+    pub headers: Vec<Header>,
+    /// Length of the head in bytes, blank line included.
+    pub len: usize,
+}
+
+impl Head {
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Every header field named `name` (case-insensitive).
+    pub fn fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The first value of header `name`.
+    #[must_use]
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Whether any value of `name`, as a comma list, holds `token` (case-insensitive).
+    #[must_use]
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// All comma-separated items of every `name` header, trimmed, empty items skipped.
+    #[must_use]
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.values(name)
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The status code, for a response.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { status, .. } => Some(status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The method, for a request.
+    #[must_use]
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+}
+
+/// Result of looking for a head at the start of a buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadParse {
+    /// A complete head.
+    Complete(Head),
+    /// No blank line yet.
+    Partial,
+    /// The bytes up to the blank line are not a valid head.
+    Invalid(String),
+}
+
+/// Finds the end of a head (`\r\n\r\n`, or a bare `\n\n`) in `buf`, starting the search at
+/// `from` (the caller remembers how far it already looked). Returns the head length.
+#[must_use]
+pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    let tail = buf.get(start..)?;
+    let mut i = 0;
+    while let Some(pos) = tail
+        .get(i..)
+        .and_then(|t| t.iter().position(|&b| b == b'\n'))
+    {
+        let at = i + pos;
+        // `at` is a newline; a head ends at "\n\r\n" or "\n\n".
+        match (tail.get(at + 1), tail.get(at + 2)) {
+            (Some(b'\n'), _) => return Some(start + at + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(start + at + 3),
+            _ => {}
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// Parses a head that starts at `buf[0]` and is `len` bytes long (from [`find_head_end`]).
+#[must_use]
+pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
+    let Some(bytes) = buf.get(..len) else {
+        return HeadParse::Partial;
+    };
+    let mut storage = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let start_line = String::from_utf8_lossy(
+        bytes
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| bytes.split(|&b| b == b'\n').next().unwrap_or_default()),
+    )
+    .into_owned();
+    let convert = |headers: &[httparse::Header<'_>]| -> Vec<Header> {
+        headers
+            .iter()
+            .map(|h| Header {
+                name: h.name.to_owned(),
+                value: String::from_utf8_lossy(h.value).trim().to_owned(),
+            })
+            .collect()
+    };
+    if request {
+        let mut req = httparse::Request::new(&mut storage);
+        match httparse::ParserConfig::default()
+            .allow_multiple_spaces_in_request_line_delimiters(true)
+            .parse_request(&mut req, bytes)
+        {
+            Ok(httparse::Status::Complete(n)) => HeadParse::Complete(Head {
+                start: StartLine::Request {
+                    method: req.method.unwrap_or_default().to_owned(),
+                    target: req.path.unwrap_or_default().to_owned(),
+                },
+                version_minor: req.version.unwrap_or(1),
+                start_line,
+                headers: convert(req.headers),
+                len: n,
+            }),
+            Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
+            Err(e) => HeadParse::Invalid(error_text(e)),
+        }
+    } else {
+        let mut resp = httparse::Response::new(&mut storage);
+        match httparse::ParserConfig::default()
+            .allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .allow_multiple_spaces_in_response_status_delimiters(true)
+            .parse_response(&mut resp, bytes)
+        {
+            Ok(httparse::Status::Complete(n)) => HeadParse::Complete(Head {
+                start: StartLine::Response {
+                    status: resp.code.unwrap_or(0),
+                    reason: resp.reason.unwrap_or_default().to_owned(),
+                },
+                version_minor: resp.version.unwrap_or(1),
+                start_line,
+                headers: convert(resp.headers),
+                len: n,
+            }),
+            Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
+            Err(e) => HeadParse::Invalid(error_text(e)),
+        }
+    }
+}
+
+fn error_text(e: httparse::Error) -> String {
+    match e {
+        httparse::Error::TooManyHeaders => format!("more than {MAX_HEADERS} header fields"),
+        other => other.to_string(),
+    }
+}
+
+/// Whether bytes look like the start of an HTTP message of the wanted kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniff {
+    /// Yes.
+    Yes,
+    /// Definitely not.
+    No,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// Methods whose presence at a line start marks a request when resynchronising.
+const METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// Does `data` start like a request (`TOKEN SP`) or a response (`HTTP/1.`)?
+#[must_use]
+pub fn sniff(data: &[u8], request: bool) -> Sniff {
+    if request {
+        // A method is a token; real ones are short upper-case words.
+        for (i, &b) in data.iter().enumerate().take(17) {
+            if b == b' ' {
+                return if i >= 3 { Sniff::Yes } else { Sniff::No };
+            }
+            if !b.is_ascii_uppercase() && b != b'-' && b != b'_' {
+                return Sniff::No;
+            }
+        }
+        if data.len() >= 17 {
+            Sniff::No
+        } else {
+            Sniff::NeedMore
+        }
+    } else {
+        let want = b"HTTP/1.";
+        let n = data.len().min(want.len());
+        if data.get(..n) != want.get(..n) {
+            Sniff::No
+        } else if n < want.len() {
+            Sniff::NeedMore
+        } else {
+            Sniff::Yes
+        }
+    }
+}
+
+/// Finds the first line start at or after `from` where a message of the wanted kind begins.
+#[must_use]
+pub fn find_message_start(data: &[u8], from: usize, request: bool) -> Option<usize> {
+    let mut i = from;
+    while i < data.len() {
+        let at_line_start = i == 0 || data.get(i - 1) == Some(&b'\n');
+        if at_line_start {
+            let rest = data.get(i..).unwrap_or_default();
+            let hit = if request {
+                METHODS.iter().any(|m| rest.starts_with(m))
+            } else {
+                rest.starts_with(b"HTTP/1.")
+            };
+            if hit {
+                return Some(i);
+            }
+        }
+        i = match data
+            .get(i..)
+            .and_then(|t| t.iter().position(|&b| b == b'\n'))
+        {
+            Some(p) => i + p + 1,
+            None => return None,
+        };
+    }
+    None
+}
+
+/// How the bytes after a head are delimited (RFC 9112 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the connection closes (responses only).
+    UntilClose,
+}
+
+/// Body framing of a request head.
+#[must_use]
+pub fn request_body(head: &Head) -> Body {
+    if head.has_token("Transfer-Encoding", "chunked") {
+        return Body::Chunked;
+    }
+    match content_length(head) {
+        Some(n) if n > 0 => Body::Length(n),
+        _ => Body::None,
+    }
+}
+
+/// Body framing of a response head, given the method of the request it answers.
+#[must_use]
+pub fn response_body(head: &Head, request_method: Option<&str>) -> Body {
+    let status = head.status().unwrap_or(0);
+    if (100..200).contains(&status)
+        || status == 204
+        || status == 304
+        || request_method == Some("HEAD")
+    {
+        return Body::None;
+    }
+    if head.has_token("Transfer-Encoding", "chunked") {
+        return Body::Chunked;
+    }
+    match content_length(head) {
+        Some(0) => Body::None,
+        Some(n) => Body::Length(n),
+        None => Body::UntilClose,
+    }
+}
+
+fn content_length(head: &Head) -> Option<u64> {
+    head.value("Content-Length")
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Most bytes in a chunk-size or trailer line before the body is declared malformed.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Walks a chunked body without copying chunk data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Chunked {
+    in_trailers: bool,
+}
+
+/// What [`Chunked::step`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkStep {
+    /// Consume this many bytes of control data (and call again).
+    Control(usize),
+    /// Consume the control line (`.0` bytes) then skip `.1` bytes of chunk data and its CRLF.
+    Data(usize, u64),
+    /// The body ended after this many bytes.
+    Done(usize),
+    /// More bytes are needed.
+    NeedMore,
+    /// Not a valid chunked body.
+    Invalid,
+}
+
+impl Chunked {
+    /// Looks at the bytes at the current position of a chunked body.
+    pub fn step(&mut self, data: &[u8]) -> ChunkStep {
+        let Some(nl) = data.iter().take(MAX_CHUNK_LINE).position(|&b| b == b'\n') else {
+            return if data.len() >= MAX_CHUNK_LINE {
+                ChunkStep::Invalid
+            } else {
+                ChunkStep::NeedMore
+            };
+        };
+        let line = data.get(..nl).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if self.in_trailers {
+            return if line.is_empty() {
+                ChunkStep::Done(nl + 1)
+            } else {
+                ChunkStep::Control(nl + 1)
+            };
+        }
+        let size_text = line
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let Some(size) = std::str::from_utf8(size_text)
+            .ok()
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+        else {
+            return ChunkStep::Invalid;
+        };
+        if size == 0 {
+            self.in_trailers = true;
+            return ChunkStep::Control(nl + 1);
+        }
+        // Chunk data is followed by CRLF.
+        ChunkStep::Data(nl + 1, size.saturating_add(2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_found_incrementally() {
+        let buf = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        assert_eq!(find_head_end(buf, 0), Some(27));
+        for from in 0..27 {
+            assert_eq!(find_head_end(buf, from), Some(27), "from {from}");
+        }
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\n", 0), Some(24));
+    }
+
+    #[test]
+    fn parses_request_and_response_heads() {
+        let req = b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n\r\n";
+        let HeadParse::Complete(h) = parse_head(req, req.len(), true) else {
+            panic!()
+        };
+        assert_eq!(h.method(), Some("GET"));
+        assert_eq!(h.start_line, "GET /chat HTTP/1.1");
+        assert!(h.has_token("connection", "upgrade"));
+        assert!(h.has_token("Upgrade", "websocket"));
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let HeadParse::Complete(h) = parse_head(resp, resp.len(), false) else {
+            panic!()
+        };
+        assert_eq!(h.status(), Some(101));
+        assert!(matches!(
+            parse_head(b"\x16\x03\x01\r\n\r\n", 7, true),
+            HeadParse::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn sniffing_and_resync() {
+        assert_eq!(sniff(b"GET /", true), Sniff::Yes);
+        assert_eq!(sniff(b"GE", true), Sniff::NeedMore);
+        assert_eq!(sniff(b"\x16\x03\x01", true), Sniff::No);
+        assert_eq!(sniff(b"HTTP/1.1 200", false), Sniff::Yes);
+        assert_eq!(sniff(b"HTT", false), Sniff::NeedMore);
+        assert_eq!(sniff(b"SSH-2.0", false), Sniff::No);
+        let data = b"tail of body\r\nGET /ws HTTP/1.1\r\n";
+        assert_eq!(find_message_start(data, 0, true), Some(14));
+        assert_eq!(
+            find_message_start(b"xx HTTP/1.1\r\nHTTP/1.1 101", 0, false),
+            Some(13)
+        );
+    }
+
+    #[test]
+    fn body_framing() {
+        let parse = |b: &[u8], req| match parse_head(b, b.len(), req) {
+            HeadParse::Complete(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false);
+        assert_eq!(response_body(&h, Some("GET")), Body::Length(5));
+        assert_eq!(response_body(&h, Some("HEAD")), Body::None);
+        let h = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!(response_body(&h, None), Body::Chunked);
+        let h = parse(b"HTTP/1.0 200 OK\r\n\r\n", false);
+        assert_eq!(response_body(&h, None), Body::UntilClose);
+        let h = parse(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n", true);
+        assert_eq!(request_body(&h), Body::Length(3));
+    }
+
+    #[test]
+    fn chunked_body_walk() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
+        let mut c = Chunked::default();
+        let mut pos = 0usize;
+        loop {
+            match c.step(&body[pos..]) {
+                ChunkStep::Control(n) => pos += n,
+                ChunkStep::Data(n, skip) => pos += n + usize::try_from(skip).unwrap(),
+                ChunkStep::Done(n) => {
+                    pos += n;
+                    break;
+                }
+                other => panic!("{other:?} at {pos}"),
+            }
+        }
+        assert_eq!(pos, body.len());
+        assert_eq!(Chunked::default().step(b"zz\r\n"), ChunkStep::Invalid);
+    }
+}

@@ -1,0 +1,44 @@
+//! The `wssniff` binary: parse flags, run, map the outcome to an exit status.
+//! 0 = capture read, 1 = a handshake tripped `--fail-on`, 2 = usage or input error.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use wssniff::cli::Cli;
+use wssniff::run::{self, RunError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.list_findings {
+        print!("{}", run::findings_table());
+        return ExitCode::SUCCESS;
+    }
+    let config = match cli.into_config(std::io::stdout().is_terminal()) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("wssniff: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match run::run(&config) {
+        Ok(outcome) => {
+            if let Some(err) = outcome.input_error {
+                eprintln!("wssniff: {err}");
+                return ExitCode::from(2);
+            }
+            if outcome.tripped {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        // A closed pipe (`wssniff … | head`) is how the reader says it has enough: not an error.
+        Err(RunError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("wssniff: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,685 @@
+//! One direction of a TCP connection turned back into an ordered byte stream.
+//!
+//! Sequence numbers are mapped to 64-bit stream offsets (offset 0 = the first byte after the
+//! SYN, or the first byte seen when the capture started mid-connection), which makes
+//! wrap-around a non-event. Bytes arrive three ways:
+//!
+//! ```text
+//!            consumed             buffered (unconsumed)         out of order (held)
+//!   ... ───────────────────┼───────────────────────────┼ hole ┼──────┼ hole ┼────┼
+//!                        base                       next_off
+//! ```
+//!
+//! * in order: appended to the buffer the consumer (the HTTP parser) reads from;
+//! * ahead of `next_off`: held in a bounded map until the hole fills, the peer's ACK proves the
+//!   hole was lost by the capture, or the hold cap is reached (then it is a [`Gap`]);
+//! * behind `next_off` (retransmission): ignored, except that bytes still buffered are compared
+//!   and a different copy is reported as a conflicting overlap (the first copy wins).
+//!
+//! A consumer that does not need some bytes (an HTTP body, a WebSocket payload) says so with
+//! [`Stream::consume`] past the end of the buffer; those bytes are then dropped as they arrive,
+//! and a gap that falls entirely inside them needs no resynchronisation.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::capture::Timestamp;
+
+/// Limits for one direction's stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Most unconsumed in-order bytes kept (the consumer's lookahead, e.g. an HTTP head).
+    pub max_buffered: usize,
+    /// Most bytes held out of order waiting for a hole to fill.
+    pub max_out_of_order: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_buffered: 64 * 1024 + 4096,
+            max_out_of_order: 256 * 1024,
+        }
+    }
+}
+
+/// Most out-of-order segments held at once (bounds per-insert work).
+const MAX_OUT_OF_ORDER_SEGMENTS: usize = 512;
+/// Most segment origins remembered for the buffered bytes (frame numbers for evidence).
+const MAX_ORIGINS: usize = 256;
+
+/// Where a run of buffered bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Stream offset of the first byte of the run.
+    pub offset: u64,
+    /// Frame number that carried it.
+    pub frame: u64,
+    /// That frame's timestamp.
+    pub ts: Timestamp,
+}
+
+/// Bytes that were on the wire but never reached the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Stream offset where the missing bytes start.
+    pub offset: u64,
+    /// How many bytes are missing.
+    pub len: u64,
+    /// Whether the consumer must resynchronise: false when the gap lies inside bytes it had
+    /// already chosen to skip.
+    pub needs_resync: bool,
+}
+
+/// What one [`Stream::push`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// New in-order bytes became available (buffered or skipped).
+    pub advanced: bool,
+    /// The segment was wholly a repeat of bytes already seen.
+    pub retransmission: bool,
+    /// Part of the segment repeated buffered bytes with different content.
+    pub conflicting_overlap: bool,
+    /// Bytes had to be dropped because a cap was reached.
+    pub dropped_by_cap: u64,
+    /// A gap was declared (holes given up on).
+    pub gap: Option<Gap>,
+}
+
+/// One direction of a TCP connection.
+#[derive(Debug)]
+pub struct Stream {
+    limits: StreamLimits,
+    /// Sequence number of stream offset 0; `None` until the first SYN or data.
+    seq_base: Option<u32>,
+    /// Offset just past the last in-order byte received (buffered or dropped).
+    recv_end: u64,
+    /// Offset of the first byte of `buf`.
+    base: u64,
+    /// Unconsumed in-order bytes, starting at `base`.
+    buf: Vec<u8>,
+    /// Bytes before this offset are not wanted (consumed past the buffer end).
+    discard_until: u64,
+    /// Out-of-order segments by start offset; never overlapping each other.
+    held: BTreeMap<u64, Held>,
+    held_bytes: usize,
+    origins: VecDeque<Origin>,
+    /// Offset of the FIN, when seen.
+    fin_at: Option<u64>,
+    /// Stop storing anything: the consumer gave up on this stream.
+    ignored: bool,
+}
+
+impl Stream {
+    /// A stream that has seen nothing yet.
+    #[must_use]
+    pub fn new(limits: StreamLimits) -> Self {
+        Stream {
+            limits,
+            seq_base: None,
+            recv_end: 0,
+            base: 0,
+            buf: Vec::new(),
+            discard_until: 0,
+            held: BTreeMap::new(),
+            held_bytes: 0,
+            origins: VecDeque::new(),
+            fin_at: None,
+            ignored: false,
+        }
+    }
+
+    /// Offset of the next in-order byte expected.
+    #[must_use]
+    pub fn next_offset(&self) -> u64 {
+        self.recv_end
+    }
+
+    /// Whether the stream has been initialised by a SYN or data.
+    #[must_use]
+    pub fn is_started(&self) -> bool {
+        self.seq_base.is_some()
+    }
+
+    /// The unconsumed in-order bytes.
+    #[must_use]
+    pub fn data(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Stream offset of `data()[0]`.
+    #[must_use]
+    pub fn data_offset(&self) -> u64 {
+        self.base
+    }
+
+    /// Whether the FIN has been reached in order (no more data will follow).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.fin_at.is_some_and(|fin| self.recv_end >= fin)
+    }
+
+    /// Stops storing anything for this stream (not an application protocol wssniff reads).
+    pub fn ignore(&mut self) {
+        self.ignored = true;
+        self.buf = Vec::new();
+        self.held = BTreeMap::new();
+        self.held_bytes = 0;
+        self.origins = VecDeque::new();
+    }
+
+    /// Whether [`Stream::ignore`] was called.
+    #[must_use]
+    pub fn is_ignored(&self) -> bool {
+        self.ignored
+    }
+
+    /// Bytes currently held (buffered plus out of order), for memory accounting.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.buf.capacity()
+            + self.held_bytes
+            + self.origins.capacity() * std::mem::size_of::<Origin>()
+    }
+
+    /// Records a SYN: the stream starts at `seq + 1`.
+    pub fn syn(&mut self, seq: u32) {
+        if self.seq_base.is_none() {
+            self.seq_base = Some(seq.wrapping_add(1));
+        }
+    }
+
+    /// Records a FIN at `seq + payload_len`.
+    pub fn fin(&mut self, seq: u32, payload_len: usize) {
+        if let Some(off) = self.offset_of(seq) {
+            let end = off.saturating_add(i64::try_from(payload_len).unwrap_or(i64::MAX));
+            if end >= 0 {
+                self.fin_at = Some(end.unsigned_abs());
+            }
+        }
+    }
+
+    /// Stream offset of `seq`, relative to where the stream is now (±2 GiB window).
+    fn offset_of(&self, seq: u32) -> Option<i64> {
+        let base = self.seq_base?;
+        #[allow(clippy::cast_possible_truncation)]
+        let next_seq = base.wrapping_add(self.recv_end as u32);
+        #[allow(clippy::cast_possible_wrap)]
+        let delta = i64::from(seq.wrapping_sub(next_seq) as i32);
+        Some(
+            i64::try_from(self.recv_end)
+                .unwrap_or(i64::MAX)
+                .saturating_add(delta),
+        )
+    }
+
+    /// Takes a data segment.
+    pub fn push(&mut self, seq: u32, payload: &[u8], frame: u64, ts: Timestamp) -> PushOutcome {
+        let mut out = PushOutcome::default();
+        if payload.is_empty() || self.ignored {
+            return out;
+        }
+        if self.seq_base.is_none() {
+            // Capture started mid-connection: the first byte seen is offset 0.
+            self.seq_base = Some(seq);
+        }
+        let Some(start) = self.offset_of(seq) else {
+            return out;
+        };
+        let end = start.saturating_add(i64::try_from(payload.len()).unwrap_or(i64::MAX));
+        let next = i64::try_from(self.recv_end).unwrap_or(i64::MAX);
+        if end <= next {
+            out.retransmission = true;
+            out.conflicting_overlap = self.conflicts(start, payload);
+            return out;
+        }
+        if start > next {
+            self.hold(start.unsigned_abs(), payload, (frame, ts), &mut out);
+            return out;
+        }
+        // Overlaps the expected point: the part behind it is a retransmission.
+        let behind = usize::try_from(next - start).unwrap_or(usize::MAX);
+        if behind > 0 {
+            out.conflicting_overlap =
+                self.conflicts(start, payload.get(..behind).unwrap_or_default());
+        }
+        self.append(
+            payload.get(behind..).unwrap_or_default(),
+            frame,
+            ts,
+            &mut out,
+        );
+        self.drain_held(&mut out);
+        out
+    }
+
+    /// The segment at `seq` carried `captured` bytes in the capture but `missing` more on the
+    /// wire (cut by the snap length). If it was appended in order, the missing bytes are a gap
+    /// now rather than a hole that stalls the stream.
+    pub fn cut_short(&mut self, seq: u32, captured: usize, missing: u64) -> Option<Gap> {
+        if missing == 0 || self.ignored {
+            return None;
+        }
+        let end = self
+            .offset_of(seq)?
+            .saturating_add(i64::try_from(captured).unwrap_or(i64::MAX));
+        if end != i64::try_from(self.recv_end).unwrap_or(i64::MAX) {
+            return None;
+        }
+        let mut out = PushOutcome::default();
+        self.skip_to(self.recv_end.saturating_add(missing), &mut out);
+        self.drain_held(&mut out);
+        out.gap
+    }
+
+    /// The peer acknowledged up to `ack`: held data beyond a hole the peer has already
+    /// acknowledged means the hole was lost by the capture, not by the network.
+    pub fn peer_ack(&mut self, ack: u32) -> Option<Gap> {
+        if self.ignored || self.held.is_empty() {
+            return None;
+        }
+        let acked = self.offset_of(ack)?;
+        let first_held = *self.held.keys().next()?;
+        if acked < i64::try_from(first_held).unwrap_or(i64::MAX) {
+            return None;
+        }
+        let mut out = PushOutcome::default();
+        self.skip_to(first_held, &mut out);
+        self.drain_held(&mut out);
+        out.gap
+    }
+
+    /// Gives up on every hole (connection closed or capture ended) and delivers what is held.
+    pub fn flush(&mut self) -> Option<Gap> {
+        let mut out = PushOutcome::default();
+        while let Some(&first) = self.held.keys().next() {
+            self.skip_to(first, &mut out);
+            self.drain_held(&mut out);
+        }
+        out.gap
+    }
+
+    /// Drops `n` bytes from the front: the consumer is done with them. `n` may run past the
+    /// buffered bytes, in which case that many bytes still to come are dropped on arrival.
+    pub fn consume(&mut self, n: u64) {
+        let target = self.base.saturating_add(n);
+        if n < self.buf.len() as u64 {
+            self.buf.drain(..idx(n));
+            self.base = target;
+        } else {
+            self.buf.clear();
+            self.discard_until = self.discard_until.max(target);
+            self.base = target.min(self.recv_end);
+            if self.buf.capacity() > 4096 {
+                // A burst (a large head) should not pin its buffer for the life of the flow.
+                self.buf = Vec::new();
+            }
+        }
+        while self.origins.len() > 1 && self.origins.get(1).is_some_and(|o| o.offset <= self.base) {
+            self.origins.pop_front();
+        }
+        let until = self.discard_until;
+        self.drop_held_below(until);
+    }
+
+    /// Drops every buffered byte (the consumer resynchronises).
+    pub fn clear(&mut self) {
+        self.consume(self.buf.len() as u64);
+    }
+
+    /// Where the buffered byte at `index` came from.
+    #[must_use]
+    pub fn origin(&self, index: usize) -> Option<Origin> {
+        let offset = self.base + index as u64;
+        let pos = self.origins.partition_point(|o| o.offset <= offset);
+        self.origins.get(pos.checked_sub(1)?).copied()
+    }
+
+    /// Frame numbers that carried buffered bytes `range` (at most [`MAX_ORIGINS`]).
+    #[must_use]
+    pub fn frames(&self, range: std::ops::Range<usize>) -> Vec<u64> {
+        let start = self.base + range.start as u64;
+        let end = self.base + range.end as u64;
+        let mut frames: Vec<u64> = Vec::new();
+        for (i, o) in self.origins.iter().enumerate() {
+            let run_end = self.origins.get(i + 1).map_or(u64::MAX, |n| n.offset);
+            if o.offset < end && run_end > start && frames.last() != Some(&o.frame) {
+                frames.push(o.frame);
+            }
+        }
+        frames
+    }
+
+    fn conflicts(&self, start: i64, bytes: &[u8]) -> bool {
+        // Compare with what is still buffered; consumed bytes are gone and cannot be checked.
+        let base = i64::try_from(self.base).unwrap_or(i64::MAX);
+        bytes.iter().enumerate().any(|(i, b)| {
+            let at = start.saturating_add(i64::try_from(i).unwrap_or(0)) - base;
+            usize::try_from(at)
+                .ok()
+                .and_then(|at| self.buf.get(at))
+                .is_some_and(|old| old != b)
+        })
+    }
+
+    /// Appends bytes that start exactly at `recv_end`.
+    fn append(&mut self, bytes: &[u8], frame: u64, ts: Timestamp, out: &mut PushOutcome) {
+        if bytes.is_empty() {
+            return;
+        }
+        out.advanced = true;
+        let at = self.recv_end;
+        self.recv_end += bytes.len() as u64;
+        // Bytes the consumer said to skip are dropped here, never copied.
+        let skip = idx(self.discard_until.saturating_sub(at)).min(bytes.len());
+        let wanted = bytes.get(skip..).unwrap_or_default();
+        if wanted.is_empty() {
+            if self.buf.is_empty() {
+                self.base = self.recv_end;
+            }
+            return;
+        }
+        let first = at + skip as u64;
+        if self.buf.is_empty() {
+            self.base = first;
+        }
+        let room = self.limits.max_buffered.saturating_sub(self.buf.len());
+        let take = wanted.len().min(room);
+        if take < wanted.len() {
+            out.dropped_by_cap += (wanted.len() - take) as u64;
+            // What did not fit is lost to the consumer, like a gap it has been told about.
+            self.discard_until = self.discard_until.max(self.recv_end);
+        }
+        if take == 0 {
+            return;
+        }
+        if self.origins.len() >= MAX_ORIGINS {
+            // Keep the first origin (start of the message) and the newest ones.
+            self.origins.remove(1);
+        }
+        if self.origins.back().map(|o| o.frame) != Some(frame) {
+            self.origins.push_back(Origin {
+                offset: first,
+                frame,
+                ts,
+            });
+        }
+        self.buf
+            .extend_from_slice(wanted.get(..take).unwrap_or_default());
+    }
+
+    fn hold(
+        &mut self,
+        start: u64,
+        payload: &[u8],
+        origin: (u64, Timestamp),
+        out: &mut PushOutcome,
+    ) {
+        let end = start + payload.len() as u64;
+        // Trim against held neighbours: the first copy wins.
+        let mut pieces: Vec<(u64, u64)> = vec![(start, end)];
+        let from = self
+            .held
+            .range(..start)
+            .next_back()
+            .map_or(start, |(k, _)| *k);
+        for (&k, v) in self.held.range(from..end) {
+            let k_end = k + v.bytes.len() as u64;
+            let mut next_pieces = Vec::with_capacity(pieces.len() + 1);
+            for (s, e) in pieces {
+                if k_end <= s || k >= e {
+                    next_pieces.push((s, e));
+                    continue;
+                }
+                let (os, oe) = (s.max(k), e.min(k_end));
+                let new = payload
+                    .get(idx(os - start)..idx(oe - start))
+                    .unwrap_or_default();
+                let old = v.bytes.get(idx(os - k)..idx(oe - k)).unwrap_or_default();
+                if new != old {
+                    out.conflicting_overlap = true;
+                }
+                if s < os {
+                    next_pieces.push((s, os));
+                }
+                if oe < e {
+                    next_pieces.push((oe, e));
+                }
+            }
+            pieces = next_pieces;
+        }
+        if pieces.is_empty() {
+            out.retransmission = true;
+        }
+        for (s, e) in pieces {
+            let bytes = payload
+                .get(idx(s - start)..idx(e - start))
+                .unwrap_or_default();
+            if self.held_bytes + bytes.len() > self.limits.max_out_of_order
+                || self.held.len() >= MAX_OUT_OF_ORDER_SEGMENTS
+            {
+                // The hold cap is reached: give up on the first hole rather than grow.
+                let first = self.held.keys().next().map_or(s, |&k| k.min(s));
+                self.skip_to(first, out);
+                self.drain_held(out);
+            }
+            if s <= self.recv_end {
+                let from = idx(self.recv_end - s).min(bytes.len());
+                self.append(
+                    bytes.get(from..).unwrap_or_default(),
+                    origin.0,
+                    origin.1,
+                    out,
+                );
+                self.drain_held(out);
+            } else if self.held_bytes + bytes.len() <= self.limits.max_out_of_order {
+                self.held_bytes += bytes.len();
+                self.held.insert(
+                    s,
+                    Held {
+                        bytes: bytes.to_vec(),
+                        frame: origin.0,
+                        ts: origin.1,
+                    },
+                );
+            } else {
+                out.dropped_by_cap += bytes.len() as u64;
+            }
+        }
+    }
+
+    /// Delivers held segments that now start at or before the expected point.
+    fn drain_held(&mut self, out: &mut PushOutcome) {
+        while let Some(entry) = self.held.first_entry() {
+            let start = *entry.key();
+            if start > self.recv_end {
+                break;
+            }
+            let held = entry.remove();
+            self.held_bytes -= held.bytes.len();
+            let end = start + held.bytes.len() as u64;
+            if end <= self.recv_end {
+                continue;
+            }
+            let tail = held
+                .bytes
+                .get(idx(self.recv_end - start)..)
+                .unwrap_or_default();
+            self.append(tail, held.frame, held.ts, out);
+        }
+    }
+
+    /// Jumps the expected point forward to `to`, declaring the bytes in between lost.
+    fn skip_to(&mut self, to: u64, out: &mut PushOutcome) {
+        let next = self.recv_end;
+        if to <= next {
+            return;
+        }
+        let needs_resync = to > self.discard_until;
+        let gap = Gap {
+            offset: next,
+            len: to - next,
+            needs_resync,
+        };
+        out.gap = Some(match out.gap {
+            Some(g) => Gap {
+                offset: g.offset,
+                len: g.len + gap.len,
+                needs_resync: g.needs_resync || needs_resync,
+            },
+            None => gap,
+        });
+        if needs_resync {
+            // The partial message before the hole can never be completed.
+            self.buf.clear();
+            self.origins.clear();
+        }
+        self.recv_end = to;
+        self.base = to;
+        self.discard_until = self.discard_until.max(to);
+    }
+
+    fn drop_held_below(&mut self, offset: u64) {
+        while let Some(entry) = self.held.first_entry() {
+            let start = *entry.key();
+            let len = entry.get().bytes.len() as u64;
+            if start + len <= offset {
+                self.held_bytes -= entry.remove().bytes.len();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// An out-of-order segment waiting for its hole to fill.
+#[derive(Debug)]
+struct Held {
+    bytes: Vec<u8>,
+    frame: u64,
+    ts: Timestamp,
+}
+
+fn idx(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts() -> Timestamp {
+        Timestamp(0)
+    }
+
+    /// Feeds `(relative seq, bytes)` pairs to a stream that saw a SYN at seq `isn`.
+    fn feed(isn: u32, segments: &[(u32, &[u8])]) -> (Stream, Vec<PushOutcome>) {
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(isn);
+        let outs = segments
+            .iter()
+            .enumerate()
+            .map(|(i, (rel, bytes))| {
+                s.push(
+                    isn.wrapping_add(1).wrapping_add(*rel),
+                    bytes,
+                    i as u64 + 1,
+                    ts(),
+                )
+            })
+            .collect();
+        (s, outs)
+    }
+
+    #[test]
+    fn in_order_and_reordered_give_the_same_bytes() {
+        let (a, _) = feed(100, &[(0, b"GET "), (4, b"/ HT"), (8, b"TP/1.1")]);
+        let (b, _) = feed(100, &[(8, b"TP/1.1"), (0, b"GET "), (4, b"/ HT")]);
+        assert_eq!(a.data(), b"GET / HTTP/1.1");
+        assert_eq!(b.data(), b"GET / HTTP/1.1");
+    }
+
+    #[test]
+    fn sequence_wraps_around() {
+        let (s, _) = feed(u32::MAX - 2, &[(0, b"abcd"), (4, b"efgh")]);
+        assert_eq!(s.data(), b"abcdefgh");
+    }
+
+    #[test]
+    fn retransmission_and_conflicting_overlap() {
+        let (s, outs) = feed(0, &[(0, b"hello"), (0, b"hello"), (2, b"XXo w")]);
+        assert_eq!(s.data(), b"hello w");
+        assert!(outs[1].retransmission && !outs[1].conflicting_overlap);
+        assert!(outs[2].conflicting_overlap);
+    }
+
+    #[test]
+    fn overlapping_held_segments_first_copy_wins() {
+        let (s, outs) = feed(0, &[(4, b"efgh"), (6, b"ZZij"), (0, b"abcd")]);
+        assert_eq!(s.data(), b"abcdefghij");
+        assert!(outs[1].conflicting_overlap);
+    }
+
+    #[test]
+    fn peer_ack_past_a_hole_declares_a_gap() {
+        let (mut s, _) = feed(0, &[(0, b"abc"), (10, b"klm")]);
+        assert_eq!(s.data(), b"abc");
+        let gap = s.peer_ack(1 + 13).unwrap();
+        assert_eq!(
+            gap,
+            Gap {
+                offset: 3,
+                len: 7,
+                needs_resync: true
+            }
+        );
+        assert_eq!(s.data(), b"klm");
+        assert_eq!(s.data_offset(), 10);
+    }
+
+    #[test]
+    fn gap_inside_skipped_bytes_needs_no_resync() {
+        let (mut s, _) = feed(0, &[(0, b"head")]);
+        s.consume(20); // head + 16 body bytes not wanted
+        s.push(1 + 30, b"next", 3, ts());
+        let gap = s.flush().unwrap();
+        assert!(gap.needs_resync, "the hole 20..30 was wanted");
+        let (mut s, _) = feed(0, &[(0, b"head")]);
+        s.consume(40);
+        s.push(1 + 30, b"body", 3, ts());
+        s.push(1 + 40, b"next", 4, ts());
+        let gap = s.flush().unwrap();
+        assert!(!gap.needs_resync);
+        assert_eq!(s.data(), b"next");
+    }
+
+    #[test]
+    fn skipped_bytes_are_never_buffered() {
+        let (mut s, _) = feed(0, &[(0, b"ab")]);
+        s.consume(10);
+        s.push(1 + 2, b"cdefghijKL", 2, ts());
+        assert_eq!(s.data(), b"KL");
+        assert_eq!(s.data_offset(), 10);
+    }
+
+    #[test]
+    fn buffer_cap_drops_and_reports() {
+        let mut s = Stream::new(StreamLimits {
+            max_buffered: 8,
+            max_out_of_order: 8,
+        });
+        s.syn(0);
+        let out = s.push(1, b"0123456789", 1, ts());
+        assert_eq!(out.dropped_by_cap, 2);
+        assert_eq!(s.data(), b"01234567");
+        // Holding past the cap gives up on the hole instead of growing.
+        let out = s.push(1 + 30, b"abcdefghijk", 2, ts());
+        assert!(out.gap.is_some() || s.memory() < 64);
+    }
+
+    #[test]
+    fn origins_name_the_frames() {
+        let (s, _) = feed(0, &[(0, b"GET "), (4, b"/x HTTP/1.1\r\n\r\n")]);
+        assert_eq!(s.frames(0..s.data().len()), vec![1, 2]);
+        assert_eq!(s.origin(5).map(|o| o.frame), Some(2));
+    }
+}

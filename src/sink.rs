@@ -1,0 +1,31 @@
+//! Sinks: where events go. Each output format implements [`Sink`]; the run loop hands every
+//! event to every sink, and the summary is just another sink that counts.
+
+mod json;
+mod line;
+mod summary;
+
+pub use json::JsonSink;
+pub use line::{LineSink, LineStyle};
+pub use summary::Summary;
+
+use std::io;
+
+use crate::event::Event;
+
+/// A consumer of engine events.
+pub trait Sink {
+    /// Takes one event.
+    ///
+    /// # Errors
+    /// Writing the output failed.
+    fn event(&mut self, event: &Event) -> io::Result<()>;
+
+    /// Called once after the last event.
+    ///
+    /// # Errors
+    /// Writing the output failed.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

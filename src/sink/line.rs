@@ -1,0 +1,159 @@
+//! Human line output, tcpdump-like: one line per handshake, then its findings indented.
+//!
+//! ```text
+//! 2026-11-21 23:45:18.123456 #1 127.0.0.1:51234 > 127.0.0.1:8080 GET /chat → 101 ok (0.8 ms)
+//! 2026-11-21 23:45:19.000001 #2 127.0.0.1:51236 > 127.0.0.1:8081 GET /ws → 200 FAILED (1.1 ms)
+//!     error upgrade_ignored: server answered 200 instead of 101 … [frames 7, 9]
+//!           fix: Classic header stripping: …
+//! ```
+
+use std::io::{self, Write};
+
+use super::Sink;
+use crate::event::{Event, HandshakeRecord, Message, Verdict};
+use crate::finding::Severity;
+use crate::text::{escape, format_ts};
+
+/// How much to print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineStyle {
+    /// ANSI colours.
+    pub color: bool,
+    /// Evidence lines, info findings and the full heads.
+    pub verbose: bool,
+}
+
+/// Writes handshakes as human-readable lines.
+pub struct LineSink<W: Write> {
+    out: W,
+    style: LineStyle,
+}
+
+impl<W: Write> LineSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W, style: LineStyle) -> Self {
+        LineSink { out, style }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.style.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn verdict(&self, v: Verdict) -> String {
+        match v {
+            Verdict::Ok => self.paint("ok", "32"),
+            Verdict::Warning => self.paint("warning", "33"),
+            Verdict::Failed => self.paint("FAILED", "1;31"),
+            Verdict::Incomplete => self.paint("incomplete", "36"),
+        }
+    }
+
+    fn write_record(&mut self, r: &HandshakeRecord) -> io::Result<()> {
+        let request = match (&r.method, &r.path) {
+            (Some(m), Some(p)) => format!("{} {}", escape(m), escape(p)),
+            _ => "(request not captured)".to_owned(),
+        };
+        let status = match (&r.response, r.status) {
+            (Some(resp), Some(code)) => {
+                let reason = match &resp.head.start {
+                    crate::http::StartLine::Response { reason, .. } => escape(reason),
+                    crate::http::StartLine::Request { .. } => String::new(),
+                };
+                format!("{code} {reason}").trim_end().to_owned()
+            }
+            _ => "no response".to_owned(),
+        };
+        let mut tail = Vec::new();
+        if let Some(ms) = r.timing.response_ms {
+            tail.push(format!("{ms:.1} ms"));
+        } else if let Some(ms) = r.timing.waited_ms {
+            tail.push(format!("waited {ms:.1} ms"));
+        }
+        if let Some(p) = &r.subprotocol {
+            tail.push(format!("proto={}", escape(p)));
+        }
+        if !r.extensions.is_empty() {
+            tail.push(format!("ext={}", escape(&r.extensions.join(","))));
+        }
+        let tail = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", tail.join(", "))
+        };
+        let host = r
+            .host
+            .as_deref()
+            .map(|h| format!(" host={}", escape(h)))
+            .unwrap_or_default();
+        writeln!(
+            self.out,
+            "{} #{} {} > {} {request}{host} → {status} {}{tail}",
+            format_ts(r.ts),
+            r.id,
+            r.client,
+            r.server,
+            self.verdict(r.verdict),
+        )?;
+        for f in &r.findings {
+            if f.severity == Severity::Info && !self.style.verbose {
+                continue;
+            }
+            let sev = match f.severity {
+                Severity::Error => self.paint("error", "31"),
+                Severity::Warning => self.paint("warning", "33"),
+                Severity::Info => self.paint("info", "34"),
+            };
+            let frames = if f.frames.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+                format!(" [frame {}]", list.join(", "))
+            };
+            writeln!(
+                self.out,
+                "    {sev} {}: {}{frames}",
+                f.code.as_str(),
+                escape(&f.message)
+            )?;
+            if self.style.verbose {
+                for line in &f.lines {
+                    writeln!(self.out, "          | {}", escape(line))?;
+                }
+            }
+            if f.severity > Severity::Info {
+                writeln!(self.out, "          fix: {}", f.hint)?;
+            }
+        }
+        if self.style.verbose {
+            for msg in r.request.iter().chain(&r.interim).chain(&r.response) {
+                self.write_head(msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_head(&mut self, msg: &Message) -> io::Result<()> {
+        writeln!(self.out, "      > {}", escape(&msg.head.start_line))?;
+        for h in &msg.head.headers {
+            writeln!(self.out, "      > {}", escape(&h.line()))?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink for LineSink<W> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::Handshake(r) => self.write_record(r),
+            Event::Notice(_) => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,134 @@
+//! End-of-run summary: handshakes by verdict, findings by code, and the capture counters.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::Sink;
+use crate::capture::{Linktype, ReadSummary};
+use crate::engine::Stats;
+use crate::event::{Event, Verdict};
+use crate::text::format_ts;
+
+/// Counts what went by; prints it at the end.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Handshakes per verdict.
+    pub verdicts: BTreeMap<Verdict, u64>,
+    /// Findings per code (each handshake counted once per code).
+    pub findings: BTreeMap<&'static str, u64>,
+    /// Notices seen.
+    pub notices: Vec<String>,
+}
+
+impl Sink for Summary {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match event {
+            Event::Handshake(r) => {
+                *self.verdicts.entry(r.verdict).or_default() += 1;
+                let mut codes: Vec<&'static str> =
+                    r.findings.iter().map(|f| f.code.as_str()).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                for c in codes {
+                    *self.findings.entry(c).or_default() += 1;
+                }
+            }
+            Event::Notice(n) => self.notices.push(n.message.clone()),
+        }
+        Ok(())
+    }
+}
+
+impl Summary {
+    /// Number of handshakes with verdict `v`.
+    #[must_use]
+    pub fn count(&self, v: Verdict) -> u64 {
+        self.verdicts.get(&v).copied().unwrap_or(0)
+    }
+
+    /// Writes the human summary.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn write(
+        &self,
+        out: &mut dyn Write,
+        stats: &Stats,
+        read: Option<&ReadSummary>,
+    ) -> io::Result<()> {
+        let total: u64 = self.verdicts.values().sum();
+        writeln!(
+            out,
+            "{total} WebSocket handshake{}: {} ok, {} warning, {} failed, {} incomplete",
+            if total == 1 { "" } else { "s" },
+            self.count(Verdict::Ok),
+            self.count(Verdict::Warning),
+            self.count(Verdict::Failed),
+            self.count(Verdict::Incomplete),
+        )?;
+        if !self.findings.is_empty() {
+            let mut by_count: Vec<(&&str, &u64)> = self.findings.iter().collect();
+            by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let list: Vec<String> = by_count
+                .iter()
+                .take(10)
+                .map(|(c, n)| format!("{c} ×{n}"))
+                .collect();
+            writeln!(out, "findings: {}", list.join(", "))?;
+        }
+        let span = match (stats.first_ts, stats.last_ts) {
+            (Some(a), Some(b)) => {
+                #[allow(clippy::cast_precision_loss)]
+                let secs = b.nanos_since(a) as f64 / 1e9;
+                format!(", {} .. {} ({secs:.3} s)", format_ts(a), format_ts(b))
+            }
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{} packets ({} bytes){span}; {} TCP segments, {} connections ({} with an upgrade)",
+            stats.frames, stats.bytes, stats.tcp_segments, stats.flows, stats.upgrade_flows
+        )?;
+        if let Some(read) = read {
+            let types: Vec<String> = read.linktypes.iter().map(Linktype::to_string).collect();
+            if !types.is_empty() {
+                writeln!(out, "link types: {}", types.join(", "))?;
+            }
+        }
+        let caps = [
+            (
+                stats.flows_evicted_capacity,
+                "connections evicted by --max-flows",
+            ),
+            (
+                stats.flows_evicted_idle,
+                "connections expired by --flow-timeout",
+            ),
+            (stats.header_limit_hits, "heads over --max-header-bytes"),
+            (
+                stats.bytes_dropped_by_caps,
+                "bytes dropped by --max-buffer-bytes",
+            ),
+            (
+                stats.pending_limit_hits,
+                "connections with too many pipelined requests",
+            ),
+            (stats.ip_fragments, "IP fragments not reassembled"),
+            (stats.truncated_frames, "frames cut by the snap length"),
+            (stats.malformed, "malformed frames"),
+            (
+                stats.unsupported_linktype,
+                "frames of unsupported link types",
+            ),
+        ];
+        let hit: Vec<String> = caps
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if !hit.is_empty() {
+            writeln!(out, "limits and skips: {}", hit.join("; "))?;
+        }
+        Ok(())
+    }
+}
