@@ -107,7 +107,72 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
         }
         other => return Err(Skip::UnsupportedLinktype(other)),
     };
-    segment_from(&sliced)
+    segment_from(&sliced, 0)
+}
+
+/// Tunnels nested deeper than this are not unwrapped.
+const MAX_TUNNEL_DEPTH: u8 = 2;
+
+/// What a UDP tunnel carries.
+enum Inner<'a> {
+    Ip(&'a [u8]),
+    Ethernet(&'a [u8]),
+}
+
+impl<'a> Inner<'a> {
+    fn decode(self, depth: u8) -> Result<Segment<'a>, Skip> {
+        let sliced = match self {
+            Inner::Ip(data) => from_ip(data)?,
+            Inner::Ethernet(data) => {
+                LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?
+            }
+        };
+        segment_from(&sliced, depth)
+    }
+}
+
+/// The packet inside a GTP-U (3GPP TS 29.281), VXLAN (RFC 7348) or Geneve (RFC 8926) tunnel,
+/// recognised by its well-known UDP port: mobile cores and overlay networks carry the
+/// WebSocket traffic an operator needs to see inside these.
+fn tunnel_payload(sport: u16, dport: u16, payload: &[u8]) -> Option<Inner<'_>> {
+    let is = |port: u16| sport == port || dport == port;
+    if is(2152) {
+        let flags = *payload.first()?;
+        // Version 1, protocol type GTP, message type 255 (G-PDU).
+        if flags >> 5 != 1 || flags & 0x10 == 0 || *payload.get(1)? != 0xff {
+            return None;
+        }
+        let mut at = 8usize;
+        if flags & 0x07 != 0 {
+            let mut next = *payload.get(11)?;
+            at = 12;
+            while next != 0 {
+                let units = usize::from(*payload.get(at)?);
+                if units == 0 {
+                    return None;
+                }
+                at += units * 4;
+                next = *payload.get(at.checked_sub(1)?)?;
+            }
+        }
+        return payload.get(at..).map(Inner::Ip);
+    }
+    if is(4789) {
+        return (payload.first()? & 0x08 != 0)
+            .then(|| payload.get(8..).map(Inner::Ethernet))
+            .flatten();
+    }
+    if is(6081) {
+        let opt_len = usize::from(payload.first()? & 0x3f) * 4;
+        let proto = be16(payload, 2)?;
+        let inner = payload.get(8 + opt_len..)?;
+        return match proto {
+            0x6558 => Some(Inner::Ethernet(inner)),
+            0x0800 | 0x86dd => Some(Inner::Ip(inner)),
+            _ => None,
+        };
+    }
+    None
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -123,7 +188,7 @@ fn from_ether_type(proto: u16, rest: &[u8]) -> LaxSlicedPacket<'_> {
     LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
 }
 
-fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
@@ -150,6 +215,15 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         }
     };
     if ip_payload.ip_number != etherparse::IpNumber::TCP {
+        if let Some(TransportSlice::Udp(udp)) = &sliced.transport {
+            if depth < MAX_TUNNEL_DEPTH {
+                if let Some(inner) =
+                    tunnel_payload(udp.source_port(), udp.destination_port(), udp.payload())
+                {
+                    return inner.decode(depth + 1);
+                }
+            }
+        }
         return Err(Skip::NotTcp);
     }
     if ip_payload.fragmented {

@@ -135,7 +135,7 @@ impl Engine {
             Some(conn) => conn,
             None => {
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
-                if !(seg.flags.syn || !seg.payload.is_empty()) || seg.flags.rst {
+                if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
                     return;
                 }
                 self.stats.flows += 1;

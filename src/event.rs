@@ -51,7 +51,7 @@ impl Message {
 }
 
 /// The outcome of a handshake, from the worst finding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Opened, every rule kept.
@@ -61,6 +61,7 @@ pub enum Verdict {
     /// Did not open (or a compliant client must fail it).
     Failed,
     /// Cannot tell: the capture does not hold the whole exchange.
+    #[default]
     Incomplete,
 }
 

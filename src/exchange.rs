@@ -681,13 +681,14 @@ impl Connection {
             self.set_state(side, DirState::Head { scanned: 0 });
             return;
         }
-        let websocket_response = status == 101
-            || msg.head.value("Sec-WebSocket-Accept").is_some()
+        // Without its request, only the response's own headers say it is WebSocket (a bare
+        // 101 may be h2c or a Docker attach).
+        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
             || msg.head.has_token("Upgrade", "websocket");
         let pending = self.pending.pop_front();
+        let unsolicited = pending.is_none();
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
-        let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
                 let extra = self.take_marks();
@@ -700,7 +701,7 @@ impl Connection {
                     extra,
                 });
             }
-            None if websocket_response && !answered_upgrade => {
+            None if websocket_response && unsolicited => {
                 let extra = self.take_marks();
                 out.push(Completed {
                     request: None,

@@ -42,12 +42,6 @@ pub struct Analysis {
     pub verdict: Verdict,
 }
 
-impl Default for Verdict {
-    fn default() -> Self {
-        Verdict::Incomplete
-    }
-}
-
 /// Checks one exchange. `ending` says how the connection ended when there is no response;
 /// `extra` holds evidence findings from the capture (gaps, truncation) that weigh on the
 /// verdict; `explain_accept` may recognise a wrong accept value as another handshake's.
@@ -110,7 +104,7 @@ pub fn analyze(
     a.findings = request_findings;
     a.findings.append(&mut response_findings);
     a.findings.extend(extra);
-    a.findings.sort_by(|x, y| y.severity.cmp(&x.severity));
+    a.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     a.verdict = verdict(&a);
     a
 }
@@ -480,7 +474,7 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         502 => (Code::BadGateway, format!("proxy answered 502 Bad Gateway{server}: the WebSocket upstream is unreachable or answered garbage")),
         503 => (Code::ServiceUnavailable, format!("503 Service Unavailable{server}")),
         504 => (Code::GatewayTimeout, format!("proxy answered 504 Gateway Timeout{server}")),
-        400..=499 => (Code::ClientError, format!("server answered {line}")),
+        401..=499 => (Code::ClientError, format!("server answered {line}")),
         500..=599 => (Code::ServerError, format!("server answered {line}")),
         _ => (Code::UnexpectedStatus, format!("server answered {line}")),
     };
@@ -497,7 +491,9 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
 }
 
 /// One parsed `Sec-WebSocket-Extensions` item: name and `(param, value)` pairs.
-fn parse_extension(item: &str) -> (String, Vec<(String, Option<String>)>) {
+type Extension = (String, Vec<(String, Option<String>)>);
+
+fn parse_extension(item: &str) -> Extension {
     let mut parts = item.split(';').map(str::trim);
     let name = parts.next().unwrap_or_default().to_ascii_lowercase();
     let params = parts
@@ -560,7 +556,7 @@ fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
 /// RFC 7692 §7.1: what a server may answer to the client's permessage-deflate offers.
 fn deflate_response_problem(
     params: &[(String, Option<String>)],
-    offers: &[&(String, Vec<(String, Option<String>)>)],
+    offers: &[&Extension],
 ) -> Option<String> {
     let mut names: Vec<&str> = Vec::new();
     for (param, value) in params {

@@ -1,0 +1,141 @@
+//! Command-line behaviour: exit codes, error messages, filters, standard input.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+#[test]
+fn fail_on_failed_sets_exit_status_1() {
+    let p = sample("nginx-502-upstream-down.pcap");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "--fail-on", "failed", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    let p = sample("python-websockets-ok.pcap");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "--fail-on", "failed", "-q"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_and_status_2() {
+    let dir = std::env::temp_dir().join(format!("wssniff-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let text = dir.join("text.pcap");
+    std::fs::write(&text, b"hello, not a capture\n").unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            dir.join("missing.pcap").display().to_string(),
+            "No such file",
+        ),
+        (dir.display().to_string(), "is a directory"),
+        (empty.display().to_string(), "empty file"),
+        (text.display().to_string(), "not a pcap or pcapng file"),
+    ];
+    for (path, needle) in cases {
+        let out = wssniff(&["-r", &path]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{path}: {err}");
+        assert_eq!(err.lines().count(), 1, "{path}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn truncated_file_keeps_results_before_the_damage() {
+    let bytes = std::fs::read(sample("curl-bad-requests.pcap")).unwrap();
+    let dir = std::env::temp_dir().join(format!("wssniff-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut = dir.join("cut.pcap");
+    // Cut inside the last record.
+    std::fs::write(&cut, &bytes[..bytes.len() - 20]).unwrap();
+    let out = wssniff(&["-r", cut.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("truncated capture"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out).lines().count(),
+        4,
+        "all four handshakes still reported"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bpf_filter_applies_to_files() {
+    let p = sample("nginx-proxy-ok.pcap");
+    let all = records(&p, &[]);
+    assert_eq!(all.len(), 2);
+    let front = records(&p, &["tcp", "port", "18021"]);
+    assert_eq!(front.len(), 1);
+    assert_eq!(front[0]["server"], "127.0.0.1:18021");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "tcp", "port", "notaport"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad filter expression"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn reads_standard_input() {
+    let bytes = std::fs::read(sample("origin-rejected-403.pcap")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+        .args(["-r", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("\"forbidden\""));
+}
+
+#[test]
+fn count_stops_after_n_handshakes() {
+    let p = sample("curl-bad-requests.pcap");
+    assert_eq!(records(&p, &["-c", "2"]).len(), 2);
+}
+
+#[test]
+fn header_cap_is_configurable_and_reported() {
+    let p = sample("python-websockets-ok.pcap");
+    let recs = records(&p, &["--max-header-bytes", "100"]);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["verdict"], "incomplete");
+    assert!(codes(&recs[0]).contains(&"header_limit_exceeded".to_owned()));
+}
+
+#[test]
+fn list_findings_prints_every_code() {
+    let out = wssniff(&["--list-findings"]);
+    let text = stdout(&out);
+    for code in [
+        "upgrade_ignored",
+        "accept_mismatch",
+        "no_response",
+        "capture_gap",
+    ] {
+        assert!(text.contains(code));
+    }
+}
+
+#[test]
+fn readme_documents_every_finding_code() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let out = wssniff(&["--list-findings"]);
+    for line in stdout(&out).lines().skip(1) {
+        let code = line.split('\t').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "README lacks `{code}`"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Integration tests: one binary, one module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+/// Shared helpers: paths, running the binary, decoding its JSON Lines.
+mod util;
+
+// Every bundled sample against its committed expected JSON, plus what each must show.
+mod samples;
+// The public third-party captures in ../shared/samples/public against their ground truth.
+mod public;
+// Command-line behaviour: exit codes, errors, filters, stdin, caps.
+mod cli;

@@ -1,0 +1,81 @@
+//! Third-party captures (../shared/samples/public, not in the repo): every handshake in the
+//! ground truth must be found with the same endpoints, key, status and accept verdict, and
+//! no others reported. The ground truth also lists non-WebSocket upgrades (h2c, Docker's
+//! `Upgrade: tcp`); those must not be reported. Skips with a message when the folder is absent
+//! (a user's clone).
+
+use std::collections::BTreeSet;
+
+use crate::util::*;
+
+#[test]
+fn public_captures_match_ground_truth() {
+    let dir = root().join("../shared/samples/public");
+    let Ok(text) = std::fs::read_to_string(dir.join("ground-truth.json")) else {
+        eprintln!("skipped: {} not present", dir.display());
+        return;
+    };
+    let truth: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut files = 0;
+    for (file, entry) in truth.as_object().unwrap() {
+        let recs = records(&dir.join(file), &[]);
+        let websocket: Vec<&serde_json::Value> = entry["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| {
+                let text = |k: &str| h[k].as_str().unwrap_or("").to_ascii_lowercase();
+                text("upgrade").contains("websocket")
+                    || text("resp_upgrade").contains("websocket")
+                    || !text("key").is_empty()
+            })
+            .collect();
+        let expected: BTreeSet<(String, String, String, String)> = websocket
+            .iter()
+            .map(|h| {
+                (
+                    h["client"].as_str().unwrap().to_owned(),
+                    h["server"].as_str().unwrap().to_owned(),
+                    h["key"].as_str().unwrap().to_owned(),
+                    h["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let actual: BTreeSet<(String, String, String, String)> = recs
+            .iter()
+            .map(|r| {
+                (
+                    r["client"].as_str().unwrap().to_owned(),
+                    r["server"].as_str().unwrap().to_owned(),
+                    r["key"].as_str().unwrap_or("").to_owned(),
+                    r["status"]
+                        .as_u64()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(actual, expected, "{file}");
+        for h in websocket {
+            let r = recs
+                .iter()
+                .find(|r| r["client"] == h["client"] && r["key"] == h["key"])
+                .unwrap();
+            let c = codes(r);
+            if h["status"] == "101" {
+                assert_eq!(
+                    !c.contains(&"accept_mismatch".to_owned()),
+                    h["accept_correct"].as_bool().unwrap(),
+                    "{file}: accept verdict"
+                );
+            }
+            assert_eq!(
+                !c.contains(&"request_key_invalid".to_owned()),
+                h["key_is_16_bytes_b64"].as_bool().unwrap(),
+                "{file}: key verdict"
+            );
+        }
+        files += 1;
+    }
+    assert!(files >= 20, "only {files} public captures checked");
+}
