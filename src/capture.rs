@@ -6,6 +6,8 @@
 
 mod file;
 pub mod filter;
+pub mod live;
+pub mod writer;
 
 pub use file::{FileSource, ReadSummary};
 
@@ -180,6 +182,14 @@ pub enum CaptureError {
         offset: u64,
         /// What was wrong.
         detail: String,
+    },
+    /// A live interface could not be opened or read.
+    #[error("{interface}: {message}")]
+    Live {
+        /// The interface as given.
+        interface: String,
+        /// What went wrong, with the fix when known.
+        message: String,
     },
     /// A BPF filter did not compile.
     #[error("bad filter expression '{filter}': {message}")]

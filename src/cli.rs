@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::capture::live::LiveOptions;
 use crate::engine::EngineConfig;
 use crate::event::Verdict;
 use crate::exchange::ConnLimits;
@@ -25,7 +26,7 @@ pub struct Cli {
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<String>,
 
-    /// Capture live on INTERFACE (not available in this build yet).
+    /// Capture live on INTERFACE (`any` for all; needs root or CAP_NET_RAW+CAP_NET_ADMIN).
     #[arg(
         short = 'i',
         long = "interface",
@@ -33,6 +34,48 @@ pub struct Cli {
         conflicts_with = "read"
     )]
     pub interface: Option<String>,
+
+    /// List the interfaces live capture can use, and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
+
+    /// Live: snap length in bytes (0 = the maximum, 262144).
+    #[arg(
+        short = 's',
+        long = "snapshot-length",
+        value_name = "BYTES",
+        default_value_t = 0
+    )]
+    pub snaplen: u32,
+
+    /// Live: do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    pub no_promiscuous: bool,
+
+    /// Live: kernel capture buffer size in KiB (as tcpdump -B).
+    #[arg(short = 'B', long = "buffer-size", value_name = "KIB")]
+    pub buffer_kib: Option<u32>,
+
+    /// Live: also write the raw packets to FILE (pcap).
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        requires = "interface"
+    )]
+    pub write: Option<PathBuf>,
+
+    /// With -w: write only the packets of connections that carried a WebSocket upgrade.
+    #[arg(long, requires = "write")]
+    pub write_handshakes_only: bool,
+
+    /// Live: stop after SECONDS.
+    #[arg(short = 'G', long = "duration", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Live: report an upgrade request as `no_response` after SECONDS without an answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub response_timeout: f64,
 
     /// Stop after COUNT handshakes.
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
@@ -126,12 +169,25 @@ pub enum ColorChoice {
 }
 
 /// Where packets come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Input {
     /// A capture file (`-` = standard input).
     File(String),
     /// A live interface.
-    Interface(String),
+    Live(Live),
+}
+
+/// Live capture settings.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// How to open the interface.
+    pub options: LiveOptions,
+    /// `-w` file.
+    pub write: Option<PathBuf>,
+    /// Only write connections that carried an upgrade.
+    pub write_handshakes_only: bool,
+    /// Stop after this long.
+    pub duration: Option<std::time::Duration>,
 }
 
 /// The validated configuration of one run.
@@ -165,9 +221,35 @@ impl Cli {
     /// # Errors
     /// A message for the user when the flags do not make a run.
     pub fn into_config(self, stdout_is_terminal: bool) -> Result<Config, String> {
+        let filter = if self.filter.is_empty() {
+            None
+        } else {
+            Some(self.filter.join(" "))
+        };
+        let live = self.interface.is_some();
         let input = match (self.read, self.interface) {
             (Some(path), None) => Input::File(path),
-            (None, Some(iface)) => Input::Interface(iface),
+            (None, Some(iface)) => {
+                let duration = match self.duration {
+                    Some(d) if d.is_finite() && d > 0.0 => {
+                        Some(std::time::Duration::from_secs_f64(d))
+                    }
+                    Some(_) => return Err("--duration must be a positive number of seconds".into()),
+                    None => None,
+                };
+                Input::Live(Live {
+                    options: LiveOptions {
+                        interface: iface,
+                        snaplen: self.snaplen,
+                        promiscuous: !self.no_promiscuous,
+                        buffer_size: self.buffer_kib.map(|k| k.saturating_mul(1024)),
+                        filter: filter.clone(),
+                    },
+                    write: self.write,
+                    write_handshakes_only: self.write_handshakes_only,
+                    duration,
+                })
+            }
             (None, None) => {
                 return Err(
                     "no input: give -r FILE to read a capture (or -r - for standard input)".into(),
@@ -186,11 +268,11 @@ impl Cli {
             ColorChoice::Never => false,
             ColorChoice::Auto => stdout_is_terminal && std::env::var_os("NO_COLOR").is_none(),
         };
-        let filter = if self.filter.is_empty() {
-            None
-        } else {
-            Some(self.filter.join(" "))
-        };
+        if !(self.response_timeout.is_finite() && self.response_timeout > 0.0) {
+            return Err("--response-timeout must be a positive number of seconds".into());
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let response_timeout_ns = (self.response_timeout * 1e9).min(1e18) as i64;
         let conn = ConnLimits {
             stream: StreamLimits {
                 // The stream must hold a whole head plus a little: heads are parsed in place.
@@ -219,6 +301,9 @@ impl Cli {
                     idle_timeout_ns: flow_timeout_ns.max(1),
                 },
                 conn,
+                // Files hold the whole story: wait for the connection to end. Live capture
+                // cannot wait for an end that may never come.
+                response_timeout_ns: live.then_some(response_timeout_ns),
             },
         })
     }

@@ -21,6 +21,18 @@ pub struct EngineConfig {
     pub flows: FlowLimits,
     /// Per-connection caps.
     pub conn: ConnLimits,
+    /// Report an unanswered upgrade after this long (nanoseconds) without waiting for the
+    /// connection to end: for live capture, where the end may never come.
+    pub response_timeout_ns: Option<i64>,
+}
+
+/// What the engine learnt about one frame's connection (for `-w --write-handshakes-only`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The TCP connection, when the frame is TCP.
+    pub flow: Option<FlowKey>,
+    /// Whether that connection has carried a WebSocket upgrade request.
+    pub upgrade: bool,
 }
 
 /// Counters for the end-of-run summary.
@@ -85,6 +97,8 @@ pub struct Engine {
     warned: Vec<&'static str>,
     evicted: Vec<(FlowKey, Connection, Eviction)>,
     completed: Vec<Completed>,
+    /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
+    deadlines: VecDeque<(Timestamp, FlowKey)>,
 }
 
 impl Engine {
@@ -102,6 +116,7 @@ impl Engine {
             warned: Vec::new(),
             evicted: Vec::new(),
             completed: Vec::new(),
+            deadlines: VecDeque::new(),
         }
     }
 
@@ -112,7 +127,7 @@ impl Engine {
     }
 
     /// Processes one frame, emitting whatever it completes.
-    pub fn process(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Event)) {
+    pub fn process(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Event)) -> FrameInfo {
         self.stats.frames += 1;
         self.stats.bytes += frame.data.len() as u64;
         self.stats.first_ts.get_or_insert(frame.ts);
@@ -126,7 +141,7 @@ impl Engine {
             Ok(seg) => seg,
             Err(skip) => {
                 self.skipped(skip, emit);
-                return;
+                return FrameInfo::default();
             }
         };
         self.stats.tcp_segments += 1;
@@ -136,7 +151,10 @@ impl Engine {
             None => {
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
                 if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
-                    return;
+                    return FrameInfo {
+                        flow: Some(key),
+                        upgrade: false,
+                    };
                 }
                 self.stats.flows += 1;
                 let conn = self.flows.insert(
@@ -152,6 +170,15 @@ impl Engine {
         let effect = conn.on_segment(side, &seg, frame, &mut self.completed);
         if conn.saw_upgrade() && !had_upgrade {
             self.stats.upgrade_flows += 1;
+        }
+        let upgrade = conn.saw_upgrade();
+        if conn.take_new_upgrade() {
+            if let (Some(timeout), Some(since)) =
+                (self.config.response_timeout_ns, conn.unanswered_since())
+            {
+                self.deadlines
+                    .push_back((Timestamp(since.0.saturating_add(timeout)), key));
+            }
         }
         let rtt = conn.connect_rtt_ns();
         let client_side = conn.client_side();
@@ -181,6 +208,33 @@ impl Engine {
             }
         }
         self.emit_completed(key, client_side, rtt, emit);
+        self.drain_evicted(emit);
+        FrameInfo {
+            flow: Some(key),
+            upgrade,
+        }
+    }
+
+    /// Time passes without packets (live capture): reports upgrade requests unanswered for
+    /// longer than the response timeout, and expires idle connections.
+    pub fn tick(&mut self, now: Timestamp, emit: &mut dyn FnMut(Event)) {
+        let Some(timeout) = self.config.response_timeout_ns else {
+            return;
+        };
+        while let Some(&(deadline, key)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            let cutoff = Timestamp(now.0.saturating_sub(timeout));
+            let Some(conn) = self.flows.peek_mut(&key) else {
+                continue;
+            };
+            conn.expire_unanswered(cutoff, now, &mut self.completed);
+            let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
+            self.emit_completed(key, client, rtt, emit);
+        }
+        self.flows.expire(now, &mut self.evicted);
         self.drain_evicted(emit);
     }
 

@@ -107,6 +107,8 @@ pub enum Ending {
     ServerRst,
     /// Dropped from the flow table by wssniff's caps.
     Evicted,
+    /// Still open, but no response within `--response-timeout` (live capture).
+    ResponseTimeout,
 }
 
 impl Ending {
@@ -120,6 +122,9 @@ impl Ending {
             Ending::ClientRst => "the client reset the connection (RST)",
             Ending::ServerRst => "the server reset the connection (RST)",
             Ending::Evicted => "wssniff evicted the flow",
+            Ending::ResponseTimeout => {
+                "nothing within --response-timeout while the connection stayed open"
+            }
         }
     }
 }

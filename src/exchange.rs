@@ -87,6 +87,8 @@ enum DirState {
 struct Pending {
     head_method: bool,
     upgrade: Option<Message>,
+    /// When the request head was complete.
+    since: Timestamp,
 }
 
 /// Evidence problems in one direction since the last completed exchange.
@@ -138,6 +140,8 @@ pub struct Connection {
     fin_seen: [bool; 2],
     last_ts: Timestamp,
     saw_upgrade: bool,
+    /// An upgrade request arrived since [`Connection::take_new_upgrade`] was last called.
+    new_upgrade: bool,
 }
 
 impl Connection {
@@ -158,6 +162,7 @@ impl Connection {
             fin_seen: [false, false],
             last_ts: Timestamp::default(),
             saw_upgrade: false,
+            new_upgrade: false,
         }
     }
 
@@ -183,6 +188,50 @@ impl Connection {
     #[must_use]
     pub fn saw_upgrade(&self) -> bool {
         self.saw_upgrade
+    }
+
+    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    pub fn take_new_upgrade(&mut self) -> bool {
+        std::mem::take(&mut self.new_upgrade)
+    }
+
+    /// When the oldest unanswered upgrade request was sent.
+    #[must_use]
+    pub fn unanswered_since(&self) -> Option<Timestamp> {
+        self.pending
+            .iter()
+            .filter(|p| p.upgrade.is_some())
+            .map(|p| p.since)
+            .min()
+    }
+
+    /// Reports every upgrade request sent at or before `cutoff` and still unanswered at
+    /// `now` as timed out. A response that turns up later is not reported again.
+    pub fn expire_unanswered(
+        &mut self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        out: &mut Vec<Completed>,
+    ) {
+        let mut expired = Vec::new();
+        for p in &mut self.pending {
+            if p.since <= cutoff {
+                if let Some(request) = p.upgrade.take() {
+                    expired.push(request);
+                }
+            }
+        }
+        for request in expired {
+            let extra = self.take_marks();
+            out.push(Completed {
+                request: Some(request),
+                response: None,
+                interim: std::mem::take(&mut self.interim),
+                ending: Some(Ending::ResponseTimeout),
+                ended_at: Some(now),
+                extra,
+            });
+        }
     }
 
     /// Bytes held for this connection (memory accounting).
@@ -647,9 +696,12 @@ impl Connection {
             // A new exchange starts: earlier evidence problems belong to earlier traffic.
             self.take_marks();
         }
+        let since = msg.last_ts;
+        self.new_upgrade |= upgrade;
         self.pending.push_back(Pending {
             head_method,
             upgrade: upgrade.then_some(msg),
+            since,
         });
         match body {
             Body::Length(n) => self.consume(side, n),

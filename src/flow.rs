@@ -141,6 +141,11 @@ impl<T> FlowTable<T> {
         })
     }
 
+    /// The value for `key`, without counting this as activity.
+    pub fn peek_mut(&mut self, key: &FlowKey) -> Option<&mut T> {
+        self.map.get_mut(key).map(|e| &mut e.value)
+    }
+
     /// Inserts a new connection, first making room if the table is full.
     pub fn insert(
         &mut self,

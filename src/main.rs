@@ -14,6 +14,18 @@ fn main() -> ExitCode {
         print!("{}", run::findings_table());
         return ExitCode::SUCCESS;
     }
+    if cli.list_interfaces {
+        return match wssniff::capture::live::list_interfaces() {
+            Ok(list) => {
+                print!("{list}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wssniff: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match cli.into_config(std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(msg) => {

@@ -3,10 +3,16 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::FrameFilter;
-use crate::capture::{CaptureError, FileSource};
-use crate::cli::{Config, Input};
+use crate::capture::live::{LiveCapture, LiveStats, OwnedFrame};
+use crate::capture::writer::{PcapWriter, UpgradeOnlyWriter};
+use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
+use crate::cli::{Config, FailOn, Input, Live};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::finding::Code;
@@ -32,9 +38,6 @@ pub enum RunError {
     /// Writing output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
-    /// The flags ask for something this build cannot do.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// Hands events to the sinks and keeps the run's counters.
@@ -45,10 +48,40 @@ struct Delivery {
     tripped: bool,
     write_error: Option<io::Error>,
     limit: Option<u64>,
-    fail_on: Option<crate::cli::FailOn>,
+    fail_on: Option<FailOn>,
+    /// Live capture: every record is flushed as it comes, not when a buffer fills.
+    flush_each: bool,
 }
 
 impl Delivery {
+    fn new(config: &Config, flush_each: bool) -> Result<Self, RunError> {
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if config.json_stdout {
+            sinks.push(Box::new(JsonSink::new(BufWriter::new(io::stdout()))));
+        } else if !config.quiet {
+            let style = LineStyle {
+                color: config.color,
+                verbose: config.verbose,
+            };
+            sinks.push(Box::new(LineSink::new(BufWriter::new(io::stdout()), style)));
+        }
+        if let Some(file) = &config.json_file {
+            let f = File::create(file)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+            sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
+        }
+        Ok(Delivery {
+            sinks,
+            summary: Summary::default(),
+            handshakes: 0,
+            tripped: false,
+            write_error: None,
+            limit: config.count,
+            fail_on: config.fail_on,
+            flush_each,
+        })
+    }
+
     fn deliver(&mut self, event: Event) {
         if self.done() {
             return;
@@ -64,7 +97,14 @@ impl Delivery {
         }
         let _ = self.summary.event(&event);
         for sink in &mut self.sinks {
-            if let Err(e) = sink.event(&event) {
+            let result = sink.event(&event).and_then(|()| {
+                if self.flush_each {
+                    sink.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = result {
                 self.write_error.get_or_insert(e);
             }
         }
@@ -74,6 +114,17 @@ impl Delivery {
     fn done(&self) -> bool {
         self.write_error.is_some() || self.limit.is_some_and(|n| self.handshakes >= n)
     }
+
+    /// Closes the sinks; returns the summary and whether `--fail-on` tripped.
+    fn close(mut self) -> Result<(Summary, bool), RunError> {
+        if let Some(e) = self.write_error.take() {
+            return Err(RunError::Output(e));
+        }
+        for sink in &mut self.sinks {
+            sink.finish()?;
+        }
+        Ok((self.summary, self.tripped))
+    }
 }
 
 /// Runs the analysis described by `config`, writing to standard output and error.
@@ -81,47 +132,17 @@ impl Delivery {
 /// # Errors
 /// The input cannot be opened, the filter is invalid, or output cannot be written.
 pub fn run(config: &Config) -> Result<Outcome, RunError> {
-    let path = match &config.input {
-        Input::File(path) => path.clone(),
-        Input::Interface(iface) => {
-            return Err(RunError::Unsupported(format!(
-                "live capture (-i {iface}) is not available in this build yet; capture with `tcpdump -i {iface} -w x.pcap` and run `wssniff -r x.pcap`"
-            )))
-        }
-    };
+    match &config.input {
+        Input::File(path) => run_file(config, path),
+        Input::Live(live) => run_live(config, live),
+    }
+}
+
+fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     let mut filter = config.filter.as_deref().map(FrameFilter::new).transpose()?;
-    let mut source = FileSource::open(&path)?;
-
-    let stdout = io::stdout();
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if config.json_stdout {
-        sinks.push(Box::new(JsonSink::new(BufWriter::new(stdout.lock()))));
-    } else if !config.quiet {
-        let style = LineStyle {
-            color: config.color,
-            verbose: config.verbose,
-        };
-        sinks.push(Box::new(LineSink::new(
-            BufWriter::new(stdout.lock()),
-            style,
-        )));
-    }
-    if let Some(file) = &config.json_file {
-        let f = File::create(file)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
-        sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
-    }
-
+    let mut source = FileSource::open(path)?;
+    let mut delivery = Delivery::new(config, false)?;
     let mut engine = Engine::new(config.engine);
-    let mut delivery = Delivery {
-        sinks,
-        summary: Summary::default(),
-        handshakes: 0,
-        tripped: false,
-        write_error: None,
-        limit: config.count,
-        fail_on: config.fail_on,
-    };
     let read = source.for_each_frame(|frame| {
         if let Some(f) = filter.as_mut() {
             if !f.matches(frame) {
@@ -138,17 +159,9 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }
-    if let Some(e) = delivery.write_error.take() {
-        return Err(RunError::Output(e));
-    }
-    for sink in &mut delivery.sinks {
-        sink.finish()?;
-    }
-    drop(delivery.sinks);
+    let (summary, tripped) = delivery.close()?;
     let mut err = io::stderr().lock();
-    delivery
-        .summary
-        .write(&mut err, engine.stats(), Some(&read))?;
+    summary.write(&mut err, engine.stats(), Some(&read))?;
     if let Some(f) = &filter {
         for lt in f.unmatched_linktypes() {
             writeln!(
@@ -157,12 +170,141 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
             )?;
         }
     }
-    let outcome = Outcome {
-        tripped: delivery.tripped,
+    Ok(Outcome {
+        tripped,
         input_error: read.error,
-        summary: delivery.summary,
+        summary,
+    })
+}
+
+/// Frames in flight between the capture thread and the analysis: enough to ride out a
+/// burst while the terminal or disk is slow, bounded so memory is too.
+const CHANNEL_FRAMES: usize = 65_536;
+
+fn now() -> Timestamp {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Where `-w` output goes.
+enum PacketOut {
+    All(PcapWriter),
+    UpgradesOnly(UpgradeOnlyWriter),
+}
+
+fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
+    let capture = LiveCapture::open(&live.options)?;
+    let mut packet_out = match &live.write {
+        None => None,
+        Some(path) => {
+            let snaplen = if live.options.snaplen == 0 {
+                262_144
+            } else {
+                live.options.snaplen
+            };
+            let w = PcapWriter::create(path, capture.linktype(), snaplen)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            Some(if live.write_handshakes_only {
+                PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
+            } else {
+                PacketOut::All(w)
+            })
+        }
     };
-    Ok(outcome)
+    eprintln!("wssniff: {}", capture.banner());
+
+    // First Ctrl-C / SIGTERM: stop capturing and finish cleanly. A second one exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let (tx, rx) = mpsc::sync_channel::<OwnedFrame>(CHANNEL_FRAMES);
+    let capture_stop = Arc::clone(&stop);
+    let capture_thread = std::thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || capture.run(&capture_stop, &tx))?;
+
+    let started = Instant::now();
+    let mut delivery = Delivery::new(config, true)?;
+    let mut engine = Engine::new(config.engine);
+    let mut number = 0u64;
+    let mut last_tick = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || delivery.done()
+            || live.duration.is_some_and(|d| started.elapsed() >= d)
+        {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(owned) => {
+                number += 1;
+                let info = engine.process(&owned.as_frame(number), &mut |e| delivery.deliver(e));
+                match (&mut packet_out, info.flow) {
+                    (Some(PacketOut::All(w)), _) => w.write(&owned)?,
+                    (Some(PacketOut::UpgradesOnly(w)), Some(flow)) => {
+                        w.offer(flow, info.upgrade, owned)?;
+                    }
+                    _ => {}
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= Duration::from_millis(200) {
+            last_tick = Instant::now();
+            engine.tick(now(), &mut |e| delivery.deliver(e));
+            match &mut packet_out {
+                Some(PacketOut::All(w)) => w.flush()?,
+                Some(PacketOut::UpgradesOnly(w)) => w.flush()?,
+                None => {}
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    let stats = capture_thread.join().unwrap_or_default();
+    if !delivery.done() {
+        engine.finish(&mut |event| delivery.deliver(event));
+    }
+    match &mut packet_out {
+        Some(PacketOut::All(w)) => w.flush()?,
+        Some(PacketOut::UpgradesOnly(w)) => w.flush()?,
+        None => {}
+    }
+    let (summary, tripped) = delivery.close()?;
+    let mut err = io::stderr().lock();
+    let read = ReadSummary {
+        frames: number,
+        linktypes: Vec::new(),
+        ..ReadSummary::default()
+    };
+    summary.write(&mut err, engine.stats(), Some(&read))?;
+    write_live_stats(&mut err, &stats)?;
+    Ok(Outcome {
+        tripped,
+        input_error: None,
+        summary,
+    })
+}
+
+fn write_live_stats(err: &mut dyn Write, stats: &LiveStats) -> io::Result<()> {
+    writeln!(
+        err,
+        "{} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface, {} shed by wssniff",
+        stats.captured, stats.received, stats.kernel_dropped, stats.interface_dropped, stats.shed
+    )?;
+    let lost = stats.kernel_dropped + stats.interface_dropped + stats.shed;
+    if lost > 0 {
+        writeln!(
+            err,
+            "wssniff: warning: the capture is lossy ({lost} packets lost): handshakes may be missing or incomplete; raise the kernel buffer (-B) or filter harder"
+        )?;
+    }
+    Ok(())
 }
 
 /// The finding catalogue as a table (`--list-findings`).

@@ -21,6 +21,14 @@ pub trait Sink {
     /// Writing the output failed.
     fn event(&mut self, event: &Event) -> io::Result<()>;
 
+    /// Pushes buffered output out now (live capture: each record as it comes).
+    ///
+    /// # Errors
+    /// Writing the output failed.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Called once after the last event.
     ///
     /// # Errors

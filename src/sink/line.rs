@@ -153,6 +153,10 @@ impl<W: Write> Sink for LineSink<W> {
         }
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.out.flush()
     }

@@ -1,0 +1,278 @@
+//! Live capture through libpcap on its own thread.
+//!
+//! The capture thread does nothing but read packets, copy them into [`OwnedFrame`]s and
+//! `try_send` them over a bounded channel: it never waits for the analysis (or a terminal).
+//! When the channel is full the packet is shed and counted, so a slow consumer shows up as a
+//! number in the summary instead of as kernel drops.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+
+use pcap::{Active, Capture, Device};
+
+use super::{CaptureError, Frame, Linktype, Timestamp};
+
+/// A packet copied out of libpcap's buffer, to cross threads.
+#[derive(Clone, Debug)]
+pub struct OwnedFrame {
+    /// Capture timestamp.
+    pub ts: Timestamp,
+    /// Link type.
+    pub linktype: Linktype,
+    /// Bytes as captured.
+    pub data: Vec<u8>,
+    /// Length on the wire.
+    pub orig_len: u32,
+}
+
+impl OwnedFrame {
+    /// Copies a borrowed frame.
+    #[must_use]
+    pub fn from_frame(frame: &Frame<'_>) -> Self {
+        OwnedFrame {
+            ts: frame.ts,
+            linktype: frame.linktype,
+            data: frame.data.to_vec(),
+            orig_len: frame.orig_len,
+        }
+    }
+
+    /// Borrows it as a [`Frame`] with frame number `number`.
+    #[must_use]
+    pub fn as_frame(&self, number: u64) -> Frame<'_> {
+        Frame {
+            number,
+            ts: self.ts,
+            linktype: self.linktype,
+            data: &self.data,
+            orig_len: self.orig_len,
+        }
+    }
+}
+
+/// How to open the interface (tcpdump's `-i`, `-s`, `-p`, `-B`).
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Interface name (`any` for all).
+    pub interface: String,
+    /// Snap length in bytes (0 = libpcap's maximum).
+    pub snaplen: u32,
+    /// Promiscuous mode.
+    pub promiscuous: bool,
+    /// Kernel buffer size in bytes, if set.
+    pub buffer_size: Option<u32>,
+    /// BPF filter expression, if any.
+    pub filter: Option<String>,
+}
+
+/// Counters of one live capture.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LiveStats {
+    /// Packets read from libpcap.
+    pub captured: u64,
+    /// Packets shed because the analysis fell behind (channel full).
+    pub shed: u64,
+    /// libpcap: packets received by the filter.
+    pub received: u64,
+    /// libpcap: packets dropped by the kernel (buffer full).
+    pub kernel_dropped: u64,
+    /// libpcap: packets dropped by the interface or driver.
+    pub interface_dropped: u64,
+}
+
+/// An open live capture, ready to run on a thread.
+pub struct LiveCapture {
+    capture: Capture<Active>,
+    linktype: Linktype,
+    interface: String,
+    snaplen: u32,
+}
+
+/// Pause when no packet is waiting (bounds the added latency).
+const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(2);
+
+const CAP_HINT: &str = "run as root, or grant the capabilities once: sudo setcap cap_net_raw,cap_net_admin=eip \"$(command -v wssniff)\"";
+
+impl LiveCapture {
+    /// Opens `opts.interface` and applies the filter.
+    ///
+    /// # Errors
+    /// No such interface (the message lists the ones that exist), no permission (the message
+    /// names the capability), interface down, or a filter libpcap rejects.
+    pub fn open(opts: &LiveOptions) -> Result<Self, CaptureError> {
+        let devices = Device::list().unwrap_or_default();
+        let device = devices.iter().find(|d| d.name == opts.interface).cloned();
+        let Some(device) = device else {
+            let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+            return Err(CaptureError::Live {
+                interface: opts.interface.clone(),
+                message: format!(
+                    "no such interface; available: {}",
+                    if names.is_empty() {
+                        "none visible (try as root)".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
+        };
+        if opts.interface != "any" && !device.flags.is_up() {
+            return Err(CaptureError::Live {
+                interface: opts.interface.clone(),
+                message: format!(
+                    "interface is down (bring it up: ip link set {} up)",
+                    opts.interface
+                ),
+            });
+        }
+        let live_err = |e: pcap::Error| {
+            let text = e.to_string();
+            let lower = text.to_ascii_lowercase();
+            let message = if lower.contains("permission") || lower.contains("not permitted") {
+                format!("{text}: capturing needs CAP_NET_RAW and CAP_NET_ADMIN; {CAP_HINT}")
+            } else {
+                text
+            };
+            CaptureError::Live {
+                interface: opts.interface.clone(),
+                message,
+            }
+        };
+        let snaplen = if opts.snaplen == 0 {
+            262_144
+        } else {
+            opts.snaplen
+        };
+        let mut inactive = Capture::from_device(device)
+            .map_err(live_err)?
+            .promisc(opts.promiscuous)
+            .snaplen(i32::try_from(snaplen).unwrap_or(262_144))
+            // Deliver packets as they arrive: a handshake must show up at once, not when a
+            // kernel buffer block fills.
+            .immediate_mode(true)
+            // Wake up regularly so a stop request is noticed on a quiet link.
+            .timeout(100);
+        if let Some(size) = opts.buffer_size {
+            inactive = inactive.buffer_size(i32::try_from(size).unwrap_or(i32::MAX));
+        }
+        // Non-blocking: in immediate mode libpcap may ignore the read timeout and block
+        // forever on a quiet link, and a capture that cannot be told to stop is no good.
+        let mut capture = inactive
+            .open()
+            .map_err(live_err)?
+            .setnonblock()
+            .map_err(live_err)?;
+        if let Some(filter) = &opts.filter {
+            capture
+                .filter(filter, true)
+                .map_err(|e| CaptureError::Filter {
+                    filter: filter.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let linktype = Linktype(u32::try_from(capture.get_datalink().0).unwrap_or(0));
+        Ok(LiveCapture {
+            capture,
+            linktype,
+            interface: opts.interface.clone(),
+            snaplen,
+        })
+    }
+
+    /// The link type of the packets this capture delivers.
+    #[must_use]
+    pub fn linktype(&self) -> Linktype {
+        self.linktype
+    }
+
+    /// The tcpdump-style start line: `listening on lo, link-type EN10MB (Ethernet), snapshot length 262144 bytes`.
+    #[must_use]
+    pub fn banner(&self) -> String {
+        format!(
+            "listening on {}, link-type {}, snapshot length {} bytes",
+            self.interface, self.linktype, self.snaplen
+        )
+    }
+
+    /// Reads packets until `stop` is set or the channel's receiver is gone.
+    pub fn run(mut self, stop: &Arc<AtomicBool>, tx: &SyncSender<OwnedFrame>) -> LiveStats {
+        let mut stats = LiveStats::default();
+        while !stop.load(Ordering::Relaxed) {
+            match self.capture.next_packet() {
+                Ok(packet) => {
+                    stats.captured += 1;
+                    let ts = Timestamp::from_parts(
+                        packet.header.ts.tv_sec,
+                        u64::try_from(packet.header.ts.tv_usec).unwrap_or(0),
+                        1_000_000,
+                    );
+                    let frame = OwnedFrame {
+                        ts,
+                        linktype: self.linktype,
+                        data: packet.data.to_vec(),
+                        orig_len: packet.header.len,
+                    };
+                    match tx.try_send(frame) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => stats.shed += 1,
+                        Err(TrySendError::Disconnected(_)) => break,
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    // Nothing waiting: a short nap keeps a quiet link from costing a core.
+                    std::thread::sleep(IDLE_NAP);
+                }
+                Err(_) => break,
+            }
+        }
+        if let Ok(s) = self.capture.stats() {
+            stats.received = u64::from(s.received);
+            stats.kernel_dropped = u64::from(s.dropped);
+            stats.interface_dropped = u64::from(s.if_dropped);
+        }
+        stats
+    }
+}
+
+/// The interface list in tcpdump `-D` style: `1.eth0 [Up, Running] 10.0.0.5/24`.
+///
+/// # Errors
+/// libpcap cannot list devices.
+pub fn list_interfaces() -> Result<String, CaptureError> {
+    let devices = Device::list().map_err(|e| CaptureError::Live {
+        interface: String::new(),
+        message: e.to_string(),
+    })?;
+    let mut out = String::new();
+    for (i, d) in devices.iter().enumerate() {
+        let mut flags = Vec::new();
+        if d.flags.is_up() {
+            flags.push("Up");
+        }
+        if d.flags.is_running() {
+            flags.push("Running");
+        }
+        if d.flags.is_loopback() {
+            flags.push("Loopback");
+        }
+        let addrs: Vec<String> = d.addresses.iter().map(|a| a.addr.to_string()).collect();
+        let desc = d
+            .desc
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}.{}{desc} [{}]{}\n",
+            i + 1,
+            d.name,
+            flags.join(", "),
+            if addrs.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", addrs.join(" "))
+            }
+        ));
+    }
+    Ok(out)
+}
