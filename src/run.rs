@@ -61,6 +61,7 @@ impl Delivery {
                     self.tripped = true;
                 }
             }
+            Event::Connection(_) => {}
         }
         let _ = self.summary.event(&event);
         for sink in &mut self.sinks {
