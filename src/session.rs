@@ -365,8 +365,7 @@ impl Session {
                         frame: o.map_or(0, |o| o.frame),
                         ts: o.map_or(self.start, |o| o.ts),
                     };
-                    if !self.observed && self.dir(peer).clean_frames == 0 && !plausible(&header)
-                    {
+                    if !self.observed && self.dir(peer).clean_frames == 0 && !plausible(&header) {
                         // A sniffed session's other direction started mid-frame: say nothing.
                         self.dir_mut(peer).stats.decoding_stopped = true;
                         return Step::Stop;
@@ -471,15 +470,17 @@ impl Session {
         }
         // RFC 6455 §5.2: RSV bits MUST be 0 unless an extension defines them; RFC 7692 §6
         // gives RSV1 to permessage-deflate, on the first frame of a data message only.
-        let rsv1_ok = deflate.is_some()
-            && matches!(h.opcode, Opcode::Text | Opcode::Binary);
+        let rsv1_ok = deflate.is_some() && matches!(h.opcode, Opcode::Text | Opcode::Binary);
         if h.rsv2 || h.rsv3 || (h.rsv1 && !rsv1_ok && observed) {
             let why = if h.rsv2 || h.rsv3 {
                 "RSV2/RSV3, which no negotiated extension defines".to_owned()
             } else if deflate.is_none() {
                 "RSV1 although permessage-deflate was not negotiated".to_owned()
             } else {
-                format!("RSV1 on a {} frame (RFC 7692 §6: only the first frame of a data message)", h.opcode.name())
+                format!(
+                    "RSV1 on a {} frame (RFC 7692 §6: only the first frame of a data message)",
+                    h.opcode.name()
+                )
             };
             self.violation(Code::FrameRsvUnnegotiated, peer, frame, || {
                 format!("the {p} set {why}")
@@ -502,7 +503,10 @@ impl Session {
                 "fragmented (FIN not set)".to_owned()
             };
             self.violation(Code::FrameControlInvalid, peer, frame, || {
-                format!("the {p} sent a {} frame {why} (RFC 6455 §5.5)", h.opcode.name())
+                format!(
+                    "the {p} sent a {} frame {why} (RFC 6455 §5.5)",
+                    h.opcode.name()
+                )
             });
         }
         if h.payload_len > max_payload {
@@ -513,26 +517,30 @@ impl Session {
                 )
             });
         }
-        let data_frame = matches!(h.opcode, Opcode::Text | Opcode::Binary | Opcode::Continuation);
+        let data_frame = matches!(
+            h.opcode,
+            Opcode::Text | Opcode::Binary | Opcode::Continuation
+        );
         if data_frame && self.dir(peer).close_sent {
             self.violation(Code::FrameAfterClose, peer, frame, || {
-                format!("the {p} sent a {} frame after its close frame (RFC 6455 §5.5.1)", h.opcode.name())
+                format!(
+                    "the {p} sent a {} frame after its close frame (RFC 6455 §5.5.1)",
+                    h.opcode.name()
+                )
             });
         }
         if h.opcode.is_control() {
             return h.payload_len > 0;
         }
         match h.opcode {
-            Opcode::Continuation => {
-                if self.dir(peer).message.is_none() {
-                    // A sniffed stream may begin inside a fragmented message.
-                    if observed || self.dir(peer).stats.frames > 1 {
-                        self.violation(Code::FrameContinuationUnexpected, peer, frame, || {
-                            format!("the {p} sent a continuation frame with no message to continue (RFC 6455 §5.4)")
-                        });
-                    }
-                    return false;
+            Opcode::Continuation if self.dir(peer).message.is_none() => {
+                // A sniffed stream may begin inside a fragmented message.
+                if observed || self.dir(peer).stats.frames > 1 {
+                    self.violation(Code::FrameContinuationUnexpected, peer, frame, || {
+                        format!("the {p} sent a continuation frame with no message to continue (RFC 6455 §5.4)")
+                    });
                 }
+                return false;
             }
             Opcode::Text | Opcode::Binary => {
                 if self.dir(peer).message.is_some() {
@@ -542,8 +550,8 @@ impl Session {
                     self.dir_mut(peer).message = None;
                 }
                 let compressed = h.rsv1 && deflate.is_some();
-                let first = self.dir(peer).stats.messages == 0
-                    && self.dir(peer).stats.preview.is_none();
+                let first =
+                    self.dir(peer).stats.messages == 0 && self.dir(peer).stats.preview.is_none();
                 let d = self.dir_mut(peer);
                 if compressed && d.inflater.is_none() && d.inflate_budget > 0 {
                     // Created on first use; miniz's 32 KiB window inflates any negotiated size.
@@ -752,7 +760,11 @@ impl Session {
         // RFC 6455 §8.1: a text message that is not UTF-8 must fail the connection (1007).
         if m.utf8.is_some_and(|u| !u.valid_at_end()) {
             let p = peer.as_str();
-            let how = if m.compressed { " (after inflating)" } else { "" };
+            let how = if m.compressed {
+                " (after inflating)"
+            } else {
+                ""
+            };
             self.violation(Code::TextInvalidUtf8, peer, m.first_frame, || {
                 format!("the {p} sent a text message that is not valid UTF-8{how}")
             });
@@ -858,7 +870,7 @@ impl Session {
                 "frames without a captured opening handshake: the capture started after the 101",
             ));
         }
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let [client, server] = self.dirs;
         let stats = |d: Direction| {
             let mut s = d.stats;
@@ -954,7 +966,10 @@ impl Session {
                 _ => {}
             }
         }
-        for (peer, cf) in [(Peer::Client, &self.close.client), (Peer::Server, &self.close.server)] {
+        for (peer, cf) in [
+            (Peer::Client, &self.close.client),
+            (Peer::Server, &self.close.server),
+        ] {
             let Some(cf) = cf else { continue };
             let Some(code) = cf.code else { continue };
             // An echoed code says nothing new: report the initiator's reason only.
@@ -999,9 +1014,18 @@ fn idle_timeout(seconds: f64) -> Option<String> {
         return None;
     }
     let known: &[(f64, &str)] = &[
-        (30.0, "30 s is the default backend timeout of Google Cloud load balancers"),
-        (60.0, "60 s is nginx's default proxy_read_timeout and the AWS ALB default idle timeout"),
-        (100.0, "100 s is Cloudflare's idle timeout for proxied WebSockets"),
+        (
+            30.0,
+            "30 s is the default backend timeout of Google Cloud load balancers",
+        ),
+        (
+            60.0,
+            "60 s is nginx's default proxy_read_timeout and the AWS ALB default idle timeout",
+        ),
+        (
+            100.0,
+            "100 s is Cloudflare's idle timeout for proxied WebSockets",
+        ),
         (350.0, "350 s is the AWS NLB idle timeout"),
     ];
     for (n, what) in known {
@@ -1011,8 +1035,8 @@ fn idle_timeout(seconds: f64) -> Option<String> {
     }
     let whole = seconds.floor();
     let past = seconds - whole;
-    // A timer set to N s fires at N s plus scheduling delay: allow 2% or 100 ms past N.
-    if past <= (0.02 * whole).max(0.1) {
+    // A timer set to N s fires at N s plus scheduling delay: allow 0.5% or 100 ms past N.
+    if past <= (0.005 * whole).max(0.1) {
         return Some(format!(
             "likely an idle timeout of {whole:.0} s in a proxy or load balancer (e.g. nginx proxy_read_timeout {whole:.0}s)"
         ));
@@ -1046,7 +1070,11 @@ fn preview_text(bytes: &[u8], text: bool) -> String {
         };
         valid.to_owned()
     } else {
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -1079,14 +1107,16 @@ pub enum FrameSniff {
 /// was not captured, is a run of WebSocket frames: every header sane (no RSV2/RSV3, known
 /// opcodes, unfragmented control frames of at most 125 bytes, minimal lengths, payloads
 /// under 16 MiB), masking the same on every frame, continuation only inside a message, and
-/// each frame ending exactly where the next begins. TLS records (`0x14`–`0x17`) and text
-/// protocols fail on the first byte.
+/// each frame ending exactly where the next begins. Complete unfragmented text frames must be
+/// UTF-8 and close frames must carry a valid code, which random bulk data almost never does.
+/// TLS records (`0x14`–`0x17`) and text protocols fail on the first byte.
 #[must_use]
 pub fn sniff(data: &[u8]) -> FrameSniff {
     let mut at = 0usize;
     let mut frames = 0usize;
     let mut masked = None;
     let mut in_message = false;
+    let mut starts = 0usize;
     loop {
         let rest = data.get(at..).unwrap_or_default();
         let h = match parse_header(rest) {
@@ -1097,24 +1127,88 @@ pub fn sniff(data: &[u8]) -> FrameSniff {
         if !plausible(&h) || *masked.get_or_insert(h.mask.is_some()) != h.mask.is_some() {
             return FrameSniff::No;
         }
+        let data_frame = matches!(
+            h.opcode,
+            Opcode::Text | Opcode::Binary | Opcode::Continuation
+        );
+        // RSV1 only on a message's first frame (the one extension that uses it), and no
+        // sender emits an empty non-final fragment.
+        let rsv1_ok = !h.rsv1 || matches!(h.opcode, Opcode::Text | Opcode::Binary);
+        if !rsv1_ok || (data_frame && !h.fin && h.payload_len == 0) {
+            return FrameSniff::No;
+        }
         match h.opcode {
             Opcode::Continuation if !in_message && frames > 0 => return FrameSniff::No,
             Opcode::Text | Opcode::Binary if in_message => return FrameSniff::No,
             Opcode::Text | Opcode::Binary | Opcode::Continuation => in_message = !h.fin,
             _ => {}
         }
+        if h.opcode != Opcode::Continuation {
+            starts += 1;
+        }
         let len = usize::try_from(h.frame_len()).unwrap_or(usize::MAX);
         if rest.len() < len {
             return FrameSniff::NeedMore;
         }
+        let payload = rest.get(h.header_len..len).unwrap_or_default();
+        if !sniffed_payload_ok(&h, payload) {
+            return FrameSniff::No;
+        }
         at = at.saturating_add(len);
         frames += 1;
-        if frames >= MIN_SNIFF_FRAMES {
+        if frames >= MIN_SNIFF_FRAMES && starts > 0 {
             return FrameSniff::WebSocket {
                 masked: masked.unwrap_or(false),
             };
         }
     }
+}
+
+/// Content rules a sniffed frame must keep: UTF-8 in a whole uncompressed text message, a
+/// valid code in a close frame.
+fn sniffed_payload_ok(h: &FrameHeader, payload: &[u8]) -> bool {
+    let whole_text = h.opcode == Opcode::Text && h.fin && !h.rsv1;
+    if !whole_text && h.opcode != Opcode::Close {
+        return true;
+    }
+    let mut utf8 = Utf8Check::default();
+    let mut scratch = [0u8; 4096];
+    let mut head = [0u8; 2];
+    let mut done = 0u64;
+    for piece in payload.chunks(scratch.len()) {
+        let Some(buf) = scratch.get_mut(..piece.len()) else {
+            return false;
+        };
+        buf.copy_from_slice(piece);
+        if let Some(key) = h.mask {
+            unmask(buf, key, done);
+        }
+        if done == 0 {
+            for (d, s) in head.iter_mut().zip(buf.iter()) {
+                *d = *s;
+            }
+        }
+        let text = if h.opcode == Opcode::Close && done == 0 {
+            buf.get(2..).unwrap_or_default()
+        } else {
+            buf
+        };
+        utf8.feed(text);
+        done += piece.len() as u64;
+    }
+    if h.opcode == Opcode::Close {
+        return match payload.len() {
+            0 => true,
+            1 => false,
+            _ => {
+                matches!(
+                    close_code_kind(u16::from_be_bytes(head)),
+                    CloseCodeKind::Normal | CloseCodeKind::Error | CloseCodeKind::Application
+                ) && utf8.valid_at_end()
+            }
+        };
+    }
+    utf8.valid_at_end()
 }
 
 /// Parses `Sec-WebSocket-Extensions` items as accepted by the server into the negotiated

@@ -341,9 +341,7 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_header_asks_for_more() {
-        let full = [
-            0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd,
-        ];
+        let full = [0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd];
         for n in 0..full.len() {
             assert_eq!(parse_header(&full[..n]), Ok(None), "prefix {n}");
         }

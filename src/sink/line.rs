@@ -115,7 +115,9 @@ impl<W: Write> LineSink<W> {
             .map_or_else(|| "#-".to_owned(), |id| format!("#{id}"));
         let close = |peer: &str, c: &Option<crate::event::CloseFrame>| {
             c.as_ref().map(|c| {
-                let code = c.code.map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
+                let code = c
+                    .code
+                    .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
                 if c.reason.is_empty() {
                     format!("{peer} {code}")
                 } else {
