@@ -121,6 +121,11 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = StreamLimits::default().max_out_of_order)]
     pub max_buffer_bytes: usize,
 
+    /// WebSocket frames with a larger payload are reported (`frame_too_large`), like a
+    /// receiver's maxPayload / max_size limit.
+    #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_payload)]
+    pub max_payload: u64,
+
     /// Print the table of finding codes and exit.
     #[arg(long)]
     pub list_findings: bool,
@@ -280,6 +285,7 @@ impl Cli {
                 max_out_of_order: self.max_buffer_bytes,
             },
             max_header_bytes: self.max_header_bytes,
+            max_payload: self.max_payload,
             ..ConnLimits::default()
         };
         let flow_timeout_ns = i64::try_from(self.flow_timeout)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::capture::{Frame, Linktype, Timestamp};
 use crate::community_id;
 use crate::decode::{self, Skip};
-use crate::event::{Ending, Event, HandshakeRecord, Notice, Timing};
+use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing};
 use crate::exchange::{Completed, ConnLimits, Connection};
 use crate::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::handshake;
@@ -80,6 +80,10 @@ pub struct Stats {
     pub pending_limit_hits: u64,
     /// Handshake records emitted.
     pub handshakes: u64,
+    /// WebSocket connection records emitted.
+    pub connections: u64,
+    /// WebSocket connections recognised from their frames alone (handshake not captured).
+    pub connections_without_handshake: u64,
 }
 
 /// Most recent expected accept values remembered to recognise replayed (stale) responses.
@@ -202,12 +206,19 @@ impl Engine {
                 emit,
             );
         }
+        // Handshake records first (live users need them at once), then link the WebSocket
+        // session to its handshake id before anything can end it.
+        if let Some(id) = self.emit_completed(key, client_side, rtt, emit) {
+            if let Some(conn) = self.flows.get_mut(&key, frame.ts) {
+                conn.set_handshake_id(id);
+            }
+        }
         if effect.closed {
             if let Some(mut conn) = self.flows.remove(&key) {
                 conn.finish(Ending::CaptureEnded, &mut self.completed);
+                self.finished(key, &mut conn, emit);
             }
         }
-        self.emit_completed(key, client_side, rtt, emit);
         self.drain_evicted(emit);
         FrameInfo {
             flow: Some(key),
@@ -242,9 +253,35 @@ impl Engine {
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
         for (key, mut conn) in self.flows.drain() {
             conn.finish(Ending::CaptureEnded, &mut self.completed);
-            let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            self.emit_completed(key, client, rtt, emit);
+            self.finished(key, &mut conn, emit);
         }
+    }
+
+    /// A finished connection: its remaining handshake records, then its WebSocket record.
+    fn finished(&mut self, key: FlowKey, conn: &mut Connection, emit: &mut dyn FnMut(Event)) {
+        let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
+        if let Some(id) = self.emit_completed(key, client_side, rtt, emit) {
+            conn.set_handshake_id(id);
+        }
+        let Some(mut record) = conn.take_connection_record() else {
+            return;
+        };
+        let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+        self.fill_endpoints(&mut record, key, client_side);
+        self.stats.connections += 1;
+        if !record.handshake_observed {
+            self.stats.connections_without_handshake += 1;
+        }
+        emit(Event::Connection(Box::new(record)));
+    }
+
+    fn fill_endpoints(&self, record: &mut ConnectionRecord, key: FlowKey, client_side: Side) {
+        let client = key.source(client_side);
+        let server = key.source(client_side.reverse());
+        record.client = client;
+        record.server = server;
+        record.community_id =
+            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
     }
 
     fn drain_evicted(&mut self, emit: &mut dyn FnMut(Event)) {
@@ -271,8 +308,7 @@ impl Engine {
                 Ending::CaptureEnded
             };
             conn.finish(ending, &mut self.completed);
-            let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            self.emit_completed(key, client, rtt, emit);
+            self.finished(key, &mut conn, emit);
         }
     }
 
@@ -309,25 +345,33 @@ impl Engine {
         }
     }
 
+    /// Emits the handshake records waiting in `completed`; returns the id of the last one
+    /// that switched the connection to WebSocket.
     fn emit_completed(
         &mut self,
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         emit: &mut dyn FnMut(Event),
-    ) {
+    ) -> Option<u64> {
         if self.completed.is_empty() {
-            return;
+            return None;
         }
+        let mut switched = None;
         let completed = std::mem::take(&mut self.completed);
         let client_side = client_side.unwrap_or(Side::LoToHi);
         let client = key.source(client_side);
         let server = key.source(client_side.reverse());
         for c in completed {
+            let opened = c.switched;
             let record = self.record(c, client, server, connect_rtt_ns);
+            if opened {
+                switched = Some(record.id);
+            }
             self.stats.handshakes += 1;
             emit(Event::Handshake(Box::new(record)));
         }
+        switched
     }
 
     fn record(

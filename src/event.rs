@@ -225,11 +225,227 @@ pub struct Notice {
     pub message: String,
 }
 
+/// Which end of a WebSocket connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// The side that sent the upgrade request (its frames are masked).
+    Client,
+    /// The side that answered 101 (its frames are not masked).
+    Server,
+}
+
+impl Peer {
+    /// Lower-case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Peer::Client => "client",
+            Peer::Server => "server",
+        }
+    }
+
+    /// The other end.
+    #[must_use]
+    pub fn other(self) -> Peer {
+        match self {
+            Peer::Client => Peer::Server,
+            Peer::Server => Peer::Client,
+        }
+    }
+}
+
+/// Minimum, maximum and mean of a series of intervals, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Intervals {
+    /// Number of intervals measured.
+    pub count: u64,
+    /// Shortest.
+    pub min_ms: f64,
+    /// Longest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+/// What one direction of a WebSocket connection carried (RFC 6455 §5 frames).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DirectionStats {
+    /// Frames seen.
+    pub frames: u64,
+    /// Bytes on the wire in those frames (headers and payloads).
+    pub bytes: u64,
+    /// Payload bytes (as sent: compressed when permessage-deflate is in use).
+    pub payload_bytes: u64,
+    /// Complete data messages (text and binary).
+    pub messages: u64,
+    /// Text messages.
+    pub text_messages: u64,
+    /// Payload bytes of text messages.
+    pub text_bytes: u64,
+    /// Binary messages.
+    pub binary_messages: u64,
+    /// Payload bytes of binary messages.
+    pub binary_bytes: u64,
+    /// Messages sent in more than one frame.
+    pub fragmented_messages: u64,
+    /// Messages with RSV1 set under permessage-deflate.
+    pub compressed_messages: u64,
+    /// Largest message payload (as sent).
+    pub largest_message: u64,
+    /// Ping frames.
+    pub pings: u64,
+    /// Pong frames.
+    pub pongs: u64,
+    /// Close frames.
+    pub closes: u64,
+    /// Time from the 101 to this direction's first frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame_ms: Option<f64>,
+    /// Time between successive pings sent in this direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_intervals: Option<Intervals>,
+    /// The start of the first data message (text escaped, binary as hex), inflated if it
+    /// was compressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    /// Frame decoding stopped early (a capture gap inside a frame header, an impossible
+    /// header); the counters cover what came before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decoding_stopped: bool,
+}
+
+/// A close frame as sent (RFC 6455 §5.5.1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CloseFrame {
+    /// Status code, when the frame had one.
+    pub code: Option<u16>,
+    /// Reason text (lossily decoded).
+    pub reason: String,
+    /// Frame number that carried it.
+    pub frame: u64,
+    /// When it was sent.
+    #[serde(serialize_with = "ser_ts")]
+    pub ts: Timestamp,
+}
+
+/// The closing handshake (RFC 6455 §7).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CloseInfo {
+    /// The client's close frame.
+    pub client: Option<CloseFrame>,
+    /// The server's close frame.
+    pub server: Option<CloseFrame>,
+    /// Who sent the first close frame.
+    pub initiator: Option<Peer>,
+    /// Both sides sent a close frame.
+    pub handshake_completed: bool,
+}
+
+/// How a WebSocket connection ended, combining close frames and TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionEnding {
+    /// Close frames both ways, then TCP FIN.
+    Clean,
+    /// One close frame, then TCP FIN before the other side answered it.
+    CloseNotAnswered,
+    /// TCP FIN with no close frame at all (the applications report 1006).
+    FinWithoutClose,
+    /// A TCP reset.
+    Rst,
+    /// Still open when the capture ended.
+    Open,
+    /// Dropped from the flow table by wssniff's caps.
+    Evicted,
+}
+
+impl ConnectionEnding {
+    /// The snake_case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionEnding::Clean => "clean",
+            ConnectionEnding::CloseNotAnswered => "close_not_answered",
+            ConnectionEnding::FinWithoutClose => "fin_without_close",
+            ConnectionEnding::Rst => "rst",
+            ConnectionEnding::Open => "open",
+            ConnectionEnding::Evicted => "evicted",
+        }
+    }
+}
+
+/// permessage-deflate as negotiated (RFC 7692 §7.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeflateParams {
+    /// The client resets its compression context after each message.
+    pub client_no_context_takeover: bool,
+    /// The server resets its compression context after each message.
+    pub server_no_context_takeover: bool,
+    /// LZ77 window of client-to-server messages (8–15; 15 when not negotiated).
+    pub client_max_window_bits: u8,
+    /// LZ77 window of server-to-client messages.
+    pub server_max_window_bits: u8,
+}
+
+/// The story of one WebSocket connection after the switch, emitted when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnectionRecord {
+    /// The `id` of the handshake record that opened it; `null` when the handshake was not
+    /// captured (`handshake_not_observed`).
+    pub handshake_id: Option<u64>,
+    /// When frames could start: the 101 response, or the first frame seen.
+    #[serde(serialize_with = "ser_ts")]
+    pub ts: Timestamp,
+    /// When the connection ended (TCP FIN/RST, or the last packet seen).
+    #[serde(serialize_with = "ser_ts")]
+    pub end_ts: Timestamp,
+    /// Client endpoint.
+    pub client: SocketAddr,
+    /// Server endpoint.
+    pub server: SocketAddr,
+    /// Community ID v1 of the connection.
+    pub community_id: String,
+    /// Whether the opening handshake was in the capture.
+    pub handshake_observed: bool,
+    /// permessage-deflate parameters, when negotiated.
+    pub permessage_deflate: Option<DeflateParams>,
+    /// `ts` to `end_ts`.
+    pub duration_ms: f64,
+    /// Client-to-server frames.
+    pub client_to_server: DirectionStats,
+    /// Server-to-client frames.
+    pub server_to_client: DirectionStats,
+    /// Close frames.
+    pub close: CloseInfo,
+    /// How it ended.
+    pub ending: ConnectionEnding,
+    /// How TCP ended: who sent the first FIN or RST.
+    pub tcp_end: Ending,
+    /// Time from the last frame (or the 101) to the TCP teardown, when it was torn down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_before_end_ms: Option<f64>,
+    /// Longest time with no frame in either direction while the connection was open.
+    pub max_silence_ms: f64,
+    /// Everything wssniff found, worst first.
+    pub findings: Vec<Finding>,
+}
+
+impl ConnectionRecord {
+    /// The most severe finding, if any.
+    #[must_use]
+    pub fn top_finding(&self) -> Option<&Finding> {
+        self.findings.first()
+    }
+}
+
 /// Everything the engine emits.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A handshake whose outcome is known.
     Handshake(Box<HandshakeRecord>),
+    /// A WebSocket connection that ended (or was still open when the capture ended).
+    Connection(Box<ConnectionRecord>),
     /// A capture-level notice, emitted once per kind.
     Notice(Notice),
 }

@@ -6,23 +6,28 @@
 //! ```text
 //!  Start ──sniff──▶ Head ──head parsed──▶ (body: skipped via Stream::consume) ──▶ Head …
 //!    │               ▲  └─WebSocket request─▶ AwaitResponse (client waits for the answer)
-//!    │ no SYN / gap  │
-//!  Resync ──message start found──┘            101 ──▶ Done (tunnel; not HTTP any more)
+//!    │ gap           │
+//!  Resync ──message start found──┘     WebSocket 101 ──▶ Frames (both directions; see session)
+//!    │  ▲                              other 101 ──▶ Done (tunnel; not HTTP any more)
+//!    │  └─ not frames ── FrameSniff ◀── no SYN (capture started mid-connection)
+//!    │                     └─ a run of sane frames ──▶ Frames (handshake not observed)
 //!    └─ not HTTP (TLS, SSH…) ──▶ Done (stream ignored: bulk traffic costs nothing more)
 //! ```
 //!
 //! Completed WebSocket exchanges (or requests that never got an answer) come out as
-//! [`Completed`] values for the engine to analyse.
+//! [`Completed`] values for the engine to analyse; a WebSocket connection's story comes out
+//! of [`Connection::take_connection_record`] when it ends.
 
 use std::collections::VecDeque;
 
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Segment;
-use crate::event::{Ending, Message};
+use crate::event::{ConnectionRecord, Ending, Message, Peer};
 use crate::finding::{Code, Finding};
 use crate::flow::Side;
 use crate::http::{self, Body, ChunkStep, Chunked, HeadParse, Sniff};
 use crate::reassembly::{Gap, Stream, StreamLimits};
+use crate::session::{self, FrameSniff, Session, Step, TcpEnd};
 
 /// Caps for one connection.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +38,8 @@ pub struct ConnLimits {
     pub max_header_bytes: usize,
     /// Most requests awaiting a response (pipelining) before the connection is given up.
     pub max_pending: usize,
+    /// WebSocket frames with a larger payload are reported (`frame_too_large`).
+    pub max_payload: u64,
 }
 
 impl Default for ConnLimits {
@@ -41,10 +48,17 @@ impl Default for ConnLimits {
             stream: StreamLimits::default(),
             max_header_bytes: 64 * 1024,
             max_pending: 1024,
+            max_payload: DEFAULT_MAX_PAYLOAD,
         }
     }
 }
 
+/// Default `--max-payload`: 16 MiB, between websockets' 1 MiB `max_size` and ws's 100 MiB
+/// `maxPayload`.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
+/// Bytes of a flow without a visible handshake buffered while deciding whether it carries
+/// WebSocket frames.
+const FRAME_SNIFF_BUDGET: usize = 32 * 1024;
 /// Bytes of a desynchronised stream scanned for a message start before giving up on it.
 const RESYNC_BUDGET: usize = 64 * 1024;
 /// Most interim (1xx) responses kept for one exchange.
@@ -65,6 +79,8 @@ pub struct Completed {
     pub ended_at: Option<Timestamp>,
     /// Evidence problems (gaps, truncation, malformed heads) seen during the exchange.
     pub extra: Vec<Finding>,
+    /// The response switched the connection to WebSocket: a connection record will follow.
+    pub switched: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +95,10 @@ enum DirState {
     Chunked(Chunked),
     /// The client sent a WebSocket upgrade and waits for the answer.
     AwaitResponse,
+    /// After a WebSocket 101: RFC 6455 frames, decoded by the connection's [`Session`].
+    Frames,
+    /// First bytes of a direction whose SYN was not captured: WebSocket frames, or HTTP?
+    FrameSniff,
     /// Not HTTP (any more): the stream is ignored.
     Done,
 }
@@ -142,6 +162,9 @@ pub struct Connection {
     saw_upgrade: bool,
     /// An upgrade request arrived since [`Connection::take_new_upgrade`] was last called.
     new_upgrade: bool,
+    rst_seen: bool,
+    session: Option<Session>,
+    ended: Option<(TcpEnd, Option<Peer>)>,
 }
 
 impl Connection {
@@ -163,6 +186,9 @@ impl Connection {
             last_ts: Timestamp::default(),
             saw_upgrade: false,
             new_upgrade: false,
+            rst_seen: false,
+            session: None,
+            ended: None,
         }
     }
 
@@ -230,6 +256,7 @@ impl Connection {
                 ending: Some(Ending::ResponseTimeout),
                 ended_at: Some(now),
                 extra,
+                switched: false,
             });
         }
     }
@@ -237,7 +264,36 @@ impl Connection {
     /// Bytes held for this connection (memory accounting).
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.streams.iter().map(Stream::memory).sum()
+        self.streams.iter().map(Stream::memory).sum::<usize>()
+            + self.session.as_ref().map_or(0, Session::memory)
+    }
+
+    /// Whether this connection switched to WebSocket (or was recognised as one).
+    #[must_use]
+    pub fn is_websocket(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Links the WebSocket session to the handshake record `id` that opened it.
+    pub fn set_handshake_id(&mut self, id: u64) {
+        if let Some(s) = self.session.as_mut() {
+            s.set_handshake_id(id);
+        }
+    }
+
+    /// After [`Connection::finish`]: the WebSocket connection's record, once. Endpoints are
+    /// left for the caller, which knows the flow key.
+    pub fn take_connection_record(&mut self) -> Option<ConnectionRecord> {
+        let (tcp, closer) = self.ended.take()?;
+        Some(self.session.take()?.finish(tcp, closer))
+    }
+
+    fn peer_of(&self, side: Side) -> Peer {
+        if self.client.is_none_or(|c| c == side) {
+            Peer::Client
+        } else {
+            Peer::Server
+        }
     }
 
     /// Takes one segment travelling on `side`.
@@ -278,8 +334,10 @@ impl Connection {
                 // First bytes of a direction whose SYN was not captured: mid-message, maybe.
                 if let Some(state) = self.states.get_mut(i) {
                     if *state == DirState::Start {
-                        *state = DirState::Resync {
-                            budget: RESYNC_BUDGET,
+                        *state = if self.session.is_some() {
+                            DirState::Frames
+                        } else {
+                            DirState::FrameSniff
                         };
                     }
                 }
@@ -311,6 +369,7 @@ impl Connection {
         }
         self.process(side, out, &mut effect);
         self.process(side.reverse(), out, &mut effect);
+        self.rst_seen |= seg.flags.rst;
         if seg.flags.fin || seg.flags.rst {
             self.first_close
                 .get_or_insert((side, seg.flags.rst, frame.ts));
@@ -354,6 +413,15 @@ impl Connection {
             }
             (None, e) => (e, self.last_ts),
         };
+        if self.session.is_some() {
+            let closer = self.first_close.map(|(side, _, _)| self.peer_of(side));
+            let tcp = TcpEnd {
+                ending,
+                at: ended_at,
+                rst: self.rst_seen,
+            };
+            self.ended = Some((tcp, closer));
+        }
         while let Some(p) = self.pending.pop_front() {
             if let Some(request) = p.upgrade {
                 let extra = self.take_marks();
@@ -364,6 +432,7 @@ impl Connection {
                     ending: Some(ending),
                     ended_at: Some(ended_at),
                     extra,
+                    switched: false,
                 });
             }
         }
@@ -379,6 +448,20 @@ impl Connection {
             if frame != 0 {
                 m.note_frame(frame);
             }
+        }
+        if self.state(side) == DirState::Frames {
+            let peer = self.peer_of(side);
+            if let Some(s) = self.session.as_mut() {
+                if gap.needs_resync {
+                    // A frame header (or a payload being read) is missing: nothing says
+                    // where the next frame starts.
+                    s.lost(peer, gap.len, frame);
+                    self.set_state(side, DirState::Done);
+                } else {
+                    s.lost_in_payload(gap.len, frame);
+                }
+            }
+            return;
         }
         if gap.needs_resync {
             if let Some(state) = self.states.get_mut(i) {
@@ -436,6 +519,16 @@ impl Connection {
             }
             match self.state(side) {
                 DirState::Done | DirState::AwaitResponse => return,
+                DirState::Frames => {
+                    if !self.frames_step(side) {
+                        return;
+                    }
+                }
+                DirState::FrameSniff => {
+                    if !self.frame_sniff(side) {
+                        return;
+                    }
+                }
                 DirState::Start => {
                     if !self.sniff_start(side) {
                         return;
@@ -477,6 +570,78 @@ impl Connection {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
+    fn frames_step(&mut self, side: Side) -> bool {
+        let peer = self.peer_of(side);
+        let (Some(session), Some(stream)) = (self.session.as_mut(), self.streams.get(side.index()))
+        else {
+            self.set_state(side, DirState::Done);
+            return false;
+        };
+        match session.step(peer, stream.data(), &|i| stream.origin(i)) {
+            Step::Consume(n) => {
+                self.consume(side, n);
+                true
+            }
+            Step::NeedMore => false,
+            Step::Stop => {
+                self.set_state(side, DirState::Done);
+                false
+            }
+        }
+    }
+
+    /// A direction that started mid-connection: a run of WebSocket frames makes this a
+    /// WebSocket connection whose handshake was not captured; anything else goes to the
+    /// HTTP resynchronisation it would have had anyway (nothing was consumed).
+    fn frame_sniff(&mut self, side: Side) -> bool {
+        let data = self.data(side);
+        let verdict = match session::sniff(data) {
+            FrameSniff::NeedMore if data.len() >= FRAME_SNIFF_BUDGET => FrameSniff::No,
+            v => v,
+        };
+        match verdict {
+            FrameSniff::NeedMore => false,
+            FrameSniff::No => {
+                self.set_state(
+                    side,
+                    DirState::Resync {
+                        budget: RESYNC_BUDGET,
+                    },
+                );
+                true
+            }
+            FrameSniff::WebSocket { masked } => {
+                let client = if masked { side } else { side.reverse() };
+                if self.client.is_some_and(|c| c != client) || self.saw_upgrade {
+                    self.set_state(
+                        side,
+                        DirState::Resync {
+                            budget: RESYNC_BUDGET,
+                        },
+                    );
+                    return true;
+                }
+                self.client = Some(client);
+                let start = self
+                    .streams
+                    .get(side.index())
+                    .and_then(|s| s.origin(0))
+                    .map_or(self.last_ts, |o| o.ts);
+                self.session = Some(Session::sniffed(start, self.limits.max_payload));
+                self.set_state(side, DirState::Frames);
+                let other = side.reverse();
+                if matches!(
+                    self.state(other),
+                    DirState::FrameSniff | DirState::Resync { .. } | DirState::Start
+                ) {
+                    self.set_state(other, DirState::Frames);
+                }
+                true
             }
         }
     }
@@ -666,6 +831,7 @@ impl Connection {
                     ending: None,
                     ended_at: None,
                     extra: vec![finding],
+                    switched: false,
                 });
             } else if let Some(m) = self.marks.get_mut(side.index()) {
                 m.header_limit = true;
@@ -739,6 +905,17 @@ impl Connection {
             || msg.head.has_token("Upgrade", "websocket");
         let pending = self.pending.pop_front();
         let unsolicited = pending.is_none();
+        let opens_websocket = status == 101
+            && (websocket_response || pending.as_ref().is_some_and(|p| p.upgrade.is_some()));
+        if opens_websocket && self.session.is_none() {
+            // RFC 6455 §4.1: frames may follow the 101 at once, in the same segment.
+            let extensions = msg.head.list("Sec-WebSocket-Extensions");
+            self.session = Some(Session::new(
+                msg.last_ts,
+                session::deflate_params(&extensions),
+                self.limits.max_payload,
+            ));
+        }
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         match pending.and_then(|p| p.upgrade) {
@@ -751,6 +928,7 @@ impl Connection {
                     ending: None,
                     ended_at: None,
                     extra,
+                    switched: opens_websocket,
                 });
             }
             None if websocket_response && unsolicited => {
@@ -762,6 +940,7 @@ impl Connection {
                     ending: None,
                     ended_at: None,
                     extra,
+                    switched: opens_websocket,
                 });
             }
             None => {
@@ -770,9 +949,14 @@ impl Connection {
             }
         }
         if status == 101 {
-            // Switched protocols: what follows is not HTTP.
-            self.set_state(side, DirState::Done);
-            self.set_state(client, DirState::Done);
+            // Switched protocols: what follows is not HTTP; WebSocket frames are decoded.
+            let next = if opens_websocket {
+                DirState::Frames
+            } else {
+                DirState::Done
+            };
+            self.set_state(side, next);
+            self.set_state(client, next);
             return;
         }
         if self.state(client) == DirState::AwaitResponse {

@@ -1,4 +1,5 @@
-//! Findings: what wssniff says about a handshake, each with a stable code.
+//! Findings: what wssniff says about a handshake or a WebSocket connection, each with a stable
+//! code.
 //!
 //! The catalogue below is the single source of the codes, their default severity, a title
 //! and the fix hint; `wssniff --list-findings` prints it and README.md documents it.
@@ -215,6 +216,67 @@ catalogue! {
     FlowEvicted => "flow_evicted", Warning,
         "The connection was dropped from the flow table (flow cap or idle timeout) while the handshake was pending",
         "Raise --max-flows or --flow-timeout.";
+    // --- frames after the 101 (RFC 6455 §5, RFC 7692) ---
+    FrameClientUnmasked => "frame_client_unmasked", Error,
+        "A client frame was not masked (RFC 6455 §5.1)",
+        "Clients must mask every frame; servers close with 1002. A hand-made client or a proxy that rewrites frames is at fault.";
+    FrameServerMasked => "frame_server_masked", Error,
+        "A server frame was masked (RFC 6455 §5.1)",
+        "Servers must not mask frames; clients fail the connection. Check the server library, or a proxy that re-frames traffic in the wrong role.";
+    FrameRsvUnnegotiated => "frame_rsv_unnegotiated", Error,
+        "A frame set an RSV bit that no negotiated extension defines (RFC 6455 §5.2; RSV1 needs permessage-deflate, RFC 7692 §6)",
+        "The sender compresses (or uses an extension) that the handshake did not agree on; a proxy may have dropped Sec-WebSocket-Extensions from the response while frames pass through compressed.";
+    FrameOpcodeUnknown => "frame_opcode_unknown", Error,
+        "A frame used a reserved opcode (RFC 6455 §5.2)",
+        "The peer must fail the connection (1002). The sender is broken, or the bytes are not WebSocket frames (desynchronised stream).";
+    FrameLengthInvalid => "frame_length_invalid", Error,
+        "A frame length was not minimally encoded or had its top bit set (RFC 6455 §5.2)",
+        "Use the shortest length encoding; strict peers (autobahn-tested libraries) close with 1002.";
+    FrameControlInvalid => "frame_control_invalid", Error,
+        "A control frame was fragmented or longer than 125 bytes (RFC 6455 §5.5)",
+        "Keep ping/pong/close payloads at 125 bytes or less and unfragmented; close reasons must fit in 123 bytes.";
+    FrameTooLarge => "frame_too_large", Warning,
+        "A frame was larger than the --max-payload limit",
+        "Receivers with a size cap (ws maxPayload, websockets max_size, Spring buffer limits) close with 1009: split large messages, or raise the receiver's limit.";
+    FrameAfterClose => "frame_after_close", Error,
+        "A data frame followed the sender's close frame (RFC 6455 §5.5.1)",
+        "After sending Close an endpoint must not send data; the application kept writing after close() (check for a race between close and send).";
+    FrameContinuationUnexpected => "frame_continuation_unexpected", Error,
+        "A continuation frame had no message to continue, or a new message began inside a fragmented one (RFC 6455 §5.4)",
+        "Fragments of one message must not interleave with another data message; check senders that write from several threads without a lock.";
+    TextInvalidUtf8 => "text_invalid_utf8", Error,
+        "A text message was not valid UTF-8 (RFC 6455 §8.1)",
+        "Receivers close with 1007. Send binary frames for non-text data, or fix the encoding (e.g. Latin-1 strings, or text split mid-character by the sender).";
+    InflateFailed => "inflate_failed", Warning,
+        "A permessage-deflate message could not be inflated (RFC 7692 §7.2.2)",
+        "Either the sender's compressor is broken (receivers close with 1007) or the capture missed data that the shared compression context depends on.";
+    CloseFrameInvalid => "close_frame_invalid", Error,
+        "A close frame had a 1-byte payload, an invalid code or a reason that is not UTF-8 (RFC 6455 §5.5.1, §7.4)",
+        "Send a 2-byte code from 1000-1003, 1007-1014 or 3000-4999, and a UTF-8 reason.";
+    CloseCodeReserved => "close_code_reserved", Error,
+        "A close frame carried 1005, 1006 or 1015, codes that must never be sent (RFC 6455 §7.4.1)",
+        "These codes are for APIs to report a condition locally; the sender is forwarding a locally reported code onto the wire (a proxy or a library bug). Send 1000/1001/1011 instead.";
+    CloseError => "close_error", Warning,
+        "The connection was closed with an error code (1002-1014)",
+        "The code names the cause: 1002 protocol error, 1003 unsupported data, 1007 bad payload, 1008 policy, 1009 message too big, 1011 server error, 1012/1013 restart or overload, 1014 bad gateway. Check the logs of the side that sent it at that time.";
+    CloseApplication => "close_application", Info,
+        "The connection was closed with an application code (3000-4999)",
+        "Registered (3xxx) or private (4xxx) code: its meaning is defined by the application or framework; look it up there.";
+    CloseFrameMissing => "close_frame_missing", Warning,
+        "TCP was closed with no close frame from either side",
+        "The application or a proxy dropped the socket without the closing handshake (clients report 1006). Close WebSockets with close() and a code; if a proxy did it, check its timeouts and logs.";
+    CloseNotAnswered => "close_not_answered", Warning,
+        "A close frame was sent but never answered before TCP closed (RFC 6455 §5.5.1)",
+        "The peer must echo the close frame; it was blocked, crashed, or a proxy cut the connection. The initiator should wait for the echo before closing TCP.";
+    ConnectionReset => "connection_reset", Warning,
+        "The WebSocket connection was reset (TCP RST)",
+        "A process exited or aborted the socket, or a firewall/proxy killed it. Without a close frame first, clients report 1006.";
+    IdleTimeout => "idle_timeout", Warning,
+        "A quiet connection was torn down after a round number of seconds without frames: an intermediary's idle timeout",
+        "Send pings from the application more often than the timeout (e.g. every 30 s), or raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout, AWS ALB idle_timeout, Cloudflare: pings are the only option).";
+    HandshakeNotObserved => "handshake_not_observed", Info,
+        "WebSocket frames were seen on a connection whose opening handshake was not captured",
+        "Start the capture before the client connects to see the handshake; frames, close codes and the ending are still reported.";
 }
 
 /// One thing wssniff has to say about a handshake.

@@ -6,8 +6,9 @@
 //!  capture ──Frame──▶ decode ──Segment──▶ engine ─┬─▶ flow / reassembly (per-direction byte streams)
 //!  (pcap file,                                    ├─▶ http (request/response heads, bodies skipped)
 //!   libpcap live)                                 └─▶ handshake (RFC 6455 §4 checks) ──▶ Finding
+//!   after a 101: session (RFC 6455 §5 frames, close, ending) ──▶ Finding
 //!                                                                    │
-//!                                             Event::Handshake(record), Event::Notice
+//!              Event::Handshake(record), Event::Connection(record at its end), Event::Notice
 //!                                                                    ▼
 //!                                                 sink: line output, JSON Lines, summary
 //! ```
@@ -29,5 +30,7 @@ pub mod handshake;
 pub mod http;
 pub mod reassembly;
 pub mod run;
+pub mod session;
 pub mod sink;
 pub mod text;
+pub mod wsframe;

@@ -94,6 +94,7 @@ impl Delivery {
                     self.tripped = true;
                 }
             }
+            Event::Connection(_) => {}
         }
         let _ = self.summary.event(&event);
         for sink in &mut self.sinks {

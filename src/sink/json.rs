@@ -1,11 +1,22 @@
-//! JSON Lines: one object per handshake (schema in README.md, "JSON output").
+//! JSON Lines: one object per handshake and one per WebSocket connection end, told apart by
+//! their `"type"` (`"handshake"`, `"connection"`); schemas in README.md, "JSON output".
 
 use std::io::{self, Write};
 
-use super::Sink;
-use crate::event::Event;
+use serde::Serialize;
 
-/// Writes each handshake record as one JSON object per line.
+use super::Sink;
+use crate::event::{ConnectionRecord, Event, HandshakeRecord};
+
+/// A record with its `"type"` discriminator written first.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Tagged<'a> {
+    Handshake(&'a HandshakeRecord),
+    Connection(&'a ConnectionRecord),
+}
+
+/// Writes each record as one JSON object per line.
 pub struct JsonSink<W: Write> {
     out: W,
 }
@@ -19,10 +30,13 @@ impl<W: Write> JsonSink<W> {
 
 impl<W: Write> Sink for JsonSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        if let Event::Handshake(record) = event {
-            serde_json::to_writer(&mut self.out, record)?;
-            self.out.write_all(b"\n")?;
-        }
+        let tagged = match event {
+            Event::Handshake(r) => Tagged::Handshake(r),
+            Event::Connection(r) => Tagged::Connection(r),
+            Event::Notice(_) => return Ok(()),
+        };
+        serde_json::to_writer(&mut self.out, &tagged)?;
+        self.out.write_all(b"\n")?;
         Ok(())
     }
 

@@ -1,17 +1,19 @@
-//! Human line output, tcpdump-like: one line per handshake, then its findings indented.
+//! Human line output, tcpdump-like: one line per handshake, one per WebSocket connection end,
+//! each followed by its findings indented.
 //!
 //! ```text
 //! 2026-11-21 23:45:18.123456 #1 127.0.0.1:51234 > 127.0.0.1:8080 GET /chat → 101 ok (0.8 ms)
 //! 2026-11-21 23:45:19.000001 #2 127.0.0.1:51236 > 127.0.0.1:8081 GET /ws → 200 FAILED (1.1 ms)
 //!     error upgrade_ignored: server answered 200 instead of 101 … [frames 7, 9]
 //!           fix: Classic header stripping: …
+//! 2026-11-21 23:45:20.500000 #1 127.0.0.1:51234 > 127.0.0.1:8080 closed clean: server 1001 "going away" → client 1001; c→s 3 msgs 45 B, s→c 3 msgs 60 B, 2.1 s
 //! ```
 
 use std::io::{self, Write};
 
 use super::Sink;
-use crate::event::{Event, HandshakeRecord, Message, Verdict};
-use crate::finding::Severity;
+use crate::event::{ConnectionRecord, DirectionStats, Event, HandshakeRecord, Message, Verdict};
+use crate::finding::{Finding, Severity};
 use crate::text::{escape, format_ts};
 
 /// How much to print.
@@ -98,7 +100,72 @@ impl<W: Write> LineSink<W> {
             r.server,
             self.verdict(r.verdict),
         )?;
-        for f in &r.findings {
+        self.write_findings(&r.findings)?;
+        if self.style.verbose {
+            for msg in r.request.iter().chain(&r.interim).chain(&r.response) {
+                self.write_head(msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_connection(&mut self, r: &ConnectionRecord) -> io::Result<()> {
+        let id = r
+            .handshake_id
+            .map_or_else(|| "#-".to_owned(), |id| format!("#{id}"));
+        let close = |peer: &str, c: &Option<crate::event::CloseFrame>| {
+            c.as_ref().map(|c| {
+                let code = c
+                    .code
+                    .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
+                if c.reason.is_empty() {
+                    format!("{peer} {code}")
+                } else {
+                    format!("{peer} {code} {:?}", escape(&c.reason))
+                }
+            })
+        };
+        let client = close("client", &r.close.client);
+        let server = close("server", &r.close.server);
+        let closes = match r.close.initiator {
+            Some(crate::event::Peer::Server) => [server, client],
+            _ => [client, server],
+        };
+        let closes: Vec<String> = closes.into_iter().flatten().collect();
+        let closes = if closes.is_empty() {
+            "no close frame".to_owned()
+        } else {
+            closes.join(" → ")
+        };
+        let dir = |s: &DirectionStats| {
+            format!(
+                "{} msg{} {} B",
+                s.messages,
+                if s.messages == 1 { "" } else { "s" },
+                s.payload_bytes
+            )
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let secs = r.duration_ms / 1000.0;
+        let state = if r.ending == crate::event::ConnectionEnding::Open {
+            "still open".to_owned()
+        } else {
+            format!("closed {}", r.ending.as_str())
+        };
+        writeln!(
+            self.out,
+            "{} {id} {} > {} {state}: {closes}; c→s {}, s→c {}, {secs:.1} s",
+            format_ts(r.end_ts),
+            r.client,
+            r.server,
+            dir(&r.client_to_server),
+            dir(&r.server_to_client),
+        )?;
+        self.write_findings(&r.findings)
+    }
+
+    fn write_findings(&mut self, findings: &[Finding]) -> io::Result<()> {
+        for f in findings {
             if f.severity == Severity::Info && !self.style.verbose {
                 continue;
             }
@@ -128,11 +195,6 @@ impl<W: Write> LineSink<W> {
                 writeln!(self.out, "          fix: {}", f.hint)?;
             }
         }
-        if self.style.verbose {
-            for msg in r.request.iter().chain(&r.interim).chain(&r.response) {
-                self.write_head(msg)?;
-            }
-        }
         Ok(())
     }
 
@@ -149,6 +211,7 @@ impl<W: Write> Sink for LineSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
         match event {
             Event::Handshake(r) => self.write_record(r),
+            Event::Connection(r) => self.write_connection(r),
             Event::Notice(_) => Ok(()),
         }
     }

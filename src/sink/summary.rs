@@ -18,6 +18,8 @@ pub struct Summary {
     pub findings: BTreeMap<&'static str, u64>,
     /// Notices seen.
     pub notices: Vec<String>,
+    /// WebSocket connections by how they ended.
+    pub endings: BTreeMap<&'static str, u64>,
 }
 
 impl Sink for Summary {
@@ -25,6 +27,16 @@ impl Sink for Summary {
         match event {
             Event::Handshake(r) => {
                 *self.verdicts.entry(r.verdict).or_default() += 1;
+                let mut codes: Vec<&'static str> =
+                    r.findings.iter().map(|f| f.code.as_str()).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                for c in codes {
+                    *self.findings.entry(c).or_default() += 1;
+                }
+            }
+            Event::Connection(r) => {
+                *self.endings.entry(r.ending.as_str()).or_default() += 1;
                 let mut codes: Vec<&'static str> =
                     r.findings.iter().map(|f| f.code.as_str()).collect();
                 codes.sort_unstable();
@@ -66,6 +78,20 @@ impl Summary {
             self.count(Verdict::Failed),
             self.count(Verdict::Incomplete),
         )?;
+        let connections: u64 = self.endings.values().sum();
+        if connections > 0 {
+            let list: Vec<String> = self
+                .endings
+                .iter()
+                .map(|(e, n)| format!("{n} {e}"))
+                .collect();
+            writeln!(
+                out,
+                "{connections} WebSocket connection{}: {}",
+                if connections == 1 { "" } else { "s" },
+                list.join(", ")
+            )?;
+        }
         if !self.findings.is_empty() {
             let mut by_count: Vec<(&&str, &u64)> = self.findings.iter().collect();
             by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

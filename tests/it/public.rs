@@ -79,3 +79,50 @@ fn public_captures_match_ground_truth() {
     }
     assert!(files >= 20, "only {files} public captures checked");
 }
+
+/// Frames after the handshake in third-party captures: close handshakes, violations the
+/// captures were made to show, mid-stream recognition, and no WebSocket invented on flows
+/// that are not (TLS, HTTP/2, Docker's raw upgrade, SSH inside wstunnel).
+#[test]
+fn public_captures_frames_and_endings() {
+    let dir = root().join("../shared/samples/public");
+    if !dir.join("ground-truth.json").exists() {
+        eprintln!("skipped: {} not present", dir.display());
+        return;
+    }
+    let conns = |f: &str| connections(&dir.join(f), &[]);
+    // Mid-stream frames, no handshake: the same traffic as arkime-websocket.pcap.
+    let mid = conns("ndpi-websocket.pcap");
+    assert_eq!(mid.len(), 1);
+    assert_eq!(codes(&mid[0]), ["handshake_not_observed"]);
+    let full = conns("arkime-websocket.pcap");
+    assert_eq!(
+        full[0]["server_to_client"]["messages"],
+        mid[0]["server_to_client"]["messages"]
+    );
+    // Zeek's oversized close frame: a 258-byte control frame.
+    let big = conns("zeek-websocket-oversized-close-frame.pcapng");
+    assert!(codes(&big[0]).contains(&"frame_control_invalid".to_owned()));
+    // Suricata's control-in-fragments case: a ping between fragments is legal (§5.4).
+    let frag = conns("suricata-verify-websocket-control-frag-input.pcap");
+    assert_eq!(frag[0]["client_to_server"]["fragmented_messages"], 1);
+    assert!(codes(&frag[0]).is_empty(), "{:?}", codes(&frag[0]));
+    // Zero false positives: no flow without a handshake is taken for WebSocket elsewhere.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) || name == "ndpi-websocket.pcap"
+        {
+            continue;
+        }
+        let hs = records(&path, &[]);
+        for c in connections(&path, &[]) {
+            assert_eq!(c["handshake_observed"], true, "{name}: {c:#}");
+            assert!(
+                hs.iter()
+                    .any(|h| h["id"] == c["handshake_id"] && h["status"] == 101),
+                "{name}"
+            );
+        }
+    }
+}

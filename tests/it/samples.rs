@@ -201,6 +201,156 @@ fn capture_started_after_the_handshake_reports_none() {
     assert!(records(&sample("mid-connection.pcap"), &[]).is_empty());
 }
 
+fn only_connection(name: &str) -> serde_json::Value {
+    let conns = connections(&sample(name), &[]);
+    assert_eq!(conns.len(), 1, "{name}: {conns:#?}");
+    conns.into_iter().next().unwrap()
+}
+
+#[test]
+fn capture_started_after_the_handshake_is_recognised_from_frames() {
+    let c = only_connection("mid-connection.pcap");
+    assert_eq!(c["handshake_id"], serde_json::Value::Null);
+    assert_eq!(c["handshake_observed"], false);
+    assert_eq!(codes(&c), ["handshake_not_observed"]);
+    // "tick N" every 0.2 s, echoed, then the client's close 1000 "done" and its echo.
+    assert!(c["server_to_client"]["text_messages"].as_u64().unwrap() >= 5);
+    assert_eq!(c["close"]["client"]["code"], 1000);
+    assert_eq!(c["close"]["client"]["reason"], "done");
+    assert_eq!(c["close"]["initiator"], "client");
+    assert_eq!(c["ending"], "clean");
+    assert_eq!(c["server"].as_str().unwrap(), "127.0.0.1:18111");
+}
+
+#[test]
+fn every_websocket_connection_gets_a_record_linked_to_its_handshake() {
+    let all = all_records(&sample("close-codes.pcap"), &[]);
+    let mut seen = Vec::new();
+    for r in &all {
+        match r["type"].as_str().unwrap() {
+            "handshake" => seen.push(r["id"].as_u64().unwrap()),
+            "connection" => {
+                let id = r["handshake_id"].as_u64().unwrap();
+                assert!(seen.contains(&id), "connection record before its handshake");
+                let hs = all.iter().find(|h| h["id"] == id).unwrap();
+                assert_eq!(hs["community_id"], r["community_id"]);
+            }
+            other => panic!("unknown type {other}"),
+        }
+    }
+    assert_eq!(connections(&sample("close-codes.pcap"), &[]).len(), 5);
+}
+
+#[test]
+fn close_codes_and_endings_from_a_real_server() {
+    let conns = connections(&sample("close-codes.pcap"), &[]);
+    let by_path = |p: &str| {
+        let hs = records(&sample("close-codes.pcap"), &[]);
+        let id = hs.iter().find(|h| h["path"] == p).unwrap()["id"].clone();
+        conns
+            .iter()
+            .find(|c| c["handshake_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for (path, code, finding) in [
+        ("/1008", 1008, "close_error"),
+        ("/1011", 1011, "close_error"),
+        ("/4001", 4001, "close_application"),
+    ] {
+        let c = by_path(path);
+        assert_eq!(c["close"]["server"]["code"], code, "{path}");
+        assert_eq!(c["close"]["client"]["code"], code, "{path}: echoed");
+        assert_eq!(c["close"]["initiator"], "server");
+        assert_eq!(c["close"]["handshake_completed"], true);
+        assert_eq!(c["ending"], "clean");
+        assert_eq!(codes(&c), [finding], "{path}");
+    }
+    assert_eq!(by_path("/1008")["close"]["server"]["reason"], "policy");
+    let abort = by_path("/abort");
+    assert_eq!(abort["ending"], "fin_without_close");
+    assert_eq!(abort["tcp_end"], "server_fin");
+    assert_eq!(codes(&abort), ["close_frame_missing"]);
+    let reset = by_path("/reset");
+    assert_eq!(reset["ending"], "rst");
+    assert_eq!(reset["tcp_end"], "server_rst");
+    assert_eq!(codes(&reset), ["connection_reset"]);
+}
+
+#[test]
+fn proxy_idle_timeout_is_named_on_both_legs() {
+    let conns = connections(&sample("nginx-idle-timeout.pcap"), &[]);
+    assert_eq!(conns.len(), 2);
+    for c in &conns {
+        assert_eq!(c["ending"], "fin_without_close");
+        assert_eq!(codes(c), ["idle_timeout"]);
+        let idle = c["idle_before_end_ms"].as_f64().unwrap();
+        assert!((2000.0..2100.0).contains(&idle), "idle {idle} ms");
+        assert!(c["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 s"));
+    }
+    // nginx is the server of the client's leg and the client of the upstream leg.
+    let closers: Vec<&str> = conns
+        .iter()
+        .map(|c| c["tcp_end"].as_str().unwrap())
+        .collect();
+    assert!(closers.contains(&"server_fin") && closers.contains(&"client_fin"));
+}
+
+#[test]
+fn clean_session_counts_every_opcode() {
+    let c = only_connection("python-websockets-ok.pcap");
+    let cs = &c["client_to_server"];
+    assert_eq!(cs["text_messages"], 1);
+    assert_eq!(cs["binary_messages"], 1);
+    assert_eq!(cs["pings"], 1);
+    assert_eq!(c["server_to_client"]["pongs"], 1);
+    assert_eq!(cs["closes"], 1);
+    assert_eq!(cs["preview"], "hello", "inflated from permessage-deflate");
+    assert!(cs["first_frame_ms"].as_f64().unwrap() < 100.0);
+    assert_eq!(c["close"]["client"]["reason"], "done");
+    assert_eq!(c["ending"], "clean");
+    assert_eq!(c["tcp_end"], "server_fin");
+    assert!(codes(&c).is_empty());
+}
+
+#[test]
+fn deflate_fragmented_session_from_node_ws() {
+    let c = only_connection("node-ws-subprotocol-deflate.pcap");
+    assert_eq!(c["permessage_deflate"]["client_max_window_bits"], 15);
+    let cs = &c["client_to_server"];
+    assert_eq!(cs["fragmented_messages"], 1);
+    assert!(cs["compressed_messages"].as_u64().unwrap() >= 1);
+    // The preview is inflated text, not compressed bytes.
+    assert!(cs["preview"].as_str().unwrap().starts_with("hello"));
+    assert_eq!(c["close"]["initiator"], "server");
+    assert_eq!(c["close"]["server"]["code"], 1001);
+    assert!(codes(&c).is_empty(), "{:?}", codes(&c));
+}
+
+#[test]
+fn client_that_fails_the_handshake_closes_without_a_close_frame() {
+    let c = only_connection("handcrafted-bad-accept.pcap");
+    assert_eq!(c["ending"], "fin_without_close");
+    assert_eq!(c["client_to_server"]["frames"], 0);
+}
+
+#[test]
+fn max_payload_flag_reports_large_frames() {
+    let c = &connections(
+        &sample("node-ws-subprotocol-deflate.pcap"),
+        &["--max-payload", "10"],
+    )[0];
+    assert!(
+        codes(c).contains(&"frame_too_large".to_owned()),
+        "{:?}",
+        codes(c)
+    );
+    assert!(codes(&only_connection("node-ws-subprotocol-deflate.pcap")).is_empty());
+}
+
 #[test]
 fn proxied_legs_are_both_reported() {
     for name in ["nginx-proxy-ok.pcap", "nginx-idle-timeout.pcap"] {

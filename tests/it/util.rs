@@ -27,6 +27,20 @@ pub fn stderr(o: &Output) -> String {
 
 /// Handshake records of a capture, as parsed JSON.
 pub fn records(path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    of_type(all_records(path, extra), "handshake")
+}
+
+/// WebSocket connection records of a capture, as parsed JSON.
+pub fn connections(path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    of_type(all_records(path, extra), "connection")
+}
+
+fn of_type(recs: Vec<serde_json::Value>, kind: &str) -> Vec<serde_json::Value> {
+    recs.into_iter().filter(|r| r["type"] == kind).collect()
+}
+
+/// Every JSON record of a capture.
+pub fn all_records(path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     let p = path.to_str().unwrap();
     let mut args = vec!["-r", p, "--json"];
     args.extend_from_slice(extra);
