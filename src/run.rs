@@ -10,6 +10,7 @@ use crate::cli::{Config, Input};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::finding::Code;
+use crate::report::{CaptureInfo, Report};
 use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
 
 /// How a run ended, for the exit status.
@@ -41,6 +42,8 @@ pub enum RunError {
 struct Delivery {
     sinks: Vec<Box<dyn Sink>>,
     summary: Summary,
+    /// Kept out of `sinks`: it renders after the run, when the capture metadata is known.
+    report: Option<Report>,
     handshakes: u64,
     tripped: bool,
     write_error: Option<io::Error>,
@@ -63,6 +66,9 @@ impl Delivery {
             }
         }
         let _ = self.summary.event(&event);
+        if let Some(report) = &mut self.report {
+            let _ = report.event(&event);
+        }
         for sink in &mut self.sinks {
             if let Err(e) = sink.event(&event) {
                 self.write_error.get_or_insert(e);
@@ -116,6 +122,7 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
     let mut delivery = Delivery {
         sinks,
         summary: Summary::default(),
+        report: config.report.as_ref().map(|_| Report::new()),
         handshakes: 0,
         tripped: false,
         write_error: None,
@@ -145,6 +152,15 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
         sink.finish()?;
     }
     drop(delivery.sinks);
+    if let (Some(report), Some((file, format))) = (&delivery.report, &config.report) {
+        let info = CaptureInfo::gather(
+            &path,
+            engine.stats(),
+            &read,
+            crate::report::generation_time(),
+        );
+        report.write_file(file, *format, &info)?;
+    }
     let mut err = io::stderr().lock();
     delivery
         .summary
