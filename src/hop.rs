@@ -270,7 +270,10 @@ fn lost_on_the_way(down: &Head, up: &Head) -> Vec<&'static str> {
 }
 
 fn status_text(s: Option<u16>) -> String {
-    s.map_or_else(|| "nothing (no response captured)".to_owned(), |s| s.to_string())
+    s.map_or_else(
+        || "nothing (no response captured)".to_owned(),
+        |s| s.to_string(),
+    )
 }
 
 fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (BrokenAt, String) {
@@ -428,7 +431,11 @@ fn fields(head: &Head) -> BTreeMap<String, (String, String)> {
 
 /// Standard hop-by-hop headers plus any the message's own Connection header names.
 fn is_hop_by_hop(lower: &str, head: &Head) -> bool {
-    HOP_BY_HOP.contains(&lower) || head.list("Connection").iter().any(|t| t.eq_ignore_ascii_case(lower))
+    HOP_BY_HOP.contains(&lower)
+        || head
+            .list("Connection")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(lower))
 }
 
 /// The record ids taking part in `links`, mapped to the link index (for cross-references).

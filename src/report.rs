@@ -215,3 +215,178 @@ impl Sink for Report {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{HandshakeRecord, Message, Timing, Verdict};
+    use crate::finding::{Code, Finding};
+    use crate::http::{Head, Header, StartLine};
+
+    const EVIL: &str = "<script>alert(1)</script>\x1b[2J\x1b[31m``|";
+
+    fn evil_record() -> HandshakeRecord {
+        let raw = format!("GET /x<script> HTTP/1.1\r\nHost: h\r\nX-Evil: {EVIL}\r\n\r\n");
+        let head = Head {
+            start: StartLine::Request {
+                method: "GET".into(),
+                target: "/x<script>".into(),
+            },
+            version_minor: 1,
+            start_line: "GET /x<script> HTTP/1.1".into(),
+            headers: vec![
+                Header {
+                    name: "Host".into(),
+                    value: "h".into(),
+                },
+                Header {
+                    name: "X-Evil".into(),
+                    value: EVIL.into(),
+                },
+            ],
+            len: raw.len(),
+            raw,
+        };
+        HandshakeRecord {
+            id: 1,
+            ts: Timestamp(1_700_000_000_000_000_000),
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:80".parse().unwrap(),
+            community_id: "1:x".into(),
+            verdict: Verdict::Failed,
+            status: None,
+            method: Some("GET".into()),
+            host: Some(EVIL.into()),
+            path: Some("/x<script>".into()),
+            origin: None,
+            key: None,
+            accept: None,
+            expected_accept: None,
+            subprotocols_offered: vec![],
+            subprotocol: None,
+            extensions_offered: vec![],
+            extensions: vec![],
+            request: Some(Message {
+                head,
+                frames: vec![4],
+                first_ts: Timestamp(1_700_000_000_000_000_000),
+                last_ts: Timestamp(1_700_000_000_000_000_000),
+                truncated: false,
+            }),
+            response: None,
+            interim: vec![],
+            timing: Timing::default(),
+            ending: None,
+            findings: vec![
+                Finding::new(Code::RequestKeyMissing, format!("evil {EVIL}"))
+                    .frames(&[4])
+                    .line(format!("X-Evil: {EVIL}")),
+            ],
+        }
+    }
+
+    #[test]
+    fn untrusted_text_is_inert_in_html_and_markdown() {
+        let mut report = Report::new();
+        report
+            .event(&Event::Handshake(Box::new(evil_record())))
+            .unwrap();
+        let info = CaptureInfo {
+            file: "evil<script>.pcap".into(),
+            ..CaptureInfo::default()
+        };
+        let html = report.render(Format::Html, &info);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains('\x1b'));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J\\x1b[31m``|"));
+        // The cited header line is marked in the wire dump.
+        assert!(
+            html.contains("<span class=\"l mark\">X-Evil: &lt;script&gt;"),
+            "{html}"
+        );
+
+        let md = report.render(Format::Markdown, &info);
+        assert!(!md.contains('\x1b'));
+        // Inline: a code span fenced with more backticks than the value holds, `|` escaped.
+        assert!(
+            md.contains("``` evil <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ```"),
+            "{md}"
+        );
+        // Outside code spans and fences, captured text never appears.
+        let mut in_fence = false;
+        for line in md.lines() {
+            if line.starts_with("```") {
+                in_fence = !in_fence;
+            } else if !in_fence {
+                let bare = strip_code_spans(line);
+                assert!(!bare.contains("<script"), "bare markup in: {line}");
+            }
+        }
+    }
+
+    /// Removes CommonMark code spans (a run of n backticks up to the next run of exactly n).
+    fn strip_code_spans(line: &str) -> String {
+        let chars: Vec<char> = line.chars().collect();
+        let run = |at: usize| chars[at..].iter().take_while(|c| **c == '`').count();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] != '`' {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let n = run(i);
+            let mut j = i + n;
+            let mut closed = None;
+            while j < chars.len() {
+                if chars[j] == '`' {
+                    let m = run(j);
+                    if m == n {
+                        closed = Some(j + m);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match closed {
+                Some(end) => i = end,
+                None => {
+                    out.extend(&chars[i..i + n]);
+                    i += n;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn format_from_extension() {
+        assert_eq!(Format::from_path(Path::new("r.HTML")), Ok(Format::Html));
+        assert_eq!(Format::from_path(Path::new("r.htm")), Ok(Format::Html));
+        assert_eq!(Format::from_path(Path::new("r.md")), Ok(Format::Markdown));
+        assert_eq!(Format::from_path(Path::new("r.json")), Ok(Format::Json));
+        assert!(Format::from_path(Path::new("r.pdf")).is_err());
+        assert!(Format::from_path(Path::new("report")).is_err());
+    }
+
+    #[test]
+    fn identical_failures_collapse_into_one_group() {
+        let mut report = Report::new();
+        for id in 1..=(MAX_OCCURRENCES as u64 + 5) {
+            let mut r = evil_record();
+            r.id = id;
+            r.ts = Timestamp(r.ts.0 + i64::try_from(id).unwrap());
+            report.event(&Event::Handshake(Box::new(r))).unwrap();
+        }
+        let m = report.model(&CaptureInfo::default());
+        assert_eq!(m.groups.len(), 1);
+        let g = &m.groups[0];
+        assert_eq!(g.count, MAX_OCCURRENCES as u64 + 5);
+        assert_eq!(g.occurrences.len(), MAX_OCCURRENCES);
+        assert_eq!(g.unlisted, 5);
+        assert_eq!(g.detail.id, 1);
+    }
+}

@@ -108,19 +108,49 @@ pub fn render(m: &ReportModel) -> String {
             esc(v.verdict)
         );
     }
-    let _ = write!(o, "<div class=\"card\"><b>{}</b>proxy hops</div></div>\n", m.hops.len());
+    let _ = writeln!(
+        o,
+        "<div class=\"card\"><b>{}</b>proxy hops</div></div>",
+        m.hops.len()
+    );
 
     o.push_str("<h2 id=\"capture\">Capture</h2><div class=\"scroll\"><table>");
     let rows: Vec<(&str, String)> = vec![
         ("file", format!("<code>{}</code>", esc(&c.file))),
-        ("size", c.size.map_or_else(|| "unknown (standard input)".to_owned(), |s| format!("{s} bytes"))),
-        ("SHA-256", c.sha256.as_deref().map_or_else(|| "unknown".to_owned(), |h| format!("<code>{}</code>", esc(h)))),
-        ("link types", if c.linktypes.is_empty() { "none".to_owned() } else { esc(&c.linktypes.join(", ")) }),
+        (
+            "size",
+            c.size.map_or_else(
+                || "unknown (standard input)".to_owned(),
+                |s| format!("{s} bytes"),
+            ),
+        ),
+        (
+            "SHA-256",
+            c.sha256.as_deref().map_or_else(
+                || "unknown".to_owned(),
+                |h| format!("<code>{}</code>", esc(h)),
+            ),
+        ),
+        (
+            "link types",
+            if c.linktypes.is_empty() {
+                "none".to_owned()
+            } else {
+                esc(&c.linktypes.join(", "))
+            },
+        ),
         ("first packet", opt(c.first_packet.as_ref(), "–")),
         ("last packet", opt(c.last_packet.as_ref(), "–")),
-        ("duration", c.duration_s.map_or_else(|| "–".to_owned(), |d| format!("{d:.6} s"))),
+        (
+            "duration",
+            c.duration_s
+                .map_or_else(|| "–".to_owned(), |d| format!("{d:.6} s")),
+        ),
         ("packets", format!("{} ({} bytes)", c.packets, c.bytes)),
-        ("TCP connections", format!("{} ({} with a WebSocket upgrade)", c.flows, c.upgrade_flows)),
+        (
+            "TCP connections",
+            format!("{} ({} with a WebSocket upgrade)", c.flows, c.upgrade_flows),
+        ),
         ("snap length", opt(c.snaplen, "unknown")),
         ("drops", opt(c.drops, "not recorded in the file")),
     ];
@@ -128,7 +158,11 @@ pub fn render(m: &ReportModel) -> String {
         let _ = write!(o, "<tr><th>{k}</th><td>{v}</td></tr>");
     }
     if let Some(e) = &c.read_error {
-        let _ = write!(o, "<tr><th>read error</th><td><code>{}</code></td></tr>", esc(e));
+        let _ = write!(
+            o,
+            "<tr><th>read error</th><td><code>{}</code></td></tr>",
+            esc(e)
+        );
     }
     o.push_str("</table></div>\n");
 
@@ -136,7 +170,14 @@ pub fn render(m: &ReportModel) -> String {
     if !m.findings.is_empty() {
         o.push_str("<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>handshakes</th><th>meaning</th></tr>");
         for f in &m.findings {
-            let _ = write!(o, "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>", esc(&f.code), esc(f.severity), f.count, hint(&f.title));
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&f.code),
+                esc(f.severity),
+                f.count,
+                hint(&f.title)
+            );
         }
         o.push_str("</table></div>");
     } else {
@@ -157,7 +198,11 @@ pub fn render(m: &ReportModel) -> String {
     }
     if m.total > 0 {
         o.push_str("<h3>Timeline</h3>");
-        let _ = write!(o, "<p class=\"muted\">From {} UTC.</p>", opt(m.timeline.start.as_ref(), "–"));
+        let _ = write!(
+            o,
+            "<p class=\"muted\">From {} UTC.</p>",
+            opt(m.timeline.start.as_ref(), "–")
+        );
         o.push_str(&svg::timeline(&m.timeline));
         o.push_str("<div class=\"grid\"><div><h3>Latency</h3>");
         o.push_str(&svg::latency(&m.latency));
@@ -170,7 +215,11 @@ pub fn render(m: &ReportModel) -> String {
         o.push_str("<h2 id=\"hops\">Proxy hops</h2><p class=\"muted\">Both legs of a proxied handshake were captured (same Sec-WebSocket-Key, the second request sent while the first waited). The tables show what the proxy changed.</p>");
         for h in &m.hops {
             let l = &h.link;
-            let class = if matches!(l.broken_at, crate::hop::BrokenAt::Nowhere) { "fine" } else { "broken" };
+            let class = if matches!(l.broken_at, crate::hop::BrokenAt::Nowhere) {
+                "fine"
+            } else {
+                "broken"
+            };
             let _ = write!(
                 o,
                 "<section class=\"hop {class}\" id=\"{}\"><h3>Hop {}: client → proxy {} → upstream {}</h3><p><b>{}</b></p><p>{}</p>",
@@ -191,10 +240,23 @@ pub fn render(m: &ReportModel) -> String {
                 esc(&l.key)
             );
             if let Some((a, b)) = &l.request_line {
-                let _ = write!(o, "<p>Request line: <code>{}</code> → <code>{}</code></p>", esc(a), esc(b));
+                let _ = write!(
+                    o,
+                    "<p>Request line: <code>{}</code> → <code>{}</code></p>",
+                    esc(a),
+                    esc(b)
+                );
             }
-            changes(&mut o, "Request headers, client leg → upstream leg", &l.request_changes);
-            changes(&mut o, "Response headers, upstream's answer → proxy's answer", &l.response_changes);
+            changes(
+                &mut o,
+                "Request headers, client leg → upstream leg",
+                &l.request_changes,
+            );
+            changes(
+                &mut o,
+                "Response headers, upstream's answer → proxy's answer",
+                &l.response_changes,
+            );
             o.push_str("<div class=\"grid\">");
             if let Some(w) = &h.downstream_request {
                 wire(&mut o, "Request as the client sent it", w);
@@ -262,7 +324,11 @@ pub fn render(m: &ReportModel) -> String {
     }
     o.push_str("</table></div>");
     if m.handshakes_unlisted > 0 {
-        let _ = write!(o, "<p>… and {} more handshakes, not listed.</p>", m.handshakes_unlisted);
+        let _ = write!(
+            o,
+            "<p>… and {} more handshakes, not listed.</p>",
+            m.handshakes_unlisted
+        );
     }
     o.push_str("\n</body></html>\n");
     o
@@ -278,10 +344,18 @@ fn changes(o: &mut String, title: &str, list: &[HeaderChange]) {
             o,
             "<tr><td>{}{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
             ch.kind.as_str(),
-            if ch.hop_by_hop { " <span class=\"muted\">(hop-by-hop)</span>" } else { "" },
+            if ch.hop_by_hop {
+                " <span class=\"muted\">(hop-by-hop)</span>"
+            } else {
+                ""
+            },
             esc(&ch.name),
-            ch.before.as_deref().map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v))),
-            ch.after.as_deref().map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v)))
+            ch.before
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v))),
+            ch.after
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v)))
         );
     }
     o.push_str("</table></div>");
@@ -296,9 +370,15 @@ fn detail(o: &mut String, d: &Detail) {
         esc(&d.time),
         esc(&d.client),
         esc(&d.server),
-        d.host.as_deref().map_or_else(String::new, |h| format!(", Host <code>{}</code>", esc(h)))
+        d.host
+            .as_deref()
+            .map_or_else(String::new, |h| format!(", Host <code>{}</code>", esc(h)))
     );
-    let _ = write!(o, "<li>community id <code>{}</code></li>", esc(&d.community_id));
+    let _ = write!(
+        o,
+        "<li>community id <code>{}</code></li>",
+        esc(&d.community_id)
+    );
     if let Some(f) = &d.wireshark_filter {
         let _ = write!(o, "<li>Wireshark: <code>{}</code></li>", esc(f));
     }
@@ -307,7 +387,11 @@ fn detail(o: &mut String, d: &Detail) {
             let _ = write!(o, "<li>response after {ms:.1} ms</li>");
         }
         (None, Some(ms), e) => {
-            let _ = write!(o, "<li>no response after {ms:.1} ms{}</li>", e.map_or_else(String::new, |e| format!("; {}", esc(e))));
+            let _ = write!(
+                o,
+                "<li>no response after {ms:.1} ms{}</li>",
+                e.map_or_else(String::new, |e| format!("; {}", esc(e)))
+            );
         }
         (None, None, Some(e)) => {
             let _ = write!(o, "<li>no response; {}</li>", esc(e));
@@ -315,7 +399,12 @@ fn detail(o: &mut String, d: &Detail) {
         (None, None, None) => {}
     }
     if let Some(h) = &d.hop {
-        let _ = write!(o, "<li>one leg of <a href=\"#{}\">proxy hop {}</a></li>", esc(h), esc(h.trim_start_matches("hop")));
+        let _ = write!(
+            o,
+            "<li>one leg of <a href=\"#{}\">proxy hop {}</a></li>",
+            esc(h),
+            esc(h.trim_start_matches("hop"))
+        );
     }
     o.push_str("</ul>");
     for f in &d.findings {
@@ -345,7 +434,8 @@ fn detail(o: &mut String, d: &Detail) {
             "<p>Sec-WebSocket-Accept: expected <code>{}</code>, actual <code>{}</code> {}</p>",
             opt(d.expected_accept.as_ref(), "–"),
             opt(d.actual_accept.as_ref(), "none"),
-            esc(super::markdown::accept_verdict(ok, d.status)).replace("**mismatch**", "<b>mismatch</b>")
+            esc(super::markdown::accept_verdict(ok, d.status))
+                .replace("**mismatch**", "<b>mismatch</b>")
         );
     }
     o.push_str("<div class=\"grid\">");
@@ -366,7 +456,8 @@ fn detail(o: &mut String, d: &Detail) {
 
 fn wire(o: &mut String, what: &str, w: &Wire) {
     let frames: Vec<String> = w.frames.iter().take(20).map(u64::to_string).collect();
-    let _ = write!(
+    let _ =
+        write!(
         o,
         "<div><p>{} <span class=\"muted\">(frame {}{}, {} UTC{})</span></p><pre class=\"wire\">",
         esc(what),
@@ -379,11 +470,21 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
         if l.marks.is_empty() {
             let _ = write!(o, "<span class=\"l\">{}</span>", esc(&l.text));
         } else {
-            let _ = write!(o, "<span class=\"l mark\">{}  <span class=\"why\">← {}</span></span>", esc(&l.text), esc(&l.marks.join(", ")));
+            let _ = write!(
+                o,
+                "<span class=\"l mark\">{}  <span class=\"why\">← {}</span></span>",
+                esc(&l.text),
+                esc(&l.marks.join(", "))
+            );
         }
     }
     for m in &w.missing {
-        let _ = write!(o, "<span class=\"l missing\">missing: {}  ← {}</span>", esc(&m.line), esc(m.code));
+        let _ = write!(
+            o,
+            "<span class=\"l missing\">missing: {}  ← {}</span>",
+            esc(&m.line),
+            esc(m.code)
+        );
     }
     o.push_str("</pre></div>");
 }

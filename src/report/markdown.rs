@@ -38,7 +38,11 @@ pub(crate) fn code(s: &str) -> String {
 /// Untrusted lines as a fenced block, the fence longer than any backtick run inside.
 fn block(lines: &[String]) -> String {
     let body: Vec<String> = lines.iter().map(|l| escape(l)).collect();
-    let longest = body.iter().map(|l| longest_backtick_run(l)).max().unwrap_or(0);
+    let longest = body
+        .iter()
+        .map(|l| longest_backtick_run(l))
+        .max()
+        .unwrap_or(0);
     let fence = "`".repeat((longest + 1).max(3));
     format!("{fence}text\n{}\n{fence}\n", body.join("\n"))
 }
@@ -68,16 +72,53 @@ pub fn render(m: &ReportModel) -> String {
     );
     o.push_str("## Capture\n\n| | |\n|---|---|\n");
     let _ = writeln!(o, "| file | {} |", code(&c.file));
-    let _ = writeln!(o, "| size | {} |", opt(c.size.map(|s| format!("{s} bytes")), "unknown (standard input)"));
-    let _ = writeln!(o, "| SHA-256 | {} |", c.sha256.as_deref().map_or_else(|| "unknown".to_owned(), |h| format!("`{h}`")));
-    let _ = writeln!(o, "| link types | {} |", if c.linktypes.is_empty() { "none".to_owned() } else { c.linktypes.join(", ") });
-    let _ = writeln!(o, "| first packet | {} |", opt(c.first_packet.as_ref(), "–"));
+    let _ = writeln!(
+        o,
+        "| size | {} |",
+        opt(
+            c.size.map(|s| format!("{s} bytes")),
+            "unknown (standard input)"
+        )
+    );
+    let _ = writeln!(
+        o,
+        "| SHA-256 | {} |",
+        c.sha256
+            .as_deref()
+            .map_or_else(|| "unknown".to_owned(), |h| format!("`{h}`"))
+    );
+    let _ = writeln!(
+        o,
+        "| link types | {} |",
+        if c.linktypes.is_empty() {
+            "none".to_owned()
+        } else {
+            c.linktypes.join(", ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "| first packet | {} |",
+        opt(c.first_packet.as_ref(), "–")
+    );
     let _ = writeln!(o, "| last packet | {} |", opt(c.last_packet.as_ref(), "–"));
-    let _ = writeln!(o, "| duration | {} |", opt(c.duration_s.map(|d| format!("{d:.6} s")), "–"));
+    let _ = writeln!(
+        o,
+        "| duration | {} |",
+        opt(c.duration_s.map(|d| format!("{d:.6} s")), "–")
+    );
     let _ = writeln!(o, "| packets | {} ({} bytes) |", c.packets, c.bytes);
-    let _ = writeln!(o, "| TCP connections | {} ({} with a WebSocket upgrade) |", c.flows, c.upgrade_flows);
+    let _ = writeln!(
+        o,
+        "| TCP connections | {} ({} with a WebSocket upgrade) |",
+        c.flows, c.upgrade_flows
+    );
     let _ = writeln!(o, "| snap length | {} |", opt(c.snaplen, "unknown"));
-    let _ = writeln!(o, "| drops | {} |", opt(c.drops, "not recorded in the file"));
+    let _ = writeln!(
+        o,
+        "| drops | {} |",
+        opt(c.drops, "not recorded in the file")
+    );
     if let Some(e) = &c.read_error {
         let _ = writeln!(o, "| read error | {} |", code(e));
     }
@@ -91,19 +132,37 @@ pub fn render(m: &ReportModel) -> String {
     if !m.findings.is_empty() {
         o.push_str("| finding | severity | handshakes | meaning |\n|---|---|---:|---|\n");
         for f in &m.findings {
-            let _ = writeln!(o, "| `{}` | {} | {} | {} |", f.code, f.severity, f.count, f.title.replace('|', "\\|"));
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} |",
+                f.code,
+                f.severity,
+                f.count,
+                f.title.replace('|', "\\|")
+            );
         }
         o.push('\n');
     }
     if !m.targets.is_empty() {
         o.push_str("Hosts and paths with the most failures:\n\n| host | path | failed | of |\n|---|---|---:|---:|\n");
         for t in &m.targets {
-            let _ = writeln!(o, "| {} | {} | {} | {} |", code(&t.host), code(&t.path), t.failed, t.total);
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                code(&t.host),
+                code(&t.path),
+                t.failed,
+                t.total
+            );
         }
         o.push('\n');
     }
     if !m.statuses.is_empty() {
-        let list: Vec<String> = m.statuses.iter().map(|s| format!("{} ×{}", s.label, s.count)).collect();
+        let list: Vec<String> = m
+            .statuses
+            .iter()
+            .map(|s| format!("{} ×{}", s.label, s.count))
+            .collect();
         let _ = writeln!(o, "Response status: {}.\n", list.join(", "));
     }
     for n in &m.notices {
@@ -134,14 +193,30 @@ pub fn render(m: &ReportModel) -> String {
             if !l.request_changes.is_empty() {
                 o.push_str("Request headers, client leg → upstream leg:\n\n| change | header | before | after |\n|---|---|---|---|\n");
                 for ch in &l.request_changes {
-                    let _ = writeln!(o, "| {}{} | {} | {} | {} |", ch.kind.as_str(), if ch.hop_by_hop { " (hop-by-hop)" } else { "" }, code(&ch.name), ch.before.as_deref().map_or_else(|| "–".to_owned(), code), ch.after.as_deref().map_or_else(|| "–".to_owned(), code));
+                    let _ = writeln!(
+                        o,
+                        "| {}{} | {} | {} | {} |",
+                        ch.kind.as_str(),
+                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
+                        code(&ch.name),
+                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
+                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+                    );
                 }
                 o.push('\n');
             }
             if !l.response_changes.is_empty() {
                 o.push_str("Response headers, upstream's answer → proxy's answer:\n\n| change | header | before | after |\n|---|---|---|---|\n");
                 for ch in &l.response_changes {
-                    let _ = writeln!(o, "| {}{} | {} | {} | {} |", ch.kind.as_str(), if ch.hop_by_hop { " (hop-by-hop)" } else { "" }, code(&ch.name), ch.before.as_deref().map_or_else(|| "–".to_owned(), code), ch.after.as_deref().map_or_else(|| "–".to_owned(), code));
+                    let _ = writeln!(
+                        o,
+                        "| {}{} | {} | {} | {} |",
+                        ch.kind.as_str(),
+                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
+                        code(&ch.name),
+                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
+                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+                    );
                 }
                 o.push('\n');
             }
@@ -168,7 +243,15 @@ pub fn render(m: &ReportModel) -> String {
                 let _ = writeln!(o, "All {} occurrences:\n\n| # | time | client | frames | community id |\n|---:|---|---|---|---|", g.count);
                 for oc in &g.occurrences {
                     let frames: Vec<String> = oc.frames.iter().map(u64::to_string).collect();
-                    let _ = writeln!(o, "| {} | {} | {} | {} | `{}` |", oc.id, oc.time, oc.client, frames.join(", "), oc.community_id);
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | `{}` |",
+                        oc.id,
+                        oc.time,
+                        oc.client,
+                        frames.join(", "),
+                        oc.community_id
+                    );
                 }
                 if g.unlisted > 0 {
                     let _ = writeln!(o, "\n… and {} more, not listed.", g.unlisted);
@@ -191,18 +274,34 @@ pub fn render(m: &ReportModel) -> String {
             opt(r.status, "–"),
             r.verdict,
             opt(r.latency_ms.map(|ms| format!("{ms:.1} ms")), "–"),
-            r.top_finding.as_deref().map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
+            r.top_finding
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
         );
     }
     if m.handshakes_unlisted > 0 {
-        let _ = writeln!(o, "\n… and {} more handshakes, not listed.", m.handshakes_unlisted);
+        let _ = writeln!(
+            o,
+            "\n… and {} more handshakes, not listed.",
+            m.handshakes_unlisted
+        );
     }
     o.push('\n');
     o
 }
 
 fn detail(o: &mut String, d: &Detail) {
-    let _ = writeln!(o, "- handshake #{} at {} UTC, client {} → server {}{}", d.id, d.time, d.client, d.server, d.host.as_deref().map_or_else(String::new, |h| format!(", Host {}", code(h))));
+    let _ = writeln!(
+        o,
+        "- handshake #{} at {} UTC, client {} → server {}{}",
+        d.id,
+        d.time,
+        d.client,
+        d.server,
+        d.host
+            .as_deref()
+            .map_or_else(String::new, |h| format!(", Host {}", code(h)))
+    );
     let _ = writeln!(o, "- community id: `{}`", d.community_id);
     if let Some(f) = &d.wireshark_filter {
         let _ = writeln!(o, "- Wireshark: `{f}`");
@@ -212,7 +311,11 @@ fn detail(o: &mut String, d: &Detail) {
             let _ = writeln!(o, "- response after {ms:.1} ms");
         }
         (None, Some(ms), e) => {
-            let _ = writeln!(o, "- no response after {ms:.1} ms{}", e.map_or_else(String::new, |e| format!("; {e}")));
+            let _ = writeln!(
+                o,
+                "- no response after {ms:.1} ms{}",
+                e.map_or_else(String::new, |e| format!("; {e}"))
+            );
         }
         (None, None, e) => {
             if let Some(e) = e {
@@ -221,7 +324,11 @@ fn detail(o: &mut String, d: &Detail) {
         }
     }
     if let Some(h) = &d.hop {
-        let _ = writeln!(o, "- this is one leg of proxy hop {} (see Proxy hops)", h.trim_start_matches("hop"));
+        let _ = writeln!(
+            o,
+            "- this is one leg of proxy hop {} (see Proxy hops)",
+            h.trim_start_matches("hop")
+        );
     }
     o.push('\n');
     for f in &d.findings {
@@ -231,7 +338,13 @@ fn detail(o: &mut String, d: &Detail) {
             let l: Vec<String> = f.frames.iter().map(u64::to_string).collect();
             format!(" [frame {}]", l.join(", "))
         };
-        let _ = writeln!(o, "- **{}** `{}`: {}{frames}  ", f.severity, f.code, code(&f.message));
+        let _ = writeln!(
+            o,
+            "- **{}** `{}`: {}{frames}  ",
+            f.severity,
+            f.code,
+            code(&f.message)
+        );
         let _ = writeln!(o, "  {}  ", f.title);
         if f.severity != "info" {
             let _ = writeln!(o, "  Fix: {}", f.hint);
@@ -243,8 +356,12 @@ fn detail(o: &mut String, d: &Detail) {
         let _ = writeln!(
             o,
             "Sec-WebSocket-Accept: expected {}, actual {}{}\n",
-            d.expected_accept.as_deref().map_or_else(|| "–".to_owned(), code),
-            d.actual_accept.as_deref().map_or_else(|| "none".to_owned(), code),
+            d.expected_accept
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), code),
+            d.actual_accept
+                .as_deref()
+                .map_or_else(|| "none".to_owned(), code),
             accept_verdict(ok, d.status)
         );
     }
@@ -279,7 +396,11 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
         frames.join(", "),
         if w.frames.len() > 20 { ", …" } else { "" },
         w.time,
-        if w.bare_lf { ", bare LF line endings" } else { "" }
+        if w.bare_lf {
+            ", bare LF line endings"
+        } else {
+            ""
+        }
     );
     let mut lines: Vec<String> = w
         .lines

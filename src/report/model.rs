@@ -172,7 +172,7 @@ impl Collector {
             }
             // Show the earliest occurrence in full, whatever order records completed in.
             if (r.ts, r.id) < (g.exemplar.ts, g.exemplar.id) {
-                g.exemplar = Box::new(r.clone());
+                *g.exemplar = r.clone();
             }
         } else if self.groups.len() < MAX_GROUPS {
             self.groups.insert(
@@ -296,8 +296,10 @@ impl Collector {
             .map(|(i, l)| HopModel {
                 anchor: format!("hop{}", i + 1),
                 link: l.clone(),
-                downstream_request: find(&hop_input, l.downstream).and_then(|r| wire(r.request.as_ref(), &[])),
-                upstream_request: find(&hop_input, l.upstream).and_then(|r| wire(r.request.as_ref(), &[])),
+                downstream_request: find(&hop_input, l.downstream)
+                    .and_then(|r| wire(r.request.as_ref(), &[])),
+                upstream_request: find(&hop_input, l.upstream)
+                    .and_then(|r| wire(r.request.as_ref(), &[])),
             })
             .collect();
 
@@ -315,9 +317,7 @@ impl Collector {
                 top_finding: r.top_finding().map(|f| f.code.as_str().to_owned()),
                 group: groups
                     .iter()
-                    .find(|g| {
-                        g.occurrences.iter().any(|o| o.id == r.id) || g.detail.id == r.id
-                    })
+                    .find(|g| g.occurrences.iter().any(|o| o.id == r.id) || g.detail.id == r.id)
                     .map(|g| g.anchor.clone()),
                 hop: hop_of.get(&r.id).map(|i| format!("hop{}", i + 1)),
             })
@@ -327,10 +327,19 @@ impl Collector {
         let mut limits = Vec::new();
         let st = &info.stats;
         for (n, what) in [
-            (st.flows_evicted_capacity, "connections evicted by --max-flows"),
-            (st.flows_evicted_idle, "connections expired by --flow-timeout"),
+            (
+                st.flows_evicted_capacity,
+                "connections evicted by --max-flows",
+            ),
+            (
+                st.flows_evicted_idle,
+                "connections expired by --flow-timeout",
+            ),
             (st.header_limit_hits, "heads over --max-header-bytes"),
-            (st.bytes_dropped_by_caps, "bytes dropped by --max-buffer-bytes"),
+            (
+                st.bytes_dropped_by_caps,
+                "bytes dropped by --max-buffer-bytes",
+            ),
             (st.ip_fragments, "IP fragments not reassembled"),
             (st.truncated_frames, "frames cut by the snap length"),
             (st.malformed, "malformed frames"),
@@ -432,7 +441,10 @@ fn latency_label(i: usize) -> String {
             format!("{ms} ms")
         }
     };
-    match (i.checked_sub(1).and_then(|p| LATENCY_BOUNDS_MS.get(p)), LATENCY_BOUNDS_MS.get(i)) {
+    match (
+        i.checked_sub(1).and_then(|p| LATENCY_BOUNDS_MS.get(p)),
+        LATENCY_BOUNDS_MS.get(i),
+    ) {
         (None, Some(hi)) => format!("< {}", fmt(*hi)),
         (Some(lo), Some(hi)) => format!("{}–{}", fmt(*lo), fmt(*hi)),
         (Some(lo), None) => format!("≥ {}", fmt(*lo)),
@@ -879,7 +891,11 @@ impl Detail {
             community_id: r.community_id.clone(),
             findings,
             request,
-            interim: r.interim.iter().filter_map(|m| wire(Some(m), &[])).collect(),
+            interim: r
+                .interim
+                .iter()
+                .filter_map(|m| wire(Some(m), &[]))
+                .collect(),
             response,
             key: r.key.clone(),
             expected_accept: r.expected_accept.clone(),
@@ -904,7 +920,10 @@ fn missing_line(code: Code, r: &HandshakeRecord) -> Option<(bool, String)> {
         Code::RequestConnectionMissingUpgrade if req?.value("Connection").is_none() => {
             (true, "Connection: Upgrade".to_owned())
         }
-        Code::RequestKeyMissing => (true, "Sec-WebSocket-Key: <base64 of 16 random bytes>".to_owned()),
+        Code::RequestKeyMissing => (
+            true,
+            "Sec-WebSocket-Key: <base64 of 16 random bytes>".to_owned(),
+        ),
         Code::RequestVersionMissing => (true, "Sec-WebSocket-Version: 13".to_owned()),
         Code::ResponseUpgradeMissing if resp?.value("Upgrade").is_none() => {
             (false, "Upgrade: websocket".to_owned())

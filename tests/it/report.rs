@@ -58,10 +58,14 @@ fn markdown_and_json_match_golden_files() {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(&path, &actual).unwrap();
             }
-            let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-                panic!("missing {}; run with WSSNIFF_BLESS=1", path.display())
-            });
-            assert_eq!(actual, expected, "{name}.{ext} differs from {}", path.display());
+            let expected = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", path.display()));
+            assert_eq!(
+                actual,
+                expected,
+                "{name}.{ext} differs from {}",
+                path.display()
+            );
             checked += 1;
         }
     }
@@ -73,7 +77,10 @@ fn reports_are_deterministic() {
     let a = report("curl-bad-requests.pcap", "html");
     let b = report("curl-bad-requests.pcap", "html");
     assert_eq!(a, b);
-    assert!(a.contains("2023-11-14 22:13:20"), "SOURCE_DATE_EPOCH not used");
+    assert!(
+        a.contains("2023-11-14 22:13:20"),
+        "SOURCE_DATE_EPOCH not used"
+    );
 }
 
 /// Element names opened and closed in `html`, checked as a stack. Our HTML is generated, so
@@ -100,7 +107,9 @@ fn check_nesting(html: &str) {
             continue;
         }
         if tag.starts_with('/') {
-            let open = stack.pop().unwrap_or_else(|| panic!("</{name}> without opener"));
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> without opener"));
             assert_eq!(open, name, "mis-nested </{name}>");
         } else if !self_closing && !VOID.contains(&name.as_str()) {
             stack.push(name);
@@ -117,16 +126,29 @@ fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
         check_nesting(&html);
         let lower = html.to_ascii_lowercase();
         for banned in [
-            "<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "href=\"http",
-            "href=\"//", "xlink:href",
+            "<script",
+            "<link",
+            "<img",
+            "<iframe",
+            "src=",
+            "url(",
+            "@import",
+            "href=\"http",
+            "href=\"//",
+            "xlink:href",
         ] {
             assert!(!lower.contains(banned), "{name}: contains {banned}");
         }
         // Every href is an in-page anchor that exists.
         for part in html.split("href=\"").skip(1) {
             let target = &part[..part.find('"').unwrap()];
-            let id = target.strip_prefix('#').unwrap_or_else(|| panic!("{name}: href {target}"));
-            assert!(html.contains(&format!("id=\"{id}\"")), "{name}: dangling #{id}");
+            let id = target
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("{name}: href {target}"));
+            assert!(
+                html.contains(&format!("id=\"{id}\"")),
+                "{name}: dangling #{id}"
+            );
         }
         let records = records(&sample(&name), &[]);
         let model = json(&name);
@@ -134,10 +156,17 @@ fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
             let id = r["id"].as_u64().unwrap();
             let in_group = model["groups"].as_array().unwrap().iter().any(|g| {
                 g["detail"]["id"] == id
-                    || g["occurrences"].as_array().unwrap().iter().any(|o| o["id"] == id)
+                    || g["occurrences"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|o| o["id"] == id)
             });
             assert!(in_group, "{name}: failed handshake #{id} has no section");
-            assert!(html.contains(&format!("<td class=\"n\">{id}</td>")), "{name}: #{id} not listed");
+            assert!(
+                html.contains(&format!("<td class=\"n\">{id}</td>")),
+                "{name}: #{id} not listed"
+            );
         }
         let failed_groups = model["groups"]
             .as_array()
@@ -162,18 +191,29 @@ fn failed_sections_explain_and_reproduce() {
     let md = report("curl-bad-requests.pcap", "md");
     // Each of the four requests is its own group (different paths), with evidence and a fix.
     for path in ["/no-key", "/short-key", "/no-connection", "/post"] {
-        assert!(md.contains(&format!("` GET {path} `")) || md.contains(&format!("` POST {path} `")), "{path}");
-        assert!(md.contains(&format!("'http://127.0.0.1:18081{path}'")), "no curl line for {path}");
+        assert!(
+            md.contains(&format!("` GET {path} `")) || md.contains(&format!("` POST {path} `")),
+            "{path}"
+        );
+        assert!(
+            md.contains(&format!("'http://127.0.0.1:18081{path}'")),
+            "no curl line for {path}"
+        );
     }
     assert!(md.contains("curl -i --http1.1 -X 'POST'"), "{md}");
-    assert!(md.contains("-- missing: Sec-WebSocket-Key: <base64 of 16 random bytes>    <- request_key_missing"));
+    assert!(md.contains(
+        "-- missing: Sec-WebSocket-Key: <base64 of 16 random bytes>    <- request_key_missing"
+    ));
     assert!(md.contains("Fix: A hand-made client"));
     assert!(md.contains("- Wireshark: `frame.number == "));
     assert!(md.contains("- community id: `1:"));
 
     let md = report("handcrafted-bad-accept.pcap", "md");
     assert!(md.contains("(**mismatch**)"), "{md}");
-    assert!(md.contains(">> Sec-WebSocket-Accept: "), "accept line not marked: {md}");
+    assert!(
+        md.contains(">> Sec-WebSocket-Accept: "),
+        "accept line not marked: {md}"
+    );
 }
 
 #[test]
@@ -200,8 +240,14 @@ fn hop_diff_names_the_headers_nginx_stripped() {
             )
         })
         .collect();
-    assert!(changes.contains(&("dropped".into(), "Upgrade".into(), true)), "{changes:?}");
-    assert!(changes.contains(&("changed".into(), "Connection".into(), true)), "{changes:?}");
+    assert!(
+        changes.contains(&("dropped".into(), "Upgrade".into(), true)),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("changed".into(), "Connection".into(), true)),
+        "{changes:?}"
+    );
     let text = h["explanation"].as_str().unwrap();
     assert!(
         text.starts_with("The proxy nginx/1.22.1 at 127.0.0.1:18031 forwarded the request as HTTP/1.0 without `Upgrade` and `Connection: Upgrade`: the upstream at 127.0.0.1:18032 answered 200"),
@@ -209,7 +255,10 @@ fn hop_diff_names_the_headers_nginx_stripped() {
     );
     // The client leg links to the hop from its failure section.
     let md = report("nginx-strips-upgrade.pcap", "md");
-    assert!(md.contains("| dropped (hop-by-hop) | ` Upgrade ` | ` websocket ` | – |"), "{md}");
+    assert!(
+        md.contains("| dropped (hop-by-hop) | ` Upgrade ` | ` websocket ` | – |"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -228,16 +277,29 @@ fn hop_on_a_good_proxy_is_intact_and_unrelated_captures_have_none() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"Host"), "{names:?}");
-    for name in ["nginx-502-upstream-down.pcap", "curl-bad-requests.pcap", "python-websockets-ok.pcap"] {
-        assert_eq!(json(&name)["hops"].as_array().unwrap().len(), 0, "{name}");
+    for name in [
+        "nginx-502-upstream-down.pcap",
+        "curl-bad-requests.pcap",
+        "python-websockets-ok.pcap",
+    ] {
+        assert_eq!(json(name)["hops"].as_array().unwrap().len(), 0, "{name}");
     }
 }
 
 #[test]
 fn bad_report_extension_is_a_usage_error() {
-    let o = wssniff(&["-r", sample("ipv6-ok.pcap").to_str().unwrap(), "--report", "x.pdf"]);
+    let o = wssniff(&[
+        "-r",
+        sample("ipv6-ok.pcap").to_str().unwrap(),
+        "--report",
+        "x.pdf",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains(".html, .htm, .md or .json"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(".html, .htm, .md or .json"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -251,7 +313,10 @@ fn chromium() -> Option<PathBuf> {
 
 /// Renders `html` to a PNG with headless Chromium and returns its size in bytes.
 fn screenshot(browser: &Path, html: &Path, png: &Path) -> u64 {
-    let profile = tmp(&format!("chromium-profile-{}", png.file_stem().unwrap().to_string_lossy()));
+    let profile = tmp(&format!(
+        "chromium-profile-{}",
+        png.file_stem().unwrap().to_string_lossy()
+    ));
     let _ = std::fs::remove_dir_all(&profile);
     let mut child = Command::new(browser)
         .args([
@@ -284,7 +349,11 @@ fn screenshot(browser: &Path, html: &Path, png: &Path) -> u64 {
         panic!("chromium did not exit");
     }
     let bytes = std::fs::read(png).unwrap_or_default();
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", png.display());
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        png.display()
+    );
     bytes.len() as u64
 }
 
