@@ -384,7 +384,7 @@ pub(crate) fn accept_verdict(ok: bool, status: Option<u16>) -> &'static str {
     match (ok, status) {
         (true, _) => " (match)",
         (false, Some(101)) => " (**mismatch**)",
-        (false, _) => " (the server did not switch protocols)",
+        (false, _) => " (no 101 response, so no accept to check)",
     }
 }
 
