@@ -19,7 +19,7 @@ use crate::reassembly::StreamLimits;
     name = "wssniff",
     version,
     about = "Passive WebSocket handshake analyzer: tells you why a WebSocket connection failed to open",
-    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
+    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap --report report.html\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` for standard input).
@@ -88,6 +88,10 @@ pub struct Cli {
     /// Write JSON Lines to FILE (the line output stays on standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Write a forensic report to FILE: `.html` (self-contained, with charts), `.md` or `.json`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// Print only the summary.
     #[arg(short = 'q', long)]
@@ -208,6 +212,8 @@ pub struct Config {
     pub json_stdout: bool,
     /// JSON Lines file.
     pub json_file: Option<PathBuf>,
+    /// Forensic report file and its format.
+    pub report: Option<(PathBuf, crate::report::Format)>,
     /// Summary only.
     pub quiet: bool,
     /// Verbose lines.
@@ -268,6 +274,13 @@ impl Cli {
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
         }
+        let report = match self.report {
+            Some(path) => {
+                let format = crate::report::Format::from_path(&path)?;
+                Some((path, format))
+            }
+            None => None,
+        };
         let color = match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -297,6 +310,7 @@ impl Cli {
             count: self.count,
             json_stdout: self.json,
             json_file: self.output,
+            report,
             quiet: self.quiet,
             verbose: self.verbose,
             color: color && !self.json,

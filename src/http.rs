@@ -58,6 +58,10 @@ pub struct Head {
     pub headers: Vec<Header>,
     /// Length of the head in bytes, blank line included.
     pub len: usize,
+    /// The head exactly as sent, line endings and blank line included (invalid UTF-8
+    /// replaced). Kept so a forensic report can show the bytes as on the wire: `headers`
+    /// loses whitespace, obsolete line folding and the line-ending style.
+    pub raw: String,
 }
 
 impl Head {
@@ -197,6 +201,7 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
                 start_line,
                 headers: convert(req.headers),
                 len: n,
+                raw: String::from_utf8_lossy(bytes.get(..n).unwrap_or(bytes)).into_owned(),
             }),
             Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
             Err(e) => HeadParse::Invalid(error_text(e)),
@@ -218,6 +223,7 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
                 start_line,
                 headers: convert(resp.headers),
                 len: n,
+                raw: String::from_utf8_lossy(bytes.get(..n).unwrap_or(bytes)).into_owned(),
             }),
             Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
             Err(e) => HeadParse::Invalid(error_text(e)),

@@ -10,7 +10,8 @@
 //!                                                                    │
 //!              Event::Handshake(record), Event::Connection(record at its end), Event::Notice
 //!                                                                    ▼
-//!                                                 sink: line output, JSON Lines, summary
+//!                                                 sink: line output, JSON Lines, summary,
+//!                                                       forensic report (+ hop correlation)
 //! ```
 //!
 //! The core (`decode` to `handshake`) never does I/O and never reads the clock: time is the
@@ -27,8 +28,10 @@ pub mod exchange;
 pub mod finding;
 pub mod flow;
 pub mod handshake;
+pub mod hop;
 pub mod http;
 pub mod reassembly;
+pub mod report;
 pub mod run;
 pub mod session;
 pub mod sink;

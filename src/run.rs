@@ -16,6 +16,7 @@ use crate::cli::{Config, FailOn, Input, Live};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::finding::Code;
+use crate::report::{CaptureInfo, Report};
 use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
 
 /// How a run ended, for the exit status.
@@ -44,6 +45,8 @@ pub enum RunError {
 struct Delivery {
     sinks: Vec<Box<dyn Sink>>,
     summary: Summary,
+    /// Kept out of `sinks`: it renders after the run, when the capture metadata is known.
+    report: Option<Report>,
     handshakes: u64,
     tripped: bool,
     write_error: Option<io::Error>,
@@ -73,6 +76,7 @@ impl Delivery {
         Ok(Delivery {
             sinks,
             summary: Summary::default(),
+            report: config.report.as_ref().map(|_| Report::new()),
             handshakes: 0,
             tripped: false,
             write_error: None,
@@ -97,6 +101,9 @@ impl Delivery {
             Event::Connection(_) => {}
         }
         let _ = self.summary.event(&event);
+        if let Some(report) = &mut self.report {
+            let _ = report.event(&event);
+        }
         for sink in &mut self.sinks {
             let result = sink.event(&event).and_then(|()| {
                 if self.flush_each {
@@ -116,15 +123,15 @@ impl Delivery {
         self.write_error.is_some() || self.limit.is_some_and(|n| self.handshakes >= n)
     }
 
-    /// Closes the sinks; returns the summary and whether `--fail-on` tripped.
-    fn close(mut self) -> Result<(Summary, bool), RunError> {
+    /// Closes the sinks; returns the summary, whether `--fail-on` tripped, and the report.
+    fn close(mut self) -> Result<(Summary, bool, Option<Report>), RunError> {
         if let Some(e) = self.write_error.take() {
             return Err(RunError::Output(e));
         }
         for sink in &mut self.sinks {
             sink.finish()?;
         }
-        Ok((self.summary, self.tripped))
+        Ok((self.summary, self.tripped, self.report))
     }
 }
 
@@ -160,7 +167,16 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }
-    let (summary, tripped) = delivery.close()?;
+    let (summary, tripped, report) = delivery.close()?;
+    if let (Some(report), Some((file, format))) = (&report, &config.report) {
+        let info = CaptureInfo::gather(
+            path,
+            engine.stats(),
+            &read,
+            crate::report::generation_time(),
+        );
+        report.write_file(file, *format, &info)?;
+    }
     let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
     if let Some(f) = &filter {
@@ -276,7 +292,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         Some(PacketOut::UpgradesOnly(w)) => w.flush()?,
         None => {}
     }
-    let (summary, tripped) = delivery.close()?;
+    let (summary, tripped, _) = delivery.close()?;
     let mut err = io::stderr().lock();
     let read = ReadSummary {
         frames: number,

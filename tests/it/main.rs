@@ -15,3 +15,5 @@ mod samples;
 mod public;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.
 mod cli;
+// The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.
+mod report;

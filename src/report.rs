@@ -1,0 +1,392 @@
+//! The offline forensic report (`--report FILE`): one self-contained HTML or Markdown file (or
+//! the same content as JSON) that an on-call engineer can attach to an incident ticket.
+//!
+//! [`Report`] is a sink: it takes every [`Event`] of a run, keeps bounded state (counters,
+//! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] failure groups with at most
+//! [`MAX_OCCURRENCES`] listed occurrences each, a decimated timeline) and renders once at the
+//! end, when the capture metadata ([`CaptureInfo`]) is known. Rendering goes through one
+//! plain data model (`model`), so the HTML, Markdown and JSON say the same thing.
+//!
+//! Output is deterministic for the same input: every collection is ordered, and the only
+//! wall-clock value is the generation time, which `SOURCE_DATE_EPOCH` fixes. Every piece of
+//! captured text is untrusted: escaped for HTML, made inert (code spans, fences) in Markdown.
+
+mod html;
+mod markdown;
+pub mod model;
+mod svg;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::capture::{ReadSummary, Timestamp};
+use crate::engine::Stats;
+use crate::event::Event;
+use crate::sink::Sink;
+
+pub use model::{Collector, ReportModel};
+
+/// Full handshake records kept for proxy-hop correlation and the handshake table.
+pub const MAX_RECORDS: usize = 2_000;
+/// Distinct failure groups (server, path, verdict, finding set) kept with full detail.
+pub const MAX_GROUPS: usize = 200;
+/// Occurrences listed per failure group; the rest are counted.
+pub const MAX_OCCURRENCES: usize = 50;
+/// Distinct (host, path) pairs counted for the "most failures" table.
+pub const MAX_TARGETS: usize = 10_000;
+/// Points kept for the timeline chart; beyond it every other point is dropped (deterministic).
+pub const MAX_TIMELINE_POINTS: usize = 5_000;
+
+/// Output format, from the report file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Self-contained HTML with inline CSS and SVG charts.
+    Html,
+    /// Markdown: the same content without charts.
+    Markdown,
+    /// The report model as JSON (for diffing and scripts).
+    Json,
+}
+
+impl Format {
+    /// Picks the format from `path`'s extension (`.html`, `.htm`, `.md`, `.json`).
+    ///
+    /// # Errors
+    /// A message naming the accepted extensions.
+    pub fn from_path(path: &Path) -> Result<Format, String> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("html" | "htm") => Ok(Format::Html),
+            Some("md" | "markdown") => Ok(Format::Markdown),
+            Some("json") => Ok(Format::Json),
+            _ => Err(format!(
+                "--report {}: unknown report format; name the file .html, .htm, .md or .json",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// What the report says about the capture file itself, gathered after the run.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureInfo {
+    /// The input as the user named it.
+    pub file: String,
+    /// File size in bytes (not known for standard input).
+    pub size: Option<u64>,
+    /// SHA-256 of the whole file, hex (not known for standard input).
+    pub sha256: Option<String>,
+    /// Link types, in order of first appearance.
+    pub linktypes: Vec<String>,
+    /// Snap length from the file header.
+    pub snaplen: Option<u32>,
+    /// Packets dropped by the capturing kernel, when the file records it.
+    pub drops: Option<u64>,
+    /// Why reading stopped early, if it did.
+    pub read_error: Option<String>,
+    /// Engine counters.
+    pub stats: Stats,
+    /// The report's generation time.
+    pub generated: Timestamp,
+}
+
+impl CaptureInfo {
+    /// Gathers the metadata of `file` (hashing it in a second, streaming pass: the capture
+    /// reader may stop early at damage or `-c`, and the hash must cover the whole file).
+    #[must_use]
+    pub fn gather(file: &str, stats: &Stats, read: &ReadSummary, generated: Timestamp) -> Self {
+        let (size, sha256) = if file == "-" {
+            (None, None)
+        } else {
+            match hash_file(Path::new(file)) {
+                Ok((size, hex)) => (Some(size), Some(hex)),
+                Err(_) => (None, None),
+            }
+        };
+        CaptureInfo {
+            file: file.to_owned(),
+            size,
+            sha256,
+            linktypes: read.linktypes.iter().map(ToString::to_string).collect(),
+            snaplen: read.snaplen,
+            drops: None,
+            read_error: read.error.as_ref().map(ToString::to_string),
+            stats: stats.clone(),
+            generated,
+        }
+    }
+}
+
+/// Size and SHA-256 (hex) of a file, read in constant memory.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut input = BufReader::new(File::open(path)?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(buf.get(..n).unwrap_or_default());
+        size += n as u64;
+    }
+    let digest = hasher.finalize();
+    Ok((size, digest.iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// The generation time: `SOURCE_DATE_EPOCH` (seconds) when set and valid, else the clock.
+/// Reproducible-builds convention, so two reports of the same capture can be diffed.
+#[must_use]
+pub fn generation_time() -> Timestamp {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        return Timestamp(secs.saturating_mul(1_000_000_000));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    Timestamp(nanos)
+}
+
+/// The report sink: collects events, renders at the end.
+#[derive(Debug, Default)]
+pub struct Report {
+    collector: Collector,
+}
+
+impl Report {
+    /// An empty report.
+    #[must_use]
+    pub fn new() -> Self {
+        Report::default()
+    }
+
+    /// Builds the data model the renderers share.
+    #[must_use]
+    pub fn model(&self, info: &CaptureInfo) -> ReportModel {
+        self.collector.model(info)
+    }
+
+    /// Renders the report as text in `format`.
+    #[must_use]
+    pub fn render(&self, format: Format, info: &CaptureInfo) -> String {
+        let model = self.model(info);
+        match format {
+            Format::Html => html::render(&model),
+            Format::Markdown => markdown::render(&model),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&model).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+        }
+    }
+
+    /// Renders and writes the report to `path`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_file(&self, path: &Path, format: Format, info: &CaptureInfo) -> io::Result<()> {
+        let text = self.render(format, info);
+        let mut f = File::create(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        f.write_all(text.as_bytes())?;
+        f.flush()
+    }
+}
+
+impl Sink for Report {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        self.collector.take(event);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{HandshakeRecord, Message, Timing, Verdict};
+    use crate::finding::{Code, Finding};
+    use crate::http::{Head, Header, StartLine};
+
+    const EVIL: &str = "<script>alert(1)</script>\x1b[2J\x1b[31m``|";
+
+    fn evil_record() -> HandshakeRecord {
+        let raw = format!("GET /x<script> HTTP/1.1\r\nHost: h\r\nX-Evil: {EVIL}\r\n\r\n");
+        let head = Head {
+            start: StartLine::Request {
+                method: "GET".into(),
+                target: "/x<script>".into(),
+            },
+            version_minor: 1,
+            start_line: "GET /x<script> HTTP/1.1".into(),
+            headers: vec![
+                Header {
+                    name: "Host".into(),
+                    value: "h".into(),
+                },
+                Header {
+                    name: "X-Evil".into(),
+                    value: EVIL.into(),
+                },
+            ],
+            len: raw.len(),
+            raw,
+        };
+        HandshakeRecord {
+            id: 1,
+            ts: Timestamp(1_700_000_000_000_000_000),
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:80".parse().unwrap(),
+            community_id: "1:x".into(),
+            verdict: Verdict::Failed,
+            status: None,
+            method: Some("GET".into()),
+            host: Some(EVIL.into()),
+            path: Some("/x<script>".into()),
+            origin: None,
+            key: None,
+            accept: None,
+            expected_accept: None,
+            subprotocols_offered: vec![],
+            subprotocol: None,
+            extensions_offered: vec![],
+            extensions: vec![],
+            request: Some(Message {
+                head,
+                frames: vec![4],
+                first_ts: Timestamp(1_700_000_000_000_000_000),
+                last_ts: Timestamp(1_700_000_000_000_000_000),
+                truncated: false,
+            }),
+            response: None,
+            interim: vec![],
+            timing: Timing::default(),
+            ending: None,
+            findings: vec![
+                Finding::new(Code::RequestKeyMissing, format!("evil {EVIL}"))
+                    .frames(&[4])
+                    .line(format!("X-Evil: {EVIL}")),
+            ],
+        }
+    }
+
+    #[test]
+    fn untrusted_text_is_inert_in_html_and_markdown() {
+        let mut report = Report::new();
+        report
+            .event(&Event::Handshake(Box::new(evil_record())))
+            .unwrap();
+        let info = CaptureInfo {
+            file: "evil<script>.pcap".into(),
+            ..CaptureInfo::default()
+        };
+        let html = report.render(Format::Html, &info);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains('\x1b'));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J\\x1b[31m``|"));
+        // The cited header line is marked in the wire dump.
+        assert!(
+            html.contains("<span class=\"l mark\">X-Evil: &lt;script&gt;"),
+            "{html}"
+        );
+
+        let md = report.render(Format::Markdown, &info);
+        assert!(!md.contains('\x1b'));
+        // Inline: a code span fenced with more backticks than the value holds, `|` escaped.
+        assert!(
+            md.contains("``` evil <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ```"),
+            "{md}"
+        );
+        // Outside code spans and fences, captured text never appears.
+        let mut in_fence = false;
+        for line in md.lines() {
+            if line.starts_with("```") {
+                in_fence = !in_fence;
+            } else if !in_fence {
+                let bare = strip_code_spans(line);
+                assert!(!bare.contains("<script"), "bare markup in: {line}");
+            }
+        }
+    }
+
+    /// Removes CommonMark code spans (a run of n backticks up to the next run of exactly n).
+    fn strip_code_spans(line: &str) -> String {
+        let chars: Vec<char> = line.chars().collect();
+        let run = |at: usize| chars[at..].iter().take_while(|c| **c == '`').count();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] != '`' {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let n = run(i);
+            let mut j = i + n;
+            let mut closed = None;
+            while j < chars.len() {
+                if chars[j] == '`' {
+                    let m = run(j);
+                    if m == n {
+                        closed = Some(j + m);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match closed {
+                Some(end) => i = end,
+                None => {
+                    out.extend(&chars[i..i + n]);
+                    i += n;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn format_from_extension() {
+        assert_eq!(Format::from_path(Path::new("r.HTML")), Ok(Format::Html));
+        assert_eq!(Format::from_path(Path::new("r.htm")), Ok(Format::Html));
+        assert_eq!(Format::from_path(Path::new("r.md")), Ok(Format::Markdown));
+        assert_eq!(Format::from_path(Path::new("r.json")), Ok(Format::Json));
+        assert!(Format::from_path(Path::new("r.pdf")).is_err());
+        assert!(Format::from_path(Path::new("report")).is_err());
+    }
+
+    #[test]
+    fn identical_failures_collapse_into_one_group() {
+        let mut report = Report::new();
+        for id in 1..=(MAX_OCCURRENCES as u64 + 5) {
+            let mut r = evil_record();
+            r.id = id;
+            r.ts = Timestamp(r.ts.0 + i64::try_from(id).unwrap());
+            report.event(&Event::Handshake(Box::new(r))).unwrap();
+        }
+        let m = report.model(&CaptureInfo::default());
+        assert_eq!(m.groups.len(), 1);
+        let g = &m.groups[0];
+        assert_eq!(g.count, MAX_OCCURRENCES as u64 + 5);
+        assert_eq!(g.occurrences.len(), MAX_OCCURRENCES);
+        assert_eq!(g.unlisted, 5);
+        assert_eq!(g.detail.id, 1);
+    }
+}

@@ -1,0 +1,508 @@
+//! Self-contained HTML rendering of the [`ReportModel`]: inline CSS, inline SVG charts, no
+//! scripts and no URLs that a browser would fetch, so the file opens offline, attaches to a
+//! ticket and prints. The layout is one column that narrows on a phone; wide tables and wire
+//! dumps scroll inside their own box.
+//!
+//! Every piece of captured text goes through [`esc`]: control characters become visible
+//! `\xNN` escapes first, then `& < > " '` become entities.
+
+use std::fmt::Write as _;
+
+use super::model::{Detail, ReportModel, Wire};
+use super::svg;
+use crate::hop::HeaderChange;
+
+/// Escapes untrusted text for HTML text and attribute values.
+#[must_use]
+pub fn esc(s: &str) -> String {
+    let s = crate::text::escape(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inline `code` spans in trusted catalogue text (hints) become `<code>`; the text itself is
+/// escaped first.
+fn hint(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in esc(s).split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+const CSS: &str = r"
+:root{--ok:#2e7d32;--warning:#ef6c00;--failed:#c62828;--incomplete:#6a1b9a;--fg:#1a1a1a;--muted:#555;--line:#ddd}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--fg);max-width:1100px;margin:0 auto;padding:12px}
+h1{font-size:1.5em;margin:.2em 0}h2{border-bottom:2px solid var(--line);padding-bottom:.2em;margin-top:1.6em}
+h3{margin-top:1.4em}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
+pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;overflow-x:auto;white-space:pre}
+.wire .l{display:block;white-space:pre}.wire .mark{background:#ffebee;border-left:4px solid var(--failed);font-weight:bold}
+.wire .missing{color:var(--failed);font-style:italic}.wire .why{color:var(--failed);font-weight:normal}
+table{border-collapse:collapse;margin:.5em 0;font-size:14px}
+td,th{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.n{text-align:right}
+.scroll{overflow-x:auto;max-width:100%}
+.v{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:bold;font-size:.85em}
+.v-ok{background:var(--ok)}.v-warning{background:var(--warning)}.v-failed{background:var(--failed)}.v-incomplete{background:var(--incomplete)}
+.cards{display:flex;flex-wrap:wrap;gap:8px}.card{border:1px solid var(--line);border-radius:6px;padding:6px 12px;min-width:110px}
+.card b{font-size:1.6em;display:block}
+.group,.hop{border:1px solid var(--line);border-radius:6px;padding:4px 14px;margin:14px 0;break-inside:avoid-page}
+.hop.broken{border-left:6px solid var(--failed)}.hop.fine{border-left:6px solid var(--ok)}
+.finding{margin:.4em 0}.finding .fix{color:var(--muted)}
+.chart{max-width:720px;display:block;margin:.4em 0}
+.muted{color:var(--muted)}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
+@media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}pre{white-space:pre-wrap;word-break:break-all}a{color:inherit;text-decoration:none}}
+@media (max-width:600px){body{padding:6px;font-size:14px}td,th{padding:2px 4px}}
+";
+
+fn verdict(v: &str) -> String {
+    format!(r#"<span class="v v-{v}">{v}</span>"#, v = esc(v))
+}
+
+fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
+    v.map_or_else(|| none.to_owned(), |v| esc(&v.to_string()))
+}
+
+/// Renders the whole report.
+#[must_use]
+pub fn render(m: &ReportModel) -> String {
+    let mut o = String::new();
+    let c = &m.capture;
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>WebSocket handshake report: {}</title><style>{CSS}</style></head><body>\n",
+        esc(&c.file)
+    );
+    let _ = writeln!(
+        o,
+        "<h1>WebSocket handshake report</h1><p class=\"muted\">Capture <code>{}</code> · generated {} UTC by {}</p>",
+        esc(&c.file),
+        esc(&m.generated),
+        esc(&m.tool)
+    );
+    o.push_str("<div class=\"cards\">");
+    let _ = write!(o, "<div class=\"card\"><b>{}</b>handshakes</div>", m.total);
+    for v in &m.verdicts {
+        let _ = write!(
+            o,
+            "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>{}</div>",
+            svg::verdict_colour(v.verdict),
+            v.count,
+            esc(v.verdict)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<div class=\"card\"><b>{}</b>proxy hops</div></div>",
+        m.hops.len()
+    );
+
+    o.push_str("<h2 id=\"capture\">Capture</h2><div class=\"scroll\"><table>");
+    let rows: Vec<(&str, String)> = vec![
+        ("file", format!("<code>{}</code>", esc(&c.file))),
+        (
+            "size",
+            c.size.map_or_else(
+                || "unknown (standard input)".to_owned(),
+                |s| format!("{s} bytes"),
+            ),
+        ),
+        (
+            "SHA-256",
+            c.sha256.as_deref().map_or_else(
+                || "unknown".to_owned(),
+                |h| format!("<code>{}</code>", esc(h)),
+            ),
+        ),
+        (
+            "link types",
+            if c.linktypes.is_empty() {
+                "none".to_owned()
+            } else {
+                esc(&c.linktypes.join(", "))
+            },
+        ),
+        ("first packet", opt(c.first_packet.as_ref(), "–")),
+        ("last packet", opt(c.last_packet.as_ref(), "–")),
+        (
+            "duration",
+            c.duration_s
+                .map_or_else(|| "–".to_owned(), |d| format!("{d:.6} s")),
+        ),
+        ("packets", format!("{} ({} bytes)", c.packets, c.bytes)),
+        (
+            "TCP connections",
+            format!("{} ({} with a WebSocket upgrade)", c.flows, c.upgrade_flows),
+        ),
+        ("snap length", opt(c.snaplen, "unknown")),
+        ("drops", opt(c.drops, "not recorded in the file")),
+    ];
+    for (k, v) in rows {
+        let _ = write!(o, "<tr><th>{k}</th><td>{v}</td></tr>");
+    }
+    if let Some(e) = &c.read_error {
+        let _ = write!(
+            o,
+            "<tr><th>read error</th><td><code>{}</code></td></tr>",
+            esc(e)
+        );
+    }
+    o.push_str("</table></div>\n");
+
+    o.push_str("<h2 id=\"summary\">Summary</h2>");
+    if !m.findings.is_empty() {
+        o.push_str("<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>handshakes</th><th>meaning</th></tr>");
+        for f in &m.findings {
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&f.code),
+                esc(f.severity),
+                f.count,
+                hint(&f.title)
+            );
+        }
+        o.push_str("</table></div>");
+    } else {
+        o.push_str("<p>No findings.</p>");
+    }
+    if !m.targets.is_empty() {
+        o.push_str("<h3>Hosts and paths with the most failures</h3><div class=\"scroll\"><table><tr><th>host</th><th>path</th><th>failed</th><th>of</th></tr>");
+        for t in &m.targets {
+            let _ = write!(o, "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", esc(&t.host), esc(&t.path), t.failed, t.total);
+        }
+        o.push_str("</table></div>");
+    }
+    for n in &m.notices {
+        let _ = write!(o, "<p>Note: <code>{}</code></p>", esc(n));
+    }
+    for l in &m.limits {
+        let _ = write!(o, "<p class=\"muted\">Limit: {}.</p>", esc(l));
+    }
+    if m.total > 0 {
+        o.push_str("<h3>Timeline</h3>");
+        let _ = write!(
+            o,
+            "<p class=\"muted\">From {} UTC.</p>",
+            opt(m.timeline.start.as_ref(), "–")
+        );
+        o.push_str(&svg::timeline(&m.timeline));
+        o.push_str("<div class=\"grid\"><div><h3>Latency</h3>");
+        o.push_str(&svg::latency(&m.latency));
+        o.push_str("</div><div><h3>Status codes</h3>");
+        o.push_str(&svg::statuses(&m.statuses));
+        o.push_str("</div></div>\n");
+    }
+
+    if !m.hops.is_empty() {
+        o.push_str("<h2 id=\"hops\">Proxy hops</h2><p class=\"muted\">Both legs of a proxied handshake were captured (same Sec-WebSocket-Key, the second request sent while the first waited). The tables show what the proxy changed.</p>");
+        for h in &m.hops {
+            let l = &h.link;
+            let class = if matches!(l.broken_at, crate::hop::BrokenAt::Nowhere) {
+                "fine"
+            } else {
+                "broken"
+            };
+            let _ = write!(
+                o,
+                "<section class=\"hop {class}\" id=\"{}\"><h3>Hop {}: client → proxy {} → upstream {}</h3><p><b>{}</b></p><p>{}</p>",
+                esc(&h.anchor),
+                esc(h.anchor.trim_start_matches("hop")),
+                esc(&l.proxy.to_string()),
+                esc(&l.upstream_server.to_string()),
+                esc(l.broken_at.describe()),
+                hint(&l.explanation)
+            );
+            let _ = write!(
+                o,
+                "<p>Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}); Sec-WebSocket-Key <code>{}</code>.</p>",
+                l.downstream,
+                opt(l.downstream_status, "none"),
+                l.upstream,
+                opt(l.upstream_status, "none"),
+                esc(&l.key)
+            );
+            if let Some((a, b)) = &l.request_line {
+                let _ = write!(
+                    o,
+                    "<p>Request line: <code>{}</code> → <code>{}</code></p>",
+                    esc(a),
+                    esc(b)
+                );
+            }
+            changes(
+                &mut o,
+                "Request headers, client leg → upstream leg",
+                &l.request_changes,
+            );
+            changes(
+                &mut o,
+                "Response headers, upstream's answer → proxy's answer",
+                &l.response_changes,
+            );
+            o.push_str("<div class=\"grid\">");
+            if let Some(w) = &h.downstream_request {
+                wire(&mut o, "Request as the client sent it", w);
+            }
+            if let Some(w) = &h.upstream_request {
+                wire(&mut o, "Request as the proxy forwarded it", w);
+            }
+            o.push_str("</div></section>\n");
+        }
+    }
+
+    if !m.groups.is_empty() {
+        o.push_str("<h2 id=\"problems\">Problem handshakes</h2>");
+        for (i, g) in m.groups.iter().enumerate() {
+            let d = &g.detail;
+            let _ = write!(
+                o,
+                "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} at {} <span class=\"muted\">({} handshake{})</span></h3>",
+                esc(&g.anchor),
+                i + 1,
+                verdict(g.verdict),
+                esc(&d.request_summary),
+                opt(d.status, "no response"),
+                esc(&d.server),
+                g.count,
+                if g.count == 1 { "" } else { "s" }
+            );
+            detail(&mut o, d);
+            if g.count > 1 {
+                let _ = write!(o, "<details><summary>All {} occurrences</summary><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>frames</th><th>community id</th></tr>", g.count);
+                for oc in &g.occurrences {
+                    let frames: Vec<String> = oc.frames.iter().map(u64::to_string).collect();
+                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), frames.join(", "), esc(&oc.community_id));
+                }
+                o.push_str("</table></div>");
+                if g.unlisted > 0 {
+                    let _ = write!(o, "<p>… and {} more, not listed.</p>", g.unlisted);
+                }
+                o.push_str("</details>");
+            }
+            o.push_str("</section>\n");
+        }
+    }
+
+    o.push_str("<h2 id=\"all\">All handshakes</h2><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>server</th><th>request</th><th>status</th><th>verdict</th><th>latency</th><th>top finding</th></tr>");
+    for r in &m.handshakes {
+        let link = match (&r.group, &r.hop) {
+            (Some(g), _) => format!(" <a href=\"#{}\">details</a>", esc(g)),
+            (None, Some(h)) => format!(" <a href=\"#{}\">hop</a>", esc(h)),
+            (None, None) => String::new(),
+        };
+        let _ = write!(
+            o,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}{link}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            r.id,
+            esc(&r.time),
+            esc(&r.client),
+            esc(&r.server),
+            esc(&r.request),
+            opt(r.status, "–"),
+            verdict(r.verdict),
+            r.latency_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms")),
+            r.top_finding.as_deref().map_or_else(|| "–".to_owned(), |c| format!("<code>{}</code>", esc(c)))
+        );
+    }
+    o.push_str("</table></div>");
+    if m.handshakes_unlisted > 0 {
+        let _ = write!(
+            o,
+            "<p>… and {} more handshakes, not listed.</p>",
+            m.handshakes_unlisted
+        );
+    }
+    o.push_str("\n</body></html>\n");
+    o
+}
+
+fn changes(o: &mut String, title: &str, list: &[HeaderChange]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = write!(o, "<p>{}:</p><div class=\"scroll\"><table><tr><th>change</th><th>header</th><th>before</th><th>after</th></tr>", esc(title));
+    for ch in list {
+        let _ = write!(
+            o,
+            "<tr><td>{}{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            ch.kind.as_str(),
+            if ch.hop_by_hop {
+                " <span class=\"muted\">(hop-by-hop)</span>"
+            } else {
+                ""
+            },
+            esc(&ch.name),
+            ch.before
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v))),
+            ch.after
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |v| format!("<code>{}</code>", esc(v)))
+        );
+    }
+    o.push_str("</table></div>");
+}
+
+fn detail(o: &mut String, d: &Detail) {
+    o.push_str("<ul>");
+    let _ = write!(
+        o,
+        "<li>handshake #{} at {} UTC, client {} → server {}{}</li>",
+        d.id,
+        esc(&d.time),
+        esc(&d.client),
+        esc(&d.server),
+        d.host
+            .as_deref()
+            .map_or_else(String::new, |h| format!(", Host <code>{}</code>", esc(h)))
+    );
+    let _ = write!(
+        o,
+        "<li>community id <code>{}</code></li>",
+        esc(&d.community_id)
+    );
+    if let Some(f) = &d.wireshark_filter {
+        let _ = write!(o, "<li>Wireshark: <code>{}</code></li>", esc(f));
+    }
+    match (d.latency_ms, d.waited_ms, d.ending) {
+        (Some(ms), _, _) => {
+            let _ = write!(o, "<li>response after {ms:.1} ms</li>");
+        }
+        (None, Some(ms), e) => {
+            let _ = write!(
+                o,
+                "<li>no response after {ms:.1} ms{}</li>",
+                e.map_or_else(String::new, |e| format!("; {}", esc(e)))
+            );
+        }
+        (None, None, Some(e)) => {
+            let _ = write!(o, "<li>no response; {}</li>", esc(e));
+        }
+        (None, None, None) => {}
+    }
+    if let Some(h) = &d.hop {
+        let _ = write!(
+            o,
+            "<li>one leg of <a href=\"#{}\">proxy hop {}</a></li>",
+            esc(h),
+            esc(h.trim_start_matches("hop"))
+        );
+    }
+    o.push_str("</ul>");
+    for f in &d.findings {
+        let frames = if f.frames.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+            format!(" <span class=\"muted\">[frame {}]</span>", l.join(", "))
+        };
+        let _ = write!(
+            o,
+            "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}{frames}<br><span class=\"muted\">{}</span>",
+            esc(f.severity),
+            esc(f.code),
+            esc(&f.message),
+            hint(f.title)
+        );
+        if f.severity != "info" {
+            let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
+        }
+        o.push_str("</div>");
+    }
+    if d.expected_accept.is_some() || d.actual_accept.is_some() {
+        let ok = d.expected_accept == d.actual_accept;
+        let _ = write!(
+            o,
+            "<p>Sec-WebSocket-Accept: expected <code>{}</code>, actual <code>{}</code> {}</p>",
+            opt(d.expected_accept.as_ref(), "–"),
+            opt(d.actual_accept.as_ref(), "none"),
+            esc(super::markdown::accept_verdict(ok, d.status))
+                .replace("**mismatch**", "<b>mismatch</b>")
+        );
+    }
+    o.push_str("<div class=\"grid\">");
+    if let Some(w) = &d.request {
+        wire(o, "Request", w);
+    }
+    for w in &d.interim {
+        wire(o, "Interim response", w);
+    }
+    if let Some(w) = &d.response {
+        wire(o, "Response", w);
+    }
+    o.push_str("</div>");
+    if let Some(c) = &d.curl {
+        let _ = write!(o, "<p>Reproduce:</p><pre>{}</pre>", esc(c));
+    }
+}
+
+fn wire(o: &mut String, what: &str, w: &Wire) {
+    let frames: Vec<String> = w.frames.iter().take(20).map(u64::to_string).collect();
+    let _ =
+        write!(
+        o,
+        "<div><p>{} <span class=\"muted\">(frame {}{}, {} UTC{})</span></p><pre class=\"wire\">",
+        esc(what),
+        frames.join(", "),
+        if w.frames.len() > 20 { ", …" } else { "" },
+        esc(&w.time),
+        if w.bare_lf { ", bare LF line endings" } else { "" }
+    );
+    for l in &w.lines {
+        if l.marks.is_empty() {
+            let _ = write!(o, "<span class=\"l\">{}</span>", esc(&l.text));
+        } else {
+            let _ = write!(
+                o,
+                "<span class=\"l mark\">{}  <span class=\"why\">← {}</span></span>",
+                esc(&l.text),
+                esc(&l.marks.join(", "))
+            );
+        }
+    }
+    for m in &w.missing {
+        let _ = write!(
+            o,
+            "<span class=\"l missing\">missing: {}  ← {}</span>",
+            esc(&m.line),
+            esc(m.code)
+        );
+    }
+    o.push_str("</pre></div>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esc_neutralises_markup_and_terminal_escapes() {
+        assert_eq!(
+            esc("<script>alert('x')</script>&\x1b[31m\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\\x1b[31m&quot;"
+        );
+    }
+
+    #[test]
+    fn hint_turns_backticks_into_code_after_escaping() {
+        assert_eq!(hint("use `a<b`"), "use <code>a&lt;b</code>");
+    }
+}

@@ -1,0 +1,442 @@
+//! Markdown rendering of the [`ReportModel`]: the HTML report's content without the charts.
+//!
+//! Captured text only ever appears inside code spans or fenced blocks, fenced with more
+//! backticks than it contains, after control characters were escaped (`\x1b`): a header value
+//! cannot inject Markdown, HTML or terminal escapes into whatever displays the report.
+
+use std::fmt::Write as _;
+
+use super::model::{Detail, ReportModel, Wire};
+use crate::text::escape;
+
+/// Longest run of backticks in `s`.
+fn longest_backtick_run(s: &str) -> usize {
+    let (mut best, mut cur) = (0, 0);
+    for c in s.chars() {
+        if c == '`' {
+            cur += 1;
+            best = best.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    best
+}
+
+/// Untrusted text as an inline code span (CommonMark §6.1): the fence is one backtick longer
+/// than the longest run inside, padded with spaces so edge backticks stay content. `|` is
+/// escaped because GFM splits table cells on it even inside code spans.
+pub(crate) fn code(s: &str) -> String {
+    let s = escape(s).replace('|', "\\|");
+    if s.is_empty() {
+        return "` `".to_owned();
+    }
+    let fence = "`".repeat(longest_backtick_run(&s) + 1);
+    format!("{fence} {s} {fence}")
+}
+
+/// Untrusted lines as a fenced block, the fence longer than any backtick run inside.
+fn block(lines: &[String]) -> String {
+    let body: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+    let longest = body
+        .iter()
+        .map(|l| longest_backtick_run(l))
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}text\n{}\n{fence}\n", body.join("\n"))
+}
+
+fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
+    v.map_or_else(|| none.to_owned(), |v| v.to_string())
+}
+
+/// Renders the whole report.
+#[must_use]
+pub fn render(m: &ReportModel) -> String {
+    let mut o = String::new();
+    let c = &m.capture;
+    let failed = m
+        .verdicts
+        .iter()
+        .find(|v| v.verdict == "failed")
+        .map_or(0, |v| v.count);
+    let _ = writeln!(o, "# WebSocket handshake report: {}\n", code(&c.file));
+    let _ = writeln!(
+        o,
+        "{} WebSocket handshake{}, {failed} failed. Generated {} UTC by {}.\n",
+        m.total,
+        if m.total == 1 { "" } else { "s" },
+        m.generated,
+        m.tool
+    );
+    o.push_str("## Capture\n\n| | |\n|---|---|\n");
+    let _ = writeln!(o, "| file | {} |", code(&c.file));
+    let _ = writeln!(
+        o,
+        "| size | {} |",
+        opt(
+            c.size.map(|s| format!("{s} bytes")),
+            "unknown (standard input)"
+        )
+    );
+    let _ = writeln!(
+        o,
+        "| SHA-256 | {} |",
+        c.sha256
+            .as_deref()
+            .map_or_else(|| "unknown".to_owned(), |h| format!("`{h}`"))
+    );
+    let _ = writeln!(
+        o,
+        "| link types | {} |",
+        if c.linktypes.is_empty() {
+            "none".to_owned()
+        } else {
+            c.linktypes.join(", ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "| first packet | {} |",
+        opt(c.first_packet.as_ref(), "–")
+    );
+    let _ = writeln!(o, "| last packet | {} |", opt(c.last_packet.as_ref(), "–"));
+    let _ = writeln!(
+        o,
+        "| duration | {} |",
+        opt(c.duration_s.map(|d| format!("{d:.6} s")), "–")
+    );
+    let _ = writeln!(o, "| packets | {} ({} bytes) |", c.packets, c.bytes);
+    let _ = writeln!(
+        o,
+        "| TCP connections | {} ({} with a WebSocket upgrade) |",
+        c.flows, c.upgrade_flows
+    );
+    let _ = writeln!(o, "| snap length | {} |", opt(c.snaplen, "unknown"));
+    let _ = writeln!(
+        o,
+        "| drops | {} |",
+        opt(c.drops, "not recorded in the file")
+    );
+    if let Some(e) = &c.read_error {
+        let _ = writeln!(o, "| read error | {} |", code(e));
+    }
+    o.push('\n');
+
+    o.push_str("## Summary\n\n| verdict | handshakes |\n|---|---:|\n");
+    for v in &m.verdicts {
+        let _ = writeln!(o, "| {} | {} |", v.verdict, v.count);
+    }
+    o.push('\n');
+    if !m.findings.is_empty() {
+        o.push_str("| finding | severity | handshakes | meaning |\n|---|---|---:|---|\n");
+        for f in &m.findings {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} |",
+                f.code,
+                f.severity,
+                f.count,
+                f.title.replace('|', "\\|")
+            );
+        }
+        o.push('\n');
+    }
+    if !m.targets.is_empty() {
+        o.push_str("Hosts and paths with the most failures:\n\n| host | path | failed | of |\n|---|---|---:|---:|\n");
+        for t in &m.targets {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                code(&t.host),
+                code(&t.path),
+                t.failed,
+                t.total
+            );
+        }
+        o.push('\n');
+    }
+    if !m.statuses.is_empty() {
+        let list: Vec<String> = m
+            .statuses
+            .iter()
+            .map(|s| format!("{} ×{}", s.label, s.count))
+            .collect();
+        let _ = writeln!(o, "Response status: {}.\n", list.join(", "));
+    }
+    for n in &m.notices {
+        let _ = writeln!(o, "Note: {}\n", code(n));
+    }
+    for l in &m.limits {
+        let _ = writeln!(o, "Limit: {l}.\n");
+    }
+
+    if !m.hops.is_empty() {
+        o.push_str("## Proxy hops\n\n");
+        for h in &m.hops {
+            let l = &h.link;
+            let _ = writeln!(
+                o,
+                "### Hop {}: handshake #{} → proxy {} → upstream {}\n",
+                h.anchor.trim_start_matches("hop"),
+                l.downstream,
+                l.proxy,
+                l.upstream_server
+            );
+            let _ = writeln!(o, "**{}**\n", l.broken_at.describe());
+            let _ = writeln!(o, "{}\n", l.explanation);
+            let _ = writeln!(o, "Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}), same Sec-WebSocket-Key {}.\n", l.downstream, opt(l.downstream_status, "none"), l.upstream, opt(l.upstream_status, "none"), code(&l.key));
+            if let Some((a, b)) = &l.request_line {
+                let _ = writeln!(o, "Request line: {} → {}\n", code(a), code(b));
+            }
+            if !l.request_changes.is_empty() {
+                o.push_str("Request headers, client leg → upstream leg:\n\n| change | header | before | after |\n|---|---|---|---|\n");
+                for ch in &l.request_changes {
+                    let _ = writeln!(
+                        o,
+                        "| {}{} | {} | {} | {} |",
+                        ch.kind.as_str(),
+                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
+                        code(&ch.name),
+                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
+                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+                    );
+                }
+                o.push('\n');
+            }
+            if !l.response_changes.is_empty() {
+                o.push_str("Response headers, upstream's answer → proxy's answer:\n\n| change | header | before | after |\n|---|---|---|---|\n");
+                for ch in &l.response_changes {
+                    let _ = writeln!(
+                        o,
+                        "| {}{} | {} | {} | {} |",
+                        ch.kind.as_str(),
+                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
+                        code(&ch.name),
+                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
+                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+                    );
+                }
+                o.push('\n');
+            }
+        }
+    }
+
+    if !m.groups.is_empty() {
+        o.push_str("## Problem handshakes\n\n");
+        for (i, g) in m.groups.iter().enumerate() {
+            let d = &g.detail;
+            let _ = writeln!(
+                o,
+                "### {}. {} {} → {} at {} ({} handshake{})\n",
+                i + 1,
+                g.verdict.to_uppercase(),
+                code(&d.request_summary),
+                opt(d.status, "no response"),
+                d.server,
+                g.count,
+                if g.count == 1 { "" } else { "s" }
+            );
+            detail(&mut o, d);
+            if g.count > 1 {
+                let _ = writeln!(o, "All {} occurrences:\n\n| # | time | client | frames | community id |\n|---:|---|---|---|---|", g.count);
+                for oc in &g.occurrences {
+                    let frames: Vec<String> = oc.frames.iter().map(u64::to_string).collect();
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | `{}` |",
+                        oc.id,
+                        oc.time,
+                        oc.client,
+                        frames.join(", "),
+                        oc.community_id
+                    );
+                }
+                if g.unlisted > 0 {
+                    let _ = writeln!(o, "\n… and {} more, not listed.", g.unlisted);
+                }
+                o.push('\n');
+            }
+        }
+    }
+
+    o.push_str("## All handshakes\n\n| # | time | client | server | request | status | verdict | latency | top finding |\n|---:|---|---|---|---|---:|---|---:|---|\n");
+    for r in &m.handshakes {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.id,
+            r.time,
+            r.client,
+            r.server,
+            code(&r.request),
+            opt(r.status, "–"),
+            r.verdict,
+            opt(r.latency_ms.map(|ms| format!("{ms:.1} ms")), "–"),
+            r.top_finding
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
+        );
+    }
+    if m.handshakes_unlisted > 0 {
+        let _ = writeln!(
+            o,
+            "\n… and {} more handshakes, not listed.",
+            m.handshakes_unlisted
+        );
+    }
+    o.push('\n');
+    o
+}
+
+fn detail(o: &mut String, d: &Detail) {
+    let _ = writeln!(
+        o,
+        "- handshake #{} at {} UTC, client {} → server {}{}",
+        d.id,
+        d.time,
+        d.client,
+        d.server,
+        d.host
+            .as_deref()
+            .map_or_else(String::new, |h| format!(", Host {}", code(h)))
+    );
+    let _ = writeln!(o, "- community id: `{}`", d.community_id);
+    if let Some(f) = &d.wireshark_filter {
+        let _ = writeln!(o, "- Wireshark: `{f}`");
+    }
+    match (d.latency_ms, d.waited_ms, d.ending) {
+        (Some(ms), _, _) => {
+            let _ = writeln!(o, "- response after {ms:.1} ms");
+        }
+        (None, Some(ms), e) => {
+            let _ = writeln!(
+                o,
+                "- no response after {ms:.1} ms{}",
+                e.map_or_else(String::new, |e| format!("; {e}"))
+            );
+        }
+        (None, None, e) => {
+            if let Some(e) = e {
+                let _ = writeln!(o, "- no response; {e}");
+            }
+        }
+    }
+    if let Some(h) = &d.hop {
+        let _ = writeln!(
+            o,
+            "- this is one leg of proxy hop {} (see Proxy hops)",
+            h.trim_start_matches("hop")
+        );
+    }
+    o.push('\n');
+    for f in &d.findings {
+        let frames = if f.frames.is_empty() {
+            String::new()
+        } else {
+            let l: Vec<String> = f.frames.iter().map(u64::to_string).collect();
+            format!(" [frame {}]", l.join(", "))
+        };
+        let _ = writeln!(
+            o,
+            "- **{}** `{}`: {}{frames}  ",
+            f.severity,
+            f.code,
+            code(&f.message)
+        );
+        let _ = writeln!(o, "  {}  ", f.title);
+        if f.severity != "info" {
+            let _ = writeln!(o, "  Fix: {}", f.hint);
+        }
+    }
+    o.push('\n');
+    if d.expected_accept.is_some() || d.actual_accept.is_some() {
+        let ok = d.expected_accept == d.actual_accept;
+        let _ = writeln!(
+            o,
+            "Sec-WebSocket-Accept: expected {}, actual {}{}\n",
+            d.expected_accept
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), code),
+            d.actual_accept
+                .as_deref()
+                .map_or_else(|| "none".to_owned(), code),
+            accept_verdict(ok, d.status)
+        );
+    }
+    if let Some(w) = &d.request {
+        wire(o, "Request", w);
+    }
+    for w in &d.interim {
+        wire(o, "Interim response", w);
+    }
+    if let Some(w) = &d.response {
+        wire(o, "Response", w);
+    }
+    if let Some(c) = &d.curl {
+        let _ = writeln!(o, "Reproduce:\n\n{}", block(std::slice::from_ref(c)));
+    }
+}
+
+/// Words for expected vs actual accept: a missing accept on a non-101 is not a mismatch.
+pub(crate) fn accept_verdict(ok: bool, status: Option<u16>) -> &'static str {
+    match (ok, status) {
+        (true, _) => " (match)",
+        (false, Some(101)) => " (**mismatch**)",
+        (false, _) => " (no 101 response, so no accept to check)",
+    }
+}
+
+fn wire(o: &mut String, what: &str, w: &Wire) {
+    let frames: Vec<String> = w.frames.iter().take(20).map(u64::to_string).collect();
+    let _ = writeln!(
+        o,
+        "{what} (frame {}{}, {} UTC{}); lines marked `>>` are cited by a finding:\n",
+        frames.join(", "),
+        if w.frames.len() > 20 { ", …" } else { "" },
+        w.time,
+        if w.bare_lf {
+            ", bare LF line endings"
+        } else {
+            ""
+        }
+    );
+    let mut lines: Vec<String> = w
+        .lines
+        .iter()
+        .map(|l| {
+            if l.marks.is_empty() {
+                format!("   {}", l.text)
+            } else {
+                format!(">> {}    <- {}", l.text, l.marks.join(", "))
+            }
+        })
+        .collect();
+    for m in &w.missing {
+        lines.push(format!("-- missing: {}    <- {}", m.line, m.code));
+    }
+    o.push_str(&block(&lines));
+    o.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_fence_backticks_and_escape_controls() {
+        assert_eq!(code("a"), "` a `");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(code("x``y"), "``` x``y ```");
+        assert_eq!(code("a|b"), "` a\\|b `");
+        assert_eq!(code("\x1b[31m<script>"), "` \\x1b[31m<script> `");
+    }
+
+    #[test]
+    fn blocks_fence_longer_than_content() {
+        let b = block(&["```".to_owned(), "x".to_owned()]);
+        assert!(b.starts_with("````text\n"), "{b}");
+        assert!(b.ends_with("\n````\n"), "{b}");
+    }
+}

@@ -1,0 +1,1072 @@
+//! The report's data: [`Collector`] (bounded state fed by events) and [`ReportModel`] (plain,
+//! ordered values the HTML, Markdown and JSON renderers share). Captured text is stored raw
+//! here; each renderer makes it safe for its own format.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use super::{
+    CaptureInfo, MAX_GROUPS, MAX_OCCURRENCES, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
+};
+use crate::event::{Event, HandshakeRecord, Message, Verdict};
+use crate::finding::{Code, Severity};
+use crate::hop::{self, HopLink};
+use crate::text::format_ts;
+
+/// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
+const LATENCY_BOUNDS_MS: &[f64] = &[
+    0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0,
+];
+
+/// Verdicts in report order, worst first.
+const VERDICT_ORDER: [Verdict; 4] = [
+    Verdict::Failed,
+    Verdict::Incomplete,
+    Verdict::Warning,
+    Verdict::Ok,
+];
+
+/// Identical failures share a group: same server, Host, path, verdict and finding codes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    server: SocketAddr,
+    host: Option<String>,
+    path: Option<String>,
+    verdict: Verdict,
+    codes: Vec<&'static str>,
+}
+
+#[derive(Clone, Debug)]
+struct Group {
+    exemplar: Box<HandshakeRecord>,
+    count: u64,
+    occurrences: Vec<Occurrence>,
+}
+
+/// Bounded state collected from the events of one run.
+#[derive(Debug, Default)]
+pub struct Collector {
+    verdicts: BTreeMap<Verdict, u64>,
+    codes: BTreeMap<Code, (Severity, u64)>,
+    statuses: BTreeMap<Option<u16>, u64>,
+    latency: Vec<u64>,
+    no_response: u64,
+    targets: BTreeMap<(String, String), (u64, u64)>,
+    targets_overflow: u64,
+    groups: BTreeMap<GroupKey, Group>,
+    ungrouped: u64,
+    records: Vec<HandshakeRecord>,
+    records_dropped: u64,
+    timeline: Vec<(i64, Verdict)>,
+    timeline_stride: u64,
+    timeline_seen: u64,
+    notices: Vec<String>,
+}
+
+impl Collector {
+    /// Takes one event.
+    pub fn take(&mut self, event: &Event) {
+        match event {
+            Event::Notice(n) => {
+                if self.notices.len() < 100 && !self.notices.contains(&n.message) {
+                    self.notices.push(n.message.clone());
+                }
+            }
+            Event::Handshake(r) => self.take_record(r),
+            // Connection stories (issue 8) are not in the report yet; see the issue note.
+            Event::Connection(_) => {}
+        }
+    }
+
+    fn take_record(&mut self, r: &HandshakeRecord) {
+        *self.verdicts.entry(r.verdict).or_default() += 1;
+        let mut codes: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in &codes {
+            let sev = r
+                .findings
+                .iter()
+                .filter(|f| f.code == *c)
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(c.severity());
+            let e = self.codes.entry(*c).or_insert((sev, 0));
+            e.0 = e.0.max(sev);
+            e.1 += 1;
+        }
+        *self.statuses.entry(r.status).or_default() += 1;
+        if self.latency.is_empty() {
+            self.latency = vec![0; LATENCY_BOUNDS_MS.len() + 1];
+        }
+        match r.timing.response_ms {
+            Some(ms) => {
+                let i = LATENCY_BOUNDS_MS
+                    .iter()
+                    .position(|b| ms < *b)
+                    .unwrap_or(LATENCY_BOUNDS_MS.len());
+                if let Some(n) = self.latency.get_mut(i) {
+                    *n += 1;
+                }
+            }
+            None => self.no_response += 1,
+        }
+        let target = (
+            r.host.clone().unwrap_or_else(|| r.server.to_string()),
+            r.path.clone().unwrap_or_default(),
+        );
+        let failed = u64::from(r.verdict == Verdict::Failed);
+        if let Some(t) = self.targets.get_mut(&target) {
+            t.0 += failed;
+            t.1 += 1;
+        } else if self.targets.len() < MAX_TARGETS {
+            self.targets.insert(target, (failed, 1));
+        } else {
+            self.targets_overflow += 1;
+        }
+        self.add_timeline(r);
+        if r.verdict != Verdict::Ok {
+            self.add_to_group(r, codes.iter().map(|c| c.as_str()).collect());
+        }
+        if self.records.len() < MAX_RECORDS {
+            self.records.push(r.clone());
+        } else {
+            self.records_dropped += 1;
+        }
+    }
+
+    fn add_timeline(&mut self, r: &HandshakeRecord) {
+        if self.timeline_stride == 0 {
+            self.timeline_stride = 1;
+        }
+        let keep = self.timeline_seen % self.timeline_stride == 0;
+        self.timeline_seen += 1;
+        if !keep {
+            return;
+        }
+        if self.timeline.len() >= MAX_TIMELINE_POINTS {
+            // Halve deterministically: keep every other point, then sample half as often.
+            let mut i = 0usize;
+            self.timeline.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.timeline_stride = self.timeline_stride.saturating_mul(2);
+        }
+        self.timeline.push((r.ts.0, r.verdict));
+    }
+
+    fn add_to_group(&mut self, r: &HandshakeRecord, codes: Vec<&'static str>) {
+        let key = GroupKey {
+            server: r.server,
+            host: r.host.clone(),
+            path: r.path.clone(),
+            verdict: r.verdict,
+            codes,
+        };
+        let occ = Occurrence::of(r);
+        if let Some(g) = self.groups.get_mut(&key) {
+            g.count += 1;
+            if g.occurrences.len() < MAX_OCCURRENCES {
+                g.occurrences.push(occ);
+            }
+            // Show the earliest occurrence in full, whatever order records completed in.
+            if (r.ts, r.id) < (g.exemplar.ts, g.exemplar.id) {
+                *g.exemplar = r.clone();
+            }
+        } else if self.groups.len() < MAX_GROUPS {
+            self.groups.insert(
+                key,
+                Group {
+                    exemplar: Box::new(r.clone()),
+                    count: 1,
+                    occurrences: vec![occ],
+                },
+            );
+        } else {
+            self.ungrouped += 1;
+        }
+    }
+
+    /// Builds the model for rendering.
+    #[must_use]
+    pub fn model(&self, info: &CaptureInfo) -> ReportModel {
+        let mut records: Vec<&HandshakeRecord> = self.records.iter().collect();
+        records.sort_by_key(|r| (r.ts, r.id));
+        let mut hop_input = records.clone();
+        for g in self.groups.values() {
+            if !hop_input.iter().any(|r| r.id == g.exemplar.id) {
+                hop_input.push(&g.exemplar);
+            }
+        }
+        let links = hop::correlate(&hop_input);
+        let hop_of = hop::index_by_record(&links);
+        let total: u64 = self.verdicts.values().sum();
+
+        let mut findings: Vec<FindingCount> = self
+            .codes
+            .iter()
+            .map(|(code, (sev, n))| FindingCount {
+                code: code.as_str().to_owned(),
+                severity: sev.as_str(),
+                count: *n,
+                title: code.title().to_owned(),
+            })
+            .collect();
+        findings.sort_by(|a, b| {
+            sev_rank(b.severity)
+                .cmp(&sev_rank(a.severity))
+                .then(b.count.cmp(&a.count))
+                .then(a.code.cmp(&b.code))
+        });
+
+        let mut targets: Vec<TargetCount> = self
+            .targets
+            .iter()
+            .filter(|(_, (failed, _))| *failed > 0)
+            .map(|((host, path), (failed, total))| TargetCount {
+                host: host.clone(),
+                path: path.clone(),
+                failed: *failed,
+                total: *total,
+            })
+            .collect();
+        targets.sort_by(|a, b| {
+            b.failed
+                .cmp(&a.failed)
+                .then(a.host.cmp(&b.host))
+                .then(a.path.cmp(&b.path))
+        });
+        targets.truncate(10);
+
+        let statuses = self
+            .statuses
+            .iter()
+            .map(|(s, n)| StatusCount {
+                status: *s,
+                label: s.map_or_else(|| "no response".to_owned(), |s| s.to_string()),
+                count: *n,
+            })
+            .collect();
+
+        let mut latency: Vec<LatencyBucket> = self
+            .latency
+            .iter()
+            .enumerate()
+            .map(|(i, n)| LatencyBucket {
+                label: latency_label(i),
+                count: *n,
+            })
+            .collect();
+        if self.no_response > 0 {
+            latency.push(LatencyBucket {
+                label: "no response".to_owned(),
+                count: self.no_response,
+            });
+        }
+
+        let mut groups: Vec<&Group> = self.groups.values().collect();
+        groups.sort_by_key(|g| {
+            (
+                VERDICT_ORDER.iter().position(|v| *v == g.exemplar.verdict),
+                g.exemplar.ts,
+                g.exemplar.id,
+            )
+        });
+        let groups: Vec<GroupModel> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let mut occurrences = g.occurrences.clone();
+                occurrences.sort_by_key(|o| (o.ts_ns, o.id));
+                GroupModel {
+                    anchor: format!("g{}", i + 1),
+                    verdict: g.exemplar.verdict.as_str(),
+                    count: g.count,
+                    unlisted: g.count.saturating_sub(occurrences.len() as u64),
+                    detail: Detail::of(&g.exemplar, hop_of.get(&g.exemplar.id).copied()),
+                    occurrences,
+                }
+            })
+            .collect();
+
+        let hops = links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| HopModel {
+                anchor: format!("hop{}", i + 1),
+                link: l.clone(),
+                downstream_request: find(&hop_input, l.downstream)
+                    .and_then(|r| wire(r.request.as_ref(), &[])),
+                upstream_request: find(&hop_input, l.upstream)
+                    .and_then(|r| wire(r.request.as_ref(), &[])),
+            })
+            .collect();
+
+        let handshakes = records
+            .iter()
+            .map(|r| Row {
+                id: r.id,
+                time: format_ts(r.ts),
+                client: r.client.to_string(),
+                server: r.server.to_string(),
+                request: request_summary(r),
+                status: r.status,
+                verdict: r.verdict.as_str(),
+                latency_ms: r.timing.response_ms,
+                top_finding: r.top_finding().map(|f| f.code.as_str().to_owned()),
+                group: groups
+                    .iter()
+                    .find(|g| g.occurrences.iter().any(|o| o.id == r.id) || g.detail.id == r.id)
+                    .map(|g| g.anchor.clone()),
+                hop: hop_of.get(&r.id).map(|i| format!("hop{}", i + 1)),
+            })
+            .collect();
+
+        let timeline = timeline(&self.timeline);
+        let mut limits = Vec::new();
+        let st = &info.stats;
+        for (n, what) in [
+            (
+                st.flows_evicted_capacity,
+                "connections evicted by --max-flows",
+            ),
+            (
+                st.flows_evicted_idle,
+                "connections expired by --flow-timeout",
+            ),
+            (st.header_limit_hits, "heads over --max-header-bytes"),
+            (
+                st.bytes_dropped_by_caps,
+                "bytes dropped by --max-buffer-bytes",
+            ),
+            (st.ip_fragments, "IP fragments not reassembled"),
+            (st.truncated_frames, "frames cut by the snap length"),
+            (st.malformed, "malformed frames"),
+            (st.unsupported_linktype, "frames of unsupported link types"),
+        ] {
+            if n > 0 {
+                limits.push(format!("{n} {what}"));
+            }
+        }
+        if self.records_dropped > 0 {
+            limits.push(format!(
+                "{} handshakes after the first {MAX_RECORDS} are counted but not listed or correlated",
+                self.records_dropped
+            ));
+        }
+        if self.ungrouped > 0 {
+            limits.push(format!(
+                "{} problem handshakes beyond {MAX_GROUPS} distinct groups are counted but not detailed",
+                self.ungrouped
+            ));
+        }
+        if self.targets_overflow > 0 {
+            limits.push(format!(
+                "{} handshakes to hosts/paths beyond the first {MAX_TARGETS} are not in the failure table",
+                self.targets_overflow
+            ));
+        }
+        if self.timeline_stride > 1 {
+            limits.push(format!(
+                "the timeline shows every {}th handshake",
+                self.timeline_stride
+            ));
+        }
+
+        let duration_s = match (st.first_ts, st.last_ts) {
+            #[allow(clippy::cast_precision_loss)]
+            (Some(a), Some(b)) => Some(b.nanos_since(a) as f64 / 1e9),
+            _ => None,
+        };
+        ReportModel {
+            tool: format!("wssniff {}", env!("CARGO_PKG_VERSION")),
+            generated: format_ts(info.generated),
+            capture: CaptureModel {
+                file: info.file.clone(),
+                size: info.size,
+                sha256: info.sha256.clone(),
+                linktypes: info.linktypes.clone(),
+                first_packet: st.first_ts.map(format_ts),
+                last_packet: st.last_ts.map(format_ts),
+                duration_s,
+                packets: st.frames,
+                bytes: st.bytes,
+                flows: st.flows,
+                upgrade_flows: st.upgrade_flows,
+                snaplen: info.snaplen,
+                drops: info.drops,
+                read_error: info.read_error.clone(),
+            },
+            total,
+            verdicts: VERDICT_ORDER
+                .iter()
+                .map(|v| VerdictCount {
+                    verdict: v.as_str(),
+                    count: self.verdicts.get(v).copied().unwrap_or(0),
+                })
+                .collect(),
+            findings,
+            targets,
+            statuses,
+            latency,
+            timeline,
+            hops,
+            groups,
+            handshakes,
+            handshakes_unlisted: self.records_dropped,
+            notices: self.notices.clone(),
+            limits,
+        }
+    }
+}
+
+fn find<'a>(records: &[&'a HandshakeRecord], id: u64) -> Option<&'a HandshakeRecord> {
+    records.iter().find(|r| r.id == id).copied()
+}
+
+fn sev_rank(s: &str) -> u8 {
+    match s {
+        "error" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
+
+fn latency_label(i: usize) -> String {
+    let fmt = |ms: f64| {
+        if ms >= 1000.0 {
+            format!("{} s", ms / 1000.0)
+        } else {
+            format!("{ms} ms")
+        }
+    };
+    match (
+        i.checked_sub(1).and_then(|p| LATENCY_BOUNDS_MS.get(p)),
+        LATENCY_BOUNDS_MS.get(i),
+    ) {
+        (None, Some(hi)) => format!("< {}", fmt(*hi)),
+        (Some(lo), Some(hi)) => format!("{}–{}", fmt(*lo), fmt(*hi)),
+        (Some(lo), None) => format!("≥ {}", fmt(*lo)),
+        (None, None) => String::new(),
+    }
+}
+
+fn request_summary(r: &HandshakeRecord) -> String {
+    match (&r.method, &r.path) {
+        (Some(m), Some(p)) => format!("{m} {p}"),
+        _ => "(request not captured)".to_owned(),
+    }
+}
+
+fn timeline(points: &[(i64, Verdict)]) -> Timeline {
+    let start = points.iter().map(|p| p.0).min().unwrap_or(0);
+    let end = points.iter().map(|p| p.0).max().unwrap_or(0);
+    let mut pts: Vec<TimelinePoint> = points
+        .iter()
+        .map(|(ts, v)| TimelinePoint {
+            #[allow(clippy::cast_precision_loss)]
+            offset_ms: (ts.saturating_sub(start)) as f64 / 1e6,
+            verdict: v.as_str(),
+        })
+        .collect();
+    pts.sort_by(|a, b| {
+        a.offset_ms
+            .total_cmp(&b.offset_ms)
+            .then(a.verdict.cmp(b.verdict))
+    });
+    Timeline {
+        start: (!points.is_empty()).then(|| format_ts(crate::capture::Timestamp(start))),
+        #[allow(clippy::cast_precision_loss)]
+        span_ms: end.saturating_sub(start) as f64 / 1e6,
+        points: pts,
+    }
+}
+
+/// Everything the report shows, in display order.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportModel {
+    /// Tool name and version.
+    pub tool: String,
+    /// Generation time (UTC; `SOURCE_DATE_EPOCH` when set).
+    pub generated: String,
+    /// The capture file.
+    pub capture: CaptureModel,
+    /// Handshakes in the capture.
+    pub total: u64,
+    /// Handshakes by verdict, worst first (every verdict listed).
+    pub verdicts: Vec<VerdictCount>,
+    /// Finding codes with the number of handshakes showing each, errors first.
+    pub findings: Vec<FindingCount>,
+    /// Hosts/paths with the most failed handshakes (top 10).
+    pub targets: Vec<TargetCount>,
+    /// Response status breakdown.
+    pub statuses: Vec<StatusCount>,
+    /// Request-to-response latency histogram.
+    pub latency: Vec<LatencyBucket>,
+    /// Handshakes over time.
+    pub timeline: Timeline,
+    /// Correlated proxy hops.
+    pub hops: Vec<HopModel>,
+    /// Problem handshakes, identical ones collapsed; failed first.
+    pub groups: Vec<GroupModel>,
+    /// Every handshake (up to the record cap), in time order.
+    pub handshakes: Vec<Row>,
+    /// Handshakes beyond the record cap.
+    pub handshakes_unlisted: u64,
+    /// Capture-level notices.
+    pub notices: Vec<String>,
+    /// Caps and skips that make the report partial.
+    pub limits: Vec<String>,
+}
+
+/// Capture metadata.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaptureModel {
+    /// The file as named.
+    pub file: String,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// SHA-256, hex.
+    pub sha256: Option<String>,
+    /// Link types.
+    pub linktypes: Vec<String>,
+    /// First packet time.
+    pub first_packet: Option<String>,
+    /// Last packet time.
+    pub last_packet: Option<String>,
+    /// Last minus first, in seconds.
+    pub duration_s: Option<f64>,
+    /// Packets read.
+    pub packets: u64,
+    /// Bytes of packets read.
+    pub bytes: u64,
+    /// TCP connections.
+    pub flows: u64,
+    /// Connections with a WebSocket upgrade.
+    pub upgrade_flows: u64,
+    /// Snap length.
+    pub snaplen: Option<u32>,
+    /// Kernel drops, when recorded.
+    pub drops: Option<u64>,
+    /// Read error (damaged file).
+    pub read_error: Option<String>,
+}
+
+/// One verdict's count.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerdictCount {
+    /// Verdict name.
+    pub verdict: &'static str,
+    /// Handshakes.
+    pub count: u64,
+}
+
+/// One finding code's count.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingCount {
+    /// Code.
+    pub code: String,
+    /// Worst severity seen for it.
+    pub severity: &'static str,
+    /// Handshakes showing it.
+    pub count: u64,
+    /// What it means.
+    pub title: String,
+}
+
+/// Failures per host and path.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetCount {
+    /// Host header (or server address when there is none).
+    pub host: String,
+    /// Request target.
+    pub path: String,
+    /// Failed handshakes.
+    pub failed: u64,
+    /// All handshakes.
+    pub total: u64,
+}
+
+/// One status code's count.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusCount {
+    /// The status, `None` for no response.
+    pub status: Option<u16>,
+    /// Label for charts.
+    pub label: String,
+    /// Handshakes.
+    pub count: u64,
+}
+
+/// One latency histogram bucket.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyBucket {
+    /// Range label.
+    pub label: String,
+    /// Handshakes.
+    pub count: u64,
+}
+
+/// Handshakes over time.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timeline {
+    /// Time of the first point.
+    pub start: Option<String>,
+    /// First to last point.
+    pub span_ms: f64,
+    /// Points in time order.
+    pub points: Vec<TimelinePoint>,
+}
+
+/// One handshake on the timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelinePoint {
+    /// Milliseconds after the first point.
+    pub offset_ms: f64,
+    /// Verdict.
+    pub verdict: &'static str,
+}
+
+/// A correlated proxy hop with both requests as on the wire.
+#[derive(Clone, Debug, Serialize)]
+pub struct HopModel {
+    /// Anchor id in the HTML.
+    pub anchor: String,
+    /// The correlation.
+    #[serde(flatten)]
+    pub link: HopLink,
+    /// Client → proxy request.
+    pub downstream_request: Option<Wire>,
+    /// Proxy → upstream request.
+    pub upstream_request: Option<Wire>,
+}
+
+/// Identical problem handshakes collapsed into one section.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupModel {
+    /// Anchor id in the HTML.
+    pub anchor: String,
+    /// Verdict.
+    pub verdict: &'static str,
+    /// Handshakes in the group.
+    pub count: u64,
+    /// The earliest one in full.
+    pub detail: Detail,
+    /// Occurrences listed (up to the cap), in time order.
+    pub occurrences: Vec<Occurrence>,
+    /// Occurrences counted but not listed.
+    pub unlisted: u64,
+}
+
+/// One occurrence of a group.
+#[derive(Clone, Debug, Serialize)]
+pub struct Occurrence {
+    /// Record id.
+    pub id: u64,
+    /// Time.
+    pub time: String,
+    #[serde(skip)]
+    ts_ns: i64,
+    /// Client endpoint.
+    pub client: String,
+    /// Request and response frames.
+    pub frames: Vec<u64>,
+    /// Community ID.
+    pub community_id: String,
+}
+
+impl Occurrence {
+    fn of(r: &HandshakeRecord) -> Self {
+        let mut frames: Vec<u64> = r
+            .request
+            .iter()
+            .chain(&r.response)
+            .map(Message::first_frame)
+            .filter(|f| *f > 0)
+            .collect();
+        frames.dedup();
+        Occurrence {
+            id: r.id,
+            time: format_ts(r.ts),
+            ts_ns: r.ts.0,
+            client: r.client.to_string(),
+            frames,
+            community_id: r.community_id.clone(),
+        }
+    }
+}
+
+/// One handshake in full.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detail {
+    /// Record id.
+    pub id: u64,
+    /// Time of the request.
+    pub time: String,
+    /// Client endpoint.
+    pub client: String,
+    /// Server endpoint.
+    pub server: String,
+    /// Host header.
+    pub host: Option<String>,
+    /// Request summary (`GET /path`).
+    pub request_summary: String,
+    /// Status.
+    pub status: Option<u16>,
+    /// Verdict.
+    pub verdict: &'static str,
+    /// Community ID v1.
+    pub community_id: String,
+    /// Findings, worst first.
+    pub findings: Vec<FindingDetail>,
+    /// The request as on the wire.
+    pub request: Option<Wire>,
+    /// Interim responses.
+    pub interim: Vec<Wire>,
+    /// The response as on the wire.
+    pub response: Option<Wire>,
+    /// Sec-WebSocket-Key.
+    pub key: Option<String>,
+    /// Accept expected from the key.
+    pub expected_accept: Option<String>,
+    /// Accept the server sent.
+    pub actual_accept: Option<String>,
+    /// Request to response, ms.
+    pub latency_ms: Option<f64>,
+    /// Waited without response, ms.
+    pub waited_ms: Option<f64>,
+    /// How the connection ended, when no response came.
+    pub ending: Option<&'static str>,
+    /// Wireshark display filter for the frames.
+    pub wireshark_filter: Option<String>,
+    /// curl command reproducing the request.
+    pub curl: Option<String>,
+    /// Anchor of the proxy hop this handshake is a leg of.
+    pub hop: Option<String>,
+}
+
+/// A finding with its explanation.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingDetail {
+    /// Code.
+    pub code: &'static str,
+    /// Severity.
+    pub severity: &'static str,
+    /// This handshake's specifics.
+    pub message: String,
+    /// What the code means.
+    pub title: &'static str,
+    /// How to fix it.
+    pub hint: &'static str,
+    /// Frames showing it.
+    pub frames: Vec<u64>,
+}
+
+/// A head as on the wire, line by line, with the offending lines marked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Wire {
+    /// Frames that carried it.
+    pub frames: Vec<u64>,
+    /// Time of its first byte.
+    pub time: String,
+    /// Its lines, without line endings.
+    pub lines: Vec<WireLine>,
+    /// Lines ended with a bare LF instead of CRLF.
+    pub bare_lf: bool,
+    /// Headers that should be there and are not, with the code that says so.
+    pub missing: Vec<Missing>,
+}
+
+/// One line of a head.
+#[derive(Clone, Debug, Serialize)]
+pub struct WireLine {
+    /// The text.
+    pub text: String,
+    /// Finding codes citing it.
+    pub marks: Vec<&'static str>,
+}
+
+/// A header a finding says is missing.
+#[derive(Clone, Debug, Serialize)]
+pub struct Missing {
+    /// The line that should be there.
+    pub line: String,
+    /// The finding.
+    pub code: &'static str,
+}
+
+/// One row of the handshake table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Record id.
+    pub id: u64,
+    /// Time.
+    pub time: String,
+    /// Client.
+    pub client: String,
+    /// Server.
+    pub server: String,
+    /// `GET /path`.
+    pub request: String,
+    /// Status.
+    pub status: Option<u16>,
+    /// Verdict.
+    pub verdict: &'static str,
+    /// Latency.
+    pub latency_ms: Option<f64>,
+    /// Worst finding.
+    pub top_finding: Option<String>,
+    /// Group anchor.
+    pub group: Option<String>,
+    /// Hop anchor.
+    pub hop: Option<String>,
+}
+
+impl Detail {
+    fn of(r: &HandshakeRecord, hop: Option<usize>) -> Self {
+        let findings: Vec<FindingDetail> = r
+            .findings
+            .iter()
+            .map(|f| FindingDetail {
+                code: f.code.as_str(),
+                severity: f.severity.as_str(),
+                message: f.message.clone(),
+                title: f.code.title(),
+                hint: f.hint,
+                frames: f.frames.clone(),
+            })
+            .collect();
+        // A finding marks lines only in the message its frames point at, so a request's
+        // `Connection: close` is not marked in a response that happens to say the same.
+        let cited_in = |m: Option<&Message>| -> Vec<(&'static str, &str)> {
+            let frames = m.map(|m| m.frames.as_slice()).unwrap_or_default();
+            r.findings
+                .iter()
+                .filter(|f| f.frames.is_empty() || f.frames.iter().any(|x| frames.contains(x)))
+                .flat_map(|f| f.lines.iter().map(move |l| (f.code.as_str(), l.as_str())))
+                .collect()
+        };
+        let mut request = wire(r.request.as_ref(), &cited_in(r.request.as_ref()));
+        let mut response = wire(r.response.as_ref(), &cited_in(r.response.as_ref()));
+        for f in &r.findings {
+            let (target, line) = match missing_line(f.code, r) {
+                Some(x) => x,
+                None => continue,
+            };
+            let slot = if target { &mut request } else { &mut response };
+            if let Some(w) = slot {
+                w.missing.push(Missing {
+                    line,
+                    code: f.code.as_str(),
+                });
+            }
+        }
+        let mut frames: Vec<u64> = r
+            .request
+            .iter()
+            .chain(&r.interim)
+            .chain(&r.response)
+            .flat_map(|m| m.frames.iter().copied())
+            .collect();
+        frames.sort_unstable();
+        frames.dedup();
+        let wireshark_filter = (!frames.is_empty()).then(|| {
+            frames
+                .iter()
+                .take(20)
+                .map(|f| format!("frame.number == {f}"))
+                .collect::<Vec<_>>()
+                .join(" || ")
+        });
+        Detail {
+            id: r.id,
+            time: format_ts(r.ts),
+            client: r.client.to_string(),
+            server: r.server.to_string(),
+            host: r.host.clone(),
+            request_summary: request_summary(r),
+            status: r.status,
+            verdict: r.verdict.as_str(),
+            community_id: r.community_id.clone(),
+            findings,
+            request,
+            interim: r
+                .interim
+                .iter()
+                .filter_map(|m| wire(Some(m), &[]))
+                .collect(),
+            response,
+            key: r.key.clone(),
+            expected_accept: r.expected_accept.clone(),
+            actual_accept: r.accept.clone(),
+            latency_ms: r.timing.response_ms,
+            waited_ms: r.timing.waited_ms,
+            ending: r.ending.map(crate::event::Ending::describe),
+            wireshark_filter,
+            curl: curl(r),
+            hop: hop.map(|i| format!("hop{}", i + 1)),
+        }
+    }
+}
+
+/// For a "missing header" finding: (in the request?, the line that should be there).
+fn missing_line(code: Code, r: &HandshakeRecord) -> Option<(bool, String)> {
+    let req = r.request.as_ref().map(|m| &m.head);
+    let resp = r.response.as_ref().map(|m| &m.head);
+    Some(match code {
+        Code::RequestHostMissing => (true, "Host: …".to_owned()),
+        Code::RequestUpgradeMissing => (true, "Upgrade: websocket".to_owned()),
+        Code::RequestConnectionMissingUpgrade if req?.value("Connection").is_none() => {
+            (true, "Connection: Upgrade".to_owned())
+        }
+        Code::RequestKeyMissing => (
+            true,
+            "Sec-WebSocket-Key: <base64 of 16 random bytes>".to_owned(),
+        ),
+        Code::RequestVersionMissing => (true, "Sec-WebSocket-Version: 13".to_owned()),
+        Code::ResponseUpgradeMissing if resp?.value("Upgrade").is_none() => {
+            (false, "Upgrade: websocket".to_owned())
+        }
+        Code::ResponseConnectionMissingUpgrade if resp?.value("Connection").is_none() => {
+            (false, "Connection: Upgrade".to_owned())
+        }
+        Code::AcceptMissing => (
+            false,
+            format!(
+                "Sec-WebSocket-Accept: {}",
+                r.expected_accept.as_deref().unwrap_or("…")
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+/// Normalises a header line for comparison with finding evidence: lower-case name, value
+/// trimmed; a start line is only trimmed.
+fn normalise(line: &str) -> String {
+    match line.split_once(':') {
+        Some((name, value)) if !name.contains(' ') && !name.is_empty() => {
+            format!("{}: {}", name.to_ascii_lowercase(), value.trim())
+        }
+        _ => line.trim().to_owned(),
+    }
+}
+
+/// A captured head as lines, marking those that findings cite.
+fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
+    let m = m?;
+    let raw = if m.head.raw.is_empty() {
+        // Heads built without raw bytes (never from a capture): rebuild from the fields.
+        let mut s = m.head.start_line.clone();
+        s.push_str("\r\n");
+        for h in &m.head.headers {
+            s.push_str(&h.line());
+            s.push_str("\r\n");
+        }
+        s
+    } else {
+        m.head.raw.clone()
+    };
+    let cited: Vec<(&'static str, String)> =
+        cited.iter().map(|(c, l)| (*c, normalise(l))).collect();
+    let mut bare_lf = false;
+    let mut lines = Vec::new();
+    for (i, line) in raw.split('\n').enumerate() {
+        let text = match line.strip_suffix('\r') {
+            Some(t) => t,
+            None => {
+                if !line.is_empty() {
+                    bare_lf = true;
+                }
+                line
+            }
+        };
+        if text.is_empty() && i > 0 {
+            // The blank line that ends the head.
+            break;
+        }
+        let norm = normalise(text);
+        let mut marks: Vec<&'static str> = cited
+            .iter()
+            .filter(|(_, l)| *l == norm)
+            .map(|(c, _)| *c)
+            .collect();
+        marks.dedup();
+        lines.push(WireLine {
+            text: text.to_owned(),
+            marks,
+        });
+    }
+    Some(Wire {
+        frames: m.frames.clone(),
+        time: format_ts(m.first_ts),
+        lines,
+        bare_lf,
+        missing: Vec::new(),
+    })
+}
+
+/// Quotes for a POSIX shell: single quotes, `'` as `'\''`. Control characters are shown
+/// escaped (`\x1b`) so the command cannot carry them into a terminal.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", crate::text::escape(s).replace('\'', "'\\''"))
+}
+
+/// A `curl -i --http1.1` command sending the captured request to the captured server. The
+/// URL names the server's address and the Host header goes in `-H`, so the request reaches
+/// the same hop with the same Host even where the name resolves elsewhere.
+fn curl(r: &HandshakeRecord) -> Option<String> {
+    let req = r.request.as_ref()?;
+    let (method, target) = match &req.head.start {
+        crate::http::StartLine::Request { method, target } => (method, target),
+        crate::http::StartLine::Response { .. } => return None,
+    };
+    let mut parts = vec!["curl -i --http1.1".to_owned()];
+    if req.head.version_minor == 0 {
+        parts = vec!["curl -i --http1.0".to_owned()];
+    }
+    if method != "GET" {
+        parts.push(format!("-X {}", shell_quote(method)));
+    }
+    for h in &req.head.headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        parts.push(format!("-H {}", shell_quote(&h.line())));
+    }
+    let path = if target.starts_with('/') {
+        target.clone()
+    } else {
+        format!("/{target}")
+    };
+    parts.push(shell_quote(&format!("http://{}{path}", r.server)));
+    Some(parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_matches_evidence_lines() {
+        assert_eq!(normalise("connection:   close "), "connection: close");
+        assert_eq!(normalise("GET /ws HTTP/1.0"), "GET /ws HTTP/1.0");
+        assert_eq!(normalise("HTTP/1.1 200 OK"), "HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn shell_quote_is_inert() {
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+        assert_eq!(shell_quote("x\x1b[2Jy"), "'x\\x1b[2Jy'");
+    }
+
+    #[test]
+    fn latency_labels() {
+        assert_eq!(latency_label(0), "< 0.1 ms");
+        assert_eq!(latency_label(3), "1 ms–3 ms");
+        assert_eq!(latency_label(LATENCY_BOUNDS_MS.len()), "≥ 10 s");
+    }
+}

@@ -1,0 +1,381 @@
+//! `--report`: golden Markdown and JSON per sample (regenerate with WSSNIFF_BLESS=1 after
+//! reviewing the diff), structural checks of the HTML, proxy hop correlation on the two nginx
+//! captures, and one headless-Chromium render.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+/// Fixed generation time so reports are byte-for-byte reproducible.
+const EPOCH: &str = "1700000000";
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wssniff-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `wssniff -q -r samples/<sample> --report <out>` from the crate root (so the report
+/// names the file by its relative path) and returns the report text.
+fn report(sample_name: &str, ext: &str) -> String {
+    let out = tmp(&format!("{sample_name}.{ext}"));
+    let o = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+        .current_dir(root())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(["-q", "-r", &format!("samples/{sample_name}"), "--report"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{sample_name}: {}", stderr(&o));
+    std::fs::read_to_string(&out).unwrap()
+}
+
+fn samples() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn json(sample_name: &str) -> serde_json::Value {
+    serde_json::from_str(&report(sample_name, "json")).unwrap()
+}
+
+#[test]
+fn markdown_and_json_match_golden_files() {
+    let bless = std::env::var_os("WSSNIFF_BLESS").is_some();
+    let dir = root().join("tests/it/golden");
+    let mut checked = 0;
+    for name in samples() {
+        for ext in ["md", "json"] {
+            let actual = report(&name, ext);
+            let path = dir.join(format!("{name}.{ext}"));
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &actual).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", path.display()));
+            assert_eq!(
+                actual,
+                expected,
+                "{name}.{ext} differs from {}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} golden files checked");
+}
+
+#[test]
+fn reports_are_deterministic() {
+    let a = report("curl-bad-requests.pcap", "html");
+    let b = report("curl-bad-requests.pcap", "html");
+    assert_eq!(a, b);
+    assert!(
+        a.contains("2023-11-14 22:13:20"),
+        "SOURCE_DATE_EPOCH not used"
+    );
+}
+
+/// Element names opened and closed in `html`, checked as a stack. Our HTML is generated, so
+/// a small tag scanner is enough: it fails on any unclosed or mis-nested element.
+fn check_nesting(html: &str) {
+    const VOID: &[&str] = &["meta", "br", "!doctype"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        let after = &rest[start + 1..];
+        let end = after.find('>').expect("unterminated tag");
+        let tag = &after[..end];
+        rest = &after[end + 1..];
+        let self_closing = tag.ends_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '/' && *c != '>')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name == "style" {
+            let close = rest.find("</style>").expect("style closed");
+            rest = &rest[close + "</style>".len()..];
+            continue;
+        }
+        if tag.starts_with('/') {
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> without opener"));
+            assert_eq!(open, name, "mis-nested </{name}>");
+        } else if !self_closing && !VOID.contains(&name.as_str()) {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements: {stack:?}");
+}
+
+#[test]
+fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
+    for name in samples() {
+        let html = report(&name, "html");
+        assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
+        check_nesting(&html);
+        let lower = html.to_ascii_lowercase();
+        for banned in [
+            "<script",
+            "<link",
+            "<img",
+            "<iframe",
+            "src=",
+            "url(",
+            "@import",
+            "href=\"http",
+            "href=\"//",
+            "xlink:href",
+        ] {
+            assert!(!lower.contains(banned), "{name}: contains {banned}");
+        }
+        // Every href is an in-page anchor that exists.
+        for part in html.split("href=\"").skip(1) {
+            let target = &part[..part.find('"').unwrap()];
+            let id = target
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("{name}: href {target}"));
+            assert!(
+                html.contains(&format!("id=\"{id}\"")),
+                "{name}: dangling #{id}"
+            );
+        }
+        let records = records(&sample(&name), &[]);
+        let model = json(&name);
+        for r in records.iter().filter(|r| r["verdict"] == "failed") {
+            let id = r["id"].as_u64().unwrap();
+            let in_group = model["groups"].as_array().unwrap().iter().any(|g| {
+                g["detail"]["id"] == id
+                    || g["occurrences"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|o| o["id"] == id)
+            });
+            assert!(in_group, "{name}: failed handshake #{id} has no section");
+            assert!(
+                html.contains(&format!("<td class=\"n\">{id}</td>")),
+                "{name}: #{id} not listed"
+            );
+        }
+        let failed_groups = model["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["verdict"] == "failed")
+            .count();
+        assert_eq!(
+            html.matches("<section class=\"group\"").count(),
+            model["groups"].as_array().unwrap().len(),
+            "{name}"
+        );
+        if records.iter().any(|r| r["verdict"] == "failed") {
+            assert!(failed_groups > 0, "{name}");
+            assert!(html.contains("<svg"), "{name}: no charts");
+        }
+    }
+}
+
+#[test]
+fn failed_sections_explain_and_reproduce() {
+    let md = report("curl-bad-requests.pcap", "md");
+    // Each of the four requests is its own group (different paths), with evidence and a fix.
+    for path in ["/no-key", "/short-key", "/no-connection", "/post"] {
+        assert!(
+            md.contains(&format!("` GET {path} `")) || md.contains(&format!("` POST {path} `")),
+            "{path}"
+        );
+        assert!(
+            md.contains(&format!("'http://127.0.0.1:18081{path}'")),
+            "no curl line for {path}"
+        );
+    }
+    assert!(md.contains("curl -i --http1.1 -X 'POST'"), "{md}");
+    assert!(md.contains(
+        "-- missing: Sec-WebSocket-Key: <base64 of 16 random bytes>    <- request_key_missing"
+    ));
+    assert!(md.contains("Fix: A hand-made client"));
+    assert!(md.contains("- Wireshark: `frame.number == "));
+    assert!(md.contains("- community id: `1:"));
+
+    let md = report("handcrafted-bad-accept.pcap", "md");
+    assert!(md.contains("(**mismatch**)"), "{md}");
+    assert!(
+        md.contains(">> Sec-WebSocket-Accept: "),
+        "accept line not marked: {md}"
+    );
+}
+
+#[test]
+fn hop_diff_names_the_headers_nginx_stripped() {
+    let m = json("nginx-strips-upgrade.pcap");
+    let hops = m["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{hops:#?}");
+    let h = &hops[0];
+    assert_eq!(h["broken_at"], "proxy_request");
+    assert_eq!(h["proxy"], "127.0.0.1:18031");
+    assert_eq!(h["upstream_server"], "127.0.0.1:18032");
+    assert_eq!(h["downstream_status"], 200);
+    assert_eq!(h["upstream_status"], 200);
+    assert_eq!(h["request_line"][1], "GET /ws HTTP/1.0");
+    let changes: Vec<(String, String, bool)> = h["request_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_owned(),
+                c["name"].as_str().unwrap().to_owned(),
+                c["hop_by_hop"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&("dropped".into(), "Upgrade".into(), true)),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("changed".into(), "Connection".into(), true)),
+        "{changes:?}"
+    );
+    let text = h["explanation"].as_str().unwrap();
+    assert!(
+        text.starts_with("The proxy nginx/1.22.1 at 127.0.0.1:18031 forwarded the request as HTTP/1.0 without `Upgrade` and `Connection: Upgrade`: the upstream at 127.0.0.1:18032 answered 200"),
+        "{text}"
+    );
+    // The client leg links to the hop from its failure section.
+    let md = report("nginx-strips-upgrade.pcap", "md");
+    assert!(
+        md.contains("| dropped (hop-by-hop) | ` Upgrade ` | ` websocket ` | – |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn hop_on_a_good_proxy_is_intact_and_unrelated_captures_have_none() {
+    let m = json("nginx-proxy-ok.pcap");
+    let hops = m["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1);
+    assert_eq!(hops[0]["broken_at"], "nowhere");
+    assert_eq!(hops[0]["downstream_status"], 101);
+    assert!(hops[0]["request_line"].is_null(), "{:#}", hops[0]);
+    // nginx rewrites Host and lower-cases Connection; that shows as changes, not breakage.
+    let names: Vec<&str> = hops[0]["request_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Host"), "{names:?}");
+    for name in [
+        "nginx-502-upstream-down.pcap",
+        "curl-bad-requests.pcap",
+        "python-websockets-ok.pcap",
+    ] {
+        assert_eq!(json(name)["hops"].as_array().unwrap().len(), 0, "{name}");
+    }
+}
+
+#[test]
+fn bad_report_extension_is_a_usage_error() {
+    let o = wssniff(&[
+        "-r",
+        sample("ipv6-ok.pcap").to_str().unwrap(),
+        "--report",
+        "x.pdf",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(".html, .htm, .md or .json"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser"].iter().find_map(|b| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(b))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Renders `html` to a PNG with headless Chromium and returns its size in bytes.
+fn screenshot(browser: &Path, html: &Path, png: &Path) -> u64 {
+    let profile = tmp(&format!(
+        "chromium-profile-{}",
+        png.file_stem().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_dir_all(&profile);
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1000,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A safety net against a hung browser, not a timing assertion.
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("chromium did not exit");
+    }
+    let bytes = std::fs::read(png).unwrap_or_default();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{} is not a PNG",
+        png.display()
+    );
+    bytes.len() as u64
+}
+
+#[test]
+fn html_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing in CI: scripts/setup-debian installs it when CI is set"
+        );
+        eprintln!("skipping html_renders_in_headless_chromium: chromium not installed");
+        return;
+    };
+    let html = tmp("render.html");
+    std::fs::write(&html, report("nginx-strips-upgrade.pcap", "html")).unwrap();
+    let blank = tmp("blank.html");
+    std::fs::write(&blank, "<!DOCTYPE html><html><body></body></html>").unwrap();
+    let report_png = screenshot(&browser, &html, &tmp("render.png"));
+    let blank_png = screenshot(&browser, &blank, &tmp("blank.png"));
+    // A uniform page compresses to almost nothing; text, tables and charts do not.
+    assert!(
+        report_png > 20_000 && report_png > blank_png * 5,
+        "report screenshot {report_png} bytes vs blank page {blank_png} bytes"
+    );
+}
