@@ -18,7 +18,7 @@ use crate::reassembly::StreamLimits;
     name = "wssniff",
     version,
     about = "Passive WebSocket handshake analyzer: tells you why a WebSocket connection failed to open",
-    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
+    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcap --tui\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` for standard input).
@@ -77,6 +77,10 @@ pub struct Cli {
     /// Most bytes held out of order per direction while waiting for a missing segment.
     #[arg(long, value_name = "BYTES", default_value_t = StreamLimits::default().max_out_of_order)]
     pub max_buffer_bytes: usize,
+
+    /// Open the full-screen terminal interface instead of printing lines.
+    #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count"])]
+    pub tui: bool,
 
     /// Print the table of finding codes and exit.
     #[arg(long)]
@@ -157,6 +161,8 @@ pub struct Config {
     pub fail_on: Option<FailOn>,
     /// Engine caps.
     pub engine: EngineConfig,
+    /// Full-screen interface (`--tui`).
+    pub tui: bool,
 }
 
 impl Cli {
@@ -175,6 +181,12 @@ impl Cli {
             }
             (Some(_), Some(_)) => return Err("-r and -i cannot be combined".into()),
         };
+        if self.tui && !stdout_is_terminal {
+            return Err(
+                "--tui needs a terminal on standard output; without --tui wssniff prints lines you can pipe"
+                    .into(),
+            );
+        }
         if self.max_flows == 0 {
             return Err("--max-flows must be at least 1".into());
         }
@@ -220,6 +232,7 @@ impl Cli {
                 },
                 conn,
             },
+            tui: self.tui,
         })
     }
 }

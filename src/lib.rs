@@ -9,7 +9,8 @@
 //!                                                                    │
 //!                                             Event::Handshake(record), Event::Notice
 //!                                                                    ▼
-//!                                                 sink: line output, JSON Lines, summary
+//!                                                 sink: line output, JSON Lines, summary,
+//!                                                       or the TUI (`--tui`, module `tui`)
 //! ```
 //!
 //! The core (`decode` to `handshake`) never does I/O and never reads the clock: time is the
@@ -31,3 +32,4 @@ pub mod reassembly;
 pub mod run;
 pub mod sink;
 pub mod text;
+pub mod tui;

@@ -5,9 +5,9 @@ use std::io::{self, BufWriter, Write};
 use std::ops::ControlFlow;
 
 use crate::capture::filter::FrameFilter;
-use crate::capture::{CaptureError, FileSource};
+use crate::capture::{CaptureError, FileSource, ReadSummary};
 use crate::cli::{Config, Input};
-use crate::engine::Engine;
+use crate::engine::{Engine, Stats};
 use crate::event::Event;
 use crate::finding::Code;
 use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
@@ -76,6 +76,38 @@ impl Delivery {
     }
 }
 
+/// What [`analyse`] hands its caller.
+pub enum Step<'a> {
+    /// The engine emitted an event.
+    Event(Event),
+    /// A frame was processed (whether or not the filter kept it); the counters so far.
+    Frame(&'a Stats),
+}
+
+/// Drives `engine` with every frame of `source` that passes `filter`, handing each event and
+/// each processed frame to `step`, until the end of the input or until a `Frame` step returns
+/// `Break`. The one read loop shared by the line output and the TUI's reader thread; the caller
+/// decides whether to call [`Engine::finish`] afterwards.
+pub fn analyse(
+    source: &mut FileSource,
+    mut filter: Option<&mut FrameFilter>,
+    engine: &mut Engine,
+    mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
+) -> ReadSummary {
+    source.for_each_frame(|frame| {
+        if let Some(f) = filter.as_deref_mut() {
+            if !f.matches(frame) {
+                return step(Step::Frame(engine.stats()));
+            }
+        }
+        engine.process(frame, &mut |event| {
+            // An event cannot stop the read midway through a frame; the Frame step can.
+            let _ = step(Step::Event(event));
+        });
+        step(Step::Frame(engine.stats()))
+    })
+}
+
 /// Runs the analysis described by `config`, writing to standard output and error.
 ///
 /// # Errors
@@ -122,18 +154,13 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
         limit: config.count,
         fail_on: config.fail_on,
     };
-    let read = source.for_each_frame(|frame| {
-        if let Some(f) = filter.as_mut() {
-            if !f.matches(frame) {
-                return ControlFlow::Continue(());
-            }
-        }
-        engine.process(frame, &mut |event| delivery.deliver(event));
-        if delivery.done() {
-            ControlFlow::Break(())
-        } else {
+    let read = analyse(&mut source, filter.as_mut(), &mut engine, |step| match step {
+        Step::Event(event) => {
+            delivery.deliver(event);
             ControlFlow::Continue(())
         }
+        Step::Frame(_) if delivery.done() => ControlFlow::Break(()),
+        Step::Frame(_) => ControlFlow::Continue(()),
     });
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
