@@ -771,3 +771,241 @@ pub fn verdict_index(v: Verdict) -> usize {
         Verdict::Incomplete => 3,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::tui::feed::read_all;
+
+    fn sample(name: &str) -> String {
+        format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A model fed with every message of some real sample captures.
+    fn app_with(samples: &[&str]) -> App {
+        let mut app = App::new("test", None);
+        for s in samples {
+            for feed in read_all(&sample(s), EngineConfig::default()).unwrap() {
+                app.apply_feed(feed);
+            }
+        }
+        app
+    }
+
+    fn shown(app: &App) -> Vec<u64> {
+        app.visible(usize::MAX).map(|(_, r)| r.id).collect()
+    }
+
+    const MIXED: &[&str] = &[
+        "python-websockets-ok.pcap",
+        "curl-bad-requests.pcap",
+        "handcrafted-bad-accept.pcap",
+        "no-response.pcap",
+    ];
+
+    #[test]
+    fn records_stream_in_and_follow_selects_the_newest() {
+        let app = app_with(MIXED);
+        assert_eq!(app.record_count(), 7);
+        assert_eq!(app.state, CaptureState::Finished);
+        assert_eq!(app.counts.iter().sum::<u64>(), 7);
+        assert_eq!(app.counts[verdict_index(Verdict::Ok)], 1);
+        assert!(app.follow);
+        // Each sample restarts ids at 1; the newest arrival is the last record stored.
+        let newest = app.record(app.record_count() - 1).unwrap();
+        assert_eq!(app.selected_record().unwrap(), newest);
+    }
+
+    #[test]
+    fn scrolling_turns_follow_off_and_keeps_the_selection() {
+        let mut app = app_with(&["curl-bad-requests.pcap"]);
+        app.update(Action::Top);
+        assert!(!app.follow);
+        app.update(Action::Move(1));
+        let picked = app.selected_record().unwrap().path.clone();
+        // New arrivals do not move the selection away from the chosen handshake.
+        for feed in read_all(&sample("auth-401.pcap"), EngineConfig::default()).unwrap() {
+            app.apply_feed(feed);
+        }
+        assert_eq!(app.selected_record().unwrap().path, picked);
+        app.update(Action::Bottom);
+        assert!(app.follow);
+        assert_eq!(app.selected(), app.view_len() - 1);
+    }
+
+    #[test]
+    fn quick_filters_and_text_filter() {
+        let mut app = app_with(MIXED);
+        app.update(Action::CycleVerdict);
+        assert_eq!(app.filter.verdict, Some(Verdict::Failed));
+        assert!(app.visible(100).all(|(_, r)| r.verdict == Verdict::Failed));
+        assert_eq!(app.view_len(), 6, "4 curl rejections, bad accept, no response");
+
+        app.update(Action::EditFilter);
+        assert_eq!(app.key_mode(), KeyMode::Filter);
+        for c in " accept_mismatch".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert_eq!(app.filter.code, Some(Code::AcceptMismatch));
+        assert_eq!(app.view_len(), 1);
+        assert_eq!(app.selected_record().unwrap().path.as_deref(), Some("/chat"));
+
+        app.update(Action::ClearFilters);
+        app.update(Action::EditFilter);
+        for c in "short".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert_eq!(app.view_len(), 1, "text matches the path /short-key");
+
+        app.update(Action::EditFilter);
+        for c in " code:nope".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert!(app.status.as_deref().unwrap().contains("unknown finding code"));
+    }
+
+    #[test]
+    fn code_quick_filter_cycles_through_codes_seen() {
+        let mut app = app_with(MIXED);
+        let seen: Vec<Code> = app.codes_seen().collect();
+        assert!(seen.contains(&Code::AcceptMismatch));
+        app.update(Action::CycleCode);
+        assert_eq!(app.filter.code, seen.first().copied());
+        for _ in 1..seen.len() {
+            app.update(Action::CycleCode);
+        }
+        assert_eq!(app.filter.code, seen.last().copied());
+        app.update(Action::CycleCode);
+        assert_eq!(app.filter.code, None);
+    }
+
+    #[test]
+    fn sort_by_every_column_keeps_the_selected_record() {
+        let mut app = app_with(MIXED);
+        app.update(Action::Top);
+        app.update(Action::Move(2));
+        let picked = app.selected_record().unwrap().clone();
+        for _ in 0..SortKey::ALL.len() {
+            app.update(Action::SortNext);
+            assert_eq!(app.selected_record().unwrap(), &picked, "{:?}", app.sort);
+            let rows: Vec<&HandshakeRecord> = app.visible(100).map(|(_, r)| r).collect();
+            for w in rows.windows(2) {
+                assert_ne!(app.order(w[0], w[1]), Ordering::Greater, "{:?}", app.sort);
+            }
+        }
+        assert_eq!(app.sort, SortKey::Time);
+        app.update(Action::SortNext); // client
+        app.update(Action::SortReverse);
+        let ids = shown(&app);
+        app.update(Action::SortReverse);
+        let mut back = shown(&app);
+        back.reverse();
+        assert_eq!(ids, back);
+    }
+
+    #[test]
+    fn verdict_sort_puts_failed_first_when_reversed() {
+        let mut app = app_with(MIXED);
+        while app.sort != SortKey::Verdict {
+            app.update(Action::SortNext);
+        }
+        app.update(Action::SortReverse);
+        app.update(Action::Top);
+        assert_eq!(app.selected_record().unwrap().verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn pause_holds_new_rows_until_resume() {
+        let mut app = app_with(&["python-websockets-ok.pcap"]);
+        app.update(Action::TogglePause);
+        for feed in read_all(&sample("auth-401.pcap"), EngineConfig::default()).unwrap() {
+            app.apply_feed(feed);
+        }
+        assert_eq!(app.view_len(), 1);
+        assert_eq!(app.arrived_while_paused, 2);
+        assert_eq!(app.counts.iter().sum::<u64>(), 3, "the header keeps counting");
+        app.update(Action::TogglePause);
+        assert_eq!(app.view_len(), 3);
+    }
+
+    #[test]
+    fn detail_view_scrolls_and_asks_for_raw_bytes_once() {
+        let mut app = app_with(&["handcrafted-bad-accept.pcap"]);
+        assert_eq!(app.update(Action::Open), None);
+        assert_eq!(app.screen, Screen::Detail);
+        app.update(Action::Move(3));
+        assert_eq!(app.detail_scroll, 3);
+        assert_eq!(app.update(Action::ToggleHex), Some(Effect::LoadHex(0)));
+        app.set_hex(HexDump {
+            record_id: 1,
+            ..HexDump::default()
+        });
+        app.update(Action::ToggleHex);
+        assert_eq!(app.update(Action::ToggleHex), None, "already loaded");
+        app.update(Action::Back);
+        assert_eq!(app.screen, Screen::Table);
+        assert_eq!(app.update(Action::Back), Some(Effect::Quit));
+    }
+
+    #[test]
+    fn overlays_close_before_anything_else() {
+        let mut app = app_with(&["auth-401.pcap"]);
+        app.update(Action::Help);
+        assert_eq!(app.overlay, Some(Overlay::Help));
+        assert_eq!(app.update(Action::Back), None);
+        assert_eq!(app.overlay, None);
+        assert_eq!(app.update(Action::CopyCurl), Some(Effect::CopyCurl(1)));
+    }
+
+    #[test]
+    fn click_selects_then_opens() {
+        let mut app = app_with(&["curl-bad-requests.pcap"]);
+        app.set_table_rows(10);
+        app.update(Action::ClickRow(0));
+        assert_eq!(app.selected(), 0);
+        assert!(!app.follow);
+        app.update(Action::ClickRow(0));
+        assert_eq!(app.screen, Screen::Detail);
+        app.update(Action::Back);
+        app.update(Action::ClickRow(50));
+        assert_eq!(app.selected(), 0, "a click below the rows changes nothing");
+    }
+
+    /// 100,000 handshakes: each insert is a binary search, the window stays the screen's size.
+    #[test]
+    fn a_hundred_thousand_handshakes_stay_consistent() {
+        let template = app_with(&["handcrafted-bad-accept.pcap"])
+            .record(0)
+            .unwrap()
+            .clone();
+        let mut app = App::new("bulk", None);
+        app.set_table_rows(40);
+        // Latency sort makes inserts land in the middle, not only at the end.
+        while app.sort != SortKey::Latency {
+            app.update(Action::SortNext);
+        }
+        for i in 0..100_000u64 {
+            let mut r = template.clone();
+            r.id = i + 1;
+            #[allow(clippy::cast_precision_loss)]
+            let ms = ((i * 7919) % 1000) as f64;
+            r.timing.response_ms = Some(ms);
+            app.apply(Event::Handshake(Box::new(r)));
+        }
+        assert_eq!(app.view_len(), 100_000);
+        assert_eq!(app.selected_record().unwrap().id, 100_000, "follow");
+        assert_eq!(app.visible(40).count(), 40);
+        let lat: Vec<f64> = app
+            .visible(40)
+            .map(|(_, r)| r.timing.response_ms.unwrap())
+            .collect();
+        assert!(lat.windows(2).all(|w| w[0] <= w[1]));
+        app.update(Action::Page(-1));
+        assert!(!app.follow);
+        assert!(app.selected() < app.offset() + 40 && app.selected() >= app.offset());
+    }
+}

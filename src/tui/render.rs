@@ -125,9 +125,9 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let title = Line::from(vec![
         Span::styled(" wssniff ", Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
         Span::raw(" "),
-        Span::raw(crate::text::escape(&app.source)),
-        Span::raw("  "),
         Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
+        Span::raw("  "),
+        Span::raw(crate::text::escape(&app.source)),
     ]);
     let ratio = app.progress.total_bytes.filter(|&t| t > 0).map(|total| {
         #[allow(clippy::cast_precision_loss)]
@@ -137,11 +137,11 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     match ratio {
         Some(r) if top.width >= 60 => {
             let [left, right] =
-                Layout::horizontal([Constraint::Min(20), Constraint::Length(24)]).areas(top);
+                Layout::horizontal([Constraint::Min(20), Constraint::Length(21)]).areas(top);
             frame.render_widget(Paragraph::new(title), left);
             let gauge = LineGauge::default()
                 .ratio(r)
-                .label(format!("{:>3.0}% read", r * 100.0))
+                .label(format!("{:>3.0}%", r * 100.0))
                 .filled_style(Style::new().fg(Color::Cyan));
             frame.render_widget(gauge, right);
         }
