@@ -154,14 +154,19 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
         limit: config.count,
         fail_on: config.fail_on,
     };
-    let read = analyse(&mut source, filter.as_mut(), &mut engine, |step| match step {
-        Step::Event(event) => {
-            delivery.deliver(event);
-            ControlFlow::Continue(())
-        }
-        Step::Frame(_) if delivery.done() => ControlFlow::Break(()),
-        Step::Frame(_) => ControlFlow::Continue(()),
-    });
+    let read = analyse(
+        &mut source,
+        filter.as_mut(),
+        &mut engine,
+        |step| match step {
+            Step::Event(event) => {
+                delivery.deliver(event);
+                ControlFlow::Continue(())
+            }
+            Step::Frame(_) if delivery.done() => ControlFlow::Break(()),
+            Step::Frame(_) => ControlFlow::Continue(()),
+        },
+    );
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }

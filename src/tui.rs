@@ -22,15 +22,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{
-    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseButton,
-    MouseEventKind,
+    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent, MouseButton, MouseEventKind,
 };
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use ratatui::crossterm::cursor::Show;
 use ratatui::Terminal;
 
 use crate::cli::{Config, Input};
@@ -118,7 +117,12 @@ impl Drop for TerminalGuard {
 /// call twice (the panic hook and the guard may both run).
 fn restore_terminal() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        Show
+    );
 }
 
 /// A panic must not leave the user's terminal in raw mode on the alternate screen, with the
@@ -221,7 +225,10 @@ fn perform(
 ) -> anyhow::Result<bool> {
     let index = match effect {
         Effect::Quit => return Ok(true),
-        Effect::CopyCurl(i) | Effect::ExportPcap(i) | Effect::ExportJson(i) | Effect::LoadHex(i) => i,
+        Effect::CopyCurl(i)
+        | Effect::ExportPcap(i)
+        | Effect::ExportJson(i)
+        | Effect::LoadHex(i) => i,
     };
     let Some(record) = app.record(index) else {
         return Ok(false);
@@ -249,7 +256,12 @@ fn perform(
             let msg = match app.file.as_deref().filter(|f| *f != "-") {
                 None => "exporting packets needs a capture file to read them again".to_owned(),
                 Some(file) => match export::export_pcap(file, &dir, record) {
-                    Ok((p, n)) => format!("wrote {n} packets of {} → {} to {}", record.client, record.server, p.display()),
+                    Ok((p, n)) => format!(
+                        "wrote {n} packets of {} → {} to {}",
+                        record.client,
+                        record.server,
+                        p.display()
+                    ),
                     Err(e) => format!("export failed: {e}"),
                 },
             };

@@ -74,7 +74,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Enter", "open details of the selected handshake"),
     ("Esc", "back / close"),
     ("Tab x", "details: analysis ⇄ hex/raw bytes"),
-    ("/", "filter: text over host, path, ip; v:failed code:accept_mismatch"),
+    (
+        "/",
+        "filter: text over host, path, ip; v:failed code:accept_mismatch",
+    ),
     ("v", "quick filter: cycle verdict"),
     ("c", "quick filter: cycle finding code"),
     ("0", "clear all filters"),

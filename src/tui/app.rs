@@ -93,10 +93,7 @@ impl SortKey {
 
     fn next(self) -> SortKey {
         let i = SortKey::ALL.iter().position(|&k| k == self).unwrap_or(0);
-        SortKey::ALL
-            .get(i + 1)
-            .copied()
-            .unwrap_or(SortKey::Time)
+        SortKey::ALL.get(i + 1).copied().unwrap_or(SortKey::Time)
     }
 
     fn compare(self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
@@ -288,6 +285,9 @@ pub struct App {
     pub state: CaptureState,
     /// Latest counters and read position.
     pub progress: Progress,
+    // Boxed as the engine sends them: no copy on arrival, and growing the Vec moves pointers,
+    // not ~600-byte records.
+    #[allow(clippy::vec_box)]
     records: Vec<Box<HandshakeRecord>>,
     /// Handshakes received after [`MAX_RECORDS`] was reached (counted, not kept).
     pub records_not_kept: u64,
@@ -741,10 +741,9 @@ impl App {
     fn move_by(&mut self, n: i64) {
         if self.screen == Screen::Detail {
             let step = i32::try_from(n).unwrap_or(0);
-            self.detail_scroll = u16::try_from(
-                (i32::from(self.detail_scroll) + step).clamp(0, i32::from(u16::MAX)),
-            )
-            .unwrap_or(0);
+            self.detail_scroll =
+                u16::try_from((i32::from(self.detail_scroll) + step).clamp(0, i32::from(u16::MAX)))
+                    .unwrap_or(0);
             return;
         }
         self.follow = false;
@@ -840,7 +839,11 @@ mod tests {
         app.update(Action::CycleVerdict);
         assert_eq!(app.filter.verdict, Some(Verdict::Failed));
         assert!(app.visible(100).all(|(_, r)| r.verdict == Verdict::Failed));
-        assert_eq!(app.view_len(), 6, "4 curl rejections, bad accept, no response");
+        assert_eq!(
+            app.view_len(),
+            6,
+            "4 curl rejections, bad accept, no response"
+        );
 
         app.update(Action::EditFilter);
         assert_eq!(app.key_mode(), KeyMode::Filter);
@@ -850,7 +853,10 @@ mod tests {
         app.update(Action::FilterApply);
         assert_eq!(app.filter.code, Some(Code::AcceptMismatch));
         assert_eq!(app.view_len(), 1);
-        assert_eq!(app.selected_record().unwrap().path.as_deref(), Some("/chat"));
+        assert_eq!(
+            app.selected_record().unwrap().path.as_deref(),
+            Some("/chat")
+        );
 
         app.update(Action::ClearFilters);
         app.update(Action::EditFilter);
@@ -865,7 +871,11 @@ mod tests {
             app.update(Action::FilterChar(c));
         }
         app.update(Action::FilterApply);
-        assert!(app.status.as_deref().unwrap().contains("unknown finding code"));
+        assert!(app
+            .status
+            .as_deref()
+            .unwrap()
+            .contains("unknown finding code"));
     }
 
     #[test]
@@ -927,7 +937,11 @@ mod tests {
         }
         assert_eq!(app.view_len(), 1);
         assert_eq!(app.arrived_while_paused, 2);
-        assert_eq!(app.counts.iter().sum::<u64>(), 3, "the header keeps counting");
+        assert_eq!(
+            app.counts.iter().sum::<u64>(),
+            3,
+            "the header keeps counting"
+        );
         app.update(Action::TogglePause);
         assert_eq!(app.view_len(), 3);
     }

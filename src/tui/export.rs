@@ -38,7 +38,10 @@ pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
     };
     let mut cmd = String::from("curl -i --http1.1");
     if method != "GET" {
-        cmd.push_str(&format!(" -X {}", shell_quote(&crate::text::escape(method))));
+        cmd.push_str(&format!(
+            " -X {}",
+            shell_quote(&crate::text::escape(method))
+        ));
     }
     for h in &req.head.headers {
         if CURL_SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
@@ -85,8 +88,7 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
     };
     let Some(path) = path.filter(|p| *p != "-") else {
         dump.note = Some(
-            "raw bytes are read again from the capture file; not available for this source"
-                .into(),
+            "raw bytes are read again from the capture file; not available for this source".into(),
         );
         return dump;
     };
@@ -163,8 +165,7 @@ fn in_flow(client: SocketAddr, server: SocketAddr, frame: &crate::capture::Frame
 /// # Errors
 /// The capture cannot be read or the output cannot be written.
 pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result<(PathBuf, u64)> {
-    let mut source =
-        FileSource::open(capture).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut source = FileSource::open(capture).map_err(|e| io::Error::other(e.to_string()))?;
     let (path, file) = create_new(dir, &format!("wssniff-{}-flow", r.id), "pcap")?;
     let mut w = BufWriter::new(file);
     let mut linktype: Option<Linktype> = None;

@@ -85,7 +85,11 @@ pub fn spawn_file_reader(
             path: path.to_owned(),
             source,
         })?;
-        let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         if len.is_none() {
             // Directories and the like: let FileSource::open produce its usual message.
             FileSource::open(path)?;
@@ -106,7 +110,16 @@ pub fn spawn_file_reader(
     let (tx, rx) = sync_channel(CHANNEL_CAPACITY);
     let handle = thread::Builder::new()
         .name("wssniff-reader".into())
-        .spawn(move || read_into(&mut source, filter.as_deref(), config, &count, total_bytes, &tx))
+        .spawn(move || {
+            read_into(
+                &mut source,
+                filter.as_deref(),
+                config,
+                &count,
+                total_bytes,
+                &tx,
+            )
+        })
         .map_err(|source| crate::capture::CaptureError::Io {
             path: path.to_owned(),
             source,
@@ -181,7 +194,10 @@ fn read_into(
 ///
 /// # Errors
 /// The file cannot be opened or is not a capture.
-pub fn read_all(path: &str, config: EngineConfig) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+pub fn read_all(
+    path: &str,
+    config: EngineConfig,
+) -> Result<Vec<Feed>, crate::capture::CaptureError> {
     let (rx, handle) = spawn_file_reader(path, None, config)?;
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();

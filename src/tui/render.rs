@@ -113,17 +113,24 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let [top, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let (state, state_style) = match (&app.state, app.paused) {
         (CaptureState::Running, true) | (CaptureState::Finished, true) => {
             ("paused".to_owned(), Style::new().fg(Color::Yellow))
         }
         (CaptureState::Running, false) => ("running".to_owned(), Style::new().fg(Color::Green)),
         (CaptureState::Finished, false) => ("finished".to_owned(), Style::new().fg(Color::Cyan)),
-        (CaptureState::Failed(_), _) => ("stopped: input error".to_owned(), Style::new().fg(Color::Red)),
+        (CaptureState::Failed(_), _) => (
+            "stopped: input error".to_owned(),
+            Style::new().fg(Color::Red),
+        ),
     };
     let title = Line::from(vec![
-        Span::styled(" wssniff ", Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
+        Span::styled(
+            " wssniff ",
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ),
         Span::raw(" "),
         Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
         Span::raw("  "),
@@ -161,7 +168,10 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Span::raw(" "),
         Span::styled(format!("failed {failed}"), verdict_style(Verdict::Failed)),
         Span::raw(" "),
-        Span::styled(format!("incompl {incomplete}"), verdict_style(Verdict::Incomplete)),
+        Span::styled(
+            format!("incompl {incomplete}"),
+            verdict_style(Verdict::Incomplete),
+        ),
     ];
     let drops = match app.progress.drops {
         Some(d) => d.to_string(),
@@ -301,12 +311,18 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
             ])
         })
         .collect();
-    let height = u16::try_from(lines.len()).unwrap_or(u16::MAX).saturating_add(2);
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
     let rect = centered(area, 78, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)
-            .block(Block::default().borders(Borders::ALL).title(" keys (Esc closes) "))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" keys (Esc closes) "),
+            )
             .wrap(Wrap { trim: false }),
         rect,
     );
@@ -326,7 +342,11 @@ fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, body: &str) {
     lines.push(Line::styled("Esc closes", Style::new().fg(Color::DarkGray)));
     frame.render_widget(
         Paragraph::new(lines)
-            .block(Block::default().borders(Borders::ALL).title(format!(" {title} ")))
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" {title} ")),
+            )
             .wrap(Wrap { trim: false }),
         rect,
     );

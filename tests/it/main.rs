@@ -15,3 +15,5 @@ mod samples;
 mod public;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.
 mod cli;
+// The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
+mod tui;

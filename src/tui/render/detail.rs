@@ -82,10 +82,10 @@ fn frames_text(frames: &[u64]) -> String {
 #[must_use]
 pub fn detail_lines(r: &HandshakeRecord) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    let status = r.response.as_ref().map_or_else(
-        || "no response".to_owned(),
-        |m| escape(&m.head.start_line),
-    );
+    let status = r
+        .response
+        .as_ref()
+        .map_or_else(|| "no response".to_owned(), |m| escape(&m.head.start_line));
     out.push(Line::from(vec![
         Span::styled(
             format!("{} → {}", r.client, r.server),
@@ -149,7 +149,10 @@ pub fn detail_lines(r: &HandshakeRecord) -> Vec<Line<'static>> {
         }),
     ]));
     if let Some(ending) = r.ending {
-        out.push(Line::from(vec![label("ending"), Span::raw(ending.describe())]));
+        out.push(Line::from(vec![
+            label("ending"),
+            Span::raw(ending.describe()),
+        ]));
     }
     out.push(Line::from(vec![
         label("community"),
@@ -161,7 +164,10 @@ pub fn detail_lines(r: &HandshakeRecord) -> Vec<Line<'static>> {
             Span::raw(format!(
                 "offered [{}] → chosen {}",
                 escape(&r.subprotocols_offered.join(", ")),
-                r.subprotocol.as_deref().map(escape).unwrap_or_else(|| "none".into())
+                r.subprotocol
+                    .as_deref()
+                    .map(escape)
+                    .unwrap_or_else(|| "none".into())
             )),
         ]));
     }
@@ -180,7 +186,12 @@ pub fn detail_lines(r: &HandshakeRecord) -> Vec<Line<'static>> {
     out.push(section("Sec-WebSocket-Accept"));
     out.push(Line::from(vec![
         label("key"),
-        Span::raw(r.key.as_deref().map(escape).unwrap_or_else(|| "(none)".into())),
+        Span::raw(
+            r.key
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "(none)".into()),
+        ),
     ]));
     out.push(Line::from(vec![
         label("expected"),
@@ -201,7 +212,12 @@ pub fn detail_lines(r: &HandshakeRecord) -> Vec<Line<'static>> {
     };
     out.push(Line::from(vec![
         label("actual"),
-        Span::raw(r.accept.as_deref().map(escape).unwrap_or_else(|| "(none)".into())),
+        Span::raw(
+            r.accept
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "(none)".into()),
+        ),
         Span::styled(mark, style),
     ]));
 
@@ -239,7 +255,10 @@ fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
         format!(" [frame {}]", frames_text(&f.frames))
     };
     out.push(Line::from(vec![
-        Span::styled(format!("  {:<7} ", f.severity.as_str()), severity_style(f.severity)),
+        Span::styled(
+            format!("  {:<7} ", f.severity.as_str()),
+            severity_style(f.severity),
+        ),
         Span::styled(
             f.code.as_str().to_owned(),
             Style::new().add_modifier(Modifier::BOLD),
@@ -303,8 +322,14 @@ fn head_lines(
         let text = format!("  {}", escape(&line));
         match blamed(&line, name, findings) {
             Some(f) => out.push(Line::from(vec![
-                Span::styled(text, severity_style(f.severity).add_modifier(Modifier::REVERSED)),
-                Span::styled(format!("  ◀ {}", f.code.as_str()), severity_style(f.severity)),
+                Span::styled(
+                    text,
+                    severity_style(f.severity).add_modifier(Modifier::REVERSED),
+                ),
+                Span::styled(
+                    format!("  ◀ {}", f.code.as_str()),
+                    severity_style(f.severity),
+                ),
             ])),
             None => out.push(Line::raw(text)),
         }
@@ -319,14 +344,20 @@ fn head_lines(
 fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let Some(hex) = hex else {
-        out.push(Line::raw(format!("loading the frames of handshake #{} …", r.id)));
+        out.push(Line::raw(format!(
+            "loading the frames of handshake #{} …",
+            r.id
+        )));
         return out;
     };
     if let Some(note) = &hex.note {
         out.push(Line::styled(escape(note), Style::new().fg(Color::Yellow)));
     }
     for (number, bytes) in &hex.frames {
-        out.push(section(&format!("frame {number} ({} bytes captured)", bytes.len())));
+        out.push(section(&format!(
+            "frame {number} ({} bytes captured)",
+            bytes.len()
+        )));
         for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
             let mut hexpart = String::with_capacity(HEX_WIDTH * 3);
             for b in chunk {
@@ -335,7 +366,13 @@ fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
             // Only printable ASCII reaches the terminal; everything else is a dot.
             let text: String = chunk
                 .iter()
-                .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' })
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             out.push(Line::from(vec![
                 Span::styled(

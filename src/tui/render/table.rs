@@ -48,7 +48,7 @@ impl Col {
             Col::Time => Constraint::Length(12),
             Col::Flow => Constraint::Length(43),
             Col::Server => Constraint::Length(21),
-            Col::Host => Constraint::Length(18),
+            Col::Host => Constraint::Length(16),
             Col::Path => Constraint::Length(14),
             Col::Status => Constraint::Length(3),
             Col::Subprotocol => Constraint::Length(10),
@@ -87,8 +87,14 @@ impl Col {
                     .map_or_else(|| r.server.to_string(), escape),
             ),
             Col::Path => Cell::from(r.path.as_deref().map(escape).unwrap_or_default()),
-            Col::Status => Cell::from(r.status.map(|s| s.to_string()).unwrap_or_else(|| "-".into())),
-            Col::Subprotocol => Cell::from(r.subprotocol.as_deref().map(escape).unwrap_or_default()),
+            Col::Status => Cell::from(
+                r.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Col::Subprotocol => {
+                Cell::from(r.subprotocol.as_deref().map(escape).unwrap_or_default())
+            }
             Col::Latency => Cell::from(
                 latency_ms(r)
                     .map(|ms| format!("{ms:.1}ms"))
@@ -164,7 +170,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|(pos, r)| {
             let row = Row::new(cols.iter().map(|&c| c.cell(r)));
             if pos == selected {
-                row.style(Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD))
+                row.style(
+                    Style::new()
+                        .bg(Color::DarkGray)
+                        .add_modifier(Modifier::BOLD),
+                )
             } else {
                 row
             }
