@@ -272,7 +272,7 @@ fn end_to_end_in_tmux() {
     // Details: why it failed and how to fix it.
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
     let screen = tmux.wait_for("fix:");
-    assert!(screen.contains("Findings (1)"), "{screen}");
+    assert!(screen.contains("Findings (2)"), "{screen}");
     assert!(screen.contains("request_key_invalid"), "{screen}");
     tmux.run(&["send-keys", "-t", "t", "q"]);
     let screen = tmux.wait_for("EXIT:0");
