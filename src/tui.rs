@@ -1,5 +1,5 @@
 //! `--tui`: the full-screen interface. This file owns everything that touches the real
-//! terminal: setup and restore (also on panic and on SIGTERM/SIGHUP/SIGINT), the event loop,
+//! terminal: setup and restore (also on panic, SIGTERM and SIGINT), the event loop,
 //! and carrying out the model's side effects. The model ([`app`]), key map ([`action`]) and
 //! drawing ([`render`]) are plain code tested without a terminal.
 //!
@@ -43,6 +43,8 @@ pub const MAX_FPS: u64 = 30;
 const IDLE_TICK: Duration = Duration::from_millis(50);
 /// Most feed messages taken per tick, so a flood cannot starve the keyboard.
 const DRAIN_BUDGET: usize = 20_000;
+/// Most terminal events handled between two checks of the stop flag and two draws.
+const MAX_INPUT_PER_TICK: usize = 256;
 /// Rows moved per mouse wheel notch.
 const WHEEL_ROWS: i64 = 3;
 
@@ -78,11 +80,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 /// The terminal cannot be set up or written.
 pub fn run_feed(mut app: App, rx: &Receiver<Feed>) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-    ] {
+    // SIGHUP keeps its default action (exit): the terminal is gone, there is nothing to
+    // restore, and crossterm can spin reading a hung-up tty, so a flag might never be seen.
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
@@ -181,8 +181,9 @@ fn event_loop(
         if !event::poll(timeout)? {
             continue;
         }
-        // Take every pending terminal event before the next draw.
-        loop {
+        // Take the pending terminal events before the next draw, a bounded number: a terminal
+        // that went away can report input forever, and the stop flag must still be seen.
+        for _ in 0..MAX_INPUT_PER_TICK {
             let ev = event::read()?;
             dirty = true;
             let action = match ev {
@@ -209,7 +210,7 @@ fn event_loop(
                     }
                 }
             }
-            if !event::poll(Duration::ZERO)? {
+            if stop.load(Ordering::Relaxed) || !event::poll(Duration::ZERO)? {
                 break;
             }
         }
