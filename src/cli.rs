@@ -19,7 +19,7 @@ use crate::reassembly::StreamLimits;
     name = "wssniff",
     version,
     about = "Passive WebSocket handshake analyzer: tells you why a WebSocket connection failed to open",
-    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap --report report.html\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
+    after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcap --tui\n  wssniff -i eth0 tcp port 443 or tcp port 8080\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap --report report.html\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` for standard input).
@@ -129,6 +129,9 @@ pub struct Cli {
     /// receiver's maxPayload / max_size limit.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_payload)]
     pub max_payload: u64,
+    /// Open the full-screen terminal interface instead of printing lines.
+    #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count"])]
+    pub tui: bool,
 
     /// Print the table of finding codes and exit.
     #[arg(long)]
@@ -224,6 +227,8 @@ pub struct Config {
     pub fail_on: Option<FailOn>,
     /// Engine caps.
     pub engine: EngineConfig,
+    /// Full-screen interface (`--tui`).
+    pub tui: bool,
 }
 
 impl Cli {
@@ -268,6 +273,12 @@ impl Cli {
             }
             (Some(_), Some(_)) => return Err("-r and -i cannot be combined".into()),
         };
+        if self.tui && !stdout_is_terminal {
+            return Err(
+                "--tui needs a terminal on standard output; without --tui wssniff prints lines you can pipe"
+                    .into(),
+            );
+        }
         if self.max_flows == 0 {
             return Err("--max-flows must be at least 1".into());
         }
@@ -325,6 +336,7 @@ impl Cli {
                 // cannot wait for an end that may never come.
                 response_timeout_ns: live.then_some(response_timeout_ns),
             },
+            tui: self.tui,
         })
     }
 }

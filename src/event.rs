@@ -216,6 +216,57 @@ impl HandshakeRecord {
     }
 }
 
+impl ConnectionRecord {
+    /// The connection's story in one line, for people: how it ended, the close frames in
+    /// order, message counts per direction and the duration. Untrusted text is escaped.
+    #[must_use]
+    pub fn story(&self) -> String {
+        let close = |peer: &str, c: &Option<CloseFrame>| {
+            c.as_ref().map(|c| {
+                let code = c
+                    .code
+                    .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
+                if c.reason.is_empty() {
+                    format!("{peer} {code}")
+                } else {
+                    format!("{peer} {code} {:?}", crate::text::escape(&c.reason))
+                }
+            })
+        };
+        let client = close("client", &self.close.client);
+        let server = close("server", &self.close.server);
+        let closes = match self.close.initiator {
+            Some(Peer::Server) => [server, client],
+            _ => [client, server],
+        };
+        let closes: Vec<String> = closes.into_iter().flatten().collect();
+        let closes = if closes.is_empty() {
+            "no close frame".to_owned()
+        } else {
+            closes.join(" → ")
+        };
+        let dir = |s: &DirectionStats| {
+            format!(
+                "{} msg{} {} B",
+                s.messages,
+                if s.messages == 1 { "" } else { "s" },
+                s.payload_bytes
+            )
+        };
+        let state = if self.ending == ConnectionEnding::Open {
+            "still open".to_owned()
+        } else {
+            format!("closed {}", self.ending.as_str())
+        };
+        format!(
+            "{state}: {closes}; c→s {}, s→c {}, {:.1} s",
+            dir(&self.client_to_server),
+            dir(&self.server_to_client),
+            self.duration_ms / 1000.0
+        )
+    }
+}
+
 /// Something about the capture as a whole (not one handshake), for the summary and logs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Notice {

@@ -12,6 +12,7 @@
 //!                                                                    ▼
 //!                                                 sink: line output, JSON Lines, summary,
 //!                                                       forensic report (+ hop correlation)
+//!                                                       or the TUI (`--tui`, module `tui`)
 //! ```
 //!
 //! The core (`decode` to `handshake`) never does I/O and never reads the clock: time is the
@@ -36,4 +37,5 @@ pub mod run;
 pub mod session;
 pub mod sink;
 pub mod text;
+pub mod tui;
 pub mod wsframe;

@@ -33,6 +33,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.tui {
+        return match wssniff::tui::run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wssniff: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run::run(&config) {
         Ok(outcome) => {
             if let Some(err) = outcome.input_error {

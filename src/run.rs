@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::FrameFilter;
-use crate::capture::live::{LiveCapture, LiveStats, OwnedFrame};
+use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedFrame};
 use crate::capture::writer::{PcapWriter, UpgradeOnlyWriter};
 use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
 use crate::cli::{Config, FailOn, Input, Live};
-use crate::engine::Engine;
+use crate::engine::{Engine, FrameInfo, Stats};
 use crate::event::Event;
 use crate::finding::Code;
 use crate::report::{CaptureInfo, Report};
@@ -135,6 +135,38 @@ impl Delivery {
     }
 }
 
+/// What [`analyse`] hands its caller.
+pub enum Step<'a> {
+    /// The engine emitted an event.
+    Event(Event),
+    /// A frame was processed (whether or not the filter kept it); the counters so far.
+    Frame(&'a Stats),
+}
+
+/// Drives `engine` with every frame of `source` that passes `filter`, handing each event and
+/// each processed frame to `step`, until the end of the input or until a `Frame` step returns
+/// `Break`. The one read loop shared by the line output and the TUI's reader thread; the caller
+/// decides whether to call [`Engine::finish`] afterwards.
+pub fn analyse(
+    source: &mut FileSource,
+    mut filter: Option<&mut FrameFilter>,
+    engine: &mut Engine,
+    mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
+) -> ReadSummary {
+    source.for_each_frame(|frame| {
+        if let Some(f) = filter.as_deref_mut() {
+            if !f.matches(frame) {
+                return step(Step::Frame(engine.stats()));
+            }
+        }
+        engine.process(frame, &mut |event| {
+            // An event cannot stop the read midway through a frame; the Frame step can.
+            let _ = step(Step::Event(event));
+        });
+        step(Step::Frame(engine.stats()))
+    })
+}
+
 /// Runs the analysis described by `config`, writing to standard output and error.
 ///
 /// # Errors
@@ -151,19 +183,19 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     let mut source = FileSource::open(path)?;
     let mut delivery = Delivery::new(config, false)?;
     let mut engine = Engine::new(config.engine);
-    let read = source.for_each_frame(|frame| {
-        if let Some(f) = filter.as_mut() {
-            if !f.matches(frame) {
-                return ControlFlow::Continue(());
+    let read = analyse(
+        &mut source,
+        filter.as_mut(),
+        &mut engine,
+        |step| match step {
+            Step::Event(event) => {
+                delivery.deliver(event);
+                ControlFlow::Continue(())
             }
-        }
-        engine.process(frame, &mut |event| delivery.deliver(event));
-        if delivery.done() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    });
+            Step::Frame(_) if delivery.done() => ControlFlow::Break(()),
+            Step::Frame(_) => ControlFlow::Continue(()),
+        },
+    );
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }
@@ -205,98 +237,161 @@ fn now() -> Timestamp {
     Timestamp(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Where `-w` output goes.
-enum PacketOut {
-    All(PcapWriter),
-    UpgradesOnly(UpgradeOnlyWriter),
+/// What [`analyse_live`] hands its caller.
+pub enum LiveStep<'a> {
+    /// The engine emitted an event.
+    Event(Event),
+    /// A packet was analysed; what the engine learnt about its connection.
+    Frame(&'a OwnedFrame, FrameInfo),
+    /// Five times a second: the engine's and the capture's counters.
+    Tick(&'a Stats, LiveStats),
 }
 
-fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
-    let capture = LiveCapture::open(&live.options)?;
-    let mut packet_out = match &live.write {
-        None => None,
-        Some(path) => {
-            let snaplen = if live.options.snaplen == 0 {
-                262_144
-            } else {
-                live.options.snaplen
-            };
-            let w = PcapWriter::create(path, capture.linktype(), snaplen)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            Some(if live.write_handshakes_only {
-                PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
-            } else {
-                PacketOut::All(w)
-            })
-        }
-    };
-    eprintln!("wssniff: {}", capture.banner());
-
-    // First Ctrl-C / SIGTERM: stop capturing and finish cleanly. A second one exits at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+/// Runs a live capture: the capture thread reads packets into a bounded channel (never
+/// waiting: it sheds and counts when the analysis falls behind) and this thread analyses
+/// them, ticking the engine so unanswered upgrades are reported after the response timeout.
+/// Stops when `stop` is set, `duration` passes, the capture fails or `step` returns `Break`;
+/// then finishes the engine. The one live loop shared by the line output and the TUI.
+///
+/// # Errors
+/// The capture thread could not be started.
+pub fn analyse_live(
+    capture: LiveCapture,
+    stop: &Arc<AtomicBool>,
+    duration: Option<Duration>,
+    engine: &mut Engine,
+    mut step: impl FnMut(LiveStep<'_>) -> ControlFlow<()>,
+) -> io::Result<LiveStats> {
     let (tx, rx) = mpsc::sync_channel::<OwnedFrame>(CHANNEL_FRAMES);
-    let capture_stop = Arc::clone(&stop);
+    let counters = Arc::new(LiveCounters::default());
+    let capture_stop = Arc::clone(stop);
+    let capture_counters = Arc::clone(&counters);
     let capture_thread = std::thread::Builder::new()
-        .name("capture".into())
-        .spawn(move || capture.run(&capture_stop, &tx))?;
-
+        .name("wssniff-capture".into())
+        .spawn(move || capture.run(&capture_stop, &tx, &capture_counters))?;
     let started = Instant::now();
-    let mut delivery = Delivery::new(config, true)?;
-    let mut engine = Engine::new(config.engine);
     let mut number = 0u64;
     let mut last_tick = Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed)
-            || delivery.done()
-            || live.duration.is_some_and(|d| started.elapsed() >= d)
-        {
-            break;
-        }
+    let mut stopped_by_step = false;
+    while !stop.load(Ordering::Relaxed)
+        && !stopped_by_step
+        && duration.is_none_or(|d| started.elapsed() < d)
+    {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(owned) => {
                 number += 1;
-                let info = engine.process(&owned.as_frame(number), &mut |e| delivery.deliver(e));
-                match (&mut packet_out, info.flow) {
-                    (Some(PacketOut::All(w)), _) => w.write(&owned)?,
-                    (Some(PacketOut::UpgradesOnly(w)), Some(flow)) => {
-                        w.offer(flow, info.upgrade, owned)?;
-                    }
-                    _ => {}
-                }
+                let info = engine.process(&owned.as_frame(number), &mut |e| {
+                    stopped_by_step |= step(LiveStep::Event(e)).is_break();
+                });
+                stopped_by_step |= step(LiveStep::Frame(&owned, info)).is_break();
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if last_tick.elapsed() >= Duration::from_millis(200) {
             last_tick = Instant::now();
-            engine.tick(now(), &mut |e| delivery.deliver(e));
-            match &mut packet_out {
-                Some(PacketOut::All(w)) => w.flush()?,
-                Some(PacketOut::UpgradesOnly(w)) => w.flush()?,
-                None => {}
-            }
+            engine.tick(now(), &mut |e| {
+                stopped_by_step |= step(LiveStep::Event(e)).is_break();
+            });
+            stopped_by_step |= step(LiveStep::Tick(engine.stats(), counters.snapshot())).is_break();
         }
     }
     stop.store(true, Ordering::Relaxed);
     drop(rx);
-    let stats = capture_thread.join().unwrap_or_default();
-    if !delivery.done() {
-        engine.finish(&mut |event| delivery.deliver(event));
+    let stats = capture_thread
+        .join()
+        .unwrap_or_else(|_| counters.snapshot());
+    engine.finish(&mut |e| {
+        let _ = step(LiveStep::Event(e));
+    });
+    let _ = step(LiveStep::Tick(engine.stats(), stats));
+    Ok(stats)
+}
+
+/// Where `-w` output goes.
+pub(crate) enum PacketOut {
+    All(PcapWriter),
+    UpgradesOnly(UpgradeOnlyWriter),
+}
+
+impl PacketOut {
+    pub(crate) fn create(live: &Live, capture: &LiveCapture) -> io::Result<Option<Self>> {
+        let Some(path) = &live.write else {
+            return Ok(None);
+        };
+        let snaplen = if live.options.snaplen == 0 {
+            262_144
+        } else {
+            live.options.snaplen
+        };
+        let w = PcapWriter::create(path, capture.linktype(), snaplen)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(Some(if live.write_handshakes_only {
+            PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
+        } else {
+            PacketOut::All(w)
+        }))
     }
-    match &mut packet_out {
-        Some(PacketOut::All(w)) => w.flush()?,
-        Some(PacketOut::UpgradesOnly(w)) => w.flush()?,
-        None => {}
+
+    pub(crate) fn write(&mut self, frame: &OwnedFrame, info: FrameInfo) -> io::Result<()> {
+        match (self, info.flow) {
+            (PacketOut::All(w), _) => w.write(frame),
+            (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, frame),
+            (PacketOut::UpgradesOnly(_), None) => Ok(()),
+        }
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        match self {
+            PacketOut::All(w) => w.flush(),
+            PacketOut::UpgradesOnly(w) => w.flush(),
+        }
+    }
+}
+
+fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
+    let capture = LiveCapture::open(&live.options)?;
+    let mut packet_out = PacketOut::create(live, &capture)?;
+    eprintln!("wssniff: {}", capture.banner());
+    // First Ctrl-C / SIGTERM: stop capturing and finish cleanly. A second one exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let mut delivery = Delivery::new(config, true)?;
+    let mut engine = Engine::new(config.engine);
+    let mut write_error: Option<io::Error> = None;
+    let stats = analyse_live(capture, &stop, live.duration, &mut engine, |step| {
+        match step {
+            LiveStep::Event(e) => delivery.deliver(e),
+            LiveStep::Frame(frame, info) => {
+                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(frame, info)) {
+                    write_error.get_or_insert(e);
+                }
+            }
+            LiveStep::Tick(..) => {
+                if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+        if delivery.done() || write_error.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(RunError::Output(e));
+    }
+    if let Some(p) = packet_out.as_mut() {
+        p.flush()?;
     }
     let (summary, tripped, _) = delivery.close()?;
     let mut err = io::stderr().lock();
     let read = ReadSummary {
-        frames: number,
-        linktypes: Vec::new(),
+        frames: engine.stats().frames,
         ..ReadSummary::default()
     };
     summary.write(&mut err, engine.stats(), Some(&read))?;
@@ -314,7 +409,7 @@ fn write_live_stats(err: &mut dyn Write, stats: &LiveStats) -> io::Result<()> {
         "{} packets captured, {} received by filter, {} dropped by kernel, {} dropped by interface, {} shed by wssniff",
         stats.captured, stats.received, stats.kernel_dropped, stats.interface_dropped, stats.shed
     )?;
-    let lost = stats.kernel_dropped + stats.interface_dropped + stats.shed;
+    let lost = stats.lost();
     if lost > 0 {
         writeln!(
             err,

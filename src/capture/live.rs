@@ -5,7 +5,7 @@
 //! When the channel is full the packet is shed and counted, so a slow consumer shows up as a
 //! number in the summary instead of as kernel drops.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -80,6 +80,41 @@ pub struct LiveStats {
     /// libpcap: packets dropped by the interface or driver.
     pub interface_dropped: u64,
 }
+
+/// Counters the capture thread updates while it runs, readable from any thread.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    captured: AtomicU64,
+    shed: AtomicU64,
+    received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    interface_dropped: AtomicU64,
+}
+
+impl LiveCounters {
+    /// The counters now.
+    #[must_use]
+    pub fn snapshot(&self) -> LiveStats {
+        LiveStats {
+            captured: self.captured.load(Ordering::Relaxed),
+            shed: self.shed.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            kernel_dropped: self.kernel_dropped.load(Ordering::Relaxed),
+            interface_dropped: self.interface_dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl LiveStats {
+    /// Packets lost anywhere between the wire and the analysis.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.kernel_dropped + self.interface_dropped + self.shed
+    }
+}
+
+/// How often the capture thread asks libpcap for its drop counters.
+const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An open live capture, ready to run on a thread.
 pub struct LiveCapture {
@@ -195,13 +230,19 @@ impl LiveCapture {
         )
     }
 
-    /// Reads packets until `stop` is set or the channel's receiver is gone.
-    pub fn run(mut self, stop: &Arc<AtomicBool>, tx: &SyncSender<OwnedFrame>) -> LiveStats {
-        let mut stats = LiveStats::default();
+    /// Reads packets until `stop` is set or the channel's receiver is gone, keeping
+    /// `counters` current; returns the final counters.
+    pub fn run(
+        mut self,
+        stop: &Arc<AtomicBool>,
+        tx: &SyncSender<OwnedFrame>,
+        counters: &LiveCounters,
+    ) -> LiveStats {
+        let mut last_stats = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
             match self.capture.next_packet() {
                 Ok(packet) => {
-                    stats.captured += 1;
+                    counters.captured.fetch_add(1, Ordering::Relaxed);
                     let ts = Timestamp::from_parts(
                         packet.header.ts.tv_sec,
                         u64::try_from(packet.header.ts.tv_usec).unwrap_or(0),
@@ -215,7 +256,9 @@ impl LiveCapture {
                     };
                     match tx.try_send(frame) {
                         Ok(()) => {}
-                        Err(TrySendError::Full(_)) => stats.shed += 1,
+                        Err(TrySendError::Full(_)) => {
+                            counters.shed.fetch_add(1, Ordering::Relaxed);
+                        }
                         Err(TrySendError::Disconnected(_)) => break,
                     }
                 }
@@ -225,13 +268,27 @@ impl LiveCapture {
                 }
                 Err(_) => break,
             }
+            if last_stats.elapsed() >= STATS_EVERY {
+                last_stats = std::time::Instant::now();
+                self.publish_stats(counters);
+            }
         }
+        self.publish_stats(counters);
+        counters.snapshot()
+    }
+
+    fn publish_stats(&mut self, counters: &LiveCounters) {
         if let Ok(s) = self.capture.stats() {
-            stats.received = u64::from(s.received);
-            stats.kernel_dropped = u64::from(s.dropped);
-            stats.interface_dropped = u64::from(s.if_dropped);
+            counters
+                .received
+                .store(u64::from(s.received), Ordering::Relaxed);
+            counters
+                .kernel_dropped
+                .store(u64::from(s.dropped), Ordering::Relaxed);
+            counters
+                .interface_dropped
+                .store(u64::from(s.if_dropped), Ordering::Relaxed);
         }
-        stats
     }
 }
 

@@ -91,7 +91,7 @@ impl UpgradeOnlyWriter {
     ///
     /// # Errors
     /// Writing failed.
-    pub fn offer(&mut self, flow: FlowKey, upgrade: bool, frame: OwnedFrame) -> io::Result<()> {
+    pub fn offer(&mut self, flow: FlowKey, upgrade: bool, frame: &OwnedFrame) -> io::Result<()> {
         if upgrade {
             if let Some(held) = self.held.remove(&flow) {
                 for f in &held {
@@ -99,7 +99,7 @@ impl UpgradeOnlyWriter {
                     self.writer.write(f)?;
                 }
             }
-            return self.writer.write(&frame);
+            return self.writer.write(frame);
         }
         let entry = self.held.entry(flow).or_insert_with(|| {
             self.order.push_back(flow);
@@ -107,7 +107,7 @@ impl UpgradeOnlyWriter {
         });
         if entry.len() < HOLD_PER_FLOW {
             self.held_bytes += frame.data.len();
-            entry.push(frame);
+            entry.push(frame.clone());
         }
         while self.held_bytes > HOLD_TOTAL_BYTES {
             let Some(oldest) = self.order.pop_front() else {

@@ -12,7 +12,7 @@
 use std::io::{self, Write};
 
 use super::Sink;
-use crate::event::{ConnectionRecord, DirectionStats, Event, HandshakeRecord, Message, Verdict};
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
 use crate::finding::{Finding, Severity};
 use crate::text::{escape, format_ts};
 
@@ -113,53 +113,13 @@ impl<W: Write> LineSink<W> {
         let id = r
             .handshake_id
             .map_or_else(|| "#-".to_owned(), |id| format!("#{id}"));
-        let close = |peer: &str, c: &Option<crate::event::CloseFrame>| {
-            c.as_ref().map(|c| {
-                let code = c
-                    .code
-                    .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
-                if c.reason.is_empty() {
-                    format!("{peer} {code}")
-                } else {
-                    format!("{peer} {code} {:?}", escape(&c.reason))
-                }
-            })
-        };
-        let client = close("client", &r.close.client);
-        let server = close("server", &r.close.server);
-        let closes = match r.close.initiator {
-            Some(crate::event::Peer::Server) => [server, client],
-            _ => [client, server],
-        };
-        let closes: Vec<String> = closes.into_iter().flatten().collect();
-        let closes = if closes.is_empty() {
-            "no close frame".to_owned()
-        } else {
-            closes.join(" → ")
-        };
-        let dir = |s: &DirectionStats| {
-            format!(
-                "{} msg{} {} B",
-                s.messages,
-                if s.messages == 1 { "" } else { "s" },
-                s.payload_bytes
-            )
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let secs = r.duration_ms / 1000.0;
-        let state = if r.ending == crate::event::ConnectionEnding::Open {
-            "still open".to_owned()
-        } else {
-            format!("closed {}", r.ending.as_str())
-        };
         writeln!(
             self.out,
-            "{} {id} {} > {} {state}: {closes}; c→s {}, s→c {}, {secs:.1} s",
+            "{} {id} {} > {} {}",
             format_ts(r.end_ts),
             r.client,
             r.server,
-            dir(&r.client_to_server),
-            dir(&r.server_to_client),
+            r.story(),
         )?;
         self.write_findings(&r.findings)
     }

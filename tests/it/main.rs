@@ -17,3 +17,5 @@ mod public;
 mod cli;
 // The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.
 mod report;
+// The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
+mod tui;

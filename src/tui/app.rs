@@ -1,0 +1,1043 @@
+//! The TUI's model: every handshake received, the filtered and sorted view over them, the
+//! selection, follow and pause, the overlays. Plain data with no terminal in sight, so it is
+//! tested by calling [`App::apply`] and [`App::update`] and looking at the fields.
+//!
+//! Cost model (100,000 handshakes must stay smooth): a new record is inserted into the view
+//! with a binary search (`O(log n)` compares plus one `memmove`); drawing reads only the rows on
+//! screen; full `O(n log n)` rebuilds happen only on a user action (sort, filter, unpause).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
+use crate::finding::Code;
+
+use super::action::{Action, KeyMode};
+use super::feed::{Feed, Progress};
+
+/// Most handshake records kept for browsing; later ones are counted but not stored, so a
+/// long live capture cannot exhaust memory.
+pub const MAX_RECORDS: usize = 250_000;
+/// Most distinct notices kept (the engine emits each kind once, so this is a safety net).
+const MAX_NOTICES: usize = 64;
+/// Most frames loaded for the hex view of one handshake.
+pub const MAX_HEX_FRAMES: usize = 64;
+
+/// Where the capture is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaptureState {
+    /// Still producing.
+    Running,
+    /// The whole input was read.
+    Finished,
+    /// The producer stopped early; the message says why.
+    Failed(String),
+}
+
+/// The columns the table can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// Capture time (ties: arrival).
+    Time,
+    /// Client address.
+    Client,
+    /// Server address.
+    Server,
+    /// Host header.
+    Host,
+    /// Request path.
+    Path,
+    /// Response status.
+    Status,
+    /// Chosen subprotocol.
+    Subprotocol,
+    /// Response latency (or time waited without an answer).
+    Latency,
+    /// Verdict, worst last in ascending order.
+    Verdict,
+    /// Code of the top finding.
+    Finding,
+}
+
+impl SortKey {
+    /// Every key, in the order `s` cycles through them.
+    pub const ALL: [SortKey; 10] = [
+        SortKey::Time,
+        SortKey::Client,
+        SortKey::Server,
+        SortKey::Host,
+        SortKey::Path,
+        SortKey::Status,
+        SortKey::Subprotocol,
+        SortKey::Latency,
+        SortKey::Verdict,
+        SortKey::Finding,
+    ];
+
+    /// Column title.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Time => "time",
+            SortKey::Client => "client",
+            SortKey::Server => "server",
+            SortKey::Host => "host",
+            SortKey::Path => "path",
+            SortKey::Status => "status",
+            SortKey::Subprotocol => "subprotocol",
+            SortKey::Latency => "latency",
+            SortKey::Verdict => "verdict",
+            SortKey::Finding => "finding",
+        }
+    }
+
+    fn next(self) -> SortKey {
+        let i = SortKey::ALL.iter().position(|&k| k == self).unwrap_or(0);
+        SortKey::ALL.get(i + 1).copied().unwrap_or(SortKey::Time)
+    }
+
+    fn compare(self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
+        match self {
+            SortKey::Time => a.ts.cmp(&b.ts),
+            SortKey::Client => a.client.cmp(&b.client),
+            SortKey::Server => a.server.cmp(&b.server),
+            SortKey::Host => a.host.cmp(&b.host),
+            SortKey::Path => a.path.cmp(&b.path),
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Subprotocol => a.subprotocol.cmp(&b.subprotocol),
+            SortKey::Latency => latency_ms(a)
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
+            SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
+            SortKey::Finding => a
+                .top_finding()
+                .map(|f| f.code.as_str())
+                .cmp(&b.top_finding().map(|f| f.code.as_str())),
+        }
+    }
+}
+
+/// Failed sorts last (first when reversed): the order people triage in.
+fn verdict_rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Ok => 0,
+        Verdict::Warning => 1,
+        Verdict::Incomplete => 2,
+        Verdict::Failed => 3,
+    }
+}
+
+/// Response latency, or how long the client waited for an answer that never came.
+#[must_use]
+pub fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
+    r.timing.response_ms.or(r.timing.waited_ms)
+}
+
+/// What the table shows: free-text terms plus the quick filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Lower-case terms; each must occur in the host, path, client or server address.
+    pub terms: Vec<String>,
+    /// Only this verdict.
+    pub verdict: Option<Verdict>,
+    /// Only handshakes with a finding of this code.
+    pub code: Option<Code>,
+}
+
+impl Filter {
+    /// Parses the filter bar: `v:failed` / `verdict:failed`, `code:accept_mismatch`, a bare
+    /// verdict name or finding code, anything else is a text term. Unknown `code:` values are
+    /// returned as errors so the user learns why nothing matched.
+    ///
+    /// # Errors
+    /// A `code:` or `verdict:` value that does not exist.
+    pub fn parse(s: &str) -> Result<Filter, String> {
+        let mut filter = Filter::default();
+        for token in s.split_whitespace() {
+            let lower = token.to_lowercase();
+            if let Some(v) = lower
+                .strip_prefix("verdict:")
+                .or_else(|| lower.strip_prefix("v:"))
+            {
+                filter.verdict =
+                    Some(Verdict::parse(v).ok_or_else(|| format!("unknown verdict `{v}`"))?);
+            } else if let Some(c) = lower
+                .strip_prefix("code:")
+                .or_else(|| lower.strip_prefix("c:"))
+            {
+                filter.code =
+                    Some(Code::parse(c).ok_or_else(|| format!("unknown finding code `{c}`"))?);
+            } else if let Some(v) = Verdict::parse(&lower) {
+                filter.verdict = Some(v);
+            } else if let Some(c) = Code::parse(&lower) {
+                filter.code = Some(c);
+            } else {
+                filter.terms.push(lower);
+            }
+        }
+        Ok(filter)
+    }
+
+    /// The filter written back in the syntax [`Filter::parse`] reads.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(v) = self.verdict {
+            parts.push(format!("v:{}", v.as_str()));
+        }
+        if let Some(c) = self.code {
+            parts.push(format!("code:{}", c.as_str()));
+        }
+        parts.extend(self.terms.iter().cloned());
+        parts.join(" ")
+    }
+
+    /// No restriction at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty() && self.verdict.is_none() && self.code.is_none()
+    }
+
+    /// Whether `r` passes.
+    #[must_use]
+    pub fn matches(&self, r: &HandshakeRecord) -> bool {
+        if self.verdict.is_some_and(|v| v != r.verdict) {
+            return false;
+        }
+        if let Some(code) = self.code {
+            if !r.findings.iter().any(|f| f.code == code) {
+                return false;
+            }
+        }
+        if self.terms.is_empty() {
+            return true;
+        }
+        let hay = [
+            r.host.as_deref().unwrap_or("").to_lowercase(),
+            r.path.as_deref().unwrap_or("").to_lowercase(),
+            r.client.to_string(),
+            r.server.to_string(),
+        ];
+        self.terms
+            .iter()
+            .all(|t| hay.iter().any(|h| h.contains(t.as_str())))
+    }
+}
+
+/// Which full-screen view is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// The handshake table.
+    Table,
+    /// The detail view of the selected handshake.
+    Detail,
+}
+
+/// A box drawn over everything else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    /// The key list.
+    Help,
+    /// A message (export result, curl command).
+    Popup {
+        /// Box title.
+        title: String,
+        /// Text, already escaped.
+        body: String,
+    },
+}
+
+/// Raw frames of one handshake, loaded on demand for the hex view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HexDump {
+    /// The record they belong to.
+    pub record_id: u64,
+    /// (frame number, captured bytes).
+    pub frames: Vec<(u64, Vec<u8>)>,
+    /// Why some or all bytes are missing.
+    pub note: Option<String>,
+}
+
+/// A side effect the event loop carries out for the model (the model itself does no I/O).
+/// Each names a record by its index in [`App::record`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Leave the TUI.
+    Quit,
+    /// Build the curl command, copy it, show it.
+    CopyCurl(usize),
+    /// Write the flow's packets to a pcap file.
+    ExportPcap(usize),
+    /// Write the record as JSON.
+    ExportJson(usize),
+    /// Read the record's frames for the hex view.
+    LoadHex(usize),
+}
+
+/// The whole UI state.
+#[derive(Debug)]
+pub struct App {
+    /// What is being read, for the header (`file x.pcap`, `interface eth0`).
+    pub source: String,
+    /// The capture file, when there is one to re-read for raw bytes and exports.
+    pub file: Option<String>,
+    /// Producer state.
+    pub state: CaptureState,
+    /// Latest counters and read position.
+    pub progress: Progress,
+    // Boxed as the engine sends them: no copy on arrival, and growing the Vec moves pointers,
+    // not ~600-byte records.
+    #[allow(clippy::vec_box)]
+    records: Vec<Box<HandshakeRecord>>,
+    /// Handshakes received after [`MAX_RECORDS`] was reached (counted, not kept).
+    pub records_not_kept: u64,
+    /// Handshakes received, per verdict (ok, warning, failed, incomplete).
+    pub counts: [u64; 4],
+    codes_seen: BTreeSet<Code>,
+    /// How each upgraded connection ended, by the id of the handshake that opened it
+    /// (at most one per kept handshake).
+    connections: HashMap<u64, Box<ConnectionRecord>>,
+    /// Capture-level notices.
+    pub notices: Vec<Notice>,
+    view: Vec<usize>,
+    /// Sort column.
+    pub sort: SortKey,
+    /// Sort descending.
+    pub descending: bool,
+    /// Active filter.
+    pub filter: Filter,
+    /// The filter bar's text while it is being edited.
+    pub filter_input: Option<String>,
+    selected: usize,
+    offset: usize,
+    table_rows: usize,
+    /// Keep the newest handshake selected as rows stream in.
+    pub follow: bool,
+    /// The table is frozen; new handshakes wait until resume.
+    pub paused: bool,
+    /// Handshakes received while paused.
+    pub arrived_while_paused: u64,
+    /// Table or detail view.
+    pub screen: Screen,
+    /// First line shown in the detail view.
+    pub detail_scroll: u16,
+    /// The detail view shows raw bytes instead of the analysis.
+    pub detail_hex: bool,
+    /// Raw frames of the record whose hex view was opened last.
+    pub hex: Option<HexDump>,
+    /// The box on top, if any.
+    pub overlay: Option<Overlay>,
+    /// One-line message at the bottom (result of the last action).
+    pub status: Option<String>,
+}
+
+impl App {
+    /// An empty model for a source described as `source`; `file` is the capture to re-read for
+    /// raw bytes and exports (none for live capture or standard input).
+    #[must_use]
+    pub fn new(source: impl Into<String>, file: Option<String>) -> Self {
+        App {
+            source: source.into(),
+            file,
+            state: CaptureState::Running,
+            progress: Progress::default(),
+            records: Vec::new(),
+            records_not_kept: 0,
+            counts: [0; 4],
+            codes_seen: BTreeSet::new(),
+            connections: HashMap::new(),
+            notices: Vec::new(),
+            view: Vec::new(),
+            sort: SortKey::Time,
+            descending: false,
+            filter: Filter::default(),
+            filter_input: None,
+            selected: 0,
+            offset: 0,
+            table_rows: 10,
+            follow: true,
+            paused: false,
+            arrived_while_paused: 0,
+            screen: Screen::Table,
+            detail_scroll: 0,
+            detail_hex: false,
+            hex: None,
+            overlay: None,
+            status: None,
+        }
+    }
+
+    /// Takes one producer message.
+    pub fn apply_feed(&mut self, feed: Feed) {
+        match feed {
+            Feed::Event(event) => self.apply(event),
+            Feed::Progress(p) => self.progress = p,
+            Feed::Finished { progress, error } => {
+                self.progress = progress;
+                self.state = match error {
+                    Some(e) => CaptureState::Failed(e),
+                    None => CaptureState::Finished,
+                };
+            }
+        }
+    }
+
+    /// Takes one engine event (by value: a record moves into the model without a copy).
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Notice(n) => {
+                if self.notices.len() < MAX_NOTICES && !self.notices.contains(&n) {
+                    self.notices.push(n);
+                }
+            }
+            Event::Handshake(record) => self.add_record(record),
+            Event::Connection(record) => {
+                // Only connections whose handshake is kept can be shown (bounded alike).
+                if let Some(id) = record.handshake_id {
+                    if self.connections.len() < MAX_RECORDS {
+                        self.connections.insert(id, record);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How the connection opened by handshake `id` ended, once it has.
+    #[must_use]
+    pub fn connection(&self, id: u64) -> Option<&ConnectionRecord> {
+        self.connections.get(&id).map(AsRef::as_ref)
+    }
+
+    fn add_record(&mut self, record: Box<HandshakeRecord>) {
+        if let Some(c) = self.counts.get_mut(verdict_index(record.verdict)) {
+            *c += 1;
+        }
+        if self.records.len() >= MAX_RECORDS {
+            self.records_not_kept += 1;
+            return;
+        }
+        for f in &record.findings {
+            self.codes_seen.insert(f.code);
+        }
+        let index = self.records.len();
+        self.records.push(record);
+        if self.paused {
+            self.arrived_while_paused += 1;
+            return;
+        }
+        let Some(new) = self.records.get(index) else {
+            return;
+        };
+        if !self.filter.matches(new) {
+            return;
+        }
+        let pos = self.view.partition_point(|&i| {
+            self.records
+                .get(i)
+                .is_some_and(|r| self.order(r, new) == Ordering::Less)
+        });
+        self.view.insert(pos, index);
+        if self.follow {
+            self.selected = pos;
+        } else if pos <= self.selected && self.view.len() > 1 {
+            // Keep the same handshake selected and the same rows on screen.
+            self.selected += 1;
+            if pos < self.offset {
+                self.offset += 1;
+            }
+        }
+        self.scroll_to_selection();
+    }
+
+    fn order(&self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
+        let o = self.sort.compare(a, b).then(a.id.cmp(&b.id));
+        if self.descending {
+            o.reverse()
+        } else {
+            o
+        }
+    }
+
+    /// Rebuilds the view after a sort, filter or pause change, keeping the selected handshake
+    /// selected when it is still shown.
+    fn rebuild(&mut self) {
+        let keep = self.selected_index();
+        let mut view: Vec<usize> = (0..self.records.len())
+            .filter(|&i| self.records.get(i).is_some_and(|r| self.filter.matches(r)))
+            .collect();
+        view.sort_by(|&a, &b| match (self.records.get(a), self.records.get(b)) {
+            (Some(a), Some(b)) => self.order(a, b),
+            _ => Ordering::Equal,
+        });
+        self.view = view;
+        self.selected = if self.follow {
+            self.newest_position()
+        } else {
+            keep.and_then(|k| self.view.iter().position(|&i| i == k))
+                .unwrap_or(0)
+        };
+        self.scroll_to_selection();
+    }
+
+    fn newest_position(&self) -> usize {
+        // Records are stored in arrival order, so the newest has the largest index.
+        self.view
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, &i)| i)
+            .map_or(0, |(pos, _)| pos)
+    }
+
+    fn scroll_to_selection(&mut self) {
+        let rows = self.table_rows.max(1);
+        self.selected = self.selected.min(self.view.len().saturating_sub(1));
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + rows {
+            self.offset = self.selected + 1 - rows;
+        }
+        let max_offset = self.view.len().saturating_sub(rows);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Tells the model how many table rows fit on screen (the event loop calls this on every
+    /// resize, from the same layout the renderer uses).
+    pub fn set_table_rows(&mut self, rows: usize) {
+        self.table_rows = rows.max(1);
+        self.scroll_to_selection();
+    }
+
+    /// Rows that fit on screen, as last set.
+    #[must_use]
+    pub fn table_rows(&self) -> usize {
+        self.table_rows
+    }
+
+    /// The handshakes shown in the table (after filter), in display order.
+    #[must_use]
+    pub fn view_len(&self) -> usize {
+        self.view.len()
+    }
+
+    /// Handshakes kept.
+    #[must_use]
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The record stored at `index` (arrival order).
+    #[must_use]
+    pub fn record(&self, index: usize) -> Option<&HandshakeRecord> {
+        self.records.get(index).map(AsRef::as_ref)
+    }
+
+    /// Position of the selection in the view.
+    #[must_use]
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// First view position on screen.
+    #[must_use]
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    fn selected_index(&self) -> Option<usize> {
+        self.view.get(self.selected).copied()
+    }
+
+    /// The selected handshake, if the view is not empty.
+    #[must_use]
+    pub fn selected_record(&self) -> Option<&HandshakeRecord> {
+        self.selected_index().and_then(|i| self.record(i))
+    }
+
+    /// The rows from `offset` on, at most `rows` of them: (view position, record). This is the
+    /// only way the renderer reads the table, so drawing costs the visible rows, not `n`.
+    pub fn visible(&self, rows: usize) -> impl Iterator<Item = (usize, &HandshakeRecord)> {
+        // Clamp here too so a renderer given a bigger area than announced still shows the
+        // selection.
+        let rows = rows.max(1);
+        let mut offset = self.offset.min(self.selected);
+        if self.selected >= offset + rows {
+            offset = self.selected + 1 - rows;
+        }
+        self.view
+            .iter()
+            .enumerate()
+            .skip(offset)
+            .take(rows)
+            .filter_map(|(pos, &i)| self.record(i).map(|r| (pos, r)))
+    }
+
+    /// Finding codes seen so far, for the code quick filter.
+    pub fn codes_seen(&self) -> impl Iterator<Item = Code> + '_ {
+        self.codes_seen.iter().copied()
+    }
+
+    /// Which keys apply now.
+    #[must_use]
+    pub fn key_mode(&self) -> KeyMode {
+        if self.filter_input.is_some() {
+            KeyMode::Filter
+        } else {
+            KeyMode::Normal
+        }
+    }
+
+    /// Shows a message box (text must already be escaped).
+    pub fn show_popup(&mut self, title: impl Into<String>, body: impl Into<String>) {
+        self.overlay = Some(Overlay::Popup {
+            title: title.into(),
+            body: body.into(),
+        });
+    }
+
+    /// Applies one user action; returns the side effect the event loop must carry out.
+    pub fn update(&mut self, action: Action) -> Option<Effect> {
+        // An overlay takes the keys that close it; anything else closes it and goes on.
+        if self.overlay.is_some() {
+            match action {
+                Action::Quit => return Some(Effect::Quit),
+                Action::Back | Action::Help | Action::Open => {
+                    self.overlay = None;
+                    return None;
+                }
+                _ => self.overlay = None,
+            }
+        }
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::Back => {
+                if self.filter_input.take().is_some() {
+                } else if self.screen == Screen::Detail {
+                    self.screen = Screen::Table;
+                } else {
+                    return Some(Effect::Quit);
+                }
+            }
+            Action::Help => self.overlay = Some(Overlay::Help),
+            Action::Move(n) => self.move_by(n),
+            Action::Page(n) => {
+                let rows = i64::try_from(self.table_rows).unwrap_or(1);
+                self.move_by(n.saturating_mul(rows));
+            }
+            Action::Top => {
+                if self.screen == Screen::Detail {
+                    self.detail_scroll = 0;
+                } else {
+                    self.follow = false;
+                    self.selected = 0;
+                    self.scroll_to_selection();
+                }
+            }
+            Action::Bottom => {
+                if self.screen == Screen::Table {
+                    self.follow = true;
+                    self.selected = self.view.len().saturating_sub(1);
+                    self.scroll_to_selection();
+                }
+            }
+            Action::ClickRow(row) => {
+                if self.screen == Screen::Table {
+                    let pos = self.visible(self.table_rows).nth(row).map(|(p, _)| p);
+                    if let Some(pos) = pos {
+                        if pos == self.selected {
+                            return self.update(Action::Open);
+                        }
+                        self.follow = false;
+                        self.selected = pos;
+                        self.scroll_to_selection();
+                    }
+                }
+            }
+            Action::Open => {
+                if self.screen == Screen::Table && self.selected_record().is_some() {
+                    self.screen = Screen::Detail;
+                    self.detail_scroll = 0;
+                    self.detail_hex = false;
+                }
+            }
+            Action::ToggleHex => {
+                if self.screen == Screen::Detail {
+                    self.detail_hex = !self.detail_hex;
+                    self.detail_scroll = 0;
+                    let id = self.selected_record().map(|r| r.id);
+                    let loaded = self.hex.as_ref().map(|h| h.record_id);
+                    if self.detail_hex && id.is_some() && loaded != id {
+                        return self.selected_index().map(Effect::LoadHex);
+                    }
+                }
+            }
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.selected = self.newest_position();
+                    self.scroll_to_selection();
+                }
+            }
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                if !self.paused {
+                    self.arrived_while_paused = 0;
+                    self.rebuild();
+                }
+            }
+            Action::SortNext => {
+                self.sort = self.sort.next();
+                self.rebuild();
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.rebuild();
+            }
+            Action::EditFilter => self.filter_input = Some(self.filter.describe()),
+            Action::FilterChar(c) => {
+                if let Some(input) = self.filter_input.as_mut() {
+                    // A filter is short; the cap keeps a stuck key from growing it forever.
+                    if input.chars().count() < 256 && !c.is_control() {
+                        input.push(c);
+                    }
+                }
+            }
+            Action::FilterBackspace => {
+                if let Some(input) = self.filter_input.as_mut() {
+                    input.pop();
+                }
+            }
+            Action::FilterApply => {
+                if let Some(input) = self.filter_input.take() {
+                    match Filter::parse(&input) {
+                        Ok(f) => self.set_filter(f),
+                        Err(e) => self.status = Some(e),
+                    }
+                }
+            }
+            Action::CycleVerdict => {
+                let order = [
+                    None,
+                    Some(Verdict::Failed),
+                    Some(Verdict::Warning),
+                    Some(Verdict::Incomplete),
+                    Some(Verdict::Ok),
+                ];
+                let i = order
+                    .iter()
+                    .position(|&v| v == self.filter.verdict)
+                    .unwrap_or(0);
+                let mut f = self.filter.clone();
+                f.verdict = order.get(i + 1).copied().flatten();
+                self.set_filter(f);
+            }
+            Action::CycleCode => {
+                let mut codes = self.codes_seen.iter().copied();
+                let next = match self.filter.code {
+                    None => codes.next(),
+                    Some(cur) => codes.find(|&c| c > cur),
+                };
+                let mut f = self.filter.clone();
+                f.code = next;
+                self.set_filter(f);
+            }
+            Action::ClearFilters => self.set_filter(Filter::default()),
+            Action::CopyCurl => return self.selected_index().map(Effect::CopyCurl),
+            Action::ExportPcap => return self.selected_index().map(Effect::ExportPcap),
+            Action::ExportJson => return self.selected_index().map(Effect::ExportJson),
+        }
+        None
+    }
+
+    fn set_filter(&mut self, filter: Filter) {
+        self.filter = filter;
+        if self.screen == Screen::Detail {
+            self.screen = Screen::Table;
+        }
+        self.rebuild();
+    }
+
+    fn move_by(&mut self, n: i64) {
+        if self.screen == Screen::Detail {
+            let step = i32::try_from(n).unwrap_or(0);
+            self.detail_scroll =
+                u16::try_from((i32::from(self.detail_scroll) + step).clamp(0, i32::from(u16::MAX)))
+                    .unwrap_or(0);
+            return;
+        }
+        self.follow = false;
+        let len = i64::try_from(self.view.len()).unwrap_or(i64::MAX);
+        let cur = i64::try_from(self.selected).unwrap_or(0);
+        let next = cur.saturating_add(n).clamp(0, (len - 1).max(0));
+        self.selected = usize::try_from(next).unwrap_or(0);
+        self.scroll_to_selection();
+    }
+
+    /// Stores the raw frames loaded for the hex view.
+    pub fn set_hex(&mut self, hex: HexDump) {
+        self.hex = Some(hex);
+    }
+}
+
+/// Index into [`App::counts`].
+#[must_use]
+pub fn verdict_index(v: Verdict) -> usize {
+    match v {
+        Verdict::Ok => 0,
+        Verdict::Warning => 1,
+        Verdict::Failed => 2,
+        Verdict::Incomplete => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::tui::feed::read_all;
+
+    fn sample(name: &str) -> String {
+        format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A model fed with every message of some real sample captures.
+    fn app_with(samples: &[&str]) -> App {
+        let mut app = App::new("test", None);
+        for s in samples {
+            for feed in read_all(&sample(s), EngineConfig::default()).unwrap() {
+                app.apply_feed(feed);
+            }
+        }
+        app
+    }
+
+    fn shown(app: &App) -> Vec<u64> {
+        app.visible(usize::MAX).map(|(_, r)| r.id).collect()
+    }
+
+    const MIXED: &[&str] = &[
+        "python-websockets-ok.pcap",
+        "curl-bad-requests.pcap",
+        "handcrafted-bad-accept.pcap",
+        "no-response.pcap",
+    ];
+
+    #[test]
+    fn records_stream_in_and_follow_selects_the_newest() {
+        let app = app_with(MIXED);
+        assert_eq!(app.record_count(), 7);
+        assert_eq!(app.state, CaptureState::Finished);
+        assert_eq!(app.counts.iter().sum::<u64>(), 7);
+        assert_eq!(app.counts[verdict_index(Verdict::Ok)], 1);
+        assert!(app.follow);
+        // Each sample restarts ids at 1; the newest arrival is the last record stored.
+        let newest = app.record(app.record_count() - 1).unwrap();
+        assert_eq!(app.selected_record().unwrap(), newest);
+    }
+
+    #[test]
+    fn scrolling_turns_follow_off_and_keeps_the_selection() {
+        let mut app = app_with(&["curl-bad-requests.pcap"]);
+        app.update(Action::Top);
+        assert!(!app.follow);
+        app.update(Action::Move(1));
+        let picked = app.selected_record().unwrap().path.clone();
+        // New arrivals do not move the selection away from the chosen handshake.
+        for feed in read_all(&sample("auth-401.pcap"), EngineConfig::default()).unwrap() {
+            app.apply_feed(feed);
+        }
+        assert_eq!(app.selected_record().unwrap().path, picked);
+        app.update(Action::Bottom);
+        assert!(app.follow);
+        assert_eq!(app.selected(), app.view_len() - 1);
+    }
+
+    #[test]
+    fn quick_filters_and_text_filter() {
+        let mut app = app_with(MIXED);
+        app.update(Action::CycleVerdict);
+        assert_eq!(app.filter.verdict, Some(Verdict::Failed));
+        assert!(app.visible(100).all(|(_, r)| r.verdict == Verdict::Failed));
+        assert_eq!(
+            app.view_len(),
+            6,
+            "4 curl rejections, bad accept, no response"
+        );
+
+        app.update(Action::EditFilter);
+        assert_eq!(app.key_mode(), KeyMode::Filter);
+        for c in " accept_mismatch".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert_eq!(app.filter.code, Some(Code::AcceptMismatch));
+        assert_eq!(app.view_len(), 1);
+        assert_eq!(
+            app.selected_record().unwrap().path.as_deref(),
+            Some("/chat")
+        );
+
+        app.update(Action::ClearFilters);
+        app.update(Action::EditFilter);
+        for c in "short".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert_eq!(app.view_len(), 1, "text matches the path /short-key");
+
+        app.update(Action::EditFilter);
+        for c in " code:nope".chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
+        assert!(app
+            .status
+            .as_deref()
+            .unwrap()
+            .contains("unknown finding code"));
+    }
+
+    #[test]
+    fn code_quick_filter_cycles_through_codes_seen() {
+        let mut app = app_with(MIXED);
+        let seen: Vec<Code> = app.codes_seen().collect();
+        assert!(seen.contains(&Code::AcceptMismatch));
+        app.update(Action::CycleCode);
+        assert_eq!(app.filter.code, seen.first().copied());
+        for _ in 1..seen.len() {
+            app.update(Action::CycleCode);
+        }
+        assert_eq!(app.filter.code, seen.last().copied());
+        app.update(Action::CycleCode);
+        assert_eq!(app.filter.code, None);
+    }
+
+    #[test]
+    fn sort_by_every_column_keeps_the_selected_record() {
+        let mut app = app_with(MIXED);
+        app.update(Action::Top);
+        app.update(Action::Move(2));
+        let picked = app.selected_record().unwrap().clone();
+        for _ in 0..SortKey::ALL.len() {
+            app.update(Action::SortNext);
+            assert_eq!(app.selected_record().unwrap(), &picked, "{:?}", app.sort);
+            let rows: Vec<&HandshakeRecord> = app.visible(100).map(|(_, r)| r).collect();
+            for w in rows.windows(2) {
+                assert_ne!(app.order(w[0], w[1]), Ordering::Greater, "{:?}", app.sort);
+            }
+        }
+        assert_eq!(app.sort, SortKey::Time);
+        app.update(Action::SortNext); // client
+        app.update(Action::SortReverse);
+        let ids = shown(&app);
+        app.update(Action::SortReverse);
+        let mut back = shown(&app);
+        back.reverse();
+        assert_eq!(ids, back);
+    }
+
+    #[test]
+    fn verdict_sort_puts_failed_first_when_reversed() {
+        let mut app = app_with(MIXED);
+        while app.sort != SortKey::Verdict {
+            app.update(Action::SortNext);
+        }
+        app.update(Action::SortReverse);
+        app.update(Action::Top);
+        assert_eq!(app.selected_record().unwrap().verdict, Verdict::Failed);
+    }
+
+    #[test]
+    fn pause_holds_new_rows_until_resume() {
+        let mut app = app_with(&["python-websockets-ok.pcap"]);
+        app.update(Action::TogglePause);
+        for feed in read_all(&sample("auth-401.pcap"), EngineConfig::default()).unwrap() {
+            app.apply_feed(feed);
+        }
+        assert_eq!(app.view_len(), 1);
+        assert_eq!(app.arrived_while_paused, 2);
+        assert_eq!(
+            app.counts.iter().sum::<u64>(),
+            3,
+            "the header keeps counting"
+        );
+        app.update(Action::TogglePause);
+        assert_eq!(app.view_len(), 3);
+    }
+
+    #[test]
+    fn detail_view_scrolls_and_asks_for_raw_bytes_once() {
+        let mut app = app_with(&["handcrafted-bad-accept.pcap"]);
+        assert_eq!(app.update(Action::Open), None);
+        assert_eq!(app.screen, Screen::Detail);
+        app.update(Action::Move(3));
+        assert_eq!(app.detail_scroll, 3);
+        assert_eq!(app.update(Action::ToggleHex), Some(Effect::LoadHex(0)));
+        app.set_hex(HexDump {
+            record_id: 1,
+            ..HexDump::default()
+        });
+        app.update(Action::ToggleHex);
+        assert_eq!(app.update(Action::ToggleHex), None, "already loaded");
+        app.update(Action::Back);
+        assert_eq!(app.screen, Screen::Table);
+        assert_eq!(app.update(Action::Back), Some(Effect::Quit));
+    }
+
+    #[test]
+    fn overlays_close_before_anything_else() {
+        let mut app = app_with(&["auth-401.pcap"]);
+        app.update(Action::Help);
+        assert_eq!(app.overlay, Some(Overlay::Help));
+        assert_eq!(app.update(Action::Back), None);
+        assert_eq!(app.overlay, None);
+        assert_eq!(app.update(Action::CopyCurl), Some(Effect::CopyCurl(1)));
+    }
+
+    #[test]
+    fn click_selects_then_opens() {
+        let mut app = app_with(&["curl-bad-requests.pcap"]);
+        app.set_table_rows(10);
+        app.update(Action::ClickRow(0));
+        assert_eq!(app.selected(), 0);
+        assert!(!app.follow);
+        app.update(Action::ClickRow(0));
+        assert_eq!(app.screen, Screen::Detail);
+        app.update(Action::Back);
+        app.update(Action::ClickRow(50));
+        assert_eq!(app.selected(), 0, "a click below the rows changes nothing");
+    }
+
+    /// 100,000 handshakes: each insert is a binary search, the window stays the screen's size.
+    #[test]
+    fn a_hundred_thousand_handshakes_stay_consistent() {
+        let template = app_with(&["handcrafted-bad-accept.pcap"])
+            .record(0)
+            .unwrap()
+            .clone();
+        let mut app = App::new("bulk", None);
+        app.set_table_rows(40);
+        // Latency sort makes inserts land in the middle, not only at the end.
+        while app.sort != SortKey::Latency {
+            app.update(Action::SortNext);
+        }
+        for i in 0..100_000u64 {
+            let mut r = template.clone();
+            r.id = i + 1;
+            #[allow(clippy::cast_precision_loss)]
+            let ms = ((i * 7919) % 1000) as f64;
+            r.timing.response_ms = Some(ms);
+            app.apply(Event::Handshake(Box::new(r)));
+        }
+        assert_eq!(app.view_len(), 100_000);
+        assert_eq!(app.selected_record().unwrap().id, 100_000, "follow");
+        assert_eq!(app.visible(40).count(), 40);
+        let lat: Vec<f64> = app
+            .visible(40)
+            .map(|(_, r)| r.timing.response_ms.unwrap())
+            .collect();
+        assert!(lat.windows(2).all(|w| w[0] <= w[1]));
+        app.update(Action::Page(-1));
+        assert!(!app.follow);
+        assert!(app.selected() < app.offset() + 40 && app.selected() >= app.offset());
+    }
+}

@@ -1,0 +1,244 @@
+//! Per-flow actions: replay the handshake with curl, write the flow's packets to a pcap file,
+//! write the record as JSON, and read raw frames back for the hex view. Raw bytes are never
+//! kept in memory by the TUI: they are read again from the capture file on demand.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use crate::capture::{FileSource, Linktype};
+use crate::event::HandshakeRecord;
+
+use super::app::{HexDump, MAX_HEX_FRAMES};
+
+/// Headers curl computes itself; copying them would make the replay wrong.
+const CURL_SKIP: &[&str] = &["content-length", "transfer-encoding"];
+
+/// Quotes `s` for a POSIX shell (single quotes; `'` becomes `'\''`).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A `curl -i --http1.1` command that sends the captured request again to the captured
+/// server, every header as on the wire (Host included, so virtual hosts route the same).
+/// Control characters in header values are escaped, never passed through.
+#[must_use]
+pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
+    let req = r.request.as_ref()?;
+    let method = r.method.as_deref().unwrap_or("GET");
+    let path = r.path.as_deref().unwrap_or("/");
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let mut cmd = String::from("curl -i --http1.1");
+    if method != "GET" {
+        cmd.push_str(&format!(
+            " -X {}",
+            shell_quote(&crate::text::escape(method))
+        ));
+    }
+    for h in &req.head.headers {
+        if CURL_SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        let line = crate::text::escape(&h.line());
+        cmd.push_str(&format!(" -H {}", shell_quote(&line)));
+    }
+    let url = format!("http://{}{}", r.server, crate::text::escape(&path));
+    cmd.push_str(&format!(" {}", shell_quote(&url)));
+    Some(cmd)
+}
+
+/// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
+/// tmux with `set-clipboard on`).
+#[must_use]
+pub fn osc52(text: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    format!("\x1b]52;c;{b64}\x07")
+}
+
+/// Frame numbers of the handshake's request, interim and final responses, sorted, capped.
+#[must_use]
+pub fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
+    let mut frames: Vec<u64> = r
+        .request
+        .iter()
+        .chain(r.interim.iter())
+        .chain(r.response.iter())
+        .flat_map(|m| m.frames.iter().copied())
+        .collect();
+    frames.sort_unstable();
+    frames.dedup();
+    frames.truncate(MAX_HEX_FRAMES);
+    frames
+}
+
+/// Reads the handshake's frames from the capture `path` for the hex view.
+#[must_use]
+pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
+    let mut dump = HexDump {
+        record_id: r.id,
+        ..HexDump::default()
+    };
+    let Some(path) = path.filter(|p| *p != "-") else {
+        dump.note = Some(
+            "raw bytes are read again from the capture file; not available for this source".into(),
+        );
+        return dump;
+    };
+    let wanted = handshake_frames(r);
+    let Some(&last) = wanted.last() else {
+        dump.note = Some("no frame numbers recorded for this handshake".into());
+        return dump;
+    };
+    match FileSource::open(path) {
+        Ok(mut source) => {
+            source.for_each_frame(|frame| {
+                if wanted.binary_search(&frame.number).is_ok() {
+                    dump.frames.push((frame.number, frame.data.to_vec()));
+                }
+                // Frames are numbered in file order: stop reading after the last one needed.
+                if frame.number >= last {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+        }
+        Err(e) => dump.note = Some(e.to_string()),
+    }
+    dump
+}
+
+/// Creates `dir/stem.ext`, or `stem-2.ext`, `stem-3.ext` … so an export never overwrites.
+fn create_new(dir: &Path, stem: &str, ext: &str) -> io::Result<(PathBuf, File)> {
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{stem}.{ext}: too many existing exports"),
+    ))
+}
+
+/// Writes `r` as pretty JSON to `dir/wssniff-ID.json`; returns the path.
+///
+/// # Errors
+/// The file cannot be created or written.
+pub fn export_json(dir: &Path, r: &HandshakeRecord) -> io::Result<PathBuf> {
+    let (path, file) = create_new(dir, &format!("wssniff-{}", r.id), "json")?;
+    let mut w = BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut w, r)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    Ok(path)
+}
+
+fn in_flow(client: SocketAddr, server: SocketAddr, frame: &crate::capture::Frame<'_>) -> bool {
+    crate::decode::decode(frame).is_ok_and(|seg| {
+        let src = SocketAddr::new(seg.src_ip, seg.src_port);
+        let dst = SocketAddr::new(seg.dst_ip, seg.dst_port);
+        (src == client && dst == server) || (src == server && dst == client)
+    })
+}
+
+/// Writes every packet of `r`'s TCP connection in `capture` to `dir/wssniff-ID-flow.pcap`
+/// (nanosecond pcap, the link type of the flow's first packet); returns the path and the
+/// number of packets written.
+///
+/// # Errors
+/// The capture cannot be read or the output cannot be written.
+pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result<(PathBuf, u64)> {
+    let mut source = FileSource::open(capture).map_err(|e| io::Error::other(e.to_string()))?;
+    let (path, file) = create_new(dir, &format!("wssniff-{}-flow", r.id), "pcap")?;
+    let mut w = BufWriter::new(file);
+    let mut linktype: Option<Linktype> = None;
+    let mut written = 0u64;
+    let mut error: Option<io::Error> = None;
+    source.for_each_frame(|frame| {
+        if !in_flow(r.client, r.server, frame) {
+            return ControlFlow::Continue(());
+        }
+        let lt = *linktype.get_or_insert_with(|| {
+            if let Err(e) = write_pcap_header(&mut w, frame.linktype) {
+                error = Some(e);
+            }
+            frame.linktype
+        });
+        // One pcap file has one link type; a pcapng mixing them keeps the first one's frames.
+        if lt != frame.linktype || error.is_some() {
+            return ControlFlow::Continue(());
+        }
+        match write_pcap_record(&mut w, frame) {
+            Ok(()) => written += 1,
+            Err(e) => {
+                error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if linktype.is_none() {
+        write_pcap_header(&mut w, Linktype::ETHERNET)?;
+    }
+    w.flush()?;
+    Ok((path, written))
+}
+
+/// Largest snap length written in the pcap header (libpcap's maximum).
+const PCAP_SNAPLEN: u32 = 262_144;
+
+fn write_pcap_header(w: &mut impl Write, linktype: Linktype) -> io::Result<()> {
+    // Nanosecond-resolution magic, version 2.4, no time zone offset.
+    w.write_all(&0xa1b2_3c4d_u32.to_le_bytes())?;
+    w.write_all(&2u16.to_le_bytes())?;
+    w.write_all(&4u16.to_le_bytes())?;
+    w.write_all(&0i32.to_le_bytes())?;
+    w.write_all(&0u32.to_le_bytes())?;
+    w.write_all(&PCAP_SNAPLEN.to_le_bytes())?;
+    w.write_all(&linktype.0.to_le_bytes())
+}
+
+fn write_pcap_record(w: &mut impl Write, frame: &crate::capture::Frame<'_>) -> io::Result<()> {
+    let secs = u32::try_from(frame.ts.secs()).unwrap_or(0);
+    let caplen = u32::try_from(frame.data.len()).unwrap_or(u32::MAX);
+    w.write_all(&secs.to_le_bytes())?;
+    w.write_all(&frame.ts.subsec_nanos().to_le_bytes())?;
+    w.write_all(&caplen.to_le_bytes())?;
+    w.write_all(&frame.orig_len.max(caplen).to_le_bytes())?;
+    w.write_all(frame.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
+    #[test]
+    fn osc52_is_base64_in_an_osc() {
+        assert_eq!(osc52("hi"), "\x1b]52;c;aGk=\x07");
+    }
+}

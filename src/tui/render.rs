@@ -1,0 +1,353 @@
+//! Drawing: a pure function of the [`App`] onto a ratatui frame. No state is kept between
+//! frames, so whatever the model says is what is on screen, and snapshot tests can draw any
+//! model onto a `TestBackend`.
+//!
+//! ```text
+//! ┌ header (2 rows): source, state + progress gauge │ packets, flows, verdict counts, drops ┐
+//! │ filter bar (1 row): filter or `/` input, sort column, follow, shown/total             │
+//! │ main: the handshake table, or the detail view of the selected handshake              │
+//! │ footer (1 row): last action's result, or key hints                                   │
+//! └ overlays drawn on top: help (?), popups (curl command, export results)               ┘
+//! ```
+//! Every piece of captured text goes through [`crate::text::escape`] before it is drawn.
+
+mod detail;
+mod table;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, LineGauge, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::action::KEYS;
+use super::app::{App, CaptureState, Overlay, Screen};
+use crate::event::Verdict;
+
+pub use detail::detail_lines;
+
+/// Smallest area drawn normally; below it a one-line notice is shown instead.
+const MIN_WIDTH: u16 = 40;
+const MIN_HEIGHT: u16 = 8;
+
+/// The screen regions, shared by the renderer and the event loop (mouse hit-testing and the
+/// number of table rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Regions {
+    /// Two header rows.
+    pub header: Rect,
+    /// The filter bar.
+    pub filter: Rect,
+    /// Table or detail view.
+    pub main: Rect,
+    /// Status / key hints.
+    pub footer: Rect,
+}
+
+impl Regions {
+    /// Table body rows that fit (the table's first row is its column titles).
+    #[must_use]
+    pub fn table_rows(&self) -> usize {
+        usize::from(self.main.height.saturating_sub(1))
+    }
+
+    /// The table body row under screen row `y`, if any.
+    #[must_use]
+    pub fn table_row_at(&self, y: u16) -> Option<usize> {
+        let first = self.main.y.saturating_add(1);
+        (y >= first && y < self.main.bottom()).then(|| usize::from(y - first))
+    }
+}
+
+/// Splits `area` into the regions.
+#[must_use]
+pub fn layout(area: Rect) -> Regions {
+    let [header, filter, main, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Regions {
+        header,
+        filter,
+        main,
+        footer,
+    }
+}
+
+/// Colour of a verdict, used everywhere a verdict appears.
+#[must_use]
+pub fn verdict_style(v: Verdict) -> Style {
+    let color = match v {
+        Verdict::Ok => Color::Green,
+        Verdict::Warning => Color::Yellow,
+        Verdict::Failed => Color::Red,
+        Verdict::Incomplete => Color::Magenta,
+    };
+    Style::new().fg(color).add_modifier(Modifier::BOLD)
+}
+
+/// Draws the whole UI for `app` into `area`.
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = Paragraph::new("wssniff: terminal too small (need 40x8); q quits")
+            .wrap(Wrap { trim: true });
+        frame.render_widget(msg, area);
+        return;
+    }
+    let regions = layout(area);
+    header(frame, regions.header, app);
+    filter_bar(frame, regions.filter, app);
+    match app.screen {
+        Screen::Table => table::render(frame, regions.main, app),
+        Screen::Detail => detail::render(frame, regions.main, app),
+    }
+    footer(frame, regions.footer, app);
+    match &app.overlay {
+        Some(Overlay::Help) => help(frame, area),
+        Some(Overlay::Popup { title, body }) => popup(frame, area, title, body),
+        None => {}
+    }
+}
+
+fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let (state, state_style) = match (&app.state, app.paused) {
+        (CaptureState::Running, true) | (CaptureState::Finished, true) => {
+            ("paused".to_owned(), Style::new().fg(Color::Yellow))
+        }
+        (CaptureState::Running, false) => ("running".to_owned(), Style::new().fg(Color::Green)),
+        (CaptureState::Finished, false) => ("finished".to_owned(), Style::new().fg(Color::Cyan)),
+        (CaptureState::Failed(_), _) => (
+            "stopped: input error".to_owned(),
+            Style::new().fg(Color::Red),
+        ),
+    };
+    let title = Line::from(vec![
+        Span::styled(
+            " wssniff ",
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ),
+        Span::raw(" "),
+        Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
+        Span::raw("  "),
+        Span::raw(crate::text::escape(&app.source)),
+    ]);
+    let ratio = app.progress.total_bytes.filter(|&t| t > 0).map(|total| {
+        #[allow(clippy::cast_precision_loss)]
+        let r = app.progress.bytes_read as f64 / total as f64;
+        r.clamp(0.0, 1.0)
+    });
+    match ratio {
+        Some(r) if top.width >= 60 => {
+            let [left, right] =
+                Layout::horizontal([Constraint::Min(20), Constraint::Length(21)]).areas(top);
+            frame.render_widget(Paragraph::new(title), left);
+            let gauge = LineGauge::default()
+                .ratio(r)
+                .label(format!("{:>3.0}%", r * 100.0))
+                .filled_style(Style::new().fg(Color::Cyan));
+            frame.render_widget(gauge, right);
+        }
+        _ => frame.render_widget(Paragraph::new(title), top),
+    }
+
+    let stats = &app.progress.stats;
+    let [ok, warning, failed, incomplete] = app.counts;
+    let total: u64 = app.counts.iter().sum();
+    let mut spans = vec![
+        Span::raw(format!(" pkts {}  flows {}  ", stats.frames, stats.flows)),
+        Span::styled("handshakes ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!("{total}: ")),
+        Span::styled(format!("ok {ok}"), verdict_style(Verdict::Ok)),
+        Span::raw(" "),
+        Span::styled(format!("warn {warning}"), verdict_style(Verdict::Warning)),
+        Span::raw(" "),
+        Span::styled(format!("failed {failed}"), verdict_style(Verdict::Failed)),
+        Span::raw(" "),
+        Span::styled(
+            format!("incompl {incomplete}"),
+            verdict_style(Verdict::Incomplete),
+        ),
+    ];
+    let drops = match app.progress.drops {
+        Some(d) => d.to_string(),
+        None => "-".to_owned(),
+    };
+    spans.push(Span::raw(format!("  drops {drops}")));
+    let evicted = stats.flows_evicted_capacity + stats.flows_evicted_idle;
+    if evicted > 0 {
+        spans.push(Span::raw(format!("  evicted {evicted}")));
+    }
+    if app.records_not_kept > 0 {
+        spans.push(Span::styled(
+            format!("  table full: {} not kept", app.records_not_kept),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), bottom);
+}
+
+fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let line = if let Some(input) = &app.filter_input {
+        Line::from(vec![
+            Span::styled(" / ", Style::new().add_modifier(Modifier::REVERSED)),
+            Span::raw(" "),
+            Span::raw(crate::text::escape(input)),
+            Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            Span::styled(
+                "   Enter apply · Esc cancel · v:failed code:accept_mismatch text",
+                Style::new().fg(Color::DarkGray),
+            ),
+        ])
+    } else {
+        let filter = if app.filter.is_empty() {
+            Span::styled("none", Style::new().fg(Color::DarkGray))
+        } else {
+            Span::styled(
+                crate::text::escape(&app.filter.describe()),
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            )
+        };
+        let arrow = if app.descending { "▼" } else { "▲" };
+        let mut spans = vec![
+            Span::raw(" filter: "),
+            filter,
+            Span::raw(format!(
+                "  sort: {} {arrow}  shown {}/{}",
+                app.sort.label(),
+                app.view_len(),
+                app.record_count()
+            )),
+        ];
+        if app.follow {
+            spans.push(Span::styled("  follow", Style::new().fg(Color::Cyan)));
+        }
+        if app.paused {
+            spans.push(Span::styled(
+                format!("  paused (+{})", app.arrived_while_paused),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().bg(Color::Black)),
+        area,
+    );
+}
+
+fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let line = if let Some(status) = &app.status {
+        Line::from(Span::styled(
+            format!(" {}", crate::text::escape(status)),
+            Style::new().fg(Color::Yellow),
+        ))
+    } else if let CaptureState::Failed(e) = &app.state {
+        Line::from(Span::styled(
+            format!(" {}", crate::text::escape(e)),
+            Style::new().fg(Color::Red),
+        ))
+    } else {
+        let hints: &[(&str, &str)] = match app.screen {
+            Screen::Table => &[
+                ("?", "help"),
+                ("/", "filter"),
+                ("v", "verdict"),
+                ("c", "code"),
+                ("s", "sort"),
+                ("⏎", "details"),
+                ("y", "curl"),
+                ("q", "quit"),
+            ],
+            Screen::Detail => &[
+                ("?", "help"),
+                ("↑↓", "scroll"),
+                ("Tab", "hex"),
+                ("y", "curl"),
+                ("w", "pcap"),
+                ("J", "json"),
+                ("Esc", "back"),
+            ],
+        };
+        let mut spans = Vec::new();
+        for (key, what) in hints {
+            spans.push(Span::styled(
+                format!(" {key}"),
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::raw(format!(" {what} ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A rectangle of at most `width` x `height`, centred in `area`.
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn help(frame: &mut Frame<'_>, area: Rect) {
+    let lines: Vec<Line<'_>> = KEYS
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(
+                    format!(" {keys:<10} "),
+                    Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let height = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2);
+    let rect = centered(area, 78, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" keys (Esc closes) "),
+            )
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, body: &str) {
+    let width = area.width.saturating_sub(4).min(100);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = body
+        .lines()
+        .map(|l| l.chars().count().div_ceil(inner).max(1))
+        .sum();
+    let height = u16::try_from(rows).unwrap_or(u16::MAX).saturating_add(3);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    let mut lines: Vec<Line<'_>> = body.lines().map(Line::raw).collect();
+    lines.push(Line::styled("Esc closes", Style::new().fg(Color::DarkGray)));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" {title} ")),
+            )
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

@@ -1,0 +1,403 @@
+//! The detail view of one handshake: why it failed and how to fix it (findings with their
+//! explanation and hint), the evidence (request and response as on the wire, with the headers
+//! that broke a rule highlighted, expected vs actual accept, frames, timings), or the raw bytes.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::verdict_style;
+use crate::event::{ConnectionRecord, HandshakeRecord, Message};
+use crate::finding::{Finding, Severity};
+use crate::text::{escape, format_ts};
+use crate::tui::app::{App, HexDump};
+
+/// Bytes per hex dump line (fits 80 columns with the offset and the text column).
+const HEX_WIDTH: usize = 16;
+
+/// Draws the detail view of the selected handshake.
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let Some(record) = app.selected_record() else {
+        return;
+    };
+    let (title, lines) = if app.detail_hex {
+        let hex = app.hex.as_ref().filter(|h| h.record_id == record.id);
+        (" raw bytes (Tab: analysis) ", hex_lines(record, hex))
+    } else {
+        (
+            " analysis (Tab: raw bytes) ",
+            detail_lines(record, app.connection(record.id)),
+        )
+    };
+    let max_scroll = u16::try_from(lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Line::from(vec![
+            Span::styled(
+                format!(" #{} ", record.id),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!("{} ", record.verdict.as_str().to_uppercase()),
+                verdict_style(record.verdict),
+            ),
+            Span::raw(title),
+        ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll.min(max_scroll), 0)),
+        area,
+    );
+}
+
+fn label(s: &str) -> Span<'static> {
+    Span::styled(format!("{s:<11}"), Style::new().fg(Color::Cyan))
+}
+
+fn section(s: &str) -> Line<'static> {
+    Line::styled(
+        s.to_owned(),
+        Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+    )
+}
+
+fn severity_style(s: Severity) -> Style {
+    match s {
+        Severity::Error => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        Severity::Warning => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        Severity::Info => Style::new().fg(Color::Blue),
+    }
+}
+
+fn frames_text(frames: &[u64]) -> String {
+    frames
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The analysis of `r` as lines: summary, accept check, findings, request and response.
+#[must_use]
+pub fn detail_lines(r: &HandshakeRecord, conn: Option<&ConnectionRecord>) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let status = r
+        .response
+        .as_ref()
+        .map_or_else(|| "no response".to_owned(), |m| escape(&m.head.start_line));
+    out.push(Line::from(vec![
+        Span::styled(
+            format!("{} → {}", r.client, r.server),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw("  "),
+        Span::styled(r.verdict.as_str().to_uppercase(), verdict_style(r.verdict)),
+        Span::raw(format!("  {status}")),
+    ]));
+    out.push(Line::from(vec![
+        label("time"),
+        Span::raw(format!("{} UTC", format_ts(r.ts))),
+    ]));
+    let request = match (&r.method, &r.path) {
+        (Some(m), Some(p)) => format!("{} {}", escape(m), escape(p)),
+        _ => "not captured".to_owned(),
+    };
+    let host = r.host.as_deref().map(escape).unwrap_or_else(|| "-".into());
+    out.push(Line::from(vec![
+        label("request"),
+        Span::raw(format!("{request}   Host {host}")),
+    ]));
+    if let Some(origin) = &r.origin {
+        out.push(Line::from(vec![label("origin"), Span::raw(escape(origin))]));
+    }
+    let mut frames = Vec::new();
+    if let Some(m) = &r.request {
+        frames.push(format!("request {}", frames_text(&m.frames)));
+    }
+    for m in &r.interim {
+        frames.push(format!("interim {}", frames_text(&m.frames)));
+    }
+    if let Some(m) = &r.response {
+        frames.push(format!("response {}", frames_text(&m.frames)));
+    }
+    out.push(Line::from(vec![
+        label("frames"),
+        Span::raw(if frames.is_empty() {
+            "-".to_owned()
+        } else {
+            frames.join("  ")
+        }),
+    ]));
+    let t = &r.timing;
+    let mut timing = Vec::new();
+    if let Some(ms) = t.connect_rtt_ms {
+        timing.push(format!("connect rtt {ms:.3} ms"));
+    }
+    if let Some(ms) = t.response_ms {
+        timing.push(format!("response {ms:.3} ms"));
+    }
+    if let Some(ms) = t.waited_ms {
+        timing.push(format!("waited {ms:.3} ms without answer"));
+    }
+    out.push(Line::from(vec![
+        label("timing"),
+        Span::raw(if timing.is_empty() {
+            "-".to_owned()
+        } else {
+            timing.join("  ")
+        }),
+    ]));
+    if let Some(ending) = r.ending {
+        out.push(Line::from(vec![
+            label("ending"),
+            Span::raw(ending.describe()),
+        ]));
+    }
+    out.push(Line::from(vec![
+        label("community"),
+        Span::raw(r.community_id.clone()),
+    ]));
+    if !r.subprotocols_offered.is_empty() || r.subprotocol.is_some() {
+        out.push(Line::from(vec![
+            label("subproto"),
+            Span::raw(format!(
+                "offered [{}] → chosen {}",
+                escape(&r.subprotocols_offered.join(", ")),
+                r.subprotocol
+                    .as_deref()
+                    .map(escape)
+                    .unwrap_or_else(|| "none".into())
+            )),
+        ]));
+    }
+    if !r.extensions_offered.is_empty() || !r.extensions.is_empty() {
+        out.push(Line::from(vec![
+            label("extensions"),
+            Span::raw(format!(
+                "offered [{}] → accepted [{}]",
+                escape(&r.extensions_offered.join(", ")),
+                escape(&r.extensions.join(", "))
+            )),
+        ]));
+    }
+
+    out.push(Line::raw(""));
+    out.push(section("Sec-WebSocket-Accept"));
+    out.push(Line::from(vec![
+        label("key"),
+        Span::raw(
+            r.key
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+    ]));
+    out.push(Line::from(vec![
+        label("expected"),
+        Span::raw(
+            r.expected_accept
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "(no valid key)".into()),
+        ),
+    ]));
+    let (mark, style) = match (&r.accept, &r.expected_accept) {
+        (Some(a), Some(e)) if a == e => (" ✔ matches", Style::new().fg(Color::Green)),
+        (Some(_), Some(_)) => (
+            " ✘ MISMATCH",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        _ => ("", Style::new()),
+    };
+    out.push(Line::from(vec![
+        label("actual"),
+        Span::raw(
+            r.accept
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+        Span::styled(mark, style),
+    ]));
+
+    out.push(Line::raw(""));
+    out.push(section(&format!("Findings ({})", r.findings.len())));
+    if r.findings.is_empty() {
+        out.push(Line::styled(
+            "  none: every RFC 6455 rule was kept",
+            Style::new().fg(Color::Green),
+        ));
+    }
+    for f in &r.findings {
+        finding_lines(f, &mut out);
+    }
+
+    out.push(Line::raw(""));
+    head_lines("Request", r.request.as_ref(), &r.findings, &mut out);
+    for m in &r.interim {
+        head_lines("Interim response", Some(m), &r.findings, &mut out);
+    }
+    head_lines("Response", r.response.as_ref(), &r.findings, &mut out);
+    out.push(Line::raw(""));
+    out.push(section("After the switch"));
+    match conn {
+        Some(c) => {
+            out.push(Line::raw(format!("  {}", c.story())));
+            for f in &c.findings {
+                finding_lines(f, &mut out);
+            }
+        }
+        None if r.status == Some(101) => out.push(Line::styled(
+            "  the connection has not ended yet (its story is told when it closes)",
+            Style::new().fg(Color::DarkGray),
+        )),
+        None => out.push(Line::styled(
+            "  no switch: the connection never became a WebSocket",
+            Style::new().fg(Color::DarkGray),
+        )),
+    }
+    out
+}
+
+fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
+    let frames = if f.frames.is_empty() {
+        String::new()
+    } else {
+        format!(" [frame {}]", frames_text(&f.frames))
+    };
+    out.push(Line::from(vec![
+        Span::styled(
+            format!("  {:<7} ", f.severity.as_str()),
+            severity_style(f.severity),
+        ),
+        Span::styled(
+            f.code.as_str().to_owned(),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(": {}{frames}", escape(&f.message))),
+    ]));
+    for line in &f.lines {
+        out.push(Line::from(vec![
+            Span::raw("          evidence: "),
+            Span::styled(escape(line), Style::new().fg(Color::Yellow)),
+        ]));
+    }
+    out.push(Line::from(vec![
+        Span::styled("          why: ", Style::new().fg(Color::Cyan)),
+        Span::raw(f.code.title()),
+    ]));
+    out.push(Line::from(vec![
+        Span::styled("          fix: ", Style::new().fg(Color::Green)),
+        Span::raw(f.hint),
+    ]));
+}
+
+/// The finding (warning or worse) whose evidence names this line, if any.
+fn blamed<'a>(line: &str, name: Option<&str>, findings: &'a [Finding]) -> Option<&'a Finding> {
+    findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .find(|f| {
+            f.lines.iter().any(|ev| {
+                ev == line
+                    || name.is_some_and(|n| {
+                        // Evidence may quote one list item of a multi-valued header.
+                        ev.split_once(':').is_some_and(|(en, ev_value)| {
+                            en.eq_ignore_ascii_case(n) && line.contains(ev_value.trim())
+                        })
+                    })
+            })
+        })
+}
+
+fn head_lines(
+    title: &str,
+    msg: Option<&Message>,
+    findings: &[Finding],
+    out: &mut Vec<Line<'static>>,
+) {
+    let Some(m) = msg else {
+        out.push(section(title));
+        out.push(Line::styled(
+            "  not captured",
+            Style::new().fg(Color::DarkGray),
+        ));
+        return;
+    };
+    out.push(section(&format!(
+        "{title} (frame {}{})",
+        frames_text(&m.frames),
+        if m.truncated { ", cut by snaplen" } else { "" }
+    )));
+    let mut push = |line: String, name: Option<&str>| {
+        let text = format!("  {}", escape(&line));
+        match blamed(&line, name, findings) {
+            Some(f) => out.push(Line::from(vec![
+                Span::styled(
+                    text,
+                    severity_style(f.severity).add_modifier(Modifier::REVERSED),
+                ),
+                Span::styled(
+                    format!("  ◀ {}", f.code.as_str()),
+                    severity_style(f.severity),
+                ),
+            ])),
+            None => out.push(Line::raw(text)),
+        }
+    };
+    push(m.head.start_line.clone(), None);
+    for h in &m.head.headers {
+        push(h.line(), Some(&h.name));
+    }
+}
+
+/// The raw frames of `r` as a hex dump.
+fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let Some(hex) = hex else {
+        out.push(Line::raw(format!(
+            "loading the frames of handshake #{} …",
+            r.id
+        )));
+        return out;
+    };
+    if let Some(note) = &hex.note {
+        out.push(Line::styled(escape(note), Style::new().fg(Color::Yellow)));
+    }
+    for (number, bytes) in &hex.frames {
+        out.push(section(&format!(
+            "frame {number} ({} bytes captured)",
+            bytes.len()
+        )));
+        for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
+            let mut hexpart = String::with_capacity(HEX_WIDTH * 3);
+            for b in chunk {
+                hexpart.push_str(&format!("{b:02x} "));
+            }
+            // Only printable ASCII reaches the terminal; everything else is a dot.
+            let text: String = chunk
+                .iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            out.push(Line::from(vec![
+                Span::styled(
+                    format!("{:04x}  ", i * HEX_WIDTH),
+                    Style::new().fg(Color::DarkGray),
+                ),
+                Span::raw(format!("{hexpart:<48} ")),
+                Span::styled(text, Style::new().fg(Color::Cyan)),
+            ]));
+        }
+    }
+    out
+}

@@ -1,0 +1,290 @@
+//! The TUI: rendering snapshots of real samples (ratatui `TestBackend` + insta) at 80x24 and
+//! 160x48, and one end-to-end run of the real binary inside tmux.
+//!
+//! Snapshots live in `tests/it/snapshots/`; after an intended change of the screen, review
+//! them with `cargo insta review` (or `INSTA_UPDATE=always cargo test tui` and `git diff`).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use wssniff::engine::EngineConfig;
+use wssniff::tui::action::Action;
+use wssniff::tui::app::App;
+use wssniff::tui::export;
+use wssniff::tui::feed::read_all;
+use wssniff::tui::render::{layout, render};
+
+use crate::util::*;
+
+/// A finished model of `samples/NAME`, labelled by its relative path so snapshots do not
+/// depend on where the repository is checked out.
+fn app_for(names: &[&str]) -> App {
+    let mut app = App::new(format!("file samples/{}", names.join("+")), None);
+    for name in names {
+        let path = sample(name);
+        for feed in read_all(path.to_str().unwrap(), EngineConfig::default()).unwrap() {
+            app.apply_feed(feed);
+        }
+    }
+    app
+}
+
+fn draw(app: &mut App, width: u16, height: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    app.set_table_rows(layout(ratatui::layout::Rect::new(0, 0, width, height)).table_rows());
+    terminal.draw(|f| render(f, f.area(), app)).unwrap();
+    terminal.backend().clone()
+}
+
+const MIXED: &[&str] = &[
+    "python-websockets-ok.pcap",
+    "nginx-strips-upgrade.pcap",
+    "curl-bad-requests.pcap",
+    "no-response.pcap",
+];
+
+#[test]
+fn table_80x24() {
+    let mut app = app_for(MIXED);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn table_160x48() {
+    let mut app = app_for(MIXED);
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+#[test]
+fn table_filtered_to_failed_sorted_by_verdict_80x24() {
+    let mut app = app_for(MIXED);
+    app.update(Action::CycleVerdict);
+    while app.sort.label() != "path" {
+        app.update(Action::SortNext);
+    }
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn detail_of_failed_handshake_80x24() {
+    let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
+    app.update(Action::Open);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+    app.update(Action::Page(1));
+    insta::assert_snapshot!(
+        "detail_of_failed_handshake_80x24_page2",
+        draw(&mut app, 80, 24)
+    );
+}
+
+#[test]
+fn detail_of_failed_handshake_160x48() {
+    let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
+    app.update(Action::Top);
+    app.update(Action::Open);
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+#[test]
+fn hex_view_160x48() {
+    let path = sample("handcrafted-bad-accept.pcap");
+    let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
+    app.update(Action::Open);
+    app.update(Action::ToggleHex);
+    let dump = export::load_hex(path.to_str(), app.selected_record().unwrap());
+    assert_eq!(
+        dump.frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+        vec![4, 6]
+    );
+    app.set_hex(dump);
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut app = app_for(&["auth-401.pcap"]);
+    app.update(Action::Help);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    let mut app = app_for(&["auth-401.pcap"]);
+    for (w, h) in [(1, 1), (20, 5), (40, 8), (41, 9)] {
+        draw(&mut app, w, h);
+    }
+    app.update(Action::Open);
+    draw(&mut app, 40, 8);
+}
+
+#[test]
+fn curl_command_replays_the_request() {
+    let app = app_for(&["curl-bad-requests.pcap"]);
+    let post = (0..app.record_count())
+        .filter_map(|i| app.record(i))
+        .find(|r| r.method.as_deref() == Some("POST"))
+        .unwrap();
+    let cmd = export::curl_command(post).unwrap();
+    assert!(
+        cmd.starts_with("curl -i --http1.1 -X 'POST' -H 'Host: 127.0.0.1:18081'"),
+        "{cmd}"
+    );
+    assert!(
+        cmd.ends_with(&format!("'http://{}/post'", post.server)),
+        "{cmd}"
+    );
+    assert!(!cmd.to_lowercase().contains("content-length"), "{cmd}");
+}
+
+#[test]
+fn exports_write_pcap_and_json() {
+    let path = sample("handcrafted-bad-accept.pcap");
+    let app = app_for(&["handcrafted-bad-accept.pcap"]);
+    let record = app.record(0).unwrap();
+    let dir = std::env::temp_dir().join(format!("wssniff-tui-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap, n) = export::export_pcap(path.to_str().unwrap(), &dir, record).unwrap();
+    assert_eq!(n, 10, "every packet of the single connection");
+    // The exported file analyses to the same handshake.
+    let again = records(&pcap, &[]);
+    assert_eq!(again.len(), 1);
+    assert_eq!(codes(&again[0]), vec!["accept_mismatch"]);
+    let json = export::export_json(&dir, record).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "failed");
+    // A second export does not overwrite the first.
+    let json2 = export::export_json(&dir, record).unwrap();
+    assert_ne!(json, json2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn tui_refuses_a_non_terminal_stdout() {
+    let p = sample("auth-401.pcap");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "--tui"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--tui needs a terminal"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// A tmux server of our own (its own socket), killed when the test ends however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Waits until the pane shows `needle`. The deadline only turns a hang into a failure;
+    /// nothing depends on how fast the screen changes.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pane never showed {needle:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn end_to_end_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing in CI: scripts/setup-debian installs it"
+        );
+        eprintln!(
+            "skipping end_to_end_in_tmux: tmux is not installed (scripts/setup-debian installs it)"
+        );
+        return;
+    }
+    let tmux = Tmux {
+        socket: format!("wssniff-it-{}", std::process::id()),
+    };
+    let bin = env!("CARGO_BIN_EXE_wssniff");
+    let p = sample("curl-bad-requests.pcap");
+    let script = format!(
+        "echo BEFORE-TUI; '{bin}' -r '{}' --tui; echo EXIT:$?; exec sleep 600",
+        p.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    tmux.wait_for("finished");
+    tmux.wait_for("shown 4/4");
+    // Filter to failed, then to one finding code, through the filter bar.
+    tmux.run(&["send-keys", "-t", "t", "/"]);
+    tmux.wait_for("Enter apply");
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        "t",
+        "-l",
+        "failed code:request_key_invalid",
+    ]);
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    let screen = tmux.wait_for("shown 1/4");
+    assert!(
+        screen.contains("v:failed code:request_key_invalid"),
+        "{screen}"
+    );
+    assert!(screen.contains("/short-key"), "{screen}");
+    // Details: why it failed and how to fix it.
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    let screen = tmux.wait_for("fix:");
+    assert!(screen.contains("Findings (2)"), "{screen}");
+    assert!(screen.contains("request_key_invalid"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    let screen = tmux.wait_for("EXIT:0");
+    // The normal screen is back, as it was, and the terminal modes are restored.
+    assert!(screen.contains("BEFORE-TUI"), "{screen}");
+    assert!(!screen.contains("wssniff "), "{screen}");
+    let modes = tmux.run(&[
+        "display-message",
+        "-p",
+        "-t",
+        "t",
+        "#{alternate_on} #{cursor_flag} #{mouse_any_flag}",
+    ]);
+    assert_eq!(modes.trim(), "0 1 0", "alternate screen, cursor, mouse");
+}
