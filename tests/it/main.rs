@@ -13,6 +13,8 @@ mod util;
 mod samples;
 // The public third-party captures in ../shared/samples/public against their ground truth.
 mod public;
+// Live capture on loopback with real peers (root only).
+mod live;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.
 mod cli;
 // The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.

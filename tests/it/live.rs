@@ -1,0 +1,361 @@
+//! Live capture on loopback with real peers: a Python `websockets` server and client, nginx
+//! as a reverse proxy (right, and with its upstream down), `wssniff -i lo` watching. Needs
+//! root (or the capture capabilities), nginx and Python `websockets`: skipped with a message
+//! when those are missing outside CI, a failure inside CI (where `scripts/setup-debian`
+//! installs them).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Kills the child when dropped, so a failed assertion leaves no server behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Peers {
+    python: PathBuf,
+}
+
+fn peers() -> Option<Peers> {
+    let skip = |why: &str| {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "live tests cannot run in CI: {why}"
+        );
+        eprintln!("skipped: {why}");
+        None
+    };
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return skip("not root (live capture needs CAP_NET_RAW)");
+    }
+    if Command::new("nginx").arg("-v").output().is_err() {
+        return skip("nginx not installed");
+    }
+    let venv = root().join("samples/gen/.venv/bin/python");
+    let python = [PathBuf::from("python3"), venv].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import websockets.asyncio.client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    match python {
+        Some(python) => Some(Peers { python }),
+        None => skip("Python websockets not installed"),
+    }
+}
+
+impl Peers {
+    fn server(&self, port: u16, mode: &str) -> Proc {
+        let child = Command::new(&self.python)
+            .arg(root().join("samples/gen/pyws.py"))
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--mode", mode, "--lifetime", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Python websockets server");
+        wait_listening(port);
+        Proc(child)
+    }
+
+    /// Runs a client to completion (bounded by its own timeouts).
+    fn client(&self, url: &str, mode: &str) {
+        let status = Command::new("timeout")
+            .args(["20", self.python.to_str().unwrap()])
+            .arg(root().join("samples/gen/pyws.py"))
+            .args([
+                "client",
+                "--url",
+                url,
+                "--mode",
+                mode,
+                "--open-timeout",
+                "4",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run the Python websockets client");
+        assert_ne!(status.code(), Some(124), "client {url} hung");
+    }
+}
+
+fn nginx(dir: &Path, listen: u16, upstream: u16) -> Proc {
+    let prefix = dir.join(format!("nginx-{listen}"));
+    std::fs::create_dir_all(&prefix).unwrap();
+    let conf = std::fs::read_to_string(root().join("samples/gen/nginx-ws.conf.tmpl"))
+        .unwrap()
+        .replace("@PREFIX@", prefix.to_str().unwrap())
+        .replace("@LISTEN_PORT@", &listen.to_string())
+        .replace("@UPSTREAM_PORT@", &upstream.to_string())
+        .replace("@READ_TIMEOUT@", "10s");
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    wait_listening(listen);
+    Proc(child)
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// A running `wssniff -i lo …`, started once it printed its "listening on" banner.
+struct Sniffer {
+    proc: Proc,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Sniffer {
+    fn start(args: &[&str]) -> Sniffer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+            .args(["-i", "lo"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wssniff");
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let banner = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("wssniff banner");
+        assert!(banner.contains("listening on lo"), "{banner}");
+        Sniffer {
+            proc: Proc(child),
+            stderr: rx,
+        }
+    }
+
+    fn interrupt(&self) {
+        let pid = self.proc.0.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    }
+
+    /// Waits for exit (at most `limit`); returns exit code, stdout, stderr.
+    fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.proc.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wssniff did not exit in {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut out = String::new();
+        if let Some(mut o) = self.proc.0.stdout.take() {
+            std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+        }
+        let err: Vec<String> = self.stderr.try_iter().collect();
+        (status.code(), out, err.join("\n"))
+    }
+}
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "handshake")
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wssniff-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn live_good_proxied_and_bad_gateway_paths() {
+    let Some(peers) = peers() else { return };
+    let dir = temp_dir("live-paths");
+    let _server = peers.server(19101, "echo");
+    let _proxy = nginx(&dir, 19102, 19101);
+    let _broken = nginx(&dir, 19103, 19109); // nothing listens on 19109
+    let sniffer = Sniffer::start(&[
+        "--json",
+        "-c",
+        "4",
+        "tcp port 19101 or tcp port 19102 or tcp port 19103",
+    ]);
+    peers.client("ws://127.0.0.1:19101/direct", "basic");
+    peers.client("ws://127.0.0.1:19102/proxied", "basic");
+    peers.client("ws://127.0.0.1:19103/broken", "expect-fail");
+    let (code, out, err) = sniffer.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 4, "-c 4 stops after four handshakes: {out}");
+    let by_server = |port: &str, path: &str| {
+        recs.iter()
+            .find(|r| r["server"] == format!("127.0.0.1:{port}") && r["path"] == path)
+            .unwrap_or_else(|| panic!("no handshake to {port}{path}: {out}"))
+    };
+    assert_eq!(by_server("19101", "/direct")["verdict"], "ok");
+    // Both legs of the proxied handshake, each verified on its own.
+    assert_eq!(by_server("19102", "/proxied")["verdict"], "ok");
+    assert_eq!(by_server("19101", "/proxied")["verdict"], "ok");
+    let broken = by_server("19103", "/broken");
+    assert_eq!(broken["status"], 502);
+    assert_eq!(broken["verdict"], "failed");
+    assert_eq!(codes(broken), ["bad_gateway"]);
+    assert!(err.contains("4 WebSocket handshakes"), "{err}");
+    assert!(err.contains("dropped by kernel"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_unanswered_upgrade_is_reported_after_the_timeout() {
+    let Some(peers) = peers() else { return };
+    let _server = peers.server(19111, "silent");
+    let sniffer = Sniffer::start(&[
+        "--json",
+        "-c",
+        "1",
+        "--response-timeout",
+        "1",
+        "tcp port 19111",
+    ]);
+    // The client waits 4 s for an answer; wssniff must speak after about 1 s, not at the end.
+    let client = std::thread::spawn(move || {
+        peers.client("ws://127.0.0.1:19111/silent", "expect-fail");
+    });
+    let (code, out, err) = sniffer.finish(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(codes(&recs[0]), ["no_response"]);
+    assert_eq!(recs[0]["ending"], "response_timeout");
+    let waited = recs[0]["timing"]["waited_ms"].as_f64().unwrap();
+    assert!(
+        (1000.0..3500.0).contains(&waited),
+        "reported after {waited} ms: must be the timeout, not the client giving up at 4 s"
+    );
+    client.join().unwrap();
+}
+
+#[test]
+fn live_write_reads_back_and_sigint_prints_the_summary() {
+    let Some(peers) = peers() else { return };
+    let dir = temp_dir("live-write");
+    let all = dir.join("all.pcap");
+    let only = dir.join("only.pcap");
+    let _server = peers.server(19121, "echo");
+    let a = Sniffer::start(&["--json", "-w", all.to_str().unwrap(), "tcp port 19121"]);
+    let b = Sniffer::start(&[
+        "-q",
+        "-w",
+        only.to_str().unwrap(),
+        "--write-handshakes-only",
+        "tcp port 19121",
+    ]);
+    // A plain TCP connection that never upgrades, then a WebSocket one.
+    drop(TcpStream::connect(("127.0.0.1", 19121)).unwrap());
+    peers.client("ws://127.0.0.1:19121/chat", "basic");
+    std::thread::sleep(Duration::from_millis(500));
+    a.interrupt();
+    b.interrupt();
+    let (code, out, err) = a.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("1 WebSocket handshake:"),
+        "summary after SIGINT: {err}"
+    );
+    assert!(err.contains("packets captured"), "{err}");
+    let live = json_lines(&out);
+    assert_eq!(live.len(), 1);
+    let (code, _, err) = b.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+
+    // The written file gives the same answer.
+    let again = records(&all, &[]);
+    let again: Vec<_> = again.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(again.len(), 1);
+    for field in [
+        "key",
+        "accept",
+        "verdict",
+        "status",
+        "client",
+        "server",
+        "community_id",
+    ] {
+        assert_eq!(again[0][field], live[0][field], "{field}");
+    }
+    let only_recs = records(&only, &[]);
+    assert_eq!(
+        only_recs
+            .iter()
+            .filter(|r| r["type"] == "handshake")
+            .count(),
+        1
+    );
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&only) < size(&all),
+        "the plain connection must not be in the handshakes-only file"
+    );
+    // tshark reads it too, when installed.
+    if let Ok(o) = Command::new("tshark")
+        .arg("-r")
+        .arg(&all)
+        .args(["-Y", "http.response.code == 101"])
+        .output()
+    {
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_errors_name_the_problem() {
+    let out = wssniff(&["-i", "no-such-if0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no such interface") && err.contains("lo"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    if peers().is_none() {
+        return;
+    }
+    let out = wssniff(&["-i", "lo", "tcp", "port", "notaport"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad filter expression 'tcp port notaport'"));
+}
