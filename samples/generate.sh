@@ -421,6 +421,16 @@ if want pcapng-ok; then
   fi
 fi
 
+if want pcapng-mixed-linktypes; then
+  # Two interfaces with different link types in one pcapng (Ethernet + Linux SLL2), as
+  # `dumpcap -i lo -i any` writes: derived from the two real captures above.
+  if command -v mergecap >/dev/null && [[ -f python-websockets-ok.pcap && -f sll2-any-ok.pcap ]]; then
+    mergecap -F pcapng -w pcapng-mixed-linktypes.pcapng python-websockets-ok.pcap sll2-any-ok.pcap
+  else
+    warn "mergecap or its inputs missing: skipping pcapng-mixed-linktypes.pcapng"
+  fi
+fi
+
 if want nginx-idle-timeout; then
   bg backend "${PYWS[@]}" server --port 18182
   wait_listen 18182

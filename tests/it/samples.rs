@@ -358,3 +358,53 @@ fn proxied_legs_are_both_reported() {
         assert_eq!(verdicts(&recs), ["ok", "ok"], "{name}");
     }
 }
+
+#[test]
+fn pcapng_with_two_link_types_reads_both_interfaces() {
+    let recs = records(&sample("pcapng-mixed-linktypes.pcapng"), &[]);
+    let hs: Vec<_> = recs.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 2);
+    assert!(hs.iter().all(|r| r["verdict"] == "ok"));
+    let p = sample("pcapng-mixed-linktypes.pcapng");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "-q"]);
+    assert!(
+        stderr(&out).contains("link types: EN10MB (1), LINUX_SLL2 (276)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Rewrites a little-endian classic pcap as big-endian (as written on SPARC or PowerPC).
+fn to_big_endian(le: &[u8]) -> Vec<u8> {
+    let swap32 = |b: &[u8]| [b[3], b[2], b[1], b[0]];
+    let mut out = Vec::with_capacity(le.len());
+    out.extend_from_slice(&swap32(&le[0..4]));
+    out.extend_from_slice(&[le[5], le[4], le[7], le[6]]);
+    for field in le[8..24].chunks(4) {
+        out.extend_from_slice(&swap32(field));
+    }
+    let mut at = 24;
+    while at + 16 <= le.len() {
+        for field in le[at..at + 16].chunks(4) {
+            out.extend_from_slice(&swap32(field));
+        }
+        let caplen = u32::from_le_bytes(le[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.extend_from_slice(&le[at + 16..at + 16 + caplen]);
+        at += 16 + caplen;
+    }
+    out
+}
+
+#[test]
+fn big_endian_pcap_gives_the_same_records() {
+    for name in ["python-websockets-ok.pcap", "nanosecond-ok.pcap", "curl-bad-requests.pcap"] {
+        let le = std::fs::read(sample(name)).unwrap();
+        let dir = std::env::temp_dir().join(format!("wssniff-be-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let be = dir.join(name);
+        std::fs::write(&be, to_big_endian(&le)).unwrap();
+        assert_ne!(std::fs::read(&be).unwrap()[..4], le[..4], "magic swapped");
+        assert_eq!(records(&be, &[]), records(&sample(name), &[]), "{name}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
