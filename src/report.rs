@@ -3,9 +3,11 @@
 //!
 //! [`Report`] is a sink: it takes every [`Event`] of a run, keeps bounded state (counters,
 //! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] failure groups with at most
-//! [`MAX_OCCURRENCES`] listed occurrences each, a decimated timeline) and renders once at the
-//! end, when the capture metadata ([`CaptureInfo`]) is known. Rendering goes through one
-//! plain data model (`model`), so the HTML, Markdown and JSON say the same thing.
+//! [`MAX_OCCURRENCES`] listed occurrences each, a decimated timeline, and for the WebSocket
+//! connections after the switch [`MAX_CONNECTIONS`] summaries and [`MAX_CONNECTION_GROUPS`]
+//! problem groups) and renders once at the end, when the capture metadata ([`CaptureInfo`])
+//! is known. Rendering goes through one plain data model (`model`), so the HTML, Markdown
+//! and JSON say the same thing.
 //!
 //! Output is deterministic for the same input: every collection is ordered, and the only
 //! wall-clock value is the generation time, which `SOURCE_DATE_EPOCH` fixes. Every piece of
@@ -39,6 +41,13 @@ pub const MAX_OCCURRENCES: usize = 50;
 pub const MAX_TARGETS: usize = 10_000;
 /// Points kept for the timeline chart; beyond it every other point is dropped (deterministic).
 pub const MAX_TIMELINE_POINTS: usize = 5_000;
+/// WebSocket connections listed in the "After the switch" table; the rest are counted.
+pub const MAX_CONNECTIONS: usize = 2_000;
+/// Distinct problem-connection groups (server, Host, path, finding set) kept with detail.
+pub const MAX_CONNECTION_GROUPS: usize = 200;
+/// Opened handshakes remembered (Host and path) until their connection ends, so the
+/// connection can be grouped by the path it was opened on; beyond it the path is unknown.
+pub const MAX_OPEN_LINKS: usize = 10_000;
 
 /// Output format, from the report file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,7 +228,10 @@ impl Sink for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{HandshakeRecord, Message, Timing, Verdict};
+    use crate::event::{
+        CloseFrame, CloseInfo, ConnectionEnding, ConnectionRecord, DirectionStats, Ending,
+        HandshakeRecord, Message, Peer, Timing, Verdict,
+    };
     use crate::finding::{Code, Finding};
     use crate::http::{Head, Header, StartLine};
 
@@ -312,7 +324,110 @@ mod tests {
             md.contains("``` evil <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ```"),
             "{md}"
         );
-        // Outside code spans and fences, captured text never appears.
+        assert_no_bare_markup(&md);
+    }
+
+    fn evil_connection(handshake_id: Option<u64>) -> ConnectionRecord {
+        let close = |code, frame| CloseFrame {
+            code: Some(code),
+            reason: EVIL.into(),
+            frame,
+            ts: Timestamp(1_700_000_001_000_000_000),
+        };
+        ConnectionRecord {
+            handshake_id,
+            ts: Timestamp(1_700_000_000_500_000_000),
+            end_ts: Timestamp(1_700_000_002_000_000_000),
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:80".parse().unwrap(),
+            community_id: "1:x".into(),
+            handshake_observed: handshake_id.is_some(),
+            permessage_deflate: None,
+            duration_ms: 1500.0,
+            client_to_server: DirectionStats::default(),
+            server_to_client: DirectionStats::default(),
+            close: CloseInfo {
+                client: Some(close(1000, 9)),
+                server: Some(close(1008, 8)),
+                initiator: Some(Peer::Server),
+                handshake_completed: true,
+            },
+            ending: ConnectionEnding::Clean,
+            tcp_end: Ending::ServerFin,
+            idle_before_end_ms: Some(0.5),
+            max_silence_ms: 1000.0,
+            findings: vec![Finding::new(
+                Code::CloseError,
+                format!("the server closed with 1008 (policy violation) {EVIL}"),
+            )],
+        }
+    }
+
+    #[test]
+    fn close_reasons_are_inert_in_html_and_markdown() {
+        let mut report = Report::new();
+        let mut opened = evil_record();
+        opened.status = Some(101);
+        opened.verdict = Verdict::Ok;
+        report.event(&Event::Handshake(Box::new(opened))).unwrap();
+        report
+            .event(&Event::Connection(Box::new(evil_connection(Some(1)))))
+            .unwrap();
+        let info = CaptureInfo::default();
+        let m = report.model(&info);
+        assert_eq!(m.connections.total, 1);
+        assert_eq!(m.connections.problems, 1);
+        let g = &m.connections.groups[0];
+        // Grouped under the path of the handshake that opened it, linked to its row.
+        assert_eq!(g.path.as_deref(), Some("/x<script>"));
+        assert_eq!(g.occurrences[0].handshake_anchor.as_deref(), Some("h1"));
+        assert_eq!(g.occurrences[0].server_close.as_ref().unwrap().reason, EVIL);
+
+        let html = report.render(Format::Html, &info);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains('\x1b'));
+        assert!(
+            html.contains("server first: 1008 (policy violation) reason <code>&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J\\x1b[31m``|</code>"),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"#h1\">handshake #1</a>"), "{html}");
+        assert!(html.contains("<tr id=\"h1\">"), "{html}");
+
+        let md = report.render(Format::Markdown, &info);
+        assert!(!md.contains('\x1b'));
+        assert!(
+            md.contains("server first: 1008 (policy violation) reason ``` <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ``` (frame 8)"),
+            "{md}"
+        );
+        assert_no_bare_markup(&md);
+    }
+
+    #[test]
+    fn identical_problem_connections_collapse_and_cap_their_listing() {
+        let mut report = Report::new();
+        let n = MAX_OCCURRENCES as u64 + 7;
+        for i in 0..n {
+            let mut c = evil_connection(None);
+            c.ts = Timestamp(c.ts.0 + i64::try_from(n - i).unwrap());
+            c.community_id = format!("1:{i}");
+            report.event(&Event::Connection(Box::new(c))).unwrap();
+        }
+        let m = report.model(&CaptureInfo::default());
+        let c = &m.connections;
+        assert_eq!((c.total, c.problems, c.groups.len()), (n, n, 1));
+        let g = &c.groups[0];
+        assert_eq!((g.count, g.unlisted), (n, 7));
+        assert_eq!(g.occurrences.len(), MAX_OCCURRENCES);
+        assert!(g.path.is_none() && g.occurrences[0].handshake_anchor.is_none());
+        // Listed in time order, whatever order they ended in.
+        assert!(g.occurrences.windows(2).all(|w| w[0].time <= w[1].time));
+        let md = report.render(Format::Markdown, &CaptureInfo::default());
+        assert!(md.contains("… and 7 more, not listed."), "{md}");
+        assert!(md.contains(&format!("{n} of {n} WebSocket connections ended badly")));
+    }
+
+    /// Outside code spans and fences, captured text never appears.
+    fn assert_no_bare_markup(md: &str) {
         let mut in_fence = false;
         for line in md.lines() {
             if line.starts_with("```") {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Detail, ReportModel, Wire};
+use super::model::{ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
 use super::svg;
 use crate::hop::HeaderChange;
 
@@ -64,6 +64,8 @@ th{background:#f0f0f0}td.n{text-align:right}
 .card b{font-size:1.6em;display:block}
 .group,.hop{border:1px solid var(--line);border-radius:6px;padding:4px 14px;margin:14px 0;break-inside:avoid-page}
 .hop.broken{border-left:6px solid var(--failed)}.hop.fine{border-left:6px solid var(--ok)}
+.group.conn{border-left:6px solid var(--warning)}.group.conn.error{border-left-color:var(--failed)}
+.lead{font-size:1.1em;font-weight:bold}
 .finding{margin:.4em 0}.finding .fix{color:var(--muted)}
 .chart{max-width:720px;display:block;margin:.4em 0}
 .muted{color:var(--muted)}
@@ -97,6 +99,7 @@ pub fn render(m: &ReportModel) -> String {
         esc(&m.generated),
         esc(&m.tool)
     );
+    let _ = writeln!(o, "<p class=\"lead\">{}</p>", esc(&m.headline()));
     o.push_str("<div class=\"cards\">");
     let _ = write!(o, "<div class=\"card\"><b>{}</b>handshakes</div>", m.total);
     for v in &m.verdicts {
@@ -108,10 +111,17 @@ pub fn render(m: &ReportModel) -> String {
             esc(v.verdict)
         );
     }
+    let _ = write!(
+        o,
+        "<div class=\"card\"><b>{}</b>proxy hops</div><div class=\"card\"><b>{}</b>WebSocket connections</div>",
+        m.hops.len(),
+        m.connections.total
+    );
     let _ = writeln!(
         o,
-        "<div class=\"card\"><b>{}</b>proxy hops</div></div>",
-        m.hops.len()
+        "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>ended badly</div></div>",
+        svg::verdict_colour("warning"),
+        m.connections.problems
     );
 
     o.push_str("<h2 id=\"capture\">Capture</h2><div class=\"scroll\"><table>");
@@ -301,6 +311,8 @@ pub fn render(m: &ReportModel) -> String {
         }
     }
 
+    after_the_switch(&mut o, &m.connections);
+
     o.push_str("<h2 id=\"all\">All handshakes</h2><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>server</th><th>request</th><th>status</th><th>verdict</th><th>latency</th><th>top finding</th></tr>");
     for r in &m.handshakes {
         let link = match (&r.group, &r.hop) {
@@ -310,7 +322,8 @@ pub fn render(m: &ReportModel) -> String {
         };
         let _ = write!(
             o,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}{link}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr id=\"h{}\"><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}{link}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            r.id,
             r.id,
             esc(&r.time),
             esc(&r.client),
@@ -330,8 +343,226 @@ pub fn render(m: &ReportModel) -> String {
             m.handshakes_unlisted
         );
     }
+    all_connections(&mut o, &m.connections);
     o.push_str("\n</body></html>\n");
     o
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The "After the switch" section: endings, findings and problem connection groups.
+fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
+    o.push_str("<h2 id=\"after\">After the switch</h2>");
+    if c.total == 0 {
+        o.push_str("<p>No WebSocket connection was opened in this capture.</p>\n");
+        return;
+    }
+    let _ = write!(
+        o,
+        "<p>{} after the switch, {} ended badly{}.</p>",
+        plural(c.total, "WebSocket connection"),
+        c.problems,
+        if c.without_handshake > 0 {
+            format!(
+                "; {} without a captured opening handshake",
+                c.without_handshake
+            )
+        } else {
+            String::new()
+        }
+    );
+    o.push_str(
+        "<div class=\"scroll\"><table><tr><th>ending</th><th>connections</th><th>meaning</th></tr>",
+    );
+    for e in &c.endings {
+        let _ = write!(
+            o,
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
+            esc(e.ending),
+            e.count,
+            esc(e.meaning)
+        );
+    }
+    o.push_str("</table></div>");
+    if !c.findings.is_empty() {
+        o.push_str("<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>connections</th><th>meaning</th></tr>");
+        for f in &c.findings {
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&f.code),
+                esc(f.severity),
+                f.count,
+                hint(&f.title)
+            );
+        }
+        o.push_str("</table></div>");
+    }
+    if !c.groups.is_empty() {
+        o.push_str("<h3>Problem connections</h3>");
+    }
+    for (i, g) in c.groups.iter().enumerate() {
+        let codes: Vec<String> = g
+            .findings
+            .iter()
+            .map(|f| format!("<code>{}</code>", esc(f.code)))
+            .collect();
+        let _ = write!(
+            o,
+            "<section class=\"group conn {}\" id=\"{}\"><h3>C{}. {} {} at {}{} <span class=\"muted\">({})</span></h3>",
+            esc(g.severity),
+            esc(&g.anchor),
+            i + 1,
+            verdict(if g.severity == "error" { "failed" } else { "warning" }),
+            codes.join(", "),
+            esc(&g.server),
+            g.path
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" <code>{}</code>", esc(p))),
+            plural(g.count, "connection")
+        );
+        if let Some(h) = &g.host {
+            let _ = write!(o, "<p>Opened with Host <code>{}</code>.</p>", esc(h));
+        } else if g.path.is_none() {
+            o.push_str("<p class=\"muted\">The opening handshake is not known (not captured, or over the caps).</p>");
+        }
+        for f in &g.findings {
+            let _ = write!(
+                o,
+                "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}<br><span class=\"muted\">{}</span>",
+                esc(f.severity),
+                esc(f.code),
+                esc(&f.message),
+                hint(f.title)
+            );
+            if f.severity != "info" {
+                let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
+            }
+            o.push_str("</div>");
+        }
+        let _ = write!(
+            o,
+            "<p>{}:</p><ol>",
+            if g.count == 1 {
+                "The connection".to_owned()
+            } else {
+                format!("All {} connections", g.count)
+            }
+        );
+        for s in &g.occurrences {
+            occurrence(o, s);
+        }
+        o.push_str("</ol>");
+        if g.unlisted > 0 {
+            let _ = write!(o, "<p>… and {} more, not listed.</p>", g.unlisted);
+        }
+        o.push_str("</section>\n");
+    }
+}
+
+fn handshake_link(s: &ConnSummary) -> String {
+    let hs = match (s.handshake_id, &s.handshake_anchor) {
+        (Some(id), Some(a)) => format!("<a href=\"#{}\">handshake #{id}</a>", esc(a)),
+        (Some(id), None) => format!("handshake #{id}"),
+        (None, _) => "handshake not captured".to_owned(),
+    };
+    match &s.hop {
+        Some(h) => format!(
+            "{hs} (a leg of <a href=\"#{}\">proxy hop {}</a>)",
+            esc(h),
+            esc(h.trim_start_matches("hop"))
+        ),
+        None => hs,
+    }
+}
+
+fn occurrence(o: &mut String, s: &ConnSummary) {
+    let _ = write!(
+        o,
+        "<li>{} to {} UTC, client {} → server {}, {}, community id <code>{}</code><ul><li><code>{}</code></li>",
+        esc(&s.time),
+        esc(&s.end_time),
+        esc(&s.client),
+        esc(&s.server),
+        handshake_link(s),
+        esc(&s.community_id),
+        esc(&s.story)
+    );
+    let list = super::markdown::closes(s);
+    let words: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, (who, c))| {
+            format!(
+                "{who}{} {} {}(frame {})",
+                if i == 0 && list.len() > 1 {
+                    " first:"
+                } else {
+                    ""
+                },
+                esc(&c.label()),
+                if c.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!("reason <code>{}</code> ", esc(&c.reason))
+                },
+                c.frame
+            )
+        })
+        .collect();
+    let _ = write!(
+        o,
+        "<li>close frames: {}</li><li>TCP: {}{}</li></ul></li>",
+        if words.is_empty() {
+            "none".to_owned()
+        } else {
+            words.join("; then ")
+        },
+        esc(s.tcp_end_words()),
+        s.idle_before_end_ms.map_or_else(String::new, |ms| format!(
+            ", {ms:.1} ms after the last frame"
+        ))
+    );
+}
+
+/// Every connection in brief (up to the cap), folded away.
+fn all_connections(o: &mut String, c: &ConnectionsModel) {
+    if c.connections.is_empty() {
+        return;
+    }
+    let _ = write!(
+        o,
+        "<h2 id=\"connections\">All WebSocket connections</h2><details><summary>{}</summary><div class=\"scroll\"><table><tr><th>time (UTC)</th><th>client</th><th>server</th><th>handshake</th><th>ending</th><th>top finding</th><th>story</th></tr>",
+        plural(c.connections.len() as u64, "connection")
+    );
+    for s in &c.connections {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+            esc(&s.time),
+            esc(&s.client),
+            esc(&s.server),
+            match (s.handshake_id, &s.handshake_anchor) {
+                (Some(id), Some(a)) => format!("<a href=\"#{}\">#{id}</a>", esc(a)),
+                (Some(id), None) => format!("#{id}"),
+                (None, _) => "–".to_owned(),
+            },
+            esc(s.ending),
+            s.top_finding
+                .map_or_else(|| "–".to_owned(), |c| format!("<code>{}</code>", esc(c))),
+            esc(&s.story)
+        );
+    }
+    o.push_str("</table></div></details>");
+    if c.connections_unlisted > 0 {
+        let _ = write!(
+            o,
+            "<p>… and {} more connections, not listed.</p>",
+            c.connections_unlisted
+        );
+    }
 }
 
 fn changes(o: &mut String, title: &str, list: &[HeaderChange]) {

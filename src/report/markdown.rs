@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Detail, ReportModel, Wire};
+use super::model::{CloseModel, ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
 use crate::text::escape;
 
 /// Longest run of backticks in `s`.
@@ -56,17 +56,11 @@ fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
 pub fn render(m: &ReportModel) -> String {
     let mut o = String::new();
     let c = &m.capture;
-    let failed = m
-        .verdicts
-        .iter()
-        .find(|v| v.verdict == "failed")
-        .map_or(0, |v| v.count);
     let _ = writeln!(o, "# WebSocket handshake report: {}\n", code(&c.file));
     let _ = writeln!(
         o,
-        "{} WebSocket handshake{}, {failed} failed. Generated {} UTC by {}.\n",
-        m.total,
-        if m.total == 1 { "" } else { "s" },
+        "{} Generated {} UTC by {}.\n",
+        m.headline(),
         m.generated,
         m.tool
     );
@@ -261,6 +255,8 @@ pub fn render(m: &ReportModel) -> String {
         }
     }
 
+    after_the_switch(&mut o, &m.connections);
+
     o.push_str("## All handshakes\n\n| # | time | client | server | request | status | verdict | latency | top finding |\n|---:|---|---|---|---|---:|---|---:|---|\n");
     for r in &m.handshakes {
         let _ = writeln!(
@@ -287,7 +283,213 @@ pub fn render(m: &ReportModel) -> String {
         );
     }
     o.push('\n');
+    all_connections(&mut o, &m.connections);
     o
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The "After the switch" section: endings, findings and problem connection groups.
+fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
+    o.push_str("## After the switch\n\n");
+    if c.total == 0 {
+        o.push_str("No WebSocket connection was opened in this capture.\n\n");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "{} after the switch, {} ended badly{}.\n",
+        plural(c.total, "WebSocket connection"),
+        c.problems,
+        if c.without_handshake > 0 {
+            format!(
+                "; {} without a captured opening handshake",
+                c.without_handshake
+            )
+        } else {
+            String::new()
+        }
+    );
+    o.push_str("| ending | connections | meaning |\n|---|---:|---|\n");
+    for e in &c.endings {
+        let _ = writeln!(o, "| {} | {} | {} |", e.ending, e.count, e.meaning);
+    }
+    o.push('\n');
+    if !c.findings.is_empty() {
+        o.push_str("| finding | severity | connections | meaning |\n|---|---|---:|---|\n");
+        for f in &c.findings {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} |",
+                f.code,
+                f.severity,
+                f.count,
+                f.title.replace('|', "\\|")
+            );
+        }
+        o.push('\n');
+    }
+    if c.groups.is_empty() {
+        return;
+    }
+    o.push_str("### Problem connections\n\n");
+    for (i, g) in c.groups.iter().enumerate() {
+        let codes: Vec<String> = g.findings.iter().map(|f| format!("`{}`", f.code)).collect();
+        let _ = writeln!(
+            o,
+            "#### C{}. {} {} at {}{} ({})\n",
+            i + 1,
+            g.severity.to_uppercase(),
+            codes.join(", "),
+            g.server,
+            g.path
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" {}", code(p))),
+            plural(g.count, "connection")
+        );
+        if let Some(h) = &g.host {
+            let _ = writeln!(o, "Opened with Host {}.\n", code(h));
+        } else if g.path.is_none() {
+            o.push_str("The opening handshake is not known (not captured, or over the caps).\n\n");
+        }
+        for f in &g.findings {
+            let _ = writeln!(
+                o,
+                "- **{}** `{}`: {}  ",
+                f.severity,
+                f.code,
+                code(&f.message)
+            );
+            let _ = writeln!(o, "  {}  ", f.title);
+            if f.severity != "info" {
+                let _ = writeln!(o, "  Fix: {}", f.hint);
+            }
+        }
+        o.push('\n');
+        let _ = writeln!(
+            o,
+            "{}:\n",
+            if g.count == 1 {
+                "The connection".to_owned()
+            } else {
+                format!("All {} connections", g.count)
+            }
+        );
+        for (n, s) in g.occurrences.iter().enumerate() {
+            occurrence(o, n + 1, s);
+        }
+        if g.unlisted > 0 {
+            let _ = writeln!(o, "… and {} more, not listed.\n", g.unlisted);
+        }
+        o.push('\n');
+    }
+}
+
+fn close_words(who: &str, c: &CloseModel) -> String {
+    format!(
+        "{who} {}{} (frame {})",
+        c.label(),
+        if c.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" reason {}", code(&c.reason))
+        },
+        c.frame
+    )
+}
+
+/// Close frames in the order they were sent, naming who closed first.
+pub(crate) fn closes(s: &ConnSummary) -> Vec<(&'static str, &CloseModel)> {
+    let client = s.client_close.as_ref().map(|c| ("client", c));
+    let server = s.server_close.as_ref().map(|c| ("server", c));
+    let ordered = if s.close_initiator == Some("server") {
+        [server, client]
+    } else {
+        [client, server]
+    };
+    ordered.into_iter().flatten().collect()
+}
+
+fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
+    let _ = writeln!(
+        o,
+        "{n}. {} to {} UTC, client {} → server {}, {}, community id `{}`",
+        s.time,
+        s.end_time,
+        s.client,
+        s.server,
+        match (s.handshake_id, &s.hop) {
+            (Some(id), Some(h)) => format!(
+                "handshake #{id} (a leg of proxy hop {})",
+                h.trim_start_matches("hop")
+            ),
+            (Some(id), None) => format!("handshake #{id}"),
+            (None, _) => "handshake not captured".to_owned(),
+        },
+        s.community_id
+    );
+    let _ = writeln!(o, "   - {}", code(&s.story));
+    let list = closes(s);
+    let words: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, (who, c))| {
+            if i == 0 && list.len() > 1 {
+                close_words(&format!("{who} first:"), c)
+            } else {
+                close_words(who, c)
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "   - close frames: {}",
+        if words.is_empty() {
+            "none".to_owned()
+        } else {
+            words.join("; then ")
+        }
+    );
+    let _ = writeln!(
+        o,
+        "   - TCP: {}{}",
+        s.tcp_end_words(),
+        s.idle_before_end_ms.map_or_else(String::new, |ms| format!(
+            ", {ms:.1} ms after the last frame"
+        ))
+    );
+}
+
+/// Every connection in brief (up to the cap).
+fn all_connections(o: &mut String, c: &ConnectionsModel) {
+    if c.connections.is_empty() {
+        return;
+    }
+    o.push_str("## All WebSocket connections\n\n| time | client | server | handshake | ending | top finding | story |\n|---|---|---|---:|---|---|---|\n");
+    for s in &c.connections {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s.time,
+            s.client,
+            s.server,
+            opt(s.handshake_id.map(|id| format!("#{id}")), "–"),
+            s.ending,
+            s.top_finding
+                .map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
+            code(&s.story)
+        );
+    }
+    if c.connections_unlisted > 0 {
+        let _ = writeln!(
+            o,
+            "\n… and {} more connections, not listed.",
+            c.connections_unlisted
+        );
+    }
+    o.push('\n');
 }
 
 fn detail(o: &mut String, d: &Detail) {

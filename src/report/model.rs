@@ -8,10 +8,14 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use super::{
-    CaptureInfo, MAX_GROUPS, MAX_OCCURRENCES, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
+    CaptureInfo, MAX_CONNECTIONS, MAX_CONNECTION_GROUPS, MAX_GROUPS, MAX_OCCURRENCES,
+    MAX_OPEN_LINKS, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
 };
-use crate::event::{Event, HandshakeRecord, Message, Verdict};
-use crate::finding::{Code, Severity};
+use crate::event::{
+    CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message,
+    Verdict,
+};
+use crate::finding::{Code, Finding, Severity};
 use crate::hop::{self, HopLink};
 use crate::text::format_ts;
 
@@ -45,6 +49,248 @@ struct Group {
     occurrences: Vec<Occurrence>,
 }
 
+/// Connection endings in report order.
+const ENDING_ORDER: [ConnectionEnding; 6] = [
+    ConnectionEnding::Clean,
+    ConnectionEnding::CloseNotAnswered,
+    ConnectionEnding::FinWithoutClose,
+    ConnectionEnding::Rst,
+    ConnectionEnding::Open,
+    ConnectionEnding::Evicted,
+];
+
+/// Problem connections share a group: same server, Host and path of the handshake that
+/// opened them (when known) and the same finding codes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ConnGroupKey {
+    server: SocketAddr,
+    host: Option<String>,
+    path: Option<String>,
+    codes: Vec<&'static str>,
+}
+
+#[derive(Clone, Debug)]
+struct ConnGroup {
+    severity: Severity,
+    /// The earliest connection's findings, shown in full.
+    findings: Vec<FindingDetail>,
+    first: (i64, String),
+    count: u64,
+    occurrences: Vec<ConnSummary>,
+}
+
+/// Host and path of the handshake that opened a connection.
+type Target = (Option<String>, Option<String>);
+
+/// Bounded state about the WebSocket connections after the switch.
+#[derive(Debug, Default)]
+struct Connections {
+    endings: BTreeMap<&'static str, u64>,
+    codes: BTreeMap<Code, (Severity, u64)>,
+    total: u64,
+    problems: u64,
+    without_handshake: u64,
+    /// Opened handshakes waiting for their connection record.
+    open: BTreeMap<u64, Target>,
+    open_overflow: u64,
+    groups: BTreeMap<ConnGroupKey, ConnGroup>,
+    ungrouped: u64,
+    rows: Vec<ConnSummary>,
+    rows_dropped: u64,
+}
+
+impl Connections {
+    fn opened(&mut self, r: &HandshakeRecord) {
+        if r.status != Some(101) {
+            return;
+        }
+        if self.open.len() < MAX_OPEN_LINKS {
+            self.open.insert(r.id, (r.host.clone(), r.path.clone()));
+        } else {
+            self.open_overflow += 1;
+        }
+    }
+
+    fn take(&mut self, c: &ConnectionRecord) {
+        self.total += 1;
+        *self.endings.entry(c.ending.as_str()).or_default() += 1;
+        if !c.handshake_observed {
+            self.without_handshake += 1;
+        }
+        let mut codes: Vec<Code> = c.findings.iter().map(|f| f.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for code in &codes {
+            let sev = c
+                .findings
+                .iter()
+                .filter(|f| f.code == *code)
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(code.severity());
+            let e = self.codes.entry(*code).or_insert((sev, 0));
+            e.0 = e.0.max(sev);
+            e.1 += 1;
+        }
+        let (host, path) = c
+            .handshake_id
+            .and_then(|id| self.open.remove(&id))
+            .unwrap_or_default();
+        let summary = ConnSummary::of(c);
+        let worst = c.findings.iter().map(|f| f.severity).max();
+        if let Some(severity) = worst.filter(|s| *s > Severity::Info) {
+            self.problems += 1;
+            let key = ConnGroupKey {
+                server: c.server,
+                host,
+                path,
+                codes: codes.iter().map(|c| c.as_str()).collect(),
+            };
+            let first = (c.ts.0, c.community_id.clone());
+            if let Some(g) = self.groups.get_mut(&key) {
+                g.count += 1;
+                if g.occurrences.len() < MAX_OCCURRENCES {
+                    g.occurrences.push(summary.clone());
+                }
+                if first < g.first {
+                    g.first = first;
+                    g.findings = finding_details(&c.findings);
+                }
+            } else if self.groups.len() < MAX_CONNECTION_GROUPS {
+                self.groups.insert(
+                    key,
+                    ConnGroup {
+                        severity,
+                        findings: finding_details(&c.findings),
+                        first,
+                        count: 1,
+                        occurrences: vec![summary.clone()],
+                    },
+                );
+            } else {
+                self.ungrouped += 1;
+            }
+        }
+        if self.rows.len() < MAX_CONNECTIONS {
+            self.rows.push(summary);
+        } else {
+            self.rows_dropped += 1;
+        }
+    }
+
+    /// The model, linking handshake ids to rows of the handshake table that are listed.
+    fn model(
+        &self,
+        listed: &std::collections::BTreeSet<u64>,
+        hop_of: &BTreeMap<u64, usize>,
+    ) -> ConnectionsModel {
+        let link = |s: &ConnSummary| {
+            let mut s = s.clone();
+            s.handshake_anchor = s
+                .handshake_id
+                .filter(|id| listed.contains(id))
+                .map(|id| format!("h{id}"));
+            s.hop = s
+                .handshake_id
+                .and_then(|id| hop_of.get(&id))
+                .map(|i| format!("hop{}", i + 1));
+            s
+        };
+        let mut groups: Vec<(&ConnGroupKey, &ConnGroup)> = self.groups.iter().collect();
+        groups.sort_by(|(_, a), (_, b)| b.severity.cmp(&a.severity).then(a.first.cmp(&b.first)));
+        let groups: Vec<ConnGroupModel> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, (key, g))| {
+                let mut occurrences: Vec<ConnSummary> = g.occurrences.iter().map(link).collect();
+                occurrences
+                    .sort_by(|a, b| (a.ts_ns, &a.community_id).cmp(&(b.ts_ns, &b.community_id)));
+                ConnGroupModel {
+                    anchor: format!("c{}", i + 1),
+                    severity: g.severity.as_str(),
+                    server: key.server.to_string(),
+                    host: key.host.clone(),
+                    path: key.path.clone(),
+                    count: g.count,
+                    unlisted: g.count.saturating_sub(occurrences.len() as u64),
+                    findings: g.findings.clone(),
+                    occurrences,
+                }
+            })
+            .collect();
+        let findings = finding_counts(&self.codes);
+        let mut rows: Vec<ConnSummary> = self.rows.iter().map(link).collect();
+        rows.sort_by(|a, b| (a.ts_ns, &a.community_id).cmp(&(b.ts_ns, &b.community_id)));
+        ConnectionsModel {
+            total: self.total,
+            problems: self.problems,
+            without_handshake: self.without_handshake,
+            endings: ENDING_ORDER
+                .iter()
+                .map(|e| EndingCount {
+                    ending: e.as_str(),
+                    meaning: ending_meaning(*e),
+                    count: self.endings.get(e.as_str()).copied().unwrap_or(0),
+                })
+                .collect(),
+            findings,
+            groups,
+            connections: rows,
+            connections_unlisted: self.rows_dropped,
+        }
+    }
+}
+
+/// Words for a connection ending.
+fn ending_meaning(e: ConnectionEnding) -> &'static str {
+    match e {
+        ConnectionEnding::Clean => "close frames both ways, then TCP closed",
+        ConnectionEnding::CloseNotAnswered => {
+            "one side sent a close frame, TCP closed before the other answered"
+        }
+        ConnectionEnding::FinWithoutClose => {
+            "TCP closed (FIN) with no close frame at all; applications report 1006"
+        }
+        ConnectionEnding::Rst => "TCP reset",
+        ConnectionEnding::Open => "still open when the capture ended",
+        ConnectionEnding::Evicted => "dropped by wssniff's flow caps",
+    }
+}
+
+fn finding_details(findings: &[Finding]) -> Vec<FindingDetail> {
+    findings
+        .iter()
+        .map(|f| FindingDetail {
+            code: f.code.as_str(),
+            severity: f.severity.as_str(),
+            message: f.message.clone(),
+            title: f.code.title(),
+            hint: f.hint,
+            frames: f.frames.clone(),
+        })
+        .collect()
+}
+
+/// Finding codes with counts, errors first, then by count.
+fn finding_counts(codes: &BTreeMap<Code, (Severity, u64)>) -> Vec<FindingCount> {
+    let mut findings: Vec<FindingCount> = codes
+        .iter()
+        .map(|(code, (sev, n))| FindingCount {
+            code: code.as_str().to_owned(),
+            severity: sev.as_str(),
+            count: *n,
+            title: code.title().to_owned(),
+        })
+        .collect();
+    findings.sort_by(|a, b| {
+        sev_rank(b.severity)
+            .cmp(&sev_rank(a.severity))
+            .then(b.count.cmp(&a.count))
+            .then(a.code.cmp(&b.code))
+    });
+    findings
+}
+
 /// Bounded state collected from the events of one run.
 #[derive(Debug, Default)]
 pub struct Collector {
@@ -63,6 +309,7 @@ pub struct Collector {
     timeline_stride: u64,
     timeline_seen: u64,
     notices: Vec<String>,
+    connections: Connections,
 }
 
 impl Collector {
@@ -74,9 +321,11 @@ impl Collector {
                     self.notices.push(n.message.clone());
                 }
             }
-            Event::Handshake(r) => self.take_record(r),
-            // Connection stories (issue 8) are not in the report yet; see the issue note.
-            Event::Connection(_) => {}
+            Event::Handshake(r) => {
+                self.connections.opened(r);
+                self.take_record(r);
+            }
+            Event::Connection(c) => self.connections.take(c),
         }
     }
 
@@ -205,22 +454,7 @@ impl Collector {
         let hop_of = hop::index_by_record(&links);
         let total: u64 = self.verdicts.values().sum();
 
-        let mut findings: Vec<FindingCount> = self
-            .codes
-            .iter()
-            .map(|(code, (sev, n))| FindingCount {
-                code: code.as_str().to_owned(),
-                severity: sev.as_str(),
-                count: *n,
-                title: code.title().to_owned(),
-            })
-            .collect();
-        findings.sort_by(|a, b| {
-            sev_rank(b.severity)
-                .cmp(&sev_rank(a.severity))
-                .then(b.count.cmp(&a.count))
-                .then(a.code.cmp(&b.code))
-        });
+        let findings = finding_counts(&self.codes);
 
         let mut targets: Vec<TargetCount> = self
             .targets
@@ -325,6 +559,8 @@ impl Collector {
             })
             .collect();
 
+        let listed: std::collections::BTreeSet<u64> = records.iter().map(|r| r.id).collect();
+        let connections = self.connections.model(&listed, &hop_of);
         let timeline = timeline(&self.timeline);
         let mut limits = Vec::new();
         let st = &info.stats;
@@ -367,6 +603,25 @@ impl Collector {
             limits.push(format!(
                 "{} handshakes to hosts/paths beyond the first {MAX_TARGETS} are not in the failure table",
                 self.targets_overflow
+            ));
+        }
+        let conns = &self.connections;
+        if conns.rows_dropped > 0 {
+            limits.push(format!(
+                "{} WebSocket connections after the first {MAX_CONNECTIONS} are counted but not listed",
+                conns.rows_dropped
+            ));
+        }
+        if conns.ungrouped > 0 {
+            limits.push(format!(
+                "{} problem connections beyond {MAX_CONNECTION_GROUPS} distinct groups are counted but not detailed",
+                conns.ungrouped
+            ));
+        }
+        if conns.open_overflow > 0 {
+            limits.push(format!(
+                "{} connections opened while {MAX_OPEN_LINKS} others were open are grouped without their path",
+                conns.open_overflow
             ));
         }
         if self.timeline_stride > 1 {
@@ -415,6 +670,7 @@ impl Collector {
             timeline,
             hops,
             groups,
+            connections,
             handshakes,
             handshakes_unlisted: self.records_dropped,
             notices: self.notices.clone(),
@@ -512,6 +768,8 @@ pub struct ReportModel {
     pub hops: Vec<HopModel>,
     /// Problem handshakes, identical ones collapsed; failed first.
     pub groups: Vec<GroupModel>,
+    /// What happened after the switch: the WebSocket connections.
+    pub connections: ConnectionsModel,
     /// Every handshake (up to the record cap), in time order.
     pub handshakes: Vec<Row>,
     /// Handshakes beyond the record cap.
@@ -520,6 +778,209 @@ pub struct ReportModel {
     pub notices: Vec<String>,
     /// Caps and skips that make the report partial.
     pub limits: Vec<String>,
+}
+
+impl ReportModel {
+    /// Failed handshakes.
+    #[must_use]
+    pub fn failed(&self) -> u64 {
+        self.verdicts
+            .iter()
+            .find(|v| v.verdict == "failed")
+            .map_or(0, |v| v.count)
+    }
+
+    /// The one-sentence summary at the top (numbers only, no captured text): handshakes,
+    /// failures and, when there were WebSocket connections, how many ended badly.
+    #[must_use]
+    pub fn headline(&self) -> String {
+        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let mut s = format!(
+            "{}, {} failed",
+            plural(self.total, "WebSocket handshake"),
+            self.failed()
+        );
+        let c = &self.connections;
+        if c.problems > 0 {
+            s.push_str(&format!(
+                "; {} of {} ended badly after the switch",
+                c.problems,
+                plural(c.total, "WebSocket connection")
+            ));
+        } else if c.total > 0 {
+            s.push_str(&format!(
+                "; {}, none ended badly",
+                plural(c.total, "WebSocket connection")
+            ));
+        }
+        s.push('.');
+        s
+    }
+}
+
+/// The WebSocket connections after the switch (connection records, linked to handshakes).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionsModel {
+    /// Connections seen.
+    pub total: u64,
+    /// Connections with a finding of severity warning or error ("ended badly").
+    pub problems: u64,
+    /// Connections whose opening handshake was not captured.
+    pub without_handshake: u64,
+    /// Connections by how they ended (every ending listed, in a fixed order).
+    pub endings: Vec<EndingCount>,
+    /// Finding codes with the number of connections showing each, errors first.
+    pub findings: Vec<FindingCount>,
+    /// Problem connections, identical ones collapsed; errors first, then by time.
+    pub groups: Vec<ConnGroupModel>,
+    /// Every connection (up to the cap), in time order.
+    pub connections: Vec<ConnSummary>,
+    /// Connections beyond the cap.
+    pub connections_unlisted: u64,
+}
+
+/// One connection ending's count.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndingCount {
+    /// The ending (`clean`, `close_not_answered`, `fin_without_close`, `rst`, `open`,
+    /// `evicted`).
+    pub ending: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// Connections.
+    pub count: u64,
+}
+
+/// Problem connections with the same server, path and findings.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnGroupModel {
+    /// Anchor id in the HTML.
+    pub anchor: String,
+    /// Worst severity.
+    pub severity: &'static str,
+    /// Server endpoint.
+    pub server: String,
+    /// Host header of the handshake that opened them, when known.
+    pub host: Option<String>,
+    /// Request target of that handshake, when known.
+    pub path: Option<String>,
+    /// Connections in the group.
+    pub count: u64,
+    /// The earliest connection's findings, worst first.
+    pub findings: Vec<FindingDetail>,
+    /// Connections listed (up to the cap), in time order.
+    pub occurrences: Vec<ConnSummary>,
+    /// Connections counted but not listed.
+    pub unlisted: u64,
+}
+
+/// One close frame, as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CloseModel {
+    /// Status code, when the frame had one.
+    pub code: Option<u16>,
+    /// What the code means (RFC 6455 §7.4).
+    pub meaning: Option<&'static str>,
+    /// Reason text (untrusted).
+    pub reason: String,
+    /// Frame that carried it.
+    pub frame: u64,
+    /// When it was sent.
+    pub time: String,
+}
+
+impl CloseModel {
+    fn of(c: &CloseFrame) -> Self {
+        CloseModel {
+            code: c.code,
+            meaning: c.code.map(crate::wsframe::close_code_meaning),
+            reason: c.reason.clone(),
+            frame: c.frame,
+            time: format_ts(c.ts),
+        }
+    }
+
+    /// `1008 (policy violation)` or `no code`; trusted text (numbers and catalogue words).
+    #[must_use]
+    pub fn label(&self) -> String {
+        match (self.code, self.meaning) {
+            (Some(code), Some(m)) => format!("{code} ({m})"),
+            (Some(code), None) => code.to_string(),
+            (None, _) => "no code".to_owned(),
+        }
+    }
+}
+
+/// One WebSocket connection in brief.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnSummary {
+    /// The handshake that opened it, when captured.
+    pub handshake_id: Option<u64>,
+    /// Anchor of that handshake's row in the handshake table, when listed there.
+    pub handshake_anchor: Option<String>,
+    /// Anchor of the proxy hop that handshake is a leg of.
+    pub hop: Option<String>,
+    /// When frames could start.
+    pub time: String,
+    #[serde(skip)]
+    ts_ns: i64,
+    /// When it ended.
+    pub end_time: String,
+    /// Duration.
+    pub duration_ms: f64,
+    /// Client endpoint.
+    pub client: String,
+    /// Server endpoint.
+    pub server: String,
+    /// Community ID v1.
+    pub community_id: String,
+    /// The connection's story in one line (control characters in reasons escaped).
+    pub story: String,
+    /// How it ended.
+    pub ending: &'static str,
+    /// Who sent the first close frame.
+    pub close_initiator: Option<&'static str>,
+    /// The client's close frame.
+    pub client_close: Option<CloseModel>,
+    /// The server's close frame.
+    pub server_close: Option<CloseModel>,
+    /// How TCP ended.
+    pub tcp_end: Ending,
+    /// Quiet time before the teardown.
+    pub idle_before_end_ms: Option<f64>,
+    /// Worst finding code.
+    pub top_finding: Option<&'static str>,
+}
+
+impl ConnSummary {
+    fn of(c: &ConnectionRecord) -> Self {
+        ConnSummary {
+            handshake_id: c.handshake_id,
+            handshake_anchor: None,
+            hop: None,
+            time: format_ts(c.ts),
+            ts_ns: c.ts.0,
+            end_time: format_ts(c.end_ts),
+            duration_ms: c.duration_ms,
+            client: c.client.to_string(),
+            server: c.server.to_string(),
+            community_id: c.community_id.clone(),
+            story: c.story(),
+            ending: c.ending.as_str(),
+            close_initiator: c.close.initiator.map(crate::event::Peer::as_str),
+            client_close: c.close.client.as_ref().map(CloseModel::of),
+            server_close: c.close.server.as_ref().map(CloseModel::of),
+            tcp_end: c.tcp_end,
+            idle_before_end_ms: c.idle_before_end_ms,
+            top_finding: c.top_finding().map(|f| f.code.as_str()),
+        }
+    }
+
+    /// Words for how TCP ended.
+    #[must_use]
+    pub fn tcp_end_words(&self) -> &'static str {
+        self.tcp_end.describe()
+    }
 }
 
 /// Capture metadata.
@@ -827,18 +1288,7 @@ pub struct Row {
 
 impl Detail {
     fn of(r: &HandshakeRecord, hop: Option<usize>) -> Self {
-        let findings: Vec<FindingDetail> = r
-            .findings
-            .iter()
-            .map(|f| FindingDetail {
-                code: f.code.as_str(),
-                severity: f.severity.as_str(),
-                message: f.message.clone(),
-                title: f.code.title(),
-                hint: f.hint,
-                frames: f.frames.clone(),
-            })
-            .collect();
+        let findings = finding_details(&r.findings);
         // A finding marks lines only in the message its frames point at, so a request's
         // `Connection: close` is not marked in a response that happens to say the same.
         let cited_in = |m: Option<&Message>| -> Vec<(&'static str, &str)> {

@@ -379,3 +379,130 @@ fn html_renders_in_headless_chromium() {
         "report screenshot {report_png} bytes vs blank page {blank_png} bytes"
     );
 }
+
+#[test]
+fn after_the_switch_names_the_idle_timeout_and_its_fix() {
+    let fix = "raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout";
+    let md = report("nginx-idle-timeout.pcap", "md");
+    assert!(
+        md.contains("2 WebSocket handshakes, 0 failed; 2 of 2 WebSocket connections ended badly after the switch."),
+        "{md}"
+    );
+    assert!(md.contains("## After the switch"), "{md}");
+    assert!(md.contains("| fin_without_close | 2 |"), "{md}");
+    assert!(md.contains("| `idle_timeout` | warning | 2 |"), "{md}");
+    // Both legs of the proxy, each its own group, each with the fix and the quiet time.
+    assert_eq!(
+        md.matches("- **warning** `idle_timeout`: ").count(),
+        2,
+        "{md}"
+    );
+    assert_eq!(md.matches("Fix: Send pings").count(), 2, "{md}");
+    assert!(md.contains(fix), "{md}");
+    assert!(
+        md.contains("TCP: the server closed the connection (FIN), 2000.3 ms after the last frame"),
+        "{md}"
+    );
+    assert!(md.contains("handshake #1 (a leg of proxy hop 1)"), "{md}");
+    // The section comes after the handshake problems and before the handshake table.
+    let after = md.find("## After the switch").unwrap();
+    assert!(after < md.find("## All handshakes").unwrap());
+
+    let html = report("nginx-idle-timeout.pcap", "html");
+    assert!(
+        html.contains("<p class=\"lead\">2 WebSocket handshakes, 0 failed; 2 of 2 WebSocket connections ended badly after the switch.</p>"),
+        "{html}"
+    );
+    assert!(html.contains("<h2 id=\"after\">After the switch</h2>"));
+    assert_eq!(
+        html.matches("<b>warning</b> <code>idle_timeout</code>: ")
+            .count(),
+        2
+    );
+    assert!(html.contains(&fix.replace('\'', "&#39;")), "{html}");
+    assert!(html.contains("<a href=\"#h2\">handshake #2</a>"), "{html}");
+}
+
+#[test]
+fn after_the_switch_shows_close_codes_and_the_reset() {
+    let md = report("close-codes.pcap", "md");
+    assert!(
+        md.contains("5 WebSocket handshakes, 0 failed; 4 of 5 WebSocket connections ended badly after the switch."),
+        "{md}"
+    );
+    assert!(md.contains(
+        "close frames: server first: 1008 (policy violation) reason ` policy ` (frame 10); then client 1008 (policy violation) reason ` policy ` (frame 12)"
+    ), "{md}");
+    assert!(
+        md.contains("` closed clean: server 1008 \"policy\" → client 1008 \"policy\";"),
+        "{md}"
+    );
+    assert!(md.contains("| rst | 1 |"), "{md}");
+    assert!(
+        md.contains("- **warning** `connection_reset`: ` the server reset the connection (RST)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("TCP: the server reset the connection (RST)"),
+        "{md}"
+    );
+    // 4001 is an application code (info): counted, but not a problem group.
+    assert!(md.contains("| `close_application` | info | 1 |"), "{md}");
+    let m = json("close-codes.pcap");
+    let c = &m["connections"];
+    assert_eq!(c["total"], 5);
+    assert_eq!(c["problems"], 4);
+    assert_eq!(c["groups"].as_array().unwrap().len(), 4);
+    assert_eq!(c["connections"].as_array().unwrap().len(), 5);
+    let g = &c["groups"][0];
+    assert_eq!(g["path"], "/1008");
+    let o = &g["occurrences"][0];
+    assert_eq!(o["server_close"]["code"], 1008);
+    assert_eq!(o["server_close"]["reason"], "policy");
+    assert_eq!(o["close_initiator"], "server");
+    assert_eq!(o["tcp_end"], "server_fin");
+
+    let html = report("close-codes.pcap", "html");
+    assert!(
+        html.contains(
+            "server first: 1008 (policy violation) reason <code>policy</code> (frame 10)"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td><code>rst</code></td><td class=\"n\">1</td>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn after_the_switch_reports_connections_without_a_handshake() {
+    let md = report("mid-connection.pcap", "md");
+    assert!(
+        md.contains("0 WebSocket handshakes, 0 failed; 1 WebSocket connection, none ended badly."),
+        "{md}"
+    );
+    assert!(
+        md.contains("1 without a captured opening handshake"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `handshake_not_observed` | info | 1 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| – | clean | `handshake_not_observed` |"),
+        "{md}"
+    );
+    let html = report("mid-connection.pcap", "html");
+    assert!(
+        html.contains("<code>handshake_not_observed</code>"),
+        "{html}"
+    );
+    // A capture whose handshakes all failed has no connections, and says so.
+    let md = report("nginx-502-upstream-down.pcap", "md");
+    assert!(
+        md.contains("No WebSocket connection was opened in this capture."),
+        "{md}"
+    );
+}

@@ -397,7 +397,11 @@ fn to_big_endian(le: &[u8]) -> Vec<u8> {
 
 #[test]
 fn big_endian_pcap_gives_the_same_records() {
-    for name in ["python-websockets-ok.pcap", "nanosecond-ok.pcap", "curl-bad-requests.pcap"] {
+    for name in [
+        "python-websockets-ok.pcap",
+        "nanosecond-ok.pcap",
+        "curl-bad-requests.pcap",
+    ] {
         let le = std::fs::read(sample(name)).unwrap();
         let dir = std::env::temp_dir().join(format!("wssniff-be-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
