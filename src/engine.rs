@@ -13,6 +13,7 @@ use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Tim
 use crate::exchange::{Completed, ConnLimits, Connection};
 use crate::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::handshake;
+use crate::hop::HopTracker;
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,6 +81,8 @@ pub struct Stats {
     pub pending_limit_hits: u64,
     /// Handshake records emitted.
     pub handshakes: u64,
+    /// Proxied handshakes whose two legs were both captured and linked.
+    pub proxy_hops: u64,
     /// WebSocket connection records emitted.
     pub connections: u64,
     /// WebSocket connections recognised from their frames alone (handshake not captured).
@@ -103,6 +106,8 @@ pub struct Engine {
     completed: Vec<Completed>,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
+    /// Links the two legs of proxied handshakes as they complete.
+    hops: HopTracker,
 }
 
 impl Engine {
@@ -121,6 +126,7 @@ impl Engine {
             evicted: Vec::new(),
             completed: Vec::new(),
             deadlines: VecDeque::new(),
+            hops: HopTracker::new(),
         }
     }
 
@@ -369,7 +375,12 @@ impl Engine {
                 switched = Some(record.id);
             }
             self.stats.handshakes += 1;
+            let hops = self.hops.push(&record);
             emit(Event::Handshake(Box::new(record)));
+            for hop in hops {
+                self.stats.proxy_hops += 1;
+                emit(Event::Hop(Box::new(hop)));
+            }
         }
         switched
     }

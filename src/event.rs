@@ -499,6 +499,9 @@ pub enum Event {
     Connection(Box<ConnectionRecord>),
     /// A capture-level notice, emitted once per kind.
     Notice(Notice),
+    /// Two completed handshakes turned out to be the two legs of one proxied handshake
+    /// (emitted right after the second leg's `Handshake`).
+    Hop(Box<crate::hop::HopLink>),
 }
 
 /// Endpoint helper: `(ip, port)` as a socket address.

@@ -179,6 +179,60 @@ pub fn correlate(records: &[&HandshakeRecord]) -> Vec<HopLink> {
     links.into_iter().map(|(_, l)| l).collect()
 }
 
+/// Most recent handshakes remembered by [`HopTracker`] (bounds memory on a busy link).
+pub const MAX_TRACKED: usize = 1024;
+
+/// Streaming correlation for the line/JSON output, the TUI and live capture: remembers the
+/// recent handshakes and, as each new one completes, links it with an earlier leg of the same
+/// handshake. A link is found once, when its second leg completes.
+#[derive(Debug, Default)]
+pub struct HopTracker {
+    recent: std::collections::VecDeque<HandshakeRecord>,
+}
+
+impl HopTracker {
+    /// An empty tracker.
+    #[must_use]
+    pub fn new() -> Self {
+        HopTracker::default()
+    }
+
+    /// Takes a completed handshake; returns the hops it closes.
+    pub fn push(&mut self, record: &HandshakeRecord) -> Vec<HopLink> {
+        let (Some(key), Some(_)) = (record.key.as_deref(), record.request.as_ref()) else {
+            return Vec::new();
+        };
+        let now = request_ts(record);
+        // Legs are seconds apart at most; anything older can no longer pair.
+        while self
+            .recent
+            .front()
+            .is_some_and(|r| now.saturating_sub(request_ts(r)) > 2 * MAX_HOP_DELAY_NS)
+        {
+            self.recent.pop_front();
+        }
+        let mut legs: Vec<&HandshakeRecord> = self
+            .recent
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(key))
+            .collect();
+        let links = if legs.is_empty() {
+            Vec::new()
+        } else {
+            legs.push(record);
+            correlate(&legs)
+                .into_iter()
+                .filter(|l| l.downstream == record.id || l.upstream == record.id)
+                .collect()
+        };
+        if self.recent.len() >= MAX_TRACKED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record.clone());
+        links
+    }
+}
+
 fn request_ts(r: &HandshakeRecord) -> i64 {
     r.request.as_ref().map_or(r.ts.0, |m| m.first_ts.0)
 }

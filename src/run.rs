@@ -98,7 +98,7 @@ impl Delivery {
                     self.tripped = true;
                 }
             }
-            Event::Connection(_) => {}
+            Event::Connection(_) | Event::Hop(_) => {}
         }
         let _ = self.summary.event(&event);
         if let Some(report) = &mut self.report {

@@ -326,6 +326,8 @@ impl Collector {
                 self.take_record(r);
             }
             Event::Connection(c) => self.connections.take(c),
+            // The report correlates hops itself, over every record at the end.
+            Event::Hop(_) => {}
         }
     }
 

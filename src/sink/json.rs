@@ -1,5 +1,6 @@
-//! JSON Lines: one object per handshake and one per WebSocket connection end, told apart by
-//! their `"type"` (`"handshake"`, `"connection"`); schemas in README.md, "JSON output".
+//! JSON Lines: one object per handshake, one per WebSocket connection end and one per proxy
+//! hop (two legs of one handshake), told apart by their `"type"` (`"handshake"`,
+//! `"connection"`, `"hop"`); schemas in README.md, "JSON output".
 
 use std::io::{self, Write};
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::Sink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord};
+use crate::hop::HopLink;
 
 /// A record with its `"type"` discriminator written first.
 #[derive(Serialize)]
@@ -14,6 +16,7 @@ use crate::event::{ConnectionRecord, Event, HandshakeRecord};
 enum Tagged<'a> {
     Handshake(&'a HandshakeRecord),
     Connection(&'a ConnectionRecord),
+    Hop(&'a HopLink),
 }
 
 /// Writes each record as one JSON object per line.
@@ -33,6 +36,7 @@ impl<W: Write> Sink for JsonSink<W> {
         let tagged = match event {
             Event::Handshake(r) => Tagged::Handshake(r),
             Event::Connection(r) => Tagged::Connection(r),
+            Event::Hop(h) => Tagged::Hop(h),
             Event::Notice(_) => return Ok(()),
         };
         serde_json::to_writer(&mut self.out, &tagged)?;

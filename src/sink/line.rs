@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use super::Sink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
 use crate::finding::{Finding, Severity};
+use crate::hop::{BrokenAt, HopLink};
 use crate::text::{escape, format_ts};
 
 /// How much to print.
@@ -124,6 +125,48 @@ impl<W: Write> LineSink<W> {
         self.write_findings(&r.findings)
     }
 
+    /// Two legs of one proxied handshake: which hop broke it, and the hop-by-hop headers the
+    /// proxy changed (all changes with -v).
+    fn write_hop(&mut self, h: &HopLink) -> io::Result<()> {
+        let head = if h.broken_at == BrokenAt::Nowhere {
+            self.paint("proxy hop", "32")
+        } else {
+            self.paint("proxy hop", "1;31")
+        };
+        writeln!(
+            self.out,
+            "    {head}: #{} via {} → #{} to {}: {}",
+            h.downstream,
+            h.proxy,
+            h.upstream,
+            h.upstream_server,
+            escape(&h.explanation)
+        )?;
+        if let Some((before, after)) = &h.request_line {
+            writeln!(
+                self.out,
+                "          request line: {} → {}",
+                escape(before),
+                escape(after)
+            )?;
+        }
+        let shown = h
+            .request_changes
+            .iter()
+            .filter(|c| self.style.verbose || c.hop_by_hop);
+        for c in shown {
+            writeln!(
+                self.out,
+                "          request {} {}: {} → {}",
+                c.kind.as_str(),
+                escape(&c.name),
+                escape(c.before.as_deref().unwrap_or("-")),
+                escape(c.after.as_deref().unwrap_or("-"))
+            )?;
+        }
+        Ok(())
+    }
+
     fn write_findings(&mut self, findings: &[Finding]) -> io::Result<()> {
         for f in findings {
             if f.severity == Severity::Info && !self.style.verbose {
@@ -172,6 +215,7 @@ impl<W: Write> Sink for LineSink<W> {
         match event {
             Event::Handshake(r) => self.write_record(r),
             Event::Connection(r) => self.write_connection(r),
+            Event::Hop(h) => self.write_hop(h),
             Event::Notice(_) => Ok(()),
         }
     }

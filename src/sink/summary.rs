@@ -7,6 +7,7 @@ use super::Sink;
 use crate::capture::{Linktype, ReadSummary};
 use crate::engine::Stats;
 use crate::event::{Event, Verdict};
+use crate::hop::BrokenAt;
 use crate::text::format_ts;
 
 /// Counts what went by; prints it at the end.
@@ -20,6 +21,10 @@ pub struct Summary {
     pub notices: Vec<String>,
     /// WebSocket connections by how they ended.
     pub endings: BTreeMap<&'static str, u64>,
+    /// Proxied handshakes with both legs linked.
+    pub hops: u64,
+    /// Of those, the ones a hop broke.
+    pub broken_hops: u64,
 }
 
 impl Sink for Summary {
@@ -46,6 +51,12 @@ impl Sink for Summary {
                 }
             }
             Event::Notice(n) => self.notices.push(n.message.clone()),
+            Event::Hop(h) => {
+                self.hops += 1;
+                if h.broken_at != BrokenAt::Nowhere {
+                    self.broken_hops += 1;
+                }
+            }
         }
         Ok(())
     }
@@ -90,6 +101,15 @@ impl Summary {
                 "{connections} WebSocket connection{}: {}",
                 if connections == 1 { "" } else { "s" },
                 list.join(", ")
+            )?;
+        }
+        if self.hops > 0 {
+            writeln!(
+                out,
+                "{} proxied handshake{} seen on both legs, {} broken by a hop",
+                self.hops,
+                if self.hops == 1 { "" } else { "s" },
+                self.broken_hops
             )?;
         }
         if !self.findings.is_empty() {

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
+use crate::hop::HopLink;
 
 use super::action::{Action, KeyMode};
 use super::feed::{Feed, Progress};
@@ -297,6 +298,9 @@ pub struct App {
     /// How each upgraded connection ended, by the id of the handshake that opened it
     /// (at most one per kept handshake).
     connections: HashMap<u64, Box<ConnectionRecord>>,
+    /// Proxy hops by downstream handshake id, and upstream id → downstream id.
+    hops: HashMap<u64, Box<HopLink>>,
+    hop_of_upstream: HashMap<u64, u64>,
     /// Capture-level notices.
     pub notices: Vec<Notice>,
     view: Vec<usize>,
@@ -346,6 +350,8 @@ impl App {
             counts: [0; 4],
             codes_seen: BTreeSet::new(),
             connections: HashMap::new(),
+            hops: HashMap::new(),
+            hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
             view: Vec::new(),
             sort: SortKey::Time,
@@ -391,6 +397,12 @@ impl App {
                 }
             }
             Event::Handshake(record) => self.add_record(record),
+            Event::Hop(hop) => {
+                if self.hops.len() < MAX_RECORDS {
+                    self.hop_of_upstream.insert(hop.upstream, hop.downstream);
+                    self.hops.insert(hop.downstream, hop);
+                }
+            }
             Event::Connection(record) => {
                 // Only connections whose handshake is kept can be shown (bounded alike).
                 if let Some(id) = record.handshake_id {
@@ -400,6 +412,13 @@ impl App {
                 }
             }
         }
+    }
+
+    /// The proxy hop handshake `id` is a leg of (either leg), when both legs were captured.
+    #[must_use]
+    pub fn hop(&self, id: u64) -> Option<&HopLink> {
+        let down = self.hop_of_upstream.get(&id).copied().unwrap_or(id);
+        self.hops.get(&down).map(AsRef::as_ref)
     }
 
     /// How the connection opened by handshake `id` ended, once it has.

@@ -412,3 +412,44 @@ fn big_endian_pcap_gives_the_same_records() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[test]
+fn proxy_hops_are_linked_as_the_second_leg_completes() {
+    let out = wssniff(&[
+        "-r",
+        sample("nginx-strips-upgrade.pcap").to_str().unwrap(),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let hops: Vec<_> = lines.iter().filter(|v| v["type"] == "hop").collect();
+    assert_eq!(hops.len(), 1);
+    let hop = hops[0];
+    assert_eq!(hop["proxy"], "127.0.0.1:18031");
+    assert_eq!(hop["upstream_server"], "127.0.0.1:18032");
+    assert_eq!(hop["broken_at"], "proxy_request");
+    let dropped: Vec<&str> = hop["request_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "dropped")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(dropped.contains(&"Upgrade"), "{hop:#}");
+    // The hop line follows the handshake that completed the pair.
+    let pos = |t: &str, id: u64| {
+        lines
+            .iter()
+            .position(|v| v["type"] == t && (v["id"] == id || v["downstream"] == id))
+            .unwrap()
+    };
+    assert!(pos("hop", 2) > pos("handshake", 2));
+    let ok = all_records(&sample("nginx-proxy-ok.pcap"), &[]);
+    let hop = ok
+        .iter()
+        .find(|v| v["type"] == "hop")
+        .expect("hop in the good proxy");
+    assert_eq!(hop["broken_at"], "nowhere");
+}

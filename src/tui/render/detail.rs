@@ -11,6 +11,7 @@ use ratatui::Frame;
 use super::verdict_style;
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
 use crate::finding::{Finding, Severity};
+use crate::hop::{BrokenAt, HopLink};
 use crate::text::{escape, format_ts};
 use crate::tui::app::{App, HexDump};
 
@@ -28,7 +29,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         (
             " analysis (Tab: raw bytes) ",
-            detail_lines(record, app.connection(record.id)),
+            detail_lines(record, app.connection(record.id), app.hop(record.id)),
         )
     };
     let max_scroll = u16::try_from(lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
@@ -83,7 +84,11 @@ fn frames_text(frames: &[u64]) -> String {
 
 /// The analysis of `r` as lines: summary, accept check, findings, request and response.
 #[must_use]
-pub fn detail_lines(r: &HandshakeRecord, conn: Option<&ConnectionRecord>) -> Vec<Line<'static>> {
+pub fn detail_lines(
+    r: &HandshakeRecord,
+    conn: Option<&ConnectionRecord>,
+    hop: Option<&HopLink>,
+) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let status = r
         .response
@@ -242,6 +247,38 @@ pub fn detail_lines(r: &HandshakeRecord, conn: Option<&ConnectionRecord>) -> Vec
         head_lines("Interim response", Some(m), &r.findings, &mut out);
     }
     head_lines("Response", r.response.as_ref(), &r.findings, &mut out);
+    if let Some(h) = hop {
+        out.push(Line::raw(""));
+        out.push(section("Proxy hop"));
+        let role = if h.downstream == r.id {
+            format!("client side of the proxy; upstream leg is #{}", h.upstream)
+        } else {
+            format!(
+                "upstream side of the proxy; client leg is #{}",
+                h.downstream
+            )
+        };
+        out.push(Line::raw(format!(
+            "  {} → {} → {} ({role})",
+            r.client, h.proxy, h.upstream_server
+        )));
+        let style = if h.broken_at == BrokenAt::Nowhere {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new().fg(Color::Red)
+        };
+        out.push(Line::styled(format!("  {}", escape(&h.explanation)), style));
+        for c in &h.request_changes {
+            out.push(Line::raw(format!(
+                "  request {} {}: {} → {}{}",
+                c.kind.as_str(),
+                escape(&c.name),
+                escape(c.before.as_deref().unwrap_or("-")),
+                escape(c.after.as_deref().unwrap_or("-")),
+                if c.hop_by_hop { "  (hop-by-hop)" } else { "" }
+            )));
+        }
+    }
     out.push(Line::raw(""));
     out.push(section("After the switch"));
     match conn {
