@@ -1,0 +1,465 @@
+//! Bodies of the fuzz targets, one function per target, shared by the libFuzzer binaries in
+//! `fuzz_targets/` and by the deterministic mutation test in the main crate
+//! (`tests/it/fuzz.rs` includes this file), so stable-only CI exercises exactly the same code.
+//!
+//! Every body takes arbitrary bytes and must return without panicking, hanging or growing
+//! memory past the caps; where a cap is cheap to check, the body asserts it (an assertion
+//! failure is a finding like a crash).
+//!
+//! Structured targets (`reassembly`, `engine`) read their input as a small op script so the
+//! fuzzer explores segment orders, overlaps and sequence jumps rather than random headers:
+//!
+//! ```text
+//! op      = flags:u8 seq_delta:i16le len:u16le payload[len]   (len capped at 1460)
+//! flags   = bit0 direction (0 client→server, 1 server→client)
+//!           bit1 SYN  bit2 FIN  bit3 RST  bit4 no ACK
+//!           bit5 the seq jump is ×65536 (sequence numbers jumping by up to 2 GiB)
+//!           bit6 advance capture time by 100 s (idle expiry, response timeouts)
+//!           bit7 use the second connection (another client port)
+//! ```
+//!
+//! `seq_delta` is relative to the next in-order sequence number of that direction, so 0 is
+//! the in-order segment, negative values retransmit or overlap, positive ones leave holes.
+#![allow(clippy::missing_panics_doc)]
+
+use std::ops::ControlFlow;
+
+use wssniff::capture::{FileSource, Frame, Linktype, Timestamp};
+use wssniff::engine::{Engine, EngineConfig};
+use wssniff::event::{Event, Message};
+use wssniff::exchange::ConnLimits;
+use wssniff::flow::FlowLimits;
+use wssniff::http::{self, HeadParse};
+use wssniff::reassembly::{Stream, StreamLimits};
+use wssniff::report::{CaptureInfo, Report};
+use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};
+use wssniff::{decode, handshake, session, wsframe};
+
+/// Largest payload one script op carries (an Ethernet MSS).
+pub const MAX_OP_PAYLOAD: usize = 1460;
+
+/// Link types the `decode` target picks from with its first byte.
+const LINKTYPES: [Linktype; 11] = [
+    Linktype::ETHERNET,
+    Linktype::RAW,
+    Linktype::LINUX_SLL,
+    Linktype::LINUX_SLL2,
+    Linktype::NULL,
+    Linktype::LOOP,
+    Linktype::IPV4,
+    Linktype::IPV6,
+    Linktype::RAW_BSD,
+    Linktype::RAW_BSD14,
+    Linktype(147),
+];
+
+/// `decode`: link/IP/TCP decoding of one frame. The first byte picks the link type (low
+/// nibble) and how many bytes the frame claims were cut by the snap length (high nibble).
+pub fn decode(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let linktype = LINKTYPES[usize::from(sel & 0x0f) % LINKTYPES.len()];
+    let frame = Frame {
+        number: 1,
+        ts: Timestamp(0),
+        linktype,
+        data: rest,
+        orig_len: u32::try_from(rest.len()).unwrap_or(u32::MAX) + u32::from(sel >> 4),
+    };
+    if let Ok(seg) = decode::decode(&frame) {
+        // The payload is a slice of the frame, never more.
+        assert!(seg.payload.len() <= rest.len());
+    }
+}
+
+/// One parsed script op.
+#[derive(Clone, Copy, Debug)]
+pub struct Op<'a> {
+    /// 0 client→server, 1 server→client.
+    pub dir: usize,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// RST flag.
+    pub rst: bool,
+    /// ACK flag.
+    pub ack: bool,
+    /// Sequence offset from the next in-order sequence number.
+    pub seq_delta: i64,
+    /// Advance capture time by 100 s first.
+    pub idle: bool,
+    /// Second connection.
+    pub second: bool,
+    /// Segment payload.
+    pub payload: &'a [u8],
+}
+
+/// Splits a script into ops (a short tail is ignored).
+#[must_use]
+pub fn ops(mut data: &[u8]) -> Vec<Op<'_>> {
+    let mut out = Vec::new();
+    while let [flags, d0, d1, l0, l1, rest @ ..] = data {
+        let delta = i64::from(i16::from_le_bytes([*d0, *d1]));
+        let len = usize::from(u16::from_le_bytes([*l0, *l1])).min(MAX_OP_PAYLOAD);
+        let len = len.min(rest.len());
+        let (payload, tail) = rest.split_at(len);
+        out.push(Op {
+            dir: usize::from(flags & 1),
+            syn: flags & 2 != 0,
+            fin: flags & 4 != 0,
+            rst: flags & 8 != 0,
+            ack: flags & 16 == 0,
+            seq_delta: if flags & 32 != 0 { delta * 65_536 } else { delta },
+            idle: flags & 64 != 0,
+            second: flags & 128 != 0,
+            payload,
+        });
+        data = tail;
+    }
+    out
+}
+
+/// Encodes one op (the inverse of [`ops`]), for seeds and tests.
+#[must_use]
+pub fn encode_op(op: &Op<'_>) -> Vec<u8> {
+    let mut flags = u8::try_from(op.dir & 1).unwrap_or(0);
+    flags |= u8::from(op.syn) << 1 | u8::from(op.fin) << 2 | u8::from(op.rst) << 3;
+    flags |= u8::from(!op.ack) << 4 | u8::from(op.idle) << 6 | u8::from(op.second) << 7;
+    let delta = i16::try_from(op.seq_delta).unwrap_or(0);
+    let mut out = vec![flags];
+    out.extend_from_slice(&delta.to_le_bytes());
+    let len = op.payload.len().min(MAX_OP_PAYLOAD);
+    out.extend_from_slice(&u16::try_from(len).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&op.payload[..len]);
+    out
+}
+
+/// `reassembly`: one direction's stream fed an arbitrary segment sequence, with a consumer
+/// that consumes a varying amount. Asserts the buffer caps hold after every step and that the
+/// delivered bytes never run ahead of what was received.
+pub fn reassembly(data: &[u8]) {
+    let limits = StreamLimits {
+        max_buffered: 4096,
+        max_out_of_order: 8192,
+    };
+    let mut s = Stream::new(limits);
+    let isn: u32 = 0xffff_ff00; // wraps within the first few hundred bytes
+    let mut next: u32 = isn.wrapping_add(1);
+    for (i, op) in ops(data).into_iter().enumerate() {
+        let frame = i as u64 + 1;
+        let ts = Timestamp(i64::try_from(i).unwrap_or(0));
+        #[allow(clippy::cast_possible_truncation)]
+        let seq = next.wrapping_add(op.seq_delta as u32);
+        if op.syn {
+            s.syn(isn);
+        }
+        let out = s.push(seq, op.payload, frame, ts);
+        if out.advanced {
+            #[allow(clippy::cast_possible_truncation)]
+            let n = s.next_offset() as u32;
+            next = isn.wrapping_add(1).wrapping_add(n);
+        }
+        if op.fin {
+            s.fin(seq, op.payload.len());
+        }
+        if op.rst {
+            let _ = s.flush();
+        }
+        if op.idle {
+            let _ = s.peer_ack(seq);
+        }
+        if op.second {
+            let _ = s.cut_short(seq, op.payload.len(), u64::from(op.payload.len() as u32 / 2));
+        }
+        // A consumer that reads some and skips some.
+        let take = u64::from(op.payload.first().copied().unwrap_or(0)) * 8;
+        if op.dir == 1 {
+            s.consume(take);
+        } else if s.data().len() > 2048 {
+            s.clear();
+        }
+        assert!(s.data().len() <= limits.max_buffered, "buffer cap");
+        assert!(s.data_offset() + s.data().len() as u64 <= s.next_offset().max(s.data_offset()));
+        assert!(
+            s.memory() <= limits.max_buffered * 2 + limits.max_out_of_order + 64 * 1024,
+            "memory {} over caps",
+            s.memory()
+        );
+    }
+    let _ = s.flush();
+}
+
+/// `http`: head framing and parsing of requests and responses, resynchronisation and chunked
+/// bodies, on the same bytes.
+pub fn http(data: &[u8]) {
+    let mut from = 0;
+    while let Some(len) = http::find_head_end(data, from) {
+        assert!(len <= data.len());
+        for request in [true, false] {
+            if let HeadParse::Complete(head) = http::parse_head(data, len, request) {
+                let _ = head.status();
+                let _ = head.method();
+                let _ = head.list("connection");
+                let _ = head.has_token("upgrade", "websocket");
+                let _ = http::request_body(&head);
+                let _ = http::response_body(&head, Some("GET"));
+                let _ = http::response_body(&head, Some("HEAD"));
+            }
+        }
+        if len <= from {
+            break;
+        }
+        from = len;
+    }
+    for request in [true, false] {
+        let _ = http::sniff(data, request);
+        let mut at = 0;
+        let mut steps = 0;
+        while let Some(next) = http::find_message_start(data, at, request) {
+            assert!(next >= at && next <= data.len());
+            at = next + 1;
+            steps += 1;
+            assert!(steps <= data.len() + 1, "find_message_start does not advance");
+        }
+    }
+    let mut chunked = http::Chunked::default();
+    let mut pos = 0usize;
+    for _ in 0..=data.len() {
+        let rest = data.get(pos..).unwrap_or_default();
+        match chunked.step(rest) {
+            http::ChunkStep::Control(n) => {
+                assert!(n > 0 && n <= rest.len(), "control step must advance");
+                pos += n;
+            }
+            http::ChunkStep::Data(n, skip) => {
+                assert!(n <= rest.len());
+                pos = pos.saturating_add(n).saturating_add(usize::try_from(skip).unwrap_or(usize::MAX));
+            }
+            http::ChunkStep::Done(_) | http::ChunkStep::NeedMore | http::ChunkStep::Invalid => break,
+        }
+        if pos >= data.len() {
+            break;
+        }
+    }
+}
+
+/// Separator between the request and the response in `handshake` inputs.
+pub const HANDSHAKE_SEPARATOR: &[u8] = b"\n--8<--\n";
+
+/// `handshake`: a request head and a response head (split at [`HANDSHAKE_SEPARATOR`]),
+/// checked against every RFC 6455 §4 rule.
+pub fn handshake(data: &[u8]) {
+    let (req, resp) = match data
+        .windows(HANDSHAKE_SEPARATOR.len())
+        .position(|w| w == HANDSHAKE_SEPARATOR)
+    {
+        Some(at) => (&data[..at], &data[at + HANDSHAKE_SEPARATOR.len()..]),
+        None => (data, &[][..]),
+    };
+    let message = |bytes: &[u8], request: bool| -> Option<Message> {
+        let len = http::find_head_end(bytes, 0).unwrap_or(bytes.len());
+        match http::parse_head(bytes, len, request) {
+            HeadParse::Complete(head) => Some(Message {
+                head,
+                frames: vec![1],
+                first_ts: Timestamp(0),
+                last_ts: Timestamp(1),
+                truncated: false,
+            }),
+            _ => None,
+        }
+    };
+    let request = message(req, true);
+    let response = message(resp, false);
+    let explain = |accept: &str| (accept.len() % 2 == 0).then(|| "key x of handshake #1".to_owned());
+    let a = handshake::analyze(request.as_ref(), response.as_ref(), None, Vec::new(), &explain);
+    let _ = format!("{:?} {:?}", a.verdict, a.findings);
+    if let Some(resp) = &response {
+        let exts = resp.head.list("sec-websocket-extensions");
+        let _ = session::deflate_params(&exts);
+    }
+}
+
+/// `wsframe`: WebSocket frame headers, close bodies, unmasking and the frame sniffer.
+pub fn wsframe(data: &[u8]) {
+    let mut at = 0usize;
+    while let Some(rest) = data.get(at..) {
+        match wsframe::parse_header(rest) {
+            Ok(Some(h)) => {
+                let len = usize::try_from(h.frame_len()).unwrap_or(usize::MAX);
+                assert!(len > 0);
+                if let Some(body) = rest.get(h.header_len..len) {
+                    let mut body = body.to_vec();
+                    if let Some(key) = h.mask {
+                        wsframe::unmask(&mut body, key, 0);
+                    }
+                    let _ = wsframe::parse_close(&body);
+                }
+                at = at.saturating_add(len);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let _ = session::sniff(data);
+    let _ = wsframe::parse_close(data);
+}
+
+/// Small caps so a fuzz input can reach them.
+#[must_use]
+pub fn small_caps() -> EngineConfig {
+    EngineConfig {
+        flows: FlowLimits {
+            max_flows: 8,
+            idle_timeout_ns: 60 * 1_000_000_000,
+        },
+        conn: ConnLimits {
+            stream: StreamLimits {
+                max_buffered: 4096,
+                max_out_of_order: 8192,
+            },
+            max_header_bytes: 2048,
+            max_pending: 4,
+            max_payload: 4096,
+        },
+        response_timeout_ns: Some(10 * 1_000_000_000),
+    }
+}
+
+/// Feeds events to every output (line, JSON, report), as the CLI would.
+struct Outputs {
+    line: LineSink<Vec<u8>>,
+    json: JsonSink<Vec<u8>>,
+    report: Report,
+}
+
+impl Outputs {
+    fn new() -> Self {
+        Outputs {
+            line: LineSink::new(
+                Vec::new(),
+                LineStyle {
+                    color: true,
+                    verbose: true,
+                },
+            ),
+            json: JsonSink::new(Vec::new()),
+            report: Report::new(),
+        }
+    }
+
+    fn event(&mut self, e: &Event) {
+        let _ = self.line.event(e);
+        let _ = self.json.event(e);
+        let _ = self.report.event(e);
+    }
+}
+
+/// Builds an IPv4/TCP frame for a script op.
+fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
+    let client = [10, 0, 0, 1];
+    let server = [10, 0, 0, 2];
+    let cport = if op.second { 40_001 } else { 40_000 };
+    let builder = if op.dir == 0 {
+        etherparse::PacketBuilder::ipv4(client, server, 64).tcp(cport, 80, seq, 65_535)
+    } else {
+        etherparse::PacketBuilder::ipv4(server, client, 64).tcp(80, cport, seq, 65_535)
+    };
+    let mut builder = builder;
+    if op.syn {
+        builder = builder.syn();
+    }
+    if op.fin {
+        builder = builder.fin();
+    }
+    if op.rst {
+        builder = builder.rst();
+    }
+    if op.ack {
+        builder = builder.ack(ack);
+    }
+    let mut bytes = Vec::with_capacity(builder.size(op.payload.len()));
+    let _ = builder.write(&mut bytes, op.payload);
+    bytes
+}
+
+/// Runs a script through the whole engine (reassembly, HTTP, handshake, WebSocket session)
+/// and every output. Returns the engine for callers that want its counters.
+pub fn engine_with(data: &[u8], config: EngineConfig) -> Engine {
+    let mut engine = Engine::new(config);
+    let mut outputs = Outputs::new();
+    // next[connection][direction]
+    let mut next = [[0x1000_0000u32, 0x7000_0000u32], [0xfffe_0000u32, 0x0000_1000u32]];
+    let mut ts = 1_700_000_000_000_000_000i64;
+    for (i, op) in ops(data).into_iter().enumerate() {
+        ts += if op.idle { 100_000_000_000 } else { 1_000_000 };
+        let conn = usize::from(op.second);
+        let seq_next = next[conn][op.dir];
+        #[allow(clippy::cast_possible_truncation)]
+        let seq = seq_next.wrapping_add(op.seq_delta as u32);
+        let ack = next[conn][1 - op.dir];
+        let bytes = tcp_frame(&op, seq, ack);
+        let frame = Frame {
+            number: i as u64 + 1,
+            ts: Timestamp(ts),
+            linktype: Linktype::IPV4,
+            data: &bytes,
+            orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        };
+        engine.process(&frame, &mut |e| outputs.event(&e));
+        #[allow(clippy::cast_possible_truncation)]
+        let consumed = op.payload.len() as u32 + u32::from(op.syn) + u32::from(op.fin);
+        let end = seq.wrapping_add(consumed);
+        // Advance when the segment reached past the expected point (mod 2^31 window).
+        if end.wrapping_sub(seq_next) as i32 > 0 {
+            next[conn][op.dir] = end;
+        }
+        if op.idle {
+            engine.tick(Timestamp(ts), &mut |e| outputs.event(&e));
+        }
+        assert!(engine.stats().peak_flows <= 8 || config.flows.max_flows > 8);
+    }
+    engine.finish(&mut |e| outputs.event(&e));
+    let stats = engine.stats().clone();
+    let _ = outputs.line.finish();
+    let _ = outputs.json.finish();
+    let read = wssniff::capture::ReadSummary::default();
+    let info = CaptureInfo::gather("fuzz", &stats, &read, Timestamp(0));
+    for format in [
+        wssniff::report::Format::Html,
+        wssniff::report::Format::Markdown,
+        wssniff::report::Format::Json,
+    ] {
+        let _ = outputs.report.render(format, &info);
+    }
+    engine
+}
+
+/// `engine`: a script through the whole engine with small caps.
+pub fn engine(data: &[u8]) {
+    let _ = engine_with(data, small_caps());
+}
+
+/// `capture`: arbitrary bytes as a pcap/pcapng file, every frame through the engine.
+pub fn capture(data: &[u8]) {
+    let Ok(mut source) = FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec())))
+    else {
+        return;
+    };
+    let mut engine = Engine::new(small_caps());
+    let mut outputs = Outputs::new();
+    let mut frames = 0u64;
+    let summary = source.for_each_frame(|frame| {
+        frames += 1;
+        engine.process(frame, &mut |e| outputs.event(&e));
+        ControlFlow::Continue(())
+    });
+    engine.finish(&mut |e| outputs.event(&e));
+    assert_eq!(summary.frames, frames);
+    assert!(summary.bytes <= data.len() as u64, "read past the end");
+    if let Some(e) = &summary.error {
+        // One line, whatever the damage.
+        assert!(!e.to_string().contains('\n'));
+    }
+}
