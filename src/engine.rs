@@ -136,6 +136,19 @@ impl Engine {
         &self.stats
     }
 
+    /// Connections tracked now (at most `--max-flows`).
+    #[must_use]
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Bytes held for all tracked connections now ([`Connection::memory`] summed), for
+    /// checking the caps; walks the whole table.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.flows.values().map(Connection::memory).sum()
+    }
+
     /// Processes one frame, emitting whatever it completes.
     pub fn process(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Event)) -> FrameInfo {
         self.stats.frames += 1;

@@ -229,7 +229,8 @@ impl ConnectionRecord {
                 if c.reason.is_empty() {
                     format!("{peer} {code}")
                 } else {
-                    format!("{peer} {code} {:?}", crate::text::escape(&c.reason))
+                    // Escaped once (not Debug-quoted on top, which doubled every backslash).
+                    format!("{peer} {code} \"{}\"", crate::text::escape(&c.reason))
                 }
             })
         };

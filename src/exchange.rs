@@ -264,8 +264,19 @@ impl Connection {
     /// Bytes held for this connection (memory accounting).
     #[must_use]
     pub fn memory(&self) -> usize {
+        let head = |m: &Message| {
+            m.head.raw.len()
+                + m.head
+                    .headers
+                    .iter()
+                    .map(|h| h.name.len() + h.value.len())
+                    .sum::<usize>()
+        };
         self.streams.iter().map(Stream::memory).sum::<usize>()
             + self.session.as_ref().map_or(0, Session::memory)
+            + self.pending.len() * std::mem::size_of::<Pending>()
+            + self.pending.iter().filter_map(|p| p.upgrade.as_ref()).map(head).sum::<usize>()
+            + self.interim.iter().map(head).sum::<usize>()
     }
 
     /// Whether this connection switched to WebSocket (or was recognised as one).
@@ -859,8 +870,19 @@ impl Connection {
         }
         if upgrade {
             self.saw_upgrade = true;
-            // A new exchange starts: earlier evidence problems belong to earlier traffic.
+            // A new exchange starts: earlier evidence problems belong to earlier traffic, but
+            // those seen while this request's own head arrived (a retransmission of it with
+            // different bytes) belong to this exchange.
+            let first = msg.first_frame();
+            let own = self
+                .marks
+                .get_mut(side.index())
+                .map(std::mem::take)
+                .filter(|m| m.frames.iter().any(|&f| f >= first));
             self.take_marks();
+            if let (Some(own), Some(slot)) = (own, self.marks.get_mut(side.index())) {
+                *slot = own;
+            }
         }
         let since = msg.last_ts;
         self.new_upgrade |= upgrade;

@@ -127,6 +127,11 @@ impl<T> FlowTable<T> {
         self.map.len()
     }
 
+    /// Every live connection's value (for memory accounting).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.map.values().map(|e| &e.value)
+    }
+
     /// Whether the table is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -19,6 +19,8 @@ mod live;
 mod cli;
 // The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.
 mod report;
+// Hostile input: adversarial traffic against the caps, damaged files, untrusted text.
+mod hostile;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
 mod fuzz;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
