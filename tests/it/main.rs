@@ -21,6 +21,8 @@ mod cli;
 mod report;
 // Hostile input: adversarial traffic against the caps, damaged files, untrusted text.
 mod hostile;
+// Property tests: reassembly and verdicts do not depend on segmentation.
+mod props;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
 mod fuzz;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
