@@ -275,7 +275,12 @@ impl Connection {
         self.streams.iter().map(Stream::memory).sum::<usize>()
             + self.session.as_ref().map_or(0, Session::memory)
             + self.pending.len() * std::mem::size_of::<Pending>()
-            + self.pending.iter().filter_map(|p| p.upgrade.as_ref()).map(head).sum::<usize>()
+            + self
+                .pending
+                .iter()
+                .filter_map(|p| p.upgrade.as_ref())
+                .map(head)
+                .sum::<usize>()
             + self.interim.iter().map(head).sum::<usize>()
     }
 

@@ -111,7 +111,11 @@ pub fn ops(mut data: &[u8]) -> Vec<Op<'_>> {
             fin: flags & 4 != 0,
             rst: flags & 8 != 0,
             ack: flags & 16 == 0,
-            seq_delta: if flags & 32 != 0 { delta * 65_536 } else { delta },
+            seq_delta: if flags & 32 != 0 {
+                delta * 65_536
+            } else {
+                delta
+            },
             idle: flags & 64 != 0,
             second: flags & 128 != 0,
             payload,
@@ -171,7 +175,11 @@ pub fn reassembly(data: &[u8]) {
             let _ = s.peer_ack(seq);
         }
         if op.second {
-            let _ = s.cut_short(seq, op.payload.len(), u64::from(op.payload.len() as u32 / 2));
+            let _ = s.cut_short(
+                seq,
+                op.payload.len(),
+                u64::from(op.payload.len() as u32 / 2),
+            );
         }
         // A consumer that reads some and skips some.
         let take = u64::from(op.payload.first().copied().unwrap_or(0)) * 8;
@@ -221,7 +229,10 @@ pub fn http(data: &[u8]) {
             assert!(next >= at && next <= data.len());
             at = next + 1;
             steps += 1;
-            assert!(steps <= data.len() + 1, "find_message_start does not advance");
+            assert!(
+                steps <= data.len() + 1,
+                "find_message_start does not advance"
+            );
         }
     }
     let mut chunked = http::Chunked::default();
@@ -235,9 +246,13 @@ pub fn http(data: &[u8]) {
             }
             http::ChunkStep::Data(n, skip) => {
                 assert!(n <= rest.len());
-                pos = pos.saturating_add(n).saturating_add(usize::try_from(skip).unwrap_or(usize::MAX));
+                pos = pos
+                    .saturating_add(n)
+                    .saturating_add(usize::try_from(skip).unwrap_or(usize::MAX));
             }
-            http::ChunkStep::Done(_) | http::ChunkStep::NeedMore | http::ChunkStep::Invalid => break,
+            http::ChunkStep::Done(_) | http::ChunkStep::NeedMore | http::ChunkStep::Invalid => {
+                break
+            }
         }
         if pos >= data.len() {
             break;
@@ -273,8 +288,15 @@ pub fn handshake(data: &[u8]) {
     };
     let request = message(req, true);
     let response = message(resp, false);
-    let explain = |accept: &str| (accept.len() % 2 == 0).then(|| "key x of handshake #1".to_owned());
-    let a = handshake::analyze(request.as_ref(), response.as_ref(), None, Vec::new(), &explain);
+    let explain =
+        |accept: &str| (accept.len() % 2 == 0).then(|| "key x of handshake #1".to_owned());
+    let a = handshake::analyze(
+        request.as_ref(),
+        response.as_ref(),
+        None,
+        Vec::new(),
+        &explain,
+    );
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
     if let Some(resp) = &response {
         let exts = resp.head.list("sec-websocket-extensions");
@@ -390,7 +412,10 @@ pub fn engine_with(data: &[u8], config: EngineConfig) -> Engine {
     let mut engine = Engine::new(config);
     let mut outputs = Outputs::new();
     // next[connection][direction]
-    let mut next = [[0x1000_0000u32, 0x7000_0000u32], [0xfffe_0000u32, 0x0000_1000u32]];
+    let mut next = [
+        [0x1000_0000u32, 0x7000_0000u32],
+        [0xfffe_0000u32, 0x0000_1000u32],
+    ];
     let mut ts = 1_700_000_000_000_000_000i64;
     for (i, op) in ops(data).into_iter().enumerate() {
         ts += if op.idle { 100_000_000_000 } else { 1_000_000 };
@@ -443,7 +468,8 @@ pub fn engine(data: &[u8]) {
 
 /// `capture`: arbitrary bytes as a pcap/pcapng file, every frame through the engine.
 pub fn capture(data: &[u8]) {
-    let Ok(mut source) = FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec())))
+    let Ok(mut source) =
+        FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec())))
     else {
         return;
     };

@@ -19,8 +19,11 @@ use crate::util::root;
 #[allow(dead_code, clippy::pedantic)]
 pub mod bodies;
 
+/// A target body.
+type Body = fn(&[u8]);
+
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Body); 7] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -85,12 +88,18 @@ fn segments(path: &Path) -> Vec<Seg> {
 /// The first two connections of a sample as an engine script (see `fuzz/src/lib.rs`).
 fn script(segs: &[Seg]) -> Vec<u8> {
     // Connection index and client address, by canonical endpoint pair.
-    let mut conns: HashMap<(std::net::SocketAddr, std::net::SocketAddr), (usize, std::net::SocketAddr)> =
-        HashMap::new();
+    let mut conns: HashMap<
+        (std::net::SocketAddr, std::net::SocketAddr),
+        (usize, std::net::SocketAddr),
+    > = HashMap::new();
     let mut next: HashMap<(usize, usize), u32> = HashMap::new();
     let mut out = Vec::new();
     for s in segs {
-        let key = if s.flow.0 <= s.flow.1 { s.flow } else { (s.flow.1, s.flow.0) };
+        let key = if s.flow.0 <= s.flow.1 {
+            s.flow
+        } else {
+            (s.flow.1, s.flow.0)
+        };
         let n = conns.len();
         let (conn, client) = *conns.entry(key).or_insert((n, s.flow.0));
         if conn > 1 {
@@ -258,7 +267,10 @@ fn seeds_cover_every_target_and_sample() {
         .iter()
         .position(|p| p.ends_with("python-websockets-ok.pcap"))
         .unwrap();
-    let engine = bodies::engine_with(&seeds["engine"][idx], wssniff::engine::EngineConfig::default());
+    let engine = bodies::engine_with(
+        &seeds["engine"][idx],
+        wssniff::engine::EngineConfig::default(),
+    );
     assert_eq!(engine.stats().handshakes, 1, "{:?}", engine.stats());
     assert_eq!(engine.stats().upgrade_flows, 1);
     if let Ok(dir) = std::env::var("WSSNIFF_FUZZ_CORPUS") {
@@ -314,5 +326,8 @@ fn fuzz_regressions_stay_fixed() {
             ran += 1;
         }
     }
-    assert!(ran > 0, "fuzz/regressions holds the inputs of every fixed finding");
+    assert!(
+        ran > 0,
+        "fuzz/regressions holds the inputs of every fixed finding"
+    );
 }

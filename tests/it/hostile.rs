@@ -152,9 +152,16 @@ fn a_million_syns_to_distinct_ports_stay_under_max_flows() {
     assert_eq!(stats.peak_flows, 10_000);
     // Eviction drops an eighth at a time; every flow is accounted for.
     assert!(stats.flows_evicted_capacity >= u64::from(n) - 10_000);
-    assert!(run.notices().contains(&"flow_limit"), "the cap that bit is reported");
+    assert!(
+        run.notices().contains(&"flow_limit"),
+        "the cap that bit is reported"
+    );
     // SYN-only flows hold no buffers.
-    assert!(run.engine.memory() <= 10_000 * 1024, "{}", run.engine.memory());
+    assert!(
+        run.engine.memory() <= 10_000 * 1024,
+        "{}",
+        run.engine.memory()
+    );
 }
 
 #[test]
@@ -167,11 +174,17 @@ fn headers_that_never_end_stop_at_the_header_cap() {
     let config = EngineConfig::default();
     let mut run = Run::new(config);
     run.client_stream(40_000, &data, 1460);
-    assert!(run.peak_memory <= connection_bound(&config.conn), "{}", run.peak_memory);
+    assert!(
+        run.peak_memory <= connection_bound(&config.conn),
+        "{}",
+        run.peak_memory
+    );
     run.finish();
     assert_eq!(run.engine.stats().header_limit_hits, 1);
     assert!(run.notices().contains(&"header_limit"));
-    assert!(run.handshake_codes().contains(&"header_limit_exceeded".to_owned()));
+    assert!(run
+        .handshake_codes()
+        .contains(&"header_limit_exceeded".to_owned()));
 }
 
 #[test]
@@ -182,10 +195,16 @@ fn one_ten_megabyte_header_line_stops_at_the_header_cap() {
     let config = EngineConfig::default();
     let mut run = Run::new(config);
     run.client_stream(40_000, &data, 65_000);
-    assert!(run.peak_memory <= connection_bound(&config.conn), "{}", run.peak_memory);
+    assert!(
+        run.peak_memory <= connection_bound(&config.conn),
+        "{}",
+        run.peak_memory
+    );
     run.finish();
     assert_eq!(run.engine.stats().header_limit_hits, 1);
-    assert!(run.handshake_codes().contains(&"header_limit_exceeded".to_owned()));
+    assert!(run
+        .handshake_codes()
+        .contains(&"header_limit_exceeded".to_owned()));
 }
 
 #[test]
@@ -233,7 +252,11 @@ fn ten_thousand_pipelined_requests_hit_the_pending_cap() {
     let config = EngineConfig::default();
     let mut run = Run::new(config);
     run.client_stream(40_000, &data, 1460);
-    assert!(run.peak_memory <= connection_bound(&config.conn), "{}", run.peak_memory);
+    assert!(
+        run.peak_memory <= connection_bound(&config.conn),
+        "{}",
+        run.peak_memory
+    );
     run.finish();
     let stats = run.engine.stats();
     assert_eq!(stats.pending_limit_hits, 1);
@@ -274,7 +297,11 @@ fn sequence_numbers_jumping_by_two_gigabytes_stay_bounded() {
         seq = seq.wrapping_add(0x8000_0000 - 7);
         run.feed_measured(&packet(true, 40_000, seq, "A", &chunk));
     }
-    assert!(run.peak_memory <= connection_bound(&config.conn), "{}", run.peak_memory);
+    assert!(
+        run.peak_memory <= connection_bound(&config.conn),
+        "{}",
+        run.peak_memory
+    );
     run.finish();
     assert!(run.engine.stats().bytes_dropped_by_caps > 0 || run.engine.stats().flows == 1);
 }
@@ -356,13 +383,24 @@ fn capture_with_tail(tail: &[u8], snaplen: u32) -> Vec<u8> {
         packet(true, 40_000, 1000, "S", b""),
         packet(false, 40_000, 5000, "SA", b""),
         packet(true, 40_000, 1001, "A", &req),
-        packet(false, 40_000, 5001, "A", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+        packet(
+            false,
+            40_000,
+            5001,
+            "A",
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+        ),
         packet(true, 40_000, 1001 + req.len() as u32, "FA", b""),
         packet(false, 40_000, 5047, "FA", b""),
     ];
     let mut bytes = pcap_header(snaplen);
     for (i, p) in pkts.iter().enumerate() {
-        bytes.extend(pcap_record(1_700_000_000 + i as u32, p, p.len() as u32, p.len() as u32));
+        bytes.extend(pcap_record(
+            1_700_000_000 + i as u32,
+            p,
+            p.len() as u32,
+            p.len() as u32,
+        ));
     }
     bytes.extend_from_slice(tail);
     bytes
@@ -391,13 +429,29 @@ fn damaged_captures_keep_every_result_before_the_damage() {
     let pkt = packet(true, 40_001, 1, "S", b"");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         // A record header then only part of its packet.
-        ("mid-packet", pcap_record(1, &pkt[..10], pkt.len() as u32, pkt.len() as u32), "truncated capture"),
+        (
+            "mid-packet",
+            pcap_record(1, &pkt[..10], pkt.len() as u32, pkt.len() as u32),
+            "truncated capture",
+        ),
         // A record header cut short.
-        ("mid-header", pcap_record(1, &pkt, 40, 40)[..9].to_vec(), "truncated capture"),
+        (
+            "mid-header",
+            pcap_record(1, &pkt, 40, 40)[..9].to_vec(),
+            "truncated capture",
+        ),
         // caplen past the end of the file.
-        ("longer-than-file", pcap_record(1, &pkt, 50_000, 50_000), "truncated capture"),
+        (
+            "longer-than-file",
+            pcap_record(1, &pkt, 50_000, 50_000),
+            "truncated capture",
+        ),
         // caplen far past the snap length and any sane size.
-        ("huge-caplen", pcap_record(1, &pkt, 0x7fff_ffff, 40), "after frame 6"),
+        (
+            "huge-caplen",
+            pcap_record(1, &pkt, 0x7fff_ffff, 40),
+            "after frame 6",
+        ),
     ];
     for (name, tail, needle) in cases {
         let p = dir.join(format!("{name}.pcap"));
@@ -409,7 +463,11 @@ fn damaged_captures_keep_every_result_before_the_damage() {
         assert_eq!(errors.len(), 1, "{name}: one error line: {err}");
         assert!(errors[0].contains(needle), "{name}: {err}");
         assert!(err.contains("after frame 6"), "{name}: names where: {err}");
-        assert_eq!(recs.len(), 1, "{name}: the handshake before the damage is kept");
+        assert_eq!(
+            recs.len(),
+            1,
+            "{name}: the handshake before the damage is kept"
+        );
         assert_eq!(recs[0]["status"], 403, "{name}");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -422,7 +480,14 @@ fn record_longer_than_the_snaplen_is_read_and_flagged_not_trusted() {
     let dir = tmpdir("snaplen");
     let p = dir.join("snap.pcap");
     let pkt = packet(true, 40_001, 1, "S", &[b'x'; 160]);
-    std::fs::write(&p, capture_with_tail(&pcap_record(9, &pkt, pkt.len() as u32, pkt.len() as u32), 64)).unwrap();
+    std::fs::write(
+        &p,
+        capture_with_tail(
+            &pcap_record(9, &pkt, pkt.len() as u32, pkt.len() as u32),
+            64,
+        ),
+    )
+    .unwrap();
     let (code, err, recs) = run_file(&p);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(recs.len(), 1);
@@ -450,7 +515,13 @@ fn pcapng_unknown_blocks_are_skipped() {
         packet(true, 40_000, 1000, "S", b""),
         packet(false, 40_000, 5000, "SA", b""),
         packet(true, 40_000, 1001, "A", &req),
-        packet(false, 40_000, 5001, "A", b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"),
+        packet(
+            false,
+            40_000,
+            5001,
+            "A",
+            b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n",
+        ),
     ];
     let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
     shb.extend_from_slice(&[1, 0, 0, 0]);
@@ -575,7 +646,12 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     ];
     let mut bytes = pcap_header(65_535);
     for (i, p) in pkts.iter().enumerate() {
-        bytes.extend(pcap_record(1_700_000_000 + i as u32, p, p.len() as u32, p.len() as u32));
+        bytes.extend(pcap_record(
+            1_700_000_000 + i as u32,
+            p,
+            p.len() as u32,
+            p.len() as u32,
+        ));
     }
     bytes
 }
@@ -587,7 +663,9 @@ fn strip_sgr(text: &str) -> String {
     while let Some(at) = rest.find("\x1b[") {
         out.push_str(&rest[..at]);
         let tail = &rest[at + 2..];
-        let n = tail.find(|c: char| !c.is_ascii_digit() && c != ';').unwrap_or(tail.len());
+        let n = tail
+            .find(|c: char| !c.is_ascii_digit() && c != ';')
+            .unwrap_or(tail.len());
         if tail[n..].starts_with('m') {
             rest = &tail[n + 1..];
         } else {
@@ -606,7 +684,10 @@ fn escapes_and_markup_from_the_wire_never_reach_the_terminal_or_browser() {
     std::fs::write(&p, evil_capture()).unwrap();
     let html = dir.join("r.html");
     let md = dir.join("r.md");
-    for extra in [&["-v", "--color", "never"][..], &["-v", "--color", "always"][..]] {
+    for extra in [
+        &["-v", "--color", "never"][..],
+        &["-v", "--color", "always"][..],
+    ] {
         let mut args = vec!["-r", p.to_str().unwrap()];
         args.extend_from_slice(extra);
         let out = wssniff(&args);
@@ -624,12 +705,21 @@ fn escapes_and_markup_from_the_wire_never_reach_the_terminal_or_browser() {
         // ourselves are SGR sequences only.
         let raw = strip_sgr(&text);
         for bad in ['\x1b', '\x07', '\x08', '\u{9b}'] {
-            assert!(!raw.contains(bad), "{extra:?}: raw {bad:?} in output: {raw:?}");
+            assert!(
+                !raw.contains(bad),
+                "{extra:?}: raw {bad:?} in output: {raw:?}"
+            );
         }
         assert!(!stderr(&out).contains('\x1b'));
     }
     for r in [&html, &md] {
-        let out = wssniff(&["-r", p.to_str().unwrap(), "-q", "--report", r.to_str().unwrap()]);
+        let out = wssniff(&[
+            "-r",
+            p.to_str().unwrap(),
+            "-q",
+            "--report",
+            r.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let text = std::fs::read_to_string(r).unwrap();
         for bad in ['\x1b', '\x07', '\x08', '\u{9b}'] {

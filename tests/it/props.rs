@@ -25,7 +25,12 @@ fn reassemble(data: &[u8], isn: u32, segs: &[(usize, usize)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, &(off, len)) in segs.iter().enumerate() {
         let seq = isn.wrapping_add(1).wrapping_add(off as u32);
-        s.push(seq, &data[off..off + len], i as u64 + 1, Timestamp(i as i64));
+        s.push(
+            seq,
+            &data[off..off + len],
+            i as u64 + 1,
+            Timestamp(i as i64),
+        );
         out.extend_from_slice(s.data());
         s.consume(s.data().len() as u64);
     }
@@ -75,7 +80,12 @@ Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
 
 /// Runs one connection through the engine with each direction cut at `cuts` and the
 /// request's segments sent in `order`; returns (verdict, finding codes) of its handshake.
-fn verdict(response: &[u8], req_cuts: &[usize], resp_cuts: &[usize], order: &[u32]) -> (String, Vec<String>) {
+fn verdict(
+    response: &[u8],
+    req_cuts: &[usize],
+    resp_cuts: &[usize],
+    order: &[u32],
+) -> (String, Vec<String>) {
     let mut engine = Engine::new(EngineConfig::default());
     let mut events = Vec::new();
     let mut n = 0u64;
@@ -113,10 +123,22 @@ fn verdict(response: &[u8], req_cuts: &[usize], resp_cuts: &[usize], order: &[u3
         req.swap(a, b);
     }
     for (off, len) in req {
-        feed(&mut engine, true, 101 + off as u32, "A", &REQUEST[off..off + len]);
+        feed(
+            &mut engine,
+            true,
+            101 + off as u32,
+            "A",
+            &REQUEST[off..off + len],
+        );
     }
     for (off, len) in cover(response.len(), resp_cuts) {
-        feed(&mut engine, false, 901 + off as u32, "A", &response[off..off + len]);
+        feed(
+            &mut engine,
+            false,
+            901 + off as u32,
+            "A",
+            &response[off..off + len],
+        );
     }
     engine.finish(&mut |e| events.push(e));
     let hs: Vec<_> = events
@@ -127,7 +149,11 @@ fn verdict(response: &[u8], req_cuts: &[usize], resp_cuts: &[usize], order: &[u3
         })
         .collect();
     assert_eq!(hs.len(), 1);
-    let mut codes: Vec<String> = hs[0].findings.iter().map(|f| f.code.as_str().to_owned()).collect();
+    let mut codes: Vec<String> = hs[0]
+        .findings
+        .iter()
+        .map(|f| f.code.as_str().to_owned())
+        .collect();
     codes.sort();
     (format!("{:?}", hs[0].verdict), codes)
 }
@@ -152,7 +178,13 @@ proptest! {
 #[test]
 fn the_three_reference_verdicts_differ() {
     // Guards the property above against comparing three identical answers.
-    let v: Vec<String> = RESPONSES.iter().map(|r| verdict(r, &[], &[], &[]).0).collect();
+    let v: Vec<String> = RESPONSES
+        .iter()
+        .map(|r| verdict(r, &[], &[], &[]).0)
+        .collect();
     assert_eq!(v, ["Ok", "Failed", "Failed"]);
-    assert_ne!(verdict(RESPONSES[1], &[], &[], &[]).1, verdict(RESPONSES[2], &[], &[], &[]).1);
+    assert_ne!(
+        verdict(RESPONSES[1], &[], &[], &[]).1,
+        verdict(RESPONSES[2], &[], &[], &[]).1
+    );
 }
