@@ -69,6 +69,16 @@ pub struct Cli {
     #[arg(long, requires = "write")]
     pub write_handshakes_only: bool,
 
+    /// Live, as root: after opening the device and the output files, switch to USER
+    /// (tcpdump's -Z); `-Z root` keeps root.
+    #[arg(
+        short = 'Z',
+        long = "relinquish-privileges",
+        value_name = "USER",
+        default_value = "nobody"
+    )]
+    pub relinquish: String,
+
     /// Live: stop after SECONDS.
     #[arg(short = 'G', long = "duration", value_name = "SECONDS")]
     pub duration: Option<f64>,
@@ -200,6 +210,8 @@ pub struct Live {
     pub write_handshakes_only: bool,
     /// Stop after this long.
     pub duration: Option<std::time::Duration>,
+    /// User to switch to once everything privileged is open (when run as root).
+    pub relinquish: String,
 }
 
 /// The validated configuration of one run.
@@ -264,6 +276,7 @@ impl Cli {
                     write: self.write,
                     write_handshakes_only: self.write_handshakes_only,
                     duration,
+                    relinquish: self.relinquish.clone(),
                 })
             }
             (None, None) => {

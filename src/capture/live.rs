@@ -292,6 +292,41 @@ impl LiveCapture {
     }
 }
 
+/// Gives up root once the device and the output files are open (tcpdump's `-Z`): a bug in a
+/// dissector of hostile traffic then runs as `user`, not as root. Does nothing when not
+/// root or when `user` is `root` (the explicit opt-out). Returns what it did, for the log.
+///
+/// Must run before any other thread starts: the process's threads share the credentials
+/// only if all of them exist when they change (glibc broadcasts setuid to every thread).
+///
+/// # Errors
+/// The user does not exist or the kernel refuses the change; continuing as root would
+/// silently break the promise, so the run stops.
+pub fn drop_privileges(user: &str) -> Result<Option<String>, CaptureError> {
+    use nix::unistd::{geteuid, setgid, setgroups, setuid, User};
+    if !geteuid().is_root() || user == "root" {
+        return Ok(None);
+    }
+    let fail = |message: String| CaptureError::Live {
+        interface: String::new(),
+        message,
+    };
+    let account = User::from_name(user)
+        .map_err(|e| fail(format!("looking up user {user}: {e}")))?
+        .ok_or_else(|| {
+            fail(format!(
+                "no user {user} to drop privileges to (-Z USER, or -Z root to keep root)"
+            ))
+        })?;
+    setgroups(&[account.gid]).map_err(|e| fail(format!("setgroups: {e}")))?;
+    setgid(account.gid).map_err(|e| fail(format!("setgid {}: {e}", account.gid)))?;
+    setuid(account.uid).map_err(|e| fail(format!("setuid {}: {e}", account.uid)))?;
+    Ok(Some(format!(
+        "dropped root privileges to user {user} (uid {}, gid {})",
+        account.uid, account.gid
+    )))
+}
+
 /// The interface list in tcpdump `-D` style: `1.eth0 [Up, Running] 10.0.0.5/24`.
 ///
 /// # Errors

@@ -208,6 +208,8 @@ pub fn spawn_live_reader(
         source,
     };
     let mut packet_out = PacketOut::create(live, &capture).map_err(io_err)?;
+    // The device and -w are open and no other thread runs yet: give up root now.
+    crate::capture::live::drop_privileges(&live.relinquish)?;
     let duration = live.duration;
     let (tx, rx) = sync_channel(CHANNEL_CAPACITY);
     let handle = thread::Builder::new()

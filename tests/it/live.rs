@@ -359,3 +359,40 @@ fn live_errors_name_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad filter expression 'tcp port notaport'"));
 }
+
+#[test]
+fn live_capture_gives_up_root_after_opening() {
+    if peers().is_none() {
+        return;
+    }
+    let dir = temp_dir("live-privs");
+    let out = dir.join("out.pcap");
+    let sniffer = Sniffer::start(&["-q", "-w", out.to_str().unwrap(), "tcp port 19131"]);
+    let line = sniffer
+        .stderr
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a line about privileges");
+    assert!(
+        line.contains("dropped root privileges to user nobody"),
+        "{line}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sniffer.proc.0.id())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|id| id != "0"),
+        "still root: {uid_line}"
+    );
+    // The -w file was opened before: it is still written (and readable afterwards).
+    sniffer.interrupt();
+    let (code, _, err) = sniffer.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(std::fs::metadata(&out).unwrap().len() >= 24);
+    // -Z root keeps root, as in tcpdump.
+    let kept = Sniffer::start(&["-q", "-Z", "root", "tcp port 19131"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", kept.proc.0.id())).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("Uid:\t0")), "{status}");
+    kept.interrupt();
+    let (code, _, _) = kept.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}
