@@ -6,6 +6,8 @@
 //! in capture time. Evicted values are handed back to the caller so nothing vanishes silently.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::capture::Timestamp;
@@ -106,7 +108,8 @@ struct Entry<T> {
 /// Live connections with their per-connection state `T`.
 pub struct FlowTable<T> {
     limits: FlowLimits,
-    map: HashMap<FlowKey, Entry<T>>,
+    /// Keyed by attacker-chosen addresses: seeded foldhash (see Cargo.toml for why not FxHash).
+    map: HashMap<FlowKey, Entry<T>, RandomState>,
     next_sweep: Option<Timestamp>,
 }
 
@@ -116,7 +119,7 @@ impl<T> FlowTable<T> {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
             limits,
-            map: HashMap::new(),
+            map: HashMap::with_hasher(RandomState::default()),
             next_sweep: None,
         }
     }
