@@ -70,7 +70,10 @@ enum Payload {
     None,
     Bytes(Vec<u8>),
     /// `len` bytes of the shared pseudo-random pool starting at `at` (bulk data, never stored).
-    Pool { at: usize, len: usize },
+    Pool {
+        at: usize,
+        len: usize,
+    },
 }
 
 struct Seg {
@@ -129,7 +132,11 @@ impl ConnBuilder<'_> {
     fn ctl(&mut self, dir: u8, flags: u8) {
         let d = usize::from(dir);
         let seq = self.next[d];
-        let ack = if flags & ACK != 0 { self.ack_of(dir) } else { 0 };
+        let ack = if flags & ACK != 0 {
+            self.ack_of(dir)
+        } else {
+            0
+        };
         self.segs.push(Seg {
             dir,
             flags,
@@ -284,9 +291,15 @@ fn ws_conn(b: &mut ConnBuilder<'_>, host: &str) {
     for _ in 0..b.rng.range(2, 12) {
         let dir = (b.rng.below(2)) as u8;
         let len = b.rng.range(8, 180) as usize;
-        let text: Vec<u8> = (0..len).map(|i| b'a' + ((i as u64 * 7 + len as u64) % 26) as u8).collect();
+        let text: Vec<u8> = (0..len)
+            .map(|i| b'a' + ((i as u64 * 7 + len as u64) % 26) as u8)
+            .collect();
         // RFC 6455 §5.5: control frames carry at most 125 bytes.
-        let opcode = if len <= 125 && b.rng.percent(10) { 0x9 } else { 0x1 };
+        let opcode = if len <= 125 && b.rng.percent(10) {
+            0x9
+        } else {
+            0x1
+        };
         let f = ws_frame(b.rng, opcode, &text, dir == 0);
         b.send(dir, &f);
         if opcode == 0x9 {
@@ -302,7 +315,11 @@ fn ws_conn(b: &mut ConnBuilder<'_>, host: &str) {
 
 fn http_conn(b: &mut ConnBuilder<'_>, host: &str) {
     for _ in 0..b.rng.range(1, 6) {
-        let path = format!("/api/items/{}?page={}", b.rng.below(100_000), b.rng.below(50));
+        let path = format!(
+            "/api/items/{}?page={}",
+            b.rng.below(100_000),
+            b.rng.below(50)
+        );
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\
              Connection: keep-alive\r\n\r\n"
@@ -367,7 +384,9 @@ fn parse_size(s: &str) -> u64 {
         Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    let n: f64 = num.parse().expect("size: a number with an optional K/M/G suffix");
+    let n: f64 = num
+        .parse()
+        .expect("size: a number with an optional K/M/G suffix");
     (n * f64::from(mult)) as u64
 }
 
@@ -398,7 +417,10 @@ fn args() -> Args {
             "--mix" => {
                 for part in val().split(',') {
                     let (k, v) = part.split_once('=').expect("--mix ws=N,http=N,tls=N");
-                    let i = ["ws", "http", "tls"].iter().position(|x| *x == k).expect("ws, http or tls");
+                    let i = ["ws", "http", "tls"]
+                        .iter()
+                        .position(|x| *x == k)
+                        .expect("ws, http or tls");
                     a.mix[i] = v.parse().unwrap();
                 }
             }
@@ -498,9 +520,18 @@ fn main() {
     ];
     // SYN flood / port scan: distinct sources, never answered.
     for i in 0..a.syn_flood {
-        let src = (Ipv4Addr::from(0xC000_0000u32 + (i / 50_000) as u32 * 256 + (rng.below(200) as u32)), 1024 + (i % 50_000) as u16);
+        let src = (
+            Ipv4Addr::from(0xC000_0000u32 + (i / 50_000) as u32 * 256 + (rng.below(200) as u32)),
+            1024 + (i % 50_000) as u16,
+        );
         let dst = (server_ips[(i % 4) as usize], 443);
-        let seg = Seg { dir: 0, flags: SYN, seq: rng.next() as u32, ack: 0, payload: Payload::None };
+        let seg = Seg {
+            dir: 0,
+            flags: SYN,
+            seq: rng.next() as u32,
+            ack: 0,
+            payload: Payload::None,
+        };
         w.packet(src, dst, &seg, &pool);
     }
 
@@ -549,7 +580,9 @@ fn main() {
         let conn = &mut live[i];
         // Several packets of one connection in a row, as bursts look on a real link.
         for _ in 0..rng.range(1, 4) {
-            let Some(seg) = conn.segs.pop_front() else { break };
+            let Some(seg) = conn.segs.pop_front() else {
+                break;
+            };
             let d = usize::from(seg.dir);
             w.packet(conn.ends[d], conn.ends[1 - d], &seg, &pool);
         }

@@ -163,7 +163,9 @@ pub struct Connection {
     /// An upgrade request arrived since [`Connection::take_new_upgrade`] was last called.
     new_upgrade: bool,
     rst_seen: bool,
-    session: Option<Session>,
+    /// Boxed: about 1 KiB that only WebSocket connections need, while most tracked
+    /// connections (plain HTTP, TLS, half-open SYNs) never get one.
+    session: Option<Box<Session>>,
     ended: Option<(TcpEnd, Option<Peer>)>,
 }
 
@@ -273,7 +275,7 @@ impl Connection {
                     .sum::<usize>()
         };
         self.streams.iter().map(Stream::memory).sum::<usize>()
-            + self.session.as_ref().map_or(0, Session::memory)
+            + self.session.as_deref().map_or(0, Session::memory)
             + self.pending.len() * std::mem::size_of::<Pending>()
             + self
                 .pending
@@ -301,7 +303,7 @@ impl Connection {
     /// left for the caller, which knows the flow key.
     pub fn take_connection_record(&mut self) -> Option<ConnectionRecord> {
         let (tcp, closer) = self.ended.take()?;
-        Some(self.session.take()?.finish(tcp, closer))
+        Some((*self.session.take()?).finish(tcp, closer))
     }
 
     fn peer_of(&self, side: Side) -> Peer {
@@ -648,7 +650,7 @@ impl Connection {
                     .get(side.index())
                     .and_then(|s| s.origin(0))
                     .map_or(self.last_ts, |o| o.ts);
-                self.session = Some(Session::sniffed(start, self.limits.max_payload));
+                self.session = Some(Box::new(Session::sniffed(start, self.limits.max_payload)));
                 self.set_state(side, DirState::Frames);
                 let other = side.reverse();
                 if matches!(
@@ -937,11 +939,11 @@ impl Connection {
         if opens_websocket && self.session.is_none() {
             // RFC 6455 §4.1: frames may follow the 101 at once, in the same segment.
             let extensions = msg.head.list("Sec-WebSocket-Extensions");
-            self.session = Some(Session::new(
+            self.session = Some(Box::new(Session::new(
                 msg.last_ts,
                 session::deflate_params(&extensions),
                 self.limits.max_payload,
-            ));
+            )));
         }
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));

@@ -6,6 +6,7 @@
 //! in capture time. Evicted values are handed back to the caller so nothing vanishes silently.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use foldhash::fast::RandomState;
 use std::net::{IpAddr, SocketAddr};
@@ -13,12 +14,30 @@ use std::net::{IpAddr, SocketAddr};
 use crate::capture::Timestamp;
 
 /// A connection's endpoints in canonical order (`lo <= hi`), so both directions map alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     /// The smaller endpoint.
     pub lo: SocketAddr,
     /// The larger endpoint.
     pub hi: SocketAddr,
+}
+
+/// Hashes each endpoint as one or two words, not field by field: the key is hashed on every
+/// packet. Equal keys hash alike (addresses and ports are all that `FlowKey::new` sets).
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for end in [self.lo, self.hi] {
+            match end.ip() {
+                IpAddr::V4(ip) => {
+                    state.write_u64((u64::from(ip.to_bits()) << 16) | u64::from(end.port()))
+                }
+                IpAddr::V6(ip) => {
+                    state.write_u128(ip.to_bits());
+                    state.write_u16(end.port());
+                }
+            }
+        }
+    }
 }
 
 /// A direction within a connection, relative to its [`FlowKey`].

@@ -169,7 +169,8 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
     };
     // Uninitialised stack slots: a zeroed 8 KiB vector per head was an allocation plus a
     // memset on every HTTP message of every keep-alive connection.
-    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut storage =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let start_line = String::from_utf8_lossy(
         bytes
             .split(|&b| b == b'\n')
