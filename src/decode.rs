@@ -69,7 +69,12 @@ pub enum Skip {
 pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
     let data = frame.data;
     let sliced = match frame.linktype {
-        Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
+        Linktype::ETHERNET => {
+            if let Some(seg) = data.get(14..).and_then(|ip| plain_ipv4_tcp(data, ip)) {
+                return Ok(seg);
+            }
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?
+        }
         Linktype::RAW
         | Linktype::RAW_BSD
         | Linktype::RAW_BSD14
@@ -108,6 +113,58 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
         other => return Err(Skip::UnsupportedLinktype(other)),
     };
     segment_from(&sliced, 0)
+}
+
+/// The fast path for the frame nearly every packet of a busy capture is: untagged Ethernet II,
+/// an unfragmented IPv4 datagram captured whole, a well-formed TCP header. Decoded by hand from
+/// fixed offsets (RFC 791 §3.1, RFC 9293 §3.1); anything else (VLAN tags, IPv6, fragments,
+/// cut or damaged headers, tunnels) returns `None` and goes through etherparse, whose answer
+/// for the frames taken here is the same (checked in the tests). etherparse's lax slicing
+/// builds and copies a large `LaxSlicedPacket` per frame, which was ~10% of the run time.
+fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
+    if be16(eth, 12)? != 0x0800 {
+        return None;
+    }
+    let first = *ip.first()?;
+    let ihl = usize::from(first & 0x0f) * 4;
+    let total = usize::from(be16(ip, 2)?);
+    // Version 4, a valid header length, not cut by the snap length.
+    if first >> 4 != 4 || ihl < 20 || total < ihl || total > ip.len() {
+        return None;
+    }
+    // More-fragments flag or a fragment offset: a fragment (etherparse says so).
+    if be16(ip, 6)? & 0x3fff != 0 || *ip.get(9)? != 6 {
+        return None;
+    }
+    let tcp = ip.get(ihl..total)?;
+    let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
+    if data_offset < 20 || data_offset > tcp.len() {
+        return None;
+    }
+    let addr = |at: usize| -> Option<IpAddr> {
+        let b = ip.get(at..at + 4)?;
+        Some(IpAddr::V4(Ipv4Addr::new(*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?)))
+    };
+    let be32 = |at: usize| -> Option<u32> {
+        Some((u32::from(be16(tcp, at)?) << 16) | u32::from(be16(tcp, at + 2)?))
+    };
+    let flags = *tcp.get(13)?;
+    Some(Segment {
+        src_ip: addr(12)?,
+        dst_ip: addr(16)?,
+        src_port: be16(tcp, 0)?,
+        dst_port: be16(tcp, 2)?,
+        seq: be32(4)?,
+        ack: be32(8)?,
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        payload: tcp.get(data_offset..)?,
+        payload_truncated: false,
+    })
 }
 
 /// Tunnels nested deeper than this are not unwrapped.
@@ -274,6 +331,39 @@ mod tests {
         let mut out = Vec::new();
         builder.write(&mut out, payload).unwrap();
         out
+    }
+
+    /// The hand-decoded fast path and etherparse agree on every frame the fast path takes,
+    /// including damaged and cut ones (which it must leave to etherparse).
+    #[test]
+    fn fast_path_matches_etherparse() {
+        use proptest::prelude::*;
+        let mut base = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 8080, 0xfedc_ba98, 65535)
+            .ack(0x0123_4567)
+            .syn()
+            .fin()
+            .write(&mut base, b"GET / HTTP/1.1\r\n")
+            .unwrap();
+        fn slow(data: &[u8]) -> Result<Segment<'_>, Skip> {
+            let sliced = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?;
+            segment_from(&sliced, 0)
+        }
+        let fast = plain_ipv4_tcp(&base, &base[14..]).unwrap();
+        assert_eq!(Ok(fast), slow(&base));
+        let checked = std::cell::Cell::new(0);
+        proptest!(ProptestConfig::with_cases(4000), |(at in 0usize..base.len(), byte: u8, cut in 0usize..8)| {
+            let mut data = base.clone();
+            data[at] = byte;
+            data.truncate(data.len() - cut * (at % 7));
+            if let Some(seg) = data.get(14..).and_then(|ip| plain_ipv4_tcp(&data, ip)) {
+                checked.set(checked.get() + 1);
+                prop_assert_eq!(Ok(seg), slow(&data));
+            }
+        });
+        assert!(checked.get() > 100);
     }
 
     #[test]
