@@ -143,7 +143,12 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
     }
     let addr = |at: usize| -> Option<IpAddr> {
         let b = ip.get(at..at + 4)?;
-        Some(IpAddr::V4(Ipv4Addr::new(*b.first()?, *b.get(1)?, *b.get(2)?, *b.get(3)?)))
+        Some(IpAddr::V4(Ipv4Addr::new(
+            *b.first()?,
+            *b.get(1)?,
+            *b.get(2)?,
+            *b.get(3)?,
+        )))
     };
     let be32 = |at: usize| -> Option<u32> {
         Some((u32::from(be16(tcp, at)?) << 16) | u32::from(be16(tcp, at + 2)?))

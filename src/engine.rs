@@ -148,7 +148,7 @@ impl Engine {
     /// checking the caps; walks the whole table.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.flows.values().map(Connection::memory).sum()
+        self.flows.values().map(|c| c.memory()).sum()
     }
 
     /// Processes one frame, emitting whatever it completes.
