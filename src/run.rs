@@ -350,19 +350,22 @@ impl PacketOut {
 }
 
 fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
-    let capture = LiveCapture::open(&live.options)?;
-    let mut packet_out = PacketOut::create(live, &capture)?;
-    eprintln!("wssniff: {}", capture.banner());
-    // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
-    let mut delivery = Delivery::new(config, true)?;
-    if let Some(done) = crate::capture::live::drop_privileges(&live.relinquish)? {
-        eprintln!("wssniff: {done}");
-    }
     // First Ctrl-C / SIGTERM: stop capturing and finish cleanly. A second one exits at once.
+    // Installed before anything is printed, so a signal sent as soon as the banner appears
+    // already gets the clean stop.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let capture = LiveCapture::open(&live.options)?;
+    let mut packet_out = PacketOut::create(live, &capture)?;
+    // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
+    let mut delivery = Delivery::new(config, true)?;
+    let dropped = crate::capture::live::drop_privileges(&live.relinquish)?;
+    eprintln!("wssniff: {}", capture.banner());
+    if let Some(done) = dropped {
+        eprintln!("wssniff: {done}");
     }
     let mut engine = Engine::new(config.engine);
     let mut write_error: Option<io::Error> = None;
