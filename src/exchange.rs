@@ -776,6 +776,12 @@ impl Connection {
             self.header_limit(side, is_request, out);
             return false;
         }
+        if let Some(scan) = http::scan_head(data, len, is_request) {
+            if self.plain_message(side, is_request, len, scan) {
+                return true;
+            }
+        }
+        let data = self.data(side);
         match http::parse_head(data, len, is_request) {
             HeadParse::Complete(head) => {
                 let Some(stream) = self.streams.get(side.index()) else {
@@ -815,6 +821,71 @@ impl Connection {
                 true
             }
         }
+    }
+
+    /// Handles a message that plays no part in a WebSocket exchange from its [`http::Scan`]
+    /// alone: its place in the request/response pairing and its body framing, nothing built.
+    /// Returns false when the message needs the full path (WebSocket headers, a 101, an
+    /// answer to an upgrade request, or the pending-request cap).
+    fn plain_message(
+        &mut self,
+        side: Side,
+        is_request: bool,
+        len: usize,
+        scan: http::Scan,
+    ) -> bool {
+        if scan.websocket {
+            return false;
+        }
+        if is_request {
+            if self.pending.len() >= self.limits.max_pending {
+                return false;
+            }
+            let since = self
+                .streams
+                .get(side.index())
+                .and_then(|s| s.origin(len.saturating_sub(1)))
+                .map_or(self.last_ts, |o| o.ts);
+            self.consume(side, len as u64);
+            self.pending.push_back(Pending {
+                head_method: scan.head_method,
+                upgrade: None,
+                since,
+            });
+            match scan.request_body() {
+                Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
+                Body::Length(n) => {
+                    self.consume(side, n);
+                    self.set_state(side, DirState::Head { scanned: 0 });
+                }
+                Body::None | Body::UntilClose => {
+                    self.set_state(side, DirState::Head { scanned: 0 })
+                }
+            }
+            return true;
+        }
+        let answers_upgrade = self.pending.front().is_some_and(|p| p.upgrade.is_some());
+        if scan.status == 101 || answers_upgrade {
+            return false;
+        }
+        self.consume(side, len as u64);
+        if (100..200).contains(&scan.status) {
+            self.set_state(side, DirState::Head { scanned: 0 });
+            return true;
+        }
+        let head_method = self.pending.pop_front().is_some_and(|p| p.head_method);
+        // An ordinary keep-alive exchange: its evidence problems are not ours.
+        self.take_marks();
+        match scan.response_body(head_method) {
+            Body::None => self.set_state(side, DirState::Head { scanned: 0 }),
+            Body::Length(n) => {
+                self.consume(side, n);
+                self.set_state(side, DirState::Head { scanned: 0 });
+            }
+            Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
+            Body::UntilClose => self.set_state(side, DirState::Done),
+        }
+        true
     }
 
     fn header_limit(&mut self, side: Side, is_request: bool, out: &mut Vec<Completed>) {
@@ -946,6 +1017,7 @@ impl Connection {
             )));
         }
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
+        let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
@@ -988,7 +1060,9 @@ impl Connection {
             self.set_state(client, next);
             return;
         }
-        if self.state(client) == DirState::AwaitResponse {
+        // Only the answer to the upgrade releases a client waiting for it (pipelined plain
+        // requests before the upgrade are answered first).
+        if answered_upgrade && self.state(client) == DirState::AwaitResponse {
             self.set_state(client, DirState::Head { scanned: 0 });
         }
         match body {

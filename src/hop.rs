@@ -12,7 +12,7 @@
 //! Pure: records in, [`HopLink`]s out; no I/O, no clock. The report renders the links; the
 //! line/JSON output and the TUI can reuse them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use serde::Serialize;
@@ -184,10 +184,13 @@ pub const MAX_TRACKED: usize = 1024;
 
 /// Streaming correlation for the line/JSON output, the TUI and live capture: remembers the
 /// recent handshakes and, as each new one completes, links it with an earlier leg of the same
-/// handshake. A link is found once, when its second leg completes.
+/// handshake. A link is found once, when its second leg completes. Lookups go by key, so the
+/// cost per handshake does not grow with the number remembered.
 #[derive(Debug, Default)]
 pub struct HopTracker {
-    recent: std::collections::VecDeque<HandshakeRecord>,
+    by_key: HashMap<String, Vec<HandshakeRecord>>,
+    /// (request time, key) in arrival order, for expiry and the [`MAX_TRACKED`] cap.
+    order: VecDeque<(i64, String)>,
 }
 
 impl HopTracker {
@@ -204,31 +207,37 @@ impl HopTracker {
         };
         let now = request_ts(record);
         // Legs are seconds apart at most; anything older can no longer pair.
-        while self
-            .recent
-            .front()
-            .is_some_and(|r| now.saturating_sub(request_ts(r)) > 2 * MAX_HOP_DELAY_NS)
-        {
-            self.recent.pop_front();
+        while let Some((ts, _)) = self.order.front() {
+            if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS && self.order.len() < MAX_TRACKED {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                if let Some(legs) = self.by_key.get_mut(&old) {
+                    if !legs.is_empty() {
+                        legs.remove(0);
+                    }
+                    if legs.is_empty() {
+                        self.by_key.remove(&old);
+                    }
+                }
+            }
         }
-        let mut legs: Vec<&HandshakeRecord> = self
-            .recent
-            .iter()
-            .filter(|r| r.key.as_deref() == Some(key))
-            .collect();
-        let links = if legs.is_empty() {
-            Vec::new()
-        } else {
-            legs.push(record);
-            correlate(&legs)
-                .into_iter()
-                .filter(|l| l.downstream == record.id || l.upstream == record.id)
-                .collect()
+        let links = match self.by_key.get(key) {
+            Some(earlier) if !earlier.is_empty() => {
+                let mut legs: Vec<&HandshakeRecord> = earlier.iter().collect();
+                legs.push(record);
+                correlate(&legs)
+                    .into_iter()
+                    .filter(|l| l.downstream == record.id || l.upstream == record.id)
+                    .collect()
+            }
+            _ => Vec::new(),
         };
-        if self.recent.len() >= MAX_TRACKED {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(record.clone());
+        self.by_key
+            .entry(key.to_owned())
+            .or_default()
+            .push(record.clone());
+        self.order.push_back((now, key.to_owned()));
         links
     }
 }

@@ -340,34 +340,151 @@ pub enum Body {
 /// Body framing of a request head.
 #[must_use]
 pub fn request_body(head: &Head) -> Body {
-    if head.has_token("Transfer-Encoding", "chunked") {
-        return Body::Chunked;
-    }
-    match content_length(head) {
-        Some(n) if n > 0 => Body::Length(n),
-        _ => Body::None,
-    }
+    request_framing(
+        head.has_token("Transfer-Encoding", "chunked"),
+        content_length(head),
+    )
 }
 
 /// Body framing of a response head, given the method of the request it answers.
 #[must_use]
 pub fn response_body(head: &Head, request_method: Option<&str>) -> Body {
-    let status = head.status().unwrap_or(0);
-    if (100..200).contains(&status)
-        || status == 204
-        || status == 304
-        || request_method == Some("HEAD")
-    {
-        return Body::None;
-    }
-    if head.has_token("Transfer-Encoding", "chunked") {
+    response_framing(
+        head.status().unwrap_or(0),
+        request_method == Some("HEAD"),
+        head.has_token("Transfer-Encoding", "chunked"),
+        content_length(head),
+    )
+}
+
+/// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
+fn request_framing(chunked: bool, content_length: Option<u64>) -> Body {
+    if chunked {
         return Body::Chunked;
     }
-    match content_length(head) {
+    match content_length {
+        Some(n) if n > 0 => Body::Length(n),
+        _ => Body::None,
+    }
+}
+
+/// RFC 9112 §6.3 for responses: none for 1xx/204/304/HEAD, chunked, Content-Length, else the
+/// body runs until the connection closes.
+fn response_framing(
+    status: u16,
+    head_method: bool,
+    chunked: bool,
+    content_length: Option<u64>,
+) -> Body {
+    if (100..200).contains(&status) || status == 204 || status == 304 || head_method {
+        return Body::None;
+    }
+    if chunked {
+        return Body::Chunked;
+    }
+    match content_length {
         Some(0) => Body::None,
         Some(n) => Body::Length(n),
         None => Body::UntilClose,
     }
+}
+
+/// What the connection bookkeeping needs from an ordinary (non-WebSocket) message: enough to
+/// find the next one, read without building a [`Head`] (no allocation). Keep-alive HTTP is
+/// most of the HTTP on a busy link, and none of it is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// `Upgrade` names websocket, or a `Sec-WebSocket-*` header is present: parse it fully.
+    pub websocket: bool,
+    /// Response status (0 for a request).
+    pub status: u16,
+    /// The request method is HEAD.
+    pub head_method: bool,
+    /// `Transfer-Encoding` lists chunked.
+    pub chunked: bool,
+    /// The first `Content-Length`, when it parses.
+    pub content_length: Option<u64>,
+}
+
+impl Scan {
+    /// Body framing of this request.
+    #[must_use]
+    pub fn request_body(&self) -> Body {
+        request_framing(self.chunked, self.content_length)
+    }
+
+    /// Body framing of this response to a request whose method was HEAD or not.
+    #[must_use]
+    pub fn response_body(&self, head_method: bool) -> Body {
+        response_framing(self.status, head_method, self.chunked, self.content_length)
+    }
+}
+
+/// Reads the head at the start of `buf` (`len` bytes, from [`find_head_end`]) for a [`Scan`].
+/// `None` when it does not parse (or has too many fields): [`parse_head`] then says why.
+#[must_use]
+pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
+    let bytes = buf.get(..len)?;
+    let mut storage =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let (headers, status, head_method) = if request {
+        let mut req = httparse::Request::new(&mut []);
+        match httparse::ParserConfig::default()
+            .allow_multiple_spaces_in_request_line_delimiters(true)
+            .parse_request_with_uninit_headers(&mut req, bytes, &mut storage)
+        {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return None,
+        }
+        (req.headers, 0, req.method == Some("HEAD"))
+    } else {
+        let mut resp = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default()
+            .allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .allow_multiple_spaces_in_response_status_delimiters(true)
+            .parse_response_with_uninit_headers(&mut resp, bytes, &mut storage)
+        {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return None,
+        }
+        (resp.headers, resp.code.unwrap_or(0), false)
+    };
+    let has_token = |value: &[u8], token: &[u8]| {
+        value
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    };
+    let mut scan = Scan {
+        websocket: false,
+        status,
+        head_method,
+        chunked: false,
+        content_length: None,
+    };
+    let mut seen_length = false;
+    for h in headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"upgrade") {
+            scan.websocket |= has_token(h.value, b"websocket");
+        } else if name.len() > 14
+            && name
+                .get(..14)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"sec-websocket-"))
+        {
+            scan.websocket = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            scan.chunked |= has_token(h.value, b"chunked");
+        } else if name.eq_ignore_ascii_case(b"content-length") && !seen_length {
+            // As `content_length`: the first field decides, its first comma item.
+            seen_length = true;
+            scan.content_length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+        }
+    }
+    Some(scan)
 }
 
 fn content_length(head: &Head) -> Option<u64> {
@@ -509,6 +626,58 @@ mod tests {
         assert_eq!(response_body(&h, None), Body::UntilClose);
         let h = parse(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n", true);
         assert_eq!(request_body(&h), Body::Length(3));
+    }
+
+    #[test]
+    fn scan_agrees_with_the_full_parse() {
+        let heads: &[(&[u8], bool)] = &[
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            (
+                b"POST /x HTTP/1.1\r\nContent-Length:  7 \r\nContent-Length: 9\r\n\r\n",
+                true,
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+                true,
+            ),
+            (b"HEAD / HTTP/1.1\r\n\r\n", true),
+            (b"GET /ws HTTP/1.1\r\nUpgrade: h2c, WebSocket\r\n\r\n", true),
+            (b"GET /ws HTTP/1.1\r\nSec-WebSocket-Key: x\r\n\r\n", true),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.0 200 OK\r\n\r\n", false),
+            (b"HTTP/1.1 100 Continue\r\n\r\n", false),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
+        ];
+        for (bytes, request) in heads {
+            let len = find_head_end(bytes, 0).unwrap();
+            let scan = scan_head(bytes, len, *request).unwrap();
+            let HeadParse::Complete(head) = parse_head(bytes, len, *request) else {
+                panic!()
+            };
+            let ws = head.has_token("Upgrade", "websocket")
+                || head
+                    .headers
+                    .iter()
+                    .any(|h| h.name.to_ascii_lowercase().starts_with("sec-websocket-"));
+            assert_eq!(scan.websocket, ws, "{bytes:?}");
+            if *request {
+                assert_eq!(scan.request_body(), request_body(&head), "{bytes:?}");
+                assert_eq!(scan.head_method, head.method() == Some("HEAD"));
+            } else {
+                for method in [None, Some("HEAD")] {
+                    assert_eq!(
+                        scan.response_body(method.is_some()),
+                        response_body(&head, method),
+                        "{bytes:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(scan_head(b"\x16\x03\x01\r\n\r\n", 7, true), None);
     }
 
     #[test]
