@@ -92,19 +92,67 @@ pub struct Stats {
 /// Most recent expected accept values remembered to recognise replayed (stale) responses.
 const RECENT_ACCEPTS: usize = 4096;
 
+/// A tracked TCP connection: a few bytes while only SYNs and bare ACKs have been seen (a port
+/// scan or a SYN flood stays like this), the full [`Connection`] once data flows.
+#[derive(Default)]
+struct Flow {
+    opening: Opening,
+    conn: Option<Box<Connection>>,
+}
+
+/// The SYN and SYN-ACK of a connection without data yet, replayed into the [`Connection`].
+#[derive(Clone, Copy, Default)]
+struct Opening {
+    syn: Option<(Side, u32, Timestamp)>,
+    synack: Option<(Side, u32, Timestamp)>,
+}
+
+impl Opening {
+    fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
+        let slot = if synack { &mut self.synack } else { &mut self.syn };
+        slot.get_or_insert((side, seq, ts));
+    }
+}
+
+impl Flow {
+    /// The full state, built (from the SYNs seen so far) on first use.
+    fn open(&mut self, limits: ConnLimits) -> &mut Connection {
+        let opening = self.opening;
+        self.conn.get_or_insert_with(|| {
+            let mut conn = Box::new(Connection::new(limits));
+            if let Some((side, seq, ts)) = opening.syn {
+                conn.syn(side, seq, false, ts);
+            }
+            if let Some((side, seq, ts)) = opening.synack {
+                conn.syn(side, seq, true, ts);
+            }
+            conn
+        })
+    }
+
+    /// The full state, if data has been seen.
+    fn conn(&mut self) -> Option<&mut Connection> {
+        self.conn.as_deref_mut()
+    }
+
+    fn memory(&self) -> usize {
+        std::mem::size_of::<Flow>() + self.conn.as_deref().map_or(0, Connection::memory)
+    }
+}
+
 /// Frames → events.
 pub struct Engine {
     config: EngineConfig,
     /// Connections are boxed so the table's slots stay small: a probe touches 80-byte
     /// entries instead of ~800-byte ones, and empty slots of the grown table cost little.
-    flows: FlowTable<Box<Connection>>,
+    flows: FlowTable<Flow>,
     stats: Stats,
     next_id: u64,
     recent_accepts: HashMap<String, (u64, String)>,
     recent_order: VecDeque<String>,
     warned_linktypes: Vec<Linktype>,
     warned: Vec<&'static str>,
-    evicted: Vec<(FlowKey, Box<Connection>, Eviction)>,
+    evicted: Vec<(FlowKey, Flow, Eviction)>,
     completed: Vec<Completed>,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
@@ -148,7 +196,7 @@ impl Engine {
     /// checking the caps; walks the whole table.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.flows.values().map(|c| c.memory()).sum()
+        self.flows.values().map(Flow::memory).sum()
     }
 
     /// Processes one frame, emitting whatever it completes.
@@ -171,8 +219,8 @@ impl Engine {
         };
         self.stats.tcp_segments += 1;
         let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
-        let conn = match self.flows.get_mut(&key, frame.ts) {
-            Some(conn) => conn,
+        let flow = match self.flows.get_mut(&key, frame.ts) {
+            Some(flow) => flow,
             None => {
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
                 if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
@@ -182,15 +230,34 @@ impl Engine {
                     };
                 }
                 self.stats.flows += 1;
-                let conn = self.flows.insert(
-                    key,
-                    Box::new(Connection::new(self.config.conn)),
-                    frame.ts,
-                    &mut self.evicted,
-                );
-                conn
+                self.flows
+                    .insert(key, Flow::default(), frame.ts, &mut self.evicted)
             }
         };
+        if flow.conn.is_none() && seg.payload.is_empty() {
+            // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
+            // costs a table slot per connection, not a full connection state.
+            if seg.flags.rst {
+                self.flows.remove(&key);
+                self.drain_evicted(emit);
+                return FrameInfo {
+                    flow: Some(key),
+                    upgrade: false,
+                };
+            }
+            if !seg.flags.fin {
+                if seg.flags.syn {
+                    flow.opening.note(side, seg.seq, seg.flags.ack, frame.ts);
+                }
+                self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+                self.drain_evicted(emit);
+                return FrameInfo {
+                    flow: Some(key),
+                    upgrade: false,
+                };
+            }
+        }
+        let conn = flow.open(self.config.conn);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, frame, &mut self.completed);
         if conn.saw_upgrade() && !had_upgrade {
@@ -230,12 +297,12 @@ impl Engine {
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
         if let Some(id) = self.emit_completed(key, client_side, rtt, emit) {
-            if let Some(conn) = self.flows.get_mut(&key, frame.ts) {
+            if let Some(conn) = self.flows.get_mut(&key, frame.ts).and_then(Flow::conn) {
                 conn.set_handshake_id(id);
             }
         }
         if effect.closed {
-            if let Some(mut conn) = self.flows.remove(&key) {
+            if let Some(mut conn) = self.flows.remove(&key).and_then(|f| f.conn) {
                 conn.finish(Ending::CaptureEnded, &mut self.completed);
                 self.finished(key, &mut conn, emit);
             }
@@ -259,7 +326,7 @@ impl Engine {
             }
             self.deadlines.pop_front();
             let cutoff = Timestamp(now.0.saturating_sub(timeout));
-            let Some(conn) = self.flows.peek_mut(&key) else {
+            let Some(conn) = self.flows.peek_mut(&key).and_then(Flow::conn) else {
                 continue;
             };
             conn.expire_unanswered(cutoff, now, &mut self.completed);
@@ -272,9 +339,11 @@ impl Engine {
 
     /// End of input: every connection still open is finished as of the last frame.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
-        for (key, mut conn) in self.flows.drain() {
-            conn.finish(Ending::CaptureEnded, &mut self.completed);
-            self.finished(key, &mut conn, emit);
+        for (key, flow) in self.flows.drain() {
+            if let Some(mut conn) = flow.conn {
+                conn.finish(Ending::CaptureEnded, &mut self.completed);
+                self.finished(key, &mut conn, emit);
+            }
         }
     }
 
@@ -310,7 +379,7 @@ impl Engine {
             return;
         }
         let evicted = std::mem::take(&mut self.evicted);
-        for (key, mut conn, why) in evicted {
+        for (key, flow, why) in evicted {
             match why {
                 Eviction::Capacity => {
                     self.stats.flows_evicted_capacity += 1;
@@ -328,8 +397,10 @@ impl Engine {
             } else {
                 Ending::CaptureEnded
             };
-            conn.finish(ending, &mut self.completed);
-            self.finished(key, &mut conn, emit);
+            if let Some(mut conn) = flow.conn {
+                conn.finish(ending, &mut self.completed);
+                self.finished(key, &mut conn, emit);
+            }
         }
     }
 

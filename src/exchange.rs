@@ -314,6 +314,21 @@ impl Connection {
         }
     }
 
+    /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
+    /// is, where each stream starts, and the connect time.
+    pub fn syn(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
+        if synack {
+            self.client.get_or_insert(side.reverse());
+            self.synack_ts.get_or_insert(ts);
+        } else {
+            self.client.get_or_insert(side);
+            self.syn_ts.get_or_insert(ts);
+        }
+        if let Some(s) = self.streams.get_mut(side.index()) {
+            s.syn(seq);
+        }
+    }
+
     /// Takes one segment travelling on `side`.
     pub fn on_segment(
         &mut self,
@@ -327,16 +342,7 @@ impl Connection {
         let o = side.reverse().index();
         self.last_ts = frame.ts;
         if seg.flags.syn {
-            if seg.flags.ack {
-                self.client.get_or_insert(side.reverse());
-                self.synack_ts.get_or_insert(frame.ts);
-            } else {
-                self.client.get_or_insert(side);
-                self.syn_ts.get_or_insert(frame.ts);
-            }
-            if let Some(s) = self.streams.get_mut(i) {
-                s.syn(seg.seq);
-            }
+            self.syn(side, seg.seq, seg.flags.ack, frame.ts);
         }
         if seg.flags.ack {
             let gap = self.streams.get_mut(o).and_then(|s| s.peer_ack(seg.ack));
