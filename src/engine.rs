@@ -109,7 +109,11 @@ struct Opening {
 
 impl Opening {
     fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
-        let slot = if synack { &mut self.synack } else { &mut self.syn };
+        let slot = if synack {
+            &mut self.synack
+        } else {
+            &mut self.syn
+        };
         slot.get_or_insert((side, seq, ts));
     }
 }

@@ -14,26 +14,29 @@ use std::net::{IpAddr, SocketAddr};
 use crate::capture::Timestamp;
 
 /// A connection's endpoints in canonical order (`lo <= hi`), so both directions map alike.
+///
+/// Stored as bare addresses and ports (38 bytes, not two 32-byte `SocketAddr`s): the key sits
+/// in every slot of the flow table, and a flood fills hundreds of thousands of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    /// The smaller endpoint.
-    pub lo: SocketAddr,
-    /// The larger endpoint.
-    pub hi: SocketAddr,
+    lo_ip: IpAddr,
+    hi_ip: IpAddr,
+    lo_port: u16,
+    hi_port: u16,
 }
 
 /// Hashes each endpoint as one or two words, not field by field: the key is hashed on every
 /// packet. Equal keys hash alike (addresses and ports are all that `FlowKey::new` sets).
 impl Hash for FlowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for end in [self.lo, self.hi] {
-            match end.ip() {
+        for (ip, port) in [(self.lo_ip, self.lo_port), (self.hi_ip, self.hi_port)] {
+            match ip {
                 IpAddr::V4(ip) => {
-                    state.write_u64((u64::from(ip.to_bits()) << 16) | u64::from(end.port()))
+                    state.write_u64((u64::from(ip.to_bits()) << 16) | u64::from(port))
                 }
                 IpAddr::V6(ip) => {
                     state.write_u128(ip.to_bits());
-                    state.write_u16(end.port());
+                    state.write_u16(port);
                 }
             }
         }
@@ -73,23 +76,49 @@ impl FlowKey {
     /// The key of a segment from `src` to `dst`, and the segment's direction.
     #[must_use]
     pub fn new(src_ip: IpAddr, src_port: u16, dst_ip: IpAddr, dst_port: u16) -> (FlowKey, Side) {
-        let src = SocketAddr::new(src_ip, src_port);
-        let dst = SocketAddr::new(dst_ip, dst_port);
-        if (src.ip(), src.port()) <= (dst.ip(), dst.port()) {
-            (FlowKey { lo: src, hi: dst }, Side::LoToHi)
+        if (src_ip, src_port) <= (dst_ip, dst_port) {
+            let key = FlowKey {
+                lo_ip: src_ip,
+                hi_ip: dst_ip,
+                lo_port: src_port,
+                hi_port: dst_port,
+            };
+            (key, Side::LoToHi)
         } else {
-            (FlowKey { lo: dst, hi: src }, Side::HiToLo)
+            let key = FlowKey {
+                lo_ip: dst_ip,
+                hi_ip: src_ip,
+                lo_port: dst_port,
+                hi_port: src_port,
+            };
+            (key, Side::HiToLo)
         }
+    }
+
+    /// The smaller endpoint.
+    #[must_use]
+    pub fn lo(&self) -> SocketAddr {
+        SocketAddr::new(self.lo_ip, self.lo_port)
+    }
+
+    /// The larger endpoint.
+    #[must_use]
+    pub fn hi(&self) -> SocketAddr {
+        SocketAddr::new(self.hi_ip, self.hi_port)
     }
 
     /// The sending endpoint of `side`.
     #[must_use]
     pub fn source(&self, side: Side) -> SocketAddr {
         match side {
-            Side::LoToHi => self.lo,
-            Side::HiToLo => self.hi,
+            Side::LoToHi => self.lo(),
+            Side::HiToLo => self.hi(),
         }
     }
+}
+
+fn ages_below<T>(map: &HashMap<FlowKey, Entry<T>, RandomState>, cutoff: Timestamp) -> usize {
+    map.values().filter(|e| e.last_seen < cutoff).count()
 }
 
 /// Caps of a [`FlowTable`].
@@ -224,18 +253,29 @@ impl<T> FlowTable<T> {
 
     /// Evicts the least recently seen eighth of the table (at least one connection).
     fn evict_oldest(&mut self, evicted: &mut Vec<(FlowKey, T, Eviction)>) {
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.map.iter().map(|(k, e)| (e.last_seen, *k)).collect();
+        // Find the cut-off age from the timestamps alone (8 bytes per connection, not a copy
+        // of every key), then take out what is older in one pass.
+        let mut ages: Vec<Timestamp> = self.map.values().map(|e| e.last_seen).collect();
         let n = (ages.len() / 8).max(1).min(ages.len());
         if n == 0 {
             return;
         }
-        ages.select_nth_unstable_by_key(n - 1, |(ts, _)| *ts);
-        for (_, key) in ages.into_iter().take(n) {
-            if let Some(e) = self.map.remove(&key) {
-                evicted.push((key, e.value, Eviction::Capacity));
+        let (_, &mut cutoff, _) = ages.select_nth_unstable(n - 1);
+        drop(ages);
+        let older = ages_below(&self.map, cutoff);
+        // Connections exactly at the cut-off fill up to n, in table order.
+        let mut at_cutoff = n.saturating_sub(older);
+        let out = self.map.extract_if(|_, e| {
+            if e.last_seen < cutoff {
+                true
+            } else if e.last_seen == cutoff && at_cutoff > 0 {
+                at_cutoff -= 1;
+                true
+            } else {
+                false
             }
-        }
+        });
+        evicted.extend(out.map(|(k, e)| (k, e.value, Eviction::Capacity)));
     }
 
     /// Removes every connection (end of capture), oldest first.

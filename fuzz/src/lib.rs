@@ -288,8 +288,12 @@ pub fn handshake(data: &[u8]) {
     };
     let request = message(req, true);
     let response = message(resp, false);
-    let explain =
-        |accept: &str| (accept.len() % 2 == 0).then(|| "key x of handshake #1".to_owned());
+    let explain = |accept: &str| {
+        accept
+            .len()
+            .is_multiple_of(2)
+            .then(|| "key x of handshake #1".to_owned())
+    };
     let a = handshake::analyze(
         request.as_ref(),
         response.as_ref(),

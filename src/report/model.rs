@@ -392,7 +392,7 @@ impl Collector {
         if self.timeline_stride == 0 {
             self.timeline_stride = 1;
         }
-        let keep = self.timeline_seen % self.timeline_stride == 0;
+        let keep = self.timeline_seen.is_multiple_of(self.timeline_stride);
         self.timeline_seen += 1;
         if !keep {
             return;

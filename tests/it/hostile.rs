@@ -496,7 +496,7 @@ fn record_longer_than_the_snaplen_is_read_and_flagged_not_trusted() {
 
 fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
     let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
+    while !body.len().is_multiple_of(4) {
         body.push(0);
     }
     let len = 12 + body.len() as u32;
