@@ -250,16 +250,13 @@ impl Connection {
             }
         }
         for request in expired {
-            let extra = self.take_marks();
-            out.push(Completed {
-                request: Some(request),
-                response: None,
-                interim: std::mem::take(&mut self.interim),
-                ending: Some(Ending::ResponseTimeout),
-                ended_at: Some(now),
-                extra,
-                switched: false,
-            });
+            let done = self.complete(
+                Some(request),
+                None,
+                Some((Ending::ResponseTimeout, now)),
+                false,
+            );
+            out.push(done);
         }
     }
 
@@ -448,16 +445,8 @@ impl Connection {
         }
         while let Some(p) = self.pending.pop_front() {
             if let Some(request) = p.upgrade {
-                let extra = self.take_marks();
-                out.push(Completed {
-                    request: Some(request),
-                    response: None,
-                    interim: std::mem::take(&mut self.interim),
-                    ending: Some(ending),
-                    ended_at: Some(ended_at),
-                    extra,
-                    switched: false,
-                });
+                let done = self.complete(Some(request), None, Some((ending, ended_at)), false);
+                out.push(done);
             }
         }
     }
@@ -1027,28 +1016,12 @@ impl Connection {
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
-                let extra = self.take_marks();
-                out.push(Completed {
-                    request: Some(request),
-                    response: Some(msg),
-                    interim: std::mem::take(&mut self.interim),
-                    ending: None,
-                    ended_at: None,
-                    extra,
-                    switched: opens_websocket,
-                });
+                let done = self.complete(Some(request), Some(msg), None, opens_websocket);
+                out.push(done);
             }
             None if websocket_response && unsolicited => {
-                let extra = self.take_marks();
-                out.push(Completed {
-                    request: None,
-                    response: Some(msg),
-                    interim: std::mem::take(&mut self.interim),
-                    ending: None,
-                    ended_at: None,
-                    extra,
-                    switched: opens_websocket,
-                });
+                let done = self.complete(None, Some(msg), None, opens_websocket);
+                out.push(done);
             }
             None => {
                 // An ordinary keep-alive exchange: its evidence problems are not ours.
@@ -1079,6 +1052,27 @@ impl Connection {
             }
             Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
             Body::UntilClose => self.set_state(side, DirState::Done),
+        }
+    }
+
+    /// An exchange whose outcome is known, with the interim responses and evidence marks
+    /// gathered since the last one. `end` is how and when the connection ended, for a request
+    /// that got no answer.
+    fn complete(
+        &mut self,
+        request: Option<Message>,
+        response: Option<Message>,
+        end: Option<(Ending, Timestamp)>,
+        switched: bool,
+    ) -> Completed {
+        Completed {
+            request,
+            response,
+            interim: std::mem::take(&mut self.interim),
+            ending: end.map(|(e, _)| e),
+            ended_at: end.map(|(_, t)| t),
+            extra: self.take_marks(),
+            switched,
         }
     }
 
