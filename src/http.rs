@@ -167,70 +167,107 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
     let Some(bytes) = buf.get(..len) else {
         return HeadParse::Partial;
     };
-    // Uninitialised stack slots: a zeroed 8 KiB vector per head was an allocation plus a
-    // memset on every HTTP message of every keep-alive connection.
-    let mut storage =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let start_line = String::from_utf8_lossy(
-        bytes
-            .split(|&b| b == b'\n')
-            .next()
-            .unwrap_or_default()
-            .strip_suffix(b"\r")
-            .unwrap_or_else(|| bytes.split(|&b| b == b'\n').next().unwrap_or_default()),
-    )
-    .into_owned();
-    let convert = |headers: &[httparse::Header<'_>]| -> Vec<Header> {
-        headers
+    let mut storage = header_slots();
+    let raw = match parse_raw(bytes, request, &mut storage) {
+        Ok(raw) => raw,
+        Err(why) => return HeadParse::Invalid(why),
+    };
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let start_line =
+        String::from_utf8_lossy(first_line.strip_suffix(b"\r").unwrap_or(first_line)).into_owned();
+    let start = if request {
+        StartLine::Request {
+            method: raw.method.unwrap_or_default().to_owned(),
+            target: raw.path.unwrap_or_default().to_owned(),
+        }
+    } else {
+        StartLine::Response {
+            status: raw.code.unwrap_or(0),
+            reason: raw.reason.unwrap_or_default().to_owned(),
+        }
+    };
+    HeadParse::Complete(Head {
+        start,
+        version_minor: raw.version.unwrap_or(1),
+        start_line,
+        headers: raw
+            .headers
             .iter()
             .map(|h| Header {
                 name: h.name.to_owned(),
                 value: String::from_utf8_lossy(h.value).trim().to_owned(),
             })
-            .collect()
+            .collect(),
+        len: raw.len,
+        raw: String::from_utf8_lossy(bytes.get(..raw.len).unwrap_or(bytes)).into_owned(),
+    })
+}
+
+/// Uninitialised stack slots for httparse: a zeroed 8 KiB vector per head was an allocation
+/// plus a memset on every HTTP message of every keep-alive connection.
+fn header_slots<'b>() -> [std::mem::MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
+    [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS]
+}
+
+/// A head as httparse sees it, borrowing the bytes: shared by [`parse_head`] (which builds an
+/// owned [`Head`]) and [`scan_head`] (which builds nothing).
+struct RawHead<'h, 'b> {
+    method: Option<&'b str>,
+    path: Option<&'b str>,
+    code: Option<u16>,
+    reason: Option<&'b str>,
+    version: Option<u8>,
+    headers: &'h [httparse::Header<'b>],
+    len: usize,
+}
+
+/// Parses with the leniency wssniff wants: what real peers send, not only what RFC 9112
+/// allows (extra spaces in the start line; obsolete folding and spaces before the colon in
+/// responses, which some servers still produce).
+fn parse_raw<'h, 'b>(
+    bytes: &'b [u8],
+    request: bool,
+    storage: &'h mut [std::mem::MaybeUninit<httparse::Header<'b>>],
+) -> Result<RawHead<'h, 'b>, String> {
+    let status = |r: Result<httparse::Status<usize>, httparse::Error>| match r {
+        Ok(httparse::Status::Complete(n)) => Ok(n),
+        Ok(httparse::Status::Partial) => Err("incomplete head".to_owned()),
+        Err(e) => Err(error_text(e)),
     };
     if request {
         let mut req = httparse::Request::new(&mut []);
-        match httparse::ParserConfig::default()
-            .allow_multiple_spaces_in_request_line_delimiters(true)
-            .parse_request_with_uninit_headers(&mut req, bytes, &mut storage)
-        {
-            Ok(httparse::Status::Complete(n)) => HeadParse::Complete(Head {
-                start: StartLine::Request {
-                    method: req.method.unwrap_or_default().to_owned(),
-                    target: req.path.unwrap_or_default().to_owned(),
-                },
-                version_minor: req.version.unwrap_or(1),
-                start_line,
-                headers: convert(req.headers),
-                len: n,
-                raw: String::from_utf8_lossy(bytes.get(..n).unwrap_or(bytes)).into_owned(),
-            }),
-            Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
-            Err(e) => HeadParse::Invalid(error_text(e)),
-        }
+        let len = status(
+            httparse::ParserConfig::default()
+                .allow_multiple_spaces_in_request_line_delimiters(true)
+                .parse_request_with_uninit_headers(&mut req, bytes, storage),
+        )?;
+        Ok(RawHead {
+            method: req.method,
+            path: req.path,
+            code: None,
+            reason: None,
+            version: req.version,
+            headers: req.headers,
+            len,
+        })
     } else {
         let mut resp = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default()
-            .allow_spaces_after_header_name_in_responses(true)
-            .allow_obsolete_multiline_headers_in_responses(true)
-            .allow_multiple_spaces_in_response_status_delimiters(true)
-            .parse_response_with_uninit_headers(&mut resp, bytes, &mut storage)
-        {
-            Ok(httparse::Status::Complete(n)) => HeadParse::Complete(Head {
-                start: StartLine::Response {
-                    status: resp.code.unwrap_or(0),
-                    reason: resp.reason.unwrap_or_default().to_owned(),
-                },
-                version_minor: resp.version.unwrap_or(1),
-                start_line,
-                headers: convert(resp.headers),
-                len: n,
-                raw: String::from_utf8_lossy(bytes.get(..n).unwrap_or(bytes)).into_owned(),
-            }),
-            Ok(httparse::Status::Partial) => HeadParse::Invalid("incomplete head".into()),
-            Err(e) => HeadParse::Invalid(error_text(e)),
-        }
+        let len = status(
+            httparse::ParserConfig::default()
+                .allow_spaces_after_header_name_in_responses(true)
+                .allow_obsolete_multiline_headers_in_responses(true)
+                .allow_multiple_spaces_in_response_status_delimiters(true)
+                .parse_response_with_uninit_headers(&mut resp, bytes, storage),
+        )?;
+        Ok(RawHead {
+            method: None,
+            path: None,
+            code: resp.code,
+            reason: resp.reason,
+            version: resp.version,
+            headers: resp.headers,
+            len,
+        })
     }
 }
 
@@ -425,31 +462,13 @@ impl Scan {
 #[must_use]
 pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
     let bytes = buf.get(..len)?;
-    let mut storage =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let (headers, status, head_method) = if request {
-        let mut req = httparse::Request::new(&mut []);
-        match httparse::ParserConfig::default()
-            .allow_multiple_spaces_in_request_line_delimiters(true)
-            .parse_request_with_uninit_headers(&mut req, bytes, &mut storage)
-        {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => return None,
-        }
-        (req.headers, 0, req.method == Some("HEAD"))
-    } else {
-        let mut resp = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default()
-            .allow_spaces_after_header_name_in_responses(true)
-            .allow_obsolete_multiline_headers_in_responses(true)
-            .allow_multiple_spaces_in_response_status_delimiters(true)
-            .parse_response_with_uninit_headers(&mut resp, bytes, &mut storage)
-        {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => return None,
-        }
-        (resp.headers, resp.code.unwrap_or(0), false)
-    };
+    let mut storage = header_slots();
+    let raw = parse_raw(bytes, request, &mut storage).ok()?;
+    let (headers, status, head_method) = (
+        raw.headers,
+        raw.code.unwrap_or(0),
+        raw.method == Some("HEAD"),
+    );
     let has_token = |value: &[u8], token: &[u8]| {
         value
             .split(|&b| b == b',')
