@@ -733,3 +733,52 @@ fn escapes_and_markup_from_the_wire_never_reach_the_terminal_or_browser() {
     assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The TUI draws the same hostile capture: no cell of the table or of the detail view (at
+/// two sizes, every page) holds a character the terminal would act on.
+#[test]
+fn escapes_from_the_wire_never_reach_the_tui() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use wssniff::tui::action::Action;
+    use wssniff::tui::app::App;
+    use wssniff::tui::feed::read_all;
+    use wssniff::tui::render::{layout, render};
+
+    let dir = tmpdir("tui-evil");
+    let path = dir.join("evil.pcap");
+    std::fs::write(&path, evil_capture()).unwrap();
+    let mut app = App::new("file evil.pcap".to_owned(), None);
+    for feed in read_all(path.to_str().unwrap(), EngineConfig::default()).unwrap() {
+        app.apply_feed(feed);
+    }
+    let dangerous = |c: char| c.is_control() || ('\u{200b}'..='\u{206f}').contains(&c);
+    let mut screens = 0;
+    for (width, height) in [(80u16, 24u16), (160, 48)] {
+        let mut draw = |app: &mut App| {
+            let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+            app.set_table_rows(layout(ratatui::layout::Rect::new(0, 0, width, height)).table_rows());
+            terminal.draw(|f| render(f, f.area(), app)).unwrap();
+            let buffer = terminal.backend().buffer().clone();
+            for cell in &buffer.content {
+                assert!(
+                    !cell.symbol().chars().any(dangerous),
+                    "raw control in a TUI cell: {:?}",
+                    cell.symbol()
+                );
+            }
+            let text: String = buffer.content.iter().map(|c| c.symbol()).collect();
+            screens += 1;
+            text
+        };
+        assert!(draw(&mut app).contains("\\x9b"), "the C1 CSI is shown escaped");
+        app.update(Action::Open);
+        for _ in 0..6 {
+            draw(&mut app);
+            app.update(Action::Page(1));
+        }
+        app.update(Action::Back);
+    }
+    assert!(screens >= 14);
+    std::fs::remove_dir_all(&dir).ok();
+}
