@@ -83,6 +83,9 @@ pub struct Stats {
     pub handshakes: u64,
     /// Proxied handshakes whose two legs were both captured and linked.
     pub proxy_hops: u64,
+    /// Bytes examined looking for the ends of HTTP heads (a work counter: linear in the
+    /// bytes of heads, whatever their segmentation).
+    pub head_bytes_scanned: u64,
     /// WebSocket connection records emitted.
     pub connections: u64,
     /// WebSocket connections recognised from their frames alone (handshake not captured).
@@ -280,6 +283,7 @@ impl Engine {
         let client_side = conn.client_side();
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
+        self.stats.head_bytes_scanned += effect.head_bytes_scanned;
         if effect.header_limit {
             self.stats.header_limit_hits += 1;
             self.notice_once("header_limit", format!(

@@ -141,6 +141,9 @@ pub struct SegmentEffect {
     pub dropped_by_cap: u64,
     /// The pending-request cap was hit and the connection given up.
     pub pending_limit: bool,
+    /// Bytes examined looking for the end of HTTP heads (each byte once: the search resumes
+    /// where it stopped, so a head dribbled a byte per segment costs linear time).
+    pub head_bytes_scanned: u64,
 }
 
 /// One TCP connection's state.
@@ -756,6 +759,7 @@ impl Connection {
     ) -> bool {
         let is_request = self.sends_requests(side).unwrap_or(true);
         let data = self.data(side);
+        effect.head_bytes_scanned += data.len().saturating_sub(scanned) as u64;
         let Some(len) = http::find_head_end(data, scanned) else {
             if data.len() > self.limits.max_header_bytes {
                 effect.header_limit = true;

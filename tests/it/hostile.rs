@@ -757,7 +757,9 @@ fn escapes_from_the_wire_never_reach_the_tui() {
     for (width, height) in [(80u16, 24u16), (160, 48)] {
         let mut draw = |app: &mut App| {
             let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-            app.set_table_rows(layout(ratatui::layout::Rect::new(0, 0, width, height)).table_rows());
+            app.set_table_rows(
+                layout(ratatui::layout::Rect::new(0, 0, width, height)).table_rows(),
+            );
             terminal.draw(|f| render(f, f.area(), app)).unwrap();
             let buffer = terminal.backend().buffer().clone();
             for cell in &buffer.content {
@@ -771,7 +773,10 @@ fn escapes_from_the_wire_never_reach_the_tui() {
             screens += 1;
             text
         };
-        assert!(draw(&mut app).contains("\\x9b"), "the C1 CSI is shown escaped");
+        assert!(
+            draw(&mut app).contains("\\x9b"),
+            "the C1 CSI is shown escaped"
+        );
         app.update(Action::Open);
         for _ in 0..6 {
             draw(&mut app);
@@ -781,4 +786,35 @@ fn escapes_from_the_wire_never_reach_the_tui() {
     }
     assert!(screens >= 14);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Time stays linear where a naive parser goes quadratic: a head dribbled one byte per
+/// segment is searched for its end once per byte, not once per segment from the start. The
+/// work counter (bytes examined) grows with the head, by the same factor, for 4 KiB and 32 KiB.
+#[test]
+fn dribbled_heads_cost_linear_work() {
+    let scanned = |size: usize| {
+        let mut data = UPGRADE.to_vec(); // header lines, no blank line yet
+        while data.len() < size {
+            data.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        data.extend_from_slice(b"\r\n");
+        let mut run = Run::new(EngineConfig::default());
+        run.client_stream(40_000, &data, 1);
+        run.finish();
+        assert_eq!(run.engine.stats().header_limit_hits, 0);
+        (data.len() as u64, run.engine.stats().head_bytes_scanned)
+    };
+    let (small_len, small) = scanned(4 * 1024);
+    let (big_len, big) = scanned(32 * 1024);
+    assert!(
+        small <= 2 * small_len,
+        "{small} bytes examined for a {small_len}-byte head"
+    );
+    assert!(
+        big <= 2 * big_len,
+        "{big} bytes examined for a {big_len}-byte head"
+    );
+    // Quadratic work would grow 64-fold for an 8-fold larger head; linear grows ~8-fold.
+    assert!(big < small * 10, "{small} → {big}");
 }
