@@ -358,6 +358,29 @@ fn live_errors_name_the_problem() {
     let out = wssniff(&["-i", "lo", "tcp", "port", "notaport"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad filter expression 'tcp port notaport'"));
+    // Without the capabilities: say which ones and how to grant them. Run as `nobody` from a
+    // copy of the binary the account can execute.
+    let dir = temp_dir("live-noperm");
+    let copy = dir.join("wssniff");
+    std::fs::copy(env!("CARGO_BIN_EXE_wssniff"), &copy).unwrap();
+    Command::new("chmod")
+        .arg("-R")
+        .arg("a+rx")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let out = Command::new("su")
+        .args(["nobody", "-s", "/bin/sh", "-c"])
+        .arg(format!("{} -i lo", copy.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
