@@ -124,7 +124,7 @@ impl CaptureInfo {
             sha256,
             linktypes: read.linktypes.iter().map(ToString::to_string).collect(),
             snaplen: read.snaplen,
-            drops: None,
+            drops: read.drops,
             read_error: read.error.as_ref().map(ToString::to_string),
             stats: stats.clone(),
             generated,

@@ -29,6 +29,9 @@ pub struct ReadSummary {
     pub linktypes: Vec<Linktype>,
     /// Snap length from the file header (pcap) or the first interface (pcapng).
     pub snaplen: Option<u32>,
+    /// Packets the capturing host dropped, from pcapng interface statistics (the last block
+    /// of each interface: `isb_ifdrop` + `isb_osdrop`); `None` when the file does not say.
+    pub drops: Option<u64>,
     /// Why reading stopped early, if it did; every frame before it was delivered.
     pub error: Option<CaptureError>,
 }
@@ -154,6 +157,9 @@ impl FileSource {
     ) -> ReadSummary {
         let mut summary = ReadSummary::default();
         let mut interfaces: Vec<Interface> = Vec::new();
+        // Latest drop counts per interface (statistics blocks are cumulative).
+        let mut drops_by_interface: Vec<(u32, u64)> = Vec::new();
+        let mut drops_in_earlier_sections = 0u64;
         let mut legacy: Option<Interface> = None;
         let mut buffer_size = INITIAL_BUFFER_BYTES;
         loop {
@@ -191,6 +197,8 @@ impl FileSource {
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                             // A new section restarts interface numbering (pcapng §4.1).
                             interfaces.clear();
+                            drops_in_earlier_sections +=
+                                drops_by_interface.drain(..).map(|(_, d)| d).sum::<u64>();
                             None
                         }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
@@ -238,7 +246,28 @@ impl FileSource {
                                 orig_len: spb.origlen,
                             })
                         }
-                        // Name resolution, statistics, custom and unknown blocks carry no packets.
+                        PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
+                            let count = |o: Option<Result<u64, _>>| o.and_then(Result::ok);
+                            let dropped = match (count(isb.isb_ifdrop()), count(isb.isb_osdrop())) {
+                                (None, None) => None,
+                                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+                            };
+                            if let Some(d) = dropped {
+                                match drops_by_interface
+                                    .iter_mut()
+                                    .find(|(id, _)| *id == isb.if_id)
+                                {
+                                    Some(slot) => slot.1 = d,
+                                    None => drops_by_interface.push((isb.if_id, d)),
+                                }
+                                summary.drops = Some(
+                                    drops_in_earlier_sections
+                                        + drops_by_interface.iter().map(|(_, d)| d).sum::<u64>(),
+                                );
+                            }
+                            None
+                        }
+                        // Name resolution, custom and unknown blocks carry no packets.
                         PcapBlockOwned::NG(_) => None,
                     };
                     let mut stop = false;

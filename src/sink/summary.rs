@@ -140,6 +140,12 @@ impl Summary {
             if !types.is_empty() {
                 writeln!(out, "link types: {}", types.join(", "))?;
             }
+            if let Some(drops) = read.drops.filter(|d| *d > 0) {
+                writeln!(
+                    out,
+                    "wssniff: warning: the capture file records {drops} packets dropped while capturing: handshakes may be missing or incomplete"
+                )?;
+            }
         }
         let caps = [
             (
