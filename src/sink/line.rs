@@ -103,8 +103,12 @@ impl<W: Write> LineSink<W> {
         )?;
         self.write_findings(&r.findings)?;
         if self.style.verbose {
-            for msg in r.request.iter().chain(&r.interim).chain(&r.response) {
-                self.write_head(msg)?;
+            // curl -v's marks: `>` what the client sent, `<` what it got back.
+            if let Some(msg) = &r.request {
+                self.write_head(msg, '>')?;
+            }
+            for msg in r.interim.iter().chain(&r.response) {
+                self.write_head(msg, '<')?;
             }
         }
         Ok(())
@@ -201,10 +205,10 @@ impl<W: Write> LineSink<W> {
         Ok(())
     }
 
-    fn write_head(&mut self, msg: &Message) -> io::Result<()> {
-        writeln!(self.out, "      > {}", escape(&msg.head.start_line))?;
+    fn write_head(&mut self, msg: &Message, mark: char) -> io::Result<()> {
+        writeln!(self.out, "      {mark} {}", escape(&msg.head.start_line))?;
         for h in &msg.head.headers {
-            writeln!(self.out, "      > {}", escape(&h.line()))?;
+            writeln!(self.out, "      {mark} {}", escape(&h.line()))?;
         }
         Ok(())
     }
