@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::capture::{Frame, Linktype, Timestamp};
 use crate::community_id;
 use crate::decode::{self, Skip};
-use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing};
+use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
 use crate::exchange::{Completed, ConnLimits, Connection};
 use crate::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::handshake;
@@ -304,9 +304,9 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        if let Some(id) = self.emit_completed(key, client_side, rtt, emit) {
+        if let Some((id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
             if let Some(conn) = self.flows.get_mut(&key, frame.ts).and_then(Flow::conn) {
-                conn.set_handshake_id(id);
+                conn.set_handshake(id, failed);
             }
         }
         if effect.closed {
@@ -358,8 +358,8 @@ impl Engine {
     /// A finished connection: its remaining handshake records, then its WebSocket record.
     fn finished(&mut self, key: FlowKey, conn: &mut Connection, emit: &mut dyn FnMut(Event)) {
         let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-        if let Some(id) = self.emit_completed(key, client_side, rtt, emit) {
-            conn.set_handshake_id(id);
+        if let Some((id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
+            conn.set_handshake(id, failed);
         }
         let Some(mut record) = conn.take_connection_record() else {
             return;
@@ -446,14 +446,14 @@ impl Engine {
     }
 
     /// Emits the handshake records waiting in `completed`; returns the id of the last one
-    /// that switched the connection to WebSocket.
+    /// that switched the connection to WebSocket, and whether its verdict is failed.
     fn emit_completed(
         &mut self,
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         emit: &mut dyn FnMut(Event),
-    ) -> Option<u64> {
+    ) -> Option<(u64, bool)> {
         if self.completed.is_empty() {
             return None;
         }
@@ -466,7 +466,7 @@ impl Engine {
             let opened = c.switched;
             let record = self.record(c, client, server, connect_rtt_ns);
             if opened {
-                switched = Some(record.id);
+                switched = Some((record.id, record.verdict == Verdict::Failed));
             }
             self.stats.handshakes += 1;
             let hops = self.hops.push(&record);

@@ -293,9 +293,9 @@ impl Connection {
     }
 
     /// Links the WebSocket session to the handshake record `id` that opened it.
-    pub fn set_handshake_id(&mut self, id: u64) {
+    pub fn set_handshake(&mut self, id: u64, failed: bool) {
         if let Some(s) = self.session.as_mut() {
-            s.set_handshake_id(id);
+            s.set_handshake(id, failed);
         }
     }
 

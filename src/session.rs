@@ -202,6 +202,9 @@ struct Violation {
 #[derive(Debug)]
 pub struct Session {
     handshake_id: Option<u64>,
+    /// The opening handshake failed (bad accept, unoffered subprotocol…): a compliant client
+    /// drops the socket without a close frame, so that is no finding of its own.
+    handshake_failed: bool,
     observed: bool,
     start: Timestamp,
     deflate: Option<DeflateParams>,
@@ -228,6 +231,7 @@ impl Session {
     pub fn new(start: Timestamp, deflate: Option<DeflateParams>, max_payload: u64) -> Self {
         Session {
             handshake_id: None,
+            handshake_failed: false,
             observed: true,
             start,
             deflate,
@@ -253,8 +257,9 @@ impl Session {
     }
 
     /// Links this session to the handshake record that opened it.
-    pub fn set_handshake_id(&mut self, id: u64) {
+    pub fn set_handshake(&mut self, id: u64, failed: bool) {
         self.handshake_id = Some(id);
+        self.handshake_failed = failed;
     }
 
     /// Bytes held (memory accounting): the inflaters, when alive.
@@ -915,6 +920,9 @@ impl Session {
         idle_ns: Option<i64>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
+        // RFC 6455 §4.1: after a failed handshake the client must _Fail the WebSocket
+        // Connection_ (drop TCP, no close frame); the handshake record already says why.
+        let expected_drop = self.handshake_failed && !self.close.handshake_completed;
         let who = closer.map_or("one side", Peer::as_str);
         let closer_sent_close = closer.is_some_and(|p| self.dir(p).close_sent);
         #[allow(clippy::cast_precision_loss)]
@@ -923,9 +931,9 @@ impl Session {
             Some(s) if !closer_sent_close && !self.close.handshake_completed => idle_timeout(s),
             _ => None,
         };
-        if let (Some(what), Some(s)) = (idle, idle_s) {
-            let frames = self.gap_frames.first().copied();
-            let _ = frames;
+        if expected_drop {
+            // Nothing to add about how TCP ended: it is the failure itself.
+        } else if let (Some(what), Some(s)) = (idle, idle_s) {
             out.push(Finding::new(
                 Code::IdleTimeout,
                 format!(

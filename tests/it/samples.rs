@@ -453,3 +453,18 @@ fn proxy_hops_are_linked_as_the_second_leg_completes() {
         .expect("hop in the good proxy");
     assert_eq!(hop["broken_at"], "nowhere");
 }
+
+#[test]
+fn a_client_failing_a_bad_handshake_is_not_a_second_problem() {
+    // The client drops TCP without a close frame after the wrong accept, as RFC 6455 §4.1
+    // requires: the connection record tells how it ended but adds no finding of its own.
+    let conns = connections(&sample("handcrafted-bad-accept.pcap"), &[]);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["ending"], "fin_without_close");
+    assert_eq!(codes(&conns[0]), Vec::<String>::new());
+    // The same ending after a good handshake is reported.
+    let conns = connections(&sample("close-codes.pcap"), &[]);
+    assert!(conns
+        .iter()
+        .any(|c| codes(c).contains(&"close_frame_missing".to_owned())));
+}
