@@ -34,7 +34,7 @@ use ratatui::Terminal;
 
 use crate::cli::{Config, Input};
 use action::{action_for, Action};
-use app::{App, CaptureState, Effect};
+use app::{App, CaptureState, Effect, Screen};
 use feed::Feed;
 
 /// Upper bound on redraws per second.
@@ -196,9 +196,13 @@ fn event_loop(
                     MouseEventKind::Down(MouseButton::Left) => {
                         let size = terminal.size()?;
                         let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
-                        render::layout(area)
-                            .table_row_at(m.row)
-                            .map(Action::ClickRow)
+                        let regions = render::layout(area);
+                        if m.row == regions.main.y && app.screen == Screen::Table {
+                            // The column titles: sort by the one clicked.
+                            render::sort_key_at(regions.main, m.column).map(Action::SortBy)
+                        } else {
+                            regions.table_row_at(m.row).map(Action::ClickRow)
+                        }
                     }
                     _ => None,
                 },

@@ -3,6 +3,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::app::SortKey;
+
 /// Everything the user can ask for. [`super::app::App::update`] applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -30,6 +32,8 @@ pub enum Action {
     TogglePause,
     /// Sort by the next column.
     SortNext,
+    /// Sort by this column; again reverses it (a click on a column title).
+    SortBy(SortKey),
     /// Reverse the sort order.
     SortReverse,
     /// Open the filter bar.
@@ -89,7 +93,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("J", "export the record as JSON"),
     ("?", "this help"),
     ("q Ctrl-C", "quit"),
-    ("mouse", "wheel scrolls, click selects, double-click opens"),
+    (
+        "mouse",
+        "wheel scrolls; click selects, again opens; a title sorts",
+    ),
 ];
 
 /// The action bound to `key` in `mode`, if any.

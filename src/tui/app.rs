@@ -711,6 +711,15 @@ impl App {
                 self.descending = !self.descending;
                 self.rebuild();
             }
+            Action::SortBy(key) => {
+                if self.sort == key {
+                    self.descending = !self.descending;
+                } else {
+                    self.sort = key;
+                    self.descending = false;
+                }
+                self.rebuild();
+            }
             Action::EditFilter => self.filter_input = Some(self.filter.describe()),
             Action::FilterChar(c) => {
                 if let Some(input) = self.filter_input.as_mut() {

@@ -25,6 +25,7 @@ use super::app::{App, CaptureState, Overlay, Screen};
 use crate::event::Verdict;
 
 pub use detail::detail_lines;
+pub use table::sort_key_at;
 
 /// Smallest area drawn normally; below it a one-line notice is shown instead.
 const MIN_WIDTH: u16 = 40;

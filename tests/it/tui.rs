@@ -288,3 +288,33 @@ fn end_to_end_in_tmux() {
     ]);
     assert_eq!(modes.trim(), "0 1 0", "alternate screen, cursor, mouse");
 }
+
+#[test]
+fn clicking_a_column_title_sorts_by_it_and_again_reverses() {
+    use wssniff::tui::app::SortKey;
+    use wssniff::tui::render::sort_key_at;
+    let main = ratatui::layout::Rect::new(0, 3, 160, 40);
+    // At 160 columns: Time (12) · Client → Server (43) · Host (16) · Path (14) · St (3) …
+    assert_eq!(sort_key_at(main, 0), Some(SortKey::Time));
+    assert_eq!(sort_key_at(main, 13), Some(SortKey::Client));
+    assert_eq!(sort_key_at(main, 57), Some(SortKey::Host));
+    assert_eq!(sort_key_at(main, 74), Some(SortKey::Path));
+    assert_eq!(sort_key_at(main, 12), None, "the spacing between columns");
+    let narrow = ratatui::layout::Rect::new(0, 3, 80, 20);
+    assert!(
+        sort_key_at(narrow, 79).is_some(),
+        "the last column fills the width"
+    );
+
+    let mut app = app_for(MIXED);
+    app.update(Action::SortBy(SortKey::Status));
+    assert_eq!((app.sort, app.descending), (SortKey::Status, false));
+    let statuses =
+        |app: &App| -> Vec<Option<u16>> { app.visible(100).map(|(_, r)| r.status).collect() };
+    let up = statuses(&app);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    app.update(Action::SortBy(SortKey::Status));
+    assert!(app.descending);
+    let down = statuses(&app);
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+}

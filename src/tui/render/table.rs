@@ -113,6 +113,20 @@ impl Col {
     }
 }
 
+/// The sort key of the column whose title is at screen column `x` in a table drawn in
+/// `area` (the same layout the table widget uses: the widths above, one column of spacing).
+#[must_use]
+pub fn sort_key_at(area: Rect, x: u16) -> Option<SortKey> {
+    let cols = columns(area.width);
+    let cells = ratatui::layout::Layout::horizontal(cols.iter().map(|c| c.width()))
+        .spacing(1)
+        .split(area);
+    cols.iter()
+        .zip(cells.iter())
+        .find(|(_, cell)| x >= cell.x && x < cell.right())
+        .map(|(col, _)| col.sort_key())
+}
+
 /// The columns that fit in `width`: everything from 150 columns, the essentials at 80.
 fn columns(width: u16) -> &'static [Col] {
     if width >= 150 {
