@@ -180,6 +180,8 @@ fn read_into(
         let _ = tx.send(Feed::Event(event));
     });
     let mut last = progress(engine.stats());
+    // A pcapng file may record what the capturing host dropped (interface statistics).
+    last.drops = read.drops;
     if read.error.is_none() {
         // The counter can stop short of the size when the file grew or pcap-parser stopped
         // at a trailing partial block; a finished read is 100%.
