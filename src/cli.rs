@@ -140,7 +140,7 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_payload)]
     pub max_payload: u64,
     /// Open the full-screen terminal interface instead of printing lines.
-    #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count"])]
+    #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
     pub tui: bool,
 
     /// Print the table of finding codes and exit.

@@ -210,11 +210,24 @@ impl Report {
     /// # Errors
     /// The file cannot be written.
     pub fn write_file(&self, path: &Path, format: Format, info: &CaptureInfo) -> io::Result<()> {
-        let text = self.render(format, info);
         let mut f = File::create(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        f.write_all(text.as_bytes())?;
-        f.flush()
+        self.write_to(&mut f, format, info)
+    }
+
+    /// Renders the report into `out` (a file opened earlier: live capture opens its outputs
+    /// before it gives up root).
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn write_to(
+        &self,
+        out: &mut dyn Write,
+        format: Format,
+        info: &CaptureInfo,
+    ) -> io::Result<()> {
+        out.write_all(self.render(format, info).as_bytes())?;
+        out.flush()
     }
 }
 

@@ -41,12 +41,16 @@ pub enum RunError {
     Output(#[from] io::Error),
 }
 
+/// What a closed [`Delivery`] leaves: the summary, whether `--fail-on` tripped, and the
+/// report with the file it goes to.
+type Closed = (Summary, bool, Option<(Report, File)>);
+
 /// Hands events to the sinks and keeps the run's counters.
 struct Delivery {
     sinks: Vec<Box<dyn Sink>>,
     summary: Summary,
     /// Kept out of `sinks`: it renders after the run, when the capture metadata is known.
-    report: Option<Report>,
+    report: Option<(Report, File)>,
     handshakes: u64,
     tripped: bool,
     write_error: Option<io::Error>,
@@ -73,10 +77,20 @@ impl Delivery {
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
             sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
         }
+        // Created now, not when it is written: a bad path fails before the capture is read,
+        // and live capture opens every output before it gives up root.
+        let report = match &config.report {
+            Some((path, _)) => {
+                let file = File::create(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                Some((Report::new(), file))
+            }
+            None => None,
+        };
         Ok(Delivery {
             sinks,
             summary: Summary::default(),
-            report: config.report.as_ref().map(|_| Report::new()),
+            report,
             handshakes: 0,
             tripped: false,
             write_error: None,
@@ -101,7 +115,7 @@ impl Delivery {
             Event::Connection(_) | Event::Hop(_) => {}
         }
         let _ = self.summary.event(&event);
-        if let Some(report) = &mut self.report {
+        if let Some((report, _)) = &mut self.report {
             let _ = report.event(&event);
         }
         for sink in &mut self.sinks {
@@ -124,7 +138,7 @@ impl Delivery {
     }
 
     /// Closes the sinks; returns the summary, whether `--fail-on` tripped, and the report.
-    fn close(mut self) -> Result<(Summary, bool, Option<Report>), RunError> {
+    fn close(mut self) -> Result<Closed, RunError> {
         if let Some(e) = self.write_error.take() {
             return Err(RunError::Output(e));
         }
@@ -200,14 +214,14 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         engine.finish(&mut |event| delivery.deliver(event));
     }
     let (summary, tripped, report) = delivery.close()?;
-    if let (Some(report), Some((file, format))) = (&report, &config.report) {
+    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
             path,
             engine.stats(),
             &read,
             crate::report::generation_time(),
         );
-        report.write_file(file, *format, &info)?;
+        report.write_to(&mut file, *format, &info)?;
     }
     let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
@@ -395,12 +409,34 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     if let Some(p) = packet_out.as_mut() {
         p.flush()?;
     }
-    let (summary, tripped, _) = delivery.close()?;
-    let mut err = io::stderr().lock();
+    let (summary, tripped, report) = delivery.close()?;
     let read = ReadSummary {
         frames: engine.stats().frames,
+        snaplen: Some(if live.options.snaplen == 0 {
+            262_144
+        } else {
+            live.options.snaplen
+        }),
         ..ReadSummary::default()
     };
+    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
+        // No file to hash; what libpcap and wssniff lost goes in as the capture's drops.
+        let lossy = ReadSummary {
+            frames: read.frames,
+            snaplen: read.snaplen,
+            drops: Some(stats.lost()),
+            ..ReadSummary::default()
+        };
+        let mut info = CaptureInfo::gather(
+            "-",
+            engine.stats(),
+            &lossy,
+            crate::report::generation_time(),
+        );
+        info.file = format!("live capture on {}", live.options.interface);
+        report.write_to(&mut file, *format, &info)?;
+    }
+    let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
     write_live_stats(&mut err, &stats)?;
     Ok(Outcome {

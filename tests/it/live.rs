@@ -208,10 +208,13 @@ fn live_good_proxied_and_bad_gateway_paths() {
     let _server = peers.server(19101, "echo");
     let _proxy = nginx(&dir, 19102, 19101);
     let _broken = nginx(&dir, 19103, 19109); // nothing listens on 19109
+    let report = dir.join("live.md");
     let sniffer = Sniffer::start(&[
         "--json",
         "-c",
         "4",
+        "--report",
+        report.to_str().unwrap(),
         "tcp port 19101 or tcp port 19102 or tcp port 19103",
     ]);
     peers.client("ws://127.0.0.1:19101/direct", "basic");
@@ -236,6 +239,13 @@ fn live_good_proxied_and_bad_gateway_paths() {
     assert_eq!(codes(broken), ["bad_gateway"]);
     assert!(err.contains("4 WebSocket handshakes"), "{err}");
     assert!(err.contains("dropped by kernel"), "{err}");
+    // The forensic report works live too: the proxied legs linked, the 502 explained.
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("live capture on lo"), "{md}");
+    assert!(
+        md.contains("bad_gateway") && md.contains("Proxy hop"),
+        "{md}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
