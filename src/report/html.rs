@@ -6,6 +6,7 @@
 //! Every piece of captured text goes through [`esc`]: control characters become visible
 //! `\xNN` escapes first, then `& < > " '` become entities.
 
+use crate::report::model::plural;
 use std::fmt::Write as _;
 
 use super::model::{ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
@@ -348,10 +349,6 @@ pub fn render(m: &ReportModel) -> String {
     o
 }
 
-fn plural(n: u64, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
 /// The "After the switch" section: endings, findings and problem connection groups.
 fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
     o.push_str("<h2 id=\"after\">After the switch</h2>");
@@ -359,20 +356,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         o.push_str("<p>No WebSocket connection was opened in this capture.</p>\n");
         return;
     }
-    let _ = write!(
-        o,
-        "<p>{} after the switch, {} ended badly{}.</p>",
-        plural(c.total, "WebSocket connection"),
-        c.problems,
-        if c.without_handshake > 0 {
-            format!(
-                "; {} without a captured opening handshake",
-                c.without_handshake
-            )
-        } else {
-            String::new()
-        }
-    );
+    let _ = write!(o, "<p>{}</p>", c.summary_sentence());
     o.push_str(
         "<div class=\"scroll\"><table><tr><th>ending</th><th>connections</th><th>meaning</th></tr>",
     );

@@ -4,6 +4,7 @@
 //! backticks than it contains, after control characters were escaped (`\x1b`): a header value
 //! cannot inject Markdown, HTML or terminal escapes into whatever displays the report.
 
+use crate::report::model::plural;
 use std::fmt::Write as _;
 
 use super::model::{CloseModel, ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
@@ -184,36 +185,16 @@ pub fn render(m: &ReportModel) -> String {
             if let Some((a, b)) = &l.request_line {
                 let _ = writeln!(o, "Request line: {} → {}\n", code(a), code(b));
             }
-            if !l.request_changes.is_empty() {
-                o.push_str("Request headers, client leg → upstream leg:\n\n| change | header | before | after |\n|---|---|---|---|\n");
-                for ch in &l.request_changes {
-                    let _ = writeln!(
-                        o,
-                        "| {}{} | {} | {} | {} |",
-                        ch.kind.as_str(),
-                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
-                        code(&ch.name),
-                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
-                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
-                    );
-                }
-                o.push('\n');
-            }
-            if !l.response_changes.is_empty() {
-                o.push_str("Response headers, upstream's answer → proxy's answer:\n\n| change | header | before | after |\n|---|---|---|---|\n");
-                for ch in &l.response_changes {
-                    let _ = writeln!(
-                        o,
-                        "| {}{} | {} | {} | {} |",
-                        ch.kind.as_str(),
-                        if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
-                        code(&ch.name),
-                        ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
-                        ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
-                    );
-                }
-                o.push('\n');
-            }
+            changes_table(
+                &mut o,
+                "Request headers, client leg → upstream leg",
+                &l.request_changes,
+            );
+            changes_table(
+                &mut o,
+                "Response headers, upstream's answer → proxy's answer",
+                &l.response_changes,
+            );
         }
     }
 
@@ -287,10 +268,6 @@ pub fn render(m: &ReportModel) -> String {
     o
 }
 
-fn plural(n: u64, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
 /// The "After the switch" section: endings, findings and problem connection groups.
 fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
     o.push_str("## After the switch\n\n");
@@ -298,20 +275,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         o.push_str("No WebSocket connection was opened in this capture.\n\n");
         return;
     }
-    let _ = writeln!(
-        o,
-        "{} after the switch, {} ended badly{}.\n",
-        plural(c.total, "WebSocket connection"),
-        c.problems,
-        if c.without_handshake > 0 {
-            format!(
-                "; {} without a captured opening handshake",
-                c.without_handshake
-            )
-        } else {
-            String::new()
-        }
-    );
+    let _ = writeln!(o, "{}\n", c.summary_sentence());
     o.push_str("| ending | connections | meaning |\n|---|---:|---|\n");
     for e in &c.endings {
         let _ = writeln!(o, "| {} | {} | {} |", e.ending, e.count, e.meaning);
@@ -619,6 +583,29 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
         lines.push(format!("-- missing: {}    <- {}", m.line, m.code));
     }
     o.push_str(&block(&lines));
+    o.push('\n');
+}
+
+/// One direction of a hop's header diff as a table (nothing when nothing changed).
+fn changes_table(o: &mut String, title: &str, changes: &[crate::hop::HeaderChange]) {
+    if changes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "{title}:\n\n| change | header | before | after |\n|---|---|---|---|"
+    );
+    for ch in changes {
+        let _ = writeln!(
+            o,
+            "| {}{} | {} | {} | {} |",
+            ch.kind.as_str(),
+            if ch.hop_by_hop { " (hop-by-hop)" } else { "" },
+            code(&ch.name),
+            ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
+            ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+        );
+    }
     o.push('\n');
 }
 

@@ -796,7 +796,6 @@ impl ReportModel {
     /// failures and, when there were WebSocket connections, how many ended badly.
     #[must_use]
     pub fn headline(&self) -> String {
-        let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let mut s = format!(
             "{}, {} failed",
             plural(self.total, "WebSocket handshake"),
@@ -1496,6 +1495,31 @@ fn curl(r: &HandshakeRecord) -> Option<String> {
     };
     parts.push(shell_quote(&format!("http://{}{path}", r.server)));
     Some(parts.join(" "))
+}
+
+/// `n word` or `n words`.
+pub(crate) fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+impl ConnectionsModel {
+    /// The opening sentence of "After the switch" (numbers only, no captured text).
+    #[must_use]
+    pub fn summary_sentence(&self) -> String {
+        let without = if self.without_handshake > 0 {
+            format!(
+                "; {} without a captured opening handshake",
+                self.without_handshake
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} after the switch, {} ended badly{without}.",
+            plural(self.total, "WebSocket connection"),
+            self.problems
+        )
+    }
 }
 
 #[cfg(test)]
