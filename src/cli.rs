@@ -52,7 +52,7 @@ pub struct Cli {
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     pub no_promiscuous: bool,
 
-    /// Live: kernel capture buffer size in KiB (as tcpdump -B).
+    /// Live: kernel capture buffer size in KiB (as tcpdump -B; default 32768).
     #[arg(short = 'B', long = "buffer-size", value_name = "KIB")]
     pub buffer_kib: Option<u32>,
 

@@ -124,6 +124,12 @@ pub struct LiveCapture {
     snaplen: u32,
 }
 
+/// Kernel buffer when `-B` is not given. In immediate mode libpcap gives every packet a ring
+/// slot of the snap length (TPACKET_V2), so libpcap's 2 MiB default holds only 8 packets on
+/// `-i any` (no MTU to cap the slot): a handshake's burst overflowed it. 32 MiB holds 128
+/// full-size slots there and thousands on an interface with a 1500-byte MTU.
+pub const DEFAULT_BUFFER_BYTES: u32 = 32 * 1024 * 1024;
+
 /// Pause when no packet is waiting (bounds the added latency).
 const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -188,9 +194,8 @@ impl LiveCapture {
             .immediate_mode(true)
             // Wake up regularly so a stop request is noticed on a quiet link.
             .timeout(100);
-        if let Some(size) = opts.buffer_size {
-            inactive = inactive.buffer_size(i32::try_from(size).unwrap_or(i32::MAX));
-        }
+        let buffer = opts.buffer_size.unwrap_or(DEFAULT_BUFFER_BYTES);
+        inactive = inactive.buffer_size(i32::try_from(buffer).unwrap_or(i32::MAX));
         // Non-blocking: in immediate mode libpcap may ignore the read timeout and block
         // forever on a quiet link, and a capture that cannot be told to stop is no good.
         let mut capture = inactive

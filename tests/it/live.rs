@@ -137,8 +137,12 @@ struct Sniffer {
 
 impl Sniffer {
     fn start(args: &[&str]) -> Sniffer {
+        Sniffer::start_on("lo", args)
+    }
+
+    fn start_on(interface: &str, args: &[&str]) -> Sniffer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wssniff"))
-            .args(["-i", "lo"])
+            .args(["-i", interface])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -154,7 +158,10 @@ impl Sniffer {
         let banner = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("wssniff banner");
-        assert!(banner.contains("listening on lo"), "{banner}");
+        assert!(
+            banner.contains(&format!("listening on {interface}")),
+            "{banner}"
+        );
         Sniffer {
             proc: Proc(child),
             stderr: rx,
@@ -428,4 +435,30 @@ fn live_capture_gives_up_root_after_opening() {
     let (code, _, _) = kept.finish(Duration::from_secs(10));
     assert_eq!(code, Some(0));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_capture_on_any_keeps_every_packet_of_a_handshake() {
+    // `-i any` has no MTU to cap libpcap's per-packet ring slots in immediate mode; with
+    // libpcap's default 2 MiB buffer a handshake's burst used to overflow it.
+    let Some(peers) = peers() else { return };
+    let _server = peers.server(19141, "echo");
+    let sniffer = Sniffer::start_on("any", &["--json", "tcp port 19141"]);
+    peers.client("ws://127.0.0.1:19141/chat", "basic");
+    std::thread::sleep(Duration::from_millis(500));
+    sniffer.interrupt();
+    let (code, out, err) = sniffer.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(" 0 dropped by kernel"), "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(recs[0]["verdict"], "ok");
+    let conn: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "connection")
+        .collect();
+    assert_eq!(conn.len(), 1, "{out}");
+    assert_eq!(conn[0]["ending"], "clean", "{out}");
+    assert_eq!(codes(&conn[0]), Vec::<String>::new(), "{out}");
 }
