@@ -211,6 +211,11 @@ impl LiveCapture {
                     message: e.to_string(),
                 })?;
         }
+        if opts.interface == "any" {
+            // As tcpdump does: SLL2 also records which interface each packet crossed. Older
+            // libpcap without it keeps SLL, which decodes the same.
+            let _ = capture.set_datalink(pcap::Linktype(276));
+        }
         let linktype = Linktype(u32::try_from(capture.get_datalink().0).unwrap_or(0));
         Ok(LiveCapture {
             capture,

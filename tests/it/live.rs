@@ -443,7 +443,12 @@ fn live_capture_on_any_keeps_every_packet_of_a_handshake() {
     // libpcap's default 2 MiB buffer a handshake's burst used to overflow it.
     let Some(peers) = peers() else { return };
     let _server = peers.server(19141, "echo");
-    let sniffer = Sniffer::start_on("any", &["--json", "tcp port 19141"]);
+    let dir = temp_dir("live-any");
+    let written = dir.join("any.pcap");
+    let sniffer = Sniffer::start_on(
+        "any",
+        &["--json", "-w", written.to_str().unwrap(), "tcp port 19141"],
+    );
     peers.client("ws://127.0.0.1:19141/chat", "basic");
     std::thread::sleep(Duration::from_millis(500));
     sniffer.interrupt();
@@ -461,4 +466,12 @@ fn live_capture_on_any_keeps_every_packet_of_a_handshake() {
     assert_eq!(conn.len(), 1, "{out}");
     assert_eq!(conn[0]["ending"], "clean", "{out}");
     assert_eq!(codes(&conn[0]), Vec::<String>::new(), "{out}");
+    // As with tcpdump, `any` is captured as Linux cooked v2, and the written file says so.
+    let reread = wssniff(&["-r", written.to_str().unwrap(), "-q"]);
+    assert!(
+        stderr(&reread).contains("LINUX_SLL2 (276)"),
+        "{}",
+        stderr(&reread)
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
