@@ -818,3 +818,58 @@ fn dribbled_heads_cost_linear_work() {
     // Quadratic work would grow 64-fold for an 8-fold larger head; linear grows ~8-fold.
     assert!(big < small * 10, "{small} → {big}");
 }
+
+/// A "stale" accept: the second connection's 101 carries the accept value that answered the
+/// first connection's key (a cache or a replaying proxy). The finding names the handshake the
+/// value belongs to, not only that it is wrong.
+#[test]
+fn a_replayed_accept_is_traced_to_the_handshake_it_answered() {
+    let request = |key: &str| {
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    let response = |accept: &str| {
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+    };
+    let first_key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let first_accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    let mut run = Run::new(EngineConfig::default());
+    for (cport, key) in [(40_001u16, first_key), (40_002, "AAAAAAAAAAAAAAAAAAAAAA==")] {
+        let req = request(key);
+        let resp = response(first_accept);
+        run.feed(&packet(true, cport, 1000, "S", b""));
+        run.feed(&packet(false, cport, 5000, "SA", b""));
+        run.feed(&packet(true, cport, 1001, "A", req.as_bytes()));
+        run.feed(&packet(false, cport, 5001, "A", resp.as_bytes()));
+    }
+    run.finish();
+    let handshakes: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Handshake(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handshakes.len(), 2);
+    assert!(
+        handshakes[0].findings.is_empty(),
+        "{:?}",
+        handshakes[0].findings
+    );
+    let replayed = &handshakes[1].findings[0];
+    assert_eq!(replayed.code.as_str(), "accept_mismatch");
+    assert!(
+        replayed
+            .message
+            .contains(&format!("key {first_key} of handshake #1"))
+            && replayed.message.contains("stale"),
+        "{}",
+        replayed.message
+    );
+}
