@@ -263,6 +263,19 @@ if want nginx-502-upstream-down; then
   stop_bg
 fi
 
+if want nginx-503-rate-limited; then
+  # nginx's limit_req (1 request a minute): the first client gets its 101 through the proxy,
+  # the reconnect right after it gets nginx's 503.
+  bg backend "${PYWS[@]}" server --port 18212
+  wait_listen 18212
+  nginx_start nginx-ratelimit.conf.tmpl 18211 18212
+  cap_start nginx-503-rate-limited.pcap 'tcp port 18211 or tcp port 18212'
+  run 10 "${PYWS[@]}" client --mode basic --url ws://127.0.0.1:18211/chat
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18211/chat
+  cap_stop
+  stop_bg
+fi
+
 if want origin-rejected-403; then
   bg srv "${PYWS[@]}" server --port 18051 --mode origin
   wait_listen 18051

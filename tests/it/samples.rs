@@ -132,6 +132,11 @@ fn proxy_errors_and_rejections_get_their_codes() {
     }
     let r = only("origin-rejected-403.pcap");
     assert_eq!(r["origin"], "https://evil.example");
+    // A real nginx limit_req: the first client through, the reconnect refused by the proxy.
+    let recs = records(&sample("nginx-503-rate-limited.pcap"), &[]);
+    assert_eq!(verdicts(&recs), ["ok", "ok", "failed"]);
+    assert_eq!(recs[2]["status"], 503);
+    assert_eq!(codes(&recs[2]), ["service_unavailable"]);
 }
 
 #[test]
