@@ -6,7 +6,7 @@
 //! Every piece of captured text goes through [`esc`]: control characters become visible
 //! `\xNN` escapes first, then `& < > " '` become entities.
 
-use crate::report::model::plural;
+use crate::report::model::{plural, FindingCount};
 use std::fmt::Write as _;
 
 use super::model::{ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
@@ -179,18 +179,7 @@ pub fn render(m: &ReportModel) -> String {
 
     o.push_str("<h2 id=\"summary\">Summary</h2>");
     if !m.findings.is_empty() {
-        o.push_str("<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>handshakes</th><th>meaning</th></tr>");
-        for f in &m.findings {
-            let _ = write!(
-                o,
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(&f.code),
-                esc(f.severity),
-                f.count,
-                hint(&f.title)
-            );
-        }
-        o.push_str("</table></div>");
+        findings_table(&mut o, "handshakes", &m.findings);
     } else {
         o.push_str("<p>No findings.</p>");
     }
@@ -370,20 +359,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         );
     }
     o.push_str("</table></div>");
-    if !c.findings.is_empty() {
-        o.push_str("<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>connections</th><th>meaning</th></tr>");
-        for f in &c.findings {
-            let _ = write!(
-                o,
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(&f.code),
-                esc(f.severity),
-                f.count,
-                hint(&f.title)
-            );
-        }
-        o.push_str("</table></div>");
-    }
+    findings_table(o, "connections", &c.findings);
     if !c.groups.is_empty() {
         o.push_str("<h3>Problem connections</h3>");
     }
@@ -702,6 +678,28 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
         );
     }
     o.push_str("</pre></div>");
+}
+
+/// Findings by code (handshakes or connections, per `counted`); nothing when there are none.
+fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = write!(
+        o,
+        "<div class=\"scroll\"><table><tr><th>finding</th><th>severity</th><th>{counted}</th><th>meaning</th></tr>"
+    );
+    for f in findings {
+        let _ = write!(
+            o,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            esc(&f.code),
+            esc(f.severity),
+            f.count,
+            hint(&f.title)
+        );
+    }
+    o.push_str("</table></div>");
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! backticks than it contains, after control characters were escaped (`\x1b`): a header value
 //! cannot inject Markdown, HTML or terminal escapes into whatever displays the report.
 
-use crate::report::model::plural;
+use crate::report::model::{plural, FindingCount};
 use std::fmt::Write as _;
 
 use super::model::{CloseModel, ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
@@ -124,20 +124,7 @@ pub fn render(m: &ReportModel) -> String {
         let _ = writeln!(o, "| {} | {} |", v.verdict, v.count);
     }
     o.push('\n');
-    if !m.findings.is_empty() {
-        o.push_str("| finding | severity | handshakes | meaning |\n|---|---|---:|---|\n");
-        for f in &m.findings {
-            let _ = writeln!(
-                o,
-                "| `{}` | {} | {} | {} |",
-                f.code,
-                f.severity,
-                f.count,
-                f.title.replace('|', "\\|")
-            );
-        }
-        o.push('\n');
-    }
+    findings_table(&mut o, "handshakes", &m.findings);
     if !m.targets.is_empty() {
         o.push_str("Hosts and paths with the most failures:\n\n| host | path | failed | of |\n|---|---|---:|---:|\n");
         for t in &m.targets {
@@ -281,20 +268,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         let _ = writeln!(o, "| {} | {} | {} |", e.ending, e.count, e.meaning);
     }
     o.push('\n');
-    if !c.findings.is_empty() {
-        o.push_str("| finding | severity | connections | meaning |\n|---|---|---:|---|\n");
-        for f in &c.findings {
-            let _ = writeln!(
-                o,
-                "| `{}` | {} | {} | {} |",
-                f.code,
-                f.severity,
-                f.count,
-                f.title.replace('|', "\\|")
-            );
-        }
-        o.push('\n');
-    }
+    findings_table(o, "connections", &c.findings);
     if c.groups.is_empty() {
         return;
     }
@@ -604,6 +578,28 @@ fn changes_table(o: &mut String, title: &str, changes: &[crate::hop::HeaderChang
             code(&ch.name),
             ch.before.as_deref().map_or_else(|| "–".to_owned(), code),
             ch.after.as_deref().map_or_else(|| "–".to_owned(), code)
+        );
+    }
+    o.push('\n');
+}
+
+/// Findings by code (handshakes or connections, per `counted`); nothing when there are none.
+fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| finding | severity | {counted} | meaning |\n|---|---|---:|---|"
+    );
+    for f in findings {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} | {} |",
+            f.code,
+            f.severity,
+            f.count,
+            f.title.replace('|', "\\|")
         );
     }
     o.push('\n');
