@@ -7,7 +7,6 @@
 mod file;
 pub mod filter;
 pub mod live;
-pub mod writer;
 
 pub use file::{FileSource, ReadSummary};
 

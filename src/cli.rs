@@ -9,9 +9,9 @@ use clap::{Parser, ValueEnum};
 use crate::capture::live::LiveOptions;
 use crate::engine::EngineConfig;
 use crate::event::Verdict;
-use crate::exchange::ConnLimits;
-use crate::flow::FlowLimits;
-use crate::reassembly::StreamLimits;
+use crate::http::exchange::ConnLimits;
+use crate::tcp::flow::FlowLimits;
+use crate::tcp::reassembly::StreamLimits;
 
 /// Raw command-line flags.
 #[derive(Debug, Parser)]

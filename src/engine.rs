@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::capture::{Frame, Linktype, Timestamp};
-use crate::community_id;
+use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
-use crate::exchange::{Completed, ConnLimits, Connection};
-use crate::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::handshake;
-use crate::hop::HopTracker;
+use crate::http::exchange::{Completed, ConnLimits, Connection};
+use crate::tcp::community_id;
+use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,5 +1,11 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
+mod head;
+mod hop;
+
+pub use head::{Head, Header, StartLine};
+pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
+
 use std::net::{IpAddr, SocketAddr};
 
 use serde::ser::SerializeStruct;
@@ -7,7 +13,6 @@ use serde::{Serialize, Serializer};
 
 use crate::capture::Timestamp;
 use crate::finding::{Finding, Severity};
-use crate::http::{Head, Header};
 
 /// A request or response head with the capture evidence behind it.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,58 +218,6 @@ impl HandshakeRecord {
     /// Findings at or above `severity`.
     pub fn findings_at_least(&self, severity: Severity) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(move |f| f.severity >= severity)
-    }
-}
-
-impl ConnectionRecord {
-    /// The connection's story in one line, for people: how it ended, the close frames in
-    /// order, message counts per direction and the duration. Untrusted text is escaped.
-    #[must_use]
-    pub fn story(&self) -> String {
-        let close = |peer: &str, c: &Option<CloseFrame>| {
-            c.as_ref().map(|c| {
-                let code = c
-                    .code
-                    .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
-                if c.reason.is_empty() {
-                    format!("{peer} {code}")
-                } else {
-                    // Escaped once (not Debug-quoted on top, which doubled every backslash).
-                    format!("{peer} {code} \"{}\"", crate::text::escape(&c.reason))
-                }
-            })
-        };
-        let client = close("client", &self.close.client);
-        let server = close("server", &self.close.server);
-        let closes = match self.close.initiator {
-            Some(Peer::Server) => [server, client],
-            _ => [client, server],
-        };
-        let closes: Vec<String> = closes.into_iter().flatten().collect();
-        let closes = if closes.is_empty() {
-            "no close frame".to_owned()
-        } else {
-            closes.join(" → ")
-        };
-        let dir = |s: &DirectionStats| {
-            format!(
-                "{} msg{} {} B",
-                s.messages,
-                if s.messages == 1 { "" } else { "s" },
-                s.payload_bytes
-            )
-        };
-        let state = if self.ending == ConnectionEnding::Open {
-            "still open".to_owned()
-        } else {
-            format!("closed {}", self.ending.as_str())
-        };
-        format!(
-            "{state}: {closes}; c→s {}, s→c {}, {:.1} s",
-            dir(&self.client_to_server),
-            dir(&self.server_to_client),
-            self.duration_ms / 1000.0
-        )
     }
 }
 
@@ -502,7 +455,7 @@ pub enum Event {
     Notice(Notice),
     /// Two completed handshakes turned out to be the two legs of one proxied handshake
     /// (emitted right after the second leg's `Handshake`).
-    Hop(Box<crate::hop::HopLink>),
+    Hop(Box<HopLink>),
 }
 
 /// Endpoint helper: `(ip, port)` as a socket address.

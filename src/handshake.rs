@@ -132,7 +132,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
     let head = &req.head;
     let frames = &req.frames;
     a.method = head.method().map(str::to_owned);
-    if let crate::http::StartLine::Request { target, .. } = &head.start {
+    if let crate::event::StartLine::Request { target, .. } = &head.start {
         a.path = Some(target.clone());
     }
     a.host = head.value("Host").map(str::to_owned);

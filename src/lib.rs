@@ -1,41 +1,59 @@
 //! wssniff: a passive analyzer that tells you why a WebSocket connection failed to open.
 //!
-//! The pipeline runs one way, one stage per module; each arrow is a plain value:
+//! The tree reads in data order; each stage is a module that imports only the stages above
+//! it (checked by `tests/it/layers.rs`), and each arrow is a plain value:
 //!
 //! ```text
-//!  capture ──Frame──▶ decode ──Segment──▶ engine ─┬─▶ flow / reassembly (per-direction byte streams)
-//!  (pcap file,                                    ├─▶ http (request/response heads, bodies skipped)
-//!   libpcap live)                                 └─▶ handshake (RFC 6455 §4 checks) ──▶ Finding
-//!   after a 101: session (RFC 6455 §5 frames, close, ending) ──▶ Finding
-//!                                                                    │
-//!              Event::Handshake(record), Event::Connection(record at its end), Event::Notice
-//!                                                                    ▼
-//!                                                 sink: line output, JSON Lines, summary,
-//!                                                       forensic report (+ hop correlation)
-//!                                                       or the TUI (`--tui`, module `tui`)
+//!  capture ─Frame─▶ decode ─Segment─▶ tcp ─────────▶ http ───────────────▶ handshake
+//!  file, live       L2–L4,            flow table,     heads, framing,       RFC 6455 §4 checks
+//!                   tunnels           reassembly      request ↔ response    → findings, verdict
+//!                                     (byte streams      │ after a 101
+//!                                      with gaps, FIN,   ▼
+//!                                      RST, packets)   websocket: frames, close, ending (§5–§7)
+//!
+//!  correlate: facts across connections (proxy hops)
+//!  engine: wires the stages; Event::{Handshake, Hop, Connection, Notice} out
+//!      │
+//!      ▼
+//!  present (shared wording, escaping) ─▶ sink (lines, JSON Lines, summary, pcap)
+//!                                        report (HTML, Markdown, JSON) · tui
 //! ```
 //!
-//! The core (`decode` to `handshake`) never does I/O and never reads the clock: time is the
-//! capture timestamp of the frame being processed, so a file gives the same answer every run.
+//! `finding` (the catalogue of codes) and `event` (every record a sink sees) are the
+//! vocabulary all stages speak, so they sit just after `capture`. `cli` and `run` wire flags
+//! and loops around the engine; `tui` drives the same loops.
+//!
+//! The core (`decode` to `engine`) never does I/O and never reads the clock: time is the
+//! capture timestamp of the packet being processed, so a file gives the same answer every run.
+//!
+//! # Glossary
+//! - **packet**: one record of the capture (a pcap/pcapng record, or one from libpcap live),
+//!   numbered from 1 in capture order as Wireshark does. Evidence cites packet numbers.
+//! - **segment**: the TCP part of a packet: flags, sequence numbers, payload.
+//! - **stream**: one direction of a TCP connection reassembled into ordered bytes, with gaps.
+//! - **connection**: one TCP connection (both streams), keyed by its 4-tuple.
+//! - **exchange**: one HTTP request with its interim and final responses.
+//! - **handshake**: an exchange that asks for a WebSocket (RFC 6455 §4), and its analysis.
+//! - **WebSocket frame**: an RFC 6455 §5 frame; "frame" in code names means only this.
+//! - **message**: an HTTP message (request or response head), or a WebSocket message (one
+//!   or more frames); the type says which.
+//! - **hop**: one leg of a proxied handshake; two linked legs are a proxy hop.
+//! - **ending**: how a connection or handshake ended (close frames, FIN, RST, timeout).
 #![forbid(unsafe_code)]
 
 pub mod capture;
 pub mod cli;
-pub mod community_id;
+pub mod correlate;
 pub mod decode;
 pub mod engine;
 pub mod event;
-pub mod exchange;
 pub mod finding;
-pub mod flow;
 pub mod handshake;
-pub mod hop;
 pub mod http;
-pub mod reassembly;
+pub mod present;
 pub mod report;
 pub mod run;
-pub mod session;
 pub mod sink;
-pub mod text;
+pub mod tcp;
 pub mod tui;
-pub mod wsframe;
+pub mod websocket;

@@ -245,8 +245,8 @@ mod tests {
         CloseFrame, CloseInfo, ConnectionEnding, ConnectionRecord, DirectionStats, Ending,
         HandshakeRecord, Message, Peer, Timing, Verdict,
     };
+    use crate::event::{Head, Header, StartLine};
     use crate::finding::{Code, Finding};
-    use crate::http::{Head, Header, StartLine};
 
     const EVIL: &str = "<script>alert(1)</script>\x1b[2J\x1b[31m``|";
 

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::FrameFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedFrame};
-use crate::capture::writer::{PcapWriter, UpgradeOnlyWriter};
 use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
 use crate::cli::{Config, FailOn, Input, Live};
 use crate::engine::{Engine, FrameInfo, Stats};
 use crate::event::Event;
 use crate::finding::Code;
 use crate::report::{CaptureInfo, Report};
+use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
 use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
 
 /// How a run ended, for the exit status.

@@ -3,6 +3,7 @@
 
 mod json;
 mod line;
+pub mod pcap;
 mod summary;
 
 pub use json::JsonSink;

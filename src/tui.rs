@@ -257,7 +257,7 @@ fn perform(
                 Ok(p) => format!("wrote {}", p.display()),
                 Err(e) => format!("export failed: {e}"),
             };
-            app.show_popup("export JSON", crate::text::escape(&msg));
+            app.show_popup("export JSON", crate::present::escape(&msg));
         }
         Effect::ExportPcap(_) => {
             let msg = match app.file.as_deref().filter(|f| *f != "-") {
@@ -272,7 +272,7 @@ fn perform(
                     Err(e) => format!("export failed: {e}"),
                 },
             };
-            app.show_popup("export pcap", crate::text::escape(&msg));
+            app.show_popup("export pcap", crate::present::escape(&msg));
         }
         Effect::LoadHex(_) => {
             let dump = export::load_hex(app.file.as_deref(), record);

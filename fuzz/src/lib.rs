@@ -27,13 +27,14 @@ use std::ops::ControlFlow;
 use wssniff::capture::{FileSource, Frame, Linktype, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::{Event, Message};
-use wssniff::exchange::ConnLimits;
-use wssniff::flow::FlowLimits;
-use wssniff::http::{self, HeadParse};
-use wssniff::reassembly::{Stream, StreamLimits};
+use wssniff::http::exchange::ConnLimits;
+use wssniff::http::head::{self as http, HeadParse};
 use wssniff::report::{CaptureInfo, Report};
 use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};
-use wssniff::{decode, handshake, session, wsframe};
+use wssniff::tcp::flow::FlowLimits;
+use wssniff::tcp::reassembly::{Stream, StreamLimits};
+use wssniff::websocket::{frame as wsframe, session};
+use wssniff::{decode, handshake};
 
 /// Largest payload one script op carries (an Ethernet MSS).
 pub const MAX_OP_PAYLOAD: usize = 1460;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::capture::Timestamp;
-use crate::http::{parse_head, HeadParse};
+use crate::http::head::{parse_head, HeadParse};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";

@@ -11,25 +11,8 @@ use std::fmt::Write as _;
 
 use super::model::{ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
 use super::svg;
-use crate::hop::HeaderChange;
-
-/// Escapes untrusted text for HTML text and attribute values.
-#[must_use]
-pub fn esc(s: &str) -> String {
-    let s = crate::text::escape(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::event::HeaderChange;
+use crate::present::escape_html as esc;
 
 /// Inline `code` spans in trusted catalogue text (hints) become `<code>`; the text itself is
 /// escaped first.
@@ -215,7 +198,7 @@ pub fn render(m: &ReportModel) -> String {
         o.push_str("<h2 id=\"hops\">Proxy hops</h2><p class=\"muted\">Both legs of a proxied handshake were captured (same Sec-WebSocket-Key, the second request sent while the first waited). The tables show what the proxy changed.</p>");
         for h in &m.hops {
             let l = &h.link;
-            let class = if matches!(l.broken_at, crate::hop::BrokenAt::Nowhere) {
+            let class = if matches!(l.broken_at, crate::event::BrokenAt::Nowhere) {
                 "fine"
             } else {
                 "broken"

@@ -8,7 +8,7 @@ use crate::report::model::{plural, FindingCount};
 use std::fmt::Write as _;
 
 use super::model::{CloseModel, ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
-use crate::text::escape;
+use crate::present::escape;
 
 /// Longest run of backticks in `s`.
 fn longest_backtick_run(s: &str) -> usize {
@@ -167,7 +167,7 @@ pub fn render(m: &ReportModel) -> String {
                 l.upstream_server
             );
             let _ = writeln!(o, "**{}**\n", l.broken_at.describe());
-            let _ = writeln!(o, "{}\n", l.explanation);
+            let _ = writeln!(o, "{}\n", escape(&l.explanation));
             let _ = writeln!(o, "Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}), same Sec-WebSocket-Key {}.\n", l.downstream, opt(l.downstream_status, "none"), l.upstream, opt(l.upstream_status, "none"), code(&l.key));
             if let Some((a, b)) = &l.request_line {
                 let _ = writeln!(o, "Request line: {} → {}\n", code(a), code(b));
@@ -561,7 +561,7 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
 }
 
 /// One direction of a hop's header diff as a table (nothing when nothing changed).
-fn changes_table(o: &mut String, title: &str, changes: &[crate::hop::HeaderChange]) {
+fn changes_table(o: &mut String, title: &str, changes: &[crate::event::HeaderChange]) {
     if changes.is_empty() {
         return;
     }

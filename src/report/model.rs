@@ -11,13 +11,14 @@ use super::{
     CaptureInfo, MAX_CONNECTIONS, MAX_CONNECTION_GROUPS, MAX_GROUPS, MAX_OCCURRENCES,
     MAX_OPEN_LINKS, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
 };
+use crate::correlate::hop;
+use crate::event::HopLink;
 use crate::event::{
     CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message,
     Verdict,
 };
 use crate::finding::{Code, Finding, Severity};
-use crate::hop::{self, HopLink};
-use crate::text::format_ts;
+use crate::present::format_ts;
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
 const LATENCY_BOUNDS_MS: &[f64] = &[
@@ -894,7 +895,7 @@ impl CloseModel {
     fn of(c: &CloseFrame) -> Self {
         CloseModel {
             code: c.code,
-            meaning: c.code.map(crate::wsframe::close_code_meaning),
+            meaning: c.code.map(crate::websocket::frame::close_code_meaning),
             reason: c.reason.clone(),
             frame: c.frame,
             time: format_ts(c.ts),
@@ -966,7 +967,7 @@ impl ConnSummary {
             client: c.client.to_string(),
             server: c.server.to_string(),
             community_id: c.community_id.clone(),
-            story: c.story(),
+            story: crate::present::connection_story(c),
             ending: c.ending.as_str(),
             close_initiator: c.close.initiator.map(crate::event::Peer::as_str),
             client_close: c.close.client.as_ref().map(CloseModel::of),
@@ -1463,7 +1464,7 @@ fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
 /// Quotes for a POSIX shell: single quotes, `'` as `'\''`. Control characters are shown
 /// escaped (`\x1b`) so the command cannot carry them into a terminal.
 fn shell_quote(s: &str) -> String {
-    format!("'{}'", crate::text::escape(s).replace('\'', "'\\''"))
+    format!("'{}'", crate::present::escape(s).replace('\'', "'\\''"))
 }
 
 /// A `curl -i --http1.1` command sending the captured request to the captured server. The
@@ -1472,8 +1473,8 @@ fn shell_quote(s: &str) -> String {
 fn curl(r: &HandshakeRecord) -> Option<String> {
     let req = r.request.as_ref()?;
     let (method, target) = match &req.head.start {
-        crate::http::StartLine::Request { method, target } => (method, target),
-        crate::http::StartLine::Response { .. } => return None,
+        crate::event::StartLine::Request { method, target } => (method, target),
+        crate::event::StartLine::Response { .. } => return None,
     };
     let mut parts = vec!["curl -i --http1.1".to_owned()];
     if req.head.version_minor == 0 {

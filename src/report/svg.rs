@@ -3,12 +3,12 @@
 //!
 //! Every chart has a `<title>` and text labels, so it reads without colour and in print;
 //! `viewBox` plus `width="100%"` makes it scale on a phone. Labels that come from the
-//! capture go through [`super::html::esc`].
+//! capture go through [`crate::present::escape_html`].
 
 use std::fmt::Write as _;
 
-use super::html::esc;
 use super::model::{LatencyBucket, StatusCount, Timeline};
+use crate::present::escape_html as esc;
 
 /// Fill colour per verdict (also used by the HTML legend).
 #[must_use]

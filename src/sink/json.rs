@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Sink;
+use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord};
-use crate::hop::HopLink;
 
 /// A record with its `"type"` discriminator written first.
 #[derive(Serialize)]

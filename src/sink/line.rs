@@ -12,10 +12,10 @@
 use std::io::{self, Write};
 
 use super::Sink;
+use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
 use crate::finding::{Finding, Severity};
-use crate::hop::{BrokenAt, HopLink};
-use crate::text::{escape, format_ts};
+use crate::present::{escape, format_ts};
 
 /// How much to print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,8 +63,8 @@ impl<W: Write> LineSink<W> {
         let status = match (&r.response, r.status) {
             (Some(resp), Some(code)) => {
                 let reason = match &resp.head.start {
-                    crate::http::StartLine::Response { reason, .. } => escape(reason),
-                    crate::http::StartLine::Request { .. } => String::new(),
+                    crate::event::StartLine::Response { reason, .. } => escape(reason),
+                    crate::event::StartLine::Request { .. } => String::new(),
                 };
                 format!("{code} {reason}").trim_end().to_owned()
             }
@@ -124,7 +124,7 @@ impl<W: Write> LineSink<W> {
             format_ts(r.end_ts),
             r.client,
             r.server,
-            r.story(),
+            crate::present::connection_story(r),
         )?;
         self.write_findings(&r.findings)
     }

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use super::Sink;
 use crate::capture::{Linktype, ReadSummary};
 use crate::engine::Stats;
+use crate::event::BrokenAt;
 use crate::event::{Event, Verdict};
-use crate::hop::BrokenAt;
-use crate::text::format_ts;
+use crate::present::format_ts;
 
 /// Counts what went by; prints it at the end.
 #[derive(Clone, Debug, Default)]

@@ -3,8 +3,6 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::app::SortKey;
-
 /// Everything the user can ask for. [`super::app::App::update`] applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -145,6 +143,69 @@ pub fn action_for(key: KeyEvent, mode: KeyMode) -> Option<Action> {
         KeyCode::Char('?') | KeyCode::F(1) => Action::Help,
         _ => return None,
     })
+}
+
+/// The columns the table can be sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// Capture time (ties: arrival).
+    Time,
+    /// Client address.
+    Client,
+    /// Server address.
+    Server,
+    /// Host header.
+    Host,
+    /// Request path.
+    Path,
+    /// Response status.
+    Status,
+    /// Chosen subprotocol.
+    Subprotocol,
+    /// Response latency (or time waited without an answer).
+    Latency,
+    /// Verdict, worst last in ascending order.
+    Verdict,
+    /// Code of the top finding.
+    Finding,
+}
+
+impl SortKey {
+    /// Every key, in the order `s` cycles through them.
+    pub const ALL: [SortKey; 10] = [
+        SortKey::Time,
+        SortKey::Client,
+        SortKey::Server,
+        SortKey::Host,
+        SortKey::Path,
+        SortKey::Status,
+        SortKey::Subprotocol,
+        SortKey::Latency,
+        SortKey::Verdict,
+        SortKey::Finding,
+    ];
+
+    /// Column title.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Time => "time",
+            SortKey::Client => "client",
+            SortKey::Server => "server",
+            SortKey::Host => "host",
+            SortKey::Path => "path",
+            SortKey::Status => "status",
+            SortKey::Subprotocol => "subprotocol",
+            SortKey::Latency => "latency",
+            SortKey::Verdict => "verdict",
+            SortKey::Finding => "finding",
+        }
+    }
+
+    pub(crate) fn next(self) -> SortKey {
+        let i = SortKey::ALL.iter().position(|&k| k == self).unwrap_or(0);
+        SortKey::ALL.get(i + 1).copied().unwrap_or(SortKey::Time)
+    }
 }
 
 #[cfg(test)]

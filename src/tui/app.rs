@@ -9,11 +9,11 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
+use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
-use crate::hop::HopLink;
 
-use super::action::{Action, KeyMode};
+use super::action::{Action, KeyMode, SortKey};
 use super::feed::{Feed, Progress};
 
 /// Most handshake records kept for browsing; later ones are counted but not stored, so a
@@ -33,89 +33,6 @@ pub enum CaptureState {
     Finished,
     /// The producer stopped early; the message says why.
     Failed(String),
-}
-
-/// The columns the table can be sorted by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortKey {
-    /// Capture time (ties: arrival).
-    Time,
-    /// Client address.
-    Client,
-    /// Server address.
-    Server,
-    /// Host header.
-    Host,
-    /// Request path.
-    Path,
-    /// Response status.
-    Status,
-    /// Chosen subprotocol.
-    Subprotocol,
-    /// Response latency (or time waited without an answer).
-    Latency,
-    /// Verdict, worst last in ascending order.
-    Verdict,
-    /// Code of the top finding.
-    Finding,
-}
-
-impl SortKey {
-    /// Every key, in the order `s` cycles through them.
-    pub const ALL: [SortKey; 10] = [
-        SortKey::Time,
-        SortKey::Client,
-        SortKey::Server,
-        SortKey::Host,
-        SortKey::Path,
-        SortKey::Status,
-        SortKey::Subprotocol,
-        SortKey::Latency,
-        SortKey::Verdict,
-        SortKey::Finding,
-    ];
-
-    /// Column title.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            SortKey::Time => "time",
-            SortKey::Client => "client",
-            SortKey::Server => "server",
-            SortKey::Host => "host",
-            SortKey::Path => "path",
-            SortKey::Status => "status",
-            SortKey::Subprotocol => "subprotocol",
-            SortKey::Latency => "latency",
-            SortKey::Verdict => "verdict",
-            SortKey::Finding => "finding",
-        }
-    }
-
-    fn next(self) -> SortKey {
-        let i = SortKey::ALL.iter().position(|&k| k == self).unwrap_or(0);
-        SortKey::ALL.get(i + 1).copied().unwrap_or(SortKey::Time)
-    }
-
-    fn compare(self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
-        match self {
-            SortKey::Time => a.ts.cmp(&b.ts),
-            SortKey::Client => a.client.cmp(&b.client),
-            SortKey::Server => a.server.cmp(&b.server),
-            SortKey::Host => a.host.cmp(&b.host),
-            SortKey::Path => a.path.cmp(&b.path),
-            SortKey::Status => a.status.cmp(&b.status),
-            SortKey::Subprotocol => a.subprotocol.cmp(&b.subprotocol),
-            SortKey::Latency => latency_ms(a)
-                .unwrap_or(f64::INFINITY)
-                .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
-            SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
-            SortKey::Finding => a
-                .top_finding()
-                .map(|f| f.code.as_str())
-                .cmp(&b.top_finding().map(|f| f.code.as_str())),
-        }
-    }
 }
 
 /// Failed sorts last (first when reversed): the order people triage in.
@@ -814,6 +731,30 @@ pub fn verdict_index(v: Verdict) -> usize {
         Verdict::Warning => 1,
         Verdict::Failed => 2,
         Verdict::Incomplete => 3,
+    }
+}
+
+/// Ordering of records under a sort key (here, not in `action`, because it reads the
+/// record through this module's helpers).
+impl SortKey {
+    pub(crate) fn compare(self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
+        match self {
+            SortKey::Time => a.ts.cmp(&b.ts),
+            SortKey::Client => a.client.cmp(&b.client),
+            SortKey::Server => a.server.cmp(&b.server),
+            SortKey::Host => a.host.cmp(&b.host),
+            SortKey::Path => a.path.cmp(&b.path),
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Subprotocol => a.subprotocol.cmp(&b.subprotocol),
+            SortKey::Latency => latency_ms(a)
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
+            SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
+            SortKey::Finding => a
+                .top_finding()
+                .map(|f| f.code.as_str())
+                .cmp(&b.top_finding().map(|f| f.code.as_str())),
+        }
     }
 }
 

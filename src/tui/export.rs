@@ -40,17 +40,17 @@ pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
     if method != "GET" {
         cmd.push_str(&format!(
             " -X {}",
-            shell_quote(&crate::text::escape(method))
+            shell_quote(&crate::present::escape(method))
         ));
     }
     for h in &req.head.headers {
         if CURL_SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
             continue;
         }
-        let line = crate::text::escape(&h.line());
+        let line = crate::present::escape(&h.line());
         cmd.push_str(&format!(" -H {}", shell_quote(&line)));
     }
-    let url = format!("http://{}{}", r.server, crate::text::escape(&path));
+    let url = format!("http://{}{}", r.server, crate::present::escape(&path));
     cmd.push_str(&format!(" {}", shell_quote(&url)));
     Some(cmd)
 }

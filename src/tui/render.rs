@@ -9,7 +9,7 @@
 //! │ footer (1 row): last action's result, or key hints                                   │
 //! └ overlays drawn on top: help (?), popups (curl command, export results)               ┘
 //! ```
-//! Every piece of captured text goes through [`crate::text::escape`] before it is drawn.
+//! Every piece of captured text goes through [`crate::present::escape`] before it is drawn.
 
 mod detail;
 mod table;
@@ -135,7 +135,7 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Span::raw(" "),
         Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
         Span::raw("  "),
-        Span::raw(crate::text::escape(&app.source)),
+        Span::raw(crate::present::escape(&app.source)),
     ]);
     let ratio = app.progress.total_bytes.filter(|&t| t > 0).map(|total| {
         #[allow(clippy::cast_precision_loss)]
@@ -197,7 +197,7 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Line::from(vec![
             Span::styled(" / ", Style::new().add_modifier(Modifier::REVERSED)),
             Span::raw(" "),
-            Span::raw(crate::text::escape(input)),
+            Span::raw(crate::present::escape(input)),
             Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
             Span::styled(
                 "   Enter apply · Esc cancel · v:failed code:accept_mismatch text",
@@ -209,7 +209,7 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::styled("none", Style::new().fg(Color::DarkGray))
         } else {
             Span::styled(
-                crate::text::escape(&app.filter.describe()),
+                crate::present::escape(&app.filter.describe()),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             )
         };
@@ -244,12 +244,12 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let line = if let Some(status) = &app.status {
         Line::from(Span::styled(
-            format!(" {}", crate::text::escape(status)),
+            format!(" {}", crate::present::escape(status)),
             Style::new().fg(Color::Yellow),
         ))
     } else if let CaptureState::Failed(e) = &app.state {
         Line::from(Span::styled(
-            format!(" {}", crate::text::escape(e)),
+            format!(" {}", crate::present::escape(e)),
             Style::new().fg(Color::Red),
         ))
     } else {

@@ -9,7 +9,7 @@ use etherparse::PacketBuilder;
 use wssniff::capture::{Frame, Linktype, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
-use wssniff::exchange::ConnLimits;
+use wssniff::http::exchange::ConnLimits;
 
 use crate::util::*;
 

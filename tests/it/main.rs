@@ -25,5 +25,7 @@ mod hostile;
 mod props;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
 mod fuzz;
+// The pipeline's layering: no stage imports a later one, no import cycles.
+mod layers;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
 mod tui;

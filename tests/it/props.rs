@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use wssniff::capture::{Frame, Linktype, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
-use wssniff::reassembly::{Stream, StreamLimits};
+use wssniff::tcp::reassembly::{Stream, StreamLimits};
 
 /// Cut points → (offset, len) segments covering `0..len`.
 fn cover(len: usize, cuts: &[usize]) -> Vec<(usize, usize)> {

@@ -291,7 +291,7 @@ fn end_to_end_in_tmux() {
 
 #[test]
 fn clicking_a_column_title_sorts_by_it_and_again_reverses() {
-    use wssniff::tui::app::SortKey;
+    use wssniff::tui::action::SortKey;
     use wssniff::tui::render::sort_key_at;
     let main = ratatui::layout::Rect::new(0, 3, 160, 40);
     // At 160 columns: Time (12) · Client → Server (43) · Host (16) · Path (14) · St (3) …

@@ -9,10 +9,10 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::verdict_style;
+use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
 use crate::finding::{Finding, Severity};
-use crate::hop::{BrokenAt, HopLink};
-use crate::text::{escape, format_ts};
+use crate::present::{escape, format_ts};
 use crate::tui::app::{App, HexDump};
 
 /// Bytes per hex dump line (fits 80 columns with the offset and the text column).
@@ -283,7 +283,10 @@ pub fn detail_lines(
     out.push(section("After the switch"));
     match conn {
         Some(c) => {
-            out.push(Line::raw(format!("  {}", c.story())));
+            out.push(Line::raw(format!(
+                "  {}",
+                crate::present::connection_story(c)
+            )));
             for f in &c.findings {
                 finding_lines(f, &mut out);
             }

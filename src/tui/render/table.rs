@@ -9,8 +9,9 @@ use ratatui::Frame;
 
 use super::verdict_style;
 use crate::event::HandshakeRecord;
-use crate::text::escape;
-use crate::tui::app::{latency_ms, App, SortKey};
+use crate::present::escape;
+use crate::tui::action::SortKey;
+use crate::tui::app::{latency_ms, App};
 
 /// One column: title, width, which sort key it shows, and how to fill a cell.
 #[derive(Clone, Copy)]
@@ -76,7 +77,7 @@ impl Col {
     fn cell(self, r: &HandshakeRecord) -> Cell<'static> {
         match self {
             Col::Time => {
-                let ts = crate::text::format_ts(r.ts);
+                let ts = crate::present::format_ts(r.ts);
                 Cell::from(ts.get(11..23).unwrap_or(&ts).to_owned())
             }
             Col::Flow => Cell::from(format!("{} → {}", r.client, r.server)),

@@ -20,14 +20,14 @@
 
 use std::collections::VecDeque;
 
+use super::head::{self as http, Body, ChunkStep, Chunked, HeadParse, Sniff};
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Segment;
 use crate::event::{ConnectionRecord, Ending, Message, Peer};
 use crate::finding::{Code, Finding};
-use crate::flow::Side;
-use crate::http::{self, Body, ChunkStep, Chunked, HeadParse, Sniff};
-use crate::reassembly::{Gap, Stream, StreamLimits};
-use crate::session::{self, FrameSniff, Session, Step, TcpEnd};
+use crate::tcp::flow::Side;
+use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
+use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
 
 /// Caps for one connection.
 #[derive(Clone, Copy, Debug)]

@@ -134,7 +134,7 @@ pub enum FrameError {
 /// Returns `Ok(None)` when `data` holds only part of the header (read more and call again).
 ///
 /// ```
-/// use wssniff::wsframe::{parse_header, Opcode};
+/// use wssniff::websocket::frame::{parse_header, Opcode};
 /// // RFC 6455 §5.7: a single-frame unmasked text message "Hello".
 /// let h = parse_header(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]).unwrap().unwrap();
 /// assert!(h.fin);
@@ -211,7 +211,7 @@ pub fn parse_header(data: &[u8]) -> Result<Option<FrameHeader>, FrameError> {
 /// bytes into the payload (§5.3: octet i is XORed with key octet i mod 4).
 ///
 /// ```
-/// use wssniff::wsframe::unmask;
+/// use wssniff::websocket::frame::unmask;
 /// let mut p = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
 /// unmask(&mut p, [0x37, 0xfa, 0x21, 0x3d], 0);
 /// assert_eq!(&p, b"Hello");
@@ -242,7 +242,7 @@ pub struct CloseBody {
 /// Decodes an unmasked close payload.
 ///
 /// ```
-/// use wssniff::wsframe::parse_close;
+/// use wssniff::websocket::frame::parse_close;
 /// let c = parse_close(&[0x03, 0xe8, b'b', b'y', b'e']);
 /// assert_eq!((c.code, c.reason.as_str(), c.reason_utf8), (Some(1000), "bye", true));
 /// assert_eq!(parse_close(&[]).code, None);
@@ -290,7 +290,7 @@ pub enum CloseCodeKind {
 /// Classifies a close code.
 ///
 /// ```
-/// use wssniff::wsframe::{close_code_kind, CloseCodeKind};
+/// use wssniff::websocket::frame::{close_code_kind, CloseCodeKind};
 /// assert_eq!(close_code_kind(1000), CloseCodeKind::Normal);
 /// assert_eq!(close_code_kind(1011), CloseCodeKind::Error);
 /// assert_eq!(close_code_kind(1006), CloseCodeKind::ReservedLocal);

@@ -13,12 +13,8 @@
 //! line/JSON output and the TUI can reuse them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 
-use serde::Serialize;
-
-use crate::event::HandshakeRecord;
-use crate::http::Head;
+use crate::event::{BrokenAt, ChangeKind, HandshakeRecord, Head, HeaderChange, HopLink};
 
 /// Longest time between the two legs' requests for them to count as one handshake. A proxy
 /// forwards within milliseconds; seconds allow for a slow upstream connect.
@@ -37,106 +33,6 @@ const HOP_BY_HOP: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-
-/// How one header differs between two legs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChangeKind {
-    /// Present on the incoming leg, absent on the outgoing one.
-    Dropped,
-    /// Absent on the incoming leg, present on the outgoing one.
-    Added,
-    /// Present on both with different values.
-    Changed,
-}
-
-impl ChangeKind {
-    /// Lower-case word.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Dropped => "dropped",
-            ChangeKind::Added => "added",
-            ChangeKind::Changed => "changed",
-        }
-    }
-}
-
-/// One header difference between two legs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HeaderChange {
-    /// What happened to it.
-    pub kind: ChangeKind,
-    /// Header name as the first leg spelled it (or the second, when added).
-    pub name: String,
-    /// Value(s) before the proxy, joined with `, `.
-    pub before: Option<String>,
-    /// Value(s) after the proxy, joined with `, `.
-    pub after: Option<String>,
-    /// A hop-by-hop header (RFC 9110 §7.6.1): proxies drop these unless told otherwise.
-    pub hop_by_hop: bool,
-}
-
-/// Where along the path the handshake broke, as far as the two legs show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BrokenAt {
-    /// Both legs opened: the proxy passed the handshake through.
-    Nowhere,
-    /// The proxy forwarded a request that can no longer upgrade.
-    ProxyRequest,
-    /// The upstream accepted, but the proxy answered the client something else.
-    ProxyResponse,
-    /// The upstream rejected an intact request; the proxy passed the rejection on.
-    Upstream,
-    /// The upstream leg has no response in the capture.
-    Unknown,
-}
-
-impl BrokenAt {
-    /// A headline for the report.
-    #[must_use]
-    pub fn describe(self) -> &'static str {
-        match self {
-            BrokenAt::Nowhere => "Passed through intact",
-            BrokenAt::ProxyRequest => "Broken by the proxy: the forwarded request cannot upgrade",
-            BrokenAt::ProxyResponse => "Broken by the proxy: it changed the upstream's answer",
-            BrokenAt::Upstream => "Rejected by the upstream server",
-            BrokenAt::Unknown => "Upstream answer not captured",
-        }
-    }
-}
-
-/// Two legs of one proxied handshake and what the proxy changed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct HopLink {
-    /// Record id of the client → proxy leg.
-    pub downstream: u64,
-    /// Record id of the proxy → upstream leg.
-    pub upstream: u64,
-    /// The proxy's listening address (the downstream leg's server).
-    pub proxy: SocketAddr,
-    /// The proxy's `Server` header on the downstream response, when it sent one.
-    pub proxy_software: Option<String>,
-    /// The upstream server.
-    pub upstream_server: SocketAddr,
-    /// The shared Sec-WebSocket-Key.
-    pub key: String,
-    /// Request-line change, e.g. `GET /ws HTTP/1.1` → `GET /ws HTTP/1.0`.
-    pub request_line: Option<(String, String)>,
-    /// Request header differences, dropped first, then added, then changed; by name.
-    pub request_changes: Vec<HeaderChange>,
-    /// Status on the upstream leg (what the upstream answered the proxy).
-    pub upstream_status: Option<u16>,
-    /// Status on the downstream leg (what the proxy answered the client).
-    pub downstream_status: Option<u16>,
-    /// Response header differences from the upstream's response to the proxy's response.
-    pub response_changes: Vec<HeaderChange>,
-    /// Which hop broke the handshake.
-    pub broken_at: BrokenAt,
-    /// One or two sentences for a person.
-    pub explanation: String,
-}
 
 /// Finds proxy hops among `records` (any order). Each record is used at most once as a
 /// downstream and once as an upstream leg, so a chain of proxies yields one link per hop.
@@ -342,7 +238,7 @@ fn status_text(s: Option<u16>) -> String {
 fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (BrokenAt, String) {
     // The first mention names the proxy fully; later ones just say "the proxy".
     let proxy_full = match &l.proxy_software {
-        Some(sw) => format!("the proxy {} at {}", crate::text::escape(sw), l.proxy),
+        Some(sw) => format!("the proxy {} at {}", sw, l.proxy),
         None => format!("the proxy at {}", l.proxy),
     };
     let proxy = "the proxy";
@@ -515,7 +411,7 @@ pub fn index_by_record(links: &[HopLink]) -> BTreeMap<u64, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{parse_head, HeadParse};
+    use crate::http::head::{parse_head, HeadParse};
 
     fn head(text: &str, request: bool) -> Head {
         let bytes = text.as_bytes();

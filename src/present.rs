@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::capture::Timestamp;
+use crate::event::{CloseFrame, ConnectionEnding, ConnectionRecord, DirectionStats, Peer};
 
 /// Makes untrusted text safe for a terminal: control characters (ESC, CR, BEL, …) and
 /// invisible Unicode controls become `\xNN` / `\u{…}` escapes, so a header value cannot
@@ -27,6 +28,24 @@ pub fn escape(s: &str) -> String {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         } else {
             out.push(c);
+        }
+    }
+    out
+}
+
+/// Escapes untrusted text for HTML text and attribute values.
+#[must_use]
+pub fn escape_html(s: &str) -> String {
+    let s = escape(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
         }
     }
     out
@@ -65,6 +84,56 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
     let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The connection's story in one line, for people: how it ended, the close frames in
+/// order, message counts per direction and the duration. Untrusted text is escaped.
+#[must_use]
+pub fn connection_story(record: &ConnectionRecord) -> String {
+    let close = |peer: &str, c: &Option<CloseFrame>| {
+        c.as_ref().map(|c| {
+            let code = c
+                .code
+                .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
+            if c.reason.is_empty() {
+                format!("{peer} {code}")
+            } else {
+                // Escaped once (not Debug-quoted on top, which doubled every backslash).
+                format!("{peer} {code} \"{}\"", escape(&c.reason))
+            }
+        })
+    };
+    let client = close("client", &record.close.client);
+    let server = close("server", &record.close.server);
+    let closes = match record.close.initiator {
+        Some(Peer::Server) => [server, client],
+        _ => [client, server],
+    };
+    let closes: Vec<String> = closes.into_iter().flatten().collect();
+    let closes = if closes.is_empty() {
+        "no close frame".to_owned()
+    } else {
+        closes.join(" → ")
+    };
+    let dir = |s: &DirectionStats| {
+        format!(
+            "{} msg{} {} B",
+            s.messages,
+            if s.messages == 1 { "" } else { "s" },
+            s.payload_bytes
+        )
+    };
+    let state = if record.ending == ConnectionEnding::Open {
+        "still open".to_owned()
+    } else {
+        format!("closed {}", record.ending.as_str())
+    };
+    format!(
+        "{state}: {closes}; c→s {}, s→c {}, {:.1} s",
+        dir(&record.client_to_server),
+        dir(&record.server_to_client),
+        record.duration_ms / 1000.0
+    )
 }
 
 #[cfg(test)]

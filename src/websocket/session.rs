@@ -28,8 +28,8 @@ use crate::event::{
     Ending, Intervals, Peer,
 };
 use crate::finding::{Code, Finding, Severity};
-use crate::reassembly::Origin;
-use crate::wsframe::{
+use crate::tcp::reassembly::Origin;
+use crate::websocket::frame::{
     close_code_kind, close_code_meaning, parse_close, parse_header, unmask, CloseCodeKind,
     FrameError, FrameHeader, Opcode,
 };

@@ -10,9 +10,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::live::OwnedFrame;
-use super::Linktype;
-use crate::flow::FlowKey;
+use crate::capture::live::OwnedFrame;
+use crate::capture::Linktype;
+use crate::tcp::flow::FlowKey;
 
 /// A pcap file being written.
 pub struct PcapWriter {

@@ -1,0 +1,12 @@
+//! TCP: which packets belong to which connection, and each direction turned back into an
+//! ordered byte stream with its gaps, FIN and RST, and the packet behind every byte.
+//!
+//! * [`flow`]: connection identity ([`flow::FlowKey`], [`flow::Side`]) and the bounded
+//!   table of live connections;
+//! * [`reassembly`]: one direction's byte stream;
+//! * [`community_id`]: the Community ID flow hash that joins wssniff's records to Zeek's and
+//!   Suricata's.
+
+pub mod community_id;
+pub mod flow;
+pub mod reassembly;
