@@ -1,6 +1,6 @@
-//! Capture input: turns a pcap/pcapng file (or, later, a live interface) into [`Frame`]s.
+//! Capture input: turns a pcap/pcapng file (or, later, a live interface) into [`Packet`]s.
 //!
-//! This is the only stage that reads files. Everything downstream sees a [`Frame`]: the frame
+//! This is the only stage that reads files. Everything downstream sees a [`Packet`]: the packet
 //! number (1-based, as tshark and Wireshark count), the capture timestamp, the link type and
 //! the bytes as captured, borrowed from the reader's buffer (no per-packet copy).
 
@@ -108,8 +108,8 @@ impl Timestamp {
 
 /// One captured packet, borrowed from the source's buffer.
 #[derive(Clone, Copy, Debug)]
-pub struct Frame<'a> {
-    /// Frame number, 1-based, in file order (tshark's `frame.number`).
+pub struct Packet<'a> {
+    /// Packet number, 1-based, in file order (tshark's `packet.number`).
     pub number: u64,
     /// Capture timestamp.
     pub ts: Timestamp,
@@ -121,7 +121,7 @@ pub struct Frame<'a> {
     pub orig_len: u32,
 }
 
-impl Frame<'_> {
+impl Packet<'_> {
     /// Whether the capture cut this packet short (snap length).
     #[must_use]
     pub fn is_truncated(&self) -> bool {
@@ -161,22 +161,22 @@ pub enum CaptureError {
         magic: String,
     },
     /// The file ends in the middle of a record.
-    #[error("{path}: truncated capture: the file ends inside the record after frame {after_frame} (byte offset {offset}); results up to there are complete")]
+    #[error("{path}: truncated capture: the file ends inside the record after packet {after_packet} (byte offset {offset}); results up to there are complete")]
     Truncated {
         /// The path as the user gave it.
         path: String,
-        /// The last frame read completely.
-        after_frame: u64,
+        /// The last packet read completely.
+        after_packet: u64,
         /// Byte offset of the incomplete record.
         offset: u64,
     },
     /// A record could not be parsed; the rest of the file cannot be located reliably.
-    #[error("{path}: corrupt record after frame {after_frame} (byte offset {offset}): {detail}; results up to there are complete")]
+    #[error("{path}: corrupt record after packet {after_packet} (byte offset {offset}): {detail}; results up to there are complete")]
     Corrupt {
         /// The path as the user gave it.
         path: String,
-        /// The last frame read completely.
-        after_frame: u64,
+        /// The last packet read completely.
+        after_packet: u64,
         /// Byte offset of the record.
         offset: u64,
         /// What was wrong.

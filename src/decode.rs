@@ -1,4 +1,4 @@
-//! Link / IP / TCP decoding: [`Frame`] → [`Segment`], zero-copy over the frame's bytes.
+//! Link / IP / TCP decoding: [`Packet`] → [`Segment`], zero-copy over the packet's bytes.
 //!
 //! Only this module knows etherparse. Packets cut short by the snap length are decoded as far
 //! as they go (etherparse's "lax" slicing); a TCP segment whose payload was cut is marked
@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
-use crate::capture::{Frame, Linktype};
+use crate::capture::{Linktype, Packet};
 
 /// TCP header flags wssniff uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct TcpFlags {
     pub rst: bool,
 }
 
-/// A decoded TCP segment, borrowing its payload from the frame.
+/// A decoded TCP segment, borrowing its payload from the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment<'a> {
     /// Source address.
@@ -47,7 +47,7 @@ pub struct Segment<'a> {
     pub payload_truncated: bool,
 }
 
-/// Why a frame produced no TCP segment. None of these is an error: most traffic is not TCP.
+/// Why a packet produced no TCP segment. None of these is an error: most traffic is not TCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Skip {
     /// wssniff cannot decode this link type.
@@ -62,13 +62,13 @@ pub enum Skip {
     Malformed,
 }
 
-/// Decodes `frame` down to TCP.
+/// Decodes `packet` down to TCP.
 ///
 /// # Errors
-/// A [`Skip`] saying why the frame holds no usable TCP segment.
-pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
-    let data = frame.data;
-    let sliced = match frame.linktype {
+/// A [`Skip`] saying why the packet holds no usable TCP segment.
+pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+    let data = packet.data;
+    let sliced = match packet.linktype {
         Linktype::ETHERNET => {
             if let Some(seg) = data.get(14..).and_then(|ip| plain_ipv4_tcp(data, ip)) {
                 return Ok(seg);
@@ -99,7 +99,7 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
                 *family.get(3).ok_or(Skip::Malformed)?,
             ];
             // NULL stores the family in the writer's byte order, so accept either.
-            let value = if frame.linktype == Linktype::LOOP {
+            let value = if packet.linktype == Linktype::LOOP {
                 u32::from_be_bytes(family)
             } else {
                 u32::from_le_bytes(family).min(u32::from_be_bytes(family))
@@ -115,12 +115,12 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
     segment_from(&sliced, 0)
 }
 
-/// The fast path for the frame nearly every packet of a busy capture is: untagged Ethernet II,
+/// The fast path for the packet nearly every packet of a busy capture is: untagged Ethernet II,
 /// an unfragmented IPv4 datagram captured whole, a well-formed TCP header. Decoded by hand from
 /// fixed offsets (RFC 791 §3.1, RFC 9293 §3.1); anything else (VLAN tags, IPv6, fragments,
 /// cut or damaged headers, tunnels) returns `None` and goes through etherparse, whose answer
-/// for the frames taken here is the same (checked in the tests). etherparse's lax slicing
-/// builds and copies a large `LaxSlicedPacket` per frame, which was ~10% of the run time.
+/// for the packets taken here is the same (checked in the tests). etherparse's lax slicing
+/// builds and copies a large `LaxSlicedPacket` per packet, which was ~10% of the run time.
 fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
     if be16(eth, 12)? != 0x0800 {
         return None;
@@ -318,8 +318,8 @@ mod tests {
     use crate::capture::Timestamp;
     use etherparse::PacketBuilder;
 
-    fn frame(linktype: Linktype, data: &[u8]) -> Frame<'_> {
-        Frame {
+    fn packet(linktype: Linktype, data: &[u8]) -> Packet<'_> {
+        Packet {
             number: 1,
             ts: Timestamp(0),
             linktype,
@@ -338,7 +338,7 @@ mod tests {
         out
     }
 
-    /// The hand-decoded fast path and etherparse agree on every frame the fast path takes,
+    /// The hand-decoded fast path and etherparse agree on every packet the fast path takes,
     /// including damaged and cut ones (which it must leave to etherparse).
     #[test]
     fn fast_path_matches_etherparse() {
@@ -374,7 +374,7 @@ mod tests {
     #[test]
     fn raw_ipv4_tcp() {
         let bytes = tcp_ipv4(b"GET / HTTP/1.1\r\n");
-        let seg = decode(&frame(Linktype::RAW, &bytes)).unwrap();
+        let seg = decode(&packet(Linktype::RAW, &bytes)).unwrap();
         assert_eq!(seg.src_port, 40000);
         assert_eq!(seg.dst_port, 8080);
         assert_eq!(seg.seq, 1000);
@@ -390,14 +390,16 @@ mod tests {
         for family in [[2u8, 0, 0, 0], [0, 0, 0, 2]] {
             let mut bytes = family.to_vec();
             bytes.extend_from_slice(&ip);
-            assert!(decode(&frame(Linktype::NULL, &bytes)).is_ok());
+            assert!(decode(&packet(Linktype::NULL, &bytes)).is_ok());
         }
         let mut sll2 = vec![
             0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0,
         ];
         sll2.extend_from_slice(&ip);
         assert_eq!(
-            decode(&frame(Linktype::LINUX_SLL2, &sll2)).unwrap().payload,
+            decode(&packet(Linktype::LINUX_SLL2, &sll2))
+                .unwrap()
+                .payload,
             b"x"
         );
     }
@@ -406,7 +408,7 @@ mod tests {
     fn snaplen_cut_payload_is_marked() {
         let bytes = tcp_ipv4(b"GET /chat HTTP/1.1\r\nHost: a\r\n\r\n");
         let cut = &bytes[..bytes.len() - 10];
-        let seg = decode(&frame(Linktype::RAW, cut)).unwrap();
+        let seg = decode(&packet(Linktype::RAW, cut)).unwrap();
         assert!(seg.payload_truncated);
         assert_eq!(seg.payload.len(), 31 - 10);
     }
@@ -415,12 +417,12 @@ mod tests {
     fn every_prefix_decodes_or_skips_without_panic() {
         let bytes = tcp_ipv4(b"hello");
         for end in 0..bytes.len() {
-            let _ = decode(&frame(Linktype::RAW, &bytes[..end]));
-            let _ = decode(&frame(Linktype::ETHERNET, &bytes[..end]));
-            let _ = decode(&frame(Linktype::LINUX_SLL, &bytes[..end]));
+            let _ = decode(&packet(Linktype::RAW, &bytes[..end]));
+            let _ = decode(&packet(Linktype::ETHERNET, &bytes[..end]));
+            let _ = decode(&packet(Linktype::LINUX_SLL, &bytes[..end]));
         }
         assert_eq!(
-            decode(&frame(Linktype(147), &bytes)),
+            decode(&packet(Linktype(147), &bytes)),
             Err(Skip::UnsupportedLinktype(Linktype(147)))
         );
     }

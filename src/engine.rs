@@ -1,12 +1,12 @@
-//! The analysis engine: frames in, [`Event`]s out. No I/O and no wall clock: time is the
-//! capture timestamp of the frame being processed, so a file always gives the same answer.
+//! The analysis engine: packets in, [`Event`]s out. No I/O and no wall clock: time is the
+//! capture timestamp of the packet being processed, so a file always gives the same answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::capture::{Frame, Linktype, Timestamp};
+use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
@@ -27,10 +27,10 @@ pub struct EngineConfig {
     pub response_timeout_ns: Option<i64>,
 }
 
-/// What the engine learnt about one frame's connection (for `-w --write-handshakes-only`).
+/// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FrameInfo {
-    /// The TCP connection, when the frame is TCP.
+pub struct PacketInfo {
+    /// The TCP connection, when the packet is TCP.
     pub flow: Option<FlowKey>,
     /// Whether that connection has carried a WebSocket upgrade request.
     pub upgrade: bool,
@@ -40,20 +40,20 @@ pub struct FrameInfo {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     /// Frames processed.
-    pub frames: u64,
-    /// Bytes of frames processed (as captured).
+    pub packets: u64,
+    /// Bytes of packets processed (as captured).
     pub bytes: u64,
-    /// First frame timestamp.
+    /// First packet timestamp.
     #[serde(skip)]
     pub first_ts: Option<Timestamp>,
-    /// Last frame timestamp.
+    /// Last packet timestamp.
     #[serde(skip)]
     pub last_ts: Option<Timestamp>,
     /// TCP segments decoded.
     pub tcp_segments: u64,
     /// Frames that were not IP.
     pub not_ip: u64,
-    /// IP frames that were not TCP.
+    /// IP packets that were not TCP.
     pub not_tcp: u64,
     /// IP fragments (not reassembled).
     pub ip_fragments: u64,
@@ -62,7 +62,7 @@ pub struct Stats {
     /// Frames of a link type wssniff cannot decode.
     pub unsupported_linktype: u64,
     /// Frames cut by the snap length.
-    pub truncated_frames: u64,
+    pub truncated_packets: u64,
     /// Connections tracked.
     pub flows: u64,
     /// Connections on which an HTTP upgrade to WebSocket was seen.
@@ -206,39 +206,39 @@ impl Engine {
         self.flows.values().map(Flow::memory).sum()
     }
 
-    /// Processes one frame, emitting whatever it completes.
-    pub fn process(&mut self, frame: &Frame<'_>, emit: &mut dyn FnMut(Event)) -> FrameInfo {
-        self.stats.frames += 1;
-        self.stats.bytes += frame.data.len() as u64;
-        self.stats.first_ts.get_or_insert(frame.ts);
-        self.stats.last_ts = Some(frame.ts);
-        if frame.is_truncated() {
-            self.stats.truncated_frames += 1;
+    /// Processes one packet, emitting whatever it completes.
+    pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
+        self.stats.packets += 1;
+        self.stats.bytes += packet.data.len() as u64;
+        self.stats.first_ts.get_or_insert(packet.ts);
+        self.stats.last_ts = Some(packet.ts);
+        if packet.is_truncated() {
+            self.stats.truncated_packets += 1;
         }
-        self.flows.expire(frame.ts, &mut self.evicted);
+        self.flows.expire(packet.ts, &mut self.evicted);
         self.drain_evicted(emit);
-        let seg = match decode::decode(frame) {
+        let seg = match decode::decode(packet) {
             Ok(seg) => seg,
             Err(skip) => {
                 self.skipped(skip, emit);
-                return FrameInfo::default();
+                return PacketInfo::default();
             }
         };
         self.stats.tcp_segments += 1;
         let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
-        let flow = match self.flows.get_mut(&key, frame.ts) {
+        let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
             None => {
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
                 if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
-                    return FrameInfo {
+                    return PacketInfo {
                         flow: Some(key),
                         upgrade: false,
                     };
                 }
                 self.stats.flows += 1;
                 self.flows
-                    .insert(key, Flow::default(), frame.ts, &mut self.evicted)
+                    .insert(key, Flow::default(), packet.ts, &mut self.evicted)
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
@@ -247,18 +247,18 @@ impl Engine {
             if seg.flags.rst {
                 self.flows.remove(&key);
                 self.drain_evicted(emit);
-                return FrameInfo {
+                return PacketInfo {
                     flow: Some(key),
                     upgrade: false,
                 };
             }
             if !seg.flags.fin {
                 if seg.flags.syn {
-                    flow.opening.note(side, seg.seq, seg.flags.ack, frame.ts);
+                    flow.opening.note(side, seg.seq, seg.flags.ack, packet.ts);
                 }
                 self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
                 self.drain_evicted(emit);
-                return FrameInfo {
+                return PacketInfo {
                     flow: Some(key),
                     upgrade: false,
                 };
@@ -266,7 +266,7 @@ impl Engine {
         }
         let conn = flow.open(self.config.conn);
         let had_upgrade = conn.saw_upgrade();
-        let effect = conn.on_segment(side, &seg, frame, &mut self.completed);
+        let effect = conn.on_segment(side, &seg, packet, &mut self.completed);
         if conn.saw_upgrade() && !had_upgrade {
             self.stats.upgrade_flows += 1;
         }
@@ -305,7 +305,7 @@ impl Engine {
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
         if let Some((id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
-            if let Some(conn) = self.flows.get_mut(&key, frame.ts).and_then(Flow::conn) {
+            if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                 conn.set_handshake(id, failed);
             }
         }
@@ -316,7 +316,7 @@ impl Engine {
             }
         }
         self.drain_evicted(emit);
-        FrameInfo {
+        PacketInfo {
             flow: Some(key),
             upgrade,
         }
@@ -345,7 +345,7 @@ impl Engine {
         self.drain_evicted(emit);
     }
 
-    /// End of input: every connection still open is finished as of the last frame.
+    /// End of input: every connection still open is finished as of the last packet.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
         for (key, flow) in self.flows.drain() {
             if let Some(mut conn) = flow.conn {
@@ -431,7 +431,9 @@ impl Engine {
                     self.warned_linktypes.push(lt);
                     emit(Event::Notice(Notice {
                         code: "unsupported_linktype",
-                        message: format!("link type {lt} is not supported; its frames are skipped"),
+                        message: format!(
+                            "link type {lt} is not supported; its packets are skipped"
+                        ),
                     }));
                 }
             }

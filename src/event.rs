@@ -20,7 +20,7 @@ pub struct Message {
     /// The parsed head.
     pub head: Head,
     /// Frames that carried the head, in stream order.
-    pub frames: Vec<u64>,
+    pub packets: Vec<u64>,
     /// Timestamp of the frame carrying the first byte.
     pub first_ts: Timestamp,
     /// Timestamp of the frame that completed the head.
@@ -34,7 +34,7 @@ impl Serialize for Message {
         let mut st = s.serialize_struct("Message", 5)?;
         st.serialize_field("start_line", &self.head.start_line)?;
         st.serialize_field("headers", &self.head.headers)?;
-        st.serialize_field("frames", &self.frames)?;
+        st.serialize_field("packets", &self.packets)?;
         st.serialize_field("ts", &self.first_ts.as_secs_f64())?;
         st.serialize_field("head_bytes", &self.head.len)?;
         st.end()
@@ -44,8 +44,8 @@ impl Serialize for Message {
 impl Message {
     /// First frame number, 0 if unknown.
     #[must_use]
-    pub fn first_frame(&self) -> u64 {
-        self.frames.first().copied().unwrap_or(0)
+    pub fn first_packet(&self) -> u64 {
+        self.packets.first().copied().unwrap_or(0)
     }
 
     /// The raw header line(s) of `name`, as evidence.
@@ -327,8 +327,8 @@ pub struct CloseFrame {
     pub code: Option<u16>,
     /// Reason text (lossily decoded).
     pub reason: String,
-    /// Frame number that carried it.
-    pub frame: u64,
+    /// Packet number that carried it.
+    pub packet: u64,
     /// When it was sent.
     #[serde(serialize_with = "ser_ts")]
     pub ts: Timestamp,

@@ -289,9 +289,9 @@ pub struct Finding {
     pub severity: Severity,
     /// One-line statement with the specifics of this handshake.
     pub message: String,
-    /// Frame numbers that show it.
+    /// Packet numbers that show it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<u64>,
+    pub packets: Vec<u64>,
     /// Header lines as on the wire that show it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<String>,
@@ -311,17 +311,17 @@ impl Finding {
             code,
             severity: code.severity(),
             message: message.into(),
-            frames: Vec::new(),
+            packets: Vec::new(),
             lines: Vec::new(),
             hint: code.hint(),
         }
     }
 
-    /// Adds frame numbers as evidence.
+    /// Adds packet numbers as evidence.
     #[must_use]
-    pub fn frames(mut self, frames: &[u64]) -> Self {
-        self.frames.extend_from_slice(frames);
-        self.frames.dedup();
+    pub fn packets(mut self, packets: &[u64]) -> Self {
+        self.packets.extend_from_slice(packets);
+        self.packets.dedup();
         self
     }
 

@@ -83,7 +83,7 @@ pub fn analyze(
                     format!("no response to the upgrade request: {}", other.describe()),
                 ),
             };
-            response_findings.push(finding.frames(&req.frames));
+            response_findings.push(finding.packets(&req.packets));
         }
         (None, None) => {}
     }
@@ -130,7 +130,7 @@ fn verdict(a: &Analysis) -> Verdict {
 
 fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
     let head = &req.head;
-    let frames = &req.frames;
+    let packets = &req.packets;
     a.method = head.method().map(str::to_owned);
     if let crate::event::StartLine::Request { target, .. } = &head.start {
         a.path = Some(target.clone());
@@ -151,20 +151,20 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 Code::RequestNotGet,
                 format!("request method is {}", a.method.as_deref().unwrap_or("?")),
             )
-            .frames(frames)
+            .packets(packets)
             .line(head.start_line.clone()),
         );
     }
     if head.version_minor < 1 {
         out.push(
             Finding::new(Code::RequestHttpVersion, "request is HTTP/1.0")
-                .frames(frames)
+                .packets(packets)
                 .line(head.start_line.clone()),
         );
     }
     // Item 4: Host.
     if a.host.is_none() {
-        out.push(Finding::new(Code::RequestHostMissing, "no Host header").frames(frames));
+        out.push(Finding::new(Code::RequestHostMissing, "no Host header").packets(packets));
     }
     // Item 5: Upgrade contains "websocket" (case-insensitive).
     let upgrade_lines = req.lines("Upgrade");
@@ -174,14 +174,14 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 Code::RequestUpgradeMissing,
                 "no Upgrade header in the request",
             )
-            .frames(frames),
+            .packets(packets),
         );
     } else if !head.has_token("Upgrade", "websocket") {
         let mut f = Finding::new(
             Code::RequestUpgradeNotWebsocket,
             "Upgrade does not name websocket",
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = upgrade_lines;
         out.push(f);
     }
@@ -196,7 +196,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 "Connection does not list Upgrade".to_owned()
             },
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = lines;
         out.push(f);
     }
@@ -209,7 +209,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 Code::RequestKeyMissing,
                 "no Sec-WebSocket-Key in the request",
             )
-            .frames(frames),
+            .packets(packets),
         ),
         [key] => {
             if !accept::key_is_valid(key) {
@@ -218,7 +218,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                         Code::RequestKeyInvalid,
                         format!("Sec-WebSocket-Key {key:?} is not base64 of 16 bytes"),
                     )
-                    .frames(frames)
+                    .packets(packets)
                     .line(format!("Sec-WebSocket-Key: {key}")),
                 );
             }
@@ -229,7 +229,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 Code::RequestKeyDuplicate,
                 format!("{} Sec-WebSocket-Key headers", keys.len()),
             )
-            .frames(frames);
+            .packets(packets);
             f.lines = req.lines("Sec-WebSocket-Key");
             out.push(f);
             a.expected_accept = keys.first().map(|k| accept::expected_accept(k));
@@ -239,14 +239,14 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
     let versions = head.list("Sec-WebSocket-Version");
     if versions.is_empty() {
         out.push(
-            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version").frames(frames),
+            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version").packets(packets),
         );
     } else if versions != ["13"] {
         let mut f = Finding::new(
             Code::RequestVersionUnsupported,
             format!("Sec-WebSocket-Version is {}", versions.join(", ")),
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = req.lines("Sec-WebSocket-Version");
         out.push(f);
     }
@@ -259,7 +259,7 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                         Code::CrossOrigin,
                         format!("Origin {origin} is not host {host}"),
                     )
-                    .frames(frames)
+                    .packets(packets)
                     .line(format!("Origin: {origin}")),
                 );
             }
@@ -292,7 +292,7 @@ fn check_response(
     explain_accept: &dyn Fn(&str) -> Option<String>,
 ) {
     let head = &resp.head;
-    let frames = &resp.frames;
+    let packets = &resp.packets;
     let status = head.status().unwrap_or(0);
     a.status = Some(status);
     a.accept = head.value("Sec-WebSocket-Accept").map(str::to_owned);
@@ -307,14 +307,14 @@ fn check_response(
     if head.fields("Upgrade").next().is_none() {
         out.push(
             Finding::new(Code::ResponseUpgradeMissing, "101 response without Upgrade")
-                .frames(frames),
+                .packets(packets),
         );
     } else if !head.has_token("Upgrade", "websocket") {
         let mut f = Finding::new(
             Code::ResponseUpgradeMissing,
             "101 response switches to something other than websocket",
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = resp.lines("Upgrade");
         out.push(f);
     }
@@ -323,7 +323,7 @@ fn check_response(
             Code::ResponseConnectionMissingUpgrade,
             "101 response's Connection does not list Upgrade",
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = resp.lines("Connection");
         out.push(f);
     }
@@ -334,7 +334,7 @@ fn check_response(
                 Code::AcceptMissing,
                 "101 response without Sec-WebSocket-Accept",
             )
-            .frames(frames),
+            .packets(packets),
         ),
         [actual, ..] => {
             if accepts.len() > 1 {
@@ -342,7 +342,7 @@ fn check_response(
                     Code::AcceptDuplicate,
                     format!("{} Sec-WebSocket-Accept headers", accepts.len()),
                 )
-                .frames(frames);
+                .packets(packets);
                 f.lines = resp.lines("Sec-WebSocket-Accept");
                 out.push(f);
             }
@@ -355,9 +355,9 @@ fn check_response(
                             "; {actual} is the answer to {other}: a stale, replayed response"
                         ));
                     }
-                    let mut frames_both = request.map(|r| r.frames.clone()).unwrap_or_default();
-                    frames_both.extend_from_slice(frames);
-                    let mut f = Finding::new(Code::AcceptMismatch, message).frames(&frames_both);
+                    let mut frames_both = request.map(|r| r.packets.clone()).unwrap_or_default();
+                    frames_both.extend_from_slice(packets);
+                    let mut f = Finding::new(Code::AcceptMismatch, message).packets(&frames_both);
                     if let Some(key) = &a.key {
                         f.lines.push(format!("Sec-WebSocket-Key: {key}"));
                     }
@@ -373,7 +373,7 @@ fn check_response(
             Code::SubprotocolMultiple,
             format!("server chose {} subprotocols", chosen.len()),
         )
-        .frames(frames);
+        .packets(packets);
         f.lines = resp.lines("Sec-WebSocket-Protocol");
         out.push(f);
     }
@@ -387,7 +387,7 @@ fn check_response(
                     a.subprotocols_offered.join(", ")
                 )
             };
-            let mut f = Finding::new(Code::SubprotocolNotOffered, message).frames(frames);
+            let mut f = Finding::new(Code::SubprotocolNotOffered, message).packets(packets);
             f.lines = resp.lines("Sec-WebSocket-Protocol");
             out.push(f);
         }
@@ -400,7 +400,7 @@ fn check_response(
                     a.subprotocols_offered.join(", ")
                 ),
             )
-            .frames(frames),
+            .packets(packets),
         );
     }
     check_extensions(resp, a, out);
@@ -478,7 +478,9 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         500..=599 => (Code::ServerError, format!("server answered {line}")),
         _ => (Code::UnexpectedStatus, format!("server answered {line}")),
     };
-    let mut f = Finding::new(code, message).frames(&resp.frames).line(line);
+    let mut f = Finding::new(code, message)
+        .packets(&resp.packets)
+        .line(line);
     for name in [
         "Location",
         "WWW-Authenticate",
@@ -525,7 +527,7 @@ fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
                     Code::ExtensionNotOffered,
                     format!("server accepted extension {name:?}, which the client did not offer"),
                 )
-                .frames(&resp.frames)
+                .packets(&resp.packets)
                 .line(format!("Sec-WebSocket-Extensions: {item}")),
             );
             continue;
@@ -536,7 +538,7 @@ fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
                     Code::ExtensionParamsInvalid,
                     format!("server accepted {name} twice"),
                 )
-                .frames(&resp.frames)
+                .packets(&resp.packets)
                 .line(format!("Sec-WebSocket-Extensions: {item}")),
             );
         }
@@ -545,7 +547,7 @@ fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
             if let Some(problem) = deflate_response_problem(&params, &offers) {
                 out.push(
                     Finding::new(Code::ExtensionParamsInvalid, problem)
-                        .frames(&resp.frames)
+                        .packets(&resp.packets)
                         .line(format!("Sec-WebSocket-Extensions: {item}")),
                 );
             }

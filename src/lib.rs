@@ -4,7 +4,7 @@
 //! it (checked by `tests/it/layers.rs`), and each arrow is a plain value:
 //!
 //! ```text
-//!  capture ─Frame─▶ decode ─Segment─▶ tcp ─────────▶ http ───────────────▶ handshake
+//!  capture ─Packet─▶ decode ─Segment─▶ tcp ─────────▶ http ───────────────▶ handshake
 //!  file, live       L2–L4,            flow table,     heads, framing,       RFC 6455 §4 checks
 //!                   tunnels           reassembly      request ↔ response    → findings, verdict
 //!                                     (byte streams      │ after a 101

@@ -293,7 +293,7 @@ mod tests {
             extensions: vec![],
             request: Some(Message {
                 head,
-                frames: vec![4],
+                packets: vec![4],
                 first_ts: Timestamp(1_700_000_000_000_000_000),
                 last_ts: Timestamp(1_700_000_000_000_000_000),
                 truncated: false,
@@ -304,7 +304,7 @@ mod tests {
             ending: None,
             findings: vec![
                 Finding::new(Code::RequestKeyMissing, format!("evil {EVIL}"))
-                    .frames(&[4])
+                    .packets(&[4])
                     .line(format!("X-Evil: {EVIL}")),
             ],
         }
@@ -344,7 +344,7 @@ mod tests {
         let close = |code, frame| CloseFrame {
             code: Some(code),
             reason: EVIL.into(),
-            frame,
+            packet: frame,
             ts: Timestamp(1_700_000_001_000_000_000),
         };
         ConnectionRecord {
@@ -409,7 +409,7 @@ mod tests {
         let md = report.render(Format::Markdown, &info);
         assert!(!md.contains('\x1b'));
         assert!(
-            md.contains("server first: 1008 (policy violation) reason ``` <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ``` (frame 8)"),
+            md.contains("server first: 1008 (policy violation) reason ``` <script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| ``` (packet 8)"),
             "{md}"
         );
         assert_no_bare_markup(&md);

@@ -8,11 +8,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::capture::filter::FrameFilter;
-use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedFrame};
+use crate::capture::filter::PacketFilter;
+use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
 use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
 use crate::cli::{Config, FailOn, Input, Live};
-use crate::engine::{Engine, FrameInfo, Stats};
+use crate::engine::{Engine, PacketInfo, Stats};
 use crate::event::Event;
 use crate::finding::Code;
 use crate::report::{CaptureInfo, Report};
@@ -153,31 +153,31 @@ impl Delivery {
 pub enum Step<'a> {
     /// The engine emitted an event.
     Event(Event),
-    /// A frame was processed (whether or not the filter kept it); the counters so far.
-    Frame(&'a Stats),
+    /// A packet was processed (whether or not the filter kept it); the counters so far.
+    Packet(&'a Stats),
 }
 
-/// Drives `engine` with every frame of `source` that passes `filter`, handing each event and
-/// each processed frame to `step`, until the end of the input or until a `Frame` step returns
+/// Drives `engine` with every packet of `source` that passes `filter`, handing each event and
+/// each processed packet to `step`, until the end of the input or until a `Packet` step returns
 /// `Break`. The one read loop shared by the line output and the TUI's reader thread; the caller
 /// decides whether to call [`Engine::finish`] afterwards.
 pub fn analyse(
     source: &mut FileSource,
-    mut filter: Option<&mut FrameFilter>,
+    mut filter: Option<&mut PacketFilter>,
     engine: &mut Engine,
     mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> ReadSummary {
-    source.for_each_frame(|frame| {
+    source.for_each_packet(|packet| {
         if let Some(f) = filter.as_deref_mut() {
-            if !f.matches(frame) {
-                return step(Step::Frame(engine.stats()));
+            if !f.matches(packet) {
+                return step(Step::Packet(engine.stats()));
             }
         }
-        engine.process(frame, &mut |event| {
-            // An event cannot stop the read midway through a frame; the Frame step can.
+        engine.process(packet, &mut |event| {
+            // An event cannot stop the read midway through a packet; the Packet step can.
             let _ = step(Step::Event(event));
         });
-        step(Step::Frame(engine.stats()))
+        step(Step::Packet(engine.stats()))
     })
 }
 
@@ -193,7 +193,11 @@ pub fn run(config: &Config) -> Result<Outcome, RunError> {
 }
 
 fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
-    let mut filter = config.filter.as_deref().map(FrameFilter::new).transpose()?;
+    let mut filter = config
+        .filter
+        .as_deref()
+        .map(PacketFilter::new)
+        .transpose()?;
     let mut source = FileSource::open(path)?;
     let mut delivery = Delivery::new(config, false)?;
     let mut engine = Engine::new(config.engine);
@@ -206,8 +210,8 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
                 delivery.deliver(event);
                 ControlFlow::Continue(())
             }
-            Step::Frame(_) if delivery.done() => ControlFlow::Break(()),
-            Step::Frame(_) => ControlFlow::Continue(()),
+            Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
+            Step::Packet(_) => ControlFlow::Continue(()),
         },
     );
     if !delivery.done() {
@@ -229,7 +233,7 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         for lt in f.unmatched_linktypes() {
             writeln!(
                 err,
-                "wssniff: note: the filter does not apply to link type {lt}; its frames were skipped"
+                "wssniff: note: the filter does not apply to link type {lt}; its packets were skipped"
             )?;
         }
     }
@@ -256,7 +260,7 @@ pub enum LiveStep<'a> {
     /// The engine emitted an event.
     Event(Event),
     /// A packet was analysed; what the engine learnt about its connection.
-    Frame(&'a OwnedFrame, FrameInfo),
+    Packet(&'a OwnedPacket, PacketInfo),
     /// Five times a second: the engine's and the capture's counters.
     Tick(&'a Stats, LiveStats),
 }
@@ -276,7 +280,7 @@ pub fn analyse_live(
     engine: &mut Engine,
     mut step: impl FnMut(LiveStep<'_>) -> ControlFlow<()>,
 ) -> io::Result<LiveStats> {
-    let (tx, rx) = mpsc::sync_channel::<OwnedFrame>(CHANNEL_FRAMES);
+    let (tx, rx) = mpsc::sync_channel::<OwnedPacket>(CHANNEL_FRAMES);
     let counters = Arc::new(LiveCounters::default());
     let capture_stop = Arc::clone(stop);
     let capture_counters = Arc::clone(&counters);
@@ -297,7 +301,7 @@ pub fn analyse_live(
                 let info = engine.process(&owned.as_frame(number), &mut |e| {
                     stopped_by_step |= step(LiveStep::Event(e)).is_break();
                 });
-                stopped_by_step |= step(LiveStep::Frame(&owned, info)).is_break();
+                stopped_by_step |= step(LiveStep::Packet(&owned, info)).is_break();
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -347,10 +351,10 @@ impl PacketOut {
         }))
     }
 
-    pub(crate) fn write(&mut self, frame: &OwnedFrame, info: FrameInfo) -> io::Result<()> {
+    pub(crate) fn write(&mut self, packet: &OwnedPacket, info: PacketInfo) -> io::Result<()> {
         match (self, info.flow) {
-            (PacketOut::All(w), _) => w.write(frame),
-            (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, frame),
+            (PacketOut::All(w), _) => w.write(packet),
+            (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, packet),
             (PacketOut::UpgradesOnly(_), None) => Ok(()),
         }
     }
@@ -386,8 +390,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let stats = analyse_live(capture, &stop, live.duration, &mut engine, |step| {
         match step {
             LiveStep::Event(e) => delivery.deliver(e),
-            LiveStep::Frame(frame, info) => {
-                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(frame, info)) {
+            LiveStep::Packet(packet, info) => {
+                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
                     write_error.get_or_insert(e);
                 }
             }
@@ -411,7 +415,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let (summary, tripped, report) = delivery.close()?;
     let read = ReadSummary {
-        frames: engine.stats().frames,
+        packets: engine.stats().packets,
         snaplen: Some(if live.options.snaplen == 0 {
             262_144
         } else {
@@ -422,7 +426,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         // No file to hash; what libpcap and wssniff lost goes in as the capture's drops.
         let lossy = ReadSummary {
-            frames: read.frames,
+            packets: read.packets,
             snaplen: read.snaplen,
             drops: Some(stats.lost()),
             ..ReadSummary::default()

@@ -24,7 +24,7 @@
 
 use std::ops::ControlFlow;
 
-use wssniff::capture::{FileSource, Frame, Linktype, Timestamp};
+use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::{Event, Message};
 use wssniff::http::exchange::ConnLimits;
@@ -54,22 +54,22 @@ const LINKTYPES: [Linktype; 11] = [
     Linktype(147),
 ];
 
-/// `decode`: link/IP/TCP decoding of one frame. The first byte picks the link type (low
-/// nibble) and how many bytes the frame claims were cut by the snap length (high nibble).
+/// `decode`: link/IP/TCP decoding of one packet. The first byte picks the link type (low
+/// nibble) and how many bytes the packet claims were cut by the snap length (high nibble).
 pub fn decode(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
     let linktype = LINKTYPES[usize::from(sel & 0x0f) % LINKTYPES.len()];
-    let frame = Frame {
+    let packet = Packet {
         number: 1,
         ts: Timestamp(0),
         linktype,
         data: rest,
         orig_len: u32::try_from(rest.len()).unwrap_or(u32::MAX) + u32::from(sel >> 4),
     };
-    if let Ok(seg) = decode::decode(&frame) {
-        // The payload is a slice of the frame, never more.
+    if let Ok(seg) = decode::decode(&packet) {
+        // The payload is a slice of the packet, never more.
         assert!(seg.payload.len() <= rest.len());
     }
 }
@@ -153,14 +153,14 @@ pub fn reassembly(data: &[u8]) {
     let isn: u32 = 0xffff_ff00; // wraps within the first few hundred bytes
     let mut next: u32 = isn.wrapping_add(1);
     for (i, op) in ops(data).into_iter().enumerate() {
-        let frame = i as u64 + 1;
+        let packet = i as u64 + 1;
         let ts = Timestamp(i64::try_from(i).unwrap_or(0));
         #[allow(clippy::cast_possible_truncation)]
         let seq = next.wrapping_add(op.seq_delta as u32);
         if op.syn {
             s.syn(isn);
         }
-        let out = s.push(seq, op.payload, frame, ts);
+        let out = s.push(seq, op.payload, packet, ts);
         if out.advanced {
             #[allow(clippy::cast_possible_truncation)]
             let n = s.next_offset() as u32;
@@ -279,7 +279,7 @@ pub fn handshake(data: &[u8]) {
         match http::parse_head(bytes, len, request) {
             HeadParse::Complete(head) => Some(Message {
                 head,
-                frames: vec![1],
+                packets: vec![1],
                 first_ts: Timestamp(0),
                 last_ts: Timestamp(1),
                 truncated: false,
@@ -383,7 +383,7 @@ impl Outputs {
     }
 }
 
-/// Builds an IPv4/TCP frame for a script op.
+/// Builds an IPv4/TCP packet for a script op.
 fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
     let client = [10, 0, 0, 1];
     let server = [10, 0, 0, 2];
@@ -430,14 +430,14 @@ pub fn engine_with(data: &[u8], config: EngineConfig) -> Engine {
         let seq = seq_next.wrapping_add(op.seq_delta as u32);
         let ack = next[conn][1 - op.dir];
         let bytes = tcp_frame(&op, seq, ack);
-        let frame = Frame {
+        let packet = Packet {
             number: i as u64 + 1,
             ts: Timestamp(ts),
             linktype: Linktype::IPV4,
             data: &bytes,
             orig_len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         };
-        engine.process(&frame, &mut |e| outputs.event(&e));
+        engine.process(&packet, &mut |e| outputs.event(&e));
         #[allow(clippy::cast_possible_truncation)]
         let consumed = op.payload.len() as u32 + u32::from(op.syn) + u32::from(op.fin);
         let end = seq.wrapping_add(consumed);
@@ -471,7 +471,7 @@ pub fn engine(data: &[u8]) {
     let _ = engine_with(data, small_caps());
 }
 
-/// `capture`: arbitrary bytes as a pcap/pcapng file, every frame through the engine.
+/// `capture`: arbitrary bytes as a pcap/pcapng file, every packet through the engine.
 pub fn capture(data: &[u8]) {
     let Ok(mut source) =
         FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec())))
@@ -480,14 +480,14 @@ pub fn capture(data: &[u8]) {
     };
     let mut engine = Engine::new(small_caps());
     let mut outputs = Outputs::new();
-    let mut frames = 0u64;
-    let summary = source.for_each_frame(|frame| {
-        frames += 1;
-        engine.process(frame, &mut |e| outputs.event(&e));
+    let mut packets = 0u64;
+    let summary = source.for_each_packet(|packet| {
+        packets += 1;
+        engine.process(packet, &mut |e| outputs.event(&e));
         ControlFlow::Continue(())
     });
     engine.finish(&mut |e| outputs.event(&e));
-    assert_eq!(summary.frames, frames);
+    assert_eq!(summary.packets, packets);
     assert!(summary.bytes <= data.len() as u64, "read past the end");
     if let Some(e) = &summary.error {
         // One line, whatever the damage.

@@ -8,7 +8,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-use super::{CaptureError, Frame, Linktype, Timestamp};
+use super::{CaptureError, Linktype, Packet, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
 const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
@@ -22,7 +22,7 @@ pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct ReadSummary {
     /// Frames handed to the callback.
-    pub frames: u64,
+    pub packets: u64,
     /// Bytes of the capture consumed.
     pub bytes: u64,
     /// Distinct link types seen, in order of first appearance.
@@ -32,7 +32,7 @@ pub struct ReadSummary {
     /// Packets the capturing host dropped, from pcapng interface statistics (the last block
     /// of each interface: `isb_ifdrop` + `isb_osdrop`); `None` when the file does not say.
     pub drops: Option<u64>,
-    /// Why reading stopped early, if it did; every frame before it was delivered.
+    /// Why reading stopped early, if it did; every packet before it was delivered.
     pub error: Option<CaptureError>,
 }
 
@@ -43,7 +43,7 @@ struct Interface {
     ts_offset: i64,
 }
 
-/// A pcap or pcapng file (or standard input, `-`) read as a stream of frames.
+/// A pcap or pcapng file (or standard input, `-`) read as a stream of packets.
 pub struct FileSource {
     path: String,
     reader: Box<dyn PcapReaderIterator + Send>,
@@ -124,13 +124,13 @@ impl FileSource {
                 PcapError::Eof | PcapError::UnexpectedEof | PcapError::Incomplete(_) => {
                     CaptureError::Truncated {
                         path: name.to_owned(),
-                        after_frame: 0,
+                        after_packet: 0,
                         offset: 0,
                     }
                 }
                 other => CaptureError::Corrupt {
                     path: name.to_owned(),
-                    after_frame: 0,
+                    after_packet: 0,
                     offset: 0,
                     detail: describe(&other),
                 },
@@ -147,13 +147,13 @@ impl FileSource {
         &self.path
     }
 
-    /// Hands every frame to `on_frame` in file order until the end, an error, or `Break`.
+    /// Hands every packet to `on_packet` in file order until the end, an error, or `Break`.
     ///
-    /// A damaged file is not an `Err`: the frames before the damage are delivered and the
+    /// A damaged file is not an `Err`: the packets before the damage are delivered and the
     /// damage is described in [`ReadSummary::error`].
-    pub fn for_each_frame(
+    pub fn for_each_packet(
         &mut self,
-        mut on_frame: impl FnMut(&Frame<'_>) -> ControlFlow<()>,
+        mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>,
     ) -> ReadSummary {
         let mut summary = ReadSummary::default();
         let mut interfaces: Vec<Interface> = Vec::new();
@@ -165,7 +165,7 @@ impl FileSource {
         loop {
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {
-                    let frame = match block {
+                    let packet = match block {
                         PcapBlockOwned::LegacyHeader(header) => {
                             let units = if header.is_nanosecond_precision() {
                                 1_000_000_000
@@ -180,7 +180,7 @@ impl FileSource {
                             });
                             None
                         }
-                        PcapBlockOwned::Legacy(record) => legacy.map(|iface| Frame {
+                        PcapBlockOwned::Legacy(record) => legacy.map(|iface| Packet {
                             number: 0,
                             ts: Timestamp::from_parts(
                                 i64::from(record.ts_sec).saturating_add(iface.ts_offset),
@@ -222,7 +222,7 @@ impl FileSource {
                                 let secs = i64::try_from(raw / units)
                                     .unwrap_or(i64::MAX)
                                     .saturating_add(iface.ts_offset);
-                                Frame {
+                                Packet {
                                     number: 0,
                                     ts: Timestamp::from_parts(secs, raw % units, units),
                                     linktype: iface.linktype,
@@ -235,7 +235,7 @@ impl FileSource {
                             })
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                            interfaces.first().map(|iface| Frame {
+                            interfaces.first().map(|iface| Packet {
                                 number: 0,
                                 ts: Timestamp::default(),
                                 linktype: iface.linktype,
@@ -271,13 +271,13 @@ impl FileSource {
                         PcapBlockOwned::NG(_) => None,
                     };
                     let mut stop = false;
-                    if let Some(mut frame) = frame {
-                        summary.frames += 1;
-                        frame.number = summary.frames;
-                        if !summary.linktypes.contains(&frame.linktype) {
-                            summary.linktypes.push(frame.linktype);
+                    if let Some(mut packet) = packet {
+                        summary.packets += 1;
+                        packet.number = summary.packets;
+                        if !summary.linktypes.contains(&packet.linktype) {
+                            summary.linktypes.push(packet.linktype);
                         }
-                        stop = on_frame(&frame).is_break();
+                        stop = on_packet(&packet).is_break();
                     }
                     (offset, stop)
                 }
@@ -313,7 +313,7 @@ impl FileSource {
                 Err(PcapError::UnexpectedEof) => {
                     summary.error = Some(CaptureError::Truncated {
                         path: self.path.clone(),
-                        after_frame: summary.frames,
+                        after_packet: summary.packets,
                         offset: summary.bytes,
                     });
                     break;
@@ -336,7 +336,7 @@ impl FileSource {
     fn corrupt(&self, summary: &ReadSummary, detail: &str) -> CaptureError {
         CaptureError::Corrupt {
             path: self.path.clone(),
-            after_frame: summary.frames,
+            after_packet: summary.packets,
             offset: summary.bytes,
             detail: detail.to_owned(),
         }

@@ -1,25 +1,25 @@
-//! BPF filters applied to frames from files, compiled by libpcap once per link type.
+//! BPF filters applied to packets from files, compiled by libpcap once per link type.
 //!
-//! Files hold frames of several link types (pcapng), and a BPF program is compiled for one
+//! Files hold packets of several link types (pcapng), and a BPF program is compiled for one
 //! link type, so a program is compiled lazily the first time each link type shows up.
 
 use pcap::{BpfProgram, Capture};
 
-use super::{CaptureError, Frame, Linktype};
+use super::{CaptureError, Linktype, Packet};
 
 /// A tcpdump-syntax filter expression, compiled per link type on first use.
-pub struct FrameFilter {
+pub struct PacketFilter {
     expression: String,
     programs: Vec<(Linktype, Option<BpfProgram>)>,
 }
 
-impl FrameFilter {
+impl PacketFilter {
     /// Checks that `expression` compiles for Ethernet, so typos fail before reading starts.
     ///
     /// # Errors
     /// libpcap rejects the expression.
     pub fn new(expression: &str) -> Result<Self, CaptureError> {
-        let mut filter = FrameFilter {
+        let mut filter = PacketFilter {
             expression: expression.to_owned(),
             programs: Vec::new(),
         };
@@ -44,23 +44,23 @@ impl FrameFilter {
         dead.compile(&self.expression, true).map_err(err)
     }
 
-    /// Whether `frame` passes. A link type the expression cannot compile for (e.g. a filter
+    /// Whether `packet` passes. A link type the expression cannot compile for (e.g. a filter
     /// on `ether host` against raw IP) matches nothing, as with tcpdump.
-    pub fn matches(&mut self, frame: &Frame<'_>) -> bool {
+    pub fn matches(&mut self, packet: &Packet<'_>) -> bool {
         let index = match self
             .programs
             .iter()
-            .position(|(lt, _)| *lt == frame.linktype)
+            .position(|(lt, _)| *lt == packet.linktype)
         {
             Some(i) => i,
             None => {
-                let program = self.compile(frame.linktype).ok();
-                self.programs.push((frame.linktype, program));
+                let program = self.compile(packet.linktype).ok();
+                self.programs.push((packet.linktype, program));
                 self.programs.len() - 1
             }
         };
         match self.programs.get(index) {
-            Some((_, Some(program))) => program.filter(frame.data),
+            Some((_, Some(program))) => program.filter(packet.data),
             _ => false,
         }
     }

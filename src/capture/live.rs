@@ -1,6 +1,6 @@
 //! Live capture through libpcap on its own thread.
 //!
-//! The capture thread does nothing but read packets, copy them into [`OwnedFrame`]s and
+//! The capture thread does nothing but read packets, copy them into [`OwnedPacket`]s and
 //! `try_send` them over a bounded channel: it never waits for the analysis (or a terminal).
 //! When the channel is full the packet is shed and counted, so a slow consumer shows up as a
 //! number in the summary instead of as kernel drops.
@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use pcap::{Active, Capture, Device};
 
-use super::{CaptureError, Frame, Linktype, Timestamp};
+use super::{CaptureError, Linktype, Packet, Timestamp};
 
 /// A packet copied out of libpcap's buffer, to cross threads.
 #[derive(Clone, Debug)]
-pub struct OwnedFrame {
+pub struct OwnedPacket {
     /// Capture timestamp.
     pub ts: Timestamp,
     /// Link type.
@@ -26,22 +26,22 @@ pub struct OwnedFrame {
     pub orig_len: u32,
 }
 
-impl OwnedFrame {
-    /// Copies a borrowed frame.
+impl OwnedPacket {
+    /// Copies a borrowed packet.
     #[must_use]
-    pub fn from_frame(frame: &Frame<'_>) -> Self {
-        OwnedFrame {
-            ts: frame.ts,
-            linktype: frame.linktype,
-            data: frame.data.to_vec(),
-            orig_len: frame.orig_len,
+    pub fn from_frame(packet: &Packet<'_>) -> Self {
+        OwnedPacket {
+            ts: packet.ts,
+            linktype: packet.linktype,
+            data: packet.data.to_vec(),
+            orig_len: packet.orig_len,
         }
     }
 
-    /// Borrows it as a [`Frame`] with frame number `number`.
+    /// Borrows it as a [`Packet`] with packet number `number`.
     #[must_use]
-    pub fn as_frame(&self, number: u64) -> Frame<'_> {
-        Frame {
+    pub fn as_frame(&self, number: u64) -> Packet<'_> {
+        Packet {
             number,
             ts: self.ts,
             linktype: self.linktype,
@@ -245,7 +245,7 @@ impl LiveCapture {
     pub fn run(
         mut self,
         stop: &Arc<AtomicBool>,
-        tx: &SyncSender<OwnedFrame>,
+        tx: &SyncSender<OwnedPacket>,
         counters: &LiveCounters,
     ) -> LiveStats {
         let mut last_stats = std::time::Instant::now();
@@ -258,13 +258,13 @@ impl LiveCapture {
                         u64::try_from(packet.header.ts.tv_usec).unwrap_or(0),
                         1_000_000,
                     );
-                    let frame = OwnedFrame {
+                    let packet = OwnedPacket {
                         ts,
                         linktype: self.linktype,
                         data: packet.data.to_vec(),
                         orig_len: packet.header.len,
                     };
-                    match tx.try_send(frame) {
+                    match tx.try_send(packet) {
                         Ok(()) => {}
                         Err(TrySendError::Full(_)) => {
                             counters.shed.fetch_add(1, Ordering::Relaxed);

@@ -14,7 +14,7 @@ fn msg(text: &str, request: bool) -> Message {
     };
     Message {
         head,
-        frames: vec![if request { 4 } else { 6 }],
+        packets: vec![if request { 4 } else { 6 }],
         first_ts: Timestamp(0),
         last_ts: Timestamp(0),
         truncated: false,
@@ -140,7 +140,7 @@ fn accept_mismatch_shows_expected_and_actual() {
     let f = &a.findings[0];
     assert_eq!(f.code, Code::AcceptMismatch);
     assert!(f.message.contains(ACCEPT) && f.message.contains("AAAAAAAA"));
-    assert_eq!(f.frames, vec![4, 6]);
+    assert_eq!(f.packets, vec![4, 6]);
     assert_eq!(a.verdict, Verdict::Failed);
 }
 

@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 
 use super::head::{self as http, Body, ChunkStep, Chunked, HeadParse, Sniff};
-use crate::capture::{Frame, Timestamp};
+use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
 use crate::event::{ConnectionRecord, Ending, Message, Peer};
 use crate::finding::{Code, Finding};
@@ -123,7 +123,7 @@ struct Marks {
 }
 
 impl Marks {
-    fn note_frame(&mut self, frame: u64) {
+    fn note_packet(&mut self, frame: u64) {
         if self.frames.len() < 8 && self.frames.last() != Some(&frame) {
             self.frames.push(frame);
         }
@@ -334,7 +334,7 @@ impl Connection {
         &mut self,
         side: Side,
         seg: &Segment<'_>,
-        frame: &Frame<'_>,
+        frame: &Packet<'_>,
         out: &mut Vec<Completed>,
     ) -> SegmentEffect {
         let mut effect = SegmentEffect::default();
@@ -377,11 +377,11 @@ impl Connection {
             if let Some(m) = self.marks.get_mut(i) {
                 if push.conflicting_overlap {
                     m.conflict = true;
-                    m.note_frame(frame.number);
+                    m.note_packet(frame.number);
                 }
                 if seg.payload_truncated {
                     m.truncated = true;
-                    m.note_frame(frame.number);
+                    m.note_packet(frame.number);
                 }
             }
             if let Some(gap) = push.gap {
@@ -462,7 +462,7 @@ impl Connection {
                 ..g
             }));
             if frame != 0 {
-                m.note_frame(frame);
+                m.note_packet(frame);
             }
         }
         if self.state(side) == DirState::Frames {
@@ -790,7 +790,7 @@ impl Connection {
                 let last = stream.origin(len.saturating_sub(1));
                 let truncated = self.marks.get(side.index()).is_some_and(|m| m.truncated);
                 let msg = Message {
-                    frames: stream.frames(0..len),
+                    packets: stream.packets(0..len),
                     first_ts: first.map(|o| o.ts).unwrap_or(self.last_ts),
                     last_ts: last.map(|o| o.ts).unwrap_or(self.last_ts),
                     truncated,
@@ -901,7 +901,7 @@ impl Connection {
         let frames = self
             .streams
             .get(side.index())
-            .map(|s| s.frames(0..data.len().min(limit)))
+            .map(|s| s.packets(0..data.len().min(limit)))
             .unwrap_or_default();
         let upgrade_pending = !is_request && self.pending.iter().any(|p| p.upgrade.is_some());
         if websocket || upgrade_pending {
@@ -910,7 +910,7 @@ impl Connection {
                 Code::HeaderLimitExceeded,
                 format!("the {who} head passed {limit} bytes without ending (--max-header-bytes)"),
             )
-            .frames(&frames);
+            .packets(&frames);
             if is_request {
                 out.push(Completed {
                     request: None,
@@ -950,7 +950,7 @@ impl Connection {
             // A new exchange starts: earlier evidence problems belong to earlier traffic, but
             // those seen while this request's own head arrived (a retransmission of it with
             // different bytes) belong to this exchange.
-            let first = msg.first_frame();
+            let first = msg.first_packet();
             let own = self
                 .marks
                 .get_mut(side.index())
@@ -1094,13 +1094,13 @@ impl Connection {
                             gap.len, gap.offset
                         ),
                     )
-                    .frames(&m.frames),
+                    .packets(&m.frames),
                 );
             }
             if m.truncated {
                 findings.push(
                     Finding::new(Code::SnaplenTruncated, "packets cut by the snap length")
-                        .frames(&m.frames),
+                        .packets(&m.frames),
                 );
             }
             if m.conflict {
@@ -1109,7 +1109,7 @@ impl Connection {
                         Code::OverlapConflict,
                         "a retransmission carried different bytes; the first copy was used",
                     )
-                    .frames(&m.frames),
+                    .packets(&m.frames),
                 );
             }
             if m.header_limit {
@@ -1119,7 +1119,7 @@ impl Connection {
                 ));
             }
             if let Some(why) = m.malformed {
-                findings.push(Finding::new(Code::HttpMalformed, why).frames(&m.frames));
+                findings.push(Finding::new(Code::HttpMalformed, why).packets(&m.frames));
             }
         }
         findings

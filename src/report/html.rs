@@ -271,8 +271,8 @@ pub fn render(m: &ReportModel) -> String {
             if g.count > 1 {
                 let _ = write!(o, "<details><summary>All {} occurrences</summary><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>frames</th><th>community id</th></tr>", g.count);
                 for oc in &g.occurrences {
-                    let frames: Vec<String> = oc.frames.iter().map(u64::to_string).collect();
-                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), frames.join(", "), esc(&oc.community_id));
+                    let packets: Vec<String> = oc.packets.iter().map(u64::to_string).collect();
+                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), packets.join(", "), esc(&oc.community_id));
                 }
                 o.push_str("</table></div>");
                 if g.unlisted > 0 {
@@ -439,7 +439,7 @@ fn occurrence(o: &mut String, s: &ConnSummary) {
         .enumerate()
         .map(|(i, (who, c))| {
             format!(
-                "{who}{} {} {}(frame {})",
+                "{who}{} {} {}(packet {})",
                 if i == 0 && list.len() > 1 {
                     " first:"
                 } else {
@@ -451,7 +451,7 @@ fn occurrence(o: &mut String, s: &ConnSummary) {
                 } else {
                     format!("reason <code>{}</code> ", esc(&c.reason))
                 },
-                c.frame
+                c.packet
             )
         })
         .collect();
@@ -582,15 +582,15 @@ fn detail(o: &mut String, d: &Detail) {
     }
     o.push_str("</ul>");
     for f in &d.findings {
-        let frames = if f.frames.is_empty() {
+        let packets = if f.packets.is_empty() {
             String::new()
         } else {
-            let l: Vec<String> = f.frames.iter().map(u64::to_string).collect();
-            format!(" <span class=\"muted\">[frame {}]</span>", l.join(", "))
+            let l: Vec<String> = f.packets.iter().map(u64::to_string).collect();
+            format!(" <span class=\"muted\">[packet {}]</span>", l.join(", "))
         };
         let _ = write!(
             o,
-            "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}{frames}<br><span class=\"muted\">{}</span>",
+            "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}{packets}<br><span class=\"muted\">{}</span>",
             esc(f.severity),
             esc(f.code),
             esc(&f.message),
@@ -629,14 +629,14 @@ fn detail(o: &mut String, d: &Detail) {
 }
 
 fn wire(o: &mut String, what: &str, w: &Wire) {
-    let frames: Vec<String> = w.frames.iter().take(20).map(u64::to_string).collect();
+    let packets: Vec<String> = w.packets.iter().take(20).map(u64::to_string).collect();
     let _ =
         write!(
         o,
-        "<div><p>{} <span class=\"muted\">(frame {}{}, {} UTC{})</span></p><pre class=\"wire\">",
+        "<div><p>{} <span class=\"muted\">(packet {}{}, {} UTC{})</span></p><pre class=\"wire\">",
         esc(what),
-        frames.join(", "),
-        if w.frames.len() > 20 { ", …" } else { "" },
+        packets.join(", "),
+        if w.packets.len() > 20 { ", …" } else { "" },
         esc(&w.time),
         if w.bare_lf { ", bare LF line endings" } else { "" }
     );

@@ -204,14 +204,14 @@ pub fn render(m: &ReportModel) -> String {
             if g.count > 1 {
                 let _ = writeln!(o, "All {} occurrences:\n\n| # | time | client | frames | community id |\n|---:|---|---|---|---|", g.count);
                 for oc in &g.occurrences {
-                    let frames: Vec<String> = oc.frames.iter().map(u64::to_string).collect();
+                    let packets: Vec<String> = oc.packets.iter().map(u64::to_string).collect();
                     let _ = writeln!(
                         o,
                         "| {} | {} | {} | {} | `{}` |",
                         oc.id,
                         oc.time,
                         oc.client,
-                        frames.join(", "),
+                        packets.join(", "),
                         oc.community_id
                     );
                 }
@@ -327,14 +327,14 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
 
 fn close_words(who: &str, c: &CloseModel) -> String {
     format!(
-        "{who} {}{} (frame {})",
+        "{who} {}{} (packet {})",
         c.label(),
         if c.reason.is_empty() {
             String::new()
         } else {
             format!(" reason {}", code(&c.reason))
         },
-        c.frame
+        c.packet
     )
 }
 
@@ -472,15 +472,15 @@ fn detail(o: &mut String, d: &Detail) {
     }
     o.push('\n');
     for f in &d.findings {
-        let frames = if f.frames.is_empty() {
+        let packets = if f.packets.is_empty() {
             String::new()
         } else {
-            let l: Vec<String> = f.frames.iter().map(u64::to_string).collect();
-            format!(" [frame {}]", l.join(", "))
+            let l: Vec<String> = f.packets.iter().map(u64::to_string).collect();
+            format!(" [packet {}]", l.join(", "))
         };
         let _ = writeln!(
             o,
-            "- **{}** `{}`: {}{frames}  ",
+            "- **{}** `{}`: {}{packets}  ",
             f.severity,
             f.code,
             code(&f.message)
@@ -529,12 +529,12 @@ pub(crate) fn accept_verdict(ok: bool, status: Option<u16>) -> &'static str {
 }
 
 fn wire(o: &mut String, what: &str, w: &Wire) {
-    let frames: Vec<String> = w.frames.iter().take(20).map(u64::to_string).collect();
+    let packets: Vec<String> = w.packets.iter().take(20).map(u64::to_string).collect();
     let _ = writeln!(
         o,
-        "{what} (frame {}{}, {} UTC{}); lines marked `>>` are cited by a finding:\n",
-        frames.join(", "),
-        if w.frames.len() > 20 { ", …" } else { "" },
+        "{what} (packet {}{}, {} UTC{}); lines marked `>>` are cited by a finding:\n",
+        packets.join(", "),
+        if w.packets.len() > 20 { ", …" } else { "" },
         w.time,
         if w.bare_lf {
             ", bare LF line endings"

@@ -267,7 +267,7 @@ fn finding_details(findings: &[Finding]) -> Vec<FindingDetail> {
             message: f.message.clone(),
             title: f.code.title(),
             hint: f.hint,
-            frames: f.frames.clone(),
+            packets: f.packets.clone(),
         })
         .collect()
 }
@@ -582,9 +582,9 @@ impl Collector {
                 "bytes dropped by --max-buffer-bytes",
             ),
             (st.ip_fragments, "IP fragments not reassembled"),
-            (st.truncated_frames, "frames cut by the snap length"),
-            (st.malformed, "malformed frames"),
-            (st.unsupported_linktype, "frames of unsupported link types"),
+            (st.truncated_packets, "packets cut by the snap length"),
+            (st.malformed, "malformed packets"),
+            (st.unsupported_linktype, "packets of unsupported link types"),
         ] {
             if n > 0 {
                 limits.push(format!("{n} {what}"));
@@ -650,7 +650,7 @@ impl Collector {
                 first_packet: st.first_ts.map(format_ts),
                 last_packet: st.last_ts.map(format_ts),
                 duration_s,
-                packets: st.frames,
+                packets: st.packets,
                 bytes: st.bytes,
                 flows: st.flows,
                 upgrade_flows: st.upgrade_flows,
@@ -885,8 +885,8 @@ pub struct CloseModel {
     pub meaning: Option<&'static str>,
     /// Reason text (untrusted).
     pub reason: String,
-    /// Frame that carried it.
-    pub frame: u64,
+    /// Packet that carried it.
+    pub packet: u64,
     /// When it was sent.
     pub time: String,
 }
@@ -897,7 +897,7 @@ impl CloseModel {
             code: c.code,
             meaning: c.code.map(crate::websocket::frame::close_code_meaning),
             reason: c.reason.clone(),
-            frame: c.frame,
+            packet: c.packet,
             time: format_ts(c.ts),
         }
     }
@@ -1135,28 +1135,28 @@ pub struct Occurrence {
     ts_ns: i64,
     /// Client endpoint.
     pub client: String,
-    /// Request and response frames.
-    pub frames: Vec<u64>,
+    /// Request and response packets.
+    pub packets: Vec<u64>,
     /// Community ID.
     pub community_id: String,
 }
 
 impl Occurrence {
     fn of(r: &HandshakeRecord) -> Self {
-        let mut frames: Vec<u64> = r
+        let mut packets: Vec<u64> = r
             .request
             .iter()
             .chain(&r.response)
-            .map(Message::first_frame)
+            .map(Message::first_packet)
             .filter(|f| *f > 0)
             .collect();
-        frames.dedup();
+        packets.dedup();
         Occurrence {
             id: r.id,
             time: format_ts(r.ts),
             ts_ns: r.ts.0,
             client: r.client.to_string(),
-            frames,
+            packets,
             community_id: r.community_id.clone(),
         }
     }
@@ -1203,7 +1203,7 @@ pub struct Detail {
     pub waited_ms: Option<f64>,
     /// How the connection ended, when no response came.
     pub ending: Option<&'static str>,
-    /// Wireshark display filter for the frames.
+    /// Wireshark display filter for the packets.
     pub wireshark_filter: Option<String>,
     /// curl command reproducing the request.
     pub curl: Option<String>,
@@ -1225,14 +1225,14 @@ pub struct FindingDetail {
     /// How to fix it.
     pub hint: &'static str,
     /// Frames showing it.
-    pub frames: Vec<u64>,
+    pub packets: Vec<u64>,
 }
 
 /// A head as on the wire, line by line, with the offending lines marked.
 #[derive(Clone, Debug, Serialize)]
 pub struct Wire {
     /// Frames that carried it.
-    pub frames: Vec<u64>,
+    pub packets: Vec<u64>,
     /// Time of its first byte.
     pub time: String,
     /// Its lines, without line endings.
@@ -1291,13 +1291,13 @@ pub struct Row {
 impl Detail {
     fn of(r: &HandshakeRecord, hop: Option<usize>) -> Self {
         let findings = finding_details(&r.findings);
-        // A finding marks lines only in the message its frames point at, so a request's
+        // A finding marks lines only in the message its packets point at, so a request's
         // `Connection: close` is not marked in a response that happens to say the same.
         let cited_in = |m: Option<&Message>| -> Vec<(&'static str, &str)> {
-            let frames = m.map(|m| m.frames.as_slice()).unwrap_or_default();
+            let packets = m.map(|m| m.packets.as_slice()).unwrap_or_default();
             r.findings
                 .iter()
-                .filter(|f| f.frames.is_empty() || f.frames.iter().any(|x| frames.contains(x)))
+                .filter(|f| f.packets.is_empty() || f.packets.iter().any(|x| packets.contains(x)))
                 .flat_map(|f| f.lines.iter().map(move |l| (f.code.as_str(), l.as_str())))
                 .collect()
         };
@@ -1316,17 +1316,17 @@ impl Detail {
                 });
             }
         }
-        let mut frames: Vec<u64> = r
+        let mut packets: Vec<u64> = r
             .request
             .iter()
             .chain(&r.interim)
             .chain(&r.response)
-            .flat_map(|m| m.frames.iter().copied())
+            .flat_map(|m| m.packets.iter().copied())
             .collect();
-        frames.sort_unstable();
-        frames.dedup();
-        let wireshark_filter = (!frames.is_empty()).then(|| {
-            frames
+        packets.sort_unstable();
+        packets.dedup();
+        let wireshark_filter = (!packets.is_empty()).then(|| {
+            packets
                 .iter()
                 .take(20)
                 .map(|f| format!("frame.number == {f}"))
@@ -1453,7 +1453,7 @@ fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
         });
     }
     Some(Wire {
-        frames: m.frames.clone(),
+        packets: m.packets.clone(),
         time: format_ts(m.first_ts),
         lines,
         bare_lf,

@@ -4,7 +4,7 @@
 //! ```text
 //! 2026-11-21 23:45:18.123456 #1 127.0.0.1:51234 > 127.0.0.1:8080 GET /chat → 101 ok (0.8 ms)
 //! 2026-11-21 23:45:19.000001 #2 127.0.0.1:51236 > 127.0.0.1:8081 GET /ws → 200 FAILED (1.1 ms)
-//!     error upgrade_ignored: server answered 200 instead of 101 … [frames 7, 9]
+//!     error upgrade_ignored: server answered 200 instead of 101 … [packet 7, 9]
 //!           fix: Classic header stripping: …
 //! 2026-11-21 23:45:20.500000 #1 127.0.0.1:51234 > 127.0.0.1:8080 closed clean: server 1001 "going away" → client 1001; c→s 3 msgs 45 B, s→c 3 msgs 60 B, 2.1 s
 //! ```
@@ -181,11 +181,11 @@ impl<W: Write> LineSink<W> {
                 Severity::Warning => self.paint("warning", "33"),
                 Severity::Info => self.paint("info", "34"),
             };
-            let frames = if f.frames.is_empty() {
+            let frames = if f.packets.is_empty() {
                 String::new()
             } else {
-                let list: Vec<String> = f.frames.iter().map(u64::to_string).collect();
-                format!(" [frame {}]", list.join(", "))
+                let list: Vec<String> = f.packets.iter().map(u64::to_string).collect();
+                format!(" [packet {}]", list.join(", "))
             };
             writeln!(
                 self.out,

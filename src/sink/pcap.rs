@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::capture::live::OwnedFrame;
+use crate::capture::live::OwnedPacket;
 use crate::capture::Linktype;
 use crate::tcp::flow::FlowKey;
 
@@ -40,15 +40,16 @@ impl PcapWriter {
     ///
     /// # Errors
     /// Writing failed.
-    pub fn write(&mut self, frame: &OwnedFrame) -> io::Result<()> {
-        let secs = u32::try_from(frame.ts.secs()).unwrap_or(0);
-        let caplen = u32::try_from(frame.data.len()).unwrap_or(u32::MAX);
+    pub fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        let secs = u32::try_from(packet.ts.secs()).unwrap_or(0);
+        let caplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
         self.out.write_all(&secs.to_le_bytes())?;
-        self.out.write_all(&frame.ts.subsec_nanos().to_le_bytes())?;
+        self.out
+            .write_all(&packet.ts.subsec_nanos().to_le_bytes())?;
         self.out.write_all(&caplen.to_le_bytes())?;
         self.out
-            .write_all(&frame.orig_len.max(caplen).to_le_bytes())?;
-        self.out.write_all(&frame.data)
+            .write_all(&packet.orig_len.max(caplen).to_le_bytes())?;
+        self.out.write_all(&packet.data)
     }
 
     /// Flushes buffered records to the file.
@@ -69,7 +70,7 @@ const HOLD_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 /// connection's first packets are held until the engine says whether it upgrades.
 pub struct UpgradeOnlyWriter {
     writer: PcapWriter,
-    held: HashMap<FlowKey, Vec<OwnedFrame>>,
+    held: HashMap<FlowKey, Vec<OwnedPacket>>,
     order: VecDeque<FlowKey>,
     held_bytes: usize,
 }
@@ -91,7 +92,7 @@ impl UpgradeOnlyWriter {
     ///
     /// # Errors
     /// Writing failed.
-    pub fn offer(&mut self, flow: FlowKey, upgrade: bool, frame: &OwnedFrame) -> io::Result<()> {
+    pub fn offer(&mut self, flow: FlowKey, upgrade: bool, packet: &OwnedPacket) -> io::Result<()> {
         if upgrade {
             if let Some(held) = self.held.remove(&flow) {
                 for f in &held {
@@ -99,15 +100,15 @@ impl UpgradeOnlyWriter {
                     self.writer.write(f)?;
                 }
             }
-            return self.writer.write(frame);
+            return self.writer.write(packet);
         }
         let entry = self.held.entry(flow).or_insert_with(|| {
             self.order.push_back(flow);
             Vec::new()
         });
         if entry.len() < HOLD_PER_FLOW {
-            self.held_bytes += frame.data.len();
-            entry.push(frame.clone());
+            self.held_bytes += packet.data.len();
+            entry.push(packet.clone());
         }
         while self.held_bytes > HOLD_TOTAL_BYTES {
             let Some(oldest) = self.order.pop_front() else {

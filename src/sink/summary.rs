@@ -133,7 +133,7 @@ impl Summary {
         writeln!(
             out,
             "{} packets ({} bytes){span}; {} TCP segments, {} connections ({} with an upgrade)",
-            stats.frames, stats.bytes, stats.tcp_segments, stats.flows, stats.upgrade_flows
+            stats.packets, stats.bytes, stats.tcp_segments, stats.flows, stats.upgrade_flows
         )?;
         if let Some(read) = read {
             let types: Vec<String> = read.linktypes.iter().map(Linktype::to_string).collect();
@@ -166,11 +166,11 @@ impl Summary {
                 "connections with too many pipelined requests",
             ),
             (stats.ip_fragments, "IP fragments not reassembled"),
-            (stats.truncated_frames, "frames cut by the snap length"),
-            (stats.malformed, "malformed frames"),
+            (stats.truncated_packets, "packets cut by the snap length"),
+            (stats.malformed, "malformed packets"),
             (
                 stats.unsupported_linktype,
-                "frames of unsupported link types",
+                "packets of unsupported link types",
             ),
         ];
         let hit: Vec<String> = caps

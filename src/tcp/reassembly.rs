@@ -44,7 +44,7 @@ impl Default for StreamLimits {
 
 /// Most out-of-order segments held at once (bounds per-insert work).
 const MAX_OUT_OF_ORDER_SEGMENTS: usize = 512;
-/// Most segment origins remembered for the buffered bytes (frame numbers for evidence).
+/// Most segment origins remembered for the buffered bytes (packet numbers for evidence).
 const MAX_ORIGINS: usize = 256;
 
 /// Where a run of buffered bytes came from.
@@ -52,9 +52,9 @@ const MAX_ORIGINS: usize = 256;
 pub struct Origin {
     /// Stream offset of the first byte of the run.
     pub offset: u64,
-    /// Frame number that carried it.
-    pub frame: u64,
-    /// That frame's timestamp.
+    /// Packet number that carried it.
+    pub packet: u64,
+    /// That packet's timestamp.
     pub ts: Timestamp,
 }
 
@@ -213,7 +213,7 @@ impl Stream {
     }
 
     /// Takes a data segment.
-    pub fn push(&mut self, seq: u32, payload: &[u8], frame: u64, ts: Timestamp) -> PushOutcome {
+    pub fn push(&mut self, seq: u32, payload: &[u8], packet: u64, ts: Timestamp) -> PushOutcome {
         let mut out = PushOutcome::default();
         if payload.is_empty() || self.ignored {
             return out;
@@ -233,7 +233,7 @@ impl Stream {
             return out;
         }
         if start > next {
-            self.hold(start.unsigned_abs(), payload, (frame, ts), &mut out);
+            self.hold(start.unsigned_abs(), payload, (packet, ts), &mut out);
             return out;
         }
         // Overlaps the expected point: the part behind it is a retransmission.
@@ -244,7 +244,7 @@ impl Stream {
         }
         self.append(
             payload.get(behind..).unwrap_or_default(),
-            frame,
+            packet,
             ts,
             &mut out,
         );
@@ -334,19 +334,19 @@ impl Stream {
         self.origins.get(pos.checked_sub(1)?).copied()
     }
 
-    /// Frame numbers that carried buffered bytes `range` (at most [`MAX_ORIGINS`]).
+    /// Packet numbers that carried buffered bytes `range` (at most [`MAX_ORIGINS`]).
     #[must_use]
-    pub fn frames(&self, range: std::ops::Range<usize>) -> Vec<u64> {
+    pub fn packets(&self, range: std::ops::Range<usize>) -> Vec<u64> {
         let start = self.base + range.start as u64;
         let end = self.base + range.end as u64;
-        let mut frames: Vec<u64> = Vec::new();
+        let mut packets: Vec<u64> = Vec::new();
         for (i, o) in self.origins.iter().enumerate() {
             let run_end = self.origins.get(i + 1).map_or(u64::MAX, |n| n.offset);
-            if o.offset < end && run_end > start && frames.last() != Some(&o.frame) {
-                frames.push(o.frame);
+            if o.offset < end && run_end > start && packets.last() != Some(&o.packet) {
+                packets.push(o.packet);
             }
         }
-        frames
+        packets
     }
 
     fn conflicts(&self, start: i64, bytes: &[u8]) -> bool {
@@ -362,7 +362,7 @@ impl Stream {
     }
 
     /// Appends bytes that start exactly at `recv_end`.
-    fn append(&mut self, bytes: &[u8], frame: u64, ts: Timestamp, out: &mut PushOutcome) {
+    fn append(&mut self, bytes: &[u8], packet: u64, ts: Timestamp, out: &mut PushOutcome) {
         if bytes.is_empty() {
             return;
         }
@@ -396,10 +396,10 @@ impl Stream {
             // Keep the first origin (start of the message) and the newest ones.
             self.origins.remove(1);
         }
-        if self.origins.back().map(|o| o.frame) != Some(frame) {
+        if self.origins.back().map(|o| o.packet) != Some(packet) {
             self.origins.push_back(Origin {
                 offset: first,
-                frame,
+                packet,
                 ts,
             });
         }
@@ -477,7 +477,7 @@ impl Stream {
                     s,
                     Held {
                         bytes: bytes.to_vec(),
-                        frame: origin.0,
+                        packet: origin.0,
                         ts: origin.1,
                     },
                 );
@@ -504,7 +504,7 @@ impl Stream {
                 .bytes
                 .get(idx(self.recv_end - start)..)
                 .unwrap_or_default();
-            self.append(tail, held.frame, held.ts, out);
+            self.append(tail, held.packet, held.ts, out);
         }
     }
 
@@ -555,7 +555,7 @@ impl Stream {
 #[derive(Debug)]
 struct Held {
     bytes: Vec<u8>,
-    frame: u64,
+    packet: u64,
     ts: Timestamp,
 }
 
@@ -679,7 +679,7 @@ mod tests {
     #[test]
     fn origins_name_the_frames() {
         let (s, _) = feed(0, &[(0, b"GET "), (4, b"/x HTTP/1.1\r\n\r\n")]);
-        assert_eq!(s.frames(0..s.data().len()), vec![1, 2]);
-        assert_eq!(s.origin(5).map(|o| o.frame), Some(2));
+        assert_eq!(s.packets(0..s.data().len()), vec![1, 2]);
+        assert_eq!(s.origin(5).map(|o| o.packet), Some(2));
     }
 }

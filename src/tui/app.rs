@@ -170,8 +170,8 @@ pub enum Overlay {
 pub struct HexDump {
     /// The record they belong to.
     pub record_id: u64,
-    /// (frame number, captured bytes).
-    pub frames: Vec<(u64, Vec<u8>)>,
+    /// (packet number, captured bytes).
+    pub packets: Vec<(u64, Vec<u8>)>,
     /// Why some or all bytes are missing.
     pub note: Option<String>,
 }

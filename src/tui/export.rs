@@ -1,5 +1,5 @@
 //! Per-flow actions: replay the handshake with curl, write the flow's packets to a pcap file,
-//! write the record as JSON, and read raw frames back for the hex view. Raw bytes are never
+//! write the record as JSON, and read raw packets back for the hex view. Raw bytes are never
 //! kept in memory by the TUI: they are read again from the capture file on demand.
 
 use std::fs::{File, OpenOptions};
@@ -63,23 +63,23 @@ pub fn osc52(text: &str) -> String {
     format!("\x1b]52;c;{b64}\x07")
 }
 
-/// Frame numbers of the handshake's request, interim and final responses, sorted, capped.
+/// Packet numbers of the handshake's request, interim and final responses, sorted, capped.
 #[must_use]
 pub fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
-    let mut frames: Vec<u64> = r
+    let mut packets: Vec<u64> = r
         .request
         .iter()
         .chain(r.interim.iter())
         .chain(r.response.iter())
-        .flat_map(|m| m.frames.iter().copied())
+        .flat_map(|m| m.packets.iter().copied())
         .collect();
-    frames.sort_unstable();
-    frames.dedup();
-    frames.truncate(MAX_HEX_FRAMES);
-    frames
+    packets.sort_unstable();
+    packets.dedup();
+    packets.truncate(MAX_HEX_FRAMES);
+    packets
 }
 
-/// Reads the handshake's frames from the capture `path` for the hex view.
+/// Reads the handshake's packets from the capture `path` for the hex view.
 #[must_use]
 pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
     let mut dump = HexDump {
@@ -94,17 +94,17 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
     };
     let wanted = handshake_frames(r);
     let Some(&last) = wanted.last() else {
-        dump.note = Some("no frame numbers recorded for this handshake".into());
+        dump.note = Some("no packet numbers recorded for this handshake".into());
         return dump;
     };
     match FileSource::open(path) {
         Ok(mut source) => {
-            source.for_each_frame(|frame| {
-                if wanted.binary_search(&frame.number).is_ok() {
-                    dump.frames.push((frame.number, frame.data.to_vec()));
+            source.for_each_packet(|packet| {
+                if wanted.binary_search(&packet.number).is_ok() {
+                    dump.packets.push((packet.number, packet.data.to_vec()));
                 }
                 // Frames are numbered in file order: stop reading after the last one needed.
-                if frame.number >= last {
+                if packet.number >= last {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
@@ -150,8 +150,8 @@ pub fn export_json(dir: &Path, r: &HandshakeRecord) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-fn in_flow(client: SocketAddr, server: SocketAddr, frame: &crate::capture::Frame<'_>) -> bool {
-    crate::decode::decode(frame).is_ok_and(|seg| {
+fn in_flow(client: SocketAddr, server: SocketAddr, packet: &crate::capture::Packet<'_>) -> bool {
+    crate::decode::decode(packet).is_ok_and(|seg| {
         let src = SocketAddr::new(seg.src_ip, seg.src_port);
         let dst = SocketAddr::new(seg.dst_ip, seg.dst_port);
         (src == client && dst == server) || (src == server && dst == client)
@@ -171,21 +171,21 @@ pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result
     let mut linktype: Option<Linktype> = None;
     let mut written = 0u64;
     let mut error: Option<io::Error> = None;
-    source.for_each_frame(|frame| {
-        if !in_flow(r.client, r.server, frame) {
+    source.for_each_packet(|packet| {
+        if !in_flow(r.client, r.server, packet) {
             return ControlFlow::Continue(());
         }
         let lt = *linktype.get_or_insert_with(|| {
-            if let Err(e) = write_pcap_header(&mut w, frame.linktype) {
+            if let Err(e) = write_pcap_header(&mut w, packet.linktype) {
                 error = Some(e);
             }
-            frame.linktype
+            packet.linktype
         });
-        // One pcap file has one link type; a pcapng mixing them keeps the first one's frames.
-        if lt != frame.linktype || error.is_some() {
+        // One pcap file has one link type; a pcapng mixing them keeps the first one's packets.
+        if lt != packet.linktype || error.is_some() {
             return ControlFlow::Continue(());
         }
-        match write_pcap_record(&mut w, frame) {
+        match write_pcap_record(&mut w, packet) {
             Ok(()) => written += 1,
             Err(e) => {
                 error = Some(e);
@@ -218,14 +218,14 @@ fn write_pcap_header(w: &mut impl Write, linktype: Linktype) -> io::Result<()> {
     w.write_all(&linktype.0.to_le_bytes())
 }
 
-fn write_pcap_record(w: &mut impl Write, frame: &crate::capture::Frame<'_>) -> io::Result<()> {
-    let secs = u32::try_from(frame.ts.secs()).unwrap_or(0);
-    let caplen = u32::try_from(frame.data.len()).unwrap_or(u32::MAX);
+fn write_pcap_record(w: &mut impl Write, packet: &crate::capture::Packet<'_>) -> io::Result<()> {
+    let secs = u32::try_from(packet.ts.secs()).unwrap_or(0);
+    let caplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
     w.write_all(&secs.to_le_bytes())?;
-    w.write_all(&frame.ts.subsec_nanos().to_le_bytes())?;
+    w.write_all(&packet.ts.subsec_nanos().to_le_bytes())?;
     w.write_all(&caplen.to_le_bytes())?;
-    w.write_all(&frame.orig_len.max(caplen).to_le_bytes())?;
-    w.write_all(frame.data)
+    w.write_all(&packet.orig_len.max(caplen).to_le_bytes())?;
+    w.write_all(packet.data)
 }
 
 #[cfg(test)]

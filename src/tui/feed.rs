@@ -12,7 +12,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crate::capture::filter::FrameFilter;
+use crate::capture::filter::PacketFilter;
 use crate::capture::live::LiveCapture;
 use crate::capture::FileSource;
 use crate::cli::Live;
@@ -106,7 +106,7 @@ pub fn spawn_file_reader(
     // Compile here to report a bad filter before the UI starts; the reader thread recompiles
     // its own copy because a compiled filter is tied to the thread that uses it.
     if let Some(f) = filter {
-        FrameFilter::new(f)?;
+        PacketFilter::new(f)?;
     }
     let filter = filter.map(str::to_owned);
     let (tx, rx) = sync_channel(CHANNEL_CAPACITY);
@@ -145,7 +145,7 @@ fn read_into(
         drops: None,
         stats: stats.clone(),
     };
-    let mut filter = match filter.map(FrameFilter::new).transpose() {
+    let mut filter = match filter.map(PacketFilter::new).transpose() {
         Ok(f) => f,
         Err(e) => {
             let _ = tx.send(Feed::Finished {
@@ -162,8 +162,8 @@ fn read_into(
             hung_up |= tx.send(Feed::Event(event)).is_err();
             ControlFlow::Continue(())
         }
-        Step::Frame(stats) => {
-            if stats.frames % PROGRESS_EVERY_FRAMES == 0 {
+        Step::Packet(stats) => {
+            if stats.packets % PROGRESS_EVERY_FRAMES == 0 {
                 hung_up |= tx.send(Feed::Progress(progress(stats))).is_err();
             }
             if hung_up {
@@ -224,8 +224,8 @@ pub fn spawn_live_reader(
             let result = analyse_live(capture, &stop, duration, &mut engine, |step| {
                 let delivered = match step {
                     LiveStep::Event(event) => tx.send(Feed::Event(event)).is_ok(),
-                    LiveStep::Frame(frame, info) => {
-                        if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(frame, info)) {
+                    LiveStep::Packet(packet, info) => {
+                        if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
                             error.get_or_insert(e.to_string());
                         }
                         true

@@ -160,7 +160,7 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let [ok, warning, failed, incomplete] = app.counts;
     let total: u64 = app.counts.iter().sum();
     let mut spans = vec![
-        Span::raw(format!(" pkts {}  flows {}  ", stats.frames, stats.flows)),
+        Span::raw(format!(" pkts {}  flows {}  ", stats.packets, stats.flows)),
         Span::styled("handshakes ", Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!("{total}: ")),
         Span::styled(format!("ok {ok}"), verdict_style(Verdict::Ok)),

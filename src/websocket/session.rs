@@ -51,7 +51,7 @@ pub const MIN_SNIFF_FRAMES: usize = 3;
 /// Largest payload a sniffed frame may declare: a flow of random bytes claims huge lengths.
 const MAX_SNIFF_PAYLOAD: u64 = 16 * 1024 * 1024;
 /// Evidence frame numbers kept per finding.
-const MAX_EVIDENCE_FRAMES: usize = 4;
+const MAX_EVIDENCE_PACKETS: usize = 4;
 /// Silence before a teardown that can be an idle timeout.
 const MIN_IDLE_SECONDS: f64 = 1.0;
 
@@ -81,7 +81,7 @@ pub struct TcpEnd {
 #[derive(Clone, Copy, Debug)]
 struct Seen {
     header: FrameHeader,
-    frame: u64,
+    packet: u64,
     ts: Timestamp,
 }
 
@@ -195,7 +195,7 @@ struct Violation {
     peer: Peer,
     count: u64,
     message: String,
-    frames: Vec<u64>,
+    packets: Vec<u64>,
 }
 
 /// One WebSocket connection's frames and story.
@@ -215,7 +215,7 @@ pub struct Session {
     max_silence_ns: i64,
     violations: Vec<Violation>,
     gaps: u64,
-    gap_frames: Vec<u64>,
+    gap_packets: Vec<u64>,
 }
 
 fn ms(ns: i64) -> f64 {
@@ -242,7 +242,7 @@ impl Session {
             max_silence_ns: 0,
             violations: Vec::new(),
             gaps: 0,
-            gap_frames: Vec::new(),
+            gap_packets: Vec::new(),
         }
     }
 
@@ -274,10 +274,10 @@ impl Session {
 
     /// Bytes of `peer`'s stream were lost inside a frame header (or a payload being read):
     /// decoding of that direction stops, as nothing says where the next frame begins.
-    pub fn lost(&mut self, peer: Peer, bytes: u64, frame: u64) {
+    pub fn lost(&mut self, peer: Peer, bytes: u64, packet: u64) {
         self.gaps = self.gaps.saturating_add(bytes);
-        if frame != 0 && self.gap_frames.len() < MAX_EVIDENCE_FRAMES {
-            self.gap_frames.push(frame);
+        if packet != 0 && self.gap_packets.len() < MAX_EVIDENCE_PACKETS {
+            self.gap_packets.push(packet);
         }
         let d = self.dir_mut(peer);
         if !matches!(d.walk, Walk::Stopped) {
@@ -289,10 +289,10 @@ impl Session {
 
     /// Bytes of `peer`'s stream were lost inside payload that was being skipped: counters
     /// stay right, but the evidence is incomplete.
-    pub fn lost_in_payload(&mut self, bytes: u64, frame: u64) {
+    pub fn lost_in_payload(&mut self, bytes: u64, packet: u64) {
         self.gaps = self.gaps.saturating_add(bytes);
-        if frame != 0 && self.gap_frames.len() < MAX_EVIDENCE_FRAMES {
-            self.gap_frames.push(frame);
+        if packet != 0 && self.gap_packets.len() < MAX_EVIDENCE_PACKETS {
+            self.gap_packets.push(packet);
         }
     }
 
@@ -312,15 +312,15 @@ impl Session {
         }
     }
 
-    fn violation(&mut self, code: Code, peer: Peer, frame: u64, message: impl FnOnce() -> String) {
+    fn violation(&mut self, code: Code, peer: Peer, packet: u64, message: impl FnOnce() -> String) {
         if let Some(v) = self
             .violations
             .iter_mut()
             .find(|v| v.code == code && v.peer == peer)
         {
             v.count += 1;
-            if v.frames.len() < MAX_EVIDENCE_FRAMES {
-                v.frames.push(frame);
+            if v.packets.len() < MAX_EVIDENCE_PACKETS {
+                v.packets.push(packet);
             }
             return;
         }
@@ -330,7 +330,7 @@ impl Session {
             peer,
             count: 1,
             message: message(),
-            frames: vec![frame],
+            packets: vec![packet],
         });
     }
 
@@ -354,7 +354,7 @@ impl Session {
                     Step::NeedMore
                 }
                 Err(FrameError::LengthMsbSet) => {
-                    let frame = origin(0).map_or(0, |o| o.frame);
+                    let frame = origin(0).map_or(0, |o| o.packet);
                     if self.observed || self.dir(peer).clean_frames > 0 {
                         self.violation(Code::FrameLengthInvalid, peer, frame, || {
                             format!("the {} sent a 64-bit frame length with its most significant bit set (RFC 6455 §5.2); decoding stopped", peer.as_str())
@@ -367,11 +367,11 @@ impl Session {
                     let o = origin(0);
                     let seen = Seen {
                         header,
-                        frame: o.map_or(0, |o| o.frame),
+                        packet: o.map_or(0, |o| o.packet),
                         ts: o.map_or(self.start, |o| o.ts),
                     };
                     if !self.observed && self.dir(peer).clean_frames == 0 && !plausible(&header) {
-                        // A sniffed session's other direction started mid-frame: say nothing.
+                        // A sniffed session's other direction started mid-packet: say nothing.
                         self.dir_mut(peer).stats.decoding_stopped = true;
                         return Step::Stop;
                     }
@@ -428,7 +428,7 @@ impl Session {
     /// Counts and checks a header; returns whether its payload must be read.
     fn on_header(&mut self, peer: Peer, seen: Seen) -> bool {
         let h = seen.header;
-        let frame = seen.frame;
+        let frame = seen.packet;
         let p = peer.as_str();
         // Silence between frames in either direction (idle-timeout evidence).
         let prev = self.last_frame_ts.unwrap_or(self.start);
@@ -779,7 +779,7 @@ impl Session {
     fn on_close(&mut self, peer: Peer, seen: Seen, payload: &[u8]) {
         let body = parse_close(payload);
         let p = peer.as_str();
-        let frame = seen.frame;
+        let frame = seen.packet;
         if body.one_byte {
             self.violation(Code::CloseFrameInvalid, peer, frame, || {
                 format!("the {p} sent a 1-byte close payload (RFC 6455 §5.5.1: a body starts with a 2-byte code)")
@@ -814,7 +814,7 @@ impl Session {
             let cf = CloseFrame {
                 code: body.code,
                 reason: body.reason,
-                frame,
+                packet: frame,
                 ts: seen.ts,
             };
             match peer {
@@ -855,7 +855,7 @@ impl Session {
             } else {
                 v.message
             };
-            findings.push(Finding::new(v.code, message).frames(&v.frames));
+            findings.push(Finding::new(v.code, message).packets(&v.packets));
         }
         if self.gaps > 0 {
             findings.push(
@@ -865,8 +865,7 @@ impl Session {
                         "{} bytes of WebSocket frames missing from the capture; counters cover what was captured",
                         self.gaps
                     ),
-                )
-                .frames(&self.gap_frames),
+                ).packets(&self.gap_packets),
             );
         }
         if !self.observed {
@@ -1008,7 +1007,7 @@ impl Session {
                 ),
                 _ => continue,
             };
-            out.push(f.frames(&[cf.frame]));
+            out.push(f.packets(&[cf.packet]));
         }
         out
     }

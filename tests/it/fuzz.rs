@@ -64,7 +64,7 @@ struct Seg {
 fn segments(path: &Path) -> Vec<Seg> {
     let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
     let mut out = Vec::new();
-    source.for_each_frame(|f| {
+    source.for_each_packet(|f| {
         if let Ok(seg) = decode::decode(f) {
             out.push(Seg {
                 linktype: f.linktype,

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use etherparse::PacketBuilder;
-use wssniff::capture::{Frame, Linktype, Timestamp};
+use wssniff::capture::{Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
 use wssniff::http::exchange::ConnLimits;
@@ -64,7 +64,7 @@ impl Run {
     fn feed(&mut self, data: &[u8]) {
         self.frame += 1;
         self.ts += 1_000_000;
-        let frame = Frame {
+        let frame = Packet {
             number: self.frame,
             ts: Timestamp(self.ts),
             linktype: Linktype::IPV4,
@@ -450,7 +450,7 @@ fn damaged_captures_keep_every_result_before_the_damage() {
         (
             "huge-caplen",
             pcap_record(1, &pkt, 0x7fff_ffff, 40),
-            "after frame 6",
+            "after packet 6",
         ),
     ];
     for (name, tail, needle) in cases {
@@ -462,7 +462,7 @@ fn damaged_captures_keep_every_result_before_the_damage() {
         let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("wssniff: ")).collect();
         assert_eq!(errors.len(), 1, "{name}: one error line: {err}");
         assert!(errors[0].contains(needle), "{name}: {err}");
-        assert!(err.contains("after frame 6"), "{name}: names where: {err}");
+        assert!(err.contains("after packet 6"), "{name}: names where: {err}");
         assert_eq!(
             recs.len(),
             1,

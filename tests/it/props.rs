@@ -3,7 +3,7 @@
 
 use etherparse::PacketBuilder;
 use proptest::prelude::*;
-use wssniff::capture::{Frame, Linktype, Timestamp};
+use wssniff::capture::{Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
 use wssniff::tcp::reassembly::{Stream, StreamLimits};
@@ -104,14 +104,14 @@ fn verdict(
         let mut bytes = Vec::new();
         b.write(&mut bytes, payload).unwrap();
         n += 1;
-        let frame = Frame {
+        let packet = Packet {
             number: n,
             ts: Timestamp(1_000_000 * n as i64),
             linktype: Linktype::IPV4,
             data: &bytes,
             orig_len: bytes.len() as u32,
         };
-        engine.process(&frame, &mut |e| events.push(e));
+        engine.process(&packet, &mut |e| events.push(e));
     };
     feed(&mut engine, true, 100, "S", b"");
     feed(&mut engine, false, 900, "SA", b"");

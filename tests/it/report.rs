@@ -431,7 +431,7 @@ fn after_the_switch_shows_close_codes_and_the_reset() {
         "{md}"
     );
     assert!(md.contains(
-        "close frames: server first: 1008 (policy violation) reason ` policy ` (frame 10); then client 1008 (policy violation) reason ` policy ` (frame 12)"
+        "close frames: server first: 1008 (policy violation) reason ` policy ` (packet 10); then client 1008 (policy violation) reason ` policy ` (packet 12)"
     ), "{md}");
     assert!(
         md.contains("` closed clean: server 1008 \"policy\" → client 1008 \"policy\";"),
@@ -465,7 +465,7 @@ fn after_the_switch_shows_close_codes_and_the_reset() {
     let html = report("close-codes.pcap", "html");
     assert!(
         html.contains(
-            "server first: 1008 (policy violation) reason <code>policy</code> (frame 10)"
+            "server first: 1008 (policy violation) reason <code>policy</code> (packet 10)"
         ),
         "{html}"
     );

@@ -73,7 +73,7 @@ fn good_handshakes_from_real_libraries_are_ok() {
 #[test]
 fn dribbled_request_cites_every_segment() {
     let r = only("dribbled-request.pcap");
-    let frames = r["request"]["frames"].as_array().unwrap();
+    let frames = r["request"]["packets"].as_array().unwrap();
     assert!(
         frames.len() > 20,
         "request spread over {} frames",

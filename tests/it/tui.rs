@@ -95,7 +95,7 @@ fn hex_view_160x48() {
     app.update(Action::ToggleHex);
     let dump = export::load_hex(path.to_str(), app.selected_record().unwrap());
     assert_eq!(
-        dump.frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+        dump.packets.iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![4, 6]
     );
     app.set_hex(dump);

@@ -1,6 +1,6 @@
 //! The detail view of one handshake: why it failed and how to fix it (findings with their
 //! explanation and hint), the evidence (request and response as on the wire, with the headers
-//! that broke a rule highlighted, expected vs actual accept, frames, timings), or the raw bytes.
+//! that broke a rule highlighted, expected vs actual accept, packets, timings), or the raw bytes.
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -74,8 +74,8 @@ fn severity_style(s: Severity) -> Style {
     }
 }
 
-fn frames_text(frames: &[u64]) -> String {
-    frames
+fn packets_text(packets: &[u64]) -> String {
+    packets
         .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
@@ -119,22 +119,22 @@ pub fn detail_lines(
     if let Some(origin) = &r.origin {
         out.push(Line::from(vec![label("origin"), Span::raw(escape(origin))]));
     }
-    let mut frames = Vec::new();
+    let mut packets = Vec::new();
     if let Some(m) = &r.request {
-        frames.push(format!("request {}", frames_text(&m.frames)));
+        packets.push(format!("request {}", packets_text(&m.packets)));
     }
     for m in &r.interim {
-        frames.push(format!("interim {}", frames_text(&m.frames)));
+        packets.push(format!("interim {}", packets_text(&m.packets)));
     }
     if let Some(m) = &r.response {
-        frames.push(format!("response {}", frames_text(&m.frames)));
+        packets.push(format!("response {}", packets_text(&m.packets)));
     }
     out.push(Line::from(vec![
         label("frames"),
-        Span::raw(if frames.is_empty() {
+        Span::raw(if packets.is_empty() {
             "-".to_owned()
         } else {
-            frames.join("  ")
+            packets.join("  ")
         }),
     ]));
     let t = &r.timing;
@@ -304,10 +304,10 @@ pub fn detail_lines(
 }
 
 fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
-    let frames = if f.frames.is_empty() {
+    let packets = if f.packets.is_empty() {
         String::new()
     } else {
-        format!(" [frame {}]", frames_text(&f.frames))
+        format!(" [packet {}]", packets_text(&f.packets))
     };
     out.push(Line::from(vec![
         Span::styled(
@@ -318,7 +318,7 @@ fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
             f.code.as_str().to_owned(),
             Style::new().add_modifier(Modifier::BOLD),
         ),
-        Span::raw(format!(": {}{frames}", escape(&f.message))),
+        Span::raw(format!(": {}{packets}", escape(&f.message))),
     ]));
     for line in &f.lines {
         out.push(Line::from(vec![
@@ -369,8 +369,8 @@ fn head_lines(
         return;
     };
     out.push(section(&format!(
-        "{title} (frame {}{})",
-        frames_text(&m.frames),
+        "{title} (packet {}{})",
+        packets_text(&m.packets),
         if m.truncated { ", cut by snaplen" } else { "" }
     )));
     let mut push = |line: String, name: Option<&str>| {
@@ -408,9 +408,9 @@ fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
     if let Some(note) = &hex.note {
         out.push(Line::styled(escape(note), Style::new().fg(Color::Yellow)));
     }
-    for (number, bytes) in &hex.frames {
+    for (number, bytes) in &hex.packets {
         out.push(section(&format!(
-            "frame {number} ({} bytes captured)",
+            "packet {number} ({} bytes captured)",
             bytes.len()
         )));
         for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
