@@ -184,9 +184,9 @@ impl FailOn {
 pub enum ColorChoice {
     /// When standard output is a terminal and NO_COLOR is unset.
     Auto,
-    /// Always.
+    /// Colour even when piped (for `less -R`).
     Always,
-    /// Never.
+    /// No colour escapes at all.
     Never,
 }
 

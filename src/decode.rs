@@ -14,13 +14,13 @@ use crate::capture::{Linktype, Packet};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct TcpFlags {
-    /// SYN.
+    /// SYN: opens a direction; its sequence number is the stream's origin.
     pub syn: bool,
     /// ACK (the acknowledgment field is valid).
     pub ack: bool,
-    /// FIN.
+    /// FIN: the sender has no more bytes for this direction.
     pub fin: bool,
-    /// RST.
+    /// RST: the sender aborted the connection.
     pub rst: bool,
 }
 
