@@ -1,9 +1,25 @@
-//! Text helpers for output: escaping untrusted bytes and formatting capture time.
+//! Presentation every sink words alike: escaping untrusted text, capture time and durations,
+//! the order verdicts are listed in, the curl replay line and shell quoting, and the words for
+//! how connections ended and what the accept check says.
+//!
+//! Inputs are event types (records, hops); outputs are plain strings or small enums a sink
+//! styles its own way (ANSI colours, ratatui spans, HTML, Markdown). Nothing here derives a
+//! fact about the traffic: that is the engine's job, and a sink that needs a new fact asks the
+//! engine for it instead of working it out here. No I/O.
+
+mod curl;
+mod words;
+
+pub use curl::{curl_command, shell_quote};
+pub use words::{
+    accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
+    AcceptCheck,
+};
 
 use std::fmt::Write as _;
 
 use crate::capture::Timestamp;
-use crate::event::{CloseFrame, ConnectionEnding, ConnectionRecord, DirectionStats, Peer};
+use crate::event::{HandshakeRecord, Verdict};
 
 /// Makes untrusted text safe for a terminal: control characters (ESC, CR, BEL, …) and
 /// invisible Unicode controls become `\xNN` / `\u{…}` escapes, so a header value cannot
@@ -33,7 +49,8 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Escapes untrusted text for HTML text and attribute values.
+/// Escapes untrusted text for HTML text and attribute values (after [`escape`], so control
+/// characters are visible escapes there too).
 #[must_use]
 pub fn escape_html(s: &str) -> String {
     let s = escape(s);
@@ -72,6 +89,13 @@ pub fn format_ts(ts: Timestamp) -> String {
     )
 }
 
+/// `HH:MM:SS.mmm` in UTC: the time of day to the millisecond, for narrow columns.
+#[must_use]
+pub fn format_time_of_day(ts: Timestamp) -> String {
+    let full = format_ts(ts);
+    full.get(11..23).unwrap_or(&full).to_owned()
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -86,54 +110,56 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// The connection's story in one line, for people: how it ended, the close frames in
-/// order, message counts per direction and the duration. Untrusted text is escaped.
+/// A duration in milliseconds as people read it in a line or a table: `4.2 ms`.
 #[must_use]
-pub fn connection_story(record: &ConnectionRecord) -> String {
-    let close = |peer: &str, c: &Option<CloseFrame>| {
-        c.as_ref().map(|c| {
-            let code = c
-                .code
-                .map_or_else(|| "(no code)".to_owned(), |n| n.to_string());
-            if c.reason.is_empty() {
-                format!("{peer} {code}")
-            } else {
-                // Escaped once (not Debug-quoted on top, which doubled every backslash).
-                format!("{peer} {code} \"{}\"", escape(&c.reason))
-            }
-        })
-    };
-    let client = close("client", &record.close.client);
-    let server = close("server", &record.close.server);
-    let closes = match record.close.initiator {
-        Some(Peer::Server) => [server, client],
-        _ => [client, server],
-    };
-    let closes: Vec<String> = closes.into_iter().flatten().collect();
-    let closes = if closes.is_empty() {
-        "no close frame".to_owned()
-    } else {
-        closes.join(" → ")
-    };
-    let dir = |s: &DirectionStats| {
-        format!(
-            "{} msg{} {} B",
-            s.messages,
-            if s.messages == 1 { "" } else { "s" },
-            s.payload_bytes
-        )
-    };
-    let state = if record.ending == ConnectionEnding::Open {
-        "still open".to_owned()
-    } else {
-        format!("closed {}", record.ending.as_str())
-    };
-    format!(
-        "{state}: {closes}; c→s {}, s→c {}, {:.1} s",
-        dir(&record.client_to_server),
-        dir(&record.server_to_client),
-        record.duration_ms / 1000.0
-    )
+pub fn format_ms(ms: f64) -> String {
+    format!("{ms:.1} ms")
+}
+
+/// `n word` or `n words`.
+#[must_use]
+pub fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Packet numbers as evidence is cited: `4, 6, 9`.
+#[must_use]
+pub fn packet_list(packets: &[u64]) -> String {
+    packets
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /path` (raw: escape it for the output), or `(request not captured)`.
+#[must_use]
+pub fn request_summary(r: &HandshakeRecord) -> String {
+    match (&r.method, &r.path) {
+        (Some(m), Some(p)) => format!("{m} {p}"),
+        _ => "(request not captured)".to_owned(),
+    }
+}
+
+/// Verdicts in the order every listing and every cycle uses: worst first, the order people
+/// triage in.
+pub const VERDICTS_WORST_FIRST: [Verdict; 4] = [
+    Verdict::Failed,
+    Verdict::Incomplete,
+    Verdict::Warning,
+    Verdict::Ok,
+];
+
+/// How bad a verdict is, for sorting: `ok` 0 up to `failed` 3 (the reverse of
+/// [`VERDICTS_WORST_FIRST`]).
+#[must_use]
+pub fn verdict_rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Ok => 0,
+        Verdict::Warning => 1,
+        Verdict::Incomplete => 2,
+        Verdict::Failed => 3,
+    }
 }
 
 #[cfg(test)]
@@ -149,11 +175,40 @@ mod tests {
     }
 
     #[test]
+    fn escape_html_neutralises_markup_and_terminal_escapes() {
+        assert_eq!(
+            escape_html("<script>alert('x')</script>&\x1b[31m\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\\x1b[31m&quot;"
+        );
+    }
+
+    #[test]
     fn formats_utc() {
         assert_eq!(format_ts(Timestamp(0)), "1970-01-01 00:00:00.000000");
         assert_eq!(
             format_ts(Timestamp(1_700_000_000_123_456_789)),
             "2023-11-14 22:13:20.123456"
         );
+        assert_eq!(
+            format_time_of_day(Timestamp(1_700_000_000_123_456_789)),
+            "22:13:20.123"
+        );
+    }
+
+    #[test]
+    fn verdict_rank_follows_the_worst_first_order() {
+        let ranks: Vec<u8> = VERDICTS_WORST_FIRST
+            .iter()
+            .map(|v| verdict_rank(*v))
+            .collect();
+        assert_eq!(ranks, vec![3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn lists_and_counts() {
+        assert_eq!(packet_list(&[4, 6]), "4, 6");
+        assert_eq!(plural(1, "hop"), "1 hop");
+        assert_eq!(plural(2, "hop"), "2 hops");
+        assert_eq!(format_ms(4.26), "4.3 ms");
     }
 }

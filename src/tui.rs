@@ -243,7 +243,7 @@ fn perform(
     let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
     match effect {
         Effect::Quit => return Ok(true),
-        Effect::CopyCurl(_) => match export::curl_command(record) {
+        Effect::CopyCurl(_) => match crate::present::curl_command(record) {
             Some(cmd) => {
                 let backend = terminal.backend_mut();
                 backend.write_all(export::osc52(&cmd).as_bytes())?;

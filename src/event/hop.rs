@@ -60,20 +60,6 @@ pub enum BrokenAt {
     Unknown,
 }
 
-impl BrokenAt {
-    /// A headline for the report.
-    #[must_use]
-    pub fn describe(self) -> &'static str {
-        match self {
-            BrokenAt::Nowhere => "Passed through intact",
-            BrokenAt::ProxyRequest => "Broken by the proxy: the forwarded request cannot upgrade",
-            BrokenAt::ProxyResponse => "Broken by the proxy: it changed the upstream's answer",
-            BrokenAt::Upstream => "Rejected by the upstream server",
-            BrokenAt::Unknown => "Upstream answer not captured",
-        }
-    }
-}
-
 /// Two legs of one proxied handshake and what the proxy changed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HopLink {

@@ -6,13 +6,15 @@
 //! Every piece of captured text goes through [`esc`]: control characters become visible
 //! `\xNN` escapes first, then `& < > " '` become entities.
 
-use crate::report::model::{plural, FindingCount};
 use std::fmt::Write as _;
 
-use super::model::{ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
+use super::model::{ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire};
 use super::svg;
 use crate::event::HeaderChange;
 use crate::present::escape_html as esc;
+use crate::present::{
+    accept_check, broken_at_headline, close_order, format_ms, packet_list, plural, AcceptCheck,
+};
 
 /// Inline `code` spans in trusted catalogue text (hints) become `<code>`; the text itself is
 /// escaped first.
@@ -210,7 +212,7 @@ pub fn render(m: &ReportModel) -> String {
                 esc(h.anchor.trim_start_matches("hop")),
                 esc(&l.proxy.to_string()),
                 esc(&l.upstream_server.to_string()),
-                esc(l.broken_at.describe()),
+                esc(broken_at_headline(l.broken_at)),
                 hint(&l.explanation)
             );
             let _ = write!(
@@ -257,22 +259,21 @@ pub fn render(m: &ReportModel) -> String {
             let d = &g.detail;
             let _ = write!(
                 o,
-                "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} at {} <span class=\"muted\">({} handshake{})</span></h3>",
+                "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} at {} <span class=\"muted\">({})</span></h3>",
                 esc(&g.anchor),
                 i + 1,
                 verdict(g.verdict),
                 esc(&d.request_summary),
                 opt(d.status, "no response"),
                 esc(&d.server),
-                g.count,
-                if g.count == 1 { "" } else { "s" }
+                plural(g.count, "handshake")
             );
             detail(&mut o, d);
             if g.count > 1 {
                 let _ = write!(o, "<details><summary>All {} occurrences</summary><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>frames</th><th>community id</th></tr>", g.count);
                 for oc in &g.occurrences {
-                    let packets: Vec<String> = oc.packets.iter().map(u64::to_string).collect();
-                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), packets.join(", "), esc(&oc.community_id));
+                    let packets = packet_list(&oc.packets);
+                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), packets, esc(&oc.community_id));
                 }
                 o.push_str("</table></div>");
                 if g.unlisted > 0 {
@@ -304,7 +305,7 @@ pub fn render(m: &ReportModel) -> String {
             esc(&r.request),
             opt(r.status, "–"),
             verdict(r.verdict),
-            r.latency_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms")),
+            r.latency_ms.map_or_else(|| "–".to_owned(), format_ms),
             r.top_finding.as_deref().map_or_else(|| "–".to_owned(), |c| format!("<code>{}</code>", esc(c)))
         );
     }
@@ -433,13 +434,18 @@ fn occurrence(o: &mut String, s: &ConnSummary) {
         esc(&s.community_id),
         esc(&s.story)
     );
-    let list = super::markdown::closes(s);
+    let list = close_order(
+        s.close_initiator,
+        s.client_close.as_ref(),
+        s.server_close.as_ref(),
+    );
     let words: Vec<String> = list
         .iter()
         .enumerate()
         .map(|(i, (who, c))| {
             format!(
-                "{who}{} {} {}(packet {})",
+                "{}{} {} {}(packet {})",
+                who.as_str(),
                 if i == 0 && list.len() > 1 {
                     " first:"
                 } else {
@@ -465,7 +471,8 @@ fn occurrence(o: &mut String, s: &ConnSummary) {
         },
         esc(s.tcp_end_words()),
         s.idle_before_end_ms.map_or_else(String::new, |ms| format!(
-            ", {ms:.1} ms after the last frame"
+            ", {} after the last frame",
+            format_ms(ms)
         ))
     );
 }
@@ -558,12 +565,13 @@ fn detail(o: &mut String, d: &Detail) {
     }
     match (d.latency_ms, d.waited_ms, d.ending) {
         (Some(ms), _, _) => {
-            let _ = write!(o, "<li>response after {ms:.1} ms</li>");
+            let _ = write!(o, "<li>response after {}</li>", format_ms(ms));
         }
         (None, Some(ms), e) => {
             let _ = write!(
                 o,
-                "<li>no response after {ms:.1} ms{}</li>",
+                "<li>no response after {}{}</li>",
+                format_ms(ms),
                 e.map_or_else(String::new, |e| format!("; {}", esc(e)))
             );
         }
@@ -585,8 +593,10 @@ fn detail(o: &mut String, d: &Detail) {
         let packets = if f.packets.is_empty() {
             String::new()
         } else {
-            let l: Vec<String> = f.packets.iter().map(u64::to_string).collect();
-            format!(" <span class=\"muted\">[packet {}]</span>", l.join(", "))
+            format!(
+                " <span class=\"muted\">[packet {}]</span>",
+                packet_list(&f.packets)
+            )
         };
         let _ = write!(
             o,
@@ -601,15 +611,21 @@ fn detail(o: &mut String, d: &Detail) {
         }
         o.push_str("</div>");
     }
-    if d.expected_accept.is_some() || d.actual_accept.is_some() {
-        let ok = d.expected_accept == d.actual_accept;
+    let check = accept_check(
+        d.expected_accept.as_deref(),
+        d.actual_accept.as_deref(),
+        d.status,
+    );
+    if let Some(check) = check {
+        let words = match check {
+            AcceptCheck::Mismatch => format!("<b>{}</b>", esc(check.words())),
+            _ => esc(check.words()),
+        };
         let _ = write!(
             o,
-            "<p>Sec-WebSocket-Accept: expected <code>{}</code>, actual <code>{}</code> {}</p>",
+            "<p>Sec-WebSocket-Accept: expected <code>{}</code>, actual <code>{}</code>  ({words})</p>",
             opt(d.expected_accept.as_ref(), "–"),
             opt(d.actual_accept.as_ref(), "none"),
-            esc(super::markdown::accept_verdict(ok, d.status))
-                .replace("**mismatch**", "<b>mismatch</b>")
         );
     }
     o.push_str("<div class=\"grid\">");
@@ -629,13 +645,13 @@ fn detail(o: &mut String, d: &Detail) {
 }
 
 fn wire(o: &mut String, what: &str, w: &Wire) {
-    let packets: Vec<String> = w.packets.iter().take(20).map(u64::to_string).collect();
+    let packets = packet_list(w.packets.get(..20).unwrap_or(&w.packets));
     let _ =
         write!(
         o,
         "<div><p>{} <span class=\"muted\">(packet {}{}, {} UTC{})</span></p><pre class=\"wire\">",
         esc(what),
-        packets.join(", "),
+        packets,
         if w.packets.len() > 20 { ", …" } else { "" },
         esc(&w.time),
         if w.bare_lf { ", bare LF line endings" } else { "" }
@@ -688,14 +704,6 @@ fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn esc_neutralises_markup_and_terminal_escapes() {
-        assert_eq!(
-            esc("<script>alert('x')</script>&\x1b[31m\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;\\x1b[31m&quot;"
-        );
-    }
 
     #[test]
     fn hint_turns_backticks_into_code_after_escaping() {

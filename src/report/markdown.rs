@@ -4,11 +4,15 @@
 //! backticks than it contains, after control characters were escaped (`\x1b`): a header value
 //! cannot inject Markdown, HTML or terminal escapes into whatever displays the report.
 
-use crate::report::model::{plural, FindingCount};
 use std::fmt::Write as _;
 
-use super::model::{CloseModel, ConnSummary, ConnectionsModel, Detail, ReportModel, Wire};
-use crate::present::escape;
+use super::model::{
+    CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire,
+};
+use crate::present::{
+    accept_check, broken_at_headline, close_order, escape, format_ms, packet_list, plural,
+    AcceptCheck,
+};
 
 /// Longest run of backticks in `s`.
 fn longest_backtick_run(s: &str) -> usize {
@@ -166,7 +170,7 @@ pub fn render(m: &ReportModel) -> String {
                 l.proxy,
                 l.upstream_server
             );
-            let _ = writeln!(o, "**{}**\n", l.broken_at.describe());
+            let _ = writeln!(o, "**{}**\n", broken_at_headline(l.broken_at));
             let _ = writeln!(o, "{}\n", escape(&l.explanation));
             let _ = writeln!(o, "Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}), same Sec-WebSocket-Key {}.\n", l.downstream, opt(l.downstream_status, "none"), l.upstream, opt(l.upstream_status, "none"), code(&l.key));
             if let Some((a, b)) = &l.request_line {
@@ -191,28 +195,23 @@ pub fn render(m: &ReportModel) -> String {
             let d = &g.detail;
             let _ = writeln!(
                 o,
-                "### {}. {} {} → {} at {} ({} handshake{})\n",
+                "### {}. {} {} → {} at {} ({})\n",
                 i + 1,
                 g.verdict.to_uppercase(),
                 code(&d.request_summary),
                 opt(d.status, "no response"),
                 d.server,
-                g.count,
-                if g.count == 1 { "" } else { "s" }
+                plural(g.count, "handshake")
             );
             detail(&mut o, d);
             if g.count > 1 {
                 let _ = writeln!(o, "All {} occurrences:\n\n| # | time | client | frames | community id |\n|---:|---|---|---|---|", g.count);
                 for oc in &g.occurrences {
-                    let packets: Vec<String> = oc.packets.iter().map(u64::to_string).collect();
+                    let packets = packet_list(&oc.packets);
                     let _ = writeln!(
                         o,
                         "| {} | {} | {} | {} | `{}` |",
-                        oc.id,
-                        oc.time,
-                        oc.client,
-                        packets.join(", "),
-                        oc.community_id
+                        oc.id, oc.time, oc.client, packets, oc.community_id
                     );
                 }
                 if g.unlisted > 0 {
@@ -237,7 +236,7 @@ pub fn render(m: &ReportModel) -> String {
             code(&r.request),
             opt(r.status, "–"),
             r.verdict,
-            opt(r.latency_ms.map(|ms| format!("{ms:.1} ms")), "–"),
+            opt(r.latency_ms.map(format_ms), "–"),
             r.top_finding
                 .as_deref()
                 .map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
@@ -338,18 +337,6 @@ fn close_words(who: &str, c: &CloseModel) -> String {
     )
 }
 
-/// Close frames in the order they were sent, naming who closed first.
-pub(crate) fn closes(s: &ConnSummary) -> Vec<(&'static str, &CloseModel)> {
-    let client = s.client_close.as_ref().map(|c| ("client", c));
-    let server = s.server_close.as_ref().map(|c| ("server", c));
-    let ordered = if s.close_initiator == Some("server") {
-        [server, client]
-    } else {
-        [client, server]
-    };
-    ordered.into_iter().flatten().collect()
-}
-
 fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
     let _ = writeln!(
         o,
@@ -369,15 +356,19 @@ fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
         s.community_id
     );
     let _ = writeln!(o, "   - {}", code(&s.story));
-    let list = closes(s);
+    let list = close_order(
+        s.close_initiator,
+        s.client_close.as_ref(),
+        s.server_close.as_ref(),
+    );
     let words: Vec<String> = list
         .iter()
         .enumerate()
         .map(|(i, (who, c))| {
             if i == 0 && list.len() > 1 {
-                close_words(&format!("{who} first:"), c)
+                close_words(&format!("{} first:", who.as_str()), c)
             } else {
-                close_words(who, c)
+                close_words(who.as_str(), c)
             }
         })
         .collect();
@@ -395,7 +386,8 @@ fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
         "   - TCP: {}{}",
         s.tcp_end_words(),
         s.idle_before_end_ms.map_or_else(String::new, |ms| format!(
-            ", {ms:.1} ms after the last frame"
+            ", {} after the last frame",
+            format_ms(ms)
         ))
     );
 }
@@ -448,12 +440,13 @@ fn detail(o: &mut String, d: &Detail) {
     }
     match (d.latency_ms, d.waited_ms, d.ending) {
         (Some(ms), _, _) => {
-            let _ = writeln!(o, "- response after {ms:.1} ms");
+            let _ = writeln!(o, "- response after {}", format_ms(ms));
         }
         (None, Some(ms), e) => {
             let _ = writeln!(
                 o,
-                "- no response after {ms:.1} ms{}",
+                "- no response after {}{}",
+                format_ms(ms),
                 e.map_or_else(String::new, |e| format!("; {e}"))
             );
         }
@@ -475,8 +468,7 @@ fn detail(o: &mut String, d: &Detail) {
         let packets = if f.packets.is_empty() {
             String::new()
         } else {
-            let l: Vec<String> = f.packets.iter().map(u64::to_string).collect();
-            format!(" [packet {}]", l.join(", "))
+            format!(" [packet {}]", packet_list(&f.packets))
         };
         let _ = writeln!(
             o,
@@ -491,18 +483,25 @@ fn detail(o: &mut String, d: &Detail) {
         }
     }
     o.push('\n');
-    if d.expected_accept.is_some() || d.actual_accept.is_some() {
-        let ok = d.expected_accept == d.actual_accept;
+    let check = accept_check(
+        d.expected_accept.as_deref(),
+        d.actual_accept.as_deref(),
+        d.status,
+    );
+    if let Some(check) = check {
+        let words = match check {
+            AcceptCheck::Mismatch => format!("**{}**", check.words()),
+            _ => check.words().to_owned(),
+        };
         let _ = writeln!(
             o,
-            "Sec-WebSocket-Accept: expected {}, actual {}{}\n",
+            "Sec-WebSocket-Accept: expected {}, actual {} ({words})\n",
             d.expected_accept
                 .as_deref()
                 .map_or_else(|| "–".to_owned(), code),
             d.actual_accept
                 .as_deref()
                 .map_or_else(|| "none".to_owned(), code),
-            accept_verdict(ok, d.status)
         );
     }
     if let Some(w) = &d.request {
@@ -519,21 +518,12 @@ fn detail(o: &mut String, d: &Detail) {
     }
 }
 
-/// Words for expected vs actual accept: a missing accept on a non-101 is not a mismatch.
-pub(crate) fn accept_verdict(ok: bool, status: Option<u16>) -> &'static str {
-    match (ok, status) {
-        (true, _) => " (match)",
-        (false, Some(101)) => " (**mismatch**)",
-        (false, _) => " (no 101 response, so no accept to check)",
-    }
-}
-
 fn wire(o: &mut String, what: &str, w: &Wire) {
-    let packets: Vec<String> = w.packets.iter().take(20).map(u64::to_string).collect();
+    let packets = packet_list(w.packets.get(..20).unwrap_or(&w.packets));
     let _ = writeln!(
         o,
         "{what} (packet {}{}, {} UTC{}); lines marked `>>` are cited by a finding:\n",
-        packets.join(", "),
+        packets,
         if w.packets.len() > 20 { ", …" } else { "" },
         w.time,
         if w.bare_lf {

@@ -14,23 +14,18 @@ use super::{
 use crate::correlate::hop;
 use crate::event::HopLink;
 use crate::event::{
-    CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message,
+    CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message, Peer,
     Verdict,
 };
 use crate::finding::{Code, Finding, Severity};
-use crate::present::format_ts;
+use crate::present::{
+    connection_ending_meaning, curl_command, format_ts, plural, request_summary,
+    VERDICTS_WORST_FIRST,
+};
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
 const LATENCY_BOUNDS_MS: &[f64] = &[
     0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0,
-];
-
-/// Verdicts in report order, worst first.
-const VERDICT_ORDER: [Verdict; 4] = [
-    Verdict::Failed,
-    Verdict::Incomplete,
-    Verdict::Warning,
-    Verdict::Ok,
 ];
 
 /// Identical failures share a group: same server, Host, path, verdict and finding codes.
@@ -230,7 +225,7 @@ impl Connections {
                 .iter()
                 .map(|e| EndingCount {
                     ending: e.as_str(),
-                    meaning: ending_meaning(*e),
+                    meaning: connection_ending_meaning(*e),
                     count: self.endings.get(e.as_str()).copied().unwrap_or(0),
                 })
                 .collect(),
@@ -239,22 +234,6 @@ impl Connections {
             connections: rows,
             connections_unlisted: self.rows_dropped,
         }
-    }
-}
-
-/// Words for a connection ending.
-fn ending_meaning(e: ConnectionEnding) -> &'static str {
-    match e {
-        ConnectionEnding::Clean => "close frames both ways, then TCP closed",
-        ConnectionEnding::CloseNotAnswered => {
-            "one side sent a close frame, TCP closed before the other answered"
-        }
-        ConnectionEnding::FinWithoutClose => {
-            "TCP closed (FIN) with no close frame at all; applications report 1006"
-        }
-        ConnectionEnding::Rst => "TCP reset",
-        ConnectionEnding::Open => "still open when the capture ended",
-        ConnectionEnding::Evicted => "dropped by wssniff's flow caps",
     }
 }
 
@@ -507,7 +486,9 @@ impl Collector {
         let mut groups: Vec<&Group> = self.groups.values().collect();
         groups.sort_by_key(|g| {
             (
-                VERDICT_ORDER.iter().position(|v| *v == g.exemplar.verdict),
+                VERDICTS_WORST_FIRST
+                    .iter()
+                    .position(|v| *v == g.exemplar.verdict),
                 g.exemplar.ts,
                 g.exemplar.id,
             )
@@ -659,7 +640,7 @@ impl Collector {
                 read_error: info.read_error.clone(),
             },
             total,
-            verdicts: VERDICT_ORDER
+            verdicts: VERDICTS_WORST_FIRST
                 .iter()
                 .map(|v| VerdictCount {
                     verdict: v.as_str(),
@@ -710,13 +691,6 @@ fn latency_label(i: usize) -> String {
         (Some(lo), Some(hi)) => format!("{}–{}", fmt(*lo), fmt(*hi)),
         (Some(lo), None) => format!("≥ {}", fmt(*lo)),
         (None, None) => String::new(),
-    }
-}
-
-fn request_summary(r: &HandshakeRecord) -> String {
-    match (&r.method, &r.path) {
-        (Some(m), Some(p)) => format!("{m} {p}"),
-        _ => "(request not captured)".to_owned(),
     }
 }
 
@@ -941,7 +915,7 @@ pub struct ConnSummary {
     /// How it ended.
     pub ending: &'static str,
     /// Who sent the first close frame.
-    pub close_initiator: Option<&'static str>,
+    pub close_initiator: Option<Peer>,
     /// The client's close frame.
     pub client_close: Option<CloseModel>,
     /// The server's close frame.
@@ -969,7 +943,7 @@ impl ConnSummary {
             community_id: c.community_id.clone(),
             story: crate::present::connection_story(c),
             ending: c.ending.as_str(),
-            close_initiator: c.close.initiator.map(crate::event::Peer::as_str),
+            close_initiator: c.close.initiator,
             client_close: c.close.client.as_ref().map(CloseModel::of),
             server_close: c.close.server.as_ref().map(CloseModel::of),
             tcp_end: c.tcp_end,
@@ -1358,7 +1332,7 @@ impl Detail {
             waited_ms: r.timing.waited_ms,
             ending: r.ending.map(crate::event::Ending::describe),
             wireshark_filter,
-            curl: curl(r),
+            curl: curl_command(r),
             hop: hop.map(|i| format!("hop{}", i + 1)),
         }
     }
@@ -1461,48 +1435,6 @@ fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
     })
 }
 
-/// Quotes for a POSIX shell: single quotes, `'` as `'\''`. Control characters are shown
-/// escaped (`\x1b`) so the command cannot carry them into a terminal.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", crate::present::escape(s).replace('\'', "'\\''"))
-}
-
-/// A `curl -i --http1.1` command sending the captured request to the captured server. The
-/// URL names the server's address and the Host header goes in `-H`, so the request reaches
-/// the same hop with the same Host even where the name resolves elsewhere.
-fn curl(r: &HandshakeRecord) -> Option<String> {
-    let req = r.request.as_ref()?;
-    let (method, target) = match &req.head.start {
-        crate::event::StartLine::Request { method, target } => (method, target),
-        crate::event::StartLine::Response { .. } => return None,
-    };
-    let mut parts = vec!["curl -i --http1.1".to_owned()];
-    if req.head.version_minor == 0 {
-        parts = vec!["curl -i --http1.0".to_owned()];
-    }
-    if method != "GET" {
-        parts.push(format!("-X {}", shell_quote(method)));
-    }
-    for h in &req.head.headers {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            continue;
-        }
-        parts.push(format!("-H {}", shell_quote(&h.line())));
-    }
-    let path = if target.starts_with('/') {
-        target.clone()
-    } else {
-        format!("/{target}")
-    };
-    parts.push(shell_quote(&format!("http://{}{path}", r.server)));
-    Some(parts.join(" "))
-}
-
-/// `n word` or `n words`.
-pub(crate) fn plural(n: u64, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
 impl ConnectionsModel {
     /// The opening sentence of "After the switch" (numbers only, no captured text).
     #[must_use]
@@ -1532,12 +1464,6 @@ mod tests {
         assert_eq!(normalise("connection:   close "), "connection: close");
         assert_eq!(normalise("GET /ws HTTP/1.0"), "GET /ws HTTP/1.0");
         assert_eq!(normalise("HTTP/1.1 200 OK"), "HTTP/1.1 200 OK");
-    }
-
-    #[test]
-    fn shell_quote_is_inert() {
-        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
-        assert_eq!(shell_quote("x\x1b[2Jy"), "'x\\x1b[2Jy'");
     }
 
     #[test]

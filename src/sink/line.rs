@@ -15,7 +15,9 @@ use super::Sink;
 use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
 use crate::finding::{Finding, Severity};
-use crate::present::{escape, format_ts};
+use crate::present::{
+    connection_story, escape, format_ms, format_ts, packet_list, request_summary,
+};
 
 /// How much to print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,10 +58,7 @@ impl<W: Write> LineSink<W> {
     }
 
     fn write_record(&mut self, r: &HandshakeRecord) -> io::Result<()> {
-        let request = match (&r.method, &r.path) {
-            (Some(m), Some(p)) => format!("{} {}", escape(m), escape(p)),
-            _ => "(request not captured)".to_owned(),
-        };
+        let request = escape(&request_summary(r));
         let status = match (&r.response, r.status) {
             (Some(resp), Some(code)) => {
                 let reason = match &resp.head.start {
@@ -72,9 +71,9 @@ impl<W: Write> LineSink<W> {
         };
         let mut tail = Vec::new();
         if let Some(ms) = r.timing.response_ms {
-            tail.push(format!("{ms:.1} ms"));
+            tail.push(format_ms(ms));
         } else if let Some(ms) = r.timing.waited_ms {
-            tail.push(format!("waited {ms:.1} ms"));
+            tail.push(format!("waited {}", format_ms(ms)));
         }
         if let Some(p) = &r.subprotocol {
             tail.push(format!("proto={}", escape(p)));
@@ -124,7 +123,7 @@ impl<W: Write> LineSink<W> {
             format_ts(r.end_ts),
             r.client,
             r.server,
-            crate::present::connection_story(r),
+            connection_story(r),
         )?;
         self.write_findings(&r.findings)
     }
@@ -184,8 +183,7 @@ impl<W: Write> LineSink<W> {
             let frames = if f.packets.is_empty() {
                 String::new()
             } else {
-                let list: Vec<String> = f.packets.iter().map(u64::to_string).collect();
-                format!(" [packet {}]", list.join(", "))
+                format!(" [packet {}]", packet_list(&f.packets))
             };
             writeln!(
                 self.out,

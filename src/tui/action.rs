@@ -42,7 +42,8 @@ pub enum Action {
     FilterBackspace,
     /// Apply the filter bar and close it.
     FilterApply,
-    /// Cycle the verdict quick filter (all, failed, warning, incomplete, ok).
+    /// Cycle the verdict quick filter: all, then each verdict worst first
+    /// ([`crate::present::VERDICTS_WORST_FIRST`]).
     CycleVerdict,
     /// Cycle the finding-code quick filter through the codes seen so far.
     CycleCode,

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
+use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
 use super::feed::{Feed, Progress};
@@ -33,16 +34,6 @@ pub enum CaptureState {
     Finished,
     /// The producer stopped early; the message says why.
     Failed(String),
-}
-
-/// Failed sorts last (first when reversed): the order people triage in.
-fn verdict_rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::Ok => 0,
-        Verdict::Warning => 1,
-        Verdict::Incomplete => 2,
-        Verdict::Failed => 3,
-    }
 }
 
 /// Response latency, or how long the client waited for an answer that never came.
@@ -660,19 +651,17 @@ impl App {
                 }
             }
             Action::CycleVerdict => {
-                let order = [
-                    None,
-                    Some(Verdict::Failed),
-                    Some(Verdict::Warning),
-                    Some(Verdict::Incomplete),
-                    Some(Verdict::Ok),
-                ];
-                let i = order
-                    .iter()
-                    .position(|&v| v == self.filter.verdict)
-                    .unwrap_or(0);
+                // None, then every verdict worst first, then None again.
+                let next = match self.filter.verdict {
+                    None => VERDICTS_WORST_FIRST.first().copied(),
+                    Some(cur) => VERDICTS_WORST_FIRST
+                        .iter()
+                        .skip_while(|&&v| v != cur)
+                        .nth(1)
+                        .copied(),
+                };
                 let mut f = self.filter.clone();
-                f.verdict = order.get(i + 1).copied().flatten();
+                f.verdict = next;
                 self.set_filter(f);
             }
             Action::CycleCode => {
@@ -749,6 +738,7 @@ impl SortKey {
             SortKey::Latency => latency_ms(a)
                 .unwrap_or(f64::INFINITY)
                 .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
+            // Failed sorts last (first when reversed): the order people triage in.
             SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
             SortKey::Finding => a
                 .top_finding()

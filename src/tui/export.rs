@@ -1,5 +1,5 @@
-//! Per-flow actions: replay the handshake with curl, write the flow's packets to a pcap file,
-//! write the record as JSON, and read raw packets back for the hex view. Raw bytes are never
+//! Per-flow actions: put the curl replay line in the clipboard, write the flow's packets to a
+//! pcap file, write the record as JSON, and read raw packets back for the hex view. Raw bytes are never
 //! kept in memory by the TUI: they are read again from the capture file on demand.
 
 use std::fs::{File, OpenOptions};
@@ -14,46 +14,6 @@ use crate::capture::{FileSource, Linktype};
 use crate::event::HandshakeRecord;
 
 use super::app::{HexDump, MAX_HEX_FRAMES};
-
-/// Headers curl computes itself; copying them would make the replay wrong.
-const CURL_SKIP: &[&str] = &["content-length", "transfer-encoding"];
-
-/// Quotes `s` for a POSIX shell (single quotes; `'` becomes `'\''`).
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// A `curl -i --http1.1` command that sends the captured request again to the captured
-/// server, every header as on the wire (Host included, so virtual hosts route the same).
-/// Control characters in header values are escaped, never passed through.
-#[must_use]
-pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
-    let req = r.request.as_ref()?;
-    let method = r.method.as_deref().unwrap_or("GET");
-    let path = r.path.as_deref().unwrap_or("/");
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    let mut cmd = String::from("curl -i --http1.1");
-    if method != "GET" {
-        cmd.push_str(&format!(
-            " -X {}",
-            shell_quote(&crate::present::escape(method))
-        ));
-    }
-    for h in &req.head.headers {
-        if CURL_SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
-            continue;
-        }
-        let line = crate::present::escape(&h.line());
-        cmd.push_str(&format!(" -H {}", shell_quote(&line)));
-    }
-    let url = format!("http://{}{}", r.server, crate::present::escape(&path));
-    cmd.push_str(&format!(" {}", shell_quote(&url)));
-    Some(cmd)
-}
 
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
 /// tmux with `set-clipboard on`).
@@ -231,11 +191,6 @@ fn write_pcap_record(w: &mut impl Write, packet: &crate::capture::Packet<'_>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_quoting_survives_single_quotes() {
-        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
-    }
 
     #[test]
     fn osc52_is_base64_in_an_osc() {

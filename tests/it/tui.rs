@@ -126,7 +126,7 @@ fn curl_command_replays_the_request() {
         .filter_map(|i| app.record(i))
         .find(|r| r.method.as_deref() == Some("POST"))
         .unwrap();
-    let cmd = export::curl_command(post).unwrap();
+    let cmd = wssniff::present::curl_command(post).unwrap();
     assert!(
         cmd.starts_with("curl -i --http1.1 -X 'POST' -H 'Host: 127.0.0.1:18081'"),
         "{cmd}"
@@ -136,6 +136,43 @@ fn curl_command_replays_the_request() {
         "{cmd}"
     );
     assert!(!cmd.to_lowercase().contains("content-length"), "{cmd}");
+}
+
+/// The TUI's curl line is the report's: nginx forwards the upgrade as HTTP/1.0 on the upstream
+/// leg, and replaying that request needs `--http1.0` (the TUI's own builder always said
+/// `--http1.1`).
+#[test]
+fn curl_line_is_the_reports_and_keeps_http_1_0() {
+    use wssniff::report::{CaptureInfo, Report};
+    use wssniff::sink::Sink;
+    let app = app_for(&["nginx-strips-upgrade.pcap"]);
+    let mut report = Report::new();
+    for feed in read_all(
+        sample("nginx-strips-upgrade.pcap").to_str().unwrap(),
+        EngineConfig::default(),
+    )
+    .unwrap()
+    {
+        if let wssniff::tui::feed::Feed::Event(e) = feed {
+            report.event(&e).unwrap();
+        }
+    }
+    let model = report.model(&CaptureInfo::default());
+    let mut versions = Vec::new();
+    for r in (0..app.record_count()).filter_map(|i| app.record(i)) {
+        let tui = wssniff::present::curl_command(r).unwrap();
+        let detail = &model
+            .groups
+            .iter()
+            .find(|g| g.detail.id == r.id)
+            .unwrap()
+            .detail;
+        assert_eq!(Some(&tui), detail.curl.as_ref(), "#{}", r.id);
+        let minor = r.request.as_ref().unwrap().head.version_minor;
+        versions.push((minor, tui.starts_with(&format!("curl -i --http1.{minor} "))));
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, vec![(0, true), (1, true)], "one leg each way");
 }
 
 #[test]

@@ -12,7 +12,9 @@ use super::verdict_style;
 use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
 use crate::finding::{Finding, Severity};
-use crate::present::{escape, format_ts};
+use crate::present::{
+    accept_check, connection_story, escape, format_ts, packet_list, request_summary, AcceptCheck,
+};
 use crate::tui::app::{App, HexDump};
 
 /// Bytes per hex dump line (fits 80 columns with the offset and the text column).
@@ -74,14 +76,6 @@ fn severity_style(s: Severity) -> Style {
     }
 }
 
-fn packets_text(packets: &[u64]) -> String {
-    packets
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The analysis of `r` as lines: summary, accept check, findings, request and response.
 #[must_use]
 pub fn detail_lines(
@@ -107,10 +101,7 @@ pub fn detail_lines(
         label("time"),
         Span::raw(format!("{} UTC", format_ts(r.ts))),
     ]));
-    let request = match (&r.method, &r.path) {
-        (Some(m), Some(p)) => format!("{} {}", escape(m), escape(p)),
-        _ => "not captured".to_owned(),
-    };
+    let request = escape(&request_summary(r));
     let host = r.host.as_deref().map(escape).unwrap_or_else(|| "-".into());
     out.push(Line::from(vec![
         label("request"),
@@ -121,13 +112,13 @@ pub fn detail_lines(
     }
     let mut packets = Vec::new();
     if let Some(m) = &r.request {
-        packets.push(format!("request {}", packets_text(&m.packets)));
+        packets.push(format!("request {}", packet_list(&m.packets)));
     }
     for m in &r.interim {
-        packets.push(format!("interim {}", packets_text(&m.packets)));
+        packets.push(format!("interim {}", packet_list(&m.packets)));
     }
     if let Some(m) = &r.response {
-        packets.push(format!("response {}", packets_text(&m.packets)));
+        packets.push(format!("response {}", packet_list(&m.packets)));
     }
     out.push(Line::from(vec![
         label("frames"),
@@ -210,13 +201,14 @@ pub fn detail_lines(
                 .unwrap_or_else(|| "(no valid key)".into()),
         ),
     ]));
-    let (mark, style) = match (&r.accept, &r.expected_accept) {
-        (Some(a), Some(e)) if a == e => (" ✔ matches", Style::new().fg(Color::Green)),
-        (Some(_), Some(_)) => (
+    let check = accept_check(r.expected_accept.as_deref(), r.accept.as_deref(), r.status);
+    let (mark, style) = match check {
+        Some(AcceptCheck::Match) => (" ✔ matches", Style::new().fg(Color::Green)),
+        Some(AcceptCheck::Mismatch) => (
             " ✘ MISMATCH",
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
-        _ => ("", Style::new()),
+        Some(AcceptCheck::NoSwitch) | None => ("", Style::new()),
     };
     out.push(Line::from(vec![
         label("actual"),
@@ -283,10 +275,7 @@ pub fn detail_lines(
     out.push(section("After the switch"));
     match conn {
         Some(c) => {
-            out.push(Line::raw(format!(
-                "  {}",
-                crate::present::connection_story(c)
-            )));
+            out.push(Line::raw(format!("  {}", connection_story(c))));
             for f in &c.findings {
                 finding_lines(f, &mut out);
             }
@@ -307,7 +296,7 @@ fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
     let packets = if f.packets.is_empty() {
         String::new()
     } else {
-        format!(" [packet {}]", packets_text(&f.packets))
+        format!(" [packet {}]", packet_list(&f.packets))
     };
     out.push(Line::from(vec![
         Span::styled(
@@ -370,7 +359,7 @@ fn head_lines(
     };
     out.push(section(&format!(
         "{title} (packet {}{})",
-        packets_text(&m.packets),
+        packet_list(&m.packets),
         if m.truncated { ", cut by snaplen" } else { "" }
     )));
     let mut push = |line: String, name: Option<&str>| {

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use super::verdict_style;
 use crate::event::HandshakeRecord;
-use crate::present::escape;
+use crate::present::{escape, format_time_of_day};
 use crate::tui::action::SortKey;
 use crate::tui::app::{latency_ms, App};
 
@@ -76,10 +76,7 @@ impl Col {
 
     fn cell(self, r: &HandshakeRecord) -> Cell<'static> {
         match self {
-            Col::Time => {
-                let ts = crate::present::format_ts(r.ts);
-                Cell::from(ts.get(11..23).unwrap_or(&ts).to_owned())
-            }
+            Col::Time => Cell::from(format_time_of_day(r.ts)),
             Col::Flow => Cell::from(format!("{} → {}", r.client, r.server)),
             Col::Server => Cell::from(r.server.to_string()),
             Col::Host => Cell::from(

@@ -1,0 +1,62 @@
+//! The curl replay line: the captured request sent again to the captured server, as a shell
+//! command a person can paste. The TUI copies it, the report prints it; both call
+//! [`curl_command`], so they cannot disagree.
+
+use super::escape;
+use crate::event::{HandshakeRecord, StartLine};
+
+/// Headers curl computes itself; copying them would make the replay wrong.
+const CURL_SKIP: &[&str] = &["content-length", "transfer-encoding"];
+
+/// Quotes for a POSIX shell: single quotes, `'` as `'\''`. Control characters are shown
+/// escaped (`\x1b`) so the command cannot carry them into a terminal.
+#[must_use]
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", escape(s).replace('\'', "'\\''"))
+}
+
+/// A `curl -i` command sending the captured request to the captured server: the request's
+/// HTTP version (`--http1.0` or `--http1.1`), its method when not GET, and every header as on
+/// the wire but those curl computes. The URL names the server's address and the Host header
+/// goes in `-H`, so the request reaches the same hop with the same Host even where the name
+/// resolves elsewhere. `None` when the request was not captured.
+#[must_use]
+pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
+    let req = r.request.as_ref()?;
+    let StartLine::Request { method, target } = &req.head.start else {
+        return None;
+    };
+    let version = if req.head.version_minor == 0 {
+        "--http1.0"
+    } else {
+        "--http1.1"
+    };
+    let mut parts = vec![format!("curl -i {version}")];
+    if method != "GET" {
+        parts.push(format!("-X {}", shell_quote(method)));
+    }
+    for h in &req.head.headers {
+        if CURL_SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        parts.push(format!("-H {}", shell_quote(&h.line())));
+    }
+    let path = if target.starts_with('/') {
+        target.clone()
+    } else {
+        format!("/{target}")
+    };
+    parts.push(shell_quote(&format!("http://{}{path}", r.server)));
+    Some(parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_is_inert() {
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+        assert_eq!(shell_quote("x\x1b[2Jy"), "'x\\x1b[2Jy'");
+    }
+}
