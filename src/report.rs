@@ -3,7 +3,8 @@
 //!
 //! [`Report`] is a sink: it takes every [`Event`] of a run, keeps bounded state (counters,
 //! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] failure groups with at most
-//! [`MAX_OCCURRENCES`] listed occurrences each, a decimated timeline, and for the WebSocket
+//! [`MAX_OCCURRENCES`] listed occurrences each, [`MAX_HOPS`] proxy hops, a decimated timeline,
+//! and for the WebSocket
 //! connections after the switch [`MAX_CONNECTIONS`] summaries and [`MAX_CONNECTION_GROUPS`]
 //! problem groups) and renders once at the end, when the capture metadata ([`CaptureInfo`])
 //! is known. Rendering goes through one plain data model (`model`), so the HTML, Markdown
@@ -31,8 +32,10 @@ use crate::sink::Sink;
 
 pub use model::{Collector, ReportModel};
 
-/// Full handshake records kept for proxy-hop correlation and the handshake table.
+/// Full handshake records kept for the handshake table.
 pub const MAX_RECORDS: usize = 2_000;
+/// Proxy hops (from the engine's `Event::Hop`) kept with both requests as on the wire.
+pub const MAX_HOPS: usize = 1_000;
 /// Distinct failure groups (server, path, verdict, finding set) kept with full detail.
 pub const MAX_GROUPS: usize = 200;
 /// Occurrences listed per failure group; the rest are counted.

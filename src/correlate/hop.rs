@@ -1,5 +1,5 @@
-//! Proxy hop correlation: finds the two legs of one proxied handshake in a capture and says
-//! what the proxy changed between them.
+//! Proxy hop correlation: finds the two legs of one proxied handshake as they complete and
+//! says what the proxy changed between them.
 //!
 //! When a capture point sees both client → proxy and proxy → upstream, the same WebSocket
 //! opening handshake appears twice: a proxy forwards the client's `Sec-WebSocket-Key`
@@ -9,8 +9,10 @@
 //! the two requests (and of the two responses, in the other direction) shows which hop
 //! dropped `Upgrade`/`Connection`, downgraded to HTTP/1.0 or rewrote the response.
 //!
-//! Pure: records in, [`HopLink`]s out; no I/O, no clock. The report renders the links; the
-//! line/JSON output and the TUI can reuse them.
+//! This is the only place legs are linked: the engine feeds every handshake record to one
+//! [`HopTracker`] in emission order and sends what it returns as `Event::Hop`; the line and
+//! JSON output, the report and the TUI render those events and never correlate on their own.
+//! Pure: records in, [`HopLink`]s out; no I/O, no clock; memory bounded by [`MAX_TRACKED`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -34,57 +36,26 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Finds proxy hops among `records` (any order). Each record is used at most once as a
-/// downstream and once as an upstream leg, so a chain of proxies yields one link per hop.
-/// Output is sorted by (downstream request time, ids): deterministic for the same input.
-#[must_use]
-pub fn correlate(records: &[&HandshakeRecord]) -> Vec<HopLink> {
-    let mut by_key: BTreeMap<&str, Vec<&HandshakeRecord>> = BTreeMap::new();
-    for r in records {
-        if let (Some(key), Some(_)) = (r.key.as_deref(), r.request.as_ref()) {
-            by_key.entry(key).or_default().push(r);
-        }
-    }
-    let mut links: Vec<(i64, HopLink)> = Vec::new();
-    for legs in by_key.values_mut() {
-        if legs.len() < 2 {
-            continue;
-        }
-        legs.sort_by_key(|r| (request_ts(r), r.id));
-        let mut used_down = vec![false; legs.len()];
-        let mut used_up = vec![false; legs.len()];
-        for (i, down) in legs.iter().enumerate() {
-            if used_down.get(i).copied().unwrap_or(true) {
-                continue;
-            }
-            let found = legs.iter().enumerate().skip(i + 1).find(|(j, up)| {
-                !used_up.get(*j).copied().unwrap_or(true) && is_upstream_of(up, down)
-            });
-            if let Some((j, up)) = found {
-                if let Some(u) = used_up.get_mut(j) {
-                    *u = true;
-                }
-                if let Some(d) = used_down.get_mut(i) {
-                    *d = true;
-                }
-                links.push((request_ts(down), link(down, up)));
-            }
-        }
-    }
-    links.sort_by_key(|(ts, l)| (*ts, l.downstream, l.upstream));
-    links.into_iter().map(|(_, l)| l).collect()
-}
-
 /// Most recent handshakes remembered by [`HopTracker`] (bounds memory on a busy link).
 pub const MAX_TRACKED: usize = 1024;
 
-/// Streaming correlation for the line/JSON output, the TUI and live capture: remembers the
-/// recent handshakes and, as each new one completes, links it with an earlier leg of the same
-/// handshake. A link is found once, when its second leg completes. Lookups go by key, so the
-/// cost per handshake does not grow with the number remembered.
+/// A remembered handshake and the sides it has already been linked as: each record is one
+/// link's downstream leg at most once and one link's upstream leg at most once, so a chain of
+/// proxies yields one link per hop.
+#[derive(Debug)]
+struct Leg {
+    record: HandshakeRecord,
+    linked_as_downstream: bool,
+    linked_as_upstream: bool,
+}
+
+/// Streaming correlation: remembers the recent handshakes and, as each new one completes,
+/// links it with an earlier leg of the same handshake, whichever of the two legs completed
+/// first. A link is found once, when its second leg completes. Lookups go by key, so the cost
+/// per handshake does not grow with the number remembered.
 #[derive(Debug, Default)]
 pub struct HopTracker {
-    by_key: HashMap<String, Vec<HandshakeRecord>>,
+    by_key: HashMap<String, Vec<Leg>>,
     /// (request time, key) in arrival order, for expiry and the [`MAX_TRACKED`] cap.
     order: VecDeque<(i64, String)>,
 }
@@ -96,12 +67,58 @@ impl HopTracker {
         HopTracker::default()
     }
 
-    /// Takes a completed handshake; returns the hops it closes.
+    /// Takes a completed handshake; returns the hops it closes, ordered by the downstream
+    /// leg's request time (then ids).
     pub fn push(&mut self, record: &HandshakeRecord) -> Vec<HopLink> {
         let (Some(key), Some(_)) = (record.key.as_deref(), record.request.as_ref()) else {
             return Vec::new();
         };
         let now = request_ts(record);
+        self.expire(now);
+        let mut leg = Leg {
+            record: record.clone(),
+            linked_as_downstream: false,
+            linked_as_upstream: false,
+        };
+        let mut links: Vec<(i64, HopLink)> = Vec::new();
+        if let Some(earlier) = self.by_key.get_mut(key) {
+            // Candidates in request order, so the earliest waiting leg pairs first.
+            let mut candidates: Vec<usize> = (0..earlier.len()).collect();
+            candidates
+                .sort_by_key(|&i| earlier.get(i).map(|l| (request_ts(&l.record), l.record.id)));
+            // The new record as the upstream leg of an earlier request to the proxy.
+            let down = candidates.iter().copied().find(|&i| {
+                earlier
+                    .get(i)
+                    .is_some_and(|d| !d.linked_as_downstream && is_upstream_of(record, &d.record))
+            });
+            if let Some(d) = down.and_then(|i| earlier.get_mut(i)) {
+                d.linked_as_downstream = true;
+                leg.linked_as_upstream = true;
+                links.push((request_ts(&d.record), link(&d.record, record)));
+            }
+            // The new record as the downstream leg of an upstream leg that completed first
+            // (the upstream answered the proxy before the proxy answered the client).
+            let up = candidates.iter().copied().find(|&i| {
+                Some(i) != down
+                    && earlier
+                        .get(i)
+                        .is_some_and(|u| !u.linked_as_upstream && is_upstream_of(&u.record, record))
+            });
+            if let Some(u) = up.and_then(|i| earlier.get_mut(i)) {
+                u.linked_as_upstream = true;
+                leg.linked_as_downstream = true;
+                links.push((now, link(record, &u.record)));
+            }
+        }
+        self.by_key.entry(key.to_owned()).or_default().push(leg);
+        self.order.push_back((now, key.to_owned()));
+        links.sort_by_key(|(ts, l)| (*ts, l.downstream, l.upstream));
+        links.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// Forgets legs too old to pair with a request at `now`, and the oldest beyond the cap.
+    fn expire(&mut self, now: i64) {
         // Legs are seconds apart at most; anything older can no longer pair.
         while let Some((ts, _)) = self.order.front() {
             if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS && self.order.len() < MAX_TRACKED {
@@ -118,23 +135,12 @@ impl HopTracker {
                 }
             }
         }
-        let links = match self.by_key.get(key) {
-            Some(earlier) if !earlier.is_empty() => {
-                let mut legs: Vec<&HandshakeRecord> = earlier.iter().collect();
-                legs.push(record);
-                correlate(&legs)
-                    .into_iter()
-                    .filter(|l| l.downstream == record.id || l.upstream == record.id)
-                    .collect()
-            }
-            _ => Vec::new(),
-        };
-        self.by_key
-            .entry(key.to_owned())
-            .or_default()
-            .push(record.clone());
-        self.order.push_back((now, key.to_owned()));
-        links
+    }
+
+    /// Handshakes remembered now (at most [`MAX_TRACKED`]).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.order.len()
     }
 }
 
@@ -186,6 +192,7 @@ fn link(down: &HandshakeRecord, up: &HandshakeRecord) -> HopLink {
     let mut l = HopLink {
         downstream: down.id,
         upstream: up.id,
+        client: down.client,
         proxy: down.server,
         proxy_software,
         upstream_server: up.server,
@@ -397,21 +404,150 @@ fn is_hop_by_hop(lower: &str, head: &Head) -> bool {
             .any(|t| t.eq_ignore_ascii_case(lower))
 }
 
-/// The record ids taking part in `links`, mapped to the link index (for cross-references).
-#[must_use]
-pub fn index_by_record(links: &[HopLink]) -> BTreeMap<u64, usize> {
-    let mut m = BTreeMap::new();
-    for (i, l) in links.iter().enumerate() {
-        m.entry(l.downstream).or_insert(i);
-        m.entry(l.upstream).or_insert(i);
-    }
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::Timestamp;
+    use crate::event::{Message, Timing, Verdict};
     use crate::http::head::{parse_head, HeadParse};
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn message(text: &str, request: bool, ms: i64) -> Message {
+        Message {
+            head: head(text, request),
+            packets: vec![1],
+            first_ts: Timestamp(ms * 1_000_000),
+            last_ts: Timestamp(ms * 1_000_000),
+            truncated: false,
+        }
+    }
+
+    /// One leg: `client` → `server`, requested at `req_ms`, answered `status` at `resp_ms`.
+    fn leg(
+        id: u64,
+        client: &str,
+        server: &str,
+        req_ms: i64,
+        resp_ms: i64,
+        status: u16,
+    ) -> HandshakeRecord {
+        let request = format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n\r\n");
+        let response = format!("HTTP/1.1 {status} X\r\n\r\n");
+        HandshakeRecord {
+            id,
+            ts: Timestamp(req_ms * 1_000_000),
+            client: client.parse().unwrap(),
+            server: server.parse().unwrap(),
+            community_id: String::new(),
+            verdict: Verdict::Ok,
+            status: Some(status),
+            method: Some("GET".into()),
+            host: Some("h".into()),
+            path: Some("/ws".into()),
+            origin: None,
+            key: Some(KEY.into()),
+            accept: None,
+            expected_accept: None,
+            subprotocols_offered: vec![],
+            subprotocol: None,
+            extensions_offered: vec![],
+            extensions: vec![],
+            request: Some(message(&request, true, req_ms)),
+            response: Some(message(&response, false, resp_ms)),
+            interim: vec![],
+            timing: Timing::default(),
+            ending: None,
+            findings: vec![],
+        }
+    }
+
+    const CLIENT: &str = "10.0.0.1:40000";
+    const PROXY: &str = "10.0.0.2:80";
+    const PROXY_OUT: &str = "10.0.0.2:51000";
+    const UPSTREAM: &str = "10.0.0.3:8080";
+
+    fn ids(links: &[HopLink]) -> Vec<(u64, u64)> {
+        links.iter().map(|l| (l.downstream, l.upstream)).collect()
+    }
+
+    #[test]
+    fn links_the_legs_whichever_completes_first() {
+        // client → proxy at 0 ms, proxy → upstream at 1 ms, upstream answers at 2 ms, the
+        // proxy answers the client at 3 ms.
+        let down = leg(1, CLIENT, PROXY, 0, 3, 101);
+        let up = leg(2, PROXY_OUT, UPSTREAM, 1, 2, 101);
+        for order in [[&down, &up], [&up, &down]] {
+            let mut t = HopTracker::new();
+            assert!(t.push(order[0]).is_empty());
+            let links = t.push(order[1]);
+            assert_eq!(ids(&links), vec![(1, 2)]);
+            let l = &links[0];
+            assert_eq!(
+                l.client,
+                CLIENT.parse().unwrap(),
+                "the real client, not the proxy's port"
+            );
+            assert_eq!(
+                (l.proxy, l.upstream_server),
+                (PROXY.parse().unwrap(), UPSTREAM.parse().unwrap())
+            );
+            assert_eq!(l.broken_at, BrokenAt::Nowhere);
+        }
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_is_not_a_hop() {
+        let mut t = HopTracker::new();
+        t.push(&leg(1, CLIENT, PROXY, 0, 3, 503));
+        // Same server again, and another server asked only after the first answer.
+        assert!(t
+            .push(&leg(2, "10.0.0.1:40001", PROXY, 10, 12, 101))
+            .is_empty());
+        assert!(t.push(&leg(3, PROXY_OUT, UPSTREAM, 20, 21, 101)).is_empty());
+        // Too late to be the same handshake.
+        let mut t = HopTracker::new();
+        t.push(&leg(1, CLIENT, PROXY, 0, 6_000, 101));
+        assert!(t
+            .push(&leg(2, PROXY_OUT, UPSTREAM, 5_001, 5_002, 101))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_chain_links_every_hop_and_each_leg_once_per_side() {
+        // client → proxy A → proxy B → upstream.
+        let mut t = HopTracker::new();
+        t.push(&leg(1, CLIENT, PROXY, 0, 9, 101));
+        assert_eq!(
+            ids(&t.push(&leg(2, PROXY_OUT, "10.0.0.3:80", 1, 8, 101))),
+            vec![(1, 2)]
+        );
+        assert_eq!(
+            ids(&t.push(&leg(3, "10.0.0.3:52000", UPSTREAM, 2, 7, 101))),
+            vec![(2, 3)]
+        );
+        // A stray copy that could follow legs 1 and 2, both already linked downstream.
+        assert!(t
+            .push(&leg(4, "10.0.0.2:51001", "10.0.0.9:80", 1, 10, 101))
+            .is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut t = HopTracker::new();
+        for i in 0..(MAX_TRACKED as u64 * 3) {
+            let port = u16::try_from(1000 + i % 50_000).unwrap();
+            let mut r = leg(i, &format!("10.0.0.1:{port}"), PROXY, 0, 1, 101);
+            r.key = Some(format!("k{i}"));
+            t.push(&r);
+            assert!(t.remembered() <= MAX_TRACKED);
+        }
+        assert_eq!(t.remembered(), MAX_TRACKED);
+        // The oldest were forgotten: a leg of the first handshake no longer pairs.
+        let mut up = leg(99_999, PROXY_OUT, UPSTREAM, 0, 1, 101);
+        up.key = Some("k0".into());
+        assert!(t.push(&up).is_empty());
+    }
 
     fn head(text: &str, request: bool) -> Head {
         let bytes = text.as_bytes();

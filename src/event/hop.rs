@@ -1,5 +1,6 @@
 //! The record of a proxy hop: two legs of one proxied handshake and what the proxy changed.
-//! Derived by `correlate::hop`; rendered by the sinks, the report and the TUI.
+//! Derived once, by `correlate::hop`, and sent as `Event::Hop`; the line and JSON output, the
+//! report and the TUI render it and never correlate legs themselves.
 
 use std::net::SocketAddr;
 
@@ -67,6 +68,9 @@ pub struct HopLink {
     pub downstream: u64,
     /// Record id of the proxy → upstream leg.
     pub upstream: u64,
+    /// The client that started the handshake (the downstream leg's client). The upstream
+    /// leg's client is the proxy's own outgoing address, not this one.
+    pub client: SocketAddr,
     /// The proxy's listening address (the downstream leg's server).
     pub proxy: SocketAddr,
     /// The proxy's `Server` header on the downstream response, when it sent one.

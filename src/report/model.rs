@@ -7,11 +7,13 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use std::collections::VecDeque;
+
 use super::{
-    CaptureInfo, MAX_CONNECTIONS, MAX_CONNECTION_GROUPS, MAX_GROUPS, MAX_OCCURRENCES,
+    CaptureInfo, MAX_CONNECTIONS, MAX_CONNECTION_GROUPS, MAX_GROUPS, MAX_HOPS, MAX_OCCURRENCES,
     MAX_OPEN_LINKS, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
 };
-use crate::correlate::hop;
+use crate::correlate::hop::MAX_TRACKED;
 use crate::event::HopLink;
 use crate::event::{
     CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message, Peer,
@@ -290,6 +292,21 @@ pub struct Collector {
     timeline_seen: u64,
     notices: Vec<String>,
     connections: Connections,
+    /// Requests of the most recent handshakes that can be hop legs (they carry a key), as
+    /// many as the engine's hop tracker remembers, so both legs of an `Event::Hop` are here.
+    recent_requests: VecDeque<(u64, Message)>,
+    hops: Vec<KeptHop>,
+    hops_dropped: u64,
+}
+
+/// A proxy hop as the engine linked it, with both requests for the report to show.
+#[derive(Debug)]
+struct KeptHop {
+    /// (downstream request time, downstream id, upstream id): the listing order.
+    order: (i64, u64, u64),
+    link: HopLink,
+    downstream_request: Option<Wire>,
+    upstream_request: Option<Wire>,
 }
 
 impl Collector {
@@ -306,12 +323,42 @@ impl Collector {
                 self.take_record(r);
             }
             Event::Connection(c) => self.connections.take(c),
-            // The report correlates hops itself, over every record at the end.
-            Event::Hop(_) => {}
+            Event::Hop(h) => self.take_hop(h),
         }
     }
 
+    fn take_hop(&mut self, h: &HopLink) {
+        if self.hops.len() >= MAX_HOPS {
+            self.hops_dropped += 1;
+            return;
+        }
+        let request = |id: u64| {
+            self.recent_requests
+                .iter()
+                .rev()
+                .find(|(i, _)| *i == id)
+                .map(|(_, m)| m)
+        };
+        let (down, up) = (request(h.downstream), request(h.upstream));
+        self.hops.push(KeptHop {
+            order: (
+                down.map_or(i64::MAX, |m| m.first_ts.0),
+                h.downstream,
+                h.upstream,
+            ),
+            link: h.clone(),
+            downstream_request: wire(down, &[]),
+            upstream_request: wire(up, &[]),
+        });
+    }
+
     fn take_record(&mut self, r: &HandshakeRecord) {
+        if let (Some(_), Some(request)) = (&r.key, &r.request) {
+            if self.recent_requests.len() >= MAX_TRACKED {
+                self.recent_requests.pop_front();
+            }
+            self.recent_requests.push_back((r.id, request.clone()));
+        }
         *self.verdicts.entry(r.verdict).or_default() += 1;
         let mut codes: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
         codes.sort_unstable();
@@ -426,14 +473,14 @@ impl Collector {
     pub fn model(&self, info: &CaptureInfo) -> ReportModel {
         let mut records: Vec<&HandshakeRecord> = self.records.iter().collect();
         records.sort_by_key(|r| (r.ts, r.id));
-        let mut hop_input = records.clone();
-        for g in self.groups.values() {
-            if !hop_input.iter().any(|r| r.id == g.exemplar.id) {
-                hop_input.push(&g.exemplar);
-            }
+        let mut kept_hops: Vec<&KeptHop> = self.hops.iter().collect();
+        kept_hops.sort_by_key(|h| h.order);
+        // Record id → index of the hop it is a leg of (the first, for a chain of proxies).
+        let mut hop_of: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, h) in kept_hops.iter().enumerate() {
+            hop_of.entry(h.link.downstream).or_insert(i);
+            hop_of.entry(h.link.upstream).or_insert(i);
         }
-        let links = hop::correlate(&hop_input);
-        let hop_of = hop::index_by_record(&links);
         let total: u64 = self.verdicts.values().sum();
 
         let findings = finding_counts(&self.codes);
@@ -510,16 +557,14 @@ impl Collector {
             })
             .collect();
 
-        let hops = links
+        let hops = kept_hops
             .iter()
             .enumerate()
-            .map(|(i, l)| HopModel {
+            .map(|(i, h)| HopModel {
                 anchor: format!("hop{}", i + 1),
-                link: l.clone(),
-                downstream_request: find(&hop_input, l.downstream)
-                    .and_then(|r| wire(r.request.as_ref(), &[])),
-                upstream_request: find(&hop_input, l.upstream)
-                    .and_then(|r| wire(r.request.as_ref(), &[])),
+                link: h.link.clone(),
+                downstream_request: h.downstream_request.clone(),
+                upstream_request: h.upstream_request.clone(),
             })
             .collect();
 
@@ -573,8 +618,14 @@ impl Collector {
         }
         if self.records_dropped > 0 {
             limits.push(format!(
-                "{} handshakes after the first {MAX_RECORDS} are counted but not listed or correlated",
+                "{} handshakes after the first {MAX_RECORDS} are counted but not listed",
                 self.records_dropped
+            ));
+        }
+        if self.hops_dropped > 0 {
+            limits.push(format!(
+                "{} proxy hops after the first {MAX_HOPS} are counted but not detailed",
+                self.hops_dropped
             ));
         }
         if self.ungrouped > 0 {
@@ -661,10 +712,6 @@ impl Collector {
             limits,
         }
     }
-}
-
-fn find<'a>(records: &[&'a HandshakeRecord], id: u64) -> Option<&'a HandshakeRecord> {
-    records.iter().find(|r| r.id == id).copied()
 }
 
 fn sev_rank(s: &str) -> u8 {

@@ -506,3 +506,88 @@ fn after_the_switch_reports_connections_without_a_handshake() {
         "{md}"
     );
 }
+
+/// The events of a sample, as the engine emits them.
+fn events(sample_name: &str) -> Vec<wssniff::event::Event> {
+    let path = sample(sample_name);
+    wssniff::tui::feed::read_all(path.to_str().unwrap(), Default::default())
+        .unwrap()
+        .into_iter()
+        .filter_map(|f| match f {
+            wssniff::tui::feed::Feed::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn report_of(events: &[wssniff::event::Event]) -> wssniff::report::ReportModel {
+    use wssniff::sink::Sink;
+    let mut r = wssniff::report::Report::new();
+    for e in events {
+        r.event(e).unwrap();
+    }
+    r.model(&wssniff::report::CaptureInfo::default())
+}
+
+/// Hop correlation happens once, in the engine: the report lists exactly the `Event::Hop`s it
+/// was given, with both requests as on the wire, whatever its own record cap. (It used to
+/// re-correlate its first 2,000 records with bounds of its own, so it could miss a hop the
+/// JSON output had, or show one the engine never linked.)
+#[test]
+fn report_lists_the_engines_hops_and_no_others() {
+    use wssniff::event::Event;
+    for name in [
+        "nginx-strips-upgrade.pcap",
+        "nginx-proxy-ok.pcap",
+        "nginx-503-rate-limited.pcap",
+    ] {
+        let all = events(name);
+        let links: Vec<(u64, u64)> = all
+            .iter()
+            .filter_map(|e| match e {
+                Event::Hop(h) => Some((h.downstream, h.upstream)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(links.len(), 1, "{name}");
+        let listed = |m: &wssniff::report::ReportModel| -> Vec<(u64, u64)> {
+            m.hops
+                .iter()
+                .map(|h| (h.link.downstream, h.link.upstream))
+                .collect()
+        };
+        assert_eq!(listed(&report_of(&all)), links, "{name}");
+
+        // Without the engine's word, two legs with the same key are not a hop.
+        let no_hop: Vec<Event> = all
+            .iter()
+            .filter(|e| !matches!(e, Event::Hop(_)))
+            .cloned()
+            .collect();
+        assert!(report_of(&no_hop).hops.is_empty(), "{name}");
+
+        // Past the report's record cap, the hop is still listed, with both requests.
+        let filler = all
+            .iter()
+            .find_map(|e| match e {
+                Event::Handshake(r) => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let mut crowded: Vec<Event> = (0..wssniff::report::MAX_RECORDS as u64 + 10)
+            .map(|i| {
+                let mut r = filler.clone();
+                r.id = 1_000_000 + i;
+                r.key = None;
+                Event::Handshake(r)
+            })
+            .collect();
+        crowded.extend(all.iter().cloned());
+        let m = report_of(&crowded);
+        assert_eq!(listed(&m), links, "{name}");
+        assert!(
+            m.hops[0].downstream_request.is_some() && m.hops[0].upstream_request.is_some(),
+            "{name}"
+        );
+    }
+}

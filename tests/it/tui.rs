@@ -175,6 +175,43 @@ fn curl_line_is_the_reports_and_keeps_http_1_0() {
     assert_eq!(versions, vec![(0, true), (1, true)], "one leg each way");
 }
 
+/// The proxy-hop box names the client that started the handshake on both legs. On the upstream
+/// leg the record's own client is nginx's outgoing port, which the box used to show.
+#[test]
+fn proxy_hop_box_names_the_real_client_on_both_legs() {
+    use wssniff::tui::render::detail_lines;
+    for name in ["nginx-strips-upgrade.pcap", "nginx-proxy-ok.pcap"] {
+        let app = app_for(&[name]);
+        let records: Vec<_> = (0..app.record_count())
+            .filter_map(|i| app.record(i))
+            .collect();
+        let hop = app.hop(records[0].id).expect("both legs linked");
+        let down = records.iter().find(|r| r.id == hop.downstream).unwrap();
+        let up = records.iter().find(|r| r.id == hop.upstream).unwrap();
+        assert_ne!(
+            down.client, up.client,
+            "{name}: the upstream leg starts at the proxy"
+        );
+        let path = format!(
+            "  {} → {} → {} (",
+            down.client, hop.proxy, hop.upstream_server
+        );
+        for r in [down, up] {
+            let text: Vec<String> = detail_lines(r, None, app.hop(r.id))
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let box_at = text.iter().position(|l| l == "Proxy hop").unwrap();
+            assert!(
+                text[box_at + 1].starts_with(&path),
+                "{name} #{}: {}",
+                r.id,
+                text[box_at + 1]
+            );
+        }
+    }
+}
+
 #[test]
 fn exports_write_pcap_and_json() {
     let path = sample("handcrafted-bad-accept.pcap");

@@ -250,9 +250,11 @@ pub fn detail_lines(
                 h.downstream
             )
         };
+        // The hop names the real client: on the upstream leg `r.client` is the proxy's own
+        // outgoing address.
         out.push(Line::raw(format!(
             "  {} → {} → {} ({role})",
-            r.client, h.proxy, h.upstream_server
+            h.client, h.proxy, h.upstream_server
         )));
         let style = if h.broken_at == BrokenAt::Nowhere {
             Style::new().fg(Color::Green)
