@@ -279,6 +279,64 @@ catalogue! {
         "Start the capture before the client connects to see the handshake; frames, close codes and the ending are still reported.";
 }
 
+/// Which HTTP message of an exchange a piece of evidence is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageRef {
+    /// The upgrade request.
+    Request,
+    /// The final response.
+    Response,
+    /// The n-th interim (1xx) response before it, from 0.
+    Interim(usize),
+}
+
+/// Which part of a message's head a piece of evidence is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeadPart {
+    /// The request or status line.
+    StartLine,
+    /// The header at this index of the head's headers, in wire order (`headers[i]` in the
+    /// record's JSON).
+    Header(usize),
+    /// A header that should be there and is not: the line that would satisfy the rule.
+    Missing(String),
+}
+
+/// Where a finding's evidence is in the captured exchange: a line of one message's head, or
+/// the line that head lacks. The analysis that makes a finding says this once; every sink
+/// highlights what it is told and never matches text to find it again.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Evidence {
+    /// The message.
+    pub message: MessageRef,
+    /// The part of its head.
+    pub part: HeadPart,
+}
+
+/// JSON: `{"message":"request","header":3}`, `{"message":"response","start_line":true}`,
+/// `{"message":"request","missing":"Upgrade: websocket"}`; an interim response adds
+/// `"interim":n`.
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        match self.message {
+            MessageRef::Request => m.serialize_entry("message", "request")?,
+            MessageRef::Response => m.serialize_entry("message", "response")?,
+            MessageRef::Interim(n) => {
+                m.serialize_entry("message", "interim")?;
+                m.serialize_entry("interim", &n)?;
+            }
+        }
+        match &self.part {
+            HeadPart::StartLine => m.serialize_entry("start_line", &true)?,
+            HeadPart::Header(i) => m.serialize_entry("header", i)?,
+            HeadPart::Missing(line) => m.serialize_entry("missing", line)?,
+        }
+        m.end()
+    }
+}
+
 /// One thing wssniff has to say about a handshake.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
@@ -292,9 +350,13 @@ pub struct Finding {
     /// Packet numbers that show it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub packets: Vec<u64>,
-    /// Header lines as on the wire that show it.
+    /// Header lines as on the wire that show it, quoted for people.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<String>,
+    /// Where it shows, for highlighting: which message, which line of its head (or which
+    /// line is missing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
     /// How to fix it.
     pub hint: &'static str,
 }
@@ -313,6 +375,7 @@ impl Finding {
             message: message.into(),
             packets: Vec::new(),
             lines: Vec::new(),
+            evidence: Vec::new(),
             hint: code.hint(),
         }
     }
@@ -329,6 +392,16 @@ impl Finding {
     #[must_use]
     pub fn line(mut self, line: impl Into<String>) -> Self {
         self.lines.push(line.into());
+        self
+    }
+
+    /// Says where in the exchange it shows (see [`Evidence`]).
+    #[must_use]
+    pub fn cite(mut self, message: MessageRef, part: HeadPart) -> Self {
+        let e = Evidence { message, part };
+        if !self.evidence.contains(&e) {
+            self.evidence.push(e);
+        }
         self
     }
 
@@ -356,5 +429,30 @@ mod tests {
             assert_eq!(Code::parse(s), Some(code));
             assert!(!code.hint().is_empty() && !code.title().is_empty());
         }
+    }
+
+    #[test]
+    fn evidence_serialises_one_key_per_part() {
+        let f = Finding::new(Code::RequestUpgradeMissing, "x")
+            .cite(MessageRef::Request, HeadPart::Header(3))
+            .cite(MessageRef::Request, HeadPart::Header(3))
+            .cite(MessageRef::Response, HeadPart::StartLine)
+            .cite(
+                MessageRef::Interim(0),
+                HeadPart::Missing("Upgrade: websocket".into()),
+            );
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            v["evidence"],
+            serde_json::json!([
+                {"message": "request", "header": 3},
+                {"message": "response", "start_line": true},
+                {"message": "interim", "interim": 0, "missing": "Upgrade: websocket"},
+            ])
+        );
+        assert!(
+            serde_json::to_value(Finding::new(Code::NoResponse, "x")).unwrap()["evidence"]
+                .is_null()
+        );
     }
 }

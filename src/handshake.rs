@@ -3,11 +3,13 @@
 //! Pure: takes parsed messages, returns an [`Analysis`]. Client-side rules (§4.1 "the
 //! handshake MUST be…") and server-side rules (§4.2.2, and the client's checks of the
 //! response in §4.1) are checked separately, so a finding says which side broke which rule.
+//! Each finding cites its evidence ([`crate::finding::Evidence`]): the message, the line of
+//! its head (or the line it lacks) and the packets, so every sink highlights the same lines.
 
 pub mod accept;
 
-use crate::event::{Ending, Message, Verdict};
-use crate::finding::{Code, Finding, Severity};
+use crate::event::{Ending, Head, Message, Verdict};
+use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
 
 /// What the checks derived from one exchange.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -128,6 +130,39 @@ fn verdict(a: &Analysis) -> Verdict {
     }
 }
 
+const REQ: MessageRef = MessageRef::Request;
+const RESP: MessageRef = MessageRef::Response;
+
+fn missing(line: &str) -> HeadPart {
+    HeadPart::Missing(line.to_owned())
+}
+
+/// Indices of the headers named `name` (case-insensitive), in wire order.
+fn header_indices<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+    head.headers
+        .iter()
+        .enumerate()
+        .filter(move |(_, h)| h.name.eq_ignore_ascii_case(name))
+        .map(|(i, _)| i)
+}
+
+/// Quotes every `name` header of `m` in the finding's lines and cites each.
+fn quote(mut f: Finding, at: MessageRef, m: &Message, name: &str) -> Finding {
+    for i in header_indices(&m.head, name) {
+        f = f.cite(at, HeadPart::Header(i));
+    }
+    f.lines.extend(m.lines(name));
+    f
+}
+
+/// Cites the first `name` header of `head` (the one the check read).
+fn cite_first(f: Finding, at: MessageRef, head: &Head, name: &str) -> Finding {
+    match header_indices(head, name).next() {
+        Some(i) => f.cite(at, HeadPart::Header(i)),
+        None => f,
+    }
+}
+
 fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
     let head = &req.head;
     let packets = &req.packets;
@@ -152,53 +187,61 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 format!("request method is {}", a.method.as_deref().unwrap_or("?")),
             )
             .packets(packets)
-            .line(head.start_line.clone()),
+            .line(head.start_line.clone())
+            .cite(REQ, HeadPart::StartLine),
         );
     }
     if head.version_minor < 1 {
         out.push(
             Finding::new(Code::RequestHttpVersion, "request is HTTP/1.0")
                 .packets(packets)
-                .line(head.start_line.clone()),
+                .line(head.start_line.clone())
+                .cite(REQ, HeadPart::StartLine),
         );
     }
     // Item 4: Host.
     if a.host.is_none() {
-        out.push(Finding::new(Code::RequestHostMissing, "no Host header").packets(packets));
+        out.push(
+            Finding::new(Code::RequestHostMissing, "no Host header")
+                .packets(packets)
+                .cite(REQ, missing("Host: …")),
+        );
     }
     // Item 5: Upgrade contains "websocket" (case-insensitive).
-    let upgrade_lines = req.lines("Upgrade");
-    if upgrade_lines.is_empty() {
+    if head.fields("Upgrade").next().is_none() {
         out.push(
             Finding::new(
                 Code::RequestUpgradeMissing,
                 "no Upgrade header in the request",
             )
-            .packets(packets),
+            .packets(packets)
+            .cite(REQ, missing("Upgrade: websocket")),
         );
     } else if !head.has_token("Upgrade", "websocket") {
-        let mut f = Finding::new(
+        let f = Finding::new(
             Code::RequestUpgradeNotWebsocket,
             "Upgrade does not name websocket",
         )
         .packets(packets);
-        f.lines = upgrade_lines;
-        out.push(f);
+        out.push(quote(f, REQ, req, "Upgrade"));
     }
     // Item 6: Connection contains "Upgrade".
     if !head.has_token("Connection", "upgrade") {
-        let lines = req.lines("Connection");
-        let mut f = Finding::new(
+        let none = head.fields("Connection").next().is_none();
+        let f = Finding::new(
             Code::RequestConnectionMissingUpgrade,
-            if lines.is_empty() {
+            if none {
                 "no Connection header in the request".to_owned()
             } else {
                 "Connection does not list Upgrade".to_owned()
             },
         )
         .packets(packets);
-        f.lines = lines;
-        out.push(f);
+        out.push(if none {
+            f.cite(REQ, missing("Connection: Upgrade"))
+        } else {
+            quote(f, REQ, req, "Connection")
+        });
     }
     // Item 7: exactly one key, base64 of 16 bytes.
     let keys: Vec<&str> = head.values("Sec-WebSocket-Key").collect();
@@ -209,29 +252,32 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
                 Code::RequestKeyMissing,
                 "no Sec-WebSocket-Key in the request",
             )
-            .packets(packets),
+            .packets(packets)
+            .cite(
+                REQ,
+                missing("Sec-WebSocket-Key: <base64 of 16 random bytes>"),
+            ),
         ),
         [key] => {
             if !accept::key_is_valid(key) {
-                out.push(
-                    Finding::new(
-                        Code::RequestKeyInvalid,
-                        format!("Sec-WebSocket-Key {key:?} is not base64 of 16 bytes"),
-                    )
-                    .packets(packets)
-                    .line(format!("Sec-WebSocket-Key: {key}")),
-                );
+                let mut f = Finding::new(
+                    Code::RequestKeyInvalid,
+                    format!("Sec-WebSocket-Key {key:?} is not base64 of 16 bytes"),
+                )
+                .packets(packets)
+                .line(format!("Sec-WebSocket-Key: {key}"));
+                f = cite_first(f, REQ, head, "Sec-WebSocket-Key");
+                out.push(f);
             }
             a.expected_accept = Some(accept::expected_accept(key));
         }
         _ => {
-            let mut f = Finding::new(
+            let f = Finding::new(
                 Code::RequestKeyDuplicate,
                 format!("{} Sec-WebSocket-Key headers", keys.len()),
             )
             .packets(packets);
-            f.lines = req.lines("Sec-WebSocket-Key");
-            out.push(f);
+            out.push(quote(f, REQ, req, "Sec-WebSocket-Key"));
             a.expected_accept = keys.first().map(|k| accept::expected_accept(k));
         }
     }
@@ -239,29 +285,35 @@ fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
     let versions = head.list("Sec-WebSocket-Version");
     if versions.is_empty() {
         out.push(
-            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version").packets(packets),
+            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version")
+                .packets(packets)
+                .cite(REQ, missing("Sec-WebSocket-Version: 13")),
         );
     } else if versions != ["13"] {
-        let mut f = Finding::new(
+        let f = Finding::new(
             Code::RequestVersionUnsupported,
             format!("Sec-WebSocket-Version is {}", versions.join(", ")),
         )
         .packets(packets);
-        f.lines = req.lines("Sec-WebSocket-Version");
-        out.push(f);
+        out.push(quote(f, REQ, req, "Sec-WebSocket-Version"));
     }
     // Origin is reported; a cross-origin request is worth knowing when a 403 follows.
     if let (Some(origin), Some(host)) = (&a.origin, &a.host) {
         if let Some(origin_host) = origin_host(origin) {
             if !origin_host.eq_ignore_ascii_case(strip_port(host)) {
-                out.push(
-                    Finding::new(
-                        Code::CrossOrigin,
-                        format!("Origin {origin} is not host {host}"),
-                    )
-                    .packets(packets)
-                    .line(format!("Origin: {origin}")),
-                );
+                let f = Finding::new(
+                    Code::CrossOrigin,
+                    format!("Origin {origin} is not host {host}"),
+                )
+                .packets(packets)
+                .line(format!("Origin: {origin}"));
+                // The header `a.origin` came from: Origin, else the old Sec-WebSocket-Origin.
+                let name = if head.value("Origin").is_some() {
+                    "Origin"
+                } else {
+                    "Sec-WebSocket-Origin"
+                };
+                out.push(cite_first(f, REQ, head, name));
             }
         }
     }
@@ -307,25 +359,28 @@ fn check_response(
     if head.fields("Upgrade").next().is_none() {
         out.push(
             Finding::new(Code::ResponseUpgradeMissing, "101 response without Upgrade")
-                .packets(packets),
+                .packets(packets)
+                .cite(RESP, missing("Upgrade: websocket")),
         );
     } else if !head.has_token("Upgrade", "websocket") {
-        let mut f = Finding::new(
+        let f = Finding::new(
             Code::ResponseUpgradeMissing,
             "101 response switches to something other than websocket",
         )
         .packets(packets);
-        f.lines = resp.lines("Upgrade");
-        out.push(f);
+        out.push(quote(f, RESP, resp, "Upgrade"));
     }
     if !head.has_token("Connection", "upgrade") {
-        let mut f = Finding::new(
+        let f = Finding::new(
             Code::ResponseConnectionMissingUpgrade,
             "101 response's Connection does not list Upgrade",
         )
         .packets(packets);
-        f.lines = resp.lines("Connection");
-        out.push(f);
+        out.push(if head.fields("Connection").next().is_none() {
+            f.cite(RESP, missing("Connection: Upgrade"))
+        } else {
+            quote(f, RESP, resp, "Connection")
+        });
     }
     let accepts: Vec<&str> = head.values("Sec-WebSocket-Accept").collect();
     match accepts.as_slice() {
@@ -334,17 +389,23 @@ fn check_response(
                 Code::AcceptMissing,
                 "101 response without Sec-WebSocket-Accept",
             )
-            .packets(packets),
+            .packets(packets)
+            .cite(
+                RESP,
+                missing(&format!(
+                    "Sec-WebSocket-Accept: {}",
+                    a.expected_accept.as_deref().unwrap_or("…")
+                )),
+            ),
         ),
         [actual, ..] => {
             if accepts.len() > 1 {
-                let mut f = Finding::new(
+                let f = Finding::new(
                     Code::AcceptDuplicate,
                     format!("{} Sec-WebSocket-Accept headers", accepts.len()),
                 )
                 .packets(packets);
-                f.lines = resp.lines("Sec-WebSocket-Accept");
-                out.push(f);
+                out.push(quote(f, RESP, resp, "Sec-WebSocket-Accept"));
             }
             if let Some(expected) = &a.expected_accept {
                 if actual != expected {
@@ -358,24 +419,24 @@ fn check_response(
                     let mut frames_both = request.map(|r| r.packets.clone()).unwrap_or_default();
                     frames_both.extend_from_slice(packets);
                     let mut f = Finding::new(Code::AcceptMismatch, message).packets(&frames_both);
-                    if let Some(key) = &a.key {
-                        f.lines.push(format!("Sec-WebSocket-Key: {key}"));
+                    if let (Some(key), Some(req)) = (&a.key, request) {
+                        f = f.line(format!("Sec-WebSocket-Key: {key}"));
+                        f = cite_first(f, REQ, &req.head, "Sec-WebSocket-Key");
                     }
-                    f.lines.push(format!("Sec-WebSocket-Accept: {actual}"));
-                    out.push(f);
+                    f = f.line(format!("Sec-WebSocket-Accept: {actual}"));
+                    out.push(cite_first(f, RESP, head, "Sec-WebSocket-Accept"));
                 }
             }
         }
     }
     // Subprotocol (§4.1 client check 6, §4.2.2 item 5.4).
     if chosen.len() > 1 {
-        let mut f = Finding::new(
+        let f = Finding::new(
             Code::SubprotocolMultiple,
             format!("server chose {} subprotocols", chosen.len()),
         )
         .packets(packets);
-        f.lines = resp.lines("Sec-WebSocket-Protocol");
-        out.push(f);
+        out.push(quote(f, RESP, resp, "Sec-WebSocket-Protocol"));
     }
     if let Some(proto) = &a.subprotocol {
         if !a.subprotocols_offered.iter().any(|o| o == proto) {
@@ -387,9 +448,8 @@ fn check_response(
                     a.subprotocols_offered.join(", ")
                 )
             };
-            let mut f = Finding::new(Code::SubprotocolNotOffered, message).packets(packets);
-            f.lines = resp.lines("Sec-WebSocket-Protocol");
-            out.push(f);
+            let f = Finding::new(Code::SubprotocolNotOffered, message).packets(packets);
+            out.push(quote(f, RESP, resp, "Sec-WebSocket-Protocol"));
         }
     } else if !a.subprotocols_offered.is_empty() && request.is_some() {
         out.push(
@@ -480,14 +540,15 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
     };
     let mut f = Finding::new(code, message)
         .packets(&resp.packets)
-        .line(line);
+        .line(line)
+        .cite(RESP, HeadPart::StartLine);
     for name in [
         "Location",
         "WWW-Authenticate",
         "Sec-WebSocket-Version",
         "Server",
     ] {
-        f.lines.extend(resp.lines(name));
+        f = quote(f, RESP, resp, name);
     }
     f
 }
@@ -517,39 +578,47 @@ fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
         .iter()
         .map(|e| parse_extension(e))
         .collect();
+    // The accepted items as in `a.extensions`, each with the header that carried it.
+    let items = header_indices(&resp.head, "Sec-WebSocket-Extensions").flat_map(|i| {
+        let value = resp.head.headers.get(i).map_or("", |h| h.value.as_str());
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(move |item| (i, item))
+    });
+    let cited = |f: Finding, i: usize, item: &str| {
+        f.packets(&resp.packets)
+            .line(format!("Sec-WebSocket-Extensions: {item}"))
+            .cite(RESP, HeadPart::Header(i))
+    };
     let mut seen: Vec<String> = Vec::new();
-    for item in &a.extensions {
+    for (i, item) in items {
         let (name, params) = parse_extension(item);
         let offers: Vec<_> = offered.iter().filter(|(n, _)| *n == name).collect();
         if offers.is_empty() {
-            out.push(
-                Finding::new(
-                    Code::ExtensionNotOffered,
-                    format!("server accepted extension {name:?}, which the client did not offer"),
-                )
-                .packets(&resp.packets)
-                .line(format!("Sec-WebSocket-Extensions: {item}")),
+            let f = Finding::new(
+                Code::ExtensionNotOffered,
+                format!("server accepted extension {name:?}, which the client did not offer"),
             );
+            out.push(cited(f, i, item));
             continue;
         }
         if seen.contains(&name) {
-            out.push(
-                Finding::new(
-                    Code::ExtensionParamsInvalid,
-                    format!("server accepted {name} twice"),
-                )
-                .packets(&resp.packets)
-                .line(format!("Sec-WebSocket-Extensions: {item}")),
+            let f = Finding::new(
+                Code::ExtensionParamsInvalid,
+                format!("server accepted {name} twice"),
             );
+            out.push(cited(f, i, item));
         }
         seen.push(name.clone());
         if name == "permessage-deflate" {
             if let Some(problem) = deflate_response_problem(&params, &offers) {
-                out.push(
-                    Finding::new(Code::ExtensionParamsInvalid, problem)
-                        .packets(&resp.packets)
-                        .line(format!("Sec-WebSocket-Extensions: {item}")),
-                );
+                out.push(cited(
+                    Finding::new(Code::ExtensionParamsInvalid, problem),
+                    i,
+                    item,
+                ));
             }
         }
     }

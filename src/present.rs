@@ -8,9 +8,11 @@
 //! engine for it instead of working it out here. No I/O.
 
 mod curl;
+mod evidence;
 mod words;
 
 pub use curl::{curl_command, shell_quote};
+pub use evidence::{citing, missing_lines, raw_line_parts};
 pub use words::{
     accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
     AcceptCheck,

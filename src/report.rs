@@ -249,7 +249,7 @@ mod tests {
         HandshakeRecord, Message, Peer, Timing, Verdict,
     };
     use crate::event::{Head, Header, StartLine};
-    use crate::finding::{Code, Finding};
+    use crate::finding::{Code, Finding, HeadPart, MessageRef};
 
     const EVIL: &str = "<script>alert(1)</script>\x1b[2J\x1b[31m``|";
 
@@ -308,7 +308,8 @@ mod tests {
             findings: vec![
                 Finding::new(Code::RequestKeyMissing, format!("evil {EVIL}"))
                     .packets(&[4])
-                    .line(format!("X-Evil: {EVIL}")),
+                    .line(format!("X-Evil: {EVIL}"))
+                    .cite(MessageRef::Request, HeadPart::Header(1)),
             ],
         }
     }

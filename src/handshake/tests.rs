@@ -221,3 +221,73 @@ fn missing_response_depends_on_how_it_ended() {
     let a = run(None, Some(&good_response("")), None);
     assert_eq!(a.verdict, Verdict::Incomplete);
 }
+
+/// Each finding cites where it shows: the message, the header's index in that head (every
+/// one of a repeated header), the start line, or the line that is missing.
+#[test]
+fn findings_cite_the_message_and_header_they_are_about() {
+    use crate::finding::{Evidence, HeadPart, MessageRef};
+    let cites = |a: &Analysis, code: &str| -> Vec<Evidence> {
+        a.findings
+            .iter()
+            .find(|f| f.code.as_str() == code)
+            .map(|f| f.evidence.clone())
+            .unwrap_or_else(|| panic!("no {code} in {:?}", codes(a)))
+    };
+    let at = |message, part| Evidence { message, part };
+    let req = "GET /chat HTTP/1.0\nHost: h\nConnection: close\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n";
+    let a = run(
+        Some(req),
+        Some("HTTP/1.1 200 OK\nServer: x\nConnection: close\n"),
+        None,
+    );
+    assert_eq!(
+        cites(&a, "request_connection_missing_upgrade"),
+        vec![at(MessageRef::Request, HeadPart::Header(1))],
+        "the request's Connection, not the response's"
+    );
+    assert_eq!(
+        cites(&a, "request_http_version"),
+        vec![at(MessageRef::Request, HeadPart::StartLine)]
+    );
+    assert_eq!(
+        cites(&a, "request_upgrade_missing"),
+        vec![at(
+            MessageRef::Request,
+            HeadPart::Missing("Upgrade: websocket".into())
+        )]
+    );
+    assert_eq!(
+        cites(&a, "upgrade_ignored"),
+        vec![
+            at(MessageRef::Response, HeadPart::StartLine),
+            at(MessageRef::Response, HeadPart::Header(0)),
+        ]
+    );
+
+    let wrong = "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nX: y\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\nSec-WebSocket-Extensions: a, permessage-deflate\nSec-WebSocket-Extensions: permessage-deflate\n";
+    let a = run(
+        Some(&good_request(
+            "Sec-WebSocket-Extensions: permessage-deflate\n",
+        )),
+        Some(wrong),
+        None,
+    );
+    assert_eq!(
+        cites(&a, "accept_mismatch"),
+        vec![
+            at(MessageRef::Request, HeadPart::Header(3)),
+            at(MessageRef::Response, HeadPart::Header(3)),
+        ]
+    );
+    // The item `a` is in the first extensions header; the repeat of permessage-deflate in
+    // the second.
+    assert_eq!(
+        cites(&a, "extension_not_offered"),
+        vec![at(MessageRef::Response, HeadPart::Header(4))]
+    );
+    assert_eq!(
+        cites(&a, "extension_params_invalid"),
+        vec![at(MessageRef::Response, HeadPart::Header(5))]
+    );
+}

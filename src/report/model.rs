@@ -19,10 +19,10 @@ use crate::event::{
     CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message, Peer,
     Verdict,
 };
-use crate::finding::{Code, Finding, Severity};
+use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
-    connection_ending_meaning, curl_command, format_ts, plural, request_summary,
-    VERDICTS_WORST_FIRST,
+    citing, connection_ending_meaning, curl_command, format_ts, missing_lines, plural,
+    raw_line_parts, request_summary, VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -347,8 +347,8 @@ impl Collector {
                 h.upstream,
             ),
             link: h.clone(),
-            downstream_request: wire(down, &[]),
-            upstream_request: wire(up, &[]),
+            downstream_request: wire(down, None),
+            upstream_request: wire(up, None),
         });
     }
 
@@ -1312,31 +1312,11 @@ pub struct Row {
 impl Detail {
     fn of(r: &HandshakeRecord, hop: Option<usize>) -> Self {
         let findings = finding_details(&r.findings);
-        // A finding marks lines only in the message its packets point at, so a request's
-        // `Connection: close` is not marked in a response that happens to say the same.
-        let cited_in = |m: Option<&Message>| -> Vec<(&'static str, &str)> {
-            let packets = m.map(|m| m.packets.as_slice()).unwrap_or_default();
-            r.findings
-                .iter()
-                .filter(|f| f.packets.is_empty() || f.packets.iter().any(|x| packets.contains(x)))
-                .flat_map(|f| f.lines.iter().map(move |l| (f.code.as_str(), l.as_str())))
-                .collect()
-        };
-        let mut request = wire(r.request.as_ref(), &cited_in(r.request.as_ref()));
-        let mut response = wire(r.response.as_ref(), &cited_in(r.response.as_ref()));
-        for f in &r.findings {
-            let (target, line) = match missing_line(f.code, r) {
-                Some(x) => x,
-                None => continue,
-            };
-            let slot = if target { &mut request } else { &mut response };
-            if let Some(w) = slot {
-                w.missing.push(Missing {
-                    line,
-                    code: f.code.as_str(),
-                });
-            }
-        }
+        let request = wire(r.request.as_ref(), Some((&r.findings, MessageRef::Request)));
+        let response = wire(
+            r.response.as_ref(),
+            Some((&r.findings, MessageRef::Response)),
+        );
         let mut packets: Vec<u64> = r
             .request
             .iter()
@@ -1369,7 +1349,8 @@ impl Detail {
             interim: r
                 .interim
                 .iter()
-                .filter_map(|m| wire(Some(m), &[]))
+                .enumerate()
+                .filter_map(|(i, m)| wire(Some(m), Some((&r.findings, MessageRef::Interim(i)))))
                 .collect(),
             response,
             key: r.key.clone(),
@@ -1385,51 +1366,9 @@ impl Detail {
     }
 }
 
-/// For a "missing header" finding: (in the request?, the line that should be there).
-fn missing_line(code: Code, r: &HandshakeRecord) -> Option<(bool, String)> {
-    let req = r.request.as_ref().map(|m| &m.head);
-    let resp = r.response.as_ref().map(|m| &m.head);
-    Some(match code {
-        Code::RequestHostMissing => (true, "Host: …".to_owned()),
-        Code::RequestUpgradeMissing => (true, "Upgrade: websocket".to_owned()),
-        Code::RequestConnectionMissingUpgrade if req?.value("Connection").is_none() => {
-            (true, "Connection: Upgrade".to_owned())
-        }
-        Code::RequestKeyMissing => (
-            true,
-            "Sec-WebSocket-Key: <base64 of 16 random bytes>".to_owned(),
-        ),
-        Code::RequestVersionMissing => (true, "Sec-WebSocket-Version: 13".to_owned()),
-        Code::ResponseUpgradeMissing if resp?.value("Upgrade").is_none() => {
-            (false, "Upgrade: websocket".to_owned())
-        }
-        Code::ResponseConnectionMissingUpgrade if resp?.value("Connection").is_none() => {
-            (false, "Connection: Upgrade".to_owned())
-        }
-        Code::AcceptMissing => (
-            false,
-            format!(
-                "Sec-WebSocket-Accept: {}",
-                r.expected_accept.as_deref().unwrap_or("…")
-            ),
-        ),
-        _ => return None,
-    })
-}
-
-/// Normalises a header line for comparison with finding evidence: lower-case name, value
-/// trimmed; a start line is only trimmed.
-fn normalise(line: &str) -> String {
-    match line.split_once(':') {
-        Some((name, value)) if !name.contains(' ') && !name.is_empty() => {
-            format!("{}: {}", name.to_ascii_lowercase(), value.trim())
-        }
-        _ => line.trim().to_owned(),
-    }
-}
-
-/// A captured head as lines, marking those that findings cite.
-fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
+/// A captured head as lines, marking those the findings' evidence cites in it (`cited`: the
+/// findings and which message of the exchange this is), and listing the lines it lacks.
+fn wire(m: Option<&Message>, cited: Option<(&[Finding], MessageRef)>) -> Option<Wire> {
     let m = m?;
     let raw = if m.head.raw.is_empty() {
         // Heads built without raw bytes (never from a capture): rebuild from the fields.
@@ -1443,8 +1382,7 @@ fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
     } else {
         m.head.raw.clone()
     };
-    let cited: Vec<(&'static str, String)> =
-        cited.iter().map(|(c, l)| (*c, normalise(l))).collect();
+    let parts = raw_line_parts(&raw, m.head.headers.len());
     let mut bare_lf = false;
     let mut lines = Vec::new();
     for (i, line) in raw.split('\n').enumerate() {
@@ -1461,24 +1399,34 @@ fn wire(m: Option<&Message>, cited: &[(&'static str, &str)]) -> Option<Wire> {
             // The blank line that ends the head.
             break;
         }
-        let norm = normalise(text);
-        let mut marks: Vec<&'static str> = cited
-            .iter()
-            .filter(|(_, l)| *l == norm)
-            .map(|(c, _)| *c)
-            .collect();
+        let mut marks: Vec<&'static str> = match (cited, parts.get(i).and_then(Option::as_ref)) {
+            (Some((findings, message)), Some(part)) => citing(findings, message, part)
+                .map(|f| f.code.as_str())
+                .collect(),
+            _ => Vec::new(),
+        };
         marks.dedup();
         lines.push(WireLine {
             text: text.to_owned(),
             marks,
         });
     }
+    let missing = match cited {
+        Some((findings, message)) => missing_lines(findings, message)
+            .into_iter()
+            .map(|(line, f)| Missing {
+                line: line.to_owned(),
+                code: f.code.as_str(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Some(Wire {
         packets: m.packets.clone(),
         time: format_ts(m.first_ts),
         lines,
         bare_lf,
-        missing: Vec::new(),
+        missing,
     })
 }
 
@@ -1505,13 +1453,6 @@ impl ConnectionsModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalise_matches_evidence_lines() {
-        assert_eq!(normalise("connection:   close "), "connection: close");
-        assert_eq!(normalise("GET /ws HTTP/1.0"), "GET /ws HTTP/1.0");
-        assert_eq!(normalise("HTTP/1.1 200 OK"), "HTTP/1.1 200 OK");
-    }
 
     #[test]
     fn latency_labels() {

@@ -212,6 +212,119 @@ fn proxy_hop_box_names_the_real_client_on_both_legs() {
     }
 }
 
+/// The codes the TUI's detail view puts after each line of the section titled `title`
+/// (`Request (packet …)`), in order; `None` for an unmarked line.
+fn tui_marks(lines: &[ratatui::text::Line<'_>], title: &str) -> Vec<Option<String>> {
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    let Some(start) = text
+        .iter()
+        .position(|l| l.starts_with(&format!("{title} (packet")))
+    else {
+        return Vec::new();
+    };
+    lines[start + 1..]
+        .iter()
+        .take_while(|l| {
+            l.to_string().starts_with("  ") && !l.to_string().starts_with("  missing: ")
+        })
+        .map(|l| {
+            l.spans
+                .last()
+                .and_then(|s| s.content.strip_prefix("  ◀ "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// nginx forwards the upgrade as HTTP/1.0 with `Connection: close`, and the upstream answers
+/// `Connection: close` too. The request finding cites the request's line only; the TUI used to
+/// tag the response's identical line with it as well (it matched evidence by text).
+#[test]
+fn a_request_finding_marks_the_request_line_not_the_same_text_in_the_response() {
+    use wssniff::tui::render::detail_lines;
+    let app = app_for(&["nginx-strips-upgrade.pcap"]);
+    let up = (0..app.record_count())
+        .filter_map(|i| app.record(i))
+        .find(|r| r.request.as_ref().unwrap().head.version_minor == 0)
+        .unwrap();
+    let lines = detail_lines(up, None, None);
+    let connection = |m: &wssniff::event::Message| {
+        m.head
+            .headers
+            .iter()
+            .position(|h| h.name == "Connection" && h.value == "close")
+            .unwrap()
+            + 1
+    };
+    let request = tui_marks(&lines, "Request");
+    let response = tui_marks(&lines, "Response");
+    assert_eq!(
+        request[connection(up.request.as_ref().unwrap())].as_deref(),
+        Some("request_connection_missing_upgrade")
+    );
+    assert_eq!(
+        response[connection(up.response.as_ref().unwrap())],
+        None,
+        "{response:?}"
+    );
+    assert_eq!(
+        response[0].as_deref(),
+        Some("upgrade_ignored"),
+        "the status line"
+    );
+}
+
+/// Both front ends highlight from the same evidence: for every detailed handshake of every
+/// sample, the TUI marks the same lines of the request and response with the same codes as
+/// the report.
+#[test]
+fn tui_and_report_mark_the_same_lines() {
+    use wssniff::report::{CaptureInfo, Report};
+    use wssniff::sink::Sink;
+    use wssniff::tui::render::detail_lines;
+    let mut names: Vec<String> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    names.sort();
+    let mut compared = 0;
+    for name in &names {
+        let app = app_for(&[name]);
+        let mut report = Report::new();
+        for feed in read_all(sample(name).to_str().unwrap(), EngineConfig::default()).unwrap() {
+            if let wssniff::tui::feed::Feed::Event(e) = feed {
+                report.event(&e).unwrap();
+            }
+        }
+        let model = report.model(&CaptureInfo::default());
+        for g in &model.groups {
+            let d = &g.detail;
+            let r = (0..app.record_count())
+                .filter_map(|i| app.record(i))
+                .find(|r| r.id == d.id)
+                .unwrap();
+            let lines = detail_lines(r, None, None);
+            for (title, wire) in [("Request", &d.request), ("Response", &d.response)] {
+                let Some(wire) = wire else { continue };
+                let report_marks: Vec<Option<String>> = wire
+                    .lines
+                    .iter()
+                    .map(|l| (!l.marks.is_empty()).then(|| l.marks.join(", ")))
+                    .collect();
+                assert_eq!(
+                    tui_marks(&lines, title),
+                    report_marks,
+                    "{name} #{} {title}",
+                    d.id
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 20, "only {compared} heads compared");
+}
+
 #[test]
 fn exports_write_pcap_and_json() {
     let path = sample("handcrafted-bad-accept.pcap");

@@ -11,9 +11,10 @@ use ratatui::Frame;
 use super::verdict_style;
 use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, HeadPart, MessageRef, Severity};
 use crate::present::{
-    accept_check, connection_story, escape, format_ts, packet_list, request_summary, AcceptCheck,
+    accept_check, citing, connection_story, escape, format_ts, missing_lines, packet_list,
+    request_summary, AcceptCheck,
 };
 use crate::tui::app::{App, HexDump};
 
@@ -234,11 +235,29 @@ pub fn detail_lines(
     }
 
     out.push(Line::raw(""));
-    head_lines("Request", r.request.as_ref(), &r.findings, &mut out);
-    for m in &r.interim {
-        head_lines("Interim response", Some(m), &r.findings, &mut out);
+    head_lines(
+        "Request",
+        r.request.as_ref(),
+        MessageRef::Request,
+        &r.findings,
+        &mut out,
+    );
+    for (i, m) in r.interim.iter().enumerate() {
+        head_lines(
+            "Interim response",
+            Some(m),
+            MessageRef::Interim(i),
+            &r.findings,
+            &mut out,
+        );
     }
-    head_lines("Response", r.response.as_ref(), &r.findings, &mut out);
+    head_lines(
+        "Response",
+        r.response.as_ref(),
+        MessageRef::Response,
+        &r.findings,
+        &mut out,
+    );
     if let Some(h) = hop {
         out.push(Line::raw(""));
         out.push(section("Proxy hop"));
@@ -327,27 +346,20 @@ fn finding_lines(f: &Finding, out: &mut Vec<Line<'static>>) {
     ]));
 }
 
-/// The finding (warning or worse) whose evidence names this line, if any.
-fn blamed<'a>(line: &str, name: Option<&str>, findings: &'a [Finding]) -> Option<&'a Finding> {
-    findings
-        .iter()
-        .filter(|f| f.severity >= Severity::Warning)
-        .find(|f| {
-            f.lines.iter().any(|ev| {
-                ev == line
-                    || name.is_some_and(|n| {
-                        // Evidence may quote one list item of a multi-valued header.
-                        ev.split_once(':').is_some_and(|(en, ev_value)| {
-                            en.eq_ignore_ascii_case(n) && line.contains(ev_value.trim())
-                        })
-                    })
-            })
-        })
+/// The codes citing a line and the style of the worst of them, if any cite it.
+fn marks(citing: &[&Finding]) -> Option<(String, Style)> {
+    let worst = citing.iter().map(|f| f.severity).max()?;
+    let mut codes: Vec<&str> = citing.iter().map(|f| f.code.as_str()).collect();
+    codes.dedup();
+    Some((codes.join(", "), severity_style(worst)))
 }
 
+/// One message's head as on the wire, each line its findings' evidence cites highlighted with
+/// their codes, then the lines it lacks (the same evidence the report marks).
 fn head_lines(
     title: &str,
     msg: Option<&Message>,
+    at: MessageRef,
     findings: &[Finding],
     out: &mut Vec<Line<'static>>,
 ) {
@@ -364,25 +376,32 @@ fn head_lines(
         packet_list(&m.packets),
         if m.truncated { ", cut by snaplen" } else { "" }
     )));
-    let mut push = |line: String, name: Option<&str>| {
+    let mut push = |line: String, part: HeadPart| {
         let text = format!("  {}", escape(&line));
-        match blamed(&line, name, findings) {
-            Some(f) => out.push(Line::from(vec![
-                Span::styled(
-                    text,
-                    severity_style(f.severity).add_modifier(Modifier::REVERSED),
-                ),
-                Span::styled(
-                    format!("  ◀ {}", f.code.as_str()),
-                    severity_style(f.severity),
-                ),
+        let cited: Vec<&Finding> = citing(findings, at, &part).collect();
+        match marks(&cited) {
+            Some((codes, style)) => out.push(Line::from(vec![
+                Span::styled(text, style.add_modifier(Modifier::REVERSED)),
+                Span::styled(format!("  ◀ {codes}"), style),
             ])),
             None => out.push(Line::raw(text)),
         }
     };
-    push(m.head.start_line.clone(), None);
-    for h in &m.head.headers {
-        push(h.line(), Some(&h.name));
+    push(m.head.start_line.clone(), HeadPart::StartLine);
+    for (i, h) in m.head.headers.iter().enumerate() {
+        push(h.line(), HeadPart::Header(i));
+    }
+    for (line, f) in missing_lines(findings, at) {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("  missing: {}", escape(line)),
+                severity_style(f.severity).add_modifier(Modifier::ITALIC),
+            ),
+            Span::styled(
+                format!("  ◀ {}", f.code.as_str()),
+                severity_style(f.severity),
+            ),
+        ]));
     }
 }
 
