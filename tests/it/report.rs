@@ -10,8 +10,13 @@ use crate::util::*;
 /// Fixed generation time so reports are byte-for-byte reproducible.
 const EPOCH: &str = "1700000000";
 
+/// A fresh path for `name`: tests run in parallel and several write the same sample's report,
+/// so each call gets its own directory (a shared path let one test read another's half-written
+/// file).
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wssniff-report-{}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("wssniff-report-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -28,7 +33,11 @@ fn report(sample_name: &str, ext: &str) -> String {
         .output()
         .unwrap();
     assert!(o.status.success(), "{sample_name}: {}", stderr(&o));
-    std::fs::read_to_string(&out).unwrap()
+    let text = std::fs::read_to_string(&out).unwrap();
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    text
 }
 
 fn samples() -> Vec<String> {
