@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 use super::model::{ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire};
 use super::svg;
-use crate::event::HeaderChange;
+use crate::event::{HeaderChange, Verdict};
+use crate::finding::Severity;
 use crate::present::escape_html as esc;
 use crate::present::{
     accept_check, broken_at_headline, close_order, format_ms, packet_list, plural, AcceptCheck,
@@ -60,8 +61,8 @@ th{background:#f0f0f0}td.n{text-align:right}
 @media (max-width:600px){body{padding:6px;font-size:14px}td,th{padding:2px 4px}}
 ";
 
-fn verdict(v: &str) -> String {
-    format!(r#"<span class="v v-{v}">{v}</span>"#, v = esc(v))
+fn verdict(v: Verdict) -> String {
+    format!(r#"<span class="v v-{v}">{v}</span>"#, v = v.as_str())
 }
 
 fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
@@ -94,7 +95,7 @@ pub fn render(m: &ReportModel) -> String {
             "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>{}</div>",
             svg::verdict_colour(v.verdict),
             v.count,
-            esc(v.verdict)
+            v.verdict.as_str()
         );
     }
     let _ = write!(
@@ -106,7 +107,7 @@ pub fn render(m: &ReportModel) -> String {
     let _ = writeln!(
         o,
         "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>ended badly</div></div>",
-        svg::verdict_colour("warning"),
+        svg::verdict_colour(Verdict::Warning),
         m.connections.problems
     );
 
@@ -337,7 +338,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         let _ = write!(
             o,
             "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
-            esc(e.ending),
+            e.ending.as_str(),
             e.count,
             esc(e.meaning)
         );
@@ -356,10 +357,14 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
         let _ = write!(
             o,
             "<section class=\"group conn {}\" id=\"{}\"><h3>C{}. {} {} at {}{} <span class=\"muted\">({})</span></h3>",
-            esc(g.severity),
+            g.severity.as_str(),
             esc(&g.anchor),
             i + 1,
-            verdict(if g.severity == "error" { "failed" } else { "warning" }),
+            verdict(if g.severity == Severity::Error {
+                Verdict::Failed
+            } else {
+                Verdict::Warning
+            }),
             codes.join(", "),
             esc(&g.server),
             g.path
@@ -376,12 +381,12 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             let _ = write!(
                 o,
                 "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}<br><span class=\"muted\">{}</span>",
-                esc(f.severity),
+                f.severity.as_str(),
                 esc(f.code),
                 esc(&f.message),
                 hint(f.title)
             );
-            if f.severity != "info" {
+            if f.severity != Severity::Info {
                 let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
             }
             o.push_str("</div>");
@@ -499,7 +504,7 @@ fn all_connections(o: &mut String, c: &ConnectionsModel) {
                 (Some(id), None) => format!("#{id}"),
                 (None, _) => "–".to_owned(),
             },
-            esc(s.ending),
+            s.ending.as_str(),
             s.top_finding
                 .map_or_else(|| "–".to_owned(), |c| format!("<code>{}</code>", esc(c))),
             esc(&s.story)
@@ -601,12 +606,12 @@ fn detail(o: &mut String, d: &Detail) {
         let _ = write!(
             o,
             "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}{packets}<br><span class=\"muted\">{}</span>",
-            esc(f.severity),
+            f.severity.as_str(),
             esc(f.code),
             esc(&f.message),
             hint(f.title)
         );
-        if f.severity != "info" {
+        if f.severity != Severity::Info {
             let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
         }
         o.push_str("</div>");
@@ -693,7 +698,7 @@ fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
             o,
             "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             esc(&f.code),
-            esc(f.severity),
+            f.severity.as_str(),
             f.count,
             hint(&f.title)
         );

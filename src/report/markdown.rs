@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use super::model::{
     CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire,
 };
+use crate::finding::Severity;
 use crate::present::{
     accept_check, broken_at_headline, close_order, escape, format_ms, packet_list, plural,
     AcceptCheck,
@@ -125,7 +126,7 @@ pub fn render(m: &ReportModel) -> String {
 
     o.push_str("## Summary\n\n| verdict | handshakes |\n|---|---:|\n");
     for v in &m.verdicts {
-        let _ = writeln!(o, "| {} | {} |", v.verdict, v.count);
+        let _ = writeln!(o, "| {} | {} |", v.verdict.as_str(), v.count);
     }
     o.push('\n');
     findings_table(&mut o, "handshakes", &m.findings);
@@ -197,7 +198,7 @@ pub fn render(m: &ReportModel) -> String {
                 o,
                 "### {}. {} {} → {} at {} ({})\n",
                 i + 1,
-                g.verdict.to_uppercase(),
+                g.verdict.as_str().to_uppercase(),
                 code(&d.request_summary),
                 opt(d.status, "no response"),
                 d.server,
@@ -235,7 +236,7 @@ pub fn render(m: &ReportModel) -> String {
             r.server,
             code(&r.request),
             opt(r.status, "–"),
-            r.verdict,
+            r.verdict.as_str(),
             opt(r.latency_ms.map(format_ms), "–"),
             r.top_finding
                 .as_deref()
@@ -264,7 +265,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
     let _ = writeln!(o, "{}\n", c.summary_sentence());
     o.push_str("| ending | connections | meaning |\n|---|---:|---|\n");
     for e in &c.endings {
-        let _ = writeln!(o, "| {} | {} | {} |", e.ending, e.count, e.meaning);
+        let _ = writeln!(o, "| {} | {} | {} |", e.ending.as_str(), e.count, e.meaning);
     }
     o.push('\n');
     findings_table(o, "connections", &c.findings);
@@ -278,7 +279,7 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             o,
             "#### C{}. {} {} at {}{} ({})\n",
             i + 1,
-            g.severity.to_uppercase(),
+            g.severity.as_str().to_uppercase(),
             codes.join(", "),
             g.server,
             g.path
@@ -295,12 +296,12 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             let _ = writeln!(
                 o,
                 "- **{}** `{}`: {}  ",
-                f.severity,
+                f.severity.as_str(),
                 f.code,
                 code(&f.message)
             );
             let _ = writeln!(o, "  {}  ", f.title);
-            if f.severity != "info" {
+            if f.severity != Severity::Info {
                 let _ = writeln!(o, "  Fix: {}", f.hint);
             }
         }
@@ -406,7 +407,7 @@ fn all_connections(o: &mut String, c: &ConnectionsModel) {
             s.client,
             s.server,
             opt(s.handshake_id.map(|id| format!("#{id}")), "–"),
-            s.ending,
+            s.ending.as_str(),
             s.top_finding
                 .map_or_else(|| "–".to_owned(), |c| format!("`{c}`")),
             code(&s.story)
@@ -473,12 +474,12 @@ fn detail(o: &mut String, d: &Detail) {
         let _ = writeln!(
             o,
             "- **{}** `{}`: {}{packets}  ",
-            f.severity,
+            f.severity.as_str(),
             f.code,
             code(&f.message)
         );
         let _ = writeln!(o, "  {}  ", f.title);
-        if f.severity != "info" {
+        if f.severity != Severity::Info {
             let _ = writeln!(o, "  Fix: {}", f.hint);
         }
     }
@@ -587,7 +588,7 @@ fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
             o,
             "| `{}` | {} | {} | {} |",
             f.code,
-            f.severity,
+            f.severity.as_str(),
             f.count,
             f.title.replace('|', "\\|")
         );

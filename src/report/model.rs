@@ -22,7 +22,7 @@ use crate::event::{
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
     citing, connection_ending_meaning, curl_command, format_ts, missing_lines, plural,
-    raw_line_parts, request_summary, VERDICTS_WORST_FIRST,
+    raw_line_parts, request_summary, verdict_rank, VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -57,6 +57,11 @@ const ENDING_ORDER: [ConnectionEnding; 6] = [
     ConnectionEnding::Evicted,
 ];
 
+/// Position of `e` in [`ENDING_ORDER`].
+fn ending_index(e: ConnectionEnding) -> usize {
+    ENDING_ORDER.iter().position(|x| *x == e).unwrap_or(0)
+}
+
 /// Problem connections share a group: same server, Host and path of the handshake that
 /// opened them (when known) and the same finding codes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,7 +88,8 @@ type Target = (Option<String>, Option<String>);
 /// Bounded state about the WebSocket connections after the switch.
 #[derive(Debug, Default)]
 struct Connections {
-    endings: BTreeMap<&'static str, u64>,
+    /// Connections per ending, indexed like [`ENDING_ORDER`].
+    endings: [u64; ENDING_ORDER.len()],
     codes: BTreeMap<Code, (Severity, u64)>,
     total: u64,
     problems: u64,
@@ -111,7 +117,9 @@ impl Connections {
 
     fn take(&mut self, c: &ConnectionRecord) {
         self.total += 1;
-        *self.endings.entry(c.ending.as_str()).or_default() += 1;
+        if let Some(n) = self.endings.get_mut(ending_index(c.ending)) {
+            *n += 1;
+        }
         if !c.handshake_observed {
             self.without_handshake += 1;
         }
@@ -205,7 +213,7 @@ impl Connections {
                     .sort_by(|a, b| (a.ts_ns, &a.community_id).cmp(&(b.ts_ns, &b.community_id)));
                 ConnGroupModel {
                     anchor: format!("c{}", i + 1),
-                    severity: g.severity.as_str(),
+                    severity: g.severity,
                     server: key.server.to_string(),
                     host: key.host.clone(),
                     path: key.path.clone(),
@@ -226,9 +234,9 @@ impl Connections {
             endings: ENDING_ORDER
                 .iter()
                 .map(|e| EndingCount {
-                    ending: e.as_str(),
+                    ending: *e,
                     meaning: connection_ending_meaning(*e),
-                    count: self.endings.get(e.as_str()).copied().unwrap_or(0),
+                    count: self.endings.get(ending_index(*e)).copied().unwrap_or(0),
                 })
                 .collect(),
             findings,
@@ -244,7 +252,7 @@ fn finding_details(findings: &[Finding]) -> Vec<FindingDetail> {
         .iter()
         .map(|f| FindingDetail {
             code: f.code.as_str(),
-            severity: f.severity.as_str(),
+            severity: f.severity,
             message: f.message.clone(),
             title: f.code.title(),
             hint: f.hint,
@@ -259,14 +267,14 @@ fn finding_counts(codes: &BTreeMap<Code, (Severity, u64)>) -> Vec<FindingCount> 
         .iter()
         .map(|(code, (sev, n))| FindingCount {
             code: code.as_str().to_owned(),
-            severity: sev.as_str(),
+            severity: *sev,
             count: *n,
             title: code.title().to_owned(),
         })
         .collect();
     findings.sort_by(|a, b| {
-        sev_rank(b.severity)
-            .cmp(&sev_rank(a.severity))
+        b.severity
+            .cmp(&a.severity)
             .then(b.count.cmp(&a.count))
             .then(a.code.cmp(&b.code))
     });
@@ -548,7 +556,7 @@ impl Collector {
                 occurrences.sort_by_key(|o| (o.ts_ns, o.id));
                 GroupModel {
                     anchor: format!("g{}", i + 1),
-                    verdict: g.exemplar.verdict.as_str(),
+                    verdict: g.exemplar.verdict,
                     count: g.count,
                     unlisted: g.count.saturating_sub(occurrences.len() as u64),
                     detail: Detail::of(&g.exemplar, hop_of.get(&g.exemplar.id).copied()),
@@ -577,7 +585,7 @@ impl Collector {
                 server: r.server.to_string(),
                 request: request_summary(r),
                 status: r.status,
-                verdict: r.verdict.as_str(),
+                verdict: r.verdict,
                 latency_ms: r.timing.response_ms,
                 top_finding: r.top_finding().map(|f| f.code.as_str().to_owned()),
                 group: groups
@@ -694,7 +702,7 @@ impl Collector {
             verdicts: VERDICTS_WORST_FIRST
                 .iter()
                 .map(|v| VerdictCount {
-                    verdict: v.as_str(),
+                    verdict: *v,
                     count: self.verdicts.get(v).copied().unwrap_or(0),
                 })
                 .collect(),
@@ -711,14 +719,6 @@ impl Collector {
             notices: self.notices.clone(),
             limits,
         }
-    }
-}
-
-fn sev_rank(s: &str) -> u8 {
-    match s {
-        "error" => 2,
-        "warning" => 1,
-        _ => 0,
     }
 }
 
@@ -749,13 +749,13 @@ fn timeline(points: &[(i64, Verdict)]) -> Timeline {
         .map(|(ts, v)| TimelinePoint {
             #[allow(clippy::cast_precision_loss)]
             offset_ms: (ts.saturating_sub(start)) as f64 / 1e6,
-            verdict: v.as_str(),
+            verdict: *v,
         })
         .collect();
     pts.sort_by(|a, b| {
         a.offset_ms
             .total_cmp(&b.offset_ms)
-            .then(a.verdict.cmp(b.verdict))
+            .then(verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)))
     });
     Timeline {
         start: (!points.is_empty()).then(|| format_ts(crate::capture::Timestamp(start))),
@@ -810,7 +810,7 @@ impl ReportModel {
     pub fn failed(&self) -> u64 {
         self.verdicts
             .iter()
-            .find(|v| v.verdict == "failed")
+            .find(|v| v.verdict == Verdict::Failed)
             .map_or(0, |v| v.count)
     }
 
@@ -867,7 +867,7 @@ pub struct ConnectionsModel {
 pub struct EndingCount {
     /// The ending (`clean`, `close_not_answered`, `fin_without_close`, `rst`, `open`,
     /// `evicted`).
-    pub ending: &'static str,
+    pub ending: ConnectionEnding,
     /// What it means.
     pub meaning: &'static str,
     /// Connections.
@@ -880,7 +880,7 @@ pub struct ConnGroupModel {
     /// Anchor id in the HTML.
     pub anchor: String,
     /// Worst severity.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Server endpoint.
     pub server: String,
     /// Host header of the handshake that opened them, when known.
@@ -960,7 +960,7 @@ pub struct ConnSummary {
     /// The connection's story in one line (control characters in reasons escaped).
     pub story: String,
     /// How it ended.
-    pub ending: &'static str,
+    pub ending: ConnectionEnding,
     /// Who sent the first close frame.
     pub close_initiator: Option<Peer>,
     /// The client's close frame.
@@ -989,7 +989,7 @@ impl ConnSummary {
             server: c.server.to_string(),
             community_id: c.community_id.clone(),
             story: crate::present::connection_story(c),
-            ending: c.ending.as_str(),
+            ending: c.ending,
             close_initiator: c.close.initiator,
             client_close: c.close.client.as_ref().map(CloseModel::of),
             server_close: c.close.server.as_ref().map(CloseModel::of),
@@ -1042,8 +1042,8 @@ pub struct CaptureModel {
 /// One verdict's count.
 #[derive(Clone, Debug, Serialize)]
 pub struct VerdictCount {
-    /// Verdict name.
-    pub verdict: &'static str,
+    /// The verdict.
+    pub verdict: Verdict,
     /// Handshakes.
     pub count: u64,
 }
@@ -1054,7 +1054,7 @@ pub struct FindingCount {
     /// Code.
     pub code: String,
     /// Worst severity seen for it.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Handshakes showing it.
     pub count: u64,
     /// What it means.
@@ -1111,7 +1111,7 @@ pub struct TimelinePoint {
     /// Milliseconds after the first point.
     pub offset_ms: f64,
     /// Verdict.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
 }
 
 /// A correlated proxy hop with both requests as on the wire.
@@ -1134,7 +1134,7 @@ pub struct GroupModel {
     /// Anchor id in the HTML.
     pub anchor: String,
     /// Verdict.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// Handshakes in the group.
     pub count: u64,
     /// The earliest one in full.
@@ -1201,7 +1201,7 @@ pub struct Detail {
     /// Status.
     pub status: Option<u16>,
     /// Verdict.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// Community ID v1.
     pub community_id: String,
     /// Findings, worst first.
@@ -1238,7 +1238,7 @@ pub struct FindingDetail {
     /// Code.
     pub code: &'static str,
     /// Severity.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// This handshake's specifics.
     pub message: String,
     /// What the code means.
@@ -1298,7 +1298,7 @@ pub struct Row {
     /// Status.
     pub status: Option<u16>,
     /// Verdict.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// Latency.
     pub latency_ms: Option<f64>,
     /// Worst finding.
@@ -1342,7 +1342,7 @@ impl Detail {
             host: r.host.clone(),
             request_summary: request_summary(r),
             status: r.status,
-            verdict: r.verdict.as_str(),
+            verdict: r.verdict,
             community_id: r.community_id.clone(),
             findings,
             request,

@@ -8,16 +8,18 @@
 use std::fmt::Write as _;
 
 use super::model::{LatencyBucket, StatusCount, Timeline};
+use crate::event::Verdict;
 use crate::present::escape_html as esc;
+use crate::present::VERDICTS_WORST_FIRST;
 
 /// Fill colour per verdict (also used by the HTML legend).
 #[must_use]
-pub fn verdict_colour(v: &str) -> &'static str {
+pub fn verdict_colour(v: Verdict) -> &'static str {
     match v {
-        "ok" => "#2e7d32",
-        "warning" => "#ef6c00",
-        "failed" => "#c62828",
-        _ => "#6a1b9a",
+        Verdict::Ok => "#2e7d32",
+        Verdict::Warning => "#ef6c00",
+        Verdict::Failed => "#c62828",
+        Verdict::Incomplete => "#6a1b9a",
     }
 }
 
@@ -26,7 +28,7 @@ const W: f64 = 640.0;
 /// Handshakes over time, one row per verdict, one tick per handshake.
 #[must_use]
 pub fn timeline(t: &Timeline) -> String {
-    let rows = ["failed", "incomplete", "warning", "ok"];
+    let rows = VERDICTS_WORST_FIRST;
     let (left, right, row_h, top) = (90.0, 20.0, 26.0, 10.0);
     let h = top + row_h * 4.0 + 30.0;
     let mut s = String::new();
@@ -35,7 +37,8 @@ pub fn timeline(t: &Timeline) -> String {
         r#"<svg class="chart" role="img" viewBox="0 0 {W} {h}" width="100%"><title>Timeline of handshakes by verdict</title>"#
     );
     let span = if t.span_ms > 0.0 { t.span_ms } else { 1.0 };
-    for (i, v) in rows.iter().enumerate() {
+    for (i, &verdict) in rows.iter().enumerate() {
+        let v = verdict.as_str();
         #[allow(clippy::cast_precision_loss)]
         let y = top + row_h * i as f64;
         let _ = write!(
@@ -47,7 +50,7 @@ pub fn timeline(t: &Timeline) -> String {
             W - right,
             y + row_h / 2.0
         );
-        for p in t.points.iter().filter(|p| p.verdict == *v) {
+        for p in t.points.iter().filter(|p| p.verdict == verdict) {
             let x = if t.span_ms > 0.0 {
                 left + (W - left - right) * (p.offset_ms / span)
             } else {
@@ -59,7 +62,7 @@ pub fn timeline(t: &Timeline) -> String {
                 x - 1.5,
                 y + 4.0,
                 row_h - 8.0,
-                verdict_colour(v),
+                verdict_colour(verdict),
                 p.offset_ms
             );
         }
@@ -142,9 +145,9 @@ pub fn statuses(statuses: &[StatusCount]) -> String {
         .iter()
         .map(|s| {
             let colour = match s.status {
-                Some(101) => verdict_colour("ok"),
-                Some(_) => verdict_colour("failed"),
-                None => verdict_colour("incomplete"),
+                Some(101) => verdict_colour(Verdict::Ok),
+                Some(_) => verdict_colour(Verdict::Failed),
+                None => verdict_colour(Verdict::Incomplete),
             };
             (s.label.clone(), s.count, colour)
         })
