@@ -12,6 +12,7 @@ use base64::Engine as _;
 
 use crate::capture::{FileSource, Linktype};
 use crate::event::HandshakeRecord;
+use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
 
 use super::app::{HexDump, MAX_HEX_FRAMES};
 
@@ -127,25 +128,34 @@ fn in_flow(client: SocketAddr, server: SocketAddr, packet: &crate::capture::Pack
 pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result<(PathBuf, u64)> {
     let mut source = FileSource::open(capture).map_err(|e| io::Error::other(e.to_string()))?;
     let (path, file) = create_new(dir, &format!("wssniff-{}-flow", r.id), "pcap")?;
-    let mut w = BufWriter::new(file);
-    let mut linktype: Option<Linktype> = None;
+    let mut file = Some(BufWriter::new(file));
+    let mut writer: Option<PcapWriter<BufWriter<File>>> = None;
     let mut written = 0u64;
     let mut error: Option<io::Error> = None;
     source.for_each_packet(|packet| {
         if !in_flow(r.client, r.server, packet) {
             return ControlFlow::Continue(());
         }
-        let lt = *linktype.get_or_insert_with(|| {
-            if let Err(e) = write_pcap_header(&mut w, packet.linktype) {
-                error = Some(e);
+        if writer.is_none() {
+            // The header takes the link type of the flow's first packet.
+            if let Some(out) = file.take() {
+                match PcapWriter::new(out, packet.linktype, MAX_SNAPLEN) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => {
+                        error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
             }
-            packet.linktype
-        });
+        }
+        let Some(w) = writer.as_mut() else {
+            return ControlFlow::Break(());
+        };
         // One pcap file has one link type; a pcapng mixing them keeps the first one's packets.
-        if lt != packet.linktype || error.is_some() {
+        if w.linktype() != packet.linktype {
             return ControlFlow::Continue(());
         }
-        match write_pcap_record(&mut w, packet) {
+        match w.write_packet(packet) {
             Ok(()) => written += 1,
             Err(e) => {
                 error = Some(e);
@@ -157,35 +167,14 @@ pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result
     if let Some(e) = error {
         return Err(e);
     }
-    if linktype.is_none() {
-        write_pcap_header(&mut w, Linktype::ETHERNET)?;
-    }
-    w.flush()?;
+    let mut writer = match (writer, file) {
+        (Some(w), _) => w,
+        // No packet of the flow: an empty capture, still a valid file.
+        (None, Some(out)) => PcapWriter::new(out, Linktype::ETHERNET, MAX_SNAPLEN)?,
+        (None, None) => return Err(io::Error::other("pcap export: no output")),
+    };
+    writer.flush()?;
     Ok((path, written))
-}
-
-/// Largest snap length written in the pcap header (libpcap's maximum).
-const PCAP_SNAPLEN: u32 = 262_144;
-
-fn write_pcap_header(w: &mut impl Write, linktype: Linktype) -> io::Result<()> {
-    // Nanosecond-resolution magic, version 2.4, no time zone offset.
-    w.write_all(&0xa1b2_3c4d_u32.to_le_bytes())?;
-    w.write_all(&2u16.to_le_bytes())?;
-    w.write_all(&4u16.to_le_bytes())?;
-    w.write_all(&0i32.to_le_bytes())?;
-    w.write_all(&0u32.to_le_bytes())?;
-    w.write_all(&PCAP_SNAPLEN.to_le_bytes())?;
-    w.write_all(&linktype.0.to_le_bytes())
-}
-
-fn write_pcap_record(w: &mut impl Write, packet: &crate::capture::Packet<'_>) -> io::Result<()> {
-    let secs = u32::try_from(packet.ts.secs()).unwrap_or(0);
-    let caplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
-    w.write_all(&secs.to_le_bytes())?;
-    w.write_all(&packet.ts.subsec_nanos().to_le_bytes())?;
-    w.write_all(&caplen.to_le_bytes())?;
-    w.write_all(&packet.orig_len.max(caplen).to_le_bytes())?;
-    w.write_all(packet.data)
 }
 
 #[cfg(test)]
