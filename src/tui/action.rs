@@ -1,5 +1,6 @@
-//! Keys → [`Action`]s. One flat table per mode, no key chains: every binding is listed in the
-//! help overlay from [`KEYS`], so the two cannot drift apart.
+//! Keys → [`Action`]s. Normal mode is one flat table, [`KEYS`], with no key chains:
+//! [`action_for`] looks keys up in it and the help overlay is drawn from it, so the help and
+//! the keys cannot drift apart. The filter bar takes every printable key instead.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -68,35 +69,202 @@ pub enum KeyMode {
     Filter,
 }
 
-/// Every binding in normal mode, as shown by the help overlay: (keys, what they do).
-pub const KEYS: &[(&str, &str)] = &[
-    ("↑↓ j k", "move selection / scroll details"),
-    ("PgUp PgDn", "page up / down"),
-    ("g Home", "first row"),
-    ("G End", "last row, follow newest"),
-    ("Enter", "open details of the selected handshake"),
-    ("Esc", "back / close"),
-    ("Tab x", "details: analysis ⇄ hex/raw bytes"),
-    (
-        "/",
-        "filter: text over host, path, ip; v:failed code:accept_mismatch",
-    ),
-    ("v", "quick filter: cycle verdict"),
-    ("c", "quick filter: cycle finding code"),
-    ("0", "clear all filters"),
-    ("s / S", "sort by next column / reverse order"),
-    ("f", "follow newest on/off"),
-    ("p Space", "pause/resume the table (capture keeps running)"),
-    ("y", "copy as curl command (clipboard via OSC 52 + popup)"),
-    ("w", "export the flow's packets to a pcap file"),
-    ("J", "export the record as JSON"),
-    ("?", "this help"),
-    ("q Ctrl-C", "quit"),
-    (
-        "mouse",
-        "wheel scrolls; click selects, again opens; a title sorts",
-    ),
+/// A key press as the key table names it: the key, and whether Ctrl is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// The key.
+    pub code: KeyCode,
+    /// Ctrl is held.
+    pub ctrl: bool,
+}
+
+impl Key {
+    /// How the help names the key: `↑`, `PgUp`, `Space`, `^U`, `G`.
+    #[must_use]
+    pub fn label(self) -> String {
+        let name = match self.code {
+            KeyCode::Up => "↑".to_owned(),
+            KeyCode::Down => "↓".to_owned(),
+            KeyCode::PageUp => "PgUp".to_owned(),
+            KeyCode::PageDown => "PgDn".to_owned(),
+            KeyCode::Home => "Home".to_owned(),
+            KeyCode::End => "End".to_owned(),
+            KeyCode::Enter => "Enter".to_owned(),
+            KeyCode::Esc => "Esc".to_owned(),
+            KeyCode::Backspace => "Bksp".to_owned(),
+            KeyCode::Tab => "Tab".to_owned(),
+            KeyCode::Char(' ') => "Space".to_owned(),
+            KeyCode::Char(c) if self.ctrl => c.to_ascii_uppercase().to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        if self.ctrl {
+            format!("^{name}")
+        } else {
+            name
+        }
+    }
+}
+
+const fn key(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+/// One line of the help: the keys with the action each one triggers, and what they do.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    /// The keys, in the order the help lists them, each with its action.
+    pub keys: &'static [(Key, Action)],
+    /// What they do, for the help.
+    pub what: &'static str,
+}
+
+impl Binding {
+    /// The keys as the help lists them: `PgUp PgDn`.
+    #[must_use]
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(k, _)| k.label())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Every key of normal mode (table, detail view, overlays): [`action_for`] looks keys up here
+/// and the help overlay is drawn from it, so the help and the keys cannot disagree.
+pub const KEYS: &[Binding] = &[
+    Binding {
+        keys: &[
+            (key(KeyCode::Up), Action::Move(-1)),
+            (key(KeyCode::Down), Action::Move(1)),
+            (ch('j'), Action::Move(1)),
+            (ch('k'), Action::Move(-1)),
+        ],
+        what: "move selection / scroll details",
+    },
+    Binding {
+        keys: &[
+            (key(KeyCode::PageUp), Action::Page(-1)),
+            (key(KeyCode::PageDown), Action::Page(1)),
+        ],
+        what: "page up / down",
+    },
+    Binding {
+        keys: &[(ctrl('u'), Action::Page(-1)), (ctrl('d'), Action::Page(1))],
+        what: "page up / down (as in less and vim)",
+    },
+    Binding {
+        keys: &[(ch('g'), Action::Top), (key(KeyCode::Home), Action::Top)],
+        what: "first row",
+    },
+    Binding {
+        keys: &[
+            (ch('G'), Action::Bottom),
+            (key(KeyCode::End), Action::Bottom),
+        ],
+        what: "last row, follow newest",
+    },
+    Binding {
+        keys: &[(key(KeyCode::Enter), Action::Open)],
+        what: "open details of the selected handshake",
+    },
+    Binding {
+        keys: &[
+            (key(KeyCode::Esc), Action::Back),
+            (key(KeyCode::Backspace), Action::Back),
+        ],
+        what: "back / close",
+    },
+    Binding {
+        keys: &[
+            (key(KeyCode::Tab), Action::ToggleHex),
+            (ch('x'), Action::ToggleHex),
+        ],
+        what: "details: analysis ⇄ hex/raw bytes",
+    },
+    Binding {
+        keys: &[(ch('/'), Action::EditFilter)],
+        what: "filter: text over host, path, ip; v:failed code:accept_mismatch",
+    },
+    Binding {
+        keys: &[(ch('v'), Action::CycleVerdict)],
+        what: "quick filter: cycle verdict",
+    },
+    Binding {
+        keys: &[(ch('c'), Action::CycleCode)],
+        what: "quick filter: cycle finding code",
+    },
+    Binding {
+        keys: &[(ch('0'), Action::ClearFilters)],
+        what: "clear all filters",
+    },
+    Binding {
+        keys: &[(ch('s'), Action::SortNext), (ch('S'), Action::SortReverse)],
+        what: "sort by next column / reverse order",
+    },
+    Binding {
+        keys: &[(ch('f'), Action::ToggleFollow)],
+        what: "follow newest on/off",
+    },
+    Binding {
+        keys: &[
+            (ch('p'), Action::TogglePause),
+            (ch(' '), Action::TogglePause),
+        ],
+        what: "pause/resume the table (capture keeps running)",
+    },
+    Binding {
+        keys: &[(ch('y'), Action::CopyCurl)],
+        what: "copy as curl command (clipboard via OSC 52 + popup)",
+    },
+    Binding {
+        keys: &[(ch('w'), Action::ExportPcap)],
+        what: "export the flow's packets to a pcap file",
+    },
+    Binding {
+        keys: &[(ch('J'), Action::ExportJson)],
+        what: "export the record as JSON",
+    },
+    Binding {
+        keys: &[(ch('?'), Action::Help), (key(KeyCode::F(1)), Action::Help)],
+        what: "this help",
+    },
+    Binding {
+        keys: &[(ch('q'), Action::Quit), (ctrl('c'), Action::Quit)],
+        what: "quit",
+    },
 ];
+
+/// The mouse, for the help's last line (the event loop maps mouse events itself).
+pub const MOUSE_HELP: (&str, &str) = (
+    "mouse",
+    "wheel scrolls; click selects, again opens; a title sorts",
+);
+
+/// The action [`KEYS`] binds to `key` (Ctrl held or not): an exact match first, else the
+/// same key without Ctrl, so a stray Ctrl does not swallow a plain key.
+fn lookup(code: KeyCode, ctrl: bool) -> Option<Action> {
+    let find = |want: Key| {
+        KEYS.iter()
+            .flat_map(|b| b.keys.iter())
+            .find(|(k, _)| *k == want)
+            .map(|(_, a)| a.clone())
+    };
+    find(Key { code, ctrl }).or_else(|| if ctrl { find(key(code)) } else { None })
+}
 
 /// The action bound to `key` in `mode`, if any.
 #[must_use]
@@ -117,33 +285,7 @@ pub fn action_for(key: KeyEvent, mode: KeyMode) -> Option<Action> {
             _ => None,
         };
     }
-    Some(match key.code {
-        KeyCode::Char('q') => Action::Quit,
-        KeyCode::Esc | KeyCode::Backspace => Action::Back,
-        KeyCode::Up | KeyCode::Char('k') => Action::Move(-1),
-        KeyCode::Down | KeyCode::Char('j') => Action::Move(1),
-        KeyCode::PageUp => Action::Page(-1),
-        KeyCode::PageDown => Action::Page(1),
-        KeyCode::Char('u') if ctrl => Action::Page(-1),
-        KeyCode::Char('d') if ctrl => Action::Page(1),
-        KeyCode::Home | KeyCode::Char('g') => Action::Top,
-        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
-        KeyCode::Enter => Action::Open,
-        KeyCode::Tab | KeyCode::Char('x') => Action::ToggleHex,
-        KeyCode::Char('f') => Action::ToggleFollow,
-        KeyCode::Char('p' | ' ') => Action::TogglePause,
-        KeyCode::Char('s') => Action::SortNext,
-        KeyCode::Char('S') => Action::SortReverse,
-        KeyCode::Char('/') => Action::EditFilter,
-        KeyCode::Char('v') => Action::CycleVerdict,
-        KeyCode::Char('c') => Action::CycleCode,
-        KeyCode::Char('0') => Action::ClearFilters,
-        KeyCode::Char('y') => Action::CopyCurl,
-        KeyCode::Char('w') => Action::ExportPcap,
-        KeyCode::Char('J') => Action::ExportJson,
-        KeyCode::Char('?') | KeyCode::F(1) => Action::Help,
-        _ => return None,
-    })
+    lookup(key.code, ctrl)
 }
 
 /// The columns the table can be sorted by.
@@ -229,5 +371,85 @@ mod tests {
         );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action_for(ctrl_c, KeyMode::Filter), Some(Action::Quit));
+    }
+
+    fn press(k: Key) -> KeyEvent {
+        let modifiers = if k.ctrl {
+            KeyModifiers::CONTROL
+        } else {
+            KeyModifiers::NONE
+        };
+        KeyEvent::new(k.code, modifiers)
+    }
+
+    /// Every key the help lists does what the help says, and no key is listed twice.
+    #[test]
+    fn every_listed_key_triggers_its_action() {
+        let mut seen = Vec::new();
+        for b in KEYS {
+            assert!(!b.keys.is_empty() && !b.what.is_empty());
+            for (k, action) in b.keys {
+                assert_eq!(
+                    action_for(press(*k), KeyMode::Normal).as_ref(),
+                    Some(action),
+                    "{} ({})",
+                    k.label(),
+                    b.what
+                );
+                assert!(!seen.contains(k), "{} bound twice", k.label());
+                seen.push(*k);
+            }
+        }
+    }
+
+    /// No key does anything the help does not list: every printable character, with and
+    /// without Ctrl, and every special key the terminal reports.
+    #[test]
+    fn no_key_acts_without_being_listed() {
+        let listed: Vec<Key> = KEYS
+            .iter()
+            .flat_map(|b| b.keys.iter().map(|(k, _)| *k))
+            .collect();
+        let mut codes: Vec<KeyCode> = (' '..='~').map(KeyCode::Char).collect();
+        codes.extend([
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Backspace,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Delete,
+            KeyCode::Insert,
+        ]);
+        codes.extend((1..=12).map(KeyCode::F));
+        for code in codes {
+            for ctrl in [false, true] {
+                let k = Key { code, ctrl };
+                if action_for(press(k), KeyMode::Normal).is_some() {
+                    // A plain key still works with a stray Ctrl held.
+                    let plain = Key { code, ctrl: false };
+                    assert!(
+                        listed.contains(&k) || (ctrl && listed.contains(&plain)),
+                        "{} acts but the help does not list it",
+                        k.label()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(ctrl('u').label(), "^U");
+        assert_eq!(ch(' ').label(), "Space");
+        assert_eq!(super::key(KeyCode::F(1)).label(), "F1");
+        assert_eq!(KEYS[1].keys_label(), "PgUp PgDn");
     }
 }

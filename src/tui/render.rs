@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, LineGauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::action::KEYS;
+use super::action::{KEYS, MOUSE_HELP};
 use super::app::{App, CaptureState, Overlay, Screen};
 use crate::event::Verdict;
 
@@ -299,16 +299,24 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// The key help, drawn from the key table itself ([`KEYS`]) and the mouse line.
 fn help(frame: &mut Frame<'_>, area: Rect) {
-    let lines: Vec<Line<'_>> = KEYS
+    let mut rows: Vec<(String, &str)> = KEYS.iter().map(|b| (b.keys_label(), b.what)).collect();
+    rows.push((MOUSE_HELP.0.to_owned(), MOUSE_HELP.1));
+    let width = rows
         .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let lines: Vec<Line<'_>> = rows
+        .into_iter()
         .map(|(keys, what)| {
             Line::from(vec![
                 Span::styled(
-                    format!(" {keys:<10} "),
+                    format!(" {keys:<width$} "),
                     Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();
