@@ -11,9 +11,9 @@ mod curl;
 mod evidence;
 mod words;
 
-pub use curl::{curl_command, shell_quote};
-pub use evidence::{citing, missing_lines, raw_line_parts};
-pub use words::{
+pub use curl::curl_command;
+pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
+pub(crate) use words::{
     accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
     AcceptCheck,
 };
@@ -27,7 +27,7 @@ use crate::event::{HandshakeRecord, Verdict};
 /// invisible Unicode controls become `\xNN` / `\u{…}` escapes, so a header value cannot
 /// move the cursor, recolour the screen or hide text.
 #[must_use]
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     if s.chars().all(|c| !c.is_control() && !is_invisible(c)) {
         return s.to_owned();
     }
@@ -54,7 +54,7 @@ pub fn escape(s: &str) -> String {
 /// Escapes untrusted text for HTML text and attribute values (after [`escape`], so control
 /// characters are visible escapes there too).
 #[must_use]
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let s = escape(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -77,7 +77,7 @@ fn is_invisible(c: char) -> bool {
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC.
 #[must_use]
-pub fn format_ts(ts: Timestamp) -> String {
+pub(crate) fn format_ts(ts: Timestamp) -> String {
     let secs = ts.secs();
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -93,7 +93,7 @@ pub fn format_ts(ts: Timestamp) -> String {
 
 /// `HH:MM:SS.mmm` in UTC: the time of day to the millisecond, for narrow columns.
 #[must_use]
-pub fn format_time_of_day(ts: Timestamp) -> String {
+pub(crate) fn format_time_of_day(ts: Timestamp) -> String {
     let full = format_ts(ts);
     full.get(11..23).unwrap_or(&full).to_owned()
 }
@@ -114,19 +114,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// A duration in milliseconds as people read it in a line or a table: `4.2 ms`.
 #[must_use]
-pub fn format_ms(ms: f64) -> String {
+pub(crate) fn format_ms(ms: f64) -> String {
     format!("{ms:.1} ms")
 }
 
 /// `n word` or `n words`.
 #[must_use]
-pub fn plural(n: u64, word: &str) -> String {
+pub(crate) fn plural(n: u64, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Packet numbers as evidence is cited: `4, 6, 9`.
 #[must_use]
-pub fn packet_list(packets: &[u64]) -> String {
+pub(crate) fn packet_list(packets: &[u64]) -> String {
     packets
         .iter()
         .map(u64::to_string)
@@ -136,7 +136,7 @@ pub fn packet_list(packets: &[u64]) -> String {
 
 /// `GET /path` (raw: escape it for the output), or `(request not captured)`.
 #[must_use]
-pub fn request_summary(r: &HandshakeRecord) -> String {
+pub(crate) fn request_summary(r: &HandshakeRecord) -> String {
     match (&r.method, &r.path) {
         (Some(m), Some(p)) => format!("{m} {p}"),
         _ => "(request not captured)".to_owned(),
@@ -145,7 +145,7 @@ pub fn request_summary(r: &HandshakeRecord) -> String {
 
 /// Verdicts in the order every listing and every cycle uses: worst first, the order people
 /// triage in.
-pub const VERDICTS_WORST_FIRST: [Verdict; 4] = [
+pub(crate) const VERDICTS_WORST_FIRST: [Verdict; 4] = [
     Verdict::Failed,
     Verdict::Incomplete,
     Verdict::Warning,
@@ -155,7 +155,7 @@ pub const VERDICTS_WORST_FIRST: [Verdict; 4] = [
 /// How bad a verdict is, for sorting: `ok` 0 up to `failed` 3 (the reverse of
 /// [`VERDICTS_WORST_FIRST`]).
 #[must_use]
-pub fn verdict_rank(v: Verdict) -> u8 {
+pub(crate) fn verdict_rank(v: Verdict) -> u8 {
     match v {
         Verdict::Ok => 0,
         Verdict::Warning => 1,

@@ -30,7 +30,8 @@ use crate::engine::Stats;
 use crate::event::Event;
 use crate::sink::Sink;
 
-pub use model::{Collector, ReportModel};
+use model::Collector;
+pub use model::ReportModel;
 
 /// Full handshake records kept for the handshake table.
 pub const MAX_RECORDS: usize = 2_000;
@@ -139,7 +140,7 @@ impl CaptureInfo {
 ///
 /// # Errors
 /// The file cannot be read.
-pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     let mut input = BufReader::new(File::open(path)?);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -206,16 +207,6 @@ impl Report {
                 s
             }
         }
-    }
-
-    /// Renders and writes the report to `path`.
-    ///
-    /// # Errors
-    /// The file cannot be written.
-    pub fn write_file(&self, path: &Path, format: Format, info: &CaptureInfo) -> io::Result<()> {
-        let mut f = File::create(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        self.write_to(&mut f, format, info)
     }
 
     /// Renders the report into `out` (a file opened earlier: live capture opens its outputs

@@ -3,12 +3,12 @@
 
 mod json;
 mod line;
-pub mod pcap;
+pub(crate) mod pcap;
 mod summary;
 
 pub use json::JsonSink;
 pub use line::{LineSink, LineStyle};
-pub use summary::Summary;
+pub(crate) use summary::Summary;
 
 use std::io;
 

@@ -38,7 +38,7 @@ use app::{App, CaptureState, Effect, Screen};
 use feed::Feed;
 
 /// Upper bound on redraws per second.
-pub const MAX_FPS: u64 = 30;
+const MAX_FPS: u64 = 30;
 /// Longest wait for a key when nothing needs drawing (bounds SIGTERM and feed latency).
 const IDLE_TICK: Duration = Duration::from_millis(50);
 /// Most feed messages taken per tick, so a flood cannot starve the keyboard.
@@ -80,7 +80,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The terminal cannot be set up or written.
-pub fn run_feed(mut app: App, rx: &Receiver<Feed>) -> anyhow::Result<()> {
+pub(crate) fn run_feed(mut app: App, rx: &Receiver<Feed>) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     // SIGHUP keeps its default action (exit): the terminal is gone, there is nothing to
     // restore, and crossterm can spin reading a hung-up tty, so a flag might never be seen.

@@ -11,7 +11,7 @@ const CURL_SKIP: &[&str] = &["content-length", "transfer-encoding"];
 /// Quotes for a POSIX shell: single quotes, `'` as `'\''`. Control characters are shown
 /// escaped (`\x1b`) so the command cannot carry them into a terminal.
 #[must_use]
-pub fn shell_quote(s: &str) -> String {
+fn shell_quote(s: &str) -> String {
     format!("'{}'", escape(s).replace('\'', "'\\''"))
 }
 

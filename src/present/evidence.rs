@@ -6,7 +6,7 @@
 use crate::finding::{Finding, HeadPart, MessageRef};
 
 /// The findings (in the record's order, worst first) that cite `part` of `message`.
-pub fn citing<'a>(
+pub(crate) fn citing<'a>(
     findings: &'a [Finding],
     message: MessageRef,
     part: &'a HeadPart,
@@ -19,7 +19,7 @@ pub fn citing<'a>(
 }
 
 /// The lines `message` should have and does not, each with the finding that says so.
-pub fn missing_lines(findings: &[Finding], message: MessageRef) -> Vec<(&str, &Finding)> {
+pub(crate) fn missing_lines(findings: &[Finding], message: MessageRef) -> Vec<(&str, &Finding)> {
     findings
         .iter()
         .flat_map(|f| {
@@ -34,7 +34,7 @@ pub fn missing_lines(findings: &[Finding], message: MessageRef) -> Vec<(&str, &F
 /// The part of the head each line of `raw` (split on `\n`) shows: the start line first, then
 /// one header per line, a line starting with a space or tab continuing the header before it
 /// (obsolete folding, RFC 9112 §5.2). `None` past the last header.
-pub fn raw_line_parts(raw: &str, headers: usize) -> Vec<Option<HeadPart>> {
+pub(crate) fn raw_line_parts(raw: &str, headers: usize) -> Vec<Option<HeadPart>> {
     let mut out = Vec::new();
     let mut header: Option<usize> = None;
     for (i, line) in raw.split('\n').enumerate() {

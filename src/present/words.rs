@@ -9,7 +9,7 @@ use crate::event::{
 
 /// The close frames in the order they were sent, each with its sender: the initiator's first
 /// (the client's when nobody is known to have initiated).
-pub fn close_order<T>(
+pub(crate) fn close_order<T>(
     initiator: Option<Peer>,
     client: Option<T>,
     server: Option<T>,
@@ -26,7 +26,7 @@ pub fn close_order<T>(
 /// The connection's story in one line, for people: how it ended, the close frames in
 /// order, message counts per direction and the duration. Untrusted text is escaped.
 #[must_use]
-pub fn connection_story(record: &ConnectionRecord) -> String {
+pub(crate) fn connection_story(record: &ConnectionRecord) -> String {
     let close = |(peer, c): (Peer, &CloseFrame)| {
         let code = c
             .code
@@ -74,7 +74,7 @@ pub fn connection_story(record: &ConnectionRecord) -> String {
 
 /// What a connection ending means, in a few words.
 #[must_use]
-pub fn connection_ending_meaning(e: ConnectionEnding) -> &'static str {
+pub(crate) fn connection_ending_meaning(e: ConnectionEnding) -> &'static str {
     match e {
         ConnectionEnding::Clean => "close frames both ways, then TCP closed",
         ConnectionEnding::CloseNotAnswered => {
@@ -91,7 +91,7 @@ pub fn connection_ending_meaning(e: ConnectionEnding) -> &'static str {
 
 /// The headline of a proxy hop: where the handshake broke.
 #[must_use]
-pub fn broken_at_headline(b: BrokenAt) -> &'static str {
+pub(crate) fn broken_at_headline(b: BrokenAt) -> &'static str {
     match b {
         BrokenAt::Nowhere => "Passed through intact",
         BrokenAt::ProxyRequest => "Broken by the proxy: the forwarded request cannot upgrade",
@@ -103,7 +103,7 @@ pub fn broken_at_headline(b: BrokenAt) -> &'static str {
 
 /// What comparing the expected Sec-WebSocket-Accept with the one sent says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AcceptCheck {
+pub(crate) enum AcceptCheck {
     /// The server sent the value the key requires.
     Match,
     /// A 101 whose accept is not the one the key requires (or is missing).
@@ -115,7 +115,7 @@ pub enum AcceptCheck {
 impl AcceptCheck {
     /// The words a sink prints after the two values (it styles them its own way).
     #[must_use]
-    pub fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             AcceptCheck::Match => "match",
             AcceptCheck::Mismatch => "mismatch",
@@ -127,7 +127,7 @@ impl AcceptCheck {
 /// The accept check of a handshake, `None` when there is neither an expected nor a sent
 /// value to compare.
 #[must_use]
-pub fn accept_check(
+pub(crate) fn accept_check(
     expected: Option<&str>,
     actual: Option<&str>,
     status: Option<u16>,

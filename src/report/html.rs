@@ -71,7 +71,7 @@ fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
 
 /// Renders the whole report.
 #[must_use]
-pub fn render(m: &ReportModel) -> String {
+pub(crate) fn render(m: &ReportModel) -> String {
     let mut o = String::new();
     let c = &m.capture;
     let _ = write!(

@@ -32,7 +32,7 @@ fn longest_backtick_run(s: &str) -> usize {
 /// Untrusted text as an inline code span (CommonMark §6.1): the fence is one backtick longer
 /// than the longest run inside, padded with spaces so edge backticks stay content. `|` is
 /// escaped because GFM splits table cells on it even inside code spans.
-pub(crate) fn code(s: &str) -> String {
+fn code(s: &str) -> String {
     let s = escape(s).replace('|', "\\|");
     if s.is_empty() {
         return "` `".to_owned();
@@ -59,7 +59,7 @@ fn opt<T: ToString>(v: Option<T>, none: &str) -> String {
 
 /// Renders the whole report.
 #[must_use]
-pub fn render(m: &ReportModel) -> String {
+pub(crate) fn render(m: &ReportModel) -> String {
     let mut o = String::new();
     let c = &m.capture;
     let _ = writeln!(o, "# WebSocket handshake report: {}\n", code(&c.file));

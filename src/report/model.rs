@@ -283,7 +283,7 @@ fn finding_counts(codes: &BTreeMap<Code, (Severity, u64)>) -> Vec<FindingCount> 
 
 /// Bounded state collected from the events of one run.
 #[derive(Debug, Default)]
-pub struct Collector {
+pub(crate) struct Collector {
     verdicts: BTreeMap<Verdict, u64>,
     codes: BTreeMap<Code, (Severity, u64)>,
     statuses: BTreeMap<Option<u16>, u64>,
@@ -319,7 +319,7 @@ struct KeptHop {
 
 impl Collector {
     /// Takes one event.
-    pub fn take(&mut self, event: &Event) {
+    pub(crate) fn take(&mut self, event: &Event) {
         match event {
             Event::Notice(n) => {
                 if self.notices.len() < 100 && !self.notices.contains(&n.message) {
@@ -478,7 +478,7 @@ impl Collector {
 
     /// Builds the model for rendering.
     #[must_use]
-    pub fn model(&self, info: &CaptureInfo) -> ReportModel {
+    pub(crate) fn model(&self, info: &CaptureInfo) -> ReportModel {
         let mut records: Vec<&HandshakeRecord> = self.records.iter().collect();
         records.sort_by_key(|r| (r.ts, r.id));
         let mut kept_hops: Vec<&KeptHop> = self.hops.iter().collect();
@@ -844,7 +844,7 @@ impl ReportModel {
 /// The WebSocket connections after the switch (connection records, linked to handshakes).
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionsModel {
-    /// Connections seen.
+    /// WebSocket connection records seen (every one, not only those listed).
     pub total: u64,
     /// Connections with a finding of severity warning or error ("ended badly").
     pub problems: u64,
@@ -870,7 +870,7 @@ pub struct EndingCount {
     pub ending: ConnectionEnding,
     /// What it means.
     pub meaning: &'static str,
-    /// Connections.
+    /// Connections that ended this way.
     pub count: u64,
 }
 
@@ -879,9 +879,9 @@ pub struct EndingCount {
 pub struct ConnGroupModel {
     /// Anchor id in the HTML.
     pub anchor: String,
-    /// Worst severity.
+    /// The worst severity among the group's findings (warning or error).
     pub severity: Severity,
-    /// Server endpoint.
+    /// Server endpoint (`ip:port`) the connections went to.
     pub server: String,
     /// Host header of the handshake that opened them, when known.
     pub host: Option<String>,
@@ -949,11 +949,11 @@ pub struct ConnSummary {
     ts_ns: i64,
     /// When it ended.
     pub end_time: String,
-    /// Duration.
+    /// `time` to `end_time`, in milliseconds.
     pub duration_ms: f64,
-    /// Client endpoint.
+    /// Client endpoint (`ip:port`).
     pub client: String,
-    /// Server endpoint.
+    /// Server endpoint (`ip:port`).
     pub server: String,
     /// Community ID v1.
     pub community_id: String,
@@ -1006,16 +1006,16 @@ impl ConnSummary {
     }
 }
 
-/// Capture metadata.
+/// What the report says about the capture file: its identity, span and counters.
 #[derive(Clone, Debug, Serialize)]
 pub struct CaptureModel {
     /// The file as named.
     pub file: String,
     /// Size in bytes.
     pub size: Option<u64>,
-    /// SHA-256, hex.
+    /// SHA-256 of the whole file, lower-case hex (not known for standard input).
     pub sha256: Option<String>,
-    /// Link types.
+    /// Link types, in order of first appearance.
     pub linktypes: Vec<String>,
     /// First packet time.
     pub first_packet: Option<String>,
@@ -1023,15 +1023,15 @@ pub struct CaptureModel {
     pub last_packet: Option<String>,
     /// Last minus first, in seconds.
     pub duration_s: Option<f64>,
-    /// Packets read.
+    /// Packets read (all of them, not only TCP).
     pub packets: u64,
     /// Bytes of packets read.
     pub bytes: u64,
-    /// TCP connections.
+    /// TCP connections tracked.
     pub flows: u64,
     /// Connections with a WebSocket upgrade.
     pub upgrade_flows: u64,
-    /// Snap length.
+    /// Snap length from the file header.
     pub snaplen: Option<u32>,
     /// Kernel drops, when recorded.
     pub drops: Option<u64>,
@@ -1044,14 +1044,14 @@ pub struct CaptureModel {
 pub struct VerdictCount {
     /// The verdict.
     pub verdict: Verdict,
-    /// Handshakes.
+    /// Handshakes with this verdict.
     pub count: u64,
 }
 
 /// One finding code's count.
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingCount {
-    /// Code.
+    /// The finding code.
     pub code: String,
     /// Worst severity seen for it.
     pub severity: Severity,
@@ -1068,9 +1068,9 @@ pub struct TargetCount {
     pub host: String,
     /// Request target.
     pub path: String,
-    /// Failed handshakes.
+    /// Handshakes to this host and path that failed.
     pub failed: u64,
-    /// All handshakes.
+    /// Every handshake to this host and path.
     pub total: u64,
 }
 
@@ -1081,16 +1081,16 @@ pub struct StatusCount {
     pub status: Option<u16>,
     /// Label for charts.
     pub label: String,
-    /// Handshakes.
+    /// Handshakes answered with this status (or with none).
     pub count: u64,
 }
 
 /// One latency histogram bucket.
 #[derive(Clone, Debug, Serialize)]
 pub struct LatencyBucket {
-    /// Range label.
+    /// The bucket's range, e.g. `1 ms–3 ms`.
     pub label: String,
-    /// Handshakes.
+    /// Handshakes whose response came within this range.
     pub count: u64,
 }
 
@@ -1110,7 +1110,7 @@ pub struct Timeline {
 pub struct TimelinePoint {
     /// Milliseconds after the first point.
     pub offset_ms: f64,
-    /// Verdict.
+    /// The handshake's verdict (the row it is drawn in).
     pub verdict: Verdict,
 }
 
@@ -1119,7 +1119,7 @@ pub struct TimelinePoint {
 pub struct HopModel {
     /// Anchor id in the HTML.
     pub anchor: String,
-    /// The correlation.
+    /// The hop as the engine linked it (its fields are flattened into this object).
     #[serde(flatten)]
     pub link: HopLink,
     /// Client → proxy request.
@@ -1133,7 +1133,7 @@ pub struct HopModel {
 pub struct GroupModel {
     /// Anchor id in the HTML.
     pub anchor: String,
-    /// Verdict.
+    /// The verdict every handshake of the group shares.
     pub verdict: Verdict,
     /// Handshakes in the group.
     pub count: u64,
@@ -1148,17 +1148,17 @@ pub struct GroupModel {
 /// One occurrence of a group.
 #[derive(Clone, Debug, Serialize)]
 pub struct Occurrence {
-    /// Record id.
+    /// Handshake record id.
     pub id: u64,
-    /// Time.
+    /// Request time, UTC.
     pub time: String,
     #[serde(skip)]
     ts_ns: i64,
-    /// Client endpoint.
+    /// Client endpoint (`ip:port`).
     pub client: String,
     /// Request and response packets.
     pub packets: Vec<u64>,
-    /// Community ID.
+    /// Community ID v1 of the connection.
     pub community_id: String,
 }
 
@@ -1186,21 +1186,21 @@ impl Occurrence {
 /// One handshake in full.
 #[derive(Clone, Debug, Serialize)]
 pub struct Detail {
-    /// Record id.
+    /// Handshake record id.
     pub id: u64,
     /// Time of the request.
     pub time: String,
-    /// Client endpoint.
+    /// Client endpoint (`ip:port`).
     pub client: String,
-    /// Server endpoint.
+    /// Server endpoint (`ip:port`).
     pub server: String,
-    /// Host header.
+    /// The request's Host header.
     pub host: Option<String>,
     /// Request summary (`GET /path`).
     pub request_summary: String,
-    /// Status.
+    /// Final response status, when a response was captured.
     pub status: Option<u16>,
-    /// Verdict.
+    /// The handshake's verdict.
     pub verdict: Verdict,
     /// Community ID v1.
     pub community_id: String,
@@ -1208,11 +1208,11 @@ pub struct Detail {
     pub findings: Vec<FindingDetail>,
     /// The request as on the wire.
     pub request: Option<Wire>,
-    /// Interim responses.
+    /// Interim (1xx) responses before the final one, as on the wire.
     pub interim: Vec<Wire>,
     /// The response as on the wire.
     pub response: Option<Wire>,
-    /// Sec-WebSocket-Key.
+    /// The client's Sec-WebSocket-Key.
     pub key: Option<String>,
     /// Accept expected from the key.
     pub expected_accept: Option<String>,
@@ -1235,9 +1235,9 @@ pub struct Detail {
 /// A finding with its explanation.
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingDetail {
-    /// Code.
+    /// The finding code.
     pub code: &'static str,
-    /// Severity.
+    /// Severity for this handshake (a tolerated error is a warning).
     pub severity: Severity,
     /// This handshake's specifics.
     pub message: String,
@@ -1267,7 +1267,7 @@ pub struct Wire {
 /// One line of a head.
 #[derive(Clone, Debug, Serialize)]
 pub struct WireLine {
-    /// The text.
+    /// The line as sent, without its line ending.
     pub text: String,
     /// Finding codes citing it.
     pub marks: Vec<&'static str>,
@@ -1278,34 +1278,34 @@ pub struct WireLine {
 pub struct Missing {
     /// The line that should be there.
     pub line: String,
-    /// The finding.
+    /// The code of the finding that says it is missing.
     pub code: &'static str,
 }
 
 /// One row of the handshake table.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    /// Record id.
+    /// Handshake record id.
     pub id: u64,
-    /// Time.
+    /// Request time, UTC.
     pub time: String,
-    /// Client.
+    /// Client endpoint (`ip:port`).
     pub client: String,
-    /// Server.
+    /// Server endpoint (`ip:port`).
     pub server: String,
-    /// `GET /path`.
+    /// `GET /path`, or `(request not captured)`.
     pub request: String,
-    /// Status.
+    /// Final response status, when a response was captured.
     pub status: Option<u16>,
-    /// Verdict.
+    /// The handshake's verdict.
     pub verdict: Verdict,
-    /// Latency.
+    /// Request to response, in milliseconds.
     pub latency_ms: Option<f64>,
-    /// Worst finding.
+    /// Code of the worst finding.
     pub top_finding: Option<String>,
-    /// Group anchor.
+    /// Anchor of the problem group that details it, when there is one.
     pub group: Option<String>,
-    /// Hop anchor.
+    /// Anchor of the proxy hop it is a leg of.
     pub hop: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use crate::present::VERDICTS_WORST_FIRST;
 
 /// Fill colour per verdict (also used by the HTML legend).
 #[must_use]
-pub fn verdict_colour(v: Verdict) -> &'static str {
+pub(crate) fn verdict_colour(v: Verdict) -> &'static str {
     match v {
         Verdict::Ok => "#2e7d32",
         Verdict::Warning => "#ef6c00",
@@ -27,7 +27,7 @@ const W: f64 = 640.0;
 
 /// Handshakes over time, one row per verdict, one tick per handshake.
 #[must_use]
-pub fn timeline(t: &Timeline) -> String {
+pub(crate) fn timeline(t: &Timeline) -> String {
     let rows = VERDICTS_WORST_FIRST;
     let (left, right, row_h, top) = (90.0, 20.0, 26.0, 10.0);
     let h = top + row_h * 4.0 + 30.0;
@@ -121,9 +121,9 @@ fn bars(title: &str, items: &[(String, u64, &'static str)]) -> String {
     s
 }
 
-/// Latency histogram.
+/// The request-to-response latency histogram as an inline SVG bar chart.
 #[must_use]
-pub fn latency(buckets: &[LatencyBucket]) -> String {
+pub(crate) fn latency(buckets: &[LatencyBucket]) -> String {
     let items: Vec<(String, u64, &'static str)> = buckets
         .iter()
         .map(|b| {
@@ -138,9 +138,9 @@ pub fn latency(buckets: &[LatencyBucket]) -> String {
     bars("Handshake latency (request to response)", &items)
 }
 
-/// Status code breakdown.
+/// Handshakes per response status (and without one) as an inline SVG bar chart.
 #[must_use]
-pub fn statuses(statuses: &[StatusCount]) -> String {
+pub(crate) fn statuses(statuses: &[StatusCount]) -> String {
     let items: Vec<(String, u64, &'static str)> = statuses
         .iter()
         .map(|s| {

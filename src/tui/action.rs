@@ -71,7 +71,7 @@ pub enum KeyMode {
 
 /// A key press as the key table names it: the key, and whether Ctrl is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Key {
+pub(crate) struct Key {
     /// The key.
     pub code: KeyCode,
     /// Ctrl is held.
@@ -81,7 +81,7 @@ pub struct Key {
 impl Key {
     /// How the help names the key: `↑`, `PgUp`, `Space`, `^U`, `G`.
     #[must_use]
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         let name = match self.code {
             KeyCode::Up => "↑".to_owned(),
             KeyCode::Down => "↓".to_owned(),
@@ -124,7 +124,7 @@ const fn ctrl(c: char) -> Key {
 
 /// One line of the help: the keys with the action each one triggers, and what they do.
 #[derive(Clone, Copy, Debug)]
-pub struct Binding {
+pub(crate) struct Binding {
     /// The keys, in the order the help lists them, each with its action.
     pub keys: &'static [(Key, Action)],
     /// What they do, for the help.
@@ -134,7 +134,7 @@ pub struct Binding {
 impl Binding {
     /// The keys as the help lists them: `PgUp PgDn`.
     #[must_use]
-    pub fn keys_label(&self) -> String {
+    pub(crate) fn keys_label(&self) -> String {
         self.keys
             .iter()
             .map(|(k, _)| k.label())
@@ -145,7 +145,7 @@ impl Binding {
 
 /// Every key of normal mode (table, detail view, overlays): [`action_for`] looks keys up here
 /// and the help overlay is drawn from it, so the help and the keys cannot disagree.
-pub const KEYS: &[Binding] = &[
+pub(crate) const KEYS: &[Binding] = &[
     Binding {
         keys: &[
             (key(KeyCode::Up), Action::Move(-1)),
@@ -249,7 +249,7 @@ pub const KEYS: &[Binding] = &[
 ];
 
 /// The mouse, for the help's last line (the event loop maps mouse events itself).
-pub const MOUSE_HELP: (&str, &str) = (
+pub(crate) const MOUSE_HELP: (&str, &str) = (
     "mouse",
     "wheel scrolls; click selects, again opens; a title sorts",
 );
@@ -268,7 +268,7 @@ fn lookup(code: KeyCode, ctrl: bool) -> Option<Action> {
 
 /// The action bound to `key` in `mode`, if any.
 #[must_use]
-pub fn action_for(key: KeyEvent, mode: KeyMode) -> Option<Action> {
+pub(crate) fn action_for(key: KeyEvent, mode: KeyMode) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }

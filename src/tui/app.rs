@@ -38,7 +38,7 @@ pub enum CaptureState {
 
 /// Response latency, or how long the client waited for an answer that never came.
 #[must_use]
-pub fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
+pub(crate) fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
     r.timing.response_ms.or(r.timing.waited_ms)
 }
 
@@ -190,7 +190,7 @@ pub struct App {
     pub source: String,
     /// The capture file, when there is one to re-read for raw bytes and exports.
     pub file: Option<String>,
-    /// Producer state.
+    /// Whether the producer is still reading, has finished, or stopped on an error.
     pub state: CaptureState,
     /// Latest counters and read position.
     pub progress: Progress,
@@ -212,11 +212,12 @@ pub struct App {
     /// Capture-level notices.
     pub notices: Vec<Notice>,
     view: Vec<usize>,
-    /// Sort column.
+    /// The column the table is sorted by.
     pub sort: SortKey,
-    /// Sort descending.
+    /// Sorted in descending order (the arrow in the column title points down).
     pub descending: bool,
-    /// Active filter.
+    /// The filter the table applies now (while the bar is edited, its text is in
+    /// `filter_input`).
     pub filter: Filter,
     /// The filter bar's text while it is being edited.
     pub filter_input: Option<String>,
@@ -432,12 +433,6 @@ impl App {
     pub fn set_table_rows(&mut self, rows: usize) {
         self.table_rows = rows.max(1);
         self.scroll_to_selection();
-    }
-
-    /// Rows that fit on screen, as last set.
-    #[must_use]
-    pub fn table_rows(&self) -> usize {
-        self.table_rows
     }
 
     /// The handshakes shown in the table (after filter), in display order.
@@ -714,7 +709,7 @@ impl App {
 
 /// Index into [`App::counts`].
 #[must_use]
-pub fn verdict_index(v: Verdict) -> usize {
+pub(crate) fn verdict_index(v: Verdict) -> usize {
     match v {
         Verdict::Ok => 0,
         Verdict::Warning => 1,

@@ -19,14 +19,14 @@ use super::app::{HexDump, MAX_HEX_FRAMES};
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
 /// tmux with `set-clipboard on`).
 #[must_use]
-pub fn osc52(text: &str) -> String {
+pub(crate) fn osc52(text: &str) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     format!("\x1b]52;c;{b64}\x07")
 }
 
 /// Packet numbers of the handshake's request, interim and final responses, sorted, capped.
 #[must_use]
-pub fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
+fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
     let mut packets: Vec<u64> = r
         .request
         .iter()
