@@ -14,7 +14,7 @@ use crate::event::{HeaderChange, Verdict};
 use crate::finding::Severity;
 use crate::present::escape_html as esc;
 use crate::present::{
-    accept_check, broken_at_headline, close_order, format_ms, packet_list, plural, AcceptCheck,
+    broken_at_headline, close_order, format_ms, packet_list, plural, AcceptCheck,
 };
 
 /// Inline `code` spans in trusted catalogue text (hints) become `<code>`; the text itself is
@@ -616,12 +616,7 @@ fn detail(o: &mut String, d: &Detail) {
         }
         o.push_str("</div>");
     }
-    let check = accept_check(
-        d.expected_accept.as_deref(),
-        d.actual_accept.as_deref(),
-        d.status,
-    );
-    if let Some(check) = check {
+    if let Some(check) = d.accept_check {
         let words = match check {
             AcceptCheck::Mismatch => format!("<b>{}</b>", esc(check.words())),
             _ => esc(check.words()),

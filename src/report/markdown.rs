@@ -11,8 +11,7 @@ use super::model::{
 };
 use crate::finding::Severity;
 use crate::present::{
-    accept_check, broken_at_headline, close_order, escape, format_ms, packet_list, plural,
-    AcceptCheck,
+    broken_at_headline, close_order, escape, format_ms, packet_list, plural, AcceptCheck,
 };
 
 /// Longest run of backticks in `s`.
@@ -484,12 +483,7 @@ fn detail(o: &mut String, d: &Detail) {
         }
     }
     o.push('\n');
-    let check = accept_check(
-        d.expected_accept.as_deref(),
-        d.actual_accept.as_deref(),
-        d.status,
-    );
-    if let Some(check) = check {
+    if let Some(check) = d.accept_check {
         let words = match check {
             AcceptCheck::Mismatch => format!("**{}**", check.words()),
             _ => check.words().to_owned(),

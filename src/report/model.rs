@@ -21,8 +21,8 @@ use crate::event::{
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
-    citing, connection_ending_meaning, curl_command, format_ts, missing_lines, plural,
-    raw_line_parts, request_summary, verdict_rank, VERDICTS_WORST_FIRST,
+    accept_check, citing, connection_ending_meaning, curl_command, format_ts, missing_lines,
+    plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck, VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -123,21 +123,7 @@ impl Connections {
         if !c.handshake_observed {
             self.without_handshake += 1;
         }
-        let mut codes: Vec<Code> = c.findings.iter().map(|f| f.code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        for code in &codes {
-            let sev = c
-                .findings
-                .iter()
-                .filter(|f| f.code == *code)
-                .map(|f| f.severity)
-                .max()
-                .unwrap_or(code.severity());
-            let e = self.codes.entry(*code).or_insert((sev, 0));
-            e.0 = e.0.max(sev);
-            e.1 += 1;
-        }
+        let codes = count_codes(&c.findings, &mut self.codes);
         let (host, path) = c
             .handshake_id
             .and_then(|id| self.open.remove(&id))
@@ -261,6 +247,26 @@ fn finding_details(findings: &[Finding]) -> Vec<FindingDetail> {
         .collect()
 }
 
+/// Counts each code of one record's `findings` once in `counts`, with the worst severity it
+/// had; returns the record's distinct codes, sorted.
+fn count_codes(findings: &[Finding], counts: &mut BTreeMap<Code, (Severity, u64)>) -> Vec<Code> {
+    let mut codes: Vec<Code> = findings.iter().map(|f| f.code).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in &codes {
+        let sev = findings
+            .iter()
+            .filter(|f| f.code == *code)
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(code.severity());
+        let e = counts.entry(*code).or_insert((sev, 0));
+        e.0 = e.0.max(sev);
+        e.1 += 1;
+    }
+    codes
+}
+
 /// Finding codes with counts, errors first, then by count.
 fn finding_counts(codes: &BTreeMap<Code, (Severity, u64)>) -> Vec<FindingCount> {
     let mut findings: Vec<FindingCount> = codes
@@ -368,21 +374,7 @@ impl Collector {
             self.recent_requests.push_back((r.id, request.clone()));
         }
         *self.verdicts.entry(r.verdict).or_default() += 1;
-        let mut codes: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        for c in &codes {
-            let sev = r
-                .findings
-                .iter()
-                .filter(|f| f.code == *c)
-                .map(|f| f.severity)
-                .max()
-                .unwrap_or(c.severity());
-            let e = self.codes.entry(*c).or_insert((sev, 0));
-            e.0 = e.0.max(sev);
-            e.1 += 1;
-        }
+        let codes = count_codes(&r.findings, &mut self.codes);
         *self.statuses.entry(r.status).or_default() += 1;
         if self.latency.is_empty() {
             self.latency = vec![0; LATENCY_BOUNDS_MS.len() + 1];
@@ -1230,6 +1222,9 @@ pub struct Detail {
     pub curl: Option<String>,
     /// Anchor of the proxy hop this handshake is a leg of.
     pub hop: Option<String>,
+    /// What comparing `expected_accept` with `actual_accept` says, for the renderers.
+    #[serde(skip)]
+    pub(crate) accept_check: Option<AcceptCheck>,
 }
 
 /// A finding with its explanation.
@@ -1361,6 +1356,7 @@ impl Detail {
             ending: r.ending.map(crate::event::Ending::describe),
             wireshark_filter,
             curl: curl_command(r),
+            accept_check: accept_check(r.expected_accept.as_deref(), r.accept.as_deref(), r.status),
             hop: hop.map(|i| format!("hop{}", i + 1)),
         }
     }

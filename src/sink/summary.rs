@@ -8,6 +8,7 @@ use crate::capture::{Linktype, ReadSummary};
 use crate::engine::Stats;
 use crate::event::BrokenAt;
 use crate::event::{Event, Verdict};
+use crate::finding::Finding;
 use crate::present::format_ts;
 
 /// Counts what went by; prints it at the end.
@@ -32,23 +33,11 @@ impl Sink for Summary {
         match event {
             Event::Handshake(r) => {
                 *self.verdicts.entry(r.verdict).or_default() += 1;
-                let mut codes: Vec<&'static str> =
-                    r.findings.iter().map(|f| f.code.as_str()).collect();
-                codes.sort_unstable();
-                codes.dedup();
-                for c in codes {
-                    *self.findings.entry(c).or_default() += 1;
-                }
+                self.count_codes(&r.findings);
             }
             Event::Connection(r) => {
                 *self.endings.entry(r.ending.as_str()).or_default() += 1;
-                let mut codes: Vec<&'static str> =
-                    r.findings.iter().map(|f| f.code.as_str()).collect();
-                codes.sort_unstable();
-                codes.dedup();
-                for c in codes {
-                    *self.findings.entry(c).or_default() += 1;
-                }
+                self.count_codes(&r.findings);
             }
             Event::Notice(n) => self.notices.push(n.message.clone()),
             Event::Hop(h) => {
@@ -63,6 +52,16 @@ impl Sink for Summary {
 }
 
 impl Summary {
+    /// Counts each code of one record's findings once.
+    fn count_codes(&mut self, findings: &[Finding]) {
+        let mut codes: Vec<&'static str> = findings.iter().map(|f| f.code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in codes {
+            *self.findings.entry(c).or_default() += 1;
+        }
+    }
+
     /// Number of handshakes with verdict `v`.
     #[must_use]
     pub fn count(&self, v: Verdict) -> u64 {
