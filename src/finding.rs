@@ -302,36 +302,79 @@ pub enum HeadPart {
     Missing(String),
 }
 
-/// Where a finding's evidence is in the captured exchange: a line of one message's head, or
-/// the line that head lacks. The analysis that makes a finding says this once; every sink
-/// highlights what it is told and never matches text to find it again.
+/// Which end of a WebSocket connection sent the frames a piece of evidence cites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FrameSender {
+    /// The side that sent the upgrade request.
+    Client,
+    /// The side that answered 101.
+    Server,
+}
+
+impl FrameSender {
+    /// Lower-case name, as in the JSON.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameSender::Client => "client",
+            FrameSender::Server => "server",
+        }
+    }
+}
+
+/// Where a finding's evidence is: a line of one HTTP message's head (or the line it lacks),
+/// or, after the switch, the WebSocket frames one side sent. The analysis that makes a
+/// finding says this once; every sink highlights what it is told and never matches text to
+/// find it again. The packets behind it are the finding's `packets`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Evidence {
-    /// The message.
-    pub message: MessageRef,
-    /// The part of its head.
-    pub part: HeadPart,
+pub enum Evidence {
+    /// A part of the head of one message of the exchange.
+    Head {
+        /// The message.
+        message: MessageRef,
+        /// The part of its head.
+        part: HeadPart,
+    },
+    /// Frames `sender` sent (the finding's packets carry them).
+    Frames {
+        /// Who sent them.
+        sender: FrameSender,
+    },
+    /// The close frame `sender` sent (the connection record's `close.client` or
+    /// `close.server`).
+    CloseFrame {
+        /// Who sent it.
+        sender: FrameSender,
+    },
 }
 
 /// JSON: `{"message":"request","header":3}`, `{"message":"response","start_line":true}`,
-/// `{"message":"request","missing":"Upgrade: websocket"}`; an interim response adds
-/// `"interim":n`.
+/// `{"message":"request","missing":"Upgrade: websocket"}` (an interim response adds
+/// `"interim":n`); `{"frames":"client"}`, `{"close_frame":"server"}`.
 impl Serialize for Evidence {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(None)?;
-        match self.message {
-            MessageRef::Request => m.serialize_entry("message", "request")?,
-            MessageRef::Response => m.serialize_entry("message", "response")?,
-            MessageRef::Interim(n) => {
-                m.serialize_entry("message", "interim")?;
-                m.serialize_entry("interim", &n)?;
+        match self {
+            Evidence::Head { message, part } => {
+                match message {
+                    MessageRef::Request => m.serialize_entry("message", "request")?,
+                    MessageRef::Response => m.serialize_entry("message", "response")?,
+                    MessageRef::Interim(n) => {
+                        m.serialize_entry("message", "interim")?;
+                        m.serialize_entry("interim", n)?;
+                    }
+                }
+                match part {
+                    HeadPart::StartLine => m.serialize_entry("start_line", &true)?,
+                    HeadPart::Header(i) => m.serialize_entry("header", i)?,
+                    HeadPart::Missing(line) => m.serialize_entry("missing", line)?,
+                }
             }
-        }
-        match &self.part {
-            HeadPart::StartLine => m.serialize_entry("start_line", &true)?,
-            HeadPart::Header(i) => m.serialize_entry("header", i)?,
-            HeadPart::Missing(line) => m.serialize_entry("missing", line)?,
+            Evidence::Frames { sender } => m.serialize_entry("frames", sender.as_str())?,
+            Evidence::CloseFrame { sender } => {
+                m.serialize_entry("close_frame", sender.as_str())?;
+            }
         }
         m.end()
     }
@@ -395,10 +438,15 @@ impl Finding {
         self
     }
 
-    /// Says where in the exchange it shows (see [`Evidence`]).
+    /// Says where in the exchange's heads it shows (see [`Evidence::Head`]).
     #[must_use]
-    pub fn cite(mut self, message: MessageRef, part: HeadPart) -> Self {
-        let e = Evidence { message, part };
+    pub fn cite(self, message: MessageRef, part: HeadPart) -> Self {
+        self.evidence(Evidence::Head { message, part })
+    }
+
+    /// Adds a piece of evidence (once).
+    #[must_use]
+    pub fn evidence(mut self, e: Evidence) -> Self {
         if !self.evidence.contains(&e) {
             self.evidence.push(e);
         }
@@ -440,7 +488,13 @@ mod tests {
             .cite(
                 MessageRef::Interim(0),
                 HeadPart::Missing("Upgrade: websocket".into()),
-            );
+            )
+            .evidence(Evidence::Frames {
+                sender: FrameSender::Client,
+            })
+            .evidence(Evidence::CloseFrame {
+                sender: FrameSender::Server,
+            });
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(
             v["evidence"],
@@ -448,6 +502,8 @@ mod tests {
                 {"message": "request", "header": 3},
                 {"message": "response", "start_line": true},
                 {"message": "interim", "interim": 0, "missing": "Upgrade: websocket"},
+                {"frames": "client"},
+                {"close_frame": "server"},
             ])
         );
         assert!(

@@ -234,7 +234,7 @@ fn findings_cite_the_message_and_header_they_are_about() {
             .map(|f| f.evidence.clone())
             .unwrap_or_else(|| panic!("no {code} in {:?}", codes(a)))
     };
-    let at = |message, part| Evidence { message, part };
+    let at = |message, part| Evidence::Head { message, part };
     let req = "GET /chat HTTP/1.0\nHost: h\nConnection: close\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n";
     let a = run(
         Some(req),

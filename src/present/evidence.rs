@@ -3,7 +3,7 @@
 //! evidence is ([`crate::finding::Evidence`]); every sink that highlights head lines asks
 //! here, so the TUI and the report mark the same lines with the same codes.
 
-use crate::finding::{Finding, HeadPart, MessageRef};
+use crate::finding::{Evidence, Finding, HeadPart, MessageRef};
 
 /// The findings (in the record's order, worst first) that cite `part` of `message`.
 pub(crate) fn citing<'a>(
@@ -12,9 +12,9 @@ pub(crate) fn citing<'a>(
     part: &'a HeadPart,
 ) -> impl Iterator<Item = &'a Finding> + 'a {
     findings.iter().filter(move |f| {
-        f.evidence
-            .iter()
-            .any(|e| e.message == message && e.part == *part)
+        f.evidence.iter().any(
+            |e| matches!(e, Evidence::Head { message: m, part: p } if *m == message && p == part),
+        )
     })
 }
 
@@ -23,8 +23,11 @@ pub(crate) fn missing_lines(findings: &[Finding], message: MessageRef) -> Vec<(&
     findings
         .iter()
         .flat_map(|f| {
-            f.evidence.iter().filter_map(move |e| match &e.part {
-                HeadPart::Missing(line) if e.message == message => Some((line.as_str(), f)),
+            f.evidence.iter().filter_map(move |e| match e {
+                Evidence::Head {
+                    message: m,
+                    part: HeadPart::Missing(line),
+                } if *m == message => Some((line.as_str(), f)),
                 _ => None,
             })
         })

@@ -27,7 +27,7 @@ use crate::event::{
     CloseFrame, CloseInfo, ConnectionEnding, ConnectionRecord, DeflateParams, DirectionStats,
     Ending, Intervals, Peer,
 };
-use crate::finding::{Code, Finding, Severity};
+use crate::finding::{Code, Evidence, Finding, FrameSender, Severity};
 use crate::tcp::reassembly::Origin;
 use crate::websocket::frame::{
     close_code_kind, close_code_meaning, parse_close, parse_header, unmask, CloseCodeKind,
@@ -196,6 +196,14 @@ struct Violation {
     count: u64,
     message: String,
     packets: Vec<u64>,
+}
+
+/// The finding vocabulary's name for the end that sent a frame.
+fn sender(peer: Peer) -> FrameSender {
+    match peer {
+        Peer::Client => FrameSender::Client,
+        Peer::Server => FrameSender::Server,
+    }
 }
 
 /// One WebSocket connection's frames and story.
@@ -855,7 +863,11 @@ impl Session {
             } else {
                 v.message
             };
-            findings.push(Finding::new(v.code, message).packets(&v.packets));
+            findings.push(Finding::new(v.code, message).packets(&v.packets).evidence(
+                Evidence::Frames {
+                    sender: sender(v.peer),
+                },
+            ));
         }
         if self.gaps > 0 {
             findings.push(
@@ -1007,7 +1019,9 @@ impl Session {
                 ),
                 _ => continue,
             };
-            out.push(f.packets(&[cf.packet]));
+            out.push(f.packets(&[cf.packet]).evidence(Evidence::CloseFrame {
+                sender: sender(peer),
+            }));
         }
         out
     }

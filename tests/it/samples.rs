@@ -270,6 +270,18 @@ fn close_codes_and_endings_from_a_real_server() {
         assert_eq!(c["close"]["handshake_completed"], true);
         assert_eq!(c["ending"], "clean");
         assert_eq!(codes(&c), [finding], "{path}");
+        // The finding cites the close frame the server sent, by sender and packet.
+        let f = &c["findings"][0];
+        assert_eq!(
+            f["evidence"],
+            serde_json::json!([{"close_frame": "server"}]),
+            "{path}"
+        );
+        assert_eq!(
+            f["packets"],
+            serde_json::json!([c["close"]["server"]["packet"]]),
+            "{path}"
+        );
     }
     assert_eq!(by_path("/1008")["close"]["server"]["reason"], "policy");
     let abort = by_path("/abort");

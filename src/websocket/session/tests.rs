@@ -428,3 +428,32 @@ fn utf8_check_keeps_state_across_chunks() {
     u.feed(b"\xf0\x9f");
     assert!(!u.valid_at_end());
 }
+
+/// A frame rule's finding cites which side sent the offending frames.
+#[test]
+fn violations_cite_the_sender() {
+    use crate::finding::{Evidence, FrameSender};
+    let mut s = plain();
+    feed(&mut s, Peer::Client, &server(0x81, b"hi"));
+    feed(&mut s, Peer::Server, &client(0x81, b"hi"));
+    clean_close(&mut s);
+    let r = end(s);
+    let cited = |code: &str| {
+        r.findings
+            .iter()
+            .find(|f| f.code.as_str() == code)
+            .map(|f| f.evidence.clone())
+    };
+    assert_eq!(
+        cited("frame_client_unmasked"),
+        Some(vec![Evidence::Frames {
+            sender: FrameSender::Client
+        }])
+    );
+    assert_eq!(
+        cited("frame_server_masked"),
+        Some(vec![Evidence::Frames {
+            sender: FrameSender::Server
+        }])
+    );
+}
