@@ -1,23 +1,24 @@
 //! The report's data: [`Collector`] (bounded state fed by events) and [`ReportModel`] (plain,
 //! ordered values the HTML, Markdown and JSON renderers share). Captured text is stored raw
 //! here; each renderer makes it safe for its own format.
+//!
+//! It derives nothing about the traffic: verdicts, findings and their evidence come with the
+//! handshake records, proxy hops come as `Event::Hop`; the collector only counts, groups, caps
+//! and orders them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use serde::Serialize;
-
-use std::collections::VecDeque;
 
 use super::{
     CaptureInfo, MAX_CONNECTIONS, MAX_CONNECTION_GROUPS, MAX_GROUPS, MAX_HOPS, MAX_OCCURRENCES,
     MAX_OPEN_LINKS, MAX_RECORDS, MAX_TARGETS, MAX_TIMELINE_POINTS,
 };
 use crate::correlate::hop::MAX_TRACKED;
-use crate::event::HopLink;
 use crate::event::{
-    CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, Message, Peer,
-    Verdict,
+    CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, HopLink,
+    Message, Peer, Verdict,
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
@@ -171,11 +172,7 @@ impl Connections {
     }
 
     /// The model, linking handshake ids to rows of the handshake table that are listed.
-    fn model(
-        &self,
-        listed: &std::collections::BTreeSet<u64>,
-        hop_of: &BTreeMap<u64, usize>,
-    ) -> ConnectionsModel {
+    fn model(&self, listed: &BTreeSet<u64>, hop_of: &BTreeMap<u64, usize>) -> ConnectionsModel {
         let link = |s: &ConnSummary| {
             let mut s = s.clone();
             s.handshake_anchor = s
@@ -588,7 +585,7 @@ impl Collector {
             })
             .collect();
 
-        let listed: std::collections::BTreeSet<u64> = records.iter().map(|r| r.id).collect();
+        let listed: BTreeSet<u64> = records.iter().map(|r| r.id).collect();
         let connections = self.connections.model(&listed, &hop_of);
         let timeline = timeline(&self.timeline);
         let mut limits = Vec::new();
