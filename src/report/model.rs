@@ -308,16 +308,42 @@ pub(crate) struct Collector {
     recent_requests: VecDeque<(u64, Message)>,
     hops: Vec<KeptHop>,
     hops_dropped: u64,
+    /// Record id → the kept hops still waiting for that leg's request (at most two entries
+    /// per hop).
+    awaiting_request: BTreeMap<u64, Vec<usize>>,
 }
 
-/// A proxy hop as the engine linked it, with both requests for the report to show.
+/// A proxy hop as the engine linked it, with both requests for the report to show. A leg's
+/// request is filled in when its record arrives, whichever of the two events came first.
 #[derive(Debug)]
 struct KeptHop {
-    /// (downstream request time, downstream id, upstream id): the listing order.
-    order: (i64, u64, u64),
     link: HopLink,
+    /// When the downstream leg's request was sent (the listing order), once known.
+    downstream_ts: Option<i64>,
     downstream_request: Option<Wire>,
     upstream_request: Option<Wire>,
+}
+
+impl KeptHop {
+    /// Takes the request of record `id` if it is one of this hop's legs.
+    fn fill(&mut self, id: u64, request: &Message) {
+        if id == self.link.downstream && self.downstream_request.is_none() {
+            self.downstream_ts = Some(request.first_ts.0);
+            self.downstream_request = wire(Some(request), None);
+        }
+        if id == self.link.upstream && self.upstream_request.is_none() {
+            self.upstream_request = wire(Some(request), None);
+        }
+    }
+
+    /// (downstream request time, downstream id, upstream id).
+    fn order(&self) -> (i64, u64, u64) {
+        (
+            self.downstream_ts.unwrap_or(i64::MAX),
+            self.link.downstream,
+            self.link.upstream,
+        )
+    }
 }
 
 impl Collector {
@@ -343,24 +369,29 @@ impl Collector {
             self.hops_dropped += 1;
             return;
         }
-        let request = |id: u64| {
-            self.recent_requests
-                .iter()
-                .rev()
-                .find(|(i, _)| *i == id)
-                .map(|(_, m)| m)
-        };
-        let (down, up) = (request(h.downstream), request(h.upstream));
-        self.hops.push(KeptHop {
-            order: (
-                down.map_or(i64::MAX, |m| m.first_ts.0),
-                h.downstream,
-                h.upstream,
-            ),
+        let mut hop = KeptHop {
             link: h.clone(),
-            downstream_request: wire(down, None),
-            upstream_request: wire(up, None),
-        });
+            downstream_ts: None,
+            downstream_request: None,
+            upstream_request: None,
+        };
+        for (id, request) in &self.recent_requests {
+            hop.fill(*id, request);
+        }
+        let index = self.hops.len();
+        if hop.downstream_request.is_none() {
+            self.awaiting_request
+                .entry(h.downstream)
+                .or_default()
+                .push(index);
+        }
+        if hop.upstream_request.is_none() {
+            self.awaiting_request
+                .entry(h.upstream)
+                .or_default()
+                .push(index);
+        }
+        self.hops.push(hop);
     }
 
     fn take_record(&mut self, r: &HandshakeRecord) {
@@ -369,6 +400,13 @@ impl Collector {
                 self.recent_requests.pop_front();
             }
             self.recent_requests.push_back((r.id, request.clone()));
+            // A hop may have been linked before this leg's record came (when records are
+            // held back to be emitted in order); it gets its request now.
+            for i in self.awaiting_request.remove(&r.id).unwrap_or_default() {
+                if let Some(hop) = self.hops.get_mut(i) {
+                    hop.fill(r.id, request);
+                }
+            }
         }
         *self.verdicts.entry(r.verdict).or_default() += 1;
         let codes = count_codes(&r.findings, &mut self.codes);
@@ -471,7 +509,7 @@ impl Collector {
         let mut records: Vec<&HandshakeRecord> = self.records.iter().collect();
         records.sort_by_key(|r| (r.ts, r.id));
         let mut kept_hops: Vec<&KeptHop> = self.hops.iter().collect();
-        kept_hops.sort_by_key(|h| h.order);
+        kept_hops.sort_by_key(|h| h.order());
         // Record id → index of the hop it is a leg of (the first, for a chain of proxies).
         let mut hop_of: BTreeMap<u64, usize> = BTreeMap::new();
         for (i, h) in kept_hops.iter().enumerate() {

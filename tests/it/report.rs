@@ -598,5 +598,25 @@ fn report_lists_the_engines_hops_and_no_others() {
             m.hops[0].downstream_request.is_some() && m.hops[0].upstream_request.is_some(),
             "{name}"
         );
+
+        // A hop that arrives before its legs' records (records held back to come out in
+        // order) still gets both requests.
+        let mut hop_first: Vec<Event> = all
+            .iter()
+            .filter(|e| matches!(e, Event::Hop(_)))
+            .cloned()
+            .collect();
+        hop_first.extend(no_hop.iter().cloned());
+        let m = report_of(&hop_first);
+        assert_eq!(listed(&m), links, "{name}");
+        let text = |m: &wssniff::report::ReportModel| -> Option<Vec<String>> {
+            m.hops[0]
+                .downstream_request
+                .as_ref()
+                .map(|w| w.lines.iter().map(|l| l.text.clone()).collect())
+        };
+        assert!(text(&m).is_some(), "{name}");
+        assert_eq!(text(&m), text(&report_of(&all)), "{name}");
+        assert!(m.hops[0].upstream_request.is_some(), "{name}");
     }
 }
