@@ -40,16 +40,6 @@ fn report(sample_name: &str, ext: &str) -> String {
     text
 }
 
-fn samples() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(root().join("samples"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    v.sort();
-    v
-}
-
 fn json(sample_name: &str) -> serde_json::Value {
     serde_json::from_str(&report(sample_name, "json")).unwrap()
 }
@@ -59,7 +49,7 @@ fn markdown_and_json_match_golden_files() {
     let bless = std::env::var_os("WSSNIFF_BLESS").is_some();
     let dir = root().join("tests/it/golden");
     let mut checked = 0;
-    for name in samples() {
+    for name in sample_names() {
         for ext in ["md", "json"] {
             let actual = report(&name, ext);
             let path = dir.join(format!("{name}.{ext}"));
@@ -129,7 +119,7 @@ fn check_nesting(html: &str) {
 
 #[test]
 fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
-    for name in samples() {
+    for name in sample_names() {
         let html = report(&name, "html");
         assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
         check_nesting(&html);

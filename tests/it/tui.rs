@@ -282,14 +282,8 @@ fn tui_and_report_mark_the_same_lines() {
     use wssniff::report::{CaptureInfo, Report};
     use wssniff::sink::Sink;
     use wssniff::tui::render::detail_lines;
-    let mut names: Vec<String> = std::fs::read_dir(root().join("samples"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    names.sort();
     let mut compared = 0;
-    for name in &names {
+    for name in &sample_names() {
         let app = app_for(&[name]);
         let mut report = Report::new();
         for feed in read_all(sample(name).to_str().unwrap(), EngineConfig::default()).unwrap() {

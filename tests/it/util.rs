@@ -9,6 +9,17 @@ pub fn sample(name: &str) -> PathBuf {
     root().join("samples").join(name)
 }
 
+/// The bundled capture files (`samples/*.pcap`, `*.pcapng`), sorted.
+pub fn sample_names() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
+        .collect();
+    v.sort();
+    v
+}
+
 pub fn wssniff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wssniff"))
         .args(args)
