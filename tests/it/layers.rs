@@ -5,6 +5,9 @@
 //!
 //! `mod` declarations and a parent's `pub use child::…` re-exports are not imports: they are
 //! how a folder presents its files, not a dependency of the parent's code on the child's.
+//! Nor is a `#[cfg(test)] mod tests { … }` block: a unit test may drive the file it tests
+//! through that file's caller (a rule through the session that applies it) without the
+//! shipped code depending on anything new.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -176,9 +179,48 @@ fn drop_aliases(tree: &str) -> String {
     out
 }
 
+/// `code` without its `#[cfg(test)] mod … { … }` blocks (comments and strings already blanked,
+/// so the braces balance).
+fn without_test_modules(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        let item = after.trim_start();
+        let inline_mod = item.starts_with("mod ")
+            && item
+                .find(['{', ';'])
+                .is_some_and(|i| item.as_bytes()[i] == b'{');
+        if !inline_mod {
+            rest = after;
+            continue;
+        }
+        let open = item.find('{').unwrap();
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (i, c) in item[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Module paths a file imports (absolute, from the crate root).
 fn imports(file: &Path) -> Vec<Vec<String>> {
-    let code = code_only(&std::fs::read_to_string(file).unwrap());
+    let code = without_test_modules(&code_only(&std::fs::read_to_string(file).unwrap()));
     let here = module_path(file);
     // The module a `super::` in this file refers to.
     let parent: Vec<String> = here[..here.len().saturating_sub(1)].to_vec();
@@ -336,4 +378,15 @@ fn the_checker_sees_imports() {
     assert!(engine.contains("tcp/flow.rs"), "{engine:?}");
     let expanded = expand("a::{b, c::{d, e as f}}");
     assert_eq!(expanded, ["a::b", "a::c::d", "a::c::e"]);
+    // Only inline test modules are left out: a `#[cfg(test)]` item or `mod x;` stays.
+    let code = "use crate::a;\n#[cfg(test)]\nmod tests {\n    use crate::b;\n    fn f() { if x { } }\n}\n#[cfg(test)]\nmod testing;\nuse crate::c;";
+    let kept = without_test_modules(code);
+    assert!(
+        kept.contains("crate::a") && kept.contains("crate::c"),
+        "{kept}"
+    );
+    assert!(
+        kept.contains("mod testing;") && !kept.contains("crate::b"),
+        "{kept}"
+    );
 }
