@@ -10,8 +10,11 @@
 //! - `sniff`: recognising frames on a flow whose handshake was not captured;
 //! - `extensions`: the negotiated permessage-deflate parameters.
 //!
-//! The public paths are `frame` and `session` (which re-exports what callers need).
+//! [`content`] is the hook for layers that read payloads (Engine.IO): a bounded stream of
+//! message contents from a session to an observer. The public paths are `frame`, `session`
+//! (which re-exports what callers of the session need) and `content`.
 
+pub mod content;
 pub(crate) mod ending;
 pub(crate) mod extensions;
 pub mod frame;

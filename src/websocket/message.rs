@@ -1,11 +1,14 @@
 //! One data message being assembled from its frames (RFC 6455 §5.4), as far as anything
-//! needs its bytes: the UTF-8 check of text, the preview of a direction's first message.
+//! needs its bytes: the UTF-8 check of text, the preview of a direction's first message, and
+//! the content hook's copy when an observer asked for it.
 //!
 //! In: the message's plain bytes (unmasked, inflated) in order, and its frame lengths. Out:
-//! whether the walker must still read payloads, the UTF-8 verdict and the preview text. A
-//! message keeps no payload beyond the [`PREVIEW_BYTES`] preview; everything else is looked
-//! at in passing.
+//! whether the walker must still read payloads, the UTF-8 verdict, the preview text and the
+//! captured content. A message keeps no payload beyond the [`PREVIEW_BYTES`] preview and, for
+//! an observer, its byte cap; everything else is looked at in passing.
 
+use crate::capture::Timestamp;
+use crate::websocket::content::Completeness;
 use crate::websocket::utf8::Utf8Check;
 
 /// Text bytes of one message checked for UTF-8; the rest of a longer message is not checked.
@@ -32,18 +35,56 @@ pub(crate) struct Message {
     pub(crate) inflated: u64,
     /// The preview being filled, for a direction's first message.
     pub(crate) preview: Option<Vec<u8>>,
+    /// The copy for a content observer, when one wants this message.
+    pub(crate) capture: Option<Capture>,
+}
+
+/// A message's plain bytes kept for a content observer, up to a cap.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    /// The bytes so far, at most `limit`.
+    pub(crate) bytes: Vec<u8>,
+    limit: usize,
+    /// The plain bytes cannot be known (see [`Completeness::Undecoded`]).
+    undecoded: bool,
+    /// Capture time of the first frame's header.
+    pub(crate) ts: Timestamp,
+    /// Where the last byte read came from.
+    pub(crate) last_packet: u64,
+    /// When.
+    pub(crate) end_ts: Timestamp,
+}
+
+impl Capture {
+    /// A capture of at most `limit` bytes, for a message whose first header came in `packet`
+    /// at `ts`.
+    pub(crate) fn new(limit: usize, packet: u64, ts: Timestamp) -> Self {
+        Capture {
+            bytes: Vec::new(),
+            limit,
+            undecoded: false,
+            ts,
+            last_packet: packet,
+            end_ts: ts,
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.bytes.len())
+    }
 }
 
 impl Message {
     /// A message starting at a Text or Binary frame from `packet`. `checkable`: its plain
     /// bytes can be known (not compressed, or compressed with a live inflater); `first`: the
-    /// direction has no preview yet.
+    /// direction has no preview yet; `capture`: a content observer wants a copy.
     pub(crate) fn new(
         text: bool,
         compressed: bool,
         checkable: bool,
         first: bool,
         packet: u64,
+        capture: Option<Capture>,
     ) -> Self {
         Message {
             text,
@@ -54,6 +95,10 @@ impl Message {
             utf8: (text && checkable).then(Utf8Check::default),
             inflated: 0,
             preview: (first && checkable).then(Vec::new),
+            capture: capture.map(|c| Capture {
+                undecoded: !checkable,
+                ..c
+            }),
         }
     }
 
@@ -66,6 +111,10 @@ impl Message {
                 .preview
                 .as_ref()
                 .is_some_and(|p| p.len() < PREVIEW_BYTES)
+            || self
+                .capture
+                .as_ref()
+                .is_some_and(|c| !c.undecoded && c.room() > 0)
     }
 
     /// Feeds plain (unmasked, inflated) message bytes to the UTF-8 check and the preview.
@@ -86,11 +135,54 @@ impl Message {
             let room = PREVIEW_BYTES.saturating_sub(p.len());
             p.extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
         }
+        if let Some(c) = self.capture.as_mut() {
+            let room = c.room();
+            c.bytes
+                .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or_default());
+        }
     }
 
     /// The plain bytes can no longer be known (the inflater failed or is gone).
     pub(crate) fn undecodable(&mut self) {
         self.utf8 = None;
+        if let Some(c) = self.capture.as_mut() {
+            c.undecoded = true;
+        }
+    }
+
+    /// A frame of this message ended; its last byte read came from `packet` at `ts`.
+    pub(crate) fn frame_read_to(&mut self, packet: u64, ts: Timestamp) {
+        if let Some(c) = self.capture.as_mut() {
+            c.last_packet = packet;
+            c.end_ts = ts;
+        }
+    }
+
+    /// Whether the captured bytes are the whole message, `ended` saying whether its last
+    /// frame arrived.
+    pub(crate) fn completeness(&self, ended: bool) -> Completeness {
+        let Some(c) = &self.capture else {
+            return Completeness::Unfinished;
+        };
+        let plain = if self.compressed {
+            self.inflated
+        } else {
+            self.len
+        };
+        if c.undecoded {
+            Completeness::Undecoded
+        } else if !ended {
+            Completeness::Unfinished
+        } else if (c.bytes.len() as u64) < plain {
+            Completeness::Truncated
+        } else {
+            Completeness::Complete
+        }
+    }
+
+    /// Bytes held for the content observer (memory accounting).
+    pub(crate) fn memory(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.bytes.capacity())
     }
 
     /// The UTF-8 verdict: `Some(false)` for a text message found invalid.
@@ -126,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_preview_stops_at_its_size_and_at_a_whole_character() {
-        let mut m = Message::new(true, false, true, true, 1);
+        let mut m = Message::new(true, false, true, true, 1, None);
         m.plain("x".repeat(41).as_bytes());
         assert!(m.wants_payload(false));
         m.plain("ééééé".as_bytes()); // 7 bytes of room: the preview ends inside the fourth é
@@ -138,23 +230,23 @@ mod tests {
 
     #[test]
     fn a_binary_message_with_a_full_preview_needs_no_more_bytes() {
-        let mut m = Message::new(false, false, true, true, 1);
+        let mut m = Message::new(false, false, true, true, 1, None);
         assert!(m.utf8.is_none());
         assert!(m.wants_payload(false));
         m.plain(&[0u8; PREVIEW_BYTES]);
         assert!(!m.wants_payload(false));
         // A compressed one does while its inflater lives.
-        let m = Message::new(false, true, true, false, 1);
+        let m = Message::new(false, true, true, false, 1, None);
         assert!(m.wants_payload(true) && !m.wants_payload(false));
     }
 
     #[test]
     fn text_past_the_check_limit_is_not_judged() {
-        let mut m = Message::new(true, false, true, false, 1);
+        let mut m = Message::new(true, false, true, false, 1, None);
         m.len = MAX_UTF8_CHECK + 1;
         m.plain(b"\xff");
         assert_eq!(m.utf8_valid(), None);
-        let mut m = Message::new(true, false, true, false, 1);
+        let mut m = Message::new(true, false, true, false, 1, None);
         m.plain(b"\xff");
         assert_eq!(m.utf8_valid(), Some(false));
         m.undecodable();

@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Data payloads are skipped unread unless something needs them (the UTF-8 check of text,
-//! the preview of a direction's first message, the inflater under permessage-deflate). State
-//! per direction is a handful of counters, so a connection with millions of frames is O(1)
-//! memory. Recognising a flow whose handshake was not captured is [`sniff`]'s job; parsing the
+//! the preview of a direction's first message, the inflater under permessage-deflate, a
+//! [`ContentObserver`] registered with [`Session::observe_content`]). State per direction is
+//! a handful of counters, so a connection with millions of frames is O(1) memory. Recognising a flow whose handshake was not captured is [`sniff`]'s job; parsing the
 //! accepted extensions is [`deflate_params`]'s. Never does I/O; time is capture time.
 
 pub use crate::websocket::ending::TcpEnd;
@@ -30,10 +30,13 @@ use crate::event::{
 };
 use crate::finding::{Code, Finding, Severity};
 use crate::tcp::reassembly::Origin;
+use crate::websocket::content::{
+    Completeness, ContentLimits, ContentObserver, ContentTap, MessageContent,
+};
 use crate::websocket::ending::{classify, ending_findings};
 use crate::websocket::frame::{parse_close, Opcode};
 use crate::websocket::inflate::{Inflate, Inflater};
-use crate::websocket::message::{preview_text, Message};
+use crate::websocket::message::{preview_text, Capture, Message};
 use crate::websocket::rules::{self, HeaderContext, Violations, MAX_EVIDENCE_PACKETS};
 use crate::websocket::sniff::plausible;
 use crate::websocket::walker::{FrameVisitor, Seen, Walker, Want};
@@ -89,6 +92,8 @@ pub struct Session {
     violations: Violations,
     gaps: u64,
     gap_packets: Vec<u64>,
+    /// The content hook, when a layer registered an observer.
+    content: Option<ContentTap>,
 }
 
 fn ms(ns: i64) -> f64 {
@@ -116,6 +121,7 @@ impl Session {
             violations: Violations::default(),
             gaps: 0,
             gap_packets: Vec::new(),
+            content: None,
         }
     }
 
@@ -135,10 +141,31 @@ impl Session {
         self.handshake_failed = failed;
     }
 
-    /// Bytes held (memory accounting): the inflaters, when alive.
+    /// Registers `observer` for the content of this session's messages from the next one on
+    /// (see [`ContentObserver`]), within `limits`; replaces any observer registered before.
+    pub fn observe_content(&mut self, observer: Box<dyn ContentObserver>, limits: ContentLimits) {
+        self.content = Some(ContentTap::new(observer, limits));
+    }
+
+    /// The registered observer, if any.
+    pub fn content_observer(&mut self) -> Option<&mut dyn ContentObserver> {
+        self.content.as_mut().map(ContentTap::observer_mut)
+    }
+
+    /// The registered observer as its concrete type, if it is a `T`.
+    pub fn content_observer_as<T: ContentObserver>(&mut self) -> Option<&mut T> {
+        let any: &mut dyn std::any::Any = self.content_observer()?;
+        any.downcast_mut::<T>()
+    }
+
+    /// Bytes held (memory accounting): the inflaters, when alive, and content being
+    /// collected for an observer.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.dirs.iter().map(|d| d.inflater.memory()).sum()
+        self.dirs
+            .iter()
+            .map(|d| d.inflater.memory() + d.message.as_ref().map_or(0, Message::memory))
+            .sum()
     }
 
     /// Bytes of `peer`'s stream were lost inside a frame header (or a payload being read):
@@ -149,7 +176,64 @@ impl Session {
         if d.walker.stop() {
             d.stats.decoding_stopped = true;
             d.inflater.lose();
+            self.abandon_message(peer);
         }
+    }
+
+    /// The current message of `peer` will never end: an observer gets what arrived.
+    fn abandon_message(&mut self, peer: Peer) {
+        if let Some(m) = self.dir_mut(peer).message.take() {
+            self.deliver(peer, &m, false);
+        }
+    }
+
+    /// Hands a data message's captured content to the observer, if it has any.
+    fn deliver(&mut self, peer: Peer, m: &Message, ended: bool) {
+        let (Some(tap), Some(c)) = (self.content.as_mut(), m.capture.as_ref()) else {
+            return;
+        };
+        tap.deliver(&MessageContent {
+            peer,
+            opcode: if m.text { Opcode::Text } else { Opcode::Binary },
+            bytes: &c.bytes,
+            completeness: m.completeness(ended),
+            compressed: m.compressed,
+            wire_len: m.len,
+            frames: m.frames,
+            first_packet: m.first_packet,
+            last_packet: c.last_packet,
+            ts: c.ts,
+            end_ts: c.end_ts,
+        });
+    }
+
+    /// Hands a control frame's payload to the observer, if it wants it.
+    fn deliver_control(&mut self, peer: Peer, seen: &Seen, payload: &[u8], last: Option<Origin>) {
+        let Some(tap) = self.content.as_mut() else {
+            return;
+        };
+        let h = seen.header;
+        if !tap.wants_control(peer, h.opcode) {
+            return;
+        }
+        let (last_packet, end_ts) = last.map_or((seen.packet, seen.ts), |o| (o.packet, o.ts));
+        tap.deliver(&MessageContent {
+            peer,
+            opcode: h.opcode,
+            bytes: payload,
+            completeness: if h.payload_len > payload.len() as u64 {
+                Completeness::Truncated
+            } else {
+                Completeness::Complete
+            },
+            compressed: false,
+            wire_len: h.payload_len,
+            frames: 1,
+            first_packet: seen.packet,
+            last_packet,
+            ts: seen.ts,
+            end_ts,
+        });
     }
 
     /// Bytes of `peer`'s stream were lost inside payload that was being skipped: counters
@@ -262,8 +346,13 @@ impl Session {
             Opcode::Text | Opcode::Binary => {
                 if self.dir(peer).message.is_some() {
                     rules::message_inside_message(peer, h.opcode, packet, &mut self.violations);
-                    self.dir_mut(peer).message = None;
+                    self.abandon_message(peer);
                 }
+                let capture = self
+                    .content
+                    .as_mut()
+                    .and_then(|tap| tap.start(peer, h.opcode))
+                    .map(|limit| Capture::new(limit, packet, seen.ts));
                 let compressed = h.rsv1 && deflate.is_some();
                 let d = self.dir_mut(peer);
                 let first = d.stats.messages == 0 && d.stats.preview.is_none();
@@ -277,7 +366,9 @@ impl Session {
                 let opaque = h.rsv1 && !compressed;
                 let checkable = !opaque && (!compressed || inflatable);
                 let text = h.opcode == Opcode::Text;
-                d.message = Some(Message::new(text, compressed, checkable, first, packet));
+                d.message = Some(Message::new(
+                    text, compressed, checkable, first, packet, capture,
+                ));
             }
             _ => {}
         }
@@ -379,6 +470,7 @@ impl Session {
         if m.utf8_valid() == Some(false) {
             rules::invalid_text(peer, m.compressed, m.first_packet, &mut self.violations);
         }
+        self.deliver(peer, &m, true);
     }
 
     fn on_close(&mut self, peer: Peer, seen: Seen, payload: &[u8]) {
@@ -410,7 +502,25 @@ impl Session {
     /// Ends the session: the connection record, with everything but the endpoints (the
     /// engine knows those) filled in. `closer` is the peer that sent the first FIN/RST.
     #[must_use]
-    pub fn finish(mut self, tcp: TcpEnd, closer: Option<Peer>) -> ConnectionRecord {
+    pub fn finish(self, tcp: TcpEnd, closer: Option<Peer>) -> ConnectionRecord {
+        self.finish_observed(tcp, closer).0
+    }
+
+    /// [`finish`](Session::finish), handing back the content observer (after it received
+    /// the messages still in flight, as [`Completeness::Unfinished`]).
+    #[must_use]
+    pub fn finish_observed(
+        mut self,
+        tcp: TcpEnd,
+        closer: Option<Peer>,
+    ) -> (ConnectionRecord, Option<Box<dyn ContentObserver>>) {
+        self.abandon_message(Peer::Client);
+        self.abandon_message(Peer::Server);
+        let observer = self.content.take().map(ContentTap::into_observer);
+        (self.record(tcp, closer), observer)
+    }
+
+    fn record(mut self, tcp: TcpEnd, closer: Option<Peer>) -> ConnectionRecord {
         let end = tcp.at.max(self.start);
         let ending = classify(&tcp, &self.close);
         let torn_down = !matches!(ending, ConnectionEnding::Open | ConnectionEnding::Evicted);
@@ -518,8 +628,19 @@ impl FrameVisitor for Visit<'_> {
         self.session.message_bytes(self.peer, plain, false);
     }
 
-    fn end(&mut self, seen: Seen, control: Option<&[u8]>, _last: Option<Origin>) {
-        self.session.end_of_frame(self.peer, seen, control);
+    fn end(&mut self, seen: Seen, control: Option<&[u8]>, last: Option<Origin>) {
+        let s = &mut *self.session;
+        let op = seen.header.opcode;
+        if matches!(op, Opcode::Text | Opcode::Binary | Opcode::Continuation) {
+            if let Some(m) = s.dir_mut(self.peer).message.as_mut() {
+                let (packet, ts) = last.map_or((seen.packet, seen.ts), |o| (o.packet, o.ts));
+                m.frame_read_to(packet, ts);
+            }
+        }
+        s.end_of_frame(self.peer, seen, control);
+        if op.is_control() {
+            s.deliver_control(self.peer, &seen, control.unwrap_or_default(), last);
+        }
     }
 }
 

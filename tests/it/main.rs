@@ -21,6 +21,8 @@ mod cli;
 mod report;
 // Hostile input: adversarial traffic against the caps, damaged files, untrusted text.
 mod hostile;
+// The WebSocket content hook on real samples: message texts inflated, packets, caps.
+mod content;
 // Property tests: reassembly and verdicts do not depend on segmentation.
 mod props;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
