@@ -34,8 +34,14 @@ use std::io::{BufWriter, Write};
 use std::net::Ipv4Addr;
 
 use base64::Engine as _;
-use etherparse::PacketBuilder;
 use sha1::{Digest, Sha1};
+
+// The packet and capture-file builder shared with the tests and the fuzz bodies.
+#[path = "../fuzz/src/packet.rs"]
+#[allow(dead_code)]
+mod packet;
+
+use packet::{pcap, Flags, Link, Tcp};
 
 /// splitmix64: tiny, fast, good enough for traffic shapes, and stable across versions (a
 /// crate RNG could change its stream and silently change the benchmark input).
@@ -435,6 +441,12 @@ fn args() -> Args {
     a
 }
 
+/// Every packet goes between the same two MAC addresses.
+const ETHERNET: Link = Link::Ethernet {
+    src: [2, 0, 0, 0, 0, 1],
+    dst: [2, 0, 0, 0, 0, 2],
+};
+
 struct Writer {
     out: BufWriter<File>,
     bytes: u64,
@@ -450,33 +462,29 @@ impl Writer {
             Payload::Bytes(b) => b,
             Payload::Pool { at, len } => &pool[*at..*at + *len],
         };
-        let mut tcp = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src.0.octets(), dst.0.octets(), 64)
-            .tcp(src.1, dst.1, seg.seq, 64240);
-        if seg.flags & SYN != 0 {
-            tcp = tcp.syn();
-        }
-        if seg.flags & ACK != 0 {
-            tcp = tcp.ack(seg.ack);
-        }
-        if seg.flags & FIN != 0 {
-            tcp = tcp.fin();
-        }
-        if seg.flags & PSH != 0 {
-            tcp = tcp.psh();
-        }
         self.buf.clear();
-        tcp.write(&mut self.buf, payload).unwrap();
+        Tcp {
+            src: src.into(),
+            dst: dst.into(),
+            seq: seg.seq,
+            ack: (seg.flags & ACK != 0).then_some(seg.ack),
+            flags: Flags {
+                syn: seg.flags & SYN != 0,
+                fin: seg.flags & FIN != 0,
+                rst: false,
+                psh: seg.flags & PSH != 0,
+            },
+            window: 64240,
+            ttl: 64,
+            payload,
+        }
+        .write(ETHERNET, &mut self.buf);
         // 2..30 µs between packets: ~1.6 M packets span well under the 300 s idle timeout
         // per connection while keeping realistic gaps.
         self.ts_us += 2 + (self.packets * 2_654_435_761 % 29);
         let ts_sec = 1_700_000_000 + self.ts_us / 1_000_000;
         let len = self.buf.len() as u32;
-        let mut rec = [0u8; 16];
-        rec[0..4].copy_from_slice(&(ts_sec as u32).to_le_bytes());
-        rec[4..8].copy_from_slice(&((self.ts_us % 1_000_000) as u32).to_le_bytes());
-        rec[8..12].copy_from_slice(&len.to_le_bytes());
-        rec[12..16].copy_from_slice(&len.to_le_bytes());
+        let rec = pcap::record_header(ts_sec as u32, (self.ts_us % 1_000_000) as u32, len, len);
         self.out.write_all(&rec).unwrap();
         self.out.write_all(&self.buf).unwrap();
         self.bytes += 16 + u64::from(len);
@@ -503,14 +511,9 @@ fn main() {
         buf: Vec::with_capacity(2048),
     };
     // Classic pcap header: microseconds, version 2.4, snaplen 262144, Ethernet.
-    let mut hdr = Vec::with_capacity(24);
-    hdr.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    hdr.extend_from_slice(&2u16.to_le_bytes());
-    hdr.extend_from_slice(&4u16.to_le_bytes());
-    hdr.extend_from_slice(&[0; 8]);
-    hdr.extend_from_slice(&262_144u32.to_le_bytes());
-    hdr.extend_from_slice(&1u32.to_le_bytes());
-    w.out.write_all(&hdr).unwrap();
+    w.out
+        .write_all(&pcap::file_header(pcap::LINKTYPE_ETHERNET, 262_144))
+        .unwrap();
 
     let server_ips = [
         Ipv4Addr::new(10, 1, 0, 10),

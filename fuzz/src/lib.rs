@@ -36,6 +36,13 @@ use wssniff::tcp::reassembly::{Stream, StreamLimits};
 use wssniff::websocket::{frame as wsframe, session};
 use wssniff::{decode, handshake};
 
+// The packet and capture-file builder, shared with tests/it and examples/gencap.rs (the
+// explicit path keeps it found when tests/it includes this file with #[path]).
+#[path = "packet.rs"]
+pub mod packet;
+
+use packet::{v4, Flags, Link, Tcp};
+
 /// Largest payload one script op carries (an Ethernet MSS).
 pub const MAX_OP_PAYLOAD: usize = 1460;
 
@@ -385,30 +392,30 @@ impl Outputs {
 
 /// Builds an IPv4/TCP packet for a script op.
 fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
-    let client = [10, 0, 0, 1];
-    let server = [10, 0, 0, 2];
     let cport = if op.second { 40_001 } else { 40_000 };
-    let builder = if op.dir == 0 {
-        etherparse::PacketBuilder::ipv4(client, server, 64).tcp(cport, 80, seq, 65_535)
+    let client = v4([10, 0, 0, 1], cport);
+    let server = v4([10, 0, 0, 2], 80);
+    let (src, dst) = if op.dir == 0 {
+        (client, server)
     } else {
-        etherparse::PacketBuilder::ipv4(server, client, 64).tcp(80, cport, seq, 65_535)
+        (server, client)
     };
-    let mut builder = builder;
-    if op.syn {
-        builder = builder.syn();
+    Tcp {
+        src,
+        dst,
+        seq,
+        ack: op.ack.then_some(ack),
+        flags: Flags {
+            syn: op.syn,
+            fin: op.fin,
+            rst: op.rst,
+            psh: false,
+        },
+        window: 65_535,
+        ttl: 64,
+        payload: op.payload,
     }
-    if op.fin {
-        builder = builder.fin();
-    }
-    if op.rst {
-        builder = builder.rst();
-    }
-    if op.ack {
-        builder = builder.ack(ack);
-    }
-    let mut bytes = Vec::with_capacity(builder.size(op.payload.len()));
-    let _ = builder.write(&mut bytes, op.payload);
-    bytes
+    .build(Link::Ip)
 }
 
 /// Runs a script through the whole engine (reassembly, HTTP, handshake, WebSocket session)

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::packet::pcapng;
 use crate::util::*;
 
 #[test]
@@ -140,32 +141,12 @@ fn readme_documents_every_finding_code() {
     }
 }
 
-/// A pcapng interface statistics block (pcapng §4.6): `isb_ifdrop` and `isb_osdrop`.
-fn isb(if_drop: u64, os_drop: u64) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&0u32.to_le_bytes()); // interface 0
-    body.extend_from_slice(&0u32.to_le_bytes()); // timestamp high
-    body.extend_from_slice(&0u32.to_le_bytes()); // timestamp low
-    for (code, value) in [(5u16, if_drop), (7u16, os_drop)] {
-        body.extend_from_slice(&code.to_le_bytes());
-        body.extend_from_slice(&8u16.to_le_bytes());
-        body.extend_from_slice(&value.to_le_bytes());
-    }
-    body.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
-    let len = (body.len() + 12) as u32;
-    let mut block = 5u32.to_le_bytes().to_vec();
-    block.extend_from_slice(&len.to_le_bytes());
-    block.extend_from_slice(&body);
-    block.extend_from_slice(&len.to_le_bytes());
-    block
-}
-
 #[test]
 fn pcapng_drop_counters_are_reported() {
     let mut bytes = std::fs::read(sample("pcapng-ok.pcapng")).unwrap();
     // Statistics blocks are cumulative: the last one per interface counts.
-    bytes.extend(isb(1, 0));
-    bytes.extend(isb(7, 5));
+    bytes.extend(pcapng::interface_statistics(1, 0));
+    bytes.extend(pcapng::interface_statistics(7, 5));
     let dir = std::env::temp_dir().join(format!("wssniff-isb-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("drops.pcapng");

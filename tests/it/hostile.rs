@@ -1,44 +1,33 @@
 //! Hostile input (issue 7): adversarial traffic against the caps, malformed capture files,
-//! untrusted text on the terminal and in reports. Traffic is generated here (etherparse's
-//! PacketBuilder) and fed to the library `Engine` or written as a pcap for the binary.
+//! untrusted text on the terminal and in reports. Traffic is generated here (the shared
+//! packet builder, `fuzz/src/packet.rs`) and fed to the library `Engine` or written as a pcap
+//! for the binary.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use etherparse::PacketBuilder;
 use wssniff::capture::{Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
 use wssniff::http::exchange::ConnLimits;
 
+use crate::packet::{pcap, pcapng, v4, Link, Tcp};
 use crate::util::*;
 
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
 const SERVER: [u8; 4] = [10, 0, 0, 2];
 const T0: i64 = 1_700_000_000_000_000_000;
 
-/// A raw IPv4 TCP packet (link type IPV4).
+/// A raw IPv4 TCP packet (link type IPV4) between CLIENT:`cport` and SERVER:80; flags in
+/// tcpdump's letters, an `A` acknowledging 1.
 fn packet(client_to_server: bool, cport: u16, seq: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
-    let mut b = if client_to_server {
-        PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(cport, 80, seq, 65_535)
+    let (client, server) = (v4(CLIENT, cport), v4(SERVER, 80));
+    let (src, dst) = if client_to_server {
+        (client, server)
     } else {
-        PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(80, cport, seq, 65_535)
+        (server, client)
     };
-    if flags.contains('S') {
-        b = b.syn();
-    }
-    if flags.contains('F') {
-        b = b.fin();
-    }
-    if flags.contains('R') {
-        b = b.rst();
-    }
-    if flags.contains('A') {
-        b = b.ack(1);
-    }
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).unwrap();
-    out
+    Tcp::new(src, dst, seq, 1, flags, payload).build(Link::Ip)
 }
 
 /// Drives an engine frame by frame and keeps what it emits.
@@ -140,11 +129,11 @@ fn a_million_syns_to_distinct_ports_stay_under_max_flows() {
     for i in 0..n {
         let ip = [10, 1, (i >> 16) as u8, (i >> 8) as u8];
         let port = 1024 + (i & 0xff) as u16 * 200 + (i >> 24) as u16;
-        let mut b = PacketBuilder::ipv4(ip, SERVER, 64).tcp(port, 443, i, 1024);
-        b = b.syn();
-        let mut pkt = Vec::with_capacity(40);
-        b.write(&mut pkt, b"").unwrap();
-        run.feed(&pkt);
+        let syn = Tcp {
+            window: 1024,
+            ..Tcp::new(v4(ip, port), v4(SERVER, 443), i, 0, "S", b"")
+        };
+        run.feed(&syn.build(Link::Ip));
         assert!(run.engine.flow_count() <= 10_000);
     }
     let stats = run.engine.stats();
@@ -360,20 +349,11 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn pcap_header(snaplen: u32) -> Vec<u8> {
-    let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    h.extend_from_slice(&snaplen.to_le_bytes());
-    h.extend_from_slice(&228u32.to_le_bytes()); // LINKTYPE_IPV4
-    h
+    pcap::file_header(pcap::LINKTYPE_IPV4, snaplen).to_vec()
 }
 
 fn pcap_record(ts: u32, data: &[u8], caplen: u32, origlen: u32) -> Vec<u8> {
-    let mut r = Vec::new();
-    r.extend_from_slice(&ts.to_le_bytes());
-    r.extend_from_slice(&0u32.to_le_bytes());
-    r.extend_from_slice(&caplen.to_le_bytes());
-    r.extend_from_slice(&origlen.to_le_bytes());
-    r.extend_from_slice(data);
-    r
+    pcap::record_claiming(ts, 0, data, caplen, origlen)
 }
 
 /// A pcap with one complete upgrade exchange (request, answer 403), then whatever `tail` is.
@@ -494,19 +474,6 @@ fn record_longer_than_the_snaplen_is_read_and_flagged_not_trusted() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while !body.len().is_multiple_of(4) {
-        body.push(0);
-    }
-    let len = 12 + body.len() as u32;
-    let mut b = kind.to_le_bytes().to_vec();
-    b.extend_from_slice(&len.to_le_bytes());
-    b.extend_from_slice(&body);
-    b.extend_from_slice(&len.to_le_bytes());
-    b
-}
-
 #[test]
 fn pcapng_unknown_blocks_are_skipped() {
     let dir = tmpdir("pcapng");
@@ -523,25 +490,13 @@ fn pcapng_unknown_blocks_are_skipped() {
             b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n",
         ),
     ];
-    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
-    shb.extend_from_slice(&[1, 0, 0, 0]);
-    shb.extend_from_slice(&u64::MAX.to_le_bytes());
-    let mut bytes = ng_block(0x0a0d_0d0a, &shb);
-    let mut idb = 228u16.to_le_bytes().to_vec();
-    idb.extend_from_slice(&[0, 0]);
-    idb.extend_from_slice(&65_535u32.to_le_bytes());
-    bytes.extend(ng_block(1, &idb));
+    let mut bytes = pcapng::section_header();
+    bytes.extend(pcapng::interface(228, 65_535));
     // Unknown block types, before and between packets (one from the local-use range).
-    bytes.extend(ng_block(0x0000_0bad, b"who knows"));
+    bytes.extend(pcapng::block(0x0000_0bad, b"who knows"));
     for (i, p) in pkts.iter().enumerate() {
-        let mut epb = 0u32.to_le_bytes().to_vec();
-        epb.extend_from_slice(&0u32.to_le_bytes());
-        epb.extend_from_slice(&(i as u32).to_le_bytes());
-        epb.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        epb.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        epb.extend_from_slice(p);
-        bytes.extend(ng_block(6, &epb));
-        bytes.extend(ng_block(0x8000_1234, &[1, 2, 3]));
+        bytes.extend(pcapng::enhanced_packet(0, i as u64, p));
+        bytes.extend(pcapng::block(0x8000_1234, &[1, 2, 3]));
     }
     let p = dir.join("unknown.pcapng");
     std::fs::write(&p, &bytes).unwrap();

@@ -8,6 +8,8 @@
 
 /// Shared helpers: paths, running the binary, decoding its JSON Lines.
 mod util;
+/// The packet and capture-file builder shared with the fuzz bodies and examples/gencap.rs.
+use fuzz::bodies::packet;
 
 // Every bundled sample against its committed expected JSON, plus what each must show.
 mod samples;

@@ -1,12 +1,13 @@
 //! Property tests: reassembly and the handshake verdict do not depend on how the bytes were
 //! cut into segments, in what order they came, or how often.
 
-use etherparse::PacketBuilder;
 use proptest::prelude::*;
 use wssniff::capture::{Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::Event;
 use wssniff::tcp::reassembly::{Stream, StreamLimits};
+
+use crate::packet::{v4, Link, Tcp};
 
 /// Cut points → (offset, len) segments covering `0..len`.
 fn cover(len: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
@@ -90,19 +91,13 @@ fn verdict(
     let mut events = Vec::new();
     let mut n = 0u64;
     let mut feed = |engine: &mut Engine, c2s: bool, seq: u32, flags: &str, payload: &[u8]| {
-        let mut b = if c2s {
-            PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).tcp(40_000, 80, seq, 65_535)
+        let (client, server) = (v4([10, 0, 0, 1], 40_000), v4([10, 0, 0, 2], 80));
+        let (src, dst) = if c2s {
+            (client, server)
         } else {
-            PacketBuilder::ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64).tcp(80, 40_000, seq, 65_535)
+            (server, client)
         };
-        if flags.contains('S') {
-            b = b.syn();
-        }
-        if flags.contains('A') {
-            b = b.ack(0);
-        }
-        let mut bytes = Vec::new();
-        b.write(&mut bytes, payload).unwrap();
+        let bytes = Tcp::new(src, dst, seq, 0, flags, payload).build(Link::Ip);
         n += 1;
         let packet = Packet {
             number: n,
