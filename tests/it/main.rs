@@ -21,8 +21,17 @@ mod live;
 mod cli;
 // The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.
 mod report;
-// Hostile input: adversarial traffic against the caps, damaged files, untrusted text.
-mod hostile;
+// Hostile input, by theme (the shared packets and engine run are in `traffic`):
+/// Packets between one client and one server and a run that drives the engine with them.
+mod traffic;
+// Adversarial traffic against the caps: floods, endless heads and pipelines, linear work.
+mod caps;
+// Traffic crafted to mislead: disagreeing overlaps, a replayed accept.
+mod evasion;
+// Damaged capture files: truncation, bad lengths and blocks, bad magic, a cut FIFO.
+mod damaged;
+// Untrusted text from the wire on the terminal, in reports and in the TUI.
+mod untrusted;
 // The WebSocket content hook on real samples: message texts inflated, packets, caps.
 mod content;
 // Property tests: reassembly and verdicts do not depend on segmentation.
