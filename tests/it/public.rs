@@ -1,8 +1,8 @@
 //! Third-party captures (../shared/samples/public, not in the repo): every handshake in the
 //! ground truth must be found with the same endpoints, key, status and accept verdict, and
 //! no others reported. The ground truth also lists non-WebSocket upgrades (h2c, Docker's
-//! `Upgrade: tcp`); those must not be reported. Skips with a message when the folder is absent
-//! (a user's clone).
+//! `Upgrade: tcp`); those must not be reported. When the folder is absent the tests skip with
+//! a message (a user's clone), or fail under `CI=true`, where passing would check nothing.
 
 use std::collections::BTreeSet;
 
@@ -10,11 +10,10 @@ use crate::util::*;
 
 #[test]
 fn public_captures_match_ground_truth() {
-    let dir = root().join("../shared/samples/public");
-    let Ok(text) = std::fs::read_to_string(dir.join("ground-truth.json")) else {
-        eprintln!("skipped: {} not present", dir.display());
+    let Some(dir) = public_captures() else {
         return;
     };
+    let text = std::fs::read_to_string(dir.join("ground-truth.json")).unwrap();
     let truth: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut files = 0;
     for (file, entry) in truth.as_object().unwrap() {
@@ -85,11 +84,9 @@ fn public_captures_match_ground_truth() {
 /// that are not (TLS, HTTP/2, Docker's raw upgrade, SSH inside wstunnel).
 #[test]
 fn public_captures_frames_and_endings() {
-    let dir = root().join("../shared/samples/public");
-    if !dir.join("ground-truth.json").exists() {
-        eprintln!("skipped: {} not present", dir.display());
+    let Some(dir) = public_captures() else {
         return;
-    }
+    };
     let conns = |f: &str| connections(&dir.join(f), &[]);
     // Mid-stream frames, no handshake: the same traffic as arkime-websocket.pcap.
     let mid = conns("ndpi-websocket.pcap");
@@ -125,4 +122,38 @@ fn public_captures_frames_and_endings() {
             );
         }
     }
+}
+
+/// The rule itself: a missing folder fails a CI run and skips any other; a present one is
+/// used whatever CI says.
+#[test]
+fn missing_public_captures_fail_under_ci_and_skip_otherwise() {
+    let missing = std::env::temp_dir().join(format!("wssniff-no-public-{}", std::process::id()));
+    for ci in ["true", "TRUE", "1", "yes"] {
+        let Fixture::Fail(why) = fixture(&missing, "ground-truth.json", Some(ci)) else {
+            panic!("CI={ci} with the folder missing must fail");
+        };
+        assert!(why.contains(&missing.display().to_string()), "{why}");
+    }
+    for ci in [None, Some(""), Some("false"), Some("0")] {
+        let Fixture::Skip(why) = fixture(&missing, "ground-truth.json", ci) else {
+            panic!("CI={ci:?} with the folder missing must skip");
+        };
+        assert!(
+            why.starts_with("skipped: ") && why.contains("CI=true"),
+            "{why}"
+        );
+    }
+    // A folder without the ground truth is as good as missing; with it, it is present.
+    let dir = std::env::temp_dir().join(format!("wssniff-public-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(matches!(
+        fixture(&dir, "ground-truth.json", Some("true")),
+        Fixture::Fail(_)
+    ));
+    std::fs::write(dir.join("ground-truth.json"), "{}").unwrap();
+    for ci in [None, Some("true")] {
+        assert_eq!(fixture(&dir, "ground-truth.json", ci), Fixture::Present);
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -20,6 +20,61 @@ pub fn sample_names() -> Vec<String> {
     v
 }
 
+/// Whether a folder of optional captures can be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fixture {
+    /// It is there.
+    Present,
+    /// It is missing and this is a user's run: skip, saying why.
+    Skip(String),
+    /// It is missing and this is a CI run: a test that checks nothing must not pass.
+    Fail(String),
+}
+
+/// The rule for optional captures kept outside the repository: `dir` counts as present when
+/// it holds `marker`; when it does not, a CI run (the `CI` variable, here `ci`, set to
+/// `true`, `1` or `yes`, as GitHub Actions and GitLab set it) fails and any other run skips.
+pub fn fixture(dir: &Path, marker: &str, ci: Option<&str>) -> Fixture {
+    if dir.join(marker).is_file() {
+        return Fixture::Present;
+    }
+    let ci = ci.is_some_and(|v| {
+        ["true", "1", "yes"]
+            .iter()
+            .any(|t| v.trim().eq_ignore_ascii_case(t))
+    });
+    let what = format!("{} not present (no {marker})", dir.display());
+    if ci {
+        Fixture::Fail(format!(
+            "{what}, and CI is set: provide the folder to the CI job, or these tests check nothing"
+        ))
+    } else {
+        Fixture::Skip(format!(
+            "skipped: {what}; set CI=true to make this a failure"
+        ))
+    }
+}
+
+/// The third-party captures (`../shared/samples/public`, not in the repository, or the
+/// folder `WSSNIFF_PUBLIC_CAPTURES` names, e.g. from a git worktree), or `None` after saying
+/// the test is skipped; panics under `CI=true` when they are missing.
+pub fn public_captures() -> Option<PathBuf> {
+    let dir = std::env::var_os("WSSNIFF_PUBLIC_CAPTURES")
+        .map_or_else(|| root().join("../shared/samples/public"), PathBuf::from);
+    match fixture(
+        &dir,
+        "ground-truth.json",
+        std::env::var("CI").ok().as_deref(),
+    ) {
+        Fixture::Present => Some(dir),
+        Fixture::Skip(why) => {
+            eprintln!("{why}");
+            None
+        }
+        Fixture::Fail(why) => panic!("{why}"),
+    }
+}
+
 pub fn wssniff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wssniff"))
         .args(args)
