@@ -18,6 +18,12 @@
 //! reached, or when the observer declines a message in [`ContentObserver::wants`], payloads
 //! are skipped unread again. Observers must not block: they run inside the engine, on the
 //! packet that completes the message.
+//!
+//! [`ContentObserver::wants`] sees each message's first frame header ([`MessageStart`])
+//! before any byte is read, so an observer can be selective: Engine.IO, which must follow
+//! its one-byte ping and pong packets for the whole session to tell a ping timeout, declines
+//! messages whose first frame is long and raises the message cap; memory stays at one
+//! byte-capped buffer per direction.
 
 use std::any::Any;
 
@@ -109,6 +115,27 @@ impl MessageContent<'_> {
     }
 }
 
+/// What is known of a data message (or control frame) at its first frame header, before any
+/// payload byte is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageStart {
+    /// Who sends it.
+    pub peer: Peer,
+    /// Text or binary (never continuation), or a control opcode.
+    pub opcode: Opcode,
+    /// Payload bytes of the first frame on the wire (compressed size when compressed); the
+    /// whole message's when `fin` is set.
+    pub frame_len: u64,
+    /// The first frame is also the last (an unfragmented message).
+    pub fin: bool,
+    /// Sent compressed (RSV1 under permessage-deflate).
+    pub compressed: bool,
+    /// Packet carrying the first frame's header.
+    pub packet: u64,
+    /// Its capture time.
+    pub ts: Timestamp,
+}
+
 /// A cap that stopped delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentCap {
@@ -125,10 +152,11 @@ pub enum ContentCap {
 /// observer back ([`Session::content_observer`](super::session::Session::content_observer));
 /// `Send` so a session stays movable between threads.
 pub trait ContentObserver: Any + Send {
-    /// Whether to deliver this data message (asked at its first frame) or control frame.
-    /// Declined data messages do not count against the message cap and are not read.
-    fn wants(&mut self, peer: Peer, opcode: Opcode) -> bool {
-        let _ = (peer, opcode);
+    /// Whether to deliver this data message (asked at its first frame, before any payload
+    /// byte is read) or control frame. Declined data messages do not count against the
+    /// message cap and are not read for the observer.
+    fn wants(&mut self, start: &MessageStart) -> bool {
+        let _ = start;
         true
     }
     /// One message or control frame, when it ends (or when it is known it never will).
@@ -180,10 +208,11 @@ impl ContentTap {
 
     /// A data message starts: the byte cap to collect it with, or `None` when it is not
     /// delivered (declined, or past the message cap, which is reported the first time).
-    pub(crate) fn start(&mut self, peer: Peer, opcode: Opcode) -> Option<usize> {
-        if !self.observer.wants(peer, opcode) {
+    pub(crate) fn start(&mut self, start: &MessageStart) -> Option<usize> {
+        if !self.observer.wants(start) {
             return None;
         }
+        let peer = start.peer;
         let i = index(peer);
         let taken = self.taken.get_mut(i)?;
         if *taken >= self.limits.messages {
@@ -203,8 +232,8 @@ impl ContentTap {
     }
 
     /// Whether the observer wants this control frame.
-    pub(crate) fn wants_control(&mut self, peer: Peer, opcode: Opcode) -> bool {
-        self.observer.wants(peer, opcode)
+    pub(crate) fn wants_control(&mut self, start: &MessageStart) -> bool {
+        self.observer.wants(start)
     }
 
     pub(crate) fn deliver(&mut self, message: &MessageContent<'_>) {
@@ -245,17 +274,29 @@ mod tests {
         ts: (i64, i64),
     }
 
-    /// Keeps everything it is given; declines the opcodes in `decline`.
-    #[derive(Default)]
+    /// Keeps everything it is given; declines the opcodes in `decline` and messages whose
+    /// first frame is longer than `longest`.
     struct Recorder {
         got: Vec<Got>,
         caps: Vec<ContentCap>,
         decline: Vec<Opcode>,
+        longest: u64,
+    }
+
+    impl Default for Recorder {
+        fn default() -> Self {
+            Recorder {
+                got: Vec::new(),
+                caps: Vec::new(),
+                decline: Vec::new(),
+                longest: u64::MAX,
+            }
+        }
     }
 
     impl ContentObserver for Recorder {
-        fn wants(&mut self, _: Peer, opcode: Opcode) -> bool {
-            !self.decline.contains(&opcode)
+        fn wants(&mut self, start: &MessageStart) -> bool {
+            !self.decline.contains(&start.opcode) && start.frame_len <= self.longest
         }
         fn message(&mut self, m: &MessageContent<'_>) {
             self.got.push(Got {
@@ -436,6 +477,34 @@ mod tests {
     }
 
     #[test]
+    fn an_observer_can_follow_short_messages_past_long_ones() {
+        // Engine.IO's pattern: every one-byte ping, none of the bulk, memory capped.
+        let r = Recorder {
+            longest: 1,
+            ..Recorder::default()
+        };
+        let limits = ContentLimits {
+            messages: u64::MAX,
+            bytes: 16,
+        };
+        let mut s = observed_by(plain(), r, limits);
+        let bulk = server(0x82, &[7u8; 300]);
+        for _ in 0..100 {
+            feed(&mut s, Peer::Server, &server(0x81, b"2"));
+            feed(&mut s, Peer::Client, &client(0x81, b"3"));
+            assert_eq!(
+                s.step(Peer::Server, &bulk[..4], &|_| None),
+                Step::Consume(bulk.len() as u64),
+                "the long binary message is skipped unread"
+            );
+        }
+        let r = recorder(s);
+        assert_eq!(r.got.len(), 200);
+        assert!(r.got.iter().all(|g| g.bytes == b"2" || g.bytes == b"3"));
+        assert!(r.caps.is_empty());
+    }
+
+    #[test]
     fn compressed_messages_are_delivered_inflated() {
         use flate2::{Compress, Compression, FlushCompress};
         let mut c = Compress::new(Compression::default(), false);
@@ -573,12 +642,24 @@ mod tests {
     }
 
     impl ContentObserver for Count {
-        fn wants(&mut self, _: Peer, opcode: Opcode) -> bool {
-            !(self.declined && opcode == Opcode::Binary)
+        fn wants(&mut self, start: &MessageStart) -> bool {
+            !(self.declined && start.opcode == Opcode::Binary)
         }
         fn message(&mut self, _: &MessageContent<'_>) {}
         fn cap_reached(&mut self, cap: ContentCap) {
             self.caps.push(cap);
+        }
+    }
+
+    fn start(peer: Peer, opcode: Opcode) -> MessageStart {
+        MessageStart {
+            peer,
+            opcode,
+            frame_len: 1,
+            fin: true,
+            compressed: false,
+            packet: 1,
+            ts: crate::capture::Timestamp(0),
         }
     }
 
@@ -594,11 +675,11 @@ mod tests {
             bytes: 10,
         };
         let mut tap = ContentTap::new(Box::new(Count::default()), limits);
-        assert_eq!(tap.start(Peer::Client, Opcode::Text), Some(10));
-        assert_eq!(tap.start(Peer::Client, Opcode::Text), Some(10));
-        assert_eq!(tap.start(Peer::Server, Opcode::Text), Some(10));
-        assert_eq!(tap.start(Peer::Client, Opcode::Text), None);
-        assert_eq!(tap.start(Peer::Client, Opcode::Binary), None);
+        assert_eq!(tap.start(&start(Peer::Client, Opcode::Text)), Some(10));
+        assert_eq!(tap.start(&start(Peer::Client, Opcode::Text)), Some(10));
+        assert_eq!(tap.start(&start(Peer::Server, Opcode::Text)), Some(10));
+        assert_eq!(tap.start(&start(Peer::Client, Opcode::Text)), None);
+        assert_eq!(tap.start(&start(Peer::Client, Opcode::Binary)), None);
         assert_eq!(
             caps(&mut tap),
             [ContentCap::Messages {
@@ -619,12 +700,12 @@ mod tests {
             bytes: usize::MAX,
         };
         let mut tap = ContentTap::new(Box::new(observer), limits);
-        assert_eq!(tap.start(Peer::Server, Opcode::Binary), None);
+        assert_eq!(tap.start(&start(Peer::Server, Opcode::Binary)), None);
         assert_eq!(
-            tap.start(Peer::Server, Opcode::Text),
+            tap.start(&start(Peer::Server, Opcode::Text)),
             Some(MAX_CONTENT_BYTES)
         );
-        assert!(tap.wants_control(Peer::Server, Opcode::Ping));
+        assert!(tap.wants_control(&start(Peer::Server, Opcode::Ping)));
         assert!(caps(&mut tap).is_empty());
         assert_eq!(ContentLimits::default().messages, DEFAULT_CONTENT_MESSAGES);
     }

@@ -31,7 +31,7 @@ use crate::event::{
 use crate::finding::{Code, Finding, Severity};
 use crate::tcp::reassembly::Origin;
 use crate::websocket::content::{
-    Completeness, ContentLimits, ContentObserver, ContentTap, MessageContent,
+    Completeness, ContentLimits, ContentObserver, ContentTap, MessageContent, MessageStart,
 };
 use crate::websocket::ending::{classify, ending_findings};
 use crate::websocket::frame::{parse_close, Opcode};
@@ -213,7 +213,7 @@ impl Session {
             return;
         };
         let h = seen.header;
-        if !tap.wants_control(peer, h.opcode) {
+        if !tap.wants_control(&message_start(peer, seen, false)) {
             return;
         }
         let (last_packet, end_ts) = last.map_or((seen.packet, seen.ts), |o| (o.packet, o.ts));
@@ -348,12 +348,12 @@ impl Session {
                     rules::message_inside_message(peer, h.opcode, packet, &mut self.violations);
                     self.abandon_message(peer);
                 }
+                let compressed = h.rsv1 && deflate.is_some();
                 let capture = self
                     .content
                     .as_mut()
-                    .and_then(|tap| tap.start(peer, h.opcode))
+                    .and_then(|tap| tap.start(&message_start(peer, &seen, compressed)))
                     .map(|limit| Capture::new(limit, packet, seen.ts));
-                let compressed = h.rsv1 && deflate.is_some();
                 let d = self.dir_mut(peer);
                 let first = d.stats.messages == 0 && d.stats.preview.is_none();
                 let inflatable = if compressed {
@@ -592,6 +592,19 @@ impl Session {
             max_silence_ms: ms(self.max_silence_ns),
             findings,
         }
+    }
+}
+
+/// What a content observer is told at a message's (or control frame's) first header.
+fn message_start(peer: Peer, seen: &Seen, compressed: bool) -> MessageStart {
+    MessageStart {
+        peer,
+        opcode: seen.header.opcode,
+        frame_len: seen.header.payload_len,
+        fin: seen.header.fin,
+        compressed,
+        packet: seen.packet,
+        ts: seen.ts,
     }
 }
 
