@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::capture::live::LiveOptions;
+use crate::dispatch::ConnLimits;
 use crate::engine::EngineConfig;
 use crate::event::Verdict;
-use crate::http::exchange::ConnLimits;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
 

@@ -9,10 +9,13 @@ use serde::Serialize;
 use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
+use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
 use crate::handshake;
-use crate::http::exchange::{Completed, ConnLimits, Connection};
+use crate::http::exchange::{Completed, Output, StreamId};
+use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
+use crate::tcp::connection::Opening;
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 
 /// Engine configuration: every cap in one place.
@@ -103,38 +106,12 @@ struct Flow {
     conn: Option<Box<Connection>>,
 }
 
-/// The SYN and SYN-ACK of a connection without data yet, replayed into the [`Connection`].
-#[derive(Clone, Copy, Default)]
-struct Opening {
-    syn: Option<(Side, u32, Timestamp)>,
-    synack: Option<(Side, u32, Timestamp)>,
-}
-
-impl Opening {
-    fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
-        let slot = if synack {
-            &mut self.synack
-        } else {
-            &mut self.syn
-        };
-        slot.get_or_insert((side, seq, ts));
-    }
-}
-
 impl Flow {
     /// The full state, built (from the SYNs seen so far) on first use.
-    fn open(&mut self, limits: ConnLimits) -> &mut Connection {
-        let opening = self.opening;
-        self.conn.get_or_insert_with(|| {
-            let mut conn = Box::new(Connection::new(limits));
-            if let Some((side, seq, ts)) = opening.syn {
-                conn.syn(side, seq, false, ts);
-            }
-            if let Some((side, seq, ts)) = opening.synack {
-                conn.syn(side, seq, true, ts);
-            }
-            conn
-        })
+    fn open(&mut self, limits: ConnLimits, meter: &mut Meter) -> &mut Connection {
+        let opening = &self.opening;
+        self.conn
+            .get_or_insert_with(|| Box::new(Connection::new(opening, limits, meter)))
     }
 
     /// The full state, if data has been seen.
@@ -142,6 +119,7 @@ impl Flow {
         self.conn.as_deref_mut()
     }
 
+    /// Bytes held, computed by walking the connection's buffers.
     fn memory(&self) -> usize {
         std::mem::size_of::<Flow>() + self.conn.as_deref().map_or(0, Connection::memory)
     }
@@ -160,7 +138,12 @@ pub struct Engine {
     warned_linktypes: Vec<Linktype>,
     warned: Vec<&'static str>,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
-    completed: Vec<Completed>,
+    /// What the connections' parsers completed, drained after each packet.
+    output: Output,
+    /// Bytes held by every buffer that grows with traffic ([`crate::memory`]).
+    meter: Meter,
+    /// The flow table's slots, registered with `meter`.
+    table_account: Account,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
     /// Links the two legs of proxied handshakes as they complete.
@@ -181,7 +164,9 @@ impl Engine {
             warned_linktypes: Vec::new(),
             warned: Vec::new(),
             evicted: Vec::new(),
-            completed: Vec::new(),
+            output: Output::default(),
+            meter: Meter::new(),
+            table_account: Account::default(),
             deadlines: VecDeque::new(),
             hops: HopTracker::new(),
         }
@@ -199,15 +184,41 @@ impl Engine {
         self.flows.len()
     }
 
-    /// Bytes held for all tracked connections now ([`Connection::memory`] summed), for
-    /// checking the caps; walks the whole table.
+    /// Bytes held for all tracked connections now (the flow table's slots, each
+    /// connection's state and buffers), read from the memory meter every buffer registers
+    /// with: O(1).
     #[must_use]
     pub fn memory(&self) -> usize {
+        self.meter.held()
+    }
+
+    /// The same figure as [`Engine::memory`], computed by walking the whole flow table: what
+    /// the accounting must agree with (for tests).
+    #[must_use]
+    pub fn memory_walked(&self) -> usize {
         self.flows.values().map(Flow::memory).sum()
+    }
+
+    /// Most bytes held at once so far.
+    #[must_use]
+    pub fn peak_memory(&self) -> usize {
+        self.meter.peak()
+    }
+
+    /// Registers the flow table's slots with the meter.
+    fn settle_table(&mut self) {
+        let bytes = self.flows.len() * std::mem::size_of::<Flow>();
+        self.table_account.set(&mut self.meter, bytes);
     }
 
     /// Processes one packet, emitting whatever it completes.
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
+        let info = self.process_packet(packet, emit);
+        self.settle_table();
+        info
+    }
+
+    fn process_packet(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
         self.stats.first_ts.get_or_insert(packet.ts);
@@ -264,9 +275,9 @@ impl Engine {
                 };
             }
         }
-        let conn = flow.open(self.config.conn);
+        let conn = flow.open(self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
-        let effect = conn.on_segment(side, &seg, packet, &mut self.completed);
+        let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
         if conn.saw_upgrade() && !had_upgrade {
             self.stats.upgrade_flows += 1;
         }
@@ -304,14 +315,14 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        if let Some((id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
             if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
-                conn.set_handshake(id, failed);
+                conn.set_handshake(stream, id, failed);
             }
         }
         if effect.closed {
             if let Some(mut conn) = self.flows.remove(&key).and_then(|f| f.conn) {
-                conn.finish(Ending::CaptureEnded, &mut self.completed);
+                conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn, emit);
             }
         }
@@ -337,40 +348,41 @@ impl Engine {
             let Some(conn) = self.flows.peek_mut(&key).and_then(Flow::conn) else {
                 continue;
             };
-            conn.expire_unanswered(cutoff, now, &mut self.completed);
+            conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
             self.emit_completed(key, client, rtt, emit);
         }
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted(emit);
+        self.settle_table();
     }
 
     /// End of input: every connection still open is finished as of the last packet.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
         for (key, flow) in self.flows.drain() {
             if let Some(mut conn) = flow.conn {
-                conn.finish(Ending::CaptureEnded, &mut self.completed);
+                conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn, emit);
             }
         }
+        self.settle_table();
     }
 
     /// A finished connection: its remaining handshake records, then its WebSocket record.
     fn finished(&mut self, key: FlowKey, conn: &mut Connection, emit: &mut dyn FnMut(Event)) {
         let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-        if let Some((id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
-            conn.set_handshake(id, failed);
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
+            conn.set_handshake(stream, id, failed);
         }
-        let Some(mut record) = conn.take_connection_record() else {
-            return;
-        };
-        let client_side = conn.client_side().unwrap_or(Side::LoToHi);
-        self.fill_endpoints(&mut record, key, client_side);
-        self.stats.connections += 1;
-        if !record.handshake_observed {
-            self.stats.connections_without_handshake += 1;
+        while let Some((_stream, mut record)) = conn.take_connection_record() {
+            let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+            self.fill_endpoints(&mut record, key, client_side);
+            self.stats.connections += 1;
+            if !record.handshake_observed {
+                self.stats.connections_without_handshake += 1;
+            }
+            emit(Event::Connection(Box::new(record)));
         }
-        emit(Event::Connection(Box::new(record)));
     }
 
     fn fill_endpoints(&self, record: &mut ConnectionRecord, key: FlowKey, client_side: Side) {
@@ -406,7 +418,7 @@ impl Engine {
                 Ending::CaptureEnded
             };
             if let Some(mut conn) = flow.conn {
-                conn.finish(ending, &mut self.completed);
+                conn.finish(ending, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn, emit);
             }
         }
@@ -447,28 +459,28 @@ impl Engine {
         }
     }
 
-    /// Emits the handshake records waiting in `completed`; returns the id of the last one
-    /// that switched the connection to WebSocket, and whether its verdict is failed.
+    /// Emits the handshake records waiting in `output`; returns the stream and id of the last
+    /// one that switched the connection to WebSocket, and whether its verdict is failed.
     fn emit_completed(
         &mut self,
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         emit: &mut dyn FnMut(Event),
-    ) -> Option<(u64, bool)> {
-        if self.completed.is_empty() {
+    ) -> Option<(StreamId, u64, bool)> {
+        if self.output.completed.is_empty() {
             return None;
         }
         let mut switched = None;
-        let completed = std::mem::take(&mut self.completed);
+        let completed = std::mem::take(&mut self.output.completed);
         let client_side = client_side.unwrap_or(Side::LoToHi);
         let client = key.source(client_side);
         let server = key.source(client_side.reverse());
         for c in completed {
-            let opened = c.switched;
+            let opened = c.switched.then_some(c.stream);
             let record = self.record(c, client, server, connect_rtt_ns);
-            if opened {
-                switched = Some((record.id, record.verdict == Verdict::Failed));
+            if let Some(stream) = opened {
+                switched = Some((stream, record.id, record.verdict == Verdict::Failed));
             }
             self.stats.handshakes += 1;
             let hops = self.hops.push(&record);

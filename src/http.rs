@@ -4,4 +4,5 @@
 //! checks, and the hand-off to the WebSocket layer after a 101.
 
 pub mod exchange;
+pub mod framer;
 pub mod head;

@@ -8,5 +8,7 @@
 //!   Suricata's.
 
 pub mod community_id;
+pub mod connection;
 pub mod flow;
 pub mod reassembly;
+pub mod stream;

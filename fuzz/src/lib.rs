@@ -25,9 +25,9 @@
 use std::ops::ControlFlow;
 
 use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
+use wssniff::dispatch::ConnLimits;
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::{Event, Message};
-use wssniff::http::exchange::ConnLimits;
 use wssniff::http::head::{self as http, HeadParse};
 use wssniff::report::{CaptureInfo, Report};
 use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};

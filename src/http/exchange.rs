@@ -1,72 +1,58 @@
-//! One TCP connection's HTTP/1.x conversation: which side is the client, where each message
-//! starts and ends, and which response answers which request.
+//! One connection's HTTP/1.x pairing: which response answers which request (pipelining,
+//! interim 1xx responses), the evidence marks that belong to each exchange, and what the
+//! connection becomes after a 101.
 //!
-//! Each direction runs a small state machine over its reassembled [`Stream`]:
+//! The [`framer`](super::framer) of each direction delimits heads; [`Exchange::on_head`] reads
+//! one and answers with a [`Next`] that the parser switch (`dispatch`) applies to the framers:
 //!
 //! ```text
-//!  Start ──sniff──▶ Head ──head parsed──▶ (body: skipped via Stream::consume) ──▶ Head …
-//!    │               ▲  └─WebSocket request─▶ AwaitResponse (client waits for the answer)
-//!    │ gap           │
-//!  Resync ──message start found──┘     WebSocket 101 ──▶ Frames (both directions; see session)
-//!    │  ▲                              other 101 ──▶ Done (tunnel; not HTTP any more)
-//!    │  └─ not frames ── FrameSniff ◀── no SYN (capture started mid-connection)
-//!    │                     └─ a run of sane frames ──▶ Frames (handshake not observed)
-//!    └─ not HTTP (TLS, SSH…) ──▶ Done (stream ignored: bulk traffic costs nothing more)
+//!  request head ──plain (no WebSocket headers)──▶ pending (method only) ─▶ Next::Body
+//!               ──upgrade──▶ pending (the request kept) ─▶ Next::AwaitResponse
+//!  response head ──1xx──▶ interim (kept while an upgrade waits) ─▶ Next::Body(None)
+//!                ──101──▶ Completed (switched) ─▶ Next::Switch(WebSocket | H2c | Tunnel)
+//!                ──other─▶ pairs with the oldest pending request; an upgrade's answer
+//!                          ─▶ Completed, and the waiting client is released
+//!  the end / the response timeout ──▶ Completed for every upgrade still unanswered
 //! ```
 //!
-//! Completed WebSocket exchanges (or requests that never got an answer) come out as
-//! [`Completed`] values for the engine to analyse; a WebSocket connection's story comes out
-//! of [`Connection::take_connection_record`] when it ends.
+//! Ordinary keep-alive messages are read from an allocation-free [`http::Scan`]; only
+//! messages that play a part in an upgrade are parsed into a [`Message`]. Evidence problems
+//! (gaps, snap-length cuts, conflicting retransmissions noted in each stream's
+//! [`Evidence`](crate::tcp::stream::Evidence), malformed heads, the header cap) are gathered
+//! per direction and handed to the exchange that completes next, as findings.
+//!
+//! Never does I/O, never decodes WebSocket frames (the switch does, after [`Next::Switch`]).
 
 use std::collections::VecDeque;
 
-use super::head::{self as http, Body, ChunkStep, Chunked, HeadParse, Sniff};
-use crate::capture::{Packet, Timestamp};
-use crate::decode::Segment;
-use crate::event::{ConnectionRecord, Ending, Message, Peer};
+use super::head::{self as http, Body, HeadParse};
+use crate::capture::Timestamp;
+use crate::event::{Ending, Message};
 use crate::finding::{Code, Finding};
+use crate::memory::{Account, Meter};
+use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
-use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
-use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
+use crate::tcp::stream::{ByteStream, Evidence};
 
-/// Caps for one connection.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnLimits {
-    /// Per-direction stream caps.
-    pub stream: StreamLimits,
-    /// Longest request or response head accepted before giving up on it.
-    pub max_header_bytes: usize,
-    /// Most requests awaiting a response (pipelining) before the connection is given up.
-    pub max_pending: usize,
-    /// WebSocket frames with a larger payload are reported (`frame_too_large`).
-    pub max_payload: u64,
-}
-
-impl Default for ConnLimits {
-    fn default() -> Self {
-        ConnLimits {
-            stream: StreamLimits::default(),
-            max_header_bytes: 64 * 1024,
-            max_pending: 1024,
-            max_payload: DEFAULT_MAX_PAYLOAD,
-        }
-    }
-}
-
-/// Default `--max-payload`: 16 MiB, between websockets' 1 MiB `max_size` and ws's 100 MiB
-/// `maxPayload`.
-pub const DEFAULT_MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
-/// Bytes of a flow without a visible handshake buffered while deciding whether it carries
-/// WebSocket frames.
-const FRAME_SNIFF_BUDGET: usize = 32 * 1024;
-/// Bytes of a desynchronised stream scanned for a message start before giving up on it.
-const RESYNC_BUDGET: usize = 64 * 1024;
 /// Most interim (1xx) responses kept for one exchange.
 const MAX_INTERIM: usize = 8;
+
+/// Which HTTP stream of a connection an exchange (and the WebSocket it opens) belongs to: the
+/// HTTP/2 stream identifier (RFC 9113 §5.1.1), or [`StreamId::HTTP1`] for the one sequence
+/// of exchanges of an HTTP/1.x connection (0: h2 never gives a request that number).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(pub u32);
+
+impl StreamId {
+    /// The exchanges of an HTTP/1.x connection.
+    pub const HTTP1: StreamId = StreamId(0);
+}
 
 /// A WebSocket exchange whose outcome is known (answered, or never answered).
 #[derive(Debug)]
 pub struct Completed {
+    /// The stream it was on ([`StreamId::HTTP1`] for HTTP/1.x).
+    pub stream: StreamId,
     /// The upgrade request, when captured.
     pub request: Option<Message>,
     /// The final response, when captured.
@@ -83,62 +69,11 @@ pub struct Completed {
     pub switched: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DirState {
-    /// At the first byte of a stream that began with a SYN: a message boundary.
-    Start,
-    /// Somewhere inside a message: look for the next message start.
-    Resync { budget: usize },
-    /// Accumulating a head; `scanned` bytes were already searched for its end.
-    Head { scanned: usize },
-    /// Inside a chunked body.
-    Chunked(Chunked),
-    /// The client sent a WebSocket upgrade and waits for the answer.
-    AwaitResponse,
-    /// After a WebSocket 101: RFC 6455 frames, decoded by the connection's [`Session`].
-    Frames,
-    /// First bytes of a direction whose SYN was not captured: WebSocket frames, or HTTP?
-    FrameSniff,
-    /// Not HTTP (any more): the stream is ignored.
-    Done,
-}
-
-#[derive(Debug)]
-struct Pending {
-    head_method: bool,
-    upgrade: Option<Message>,
-    /// When the request head was complete.
-    since: Timestamp,
-}
-
-/// Evidence problems in one direction since the last completed exchange.
-#[derive(Debug, Default)]
-struct Marks {
-    gap: Option<Gap>,
-    truncated: bool,
-    conflict: bool,
-    header_limit: bool,
-    malformed: Option<String>,
-    frames: Vec<u64>,
-}
-
-impl Marks {
-    fn note_packet(&mut self, frame: u64) {
-        if self.frames.len() < 8 && self.frames.last() != Some(&frame) {
-            self.frames.push(frame);
-        }
-    }
-}
-
-/// What a segment did to the connection.
+/// Caps hit and work done while parsing HTTP, for the engine's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SegmentEffect {
-    /// The connection is over (RST, or FIN from both sides): finalise and remove it.
-    pub closed: bool,
+pub struct HttpEffect {
     /// A head exceeded the header cap.
     pub header_limit: bool,
-    /// Bytes were dropped by a stream cap.
-    pub dropped_by_cap: u64,
     /// The pending-request cap was hit and the connection given up.
     pub pending_limit: bool,
     /// Bytes examined looking for the end of HTTP heads (each byte once: the search resumes
@@ -146,73 +81,120 @@ pub struct SegmentEffect {
     pub head_bytes_scanned: u64,
 }
 
-/// One TCP connection's state.
-#[derive(Debug)]
-pub struct Connection {
-    limits: ConnLimits,
-    /// The side that carries client → server bytes, once known.
-    client: Option<Side>,
-    streams: [Stream; 2],
-    states: [DirState; 2],
-    marks: [Marks; 2],
-    syn_ts: Option<Timestamp>,
-    synack_ts: Option<Timestamp>,
-    pending: VecDeque<Pending>,
-    interim: Vec<Message>,
-    first_close: Option<(Side, bool, Timestamp)>,
-    fin_seen: [bool; 2],
-    last_ts: Timestamp,
-    saw_upgrade: bool,
-    /// An upgrade request arrived since [`Connection::take_new_upgrade`] was last called.
-    new_upgrade: bool,
-    rst_seen: bool,
-    /// Boxed: about 1 KiB that only WebSocket connections need, while most tracked
-    /// connections (plain HTTP, TLS, half-open SYNs) never get one.
-    session: Option<Box<Session>>,
-    ended: Option<(TcpEnd, Option<Peer>)>,
+/// Where the HTTP layer puts what it completes; owned by the caller, drained after each
+/// segment.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Exchanges whose outcome became known, in the order they did.
+    pub completed: Vec<Completed>,
+    /// Caps and work since the caller last reset it.
+    pub effect: HttpEffect,
 }
 
-impl Connection {
-    /// A connection seen for the first time.
+/// The protocol a 101 switched the connection to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// RFC 6455 frames follow (the request or the response said websocket).
+    WebSocket {
+        /// When the 101 was complete (the session starts there).
+        start: Timestamp,
+        /// The response's `Sec-WebSocket-Extensions` list.
+        extensions: Vec<String>,
+    },
+    /// HTTP/2 over cleartext after `Upgrade: h2c` (RFC 7540 §3.2).
+    H2c,
+    /// Another protocol (a Docker attach, a raw TCP tunnel, …): opaque bytes.
+    Tunnel,
+}
+
+/// What the framers do after [`Exchange::on_head`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The head is incomplete after all: wait for more bytes.
+    NeedMore,
+    /// Frame `body` on this side, then the next head. `release_client`: this response
+    /// answered the upgrade the client waits for, so it may send again.
+    Body {
+        /// How the bytes after the head are delimited.
+        body: Body,
+        /// The client's framer may read requests again.
+        release_client: bool,
+    },
+    /// An upgrade request: skip its declared body and read nothing more from the client
+    /// until the answer.
+    AwaitResponse(Body),
+    /// The head was malformed (and skipped): look for the next message start.
+    Resync,
+    /// Too many requests are pending: stop reading both directions.
+    GiveUp,
+    /// A 101: both directions now carry `Protocol`.
+    Switch(Protocol),
+}
+
+/// A request waiting for its response.
+#[derive(Debug)]
+struct Pending {
+    head_method: bool,
+    /// The request asked for `Upgrade: h2c`.
+    h2c: bool,
+    upgrade: Option<Message>,
+    /// When the request head was complete.
+    since: Timestamp,
+}
+
+/// HTTP-level evidence problems in one direction since the last completed exchange.
+#[derive(Debug, Default)]
+struct Marks {
+    header_limit: bool,
+    malformed: Option<String>,
+}
+
+/// One connection's request/response pairing.
+#[derive(Debug)]
+pub struct Exchange {
+    max_header_bytes: usize,
+    max_pending: usize,
+    pending: VecDeque<Pending>,
+    interim: Vec<Message>,
+    marks: [Marks; 2],
+    saw_upgrade: bool,
+    /// An upgrade request arrived since [`Exchange::take_new_upgrade`] was last called.
+    new_upgrade: bool,
+    /// Bytes of `pending` and `interim`, kept as they change (see [`Exchange::memory`]).
+    held: usize,
+    account: Account,
+}
+
+/// Bytes a kept head holds: its raw text and its parsed fields.
+fn head_bytes(m: &Message) -> usize {
+    m.head.raw.len()
+        + m.head
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>()
+}
+
+fn pending_bytes(p: &Pending) -> usize {
+    std::mem::size_of::<Pending>() + p.upgrade.as_ref().map_or(0, head_bytes)
+}
+
+impl Exchange {
+    /// Pairing for a new connection: heads up to `max_header_bytes`, at most `max_pending`
+    /// requests awaiting a response.
     #[must_use]
-    pub fn new(limits: ConnLimits) -> Self {
-        Connection {
-            limits,
-            client: None,
-            streams: [Stream::new(limits.stream), Stream::new(limits.stream)],
-            states: [DirState::Start, DirState::Start],
-            marks: [Marks::default(), Marks::default()],
-            syn_ts: None,
-            synack_ts: None,
+    pub fn new(max_header_bytes: usize, max_pending: usize) -> Self {
+        Exchange {
+            max_header_bytes,
+            max_pending,
             pending: VecDeque::new(),
             interim: Vec::new(),
-            first_close: None,
-            fin_seen: [false, false],
-            last_ts: Timestamp::default(),
+            marks: [Marks::default(), Marks::default()],
             saw_upgrade: false,
             new_upgrade: false,
-            rst_seen: false,
-            session: None,
-            ended: None,
+            held: 0,
+            account: Account::default(),
         }
-    }
-
-    /// The client → server side, once known.
-    #[must_use]
-    pub fn client_side(&self) -> Option<Side> {
-        self.client
-    }
-
-    /// SYN to SYN-ACK time in nanoseconds, when both were captured.
-    #[must_use]
-    pub fn connect_rtt_ns(&self) -> Option<i64> {
-        Some(self.synack_ts?.nanos_since(self.syn_ts?))
-    }
-
-    /// Whether both directions are ignored (nothing more to learn from this connection).
-    #[must_use]
-    pub fn is_inert(&self) -> bool {
-        self.states.iter().all(|s| *s == DirState::Done) && self.pending.is_empty()
     }
 
     /// Whether a WebSocket upgrade request was seen on this connection.
@@ -236,661 +218,135 @@ impl Connection {
             .min()
     }
 
+    /// Whether an upgrade request waits for its answer.
+    #[must_use]
+    pub fn upgrade_pending(&self) -> bool {
+        self.pending.iter().any(|p| p.upgrade.is_some())
+    }
+
+    /// Bytes held by pending requests and interim responses, computed now (walked).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.pending.iter().map(pending_bytes).sum::<usize>()
+            + self.interim.iter().map(head_bytes).sum::<usize>()
+    }
+
+    /// Registers the bytes held now with `meter` (0 after [`Exchange::release`]).
+    pub fn settle(&mut self, meter: &mut Meter) {
+        self.account.set(meter, self.held);
+    }
+
+    /// Withdraws what is registered with `meter` (the connection is being dropped).
+    pub fn release(&mut self, meter: &mut Meter) {
+        self.account.set(meter, 0);
+    }
+
+    fn marks_mut(&mut self, side: Side) -> &mut Marks {
+        let [lo, hi] = &mut self.marks;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    fn push_pending(&mut self, p: Pending) {
+        self.held += pending_bytes(&p);
+        self.pending.push_back(p);
+    }
+
+    fn pop_pending(&mut self) -> Option<Pending> {
+        let p = self.pending.pop_front()?;
+        self.held = self.held.saturating_sub(pending_bytes(&p));
+        Some(p)
+    }
+
+    fn take_interim(&mut self) -> Vec<Message> {
+        let interim = std::mem::take(&mut self.interim);
+        let bytes: usize = interim.iter().map(head_bytes).sum();
+        self.held = self.held.saturating_sub(bytes);
+        interim
+    }
+
     /// Reports every upgrade request sent at or before `cutoff` and still unanswered at
     /// `now` as timed out. A response that turns up later is not reported again.
-    pub fn expire_unanswered(
+    pub fn expire_unanswered<S: ByteStream>(
         &mut self,
+        link: &mut Link<'_, S>,
         cutoff: Timestamp,
         now: Timestamp,
-        out: &mut Vec<Completed>,
+        out: &mut Output,
     ) {
         let mut expired = Vec::new();
         for p in &mut self.pending {
             if p.since <= cutoff {
                 if let Some(request) = p.upgrade.take() {
+                    self.held = self.held.saturating_sub(head_bytes(&request));
                     expired.push(request);
                 }
             }
         }
         for request in expired {
             let done = self.complete(
+                link,
                 Some(request),
                 None,
                 Some((Ending::ResponseTimeout, now)),
                 false,
             );
-            out.push(done);
+            out.completed.push(done);
         }
     }
 
-    /// Bytes held for this connection (memory accounting).
-    #[must_use]
-    pub fn memory(&self) -> usize {
-        let head = |m: &Message| {
-            m.head.raw.len()
-                + m.head
-                    .headers
-                    .iter()
-                    .map(|h| h.name.len() + h.value.len())
-                    .sum::<usize>()
-        };
-        self.streams.iter().map(Stream::memory).sum::<usize>()
-            + self.session.as_deref().map_or(0, Session::memory)
-            + self.pending.len() * std::mem::size_of::<Pending>()
-            + self
-                .pending
-                .iter()
-                .filter_map(|p| p.upgrade.as_ref())
-                .map(head)
-                .sum::<usize>()
-            + self.interim.iter().map(head).sum::<usize>()
-    }
-
-    /// Whether this connection switched to WebSocket (or was recognised as one).
-    #[must_use]
-    pub fn is_websocket(&self) -> bool {
-        self.session.is_some()
-    }
-
-    /// Links the WebSocket session to the handshake record `id` that opened it.
-    pub fn set_handshake(&mut self, id: u64, failed: bool) {
-        if let Some(s) = self.session.as_mut() {
-            s.set_handshake(id, failed);
-        }
-    }
-
-    /// After [`Connection::finish`]: the WebSocket connection's record, once. Endpoints are
-    /// left for the caller, which knows the flow key.
-    pub fn take_connection_record(&mut self) -> Option<ConnectionRecord> {
-        let (tcp, closer) = self.ended.take()?;
-        Some((*self.session.take()?).finish(tcp, closer))
-    }
-
-    fn peer_of(&self, side: Side) -> Peer {
-        if self.client.is_none_or(|c| c == side) {
-            Peer::Client
-        } else {
-            Peer::Server
-        }
-    }
-
-    /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
-    /// is, where each stream starts, and the connect time.
-    pub fn syn(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
-        if synack {
-            self.client.get_or_insert(side.reverse());
-            self.synack_ts.get_or_insert(ts);
-        } else {
-            self.client.get_or_insert(side);
-            self.syn_ts.get_or_insert(ts);
-        }
-        if let Some(s) = self.streams.get_mut(side.index()) {
-            s.syn(seq);
-        }
-    }
-
-    /// Takes one segment travelling on `side`.
-    pub fn on_segment(
+    /// The connection ended (`ending` at `at`): every upgrade request still waiting is
+    /// reported unanswered.
+    pub fn finish<S: ByteStream>(
         &mut self,
-        side: Side,
-        seg: &Segment<'_>,
-        frame: &Packet<'_>,
-        out: &mut Vec<Completed>,
-    ) -> SegmentEffect {
-        let mut effect = SegmentEffect::default();
-        let i = side.index();
-        let o = side.reverse().index();
-        self.last_ts = frame.ts;
-        if seg.flags.syn {
-            self.syn(side, seg.seq, seg.flags.ack, frame.ts);
-        }
-        if seg.flags.ack {
-            let gap = self.streams.get_mut(o).and_then(|s| s.peer_ack(seg.ack));
-            if let Some(gap) = gap {
-                self.on_gap(side.reverse(), gap, frame.number);
-            }
-        }
-        if !seg.payload.is_empty() {
-            let Some(stream) = self.streams.get_mut(i) else {
-                return effect;
-            };
-            if !stream.is_started() && !seg.flags.syn {
-                // First bytes of a direction whose SYN was not captured: mid-message, maybe.
-                if let Some(state) = self.states.get_mut(i) {
-                    if *state == DirState::Start {
-                        *state = if self.session.is_some() {
-                            DirState::Frames
-                        } else {
-                            DirState::FrameSniff
-                        };
-                    }
-                }
-            }
-            let push = stream.push(seg.seq, seg.payload, frame.number, frame.ts);
-            let cut = if seg.payload_truncated {
-                let missing = u64::from(frame.orig_len).saturating_sub(frame.data.len() as u64);
-                stream.cut_short(seg.seq, seg.payload.len(), missing)
-            } else {
-                None
-            };
-            effect.dropped_by_cap += push.dropped_by_cap;
-            if let Some(m) = self.marks.get_mut(i) {
-                if push.conflicting_overlap {
-                    m.conflict = true;
-                    m.note_packet(frame.number);
-                }
-                if seg.payload_truncated {
-                    m.truncated = true;
-                    m.note_packet(frame.number);
-                }
-            }
-            if let Some(gap) = push.gap {
-                self.on_gap(side, gap, frame.number);
-            }
-            if let Some(gap) = cut {
-                self.on_gap(side, gap, frame.number);
-            }
-        }
-        self.process(side, out, &mut effect);
-        self.process(side.reverse(), out, &mut effect);
-        self.rst_seen |= seg.flags.rst;
-        if seg.flags.fin || seg.flags.rst {
-            self.first_close
-                .get_or_insert((side, seg.flags.rst, frame.ts));
-        }
-        if seg.flags.fin {
-            if let Some(s) = self.streams.get_mut(i) {
-                s.fin(seg.seq, seg.payload.len());
-            }
-            if let Some(f) = self.fin_seen.get_mut(i) {
-                *f = true;
-            }
-        }
-        effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
-        effect
-    }
-
-    /// Ends the connection: gives up on holes, analyses what is left and reports every
-    /// upgrade request still waiting. `ending` applies when no FIN/RST was seen.
-    pub fn finish(&mut self, ending: Ending, out: &mut Vec<Completed>) {
-        let mut effect = SegmentEffect::default();
-        for side in [Side::LoToHi, Side::HiToLo] {
-            let gap = self.streams.get_mut(side.index()).and_then(Stream::flush);
-            if let Some(gap) = gap {
-                self.on_gap(side, gap, 0);
-            }
-        }
-        for side in [Side::LoToHi, Side::HiToLo] {
-            self.process(side, out, &mut effect);
-        }
-        let (ending, ended_at) = match (self.first_close, ending) {
-            (_, Ending::Evicted) => (Ending::Evicted, self.last_ts),
-            (Some((side, rst, ts)), _) => {
-                let by_client = self.client.is_none_or(|c| c == side);
-                let e = match (by_client, rst) {
-                    (true, false) => Ending::ClientFin,
-                    (true, true) => Ending::ClientRst,
-                    (false, false) => Ending::ServerFin,
-                    (false, true) => Ending::ServerRst,
-                };
-                (e, ts)
-            }
-            (None, e) => (e, self.last_ts),
-        };
-        if self.session.is_some() {
-            let closer = self.first_close.map(|(side, _, _)| self.peer_of(side));
-            let tcp = TcpEnd {
-                ending,
-                at: ended_at,
-                rst: self.rst_seen,
-            };
-            self.ended = Some((tcp, closer));
-        }
-        while let Some(p) = self.pending.pop_front() {
+        link: &mut Link<'_, S>,
+        ending: Ending,
+        at: Timestamp,
+        out: &mut Output,
+    ) {
+        while let Some(p) = self.pop_pending() {
             if let Some(request) = p.upgrade {
-                let done = self.complete(Some(request), None, Some((ending, ended_at)), false);
-                out.push(done);
+                let done = self.complete(link, Some(request), None, Some((ending, at)), false);
+                out.completed.push(done);
             }
         }
     }
 
-    fn on_gap(&mut self, side: Side, gap: Gap, frame: u64) {
-        let i = side.index();
-        if let Some(m) = self.marks.get_mut(i) {
-            m.gap = Some(m.gap.map_or(gap, |g| Gap {
-                len: g.len + gap.len,
-                ..g
-            }));
-            if frame != 0 {
-                m.note_packet(frame);
-            }
-        }
-        if self.state(side) == DirState::Frames {
-            let peer = self.peer_of(side);
-            if let Some(s) = self.session.as_mut() {
-                if gap.needs_resync {
-                    // A frame header (or a payload being read) is missing: nothing says
-                    // where the next frame starts.
-                    s.lost(peer, gap.len, frame);
-                    self.set_state(side, DirState::Done);
-                } else {
-                    s.lost_in_payload(gap.len, frame);
-                }
-            }
+    /// `side` carries something other than HTTP: if a WebSocket request waits for this
+    /// side's answer, say what came instead.
+    pub fn not_http<S: ByteStream>(&mut self, link: &Link<'_, S>, side: Side) {
+        let waiting = link.sends_requests(side) == Some(false) && self.upgrade_pending();
+        if !waiting {
             return;
         }
-        if gap.needs_resync {
-            if let Some(state) = self.states.get_mut(i) {
-                if !matches!(*state, DirState::Done | DirState::AwaitResponse) {
-                    *state = DirState::Resync {
-                        budget: RESYNC_BUDGET,
-                    };
-                }
-            }
-        }
-    }
-
-    fn set_state(&mut self, side: Side, state: DirState) {
-        if let Some(s) = self.states.get_mut(side.index()) {
-            *s = state;
-        }
-        if state == DirState::Done {
-            if let Some(stream) = self.streams.get_mut(side.index()) {
-                stream.ignore();
-            }
-        }
-    }
-
-    fn state(&self, side: Side) -> DirState {
-        self.states
-            .get(side.index())
-            .copied()
-            .unwrap_or(DirState::Done)
-    }
-
-    fn data(&self, side: Side) -> &[u8] {
-        self.streams
-            .get(side.index())
-            .map(Stream::data)
-            .unwrap_or_default()
-    }
-
-    fn consume(&mut self, side: Side, n: u64) {
-        if let Some(s) = self.streams.get_mut(side.index()) {
-            s.consume(n);
-        }
-    }
-
-    /// Does `side` carry requests? `None` while unknown.
-    fn sends_requests(&self, side: Side) -> Option<bool> {
-        self.client.map(|c| c == side)
-    }
-
-    /// Runs `side`'s state machine over its buffered bytes until it needs more.
-    fn process(&mut self, side: Side, out: &mut Vec<Completed>, effect: &mut SegmentEffect) {
-        // Each iteration consumes bytes or changes state; the bound is a safety net.
-        for _ in 0..100_000 {
-            if self.data(side).is_empty() {
-                return;
-            }
-            match self.state(side) {
-                DirState::Done | DirState::AwaitResponse => return,
-                DirState::Frames => {
-                    if !self.frames_step(side) {
-                        return;
-                    }
-                }
-                DirState::FrameSniff => {
-                    if !self.frame_sniff(side) {
-                        return;
-                    }
-                }
-                DirState::Start => {
-                    if !self.sniff_start(side) {
-                        return;
-                    }
-                }
-                DirState::Resync { budget } => {
-                    if !self.resync(side, budget) {
-                        return;
-                    }
-                }
-                DirState::Head { scanned } => {
-                    if !self.head(side, scanned, out, effect) {
-                        return;
-                    }
-                }
-                DirState::Chunked(mut chunked) => {
-                    let step = chunked.step(self.data(side));
-                    match step {
-                        ChunkStep::Control(n) => {
-                            self.consume(side, n as u64);
-                            self.set_state(side, DirState::Chunked(chunked));
-                        }
-                        ChunkStep::Data(n, skip) => {
-                            self.consume(side, (n as u64).saturating_add(skip));
-                            self.set_state(side, DirState::Chunked(chunked));
-                        }
-                        ChunkStep::Done(n) => {
-                            self.consume(side, n as u64);
-                            self.set_state(side, DirState::Head { scanned: 0 });
-                        }
-                        ChunkStep::NeedMore => return,
-                        ChunkStep::Invalid => {
-                            self.set_state(
-                                side,
-                                DirState::Resync {
-                                    budget: RESYNC_BUDGET,
-                                },
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
-    fn frames_step(&mut self, side: Side) -> bool {
-        let peer = self.peer_of(side);
-        let (Some(session), Some(stream)) = (self.session.as_mut(), self.streams.get(side.index()))
-        else {
-            self.set_state(side, DirState::Done);
-            return false;
-        };
-        match session.step(peer, stream.data(), &|i| stream.origin(i)) {
-            Step::Consume(n) => {
-                self.consume(side, n);
-                true
-            }
-            Step::NeedMore => false,
-            Step::Stop => {
-                self.set_state(side, DirState::Done);
-                false
-            }
-        }
-    }
-
-    /// A direction that started mid-connection: a run of WebSocket frames makes this a
-    /// WebSocket connection whose handshake was not captured; anything else goes to the
-    /// HTTP resynchronisation it would have had anyway (nothing was consumed).
-    fn frame_sniff(&mut self, side: Side) -> bool {
-        let data = self.data(side);
-        let verdict = match session::sniff(data) {
-            FrameSniff::NeedMore if data.len() >= FRAME_SNIFF_BUDGET => FrameSniff::No,
-            v => v,
-        };
-        match verdict {
-            FrameSniff::NeedMore => false,
-            FrameSniff::No => {
-                self.set_state(
-                    side,
-                    DirState::Resync {
-                        budget: RESYNC_BUDGET,
-                    },
-                );
-                true
-            }
-            FrameSniff::WebSocket { masked } => {
-                let client = if masked { side } else { side.reverse() };
-                if self.client.is_some_and(|c| c != client) || self.saw_upgrade {
-                    self.set_state(
-                        side,
-                        DirState::Resync {
-                            budget: RESYNC_BUDGET,
-                        },
-                    );
-                    return true;
-                }
-                self.client = Some(client);
-                let start = self
-                    .streams
-                    .get(side.index())
-                    .and_then(|s| s.origin(0))
-                    .map_or(self.last_ts, |o| o.ts);
-                self.session = Some(Box::new(Session::sniffed(start, self.limits.max_payload)));
-                self.set_state(side, DirState::Frames);
-                let other = side.reverse();
-                if matches!(
-                    self.state(other),
-                    DirState::FrameSniff | DirState::Resync { .. } | DirState::Start
-                ) {
-                    self.set_state(other, DirState::Frames);
-                }
-                true
-            }
-        }
-    }
-
-    /// At a stream's first byte: is this HTTP, and which side is the client?
-    fn sniff_start(&mut self, side: Side) -> bool {
-        let data = self.data(side);
-        let (as_request, as_response) = match self.sends_requests(side) {
-            Some(true) => (http::sniff(data, true), Sniff::No),
-            Some(false) => (Sniff::No, http::sniff(data, false)),
-            None => (http::sniff(data, true), http::sniff(data, false)),
-        };
-        if as_request == Sniff::Yes {
-            self.client.get_or_insert(side);
-        } else if as_response == Sniff::Yes {
-            self.client.get_or_insert(side.reverse());
-        } else if as_request == Sniff::NeedMore || as_response == Sniff::NeedMore {
-            return false;
+        let data = link.stream(side).data();
+        let preview: String = data.iter().take(8).map(|b| format!("{b:02x} ")).collect();
+        let tls = matches!(data, [0x16 | 0x15, 0x03, 0x00..=0x04, ..]);
+        let what = if tls {
+            " (a TLS record: the server expects wss://, the client spoke ws://)"
         } else {
-            self.not_http(side);
-            return false;
-        }
-        self.set_state(side, DirState::Head { scanned: 0 });
-        true
-    }
-
-    /// The stream carries something else: stop reading it, and if a WebSocket request
-    /// waits for this side's answer, say what came instead.
-    fn not_http(&mut self, side: Side) {
-        let waiting = self.sends_requests(side) == Some(false)
-            && self.pending.iter().any(|p| p.upgrade.is_some());
-        if waiting {
-            let data = self.data(side);
-            let preview: String = data.iter().take(8).map(|b| format!("{b:02x} ")).collect();
-            let tls = matches!(data, [0x16 | 0x15, 0x03, 0x00..=0x04, ..]);
-            let what = if tls {
-                " (a TLS record: the server expects wss://, the client spoke ws://)"
-            } else {
-                ""
-            };
-            if let Some(m) = self.marks.get_mut(side.index()) {
-                m.malformed = Some(format!(
-                    "the server answered with bytes that are not HTTP: {}{what}",
-                    preview.trim_end()
-                ));
-            }
-        }
-        self.set_state(side, DirState::Done);
-    }
-
-    fn resync(&mut self, side: Side, budget: usize) -> bool {
-        let data = self.data(side);
-        if matches!(data, [0x14..=0x17, 0x03, 0x00..=0x04, ..]) {
-            // A TLS record mid-connection: nothing to find here.
-            self.not_http(side);
-            return false;
-        }
-        let found = match self.sends_requests(side) {
-            Some(want) => http::find_message_start(data, 0, want).map(|p| (p, want)),
-            None => {
-                let req = http::find_message_start(data, 0, true);
-                let resp = http::find_message_start(data, 0, false);
-                match (req, resp) {
-                    (Some(a), Some(b)) if b < a => Some((b, false)),
-                    (Some(a), _) => Some((a, true)),
-                    (None, Some(b)) => Some((b, false)),
-                    (None, None) => None,
-                }
-            }
+            ""
         };
-        if let Some((pos, is_request)) = found {
-            self.consume(side, pos as u64);
-            if is_request {
-                self.client.get_or_insert(side);
-            } else {
-                self.client.get_or_insert(side.reverse());
-            }
-            self.set_state(side, DirState::Head { scanned: 0 });
-            return true;
-        }
-        // Keep a short tail: a method name may be split across segments.
-        let drop = data.len().saturating_sub(16);
-        let left = budget.saturating_sub(drop);
-        self.consume(side, drop as u64);
-        if left == 0 {
-            self.not_http(side);
-        } else {
-            self.set_state(side, DirState::Resync { budget: left });
-        }
-        false
+        self.marks_mut(side).malformed = Some(format!(
+            "the server answered with bytes that are not HTTP: {}{what}",
+            preview.trim_end()
+        ));
     }
 
-    fn head(
+    /// `side`'s head passed the header cap without ending. If it was heading for a
+    /// WebSocket upgrade (or answers one), that is reported; the framer stops either way.
+    pub fn header_limit<S: ByteStream>(
         &mut self,
-        side: Side,
-        scanned: usize,
-        out: &mut Vec<Completed>,
-        effect: &mut SegmentEffect,
-    ) -> bool {
-        let is_request = self.sends_requests(side).unwrap_or(true);
-        let data = self.data(side);
-        effect.head_bytes_scanned += data.len().saturating_sub(scanned) as u64;
-        let Some(len) = http::find_head_end(data, scanned) else {
-            if data.len() > self.limits.max_header_bytes {
-                effect.header_limit = true;
-                self.header_limit(side, is_request, out);
-                return false;
-            }
-            let scanned = data.len();
-            self.set_state(side, DirState::Head { scanned });
-            return false;
-        };
-        if len > self.limits.max_header_bytes {
-            effect.header_limit = true;
-            self.header_limit(side, is_request, out);
-            return false;
-        }
-        if let Some(scan) = http::scan_head(data, len, is_request) {
-            if self.plain_message(side, is_request, len, scan) {
-                return true;
-            }
-        }
-        let data = self.data(side);
-        match http::parse_head(data, len, is_request) {
-            HeadParse::Complete(head) => {
-                let Some(stream) = self.streams.get(side.index()) else {
-                    return false;
-                };
-                let first = stream.origin(0);
-                let last = stream.origin(len.saturating_sub(1));
-                let truncated = self.marks.get(side.index()).is_some_and(|m| m.truncated);
-                let msg = Message {
-                    packets: stream.packets(0..len),
-                    first_ts: first.map(|o| o.ts).unwrap_or(self.last_ts),
-                    last_ts: last.map(|o| o.ts).unwrap_or(self.last_ts),
-                    truncated,
-                    head,
-                };
-                self.consume(side, len as u64);
-                if is_request {
-                    self.on_request(side, msg, effect);
-                } else {
-                    self.on_response(side, msg, out);
-                }
-                true
-            }
-            HeadParse::Partial => false,
-            HeadParse::Invalid(why) => {
-                if let Some(m) = self.marks.get_mut(side.index()) {
-                    let who = if is_request { "request" } else { "response" };
-                    m.malformed = Some(format!("malformed HTTP {who} head: {why}"));
-                }
-                self.consume(side, len as u64);
-                self.set_state(
-                    side,
-                    DirState::Resync {
-                        budget: RESYNC_BUDGET,
-                    },
-                );
-                true
-            }
-        }
-    }
-
-    /// Handles a message that plays no part in a WebSocket exchange from its [`http::Scan`]
-    /// alone: its place in the request/response pairing and its body framing, nothing built.
-    /// Returns false when the message needs the full path (WebSocket headers, a 101, an
-    /// answer to an upgrade request, or the pending-request cap).
-    fn plain_message(
-        &mut self,
+        link: &Link<'_, S>,
         side: Side,
         is_request: bool,
-        len: usize,
-        scan: http::Scan,
-    ) -> bool {
-        if scan.websocket {
-            return false;
-        }
-        if is_request {
-            if self.pending.len() >= self.limits.max_pending {
-                return false;
-            }
-            let since = self
-                .streams
-                .get(side.index())
-                .and_then(|s| s.origin(len.saturating_sub(1)))
-                .map_or(self.last_ts, |o| o.ts);
-            self.consume(side, len as u64);
-            self.pending.push_back(Pending {
-                head_method: scan.head_method,
-                upgrade: None,
-                since,
-            });
-            match scan.request_body() {
-                Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
-                Body::Length(n) => {
-                    self.consume(side, n);
-                    self.set_state(side, DirState::Head { scanned: 0 });
-                }
-                Body::None | Body::UntilClose => {
-                    self.set_state(side, DirState::Head { scanned: 0 })
-                }
-            }
-            return true;
-        }
-        let answers_upgrade = self.pending.front().is_some_and(|p| p.upgrade.is_some());
-        if scan.status == 101 || answers_upgrade {
-            return false;
-        }
-        self.consume(side, len as u64);
-        if (100..200).contains(&scan.status) {
-            self.set_state(side, DirState::Head { scanned: 0 });
-            return true;
-        }
-        let head_method = self.pending.pop_front().is_some_and(|p| p.head_method);
-        // An ordinary keep-alive exchange: its evidence problems are not ours.
-        self.take_marks();
-        match scan.response_body(head_method) {
-            Body::None => self.set_state(side, DirState::Head { scanned: 0 }),
-            Body::Length(n) => {
-                self.consume(side, n);
-                self.set_state(side, DirState::Head { scanned: 0 });
-            }
-            Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
-            Body::UntilClose => self.set_state(side, DirState::Done),
-        }
-        true
-    }
-
-    fn header_limit(&mut self, side: Side, is_request: bool, out: &mut Vec<Completed>) {
-        let data = self.data(side);
-        let limit = self.limits.max_header_bytes;
-        // The head never ended; if it was heading for a WebSocket upgrade, say so.
+        out: &mut Output,
+    ) {
+        let stream = link.stream(side);
+        let data = stream.data();
+        let limit = self.max_header_bytes;
         let lower: Vec<u8> = data
             .iter()
             .take(limit)
@@ -898,21 +354,18 @@ impl Connection {
             .collect();
         let websocket = lower.windows(14).any(|w| w == b"sec-websocket-")
             || lower.windows(9).any(|w| w == b"websocket");
-        let frames = self
-            .streams
-            .get(side.index())
-            .map(|s| s.packets(0..data.len().min(limit)))
-            .unwrap_or_default();
-        let upgrade_pending = !is_request && self.pending.iter().any(|p| p.upgrade.is_some());
+        let packets = stream.packets(0..data.len().min(limit));
+        let upgrade_pending = !is_request && self.upgrade_pending();
         if websocket || upgrade_pending {
             let who = if is_request { "request" } else { "response" };
             let finding = Finding::new(
                 Code::HeaderLimitExceeded,
                 format!("the {who} head passed {limit} bytes without ending (--max-header-bytes)"),
             )
-            .packets(&frames);
+            .packets(&packets);
             if is_request {
-                out.push(Completed {
+                out.completed.push(Completed {
+                    stream: StreamId::HTTP1,
                     request: None,
                     response: None,
                     interim: Vec::new(),
@@ -921,14 +374,119 @@ impl Connection {
                     extra: vec![finding],
                     switched: false,
                 });
-            } else if let Some(m) = self.marks.get_mut(side.index()) {
-                m.header_limit = true;
+            } else {
+                self.marks_mut(side).header_limit = true;
             }
         }
-        self.set_state(side, DirState::Done);
     }
 
-    fn on_request(&mut self, side: Side, msg: Message, effect: &mut SegmentEffect) {
+    /// A complete head of `len` bytes starts `side`'s buffer: pair it and say what the
+    /// framers do next.
+    pub fn on_head<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        len: usize,
+        is_request: bool,
+        out: &mut Output,
+    ) -> Next {
+        let data = link.stream(side).data();
+        if let Some(scan) = http::scan_head(data, len, is_request) {
+            if let Some(next) = self.plain_message(link, side, is_request, len, scan) {
+                return next;
+            }
+        }
+        let stream = link.stream(side);
+        match http::parse_head(stream.data(), len, is_request) {
+            HeadParse::Complete(head) => {
+                let first = stream.origin(0);
+                let last = stream.origin(len.saturating_sub(1));
+                let msg = Message {
+                    packets: stream.packets(0..len),
+                    first_ts: first.map_or(link.now, |o| o.ts),
+                    last_ts: last.map_or(link.now, |o| o.ts),
+                    truncated: stream.evidence().truncated,
+                    head,
+                };
+                link.stream_mut(side).consume(len as u64);
+                if is_request {
+                    self.on_request(link, side, msg, out)
+                } else {
+                    self.on_response(link, side, msg, out)
+                }
+            }
+            HeadParse::Partial => Next::NeedMore,
+            HeadParse::Invalid(why) => {
+                let who = if is_request { "request" } else { "response" };
+                self.marks_mut(side).malformed = Some(format!("malformed HTTP {who} head: {why}"));
+                link.stream_mut(side).consume(len as u64);
+                Next::Resync
+            }
+        }
+    }
+
+    /// Handles a message that plays no part in a WebSocket exchange from its [`http::Scan`]
+    /// alone: its place in the pairing and its body framing, nothing built. `None` when the
+    /// message needs the full path (WebSocket headers, a 101, an answer to an upgrade
+    /// request, or the pending-request cap).
+    fn plain_message<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        is_request: bool,
+        len: usize,
+        scan: http::Scan,
+    ) -> Option<Next> {
+        if scan.websocket {
+            return None;
+        }
+        if is_request {
+            if self.pending.len() >= self.max_pending {
+                return None;
+            }
+            let stream = link.stream_mut(side);
+            let since = stream
+                .origin(len.saturating_sub(1))
+                .map_or(link.now, |o| o.ts);
+            link.stream_mut(side).consume(len as u64);
+            self.push_pending(Pending {
+                head_method: scan.head_method,
+                h2c: scan.h2c,
+                upgrade: None,
+                since,
+            });
+            return Some(Next::Body {
+                body: scan.request_body(),
+                release_client: false,
+            });
+        }
+        let answers_upgrade = self.pending.front().is_some_and(|p| p.upgrade.is_some());
+        if scan.status == 101 || answers_upgrade {
+            return None;
+        }
+        link.stream_mut(side).consume(len as u64);
+        if (100..200).contains(&scan.status) {
+            return Some(Next::Body {
+                body: Body::None,
+                release_client: false,
+            });
+        }
+        let head_method = self.pop_pending().is_some_and(|p| p.head_method);
+        // An ordinary keep-alive exchange: its evidence problems are not ours.
+        self.take_marks(link);
+        Some(Next::Body {
+            body: scan.response_body(head_method),
+            release_client: false,
+        })
+    }
+
+    fn on_request<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        msg: Message,
+        out: &mut Output,
+    ) -> Next {
         let head = &msg.head;
         let upgrade = head.has_token("Upgrade", "websocket")
             || head.headers.iter().any(|h| {
@@ -937,13 +495,12 @@ impl Connection {
                         .get(..14)
                         .is_some_and(|p| p.eq_ignore_ascii_case("sec-websocket-"))
             });
+        let h2c = head.has_token("Upgrade", "h2c");
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
-        if self.pending.len() >= self.limits.max_pending {
-            effect.pending_limit = true;
-            self.set_state(side, DirState::Done);
-            self.set_state(side.reverse(), DirState::Done);
-            return;
+        if self.pending.len() >= self.max_pending {
+            out.effect.pending_limit = true;
+            return Next::GiveUp;
         }
         if upgrade {
             self.saw_upgrade = true;
@@ -951,141 +508,137 @@ impl Connection {
             // those seen while this request's own head arrived (a retransmission of it with
             // different bytes) belong to this exchange.
             let first = msg.first_packet();
-            let own = self
-                .marks
-                .get_mut(side.index())
-                .map(std::mem::take)
-                .filter(|m| m.frames.iter().any(|&f| f >= first));
-            self.take_marks();
-            if let (Some(own), Some(slot)) = (own, self.marks.get_mut(side.index())) {
-                *slot = own;
+            let evidence = link.stream_mut(side).evidence_mut().take();
+            let marks = std::mem::take(self.marks_mut(side));
+            let own = evidence.packets.iter().any(|&p| p >= first);
+            self.take_marks(link);
+            if own {
+                *link.stream_mut(side).evidence_mut() = evidence;
+                *self.marks_mut(side) = marks;
             }
         }
         let since = msg.last_ts;
         self.new_upgrade |= upgrade;
-        self.pending.push_back(Pending {
+        self.push_pending(Pending {
             head_method,
+            h2c,
             upgrade: upgrade.then_some(msg),
             since,
         });
-        match body {
-            Body::Length(n) => self.consume(side, n),
-            Body::Chunked if !upgrade => {
-                self.set_state(side, DirState::Chunked(Chunked::default()));
-                return;
+        if upgrade {
+            Next::AwaitResponse(body)
+        } else {
+            Next::Body {
+                body,
+                release_client: false,
             }
-            _ => {}
         }
-        self.set_state(
-            side,
-            if upgrade {
-                DirState::AwaitResponse
-            } else {
-                DirState::Head { scanned: 0 }
-            },
-        );
     }
 
-    fn on_response(&mut self, side: Side, msg: Message, out: &mut Vec<Completed>) {
+    fn on_response<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        _side: Side,
+        msg: Message,
+        out: &mut Output,
+    ) -> Next {
         let status = msg.head.status().unwrap_or(0);
-        let client = side.reverse();
         if (100..200).contains(&status) && status != 101 {
             if self.pending.front().is_some_and(|p| p.upgrade.is_some())
                 && self.interim.len() < MAX_INTERIM
             {
+                self.held += head_bytes(&msg);
                 self.interim.push(msg);
             }
-            self.set_state(side, DirState::Head { scanned: 0 });
-            return;
+            return Next::Body {
+                body: Body::None,
+                release_client: false,
+            };
         }
         // Without its request, only the response's own headers say it is WebSocket (a bare
         // 101 may be h2c or a Docker attach).
         let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
             || msg.head.has_token("Upgrade", "websocket");
-        let pending = self.pending.pop_front();
+        let pending = self.pop_pending();
         let unsolicited = pending.is_none();
-        let opens_websocket = status == 101
-            && (websocket_response || pending.as_ref().is_some_and(|p| p.upgrade.is_some()));
-        if opens_websocket && self.session.is_none() {
-            // RFC 6455 §4.1: frames may follow the 101 at once, in the same segment.
-            let extensions = msg.head.list("Sec-WebSocket-Extensions");
-            self.session = Some(Box::new(Session::new(
-                msg.last_ts,
-                session::deflate_params(&extensions),
-                self.limits.max_payload,
-            )));
-        }
-        let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
+        let opens_websocket = status == 101 && (websocket_response || answered_upgrade);
+        let switch = (status == 101).then(|| {
+            if opens_websocket {
+                Protocol::WebSocket {
+                    start: msg.last_ts,
+                    extensions: msg.head.list("Sec-WebSocket-Extensions"),
+                }
+            } else if pending.as_ref().is_some_and(|p| p.h2c)
+                || msg.head.has_token("Upgrade", "h2c")
+            {
+                Protocol::H2c
+            } else {
+                Protocol::Tunnel
+            }
+        });
+        let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
-                let done = self.complete(Some(request), Some(msg), None, opens_websocket);
-                out.push(done);
+                let done = self.complete(link, Some(request), Some(msg), None, opens_websocket);
+                out.completed.push(done);
             }
             None if websocket_response && unsolicited => {
-                let done = self.complete(None, Some(msg), None, opens_websocket);
-                out.push(done);
+                let done = self.complete(link, None, Some(msg), None, opens_websocket);
+                out.completed.push(done);
             }
             None => {
                 // An ordinary keep-alive exchange: its evidence problems are not ours.
-                self.take_marks();
+                self.take_marks(link);
             }
         }
-        if status == 101 {
-            // Switched protocols: what follows is not HTTP; WebSocket frames are decoded.
-            let next = if opens_websocket {
-                DirState::Frames
-            } else {
-                DirState::Done
-            };
-            self.set_state(side, next);
-            self.set_state(client, next);
-            return;
+        if let Some(protocol) = switch {
+            // Switched protocols: what follows is not HTTP.
+            return Next::Switch(protocol);
         }
         // Only the answer to the upgrade releases a client waiting for it (pipelined plain
         // requests before the upgrade are answered first).
-        if answered_upgrade && self.state(client) == DirState::AwaitResponse {
-            self.set_state(client, DirState::Head { scanned: 0 });
-        }
-        match body {
-            Body::None => self.set_state(side, DirState::Head { scanned: 0 }),
-            Body::Length(n) => {
-                self.consume(side, n);
-                self.set_state(side, DirState::Head { scanned: 0 });
-            }
-            Body::Chunked => self.set_state(side, DirState::Chunked(Chunked::default())),
-            Body::UntilClose => self.set_state(side, DirState::Done),
+        Next::Body {
+            body,
+            release_client: answered_upgrade,
         }
     }
 
     /// An exchange whose outcome is known, with the interim responses and evidence marks
     /// gathered since the last one. `end` is how and when the connection ended, for a request
     /// that got no answer.
-    fn complete(
+    fn complete<S: ByteStream>(
         &mut self,
+        link: &mut Link<'_, S>,
         request: Option<Message>,
         response: Option<Message>,
         end: Option<(Ending, Timestamp)>,
         switched: bool,
     ) -> Completed {
         Completed {
+            stream: StreamId::HTTP1,
             request,
             response,
-            interim: std::mem::take(&mut self.interim),
+            interim: self.take_interim(),
             ending: end.map(|(e, _)| e),
             ended_at: end.map(|(_, t)| t),
-            extra: self.take_marks(),
+            extra: self.take_marks(link),
             switched,
         }
     }
 
-    /// Turns the evidence marks of both directions into findings and clears them.
-    fn take_marks(&mut self) -> Vec<Finding> {
+    /// Turns the evidence marks of both directions (the streams' and the pairing's own) into
+    /// findings and clears them.
+    fn take_marks<S: ByteStream>(&mut self, link: &mut Link<'_, S>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for m in &mut self.marks {
-            let m = std::mem::take(m);
-            if let Some(gap) = m.gap {
+        for side in [Side::LoToHi, Side::HiToLo] {
+            let evidence = link.stream_mut(side).evidence_mut().take();
+            let marks = std::mem::take(self.marks_mut(side));
+            if evidence == Evidence::default() && marks.malformed.is_none() && !marks.header_limit {
+                continue;
+            }
+            if let Some(gap) = evidence.gap {
                 findings.push(
                     Finding::new(
                         Code::CaptureGap,
@@ -1094,32 +647,32 @@ impl Connection {
                             gap.len, gap.offset
                         ),
                     )
-                    .packets(&m.frames),
+                    .packets(&evidence.packets),
                 );
             }
-            if m.truncated {
+            if evidence.truncated {
                 findings.push(
                     Finding::new(Code::SnaplenTruncated, "packets cut by the snap length")
-                        .packets(&m.frames),
+                        .packets(&evidence.packets),
                 );
             }
-            if m.conflict {
+            if evidence.conflict {
                 findings.push(
                     Finding::new(
                         Code::OverlapConflict,
                         "a retransmission carried different bytes; the first copy was used",
                     )
-                    .packets(&m.frames),
+                    .packets(&evidence.packets),
                 );
             }
-            if m.header_limit {
+            if marks.header_limit {
                 findings.push(Finding::new(
                     Code::HeaderLimitExceeded,
                     "the response head passed the header cap without ending",
                 ));
             }
-            if let Some(why) = m.malformed {
-                findings.push(Finding::new(Code::HttpMalformed, why).packets(&m.frames));
+            if let Some(why) = marks.malformed {
+                findings.push(Finding::new(Code::HttpMalformed, why).packets(&evidence.packets));
             }
         }
         findings

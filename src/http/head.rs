@@ -315,6 +315,8 @@ fn response_framing(
 pub struct Scan {
     /// `Upgrade` names websocket, or a `Sec-WebSocket-*` header is present: parse it fully.
     pub websocket: bool,
+    /// `Upgrade` names h2c (HTTP/2 over cleartext, RFC 7540 §3.2).
+    pub h2c: bool,
     /// Response status (0 for a request).
     pub status: u16,
     /// The request method is HEAD.
@@ -358,6 +360,7 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
     };
     let mut scan = Scan {
         websocket: false,
+        h2c: false,
         status,
         head_method,
         chunked: false,
@@ -368,6 +371,7 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"upgrade") {
             scan.websocket |= has_token(h.value, b"websocket");
+            scan.h2c |= has_token(h.value, b"h2c");
         } else if name.len() > 14
             && name
                 .get(..14)

@@ -23,6 +23,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Timestamp;
+use crate::tcp::stream::{origin_packets, ByteStream, Evidence};
+pub use crate::tcp::stream::{Gap, Origin};
 
 /// Limits for one direction's stream.
 #[derive(Clone, Copy, Debug)]
@@ -46,29 +48,6 @@ impl Default for StreamLimits {
 const MAX_OUT_OF_ORDER_SEGMENTS: usize = 512;
 /// Most segment origins remembered for the buffered bytes (packet numbers for evidence).
 const MAX_ORIGINS: usize = 256;
-
-/// Where a run of buffered bytes came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Origin {
-    /// Stream offset of the first byte of the run.
-    pub offset: u64,
-    /// Packet number that carried it.
-    pub packet: u64,
-    /// That packet's timestamp.
-    pub ts: Timestamp,
-}
-
-/// Bytes that were on the wire but never reached the capture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gap {
-    /// Stream offset where the missing bytes start.
-    pub offset: u64,
-    /// How many bytes are missing.
-    pub len: u64,
-    /// Whether the consumer must resynchronise: false when the gap lies inside bytes it had
-    /// already chosen to skip.
-    pub needs_resync: bool,
-}
 
 /// What one [`Stream::push`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +86,8 @@ pub struct Stream {
     fin_at: Option<u64>,
     /// Stop storing anything: the consumer gave up on this stream.
     ignored: bool,
+    /// Evidence problems noted by the connection, for the consumer to take.
+    evidence: Evidence,
 }
 
 impl Stream {
@@ -125,6 +106,7 @@ impl Stream {
             origins: VecDeque::new(),
             fin_at: None,
             ignored: false,
+            evidence: Evidence::default(),
         }
     }
 
@@ -337,16 +319,7 @@ impl Stream {
     /// Packet numbers that carried buffered bytes `range` (at most [`MAX_ORIGINS`]).
     #[must_use]
     pub fn packets(&self, range: std::ops::Range<usize>) -> Vec<u64> {
-        let start = self.base + range.start as u64;
-        let end = self.base + range.end as u64;
-        let mut packets: Vec<u64> = Vec::new();
-        for (i, o) in self.origins.iter().enumerate() {
-            let run_end = self.origins.get(i + 1).map_or(u64::MAX, |n| n.offset);
-            if o.offset < end && run_end > start && packets.last() != Some(&o.packet) {
-                packets.push(o.packet);
-            }
-        }
-        packets
+        origin_packets(&self.origins, self.base, range)
     }
 
     fn conflicts(&self, start: i64, bytes: &[u8]) -> bool {
@@ -548,6 +521,40 @@ impl Stream {
                 break;
             }
         }
+    }
+}
+
+impl ByteStream for Stream {
+    fn data(&self) -> &[u8] {
+        Stream::data(self)
+    }
+
+    fn consume(&mut self, n: u64) {
+        Stream::consume(self, n);
+    }
+
+    fn origin(&self, index: usize) -> Option<Origin> {
+        Stream::origin(self, index)
+    }
+
+    fn packets(&self, range: std::ops::Range<usize>) -> Vec<u64> {
+        Stream::packets(self, range)
+    }
+
+    fn ignore(&mut self) {
+        Stream::ignore(self);
+    }
+
+    fn is_finished(&self) -> bool {
+        Stream::is_finished(self)
+    }
+
+    fn evidence(&self) -> &Evidence {
+        &self.evidence
+    }
+
+    fn evidence_mut(&mut self) -> &mut Evidence {
+        &mut self.evidence
     }
 }
 

@@ -2,9 +2,9 @@
 //! endless pipelines, sequence numbers jumping by gigabytes, a connection that never closes,
 //! idle expiry, and work that must stay linear where a naive parser goes quadratic.
 
+use wssniff::dispatch::ConnLimits;
 use wssniff::engine::EngineConfig;
 use wssniff::event::Event;
-use wssniff::http::exchange::ConnLimits;
 
 use crate::packet::{v4, Link, Tcp};
 use crate::traffic::{packet, Run, SERVER, UPGRADE};

@@ -17,10 +17,14 @@ const STAGES: &[&str] = &[
     "capture",
     "finding",
     "event",
+    // Accounting every buffer registers with (issue 18 sets the budget).
+    "memory",
     "decode",
     "tcp",
     "http",
     "websocket",
+    // The application-parser switch: HTTP/1 → WebSocket, tunnel, h2c; TLS (seams).
+    "dispatch",
     "handshake",
     "correlate",
     "engine",
@@ -38,11 +42,7 @@ const STAGES: &[&str] = &[
 /// Imports that break the order today, each with the reason it is allowed for now. Empty
 /// when the layering is whole; an entry that no longer matches fails the test, so the list
 /// cannot go stale.
-const KNOWN_VIOLATIONS: &[(&str, &str, &str)] = &[(
-    "http/exchange.rs",
-    "websocket/session.rs",
-    "the HTTP framer starts the WebSocket walker after a 101: the parser switch moves to tcp",
-)];
+const KNOWN_VIOLATIONS: &[(&str, &str, &str)] = &[];
 
 fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

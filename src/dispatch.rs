@@ -1,0 +1,641 @@
+//! The application-parser switch: which parser reads each direction of a connection, chosen
+//! by content and switched by events, and the [`Connection`] that joins it to the TCP
+//! lifecycle.
+//!
+//! Each direction has a [`Lane`]; the lanes share the connection's HTTP/1 pairing and its
+//! WebSocket sessions:
+//!
+//! ```text
+//!   SYN seen ─▶ Http ──WebSocket 101──────────────▶ WebSocket (both directions; frames walked)
+//!                │  ──101 after Upgrade: h2c──────▶ H2c       (opaque until HTTP/2, issue 13)
+//!                │  ──101 to another protocol─────▶ Tunnel    (opaque)
+//!                │  ──not HTTP, a TLS record──────▶ Tls       (opaque until TLS, issue 12)
+//!                └─ ──not HTTP / cap hit / body until close──▶ Ignored
+//!   no SYN   ─▶ FrameSniff ──a run of sane frames──▶ WebSocket (handshake not observed)
+//!                          └─not frames──▶ Http (resynchronising)
+//!   a gap that loses the place: Http/FrameSniff ─▶ Http (resynchronising); WebSocket ─▶ Ignored
+//! ```
+//!
+//! Opaque lanes store nothing: their stream is told to ignore its bytes, so bulk traffic of
+//! a protocol wssniff does not read costs a table lookup per packet and no more. The names
+//! mark where the next layers plug in: issue 12 turns `Tls` into a TLS record layer whose
+//! plaintext (a [`Relay`](crate::tcp::stream::Relay) per direction) feeds another switch
+//! over `Relay`s ([`Dispatch`] is generic over the [`ByteStream`]); issue 13 turns `H2c`
+//! (and ALPN `h2`) into an HTTP/2 parser that feeds one WebSocket session per extended
+//! CONNECT stream, which is why sessions and completed exchanges are keyed by
+//! [`StreamId`] and not only by connection.
+//!
+//! This stage sits after `websocket` because it chooses between HTTP and WebSocket; `tcp`
+//! only knows the [`Application`] trait that [`Dispatch`] implements. Never does I/O.
+
+use crate::capture::{Packet, Timestamp};
+use crate::decode::Segment;
+use crate::event::{ConnectionRecord, Ending, Peer};
+use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
+use crate::http::framer::{self, AfterBody, Framed, Framer};
+use crate::memory::{Account, Meter};
+use crate::tcp::connection::{Application, Closure, Link, Opening, TcpConnection};
+use crate::tcp::flow::Side;
+use crate::tcp::reassembly::{Gap, StreamLimits};
+use crate::tcp::stream::ByteStream;
+use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
+
+/// Caps for one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Per-direction stream caps.
+    pub stream: StreamLimits,
+    /// Longest request or response head accepted before giving up on it.
+    pub max_header_bytes: usize,
+    /// Most requests awaiting a response (pipelining) before the connection is given up.
+    pub max_pending: usize,
+    /// WebSocket frames with a larger payload are reported (`frame_too_large`).
+    pub max_payload: u64,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            stream: StreamLimits::default(),
+            max_header_bytes: 64 * 1024,
+            max_pending: 1024,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+}
+
+/// Default `--max-payload`: 16 MiB, between websockets' 1 MiB `max_size` and ws's 100 MiB
+/// `maxPayload`.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
+/// Bytes of a flow without a visible handshake buffered while deciding whether it carries
+/// WebSocket frames.
+const FRAME_SNIFF_BUDGET: usize = 32 * 1024;
+/// Parser steps per direction per segment; each step consumes bytes or changes state, so
+/// this is only a safety net.
+const MAX_STEPS: usize = 100_000;
+
+/// Which parser reads one direction's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// HTTP/1.x, framed by this direction's [`Framer`].
+    Http(Framer),
+    /// First bytes of a direction whose SYN was not captured: WebSocket frames, or HTTP?
+    FrameSniff,
+    /// RFC 6455 frames, walked by the connection's WebSocket session.
+    WebSocket,
+    /// After `Upgrade: h2c` and a 101: HTTP/2, not read yet (the HTTP/2 parser plugs in here).
+    H2c,
+    /// After a 101 to another protocol: opaque.
+    Tunnel,
+    /// TLS records where HTTP was expected: not read yet (the TLS layer plugs in here).
+    Tls,
+    /// Not a protocol wssniff reads, or given up (a cap, a body that runs to the close).
+    Ignored,
+}
+
+impl Lane {
+    /// Whether nothing is read from this direction any more.
+    #[must_use]
+    pub fn is_opaque(self) -> bool {
+        matches!(self, Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored)
+    }
+}
+
+/// One WebSocket carried by the connection.
+#[derive(Debug)]
+struct WebSocketStream {
+    id: StreamId,
+    /// Boxed: about 1 KiB that only WebSocket connections need.
+    session: Box<Session>,
+}
+
+/// The per-connection parser switch: the two lanes, the HTTP/1 pairing they share, and the
+/// WebSocket sessions the connection carries.
+#[derive(Debug)]
+pub struct Dispatch {
+    limits: ConnLimits,
+    lanes: [Lane; 2],
+    http: Exchange,
+    websockets: Vec<WebSocketStream>,
+    /// Memory registered for `websockets`.
+    websockets_account: Account,
+    /// How the connection ended, once it has, for the WebSocket records.
+    ended: Option<(TcpEnd, Option<Peer>)>,
+}
+
+impl Dispatch {
+    /// The switch of a new connection: both directions start as HTTP at a message boundary.
+    #[must_use]
+    pub fn new(limits: ConnLimits) -> Self {
+        Dispatch {
+            limits,
+            lanes: [Lane::Http(Framer::new()), Lane::Http(Framer::new())],
+            http: Exchange::new(limits.max_header_bytes, limits.max_pending),
+            websockets: Vec::new(),
+            websockets_account: Account::default(),
+            ended: None,
+        }
+    }
+
+    /// The parser reading `side`.
+    #[must_use]
+    pub fn lane(&self, side: Side) -> Lane {
+        let [lo, hi] = self.lanes;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    /// The HTTP/1 pairing.
+    #[must_use]
+    pub fn exchange(&self) -> &Exchange {
+        &self.http
+    }
+
+    fn lane_mut(&mut self, side: Side) -> &mut Lane {
+        let [lo, hi] = &mut self.lanes;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    /// Switches `side` to `lane`; an opaque lane stops the stream from storing anything.
+    fn set_lane<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side, lane: Lane) {
+        *self.lane_mut(side) = lane;
+        if lane.is_opaque() {
+            link.stream_mut(side).ignore();
+        }
+    }
+
+    fn session_mut(&mut self, id: StreamId) -> Option<&mut Session> {
+        self.websockets
+            .iter_mut()
+            .find(|w| w.id == id)
+            .map(|w| &mut *w.session)
+    }
+
+    /// Starts (or, when sniffed again, replaces) the WebSocket session of stream `id`.
+    fn open_session(&mut self, id: StreamId, session: Session) {
+        match self.websockets.iter_mut().find(|w| w.id == id) {
+            Some(w) => *w.session = session,
+            None => self.websockets.push(WebSocketStream {
+                id,
+                session: Box::new(session),
+            }),
+        }
+    }
+
+    /// Whether the connection carries a WebSocket on stream `id`.
+    #[must_use]
+    pub fn has_session(&self, id: StreamId) -> bool {
+        self.websockets.iter().any(|w| w.id == id)
+    }
+
+    /// Links the WebSocket session on stream `id` to the handshake record `handshake` that
+    /// opened it.
+    pub fn set_handshake(&mut self, id: StreamId, handshake: u64, failed: bool) {
+        if let Some(s) = self.session_mut(id) {
+            s.set_handshake(handshake, failed);
+        }
+    }
+
+    /// After the connection finished: one WebSocket connection record (with its stream)
+    /// per call, until none is left. Endpoints are left for the caller, which knows the
+    /// flow key.
+    pub fn take_connection_record(&mut self) -> Option<(StreamId, ConnectionRecord)> {
+        let (tcp, closer) = self.ended?;
+        if self.websockets.is_empty() {
+            return None;
+        }
+        let w = self.websockets.remove(0);
+        Some((w.id, (*w.session).finish(tcp, closer)))
+    }
+
+    /// Bytes held by the pairing and the sessions, computed now (walked).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.http.memory() + self.websockets_memory()
+    }
+
+    fn websockets_memory(&self) -> usize {
+        self.websockets.capacity() * std::mem::size_of::<WebSocketStream>()
+            + self
+                .websockets
+                .iter()
+                .map(|w| std::mem::size_of::<Session>() + w.session.memory())
+                .sum::<usize>()
+    }
+
+    /// Registers the current sizes with `meter`.
+    pub fn settle(&mut self, meter: &mut Meter) {
+        self.http.settle(meter);
+        if !self.websockets.is_empty() || self.websockets_account.held() != 0 {
+            let bytes = self.websockets_memory();
+            self.websockets_account.set(meter, bytes);
+        }
+    }
+
+    /// Withdraws everything registered with `meter`.
+    pub fn release(&mut self, meter: &mut Meter) {
+        self.http.release(meter);
+        self.websockets_account.set(meter, 0);
+    }
+
+    /// Reports upgrade requests unanswered since `cutoff` as timed out at `now`.
+    pub fn expire_unanswered<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        cutoff: Timestamp,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        self.http.expire_unanswered(link, cutoff, now, out);
+    }
+
+    /// One HTTP framing step on `side`; false when it needs more bytes or stopped.
+    fn http_step<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        mut framer: Framer,
+        out: &mut Output,
+    ) -> bool {
+        let framed = framer.step(
+            link,
+            side,
+            self.limits.max_header_bytes,
+            &mut out.effect.head_bytes_scanned,
+        );
+        *self.lane_mut(side) = Lane::Http(framer);
+        match framed {
+            Framed::NeedMore => false,
+            Framed::Continue => true,
+            Framed::NotHttp => {
+                self.http.not_http(link, side);
+                // TLS where HTTP was expected: the TLS layer takes over here (issue 12).
+                let lane = if framer::tls_record_start(link.stream(side).data()) {
+                    Lane::Tls
+                } else {
+                    Lane::Ignored
+                };
+                self.set_lane(link, side, lane);
+                false
+            }
+            Framed::HeaderLimit { is_request } => {
+                out.effect.header_limit = true;
+                self.http.header_limit(link, side, is_request, out);
+                self.set_lane(link, side, Lane::Ignored);
+                false
+            }
+            Framed::Head { len, is_request } => {
+                let next = self.http.on_head(link, side, len, is_request, out);
+                self.apply(link, side, framer, next)
+            }
+        }
+    }
+
+    /// Applies the pairing's decision after a head on `side`.
+    fn apply<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        mut framer: Framer,
+        next: Next,
+    ) -> bool {
+        match next {
+            Next::NeedMore => return false,
+            Next::Body {
+                body,
+                release_client,
+            } => {
+                let client = side.reverse();
+                if let Lane::Http(mut waiting) = self.lane(client) {
+                    if release_client && waiting.is_awaiting_response() {
+                        waiting.release();
+                        *self.lane_mut(client) = Lane::Http(waiting);
+                    }
+                }
+                match framer.body(link.stream_mut(side), body) {
+                    AfterBody::Framing => *self.lane_mut(side) = Lane::Http(framer),
+                    AfterBody::UntilClose => self.set_lane(link, side, Lane::Ignored),
+                }
+            }
+            Next::AwaitResponse(body) => {
+                framer.await_response(link.stream_mut(side), body);
+                *self.lane_mut(side) = Lane::Http(framer);
+            }
+            Next::Resync => {
+                framer.lose_place();
+                *self.lane_mut(side) = Lane::Http(framer);
+            }
+            Next::GiveUp => {
+                self.set_lane(link, side, Lane::Ignored);
+                self.set_lane(link, side.reverse(), Lane::Ignored);
+            }
+            Next::Switch(protocol) => {
+                let lane = match protocol {
+                    Protocol::WebSocket { start, extensions } => {
+                        if !self.has_session(StreamId::HTTP1) {
+                            // RFC 6455 §4.1: frames may follow the 101 at once, in the same
+                            // segment.
+                            let deflate = session::deflate_params(&extensions);
+                            let session = Session::new(start, deflate, self.limits.max_payload);
+                            self.open_session(StreamId::HTTP1, session);
+                        }
+                        Lane::WebSocket
+                    }
+                    Protocol::H2c => Lane::H2c,
+                    Protocol::Tunnel => Lane::Tunnel,
+                };
+                self.set_lane(link, side, lane);
+                self.set_lane(link, side.reverse(), lane);
+            }
+        }
+        true
+    }
+
+    /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
+    fn frames_step<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        let peer = link.peer_of(side);
+        let step = {
+            let stream = link.stream(side);
+            let Some(session) = self.websockets.iter_mut().find(|w| w.id == StreamId::HTTP1) else {
+                self.set_lane(link, side, Lane::Ignored);
+                return false;
+            };
+            session
+                .session
+                .step(peer, stream.data(), &|i| stream.origin(i))
+        };
+        match step {
+            Step::Consume(n) => {
+                link.stream_mut(side).consume(n);
+                true
+            }
+            Step::NeedMore => false,
+            Step::Stop => {
+                self.set_lane(link, side, Lane::Ignored);
+                false
+            }
+        }
+    }
+
+    /// A direction that started mid-connection: a run of WebSocket frames makes this a
+    /// WebSocket connection whose handshake was not captured; anything else goes to the
+    /// HTTP resynchronisation it would have had anyway (nothing was consumed).
+    fn frame_sniff<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        let data = link.stream(side).data();
+        let verdict = match session::sniff(data) {
+            FrameSniff::NeedMore if data.len() >= FRAME_SNIFF_BUDGET => FrameSniff::No,
+            v => v,
+        };
+        match verdict {
+            FrameSniff::NeedMore => false,
+            FrameSniff::No => {
+                *self.lane_mut(side) = Lane::Http(Framer::resync());
+                true
+            }
+            FrameSniff::WebSocket { masked } => {
+                let client = if masked { side } else { side.reverse() };
+                if link.client().is_some_and(|c| c != client) || self.http.saw_upgrade() {
+                    *self.lane_mut(side) = Lane::Http(Framer::resync());
+                    return true;
+                }
+                link.set_client(client);
+                let start = link.stream(side).origin(0).map_or(link.now, |o| o.ts);
+                let session = Session::sniffed(start, self.limits.max_payload);
+                self.open_session(StreamId::HTTP1, session);
+                *self.lane_mut(side) = Lane::WebSocket;
+                let other = side.reverse();
+                let other_unsure = match self.lane(other) {
+                    Lane::FrameSniff => true,
+                    Lane::Http(f) => f.at_start() || f.is_resyncing(),
+                    _ => false,
+                };
+                if other_unsure {
+                    *self.lane_mut(other) = Lane::WebSocket;
+                }
+                true
+            }
+        }
+    }
+}
+
+impl<S: ByteStream> Application<S> for Dispatch {
+    type Out = Output;
+
+    fn midstream(&mut self, side: Side) {
+        if let Lane::Http(f) = self.lane(side) {
+            if f.at_start() {
+                *self.lane_mut(side) = if self.has_session(StreamId::HTTP1) {
+                    Lane::WebSocket
+                } else {
+                    Lane::FrameSniff
+                };
+            }
+        }
+    }
+
+    fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64) {
+        if self.lane(side) == Lane::WebSocket {
+            let peer = link.peer_of(side);
+            if let Some(s) = self.session_mut(StreamId::HTTP1) {
+                if gap.needs_resync {
+                    // A frame header (or a payload being read) is missing: nothing says
+                    // where the next frame starts.
+                    s.lost(peer, gap.len, packet);
+                    self.set_lane(link, side, Lane::Ignored);
+                } else {
+                    s.lost_in_payload(gap.len, packet);
+                }
+            }
+            return;
+        }
+        if gap.needs_resync {
+            let lost_place = match self.lane(side) {
+                Lane::Http(f) => !f.is_awaiting_response(),
+                Lane::FrameSniff => true,
+                _ => false,
+            };
+            if lost_place {
+                *self.lane_mut(side) = Lane::Http(Framer::resync());
+            }
+        }
+    }
+
+    fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Output) {
+        for _ in 0..MAX_STEPS {
+            if link.stream(side).data().is_empty() {
+                return;
+            }
+            let go_on = match self.lane(side) {
+                Lane::Http(framer) => self.http_step(link, side, framer, out),
+                Lane::FrameSniff => self.frame_sniff(link, side),
+                Lane::WebSocket => self.frames_step(link, side),
+                Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored => false,
+            };
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    fn finish(&mut self, link: &mut Link<'_, S>, closure: Closure, out: &mut Output) {
+        if !self.websockets.is_empty() {
+            let tcp = TcpEnd {
+                ending: closure.ending,
+                at: closure.at,
+                rst: closure.rst,
+            };
+            self.ended = Some((tcp, closure.closer.map(|side| link.peer_of(side))));
+        }
+        self.http.finish(link, closure.ending, closure.at, out);
+    }
+}
+
+/// What a segment did to the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentEffect {
+    /// The connection is over (RST, or FIN from both sides): finalise and remove it.
+    pub closed: bool,
+    /// A head exceeded the header cap.
+    pub header_limit: bool,
+    /// Bytes were dropped by a stream cap.
+    pub dropped_by_cap: u64,
+    /// The pending-request cap was hit and the connection given up.
+    pub pending_limit: bool,
+    /// Bytes examined looking for the end of HTTP heads.
+    pub head_bytes_scanned: u64,
+}
+
+/// One TCP connection with the parsers reading it.
+#[derive(Debug)]
+pub struct Connection {
+    tcp: TcpConnection,
+    app: Dispatch,
+    /// This state's own size (it lives in a box of its own).
+    account: Account,
+}
+
+impl Connection {
+    /// A connection whose first data segment is arriving, after the SYNs in `opening`.
+    #[must_use]
+    pub fn new(opening: &Opening, limits: ConnLimits, meter: &mut Meter) -> Self {
+        let mut account = Account::default();
+        account.set(meter, std::mem::size_of::<Connection>());
+        Connection {
+            tcp: opening.open(limits.stream),
+            app: Dispatch::new(limits),
+            account,
+        }
+    }
+
+    /// The TCP lifecycle.
+    #[must_use]
+    pub fn tcp(&self) -> &TcpConnection {
+        &self.tcp
+    }
+
+    /// The parser switch.
+    #[must_use]
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.app
+    }
+
+    /// The client → server side, once known.
+    #[must_use]
+    pub fn client_side(&self) -> Option<Side> {
+        self.tcp.client_side()
+    }
+
+    /// SYN to SYN-ACK time in nanoseconds, when both were captured.
+    #[must_use]
+    pub fn connect_rtt_ns(&self) -> Option<i64> {
+        self.tcp.connect_rtt_ns()
+    }
+
+    /// Whether a WebSocket upgrade request was seen on this connection.
+    #[must_use]
+    pub fn saw_upgrade(&self) -> bool {
+        self.app.http.saw_upgrade()
+    }
+
+    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    pub fn take_new_upgrade(&mut self) -> bool {
+        self.app.http.take_new_upgrade()
+    }
+
+    /// When the oldest unanswered upgrade request was sent.
+    #[must_use]
+    pub fn unanswered_since(&self) -> Option<Timestamp> {
+        self.app.http.unanswered_since()
+    }
+
+    /// Links the WebSocket session on stream `id` to the handshake record that opened it.
+    pub fn set_handshake(&mut self, id: StreamId, handshake: u64, failed: bool) {
+        self.app.set_handshake(id, handshake, failed);
+    }
+
+    /// After [`Connection::finish`]: the WebSocket connection records, one per call.
+    pub fn take_connection_record(&mut self) -> Option<(StreamId, ConnectionRecord)> {
+        self.app.take_connection_record()
+    }
+
+    /// Takes one segment travelling on `side`; completed exchanges go to `out.completed`.
+    pub fn on_segment(
+        &mut self,
+        side: Side,
+        seg: &Segment<'_>,
+        packet: &Packet<'_>,
+        out: &mut Output,
+        meter: &mut Meter,
+    ) -> SegmentEffect {
+        out.effect = Default::default();
+        let tcp = self.tcp.on_segment(side, seg, packet, &mut self.app, out);
+        self.tcp.settle(meter);
+        self.app.settle(meter);
+        SegmentEffect {
+            closed: tcp.closed,
+            dropped_by_cap: tcp.dropped_by_cap,
+            header_limit: out.effect.header_limit,
+            pending_limit: out.effect.pending_limit,
+            head_bytes_scanned: out.effect.head_bytes_scanned,
+        }
+    }
+
+    /// Reports every upgrade request sent at or before `cutoff` and still unanswered at
+    /// `now` as timed out.
+    pub fn expire_unanswered(
+        &mut self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        out: &mut Output,
+        meter: &mut Meter,
+    ) {
+        let mut link = self.tcp.link();
+        self.app.expire_unanswered(&mut link, cutoff, now, out);
+        self.app.settle(meter);
+    }
+
+    /// Ends the connection: gives up on holes, analyses what is left and reports every
+    /// upgrade request still waiting (`ending` applies when no FIN or RST was seen). Its
+    /// memory is withdrawn from `meter`: the connection is about to be dropped.
+    pub fn finish(&mut self, ending: Ending, out: &mut Output, meter: &mut Meter) {
+        self.tcp.finish(ending, &mut self.app, out);
+        self.tcp.release(meter);
+        self.app.release(meter);
+        self.account.set(meter, 0);
+    }
+
+    /// Bytes held for this connection, computed now by walking its buffers (what the
+    /// accounting must agree with).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Connection>() + self.tcp.memory() + self.app.memory()
+    }
+}
+
+#[cfg(test)]
+mod tests;

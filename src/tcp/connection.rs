@@ -1,0 +1,411 @@
+//! One TCP connection's lifecycle: who the client is, where each stream starts, how long the
+//! connect took, the two reassembled streams with their evidence, and how the connection
+//! closed, handed to whatever application parser reads the bytes.
+//!
+//! ```text
+//!  Segment ──▶ SYN / SYN-ACK: client side, stream origins, connect RTT
+//!          ──▶ ACK: a hole in the peer's stream that the peer acknowledged was lost by the
+//!              capture ─▶ gap (evidence + Application::gap)
+//!          ──▶ payload: first bytes without a SYN ─▶ Application::midstream
+//!                       reassembly::Stream::push; snap-length cut and conflicting
+//!                       retransmission ─▶ evidence marks; holes given up ─▶ gap
+//!                       ─▶ Application::process (this side, then the other)
+//!          ──▶ FIN / RST: first close and by whom; closed when RST or both FINs
+//!  finish  ──▶ holes flushed (gaps), last Application::process, Application::finish(Closure)
+//! ```
+//!
+//! The application parser is a type parameter ([`Application`]), so this stage knows nothing
+//! of HTTP or WebSocket: the concrete parser switch lives downstream (`dispatch`), and each
+//! segment costs a static call, not a dynamic one. [`Opening`] is the few bytes kept for a
+//! connection that has only exchanged SYNs (a port scan or a SYN flood stays like that),
+//! replayed into a [`TcpConnection`] when data flows.
+//!
+//! Never parses payload and never does I/O; time is the timestamp of the packet at hand.
+
+use crate::capture::{Packet, Timestamp};
+use crate::decode::Segment;
+use crate::event::{Ending, Peer};
+use crate::memory::{Account, Meter};
+use crate::tcp::flow::Side;
+use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
+use crate::tcp::stream::ByteStream;
+
+/// What an application parser sees of its connection while it works: both directions' byte
+/// streams and the connection facts it may refine. Lent by the producer for one call.
+#[derive(Debug)]
+pub struct Link<'a, S> {
+    streams: &'a mut [S; 2],
+    client: &'a mut Option<Side>,
+    /// Timestamp of the packet being processed (or of the last one, at the end).
+    pub now: Timestamp,
+}
+
+impl<'a, S: ByteStream> Link<'a, S> {
+    /// A link over `streams` (indexed by [`Side::index`]) and the connection's client side.
+    pub fn new(streams: &'a mut [S; 2], client: &'a mut Option<Side>, now: Timestamp) -> Self {
+        Link {
+            streams,
+            client,
+            now,
+        }
+    }
+
+    /// The byte stream travelling on `side`.
+    #[must_use]
+    pub fn stream(&self, side: Side) -> &S {
+        let [lo, hi] = &*self.streams;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    /// The byte stream travelling on `side`, to consume from.
+    pub fn stream_mut(&mut self, side: Side) -> &mut S {
+        let [lo, hi] = &mut *self.streams;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    /// The side that carries client → server bytes, once known.
+    #[must_use]
+    pub fn client(&self) -> Option<Side> {
+        *self.client
+    }
+
+    /// Content says `side` is the client's: taken unless the SYN (or earlier content) already
+    /// said otherwise.
+    pub fn suggest_client(&mut self, side: Side) {
+        self.client.get_or_insert(side);
+    }
+
+    /// Content proves `side` is the client's (WebSocket masking), whatever was assumed.
+    pub fn set_client(&mut self, side: Side) {
+        *self.client = Some(side);
+    }
+
+    /// Does `side` carry requests? `None` while the client is unknown.
+    #[must_use]
+    pub fn sends_requests(&self, side: Side) -> Option<bool> {
+        self.client.map(|c| c == side)
+    }
+
+    /// Who sends on `side` (the client while unknown).
+    #[must_use]
+    pub fn peer_of(&self, side: Side) -> Peer {
+        if self.client.is_none_or(|c| c == side) {
+            Peer::Client
+        } else {
+            Peer::Server
+        }
+    }
+}
+
+/// How a TCP connection ended, as its lifecycle saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closure {
+    /// First FIN or RST and by which side, or the capture end / eviction.
+    pub ending: Ending,
+    /// When.
+    pub at: Timestamp,
+    /// Whether an RST was seen at any point.
+    pub rst: bool,
+    /// The side whose FIN or RST came first, when one did.
+    pub closer: Option<Side>,
+}
+
+/// The parser that reads a connection's bytes: the seam between TCP and the application
+/// layers. [`TcpConnection`] calls it in packet order; it owns nothing of TCP's and sees the
+/// streams only through a [`Link`].
+pub trait Application<S: ByteStream> {
+    /// Where the parser puts what it completes (exchanges, counters), owned by the caller.
+    type Out;
+
+    /// `side`'s first bytes arrived without its SYN: the capture started mid-connection, and
+    /// the first byte is not known to be a message boundary.
+    fn midstream(&mut self, side: Side);
+
+    /// Bytes of `side`'s stream were lost by the capture, proven by `packet` (0 at the end of
+    /// the capture). Already noted in the stream's evidence.
+    fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64);
+
+    /// New bytes may be readable on `side` (or a state change on the other side may let it
+    /// go on): parse as far as the buffered bytes allow.
+    fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Self::Out);
+
+    /// The connection is over: report what is still waiting.
+    fn finish(&mut self, link: &mut Link<'_, S>, closure: Closure, out: &mut Self::Out);
+}
+
+/// What a segment did at the TCP level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpEffect {
+    /// The connection is over (RST, or FIN from both sides): finalise and remove it.
+    pub closed: bool,
+    /// Bytes were dropped by a stream cap.
+    pub dropped_by_cap: u64,
+}
+
+/// The SYN and SYN-ACK of a connection that has carried no data yet: a few bytes per
+/// half-open connection, replayed into a [`TcpConnection`] by [`Opening::open`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Opening {
+    syn: Option<(Side, u32, Timestamp)>,
+    synack: Option<(Side, u32, Timestamp)>,
+}
+
+impl Opening {
+    /// Remembers the first SYN (or SYN-ACK when `synack`) of `side` with sequence number `seq`.
+    pub fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
+        let slot = if synack {
+            &mut self.synack
+        } else {
+            &mut self.syn
+        };
+        slot.get_or_insert((side, seq, ts));
+    }
+
+    /// The full connection state, as if it had seen the SYNs remembered so far.
+    #[must_use]
+    pub fn open(&self, limits: StreamLimits) -> TcpConnection {
+        let mut tcp = TcpConnection::new(limits);
+        if let Some((side, seq, ts)) = self.syn {
+            tcp.syn(side, seq, false, ts);
+        }
+        if let Some((side, seq, ts)) = self.synack {
+            tcp.syn(side, seq, true, ts);
+        }
+        tcp
+    }
+}
+
+/// One TCP connection: lifecycle facts and the two reassembled streams.
+#[derive(Debug)]
+pub struct TcpConnection {
+    streams: [Stream; 2],
+    /// Memory registered for each stream.
+    accounts: [Account; 2],
+    /// The side that carries client → server bytes, once known (SYN, or content).
+    client: Option<Side>,
+    syn_ts: Option<Timestamp>,
+    synack_ts: Option<Timestamp>,
+    /// The first FIN or RST: side, whether RST, when.
+    first_close: Option<(Side, bool, Timestamp)>,
+    fin_seen: [bool; 2],
+    rst_seen: bool,
+    last_ts: Timestamp,
+}
+
+impl TcpConnection {
+    /// A connection seen for the first time.
+    #[must_use]
+    pub fn new(limits: StreamLimits) -> Self {
+        TcpConnection {
+            streams: [Stream::new(limits), Stream::new(limits)],
+            accounts: [Account::default(), Account::default()],
+            client: None,
+            syn_ts: None,
+            synack_ts: None,
+            first_close: None,
+            fin_seen: [false, false],
+            rst_seen: false,
+            last_ts: Timestamp::default(),
+        }
+    }
+
+    /// The client → server side, once known.
+    #[must_use]
+    pub fn client_side(&self) -> Option<Side> {
+        self.client
+    }
+
+    /// SYN to SYN-ACK time in nanoseconds, when both were captured.
+    #[must_use]
+    pub fn connect_rtt_ns(&self) -> Option<i64> {
+        Some(self.synack_ts?.nanos_since(self.syn_ts?))
+    }
+
+    /// Timestamp of the last segment.
+    #[must_use]
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts
+    }
+
+    /// The stream travelling on `side`.
+    #[must_use]
+    pub fn stream(&self, side: Side) -> &Stream {
+        let [lo, hi] = &self.streams;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    fn stream_mut(&mut self, side: Side) -> &mut Stream {
+        let [lo, hi] = &mut self.streams;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    /// A link for the application parser over this connection's streams.
+    pub fn link(&mut self) -> Link<'_, Stream> {
+        Link::new(&mut self.streams, &mut self.client, self.last_ts)
+    }
+
+    /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
+    /// is, where each stream starts, and the connect time.
+    pub fn syn(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
+        if synack {
+            self.client.get_or_insert(side.reverse());
+            self.synack_ts.get_or_insert(ts);
+        } else {
+            self.client.get_or_insert(side);
+            self.syn_ts.get_or_insert(ts);
+        }
+        self.stream_mut(side).syn(seq);
+    }
+
+    /// Takes one segment travelling on `side`, handing its bytes and gaps to `app`.
+    pub fn on_segment<A: Application<Stream>>(
+        &mut self,
+        side: Side,
+        seg: &Segment<'_>,
+        packet: &Packet<'_>,
+        app: &mut A,
+        out: &mut A::Out,
+    ) -> TcpEffect {
+        let mut effect = TcpEffect::default();
+        self.last_ts = packet.ts;
+        if seg.flags.syn {
+            self.syn(side, seg.seq, seg.flags.ack, packet.ts);
+        }
+        if seg.flags.ack {
+            if let Some(gap) = self.stream_mut(side.reverse()).peer_ack(seg.ack) {
+                self.gap(side.reverse(), gap, packet.number, app);
+            }
+        }
+        if !seg.payload.is_empty() {
+            let stream = self.stream_mut(side);
+            if !stream.is_started() && !seg.flags.syn {
+                app.midstream(side);
+            }
+            let stream = self.stream_mut(side);
+            let push = stream.push(seg.seq, seg.payload, packet.number, packet.ts);
+            let cut = if seg.payload_truncated {
+                let missing = u64::from(packet.orig_len).saturating_sub(packet.data.len() as u64);
+                stream.cut_short(seg.seq, seg.payload.len(), missing)
+            } else {
+                None
+            };
+            effect.dropped_by_cap += push.dropped_by_cap;
+            let evidence = stream.evidence_mut();
+            if push.conflicting_overlap {
+                evidence.conflict = true;
+                evidence.note_packet(packet.number);
+            }
+            if seg.payload_truncated {
+                evidence.truncated = true;
+                evidence.note_packet(packet.number);
+            }
+            if let Some(gap) = push.gap {
+                self.gap(side, gap, packet.number, app);
+            }
+            if let Some(gap) = cut {
+                self.gap(side, gap, packet.number, app);
+            }
+        }
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        app.process(&mut link, side, out);
+        app.process(&mut link, side.reverse(), out);
+        self.rst_seen |= seg.flags.rst;
+        if seg.flags.fin || seg.flags.rst {
+            self.first_close
+                .get_or_insert((side, seg.flags.rst, packet.ts));
+        }
+        if seg.flags.fin {
+            self.stream_mut(side).fin(seg.seq, seg.payload.len());
+            if let Some(f) = self.fin_seen.get_mut(side.index()) {
+                *f = true;
+            }
+        }
+        effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
+        effect
+    }
+
+    /// Ends the connection: gives up on holes, lets `app` read what is left and tells it how
+    /// the connection closed. `ending` applies when no FIN or RST was seen.
+    pub fn finish<A: Application<Stream>>(
+        &mut self,
+        ending: Ending,
+        app: &mut A,
+        out: &mut A::Out,
+    ) {
+        for side in [Side::LoToHi, Side::HiToLo] {
+            if let Some(gap) = self.stream_mut(side).flush() {
+                self.gap(side, gap, 0, app);
+            }
+        }
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        for side in [Side::LoToHi, Side::HiToLo] {
+            app.process(&mut link, side, out);
+        }
+        let closure = self.closure(ending);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        app.finish(&mut link, closure, out);
+    }
+
+    /// How the connection ended: the first FIN or RST (by client or server), else `ending`.
+    fn closure(&self, ending: Ending) -> Closure {
+        let (ending, at) = match (self.first_close, ending) {
+            (_, Ending::Evicted) => (Ending::Evicted, self.last_ts),
+            (Some((side, rst, ts)), _) => {
+                let by_client = self.client.is_none_or(|c| c == side);
+                let e = match (by_client, rst) {
+                    (true, false) => Ending::ClientFin,
+                    (true, true) => Ending::ClientRst,
+                    (false, false) => Ending::ServerFin,
+                    (false, true) => Ending::ServerRst,
+                };
+                (e, ts)
+            }
+            (None, e) => (e, self.last_ts),
+        };
+        Closure {
+            ending,
+            at,
+            rst: self.rst_seen,
+            closer: self.first_close.map(|(side, _, _)| side),
+        }
+    }
+
+    /// Notes a gap in `side`'s evidence and tells the application.
+    fn gap<A: Application<Stream>>(&mut self, side: Side, gap: Gap, packet: u64, app: &mut A) {
+        self.stream_mut(side).evidence_mut().note_gap(gap, packet);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        app.gap(&mut link, side, gap, packet);
+    }
+
+    /// Bytes held by the two streams, computed now (memory accounting, walked).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.streams.iter().map(Stream::memory).sum()
+    }
+
+    /// Registers the streams' current size with `meter`.
+    pub fn settle(&mut self, meter: &mut Meter) {
+        for (account, stream) in self.accounts.iter_mut().zip(&self.streams) {
+            account.set(meter, stream.memory());
+        }
+    }
+
+    /// Withdraws everything registered with `meter` (the connection is being dropped).
+    pub fn release(&mut self, meter: &mut Meter) {
+        for account in &mut self.accounts {
+            account.set(meter, 0);
+        }
+    }
+}
