@@ -132,7 +132,8 @@ pub trait Application<S: ByteStream> {
     fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64);
 
     /// New bytes may be readable on `side` (or a state change on the other side may let it
-    /// go on): parse as far as the buffered bytes allow.
+    /// go on): parse as far as the buffered bytes allow. Called only while `side` has
+    /// buffered bytes.
     fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Self::Out);
 
     /// The connection is over: report what is still waiting.
@@ -319,8 +320,12 @@ impl TcpConnection {
             }
         }
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
-        app.process(&mut link, side, out);
-        app.process(&mut link, side.reverse(), out);
+        for side in [side, side.reverse()] {
+            // Most segments leave the other direction with nothing buffered: skip the call.
+            if !link.stream(side).data().is_empty() {
+                app.process(&mut link, side, out);
+            }
+        }
         self.rst_seen |= seg.flags.rst;
         if seg.flags.fin || seg.flags.rst {
             self.first_close
@@ -351,7 +356,9 @@ impl TcpConnection {
         }
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
         for side in [Side::LoToHi, Side::HiToLo] {
-            app.process(&mut link, side, out);
+            if !link.stream(side).data().is_empty() {
+                app.process(&mut link, side, out);
+            }
         }
         let closure = self.closure(ending);
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
