@@ -11,4 +11,6 @@ pub mod community_id;
 pub mod connection;
 pub mod flow;
 pub mod reassembly;
+#[cfg(test)]
+pub(crate) mod script;
 pub mod stream;

@@ -456,8 +456,11 @@ pub fn engine_with(data: &[u8], config: EngineConfig) -> Engine {
             engine.tick(Timestamp(ts), &mut |e| outputs.event(&e));
         }
         assert!(engine.stats().peak_flows <= 8 || config.flows.max_flows > 8);
+        // The memory meter is exact: what every buffer registered is what a walk finds.
+        assert_eq!(engine.memory(), engine.memory_walked(), "memory accounting");
     }
     engine.finish(&mut |e| outputs.event(&e));
+    assert_eq!(engine.memory(), 0, "memory released at the end");
     let stats = engine.stats().clone();
     let _ = outputs.line.finish();
     let _ = outputs.json.finish();
@@ -491,9 +494,11 @@ pub fn capture(data: &[u8]) {
     let summary = source.for_each_packet(|packet| {
         packets += 1;
         engine.process(packet, &mut |e| outputs.event(&e));
+        assert_eq!(engine.memory(), engine.memory_walked(), "memory accounting");
         ControlFlow::Continue(())
     });
     engine.finish(&mut |e| outputs.event(&e));
+    assert_eq!(engine.memory(), 0, "memory released at the end");
     assert_eq!(summary.packets, packets);
     assert!(summary.bytes <= data.len() as u64, "read past the end");
     if let Some(e) = &summary.error {

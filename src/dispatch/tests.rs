@@ -1,1 +1,371 @@
-//! Tests of the parser switch.
+//! The parser switch with the TCP lifecycle under it, driven by the segment notation of
+//! `tcp::script`: which lane each direction ends up in, what the pairing completes, and that
+//! the memory accounting agrees with a walk after every segment.
+
+use super::*;
+use crate::event::ConnectionEnding;
+use crate::http::exchange::Completed;
+use crate::tcp::script::{ack, data, fin, syn, syn_ack, Seg, Wire, C, S};
+
+/// One connection driven segment by segment.
+struct Run {
+    conn: Connection,
+    out: Output,
+    meter: Meter,
+    wire: Wire,
+    completed: Vec<Completed>,
+    effects: Vec<SegmentEffect>,
+}
+
+impl Run {
+    fn new() -> Self {
+        let mut meter = Meter::new();
+        let conn = Connection::new(&Opening::default(), ConnLimits::default(), &mut meter);
+        Run {
+            conn,
+            out: Output::default(),
+            meter,
+            wire: Wire::new(),
+            completed: Vec::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    /// Sends `segs`, checking after each that the meter holds exactly what a walk finds.
+    fn send(&mut self, segs: &[Seg]) -> &mut Self {
+        for s in segs {
+            let (conn, out, meter) = (&mut self.conn, &mut self.out, &mut self.meter);
+            let effect = self.wire.send(s, |side, seg, packet| {
+                conn.on_segment(side, seg, packet, out, meter)
+            });
+            assert_eq!(self.meter.held(), self.conn.memory(), "after {s:?}");
+            self.effects.push(effect);
+            self.completed.append(&mut self.out.completed);
+        }
+        self
+    }
+
+    fn lanes(&self) -> (Lane, Lane) {
+        (self.conn.dispatch().lane(C), self.conn.dispatch().lane(S))
+    }
+
+    /// Ends the connection: the WebSocket records, and nothing left on the meter.
+    fn finish(&mut self) -> Vec<ConnectionRecord> {
+        self.conn
+            .finish(Ending::CaptureEnded, &mut self.out, &mut self.meter);
+        self.completed.append(&mut self.out.completed);
+        assert_eq!(self.meter.held(), 0, "everything released");
+        std::iter::from_fn(|| self.conn.take_connection_record())
+            .map(|(stream, record)| {
+                assert_eq!(stream, StreamId::HTTP1);
+                record
+            })
+            .collect()
+    }
+
+    fn codes(&self) -> Vec<&'static str> {
+        self.completed
+            .iter()
+            .flat_map(|c| c.extra.iter().map(|f| f.code.as_str()))
+            .collect()
+    }
+}
+
+fn run(segs: &[Seg]) -> Run {
+    let mut r = Run::new();
+    r.send(segs);
+    r
+}
+
+const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+/// A masked text frame "Hello" (RFC 6455 §5.7), as a client sends it.
+const MASKED_HELLO: &[u8] = &[
+    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+];
+/// An unmasked text frame "Hello", as a server sends it.
+const HELLO: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+
+fn len(b: &[u8]) -> u32 {
+    u32::try_from(b.len()).unwrap_or(u32::MAX)
+}
+
+#[test]
+fn http1_switches_to_websocket_after_a_websocket_101() {
+    let switch_and_frame = [SWITCH, HELLO].concat();
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, &switch_and_frame),
+        data(C, len(UPGRADE), MASKED_HELLO),
+    ]);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].switched);
+    assert_eq!(r.completed[0].stream, StreamId::HTTP1);
+    let records = r.finish();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].handshake_observed);
+    assert_eq!(records[0].client_to_server.frames, 1);
+    assert_eq!(
+        records[0].server_to_client.frames, 1,
+        "the frame in the 101's segment is walked"
+    );
+}
+
+#[test]
+fn a_101_to_another_protocol_makes_an_opaque_tunnel_that_stores_nothing() {
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(
+            C,
+            0,
+            b"POST /v1/attach HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+        ),
+        data(
+            S,
+            0,
+            b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+        ),
+        data(C, 62, b"\x01\x00\x00\x00\x00\x00\x00\x05hello"),
+    ]);
+    assert_eq!(r.lanes(), (Lane::Tunnel, Lane::Tunnel));
+    assert!(r.conn.tcp().stream(C).data().is_empty());
+    assert!(r.conn.tcp().stream(C).is_ignored());
+    assert!(r.completed.is_empty());
+    assert!(r.finish().is_empty(), "no WebSocket, no connection record");
+}
+
+#[test]
+fn an_h2c_upgrade_switches_both_directions_to_the_h2_lane() {
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let response =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, request),
+        data(S, 0, response),
+        data(C, len(request), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+    ]);
+    assert_eq!(r.lanes(), (Lane::H2c, Lane::H2c));
+    assert!(r.completed.is_empty());
+    assert!(!r.conn.saw_upgrade());
+    assert!(r.finish().is_empty());
+}
+
+#[test]
+fn tls_from_the_client_is_the_tls_lane_and_costs_no_buffering() {
+    let hello = [
+        0x16, 0x03, 0x01, 0x00, 0xf8, 0x01, 0x00, 0x00, 0xf4, 0x03, 0x03,
+    ];
+    let mut r = run(&[syn(C), syn_ack(S), data(C, 0, &hello)]);
+    assert_eq!(r.lanes().0, Lane::Tls);
+    assert!(r.conn.tcp().stream(C).is_ignored());
+    assert!(r.finish().is_empty());
+    assert!(r.completed.is_empty(), "no upgrade waited: nothing to say");
+}
+
+#[test]
+fn a_tls_record_answering_an_upgrade_is_evidence_on_the_unanswered_request() {
+    let alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46];
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, &alert),
+        fin(S, 7),
+    ]);
+    assert!(matches!(r.lanes(), (Lane::Http(f), Lane::Tls) if f.is_awaiting_response()));
+    r.finish();
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].response.is_none());
+    assert_eq!(r.completed[0].ending, Some(Ending::ServerFin));
+    assert_eq!(r.codes(), ["http_malformed"]);
+    assert!(r.completed[0].extra[0].message.contains("a TLS record"));
+}
+
+#[test]
+fn interim_responses_before_the_101_travel_with_the_handshake() {
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, b"HTTP/1.1 100 Continue\r\n\r\n"),
+        data(S, 25, SWITCH),
+    ]);
+    assert_eq!(r.completed.len(), 1);
+    assert_eq!(r.completed[0].interim.len(), 1);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    assert_eq!(r.finish().len(), 1);
+}
+
+#[test]
+fn an_upgrade_pipelined_behind_plain_requests_is_paired_with_the_third_response() {
+    let plain = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+    let ok = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let answers = [ok.as_slice(), ok, SWITCH].concat();
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, &[plain.as_slice(), UPGRADE].concat()),
+        data(S, 0, &answers),
+    ]);
+    assert_eq!(r.completed.len(), 1);
+    assert_eq!(
+        r.completed[0]
+            .response
+            .as_ref()
+            .and_then(|m| m.head.status()),
+        Some(101)
+    );
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    r.finish();
+}
+
+#[test]
+fn a_chunked_body_then_an_upgrade_on_the_same_connection() {
+    let post = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, post),
+        data(S, 0, ok),
+        data(C, len(post), UPGRADE),
+        data(S, len(ok), SWITCH),
+    ]);
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].switched);
+    r.finish();
+}
+
+#[test]
+fn after_a_gap_proven_by_the_ack_http_resynchronises_and_the_gap_is_evidence() {
+    let post = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123";
+    let early = b"HTTP/1.1 204 No Content\r\n\r\n";
+    // The end of the chunked body (offset 56..80) was lost; the upgrade after it arrives.
+    let after = 80;
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, post),
+        data(S, 0, early),
+        data(
+            C,
+            after,
+            &[b"456789abcdef\r\n0\r\n\r\n".as_slice(), UPGRADE].concat(),
+        ),
+        ack(S, after + 200),
+    ]);
+    assert!(matches!(r.lanes().0, Lane::Http(f) if f.is_awaiting_response()));
+    r.send(&[data(S, len(early), SWITCH)]);
+    assert_eq!(r.completed.len(), 1);
+    assert_eq!(r.codes(), ["capture_gap"], "{:?}", r.completed[0].extra);
+    assert_eq!(
+        r.completed[0].extra[0].packets,
+        [6],
+        "the ACK that proved it"
+    );
+    r.finish();
+}
+
+#[test]
+fn a_gap_answered_by_a_plain_response_is_that_exchange_s_problem() {
+    // 41 bytes of head and 10 of body, 4 captured; the hole runs to the upgrade at 80.
+    let post = b"POST /u HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123";
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, post),
+        data(C, 80, UPGRADE),
+        ack(S, 80 + len(UPGRADE)),
+        data(
+            S,
+            0,
+            &[b"HTTP/1.1 204 No Content\r\n\r\n".as_slice(), SWITCH].concat(),
+        ),
+    ]);
+    assert_eq!(r.completed.len(), 1);
+    assert!(
+        r.completed[0].request.is_some(),
+        "the upgrade was found after the hole"
+    );
+    assert!(r.codes().is_empty(), "{:?}", r.codes());
+    r.finish();
+}
+
+#[test]
+fn a_gap_inside_websocket_frames_stops_that_direction_only() {
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, SWITCH),
+        data(S, len(SWITCH), HELLO),
+        data(S, len(SWITCH) + 20, HELLO),
+        ack(C, len(SWITCH) + 27),
+    ]);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::Ignored));
+    let records = r.finish();
+    assert!(records[0].server_to_client.decoding_stopped);
+    assert!(!records[0].client_to_server.decoding_stopped);
+}
+
+#[test]
+fn a_capture_that_starts_mid_websocket_is_recognised_from_its_frames() {
+    let frames: Vec<u8> = MASKED_HELLO.repeat(3);
+    let mut r = run(&[data(C, 500, &frames), data(S, 900, HELLO)]);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    assert_eq!(
+        r.conn.client_side(),
+        Some(C),
+        "masked frames are the client's"
+    );
+    let records = r.finish();
+    assert_eq!(records.len(), 1);
+    assert!(!records[0].handshake_observed);
+    assert_eq!(records[0].client_to_server.frames, 3);
+    assert_eq!(records[0].ending, ConnectionEnding::Open);
+}
+
+#[test]
+fn a_capture_that_starts_mid_http_resynchronises_on_the_next_request() {
+    let tail = b"rest of an earlier body that is not frames\r\n";
+    let mut r = run(&[data(C, 0, &[tail.as_slice(), UPGRADE].concat())]);
+    assert!(matches!(r.lanes().0, Lane::Http(f) if f.is_awaiting_response()));
+    r.send(&[data(S, 0, SWITCH)]);
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].request.is_some() && r.completed[0].switched);
+    r.finish();
+}
+
+#[test]
+fn a_data_segment_without_its_syn_waits_for_frames_before_deciding() {
+    let r = run(&[data(S, 0, &HELLO[..3])]);
+    assert_eq!(r.lanes().1, Lane::FrameSniff);
+}
+
+#[test]
+fn the_meter_follows_held_segments_heads_and_sessions_and_ends_at_zero() {
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\nX-Pad: 0123456789\r\n\r\n";
+    let mut r = Run::new();
+    // Out of order (held), a head dribbled, an interim response kept, a session opened.
+    r.send(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 30, &UPGRADE[30..]),
+        data(C, 0, &UPGRADE[..30]),
+        data(S, 0, CONTINUE),
+        data(S, len(CONTINUE), &SWITCH[..40]),
+        data(S, len(CONTINUE) + 40, &SWITCH[40..]),
+        data(C, len(UPGRADE), MASKED_HELLO),
+    ]);
+    assert!(r.meter.peak() > std::mem::size_of::<Connection>());
+    assert_eq!(r.finish().len(), 1);
+}

@@ -678,3 +678,332 @@ impl Exchange {
         findings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::framer::{AfterBody, Framed, Framer};
+    use crate::tcp::reassembly::Gap;
+    use crate::tcp::stream::Relay;
+
+    const C: Side = Side::LoToHi;
+    const S: Side = Side::HiToLo;
+
+    /// The pairing driven by two framers over relays, with the switch's part reduced to what
+    /// the pairing decides: a test here reads the [`Next`] values and [`Completed`] exchanges.
+    struct Http {
+        streams: [Relay; 2],
+        client: Option<Side>,
+        framers: [Framer; 2],
+        stopped: [bool; 2],
+        exchange: Exchange,
+        out: Output,
+        switched: Option<Protocol>,
+        packet: u64,
+    }
+
+    impl Http {
+        fn new() -> Self {
+            Http {
+                streams: [Relay::new(), Relay::new()],
+                client: Some(C),
+                framers: [Framer::new(), Framer::new()],
+                stopped: [false, false],
+                exchange: Exchange::new(1024, 4),
+                out: Output::default(),
+                switched: None,
+                packet: 0,
+            }
+        }
+
+        /// `bytes` arrive on `side` (one packet), and both sides are parsed.
+        fn send(&mut self, side: Side, bytes: &[u8]) -> &mut Self {
+            self.packet += 1;
+            self.streams[side.index()].append(bytes, self.packet, Timestamp(self.packet as i64));
+            self.parse(side);
+            self.parse(side.reverse());
+            self
+        }
+
+        fn parse(&mut self, side: Side) {
+            let i = side.index();
+            while !self.stopped[i] {
+                let mut link = Link::new(
+                    &mut self.streams,
+                    &mut self.client,
+                    Timestamp(self.packet as i64),
+                );
+                if link.stream(side).data().is_empty() {
+                    return;
+                }
+                let mut framer = self.framers[i];
+                let mut scanned = 0;
+                let framed = framer.step(&mut link, side, 1024, &mut scanned);
+                self.framers[i] = framer;
+                let next = match framed {
+                    Framed::NeedMore => return,
+                    Framed::Continue => continue,
+                    Framed::NotHttp => {
+                        self.exchange.not_http(&link, side);
+                        self.stopped[i] = true;
+                        return;
+                    }
+                    Framed::HeaderLimit { is_request } => {
+                        self.exchange
+                            .header_limit(&link, side, is_request, &mut self.out);
+                        self.stopped[i] = true;
+                        return;
+                    }
+                    Framed::Head { len, is_request } => {
+                        self.exchange
+                            .on_head(&mut link, side, len, is_request, &mut self.out)
+                    }
+                };
+                match next {
+                    Next::NeedMore => return,
+                    Next::Body {
+                        body,
+                        release_client,
+                    } => {
+                        let other = &mut self.framers[side.reverse().index()];
+                        if release_client && other.is_awaiting_response() {
+                            other.release();
+                        }
+                        if framer.body(link.stream_mut(side), body) == AfterBody::UntilClose {
+                            self.stopped[i] = true;
+                        }
+                    }
+                    Next::AwaitResponse(body) => framer.await_response(link.stream_mut(side), body),
+                    Next::Resync => framer.lose_place(),
+                    Next::GiveUp => self.stopped = [true, true],
+                    Next::Switch(p) => {
+                        self.switched = Some(p);
+                        self.stopped = [true, true];
+                    }
+                }
+                self.framers[i] = framer;
+            }
+        }
+
+        fn completed(&mut self) -> Vec<Completed> {
+            std::mem::take(&mut self.out.completed)
+        }
+
+        fn finish(&mut self, ending: Ending) -> Vec<Completed> {
+            let mut link = Link::new(&mut self.streams, &mut self.client, Timestamp(99));
+            self.exchange
+                .finish(&mut link, ending, Timestamp(99), &mut self.out);
+            self.completed()
+        }
+    }
+
+    const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    fn status(m: &Option<Message>) -> Option<u16> {
+        m.as_ref().and_then(|m| m.head.status())
+    }
+
+    fn codes(c: &Completed) -> Vec<&'static str> {
+        c.extra.iter().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn interim_responses_before_the_101_are_kept_with_the_exchange() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(
+            S,
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n",
+        );
+        assert!(h.completed().is_empty(), "interim responses do not answer");
+        h.send(S, SWITCH);
+        let done = h.completed();
+        assert_eq!(done.len(), 1);
+        let c = &done[0];
+        assert_eq!(status(&c.response), Some(101));
+        let interim: Vec<_> = c.interim.iter().filter_map(|m| m.head.status()).collect();
+        assert_eq!(interim, [100, 102]);
+        assert!(c.switched && c.request.is_some());
+        assert_eq!(
+            h.switched,
+            Some(Protocol::WebSocket {
+                start: Timestamp(3),
+                extensions: vec!["permessage-deflate".to_owned()],
+            })
+        );
+    }
+
+    #[test]
+    fn an_upgrade_pipelined_behind_plain_requests_gets_the_third_answer() {
+        let mut h = Http::new();
+        h.send(
+            C,
+            &[
+                b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n".as_slice(),
+                UPGRADE,
+            ]
+            .concat(),
+        );
+        assert!(h.framers[C.index()].is_awaiting_response());
+        h.send(S, OK);
+        h.send(S, OK);
+        assert!(h.completed().is_empty(), "plain exchanges are not reported");
+        assert!(
+            h.framers[C.index()].is_awaiting_response(),
+            "answers to the plain requests do not release the client"
+        );
+        h.send(S, SWITCH);
+        let done = h.completed();
+        assert_eq!(done.len(), 1);
+        let request = done[0].request.as_ref().map(|r| r.head.raw.clone());
+        assert!(request.is_some_and(|raw| raw.starts_with("GET /chat")));
+        assert!(done[0].switched);
+    }
+
+    #[test]
+    fn a_refused_upgrade_releases_the_client_for_its_next_request() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(C, b"GET /next HTTP/1.1\r\n\r\n");
+        h.send(S, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        let done = h.completed();
+        assert_eq!(status(&done[0].response), Some(403));
+        assert!(!done[0].switched && h.switched.is_none());
+        // The request that waited behind the upgrade is read now: one pending, plain.
+        assert_eq!(h.exchange.pending.len(), 1);
+        assert!(!h.exchange.upgrade_pending());
+    }
+
+    #[test]
+    fn a_101_after_upgrade_h2c_switches_to_h2_and_reports_nothing() {
+        let mut h = Http::new();
+        h.send(
+            C,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        );
+        h.send(
+            S,
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+        );
+        assert_eq!(h.switched, Some(Protocol::H2c));
+        assert!(h.completed().is_empty());
+        assert!(!h.exchange.saw_upgrade(), "h2c is not a WebSocket upgrade");
+    }
+
+    #[test]
+    fn a_101_to_another_protocol_is_an_opaque_tunnel() {
+        let mut h = Http::new();
+        h.send(
+            C,
+            b"POST /attach HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+        );
+        h.send(
+            S,
+            b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n",
+        );
+        assert_eq!(h.switched, Some(Protocol::Tunnel));
+        assert!(h.completed().is_empty());
+    }
+
+    #[test]
+    fn a_websocket_101_without_its_request_is_still_reported() {
+        let mut h = Http::new();
+        h.send(S, SWITCH);
+        let done = h.completed();
+        assert_eq!(done.len(), 1);
+        assert!(done[0].request.is_none() && done[0].switched);
+    }
+
+    #[test]
+    fn evidence_before_the_upgrade_belongs_to_earlier_traffic_and_after_it_to_the_upgrade() {
+        let gap = |offset| Gap {
+            offset,
+            len: 5,
+            needs_resync: false,
+        };
+        let mut h = Http::new();
+        h.send(C, b"GET /a HTTP/1.1\r\n\r\n");
+        h.streams[C.index()].evidence_mut().note_gap(gap(1), 1);
+        h.send(S, OK);
+        h.send(C, UPGRADE);
+        h.streams[S.index()].evidence_mut().note_gap(gap(50), 4);
+        h.send(S, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        let done = h.completed();
+        assert_eq!(codes(&done[0]), ["capture_gap"]);
+        assert_eq!(done[0].extra[0].packets, [4]);
+    }
+
+    #[test]
+    fn an_upgrade_never_answered_is_reported_at_the_end_or_at_its_timeout_once() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        let done = h.finish(Ending::ServerFin);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].ending, Some(Ending::ServerFin));
+        assert!(done[0].response.is_none());
+
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        assert_eq!(h.exchange.unanswered_since(), Some(Timestamp(1)));
+        let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(10));
+        h.exchange
+            .expire_unanswered(&mut link, Timestamp(1), Timestamp(10), &mut h.out);
+        let done = h.completed();
+        assert_eq!(done[0].ending, Some(Ending::ResponseTimeout));
+        h.send(S, SWITCH);
+        assert!(
+            h.completed().is_empty(),
+            "a late answer is not reported again"
+        );
+        assert!(h.finish(Ending::CaptureEnded).is_empty());
+    }
+
+    #[test]
+    fn a_tls_record_answering_an_upgrade_says_wss_was_expected() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(S, &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+        assert!(h.stopped[S.index()]);
+        let done = h.finish(Ending::ServerRst);
+        assert_eq!(codes(&done[0]), ["http_malformed"]);
+        assert!(done[0].extra[0].message.contains("a TLS record"));
+    }
+
+    #[test]
+    fn too_many_pending_requests_give_up_the_connection() {
+        let mut h = Http::new();
+        let get = b"GET /x HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        for _ in 0..4 {
+            h.exchange.pending.push_back(Pending {
+                head_method: false,
+                h2c: false,
+                upgrade: None,
+                since: Timestamp(0),
+            });
+        }
+        h.send(C, get);
+        assert_eq!(h.stopped, [true, true]);
+        assert!(h.out.effect.pending_limit);
+    }
+
+    #[test]
+    fn the_running_byte_count_agrees_with_a_walk() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(C, b"GET /behind HTTP/1.1\r\n\r\n");
+        h.send(S, b"HTTP/1.1 100 Continue\r\nX-Pad: aaaaaaaaaa\r\n\r\n");
+        assert!(h.exchange.held > 0);
+        assert_eq!(h.exchange.held, h.exchange.memory());
+        let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(10));
+        h.exchange
+            .expire_unanswered(&mut link, Timestamp(9), Timestamp(10), &mut h.out);
+        assert_eq!(h.exchange.held, h.exchange.memory());
+        h.finish(Ending::CaptureEnded);
+        assert_eq!((h.exchange.held, h.exchange.memory()), (0, 0));
+    }
+}

@@ -277,3 +277,245 @@ impl Framer {
 pub fn tls_record_start(data: &[u8]) -> bool {
     matches!(data, [0x14..=0x17, 0x03, 0x00..=0x04, ..])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+    use crate::tcp::stream::Relay;
+
+    const C: Side = Side::LoToHi;
+    const S: Side = Side::HiToLo;
+
+    /// Both directions as relays (the framer cannot tell them from TCP streams), the client
+    /// known or not.
+    struct Pair {
+        streams: [Relay; 2],
+        client: Option<Side>,
+        packet: u64,
+    }
+
+    impl Pair {
+        fn new(client: Option<Side>) -> Self {
+            Pair {
+                streams: [Relay::new(), Relay::new()],
+                client,
+                packet: 0,
+            }
+        }
+
+        fn push(&mut self, side: Side, bytes: &[u8]) {
+            self.packet += 1;
+            let [c, s] = &mut self.streams;
+            let stream = if side == C { c } else { s };
+            stream.append(bytes, self.packet, Timestamp(0));
+        }
+
+        fn link(&mut self) -> Link<'_, Relay> {
+            Link::new(&mut self.streams, &mut self.client, Timestamp(0))
+        }
+
+        /// Steps `side`'s framer until it reports something other than `Continue`.
+        fn frame(&mut self, framer: &mut Framer, side: Side) -> Framed {
+            let mut scanned = 0;
+            self.frame_counting(framer, side, 1024, &mut scanned)
+        }
+
+        fn frame_counting(
+            &mut self,
+            framer: &mut Framer,
+            side: Side,
+            cap: usize,
+            scanned: &mut u64,
+        ) -> Framed {
+            let mut link = self.link();
+            loop {
+                match framer.step(&mut link, side, cap, scanned) {
+                    Framed::Continue => {}
+                    other => return other,
+                }
+            }
+        }
+
+        fn data(&mut self, side: Side) -> Vec<u8> {
+            self.link().stream(side).data().to_vec()
+        }
+
+        /// The pairing's part after a head: consume it and frame `body`.
+        fn take_head(&mut self, framer: &mut Framer, side: Side, len: usize, body: Body) {
+            let mut link = self.link();
+            link.stream_mut(side).consume(len as u64);
+            assert_eq!(framer.body(link.stream_mut(side), body), AfterBody::Framing);
+        }
+    }
+
+    const GET: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[test]
+    fn the_first_head_names_the_client_whichever_side_sends_it() {
+        let mut p = Pair::new(None);
+        p.push(S, b"HTTP/1.1 200 OK\r\n\r\n");
+        let mut f = Framer::new();
+        assert_eq!(
+            p.frame(&mut f, S),
+            Framed::Head {
+                len: 19,
+                is_request: false
+            }
+        );
+        assert_eq!(p.client, Some(C));
+    }
+
+    #[test]
+    fn a_chunked_body_is_walked_and_the_next_head_found() {
+        let mut p = Pair::new(Some(C));
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: t\r\n\r\n";
+        p.push(
+            C,
+            &[
+                b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".as_slice(),
+                body,
+            ]
+            .concat(),
+        );
+        p.push(C, GET);
+        let mut f = Framer::new();
+        let Framed::Head { len, is_request } = p.frame(&mut f, C) else {
+            unreachable!("a head first")
+        };
+        assert!(is_request);
+        p.take_head(&mut f, C, len, Body::Chunked);
+        assert_eq!(
+            p.frame(&mut f, C),
+            Framed::Head {
+                len: GET.len(),
+                is_request: true
+            }
+        );
+        assert_eq!(p.data(C), GET);
+    }
+
+    #[test]
+    fn a_length_body_is_skipped_even_before_it_arrives() {
+        let mut p = Pair::new(Some(C));
+        p.push(S, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123");
+        let mut f = Framer::new();
+        let Framed::Head { len, .. } = p.frame(&mut f, S) else {
+            unreachable!("a head first")
+        };
+        p.take_head(&mut f, S, len, Body::Length(10));
+        assert!(p.data(S).is_empty());
+        // The rest of the body is dropped on arrival, never buffered.
+        p.push(S, b"456789HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(p.data(S), b"HTTP/1.1 204 No Content\r\n\r\n");
+        assert!(matches!(p.frame(&mut f, S), Framed::Head { len: 27, .. }));
+    }
+
+    #[test]
+    fn after_a_gap_it_resynchronises_on_the_next_request_line() {
+        let mut p = Pair::new(Some(C));
+        p.push(
+            C,
+            b"ody of something lost\r\nmore\r\nGET /b HTTP/1.1\r\n\r\n",
+        );
+        let mut f = Framer::resync();
+        assert_eq!(
+            p.frame(&mut f, C),
+            Framed::Head {
+                len: 19,
+                is_request: true
+            }
+        );
+        assert!(p.data(C).starts_with(b"GET /b"));
+    }
+
+    #[test]
+    fn mid_stream_with_the_client_unknown_the_earliest_message_start_wins() {
+        let mut p = Pair::new(None);
+        p.push(S, b"xx\r\nHTTP/1.1 200 OK\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        let mut f = Framer::resync();
+        assert!(matches!(
+            p.frame(&mut f, S),
+            Framed::Head {
+                is_request: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            p.client,
+            Some(C),
+            "a response start makes the other side the client"
+        );
+    }
+
+    #[test]
+    fn resync_keeps_a_short_tail_and_gives_up_after_its_budget() {
+        let mut p = Pair::new(Some(C));
+        let junk = vec![b'z'; RESYNC_BUDGET / 2];
+        let mut f = Framer::resync();
+        p.push(C, &junk);
+        assert_eq!(p.frame(&mut f, C), Framed::NeedMore);
+        assert_eq!(
+            p.data(C).len(),
+            16,
+            "a method split across segments survives"
+        );
+        p.push(C, &junk);
+        p.push(C, b"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(p.frame(&mut f, C), Framed::NotHttp);
+    }
+
+    #[test]
+    fn tls_where_http_was_expected_is_not_http() {
+        let hello = [
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ];
+        let mut p = Pair::new(Some(C));
+        p.push(C, &hello);
+        assert_eq!(p.frame(&mut Framer::new(), C), Framed::NotHttp);
+        assert_eq!(p.frame(&mut Framer::resync(), C), Framed::NotHttp);
+        assert!(tls_record_start(&p.data(C)));
+        assert!(!tls_record_start(GET));
+    }
+
+    #[test]
+    fn a_head_past_the_cap_is_reported_and_each_byte_is_scanned_once() {
+        let mut p = Pair::new(Some(C));
+        let mut f = Framer::new();
+        let mut scanned = 0;
+        p.push(C, b"GET / HTTP/1.1\r\n");
+        for _ in 0..40 {
+            p.push(C, b"X-A: b\r\n");
+            assert_eq!(
+                p.frame_counting(&mut f, C, 1000, &mut scanned),
+                Framed::NeedMore
+            );
+        }
+        assert_eq!(scanned, 16 + 40 * 8, "the search resumes where it stopped");
+        p.push(C, &[b'x'; 1000]);
+        assert_eq!(
+            p.frame_counting(&mut f, C, 1000, &mut scanned),
+            Framed::HeaderLimit { is_request: true }
+        );
+    }
+
+    #[test]
+    fn a_client_awaiting_the_answer_to_its_upgrade_reads_nothing_until_released() {
+        let mut p = Pair::new(Some(C));
+        p.push(C, GET);
+        let mut f = Framer::new();
+        let Framed::Head { len, .. } = p.frame(&mut f, C) else {
+            unreachable!("a head first")
+        };
+        {
+            let mut link = p.link();
+            link.stream_mut(C).consume(len as u64);
+            f.await_response(link.stream_mut(C), Body::None);
+        }
+        p.push(C, GET);
+        assert!(f.is_awaiting_response());
+        assert_eq!(p.frame(&mut f, C), Framed::NeedMore);
+        f.release();
+        assert!(matches!(p.frame(&mut f, C), Framed::Head { .. }));
+    }
+}

@@ -416,3 +416,266 @@ impl TcpConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::script::{ack, data, fin, rst, syn, syn_ack, ts_of, Seg, Wire, C, S};
+
+    /// What the connection told its application, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Call {
+        Midstream(Side),
+        Gap(Side, Gap, u64),
+        /// Bytes read (and consumed) from a side.
+        Read(Side, Vec<u8>),
+        Finish(Closure),
+    }
+
+    /// An application that reads every byte and records every call.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<Call>,
+    }
+
+    impl Application<Stream> for Recorder {
+        type Out = ();
+
+        fn midstream(&mut self, side: Side) {
+            self.calls.push(Call::Midstream(side));
+        }
+
+        fn gap(&mut self, _link: &mut Link<'_, Stream>, side: Side, gap: Gap, packet: u64) {
+            self.calls.push(Call::Gap(side, gap, packet));
+        }
+
+        fn process(&mut self, link: &mut Link<'_, Stream>, side: Side, _out: &mut ()) {
+            let stream = link.stream_mut(side);
+            let bytes = stream.data().to_vec();
+            stream.consume(bytes.len() as u64);
+            self.calls.push(Call::Read(side, bytes));
+        }
+
+        fn finish(&mut self, _link: &mut Link<'_, Stream>, closure: Closure, _out: &mut ()) {
+            self.calls.push(Call::Finish(closure));
+        }
+    }
+
+    /// Runs `segs` through a fresh connection; `finish` ends it with `CaptureEnded`.
+    fn run(segs: &[Seg], finish: bool) -> (TcpConnection, Recorder, Vec<TcpEffect>) {
+        let mut tcp = TcpConnection::new(StreamLimits::default());
+        let mut app = Recorder::default();
+        let mut wire = Wire::new();
+        let effects = segs
+            .iter()
+            .map(|s| {
+                wire.send(s, |side, seg, packet| {
+                    tcp.on_segment(side, seg, packet, &mut app, &mut ())
+                })
+            })
+            .collect();
+        if finish {
+            tcp.finish(Ending::CaptureEnded, &mut app, &mut ());
+        }
+        (tcp, app, effects)
+    }
+
+    fn reads(app: &Recorder, side: Side) -> Vec<u8> {
+        app.calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Read(s, b) if *s == side => Some(b.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn closure(app: &Recorder) -> Option<Closure> {
+        app.calls.iter().find_map(|c| match c {
+            Call::Finish(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_syn_names_the_client_and_the_syn_ack_times_the_connect() {
+        // The SYN-ACK travels first in the capture's order: its side is the server's anyway.
+        let (tcp, _, _) = run(&[syn_ack(S), syn(C)], false);
+        assert_eq!(tcp.client_side(), Some(C));
+        assert_eq!(tcp.connect_rtt_ns(), Some(-1_000_000));
+        let (tcp, _, _) = run(&[syn(C), syn_ack(S)], false);
+        assert_eq!(tcp.connect_rtt_ns(), Some(1_000_000));
+        assert_eq!(
+            run(&[syn(S)], false).0.client_side(),
+            Some(S),
+            "whoever sends the SYN is the client"
+        );
+    }
+
+    #[test]
+    fn streams_start_after_the_syn_and_are_read_in_order() {
+        let (_, app, _) = run(
+            &[
+                syn(C),
+                syn_ack(S),
+                data(C, 4, b"/ HTTP"),
+                data(C, 0, b"GET "),
+                data(S, 0, b"HTTP/1.1"),
+            ],
+            false,
+        );
+        assert_eq!(reads(&app, C), b"GET / HTTP");
+        assert_eq!(reads(&app, S), b"HTTP/1.1");
+        assert!(!app.calls.iter().any(|c| matches!(c, Call::Midstream(_))));
+    }
+
+    #[test]
+    fn data_without_a_syn_is_a_midstream_start_told_once_per_direction() {
+        let (tcp, app, _) = run(
+            &[data(S, 0, b"ab"), data(S, 2, b"cd"), data(C, 0, b"x")],
+            false,
+        );
+        let mid: Vec<_> = app
+            .calls
+            .iter()
+            .filter(|c| matches!(c, Call::Midstream(_)))
+            .collect();
+        assert_eq!(mid, [&Call::Midstream(S), &Call::Midstream(C)]);
+        assert_eq!(tcp.client_side(), None, "content decides, not TCP");
+    }
+
+    #[test]
+    fn a_hole_the_peer_acknowledged_is_a_gap_proven_by_that_ack() {
+        let (tcp, app, _) = run(
+            &[
+                syn(C),
+                syn_ack(S),
+                data(C, 0, b"abc"),
+                data(C, 10, b"klm"),
+                ack(S, 13),
+            ],
+            false,
+        );
+        let gap = Gap {
+            offset: 3,
+            len: 7,
+            needs_resync: true,
+        };
+        assert!(app.calls.contains(&Call::Gap(C, gap, 5)));
+        assert_eq!(reads(&app, C), b"abcklm");
+        let evidence = tcp.stream(C).evidence();
+        assert_eq!(evidence.gap, Some(gap));
+        assert_eq!(evidence.packets, vec![5]);
+    }
+
+    #[test]
+    fn an_ack_short_of_the_hole_proves_nothing() {
+        let (tcp, app, _) = run(
+            &[
+                syn(C),
+                syn_ack(S),
+                data(C, 0, b"abc"),
+                data(C, 10, b"klm"),
+                ack(S, 3),
+            ],
+            false,
+        );
+        assert!(!app.calls.iter().any(|c| matches!(c, Call::Gap(..))));
+        assert_eq!(tcp.stream(C).evidence().gap, None);
+    }
+
+    #[test]
+    fn snap_length_cuts_and_conflicting_retransmissions_are_evidence() {
+        let (tcp, app, _) = run(
+            &[
+                syn(C),
+                syn_ack(S),
+                data(C, 0, b"GET ").cut(6),
+                data(C, 10, b"next"),
+                // Held out of order, then a retransmission with other bytes over it.
+                data(S, 4, b"efgh"),
+                data(S, 6, b"ZZij"),
+                data(S, 0, b"abcd"),
+            ],
+            false,
+        );
+        let c = tcp.stream(C).evidence();
+        assert!(c.truncated && !c.conflict);
+        assert_eq!(c.gap.map(|g| (g.offset, g.len)), Some((4, 6)));
+        assert_eq!(c.packets, vec![3]);
+        // The cut is a gap, not a stall: the stream goes on after it (the partial message
+        // before it can never complete, so it goes too).
+        assert_eq!(reads(&app, C), b"next");
+        let s = tcp.stream(S).evidence();
+        assert!(s.conflict && !s.truncated);
+        assert_eq!(s.packets, vec![6]);
+        assert_eq!(reads(&app, S), b"abcdefghij", "the first copy wins");
+    }
+
+    #[test]
+    fn fin_from_both_sides_closes_and_the_first_fin_names_the_closer() {
+        let (_, app, effects) = run(
+            &[syn(C), syn_ack(S), data(C, 0, b"q"), fin(S, 0), fin(C, 1)],
+            true,
+        );
+        assert_eq!(
+            effects.iter().map(|e| e.closed).collect::<Vec<_>>(),
+            [false, false, false, false, true]
+        );
+        assert_eq!(
+            closure(&app),
+            Some(Closure {
+                ending: Ending::ServerFin,
+                at: ts_of(4),
+                rst: false,
+                closer: Some(S),
+            })
+        );
+    }
+
+    #[test]
+    fn an_rst_closes_at_once_and_says_so() {
+        let (_, app, effects) = run(&[syn(C), syn_ack(S), data(C, 0, b"q"), rst(C, 1)], true);
+        assert!(effects.last().is_some_and(|e| e.closed));
+        let c = closure(&app).unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            (c.ending, c.rst, c.closer),
+            (Ending::ClientRst, true, Some(C))
+        );
+    }
+
+    #[test]
+    fn the_end_flushes_holes_as_gaps_without_a_packet() {
+        let (_, app, _) = run(
+            &[syn(C), syn_ack(S), data(C, 0, b"ab"), data(C, 5, b"fg")],
+            true,
+        );
+        let gaps: Vec<_> = app
+            .calls
+            .iter()
+            .filter(|c| matches!(c, Call::Gap(..)))
+            .collect();
+        let gap = Gap {
+            offset: 2,
+            len: 3,
+            needs_resync: true,
+        };
+        assert_eq!(gaps, [&Call::Gap(C, gap, 0)]);
+        assert_eq!(reads(&app, C), b"abfg");
+        let c = closure(&app).unwrap_or_else(|| unreachable!());
+        assert_eq!((c.ending, c.closer), (Ending::CaptureEnded, None));
+    }
+
+    #[test]
+    fn an_opening_replays_the_syns_into_the_connection() {
+        let mut opening = Opening::default();
+        opening.note(S, 77, true, ts_of(2));
+        opening.note(C, 1000, false, ts_of(1));
+        opening.note(C, 9999, false, ts_of(3));
+        let tcp = opening.open(StreamLimits::default());
+        assert_eq!(tcp.client_side(), Some(C));
+        assert_eq!(tcp.connect_rtt_ns(), Some(1_000_000));
+        assert!(tcp.stream(C).is_started() && tcp.stream(S).is_started());
+    }
+}

@@ -34,6 +34,8 @@ mod damaged;
 mod untrusted;
 // The WebSocket content hook on real samples: message texts inflated, packets, caps.
 mod content;
+// Memory accounting: the meter equals a walk of the flow table at every packet.
+mod memory;
 // Property tests: reassembly and verdicts do not depend on segmentation.
 mod props;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.

@@ -1,0 +1,248 @@
+//! Memory accounting: the engine's meter (every buffer registers with it) equals a walk of the
+//! flow table after every packet, on every bundled sample and on adversarial traffic, and
+//! returns to 0 when the capture ends.
+
+use std::ops::ControlFlow;
+
+use etherparse::PacketBuilder;
+use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
+use wssniff::engine::{Engine, EngineConfig};
+
+use crate::util::*;
+
+/// Runs every packet of `path` and checks the meter against the walk after each.
+fn check_capture(path: &std::path::Path) -> (u64, usize) {
+    let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut packets = 0u64;
+    source.for_each_packet(|packet| {
+        packets += 1;
+        engine.process(packet, &mut |_| {});
+        assert_eq!(
+            engine.memory(),
+            engine.memory_walked(),
+            "{} packet {}",
+            path.display(),
+            packet.number
+        );
+        ControlFlow::Continue(())
+    });
+    let peak = engine.peak_memory();
+    engine.finish(&mut |_| {});
+    assert_eq!(
+        engine.memory(),
+        0,
+        "{}: released at the end",
+        path.display()
+    );
+    assert_eq!(engine.memory_walked(), 0);
+    (packets, peak)
+}
+
+#[test]
+fn the_meter_equals_the_walk_at_every_packet_of_every_sample() {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "the samples are there");
+    let mut checked = 0;
+    for f in &files {
+        let (packets, peak) = check_capture(f);
+        assert!(packets > 0 && peak > 0, "{}", f.display());
+        checked += packets;
+    }
+    assert!(checked > 100);
+}
+
+const CLIENT: [u8; 4] = [10, 9, 0, 1];
+const SERVER: [u8; 4] = [10, 9, 0, 2];
+
+/// A raw IPv4 TCP packet of connection `port`.
+fn packet(to_server: bool, port: u16, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
+    let mut b = if to_server {
+        PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(port, 80, seq, 65_535)
+    } else {
+        PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(80, port, seq, 65_535)
+    };
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    if flags.contains('R') {
+        b = b.rst();
+    }
+    if flags.contains('A') {
+        b = b.ack(ack);
+    }
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+/// "Hello" compressed (RFC 7692 §7.2.3.1), unmasked, RSV1 set.
+const DEFLATED_HELLO: &[u8] = &[0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+
+#[test]
+fn the_meter_equals_the_walk_under_adversarial_traffic_and_returns_to_zero() {
+    let mut config = EngineConfig::default();
+    // A small table: evictions happen, and idle expiry on the ticks.
+    config.flows.max_flows = 2;
+    config.flows.idle_timeout_ns = 30 * 1_000_000_000;
+    config.response_timeout_ns = Some(1_000_000_000);
+    let mut engine = Engine::new(config);
+    let mut number = 0u64;
+    let mut ts = 1_700_000_000_000_000_000i64;
+    let mut feed = |engine: &mut Engine, data: &[u8], step_ns: i64| {
+        number += 1;
+        ts += step_ns;
+        let p = Packet {
+            number,
+            ts: Timestamp(ts),
+            linktype: Linktype::IPV4,
+            data,
+            orig_len: data.len() as u32,
+        };
+        engine.process(&p, &mut |_| {});
+        assert_eq!(engine.memory(), engine.memory_walked(), "packet {number}");
+        if number.is_multiple_of(97) {
+            engine.tick(Timestamp(ts + 2_000_000_000), &mut |_| {});
+            assert_eq!(engine.memory(), engine.memory_walked(), "tick {number}");
+        }
+    };
+    let head_line = b"X-Endless: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    for conn in 0..200u16 {
+        let port = 20_000 + conn;
+        let (c, s) = (1000u32, 9000u32);
+        feed(&mut engine, &packet(true, port, c, 0, "S", b""), 1_000);
+        feed(
+            &mut engine,
+            &packet(false, port, s, c + 1, "SA", b""),
+            1_000,
+        );
+        let mut seq = c + 1;
+        match conn % 5 {
+            // Out-of-order segments held behind a hole that never fills, then an RST.
+            0 => {
+                for k in 1..40u32 {
+                    feed(
+                        &mut engine,
+                        &packet(true, port, seq + k * 700, s + 1, "A", &[b'o'; 600]),
+                        1_000,
+                    );
+                }
+                feed(
+                    &mut engine,
+                    &packet(false, port, s + 1, c + 1, "AR", b""),
+                    1_000,
+                );
+            }
+            // A head that never ends, past the header cap.
+            1 => {
+                feed(
+                    &mut engine,
+                    &packet(true, port, seq, s + 1, "A", b"GET /x HTTP/1.1\r\n"),
+                    1_000,
+                );
+                seq += 17;
+                for _ in 0..1200 {
+                    feed(
+                        &mut engine,
+                        &packet(true, port, seq, s + 1, "A", head_line),
+                        1_000,
+                    );
+                    seq += head_line.len() as u32;
+                }
+            }
+            // A flood of pipelined requests, upgrades among them, never answered.
+            2 => {
+                for k in 0..300 {
+                    let req: &[u8] = if k % 7 == 0 {
+                        UPGRADE
+                    } else {
+                        b"GET /p HTTP/1.1\r\n\r\n"
+                    };
+                    feed(
+                        &mut engine,
+                        &packet(true, port, seq, s + 1, "A", req),
+                        1_000,
+                    );
+                    seq += req.len() as u32;
+                }
+            }
+            // A permessage-deflate WebSocket (inflaters held), closed with FINs.
+            3 => {
+                feed(
+                    &mut engine,
+                    &packet(true, port, seq, s + 1, "A", UPGRADE),
+                    1_000,
+                );
+                seq += UPGRADE.len() as u32;
+                let mut sseq = s + 1;
+                feed(
+                    &mut engine,
+                    &packet(false, port, sseq, seq, "A", SWITCH),
+                    1_000,
+                );
+                sseq += SWITCH.len() as u32;
+                for _ in 0..50 {
+                    feed(
+                        &mut engine,
+                        &packet(false, port, sseq, seq, "A", DEFLATED_HELLO),
+                        1_000,
+                    );
+                    sseq += DEFLATED_HELLO.len() as u32;
+                }
+                feed(
+                    &mut engine,
+                    &packet(false, port, sseq, seq, "AF", b""),
+                    1_000,
+                );
+                feed(
+                    &mut engine,
+                    &packet(true, port, seq, sseq + 1, "AF", b""),
+                    1_000,
+                );
+            }
+            // Interim responses to an upgrade, then silence until the idle timeout.
+            _ => {
+                feed(
+                    &mut engine,
+                    &packet(true, port, seq, s + 1, "A", UPGRADE),
+                    1_000,
+                );
+                seq += UPGRADE.len() as u32;
+                let cont = b"HTTP/1.1 102 Processing\r\nX-Pad: 0123456789\r\n\r\n";
+                let mut sseq = s + 1;
+                for _ in 0..5 {
+                    feed(
+                        &mut engine,
+                        &packet(false, port, sseq, seq, "A", cont),
+                        1_000,
+                    );
+                    sseq += cont.len() as u32;
+                }
+                feed(
+                    &mut engine,
+                    &packet(true, port, seq, sseq, "A", b""),
+                    40_000_000_000,
+                );
+            }
+        }
+    }
+    assert!(engine.peak_memory() > 64 * 1024, "{}", engine.peak_memory());
+    assert!(engine.stats().flows_evicted_capacity > 0);
+    engine.finish(&mut |_| {});
+    assert_eq!(engine.memory(), 0);
+    assert_eq!(engine.memory_walked(), 0);
+}
