@@ -1,7 +1,8 @@
-//! HTTP/1.x on a TCP connection: heads found and parsed ([`head`]), each direction framed
-//! and requests paired with their responses ([`exchange`]). What comes out is a WebSocket
+//! HTTP/1.x on a connection: heads found and parsed ([`head`]), each direction's message
+//! boundaries ([`framer`]) and requests paired with their responses ([`exchange`]), over any
+//! byte stream (TCP payload today, TLS plaintext later). What comes out is a WebSocket
 //! exchange (upgrade request, interim and final response, evidence) for the handshake
-//! checks, and the hand-off to the WebSocket layer after a 101.
+//! checks, and what a 101 switches the connection to; the switch itself is `dispatch`'s.
 
 pub mod exchange;
 pub mod framer;

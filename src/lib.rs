@@ -4,13 +4,16 @@
 //! it (checked by `tests/it/layers.rs`), and each arrow is a plain value:
 //!
 //! ```text
-//!  capture ─Packet─▶ decode ─Segment─▶ tcp ─────────▶ http ───────────────▶ handshake
-//!  file, live       L2–L4,            flow table,     heads, framing,       RFC 6455 §4 checks
-//!                   tunnels           reassembly      request ↔ response    → findings, verdict
-//!                                     (byte streams      │ after a 101
-//!                                      with gaps, FIN,   ▼
-//!                                      RST, packets)   websocket: frames, close, ending (§5–§7)
+//!  capture ─Packet─▶ decode ─Segment─▶ tcp ───────────────▶ http ──────────────▶ websocket
+//!  file, live       L2–L4,            flow table;          framer: heads,       frames, close,
+//!                   tunnels           connection: SYN,     bodies, resync;      ending (§5–§7)
+//!                                     FIN, RST, client;    exchange: request
+//!                                     reassembly: byte     ↔ response, 1xx,
+//!                                     streams (gaps,       evidence
+//!                                     evidence, packets)
 //!
+//!  dispatch: per connection, which parser reads each direction (HTTP/1 → WebSocket, tunnel,
+//!            h2c; TLS) ─Completed─▶ handshake: RFC 6455 §4 checks → findings, verdict
 //!  correlate: facts across connections (proxy hops)
 //!  engine: wires the stages; Event::{Handshake, Hop, Connection, Notice} out
 //!      │
@@ -20,7 +23,10 @@
 //! ```
 //!
 //! `finding` (the catalogue of codes) and `event` (every record a sink sees) are the
-//! vocabulary all stages speak, so they sit just after `capture`. `cli` and `run` wire flags
+//! vocabulary all stages speak, so they sit just after `capture`; `memory` (the meter every
+//! growing buffer registers with) follows them for the same reason. `tcp` defines the
+//! `Application` trait and the `ByteStream` interface; `dispatch`, after `websocket`, is the
+//! concrete switch between the parsers, so no stage imports a later one. `cli` and `run` wire flags
 //! and loops around the engine; `tui` drives the same loops.
 //!
 //! The core (`decode` to `engine`) never does I/O and never reads the clock: time is the
@@ -30,8 +36,13 @@
 //! - **packet**: one record of the capture (a pcap/pcapng record, or one from libpcap live),
 //!   numbered from 1 in capture order as Wireshark does. Evidence cites packet numbers.
 //! - **segment**: the TCP part of a packet: flags, sequence numbers, payload.
-//! - **stream**: one direction of a TCP connection reassembled into ordered bytes, with gaps.
+//! - **stream**: one direction of a TCP connection reassembled into ordered bytes, with gaps;
+//!   any `ByteStream` (TCP payload, later TLS plaintext or an h2 stream's DATA). An HTTP/2
+//!   stream is a `StreamId`, never "stream" alone.
 //! - **connection**: one TCP connection (both streams), keyed by its 4-tuple.
+//! - **lane**: which parser reads one direction of a connection (HTTP/1, WebSocket, …).
+//! - **evidence**: what the capture lost or could not vouch for (gaps, snap-length cuts,
+//!   retransmissions with other bytes), with the packets, handed to the next exchange.
 //! - **exchange**: one HTTP request with its interim and final responses.
 //! - **handshake**: an exchange that asks for a WebSocket (RFC 6455 §4), and its analysis.
 //! - **WebSocket frame**: an RFC 6455 §5 frame; "frame" in code names means only this.

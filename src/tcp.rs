@@ -3,7 +3,11 @@
 //!
 //! * [`flow`]: connection identity ([`flow::FlowKey`], [`flow::Side`]) and the bounded
 //!   table of live connections;
+//! * [`connection`]: one connection's lifecycle (SYN/FIN/RST, client side, connect time)
+//!   and the [`connection::Application`] trait the parsers above implement;
 //! * [`reassembly`]: one direction's byte stream;
+//! * [`stream`]: the [`stream::ByteStream`] interface every parser reads, whoever produced
+//!   the bytes, with the evidence behind them;
 //! * [`community_id`]: the Community ID flow hash that joins wssniff's records to Zeek's and
 //!   Suricata's.
 

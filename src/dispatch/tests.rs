@@ -369,3 +369,49 @@ fn the_meter_follows_held_segments_heads_and_sessions_and_ends_at_zero() {
     assert!(r.meter.peak() > std::mem::size_of::<Connection>());
     assert_eq!(r.finish().len(), 1);
 }
+
+#[test]
+fn the_switch_reads_relayed_bytes_as_a_tls_layer_would_hand_them_on() {
+    use crate::tcp::stream::Relay;
+    // What a TLS layer would produce: plaintext, each run tagged with the packet of its record.
+    let mut streams = [Relay::new(), Relay::new()];
+    let mut client = None;
+    let mut app = Dispatch::new(ConnLimits::default());
+    let mut out = Output::default();
+    let at = crate::tcp::script::ts_of;
+    streams[0].append(UPGRADE, 7, at(7));
+    Application::<Relay>::process(
+        &mut app,
+        &mut Link::new(&mut streams, &mut client, at(7)),
+        C,
+        &mut out,
+    );
+    streams[1].append(&[SWITCH, HELLO].concat(), 9, at(9));
+    // A record that failed to decrypt: the layer declares the loss, the walker stops there.
+    let gap = streams[0].lose(40, 11);
+    let mut link = Link::new(&mut streams, &mut client, at(11));
+    Application::<Relay>::process(&mut app, &mut link, S, &mut out);
+    Application::<Relay>::gap(&mut app, &mut link, C, gap, 11);
+    assert_eq!(app.lane(S), Lane::WebSocket);
+    assert_eq!(app.lane(C), Lane::Ignored);
+    assert_eq!(link.client(), Some(C));
+    let closure = Closure {
+        ending: Ending::ClientFin,
+        at: at(12),
+        rst: false,
+        closer: Some(C),
+    };
+    Application::<Relay>::finish(&mut app, &mut link, closure, &mut out);
+    assert_eq!(out.completed.len(), 1);
+    let c = &out.completed[0];
+    assert_eq!(c.request.as_ref().map(|m| m.packets.clone()), Some(vec![7]));
+    assert_eq!(
+        c.response.as_ref().map(|m| m.packets.clone()),
+        Some(vec![9])
+    );
+    let (_, record) = app
+        .take_connection_record()
+        .unwrap_or_else(|| unreachable!());
+    assert_eq!(record.server_to_client.frames, 1);
+    assert!(record.client_to_server.decoding_stopped);
+}

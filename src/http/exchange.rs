@@ -18,7 +18,7 @@
 //! Ordinary keep-alive messages are read from an allocation-free [`http::Scan`]; only
 //! messages that play a part in an upgrade are parsed into a [`Message`]. Evidence problems
 //! (gaps, snap-length cuts, conflicting retransmissions noted in each stream's
-//! [`Evidence`](crate::tcp::stream::Evidence), malformed heads, the header cap) are gathered
+//! [`Evidence`], malformed heads, the header cap) are gathered
 //! per direction and handed to the exchange that completes next, as findings.
 //!
 //! Never does I/O, never decodes WebSocket frames (the switch does, after [`Next::Switch`]).

@@ -316,7 +316,7 @@ impl Stream {
         self.origins.get(pos.checked_sub(1)?).copied()
     }
 
-    /// Packet numbers that carried buffered bytes `range` (at most [`MAX_ORIGINS`]).
+    /// Packet numbers that carried buffered bytes `range` (from at most `MAX_ORIGINS` runs).
     #[must_use]
     pub fn packets(&self, range: std::ops::Range<usize>) -> Vec<u64> {
         origin_packets(&self.origins, self.base, range)
