@@ -147,12 +147,6 @@ impl Dispatch {
         }
     }
 
-    /// The HTTP/1 pairing.
-    #[must_use]
-    pub fn exchange(&self) -> &Exchange {
-        &self.http
-    }
-
     fn lane_mut(&mut self, side: Side) -> &mut Lane {
         let [lo, hi] = &mut self.lanes;
         match side {

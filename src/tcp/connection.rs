@@ -228,12 +228,6 @@ impl TcpConnection {
         Some(self.synack_ts?.nanos_since(self.syn_ts?))
     }
 
-    /// Timestamp of the last segment.
-    #[must_use]
-    pub fn last_ts(&self) -> Timestamp {
-        self.last_ts
-    }
-
     /// The stream travelling on `side`.
     #[must_use]
     pub fn stream(&self, side: Side) -> &Stream {
