@@ -205,7 +205,8 @@ impl Engine {
         self.meter.peak()
     }
 
-    /// Registers the flow table's slots with the meter.
+    /// Registers the flow table's slots with the meter; called wherever the table shrinks
+    /// (a slot added is registered as it is inserted).
     fn settle_table(&mut self) {
         let bytes = self.flows.len() * std::mem::size_of::<Flow>();
         self.table_account.set(&mut self.meter, bytes);
@@ -213,12 +214,6 @@ impl Engine {
 
     /// Processes one packet, emitting whatever it completes.
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
-        let info = self.process_packet(packet, emit);
-        self.settle_table();
-        info
-    }
-
-    fn process_packet(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
         self.stats.first_ts.get_or_insert(packet.ts);
@@ -248,6 +243,9 @@ impl Engine {
                     };
                 }
                 self.stats.flows += 1;
+                // The new slot; slots evicted to make room are withdrawn by drain_evicted.
+                let slots = (self.flows.len() + 1) * std::mem::size_of::<Flow>();
+                self.table_account.set(&mut self.meter, slots);
                 self.flows
                     .insert(key, Flow::default(), packet.ts, &mut self.evicted)
             }
@@ -257,6 +255,7 @@ impl Engine {
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
                 self.flows.remove(&key);
+                self.settle_table();
                 self.drain_evicted(emit);
                 return PacketInfo {
                     flow: Some(key),
@@ -321,7 +320,9 @@ impl Engine {
             }
         }
         if effect.closed {
-            if let Some(mut conn) = self.flows.remove(&key).and_then(|f| f.conn) {
+            let flow = self.flows.remove(&key);
+            self.settle_table();
+            if let Some(mut conn) = flow.and_then(|f| f.conn) {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn, emit);
             }
@@ -354,7 +355,6 @@ impl Engine {
         }
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted(emit);
-        self.settle_table();
     }
 
     /// End of input: every connection still open is finished as of the last packet.
@@ -398,6 +398,7 @@ impl Engine {
         if self.evicted.is_empty() {
             return;
         }
+        self.settle_table();
         let evicted = std::mem::take(&mut self.evicted);
         for (key, flow, why) in evicted {
             match why {
