@@ -41,8 +41,9 @@
 //!   stream is a `StreamId`, never "stream" alone.
 //! - **connection**: one TCP connection (both streams), keyed by its 4-tuple.
 //! - **lane**: which parser reads one direction of a connection (HTTP/1, WebSocket, …).
-//! - **evidence**: what the capture lost or could not vouch for (gaps, snap-length cuts,
-//!   retransmissions with other bytes), with the packets, handed to the next exchange.
+//! - **marks**: what the capture lost or could not vouch for in a stream (gaps, snap-length
+//!   cuts, retransmissions with other bytes), with the packets; the next exchange that
+//!   completes turns them into findings.
 //! - **exchange**: one HTTP request with its interim and final responses.
 //! - **handshake**: an exchange that asks for a WebSocket (RFC 6455 §4), and its analysis.
 //! - **WebSocket frame**: an RFC 6455 §5 frame; "frame" in code names means only this.

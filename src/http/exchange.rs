@@ -16,9 +16,9 @@
 //! ```
 //!
 //! Ordinary keep-alive messages are read from an allocation-free [`http::Scan`]; only
-//! messages that play a part in an upgrade are parsed into a [`Message`]. Evidence problems
+//! messages that play a part in an upgrade are parsed into a [`Message`]. Marks problems
 //! (gaps, snap-length cuts, conflicting retransmissions noted in each stream's
-//! [`Evidence`], malformed heads, the header cap) are gathered
+//! [`Marks`], malformed heads, the header cap) are gathered
 //! per direction and handed to the exchange that completes next, as findings.
 //!
 //! Never does I/O, never decodes WebSocket frames (the switch does, after [`Next::Switch`]).
@@ -32,7 +32,7 @@ use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
 use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
-use crate::tcp::stream::{ByteStream, Evidence};
+use crate::tcp::stream::{ByteStream, Marks};
 
 /// Most interim (1xx) responses kept for one exchange.
 const MAX_INTERIM: usize = 8;
@@ -63,7 +63,7 @@ pub struct Completed {
     pub ending: Option<Ending>,
     /// When it ended (for the time waited).
     pub ended_at: Option<Timestamp>,
-    /// Evidence problems (gaps, truncation, malformed heads) seen during the exchange.
+    /// Marks problems (gaps, truncation, malformed heads) seen during the exchange.
     pub extra: Vec<Finding>,
     /// The response switched the connection to WebSocket: a connection record will follow.
     pub switched: bool,
@@ -144,7 +144,7 @@ struct Pending {
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
 #[derive(Debug, Default)]
-struct Marks {
+struct HttpMarks {
     header_limit: bool,
     malformed: Option<String>,
 }
@@ -156,7 +156,7 @@ pub struct Exchange {
     max_pending: usize,
     pending: VecDeque<Pending>,
     interim: Vec<Message>,
-    marks: [Marks; 2],
+    marks: [HttpMarks; 2],
     saw_upgrade: bool,
     /// An upgrade request arrived since [`Exchange::take_new_upgrade`] was last called.
     new_upgrade: bool,
@@ -189,7 +189,7 @@ impl Exchange {
             max_pending,
             pending: VecDeque::new(),
             interim: Vec::new(),
-            marks: [Marks::default(), Marks::default()],
+            marks: [HttpMarks::default(), HttpMarks::default()],
             saw_upgrade: false,
             new_upgrade: false,
             held: 0,
@@ -241,7 +241,7 @@ impl Exchange {
         self.account.set(meter, 0);
     }
 
-    fn marks_mut(&mut self, side: Side) -> &mut Marks {
+    fn marks_mut(&mut self, side: Side) -> &mut HttpMarks {
         let [lo, hi] = &mut self.marks;
         match side {
             Side::LoToHi => lo,
@@ -405,7 +405,7 @@ impl Exchange {
                     packets: stream.packets(0..len),
                     first_ts: first.map_or(link.now, |o| o.ts),
                     last_ts: last.map_or(link.now, |o| o.ts),
-                    truncated: stream.evidence().truncated,
+                    truncated: stream.marks().truncated,
                     head,
                 };
                 link.stream_mut(side).consume(len as u64);
@@ -508,12 +508,12 @@ impl Exchange {
             // those seen while this request's own head arrived (a retransmission of it with
             // different bytes) belong to this exchange.
             let first = msg.first_packet();
-            let evidence = link.stream_mut(side).evidence_mut().take();
+            let evidence = link.stream_mut(side).marks_mut().take();
             let marks = std::mem::take(self.marks_mut(side));
             let own = evidence.packets.iter().any(|&p| p >= first);
             self.take_marks(link);
             if own {
-                *link.stream_mut(side).evidence_mut() = evidence;
+                *link.stream_mut(side).marks_mut() = evidence;
                 *self.marks_mut(side) = marks;
             }
         }
@@ -633,9 +633,9 @@ impl Exchange {
     fn take_marks<S: ByteStream>(&mut self, link: &mut Link<'_, S>) -> Vec<Finding> {
         let mut findings = Vec::new();
         for side in [Side::LoToHi, Side::HiToLo] {
-            let evidence = link.stream_mut(side).evidence_mut().take();
+            let evidence = link.stream_mut(side).marks_mut().take();
             let marks = std::mem::take(self.marks_mut(side));
-            if evidence == Evidence::default() && marks.malformed.is_none() && !marks.header_limit {
+            if evidence == Marks::default() && marks.malformed.is_none() && !marks.header_limit {
                 continue;
             }
             if let Some(gap) = evidence.gap {
@@ -928,10 +928,10 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         };
         let mut h = Http::new();
         h.send(C, b"GET /a HTTP/1.1\r\n\r\n");
-        h.streams[C.index()].evidence_mut().note_gap(gap(1), 1);
+        h.streams[C.index()].marks_mut().note_gap(gap(1), 1);
         h.send(S, OK);
         h.send(C, UPGRADE);
-        h.streams[S.index()].evidence_mut().note_gap(gap(50), 4);
+        h.streams[S.index()].marks_mut().note_gap(gap(50), 4);
         h.send(S, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         let done = h.completed();
         assert_eq!(codes(&done[0]), ["capture_gap"]);

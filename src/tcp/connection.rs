@@ -297,7 +297,7 @@ impl TcpConnection {
                 None
             };
             effect.dropped_by_cap += push.dropped_by_cap;
-            let evidence = stream.evidence_mut();
+            let evidence = stream.marks_mut();
             if push.conflicting_overlap {
                 evidence.conflict = true;
                 evidence.note_packet(packet.number);
@@ -385,7 +385,7 @@ impl TcpConnection {
 
     /// Notes a gap in `side`'s evidence and tells the application.
     fn gap<A: Application<Stream>>(&mut self, side: Side, gap: Gap, packet: u64, app: &mut A) {
-        self.stream_mut(side).evidence_mut().note_gap(gap, packet);
+        self.stream_mut(side).marks_mut().note_gap(gap, packet);
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
         app.gap(&mut link, side, gap, packet);
     }
@@ -558,7 +558,7 @@ mod tests {
         };
         assert!(app.calls.contains(&Call::Gap(C, gap, 5)));
         assert_eq!(reads(&app, C), b"abcklm");
-        let evidence = tcp.stream(C).evidence();
+        let evidence = tcp.stream(C).marks();
         assert_eq!(evidence.gap, Some(gap));
         assert_eq!(evidence.packets, vec![5]);
     }
@@ -576,7 +576,7 @@ mod tests {
             false,
         );
         assert!(!app.calls.iter().any(|c| matches!(c, Call::Gap(..))));
-        assert_eq!(tcp.stream(C).evidence().gap, None);
+        assert_eq!(tcp.stream(C).marks().gap, None);
     }
 
     #[test]
@@ -594,14 +594,14 @@ mod tests {
             ],
             false,
         );
-        let c = tcp.stream(C).evidence();
+        let c = tcp.stream(C).marks();
         assert!(c.truncated && !c.conflict);
         assert_eq!(c.gap.map(|g| (g.offset, g.len)), Some((4, 6)));
         assert_eq!(c.packets, vec![3]);
         // The cut is a gap, not a stall: the stream goes on after it (the partial message
         // before it can never complete, so it goes too).
         assert_eq!(reads(&app, C), b"next");
-        let s = tcp.stream(S).evidence();
+        let s = tcp.stream(S).marks();
         assert!(s.conflict && !s.truncated);
         assert_eq!(s.packets, vec![6]);
         assert_eq!(reads(&app, S), b"abcdefghij", "the first copy wins");

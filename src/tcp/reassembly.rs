@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Timestamp;
-use crate::tcp::stream::{origin_packets, ByteStream, Evidence};
+use crate::tcp::stream::{origin_packets, ByteStream, Marks};
 pub use crate::tcp::stream::{Gap, Origin};
 
 /// Limits for one direction's stream.
@@ -86,8 +86,8 @@ pub struct Stream {
     fin_at: Option<u64>,
     /// Stop storing anything: the consumer gave up on this stream.
     ignored: bool,
-    /// Evidence problems noted by the connection, for the consumer to take.
-    evidence: Evidence,
+    /// Evidence problems marked by the connection, for the consumer to take.
+    marks: Marks,
 }
 
 impl Stream {
@@ -106,7 +106,7 @@ impl Stream {
             origins: VecDeque::new(),
             fin_at: None,
             ignored: false,
-            evidence: Evidence::default(),
+            marks: Marks::default(),
         }
     }
 
@@ -549,12 +549,12 @@ impl ByteStream for Stream {
         Stream::is_finished(self)
     }
 
-    fn evidence(&self) -> &Evidence {
-        &self.evidence
+    fn marks(&self) -> &Marks {
+        &self.marks
     }
 
-    fn evidence_mut(&mut self) -> &mut Evidence {
-        &mut self.evidence
+    fn marks_mut(&mut self) -> &mut Marks {
+        &mut self.marks
     }
 }
 

@@ -15,11 +15,11 @@
 //! * the packet number and timestamp that carried each byte ([`ByteStream::origin`],
 //!   [`ByteStream::packets`]): findings cite packets, whatever layer found them;
 //! * gaps: the producer tells the consumer at once (`tcp::connection::Application::gap`,
-//!   with the packet that proved it) and notes the gap in the stream's [`Evidence`];
+//!   with the packet that proved it) and notes the gap in the stream's [`Marks`];
 //! * the end: [`ByteStream::is_finished`] once the FIN (or the end of an h2 stream) is reached
 //!   in order; how the connection closed (FIN/RST, by whom) comes at the end as a
 //!   `tcp::connection::Closure`;
-//! * evidence marks ([`Evidence`]: gaps, snap-length cuts, retransmissions that carried other
+//! * evidence marks ([`Marks`]: gaps, snap-length cuts, retransmissions that carried other
 //!   bytes, with their packets), which the consumer takes when it closes an exchange and turns
 //!   into findings.
 //!
@@ -58,8 +58,8 @@ pub struct Gap {
     pub needs_resync: bool,
 }
 
-/// Most packets an [`Evidence`] cites (the first ones: where the trouble started).
-pub const MAX_EVIDENCE_PACKETS: usize = 8;
+/// Most packets a [`Marks`] cites (the first ones: where the trouble started).
+pub const MAX_MARKED_PACKETS: usize = 8;
 
 /// One direction's ordered bytes, as an application parser reads them.
 pub trait ByteStream {
@@ -83,31 +83,31 @@ pub trait ByteStream {
     fn is_finished(&self) -> bool;
 
     /// Evidence problems noted since the consumer last took them.
-    fn evidence(&self) -> &Evidence;
+    fn marks(&self) -> &Marks;
 
-    /// The evidence, for the producer to note problems in and the consumer to take.
-    fn evidence_mut(&mut self) -> &mut Evidence;
+    /// The marks, for the producer to note problems in and the consumer to take.
+    fn marks_mut(&mut self) -> &mut Marks;
 }
 
-/// Evidence problems in one direction's bytes: what the capture lost or could not vouch for,
+/// Evidence problems marked in one direction's bytes: what the capture lost or could not vouch for,
 /// and the packets that show it. Noted by the producer, taken by the consumer when it closes
 /// an exchange (the problems then belong to that exchange).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Evidence {
+pub struct Marks {
     /// Bytes missing from the capture (several gaps add up; the first one's offset is kept).
     pub gap: Option<Gap>,
     /// Packets were cut by the snap length.
     pub truncated: bool,
     /// A retransmission carried different bytes (the first copy was used).
     pub conflict: bool,
-    /// The packets behind the problems, at most [`MAX_EVIDENCE_PACKETS`].
+    /// The packets behind the problems, at most [`MAX_MARKED_PACKETS`].
     pub packets: Vec<u64>,
 }
 
-impl Evidence {
-    /// Cites `packet` (once, and only among the first [`MAX_EVIDENCE_PACKETS`]).
+impl Marks {
+    /// Cites `packet` (once, and only among the first [`MAX_MARKED_PACKETS`]).
     pub fn note_packet(&mut self, packet: u64) {
-        if self.packets.len() < MAX_EVIDENCE_PACKETS && self.packets.last() != Some(&packet) {
+        if self.packets.len() < MAX_MARKED_PACKETS && self.packets.last() != Some(&packet) {
             self.packets.push(packet);
         }
     }
@@ -123,8 +123,8 @@ impl Evidence {
         }
     }
 
-    /// Takes the evidence, leaving none.
-    pub fn take(&mut self) -> Evidence {
+    /// Takes the marks, leaving none.
+    pub fn take(&mut self) -> Marks {
         std::mem::take(self)
     }
 }
@@ -147,7 +147,7 @@ pub struct Relay {
     discard_until: u64,
     buf: Vec<u8>,
     origins: VecDeque<Origin>,
-    evidence: Evidence,
+    marks: Marks,
     finished: bool,
     ignored: bool,
 }
@@ -194,7 +194,7 @@ impl Relay {
     }
 
     /// `len` bytes were lost (a record that failed to decrypt, a frame the capture missed):
-    /// the gap is noted in the evidence and returned for the producer to hand to the parser.
+    /// the gap is marked and returned for the producer to hand to the parser.
     pub fn lose(&mut self, len: u64, packet: u64) -> Gap {
         let needs_resync = self.end.saturating_add(len) > self.discard_until;
         let gap = Gap {
@@ -210,7 +210,7 @@ impl Relay {
         self.end = self.end.saturating_add(len);
         self.base = self.end;
         self.discard_until = self.discard_until.max(self.end);
-        self.evidence.note_gap(gap, packet);
+        self.marks.note_gap(gap, packet);
         gap
     }
 
@@ -266,12 +266,12 @@ impl ByteStream for Relay {
         self.finished
     }
 
-    fn evidence(&self) -> &Evidence {
-        &self.evidence
+    fn marks(&self) -> &Marks {
+        &self.marks
     }
 
-    fn evidence_mut(&mut self) -> &mut Evidence {
-        &mut self.evidence
+    fn marks_mut(&mut self) -> &mut Marks {
+        &mut self.marks
     }
 }
 
@@ -299,8 +299,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn evidence_merges_gaps_and_cites_the_first_packets_once() {
-        let mut e = Evidence::default();
+    fn marks_merge_gaps_and_cites_the_first_packets_once() {
+        let mut e = Marks::default();
         let gap = |offset, len| Gap {
             offset,
             len,
@@ -314,9 +314,9 @@ mod tests {
         for p in 4..20 {
             e.note_packet(p);
         }
-        assert_eq!(e.packets.len(), MAX_EVIDENCE_PACKETS);
+        assert_eq!(e.packets.len(), MAX_MARKED_PACKETS);
         assert_eq!(e.take().packets.first(), Some(&3));
-        assert_eq!(e, Evidence::default());
+        assert_eq!(e, Marks::default());
     }
 
     #[test]
@@ -335,8 +335,8 @@ mod tests {
         let gap = r.lose(5, 8);
         assert!(gap.needs_resync);
         assert!(r.data().is_empty());
-        assert_eq!(r.evidence().gap.map(|g| g.len), Some(5));
-        assert_eq!(r.evidence().packets, vec![8]);
+        assert_eq!(r.marks().gap.map(|g| g.len), Some(5));
+        assert_eq!(r.marks().packets, vec![8]);
         // A loss inside bytes already skipped needs no resynchronisation.
         r.consume(100);
         assert!(!r.lose(50, 9).needs_resync);
