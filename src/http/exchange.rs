@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Ordinary keep-alive messages are read from an allocation-free [`http::Scan`]; only
-//! messages that play a part in an upgrade are parsed into a [`Message`]. Marks problems
+//! messages that play a part in an upgrade are parsed into a [`Message`]. Evidence problems
 //! (gaps, snap-length cuts, conflicting retransmissions noted in each stream's
 //! [`Marks`], malformed heads, the header cap) are gathered
 //! per direction and handed to the exchange that completes next, as findings.
@@ -63,7 +63,7 @@ pub struct Completed {
     pub ending: Option<Ending>,
     /// When it ended (for the time waited).
     pub ended_at: Option<Timestamp>,
-    /// Marks problems (gaps, truncation, malformed heads) seen during the exchange.
+    /// Evidence problems (gaps, truncation, malformed heads) seen during the exchange.
     pub extra: Vec<Finding>,
     /// The response switched the connection to WebSocket: a connection record will follow.
     pub switched: bool,
