@@ -4,10 +4,10 @@
 
 use std::ops::ControlFlow;
 
-use etherparse::PacketBuilder;
 use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
 
+use crate::packet::{v4, Link, Tcp};
 use crate::util::*;
 
 /// Runs every packet of `path` and checks the meter against the walk after each.
@@ -60,28 +60,15 @@ fn the_meter_equals_the_walk_at_every_packet_of_every_sample() {
 const CLIENT: [u8; 4] = [10, 9, 0, 1];
 const SERVER: [u8; 4] = [10, 9, 0, 2];
 
-/// A raw IPv4 TCP packet of connection `port`.
+/// A raw IPv4 TCP packet of connection `port` (flags in tcpdump's letters).
 fn packet(to_server: bool, port: u16, seq: u32, ack: u32, flags: &str, payload: &[u8]) -> Vec<u8> {
-    let mut b = if to_server {
-        PacketBuilder::ipv4(CLIENT, SERVER, 64).tcp(port, 80, seq, 65_535)
+    let (client, server) = (v4(CLIENT, port), v4(SERVER, 80));
+    let (src, dst) = if to_server {
+        (client, server)
     } else {
-        PacketBuilder::ipv4(SERVER, CLIENT, 64).tcp(80, port, seq, 65_535)
+        (server, client)
     };
-    if flags.contains('S') {
-        b = b.syn();
-    }
-    if flags.contains('F') {
-        b = b.fin();
-    }
-    if flags.contains('R') {
-        b = b.rst();
-    }
-    if flags.contains('A') {
-        b = b.ack(ack);
-    }
-    let mut out = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut out, payload).unwrap();
-    out
+    Tcp::new(src, dst, seq, ack, flags, payload).build(Link::Ip)
 }
 
 const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
