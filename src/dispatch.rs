@@ -20,10 +20,11 @@
 //! a protocol wssniff does not read costs a table lookup per packet and no more. The names
 //! mark where the next layers plug in: issue 12 turns `Tls` into a TLS record layer whose
 //! plaintext (a [`Relay`](crate::tcp::stream::Relay) per direction) feeds another switch
-//! over `Relay`s ([`Dispatch`] is generic over the [`ByteStream`]); issue 13 turns `H2c`
-//! (and ALPN `h2`) into an HTTP/2 parser that feeds one WebSocket session per extended
-//! CONNECT stream, which is why sessions and completed exchanges are keyed by
-//! [`StreamId`] and not only by connection.
+//! over `Relay`s ([`Dispatch`] implements [`Application`] for any [`ByteStream`]); issue 13
+//! turns `H2c` (and ALPN `h2`) into an HTTP/2 parser that feeds one WebSocket session per
+//! extended CONNECT stream, which is why sessions and completed exchanges are keyed by
+//! [`StreamId`] and not only by connection. A layer that reads WebSocket payloads (Engine.IO,
+//! issue 14) attaches its observer to the session of the stream it follows.
 //!
 //! This stage sits after `websocket` because it chooses between HTTP and WebSocket; `tcp`
 //! only knows the [`Application`] trait that [`Dispatch`] implements. Never does I/O.
