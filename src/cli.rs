@@ -348,6 +348,7 @@ impl Cli {
                 // Files hold the whole story: wait for the connection to end. Live capture
                 // cannot wait for an end that may never come.
                 response_timeout_ns: live.then_some(response_timeout_ns),
+                ..EngineConfig::default()
             },
             tui: self.tui,
         })

@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// Report an unanswered upgrade after this long (nanoseconds) without waiting for the
     /// connection to end: for live capture, where the end may never come.
     pub response_timeout_ns: Option<i64>,
+    /// Seed of the flow table's hasher. `None` (the default) draws a random one, as a table
+    /// keyed by attacker-chosen addresses must; tests set it to show that the output does not
+    /// depend on the seed.
+    pub hash_seed: Option<u64>,
 }
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
@@ -156,7 +160,10 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
             config,
-            flows: FlowTable::new(config.flows),
+            flows: match config.hash_seed {
+                Some(seed) => FlowTable::with_seed(config.flows, seed),
+                None => FlowTable::new(config.flows),
+            },
             stats: Stats::default(),
             next_id: 1,
             recent_accepts: HashMap::new(),

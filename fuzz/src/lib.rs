@@ -358,6 +358,7 @@ pub fn small_caps() -> EngineConfig {
             max_payload: 4096,
         },
         response_timeout_ns: Some(10 * 1_000_000_000),
+        ..EngineConfig::default()
     }
 }
 

@@ -4,11 +4,18 @@
 //! per live connection under two caps: a maximum count (when full, the least recently seen
 //! eighth is evicted, so eviction costs O(1) amortised per insert) and an idle timeout measured
 //! in capture time. Evicted values are handed back to the caller so nothing vanishes silently.
+//!
+//! The map is hashed with a seed drawn per table, so its iteration order differs between runs.
+//! Nothing that leaves the table follows that order: connections that expire, are evicted or are
+//! drained together come out least recently active first, ties broken by [`FlowKey`] order, so
+//! the same capture gives the same output whatever the seed ([`FlowTable::with_seed`] lets tests
+//! prove it).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use foldhash::fast::RandomState;
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::capture::Timestamp;
@@ -17,7 +24,10 @@ use crate::capture::Timestamp;
 ///
 /// Stored as bare addresses and ports (38 bytes, not two 32-byte `SocketAddr`s): the key sits
 /// in every slot of the flow table, and a flood fills hundreds of thousands of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Ordered by (`lo_ip`, `hi_ip`, `lo_port`, `hi_port`): the tie-break that makes the order in
+/// which the table hands connections back independent of the hasher's seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     lo_ip: IpAddr,
     hi_ip: IpAddr,
@@ -117,10 +127,6 @@ impl FlowKey {
     }
 }
 
-fn ages_below<T>(map: &HashMap<FlowKey, Entry<T>, RandomState>, cutoff: Timestamp) -> usize {
-    map.values().filter(|e| e.last_seen < cutoff).count()
-}
-
 /// Caps of a [`FlowTable`].
 #[derive(Clone, Copy, Debug)]
 pub struct FlowLimits {
@@ -157,17 +163,36 @@ struct Entry<T> {
 pub struct FlowTable<T> {
     limits: FlowLimits,
     /// Keyed by attacker-chosen addresses: seeded foldhash (see Cargo.toml for why not FxHash).
-    map: HashMap<FlowKey, Entry<T>, RandomState>,
+    map: HashMap<FlowKey, Entry<T>, SeedableRandomState>,
     next_sweep: Option<Timestamp>,
 }
 
+/// Orders connections leaving the table together: least recently active first, then by key.
+fn leaving_order<T>((key, entry): &(FlowKey, Entry<T>)) -> (Timestamp, FlowKey) {
+    (entry.last_seen, *key)
+}
+
 impl<T> FlowTable<T> {
-    /// An empty table.
+    /// An empty table hashed with a random seed (what untrusted input needs).
     #[must_use]
     pub fn new(limits: FlowLimits) -> Self {
+        Self::with_hasher(limits, SeedableRandomState::random())
+    }
+
+    /// An empty table hashed with `seed`: for tests that show the output does not depend on
+    /// the hasher (a fixed seed must never be used on untrusted input).
+    #[must_use]
+    pub fn with_seed(limits: FlowLimits, seed: u64) -> Self {
+        Self::with_hasher(
+            limits,
+            SeedableRandomState::with_seed(seed, SharedSeed::global_fixed()),
+        )
+    }
+
+    fn with_hasher(limits: FlowLimits, hasher: SeedableRandomState) -> Self {
         FlowTable {
             limits,
-            map: HashMap::with_hasher(RandomState::default()),
+            map: HashMap::with_hasher(hasher),
             next_sweep: None,
         }
     }
@@ -228,8 +253,8 @@ impl<T> FlowTable<T> {
         self.map.remove(key).map(|e| e.value)
     }
 
-    /// Drops connections idle past the timeout. Cheap to call per packet: it scans the
-    /// table at most once per quarter timeout of capture time.
+    /// Drops connections idle past the timeout, least recently active first. Cheap to call per
+    /// packet: it scans the table at most once per quarter timeout of capture time.
     pub fn expire(&mut self, now: Timestamp, evicted: &mut Vec<(FlowKey, T, Eviction)>) {
         let due = self.next_sweep.get_or_insert(now);
         if now < *due {
@@ -238,20 +263,14 @@ impl<T> FlowTable<T> {
         let step = (self.limits.idle_timeout_ns / 4).max(1);
         *due = Timestamp(now.0.saturating_add(step));
         let cutoff = Timestamp(now.0.saturating_sub(self.limits.idle_timeout_ns));
-        let stale: Vec<FlowKey> = self
-            .map
-            .iter()
-            .filter(|(_, e)| e.last_seen < cutoff)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in stale {
-            if let Some(e) = self.map.remove(&key) {
-                evicted.push((key, e.value, Eviction::Idle));
-            }
-        }
+        let mut stale: Vec<(FlowKey, Entry<T>)> =
+            self.map.extract_if(|_, e| e.last_seen < cutoff).collect();
+        stale.sort_unstable_by_key(leaving_order);
+        evicted.extend(stale.into_iter().map(|(k, e)| (k, e.value, Eviction::Idle)));
     }
 
-    /// Evicts the least recently seen eighth of the table (at least one connection).
+    /// Evicts the least recently seen eighth of the table (at least one connection), the
+    /// oldest first.
     fn evict_oldest(&mut self, evicted: &mut Vec<(FlowKey, T, Eviction)>) {
         // Find the cut-off age from the timestamps alone (8 bytes per connection, not a copy
         // of every key), then take out what is older in one pass.
@@ -262,26 +281,40 @@ impl<T> FlowTable<T> {
         }
         let (_, &mut cutoff, _) = ages.select_nth_unstable(n - 1);
         drop(ages);
-        let older = ages_below(&self.map, cutoff);
-        // Connections exactly at the cut-off fill up to n, in table order.
-        let mut at_cutoff = n.saturating_sub(older);
-        let out = self.map.extract_if(|_, e| {
+        // Connections exactly at the cut-off fill up to n: the smallest keys, not the first in
+        // table order, so which ones go does not depend on the hasher's seed.
+        let mut tied: Vec<FlowKey> = Vec::new();
+        let mut older = 0usize;
+        for (k, e) in &self.map {
             if e.last_seen < cutoff {
-                true
-            } else if e.last_seen == cutoff && at_cutoff > 0 {
-                at_cutoff -= 1;
-                true
-            } else {
-                false
+                older += 1;
+            } else if e.last_seen == cutoff {
+                tied.push(*k);
             }
-        });
-        evicted.extend(out.map(|(k, e)| (k, e.value, Eviction::Capacity)));
+        }
+        let take = n.saturating_sub(older).min(tied.len());
+        if take < tied.len() {
+            tied.select_nth_unstable(take);
+        }
+        tied.truncate(take);
+        tied.sort_unstable();
+        let mut out: Vec<(FlowKey, Entry<T>)> = self
+            .map
+            .extract_if(|k, e| {
+                e.last_seen < cutoff || (e.last_seen == cutoff && tied.binary_search(k).is_ok())
+            })
+            .collect();
+        out.sort_unstable_by_key(leaving_order);
+        evicted.extend(
+            out.into_iter()
+                .map(|(k, e)| (k, e.value, Eviction::Capacity)),
+        );
     }
 
-    /// Removes every connection (end of capture), oldest first.
+    /// Removes every connection (end of capture), least recently active first.
     pub fn drain(&mut self) -> Vec<(FlowKey, T)> {
         let mut all: Vec<(FlowKey, Entry<T>)> = self.map.drain().collect();
-        all.sort_by_key(|(_, e)| e.last_seen);
+        all.sort_unstable_by_key(leaving_order);
         all.into_iter().map(|(k, e)| (k, e.value)).collect()
     }
 }
@@ -343,5 +376,59 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1, 1);
         assert_eq!(out[0].2, Eviction::Idle);
+    }
+
+    /// Keys of every port in `ports`, all last seen at the same instant: ties everywhere.
+    fn tied_table(seed: u64, max_flows: usize, ports: std::ops::Range<u16>) -> FlowTable<u16> {
+        let mut t = FlowTable::with_seed(
+            FlowLimits {
+                max_flows,
+                idle_timeout_ns: 1000,
+            },
+            seed,
+        );
+        let mut out = Vec::new();
+        for p in ports {
+            t.insert(key(p), p, Timestamp(0), &mut out);
+        }
+        assert!(out.is_empty());
+        t
+    }
+
+    fn values(out: &[(FlowKey, u16, Eviction)]) -> Vec<u16> {
+        out.iter().map(|(_, v, _)| *v).collect()
+    }
+
+    #[test]
+    fn connections_leaving_together_come_out_in_key_order_whatever_the_seed() {
+        // Enough connections that two seeds almost surely iterate them differently.
+        let sorted: Vec<u16> = (1000..1064).collect();
+        for seed in [0, 1, 2, 0xdead_beef, u64::MAX] {
+            // Idle expiry: all 64 go stale in the same sweep.
+            let mut t = tied_table(seed, 1000, 1000..1064);
+            let mut out = Vec::new();
+            t.expire(Timestamp(0), &mut out);
+            t.expire(Timestamp(5000), &mut out);
+            assert_eq!(values(&out), sorted, "seed {seed}");
+            assert!(out.iter().all(|(_, _, why)| *why == Eviction::Idle));
+
+            // Capacity: the eighth evicted is chosen among ties by key, then ordered.
+            let mut t = tied_table(seed, 64, 1000..1064);
+            let mut out = Vec::new();
+            t.insert(key(5), 5, Timestamp(1), &mut out);
+            assert_eq!(
+                values(&out),
+                (1000..1008).collect::<Vec<_>>(),
+                "seed {seed}"
+            );
+
+            // End of capture: everything, least recently active first, ties by key.
+            let mut t = tied_table(seed, 1000, 1000..1064);
+            t.get_mut(&key(1001), Timestamp(7));
+            let drained: Vec<u16> = t.drain().into_iter().map(|(_, v)| v).collect();
+            let mut expected: Vec<u16> = (1000..1064).filter(|p| *p != 1001).collect();
+            expected.push(1001);
+            assert_eq!(drained, expected, "seed {seed}");
+        }
     }
 }
