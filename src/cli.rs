@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::capture::live::LiveOptions;
 use crate::dispatch::ConnLimits;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, RecordOrder};
 use crate::event::Verdict;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
@@ -348,6 +348,12 @@ impl Cli {
                 // Files hold the whole story: wait for the connection to end. Live capture
                 // cannot wait for an end that may never come.
                 response_timeout_ns: live.then_some(response_timeout_ns),
+                // A file's records come out in id order; live, each as soon as it is known.
+                order: if live {
+                    RecordOrder::AsKnown
+                } else {
+                    RecordOrder::ById
+                },
                 ..EngineConfig::default()
             },
             tui: self.tui,

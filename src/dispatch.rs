@@ -568,6 +568,11 @@ impl Connection {
         self.app.http.unanswered_since()
     }
 
+    /// Gives the upgrade requests waiting for an answer their handshake ids, oldest first.
+    pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
+        self.app.http.assign_ids(next);
+    }
+
     /// Links the WebSocket session on stream `id` to the handshake record that opened it.
     pub fn set_handshake(&mut self, id: StreamId, handshake: u64, failed: bool) {
         self.app.set_handshake(id, handshake, failed);

@@ -1,5 +1,15 @@
 //! The analysis engine: packets in, [`Event`]s out. No I/O and no wall clock: time is the
 //! capture timestamp of the packet being processed, so a file always gives the same answer.
+//!
+//! Order is part of that answer. Handshake ids follow the order upgrade requests were seen
+//! (packet order; a record without a request takes its id at the packet that produced it),
+//! connections that leave the flow table together are finished in a fixed order, and by
+//! default ([`RecordOrder::ById`]) events leave in id order (see [`sequence`]), so nothing
+//! depends on the hasher's seed or on which response came first.
+
+mod sequence;
+
+pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -17,6 +27,7 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::Opening;
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
+use sequence::Sequencer;
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
@@ -32,6 +43,8 @@ pub struct EngineConfig {
     /// keyed by attacker-chosen addresses must; tests set it to show that the output does not
     /// depend on the seed.
     pub hash_seed: Option<u64>,
+    /// When records leave: in id order (files, the default) or as soon as known (live).
+    pub order: RecordOrder,
 }
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
@@ -86,6 +99,9 @@ pub struct Stats {
     pub bytes_dropped_by_caps: u64,
     /// Connections given up because too many requests were pipelined.
     pub pending_limit_hits: u64,
+    /// Handshake records written after later ones: an unanswered handshake gave up its place
+    /// in the id order when the records waiting behind it passed the hold cap.
+    pub records_out_of_order: u64,
     /// Handshake records emitted.
     pub handshakes: u64,
     /// Proxied handshakes whose two legs were both captured and linked.
@@ -136,7 +152,8 @@ pub struct Engine {
     /// entries instead of ~800-byte ones, and empty slots of the grown table cost little.
     flows: FlowTable<Flow>,
     stats: Stats,
-    next_id: u64,
+    /// Hands out handshake ids and puts events in output order.
+    out: Sequencer,
     recent_accepts: HashMap<String, (u64, String)>,
     recent_order: VecDeque<String>,
     warned_linktypes: Vec<Linktype>,
@@ -165,7 +182,7 @@ impl Engine {
                 None => FlowTable::new(config.flows),
             },
             stats: Stats::default(),
-            next_id: 1,
+            out: Sequencer::new(config.order),
             recent_accepts: HashMap::new(),
             recent_order: VecDeque::new(),
             warned_linktypes: Vec::new(),
@@ -219,8 +236,15 @@ impl Engine {
         self.table_account.set(&mut self.meter, bytes);
     }
 
-    /// Processes one packet, emitting whatever it completes.
+    /// Processes one packet, emitting whatever it completes (in id order, held until earlier
+    /// handshakes are known, unless the engine runs [`RecordOrder::AsKnown`]).
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
+        let info = self.take(packet);
+        self.release(emit);
+        info
+    }
+
+    fn take(&mut self, packet: &Packet<'_>) -> PacketInfo {
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
         self.stats.first_ts.get_or_insert(packet.ts);
@@ -229,11 +253,11 @@ impl Engine {
             self.stats.truncated_packets += 1;
         }
         self.flows.expire(packet.ts, &mut self.evicted);
-        self.drain_evicted(emit);
+        self.drain_evicted();
         let seg = match decode::decode(packet) {
             Ok(seg) => seg,
             Err(skip) => {
-                self.skipped(skip, emit);
+                self.skipped(skip);
                 return PacketInfo::default();
             }
         };
@@ -263,7 +287,7 @@ impl Engine {
             if seg.flags.rst {
                 self.flows.remove(&key);
                 self.settle_table();
-                self.drain_evicted(emit);
+                self.drain_evicted();
                 return PacketInfo {
                     flow: Some(key),
                     upgrade: false,
@@ -274,7 +298,7 @@ impl Engine {
                     flow.opening.note(side, seg.seq, seg.flags.ack, packet.ts);
                 }
                 self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
-                self.drain_evicted(emit);
+                self.drain_evicted();
                 return PacketInfo {
                     flow: Some(key),
                     upgrade: false,
@@ -284,11 +308,21 @@ impl Engine {
         let conn = flow.open(self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
+        // Ids in request order: exchanges this packet completed before the engine saw their
+        // request waiting (or that have none) were earlier in the stream than the requests
+        // still waiting, so they are numbered first.
+        for c in &mut self.output.completed {
+            if c.id.is_none() {
+                c.id = Some(self.out.reserve());
+            }
+        }
         if conn.saw_upgrade() && !had_upgrade {
             self.stats.upgrade_flows += 1;
         }
         let upgrade = conn.saw_upgrade();
         if conn.take_new_upgrade() {
+            let out = &mut self.out;
+            conn.assign_ids(&mut || out.reserve());
             if let (Some(timeout), Some(since)) =
                 (self.config.response_timeout_ns, conn.unanswered_since())
             {
@@ -306,7 +340,7 @@ impl Engine {
             self.notice_once("header_limit", format!(
                 "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
                 self.config.conn.max_header_bytes
-            ), emit);
+            ));
         }
         if effect.pending_limit {
             self.stats.pending_limit_hits += 1;
@@ -316,12 +350,11 @@ impl Engine {
                     "a connection pipelined more than {} requests; wssniff stopped following it",
                     self.config.conn.max_pending
                 ),
-                emit,
             );
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
             if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                 conn.set_handshake(stream, id, failed);
             }
@@ -331,10 +364,10 @@ impl Engine {
             self.settle_table();
             if let Some(mut conn) = flow.and_then(|f| f.conn) {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
-                self.finished(key, &mut conn, emit);
+                self.finished(key, &mut conn);
             }
         }
-        self.drain_evicted(emit);
+        self.drain_evicted();
         PacketInfo {
             flow: Some(key),
             upgrade,
@@ -358,27 +391,58 @@ impl Engine {
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            self.emit_completed(key, client, rtt, emit);
+            self.emit_completed(key, client, rtt);
         }
         self.flows.expire(now, &mut self.evicted);
-        self.drain_evicted(emit);
+        self.drain_evicted();
+        self.release(emit);
     }
 
-    /// End of input: every connection still open is finished as of the last packet.
+    /// End of input: every connection still open is finished as of the last packet, and
+    /// everything held for ordering goes out.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
         for (key, flow) in self.flows.drain() {
             if let Some(mut conn) = flow.conn {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
-                self.finished(key, &mut conn, emit);
+                self.finished(key, &mut conn);
             }
         }
         self.settle_table();
+        self.out.flush(emit);
+        if self.note_given_up() {
+            self.out.flush(emit);
+        }
+    }
+
+    /// Hands on what is due, then notes handshakes that gave up their place in the order.
+    fn release(&mut self, emit: &mut dyn FnMut(Event)) {
+        self.out.release(emit);
+        if self.note_given_up() {
+            self.out.release(emit);
+        }
+    }
+
+    /// Counts handshakes that gave up their place in the order (and says so once); whether
+    /// there were any.
+    fn note_given_up(&mut self) -> bool {
+        let n = self.out.take_given_up();
+        if n > 0 {
+            self.stats.records_out_of_order += n;
+            self.notice_once(
+                "order_limit",
+                format!(
+                    "more than {MAX_HELD_EVENTS} records (or {} MiB) waited behind an unanswered handshake; it is written out of id order when its outcome is known",
+                    MAX_HELD_BYTES >> 20
+                ),
+            );
+        }
+        n > 0
     }
 
     /// A finished connection: its remaining handshake records, then its WebSocket record.
-    fn finished(&mut self, key: FlowKey, conn: &mut Connection, emit: &mut dyn FnMut(Event)) {
+    fn finished(&mut self, key: FlowKey, conn: &mut Connection) {
         let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, emit) {
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
             conn.set_handshake(stream, id, failed);
         }
         while let Some((_stream, mut record)) = conn.take_connection_record() {
@@ -388,7 +452,7 @@ impl Engine {
             if !record.handshake_observed {
                 self.stats.connections_without_handshake += 1;
             }
-            emit(Event::Connection(Box::new(record)));
+            self.out.push(Event::Connection(Box::new(record)));
         }
     }
 
@@ -404,14 +468,14 @@ impl Engine {
     /// Finishes the connections the table evicted, if any (the check is inlined: it runs
     /// twice per packet and almost never finds one).
     #[inline(always)]
-    fn drain_evicted(&mut self, emit: &mut dyn FnMut(Event)) {
+    fn drain_evicted(&mut self) {
         if !self.evicted.is_empty() {
-            self.finish_evicted(emit);
+            self.finish_evicted();
         }
     }
 
     #[inline(never)]
-    fn finish_evicted(&mut self, emit: &mut dyn FnMut(Event)) {
+    fn finish_evicted(&mut self) {
         self.settle_table();
         let evicted = std::mem::take(&mut self.evicted);
         for (key, flow, why) in evicted {
@@ -422,7 +486,6 @@ impl Engine {
                     self.notice_once(
                         "flow_limit",
                         format!("the flow table reached {max} connections (--max-flows); the least recently active were dropped"),
-                        emit,
                     );
                 }
                 Eviction::Idle => self.stats.flows_evicted_idle += 1,
@@ -434,12 +497,12 @@ impl Engine {
             };
             if let Some(mut conn) = flow.conn {
                 conn.finish(ending, &mut self.output, &mut self.meter);
-                self.finished(key, &mut conn, emit);
+                self.finished(key, &mut conn);
             }
         }
     }
 
-    fn skipped(&mut self, skip: Skip, emit: &mut dyn FnMut(Event)) {
+    fn skipped(&mut self, skip: Skip) {
         match skip {
             Skip::NotIp => self.stats.not_ip += 1,
             Skip::NotTcp => self.stats.not_tcp += 1,
@@ -449,14 +512,13 @@ impl Engine {
                 self.notice_once(
                     "ip_fragments",
                     "the capture holds fragmented IP packets; wssniff does not reassemble IP fragments, so TCP data inside them is not analysed".to_owned(),
-                    emit,
                 );
             }
             Skip::UnsupportedLinktype(lt) => {
                 self.stats.unsupported_linktype += 1;
                 if !self.warned_linktypes.contains(&lt) {
                     self.warned_linktypes.push(lt);
-                    emit(Event::Notice(Notice {
+                    self.out.push(Event::Notice(Notice {
                         code: "unsupported_linktype",
                         message: format!(
                             "link type {lt} is not supported; its packets are skipped"
@@ -467,21 +529,21 @@ impl Engine {
         }
     }
 
-    fn notice_once(&mut self, code: &'static str, message: String, emit: &mut dyn FnMut(Event)) {
+    fn notice_once(&mut self, code: &'static str, message: String) {
         if !self.warned.contains(&code) {
             self.warned.push(code);
-            emit(Event::Notice(Notice { code, message }));
+            self.out.push(Event::Notice(Notice { code, message }));
         }
     }
 
-    /// Emits the handshake records waiting in `output`; returns the stream and id of the last
-    /// one that switched the connection to WebSocket, and whether its verdict is failed.
+    /// Hands the handshake records waiting in `output` to the output order, each in its id's
+    /// place; returns the stream and id of the last one that switched the connection to
+    /// WebSocket, and whether its verdict is failed.
     fn emit_completed(
         &mut self,
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
-        emit: &mut dyn FnMut(Event),
     ) -> Option<(StreamId, u64, bool)> {
         if self.output.completed.is_empty() {
             return None;
@@ -493,16 +555,22 @@ impl Engine {
         let server = key.source(client_side.reverse());
         for c in completed {
             let opened = c.switched.then_some(c.stream);
-            let record = self.record(c, client, server, connect_rtt_ns);
+            let id = match c.id {
+                Some(id) => id,
+                None => self.out.reserve(),
+            };
+            let record = self.record(id, c, client, server, connect_rtt_ns);
             if let Some(stream) = opened {
                 switched = Some((stream, record.id, record.verdict == Verdict::Failed));
             }
             self.stats.handshakes += 1;
             let hops = self.hops.push(&record);
-            emit(Event::Handshake(Box::new(record)));
+            self.out.fill(id, Event::Handshake(Box::new(record)));
             for hop in hops {
                 self.stats.proxy_hops += 1;
-                emit(Event::Hop(Box::new(hop)));
+                // Right after its later leg's record.
+                let later = hop.downstream.max(hop.upstream);
+                self.out.after(later, Event::Hop(Box::new(hop)));
             }
         }
         switched
@@ -510,6 +578,7 @@ impl Engine {
 
     fn record(
         &mut self,
+        id: u64,
         c: Completed,
         client: SocketAddr,
         server: SocketAddr,
@@ -528,8 +597,6 @@ impl Engine {
             c.extra,
             &explain,
         );
-        let id = self.next_id;
-        self.next_id += 1;
         if let (Some(expected), Some(key)) = (&analysis.expected_accept, &analysis.key) {
             if self.recent_order.len() >= RECENT_ACCEPTS {
                 if let Some(old) = self.recent_order.pop_front() {

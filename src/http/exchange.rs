@@ -67,6 +67,9 @@ pub struct Completed {
     pub extra: Vec<Finding>,
     /// The response switched the connection to WebSocket: a connection record will follow.
     pub switched: bool,
+    /// The handshake id the engine reserved for the request ([`Exchange::assign_ids`]);
+    /// `None` when the engine has not seen the request waiting, or there is none.
+    pub id: Option<u64>,
 }
 
 /// Caps hit and work done while parsing HTTP, for the engine's counters.
@@ -140,6 +143,8 @@ struct Pending {
     upgrade: Option<Message>,
     /// When the request head was complete.
     since: Timestamp,
+    /// The handshake id reserved for an upgrade request, once assigned.
+    id: Option<u64>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -218,6 +223,16 @@ impl Exchange {
             .min()
     }
 
+    /// Gives each upgrade request waiting for its answer that has no handshake id yet the
+    /// next one from `next`, oldest first: ids follow the order requests were seen.
+    pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
+        for p in &mut self.pending {
+            if p.upgrade.is_some() && p.id.is_none() {
+                p.id = Some(next());
+            }
+        }
+    }
+
     /// Whether an upgrade request waits for its answer.
     #[must_use]
     pub fn upgrade_pending(&self) -> bool {
@@ -281,17 +296,18 @@ impl Exchange {
             if p.since <= cutoff {
                 if let Some(request) = p.upgrade.take() {
                     self.held = self.held.saturating_sub(head_bytes(&request));
-                    expired.push(request);
+                    expired.push((request, p.id));
                 }
             }
         }
-        for request in expired {
+        for (request, id) in expired {
             let done = self.complete(
                 link,
                 Some(request),
                 None,
                 Some((Ending::ResponseTimeout, now)),
                 false,
+                id,
             );
             out.completed.push(done);
         }
@@ -308,7 +324,8 @@ impl Exchange {
     ) {
         while let Some(p) = self.pop_pending() {
             if let Some(request) = p.upgrade {
-                let done = self.complete(link, Some(request), None, Some((ending, at)), false);
+                let end = Some((ending, at));
+                let done = self.complete(link, Some(request), None, end, false, p.id);
                 out.completed.push(done);
             }
         }
@@ -373,6 +390,7 @@ impl Exchange {
                     ended_at: None,
                     extra: vec![finding],
                     switched: false,
+                    id: None,
                 });
             } else {
                 self.marks_mut(side).header_limit = true;
@@ -454,6 +472,7 @@ impl Exchange {
                 h2c: scan.h2c,
                 upgrade: None,
                 since,
+                id: None,
             });
             return Some(Next::Body {
                 body: scan.request_body(),
@@ -524,6 +543,7 @@ impl Exchange {
             h2c,
             upgrade: upgrade.then_some(msg),
             since,
+            id: None,
         });
         if upgrade {
             Next::AwaitResponse(body)
@@ -579,13 +599,14 @@ impl Exchange {
         });
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
+        let id = pending.as_ref().and_then(|p| p.id);
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
-                let done = self.complete(link, Some(request), Some(msg), None, opens_websocket);
+                let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
                 out.completed.push(done);
             }
             None if websocket_response && unsolicited => {
-                let done = self.complete(link, None, Some(msg), None, opens_websocket);
+                let done = self.complete(link, None, Some(msg), None, opens_websocket, None);
                 out.completed.push(done);
             }
             None => {
@@ -607,7 +628,7 @@ impl Exchange {
 
     /// An exchange whose outcome is known, with the interim responses and evidence marks
     /// gathered since the last one. `end` is how and when the connection ended, for a request
-    /// that got no answer.
+    /// that got no answer; `id` the handshake id reserved for the request.
     fn complete<S: ByteStream>(
         &mut self,
         link: &mut Link<'_, S>,
@@ -615,6 +636,7 @@ impl Exchange {
         response: Option<Message>,
         end: Option<(Ending, Timestamp)>,
         switched: bool,
+        id: Option<u64>,
     ) -> Completed {
         Completed {
             stream: StreamId::HTTP1,
@@ -625,6 +647,7 @@ impl Exchange {
             ended_at: end.map(|(_, t)| t),
             extra: self.take_marks(link),
             switched,
+            id,
         }
     }
 
@@ -984,6 +1007,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 h2c: false,
                 upgrade: None,
                 since: Timestamp(0),
+                id: None,
             });
         }
         h.send(C, get);

@@ -164,6 +164,10 @@ impl Summary {
                 stats.pending_limit_hits,
                 "connections with too many pipelined requests",
             ),
+            (
+                stats.records_out_of_order,
+                "handshake records written out of id order",
+            ),
             (stats.ip_fragments, "IP fragments not reassembled"),
             (stats.truncated_packets, "packets cut by the snap length"),
             (stats.malformed, "malformed packets"),

@@ -40,6 +40,8 @@ mod memory;
 mod props;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
 mod fuzz;
+// Deterministic output: hasher seeds, ties, request-order ids, samples analysed 20 times.
+mod determinism;
 // The pipeline's layering: no stage imports a later one, no import cycles.
 mod layers;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.

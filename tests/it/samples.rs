@@ -455,14 +455,20 @@ fn proxy_hops_are_linked_as_the_second_leg_completes() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert!(dropped.contains(&"Upgrade"), "{hop:#}");
-    // The hop line follows the handshake that completed the pair.
-    let pos = |t: &str, id: u64| {
+    // Ids follow the requests: the client asked the proxy (#1) before the proxy asked the
+    // upstream (#2), though the upstream answered first.
+    assert_eq!(hop["downstream"], 1);
+    assert_eq!(hop["upstream"], 2);
+    // The hop line comes right after its later leg's handshake.
+    let handshake = |id: u64| {
         lines
             .iter()
-            .position(|v| v["type"] == t && (v["id"] == id || v["downstream"] == id))
+            .position(|v| v["type"] == "handshake" && v["id"] == id)
             .unwrap()
     };
-    assert!(pos("hop", 2) > pos("handshake", 2));
+    let hop_at = lines.iter().position(|v| v["type"] == "hop").unwrap();
+    assert!(handshake(1) < handshake(2));
+    assert_eq!(hop_at, handshake(2) + 1);
     let ok = all_records(&sample("nginx-proxy-ok.pcap"), &[]);
     let hop = ok
         .iter()
