@@ -576,6 +576,8 @@ impl Engine {
         switched
     }
 
+    /// The handshake stage's record of `c`, with what the engine owns: the id, the
+    /// endpoints (the flow key and which side is the client) and the TCP connect time.
     fn record(
         &mut self,
         id: u64,
@@ -590,14 +592,14 @@ impl Engine {
                 .get(accept)
                 .map(|(id, key)| format!("key {key} of handshake #{id}"))
         };
-        let analysis = handshake::analyze(
-            c.request.as_ref(),
-            c.response.as_ref(),
-            c.ending,
-            c.extra,
-            &explain,
-        );
-        if let (Some(expected), Some(key)) = (&analysis.expected_accept, &analysis.key) {
+        let mut record = handshake::record(c, &explain);
+        record.id = id;
+        record.client = client;
+        record.server = server;
+        record.community_id =
+            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+        record.timing.connect_rtt_ms = connect_rtt_ns.filter(|n| *n >= 0).map(Timing::millis);
+        if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
             if self.recent_order.len() >= RECENT_ACCEPTS {
                 if let Some(old) = self.recent_order.pop_front() {
                     self.recent_accepts.remove(&old);
@@ -607,60 +609,6 @@ impl Engine {
             self.recent_accepts
                 .insert(expected.clone(), (id, key.clone()));
         }
-        let ms = |ns: i64| {
-            #[allow(clippy::cast_precision_loss)]
-            let v = ns as f64 / 1e6;
-            (v * 1000.0).round() / 1000.0
-        };
-        let request_end = c.request.as_ref().map(|r| r.last_ts);
-        let timing = Timing {
-            connect_rtt_ms: connect_rtt_ns.filter(|n| *n >= 0).map(ms),
-            response_ms: match (request_end, c.response.as_ref()) {
-                (Some(req), Some(resp)) => Some(ms(resp.first_ts.nanos_since(req))),
-                _ => None,
-            },
-            waited_ms: match (request_end, c.ended_at, &c.response) {
-                (Some(req), Some(end), None) => Some(ms(end.nanos_since(req))),
-                _ => None,
-            },
-        };
-        let ts = c
-            .request
-            .as_ref()
-            .or(c.response.as_ref())
-            .map_or(Timestamp::default(), |m| m.first_ts);
-        HandshakeRecord {
-            id,
-            ts,
-            client,
-            server,
-            community_id: community_id::tcp(
-                (client.ip(), client.port()),
-                (server.ip(), server.port()),
-            ),
-            verdict: analysis.verdict,
-            status: analysis.status,
-            method: analysis.method,
-            host: analysis.host,
-            path: analysis.path,
-            origin: analysis.origin,
-            key: analysis.key,
-            accept: analysis.accept,
-            expected_accept: analysis.expected_accept,
-            subprotocols_offered: analysis.subprotocols_offered,
-            subprotocol: analysis.subprotocol,
-            extensions_offered: analysis.extensions_offered,
-            extensions: analysis.extensions,
-            request: c.request,
-            response: c.response,
-            interim: c.interim,
-            timing,
-            ending: if analysis.status.is_none() {
-                c.ending
-            } else {
-                None
-            },
-            findings: analysis.findings,
-        }
+        record
     }
 }

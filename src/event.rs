@@ -148,6 +148,16 @@ pub struct Timing {
     pub waited_ms: Option<f64>,
 }
 
+impl Timing {
+    /// `ns` nanoseconds in milliseconds, rounded to the microsecond (every `_ms` field).
+    #[must_use]
+    pub fn millis(ns: i64) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let v = ns as f64 / 1e6;
+        (v * 1000.0).round() / 1000.0
+    }
+}
+
 /// One WebSocket opening handshake, analysed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HandshakeRecord {

@@ -1,6 +1,10 @@
-//! RFC 6455 §4 opening-handshake verification: one request and its response → findings.
+//! RFC 6455 §4 opening-handshake verification: one exchange → its [`HandshakeRecord`].
 //!
-//! Pure: takes parsed messages, returns an [`Analysis`]. Client-side rules (§4.1 "the
+//! Pure: takes the exchange the HTTP stage completed (request, final and interim responses,
+//! how it ended, evidence findings) and returns the record: what the request and response
+//! say (method, host, key, accept, subprotocols, extensions), the findings and verdict, the
+//! messages themselves and the timings they show. The engine adds only what it owns: the id,
+//! the endpoints and community id, and the TCP connect time. Client-side rules (§4.1 "the
 //! handshake MUST be…") and server-side rules (§4.2.2, and the client's checks of the
 //! response in §4.1) are checked separately, so a finding says which side broke which rule.
 //! Each finding cites its evidence ([`crate::finding::Evidence`]): the message, the line of
@@ -8,67 +12,111 @@
 
 pub mod accept;
 
-use crate::event::{Ending, Head, Message, Verdict};
-use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
+use std::net::{Ipv4Addr, SocketAddr};
 
-/// What the checks derived from one exchange.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Analysis {
-    /// Request method.
-    pub method: Option<String>,
-    /// Host header.
-    pub host: Option<String>,
-    /// Request target.
-    pub path: Option<String>,
-    /// Origin header.
-    pub origin: Option<String>,
-    /// Final status.
-    pub status: Option<u16>,
-    /// Client key (first one).
-    pub key: Option<String>,
-    /// Server accept (first one).
-    pub accept: Option<String>,
-    /// Accept value the key requires.
-    pub expected_accept: Option<String>,
-    /// Subprotocols offered.
-    pub subprotocols_offered: Vec<String>,
-    /// Subprotocol chosen.
-    pub subprotocol: Option<String>,
-    /// Extensions offered (one entry per offer, parameters included).
-    pub extensions_offered: Vec<String>,
-    /// Extensions accepted.
-    pub extensions: Vec<String>,
-    /// Findings, worst first.
-    pub findings: Vec<Finding>,
-    /// The outcome.
-    pub verdict: Verdict,
+use crate::capture::Timestamp;
+use crate::event::{Ending, HandshakeRecord, Head, Message, Timing, Verdict};
+use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
+use crate::http::exchange::Completed;
+
+/// Analyses one exchange into its record. `explain_accept` may recognise a wrong accept value
+/// as another handshake's. Left for the engine: `id` (0 here), `client`, `server`,
+/// `community_id` (unspecified here) and `timing.connect_rtt_ms`.
+#[must_use]
+pub fn record(
+    exchange: Completed,
+    explain_accept: &dyn Fn(&str) -> Option<String>,
+) -> HandshakeRecord {
+    let Completed {
+        request,
+        response,
+        interim,
+        ending,
+        ended_at,
+        extra,
+        ..
+    } = exchange;
+    let ts = request
+        .as_ref()
+        .or(response.as_ref())
+        .map_or(Timestamp::default(), |m| m.first_ts);
+    let mut r = unplaced(ts);
+    check(
+        &mut r,
+        request.as_ref(),
+        response.as_ref(),
+        ending,
+        extra,
+        explain_accept,
+    );
+    let request_end = request.as_ref().map(|m| m.last_ts);
+    r.timing = Timing {
+        connect_rtt_ms: None,
+        response_ms: match (request_end, response.as_ref()) {
+            (Some(req), Some(resp)) => Some(Timing::millis(resp.first_ts.nanos_since(req))),
+            _ => None,
+        },
+        waited_ms: match (request_end, ended_at, &response) {
+            (Some(req), Some(end), None) => Some(Timing::millis(end.nanos_since(req))),
+            _ => None,
+        },
+    };
+    r.ending = if r.status.is_none() { ending } else { None };
+    r.request = request;
+    r.response = response;
+    r.interim = interim;
+    r
 }
 
-/// Checks one exchange. `ending` says how the connection ended when there is no response;
-/// `extra` holds evidence findings from the capture (gaps, truncation) that weigh on the
-/// verdict; `explain_accept` may recognise a wrong accept value as another handshake's.
-#[must_use]
-pub fn analyze(
+/// A record with nothing analysed yet, at `ts`, its engine-owned fields unset.
+fn unplaced(ts: Timestamp) -> HandshakeRecord {
+    let nowhere = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    HandshakeRecord {
+        id: 0,
+        ts,
+        client: nowhere,
+        server: nowhere,
+        community_id: String::new(),
+        verdict: Verdict::default(),
+        status: None,
+        method: None,
+        host: None,
+        path: None,
+        origin: None,
+        key: None,
+        accept: None,
+        expected_accept: None,
+        subprotocols_offered: Vec::new(),
+        subprotocol: None,
+        extensions_offered: Vec::new(),
+        extensions: Vec::new(),
+        request: None,
+        response: None,
+        interim: Vec::new(),
+        timing: Timing::default(),
+        ending: None,
+        findings: Vec::new(),
+    }
+}
+
+/// The checks: fills what the messages say, the findings (worst first) and the verdict.
+/// `ending` says how the connection ended when there is no response; `extra` holds evidence
+/// findings from the capture (gaps, truncation) that weigh on the verdict.
+fn check(
+    a: &mut HandshakeRecord,
     request: Option<&Message>,
     response: Option<&Message>,
     ending: Option<Ending>,
     extra: Vec<Finding>,
     explain_accept: &dyn Fn(&str) -> Option<String>,
-) -> Analysis {
-    let mut a = Analysis::default();
+) {
     let mut request_findings = Vec::new();
     if let Some(req) = request {
-        check_request(req, &mut a, &mut request_findings);
+        check_request(req, a, &mut request_findings);
     }
     let mut response_findings = Vec::new();
     match (request, response) {
-        (_, Some(resp)) => check_response(
-            request,
-            resp,
-            &mut a,
-            &mut response_findings,
-            explain_accept,
-        ),
+        (_, Some(resp)) => check_response(request, resp, a, &mut response_findings, explain_accept),
         (Some(req), None) => {
             let ending = ending.unwrap_or(Ending::CaptureEnded);
             let finding = match ending {
@@ -107,11 +155,10 @@ pub fn analyze(
     a.findings.append(&mut response_findings);
     a.findings.extend(extra);
     a.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    a.verdict = verdict(&a);
-    a
+    a.verdict = verdict(a);
 }
 
-fn verdict(a: &Analysis) -> Verdict {
+fn verdict(a: &HandshakeRecord) -> Verdict {
     let worst = a.findings.iter().map(|f| f.severity).max();
     let evidence_missing = a.findings.iter().any(|f| {
         matches!(
@@ -163,7 +210,7 @@ fn cite_first(f: Finding, at: MessageRef, head: &Head, name: &str) -> Finding {
     }
 }
 
-fn check_request(req: &Message, a: &mut Analysis, out: &mut Vec<Finding>) {
+fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>) {
     let head = &req.head;
     let packets = &req.packets;
     a.method = head.method().map(str::to_owned);
@@ -339,7 +386,7 @@ fn strip_port(authority: &str) -> &str {
 fn check_response(
     request: Option<&Message>,
     resp: &Message,
-    a: &mut Analysis,
+    a: &mut HandshakeRecord,
     out: &mut Vec<Finding>,
     explain_accept: &dyn Fn(&str) -> Option<String>,
 ) {
@@ -572,7 +619,7 @@ fn parse_extension(item: &str) -> Extension {
     (name, params)
 }
 
-fn check_extensions(resp: &Message, a: &Analysis, out: &mut Vec<Finding>) {
+fn check_extensions(resp: &Message, a: &HandshakeRecord, out: &mut Vec<Finding>) {
     let offered: Vec<_> = a
         .extensions_offered
         .iter()

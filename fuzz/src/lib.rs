@@ -28,6 +28,7 @@ use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::dispatch::ConnLimits;
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::{Event, Message};
+use wssniff::http::exchange::{Completed, StreamId};
 use wssniff::http::head::{self as http, HeadParse};
 use wssniff::report::{CaptureInfo, Report};
 use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};
@@ -302,15 +303,20 @@ pub fn handshake(data: &[u8]) {
             .is_multiple_of(2)
             .then(|| "key x of handshake #1".to_owned())
     };
-    let a = handshake::analyze(
-        request.as_ref(),
-        response.as_ref(),
-        None,
-        Vec::new(),
-        &explain,
-    );
+    let exchange = Completed {
+        stream: StreamId::HTTP1,
+        request,
+        response,
+        interim: Vec::new(),
+        ending: None,
+        ended_at: None,
+        extra: Vec::new(),
+        switched: false,
+        id: None,
+    };
+    let a = handshake::record(exchange, &explain);
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
-    if let Some(resp) = &response {
+    if let Some(resp) = &a.response {
         let exts = resp.head.list("sec-websocket-extensions");
         let _ = session::deflate_params(&exts);
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::capture::Timestamp;
+use crate::http::exchange::StreamId;
 use crate::http::head::{parse_head, HeadParse};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -33,13 +34,22 @@ fn good_response(extra: &str) -> String {
     )
 }
 
-fn run(req: Option<&str>, resp: Option<&str>, ending: Option<Ending>) -> Analysis {
-    let req = req.map(|r| msg(r, true));
-    let resp = resp.map(|r| msg(r, false));
-    analyze(req.as_ref(), resp.as_ref(), ending, Vec::new(), &|_| None)
+fn run(req: Option<&str>, resp: Option<&str>, ending: Option<Ending>) -> HandshakeRecord {
+    let exchange = Completed {
+        stream: StreamId::HTTP1,
+        request: req.map(|r| msg(r, true)),
+        response: resp.map(|r| msg(r, false)),
+        interim: Vec::new(),
+        ending,
+        ended_at: None,
+        extra: Vec::new(),
+        switched: false,
+        id: None,
+    };
+    record(exchange, &|_| None)
 }
 
-fn codes(a: &Analysis) -> Vec<&'static str> {
+fn codes(a: &HandshakeRecord) -> Vec<&'static str> {
     a.findings.iter().map(|f| f.code.as_str()).collect()
 }
 
@@ -227,7 +237,7 @@ fn missing_response_depends_on_how_it_ended() {
 #[test]
 fn findings_cite_the_message_and_header_they_are_about() {
     use crate::finding::{Evidence, HeadPart, MessageRef};
-    let cites = |a: &Analysis, code: &str| -> Vec<Evidence> {
+    let cites = |a: &HandshakeRecord, code: &str| -> Vec<Evidence> {
         a.findings
             .iter()
             .find(|f| f.code.as_str() == code)
@@ -290,4 +300,39 @@ fn findings_cite_the_message_and_header_they_are_about() {
         cites(&a, "extension_params_invalid"),
         vec![at(MessageRef::Response, HeadPart::Header(5))]
     );
+}
+
+#[test]
+fn the_record_carries_the_messages_timings_and_ending_and_leaves_the_rest_to_the_engine() {
+    let mut request = msg(&good_request(""), true);
+    request.first_ts = Timestamp(1_000_000);
+    request.last_ts = Timestamp(2_000_000);
+    let mut response = msg(&good_response(""), false);
+    response.first_ts = Timestamp(5_500_000);
+    let exchange = |response: Option<Message>, end: Option<(Ending, Timestamp)>| Completed {
+        stream: StreamId::HTTP1,
+        request: Some(request.clone()),
+        response,
+        interim: Vec::new(),
+        ending: end.map(|(e, _)| e),
+        ended_at: end.map(|(_, t)| t),
+        extra: Vec::new(),
+        switched: true,
+        id: Some(7),
+    };
+    let r = record(exchange(Some(response.clone()), None), &|_| None);
+    assert_eq!(r.ts, Timestamp(1_000_000));
+    assert_eq!(r.request.as_ref(), Some(&request));
+    assert_eq!(r.response.as_ref(), Some(&response));
+    assert_eq!(r.timing.response_ms, Some(3.5));
+    assert_eq!((r.timing.waited_ms, r.ending), (None, None));
+    // What the engine owns stays unset: id, endpoints, community id, connect time.
+    assert_eq!((r.id, r.client.port(), r.server.port()), (0, 0, 0));
+    assert!(r.community_id.is_empty() && r.timing.connect_rtt_ms.is_none());
+
+    let unanswered = exchange(None, Some((Ending::ServerFin, Timestamp(12_000_000))));
+    let r = record(unanswered, &|_| None);
+    assert_eq!(r.timing.waited_ms, Some(10.0));
+    assert_eq!(r.ending, Some(Ending::ServerFin));
+    assert_eq!(codes(&r), ["no_response"]);
 }
