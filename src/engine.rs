@@ -21,6 +21,7 @@ use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
+use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter};
@@ -157,7 +158,7 @@ pub struct Engine {
     recent_accepts: HashMap<String, (u64, String)>,
     recent_order: VecDeque<String>,
     warned_linktypes: Vec<Linktype>,
-    warned: Vec<&'static str>,
+    warned: Vec<NoticeCode>,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
     /// What the connections' parsers completed, drained after each packet.
     output: Output,
@@ -337,7 +338,7 @@ impl Engine {
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
         if effect.header_limit {
             self.stats.header_limit_hits += 1;
-            self.notice_once("header_limit", format!(
+            self.notice_once(NoticeCode::HeaderLimit, format!(
                 "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
                 self.config.conn.max_header_bytes
             ));
@@ -345,7 +346,7 @@ impl Engine {
         if effect.pending_limit {
             self.stats.pending_limit_hits += 1;
             self.notice_once(
-                "pending_limit",
+                NoticeCode::PendingLimit,
                 format!(
                     "a connection pipelined more than {} requests; wssniff stopped following it",
                     self.config.conn.max_pending
@@ -429,7 +430,7 @@ impl Engine {
         if n > 0 {
             self.stats.records_out_of_order += n;
             self.notice_once(
-                "order_limit",
+                NoticeCode::OrderLimit,
                 format!(
                     "more than {MAX_HELD_EVENTS} records (or {} MiB) waited behind an unanswered handshake; it is written out of id order when its outcome is known",
                     MAX_HELD_BYTES >> 20
@@ -484,7 +485,7 @@ impl Engine {
                     self.stats.flows_evicted_capacity += 1;
                     let max = self.config.flows.max_flows;
                     self.notice_once(
-                        "flow_limit",
+                        NoticeCode::FlowLimit,
                         format!("the flow table reached {max} connections (--max-flows); the least recently active were dropped"),
                     );
                 }
@@ -510,7 +511,7 @@ impl Engine {
             Skip::Fragment => {
                 self.stats.ip_fragments += 1;
                 self.notice_once(
-                    "ip_fragments",
+                    NoticeCode::IpFragments,
                     "the capture holds fragmented IP packets; wssniff does not reassemble IP fragments, so TCP data inside them is not analysed".to_owned(),
                 );
             }
@@ -518,21 +519,19 @@ impl Engine {
                 self.stats.unsupported_linktype += 1;
                 if !self.warned_linktypes.contains(&lt) {
                     self.warned_linktypes.push(lt);
-                    self.out.push(Event::Notice(Notice {
-                        code: "unsupported_linktype",
-                        message: format!(
-                            "link type {lt} is not supported; its packets are skipped"
-                        ),
-                    }));
+                    self.out.push(Event::Notice(Notice::new(
+                        NoticeCode::UnsupportedLinktype,
+                        format!("link type {lt} is not supported; its packets are skipped"),
+                    )));
                 }
             }
         }
     }
 
-    fn notice_once(&mut self, code: &'static str, message: String) {
+    fn notice_once(&mut self, code: NoticeCode, message: String) {
         if !self.warned.contains(&code) {
             self.warned.push(code);
-            self.out.push(Event::Notice(Notice { code, message }));
+            self.out.push(Event::Notice(Notice::new(code, message)));
         }
     }
 

@@ -12,7 +12,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::capture::Timestamp;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, NoticeCode, Severity};
 
 /// A request or response head with the capture evidence behind it.
 #[derive(Clone, Debug, PartialEq)]
@@ -234,10 +234,22 @@ impl HandshakeRecord {
 /// Something about the capture as a whole (not one handshake), for the summary and logs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// Stable snake_case code (`unsupported_linktype`, `ip_fragments`, `flow_limit`, …).
+    /// Stable snake_case code from the catalogue ([`NoticeCode`]): `unsupported_linktype`,
+    /// `ip_fragments`, `flow_limit`, …
     pub code: &'static str,
     /// One line for a person.
     pub message: String,
+}
+
+impl Notice {
+    /// A notice with a catalogued code.
+    #[must_use]
+    pub fn new(code: NoticeCode, message: impl Into<String>) -> Self {
+        Notice {
+            code: code.as_str(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Which end of a WebSocket connection.

@@ -2,7 +2,9 @@
 //! code.
 //!
 //! The catalogue below is the single source of the codes, their default severity, a title
-//! and the fix hint; `wssniff --list-findings` prints it and README.md documents it.
+//! and the fix hint; `wssniff --list-findings` prints it and README.md documents it. Beside
+//! it, [`NoticeCode`] catalogues the notices: what wssniff says about the capture as a whole
+//! (a cap it hit, packets it cannot read), each with the flag that changes the cap.
 
 use serde::Serialize;
 
@@ -380,6 +382,66 @@ impl Serialize for Evidence {
     }
 }
 
+macro_rules! notices {
+    ($( $variant:ident => $code:literal, $flag:expr, $meaning:literal; )*) => {
+        /// A notice code: something about the capture as a whole (a cap hit, packets skipped),
+        /// said once per run (per link type for `unsupported_linktype`). Stable snake_case,
+        /// like finding codes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum NoticeCode {
+            $( #[doc = $meaning] $variant, )*
+        }
+
+        impl NoticeCode {
+            /// Every notice code, in catalogue order.
+            pub const ALL: &'static [NoticeCode] = &[ $( NoticeCode::$variant, )* ];
+
+            /// The stable snake_case code.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self { $( NoticeCode::$variant => $code, )* }
+            }
+
+            /// What happened, in one line.
+            #[must_use]
+            pub fn meaning(self) -> &'static str {
+                match self { $( NoticeCode::$variant => $meaning, )* }
+            }
+
+            /// The flag that changes the cap behind the notice, when there is one.
+            #[must_use]
+            pub fn flag(self) -> Option<&'static str> {
+                match self { $( NoticeCode::$variant => $flag, )* }
+            }
+
+            /// Looks a notice code up by its string.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<NoticeCode> {
+                match s { $( $code => Some(NoticeCode::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+notices! {
+    // --- packets wssniff cannot read ---
+    UnsupportedLinktype => "unsupported_linktype", None,
+        "Packets of a link type wssniff cannot decode were skipped (one notice per link type)";
+    FilterLinktype => "filter_linktype", None,
+        "The BPF filter does not compile for one of the file's link types; its packets were skipped";
+    IpFragments => "ip_fragments", None,
+        "The capture holds fragmented IP packets; they are counted, not reassembled, so TCP data inside them is not analysed";
+    // --- caps (README, "Limits") ---
+    FlowLimit => "flow_limit", Some("--max-flows"),
+        "The flow table was full: the least recently active connections were evicted (pending handshakes get flow_evicted)";
+    HeaderLimit => "header_limit", Some("--max-header-bytes"),
+        "An HTTP head passed the header cap without ending; that exchange was not analysed (header_limit_exceeded)";
+    PendingLimit => "pending_limit", None,
+        "A connection pipelined more requests than wssniff keeps waiting for answers (1024); it stopped following that connection";
+    OrderLimit => "order_limit", None,
+        "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
+}
+
 /// One thing wssniff has to say about a handshake.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
@@ -476,6 +538,14 @@ mod tests {
                 .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
             assert_eq!(Code::parse(s), Some(code));
             assert!(!code.hint().is_empty() && !code.title().is_empty());
+        }
+        for &code in NoticeCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "notice {s} reuses a code");
+            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert_eq!(NoticeCode::parse(s), Some(code));
+            assert!(!code.meaning().is_empty());
+            assert!(code.flag().is_none_or(|f| f.starts_with("--")));
         }
     }
 

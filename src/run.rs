@@ -13,8 +13,8 @@ use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
 use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
 use crate::cli::{Config, FailOn, Input, Live};
 use crate::engine::{Engine, PacketInfo, Stats};
-use crate::event::Event;
-use crate::finding::Code;
+use crate::event::{Event, Notice};
+use crate::finding::{Code, NoticeCode};
 use crate::report::{CaptureInfo, Report};
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
 use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
@@ -132,6 +132,14 @@ impl Delivery {
         }
     }
 
+    /// A notice from outside the engine: delivered even after `-c` was reached (it is about
+    /// the capture, not one more handshake).
+    fn notice(&mut self, notice: Notice) {
+        let limit = self.limit.take();
+        self.deliver(Event::Notice(notice));
+        self.limit = limit;
+    }
+
     /// `-c` reached, or output broke.
     fn done(&self) -> bool {
         self.write_error.is_some() || self.limit.is_some_and(|n| self.handshakes >= n)
@@ -217,6 +225,14 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }
+    if let Some(f) = &filter {
+        for lt in f.unmatched_linktypes() {
+            delivery.notice(Notice::new(
+                NoticeCode::FilterLinktype,
+                format!("the filter does not apply to link type {lt}; its packets were skipped"),
+            ));
+        }
+    }
     let (summary, tripped, report) = delivery.close()?;
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
@@ -229,14 +245,6 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     }
     let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
-    if let Some(f) = &filter {
-        for lt in f.unmatched_linktypes() {
-            writeln!(
-                err,
-                "wssniff: note: the filter does not apply to link type {lt}; its packets were skipped"
-            )?;
-        }
-    }
     Ok(Outcome {
         tripped,
         input_error: read.error,
@@ -466,7 +474,8 @@ fn write_live_stats(err: &mut dyn Write, stats: &LiveStats) -> io::Result<()> {
     Ok(())
 }
 
-/// The finding catalogue as a table (`--list-findings`).
+/// The finding catalogue as a table, then the notice catalogue after a blank line
+/// (`--list-findings`).
 #[must_use]
 pub fn findings_table() -> String {
     let mut out = String::from("CODE\tSEVERITY\tMEANING\n");
@@ -476,6 +485,15 @@ pub fn findings_table() -> String {
             code.as_str(),
             code.severity().as_str(),
             code.title()
+        ));
+    }
+    out.push_str("\nNOTICE\tFLAG\tMEANING\n");
+    for code in NoticeCode::ALL {
+        out.push_str(&format!(
+            "{}\t{}\t{}\n",
+            code.as_str(),
+            code.flag().unwrap_or("-"),
+            code.meaning()
         ));
     }
     out

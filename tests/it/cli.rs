@@ -132,12 +132,46 @@ fn list_findings_prints_every_code() {
 fn readme_documents_every_finding_code() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let out = wssniff(&["--list-findings"]);
-    for line in stdout(&out).lines().skip(1) {
+    let text = stdout(&out);
+    let (findings, _) = text.split_once("\n\n").unwrap();
+    let mut n = 0;
+    for line in findings.lines().skip(1) {
         let code = line.split('\t').next().unwrap();
         assert!(
             readme.contains(&format!("`{code}`")),
             "README lacks `{code}`"
         );
+        n += 1;
+    }
+    assert_eq!(n, wssniff::finding::Code::ALL.len());
+}
+
+#[test]
+fn list_findings_and_readme_catalogue_every_notice_code() {
+    use wssniff::finding::NoticeCode;
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split_once("### Notice codes")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("README has a Notice codes section");
+    let out = wssniff(&["--list-findings"]);
+    let text = stdout(&out);
+    let (_, notices) = text.split_once("\n\n").expect("notices after the findings");
+    let mut lines = notices.lines();
+    assert_eq!(lines.next(), Some("NOTICE\tFLAG\tMEANING"));
+    let listed: Vec<&str> = lines.map(|l| l.split('\t').next().unwrap()).collect();
+    let all: Vec<&str> = NoticeCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(listed, all);
+    for code in NoticeCode::ALL {
+        // One table row per code, naming the flag that changes its cap.
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", code.as_str())))
+            .unwrap_or_else(|| panic!("README's notice table lacks `{}`", code.as_str()));
+        match code.flag() {
+            Some(flag) => assert!(row.contains(&format!("`{flag}`")), "{row}"),
+            None => assert!(row.ends_with("| — |"), "{row}"),
+        }
     }
 }
 
@@ -171,4 +205,18 @@ fn pcapng_drop_counters_are_reported() {
     let out = wssniff(&["-r", sample("pcapng-ok.pcapng").to_str().unwrap(), "-q"]);
     assert!(!stderr(&out).contains("dropped while capturing"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_filter_that_does_not_apply_to_a_link_type_is_a_notice() {
+    let p = sample("pcapng-mixed-linktypes.pcapng");
+    let out = wssniff(&["-r", p.to_str().unwrap(), "ether host 00:00:00:00:00:00"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "wssniff: note: the filter does not apply to link type LINUX_SLL2 (276); its packets were skipped"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
