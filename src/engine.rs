@@ -108,7 +108,9 @@ pub struct Stats {
     /// Proxied handshakes whose two legs were both captured and linked.
     pub proxy_hops: u64,
     /// Bytes examined looking for the ends of HTTP heads (a work counter: linear in the
-    /// bytes of heads, whatever their segmentation).
+    /// bytes of heads, whatever their segmentation). Not in the JSON summary: it measures
+    /// wssniff, not the capture.
+    #[serde(skip)]
     pub head_bytes_scanned: u64,
     /// WebSocket connection records emitted.
     pub connections: u64,
@@ -155,6 +157,8 @@ pub struct Engine {
     stats: Stats,
     /// Hands out handshake ids and puts events in output order.
     out: Sequencer,
+    /// Number and time of the packet being processed (the last one, between packets).
+    at: Option<(u64, Timestamp)>,
     recent_accepts: HashMap<String, (u64, String)>,
     recent_order: VecDeque<String>,
     warned_linktypes: Vec<Linktype>,
@@ -184,6 +188,7 @@ impl Engine {
             },
             stats: Stats::default(),
             out: Sequencer::new(config.order),
+            at: None,
             recent_accepts: HashMap::new(),
             recent_order: VecDeque::new(),
             warned_linktypes: Vec::new(),
@@ -246,6 +251,7 @@ impl Engine {
     }
 
     fn take(&mut self, packet: &Packet<'_>) -> PacketInfo {
+        self.at = Some((packet.number, packet.ts));
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
         self.stats.first_ts.get_or_insert(packet.ts);
@@ -519,10 +525,11 @@ impl Engine {
                 self.stats.unsupported_linktype += 1;
                 if !self.warned_linktypes.contains(&lt) {
                     self.warned_linktypes.push(lt);
-                    self.out.push(Event::Notice(Notice::new(
+                    let notice = self.notice(
                         NoticeCode::UnsupportedLinktype,
                         format!("link type {lt} is not supported; its packets are skipped"),
-                    )));
+                    );
+                    self.out.push(Event::Notice(notice));
                 }
             }
         }
@@ -531,7 +538,16 @@ impl Engine {
     fn notice_once(&mut self, code: NoticeCode, message: String) {
         if !self.warned.contains(&code) {
             self.warned.push(code);
-            self.out.push(Event::Notice(Notice::new(code, message)));
+            self.out.push(Event::Notice(self.notice(code, message)));
+        }
+    }
+
+    /// A notice shown by the packet being processed (or the last one).
+    fn notice(&self, code: NoticeCode, message: String) -> Notice {
+        let notice = Notice::new(code, message);
+        match self.at {
+            Some((number, ts)) => notice.at(number, ts),
+            None => notice,
         }
     }
 

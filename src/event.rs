@@ -218,6 +218,13 @@ fn ser_ts<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(ts.as_secs_f64())
 }
 
+fn ser_opt_ts<S: Serializer>(ts: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => s.serialize_f64(ts.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
 impl HandshakeRecord {
     /// The most severe finding, if any.
     #[must_use]
@@ -234,6 +241,12 @@ impl HandshakeRecord {
 /// Something about the capture as a whole (not one handshake), for the summary and logs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Notice {
+    /// Capture time of the packet that first showed it; `None` when no packet did (said
+    /// after the input was read).
+    #[serde(serialize_with = "ser_opt_ts")]
+    pub ts: Option<Timestamp>,
+    /// That packet's number.
+    pub packet: Option<u64>,
     /// Stable snake_case code from the catalogue ([`NoticeCode`]): `unsupported_linktype`,
     /// `ip_fragments`, `flow_limit`, …
     pub code: &'static str,
@@ -242,13 +255,23 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// A notice with a catalogued code.
+    /// A notice with a catalogued code, not tied to a packet.
     #[must_use]
     pub fn new(code: NoticeCode, message: impl Into<String>) -> Self {
         Notice {
+            ts: None,
+            packet: None,
             code: code.as_str(),
             message: message.into(),
         }
+    }
+
+    /// The same notice, first shown by packet `number` at `ts`.
+    #[must_use]
+    pub fn at(mut self, number: u64, ts: Timestamp) -> Self {
+        self.packet = Some(number);
+        self.ts = Some(ts);
+        self
     }
 }
 

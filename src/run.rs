@@ -17,7 +17,7 @@ use crate::event::{Event, Notice};
 use crate::finding::{Code, NoticeCode};
 use crate::report::{CaptureInfo, Report};
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
-use crate::sink::{JsonSink, LineSink, LineStyle, Sink, Summary};
+use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 
 /// How a run ended, for the exit status.
 #[derive(Debug, Default)]
@@ -145,12 +145,14 @@ impl Delivery {
         self.write_error.is_some() || self.limit.is_some_and(|n| self.handshakes >= n)
     }
 
-    /// Closes the sinks; returns the summary, whether `--fail-on` tripped, and the report.
-    fn close(mut self) -> Result<Closed, RunError> {
+    /// Closes the sinks, handing them the run's counters first; returns the summary, whether
+    /// `--fail-on` tripped, and the report.
+    fn close(mut self, run: &RunEnd<'_>) -> Result<Closed, RunError> {
         if let Some(e) = self.write_error.take() {
             return Err(RunError::Output(e));
         }
         for sink in &mut self.sinks {
+            sink.end(run)?;
             sink.finish()?;
         }
         Ok((self.summary, self.tripped, self.report))
@@ -233,7 +235,12 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
             ));
         }
     }
-    let (summary, tripped, report) = delivery.close()?;
+    let end = RunEnd {
+        stats: engine.stats(),
+        read: &read,
+        live: None,
+    };
+    let (summary, tripped, report) = delivery.close(&end)?;
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
             path,
@@ -385,6 +392,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let capture = LiveCapture::open(&live.options)?;
+    let linktype = capture.linktype();
     let mut packet_out = PacketOut::create(live, &capture)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
     let mut delivery = Delivery::new(config, true)?;
@@ -421,7 +429,6 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     if let Some(p) = packet_out.as_mut() {
         p.flush()?;
     }
-    let (summary, tripped, report) = delivery.close()?;
     let read = ReadSummary {
         packets: engine.stats().packets,
         snaplen: Some(if live.options.snaplen == 0 {
@@ -431,6 +438,19 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         }),
         ..ReadSummary::default()
     };
+    // The JSON summary names the link type; the banner already did on standard error.
+    let with_linktype = ReadSummary {
+        packets: read.packets,
+        linktypes: vec![linktype],
+        snaplen: read.snaplen,
+        ..ReadSummary::default()
+    };
+    let end = RunEnd {
+        stats: engine.stats(),
+        read: &with_linktype,
+        live: Some(&stats),
+    };
+    let (summary, tripped, report) = delivery.close(&end)?;
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         // No file to hash; what libpcap and wssniff lost goes in as the capture's drops.
         let lossy = ReadSummary {

@@ -216,13 +216,11 @@ fn weight(event: &Event) -> usize {
 mod tests {
     use super::*;
     use crate::event::Notice;
+    use crate::finding::NoticeCode;
 
     /// A stand-in event, told apart by its message.
     fn ev(name: &str) -> Event {
-        Event::Notice(Notice {
-            code: "test",
-            message: name.to_owned(),
-        })
+        Event::Notice(Notice::new(NoticeCode::OrderLimit, name))
     }
 
     fn released(seq: &mut Sequencer) -> Vec<String> {

@@ -1,47 +1,170 @@
-//! JSON Lines: one object per handshake, one per WebSocket connection end and one per proxy
-//! hop (two legs of one handshake), told apart by their `"type"` (`"handshake"`,
-//! `"connection"`, `"hop"`); schemas in README.md, "JSON output".
+//! JSON Lines: one object per line, told apart by `"type"` (`"handshake"`, `"connection"`,
+//! `"hop"`, `"notice"`, and one `"summary"` last), each carrying `"schema"`, the version of
+//! the format ([`SCHEMA`]). Every record type and field is described in docs/schema.md;
+//! breaking changes are listed in CHANGELOG.md.
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
-use super::Sink;
-use crate::event::HopLink;
-use crate::event::{ConnectionRecord, Event, HandshakeRecord};
+use super::{RunEnd, Sink};
+use crate::capture::live::LiveStats;
+use crate::engine::Stats;
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, HopLink, Notice, Verdict};
 
-/// A record with its `"type"` discriminator written first.
+/// Version of the JSON Lines format, in every record's `"schema"` field. It changes only
+/// when a change could break a consumer (a field renamed, removed or retyped, a meaning
+/// changed, ids renumbered); new record types, new fields and new code values keep it.
+pub const SCHEMA: u32 = 1;
+
+/// One line: `"type"` and `"schema"` first, then the record's own fields.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Tagged<'a> {
-    Handshake(&'a HandshakeRecord),
-    Connection(&'a ConnectionRecord),
-    Hop(&'a HopLink),
+struct Line<'a, R: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u32,
+    #[serde(flatten)]
+    record: &'a R,
+}
+
+/// The last record of a run.
+#[derive(Serialize)]
+struct SummaryRecord<'a> {
+    #[serde(serialize_with = "ser_opt_secs")]
+    first_ts: Option<f64>,
+    #[serde(serialize_with = "ser_opt_secs")]
+    last_ts: Option<f64>,
+    verdicts: Verdicts,
+    counters: &'a Stats,
+    capture: Capture,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<Live>,
+}
+
+/// The live capture's counters (libpcap's and the capture thread's).
+#[derive(Serialize)]
+struct Live {
+    captured: u64,
+    received: u64,
+    kernel_dropped: u64,
+    interface_dropped: u64,
+    shed: u64,
+}
+
+impl From<&LiveStats> for Live {
+    fn from(l: &LiveStats) -> Self {
+        Live {
+            captured: l.captured,
+            received: l.received,
+            kernel_dropped: l.kernel_dropped,
+            interface_dropped: l.interface_dropped,
+            shed: l.shed,
+        }
+    }
+}
+
+fn ser_opt_secs<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_f64(*v),
+        None => s.serialize_none(),
+    }
+}
+
+/// Handshake records written, by verdict.
+#[derive(Clone, Copy, Debug, Default)]
+struct Verdicts([u64; 4]);
+
+const VERDICTS: [Verdict; 4] = [
+    Verdict::Ok,
+    Verdict::Warning,
+    Verdict::Failed,
+    Verdict::Incomplete,
+];
+
+impl Verdicts {
+    fn count(&mut self, v: Verdict) {
+        if let Some(i) = VERDICTS.iter().position(|x| *x == v) {
+            if let Some(n) = self.0.get_mut(i) {
+                *n += 1;
+            }
+        }
+    }
+}
+
+impl Serialize for Verdicts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(VERDICTS.len()))?;
+        for (v, n) in VERDICTS.iter().zip(self.0) {
+            map.serialize_entry(v.as_str(), &n)?;
+        }
+        map.end()
+    }
+}
+
+/// What reading the capture showed.
+#[derive(Serialize)]
+struct Capture {
+    linktypes: Vec<u32>,
+    snaplen: Option<u32>,
+    drops: Option<u64>,
+    read_error: Option<String>,
 }
 
 /// Writes each record as one JSON object per line.
 pub struct JsonSink<W: Write> {
     out: W,
+    verdicts: Verdicts,
 }
 
 impl<W: Write> JsonSink<W> {
     /// A sink writing to `out`.
     pub fn new(out: W) -> Self {
-        JsonSink { out }
+        JsonSink {
+            out,
+            verdicts: Verdicts::default(),
+        }
+    }
+
+    fn line<R: Serialize>(&mut self, kind: &'static str, record: &R) -> io::Result<()> {
+        let line = Line {
+            kind,
+            schema: SCHEMA,
+            record,
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")
     }
 }
 
 impl<W: Write> Sink for JsonSink<W> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
-        let tagged = match event {
-            Event::Handshake(r) => Tagged::Handshake(r),
-            Event::Connection(r) => Tagged::Connection(r),
-            Event::Hop(h) => Tagged::Hop(h),
-            Event::Notice(_) => return Ok(()),
+        match event {
+            Event::Handshake(r) => {
+                self.verdicts.count(r.verdict);
+                self.line::<HandshakeRecord>("handshake", r)
+            }
+            Event::Connection(r) => self.line::<ConnectionRecord>("connection", r),
+            Event::Hop(h) => self.line::<HopLink>("hop", h),
+            Event::Notice(n) => self.line::<Notice>("notice", n),
+        }
+    }
+
+    fn end(&mut self, run: &RunEnd<'_>) -> io::Result<()> {
+        let summary = SummaryRecord {
+            first_ts: run.stats.first_ts.map(|t| t.as_secs_f64()),
+            last_ts: run.stats.last_ts.map(|t| t.as_secs_f64()),
+            verdicts: self.verdicts,
+            counters: run.stats,
+            capture: Capture {
+                linktypes: run.read.linktypes.iter().map(|l| l.0).collect(),
+                snaplen: run.read.snaplen,
+                drops: run.read.drops,
+                read_error: run.read.error.as_ref().map(ToString::to_string),
+            },
+            live: run.live.map(Live::from),
         };
-        serde_json::to_writer(&mut self.out, &tagged)?;
-        self.out.write_all(b"\n")?;
-        Ok(())
+        self.line("summary", &summary)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -58,10 +58,30 @@ fn truncated_file_keeps_results_before_the_damage() {
         "{}",
         stderr(&out)
     );
+    let kinds: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+        .collect();
     assert_eq!(
-        stdout(&out).lines().count(),
-        4,
-        "all four handshakes still reported"
+        kinds,
+        [
+            "handshake",
+            "handshake",
+            "handshake",
+            "handshake",
+            "summary"
+        ]
+        .map(|k| format!("\"{k}\"")),
+        "all four handshakes still reported, then the summary"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert!(
+        summary["capture"]["read_error"]
+            .as_str()
+            .unwrap()
+            .contains("truncated capture"),
+        "{summary}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

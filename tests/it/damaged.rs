@@ -39,11 +39,13 @@ fn capture_with_tail(tail: &[u8], snaplen: u32) -> Vec<u8> {
     bytes
 }
 
+/// Exit status, standard error and the handshake records of `wssniff -r path --json`.
 fn run_file(path: &Path) -> (Option<i32>, String, Vec<serde_json::Value>) {
     let out = wssniff(&["-r", path.to_str().unwrap(), "--json"]);
     let recs = stdout(&out)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["type"] == "handshake")
         .collect();
     (out.status.code(), stderr(&out), recs)
 }

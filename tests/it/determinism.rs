@@ -18,7 +18,7 @@ use wssniff::engine::{Engine, EngineConfig, RecordOrder, Stats};
 use wssniff::event::Event;
 use wssniff::report::{CaptureInfo, Format, Report};
 use wssniff::run::{analyse, Step};
-use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};
+use wssniff::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink};
 use wssniff::tcp::flow::FlowLimits;
 
 use crate::util::*;
@@ -84,8 +84,15 @@ impl Outputs {
 
     /// (JSON Lines, then the line output and the report) once the run is over.
     fn render(mut self, file: &str, stats: &Stats, read: &ReadSummary) -> (String, String) {
-        self.line.finish().unwrap();
-        self.json.finish().unwrap();
+        let end = RunEnd {
+            stats,
+            read,
+            live: None,
+        };
+        for sink in [&mut self.line as &mut dyn Sink, &mut self.json] {
+            sink.end(&end).unwrap();
+            sink.finish().unwrap();
+        }
         let info = CaptureInfo::gather(file, stats, read, Timestamp(T0));
         let mut rest = self.line_out.text();
         for format in [Format::Markdown, Format::Json, Format::Html] {

@@ -42,6 +42,8 @@ mod props;
 mod fuzz;
 // Deterministic output: hasher seeds, ties, request-order ids, samples analysed 20 times.
 mod determinism;
+// docs/schema.md against the JSON the samples produce; CHANGELOG names the schema.
+mod schema;
 // The pipeline's layering: no stage imports a later one, no import cycles.
 mod layers;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.

@@ -1,0 +1,298 @@
+//! The JSON Lines schema document (docs/schema.md) against the output: every record type and
+//! field the samples produce is documented with its type, every required field is present,
+//! and every documented field appears somewhere, so the document cannot go stale.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A field's type as the document gives it.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Null,
+    List(Box<Kind>),
+    Object(String),
+}
+
+#[derive(Debug)]
+struct Field {
+    kinds: Vec<Kind>,
+    optional: bool,
+}
+
+/// Table name (record type or object) → field → type.
+type Tables = BTreeMap<String, BTreeMap<String, Field>>;
+
+fn kind(word: &str) -> Kind {
+    let word = word.trim();
+    if let Some(inner) = word.strip_prefix("list of ") {
+        return Kind::List(Box::new(kind(inner)));
+    }
+    match word {
+        "string" => Kind::Str,
+        "int" => Kind::Int,
+        "float" => Kind::Float,
+        "bool" => Kind::Bool,
+        "null" => Kind::Null,
+        name => Kind::Object(name.to_owned()),
+    }
+}
+
+/// Reads every `### \`name\`` table of the document.
+fn tables(doc: &str) -> Tables {
+    let mut out = Tables::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            current = heading
+                .strip_prefix('`')
+                .and_then(|h| h.strip_suffix('`'))
+                .map(str::to_owned);
+            continue;
+        }
+        if line.starts_with("## ") {
+            current = None;
+        }
+        let Some(table) = &current else { continue };
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(names), Some(ty)) = (cells.first(), cells.get(1)) else {
+            continue;
+        };
+        let Some(names) = names.strip_prefix("| ") else {
+            continue;
+        };
+        if !names.starts_with('`') {
+            continue;
+        }
+        let (ty, optional) = match ty.strip_suffix(", optional") {
+            Some(t) => (t, true),
+            None => (*ty, false),
+        };
+        let kinds: Vec<Kind> = ty.split('/').map(kind).collect();
+        for name in names.split(", ") {
+            let name = name.trim_matches('`').to_owned();
+            let fields = out.entry(table.clone()).or_default();
+            let field = Field {
+                kinds: kinds.clone(),
+                optional,
+            };
+            assert!(
+                fields.insert(name.clone(), field).is_none(),
+                "docs/schema.md: `{table}.{name}` listed twice"
+            );
+        }
+    }
+    out
+}
+
+struct Checker<'a> {
+    tables: &'a Tables,
+    seen: BTreeSet<(String, String)>,
+    errors: BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn record(&mut self, record: &Value) {
+        let kind = record["type"].as_str().unwrap_or("?").to_owned();
+        self.object(&kind, record, &kind);
+    }
+
+    /// Checks `value` (at `path`) against table `table`.
+    fn object(&mut self, table: &str, value: &Value, path: &str) {
+        let Some(fields) = self.tables.get(table) else {
+            self.errors
+                .insert(format!("no table `{table}` documents {path}"));
+            return;
+        };
+        let Some(map) = value.as_object() else {
+            self.errors.insert(format!("{path} is not an object"));
+            return;
+        };
+        for (name, field) in fields {
+            if !field.optional && !map.contains_key(name) {
+                self.errors.insert(format!(
+                    "{path}.{name} is required by the document but missing"
+                ));
+            }
+        }
+        for (key, v) in map {
+            let at = format!("{path}.{key}");
+            let Some(field) = fields.get(key) else {
+                self.errors.insert(format!(
+                    "{at}: field not in docs/schema.md (table `{table}`)"
+                ));
+                continue;
+            };
+            self.seen.insert((table.to_owned(), key.clone()));
+            if !field.kinds.iter().any(|k| self.fits(k, v, &at)) {
+                self.errors.insert(format!(
+                    "{at}: {v} does not have the documented type {:?}",
+                    field.kinds
+                ));
+            }
+        }
+    }
+
+    /// Whether `v` has type `k`; objects are checked against their table on the way.
+    fn fits(&mut self, k: &Kind, v: &Value, at: &str) -> bool {
+        match k {
+            Kind::Str => v.is_string(),
+            Kind::Int => v.is_u64() || v.is_i64(),
+            Kind::Float => v.is_f64(),
+            Kind::Bool => v.is_boolean(),
+            Kind::Null => v.is_null(),
+            Kind::List(inner) => match v.as_array() {
+                Some(items) => items
+                    .iter()
+                    .all(|item| self.fits(inner, item, &format!("{at}[]"))),
+                None => false,
+            },
+            Kind::Object(name) => {
+                if !v.is_object() {
+                    return false;
+                }
+                self.object(name, v, at);
+                true
+            }
+        }
+    }
+}
+
+/// Runs that reach what the plain samples do not: notices (with and without a packet).
+const EXTRA_RUNS: &[(&str, &[&str])] = &[
+    ("python-websockets-ok.pcap", &["--max-header-bytes", "100"]),
+    (
+        "pcapng-mixed-linktypes.pcapng",
+        &["ether host 00:00:00:00:00:00"],
+    ),
+];
+
+/// Documented fields no bundled sample produces (live capture only, or situations the samples
+/// do not record). The test fails when one of them does appear, so the list stays true.
+const NOT_IN_SAMPLES: &[(&str, &str)] = &[
+    ("summary", "live"),
+    ("live", "captured"),
+    ("live", "received"),
+    ("live", "kernel_dropped"),
+    ("live", "interface_dropped"),
+    ("live", "shed"),
+    ("handshake", "interim"),
+    ("evidence", "interim"),
+    ("evidence", "frames"),
+    ("direction", "ping_intervals"),
+    ("direction", "decoding_stopped"),
+    ("intervals", "count"),
+    ("intervals", "min_ms"),
+    ("intervals", "max_ms"),
+    ("intervals", "mean_ms"),
+];
+
+#[test]
+fn the_schema_document_lists_exactly_what_the_json_carries() {
+    let doc = std::fs::read_to_string(root().join("docs/schema.md")).unwrap();
+    let version = wssniff::sink::SCHEMA;
+    assert!(
+        doc.starts_with(&format!("# wssniff JSON Lines, schema {version}\n")),
+        "docs/schema.md describes another schema version than {version}"
+    );
+    let tables = tables(&doc);
+    let mut checker = Checker {
+        tables: &tables,
+        seen: BTreeSet::new(),
+        errors: BTreeSet::new(),
+    };
+    let mut runs: Vec<(String, Vec<&str>)> = std::fs::read_dir(root().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .map(|p| (p.file_name().unwrap().to_str().unwrap().to_owned(), vec![]))
+        .collect();
+    runs.sort();
+    runs.extend(
+        EXTRA_RUNS
+            .iter()
+            .map(|(name, args)| ((*name).to_owned(), args.to_vec())),
+    );
+    let mut types = BTreeSet::new();
+    for (name, args) in &runs {
+        for record in all_records(&sample(name), args) {
+            assert_eq!(record["schema"], version, "{name}: {record}");
+            types.insert(record["type"].as_str().unwrap().to_owned());
+            checker.record(&record);
+        }
+    }
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["connection", "handshake", "hop", "notice", "summary"],
+        "every record type appears in the samples"
+    );
+    for (table, fields) in &tables {
+        for name in fields.keys() {
+            let key = (table.clone(), name.clone());
+            let excused = NOT_IN_SAMPLES.contains(&(table.as_str(), name.as_str()));
+            match (checker.seen.contains(&key), excused) {
+                (false, false) => {
+                    checker.errors.insert(format!(
+                        "`{table}.{name}` is documented but no sample emits it"
+                    ));
+                }
+                (true, true) => {
+                    checker.errors.insert(format!(
+                        "`{table}.{name}` is emitted now: take it off NOT_IN_SAMPLES"
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let errors: Vec<&String> = checker.errors.iter().collect();
+    assert!(
+        errors.is_empty(),
+        "docs/schema.md vs the JSON:\n{errors:#?}"
+    );
+}
+
+#[test]
+fn the_changelog_names_the_current_schema() {
+    let log = std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap();
+    let version = wssniff::sink::SCHEMA;
+    assert!(
+        log.contains(&format!("JSON Lines schema {version}")),
+        "CHANGELOG.md does not mention schema {version}"
+    );
+}
+
+#[test]
+fn the_document_reader_sees_fields_and_types() {
+    let tables = tables(
+        "## Record types\n### `x`\n| field | type | meaning |\n|---|---|---|\n| `a`, `b` | int/null | m |\n| `c` | list of y, optional | m |\n### `y`\n| `d` | string | m |\n",
+    );
+    let x = &tables["x"];
+    assert_eq!(x["a"].kinds, [Kind::Int, Kind::Null]);
+    assert!(x.contains_key("b") && !x["b"].optional);
+    assert_eq!(
+        x["c"].kinds,
+        [Kind::List(Box::new(Kind::Object("y".into())))]
+    );
+    assert!(x["c"].optional);
+    let mut checker = Checker {
+        tables: &tables,
+        seen: BTreeSet::new(),
+        errors: BTreeSet::new(),
+    };
+    checker.object(
+        "x",
+        &serde_json::json!({"a": 1, "b": null, "c": [{"d": 2}], "e": 0}),
+        "x",
+    );
+    let errors: Vec<&str> = checker.errors.iter().map(String::as_str).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.starts_with("x.e: field not in")));
+    assert!(errors.iter().any(|e| e.starts_with("x.c[].d:")));
+}
