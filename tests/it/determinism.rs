@@ -16,6 +16,7 @@ use wssniff::capture::{FileSource, Linktype, Packet, ReadSummary, Timestamp};
 use wssniff::cli::Cli;
 use wssniff::engine::{Engine, EngineConfig, RecordOrder, Stats};
 use wssniff::event::Event;
+use wssniff::handshake::accept::expected_accept;
 use wssniff::report::{CaptureInfo, Format, Report};
 use wssniff::run::{analyse, Step};
 use wssniff::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink};
@@ -27,8 +28,11 @@ const CLIENT: [u8; 4] = [10, 0, 0, 1];
 const SERVER: [u8; 4] = [10, 0, 0, 2];
 const T0: i64 = 1_700_000_000_000_000_000;
 const MS: i64 = 1_000_000;
-const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A distinct Sec-WebSocket-Key per client port (base64 of 16 bytes).
+fn key(port: u16) -> String {
+    format!("{port:05}AAAAAAAAAAAAAAAAA==")
+}
 
 /// A buffer the sinks write into and the test reads back.
 #[derive(Clone, Default)]
@@ -144,10 +148,11 @@ impl Capture {
         self.push(ts, false, port, SERVER_ISN, "SA", b"");
     }
 
-    /// The upgrade request (the client's first bytes) at `ts`.
+    /// The upgrade request (the client's first bytes) at `ts`, with a key of its own.
     fn request(&mut self, ts: i64, port: u16) -> usize {
+        let key = key(port);
         let req = format!(
-            "GET /p{port} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET /p{port} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         self.push(ts, true, port, CLIENT_ISN + 1, "A", req.as_bytes());
         req.len()
@@ -156,7 +161,8 @@ impl Capture {
     /// The server's first bytes at `ts`: a 101, or a 403.
     fn response(&mut self, ts: i64, port: u16, switch: bool) -> usize {
         let resp = if switch {
-            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {ACCEPT}\r\n\r\n")
+            let accept = expected_accept(&key(port));
+            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
         } else {
             "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_owned()
         };
@@ -356,6 +362,62 @@ fn ids_follow_the_requests_and_a_file_writes_them_in_id_order() {
     let mut sorted = live_ids.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, ids);
+}
+
+#[test]
+fn a_handshake_left_unanswered_gives_up_its_place_past_the_hold_cap() {
+    use wssniff::engine::MAX_HELD_EVENTS;
+    let mut c = Capture::default();
+    // #1 never gets an answer: everything after it waits, up to the cap.
+    c.open(MS, 40_000);
+    c.request(MS, 40_000);
+    let answered = MAX_HELD_EVENTS as u16 + 1;
+    for i in 0..answered {
+        let port = 41_000 + i;
+        let t = 2 * MS + i64::from(i);
+        c.open(t, port);
+        let sent = c.request(t, port);
+        let got = c.response(t, port, false);
+        c.close(t, port, sent, got);
+    }
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut out = Vec::new();
+    for (i, p) in c.packets.iter().enumerate() {
+        let packet = Packet {
+            number: i as u64 + 1,
+            ts: Timestamp(p.ts),
+            linktype: Linktype::IPV4,
+            data: &p.data,
+            orig_len: p.data.len() as u32,
+        };
+        engine.process(&packet, &mut |e| out.push(e));
+    }
+    let ids = |events: &[Event]| -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Handshake(h) => Some(h.id),
+                _ => None,
+            })
+            .collect()
+    };
+    // Past the cap, #1 let the others go, in order.
+    let before_end = ids(&out);
+    assert_eq!(before_end.len(), usize::from(answered));
+    assert_eq!(before_end.first(), Some(&2));
+    assert!(before_end.windows(2).all(|w| w[0] < w[1]));
+    engine.finish(&mut |e| out.push(e));
+    // #1 comes when its outcome is known (the capture ended), out of id order, and says so.
+    assert_eq!(ids(&out).last(), Some(&1));
+    assert_eq!(engine.stats().records_out_of_order, 1);
+    let notices: Vec<&str> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice(n) => Some(n.code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices, ["order_limit"]);
 }
 
 /// Runs a sample through the same pipeline as `wssniff -r FILE` (flags parsed by the CLI),
