@@ -246,7 +246,9 @@ impl Engine {
     /// handshakes are known, unless the engine runs [`RecordOrder::AsKnown`]).
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
         let info = self.take(packet);
-        self.release(emit);
+        if !self.out.is_idle() {
+            self.release(emit);
+        }
         info
     }
 

@@ -13,7 +13,7 @@
 //!
 //! Pure bookkeeping: events in, events out; never reads the clock.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::event::{Event, Message};
 
@@ -43,7 +43,9 @@ struct Slot {
     id: Option<u64>,
     /// Its record has come (always true for slots without an id).
     filled: bool,
-    events: Vec<Event>,
+    /// The slot's event (the record, for a reserved id), and any that follow it (a hop).
+    event: Option<Event>,
+    after: Vec<Event>,
 }
 
 /// Hands out handshake ids and puts events in output order.
@@ -54,8 +56,8 @@ pub(crate) struct Sequencer {
     /// Slots not yet released, oldest first; `base` is the sequence number of the front one.
     held: VecDeque<Slot>,
     base: u64,
-    /// Reserved id → sequence number of its slot, while the slot is held.
-    slots: BTreeMap<u64, u64>,
+    /// (id, sequence number of its slot) of the reserved slots still held, both ascending.
+    reserved: VecDeque<(u64, u64)>,
     held_events: usize,
     held_bytes: usize,
     /// Ids whose slot was given up under the cap: their record goes out as soon as it comes.
@@ -73,7 +75,7 @@ impl Sequencer {
             next_id: 1,
             held: VecDeque::new(),
             base: 0,
-            slots: BTreeMap::new(),
+            reserved: VecDeque::new(),
             held_events: 0,
             held_bytes: 0,
             overdue: BTreeSet::new(),
@@ -90,31 +92,47 @@ impl Sequencer {
             let seq = self.base + self.held.len() as u64;
             self.held.push_back(Slot {
                 id: Some(id),
-                filled: false,
-                events: Vec::new(),
+                ..Slot::default()
             });
-            self.slots.insert(id, seq);
+            self.reserved.push_back((id, seq));
         }
         id
     }
 
     /// The record of handshake `id` (reserved), in its place.
     pub(crate) fn fill(&mut self, id: u64, event: Event) {
+        let weight = weight(&event);
         if let Some(slot) = self.slot_of(id) {
             slot.filled = true;
+            if slot.event.is_none() {
+                slot.event = Some(event);
+            } else {
+                slot.after.push(event);
+            }
+            self.held_events += 1;
+            self.held_bytes += weight;
+        } else {
+            self.elsewhere(id, event);
         }
-        self.place(id, event);
     }
 
     /// An event that belongs right after handshake `id`'s record (a proxy hop, after its
     /// later leg): in that slot while it is held, else next in line.
     pub(crate) fn after(&mut self, id: u64, event: Event) {
-        self.place(id, event);
+        let weight = weight(&event);
+        if let Some(slot) = self.slot_of(id) {
+            slot.after.push(event);
+            self.held_events += 1;
+            self.held_bytes += weight;
+        } else {
+            self.elsewhere(id, event);
+        }
     }
 
     /// An event that takes its place now (after every id reserved so far).
     pub(crate) fn push(&mut self, event: Event) {
-        if self.order == RecordOrder::AsKnown {
+        if self.order == RecordOrder::AsKnown || self.held.is_empty() {
+            // Nothing earlier is waiting: its turn has come.
             self.ready.push(event);
             return;
         }
@@ -123,26 +141,27 @@ impl Sequencer {
         self.held.push_back(Slot {
             id: None,
             filled: true,
-            events: vec![event],
+            event: Some(event),
+            after: Vec::new(),
         });
+    }
+
+    /// Whether [`Sequencer::release`] has nothing to do (the common case, checked per packet).
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.ready.is_empty() && !self.held.front().is_some_and(|s| s.filled) && !self.over_cap()
     }
 
     /// Moves every event whose turn has come to `emit`. Over the cap, the oldest handshakes
     /// still waiting give up their place.
     pub(crate) fn release(&mut self, emit: &mut dyn FnMut(Event)) {
-        loop {
-            while self.held.front().is_some_and(|s| s.filled) {
-                self.pop_front();
-            }
-            let over = self.held_events > MAX_HELD_EVENTS || self.held_bytes > MAX_HELD_BYTES;
-            if !over || self.held.is_empty() {
-                break;
-            }
-            self.given_up += 1;
-            self.pop_front();
+        if self.held.front().is_some_and(|s| s.filled) || self.over_cap() {
+            self.advance();
         }
-        for event in self.ready.drain(..) {
-            emit(event);
+        if !self.ready.is_empty() {
+            for event in self.ready.drain(..) {
+                emit(event);
+            }
         }
     }
 
@@ -159,20 +178,36 @@ impl Sequencer {
         std::mem::take(&mut self.given_up)
     }
 
+    #[inline]
+    fn over_cap(&self) -> bool {
+        self.held_events > MAX_HELD_EVENTS || self.held_bytes > MAX_HELD_BYTES
+    }
+
+    /// Pops filled slots off the front; over the cap, unfilled ones too.
+    fn advance(&mut self) {
+        loop {
+            while self.held.front().is_some_and(|s| s.filled) {
+                self.pop_front();
+            }
+            if self.held.is_empty() || !self.over_cap() {
+                return;
+            }
+            self.given_up += 1;
+            self.pop_front();
+        }
+    }
+
     fn slot_of(&mut self, id: u64) -> Option<&mut Slot> {
-        let seq = *self.slots.get(&id)?;
+        let at = self.reserved.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        let (_, seq) = *self.reserved.get(at)?;
         let index = usize::try_from(seq.checked_sub(self.base)?).ok()?;
         self.held.get_mut(index)
     }
 
-    fn place(&mut self, id: u64, event: Event) {
-        let weight = weight(&event);
-        if let Some(slot) = self.slot_of(id) {
-            slot.events.push(event);
-            self.held_events += 1;
-            self.held_bytes += weight;
-        } else if self.order == RecordOrder::AsKnown || self.overdue.remove(&id) {
-            // Live, or given up under the cap: out now.
+    /// An event whose slot is not held: live, or given up under the cap (out now), or
+    /// released already (next in line).
+    fn elsewhere(&mut self, id: u64, event: Event) {
+        if self.order == RecordOrder::AsKnown || self.overdue.remove(&id) {
             self.ready.push(event);
         } else {
             self.push(event);
@@ -185,12 +220,14 @@ impl Sequencer {
         };
         self.base += 1;
         if let Some(id) = slot.id {
-            self.slots.remove(&id);
+            if self.reserved.front().is_some_and(|(i, _)| *i == id) {
+                self.reserved.pop_front();
+            }
             if !slot.filled {
                 self.overdue.insert(id);
             }
         }
-        for event in slot.events {
+        for event in slot.event.into_iter().chain(slot.after) {
             self.held_events = self.held_events.saturating_sub(1);
             self.held_bytes = self.held_bytes.saturating_sub(weight(&event));
             self.ready.push(event);
