@@ -170,6 +170,8 @@ pub struct Engine {
     meter: Meter,
     /// The flow table's slots, registered with `meter`.
     table_account: Account,
+    /// Records held back for id order ([`sequence`]), registered with `meter`.
+    order_account: Account,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
     /// Links the two legs of proxied handshakes as they complete.
@@ -197,6 +199,7 @@ impl Engine {
             output: Output::default(),
             meter: Meter::new(),
             table_account: Account::default(),
+            order_account: Account::default(),
             deadlines: VecDeque::new(),
             hops: HopTracker::new(),
         }
@@ -215,8 +218,8 @@ impl Engine {
     }
 
     /// Bytes held for all tracked connections now (the flow table's slots, each
-    /// connection's state and buffers), read from the memory meter every buffer registers
-    /// with: O(1).
+    /// connection's state and buffers) and for the records held back for id order, read from
+    /// the memory meter every buffer registers with: O(1).
     #[must_use]
     pub fn memory(&self) -> usize {
         self.meter.held()
@@ -226,7 +229,7 @@ impl Engine {
     /// the accounting must agree with (for tests).
     #[must_use]
     pub fn memory_walked(&self) -> usize {
-        self.flows.values().map(Flow::memory).sum()
+        self.flows.values().map(Flow::memory).sum::<usize>() + self.out.walked_bytes()
     }
 
     /// Most bytes held at once so far.
@@ -249,6 +252,8 @@ impl Engine {
         if !self.out.is_idle() {
             self.release(emit);
         }
+        self.order_account
+            .set(&mut self.meter, self.out.held_bytes());
         info
     }
 
@@ -405,6 +410,8 @@ impl Engine {
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted();
         self.release(emit);
+        self.order_account
+            .set(&mut self.meter, self.out.held_bytes());
     }
 
     /// End of input: every connection still open is finished as of the last packet, and
@@ -421,6 +428,8 @@ impl Engine {
         if self.note_given_up() {
             self.out.flush(emit);
         }
+        self.order_account
+            .set(&mut self.meter, self.out.held_bytes());
     }
 
     /// Hands on what is due, then notes handshakes that gave up their place in the order.

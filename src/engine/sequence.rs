@@ -9,7 +9,8 @@
 //! came in. A record is held at most until the earlier handshakes' outcomes are known (their
 //! response, timeout or connection end), and the queue is capped: past [`MAX_HELD_EVENTS`] or
 //! [`MAX_HELD_BYTES`] the oldest unanswered handshake gives up its place and its record goes
-//! out when it comes. In [`RecordOrder::AsKnown`] (live capture) events leave at once.
+//! out when it comes. In [`RecordOrder::AsKnown`] (live capture) events leave at once. The
+//! bytes held are registered with the engine's memory meter.
 //!
 //! Pure bookkeeping: events in, events out; never reads the clock.
 
@@ -173,6 +174,22 @@ impl Sequencer {
         self.release(emit);
     }
 
+    /// Bytes held for ordering (the running estimate, for the memory meter).
+    #[inline]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// The same estimate computed by walking every held event (what the running figure must
+    /// agree with, for tests).
+    pub(crate) fn walked_bytes(&self) -> usize {
+        self.held
+            .iter()
+            .flat_map(|slot| slot.event.iter().chain(&slot.after))
+            .map(weight)
+            .sum()
+    }
+
     /// How many handshakes gave up their place under the cap since the last call.
     pub(crate) fn take_given_up(&mut self) -> u64 {
         std::mem::take(&mut self.given_up)
@@ -312,6 +329,8 @@ mod tests {
         }
         assert!(released(&mut seq).is_empty(), "at the cap, not past it");
         assert_eq!(seq.take_given_up(), 0);
+        assert_eq!(seq.held_bytes(), seq.walked_bytes());
+        assert_eq!(seq.held_bytes(), MAX_HELD_EVENTS * EVENT_COST);
         seq.push(ev("one more"));
         let out = released(&mut seq);
         assert_eq!(out.len(), MAX_HELD_EVENTS + 1);
