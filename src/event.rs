@@ -205,7 +205,7 @@ pub struct HandshakeRecord {
     /// Interim (1xx other than 101) responses before it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interim: Vec<Message>,
-    /// Timings.
+    /// Connect, response and waiting times in milliseconds.
     pub timing: Timing,
     /// How the connection ended, when the exchange did not complete with a response.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,11 +310,11 @@ impl Peer {
 pub struct Intervals {
     /// Number of intervals measured.
     pub count: u64,
-    /// Shortest.
+    /// Shortest interval.
     pub min_ms: f64,
-    /// Longest.
+    /// Longest interval.
     pub max_ms: f64,
-    /// Mean.
+    /// Arithmetic mean of the intervals.
     pub mean_ms: f64,
 }
 

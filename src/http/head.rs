@@ -163,7 +163,7 @@ fn error_text(e: httparse::Error) -> String {
 /// Whether bytes look like the start of an HTTP message of the wanted kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sniff {
-    /// Yes.
+    /// A method name or `HTTP/` status line starts here.
     Yes,
     /// Definitely not.
     No,

@@ -108,7 +108,7 @@ impl<'a, S: ByteStream> Link<'a, S> {
 pub struct Closure {
     /// First FIN or RST and by which side, or the capture end / eviction.
     pub ending: Ending,
-    /// When.
+    /// Capture time of that FIN or RST (or of the last packet, when neither was seen).
     pub at: Timestamp,
     /// Whether an RST was seen at any point.
     pub rst: bool,

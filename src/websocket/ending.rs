@@ -21,7 +21,7 @@ const MIN_IDLE_SECONDS: f64 = 1.0;
 pub struct TcpEnd {
     /// First FIN or RST, or the capture end / eviction.
     pub ending: Ending,
-    /// When.
+    /// Capture time of that FIN or RST (or of the last packet, when neither was seen).
     pub at: Timestamp,
     /// Whether an RST was seen at any point.
     pub rst: bool,

@@ -51,7 +51,7 @@ pub(crate) struct Capture {
     pub(crate) ts: Timestamp,
     /// Where the last byte read came from.
     pub(crate) last_packet: u64,
-    /// When.
+    /// Capture time of the packet that carried the last byte read.
     pub(crate) end_ts: Timestamp,
 }
 
