@@ -44,6 +44,47 @@ fn bad_inputs_give_one_line_errors_and_status_2() {
 }
 
 #[test]
+fn no_input_says_which_flags_give_one() {
+    for args in [&[][..], &["tcp", "port", "80"][..]] {
+        let out = wssniff(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("-r FILE") && err.contains("-i IFACE"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn tcpdump_n_and_nn_are_accepted_and_change_nothing() {
+    let p = sample("close-codes.pcap");
+    let p = p.to_str().unwrap();
+    let plain = wssniff(&["-r", p]);
+    assert_eq!(plain.status.code(), Some(0));
+    for extra in [&["-n"][..], &["-nn"][..], &["-n", "-n"][..], &["-nnv"][..]] {
+        let mut args = vec!["-r", p];
+        args.extend_from_slice(extra);
+        let out = wssniff(&args);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
+        let want = if extra.contains(&"-nnv") {
+            wssniff(&["-r", p, "-v"])
+        } else {
+            wssniff(&["-r", p])
+        };
+        assert_eq!(stdout(&out), stdout(&want), "{extra:?}");
+    }
+    let help = stdout(&wssniff(&["--help"]));
+    assert!(
+        help.lines()
+            .any(|l| l.trim_start().starts_with("-n") && !l.contains("--")),
+        "{help}"
+    );
+    assert!(help.contains("never resolves"), "{help}");
+}
+
+#[test]
 fn truncated_file_keeps_results_before_the_damage() {
     let bytes = std::fs::read(sample("curl-bad-requests.pcap")).unwrap();
     let dir = std::env::temp_dir().join(format!("wssniff-trunc-{}", std::process::id()));
