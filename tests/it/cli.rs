@@ -281,3 +281,40 @@ fn a_filter_that_does_not_apply_to_a_link_type_is_a_notice() {
         stderr(&out)
     );
 }
+
+/// The codes a footer line lists after `label: ` (`code ×n, …`).
+fn footer_codes(err: &str, label: &str) -> Vec<String> {
+    err.lines()
+        .filter_map(|l| l.strip_prefix(label))
+        .flat_map(|rest| rest.split(", "))
+        .filter_map(|item| item.split(" ×").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_footer_counts_only_what_the_lines_show_or_says_that_v_does() {
+    let mut info_seen = 0;
+    for name in sample_names() {
+        let p = sample(&name);
+        let p = p.to_str().unwrap();
+        let plain = wssniff(&["-r", p]);
+        let (out, err) = (stdout(&plain), stderr(&plain));
+        for code in footer_codes(&err, "findings: ") {
+            assert!(out.contains(&format!(" {code}: ")), "{name}: {code} counted, not shown");
+        }
+        let info = footer_codes(&err, "info findings (printed with -v): ");
+        let verbose = stdout(&wssniff(&["-r", p, "-v"]));
+        for code in &info {
+            info_seen += 1;
+            assert!(!out.contains(&format!(" {code}: ")), "{name}: {code}");
+            assert!(verbose.contains(&format!("info {code}: ")), "{name}: {code}");
+        }
+    }
+    // origin-rejected-403 (cross_origin), close-codes (close_application), mid-connection.
+    assert!(info_seen >= 3, "{info_seen}");
+    // With -v every count is on one line again.
+    let p = sample("origin-rejected-403.pcap");
+    let err = stderr(&wssniff(&["-r", p.to_str().unwrap(), "-v"]));
+    assert!(footer_codes(&err, "findings: ").contains(&"cross_origin".to_owned()), "{err}");
+}
