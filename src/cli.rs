@@ -1,6 +1,6 @@
 //! Command line: raw flags ([`Cli`], clap) and the validated [`Config`] the run uses.
 //! Flags follow tcpdump where a tcpdump flag exists (`-r`, `-i`, `-c`, `-q`, `-v`, trailing
-//! filter expression).
+//! filter expression; `-n`/`-nn` are accepted and ignored, as there are no names to resolve).
 
 use std::path::PathBuf;
 
@@ -110,6 +110,11 @@ pub struct Cli {
     /// Print evidence lines, info findings and the full request and response heads.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+
+    /// Accepted and ignored, as a tcpdump habit (`-n`, `-nn`): wssniff never resolves
+    /// addresses or ports to names, so there is nothing to turn off.
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub numeric: u8,
 
     /// Exit with status 1 when a handshake has this verdict or a worse one.
     #[arg(long, value_name = "VERDICT")]
@@ -281,7 +286,7 @@ impl Cli {
             }
             (None, None) => {
                 return Err(
-                    "no input: give -r FILE to read a capture (or -r - for standard input)".into(),
+                    "no input: give -r FILE to read a capture (-r - for standard input) or -i IFACE to capture live (see --help)".into(),
                 )
             }
             (Some(_), Some(_)) => return Err("-r and -i cannot be combined".into()),

@@ -89,7 +89,11 @@ impl Delivery {
         };
         Ok(Delivery {
             sinks,
-            summary: Summary::default(),
+            summary: Summary {
+                // Only the line output hides info findings; JSON carries them all.
+                info_hidden: !config.json_stdout && !config.quiet && !config.verbose,
+                ..Summary::default()
+            },
             report,
             handshakes: 0,
             tripped: false,

@@ -1,6 +1,11 @@
 //! End-of-run summary: handshakes by verdict, findings by code, and the capture counters.
+//!
+//! In: every event of the run. Out: a few lines for standard error. It counts what the
+//! records say and never looks at packets; when the line output left info findings out
+//! (no `-v`), their counts go on a line of their own that says `-v` prints them, so the
+//! footer never counts what the lines above it did not show without saying so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use super::Sink;
@@ -8,7 +13,7 @@ use crate::capture::{Linktype, ReadSummary};
 use crate::engine::Stats;
 use crate::event::BrokenAt;
 use crate::event::{Event, Verdict};
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 use crate::present::format_ts;
 
 /// Counts what went by; prints it at the end.
@@ -26,6 +31,11 @@ pub struct Summary {
     pub hops: u64,
     /// Of those, the ones a hop broke.
     pub broken_hops: u64,
+    /// The line output leaves info findings out (lines without `-v`): their counts are
+    /// listed apart, saying `-v` prints them.
+    pub info_hidden: bool,
+    /// Codes seen at least once with a severity above info (printed by the default lines).
+    pub(crate) above_info: BTreeSet<&'static str>,
 }
 
 impl Sink for Summary {
@@ -59,6 +69,9 @@ impl Summary {
         codes.dedup();
         for c in codes {
             *self.findings.entry(c).or_default() += 1;
+        }
+        for f in findings.iter().filter(|f| f.severity > Severity::Info) {
+            self.above_info.insert(f.code.as_str());
         }
     }
 
@@ -111,15 +124,17 @@ impl Summary {
                 self.broken_hops
             )?;
         }
-        if !self.findings.is_empty() {
-            let mut by_count: Vec<(&&str, &u64)> = self.findings.iter().collect();
-            by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let list: Vec<String> = by_count
-                .iter()
-                .take(10)
-                .map(|(c, n)| format!("{c} ×{n}"))
-                .collect();
-            writeln!(out, "findings: {}", list.join(", "))?;
+        let (shown, info): (Vec<_>, Vec<_>) = self
+            .findings
+            .iter()
+            .partition(|(c, _)| !self.info_hidden || self.above_info.contains(*c));
+        for (label, counts) in [
+            ("findings", shown),
+            ("info findings (printed with -v)", info),
+        ] {
+            if !counts.is_empty() {
+                writeln!(out, "{label}: {}", top_counts(counts))?;
+            }
         }
         let span = match (stats.first_ts, stats.last_ts) {
             (Some(a), Some(b)) => {
@@ -186,4 +201,15 @@ impl Summary {
         }
         Ok(())
     }
+}
+
+/// `code ×n` for the ten most frequent codes, most frequent first, ties by name.
+fn top_counts(mut counts: Vec<(&&'static str, &u64)>) -> String {
+    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let list: Vec<String> = counts
+        .iter()
+        .take(10)
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .collect();
+    list.join(", ")
 }

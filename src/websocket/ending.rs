@@ -1,7 +1,8 @@
 //! How a WebSocket connection ended: close frames (RFC 6455 §7) combined with how TCP
 //! ended, classified into a [`ConnectionEnding`], and the findings that tell the story (no
 //! close frame, reset, unanswered close, error or application close codes, and a teardown
-//! after a round number of silent seconds: the signature of a proxy's idle timeout).
+//! after a round number of silent seconds: the signature of a proxy's idle timeout). A reset
+//! after both close frames is a clean ending with an info finding: many stacks close that way.
 //!
 //! In: the close frames both sides sent, how TCP ended ([`TcpEnd`]) and how long the
 //! connection had been silent. Out: the classification and its findings. Pure: looks at no
@@ -32,19 +33,23 @@ pub(crate) fn classify(tcp: &TcpEnd, close: &CloseInfo) -> ConnectionEnding {
     match tcp.ending {
         Ending::CaptureEnded => ConnectionEnding::Open,
         Ending::Evicted => ConnectionEnding::Evicted,
-        _ if tcp.rst => ConnectionEnding::Rst,
+        // The WebSocket closing handshake is done: an RST after it (unread data at close(),
+        // SO_LINGER 0) loses nothing, and clients report the close code, not 1006.
         _ if close.handshake_completed => ConnectionEnding::Clean,
+        _ if tcp.rst => ConnectionEnding::Rst,
         _ if close.initiator.is_some() => ConnectionEnding::CloseNotAnswered,
         _ => ConnectionEnding::FinWithoutClose,
     }
 }
 
-/// The findings of an ending. `closer` sent the first FIN/RST; `idle_ns` is the silence
-/// before a teardown (`None` when the connection was not torn down); `handshake_failed` says
-/// the opening handshake already failed, so a dropped connection is expected.
+/// The findings of an ending. `closer` sent the first FIN/RST; `reset` says an RST was seen;
+/// `idle_ns` is the silence before a teardown (`None` when the connection was not torn
+/// down); `handshake_failed` says the opening handshake already failed, so a dropped
+/// connection is expected.
 pub(crate) fn ending_findings(
     ending: ConnectionEnding,
     closer: Option<Peer>,
+    reset: bool,
     idle_ns: Option<i64>,
     close: &CloseInfo,
     handshake_failed: bool,
@@ -80,10 +85,12 @@ pub(crate) fn ending_findings(
                 Code::CloseFrameMissing,
                 format!("the {who} closed TCP (FIN) without a close frame from either side; applications report 1006 (abnormal closure)"),
             )),
+            ConnectionEnding::Clean if reset => out.push(Finding::new(
+                Code::ResetAfterClose,
+                "TCP ended with an RST after both close frames were exchanged: the close itself was clean",
+            )),
             ConnectionEnding::Rst => {
-                let when = if close.handshake_completed {
-                    "after the close handshake"
-                } else if close.initiator.is_some() {
+                let when = if close.initiator.is_some() {
                     "during the close handshake"
                 } else {
                     "with no close frame; applications report 1006 (abnormal closure)"
@@ -230,7 +237,11 @@ mod tests {
                 &both,
                 ConnectionEnding::Evicted,
             ),
-            (tcp(Ending::ServerFin, true), &both, ConnectionEnding::Rst),
+            // An RST after both close frames ends a clean close; before it, it is a reset.
+            (tcp(Ending::ServerRst, true), &both, ConnectionEnding::Clean),
+            (tcp(Ending::ServerFin, true), &both, ConnectionEnding::Clean),
+            (tcp(Ending::ClientRst, true), &one, ConnectionEnding::Rst),
+            (tcp(Ending::ServerRst, true), &none, ConnectionEnding::Rst),
             (
                 tcp(Ending::ServerFin, false),
                 &both,
@@ -258,6 +269,7 @@ mod tests {
         let f = ending_findings(
             ConnectionEnding::FinWithoutClose,
             Some(Peer::Client),
+            false,
             Some(60_000_000_000),
             &none,
             true,
@@ -270,7 +282,7 @@ mod tests {
             initiator: Some(Peer::Server),
             handshake_completed: true,
         };
-        let f = ending_findings(ConnectionEnding::Clean, None, None, &close, false);
+        let f = ending_findings(ConnectionEnding::Clean, None, false, None, &close, false);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, Code::CloseError);
         assert!(f[0].message.contains("1011") && f[0].message.contains("\"boom\""));
@@ -293,6 +305,7 @@ mod tests {
         let f = ending_findings(
             ConnectionEnding::CloseNotAnswered,
             Some(Peer::Server),
+            false,
             Some(60_000_000_000),
             &close,
             false,
@@ -320,6 +333,40 @@ mod tests {
         let r = end(s);
         assert_eq!(r.ending, ConnectionEnding::CloseNotAnswered);
         assert_eq!(codes(&r), ["close_not_answered"]);
+    }
+
+    #[test]
+    fn a_reset_after_both_close_frames_is_a_clean_ending_with_an_info_finding() {
+        let mut s = plain();
+        feed(&mut s, Peer::Client, &client(0x88, &close(1000, "")));
+        feed(&mut s, Peer::Server, &server(0x88, &close(1000, "")));
+        let r = s.finish(
+            TcpEnd {
+                ending: Ending::ServerRst,
+                at: Timestamp(300_000_000),
+                rst: true,
+            },
+            Some(Peer::Server),
+        );
+        assert_eq!(r.ending, ConnectionEnding::Clean);
+        assert_eq!(codes(&r), ["reset_after_close"]);
+        let f = &r.findings[0];
+        assert_eq!(f.severity, crate::finding::Severity::Info);
+        assert!(!f.message.contains("1006") && !f.hint.contains("report 1006"));
+        // Only one close frame before the RST: still a warning.
+        let mut s = plain();
+        feed(&mut s, Peer::Client, &client(0x88, &close(1000, "")));
+        let r = s.finish(
+            TcpEnd {
+                ending: Ending::ServerRst,
+                at: Timestamp(300_000_000),
+                rst: true,
+            },
+            Some(Peer::Server),
+        );
+        assert_eq!(r.ending, ConnectionEnding::Rst);
+        assert_eq!(codes(&r), ["connection_reset"]);
+        assert!(r.findings[0].message.contains("during the close handshake"));
     }
 
     #[test]

@@ -534,6 +534,7 @@ impl Session {
         let mut findings = ending_findings(
             ending,
             closer,
+            tcp.rst,
             torn_down.then_some(idle_ns),
             &self.close,
             self.handshake_failed,

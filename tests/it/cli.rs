@@ -44,6 +44,47 @@ fn bad_inputs_give_one_line_errors_and_status_2() {
 }
 
 #[test]
+fn no_input_says_which_flags_give_one() {
+    for args in [&[][..], &["tcp", "port", "80"][..]] {
+        let out = wssniff(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("-r FILE") && err.contains("-i IFACE"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn tcpdump_n_and_nn_are_accepted_and_change_nothing() {
+    let p = sample("close-codes.pcap");
+    let p = p.to_str().unwrap();
+    let plain = wssniff(&["-r", p]);
+    assert_eq!(plain.status.code(), Some(0));
+    for extra in [&["-n"][..], &["-nn"][..], &["-n", "-n"][..], &["-nnv"][..]] {
+        let mut args = vec!["-r", p];
+        args.extend_from_slice(extra);
+        let out = wssniff(&args);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", stderr(&out));
+        let want = if extra.contains(&"-nnv") {
+            wssniff(&["-r", p, "-v"])
+        } else {
+            wssniff(&["-r", p])
+        };
+        assert_eq!(stdout(&out), stdout(&want), "{extra:?}");
+    }
+    let help = stdout(&wssniff(&["--help"]));
+    assert!(
+        help.lines()
+            .any(|l| l.trim_start().starts_with("-n") && !l.contains("--")),
+        "{help}"
+    );
+    assert!(help.contains("never resolves"), "{help}");
+}
+
+#[test]
 fn truncated_file_keeps_results_before_the_damage() {
     let bytes = std::fs::read(sample("curl-bad-requests.pcap")).unwrap();
     let dir = std::env::temp_dir().join(format!("wssniff-trunc-{}", std::process::id()));
@@ -239,4 +280,102 @@ fn a_filter_that_does_not_apply_to_a_link_type_is_a_notice() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The codes a footer line lists after `label: ` (`code ×n, …`).
+fn footer_codes(err: &str, label: &str) -> Vec<String> {
+    err.lines()
+        .filter_map(|l| l.strip_prefix(label))
+        .flat_map(|rest| rest.split(", "))
+        .filter_map(|item| item.split(" ×").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_footer_counts_only_what_the_lines_show_or_says_that_v_does() {
+    let mut info_seen = 0;
+    for name in sample_names() {
+        let p = sample(&name);
+        let p = p.to_str().unwrap();
+        let plain = wssniff(&["-r", p]);
+        let (out, err) = (stdout(&plain), stderr(&plain));
+        for code in footer_codes(&err, "findings: ") {
+            assert!(
+                out.contains(&format!(" {code}: ")),
+                "{name}: {code} counted, not shown"
+            );
+        }
+        let info = footer_codes(&err, "info findings (printed with -v): ");
+        let verbose = stdout(&wssniff(&["-r", p, "-v"]));
+        for code in &info {
+            info_seen += 1;
+            assert!(!out.contains(&format!(" {code}: ")), "{name}: {code}");
+            assert!(
+                verbose.contains(&format!("info {code}: ")),
+                "{name}: {code}"
+            );
+        }
+    }
+    // origin-rejected-403 (cross_origin), close-codes (close_application), mid-connection.
+    assert!(info_seen >= 3, "{info_seen}");
+    // With -v every count is on one line again.
+    let p = sample("origin-rejected-403.pcap");
+    let err = stderr(&wssniff(&["-r", p.to_str().unwrap(), "-v"]));
+    assert!(
+        footer_codes(&err, "findings: ").contains(&"cross_origin".to_owned()),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reset_after_both_close_frames_raises_no_alarm() {
+    use crate::packet::pcap;
+    use crate::traffic::{packet, tmpdir, UPGRADE};
+    // No bundled sample has it (close-codes' /reset has no close frame), so hand-built:
+    // handshake, client close 1000 (masked, zero key), server echo, then the server's RST.
+    let mut request = UPGRADE.to_vec();
+    request.extend_from_slice(b"\r\n");
+    let response: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    let client_close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    let server_close = [0x88, 0x02, 0x03, 0xe8];
+    let (c, s) = (1001u32, 5001u32);
+    let cs = c + request.len() as u32;
+    let ss = s + response.len() as u32;
+    let packets = [
+        packet(true, 40000, 1000, "S", b""),
+        packet(false, 40000, 5000, "SA", b""),
+        packet(true, 40000, c, "A", &request),
+        packet(false, 40000, s, "A", response),
+        packet(true, 40000, cs, "A", &client_close),
+        packet(false, 40000, ss, "A", &server_close),
+        packet(false, 40000, ss + 4, "R", b""),
+    ];
+    let dir = tmpdir("reset-after-close");
+    let file = dir.join("reset-after-close.pcap");
+    let bytes = pcap::file(
+        pcap::LINKTYPE_IPV4,
+        65535,
+        1_700_000_000,
+        packets.iter().map(Vec::as_slice),
+    );
+    std::fs::write(&file, bytes).unwrap();
+    let conns = connections(&file, &[]);
+    assert_eq!(conns.len(), 1);
+    let conn = &conns[0];
+    assert_eq!(conn["ending"], "clean", "{conn}");
+    assert_eq!(conn["tcp_end"], "server_rst", "{conn}");
+    assert_eq!(conn["findings"][0]["code"], "reset_after_close", "{conn}");
+    assert_eq!(conn["findings"][0]["severity"], "info", "{conn}");
+    assert_eq!(conn["findings"].as_array().unwrap().len(), 1, "{conn}");
+    let out = wssniff(&["-r", file.to_str().unwrap()]);
+    let (lines, err) = (stdout(&out), stderr(&out));
+    assert!(lines.contains("closed clean"), "{lines}");
+    assert!(
+        !lines.contains("warning") && !lines.contains("1006"),
+        "{lines}"
+    );
+    assert!(err.contains("1 WebSocket connection: 1 clean"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
