@@ -39,11 +39,18 @@ const HOP_BY_HOP: &[&str] = &[
 /// Most recent handshakes remembered by [`HopTracker`] (bounds memory on a busy link).
 pub const MAX_TRACKED: usize = 1024;
 
+/// Most legs remembered under one `Sec-WebSocket-Key`. A proxied handshake shows its key once
+/// per hop, so a handful covers any real chain; a client that reuses one key (or an attacker)
+/// would otherwise make every new handshake compare with up to [`MAX_TRACKED`] earlier ones.
+pub const MAX_LEGS_PER_KEY: usize = 16;
+
 /// A remembered handshake and the sides it has already been linked as: each record is one
 /// link's downstream leg at most once and one link's upstream leg at most once, so a chain of
 /// proxies yields one link per hop.
 #[derive(Debug)]
 struct Leg {
+    /// Arrival number, which the expiry queue names the leg by.
+    seq: u64,
     record: HandshakeRecord,
     linked_as_downstream: bool,
     linked_as_upstream: bool,
@@ -56,8 +63,11 @@ struct Leg {
 #[derive(Debug, Default)]
 pub struct HopTracker {
     by_key: HashMap<String, Vec<Leg>>,
-    /// (request time, key) in arrival order, for expiry and the [`MAX_TRACKED`] cap.
-    order: VecDeque<(i64, String)>,
+    /// (request time, key, arrival number) in arrival order, for expiry and the
+    /// [`MAX_TRACKED`] cap.
+    order: VecDeque<(i64, String, u64)>,
+    /// Arrival number of the next leg.
+    next_seq: u64,
 }
 
 impl HopTracker {
@@ -75,7 +85,10 @@ impl HopTracker {
         };
         let now = request_ts(record);
         self.expire(now);
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let mut leg = Leg {
+            seq,
             record: record.clone(),
             linked_as_downstream: false,
             linked_as_upstream: false,
@@ -111,8 +124,13 @@ impl HopTracker {
                 links.push((now, link(record, &u.record)));
             }
         }
-        self.by_key.entry(key.to_owned()).or_default().push(leg);
-        self.order.push_back((now, key.to_owned()));
+        let legs = self.by_key.entry(key.to_owned()).or_default();
+        if legs.len() >= MAX_LEGS_PER_KEY {
+            // The oldest leg under this key goes first; its queue entry then finds nothing.
+            legs.remove(0);
+        }
+        legs.push(leg);
+        self.order.push_back((now, key.to_owned(), seq));
         links.sort_by_key(|(ts, l)| (*ts, l.downstream, l.upstream));
         links.into_iter().map(|(_, l)| l).collect()
     }
@@ -120,15 +138,13 @@ impl HopTracker {
     /// Forgets legs too old to pair with a request at `now`, and the oldest beyond the cap.
     fn expire(&mut self, now: i64) {
         // Legs are seconds apart at most; anything older can no longer pair.
-        while let Some((ts, _)) = self.order.front() {
+        while let Some((ts, _, _)) = self.order.front() {
             if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS && self.order.len() < MAX_TRACKED {
                 break;
             }
-            if let Some((_, old)) = self.order.pop_front() {
+            if let Some((_, old, seq)) = self.order.pop_front() {
                 if let Some(legs) = self.by_key.get_mut(&old) {
-                    if !legs.is_empty() {
-                        legs.remove(0);
-                    }
+                    legs.retain(|l| l.seq != seq);
                     if legs.is_empty() {
                         self.by_key.remove(&old);
                     }
@@ -140,7 +156,13 @@ impl HopTracker {
     /// Handshakes remembered now (at most [`MAX_TRACKED`]).
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.order.len()
+        self.by_key.values().map(Vec::len).sum()
+    }
+
+    /// Legs remembered under `key`.
+    #[cfg(test)]
+    fn legs_under(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).map(Vec::len)
     }
 }
 
@@ -547,6 +569,38 @@ mod tests {
         let mut up = leg(99_999, PROXY_OUT, UPSTREAM, 0, 1, 101);
         up.key = Some("k0".into());
         assert!(t.push(&up).is_empty());
+    }
+
+    #[test]
+    fn one_key_reused_keeps_few_legs() {
+        // A client that sends the same key every time: each new handshake is compared with
+        // at most MAX_LEGS_PER_KEY earlier ones, not with everything remembered.
+        let mut t = HopTracker::new();
+        for i in 0..(MAX_TRACKED as u64 * 2) {
+            let port = u16::try_from(1000 + i).unwrap();
+            t.push(&leg(i, &format!("10.0.0.1:{port}"), PROXY, 0, 1, 101));
+            assert!(t.legs_under(KEY).unwrap_or(0) <= MAX_LEGS_PER_KEY);
+        }
+        assert_eq!(t.legs_under(KEY), Some(MAX_LEGS_PER_KEY));
+        assert_eq!(t.remembered(), MAX_LEGS_PER_KEY);
+        // A real hop still links: its downstream leg is among the recent ones.
+        let mut t = HopTracker::new();
+        for i in 0..40 {
+            // Answered before the hop below starts, so none of them can be its downstream leg.
+            t.push(&leg(
+                i,
+                &format!("10.0.0.1:{}", 2000 + i),
+                "10.0.0.7:80",
+                0,
+                0,
+                503,
+            ));
+        }
+        t.push(&leg(100, CLIENT, PROXY, 10, 19, 101));
+        assert_eq!(
+            ids(&t.push(&leg(101, PROXY_OUT, UPSTREAM, 11, 18, 101))),
+            vec![(100, 101)]
+        );
     }
 
     fn head(text: &str, request: bool) -> Head {
