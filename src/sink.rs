@@ -6,7 +6,7 @@ mod line;
 pub(crate) mod pcap;
 mod summary;
 
-pub use json::{JsonSink, SCHEMA};
+pub use json::{write_handshake_pretty, JsonSink, SCHEMA};
 pub use line::{LineSink, LineStyle};
 pub(crate) use summary::Summary;
 

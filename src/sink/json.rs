@@ -28,6 +28,21 @@ struct Line<'a, R: Serialize> {
     record: &'a R,
 }
 
+/// Writes one handshake record as a pretty-printed JSON document in the JSON Lines shape
+/// (`"type"` and `"schema"` first), for single-record exports such as the TUI's, so a saved
+/// record reads like a line of `--json`.
+///
+/// # Errors
+/// Writing fails.
+pub fn write_handshake_pretty<W: Write>(out: W, record: &HandshakeRecord) -> io::Result<()> {
+    let line = Line {
+        kind: "handshake",
+        schema: SCHEMA,
+        record,
+    };
+    serde_json::to_writer_pretty(out, &line).map_err(io::Error::from)
+}
+
 /// The last record of a run.
 #[derive(Serialize)]
 struct SummaryRecord<'a> {

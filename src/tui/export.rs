@@ -98,14 +98,15 @@ fn create_new(dir: &Path, stem: &str, ext: &str) -> io::Result<(PathBuf, File)> 
     ))
 }
 
-/// Writes `r` as pretty JSON to `dir/wssniff-ID.json`; returns the path.
+/// Writes `r` as pretty JSON to `dir/wssniff-ID.json`, shaped like a `--json` handshake line
+/// (`"type"`, `"schema"`, then the record); returns the path.
 ///
 /// # Errors
 /// The file cannot be created or written.
 pub fn export_json(dir: &Path, r: &HandshakeRecord) -> io::Result<PathBuf> {
     let (path, file) = create_new(dir, &format!("wssniff-{}", r.id), "json")?;
     let mut w = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, r)?;
+    crate::sink::write_handshake_pretty(&mut w, r)?;
     w.write_all(b"\n")?;
     w.flush()?;
     Ok(path)

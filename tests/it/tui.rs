@@ -335,6 +335,9 @@ fn exports_write_pcap_and_json() {
     let json = export::export_json(&dir, record).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["verdict"], "failed");
+    // Shaped like a --json line, so tools that read those read an export too.
+    assert_eq!(v["type"], "handshake");
+    assert_eq!(v["schema"], wssniff::sink::SCHEMA);
     // A second export does not overwrite the first.
     let json2 = export::export_json(&dir, record).unwrap();
     assert_ne!(json, json2);
