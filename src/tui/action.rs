@@ -4,7 +4,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-/// Everything the user can ask for. [`super::app::App::update`] applies it.
+/// Everything the user can ask for; `App::update` (the state, which imports this key
+/// table) applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Leave the TUI.

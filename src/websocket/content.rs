@@ -1,8 +1,8 @@
 //! The content hook: how a layer that reads WebSocket payloads (Engine.IO and Socket.IO
 //! packets, issue 14) sees them without making every connection pay for it.
 //!
-//! A [`ContentObserver`] registered on a [`Session`](super::session::Session) with
-//! [`Session::observe_content`](super::session::Session::observe_content) receives, per
+//! A [`ContentObserver`] registered on a WebSocket session with `Session::observe_content`
+//! (the session, downstream of this file, owns the tap) receives, per
 //! direction, the first [`ContentLimits::messages`] data messages it wants, each cut at
 //! [`ContentLimits::bytes`], plus every control frame (close, ping, pong: at most 125 bytes
 //! each, RFC 6455 §5.5), as [`MessageContent`]: the unmasked and, under permessage-deflate,
@@ -149,7 +149,7 @@ pub enum ContentCap {
 }
 
 /// Receives message content from one session. `Any` so its owner can get the concrete
-/// observer back ([`Session::content_observer`](super::session::Session::content_observer));
+/// observer back (`Session::content_observer`);
 /// `Send` so a session stays movable between threads.
 pub trait ContentObserver: Any + Send {
     /// Whether to deliver this data message (asked at its first frame, before any payload

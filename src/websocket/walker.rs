@@ -15,7 +15,7 @@
 //! ```
 //!
 //! It holds no counters and judges nothing: what a frame means is the visitor's business
-//! (the session in [`super::session`]). Never allocates except for a kept control payload.
+//! (the session, which drives this walker). Never allocates except for a kept control payload.
 
 use crate::capture::Timestamp;
 use crate::tcp::reassembly::Origin;
