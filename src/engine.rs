@@ -13,6 +13,7 @@ pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -590,8 +591,9 @@ impl Engine {
                 switched = Some((stream, record.id, record.verdict == Verdict::Failed));
             }
             self.stats.handshakes += 1;
+            let record = Arc::new(record);
             let hops = self.hops.push(&record);
-            self.out.fill(id, Event::Handshake(Box::new(record)));
+            self.out.fill(id, Event::Handshake(record));
             for hop in hops {
                 self.stats.proxy_hops += 1;
                 // Right after its later leg's record.

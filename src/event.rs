@@ -7,6 +7,7 @@ pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -492,8 +493,9 @@ impl ConnectionRecord {
 /// Everything the engine emits.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// A handshake whose outcome is known.
-    Handshake(Box<HandshakeRecord>),
+    /// A handshake whose outcome is known. Shared, not copied: the hop tracker, the report
+    /// and the TUI keep the same record the sinks write.
+    Handshake(Arc<HandshakeRecord>),
     /// A WebSocket connection that ended (or was still open when the capture ended).
     Connection(Box<ConnectionRecord>),
     /// A capture-level notice, emitted once per kind.

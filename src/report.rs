@@ -309,7 +309,7 @@ mod tests {
     fn untrusted_text_is_inert_in_html_and_markdown() {
         let mut report = Report::new();
         report
-            .event(&Event::Handshake(Box::new(evil_record())))
+            .event(&Event::Handshake(std::sync::Arc::new(evil_record())))
             .unwrap();
         let info = CaptureInfo {
             file: "evil<script>.pcap".into(),
@@ -377,7 +377,9 @@ mod tests {
         let mut opened = evil_record();
         opened.status = Some(101);
         opened.verdict = Verdict::Ok;
-        report.event(&Event::Handshake(Box::new(opened))).unwrap();
+        report
+            .event(&Event::Handshake(std::sync::Arc::new(opened)))
+            .unwrap();
         report
             .event(&Event::Connection(Box::new(evil_connection(Some(1)))))
             .unwrap();
@@ -502,7 +504,9 @@ mod tests {
             let mut r = evil_record();
             r.id = id;
             r.ts = Timestamp(r.ts.0 + i64::try_from(id).unwrap());
-            report.event(&Event::Handshake(Box::new(r))).unwrap();
+            report
+                .event(&Event::Handshake(std::sync::Arc::new(r)))
+                .unwrap();
         }
         let m = report.model(&CaptureInfo::default());
         assert_eq!(m.groups.len(), 1);

@@ -15,6 +15,7 @@
 //! Pure: records in, [`HopLink`]s out; no I/O, no clock; memory bounded by [`MAX_TRACKED`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::event::{BrokenAt, ChangeKind, HandshakeRecord, Head, HeaderChange, HopLink};
 
@@ -51,7 +52,7 @@ pub const MAX_LEGS_PER_KEY: usize = 16;
 struct Leg {
     /// Arrival number, which the expiry queue names the leg by.
     seq: u64,
-    record: HandshakeRecord,
+    record: Arc<HandshakeRecord>,
     linked_as_downstream: bool,
     linked_as_upstream: bool,
 }
@@ -79,7 +80,7 @@ impl HopTracker {
 
     /// Takes a completed handshake; returns the hops it closes, ordered by the downstream
     /// leg's request time (then ids).
-    pub fn push(&mut self, record: &HandshakeRecord) -> Vec<HopLink> {
+    pub fn push(&mut self, record: &Arc<HandshakeRecord>) -> Vec<HopLink> {
         let (Some(key), Some(_)) = (record.key.as_deref(), record.request.as_ref()) else {
             return Vec::new();
         };
@@ -89,7 +90,7 @@ impl HopTracker {
         self.next_seq += 1;
         let mut leg = Leg {
             seq,
-            record: record.clone(),
+            record: Arc::clone(record),
             linked_as_downstream: false,
             linked_as_upstream: false,
         };
@@ -453,10 +454,10 @@ mod tests {
         req_ms: i64,
         resp_ms: i64,
         status: u16,
-    ) -> HandshakeRecord {
+    ) -> Arc<HandshakeRecord> {
         let request = format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n\r\n");
         let response = format!("HTTP/1.1 {status} X\r\n\r\n");
-        HandshakeRecord {
+        Arc::new(HandshakeRecord {
             id,
             ts: Timestamp(req_ms * 1_000_000),
             client: client.parse().unwrap(),
@@ -481,7 +482,7 @@ mod tests {
             timing: Timing::default(),
             ending: None,
             findings: vec![],
-        }
+        })
     }
 
     const CLIENT: &str = "10.0.0.1:40000";
@@ -560,14 +561,14 @@ mod tests {
         for i in 0..(MAX_TRACKED as u64 * 3) {
             let port = u16::try_from(1000 + i % 50_000).unwrap();
             let mut r = leg(i, &format!("10.0.0.1:{port}"), PROXY, 0, 1, 101);
-            r.key = Some(format!("k{i}"));
+            Arc::make_mut(&mut r).key = Some(format!("k{i}"));
             t.push(&r);
             assert!(t.remembered() <= MAX_TRACKED);
         }
         assert_eq!(t.remembered(), MAX_TRACKED);
         // The oldest were forgotten: a leg of the first handshake no longer pairs.
         let mut up = leg(99_999, PROXY_OUT, UPSTREAM, 0, 1, 101);
-        up.key = Some("k0".into());
+        Arc::make_mut(&mut up).key = Some("k0".into());
         assert!(t.push(&up).is_empty());
     }
 

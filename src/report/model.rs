@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -43,7 +44,7 @@ struct GroupKey {
 
 #[derive(Clone, Debug)]
 struct Group {
-    exemplar: Box<HandshakeRecord>,
+    exemplar: Arc<HandshakeRecord>,
     count: u64,
     occurrences: Vec<Occurrence>,
 }
@@ -296,7 +297,7 @@ pub(crate) struct Collector {
     targets_overflow: u64,
     groups: BTreeMap<GroupKey, Group>,
     ungrouped: u64,
-    records: Vec<HandshakeRecord>,
+    records: Vec<Arc<HandshakeRecord>>,
     records_dropped: u64,
     timeline: Vec<(i64, Verdict)>,
     timeline_stride: u64,
@@ -394,7 +395,7 @@ impl Collector {
         self.hops.push(hop);
     }
 
-    fn take_record(&mut self, r: &HandshakeRecord) {
+    fn take_record(&mut self, r: &Arc<HandshakeRecord>) {
         if let (Some(_), Some(request)) = (&r.key, &r.request) {
             if self.recent_requests.len() >= MAX_TRACKED {
                 self.recent_requests.pop_front();
@@ -444,7 +445,7 @@ impl Collector {
             self.add_to_group(r, codes.iter().map(|c| c.as_str()).collect());
         }
         if self.records.len() < MAX_RECORDS {
-            self.records.push(r.clone());
+            self.records.push(Arc::clone(r));
         } else {
             self.records_dropped += 1;
         }
@@ -471,7 +472,7 @@ impl Collector {
         self.timeline.push((r.ts.0, r.verdict));
     }
 
-    fn add_to_group(&mut self, r: &HandshakeRecord, codes: Vec<&'static str>) {
+    fn add_to_group(&mut self, r: &Arc<HandshakeRecord>, codes: Vec<&'static str>) {
         let key = GroupKey {
             server: r.server,
             host: r.host.clone(),
@@ -487,13 +488,13 @@ impl Collector {
             }
             // Show the earliest occurrence in full, whatever order records completed in.
             if (r.ts, r.id) < (g.exemplar.ts, g.exemplar.id) {
-                *g.exemplar = r.clone();
+                g.exemplar = Arc::clone(r);
             }
         } else if self.groups.len() < MAX_GROUPS {
             self.groups.insert(
                 key,
                 Group {
-                    exemplar: Box::new(r.clone()),
+                    exemplar: Arc::clone(r),
                     count: 1,
                     occurrences: vec![occ],
                 },
@@ -506,7 +507,7 @@ impl Collector {
     /// Builds the model for rendering.
     #[must_use]
     pub(crate) fn model(&self, info: &CaptureInfo) -> ReportModel {
-        let mut records: Vec<&HandshakeRecord> = self.records.iter().collect();
+        let mut records: Vec<&HandshakeRecord> = self.records.iter().map(AsRef::as_ref).collect();
         records.sort_by_key(|r| (r.ts, r.id));
         let mut kept_hops: Vec<&KeptHop> = self.hops.iter().collect();
         kept_hops.sort_by_key(|h| h.order());

@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
@@ -197,7 +198,7 @@ pub struct App {
     // Boxed as the engine sends them: no copy on arrival, and growing the Vec moves pointers,
     // not ~600-byte records.
     #[allow(clippy::vec_box)]
-    records: Vec<Box<HandshakeRecord>>,
+    records: Vec<Arc<HandshakeRecord>>,
     /// Handshakes received after [`MAX_RECORDS`] was reached (counted, not kept).
     pub records_not_kept: u64,
     /// Handshakes received, per verdict (ok, warning, failed, incomplete).
@@ -336,7 +337,7 @@ impl App {
         self.connections.get(&id).map(AsRef::as_ref)
     }
 
-    fn add_record(&mut self, record: Box<HandshakeRecord>) {
+    fn add_record(&mut self, record: Arc<HandshakeRecord>) {
         if let Some(c) = self.counts.get_mut(verdict_index(record.verdict)) {
             *c += 1;
         }
@@ -980,7 +981,7 @@ mod tests {
             #[allow(clippy::cast_precision_loss)]
             let ms = ((i * 7919) % 1000) as f64;
             r.timing.response_ms = Some(ms);
-            app.apply(Event::Handshake(Box::new(r)));
+            app.apply(Event::Handshake(std::sync::Arc::new(r)));
         }
         assert_eq!(app.view_len(), 100_000);
         assert_eq!(app.selected_record().unwrap().id, 100_000, "follow");

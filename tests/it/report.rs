@@ -575,10 +575,10 @@ fn report_lists_the_engines_hops_and_no_others() {
             .unwrap();
         let mut crowded: Vec<Event> = (0..wssniff::report::MAX_RECORDS as u64 + 10)
             .map(|i| {
-                let mut r = filler.clone();
+                let mut r = (*filler).clone();
                 r.id = 1_000_000 + i;
                 r.key = None;
-                Event::Handshake(r)
+                Event::Handshake(std::sync::Arc::new(r))
             })
             .collect();
         crowded.extend(all.iter().cloned());
