@@ -35,6 +35,9 @@ pub use model::ReportModel;
 
 /// Full handshake records kept for the handshake table.
 pub const MAX_RECORDS: usize = 2_000;
+/// Version of the report JSON's structure (`report_schema`, docs/report-schema.md): changes
+/// only with a breaking change to its fields.
+pub const REPORT_SCHEMA: u32 = 1;
 /// Proxy hops (from the engine's `Event::Hop`) kept with both requests as on the wire.
 pub const MAX_HOPS: usize = 1_000;
 /// Distinct failure groups (server, path, verdict, finding set) kept with full detail.

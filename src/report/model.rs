@@ -708,6 +708,7 @@ impl Collector {
             _ => None,
         };
         ReportModel {
+            report_schema: crate::report::REPORT_SCHEMA,
             tool: format!("wssniff {}", env!("CARGO_PKG_VERSION")),
             generated: format_ts(info.generated),
             capture: CaptureModel {
@@ -796,6 +797,8 @@ fn timeline(points: &[(i64, Verdict)]) -> Timeline {
 /// Everything the report shows, in display order.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportModel {
+    /// [`crate::report::REPORT_SCHEMA`]: the version of this structure.
+    pub report_schema: u32,
     /// Tool name and version.
     pub tool: String,
     /// Generation time (UTC; `SOURCE_DATE_EPOCH` when set).

@@ -1,6 +1,7 @@
-//! The JSON Lines schema document (docs/schema.md) against the output: every record type and
-//! field the samples produce is documented with its type, every required field is present,
-//! and every documented field appears somewhere, so the document cannot go stale.
+//! The schema documents against the output: docs/schema.md against the JSON Lines records,
+//! docs/report-schema.md against the report JSON. Every record type and field the samples
+//! produce is documented with its type, every required field is present, and every
+//! documented field appears somewhere, so neither document can go stale.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,8 +45,8 @@ fn kind(word: &str) -> Kind {
     }
 }
 
-/// Reads every `### \`name\`` table of the document.
-fn tables(doc: &str) -> Tables {
+/// Reads every `### \`name\`` table of the document `doc_name`.
+fn tables(doc: &str, doc_name: &str) -> Tables {
     let mut out = Tables::new();
     let mut current: Option<String> = None;
     for line in doc.lines() {
@@ -84,7 +85,7 @@ fn tables(doc: &str) -> Tables {
             };
             assert!(
                 fields.insert(name.clone(), field).is_none(),
-                "docs/schema.md: `{table}.{name}` listed twice"
+                "{doc_name}: `{table}.{name}` listed twice"
             );
         }
     }
@@ -92,6 +93,7 @@ fn tables(doc: &str) -> Tables {
 }
 
 struct Checker<'a> {
+    doc_name: &'a str,
     tables: &'a Tables,
     seen: BTreeSet<(String, String)>,
     errors: BTreeSet<String>,
@@ -125,7 +127,8 @@ impl Checker<'_> {
             let at = format!("{path}.{key}");
             let Some(field) = fields.get(key) else {
                 self.errors.insert(format!(
-                    "{at}: field not in docs/schema.md (table `{table}`)"
+                    "{at}: field not in {} (table `{table}`)",
+                    self.doc_name
                 ));
                 continue;
             };
@@ -201,8 +204,9 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
         doc.starts_with(&format!("# wssniff JSON Lines, schema {version}\n")),
         "docs/schema.md describes another schema version than {version}"
     );
-    let tables = tables(&doc);
+    let tables = tables(&doc, "docs/schema.md");
     let mut checker = Checker {
+        doc_name: "docs/schema.md",
         tables: &tables,
         seen: BTreeSet::new(),
         errors: BTreeSet::new(),
@@ -232,30 +236,38 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
         ["connection", "handshake", "hop", "notice", "summary"],
         "every record type appears in the samples"
     );
-    for (table, fields) in &tables {
-        for name in fields.keys() {
-            let key = (table.clone(), name.clone());
-            let excused = NOT_IN_SAMPLES.contains(&(table.as_str(), name.as_str()));
-            match (checker.seen.contains(&key), excused) {
-                (false, false) => {
-                    checker.errors.insert(format!(
-                        "`{table}.{name}` is documented but no sample emits it"
-                    ));
-                }
-                (true, true) => {
-                    checker.errors.insert(format!(
-                        "`{table}.{name}` is emitted now: take it off NOT_IN_SAMPLES"
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
+    checker.documented_fields_were_seen(NOT_IN_SAMPLES);
     let errors: Vec<&String> = checker.errors.iter().collect();
     assert!(
         errors.is_empty(),
         "docs/schema.md vs the JSON:\n{errors:#?}"
     );
+}
+
+impl Checker<'_> {
+    /// Every documented field was emitted by some sample, except those `excused` (and those
+    /// must not be emitted, so the list stays true).
+    fn documented_fields_were_seen(&mut self, excused_fields: &[(&str, &str)]) {
+        for (table, fields) in self.tables {
+            for name in fields.keys() {
+                let key = (table.clone(), name.clone());
+                let excused = excused_fields.contains(&(table.as_str(), name.as_str()));
+                match (self.seen.contains(&key), excused) {
+                    (false, false) => {
+                        self.errors.insert(format!(
+                            "`{table}.{name}` is documented but no sample emits it"
+                        ));
+                    }
+                    (true, true) => {
+                        self.errors.insert(format!(
+                            "`{table}.{name}` is emitted now: take it off NOT_IN_SAMPLES"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -272,6 +284,7 @@ fn the_changelog_names_the_current_schema() {
 fn the_document_reader_sees_fields_and_types() {
     let tables = tables(
         "## Record types\n### `x`\n| field | type | meaning |\n|---|---|---|\n| `a`, `b` | int/null | m |\n| `c` | list of y, optional | m |\n### `y`\n| `d` | string | m |\n",
+        "test",
     );
     let x = &tables["x"];
     assert_eq!(x["a"].kinds, [Kind::Int, Kind::Null]);
@@ -282,6 +295,7 @@ fn the_document_reader_sees_fields_and_types() {
     );
     assert!(x["c"].optional);
     let mut checker = Checker {
+        doc_name: "test",
         tables: &tables,
         seen: BTreeSet::new(),
         errors: BTreeSet::new(),
@@ -295,4 +309,40 @@ fn the_document_reader_sees_fields_and_types() {
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().any(|e| e.starts_with("x.e: field not in")));
     assert!(errors.iter().any(|e| e.starts_with("x.c[].d:")));
+}
+
+/// Report fields no bundled sample's report holds (the test fails when one appears).
+const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[];
+
+#[test]
+fn the_report_schema_document_lists_exactly_what_the_report_json_carries() {
+    let doc = std::fs::read_to_string(root().join("docs/report-schema.md")).unwrap();
+    let version = wssniff::report::REPORT_SCHEMA;
+    assert!(
+        doc.starts_with(&format!("# wssniff report JSON, report_schema {version}\n")),
+        "docs/report-schema.md describes another version than {version}"
+    );
+    let tables = tables(&doc, "docs/report-schema.md");
+    let mut checker = Checker {
+        doc_name: "docs/report-schema.md",
+        tables: &tables,
+        seen: BTreeSet::new(),
+        errors: BTreeSet::new(),
+    };
+    // The report goldens, which tests/it/report.rs keeps equal to the reports of every sample.
+    let mut checked = 0;
+    for name in sample_names() {
+        let path = root().join(format!("tests/it/golden/{name}.json"));
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["report_schema"], version, "{}", path.display());
+        checker.object("report", &report, &name);
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} reports checked");
+    checker.documented_fields_were_seen(NOT_IN_SAMPLE_REPORTS);
+    let errors: Vec<&String> = checker.errors.iter().collect();
+    assert!(
+        errors.is_empty(),
+        "docs/report-schema.md vs the report JSON:\n{errors:#?}"
+    );
 }
