@@ -1,5 +1,6 @@
 //! Facts that span connections, derived in one place and in packet order: proxy hops (the
-//! two legs of one proxied handshake, [`hop`]). Stale (replayed) accepts are traced by the
-//! engine's accept memory today; TLS session resumption and Engine.IO sessions belong here.
+//! two legs of one proxied handshake, [`hop`]) and stale (replayed) accepts ([`accepts`]).
+//! TLS session resumption and Engine.IO sessions belong here too.
 
+pub mod accepts;
 pub mod hop;

@@ -11,13 +11,14 @@ mod sequence;
 
 pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::capture::{Linktype, Packet, Timestamp};
+use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
@@ -119,9 +120,6 @@ pub struct Stats {
     pub connections_without_handshake: u64,
 }
 
-/// Most recent expected accept values remembered to recognise replayed (stale) responses.
-const RECENT_ACCEPTS: usize = 4096;
-
 /// A tracked TCP connection: a few bytes while only SYNs and bare ACKs have been seen (a port
 /// scan or a SYN flood stays like this), the full [`Connection`] once data flows.
 #[derive(Default)]
@@ -160,8 +158,7 @@ pub struct Engine {
     out: Sequencer,
     /// Number and time of the packet being processed (the last one, between packets).
     at: Option<(u64, Timestamp)>,
-    recent_accepts: HashMap<String, (u64, String)>,
-    recent_order: VecDeque<String>,
+    recent_accepts: RecentAccepts,
     warned_linktypes: Vec<Linktype>,
     warned: Vec<NoticeCode>,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
@@ -192,8 +189,7 @@ impl Engine {
             stats: Stats::default(),
             out: Sequencer::new(config.order),
             at: None,
-            recent_accepts: HashMap::new(),
-            recent_order: VecDeque::new(),
+            recent_accepts: RecentAccepts::new(),
             warned_linktypes: Vec::new(),
             warned: Vec::new(),
             evicted: Vec::new(),
@@ -615,12 +611,7 @@ impl Engine {
         connect_rtt_ns: Option<i64>,
     ) -> HandshakeRecord {
         let recent = &self.recent_accepts;
-        let explain = |accept: &str| {
-            recent
-                .get(accept)
-                .map(|(id, key)| format!("key {key} of handshake #{id}"))
-        };
-        let mut record = handshake::record(c, &explain);
+        let mut record = handshake::record(c, &|accept: &str| recent.explain(accept));
         record.id = id;
         record.client = client;
         record.server = server;
@@ -628,14 +619,7 @@ impl Engine {
             community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
         record.timing.connect_rtt_ms = connect_rtt_ns.filter(|n| *n >= 0).map(Timing::millis);
         if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
-            if self.recent_order.len() >= RECENT_ACCEPTS {
-                if let Some(old) = self.recent_order.pop_front() {
-                    self.recent_accepts.remove(&old);
-                }
-            }
-            self.recent_order.push_back(expected.clone());
-            self.recent_accepts
-                .insert(expected.clone(), (id, key.clone()));
+            self.recent_accepts.remember(id, key, expected);
         }
         record
     }

@@ -14,7 +14,7 @@
 //!
 //!  dispatch: per connection, which parser reads each direction (HTTP/1 → WebSocket, tunnel,
 //!            h2c; TLS) ─Completed─▶ handshake: RFC 6455 §4 checks → findings, verdict
-//!  correlate: facts across connections (proxy hops)
+//!  correlate: facts across connections (proxy hops, stale accepts)
 //!  engine: wires the stages; Event::{Handshake, Hop, Connection, Notice} out
 //!      │
 //!      ▼
