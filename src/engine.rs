@@ -4,7 +4,7 @@
 //! Order is part of that answer. Handshake ids follow the order upgrade requests were seen
 //! (packet order; a record without a request takes its id at the packet that produced it),
 //! connections that leave the flow table together are finished in a fixed order, and by
-//! default ([`RecordOrder::ById`]) events leave in id order (see [`sequence`]), so nothing
+//! default ([`RecordOrder::ById`]) events leave in id order (see `sequence`), so nothing
 //! depends on the hasher's seed or on which response came first.
 
 mod sequence;

@@ -5,7 +5,7 @@
 //!
 //! Threads: a producer (the file reader here, a capture thread for live mode) owns the engine
 //! and sends [`feed::Feed`] messages over a bounded channel; this thread owns the [`app::App`],
-//! drains the channel every tick without waiting, and redraws at most [`MAX_FPS`] times a
+//! drains the channel every tick without waiting, and redraws at most `MAX_FPS` times a
 //! second, only when something changed. There is no shared mutable state.
 
 pub mod action;

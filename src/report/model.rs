@@ -1,4 +1,4 @@
-//! The report's data: [`Collector`] (bounded state fed by events) and [`ReportModel`] (plain,
+//! The report's data: `Collector` (bounded state fed by events) and [`ReportModel`] (plain,
 //! ordered values the HTML, Markdown and JSON renderers share). Captured text is stored raw
 //! here; each renderer makes it safe for its own format.
 //!

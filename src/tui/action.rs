@@ -1,5 +1,5 @@
-//! Keys → [`Action`]s. Normal mode is one flat table, [`KEYS`], with no key chains:
-//! [`action_for`] looks keys up in it and the help overlay is drawn from it, so the help and
+//! Keys → [`Action`]s. Normal mode is one flat table, `KEYS`, with no key chains:
+//! `action_for` looks keys up in it and the help overlay is drawn from it, so the help and
 //! the keys cannot drift apart. The filter bar takes every printable key instead.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -45,7 +45,7 @@ pub enum Action {
     /// Apply the filter bar and close it.
     FilterApply,
     /// Cycle the verdict quick filter: all, then each verdict worst first
-    /// ([`crate::present::VERDICTS_WORST_FIRST`]).
+    /// (`VERDICTS_WORST_FIRST`).
     CycleVerdict,
     /// Cycle the finding-code quick filter through the codes seen so far.
     CycleCode,

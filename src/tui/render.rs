@@ -9,7 +9,7 @@
 //! │ footer (1 row): last action's result, or key hints                                   │
 //! └ overlays drawn on top: help (?), popups (curl command, export results)               ┘
 //! ```
-//! Every piece of captured text goes through [`crate::present::escape`] before it is drawn.
+//! Every piece of captured text goes through `escape` before it is drawn.
 
 mod detail;
 mod table;
