@@ -13,7 +13,7 @@ mod evidence;
 pub mod redact;
 mod words;
 
-pub use curl::curl_command;
+pub use curl::{curl_command, curl_replay_note};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;
 pub(crate) use words::{

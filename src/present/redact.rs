@@ -260,7 +260,7 @@ pub fn has_placeholder(text: &str) -> bool {
 
 /// The words a sink prints next to a replay command that holds placeholders.
 pub const PLACEHOLDER_NOTE: &str =
-    "credentials are shown as <redacted:…> placeholders; run wssniff with --no-redact to replay them";
+    "Credentials in this command are redaction placeholders: run wssniff with --no-redact to replay them.";
 
 /// Whether a parameter, JSON key or header name says its value is a credential
 /// (case-insensitive): `token`, `access_token`, `auth`, `key`, `sig`, `signature`,
@@ -475,7 +475,9 @@ impl<'r> Scope<'r> {
                     Cow::Owned(v) => Cow::Owned(format!(
                         "{name}:{}{v}{}",
                         value.get(..lead).unwrap_or(""),
-                        trimmed.get(content.len()..content.len() + trail).unwrap_or("")
+                        trimmed
+                            .get(content.len()..content.len() + trail)
+                            .unwrap_or("")
                     )),
                 }
             } else {
@@ -543,17 +545,7 @@ impl<'r> Scope<'r> {
     /// → only the token-carrying entries masked, separators kept.
     fn subprotocol_header<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
         let mut ranges = Vec::new();
-        let mut offset = 0;
-        let mut prev: Option<&str> = None;
-        for part in value.split(',') {
-            let item = part.trim();
-            let lead = part.len() - part.trim_start().len();
-            if let Some((from, to)) = subprotocol_secret(item, prev) {
-                ranges.push((offset + lead + from, offset + lead + to));
-            }
-            prev = Some(item);
-            offset += part.len() + 1;
-        }
+        subprotocol_ranges(value, 0, &mut ranges);
         self.splice(value, ranges)
     }
 
@@ -660,10 +652,9 @@ impl<'r> Scope<'r> {
                 let lead = value.len() - content.len();
                 return match self.header_value(name, content) {
                     Cow::Borrowed(_) => self.free_text(line),
-                    Cow::Owned(v) => Cow::Owned(format!(
-                        "{name}:{}{v}",
-                        value.get(..lead).unwrap_or("")
-                    )),
+                    Cow::Owned(v) => {
+                        Cow::Owned(format!("{name}:{}{v}", value.get(..lead).unwrap_or("")))
+                    }
                 };
             }
         }
@@ -762,6 +753,21 @@ fn subprotocol_secret(item: &str, prev: Option<&str>) -> Option<(usize, usize)> 
     None
 }
 
+/// The token-carrying entries of a `Sec-WebSocket-Protocol` value, offset by `offset`.
+fn subprotocol_ranges(value: &str, offset: usize, ranges: &mut Vec<(usize, usize)>) {
+    let mut at = offset;
+    let mut prev: Option<&str> = None;
+    for part in value.split(',') {
+        let item = part.trim();
+        let lead = part.len() - part.trim_start().len();
+        if let Some((from, to)) = subprotocol_secret(item, prev) {
+            ranges.push((at + lead + from, at + lead + to));
+        }
+        prev = Some(item);
+        at += part.len() + 1;
+    }
+}
+
 /// A long entry of token characters mixing letters and digits: a token, not a protocol name
 /// (those are short words such as `graphql-transport-ws`, `v12.stomp`, `mqtt`).
 fn looks_random(item: &str) -> bool {
@@ -851,10 +857,9 @@ fn json_members(text: &str, ranges: &mut Vec<(usize, usize)>) {
                     }
                     Some(c) if c.is_ascii_alphanumeric() || *c == b'-' => {
                         let mut e = v;
-                        while bytes
-                            .get(e)
-                            .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
-                        {
+                        while bytes.get(e).is_some_and(|c| {
+                            !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                        }) {
                             e += 1;
                         }
                         // `null`, `true`, `false` hide nothing.
@@ -876,10 +881,17 @@ fn name_value_pairs(text: &str, ranges: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     for (eq, _) in text.match_indices('=') {
         let mut start = eq;
-        while start > 0 && bytes.get(start - 1).is_some_and(|b| is_name_byte(*b)) && eq - start < MAX_NAME_LEN {
+        while start > 0
+            && bytes.get(start - 1).is_some_and(|b| is_name_byte(*b))
+            && eq - start < MAX_NAME_LEN
+        {
             start -= 1;
         }
-        if start == eq || bytes.get(start.wrapping_sub(1)).is_some_and(|b| is_name_byte(*b)) {
+        if start == eq
+            || bytes
+                .get(start.wrapping_sub(1))
+                .is_some_and(|b| is_name_byte(*b))
+        {
             continue;
         }
         let name = text.get(start..eq).unwrap_or("");
@@ -894,7 +906,21 @@ fn name_value_pairs(text: &str, ranges: &mut Vec<(usize, usize)>) {
                 while bytes.get(e).is_some_and(|c| {
                     !matches!(
                         c,
-                        b'&' | b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'<' | b'>' | b'#' | b')' | b'}' | b']' | 0
+                        b'&' | b';'
+                            | b','
+                            | b' '
+                            | b'\t'
+                            | b'\r'
+                            | b'\n'
+                            | b'"'
+                            | b'\''
+                            | b'<'
+                            | b'>'
+                            | b'#'
+                            | b')'
+                            | b'}'
+                            | b']'
+                            | 0
                     )
                 }) {
                     e += 1;
@@ -908,22 +934,38 @@ fn name_value_pairs(text: &str, ranges: &mut Vec<(usize, usize)>) {
 
 /// Header-like lines in text, `Authorization: Bearer …` or STOMP's `passcode:secret`: a line
 /// (after a newline, or the text's start) whose name is a credential header or name has its
-/// value masked to the line's end (the scheme of an Authorization kept).
+/// value masked to the line's end (the scheme of an Authorization kept, only the token
+/// entries of a `Sec-WebSocket-Protocol`), and so do the lines folded into it.
 fn header_lines(text: &str, ranges: &mut Vec<(usize, usize)>) {
     let mut offset = 0;
+    let mut folding_masked = false;
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         // A NUL ends a STOMP frame; what follows starts the next one.
         let body = body.split('\0').next().unwrap_or("");
+        if body.starts_with([' ', '\t']) {
+            if folding_masked {
+                let content = body.trim();
+                let start = offset + (body.len() - body.trim_start().len());
+                ranges.push((start, start + content.len()));
+            }
+            offset += line.len();
+            continue;
+        }
+        folding_masked = false;
         if let Some((name, value)) = body.split_once(':') {
             let is_name = !name.is_empty() && name.bytes().all(is_header_name_byte);
-            let rule = if is_name { header_rule(name) } else { HeaderRule::Other };
+            let rule = if is_name {
+                header_rule(name)
+            } else {
+                HeaderRule::Other
+            };
             let content = value.trim();
             let lead = value.len() - value.trim_start().len();
             let start = offset + name.len() + 1 + lead;
             let end = start + content.len();
             match rule {
-                HeaderRule::Authorization => match content.find(' ') {
+                HeaderRule::Authorization => match content.find([' ', '\t']) {
                     Some(space) => {
                         let rest = content.get(space..).unwrap_or("");
                         ranges.push((start + space + (rest.len() - rest.trim_start().len()), end));
@@ -933,11 +975,34 @@ fn header_lines(text: &str, ranges: &mut Vec<(usize, usize)>) {
                 HeaderRule::Cookie | HeaderRule::SetCookie | HeaderRule::Whole => {
                     ranges.push((start, end));
                 }
-                HeaderRule::Subprotocols | HeaderRule::Other => {}
+                HeaderRule::Subprotocols => subprotocol_ranges(content, start, ranges),
+                HeaderRule::Other => {}
             }
+            folding_masked = !matches!(rule, HeaderRule::Other | HeaderRule::Subprotocols);
         }
         offset += line.len();
     }
+}
+
+/// Byte ranges of the credentials in raw bytes as on the wire (an HTTP head and what follows
+/// it, a WebSocket payload), for masking bytes in place where the bytes themselves are shown
+/// (the TUI's hex view): credential header lines, `name=value` parameters (the request
+/// line's query too), JSON members, `Bearer` tokens and JWTs, by the rules of
+/// [`Redactor::text`]. Non-ASCII bytes are read as opaque. Ranges may overlap.
+#[must_use]
+pub fn secret_ranges(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let ascii: String = bytes
+        .iter()
+        .map(|&b| if b.is_ascii() { char::from(b) } else { '\u{1}' })
+        .collect();
+    let mut ranges = Vec::new();
+    json_members(&ascii, &mut ranges);
+    name_value_pairs(&ascii, &mut ranges);
+    header_lines(&ascii, &mut ranges);
+    auth_schemes(&ascii, &mut ranges);
+    jwts(&ascii, &mut ranges);
+    ranges.retain(|(start, end)| start < end);
+    ranges
 }
 
 /// `Bearer <token>` and `Basic <base64 of user:password>` anywhere in text (a message quoting
@@ -1083,23 +1148,59 @@ mod tests {
             ("Sec-WebSocket-Protocol", "graphql-transport-ws", "graphql-transport-ws"),
         ];
         for (name, value, want) in cases {
-            assert_eq!(shape(&r.header_value(name, value)), *want, "{name}: {value}");
+            assert_eq!(
+                shape(&r.header_value(name, value)),
+                *want,
+                "{name}: {value}"
+            );
         }
     }
 
     #[test]
     fn credential_names() {
         for n in [
-            "token", "access_token", "AUTH", "key", "sig", "signature", "password", "passwd",
-            "pwd", "jwt", "api_key", "apikey", "api-key", "secret", "client_secret", "session",
-            "JSESSIONID", "PHPSESSID", "X-Amz-Signature", "X-Amz-Credential", "auth_key",
-            "x-auth", "passcode", "csrf_token", "refresh_token", "id_token", "access-key",
+            "token",
+            "access_token",
+            "AUTH",
+            "key",
+            "sig",
+            "signature",
+            "password",
+            "passwd",
+            "pwd",
+            "jwt",
+            "api_key",
+            "apikey",
+            "api-key",
+            "secret",
+            "client_secret",
+            "session",
+            "JSESSIONID",
+            "PHPSESSID",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "auth_key",
+            "x-auth",
+            "passcode",
+            "csrf_token",
+            "refresh_token",
+            "id_token",
+            "access-key",
         ] {
             assert!(is_credential_name(n), "{n}");
         }
         for n in [
-            "author", "keyboard", "room", "EIO", "transport", "sid", "Sec-WebSocket-Key", "v",
-            "monkey", "signal", "",
+            "author",
+            "keyboard",
+            "room",
+            "EIO",
+            "transport",
+            "sid",
+            "Sec-WebSocket-Key",
+            "v",
+            "monkey",
+            "signal",
+            "",
         ] {
             assert!(!is_credential_name(n), "{n}");
         }
@@ -1113,9 +1214,15 @@ mod tests {
             ("/ws?Access_Token=abc", "/ws?Access_Token=<R>"),
             ("/ws?access%5Ftoken=abc", "/ws?access%5Ftoken=<R>"),
             ("/ws?room=1;sig=xyz", "/ws?room=1;sig=<R>"),
-            ("/cb#access_token=abc&state=1", "/cb#access_token=<R>&state=1"),
+            (
+                "/cb#access_token=abc&state=1",
+                "/cb#access_token=<R>&state=1",
+            ),
             ("/ws?token=", "/ws?token="),
-            ("/ws?EIO=4&transport=websocket&sid=abc", "/ws?EIO=4&transport=websocket&sid=abc"),
+            (
+                "/ws?EIO=4&transport=websocket&sid=abc",
+                "/ws?EIO=4&transport=websocket&sid=abc",
+            ),
             ("http://user:pw@h:1/ws", "http://user:<R>@h:1/ws"),
             ("http://tok@h/ws", "http://<R>@h/ws"),
             ("/plain", "/plain"),
@@ -1131,18 +1238,42 @@ mod tests {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-1";
         let cases: Vec<(String, &str)> = vec![
             (r#"40{"token":"abc"}"#.into(), r#"40{"token":"<R>"}"#),
-            (r#"42["auth",{"token": "abc", "room":"x"}]"#.into(), r#"42["auth",{"token": "<R>", "room":"x"}]"#),
-            (r#"{"auth":{"user":"bob","password":"hunter2"}}"#.into(), r#"{"auth":{"user":"bob","password":"<R>"}}"#),
-            (r#"{"apiKey": 12345, "n": 1}"#.into(), r#"{"apiKey": <R>, "n": 1}"#),
+            (
+                r#"42["auth",{"token": "abc", "room":"x"}]"#.into(),
+                r#"42["auth",{"token": "<R>", "room":"x"}]"#,
+            ),
+            (
+                r#"{"auth":{"user":"bob","password":"hunter2"}}"#.into(),
+                r#"{"auth":{"user":"bob","password":"<R>"}}"#,
+            ),
+            (
+                r#"{"apiKey": 12345, "n": 1}"#.into(),
+                r#"{"apiKey": <R>, "n": 1}"#,
+            ),
             (r#"{"token": null}"#.into(), r#"{"token": null}"#),
-            (r#"40{"token":"eyJhbGciOiJIUzI1"#.into(), r#"40{"token":"<R>"#),
+            (
+                r#"40{"token":"eyJhbGciOiJIUzI1"#.into(),
+                r#"40{"token":"<R>"#,
+            ),
             ("user=bob&password=hunter2".into(), "user=bob&password=<R>"),
-            ("CONNECT\nlogin:guest\npasscode:guest\n\n\0".into(), "CONNECT\nlogin:guest\npasscode:<R>\n\n\0"),
-            ("Authorization: Bearer abc\r\n".into(), "Authorization: Bearer <R>\r\n"),
-            ("sent Bearer abc.def to the server".into(), "sent Bearer <R> to the server"),
+            (
+                "CONNECT\nlogin:guest\npasscode:guest\n\n\0".into(),
+                "CONNECT\nlogin:guest\npasscode:<R>\n\n\0",
+            ),
+            (
+                "Authorization: Bearer abc\r\n".into(),
+                "Authorization: Bearer <R>\r\n",
+            ),
+            (
+                "sent Bearer abc.def to the server".into(),
+                "sent Bearer <R> to the server",
+            ),
             ("Bearer realm=\"x\"".into(), "Bearer realm=\"x\""),
             (format!("hello {jwt} bye"), "hello <R> bye"),
-            ("hello world: nothing here".into(), "hello world: nothing here"),
+            (
+                "hello world: nothing here".into(),
+                "hello world: nothing here",
+            ),
             ("tick 3".into(), "tick 3"),
         ];
         for (t, want) in &cases {
@@ -1184,6 +1315,19 @@ mod tests {
         assert_eq!(
             shape(&scope.quoted_line("Sec-WebSocket-Protocol: abcdef")),
             "Sec-WebSocket-Protocol: <R>"
+        );
+    }
+
+    #[test]
+    fn secret_ranges_cover_the_wire_bytes_of_every_credential() {
+        let raw = b"GET /ws?token=abc&room=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nCookie: a=1\r\nSec-WebSocket-Protocol: access_token, tok123\r\nX-\xff: \xfe\r\n\r\n";
+        let mut masked = raw.to_vec();
+        for (s, e) in secret_ranges(raw) {
+            masked[s..e].fill(b'*');
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&masked),
+            "GET /ws?token=***&room=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ******\r\nCookie: ***\r\nSec-WebSocket-Protocol: access_token, ******\r\nX-\u{fffd}: \u{fffd}\r\n\r\n"
         );
     }
 
