@@ -138,7 +138,11 @@ impl Redactor {
         }
         match event {
             Event::Handshake(mut r) => {
-                self.handshake(&mut r);
+                // The record is shared (the hop tracker keeps it): copied only when something
+                // in it is masked, so a capture without credentials costs no copy.
+                if self.handshake_needs(&r) {
+                    self.handshake(Arc::make_mut(&mut r));
+                }
                 Event::Handshake(r)
             }
             Event::Connection(mut c) => {
@@ -152,6 +156,45 @@ impl Redactor {
             // Notices are wssniff's own words about the capture: no captured value.
             Event::Notice(n) => Event::Notice(n),
         }
+    }
+
+    /// Whether [`Redactor::handshake`] would mask anything in `r` (a read-only pass: nothing
+    /// is allocated unless something is found).
+    #[must_use]
+    pub fn handshake_needs(&self, r: &HandshakeRecord) -> bool {
+        if !self.is_enabled() {
+            return false;
+        }
+        let mut scope = Scope::new(self);
+        let changed = |c: Cow<'_, str>| matches!(c, Cow::Owned(_));
+        for m in r.request.iter().chain(&r.interim).chain(&r.response) {
+            let head = &m.head;
+            if changed(scope.start_line(&head.start_line))
+                || head
+                    .headers
+                    .iter()
+                    .any(|h| changed(scope.header_value(&h.name, &h.value)))
+                || changed(scope.raw_head(&head.raw))
+            {
+                return true;
+            }
+        }
+        let mut prev: Option<&str> = None;
+        for item in &r.subprotocols_offered {
+            if subprotocol_secret(item, prev).is_some() {
+                return true;
+            }
+            prev = Some(item);
+        }
+        r.path.as_deref().is_some_and(|p| changed(scope.target(p)))
+            || r.origin.as_deref().is_some_and(|o| changed(scope.url(o)))
+            || r.subprotocol
+                .as_deref()
+                .is_some_and(|p| subprotocol_secret(p, None).is_some())
+            || r.findings.iter().any(|f| {
+                changed(scope.text(&f.message))
+                    || f.lines.iter().any(|l| changed(scope.quoted_line(l)))
+            })
     }
 
     /// Masks the credentials of a handshake record in place: heads (parsed and raw), the
@@ -445,8 +488,9 @@ impl<'r> Scope<'r> {
     /// by its name (surrounding whitespace and line endings kept), and the continuation lines
     /// of a masked header (obsolete folding) masked whole.
     fn raw_head<'t>(&mut self, raw: &'t str) -> Cow<'t, str> {
-        let mut out = String::with_capacity(raw.len());
-        let mut changed = false;
+        // Allocated at the first line that changes: most heads hold no credential.
+        let mut out: Option<String> = None;
+        let mut at = 0;
         let mut folding_masked = false;
         for (i, line) in raw.split_inclusive('\n').enumerate() {
             let body_len = line.trim_end_matches(['\r', '\n']).len();
@@ -484,15 +528,23 @@ impl<'r> Scope<'r> {
                 folding_masked = false;
                 Cow::Borrowed(body)
             };
-            changed |= matches!(masked, Cow::Owned(_));
-            out.push_str(&masked);
-            out.push_str(ending);
+            match (&mut out, masked) {
+                (None, Cow::Borrowed(_)) => {}
+                (None, Cow::Owned(m)) => {
+                    let mut o = String::with_capacity(raw.len() + 32);
+                    o.push_str(raw.get(..at).unwrap_or(""));
+                    o.push_str(&m);
+                    o.push_str(ending);
+                    out = Some(o);
+                }
+                (Some(o), m) => {
+                    o.push_str(&m);
+                    o.push_str(ending);
+                }
+            }
+            at += line.len();
         }
-        if changed {
-            Cow::Owned(out)
-        } else {
-            Cow::Borrowed(raw)
-        }
+        out.map_or(Cow::Borrowed(raw), Cow::Owned)
     }
 
     fn header_value<'v>(&mut self, name: &str, value: &'v str) -> Cow<'v, str> {

@@ -397,3 +397,26 @@ fn the_report_says_its_curl_lines_hold_placeholders() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_copy_free_check_agrees_with_the_redaction_on_every_sample() {
+    // A record is copied only when `handshake_needs` says something in it is masked: it must
+    // say so exactly when redacting changes the record.
+    let redactor = test_redactor();
+    let mut needing = 0;
+    for name in &sample_names() {
+        let path = sample(name);
+        for feed in
+            wssniff::tui::feed::read_all(path.to_str().unwrap(), EngineConfig::default()).unwrap()
+        {
+            if let wssniff::tui::feed::Feed::Event(wssniff::event::Event::Handshake(r)) = feed {
+                let mut copy = (*r).clone();
+                redactor.handshake(&mut copy);
+                let needs = redactor.handshake_needs(&r);
+                assert_eq!(needs, copy != *r, "{name} #{}", r.id);
+                needing += usize::from(needs);
+            }
+        }
+    }
+    assert_eq!(needing, 3, "the three handshakes of {SAMPLE}");
+}
