@@ -298,6 +298,18 @@ if want auth-401; then
   stop_bg
 fi
 
+if want credentials-redacted; then
+  # A client sending credentials every way apps do (Authorization, Cookie, X-Api-Key,
+  # ?token=, a bearer subprotocol, a token in the first message) and a server setting a
+  # session cookie: wssniff must mask all of them in every output (tests/it/redact.rs).
+  bg srv "${PYWS[@]}" server --port 18221 --mode credentials
+  wait_listen 18221
+  cap_start credentials-redacted.pcap 'tcp port 18221'
+  run 15 "${PYWS[@]}" client --mode credentials --url ws://127.0.0.1:18221
+  cap_stop
+  stop_bg
+fi
+
 if want version-8-426; then
   bg srv "${PYWS[@]}" server --port 18071 --mode version
   wait_listen 18071

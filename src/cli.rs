@@ -144,6 +144,18 @@ pub struct Cli {
     /// receiver's maxPayload / max_size limit.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_payload)]
     pub max_payload: u64,
+    /// Show credentials as captured. By default the values of Authorization, Cookie,
+    /// Set-Cookie, API-key and token headers, credential-like query parameters and JSON keys
+    /// in message previews are replaced by `<redacted:HASH>` in every output (README:
+    /// Redaction).
+    #[arg(long)]
+    pub no_redact: bool,
+
+    /// Key for the hash beside each redacted value (created with owner-only permissions if
+    /// missing); default $XDG_CONFIG_HOME/wssniff/redact.key (~/.config/wssniff/redact.key).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_redact")]
+    pub redact_key_file: Option<PathBuf>,
+
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
     pub tui: bool,
@@ -193,6 +205,19 @@ pub enum ColorChoice {
     Always,
     /// No colour escapes at all.
     Never,
+}
+
+/// Whether and how credentials are masked in the output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redaction {
+    /// `--no-redact`: everything as captured.
+    Off,
+    /// Masked, each beside a hash keyed with the key in `key_file`, or in the default key
+    /// file when `None` (created on first use).
+    Keyed {
+        /// `--redact-key-file`.
+        key_file: Option<PathBuf>,
+    },
 }
 
 /// Where packets come from.
@@ -246,6 +271,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Full-screen interface (`--tui`).
     pub tui: bool,
+    /// Credential redaction.
+    pub redact: Redaction,
 }
 
 impl Cli {
@@ -362,6 +389,13 @@ impl Cli {
                 ..EngineConfig::default()
             },
             tui: self.tui,
+            redact: if self.no_redact {
+                Redaction::Off
+            } else {
+                Redaction::Keyed {
+                    key_file: self.redact_key_file,
+                }
+            },
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Presentation every sink words alike: escaping untrusted text, capture time and durations,
-//! the order verdicts are listed in, the curl replay line and shell quoting, and the words for
-//! how connections ended and what the accept check says.
+//! the order verdicts are listed in, the curl replay line and shell quoting, the words for
+//! how connections ended and what the accept check says, and credential redaction (`redact`:
+//! applied once to every event before any sink sees it).
 //!
 //! Inputs are event types (records, hops); outputs are plain strings or small enums a sink
 //! styles its own way (ANSI colours, ratatui spans, HTML, Markdown). Nothing here derives a
@@ -9,10 +10,12 @@
 
 mod curl;
 mod evidence;
+pub mod redact;
 mod words;
 
-pub use curl::curl_command;
+pub use curl::{curl_command, curl_replay_note};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
+pub use redact::Redactor;
 pub(crate) use words::{
     accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
     AcceptCheck,

@@ -1,8 +1,9 @@
 //! One run: open the source, drive the engine, feed the sinks, print the summary.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
 use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
-use crate::cli::{Config, FailOn, Input, Live};
+use crate::cli::{Config, FailOn, Input, Live, Redaction};
 use crate::engine::{Engine, PacketInfo, Stats};
 use crate::event::{Event, Notice};
 use crate::finding::{Code, NoticeCode};
+use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
@@ -39,6 +41,9 @@ pub enum RunError {
     /// Writing output failed.
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    /// The redaction key could not be read or created.
+    #[error("redaction key {0}")]
+    Key(String),
 }
 
 /// What a closed [`Delivery`] leaves: the summary, whether `--fail-on` tripped, and the
@@ -47,6 +52,8 @@ type Closed = (Summary, bool, Option<(Report, File)>);
 
 /// Hands events to the sinks and keeps the run's counters.
 struct Delivery {
+    /// Masks credentials in every event before anything (summary, report, sinks) sees it.
+    redactor: Redactor,
     sinks: Vec<Box<dyn Sink>>,
     summary: Summary,
     /// Kept out of `sinks`: it renders after the run, when the capture metadata is known.
@@ -61,7 +68,7 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn new(config: &Config, flush_each: bool) -> Result<Self, RunError> {
+    fn new(config: &Config, redactor: Redactor, flush_each: bool) -> Result<Self, RunError> {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if config.json_stdout {
             sinks.push(Box::new(JsonSink::new(BufWriter::new(io::stdout()))));
@@ -88,6 +95,7 @@ impl Delivery {
             None => None,
         };
         Ok(Delivery {
+            redactor,
             sinks,
             summary: Summary {
                 // Only the line output hides info findings; JSON carries them all.
@@ -108,6 +116,7 @@ impl Delivery {
         if self.done() {
             return;
         }
+        let event = self.redactor.event(event);
         match &event {
             Event::Notice(n) => eprintln!("wssniff: note: {}", n.message),
             Event::Handshake(r) => {
@@ -213,7 +222,8 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         .map(PacketFilter::new)
         .transpose()?;
     let mut source = FileSource::open(path)?;
-    let mut delivery = Delivery::new(config, false)?;
+    let redactor = redactor(&config.redact)?;
+    let mut delivery = Delivery::new(config, redactor, false)?;
     let mut engine = Engine::new(config.engine);
     let read = analyse(
         &mut source,
@@ -261,6 +271,158 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         input_error: read.error,
         summary,
     })
+}
+
+/// Name of the key file under the configuration folder.
+const KEY_FILE: &str = "wssniff/redact.key";
+/// Longest key file read: a key is a line of hex, not a document.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// The default key file: `$XDG_CONFIG_HOME/wssniff/redact.key`, else
+/// `~/.config/wssniff/redact.key`; `None` when neither variable names an absolute folder.
+#[must_use]
+pub fn default_key_file() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_CONFIG_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".config"))
+        })
+        .map(|dir| dir.join(KEY_FILE))
+}
+
+/// The redactor a run uses, saying on standard error what it had to do: with
+/// `--no-redact` none; otherwise the key from `--redact-key-file` or the default key file,
+/// created (32 random bytes as hex, owner-only permissions) when missing, so the hash beside
+/// each redacted value is the same on every run. When the default file can be neither read
+/// nor created (no home folder, a read-only one), a key for this run only, and a note.
+///
+/// # Errors
+/// The named key file cannot be read or created, or holds too short a key.
+pub fn redactor(setting: &Redaction) -> Result<Redactor, RunError> {
+    let key_file = match setting {
+        Redaction::Off => return Ok(Redactor::disabled()),
+        Redaction::Keyed { key_file } => key_file,
+    };
+    let fail =
+        |path: &Path, e: &dyn std::fmt::Display| RunError::Key(format!("{}: {e}", path.display()));
+    if let Some(path) = key_file {
+        let (key, created) = load_or_create_key(path).map_err(|e| fail(path, &e))?;
+        if created {
+            eprintln!(
+                "wssniff: note: created the redaction key {}",
+                path.display()
+            );
+        }
+        return Redactor::new(&key).map_err(|e| fail(path, &e));
+    }
+    let loaded = default_key_file()
+        .ok_or_else(|| "neither XDG_CONFIG_HOME nor HOME names a folder".to_owned())
+        .and_then(|path| {
+            load_or_create_key(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .map(|(key, created)| (path, key, created))
+        });
+    match loaded {
+        Ok((path, key, created)) => {
+            if created {
+                eprintln!(
+                    "wssniff: note: created the redaction key {} (it keys the hash beside each redacted value; --no-redact shows values as captured)",
+                    path.display()
+                );
+            }
+            Redactor::new(&key).map_err(|e| fail(&path, &e))
+        }
+        Err(why) => {
+            let key = random_key().map_err(|e| RunError::Key(format!("for this run: {e}")))?;
+            eprintln!(
+                "wssniff: note: no redaction key could be kept ({why}): the hashes beside redacted values hold for this run only; --redact-key-file FILE keeps a key"
+            );
+            Redactor::new(&key).map_err(RunError::Key)
+        }
+    }
+}
+
+/// 32 bytes from the operating system's random source, as 64 hex digits.
+fn random_key() -> io::Result<Vec<u8>> {
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into_bytes())
+}
+
+/// The key in `path` (its bytes, trailing whitespace removed), creating the file first when
+/// it does not exist; `true` when it was created. Creation is atomic: the key is written to a
+/// private temporary file that is then linked into place, so two runs starting together
+/// agree on one key and neither reads a half-written file.
+fn load_or_create_key(path: &Path) -> io::Result<(Vec<u8>, bool)> {
+    match read_key(path) {
+        Ok(key) => return Ok((key, false)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    create_private_dir(dir)?;
+    let tmp = dir.join(format!(".redact.key.{}.tmp", std::process::id()));
+    let mut key = random_key()?;
+    key.push(b'\n');
+    let written = write_private(&tmp, &key).and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok((read_key(path)?, true)),
+        // Another run created it first: use theirs.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((read_key(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_key(path: &Path) -> io::Result<Vec<u8>> {
+    let mut key = Vec::new();
+    File::open(path)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut key)?;
+    if key.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(io::Error::other(format!(
+            "longer than {MAX_KEY_FILE_BYTES} bytes: not a key file"
+        )));
+    }
+    while key.last().is_some_and(u8::is_ascii_whitespace) {
+        key.pop();
+    }
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Writes a new file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Frames in flight between the capture thread and the analysis: enough to ride out a
@@ -398,8 +560,10 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
     let mut packet_out = PacketOut::create(live, &capture)?;
+    // Read (or created) while still privileged: the key file is the invoking user's.
+    let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
-    let mut delivery = Delivery::new(config, true)?;
+    let mut delivery = Delivery::new(config, redactor, true)?;
     let dropped = crate::capture::live::drop_privileges(&live.relinquish)?;
     eprintln!("wssniff: {}", capture.banner());
     if let Some(done) = dropped {

@@ -56,15 +56,19 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     if !io::stdout().is_terminal() {
         bail!("--tui needs a terminal on standard output (use the line output or --json to pipe)");
     }
+    // Before the live reader gives up root: the key file is the invoking user's.
+    let redactor = crate::run::redactor(&config.redact)?;
+    let redacted = redactor.is_enabled();
     let path = match &config.input {
         Input::File(path) => path.clone(),
         Input::Live(live) => {
-            let (rx, _capture) = feed::spawn_live_reader(live, config.engine)?;
+            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor)?;
             let label = format!("interface {}", live.options.interface);
-            return run_feed(App::new(label, None), &rx);
+            return run_feed(App::new(label, None).redacted(redacted), &rx);
         }
     };
-    let (rx, _reader) = feed::spawn_file_reader(&path, config.filter.as_deref(), config.engine)?;
+    let (rx, _reader) =
+        feed::spawn_file_reader(&path, config.filter.as_deref(), config.engine, redactor)?;
     let label = if path == "-" {
         "file (standard input)".to_owned()
     } else {
@@ -73,7 +77,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let file = (path != "-").then_some(path);
     // The reader thread is not joined: once the receiver is dropped its next send fails and
     // it ends on its own, and the process exits with this thread anyway.
-    run_feed(App::new(label, file), &rx)
+    run_feed(App::new(label, file).redacted(redacted), &rx)
 }
 
 /// Runs the TUI over any producer of [`Feed`] messages (the entry point for live capture).
@@ -224,6 +228,15 @@ fn event_loop(
     Ok(())
 }
 
+/// The curl popup's text: the command, and when credentials in it are placeholders, a line
+/// saying so (the copied command is the same: pasting it replays the placeholders).
+fn curl_popup_body(cmd: String) -> String {
+    match crate::present::curl_replay_note(&cmd) {
+        Some(note) => format!("{cmd}\n\n{note}"),
+        None => cmd,
+    }
+}
+
 /// Carries out a side effect for the model; `true` means quit.
 fn perform(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
@@ -248,7 +261,10 @@ fn perform(
                 let backend = terminal.backend_mut();
                 backend.write_all(export::osc52(&cmd).as_bytes())?;
                 backend.flush()?;
-                app.show_popup("curl command (copied to the clipboard via OSC 52)", cmd);
+                app.show_popup(
+                    "curl command (copied to the clipboard via OSC 52)",
+                    curl_popup_body(cmd),
+                );
             }
             None => app.status = Some("the request was not captured: nothing to replay".into()),
         },
@@ -275,7 +291,7 @@ fn perform(
             app.show_popup("export pcap", crate::present::escape(&msg));
         }
         Effect::LoadHex(_) => {
-            let dump = export::load_hex(app.file.as_deref(), record);
+            let dump = export::load_hex(app.file.as_deref(), record, app.redacted);
             app.set_hex(dump);
         }
     }

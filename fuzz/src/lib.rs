@@ -368,8 +368,10 @@ pub fn small_caps() -> EngineConfig {
     }
 }
 
-/// Feeds events to every output (line, JSON, report), as the CLI would.
+/// Feeds events to every output (line, JSON, report), as the CLI would: redacted first (the
+/// default), so the redaction scans run on hostile heads and previews too.
 struct Outputs {
+    redactor: wssniff::present::Redactor,
     line: LineSink<Vec<u8>>,
     json: JsonSink<Vec<u8>>,
     report: Report,
@@ -378,6 +380,8 @@ struct Outputs {
 impl Outputs {
     fn new() -> Self {
         Outputs {
+            redactor: wssniff::present::Redactor::new(b"fuzz redaction key, 16+ bytes")
+                .expect("a long enough key"),
             line: LineSink::new(
                 Vec::new(),
                 LineStyle {
@@ -391,6 +395,8 @@ impl Outputs {
     }
 
     fn event(&mut self, e: &Event) {
+        let redacted = self.redactor.event(e.clone());
+        let e = &redacted;
         let _ = self.line.event(e);
         let _ = self.json.event(e);
         let _ = self.report.event(e);

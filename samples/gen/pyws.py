@@ -70,6 +70,33 @@ def auth_process_request(connection, request):
     return None
 
 
+# The credentials scenario (credentials-redacted.pcap): distinctive fake secrets, so a test
+# can assert that none of their bytes reach any output of wssniff unless --no-redact.
+CRED_BEARER = "s3cret-bearer-7f1d"
+CRED_WRONG_BEARER = "s3cret-wrong-33aa"
+CRED_QUERY = "s3cret-query-91ab"
+CRED_COOKIE = "s3cret-cookie-5c2e"
+CRED_SET_COOKIE = "s3cret-setcookie-e41b"
+CRED_API_KEY = "s3cret-apikey-0d4f"
+CRED_MESSAGE = "s3cret-message-a8e3"
+# Kubernetes-style bearer token in a subprotocol: base64url("s3cret-k8s-6b2d"), unpadded.
+CRED_K8S = "czNjcmV0LWs4cy02YjJk"
+
+
+def credentials_process_request(connection, request):
+    if request.headers.get("Authorization") != f"Bearer {CRED_BEARER}":
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="wssniff", error="invalid_token"'
+        return response
+    return None
+
+
+def credentials_process_response(connection, request, response):
+    if response.status_code == 101:
+        response.headers["Set-Cookie"] = f"session={CRED_SET_COOKIE}; Path=/; HttpOnly; SameSite=Strict"
+    return response
+
+
 def version_process_request(connection, request):
     # RFC 6455 section 4.4: answer an unsupported version with 426 and the
     # versions the server does support.
@@ -91,6 +118,10 @@ async def run_server(args):
         kwargs["process_request"] = auth_process_request
     elif args.mode == "version":
         kwargs["process_request"] = version_process_request
+    elif args.mode == "credentials":
+        kwargs["process_request"] = credentials_process_request
+        kwargs["process_response"] = credentials_process_response
+        kwargs["subprotocols"] = ["v4.channel.k8s.io"]
     elif args.mode == "close-codes":
         handler = close_codes_handler
     async with serve(handler, args.host, args.port, **kwargs):
@@ -130,9 +161,9 @@ async def client_basic(args):
         await ws.close(1000, "done")
 
 
-async def client_expect_fail(args, **kwargs):
+async def client_expect_fail(args, url=None, **kwargs):
     try:
-        async with connect(args.url, proxy=None, ping_interval=None, open_timeout=args.open_timeout,
+        async with connect(url or args.url, proxy=None, ping_interval=None, open_timeout=args.open_timeout,
                            close_timeout=2, **kwargs) as ws:
             log("unexpected: handshake succeeded")
             await ws.close()
@@ -192,6 +223,33 @@ async def client_long(args):
         await ws.close(1000, "done")
 
 
+async def client_credentials(args):
+    """What a browser app or SDK sends when it authenticates a WebSocket: a bearer token in
+    Authorization, a session cookie, an API key header, a token in the query string, a
+    Kubernetes-style bearer subprotocol and a Socket.IO-style `40{"token":...}` first
+    message. Twice with the same credentials (the hashes must match), then once with a
+    wrong bearer token (the server answers 401)."""
+    url = args.url.rstrip("/") + f"/chat?token={CRED_QUERY}&room=lobby"
+    protocols = [f"base64url.bearer.authorization.k8s.io.{CRED_K8S}", "v4.channel.k8s.io"]
+
+    def headers(bearer):
+        return {
+            "Authorization": f"Bearer {bearer}",
+            "Cookie": f"session={CRED_COOKIE}; theme=dark",
+            "X-Api-Key": CRED_API_KEY,
+        }
+
+    for _ in range(2):
+        async with connect(url, proxy=None, ping_interval=None, open_timeout=5, close_timeout=3,
+                           additional_headers=headers(CRED_BEARER), subprotocols=protocols) as ws:
+            await ws.send('40{"token":"%s"}' % CRED_MESSAGE)
+            log("echo:", await asyncio.wait_for(ws.recv(), 3))
+            await ws.close(1000, "done")
+        await asyncio.sleep(0.2)
+    await client_expect_fail(args, additional_headers=headers(CRED_WRONG_BEARER),
+                             subprotocols=protocols, url=url)
+
+
 async def run_client(args):
     if args.mode == "basic":
         await client_basic(args)
@@ -209,6 +267,8 @@ async def run_client(args):
         await client_close_codes(args)
     elif args.mode == "long":
         await client_long(args)
+    elif args.mode == "credentials":
+        await client_credentials(args)
     else:
         raise SystemExit(f"unknown client mode {args.mode}")
 
@@ -220,7 +280,8 @@ def main():
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--mode", default="echo",
-                   choices=["echo", "origin", "auth", "version", "close-codes", "silent"])
+                   choices=["echo", "origin", "auth", "version", "close-codes", "silent",
+                            "credentials"])
     s.add_argument("--lifetime", type=float, default=60)
     c = sub.add_parser("client")
     c.add_argument("--url", required=True)

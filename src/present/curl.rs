@@ -3,6 +3,7 @@
 //! [`curl_command`], so they cannot disagree.
 
 use super::escape;
+use super::redact::{has_placeholder, PLACEHOLDER_NOTE};
 use crate::event::{HandshakeRecord, StartLine};
 
 /// Headers curl computes itself; copying them would make the replay wrong.
@@ -50,9 +51,25 @@ pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// What to say next to a curl line whose credentials are placeholders (a redacted record):
+/// replaying it sends the placeholders, not the credentials. `None` when there are none.
+#[must_use]
+pub fn curl_replay_note(cmd: &str) -> Option<&'static str> {
+    has_placeholder(cmd).then_some(PLACEHOLDER_NOTE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_line_says_so() {
+        assert_eq!(curl_replay_note("curl -i 'http://h/'"), None);
+        assert_eq!(
+            curl_replay_note("curl -i -H 'Authorization: Bearer <redacted:0123abcd>' 'http://h/'"),
+            Some(PLACEHOLDER_NOTE)
+        );
+    }
 
     #[test]
     fn shell_quote_is_inert() {

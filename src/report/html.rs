@@ -642,6 +642,9 @@ fn detail(o: &mut String, d: &Detail) {
     if let Some(c) = &d.curl {
         let _ = write!(o, "<p>Reproduce:</p><pre>{}</pre>", esc(c));
     }
+    if let Some(note) = d.curl_note {
+        let _ = write!(o, "<p class=\"muted\">{}</p>", esc(note));
+    }
 }
 
 fn wire(o: &mut String, what: &str, w: &Wire) {

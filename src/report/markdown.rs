@@ -511,6 +511,9 @@ fn detail(o: &mut String, d: &Detail) {
     if let Some(c) = &d.curl {
         let _ = writeln!(o, "Reproduce:\n\n{}", block(std::slice::from_ref(c)));
     }
+    if let Some(note) = d.curl_note {
+        let _ = writeln!(o, "{note}\n");
+    }
 }
 
 fn wire(o: &mut String, what: &str, w: &Wire) {

@@ -23,8 +23,9 @@ use crate::event::{
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
-    accept_check, citing, connection_ending_meaning, curl_command, format_ts, missing_lines,
-    plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck, VERDICTS_WORST_FIRST,
+    accept_check, citing, connection_ending_meaning, curl_command, curl_replay_note, format_ts,
+    missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
+    VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -1259,6 +1260,9 @@ pub struct Detail {
     pub wireshark_filter: Option<String>,
     /// curl command reproducing the request.
     pub curl: Option<String>,
+    /// Said next to `curl` when its credentials are redaction placeholders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curl_note: Option<&'static str>,
     /// Anchor of the proxy hop this handshake is a leg of.
     pub hop: Option<String>,
     /// What comparing `expected_accept` with `actual_accept` says, for the renderers.
@@ -1360,6 +1364,7 @@ impl Detail {
             .collect();
         packets.sort_unstable();
         packets.dedup();
+        let curl = curl_command(r);
         let wireshark_filter = (!packets.is_empty()).then(|| {
             packets
                 .iter()
@@ -1394,7 +1399,8 @@ impl Detail {
             waited_ms: r.timing.waited_ms,
             ending: r.ending.map(crate::event::Ending::describe),
             wireshark_filter,
-            curl: curl_command(r),
+            curl_note: curl.as_deref().and_then(curl_replay_note),
+            curl,
             accept_check: accept_check(r.expected_accept.as_deref(), r.accept.as_deref(), r.status),
             hop: hop.map(|i| format!("hop{}", i + 1)),
         }

@@ -243,6 +243,9 @@ pub struct App {
     pub overlay: Option<Overlay>,
     /// One-line message at the bottom (result of the last action).
     pub status: Option<String>,
+    /// Credentials are redacted in the records (the default; off with `--no-redact`): the
+    /// raw bytes read back for the hex view are masked to match.
+    pub redacted: bool,
 }
 
 impl App {
@@ -280,7 +283,15 @@ impl App {
             hex: None,
             overlay: None,
             status: None,
+            redacted: false,
         }
+    }
+
+    /// The same model, saying whether its records arrive redacted (see [`App::redacted`]).
+    #[must_use]
+    pub fn redacted(mut self, redacted: bool) -> Self {
+        self.redacted = redacted;
+        self
     }
 
     /// Takes one producer message.

@@ -40,9 +40,12 @@ fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
     packets
 }
 
-/// Reads the handshake's packets from the capture `path` for the hex view.
+/// Reads the handshake's packets from the capture `path` for the hex view; with `redact`,
+/// the bytes of every credential in their TCP payloads are overwritten with `*` (found in
+/// each direction's payloads joined in packet order, so a header split across packets is
+/// masked whole), as the rest of the TUI shows them redacted.
 #[must_use]
-pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
+pub fn load_hex(path: Option<&str>, r: &HandshakeRecord, redact: bool) -> HexDump {
     let mut dump = HexDump {
         record_id: r.id,
         ..HexDump::default()
@@ -58,10 +61,14 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
         dump.note = Some("no packet numbers recorded for this handshake".into());
         return dump;
     };
+    let mut spans: Vec<PayloadSpan> = Vec::new();
     match FileSource::open(path) {
         Ok(mut source) => {
             source.for_each_packet(|packet| {
                 if wanted.binary_search(&packet.number).is_ok() {
+                    if redact {
+                        spans.extend(payload_span(dump.packets.len(), packet, r.client));
+                    }
                     dump.packets.push((packet.number, packet.data.to_vec()));
                 }
                 // Frames are numbered in file order: stop reading after the last one needed.
@@ -74,7 +81,73 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord) -> HexDump {
         }
         Err(e) => dump.note = Some(e.to_string()),
     }
+    if redact && mask_credentials(&mut dump.packets, &spans) {
+        dump.note.get_or_insert_with(|| {
+            "credential bytes are shown as * (2a); --no-redact shows them as captured".into()
+        });
+    }
     dump
+}
+
+/// Where one loaded packet's TCP payload is: its index in the dump, the payload's offset in
+/// its bytes and length, and whether the client sent it.
+type PayloadSpan = (usize, usize, usize, bool);
+
+/// The span of `packet`'s TCP payload, when it decodes to a segment with one.
+fn payload_span(
+    index: usize,
+    packet: &crate::capture::Packet<'_>,
+    client: SocketAddr,
+) -> Option<PayloadSpan> {
+    let seg = crate::decode::decode(packet).ok()?;
+    if seg.payload.is_empty() {
+        return None;
+    }
+    // The payload borrows from the packet's bytes: its offset is the distance between them.
+    let offset = (seg.payload.as_ptr() as usize).checked_sub(packet.data.as_ptr() as usize)?;
+    let from_client = SocketAddr::new(seg.src_ip, seg.src_port) == client;
+    Some((index, offset, seg.payload.len(), from_client))
+}
+
+/// Overwrites the credential bytes in the TCP payloads of `packets` with `*`, per direction
+/// (the spans from the client joined in order, then the server's); `true` when any byte was
+/// masked.
+fn mask_credentials(packets: &mut [(u64, Vec<u8>)], spans: &[PayloadSpan]) -> bool {
+    let mut masked = false;
+    for direction in [true, false] {
+        let pieces: Vec<&PayloadSpan> = spans.iter().filter(|s| s.3 == direction).collect();
+        let mut stream = Vec::new();
+        for &&(i, offset, len, _) in &pieces {
+            if let Some(bytes) = packets
+                .get(i)
+                .and_then(|(_, d)| d.get(offset..offset + len))
+            {
+                stream.extend_from_slice(bytes);
+            }
+        }
+        let mut mask = vec![false; stream.len()];
+        for (start, end) in crate::present::redact::secret_ranges(&stream) {
+            if let Some(m) = mask.get_mut(start..end) {
+                m.fill(true);
+            }
+        }
+        let mut at = 0;
+        for &&(i, offset, len, _) in &pieces {
+            if let Some(bytes) = packets
+                .get_mut(i)
+                .and_then(|(_, d)| d.get_mut(offset..offset + len))
+            {
+                for (b, m) in bytes.iter_mut().zip(mask.get(at..).unwrap_or_default()) {
+                    if *m {
+                        *b = b'*';
+                        masked = true;
+                    }
+                }
+            }
+            at += len;
+        }
+    }
+    masked
 }
 
 /// Creates `dir/stem.ext`, or `stem-2.ext`, `stem-3.ext` … so an export never overwrites.

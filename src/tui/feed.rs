@@ -18,6 +18,7 @@ use crate::capture::FileSource;
 use crate::cli::Live;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::Event;
+use crate::present::Redactor;
 use crate::run::{analyse, analyse_live, LiveStep, PacketOut, Step};
 
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
@@ -70,7 +71,9 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Opens `path` (and compiles `filter`) on the calling thread, so errors surface before the
-/// terminal is taken over, then reads it on a new thread into a bounded channel.
+/// terminal is taken over, then reads it on a new thread into a bounded channel. Every event
+/// is passed through `redactor` before it is sent: the UI never holds a credential it would
+/// not print.
 ///
 /// # Errors
 /// The file cannot be opened or is not a capture, or the filter does not compile.
@@ -78,6 +81,7 @@ pub fn spawn_file_reader(
     path: &str,
     filter: Option<&str>,
     config: EngineConfig,
+    redactor: Redactor,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
     let count = Arc::new(AtomicU64::new(0));
     let (input, total_bytes): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
@@ -117,6 +121,7 @@ pub fn spawn_file_reader(
                 &mut source,
                 filter.as_deref(),
                 config,
+                &redactor,
                 &count,
                 total_bytes,
                 &tx,
@@ -135,6 +140,7 @@ fn read_into(
     source: &mut FileSource,
     filter: Option<&str>,
     config: EngineConfig,
+    redactor: &Redactor,
     count: &AtomicU64,
     total_bytes: Option<u64>,
     tx: &SyncSender<Feed>,
@@ -159,7 +165,7 @@ fn read_into(
     let mut hung_up = false;
     let read = analyse(source, filter.as_mut(), &mut engine, |step| match step {
         Step::Event(event) => {
-            hung_up |= tx.send(Feed::Event(event)).is_err();
+            hung_up |= tx.send(Feed::Event(redactor.event(event))).is_err();
             ControlFlow::Continue(())
         }
         Step::Packet(stats) => {
@@ -177,7 +183,7 @@ fn read_into(
         return;
     }
     engine.finish(&mut |event| {
-        let _ = tx.send(Feed::Event(event));
+        let _ = tx.send(Feed::Event(redactor.event(event)));
     });
     let mut last = progress(engine.stats());
     // A pcapng file may record what the capturing host dropped (interface statistics).
@@ -196,13 +202,15 @@ fn read_into(
 /// Opens the live capture on the calling thread (so a missing interface or a missing
 /// permission is reported before the terminal is taken over), then analyses it on a new
 /// thread into a bounded channel. The analysis waits when the UI is slow; the capture thread
-/// behind it never does (it sheds and counts, shown as drops in the header).
+/// behind it never does (it sheds and counts, shown as drops in the header). Events pass
+/// through `redactor` before they are sent.
 ///
 /// # Errors
 /// The interface cannot be opened, the filter does not compile, or `-w` cannot be created.
 pub fn spawn_live_reader(
     live: &Live,
     config: EngineConfig,
+    redactor: Redactor,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
     let capture = LiveCapture::open(&live.options)?;
     let io_err = |source: io::Error| crate::capture::CaptureError::Io {
@@ -223,7 +231,7 @@ pub fn spawn_live_reader(
             let mut error = None;
             let result = analyse_live(capture, &stop, duration, &mut engine, |step| {
                 let delivered = match step {
-                    LiveStep::Event(event) => tx.send(Feed::Event(event)).is_ok(),
+                    LiveStep::Event(event) => tx.send(Feed::Event(redactor.event(event))).is_ok(),
                     LiveStep::Packet(packet, info) => {
                         if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
                             error.get_or_insert(e.to_string());
@@ -266,7 +274,7 @@ pub fn spawn_live_reader(
 }
 
 /// Reads a whole capture synchronously into the messages the reader thread would send
-/// (for tests and snapshot rendering).
+/// (for tests and snapshot rendering), with nothing redacted (as `--no-redact`).
 ///
 /// # Errors
 /// The file cannot be opened or is not a capture.
@@ -274,7 +282,19 @@ pub fn read_all(
     path: &str,
     config: EngineConfig,
 ) -> Result<Vec<Feed>, crate::capture::CaptureError> {
-    let (rx, handle) = spawn_file_reader(path, None, config)?;
+    read_all_with(path, config, Redactor::disabled())
+}
+
+/// [`read_all`] with the events passed through `redactor`, as the TUI receives them.
+///
+/// # Errors
+/// The file cannot be opened or is not a capture.
+pub fn read_all_with(
+    path: &str,
+    config: EngineConfig,
+    redactor: Redactor,
+) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+    let (rx, handle) = spawn_file_reader(path, None, config, redactor)?;
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();
     Ok(feeds)

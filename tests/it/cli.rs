@@ -1,7 +1,7 @@
 //! Command-line behaviour: exit codes, error messages, filters, standard input.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::packet::pcapng;
 use crate::util::*;
@@ -147,7 +147,7 @@ fn bpf_filter_applies_to_files() {
 #[test]
 fn reads_standard_input() {
     let bytes = std::fs::read(sample("origin-rejected-403.pcap")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+    let mut child = crate::util::command()
         .args(["-r", "-", "--json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

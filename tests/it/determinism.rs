@@ -424,19 +424,28 @@ fn a_handshake_left_unanswered_gives_up_its_place_past_the_hold_cap() {
 /// into every output.
 fn run_sample(path: &Path) -> (String, String) {
     let file = path.to_str().unwrap();
-    let config = Cli::parse_from(["wssniff", "-r", file])
-        .into_config(false)
-        .unwrap();
+    let key = test_config_home().join("wssniff/redact.key");
+    let config = Cli::parse_from([
+        "wssniff",
+        "-r",
+        file,
+        "--redact-key-file",
+        key.to_str().unwrap(),
+    ])
+    .into_config(false)
+    .unwrap();
+    // Redacted as the binary does, with the tests' fixed key.
+    let redactor = wssniff::run::redactor(&config.redact).unwrap();
     let mut source = FileSource::open(file).unwrap();
     let mut engine = Engine::new(config.engine);
     let mut outputs = Outputs::new();
     let read = analyse(&mut source, None, &mut engine, |step| {
         if let Step::Event(e) = step {
-            outputs.event(&e);
+            outputs.event(&redactor.event(e));
         }
         ControlFlow::Continue(())
     });
-    engine.finish(&mut |e| outputs.event(&e));
+    engine.finish(&mut |e| outputs.event(&redactor.event(e)));
     outputs.render(file, engine.stats(), &read)
 }
 

@@ -141,7 +141,7 @@ impl Sniffer {
     }
 
     fn start_on(interface: &str, args: &[&str]) -> Sniffer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+        let mut child = crate::util::command()
             .args(["-i", interface])
             .args(args)
             .stdout(Stdio::piped())

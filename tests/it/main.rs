@@ -48,3 +48,5 @@ mod schema;
 mod layers;
 // The terminal UI: rendering snapshots on real samples and an end-to-end run in tmux.
 mod tui;
+// Credential redaction in every output, on a capture of peers sending credentials.
+mod redact;

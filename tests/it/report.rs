@@ -25,7 +25,7 @@ fn tmp(name: &str) -> PathBuf {
 /// names the file by its relative path) and returns the report text.
 fn report(sample_name: &str, ext: &str) -> String {
     let out = tmp(&format!("{sample_name}.{ext}"));
-    let o = Command::new(env!("CARGO_BIN_EXE_wssniff"))
+    let o = crate::util::command()
         .current_dir(root())
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .args(["-q", "-r", &format!("samples/{sample_name}"), "--report"])

@@ -93,7 +93,7 @@ fn hex_view_160x48() {
     let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
     app.update(Action::Open);
     app.update(Action::ToggleHex);
-    let dump = export::load_hex(path.to_str(), app.selected_record().unwrap());
+    let dump = export::load_hex(path.to_str(), app.selected_record().unwrap(), false);
     assert_eq!(
         dump.packets.iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![4, 6]
@@ -418,7 +418,8 @@ fn end_to_end_in_tmux() {
     let bin = env!("CARGO_BIN_EXE_wssniff");
     let p = sample("curl-bad-requests.pcap");
     let script = format!(
-        "echo BEFORE-TUI; '{bin}' -r '{}' --tui; echo EXIT:$?; exec sleep 600",
+        "echo BEFORE-TUI; XDG_CONFIG_HOME='{}' '{bin}' -r '{}' --tui; echo EXIT:$?; exec sleep 600",
+        test_config_home().display(),
         p.display()
     );
     tmux.run(&[

@@ -75,8 +75,22 @@ pub fn public_captures() -> Option<PathBuf> {
     }
 }
 
+/// The configuration folder every test run of the binary gets (`XDG_CONFIG_HOME`): it holds
+/// the fixed redaction key `wssniff/redact.key`, so redaction hashes are the same on every
+/// machine (goldens stay deterministic) and no test creates a key in the tester's home.
+pub fn test_config_home() -> PathBuf {
+    root().join("tests/it/config")
+}
+
+/// A command running the wssniff binary with the test configuration folder.
+pub fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wssniff"));
+    c.env("XDG_CONFIG_HOME", test_config_home());
+    c
+}
+
 pub fn wssniff(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wssniff"))
+    command()
         .args(args)
         .env_remove("NO_COLOR")
         .output()

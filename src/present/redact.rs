@@ -1,0 +1,1411 @@
+//! Credential redaction: the one place that decides which captured values are secrets and
+//! masks them, for every output (line output, JSON Lines, the report, the TUI and its exports).
+//!
+//! Input: an [`Event`] as the engine emitted it; output: the same event with every credential
+//! replaced by a placeholder that carries a short keyed hash, `<redacted:3f2a9c1d>`
+//! (HMAC-SHA256 of the value under a local key, first 4 bytes in hex), so two requests with the
+//! same credential can still be matched while the value cannot be recovered by hashing guesses
+//! without the key. The run applies [`Redactor::event`] once, where events leave the engine,
+//! so no sink ever holds a secret; with `--no-redact` ([`Redactor::disabled`]) events pass
+//! unchanged. The key is handed in: reading or creating the key file is the run's job, never
+//! done here (no I/O). Raw packets (`-w`, the TUI's pcap export) are not events and stay raw.
+//!
+//! What counts as a credential (decided here, documented in README "Redaction"):
+//! - headers: `Authorization` / `Proxy-Authorization` (the scheme is kept: `Bearer <…>`),
+//!   `Cookie` (each cookie's value; names kept), `Set-Cookie` (the value; attributes kept),
+//!   and any header whose name says it carries one (`X-Api-Key`, `X-Auth-Token`,
+//!   `X-CSRF-Token`, `X-Amz-Security-Token`, `…-Secret`, `…-Password`, `…-Session…`, …), but
+//!   not the `WWW-Authenticate` challenges nor `Sec-WebSocket-Key` (a nonce, not a secret);
+//! - `Sec-WebSocket-Protocol` entries that carry a token, as browsers' apps do for want of
+//!   headers: Kubernetes' `base64url.bearer.authorization.k8s.io.<token>`, the entry after one
+//!   named like a credential (`["access_token", "<token>"]`), a JWT, or a long random-looking
+//!   entry;
+//! - credential-like parameters ([`is_credential_name`]: `token`, `access_token`, `auth`,
+//!   `key`, `sig`, `signature`, `password`, `jwt`, `api_key`, `secret`, `session`, …,
+//!   case-insensitive) in the query and fragment of the request target and of URLs in other
+//!   headers (`Referer`, `Location`), and the password of a URL's userinfo;
+//! - in text (WebSocket message previews, close reasons, HTTP bodies, free text of findings
+//!   and hops, see [`Redactor::text`]): JSON members with a credential-like key (Socket.IO's
+//!   `40{"token":"…"}`), `name=value` pairs, header-like lines (`Authorization: …`, STOMP's
+//!   `passcode:…`), `Bearer …` tokens and JWTs;
+//! - any other text of the same record that repeats a value masked above (a finding that
+//!   quotes a header, the server echoing a subprotocol).
+//!
+//! Engine.IO's `sid` is not masked: a short-lived transport id needed to follow the polling
+//! requests to their WebSocket upgrade. Every scan is linear in the text it reads.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::event::{
+    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, Header, HeaderChange, HopLink,
+    Message, StartLine,
+};
+use crate::finding::Finding;
+
+/// How every placeholder starts; a value that already starts so is not masked again.
+pub const PLACEHOLDER_PREFIX: &str = "<redacted";
+/// Hex digits of the keyed hash in a placeholder (32 bits: enough to tell credentials apart
+/// in one capture, too few to be worth attacking).
+const HASH_HEX_DIGITS: usize = 8;
+/// Shortest key a [`Redactor`] accepts, in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+/// Masked values remembered per record to mask where the record's free text repeats them.
+const MAX_REMEMBERED: usize = 64;
+/// Shortest remembered value replaced in free text: shorter ones would match ordinary words.
+const MIN_REMEMBERED_LEN: usize = 4;
+/// Longest parameter or key name considered (longer ones are not names people give secrets).
+const MAX_NAME_LEN: usize = 64;
+
+/// Masks credentials in events (see the module documentation for what is masked).
+#[derive(Clone)]
+pub struct Redactor {
+    /// The HMAC key; `None` when redaction is off (`--no-redact`).
+    key: Option<Arc<[u8]>>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the key.
+        f.debug_struct("Redactor")
+            .field("enabled", &self.is_enabled())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// A redactor hashing masked values under `key`.
+    ///
+    /// # Errors
+    /// The key is shorter than [`MIN_KEY_BYTES`].
+    pub fn new(key: &[u8]) -> Result<Self, String> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(format!(
+                "the redaction key must be at least {MIN_KEY_BYTES} bytes, this one has {}",
+                key.len()
+            ));
+        }
+        Ok(Redactor {
+            key: Some(Arc::from(key)),
+        })
+    }
+
+    /// No redaction at all (`--no-redact`): every event passes unchanged.
+    #[must_use]
+    pub fn disabled() -> Self {
+        Redactor { key: None }
+    }
+
+    /// Whether values are masked.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The placeholder for `secret`: `<redacted:` + the first [`HASH_HEX_DIGITS`] hex digits
+    /// of HMAC-SHA256(key, secret) + `>`. Equal secrets give equal placeholders under one key.
+    #[must_use]
+    pub fn placeholder(&self, secret: &str) -> String {
+        let Some(key) = &self.key else {
+            return secret.to_owned();
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            // HMAC takes keys of any length; this cannot happen, and masking without a hash
+            // is still safe.
+            return format!("{PLACEHOLDER_PREFIX}>");
+        };
+        mac.update(secret.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(PLACEHOLDER_PREFIX.len() + HASH_HEX_DIGITS + 2);
+        out.push_str(PLACEHOLDER_PREFIX);
+        out.push(':');
+        for b in digest.iter().take(HASH_HEX_DIGITS / 2) {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out.push('>');
+        out
+    }
+
+    /// The event with every credential masked (unchanged when redaction is off).
+    #[must_use]
+    pub fn event(&self, event: Event) -> Event {
+        if !self.is_enabled() {
+            return event;
+        }
+        match event {
+            Event::Handshake(mut r) => {
+                // The record is shared (the hop tracker keeps it): copied only when something
+                // in it is masked, so a capture without credentials costs no copy.
+                if self.handshake_needs(&r) {
+                    self.handshake(Arc::make_mut(&mut r));
+                }
+                Event::Handshake(r)
+            }
+            Event::Connection(mut c) => {
+                self.connection(&mut c);
+                Event::Connection(c)
+            }
+            Event::Hop(mut h) => {
+                self.hop(&mut h);
+                Event::Hop(h)
+            }
+            // Notices are wssniff's own words about the capture: no captured value.
+            Event::Notice(n) => Event::Notice(n),
+        }
+    }
+
+    /// Whether [`Redactor::handshake`] would mask anything in `r` (a read-only pass: nothing
+    /// is allocated unless something is found).
+    #[must_use]
+    pub fn handshake_needs(&self, r: &HandshakeRecord) -> bool {
+        if !self.is_enabled() {
+            return false;
+        }
+        let mut scope = Scope::new(self);
+        let changed = |c: Cow<'_, str>| matches!(c, Cow::Owned(_));
+        for m in r.request.iter().chain(&r.interim).chain(&r.response) {
+            let head = &m.head;
+            if changed(scope.start_line(&head.start_line))
+                || head
+                    .headers
+                    .iter()
+                    .any(|h| changed(scope.header_value(&h.name, &h.value)))
+                || changed(scope.raw_head(&head.raw))
+            {
+                return true;
+            }
+        }
+        let mut prev: Option<&str> = None;
+        for item in &r.subprotocols_offered {
+            if subprotocol_secret(item, prev).is_some() {
+                return true;
+            }
+            prev = Some(item);
+        }
+        r.path.as_deref().is_some_and(|p| changed(scope.target(p)))
+            || r.origin.as_deref().is_some_and(|o| changed(scope.url(o)))
+            || r.subprotocol
+                .as_deref()
+                .is_some_and(|p| subprotocol_secret(p, None).is_some())
+            || r.findings.iter().any(|f| {
+                changed(scope.text(&f.message))
+                    || f.lines.iter().any(|l| changed(scope.quoted_line(l)))
+            })
+    }
+
+    /// Masks the credentials of a handshake record in place: heads (parsed and raw), the
+    /// target, subprotocols, Origin, findings.
+    pub fn handshake(&self, r: &mut HandshakeRecord) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut scope = Scope::new(self);
+        for m in r
+            .request
+            .iter_mut()
+            .chain(r.interim.iter_mut())
+            .chain(r.response.iter_mut())
+        {
+            scope.message(m);
+        }
+        set(&mut r.path, |p| scope.target(p));
+        set(&mut r.origin, |o| scope.url(o));
+        let offered = std::mem::take(&mut r.subprotocols_offered);
+        r.subprotocols_offered = scope.subprotocol_items(offered);
+        set(&mut r.subprotocol, |s| scope.subprotocol_chosen(s));
+        scope.findings(&mut r.findings);
+    }
+
+    /// Masks the credentials of a WebSocket connection record in place: the message
+    /// previews, close reasons and findings.
+    pub fn connection(&self, c: &mut ConnectionRecord) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut scope = Scope::new(self);
+        for d in [&mut c.client_to_server, &mut c.server_to_client] {
+            scope.direction(d);
+        }
+        for close in [c.close.client.as_mut(), c.close.server.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            assign(&mut close.reason, |t| scope.text(t));
+        }
+        scope.findings(&mut c.findings);
+    }
+
+    /// Masks the credentials of a proxy hop in place: request lines, header changes, the
+    /// explanation.
+    pub fn hop(&self, h: &mut HopLink) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut scope = Scope::new(self);
+        if let Some((before, after)) = &mut h.request_line {
+            assign(before, |l| scope.start_line(l));
+            assign(after, |l| scope.start_line(l));
+        }
+        for change in h
+            .request_changes
+            .iter_mut()
+            .chain(h.response_changes.iter_mut())
+        {
+            scope.change(change);
+        }
+        assign(&mut h.explanation, |t| scope.free_text(t));
+    }
+
+    /// Masks credentials in text that is not a head: an HTTP body or its first bytes, a
+    /// WebSocket message preview, a close reason. JSON members with a credential-like key
+    /// (`{"token":"…"}`, Socket.IO's `40{"auth":{"token":…}}`), `name=value` pairs (form
+    /// bodies, query strings), header-like lines (`Authorization: …`, STOMP's `passcode:…`),
+    /// `Bearer …` tokens and JWTs. Text cut short (a preview, a capped body) is masked to its
+    /// end when a value is cut. Borrowed back when nothing needed masking.
+    #[must_use]
+    pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if !self.is_enabled() {
+            return Cow::Borrowed(text);
+        }
+        Scope::new(self).text(text)
+    }
+
+    /// Masks credentials in one header value, by the header's name (see the module docs).
+    #[must_use]
+    pub fn header_value<'v>(&self, name: &str, value: &'v str) -> Cow<'v, str> {
+        if !self.is_enabled() {
+            return Cow::Borrowed(value);
+        }
+        Scope::new(self).header_value(name, value)
+    }
+
+    /// Masks credential-like query and fragment parameters and a userinfo password in a
+    /// request target or URL.
+    #[must_use]
+    pub fn target<'v>(&self, target: &'v str) -> Cow<'v, str> {
+        if !self.is_enabled() {
+            return Cow::Borrowed(target);
+        }
+        Scope::new(self).target(target)
+    }
+}
+
+/// Whether `text` holds a placeholder, i.e. something was masked (so a sink can say so next
+/// to a command that would replay it, like the curl line).
+#[must_use]
+pub fn has_placeholder(text: &str) -> bool {
+    text.contains(PLACEHOLDER_PREFIX)
+}
+
+/// The words a sink prints next to a replay command that holds placeholders.
+pub const PLACEHOLDER_NOTE: &str =
+    "Credentials in this command are redaction placeholders: run wssniff with --no-redact to replay them.";
+
+/// Whether a parameter, JSON key or header name says its value is a credential
+/// (case-insensitive): `token`, `access_token`, `auth`, `key`, `sig`, `signature`,
+/// `password`, `passwd`, `pwd`, `jwt`, `api_key`, `apikey`, `secret`, `session`,
+/// `X-Amz-Credential`, … — any name containing `token`, `secret`, `passw`, `passcode`,
+/// `apikey`, `api_key`, `api-key`, `signature`, `credential`, `session`, `sessid`, `csrf`,
+/// `xsrf`, `jwt` or `authorization`; `auth`, `key`, `sig`, `pass`, `pwd` and `ticket` alone or
+/// as a `_`/`-`-separated part (`auth_key`, `x-auth`, `access-key`), so `author` and
+/// `keyboard` are not. `Sec-WebSocket-Key` is a nonce, not a secret.
+#[must_use]
+pub fn is_credential_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "sec-websocket-key" {
+        return false;
+    }
+    const CONTAINS: &[&str] = &[
+        "token",
+        "secret",
+        "passw",
+        "passcode",
+        "apikey",
+        "api_key",
+        "api-key",
+        "signature",
+        "credential",
+        "session",
+        "sessid",
+        "csrf",
+        "xsrf",
+        "jwt",
+        "authorization",
+    ];
+    const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket"];
+    CONTAINS.iter().any(|c| lower.contains(c))
+        || lower
+            .split(['_', '-', '.'])
+            .any(|part| PARTS.contains(&part))
+}
+
+/// How a header's value is masked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeaderRule {
+    /// `Scheme credentials`: the scheme kept, the rest masked.
+    Authorization,
+    /// `a=1; b=2`: each value masked, names kept.
+    Cookie,
+    /// `name=value; Path=/; HttpOnly`: the value masked, attributes kept.
+    SetCookie,
+    /// The whole value masked.
+    Whole,
+    /// `Sec-WebSocket-Protocol`: only entries that carry a token.
+    Subprotocols,
+    /// Anything else: credential parameters of URLs in it.
+    Other,
+}
+
+fn header_rule(name: &str) -> HeaderRule {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "cookie" => return HeaderRule::Cookie,
+        "set-cookie" | "set-cookie2" => return HeaderRule::SetCookie,
+        "sec-websocket-protocol" => return HeaderRule::Subprotocols,
+        // Challenges and their answers' metadata name schemes and realms, not secrets, and
+        // are what a person debugging a 401 needs to see.
+        "www-authenticate"
+        | "proxy-authenticate"
+        | "authentication-info"
+        | "proxy-authentication-info" => return HeaderRule::Other,
+        _ => {}
+    }
+    if lower.contains("authorization") {
+        HeaderRule::Authorization
+    } else if lower.contains("cookie") || is_credential_name(&lower) {
+        HeaderRule::Whole
+    } else {
+        HeaderRule::Other
+    }
+}
+
+/// One record's redaction: remembers what it masked so the record's free text (finding
+/// messages, quoted lines) can be masked where it repeats those values.
+struct Scope<'r> {
+    redactor: &'r Redactor,
+    /// (secret, placeholder), at most [`MAX_REMEMBERED`].
+    masked: Vec<(String, String)>,
+}
+
+impl<'r> Scope<'r> {
+    fn new(redactor: &'r Redactor) -> Self {
+        Scope {
+            redactor,
+            masked: Vec::new(),
+        }
+    }
+
+    /// The placeholder for `secret` (remembered), or `None` when there is nothing to mask:
+    /// an empty value, or one that is already a placeholder.
+    fn mask(&mut self, secret: &str) -> Option<String> {
+        if secret.trim().is_empty() || secret.starts_with(PLACEHOLDER_PREFIX) {
+            return None;
+        }
+        let p = self.redactor.placeholder(secret);
+        if secret.len() >= MIN_REMEMBERED_LEN
+            && self.masked.len() < MAX_REMEMBERED
+            && !self.masked.iter().any(|(s, _)| s == secret)
+        {
+            self.masked.push((secret.to_owned(), p.clone()));
+        }
+        Some(p)
+    }
+
+    /// `text` with each of `ranges` (sorted by start, byte offsets on ASCII boundaries)
+    /// replaced by its placeholder; overlapping ranges after the first are dropped.
+    fn splice<'t>(&mut self, text: &'t str, mut ranges: Vec<(usize, usize)>) -> Cow<'t, str> {
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len() + 16 * ranges.len());
+        let mut at = 0;
+        let mut changed = false;
+        for (start, end) in ranges {
+            if start < at || end <= start {
+                continue;
+            }
+            let (Some(before), Some(secret)) = (text.get(at..start), text.get(start..end)) else {
+                continue;
+            };
+            let Some(p) = self.mask(secret) else {
+                continue;
+            };
+            out.push_str(before);
+            out.push_str(&p);
+            at = end;
+            changed = true;
+        }
+        if !changed {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(text.get(at..).unwrap_or_default());
+        Cow::Owned(out)
+    }
+
+    fn message(&mut self, m: &mut Message) {
+        self.head(&mut m.head);
+    }
+
+    fn head(&mut self, head: &mut Head) {
+        if let StartLine::Request { target, .. } = &mut head.start {
+            assign(target, |t| self.target(t));
+        }
+        assign(&mut head.start_line, |l| self.start_line(l));
+        for h in &mut head.headers {
+            let Header { name, value } = h;
+            assign(value, |v| self.header_value(name, v));
+        }
+        assign(&mut head.raw, |raw| self.raw_head(raw));
+    }
+
+    /// `GET /ws?token=… HTTP/1.1`: the target masked; a status line passes.
+    fn start_line<'t>(&mut self, line: &'t str) -> Cow<'t, str> {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return Cow::Borrowed(line);
+        };
+        if method.starts_with("HTTP/") {
+            return Cow::Borrowed(line);
+        }
+        match self.target(target) {
+            Cow::Borrowed(_) => Cow::Borrowed(line),
+            Cow::Owned(t) => {
+                let rest = parts.next().map(|r| format!(" {r}")).unwrap_or_default();
+                Cow::Owned(format!("{method} {t}{rest}"))
+            }
+        }
+    }
+
+    /// The head as on the wire, line by line: the start line's target, each header's value
+    /// by its name (surrounding whitespace and line endings kept), and the continuation lines
+    /// of a masked header (obsolete folding) masked whole.
+    fn raw_head<'t>(&mut self, raw: &'t str) -> Cow<'t, str> {
+        // Allocated at the first line that changes: most heads hold no credential.
+        let mut out: Option<String> = None;
+        let mut at = 0;
+        let mut folding_masked = false;
+        for (i, line) in raw.split_inclusive('\n').enumerate() {
+            let body_len = line.trim_end_matches(['\r', '\n']).len();
+            let (body, ending) = line.split_at(body_len);
+            let masked: Cow<'_, str> = if i == 0 {
+                self.start_line(body)
+            } else if body.starts_with([' ', '\t']) {
+                if folding_masked {
+                    let content = body.trim_start_matches([' ', '\t']);
+                    let indent = body.len() - content.len();
+                    match self.mask(content) {
+                        Some(p) => Cow::Owned(format!("{}{p}", body.get(..indent).unwrap_or(""))),
+                        None => Cow::Borrowed(body),
+                    }
+                } else {
+                    Cow::Borrowed(body)
+                }
+            } else if let Some((name, value)) = body.split_once(':') {
+                folding_masked = header_rule(name) != HeaderRule::Other;
+                let trimmed = value.trim_start_matches([' ', '\t']);
+                let lead = value.len() - trimmed.len();
+                let content = trimmed.trim_end_matches([' ', '\t']);
+                let trail = trimmed.len() - content.len();
+                match self.header_value(name, content) {
+                    Cow::Borrowed(_) => Cow::Borrowed(body),
+                    Cow::Owned(v) => Cow::Owned(format!(
+                        "{name}:{}{v}{}",
+                        value.get(..lead).unwrap_or(""),
+                        trimmed
+                            .get(content.len()..content.len() + trail)
+                            .unwrap_or("")
+                    )),
+                }
+            } else {
+                folding_masked = false;
+                Cow::Borrowed(body)
+            };
+            match (&mut out, masked) {
+                (None, Cow::Borrowed(_)) => {}
+                (None, Cow::Owned(m)) => {
+                    let mut o = String::with_capacity(raw.len() + 32);
+                    o.push_str(raw.get(..at).unwrap_or(""));
+                    o.push_str(&m);
+                    o.push_str(ending);
+                    out = Some(o);
+                }
+                (Some(o), m) => {
+                    o.push_str(&m);
+                    o.push_str(ending);
+                }
+            }
+            at += line.len();
+        }
+        out.map_or(Cow::Borrowed(raw), Cow::Owned)
+    }
+
+    fn header_value<'v>(&mut self, name: &str, value: &'v str) -> Cow<'v, str> {
+        match header_rule(name) {
+            HeaderRule::Authorization => self.authorization(value),
+            HeaderRule::Cookie => self.cookies(value),
+            HeaderRule::SetCookie => self.set_cookie(value),
+            HeaderRule::Whole => match self.mask(value) {
+                Some(p) => Cow::Owned(p),
+                None => Cow::Borrowed(value),
+            },
+            HeaderRule::Subprotocols => self.subprotocol_header(value),
+            HeaderRule::Other => self.url(value),
+        }
+    }
+
+    /// `Bearer abc` → `Bearer <…>`; a value without a scheme is masked whole.
+    fn authorization<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        let ranges = match value.find([' ', '\t']) {
+            Some(space) => {
+                let rest = value.get(space..).unwrap_or("");
+                let start = space + (rest.len() - rest.trim_start().len());
+                vec![(start, value.trim_end().len())]
+            }
+            None => vec![(0, value.len())],
+        };
+        self.splice(value, ranges)
+    }
+
+    /// `a=1; b=2` → each value masked, names and separators kept; a part without `=` is
+    /// masked whole.
+    fn cookies<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        let mut ranges = Vec::new();
+        let mut offset = 0;
+        for part in value.split(';') {
+            ranges.push(pair_value(part, offset));
+            offset += part.len() + 1;
+        }
+        self.splice(value, ranges)
+    }
+
+    /// `name=value; Path=/` → the first pair's value masked, the attributes kept.
+    fn set_cookie<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        let first = value.split(';').next().unwrap_or("");
+        let range = pair_value(first, 0);
+        self.splice(value, vec![range])
+    }
+
+    /// `Sec-WebSocket-Protocol: v4.channel.k8s.io, base64url.bearer.authorization.k8s.io.XYZ`
+    /// → only the token-carrying entries masked, separators kept.
+    fn subprotocol_header<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        let mut ranges = Vec::new();
+        subprotocol_ranges(value, 0, &mut ranges);
+        self.splice(value, ranges)
+    }
+
+    fn subprotocol_items(&mut self, items: Vec<String>) -> Vec<String> {
+        let mut prev: Option<String> = None;
+        items
+            .into_iter()
+            .map(|item| {
+                let masked = match subprotocol_secret(&item, prev.as_deref()) {
+                    Some(range) => self.splice(&item, vec![range]).into_owned(),
+                    None => item.clone(),
+                };
+                prev = Some(item);
+                masked
+            })
+            .collect()
+    }
+
+    /// The server's chosen subprotocol: masked as an offered entry would be, or where it
+    /// repeats a masked one.
+    fn subprotocol_chosen<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        match subprotocol_secret(value, None) {
+            Some(range) => self.splice(value, vec![range]),
+            None => self.remembered(value),
+        }
+    }
+
+    /// A request target or URL: credential parameters in the query and fragment, and the
+    /// userinfo password (or a userinfo without one, often a token) of an absolute URL.
+    fn target<'v>(&mut self, target: &'v str) -> Cow<'v, str> {
+        let mut ranges = Vec::new();
+        if let Some(scheme_end) = target.find("://") {
+            let authority_start = scheme_end + 3;
+            let rest = target.get(authority_start..).unwrap_or("");
+            let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let authority = rest.get(..authority_len).unwrap_or("");
+            if let Some(at) = authority.rfind('@') {
+                let userinfo = authority.get(..at).unwrap_or("");
+                match userinfo.find(':') {
+                    Some(colon) => ranges.push((authority_start + colon + 1, authority_start + at)),
+                    None => ranges.push((authority_start, authority_start + at)),
+                }
+            }
+        }
+        if let Some(q) = target.find(['?', '#']) {
+            let params = target.get(q + 1..).unwrap_or("");
+            let mut offset = q + 1;
+            for part in params.split(['&', ';', '#', '?']) {
+                if let Some(eq) = part.find('=') {
+                    let name = part.get(..eq).unwrap_or("");
+                    if is_credential_name(&percent_decode(name)) {
+                        ranges.push((offset + eq + 1, offset + part.len()));
+                    }
+                }
+                offset += part.len() + 1;
+            }
+        }
+        self.splice(target, ranges)
+    }
+
+    /// A header value that may hold URLs (`Referer`, `Location`, `Origin`): only when it
+    /// looks like one is it read as a target.
+    fn url<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
+        if value.contains(['?', '#']) || (value.contains("://") && value.contains('@')) {
+            self.target(value)
+        } else {
+            Cow::Borrowed(value)
+        }
+    }
+
+    fn direction(&mut self, d: &mut DirectionStats) {
+        if let Some(p) = &mut d.preview {
+            assign(p, |t| self.text(t));
+        }
+    }
+
+    fn change(&mut self, c: &mut HeaderChange) {
+        let HeaderChange {
+            name,
+            before,
+            after,
+            ..
+        } = c;
+        for v in [before.as_mut(), after.as_mut()].into_iter().flatten() {
+            assign(v, |t| self.header_value(name, t));
+        }
+    }
+
+    fn findings(&mut self, findings: &mut [Finding]) {
+        for f in findings {
+            assign(&mut f.message, |t| self.free_text(t));
+            for line in &mut f.lines {
+                assign(line, |l| self.quoted_line(l));
+            }
+        }
+    }
+
+    /// A header line quoted as evidence (`Name: value`), else free text.
+    fn quoted_line<'t>(&mut self, line: &'t str) -> Cow<'t, str> {
+        if let Some((name, value)) = line.split_once(':') {
+            let is_name = !name.is_empty() && name.bytes().all(is_header_name_byte);
+            if is_name {
+                let content = value.trim_start();
+                let lead = value.len() - content.len();
+                return match self.header_value(name, content) {
+                    Cow::Borrowed(_) => self.free_text(line),
+                    Cow::Owned(v) => {
+                        Cow::Owned(format!("{name}:{}{v}", value.get(..lead).unwrap_or("")))
+                    }
+                };
+            }
+        }
+        self.free_text(line)
+    }
+
+    /// Text wssniff wrote around captured values (finding messages, a hop's explanation):
+    /// the values this record masked elsewhere, then the text rules.
+    fn free_text<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        match self.remembered(text) {
+            Cow::Borrowed(t) => self.text(t),
+            Cow::Owned(t) => Cow::Owned(self.text(&t).into_owned()),
+        }
+    }
+
+    /// `text` with every value masked so far in this record replaced by its placeholder,
+    /// longest first (so a value containing another is replaced whole).
+    fn remembered<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        if !self.masked.iter().any(|(s, _)| text.contains(s.as_str())) {
+            return Cow::Borrowed(text);
+        }
+        let mut pairs: Vec<&(String, String)> = self.masked.iter().collect();
+        pairs.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        let mut out = text.to_owned();
+        for (secret, placeholder) in pairs {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), placeholder);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    fn text<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        let mut ranges = Vec::new();
+        json_members(text, &mut ranges);
+        name_value_pairs(text, &mut ranges);
+        header_lines(text, &mut ranges);
+        auth_schemes(text, &mut ranges);
+        jwts(text, &mut ranges);
+        self.splice(text, ranges)
+    }
+}
+
+/// Replaces `*field` with `f(field)` when `f` changed it.
+fn assign(field: &mut String, f: impl FnOnce(&str) -> Cow<'_, str>) {
+    if let Cow::Owned(new) = f(field) {
+        *field = new;
+    }
+}
+
+fn set(field: &mut Option<String>, f: impl FnOnce(&str) -> Cow<'_, str>) {
+    if let Some(v) = field {
+        assign(v, f);
+    }
+}
+
+/// The range (offset by `offset`) of the value in `name=value` (leading spaces skipped);
+/// the whole part when it has no `=`.
+fn pair_value(part: &str, offset: usize) -> (usize, usize) {
+    let content = part.trim();
+    let lead = part.len() - part.trim_start().len();
+    match content.find('=') {
+        Some(eq) => (offset + lead + eq + 1, offset + lead + content.len()),
+        None => (offset + lead, offset + lead + content.len()),
+    }
+}
+
+/// Which part of one `Sec-WebSocket-Protocol` entry is a token, `prev` being the entry
+/// before it.
+fn subprotocol_secret(item: &str, prev: Option<&str>) -> Option<(usize, usize)> {
+    if item.is_empty() || item.starts_with(PLACEHOLDER_PREFIX) {
+        return None;
+    }
+    // Kubernetes: `base64url.bearer.authorization.k8s.io.<base64url token>`.
+    const K8S: &str = "base64url.bearer.authorization.k8s.io.";
+    if item.len() > K8S.len()
+        && item
+            .get(..K8S.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(K8S))
+    {
+        return Some((K8S.len(), item.len()));
+    }
+    // `new WebSocket(url, ["access_token", token])`: the entry after a credential name (a
+    // plain name, not itself a token such as Kubernetes' entry, which names `authorization`).
+    let names_credential = |p: &str| {
+        (is_credential_name(p) || p.eq_ignore_ascii_case("bearer"))
+            && !p.contains('.')
+            && subprotocol_secret(p, None).is_none()
+    };
+    if prev.is_some_and(names_credential) {
+        return Some((0, item.len()));
+    }
+    if is_jwt_at(item.as_bytes(), 0).is_some_and(|end| end == item.len()) || looks_random(item) {
+        return Some((0, item.len()));
+    }
+    None
+}
+
+/// The token-carrying entries of a `Sec-WebSocket-Protocol` value, offset by `offset`.
+fn subprotocol_ranges(value: &str, offset: usize, ranges: &mut Vec<(usize, usize)>) {
+    let mut at = offset;
+    let mut prev: Option<&str> = None;
+    for part in value.split(',') {
+        let item = part.trim();
+        let lead = part.len() - part.trim_start().len();
+        if let Some((from, to)) = subprotocol_secret(item, prev) {
+            ranges.push((at + lead + from, at + lead + to));
+        }
+        prev = Some(item);
+        at += part.len() + 1;
+    }
+}
+
+/// A long entry of token characters mixing letters and digits: a token, not a protocol name
+/// (those are short words such as `graphql-transport-ws`, `v12.stomp`, `mqtt`).
+fn looks_random(item: &str) -> bool {
+    item.len() >= 32
+        && item.bytes().all(is_token68_byte)
+        && item.bytes().any(|b| b.is_ascii_digit())
+        && item.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+fn is_header_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token68_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_-.%".contains(&b)
+}
+
+/// Percent-decodes a parameter name for matching (`access%5Ftoken`); bytes that do not
+/// decode are kept.
+fn percent_decode(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The end of a quoted string whose opening quote `q` is at `open`: the index of the
+/// closing quote, or the text's end when it is cut (a preview). Backslash escapes skipped.
+fn string_end(bytes: &[u8], open: usize, q: u8) -> usize {
+    let mut i = open + 1;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\' {
+            i += 2;
+        } else if b == q {
+            return i;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+fn skip_spaces(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(|b| matches!(b, b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// JSON (and JavaScript-ish) members `"key": value` with a credential-like key: a string
+/// value's content, or a scalar (number, literal), is masked; objects and arrays are walked
+/// into, their own members judged by their keys.
+fn json_members(text: &str, ranges: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'"' && b != b'\'' {
+            i += 1;
+            continue;
+        }
+        let end = string_end(bytes, i, b);
+        let after = skip_spaces(bytes, end + 1);
+        if bytes.get(after) == Some(&b':') {
+            let key = text.get(i + 1..end).unwrap_or("");
+            if is_credential_name(key) {
+                let v = skip_spaces(bytes, after + 1);
+                match bytes.get(v) {
+                    Some(&q @ (b'"' | b'\'')) => {
+                        ranges.push((v + 1, string_end(bytes, v, q)));
+                    }
+                    Some(c) if c.is_ascii_alphanumeric() || *c == b'-' => {
+                        let mut e = v;
+                        while bytes.get(e).is_some_and(|c| {
+                            !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+                        }) {
+                            e += 1;
+                        }
+                        // `null`, `true`, `false` hide nothing.
+                        if !matches!(text.get(v..e), Some("null" | "true" | "false")) {
+                            ranges.push((v, e));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        i = end + 1;
+    }
+}
+
+/// `name=value` with a credential-like name, where the name starts the text or follows a
+/// separator (`?`, `&`, `;`, space, quote, …): form bodies, query strings in text, cookies.
+fn name_value_pairs(text: &str, ranges: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    for (eq, _) in text.match_indices('=') {
+        let mut start = eq;
+        while start > 0
+            && bytes.get(start - 1).is_some_and(|b| is_name_byte(*b))
+            && eq - start < MAX_NAME_LEN
+        {
+            start -= 1;
+        }
+        if start == eq
+            || bytes
+                .get(start.wrapping_sub(1))
+                .is_some_and(|b| is_name_byte(*b))
+        {
+            continue;
+        }
+        let name = text.get(start..eq).unwrap_or("");
+        if !is_credential_name(&percent_decode(name)) {
+            continue;
+        }
+        let v = eq + 1;
+        match bytes.get(v) {
+            Some(&q @ (b'"' | b'\'')) => ranges.push((v + 1, string_end(bytes, v, q))),
+            Some(_) => {
+                let mut e = v;
+                while bytes.get(e).is_some_and(|c| {
+                    !matches!(
+                        c,
+                        b'&' | b';'
+                            | b','
+                            | b' '
+                            | b'\t'
+                            | b'\r'
+                            | b'\n'
+                            | b'"'
+                            | b'\''
+                            | b'<'
+                            | b'>'
+                            | b'#'
+                            | b')'
+                            | b'}'
+                            | b']'
+                            | 0
+                    )
+                }) {
+                    e += 1;
+                }
+                ranges.push((v, e));
+            }
+            None => {}
+        }
+    }
+}
+
+/// Header-like lines in text, `Authorization: Bearer …` or STOMP's `passcode:secret`: a line
+/// (after a newline, or the text's start) whose name is a credential header or name has its
+/// value masked to the line's end (the scheme of an Authorization kept, only the token
+/// entries of a `Sec-WebSocket-Protocol`), and so do the lines folded into it.
+fn header_lines(text: &str, ranges: &mut Vec<(usize, usize)>) {
+    let mut offset = 0;
+    let mut folding_masked = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        // A NUL ends a STOMP frame; what follows starts the next one.
+        let body = body.split('\0').next().unwrap_or("");
+        if body.starts_with([' ', '\t']) {
+            if folding_masked {
+                let content = body.trim();
+                let start = offset + (body.len() - body.trim_start().len());
+                ranges.push((start, start + content.len()));
+            }
+            offset += line.len();
+            continue;
+        }
+        folding_masked = false;
+        if let Some((name, value)) = body.split_once(':') {
+            let is_name = !name.is_empty() && name.bytes().all(is_header_name_byte);
+            let rule = if is_name {
+                header_rule(name)
+            } else {
+                HeaderRule::Other
+            };
+            let content = value.trim();
+            let lead = value.len() - value.trim_start().len();
+            let start = offset + name.len() + 1 + lead;
+            let end = start + content.len();
+            match rule {
+                HeaderRule::Authorization => match content.find([' ', '\t']) {
+                    Some(space) => {
+                        let rest = content.get(space..).unwrap_or("");
+                        ranges.push((start + space + (rest.len() - rest.trim_start().len()), end));
+                    }
+                    None => ranges.push((start, end)),
+                },
+                HeaderRule::Cookie | HeaderRule::SetCookie | HeaderRule::Whole => {
+                    ranges.push((start, end));
+                }
+                HeaderRule::Subprotocols => subprotocol_ranges(content, start, ranges),
+                HeaderRule::Other => {}
+            }
+            folding_masked = !matches!(rule, HeaderRule::Other | HeaderRule::Subprotocols);
+        }
+        offset += line.len();
+    }
+}
+
+/// Byte ranges of the credentials in raw bytes as on the wire (an HTTP head and what follows
+/// it, a WebSocket payload), for masking bytes in place where the bytes themselves are shown
+/// (the TUI's hex view): credential header lines, `name=value` parameters (the request
+/// line's query too), JSON members, `Bearer` tokens and JWTs, by the rules of
+/// [`Redactor::text`]. Non-ASCII bytes are read as opaque. Ranges may overlap.
+#[must_use]
+pub fn secret_ranges(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let ascii: String = bytes
+        .iter()
+        .map(|&b| if b.is_ascii() { char::from(b) } else { '\u{1}' })
+        .collect();
+    let mut ranges = Vec::new();
+    json_members(&ascii, &mut ranges);
+    name_value_pairs(&ascii, &mut ranges);
+    header_lines(&ascii, &mut ranges);
+    auth_schemes(&ascii, &mut ranges);
+    jwts(&ascii, &mut ranges);
+    ranges.retain(|(start, end)| start < end);
+    ranges
+}
+
+/// `Bearer <token>` and `Basic <base64 of user:password>` anywhere in text (a message quoting
+/// an Authorization value, a body echoing it). A bearer token must look like one (6 or more
+/// characters with a digit or punctuation) and Basic credentials must decode to `user:pass`,
+/// so prose such as "Bearer authentication" or "Basic auth" is left alone.
+fn auth_schemes(text: &str, ranges: &mut Vec<(usize, usize)>) {
+    use base64::Engine as _;
+    let bytes = text.as_bytes();
+    let lower = text.to_ascii_lowercase();
+    for scheme in ["bearer", "basic"] {
+        for (at, _) in lower.match_indices(scheme) {
+            if at > 0 && bytes.get(at - 1).is_some_and(u8::is_ascii_alphanumeric) {
+                continue;
+            }
+            let after = at + scheme.len();
+            if !bytes.get(after).is_some_and(|b| *b == b' ' || *b == b'\t') {
+                continue;
+            }
+            let start = skip_spaces(bytes, after);
+            let mut end = start;
+            while bytes.get(end).is_some_and(|b| is_token68_byte(*b)) {
+                end += 1;
+            }
+            let token = text.get(start..end).unwrap_or("");
+            // `Bearer realm="x"`: an auth-param of a challenge, not a token.
+            let param = token.ends_with('=') && bytes.get(end) == Some(&b'"');
+            let credential = if scheme == "basic" {
+                base64::engine::general_purpose::STANDARD
+                    .decode(token)
+                    .is_ok_and(|d| d.contains(&b':'))
+            } else {
+                token.len() >= 6
+                    && token
+                        .bytes()
+                        .any(|b| b.is_ascii_digit() || b"-._~+/=".contains(&b))
+            };
+            if credential && !param {
+                ranges.push((start, end));
+            }
+        }
+    }
+}
+
+/// JWTs anywhere in text: `eyJ…` `.` `…` `.` `…` in base64url.
+fn jwts(text: &str, ranges: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    for (at, _) in text.match_indices("eyJ") {
+        if at > 0 && bytes.get(at - 1).is_some_and(|b| is_base64url_byte(*b)) {
+            continue;
+        }
+        if let Some(end) = is_jwt_at(bytes, at) {
+            ranges.push((at, end));
+        }
+    }
+}
+
+fn is_base64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The end of a JWT starting at `at` (`eyJ` + header, payload, optional signature), if one
+/// does.
+fn is_jwt_at(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes.get(at..at + 3) != Some(b"eyJ") {
+        return None;
+    }
+    let mut i = at;
+    let mut dots = 0;
+    let mut segment = 0;
+    while let Some(&b) = bytes.get(i) {
+        if is_base64url_byte(b) {
+            segment += 1;
+        } else if b == b'.' && segment > 0 && dots < 2 {
+            dots += 1;
+            segment = 0;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    (dots == 2 && i - at >= 16).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r() -> Redactor {
+        Redactor::new(b"wssniff test key, 32 bytes long!").unwrap()
+    }
+
+    /// The text with every placeholder replaced by `<R>`, for readable expectations.
+    fn shape(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find(PLACEHOLDER_PREFIX) {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find('>').map_or(rest.len(), |e| at + e + 1);
+            out.push_str("<R>");
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn placeholders_are_keyed_stable_and_short() {
+        let a = r();
+        let p = a.placeholder("s3cret");
+        assert_eq!(p, a.placeholder("s3cret"));
+        assert_ne!(p, a.placeholder("s3cret2"));
+        assert_eq!(p.len(), "<redacted:>".len() + HASH_HEX_DIGITS);
+        let b = Redactor::new(b"another key of at least 16 bytes").unwrap();
+        assert_ne!(p, b.placeholder("s3cret"));
+        assert!(Redactor::new(b"short").is_err());
+        assert!(!format!("{a:?}").contains("test key"));
+    }
+
+    #[test]
+    fn header_values_by_name() {
+        let r = r();
+        let cases: &[(&str, &str, &str)] = &[
+            ("Authorization", "Bearer s3cret", "Bearer <R>"),
+            ("proxy-authorization", "Basic dXNlcjpwYXNz", "Basic <R>"),
+            ("Authorization", "s3cret", "<R>"),
+            ("Cookie", "session=abc; theme=dark", "session=<R>; theme=<R>"),
+            ("Set-Cookie", "sid=abc; Path=/; HttpOnly", "sid=<R>; Path=/; HttpOnly"),
+            ("X-Api-Key", "k-123", "<R>"),
+            ("X-Auth-Token", "t-123", "<R>"),
+            ("X-CSRF-Token", "c", "<R>"),
+            ("WWW-Authenticate", "Bearer realm=\"wssniff\"", "Bearer realm=\"wssniff\""),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Host", "example.com:8080", "example.com:8080"),
+            ("Referer", "https://a.example/app?room=1&token=abc", "https://a.example/app?room=1&token=<R>"),
+            (
+                "Sec-WebSocket-Protocol",
+                "v4.channel.k8s.io, base64url.bearer.authorization.k8s.io.ZXlKaGJHY2lPaUpTVXpJMU5pSXNJbXRwWkNJNklp",
+                "v4.channel.k8s.io, base64url.bearer.authorization.k8s.io.<R>",
+            ),
+            ("Sec-WebSocket-Protocol", "access_token, abc.def", "access_token, <R>"),
+            ("Sec-WebSocket-Protocol", "chat, superchat", "chat, superchat"),
+            ("Sec-WebSocket-Protocol", "graphql-transport-ws", "graphql-transport-ws"),
+        ];
+        for (name, value, want) in cases {
+            assert_eq!(
+                shape(&r.header_value(name, value)),
+                *want,
+                "{name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn credential_names() {
+        for n in [
+            "token",
+            "access_token",
+            "AUTH",
+            "key",
+            "sig",
+            "signature",
+            "password",
+            "passwd",
+            "pwd",
+            "jwt",
+            "api_key",
+            "apikey",
+            "api-key",
+            "secret",
+            "client_secret",
+            "session",
+            "JSESSIONID",
+            "PHPSESSID",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "auth_key",
+            "x-auth",
+            "passcode",
+            "csrf_token",
+            "refresh_token",
+            "id_token",
+            "access-key",
+        ] {
+            assert!(is_credential_name(n), "{n}");
+        }
+        for n in [
+            "author",
+            "keyboard",
+            "room",
+            "EIO",
+            "transport",
+            "sid",
+            "Sec-WebSocket-Key",
+            "v",
+            "monkey",
+            "signal",
+            "",
+        ] {
+            assert!(!is_credential_name(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn targets_mask_parameters_and_userinfo() {
+        let r = r();
+        let cases: &[(&str, &str)] = &[
+            ("/ws?token=abc&room=lobby", "/ws?token=<R>&room=lobby"),
+            ("/ws?Access_Token=abc", "/ws?Access_Token=<R>"),
+            ("/ws?access%5Ftoken=abc", "/ws?access%5Ftoken=<R>"),
+            ("/ws?room=1;sig=xyz", "/ws?room=1;sig=<R>"),
+            (
+                "/cb#access_token=abc&state=1",
+                "/cb#access_token=<R>&state=1",
+            ),
+            ("/ws?token=", "/ws?token="),
+            (
+                "/ws?EIO=4&transport=websocket&sid=abc",
+                "/ws?EIO=4&transport=websocket&sid=abc",
+            ),
+            ("http://user:pw@h:1/ws", "http://user:<R>@h:1/ws"),
+            ("http://tok@h/ws", "http://<R>@h/ws"),
+            ("/plain", "/plain"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(shape(&r.target(t)), *want, "{t}");
+        }
+    }
+
+    #[test]
+    fn text_masks_json_pairs_lines_schemes_and_jwts() {
+        let r = r();
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-1";
+        let cases: Vec<(String, &str)> = vec![
+            (r#"40{"token":"abc"}"#.into(), r#"40{"token":"<R>"}"#),
+            (
+                r#"42["auth",{"token": "abc", "room":"x"}]"#.into(),
+                r#"42["auth",{"token": "<R>", "room":"x"}]"#,
+            ),
+            (
+                r#"{"auth":{"user":"bob","password":"hunter2"}}"#.into(),
+                r#"{"auth":{"user":"bob","password":"<R>"}}"#,
+            ),
+            (
+                r#"{"apiKey": 12345, "n": 1}"#.into(),
+                r#"{"apiKey": <R>, "n": 1}"#,
+            ),
+            (r#"{"token": null}"#.into(), r#"{"token": null}"#),
+            (
+                r#"40{"token":"eyJhbGciOiJIUzI1"#.into(),
+                r#"40{"token":"<R>"#,
+            ),
+            ("user=bob&password=hunter2".into(), "user=bob&password=<R>"),
+            (
+                "CONNECT\nlogin:guest\npasscode:guest\n\n\0".into(),
+                "CONNECT\nlogin:guest\npasscode:<R>\n\n\0",
+            ),
+            (
+                "Authorization: Bearer abc\r\n".into(),
+                "Authorization: Bearer <R>\r\n",
+            ),
+            (
+                "sent Bearer abc.def to the server".into(),
+                "sent Bearer <R> to the server",
+            ),
+            ("Bearer realm=\"x\"".into(), "Bearer realm=\"x\""),
+            (format!("hello {jwt} bye"), "hello <R> bye"),
+            (
+                "hello world: nothing here".into(),
+                "hello world: nothing here",
+            ),
+            ("tick 3".into(), "tick 3"),
+        ];
+        for (t, want) in &cases {
+            assert_eq!(shape(&r.text(t)), *want, "{t}");
+        }
+        // Nothing to mask: the text is borrowed back, not copied.
+        assert!(matches!(r.text("tick 3"), Cow::Borrowed(_)));
+        // Masking is idempotent: placeholders are not masked again.
+        let once = r.text(r#"{"token":"abc"}"#).into_owned();
+        assert_eq!(r.text(&once), once);
+    }
+
+    #[test]
+    fn raw_heads_keep_their_shape() {
+        let r = r();
+        let mut scope = Scope::new(&r);
+        let raw = "GET /ws?token=abc HTTP/1.1\r\nHost: h\r\nAuthorization:  Bearer abc \r\nX-Long: a,\r\n  b\r\nCookie: a=1;\r\n\tb=2\r\n\r\n";
+        let got = scope.raw_head(raw).into_owned();
+        assert_eq!(
+            shape(&got),
+            "GET /ws?token=<R> HTTP/1.1\r\nHost: h\r\nAuthorization:  Bearer <R> \r\nX-Long: a,\r\n  b\r\nCookie: a=<R>;\r\n\t<R>\r\n\r\n"
+        );
+        // The token means the same wherever it appears: query and header give one hash.
+        let q = &got[got.find("token=").unwrap() + 6..got.find(" HTTP").unwrap()];
+        let a = &got[got.find("Bearer ").unwrap() + 7..got.find(" \r\nX-Long").unwrap()];
+        assert_eq!(q, a);
+        assert_eq!(got.lines().count(), raw.lines().count());
+    }
+
+    #[test]
+    fn free_text_masks_values_the_record_masked_elsewhere() {
+        let r = r();
+        let mut scope = Scope::new(&r);
+        let _ = scope.header_value("Sec-WebSocket-Protocol", "access_token, abcdef");
+        assert_eq!(
+            shape(&scope.free_text("server chose abcdef, not offered")),
+            "server chose <R>, not offered"
+        );
+        assert_eq!(
+            shape(&scope.quoted_line("Sec-WebSocket-Protocol: abcdef")),
+            "Sec-WebSocket-Protocol: <R>"
+        );
+    }
+
+    #[test]
+    fn secret_ranges_cover_the_wire_bytes_of_every_credential() {
+        let raw = b"GET /ws?token=abc&room=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cret\r\nCookie: a=1\r\nSec-WebSocket-Protocol: access_token, tok123\r\nX-\xff: \xfe\r\n\r\n";
+        let mut masked = raw.to_vec();
+        for (s, e) in secret_ranges(raw) {
+            masked[s..e].fill(b'*');
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&masked),
+            "GET /ws?token=***&room=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer ******\r\nCookie: ***\r\nSec-WebSocket-Protocol: access_token, ******\r\nX-\u{fffd}: \u{fffd}\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn disabled_passes_everything() {
+        let off = Redactor::disabled();
+        assert!(!off.is_enabled());
+        assert_eq!(off.header_value("Authorization", "Bearer x"), "Bearer x");
+        assert_eq!(off.text(r#"{"token":"x"}"#), r#"{"token":"x"}"#);
+        assert_eq!(off.target("/?token=x"), "/?token=x");
+    }
+
+    #[test]
+    fn hostile_text_is_linear_and_safe() {
+        let r = r();
+        for t in [
+            "=".repeat(100_000),
+            "a=".repeat(50_000),
+            "\"".repeat(100_000),
+            "\"token\":".repeat(10_000),
+            "eyJ.".repeat(20_000),
+            "bearer ".repeat(10_000),
+            "é=é&token=é\"".repeat(5_000),
+        ] {
+            let out = r.text(&t);
+            assert!(out.len() <= t.len() * 20 + 64);
+        }
+    }
+}
