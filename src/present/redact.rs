@@ -174,7 +174,9 @@ impl Redactor {
                     .headers
                     .iter()
                     .any(|h| changed(scope.header_value(&h.name, &h.value)))
-                || changed(scope.raw_head(&head.raw))
+                // The raw head holds the same start line and fields; only a folded value
+                // (obs-fold) can hide something the parsed fields do not show the same way.
+                || (has_folded_line(&head.raw) && changed(scope.raw_head(&head.raw)))
             {
                 return true;
             }
@@ -318,7 +320,18 @@ pub fn is_credential_name(name: &str) -> bool {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return false;
     }
-    let lower = name.to_ascii_lowercase();
+    // Lower-cased on the stack: this runs for every header, parameter and JSON key of every
+    // record, and an allocation each time was most of the redaction's cost.
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let Some(dst) = buf.get_mut(..name.len()) else {
+        return false;
+    };
+    dst.copy_from_slice(name.as_bytes());
+    dst.make_ascii_lowercase();
+    // ASCII lower-casing keeps UTF-8 valid.
+    let Ok(lower) = std::str::from_utf8(dst) else {
+        return false;
+    };
     if lower == "sec-websocket-key" {
         return false;
     }
@@ -346,6 +359,11 @@ pub fn is_credential_name(name: &str) -> bool {
             .any(|part| PARTS.contains(&part))
 }
 
+/// Whether a raw head continues a field on the next line (obsolete line folding).
+fn has_folded_line(raw: &str) -> bool {
+    raw.contains("\n ") || raw.contains("\n\t")
+}
+
 /// How a header's value is masked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HeaderRule {
@@ -363,7 +381,41 @@ enum HeaderRule {
     Other,
 }
 
+/// Header names real peers send on nearly every handshake that hold no credential: answered
+/// without lower-casing or searching (most headers of most records are these). Each gets
+/// [`HeaderRule::Other`] from the full rules too; a test holds the two to that.
+const PLAIN_HEADERS: &[&str] = &[
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+    "origin",
+    "user-agent",
+    "date",
+    "server",
+    "content-length",
+    "content-type",
+    "cache-control",
+    "pragma",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "transfer-encoding",
+    "via",
+];
+
 fn header_rule(name: &str) -> HeaderRule {
+    let name = name.trim();
+    if PLAIN_HEADERS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        return HeaderRule::Other;
+    }
+    full_header_rule(name)
+}
+
+fn full_header_rule(name: &str) -> HeaderRule {
     let lower = name.trim().to_ascii_lowercase();
     match lower.as_str() {
         "cookie" => return HeaderRule::Cookie,
@@ -1407,5 +1459,15 @@ mod tests {
             let out = r.text(&t);
             assert!(out.len() <= t.len() * 20 + 64);
         }
+    }
+
+    #[test]
+    fn plain_headers_get_what_the_full_rules_give() {
+        for name in PLAIN_HEADERS {
+            assert_eq!(full_header_rule(name), HeaderRule::Other, "{name}");
+            assert_eq!(header_rule(&name.to_ascii_uppercase()), HeaderRule::Other);
+        }
+        assert_eq!(header_rule("Authorization"), HeaderRule::Authorization);
+        assert_eq!(header_rule(" X-Api-Key"), HeaderRule::Whole);
     }
 }
