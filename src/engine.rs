@@ -11,7 +11,7 @@ mod sequence;
 
 pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,7 +22,9 @@ use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
-use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
+use crate::event::{
+    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Timing, Verdict,
+};
 use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
@@ -30,7 +32,7 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::Opening;
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
-use sequence::Sequencer;
+use sequence::{record_weight, Sequencer};
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
@@ -120,6 +122,22 @@ pub struct Stats {
     pub connections_without_handshake: u64,
 }
 
+/// The record of a failed handshake that switched the connection anyway (a 101 the client
+/// must reject), held until the client shows whether it took the switch: a frame from it
+/// releases the record as it is (a connection record follows when the connection ends);
+/// the connection ending first gives the record its ending, and no connection record is
+/// written (RFC 6455 §4.1: the client failed the connection; nothing opened).
+#[derive(Debug)]
+struct Parked {
+    id: u64,
+    stream: StreamId,
+    /// When it was parked: live capture releases it after `--response-timeout`.
+    since: Timestamp,
+    record: Arc<HandshakeRecord>,
+    /// Proxy hops whose later leg is this record: they follow it.
+    hops: Vec<HopLink>,
+}
+
 /// A tracked TCP connection: a few bytes while only SYNs and bare ACKs have been seen (a port
 /// scan or a SYN flood stays like this), the full [`Connection`] once data flows.
 #[derive(Default)]
@@ -174,6 +192,12 @@ pub struct Engine {
     deadlines: VecDeque<(Timestamp, FlowKey)>,
     /// Links the two legs of proxied handshakes as they complete.
     hops: HopTracker,
+    /// Failed handshakes waiting for their client's answer, by connection (at most one per
+    /// connection, so bounded by the flow table), and the connection of each by id.
+    parked: BTreeMap<FlowKey, Parked>,
+    parked_ids: BTreeMap<u64, FlowKey>,
+    /// The parked records, registered with `meter`.
+    parked_account: Account,
 }
 
 impl Engine {
@@ -199,6 +223,9 @@ impl Engine {
             order_account: Account::default(),
             deadlines: VecDeque::new(),
             hops: HopTracker::new(),
+            parked: BTreeMap::new(),
+            parked_ids: BTreeMap::new(),
+            parked_account: Account::default(),
         }
     }
 
@@ -226,7 +253,13 @@ impl Engine {
     /// the accounting must agree with (for tests).
     #[must_use]
     pub fn memory_walked(&self) -> usize {
-        self.flows.values().map(Flow::memory).sum::<usize>() + self.out.walked_bytes()
+        self.flows.values().map(Flow::memory).sum::<usize>()
+            + self.out.walked_bytes()
+            + self
+                .parked
+                .values()
+                .map(|p| record_weight(&p.record))
+                .sum::<usize>()
     }
 
     /// Most bytes held at once so far.
@@ -370,6 +403,9 @@ impl Engine {
                 conn.set_handshake(stream, id, failed);
             }
         }
+        if !self.parked.is_empty() {
+            self.client_took_switch(key);
+        }
         if effect.closed {
             let flow = self.flows.remove(&key);
             self.settle_table();
@@ -391,6 +427,18 @@ impl Engine {
         let Some(timeout) = self.config.response_timeout_ns else {
             return;
         };
+        // A failed handshake whose client neither spoke nor closed: its line must not wait for
+        // the connection to end.
+        let cutoff = Timestamp(now.0.saturating_sub(timeout));
+        let due: Vec<FlowKey> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.since <= cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.unpark(key, None);
+        }
         while let Some(&(deadline, key)) = self.deadlines.front() {
             if deadline > now {
                 break;
@@ -419,6 +467,10 @@ impl Engine {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
             }
+        }
+        // Every parked record belongs to a connection finished above; none is left behind.
+        while let Some((&key, _)) = self.parked.first_key_value() {
+            self.unpark(key, None);
         }
         self.settle_table();
         self.out.flush(emit);
@@ -460,15 +512,92 @@ impl Engine {
         if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
             conn.set_handshake(stream, id, failed);
         }
-        while let Some((_stream, mut record)) = conn.take_connection_record() {
+        while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             self.fill_endpoints(&mut record, key, client_side);
+            if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
+                if record.client_to_server.frames == 0 {
+                    // The client failed the handshake: the ending is the handshake's.
+                    self.unpark(key, Some(&record));
+                    continue;
+                }
+                self.unpark(key, None);
+            }
             self.stats.connections += 1;
             if !record.handshake_observed {
                 self.stats.connections_without_handshake += 1;
             }
             self.out.push(Event::Connection(Box::new(record)));
         }
+    }
+
+    /// Releases the parked record of `key` once its client sent a frame (the switch took
+    /// effect on both sides).
+    fn client_took_switch(&mut self, key: FlowKey) {
+        let Some(stream) = self.parked.get(&key).map(|p| p.stream) else {
+            return;
+        };
+        let spoke = self
+            .flows
+            .peek_mut(&key)
+            .and_then(Flow::conn)
+            .is_some_and(|c| c.client_frames(stream) > 0);
+        if spoke {
+            self.unpark(key, None);
+        }
+    }
+
+    /// Holds the record of a failed handshake that switched the connection (see [`Parked`]).
+    fn park(&mut self, key: FlowKey, stream: StreamId, record: Arc<HandshakeRecord>) {
+        let id = record.id;
+        let since = self.at.map_or(record.ts, |(_, ts)| ts);
+        // A connection switches once; should a second record come, the first goes out.
+        if self.parked.contains_key(&key) {
+            self.unpark(key, None);
+        }
+        self.parked_ids.insert(id, key);
+        self.parked.insert(
+            key,
+            Parked {
+                id,
+                stream,
+                since,
+                record,
+                hops: Vec::new(),
+            },
+        );
+        self.settle_parked();
+    }
+
+    /// Hands the parked record of `key` to the output order, with the ending of its
+    /// connection when the client never took the switch (`ended`), then its hops.
+    fn unpark(&mut self, key: FlowKey, ended: Option<&ConnectionRecord>) {
+        let Some(mut p) = self.parked.remove(&key) else {
+            return;
+        };
+        self.parked_ids.remove(&p.id);
+        if let Some(c) = ended {
+            handshake::close_after_failure(
+                Arc::make_mut(&mut p.record),
+                c.tcp_end,
+                c.duration_ms,
+                c.server_to_client.frames,
+            );
+        }
+        self.out.fill(p.id, Event::Handshake(p.record));
+        for hop in p.hops {
+            self.out.after(p.id, Event::Hop(Box::new(hop)));
+        }
+        self.settle_parked();
+    }
+
+    fn settle_parked(&mut self) {
+        let bytes = self
+            .parked
+            .values()
+            .map(|p| record_weight(&p.record))
+            .sum();
+        self.parked_account.set(&mut self.meter, bytes);
     }
 
     fn fill_endpoints(&self, record: &mut ConnectionRecord, key: FlowKey, client_side: Side) {
@@ -583,18 +712,25 @@ impl Engine {
                 None => self.out.reserve(),
             };
             let record = self.record(id, c, client, server, connect_rtt_ns);
+            let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
-                switched = Some((stream, record.id, record.verdict == Verdict::Failed));
+                switched = Some((stream, record.id, failed));
             }
             self.stats.handshakes += 1;
             let record = Arc::new(record);
             let hops = self.hops.push(&record);
-            self.out.fill(id, Event::Handshake(record));
+            match opened {
+                Some(stream) if failed => self.park(key, stream, record),
+                _ => self.out.fill(id, Event::Handshake(record)),
+            }
             for hop in hops {
                 self.stats.proxy_hops += 1;
                 // Right after its later leg's record.
                 let later = hop.downstream.max(hop.upstream);
-                self.out.after(later, Event::Hop(Box::new(hop)));
+                match self.parked_ids.get(&later).and_then(|k| self.parked.get_mut(k)) {
+                    Some(p) => p.hops.push(hop),
+                    None => self.out.after(later, Event::Hop(Box::new(hop))),
+                }
             }
         }
         switched

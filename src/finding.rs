@@ -279,6 +279,9 @@ catalogue! {
     IdleTimeout => "idle_timeout", Warning,
         "A quiet connection was torn down after a round number of seconds without frames: an intermediary's idle timeout",
         "Send pings from the application more often than the timeout (e.g. every 30 s), or raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout, AWS ALB idle_timeout, Cloudflare: pings are the only option).";
+    ClosedAfterFailedHandshake => "closed_after_failed_handshake", Info,
+        "The connection closed after a 101 the client must reject, before the client sent a frame: no WebSocket connection opened (RFC 6455 §4.1)",
+        "Nothing to fix in the client: a compliant client fails the connection this way. Fix the handshake finding above it.";
     HandshakeNotObserved => "handshake_not_observed", Info,
         "WebSocket frames were seen on a connection whose opening handshake was not captured",
         "Start the capture before the client connects to see the handshake; frames, close codes and the ending are still reported.";

@@ -44,8 +44,8 @@ pub(crate) fn classify(tcp: &TcpEnd, close: &CloseInfo) -> ConnectionEnding {
 
 /// The findings of an ending. `closer` sent the first FIN/RST; `reset` says an RST was seen;
 /// `idle_ns` is the silence before a teardown (`None` when the connection was not torn
-/// down); `handshake_failed` says the opening handshake already failed, so a dropped
-/// connection is expected.
+/// down); `handshake_failed` says the opening handshake failed and the client sent no frame,
+/// so a dropped connection is the client failing it, as it must.
 pub(crate) fn ending_findings(
     ending: ConnectionEnding,
     closer: Option<Peer>,

@@ -184,14 +184,24 @@ fn unanswered_request_is_no_response_with_the_wait() {
 
 #[test]
 fn handcrafted_server_misbehaviour() {
+    // Each time the real client fails the connection: the info finding says so.
     let r = only("handcrafted-bad-accept.pcap");
-    assert_eq!(codes(&r), ["accept_mismatch"]);
+    assert_eq!(codes(&r), ["accept_mismatch", "closed_after_failed_handshake"]);
     assert_ne!(r["accept"], r["expected_accept"]);
     let r = only("handcrafted-unoffered-subprotocol.pcap");
-    assert_eq!(codes(&r), ["subprotocol_not_offered"]);
+    assert_eq!(
+        codes(&r),
+        ["subprotocol_not_offered", "closed_after_failed_handshake"]
+    );
     let recs = records(&sample("handcrafted-double-accept-extension.pcap"), &[]);
-    assert_eq!(codes(&recs[0]), ["extension_not_offered"]);
-    assert_eq!(codes(&recs[1]), ["extension_params_invalid"]);
+    assert_eq!(
+        codes(&recs[0]),
+        ["extension_not_offered", "closed_after_failed_handshake"]
+    );
+    assert_eq!(
+        codes(&recs[1]),
+        ["extension_params_invalid", "closed_after_failed_handshake"]
+    );
 }
 
 #[test]
@@ -349,10 +359,38 @@ fn deflate_fragmented_session_from_node_ws() {
 }
 
 #[test]
-fn client_that_fails_the_handshake_closes_without_a_close_frame() {
-    let c = only_connection("handcrafted-bad-accept.pcap");
-    assert_eq!(c["ending"], "fin_without_close");
-    assert_eq!(c["client_to_server"]["frames"], 0);
+fn client_that_fails_the_handshake_closes_and_opens_no_connection() {
+    // websockets rejects the bad accept (and the unoffered subprotocol, and the unoffered or
+    // doubled extension) and drops TCP without a frame: the switch never took effect on the
+    // client's side, so the ending is the handshake's and there is no connection record.
+    for name in [
+        "handcrafted-bad-accept.pcap",
+        "handcrafted-unoffered-subprotocol.pcap",
+        "handcrafted-double-accept-extension.pcap",
+    ] {
+        let all = all_records(&sample(name), &[]);
+        assert!(
+            all.iter().all(|r| r["type"] != "connection"),
+            "{name}: {all:#?}"
+        );
+        for r in records(&sample(name), &[]) {
+            assert_eq!(r["verdict"], "failed");
+            assert_eq!(r["ending"], "client_fin", "{name}");
+            let f = r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["code"] == "closed_after_failed_handshake")
+                .unwrap();
+            assert_eq!(f["severity"], "info");
+            let msg = f["message"].as_str().unwrap();
+            assert!(
+                msg.starts_with("the client closed the connection (FIN)")
+                    && msg.contains("as RFC 6455 §4.1 requires"),
+                "{msg}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -481,11 +519,23 @@ fn proxy_hops_are_linked_as_the_second_leg_completes() {
 #[test]
 fn a_client_failing_a_bad_handshake_is_not_a_second_problem() {
     // The client drops TCP without a close frame after the wrong accept, as RFC 6455 §4.1
-    // requires: the connection record tells how it ended but adds no finding of its own.
-    let conns = connections(&sample("handcrafted-bad-accept.pcap"), &[]);
-    assert_eq!(conns.len(), 1);
-    assert_eq!(conns[0]["ending"], "fin_without_close");
-    assert_eq!(codes(&conns[0]), Vec::<String>::new());
+    // requires: no WebSocket connection is counted, in the lines or the summary.
+    let p = sample("handcrafted-double-accept-extension.pcap");
+    let out = wssniff(&["-r", p.to_str().unwrap()]);
+    let (text, summary) = (stdout(&out), stderr(&out));
+    assert!(!text.contains("closed fin_without_close"), "{text}");
+    assert!(!summary.contains("WebSocket connection"), "{summary}");
+    assert!(
+        summary.contains("info findings (printed with -v): closed_after_failed_handshake ×2"),
+        "{summary}"
+    );
+    let json = wssniff(&["-r", p.to_str().unwrap(), "--json"]);
+    let summary = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap();
+    assert_eq!(summary["counters"]["connections"], 0);
     // The same ending after a good handshake is reported.
     let conns = connections(&sample("close-codes.pcap"), &[]);
     assert!(conns
