@@ -23,7 +23,7 @@ use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
-    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Timing, Verdict,
+    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, Timing, Verdict,
 };
 use crate::finding::NoticeCode;
 use crate::handshake;
@@ -32,6 +32,7 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::Opening;
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
+use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
 use sequence::{record_weight, Sequencer};
 
 /// Engine configuration: every cap in one place.
@@ -50,7 +51,57 @@ pub struct EngineConfig {
     pub hash_seed: Option<u64>,
     /// When records leave: in id order (files, the default) or as soon as known (live).
     pub order: RecordOrder,
+    /// Idle timeouts configured on the path (`--proxy-idle-timeout`): a silent teardown after
+    /// one of them is named as that intermediary's timer.
+    pub proxy_idle_timeouts: ProxyIdleTimeouts,
 }
+
+/// Most `--proxy-idle-timeout` values.
+pub const MAX_PROXY_IDLE_TIMEOUTS: usize = 8;
+
+/// Idle timeouts of the intermediaries on the path, as the user knows them (at most
+/// [`MAX_PROXY_IDLE_TIMEOUTS`]; a fixed array keeps [`EngineConfig`] `Copy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProxyIdleTimeouts {
+    ms: [f64; MAX_PROXY_IDLE_TIMEOUTS],
+    len: usize,
+}
+
+impl ProxyIdleTimeouts {
+    /// Adds a timeout of `seconds`; false when it is not a positive finite number or the
+    /// list is full.
+    pub fn push(&mut self, seconds: f64) -> bool {
+        let Some(slot) = self.ms.get_mut(self.len) else {
+            return false;
+        };
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return false;
+        }
+        *slot = seconds * 1000.0;
+        self.len += 1;
+        true
+    }
+
+    /// The values, in milliseconds.
+    #[must_use]
+    pub fn as_ms(&self) -> &[f64] {
+        self.ms.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// One leg of a proxy hop whose two legs both switched: which peer of it is the proxy, so a
+/// silent teardown by that peer is the proxy's idle timeout.
+#[derive(Debug)]
+struct ProxyLeg {
+    partner: u64,
+    proxy_peer: Peer,
+    /// "the proxy nginx/1.22.1 at 10.0.0.2:80".
+    proxy: String,
+}
+
+/// Most proxy legs remembered while their connections last (two per linked hop); the oldest
+/// go first beyond it.
+const MAX_PROXY_LEGS: usize = 2 * crate::correlate::hop::MAX_TRACKED;
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -198,6 +249,11 @@ pub struct Engine {
     parked_ids: BTreeMap<u64, FlowKey>,
     /// The parked records, registered with `meter`.
     parked_account: Account,
+    /// Legs of linked proxy hops, by handshake id, while their connections last.
+    proxy_legs: BTreeMap<u64, ProxyLeg>,
+    /// Legs that ended before their partner, by handshake id: whether the proxy closed them
+    /// (else the far side closed first and the proxy only passed the close on).
+    ended_legs: BTreeMap<u64, bool>,
 }
 
 impl Engine {
@@ -226,6 +282,8 @@ impl Engine {
             parked: BTreeMap::new(),
             parked_ids: BTreeMap::new(),
             parked_account: Account::default(),
+            proxy_legs: BTreeMap::new(),
+            ended_legs: BTreeMap::new(),
         }
     }
 
@@ -515,6 +573,7 @@ impl Engine {
         while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             self.fill_endpoints(&mut record, key, client_side);
+            self.blame_idle(&mut record);
             if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
                 if record.client_to_server.frames == 0 {
                     // The client failed the handshake: the ending is the handshake's.
@@ -528,6 +587,75 @@ impl Engine {
                 self.stats.connections_without_handshake += 1;
             }
             self.out.push(Event::Connection(Box::new(record)));
+        }
+    }
+
+    /// Names an intermediary's idle timeout on `record` from what the session could not
+    /// know: the user's `--proxy-idle-timeout` values, and a proxy hop whose proxy closed
+    /// this leg (not passing on the other leg's close).
+    fn blame_idle(&mut self, record: &mut ConnectionRecord) {
+        let leg = record
+            .handshake_id
+            .and_then(|id| self.proxy_legs.remove(&id).map(|leg| (id, leg)));
+        let closer = match record.tcp_end {
+            Ending::ClientFin | Ending::ClientRst => Some(Peer::Client),
+            Ending::ServerFin | Ending::ServerRst => Some(Peer::Server),
+            _ => None,
+        };
+        let mut proxy = None;
+        if let Some((id, leg)) = leg {
+            let proxy_closed = closer == Some(leg.proxy_peer);
+            // The partner leg, if it ended first: closed by its far side means this proxy
+            // only passed that close on.
+            let relayed = self.ended_legs.remove(&leg.partner) == Some(false);
+            if self.proxy_legs.contains_key(&leg.partner) {
+                if self.ended_legs.len() >= MAX_PROXY_LEGS {
+                    self.ended_legs.pop_first();
+                }
+                self.ended_legs.insert(id, proxy_closed);
+            }
+            if proxy_closed && !relayed {
+                proxy = Some(leg.proxy);
+            }
+        }
+        let user = self.config.proxy_idle_timeouts;
+        if proxy.is_none() && user.as_ms().is_empty() {
+            return;
+        }
+        name_idle_timeout(
+            record,
+            &IdleEvidence {
+                user_timeouts_ms: user.as_ms(),
+                closing_proxy: proxy.as_deref(),
+            },
+        );
+    }
+
+    /// Remembers the two legs of `hop` when both switched, so their endings can tell a
+    /// proxy's idle timeout.
+    fn note_proxy_legs(&mut self, hop: &HopLink) {
+        if hop.upstream_status != Some(101) || hop.downstream_status != Some(101) {
+            return;
+        }
+        let proxy = match &hop.proxy_software {
+            Some(sw) => format!("the proxy {sw} at {}", hop.proxy),
+            None => format!("the proxy at {}", hop.proxy),
+        };
+        for (id, partner, proxy_peer) in [
+            (hop.downstream, hop.upstream, Peer::Server),
+            (hop.upstream, hop.downstream, Peer::Client),
+        ] {
+            while self.proxy_legs.len() >= MAX_PROXY_LEGS {
+                self.proxy_legs.pop_first();
+            }
+            self.proxy_legs.insert(
+                id,
+                ProxyLeg {
+                    partner,
+                    proxy_peer,
+                    proxy: proxy.clone(),
+                },
+            );
         }
     }
 
@@ -592,11 +720,7 @@ impl Engine {
     }
 
     fn settle_parked(&mut self) {
-        let bytes = self
-            .parked
-            .values()
-            .map(|p| record_weight(&p.record))
-            .sum();
+        let bytes = self.parked.values().map(|p| record_weight(&p.record)).sum();
         self.parked_account.set(&mut self.meter, bytes);
     }
 
@@ -725,9 +849,14 @@ impl Engine {
             }
             for hop in hops {
                 self.stats.proxy_hops += 1;
+                self.note_proxy_legs(&hop);
                 // Right after its later leg's record.
                 let later = hop.downstream.max(hop.upstream);
-                match self.parked_ids.get(&later).and_then(|k| self.parked.get_mut(k)) {
+                match self
+                    .parked_ids
+                    .get(&later)
+                    .and_then(|k| self.parked.get_mut(k))
+                {
                     Some(p) => p.hops.push(hop),
                     None => self.out.after(later, Event::Hop(Box::new(hop))),
                 }

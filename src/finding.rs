@@ -277,7 +277,7 @@ catalogue! {
         "TCP was reset (RST) after both close frames were exchanged",
         "Normal for many stacks (a socket closed with unread data, or with SO_LINGER 0, sends RST): the closing handshake completed, so applications see the close code, not 1006. Nothing to fix.";
     IdleTimeout => "idle_timeout", Warning,
-        "A quiet connection was torn down after a round number of seconds without frames: an intermediary's idle timeout",
+        "A quiet connection was torn down after a silence that matches an intermediary's idle timeout (a vendor default, --proxy-idle-timeout, or the proxy of a hop in the capture)",
         "Send pings from the application more often than the timeout (e.g. every 30 s), or raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout, AWS ALB idle_timeout, Cloudflare: pings are the only option).";
     ClosedAfterFailedHandshake => "closed_after_failed_handshake", Info,
         "The connection closed after a 101 the client must reject, before the client sent a frame: no WebSocket connection opened (RFC 6455 §4.1)",

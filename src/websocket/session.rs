@@ -542,6 +542,7 @@ impl Session {
             closer,
             tcp.rst,
             torn_down.then_some(idle_ns),
+            end.nanos_since(self.start),
             &self.close,
             // A client that sent frames took the switch: its ending is a finding again.
             self.handshake_failed && self.frames_from(Peer::Client) == 0,

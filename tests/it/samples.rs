@@ -186,7 +186,10 @@ fn unanswered_request_is_no_response_with_the_wait() {
 fn handcrafted_server_misbehaviour() {
     // Each time the real client fails the connection: the info finding says so.
     let r = only("handcrafted-bad-accept.pcap");
-    assert_eq!(codes(&r), ["accept_mismatch", "closed_after_failed_handshake"]);
+    assert_eq!(
+        codes(&r),
+        ["accept_mismatch", "closed_after_failed_handshake"]
+    );
     assert_ne!(r["accept"], r["expected_accept"]);
     let r = only("handcrafted-unoffered-subprotocol.pcap");
     assert_eq!(
@@ -314,11 +317,32 @@ fn proxy_idle_timeout_is_named_on_both_legs() {
         assert_eq!(codes(c), ["idle_timeout"]);
         let idle = c["idle_before_end_ms"].as_f64().unwrap();
         assert!((2000.0..2100.0).contains(&idle), "idle {idle} ms");
-        assert!(c["findings"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("2 s"));
+        // 2 s is no vendor default: the evidence is nginx closing as the proxy of the hop.
+        let msg = c["findings"][0]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("after 2.0 s")
+                && msg.contains("the proxy nginx/1.22.1 at 127.0.0.1:18181"),
+            "{msg}"
+        );
     }
+    // One leg alone (the proxy hop unseen) is a measured silence, unless the user says 2 s
+    // is a timeout on the path.
+    let leg = "tcp port 18181";
+    let alone = connections(&sample("nginx-idle-timeout.pcap"), &[leg]);
+    assert_eq!(codes(&alone[0]), ["close_frame_missing"]);
+    assert!(alone[0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("after 2.0 s of silence"));
+    let told = connections(
+        &sample("nginx-idle-timeout.pcap"),
+        &["--proxy-idle-timeout", "2", leg],
+    );
+    assert_eq!(codes(&told[0]), ["idle_timeout"]);
+    assert!(told[0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--proxy-idle-timeout 2.0 s"));
     // nginx is the server of the client's leg and the client of the upstream leg.
     let closers: Vec<&str> = conns
         .iter()
