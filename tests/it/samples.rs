@@ -566,3 +566,43 @@ fn a_client_failing_a_bad_handshake_is_not_a_second_problem() {
         .iter()
         .any(|c| codes(c).contains(&"close_frame_missing".to_owned())));
 }
+
+#[test]
+fn curl_giving_up_on_aiohttp_is_not_blamed_on_a_proxy() {
+    // Issue 15 item 3, recorded: curl straight to aiohttp (no proxy on the path) closes TCP
+    // after its --max-time of 1 s, then 2 s. The silence is reported as measured; earlier
+    // builds said "likely an idle timeout of 1 s in a proxy or load balancer".
+    let conns = connections(&sample("curl-aiohttp-idle-exit.pcap"), &[]);
+    assert_eq!(conns.len(), 2);
+    for (c, secs) in conns.iter().zip(["1.0 s", "2.0 s"]) {
+        assert_eq!(c["ending"], "fin_without_close");
+        assert_eq!(c["tcp_end"], "client_fin");
+        assert_eq!(codes(c), ["close_frame_missing"]);
+        let msg = c["findings"][0]["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("after {secs} of silence")), "{msg}");
+    }
+    // Told that 1 s is a timeout on the path, the first becomes one; the second does not.
+    let told = connections(
+        &sample("curl-aiohttp-idle-exit.pcap"),
+        &["--proxy-idle-timeout", "1"],
+    );
+    assert_eq!(codes(&told[0]), ["idle_timeout"]);
+    assert_eq!(codes(&told[1]), ["close_frame_missing"]);
+}
+
+#[test]
+fn a_reset_after_a_clean_close_from_a_real_client_is_info() {
+    // Issue 15 item 6, recorded: websockets closes 1000 both ways, the server sends FIN and
+    // the client (SO_LINGER 0) answers with an RST.
+    let c = only_connection("reset-after-close.pcap");
+    assert_eq!(c["ending"], "clean");
+    assert_eq!(c["tcp_end"], "server_fin");
+    assert_eq!(c["close"]["handshake_completed"], true);
+    assert_eq!(codes(&c), ["reset_after_close"]);
+    assert_eq!(c["findings"][0]["severity"], "info");
+    // The default lines print no warning for it; the summary says -v shows it.
+    let p = sample("reset-after-close.pcap");
+    let out = wssniff(&["-r", p.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("info findings (printed with -v): reset_after_close ×1"));
+}
