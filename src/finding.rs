@@ -149,6 +149,9 @@ catalogue! {
     GatewayTimeout => "gateway_timeout", Error,
         "A proxy answered 504 Gateway Timeout: the upstream did not answer the handshake in time",
         "The backend accepted the connection but did not complete the handshake: check it is not blocked, and the proxy's connect/read timeouts.";
+    HttpVersionRejected => "http_version_rejected", Error,
+        "The server answered 505 HTTP Version Not Supported: it refused the request's HTTP version (an upgrade needs HTTP/1.1)",
+        "Send the upgrade as HTTP/1.1. If the client did, a proxy between it and the server forwarded it as HTTP/1.0: nginx's default, fixed with `proxy_http_version 1.1;` in the location (see the proxy hop when both legs are captured).";
     ClientError => "client_error", Error,
         "The server answered another 4xx status to the upgrade",
         "Read the response body and the server log for the reason; the request findings may name it.";

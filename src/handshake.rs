@@ -623,6 +623,16 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         }
         502 => (Code::BadGateway, format!("proxy answered 502 Bad Gateway{server}: the WebSocket upstream is unreachable or answered garbage")),
         503 => (Code::ServiceUnavailable, format!("503 Service Unavailable{server}")),
+        // Not the application failing: the server refuses the request's HTTP version, which
+        // the request findings (HTTP/1.0) or a proxy behind this capture point explain.
+        505 => (
+            Code::HttpVersionRejected,
+            match request.map(|r| r.head.version_minor) {
+                Some(0) => format!("server answered 505 HTTP Version Not Supported{server} to an HTTP/1.0 request: the upgrade needs HTTP/1.1"),
+                Some(_) => format!("server answered 505 HTTP Version Not Supported{server} although the request is HTTP/1.1: a proxy behind this capture point forwarded it with an older version"),
+                None => format!("server answered 505 HTTP Version Not Supported{server}"),
+            },
+        ),
         504 => (Code::GatewayTimeout, format!("proxy answered 504 Gateway Timeout{server}")),
         401..=499 => (Code::ClientError, format!("server answered {line}")),
         500..=599 => (Code::ServerError, format!("server answered {line}")),

@@ -606,3 +606,43 @@ fn a_reset_after_a_clean_close_from_a_real_client_is_info() {
     assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
     assert!(stderr(&out).contains("info findings (printed with -v): reset_after_close ×1"));
 }
+
+#[test]
+fn a_505_relayed_from_an_http10_upstream_is_not_an_application_failure() {
+    // Issue 15 item 5, recorded: nginx forwards the upgrade as HTTP/1.0 (its default),
+    // websockets answers 505 and nginx passes it on. Neither leg says "check the
+    // application's log": the client's leg points at a proxy behind the capture point, the
+    // upstream leg at its HTTP/1.0 request, and the hop at nginx.
+    let recs = records(&sample("nginx-http10-505.pcap"), &[]);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(codes(&recs[0]), ["http_version_rejected"]);
+    assert!(recs[0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("although the request is HTTP/1.1: a proxy"));
+    assert_eq!(
+        codes(&recs[1]),
+        ["request_http_version", "http_version_rejected"]
+    );
+    assert!(recs[1]["findings"][1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("to an HTTP/1.0 request"));
+    for r in &recs {
+        for f in r["findings"].as_array().unwrap() {
+            assert!(
+                !f["hint"].as_str().unwrap().contains("check its log"),
+                "{f}"
+            );
+        }
+    }
+    let hop = all_records(&sample("nginx-http10-505.pcap"), &[])
+        .into_iter()
+        .find(|r| r["type"] == "hop")
+        .unwrap();
+    assert_eq!(hop["broken_at"], "proxy_request");
+    assert!(hop["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("forwarded the request as HTTP/1.0"));
+}
