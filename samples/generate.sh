@@ -492,14 +492,14 @@ if want curl-aiohttp-idle-exit; then
   # curl sends a valid upgrade straight to aiohttp (no proxy), gets its 101, then gives up
   # at --max-time and closes TCP without a close frame: 1 s, then 2 s of silence. Nothing
   # on the path has an idle timeout; wssniff must report the silence, not blame a proxy.
-  bg srv "${AIOWS[@]}" --port 18221
-  wait_listen 18221
-  cap_start curl-aiohttp-idle-exit.pcap 'tcp port 18221'
+  bg srv "${AIOWS[@]}" --port 18251
+  wait_listen 18251
+  cap_start curl-aiohttp-idle-exit.pcap 'tcp port 18251'
   for t in 1 2; do
     # curl exits 28 (timeout) by design here.
     timeout 10 "${CURL[@]}" --max-time "$t" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
       -H "Sec-WebSocket-Key: $KEY" -H 'Sec-WebSocket-Version: 13' \
-      http://127.0.0.1:18221/ws || true
+      http://127.0.0.1:18251/ws || true
     sleep 0.2
   done
   cap_stop
