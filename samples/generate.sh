@@ -7,7 +7,7 @@
 #
 # Installs what is missing (tcpdump, nginx-light, curl, python3 + websockets,
 # nodejs/npm + ws, optionally wireshark-common for editcap), starts servers on
-# 127.0.0.1 / ::1 ports 18001-18199 only, and kills everything it started on
+# 127.0.0.1 / ::1 ports 18001-18299 only, and kills everything it started on
 # exit.  Every wait is bounded; the whole run takes about two minutes.
 set -euo pipefail
 
@@ -91,6 +91,18 @@ if ! "$PY" -c 'import websockets.asyncio.client' 2>/dev/null; then
   "$PY" -c 'import websockets.asyncio.client' 2>/dev/null ||
     timeout 300 "$PY" -m pip install -q 'websockets>=13'
   "$PY" -c 'import websockets.asyncio.client' || die "could not install python websockets"
+fi
+# aiohttp, a second Python server library (the curl idle-exit sample).
+if ! "$PY" -c 'import aiohttp' 2>/dev/null; then
+  if [[ $PY != "$GEN/.venv/bin/python" ]]; then
+    [[ -x $GEN/.venv/bin/python ]] || "$PY" -m venv "$GEN/.venv" || apt_install python3-venv
+    [[ -x $GEN/.venv/bin/python ]] || "$PY" -m venv "$GEN/.venv"
+    PY=$GEN/.venv/bin/python
+    "$PY" -c 'import websockets.asyncio.client' 2>/dev/null ||
+      timeout 300 "$PY" -m pip install -q 'websockets>=13'
+  fi
+  timeout 300 "$PY" -m pip install -q aiohttp
+  "$PY" -c 'import aiohttp' || die "could not install aiohttp"
 fi
 
 if [[ ! -d $GEN/node_modules/ws ]]; then
@@ -198,6 +210,7 @@ nginx_start() {  # nginx_start TEMPLATE LISTEN UPSTREAM [READ_TIMEOUT]
 }
 
 PYWS=("$PY" "$GEN/pyws.py")
+AIOWS=("$PY" "$GEN/aiows.py")
 RAW=("$PY" "$GEN/raw.py")
 NODEWS=(node "$GEN/nodews.js")
 CURL=(curl -sS -i --http1.1 --max-time 3 --noproxy '*' -o /dev/null -w 'curl: HTTP %{http_code}\n')
@@ -475,6 +488,47 @@ if want close-codes; then
   stop_bg
 fi
 
+if want curl-aiohttp-idle-exit; then
+  # curl sends a valid upgrade straight to aiohttp (no proxy), gets its 101, then gives up
+  # at --max-time and closes TCP without a close frame: 1 s, then 2 s of silence. Nothing
+  # on the path has an idle timeout; wssniff must report the silence, not blame a proxy.
+  bg srv "${AIOWS[@]}" --port 18251
+  wait_listen 18251
+  cap_start curl-aiohttp-idle-exit.pcap 'tcp port 18251'
+  for t in 1 2; do
+    # curl exits 28 (timeout) by design here.
+    timeout 10 "${CURL[@]}" --max-time "$t" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+      -H "Sec-WebSocket-Key: $KEY" -H 'Sec-WebSocket-Version: 13' \
+      http://127.0.0.1:18251/ws || true
+    sleep 0.2
+  done
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-http10-505; then
+  # nginx forwards Upgrade and Connection but speaks its default HTTP/1.0 upstream
+  # (no proxy_http_version 1.1): websockets answers 505, which nginx passes back.
+  bg backend "${PYWS[@]}" server --port 18232
+  wait_listen 18232
+  nginx_start nginx-http10.conf.tmpl 18231 18232
+  cap_start nginx-http10-505.pcap 'tcp port 18231 or tcp port 18232'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18231/chat
+  cap_stop
+  stop_bg
+fi
+
+if want reset-after-close; then
+  # A clean closing handshake (client 1000 "done", server echo, server FIN), then the
+  # client, whose socket has SO_LINGER 0, ends TCP with an RST: normal, no alarm.
+  bg srv "${PYWS[@]}" server --port 18241
+  wait_listen 18241
+  cap_start reset-after-close.pcap 'tcp port 18241'
+  run 10 "${PYWS[@]}" client --mode reset-after-close --url ws://127.0.0.1:18241/chat
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions
 # (only on a full run, so VERSIONS.txt always describes every capture)
 [[ -n $ONLY ]] || {
@@ -488,6 +542,7 @@ fi
   echo "curl: $(curl --version | sed -n 1p)"
   echo "python: $("$PY" --version 2>&1)"
   echo "python websockets: $("$PY" -c 'import websockets; print(websockets.__version__)')"
+  echo "python aiohttp: $("$PY" -c 'import aiohttp; print(aiohttp.__version__)')"
   echo "node: $(node --version)"
   echo "node ws: $(node -p "require('$GEN/node_modules/ws/package.json').version")"
   if command -v editcap >/dev/null; then

@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::capture::live::LiveOptions;
 use crate::dispatch::ConnLimits;
-use crate::engine::{EngineConfig, RecordOrder};
+use crate::engine::{EngineConfig, ProxyIdleTimeouts, RecordOrder, MAX_PROXY_IDLE_TIMEOUTS};
 use crate::event::Verdict;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
@@ -131,6 +131,12 @@ pub struct Cli {
     /// Seconds of silence (capture time) after which a connection is forgotten.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub flow_timeout: u64,
+
+    /// An idle timeout of a proxy or load balancer on the path, in seconds (repeatable): a
+    /// connection torn down after that long without frames is named as its timer. Not
+    /// `--flow-timeout`, which is how long wssniff itself remembers a quiet connection.
+    #[arg(long, value_name = "SECONDS")]
+    pub proxy_idle_timeout: Vec<f64>,
 
     /// Longest HTTP head (request or response) accepted.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_header_bytes)]
@@ -357,6 +363,14 @@ impl Cli {
             max_payload: self.max_payload,
             ..ConnLimits::default()
         };
+        let mut proxy_idle_timeouts = ProxyIdleTimeouts::default();
+        for &t in &self.proxy_idle_timeout {
+            if !proxy_idle_timeouts.push(t) {
+                return Err(format!(
+                    "--proxy-idle-timeout {t}: give at most {MAX_PROXY_IDLE_TIMEOUTS} values, each a positive number of seconds"
+                ));
+            }
+        }
         let flow_timeout_ns = i64::try_from(self.flow_timeout)
             .unwrap_or(i64::MAX / 1_000_000_000)
             .saturating_mul(1_000_000_000);
@@ -386,6 +400,7 @@ impl Cli {
                 } else {
                     RecordOrder::ById
                 },
+                proxy_idle_timeouts,
                 ..EngineConfig::default()
             },
             tui: self.tui,

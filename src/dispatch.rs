@@ -196,6 +196,15 @@ impl Dispatch {
         }
     }
 
+    /// Frames the client has sent on the WebSocket of stream `id` (0 when there is none).
+    #[must_use]
+    pub fn client_frames(&self, id: StreamId) -> u64 {
+        self.websockets
+            .iter()
+            .find(|w| w.id == id)
+            .map_or(0, |w| w.session.frames_from(Peer::Client))
+    }
+
     /// After the connection finished: one WebSocket connection record (with its stream)
     /// per call, until none is left. Endpoints are left for the caller, which knows the
     /// flow key.
@@ -576,6 +585,13 @@ impl Connection {
     /// Links the WebSocket session on stream `id` to the handshake record that opened it.
     pub fn set_handshake(&mut self, id: StreamId, handshake: u64, failed: bool) {
         self.app.set_handshake(id, handshake, failed);
+    }
+
+    /// Frames the client has sent on the WebSocket of stream `id` (0 when there is none): a
+    /// client that sends one has taken the switch.
+    #[must_use]
+    pub fn client_frames(&self, id: StreamId) -> u64 {
+        self.app.client_frames(id)
     }
 
     /// After [`Connection::finish`]: the WebSocket connection records, one per call.

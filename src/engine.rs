@@ -11,7 +11,7 @@ mod sequence;
 
 pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -22,7 +22,9 @@ use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
-use crate::event::{ConnectionRecord, Ending, Event, HandshakeRecord, Notice, Timing, Verdict};
+use crate::event::{
+    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, Timing, Verdict,
+};
 use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
@@ -30,7 +32,8 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::Opening;
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
-use sequence::Sequencer;
+use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
+use sequence::{record_weight, Sequencer};
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,7 +51,57 @@ pub struct EngineConfig {
     pub hash_seed: Option<u64>,
     /// When records leave: in id order (files, the default) or as soon as known (live).
     pub order: RecordOrder,
+    /// Idle timeouts configured on the path (`--proxy-idle-timeout`): a silent teardown after
+    /// one of them is named as that intermediary's timer.
+    pub proxy_idle_timeouts: ProxyIdleTimeouts,
 }
+
+/// Most `--proxy-idle-timeout` values.
+pub const MAX_PROXY_IDLE_TIMEOUTS: usize = 8;
+
+/// Idle timeouts of the intermediaries on the path, as the user knows them (at most
+/// [`MAX_PROXY_IDLE_TIMEOUTS`]; a fixed array keeps [`EngineConfig`] `Copy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProxyIdleTimeouts {
+    ms: [f64; MAX_PROXY_IDLE_TIMEOUTS],
+    len: usize,
+}
+
+impl ProxyIdleTimeouts {
+    /// Adds a timeout of `seconds`; false when it is not a positive finite number or the
+    /// list is full.
+    pub fn push(&mut self, seconds: f64) -> bool {
+        let Some(slot) = self.ms.get_mut(self.len) else {
+            return false;
+        };
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return false;
+        }
+        *slot = seconds * 1000.0;
+        self.len += 1;
+        true
+    }
+
+    /// The values, in milliseconds.
+    #[must_use]
+    pub fn as_ms(&self) -> &[f64] {
+        self.ms.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// One leg of a proxy hop whose two legs both switched: which peer of it is the proxy, so a
+/// silent teardown by that peer is the proxy's idle timeout.
+#[derive(Debug)]
+struct ProxyLeg {
+    partner: u64,
+    proxy_peer: Peer,
+    /// "the proxy nginx/1.22.1 at 10.0.0.2:80".
+    proxy: String,
+}
+
+/// Most proxy legs remembered while their connections last (two per linked hop); the oldest
+/// go first beyond it.
+const MAX_PROXY_LEGS: usize = 2 * crate::correlate::hop::MAX_TRACKED;
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,6 +173,22 @@ pub struct Stats {
     pub connections_without_handshake: u64,
 }
 
+/// The record of a failed handshake that switched the connection anyway (a 101 the client
+/// must reject), held until the client shows whether it took the switch: a frame from it
+/// releases the record as it is (a connection record follows when the connection ends);
+/// the connection ending first gives the record its ending, and no connection record is
+/// written (RFC 6455 §4.1: the client failed the connection; nothing opened).
+#[derive(Debug)]
+struct Parked {
+    id: u64,
+    stream: StreamId,
+    /// When it was parked: live capture releases it after `--response-timeout`.
+    since: Timestamp,
+    record: Arc<HandshakeRecord>,
+    /// Proxy hops whose later leg is this record: they follow it.
+    hops: Vec<HopLink>,
+}
+
 /// A tracked TCP connection: a few bytes while only SYNs and bare ACKs have been seen (a port
 /// scan or a SYN flood stays like this), the full [`Connection`] once data flows.
 #[derive(Default)]
@@ -174,6 +243,17 @@ pub struct Engine {
     deadlines: VecDeque<(Timestamp, FlowKey)>,
     /// Links the two legs of proxied handshakes as they complete.
     hops: HopTracker,
+    /// Failed handshakes waiting for their client's answer, by connection (at most one per
+    /// connection, so bounded by the flow table), and the connection of each by id.
+    parked: BTreeMap<FlowKey, Parked>,
+    parked_ids: BTreeMap<u64, FlowKey>,
+    /// The parked records, registered with `meter`.
+    parked_account: Account,
+    /// Legs of linked proxy hops, by handshake id, while their connections last.
+    proxy_legs: BTreeMap<u64, ProxyLeg>,
+    /// Legs that ended before their partner, by handshake id: whether the proxy closed them
+    /// (else the far side closed first and the proxy only passed the close on).
+    ended_legs: BTreeMap<u64, bool>,
 }
 
 impl Engine {
@@ -199,6 +279,11 @@ impl Engine {
             order_account: Account::default(),
             deadlines: VecDeque::new(),
             hops: HopTracker::new(),
+            parked: BTreeMap::new(),
+            parked_ids: BTreeMap::new(),
+            parked_account: Account::default(),
+            proxy_legs: BTreeMap::new(),
+            ended_legs: BTreeMap::new(),
         }
     }
 
@@ -226,7 +311,13 @@ impl Engine {
     /// the accounting must agree with (for tests).
     #[must_use]
     pub fn memory_walked(&self) -> usize {
-        self.flows.values().map(Flow::memory).sum::<usize>() + self.out.walked_bytes()
+        self.flows.values().map(Flow::memory).sum::<usize>()
+            + self.out.walked_bytes()
+            + self
+                .parked
+                .values()
+                .map(|p| record_weight(&p.record))
+                .sum::<usize>()
     }
 
     /// Most bytes held at once so far.
@@ -370,6 +461,9 @@ impl Engine {
                 conn.set_handshake(stream, id, failed);
             }
         }
+        if !self.parked.is_empty() {
+            self.client_took_switch(key);
+        }
         if effect.closed {
             let flow = self.flows.remove(&key);
             self.settle_table();
@@ -391,6 +485,18 @@ impl Engine {
         let Some(timeout) = self.config.response_timeout_ns else {
             return;
         };
+        // A failed handshake whose client neither spoke nor closed: its line must not wait for
+        // the connection to end.
+        let cutoff = Timestamp(now.0.saturating_sub(timeout));
+        let due: Vec<FlowKey> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.since <= cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.unpark(key, None);
+        }
         while let Some(&(deadline, key)) = self.deadlines.front() {
             if deadline > now {
                 break;
@@ -419,6 +525,10 @@ impl Engine {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
             }
+        }
+        // Every parked record belongs to a connection finished above; none is left behind.
+        while let Some((&key, _)) = self.parked.first_key_value() {
+            self.unpark(key, None);
         }
         self.settle_table();
         self.out.flush(emit);
@@ -460,15 +570,158 @@ impl Engine {
         if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
             conn.set_handshake(stream, id, failed);
         }
-        while let Some((_stream, mut record)) = conn.take_connection_record() {
+        while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             self.fill_endpoints(&mut record, key, client_side);
+            self.blame_idle(&mut record);
+            if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
+                if record.client_to_server.frames == 0 {
+                    // The client failed the handshake: the ending is the handshake's.
+                    self.unpark(key, Some(&record));
+                    continue;
+                }
+                self.unpark(key, None);
+            }
             self.stats.connections += 1;
             if !record.handshake_observed {
                 self.stats.connections_without_handshake += 1;
             }
             self.out.push(Event::Connection(Box::new(record)));
         }
+    }
+
+    /// Names an intermediary's idle timeout on `record` from what the session could not
+    /// know: the user's `--proxy-idle-timeout` values, and a proxy hop whose proxy closed
+    /// this leg (not passing on the other leg's close).
+    fn blame_idle(&mut self, record: &mut ConnectionRecord) {
+        let leg = record
+            .handshake_id
+            .and_then(|id| self.proxy_legs.remove(&id).map(|leg| (id, leg)));
+        let closer = match record.tcp_end {
+            Ending::ClientFin | Ending::ClientRst => Some(Peer::Client),
+            Ending::ServerFin | Ending::ServerRst => Some(Peer::Server),
+            _ => None,
+        };
+        let mut proxy = None;
+        if let Some((id, leg)) = leg {
+            let proxy_closed = closer == Some(leg.proxy_peer);
+            // The partner leg, if it ended first: closed by its far side means this proxy
+            // only passed that close on.
+            let relayed = self.ended_legs.remove(&leg.partner) == Some(false);
+            if self.proxy_legs.contains_key(&leg.partner) {
+                if self.ended_legs.len() >= MAX_PROXY_LEGS {
+                    self.ended_legs.pop_first();
+                }
+                self.ended_legs.insert(id, proxy_closed);
+            }
+            if proxy_closed && !relayed {
+                proxy = Some(leg.proxy);
+            }
+        }
+        let user = self.config.proxy_idle_timeouts;
+        if proxy.is_none() && user.as_ms().is_empty() {
+            return;
+        }
+        name_idle_timeout(
+            record,
+            &IdleEvidence {
+                user_timeouts_ms: user.as_ms(),
+                closing_proxy: proxy.as_deref(),
+            },
+        );
+    }
+
+    /// Remembers the two legs of `hop` when both switched, so their endings can tell a
+    /// proxy's idle timeout.
+    fn note_proxy_legs(&mut self, hop: &HopLink) {
+        if hop.upstream_status != Some(101) || hop.downstream_status != Some(101) {
+            return;
+        }
+        let proxy = match &hop.proxy_software {
+            Some(sw) => format!("the proxy {sw} at {}", hop.proxy),
+            None => format!("the proxy at {}", hop.proxy),
+        };
+        for (id, partner, proxy_peer) in [
+            (hop.downstream, hop.upstream, Peer::Server),
+            (hop.upstream, hop.downstream, Peer::Client),
+        ] {
+            while self.proxy_legs.len() >= MAX_PROXY_LEGS {
+                self.proxy_legs.pop_first();
+            }
+            self.proxy_legs.insert(
+                id,
+                ProxyLeg {
+                    partner,
+                    proxy_peer,
+                    proxy: proxy.clone(),
+                },
+            );
+        }
+    }
+
+    /// Releases the parked record of `key` once its client sent a frame (the switch took
+    /// effect on both sides).
+    fn client_took_switch(&mut self, key: FlowKey) {
+        let Some(stream) = self.parked.get(&key).map(|p| p.stream) else {
+            return;
+        };
+        let spoke = self
+            .flows
+            .peek_mut(&key)
+            .and_then(Flow::conn)
+            .is_some_and(|c| c.client_frames(stream) > 0);
+        if spoke {
+            self.unpark(key, None);
+        }
+    }
+
+    /// Holds the record of a failed handshake that switched the connection (see [`Parked`]).
+    fn park(&mut self, key: FlowKey, stream: StreamId, record: Arc<HandshakeRecord>) {
+        let id = record.id;
+        let since = self.at.map_or(record.ts, |(_, ts)| ts);
+        // A connection switches once; should a second record come, the first goes out.
+        if self.parked.contains_key(&key) {
+            self.unpark(key, None);
+        }
+        self.parked_ids.insert(id, key);
+        self.parked.insert(
+            key,
+            Parked {
+                id,
+                stream,
+                since,
+                record,
+                hops: Vec::new(),
+            },
+        );
+        self.settle_parked();
+    }
+
+    /// Hands the parked record of `key` to the output order, with the ending of its
+    /// connection when the client never took the switch (`ended`), then its hops.
+    fn unpark(&mut self, key: FlowKey, ended: Option<&ConnectionRecord>) {
+        let Some(mut p) = self.parked.remove(&key) else {
+            return;
+        };
+        self.parked_ids.remove(&p.id);
+        if let Some(c) = ended {
+            handshake::close_after_failure(
+                Arc::make_mut(&mut p.record),
+                c.tcp_end,
+                c.duration_ms,
+                c.server_to_client.frames,
+            );
+        }
+        self.out.fill(p.id, Event::Handshake(p.record));
+        for hop in p.hops {
+            self.out.after(p.id, Event::Hop(Box::new(hop)));
+        }
+        self.settle_parked();
+    }
+
+    fn settle_parked(&mut self) {
+        let bytes = self.parked.values().map(|p| record_weight(&p.record)).sum();
+        self.parked_account.set(&mut self.meter, bytes);
     }
 
     fn fill_endpoints(&self, record: &mut ConnectionRecord, key: FlowKey, client_side: Side) {
@@ -583,18 +836,30 @@ impl Engine {
                 None => self.out.reserve(),
             };
             let record = self.record(id, c, client, server, connect_rtt_ns);
+            let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
-                switched = Some((stream, record.id, record.verdict == Verdict::Failed));
+                switched = Some((stream, record.id, failed));
             }
             self.stats.handshakes += 1;
             let record = Arc::new(record);
             let hops = self.hops.push(&record);
-            self.out.fill(id, Event::Handshake(record));
+            match opened {
+                Some(stream) if failed => self.park(key, stream, record),
+                _ => self.out.fill(id, Event::Handshake(record)),
+            }
             for hop in hops {
                 self.stats.proxy_hops += 1;
+                self.note_proxy_legs(&hop);
                 // Right after its later leg's record.
                 let later = hop.downstream.max(hop.upstream);
-                self.out.after(later, Event::Hop(Box::new(hop)));
+                match self
+                    .parked_ids
+                    .get(&later)
+                    .and_then(|k| self.parked.get_mut(k))
+                {
+                    Some(p) => p.hops.push(hop),
+                    None => self.out.after(later, Event::Hop(Box::new(hop))),
+                }
             }
         }
         switched

@@ -149,6 +149,9 @@ catalogue! {
     GatewayTimeout => "gateway_timeout", Error,
         "A proxy answered 504 Gateway Timeout: the upstream did not answer the handshake in time",
         "The backend accepted the connection but did not complete the handshake: check it is not blocked, and the proxy's connect/read timeouts.";
+    HttpVersionRejected => "http_version_rejected", Error,
+        "The server answered 505 HTTP Version Not Supported: it refused the request's HTTP version (an upgrade needs HTTP/1.1)",
+        "Send the upgrade as HTTP/1.1. If the client did, a proxy between it and the server forwarded it as HTTP/1.0: nginx's default, fixed with `proxy_http_version 1.1;` in the location (see the proxy hop when both legs are captured).";
     ClientError => "client_error", Error,
         "The server answered another 4xx status to the upgrade",
         "Read the response body and the server log for the reason; the request findings may name it.";
@@ -277,8 +280,11 @@ catalogue! {
         "TCP was reset (RST) after both close frames were exchanged",
         "Normal for many stacks (a socket closed with unread data, or with SO_LINGER 0, sends RST): the closing handshake completed, so applications see the close code, not 1006. Nothing to fix.";
     IdleTimeout => "idle_timeout", Warning,
-        "A quiet connection was torn down after a round number of seconds without frames: an intermediary's idle timeout",
+        "A quiet connection was torn down after a silence that matches an intermediary's idle timeout (a vendor default, --proxy-idle-timeout, or the proxy of a hop in the capture)",
         "Send pings from the application more often than the timeout (e.g. every 30 s), or raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout, AWS ALB idle_timeout, Cloudflare: pings are the only option).";
+    ClosedAfterFailedHandshake => "closed_after_failed_handshake", Info,
+        "The connection closed after a 101 the client must reject, before the client sent a frame: no WebSocket connection opened (RFC 6455 §4.1)",
+        "Nothing to fix in the client: a compliant client fails the connection this way. Fix the handshake finding above it.";
     HandshakeNotObserved => "handshake_not_observed", Info,
         "WebSocket frames were seen on a connection whose opening handshake was not captured",
         "Start the capture before the client connects to see the handshake; frames, close codes and the ending are still reported.";

@@ -68,6 +68,49 @@ pub fn record(
     r
 }
 
+/// How the connection of a failed 101 ended when the client never sent a frame: the switch did
+/// not take effect on the client's side, so there is no WebSocket connection to report, and
+/// the ending belongs to this record (`ending`, and an info finding that says who closed and
+/// when). `after_ms` is the time from the 101 to the end; `server_frames` what the server sent
+/// meanwhile (frames the client never accepted).
+pub fn close_after_failure(
+    record: &mut HandshakeRecord,
+    ending: Ending,
+    after_ms: f64,
+    server_frames: u64,
+) {
+    let after = format!("{after_ms:.1} ms after the 101");
+    let mut message = match ending {
+        // RFC 6455 §4.1: "the client MUST _Fail the WebSocket Connection_" when the 101 does
+        // not validate; §7.1.7: failing a connection that was never established sends no
+        // close frame, it just closes TCP.
+        Ending::ClientFin | Ending::ClientRst => format!(
+            "{} {after}, without a frame, as RFC 6455 §4.1 requires of a client that rejects the handshake",
+            ending.describe()
+        ),
+        Ending::ServerFin | Ending::ServerRst => format!(
+            "{} {after}, before the client sent a frame",
+            ending.describe()
+        ),
+        Ending::CaptureEnded | Ending::ResponseTimeout => {
+            format!("no frame from the client before the capture ended, {after}")
+        }
+        Ending::Evicted => format!(
+            "no frame from the client before wssniff evicted the flow, {after}"
+        ),
+    };
+    if server_frames > 0 {
+        message.push_str(&format!(
+            "; the server had sent {server_frames} frame{} the client never accepted",
+            if server_frames == 1 { "" } else { "s" }
+        ));
+    }
+    record.ending = Some(ending);
+    record
+        .findings
+        .push(Finding::new(Code::ClosedAfterFailedHandshake, message));
+}
+
 /// A record with nothing analysed yet, at `ts`, its engine-owned fields unset.
 fn unplaced(ts: Timestamp) -> HandshakeRecord {
     let nowhere = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
@@ -580,6 +623,16 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         }
         502 => (Code::BadGateway, format!("proxy answered 502 Bad Gateway{server}: the WebSocket upstream is unreachable or answered garbage")),
         503 => (Code::ServiceUnavailable, format!("503 Service Unavailable{server}")),
+        // Not the application failing: the server refuses the request's HTTP version, which
+        // the request findings (HTTP/1.0) or a proxy behind this capture point explain.
+        505 => (
+            Code::HttpVersionRejected,
+            match request.map(|r| r.head.version_minor) {
+                Some(0) => format!("server answered 505 HTTP Version Not Supported{server} to an HTTP/1.0 request: the upgrade needs HTTP/1.1"),
+                Some(_) => format!("server answered 505 HTTP Version Not Supported{server} although the request is HTTP/1.1: a proxy behind this capture point forwarded it with an older version"),
+                None => format!("server answered 505 HTTP Version Not Supported{server}"),
+            },
+        ),
         504 => (Code::GatewayTimeout, format!("proxy answered 504 Gateway Timeout{server}")),
         401..=499 => (Code::ClientError, format!("server answered {line}")),
         500..=599 => (Code::ServerError, format!("server answered {line}")),

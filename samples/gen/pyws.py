@@ -161,6 +161,21 @@ async def client_basic(args):
         await ws.close(1000, "done")
 
 
+async def client_reset_after_close(args):
+    """The basic exchange and a clean close, from a socket with SO_LINGER 0 that websockets
+    closes instead of half-closing (its code path over TLS, where a transport cannot write
+    EOF): after both close frames and the server's FIN, the client's close() sends an RST
+    (the kernel resets a socket closed in CLOSE_WAIT with linger 0)."""
+    async with connect(args.url, proxy=None, ping_interval=None, open_timeout=5,
+                       close_timeout=3) as ws:
+        sock = ws.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ws.transport.can_write_eof = lambda: False
+        await ws.send("hello")
+        log("echo:", await asyncio.wait_for(ws.recv(), 3))
+        await ws.close(1000, "done")
+
+
 async def client_expect_fail(args, url=None, **kwargs):
     try:
         async with connect(url or args.url, proxy=None, ping_interval=None, open_timeout=args.open_timeout,
@@ -269,6 +284,8 @@ async def run_client(args):
         await client_long(args)
     elif args.mode == "credentials":
         await client_credentials(args)
+    elif args.mode == "reset-after-close":
+        await client_reset_after_close(args)
     else:
         raise SystemExit(f"unknown client mode {args.mode}")
 

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::event::{Event, Message};
+use crate::event::{Event, HandshakeRecord, Message};
 
 /// Most events held back to write them in id order.
 pub const MAX_HELD_EVENTS: usize = 10_000;
@@ -253,17 +253,20 @@ impl Sequencer {
 }
 
 /// Estimated bytes an event holds: its heads as captured plus a fixed cost.
-fn weight(event: &Event) -> usize {
-    let head = |m: &Message| m.head.raw.len().saturating_mul(2);
+pub(crate) fn weight(event: &Event) -> usize {
     match event {
-        Event::Handshake(r) => {
-            EVENT_COST
-                + r.request.as_ref().map_or(0, head)
-                + r.response.as_ref().map_or(0, head)
-                + r.interim.iter().map(head).sum::<usize>()
-        }
+        Event::Handshake(r) => record_weight(r),
         Event::Connection(_) | Event::Hop(_) | Event::Notice(_) => EVENT_COST,
     }
+}
+
+/// Estimated bytes a handshake record holds (the same estimate as [`weight`]).
+pub(crate) fn record_weight(r: &HandshakeRecord) -> usize {
+    let head = |m: &Message| m.head.raw.len().saturating_mul(2);
+    EVENT_COST
+        + r.request.as_ref().map_or(0, head)
+        + r.response.as_ref().map_or(0, head)
+        + r.interim.iter().map(head).sum::<usize>()
 }
 
 #[cfg(test)]

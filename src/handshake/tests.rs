@@ -119,6 +119,10 @@ fn status_classes() {
         ("HTTP/1.1 504 Gateway Timeout\n", "gateway_timeout"),
         ("HTTP/1.1 429 Too Many Requests\n", "client_error"),
         ("HTTP/1.1 500 Internal Server Error\n", "server_error"),
+        (
+            "HTTP/1.1 505 HTTP Version Not Supported\n",
+            "http_version_rejected",
+        ),
     ];
     for (resp, code) in cases {
         let a = run(Some(&good_request("")), Some(resp), None);

@@ -9,13 +9,214 @@
 //! frame and keeps no state.
 
 use crate::capture::Timestamp;
-use crate::event::{CloseInfo, ConnectionEnding, Ending, Peer};
+use crate::event::{CloseInfo, ConnectionEnding, ConnectionRecord, Ending, Peer};
 use crate::finding::{Code, Evidence, Finding};
 use crate::websocket::frame::{close_code_kind, close_code_meaning, CloseCodeKind};
 use crate::websocket::rules::sender;
 
-/// Silence before a teardown that can be an idle timeout.
-const MIN_IDLE_SECONDS: f64 = 1.0;
+/// How far a measured silence may be from a timer's value and still be that timer: 0.5 s
+/// plus 1 % of the value, either way. A timer fires its value after the last byte the
+/// intermediary saw, plus scheduling delay; the capture point saw that byte and the teardown
+/// up to a round trip earlier or later than the intermediary did.
+pub(crate) const IDLE_TOLERANCE_MS: f64 = 500.0;
+/// The part of the tolerance that grows with the timer's value.
+const IDLE_TOLERANCE_SHARE: f64 = 0.01;
+
+/// What an intermediary's timer measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Measures {
+    /// Time with no data in either direction.
+    Silence,
+    /// The connection's lifetime since the 101, busy or not.
+    Lifetime,
+}
+
+/// A default timer of a widely deployed intermediary that ends WebSocket connections.
+struct KnownTimer {
+    seconds: f64,
+    measures: Measures,
+    /// It ends the flow with an RST, never a FIN.
+    rst_only: bool,
+    what: &'static str,
+}
+
+/// Vendor defaults, from their documentation. HAProxy is not here: `timeout tunnel` has no
+/// default (a configuration sets it, or `timeout client`/`server` apply), so its value comes
+/// from `--proxy-idle-timeout`.
+const KNOWN_TIMERS: &[KnownTimer] = &[
+    // nginx.org/en/docs/http/websocket.html: "By default, the connection will be closed if
+    // the proxied server does not transmit any data within 60 seconds"
+    // (proxy_read_timeout; proxy_send_timeout is 60 s too). AWS: "By default, Elastic Load
+    // Balancing maintains a 60-second idle connection timeout" (Classic), and the
+    // Application Load Balancer's idle_timeout.timeout_seconds defaults to 60.
+    KnownTimer {
+        seconds: 60.0,
+        measures: Measures::Silence,
+        rst_only: false,
+        what: "nginx's default proxy_read_timeout and the AWS ALB/CLB default idle timeout",
+    },
+    // developers.cloudflare.com/fundamentals/reference/connection-limits: Proxy Read Timeout
+    // 100 s (Enterprise plans can change it); proxied WebSockets idle that long are closed.
+    KnownTimer {
+        seconds: 100.0,
+        measures: Measures::Silence,
+        rst_only: false,
+        what: "Cloudflare's proxy read timeout",
+    },
+    // learn.microsoft.com/azure/load-balancer/load-balancer-tcp-idle-timeout: "The default
+    // setting is 4 minutes"; the flow is dropped silently unless "TCP reset on idle" is on,
+    // which sends RSTs both ways: only an RST teardown can show it.
+    KnownTimer {
+        seconds: 240.0,
+        measures: Measures::Silence,
+        rst_only: true,
+        what: "the Azure Load Balancer default idle timeout (with TCP reset on idle)",
+    },
+    // envoyproxy.io/docs/envoy/latest/faq/configuration/timeouts: stream_idle_timeout
+    // defaults to 5 minutes, and an upgraded WebSocket is a stream.
+    KnownTimer {
+        seconds: 300.0,
+        measures: Measures::Silence,
+        rst_only: false,
+        what: "Envoy's default stream_idle_timeout (Istio and other Envoy-based gateways)",
+    },
+    // docs.aws.amazon.com/elasticloadbalancing/latest/network/update-idle-timeout.html:
+    // "The default idle timeout value for TCP flows is 350 seconds."
+    KnownTimer {
+        seconds: 350.0,
+        measures: Measures::Silence,
+        rst_only: false,
+        what: "the AWS NLB default TCP idle timeout",
+    },
+    // Google Cloud external Application Load Balancers: the backend service timeout (default
+    // 30 s) is the longest a WebSocket may stay open, idle or not.
+    KnownTimer {
+        seconds: 30.0,
+        measures: Measures::Lifetime,
+        rst_only: false,
+        what: "the Google Cloud load balancer default backend service timeout, which limits a WebSocket's whole lifetime",
+    },
+];
+
+/// Whether `measured_ms` is a timer of `timer_ms`, within the stated tolerance.
+fn within(measured_ms: f64, timer_ms: f64) -> bool {
+    (measured_ms - timer_ms).abs() <= IDLE_TOLERANCE_MS + IDLE_TOLERANCE_SHARE * timer_ms
+}
+
+fn tolerance_text(timer_ms: f64) -> String {
+    format!(
+        "within ±{}",
+        short_duration(IDLE_TOLERANCE_MS + IDLE_TOLERANCE_SHARE * timer_ms)
+    )
+}
+
+/// A duration for a message: `999.8 ms`, `2.0 s`.
+fn short_duration(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// What says a teardown was an intermediary's timer, besides the vendor defaults: the values
+/// the user passed (`--proxy-idle-timeout`) and, when the capture holds both legs of a proxied
+/// handshake, the proxy that closed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdleEvidence<'a> {
+    /// Idle timeouts configured on the path, in milliseconds.
+    pub user_timeouts_ms: &'a [f64],
+    /// The closing side is this proxy (its description: software and address).
+    pub closing_proxy: Option<&'a str>,
+}
+
+/// Why a teardown after `silence_ms` without frames (`lifetime_ms` after the 101, by an RST
+/// when `rst`) was an intermediary's timer, when something says so; `None` otherwise (the
+/// silence is then reported as measured). Identical inputs give identical answers: nothing
+/// here rounds to whole seconds.
+pub(crate) fn idle_cause(
+    silence_ms: f64,
+    lifetime_ms: f64,
+    rst: bool,
+    evidence: &IdleEvidence<'_>,
+) -> Option<String> {
+    if let Some(proxy) = evidence.closing_proxy {
+        return Some(format!(
+            "the closing side is {proxy} (a proxy hop in this capture): likely its idle timeout"
+        ));
+    }
+    for &t in evidence.user_timeouts_ms {
+        if t > 0.0 && within(silence_ms, t) {
+            return Some(format!(
+                "it matches --proxy-idle-timeout {} ({})",
+                short_duration(t),
+                tolerance_text(t)
+            ));
+        }
+    }
+    for k in KNOWN_TIMERS {
+        let ms = k.seconds * 1000.0;
+        let measured = match k.measures {
+            Measures::Silence => silence_ms,
+            Measures::Lifetime => lifetime_ms,
+        };
+        if (rst || !k.rst_only) && within(measured, ms) {
+            return Some(format!(
+                "likely an intermediary idle timeout: {:.0} s is {} ({})",
+                k.seconds,
+                k.what,
+                tolerance_text(ms)
+            ));
+        }
+    }
+    None
+}
+
+/// Names an intermediary's timer on a finished record when `evidence` says so: the
+/// `close_frame_missing` or `connection_reset` finding of a silent teardown becomes
+/// `idle_timeout`. For what the engine learns after the session ended (the values the user
+/// passed, a proxy hop); a record that already names one is left alone.
+pub(crate) fn name_idle_timeout(record: &mut ConnectionRecord, evidence: &IdleEvidence<'_>) {
+    let Some(silence_ms) = record.idle_before_end_ms else {
+        return;
+    };
+    if record.close.initiator.is_some() {
+        return;
+    }
+    let Some(at) = record
+        .findings
+        .iter()
+        .position(|f| matches!(f.code, Code::CloseFrameMissing | Code::ConnectionReset))
+    else {
+        return;
+    };
+    let rst = record.ending == ConnectionEnding::Rst;
+    let Some(why) = idle_cause(silence_ms, record.duration_ms, rst, evidence) else {
+        return;
+    };
+    let who = match record.tcp_end {
+        Ending::ClientFin | Ending::ClientRst => "client",
+        Ending::ServerFin | Ending::ServerRst => "server",
+        _ => "one side",
+    };
+    if let Some(f) = record.findings.get_mut(at) {
+        *f = idle_finding(who, rst, silence_ms, &why);
+    }
+    record
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+fn idle_finding(who: &str, rst: bool, silence_ms: f64, why: &str) -> Finding {
+    Finding::new(
+        Code::IdleTimeout,
+        format!(
+            "the {who} tore the connection down ({}) after {} with no frames and no close frame: {why}",
+            if rst { "RST" } else { "FIN" },
+            short_duration(silence_ms)
+        ),
+    )
+}
 
 /// How the TCP connection ended, as the exchange layer saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,13 +245,14 @@ pub(crate) fn classify(tcp: &TcpEnd, close: &CloseInfo) -> ConnectionEnding {
 
 /// The findings of an ending. `closer` sent the first FIN/RST; `reset` says an RST was seen;
 /// `idle_ns` is the silence before a teardown (`None` when the connection was not torn
-/// down); `handshake_failed` says the opening handshake already failed, so a dropped
-/// connection is expected.
+/// down); `handshake_failed` says the opening handshake failed and the client sent no frame,
+/// so a dropped connection is the client failing it, as it must.
 pub(crate) fn ending_findings(
     ending: ConnectionEnding,
     closer: Option<Peer>,
     reset: bool,
     idle_ns: Option<i64>,
+    lifetime_ns: i64,
     close: &CloseInfo,
     handshake_failed: bool,
 ) -> Vec<Finding> {
@@ -64,26 +266,31 @@ pub(crate) fn ending_findings(
         Peer::Server => close.server.is_some(),
     });
     #[allow(clippy::cast_precision_loss)]
-    let idle_s = idle_ns.map(|n| n as f64 / 1e9);
-    let idle = match idle_s {
-        Some(s) if !closer_sent_close && !close.handshake_completed => idle_timeout(s),
+    let idle_ms = idle_ns.map(|n| n as f64 / 1e6);
+    #[allow(clippy::cast_precision_loss)]
+    let lifetime_ms = lifetime_ns as f64 / 1e6;
+    let idle = match idle_ms {
+        Some(ms) if !closer_sent_close && !close.handshake_completed => idle_cause(
+            ms,
+            lifetime_ms,
+            ending == ConnectionEnding::Rst,
+            &IdleEvidence::default(),
+        ),
         _ => None,
     };
+    // The silence as measured, for the findings that do not name a timer.
+    let silence = idle_ms.map_or_else(String::new, |ms| {
+        format!(" after {} of silence", short_duration(ms))
+    });
     if expected_drop {
         // Nothing to add about how TCP ended: it is the failure itself.
-    } else if let (Some(what), Some(s)) = (idle, idle_s) {
-        out.push(Finding::new(
-            Code::IdleTimeout,
-            format!(
-                "the {who} tore the connection down ({}) after {s:.1} s with no frames and no close frame: {what}",
-                if ending == ConnectionEnding::Rst { "RST" } else { "FIN" }
-            ),
-        ));
+    } else if let (Some(why), Some(ms)) = (idle, idle_ms) {
+        out.push(idle_finding(who, ending == ConnectionEnding::Rst, ms, &why));
     } else {
         match ending {
             ConnectionEnding::FinWithoutClose => out.push(Finding::new(
                 Code::CloseFrameMissing,
-                format!("the {who} closed TCP (FIN) without a close frame from either side; applications report 1006 (abnormal closure)"),
+                format!("the {who} closed TCP (FIN){silence} without a close frame from either side; applications report 1006 (abnormal closure)"),
             )),
             ConnectionEnding::Clean if reset => out.push(Finding::new(
                 Code::ResetAfterClose,
@@ -91,13 +298,13 @@ pub(crate) fn ending_findings(
             )),
             ConnectionEnding::Rst => {
                 let when = if close.initiator.is_some() {
-                    "during the close handshake"
+                    "during the close handshake".to_owned()
                 } else {
-                    "with no close frame; applications report 1006 (abnormal closure)"
+                    format!("{silence} with no close frame; applications report 1006 (abnormal closure)")
                 };
                 out.push(Finding::new(
                     Code::ConnectionReset,
-                    format!("the {who} reset the connection (RST) {when}"),
+                    format!("the {who} reset the connection (RST) {}", when.trim_start()),
                 ));
             }
             ConnectionEnding::CloseNotAnswered => {
@@ -149,44 +356,6 @@ pub(crate) fn ending_findings(
         }));
     }
     out
-}
-
-/// Whether a teardown after `seconds` of silence looks like an intermediary's idle timer,
-/// and which one. Timers fire on whole seconds after the last byte, so the silence lands
-/// just past a round number.
-pub(crate) fn idle_timeout(seconds: f64) -> Option<String> {
-    if seconds < MIN_IDLE_SECONDS {
-        return None;
-    }
-    let known: &[(f64, &str)] = &[
-        (
-            30.0,
-            "30 s is the default backend timeout of Google Cloud load balancers",
-        ),
-        (
-            60.0,
-            "60 s is nginx's default proxy_read_timeout and the AWS ALB default idle timeout",
-        ),
-        (
-            100.0,
-            "100 s is Cloudflare's idle timeout for proxied WebSockets",
-        ),
-        (350.0, "350 s is the AWS NLB idle timeout"),
-    ];
-    for (n, what) in known {
-        if seconds >= *n - 0.5 && seconds <= n * 1.03 + 0.5 {
-            return Some(format!("likely an intermediary idle timeout ({what})"));
-        }
-    }
-    let whole = seconds.floor();
-    let past = seconds - whole;
-    // A timer set to N s fires at N s plus scheduling delay: allow 0.5% or 100 ms past N.
-    if past <= (0.005 * whole).max(0.1) {
-        return Some(format!(
-            "likely an idle timeout of {whole:.0} s in a proxy or load balancer (e.g. nginx proxy_read_timeout {whole:.0}s)"
-        ));
-    }
-    None
 }
 
 #[cfg(test)]
@@ -271,6 +440,7 @@ mod tests {
             Some(Peer::Client),
             false,
             Some(60_000_000_000),
+            60_000_000_000,
             &none,
             true,
         );
@@ -282,7 +452,7 @@ mod tests {
             initiator: Some(Peer::Server),
             handshake_completed: true,
         };
-        let f = ending_findings(ConnectionEnding::Clean, None, false, None, &close, false);
+        let f = ending_findings(ConnectionEnding::Clean, None, false, None, 0, &close, false);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, Code::CloseError);
         assert!(f[0].message.contains("1011") && f[0].message.contains("\"boom\""));
@@ -307,6 +477,7 @@ mod tests {
             Some(Peer::Server),
             false,
             Some(60_000_000_000),
+            60_000_000_000,
             &close,
             false,
         );
@@ -369,14 +540,67 @@ mod tests {
         assert!(r.findings[0].message.contains("during the close handshake"));
     }
 
+    fn cause(silence_ms: f64, lifetime_ms: f64, rst: bool) -> Option<String> {
+        idle_cause(silence_ms, lifetime_ms, rst, &IdleEvidence::default())
+    }
+
     #[test]
-    fn idle_timeout_needs_a_round_number_of_seconds() {
-        assert!(idle_timeout(60.02).unwrap().contains("nginx"));
-        assert!(idle_timeout(100.3).unwrap().contains("Cloudflare"));
-        assert!(idle_timeout(2.001).unwrap().contains("2 s"));
-        assert_eq!(idle_timeout(0.5), None);
-        assert_eq!(idle_timeout(37.4), None);
-        // A teardown 60 s after the last frame, no close frame: the seed case.
+    fn an_idle_timeout_is_named_only_when_the_silence_matches_a_known_timer() {
+        // Vendor defaults, within 0.5 s + 1 %.
+        assert!(cause(60_020.0, 61_000.0, false).unwrap().contains("nginx"));
+        assert!(cause(58_950.0, 61_000.0, false).unwrap().contains("nginx"));
+        assert_eq!(cause(58_800.0, 61_000.0, false), None);
+        assert!(cause(100_300.0, 200_000.0, false)
+            .unwrap()
+            .contains("Cloudflare"));
+        assert!(cause(350_900.0, 400_000.0, true).unwrap().contains("NLB"));
+        // Azure drops the flow silently unless it resets it: only an RST is its timer.
+        assert!(cause(240_100.0, 300_000.0, true).unwrap().contains("Azure"));
+        assert_eq!(cause(240_100.0, 300_000.0, false), None);
+        // Google's timer counts the whole lifetime, not the silence.
+        assert!(cause(2_000.0, 30_050.0, false).unwrap().contains("Google"));
+        // A round number alone is no evidence: the issue's curl exiting after 1 s, either
+        // side of the second, gets the same answer.
+        assert_eq!(cause(1_000.8, 1_000.8, false), None);
+        assert_eq!(cause(999.8, 999.8, false), None);
+        assert_eq!(cause(2_001.0, 2_001.0, false), None);
+        assert_eq!(cause(37_400.0, 40_000.0, false), None);
+    }
+
+    #[test]
+    fn user_timeouts_and_proxy_legs_are_evidence_too() {
+        let user = IdleEvidence {
+            user_timeouts_ms: &[2_000.0, 45_000.0],
+            closing_proxy: None,
+        };
+        let why = idle_cause(2_003.0, 5_000.0, false, &user).unwrap();
+        assert!(why.contains("--proxy-idle-timeout 2.0 s"), "{why}");
+        assert!(idle_cause(44_600.0, 50_000.0, false, &user).is_some());
+        assert_eq!(idle_cause(3_000.0, 5_000.0, false, &user), None);
+        let proxy = IdleEvidence {
+            user_timeouts_ms: &[],
+            closing_proxy: Some("the proxy nginx at 10.0.0.2:80"),
+        };
+        let why = idle_cause(1_234.0, 5_000.0, false, &proxy).unwrap();
+        assert!(why.contains("the proxy nginx at 10.0.0.2:80"), "{why}");
+    }
+
+    #[test]
+    fn a_silent_teardown_reports_the_silence_as_measured() {
+        // No timer matches: the same code on both sides of one second, the silence in words.
+        for (at, words) in [(1_000_800_000, "1.0 s"), (999_800_000, "999.8 ms")] {
+            let mut s = plain();
+            let r = s_finish(&mut s, at);
+            assert_eq!(codes(&r), ["close_frame_missing"]);
+            assert!(
+                r.findings[0]
+                    .message
+                    .contains(&format!("after {words} of silence")),
+                "{}",
+                r.findings[0].message
+            );
+        }
+        // A teardown 60 s after the last frame, no close frame: nginx's or an ALB's timer.
         let mut s = plain();
         feed(&mut s, Peer::Server, &server(0x81, b"x"));
         let r = s.finish(
@@ -389,5 +613,29 @@ mod tests {
         );
         assert_eq!(codes(&r), ["idle_timeout"]);
         assert!((r.max_silence_ms - 60_004.0).abs() < 1.0);
+        // What the engine learns later turns the measured silence into a named timer.
+        let mut s = plain();
+        let mut r = s_finish(&mut s, 2_001_000_000);
+        name_idle_timeout(
+            &mut r,
+            &IdleEvidence {
+                user_timeouts_ms: &[2_000.0],
+                closing_proxy: None,
+            },
+        );
+        assert_eq!(codes(&r), ["idle_timeout"]);
+    }
+
+    /// Ends `s` with a client FIN at `at` ns, nothing sent.
+    fn s_finish(s: &mut crate::websocket::session::Session, at: i64) -> ConnectionRecord {
+        let taken = std::mem::replace(s, plain());
+        taken.finish(
+            TcpEnd {
+                ending: Ending::ClientFin,
+                at: Timestamp(at),
+                rst: false,
+            },
+            Some(Peer::Client),
+        )
     }
 }

@@ -141,6 +141,12 @@ impl Session {
         self.handshake_failed = failed;
     }
 
+    /// Frames `peer` has sent so far.
+    #[must_use]
+    pub fn frames_from(&self, peer: Peer) -> u64 {
+        self.dir(peer).stats.frames
+    }
+
     /// Registers `observer` for the content of this session's messages from the next one on
     /// (see [`ContentObserver`]), within `limits`; replaces any observer registered before.
     pub fn observe_content(&mut self, observer: Box<dyn ContentObserver>, limits: ContentLimits) {
@@ -536,8 +542,10 @@ impl Session {
             closer,
             tcp.rst,
             torn_down.then_some(idle_ns),
+            end.nanos_since(self.start),
             &self.close,
-            self.handshake_failed,
+            // A client that sent frames took the switch: its ending is a finding again.
+            self.handshake_failed && self.frames_from(Peer::Client) == 0,
         );
         findings.extend(std::mem::take(&mut self.violations).into_findings());
         if self.gaps > 0 {

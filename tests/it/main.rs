@@ -28,6 +28,8 @@ mod traffic;
 mod caps;
 // Traffic crafted to mislead: disagreeing overlaps, a replayed accept.
 mod evasion;
+// No blame without evidence: failed handshakes open no connection, idle timeouts, causes.
+mod blame;
 // Damaged capture files: truncation, bad lengths and blocks, bad magic, a cut FIFO.
 mod damaged;
 // Untrusted text from the wire on the terminal, in reports and in the TUI.

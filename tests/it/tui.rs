@@ -331,7 +331,10 @@ fn exports_write_pcap_and_json() {
     // The exported file analyses to the same handshake.
     let again = records(&pcap, &[]);
     assert_eq!(again.len(), 1);
-    assert_eq!(codes(&again[0]), vec!["accept_mismatch"]);
+    assert_eq!(
+        codes(&again[0]),
+        vec!["accept_mismatch", "closed_after_failed_handshake"]
+    );
     let json = export::export_json(&dir, record).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["verdict"], "failed");

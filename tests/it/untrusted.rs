@@ -21,6 +21,9 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     let reason = b"\x1b[2J\x1b]0;pwned\x07<script>alert(3)</script>\x08\x08";
     let mut close = vec![0x88, 2 + reason.len() as u8, 0x03, 0xe8];
     close.extend_from_slice(reason);
+    // The client echoes the close (masked, with a zero key): it took the switch, so the
+    // connection gets its own record, close reason included.
+    let echo = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     let seq_c = 1001 + req.len() as u32;
     let seq_s = 5001 + resp.len() as u32;
     let pkts = [
@@ -29,8 +32,9 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         packet(true, 40_000, 1001, "A", req),
         packet(false, 40_000, 5001, "A", resp),
         packet(false, 40_000, seq_s, "A", &close),
+        packet(true, 40_000, seq_c, "A", &echo),
         packet(false, 40_000, seq_s + close.len() as u32, "FA", b""),
-        packet(true, 40_000, seq_c, "FA", b""),
+        packet(true, 40_000, seq_c + echo.len() as u32, "FA", b""),
     ];
     let mut bytes = pcap_header(65_535);
     for (i, p) in pkts.iter().enumerate() {
