@@ -1,8 +1,10 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
+mod body;
 mod head;
 mod hop;
 
+pub use body::BodyExcerpt;
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
 
