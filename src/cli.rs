@@ -13,6 +13,10 @@ use crate::event::Verdict;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
 
+/// Largest `--body-bytes`: a kept body is held per connection while it arrives and in its
+/// record afterwards.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Raw command-line flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -155,6 +159,11 @@ pub struct Cli {
     /// missing); default $XDG_CONFIG_HOME/wssniff/redact.key (~/.config/wssniff/redact.key).
     #[arg(long, value_name = "FILE", conflicts_with = "no_redact")]
     pub redact_key_file: Option<PathBuf>,
+
+    /// Keep the first BYTES of the body of every response to an upgrade request that is not
+    /// a 101 (the server's reason), decoded; 0 keeps none.
+    #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().body_bytes)]
+    pub body_bytes: usize,
 
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
@@ -330,6 +339,9 @@ impl Cli {
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
         }
+        if self.body_bytes > MAX_BODY_BYTES {
+            return Err(format!("--body-bytes must be at most {MAX_BODY_BYTES}"));
+        }
         let report = match self.report {
             Some(path) => {
                 let format = crate::report::Format::from_path(&path)?;
@@ -355,6 +367,7 @@ impl Cli {
             },
             max_header_bytes: self.max_header_bytes,
             max_payload: self.max_payload,
+            body_bytes: self.body_bytes,
             ..ConnLimits::default()
         };
         let flow_timeout_ns = i64::try_from(self.flow_timeout)

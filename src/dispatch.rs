@@ -52,6 +52,9 @@ pub struct ConnLimits {
     pub max_pending: usize,
     /// WebSocket frames with a larger payload are reported (`frame_too_large`).
     pub max_payload: u64,
+    /// Bytes kept of the body of every response to an upgrade request that is not a 101
+    /// (`--body-bytes`; 0 keeps none).
+    pub body_bytes: usize,
 }
 
 impl Default for ConnLimits {
@@ -61,6 +64,7 @@ impl Default for ConnLimits {
             max_header_bytes: 64 * 1024,
             max_pending: 1024,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
         }
     }
 }
@@ -131,7 +135,11 @@ impl Dispatch {
         Dispatch {
             limits,
             lanes: [Lane::Http(Framer::new()), Lane::Http(Framer::new())],
-            http: Exchange::new(limits.max_header_bytes, limits.max_pending),
+            http: Exchange::new(
+                limits.max_header_bytes,
+                limits.max_pending,
+                limits.body_bytes,
+            ),
             websockets: Vec::new(),
             websockets_account: Account::default(),
             ended: None,
@@ -288,6 +296,21 @@ impl Dispatch {
                 let next = self.http.on_head(link, side, len, is_request, out);
                 self.apply(link, side, framer, next)
             }
+            Framed::Body => {
+                let next = self.http.on_body(link, side, out);
+                self.apply(link, side, framer, next)
+            }
+        }
+    }
+
+    /// This response answered the upgrade the client waits for: it may send again.
+    fn release_client(&mut self, side: Side) {
+        let client = side.reverse();
+        if let Lane::Http(mut waiting) = self.lane(client) {
+            if waiting.is_awaiting_response() {
+                waiting.release();
+                *self.lane_mut(client) = Lane::Http(waiting);
+            }
         }
     }
 
@@ -305,12 +328,8 @@ impl Dispatch {
                 body,
                 release_client,
             } => {
-                let client = side.reverse();
-                if let Lane::Http(mut waiting) = self.lane(client) {
-                    if release_client && waiting.is_awaiting_response() {
-                        waiting.release();
-                        *self.lane_mut(client) = Lane::Http(waiting);
-                    }
+                if release_client {
+                    self.release_client(side);
                 }
                 match framer.body(link.stream_mut(side), body) {
                     AfterBody::Framing => *self.lane_mut(side) = Lane::Http(framer),
@@ -319,6 +338,13 @@ impl Dispatch {
             }
             Next::AwaitResponse(body) => {
                 framer.await_response(link.stream_mut(side), body);
+                *self.lane_mut(side) = Lane::Http(framer);
+            }
+            Next::ReadBody { release_client } => {
+                if release_client {
+                    self.release_client(side);
+                }
+                framer.read_body();
                 *self.lane_mut(side) = Lane::Http(framer);
             }
             Next::Resync => {

@@ -585,6 +585,10 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         500..=599 => (Code::ServerError, format!("server answered {line}")),
         _ => (Code::UnexpectedStatus, format!("server answered {line}")),
     };
+    let message = match server_reason(resp) {
+        Some(reason) => format!("{message}; the body says \"{reason}\""),
+        None => message,
+    };
     let mut f = Finding::new(code, message)
         .packets(&resp.packets)
         .line(line)
@@ -598,6 +602,25 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         f = quote(f, RESP, resp, name);
     }
     f
+}
+
+/// The server's own reason for a refusal, from the response body: its text, unless it only
+/// repeats the status line and the Server header (nginx's error pages do).
+fn server_reason(resp: &Message) -> Option<String> {
+    let body = resp.body.as_ref()?;
+    let head = &resp.head;
+    let status = head.status().unwrap_or(0).to_string();
+    let reason = match &head.start {
+        crate::event::StartLine::Response { reason, .. } => reason.as_str(),
+        crate::event::StartLine::Request { .. } => "",
+    };
+    let status_line = format!("{status} {reason}");
+    let noise = [
+        status_line.as_str(),
+        reason,
+        head.value("Server").unwrap_or_default(),
+    ];
+    body.reason(&noise)
 }
 
 /// One parsed `Sec-WebSocket-Extensions` item: name and `(param, value)` pairs.

@@ -324,6 +324,19 @@ impl BodyReader {
         self.overflow
     }
 
+    /// What is left of the framing for a caller that stops reading here: the rest of a
+    /// Content-Length body, a body that runs until the close, nothing once it ended. `None`
+    /// for a chunked body, which must be walked to find its end.
+    #[must_use]
+    pub fn remaining(&self) -> Option<Body> {
+        match self.framing {
+            Framing::Length { left } => Some(Body::Length(left)),
+            Framing::UntilClose => Some(Body::UntilClose),
+            Framing::Ended => Some(Body::None),
+            Framing::Chunked { .. } => None,
+        }
+    }
+
     /// Bytes held: the kept bytes and the inflater while one is alive.
     #[must_use]
     pub fn memory(&self) -> usize {

@@ -9,7 +9,8 @@
 //!                      a TLS record           (scans for a request line or a status line)
 //!
 //!  after a head the pairing decides: Framer::body (Content-Length skipped with one consume,
-//!  chunked walked chunk by chunk, nothing) or Framer::await_response (an upgrade request:
+//!  chunked walked chunk by chunk, nothing), Framer::read_body (the pairing reads the body
+//!  itself: Framed::Body until it is done) or Framer::await_response (an upgrade request:
 //!  nothing more is read from the client until the answer)
 //! ```
 //!
@@ -37,6 +38,8 @@ enum State {
     Chunked(Chunked),
     /// The client sent an upgrade request and waits for the answer.
     AwaitResponse,
+    /// The pairing reads this message's body itself ([`Framed::Body`]).
+    Body,
 }
 
 /// One direction's HTTP/1.x framer.
@@ -67,6 +70,8 @@ pub enum Framed {
     /// The bytes are not HTTP (TLS, SSH, a binary protocol, or no message start within the
     /// resynchronisation budget): nothing more to read in this direction.
     NotHttp,
+    /// Body bytes the pairing reads itself (after [`Framer::read_body`]) start the buffer.
+    Body,
 }
 
 /// What [`Framer::body`] left the direction at.
@@ -122,6 +127,18 @@ impl Framer {
         self.state == State::AwaitResponse
     }
 
+    /// Whether the pairing reads the current body itself.
+    #[must_use]
+    pub fn is_reading_body(&self) -> bool {
+        self.state == State::Body
+    }
+
+    /// The pairing reads the body after the head it consumed; [`Framer::body`] takes over
+    /// again when it is done.
+    pub fn read_body(&mut self) {
+        self.state = State::Body;
+    }
+
     /// The answer to the upgrade came (and was not a switch): read requests again.
     pub fn release(&mut self) {
         self.state = State::Head { scanned: 0 };
@@ -166,6 +183,8 @@ impl Framer {
     ) -> Framed {
         match self.state {
             State::AwaitResponse => Framed::NeedMore,
+            State::Body if link.stream(side).data().is_empty() => Framed::NeedMore,
+            State::Body => Framed::Body,
             State::Start => self.start(link, side),
             State::Resync { budget } => self.find_start(link, side, budget),
             State::Head { scanned: from } => {

@@ -492,3 +492,51 @@ fn a_client_failing_a_bad_handshake_is_not_a_second_problem() {
         .iter()
         .any(|c| codes(c).contains(&"close_frame_missing".to_owned())));
 }
+
+#[test]
+fn refusals_carry_the_servers_reason_from_the_body() {
+    // websockets' own words for a refused Origin: kept, and quoted in the finding.
+    let r = only("origin-rejected-403.pcap");
+    let body = &r["response"]["body"];
+    let reason =
+        "Failed to open a WebSocket connection: invalid Origin header: https://evil.example.";
+    assert_eq!(body["text"], format!("{reason}\n"));
+    assert_eq!(
+        (&body["truncated"], &body["length"]),
+        (&false.into(), &84.into())
+    );
+    let forbidden = &r["findings"][0];
+    assert_eq!(forbidden["code"], "forbidden");
+    assert!(
+        forbidden["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("; the body says \"{reason}\"")),
+        "{forbidden}"
+    );
+    // nginx's error page is kept, but it only repeats the status: nothing is quoted.
+    let r = only("nginx-502-upstream-down.pcap");
+    assert!(r["response"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("<title>502 Bad Gateway"));
+    assert!(!r["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("body says"));
+    // -v prints it under the response head, escaped; --body-bytes cuts it and says so.
+    let path = sample("curl-bad-requests.pcap");
+    let out = stdout(&wssniff(&[
+        "-r",
+        path.to_str().unwrap(),
+        "-v",
+        "--body-bytes",
+        "10",
+    ]));
+    assert!(
+        out.contains("      < Content-Length: 43\n      <\n      < Missing or\n      < [first 10 of 43 bytes]\n"),
+        "{out}"
+    );
+    let recs = records(&path, &["--body-bytes", "0"]);
+    assert!(recs.iter().all(|r| r["response"].get("body").is_none()));
+}
