@@ -91,6 +91,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub response_timeout: f64,
 
+    /// Warn (`slow_response`) when the answer to an upgrade request came more than SECONDS
+    /// after it: clients with a shorter handshake timeout give up first. 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub slow_response: f64,
+
     /// Stop after COUNT handshakes.
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
     pub count: Option<u64>,
@@ -359,6 +364,12 @@ impl Cli {
         }
         #[allow(clippy::cast_possible_truncation)]
         let response_timeout_ns = (self.response_timeout * 1e9).min(1e18) as i64;
+        if !(self.slow_response.is_finite() && self.slow_response >= 0.0) {
+            return Err("--slow-response must be a number of seconds (0 turns it off)".into());
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let slow_response_ns =
+            (self.slow_response > 0.0).then(|| (self.slow_response * 1e9).min(1e18) as i64);
         let conn = ConnLimits {
             stream: StreamLimits {
                 // The stream must hold a whole head plus a little: heads are parsed in place.
@@ -399,6 +410,7 @@ impl Cli {
                 } else {
                     RecordOrder::ById
                 },
+                handshake: crate::handshake::Policy { slow_response_ns },
                 ..EngineConfig::default()
             },
             tui: self.tui,

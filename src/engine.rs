@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub hash_seed: Option<u64>,
     /// When records leave: in id order (files, the default) or as soon as known (live).
     pub order: RecordOrder,
+    /// What the handshake checks are told (`--slow-response`).
+    pub handshake: handshake::Policy,
 }
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
@@ -611,7 +613,9 @@ impl Engine {
         connect_rtt_ns: Option<i64>,
     ) -> HandshakeRecord {
         let recent = &self.recent_accepts;
-        let mut record = handshake::record(c, &|accept: &str| recent.explain(accept));
+        let mut record = handshake::record(c, &self.config.handshake, &|accept: &str| {
+            recent.explain(accept)
+        });
         record.id = id;
         record.client = client;
         record.server = server;

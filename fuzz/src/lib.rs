@@ -316,7 +316,7 @@ pub fn handshake(data: &[u8]) {
         switched: false,
         id: None,
     };
-    let a = handshake::record(exchange, &explain);
+    let a = handshake::record(exchange, &handshake::Policy::default(), &explain);
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
     if let Some(resp) = &a.response {
         let exts = resp.head.list("sec-websocket-extensions");

@@ -180,6 +180,11 @@ fn unanswered_request_is_no_response_with_the_wait() {
     assert_eq!(r["ending"], "client_fin");
     let waited = r["timing"]["waited_ms"].as_f64().unwrap();
     assert!((1900.0..2500.0).contains(&waited), "waited {waited} ms");
+    // websockets' open_timeout=2 gave up: the finding says who, and after how long.
+    assert_eq!(
+        r["findings"][0]["message"],
+        "no response to the upgrade request: the client closed the connection after 2.0 s without an answer (FIN)"
+    );
 }
 
 #[test]
