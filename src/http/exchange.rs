@@ -139,6 +139,10 @@ pub enum Next {
     GiveUp,
     /// A 101: both directions now carry `Protocol`.
     Switch(Protocol),
+    /// A 101 to a WebSocket request that names another protocol (`Upgrade: websockets`):
+    /// nothing switched as far as WebSocket goes; both directions start over as HTTP (the
+    /// next bytes are sniffed, so another protocol ends up ignored, not read as frames).
+    Restart,
 }
 
 /// A request waiting for its response.
@@ -191,6 +195,8 @@ pub struct Exchange {
     body_bytes: usize,
     /// The refusal whose body is being read, if any.
     reading: Option<Box<Reading>>,
+    /// HTTP came after a 101 on this connection: a finding for the next exchange reported.
+    after_switch: Option<Finding>,
     pending: VecDeque<Pending>,
     interim: Vec<Message>,
     marks: [HttpMarks; 2],
@@ -226,6 +232,7 @@ impl Exchange {
             max_pending,
             body_bytes,
             reading: None,
+            after_switch: None,
             pending: VecDeque::new(),
             interim: Vec::new(),
             marks: [HttpMarks::default(), HttpMarks::default()],
@@ -632,7 +639,14 @@ impl Exchange {
         let pending = self.pop_pending();
         let unsolicited = pending.is_none();
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
-        let opens_websocket = status == 101 && (websocket_response || answered_upgrade);
+        // A 101 to a WebSocket request whose Upgrade names another protocol (a typo such as
+        // `websockets`) opens no WebSocket: a compliant client fails it (RFC 6455 §4.1).
+        let elsewhere = status == 101
+            && answered_upgrade
+            && msg.head.fields("Upgrade").next().is_some()
+            && !msg.head.has_token("Upgrade", "websocket");
+        let opens_websocket =
+            status == 101 && !elsewhere && (websocket_response || answered_upgrade);
         let switch = (status == 101).then(|| {
             if opens_websocket {
                 Protocol::WebSocket {
@@ -678,6 +692,9 @@ impl Exchange {
                 // An ordinary keep-alive exchange: its evidence problems are not ours.
                 self.take_marks(link);
             }
+        }
+        if elsewhere && !matches!(switch, Some(Protocol::H2c)) {
+            return Next::Restart;
         }
         if let Some(protocol) = switch {
             // Switched protocols: what follows is not HTTP.
@@ -741,6 +758,23 @@ impl Exchange {
         }
     }
 
+    /// The bytes after a 101 on `side` were HTTP, not WebSocket frames (`packets` carried
+    /// them): the next exchange reported says so.
+    pub fn http_after_switch(&mut self, side: Side, link_client: Option<Side>, packets: &[u64]) {
+        let who = if link_client == Some(side) {
+            "the client sent an HTTP request"
+        } else {
+            "the server sent an HTTP response"
+        };
+        self.after_switch = Some(
+            Finding::new(
+                Code::HttpAfterSwitch,
+                format!("after the 101 {who} on the same connection, not WebSocket frames: the connection did not switch; what follows is analysed as HTTP"),
+            )
+            .packets(packets),
+        );
+    }
+
     /// Reports the exchange whose body is being read, with the excerpt so far, unless it was
     /// reported already. `ended`: the connection ended.
     fn report_body(&mut self, out: &mut Output, ended: bool) {
@@ -775,7 +809,11 @@ impl Exchange {
             interim: self.take_interim(),
             ending: end.map(|(e, _)| e),
             ended_at: end.map(|(_, t)| t),
-            extra: self.take_marks(link),
+            extra: {
+                let mut extra = self.take_marks(link);
+                extra.extend(self.after_switch.take());
+                extra
+            },
             switched,
             id,
         }
@@ -940,6 +978,10 @@ mod tests {
                     Next::Switch(p) => {
                         self.switched = Some(p);
                         self.stopped = [true, true];
+                    }
+                    Next::Restart => {
+                        self.framers = [Framer::new(), Framer::new()];
+                        return;
                     }
                 }
                 self.framers[i] = framer;
