@@ -545,3 +545,44 @@ fn refusals_carry_the_servers_reason_from_the_body() {
     let recs = records(&path, &["--body-bytes", "0"]);
     assert!(recs.iter().all(|r| r["response"].get("body").is_none()));
 }
+
+#[test]
+fn websockets_missing_subprotocol_400_quotes_its_reason() {
+    let r = only("websockets-400-missing-subprotocol.pcap");
+    assert_eq!(codes(&r), ["bad_request"]);
+    let reason = "Failed to open a WebSocket connection: missing subprotocol.";
+    assert_eq!(r["response"]["body"]["text"], format!("{reason}\n"));
+    let message = r["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!("the body says \"{reason}\"")),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_101_six_seconds_late_is_slow_unless_the_threshold_allows_it() {
+    let r = only("slow-101.pcap");
+    assert_eq!(
+        (r["status"].as_u64(), r["verdict"].as_str()),
+        (Some(101), Some("warning"))
+    );
+    assert_eq!(codes(&r), ["slow_response"]);
+    let ms = r["timing"]["response_ms"].as_f64().unwrap();
+    assert!((5900.0..7000.0).contains(&ms), "{ms} ms");
+    let relaxed = records(&sample("slow-101.pcap"), &["--slow-response", "10"]);
+    assert_eq!(verdicts(&relaxed), ["ok"]);
+}
+
+#[test]
+fn a_101_naming_websockets_opens_no_websocket_and_decodes_no_frames() {
+    let path = sample("handcrafted-upgrade-typo.pcap");
+    let recs = all_records(&path, &[]);
+    let handshakes: Vec<_> = recs.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(handshakes.len(), 1);
+    assert_eq!(handshakes[0]["verdict"], "failed");
+    assert_eq!(codes(handshakes[0]), ["response_upgrade_missing"]);
+    assert!(
+        recs.iter().all(|r| r["type"] != "connection"),
+        "nothing switched: no WebSocket connection record"
+    );
+}
