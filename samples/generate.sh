@@ -478,10 +478,10 @@ fi
 if want websockets-400-missing-subprotocol; then
   # A websockets server that requires subprotocol "chat"; the client offers none and gets
   # websockets' own reason in the 400's body.
-  bg srv "${PYWS[@]}" server --port 18221 --mode subprotocol
-  wait_listen 18221
-  cap_start websockets-400-missing-subprotocol.pcap 'tcp port 18221'
-  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18221/chat
+  bg srv "${PYWS[@]}" server --port 18241 --mode subprotocol
+  wait_listen 18241
+  cap_start websockets-400-missing-subprotocol.pcap 'tcp port 18241'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18241/chat
   cap_stop
   stop_bg
 fi
