@@ -529,6 +529,38 @@ if want reset-after-close; then
   stop_bg
 fi
 
+if want websockets-400-missing-subprotocol; then
+  # A websockets server that requires subprotocol "chat"; the client offers none and gets
+  # websockets' own reason in the 400's body.
+  bg srv "${PYWS[@]}" server --port 18241 --mode subprotocol
+  wait_listen 18241
+  cap_start websockets-400-missing-subprotocol.pcap 'tcp port 18241'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18241/chat
+  cap_stop
+  stop_bg
+fi
+
+if want slow-101; then
+  # The server's process_request hook takes 6 s; the client (open_timeout 10 s) waits and
+  # the 101 comes 6 s after the request.
+  bg srv "${PYWS[@]}" server --port 18231 --mode slow
+  wait_listen 18231
+  cap_start slow-101.pcap 'tcp port 18231'
+  run 20 "${PYWS[@]}" client --open-timeout 10 --url ws://127.0.0.1:18231/chat
+  cap_stop
+  stop_bg
+fi
+
+if want handcrafted-upgrade-typo; then
+  # A hand-written 101 naming "websockets"; the real websockets client fails it and closes.
+  bg srv "${RAW[@]}" handcrafted-server 127.0.0.1 18144 upgrade-typo
+  wait_listen 18144
+  cap_start handcrafted-upgrade-typo.pcap 'tcp port 18144'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18144/chat
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions
 # (only on a full run, so VERSIONS.txt always describes every capture)
 [[ -n $ONLY ]] || {

@@ -13,6 +13,10 @@ use crate::event::Verdict;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
 
+/// Largest `--body-bytes`: a kept body is held per connection while it arrives and in its
+/// record afterwards.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Raw command-line flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -86,6 +90,11 @@ pub struct Cli {
     /// Live: report an upgrade request as `no_response` after SECONDS without an answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub response_timeout: f64,
+
+    /// Warn (`slow_response`) when the answer to an upgrade request came more than SECONDS
+    /// after it: clients with a shorter handshake timeout give up first. 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub slow_response: f64,
 
     /// Stop after COUNT handshakes.
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
@@ -161,6 +170,11 @@ pub struct Cli {
     /// missing); default $XDG_CONFIG_HOME/wssniff/redact.key (~/.config/wssniff/redact.key).
     #[arg(long, value_name = "FILE", conflicts_with = "no_redact")]
     pub redact_key_file: Option<PathBuf>,
+
+    /// Keep the first BYTES of the body of every response to an upgrade request that is not
+    /// a 101 (the server's reason), decoded; 0 keeps none.
+    #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().body_bytes)]
+    pub body_bytes: usize,
 
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
@@ -336,6 +350,9 @@ impl Cli {
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
         }
+        if self.body_bytes > MAX_BODY_BYTES {
+            return Err(format!("--body-bytes must be at most {MAX_BODY_BYTES}"));
+        }
         let report = match self.report {
             Some(path) => {
                 let format = crate::report::Format::from_path(&path)?;
@@ -353,6 +370,12 @@ impl Cli {
         }
         #[allow(clippy::cast_possible_truncation)]
         let response_timeout_ns = (self.response_timeout * 1e9).min(1e18) as i64;
+        if !(self.slow_response.is_finite() && self.slow_response >= 0.0) {
+            return Err("--slow-response must be a number of seconds (0 turns it off)".into());
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let slow_response_ns =
+            (self.slow_response > 0.0).then(|| (self.slow_response * 1e9).min(1e18) as i64);
         let conn = ConnLimits {
             stream: StreamLimits {
                 // The stream must hold a whole head plus a little: heads are parsed in place.
@@ -361,6 +384,7 @@ impl Cli {
             },
             max_header_bytes: self.max_header_bytes,
             max_payload: self.max_payload,
+            body_bytes: self.body_bytes,
             ..ConnLimits::default()
         };
         let mut proxy_idle_timeouts = ProxyIdleTimeouts::default();
@@ -401,6 +425,7 @@ impl Cli {
                     RecordOrder::ById
                 },
                 proxy_idle_timeouts,
+                handshake: crate::handshake::Policy { slow_response_ns },
                 ..EngineConfig::default()
             },
             tui: self.tui,

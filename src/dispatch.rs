@@ -34,6 +34,7 @@ use crate::decode::Segment;
 use crate::event::{ConnectionRecord, Ending, Peer};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
+use crate::http::head::Sniff;
 use crate::memory::{Account, Meter};
 use crate::tcp::connection::{Application, Closure, Link, Opening, TcpConnection};
 use crate::tcp::flow::Side;
@@ -52,6 +53,9 @@ pub struct ConnLimits {
     pub max_pending: usize,
     /// WebSocket frames with a larger payload are reported (`frame_too_large`).
     pub max_payload: u64,
+    /// Bytes kept of the body of every response to an upgrade request that is not a 101
+    /// (`--body-bytes`; 0 keeps none).
+    pub body_bytes: usize,
 }
 
 impl Default for ConnLimits {
@@ -61,6 +65,7 @@ impl Default for ConnLimits {
             max_header_bytes: 64 * 1024,
             max_pending: 1024,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
         }
     }
 }
@@ -122,6 +127,9 @@ pub struct Dispatch {
     websockets_account: Account,
     /// How the connection ended, once it has, for the WebSocket records.
     ended: Option<(TcpEnd, Option<Peer>)>,
+    /// Directions switched to WebSocket by a 101 whose first bytes are not decoded yet: they
+    /// are checked for HTTP first (a 101 that did not switch), never read as frames.
+    fresh: [bool; 2],
 }
 
 impl Dispatch {
@@ -131,10 +139,15 @@ impl Dispatch {
         Dispatch {
             limits,
             lanes: [Lane::Http(Framer::new()), Lane::Http(Framer::new())],
-            http: Exchange::new(limits.max_header_bytes, limits.max_pending),
+            http: Exchange::new(
+                limits.max_header_bytes,
+                limits.max_pending,
+                limits.body_bytes,
+            ),
             websockets: Vec::new(),
             websockets_account: Account::default(),
             ended: None,
+            fresh: [false, false],
         }
     }
 
@@ -235,7 +248,9 @@ impl Dispatch {
     /// Registers the current sizes with `meter`.
     pub fn settle(&mut self, meter: &mut Meter) {
         self.http.settle(meter);
-        if !self.websockets.is_empty() || self.websockets_account.held() != 0 {
+        // Capacity, not length: a session opened and dropped within one segment (HTTP after
+        // a 101) leaves an empty vector that still holds its allocation.
+        if self.websockets.capacity() != 0 || self.websockets_account.held() != 0 {
             let bytes = self.websockets_memory();
             self.websockets_account.set(meter, bytes);
         }
@@ -297,6 +312,21 @@ impl Dispatch {
                 let next = self.http.on_head(link, side, len, is_request, out);
                 self.apply(link, side, framer, next)
             }
+            Framed::Body => {
+                let next = self.http.on_body(link, side, out);
+                self.apply(link, side, framer, next)
+            }
+        }
+    }
+
+    /// This response answered the upgrade the client waits for: it may send again.
+    fn release_client(&mut self, side: Side) {
+        let client = side.reverse();
+        if let Lane::Http(mut waiting) = self.lane(client) {
+            if waiting.is_awaiting_response() {
+                waiting.release();
+                *self.lane_mut(client) = Lane::Http(waiting);
+            }
         }
     }
 
@@ -314,12 +344,8 @@ impl Dispatch {
                 body,
                 release_client,
             } => {
-                let client = side.reverse();
-                if let Lane::Http(mut waiting) = self.lane(client) {
-                    if release_client && waiting.is_awaiting_response() {
-                        waiting.release();
-                        *self.lane_mut(client) = Lane::Http(waiting);
-                    }
+                if release_client {
+                    self.release_client(side);
                 }
                 match framer.body(link.stream_mut(side), body) {
                     AfterBody::Framing => *self.lane_mut(side) = Lane::Http(framer),
@@ -330,6 +356,13 @@ impl Dispatch {
                 framer.await_response(link.stream_mut(side), body);
                 *self.lane_mut(side) = Lane::Http(framer);
             }
+            Next::ReadBody { release_client } => {
+                if release_client {
+                    self.release_client(side);
+                }
+                framer.read_body();
+                *self.lane_mut(side) = Lane::Http(framer);
+            }
             Next::Resync => {
                 framer.lose_place();
                 *self.lane_mut(side) = Lane::Http(framer);
@@ -337,6 +370,11 @@ impl Dispatch {
             Next::GiveUp => {
                 self.set_lane(link, side, Lane::Ignored);
                 self.set_lane(link, side.reverse(), Lane::Ignored);
+            }
+            Next::Restart => {
+                // Both directions at a message boundary again: sniffed as HTTP, so bytes of
+                // another protocol end up ignored, never read as frames.
+                self.lanes = [Lane::Http(Framer::new()), Lane::Http(Framer::new())];
             }
             Next::Switch(protocol) => {
                 let lane = match protocol {
@@ -353,6 +391,7 @@ impl Dispatch {
                     Protocol::H2c => Lane::H2c,
                     Protocol::Tunnel => Lane::Tunnel,
                 };
+                self.fresh = [lane == Lane::WebSocket; 2];
                 self.set_lane(link, side, lane);
                 self.set_lane(link, side.reverse(), lane);
             }
@@ -360,8 +399,48 @@ impl Dispatch {
         true
     }
 
+    /// The first bytes after a 101 on `side`: HTTP sends the direction back to HTTP (and the
+    /// other one too while it has sent nothing; then the connection carries no WebSocket and
+    /// its session is dropped). `Some(go_on)` when it decided that, `None` to read frames.
+    fn check_http_after_switch<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+    ) -> Option<bool> {
+        let i = side.index();
+        if !self.fresh.get(i).copied().unwrap_or(false) {
+            return None;
+        }
+        let data = link.stream(side).data();
+        match framer::http_after_switch(data, link.sends_requests(side)) {
+            Sniff::NeedMore => return Some(false),
+            Sniff::No => {
+                if let Some(f) = self.fresh.get_mut(i) {
+                    *f = false;
+                }
+                return None;
+            }
+            Sniff::Yes => {}
+        }
+        let first_line = data.iter().position(|&b| b == b'\n').unwrap_or(0);
+        let packets = link.stream(side).packets(0..first_line.saturating_add(1));
+        self.http.http_after_switch(side, link.client(), &packets);
+        *self.lane_mut(side) = Lane::Http(Framer::new());
+        let other = side.reverse();
+        if self.fresh.get(other.index()).copied().unwrap_or(false) {
+            *self.lane_mut(other) = Lane::Http(Framer::new());
+            // Neither side sent a frame: no WebSocket was opened on this connection.
+            self.websockets.retain(|w| w.id != StreamId::HTTP1);
+        }
+        self.fresh = [false, false];
+        Some(true)
+    }
+
     /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
     fn frames_step<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        if let Some(go_on) = self.check_http_after_switch(link, side) {
+            return go_on;
+        }
         let peer = link.peer_of(side);
         let step = {
             let stream = link.stream(side);

@@ -54,6 +54,8 @@ pub struct EngineConfig {
     /// Idle timeouts configured on the path (`--proxy-idle-timeout`): a silent teardown after
     /// one of them is named as that intermediary's timer.
     pub proxy_idle_timeouts: ProxyIdleTimeouts,
+    /// What the handshake checks are told (`--slow-response`).
+    pub handshake: handshake::Policy,
 }
 
 /// Most `--proxy-idle-timeout` values.
@@ -876,7 +878,9 @@ impl Engine {
         connect_rtt_ns: Option<i64>,
     ) -> HandshakeRecord {
         let recent = &self.recent_accepts;
-        let mut record = handshake::record(c, &|accept: &str| recent.explain(accept));
+        let mut record = handshake::record(c, &self.config.handshake, &|accept: &str| {
+            recent.explain(accept)
+        });
         record.id = id;
         record.client = client;
         record.server = server;

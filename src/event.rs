@@ -1,8 +1,10 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
+pub mod body;
 mod head;
 mod hop;
 
+pub use body::BodyExcerpt;
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
 
@@ -28,16 +30,22 @@ pub struct Message {
     pub last_ts: Timestamp,
     /// Some of those frames were cut by the snap length.
     pub truncated: bool,
+    /// The first bytes of the body, when they were kept (a response to an upgrade request
+    /// that is not a 101).
+    pub body: Option<BodyExcerpt>,
 }
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Message", 5)?;
+        let mut st = s.serialize_struct("Message", 6)?;
         st.serialize_field("start_line", &self.head.start_line)?;
         st.serialize_field("headers", &self.head.headers)?;
         st.serialize_field("packets", &self.packets)?;
         st.serialize_field("ts", &self.first_ts.as_secs_f64())?;
         st.serialize_field("head_bytes", &self.head.len)?;
+        if let Some(body) = &self.body {
+            st.serialize_field("body", body)?;
+        }
         st.end()
     }
 }

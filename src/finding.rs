@@ -196,6 +196,12 @@ catalogue! {
     NoResponse => "no_response", Error,
         "The connection closed with no response to the upgrade request",
         "The server accepted TCP but never answered the handshake: check the application is listening on HTTP there (not TLS or another protocol), is not blocked, and for a proxy's timeouts.";
+    HttpAfterSwitch => "http_after_switch", Warning,
+        "HTTP followed a 101 on the same connection: the switch to WebSocket did not take effect",
+        "One side kept speaking HTTP after the 101: a proxy or server that answers 101 without tunnelling, or a client that ignored a failed handshake and sent another request. The packets show which side; check that every hop really switches after a 101 (the HTTP that followed is analysed as HTTP, not as frames).";
+    SlowResponse => "slow_response", Warning,
+        "The response came later than --slow-response after the request: clients with a shorter handshake timeout give up first",
+        "Clients give up on a slow opening handshake (websockets open_timeout 10 s, Socket.IO timeout 20 s, ws handshakeTimeout when set) and report a failure the server never sees: find what delays the answer (an auth or origin hook, an overloaded event loop, a proxy queueing upgrades or a slow upstream connect), or raise the client's timeout.";
     ResponseNotCaptured => "response_not_captured", Warning,
         "The capture ended before the response arrived",
         "Capture for longer, or check the server if the response is long overdue.";

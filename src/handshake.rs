@@ -19,12 +19,35 @@ use crate::event::{Ending, HandshakeRecord, Head, Message, Timing, Verdict};
 use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
 use crate::http::exchange::Completed;
 
+/// Default `--slow-response`: 5 s. Client handshake timeouts are 10 s (websockets'
+/// `open_timeout`, which also counts TCP and TLS setup), 20 s (Socket.IO's `timeout`), or
+/// whatever an application sets (ws has no `handshakeTimeout` unless one is given, and 5 s is
+/// a common choice there): half the tightest common default still leaves room to act.
+pub const DEFAULT_SLOW_RESPONSE_NS: i64 = 5_000_000_000;
+
+/// What the checks are told beyond the exchange itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// A response later than this after the request (nanoseconds) gets `slow_response`;
+    /// `None` never.
+    pub slow_response_ns: Option<i64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            slow_response_ns: Some(DEFAULT_SLOW_RESPONSE_NS),
+        }
+    }
+}
+
 /// Analyses one exchange into its record. `explain_accept` may recognise a wrong accept value
 /// as another handshake's. Left for the engine: `id` (0 here), `client`, `server`,
 /// `community_id` (unspecified here) and `timing.connect_rtt_ms`.
 #[must_use]
 pub fn record(
     exchange: Completed,
+    policy: &Policy,
     explain_accept: &dyn Fn(&str) -> Option<String>,
 ) -> HandshakeRecord {
     let Completed {
@@ -41,25 +64,45 @@ pub fn record(
         .or(response.as_ref())
         .map_or(Timestamp::default(), |m| m.first_ts);
     let mut r = unplaced(ts);
+    let request_end = request.as_ref().map(|m| m.last_ts);
+    let response_ns = match (request_end, response.as_ref()) {
+        (Some(req), Some(resp)) => Some(resp.first_ts.nanos_since(req)),
+        _ => None,
+    };
+    let waited_ns = match (request_end, ended_at, &response) {
+        (Some(req), Some(end), None) => Some(end.nanos_since(req)),
+        _ => None,
+    };
+    let mut extra = extra;
+    if let (Some(ns), Some(limit), Some(resp)) =
+        (response_ns, policy.slow_response_ns, response.as_ref())
+    {
+        if ns > limit {
+            extra.push(
+                Finding::new(
+                    Code::SlowResponse,
+                    format!(
+                        "the response came {} after the request (--slow-response {}): a client with a shorter handshake timeout would have given up",
+                        seconds(ns),
+                        seconds(limit)
+                    ),
+                )
+                .packets(&resp.packets),
+            );
+        }
+    }
     check(
         &mut r,
         request.as_ref(),
         response.as_ref(),
-        ending,
+        ending.map(|e| (e, waited_ns)),
         extra,
         explain_accept,
     );
-    let request_end = request.as_ref().map(|m| m.last_ts);
     r.timing = Timing {
         connect_rtt_ms: None,
-        response_ms: match (request_end, response.as_ref()) {
-            (Some(req), Some(resp)) => Some(Timing::millis(resp.first_ts.nanos_since(req))),
-            _ => None,
-        },
-        waited_ms: match (request_end, ended_at, &response) {
-            (Some(req), Some(end), None) => Some(Timing::millis(end.nanos_since(req))),
-            _ => None,
-        },
+        response_ms: response_ns.map(Timing::millis),
+        waited_ms: waited_ns.map(Timing::millis),
     };
     r.ending = if r.status.is_none() { ending } else { None };
     r.request = request;
@@ -111,6 +154,44 @@ pub fn close_after_failure(
         .push(Finding::new(Code::ClosedAfterFailedHandshake, message));
 }
 
+/// `ns` as a duration for a message: `7.0 s`, `350.2 ms`.
+fn seconds(ns: i64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let ms = ns as f64 / 1e6;
+    if ms.abs() < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// Who gave up on an unanswered request, and after how long: "the client closed the
+/// connection after 7.0 s without an answer (FIN)".
+fn who_gave_up(ending: Ending, waited_ns: Option<i64>) -> String {
+    let Some(ns) = waited_ns else {
+        return ending.describe().to_owned();
+    };
+    let after = seconds(ns);
+    match ending {
+        Ending::ClientFin => {
+            format!("the client closed the connection after {after} without an answer (FIN)")
+        }
+        Ending::ClientRst => {
+            format!("the client reset the connection after {after} without an answer (RST)")
+        }
+        Ending::ServerFin => {
+            format!("the server closed the connection after {after} without answering (FIN)")
+        }
+        Ending::ServerRst => {
+            format!("the server reset the connection after {after} without answering (RST)")
+        }
+        Ending::ResponseTimeout => {
+            format!("no answer after {after} (--response-timeout) while the connection stayed open")
+        }
+        Ending::CaptureEnded | Ending::Evicted => ending.describe().to_owned(),
+    }
+}
+
 /// A record with nothing analysed yet, at `ts`, its engine-owned fields unset.
 fn unplaced(ts: Timestamp) -> HandshakeRecord {
     let nowhere = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
@@ -149,7 +230,7 @@ fn check(
     a: &mut HandshakeRecord,
     request: Option<&Message>,
     response: Option<&Message>,
-    ending: Option<Ending>,
+    ending: Option<(Ending, Option<i64>)>,
     extra: Vec<Finding>,
     explain_accept: &dyn Fn(&str) -> Option<String>,
 ) {
@@ -161,7 +242,7 @@ fn check(
     match (request, response) {
         (_, Some(resp)) => check_response(request, resp, a, &mut response_findings, explain_accept),
         (Some(req), None) => {
-            let ending = ending.unwrap_or(Ending::CaptureEnded);
+            let (ending, waited_ns) = ending.unwrap_or((Ending::CaptureEnded, None));
             let finding = match ending {
                 Ending::CaptureEnded => Finding::new(
                     Code::ResponseNotCaptured,
@@ -173,7 +254,10 @@ fn check(
                 ),
                 other => Finding::new(
                     Code::NoResponse,
-                    format!("no response to the upgrade request: {}", other.describe()),
+                    format!(
+                        "no response to the upgrade request: {}",
+                        who_gave_up(other, waited_ns)
+                    ),
                 ),
             };
             response_findings.push(finding.packets(&req.packets));
@@ -638,6 +722,10 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         500..=599 => (Code::ServerError, format!("server answered {line}")),
         _ => (Code::UnexpectedStatus, format!("server answered {line}")),
     };
+    let message = match server_reason(resp) {
+        Some(reason) => format!("{message}; the body says \"{reason}\""),
+        None => message,
+    };
     let mut f = Finding::new(code, message)
         .packets(&resp.packets)
         .line(line)
@@ -651,6 +739,25 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
         f = quote(f, RESP, resp, name);
     }
     f
+}
+
+/// The server's own reason for a refusal, from the response body: its text, unless it only
+/// repeats the status line and the Server header (nginx's error pages do).
+fn server_reason(resp: &Message) -> Option<String> {
+    let body = resp.body.as_ref()?;
+    let head = &resp.head;
+    let status = head.status().unwrap_or(0).to_string();
+    let reason = match &head.start {
+        crate::event::StartLine::Response { reason, .. } => reason.as_str(),
+        crate::event::StartLine::Request { .. } => "",
+    };
+    let status_line = format!("{status} {reason}");
+    let noise = [
+        status_line.as_str(),
+        reason,
+        head.value("Server").unwrap_or_default(),
+    ];
+    body.reason(&noise)
 }
 
 /// One parsed `Sec-WebSocket-Extensions` item: name and `(param, value)` pairs.

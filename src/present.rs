@@ -8,11 +8,13 @@
 //! fact about the traffic: that is the engine's job, and a sink that needs a new fact asks the
 //! engine for it instead of working it out here. No I/O.
 
+mod body;
 mod curl;
 mod evidence;
 pub mod redact;
 mod words;
 
+pub(crate) use body::body_lines;
 pub use curl::{curl_command, curl_replay_note};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;

@@ -28,6 +28,7 @@ use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::dispatch::ConnLimits;
 use wssniff::engine::{Engine, EngineConfig};
 use wssniff::event::{Event, Message};
+use wssniff::http::body::{BodyReader, Coding, Progress};
 use wssniff::http::exchange::{Completed, StreamId};
 use wssniff::http::head::{self as http, HeadParse};
 use wssniff::report::{CaptureInfo, Report};
@@ -291,6 +292,7 @@ pub fn handshake(data: &[u8]) {
                 first_ts: Timestamp(0),
                 last_ts: Timestamp(1),
                 truncated: false,
+                body: None,
             }),
             _ => None,
         }
@@ -314,7 +316,7 @@ pub fn handshake(data: &[u8]) {
         switched: false,
         id: None,
     };
-    let a = handshake::record(exchange, &explain);
+    let a = handshake::record(exchange, &handshake::Policy::default(), &explain);
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
     if let Some(resp) = &a.response {
         let exts = resp.head.list("sec-websocket-extensions");
@@ -346,6 +348,55 @@ pub fn wsframe(data: &[u8]) {
     let _ = wsframe::parse_close(data);
 }
 
+/// `body`: the bounded body reader over arbitrary bytes. The first byte picks the framing
+/// (bits 0-1: Content-Length from the second byte ×64, chunked, until close), the coding
+/// (bits 2-3: identity, gzip, deflate, br) and the cap (bits 4-7: ×256 bytes); the third byte
+/// sets the piece size the rest arrives in, unconsumed bytes kept at the front as a stream
+/// keeps them. Asserts the caps: the kept bytes never pass the cap, the memory never passes
+/// the cap plus one inflater, the input is consumed as far as the body goes.
+pub fn body(data: &[u8]) {
+    let [sel, len, piece, rest @ ..] = data else {
+        return;
+    };
+    let framing = match sel & 3 {
+        0 => http::Body::Length(u64::from(*len) * 64),
+        1 | 3 => http::Body::Chunked,
+        _ => http::Body::UntilClose,
+    };
+    let coding = match (sel >> 2) & 3 {
+        0 => Coding::Identity,
+        1 => Coding::Gzip,
+        2 => Coding::Deflate,
+        _ => Coding::Other("br".to_owned()),
+    };
+    let keep = usize::from(sel >> 4) * 256;
+    let mut reader = BodyReader::new(framing, coding, keep);
+    let mut buffered: Vec<u8> = Vec::new();
+    let mut consumed = 0usize;
+    'feed: for chunk in rest.chunks(usize::from(*piece).max(1)) {
+        buffered.extend_from_slice(chunk);
+        let read = reader.read(&buffered);
+        assert!(read.consumed <= buffered.len());
+        buffered.drain(..read.consumed);
+        consumed += read.consumed;
+        assert!(reader.memory() <= keep + 64 * 1024, "{}", reader.memory());
+        match read.progress {
+            Progress::More => {}
+            Progress::Complete | Progress::Invalid => break 'feed,
+        }
+    }
+    if matches!(framing, http::Body::UntilClose) {
+        assert_eq!(
+            consumed,
+            rest.len(),
+            "a body until the close takes everything"
+        );
+    }
+    let excerpt = reader.take_excerpt(true);
+    assert!(excerpt.bytes.len() <= keep);
+    let _ = (excerpt.describe(), excerpt.text(), excerpt.reason(&["400"]));
+}
+
 /// Small caps so a fuzz input can reach them.
 #[must_use]
 pub fn small_caps() -> EngineConfig {
@@ -362,6 +413,7 @@ pub fn small_caps() -> EngineConfig {
             max_header_bytes: 2048,
             max_pending: 4,
             max_payload: 4096,
+            body_bytes: 256,
         },
         response_timeout_ns: Some(10 * 1_000_000_000),
         ..EngineConfig::default()

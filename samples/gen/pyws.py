@@ -109,6 +109,13 @@ def version_process_request(connection, request):
     return None
 
 
+async def slow_process_request(connection, request):
+    # An auth or origin hook that takes 6 s (a slow database, an overloaded loop): the
+    # handshake then goes on and succeeds, later than a 5 s client timeout allows.
+    await asyncio.sleep(6)
+    return None
+
+
 async def run_server(args):
     kwargs = dict(ping_interval=None)
     handler = echo_handler
@@ -124,6 +131,11 @@ async def run_server(args):
         kwargs["subprotocols"] = ["v4.channel.k8s.io"]
     elif args.mode == "close-codes":
         handler = close_codes_handler
+    elif args.mode == "subprotocol":
+        # A client that offers none gets websockets' 400 "missing subprotocol".
+        kwargs["subprotocols"] = ["chat"]
+    elif args.mode == "slow":
+        kwargs["process_request"] = slow_process_request
     async with serve(handler, args.host, args.port, **kwargs):
         log(f"server {args.mode} listening on {args.host}:{args.port}")
         await asyncio.sleep(args.lifetime)
@@ -149,8 +161,8 @@ async def run_silent_server(args):
 # ---------------------------------------------------------------- clients
 
 async def client_basic(args):
-    async with connect(args.url, proxy=None, ping_interval=None, open_timeout=5,
-                       close_timeout=3) as ws:
+    async with connect(args.url, proxy=None, ping_interval=None,
+                       open_timeout=args.open_timeout, close_timeout=3) as ws:
         await ws.send("hello")
         log("echo:", await asyncio.wait_for(ws.recv(), 3))
         await ws.send(b"\x01\x02\x03\x04")
@@ -222,8 +234,8 @@ async def client_long(args):
     """Long-lived connection, a message every 0.2 s.  Writes --ready-file once
     the handshake is done and closes after --stop-file appears (or
     --duration seconds)."""
-    async with connect(args.url, proxy=None, ping_interval=None, open_timeout=5,
-                       close_timeout=3) as ws:
+    async with connect(args.url, proxy=None, ping_interval=None,
+                       open_timeout=args.open_timeout, close_timeout=3) as ws:
         if args.ready_file:
             open(args.ready_file, "w").close()
         deadline = time.monotonic() + args.duration
@@ -298,7 +310,7 @@ def main():
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--mode", default="echo",
                    choices=["echo", "origin", "auth", "version", "close-codes", "silent",
-                            "credentials"])
+                            "credentials", "subprotocol", "slow"])
     s.add_argument("--lifetime", type=float, default=60)
     c = sub.add_parser("client")
     c.add_argument("--url", required=True)

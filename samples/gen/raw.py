@@ -5,7 +5,8 @@ samples/generate.sh.  Standard library only; every socket has a timeout.
     raw.py dribble HOST PORT                 valid upgrade sent 3-5 bytes per send
     raw.py keepalive HOST PORT               plain GETs, then upgrade, same connection
     raw.py handcrafted-server HOST PORT MODE hand-written 101 responses
-           MODE = bad-accept | unoffered-subprotocol | unoffered-extension
+           MODE = bad-accept | unoffered-subprotocol | unoffered-extension |
+                  upgrade-typo
 """
 
 import base64
@@ -212,7 +213,11 @@ def serve_one(conn, mode):
     key = headers.get("sec-websocket-key", "")
     accept = accept_of(key)
     extra = ""
-    if mode == "bad-accept":
+    upgrade = "websocket"
+    if mode == "upgrade-typo":
+        # A hand-written server that names the protocol "websockets": clients must fail it.
+        upgrade = "websockets"
+    elif mode == "bad-accept":
         # Hash computed without the RFC 6455 GUID: well-formed, but wrong.
         accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
     elif mode == "unoffered-subprotocol":
@@ -227,7 +232,7 @@ def serve_one(conn, mode):
     conn.sendall(
         (
             "HTTP/1.1 101 Switching Protocols\r\n"
-            "Upgrade: websocket\r\n"
+            f"Upgrade: {upgrade}\r\n"
             "Connection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept}\r\n"
             f"{extra}"

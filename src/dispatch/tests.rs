@@ -415,3 +415,80 @@ fn the_switch_reads_relayed_bytes_as_a_tls_layer_would_hand_them_on() {
     assert_eq!(record.server_to_client.frames, 1);
     assert!(record.client_to_server.decoding_stopped);
 }
+
+/// A second upgrade request on the same connection, and a 400 with a reason for it.
+const RETRY: &[u8] = b"GET /again HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+const REFUSED: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 7\r\n\r\nno more";
+
+#[test]
+fn a_101_naming_another_protocol_keeps_http_and_the_next_attempt_is_reported() {
+    let typo = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websockets\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, typo),
+        data(C, len(UPGRADE), RETRY),
+        data(S, len(typo), REFUSED),
+    ]);
+    assert_eq!(r.completed.len(), 2, "both attempts are reported");
+    assert!(!r.completed[0].switched, "no WebSocket opened");
+    let second = r.completed[1].response.as_ref().map(|m| m.head.status());
+    assert_eq!(second, Some(Some(400)));
+    let request = r.completed[1]
+        .request
+        .as_ref()
+        .map(|m| m.head.start_line.clone());
+    assert_eq!(request.as_deref(), Some("GET /again HTTP/1.1"));
+    assert!(matches!(r.lanes(), (Lane::Http(_), Lane::Http(_))));
+    assert!(
+        r.finish().is_empty(),
+        "no connection record: nothing switched"
+    );
+}
+
+#[test]
+fn http_after_a_websocket_101_is_http_not_frames() {
+    // The server answered 101 correctly, but the client carries on in HTTP (it failed the
+    // handshake, or a proxy answered 101 itself): the request is not decoded as frames.
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, SWITCH),
+        data(C, len(UPGRADE), RETRY),
+        data(S, len(SWITCH), REFUSED),
+    ]);
+    assert_eq!(r.completed.len(), 2, "{:?}", r.codes());
+    assert!(r.completed[0].switched);
+    assert_eq!(
+        r.codes(),
+        ["http_after_switch"],
+        "no frame findings from ASCII"
+    );
+    let f = &r.completed[1].extra[0];
+    assert!(
+        f.message.contains("the client sent an HTTP request"),
+        "{}",
+        f.message
+    );
+    assert!(r.finish().is_empty(), "no WebSocket connection record");
+}
+
+#[test]
+fn frames_after_a_101_are_frames_even_when_they_start_with_a_capital() {
+    // RSV1 + text without FIN (0x41, 'A'): a compressed first fragment, masked.
+    let fragment = [0x41, 0x81, 1, 2, 3, 4, b'x' ^ 1];
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, SWITCH),
+        data(C, len(UPGRADE), &fragment),
+    ]);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    let records = r.finish();
+    assert_eq!(records[0].client_to_server.frames, 1);
+}

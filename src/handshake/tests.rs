@@ -19,6 +19,7 @@ fn msg(text: &str, request: bool) -> Message {
         first_ts: Timestamp(0),
         last_ts: Timestamp(0),
         truncated: false,
+        body: None,
     }
 }
 
@@ -46,7 +47,7 @@ fn run(req: Option<&str>, resp: Option<&str>, ending: Option<Ending>) -> Handsha
         switched: false,
         id: None,
     };
-    record(exchange, &|_| None)
+    record(exchange, &Policy::default(), &|_| None)
 }
 
 fn codes(a: &HandshakeRecord) -> Vec<&'static str> {
@@ -324,7 +325,11 @@ fn the_record_carries_the_messages_timings_and_ending_and_leaves_the_rest_to_the
         switched: true,
         id: Some(7),
     };
-    let r = record(exchange(Some(response.clone()), None), &|_| None);
+    let r = record(
+        exchange(Some(response.clone()), None),
+        &Policy::default(),
+        &|_| None,
+    );
     assert_eq!(r.ts, Timestamp(1_000_000));
     assert_eq!(r.request.as_ref(), Some(&request));
     assert_eq!(r.response.as_ref(), Some(&response));
@@ -335,8 +340,93 @@ fn the_record_carries_the_messages_timings_and_ending_and_leaves_the_rest_to_the
     assert!(r.community_id.is_empty() && r.timing.connect_rtt_ms.is_none());
 
     let unanswered = exchange(None, Some((Ending::ServerFin, Timestamp(12_000_000))));
-    let r = record(unanswered, &|_| None);
+    let r = record(unanswered, &Policy::default(), &|_| None);
     assert_eq!(r.timing.waited_ms, Some(10.0));
     assert_eq!(r.ending, Some(Ending::ServerFin));
     assert_eq!(codes(&r), ["no_response"]);
+}
+
+/// An exchange whose request ends at 1 s and whose response starts `after_ns` later, or that
+/// ended `after_ns` later with `ending` and no response.
+fn timed(after_ns: i64, ending: Option<Ending>) -> Completed {
+    let mut request = msg(&good_request(""), true);
+    request.last_ts = Timestamp(1_000_000_000);
+    let mut response = msg(&good_response(""), false);
+    response.first_ts = Timestamp(1_000_000_000 + after_ns);
+    Completed {
+        stream: StreamId::HTTP1,
+        request: Some(request),
+        response: ending.is_none().then_some(response),
+        interim: Vec::new(),
+        ending,
+        ended_at: ending.map(|_| Timestamp(1_000_000_000 + after_ns)),
+        extra: Vec::new(),
+        switched: ending.is_none(),
+        id: None,
+    }
+}
+
+#[test]
+fn a_101_later_than_slow_response_is_a_warning_and_earlier_is_ok() {
+    let policy = Policy::default();
+    let r = record(timed(7_003_600_000, None), &policy, &|_| None);
+    assert_eq!(codes(&r), ["slow_response"]);
+    assert_eq!(r.verdict, Verdict::Warning);
+    assert_eq!(
+        r.findings[0].message,
+        "the response came 7.0 s after the request (--slow-response 5.0 s): a client with a shorter handshake timeout would have given up"
+    );
+    let r = record(timed(4_900_000_000, None), &policy, &|_| None);
+    assert_eq!(r.verdict, Verdict::Ok, "{:?}", codes(&r));
+    let off = Policy {
+        slow_response_ns: None,
+    };
+    assert_eq!(
+        record(timed(70_000_000_000, None), &off, &|_| None).verdict,
+        Verdict::Ok
+    );
+}
+
+#[test]
+fn an_unanswered_request_says_who_gave_up_and_after_how_long() {
+    let cases = [
+        (
+            Ending::ClientFin,
+            "the client closed the connection after 7.0 s without an answer (FIN)",
+        ),
+        (
+            Ending::ClientRst,
+            "the client reset the connection after 7.0 s without an answer (RST)",
+        ),
+        (
+            Ending::ServerFin,
+            "the server closed the connection after 7.0 s without answering (FIN)",
+        ),
+        (
+            Ending::ServerRst,
+            "the server reset the connection after 7.0 s without answering (RST)",
+        ),
+        (
+            Ending::ResponseTimeout,
+            "no answer after 7.0 s (--response-timeout) while the connection stayed open",
+        ),
+    ];
+    for (ending, said) in cases {
+        let r = record(
+            timed(7_000_000_000, Some(ending)),
+            &Policy::default(),
+            &|_| None,
+        );
+        assert_eq!(codes(&r), ["no_response"]);
+        assert_eq!(
+            r.findings[0].message,
+            format!("no response to the upgrade request: {said}")
+        );
+    }
+    let r = record(
+        timed(350_000_000, Some(Ending::ClientFin)),
+        &Policy::default(),
+        &|_| None,
+    );
+    assert!(r.findings[0].message.contains("after 350.0 ms without"));
 }

@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 
+use super::body::{BodyReader, Progress};
 use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
 use crate::event::{Ending, Message};
@@ -126,12 +127,22 @@ pub enum Next {
     /// An upgrade request: skip its declared body and read nothing more from the client
     /// until the answer.
     AwaitResponse(Body),
+    /// A refusal of an upgrade: its body is read by the pairing ([`Exchange::on_body`]) to
+    /// keep its first bytes; the exchange is reported when that is done.
+    ReadBody {
+        /// The client's framer may read requests again.
+        release_client: bool,
+    },
     /// The head was malformed (and skipped): look for the next message start.
     Resync,
     /// Too many requests are pending: stop reading both directions.
     GiveUp,
     /// A 101: both directions now carry `Protocol`.
     Switch(Protocol),
+    /// A 101 to a WebSocket request that names another protocol (`Upgrade: websockets`):
+    /// nothing switched as far as WebSocket goes; both directions start over as HTTP (the
+    /// next bytes are sniffed, so another protocol ends up ignored, not read as frames).
+    Restart,
 }
 
 /// A request waiting for its response.
@@ -154,11 +165,38 @@ struct HttpMarks {
     malformed: Option<String>,
 }
 
+/// A response to an upgrade request whose body is being read before the exchange is
+/// reported.
+#[derive(Debug)]
+struct Reading {
+    reader: BodyReader,
+    /// The exchange, until it is reported: when the body ends, the excerpt is full, the
+    /// connection ends or the response timeout passes.
+    done: Option<Completed>,
+    /// When the response head was complete.
+    since: Timestamp,
+}
+
+impl Reading {
+    fn memory(&self) -> usize {
+        let heads = self.done.as_ref().map_or(0, |c| {
+            c.request.as_ref().map_or(0, head_bytes) + c.response.as_ref().map_or(0, head_bytes)
+        });
+        std::mem::size_of::<Reading>() + self.reader.memory() + heads
+    }
+}
+
 /// One connection's request/response pairing.
 #[derive(Debug)]
 pub struct Exchange {
     max_header_bytes: usize,
     max_pending: usize,
+    /// Bytes kept of the body of a response to an upgrade that is not a 101 (`--body-bytes`).
+    body_bytes: usize,
+    /// The refusal whose body is being read, if any.
+    reading: Option<Box<Reading>>,
+    /// HTTP came after a 101 on this connection: a finding for the next exchange reported.
+    after_switch: Option<Finding>,
     pending: VecDeque<Pending>,
     interim: Vec<Message>,
     marks: [HttpMarks; 2],
@@ -186,12 +224,15 @@ fn pending_bytes(p: &Pending) -> usize {
 
 impl Exchange {
     /// Pairing for a new connection: heads up to `max_header_bytes`, at most `max_pending`
-    /// requests awaiting a response.
+    /// requests awaiting a response, the first `body_bytes` of a refusal's body kept.
     #[must_use]
-    pub fn new(max_header_bytes: usize, max_pending: usize) -> Self {
+    pub fn new(max_header_bytes: usize, max_pending: usize, body_bytes: usize) -> Self {
         Exchange {
             max_header_bytes,
             max_pending,
+            body_bytes,
+            reading: None,
+            after_switch: None,
             pending: VecDeque::new(),
             interim: Vec::new(),
             marks: [HttpMarks::default(), HttpMarks::default()],
@@ -239,16 +280,19 @@ impl Exchange {
         self.pending.iter().any(|p| p.upgrade.is_some())
     }
 
-    /// Bytes held by pending requests and interim responses, computed now (walked).
+    /// Bytes held by pending requests, interim responses and a body being read, computed
+    /// now (walked).
     #[must_use]
     pub fn memory(&self) -> usize {
         self.pending.iter().map(pending_bytes).sum::<usize>()
             + self.interim.iter().map(head_bytes).sum::<usize>()
+            + self.reading.as_ref().map_or(0, |r| r.memory())
     }
 
     /// Registers the bytes held now with `meter` (0 after [`Exchange::release`]).
     pub fn settle(&mut self, meter: &mut Meter) {
-        self.account.set(meter, self.held);
+        let reading = self.reading.as_ref().map_or(0, |r| r.memory());
+        self.account.set(meter, self.held + reading);
     }
 
     /// Withdraws what is registered with `meter` (the connection is being dropped).
@@ -291,6 +335,9 @@ impl Exchange {
         now: Timestamp,
         out: &mut Output,
     ) {
+        if self.reading.as_ref().is_some_and(|r| r.since <= cutoff) {
+            self.report_body(out, false);
+        }
         let mut expired = Vec::new();
         for p in &mut self.pending {
             if p.since <= cutoff {
@@ -322,6 +369,8 @@ impl Exchange {
         at: Timestamp,
         out: &mut Output,
     ) {
+        self.report_body(out, true);
+        self.reading = None;
         while let Some(p) = self.pop_pending() {
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
@@ -408,6 +457,12 @@ impl Exchange {
         is_request: bool,
         out: &mut Output,
     ) -> Next {
+        if self.reading.is_some() && link.sends_requests(side) == Some(false) {
+            // The server's framer found a head while a body was being read: it lost its
+            // place (a capture gap), so the body is cut here.
+            self.report_body(out, false);
+            self.reading = None;
+        }
         let data = link.stream(side).data();
         if let Some(scan) = http::scan_head(data, len, is_request) {
             if let Some(next) = self.plain_message(link, side, is_request, len, scan) {
@@ -424,6 +479,7 @@ impl Exchange {
                     first_ts: first.map_or(link.now, |o| o.ts),
                     last_ts: last.map_or(link.now, |o| o.ts),
                     truncated: stream.marks().truncated,
+                    body: None,
                     head,
                 };
                 link.stream_mut(side).consume(len as u64);
@@ -562,6 +618,7 @@ impl Exchange {
         msg: Message,
         out: &mut Output,
     ) -> Next {
+        let since = msg.last_ts;
         let status = msg.head.status().unwrap_or(0);
         if (100..200).contains(&status) && status != 101 {
             if self.pending.front().is_some_and(|p| p.upgrade.is_some())
@@ -582,7 +639,14 @@ impl Exchange {
         let pending = self.pop_pending();
         let unsolicited = pending.is_none();
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
-        let opens_websocket = status == 101 && (websocket_response || answered_upgrade);
+        // A 101 to a WebSocket request whose Upgrade names another protocol (a typo such as
+        // `websockets`) opens no WebSocket: a compliant client fails it (RFC 6455 §4.1).
+        let elsewhere = status == 101
+            && answered_upgrade
+            && msg.head.fields("Upgrade").next().is_some()
+            && !msg.head.has_token("Upgrade", "websocket");
+        let opens_websocket =
+            status == 101 && !elsewhere && (websocket_response || answered_upgrade);
         let switch = (status == 101).then(|| {
             if opens_websocket {
                 Protocol::WebSocket {
@@ -603,6 +667,21 @@ impl Exchange {
         match pending.and_then(|p| p.upgrade) {
             Some(request) => {
                 let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
+                if switch.is_none() && body != Body::None && self.body_bytes > 0 {
+                    // A refusal with a body: its first bytes are the server's reason.
+                    let reader = match done.response.as_ref() {
+                        Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
+                        None => BodyReader::new(body, super::body::Coding::Identity, 0),
+                    };
+                    self.reading = Some(Box::new(Reading {
+                        reader,
+                        done: Some(done),
+                        since,
+                    }));
+                    return Next::ReadBody {
+                        release_client: answered_upgrade,
+                    };
+                }
                 out.completed.push(done);
             }
             None if websocket_response && unsolicited => {
@@ -614,6 +693,9 @@ impl Exchange {
                 self.take_marks(link);
             }
         }
+        if elsewhere && !matches!(switch, Some(Protocol::H2c)) {
+            return Next::Restart;
+        }
         if let Some(protocol) = switch {
             // Switched protocols: what follows is not HTTP.
             return Next::Switch(protocol);
@@ -623,6 +705,88 @@ impl Exchange {
         Next::Body {
             body,
             release_client: answered_upgrade,
+        }
+    }
+
+    /// Body bytes of the refusal being read start `side`'s buffer (the framer is in
+    /// [`Framer::read_body`](super::framer::Framer::read_body)): reads them, reports the
+    /// exchange once the body ended or its excerpt is full, and says how the framer goes on.
+    pub fn on_body<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> Next {
+        let Some(reading) = self.reading.as_mut() else {
+            return Next::Body {
+                body: Body::None,
+                release_client: false,
+            };
+        };
+        let read = reading.reader.read(link.stream(side).data());
+        link.stream_mut(side).consume(read.consumed as u64);
+        match read.progress {
+            Progress::More if !reading.reader.is_full() => Next::NeedMore,
+            Progress::More => {
+                // The excerpt is settled: report now (a body may never end), then skip the
+                // rest without reading it where the framing allows.
+                self.report_body(out, false);
+                match self.reading.as_ref().and_then(|r| r.reader.remaining()) {
+                    Some(body) => {
+                        self.reading = None;
+                        Next::Body {
+                            body,
+                            release_client: false,
+                        }
+                    }
+                    None => Next::NeedMore,
+                }
+            }
+            Progress::Complete => {
+                self.report_body(out, false);
+                self.reading = None;
+                Next::Body {
+                    body: Body::None,
+                    release_client: false,
+                }
+            }
+            Progress::Invalid => {
+                self.report_body(out, false);
+                self.reading = None;
+                Next::Resync
+            }
+        }
+    }
+
+    /// The bytes after a 101 on `side` were HTTP, not WebSocket frames (`packets` carried
+    /// them): the next exchange reported says so.
+    pub fn http_after_switch(&mut self, side: Side, link_client: Option<Side>, packets: &[u64]) {
+        let who = if link_client == Some(side) {
+            "the client sent an HTTP request"
+        } else {
+            "the server sent an HTTP response"
+        };
+        self.after_switch = Some(
+            Finding::new(
+                Code::HttpAfterSwitch,
+                format!("after the 101 {who} on the same connection, not WebSocket frames: the connection did not switch; what follows is analysed as HTTP"),
+            )
+            .packets(packets),
+        );
+    }
+
+    /// Reports the exchange whose body is being read, with the excerpt so far, unless it was
+    /// reported already. `ended`: the connection ended.
+    fn report_body(&mut self, out: &mut Output, ended: bool) {
+        let Some(reading) = self.reading.as_mut() else {
+            return;
+        };
+        if let Some(mut done) = reading.done.take() {
+            let excerpt = reading.reader.take_excerpt(ended);
+            if let Some(resp) = done.response.as_mut() {
+                resp.body = Some(excerpt);
+            }
+            out.completed.push(done);
         }
     }
 
@@ -645,7 +809,11 @@ impl Exchange {
             interim: self.take_interim(),
             ending: end.map(|(e, _)| e),
             ended_at: end.map(|(_, t)| t),
-            extra: self.take_marks(link),
+            extra: {
+                let mut extra = self.take_marks(link);
+                extra.extend(self.after_switch.take());
+                extra
+            },
             switched,
             id,
         }
@@ -732,7 +900,7 @@ mod tests {
                 client: Some(C),
                 framers: [Framer::new(), Framer::new()],
                 stopped: [false, false],
-                exchange: Exchange::new(1024, 4),
+                exchange: Exchange::new(1024, 4, 4096),
                 out: Output::default(),
                 switched: None,
                 packet: 0,
@@ -781,6 +949,7 @@ mod tests {
                         self.exchange
                             .on_head(&mut link, side, len, is_request, &mut self.out)
                     }
+                    Framed::Body => self.exchange.on_body(&mut link, side, &mut self.out),
                 };
                 match next {
                     Next::NeedMore => return,
@@ -797,11 +966,22 @@ mod tests {
                         }
                     }
                     Next::AwaitResponse(body) => framer.await_response(link.stream_mut(side), body),
+                    Next::ReadBody { release_client } => {
+                        let other = &mut self.framers[side.reverse().index()];
+                        if release_client && other.is_awaiting_response() {
+                            other.release();
+                        }
+                        framer.read_body();
+                    }
                     Next::Resync => framer.lose_place(),
                     Next::GiveUp => self.stopped = [true, true],
                     Next::Switch(p) => {
                         self.switched = Some(p);
                         self.stopped = [true, true];
+                    }
+                    Next::Restart => {
+                        self.framers = [Framer::new(), Framer::new()];
+                        return;
                     }
                 }
                 self.framers[i] = framer;
@@ -1013,6 +1193,71 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         h.send(C, get);
         assert_eq!(h.stopped, [true, true]);
         assert!(h.out.effect.pending_limit);
+    }
+
+    #[test]
+    fn a_refusal_is_reported_once_its_body_is_read_and_the_next_request_follows() {
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(
+            S,
+            b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n1b\r\nFailed to open a WebSocket ",
+        );
+        assert!(h.completed().is_empty(), "the body is still arriving");
+        assert!(h.exchange.memory() > 0);
+        h.send(C, b"GET /next HTTP/1.1\r\n\r\n");
+        h.send(
+            S,
+            b"\r\n20\r\nconnection: missing subprotocol.\r\n0\r\n\r\n",
+        );
+        let done = h.completed();
+        assert_eq!(done.len(), 1);
+        let body = done[0].response.as_ref().and_then(|r| r.body.clone());
+        let body = body.unwrap_or_default();
+        assert_eq!(
+            body.text().as_deref(),
+            Some("Failed to open a WebSocket connection: missing subprotocol.")
+        );
+        assert!(!body.truncated);
+        // The framer is back at heads: the answer to /next pairs.
+        h.send(S, OK);
+        assert_eq!(h.exchange.pending.len(), 0);
+        assert_eq!(h.exchange.memory(), 0);
+    }
+
+    #[test]
+    fn a_refusal_whose_body_never_ends_is_reported_when_the_excerpt_is_full_or_at_the_end() {
+        let mut h = Http::new();
+        h.exchange.body_bytes = 8;
+        h.send(C, UPGRADE);
+        h.send(S, b"HTTP/1.0 200 OK\r\n\r\nevent: tick\n");
+        let done = h.completed();
+        let body = done[0].response.as_ref().and_then(|r| r.body.clone());
+        assert_eq!(
+            body.map(|b| (b.bytes, b.truncated)),
+            Some((b"event: t".to_vec(), true))
+        );
+        assert!(h.stopped[S.index()], "the rest runs to the close: not read");
+
+        let mut h = Http::new();
+        h.send(C, UPGRADE);
+        h.send(S, b"HTTP/1.1 503 x\r\nContent-Length: 50\r\n\r\nbusy");
+        assert!(h.completed().is_empty());
+        let done = h.finish(Ending::ServerFin);
+        assert_eq!(done.len(), 1, "reported once, at the end");
+        let body = done[0]
+            .response
+            .as_ref()
+            .and_then(|r| r.body.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            (body.bytes.as_slice(), body.truncated),
+            (&b"busy"[..], true)
+        );
+        assert_eq!(
+            body.problem.as_deref(),
+            Some("the body ended after 4 of its 50 bytes")
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!                      a TLS record           (scans for a request line or a status line)
 //!
 //!  after a head the pairing decides: Framer::body (Content-Length skipped with one consume,
-//!  chunked walked chunk by chunk, nothing) or Framer::await_response (an upgrade request:
+//!  chunked walked chunk by chunk, nothing), Framer::read_body (the pairing reads the body
+//!  itself: Framed::Body until it is done) or Framer::await_response (an upgrade request:
 //!  nothing more is read from the client until the answer)
 //! ```
 //!
@@ -37,6 +38,8 @@ enum State {
     Chunked(Chunked),
     /// The client sent an upgrade request and waits for the answer.
     AwaitResponse,
+    /// The pairing reads this message's body itself ([`Framed::Body`]).
+    Body,
 }
 
 /// One direction's HTTP/1.x framer.
@@ -67,6 +70,8 @@ pub enum Framed {
     /// The bytes are not HTTP (TLS, SSH, a binary protocol, or no message start within the
     /// resynchronisation budget): nothing more to read in this direction.
     NotHttp,
+    /// Body bytes the pairing reads itself (after [`Framer::read_body`]) start the buffer.
+    Body,
 }
 
 /// What [`Framer::body`] left the direction at.
@@ -122,6 +127,18 @@ impl Framer {
         self.state == State::AwaitResponse
     }
 
+    /// Whether the pairing reads the current body itself.
+    #[must_use]
+    pub fn is_reading_body(&self) -> bool {
+        self.state == State::Body
+    }
+
+    /// The pairing reads the body after the head it consumed; [`Framer::body`] takes over
+    /// again when it is done.
+    pub fn read_body(&mut self) {
+        self.state = State::Body;
+    }
+
     /// The answer to the upgrade came (and was not a switch): read requests again.
     pub fn release(&mut self) {
         self.state = State::Head { scanned: 0 };
@@ -166,6 +183,8 @@ impl Framer {
     ) -> Framed {
         match self.state {
             State::AwaitResponse => Framed::NeedMore,
+            State::Body if link.stream(side).data().is_empty() => Framed::NeedMore,
+            State::Body => Framed::Body,
             State::Start => self.start(link, side),
             State::Resync { budget } => self.find_start(link, side, budget),
             State::Head { scanned: from } => {
@@ -268,6 +287,43 @@ impl Framer {
         }
         self.state = State::Resync { budget: left };
         Framed::NeedMore
+    }
+}
+
+/// Longest first line read to tell HTTP from WebSocket frames after a 101.
+const MAX_SWITCH_SNIFF: usize = 8192;
+
+/// Whether the bytes after a 101 start with an HTTP message rather than WebSocket frames:
+/// a request line (`METHOD target HTTP/1.x`) from the client, a status line (`HTTP/1.x`)
+/// from the server (`request`: which one this direction sends; `None` either). Frames fail
+/// fast: a client frame's second byte has the mask bit, a server frame does not start with
+/// `HTTP/1.`; only a whole first line says `Yes`.
+#[must_use]
+pub fn http_after_switch(data: &[u8], request: Option<bool>) -> Sniff {
+    let as_request = request != Some(false)
+        && !matches!(data.get(1), Some(b) if *b >= 0x80)
+        && http::sniff(data, true) != Sniff::No;
+    let as_response = request != Some(true) && http::sniff(data, false) != Sniff::No;
+    if !as_request && !as_response {
+        return Sniff::No;
+    }
+    let Some(nl) = data.iter().take(MAX_SWITCH_SNIFF).position(|&b| b == b'\n') else {
+        return if data.len() >= MAX_SWITCH_SNIFF {
+            Sniff::No
+        } else {
+            Sniff::NeedMore
+        };
+    };
+    let line = data.get(..nl).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let request_line = as_request
+        && (line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"))
+        && http::sniff(line, true) == Sniff::Yes;
+    let status_line = as_response && line.starts_with(b"HTTP/1.");
+    if request_line || status_line {
+        Sniff::Yes
+    } else {
+        Sniff::No
     }
 }
 
@@ -497,6 +553,31 @@ mod tests {
             p.frame_counting(&mut f, C, 1000, &mut scanned),
             Framed::HeaderLimit { is_request: true }
         );
+    }
+
+    #[test]
+    fn http_after_a_101_is_told_from_frames() {
+        let masked_hello = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f];
+        let hello = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o'];
+        assert_eq!(http_after_switch(GET, Some(true)), Sniff::Yes);
+        assert_eq!(
+            http_after_switch(b"GET /a HTT", Some(true)),
+            Sniff::NeedMore
+        );
+        assert_eq!(http_after_switch(&masked_hello, Some(true)), Sniff::No);
+        // RSV1 + text without FIN: 'A', a compressed fragment; its mask bit says frame.
+        assert_eq!(
+            http_after_switch(&[0x41, 0x85, 1, 2], Some(true)),
+            Sniff::No
+        );
+        assert_eq!(
+            http_after_switch(b"HTTP/1.1 400 Bad\r\n", Some(false)),
+            Sniff::Yes
+        );
+        assert_eq!(http_after_switch(&hello, Some(false)), Sniff::No);
+        assert_eq!(http_after_switch(b"HTTP/1.1 200 OK", None), Sniff::NeedMore);
+        assert_eq!(http_after_switch(b"GETTING THERE\n", Some(true)), Sniff::No);
+        assert_eq!(http_after_switch(&[b'G'; 9000], Some(true)), Sniff::No);
     }
 
     #[test]

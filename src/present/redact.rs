@@ -177,6 +177,10 @@ impl Redactor {
                 // The raw head holds the same start line and fields; only a folded value
                 // (obs-fold) can hide something the parsed fields do not show the same way.
                 || (has_folded_line(&head.raw) && changed(scope.raw_head(&head.raw)))
+                || m.body
+                    .as_ref()
+                    .and_then(crate::event::BodyExcerpt::text)
+                    .is_some_and(|t| changed(scope.text(&t)))
             {
                 return true;
             }
@@ -504,6 +508,14 @@ impl<'r> Scope<'r> {
 
     fn message(&mut self, m: &mut Message) {
         self.head(&mut m.head);
+        if let Some(body) = &mut m.body {
+            // A kept body (a refusal's reason) is text like a preview; binary passes.
+            if let Some(text) = body.text() {
+                if let Cow::Owned(masked) = self.text(&text) {
+                    body.bytes = masked.into_bytes();
+                }
+            }
+        }
     }
 
     fn head(&mut self, head: &mut Head) {
@@ -1211,6 +1223,33 @@ mod tests {
         }
         out.push_str(rest);
         out
+    }
+
+    #[test]
+    fn a_kept_body_is_masked_like_a_preview() {
+        let text = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 9\r\n\r\n";
+        let crate::http::head::HeadParse::Complete(head) =
+            crate::http::head::parse_head(text.as_bytes(), text.len(), false)
+        else {
+            panic!("head")
+        };
+        let mut m = Message {
+            head,
+            packets: vec![1],
+            first_ts: crate::capture::Timestamp(0),
+            last_ts: crate::capture::Timestamp(0),
+            truncated: false,
+            body: Some(crate::event::BodyExcerpt {
+                bytes: br#"{"error":"bad token","token":"s3cret-value"}"#.to_vec(),
+                ..Default::default()
+            }),
+        };
+        let redactor = r();
+        let mut scope = Scope::new(&redactor);
+        scope.message(&mut m);
+        let body = m.body.and_then(|b| b.text()).unwrap_or_default();
+        assert!(!body.contains("s3cret"), "{body}");
+        assert_eq!(shape(&body), r#"{"error":"bad token","token":"<R>"}"#);
     }
 
     #[test]

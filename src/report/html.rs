@@ -679,6 +679,12 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
             esc(m.code)
         );
     }
+    if !w.body.is_empty() {
+        o.push_str("<span class=\"l\"></span>");
+        for line in &w.body {
+            let _ = write!(o, "<span class=\"l\">{}</span>", esc(line));
+        }
+    }
     o.push_str("</pre></div>");
 }
 

@@ -544,6 +544,10 @@ fn wire(o: &mut String, what: &str, w: &Wire) {
     for m in &w.missing {
         lines.push(format!("-- missing: {}    <- {}", m.line, m.code));
     }
+    if !w.body.is_empty() {
+        lines.push(String::new());
+        lines.extend(w.body.iter().map(|l| format!("   {l}")));
+    }
     o.push_str(&block(&lines));
     o.push('\n');
 }

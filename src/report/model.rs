@@ -23,8 +23,8 @@ use crate::event::{
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
-    accept_check, citing, connection_ending_meaning, curl_command, curl_replay_note, format_ts,
-    missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
+    accept_check, body_lines, citing, connection_ending_meaning, curl_command, curl_replay_note,
+    format_ts, missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
     VERDICTS_WORST_FIRST,
 };
 
@@ -1300,6 +1300,9 @@ pub struct Wire {
     pub bare_lf: bool,
     /// Headers that should be there and are not, with the code that says so.
     pub missing: Vec<Missing>,
+    /// The body wssniff kept (a refusal's reason), as lines; empty when none was kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub body: Vec<String>,
 }
 
 /// One line of a head.
@@ -1468,8 +1471,16 @@ fn wire(m: Option<&Message>, cited: Option<(&[Finding], MessageRef)>) -> Option<
         lines,
         bare_lf,
         missing,
+        body: m
+            .body
+            .as_ref()
+            .map(|b| body_lines(b, REPORT_BODY_LINES))
+            .unwrap_or_default(),
     })
 }
+
+/// Most lines of a kept body shown under its response.
+const REPORT_BODY_LINES: usize = 40;
 
 impl ConnectionsModel {
     /// The opening sentence of "After the switch" (numbers only, no captured text).

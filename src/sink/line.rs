@@ -16,8 +16,11 @@ use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
 use crate::finding::{Finding, Severity};
 use crate::present::{
-    connection_story, escape, format_ms, format_ts, packet_list, request_summary,
+    body_lines, connection_story, escape, format_ms, format_ts, packet_list, request_summary,
 };
+
+/// Most lines of a kept body printed with `-v`.
+const BODY_LINES: usize = 20;
 
 /// How much to print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -207,6 +210,16 @@ impl<W: Write> LineSink<W> {
         writeln!(self.out, "      {mark} {}", escape(&msg.head.start_line))?;
         for h in &msg.head.headers {
             writeln!(self.out, "      {mark} {}", escape(&h.line()))?;
+        }
+        if let Some(body) = &msg.body {
+            let lines = body_lines(body, BODY_LINES);
+            if !lines.is_empty() {
+                // As curl -v: a blank line between head and body.
+                writeln!(self.out, "      {mark}")?;
+            }
+            for line in lines {
+                writeln!(self.out, "      {mark} {}", escape(&line))?;
+            }
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 7] = [
+pub const TARGETS: [(&str, Body); 8] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -31,6 +31,7 @@ pub const TARGETS: [(&str, Body); 7] = [
     ("engine", bodies::engine),
     ("capture", bodies::capture),
     ("wsframe", bodies::wsframe),
+    ("body", bodies::body),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -166,6 +167,17 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
             seeds.entry("http").or_default().push(s.payload.clone());
             seeds.entry("wsframe").or_default().push(s.payload.clone());
         }
+        // Each sample's first response after its head, as a Content-Length / chunked body.
+        if let Some(resp) = with_data
+            .iter()
+            .find(|s| s.payload.starts_with(b"HTTP/1.1 4"))
+        {
+            for sel in [0x40u8, 0x41, 0x42] {
+                let mut input = vec![sel, 4, 7];
+                input.extend_from_slice(&resp.payload);
+                seeds.entry("body").or_default().push(input);
+            }
+        }
         // First request and first response of the first connection.
         if let Some(first) = with_data.first() {
             if let Some(answer) = with_data.iter().find(|s| s.flow.0 == first.flow.1) {
@@ -176,6 +188,24 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
             }
         }
     }
+    // A gzip body running until the close, and the same chunked.
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"Failed to open a WebSocket connection: missing subprotocol.\n")
+            .unwrap();
+        e.finish().unwrap()
+    };
+    let mut until_close = vec![0x46, 0, 9];
+    until_close.extend_from_slice(&gz);
+    let mut chunked = vec![0x45, 0, 5];
+    chunked.extend_from_slice(format!("{:x}\r\n", gz.len()).as_bytes());
+    chunked.extend_from_slice(&gz);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    seeds
+        .entry("body")
+        .or_default()
+        .extend([until_close, chunked]);
     seeds
 }
 

@@ -180,6 +180,11 @@ fn unanswered_request_is_no_response_with_the_wait() {
     assert_eq!(r["ending"], "client_fin");
     let waited = r["timing"]["waited_ms"].as_f64().unwrap();
     assert!((1900.0..2500.0).contains(&waited), "waited {waited} ms");
+    // websockets' open_timeout=2 gave up: the finding says who, and after how long.
+    assert_eq!(
+        r["findings"][0]["message"],
+        "no response to the upgrade request: the client closed the connection after 2.0 s without an answer (FIN)"
+    );
 }
 
 #[test]
@@ -649,4 +654,93 @@ fn a_505_relayed_from_an_http10_upstream_is_not_an_application_failure() {
         .as_str()
         .unwrap()
         .contains("forwarded the request as HTTP/1.0"));
+}
+
+#[test]
+fn refusals_carry_the_servers_reason_from_the_body() {
+    // websockets' own words for a refused Origin: kept, and quoted in the finding.
+    let r = only("origin-rejected-403.pcap");
+    let body = &r["response"]["body"];
+    let reason =
+        "Failed to open a WebSocket connection: invalid Origin header: https://evil.example.";
+    assert_eq!(body["text"], format!("{reason}\n"));
+    assert_eq!(
+        (&body["truncated"], &body["length"]),
+        (&false.into(), &84.into())
+    );
+    let forbidden = &r["findings"][0];
+    assert_eq!(forbidden["code"], "forbidden");
+    assert!(
+        forbidden["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("; the body says \"{reason}\"")),
+        "{forbidden}"
+    );
+    // nginx's error page is kept, but it only repeats the status: nothing is quoted.
+    let r = only("nginx-502-upstream-down.pcap");
+    assert!(r["response"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("<title>502 Bad Gateway"));
+    assert!(!r["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("body says"));
+    // -v prints it under the response head, escaped; --body-bytes cuts it and says so.
+    let path = sample("curl-bad-requests.pcap");
+    let out = stdout(&wssniff(&[
+        "-r",
+        path.to_str().unwrap(),
+        "-v",
+        "--body-bytes",
+        "10",
+    ]));
+    assert!(
+        out.contains("      < Content-Length: 43\n      <\n      < Missing or\n      < [first 10 of 43 bytes]\n"),
+        "{out}"
+    );
+    let recs = records(&path, &["--body-bytes", "0"]);
+    assert!(recs.iter().all(|r| r["response"].get("body").is_none()));
+}
+
+#[test]
+fn websockets_missing_subprotocol_400_quotes_its_reason() {
+    let r = only("websockets-400-missing-subprotocol.pcap");
+    assert_eq!(codes(&r), ["bad_request"]);
+    let reason = "Failed to open a WebSocket connection: missing subprotocol.";
+    assert_eq!(r["response"]["body"]["text"], format!("{reason}\n"));
+    let message = r["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!("the body says \"{reason}\"")),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_101_six_seconds_late_is_slow_unless_the_threshold_allows_it() {
+    let r = only("slow-101.pcap");
+    assert_eq!(
+        (r["status"].as_u64(), r["verdict"].as_str()),
+        (Some(101), Some("warning"))
+    );
+    assert_eq!(codes(&r), ["slow_response"]);
+    let ms = r["timing"]["response_ms"].as_f64().unwrap();
+    assert!((5900.0..7000.0).contains(&ms), "{ms} ms");
+    let relaxed = records(&sample("slow-101.pcap"), &["--slow-response", "10"]);
+    assert_eq!(verdicts(&relaxed), ["ok"]);
+}
+
+#[test]
+fn a_101_naming_websockets_opens_no_websocket_and_decodes_no_frames() {
+    let path = sample("handcrafted-upgrade-typo.pcap");
+    let recs = all_records(&path, &[]);
+    let handshakes: Vec<_> = recs.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(handshakes.len(), 1);
+    assert_eq!(handshakes[0]["verdict"], "failed");
+    assert_eq!(codes(handshakes[0]), ["response_upgrade_missing"]);
+    assert!(
+        recs.iter().all(|r| r["type"] != "connection"),
+        "nothing switched: no WebSocket connection record"
+    );
 }

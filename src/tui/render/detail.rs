@@ -13,8 +13,8 @@ use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
 use crate::finding::{Finding, HeadPart, MessageRef, Severity};
 use crate::present::{
-    accept_check, citing, connection_story, escape, format_ts, missing_lines, packet_list,
-    request_summary, AcceptCheck,
+    accept_check, body_lines, citing, connection_story, escape, format_ts, missing_lines,
+    packet_list, request_summary, AcceptCheck,
 };
 use crate::tui::app::{App, HexDump};
 
@@ -403,7 +403,22 @@ fn head_lines(
             ),
         ]));
     }
+    if let Some(body) = &m.body {
+        let lines = body_lines(body, BODY_LINES);
+        if !lines.is_empty() {
+            out.push(Line::raw(""));
+        }
+        for line in lines {
+            out.push(Line::styled(
+                format!("  {}", escape(&line)),
+                Style::new().fg(Color::Cyan),
+            ));
+        }
+    }
 }
+
+/// Most lines of a kept body shown under its response.
+const BODY_LINES: usize = 40;
 
 /// The raw frames of `r` as a hex dump.
 fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
