@@ -27,6 +27,7 @@ use crate::decode::Segment;
 use crate::event::{Ending, Peer};
 use crate::memory::{Account, Meter};
 use crate::tcp::flow::Side;
+use crate::tcp::ledger::{Ledger, Loss};
 use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
 use crate::tcp::stream::ByteStream;
 
@@ -38,6 +39,9 @@ pub struct Link<'a, S> {
     client: &'a mut Option<Side>,
     /// Timestamp of the packet being processed (or of the last one, at the end).
     pub now: Timestamp,
+    /// Per side ([`Side::index`]): bytes of that side's stream the other side acknowledged
+    /// beyond what the capture holds (0 when the producer has no acknowledgements).
+    acked_unseen: [u64; 2],
 }
 
 impl<'a, S: ByteStream> Link<'a, S> {
@@ -47,6 +51,26 @@ impl<'a, S: ByteStream> Link<'a, S> {
             streams,
             client,
             now,
+            acked_unseen: [0, 0],
+        }
+    }
+
+    /// The same link, with the acknowledgement evidence of each side (see
+    /// [`Link::acked_unseen`]).
+    #[must_use]
+    pub fn with_acked_unseen(mut self, acked_unseen: [u64; 2]) -> Self {
+        self.acked_unseen = acked_unseen;
+        self
+    }
+
+    /// Bytes of `side`'s stream that the other side acknowledged although the capture does
+    /// not hold them: proof that `side` sent them (a one-way capture, or capture loss).
+    #[must_use]
+    pub fn acked_unseen(&self, side: Side) -> u64 {
+        let [lo, hi] = self.acked_unseen;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
         }
     }
 
@@ -116,6 +140,17 @@ pub struct Closure {
     pub closer: Option<Side>,
 }
 
+/// A segment cut by the snap length: how much the capture kept and how much it lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Bytes the capture kept of the packet (its snap length).
+    pub snaplen: u32,
+    /// Bytes of the segment's payload on the wire past the captured ones.
+    pub missing: u64,
+    /// The packet that was cut.
+    pub packet: u64,
+}
+
 /// The parser that reads a connection's bytes: the seam between TCP and the application
 /// layers. [`TcpConnection`] calls it in packet order; it owns nothing of TCP's and sees the
 /// streams only through a [`Link`].
@@ -130,6 +165,13 @@ pub trait Application<S: ByteStream> {
     /// Bytes of `side`'s stream were lost by the capture, proven by `packet` (0 at the end of
     /// the capture). Already noted in the stream's evidence.
     fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64);
+
+    /// `side`'s segment was cut by the snap length after the bytes now buffered: whatever is
+    /// still buffered may be read as far as it goes (an HTTP head that ends beyond the cut)
+    /// before the missing bytes are declared a gap. By default nothing is read.
+    fn cut(&mut self, link: &mut Link<'_, S>, side: Side, cut: Cut, out: &mut Self::Out) {
+        let _ = (link, side, cut, out);
+    }
 
     /// New bytes may be readable on `side` (or a state change on the other side may let it
     /// go on): parse as far as the buffered bytes allow. Called only while `side` has
@@ -197,6 +239,8 @@ pub struct TcpConnection {
     fin_seen: [bool; 2],
     rst_seen: bool,
     last_ts: Timestamp,
+    /// Sequence space captured against the peers' acknowledgements (capture vs network loss).
+    ledger: Ledger,
 }
 
 impl TcpConnection {
@@ -213,6 +257,7 @@ impl TcpConnection {
             fin_seen: [false, false],
             rst_seen: false,
             last_ts: Timestamp::default(),
+            ledger: Ledger::default(),
         }
     }
 
@@ -248,7 +293,34 @@ impl TcpConnection {
 
     /// A link for the application parser over this connection's streams.
     pub fn link(&mut self) -> Link<'_, Stream> {
-        Link::new(&mut self.streams, &mut self.client, self.last_ts)
+        let acked = self.acked_unseen();
+        Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked)
+    }
+
+    /// Loss evidence so far: ACKs, capture gaps and missed bytes, retransmissions.
+    #[must_use]
+    pub fn loss(&self) -> Loss {
+        self.ledger.loss()
+    }
+
+    /// Whether the capture holds one direction only although the other demonstrably spoke
+    /// (its bytes or its SYN were acknowledged).
+    #[must_use]
+    pub fn one_sided(&self) -> bool {
+        self.ledger.one_sided()
+    }
+
+    /// Packets captured travelling on `side`.
+    #[must_use]
+    pub fn segments(&self, side: Side) -> u64 {
+        self.ledger.segments(side.index())
+    }
+
+    fn acked_unseen(&self) -> [u64; 2] {
+        [
+            self.ledger.acked_unseen(Side::LoToHi.index()),
+            self.ledger.acked_unseen(Side::HiToLo.index()),
+        ]
     }
 
     /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
@@ -278,10 +350,33 @@ impl TcpConnection {
         if seg.flags.syn {
             self.syn(side, seg.seq, seg.flags.ack, packet.ts);
         }
+        let missing = if seg.payload_truncated {
+            u64::from(packet.orig_len).saturating_sub(packet.data.len() as u64)
+        } else {
+            0
+        };
         if seg.flags.ack {
-            if let Some(gap) = self.stream_mut(side.reverse()).peer_ack(seg.ack) {
-                self.gap(side.reverse(), gap, packet.number, app);
+            let peer = side.reverse();
+            if let Some(gap) = self.stream_mut(peer).peer_ack(seg.ack) {
+                if let Some(start) = self.stream(peer).seq_at(gap.offset) {
+                    self.ledger.hole_acked(peer.index(), start, gap.len);
+                }
+                self.gap(peer, gap, packet.number, app);
             }
+        }
+        // The segment's length on the wire: a snap-length cut is not a loss.
+        let wire_len = (seg.payload.len() as u64)
+            .saturating_add(missing)
+            .saturating_add(u64::from(seg.flags.syn) + u64::from(seg.flags.fin));
+        self.ledger.segment(
+            side.index(),
+            seg.seq,
+            u32::try_from(wire_len).unwrap_or(u32::MAX),
+            seg.flags.syn,
+            seg.flags.ack.then_some(seg.ack),
+        );
+        if seg.flags.fin {
+            self.ledger.fin(side.index());
         }
         if !seg.payload.is_empty() {
             let stream = self.stream_mut(side);
@@ -290,30 +385,39 @@ impl TcpConnection {
             }
             let stream = self.stream_mut(side);
             let push = stream.push(seg.seq, seg.payload, packet.number, packet.ts);
-            let cut = if seg.payload_truncated {
-                let missing = u64::from(packet.orig_len).saturating_sub(packet.data.len() as u64);
-                stream.cut_short(seg.seq, seg.payload.len(), missing)
-            } else {
-                None
-            };
             effect.dropped_by_cap += push.dropped_by_cap;
             let evidence = stream.marks_mut();
             if push.conflicting_overlap {
                 evidence.conflict = true;
                 evidence.note_packet(packet.number);
             }
-            if seg.payload_truncated {
-                evidence.truncated = true;
-                evidence.note_packet(packet.number);
-            }
             if let Some(gap) = push.gap {
                 self.gap(side, gap, packet.number, app);
             }
-            if let Some(gap) = cut {
-                self.gap(side, gap, packet.number, app);
+            if seg.payload_truncated {
+                let snaplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
+                let evidence = self.stream_mut(side).marks_mut();
+                evidence.note_cut(snaplen, missing, packet.number);
+                // The parser reads what the cut left (a head that ends beyond it) while the
+                // bytes are still buffered; then the missing bytes become a gap, not a stall.
+                let cut = Cut {
+                    snaplen,
+                    missing,
+                    packet: packet.number,
+                };
+                let acked = self.acked_unseen();
+                let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                    .with_acked_unseen(acked);
+                app.cut(&mut link, side, cut, out);
+                let stream = self.stream_mut(side);
+                if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
+                    self.gap(side, gap, packet.number, app);
+                }
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let acked = self.acked_unseen();
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
@@ -355,7 +459,9 @@ impl TcpConnection {
             }
         }
         let closure = self.closure(ending);
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let acked = self.acked_unseen();
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
         app.finish(&mut link, closure, out);
     }
 

@@ -116,6 +116,13 @@ impl Stream {
         self.recv_end
     }
 
+    /// The sequence number of stream offset `offset`, once the stream has started.
+    #[must_use]
+    pub fn seq_at(&self, offset: u64) -> Option<u32> {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(self.seq_base?.wrapping_add(offset as u32))
+    }
+
     /// Whether the stream has been initialised by a SYN or data.
     #[must_use]
     pub fn is_started(&self) -> bool {
