@@ -31,11 +31,11 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
-use crate::event::{ConnectionRecord, Ending, Peer};
+use crate::event::{ConnectionRecord, Ending, HeadCut, Peer};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::memory::{Account, Meter};
-use crate::tcp::connection::{Application, Closure, Link, Opening, TcpConnection};
+use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
 use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
@@ -467,6 +467,28 @@ impl<S: ByteStream> Application<S> for Dispatch {
                 *self.lane_mut(side) = Lane::Http(Framer::resync());
             }
         }
+    }
+
+    fn cut(&mut self, link: &mut Link<'_, S>, side: Side, cut: Cut, out: &mut Output) {
+        if !matches!(self.lane(side), Lane::Http(_)) {
+            return;
+        }
+        // Complete heads before the cut go the usual way first.
+        self.process(link, side, out);
+        let Lane::Http(framer) = self.lane(side) else {
+            return;
+        };
+        if !framer.in_head() || link.stream(side).data().is_empty() {
+            return;
+        }
+        let is_request = link.sends_requests(side).unwrap_or(true);
+        let cut = HeadCut {
+            snaplen: cut.snaplen,
+            missing_bytes: cut.missing,
+            packet: cut.packet,
+        };
+        let next = self.http.on_cut_head(link, side, is_request, cut, out);
+        self.apply(link, side, framer, next);
     }
 
     fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Output) {

@@ -28,16 +28,33 @@ pub struct Message {
     pub last_ts: Timestamp,
     /// Some of those frames were cut by the snap length.
     pub truncated: bool,
+    /// The head itself ends beyond a snap-length cut: `head` holds only the lines before it.
+    pub cut: Option<HeadCut>,
+}
+
+/// Where a snap-length cut ended a head the capture holds only the start of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HeadCut {
+    /// Bytes the capture kept of each packet (the snap length, as the cut packet shows).
+    pub snaplen: u32,
+    /// Bytes of the cut packet's payload that were on the wire but not captured.
+    pub missing_bytes: u64,
+    /// The packet that was cut.
+    pub packet: u64,
 }
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Message", 5)?;
+        let fields = if self.cut.is_some() { 6 } else { 5 };
+        let mut st = s.serialize_struct("Message", fields)?;
         st.serialize_field("start_line", &self.head.start_line)?;
         st.serialize_field("headers", &self.head.headers)?;
         st.serialize_field("packets", &self.packets)?;
         st.serialize_field("ts", &self.first_ts.as_secs_f64())?;
         st.serialize_field("head_bytes", &self.head.len)?;
+        if let Some(cut) = &self.cut {
+            st.serialize_field("cut", cut)?;
+        }
         st.end()
     }
 }

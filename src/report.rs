@@ -294,6 +294,7 @@ mod tests {
                 first_ts: Timestamp(1_700_000_000_000_000_000),
                 last_ts: Timestamp(1_700_000_000_000_000_000),
                 truncated: false,
+                cut: None,
             }),
             response: None,
             interim: vec![],

@@ -291,6 +291,7 @@ pub fn handshake(data: &[u8]) {
                 first_ts: Timestamp(0),
                 last_ts: Timestamp(1),
                 truncated: false,
+                cut: None,
             }),
             _ => None,
         }

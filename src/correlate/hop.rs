@@ -443,6 +443,7 @@ mod tests {
             first_ts: Timestamp(ms * 1_000_000),
             last_ts: Timestamp(ms * 1_000_000),
             truncated: false,
+            cut: None,
         }
     }
 

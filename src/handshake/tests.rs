@@ -19,6 +19,7 @@ fn msg(text: &str, request: bool) -> Message {
         first_ts: Timestamp(0),
         last_ts: Timestamp(0),
         truncated: false,
+        cut: None,
     }
 }
 

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 
 use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
-use crate::event::{Ending, Message};
+use crate::event::{Ending, HeadCut, Message};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
 use crate::tcp::connection::Link;
@@ -82,6 +82,9 @@ pub struct HttpEffect {
     /// Bytes examined looking for the end of HTTP heads (each byte once: the search resumes
     /// where it stopped, so a head dribbled a byte per segment costs linear time).
     pub head_bytes_scanned: u64,
+    /// HTTP requests a snap-length cut ended before anything showed whether they asked for
+    /// a WebSocket.
+    pub requests_cut: u64,
 }
 
 /// Where the HTTP layer puts what it completes; owned by the caller, drained after each
@@ -145,6 +148,9 @@ struct Pending {
     since: Timestamp,
     /// The handshake id reserved for an upgrade request, once assigned.
     id: Option<u64>,
+    /// A snap-length cut ended the request's head: a WebSocket answer to it is reported even
+    /// when the captured lines did not show the upgrade.
+    cut: bool,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -325,7 +331,23 @@ impl Exchange {
         while let Some(p) = self.pop_pending() {
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
-                let done = self.complete(link, Some(request), None, end, false, p.id);
+                let mut done = self.complete(link, Some(request), None, end, false, p.id);
+                // The client acknowledged server bytes the capture never saw: the server did
+                // answer (a one-way capture, or capture loss), whatever the ending suggests.
+                let server = link.client().map(Side::reverse);
+                let unseen = server.map_or(0, |s| link.acked_unseen(s));
+                if unseen > 0 {
+                    let packets = done.request.as_ref().map(|r| r.packets.clone());
+                    done.extra.push(
+                        Finding::new(
+                            Code::ResponseAckedNotCaptured,
+                            format!(
+                                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
+                            ),
+                        )
+                        .packets(&packets.unwrap_or_default()),
+                    );
+                }
                 out.completed.push(done);
             }
         }
@@ -424,6 +446,7 @@ impl Exchange {
                     first_ts: first.map_or(link.now, |o| o.ts),
                     last_ts: last.map_or(link.now, |o| o.ts),
                     truncated: stream.marks().truncated,
+                    cut: None,
                     head,
                 };
                 link.stream_mut(side).consume(len as u64);
@@ -440,6 +463,73 @@ impl Exchange {
                 link.stream_mut(side).consume(len as u64);
                 Next::Resync
             }
+        }
+    }
+
+    /// A snap-length cut ended `side`'s segment inside the head at the front of its buffer
+    /// (`is_request`: read as a request). What the captured lines prove is paired and
+    /// reported like a complete head, marked cut (so the checks leave alone what the cut
+    /// hid); a request cut before its start line could be read is only counted. The bytes
+    /// are consumed; the cut's gap follows, and the framer looks for the next message start
+    /// unless it waits for the answer to an upgrade.
+    pub fn on_cut_head<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        is_request: bool,
+        cut: HeadCut,
+        out: &mut Output,
+    ) -> Next {
+        let stream = link.stream(side);
+        let data = stream.data();
+        let len = data.len();
+        let head = http::parse_cut_head(data, is_request);
+        let first = stream.origin(0);
+        let last = stream.origin(len.saturating_sub(1));
+        let packets = stream.packets(0..len);
+        link.stream_mut(side).consume(len as u64);
+        let Some(head) = head else {
+            if is_request {
+                out.effect.requests_cut += 1;
+                if self.pending.len() < self.max_pending {
+                    // Its answer still pairs with it, and a WebSocket answer is reported.
+                    self.push_pending(Pending {
+                        head_method: false,
+                        h2c: false,
+                        upgrade: None,
+                        since: last.map_or(link.now, |o| o.ts),
+                        id: None,
+                        cut: true,
+                    });
+                }
+            }
+            return Next::Resync;
+        };
+        let msg = Message {
+            packets,
+            first_ts: first.map_or(link.now, |o| o.ts),
+            last_ts: last.map_or(link.now, |o| o.ts),
+            truncated: true,
+            cut: Some(cut),
+            head,
+        };
+        let next = if is_request {
+            let next = self.on_request(link, side, msg, out);
+            if matches!(next, Next::Body { .. }) {
+                out.effect.requests_cut += 1;
+            }
+            next
+        } else {
+            self.on_response(link, side, msg, out)
+        };
+        // Where the head ended is beyond the cut: no body length read from it applies.
+        match next {
+            Next::Body { release_client, .. } => Next::Body {
+                body: Body::None,
+                release_client,
+            },
+            Next::AwaitResponse(_) => Next::AwaitResponse(Body::None),
+            other => other,
         }
     }
 
@@ -473,6 +563,7 @@ impl Exchange {
                 upgrade: None,
                 since,
                 id: None,
+                cut: false,
             });
             return Some(Next::Body {
                 body: scan.request_body(),
@@ -513,7 +604,10 @@ impl Exchange {
                     && h.name
                         .get(..14)
                         .is_some_and(|p| p.eq_ignore_ascii_case("sec-websocket-"))
-            });
+            })
+            // A head cut before its Upgrade line: an Engine.IO target asking for the
+            // websocket transport shows the attempt (a complete head shows its headers).
+            || (msg.cut.is_some() && engine_io_websocket(head));
         let h2c = head.has_token("Upgrade", "h2c");
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
@@ -537,6 +631,7 @@ impl Exchange {
             }
         }
         let since = msg.last_ts;
+        let cut = msg.cut.is_some();
         self.new_upgrade |= upgrade;
         self.push_pending(Pending {
             head_method,
@@ -544,6 +639,7 @@ impl Exchange {
             upgrade: upgrade.then_some(msg),
             since,
             id: None,
+            cut,
         });
         if upgrade {
             Next::AwaitResponse(body)
@@ -580,7 +676,7 @@ impl Exchange {
         let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
             || msg.head.has_token("Upgrade", "websocket");
         let pending = self.pop_pending();
-        let unsolicited = pending.is_none();
+        let unsolicited = pending.is_none() || pending.as_ref().is_some_and(|p| p.cut);
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         let opens_websocket = status == 101 && (websocket_response || answered_upgrade);
         let switch = (status == 101).then(|| {
@@ -606,7 +702,17 @@ impl Exchange {
                 out.completed.push(done);
             }
             None if websocket_response && unsolicited => {
-                let done = self.complete(link, None, Some(msg), None, opens_websocket, None);
+                let mut done = self.complete(link, None, Some(msg), None, opens_websocket, None);
+                let client = link.client();
+                let unseen = client.map_or(0, |c| link.acked_unseen(c));
+                if unseen > 0 {
+                    done.extra.push(Finding::new(
+                        Code::RequestNotCaptured,
+                        format!(
+                            "the request is not in the capture: the server acknowledged {unseen} bytes from the client"
+                        ),
+                    ));
+                }
                 out.completed.push(done);
             }
             None => {
@@ -674,9 +780,19 @@ impl Exchange {
                 );
             }
             if evidence.truncated {
+                let who = match link.sends_requests(side) {
+                    Some(false) => "server",
+                    _ => "client",
+                };
                 findings.push(
-                    Finding::new(Code::SnaplenTruncated, "packets cut by the snap length")
-                        .packets(&evidence.packets),
+                    Finding::new(
+                        Code::SnaplenTruncated,
+                        format!(
+                            "{who} packets cut at {} bytes (the snap length): {} bytes on the wire are not in the capture",
+                            evidence.snaplen, evidence.cut_bytes
+                        ),
+                    )
+                    .packets(&evidence.packets),
                 );
             }
             if evidence.conflict {
@@ -700,6 +816,16 @@ impl Exchange {
         }
         findings
     }
+}
+
+/// Whether a request target asks Engine.IO (Socket.IO's transport) for its websocket
+/// transport: `/socket.io/?EIO=4&transport=websocket`.
+fn engine_io_websocket(head: &crate::event::Head) -> bool {
+    let crate::event::StartLine::Request { target, .. } = &head.start else {
+        return false;
+    };
+    let lower = target.to_ascii_lowercase();
+    lower.contains("eio=") && lower.contains("transport=websocket")
 }
 
 #[cfg(test)]
@@ -1008,6 +1134,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 upgrade: None,
                 since: Timestamp(0),
                 id: None,
+                cut: false,
             });
         }
         h.send(C, get);

@@ -405,10 +405,12 @@ impl TcpConnection {
                     missing,
                     packet: packet.number,
                 };
-                let acked = self.acked_unseen();
-                let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
-                    .with_acked_unseen(acked);
-                app.cut(&mut link, side, cut, out);
+                if self.stream(side).ends_at_next(seg.seq, seg.payload.len()) {
+                    let acked = self.acked_unseen();
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_acked_unseen(acked);
+                    app.cut(&mut link, side, cut, out);
+                }
                 let stream = self.stream_mut(side);
                 if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
                     self.gap(side, gap, packet.number, app);

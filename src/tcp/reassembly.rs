@@ -241,6 +241,16 @@ impl Stream {
         out
     }
 
+    /// Whether the segment at `seq` with `captured` bytes ends exactly where the in-order
+    /// bytes end now (it was appended, not held out of order or a repeat).
+    #[must_use]
+    pub fn ends_at_next(&self, seq: u32, captured: usize) -> bool {
+        self.offset_of(seq).is_some_and(|start| {
+            start.saturating_add(i64::try_from(captured).unwrap_or(i64::MAX))
+                == i64::try_from(self.recv_end).unwrap_or(i64::MAX)
+        })
+    }
+
     /// The segment at `seq` carried `captured` bytes in the capture but `missing` more on the
     /// wire (cut by the snap length). If it was appended in order, the missing bytes are a gap
     /// now rather than a hole that stalls the stream.
