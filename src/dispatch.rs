@@ -534,6 +534,10 @@ pub struct SegmentEffect {
     pub pending_limit: bool,
     /// Bytes examined looking for the end of HTTP heads.
     pub head_bytes_scanned: u64,
+    /// The packet was a copy of one just seen and was dropped unread.
+    pub duplicate: bool,
+    /// HTTP requests a snap-length cut ended before they showed a WebSocket upgrade.
+    pub requests_cut: u64,
 }
 
 /// One TCP connection with the parsers reading it.
@@ -642,6 +646,8 @@ impl Connection {
             header_limit: out.effect.header_limit,
             pending_limit: out.effect.pending_limit,
             head_bytes_scanned: out.effect.head_bytes_scanned,
+            duplicate: tcp.duplicate,
+            requests_cut: out.effect.requests_cut,
         }
     }
 

@@ -15,7 +15,7 @@ pub mod accept;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, HandshakeRecord, Head, Message, Timing, Verdict};
+use crate::event::{Ending, HandshakeRecord, Head, Message, TcpLoss, Timing, Verdict};
 use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
 use crate::http::exchange::Completed;
 
@@ -139,6 +139,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         timing: Timing::default(),
         ending: None,
         findings: Vec::new(),
+        loss: TcpLoss::default(),
     }
 }
 

@@ -306,6 +306,7 @@ mod tests {
                     .line(format!("X-Evil: {EVIL}"))
                     .cite(MessageRef::Request, HeadPart::Header(1)),
             ],
+            loss: Default::default(),
         }
     }
 
@@ -372,6 +373,7 @@ mod tests {
                 Code::CloseError,
                 format!("the server closed with 1008 (policy violation) {EVIL}"),
             )],
+            loss: Default::default(),
         }
     }
 

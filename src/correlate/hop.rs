@@ -483,6 +483,7 @@ mod tests {
             timing: Timing::default(),
             ending: None,
             findings: vec![],
+            loss: Default::default(),
         })
     }
 

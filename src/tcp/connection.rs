@@ -189,6 +189,55 @@ pub struct TcpEffect {
     pub closed: bool,
     /// Bytes were dropped by a stream cap.
     pub dropped_by_cap: u64,
+    /// The packet was a copy of one just seen (a SPAN port or an overlapping merge captured
+    /// it twice) and was dropped unread.
+    pub duplicate: bool,
+}
+
+/// Copies of a packet this close in time (nanoseconds) are one packet captured twice: a SPAN
+/// port's duplicate arrives microseconds after the original, a merge of overlapping files
+/// repeats the timestamp. A retransmission comes a retransmission timeout later (200 ms at
+/// least on Linux) and carries a new IP id or TCP timestamp besides.
+pub const DUPLICATE_WINDOW_NS: i64 = 5_000_000;
+
+/// Packets of a connection remembered to recognise copies (SPAN duplicates are adjacent or
+/// nearly so).
+const RECENT_PACKETS: usize = 4;
+
+/// What identifies one captured packet of a connection, for recognising its copies: its
+/// direction, sequence and acknowledgment numbers, flags, length, [`Segment::wire_id`] and
+/// first payload bytes, mixed into one word (a collision needs 2^64 luck).
+#[must_use]
+pub fn packet_key(side: Side, seg: &Segment<'_>) -> u64 {
+    let f = seg.flags;
+    let flags =
+        u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
+    let head = seg
+        .payload
+        .iter()
+        .take(8)
+        .fold(0u64, |h, &b| (h << 8) | u64::from(b));
+    let words = [
+        u64::from(side == Side::HiToLo) << 32 | flags,
+        u64::from(seg.seq) << 32 | u64::from(seg.ack),
+        seg.payload.len() as u64,
+        seg.wire_id,
+        head,
+    ];
+    // A 64-bit multiply-xorshift mix (splitmix64's finaliser) per word.
+    words.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |h, &w| {
+        let mut z = (h ^ w).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// Whether a packet with `key` at `ts` is a copy of the remembered `(key, ts)`.
+fn same_packet(remembered: (u64, Timestamp), key: u64, ts: Timestamp) -> bool {
+    remembered.0 == key
+        && remembered.0 != 0
+        && ts.nanos_since(remembered.1).abs() <= DUPLICATE_WINDOW_NS
 }
 
 /// The SYN and SYN-ACK of a connection that has carried no data yet: a few bytes per
@@ -197,6 +246,8 @@ pub struct TcpEffect {
 pub struct Opening {
     syn: Option<(Side, u32, Timestamp)>,
     synack: Option<(Side, u32, Timestamp)>,
+    /// The last packet taken, to drop its copy.
+    last: (u64, Timestamp),
 }
 
 impl Opening {
@@ -210,15 +261,37 @@ impl Opening {
         slot.get_or_insert((side, seq, ts));
     }
 
+    /// Whether the packet (its [`packet_key`]) is a copy of the last one taken; remembers
+    /// it if not.
+    pub fn is_copy(&mut self, key: u64, ts: Timestamp) -> bool {
+        if same_packet(self.last, key, ts) {
+            return true;
+        }
+        self.last = (key, ts);
+        false
+    }
+
     /// The full connection state, as if it had seen the SYNs remembered so far.
     #[must_use]
     pub fn open(&self, limits: StreamLimits) -> TcpConnection {
         let mut tcp = TcpConnection::new(limits);
+        if let Some(slot) = tcp.recent.get_mut(0) {
+            *slot = self.last;
+            tcp.recent_next = 1;
+        }
+        // The SYNs count in the ledger as the segments they were: the connection is not
+        // one-sided because its server sent nothing but the SYN-ACK.
         if let Some((side, seq, ts)) = self.syn {
             tcp.syn(side, seq, false, ts);
+            tcp.ledger.segment(side.index(), seq, 1, true, None);
         }
         if let Some((side, seq, ts)) = self.synack {
             tcp.syn(side, seq, true, ts);
+            let ack = self
+                .syn
+                .filter(|(s, _, _)| *s != side)
+                .map(|(_, isn, _)| isn.wrapping_add(1));
+            tcp.ledger.segment(side.index(), seq, 1, true, ack);
         }
         tcp
     }
@@ -241,6 +314,10 @@ pub struct TcpConnection {
     last_ts: Timestamp,
     /// Sequence space captured against the peers' acknowledgements (capture vs network loss).
     ledger: Ledger,
+    /// The last packets taken, to drop their copies.
+    recent: [(u64, Timestamp); RECENT_PACKETS],
+    /// Next slot of `recent` to overwrite.
+    recent_next: usize,
 }
 
 impl TcpConnection {
@@ -258,6 +335,8 @@ impl TcpConnection {
             rst_seen: false,
             last_ts: Timestamp::default(),
             ledger: Ledger::default(),
+            recent: [(0, Timestamp::default()); RECENT_PACKETS],
+            recent_next: 0,
         }
     }
 
@@ -346,6 +425,10 @@ impl TcpConnection {
         out: &mut A::Out,
     ) -> TcpEffect {
         let mut effect = TcpEffect::default();
+        if self.is_copy(side, seg, packet.ts) {
+            effect.duplicate = true;
+            return effect;
+        }
         self.last_ts = packet.ts;
         if seg.flags.syn {
             self.syn(side, seg.seq, seg.flags.ack, packet.ts);
@@ -439,6 +522,20 @@ impl TcpConnection {
         }
         effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
         effect
+    }
+
+    /// Whether the segment is a copy of one of the last packets taken (and remembers it if
+    /// not): dropped before anything counts it, so a duplicate is never a retransmission.
+    fn is_copy(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        let key = packet_key(side, seg);
+        let copy = self.recent.iter().any(|r| same_packet(*r, key, ts));
+        if !copy {
+            if let Some(slot) = self.recent.get_mut(self.recent_next) {
+                *slot = (key, ts);
+            }
+            self.recent_next = (self.recent_next + 1) % RECENT_PACKETS;
+        }
+        copy
     }
 
     /// Ends the connection: gives up on holes, lets `app` read what is left and tells it how

@@ -18,7 +18,7 @@
 //!
 //! Pure bookkeeping on sequence numbers: a few words per direction, no buffers, no I/O.
 
-use serde::Serialize;
+pub use crate::event::TcpLoss as Loss;
 
 /// Whether sequence number `a` is after `b` (RFC 9293 §3.4 modular comparison).
 fn after(a: u32, b: u32) -> bool {
@@ -92,50 +92,6 @@ impl Direction {
             self.end = Some(seg_end);
         }
         repeated
-    }
-}
-
-/// Loss evidence of one connection (or, summed, of a capture).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Loss {
-    /// ACKs that acknowledged new bytes (Zeek's `acks`).
-    pub acks: u64,
-    /// ACKs that acknowledged bytes the capture never saw (Zeek's `gaps`): capture loss.
-    pub gaps: u64,
-    /// Bytes acknowledged by a peer but not in the capture (Zeek's `missed_bytes`).
-    pub missed_bytes: u64,
-    /// Segments that carried bytes already captured (sent again: the network lost or
-    /// delayed them), after SPAN duplicates were dropped.
-    pub retransmitted_segments: u64,
-    /// Bytes those segments repeated.
-    pub retransmitted_bytes: u64,
-}
-
-impl Loss {
-    /// Whether nothing was lost either way.
-    #[must_use]
-    pub fn is_clean(&self) -> bool {
-        self.gaps == 0 && self.missed_bytes == 0 && self.retransmitted_segments == 0
-    }
-
-    /// Adds `other`'s counts.
-    pub fn add(&mut self, other: &Loss) {
-        self.acks += other.acks;
-        self.gaps += other.gaps;
-        self.missed_bytes += other.missed_bytes;
-        self.retransmitted_segments += other.retransmitted_segments;
-        self.retransmitted_bytes += other.retransmitted_bytes;
-    }
-
-    /// Zeek's capture-loss percentage: gap events per ACK seen, 0 without ACKs.
-    #[must_use]
-    pub fn capture_loss_percent(&self) -> f64 {
-        if self.acks == 0 {
-            return 0.0;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let ratio = self.gaps as f64 / self.acks as f64;
-        (ratio * 100_000.0).round() / 1000.0
     }
 }
 

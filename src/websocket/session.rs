@@ -600,6 +600,7 @@ impl Session {
             idle_before_end_ms: torn_down.then_some(ms(idle_ns)),
             max_silence_ms: ms(self.max_silence_ns),
             findings,
+            loss: Default::default(),
         }
     }
 }
