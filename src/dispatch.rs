@@ -84,6 +84,10 @@ pub enum Lane {
     FrameSniff,
     /// RFC 6455 frames, walked by the connection's WebSocket session.
     WebSocket,
+    /// A WebSocket direction that lost its place (a snap-length cut, a gap in a frame):
+    /// decoding resumes if the next packet starts with a whole, sane frame
+    /// ([`session::resumes`]), else the direction is declared unknown ([`Lane::Ignored`]).
+    WebSocketResync,
     /// After `Upgrade: h2c` and a 101: HTTP/2, not read yet (the HTTP/2 parser plugs in here).
     H2c,
     /// After a 101 to another protocol: opaque.
@@ -122,6 +126,9 @@ pub struct Dispatch {
     websockets_account: Account,
     /// How the connection ended, once it has, for the WebSocket records.
     ended: Option<(TcpEnd, Option<Peer>)>,
+    /// The next gap on this side ([`Side::index`]) is the rest of a packet the snap length
+    /// cut (told by [`Application::cut`] just before).
+    cut_pending: [bool; 2],
 }
 
 impl Dispatch {
@@ -135,6 +142,7 @@ impl Dispatch {
             websockets: Vec::new(),
             websockets_account: Account::default(),
             ended: None,
+            cut_pending: [false, false],
         }
     }
 
@@ -340,12 +348,21 @@ impl Dispatch {
             }
             Next::Switch(protocol) => {
                 let lane = match protocol {
-                    Protocol::WebSocket { start, extensions } => {
+                    Protocol::WebSocket {
+                        start,
+                        extensions,
+                        extensions_known,
+                    } => {
                         if !self.has_session(StreamId::HTTP1) {
                             // RFC 6455 §4.1: frames may follow the 101 at once, in the same
                             // segment.
-                            let deflate = session::deflate_params(&extensions);
-                            let session = Session::new(start, deflate, self.limits.max_payload);
+                            let max = self.limits.max_payload;
+                            let session = if extensions_known {
+                                let deflate = session::deflate_params(&extensions);
+                                Session::new(start, deflate, max)
+                            } else {
+                                Session::extensions_unknown(start, max)
+                            };
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -380,6 +397,28 @@ impl Dispatch {
             }
             Step::NeedMore => false,
             Step::Stop => {
+                self.set_lane(link, side, Lane::Ignored);
+                false
+            }
+        }
+    }
+
+    /// A WebSocket direction that lost its place: the buffered bytes start at a packet
+    /// boundary (the gap took the rest of the cut packet); a whole frame there, masked as its
+    /// sender must, resumes decoding; anything else leaves the direction unknown.
+    fn frames_resync<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        let peer = link.peer_of(side);
+        let data = link.stream(side).data();
+        match session::resumes(data, peer == Peer::Client) {
+            FrameSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => false,
+            FrameSniff::WebSocket { .. } => {
+                if let Some(s) = self.session_mut(StreamId::HTTP1) {
+                    s.resume(peer);
+                }
+                *self.lane_mut(side) = Lane::WebSocket;
+                true
+            }
+            FrameSniff::NeedMore | FrameSniff::No => {
                 self.set_lane(link, side, Lane::Ignored);
                 false
             }
@@ -443,14 +482,23 @@ impl<S: ByteStream> Application<S> for Dispatch {
     }
 
     fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64) {
-        if self.lane(side) == Lane::WebSocket {
+        let cut = self
+            .cut_pending
+            .get_mut(side.index())
+            .is_some_and(std::mem::take);
+        if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
             let peer = link.peer_of(side);
             if let Some(s) = self.session_mut(StreamId::HTTP1) {
-                if gap.needs_resync {
+                if cut {
+                    s.cut_short(peer, gap.len, packet, gap.needs_resync);
+                    if gap.needs_resync {
+                        *self.lane_mut(side) = Lane::WebSocketResync;
+                    }
+                } else if gap.needs_resync {
                     // A frame header (or a payload being read) is missing: nothing says
-                    // where the next frame starts.
+                    // where the next frame starts, unless the next packet starts with one.
                     s.lost(peer, gap.len, packet);
-                    self.set_lane(link, side, Lane::Ignored);
+                    *self.lane_mut(side) = Lane::WebSocketResync;
                 } else {
                     s.lost_in_payload(gap.len, packet);
                 }
@@ -470,6 +518,16 @@ impl<S: ByteStream> Application<S> for Dispatch {
     }
 
     fn cut(&mut self, link: &mut Link<'_, S>, side: Side, cut: Cut, out: &mut Output) {
+        if let Some(pending) = self.cut_pending.get_mut(side.index()) {
+            *pending = true;
+        }
+        if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
+            // Frames before the cut are read first; a frame header the cut left says how
+            // long its payload is, so the bytes cut from it are skipped and the next frame
+            // is still found.
+            self.process(link, side, out);
+            return;
+        }
         if !matches!(self.lane(side), Lane::Http(_)) {
             return;
         }
@@ -500,6 +558,7 @@ impl<S: ByteStream> Application<S> for Dispatch {
                 Lane::Http(framer) => self.http_step(link, side, framer, out),
                 Lane::FrameSniff => self.frame_sniff(link, side),
                 Lane::WebSocket => self.frames_step(link, side),
+                Lane::WebSocketResync => self.frames_resync(link, side),
                 Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored => false,
             };
             if !go_on {
@@ -509,6 +568,15 @@ impl<S: ByteStream> Application<S> for Dispatch {
     }
 
     fn finish(&mut self, link: &mut Link<'_, S>, closure: Closure, out: &mut Output) {
+        for side in [Side::LoToHi, Side::HiToLo] {
+            let unseen = link.acked_unseen(side);
+            if unseen > 0 {
+                let peer = link.peer_of(side);
+                if let Some(s) = self.session_mut(StreamId::HTTP1) {
+                    s.unseen(peer, unseen);
+                }
+            }
+        }
         if !self.websockets.is_empty() {
             let tcp = TcpEnd {
                 ending: closure.ending,

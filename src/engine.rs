@@ -196,8 +196,8 @@ pub struct CaptureEvidence {
     pub http_requests_cut_before_headers: u64,
     /// Packets dropped as copies of one just seen (a SPAN port or overlapping files).
     pub duplicate_packets: u64,
-    /// Packets whose timestamp is earlier than the packet before them (merged or
-    /// multi-queue captures); read in file order.
+    /// Packets timestamped before a packet read earlier (merged or multi-queue captures);
+    /// packets are read in file order, so timings between them may be negative.
     pub timestamps_out_of_order: u64,
 }
 
@@ -399,7 +399,9 @@ impl Engine {
         self.at = Some((packet.number, packet.ts));
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
-        self.stats.first_ts.get_or_insert(packet.ts);
+        // First and last are the earliest and the latest timestamps, whatever the file order.
+        let first = self.stats.first_ts.get_or_insert(packet.ts);
+        *first = (*first).min(packet.ts);
         match self.stats.last_ts {
             Some(last) if packet.ts < last => {
                 self.stats.capture_evidence.timestamps_out_of_order += 1;
@@ -468,7 +470,8 @@ impl Engine {
             }
             if !seg.flags.fin {
                 if seg.flags.syn {
-                    flow.opening.note(side, seg.seq, seg.flags.ack, packet.ts);
+                    flow.opening
+                        .note(side, seg.seq, seg.flags.ack, seg.ack, packet.ts);
                 }
                 self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
                 self.drain_evicted();
@@ -672,6 +675,9 @@ impl Engine {
         let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
         let loss = conn.tcp().loss();
         let one_sided = conn.tcp().one_sided();
+        // Requests still cut and unanswered are counted by the connection's end.
+        let cut = std::mem::take(&mut self.output.effect.requests_cut);
+        self.stats.capture_evidence.http_requests_cut_before_headers += cut;
         self.stats.capture_evidence.add_connection(&loss, one_sided);
         if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
             conn.set_handshake(stream, id, failed);

@@ -106,6 +106,9 @@ pub enum Protocol {
         start: Timestamp,
         /// The response's `Sec-WebSocket-Extensions` list.
         extensions: Vec<String>,
+        /// Whether that list is the whole answer: false when a snap-length cut ended the 101
+        /// before its last line (the extensions may lie beyond the cut).
+        extensions_known: bool,
     },
     /// HTTP/2 over cleartext after `Upgrade: h2c` (RFC 7540 §3.2).
     H2c,
@@ -151,6 +154,9 @@ struct Pending {
     /// A snap-length cut ended the request's head: a WebSocket answer to it is reported even
     /// when the captured lines did not show the upgrade.
     cut: bool,
+    /// Such a request's captured lines, kept until its answer says whether it was a
+    /// WebSocket attempt (a 101 or WebSocket headers) or only counted as cut.
+    cut_request: Option<Message>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -187,7 +193,9 @@ fn head_bytes(m: &Message) -> usize {
 }
 
 fn pending_bytes(p: &Pending) -> usize {
-    std::mem::size_of::<Pending>() + p.upgrade.as_ref().map_or(0, head_bytes)
+    std::mem::size_of::<Pending>()
+        + p.upgrade.as_ref().map_or(0, head_bytes)
+        + p.cut_request.as_ref().map_or(0, head_bytes)
 }
 
 impl Exchange {
@@ -328,14 +336,23 @@ impl Exchange {
         at: Timestamp,
         out: &mut Output,
     ) {
+        // Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
+        // acknowledged beyond the last captured byte): the answer may be among them.
+        let server = link.client().map(Side::reverse);
+        let lost = server.map_or(0, |s| {
+            link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
+        });
         while let Some(p) = self.pop_pending() {
+            if p.cut && p.upgrade.is_none() {
+                // Cut too early to tell, and never answered.
+                out.effect.requests_cut += 1;
+            }
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
                 let mut done = self.complete(link, Some(request), None, end, false, p.id);
                 // The client acknowledged server bytes the capture never saw: the server did
                 // answer (a one-way capture, or capture loss), whatever the ending suggests.
-                let server = link.client().map(Side::reverse);
-                let unseen = server.map_or(0, |s| link.acked_unseen(s));
+                let unseen = lost;
                 if unseen > 0 {
                     let packets = done.request.as_ref().map(|r| r.packets.clone());
                     done.extra.push(
@@ -490,7 +507,6 @@ impl Exchange {
         link.stream_mut(side).consume(len as u64);
         let Some(head) = head else {
             if is_request {
-                out.effect.requests_cut += 1;
                 if self.pending.len() < self.max_pending {
                     // Its answer still pairs with it, and a WebSocket answer is reported.
                     self.push_pending(Pending {
@@ -500,6 +516,7 @@ impl Exchange {
                         since: last.map_or(link.now, |o| o.ts),
                         id: None,
                         cut: true,
+                        cut_request: None,
                     });
                 }
             }
@@ -514,11 +531,7 @@ impl Exchange {
             head,
         };
         let next = if is_request {
-            let next = self.on_request(link, side, msg, out);
-            if matches!(next, Next::Body { .. }) {
-                out.effect.requests_cut += 1;
-            }
-            next
+            self.on_request(link, side, msg, out)
         } else {
             self.on_response(link, side, msg, out)
         };
@@ -564,6 +577,7 @@ impl Exchange {
                 since,
                 id: None,
                 cut: false,
+                cut_request: None,
             });
             return Some(Next::Body {
                 body: scan.request_body(),
@@ -633,13 +647,19 @@ impl Exchange {
         let since = msg.last_ts;
         let cut = msg.cut.is_some();
         self.new_upgrade |= upgrade;
+        let (upgrade_request, cut_request) = match (upgrade, cut) {
+            (true, _) => (Some(msg), None),
+            (false, true) => (None, Some(msg)),
+            (false, false) => (None, None),
+        };
         self.push_pending(Pending {
             head_method,
             h2c,
-            upgrade: upgrade.then_some(msg),
+            upgrade: upgrade_request,
             since,
             id: None,
             cut,
+            cut_request,
         });
         if upgrade {
             Next::AwaitResponse(body)
@@ -672,10 +692,18 @@ impl Exchange {
             };
         }
         // Without its request, only the response's own headers say it is WebSocket (a bare
-        // 101 may be h2c or a Docker attach).
-        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
-            || msg.head.has_token("Upgrade", "websocket");
+        // 101 may be h2c or a Docker attach), or a 101 to a request a cut left unreadable.
         let pending = self.pop_pending();
+        let cut_plain = pending
+            .as_ref()
+            .is_some_and(|p| p.cut && p.upgrade.is_none());
+        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
+            || msg.head.has_token("Upgrade", "websocket")
+            || (status == 101 && cut_plain && !pending.as_ref().is_some_and(|p| p.h2c));
+        if cut_plain && !websocket_response {
+            // Cut too early to tell, and the answer does not tell either.
+            out.effect.requests_cut += 1;
+        }
         let unsolicited = pending.is_none() || pending.as_ref().is_some_and(|p| p.cut);
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         let opens_websocket = status == 101 && (websocket_response || answered_upgrade);
@@ -684,6 +712,7 @@ impl Exchange {
                 Protocol::WebSocket {
                     start: msg.last_ts,
                     extensions: msg.head.list("Sec-WebSocket-Extensions"),
+                    extensions_known: msg.cut.is_none(),
                 }
             } else if pending.as_ref().is_some_and(|p| p.h2c)
                 || msg.head.has_token("Upgrade", "h2c")
@@ -696,7 +725,12 @@ impl Exchange {
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         let id = pending.as_ref().and_then(|p| p.id);
-        match pending.and_then(|p| p.upgrade) {
+        let request = pending.and_then(|p| match p.upgrade {
+            Some(request) => Some(request),
+            None if websocket_response => p.cut_request,
+            None => None,
+        });
+        match request {
             Some(request) => {
                 let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
                 out.completed.push(done);
@@ -705,7 +739,12 @@ impl Exchange {
                 let mut done = self.complete(link, None, Some(msg), None, opens_websocket, None);
                 let client = link.client();
                 let unseen = client.map_or(0, |c| link.acked_unseen(c));
-                if unseen > 0 {
+                if cut_plain {
+                    done.extra.push(Finding::new(
+                        Code::RequestNotCaptured,
+                        "the request was cut by the snap length before its request line ended: the capture holds only its first bytes",
+                    ));
+                } else if unseen > 0 {
                     done.extra.push(Finding::new(
                         Code::RequestNotCaptured,
                         format!(
@@ -983,6 +1022,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             Some(Protocol::WebSocket {
                 start: Timestamp(3),
                 extensions: vec!["permessage-deflate".to_owned()],
+                extensions_known: true,
             })
         );
     }
@@ -1135,6 +1175,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 since: Timestamp(0),
                 id: None,
                 cut: false,
+                cut_request: None,
             });
         }
         h.send(C, get);

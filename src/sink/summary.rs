@@ -240,7 +240,7 @@ pub fn capture_evidence_lines(stats: &Stats) -> Vec<String> {
     }
     if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 {
         lines.push(format!(
-            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} timestamps earlier than the packet before",
+            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets timestamped before a packet read earlier (read in file order)",
             e.duplicate_packets, e.timestamps_out_of_order
         ));
     }

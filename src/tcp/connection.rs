@@ -246,19 +246,23 @@ fn same_packet(remembered: (u64, Timestamp), key: u64, ts: Timestamp) -> bool {
 pub struct Opening {
     syn: Option<(Side, u32, Timestamp)>,
     synack: Option<(Side, u32, Timestamp)>,
+    /// The SYN-ACK's acknowledgment number (the client's ISN + 1, even when the SYN itself was
+    /// not captured).
+    synack_ack: Option<u32>,
     /// The last packet taken, to drop its copy.
     last: (u64, Timestamp),
 }
 
 impl Opening {
-    /// Remembers the first SYN (or SYN-ACK when `synack`) of `side` with sequence number `seq`.
-    pub fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
-        let slot = if synack {
-            &mut self.synack
+    /// Remembers the first SYN (or SYN-ACK when `synack`, acknowledging `ack`) of `side` with
+    /// sequence number `seq`.
+    pub fn note(&mut self, side: Side, seq: u32, synack: bool, ack: u32, ts: Timestamp) {
+        if synack {
+            self.synack.get_or_insert((side, seq, ts));
+            self.synack_ack.get_or_insert(ack);
         } else {
-            &mut self.syn
-        };
-        slot.get_or_insert((side, seq, ts));
+            self.syn.get_or_insert((side, seq, ts));
+        }
     }
 
     /// Whether the packet (its [`packet_key`]) is a copy of the last one taken; remembers
@@ -287,11 +291,8 @@ impl Opening {
         }
         if let Some((side, seq, ts)) = self.synack {
             tcp.syn(side, seq, true, ts);
-            let ack = self
-                .syn
-                .filter(|(s, _, _)| *s != side)
-                .map(|(_, isn, _)| isn.wrapping_add(1));
-            tcp.ledger.segment(side.index(), seq, 1, true, ack);
+            tcp.ledger
+                .segment(side.index(), seq, 1, true, self.synack_ack);
         }
         tcp
     }
@@ -496,7 +497,11 @@ impl TcpConnection {
                 }
                 let stream = self.stream_mut(side);
                 if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
-                    self.gap(side, gap, packet.number, app);
+                    // Already in the marks as a cut (snaplen_truncated), not a capture gap.
+                    let acked = self.acked_unseen();
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_acked_unseen(acked);
+                    app.gap(&mut link, side, gap, packet.number);
                 }
             }
         }
@@ -801,7 +806,21 @@ mod tests {
         );
         let c = tcp.stream(C).marks();
         assert!(c.truncated && !c.conflict);
-        assert_eq!(c.gap.map(|g| (g.offset, g.len)), Some((4, 6)));
+        // A cut is evidence of its own (snaplen_truncated), not a capture gap; the parser is
+        // still told, so it looks for the next message start.
+        assert_eq!((c.gap, c.cut_bytes), (None, 6));
+        assert!(app.calls.iter().any(|call| matches!(
+            call,
+            Call::Gap(
+                C,
+                Gap {
+                    offset: 4,
+                    len: 6,
+                    ..
+                },
+                3
+            )
+        )));
         assert_eq!(c.packets, vec![3]);
         // The cut is a gap, not a stall: the stream goes on after it (the partial message
         // before it can never complete, so it goes too).
@@ -869,9 +888,9 @@ mod tests {
     #[test]
     fn an_opening_replays_the_syns_into_the_connection() {
         let mut opening = Opening::default();
-        opening.note(S, 77, true, ts_of(2));
-        opening.note(C, 1000, false, ts_of(1));
-        opening.note(C, 9999, false, ts_of(3));
+        opening.note(S, 77, true, 1001, ts_of(2));
+        opening.note(C, 1000, false, 0, ts_of(1));
+        opening.note(C, 9999, false, 0, ts_of(3));
         let tcp = opening.open(StreamLimits::default());
         assert_eq!(tcp.client_side(), Some(C));
         assert_eq!(tcp.connect_rtt_ns(), Some(1_000_000));

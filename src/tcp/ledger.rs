@@ -36,8 +36,6 @@ struct Direction {
     end: Option<u32>,
     /// Highest acknowledgment from the peer.
     acked: Option<u32>,
-    /// How far the last ACK advance moved `acked`.
-    last_step: u32,
     /// Segments captured from this side.
     segments: u64,
     /// A FIN from this side was captured.
@@ -60,7 +58,6 @@ impl Direction {
         if !after(ack, prev) {
             return (false, 0);
         }
-        self.last_step = ack.wrapping_sub(prev);
         // Bytes between what the capture holds (or what was acknowledged before) and this ACK.
         let from = if after(end, prev) { end } else { prev };
         let missed = if after(ack, from) {
@@ -195,7 +192,8 @@ impl Ledger {
 
     /// Bytes of side `index`'s stream that the other side acknowledged beyond what the
     /// capture holds. A FIN the capture did not see is acknowledged too (one sequence number):
-    /// when the last ACK advance was one and the acknowledging side closed, it is not counted.
+    /// when the acknowledging side closed (so the connection was closing both ways), one is
+    /// taken off for it.
     #[must_use]
     pub fn acked_unseen(&self, index: usize) -> u64 {
         let Some(d) = self.dirs.get(index) else {
@@ -209,9 +207,11 @@ impl Ledger {
         if !after(acked, end) {
             return 0;
         }
-        let mut n = u64::from(acked.wrapping_sub(end));
-        if !d.fin && d.last_step == 1 && peer_closed {
-            n = n.saturating_sub(1);
+        let n = u64::from(acked.wrapping_sub(end));
+        if !d.fin && peer_closed {
+            // The acknowledging side closed: in a normal close both sides send a FIN, and
+            // this side's (not captured) takes one sequence number of what was acknowledged.
+            return n.saturating_sub(1);
         }
         n
     }
