@@ -506,19 +506,17 @@ impl Exchange {
         let packets = stream.packets(0..len);
         link.stream_mut(side).consume(len as u64);
         let Some(head) = head else {
-            if is_request {
-                if self.pending.len() < self.max_pending {
-                    // Its answer still pairs with it, and a WebSocket answer is reported.
-                    self.push_pending(Pending {
-                        head_method: false,
-                        h2c: false,
-                        upgrade: None,
-                        since: last.map_or(link.now, |o| o.ts),
-                        id: None,
-                        cut: true,
-                        cut_request: None,
-                    });
-                }
+            if is_request && self.pending.len() < self.max_pending {
+                // Its answer still pairs with it, and a WebSocket answer is reported.
+                self.push_pending(Pending {
+                    head_method: false,
+                    h2c: false,
+                    upgrade: None,
+                    since: last.map_or(link.now, |o| o.ts),
+                    id: None,
+                    cut: true,
+                    cut_request: None,
+                });
             }
             return Next::Resync;
         };
