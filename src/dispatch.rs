@@ -13,7 +13,10 @@
 //!                └─ ──not HTTP / cap hit / body until close──▶ Ignored
 //!   no SYN   ─▶ FrameSniff ──a run of sane frames──▶ WebSocket (handshake not observed)
 //!                          └─not frames──▶ Http (resynchronising)
-//!   a gap that loses the place: Http/FrameSniff ─▶ Http (resynchronising); WebSocket ─▶ Ignored
+//!   a gap that loses the place: Http/FrameSniff ─▶ Http (resynchronising);
+//!   WebSocket ─▶ WebSocketResync ──next packet starts a whole frame──▶ WebSocket
+//!                                └─anything else──▶ Ignored (declared unknown)
+//!   a snap-length cut: the parser reads what the cut left first (Dispatch::cut), then the gap
 //! ```
 //!
 //! Opaque lanes store nothing: their stream is told to ignore its bytes, so bulk traffic of
