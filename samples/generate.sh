@@ -532,6 +532,8 @@ if want reset-after-close; then
   run 10 "${PYWS[@]}" client --mode reset-after-close --url ws://127.0.0.1:18241/chat
   cap_stop
   stop_bg
+fi
+
 # ------------------------------------------------------------------ imperfect captures
 # Issue 19: the same real traffic captured whole, cut by the snap length, one way, with
 # capture loss, duplicated and out of order, and (in a network namespace) with network
