@@ -18,6 +18,7 @@ WORK=$(mktemp -d /tmp/wssniff-samples.XXXXXX)
 ALL_PIDS=()   # every background process, for the exit trap
 SCEN_PIDS=()  # background processes of the current scenario
 CAP_PID=
+IMP_CAPS=()   # captures of the imperfect scenarios
 FAILED=()
 
 log()  { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -39,7 +40,11 @@ kill_pid() {  # kill_pid PID [SIGNAL]: signal, wait up to 3 s, then SIGKILL
 cleanup() {
   local pid
   [[ -n $CAP_PID ]] && kill_pid "$CAP_PID" INT
+  for pid in "${IMP_CAPS[@]}"; do kill_pid "$pid" INT; done
   for pid in "${ALL_PIDS[@]}"; do kill_pid "$pid"; done
+  # The network namespace and veth pair of imperfect-network-loss, if a run stopped early.
+  ip netns del wssniff-imp-c 2>/dev/null || true
+  ip netns del wssniff-imp-s 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -559,6 +564,129 @@ if want handcrafted-upgrade-typo; then
   run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18144/chat
   cap_stop
   stop_bg
+fi
+
+# ------------------------------------------------------------------ imperfect captures
+# Issue 19: the same real traffic captured whole, cut by the snap length, one way, with
+# capture loss, duplicated and out of order, and (in a network namespace) with network
+# loss. Files and the endpoints' own logs (the expected results) go to samples/imperfect/.
+IMP=$HERE/imperfect
+IMPERFECT=("$PY" "$GEN/imperfect.py")
+
+imperfect_cap() {  # imperfect_cap IFACE OUTFILE FILTER [tcpdump options...]: start, wait ready
+  local iface=$1 out=$2 filter=$3 err i
+  shift 3
+  err=$WORK/tcpdump-$(basename "$out").err
+  rm -f "$out"
+  ${IMP_NETNS:+ip netns exec "$IMP_NETNS"} tcpdump -i "$iface" -U --immediate-mode -Z root "$@" -w "$out" "$filter" 2>"$err" &
+  IMP_CAPS+=($!)
+  ALL_PIDS+=($!)
+  for i in $(seq 100); do
+    grep -q 'listening on' "$err" && return 0
+    sleep 0.1
+  done
+  die "tcpdump on $iface not ready after 10 s"
+}
+
+imperfect_stop() {  # stops every capture imperfect_cap started
+  local pid
+  sleep 0.5
+  for pid in "${IMP_CAPS[@]}"; do kill_pid "$pid" INT; done
+  IMP_CAPS=()
+  sleep 0.3
+}
+
+if want imperfect-cut; then
+  # One run of 12 attempts, captured three ways at once: whole (-i lo), cut at 96 bytes on
+  # loopback (Ethernet framing) and cut at 200 bytes on `any` (SLL2 framing).
+  mkdir -p "$IMP"
+  IMP_CAPS=()
+  bg imperfect-srv "${IMPERFECT[@]}" server --port 18201 --log "$IMP/server.jsonl"
+  wait_listen 18201
+  imperfect_cap lo "$WORK/whole.pcap" 'tcp port 18201'
+  imperfect_cap lo "$IMP/snaplen-96-lo.pcap" 'tcp port 18201' -s 96
+  imperfect_cap any "$IMP/snaplen-200-any.pcap" 'tcp port 18201' -s 200
+  sleep 0.3
+  run 60 "${IMPERFECT[@]}" client --port 18201 --log "$IMP/client.jsonl"
+  imperfect_stop
+  stop_bg
+  cp "$WORK/whole.pcap" "$IMP/two-way.pcap"
+  # One-way files from the two-way capture, as asymmetric routing or a one-way SPAN gives.
+  tcpdump -r "$IMP/two-way.pcap" -w "$IMP/client-to-server.pcap" 'tcp dst port 18201' 2>/dev/null
+  tcpdump -r "$IMP/two-way.pcap" -w "$IMP/server-to-client.pcap" 'tcp src port 18201' 2>/dev/null
+  if command -v editcap >/dev/null && command -v tshark >/dev/null; then
+    # Capture loss: packets the endpoints exchanged removed from the file afterwards: the
+    # server's first payload packet (the answer to the upgrade) of the first two
+    # connections, its second (the echo) of the next two.
+    drop=$(tshark -r "$IMP/two-way.pcap" -Y 'tcp.srcport == 18201 && tcp.len > 0' \
+      -T fields -e frame.number -e tcp.stream 2>/dev/null | awk '
+        { n[$2]++ }
+        ($2 <= 1 && n[$2] == 1) || ($2 >= 2 && $2 <= 3 && n[$2] == 2) { printf "%s ", $1 }')
+    # shellcheck disable=SC2086
+    editcap "$IMP/two-way.pcap" "$IMP/capture-loss.pcap" $drop
+    echo "$drop" >"$IMP/capture-loss.removed"
+    # Every packet twice (a SPAN port that sees both directions on two ports).
+    mergecap -w "$IMP/every-packet-twice.pcap" "$IMP/two-way.pcap" "$IMP/two-way.pcap"
+    # Two overlapping files of one capture merged: packets 1-120 and 60-end.
+    total=$(tshark -r "$IMP/two-way.pcap" -T fields -e frame.number 2>/dev/null | tail -1)
+    editcap -r "$IMP/two-way.pcap" "$WORK/first.pcap" 1-120
+    editcap -r "$IMP/two-way.pcap" "$WORK/second.pcap" "60-$total"
+    mergecap -w "$IMP/overlapping-files.pcap" "$WORK/first.pcap" "$WORK/second.pcap"
+    # Timestamps out of order: the connections of the second half written first, as a
+    # multi-queue capture or a concatenation of two files interleaves them.
+    split=$(tshark -r "$IMP/two-way.pcap" -Y 'tcp.stream == 6 && tcp.flags.syn == 1 && tcp.flags.ack == 0' \
+      -T fields -e frame.number 2>/dev/null | head -1)
+    editcap -r "$IMP/two-way.pcap" "$WORK/early.pcap" "1-$((split - 1))"
+    editcap -r "$IMP/two-way.pcap" "$WORK/late.pcap" "$split-$total"
+    mergecap -a -w "$IMP/out-of-order.pcap" "$WORK/late.pcap" "$WORK/early.pcap"
+  else
+    warn "editcap/tshark missing: skipping the derived imperfect captures"
+  fi
+fi
+
+if want imperfect-network-loss; then
+  # Network loss: client and server each in a network namespace of their own, joined by a
+  # veth pair. The capture runs on the client's end; an iptables rule there drops every 7th
+  # packet from the server after the capture saw it (INPUT runs after the packet tap), so
+  # the client never gets it and the server retransmits: the capture holds the original
+  # and the retransmission. Deterministic: statistic --mode nth.
+  if command -v iptables >/dev/null || apt_install iptables; then
+    mkdir -p "$IMP"
+    IMP_CAPS=()
+    ip netns del wssniff-imp-c 2>/dev/null || true
+    ip netns del wssniff-imp-s 2>/dev/null || true
+    ip netns add wssniff-imp-c
+    ip netns add wssniff-imp-s
+    ip link add wsimp0 netns wssniff-imp-c type veth peer name wsimp1 netns wssniff-imp-s
+    ip -n wssniff-imp-c addr add 10.219.0.1/24 dev wsimp0
+    ip -n wssniff-imp-s addr add 10.219.0.2/24 dev wsimp1
+    for ns in wssniff-imp-c wssniff-imp-s; do
+      ip -n "$ns" link set lo up
+    done
+    ip -n wssniff-imp-c link set wsimp0 up
+    ip -n wssniff-imp-s link set wsimp1 up
+    # No segmentation offload, so one dropped packet is one segment on the wire.
+    ip netns exec wssniff-imp-c ethtool -K wsimp0 tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec wssniff-imp-s ethtool -K wsimp1 tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec wssniff-imp-c iptables -A INPUT -p tcp --sport 18211 \
+      -m statistic --mode nth --every 7 --packet 3 -j DROP
+    bg imperfect-ns-srv ip netns exec wssniff-imp-s "${IMPERFECT[@]}" server --host 10.219.0.2 \
+      --port 18211 --log "$IMP/network-loss.server.jsonl"
+    for i in $(seq 100); do
+      ip netns exec wssniff-imp-s awk '$4 == "0A" && $2 ~ /:4723$/ { f = 1 } END { exit !f }' /proc/net/tcp && break
+      sleep 0.1
+    done
+    IMP_NETNS=wssniff-imp-c imperfect_cap wsimp0 "$IMP/network-loss.pcap" 'tcp port 18211'
+    run 90 ip netns exec wssniff-imp-c "${IMPERFECT[@]}" client --host 10.219.0.2 --port 18211 \
+      --big --log "$IMP/network-loss.client.jsonl"
+    imperfect_stop
+    ip netns exec wssniff-imp-c iptables -L INPUT -n -v -x >"$IMP/network-loss.iptables.txt"
+    stop_bg
+    ip netns del wssniff-imp-c
+    ip netns del wssniff-imp-s
+  else
+    warn "iptables unavailable: skipping network-loss.pcap"
+  fi
 fi
 
 # ------------------------------------------------------------------ versions

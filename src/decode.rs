@@ -45,6 +45,30 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// The payload was cut by the snap length: bytes after `payload` exist on the wire.
     pub payload_truncated: bool,
+    /// What tells two copies of one packet from a retransmission of its bytes: the IPv4
+    /// identification, the TCP window and checksum and a hash of the TCP options (a
+    /// retransmission carries a new IP id or timestamp option; a SPAN port's duplicate is
+    /// identical). See [`wire_id`].
+    pub wire_id: u64,
+}
+
+/// The [`Segment::wire_id`] of a TCP header `tcp` (options included) carried in an IPv4
+/// datagram with identification `ip_id` (0 for IPv6).
+#[must_use]
+pub fn wire_id(ip_id: u16, tcp: &[u8]) -> u64 {
+    let data_offset = tcp.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
+    let window_and_checksum = tcp.get(14..18).map_or(0, |b| {
+        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    });
+    // FNV-1a over the options (timestamps, SACK blocks): a few bytes per packet.
+    let options = tcp
+        .get(20..data_offset)
+        .unwrap_or_default()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (u64::from(ip_id) << 32 | window_and_checksum) ^ options.rotate_left(17)
 }
 
 /// Why a packet produced no TCP segment. None of these is an error: most traffic is not TCP.
@@ -169,6 +193,7 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
         },
         payload: tcp.get(data_offset..)?,
         payload_truncated: false,
+        wire_id: wire_id(be16(ip, 4)?, tcp),
     })
 }
 
@@ -251,13 +276,14 @@ fn from_ether_type(proto: u16, rest: &[u8]) -> LaxSlicedPacket<'_> {
 }
 
 fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'a>, Skip> {
-    let (src_ip, dst_ip, ip_payload) = match &sliced.net {
+    let (src_ip, dst_ip, ip_payload, ip_id) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
             (
                 IpAddr::V4(Ipv4Addr::from(h.source())),
                 IpAddr::V4(Ipv4Addr::from(h.destination())),
                 ip.payload(),
+                h.identification(),
             )
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
@@ -266,6 +292,7 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'
                 IpAddr::V6(Ipv6Addr::from(h.source())),
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
                 ip.payload(),
+                0,
             )
         }
         Some(LaxNetSlice::Arp(_)) | None => {
@@ -309,6 +336,7 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'
         },
         payload: tcp.payload(),
         payload_truncated: ip_payload.incomplete,
+        wire_id: wire_id(ip_id, tcp.header_slice()),
     })
 }
 

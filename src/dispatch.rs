@@ -13,7 +13,10 @@
 //!                └─ ──not HTTP / cap hit / body until close──▶ Ignored
 //!   no SYN   ─▶ FrameSniff ──a run of sane frames──▶ WebSocket (handshake not observed)
 //!                          └─not frames──▶ Http (resynchronising)
-//!   a gap that loses the place: Http/FrameSniff ─▶ Http (resynchronising); WebSocket ─▶ Ignored
+//!   a gap that loses the place: Http/FrameSniff ─▶ Http (resynchronising);
+//!   WebSocket ─▶ WebSocketResync ──next packet starts a whole frame──▶ WebSocket
+//!                                └─anything else──▶ Ignored (declared unknown)
+//!   a snap-length cut: the parser reads what the cut left first (Dispatch::cut), then the gap
 //! ```
 //!
 //! Opaque lanes store nothing: their stream is told to ignore its bytes, so bulk traffic of
@@ -31,12 +34,12 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
-use crate::event::{ConnectionRecord, Ending, Peer};
+use crate::event::{ConnectionRecord, Ending, HeadCut, Peer};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
 use crate::memory::{Account, Meter};
-use crate::tcp::connection::{Application, Closure, Link, Opening, TcpConnection};
+use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
 use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
@@ -89,6 +92,10 @@ pub enum Lane {
     FrameSniff,
     /// RFC 6455 frames, walked by the connection's WebSocket session.
     WebSocket,
+    /// A WebSocket direction that lost its place (a snap-length cut, a gap in a frame):
+    /// decoding resumes if the next packet starts with a whole, sane frame
+    /// ([`session::resumes`]), else the direction is declared unknown ([`Lane::Ignored`]).
+    WebSocketResync,
     /// After `Upgrade: h2c` and a 101: HTTP/2, not read yet (the HTTP/2 parser plugs in here).
     H2c,
     /// After a 101 to another protocol: opaque.
@@ -130,6 +137,9 @@ pub struct Dispatch {
     /// Directions switched to WebSocket by a 101 whose first bytes are not decoded yet: they
     /// are checked for HTTP first (a 101 that did not switch), never read as frames.
     fresh: [bool; 2],
+    /// The next gap on this side ([`Side::index`]) is the rest of a packet the snap length
+    /// cut (told by [`Application::cut`] just before).
+    cut_pending: [bool; 2],
 }
 
 impl Dispatch {
@@ -148,6 +158,7 @@ impl Dispatch {
             websockets_account: Account::default(),
             ended: None,
             fresh: [false, false],
+            cut_pending: [false, false],
         }
     }
 
@@ -378,12 +389,21 @@ impl Dispatch {
             }
             Next::Switch(protocol) => {
                 let lane = match protocol {
-                    Protocol::WebSocket { start, extensions } => {
+                    Protocol::WebSocket {
+                        start,
+                        extensions,
+                        extensions_known,
+                    } => {
                         if !self.has_session(StreamId::HTTP1) {
                             // RFC 6455 §4.1: frames may follow the 101 at once, in the same
                             // segment.
-                            let deflate = session::deflate_params(&extensions);
-                            let session = Session::new(start, deflate, self.limits.max_payload);
+                            let max = self.limits.max_payload;
+                            let session = if extensions_known {
+                                let deflate = session::deflate_params(&extensions);
+                                Session::new(start, deflate, max)
+                            } else {
+                                Session::extensions_unknown(start, max)
+                            };
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -465,6 +485,28 @@ impl Dispatch {
         }
     }
 
+    /// A WebSocket direction that lost its place: the buffered bytes start at a packet
+    /// boundary (the gap took the rest of the cut packet); a whole frame there, masked as its
+    /// sender must, resumes decoding; anything else leaves the direction unknown.
+    fn frames_resync<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        let peer = link.peer_of(side);
+        let data = link.stream(side).data();
+        match session::resumes(data, peer == Peer::Client) {
+            FrameSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => false,
+            FrameSniff::WebSocket { .. } => {
+                if let Some(s) = self.session_mut(StreamId::HTTP1) {
+                    s.resume(peer);
+                }
+                *self.lane_mut(side) = Lane::WebSocket;
+                true
+            }
+            FrameSniff::NeedMore | FrameSniff::No => {
+                self.set_lane(link, side, Lane::Ignored);
+                false
+            }
+        }
+    }
+
     /// A direction that started mid-connection: a run of WebSocket frames makes this a
     /// WebSocket connection whose handshake was not captured; anything else goes to the
     /// HTTP resynchronisation it would have had anyway (nothing was consumed).
@@ -522,14 +564,23 @@ impl<S: ByteStream> Application<S> for Dispatch {
     }
 
     fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64) {
-        if self.lane(side) == Lane::WebSocket {
+        let cut = self
+            .cut_pending
+            .get_mut(side.index())
+            .is_some_and(std::mem::take);
+        if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
             let peer = link.peer_of(side);
             if let Some(s) = self.session_mut(StreamId::HTTP1) {
-                if gap.needs_resync {
+                if cut {
+                    s.cut_short(peer, gap.len, packet, gap.needs_resync);
+                    if gap.needs_resync {
+                        *self.lane_mut(side) = Lane::WebSocketResync;
+                    }
+                } else if gap.needs_resync {
                     // A frame header (or a payload being read) is missing: nothing says
-                    // where the next frame starts.
+                    // where the next frame starts, unless the next packet starts with one.
                     s.lost(peer, gap.len, packet);
-                    self.set_lane(link, side, Lane::Ignored);
+                    *self.lane_mut(side) = Lane::WebSocketResync;
                 } else {
                     s.lost_in_payload(gap.len, packet);
                 }
@@ -548,6 +599,38 @@ impl<S: ByteStream> Application<S> for Dispatch {
         }
     }
 
+    fn cut(&mut self, link: &mut Link<'_, S>, side: Side, cut: Cut, out: &mut Output) {
+        if let Some(pending) = self.cut_pending.get_mut(side.index()) {
+            *pending = true;
+        }
+        if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
+            // Frames before the cut are read first; a frame header the cut left says how
+            // long its payload is, so the bytes cut from it are skipped and the next frame
+            // is still found.
+            self.process(link, side, out);
+            return;
+        }
+        if !matches!(self.lane(side), Lane::Http(_)) {
+            return;
+        }
+        // Complete heads before the cut go the usual way first.
+        self.process(link, side, out);
+        let Lane::Http(framer) = self.lane(side) else {
+            return;
+        };
+        if !framer.in_head() || link.stream(side).data().is_empty() {
+            return;
+        }
+        let is_request = link.sends_requests(side).unwrap_or(true);
+        let cut = HeadCut {
+            snaplen: cut.snaplen,
+            missing_bytes: cut.missing,
+            packet: cut.packet,
+        };
+        let next = self.http.on_cut_head(link, side, is_request, cut, out);
+        self.apply(link, side, framer, next);
+    }
+
     fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Output) {
         for _ in 0..MAX_STEPS {
             if link.stream(side).data().is_empty() {
@@ -557,6 +640,7 @@ impl<S: ByteStream> Application<S> for Dispatch {
                 Lane::Http(framer) => self.http_step(link, side, framer, out),
                 Lane::FrameSniff => self.frame_sniff(link, side),
                 Lane::WebSocket => self.frames_step(link, side),
+                Lane::WebSocketResync => self.frames_resync(link, side),
                 Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored => false,
             };
             if !go_on {
@@ -566,6 +650,15 @@ impl<S: ByteStream> Application<S> for Dispatch {
     }
 
     fn finish(&mut self, link: &mut Link<'_, S>, closure: Closure, out: &mut Output) {
+        for side in [Side::LoToHi, Side::HiToLo] {
+            let unseen = link.acked_unseen(side);
+            if unseen > 0 {
+                let peer = link.peer_of(side);
+                if let Some(s) = self.session_mut(StreamId::HTTP1) {
+                    s.unseen(peer, unseen);
+                }
+            }
+        }
         if !self.websockets.is_empty() {
             let tcp = TcpEnd {
                 ending: closure.ending,
@@ -591,6 +684,10 @@ pub struct SegmentEffect {
     pub pending_limit: bool,
     /// Bytes examined looking for the end of HTTP heads.
     pub head_bytes_scanned: u64,
+    /// The packet was a copy of one just seen and was dropped unread.
+    pub duplicate: bool,
+    /// HTTP requests a snap-length cut ended before they showed a WebSocket upgrade.
+    pub requests_cut: u64,
 }
 
 /// One TCP connection with the parsers reading it.
@@ -699,6 +796,8 @@ impl Connection {
             header_limit: out.effect.header_limit,
             pending_limit: out.effect.pending_limit,
             head_bytes_scanned: out.effect.head_bytes_scanned,
+            duplicate: tcp.duplicate,
+            requests_cut: out.effect.requests_cut,
         }
     }
 

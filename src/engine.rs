@@ -23,14 +23,15 @@ use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
-    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, Timing, Verdict,
+    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
+    Verdict,
 };
 use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
-use crate::tcp::connection::Opening;
+use crate::tcp::connection::{packet_key, Opening};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
 use sequence::{record_weight, Sequencer};
@@ -173,6 +174,55 @@ pub struct Stats {
     pub connections: u64,
     /// WebSocket connections recognised from their frames alone (handshake not captured).
     pub connections_without_handshake: u64,
+    /// What the capture lacks or repeats, and what was normalised; left out of the JSON
+    /// summary when there is nothing to say.
+    #[serde(skip_serializing_if = "CaptureEvidence::is_clean")]
+    pub capture_evidence: CaptureEvidence,
+}
+
+/// What a capture lacks or repeats: the capture's loss apart from the network's, one-way
+/// connections, snap-length cuts, and the copies and clock disorder that were normalised.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CaptureEvidence {
+    /// Loss summed over the connections captured in both directions (ACKs, gap events,
+    /// missed bytes, retransmissions).
+    #[serde(flatten)]
+    pub loss: TcpLoss,
+    /// Zeek's `capture_loss.log` `percent_lost`: gap events per ACK seen, in percent.
+    pub capture_loss_percent: f64,
+    /// Connections of which the capture holds one direction only although the other
+    /// demonstrably spoke (not in `loss`: every ACK of theirs would count as a gap).
+    pub one_sided_connections: u64,
+    /// HTTP requests a snap-length cut ended before anything showed whether they asked for a
+    /// WebSocket.
+    pub http_requests_cut_before_headers: u64,
+    /// Packets dropped as copies of one just seen (a SPAN port or overlapping files).
+    pub duplicate_packets: u64,
+    /// Packets timestamped before a packet read earlier (merged or multi-queue captures);
+    /// packets are read in file order, so timings between them may be negative.
+    pub timestamps_out_of_order: u64,
+}
+
+impl CaptureEvidence {
+    /// Whether there is nothing to say (the ACK count alone is not news).
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.loss.is_clean()
+            && self.one_sided_connections == 0
+            && self.http_requests_cut_before_headers == 0
+            && self.duplicate_packets == 0
+            && self.timestamps_out_of_order == 0
+    }
+
+    /// Adds one finished connection: its loss, or its one-sidedness.
+    fn add_connection(&mut self, loss: &TcpLoss, one_sided: bool) {
+        if one_sided {
+            self.one_sided_connections += 1;
+        } else {
+            self.loss.add(loss);
+            self.capture_loss_percent = self.loss.capture_loss_percent();
+        }
+    }
 }
 
 /// The record of a failed handshake that switched the connection anyway (a 101 the client
@@ -351,10 +401,26 @@ impl Engine {
         self.at = Some((packet.number, packet.ts));
         self.stats.packets += 1;
         self.stats.bytes += packet.data.len() as u64;
-        self.stats.first_ts.get_or_insert(packet.ts);
-        self.stats.last_ts = Some(packet.ts);
+        // First and last are the earliest and the latest timestamps, whatever the file order.
+        let first = self.stats.first_ts.get_or_insert(packet.ts);
+        *first = (*first).min(packet.ts);
+        match self.stats.last_ts {
+            Some(last) if packet.ts < last => {
+                self.stats.capture_evidence.timestamps_out_of_order += 1;
+            }
+            _ => self.stats.last_ts = Some(packet.ts),
+        }
         if packet.is_truncated() {
             self.stats.truncated_packets += 1;
+            if self.stats.truncated_packets == 1 {
+                self.notice_once(
+                    NoticeCode::SnapLength,
+                    format!(
+                        "packets are cut at {} bytes (the snap length): heads and frames beyond the cut are not in the capture, and handshakes that need them are incomplete; capture with -s 0",
+                        packet.data.len()
+                    ),
+                );
+            }
         }
         self.flows.expire(packet.ts, &mut self.evicted);
         self.drain_evicted();
@@ -386,6 +452,13 @@ impl Engine {
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
+            if flow.opening.is_copy(packet_key(side, &seg), packet.ts) {
+                self.stats.capture_evidence.duplicate_packets += 1;
+                return PacketInfo {
+                    flow: Some(key),
+                    upgrade: false,
+                };
+            }
             // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
@@ -399,7 +472,8 @@ impl Engine {
             }
             if !seg.flags.fin {
                 if seg.flags.syn {
-                    flow.opening.note(side, seg.seq, seg.flags.ack, packet.ts);
+                    flow.opening
+                        .note(side, seg.seq, seg.flags.ack, seg.ack, packet.ts);
                 }
                 self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
                 self.drain_evicted();
@@ -436,9 +510,13 @@ impl Engine {
         }
         let rtt = conn.connect_rtt_ns();
         let client_side = conn.client_side();
+        let loss = conn.tcp().loss();
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
+        let evidence = &mut self.stats.capture_evidence;
+        evidence.duplicate_packets += u64::from(effect.duplicate);
+        evidence.http_requests_cut_before_headers += effect.requests_cut;
         if effect.header_limit {
             self.stats.header_limit_hits += 1;
             self.notice_once(NoticeCode::HeaderLimit, format!(
@@ -458,7 +536,7 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
             if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                 conn.set_handshake(stream, id, failed);
             }
@@ -510,7 +588,8 @@ impl Engine {
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            self.emit_completed(key, client, rtt);
+            let loss = conn.tcp().loss();
+            self.emit_completed(key, client, rtt, loss);
         }
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted();
@@ -533,6 +612,7 @@ impl Engine {
             self.unpark(key, None);
         }
         self.settle_table();
+        self.note_capture_evidence();
         self.out.flush(emit);
         if self.note_given_up() {
             self.out.flush(emit);
@@ -566,14 +646,47 @@ impl Engine {
         n > 0
     }
 
+    /// Says once, at the end, what the capture lacked: connections captured one way, and
+    /// bytes the peers acknowledged that the capture never saw.
+    fn note_capture_evidence(&mut self) {
+        let evidence = self.stats.capture_evidence.clone();
+        if evidence.one_sided_connections > 0 {
+            let n = evidence.one_sided_connections;
+            self.notice_once(
+                NoticeCode::OneDirection,
+                format!(
+                    "only one direction of {n} connection{} was captured (the other side's bytes are acknowledged but not in the capture): asymmetric routing or a one-way SPAN",
+                    if n == 1 { "" } else { "s" }
+                ),
+            );
+        }
+        if evidence.loss.gaps > 0 {
+            let loss = evidence.loss;
+            self.notice_once(
+                NoticeCode::CaptureLoss,
+                format!(
+                    "the capture lost packets the peers received: {} of {} ACKs acknowledged bytes it never saw (capture loss {}%, as Zeek's capture_loss), {} bytes missed",
+                    loss.gaps, loss.acks, evidence.capture_loss_percent, loss.missed_bytes
+                ),
+            );
+        }
+    }
+
     /// A finished connection: its remaining handshake records, then its WebSocket record.
     fn finished(&mut self, key: FlowKey, conn: &mut Connection) {
         let (client_side, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt) {
+        let loss = conn.tcp().loss();
+        let one_sided = conn.tcp().one_sided();
+        // Requests still cut and unanswered are counted by the connection's end.
+        let cut = std::mem::take(&mut self.output.effect.requests_cut);
+        self.stats.capture_evidence.http_requests_cut_before_headers += cut;
+        self.stats.capture_evidence.add_connection(&loss, one_sided);
+        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
             conn.set_handshake(stream, id, failed);
         }
         while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+            record.loss = loss;
             self.fill_endpoints(&mut record, key, client_side);
             self.blame_idle(&mut record);
             if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
@@ -822,6 +935,7 @@ impl Engine {
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
+        loss: TcpLoss,
     ) -> Option<(StreamId, u64, bool)> {
         if self.output.completed.is_empty() {
             return None;
@@ -837,7 +951,8 @@ impl Engine {
                 Some(id) => id,
                 None => self.out.reserve(),
             };
-            let record = self.record(id, c, client, server, connect_rtt_ns);
+            let mut record = self.record(id, c, client, server, connect_rtt_ns);
+            record.loss = loss;
             let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
                 switched = Some((stream, record.id, failed));

@@ -33,11 +33,25 @@ pub struct Message {
     /// The first bytes of the body, when they were kept (a response to an upgrade request
     /// that is not a 101).
     pub body: Option<BodyExcerpt>,
+    /// The head itself ends beyond a snap-length cut: `head` holds only the lines before it.
+    pub cut: Option<HeadCut>,
+}
+
+/// Where a snap-length cut ended a head the capture holds only the start of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HeadCut {
+    /// Bytes the capture kept of each packet (the snap length, as the cut packet shows).
+    pub snaplen: u32,
+    /// Bytes of the cut packet's payload that were on the wire but not captured.
+    pub missing_bytes: u64,
+    /// The packet that was cut.
+    pub packet: u64,
 }
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Message", 6)?;
+        let fields = 5 + usize::from(self.body.is_some()) + usize::from(self.cut.is_some());
+        let mut st = s.serialize_struct("Message", fields)?;
         st.serialize_field("start_line", &self.head.start_line)?;
         st.serialize_field("headers", &self.head.headers)?;
         st.serialize_field("packets", &self.packets)?;
@@ -45,6 +59,9 @@ impl Serialize for Message {
         st.serialize_field("head_bytes", &self.head.len)?;
         if let Some(body) = &self.body {
             st.serialize_field("body", body)?;
+        }
+        if let Some(cut) = &self.cut {
+            st.serialize_field("cut", cut)?;
         }
         st.end()
     }
@@ -167,6 +184,52 @@ impl Timing {
     }
 }
 
+/// What a TCP connection (or, summed, a capture) lost, as the peers' ACKs and the
+/// retransmissions show it: the capture's loss (bytes acknowledged that the capture never
+/// saw) apart from the network's (bytes sent again). Counted by `tcp::ledger`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TcpLoss {
+    /// ACKs that acknowledged new bytes (Zeek's `acks`).
+    pub acks: u64,
+    /// ACKs that acknowledged bytes the capture never saw (Zeek's `gaps`): capture loss.
+    pub gaps: u64,
+    /// Bytes acknowledged by a peer but not in the capture (Zeek's `missed_bytes`).
+    pub missed_bytes: u64,
+    /// Segments that carried bytes already captured (sent again: the network lost or
+    /// delayed them), after SPAN duplicates were dropped.
+    pub retransmitted_segments: u64,
+    /// Bytes those segments repeated.
+    pub retransmitted_bytes: u64,
+}
+
+impl TcpLoss {
+    /// Whether nothing was lost either way.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.gaps == 0 && self.missed_bytes == 0 && self.retransmitted_segments == 0
+    }
+
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: &TcpLoss) {
+        self.acks += other.acks;
+        self.gaps += other.gaps;
+        self.missed_bytes += other.missed_bytes;
+        self.retransmitted_segments += other.retransmitted_segments;
+        self.retransmitted_bytes += other.retransmitted_bytes;
+    }
+
+    /// Zeek's capture-loss percentage: gap events per ACK seen, 0 without ACKs.
+    #[must_use]
+    pub fn capture_loss_percent(&self) -> f64 {
+        if self.acks == 0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = self.gaps as f64 / self.acks as f64;
+        (ratio * 100_000.0).round() / 1000.0
+    }
+}
+
 /// One WebSocket opening handshake, analysed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HandshakeRecord {
@@ -221,6 +284,9 @@ pub struct HandshakeRecord {
     pub ending: Option<Ending>,
     /// Everything wssniff found, worst first.
     pub findings: Vec<Finding>,
+    /// What the connection had lost when the record was made (left out when nothing).
+    #[serde(skip_serializing_if = "TcpLoss::is_clean")]
+    pub loss: TcpLoss,
 }
 
 fn ser_ts<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -488,6 +554,9 @@ pub struct ConnectionRecord {
     pub max_silence_ms: f64,
     /// Everything wssniff found, worst first.
     pub findings: Vec<Finding>,
+    /// What the TCP connection lost over its life (left out when nothing).
+    #[serde(skip_serializing_if = "TcpLoss::is_clean")]
+    pub loss: TcpLoss,
 }
 
 impl ConnectionRecord {

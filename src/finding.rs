@@ -208,6 +208,9 @@ catalogue! {
     RequestNotCaptured => "request_not_captured", Warning,
         "A WebSocket response was captured without its request (capture started late or lost packets)",
         "Start the capture before the client connects.";
+    ResponseAckedNotCaptured => "response_acked_not_captured", Warning,
+        "The client acknowledged bytes from the server that the capture does not hold: the server answered, the capture did not keep it",
+        "Capture both directions at one point (on the host, or a SPAN/TAP of both directions): asymmetric (ECMP) routing or a one-way SPAN sends the return path elsewhere. If both directions were captured, the capture dropped packets: capture with a larger buffer (-B), a snaplen of 0, or closer to the host.";
     HttpMalformed => "http_malformed", Error,
         "A request or response head is not valid HTTP/1.x",
         "The peer sent bytes that are not HTTP: check what listens on this port (TLS where plain HTTP is expected, or another protocol).";
@@ -455,6 +458,13 @@ notices! {
         "A connection pipelined more requests than wssniff keeps waiting for answers (1024); it stopped following that connection";
     OrderLimit => "order_limit", None,
         "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
+    // --- what the capture lacks ---
+    SnapLength => "snap_length", None,
+        "Packets were cut by the capture's snap length: heads and frames beyond the cut are not in the capture, and what needs them is not checked (capture with -s 0)";
+    OneDirection => "one_direction", None,
+        "Only one direction of some connections was captured (their ACKs acknowledge bytes the capture never saw): asymmetric routing or a one-way SPAN";
+    CaptureLoss => "capture_loss", None,
+        "Peers acknowledged bytes the capture does not hold: the capture lost packets (not the network); the ratio is Zeek's capture_loss (gaps per ACK)";
 }
 
 /// One thing wssniff has to say about a handshake.

@@ -15,7 +15,7 @@ pub mod accept;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, HandshakeRecord, Head, Message, Timing, Verdict};
+use crate::event::{Ending, HandshakeRecord, Head, Message, TcpLoss, Timing, Verdict};
 use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
 use crate::http::exchange::Completed;
 
@@ -220,6 +220,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         timing: Timing::default(),
         ending: None,
         findings: Vec::new(),
+        loss: TcpLoss::default(),
     }
 }
 
@@ -241,6 +242,10 @@ fn check(
     let mut response_findings = Vec::new();
     match (request, response) {
         (_, Some(resp)) => check_response(request, resp, a, &mut response_findings, explain_accept),
+        (Some(_), None)
+            if extra
+                .iter()
+                .any(|f| f.code == Code::ResponseAckedNotCaptured) => {}
         (Some(req), None) => {
             let (ending, waited_ns) = ending.unwrap_or((Ending::CaptureEnded, None));
             let finding = match ending {
@@ -264,7 +269,10 @@ fn check(
         }
         (None, None) => {}
     }
-    if request.is_none() && response.is_some() {
+    if request.is_none()
+        && response.is_some()
+        && !extra.iter().any(|f| f.code == Code::RequestNotCaptured)
+    {
         response_findings.push(Finding::new(
             Code::RequestNotCaptured,
             "the request of this exchange is not in the capture",
@@ -281,21 +289,70 @@ fn check(
     a.findings = request_findings;
     a.findings.append(&mut response_findings);
     a.findings.extend(extra);
+    let head_cut = [request, response]
+        .iter()
+        .any(|m| m.is_some_and(|m| m.cut.is_some()));
+    note_cut_heads(a, request, response);
     a.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    a.verdict = verdict(a);
+    a.verdict = verdict(a, head_cut);
 }
 
-fn verdict(a: &HandshakeRecord) -> Verdict {
+/// A head the snap length cut short: its `snaplen_truncated` finding says which head and
+/// where, and that checks needing the lines after the cut were not made (the verdict is then
+/// `incomplete` unless what was captured already proves a failure).
+fn note_cut_heads(a: &mut HandshakeRecord, request: Option<&Message>, response: Option<&Message>) {
+    let cuts: Vec<(&str, &Message)> = [("request", request), ("response", response)]
+        .into_iter()
+        .filter_map(|(who, m)| m.filter(|m| m.cut.is_some()).map(|m| (who, m)))
+        .collect();
+    if cuts.is_empty() {
+        return;
+    }
+    let mut words = Vec::new();
+    let mut packets = Vec::new();
+    for (who, m) in &cuts {
+        if let Some(cut) = m.cut {
+            words.push(format!(
+                "the {who} head is cut at {} bytes (the snap length) in packet {}, {} bytes of that packet missing; {} header line{} captured before the cut",
+                cut.snaplen,
+                cut.packet,
+                cut.missing_bytes,
+                m.head.headers.len(),
+                if m.head.headers.len() == 1 { "" } else { "s" }
+            ));
+            packets.push(cut.packet);
+        }
+    }
+    let message = format!(
+        "{}: checks that need the rest of the head were not made (capture with -s 0)",
+        words.join("; ")
+    );
+    match a
+        .findings
+        .iter_mut()
+        .find(|f| f.code == Code::SnaplenTruncated)
+    {
+        Some(f) => f.message = format!("{message}; {}", f.message),
+        None => a
+            .findings
+            .push(Finding::new(Code::SnaplenTruncated, message).packets(&packets)),
+    }
+}
+
+/// The verdict from the worst finding; `head_cut`: a head ends beyond a snap-length cut.
+fn verdict(a: &HandshakeRecord, head_cut: bool) -> Verdict {
     let worst = a.findings.iter().map(|f| f.severity).max();
-    let evidence_missing = a.findings.iter().any(|f| {
-        matches!(
-            f.code,
-            Code::ResponseNotCaptured
-                | Code::RequestNotCaptured
-                | Code::FlowEvicted
-                | Code::HeaderLimitExceeded
-        )
-    });
+    let evidence_missing = head_cut
+        || a.findings.iter().any(|f| {
+            matches!(
+                f.code,
+                Code::ResponseNotCaptured
+                    | Code::ResponseAckedNotCaptured
+                    | Code::RequestNotCaptured
+                    | Code::FlowEvicted
+                    | Code::HeaderLimitExceeded
+            )
+        });
     match worst {
         Some(Severity::Error) => Verdict::Failed,
         _ if evidence_missing => Verdict::Incomplete,
@@ -340,6 +397,9 @@ fn cite_first(f: Finding, at: MessageRef, head: &Head, name: &str) -> Finding {
 fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>) {
     let head = &req.head;
     let packets = &req.packets;
+    // A head cut by the snap length holds only its first lines: a header it lacks may be
+    // beyond the cut, so no finding says it is missing.
+    let whole = req.cut.is_none();
     a.method = head.method().map(str::to_owned);
     if let crate::event::StartLine::Request { target, .. } = &head.start {
         a.path = Some(target.clone());
@@ -374,7 +434,7 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
         );
     }
     // Item 4: Host.
-    if a.host.is_none() {
+    if a.host.is_none() && whole {
         out.push(
             Finding::new(Code::RequestHostMissing, "no Host header")
                 .packets(packets)
@@ -383,14 +443,16 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
     }
     // Item 5: Upgrade contains "websocket" (case-insensitive).
     if head.fields("Upgrade").next().is_none() {
-        out.push(
-            Finding::new(
-                Code::RequestUpgradeMissing,
-                "no Upgrade header in the request",
-            )
-            .packets(packets)
-            .cite(REQ, missing("Upgrade: websocket")),
-        );
+        if whole {
+            out.push(
+                Finding::new(
+                    Code::RequestUpgradeMissing,
+                    "no Upgrade header in the request",
+                )
+                .packets(packets)
+                .cite(REQ, missing("Upgrade: websocket")),
+            );
+        }
     } else if !head.has_token("Upgrade", "websocket") {
         let f = Finding::new(
             Code::RequestUpgradeNotWebsocket,
@@ -400,7 +462,9 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
         out.push(quote(f, REQ, req, "Upgrade"));
     }
     // Item 6: Connection contains "Upgrade".
-    if !head.has_token("Connection", "upgrade") {
+    if !head.has_token("Connection", "upgrade")
+        && (whole || head.fields("Connection").next().is_some())
+    {
         let none = head.fields("Connection").next().is_none();
         let f = Finding::new(
             Code::RequestConnectionMissingUpgrade,
@@ -421,6 +485,7 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
     let keys: Vec<&str> = head.values("Sec-WebSocket-Key").collect();
     a.key = keys.first().map(|k| (*k).to_owned());
     match keys.as_slice() {
+        [] if !whole => {}
         [] => out.push(
             Finding::new(
                 Code::RequestKeyMissing,
@@ -457,7 +522,8 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
     }
     // Item 9: version 13.
     let versions = head.list("Sec-WebSocket-Version");
-    if versions.is_empty() {
+    if versions.is_empty() && !whole {
+    } else if versions.is_empty() {
         out.push(
             Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version")
                 .packets(packets)
@@ -519,6 +585,10 @@ fn check_response(
 ) {
     let head = &resp.head;
     let packets = &resp.packets;
+    let whole = resp.cut.is_none();
+    // Offer against answer needs both heads whole: what the client offered (or what the
+    // server chose) may be beyond a cut, or in a request the capture does not hold.
+    let offers_known = request.is_some_and(|r| r.cut.is_none());
     let status = head.status().unwrap_or(0);
     a.status = Some(status);
     a.accept = head.value("Sec-WebSocket-Accept").map(str::to_owned);
@@ -530,7 +600,8 @@ fn check_response(
         return;
     }
     // Client checks of the response, RFC 6455 §4.1 items 1-6 of "the client MUST validate".
-    if head.fields("Upgrade").next().is_none() {
+    if head.fields("Upgrade").next().is_none() && !whole {
+    } else if head.fields("Upgrade").next().is_none() {
         out.push(
             Finding::new(Code::ResponseUpgradeMissing, "101 response without Upgrade")
                 .packets(packets)
@@ -544,7 +615,9 @@ fn check_response(
         .packets(packets);
         out.push(quote(f, RESP, resp, "Upgrade"));
     }
-    if !head.has_token("Connection", "upgrade") {
+    if !head.has_token("Connection", "upgrade")
+        && (whole || head.fields("Connection").next().is_some())
+    {
         let f = Finding::new(
             Code::ResponseConnectionMissingUpgrade,
             "101 response's Connection does not list Upgrade",
@@ -558,6 +631,7 @@ fn check_response(
     }
     let accepts: Vec<&str> = head.values("Sec-WebSocket-Accept").collect();
     match accepts.as_slice() {
+        [] if !whole => {}
         [] => out.push(
             Finding::new(
                 Code::AcceptMissing,
@@ -613,7 +687,7 @@ fn check_response(
         out.push(quote(f, RESP, resp, "Sec-WebSocket-Protocol"));
     }
     if let Some(proto) = &a.subprotocol {
-        if !a.subprotocols_offered.iter().any(|o| o == proto) {
+        if offers_known && !a.subprotocols_offered.iter().any(|o| o == proto) {
             let message = if a.subprotocols_offered.is_empty() {
                 format!("server chose subprotocol {proto:?} but the client offered none")
             } else {
@@ -625,7 +699,7 @@ fn check_response(
             let f = Finding::new(Code::SubprotocolNotOffered, message).packets(packets);
             out.push(quote(f, RESP, resp, "Sec-WebSocket-Protocol"));
         }
-    } else if !a.subprotocols_offered.is_empty() && request.is_some() {
+    } else if !a.subprotocols_offered.is_empty() && offers_known && whole {
         out.push(
             Finding::new(
                 Code::SubprotocolNotSelected,
@@ -637,7 +711,9 @@ fn check_response(
             .packets(packets),
         );
     }
-    check_extensions(resp, a, out);
+    if offers_known {
+        check_extensions(resp, a, out);
+    }
 }
 
 fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {

@@ -295,6 +295,7 @@ mod tests {
                 last_ts: Timestamp(1_700_000_000_000_000_000),
                 truncated: false,
                 body: None,
+                cut: None,
             }),
             response: None,
             interim: vec![],
@@ -306,6 +307,7 @@ mod tests {
                     .line(format!("X-Evil: {EVIL}"))
                     .cite(MessageRef::Request, HeadPart::Header(1)),
             ],
+            loss: Default::default(),
         }
     }
 
@@ -372,6 +374,7 @@ mod tests {
                 Code::CloseError,
                 format!("the server closed with 1008 (policy violation) {EVIL}"),
             )],
+            loss: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 mod json;
 mod line;
 pub(crate) mod pcap;
-mod summary;
+pub(crate) mod summary;
 
 pub use json::{write_handshake_pretty, JsonSink, SCHEMA};
 pub use line::{LineSink, LineStyle};

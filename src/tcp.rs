@@ -6,6 +6,8 @@
 //! * [`connection`]: one connection's lifecycle (SYN/FIN/RST, client side, connect time)
 //!   and the [`connection::Application`] trait the parsers above implement;
 //! * [`reassembly`]: one direction's byte stream;
+//! * [`ledger`]: what the capture holds of each direction against the peers' ACKs (capture
+//!   loss vs network loss, one-way captures);
 //! * [`stream`]: the [`stream::ByteStream`] interface every parser reads, whoever produced
 //!   the bytes, with the evidence behind them;
 //! * [`community_id`]: the Community ID flow hash that joins wssniff's records to Zeek's and
@@ -14,6 +16,7 @@
 pub mod community_id;
 pub mod connection;
 pub mod flow;
+pub mod ledger;
 pub mod reassembly;
 #[cfg(test)]
 pub(crate) mod script;

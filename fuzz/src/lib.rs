@@ -293,6 +293,7 @@ pub fn handshake(data: &[u8]) {
                 last_ts: Timestamp(1),
                 truncated: false,
                 body: None,
+                cut: None,
             }),
             _ => None,
         }

@@ -444,6 +444,7 @@ mod tests {
             last_ts: Timestamp(ms * 1_000_000),
             truncated: false,
             body: None,
+            cut: None,
         }
     }
 
@@ -483,6 +484,7 @@ mod tests {
             timing: Timing::default(),
             ending: None,
             findings: vec![],
+            loss: Default::default(),
         })
     }
 

@@ -301,7 +301,7 @@ fn a_gap_answered_by_a_plain_response_is_that_exchange_s_problem() {
 }
 
 #[test]
-fn a_gap_inside_websocket_frames_stops_that_direction_only() {
+fn a_gap_inside_websocket_frames_resumes_at_a_segment_that_starts_with_a_whole_frame() {
     let mut r = run(&[
         syn(C),
         syn_ack(S),
@@ -311,10 +311,32 @@ fn a_gap_inside_websocket_frames_stops_that_direction_only() {
         data(S, len(SWITCH) + 20, HELLO),
         ack(C, len(SWITCH) + 27),
     ]);
+    assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
+    let records = r.finish();
+    assert!(records[0].server_to_client.decoding_stopped);
+    assert_eq!(
+        records[0].server_to_client.frames, 2,
+        "before and after the gap"
+    );
+    assert!(!records[0].client_to_server.decoding_stopped);
+}
+
+#[test]
+fn a_gap_followed_by_the_middle_of_a_frame_stops_that_direction_only() {
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, UPGRADE),
+        data(S, 0, SWITCH),
+        data(S, len(SWITCH), HELLO),
+        // The rest of a frame whose header was lost: no frame starts there.
+        data(S, len(SWITCH) + 20, b"lo, world, and more"),
+        ack(C, len(SWITCH) + 39),
+    ]);
     assert_eq!(r.lanes(), (Lane::WebSocket, Lane::Ignored));
     let records = r.finish();
     assert!(records[0].server_to_client.decoding_stopped);
-    assert!(!records[0].client_to_server.decoding_stopped);
+    assert_eq!(records[0].server_to_client.frames, 1);
 }
 
 #[test]
@@ -393,7 +415,11 @@ fn the_switch_reads_relayed_bytes_as_a_tls_layer_would_hand_them_on() {
     Application::<Relay>::process(&mut app, &mut link, S, &mut out);
     Application::<Relay>::gap(&mut app, &mut link, C, gap, 11);
     assert_eq!(app.lane(S), Lane::WebSocket);
-    assert_eq!(app.lane(C), Lane::Ignored);
+    assert_eq!(
+        app.lane(C),
+        Lane::WebSocketResync,
+        "the next record may start a frame"
+    );
     assert_eq!(link.client(), Some(C));
     let closure = Closure {
         ending: Ending::ClientFin,

@@ -20,6 +20,7 @@ fn msg(text: &str, request: bool) -> Message {
         last_ts: Timestamp(0),
         truncated: false,
         body: None,
+        cut: None,
     }
 }
 

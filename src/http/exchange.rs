@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use super::body::{BodyReader, Progress};
 use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
-use crate::event::{Ending, Message};
+use crate::event::{Ending, HeadCut, Message};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
 use crate::tcp::connection::Link;
@@ -83,6 +83,9 @@ pub struct HttpEffect {
     /// Bytes examined looking for the end of HTTP heads (each byte once: the search resumes
     /// where it stopped, so a head dribbled a byte per segment costs linear time).
     pub head_bytes_scanned: u64,
+    /// HTTP requests a snap-length cut ended before anything showed whether they asked for
+    /// a WebSocket.
+    pub requests_cut: u64,
 }
 
 /// Where the HTTP layer puts what it completes; owned by the caller, drained after each
@@ -104,6 +107,9 @@ pub enum Protocol {
         start: Timestamp,
         /// The response's `Sec-WebSocket-Extensions` list.
         extensions: Vec<String>,
+        /// Whether that list is the whole answer: false when a snap-length cut ended the 101
+        /// before its last line (the extensions may lie beyond the cut).
+        extensions_known: bool,
     },
     /// HTTP/2 over cleartext after `Upgrade: h2c` (RFC 7540 §3.2).
     H2c,
@@ -156,6 +162,12 @@ struct Pending {
     since: Timestamp,
     /// The handshake id reserved for an upgrade request, once assigned.
     id: Option<u64>,
+    /// A snap-length cut ended the request's head: a WebSocket answer to it is reported even
+    /// when the captured lines did not show the upgrade.
+    cut: bool,
+    /// Such a request's captured lines, kept until its answer says whether it was a
+    /// WebSocket attempt (a 101 or WebSocket headers) or only counted as cut.
+    cut_request: Option<Message>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -219,7 +231,9 @@ fn head_bytes(m: &Message) -> usize {
 }
 
 fn pending_bytes(p: &Pending) -> usize {
-    std::mem::size_of::<Pending>() + p.upgrade.as_ref().map_or(0, head_bytes)
+    std::mem::size_of::<Pending>()
+        + p.upgrade.as_ref().map_or(0, head_bytes)
+        + p.cut_request.as_ref().map_or(0, head_bytes)
 }
 
 impl Exchange {
@@ -371,10 +385,35 @@ impl Exchange {
     ) {
         self.report_body(out, true);
         self.reading = None;
+        // Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
+        // acknowledged beyond the last captured byte): the answer may be among them.
+        let server = link.client().map(Side::reverse);
+        let lost = server.map_or(0, |s| {
+            link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
+        });
         while let Some(p) = self.pop_pending() {
+            if p.cut && p.upgrade.is_none() {
+                // Cut too early to tell, and never answered.
+                out.effect.requests_cut += 1;
+            }
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
-                let done = self.complete(link, Some(request), None, end, false, p.id);
+                let mut done = self.complete(link, Some(request), None, end, false, p.id);
+                // The client acknowledged server bytes the capture never saw: the server did
+                // answer (a one-way capture, or capture loss), whatever the ending suggests.
+                let unseen = lost;
+                if unseen > 0 {
+                    let packets = done.request.as_ref().map(|r| r.packets.clone());
+                    done.extra.push(
+                        Finding::new(
+                            Code::ResponseAckedNotCaptured,
+                            format!(
+                                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
+                            ),
+                        )
+                        .packets(&packets.unwrap_or_default()),
+                    );
+                }
                 out.completed.push(done);
             }
         }
@@ -480,6 +519,7 @@ impl Exchange {
                     last_ts: last.map_or(link.now, |o| o.ts),
                     truncated: stream.marks().truncated,
                     body: None,
+                    cut: None,
                     head,
                 };
                 link.stream_mut(side).consume(len as u64);
@@ -496,6 +536,68 @@ impl Exchange {
                 link.stream_mut(side).consume(len as u64);
                 Next::Resync
             }
+        }
+    }
+
+    /// A snap-length cut ended `side`'s segment inside the head at the front of its buffer
+    /// (`is_request`: read as a request). What the captured lines prove is paired and
+    /// reported like a complete head, marked cut (so the checks leave alone what the cut
+    /// hid); a request cut before its start line could be read is only counted. The bytes
+    /// are consumed; the cut's gap follows, and the framer looks for the next message start
+    /// unless it waits for the answer to an upgrade.
+    pub fn on_cut_head<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        is_request: bool,
+        cut: HeadCut,
+        out: &mut Output,
+    ) -> Next {
+        let stream = link.stream(side);
+        let data = stream.data();
+        let len = data.len();
+        let head = http::parse_cut_head(data, is_request);
+        let first = stream.origin(0);
+        let last = stream.origin(len.saturating_sub(1));
+        let packets = stream.packets(0..len);
+        link.stream_mut(side).consume(len as u64);
+        let Some(head) = head else {
+            if is_request && self.pending.len() < self.max_pending {
+                // Its answer still pairs with it, and a WebSocket answer is reported.
+                self.push_pending(Pending {
+                    head_method: false,
+                    h2c: false,
+                    upgrade: None,
+                    since: last.map_or(link.now, |o| o.ts),
+                    id: None,
+                    cut: true,
+                    cut_request: None,
+                });
+            }
+            return Next::Resync;
+        };
+        let msg = Message {
+            packets,
+            first_ts: first.map_or(link.now, |o| o.ts),
+            last_ts: last.map_or(link.now, |o| o.ts),
+            truncated: true,
+            body: None,
+            cut: Some(cut),
+            head,
+        };
+        let next = if is_request {
+            self.on_request(link, side, msg, out)
+        } else {
+            self.on_response(link, side, msg, out)
+        };
+        // Where the head ended is beyond the cut: no body length read from it applies.
+        match next {
+            Next::Body { release_client, .. } => Next::Body {
+                body: Body::None,
+                release_client,
+            },
+            Next::AwaitResponse(_) => Next::AwaitResponse(Body::None),
+            other => other,
         }
     }
 
@@ -529,6 +631,8 @@ impl Exchange {
                 upgrade: None,
                 since,
                 id: None,
+                cut: false,
+                cut_request: None,
             });
             return Some(Next::Body {
                 body: scan.request_body(),
@@ -569,7 +673,10 @@ impl Exchange {
                     && h.name
                         .get(..14)
                         .is_some_and(|p| p.eq_ignore_ascii_case("sec-websocket-"))
-            });
+            })
+            // A head cut before its Upgrade line: an Engine.IO target asking for the
+            // websocket transport shows the attempt (a complete head shows its headers).
+            || (msg.cut.is_some() && engine_io_websocket(head));
         let h2c = head.has_token("Upgrade", "h2c");
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
@@ -593,13 +700,21 @@ impl Exchange {
             }
         }
         let since = msg.last_ts;
+        let cut = msg.cut.is_some();
         self.new_upgrade |= upgrade;
+        let (upgrade_request, cut_request) = match (upgrade, cut) {
+            (true, _) => (Some(msg), None),
+            (false, true) => (None, Some(msg)),
+            (false, false) => (None, None),
+        };
         self.push_pending(Pending {
             head_method,
             h2c,
-            upgrade: upgrade.then_some(msg),
+            upgrade: upgrade_request,
             since,
             id: None,
+            cut,
+            cut_request,
         });
         if upgrade {
             Next::AwaitResponse(body)
@@ -633,11 +748,19 @@ impl Exchange {
             };
         }
         // Without its request, only the response's own headers say it is WebSocket (a bare
-        // 101 may be h2c or a Docker attach).
-        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
-            || msg.head.has_token("Upgrade", "websocket");
+        // 101 may be h2c or a Docker attach), or a 101 to a request a cut left unreadable.
         let pending = self.pop_pending();
-        let unsolicited = pending.is_none();
+        let cut_plain = pending
+            .as_ref()
+            .is_some_and(|p| p.cut && p.upgrade.is_none());
+        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
+            || msg.head.has_token("Upgrade", "websocket")
+            || (status == 101 && cut_plain && !pending.as_ref().is_some_and(|p| p.h2c));
+        if cut_plain && !websocket_response {
+            // Cut too early to tell, and the answer does not tell either.
+            out.effect.requests_cut += 1;
+        }
+        let unsolicited = pending.is_none() || pending.as_ref().is_some_and(|p| p.cut);
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         // A 101 to a WebSocket request whose Upgrade names another protocol (a typo such as
         // `websockets`) opens no WebSocket: a compliant client fails it (RFC 6455 §4.1).
@@ -652,6 +775,7 @@ impl Exchange {
                 Protocol::WebSocket {
                     start: msg.last_ts,
                     extensions: msg.head.list("Sec-WebSocket-Extensions"),
+                    extensions_known: msg.cut.is_none(),
                 }
             } else if pending.as_ref().is_some_and(|p| p.h2c)
                 || msg.head.has_token("Upgrade", "h2c")
@@ -664,10 +788,17 @@ impl Exchange {
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         let id = pending.as_ref().and_then(|p| p.id);
-        match pending.and_then(|p| p.upgrade) {
+        let request = pending.and_then(|p| match p.upgrade {
+            Some(request) => Some(request),
+            None if websocket_response => p.cut_request,
+            None => None,
+        });
+        // A head cut by the snap length: its body, if any, is not in the capture either.
+        let head_cut = msg.cut.is_some();
+        match request {
             Some(request) => {
                 let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
-                if switch.is_none() && body != Body::None && self.body_bytes > 0 {
+                if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
                     let reader = match done.response.as_ref() {
                         Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
@@ -685,7 +816,22 @@ impl Exchange {
                 out.completed.push(done);
             }
             None if websocket_response && unsolicited => {
-                let done = self.complete(link, None, Some(msg), None, opens_websocket, None);
+                let mut done = self.complete(link, None, Some(msg), None, opens_websocket, None);
+                let client = link.client();
+                let unseen = client.map_or(0, |c| link.acked_unseen(c));
+                if cut_plain {
+                    done.extra.push(Finding::new(
+                        Code::RequestNotCaptured,
+                        "the request was cut by the snap length before its request line ended: the capture holds only its first bytes",
+                    ));
+                } else if unseen > 0 {
+                    done.extra.push(Finding::new(
+                        Code::RequestNotCaptured,
+                        format!(
+                            "the request is not in the capture: the server acknowledged {unseen} bytes from the client"
+                        ),
+                    ));
+                }
                 out.completed.push(done);
             }
             None => {
@@ -842,9 +988,19 @@ impl Exchange {
                 );
             }
             if evidence.truncated {
+                let who = match link.sends_requests(side) {
+                    Some(false) => "server",
+                    _ => "client",
+                };
                 findings.push(
-                    Finding::new(Code::SnaplenTruncated, "packets cut by the snap length")
-                        .packets(&evidence.packets),
+                    Finding::new(
+                        Code::SnaplenTruncated,
+                        format!(
+                            "{who} packets cut at {} bytes (the snap length): {} bytes on the wire are not in the capture",
+                            evidence.snaplen, evidence.cut_bytes
+                        ),
+                    )
+                    .packets(&evidence.packets),
                 );
             }
             if evidence.conflict {
@@ -868,6 +1024,16 @@ impl Exchange {
         }
         findings
     }
+}
+
+/// Whether a request target asks Engine.IO (Socket.IO's transport) for its websocket
+/// transport: `/socket.io/?EIO=4&transport=websocket`.
+fn engine_io_websocket(head: &crate::event::Head) -> bool {
+    let crate::event::StartLine::Request { target, .. } = &head.start else {
+        return false;
+    };
+    let lower = target.to_ascii_lowercase();
+    lower.contains("eio=") && lower.contains("transport=websocket")
 }
 
 #[cfg(test)]
@@ -1037,6 +1203,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             Some(Protocol::WebSocket {
                 start: Timestamp(3),
                 extensions: vec!["permessage-deflate".to_owned()],
+                extensions_known: true,
             })
         );
     }
@@ -1188,6 +1355,8 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 upgrade: None,
                 since: Timestamp(0),
                 id: None,
+                cut: false,
+                cut_request: None,
             });
         }
         h.send(C, get);

@@ -115,6 +115,12 @@ impl Framer {
         self.state == State::Start
     }
 
+    /// Whether it is accumulating a head whose end has not arrived.
+    #[must_use]
+    pub fn in_head(&self) -> bool {
+        matches!(self.state, State::Head { .. })
+    }
+
     /// Whether it is looking for a message start after losing its place.
     #[must_use]
     pub fn is_resyncing(&self) -> bool {

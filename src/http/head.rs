@@ -85,6 +85,35 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
     })
 }
 
+/// Parses what a snap-length cut left of a head that starts at `buf[0]` and has no end in
+/// `buf`: the complete lines before the cut (a header line the cut split is dropped, since
+/// its value may be short). `None` when the start line is cut before its status code (or
+/// before the request's version), or the lines do not parse. The head's `raw` is the captured lines, its `len` the bytes captured.
+#[must_use]
+pub fn parse_cut_head(buf: &[u8], request: bool) -> Option<Head> {
+    // Without a complete line, the start line itself was cut: it is kept when what is left
+    // still parses (a status code, or a request line up to its version).
+    let lines = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(last_newline) => buf.get(..=last_newline)?,
+        None => buf,
+    };
+    let crlf = lines.ends_with(b"\r\n") || !lines.ends_with(b"\n");
+    let mut closed = Vec::with_capacity(lines.len() + 2);
+    closed.extend_from_slice(lines);
+    closed.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+    if !lines.ends_with(b"\n") {
+        closed.extend_from_slice(b"\r\n");
+    }
+    match parse_head(&closed, closed.len(), request) {
+        HeadParse::Complete(mut head) => {
+            head.len = buf.len();
+            head.raw = String::from_utf8_lossy(lines).into_owned();
+            Some(head)
+        }
+        HeadParse::Partial | HeadParse::Invalid(_) => None,
+    }
+}
+
 /// Uninitialised stack slots for httparse: a zeroed 8 KiB vector per head was an allocation
 /// plus a memset on every HTTP message of every keep-alive connection.
 fn header_slots<'b>() -> [std::mem::MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
@@ -603,5 +632,22 @@ mod tests {
         }
         assert_eq!(pos, body.len());
         assert_eq!(Chunked::default().step(b"zz\r\n"), ChunkStep::Invalid);
+    }
+
+    #[test]
+    fn a_cut_head_keeps_its_complete_lines_and_drops_the_split_one() {
+        let cut = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Ke";
+        let head = parse_cut_head(cut, true).unwrap_or_else(|| unreachable!());
+        assert_eq!(head.method(), Some("GET"));
+        let names: Vec<&str> = head.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Host", "Upgrade"]);
+        assert_eq!(head.len, cut.len());
+        assert!(head.raw.ends_with("websocket\r\n"));
+        let status = parse_cut_head(b"HTTP/1.1 101 Switching Protocols\r\nUpg", false);
+        assert_eq!(status.and_then(|h| h.status()), Some(101));
+        let reason_cut = parse_cut_head(b"HTTP/1.1 101 Switching P", false);
+        assert_eq!(reason_cut.and_then(|h| h.status()), Some(101));
+        assert_eq!(parse_cut_head(b"GET /chat HTT", true), None);
+        assert_eq!(parse_cut_head(b"HTTP/1.1 10", false), None);
     }
 }

@@ -1243,6 +1243,7 @@ mod tests {
                 bytes: br#"{"error":"bad token","token":"s3cret-value"}"#.to_vec(),
                 ..Default::default()
             }),
+            cut: None,
         };
         let redactor = r();
         let mut scope = Scope::new(&redactor);

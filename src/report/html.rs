@@ -179,6 +179,9 @@ pub(crate) fn render(m: &ReportModel) -> String {
     for n in &m.notices {
         let _ = write!(o, "<p>Note: <code>{}</code></p>", esc(n));
     }
+    for l in &m.capture_evidence {
+        let _ = write!(o, "<p>Capture: {}.</p>", esc(l));
+    }
     for l in &m.limits {
         let _ = write!(o, "<p class=\"muted\">Limit: {}.</p>", esc(l));
     }

@@ -154,6 +154,9 @@ pub(crate) fn render(m: &ReportModel) -> String {
     for n in &m.notices {
         let _ = writeln!(o, "Note: {}\n", code(n));
     }
+    for l in &m.capture_evidence {
+        let _ = writeln!(o, "Capture: {l}.\n");
+    }
     for l in &m.limits {
         let _ = writeln!(o, "Limit: {l}.\n");
     }

@@ -748,6 +748,7 @@ impl Collector {
             handshakes_unlisted: self.records_dropped,
             notices: self.notices.clone(),
             limits,
+            capture_evidence: crate::sink::summary::capture_evidence_lines(&info.stats),
         }
     }
 }
@@ -834,6 +835,10 @@ pub struct ReportModel {
     pub notices: Vec<String>,
     /// Caps and skips that make the report partial.
     pub limits: Vec<String>,
+    /// What the capture lacked or repeated (capture vs network loss, one-way connections,
+    /// snap-length cuts, normalised copies), as the summary says it; left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capture_evidence: Vec<String>,
 }
 
 impl ReportModel {

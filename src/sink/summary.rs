@@ -149,6 +149,9 @@ impl Summary {
             "{} packets ({} bytes){span}; {} TCP segments, {} connections ({} with an upgrade)",
             stats.packets, stats.bytes, stats.tcp_segments, stats.flows, stats.upgrade_flows
         )?;
+        for line in capture_evidence_lines(stats) {
+            writeln!(out, "{line}")?;
+        }
         if let Some(read) = read {
             let types: Vec<String> = read.linktypes.iter().map(Linktype::to_string).collect();
             if !types.is_empty() {
@@ -201,6 +204,47 @@ impl Summary {
         }
         Ok(())
     }
+}
+
+/// What the capture lacked or repeated, one line each, only when there is something to say:
+/// the capture's loss beside the network's, one-way connections, snap-length cuts, and what
+/// was normalised. The summary and the forensic report print the same lines.
+#[must_use]
+pub fn capture_evidence_lines(stats: &Stats) -> Vec<String> {
+    let e = &stats.capture_evidence;
+    let loss = &e.loss;
+    let mut lines = Vec::new();
+    if loss.gaps > 0 || loss.retransmitted_segments > 0 {
+        lines.push(format!(
+            "capture loss: {}% ({} of {} ACKs acknowledged bytes the capture never saw, as Zeek's capture_loss), {} bytes missed; network loss: {} segments ({} bytes) retransmitted",
+            e.capture_loss_percent,
+            loss.gaps,
+            loss.acks,
+            loss.missed_bytes,
+            loss.retransmitted_segments,
+            loss.retransmitted_bytes
+        ));
+    }
+    if e.one_sided_connections > 0 {
+        lines.push(format!(
+            "one direction only: {} connection{} (the other side's bytes are acknowledged but not captured: asymmetric routing or a one-way SPAN)",
+            e.one_sided_connections,
+            if e.one_sided_connections == 1 { "" } else { "s" }
+        ));
+    }
+    if stats.truncated_packets > 0 {
+        lines.push(format!(
+            "snap length: {} packets cut, {} HTTP requests cut before their headers; capture with -s 0 to keep whole packets",
+            stats.truncated_packets, e.http_requests_cut_before_headers
+        ));
+    }
+    if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 {
+        lines.push(format!(
+            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets timestamped before a packet read earlier (read in file order)",
+            e.duplicate_packets, e.timestamps_out_of_order
+        ));
+    }
+    lines
 }
 
 /// `code ×n` for the ten most frequent codes, most frequent first, ties by name.

@@ -27,6 +27,7 @@ use crate::decode::Segment;
 use crate::event::{Ending, Peer};
 use crate::memory::{Account, Meter};
 use crate::tcp::flow::Side;
+use crate::tcp::ledger::{Ledger, Loss};
 use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
 use crate::tcp::stream::ByteStream;
 
@@ -38,6 +39,9 @@ pub struct Link<'a, S> {
     client: &'a mut Option<Side>,
     /// Timestamp of the packet being processed (or of the last one, at the end).
     pub now: Timestamp,
+    /// Per side ([`Side::index`]): bytes of that side's stream the other side acknowledged
+    /// beyond what the capture holds (0 when the producer has no acknowledgements).
+    acked_unseen: [u64; 2],
 }
 
 impl<'a, S: ByteStream> Link<'a, S> {
@@ -47,6 +51,26 @@ impl<'a, S: ByteStream> Link<'a, S> {
             streams,
             client,
             now,
+            acked_unseen: [0, 0],
+        }
+    }
+
+    /// The same link, with the acknowledgement evidence of each side (see
+    /// [`Link::acked_unseen`]).
+    #[must_use]
+    pub fn with_acked_unseen(mut self, acked_unseen: [u64; 2]) -> Self {
+        self.acked_unseen = acked_unseen;
+        self
+    }
+
+    /// Bytes of `side`'s stream that the other side acknowledged although the capture does
+    /// not hold them: proof that `side` sent them (a one-way capture, or capture loss).
+    #[must_use]
+    pub fn acked_unseen(&self, side: Side) -> u64 {
+        let [lo, hi] = self.acked_unseen;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
         }
     }
 
@@ -116,6 +140,17 @@ pub struct Closure {
     pub closer: Option<Side>,
 }
 
+/// A segment cut by the snap length: how much the capture kept and how much it lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// Bytes the capture kept of the packet (its snap length).
+    pub snaplen: u32,
+    /// Bytes of the segment's payload on the wire past the captured ones.
+    pub missing: u64,
+    /// The packet that was cut.
+    pub packet: u64,
+}
+
 /// The parser that reads a connection's bytes: the seam between TCP and the application
 /// layers. [`TcpConnection`] calls it in packet order; it owns nothing of TCP's and sees the
 /// streams only through a [`Link`].
@@ -130,6 +165,13 @@ pub trait Application<S: ByteStream> {
     /// Bytes of `side`'s stream were lost by the capture, proven by `packet` (0 at the end of
     /// the capture). Already noted in the stream's evidence.
     fn gap(&mut self, link: &mut Link<'_, S>, side: Side, gap: Gap, packet: u64);
+
+    /// `side`'s segment was cut by the snap length after the bytes now buffered: whatever is
+    /// still buffered may be read as far as it goes (an HTTP head that ends beyond the cut)
+    /// before the missing bytes are declared a gap. By default nothing is read.
+    fn cut(&mut self, link: &mut Link<'_, S>, side: Side, cut: Cut, out: &mut Self::Out) {
+        let _ = (link, side, cut, out);
+    }
 
     /// New bytes may be readable on `side` (or a state change on the other side may let it
     /// go on): parse as far as the buffered bytes allow. Called only while `side` has
@@ -147,6 +189,55 @@ pub struct TcpEffect {
     pub closed: bool,
     /// Bytes were dropped by a stream cap.
     pub dropped_by_cap: u64,
+    /// The packet was a copy of one just seen (a SPAN port or an overlapping merge captured
+    /// it twice) and was dropped unread.
+    pub duplicate: bool,
+}
+
+/// Copies of a packet this close in time (nanoseconds) are one packet captured twice: a SPAN
+/// port's duplicate arrives microseconds after the original, a merge of overlapping files
+/// repeats the timestamp. A retransmission comes a retransmission timeout later (200 ms at
+/// least on Linux) and carries a new IP id or TCP timestamp besides.
+pub const DUPLICATE_WINDOW_NS: i64 = 5_000_000;
+
+/// Packets of a connection remembered to recognise copies (SPAN duplicates are adjacent or
+/// nearly so).
+const RECENT_PACKETS: usize = 4;
+
+/// What identifies one captured packet of a connection, for recognising its copies: its
+/// direction, sequence and acknowledgment numbers, flags, length, [`Segment::wire_id`] and
+/// first payload bytes, mixed into one word (a collision needs 2^64 luck).
+#[must_use]
+pub fn packet_key(side: Side, seg: &Segment<'_>) -> u64 {
+    let f = seg.flags;
+    let flags =
+        u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
+    let head = seg
+        .payload
+        .iter()
+        .take(8)
+        .fold(0u64, |h, &b| (h << 8) | u64::from(b));
+    let words = [
+        u64::from(side == Side::HiToLo) << 32 | flags,
+        u64::from(seg.seq) << 32 | u64::from(seg.ack),
+        seg.payload.len() as u64,
+        seg.wire_id,
+        head,
+    ];
+    // A 64-bit multiply-xorshift mix (splitmix64's finaliser) per word.
+    words.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |h, &w| {
+        let mut z = (h ^ w).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// Whether a packet with `key` at `ts` is a copy of the remembered `(key, ts)`.
+fn same_packet(remembered: (u64, Timestamp), key: u64, ts: Timestamp) -> bool {
+    remembered.0 == key
+        && remembered.0 != 0
+        && ts.nanos_since(remembered.1).abs() <= DUPLICATE_WINDOW_NS
 }
 
 /// The SYN and SYN-ACK of a connection that has carried no data yet: a few bytes per
@@ -155,28 +246,53 @@ pub struct TcpEffect {
 pub struct Opening {
     syn: Option<(Side, u32, Timestamp)>,
     synack: Option<(Side, u32, Timestamp)>,
+    /// The SYN-ACK's acknowledgment number (the client's ISN + 1, even when the SYN itself was
+    /// not captured).
+    synack_ack: Option<u32>,
+    /// The last packet taken, to drop its copy.
+    last: (u64, Timestamp),
 }
 
 impl Opening {
-    /// Remembers the first SYN (or SYN-ACK when `synack`) of `side` with sequence number `seq`.
-    pub fn note(&mut self, side: Side, seq: u32, synack: bool, ts: Timestamp) {
-        let slot = if synack {
-            &mut self.synack
+    /// Remembers the first SYN (or SYN-ACK when `synack`, acknowledging `ack`) of `side` with
+    /// sequence number `seq`.
+    pub fn note(&mut self, side: Side, seq: u32, synack: bool, ack: u32, ts: Timestamp) {
+        if synack {
+            self.synack.get_or_insert((side, seq, ts));
+            self.synack_ack.get_or_insert(ack);
         } else {
-            &mut self.syn
-        };
-        slot.get_or_insert((side, seq, ts));
+            self.syn.get_or_insert((side, seq, ts));
+        }
+    }
+
+    /// Whether the packet (its [`packet_key`]) is a copy of the last one taken; remembers
+    /// it if not.
+    pub fn is_copy(&mut self, key: u64, ts: Timestamp) -> bool {
+        if same_packet(self.last, key, ts) {
+            return true;
+        }
+        self.last = (key, ts);
+        false
     }
 
     /// The full connection state, as if it had seen the SYNs remembered so far.
     #[must_use]
     pub fn open(&self, limits: StreamLimits) -> TcpConnection {
         let mut tcp = TcpConnection::new(limits);
+        if let Some(slot) = tcp.recent.get_mut(0) {
+            *slot = self.last;
+            tcp.recent_next = 1;
+        }
+        // The SYNs count in the ledger as the segments they were: the connection is not
+        // one-sided because its server sent nothing but the SYN-ACK.
         if let Some((side, seq, ts)) = self.syn {
             tcp.syn(side, seq, false, ts);
+            tcp.ledger.segment(side.index(), seq, 1, true, None);
         }
         if let Some((side, seq, ts)) = self.synack {
             tcp.syn(side, seq, true, ts);
+            tcp.ledger
+                .segment(side.index(), seq, 1, true, self.synack_ack);
         }
         tcp
     }
@@ -197,6 +313,12 @@ pub struct TcpConnection {
     fin_seen: [bool; 2],
     rst_seen: bool,
     last_ts: Timestamp,
+    /// Sequence space captured against the peers' acknowledgements (capture vs network loss).
+    ledger: Ledger,
+    /// The last packets taken, to drop their copies.
+    recent: [(u64, Timestamp); RECENT_PACKETS],
+    /// Next slot of `recent` to overwrite.
+    recent_next: usize,
 }
 
 impl TcpConnection {
@@ -213,6 +335,9 @@ impl TcpConnection {
             fin_seen: [false, false],
             rst_seen: false,
             last_ts: Timestamp::default(),
+            ledger: Ledger::default(),
+            recent: [(0, Timestamp::default()); RECENT_PACKETS],
+            recent_next: 0,
         }
     }
 
@@ -248,7 +373,34 @@ impl TcpConnection {
 
     /// A link for the application parser over this connection's streams.
     pub fn link(&mut self) -> Link<'_, Stream> {
-        Link::new(&mut self.streams, &mut self.client, self.last_ts)
+        let acked = self.acked_unseen();
+        Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked)
+    }
+
+    /// Loss evidence so far: ACKs, capture gaps and missed bytes, retransmissions.
+    #[must_use]
+    pub fn loss(&self) -> Loss {
+        self.ledger.loss()
+    }
+
+    /// Whether the capture holds one direction only although the other demonstrably spoke
+    /// (its bytes or its SYN were acknowledged).
+    #[must_use]
+    pub fn one_sided(&self) -> bool {
+        self.ledger.one_sided()
+    }
+
+    /// Packets captured travelling on `side`.
+    #[must_use]
+    pub fn segments(&self, side: Side) -> u64 {
+        self.ledger.segments(side.index())
+    }
+
+    fn acked_unseen(&self) -> [u64; 2] {
+        [
+            self.ledger.acked_unseen(Side::LoToHi.index()),
+            self.ledger.acked_unseen(Side::HiToLo.index()),
+        ]
     }
 
     /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
@@ -274,14 +426,41 @@ impl TcpConnection {
         out: &mut A::Out,
     ) -> TcpEffect {
         let mut effect = TcpEffect::default();
+        if self.is_copy(side, seg, packet.ts) {
+            effect.duplicate = true;
+            return effect;
+        }
         self.last_ts = packet.ts;
         if seg.flags.syn {
             self.syn(side, seg.seq, seg.flags.ack, packet.ts);
         }
+        let missing = if seg.payload_truncated {
+            u64::from(packet.orig_len).saturating_sub(packet.data.len() as u64)
+        } else {
+            0
+        };
         if seg.flags.ack {
-            if let Some(gap) = self.stream_mut(side.reverse()).peer_ack(seg.ack) {
-                self.gap(side.reverse(), gap, packet.number, app);
+            let peer = side.reverse();
+            if let Some(gap) = self.stream_mut(peer).peer_ack(seg.ack) {
+                if let Some(start) = self.stream(peer).seq_at(gap.offset) {
+                    self.ledger.hole_acked(peer.index(), start, gap.len);
+                }
+                self.gap(peer, gap, packet.number, app);
             }
+        }
+        // The segment's length on the wire: a snap-length cut is not a loss.
+        let wire_len = (seg.payload.len() as u64)
+            .saturating_add(missing)
+            .saturating_add(u64::from(seg.flags.syn) + u64::from(seg.flags.fin));
+        self.ledger.segment(
+            side.index(),
+            seg.seq,
+            u32::try_from(wire_len).unwrap_or(u32::MAX),
+            seg.flags.syn,
+            seg.flags.ack.then_some(seg.ack),
+        );
+        if seg.flags.fin {
+            self.ledger.fin(side.index());
         }
         if !seg.payload.is_empty() {
             let stream = self.stream_mut(side);
@@ -290,30 +469,45 @@ impl TcpConnection {
             }
             let stream = self.stream_mut(side);
             let push = stream.push(seg.seq, seg.payload, packet.number, packet.ts);
-            let cut = if seg.payload_truncated {
-                let missing = u64::from(packet.orig_len).saturating_sub(packet.data.len() as u64);
-                stream.cut_short(seg.seq, seg.payload.len(), missing)
-            } else {
-                None
-            };
             effect.dropped_by_cap += push.dropped_by_cap;
             let evidence = stream.marks_mut();
             if push.conflicting_overlap {
                 evidence.conflict = true;
                 evidence.note_packet(packet.number);
             }
-            if seg.payload_truncated {
-                evidence.truncated = true;
-                evidence.note_packet(packet.number);
-            }
             if let Some(gap) = push.gap {
                 self.gap(side, gap, packet.number, app);
             }
-            if let Some(gap) = cut {
-                self.gap(side, gap, packet.number, app);
+            if seg.payload_truncated {
+                let snaplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
+                let evidence = self.stream_mut(side).marks_mut();
+                evidence.note_cut(snaplen, missing, packet.number);
+                // The parser reads what the cut left (a head that ends beyond it) while the
+                // bytes are still buffered; then the missing bytes become a gap, not a stall.
+                let cut = Cut {
+                    snaplen,
+                    missing,
+                    packet: packet.number,
+                };
+                if self.stream(side).ends_at_next(seg.seq, seg.payload.len()) {
+                    let acked = self.acked_unseen();
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_acked_unseen(acked);
+                    app.cut(&mut link, side, cut, out);
+                }
+                let stream = self.stream_mut(side);
+                if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
+                    // Already in the marks as a cut (snaplen_truncated), not a capture gap.
+                    let acked = self.acked_unseen();
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_acked_unseen(acked);
+                    app.gap(&mut link, side, gap, packet.number);
+                }
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let acked = self.acked_unseen();
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
@@ -333,6 +527,20 @@ impl TcpConnection {
         }
         effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
         effect
+    }
+
+    /// Whether the segment is a copy of one of the last packets taken (and remembers it if
+    /// not): dropped before anything counts it, so a duplicate is never a retransmission.
+    fn is_copy(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        let key = packet_key(side, seg);
+        let copy = self.recent.iter().any(|r| same_packet(*r, key, ts));
+        if !copy {
+            if let Some(slot) = self.recent.get_mut(self.recent_next) {
+                *slot = (key, ts);
+            }
+            self.recent_next = (self.recent_next + 1) % RECENT_PACKETS;
+        }
+        copy
     }
 
     /// Ends the connection: gives up on holes, lets `app` read what is left and tells it how
@@ -355,7 +563,9 @@ impl TcpConnection {
             }
         }
         let closure = self.closure(ending);
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let acked = self.acked_unseen();
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
         app.finish(&mut link, closure, out);
     }
 
@@ -596,7 +806,21 @@ mod tests {
         );
         let c = tcp.stream(C).marks();
         assert!(c.truncated && !c.conflict);
-        assert_eq!(c.gap.map(|g| (g.offset, g.len)), Some((4, 6)));
+        // A cut is evidence of its own (snaplen_truncated), not a capture gap; the parser is
+        // still told, so it looks for the next message start.
+        assert_eq!((c.gap, c.cut_bytes), (None, 6));
+        assert!(app.calls.iter().any(|call| matches!(
+            call,
+            Call::Gap(
+                C,
+                Gap {
+                    offset: 4,
+                    len: 6,
+                    ..
+                },
+                3
+            )
+        )));
         assert_eq!(c.packets, vec![3]);
         // The cut is a gap, not a stall: the stream goes on after it (the partial message
         // before it can never complete, so it goes too).
@@ -664,9 +888,9 @@ mod tests {
     #[test]
     fn an_opening_replays_the_syns_into_the_connection() {
         let mut opening = Opening::default();
-        opening.note(S, 77, true, ts_of(2));
-        opening.note(C, 1000, false, ts_of(1));
-        opening.note(C, 9999, false, ts_of(3));
+        opening.note(S, 77, true, 1001, ts_of(2));
+        opening.note(C, 1000, false, 0, ts_of(1));
+        opening.note(C, 9999, false, 0, ts_of(3));
         let tcp = opening.open(StreamLimits::default());
         assert_eq!(tcp.client_side(), Some(C));
         assert_eq!(tcp.connect_rtt_ns(), Some(1_000_000));

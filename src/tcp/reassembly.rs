@@ -116,6 +116,13 @@ impl Stream {
         self.recv_end
     }
 
+    /// The sequence number of stream offset `offset`, once the stream has started.
+    #[must_use]
+    pub fn seq_at(&self, offset: u64) -> Option<u32> {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(self.seq_base?.wrapping_add(offset as u32))
+    }
+
     /// Whether the stream has been initialised by a SYN or data.
     #[must_use]
     pub fn is_started(&self) -> bool {
@@ -232,6 +239,16 @@ impl Stream {
         );
         self.drain_held(&mut out);
         out
+    }
+
+    /// Whether the segment at `seq` with `captured` bytes ends exactly where the in-order
+    /// bytes end now (it was appended, not held out of order or a repeat).
+    #[must_use]
+    pub fn ends_at_next(&self, seq: u32, captured: usize) -> bool {
+        self.offset_of(seq).is_some_and(|start| {
+            start.saturating_add(i64::try_from(captured).unwrap_or(i64::MAX))
+                == i64::try_from(self.recv_end).unwrap_or(i64::MAX)
+        })
     }
 
     /// The segment at `seq` carried `captured` bytes in the capture but `missing` more on the

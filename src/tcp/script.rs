@@ -177,6 +177,7 @@ impl Wire {
             flags: seg.flags,
             payload: &seg.payload,
             payload_truncated: seg.cut > 0,
+            wire_id: self.packets,
         };
         // The connection reads only the packet's number, time and how much was cut.
         let packet = Packet {

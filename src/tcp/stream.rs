@@ -98,6 +98,10 @@ pub struct Marks {
     pub gap: Option<Gap>,
     /// Packets were cut by the snap length.
     pub truncated: bool,
+    /// The snap length those packets were cut at (the bytes the capture kept of one).
+    pub snaplen: u32,
+    /// Payload bytes the cuts removed.
+    pub cut_bytes: u64,
     /// A retransmission carried different bytes (the first copy was used).
     pub conflict: bool,
     /// The packets behind the problems, at most [`MAX_MARKED_PACKETS`].
@@ -121,6 +125,15 @@ impl Marks {
         if packet != 0 {
             self.note_packet(packet);
         }
+    }
+
+    /// Notes a packet cut by the snap length (`snaplen` bytes kept, `missing` payload bytes
+    /// lost).
+    pub fn note_cut(&mut self, snaplen: u32, missing: u64, packet: u64) {
+        self.truncated = true;
+        self.snaplen = self.snaplen.max(snaplen);
+        self.cut_bytes = self.cut_bytes.saturating_add(missing);
+        self.note_packet(packet);
     }
 
     /// Takes the marks, leaving none.

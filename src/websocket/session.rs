@@ -20,7 +20,7 @@ pub use crate::websocket::ending::TcpEnd;
 pub use crate::websocket::extensions::deflate_params;
 pub use crate::websocket::inflate::{MAX_INFLATE_PER_DIRECTION, MAX_INFLATE_PER_MESSAGE};
 pub use crate::websocket::message::{MAX_UTF8_CHECK, PREVIEW_BYTES};
-pub use crate::websocket::sniff::{sniff, FrameSniff, MIN_SNIFF_FRAMES};
+pub use crate::websocket::sniff::{resumes, sniff, FrameSniff, MIN_SNIFF_FRAMES};
 pub use crate::websocket::walker::Step;
 
 use crate::capture::Timestamp;
@@ -94,6 +94,13 @@ pub struct Session {
     gap_packets: Vec<u64>,
     /// The content hook, when a layer registered an observer.
     content: Option<ContentTap>,
+    /// Whether the negotiated extensions are known (false: the 101 was cut before them).
+    extensions_known: bool,
+    /// Bytes of frames the snap length cut off, and the first packets cut.
+    cut: (u64, Vec<u64>),
+    /// Per peer (client, server): bytes its side sent that the other acknowledged but the
+    /// capture does not hold at the end (a one-way capture, or loss at the tail).
+    unseen: [u64; 2],
 }
 
 fn ms(ns: i64) -> f64 {
@@ -122,6 +129,9 @@ impl Session {
             gaps: 0,
             gap_packets: Vec::new(),
             content: None,
+            extensions_known: true,
+            cut: (0, Vec::new()),
+            unseen: [0, 0],
         }
     }
 
@@ -133,6 +143,31 @@ impl Session {
             observed: false,
             ..Session::new(start, None, max_payload)
         }
+    }
+
+    /// A session whose 101 was cut by the snap length before its extension lines: whether
+    /// permessage-deflate was negotiated is unknown, so RSV1 is not judged and nothing is
+    /// inflated (as for a sniffed session), though the handshake was observed.
+    #[must_use]
+    pub fn extensions_unknown(start: Timestamp, max_payload: u64) -> Self {
+        Session {
+            extensions_known: false,
+            ..Session::new(start, None, max_payload)
+        }
+    }
+
+    /// At the end: `bytes` that `peer` sent were acknowledged by the other side but are not
+    /// in the capture, so how the connection closed cannot be told from what was captured.
+    pub fn unseen(&mut self, peer: Peer, bytes: u64) {
+        let [c, s] = &mut self.unseen;
+        *(if peer == Peer::Client { c } else { s }) = bytes;
+    }
+
+    /// `peer`'s direction found a frame boundary again after [`Session::lost`] (the next
+    /// packet starts with a whole, sane frame): decoding goes on from there.
+    pub fn resume(&mut self, peer: Peer) {
+        let d = self.dir_mut(peer);
+        d.walker = Walker::new();
     }
 
     /// Links this session to the handshake record that opened it.
@@ -248,6 +283,24 @@ impl Session {
         self.note_gap(bytes, packet);
     }
 
+    /// The snap length cut `bytes` of `peer`'s frames in `packet`: like a loss (decoding
+    /// stops when the place is lost, `resync`), but reported as the cut it is, not as a
+    /// capture gap.
+    pub fn cut_short(&mut self, peer: Peer, bytes: u64, packet: u64, resync: bool) {
+        self.cut.0 = self.cut.0.saturating_add(bytes);
+        if packet != 0 && self.cut.1.len() < MAX_EVIDENCE_PACKETS {
+            self.cut.1.push(packet);
+        }
+        if resync {
+            let d = self.dir_mut(peer);
+            if d.walker.stop() {
+                d.stats.decoding_stopped = true;
+                d.inflater.lose();
+                self.abandon_message(peer);
+            }
+        }
+    }
+
     fn note_gap(&mut self, bytes: u64, packet: u64) {
         self.gaps = self.gaps.saturating_add(bytes);
         if packet != 0 && self.gap_packets.len() < MAX_EVIDENCE_PACKETS {
@@ -332,7 +385,8 @@ impl Session {
         }
         let cx = HeaderContext {
             peer,
-            observed,
+            // RSV1 is judged only against known extensions.
+            observed: observed && self.extensions_known,
             deflate: deflate.is_some(),
             max_payload: self.max_payload,
             close_sent: self.dir(peer).close_sent,
@@ -547,6 +601,20 @@ impl Session {
             // A client that sent frames took the switch: its ending is a finding again.
             self.handshake_failed && self.frames_from(Peer::Client) == 0,
         );
+        if let Some((who, bytes)) = [("client", self.unseen[0]), ("server", self.unseen[1])]
+            .into_iter()
+            .find(|(_, n)| *n > 0)
+        {
+            // A close frame may be among the bytes not captured: no finding says one is missing.
+            findings
+                .retain(|f| !matches!(f.code, Code::CloseNotAnswered | Code::CloseFrameMissing));
+            findings.push(Finding::new(
+                Code::CaptureGap,
+                format!(
+                    "the {who}'s last {bytes} bytes are not in the capture (the other side acknowledged them): its frames, close included, are unknown"
+                ),
+            ));
+        }
         findings.extend(std::mem::take(&mut self.violations).into_findings());
         if self.gaps > 0 {
             findings.push(
@@ -557,6 +625,18 @@ impl Session {
                         self.gaps
                     ),
                 ).packets(&self.gap_packets),
+            );
+        }
+        if self.cut.0 > 0 {
+            findings.push(
+                Finding::new(
+                    Code::SnaplenTruncated,
+                    format!(
+                        "{} bytes of WebSocket frames cut by the snap length; counters cover what was captured",
+                        self.cut.0
+                    ),
+                )
+                .packets(&self.cut.1),
             );
         }
         if !self.observed {
@@ -600,6 +680,7 @@ impl Session {
             idle_before_end_ms: torn_down.then_some(ms(idle_ns)),
             max_silence_ms: ms(self.max_silence_ns),
             findings,
+            loss: Default::default(),
         }
     }
 }

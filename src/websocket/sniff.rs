@@ -53,9 +53,23 @@ pub enum FrameSniff {
 /// TLS records (`0x14`–`0x17`) and text protocols fail on the first byte.
 #[must_use]
 pub fn sniff(data: &[u8]) -> FrameSniff {
+    sniff_frames(data, MIN_SNIFF_FRAMES, None)
+}
+
+/// Whether a direction of a known WebSocket resumes at `data[0]` after the capture lost its
+/// place (a snap-length cut, a gap) at a packet boundary: one whole frame that passes the
+/// same checks as [`sniff`], masked as its sender must (`masked`: the client's). One frame is
+/// enough here because the roles are known and the position is a packet's first byte; if it
+/// does not pass, the direction stays unknown rather than guessed.
+#[must_use]
+pub fn resumes(data: &[u8], masked: bool) -> FrameSniff {
+    sniff_frames(data, 1, Some(masked))
+}
+
+fn sniff_frames(data: &[u8], min_frames: usize, want_masked: Option<bool>) -> FrameSniff {
     let mut at = 0usize;
     let mut frames = 0usize;
-    let mut masked = None;
+    let mut masked = want_masked;
     let mut in_message = false;
     let mut starts = 0usize;
     loop {
@@ -97,7 +111,10 @@ pub fn sniff(data: &[u8]) -> FrameSniff {
         }
         at = at.saturating_add(len);
         frames += 1;
-        if frames >= MIN_SNIFF_FRAMES && starts > 0 {
+        // Resuming on one frame: it must end where the captured bytes end (senders write
+        // a frame per send), or be followed by more frames.
+        let resume_ok = want_masked.is_none() || at == data.len() || frames > min_frames;
+        if frames >= min_frames && starts > 0 && resume_ok {
             return FrameSniff::WebSocket {
                 masked: masked.unwrap_or(false),
             };

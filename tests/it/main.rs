@@ -13,6 +13,9 @@ use fuzz::bodies::packet;
 
 // Every bundled sample against its committed expected JSON, plus what each must show.
 mod samples;
+// Imperfect captures (snap-length cuts, one way, capture and network loss, messy files)
+// against the endpoints' own logs.
+mod imperfect;
 // The public third-party captures in ../shared/samples/public against their ground truth.
 mod public;
 // Live capture on loopback with real peers (root only).

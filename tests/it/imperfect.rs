@@ -1,0 +1,390 @@
+// Imperfect captures (issue 19): the recorded samples in samples/imperfect/ against the
+// endpoints' own logs of the same run (client.jsonl, server.jsonl) and against each other.
+//
+// One run of 12 attempts by real peers (samples/gen/imperfect.py) was captured whole
+// (two-way.pcap), cut at 96 bytes on loopback and at 200 bytes on `any`; the other files are
+// made from the whole capture (one-way by BPF filter, capture loss by removing packets,
+// duplicates, overlap, disorder) or recorded in network namespaces with an iptables drop
+// rule (network-loss.pcap). `samples/generate.sh imperfect` records them all again.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn imperfect(name: &str) -> std::path::PathBuf {
+    root().join("samples/imperfect").join(name)
+}
+
+/// An endpoint log: one JSON object per attempt, by client port.
+fn log(name: &str) -> BTreeMap<u64, Value> {
+    std::fs::read_to_string(imperfect(name))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["client_port"].as_u64().unwrap(), r))
+        .collect()
+}
+
+fn client_port(r: &Value) -> u64 {
+    r["client"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap()
+}
+
+/// Handshake records by client port.
+fn by_port(name: &str) -> BTreeMap<u64, Value> {
+    records(&imperfect(name), &[])
+        .into_iter()
+        .map(|r| (client_port(&r), r))
+        .collect()
+}
+
+fn summary(name: &str) -> Value {
+    all_records(&imperfect(name), &[])
+        .into_iter()
+        .find(|r| r["type"] == "summary")
+        .unwrap()
+}
+
+fn evidence(name: &str) -> Value {
+    summary(name)["counters"]["capture_evidence"].clone()
+}
+
+fn notices(name: &str) -> Vec<String> {
+    all_records(&imperfect(name), &[])
+        .into_iter()
+        .filter(|r| r["type"] == "notice")
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What the endpoints logged, as wssniff's fields of the whole capture must say it.
+#[test]
+fn the_whole_capture_agrees_with_both_endpoints_logs() {
+    let client = log("client.jsonl");
+    let server = log("server.jsonl");
+    assert_eq!(client.len(), 12);
+    let got = by_port("two-way.pcap");
+    assert_eq!(got.len(), 12);
+    for (port, c) in &client {
+        let r = &got[port];
+        let s = &server[port];
+        assert_eq!(r["status"], c["status"], "{port}");
+        assert_eq!(r["status"], s["status"], "{port}");
+        assert_eq!(r["path"], s["path"], "{port}");
+        let verdict = if c["status"] == 101 { "ok" } else { "failed" };
+        assert_eq!(r["verdict"], verdict, "{port}: {r:#}");
+        if c["status"] == 101 {
+            assert_eq!(r["key"], c["key"]);
+            assert_eq!(r["subprotocol"], c["subprotocol"]);
+        }
+    }
+    assert!(
+        evidence("two-way.pcap").is_null(),
+        "nothing to say about a clean capture"
+    );
+}
+
+/// Issue 19, snap length: every attempt is reported with what the captured bytes prove,
+/// nothing that depends on bytes after the cut, and the summary advises -s 0.
+#[test]
+fn a_200_byte_snap_length_reports_every_attempt_and_claims_nothing_beyond_the_cut() {
+    let client = log("client.jsonl");
+    let got = by_port("snaplen-200-any.pcap");
+    assert_eq!(got.len(), 12, "every attempt is reported");
+    for (port, c) in &client {
+        let r = &got[port];
+        assert_eq!(
+            r["status"], c["status"],
+            "{port}: the status line is captured"
+        );
+        assert_eq!(r["method"], "GET");
+        let codes = codes(r);
+        let expected = if c["status"] == 101 {
+            "incomplete"
+        } else {
+            // A 403 or 404 status line is proof enough that it did not open.
+            "failed"
+        };
+        assert_eq!(r["verdict"], expected, "{port}: {codes:?}");
+        assert!(codes.contains(&"snaplen_truncated".to_owned()), "{codes:?}");
+        for beyond_the_cut in [
+            "request_key_missing",
+            "request_version_missing",
+            "request_host_missing",
+            "accept_missing",
+            "response_upgrade_missing",
+            "subprotocol_not_offered",
+            "subprotocol_not_selected",
+            "extension_not_offered",
+            "no_response",
+            "capture_gap",
+        ] {
+            assert!(
+                !codes.contains(&beyond_the_cut.to_owned()),
+                "{port}: {beyond_the_cut} depends on bytes after the cut"
+            );
+        }
+        let cut = &r["request"]["cut"];
+        assert_eq!(cut["snaplen"], 200, "{r:#}");
+        assert!(cut["missing_bytes"].as_u64().unwrap() > 0);
+        let message = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "snaplen_truncated")
+            .unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("200 bytes (the snap length)"), "{message}");
+        assert!(message.contains("-s 0"), "{message}");
+    }
+    // Frames after the cut resynchronise: each opened connection's close handshake is seen
+    // both ways, as in the whole capture, and RSV1 is not judged without the extensions.
+    for c in connections(&imperfect("snaplen-200-any.pcap"), &[]) {
+        assert_eq!(c["ending"], "clean", "{c:#}");
+        assert!(!codes(&c).contains(&"frame_rsv_unnegotiated".to_owned()));
+    }
+    assert!(notices("snaplen-200-any.pcap").contains(&"snap_length".to_owned()));
+    let out = wssniff(&["-r", imperfect("snaplen-200-any.pcap").to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("capture with -s 0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// At 96 bytes only the request lines survive: a 101 proves the attempt; the 403s and 404s
+/// to requests cut before their headers prove nothing and are counted.
+#[test]
+fn a_96_byte_snap_length_reports_the_attempts_a_101_proves_and_counts_the_rest() {
+    let client = log("client.jsonl");
+    let got = by_port("snaplen-96-lo.pcap");
+    let opened: Vec<u64> = client
+        .iter()
+        .filter(|(_, c)| c["status"] == 101)
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), opened);
+    for r in got.values() {
+        assert_eq!(r["status"], 101);
+        assert_eq!(r["verdict"], "incomplete");
+    }
+    let refused = client.values().filter(|c| c["status"] != 101).count();
+    assert_eq!(
+        evidence("snaplen-96-lo.pcap")["http_requests_cut_before_headers"],
+        refused as u64
+    );
+    let out = wssniff(&["-r", imperfect("snaplen-96-lo.pcap").to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains(&format!("{refused} HTTP requests cut before their headers")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 19, one direction: the client's ACKs prove the server answered; nothing says it
+/// did not, and the exact byte count is what the server sent in the whole capture.
+#[test]
+fn client_to_server_only_says_the_response_was_acknowledged_not_that_none_came() {
+    let client = log("client.jsonl");
+    let got = by_port("client-to-server.pcap");
+    let whole = connections(&imperfect("two-way.pcap"), &[]);
+    assert_eq!(got.len(), 12);
+    for (port, r) in &got {
+        assert!(client.contains_key(port));
+        assert_eq!(r["verdict"], "incomplete", "{r:#}");
+        let codes = codes(r);
+        assert_eq!(codes, ["response_acked_not_captured"], "{port}");
+        assert!(r["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the client acknowledged"));
+    }
+    // The acknowledged count is the server's bytes in the whole capture (head, frames).
+    let first = got.values().next().unwrap();
+    let n: u64 = first["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap();
+    let port = client_port(first);
+    let conn = whole.iter().find(|c| client_port(c) == port).unwrap();
+    let two_way = by_port("two-way.pcap");
+    let head = two_way[&port]["response"]["head_bytes"].as_u64().unwrap();
+    let frames = conn["server_to_client"]["bytes"].as_u64().unwrap();
+    assert_eq!(n, head + frames);
+    assert_eq!(
+        evidence("client-to-server.pcap")["one_sided_connections"],
+        12
+    );
+    assert!(notices("client-to-server.pcap").contains(&"one_direction".to_owned()));
+}
+
+#[test]
+fn server_to_client_only_asserts_no_offer_vs_answer_finding() {
+    let got = by_port("server-to-client.pcap");
+    let client = log("client.jsonl");
+    assert_eq!(got.len(), 8, "the 101s say WebSocket; the 403/404s do not");
+    for (port, r) in &got {
+        assert_eq!(client[port]["status"], 101);
+        assert_eq!(r["verdict"], "incomplete");
+        assert_eq!(codes(r), ["request_not_captured"], "{r:#}");
+        assert!(r["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the server acknowledged"));
+        assert_eq!(r["subprotocol"], client[port]["subprotocol"]);
+    }
+    for c in connections(&imperfect("server-to-client.pcap"), &[]) {
+        let codes = codes(&c);
+        assert!(
+            !codes.contains(&"close_not_answered".to_owned()),
+            "{codes:?}"
+        );
+    }
+}
+
+/// Issue 19, capture loss: packets removed from the file afterwards are the capture's loss
+/// (the peers acknowledged them), never the network's.
+#[test]
+fn packets_removed_from_the_file_are_capture_loss_with_zeeks_ratio() {
+    let removed: Vec<u64> = std::fs::read_to_string(imperfect("capture-loss.removed"))
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 4);
+    let e = evidence("capture-loss.pcap");
+    assert_eq!(e["gaps"], 4, "{e:#}");
+    assert_eq!(e["retransmitted_segments"], 0);
+    let ratio = e["capture_loss_percent"].as_f64().unwrap();
+    let expected = 4.0 / e["acks"].as_f64().unwrap() * 100.0;
+    assert!((ratio - expected).abs() < 0.001, "{ratio} vs {expected}");
+    // The two handshakes whose 101 was removed depend on the lost bytes and say so.
+    let got = by_port("capture-loss.pcap");
+    let lost_answers: Vec<&Value> = got
+        .values()
+        .filter(|r| codes(r).contains(&"response_acked_not_captured".to_owned()))
+        .collect();
+    assert_eq!(lost_answers.len(), 2);
+    for r in lost_answers {
+        assert_eq!(r["verdict"], "incomplete");
+        assert!(!codes(r).contains(&"no_response".to_owned()));
+        assert!(r["loss"]["missed_bytes"].as_u64().unwrap() > 0);
+    }
+    let out = wssniff(&["-r", imperfect("capture-loss.pcap").to_str().unwrap()]);
+    assert!(stderr(&out).contains("capture loss: "), "{}", stderr(&out));
+    assert!(notices("capture-loss.pcap").contains(&"capture_loss".to_owned()));
+}
+
+/// Issue 19, network loss: what the iptables rule dropped was retransmitted, and the capture
+/// (upstream of the drop) holds both copies: network loss, no capture loss, the same
+/// results as the endpoints logged.
+#[test]
+fn network_loss_is_retransmission_not_capture_loss() {
+    let client = log("network-loss.client.jsonl");
+    let got = by_port("network-loss.pcap");
+    assert_eq!(got.len(), client.len());
+    for (port, c) in &client {
+        assert_eq!(got[port]["status"], c["status"]);
+    }
+    let dropped: u64 = std::fs::read_to_string(imperfect("network-loss.iptables.txt"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("DROP"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let e = evidence("network-loss.pcap");
+    let retransmitted = e["retransmitted_segments"].as_u64().unwrap();
+    assert!(
+        retransmitted > 0 && retransmitted <= dropped,
+        "{e:#} vs {dropped}"
+    );
+    assert_eq!(e["gaps"], 0);
+    assert_eq!(e["missed_bytes"], 0);
+}
+
+/// Issue 19, messy files: results unchanged, what was normalised counted.
+#[test]
+fn duplicated_overlapping_and_disordered_files_give_the_same_results() {
+    let key = |name: &str| -> BTreeMap<u64, (Value, Value, Vec<String>)> {
+        by_port(name)
+            .into_iter()
+            .map(|(p, r)| (p, (r["status"].clone(), r["verdict"].clone(), codes(&r))))
+            .collect()
+    };
+    let whole = key("two-way.pcap");
+    let endings = |name: &str| -> Vec<(u64, Value)> {
+        let mut v: Vec<(u64, Value)> = connections(&imperfect(name), &[])
+            .iter()
+            .map(|c| (client_port(c), c["ending"].clone()))
+            .collect();
+        v.sort_by_key(|(p, _)| *p);
+        v
+    };
+    for name in [
+        "every-packet-twice.pcap",
+        "overlapping-files.pcap",
+        "out-of-order.pcap",
+    ] {
+        assert_eq!(key(name), whole, "{name}");
+        assert_eq!(endings(name), endings("two-way.pcap"), "{name}");
+        assert_eq!(evidence(name)["retransmitted_segments"], 0, "{name}");
+    }
+    assert!(
+        evidence("every-packet-twice.pcap")["duplicate_packets"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
+    assert!(
+        evidence("overlapping-files.pcap")["duplicate_packets"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        evidence("out-of-order.pcap")["timestamps_out_of_order"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+/// The JSON of each imperfect sample equals the committed samples/imperfect/expected/
+/// (regenerate with WSSNIFF_BLESS=1 after reading the diff).
+#[test]
+fn every_imperfect_sample_matches_its_expected_json() {
+    let bless = std::env::var_os("WSSNIFF_BLESS").is_some();
+    let dir = root().join("samples/imperfect");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 10, "{names:?}");
+    std::fs::create_dir_all(dir.join("expected")).unwrap();
+    for name in names {
+        let out = wssniff(&["-r", dir.join(&name).to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let path = dir.join("expected").join(format!("{name}.jsonl"));
+        if bless {
+            std::fs::write(&path, stdout(&out)).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            stdout(&out),
+            expected,
+            "{name}: output differs from the expected JSON"
+        );
+    }
+}
