@@ -57,18 +57,21 @@ pub struct Segment<'a> {
 #[must_use]
 pub fn wire_id(ip_id: u16, tcp: &[u8]) -> u64 {
     let data_offset = tcp.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-    let window_and_checksum = tcp.get(14..18).map_or(0, |b| {
-        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-    });
-    // FNV-1a over the options (timestamps, SACK blocks): a few bytes per packet.
-    let options = tcp
-        .get(20..data_offset)
-        .unwrap_or_default()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (u64::from(ip_id) << 32 | window_and_checksum) ^ options.rotate_left(17)
+    let word = |bytes: Option<&[u8]>| {
+        bytes.map_or(0, |b| {
+            b.iter()
+                .take(8)
+                .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+        })
+    };
+    let window_and_checksum = word(tcp.get(14..18));
+    // The options' first 16 bytes (timestamps and the start of SACK blocks) in two words:
+    // what changes between a segment and its retransmission, read without a loop per byte
+    // of hashing (this runs on every packet).
+    let options = tcp.get(20..data_offset).unwrap_or_default();
+    let first = word(options.get(..8).or(Some(options)));
+    let second = word(options.get(8..16).or_else(|| options.get(8..)));
+    (u64::from(ip_id) << 32 | window_and_checksum) ^ first.rotate_left(17) ^ second.rotate_left(41)
 }
 
 /// Why a packet produced no TCP segment. None of these is an error: most traffic is not TCP.

@@ -31,7 +31,7 @@ use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
-use crate::tcp::connection::{packet_key, Opening};
+use crate::tcp::connection::{packet_id, Opening};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
 use sequence::{record_weight, Sequencer};
@@ -452,7 +452,7 @@ impl Engine {
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
-            if flow.opening.is_copy(packet_key(side, &seg), packet.ts) {
+            if flow.opening.is_copy(packet_id(side, &seg), packet.ts) {
                 self.stats.capture_evidence.duplicate_packets += 1;
                 return PacketInfo {
                     flow: Some(key),

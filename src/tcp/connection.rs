@@ -205,39 +205,40 @@ pub const DUPLICATE_WINDOW_NS: i64 = 5_000_000;
 const RECENT_PACKETS: usize = 4;
 
 /// What identifies one captured packet of a connection, for recognising its copies: its
-/// direction, sequence and acknowledgment numbers, flags, length, [`Segment::wire_id`] and
-/// first payload bytes, mixed into one word (a collision needs 2^64 luck).
-#[must_use]
-pub fn packet_key(side: Side, seg: &Segment<'_>) -> u64 {
-    let f = seg.flags;
-    let flags =
-        u64::from(f.syn) | u64::from(f.ack) << 1 | u64::from(f.fin) << 2 | u64::from(f.rst) << 3;
-    let head = seg
-        .payload
-        .iter()
-        .take(8)
-        .fold(0u64, |h, &b| (h << 8) | u64::from(b));
-    let words = [
-        u64::from(side == Side::HiToLo) << 32 | flags,
-        u64::from(seg.seq) << 32 | u64::from(seg.ack),
-        seg.payload.len() as u64,
-        seg.wire_id,
-        head,
-    ];
-    // A 64-bit multiply-xorshift mix (splitmix64's finaliser) per word.
-    words.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |h, &w| {
-        let mut z = (h ^ w).wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    })
+/// direction and flags, sequence and acknowledgment numbers, length and
+/// [`Segment::wire_id`]. Compared field by field, cheapest first: this runs on every packet,
+/// and almost every comparison ends at the sequence number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketId {
+    seq: u32,
+    ack: u32,
+    len: u32,
+    side_flags: u8,
+    wire: u64,
 }
 
-/// Whether a packet with `key` at `ts` is a copy of the remembered `(key, ts)`.
-fn same_packet(remembered: (u64, Timestamp), key: u64, ts: Timestamp) -> bool {
-    remembered.0 == key
-        && remembered.0 != 0
-        && ts.nanos_since(remembered.1).abs() <= DUPLICATE_WINDOW_NS
+/// The [`PacketId`] of `seg`, sent by `side`.
+#[must_use]
+pub fn packet_id(side: Side, seg: &Segment<'_>) -> PacketId {
+    let f = seg.flags;
+    let side_flags = u8::from(side == Side::HiToLo) << 4
+        | u8::from(f.syn)
+        | u8::from(f.ack) << 1
+        | u8::from(f.fin) << 2
+        | u8::from(f.rst) << 3;
+    PacketId {
+        seq: seg.seq,
+        ack: seg.ack,
+        // Segments are far below 4 GiB; saturating keeps a hostile length harmless.
+        len: u32::try_from(seg.payload.len()).unwrap_or(u32::MAX),
+        side_flags,
+        wire: seg.wire_id,
+    }
+}
+
+/// Whether a packet `id` at `ts` is a copy of the remembered `(id, ts)` (`None`: nothing).
+fn same_packet(remembered: Option<(PacketId, Timestamp)>, id: &PacketId, ts: Timestamp) -> bool {
+    remembered.is_some_and(|(r, at)| r == *id && ts.nanos_since(at).abs() <= DUPLICATE_WINDOW_NS)
 }
 
 /// The SYN and SYN-ACK of a connection that has carried no data yet: a few bytes per
@@ -250,7 +251,7 @@ pub struct Opening {
     /// not captured).
     synack_ack: Option<u32>,
     /// The last packet taken, to drop its copy.
-    last: (u64, Timestamp),
+    last: Option<(PacketId, Timestamp)>,
 }
 
 impl Opening {
@@ -265,13 +266,13 @@ impl Opening {
         }
     }
 
-    /// Whether the packet (its [`packet_key`]) is a copy of the last one taken; remembers
+    /// Whether the packet (its [`packet_id`]) is a copy of the last one taken; remembers
     /// it if not.
-    pub fn is_copy(&mut self, key: u64, ts: Timestamp) -> bool {
-        if same_packet(self.last, key, ts) {
+    pub fn is_copy(&mut self, id: PacketId, ts: Timestamp) -> bool {
+        if same_packet(self.last, &id, ts) {
             return true;
         }
-        self.last = (key, ts);
+        self.last = Some((id, ts));
         false
     }
 
@@ -316,7 +317,7 @@ pub struct TcpConnection {
     /// Sequence space captured against the peers' acknowledgements (capture vs network loss).
     ledger: Ledger,
     /// The last packets taken, to drop their copies.
-    recent: [(u64, Timestamp); RECENT_PACKETS],
+    recent: [Option<(PacketId, Timestamp)>; RECENT_PACKETS],
     /// Next slot of `recent` to overwrite.
     recent_next: usize,
 }
@@ -336,7 +337,7 @@ impl TcpConnection {
             rst_seen: false,
             last_ts: Timestamp::default(),
             ledger: Ledger::default(),
-            recent: [(0, Timestamp::default()); RECENT_PACKETS],
+            recent: [None; RECENT_PACKETS],
             recent_next: 0,
         }
     }
@@ -532,11 +533,11 @@ impl TcpConnection {
     /// Whether the segment is a copy of one of the last packets taken (and remembers it if
     /// not): dropped before anything counts it, so a duplicate is never a retransmission.
     fn is_copy(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
-        let key = packet_key(side, seg);
-        let copy = self.recent.iter().any(|r| same_packet(*r, key, ts));
+        let id = packet_id(side, seg);
+        let copy = self.recent.iter().any(|r| same_packet(*r, &id, ts));
         if !copy {
             if let Some(slot) = self.recent.get_mut(self.recent_next) {
-                *slot = (key, ts);
+                *slot = Some((id, ts));
             }
             self.recent_next = (self.recent_next + 1) % RECENT_PACKETS;
         }
