@@ -32,8 +32,9 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha384};
 
+use super::keylog::{ClientRandom, KeyLog};
 use super::keyschedule::{self, KeyBytes, ScheduleError, Tls12Keys};
-use super::suite::{MacAlg, Protection, Suite, Version};
+use super::suite::{MacAlg, Protection, Suite, Unsupported, Version};
 
 /// Sequence numbers tried past the expected one by [`RecordDecrypter::open_after_loss`]: a
 /// gap of a few packets loses at most a few dozen small records.
@@ -94,6 +95,8 @@ pub struct Opened<'a> {
     pub content_type: ContentType,
     /// The plaintext, a sub-slice of the buffer that held the ciphertext.
     pub plaintext: &'a [u8],
+    /// Where `plaintext` starts in that buffer (after an explicit nonce or IV).
+    pub offset: usize,
     /// The sequence number it authenticated under.
     pub seq: u64,
     /// Records assumed lost before this one (it authenticated under `seq`, `skipped` past
@@ -367,6 +370,7 @@ impl RecordDecrypter {
         Ok(Opened {
             content_type,
             plaintext: body.get(..end).unwrap_or_default(),
+            offset: 0,
             seq,
             skipped: seq - first,
         })
@@ -418,6 +422,7 @@ impl RecordDecrypter {
         Ok(Opened {
             content_type: header.content_type,
             plaintext: body,
+            offset: explicit,
             seq,
             skipped: seq - first,
         })
@@ -462,6 +467,7 @@ impl RecordDecrypter {
             return Ok(Opened {
                 content_type: header.content_type,
                 plaintext: body.get(..plain_len).unwrap_or_default(),
+                offset: 16,
                 seq,
                 skipped: seq - first,
             });
@@ -494,6 +500,7 @@ impl RecordDecrypter {
         Ok(Opened {
             content_type: header.content_type,
             plaintext,
+            offset: 16,
             seq,
             skipped: seq - first,
         })
@@ -509,6 +516,234 @@ impl RecordDecrypter {
                 c.decrypt_in_place_detached(nonce, aad, body, tag).is_ok()
             }
             Cipher::AesCbc { .. } => false,
+        }
+    }
+}
+
+/// Consecutive failed records after which [`DirectionDecrypter`] stops searching sequence
+/// numbers: by then the key is wrong or the stream is lost, and a search per record would
+/// multiply the cost of garbage by [`MAX_LOST_RECORDS`].
+pub const MAX_SEARCHING_FAILURES: u32 = 4;
+
+/// One direction of a session across its key epochs, in the shape the TLS record layer
+/// drives: it hands each protected record in order and says when the epoch changes.
+///
+/// TLS 1.3 starts on the handshake traffic secret and moves to `*_TRAFFIC_SECRET_0` at
+/// [`DirectionDecrypter::to_application`] (after this side's Finished), then to the next
+/// generation at each [`DirectionDecrypter::key_update`]. TLS 1.2 has one epoch. After a
+/// failed record (or [`DirectionDecrypter::mark_loss`]) the next record is searched for over
+/// the next [`MAX_LOST_RECORDS`] sequence numbers, for up to [`MAX_SEARCHING_FAILURES`]
+/// failures in a row.
+#[derive(Debug)]
+pub struct DirectionDecrypter {
+    current: RecordDecrypter,
+    /// TLS 1.3: the application traffic secret to switch to after the handshake epoch.
+    application_secret: Option<KeyBytes>,
+    /// Failed records in a row.
+    failures: u32,
+    /// The caller saw lost bytes since the last record that opened.
+    lost: bool,
+}
+
+impl DirectionDecrypter {
+    /// Wraps a decrypter; `application_secret` is the TLS 1.3 `*_TRAFFIC_SECRET_0` when
+    /// `current` runs on a handshake traffic secret.
+    #[must_use]
+    pub fn new(current: RecordDecrypter, application_secret: Option<KeyBytes>) -> Self {
+        DirectionDecrypter {
+            current,
+            application_secret,
+            failures: 0,
+            lost: false,
+        }
+    }
+
+    /// Opens the next record of this direction: `header` as on the wire, `payload` the
+    /// fragment after it. Appends the plaintext (TLS 1.3: without padding and inner type)
+    /// to `out` and returns the real content type. One copy of the fragment, decrypted in
+    /// place at the end of `out`.
+    ///
+    /// # Errors
+    /// [`OpenError`]; `out` is then as it was.
+    pub fn open(
+        &mut self,
+        header: [u8; 5],
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<ContentType, OpenError> {
+        let header = RecordHeader::parse(&header).ok_or(OpenError::TooShort { len: 0 })?;
+        if payload.len() > MAX_CIPHERTEXT_BYTES {
+            return Err(OpenError::TooLong { len: payload.len() });
+        }
+        let start = out.len();
+        out.extend_from_slice(payload);
+        let fragment = out.get_mut(start..).unwrap_or_default();
+        let search = (self.lost || self.failures > 0) && self.failures < MAX_SEARCHING_FAILURES;
+        let result = if search {
+            self.current.open_after_loss(header, fragment)
+        } else {
+            self.current.open(header, fragment)
+        };
+        match result {
+            Ok(opened) => {
+                let (content_type, offset, len) =
+                    (opened.content_type, opened.offset, opened.plaintext.len());
+                // The plaintext sits after any explicit nonce or IV: move it to the front.
+                if offset > 0 && start + offset + len <= out.len() {
+                    out.copy_within(start + offset..start + offset + len, start);
+                }
+                out.truncate(start + len);
+                self.failures = 0;
+                self.lost = false;
+                Ok(content_type)
+            }
+            Err(e) => {
+                out.truncate(start);
+                self.failures = self.failures.saturating_add(1);
+                Err(e)
+            }
+        }
+    }
+
+    /// The caller lost bytes of this direction (a TCP gap) and resynchronised on a record
+    /// header: the next record may carry a later sequence number.
+    pub fn mark_loss(&mut self) {
+        self.lost = true;
+    }
+
+    /// TLS 1.3: this side sent its Finished; its next records use `*_TRAFFIC_SECRET_0`.
+    ///
+    /// # Errors
+    /// No application secret is known (TLS 1.2, or called twice).
+    pub fn to_application(&mut self) -> Result<(), SetupError> {
+        let secret = self
+            .application_secret
+            .take()
+            .ok_or(SetupError::Unsupported(
+                "a second handshake-to-application switch",
+            ))?;
+        self.current = RecordDecrypter::tls13(*self.current.suite(), secret.as_slice())?;
+        Ok(())
+    }
+
+    /// TLS 1.3 KeyUpdate from this side (RFC 8446 §4.6.3).
+    ///
+    /// # Errors
+    /// See [`RecordDecrypter::key_update`].
+    pub fn key_update(&mut self) -> Result<(), SetupError> {
+        self.current.key_update()
+    }
+
+    /// The suite.
+    #[must_use]
+    pub fn suite(&self) -> &Suite {
+        self.current.suite()
+    }
+}
+
+/// Both directions of a session, built from a key log's secrets.
+#[derive(Debug)]
+pub struct SessionDecrypters {
+    /// For the records the client sends.
+    pub client: DirectionDecrypter,
+    /// For the records the server sends.
+    pub server: DirectionDecrypter,
+}
+
+/// Why a session's records cannot be decrypted although it was looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeysError {
+    /// The key log has no line for this client random.
+    #[error("the key log has no secrets for this session")]
+    NotInKeyLog,
+    /// The key log has some of this session's secrets but not this one.
+    #[error("the key log lacks {0} for this session")]
+    Missing(&'static str),
+    /// The cipher suite cannot be decrypted (named).
+    #[error("cipher suite {0} is not supported for decryption")]
+    Suite(Unsupported),
+    /// The version cannot be decrypted (named).
+    #[error("{0} is not supported for decryption")]
+    Version(&'static str),
+    /// The secrets do not fit the suite.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+}
+
+impl SessionDecrypters {
+    /// Both directions' decrypters for a session that negotiated `version` (0x0303 or
+    /// 0x0304, from the ServerHello's supported_versions) and cipher suite `suite_id`, with
+    /// the hello randoms; `encrypt_then_mac` is whether both hellos carried RFC 7366's
+    /// extension (used by CBC suites only). TLS 1.3 starts on the handshake traffic secrets.
+    ///
+    /// # Errors
+    /// [`KeysError`] names what is missing or unsupported.
+    pub fn from_key_log(
+        log: &KeyLog,
+        version: u16,
+        suite_id: u16,
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+        encrypt_then_mac: bool,
+    ) -> Result<SessionDecrypters, KeysError> {
+        match version {
+            0x0303 | 0x0304 => {}
+            0x0302 => return Err(KeysError::Version("TLS 1.1 (MD5/SHA-1 PRF)")),
+            0x0301 => return Err(KeysError::Version("TLS 1.0 (MD5/SHA-1 PRF)")),
+            0x0300 => return Err(KeysError::Version("SSL 3.0")),
+            _ => return Err(KeysError::Version("this TLS version")),
+        }
+        let suite = Suite::from_id(suite_id).map_err(KeysError::Suite)?;
+        let tls13 = version == 0x0304;
+        if tls13 != (suite.version == Version::Tls13) {
+            return Err(KeysError::Suite(Unsupported { id: suite_id }));
+        }
+        let keys = log
+            .get(&ClientRandom(*client_random))
+            .ok_or(KeysError::NotInKeyLog)?;
+        if tls13 {
+            let need = |k: Option<KeyBytes>, label| k.ok_or(KeysError::Missing(label));
+            let ch = need(
+                keys.client_handshake_traffic_secret,
+                "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+            )?;
+            let sh = need(
+                keys.server_handshake_traffic_secret,
+                "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            )?;
+            let ca = need(keys.client_traffic_secret_0, "CLIENT_TRAFFIC_SECRET_0")?;
+            let sa = need(keys.server_traffic_secret_0, "SERVER_TRAFFIC_SECRET_0")?;
+            Ok(SessionDecrypters {
+                client: DirectionDecrypter::new(
+                    RecordDecrypter::tls13(suite, ch.as_slice())?,
+                    Some(ca),
+                ),
+                server: DirectionDecrypter::new(
+                    RecordDecrypter::tls13(suite, sh.as_slice())?,
+                    Some(sa),
+                ),
+            })
+        } else {
+            let master = keys
+                .master_secret
+                .ok_or(KeysError::Missing("CLIENT_RANDOM"))?;
+            let block = keyschedule::tls12_key_block(
+                &suite,
+                master.as_slice(),
+                client_random,
+                server_random,
+            )
+            .map_err(SetupError::from)?;
+            Ok(SessionDecrypters {
+                client: DirectionDecrypter::new(
+                    RecordDecrypter::tls12(suite, &block.client, encrypt_then_mac)?,
+                    None,
+                ),
+                server: DirectionDecrypter::new(
+                    RecordDecrypter::tls12(suite, &block.server, encrypt_then_mac)?,
+                    None,
+                ),
+            })
         }
     }
 }
@@ -1097,6 +1332,201 @@ mod tests {
         assert_eq!(
             format!("{d:?}"),
             "RecordDecrypter { suite: \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\", seq: 2, .. }"
+        );
+    }
+
+    /// The RFC 8448 §3 secrets as a key log, under an arbitrary client random.
+    fn rfc8448_key_log() -> KeyLog {
+        let cr = "11".repeat(32);
+        let text = format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21
+SERVER_HANDSHAKE_TRAFFIC_SECRET {cr} b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38
+CLIENT_TRAFFIC_SECRET_0 {cr} 9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5
+SERVER_TRAFFIC_SECRET_0 {cr} a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643
+"
+        );
+        let mut log = KeyLog::default();
+        assert!(log.add_text(text.as_bytes()).is_empty());
+        log
+    }
+
+    fn split(record: &[u8]) -> ([u8; 5], &[u8]) {
+        (record[..5].try_into().unwrap(), &record[5..])
+    }
+
+    #[test]
+    fn a_session_from_the_key_log_walks_its_tls13_epochs() {
+        let log = rfc8448_key_log();
+        let mut session =
+            SessionDecrypters::from_key_log(&log, 0x0304, 0x1301, &[0x11; 32], &[0; 32], false)
+                .unwrap();
+        let mut out = b"kept".to_vec();
+        let finished = hex("170303003575ec4dc238cce60b298044a71e219c56cc77b0517fe9b93c7a4bfc44d87f38f80338ac98fc46deb384bd1caeacab6867d726c40546");
+        let (h, p) = split(&finished);
+        assert_eq!(
+            session.client.open(h, p, &mut out),
+            Ok(ContentType::HANDSHAKE)
+        );
+        assert_eq!(
+            &out[..8],
+            b"kept\x14\0\0\x20",
+            "appended after what was there"
+        );
+        session.client.to_application().unwrap();
+        assert!(session.client.to_application().is_err(), "only once");
+        let data = hex("1703030043a23f7054b62c94d0affafe8228ba55cbefacea42f914aa66bcab3f2b9819a8a5b46b395bd54a9a20441e2b62974e1f5a6292a2977014bd1e3deae63aeebb21694915e4");
+        let (h, p) = split(&data);
+        let mut out = Vec::new();
+        assert_eq!(
+            session.client.open(h, p, &mut out),
+            Ok(ContentType::APPLICATION_DATA)
+        );
+        assert_eq!(out, (0u8..50).collect::<Vec<_>>());
+        // A failed record leaves `out` alone and makes the next one search: the server's
+        // NewSessionTicket (seq 0) is lost, its data record (seq 1) still opens.
+        session.server.to_application().unwrap();
+        let data = hex("17030300432e937e11ef4ac740e538ad36005fc4a46932fc3225d05f82aa1b36e30efaf97d90e6dffc602dcb501a59a8fcc49c4bf2e5f0a21c0047c2abf332540dd032e167c2955d");
+        let (h, p) = split(&data);
+        let mut garbage = p.to_vec();
+        garbage[3] ^= 1;
+        let mut out = b"x".to_vec();
+        assert!(session.server.open(h, &garbage, &mut out).is_err());
+        assert_eq!(out, b"x");
+        // seq 0 was used by the garbage, so the real seq-1 record opens without a search...
+        assert_eq!(
+            session.server.open(h, p, &mut out),
+            Ok(ContentType::APPLICATION_DATA)
+        );
+        assert_eq!(out.len(), 51);
+    }
+
+    #[test]
+    fn lost_bytes_make_the_next_record_search() {
+        let log = rfc8448_key_log();
+        let mut session =
+            SessionDecrypters::from_key_log(&log, 0x0304, 0x1301, &[0x11; 32], &[0; 32], false)
+                .unwrap();
+        session.server.to_application().unwrap();
+        let data = hex("17030300432e937e11ef4ac740e538ad36005fc4a46932fc3225d05f82aa1b36e30efaf97d90e6dffc602dcb501a59a8fcc49c4bf2e5f0a21c0047c2abf332540dd032e167c2955d");
+        let (h, p) = split(&data);
+        let mut out = Vec::new();
+        session.server.mark_loss();
+        assert_eq!(
+            session.server.open(h, p, &mut out),
+            Ok(ContentType::APPLICATION_DATA),
+            "seq 1 found"
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_stops_searching_after_a_few_failures() {
+        let s = suite(0x1301);
+        let mut enc = RecordEncrypter::tls13(s, &[1; 32]).unwrap();
+        let mut dir = DirectionDecrypter::new(RecordDecrypter::tls13(s, &[2; 32]).unwrap(), None);
+        for i in 0..10u64 {
+            let record = enc.seal(ContentType::APPLICATION_DATA, b"x").unwrap();
+            let (h, p) = split(&record);
+            let err = dir.open(h, p, &mut Vec::new()).unwrap_err();
+            let searched = matches!(err, OpenError::Authentication { first, last } if last > first);
+            assert_eq!(
+                searched,
+                (1..u64::from(MAX_SEARCHING_FAILURES)).contains(&i),
+                "record {i}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls12_sessions_come_from_the_master_secret_and_cbc_needs_the_etm_flag() {
+        let mut log = KeyLog::default();
+        let cr = [0x22u8; 32];
+        let sr = [0x33u8; 32];
+        let master = [0x44u8; 48];
+        let text = format!("CLIENT_RANDOM {} {}\n", "22".repeat(32), "44".repeat(48));
+        assert!(log.add_text(text.as_bytes()).is_empty());
+        for (id, etm) in [
+            (0xc02f, false),
+            (0xcca8, false),
+            (0xc013, true),
+            (0xc028, false),
+        ] {
+            let s = suite(id);
+            let block = tls12_key_block(&s, &master, &cr, &sr).unwrap();
+            let mut client = RecordEncrypter::tls12(s, &block.client, etm);
+            let mut server = RecordEncrypter::tls12(s, &block.server, etm);
+            let mut session =
+                SessionDecrypters::from_key_log(&log, 0x0303, id, &cr, &sr, etm).unwrap();
+            for (enc, dir, text) in [
+                (
+                    &mut client,
+                    &mut session.client,
+                    &b"GET /ws HTTP/1.1\r\n"[..],
+                ),
+                (
+                    &mut server,
+                    &mut session.server,
+                    &b"HTTP/1.1 101 Switching Protocols\r\n"[..],
+                ),
+            ] {
+                let record = enc.seal(ContentType::APPLICATION_DATA, text).unwrap();
+                let (h, p) = split(&record);
+                let mut out = Vec::new();
+                assert_eq!(
+                    dir.open(h, p, &mut out),
+                    Ok(ContentType::APPLICATION_DATA),
+                    "{s}"
+                );
+                assert_eq!(out, text, "{s}");
+            }
+            if etm {
+                let mut wrong =
+                    SessionDecrypters::from_key_log(&log, 0x0303, id, &cr, &sr, false).unwrap();
+                let record = client.seal(ContentType::APPLICATION_DATA, b"x").unwrap();
+                let (h, p) = split(&record);
+                assert!(
+                    wrong.client.open(h, p, &mut Vec::new()).is_err(),
+                    "{s}: EtM record read as MtE"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_decrypted_is_named() {
+        let log = rfc8448_key_log();
+        let look = |version, id, cr: [u8; 32]| {
+            SessionDecrypters::from_key_log(&log, version, id, &cr, &[0; 32], false)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(look(0x0304, 0x1301, [0x11; 32]), Ok(()));
+        assert_eq!(
+            look(0x0304, 0x1301, [0x12; 32]),
+            Err("the key log has no secrets for this session".into())
+        );
+        assert_eq!(
+            look(0x0304, 0x1304, [0x11; 32]),
+            Err(
+                "cipher suite TLS_AES_128_CCM_SHA256 (0x1304) is not supported for decryption"
+                    .into()
+            )
+        );
+        assert_eq!(
+            look(0x0301, 0xc013, [0x11; 32]),
+            Err("TLS 1.0 (MD5/SHA-1 PRF) is not supported for decryption".into())
+        );
+        assert_eq!(
+            look(0x0303, 0xc02f, [0x11; 32]),
+            Err("the key log lacks CLIENT_RANDOM for this session".into())
+        );
+        assert!(
+            look(0x0303, 0x1301, [0x11; 32]).is_err(),
+            "a TLS 1.3 suite on TLS 1.2"
+        );
+        // A SHA-384 suite with SHA-256 secrets.
+        assert_eq!(
+            look(0x0304, 0x1302, [0x11; 32]),
+            Err("traffic secret is 32 bytes, TLS_AES_256_GCM_SHA384 needs 48".into())
         );
     }
 }
