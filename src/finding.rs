@@ -449,6 +449,11 @@ notices! {
         "A connection pipelined more requests than wssniff keeps waiting for answers (1024); it stopped following that connection";
     OrderLimit => "order_limit", None,
         "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
+    // --- TLS key logs (issue 12) ---
+    KeylogMalformed => "keylog_malformed", None,
+        "A key log line (--keylog file or pcapng Decryption Secrets Block) was not used; the message gives its line number and what was wrong, never its contents";
+    KeylogLimit => "keylog_limit", Some("--keylog-max-sessions"),
+        "The key logs named more TLS sessions than are kept; later sessions are not decrypted";
 }
 
 /// One thing wssniff has to say about a handshake.
