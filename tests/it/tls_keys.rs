@@ -103,7 +103,7 @@ struct Hello {
     encrypt_then_mac: bool,
 }
 
-fn hello(client: &[(([u8; 5]), Vec<u8>)], server: &[([u8; 5], Vec<u8>)]) -> Hello {
+fn hello(client: &[([u8; 5], Vec<u8>)], server: &[([u8; 5], Vec<u8>)]) -> Hello {
     let ch = &client[0].1;
     assert_eq!((client[0].0[0], ch[0]), (22, 1), "ClientHello first");
     let sh = &server[0].1;
