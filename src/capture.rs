@@ -129,6 +129,49 @@ impl Packet<'_> {
     }
 }
 
+/// What a capture file yields, in file order: packets, and the key material some pcapng
+/// files carry for their own traffic.
+#[derive(Clone, Copy, Debug)]
+pub enum Record<'p, 'a> {
+    /// A captured packet.
+    Packet(&'p Packet<'a>),
+    /// A pcapng Decryption Secrets Block (what `editcap --inject-secrets` writes).
+    Secrets(Secrets<'a>),
+}
+
+/// The contents of a pcapng Decryption Secrets Block, borrowed from the reader. Secrets:
+/// hand them to the key store, never print them.
+#[derive(Clone, Copy)]
+pub struct Secrets<'a> {
+    /// What kind of secrets the block holds.
+    pub kind: SecretsKind,
+    /// The block's secrets as stored (for [`SecretsKind::TlsKeyLog`], NSS key log text).
+    pub data: &'a [u8],
+    /// Packets read before the block (0 when it precedes them all, as editcap writes it).
+    pub after_packet: u64,
+}
+
+impl fmt::Debug for Secrets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Secrets {{ kind: {:?}, {} bytes (redacted), after_packet: {} }}",
+            self.kind,
+            self.data.len(),
+            self.after_packet
+        )
+    }
+}
+
+/// The secrets type of a Decryption Secrets Block (pcapng §4.7); an open set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretsKind {
+    /// `0x544c534b` ("TLSK"): an NSS key log.
+    TlsKeyLog,
+    /// Any other type (WireGuard, SSH, …), which wssniff does not use.
+    Other(u32),
+}
+
 /// Why a capture could not be read (or stopped being readable).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

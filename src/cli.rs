@@ -175,6 +175,15 @@ pub struct Cli {
     /// a 101 (the server's reason), decoded; 0 keeps none.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().body_bytes)]
     pub body_bytes: usize,
+    /// Decrypt TLS with the secrets in FILE, an NSS key log (`SSLKEYLOGFILE`). Live, the file
+    /// is re-read as it grows. Key logs are secrets: wssniff never prints their contents.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
+
+    /// Most TLS sessions kept from key logs (the --keylog file and the capture's own pcapng
+    /// Decryption Secrets Blocks); later ones are reported and ignored.
+    #[arg(long, value_name = "N", default_value_t = crate::tls::keylog::DEFAULT_MAX_SESSIONS)]
+    pub keylog_max_sessions: usize,
 
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
@@ -293,6 +302,10 @@ pub struct Config {
     pub tui: bool,
     /// Credential redaction.
     pub redact: Redaction,
+    /// `--keylog` file: NSS key log to decrypt TLS with.
+    pub keylog: Option<PathBuf>,
+    /// Most sessions kept from key logs (`--keylog-max-sessions`).
+    pub keylog_max_sessions: usize,
 }
 
 impl Cli {
@@ -346,6 +359,9 @@ impl Cli {
         }
         if self.max_flows == 0 {
             return Err("--max-flows must be at least 1".into());
+        }
+        if self.keylog_max_sessions == 0 {
+            return Err("--keylog-max-sessions must be at least 1".into());
         }
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
@@ -436,6 +452,8 @@ impl Cli {
                     key_file: self.redact_key_file,
                 }
             },
+            keylog: self.keylog,
+            keylog_max_sessions: self.keylog_max_sessions,
         })
     }
 }

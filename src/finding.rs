@@ -465,6 +465,11 @@ notices! {
         "Only one direction of some connections was captured (their ACKs acknowledge bytes the capture never saw): asymmetric routing or a one-way SPAN";
     CaptureLoss => "capture_loss", None,
         "Peers acknowledged bytes the capture does not hold: the capture lost packets (not the network); the ratio is Zeek's capture_loss (gaps per ACK)";
+    // --- TLS key logs (issue 12) ---
+    KeylogMalformed => "keylog_malformed", None,
+        "A key log line (--keylog file or pcapng Decryption Secrets Block) was not used; the message gives its line number and what was wrong, never its contents";
+    KeylogLimit => "keylog_limit", Some("--keylog-max-sessions"),
+        "The key logs named more TLS sessions than are kept; later sessions are not decrypted";
 }
 
 /// One thing wssniff has to say about a handshake.

@@ -1,5 +1,7 @@
 //! One run: open the source, drive the engine, feed the sinks, print the summary.
 
+pub mod keylog;
+
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::ops::ControlFlow;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
-use crate::capture::{CaptureError, FileSource, ReadSummary, Timestamp};
+use crate::capture::{CaptureError, FileSource, ReadSummary, Record, Timestamp};
 use crate::cli::{Config, FailOn, Input, Live, Redaction};
 use crate::engine::{Engine, PacketInfo, Stats};
 use crate::event::{Event, Notice};
@@ -44,6 +46,9 @@ pub enum RunError {
     /// The redaction key could not be read or created.
     #[error("redaction key {0}")]
     Key(String),
+    /// The `--keylog` file could not be read (the message names it).
+    #[error("{0}")]
+    KeyLog(io::Error),
 }
 
 /// What a closed [`Delivery`] leaves: the summary, whether `--fail-on` tripped, and the
@@ -182,15 +187,30 @@ pub enum Step<'a> {
 
 /// Drives `engine` with every packet of `source` that passes `filter`, handing each event and
 /// each processed packet to `step`, until the end of the input or until a `Packet` step returns
-/// `Break`. The one read loop shared by the line output and the TUI's reader thread; the caller
-/// decides whether to call [`Engine::finish`] afterwards.
+/// `Break`. The keys of the file's Decryption Secrets Blocks go to `keys` (their malformed
+/// lines are notice events). The one read loop shared by the line output and the TUI's reader
+/// thread; the caller decides whether to call [`Engine::finish`] afterwards.
 pub fn analyse(
     source: &mut FileSource,
     mut filter: Option<&mut PacketFilter>,
     engine: &mut Engine,
+    mut keys: Option<&mut keylog::Keys>,
     mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> ReadSummary {
-    source.for_each_packet(|packet| {
+    source.for_each_record(|record| {
+        let packet = match record {
+            Record::Packet(packet) => packet,
+            Record::Secrets(secrets) => {
+                for notice in keys
+                    .as_deref_mut()
+                    .map(|k| k.add_secrets(&secrets))
+                    .unwrap_or_default()
+                {
+                    let _ = step(Step::Event(Event::Notice(notice)));
+                }
+                return ControlFlow::Continue(());
+            }
+        };
         if let Some(f) = filter.as_deref_mut() {
             if !f.matches(packet) {
                 return step(Step::Packet(engine.stats()));
@@ -224,11 +244,18 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     let mut source = FileSource::open(path)?;
     let redactor = redactor(&config.redact)?;
     let mut delivery = Delivery::new(config, redactor, false)?;
+    let (mut keys, notices) =
+        keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, false)
+            .map_err(RunError::KeyLog)?;
+    for notice in notices {
+        delivery.notice(notice);
+    }
     let mut engine = Engine::new(config.engine);
     let read = analyse(
         &mut source,
         filter.as_mut(),
         &mut engine,
+        Some(&mut keys),
         |step| match step {
             Step::Event(event) => {
                 delivery.deliver(event);
@@ -459,6 +486,7 @@ pub fn analyse_live(
     stop: &Arc<AtomicBool>,
     duration: Option<Duration>,
     engine: &mut Engine,
+    mut keys: Option<&mut keylog::Keys>,
     mut step: impl FnMut(LiveStep<'_>) -> ControlFlow<()>,
 ) -> io::Result<LiveStats> {
     let (tx, rx) = mpsc::sync_channel::<OwnedPacket>(CHANNEL_FRAMES);
@@ -489,6 +517,14 @@ pub fn analyse_live(
         }
         if last_tick.elapsed() >= Duration::from_millis(200) {
             last_tick = Instant::now();
+            // The key log a browser appends to while we capture: read what it gained.
+            for notice in keys
+                .as_deref_mut()
+                .map(keylog::Keys::poll)
+                .unwrap_or_default()
+            {
+                stopped_by_step |= step(LiveStep::Event(Event::Notice(notice))).is_break();
+            }
             engine.tick(now(), &mut |e| {
                 stopped_by_step |= step(LiveStep::Event(e)).is_break();
             });
@@ -569,28 +605,41 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     if let Some(done) = dropped {
         eprintln!("wssniff: {done}");
     }
+    let (mut keys, notices) =
+        keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, true)
+            .map_err(RunError::KeyLog)?;
+    for notice in notices {
+        delivery.notice(notice);
+    }
     let mut engine = Engine::new(config.engine);
     let mut write_error: Option<io::Error> = None;
-    let stats = analyse_live(capture, &stop, live.duration, &mut engine, |step| {
-        match step {
-            LiveStep::Event(e) => delivery.deliver(e),
-            LiveStep::Packet(packet, info) => {
-                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
-                    write_error.get_or_insert(e);
+    let stats = analyse_live(
+        capture,
+        &stop,
+        live.duration,
+        &mut engine,
+        Some(&mut keys),
+        |step| {
+            match step {
+                LiveStep::Event(e) => delivery.deliver(e),
+                LiveStep::Packet(packet, info) => {
+                    if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
+                        write_error.get_or_insert(e);
+                    }
+                }
+                LiveStep::Tick(..) => {
+                    if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                        write_error.get_or_insert(e);
+                    }
                 }
             }
-            LiveStep::Tick(..) => {
-                if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
-                    write_error.get_or_insert(e);
-                }
+            if delivery.done() || write_error.is_some() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
-        if delivery.done() || write_error.is_some() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    })?;
+        },
+    )?;
     if let Some(e) = write_error {
         return Err(RunError::Output(e));
     }

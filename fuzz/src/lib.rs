@@ -572,3 +572,110 @@ pub fn capture(data: &[u8]) {
         assert!(!e.to_string().contains('\n'));
     }
 }
+
+/// `keylog`: the NSS key log parser. The first byte says where to cut the rest in two;
+/// parsing the halves must give what parsing the whole gives, the session cap must hold,
+/// and no message may carry a run of hex from the input (key logs are secrets).
+pub fn keylog(data: &[u8]) {
+    use wssniff::tls::keylog::{KeyLog, KeyLogParser, MAX_REPORTED_ERRORS};
+    let Some((&cut, text)) = data.split_first() else {
+        return;
+    };
+    let mut whole = KeyLog::new(4);
+    let errors = whole.add_text(text);
+    let at = usize::from(cut) * text.len() / 256;
+    let (a, b) = text.split_at(at.min(text.len()));
+    let mut split = KeyLog::new(4);
+    let mut parser = KeyLogParser::new();
+    let mut split_errors = parser.feed(a, &mut split);
+    split_errors.extend(parser.feed(b, &mut split));
+    split_errors.extend(parser.finish(&mut split));
+    assert_eq!(errors, split_errors, "cut at {at}");
+    assert_eq!(whole.stats(), split.stats());
+    assert_eq!(whole.len(), split.len());
+    assert!(whole.len() <= 4);
+    assert!(errors.len() <= MAX_REPORTED_ERRORS + 1);
+    for e in &errors {
+        let shown = e.to_string();
+        let longest_hex_run = shown
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest_hex_run < 16, "{shown}");
+    }
+}
+
+/// `tls_record`: record decryption. The first byte picks a cipher suite (and, bit 7,
+/// encrypt-then-MAC for CBC); the rest is walked as TLS records and opened (none may panic),
+/// then sealed as one record and opened again, which must give it back.
+pub fn tls_record(data: &[u8]) {
+    use wssniff::tls::decrypt::testing::RecordEncrypter;
+    use wssniff::tls::decrypt::{ContentType, RecordDecrypter, RecordHeader};
+    use wssniff::tls::keyschedule::tls12_key_block;
+    use wssniff::tls::suite::{Suite, Version};
+    const SUITES: [u16; 9] = [
+        0x1301, 0x1302, 0x1303, 0xc02f, 0xc030, 0xcca8, 0xc013, 0xc028, 0x003d,
+    ];
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let Some(Ok(suite)) = SUITES
+        .get(usize::from(sel & 0x7f) % SUITES.len())
+        .map(|&id| Suite::from_id(id))
+    else {
+        return;
+    };
+    let etm = sel & 0x80 != 0;
+    let secret = [7u8; 48];
+    let secret = secret.get(..suite.hash.output_len()).unwrap_or_default();
+    let (mut dec, mut enc) = match suite.version {
+        Version::Tls13 => match (
+            RecordDecrypter::tls13(suite, secret),
+            RecordEncrypter::tls13(suite, secret),
+        ) {
+            (Ok(d), Some(e)) => (d, e),
+            _ => return,
+        },
+        Version::Tls12 => {
+            let Ok(kb) = tls12_key_block(&suite, &[9; 48], &[1; 32], &[2; 32]) else {
+                return;
+            };
+            let Ok(d) = RecordDecrypter::tls12(suite, &kb.client, etm) else {
+                return;
+            };
+            (d, RecordEncrypter::tls12(suite, &kb.client, etm))
+        }
+    };
+    let mut at = 0usize;
+    while let Some(head) = rest.get(at..at.saturating_add(5)) {
+        let Some(header) = RecordHeader::parse(head) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([head[3], head[4]]));
+        let end = (at + 5 + len).min(rest.len());
+        let mut fragment = rest.get(at + 5..end).unwrap_or_default().to_vec();
+        let _ = if sel & 1 == 0 {
+            dec.open(header, &mut fragment)
+        } else {
+            dec.open_after_loss(header, &mut fragment)
+        };
+        at = end;
+    }
+    let plaintext = rest.get(..rest.len().min(1 << 14)).unwrap_or_default();
+    enc.seq = dec.next_seq();
+    let Some(record) = enc.seal(ContentType::APPLICATION_DATA, plaintext) else {
+        return;
+    };
+    let Some(header) = RecordHeader::parse(&record) else {
+        return;
+    };
+    let mut fragment = record.get(5..).unwrap_or_default().to_vec();
+    match dec.open(header, &mut fragment) {
+        Ok(opened) => {
+            assert_eq!(opened.content_type, ContentType::APPLICATION_DATA);
+            assert_eq!(opened.plaintext, plaintext);
+        }
+        Err(e) => panic!("{suite}: a record sealed with the same keys did not open: {e}"),
+    }
+}

@@ -8,7 +8,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-use super::{CaptureError, Linktype, Packet, Timestamp};
+use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
 const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
@@ -155,6 +155,19 @@ impl FileSource {
         &mut self,
         mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>,
     ) -> ReadSummary {
+        self.for_each_record(|record| match record {
+            Record::Packet(packet) => on_packet(packet),
+            Record::Secrets(_) => ControlFlow::Continue(()),
+        })
+    }
+
+    /// As [`FileSource::for_each_packet`], and also hands over the key material a pcapng
+    /// file carries (Decryption Secrets Blocks), in file order, so keys that precede the
+    /// packets they decrypt arrive first.
+    pub fn for_each_record(
+        &mut self,
+        mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
+    ) -> ReadSummary {
         let mut summary = ReadSummary::default();
         let mut interfaces: Vec<Interface> = Vec::new();
         // Latest drop counts per interface (statistics blocks are cumulative).
@@ -165,6 +178,7 @@ impl FileSource {
         loop {
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {
+                    let mut secrets_stop = false;
                     let packet = match block {
                         PcapBlockOwned::LegacyHeader(header) => {
                             let units = if header.is_nanosecond_precision() {
@@ -267,17 +281,34 @@ impl FileSource {
                             }
                             None
                         }
+                        PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                            let kind = match dsb.secrets_type.0 {
+                                0x544c_534b => SecretsKind::TlsKeyLog,
+                                other => SecretsKind::Other(other),
+                            };
+                            let data = dsb
+                                .data
+                                .get(..usize::try_from(dsb.secrets_len).unwrap_or(usize::MAX))
+                                .unwrap_or(dsb.data);
+                            secrets_stop = on_record(Record::Secrets(Secrets {
+                                kind,
+                                data,
+                                after_packet: summary.packets,
+                            }))
+                            .is_break();
+                            None
+                        }
                         // Name resolution, custom and unknown blocks carry no packets.
                         PcapBlockOwned::NG(_) => None,
                     };
-                    let mut stop = false;
+                    let mut stop = secrets_stop;
                     if let Some(mut packet) = packet {
                         summary.packets += 1;
                         packet.number = summary.packets;
                         if !summary.linktypes.contains(&packet.linktype) {
                             summary.linktypes.push(packet.linktype);
                         }
-                        stop = on_packet(&packet).is_break();
+                        stop = on_record(Record::Packet(&packet)).is_break();
                     }
                     (offset, stop)
                 }

@@ -163,22 +163,28 @@ fn read_into(
     };
     let mut engine = Engine::new(config);
     let mut hung_up = false;
-    let read = analyse(source, filter.as_mut(), &mut engine, |step| match step {
-        Step::Event(event) => {
-            hung_up |= tx.send(Feed::Event(redactor.event(event))).is_err();
-            ControlFlow::Continue(())
-        }
-        Step::Packet(stats) => {
-            if stats.packets % PROGRESS_EVERY_FRAMES == 0 {
-                hung_up |= tx.send(Feed::Progress(progress(stats))).is_err();
-            }
-            if hung_up {
-                ControlFlow::Break(())
-            } else {
+    let read = analyse(
+        source,
+        filter.as_mut(),
+        &mut engine,
+        None,
+        |step| match step {
+            Step::Event(event) => {
+                hung_up |= tx.send(Feed::Event(redactor.event(event))).is_err();
                 ControlFlow::Continue(())
             }
-        }
-    });
+            Step::Packet(stats) => {
+                if stats.packets % PROGRESS_EVERY_FRAMES == 0 {
+                    hung_up |= tx.send(Feed::Progress(progress(stats))).is_err();
+                }
+                if hung_up {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            }
+        },
+    );
     if hung_up {
         return;
     }
@@ -229,7 +235,7 @@ pub fn spawn_live_reader(
             let mut engine = Engine::new(config);
             let mut last = Progress::default();
             let mut error = None;
-            let result = analyse_live(capture, &stop, duration, &mut engine, |step| {
+            let result = analyse_live(capture, &stop, duration, &mut engine, None, |step| {
                 let delivered = match step {
                     LiveStep::Event(event) => tx.send(Feed::Event(redactor.event(event))).is_ok(),
                     LiveStep::Packet(packet, info) => {

@@ -439,7 +439,7 @@ fn run_sample(path: &Path) -> (String, String) {
     let mut source = FileSource::open(file).unwrap();
     let mut engine = Engine::new(config.engine);
     let mut outputs = Outputs::new();
-    let read = analyse(&mut source, None, &mut engine, |step| {
+    let read = analyse(&mut source, None, &mut engine, None, |step| {
         if let Step::Event(e) = step {
             outputs.event(&redactor.event(e));
         }

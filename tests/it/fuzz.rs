@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 8] = [
+pub const TARGETS: [(&str, Body); 10] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -32,6 +32,8 @@ pub const TARGETS: [(&str, Body); 8] = [
     ("capture", bodies::capture),
     ("wsframe", bodies::wsframe),
     ("body", bodies::body),
+    ("keylog", bodies::keylog),
+    ("tls_record", bodies::tls_record),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -206,6 +208,32 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
         .entry("body")
         .or_default()
         .extend([until_close, chunked]);
+    // Key logs and TLS streams of the real-peer TLS sessions (samples/tls-suites).
+    let mut tls: Vec<_> = std::fs::read_dir(root().join("samples/tls-suites"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    tls.sort();
+    for (i, path) in tls.iter().enumerate() {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("keys") => {
+                let mut input = vec![(i * 37) as u8];
+                input.extend(std::fs::read(path).unwrap());
+                seeds.entry("keylog").or_default().push(input);
+            }
+            Some("pcap") => {
+                let stream: Vec<u8> = segments(path)
+                    .iter()
+                    .filter(|s| s.flow.0.port() > s.flow.1.port())
+                    .flat_map(|s| s.payload.clone())
+                    .collect();
+                let mut input = vec![i as u8];
+                input.extend(stream.get(..4096.min(stream.len())).unwrap());
+                seeds.entry("tls_record").or_default().push(input);
+            }
+            _ => {}
+        }
+    }
     seeds
 }
 

@@ -21,6 +21,8 @@ const STAGES: &[&str] = &[
     "memory",
     "decode",
     "tcp",
+    // TLS over a TCP byte stream: records, hellos, key log, key schedule, decryption (issue 12).
+    "tls",
     "http",
     "websocket",
     // The application-parser switch: HTTP/1 → WebSocket, tunnel, h2c; TLS (seams).

@@ -33,6 +33,8 @@ mod caps;
 mod evasion;
 // No blame without evidence: failed handshakes open no connection, idle timeouts, causes.
 mod blame;
+// TLS decryption: real peers' sessions per cipher suite with their key logs, vs tshark.
+mod tls_keys;
 // Damaged capture files: truncation, bad lengths and blocks, bad magic, a cut FIFO.
 mod damaged;
 // Untrusted text from the wire on the terminal, in reports and in the TUI.
