@@ -83,6 +83,13 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, …).
     NotTcp,
+    /// UDP port 443 carrying QUIC (HTTP/3; RFC 9220 WebSockets would run there): counted and
+    /// named, not analysed.
+    Quic {
+        /// A client's Initial packet (a long header of type Initial sent to port 443): one
+        /// per connection attempt, give or take retransmissions.
+        initial: bool,
+    },
     /// A fragment of a fragmented IPv4/IPv6 datagram: not reassembled, counted.
     Fragment,
     /// The headers are damaged or cut before the TCP header ends.
@@ -278,6 +285,20 @@ fn from_ether_type(proto: u16, rest: &[u8]) -> LaxSlicedPacket<'_> {
     LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
 }
 
+/// Whether a UDP datagram between `src` and `dst` looks like QUIC on port 443 (RFC 9000
+/// §17: the fixed bit 0x40 is set in both header forms), and if so whether it is a client's
+/// Initial (long header 0x80, type 0 in version 1).
+fn quic_on_443(src: u16, dst: u16, payload: &[u8]) -> Option<bool> {
+    if src != 443 && dst != 443 {
+        return None;
+    }
+    let first = *payload.first()?;
+    if first & 0x40 == 0 {
+        return None;
+    }
+    Some(dst == 443 && first & 0x80 != 0 && first & 0x30 == 0)
+}
+
 fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_payload, ip_id) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
@@ -314,6 +335,11 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'
                 {
                     return inner.decode(depth + 1);
                 }
+            }
+            if let Some(initial) =
+                quic_on_443(udp.source_port(), udp.destination_port(), udp.payload())
+            {
+                return Err(Skip::Quic { initial });
             }
         }
         return Err(Skip::NotTcp);

@@ -69,5 +69,6 @@ pub mod report;
 pub mod run;
 pub mod sink;
 pub mod tcp;
+pub mod tls;
 pub mod tui;
 pub mod websocket;

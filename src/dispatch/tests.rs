@@ -160,13 +160,14 @@ Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
 }
 
 #[test]
-fn tls_from_the_client_is_the_tls_lane_and_costs_no_buffering() {
+fn tls_from_the_client_is_the_tls_lane_of_both_directions() {
     let hello = [
         0x16, 0x03, 0x01, 0x00, 0xf8, 0x01, 0x00, 0x00, 0xf4, 0x03, 0x03,
     ];
     let mut r = run(&[syn(C), syn_ack(S), data(C, 0, &hello)]);
-    assert_eq!(r.lanes().0, Lane::Tls);
-    assert!(r.conn.tcp().stream(C).is_ignored());
+    assert_eq!(r.lanes(), (Lane::Tls, Lane::Tls));
+    // The TLS layer waits for the rest of the ClientHello record, and no more.
+    assert_eq!(r.conn.tcp().stream(C).data(), hello);
     assert!(r.finish().is_empty());
     assert!(r.completed.is_empty(), "no upgrade waited: nothing to say");
 }
@@ -181,7 +182,8 @@ fn a_tls_record_answering_an_upgrade_is_evidence_on_the_unanswered_request() {
         data(S, 0, &alert),
         fin(S, 7),
     ]);
-    assert!(matches!(r.lanes(), (Lane::Http(f), Lane::Tls) if f.is_awaiting_response()));
+    // The client speaks HTTP: a TLS answer is HTTP's story, not a TLS connection.
+    assert!(matches!(r.lanes(), (Lane::Http(f), Lane::Ignored) if f.is_awaiting_response()));
     r.finish();
     assert_eq!(r.completed.len(), 1);
     assert!(r.completed[0].response.is_none());

@@ -21,6 +21,8 @@ const STAGES: &[&str] = &[
     "memory",
     "decode",
     "tcp",
+    // TLS records, handshake, certificate; decrypted bytes handed on in Relays (issue 12).
+    "tls",
     "http",
     "websocket",
     // The application-parser switch: HTTP/1 → WebSocket, tunnel, h2c; TLS (seams).
