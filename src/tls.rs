@@ -31,6 +31,14 @@
 //! ([`RecordDecrypter::next_epoch`]): a TLS 1.3 direction moves from handshake to application
 //! traffic keys after its Finished, and to the next generation after a KeyUpdate.
 //!
+//! `decrypt::DirectionDecrypter` (helper tls-keys) has exactly this shape: the adapter is
+//! `open` → `DirectionDecrypter::open(..).map(|t| t.0)`, `next_epoch(Application)` →
+//! `to_application()`, `next_epoch(KeyUpdate)` → `key_update()`, `mark_loss` → `mark_loss`;
+//! a [`KeyStore`] over the shared key log answers with
+//! `SessionDecrypters::from_key_log(log, version, cipher_suite, client_random,
+//! server_random, encrypt_then_mac)` (`KeysError::NotInKeyLog` → [`KeyAnswer::NotFound`],
+//! any other error → [`KeyAnswer::Unsupported`] with its message).
+//!
 //! Never does I/O, never reads key material itself, never verifies certificates against a
 //! trust store (the capture does not hold the client's).
 
@@ -65,6 +73,9 @@ pub struct KeyRequest {
     pub resumed: bool,
     /// RFC 7627 extended_master_secret was negotiated (TLS 1.2).
     pub extended_master_secret: bool,
+    /// RFC 7366 encrypt_then_mac was negotiated (both hellos carried it; TLS 1.2 CBC
+    /// suites only).
+    pub encrypt_then_mac: bool,
 }
 
 /// Why a protected record could not be opened.
@@ -118,6 +129,10 @@ pub trait RecordDecrypter: fmt::Debug + Send {
 
     /// The direction's keys change (see [`Epoch`]).
     fn next_epoch(&mut self, epoch: Epoch);
+
+    /// The capture lost bytes of this direction and the walk resynchronised on a record
+    /// header: the next record may carry a later sequence number than expected.
+    fn mark_loss(&mut self) {}
 }
 
 /// Both directions' decrypters for one session.

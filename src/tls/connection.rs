@@ -248,8 +248,18 @@ impl TlsConnection {
             dir.lost = true;
         }
         if decrypting {
-            // The plaintext parser must know bytes are missing (a record lost whole or cut).
+            // The plaintext parser must know bytes are missing (a record lost whole or cut),
+            // and the decrypter that the record sequence number may have moved on.
             self.lose_plaintext(index, gap.len, packet);
+            if let Keys::Installed(keys) = &mut self.keys {
+                let client = self.client_dir.unwrap_or(0) == index;
+                let d = if client {
+                    &mut keys.client
+                } else {
+                    &mut keys.server
+                };
+                d.mark_loss();
+            }
         }
     }
 
@@ -520,6 +530,11 @@ impl TlsConnection {
                                 .as_ref()
                                 .is_some_and(|c| c.session_id == hello.session_id)),
                     extended_master_secret: hello.extended_master_secret,
+                    encrypt_then_mac: hello.encrypt_then_mac
+                        && self
+                            .client_hello
+                            .as_ref()
+                            .is_some_and(|c| c.encrypt_then_mac),
                 };
                 self.server_hello = Some(Box::new(hello));
                 if tls13 {

@@ -172,6 +172,8 @@ pub struct ClientHello {
     pub ciphers: Vec<u16>,
     /// How many non-GREASE cipher suites were offered.
     pub cipher_count: usize,
+    /// encrypt_then_mac (RFC 7366) was offered.
+    pub encrypt_then_mac: bool,
 }
 
 /// What a ServerHello (or HelloRetryRequest) chose.
@@ -194,6 +196,8 @@ pub struct ServerHello {
     pub psk: bool,
     /// extended_master_secret (RFC 7627) was agreed (the TLS 1.2 key derivation needs it).
     pub extended_master_secret: bool,
+    /// encrypt_then_mac (RFC 7366) was agreed.
+    pub encrypt_then_mac: bool,
 }
 
 fn lossy_name(bytes: &[u8]) -> String {
@@ -253,6 +257,7 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
                     .collect();
             }
             TlsExtension::EncryptedServerName { .. } => hello.ech = true,
+            TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
             TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => hello.ech = true,
             _ => {}
         }
@@ -290,6 +295,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
             TlsExtension::ALPN(p) => hello.alpn = p.first().map(|p| lossy_name(p)),
             TlsExtension::PreSharedKey(_) => hello.psk = true,
             TlsExtension::ExtendedMasterSecret => hello.extended_master_secret = true,
+            TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
             _ => {}
         }
     }
