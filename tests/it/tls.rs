@@ -281,8 +281,8 @@ fn tshark(path: &std::path::Path) -> Option<BTreeMap<u64, Seen>> {
         }
         if types.contains(&"2") {
             // The last ServerHello wins (after a HelloRetryRequest).
-            s.cipher = f[3].split(',').last().and_then(hex);
-            s.version = f[4].split(',').last().and_then(hex).or(Some(0x0303));
+            s.cipher = f[3].split(',').next_back().and_then(hex);
+            s.version = f[4].split(',').next_back().and_then(hex).or(Some(0x0303));
         }
         s.alerts
             .extend(f[5].split(',').filter_map(|d| d.parse::<u8>().ok()));
