@@ -322,3 +322,34 @@ fn tshark_agrees_on_sni_version_cipher_and_alerts() {
         }
     }
 }
+
+#[test]
+fn the_report_lists_failed_tls_connections() {
+    let dir = std::env::temp_dir().join(format!("wssniff-tls-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let md = dir.join("r.md");
+    let json = dir.join("r.json");
+    for out in [&md, &json] {
+        let o = wssniff(&[
+            "-r",
+            sample("tls/tls12-curl-unknown-ca.pcap").to_str().unwrap(),
+            "-q",
+            "--report",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("## TLS connections") && text.contains("tls_certificate_rejected"),
+        "{text}"
+    );
+    assert!(text.contains("--keylog FILE"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["tls"]["failed"], 1);
+    assert_eq!(
+        v["tls"]["failures"][0]["findings"][0][0],
+        "tls_certificate_rejected"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
