@@ -483,4 +483,36 @@ mod tests {
             Err(Skip::UnsupportedLinktype(Linktype(147)))
         );
     }
+
+    #[test]
+    fn quic_on_udp_443_is_counted_apart_from_other_udp() {
+        // Raw IPv4 + UDP 50000 → 443, a QUIC v1 Initial (long header 0xc3, version 1).
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let payload = [0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let udp_len = 8 + payload.len();
+        let total = ip.len() + udp_len;
+        ip[2] = (total >> 8) as u8;
+        ip[3] = total as u8;
+        let mut pkt = ip.clone();
+        pkt.extend_from_slice(&50000u16.to_be_bytes());
+        pkt.extend_from_slice(&443u16.to_be_bytes());
+        pkt.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pkt.extend_from_slice(&[0, 0]);
+        pkt.extend_from_slice(&payload);
+        let packet = Packet {
+            number: 1,
+            ts: Timestamp(0),
+            linktype: Linktype::RAW,
+            data: &pkt,
+            orig_len: pkt.len() as u32,
+        };
+        assert_eq!(decode(&packet).err(), Some(Skip::Quic { initial: true }));
+        // A short-header packet from the server is QUIC, not an Initial.
+        assert_eq!(quic_on_443(443, 50000, &[0x41, 1, 2]), Some(false));
+        // DNS on 443, or the fixed bit clear: plain UDP.
+        assert_eq!(quic_on_443(443, 50000, &[0x00, 1]), None);
+        assert_eq!(quic_on_443(53, 50000, &[0xc3]), None);
+    }
 }

@@ -325,3 +325,86 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     let r = w.end(Ending::ClientFin, Some(C));
     assert_eq!(r.decryption.as_deref(), Some("TLS_RSA_WITH_RC4_128_SHA"));
 }
+
+/// The leaf of `samples/tls/tls12-wss-python-ok.pcap` (CN=localhost, SAN localhost and
+/// 127.0.0.1, valid 2026-12-01 to 2036-11-28), extracted with tshark.
+const LOCALHOST_DER: &[u8] = include_bytes!("../testdata/localhost.der");
+
+/// A TLS 1.2 server flight with `der` as its certificate, the client's hello naming `sni`,
+/// captured at Unix second `secs`; `data_both_ways`: the handshake completes and data flows.
+fn with_certificate(sni: &str, secs: i64, data_both_ways: bool) -> TlsRecord {
+    let mut w = Wire::new(false);
+    let ts = |s: i64| Timestamp(s * 1_000_000_000);
+    w.streams[C].append(&client_hello(sni), 1, ts(secs));
+    w.tls.process(&mut w.streams[C], C, Peer::Client);
+    let mut list = Vec::new();
+    let n = LOCALHOST_DER.len();
+    list.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    list.extend_from_slice(LOCALHOST_DER);
+    let mut body = vec![
+        (list.len() >> 16) as u8,
+        (list.len() >> 8) as u8,
+        list.len() as u8,
+    ];
+    body.extend_from_slice(&list);
+    let mut flight = server_hello(0x0303, 0xc02b);
+    flight.extend(rec(record::HANDSHAKE, &message(CERTIFICATE, &body)));
+    w.streams[S].append(&flight, 2, ts(secs));
+    w.tls.process(&mut w.streams[S], S, Peer::Server);
+    if data_both_ways {
+        for (dir, packet) in [(C, 3), (S, 4)] {
+            let mut b = rec(record::CHANGE_CIPHER_SPEC, &[1]);
+            b.extend(rec(record::HANDSHAKE, &[0; 40]));
+            b.extend(rec(record::APPLICATION_DATA, &[0; 100]));
+            w.streams[dir].append(&b, packet, ts(secs));
+            let peer = if dir == C { Peer::Client } else { Peer::Server };
+            w.tls.process(&mut w.streams[dir], dir, peer);
+        }
+    }
+    w.tls.finish(Ending::ClientFin, ts(secs + 1), Some(C))
+}
+
+#[test]
+fn the_certificate_is_read_and_judged_against_the_sni_and_the_capture_time() {
+    let dec_2030 = 1_922_000_000;
+    let r = with_certificate("localhost", dec_2030, true);
+    let cert = r
+        .certificate
+        .as_ref()
+        .map(|c| (c.subject.as_str(), c.san.clone(), c.chain_len));
+    assert_eq!(
+        cert,
+        Some((
+            "CN=localhost",
+            vec!["localhost".into(), "127.0.0.1".into()],
+            1
+        ))
+    );
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    // Another name, years after the end of validity, and the client went on anyway:
+    // warnings (it checks neither).
+    let year_2100 = 4_102_444_800;
+    let r = with_certificate("other.example", year_2100, true);
+    assert_eq!(
+        codes(&r),
+        ["tls_certificate_name_mismatch", "tls_certificate_expired"]
+    );
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.severity == crate::finding::Severity::Warning));
+    // The same when the client then hung up: errors, and the client gave up.
+    let r = with_certificate("other.example", year_2100, false);
+    assert_eq!(
+        codes(&r),
+        [
+            "tls_client_gave_up",
+            "tls_certificate_name_mismatch",
+            "tls_certificate_expired"
+        ]
+    );
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.severity == crate::finding::Severity::Error));
+}
