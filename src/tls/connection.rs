@@ -126,6 +126,9 @@ pub struct TlsConnection {
     /// Losses in the plaintext not yet told to its parser: (direction, gap, packet).
     plaintext_gaps: Vec<(usize, Gap, u64)>,
     account: Account,
+    /// Bytes last registered (the walk plus the owner's extra), valid while `sized`: bulk
+    /// records change nothing this state holds, so a settle after them costs no walk.
+    sized: Option<usize>,
 }
 
 impl TlsConnection {
@@ -151,6 +154,7 @@ impl TlsConnection {
             plaintext: [Relay::new(), Relay::new()],
             plaintext_gaps: Vec::new(),
             account: Account::default(),
+            sized: None,
         }
     }
 
@@ -198,6 +202,7 @@ impl TlsConnection {
     /// Answers [`TlsConnection::key_request`]; the caller then processes both directions
     /// again (the walk stopped right after the ServerHello).
     pub fn install_keys(&mut self, answer: KeyAnswer) {
+        self.sized = None;
         self.keys = match answer {
             KeyAnswer::Keys(k) => Keys::Installed(Box::new(k)),
             KeyAnswer::NotFound => Keys::Unavailable(None),
@@ -214,12 +219,15 @@ impl TlsConnection {
     /// The plaintext relay of direction `index` (0 = [`crate::tcp::flow::Side::LoToHi`]),
     /// for the parser that reads decrypted bytes.
     pub fn plaintext_mut(&mut self) -> &mut [Relay; 2] {
+        // The reader consumes from them: their size is walked again at the next settle.
+        self.sized = None;
         &mut self.plaintext
     }
 
     /// The losses in the plaintext since the last call, for its parser: (direction index,
     /// gap, packet that proved it).
     pub fn take_plaintext_gaps(&mut self) -> Vec<(usize, Gap, u64)> {
+        self.sized = None;
         std::mem::take(&mut self.plaintext_gaps)
     }
 
@@ -239,6 +247,7 @@ impl TlsConnection {
     /// Bytes of the capture lost inside direction `index`: the walk's place is kept when the
     /// gap lies inside a payload it skipped, and searched for again otherwise.
     pub fn gap(&mut self, index: usize, gap: Gap, packet: u64) {
+        self.sized = None;
         let decrypting = self.decrypting();
         let dir = self.dir(index);
         if dir.application > 0 {
@@ -355,6 +364,10 @@ impl TlsConnection {
     ) {
         let protected =
             self.dir_ref(index).encrypting && header.content_type != record::CHANGE_CIPHER_SPEC;
+        if header.content_type != record::APPLICATION_DATA || self.decrypting() {
+            // Anything but a bulk record may change what this state holds.
+            self.sized = None;
+        }
         {
             let dir = self.dir(index);
             dir.records += 1;
@@ -674,7 +687,14 @@ impl TlsConnection {
 
     /// Registers the current size, plus `extra` bytes its owner holds for it, with `meter`.
     pub fn settle_with(&mut self, meter: &mut Meter, extra: usize) {
-        let bytes = self.memory() + extra;
+        let bytes = match self.sized {
+            Some(walked) => walked + extra,
+            None => {
+                let walked = self.memory();
+                self.sized = Some(walked);
+                walked + extra
+            }
+        };
         self.account.set(meter, bytes);
     }
 
@@ -688,6 +708,7 @@ impl TlsConnection {
     /// community id are left for the caller, which knows the flow key.
     #[must_use]
     pub fn finish(&mut self, ending: Ending, at: Timestamp, closer: Option<usize>) -> TlsRecord {
+        self.sized = None;
         let client = self.client_dir.unwrap_or(0);
         let server = 1 - client.min(1);
         let closed = !matches!(
@@ -870,6 +891,7 @@ impl TlsConnection {
         }
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
+        self.sized = None;
         let hello = self.client_hello.as_deref();
         let sh = self.server_hello.as_deref();
         TlsRecord {
