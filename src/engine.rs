@@ -33,9 +33,9 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::{packet_id, Opening};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
+use crate::tls::KeyStore;
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
 use sequence::{record_weight, Sequencer};
-use crate::tls::KeyStore;
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
