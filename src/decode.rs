@@ -83,6 +83,13 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, …).
     NotTcp,
+    /// UDP port 443 carrying QUIC (HTTP/3; RFC 9220 WebSockets would run there): counted and
+    /// named, not analysed.
+    Quic {
+        /// A client's Initial packet (a long header of type Initial sent to port 443): one
+        /// per connection attempt, give or take retransmissions.
+        initial: bool,
+    },
     /// A fragment of a fragmented IPv4/IPv6 datagram: not reassembled, counted.
     Fragment,
     /// The headers are damaged or cut before the TCP header ends.
@@ -278,6 +285,20 @@ fn from_ether_type(proto: u16, rest: &[u8]) -> LaxSlicedPacket<'_> {
     LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
 }
 
+/// Whether a UDP datagram between `src` and `dst` looks like QUIC on port 443 (RFC 9000
+/// §17: the fixed bit 0x40 is set in both header forms), and if so whether it is a client's
+/// Initial (long header 0x80, type 0 in version 1).
+fn quic_on_443(src: u16, dst: u16, payload: &[u8]) -> Option<bool> {
+    if src != 443 && dst != 443 {
+        return None;
+    }
+    let first = *payload.first()?;
+    if first & 0x40 == 0 {
+        return None;
+    }
+    Some(dst == 443 && first & 0x80 != 0 && first & 0x30 == 0)
+}
+
 fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'a>, Skip> {
     let (src_ip, dst_ip, ip_payload, ip_id) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
@@ -314,6 +335,11 @@ fn segment_from<'a>(sliced: &LaxSlicedPacket<'a>, depth: u8) -> Result<Segment<'
                 {
                     return inner.decode(depth + 1);
                 }
+            }
+            if let Some(initial) =
+                quic_on_443(udp.source_port(), udp.destination_port(), udp.payload())
+            {
+                return Err(Skip::Quic { initial });
             }
         }
         return Err(Skip::NotTcp);
@@ -456,5 +482,37 @@ mod tests {
             decode(&packet(Linktype(147), &bytes)),
             Err(Skip::UnsupportedLinktype(Linktype(147)))
         );
+    }
+
+    #[test]
+    fn quic_on_udp_443_is_counted_apart_from_other_udp() {
+        // Raw IPv4 + UDP 50000 → 443, a QUIC v1 Initial (long header 0xc3, version 1).
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let payload = [0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let udp_len = 8 + payload.len();
+        let total = ip.len() + udp_len;
+        ip[2] = (total >> 8) as u8;
+        ip[3] = total as u8;
+        let mut pkt = ip.clone();
+        pkt.extend_from_slice(&50000u16.to_be_bytes());
+        pkt.extend_from_slice(&443u16.to_be_bytes());
+        pkt.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        pkt.extend_from_slice(&[0, 0]);
+        pkt.extend_from_slice(&payload);
+        let packet = Packet {
+            number: 1,
+            ts: Timestamp(0),
+            linktype: Linktype::RAW,
+            data: &pkt,
+            orig_len: pkt.len() as u32,
+        };
+        assert_eq!(decode(&packet).err(), Some(Skip::Quic { initial: true }));
+        // A short-header packet from the server is QUIC, not an Initial.
+        assert_eq!(quic_on_443(443, 50000, &[0x41, 1, 2]), Some(false));
+        // DNS on 443, or the fixed bit clear: plain UDP.
+        assert_eq!(quic_on_443(443, 50000, &[0x00, 1]), None);
+        assert_eq!(quic_on_443(53, 50000, &[0xc3]), None);
     }
 }

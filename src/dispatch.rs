@@ -9,7 +9,9 @@
 //!   SYN seen ─▶ Http ──WebSocket 101──────────────▶ WebSocket (both directions; frames walked)
 //!                │  ──101 after Upgrade: h2c──────▶ H2c       (opaque until HTTP/2, issue 13)
 //!                │  ──101 to another protocol─────▶ Tunnel    (opaque)
-//!                │  ──not HTTP, a TLS record──────▶ Tls       (opaque until TLS, issue 12)
+//!                │  ──not HTTP, a TLS record──────▶ Tls       (both directions: records walked;
+//!                │                                              with keys, plaintext ─▶ an inner
+//!                │                                              Dispatch over two Relays)
 //!                └─ ──not HTTP / cap hit / body until close──▶ Ignored
 //!   no SYN   ─▶ FrameSniff ──a run of sane frames──▶ WebSocket (handshake not observed)
 //!                          └─not frames──▶ Http (resynchronising)
@@ -20,10 +22,12 @@
 //! ```
 //!
 //! Opaque lanes store nothing: their stream is told to ignore its bytes, so bulk traffic of
-//! a protocol wssniff does not read costs a table lookup per packet and no more. The names
-//! mark where the next layers plug in: issue 12 turns `Tls` into a TLS record layer whose
-//! plaintext (a [`Relay`](crate::tcp::stream::Relay) per direction) feeds another switch
-//! over `Relay`s ([`Dispatch`] implements [`Application`] for any [`ByteStream`]); issue 13
+//! a protocol wssniff does not read costs a table lookup per packet and no more. A `Tls`
+//! lane reads only record headers of bulk traffic (`tls::connection`), and with keys its
+//! plaintext (a [`Relay`](crate::tcp::stream::Relay) per direction) feeds an inner switch
+//! over `Relay`s ([`Dispatch`] implements [`Application`] for any [`ByteStream`]), so
+//! decrypted bytes get the whole HTTP/1 and WebSocket analysis; TLS inside TLS is not
+//! read (the inner switch ignores it). Issue 13
 //! turns `H2c` (and ALPN `h2`) into an HTTP/2 parser that feeds one WebSocket session per
 //! extended CONNECT stream, which is why sessions and completed exchanges are keyed by
 //! [`StreamId`] and not only by connection. A layer that reads WebSocket payloads (Engine.IO,
@@ -34,7 +38,7 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
-use crate::event::{ConnectionRecord, Ending, HeadCut, Peer};
+use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
@@ -43,6 +47,8 @@ use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnec
 use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
+use crate::tls::connection::TlsConnection;
+use crate::tls::{record, KeyAnswer, KeyRequest};
 use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
 
 /// Caps for one connection.
@@ -59,6 +65,9 @@ pub struct ConnLimits {
     /// Bytes kept of the body of every response to an upgrade request that is not a 101
     /// (`--body-bytes`; 0 keeps none).
     pub body_bytes: usize,
+    /// A key store will be asked for each TLS session's keys: the TLS layer waits for the
+    /// answer after the ServerHello (see [`crate::tls`]).
+    pub decrypt: bool,
 }
 
 impl Default for ConnLimits {
@@ -69,6 +78,7 @@ impl Default for ConnLimits {
             max_pending: 1024,
             max_payload: DEFAULT_MAX_PAYLOAD,
             body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
+            decrypt: false,
         }
     }
 }
@@ -100,7 +110,7 @@ pub enum Lane {
     H2c,
     /// After a 101 to another protocol: opaque.
     Tunnel,
-    /// TLS records where HTTP was expected: not read yet (the TLS layer plugs in here).
+    /// TLS records: walked by the connection's TLS layer (both directions).
     Tls,
     /// Not a protocol wssniff reads, or given up (a cap, a body that runs to the close).
     Ignored,
@@ -110,7 +120,7 @@ impl Lane {
     /// Whether nothing is read from this direction any more.
     #[must_use]
     pub fn is_opaque(self) -> bool {
-        matches!(self, Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored)
+        matches!(self, Lane::H2c | Lane::Tunnel | Lane::Ignored)
     }
 }
 
@@ -120,6 +130,16 @@ struct WebSocketStream {
     id: StreamId,
     /// Boxed: about 1 KiB that only WebSocket connections need.
     session: Box<Session>,
+}
+
+/// A connection's TLS layer and, once it decrypts, the switch reading the plaintext.
+#[derive(Debug)]
+struct TlsLayer {
+    conn: TlsConnection,
+    /// The parsers of the decrypted bytes (created with the first plaintext).
+    inner: Option<Box<Dispatch>>,
+    /// The record, once the connection finished.
+    record: Option<TlsRecord>,
 }
 
 /// The per-connection parser switch: the two lanes, the HTTP/1 pairing they share, and the
@@ -140,6 +160,11 @@ pub struct Dispatch {
     /// The next gap on this side ([`Side::index`]) is the rest of a packet the snap length
     /// cut (told by [`Application::cut`] just before).
     cut_pending: [bool; 2],
+    /// The TLS layer, once a direction started with a TLS record (boxed: most connections
+    /// of a plaintext capture never need it).
+    tls: Option<Box<TlsLayer>>,
+    /// Reads decrypted bytes (TLS inside TLS is not followed).
+    nested: bool,
 }
 
 impl Dispatch {
@@ -159,6 +184,8 @@ impl Dispatch {
             ended: None,
             fresh: [false, false],
             cut_pending: [false, false],
+            tls: None,
+            nested: false,
         }
     }
 
@@ -215,6 +242,9 @@ impl Dispatch {
     /// Links the WebSocket session on stream `id` to the handshake record `handshake` that
     /// opened it.
     pub fn set_handshake(&mut self, id: StreamId, handshake: u64, failed: bool) {
+        if let Some(inner) = self.inner_mut() {
+            inner.set_handshake(id, handshake, failed);
+        }
         if let Some(s) = self.session_mut(id) {
             s.set_handshake(handshake, failed);
         }
@@ -229,10 +259,56 @@ impl Dispatch {
             .map_or(0, |w| w.session.frames_from(Peer::Client))
     }
 
+    /// The switch reading decrypted bytes, when there is one.
+    fn inner_mut(&mut self) -> Option<&mut Dispatch> {
+        self.tls.as_deref_mut()?.inner.as_deref_mut()
+    }
+
+    fn inner(&self) -> Option<&Dispatch> {
+        self.tls.as_deref()?.inner.as_deref()
+    }
+
+    /// Whether a WebSocket upgrade request was seen (in plaintext or decrypted).
+    #[must_use]
+    pub fn saw_upgrade(&self) -> bool {
+        self.http.saw_upgrade() || self.inner().is_some_and(Dispatch::saw_upgrade)
+    }
+
+    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    pub fn take_new_upgrade(&mut self) -> bool {
+        let inner = self.inner_mut().is_some_and(Dispatch::take_new_upgrade);
+        self.http.take_new_upgrade() | inner
+    }
+
+    /// When the oldest unanswered upgrade request was sent.
+    #[must_use]
+    pub fn unanswered_since(&self) -> Option<Timestamp> {
+        match (
+            self.http.unanswered_since(),
+            self.inner().and_then(Dispatch::unanswered_since),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Gives the upgrade requests waiting for an answer their handshake ids, oldest first.
+    pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
+        self.http.assign_ids(next);
+        if let Some(inner) = self.inner_mut() {
+            inner.assign_ids(next);
+        }
+    }
+
     /// After the connection finished: one WebSocket connection record (with its stream)
     /// per call, until none is left. Endpoints are left for the caller, which knows the
     /// flow key.
     pub fn take_connection_record(&mut self) -> Option<(StreamId, ConnectionRecord)> {
+        if let Some(inner) = self.inner_mut() {
+            if let Some(r) = inner.take_connection_record() {
+                return Some(r);
+            }
+        }
         let (tcp, closer) = self.ended?;
         if self.websockets.is_empty() {
             return None;
@@ -244,7 +320,18 @@ impl Dispatch {
     /// Bytes held by the pairing and the sessions, computed now (walked).
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.http.memory() + self.websockets_memory()
+        self.http.memory() + self.websockets_memory() + self.tls_memory()
+    }
+
+    /// The TLS layer's bytes and the inner switch's (walked).
+    fn tls_memory(&self) -> usize {
+        self.tls.as_deref().map_or(0, |t| {
+            std::mem::size_of::<TlsLayer>()
+                + t.conn.memory()
+                + t.inner
+                    .as_deref()
+                    .map_or(0, |d| std::mem::size_of::<Dispatch>() + d.memory())
+        })
     }
 
     fn websockets_memory(&self) -> usize {
@@ -259,6 +346,20 @@ impl Dispatch {
     /// Registers the current sizes with `meter`.
     pub fn settle(&mut self, meter: &mut Meter) {
         self.http.settle(meter);
+        if let Some(tls) = self.tls.as_deref_mut() {
+            // The layer's own box and the inner switch's are counted with the TLS bytes.
+            tls.conn.settle_with(
+                meter,
+                std::mem::size_of::<TlsLayer>()
+                    + tls
+                        .inner
+                        .as_deref()
+                        .map_or(0, |_| std::mem::size_of::<Dispatch>()),
+            );
+            if let Some(inner) = tls.inner.as_deref_mut() {
+                inner.settle(meter);
+            }
+        }
         // Capacity, not length: a session opened and dropped within one segment (HTTP after
         // a 101) leaves an empty vector that still holds its allocation.
         if self.websockets.capacity() != 0 || self.websockets_account.held() != 0 {
@@ -270,6 +371,12 @@ impl Dispatch {
     /// Withdraws everything registered with `meter`.
     pub fn release(&mut self, meter: &mut Meter) {
         self.http.release(meter);
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.conn.release(meter);
+            if let Some(inner) = tls.inner.as_deref_mut() {
+                inner.release(meter);
+            }
+        }
         self.websockets_account.set(meter, 0);
     }
 
@@ -304,13 +411,11 @@ impl Dispatch {
             Framed::Continue => true,
             Framed::NotHttp => {
                 self.http.not_http(link, side);
-                // TLS where HTTP was expected: the TLS layer takes over here (issue 12).
-                let lane = if framer::tls_record_start(link.stream(side).data()) {
-                    Lane::Tls
-                } else {
-                    Lane::Ignored
-                };
-                self.set_lane(link, side, lane);
+                if framer::tls_record_start(link.stream(side).data()) && self.start_tls(link, side)
+                {
+                    return true;
+                }
+                self.set_lane(link, side, Lane::Ignored);
                 false
             }
             Framed::HeaderLimit { is_request } => {
@@ -456,6 +561,103 @@ impl Dispatch {
         Some(true)
     }
 
+    /// A TLS record where HTTP was expected: the TLS layer reads this direction, and the
+    /// other one too unless it already speaks HTTP (a ws:// client answered by a TLS server
+    /// is HTTP's story, `http_malformed`). False when TLS is not followed here.
+    fn start_tls<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
+        let other = side.reverse();
+        let other_fresh = match self.lane(other) {
+            Lane::Http(f) => f.at_start() || f.is_resyncing(),
+            Lane::FrameSniff | Lane::Tls => true,
+            _ => false,
+        };
+        if self.nested || !other_fresh {
+            return false;
+        }
+        if self.tls.is_none() {
+            if record::starts_client_hello(link.stream(side).data()) {
+                link.suggest_client(side);
+            }
+            self.tls = Some(Box::new(TlsLayer {
+                conn: TlsConnection::new(self.limits.decrypt),
+                inner: None,
+                record: None,
+            }));
+        }
+        *self.lane_mut(side) = Lane::Tls;
+        *self.lane_mut(other) = Lane::Tls;
+        true
+    }
+
+    /// Walks TLS records on `side`, then lets the inner switch read any new plaintext.
+    fn tls_step<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Output) {
+        let peer = link.peer_of(side);
+        let Some(tls) = self.tls.as_deref_mut() else {
+            self.set_lane(link, side, Lane::Ignored);
+            return;
+        };
+        tls.conn.process(link.stream_mut(side), side.index(), peer);
+        if tls.conn.decrypting() {
+            let limits = self.limits;
+            Self::read_plaintext(tls, limits, link.client(), link.now, out);
+        }
+    }
+
+    /// Hands new plaintext (and its losses) to the inner switch.
+    fn read_plaintext(
+        tls: &mut TlsLayer,
+        limits: ConnLimits,
+        client: Option<Side>,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        let inner = tls.inner.get_or_insert_with(|| {
+            let mut d = Dispatch::new(limits);
+            d.nested = true;
+            Box::new(d)
+        });
+        let gaps = tls.conn.take_plaintext_gaps();
+        let mut client = client;
+        let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, now);
+        for (index, gap, packet) in gaps {
+            inner.gap(&mut link, side_of(index), gap, packet);
+        }
+        for side in [Side::LoToHi, Side::HiToLo] {
+            if !link.stream(side).data().is_empty() {
+                Application::process(&mut **inner, &mut link, side, out);
+            }
+        }
+    }
+
+    /// The TLS layer's [`KeyRequest`], while it waits for keys after a ServerHello.
+    #[must_use]
+    pub fn tls_key_request(&self) -> Option<&KeyRequest> {
+        self.tls.as_deref().and_then(|t| t.conn.key_request())
+    }
+
+    /// Answers [`Dispatch::tls_key_request`] and goes on reading both directions.
+    pub fn install_tls_keys<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        answer: KeyAnswer,
+        out: &mut Output,
+    ) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.conn.install_keys(answer);
+        }
+        for side in [Side::LoToHi, Side::HiToLo] {
+            if self.lane(side) == Lane::Tls && !link.stream(side).data().is_empty() {
+                Application::process(self, link, side, out);
+            }
+        }
+    }
+
+    /// After the connection finished: its TLS record, once. Endpoints are left for the
+    /// caller, which knows the flow key.
+    pub fn take_tls_record(&mut self) -> Option<TlsRecord> {
+        self.tls.as_deref_mut()?.record.take()
+    }
+
     /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
     fn frames_step<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
         if let Some(go_on) = self.check_http_after_switch(link, side) {
@@ -568,6 +770,12 @@ impl<S: ByteStream> Application<S> for Dispatch {
             .cut_pending
             .get_mut(side.index())
             .is_some_and(std::mem::take);
+        if self.lane(side) == Lane::Tls {
+            if let Some(tls) = self.tls.as_deref_mut() {
+                tls.conn.gap(side.index(), gap, packet);
+            }
+            return;
+        }
         if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
             let peer = link.peer_of(side);
             if let Some(s) = self.session_mut(StreamId::HTTP1) {
@@ -641,7 +849,11 @@ impl<S: ByteStream> Application<S> for Dispatch {
                 Lane::FrameSniff => self.frame_sniff(link, side),
                 Lane::WebSocket => self.frames_step(link, side),
                 Lane::WebSocketResync => self.frames_resync(link, side),
-                Lane::H2c | Lane::Tunnel | Lane::Tls | Lane::Ignored => false,
+                Lane::Tls => {
+                    self.tls_step(link, side, out);
+                    false
+                }
+                Lane::H2c | Lane::Tunnel | Lane::Ignored => false,
             };
             if !go_on {
                 return;
@@ -668,6 +880,29 @@ impl<S: ByteStream> Application<S> for Dispatch {
             self.ended = Some((tcp, closure.closer.map(|side| link.peer_of(side))));
         }
         self.http.finish(link, closure.ending, closure.at, out);
+        if let Some(tls) = self.tls.as_deref_mut() {
+            let record =
+                tls.conn
+                    .finish(closure.ending, closure.at, closure.closer.map(Side::index));
+            tls.record = Some(record);
+            if let Some(inner) = tls.inner.as_deref_mut() {
+                for relay in tls.conn.plaintext_mut().iter_mut() {
+                    relay.finish();
+                }
+                let mut client = link.client();
+                let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, link.now);
+                Application::finish(inner, &mut link, closure, out);
+            }
+        }
+    }
+}
+
+/// The side whose streams sit at array index `index` (0 or 1) of a [`Link`].
+fn side_of(index: usize) -> Side {
+    if index == 0 {
+        Side::LoToHi
+    } else {
+        Side::HiToLo
     }
 }
 
@@ -739,23 +974,43 @@ impl Connection {
     /// Whether a WebSocket upgrade request was seen on this connection.
     #[must_use]
     pub fn saw_upgrade(&self) -> bool {
-        self.app.http.saw_upgrade()
+        self.app.saw_upgrade()
     }
 
     /// Whether an upgrade request arrived since the last call (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
-        self.app.http.take_new_upgrade()
+        self.app.take_new_upgrade()
     }
 
     /// When the oldest unanswered upgrade request was sent.
     #[must_use]
     pub fn unanswered_since(&self) -> Option<Timestamp> {
-        self.app.http.unanswered_since()
+        self.app.unanswered_since()
     }
 
     /// Gives the upgrade requests waiting for an answer their handshake ids, oldest first.
     pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
-        self.app.http.assign_ids(next);
+        self.app.assign_ids(next);
+    }
+
+    /// The TLS layer's [`KeyRequest`], while it waits for keys after a ServerHello.
+    #[must_use]
+    pub fn tls_key_request(&self) -> Option<&KeyRequest> {
+        self.app.tls_key_request()
+    }
+
+    /// Answers [`Connection::tls_key_request`]; the TLS layer goes on with the bytes it had
+    /// left buffered (what it completes goes to `out`).
+    pub fn install_tls_keys(&mut self, answer: KeyAnswer, out: &mut Output, meter: &mut Meter) {
+        let mut link = self.tcp.link();
+        self.app.install_tls_keys(&mut link, answer, out);
+        self.tcp.settle(meter);
+        self.app.settle(meter);
+    }
+
+    /// After [`Connection::finish`]: the TLS record, when the connection carried TLS.
+    pub fn take_tls_record(&mut self) -> Option<TlsRecord> {
+        self.app.take_tls_record()
     }
 
     /// Links the WebSocket session on stream `id` to the handshake record that opened it.

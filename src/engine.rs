@@ -33,6 +33,7 @@ use crate::memory::{Account, Meter};
 use crate::tcp::community_id;
 use crate::tcp::connection::{packet_id, Opening};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
+use crate::tls::KeyStore;
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
 use sequence::{record_weight, Sequencer};
 
@@ -178,6 +179,24 @@ pub struct Stats {
     /// summary when there is nothing to say.
     #[serde(skip_serializing_if = "CaptureEvidence::is_clean")]
     pub capture_evidence: CaptureEvidence,
+    /// TLS connection records emitted (in the JSON only when there were some, as are the
+    /// counters below).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_connections: u64,
+    /// Of those, the ones decrypted with a key log.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_decrypted: u64,
+    /// UDP packets to or from port 443 that look like QUIC (HTTP/3): counted, not analysed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub quic_packets: u64,
+    /// Of those, clients' Initial packets (about one per connection attempt).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub quic_initials: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a capture lacks or repeats: the capture's loss apart from the network's, one-way
@@ -306,6 +325,8 @@ pub struct Engine {
     /// Legs that ended before their partner, by handshake id: whether the proxy closed them
     /// (else the far side closed first and the proxy only passed the close on).
     ended_legs: BTreeMap<u64, bool>,
+    /// TLS session secrets (a key log), asked once per TLS session when set.
+    keys: Option<Box<dyn KeyStore>>,
 }
 
 impl Engine {
@@ -336,7 +357,16 @@ impl Engine {
             parked_account: Account::default(),
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
+            keys: None,
         }
+    }
+
+    /// Gives the engine TLS session secrets: every TLS connection opened from now on waits
+    /// after its ServerHello for [`KeyStore::lookup`] and, when the keys are there, its
+    /// decrypted bytes get the same HTTP and WebSocket analysis as plaintext.
+    pub fn set_key_store(&mut self, keys: Box<dyn KeyStore>) {
+        self.config.conn.decrypt = true;
+        self.keys = Some(keys);
     }
 
     /// Counters so far.
@@ -486,6 +516,13 @@ impl Engine {
         let conn = flow.open(self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
+        if let Some(keys) = self.keys.as_deref_mut() {
+            // After a ServerHello the TLS layer waits for this answer, in the same packet.
+            if let Some(request) = conn.tls_key_request().cloned() {
+                let answer = keys.lookup(&request);
+                conn.install_tls_keys(answer, &mut self.output, &mut self.meter);
+            }
+        }
         // Ids in request order: exchanges this packet completed before the engine saw their
         // request waiting (or that have none) were earlier in the stream than the requests
         // still waiting, so they are numbered first.
@@ -683,6 +720,18 @@ impl Engine {
         self.stats.capture_evidence.add_connection(&loss, one_sided);
         if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
             conn.set_handshake(stream, id, failed);
+        }
+        if let Some(mut tls) = conn.take_tls_record() {
+            let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+            let client = key.source(client_side);
+            let server = key.source(client_side.reverse());
+            tls.client = client;
+            tls.server = server;
+            tls.community_id =
+                community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+            self.stats.tls_connections += 1;
+            self.stats.tls_decrypted += u64::from(tls.decrypted);
+            self.out.push(Event::Tls(Box::new(tls)));
         }
         while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
@@ -889,6 +938,11 @@ impl Engine {
         match skip {
             Skip::NotIp => self.stats.not_ip += 1,
             Skip::NotTcp => self.stats.not_tcp += 1,
+            Skip::Quic { initial } => {
+                self.stats.not_tcp += 1;
+                self.stats.quic_packets += 1;
+                self.stats.quic_initials += u64::from(initial);
+            }
             Skip::Malformed => self.stats.malformed += 1,
             Skip::Fragment => {
                 self.stats.ip_fragments += 1;

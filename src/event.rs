@@ -3,10 +3,12 @@
 pub mod body;
 mod head;
 mod hop;
+mod tls;
 
 pub use body::BodyExcerpt;
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
+pub use tls::{CertificateSummary, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -580,6 +582,9 @@ pub enum Event {
     /// Two completed handshakes turned out to be the two legs of one proxied handshake
     /// (emitted right after the second leg's `Handshake`).
     Hop(Box<HopLink>),
+    /// A TLS connection that ended (or was still open when the capture ended): SNI, ALPN,
+    /// version, cipher, certificate, alerts, outcome.
+    Tls(Box<TlsRecord>),
 }
 
 /// Endpoint helper: `(ip, port)` as a socket address.

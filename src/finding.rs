@@ -297,6 +297,40 @@ catalogue! {
     HandshakeNotObserved => "handshake_not_observed", Info,
         "WebSocket frames were seen on a connection whose opening handshake was not captured",
         "Start the capture before the client connects to see the handshake; frames, close codes and the ending are still reported.";
+    // --- TLS (issue 12): the layer under wss:// ---
+    TlsCertificateRejected => "tls_certificate_rejected", Error,
+        "The client rejected the server's certificate with a TLS alert (bad_certificate, unknown_ca, certificate_unknown, certificate_expired, …)",
+        "Browsers show this as WebSocket close 1006 and nothing else. Serve the full chain (leaf + intermediates) from a CA the client trusts, with a name that covers the host in the wss:// URL and valid dates; for a private CA add it to the client's trust store (node: NODE_EXTRA_CA_CERTS, Python: ssl cafile, Java: the truststore).";
+    TlsHandshakeFailure => "tls_handshake_failure", Error,
+        "The server ended the TLS handshake with handshake_failure (or insufficient_security): nothing in common in the client's offer",
+        "No shared cipher suite, group or signature algorithm, or a client certificate the server requires was missing: compare the suites and versions in the ClientHello with the server's configuration (nginx ssl_ciphers/ssl_protocols, a FIPS or legacy-only policy).";
+    TlsProtocolVersion => "tls_protocol_version", Error,
+        "The server refused every TLS version the client offered (protocol_version alert)",
+        "Align the versions: an old client offering only TLS 1.0/1.1 against a TLS 1.2+ server, or a server limited to TLS 1.3 (nginx ssl_protocols, Node minVersion, Java jdk.tls.client.protocols).";
+    TlsUnrecognizedName => "tls_unrecognized_name", Error,
+        "The server does not serve the name the client asked for (unrecognized_name alert to the SNI)",
+        "The SNI names no virtual host on this server: check the host in the wss:// URL, the server_name/certificate configuration, and that a load balancer routes this name here.";
+    TlsNoApplicationProtocol => "tls_no_application_protocol", Error,
+        "The server accepts none of the ALPN protocols the client offered (no_application_protocol alert)",
+        "WebSocket over HTTP/1.1 needs `http/1.1` in the client's ALPN list and the server's; a server (or gRPC-style proxy) accepting only h2 refuses a client offering only http/1.1.";
+    TlsAlert => "tls_alert", Error,
+        "The TLS handshake ended with a fatal alert",
+        "The alert names the cause (decode_error, illegal_parameter, decrypt_error, internal_error, …): check the logs of the side that sent it at that time; a middlebox that rewrites TLS can cause it too.";
+    TlsProbableAlert => "tls_probable_alert", Error,
+        "During a TLS 1.3 handshake one side sent a short encrypted record and closed: most likely an encrypted alert",
+        "TLS 1.3 encrypts alerts, so the capture cannot name it. From the client right after the server's flight it is almost always a rejected certificate (see tls_certificate_rejected); run with --keylog FILE to read it, or check the client's error log.";
+    TlsClientGaveUp => "tls_client_gave_up", Error,
+        "The client closed the connection after the server's certificate without sending an alert",
+        "Some clients (and browsers on an interstitial page) drop the connection instead of alerting when they distrust the certificate: check the chain, names and dates, and the client's error.";
+    TlsNoServerHello => "tls_no_server_hello", Error,
+        "The server closed the connection after the ClientHello without answering it",
+        "Nothing TLS answered: a plain HTTP or other service on this port, an SNI-routing proxy with no route for this name, or a server rejecting the client's offer without an alert. Check what listens there and the proxy's logs.";
+    TlsCertificateNameMismatch => "tls_certificate_name_mismatch", Error,
+        "The certificate's names do not cover the server name the client asked for (SNI)",
+        "Issue the certificate for the host in the wss:// URL (subjectAltName; wildcards cover one label), or point the client at a name the certificate covers. A client that went on anyway does not check names.";
+    TlsCertificateExpired => "tls_certificate_expired", Error,
+        "The certificate was outside its validity period at capture time",
+        "Renew the certificate (and check the server picked up the new one: reload nginx/the proxy), or fix the clock of the side whose time is wrong.";
 }
 
 /// Which HTTP message of an exchange a piece of evidence is in.

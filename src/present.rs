@@ -12,12 +12,14 @@ mod body;
 mod curl;
 mod evidence;
 pub mod redact;
+mod tls;
 mod words;
 
 pub(crate) use body::body_lines;
 pub use curl::{curl_command, curl_replay_note};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;
+pub use tls::{outcome_words, tls_story};
 pub(crate) use words::{
     accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
     AcceptCheck,

@@ -130,7 +130,7 @@ impl Delivery {
                     self.tripped = true;
                 }
             }
-            Event::Connection(_) | Event::Hop(_) => {}
+            Event::Connection(_) | Event::Hop(_) | Event::Tls(_) => {}
         }
         let _ = self.summary.event(&event);
         if let Some((report, _)) = &mut self.report {

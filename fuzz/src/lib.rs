@@ -27,6 +27,7 @@ use std::ops::ControlFlow;
 use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::dispatch::ConnLimits;
 use wssniff::engine::{Engine, EngineConfig};
+use wssniff::event::{Ending, Peer};
 use wssniff::event::{Event, Message};
 use wssniff::http::body::{BodyReader, Coding, Progress};
 use wssniff::http::exchange::{Completed, StreamId};
@@ -35,6 +36,9 @@ use wssniff::report::{CaptureInfo, Report};
 use wssniff::sink::{JsonSink, LineSink, LineStyle, Sink};
 use wssniff::tcp::flow::FlowLimits;
 use wssniff::tcp::reassembly::{Stream, StreamLimits};
+use wssniff::tcp::stream::{ByteStream, Relay};
+use wssniff::tls::connection::TlsConnection;
+use wssniff::tls::{certificate, handshake as tls_handshake, record as tls_record};
 use wssniff::websocket::{frame as wsframe, session};
 use wssniff::{decode, handshake};
 
@@ -398,6 +402,47 @@ pub fn body(data: &[u8]) {
     let _ = (excerpt.describe(), excerpt.text(), excerpt.reason(&["400"]));
 }
 
+/// Target `tls`: the TLS record walker and handshake readers. The input is a chunk script,
+/// `dir:u8 len:u16le bytes[len]` (bit0 of `dir`: 0 client, 1 server; bit1: a capture gap
+/// of `len` bytes before the chunk), fed to one connection as two byte streams; every chunk
+/// is also read directly as a ClientHello, a ServerHello, a Certificate body and an X.509
+/// certificate. The walker's own buffers stay under their caps whatever the input.
+pub fn tls(mut data: &[u8]) {
+    let mut conn = TlsConnection::new(false);
+    let mut streams = [Relay::new(), Relay::new()];
+    let mut packet = 0u64;
+    while let [dir, lo, hi, rest @ ..] = data {
+        let len = usize::from(u16::from_le_bytes([*lo, *hi])).min(rest.len());
+        let (chunk, tail) = rest.split_at(len);
+        data = tail;
+        packet += 1;
+        let index = usize::from(dir & 1);
+        let _ = tls_handshake::parse_client_hello(chunk);
+        let _ = tls_handshake::parse_server_hello(chunk);
+        for der in tls_handshake::certificate_chain(chunk) {
+            let _ = certificate::read_leaf(der, 1, Some("localhost"));
+        }
+        let stream = &mut streams[index];
+        if dir & 2 != 0 {
+            let gap = stream.lose(len as u64, packet);
+            conn.gap(index, gap, packet);
+            continue;
+        }
+        stream.append(chunk, packet, Timestamp(i64::try_from(packet).unwrap_or(0)));
+        let peer = if index == 0 {
+            Peer::Client
+        } else {
+            Peer::Server
+        };
+        conn.process(stream, index, peer);
+        // One record (the stream's) plus one handshake message per direction, at most.
+        assert!(conn.memory() <= 2 * (tls_handshake::MAX_HANDSHAKE_MESSAGE + 64 * 1024));
+        assert!(stream.data().len() <= tls_record::HEADER_LEN + tls_record::MAX_RECORD_LEN + len);
+    }
+    let record = conn.finish(Ending::ClientFin, Timestamp(0), Some(0));
+    let _ = wssniff::present::tls_story(&record);
+}
+
 /// Small caps so a fuzz input can reach them.
 #[must_use]
 pub fn small_caps() -> EngineConfig {
@@ -415,6 +460,7 @@ pub fn small_caps() -> EngineConfig {
             max_pending: 4,
             max_payload: 4096,
             body_bytes: 256,
+            decrypt: false,
         },
         response_timeout_ns: Some(10 * 1_000_000_000),
         ..EngineConfig::default()

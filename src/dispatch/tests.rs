@@ -160,13 +160,14 @@ Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
 }
 
 #[test]
-fn tls_from_the_client_is_the_tls_lane_and_costs_no_buffering() {
+fn tls_from_the_client_is_the_tls_lane_of_both_directions() {
     let hello = [
         0x16, 0x03, 0x01, 0x00, 0xf8, 0x01, 0x00, 0x00, 0xf4, 0x03, 0x03,
     ];
     let mut r = run(&[syn(C), syn_ack(S), data(C, 0, &hello)]);
-    assert_eq!(r.lanes().0, Lane::Tls);
-    assert!(r.conn.tcp().stream(C).is_ignored());
+    assert_eq!(r.lanes(), (Lane::Tls, Lane::Tls));
+    // The TLS layer waits for the rest of the ClientHello record, and no more.
+    assert_eq!(r.conn.tcp().stream(C).data(), hello);
     assert!(r.finish().is_empty());
     assert!(r.completed.is_empty(), "no upgrade waited: nothing to say");
 }
@@ -181,7 +182,8 @@ fn a_tls_record_answering_an_upgrade_is_evidence_on_the_unanswered_request() {
         data(S, 0, &alert),
         fin(S, 7),
     ]);
-    assert!(matches!(r.lanes(), (Lane::Http(f), Lane::Tls) if f.is_awaiting_response()));
+    // The client speaks HTTP: a TLS answer is HTTP's story, not a TLS connection.
+    assert!(matches!(r.lanes(), (Lane::Http(f), Lane::Ignored) if f.is_awaiting_response()));
     r.finish();
     assert_eq!(r.completed.len(), 1);
     assert!(r.completed[0].response.is_none());
@@ -517,4 +519,99 @@ fn frames_after_a_101_are_frames_even_when_they_start_with_a_capital() {
     assert_eq!(r.lanes(), (Lane::WebSocket, Lane::WebSocket));
     let records = r.finish();
     assert_eq!(records[0].client_to_server.frames, 1);
+}
+
+/// A stand-in record decrypter for the wiring: the "ciphertext" is the plaintext followed by
+/// its inner content type.
+#[derive(Debug)]
+struct ClearText;
+
+impl crate::tls::RecordDecrypter for ClearText {
+    fn open(
+        &mut self,
+        _header: [u8; 5],
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<u8, crate::tls::DecryptError> {
+        let (ty, body) = payload
+            .split_last()
+            .ok_or(crate::tls::DecryptError::TooShort)?;
+        out.extend_from_slice(body);
+        Ok(*ty)
+    }
+
+    fn next_epoch(&mut self, _epoch: crate::tls::Epoch) {}
+}
+
+fn tls_record(ty: u8, payload: &[u8]) -> Vec<u8> {
+    let mut r = vec![ty, 0x03, 0x03];
+    r.extend_from_slice(&u16::try_from(payload.len()).unwrap_or(0).to_be_bytes());
+    r.extend_from_slice(payload);
+    r
+}
+
+fn sealed(ty: u8, plain: &[u8]) -> Vec<u8> {
+    tls_record(23, &[plain, &[ty]].concat())
+}
+
+#[test]
+fn decrypted_bytes_get_the_whole_http_and_websocket_analysis() {
+    use crate::tls::handshake::tests::{client_hello_body, message, sni_ext};
+    let hello = tls_record(
+        22,
+        &message(1, &client_hello_body(&[sni_ext("chat.example")])),
+    );
+    let mut sh = vec![0x03, 0x03];
+    sh.extend_from_slice(&[9u8; 32]);
+    sh.extend_from_slice(&[0, 0x13, 0x01, 0]);
+    sh.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+    let flight = [
+        tls_record(22, &message(2, &sh)),
+        sealed(22, &message(20, &[0; 32])),
+    ]
+    .concat();
+    let mut meter = Meter::new();
+    let limits = ConnLimits {
+        decrypt: true,
+        ..ConnLimits::default()
+    };
+    let mut r = Run::new();
+    r.conn = Connection::new(&Opening::default(), limits, &mut meter);
+    r.meter = meter;
+    r.send(&[syn(C), syn_ack(S), data(C, 0, &hello), data(S, 0, &flight)]);
+    assert_eq!(r.lanes(), (Lane::Tls, Lane::Tls));
+    let request = r.conn.tls_key_request().cloned();
+    assert_eq!(
+        request.map(|q| (q.version, q.cipher_suite)),
+        Some((0x0304, 0x1301))
+    );
+    let keys = crate::tls::SessionKeys {
+        client: Box::new(ClearText),
+        server: Box::new(ClearText),
+    };
+    r.conn
+        .install_tls_keys(crate::tls::KeyAnswer::Keys(keys), &mut r.out, &mut r.meter);
+    assert_eq!(r.meter.held(), r.conn.memory());
+    let client = [sealed(22, &message(20, &[0; 32])), sealed(23, UPGRADE)].concat();
+    let server = [sealed(23, SWITCH), sealed(23, HELLO)].concat();
+    r.send(&[
+        data(C, len(&hello), &client),
+        data(S, len(&flight), &server),
+        data(C, len(&hello) + len(&client), &sealed(23, MASKED_HELLO)),
+    ]);
+    assert_eq!(r.completed.len(), 1, "the handshake inside TLS is analysed");
+    assert!(r.completed[0].switched);
+    assert!(r.conn.saw_upgrade());
+    let connections = r.finish();
+    assert_eq!(
+        connections.len(),
+        1,
+        "and the WebSocket connection after it"
+    );
+    assert_eq!(connections[0].client_to_server.frames, 1);
+    assert_eq!(connections[0].server_to_client.frames, 1);
+    let tls = r.conn.take_tls_record();
+    assert!(tls
+        .as_ref()
+        .is_some_and(|t| t.decrypted && t.sni.as_deref() == Some("chat.example")));
 }

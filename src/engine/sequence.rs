@@ -256,7 +256,7 @@ impl Sequencer {
 pub(crate) fn weight(event: &Event) -> usize {
     match event {
         Event::Handshake(r) => record_weight(r),
-        Event::Connection(_) | Event::Hop(_) | Event::Notice(_) => EVENT_COST,
+        Event::Connection(_) | Event::Hop(_) | Event::Notice(_) | Event::Tls(_) => EVENT_COST,
     }
 }
 

@@ -155,6 +155,8 @@ impl Redactor {
             }
             // Notices are wssniff's own words about the capture: no captured value.
             Event::Notice(n) => Event::Notice(n),
+            // A TLS record holds names (SNI, ALPN, certificate subjects), no credentials.
+            Event::Tls(t) => Event::Tls(t),
         }
     }
 

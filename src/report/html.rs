@@ -185,6 +185,48 @@ pub(crate) fn render(m: &ReportModel) -> String {
     for l in &m.limits {
         let _ = write!(o, "<p class=\"muted\">Limit: {}.</p>", esc(l));
     }
+    if !m.tls.is_empty() {
+        let t = &m.tls;
+        let _ = write!(
+            o,
+            "<h3>TLS connections</h3><p>{} TLS connections, {} failed, {} not decrypted.</p>",
+            t.total, t.failed, t.not_decrypted
+        );
+        if t.not_decrypted > 0 {
+            o.push_str("<p>WebSocket handshakes inside connections that were not decrypted cannot be seen: run wssniff with <code>--keylog FILE</code> (the client's SSLKEYLOGFILE), or capture behind the TLS terminator.</p>");
+        }
+        if !t.failures.is_empty() {
+            o.push_str("<ul>");
+            for r in &t.failures {
+                let _ = write!(
+                    o,
+                    "<li>{} UTC {} → {}: <code>{}</code><ul>",
+                    esc(&r.time),
+                    r.client,
+                    r.server,
+                    esc(&r.story)
+                );
+                for (c, msg, hint) in &r.findings {
+                    let _ = write!(
+                        o,
+                        "<li><code>{}</code>: {} Fix: {}</li>",
+                        esc(c),
+                        esc(msg),
+                        esc(hint)
+                    );
+                }
+                o.push_str("</ul></li>");
+            }
+            o.push_str("</ul>");
+        }
+        if t.failures_unlisted > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">… and {} more failed TLS connections.</p>",
+                t.failures_unlisted
+            );
+        }
+    }
     if m.total > 0 {
         o.push_str("<h3>Timeline</h3>");
         let _ = write!(

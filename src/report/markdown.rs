@@ -160,6 +160,39 @@ pub(crate) fn render(m: &ReportModel) -> String {
     for l in &m.limits {
         let _ = writeln!(o, "Limit: {l}.\n");
     }
+    if !m.tls.is_empty() {
+        o.push_str("## TLS connections\n\n");
+        let t = &m.tls;
+        let _ = writeln!(
+            o,
+            "{} TLS connections, {} failed, {} not decrypted.\n",
+            t.total, t.failed, t.not_decrypted
+        );
+        if t.not_decrypted > 0 {
+            o.push_str("WebSocket handshakes inside connections that were not decrypted cannot be seen: run wssniff with `--keylog FILE` (the client's SSLKEYLOGFILE), or capture behind the TLS terminator.\n\n");
+        }
+        for r in &t.failures {
+            let _ = writeln!(
+                o,
+                "- {} UTC {} → {}: {}",
+                r.time,
+                r.client,
+                r.server,
+                code(&r.story)
+            );
+            for (c, msg, hint) in &r.findings {
+                let _ = writeln!(o, "  - {}: {} Fix: {}", code(c), escape(msg), escape(hint));
+            }
+        }
+        if t.failures_unlisted > 0 {
+            let _ = writeln!(
+                o,
+                "- … and {} more failed TLS connections",
+                t.failures_unlisted
+            );
+        }
+        o.push('\n');
+    }
 
     if !m.hops.is_empty() {
         o.push_str("## Proxy hops\n\n");

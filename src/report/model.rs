@@ -19,7 +19,7 @@ use super::{
 use crate::correlate::hop::MAX_TRACKED;
 use crate::event::{
     CloseFrame, ConnectionEnding, ConnectionRecord, Ending, Event, HandshakeRecord, HopLink,
-    Message, Peer, Verdict,
+    Message, Peer, TlsRecord, Verdict,
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
@@ -304,6 +304,7 @@ pub(crate) struct Collector {
     timeline_stride: u64,
     timeline_seen: u64,
     notices: Vec<String>,
+    tls: TlsModel,
     connections: Connections,
     /// Requests of the most recent handshakes that can be hop legs (they carry a key), as
     /// many as the engine's hop tracker remembers, so both legs of an `Event::Hop` are here.
@@ -363,6 +364,7 @@ impl Collector {
             }
             Event::Connection(c) => self.connections.take(c),
             Event::Hop(h) => self.take_hop(h),
+            Event::Tls(t) => self.tls.take(t),
         }
     }
 
@@ -747,6 +749,7 @@ impl Collector {
             handshakes,
             handshakes_unlisted: self.records_dropped,
             notices: self.notices.clone(),
+            tls: self.tls.clone(),
             limits,
             capture_evidence: crate::sink::summary::capture_evidence_lines(&info.stats),
         }
@@ -833,12 +836,87 @@ pub struct ReportModel {
     pub handshakes_unlisted: u64,
     /// Capture-level notices.
     pub notices: Vec<String>,
+    /// TLS connections: counts and the failed ones (left out of the JSON when there were
+    /// none).
+    #[serde(skip_serializing_if = "TlsModel::is_empty")]
+    pub tls: TlsModel,
     /// Caps and skips that make the report partial.
     pub limits: Vec<String>,
     /// What the capture lacked or repeated (capture vs network loss, one-way connections,
     /// snap-length cuts, normalised copies), as the summary says it; left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capture_evidence: Vec<String>,
+}
+
+/// Most failed TLS connections listed in the report (the rest are counted).
+const MAX_TLS_ROWS: usize = 200;
+
+/// TLS connections as the report shows them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TlsModel {
+    /// TLS connections seen.
+    pub total: u64,
+    /// Whose handshake failed or was aborted.
+    pub failed: u64,
+    /// Not decrypted (their HTTP and WebSocket traffic is invisible).
+    pub not_decrypted: u64,
+    /// The failed ones, in arrival order, at most 200.
+    pub failures: Vec<TlsRow>,
+    /// Failed ones beyond the cap.
+    pub failures_unlisted: u64,
+}
+
+/// One failed TLS connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct TlsRow {
+    /// When its first record was sent (UTC text).
+    pub time: String,
+    /// Client endpoint.
+    pub client: SocketAddr,
+    /// Server endpoint.
+    pub server: SocketAddr,
+    /// The one-line story (SNI, version, outcome), unescaped.
+    pub story: String,
+    /// Its findings: code, message and fix hint.
+    pub findings: Vec<(String, String, String)>,
+}
+
+impl TlsModel {
+    /// Whether no TLS connection was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn take(&mut self, t: &TlsRecord) {
+        self.total += 1;
+        self.not_decrypted += u64::from(!t.decrypted);
+        if !t.outcome.is_failure() {
+            return;
+        }
+        self.failed += 1;
+        if self.failures.len() >= MAX_TLS_ROWS {
+            self.failures_unlisted += 1;
+            return;
+        }
+        self.failures.push(TlsRow {
+            time: crate::present::format_ts(t.ts),
+            client: t.client,
+            server: t.server,
+            story: crate::present::tls_story(t),
+            findings: t
+                .findings
+                .iter()
+                .map(|f| {
+                    (
+                        f.code.as_str().to_owned(),
+                        f.message.clone(),
+                        f.hint.to_owned(),
+                    )
+                })
+                .collect(),
+        });
+    }
 }
 
 impl ReportModel {

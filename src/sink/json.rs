@@ -1,5 +1,5 @@
 //! JSON Lines: one object per line, told apart by `"type"` (`"handshake"`, `"connection"`,
-//! `"hop"`, `"notice"`, and one `"summary"` last), each carrying `"schema"`, the version of
+//! `"hop"`, `"tls"`, `"notice"`, and one `"summary"` last), each carrying `"schema"`, the version of
 //! the format ([`SCHEMA`]). Every record type and field is described in docs/schema.md;
 //! breaking changes are listed in CHANGELOG.md.
 
@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 use super::{RunEnd, Sink};
 use crate::capture::live::LiveStats;
 use crate::engine::Stats;
-use crate::event::{ConnectionRecord, Event, HandshakeRecord, HopLink, Notice, Verdict};
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, HopLink, Notice, TlsRecord, Verdict};
 
 /// Version of the JSON Lines format, in every record's `"schema"` field. It changes only
 /// when a change could break a consumer (a field renamed, removed or retyped, a meaning
@@ -162,6 +162,7 @@ impl<W: Write> Sink for JsonSink<W> {
             Event::Connection(r) => self.line::<ConnectionRecord>("connection", r),
             Event::Hop(h) => self.line::<HopLink>("hop", h),
             Event::Notice(n) => self.line::<Notice>("notice", n),
+            Event::Tls(t) => self.line::<TlsRecord>("tls", t),
         }
     }
 

@@ -7,16 +7,21 @@
 //!     error upgrade_ignored: server answered 200 instead of 101 … [packet 7, 9]
 //!           fix: Classic header stripping: …
 //! 2026-11-21 23:45:20.500000 #1 127.0.0.1:51234 > 127.0.0.1:8080 closed clean: server 1001 "going away" → client 1001; c→s 3 msgs 45 B, s→c 3 msgs 60 B, 2.1 s
+//! 2026-11-21 23:45:21.000000 TLS FAILED 127.0.0.1:51240 > 127.0.0.1:8443 sni=wrong.example TLSv1.3 → handshake failed: server alert unrecognized_name
+//!     error tls_unrecognized_name: the server sent a fatal unrecognized_name alert to the SNI wrong.example [packet 5]
 //! ```
+//!
+//! TLS connections get a line when they failed (or a finding warns), every one with `-v`.
 
 use std::io::{self, Write};
 
 use super::Sink;
 use crate::event::{BrokenAt, HopLink};
-use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, Verdict};
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, TlsRecord, Verdict};
 use crate::finding::{Finding, Severity};
 use crate::present::{
     body_lines, connection_story, escape, format_ms, format_ts, packet_list, request_summary,
+    tls_story,
 };
 
 /// Most lines of a kept body printed with `-v`.
@@ -206,6 +211,30 @@ impl<W: Write> LineSink<W> {
         Ok(())
     }
 
+    /// A TLS connection: only the failed ones (or those with a warning) unless `-v`, so a
+    /// capture of healthy wss:// traffic does not print one line per connection.
+    fn write_tls(&mut self, r: &TlsRecord) -> io::Result<()> {
+        let notable =
+            r.outcome.is_failure() || r.findings.iter().any(|f| f.severity > Severity::Info);
+        if !notable && !self.style.verbose {
+            return Ok(());
+        }
+        let mark = if r.outcome.is_failure() {
+            self.paint("TLS FAILED", "1;31")
+        } else {
+            "tls".to_owned()
+        };
+        writeln!(
+            self.out,
+            "{} {mark} {} > {} {}",
+            format_ts(r.ts),
+            r.client,
+            r.server,
+            escape(&tls_story(r)),
+        )?;
+        self.write_findings(&r.findings)
+    }
+
     fn write_head(&mut self, msg: &Message, mark: char) -> io::Result<()> {
         writeln!(self.out, "      {mark} {}", escape(&msg.head.start_line))?;
         for h in &msg.head.headers {
@@ -232,6 +261,7 @@ impl<W: Write> Sink for LineSink<W> {
             Event::Connection(r) => self.write_connection(r),
             Event::Hop(h) => self.write_hop(h),
             Event::Notice(_) => Ok(()),
+            Event::Tls(t) => self.write_tls(t),
         }
     }
 

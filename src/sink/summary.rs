@@ -14,7 +14,7 @@ use crate::engine::Stats;
 use crate::event::BrokenAt;
 use crate::event::{Event, Verdict};
 use crate::finding::{Finding, Severity};
-use crate::present::format_ts;
+use crate::present::{escape, format_ts};
 
 /// Counts what went by; prints it at the end.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +36,26 @@ pub struct Summary {
     pub info_hidden: bool,
     /// Codes seen at least once with a severity above info (printed by the default lines).
     pub(crate) above_info: BTreeSet<&'static str>,
+    /// TLS connections seen.
+    pub tls: TlsCounts,
+}
+
+/// Most server names the summary counts TLS connections under; the rest are counted together.
+const MAX_SNI_NAMES: usize = 1000;
+
+/// TLS connections by server name and by what could be seen of them.
+#[derive(Clone, Debug, Default)]
+pub struct TlsCounts {
+    /// Connections per SNI (`(no SNI)` when the ClientHello had none or was not captured).
+    pub by_sni: BTreeMap<String, u64>,
+    /// Connections whose name did not fit in `by_sni`.
+    pub other_names: u64,
+    /// All TLS connections.
+    pub total: u64,
+    /// Those whose handshake failed or was aborted.
+    pub failed: u64,
+    /// Those decrypted with a key log.
+    pub decrypted: u64,
 }
 
 impl Sink for Summary {
@@ -50,6 +70,19 @@ impl Sink for Summary {
                 self.count_codes(&r.findings);
             }
             Event::Notice(n) => self.notices.push(n.message.clone()),
+            Event::Tls(t) => {
+                self.count_codes(&t.findings);
+                let c = &mut self.tls;
+                c.total += 1;
+                c.failed += u64::from(t.outcome.is_failure());
+                c.decrypted += u64::from(t.decrypted);
+                let name = t.sni.clone().unwrap_or_else(|| "(no SNI)".to_owned());
+                if c.by_sni.len() < MAX_SNI_NAMES || c.by_sni.contains_key(&name) {
+                    *c.by_sni.entry(name).or_default() += 1;
+                } else {
+                    c.other_names += 1;
+                }
+            }
             Event::Hop(h) => {
                 self.hops += 1;
                 if h.broken_at != BrokenAt::Nowhere {
@@ -115,6 +148,7 @@ impl Summary {
                 list.join(", ")
             )?;
         }
+        self.write_tls(out, stats)?;
         if self.hops > 0 {
             writeln!(
                 out,
@@ -245,6 +279,53 @@ pub fn capture_evidence_lines(stats: &Stats) -> Vec<String> {
         ));
     }
     lines
+}
+
+impl Summary {
+    /// TLS connections per SNI, what was not decrypted and the way out, and QUIC: a capture
+    /// of wss:// or HTTP/3 traffic never reads as "0 handshakes" without a reason.
+    fn write_tls(&self, out: &mut dyn Write, stats: &Stats) -> io::Result<()> {
+        let c = &self.tls;
+        if c.total > 0 {
+            let mut names: Vec<(&String, &u64)> = c.by_sni.iter().collect();
+            names.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let mut list: Vec<String> = names
+                .iter()
+                .take(10)
+                .map(|(n, k)| format!("{} ×{k}", escape(n)))
+                .collect();
+            let shown: u64 = names.iter().take(10).map(|(_, k)| **k).sum();
+            if c.total > shown {
+                list.push(format!("{} more", c.total - shown));
+            }
+            writeln!(
+                out,
+                "{} TLS connection{}: {} failed, {} decrypted; by SNI: {}",
+                c.total,
+                if c.total == 1 { "" } else { "s" },
+                c.failed,
+                c.decrypted,
+                list.join(", ")
+            )?;
+            let hidden = c.total - c.decrypted;
+            if hidden > 0 {
+                writeln!(
+                    out,
+                    "{hidden} TLS connection{} not decrypted: WebSocket handshakes inside {} cannot be seen. Give wssniff the session keys with --keylog FILE (the client's SSLKEYLOGFILE), or capture behind the TLS terminator (between the proxy and the WebSocket server)",
+                    if hidden == 1 { "" } else { "s" },
+                    if hidden == 1 { "it" } else { "them" },
+                )?;
+            }
+        }
+        if stats.quic_packets > 0 {
+            writeln!(
+                out,
+                "QUIC: {} packets on UDP 443 ({} client Initial): HTTP/3, where RFC 9220 WebSockets run, is counted, not analysed",
+                stats.quic_packets, stats.quic_initials
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// `code ×n` for the ten most frequent codes, most frequent first, ties by name.

@@ -212,6 +212,9 @@ pub struct App {
     hop_of_upstream: HashMap<u64, u64>,
     /// Capture-level notices.
     pub notices: Vec<Notice>,
+    /// TLS connections seen, and how many of them failed (the header shows both; issue 16
+    /// gives them views of their own).
+    pub tls_counts: (u64, u64),
     view: Vec<usize>,
     /// The column the table is sorted by.
     pub sort: SortKey,
@@ -266,6 +269,7 @@ impl App {
             hops: HashMap::new(),
             hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
+            tls_counts: (0, 0),
             view: Vec::new(),
             sort: SortKey::Time,
             descending: false,
@@ -318,6 +322,10 @@ impl App {
                 }
             }
             Event::Handshake(record) => self.add_record(record),
+            Event::Tls(t) => {
+                self.tls_counts.0 += 1;
+                self.tls_counts.1 += u64::from(t.outcome.is_failure());
+            }
             Event::Hop(hop) => {
                 if self.hops.len() < MAX_RECORDS {
                     self.hop_of_upstream.insert(hop.upstream, hop.downstream);

@@ -179,6 +179,19 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => "-".to_owned(),
     };
     spans.push(Span::raw(format!("  drops {drops}")));
+    let (tls, tls_failed) = app.tls_counts;
+    if tls > 0 {
+        spans.push(Span::raw(format!("  tls {tls} (")));
+        spans.push(Span::styled(
+            format!("failed {tls_failed}"),
+            if tls_failed > 0 {
+                verdict_style(Verdict::Failed)
+            } else {
+                Style::new()
+            },
+        ));
+        spans.push(Span::raw(")"));
+    }
     let evicted = stats.flows_evicted_capacity + stats.flows_evicted_idle;
     if evicted > 0 {
         spans.push(Span::raw(format!("  evicted {evicted}")));

@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 10] = [
+pub const TARGETS: [(&str, Body); 11] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -34,6 +34,7 @@ pub const TARGETS: [(&str, Body); 10] = [
     ("body", bodies::body),
     ("keylog", bodies::keylog),
     ("tls_record", bodies::tls_record),
+    ("tls", bodies::tls),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -233,6 +234,34 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
             }
             _ => {}
         }
+    }
+    // The TLS samples (samples/tls/): each connection's payloads as a `tls` chunk script.
+    let mut tls_files: Vec<_> = std::fs::read_dir(root().join("samples/tls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    tls_files.sort();
+    for path in tls_files {
+        let segs = segments(&path);
+        let Some(first) = segs.iter().find(|s| !s.payload.is_empty()) else {
+            continue;
+        };
+        let client = first.flow;
+        let mut script = Vec::new();
+        for s in segs.iter().filter(|s| !s.payload.is_empty()) {
+            let dir = if s.flow == client {
+                0u8
+            } else if s.flow == (client.1, client.0) {
+                1
+            } else {
+                continue;
+            };
+            script.push(dir);
+            script.extend_from_slice(&(s.payload.len() as u16).to_le_bytes());
+            script.extend_from_slice(&s.payload);
+        }
+        seeds.entry("tls").or_default().push(script);
     }
     seeds
 }

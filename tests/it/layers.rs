@@ -21,7 +21,8 @@ const STAGES: &[&str] = &[
     "memory",
     "decode",
     "tcp",
-    // TLS over a TCP byte stream: records, hellos, key log, key schedule, decryption (issue 12).
+    // TLS over a TCP byte stream: records, hellos, certificate, key log, key schedule, decryption;
+    // decrypted bytes handed on in Relays (issue 12).
     "tls",
     "http",
     "websocket",

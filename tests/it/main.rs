@@ -39,6 +39,8 @@ mod tls_keys;
 mod damaged;
 // Untrusted text from the wire on the terminal, in reports and in the TUI.
 mod untrusted;
+// TLS without keys on the recorded TLS samples, cross-checked against tshark.
+mod tls;
 // The WebSocket content hook on real samples: message texts inflated, packets, caps.
 mod content;
 // Memory accounting: the meter equals a walk of the flow table at every packet.

@@ -44,6 +44,11 @@ fn the_meter_equals_the_walk_at_every_packet_of_every_sample() {
     let mut files: Vec<_> = std::fs::read_dir(root().join("samples"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .chain(
+            std::fs::read_dir(root().join("samples/tls"))
+                .unwrap()
+                .map(|e| e.unwrap().path()),
+        )
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     files.sort();

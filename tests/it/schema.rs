@@ -204,6 +204,10 @@ const NOT_IN_SAMPLES: &[(&str, &str)] = &[
     ("body", "content_encoding"),
     ("body", "decoded"),
     ("body", "problem"),
+    // Decryption (a key store) and QUIC are not in the bundled samples' plain runs.
+    ("counters", "tls_decrypted"),
+    ("counters", "quic_packets"),
+    ("counters", "quic_initials"),
 ];
 
 #[test]
@@ -228,6 +232,20 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
         .map(|p| (p.file_name().unwrap().to_str().unwrap().to_owned(), vec![]))
         .collect();
     runs.sort();
+    // The TLS samples (samples/generate-tls.sh).
+    let mut tls: Vec<(String, Vec<&str>)> = std::fs::read_dir(root().join("samples/tls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .map(|p| {
+            (
+                format!("tls/{}", p.file_name().unwrap().to_str().unwrap()),
+                vec![],
+            )
+        })
+        .collect();
+    tls.sort();
+    runs.extend(tls);
     runs.extend(
         EXTRA_RUNS
             .iter()
@@ -243,7 +261,7 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
     }
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        ["connection", "handshake", "hop", "notice", "summary"],
+        ["connection", "handshake", "hop", "notice", "summary", "tls"],
         "every record type appears in the samples"
     );
     checker.documented_fields_were_seen(NOT_IN_SAMPLES);
@@ -325,6 +343,19 @@ fn the_document_reader_sees_fields_and_types() {
 const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[
     // Only imperfect captures (samples/imperfect/) have capture evidence to report.
     ("report", "capture_evidence"),
+    // TLS connections: the report goldens are of the plaintext samples (tests/it/tls.rs
+    // checks the TLS samples' reports).
+    ("report", "tls"),
+    ("tls_model", "total"),
+    ("tls_model", "failed"),
+    ("tls_model", "not_decrypted"),
+    ("tls_model", "failures"),
+    ("tls_model", "failures_unlisted"),
+    ("tls_row", "time"),
+    ("tls_row", "client"),
+    ("tls_row", "server"),
+    ("tls_row", "story"),
+    ("tls_row", "findings"),
 ];
 
 #[test]

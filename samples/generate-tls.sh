@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# Records the TLS sample captures in samples/tls/ from real implementations on the
+# loopback interface, each with the key log its client or server wrote (NSS key log
+# format, FILE.keys next to FILE.pcap) so the same captures serve decryption tests.
+# Run as root on Debian (12 tested), like samples/generate.sh:
+#
+#     sudo samples/generate-tls.sh            # all scenarios
+#     sudo samples/generate-tls.sh sni        # only scenarios whose name contains "sni"
+#
+# Installs what is missing (tcpdump, openssl, curl, python3 + websockets, node + ws,
+# tshark for the summary), makes a throwaway self-signed certificate for `localhost`,
+# starts servers on 127.0.0.1 ports 18401-18499 only, and kills everything it started on
+# exit. Every wait is bounded; a full run takes about a minute.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GEN=$HERE/gen
+OUT=$HERE/tls
+ONLY=${1:-}
+WORK=$(mktemp -d /tmp/wssniff-tls-samples.XXXXXX)
+ALL_PIDS=()
+SCEN_PIDS=()
+CAP_PID=
+FAILED=()
+
+log()  { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
+die()  { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+kill_pid() {  # kill_pid PID [SIGNAL]: signal, wait up to 3 s, then SIGKILL
+  local pid=$1 sig=${2:-TERM} i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -s "$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  [[ -n $CAP_PID ]] && kill_pid "$CAP_PID" INT
+  for pid in "${ALL_PIDS[@]}"; do kill_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+[[ $(id -u) -eq 0 ]] || die "run as root (tcpdump needs it)"
+
+# ------------------------------------------------------------------ install
+apt_updated=
+apt_install() {
+  if [[ -z $apt_updated ]]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+missing=()
+command -v tcpdump >/dev/null || missing+=(tcpdump)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl    >/dev/null || missing+=(curl ca-certificates)
+command -v python3 >/dev/null || missing+=(python3)
+command -v node    >/dev/null || missing+=(nodejs)
+command -v npm     >/dev/null || missing+=(npm)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+
+# Python with websockets (the same venv as samples/generate.sh).
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import websockets.asyncio.client' 2>/dev/null; then
+  if [[ ! -x $GEN/.venv/bin/python ]]; then
+    rm -rf "$GEN/.venv"
+    "$PY" -m venv "$GEN/.venv" 2>/dev/null || { apt_install python3-venv; "$PY" -m venv "$GEN/.venv"; }
+  fi
+  PY=$GEN/.venv/bin/python
+  "$PY" -c 'import websockets.asyncio.client' 2>/dev/null ||
+    timeout 300 "$PY" -m pip install -q 'websockets>=13'
+fi
+if [[ ! -d $GEN/node_modules/ws ]]; then
+  (cd "$GEN" && timeout 300 npm install --no-audit --no-fund --silent)
+fi
+
+# ------------------------------------------------------------------ helpers
+bg() {  # bg NAME CMD...: a background process, bounded to 90 s
+  local name=$1; shift
+  timeout -s TERM 90 "$@" >"$WORK/$name.log" 2>&1 &
+  ALL_PIDS+=($!)
+  SCEN_PIDS+=($!)
+}
+
+stop_bg() {
+  local pid
+  for pid in "${SCEN_PIDS[@]}"; do kill_pid "$pid"; done
+  SCEN_PIDS=()
+}
+
+wait_listen() {  # wait_listen PORT
+  local hex i
+  hex=$(printf ':%04X' "$1")
+  for i in $(seq 100); do
+    if awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$WORK"/*.log >&2 || true
+  die "nothing listening on port $1 after 10 s"
+}
+
+cap_start() {  # cap_start OUTFILE FILTER
+  local out=$1 filter=$2 i
+  : >"$WORK/tcpdump.err"
+  rm -f "$out"
+  tcpdump -i lo -U --immediate-mode -Z root -w "$out" "$filter" 2>"$WORK/tcpdump.err" &
+  CAP_PID=$!
+  ALL_PIDS+=($CAP_PID)
+  for i in $(seq 100); do
+    grep -q 'listening on' "$WORK/tcpdump.err" && break
+    sleep 0.1
+  done
+  grep -q 'listening on' "$WORK/tcpdump.err" || die "tcpdump not ready after 10 s"
+  sleep 0.3
+}
+
+cap_stop() {
+  sleep 0.5
+  kill_pid "$CAP_PID" INT
+  CAP_PID=
+  sleep 0.3
+  grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
+}
+
+run() {  # run SECONDS CMD...: a foreground client, bounded; failure is recorded
+  local t=$1; shift
+  if ! timeout -s TERM "$t" "$@"; then
+    warn "client failed or timed out: $*"
+    FAILED+=("$CURRENT")
+  fi
+}
+
+try() {  # try SECONDS CMD...: a foreground client that is expected to fail, bounded
+  local t=$1; shift
+  timeout -s TERM "$t" "$@" || true
+}
+
+CURRENT=
+want() {  # want NAME: announce a scenario; false if filtered out by $1
+  CURRENT=$1
+  [[ -z $ONLY || $1 == *"$ONLY"* ]] || return 1
+  log "$1"
+  rm -f "$OUT/$1.keys"
+  touch "$OUT/$1.keys"
+}
+
+s_server() {  # s_server PORT KEYLOG [options]: openssl's test server, bounded
+  local port=$1 keys=$2
+  shift 2
+  bg "s_server-$port" openssl s_server -accept "127.0.0.1:$port" -cert "$CERT" -key "$KEY" \
+    -keylogfile "$keys" -quiet "$@"
+  wait_listen "$port"
+}
+
+mkdir -p "$OUT"
+CERT=$WORK/localhost.pem
+KEY=$WORK/localhost.key
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+  -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+  -keyout "$KEY" -out "$CERT" 2>/dev/null
+PYTLS=("$PY" "$GEN/pytls.py")
+NODETLS=(node "$GEN/nodetls.js")
+CURL=(curl -sS --max-time 3 --noproxy '*' -o /dev/null)
+
+# ------------------------------------------------------------------ scenarios
+# wss:// from the libraries issue 12 names, TLS 1.3 and 1.2: the WebSocket handshake and its
+# frames are inside; the key log is the client's (keylog_filename / node's keylog event).
+for v in 1.3 1.2; do
+  name=tls${v/./}-wss-python-ok
+  if want "$name"; then
+    port=$((18401 + ${v/./} % 10))
+    bg srv "${PYTLS[@]}" server --port "$port" --cert "$CERT" --key "$KEY" --tls "$v"
+    wait_listen "$port"
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    run 10 "${PYTLS[@]}" client --url "wss://localhost:$port/chat" --cafile "$CERT" \
+      --tls "$v" --keylog "$OUT/$name.keys"
+    cap_stop
+    stop_bg
+  fi
+done
+
+if want tls13-wss-node-ok; then
+  bg srv "${NODETLS[@]}" server 18411 "$CERT" "$KEY" "$WORK/node-server.keys"
+  wait_listen 18411
+  cap_start "$OUT/tls13-wss-node-ok.pcap" 'tcp port 18411'
+  run 10 "${NODETLS[@]}" client wss://localhost:18411/chat "$CERT" "$OUT/tls13-wss-node-ok.keys"
+  cap_stop
+  stop_bg
+fi
+
+# A client that rejects a self-signed certificate: Python's asyncio client closes the
+# connection without sending its alert (TLS 1.2 and 1.3 alike).
+for v in 1.3 1.2; do
+  name=tls${v/./}-self-signed-rejected
+  if want "$name"; then
+    port=$((18421 + ${v/./} % 10))
+    bg srv "${PYTLS[@]}" server --port "$port" --cert "$CERT" --key "$KEY" --tls "$v"
+    wait_listen "$port"
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    run 10 "${PYTLS[@]}" client --url "wss://localhost:$port/chat" --tls "$v" \
+      --keylog "$OUT/$name.keys" --expect-fail
+    cap_stop
+    stop_bg
+  fi
+done
+
+# curl (OpenSSL) rejecting the same self-signed certificate does send its alert
+# (unknown_ca): in plaintext with TLS 1.2, encrypted with TLS 1.3.
+for v in 1.3 1.2; do
+  name=tls${v/./}-curl-unknown-ca
+  if want "$name"; then
+    port=$((18425 + ${v/./} % 10))
+    s_server "$port" "$WORK/server.keys" "-tls${v/./_}" -www
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    SSLKEYLOGFILE=$OUT/$name.keys try 5 "${CURL[@]}" "https://localhost:$port/"
+    cap_stop
+    stop_bg
+  fi
+done
+
+# A server that rejects the SNI (openssl s_server -servername_fatal): unrecognized_name in
+# plaintext, before any key exists, in both versions.
+for v in 1.3 1.2; do
+  name=tls${v/./}-sni-rejected
+  if want "$name"; then
+    port=$((18431 + ${v/./} % 10))
+    s_server "$port" "$OUT/$name.keys" -servername localhost -servername_fatal \
+      -cert2 "$CERT" -key2 "$KEY" "-tls${v/./_}" -www
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    SSLKEYLOGFILE=$WORK/curl.keys try 5 "${CURL[@]}" -k --resolve "wrong.example:$port:127.0.0.1" \
+      "https://wrong.example:$port/"
+    cap_stop
+    stop_bg
+  fi
+done
+
+# ALPN: curl offering h2 then http/1.1 to a server that speaks both (TLS 1.2, so the
+# selected protocol is visible), and the same over TLS 1.3 (selected protocol encrypted).
+for v in 1.2 1.3; do
+  name=tls${v/./}-curl-alpn-h2-http11
+  if want "$name"; then
+    port=$((18441 + ${v/./} % 10))
+    s_server "$port" "$WORK/server.keys" -alpn h2,http/1.1 "-tls${v/./_}" -www
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    # s_server -www does not speak HTTP/2: the h2 client gives up after 1 s.
+    SSLKEYLOGFILE=$OUT/$name.keys try 5 "${CURL[@]}" -k --max-time 1 --http2 "https://localhost:$port/"
+    sleep 0.2
+    SSLKEYLOGFILE=$OUT/$name.keys run 5 "${CURL[@]}" -k --http1.1 "https://localhost:$port/"
+    cap_stop
+    stop_bg
+  fi
+done
+
+# A server accepting only h2, a node client offering only http/1.1: no_application_protocol.
+if want tls13-alpn-rejected; then
+  bg srv "${NODETLS[@]}" server 18451 "$CERT" "$KEY" "$WORK/node-server.keys" h2
+  wait_listen 18451
+  cap_start "$OUT/tls13-alpn-rejected.pcap" 'tcp port 18451'
+  run 10 "${NODETLS[@]}" client wss://localhost:18451/chat "$CERT" "$OUT/tls13-alpn-rejected.keys" \
+    http/1.1 expect-fail
+  cap_stop
+  stop_bg
+fi
+
+# A TLS 1.2 client that reads the certificate and closes without an alert.
+if want tls12-client-gave-up; then
+  s_server 18461 "$OUT/tls12-client-gave-up.keys" -tls1_2 -www
+  cap_start "$OUT/tls12-client-gave-up.pcap" 'tcp port 18461'
+  run 5 "${PYTLS[@]}" give-up --port 18461 --sni localhost
+  cap_stop
+  stop_bg
+fi
+
+# TLS 1.3 HelloRetryRequest: the client's first key share (X25519) is not the server's
+# group (P-256); openssl s_client with -keylogfile, to s_server -www.
+if want tls13-openssl-hrr; then
+  s_server 18471 "$WORK/server.keys" -tls1_3 -groups P-256 -www
+  cap_start "$OUT/tls13-openssl-hrr.pcap" 'tcp port 18471'
+  printf 'GET / HTTP/1.0\r\n\r\n' | run 5 openssl s_client -connect 127.0.0.1:18471 \
+    -servername localhost -groups X25519:P-256 -keylogfile "$OUT/tls13-openssl-hrr.keys" \
+    -ign_eof -quiet >/dev/null 2>&1
+  cap_stop
+  stop_bg
+fi
+
+# ------------------------------------------------------------------ versions, summary
+[[ -n $ONLY ]] || {
+  echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"
+  echo "generated: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "tcpdump: $(tcpdump --version 2>&1 | sed -n 1p)"
+  echo "openssl: $(openssl version)"
+  echo "curl: $(curl --version | sed -n 1p)"
+  echo "python: $("$PY" --version 2>&1), websockets $("$PY" -c 'import websockets; print(websockets.__version__)')"
+  echo "node: $(node --version), ws $(node -p "require('$GEN/node_modules/ws/package.json').version")"
+} >"$OUT/VERSIONS.txt"
+
+if command -v tshark >/dev/null; then
+  log "summary (tshark: SNI, version, cipher, alerts)"
+  for f in "$OUT"/*.pcap; do
+    printf '%s: ' "$(basename "$f")"
+    timeout 30 tshark -r "$f" -Y 'tls.handshake.type == 1 || tls.handshake.type == 2 || tls.alert_message' \
+      -T fields -e tls.handshake.extensions_server_name -e tls.handshake.type -e tls.alert_message.desc 2>/dev/null |
+      tr -s '\t\n' '  ' || true
+    echo
+  done
+fi
+
+if ((${#FAILED[@]})); then
+  die "scenarios with a failed client: ${FAILED[*]}"
+fi

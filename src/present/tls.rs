@@ -1,0 +1,79 @@
+//! Words for a TLS connection record: the one-line story every sink shows (line output, TUI,
+//! report). Plain text: callers escape it for their medium (the SNI and ALPN are untrusted).
+
+use crate::event::{Ending, TlsOutcome, TlsRecord};
+
+/// `sni=chat.example TLSv1.3 TLS_AES_128_GCM_SHA256 alpn=http/1.1 → handshake failed: the
+/// server sent a fatal unrecognized_name alert`.
+#[must_use]
+pub fn tls_story(r: &TlsRecord) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match (&r.sni, r.ech) {
+        (Some(s), true) => parts.push(format!("sni={s} (ECH: real name hidden)")),
+        (Some(s), false) => parts.push(format!("sni={s}")),
+        (None, true) => parts.push("ECH (real name hidden)".to_owned()),
+        (None, false) => parts.push("no SNI".to_owned()),
+    }
+    if let Some(v) = &r.version {
+        parts.push(v.clone());
+    }
+    if let Some(c) = &r.cipher {
+        parts.push(c.clone());
+    }
+    match (&r.alpn, r.alpn_offered.is_empty()) {
+        (Some(a), _) => parts.push(format!("alpn={a}")),
+        (None, false) => parts.push(format!("alpn offered={}", r.alpn_offered.join(","))),
+        (None, true) => {}
+    }
+    format!("{} → {}", parts.join(" "), outcome_words(r))
+}
+
+/// What happened, in a few words.
+#[must_use]
+pub fn outcome_words(r: &TlsRecord) -> String {
+    match r.outcome {
+        TlsOutcome::ApplicationData => format!(
+            "application data (c→s {} B, s→c {} B){}",
+            r.client_to_server.application_data_bytes,
+            r.server_to_client.application_data_bytes,
+            if r.decrypted {
+                ", decrypted"
+            } else {
+                ", not decrypted"
+            }
+        ),
+        TlsOutcome::HandshakeFailed => {
+            let alert = r
+                .alerts
+                .iter()
+                .find(|a| a.level == Some("fatal") || a.description.is_none());
+            match alert {
+                Some(a) if a.probable => format!(
+                    "handshake failed: probable encrypted alert from the {}",
+                    a.from.as_str()
+                ),
+                Some(a) => match &a.description {
+                    Some(d) => format!("handshake failed: {} alert {d}", a.from.as_str()),
+                    None => format!(
+                        "handshake failed: encrypted alert from the {}",
+                        a.from.as_str()
+                    ),
+                },
+                None => "handshake failed".to_owned(),
+            }
+        }
+        TlsOutcome::Aborted => format!("aborted without an alert: {}", tcp_words(r.tcp_end)),
+        TlsOutcome::ClosedBeforeData => format!(
+            "handshake done, closed before application data: {}",
+            tcp_words(r.tcp_end)
+        ),
+        TlsOutcome::Incomplete => "incomplete: the capture ended during the handshake".to_owned(),
+        TlsOutcome::HandshakeNotObserved => {
+            "handshake not captured (encrypted records only)".to_owned()
+        }
+    }
+}
+
+fn tcp_words(e: Ending) -> &'static str {
+    e.describe()
+}

@@ -1,0 +1,410 @@
+//! The TLS walker on hand-built record streams: outcomes, alerts (plaintext, encrypted,
+//! probable, answers to a close), bulk records skipped unread, gaps, and keys.
+
+use super::*;
+use crate::tls::handshake::tests::{alpn_ext, client_hello_body, message, sni_ext};
+use crate::tls::handshake::{CERTIFICATE, CLIENT_HELLO, SERVER_HELLO, SERVER_HELLO_DONE};
+use crate::tls::{DecryptError, RecordDecrypter};
+
+const C: usize = 0;
+const S: usize = 1;
+
+fn rec(ty: u8, payload: &[u8]) -> Vec<u8> {
+    let mut r = vec![ty, 0x03, 0x03];
+    r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    r.extend_from_slice(payload);
+    r
+}
+
+fn client_hello(sni: &str) -> Vec<u8> {
+    let body = client_hello_body(&[sni_ext(sni), alpn_ext(&["http/1.1"])]);
+    rec(record::HANDSHAKE, &message(CLIENT_HELLO, &body))
+}
+
+fn server_hello(version: u16, cipher: u16) -> Vec<u8> {
+    let mut b = vec![0x03, 0x03];
+    b.extend_from_slice(&[9u8; 32]);
+    b.push(0);
+    b.extend_from_slice(&cipher.to_be_bytes());
+    b.push(0);
+    if version == 0x0304 {
+        b.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+    } else {
+        b.extend_from_slice(&[0x00, 0x00]);
+    }
+    rec(record::HANDSHAKE, &message(SERVER_HELLO, &b))
+}
+
+/// A connection fed segment by segment: (direction, bytes) in order.
+struct Wire {
+    tls: TlsConnection,
+    streams: [Relay; 2],
+    packet: u64,
+}
+
+impl Wire {
+    fn new(decrypt: bool) -> Self {
+        Wire {
+            tls: TlsConnection::new(decrypt),
+            streams: [Relay::new(), Relay::new()],
+            packet: 0,
+        }
+    }
+
+    fn send(&mut self, dir: usize, bytes: &[u8]) -> &mut Self {
+        self.packet += 1;
+        let stream = &mut self.streams[dir];
+        stream.append(
+            bytes,
+            self.packet,
+            Timestamp(i64::try_from(self.packet).unwrap_or(0) * 1_000_000),
+        );
+        let peer = if dir == C { Peer::Client } else { Peer::Server };
+        self.tls.process(stream, dir, peer);
+        self
+    }
+
+    fn end(&mut self, ending: Ending, closer: Option<usize>) -> TlsRecord {
+        self.packet += 1;
+        let at = Timestamp(i64::try_from(self.packet).unwrap_or(0) * 1_000_000);
+        self.tls.finish(ending, at, closer)
+    }
+}
+
+fn codes(r: &TlsRecord) -> Vec<&'static str> {
+    r.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+#[test]
+fn tls13_application_data_both_ways_is_a_success_and_bulk_is_not_buffered() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("chat.example"));
+    let mut flight = server_hello(0x0304, 0x1301);
+    flight.extend(rec(record::CHANGE_CIPHER_SPEC, &[1]));
+    flight.extend(rec(record::APPLICATION_DATA, &[0; 900]));
+    w.send(S, &flight);
+    w.send(C, &rec(record::APPLICATION_DATA, &[0; 53])); // Finished
+    w.send(C, &rec(record::APPLICATION_DATA, &[0; 300]));
+    // A 16 KiB record arriving in pieces: its payload is consumed past the buffer, so the
+    // stream never holds more than a header's worth.
+    let big = rec(record::APPLICATION_DATA, &[0; 16000]);
+    for chunk in big.chunks(1400) {
+        w.send(S, chunk);
+        assert!(w.streams[S].data().len() < 1400);
+    }
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert_eq!(r.outcome, TlsOutcome::ApplicationData);
+    assert_eq!(r.sni.as_deref(), Some("chat.example"));
+    assert_eq!(r.version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(r.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
+    assert_eq!(r.alpn_offered, ["http/1.1"]);
+    assert!(r.encrypted_handshake && r.alpn.is_none() && r.certificate.is_none());
+    assert_eq!(r.client_to_server.application_data_bytes, 305);
+    assert_eq!(r.server_to_client.application_data_bytes, 16005);
+    assert!(r.findings.is_empty());
+}
+
+#[test]
+fn a_short_encrypted_record_then_the_client_closing_is_a_probable_alert() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("chat.example"));
+    let mut flight = server_hello(0x0304, 0x1302);
+    flight.extend(rec(record::APPLICATION_DATA, &[0; 800]));
+    w.send(S, &flight);
+    w.send(C, &rec(record::APPLICATION_DATA, &[0; 19]));
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert_eq!(r.outcome, TlsOutcome::HandshakeFailed);
+    assert_eq!(codes(&r), ["tls_probable_alert"]);
+    let a = &r.alerts[0];
+    assert!(a.probable && a.encrypted && a.from == Peer::Client && a.packet == 3);
+    // The same record followed by the capture's end (no close) proves nothing.
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("chat.example"));
+    w.send(S, &server_hello(0x0304, 0x1302));
+    w.send(C, &rec(record::APPLICATION_DATA, &[0; 19]));
+    assert_ne!(
+        w.end(Ending::CaptureEnded, None).outcome,
+        TlsOutcome::HandshakeFailed
+    );
+}
+
+#[test]
+fn plaintext_alerts_name_the_cause_and_the_side() {
+    for (from, alert, code) in [
+        (S, 112, "tls_unrecognized_name"),
+        (S, 40, "tls_handshake_failure"),
+        (S, 70, "tls_protocol_version"),
+        (S, 120, "tls_no_application_protocol"),
+        (C, 48, "tls_certificate_rejected"),
+        (C, 42, "tls_certificate_rejected"),
+        (C, 46, "tls_certificate_rejected"),
+        (S, 80, "tls_alert"),
+    ] {
+        let mut w = Wire::new(false);
+        w.send(C, &client_hello("x.example"));
+        if from == C {
+            w.send(S, &server_hello(0x0303, 0xc02f));
+        }
+        w.send(from, &rec(record::ALERT, &[2, alert]));
+        let r = w.end(Ending::ServerFin, Some(from));
+        assert_eq!(r.outcome, TlsOutcome::HandshakeFailed, "{code}");
+        assert_eq!(codes(&r), [code]);
+        assert_eq!(
+            r.alerts[0].description.as_deref(),
+            Some(record::alert_name(alert).as_str())
+        );
+    }
+}
+
+#[test]
+fn an_alert_answering_the_peers_close_decides_nothing() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("x.example"));
+    let mut flight = server_hello(0x0303, 0xc02f);
+    flight.extend(rec(record::HANDSHAKE, &message(CERTIFICATE, &[0, 0, 0])));
+    flight.extend(rec(record::HANDSHAKE, &message(SERVER_HELLO_DONE, &[])));
+    w.send(S, &flight);
+    // The client's FIN comes first (packet 3 time), the server's decode_error after it.
+    w.packet += 1;
+    w.send(S, &rec(record::ALERT, &[2, 50]));
+    let r = w
+        .tls
+        .finish(Ending::ClientFin, Timestamp(3_000_000), Some(C));
+    assert_eq!(r.outcome, TlsOutcome::Aborted);
+    assert_eq!(codes(&r), ["tls_client_gave_up"]);
+    assert_eq!(r.alerts.len(), 1, "still listed");
+}
+
+#[test]
+fn a_server_that_hangs_up_on_the_client_hello() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("x.example"));
+    let r = w.end(Ending::ServerRst, Some(S));
+    assert_eq!(r.outcome, TlsOutcome::Aborted);
+    assert_eq!(codes(&r), ["tls_no_server_hello"]);
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("x.example"));
+    assert_eq!(
+        w.end(Ending::CaptureEnded, None).outcome,
+        TlsOutcome::Incomplete
+    );
+}
+
+#[test]
+fn tls12_handshake_done_without_data_and_close_notify_is_not_a_failure_cause() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("x.example"));
+    w.send(S, &server_hello(0x0303, 0xc02f));
+    let mut fin = rec(record::CHANGE_CIPHER_SPEC, &[1]);
+    fin.extend(rec(record::HANDSHAKE, &[0; 40]));
+    w.send(C, &fin);
+    w.send(S, &fin);
+    w.send(C, &rec(record::ALERT, &[0; 26])); // encrypted close_notify
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert_eq!(r.outcome, TlsOutcome::ClosedBeforeData);
+    assert!(r.findings.is_empty());
+    assert!(r.alerts[0].encrypted && r.alerts[0].description.is_none());
+}
+
+#[test]
+fn the_record_layer_survives_garbage_gaps_and_split_headers() {
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello("x.example"));
+    w.send(S, &server_hello(0x0304, 0x1301));
+    // A gap over a header: the walk resynchronises on the next application-data header.
+    w.tls.gap(
+        S,
+        Gap {
+            offset: 0,
+            len: 100,
+            needs_resync: true,
+        },
+        4,
+    );
+    let mut after = vec![0xaa; 7];
+    after.extend(rec(record::APPLICATION_DATA, &[0; 30]));
+    after.extend(rec(record::APPLICATION_DATA, &[0; 30]));
+    w.send(S, &after);
+    assert!(w.streams[S].data().is_empty());
+    // Header split byte by byte.
+    for b in rec(record::APPLICATION_DATA, &[0; 10]) {
+        w.send(C, &[b]);
+    }
+    // Not TLS: that direction stops, nothing panics, nothing more is stored.
+    w.send(C, b"GET / HTTP/1.1\r\n\r\n");
+    w.send(C, &[0; 5000]);
+    assert!(w.streams[C].data().is_empty());
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert!(r.server_to_client.records >= 3);
+}
+
+/// A stand-in decrypter: the "ciphertext" is the plaintext followed by the inner type.
+#[derive(Debug, Default)]
+struct Clear {
+    epochs: Vec<Epoch>,
+}
+
+impl RecordDecrypter for Clear {
+    fn open(&mut self, _h: [u8; 5], payload: &[u8], out: &mut Vec<u8>) -> Result<u8, DecryptError> {
+        let (ty, body) = payload.split_last().ok_or(DecryptError::TooShort)?;
+        if *ty == 0xff {
+            return Err(DecryptError::BadRecord);
+        }
+        out.extend_from_slice(body);
+        Ok(*ty)
+    }
+
+    fn next_epoch(&mut self, epoch: Epoch) {
+        self.epochs.push(epoch);
+    }
+}
+
+fn sealed(ty: u8, plain: &[u8]) -> Vec<u8> {
+    let mut p = plain.to_vec();
+    p.push(ty);
+    rec(record::APPLICATION_DATA, &p)
+}
+
+#[test]
+fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_relay() {
+    let mut w = Wire::new(true);
+    w.send(C, &client_hello("x.example"));
+    let mut flight = server_hello(0x0304, 0x1301);
+    flight.extend(sealed(
+        record::HANDSHAKE,
+        &message(handshake::FINISHED, &[0; 32]),
+    ));
+    w.send(S, &flight);
+    let request = w.tls.key_request().cloned();
+    assert_eq!(
+        request.as_ref().map(|r| (r.client_random, r.cipher_suite)),
+        Some(([7; 32], 0x1301))
+    );
+    assert!(
+        !w.streams[S].data().is_empty(),
+        "the protected record waits for the keys"
+    );
+    w.tls.install_keys(KeyAnswer::Keys(SessionKeys {
+        client: Box::new(Clear::default()),
+        server: Box::new(Clear::default()),
+    }));
+    w.send(
+        S,
+        &sealed(
+            record::APPLICATION_DATA,
+            b"HTTP/1.1 101 Switching Protocols\r\n",
+        ),
+    );
+    w.send(
+        C,
+        &sealed(record::HANDSHAKE, &message(handshake::FINISHED, &[0; 32])),
+    );
+    w.send(
+        C,
+        &sealed(record::APPLICATION_DATA, b"GET /chat HTTP/1.1\r\n"),
+    );
+    w.send(C, &rec(record::APPLICATION_DATA, &[1, 2, 0xff]));
+    assert_eq!(
+        w.tls.plaintext_mut()[C].data(),
+        b"",
+        "a failed record is a gap"
+    );
+    assert_eq!(w.tls.take_plaintext_gaps().len(), 1);
+    assert_eq!(
+        w.tls.plaintext_mut()[S].data(),
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+    );
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert!(r.decrypted);
+    assert_eq!(r.decryption.as_deref(), Some("1 records failed to decrypt"));
+    let mut w = Wire::new(true);
+    w.send(C, &client_hello("x.example"));
+    w.send(S, &server_hello(0x0303, 0xc02f));
+    w.tls
+        .install_keys(KeyAnswer::Unsupported("TLS_RSA_WITH_RC4_128_SHA".into()));
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert_eq!(r.decryption.as_deref(), Some("TLS_RSA_WITH_RC4_128_SHA"));
+}
+
+/// The leaf of `samples/tls/tls12-wss-python-ok.pcap` (CN=localhost, SAN localhost and
+/// 127.0.0.1, valid 2026-12-01 to 2036-11-28), extracted with tshark.
+const LOCALHOST_DER: &[u8] = include_bytes!("../testdata/localhost.der");
+
+/// A TLS 1.2 server flight with `der` as its certificate, the client's hello naming `sni`,
+/// captured at Unix second `secs`; `data_both_ways`: the handshake completes and data flows.
+fn with_certificate(sni: &str, secs: i64, data_both_ways: bool) -> TlsRecord {
+    let mut w = Wire::new(false);
+    let ts = |s: i64| Timestamp(s * 1_000_000_000);
+    w.streams[C].append(&client_hello(sni), 1, ts(secs));
+    w.tls.process(&mut w.streams[C], C, Peer::Client);
+    let mut list = Vec::new();
+    let n = LOCALHOST_DER.len();
+    list.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    list.extend_from_slice(LOCALHOST_DER);
+    let mut body = vec![
+        (list.len() >> 16) as u8,
+        (list.len() >> 8) as u8,
+        list.len() as u8,
+    ];
+    body.extend_from_slice(&list);
+    let mut flight = server_hello(0x0303, 0xc02b);
+    flight.extend(rec(record::HANDSHAKE, &message(CERTIFICATE, &body)));
+    w.streams[S].append(&flight, 2, ts(secs));
+    w.tls.process(&mut w.streams[S], S, Peer::Server);
+    if data_both_ways {
+        for (dir, packet) in [(C, 3), (S, 4)] {
+            let mut b = rec(record::CHANGE_CIPHER_SPEC, &[1]);
+            b.extend(rec(record::HANDSHAKE, &[0; 40]));
+            b.extend(rec(record::APPLICATION_DATA, &[0; 100]));
+            w.streams[dir].append(&b, packet, ts(secs));
+            let peer = if dir == C { Peer::Client } else { Peer::Server };
+            w.tls.process(&mut w.streams[dir], dir, peer);
+        }
+    }
+    w.tls.finish(Ending::ClientFin, ts(secs + 1), Some(C))
+}
+
+#[test]
+fn the_certificate_is_read_and_judged_against_the_sni_and_the_capture_time() {
+    let dec_2030 = 1_922_000_000;
+    let r = with_certificate("localhost", dec_2030, true);
+    let cert = r
+        .certificate
+        .as_ref()
+        .map(|c| (c.subject.as_str(), c.san.clone(), c.chain_len));
+    assert_eq!(
+        cert,
+        Some((
+            "CN=localhost",
+            vec!["localhost".into(), "127.0.0.1".into()],
+            1
+        ))
+    );
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    // Another name, years after the end of validity, and the client went on anyway:
+    // warnings (it checks neither).
+    let year_2100 = 4_102_444_800;
+    let r = with_certificate("other.example", year_2100, true);
+    assert_eq!(
+        codes(&r),
+        ["tls_certificate_name_mismatch", "tls_certificate_expired"]
+    );
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.severity == crate::finding::Severity::Warning));
+    // The same when the client then hung up: errors, and the client gave up.
+    let r = with_certificate("other.example", year_2100, false);
+    assert_eq!(
+        codes(&r),
+        [
+            "tls_client_gave_up",
+            "tls_certificate_name_mismatch",
+            "tls_certificate_expired"
+        ]
+    );
+    assert!(r
+        .findings
+        .iter()
+        .all(|f| f.severity == crate::finding::Severity::Error));
+}

@@ -1,0 +1,355 @@
+//! TLS without keys on the captures `samples/generate-tls.sh` recorded from real
+//! implementations (openssl, curl, Python `ssl` + websockets, node `https` + ws): what each
+//! `tls` record must say, and SNI, version, cipher and alerts cross-checked against tshark.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn tls_records(name: &str) -> Vec<Value> {
+    all_records(&sample(&format!("tls/{name}")), &[])
+        .into_iter()
+        .filter(|r| r["type"] == "tls")
+        .collect()
+}
+
+/// (sample, per connection: SNI, version, outcome, finding codes, ALPN selected).
+type Expect<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str, &'a str, &'a [&'a str], Option<&'a str>)],
+);
+
+const EXPECTED: &[Expect<'static>] = &[
+    (
+        "tls13-wss-python-ok.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
+        "tls12-wss-python-ok.pcap",
+        &[("localhost", "TLSv1.2", "application_data", &[], None)],
+    ),
+    (
+        "tls13-wss-node-ok.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
+        "tls13-self-signed-rejected.pcap",
+        &[(
+            "localhost",
+            "TLSv1.3",
+            "aborted",
+            &["tls_client_gave_up"],
+            None,
+        )],
+    ),
+    (
+        "tls12-self-signed-rejected.pcap",
+        &[(
+            "localhost",
+            "TLSv1.2",
+            "aborted",
+            &["tls_client_gave_up"],
+            None,
+        )],
+    ),
+    (
+        "tls13-curl-unknown-ca.pcap",
+        &[(
+            "localhost",
+            "TLSv1.3",
+            "handshake_failed",
+            &["tls_certificate_rejected"],
+            None,
+        )],
+    ),
+    (
+        "tls12-curl-unknown-ca.pcap",
+        &[(
+            "localhost",
+            "TLSv1.2",
+            "handshake_failed",
+            &["tls_certificate_rejected"],
+            None,
+        )],
+    ),
+    (
+        "tls13-sni-rejected.pcap",
+        &[(
+            "wrong.example",
+            "",
+            "handshake_failed",
+            &["tls_unrecognized_name"],
+            None,
+        )],
+    ),
+    (
+        "tls12-sni-rejected.pcap",
+        &[(
+            "wrong.example",
+            "",
+            "handshake_failed",
+            &["tls_unrecognized_name"],
+            None,
+        )],
+    ),
+    (
+        "tls13-alpn-rejected.pcap",
+        &[(
+            "localhost",
+            "",
+            "handshake_failed",
+            &["tls_no_application_protocol"],
+            None,
+        )],
+    ),
+    (
+        "tls12-client-gave-up.pcap",
+        &[(
+            "localhost",
+            "TLSv1.2",
+            "aborted",
+            &["tls_client_gave_up"],
+            None,
+        )],
+    ),
+    (
+        // h2 is not a finding; s_server -www does not speak HTTP/2, so curl hangs up.
+        "tls12-curl-alpn-h2-http11.pcap",
+        &[
+            (
+                "localhost",
+                "TLSv1.2",
+                "closed_before_data",
+                &[],
+                Some("h2"),
+            ),
+            (
+                "localhost",
+                "TLSv1.2",
+                "application_data",
+                &[],
+                Some("http/1.1"),
+            ),
+        ],
+    ),
+    (
+        "tls13-curl-alpn-h2-http11.pcap",
+        &[
+            ("localhost", "TLSv1.3", "application_data", &[], None),
+            ("localhost", "TLSv1.3", "application_data", &[], None),
+        ],
+    ),
+    (
+        "tls13-openssl-hrr.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+];
+
+#[test]
+fn every_tls_sample_tells_its_story() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(root().join("samples/tls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = EXPECTED.iter().map(|(n, _)| (*n).to_owned()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "every TLS sample has its expectations");
+    for (name, conns) in EXPECTED {
+        let recs = tls_records(name);
+        assert_eq!(
+            recs.len(),
+            conns.len(),
+            "{name}: one tls record per connection"
+        );
+        for (r, (sni, version, outcome, codes_want, alpn)) in recs.iter().zip(conns.iter()) {
+            assert_eq!(r["sni"], *sni, "{name}");
+            assert_eq!(r["version"].as_str().unwrap_or(""), *version, "{name}");
+            assert_eq!(r["outcome"], *outcome, "{name}");
+            assert_eq!(codes(r), *codes_want, "{name}");
+            assert_eq!(r["alpn"].as_str(), *alpn, "{name}");
+            assert_eq!(r["decrypted"], false);
+            // TLS 1.3 hides the certificate; TLS 1.2 shows it.
+            if *version == "TLSv1.2" {
+                let cert = &r["certificate"];
+                assert_eq!(cert["subject"], "CN=localhost", "{name}");
+                assert_eq!(
+                    cert["san"],
+                    serde_json::json!(["localhost", "127.0.0.1"]),
+                    "{name}"
+                );
+                assert_eq!(cert["self_signed"], true);
+            } else {
+                assert!(r["certificate"].is_null(), "{name}");
+            }
+        }
+    }
+    let hrr = &tls_records("tls13-openssl-hrr.pcap")[0];
+    assert_eq!(hrr["hello_retry"], true);
+    let ok = &tls_records("tls13-wss-python-ok.pcap")[0];
+    assert!(
+        ok["client_to_server"]["application_data_bytes"]
+            .as_u64()
+            .unwrap()
+            > 100
+    );
+    assert_eq!(ok["encrypted_handshake"], true);
+}
+
+#[test]
+fn the_summary_names_what_was_not_decrypted_and_the_way_out() {
+    let out = wssniff(&[
+        "-r",
+        sample("tls/tls13-wss-python-ok.pcap").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(err.contains("0 WebSocket handshakes"), "{err}");
+    assert!(
+        err.contains("1 TLS connection: 0 failed, 0 decrypted; by SNI: localhost ×1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not decrypted") && err.contains("--keylog FILE"),
+        "{err}"
+    );
+    assert!(err.contains("behind the TLS terminator"), "{err}");
+    // A healthy connection gets no line; a failed one does.
+    assert!(stdout(&out).is_empty());
+    let out = wssniff(&[
+        "-r",
+        sample("tls/tls13-sni-rejected.pcap").to_str().unwrap(),
+    ]);
+    let line = stdout(&out);
+    assert!(
+        line.contains("TLS FAILED") && line.contains("sni=wrong.example"),
+        "{line}"
+    );
+    assert!(line.contains("tls_unrecognized_name"), "{line}");
+}
+
+/// tshark's view of a capture: per TCP stream, SNI, ServerHello cipher and version, and
+/// the plaintext alert descriptions.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Seen {
+    sni: Option<String>,
+    cipher: Option<u16>,
+    version: Option<u16>,
+    alerts: Vec<u8>,
+}
+
+fn hex(s: &str) -> Option<u16> {
+    u16::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
+}
+
+fn tshark(path: &std::path::Path) -> Option<BTreeMap<u64, Seen>> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str()?,
+            "-Y",
+            "tls",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ])
+        .args(["-e", "tcp.stream", "-e", "tls.handshake.type"])
+        .args(["-e", "tls.handshake.extensions_server_name"])
+        .args([
+            "-e",
+            "tls.handshake.ciphersuite",
+            "-e",
+            "tls.handshake.extensions.supported_version",
+        ])
+        .args(["-e", "tls.alert_message.desc"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let s = seen.entry(f[0].parse().unwrap()).or_default();
+        let types: Vec<&str> = f[1].split(',').collect();
+        if !f[2].is_empty() {
+            s.sni = Some(f[2].to_owned());
+        }
+        if types.contains(&"2") {
+            // The last ServerHello wins (after a HelloRetryRequest).
+            s.cipher = f[3].split(',').next_back().and_then(hex);
+            s.version = f[4].split(',').next_back().and_then(hex).or(Some(0x0303));
+        }
+        s.alerts
+            .extend(f[5].split(',').filter_map(|d| d.parse::<u8>().ok()));
+    }
+    Some(seen)
+}
+
+#[test]
+fn tshark_agrees_on_sni_version_cipher_and_alerts() {
+    if Command::new("tshark").arg("-v").output().is_err() {
+        eprintln!("tshark not installed: cross-check skipped");
+        return;
+    }
+    for (name, _) in EXPECTED {
+        let path = sample(&format!("tls/{name}"));
+        let theirs = tshark(&path).unwrap();
+        let ours = tls_records(name);
+        assert_eq!(theirs.len(), ours.len(), "{name}");
+        for (r, t) in ours.iter().zip(theirs.values()) {
+            assert_eq!(r["sni"].as_str(), t.sni.as_deref(), "{name}");
+            let cipher = t.cipher.map(wssniff::tls::record::cipher_name);
+            assert_eq!(r["cipher"].as_str(), cipher.as_deref(), "{name}");
+            let version = t.version.map(wssniff::tls::record::version_name);
+            assert_eq!(r["version"].as_str(), version.as_deref(), "{name}");
+            let plain: Vec<String> = r["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a["description"].as_str().map(str::to_owned))
+                .collect();
+            let theirs: Vec<String> = t
+                .alerts
+                .iter()
+                .map(|d| wssniff::tls::record::alert_name(*d))
+                .collect();
+            assert_eq!(plain, theirs, "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_report_lists_failed_tls_connections() {
+    let dir = std::env::temp_dir().join(format!("wssniff-tls-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let md = dir.join("r.md");
+    let json = dir.join("r.json");
+    for out in [&md, &json] {
+        let o = wssniff(&[
+            "-r",
+            sample("tls/tls12-curl-unknown-ca.pcap").to_str().unwrap(),
+            "-q",
+            "--report",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("## TLS connections") && text.contains("tls_certificate_rejected"),
+        "{text}"
+    );
+    assert!(text.contains("--keylog FILE"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["tls"]["failed"], 1);
+    assert_eq!(
+        v["tls"]["failures"][0]["findings"][0][0],
+        "tls_certificate_rejected"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
