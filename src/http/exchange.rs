@@ -30,7 +30,7 @@ use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
 use crate::event::{Ending, HeadCut, Message};
 use crate::finding::{Code, Finding};
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
 use crate::tcp::stream::{ByteStream, Marks};
@@ -175,6 +175,8 @@ struct Pending {
 struct HttpMarks {
     header_limit: bool,
     malformed: Option<String>,
+    /// What the memory budget refused to keep of this direction's messages, if anything.
+    memcap: Option<&'static str>,
 }
 
 /// A response to an upgrade request whose body is being read before the exchange is
@@ -314,6 +316,14 @@ impl Exchange {
         self.account.set(meter, 0);
     }
 
+    /// The connection is being evicted to make room under the memory budget: the exchanges
+    /// still waiting say so.
+    pub fn evicted_for_memory(&mut self) {
+        let [lo, _] = &mut self.marks;
+        lo.memcap
+            .get_or_insert("the connection was evicted to make room for new ones");
+    }
+
     fn marks_mut(&mut self, side: Side) -> &mut HttpMarks {
         let [lo, hi] = &mut self.marks;
         match side {
@@ -322,9 +332,24 @@ impl Exchange {
         }
     }
 
-    fn push_pending(&mut self, p: Pending) {
-        self.held += pending_bytes(&p);
+    /// Queues a request for its answer if the memory budget has room; otherwise marks
+    /// `side` and returns false (the caller gives the connection up: answers can no longer
+    /// be paired).
+    fn push_pending<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        p: Pending,
+    ) -> bool {
+        let bytes = pending_bytes(&p);
+        if link.admit(Use::Pending, bytes).is_err() {
+            self.marks_mut(side).memcap =
+                Some("a pipelined request was not kept (the connection was not followed further)");
+            return false;
+        }
+        self.held += bytes;
         self.pending.push_back(p);
+        true
     }
 
     fn pop_pending(&mut self) -> Option<Pending> {
@@ -564,15 +589,20 @@ impl Exchange {
         let Some(head) = head else {
             if is_request && self.pending.len() < self.max_pending {
                 // Its answer still pairs with it, and a WebSocket answer is reported.
-                self.push_pending(Pending {
-                    head_method: false,
-                    h2c: false,
-                    upgrade: None,
-                    since: last.map_or(link.now, |o| o.ts),
-                    id: None,
-                    cut: true,
-                    cut_request: None,
-                });
+                // Refused by the budget, it is simply not paired (marked).
+                let _ = self.push_pending(
+                    link,
+                    side,
+                    Pending {
+                        head_method: false,
+                        h2c: false,
+                        upgrade: None,
+                        since: last.map_or(link.now, |o| o.ts),
+                        id: None,
+                        cut: true,
+                        cut_request: None,
+                    },
+                );
             }
             return Next::Resync;
         };
@@ -625,15 +655,22 @@ impl Exchange {
                 .origin(len.saturating_sub(1))
                 .map_or(link.now, |o| o.ts);
             link.stream_mut(side).consume(len as u64);
-            self.push_pending(Pending {
-                head_method: scan.head_method,
-                h2c: scan.h2c,
-                upgrade: None,
-                since,
-                id: None,
-                cut: false,
-                cut_request: None,
-            });
+            let kept = self.push_pending(
+                link,
+                side,
+                Pending {
+                    head_method: scan.head_method,
+                    h2c: scan.h2c,
+                    upgrade: None,
+                    since,
+                    id: None,
+                    cut: false,
+                    cut_request: None,
+                },
+            );
+            if !kept {
+                return Some(Next::GiveUp);
+            }
             return Some(Next::Body {
                 body: scan.request_body(),
                 release_client: false,
@@ -701,21 +738,28 @@ impl Exchange {
         }
         let since = msg.last_ts;
         let cut = msg.cut.is_some();
-        self.new_upgrade |= upgrade;
         let (upgrade_request, cut_request) = match (upgrade, cut) {
             (true, _) => (Some(msg), None),
             (false, true) => (None, Some(msg)),
             (false, false) => (None, None),
         };
-        self.push_pending(Pending {
-            head_method,
-            h2c,
-            upgrade: upgrade_request,
-            since,
-            id: None,
-            cut,
-            cut_request,
-        });
+        let kept = self.push_pending(
+            link,
+            side,
+            Pending {
+                head_method,
+                h2c,
+                upgrade: upgrade_request,
+                since,
+                id: None,
+                cut,
+                cut_request,
+            },
+        );
+        if !kept {
+            return Next::GiveUp;
+        }
+        self.new_upgrade |= upgrade;
         if upgrade {
             Next::AwaitResponse(body)
         } else {
@@ -729,7 +773,7 @@ impl Exchange {
     fn on_response<S: ByteStream>(
         &mut self,
         link: &mut Link<'_, S>,
-        _side: Side,
+        side: Side,
         msg: Message,
         out: &mut Output,
     ) -> Next {
@@ -739,8 +783,12 @@ impl Exchange {
             if self.pending.front().is_some_and(|p| p.upgrade.is_some())
                 && self.interim.len() < MAX_INTERIM
             {
-                self.held += head_bytes(&msg);
-                self.interim.push(msg);
+                if link.admit(Use::Pending, head_bytes(&msg)).is_ok() {
+                    self.held += head_bytes(&msg);
+                    self.interim.push(msg);
+                } else {
+                    self.marks_mut(side).memcap = Some("an interim (1xx) response was not kept");
+                }
             }
             return Next::Body {
                 body: Body::None,
@@ -972,8 +1020,31 @@ impl Exchange {
         for side in [Side::LoToHi, Side::HiToLo] {
             let evidence = link.stream_mut(side).marks_mut().take();
             let marks = std::mem::take(self.marks_mut(side));
-            if evidence == Marks::default() && marks.malformed.is_none() && !marks.header_limit {
+            if evidence == Marks::default()
+                && marks.malformed.is_none()
+                && !marks.header_limit
+                && marks.memcap.is_none()
+            {
                 continue;
+            }
+            if evidence.memcap > 0 {
+                findings.push(
+                    Finding::new(
+                        Code::MemcapReached,
+                        format!(
+                            "{} bytes of the {} stream were not kept (holes given up, unfinished heads dropped): wssniff's memory budget (--memcap) was full",
+                            evidence.memcap,
+                            link.peer_of(side).as_str()
+                        ),
+                    )
+                    .packets(&evidence.packets),
+                );
+            }
+            if let Some(what) = marks.memcap {
+                findings.push(Finding::new(
+                    Code::MemcapReached,
+                    format!("{what}: wssniff's memory budget (--memcap) was full"),
+                ));
             }
             if let Some(gap) = evidence.gap {
                 findings.push(
