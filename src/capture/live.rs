@@ -89,6 +89,17 @@ pub struct LiveCounters {
     received: AtomicU64,
     kernel_dropped: AtomicU64,
     interface_dropped: AtomicU64,
+    /// Why libpcap stopped delivering packets (the interface went away, …), if it did.
+    failure: std::sync::OnceLock<String>,
+}
+
+impl LiveCounters {
+    /// Why the capture stopped on its own, if it did: libpcap's message (e.g. "The interface
+    /// disappeared" when a veth is deleted or a USB NIC unplugged).
+    #[must_use]
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
 }
 
 impl LiveCounters {
@@ -276,7 +287,12 @@ impl LiveCapture {
                     // Nothing waiting: a short nap keeps a quiet link from costing a core.
                     std::thread::sleep(IDLE_NAP);
                 }
-                Err(_) => break,
+                Err(e) => {
+                    // Not a stop we asked for: the device failed or went away. Said once,
+                    // by the analysis thread, with what was analysed up to here.
+                    let _ = counters.failure.set(e.to_string());
+                    break;
+                }
             }
             if last_stats.elapsed() >= STATS_EVERY {
                 last_stats = std::time::Instant::now();

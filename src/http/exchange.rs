@@ -157,7 +157,8 @@ struct Pending {
     head_method: bool,
     /// The request asked for `Upgrade: h2c`.
     h2c: bool,
-    upgrade: Option<Message>,
+    /// Boxed: plain requests (most of a pipelined flood) keep 8 bytes here, not a message.
+    upgrade: Option<Box<Message>>,
     /// When the request head was complete.
     since: Timestamp,
     /// The handshake id reserved for an upgrade request, once assigned.
@@ -167,7 +168,8 @@ struct Pending {
     cut: bool,
     /// Such a request's captured lines, kept until its answer says whether it was a
     /// WebSocket attempt (a 101 or WebSocket headers) or only counted as cut.
-    cut_request: Option<Message>,
+    /// Boxed like `upgrade`: only a cut request that may prove an attempt is kept.
+    cut_request: Option<Box<Message>>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -217,7 +219,8 @@ pub struct Exchange {
     saw_upgrade: bool,
     /// An upgrade request arrived since [`Exchange::take_new_upgrade`] was last called.
     new_upgrade: bool,
-    /// Bytes of `pending` and `interim`, kept as they change (see [`Exchange::memory`]).
+    /// Bytes of the heads in `pending` and `interim`, kept as they change (the queue's slots
+    /// are added from its capacity; see [`Exchange::memory`]).
     held: usize,
     account: Account,
 }
@@ -232,10 +235,15 @@ fn head_bytes(m: &Message) -> usize {
             .sum::<usize>()
 }
 
+/// Bytes a pending request holds beyond its slot in the queue (the slots are counted by the
+/// queue's capacity: a grown queue holds them whether filled or not).
 fn pending_bytes(p: &Pending) -> usize {
-    std::mem::size_of::<Pending>()
-        + p.upgrade.as_ref().map_or(0, head_bytes)
-        + p.cut_request.as_ref().map_or(0, head_bytes)
+    p.upgrade
+        .as_deref()
+        .map_or(0, |m| std::mem::size_of::<Message>() + head_bytes(m))
+        + p.cut_request
+            .as_deref()
+            .map_or(0, |m| std::mem::size_of::<Message>() + head_bytes(m))
 }
 
 impl Exchange {
@@ -300,15 +308,21 @@ impl Exchange {
     /// now (walked).
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.pending.iter().map(pending_bytes).sum::<usize>()
+        self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.pending.iter().map(pending_bytes).sum::<usize>()
             + self.interim.iter().map(head_bytes).sum::<usize>()
             + self.reading.as_ref().map_or(0, |r| r.memory())
+    }
+
+    /// The running figure [`Exchange::memory`] must agree with.
+    fn registered(&self) -> usize {
+        self.pending.capacity() * std::mem::size_of::<Pending>() + self.held
     }
 
     /// Registers the bytes held now with `meter` (0 after [`Exchange::release`]).
     pub fn settle(&mut self, meter: &mut Meter) {
         let reading = self.reading.as_ref().map_or(0, |r| r.memory());
-        self.account.set(meter, self.held + reading);
+        self.account.set(meter, self.registered() + reading);
     }
 
     /// Withdraws what is registered with `meter` (the connection is being dropped).
@@ -342,12 +356,19 @@ impl Exchange {
         p: Pending,
     ) -> bool {
         let bytes = pending_bytes(&p);
+        // A full queue doubles (VecDeque grows to at least 4 slots).
+        let slots = if self.pending.len() == self.pending.capacity() {
+            self.pending.capacity().max(4) * std::mem::size_of::<Pending>()
+        } else {
+            0
+        };
+        let bytes = bytes + slots;
         if link.admit(Use::Pending, bytes).is_err() {
             self.marks_mut(side).memcap =
                 Some("a pipelined request was not kept (the connection was not followed further)");
             return false;
         }
-        self.held += bytes;
+        self.held += pending_bytes(&p);
         self.pending.push_back(p);
         true
     }
@@ -381,7 +402,9 @@ impl Exchange {
         for p in &mut self.pending {
             if p.since <= cutoff {
                 if let Some(request) = p.upgrade.take() {
-                    self.held = self.held.saturating_sub(head_bytes(&request));
+                    self.held = self
+                        .held
+                        .saturating_sub(std::mem::size_of::<Message>() + head_bytes(&request));
                     expired.push((request, p.id));
                 }
             }
@@ -389,7 +412,7 @@ impl Exchange {
         for (request, id) in expired {
             let done = self.complete(
                 link,
-                Some(request),
+                Some(*request),
                 None,
                 Some((Ending::ResponseTimeout, now)),
                 false,
@@ -423,7 +446,7 @@ impl Exchange {
             }
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
-                let mut done = self.complete(link, Some(request), None, end, false, p.id);
+                let mut done = self.complete(link, Some(*request), None, end, false, p.id);
                 // The client acknowledged server bytes the capture never saw: the server did
                 // answer (a one-way capture, or capture loss), whatever the ending suggests.
                 let unseen = lost;
@@ -442,6 +465,8 @@ impl Exchange {
                 out.completed.push(done);
             }
         }
+        // The connection is over: its queue's slots go too.
+        self.pending = VecDeque::new();
     }
 
     /// `side` carries something other than HTTP: if a WebSocket request waits for this
@@ -749,11 +774,11 @@ impl Exchange {
             Pending {
                 head_method,
                 h2c,
-                upgrade: upgrade_request,
+                upgrade: upgrade_request.map(Box::new),
                 since,
                 id: None,
                 cut,
-                cut_request,
+                cut_request: cut_request.map(Box::new),
             },
         );
         if !kept {
@@ -845,7 +870,7 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
+                let done = self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
                     let reader = match done.response.as_ref() {
@@ -1507,12 +1532,12 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         h.send(C, b"GET /behind HTTP/1.1\r\n\r\n");
         h.send(S, b"HTTP/1.1 100 Continue\r\nX-Pad: aaaaaaaaaa\r\n\r\n");
         assert!(h.exchange.held > 0);
-        assert_eq!(h.exchange.held, h.exchange.memory());
+        assert_eq!(h.exchange.registered(), h.exchange.memory());
         let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(10));
         h.exchange
             .expire_unanswered(&mut link, Timestamp(9), Timestamp(10), &mut h.out);
-        assert_eq!(h.exchange.held, h.exchange.memory());
+        assert_eq!(h.exchange.registered(), h.exchange.memory());
         h.finish(Ending::CaptureEnded);
-        assert_eq!((h.exchange.held, h.exchange.memory()), (0, 0));
+        assert_eq!((h.exchange.registered(), h.exchange.memory()), (0, 0));
     }
 }

@@ -267,8 +267,15 @@ pub fn spawn_live_reader(
                     ControlFlow::Break(())
                 }
             });
-            if let Err(e) = result {
-                error.get_or_insert(e.to_string());
+            match result {
+                Ok(end) => {
+                    if let Some(why) = end.failure {
+                        error.get_or_insert(format!("the capture stopped: {why}"));
+                    }
+                }
+                Err(e) => {
+                    error.get_or_insert(e.to_string());
+                }
             }
             let _ = tx.send(Feed::Finished {
                 progress: last,
