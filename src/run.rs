@@ -89,7 +89,7 @@ impl Delivery {
             sinks.push(Box::new(LineSink::new(BufWriter::new(io::stdout()), style)));
         }
         if let Some(file) = &config.json_file {
-            let f = File::create(file)
+            let f = crate::sink::create_output(file)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
             sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
         }
@@ -97,7 +97,7 @@ impl Delivery {
         // and live capture opens every output before it gives up root.
         let report = match &config.report {
             Some((path, _)) => {
-                let file = File::create(path)
+                let file = crate::sink::create_output(path)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
                 Some((Report::new(), file))
             }
@@ -634,12 +634,22 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
+    // Outputs this run creates (not those that exist already) go to the -Z user.
+    let outputs: Vec<&Path> = [
+        live.write.as_deref(),
+        config.json_file.as_deref(),
+        config.report.as_ref().map(|(p, _)| p.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| std::fs::symlink_metadata(p).is_err())
+    .collect();
     let mut packet_out = PacketOut::create(live, &capture)?;
     // Read (or created) while still privileged: the key file is the invoking user's.
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
     let mut delivery = Delivery::new(config, redactor, true)?;
-    let dropped = crate::capture::live::drop_privileges(&live.relinquish)?;
+    let dropped = crate::capture::live::drop_privileges(&live.relinquish, &outputs)?;
     eprintln!("wssniff: {}", capture.banner());
     if let Some(done) = dropped {
         eprintln!("wssniff: {done}");

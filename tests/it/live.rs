@@ -699,3 +699,75 @@ fn a_full_disk_under_o_keeps_the_summary_and_exits_3() {
         "the summary is kept: {err}"
     );
 }
+
+/// Mode bits and owner of `path`.
+fn mode_and_owner(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.mode() & 0o777, m.uid())
+}
+
+#[test]
+fn outputs_are_owner_only_and_respect_a_stricter_umask() {
+    let dir = temp_dir("perms");
+    let sample = root().join("samples/close-codes.pcap");
+    let (json, report) = (dir.join("hs.jsonl"), dir.join("r.html"));
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&report);
+    let run = |umask: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask}; exec \"$0\" -r \"$1\" -q -o \"$2\" --report \"$3\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_wssniff"))
+            .arg(&sample)
+            .arg(&json)
+            .arg(&report)
+            .output()
+            .unwrap()
+    };
+    let out = run("022");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_and_owner(&json).0, 0o600, "-o: other people's traffic");
+    assert_eq!(mode_and_owner(&report).0, 0o600, "--report");
+    std::fs::remove_file(&json).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    assert!(run("277").status.success());
+    assert_eq!(mode_and_owner(&json).0, 0o400, "a stricter umask wins");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_outputs_belong_to_the_user_privileges_were_dropped_to() {
+    let Some(ns) = Netns::new("owner") else {
+        return;
+    };
+    let dir = temp_dir("owner");
+    let (pcap, json) = (dir.join("ws.pcap"), dir.join("hs.jsonl"));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
+        .args(["-i", "vb", "-G", "1", "-q", "-Z", "nobody", "-w"])
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(mode_and_owner(&pcap), (0o600, nobody), "-w");
+    assert_eq!(mode_and_owner(&json), (0o600, nobody), "-o");
+    std::fs::remove_dir_all(&dir).ok();
+}
