@@ -129,11 +129,16 @@ pub struct RefusalCount {
 }
 
 /// The running total of registered bytes, the budget, and the refusals.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Meter {
     held: usize,
     peak: usize,
     budget: Option<usize>,
+    /// What buffers may hold (the budget less [`FLOW_HEADROOM`]; `usize::MAX` without a
+    /// budget), kept so [`Meter::room`] is one subtraction per segment.
+    buffer_limit: usize,
+    /// The budget, or `usize::MAX`.
+    flow_limit: usize,
     refusals: [RefusalCount; USES.len()],
     /// Σ `refusals[].times`, kept so a per-packet check reads one word.
     refused_total: u64,
@@ -143,16 +148,23 @@ impl Meter {
     /// A meter with nothing registered and no budget.
     #[must_use]
     pub fn new() -> Self {
-        Meter::default()
+        Meter::with_budget(None)
     }
 
     /// A meter that refuses growth past `budget` bytes (`None`: unbounded).
     #[must_use]
     pub fn with_budget(budget: Option<usize>) -> Self {
-        Meter {
-            budget,
-            ..Meter::default()
-        }
+        let mut meter = Meter {
+            held: 0,
+            peak: 0,
+            budget: None,
+            buffer_limit: usize::MAX,
+            flow_limit: usize::MAX,
+            refusals: [RefusalCount::default(); USES.len()],
+            refused_total: 0,
+        };
+        meter.set_budget(budget);
+        meter
     }
 
     /// Bytes registered now.
@@ -176,6 +188,8 @@ impl Meter {
     /// Sets the budget that [`Meter::room`] measures against (`None`: unbounded).
     pub fn set_budget(&mut self, budget: Option<usize>) {
         self.budget = budget;
+        self.buffer_limit = budget.map_or(usize::MAX, |b| b - b / FLOW_HEADROOM);
+        self.flow_limit = budget.unwrap_or(usize::MAX);
     }
 
     /// Bytes buffers may still grow by (`usize::MAX` without a budget): the budget less
@@ -183,9 +197,7 @@ impl Meter {
     #[inline]
     #[must_use]
     pub fn room(&self) -> usize {
-        self.budget.map_or(usize::MAX, |b| {
-            (b - b / FLOW_HEADROOM).saturating_sub(self.held)
-        })
+        self.buffer_limit.saturating_sub(self.held)
     }
 
     /// Bytes new connection state may still take within the whole budget (`usize::MAX`
@@ -194,8 +206,7 @@ impl Meter {
     #[inline]
     #[must_use]
     pub fn flow_room(&self) -> usize {
-        self.budget
-            .map_or(usize::MAX, |b| b.saturating_sub(self.held))
+        self.flow_limit.saturating_sub(self.held)
     }
 
     /// Whether `bytes` more fit in the budget; a refusal is counted against `what`. Nothing
@@ -236,6 +247,12 @@ impl Meter {
     #[must_use]
     pub fn refused_total(&self) -> u64 {
         self.refused_total
+    }
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Meter::new()
     }
 }
 
@@ -351,6 +368,7 @@ mod tests {
 
     #[test]
     fn without_a_budget_nothing_is_refused() {
+        assert_eq!(Meter::default().room(), usize::MAX);
         let mut meter = Meter::new();
         let mut a = Account::default();
         assert!(a.reserve(&mut meter, Use::Body, usize::MAX / 2).is_ok());

@@ -37,6 +37,8 @@ use crate::tcp::stream::{ByteStream, Marks};
 
 /// Most interim (1xx) responses kept for one exchange.
 const MAX_INTERIM: usize = 8;
+/// Pending requests beyond which the queue grows straight to the pending cap.
+const QUEUE_JUMP: usize = 64;
 
 /// Which HTTP stream of a connection an exchange (and the WebSocket it opens) belongs to: the
 /// HTTP/2 stream identifier (RFC 9113 §5.1.1), or [`StreamId::HTTP1`] for the one sequence
@@ -355,18 +357,25 @@ impl Exchange {
         side: Side,
         p: Pending,
     ) -> bool {
-        let bytes = pending_bytes(&p);
-        // A full queue doubles (VecDeque grows to at least 4 slots).
-        let slots = if self.pending.len() == self.pending.capacity() {
-            self.pending.capacity().max(4) * std::mem::size_of::<Pending>()
+        // A full queue grows by doubling up to QUEUE_JUMP slots, then straight to the cap: a
+        // flood pays one allocation instead of a chain of ever larger ones, whose freed
+        // predecessors the allocator could not give back (they cost RSS the meter never saw).
+        let (len, cap) = (self.pending.len(), self.pending.capacity());
+        let grow_to = if len < cap {
+            cap
+        } else if cap < QUEUE_JUMP {
+            (cap * 2).max(4)
         } else {
-            0
+            self.max_pending.max(cap + 1)
         };
-        let bytes = bytes + slots;
+        let bytes = pending_bytes(&p) + (grow_to - cap) * std::mem::size_of::<Pending>();
         if link.admit(Use::Pending, bytes).is_err() {
             self.marks_mut(side).memcap =
                 Some("a pipelined request was not kept (the connection was not followed further)");
             return false;
+        }
+        if grow_to > cap {
+            self.pending.reserve_exact(grow_to - len);
         }
         self.held += pending_bytes(&p);
         self.pending.push_back(p);
