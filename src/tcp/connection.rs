@@ -563,7 +563,8 @@ impl TcpConnection {
                 };
                 if self.stream(side).ends_at_next(seg.seq, seg.payload.len()) {
                     let acked = self.acked_unseen();
-                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter)
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_meter(meter)
                         .with_acked_unseen(acked);
                     app.cut(&mut link, side, cut, out);
                 }
@@ -571,15 +572,17 @@ impl TcpConnection {
                 if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
                     // Already in the marks as a cut (snaplen_truncated), not a capture gap.
                     let acked = self.acked_unseen();
-                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter)
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_meter(meter)
                         .with_acked_unseen(acked);
                     app.gap(&mut link, side, gap, packet.number);
                 }
             }
         }
         let acked = self.acked_unseen();
-        let mut link =
-            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter).with_acked_unseen(acked);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+            .with_meter(meter)
+            .with_acked_unseen(acked);
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
@@ -629,7 +632,8 @@ impl TcpConnection {
                 self.gap(side, gap, 0, app, meter);
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
         for side in [Side::LoToHi, Side::HiToLo] {
             if !link.stream(side).data().is_empty() {
                 app.process(&mut link, side, out);
@@ -637,8 +641,9 @@ impl TcpConnection {
         }
         let closure = self.closure(ending);
         let acked = self.acked_unseen();
-        let mut link =
-            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter).with_acked_unseen(acked);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+            .with_meter(meter)
+            .with_acked_unseen(acked);
         app.finish(&mut link, closure, out);
     }
 
@@ -676,7 +681,8 @@ impl TcpConnection {
         meter: &mut Meter,
     ) {
         self.stream_mut(side).marks_mut().note_gap(gap, packet);
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
         app.gap(&mut link, side, gap, packet);
     }
 
