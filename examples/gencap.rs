@@ -3,7 +3,14 @@
 //! ```text
 //! cargo run --release --example gencap -- --out /tmp/bench.pcap --size 300M [--seed 1]
 //!     [--mix ws=50,http=35,tls=15] [--concurrent 2000] [--syn-flood 0] [--reorder 2] [--retrans 1]
+//! cargo run --release --example gencap -- --out /tmp/heads.pcap --adversarial heads
+//!     [--connections N] [--amount N]
 //! ```
+//!
+//! `--adversarial heads|window|pipeline|dribble` writes one of the memory-budget attack
+//! shapes instead (`fuzz/src/adversarial.rs`: heads that never end, huge out-of-order
+//! windows, pipelined-request floods, one-byte dribbles; raw IPv4), with the shape's default
+//! scale unless `--connections` / `--amount` say otherwise.
 //!
 //! The capture interleaves `--concurrent` live TCP connections (valid three-way handshakes,
 //! seq/ack numbers, FIN teardown), so reassembly and flow tracking do real work:
@@ -40,6 +47,10 @@ use sha1::{Digest, Sha1};
 #[path = "../fuzz/src/packet.rs"]
 #[allow(dead_code)]
 mod packet;
+
+// The adversarial shapes (issue 18), shared with the tests.
+#[path = "../fuzz/src/adversarial.rs"]
+mod adversarial;
 
 use packet::{pcap, Flags, Link, Tcp};
 
@@ -381,6 +392,9 @@ struct Args {
     reorder: u64,
     retrans: u64,
     tls_avg: usize,
+    adversarial: Option<adversarial::Attack>,
+    connections: Option<u32>,
+    amount: Option<u32>,
 }
 
 fn parse_size(s: &str) -> u64 {
@@ -407,6 +421,9 @@ fn args() -> Args {
         reorder: 2,
         retrans: 1,
         tls_avg: 112 * 1024,
+        adversarial: None,
+        connections: None,
+        amount: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -420,6 +437,14 @@ fn args() -> Args {
             "--reorder" => a.reorder = val().parse().unwrap(),
             "--retrans" => a.retrans = val().parse().unwrap(),
             "--tls-avg" => a.tls_avg = parse_size(&val()) as usize,
+            "--adversarial" => {
+                let name = val();
+                a.adversarial = Some(adversarial::Attack::parse(&name).unwrap_or_else(|| {
+                    panic!("--adversarial heads|window|pipeline|dribble, not {name}")
+                }));
+            }
+            "--connections" => a.connections = Some(val().parse().unwrap()),
+            "--amount" => a.amount = Some(parse_size(&val()) as u32),
             "--mix" => {
                 for part in val().split(',') {
                     let (k, v) = part.split_once('=').expect("--mix ws=N,http=N,tls=N");
@@ -492,8 +517,40 @@ impl Writer {
     }
 }
 
+/// Writes an adversarial shape as a raw-IPv4 pcap.
+fn write_adversarial(a: &Args, attack: adversarial::Attack) {
+    let (connections, amount) = attack.default_scale();
+    let (connections, amount) = (
+        a.connections.unwrap_or(connections),
+        a.amount.unwrap_or(amount),
+    );
+    let file = File::create(&a.out).unwrap_or_else(|e| panic!("{}: {e}", a.out));
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(&pcap::file_header(pcap::LINKTYPE_IPV4, 262_144))
+        .unwrap();
+    let (mut packets, mut bytes) = (0u64, 24u64);
+    adversarial::generate(attack, connections, amount, &mut |ts, data| {
+        let (sec, usec) = (ts / 1_000_000_000, (ts % 1_000_000_000) / 1_000);
+        let len = data.len() as u32;
+        out.write_all(&pcap::record_header(sec as u32, usec as u32, len, len))
+            .unwrap();
+        out.write_all(data).unwrap();
+        packets += 1;
+        bytes += 16 + data.len() as u64;
+    });
+    out.flush().unwrap();
+    eprintln!(
+        "gencap: {} ({connections} connections × {amount}): {packets} packets, {bytes} bytes",
+        attack.name()
+    );
+}
+
 fn main() {
     let a = args();
+    if let Some(attack) = a.adversarial {
+        write_adversarial(&a, attack);
+        return;
+    }
     let mut rng = Rng(a.seed);
     let pool: Vec<u8> = {
         let mut p = Vec::with_capacity(1 << 20);

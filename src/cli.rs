@@ -159,6 +159,7 @@ pub struct Cli {
     /// receiver's maxPayload / max_size limit.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().max_payload)]
     pub max_payload: u64,
+
     /// Show credentials as captured. By default the values of Authorization, Cookie,
     /// Set-Cookie, API-key and token headers, credential-like query parameters and JSON keys
     /// in message previews are replaced by `<redacted:HASH>` in every output (README:
@@ -185,6 +186,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = crate::tls::keylog::DEFAULT_MAX_SESSIONS)]
     pub keylog_max_sessions: usize,
 
+    /// Global memory budget over everything buffered that grows with traffic (K, M, G
+    /// suffixes: 64M, 1G); past it new buffering is refused and counted, and the least
+    /// recently active connections make room for new ones. Default 256M.
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
+    pub memcap: usize,
+
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
     pub tui: bool,
@@ -200,6 +207,35 @@ pub struct Cli {
         allow_hyphen_values = false
     )]
     pub filter: Vec<String>,
+}
+
+/// Smallest `--memcap`: below it a handful of connections fill the budget.
+pub const MIN_MEMCAP: usize = 1024 * 1024;
+
+/// Parses a byte count with an optional binary suffix: `65536`, `64K`, `64M`, `1G` (also
+/// `KiB`/`MiB`/`GiB`, `KB`/`MB`/`GB`, any case; all powers of 1024).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count (e.g. 64M, 1G, 268435456)"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown size suffix {suffix:?} (use K, M or G)"
+            ))
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// `--fail-on` values.
@@ -369,6 +405,9 @@ impl Cli {
         if self.body_bytes > MAX_BODY_BYTES {
             return Err(format!("--body-bytes must be at most {MAX_BODY_BYTES}"));
         }
+        if self.memcap < MIN_MEMCAP {
+            return Err("--memcap must be at least 1M".into());
+        }
         let report = match self.report {
             Some(path) => {
                 let format = crate::report::Format::from_path(&path)?;
@@ -442,6 +481,7 @@ impl Cli {
                 },
                 proxy_idle_timeouts,
                 handshake: crate::handshake::Policy { slow_response_ns },
+                memcap: Some(self.memcap),
                 ..EngineConfig::default()
             },
             tui: self.tui,
@@ -455,5 +495,42 @@ impl Cli {
             keylog: self.keylog,
             keylog_max_sessions: self.keylog_max_sessions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::DEFAULT_MEMCAP;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert_eq!(
+            parse_size("256M"),
+            Ok(DEFAULT_MEMCAP),
+            "the documented default"
+        );
+        for bad in ["", "M", "1.5G", "12X", "-1", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn memcap_reaches_the_engine_and_has_a_floor() {
+        let cli = Cli::try_parse_from(["wssniff", "-r", "x.pcap", "--memcap", "64M"]).unwrap();
+        let config = cli.into_config(false).unwrap();
+        assert_eq!(config.engine.memcap, Some(64 << 20));
+        let cli = Cli::try_parse_from(["wssniff", "-r", "x.pcap"]).unwrap();
+        assert_eq!(
+            cli.into_config(false).unwrap().engine.memcap,
+            Some(DEFAULT_MEMCAP)
+        );
+        let cli = Cli::try_parse_from(["wssniff", "-r", "x.pcap", "--memcap", "512K"]).unwrap();
+        assert!(cli.into_config(false).is_err());
     }
 }

@@ -42,7 +42,7 @@ use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
 use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
@@ -380,6 +380,15 @@ impl Dispatch {
         self.websockets_account.set(meter, 0);
     }
 
+    /// The connection is being evicted to make room under the memory budget: its pending
+    /// exchanges and WebSocket records are marked.
+    pub fn evicted_for_memory(&mut self) {
+        self.http.evicted_for_memory();
+        for w in &mut self.websockets {
+            w.session.evicted_for_memory();
+        }
+    }
+
     /// Reports upgrade requests unanswered since `cutoff` as timed out at `now`.
     pub fn expire_unanswered<S: ByteStream>(
         &mut self,
@@ -664,16 +673,25 @@ impl Dispatch {
             return go_on;
         }
         let peer = link.peer_of(side);
-        let step = {
+        let room = link.room();
+        let (step, refused) = {
             let stream = link.stream(side);
             let Some(session) = self.websockets.iter_mut().find(|w| w.id == StreamId::HTTP1) else {
                 self.set_lane(link, side, Lane::Ignored);
                 return false;
             };
-            session
+            session.session.set_room(room);
+            let step = session
                 .session
-                .step(peer, stream.data(), &|i| stream.origin(i))
+                .step(peer, stream.data(), &|i| stream.origin(i));
+            (step, session.session.take_inflaters_refused())
         };
+        if let Some(meter) = link.meter() {
+            // The session marks its record; the meter counts each refusal.
+            for _ in 0..refused.0 {
+                meter.refuse(Use::Message, refused.1);
+            }
+        }
         match step {
             Step::Consume(n) => {
                 link.stream_mut(side).consume(n);
@@ -778,11 +796,18 @@ impl<S: ByteStream> Application<S> for Dispatch {
         }
         if matches!(self.lane(side), Lane::WebSocket | Lane::WebSocketResync) {
             let peer = link.peer_of(side);
+            // The memory budget's doing, not the capture's (see `Marks::memcap`).
+            let memcap = link.stream(side).marks().memcap > 0;
             if let Some(s) = self.session_mut(StreamId::HTTP1) {
                 if cut {
                     s.cut_short(peer, gap.len, packet, gap.needs_resync);
                     if gap.needs_resync {
                         *self.lane_mut(side) = Lane::WebSocketResync;
+                    }
+                } else if memcap {
+                    s.not_kept(peer, gap.len, gap.needs_resync);
+                    if gap.needs_resync {
+                        self.set_lane(link, side, Lane::Ignored);
                     }
                 } else if gap.needs_resync {
                     // A frame header (or a payload being read) is missing: nothing says
@@ -1002,8 +1027,10 @@ impl Connection {
     /// Answers [`Connection::tls_key_request`]; the TLS layer goes on with the bytes it had
     /// left buffered (what it completes goes to `out`).
     pub fn install_tls_keys(&mut self, answer: KeyAnswer, out: &mut Output, meter: &mut Meter) {
-        let mut link = self.tcp.link();
-        self.app.install_tls_keys(&mut link, answer, out);
+        {
+            let mut link = self.tcp.link(meter);
+            self.app.install_tls_keys(&mut link, answer, out);
+        }
         self.tcp.settle(meter);
         self.app.settle(meter);
     }
@@ -1042,7 +1069,9 @@ impl Connection {
         meter: &mut Meter,
     ) -> SegmentEffect {
         out.effect = Default::default();
-        let tcp = self.tcp.on_segment(side, seg, packet, &mut self.app, out);
+        let tcp = self
+            .tcp
+            .on_segment(side, seg, packet, &mut self.app, out, meter);
         self.tcp.settle(meter);
         self.app.settle(meter);
         SegmentEffect {
@@ -1056,6 +1085,12 @@ impl Connection {
         }
     }
 
+    /// The connection is being evicted to make room under the memory budget (the engine's
+    /// emergency mode): what it reports next says so.
+    pub fn evicted_by_memcap(&mut self) {
+        self.app.evicted_for_memory();
+    }
+
     /// Reports every upgrade request sent at or before `cutoff` and still unanswered at
     /// `now` as timed out.
     pub fn expire_unanswered(
@@ -1065,7 +1100,7 @@ impl Connection {
         out: &mut Output,
         meter: &mut Meter,
     ) {
-        let mut link = self.tcp.link();
+        let mut link = self.tcp.link(meter);
         self.app.expire_unanswered(&mut link, cutoff, now, out);
         self.app.settle(meter);
     }
@@ -1074,7 +1109,7 @@ impl Connection {
     /// upgrade request still waiting (`ending` applies when no FIN or RST was seen). Its
     /// memory is withdrawn from `meter`: the connection is about to be dropped.
     pub fn finish(&mut self, ending: Ending, out: &mut Output, meter: &mut Meter) {
-        self.tcp.finish(ending, &mut self.app, out);
+        self.tcp.finish(ending, &mut self.app, out, meter);
         self.tcp.release(meter);
         self.app.release(meter);
         self.account.set(meter, 0);

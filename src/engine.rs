@@ -26,10 +26,10 @@ use crate::event::{
     ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
     Verdict,
 };
-use crate::finding::NoticeCode;
+use crate::finding::{Code, NoticeCode};
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, RefusalCount, Use};
 use crate::tcp::community_id;
 use crate::tcp::connection::{packet_id, Opening};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
@@ -58,7 +58,17 @@ pub struct EngineConfig {
     pub proxy_idle_timeouts: ProxyIdleTimeouts,
     /// What the handshake checks are told (`--slow-response`).
     pub handshake: handshake::Policy,
+    /// The global memory budget in bytes (`--memcap`) over every buffer that grows with
+    /// traffic ([`crate::memory`]); `None` (the library default): unbounded.
+    pub memcap: Option<usize>,
 }
+
+/// `--memcap`'s default: 256 MiB.
+pub const DEFAULT_MEMCAP: usize = 256 * 1024 * 1024;
+
+/// The memory budget's recovery level in emergency mode: connections are evicted until at
+/// most `budget - budget / EMERGENCY_RECOVERY` is held.
+const EMERGENCY_RECOVERY: usize = 8;
 
 /// Most `--proxy-idle-timeout` values.
 pub const MAX_PROXY_IDLE_TIMEOUTS: usize = 8;
@@ -192,6 +202,16 @@ pub struct Stats {
     /// Of those, clients' Initial packets (about one per connection attempt).
     #[serde(skip_serializing_if = "is_zero")]
     pub quic_initials: u64,
+    /// Connections evicted to make room under the memory budget (`--memcap` emergency mode).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flows_evicted_memcap: u64,
+    /// Growths the memory budget refused, by what would have grown (`segments`, `unparsed`,
+    /// `pending`, …; Suricata's `tcp.segment_memcap_drop`): how many and the bytes asked.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub memcap_refused: BTreeMap<&'static str, RefusalCount>,
+    /// Handshake and connection records marked `memcap_reached`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub memcap_records: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -260,6 +280,10 @@ struct Parked {
     hops: Vec<HopLink>,
 }
 
+/// What a connection's state costs when data starts to flow (its box and its table slot):
+/// the room emergency mode makes when the budget cannot take one more.
+const FLOW_STATE: usize = std::mem::size_of::<Connection>() + std::mem::size_of::<Flow>();
+
 /// A tracked TCP connection: a few bytes while only SYNs and bare ACKs have been seen (a port
 /// scan or a SYN flood stays like this), the full [`Connection`] once data flows.
 #[derive(Default)]
@@ -310,6 +334,10 @@ pub struct Engine {
     table_account: Account,
     /// Records held back for id order ([`sequence`]), registered with `meter`.
     order_account: Account,
+    /// Handshakes the hop tracker remembers, registered with `meter`.
+    hop_account: Account,
+    /// `meter.refused_total()` when last copied into the stats.
+    refusals_seen: u64,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
     /// Links the two legs of proxied handshakes as they complete.
@@ -333,6 +361,11 @@ impl Engine {
     /// A new engine.
     #[must_use]
     pub fn new(config: EngineConfig) -> Self {
+        let mut out = Sequencer::new(config.order);
+        if let Some(budget) = config.memcap {
+            // Records held for id order take at most a quarter of a small budget.
+            out.cap_bytes(budget / 4);
+        }
         Engine {
             config,
             flows: match config.hash_seed {
@@ -340,16 +373,18 @@ impl Engine {
                 None => FlowTable::new(config.flows),
             },
             stats: Stats::default(),
-            out: Sequencer::new(config.order),
+            out,
             at: None,
             recent_accepts: RecentAccepts::new(),
             warned_linktypes: Vec::new(),
             warned: Vec::new(),
             evicted: Vec::new(),
             output: Output::default(),
-            meter: Meter::new(),
+            meter: Meter::with_budget(config.memcap),
             table_account: Account::default(),
             order_account: Account::default(),
+            hop_account: Account::default(),
+            refusals_seen: 0,
             deadlines: VecDeque::new(),
             hops: HopTracker::new(),
             parked: BTreeMap::new(),
@@ -400,6 +435,13 @@ impl Engine {
                 .values()
                 .map(|p| record_weight(&p.record))
                 .sum::<usize>()
+            + self.hops.memory()
+    }
+
+    /// Growths of `what` the memory budget refused so far ([`crate::memory`]).
+    #[must_use]
+    pub fn meter_refusals(&self, what: Use) -> RefusalCount {
+        self.meter.refused(what)
     }
 
     /// Most bytes held at once so far.
@@ -462,6 +504,9 @@ impl Engine {
             }
         };
         self.stats.tcp_segments += 1;
+        if self.meter.flow_room() < FLOW_STATE {
+            self.emergency();
+        }
         let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
         let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
@@ -590,10 +635,55 @@ impl Engine {
             }
         }
         self.drain_evicted();
+        if self.meter.refused_total() != self.refusals_seen {
+            self.note_refusals();
+        }
         PacketInfo {
             flow: Some(key),
             upgrade,
         }
+    }
+
+    /// Emergency mode (Suricata's flow memcap): the memory budget has no room for a new
+    /// connection's state, so the least recently active connections are evicted, a
+    /// sixty-fourth of the table at a time, until an eighth of the budget is free again.
+    /// Their pending handshakes are reported `flow_evicted` with `memcap_reached`.
+    #[inline(never)]
+    fn emergency(&mut self) {
+        let Some(budget) = self.meter.budget() else {
+            return;
+        };
+        let target = budget - budget / EMERGENCY_RECOVERY;
+        while self.meter.held() > target && !self.flows.is_empty() {
+            let n = self.flows.len() / 64;
+            self.flows
+                .evict_least_recent(n, Eviction::Memcap, &mut self.evicted);
+            self.finish_evicted();
+        }
+    }
+
+    /// Copies the meter's refusals into the stats and says once that the budget was hit.
+    #[inline(never)]
+    fn note_refusals(&mut self) {
+        self.refusals_seen = self.meter.refused_total();
+        self.stats.memcap_refused = self
+            .meter
+            .refusals()
+            .filter(|(_, r)| r.times > 0)
+            .map(|(u, r)| (u.as_str(), r))
+            .collect();
+        self.memcap_notice();
+    }
+
+    fn memcap_notice(&mut self) {
+        let budget = self.meter.budget().unwrap_or(0);
+        self.notice_once(
+            NoticeCode::Memcap,
+            format!(
+                "the memory budget of {} MiB (--memcap) was full: new buffering is refused and counted, the least recently active connections make room for new ones; affected records carry memcap_reached",
+                budget >> 20
+            ),
+        );
     }
 
     /// Time passes without packets (live capture): reports upgrade requests unanswered for
@@ -638,6 +728,9 @@ impl Engine {
     /// End of input: every connection still open is finished as of the last packet, and
     /// everything held for ordering goes out.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
+        if self.meter.refused_total() != self.refusals_seen {
+            self.note_refusals();
+        }
         for (key, flow) in self.flows.drain() {
             if let Some(mut conn) = flow.conn {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
@@ -650,6 +743,9 @@ impl Engine {
         }
         self.settle_table();
         self.note_capture_evidence();
+        // Nothing is left to link with: the remembered legs go.
+        self.hops = HopTracker::new();
+        self.hop_account.set(&mut self.meter, 0);
         self.out.flush(emit);
         if self.note_given_up() {
             self.out.flush(emit);
@@ -747,6 +843,13 @@ impl Engine {
                 self.unpark(key, None);
             }
             self.stats.connections += 1;
+            if record
+                .findings
+                .iter()
+                .any(|f| f.code == Code::MemcapReached)
+            {
+                self.stats.memcap_records += 1;
+            }
             if !record.handshake_observed {
                 self.stats.connections_without_handshake += 1;
             }
@@ -921,13 +1024,20 @@ impl Engine {
                     );
                 }
                 Eviction::Idle => self.stats.flows_evicted_idle += 1,
+                Eviction::Memcap => {
+                    self.stats.flows_evicted_memcap += 1;
+                    self.memcap_notice();
+                }
             }
-            let ending = if why == Eviction::Capacity {
-                Ending::Evicted
-            } else {
+            let ending = if why == Eviction::Idle {
                 Ending::CaptureEnded
+            } else {
+                Ending::Evicted
             };
             if let Some(mut conn) = flow.conn {
+                if why == Eviction::Memcap {
+                    conn.evicted_by_memcap();
+                }
                 conn.finish(ending, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
             }
@@ -1012,8 +1122,20 @@ impl Engine {
                 switched = Some((stream, record.id, failed));
             }
             self.stats.handshakes += 1;
+            if record
+                .findings
+                .iter()
+                .any(|f| f.code == Code::MemcapReached)
+            {
+                self.stats.memcap_records += 1;
+            }
+            let keep = self
+                .meter
+                .admit(Use::Hop, HopTracker::cost(&record))
+                .is_ok();
             let record = Arc::new(record);
-            let hops = self.hops.push(&record);
+            let hops = self.hops.push_within(&record, keep);
+            self.hop_account.set(&mut self.meter, self.hops.memory());
             match opened {
                 Some(stream) if failed => self.park(key, stream, record),
                 _ => self.out.fill(id, Event::Handshake(record)),

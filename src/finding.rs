@@ -230,6 +230,9 @@ catalogue! {
     FlowEvicted => "flow_evicted", Warning,
         "The connection was dropped from the flow table (flow cap or idle timeout) while the handshake was pending",
         "Raise --max-flows or --flow-timeout.";
+    MemcapReached => "memcap_reached", Warning,
+        "wssniff's memory budget (--memcap) was full: part of this exchange or connection was not kept (the message says what)",
+        "The capture holds more buffered state than the budget (many unfinished heads, large out-of-order windows, pipelined floods: often an attack). Raise --memcap if the host has the memory, or lower --max-flows / --max-header-bytes.";
     // --- frames after the 101 (RFC 6455 §5, RFC 7692) ---
     FrameClientUnmasked => "frame_client_unmasked", Error,
         "A client frame was not masked (RFC 6455 §5.1)",
@@ -490,6 +493,8 @@ notices! {
         "An HTTP head passed the header cap without ending; that exchange was not analysed (header_limit_exceeded)";
     PendingLimit => "pending_limit", None,
         "A connection pipelined more requests than wssniff keeps waiting for answers (1024); it stopped following that connection";
+    Memcap => "memcap", Some("--memcap"),
+        "The memory budget was full: new buffering was refused (counted by kind in the summary) and the least recently active connections were evicted to make room for new ones; affected records carry memcap_reached";
     OrderLimit => "order_limit", None,
         "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
     // --- what the capture lacks ---

@@ -246,6 +246,9 @@ fn check(
             if extra
                 .iter()
                 .any(|f| f.code == Code::ResponseAckedNotCaptured) => {}
+        // The budget dropped bytes of this exchange: whether an answer came is not known,
+        // and the memcap finding in `extra` says so.
+        (Some(_), None) if extra.iter().any(|f| f.code == Code::MemcapReached) => {}
         (Some(req), None) => {
             let (ending, waited_ns) = ending.unwrap_or((Ending::CaptureEnded, None));
             let finding = match ending {
@@ -351,6 +354,7 @@ fn verdict(a: &HandshakeRecord, head_cut: bool) -> Verdict {
                     | Code::RequestNotCaptured
                     | Code::FlowEvicted
                     | Code::HeaderLimitExceeded
+                    | Code::MemcapReached
             )
         });
     match worst {

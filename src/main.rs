@@ -44,6 +44,10 @@ fn main() -> ExitCode {
     }
     match run::run(&config) {
         Ok(outcome) => {
+            if let Some(why) = outcome.stopped {
+                eprintln!("wssniff: {why}");
+                return ExitCode::from(3);
+            }
             if let Some(err) = outcome.input_error {
                 eprintln!("wssniff: {err}");
                 return ExitCode::from(2);

@@ -30,6 +30,10 @@ pub struct Outcome {
     pub tripped: bool,
     /// The input was damaged or stopped early (results before the damage were reported).
     pub input_error: Option<CaptureError>,
+    /// The run stopped before its end for a reason outside the input: the live interface
+    /// went away, an output file could not be written (a full disk). Everything analysed
+    /// until then was reported; the binary exits with status 3.
+    pub stopped: Option<String>,
     /// Per-verdict counts and the rest of the summary.
     pub summary: Summary,
 }
@@ -85,7 +89,7 @@ impl Delivery {
             sinks.push(Box::new(LineSink::new(BufWriter::new(io::stdout()), style)));
         }
         if let Some(file) = &config.json_file {
-            let f = File::create(file)
+            let f = crate::sink::create_output(file)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
             sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
         }
@@ -93,7 +97,7 @@ impl Delivery {
         // and live capture opens every output before it gives up root.
         let report = match &config.report {
             Some((path, _)) => {
-                let file = File::create(path)
+                let file = crate::sink::create_output(path)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
                 Some((Report::new(), file))
             }
@@ -165,15 +169,27 @@ impl Delivery {
 
     /// Closes the sinks, handing them the run's counters first; returns the summary, whether
     /// `--fail-on` tripped, and the report.
-    fn close(mut self, run: &RunEnd<'_>) -> Result<Closed, RunError> {
-        if let Some(e) = self.write_error.take() {
-            return Err(RunError::Output(e));
+    ///
+    /// An output that broke during the run (other than a closed pipe, which is how a reader
+    /// says it has enough) does not lose the rest: the other sinks still end, and the error
+    /// comes back with the summary.
+    fn close(mut self, run: &RunEnd<'_>) -> Result<(Closed, Option<io::Error>), RunError> {
+        let broken = self.write_error.take();
+        if let Some(e) = broken {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Err(RunError::Output(e));
+            }
+            for sink in &mut self.sinks {
+                // The broken one fails again; the others still get their end.
+                let _ = sink.end(run).and_then(|()| sink.finish());
+            }
+            return Ok(((self.summary, self.tripped, self.report), Some(e)));
         }
         for sink in &mut self.sinks {
             sink.end(run)?;
             sink.finish()?;
         }
-        Ok((self.summary, self.tripped, self.report))
+        Ok(((self.summary, self.tripped, self.report), None))
     }
 }
 
@@ -281,7 +297,7 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         read: &read,
         live: None,
     };
-    let (summary, tripped, report) = delivery.close(&end)?;
+    let ((summary, tripped, report), mut broken) = delivery.close(&end)?;
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
             path,
@@ -289,13 +305,16 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
             &read,
             crate::report::generation_time(),
         );
-        report.write_to(&mut file, *format, &info)?;
+        if let Err(e) = report.write_to(&mut file, *format, &info) {
+            broken.get_or_insert(e);
+        }
     }
     let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
     Ok(Outcome {
         tripped,
         input_error: read.error,
+        stopped: broken.map(|e| output_stopped(&e)),
         summary,
     })
 }
@@ -452,6 +471,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
+/// What the run says when an output file could not be written (a full disk, a quota).
+fn output_stopped(e: &io::Error) -> String {
+    format!(
+        "writing output failed ({e}); analysis stopped there: the summary covers everything analysed, and the output files hold what was written before the error"
+    )
+}
+
 /// Frames in flight between the capture thread and the analysis: enough to ride out a
 /// burst while the terminal or disk is slow, bounded so memory is too.
 const CHANNEL_FRAMES: usize = 65_536;
@@ -488,7 +514,7 @@ pub fn analyse_live(
     engine: &mut Engine,
     mut keys: Option<&mut keylog::Keys>,
     mut step: impl FnMut(LiveStep<'_>) -> ControlFlow<()>,
-) -> io::Result<LiveStats> {
+) -> io::Result<LiveEnd> {
     let (tx, rx) = mpsc::sync_channel::<OwnedPacket>(CHANNEL_FRAMES);
     let counters = Arc::new(LiveCounters::default());
     let capture_stop = Arc::clone(stop);
@@ -540,7 +566,20 @@ pub fn analyse_live(
         let _ = step(LiveStep::Event(e));
     });
     let _ = step(LiveStep::Tick(engine.stats(), stats));
-    Ok(stats)
+    Ok(LiveEnd {
+        stats,
+        failure: counters.failure().map(str::to_owned),
+    })
+}
+
+/// How a live capture ended: the final counters, and why libpcap stopped on its own (the
+/// interface went away), if it did.
+#[derive(Debug)]
+pub struct LiveEnd {
+    /// The capture's final counters.
+    pub stats: LiveStats,
+    /// libpcap's message when the capture failed rather than being stopped.
+    pub failure: Option<String>,
 }
 
 /// Where `-w` output goes.
@@ -595,12 +634,22 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
+    // Outputs this run creates (not those that exist already) go to the -Z user.
+    let outputs: Vec<&Path> = [
+        live.write.as_deref(),
+        config.json_file.as_deref(),
+        config.report.as_ref().map(|(p, _)| p.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| std::fs::symlink_metadata(p).is_err())
+    .collect();
     let mut packet_out = PacketOut::create(live, &capture)?;
     // Read (or created) while still privileged: the key file is the invoking user's.
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
     let mut delivery = Delivery::new(config, redactor, true)?;
-    let dropped = crate::capture::live::drop_privileges(&live.relinquish)?;
+    let dropped = crate::capture::live::drop_privileges(&live.relinquish, &outputs)?;
     eprintln!("wssniff: {}", capture.banner());
     if let Some(done) = dropped {
         eprintln!("wssniff: {done}");
@@ -613,7 +662,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let mut engine = Engine::new(config.engine);
     let mut write_error: Option<io::Error> = None;
-    let stats = analyse_live(
+    let interface = live.options.interface.clone();
+    let ended = analyse_live(
         capture,
         &stop,
         live.duration,
@@ -640,12 +690,18 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
             }
         },
     )?;
-    if let Some(e) = write_error {
-        return Err(RunError::Output(e));
+    let stats = ended.stats;
+    if let Some(p) = packet_out.as_mut().filter(|_| write_error.is_none()) {
+        if let Err(e) = p.flush() {
+            write_error = Some(e);
+        }
     }
-    if let Some(p) = packet_out.as_mut() {
-        p.flush()?;
-    }
+    // Why the capture stopped early, if it did: said after the summary, exit status 3.
+    let mut stopped = ended.failure.map(|why| {
+        format!(
+            "the capture on {interface} stopped: {why}; the summary covers everything captured until then"
+        )
+    });
     let read = ReadSummary {
         packets: engine.stats().packets,
         snaplen: Some(if live.options.snaplen == 0 {
@@ -667,7 +723,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         read: &with_linktype,
         live: Some(&stats),
     };
-    let (summary, tripped, report) = delivery.close(&end)?;
+    let ((summary, tripped, report), broken) = delivery.close(&end)?;
+    let mut write_error = write_error.or(broken);
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
         // No file to hash; what libpcap and wssniff lost goes in as the capture's drops.
         let lossy = ReadSummary {
@@ -683,14 +740,20 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
             crate::report::generation_time(),
         );
         info.file = format!("live capture on {}", live.options.interface);
-        report.write_to(&mut file, *format, &info)?;
+        if let Err(e) = report.write_to(&mut file, *format, &info) {
+            write_error.get_or_insert(e);
+        }
     }
     let mut err = io::stderr().lock();
     summary.write(&mut err, engine.stats(), Some(&read))?;
     write_live_stats(&mut err, &stats)?;
+    if let Some(e) = write_error {
+        stopped.get_or_insert(output_stopped(&e));
+    }
     Ok(Outcome {
         tripped,
         input_error: None,
+        stopped,
         summary,
     })
 }

@@ -10,12 +10,32 @@ pub use json::{write_handshake_pretty, JsonSink, SCHEMA};
 pub use line::{LineSink, LineStyle};
 pub(crate) use summary::Summary;
 
+use std::fs::File;
 use std::io;
+use std::path::Path;
 
 use crate::capture::live::LiveStats;
 use crate::capture::ReadSummary;
 use crate::engine::Stats;
 use crate::event::Event;
+
+/// Opens `path` for an output that holds captured traffic (`-w`, `-o`, `--report`, the TUI's
+/// exports). A new file is created readable and writable by its owner only (0600; a stricter
+/// umask removes more, as it always does): the traffic is other people's. An existing file is
+/// truncated and keeps its mode and owner; a FIFO or device (`/dev/stdout`) is opened as is.
+///
+/// # Errors
+/// The file cannot be created or opened for writing.
+pub fn create_output(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
 
 /// What the run knows once the input is over: the engine's counters, what reading the
 /// capture showed, and the live capture's counters.

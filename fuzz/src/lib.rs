@@ -47,6 +47,10 @@ use wssniff::{decode, handshake};
 #[path = "packet.rs"]
 pub mod packet;
 
+// Adversarial traffic shapes for the memory budget, shared with tests/it and gencap.
+#[path = "adversarial.rs"]
+pub mod adversarial;
+
 use packet::{v4, Flags, Link, Tcp};
 
 /// Largest payload one script op carries (an Ethernet MSS).

@@ -5,6 +5,7 @@
 //! When the channel is full the packet is shed and counted, so a slow consumer shows up as a
 //! number in the summary instead of as kernel drops.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
@@ -89,6 +90,17 @@ pub struct LiveCounters {
     received: AtomicU64,
     kernel_dropped: AtomicU64,
     interface_dropped: AtomicU64,
+    /// Why libpcap stopped delivering packets (the interface went away, …), if it did.
+    failure: std::sync::OnceLock<String>,
+}
+
+impl LiveCounters {
+    /// Why the capture stopped on its own, if it did: libpcap's message (e.g. "The interface
+    /// disappeared" when a veth is deleted or a USB NIC unplugged).
+    #[must_use]
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
 }
 
 impl LiveCounters {
@@ -276,7 +288,12 @@ impl LiveCapture {
                     // Nothing waiting: a short nap keeps a quiet link from costing a core.
                     std::thread::sleep(IDLE_NAP);
                 }
-                Err(_) => break,
+                Err(e) => {
+                    // Not a stop we asked for: the device failed or went away. Said once,
+                    // by the analysis thread, with what was analysed up to here.
+                    let _ = counters.failure.set(e.to_string());
+                    break;
+                }
             }
             if last_stats.elapsed() >= STATS_EVERY {
                 last_stats = std::time::Instant::now();
@@ -312,7 +329,11 @@ impl LiveCapture {
 /// # Errors
 /// The user does not exist or the kernel refuses the change; continuing as root would
 /// silently break the promise, so the run stops.
-pub fn drop_privileges(user: &str) -> Result<Option<String>, CaptureError> {
+///
+/// `created` are the output files this run created (`-w`, `-o`, `--report`): they are handed
+/// to `user` first (owner and group), as tcpdump's files are under `-Z`, so whoever the
+/// capture runs as can read what it wrote. Files that existed before keep their owner.
+pub fn drop_privileges(user: &str, created: &[&Path]) -> Result<Option<String>, CaptureError> {
     use nix::unistd::{geteuid, setgid, setgroups, setuid, User};
     if !geteuid().is_root() || user == "root" {
         return Ok(None);
@@ -328,6 +349,13 @@ pub fn drop_privileges(user: &str) -> Result<Option<String>, CaptureError> {
                 "no user {user} to drop privileges to (-Z USER, or -Z root to keep root)"
             ))
         })?;
+    for path in created {
+        // Only regular files: `-w /dev/stdout` must not hand a device over.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+            std::os::unix::fs::chown(path, Some(account.uid.as_raw()), Some(account.gid.as_raw()))
+                .map_err(|e| fail(format!("handing {} to {user}: {e}", path.display())))?;
+        }
+    }
     setgroups(&[account.gid]).map_err(|e| fail(format!("setgroups: {e}")))?;
     setgid(account.gid).map_err(|e| fail(format!("setgid {}: {e}", account.gid)))?;
     setuid(account.uid).map_err(|e| fail(format!("setuid {}: {e}", account.uid)))?;

@@ -69,6 +69,8 @@ pub struct HopTracker {
     order: VecDeque<(i64, String, u64)>,
     /// Arrival number of the next leg.
     next_seq: u64,
+    /// Estimated bytes of the remembered legs ([`HopTracker::cost`]), for memory accounting.
+    held: usize,
 }
 
 impl HopTracker {
@@ -78,9 +80,31 @@ impl HopTracker {
         HopTracker::default()
     }
 
+    /// Estimated bytes remembering `record` costs (its heads twice: raw and parsed, plus the
+    /// rest of the record).
+    #[must_use]
+    pub fn cost(record: &HandshakeRecord) -> usize {
+        let head = |m: &crate::event::Message| m.head.raw.len().saturating_mul(2);
+        1024 + record.request.as_ref().map_or(0, head)
+            + record.response.as_ref().map_or(0, head)
+            + record.interim.iter().map(head).sum::<usize>()
+    }
+
+    /// Estimated bytes of the handshakes remembered now.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.held
+    }
+
     /// Takes a completed handshake; returns the hops it closes, ordered by the downstream
     /// leg's request time (then ids).
     pub fn push(&mut self, record: &Arc<HandshakeRecord>) -> Vec<HopLink> {
+        self.push_within(record, true)
+    }
+
+    /// [`HopTracker::push`], remembering `record` for later legs only if `keep` (the memory
+    /// budget had room): links it closes with legs already remembered are found either way.
+    pub fn push_within(&mut self, record: &Arc<HandshakeRecord>, keep: bool) -> Vec<HopLink> {
         let (Some(key), Some(_)) = (record.key.as_deref(), record.request.as_ref()) else {
             return Vec::new();
         };
@@ -125,13 +149,17 @@ impl HopTracker {
                 links.push((now, link(record, &u.record)));
             }
         }
-        let legs = self.by_key.entry(key.to_owned()).or_default();
-        if legs.len() >= MAX_LEGS_PER_KEY {
-            // The oldest leg under this key goes first; its queue entry then finds nothing.
-            legs.remove(0);
+        if keep {
+            let legs = self.by_key.entry(key.to_owned()).or_default();
+            if legs.len() >= MAX_LEGS_PER_KEY {
+                // The oldest leg under this key goes first; its queue entry then finds nothing.
+                let old = legs.remove(0);
+                self.held = self.held.saturating_sub(Self::cost(&old.record));
+            }
+            self.held += Self::cost(&leg.record);
+            legs.push(leg);
+            self.order.push_back((now, key.to_owned(), seq));
         }
-        legs.push(leg);
-        self.order.push_back((now, key.to_owned(), seq));
         links.sort_by_key(|(ts, l)| (*ts, l.downstream, l.upstream));
         links.into_iter().map(|(_, l)| l).collect()
     }
@@ -145,7 +173,14 @@ impl HopTracker {
             }
             if let Some((_, old, seq)) = self.order.pop_front() {
                 if let Some(legs) = self.by_key.get_mut(&old) {
-                    legs.retain(|l| l.seq != seq);
+                    let held = &mut self.held;
+                    legs.retain(|l| {
+                        let keep = l.seq != seq;
+                        if !keep {
+                            *held = held.saturating_sub(Self::cost(&l.record));
+                        }
+                        keep
+                    });
                     if legs.is_empty() {
                         self.by_key.remove(&old);
                     }

@@ -67,6 +67,8 @@ pub(crate) struct Sequencer {
     ready: Vec<Event>,
     /// Slots given up under the cap, since [`Sequencer::take_given_up`] was last called.
     given_up: u64,
+    /// The byte cap: [`MAX_HELD_BYTES`], or less under a small memory budget.
+    max_bytes: usize,
 }
 
 impl Sequencer {
@@ -82,7 +84,14 @@ impl Sequencer {
             overdue: BTreeSet::new(),
             ready: Vec::new(),
             given_up: 0,
+            max_bytes: MAX_HELD_BYTES,
         }
+    }
+
+    /// Holds at most `max_bytes` (never more than [`MAX_HELD_BYTES`]): a quarter of a
+    /// memory budget smaller than four times the cap.
+    pub(crate) fn cap_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes.min(MAX_HELD_BYTES);
     }
 
     /// The next handshake id, with its place in the output.
@@ -197,7 +206,7 @@ impl Sequencer {
 
     #[inline]
     fn over_cap(&self) -> bool {
-        self.held_events > MAX_HELD_EVENTS || self.held_bytes > MAX_HELD_BYTES
+        self.held_events > MAX_HELD_EVENTS || self.held_bytes > self.max_bytes
     }
 
     /// Pops filled slots off the front; over the cap, unfilled ones too.

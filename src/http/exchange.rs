@@ -30,13 +30,15 @@ use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
 use crate::event::{Ending, HeadCut, Message};
 use crate::finding::{Code, Finding};
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
 use crate::tcp::stream::{ByteStream, Marks};
 
 /// Most interim (1xx) responses kept for one exchange.
 const MAX_INTERIM: usize = 8;
+/// Pending requests beyond which the queue grows straight to the pending cap.
+const QUEUE_JUMP: usize = 64;
 
 /// Which HTTP stream of a connection an exchange (and the WebSocket it opens) belongs to: the
 /// HTTP/2 stream identifier (RFC 9113 §5.1.1), or [`StreamId::HTTP1`] for the one sequence
@@ -157,7 +159,8 @@ struct Pending {
     head_method: bool,
     /// The request asked for `Upgrade: h2c`.
     h2c: bool,
-    upgrade: Option<Message>,
+    /// Boxed: plain requests (most of a pipelined flood) keep 8 bytes here, not a message.
+    upgrade: Option<Box<Message>>,
     /// When the request head was complete.
     since: Timestamp,
     /// The handshake id reserved for an upgrade request, once assigned.
@@ -167,7 +170,8 @@ struct Pending {
     cut: bool,
     /// Such a request's captured lines, kept until its answer says whether it was a
     /// WebSocket attempt (a 101 or WebSocket headers) or only counted as cut.
-    cut_request: Option<Message>,
+    /// Boxed like `upgrade`: only a cut request that may prove an attempt is kept.
+    cut_request: Option<Box<Message>>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -175,6 +179,8 @@ struct Pending {
 struct HttpMarks {
     header_limit: bool,
     malformed: Option<String>,
+    /// What the memory budget refused to keep of this direction's messages, if anything.
+    memcap: Option<&'static str>,
 }
 
 /// A response to an upgrade request whose body is being read before the exchange is
@@ -215,7 +221,8 @@ pub struct Exchange {
     saw_upgrade: bool,
     /// An upgrade request arrived since [`Exchange::take_new_upgrade`] was last called.
     new_upgrade: bool,
-    /// Bytes of `pending` and `interim`, kept as they change (see [`Exchange::memory`]).
+    /// Bytes of the heads in `pending` and `interim`, kept as they change (the queue's slots
+    /// are added from its capacity; see [`Exchange::memory`]).
     held: usize,
     account: Account,
 }
@@ -230,10 +237,15 @@ fn head_bytes(m: &Message) -> usize {
             .sum::<usize>()
 }
 
+/// Bytes a pending request holds beyond its slot in the queue (the slots are counted by the
+/// queue's capacity: a grown queue holds them whether filled or not).
 fn pending_bytes(p: &Pending) -> usize {
-    std::mem::size_of::<Pending>()
-        + p.upgrade.as_ref().map_or(0, head_bytes)
-        + p.cut_request.as_ref().map_or(0, head_bytes)
+    p.upgrade
+        .as_deref()
+        .map_or(0, |m| std::mem::size_of::<Message>() + head_bytes(m))
+        + p.cut_request
+            .as_deref()
+            .map_or(0, |m| std::mem::size_of::<Message>() + head_bytes(m))
 }
 
 impl Exchange {
@@ -298,20 +310,34 @@ impl Exchange {
     /// now (walked).
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.pending.iter().map(pending_bytes).sum::<usize>()
+        self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.pending.iter().map(pending_bytes).sum::<usize>()
             + self.interim.iter().map(head_bytes).sum::<usize>()
             + self.reading.as_ref().map_or(0, |r| r.memory())
+    }
+
+    /// The running figure [`Exchange::memory`] must agree with.
+    fn registered(&self) -> usize {
+        self.pending.capacity() * std::mem::size_of::<Pending>() + self.held
     }
 
     /// Registers the bytes held now with `meter` (0 after [`Exchange::release`]).
     pub fn settle(&mut self, meter: &mut Meter) {
         let reading = self.reading.as_ref().map_or(0, |r| r.memory());
-        self.account.set(meter, self.held + reading);
+        self.account.set(meter, self.registered() + reading);
     }
 
     /// Withdraws what is registered with `meter` (the connection is being dropped).
     pub fn release(&mut self, meter: &mut Meter) {
         self.account.set(meter, 0);
+    }
+
+    /// The connection is being evicted to make room under the memory budget: the exchanges
+    /// still waiting say so.
+    pub fn evicted_for_memory(&mut self) {
+        let [lo, _] = &mut self.marks;
+        lo.memcap
+            .get_or_insert("the connection was evicted to make room for new ones");
     }
 
     fn marks_mut(&mut self, side: Side) -> &mut HttpMarks {
@@ -322,9 +348,38 @@ impl Exchange {
         }
     }
 
-    fn push_pending(&mut self, p: Pending) {
+    /// Queues a request for its answer if the memory budget has room; otherwise marks
+    /// `side` and returns false (the caller gives the connection up: answers can no longer
+    /// be paired).
+    fn push_pending<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        p: Pending,
+    ) -> bool {
+        // A full queue grows by doubling up to QUEUE_JUMP slots, then straight to the cap: a
+        // flood pays one allocation instead of a chain of ever larger ones, whose freed
+        // predecessors the allocator could not give back (they cost RSS the meter never saw).
+        let (len, cap) = (self.pending.len(), self.pending.capacity());
+        let grow_to = if len < cap {
+            cap
+        } else if cap < QUEUE_JUMP {
+            (cap * 2).max(4)
+        } else {
+            self.max_pending.max(cap + 1)
+        };
+        let bytes = pending_bytes(&p) + (grow_to - cap) * std::mem::size_of::<Pending>();
+        if link.admit(Use::Pending, bytes).is_err() {
+            self.marks_mut(side).memcap =
+                Some("a pipelined request was not kept (the connection was not followed further)");
+            return false;
+        }
+        if grow_to > cap {
+            self.pending.reserve_exact(grow_to - len);
+        }
         self.held += pending_bytes(&p);
         self.pending.push_back(p);
+        true
     }
 
     fn pop_pending(&mut self) -> Option<Pending> {
@@ -356,7 +411,9 @@ impl Exchange {
         for p in &mut self.pending {
             if p.since <= cutoff {
                 if let Some(request) = p.upgrade.take() {
-                    self.held = self.held.saturating_sub(head_bytes(&request));
+                    self.held = self
+                        .held
+                        .saturating_sub(std::mem::size_of::<Message>() + head_bytes(&request));
                     expired.push((request, p.id));
                 }
             }
@@ -364,7 +421,7 @@ impl Exchange {
         for (request, id) in expired {
             let done = self.complete(
                 link,
-                Some(request),
+                Some(*request),
                 None,
                 Some((Ending::ResponseTimeout, now)),
                 false,
@@ -398,7 +455,7 @@ impl Exchange {
             }
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
-                let mut done = self.complete(link, Some(request), None, end, false, p.id);
+                let mut done = self.complete(link, Some(*request), None, end, false, p.id);
                 // The client acknowledged server bytes the capture never saw: the server did
                 // answer (a one-way capture, or capture loss), whatever the ending suggests.
                 let unseen = lost;
@@ -417,6 +474,8 @@ impl Exchange {
                 out.completed.push(done);
             }
         }
+        // The connection is over: its queue's slots go too.
+        self.pending = VecDeque::new();
     }
 
     /// `side` carries something other than HTTP: if a WebSocket request waits for this
@@ -564,15 +623,20 @@ impl Exchange {
         let Some(head) = head else {
             if is_request && self.pending.len() < self.max_pending {
                 // Its answer still pairs with it, and a WebSocket answer is reported.
-                self.push_pending(Pending {
-                    head_method: false,
-                    h2c: false,
-                    upgrade: None,
-                    since: last.map_or(link.now, |o| o.ts),
-                    id: None,
-                    cut: true,
-                    cut_request: None,
-                });
+                // Refused by the budget, it is simply not paired (marked).
+                let _ = self.push_pending(
+                    link,
+                    side,
+                    Pending {
+                        head_method: false,
+                        h2c: false,
+                        upgrade: None,
+                        since: last.map_or(link.now, |o| o.ts),
+                        id: None,
+                        cut: true,
+                        cut_request: None,
+                    },
+                );
             }
             return Next::Resync;
         };
@@ -625,15 +689,22 @@ impl Exchange {
                 .origin(len.saturating_sub(1))
                 .map_or(link.now, |o| o.ts);
             link.stream_mut(side).consume(len as u64);
-            self.push_pending(Pending {
-                head_method: scan.head_method,
-                h2c: scan.h2c,
-                upgrade: None,
-                since,
-                id: None,
-                cut: false,
-                cut_request: None,
-            });
+            let kept = self.push_pending(
+                link,
+                side,
+                Pending {
+                    head_method: scan.head_method,
+                    h2c: scan.h2c,
+                    upgrade: None,
+                    since,
+                    id: None,
+                    cut: false,
+                    cut_request: None,
+                },
+            );
+            if !kept {
+                return Some(Next::GiveUp);
+            }
             return Some(Next::Body {
                 body: scan.request_body(),
                 release_client: false,
@@ -701,21 +772,28 @@ impl Exchange {
         }
         let since = msg.last_ts;
         let cut = msg.cut.is_some();
-        self.new_upgrade |= upgrade;
         let (upgrade_request, cut_request) = match (upgrade, cut) {
             (true, _) => (Some(msg), None),
             (false, true) => (None, Some(msg)),
             (false, false) => (None, None),
         };
-        self.push_pending(Pending {
-            head_method,
-            h2c,
-            upgrade: upgrade_request,
-            since,
-            id: None,
-            cut,
-            cut_request,
-        });
+        let kept = self.push_pending(
+            link,
+            side,
+            Pending {
+                head_method,
+                h2c,
+                upgrade: upgrade_request.map(Box::new),
+                since,
+                id: None,
+                cut,
+                cut_request: cut_request.map(Box::new),
+            },
+        );
+        if !kept {
+            return Next::GiveUp;
+        }
+        self.new_upgrade |= upgrade;
         if upgrade {
             Next::AwaitResponse(body)
         } else {
@@ -729,7 +807,7 @@ impl Exchange {
     fn on_response<S: ByteStream>(
         &mut self,
         link: &mut Link<'_, S>,
-        _side: Side,
+        side: Side,
         msg: Message,
         out: &mut Output,
     ) -> Next {
@@ -739,8 +817,12 @@ impl Exchange {
             if self.pending.front().is_some_and(|p| p.upgrade.is_some())
                 && self.interim.len() < MAX_INTERIM
             {
-                self.held += head_bytes(&msg);
-                self.interim.push(msg);
+                if link.admit(Use::Pending, head_bytes(&msg)).is_ok() {
+                    self.held += head_bytes(&msg);
+                    self.interim.push(msg);
+                } else {
+                    self.marks_mut(side).memcap = Some("an interim (1xx) response was not kept");
+                }
             }
             return Next::Body {
                 body: Body::None,
@@ -797,7 +879,8 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done = self.complete(link, Some(request), Some(msg), None, opens_websocket, id);
+                let done =
+                    self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
                     let reader = match done.response.as_ref() {
@@ -972,8 +1055,31 @@ impl Exchange {
         for side in [Side::LoToHi, Side::HiToLo] {
             let evidence = link.stream_mut(side).marks_mut().take();
             let marks = std::mem::take(self.marks_mut(side));
-            if evidence == Marks::default() && marks.malformed.is_none() && !marks.header_limit {
+            if evidence == Marks::default()
+                && marks.malformed.is_none()
+                && !marks.header_limit
+                && marks.memcap.is_none()
+            {
                 continue;
+            }
+            if evidence.memcap > 0 {
+                findings.push(
+                    Finding::new(
+                        Code::MemcapReached,
+                        format!(
+                            "{} bytes of the {} stream were not kept (holes given up, unfinished heads dropped): wssniff's memory budget (--memcap) was full",
+                            evidence.memcap,
+                            link.peer_of(side).as_str()
+                        ),
+                    )
+                    .packets(&evidence.packets),
+                );
+            }
+            if let Some(what) = marks.memcap {
+                findings.push(Finding::new(
+                    Code::MemcapReached,
+                    format!("{what}: wssniff's memory budget (--memcap) was full"),
+                ));
             }
             if let Some(gap) = evidence.gap {
                 findings.push(
@@ -1391,7 +1497,11 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         // The framer is back at heads: the answer to /next pairs.
         h.send(S, OK);
         assert_eq!(h.exchange.pending.len(), 0);
-        assert_eq!(h.exchange.memory(), 0);
+        // Nothing but the queue's empty slots (counted by capacity) is held.
+        assert_eq!(
+            h.exchange.memory(),
+            h.exchange.pending.capacity() * std::mem::size_of::<Pending>()
+        );
     }
 
     #[test]
@@ -1436,12 +1546,12 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         h.send(C, b"GET /behind HTTP/1.1\r\n\r\n");
         h.send(S, b"HTTP/1.1 100 Continue\r\nX-Pad: aaaaaaaaaa\r\n\r\n");
         assert!(h.exchange.held > 0);
-        assert_eq!(h.exchange.held, h.exchange.memory());
+        assert_eq!(h.exchange.registered(), h.exchange.memory());
         let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(10));
         h.exchange
             .expire_unanswered(&mut link, Timestamp(9), Timestamp(10), &mut h.out);
-        assert_eq!(h.exchange.held, h.exchange.memory());
+        assert_eq!(h.exchange.registered(), h.exchange.memory());
         h.finish(Ending::CaptureEnded);
-        assert_eq!((h.exchange.held, h.exchange.memory()), (0, 0));
+        assert_eq!((h.exchange.registered(), h.exchange.memory()), (0, 0));
     }
 }

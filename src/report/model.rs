@@ -650,10 +650,18 @@ impl Collector {
             (st.truncated_packets, "packets cut by the snap length"),
             (st.malformed, "malformed packets"),
             (st.unsupported_linktype, "packets of unsupported link types"),
+            (st.flows_evicted_memcap, "connections evicted by --memcap"),
+            (st.memcap_records, "records marked memcap_reached"),
         ] {
             if n > 0 {
                 limits.push(format!("{n} {what}"));
             }
+        }
+        for (what, r) in &st.memcap_refused {
+            limits.push(format!(
+                "{} {what} growths ({} bytes) refused by --memcap",
+                r.times, r.bytes
+            ));
         }
         if self.records_dropped > 0 {
             limits.push(format!(

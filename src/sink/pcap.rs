@@ -29,7 +29,11 @@ impl PcapWriter {
     /// # Errors
     /// The file cannot be created or written.
     pub fn create(path: &Path, linktype: Linktype, snaplen: u32) -> io::Result<Self> {
-        PcapWriter::new(BufWriter::new(File::create(path)?), linktype, snaplen)
+        PcapWriter::new(
+            BufWriter::new(super::create_output(path)?),
+            linktype,
+            snaplen,
+        )
     }
 }
 

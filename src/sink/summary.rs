@@ -220,6 +220,11 @@ impl Summary {
                 stats.records_out_of_order,
                 "handshake records written out of id order",
             ),
+            (
+                stats.flows_evicted_memcap,
+                "connections evicted by --memcap",
+            ),
+            (stats.memcap_records, "records marked memcap_reached"),
             (stats.ip_fragments, "IP fragments not reassembled"),
             (stats.truncated_packets, "packets cut by the snap length"),
             (stats.malformed, "malformed packets"),
@@ -235,6 +240,18 @@ impl Summary {
             .collect();
         if !hit.is_empty() {
             writeln!(out, "limits and skips: {}", hit.join("; "))?;
+        }
+        if !stats.memcap_refused.is_empty() {
+            let refused: Vec<String> = stats
+                .memcap_refused
+                .iter()
+                .map(|(what, r)| format!("{what} ×{} ({} bytes)", r.times, r.bytes))
+                .collect();
+            writeln!(
+                out,
+                "memory budget (--memcap) refused: {}",
+                refused.join(", ")
+            )?;
         }
         Ok(())
     }

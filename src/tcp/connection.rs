@@ -25,7 +25,7 @@
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
 use crate::event::{Ending, Peer};
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, Refused, Use};
 use crate::tcp::flow::Side;
 use crate::tcp::ledger::{Ledger, Loss};
 use crate::tcp::reassembly::{Gap, Stream, StreamLimits};
@@ -33,6 +33,9 @@ use crate::tcp::stream::ByteStream;
 
 /// What an application parser sees of its connection while it works: both directions' byte
 /// streams and the connection facts it may refine. Lent by the producer for one call.
+///
+/// A link also carries the engine's memory [`Meter`]: a parser that grows a buffer asks it
+/// first ([`Link::reserve`], [`Link::admit`]) and gives up the growth when refused.
 #[derive(Debug)]
 pub struct Link<'a, S> {
     streams: &'a mut [S; 2],
@@ -42,6 +45,8 @@ pub struct Link<'a, S> {
     /// Per side ([`Side::index`]): bytes of that side's stream the other side acknowledged
     /// beyond what the capture holds (0 when the producer has no acknowledgements).
     acked_unseen: [u64; 2],
+    /// The memory budget; `None` on an unmetered link (unit tests), which refuses nothing.
+    meter: Option<&'a mut Meter>,
 }
 
 impl<'a, S: ByteStream> Link<'a, S> {
@@ -52,7 +57,50 @@ impl<'a, S: ByteStream> Link<'a, S> {
             client,
             now,
             acked_unseen: [0, 0],
+            meter: None,
         }
+    }
+
+    /// The same link, its parsers growing within `meter`'s budget.
+    #[must_use]
+    pub fn with_meter(mut self, meter: &'a mut Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Bytes the budget has room for now (`usize::MAX` unmetered).
+    #[must_use]
+    pub fn room(&self) -> usize {
+        self.meter.as_deref().map_or(usize::MAX, Meter::room)
+    }
+
+    /// Whether `bytes` more of `what` fit in the budget (the owner registers what it keeps
+    /// when it settles); a refusal is counted. See [`Meter::admit`].
+    pub fn admit(&mut self, what: Use, bytes: usize) -> Result<(), Refused> {
+        match self.meter.as_deref_mut() {
+            Some(meter) => meter.admit(what, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Grows `account` by `bytes` of `what` if the budget has room: the one call a buffer
+    /// makes before it grows. See [`Account::reserve`]. Unmetered, always granted and not
+    /// registered.
+    pub fn reserve(
+        &mut self,
+        account: &mut Account,
+        what: Use,
+        bytes: usize,
+    ) -> Result<(), Refused> {
+        match self.meter.as_deref_mut() {
+            Some(meter) => account.reserve(meter, what, bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// The meter, for parsers that register their buffers' sizes ([`Account::set`]).
+    pub fn meter(&mut self) -> Option<&mut Meter> {
+        self.meter.as_deref_mut()
     }
 
     /// The same link, with the acknowledgement evidence of each side (see
@@ -372,10 +420,12 @@ impl TcpConnection {
         }
     }
 
-    /// A link for the application parser over this connection's streams.
-    pub fn link(&mut self) -> Link<'_, Stream> {
+    /// A link for the application parser over this connection's streams, within `meter`.
+    pub fn link<'a>(&'a mut self, meter: &'a mut Meter) -> Link<'a, Stream> {
         let acked = self.acked_unseen();
-        Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked)
+        Link::new(&mut self.streams, &mut self.client, self.last_ts)
+            .with_acked_unseen(acked)
+            .with_meter(meter)
     }
 
     /// Loss evidence so far: ACKs, capture gaps and missed bytes, retransmissions.
@@ -425,6 +475,7 @@ impl TcpConnection {
         packet: &Packet<'_>,
         app: &mut A,
         out: &mut A::Out,
+        meter: &mut Meter,
     ) -> TcpEffect {
         let mut effect = TcpEffect::default();
         if self.is_copy(side, seg, packet.ts) {
@@ -446,7 +497,7 @@ impl TcpConnection {
                 if let Some(start) = self.stream(peer).seq_at(gap.offset) {
                     self.ledger.hole_acked(peer.index(), start, gap.len);
                 }
-                self.gap(peer, gap, packet.number, app);
+                self.gap(peer, gap, packet.number, app, meter);
             }
         }
         // The segment's length on the wire: a snap-length cut is not a loss.
@@ -469,15 +520,35 @@ impl TcpConnection {
                 app.midstream(side);
             }
             let stream = self.stream_mut(side);
-            let push = stream.push(seg.seq, seg.payload, packet.number, packet.ts);
+            let push =
+                stream.push_within(seg.seq, seg.payload, packet.number, packet.ts, meter.room());
             effect.dropped_by_cap += push.dropped_by_cap;
             let evidence = stream.marks_mut();
             if push.conflicting_overlap {
                 evidence.conflict = true;
                 evidence.note_packet(packet.number);
             }
+            let refused = push.refused_segments + push.refused_unparsed;
+            if refused > 0 {
+                if push.refused_segments > 0 {
+                    meter.refuse(Use::Segments, idx(push.refused_segments));
+                }
+                if push.refused_unparsed > 0 {
+                    meter.refuse(Use::Unparsed, idx(push.refused_unparsed));
+                }
+                evidence.note_memcap(refused, packet.number);
+            }
             if let Some(gap) = push.gap {
-                self.gap(side, gap, packet.number, app);
+                if refused > 0 {
+                    // The budget's doing: marked above, not a capture gap.
+                    let acked = self.acked_unseen();
+                    let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_acked_unseen(acked)
+                        .with_meter(meter);
+                    app.gap(&mut link, side, gap, packet.number);
+                } else {
+                    self.gap(side, gap, packet.number, app, meter);
+                }
             }
             if seg.payload_truncated {
                 let snaplen = u32::try_from(packet.data.len()).unwrap_or(u32::MAX);
@@ -493,6 +564,7 @@ impl TcpConnection {
                 if self.stream(side).ends_at_next(seg.seq, seg.payload.len()) {
                     let acked = self.acked_unseen();
                     let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_meter(meter)
                         .with_acked_unseen(acked);
                     app.cut(&mut link, side, cut, out);
                 }
@@ -501,14 +573,16 @@ impl TcpConnection {
                     // Already in the marks as a cut (snaplen_truncated), not a capture gap.
                     let acked = self.acked_unseen();
                     let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                        .with_meter(meter)
                         .with_acked_unseen(acked);
                     app.gap(&mut link, side, gap, packet.number);
                 }
             }
         }
         let acked = self.acked_unseen();
-        let mut link =
-            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+            .with_meter(meter)
+            .with_acked_unseen(acked);
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
@@ -551,13 +625,15 @@ impl TcpConnection {
         ending: Ending,
         app: &mut A,
         out: &mut A::Out,
+        meter: &mut Meter,
     ) {
         for side in [Side::LoToHi, Side::HiToLo] {
             if let Some(gap) = self.stream_mut(side).flush() {
-                self.gap(side, gap, 0, app);
+                self.gap(side, gap, 0, app, meter);
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
         for side in [Side::LoToHi, Side::HiToLo] {
             if !link.stream(side).data().is_empty() {
                 app.process(&mut link, side, out);
@@ -565,8 +641,9 @@ impl TcpConnection {
         }
         let closure = self.closure(ending);
         let acked = self.acked_unseen();
-        let mut link =
-            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_acked_unseen(acked);
+        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+            .with_meter(meter)
+            .with_acked_unseen(acked);
         app.finish(&mut link, closure, out);
     }
 
@@ -595,9 +672,17 @@ impl TcpConnection {
     }
 
     /// Notes a gap in `side`'s evidence and tells the application.
-    fn gap<A: Application<Stream>>(&mut self, side: Side, gap: Gap, packet: u64, app: &mut A) {
+    fn gap<A: Application<Stream>>(
+        &mut self,
+        side: Side,
+        gap: Gap,
+        packet: u64,
+        app: &mut A,
+        meter: &mut Meter,
+    ) {
         self.stream_mut(side).marks_mut().note_gap(gap, packet);
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts);
+        let mut link =
+            Link::new(&mut self.streams, &mut self.client, self.last_ts).with_meter(meter);
         app.gap(&mut link, side, gap, packet);
     }
 
@@ -620,6 +705,10 @@ impl TcpConnection {
             account.set(meter, 0);
         }
     }
+}
+
+fn idx(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -671,16 +760,17 @@ mod tests {
         let mut tcp = TcpConnection::new(StreamLimits::default());
         let mut app = Recorder::default();
         let mut wire = Wire::new();
+        let mut meter = Meter::new();
         let effects = segs
             .iter()
             .map(|s| {
                 wire.send(s, |side, seg, packet| {
-                    tcp.on_segment(side, seg, packet, &mut app, &mut ())
+                    tcp.on_segment(side, seg, packet, &mut app, &mut (), &mut meter)
                 })
             })
             .collect();
         if finish {
-            tcp.finish(Ending::CaptureEnded, &mut app, &mut ());
+            tcp.finish(Ending::CaptureEnded, &mut app, &mut (), &mut meter);
         }
         (tcp, app, effects)
     }

@@ -152,6 +152,8 @@ pub enum Eviction {
     Capacity,
     /// Idle for longer than the timeout.
     Idle,
+    /// The memory budget was full (the engine's emergency mode).
+    Memcap,
 }
 
 struct Entry<T> {
@@ -272,10 +274,22 @@ impl<T> FlowTable<T> {
     /// Evicts the least recently seen eighth of the table (at least one connection), the
     /// oldest first.
     fn evict_oldest(&mut self, evicted: &mut Vec<(FlowKey, T, Eviction)>) {
+        let n = self.map.len() / 8;
+        self.evict_least_recent(n, Eviction::Capacity, evicted);
+    }
+
+    /// Evicts the `n` least recently seen connections (at least one), the oldest first, ties
+    /// by key, handing them back with `why`. O(table) per call.
+    pub fn evict_least_recent(
+        &mut self,
+        n: usize,
+        why: Eviction,
+        evicted: &mut Vec<(FlowKey, T, Eviction)>,
+    ) {
         // Find the cut-off age from the timestamps alone (8 bytes per connection, not a copy
         // of every key), then take out what is older in one pass.
         let mut ages: Vec<Timestamp> = self.map.values().map(|e| e.last_seen).collect();
-        let n = (ages.len() / 8).max(1).min(ages.len());
+        let n = n.max(1).min(ages.len());
         if n == 0 {
             return;
         }
@@ -305,10 +319,7 @@ impl<T> FlowTable<T> {
             })
             .collect();
         out.sort_unstable_by_key(leaving_order);
-        evicted.extend(
-            out.into_iter()
-                .map(|(k, e)| (k, e.value, Eviction::Capacity)),
-        );
+        evicted.extend(out.into_iter().map(|(k, e)| (k, e.value, why)));
     }
 
     /// Removes every connection (end of capture), least recently active first.

@@ -48,6 +48,9 @@ impl Default for StreamLimits {
 const MAX_OUT_OF_ORDER_SEGMENTS: usize = 512;
 /// Most segment origins remembered for the buffered bytes (packet numbers for evidence).
 const MAX_ORIGINS: usize = 256;
+/// Bytes an out-of-order segment costs beyond its payload (its map entry, the `Held` and the
+/// allocator's header), so a window of one-byte segments is not counted as a few bytes.
+const HELD_OVERHEAD: usize = 64;
 
 /// What one [`Stream::push`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +65,13 @@ pub struct PushOutcome {
     pub dropped_by_cap: u64,
     /// A gap was declared (holes given up on).
     pub gap: Option<Gap>,
+    /// Bytes of out-of-order segments the memory budget had no room to hold (`--memcap`):
+    /// the holes before them were given up instead. When this or `refused_unparsed` is
+    /// non-zero, `gap` is the budget's doing, not the capture's.
+    pub refused_segments: u64,
+    /// In-order bytes the budget had no room to buffer, with the unfinished message they
+    /// extended (dropped).
+    pub refused_unparsed: u64,
 }
 
 /// One direction of a TCP connection.
@@ -88,6 +98,9 @@ pub struct Stream {
     ignored: bool,
     /// Evidence problems marked by the connection, for the consumer to take.
     marks: Marks,
+    /// Bytes the stream may still grow by during the push at hand (the memory budget's
+    /// room; `usize::MAX` outside [`Stream::push_within`]).
+    room: usize,
 }
 
 impl Stream {
@@ -107,6 +120,7 @@ impl Stream {
             fin_at: None,
             ignored: false,
             marks: Marks::default(),
+            room: usize::MAX,
         }
     }
 
@@ -167,6 +181,7 @@ impl Stream {
     pub fn memory(&self) -> usize {
         self.buf.capacity()
             + self.held_bytes
+            + self.held.len() * HELD_OVERHEAD
             + self.origins.capacity() * std::mem::size_of::<Origin>()
     }
 
@@ -203,6 +218,35 @@ impl Stream {
 
     /// Takes a data segment.
     pub fn push(&mut self, seq: u32, payload: &[u8], packet: u64, ts: Timestamp) -> PushOutcome {
+        self.push_within(seq, payload, packet, ts, usize::MAX)
+    }
+
+    /// Takes a data segment, growing by at most `room` bytes (the memory budget's room).
+    /// What does not fit is not kept: an out-of-order segment gives up the holes before it
+    /// (they become a gap and what was held is delivered), in-order bytes that cannot be
+    /// buffered drop the unfinished message they belong to (a gap the consumer resynchronises
+    /// after). Both are counted in the outcome's `refused_segments` / `refused_unparsed`.
+    pub fn push_within(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        packet: u64,
+        ts: Timestamp,
+        room: usize,
+    ) -> PushOutcome {
+        self.room = room;
+        let out = self.push_segment(seq, payload, packet, ts);
+        self.room = usize::MAX;
+        out
+    }
+
+    fn push_segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        packet: u64,
+        ts: Timestamp,
+    ) -> PushOutcome {
         let mut out = PushOutcome::default();
         if payload.is_empty() || self.ignored {
             return out;
@@ -382,6 +426,10 @@ impl Stream {
         if take == 0 {
             return;
         }
+        if !self.grow_buf(take) {
+            self.refuse_unparsed(take, first, out);
+            return;
+        }
         if self.origins.len() >= MAX_ORIGINS {
             // Keep the first origin (start of the message) and the newest ones.
             self.origins.remove(1);
@@ -395,6 +443,66 @@ impl Stream {
         }
         self.buf
             .extend_from_slice(wanted.get(..take).unwrap_or_default());
+    }
+
+    /// Makes room in `buf` for `more` bytes within the budget: doubling as `Vec` does, but
+    /// never past the buffer cap, and only as far as the budget's room allows. False when even
+    /// the exact growth does not fit.
+    fn grow_buf(&mut self, more: usize) -> bool {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        let need = len.saturating_add(more);
+        if need <= cap {
+            return true;
+        }
+        let doubled = cap
+            .saturating_mul(2)
+            .max(64)
+            .min(self.limits.max_buffered.max(need))
+            .max(need);
+        let target = if doubled - cap <= self.room {
+            doubled
+        } else if need - cap <= self.room {
+            need
+        } else {
+            return false;
+        };
+        self.room -= target - cap;
+        self.buf.reserve_exact(target - len);
+        true
+    }
+
+    /// The budget had no room for `more` in-order bytes starting at `first`: the unfinished
+    /// message they extend is dropped with them (it can never be completed), declared as a
+    /// gap the consumer resynchronises after.
+    fn refuse_unparsed(&mut self, more: usize, first: u64, out: &mut PushOutcome) {
+        let from = if self.buf.is_empty() {
+            first
+        } else {
+            self.base
+        };
+        let lost = (self.buf.len() + more) as u64;
+        out.refused_unparsed += lost;
+        self.buf = Vec::new();
+        self.origins = VecDeque::new();
+        self.base = self.recv_end;
+        self.discard_until = self.discard_until.max(self.recv_end);
+        let gap = Gap {
+            offset: from,
+            len: self.recv_end - from,
+            needs_resync: true,
+        };
+        out.gap = Some(match out.gap {
+            Some(g) => {
+                let offset = g.offset.min(gap.offset);
+                let end = (g.offset + g.len).max(gap.offset + gap.len);
+                Gap {
+                    offset,
+                    len: end - offset,
+                    needs_resync: true,
+                }
+            }
+            None => gap,
+        });
     }
 
     fn hold(
@@ -444,6 +552,16 @@ impl Stream {
             let bytes = payload
                 .get(idx(s - start)..idx(e - start))
                 .unwrap_or_default();
+            if s > self.recv_end && bytes.len() + HELD_OVERHEAD > self.room {
+                // The budget has no room to hold it: give up every hole before it (what is
+                // held goes on to the consumer) instead of growing.
+                out.refused_segments += bytes.len() as u64;
+                while self.recv_end < s {
+                    let first = self.held.keys().next().map_or(s, |&k| k.min(s));
+                    self.skip_to(first, out);
+                    self.drain_held(out);
+                }
+            }
             if self.held_bytes + bytes.len() > self.limits.max_out_of_order
                 || self.held.len() >= MAX_OUT_OF_ORDER_SEGMENTS
             {
@@ -462,6 +580,7 @@ impl Stream {
                 );
                 self.drain_held(out);
             } else if self.held_bytes + bytes.len() <= self.limits.max_out_of_order {
+                self.room = self.room.saturating_sub(bytes.len() + HELD_OVERHEAD);
                 self.held_bytes += bytes.len();
                 self.held.insert(
                     s,

@@ -106,6 +106,9 @@ pub struct Marks {
     pub conflict: bool,
     /// The packets behind the problems, at most [`MAX_MARKED_PACKETS`].
     pub packets: Vec<u64>,
+    /// Bytes wssniff did not keep because its memory budget (`--memcap`) was full: holes
+    /// given up and unfinished messages dropped, not lost by the capture.
+    pub memcap: u64,
 }
 
 impl Marks {
@@ -133,6 +136,12 @@ impl Marks {
         self.truncated = true;
         self.snaplen = self.snaplen.max(snaplen);
         self.cut_bytes = self.cut_bytes.saturating_add(missing);
+        self.note_packet(packet);
+    }
+
+    /// Notes `bytes` not kept for want of memory budget, at `packet`.
+    pub fn note_memcap(&mut self, bytes: u64, packet: u64) {
+        self.memcap = self.memcap.saturating_add(bytes);
         self.note_packet(packet);
     }
 

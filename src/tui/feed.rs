@@ -223,9 +223,13 @@ pub fn spawn_live_reader(
         path: live.options.interface.clone(),
         source,
     };
+    let created = live
+        .write
+        .as_deref()
+        .filter(|p| std::fs::symlink_metadata(p).is_err());
     let mut packet_out = PacketOut::create(live, &capture).map_err(io_err)?;
     // The device and -w are open and no other thread runs yet: give up root now.
-    crate::capture::live::drop_privileges(&live.relinquish)?;
+    crate::capture::live::drop_privileges(&live.relinquish, created.as_slice())?;
     let duration = live.duration;
     let (tx, rx) = sync_channel(CHANNEL_CAPACITY);
     let handle = thread::Builder::new()
@@ -267,8 +271,15 @@ pub fn spawn_live_reader(
                     ControlFlow::Break(())
                 }
             });
-            if let Err(e) = result {
-                error.get_or_insert(e.to_string());
+            match result {
+                Ok(end) => {
+                    if let Some(why) = end.failure {
+                        error.get_or_insert(format!("the capture stopped: {why}"));
+                    }
+                }
+                Err(e) => {
+                    error.get_or_insert(e.to_string());
+                }
             }
             let _ = tx.send(Feed::Finished {
                 progress: last,

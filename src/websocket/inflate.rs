@@ -20,7 +20,7 @@ pub const MAX_INFLATE_PER_MESSAGE: u64 = 1024 * 1024;
 /// dropped for good: bounds both time and memory on long compressed connections.
 pub const MAX_INFLATE_PER_DIRECTION: u64 = 16 * 1024 * 1024;
 /// Bytes an inflater is counted as holding (memory accounting).
-const INFLATER_MEMORY: usize = 48 * 1024;
+pub(crate) const INFLATER_MEMORY: usize = 48 * 1024;
 
 /// How a call to [`Inflater::inflate`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

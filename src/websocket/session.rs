@@ -35,7 +35,7 @@ use crate::websocket::content::{
 };
 use crate::websocket::ending::{classify, ending_findings};
 use crate::websocket::frame::{parse_close, Opcode};
-use crate::websocket::inflate::{Inflate, Inflater};
+use crate::websocket::inflate::{Inflate, Inflater, INFLATER_MEMORY};
 use crate::websocket::message::{preview_text, Capture, Message};
 use crate::websocket::rules::{self, HeaderContext, Violations, MAX_EVIDENCE_PACKETS};
 use crate::websocket::sniff::plausible;
@@ -101,6 +101,15 @@ pub struct Session {
     /// Per peer (client, server): bytes its side sent that the other acknowledged but the
     /// capture does not hold at the end (a one-way capture, or loss at the tail).
     unseen: [u64; 2],
+    /// Bytes the owner's memory budget has room for during the step at hand
+    /// ([`Session::set_room`]): an inflater is created only if it fits.
+    room: usize,
+    /// Bytes of frames not kept for want of memory budget (`--memcap`).
+    memcap_lost: u64,
+    /// Inflaters not created for want of memory budget: (count since last taken, ever).
+    inflaters_refused: (u32, bool),
+    /// The connection was evicted to make room under the memory budget.
+    memcap_evicted: bool,
 }
 
 fn ms(ns: i64) -> f64 {
@@ -132,6 +141,10 @@ impl Session {
             extensions_known: true,
             cut: (0, Vec::new()),
             unseen: [0, 0],
+            room: usize::MAX,
+            memcap_lost: 0,
+            inflaters_refused: (0, false),
+            memcap_evicted: false,
         }
     }
 
@@ -277,6 +290,39 @@ impl Session {
         });
     }
 
+    /// The owner's memory budget has room for `room` more bytes during the next steps.
+    pub fn set_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
+    /// Inflaters refused for want of budget since the last call, and the bytes each would
+    /// have taken (for the owner's meter).
+    pub fn take_inflaters_refused(&mut self) -> (u32, usize) {
+        (
+            std::mem::take(&mut self.inflaters_refused.0),
+            INFLATER_MEMORY,
+        )
+    }
+
+    /// The connection is being evicted to make room under the memory budget (`--memcap`).
+    pub fn evicted_for_memory(&mut self) {
+        self.memcap_evicted = true;
+    }
+
+    /// Bytes of `peer`'s stream were not kept because the memory budget was full (`--memcap`);
+    /// `lost_place`: a frame header was among them, so decoding of that direction stops.
+    pub fn not_kept(&mut self, peer: Peer, bytes: u64, lost_place: bool) {
+        self.memcap_lost = self.memcap_lost.saturating_add(bytes);
+        if lost_place {
+            let d = self.dir_mut(peer);
+            if d.walker.stop() {
+                d.stats.decoding_stopped = true;
+                d.inflater.lose();
+                self.abandon_message(peer);
+            }
+        }
+    }
+
     /// Bytes of `peer`'s stream were lost inside payload that was being skipped: counters
     /// stay right, but the evidence is incomplete.
     pub fn lost_in_payload(&mut self, bytes: u64, packet: u64) {
@@ -414,10 +460,19 @@ impl Session {
                     .as_mut()
                     .and_then(|tap| tap.start(&message_start(peer, &seen, compressed)))
                     .map(|limit| Capture::new(limit, packet, seen.ts));
+                // An inflater is created only if the memory budget has room for it; without
+                // one this message is not checked.
+                let fits = self.dir(peer).inflater.is_alive() || INFLATER_MEMORY <= self.room;
+                if compressed && !fits {
+                    self.inflaters_refused.0 += 1;
+                    self.inflaters_refused.1 = true;
+                } else if compressed && !self.dir(peer).inflater.is_alive() {
+                    self.room = self.room.saturating_sub(INFLATER_MEMORY);
+                }
                 let d = self.dir_mut(peer);
                 let first = d.stats.messages == 0 && d.stats.preview.is_none();
                 let inflatable = if compressed {
-                    d.inflater.start_message()
+                    fits && d.inflater.start_message()
                 } else {
                     d.inflater.is_alive()
                 };
@@ -638,6 +693,28 @@ impl Session {
                 )
                 .packets(&self.cut.1),
             );
+        }
+        if self.memcap_lost > 0 || self.inflaters_refused.1 || self.memcap_evicted {
+            let mut what = Vec::new();
+            if self.memcap_evicted {
+                what.push("the connection was evicted to make room for new ones".to_owned());
+            }
+            if self.memcap_lost > 0 {
+                what.push(format!(
+                    "{} bytes of WebSocket frames were not kept",
+                    self.memcap_lost
+                ));
+            }
+            if self.inflaters_refused.1 {
+                what.push("compressed messages were not inflated (UTF-8 not checked)".to_owned());
+            }
+            findings.push(Finding::new(
+                Code::MemcapReached,
+                format!(
+                    "{}: wssniff's memory budget (--memcap) was full; counters cover what was kept",
+                    what.join("; ")
+                ),
+            ));
         }
         if !self.observed {
             findings.push(Finding::new(

@@ -475,3 +475,299 @@ fn live_capture_on_any_keeps_every_packet_of_a_handshake() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `cmd` with `args`, panicking with its stderr when it fails.
+fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace with a veth pair `va` (10.77.0.1/24) — `vb`, both up; deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Option<Netns> {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        let have_ip = Command::new("ip").arg("-V").output().is_ok();
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" || !have_ip {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "live exit tests need root and iproute2"
+            );
+            eprintln!("skipped: needs root and iproute2 (ip netns)");
+            return None;
+        }
+        let ns = Netns(format!("wssniff-{tag}-{}", std::process::id()));
+        sh("ip", &["netns", "add", &ns.0]);
+        ns.run(&[
+            "ip", "link", "add", "va", "type", "veth", "peer", "name", "vb",
+        ]);
+        ns.run(&["ip", "link", "set", "va", "up"]);
+        ns.run(&["ip", "link", "set", "vb", "up"]);
+        ns.run(&["ip", "addr", "add", "10.77.0.1/24", "dev", "va"]);
+        Some(ns)
+    }
+
+    fn run(&self, args: &[&str]) {
+        let mut all = vec!["netns", "exec", self.0.as_str()];
+        all.extend_from_slice(args);
+        sh("ip", &all);
+    }
+
+    /// wssniff inside the namespace, with `args`.
+    fn wssniff(&self, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_wssniff")])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `n` Ethernet frames of 1000 bytes onto the wire from `va` (a raw socket: no peer needed).
+    fn traffic(&self, n: u32) {
+        let script = format!(
+            "import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('va', 0))\n\
+             for _ in range({n}): s.send(b'\\xff' * 6 + b'\\x02' * 6 + b'\\x88\\xb5' + bytes(986))\n"
+        );
+        self.run(&["python3", "-c", &script]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// Waits until wssniff says it is listening (its first stderr line), then returns the rest.
+fn listening(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(err).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let _ = tx.send(first.clone());
+        let mut all = first + "\n";
+        for l in lines.map_while(Result::ok) {
+            all += &l;
+            all += "\n";
+        }
+        all
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("listening on vb"), "{first}");
+    reader
+}
+
+#[test]
+fn live_interface_that_disappears_is_said_with_the_summary_and_exit_3() {
+    let Some(ns) = Netns::new("gone") else { return };
+    let mut child = ns.wssniff(&["-i", "vb", "-Z", "root"]);
+    let err = listening(&mut child);
+    ns.traffic(5);
+    std::thread::sleep(Duration::from_millis(500));
+    // The interface goes away under the capture (as an unplugged USB NIC does).
+    ns.run(&["ip", "link", "del", "va"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "wssniff did not notice");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = err.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the capture on vb stopped") && err.contains("disappeared"),
+        "{err}"
+    );
+    // What was captured before is kept: the summary is there and counts the pings.
+    let captured: u64 = err
+        .lines()
+        .find(|l| l.contains("packets captured"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no capture counters: {err}"));
+    assert!(captured >= 5, "{err}");
+}
+
+/// A tmpfs of `kib` KiB mounted on a new directory; unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn new(tag: &str, kib: u32) -> SmallDisk {
+        let dir = temp_dir(tag);
+        sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k"),
+                "tmpfs",
+                dir.to_str().unwrap(),
+            ],
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_under_w_stops_the_capture_keeps_the_summary_and_exits_3() {
+    let Some(ns) = Netns::new("full") else { return };
+    // 12 KiB: the pcap header and a few packets fit, the rest do not.
+    let disk = SmallDisk::new("full-w", 12);
+    let out = disk.0.join("ws.pcap");
+    let mut child = ns.wssniff(&["-i", "vb", "-Z", "root", "-w", out.to_str().unwrap()]);
+    let err = listening(&mut child);
+    for _ in 0..10 {
+        ns.traffic(10);
+        std::thread::sleep(Duration::from_millis(300));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "wssniff did not notice the full disk"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = child.wait().unwrap();
+    let err = err.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("writing output failed") && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(
+        err.contains("packets captured"),
+        "the summary is kept: {err}"
+    );
+    // What was written before the disk filled is a readable capture.
+    let back = wssniff(&["-r", out.to_str().unwrap(), "-q"]);
+    assert!(
+        back.status.code() == Some(0) || back.status.code() == Some(2),
+        "{}",
+        stderr(&back)
+    );
+    assert!(stderr(&back).contains("packets"), "{}", stderr(&back));
+}
+
+#[test]
+fn a_full_disk_under_o_keeps_the_summary_and_exits_3() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "needs root to mount a tmpfs"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let disk = SmallDisk::new("full-o", 4);
+    let out = disk.0.join("hs.jsonl");
+    let sample = root().join("samples/close-codes.pcap");
+    let run = wssniff(&[
+        "-r",
+        sample.to_str().unwrap(),
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(3), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("WebSocket handshake"),
+        "the summary is kept: {err}"
+    );
+}
+
+/// Mode bits and owner of `path`.
+fn mode_and_owner(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.mode() & 0o777, m.uid())
+}
+
+#[test]
+fn outputs_are_owner_only_and_respect_a_stricter_umask() {
+    let dir = temp_dir("perms");
+    let sample = root().join("samples/close-codes.pcap");
+    let (json, report) = (dir.join("hs.jsonl"), dir.join("r.html"));
+    let _ = std::fs::remove_file(&json);
+    let _ = std::fs::remove_file(&report);
+    let run = |umask: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask}; exec \"$0\" -r \"$1\" -q -o \"$2\" --report \"$3\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_wssniff"))
+            .arg(&sample)
+            .arg(&json)
+            .arg(&report)
+            .output()
+            .unwrap()
+    };
+    let out = run("022");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_and_owner(&json).0, 0o600, "-o: other people's traffic");
+    assert_eq!(mode_and_owner(&report).0, 0o600, "--report");
+    std::fs::remove_file(&json).unwrap();
+    std::fs::remove_file(&report).unwrap();
+    assert!(run("277").status.success());
+    assert_eq!(mode_and_owner(&json).0, 0o400, "a stricter umask wins");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_outputs_belong_to_the_user_privileges_were_dropped_to() {
+    let Some(ns) = Netns::new("owner") else {
+        return;
+    };
+    let dir = temp_dir("owner");
+    let (pcap, json) = (dir.join("ws.pcap"), dir.join("hs.jsonl"));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
+        .args(["-i", "vb", "-G", "1", "-q", "-Z", "nobody", "-w"])
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(mode_and_owner(&pcap), (0o600, nobody), "-w");
+    assert_eq!(mode_and_owner(&json), (0o600, nobody), "-o");
+    std::fs::remove_dir_all(&dir).ok();
+}

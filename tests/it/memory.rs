@@ -6,6 +6,9 @@ use std::ops::ControlFlow;
 
 use wssniff::capture::{FileSource, Linktype, Packet, Timestamp};
 use wssniff::engine::{Engine, EngineConfig};
+use wssniff::event::{Event, Verdict};
+use wssniff::finding::Code;
+use wssniff::memory::Use;
 
 use crate::packet::{v4, Link, Tcp};
 use crate::util::*;
@@ -237,4 +240,217 @@ fn the_meter_equals_the_walk_under_adversarial_traffic_and_returns_to_zero() {
     engine.finish(&mut |_| {});
     assert_eq!(engine.memory(), 0);
     assert_eq!(engine.memory_walked(), 0);
+}
+
+/// Feeds raw IPv4 packets to an engine with `budget`, checking after each packet that the
+/// meter equals the walk and stays within the budget plus one packet's growth; returns the
+/// events and the engine after `finish`.
+struct Budgeted {
+    engine: Engine,
+    events: Vec<Event>,
+    number: u64,
+    ts: i64,
+    budget: usize,
+}
+
+/// What one packet may add past the budget: its own bytes and what parsing them registers.
+const ONE_PACKET_SLACK: usize = 128 * 1024;
+
+impl Budgeted {
+    fn new(budget: usize) -> Self {
+        let config = EngineConfig {
+            memcap: Some(budget),
+            ..EngineConfig::default()
+        };
+        Budgeted {
+            engine: Engine::new(config),
+            events: Vec::new(),
+            number: 0,
+            ts: 1_700_000_000_000_000_000,
+            budget,
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        self.number += 1;
+        self.ts += 1_000;
+        let p = Packet {
+            number: self.number,
+            ts: Timestamp(self.ts),
+            linktype: Linktype::IPV4,
+            data,
+            orig_len: data.len() as u32,
+        };
+        let events = &mut self.events;
+        self.engine.process(&p, &mut |e| events.push(e));
+        assert_eq!(
+            self.engine.memory(),
+            self.engine.memory_walked(),
+            "packet {}",
+            self.number
+        );
+        assert!(
+            self.engine.memory() <= self.budget + ONE_PACKET_SLACK,
+            "packet {}: {} held over a budget of {}",
+            self.number,
+            self.engine.memory(),
+            self.budget
+        );
+    }
+
+    /// SYN, SYN-ACK and the client's first bytes on connection `port`.
+    fn open(&mut self, port: u16, first: &[u8]) {
+        self.feed(&packet(true, port, 1000, 0, "S", b""));
+        self.feed(&packet(false, port, 9000, 1001, "SA", b""));
+        self.feed(&packet(true, port, 1001, 9001, "A", first));
+    }
+
+    fn finish(mut self) -> (Engine, Vec<Event>) {
+        let events = &mut self.events;
+        self.engine.finish(&mut |e| events.push(e));
+        assert_eq!(self.engine.memory(), 0, "released at the end");
+        (self.engine, self.events)
+    }
+}
+
+fn handshakes(events: &[Event]) -> Vec<&wssniff::event::HandshakeRecord> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Handshake(h) => Some(&**h),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has_code(findings: &[wssniff::finding::Finding], code: Code) -> bool {
+    findings.iter().any(|f| f.code == code)
+}
+
+#[test]
+fn a_full_budget_refuses_new_head_bytes_and_marks_the_handshake_it_cut() {
+    let mut run = Budgeted::new(2 << 20);
+    // An upgrade request that waits for its answer.
+    run.open(1, UPGRADE);
+    // Heads that never end, on 100 connections (30 KiB each wanted), then pipelined
+    // requests that stay pending fill the budget for good.
+    let line = [b'a'; 1000];
+    for port in 100..200u16 {
+        run.open(port, b"GET /x HTTP/1.1\r\nX-Long: ");
+    }
+    for round in 0..30u32 {
+        for port in 100..200u16 {
+            let seq = 1001 + 26 + round * 1000;
+            run.feed(&packet(true, port, seq, 9001, "A", &line));
+        }
+    }
+    let burst = b"GET /p HTTP/1.1\r\n\r\n".repeat(50);
+    for port in 200..300u16 {
+        run.open(port, &burst);
+        for k in 1..20u32 {
+            run.feed(&packet(
+                true,
+                port,
+                1001 + k * burst.len() as u32,
+                9001,
+                "A",
+                &burst,
+            ));
+        }
+    }
+    assert!(run.engine.meter_refusals(Use::Pending).times > 0);
+    // The answer to the waiting upgrade cannot be buffered either: it is dropped, marked.
+    let partial = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n";
+    run.feed(&packet(
+        false,
+        1,
+        9001,
+        1001 + UPGRADE.len() as u32,
+        "A",
+        partial,
+    ));
+    let (engine, events) = run.finish();
+    let hs = handshakes(&events);
+    let first = hs.iter().find(|h| h.id == 1).expect("the upgrade's record");
+    assert!(
+        has_code(&first.findings, Code::MemcapReached),
+        "{:?}",
+        first.findings
+    );
+    assert!(
+        !has_code(&first.findings, Code::NoResponse)
+            && !has_code(&first.findings, Code::ResponseNotCaptured),
+        "whether an answer came is not known: {:?}",
+        first.findings
+    );
+    assert_eq!(first.verdict, Verdict::Incomplete);
+    let stats = engine.stats();
+    assert!(stats.memcap_records >= 1);
+    assert!(stats.memcap_refused.contains_key("unparsed"), "{stats:?}");
+    assert!(stats.memcap_refused.contains_key("pending"));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Notice(n) if n.code == "memcap")));
+}
+
+#[test]
+fn out_of_order_segments_that_do_not_fit_give_up_their_holes() {
+    let mut run = Budgeted::new(1 << 20);
+    // 40 connections each hold 60 KiB behind a one-byte hole: 2.4 MiB wanted.
+    for port in 1..=40u16 {
+        run.open(port, b"G");
+        for k in 0..60u32 {
+            run.feed(&packet(
+                true,
+                port,
+                1001 + 2 + k * 1000,
+                9001,
+                "A",
+                &[b'o'; 1000],
+            ));
+        }
+    }
+    let refused = run.engine.meter_refusals(Use::Segments);
+    assert!(refused.times > 0, "{refused:?}");
+    assert!(run.engine.peak_memory() <= (1 << 20) + ONE_PACKET_SLACK);
+    let (engine, _) = run.finish();
+    assert!(engine.stats().memcap_refused.contains_key("segments"));
+}
+
+#[test]
+fn new_connections_evict_the_least_recently_active_when_the_budget_is_full() {
+    let mut run = Budgeted::new(1 << 20);
+    // Each connection keeps its state (a pipelined request waits): ~1 KiB each.
+    for port in 1..=4000u16 {
+        run.open(port, b"GET /a HTTP/1.1\r\n\r\n");
+    }
+    let evicted = run.engine.stats().flows_evicted_memcap;
+    assert!(evicted > 0, "emergency mode evicted connections");
+    assert!(run.engine.flow_count() < 4000);
+    // The newest connections are still tracked: eviction went least recently active first.
+    let (engine, _) = run.finish();
+    assert_eq!(engine.stats().flows_evicted_memcap, evicted);
+}
+
+#[test]
+fn the_same_capture_and_budget_refuse_the_same_growth() {
+    let go = || {
+        let mut run = Budgeted::new(1 << 20);
+        for port in 1..=200u16 {
+            run.open(port, b"GET /x HTTP/1.1\r\nX: ");
+            for k in 0..10u32 {
+                run.feed(&packet(
+                    true,
+                    port,
+                    1001 + 21 + k * 1000,
+                    9001,
+                    "A",
+                    &[b'z'; 1000],
+                ));
+            }
+        }
+        let (engine, events) = run.finish();
+        (format!("{:?}", engine.stats()), events.len())
+    };
+    assert_eq!(go(), go());
 }
