@@ -22,6 +22,7 @@ use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
+use crate::tls::keystore::SharedKeyLog;
 
 /// How a run ended, for the exit status.
 #[derive(Debug, Default)]
@@ -267,6 +268,10 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         delivery.notice(notice);
     }
     let mut engine = Engine::new(config.engine);
+    // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the engine
+    // always asks the shared log; without keys the answer is "not found" and TLS is walked
+    // as without a key log.
+    engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
     let read = analyse(
         &mut source,
         filter.as_mut(),
@@ -661,6 +666,9 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         delivery.notice(notice);
     }
     let mut engine = Engine::new(config.engine);
+    if config.keylog.is_some() {
+        engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
+    }
     let mut write_error: Option<io::Error> = None;
     let interface = live.options.interface.clone();
     let ended = analyse_live(

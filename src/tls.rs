@@ -53,6 +53,7 @@ pub mod decrypt;
 pub mod handshake;
 pub mod keylog;
 pub mod keyschedule;
+pub mod keystore;
 pub mod record;
 pub mod suite;
 

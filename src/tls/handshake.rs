@@ -296,6 +296,10 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
             TlsExtension::PreSharedKey(_) => hello.psk = true,
             TlsExtension::ExtendedMasterSecret => hello.extended_master_secret = true,
             TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
+            // tls-parser 0.12's ServerHello table reads type 21 (padding) as encrypt_then_mac
+            // and leaves the real one, 22 (RFC 7366), unknown: without this, every CBC
+            // session that agreed encrypt-then-MAC failed to decrypt.
+            TlsExtension::Unknown(t, _) if t.0 == 22 => hello.encrypt_then_mac = true,
             _ => {}
         }
     }
