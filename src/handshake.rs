@@ -221,6 +221,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         ending: None,
         findings: Vec::new(),
         loss: TcpLoss::default(),
+        h2: None,
     }
 }
 

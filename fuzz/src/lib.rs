@@ -324,6 +324,7 @@ pub fn handshake(data: &[u8]) {
         extra: Vec::new(),
         switched: false,
         id: None,
+        h2: None,
     };
     let a = handshake::record(exchange, &handshake::Policy::default(), &explain);
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
