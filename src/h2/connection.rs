@@ -178,6 +178,8 @@ pub struct H2Connection {
     findings: Vec<Finding>,
     opened: Vec<Opened>,
     upgraded: bool,
+    /// The side that carries client → server bytes.
+    client: Side,
     new_request: bool,
     account: Account,
 }
@@ -193,7 +195,8 @@ fn header_of(f: &super::hpack::Field) -> Header {
 /// A request or response head built from a decoded header list (RFC 9113 §8.3): the start
 /// line is synthesised from the pseudo-header fields in the HTTP/1.1 shape (`CONNECT /chat
 /// HTTP/2`, `HTTP/2 200`), the header list keeps every field, pseudo-headers included, and
-/// `raw` is the decoded list one field per line (HPACK bytes are not text). `version_minor`
+/// `raw` is that start line and the decoded list, one field per line, in the HTTP/1.1 layout
+/// (HPACK bytes are not text). `version_minor`
 /// is 1: the version checks read HTTP/2 as at least HTTP/1.1.
 fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
     let pseudo = |name: &str| list.value(name).unwrap_or(UNKNOWN_FIELD).to_owned();
@@ -216,11 +219,12 @@ fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
         )
     };
     let headers: Vec<Header> = list.fields.iter().map(header_of).collect();
-    let mut raw = String::new();
+    let mut raw = format!("{start_line}\r\n");
     for h in &headers {
         raw.push_str(&h.line());
         raw.push_str("\r\n");
     }
+    raw.push_str("\r\n");
     Head {
         start,
         version_minor: 1,
@@ -269,6 +273,7 @@ impl H2Connection {
             findings: Vec::new(),
             opened: Vec::new(),
             upgraded,
+            client,
             new_request: false,
             account: Account::default(),
         }
@@ -353,11 +358,11 @@ impl H2Connection {
     }
 
     /// How WebSocket stream `id` ended by its own frames (RST_STREAM first, else the first
-    /// END_STREAM), with `client` the client's side; `None` when neither was seen.
+    /// END_STREAM); `None` when neither was seen.
     #[must_use]
-    pub fn stream_ending(&self, id: StreamId, client: Side) -> Option<StreamEnding> {
+    pub fn stream_ending(&self, id: StreamId) -> Option<StreamEnding> {
         let t = self.streams.iter().find(|t| t.id == id.0)?;
-        let ci = side_index(client);
+        let ci = side_index(self.client);
         let peer = |i: usize| if i == ci { Peer::Client } else { Peer::Server };
         let mut ends: Vec<(usize, StreamEnd)> = t
             .ends
@@ -837,12 +842,15 @@ impl H2Connection {
                     debug: (!debug.is_empty()).then(|| escape(&debug)),
                     packet,
                 };
-                // RFC 9113 §6.8: streams above last_stream were not processed (refused).
+                // RFC 9113 §6.8: streams above last_stream were not processed (refused);
+                // only the server's GOAWAY speaks of the client's streams.
+                let from_server = peer == Peer::Server;
                 let refused: Vec<u32> = self
                     .streams
                     .iter()
                     .filter(|t| {
-                        t.state == State::Pending
+                        from_server
+                            && t.state == State::Pending
                             && (t.id > last_stream || code != ErrorCode::NO_ERROR)
                     })
                     .map(|t| t.id)
@@ -1172,5 +1180,190 @@ impl From<Frame<'_>> for OwnedFrame {
             | Frame::WindowUpdate { .. }
             | Frame::Unknown => OwnedFrame::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: Side = Side::LoToHi;
+    const S: Side = Side::HiToLo;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+        let mut v = vec![len[1], len[2], len[3], kind, flags];
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut e = loona_hpack::Encoder::new();
+        e.encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    }
+
+    const CONNECT: &[(&str, &str)] = &[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "example.com"),
+        ("sec-websocket-version", "13"),
+    ];
+
+    /// Both directions as relays, the HTTP/2 reader, what it completed.
+    struct H2 {
+        streams: [Relay; 2],
+        client: Option<Side>,
+        h2: H2Connection,
+        out: Output,
+        packet: u64,
+    }
+
+    impl H2 {
+        fn new() -> Self {
+            let mut h = H2 {
+                streams: [Relay::new(), Relay::new()],
+                client: Some(C),
+                h2: H2Connection::new(H2Limits::default(), C, false, true),
+                out: Output::default(),
+                packet: 0,
+            };
+            h.send(C, frame::PREFACE);
+            h
+        }
+
+        fn send(&mut self, side: Side, bytes: &[u8]) -> &mut Self {
+            self.packet += 1;
+            let p = self.packet;
+            self.streams[side.index()].append(bytes, p, Timestamp(i64::try_from(p).unwrap()));
+            let mut link = Link::new(&mut self.streams, &mut self.client, Timestamp(0));
+            while !link.stream(side).data().is_empty()
+                && self.h2.step(&mut link, side, &mut self.out)
+            {}
+            self
+        }
+
+        fn settings(&mut self, side: Side, connect: bool) -> &mut Self {
+            let mut p = vec![0, 8, 0, 0, 0, u8::from(connect)];
+            p.extend_from_slice(&[0, 3, 0, 0, 0, 100]);
+            self.send(side, &frame(4, 0, 0, &p))
+        }
+    }
+
+    #[test]
+    fn an_extended_connect_answered_200_opens_a_stream_whose_data_is_relayed() {
+        let mut h = H2::new();
+        h.settings(S, true).settings(C, false);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        assert!(h.h2.take_new_request());
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        let done = std::mem::take(&mut h.out.completed);
+        assert_eq!(done.len(), 1);
+        let c = &done[0];
+        assert!(c.switched);
+        assert_eq!(c.stream, StreamId(1));
+        assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, Some(true));
+        assert_eq!(
+            c.request.as_ref().unwrap().head.start_line,
+            "CONNECT /chat HTTP/2"
+        );
+        assert_eq!(h.h2.take_opened().len(), 1);
+        // A padded DATA frame with a WebSocket frame, split across two packets, then END_STREAM.
+        let mut payload = vec![2];
+        payload.extend_from_slice(b"\x81\x02hi");
+        payload.extend_from_slice(&[0, 0]);
+        let data = frame(0, 0x9, 1, &payload);
+        h.send(S, &data[..11]).send(S, &data[11..]);
+        let relay = &h.h2.relays_mut(StreamId(1)).unwrap()[S.index()];
+        assert_eq!(relay.data(), b"\x81\x02hi");
+        assert_eq!(relay.packets(0..4), [h.packet - 1, h.packet]);
+        assert!(relay.is_finished());
+        let end = h.h2.stream_ending(StreamId(1)).unwrap();
+        assert_eq!(
+            (end.ending, end.closer, end.rst),
+            (Ending::ServerFin, Peer::Server, false)
+        );
+        // DATA on a stream nobody follows is skipped, and the next frame still parses.
+        h.send(C, &frame(0, 0, 5, &[0; 100]));
+        h.send(C, &frame(3, 0, 1, &[0, 0, 0, 8]));
+        let end = h.h2.stream_ending(StreamId(1)).unwrap();
+        assert_eq!((end.ending, end.rst), (Ending::ClientRst, true));
+        assert!(h.h2.memory() > 0);
+    }
+
+    #[test]
+    fn continuation_frames_complete_a_header_block() {
+        let mut h = H2::new();
+        h.settings(S, true);
+        let b = block(CONNECT);
+        let (first, rest) = b.split_at(5);
+        h.send(C, &frame(1, 0, 3, first));
+        assert!(!h.h2.saw_request());
+        h.send(C, &frame(9, 0x4, 3, rest));
+        assert!(h.h2.saw_request());
+        assert_eq!(h.h2.unanswered_since(), Some(Timestamp(4)));
+    }
+
+    #[test]
+    fn a_server_goaway_refuses_streams_above_its_last_and_a_client_goaway_does_not() {
+        let mut h = H2::new();
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(C, &frame(7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(
+            h.out.completed.is_empty(),
+            "the client's GOAWAY is about server streams"
+        );
+        h.send(S, &frame(7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0xb, b'c', 0xff]));
+        let done = std::mem::take(&mut h.out.completed);
+        let g = done[0].h2.as_ref().unwrap().goaway.clone().unwrap();
+        assert_eq!(g.by, Peer::Server);
+        assert_eq!(g.name, Some("ENHANCE_YOUR_CALM"));
+        assert_eq!(g.last_stream, Some(0));
+        assert_eq!(g.debug.as_deref(), Some("c\\xff"));
+        assert!(!done[0].switched && done[0].response.is_none());
+    }
+
+    #[test]
+    fn malformed_and_oversized_frames_become_findings_of_the_next_exchange() {
+        let mut h = H2::new();
+        h.send(S, &frame(3, 0, 1, &[0, 0, 8])); // RST_STREAM of 3 bytes
+        h.send(S, &frame(4, 0, 0, &vec![0; 6 * 3000])); // SETTINGS over the control cap
+        h.send(C, &frame(9, 0x4, 1, b"\x82")); // CONTINUATION without a block
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.h2.finish(
+            &mut Link::new(&mut h.streams, &mut h.client, Timestamp(9)),
+            Ending::ClientFin,
+            Timestamp(9),
+            &mut h.out,
+        );
+        let c = &h.out.completed[0];
+        let codes: Vec<_> = c.extra.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "h2_frame_invalid",
+                "header_limit_exceeded",
+                "h2_frame_invalid"
+            ]
+        );
+        assert_eq!(c.ending, Some(Ending::ClientFin));
+        assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, None);
+    }
+
+    #[test]
+    fn no_preface_stops_the_client_direction() {
+        let mut h = H2 {
+            streams: [Relay::new(), Relay::new()],
+            client: Some(C),
+            h2: H2Connection::new(H2Limits::default(), C, true, true),
+            out: Output::default(),
+            packet: 0,
+        };
+        h.send(C, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(h.h2.is_stopped(C));
+        assert!(!h.h2.is_stopped(S));
     }
 }

@@ -46,6 +46,12 @@ const ENTRY_MEMORY: usize = 2 * std::mem::size_of::<Vec<u8>>() + std::mem::size_
 /// Entries in the static table (RFC 7541 Appendix A).
 const STATIC_ENTRIES: usize = 61;
 
+/// Most field representations decoded per block. loona-hpack builds its Huffman tables for
+/// every coded string (loona issues 228/229), about 10 µs each in a release build: this cap
+/// keeps one block under a few milliseconds whatever it holds. Browsers send a few dozen
+/// fields per request; past the cap the block's rest is unknown and the table lost.
+pub const MAX_FIELDS_PER_BLOCK: usize = 256;
+
 /// The HPACK default table size before any SETTINGS (RFC 9113 §6.5.2).
 pub const DEFAULT_TABLE_SIZE: usize = 4096;
 
@@ -104,6 +110,12 @@ pub enum HpackProblem {
         /// The cap.
         cap: usize,
     },
+    /// More than [`MAX_FIELDS_PER_BLOCK`] fields: the rest of the block was not decoded and
+    /// the table is no longer known.
+    FieldsOverCap {
+        /// The cap.
+        cap: usize,
+    },
     /// An index the table does not hold although the capture saw the connection from its
     /// start (a COMPRESSION_ERROR for a real receiver).
     IndexUnknown {
@@ -132,6 +144,10 @@ impl fmt::Display for HpackProblem {
             HpackProblem::HeaderListOverCap { cap } => write!(
                 f,
                 "header list over {cap} bytes (--max-header-bytes); later fields were dropped"
+            ),
+            HpackProblem::FieldsOverCap { cap } => write!(
+                f,
+                "more than {cap} fields in one header block; the rest was not decoded"
             ),
             HpackProblem::IndexUnknown { index } => {
                 write!(f, "HPACK index {index} is not in the table")
@@ -367,7 +383,16 @@ impl HpackDecoder {
         let mut list = HeaderList::default();
         let mut at = 0;
         let mut fields_seen = false;
+        let mut reps = 0;
         while let Some(rest) = block.get(at..).filter(|r| !r.is_empty()) {
+            reps += 1;
+            if reps > MAX_FIELDS_PER_BLOCK {
+                list.problems.push(HpackProblem::FieldsOverCap {
+                    cap: MAX_FIELDS_PER_BLOCK,
+                });
+                self.desynced = true;
+                break;
+            }
             let (rep, len) = match delimit(rest) {
                 Ok(r) => r,
                 Err(why) => {
@@ -671,6 +696,20 @@ mod tests {
             assert_eq!(list.fields, [unknown(), known(":method", "GET")]);
             assert!(list.problems.is_empty());
         }
+    }
+
+    #[test]
+    fn a_block_with_too_many_fields_stops_at_the_cap() {
+        let mut d = HpackDecoder::new(HpackLimits::default(), true);
+        let list = d.decode(&[0x82; MAX_FIELDS_PER_BLOCK + 1]);
+        assert_eq!(list.fields.len(), MAX_FIELDS_PER_BLOCK);
+        assert_eq!(
+            list.problems,
+            [HpackProblem::FieldsOverCap {
+                cap: MAX_FIELDS_PER_BLOCK
+            }]
+        );
+        assert!(d.desynced);
     }
 
     #[test]
