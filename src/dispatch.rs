@@ -447,6 +447,7 @@ impl Dispatch {
 
     /// The connection speaks HTTP/2 from here on, `client` sending the preface: both
     /// directions go to a new [`H2Connection`]. `upgraded`: after `Upgrade: h2c` and a 101.
+    #[inline(never)]
     fn start_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>, client: Side, upgraded: bool) {
         link.set_client(client);
         self.h2 = Some(Box::new(H2Connection::new(
@@ -459,7 +460,27 @@ impl Dispatch {
         *self.lane_mut(client.reverse()) = Lane::H2c;
     }
 
+    /// At a stream's first byte: the client preface (RFC 9113 §3.3, prior knowledge) starts
+    /// HTTP/2; a server's SETTINGS sent before it (§3.4) waits for the client's side. `None`:
+    /// neither, frame as HTTP/1. Cold and out of line: the HTTP/1 framing step stays small.
+    #[cold]
+    #[inline(never)]
+    fn h2_at_start<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> Option<bool> {
+        if link.stream(side).data().first() == Some(&b'P') {
+            match h2frame::preface(link.stream(side).data()) {
+                PrefaceMatch::Complete => {
+                    self.start_h2(link, side, false);
+                    return Some(true);
+                }
+                PrefaceMatch::Partial => return Some(false),
+                PrefaceMatch::No => {}
+            }
+        }
+        server_preface_first(link, side).then_some(false)
+    }
+
     /// One HTTP/2 step on `side`; false when it needs more bytes or stopped.
+    #[inline(never)]
     fn h2_step<S: ByteStream>(
         &mut self,
         link: &mut Link<'_, S>,
@@ -484,6 +505,7 @@ impl Dispatch {
     }
 
     /// Walks the WebSocket frames the HTTP/2 layer relayed from `side` on each open stream.
+    #[inline(never)]
     fn h2_frames<S: ByteStream>(&mut self, link: &Link<'_, S>, side: Side) {
         let Some(h2) = self.h2.as_mut() else {
             return;
@@ -522,21 +544,10 @@ impl Dispatch {
         mut framer: Framer,
         out: &mut Output,
     ) -> bool {
-        if framer.at_start() && link.stream(side).data().first() == Some(&b'P') {
-            // RFC 9113 §3.3: HTTP/2 with prior knowledge starts with the client preface.
-            match h2frame::preface(link.stream(side).data()) {
-                PrefaceMatch::Complete => {
-                    self.start_h2(link, side, false);
-                    return true;
-                }
-                PrefaceMatch::Partial => return false,
-                PrefaceMatch::No => {}
+        if framer.at_start() {
+            if let Some(go_on) = self.h2_at_start(link, side) {
+                return go_on;
             }
-        }
-        if framer.at_start() && server_preface_first(link, side) {
-            // An HTTP/2 server may send its SETTINGS before the client's preface arrives
-            // (RFC 9113 §3.4): wait for the client's side to say which protocol this is.
-            return false;
         }
         let framed = framer.step(
             link,
