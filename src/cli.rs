@@ -10,6 +10,8 @@ use crate::capture::live::LiveOptions;
 use crate::dispatch::ConnLimits;
 use crate::engine::{EngineConfig, ProxyIdleTimeouts, RecordOrder, MAX_PROXY_IDLE_TIMEOUTS};
 use crate::event::Verdict;
+use crate::h2::connection::H2Limits;
+use crate::h2::hpack::HpackLimits;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
 
@@ -440,6 +442,15 @@ impl Cli {
             max_header_bytes: self.max_header_bytes,
             max_payload: self.max_payload,
             body_bytes: self.body_bytes,
+            // HTTP/2 header blocks, decoded lists and HPACK tables share the head cap.
+            h2: H2Limits {
+                max_header_block: self.max_header_bytes,
+                hpack: HpackLimits {
+                    max_table_size: self.max_header_bytes,
+                    max_header_list: self.max_header_bytes,
+                },
+                ..H2Limits::default()
+            },
             ..ConnLimits::default()
         };
         let mut proxy_idle_timeouts = ProxyIdleTimeouts::default();

@@ -39,6 +39,8 @@
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
 use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
+use crate::h2::connection::{H2Connection, H2Limits};
+use crate::h2::frame::{self as h2frame, PrefaceMatch};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
@@ -68,6 +70,8 @@ pub struct ConnLimits {
     /// A key store will be asked for each TLS session's keys: the TLS layer waits for the
     /// answer after the ServerHello (see [`crate::tls`]).
     pub decrypt: bool,
+    /// HTTP/2 caps (header blocks, HPACK tables, followed streams).
+    pub h2: H2Limits,
 }
 
 impl Default for ConnLimits {
@@ -79,6 +83,7 @@ impl Default for ConnLimits {
             max_payload: DEFAULT_MAX_PAYLOAD,
             body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
             decrypt: false,
+            h2: H2Limits::default(),
         }
     }
 }
@@ -106,7 +111,8 @@ pub enum Lane {
     /// decoding resumes if the next packet starts with a whole, sane frame
     /// ([`session::resumes`]), else the direction is declared unknown ([`Lane::Ignored`]).
     WebSocketResync,
-    /// After `Upgrade: h2c` and a 101: HTTP/2, not read yet (the HTTP/2 parser plugs in here).
+    /// HTTP/2 in cleartext, after the client preface (prior knowledge) or `Upgrade: h2c` and
+    /// a 101: read by the connection's [`H2Connection`].
     H2c,
     /// After a 101 to another protocol: opaque.
     Tunnel,
@@ -120,7 +126,7 @@ impl Lane {
     /// Whether nothing is read from this direction any more.
     #[must_use]
     pub fn is_opaque(self) -> bool {
-        matches!(self, Lane::H2c | Lane::Tunnel | Lane::Ignored)
+        matches!(self, Lane::Tunnel | Lane::Ignored)
     }
 }
 
@@ -165,6 +171,9 @@ pub struct Dispatch {
     tls: Option<Box<TlsLayer>>,
     /// Reads decrypted bytes (TLS inside TLS is not followed).
     nested: bool,
+    /// The HTTP/2 reader, once the connection turned out to speak it (boxed: most
+    /// connections never do).
+    h2: Option<Box<H2Connection>>,
 }
 
 impl Dispatch {
@@ -186,6 +195,7 @@ impl Dispatch {
             cut_pending: [false, false],
             tls: None,
             nested: false,
+            h2: None,
         }
     }
 
@@ -271,30 +281,37 @@ impl Dispatch {
     /// Whether a WebSocket upgrade request was seen (in plaintext or decrypted).
     #[must_use]
     pub fn saw_upgrade(&self) -> bool {
-        self.http.saw_upgrade() || self.inner().is_some_and(Dispatch::saw_upgrade)
+        self.http.saw_upgrade()
+            || self.h2.as_ref().is_some_and(|h| h.saw_request())
+            || self.inner().is_some_and(Dispatch::saw_upgrade)
     }
 
     /// Whether an upgrade request arrived since the last call (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
         let inner = self.inner_mut().is_some_and(Dispatch::take_new_upgrade);
-        self.http.take_new_upgrade() | inner
+        let h2 = self.h2.as_mut().is_some_and(|h| h.take_new_request());
+        self.http.take_new_upgrade() | h2 | inner
     }
 
     /// When the oldest unanswered upgrade request was sent.
     #[must_use]
     pub fn unanswered_since(&self) -> Option<Timestamp> {
-        match (
+        [
             self.http.unanswered_since(),
+            self.h2.as_ref().and_then(|h| h.unanswered_since()),
             self.inner().and_then(Dispatch::unanswered_since),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Gives the upgrade requests waiting for an answer their handshake ids, oldest first.
     pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
         self.http.assign_ids(next);
+        if let Some(h) = self.h2.as_mut() {
+            h.assign_ids(next);
+        }
         if let Some(inner) = self.inner_mut() {
             inner.assign_ids(next);
         }
@@ -314,13 +331,32 @@ impl Dispatch {
             return None;
         }
         let w = self.websockets.remove(0);
-        Some((w.id, (*w.session).finish(tcp, closer)))
+        if w.id == StreamId::HTTP1 {
+            return Some((w.id, (*w.session).finish(tcp, closer)));
+        }
+        // An HTTP/2 stream ends by its own frames (END_STREAM, RST_STREAM) in place of FIN
+        // and RST; when it never did, the connection's end is the stream's.
+        let own = self.h2.as_ref().and_then(|h| h.stream_ending(w.id));
+        let (tcp, closer) = own.map_or((tcp, closer), |e| {
+            let end = TcpEnd {
+                ending: e.ending,
+                at: e.at,
+                rst: e.rst,
+            };
+            (end, Some(e.closer))
+        });
+        let mut record = (*w.session).finish(tcp, closer);
+        record.h2_stream_id = Some(w.id.0);
+        Some((w.id, record))
     }
 
     /// Bytes held by the pairing and the sessions, computed now (walked).
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.http.memory() + self.websockets_memory() + self.tls_memory()
+        self.http.memory()
+            + self.websockets_memory()
+            + self.tls_memory()
+            + self.h2.as_ref().map_or(0, |h| h.memory())
     }
 
     /// The TLS layer's bytes and the inner switch's (walked).
@@ -366,6 +402,9 @@ impl Dispatch {
             let bytes = self.websockets_memory();
             self.websockets_account.set(meter, bytes);
         }
+        if let Some(h) = self.h2.as_mut() {
+            h.settle(meter);
+        }
     }
 
     /// Withdraws everything registered with `meter`.
@@ -378,6 +417,9 @@ impl Dispatch {
             }
         }
         self.websockets_account.set(meter, 0);
+        if let Some(h) = self.h2.as_mut() {
+            h.release(meter);
+        }
     }
 
     /// The connection is being evicted to make room under the memory budget: its pending
@@ -398,6 +440,100 @@ impl Dispatch {
         out: &mut Output,
     ) {
         self.http.expire_unanswered(link, cutoff, now, out);
+        if let Some(h) = self.h2.as_mut() {
+            h.expire_unanswered(link, cutoff, now, out);
+        }
+    }
+
+    /// The connection speaks HTTP/2 from here on, `client` sending the preface: both
+    /// directions go to a new [`H2Connection`]. `upgraded`: after `Upgrade: h2c` and a 101.
+    #[inline(never)]
+    fn start_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>, client: Side, upgraded: bool) {
+        link.set_client(client);
+        self.h2 = Some(Box::new(H2Connection::new(
+            self.limits.h2,
+            client,
+            upgraded,
+            true,
+        )));
+        *self.lane_mut(client) = Lane::H2c;
+        *self.lane_mut(client.reverse()) = Lane::H2c;
+    }
+
+    /// At a stream's first byte: the client preface (RFC 9113 §3.3, prior knowledge) starts
+    /// HTTP/2; a server's SETTINGS sent before it (§3.4) waits for the client's side. `None`:
+    /// neither, frame as HTTP/1. Cold and out of line: the HTTP/1 framing step stays small.
+    #[cold]
+    #[inline(never)]
+    fn h2_at_start<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> Option<bool> {
+        if link.stream(side).data().first() == Some(&b'P') {
+            match h2frame::preface(link.stream(side).data()) {
+                PrefaceMatch::Complete => {
+                    self.start_h2(link, side, false);
+                    return Some(true);
+                }
+                PrefaceMatch::Partial => return Some(false),
+                PrefaceMatch::No => {}
+            }
+        }
+        server_preface_first(link, side).then_some(false)
+    }
+
+    /// One HTTP/2 step on `side`; false when it needs more bytes or stopped.
+    #[inline(never)]
+    fn h2_step<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> bool {
+        let Some(h2) = self.h2.as_mut() else {
+            self.set_lane(link, side, Lane::Ignored);
+            return false;
+        };
+        let go_on = h2.step(link, side, out);
+        for o in h2.take_opened() {
+            let deflate = session::deflate_params(&o.extensions);
+            let session = Session::new(o.start, deflate, self.limits.max_payload);
+            self.open_session(o.stream, session);
+        }
+        if self.h2.as_ref().is_some_and(|h| h.is_stopped(side)) {
+            self.set_lane(link, side, Lane::Ignored);
+            return false;
+        }
+        go_on
+    }
+
+    /// Walks the WebSocket frames the HTTP/2 layer relayed from `side` on each open stream.
+    #[inline(never)]
+    fn h2_frames<S: ByteStream>(&mut self, link: &Link<'_, S>, side: Side) {
+        let Some(h2) = self.h2.as_mut() else {
+            return;
+        };
+        let peer = link.peer_of(side);
+        let open: Vec<StreamId> = h2.open_streams().collect();
+        for id in open {
+            let Some(relay) = h2.relays_mut(id).and_then(|r| r.get_mut(side.index())) else {
+                continue;
+            };
+            let Some(w) = self.websockets.iter_mut().find(|w| w.id == id) else {
+                continue;
+            };
+            for _ in 0..MAX_STEPS {
+                if relay.data().is_empty() {
+                    break;
+                }
+                let step = w.session.step(peer, relay.data(), &|i| relay.origin(i));
+                match step {
+                    Step::Consume(n) => relay.consume(n),
+                    Step::NeedMore => break,
+                    Step::Stop => {
+                        relay.ignore();
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// One HTTP framing step on `side`; false when it needs more bytes or stopped.
@@ -408,6 +544,11 @@ impl Dispatch {
         mut framer: Framer,
         out: &mut Output,
     ) -> bool {
+        if framer.at_start() {
+            if let Some(go_on) = self.h2_at_start(link, side) {
+                return go_on;
+            }
+        }
         let framed = framer.step(
             link,
             side,
@@ -522,7 +663,11 @@ impl Dispatch {
                         }
                         Lane::WebSocket
                     }
-                    Protocol::H2c => Lane::H2c,
+                    Protocol::H2c => {
+                        // The 101 came from the server (`side`); the client's preface follows.
+                        self.start_h2(link, side.reverse(), true);
+                        return true;
+                    }
                     Protocol::Tunnel => Lane::Tunnel,
                 };
                 self.fresh = [lane == Lane::WebSocket; 2];
@@ -788,6 +933,22 @@ impl<S: ByteStream> Application<S> for Dispatch {
             .cut_pending
             .get_mut(side.index())
             .is_some_and(std::mem::take);
+        if self.lane(side) == Lane::H2c {
+            if gap.needs_resync {
+                // The next frame header is lost: HTTP/2 has no way to find it again.
+                let peer = link.peer_of(side);
+                if let Some(h2) = self.h2.as_mut() {
+                    h2.lost(side, gap.len, packet);
+                    for id in h2.open_streams().collect::<Vec<_>>() {
+                        if let Some(s) = self.websockets.iter_mut().find(|w| w.id == id) {
+                            s.session.lost(peer, gap.len, packet);
+                        }
+                    }
+                }
+                self.set_lane(link, side, Lane::Ignored);
+            }
+            return;
+        }
         if self.lane(side) == Lane::Tls {
             if let Some(tls) = self.tls.as_deref_mut() {
                 tls.conn.gap(side.index(), gap, packet);
@@ -867,7 +1028,7 @@ impl<S: ByteStream> Application<S> for Dispatch {
     fn process(&mut self, link: &mut Link<'_, S>, side: Side, out: &mut Output) {
         for _ in 0..MAX_STEPS {
             if link.stream(side).data().is_empty() {
-                return;
+                break;
             }
             let go_on = match self.lane(side) {
                 Lane::Http(framer) => self.http_step(link, side, framer, out),
@@ -878,11 +1039,15 @@ impl<S: ByteStream> Application<S> for Dispatch {
                     self.tls_step(link, side, out);
                     false
                 }
-                Lane::H2c | Lane::Tunnel | Lane::Ignored => false,
+                Lane::H2c => self.h2_step(link, side, out),
+                Lane::Tunnel | Lane::Ignored => false,
             };
             if !go_on {
-                return;
+                break;
             }
+        }
+        if self.h2.is_some() {
+            self.h2_frames(link, side);
         }
     }
 
@@ -905,6 +1070,9 @@ impl<S: ByteStream> Application<S> for Dispatch {
             self.ended = Some((tcp, closure.closer.map(|side| link.peer_of(side))));
         }
         self.http.finish(link, closure.ending, closure.at, out);
+        if let Some(h) = self.h2.as_mut() {
+            h.finish(link, closure.ending, closure.at, out);
+        }
         if let Some(tls) = self.tls.as_deref_mut() {
             let record =
                 tls.conn
@@ -929,6 +1097,21 @@ fn side_of(index: usize) -> Side {
     } else {
         Side::HiToLo
     }
+}
+
+/// Most bytes held on a direction that opened with an HTTP/2 SETTINGS frame while waiting
+/// for the client's preface.
+const SERVER_PREFACE_HOLD: usize = 16 * 1024;
+
+/// Whether `side` opened with an HTTP/2 SETTINGS frame (a server's preface) while the other
+/// direction has not started: a prior-knowledge server that spoke first.
+fn server_preface_first<S: ByteStream>(link: &Link<'_, S>, side: Side) -> bool {
+    let data = link.stream(side).data();
+    let settings = matches!(data, [_, _, _, 0x04, 0x00, 0, 0, 0, 0, ..]);
+    settings
+        && data.len() <= SERVER_PREFACE_HOLD
+        && link.sends_requests(side) != Some(true)
+        && link.stream(side.reverse()).data().is_empty()
 }
 
 /// What a segment did to the connection.

@@ -618,7 +618,7 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
+        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
             if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                 conn.set_handshake(stream, id, failed);
             }
@@ -814,7 +814,7 @@ impl Engine {
         let cut = std::mem::take(&mut self.output.effect.requests_cut);
         self.stats.capture_evidence.http_requests_cut_before_headers += cut;
         self.stats.capture_evidence.add_connection(&loss, one_sided);
-        if let Some((stream, id, failed)) = self.emit_completed(key, client_side, rtt, loss) {
+        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
             conn.set_handshake(stream, id, failed);
         }
         if let Some(mut tls) = conn.take_tls_record() {
@@ -1092,19 +1092,19 @@ impl Engine {
     }
 
     /// Hands the handshake records waiting in `output` to the output order, each in its id's
-    /// place; returns the stream and id of the last one that switched the connection to
-    /// WebSocket, and whether its verdict is failed.
+    /// place; returns the stream and id of each that switched its stream to WebSocket (one
+    /// for HTTP/1.1, several for HTTP/2), and whether its verdict is failed.
     fn emit_completed(
         &mut self,
         key: FlowKey,
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         loss: TcpLoss,
-    ) -> Option<(StreamId, u64, bool)> {
+    ) -> Vec<(StreamId, u64, bool)> {
+        let mut switched = Vec::new();
         if self.output.completed.is_empty() {
-            return None;
+            return switched;
         }
-        let mut switched = None;
         let completed = std::mem::take(&mut self.output.completed);
         let client_side = client_side.unwrap_or(Side::LoToHi);
         let client = key.source(client_side);
@@ -1119,7 +1119,7 @@ impl Engine {
             record.loss = loss;
             let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
-                switched = Some((stream, record.id, failed));
+                switched.push((stream, record.id, failed));
             }
             self.stats.handshakes += 1;
             if record

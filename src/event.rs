@@ -232,6 +232,46 @@ impl TcpLoss {
     }
 }
 
+/// An HTTP/2 stream's end as one peer sent it: RST_STREAM or GOAWAY (RFC 9113 §6.4, §6.8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct H2Reset {
+    /// Who sent it.
+    pub by: Peer,
+    /// The error code.
+    pub code: u32,
+    /// Its RFC 9113 §7 name (`CANCEL`, `REFUSED_STREAM`, …), `null` when unregistered.
+    pub name: Option<&'static str>,
+    /// For GOAWAY: the last stream the sender may have processed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_stream: Option<u32>,
+    /// For GOAWAY: its debug data (escaped text), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug: Option<String>,
+    /// Packet that carried it.
+    pub packet: u64,
+}
+
+/// What HTTP/2 adds to a handshake carried by an extended CONNECT (RFC 8441): the stream, what
+/// the server's SETTINGS allowed, and how the stream failed when it did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct H2Stream {
+    /// The HTTP/2 stream identifier.
+    pub stream_id: u32,
+    /// The connection's HTTP/2 came after `Upgrade: h2c` (else prior knowledge).
+    pub upgraded: bool,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL as the server's SETTINGS said before the request;
+    /// `null` when no server SETTINGS were captured before it.
+    pub connect_protocol_enabled: Option<bool>,
+    /// Header fields the capture cannot show (HPACK table entries from before the capture).
+    pub unknown_fields: usize,
+    /// The RST_STREAM that ended the stream before a final response, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset: Option<H2Reset>,
+    /// The GOAWAY that refused or cut the stream before a final response, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goaway: Option<H2Reset>,
+}
+
 /// One WebSocket opening handshake, analysed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HandshakeRecord {
@@ -289,6 +329,9 @@ pub struct HandshakeRecord {
     /// What the connection had lost when the record was made (left out when nothing).
     #[serde(skip_serializing_if = "TcpLoss::is_clean")]
     pub loss: TcpLoss,
+    /// HTTP/2: the stream carrying the handshake (RFC 8441); absent for HTTP/1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Stream>,
 }
 
 fn ser_ts<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -559,6 +602,9 @@ pub struct ConnectionRecord {
     /// What the TCP connection lost over its life (left out when nothing).
     #[serde(skip_serializing_if = "TcpLoss::is_clean")]
     pub loss: TcpLoss,
+    /// HTTP/2: the stream that carried this WebSocket (RFC 8441); absent for HTTP/1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_stream_id: Option<u32>,
 }
 
 impl ConnectionRecord {

@@ -233,6 +233,28 @@ catalogue! {
     MemcapReached => "memcap_reached", Warning,
         "wssniff's memory budget (--memcap) was full: part of this exchange or connection was not kept (the message says what)",
         "The capture holds more buffered state than the budget (many unfinished heads, large out-of-order windows, pipelined floods: often an attack). Raise --memcap if the host has the memory, or lower --max-flows / --max-header-bytes.";
+    // --- HTTP/2 extended CONNECT (RFC 8441) ---
+    H2ConnectProtocolNotEnabled => "h2_connect_protocol_not_enabled", Error,
+        "The client sent an extended CONNECT (:protocol) although the server's SETTINGS did not enable it (RFC 8441 §4)",
+        "The client is at fault: it may send :protocol only after the server's SETTINGS carried SETTINGS_ENABLE_CONNECT_PROTOCOL = 1; otherwise it must open the WebSocket on a separate HTTP/1.1 connection. A server (or proxy) that means to serve WebSockets over HTTP/2 must send the setting.";
+    H2ConnectMalformed => "h2_connect_malformed", Error,
+        "The extended CONNECT lacks a pseudo-header RFC 8441 §4 requires (:method CONNECT, :protocol websocket, :scheme, :path, :authority)",
+        "Send all five pseudo-header fields; a proxy that rewrites HTTP/2 requests may be dropping :protocol.";
+    H2StreamReset => "h2_stream_reset", Error,
+        "The stream was reset (RST_STREAM) before the server's final response",
+        "The error code names the cause: REFUSED_STREAM or ENHANCE_YOUR_CALM (server load or limits), PROTOCOL_ERROR (a malformed request, often :protocol unsupported), CANCEL (the client gave up).";
+    H2Goaway => "h2_goaway", Error,
+        "The connection went away (GOAWAY) before the server answered the stream",
+        "Streams above GOAWAY's last stream id were never processed: the client should retry on a new connection; an error code other than NO_ERROR names the fault.";
+    H2FieldsUnknown => "h2_fields_unknown", Info,
+        "Some header fields cannot be shown: the capture started after the HPACK table was built",
+        "Capture from the start of the HTTP/2 connection to see every field; the fields shown are exact, the rest are marked (unknown).";
+    H2FrameInvalid => "h2_frame_invalid", Warning,
+        "An HTTP/2 frame breaks RFC 9113 (length, padding, stream, sequence) or the preface is missing",
+        "A real peer answers this with a connection error: check the implementation (or the proxy) that sent it.";
+    H2HpackProblem => "h2_hpack_problem", Warning,
+        "An HPACK header block hit a cap or broke RFC 7541 (table size update, unknown index, undecodable field)",
+        "Over a cap: raise --max-header-bytes if the traffic is legitimate. Otherwise the sender's HPACK encoder is faulty and a real peer answers COMPRESSION_ERROR.";
     // --- frames after the 101 (RFC 6455 §5, RFC 7692) ---
     FrameClientUnmasked => "frame_client_unmasked", Error,
         "A client frame was not masked (RFC 6455 §5.1)",

@@ -15,8 +15,11 @@ pub mod accept;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, HandshakeRecord, Head, Message, TcpLoss, Timing, Verdict};
+use crate::event::{
+    Ending, H2Reset, H2Stream, HandshakeRecord, Head, Message, TcpLoss, Timing, Verdict,
+};
 use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
+use crate::h2::connection::UNKNOWN_FIELD;
 use crate::http::exchange::Completed;
 
 /// Default `--slow-response`: 5 s. Client handshake timeouts are 10 s (websockets'
@@ -57,6 +60,7 @@ pub fn record(
         ending,
         ended_at,
         extra,
+        h2,
         ..
     } = exchange;
     let ts = request
@@ -91,14 +95,25 @@ pub fn record(
             );
         }
     }
-    check(
-        &mut r,
-        request.as_ref(),
-        response.as_ref(),
-        ending.map(|e| (e, waited_ns)),
-        extra,
-        explain_accept,
-    );
+    match &h2 {
+        Some(h2) => check_h2(
+            &mut r,
+            request.as_ref(),
+            response.as_ref(),
+            h2,
+            ending,
+            extra,
+        ),
+        None => check(
+            &mut r,
+            request.as_ref(),
+            response.as_ref(),
+            ending.map(|e| (e, waited_ns)),
+            extra,
+            explain_accept,
+        ),
+    }
+    r.h2 = h2;
     r.timing = Timing {
         connect_rtt_ms: None,
         response_ms: response_ns.map(Timing::millis),
@@ -221,6 +236,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         ending: None,
         findings: Vec::new(),
         loss: TcpLoss::default(),
+        h2: None,
     }
 }
 
@@ -590,9 +606,6 @@ fn check_response(
     let head = &resp.head;
     let packets = &resp.packets;
     let whole = resp.cut.is_none();
-    // Offer against answer needs both heads whole: what the client offered (or what the
-    // server chose) may be beyond a cut, or in a request the capture does not hold.
-    let offers_known = request.is_some_and(|r| r.cut.is_none());
     let status = head.status().unwrap_or(0);
     a.status = Some(status);
     a.accept = head.value("Sec-WebSocket-Accept").map(str::to_owned);
@@ -681,7 +694,23 @@ fn check_response(
             }
         }
     }
-    // Subprotocol (§4.1 client check 6, §4.2.2 item 5.4).
+    check_negotiation(request, resp, a, out);
+}
+
+/// Subprotocol and extension negotiation of a successful response (RFC 6455 §4.1 client
+/// check 6, §4.2.2 item 5.4; RFC 8441 §5 keeps them for HTTP/2).
+fn check_negotiation(
+    request: Option<&Message>,
+    resp: &Message,
+    a: &HandshakeRecord,
+    out: &mut Vec<Finding>,
+) {
+    let packets = &resp.packets;
+    let whole = resp.cut.is_none();
+    // Offer against answer needs both heads whole: what the client offered (or what the
+    // server chose) may be beyond a cut, or in a request the capture does not hold.
+    let offers_known = request.is_some_and(|r| r.cut.is_none());
+    let chosen = resp.head.list("Sec-WebSocket-Protocol");
     if chosen.len() > 1 {
         let f = Finding::new(
             Code::SubprotocolMultiple,
@@ -962,6 +991,217 @@ fn deflate_response_problem(
         }
     }
     None
+}
+
+/// The checks of an extended CONNECT (RFC 8441) on an HTTP/2 stream: the pseudo-header
+/// fields and SETTINGS in place of RFC 6455 §4's Upgrade, Connection, key and accept (HTTP/2
+/// has none of them); version, Origin, subprotocol and extension checks as for HTTP/1.1; any
+/// 2xx is success (RFC 9113 §8.5), other statuses are classified like HTTP/1.1 refusals, and
+/// RST_STREAM or GOAWAY before a final response are failures with their error code.
+fn check_h2(
+    a: &mut HandshakeRecord,
+    request: Option<&Message>,
+    response: Option<&Message>,
+    h2: &H2Stream,
+    ending: Option<Ending>,
+    extra: Vec<Finding>,
+) {
+    let mut request_findings = Vec::new();
+    if let Some(req) = request {
+        check_connect(req, h2, a, &mut request_findings);
+    }
+    let mut response_findings = Vec::new();
+    let mut opened = false;
+    match (request, response) {
+        (_, Some(resp)) => {
+            let status = resp.head.status().unwrap_or(0);
+            a.status = Some(status);
+            a.subprotocol = resp.head.list("Sec-WebSocket-Protocol").first().cloned();
+            a.extensions = resp.head.list("Sec-WebSocket-Extensions");
+            if (200..300).contains(&status) {
+                opened = true;
+                check_negotiation(request, resp, a, &mut response_findings);
+            } else {
+                response_findings.push(status_finding(request, resp));
+            }
+        }
+        (Some(req), None) => {
+            let stream = h2.stream_id;
+            let finding = if let Some(r) = &h2.reset {
+                Finding::new(
+                    Code::H2StreamReset,
+                    format!(
+                        "the {} reset stream {stream} (RST_STREAM {}) before a final response",
+                        r.by.as_str(),
+                        reset_code(r)
+                    ),
+                )
+                .packets(&[r.packet])
+            } else if let Some(g) = &h2.goaway {
+                let debug = g
+                    .debug
+                    .as_deref()
+                    .map(|d| format!(", debug data {d:?}"))
+                    .unwrap_or_default();
+                Finding::new(
+                    Code::H2Goaway,
+                    format!(
+                        "the {} sent GOAWAY {} (last stream {}) before answering stream {stream}{debug}",
+                        g.by.as_str(),
+                        reset_code(g),
+                        g.last_stream.unwrap_or(0)
+                    ),
+                )
+                .packets(&[g.packet])
+            } else {
+                match ending.unwrap_or(Ending::CaptureEnded) {
+                    Ending::CaptureEnded => Finding::new(
+                        Code::ResponseNotCaptured,
+                        "no response before the capture ended",
+                    )
+                    .packets(&req.packets),
+                    Ending::Evicted => Finding::new(
+                        Code::FlowEvicted,
+                        "the flow was evicted before a response arrived",
+                    )
+                    .packets(&req.packets),
+                    other => Finding::new(
+                        Code::NoResponse,
+                        format!("no response to the extended CONNECT: {}", other.describe()),
+                    )
+                    .packets(&req.packets),
+                }
+            };
+            response_findings.push(finding);
+        }
+        (None, None) => {}
+    }
+    if h2.unknown_fields > 0 {
+        response_findings.push(Finding::new(
+            Code::H2FieldsUnknown,
+            format!(
+                "{} header field(s) cannot be shown: the capture started after the HPACK table was built",
+                h2.unknown_fields
+            ),
+        ));
+    }
+    let opened = opened
+        && !response_findings
+            .iter()
+            .any(|f| f.severity == Severity::Error);
+    if opened {
+        request_findings.iter_mut().for_each(Finding::downgrade);
+    }
+    a.findings = request_findings;
+    a.findings.append(&mut response_findings);
+    a.findings.extend(extra);
+    a.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    a.verdict = verdict(a, false);
+}
+
+/// An error code by name, or in hex when unregistered.
+fn reset_code(r: &H2Reset) -> String {
+    r.name
+        .map_or_else(|| format!("0x{:x}", r.code), str::to_owned)
+}
+
+/// RFC 8441 §4 and §5: the extended CONNECT request.
+fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mut Vec<Finding>) {
+    let head = &req.head;
+    let packets = &req.packets;
+    let known = |v: Option<&str>| v.filter(|v| *v != UNKNOWN_FIELD).map(str::to_owned);
+    a.method = known(head.value(":method"));
+    a.path = known(head.value(":path"));
+    a.host = known(head.value(":authority"));
+    a.origin = known(head.value("origin"));
+    a.subprotocols_offered = head.list("Sec-WebSocket-Protocol");
+    a.extensions_offered = head.list("Sec-WebSocket-Extensions");
+    let protocol = head.value(":protocol");
+    // RFC 8441 §4: the client MUST NOT send :protocol before the server's SETTINGS enabled it.
+    if protocol.is_some() && h2.connect_protocol_enabled == Some(false) {
+        out.push(
+            Finding::new(
+                Code::H2ConnectProtocolNotEnabled,
+                format!(
+                    "the client sent an extended CONNECT on stream {} but the server's SETTINGS did not enable it (SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 missing)",
+                    h2.stream_id
+                ),
+            )
+            .packets(packets)
+            .cite(REQ, HeadPart::StartLine),
+        );
+    }
+    let mut wrong = Vec::new();
+    let mut f = Finding::new(Code::H2ConnectMalformed, String::new()).packets(packets);
+    match head.value(":method") {
+        Some("CONNECT") | Some(UNKNOWN_FIELD) => {}
+        Some(m) => {
+            wrong.push(format!(":method is {m}, not CONNECT"));
+            f = cite_first(f, REQ, head, ":method");
+        }
+        None => {
+            wrong.push(":method missing".to_owned());
+            f = f.cite(REQ, missing(":method: CONNECT"));
+        }
+    }
+    match protocol {
+        Some(p) if p.eq_ignore_ascii_case("websocket") || p == UNKNOWN_FIELD => {}
+        Some(p) => {
+            wrong.push(format!(":protocol is {p}, not websocket"));
+            f = cite_first(f, REQ, head, ":protocol");
+        }
+        None => {
+            wrong.push(":protocol missing (a plain CONNECT asks for a TCP tunnel)".to_owned());
+            f = f.cite(REQ, missing(":protocol: websocket"));
+        }
+    }
+    for (name, example) in [
+        (":scheme", ":scheme: https"),
+        (":path", ":path: /"),
+        (":authority", ":authority: …"),
+    ] {
+        if head.value(name).is_none() {
+            wrong.push(format!("{name} missing"));
+            f = f.cite(REQ, missing(example));
+        }
+    }
+    if !wrong.is_empty() {
+        f.message = format!(
+            "extended CONNECT on stream {}: {}",
+            h2.stream_id,
+            wrong.join("; ")
+        );
+        out.push(f);
+    }
+    // RFC 8441 §5: Sec-WebSocket-Version as in RFC 6455 (no key or accept over HTTP/2).
+    let versions = head.list("Sec-WebSocket-Version");
+    if versions.is_empty() {
+        out.push(
+            Finding::new(Code::RequestVersionMissing, "no sec-websocket-version")
+                .packets(packets)
+                .cite(REQ, missing("sec-websocket-version: 13")),
+        );
+    } else if versions != ["13"] && versions != [UNKNOWN_FIELD] {
+        let f = Finding::new(
+            Code::RequestVersionUnsupported,
+            format!("sec-websocket-version is {}", versions.join(", ")),
+        )
+        .packets(packets);
+        out.push(quote(f, REQ, req, "Sec-WebSocket-Version"));
+    }
+    if let (Some(origin), Some(host)) = (&a.origin, &a.host) {
+        if let Some(origin_host) = origin_host(origin) {
+            if !origin_host.eq_ignore_ascii_case(strip_port(host)) {
+                let f = Finding::new(
+                    Code::CrossOrigin,
+                    format!("Origin {origin} is not :authority {host}"),
+                )
+                .packets(packets)
+                .line(format!("origin: {origin}"));
+                out.push(cite_first(f, REQ, head, "origin"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

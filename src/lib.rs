@@ -61,6 +61,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod event;
 pub mod finding;
+pub mod h2;
 pub mod handshake;
 pub mod http;
 pub mod memory;

@@ -308,6 +308,7 @@ mod tests {
                     .cite(MessageRef::Request, HeadPart::Header(1)),
             ],
             loss: Default::default(),
+            h2: None,
         }
     }
 
@@ -375,6 +376,7 @@ mod tests {
                 format!("the server closed with 1008 (policy violation) {EVIL}"),
             )],
             loss: Default::default(),
+            h2_stream_id: None,
         }
     }
 

@@ -324,6 +324,7 @@ pub fn handshake(data: &[u8]) {
         extra: Vec::new(),
         switched: false,
         id: None,
+        h2: None,
     };
     let a = handshake::record(exchange, &handshake::Policy::default(), &explain);
     let _ = format!("{:?} {:?}", a.verdict, a.findings);
@@ -447,6 +448,44 @@ pub fn tls(mut data: &[u8]) {
     let _ = wssniff::present::tls_story(&record);
 }
 
+/// `h2frame`: HTTP/2 frame headers and payloads (every type, padding, SETTINGS lists) read
+/// back to back, as the connection reader walks them.
+pub fn h2frame(data: &[u8]) {
+    use wssniff::h2::frame::{self as h2f, FrameHeader, FRAME_HEADER_LEN};
+    let _ = h2f::preface(data);
+    let mut at = 0usize;
+    while let Some(h) = data.get(at..).and_then(FrameHeader::parse) {
+        let end = at + FRAME_HEADER_LEN + h.len as usize;
+        let payload = data
+            .get(at + FRAME_HEADER_LEN..end.min(data.len()))
+            .unwrap_or_default();
+        if let Ok(h2f::Frame::Settings { params, .. }) = h2f::parse_payload(&h, payload) {
+            assert!(h2f::settings(params).count() <= params.len() / 6);
+        }
+        at = end;
+    }
+}
+
+/// `hpack`: HPACK blocks through one decoder per mode (complete table, mid-connection),
+/// split at 0xff bytes into successive blocks so table state carries over; the memory the
+/// decoder reports stays within its cap.
+pub fn hpack(data: &[u8]) {
+    use wssniff::h2::hpack::{HpackDecoder, HpackLimits};
+    let limits = HpackLimits {
+        max_table_size: 512,
+        max_header_list: 1024,
+    };
+    for from_start in [true, false] {
+        let mut d = HpackDecoder::new(limits, from_start);
+        d.set_receiver_setting(256);
+        for block in data.split(|&b| b == 0xfe) {
+            let list = d.decode(block);
+            assert!(list.fields.len() * 32 <= limits.max_header_list);
+            assert!(d.memory() <= 3 * limits.max_table_size);
+        }
+    }
+}
+
 /// Small caps so a fuzz input can reach them.
 #[must_use]
 pub fn small_caps() -> EngineConfig {
@@ -465,6 +504,14 @@ pub fn small_caps() -> EngineConfig {
             max_payload: 4096,
             body_bytes: 256,
             decrypt: false,
+            h2: wssniff::h2::connection::H2Limits {
+                max_header_block: 2048,
+                hpack: wssniff::h2::hpack::HpackLimits {
+                    max_table_size: 1024,
+                    max_header_list: 2048,
+                },
+                max_streams: 4,
+            },
         },
         response_timeout_ns: Some(10 * 1_000_000_000),
         ..EngineConfig::default()

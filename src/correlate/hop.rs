@@ -520,6 +520,7 @@ mod tests {
             ending: None,
             findings: vec![],
             loss: Default::default(),
+            h2: None,
         })
     }
 

@@ -47,6 +47,7 @@ fn run(req: Option<&str>, resp: Option<&str>, ending: Option<Ending>) -> Handsha
         extra: Vec::new(),
         switched: false,
         id: None,
+        h2: None,
     };
     record(exchange, &Policy::default(), &|_| None)
 }
@@ -325,6 +326,7 @@ fn the_record_carries_the_messages_timings_and_ending_and_leaves_the_rest_to_the
         extra: Vec::new(),
         switched: true,
         id: Some(7),
+        h2: None,
     };
     let r = record(
         exchange(Some(response.clone()), None),
@@ -364,6 +366,7 @@ fn timed(after_ns: i64, ending: Option<Ending>) -> Completed {
         extra: Vec::new(),
         switched: ending.is_none(),
         id: None,
+        h2: None,
     }
 }
 

@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use super::body::{BodyReader, Progress};
 use super::head::{self as http, Body, HeadParse};
 use crate::capture::Timestamp;
-use crate::event::{Ending, HeadCut, Message};
+use crate::event::{Ending, H2Stream, HeadCut, Message};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
@@ -73,6 +73,8 @@ pub struct Completed {
     /// The handshake id the engine reserved for the request ([`Exchange::assign_ids`]);
     /// `None` when the engine has not seen the request waiting, or there is none.
     pub id: Option<u64>,
+    /// HTTP/2 facts of an extended CONNECT exchange; `None` for HTTP/1.x.
+    pub h2: Option<H2Stream>,
 }
 
 /// Caps hit and work done while parsing HTTP, for the engine's counters.
@@ -538,6 +540,7 @@ impl Exchange {
                     extra: vec![finding],
                     switched: false,
                     id: None,
+                    h2: None,
                 });
             } else {
                 self.marks_mut(side).header_limit = true;
@@ -1045,6 +1048,7 @@ impl Exchange {
             },
             switched,
             id,
+            h2: None,
         }
     }
 

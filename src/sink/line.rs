@@ -83,6 +83,9 @@ impl<W: Write> LineSink<W> {
         } else if let Some(ms) = r.timing.waited_ms {
             tail.push(format!("waited {}", format_ms(ms)));
         }
+        if let Some(h2) = &r.h2 {
+            tail.push(format!("h2 stream {}", h2.stream_id));
+        }
         if let Some(p) = &r.subprotocol {
             tail.push(format!("proto={}", escape(p)));
         }
@@ -125,9 +128,13 @@ impl<W: Write> LineSink<W> {
         let id = r
             .handshake_id
             .map_or_else(|| "#-".to_owned(), |id| format!("#{id}"));
+        let stream = r
+            .h2_stream_id
+            .map(|s| format!(" h2 stream {s}"))
+            .unwrap_or_default();
         writeln!(
             self.out,
-            "{} {id} {} > {} {}",
+            "{} {id} {} > {}{stream} {}",
             format_ts(r.end_ts),
             r.client,
             r.server,

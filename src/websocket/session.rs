@@ -758,6 +758,7 @@ impl Session {
             max_silence_ms: ms(self.max_silence_ns),
             findings,
             loss: Default::default(),
+            h2_stream_id: None,
         }
     }
 }

@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 11] = [
+pub const TARGETS: [(&str, Body); 13] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -35,6 +35,8 @@ pub const TARGETS: [(&str, Body); 11] = [
     ("keylog", bodies::keylog),
     ("tls_record", bodies::tls_record),
     ("tls", bodies::tls),
+    ("h2frame", bodies::h2frame),
+    ("hpack", bodies::hpack),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -180,6 +182,27 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
                 input.extend_from_slice(&resp.payload);
                 seeds.entry("body").or_default().push(input);
             }
+        }
+        // HTTP/2 frames (the h2 samples' payloads, preface stripped) and their header blocks.
+        for s in with_data.iter().take(12) {
+            let p = s
+                .payload
+                .strip_prefix(wssniff::h2::frame::PREFACE.as_slice());
+            let frames = p.unwrap_or(&s.payload).to_vec();
+            let mut at = 0;
+            while let Some(h) = frames
+                .get(at..)
+                .and_then(wssniff::h2::frame::FrameHeader::parse)
+            {
+                let end = at + 9 + h.len as usize;
+                if h.kind == wssniff::h2::frame::FrameType::HEADERS {
+                    if let Some(b) = frames.get(at + 9..end) {
+                        seeds.entry("hpack").or_default().push(b.to_vec());
+                    }
+                }
+                at = end;
+            }
+            seeds.entry("h2frame").or_default().push(frames);
         }
         // First request and first response of the first connection.
         if let Some(first) = with_data.first() {

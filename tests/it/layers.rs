@@ -25,6 +25,8 @@ const STAGES: &[&str] = &[
     // decrypted bytes handed on in Relays (issue 12).
     "tls",
     "http",
+    // HTTP/2 frames, HPACK and extended CONNECT streams; hands DATA on in relays.
+    "h2",
     "websocket",
     // The application-parser switch: HTTP/1 → WebSocket, tunnel, h2c; TLS (seams).
     "dispatch",

@@ -47,6 +47,8 @@ mod content;
 mod memory;
 // Property tests: reassembly and verdicts do not depend on segmentation.
 mod props;
+// HTTP/2 samples: decoded headers against tshark, extended CONNECT outcomes and endings.
+mod h2;
 // The fuzz targets on stable: sample-derived seeds, deterministic mutations, regressions.
 mod fuzz;
 // Deterministic output: hasher seeds, ties, request-order ids, samples analysed 20 times.

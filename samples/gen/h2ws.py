@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""WebSockets over cleartext HTTP/2 (RFC 8441) for samples/generate-h2.sh.
+
+Servers and clients, each bounded in time:
+
+    h2ws.py hypercorn --port 18201          # hypercorn serving an ASGI WebSocket echo over h2c
+    h2ws.py nosetting --port 18202          # an h2 server whose SETTINGS do not enable CONNECT
+    h2ws.py client --port 18201 --ending end_stream|cancel [--streams N]
+
+The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
+sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
+and on a 200 sends RFC 6455 frames in DATA: a text message, then a Close 1000; after the
+server's Close it ends the stream the way browsers do (END_STREAM, or RST_STREAM CANCEL).
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import struct
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+
+
+def log(*a):
+    print("[h2ws]", *a, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ servers
+async def echo_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "websocket":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"no"})
+        return
+    msg = await receive()
+    if msg["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": msg.get("text") or "", "bytes": msg.get("bytes")})
+        else:
+            return
+
+
+def run_hypercorn(port, lifetime):
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.loglevel = "WARNING"
+    shutdown = asyncio.Event()
+
+    async def main():
+        async def stop_later():
+            await asyncio.sleep(lifetime)
+            shutdown.set()
+
+        asyncio.ensure_future(stop_later())
+        await serve(echo_app, config, shutdown_trigger=shutdown.wait)
+
+    asyncio.run(main())
+
+
+def run_nosetting(port, lifetime):
+    """An h2 server that never enables extended CONNECT: it answers a CONNECT with
+    :protocol by resetting the stream (PROTOCOL_ERROR), as RFC 8441 §4 allows."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(4)
+    srv.settimeout(lifetime)
+    deadline = time.time() + lifetime
+    while time.time() < deadline:
+        try:
+            sock, _ = srv.accept()
+        except socket.timeout:
+            return
+        sock.settimeout(5)
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, validate_inbound_headers=False)
+        )
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        conn.reset_stream(ev.stream_id, error_code=1)
+                sock.sendall(conn.data_to_send())
+        except Exception as e:  # the peer went away, or h2 refused its bytes
+            log("nosetting:", type(e).__name__, e)
+        finally:
+            sock.close()
+
+
+# ------------------------------------------------------------------ client
+def ws_frame(opcode, payload, mask=True):
+    head = bytes([0x80 | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([(0x80 if mask else 0) | n])
+    else:
+        head += bytes([(0x80 if mask else 0) | 126]) + struct.pack("!H", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def run_client(port, ending, streams):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False)
+    conn = h2.connection.H2Connection(config=config)
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+
+    def pump(until, seconds=3.0):
+        end = time.time() + seconds
+        events = []
+        while time.time() < end and not until(events):
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            events.extend(conn.receive_data(data))
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+        return events
+
+    # The server's SETTINGS come first (RFC 9113 §3.4).
+    pump(lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in evs))
+    enabled = conn.remote_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL, 0)
+    log("server ENABLE_CONNECT_PROTOCOL =", enabled)
+    ids = []
+    for i in range(streams):
+        sid = conn.get_next_available_stream_id()
+        ids.append(sid)
+        conn.send_headers(sid, [
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "http"),
+            (":path", f"/chat/{i}"),
+            (":authority", f"127.0.0.1:{port}"),
+            ("sec-websocket-version", "13"),
+            ("origin", f"http://127.0.0.1:{port}"),
+        ])
+        sock.sendall(conn.data_to_send())
+        time.sleep(0.05)
+    answered = {}
+
+    def all_answered(evs):
+        for e in evs:
+            if isinstance(e, h2.events.ResponseReceived):
+                answered[e.stream_id] = dict(e.headers).get(b":status")
+            if isinstance(e, h2.events.StreamReset):
+                answered[e.stream_id] = b"reset"
+        return all(s in answered for s in ids)
+
+    pump(all_answered)
+    log("answers:", answered)
+    opened = [s for s in ids if answered.get(s) == b"200"]
+    for sid in opened:
+        conn.send_data(sid, ws_frame(0x1, f"hello on {sid}".encode()))
+    sock.sendall(conn.data_to_send())
+    pump(lambda evs: sum(isinstance(e, h2.events.DataReceived) for e in evs) >= len(opened), 2)
+    time.sleep(0.05)
+    for sid in opened:
+        close = ws_frame(0x8, struct.pack("!H", 1000) + b"bye")
+        # Firefox ends its side with the DATA frame carrying its Close; Chrome resets the
+        # stream (CANCEL) after the server's Close.
+        conn.send_data(sid, close, end_stream=(ending == "end_stream"))
+    sock.sendall(conn.data_to_send())
+    pump(lambda evs: sum(isinstance(e, h2.events.DataReceived) for e in evs) >= len(opened), 2)
+    time.sleep(0.05)
+    if ending == "cancel":
+        for sid in opened:
+            conn.reset_stream(sid, error_code=8)
+    conn.close_connection()
+    sock.sendall(conn.data_to_send())
+    time.sleep(0.1)
+    sock.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["hypercorn", "nosetting", "client"])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--lifetime", type=float, default=30)
+    ap.add_argument("--ending", choices=["end_stream", "cancel"], default="end_stream")
+    ap.add_argument("--streams", type=int, default=1)
+    a = ap.parse_args()
+    if a.mode == "hypercorn":
+        run_hypercorn(a.port, a.lifetime)
+    elif a.mode == "nosetting":
+        run_nosetting(a.port, a.lifetime)
+    else:
+        run_client(a.port, a.ending, a.streams)
+
+
+if __name__ == "__main__":
+    main()

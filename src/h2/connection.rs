@@ -1,0 +1,1369 @@
+//! One HTTP/2 connection read from both directions' byte streams: the preface, frames,
+//! header blocks (HEADERS/PUSH_PROMISE + CONTINUATION) decoded by each sender's HPACK
+//! decoder, SETTINGS, and the streams that carry an extended CONNECT (RFC 8441).
+//!
+//! ```text
+//!  bytes ─▶ Preface (client) ─▶ Header ─┬─ DATA of an open WebSocket stream ─▶ Data: copied,
+//!                                       │     packet by packet, into the stream's Relay
+//!                                       ├─ DATA of any other stream, unknown types ─▶ skipped
+//!                                       │     unread (one consume past the buffer)
+//!                                       └─ other frames: whole payload ─▶ parse_payload ─▶
+//!            HEADERS/CONTINUATION ─▶ block ─▶ HPACK ─▶ request (CONNECT tracked) / response
+//!            SETTINGS ─▶ ENABLE_CONNECT_PROTOCOL, HEADER_TABLE_SIZE
+//!            RST_STREAM / GOAWAY ─▶ a tracked stream fails, or an open one ends
+//! ```
+//!
+//! A tracked stream completes as an [`http::exchange::Completed`](Completed) keyed by its
+//! [`StreamId`], with the facts the handshake checks need ([`H2Stream`]); after a 2xx it stays
+//! open and its DATA goes to a [`Relay`] per direction, which the parser switch walks as
+//! WebSocket frames. Caps: a header block over [`H2Limits::max_header_block`], more than
+//! [`H2Limits::max_streams`] tracked streams and control frames over [`MAX_CONTROL_FRAME`]
+//! are findings, never growth. Never does I/O; time is the capture time of the bytes.
+
+use crate::capture::Timestamp;
+use crate::event::{Ending, H2Reset, H2Stream, Head, Header, Message, Peer, StartLine};
+use crate::finding::{Code, Finding};
+use crate::http::exchange::{Completed, Output, StreamId};
+use crate::memory::{Account, Meter};
+use crate::tcp::connection::Link;
+use crate::tcp::flow::Side;
+use crate::tcp::stream::{ByteStream, Relay};
+
+use super::frame::{
+    self, flags, parse_payload, preface, ErrorCode, Frame, FrameHeader, FrameType, PrefaceMatch,
+    SettingId, FRAME_HEADER_LEN,
+};
+use super::hpack::{HeaderList, HpackDecoder, HpackLimits};
+
+/// Largest control frame (SETTINGS, GOAWAY, PING, …) read; a larger one is skipped and
+/// reported (GOAWAY debug data is the only part that can legitimately be long).
+pub const MAX_CONTROL_FRAME: u32 = 16 * 1024;
+/// Most connection-level findings kept for the next completed exchange.
+const MAX_PENDING_FINDINGS: usize = 8;
+/// Most interim (1xx) responses kept per stream.
+const MAX_INTERIM: usize = 8;
+/// What a field the capture does not show is rendered as (parentheses are not token
+/// characters, so no real field name looks like this).
+pub const UNKNOWN_FIELD: &str = "(unknown)";
+
+/// Caps for one HTTP/2 connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct H2Limits {
+    /// Per-sender HPACK caps.
+    pub hpack: HpackLimits,
+    /// Largest header block (HEADERS + CONTINUATION fragments) assembled.
+    pub max_header_block: usize,
+    /// Most extended CONNECT streams followed at once.
+    pub max_streams: usize,
+}
+
+impl Default for H2Limits {
+    fn default() -> Self {
+        H2Limits {
+            hpack: HpackLimits::default(),
+            max_header_block: 64 * 1024,
+            max_streams: 128,
+        }
+    }
+}
+
+/// Where one direction's reader stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// The client's 24-octet preface comes first.
+    Preface,
+    /// At a frame header.
+    Header,
+    /// Inside the DATA payload of an open stream: `remaining` data bytes, then `pad`.
+    Data {
+        stream: u32,
+        remaining: u32,
+        pad: u32,
+        end_stream: bool,
+    },
+    /// Nothing more is read (no preface, a gap).
+    Stopped,
+}
+
+/// A header block being assembled.
+#[derive(Debug)]
+struct Block {
+    stream: u32,
+    /// PUSH_PROMISE blocks are decoded (for the table) and dropped.
+    push: bool,
+    bytes: Vec<u8>,
+    end_stream: bool,
+    packets: Vec<u64>,
+    first_ts: Timestamp,
+    /// Over the cap: the fragments are dropped and the table is lost.
+    lost: bool,
+}
+
+/// One direction: its reader, the HPACK decoder of its sender, its SETTINGS.
+#[derive(Debug)]
+struct Direction {
+    reading: Reading,
+    hpack: HpackDecoder,
+    block: Option<Block>,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL as this sender last set it (`None`: no SETTINGS yet).
+    connect_protocol: Option<bool>,
+}
+
+/// How a tracked stream stands.
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    /// The CONNECT waits for its final response.
+    Pending,
+    /// Answered 2xx: DATA carries WebSocket frames.
+    Open,
+    /// Answered otherwise, reset, or refused: nothing more to follow.
+    Done,
+}
+
+/// One end of a stream as its sender marked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StreamEnd {
+    rst: bool,
+    at: Timestamp,
+}
+
+/// An extended CONNECT stream.
+#[derive(Debug)]
+struct Tracked {
+    id: u32,
+    state: State,
+    request: Option<Message>,
+    interim: Vec<Message>,
+    facts: H2Stream,
+    since: Timestamp,
+    /// The handshake id the engine reserved for the request.
+    handshake: Option<u64>,
+    /// DATA per direction, indexed by [`Side::index`], once open.
+    relays: Option<Box<[Relay; 2]>>,
+    /// END_STREAM or RST_STREAM per direction (by side index).
+    ends: [Option<StreamEnd>; 2],
+}
+
+/// A WebSocket stream the connection just opened, for the parser switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The stream.
+    pub stream: StreamId,
+    /// When the 2xx was complete.
+    pub start: Timestamp,
+    /// The response's `sec-websocket-extensions` items.
+    pub extensions: Vec<String>,
+}
+
+/// How a WebSocket stream ended, as its frames said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamEnding {
+    /// ClientFin/ServerFin for the first END_STREAM, ClientRst/ServerRst for a RST_STREAM.
+    pub ending: Ending,
+    /// When.
+    pub at: Timestamp,
+    /// Whether a RST_STREAM was seen.
+    pub rst: bool,
+    /// Who ended it first.
+    pub closer: Peer,
+}
+
+/// One HTTP/2 connection's reader.
+#[derive(Debug)]
+pub struct H2Connection {
+    limits: H2Limits,
+    dirs: [Direction; 2],
+    streams: Vec<Tracked>,
+    /// Findings about the connection (malformed frames, caps), handed to the next exchange.
+    findings: Vec<Finding>,
+    opened: Vec<Opened>,
+    upgraded: bool,
+    /// The side that carries client → server bytes.
+    client: Side,
+    new_request: bool,
+    account: Account,
+}
+
+/// Renders a field for a [`Head`]; unknown halves as [`UNKNOWN_FIELD`].
+fn header_of(f: &super::hpack::Field) -> Header {
+    Header {
+        name: f.name.clone().unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
+        value: f.value.clone().unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
+    }
+}
+
+/// A request or response head built from a decoded header list (RFC 9113 §8.3): the start
+/// line is synthesised from the pseudo-header fields in the HTTP/1.1 shape (`CONNECT /chat
+/// HTTP/2`, `HTTP/2 200`), the header list keeps every field, pseudo-headers included, and
+/// `raw` is that start line and the decoded list, one field per line, in the HTTP/1.1 layout
+/// (HPACK bytes are not text). `version_minor`
+/// is 1: the version checks read HTTP/2 as at least HTTP/1.1.
+fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
+    let pseudo = |name: &str| list.value(name).unwrap_or(UNKNOWN_FIELD).to_owned();
+    let (start, start_line) = if is_request {
+        let (method, target) = (pseudo(":method"), pseudo(":path"));
+        let line = format!("{method} {target} HTTP/2");
+        (StartLine::Request { method, target }, line)
+    } else {
+        let status = list
+            .value(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        let line = format!("HTTP/2 {}", pseudo(":status"));
+        (
+            StartLine::Response {
+                status,
+                reason: String::new(),
+            },
+            line,
+        )
+    };
+    let headers: Vec<Header> = list.fields.iter().map(header_of).collect();
+    let mut raw = format!("{start_line}\r\n");
+    for h in &headers {
+        raw.push_str(&h.line());
+        raw.push_str("\r\n");
+    }
+    raw.push_str("\r\n");
+    Head {
+        start,
+        version_minor: 1,
+        start_line,
+        headers,
+        len: block_len,
+        raw,
+    }
+}
+
+/// Whether a request's fields ask for a WebSocket (RFC 8441 §4), or look like they meant to.
+fn is_websocket_request(list: &HeaderList) -> bool {
+    list.value(":protocol").is_some()
+        || list.value(":method") == Some("CONNECT")
+        || list.fields.iter().any(|f| {
+            f.name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("sec-websocket-"))
+        })
+}
+
+fn side_index(side: Side) -> usize {
+    side.index()
+}
+
+impl H2Connection {
+    /// A connection whose client sends on `client`: `upgraded` after `Upgrade: h2c` (the
+    /// client's preface follows the 101), else prior knowledge (the preface is at the front of
+    /// the client's stream). `from_start`: the capture holds the connection's first bytes.
+    #[must_use]
+    pub fn new(limits: H2Limits, client: Side, upgraded: bool, from_start: bool) -> Self {
+        let dir = |reading| Direction {
+            reading,
+            hpack: HpackDecoder::new(limits.hpack, from_start),
+            block: None,
+            connect_protocol: None,
+        };
+        let mut dirs = [dir(Reading::Header), dir(Reading::Header)];
+        if let Some(d) = dirs.get_mut(side_index(client)) {
+            d.reading = Reading::Preface;
+        }
+        H2Connection {
+            limits,
+            dirs,
+            streams: Vec::new(),
+            findings: Vec::new(),
+            opened: Vec::new(),
+            upgraded,
+            client,
+            new_request: false,
+            account: Account::default(),
+        }
+    }
+
+    fn dir_mut(&mut self, side: Side) -> &mut Direction {
+        let [lo, hi] = &mut self.dirs;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    fn dir(&self, side: Side) -> &Direction {
+        let [lo, hi] = &self.dirs;
+        match side {
+            Side::LoToHi => lo,
+            Side::HiToLo => hi,
+        }
+    }
+
+    fn tracked_mut(&mut self, id: u32) -> Option<&mut Tracked> {
+        self.streams.iter_mut().find(|t| t.id == id)
+    }
+
+    /// Whether `side` is no longer read.
+    #[must_use]
+    pub fn is_stopped(&self, side: Side) -> bool {
+        self.dir(side).reading == Reading::Stopped
+    }
+
+    /// WebSocket streams opened since the last call.
+    pub fn take_opened(&mut self) -> Vec<Opened> {
+        std::mem::take(&mut self.opened)
+    }
+
+    /// Whether a WebSocket request (extended CONNECT) arrived since the last call (and clears
+    /// the flag).
+    pub fn take_new_request(&mut self) -> bool {
+        std::mem::take(&mut self.new_request)
+    }
+
+    /// Whether any extended CONNECT was seen.
+    #[must_use]
+    pub fn saw_request(&self) -> bool {
+        !self.streams.is_empty()
+    }
+
+    /// When the oldest unanswered extended CONNECT was sent.
+    #[must_use]
+    pub fn unanswered_since(&self) -> Option<Timestamp> {
+        self.streams
+            .iter()
+            .filter(|t| t.state == State::Pending)
+            .map(|t| t.since)
+            .min()
+    }
+
+    /// Gives each unanswered extended CONNECT without a handshake id the next one from `next`,
+    /// in stream order (the order the client sent them, RFC 9113 §5.1.1).
+    pub fn assign_ids(&mut self, next: &mut dyn FnMut() -> u64) {
+        for t in &mut self.streams {
+            if t.state == State::Pending && t.handshake.is_none() {
+                t.handshake = Some(next());
+            }
+        }
+    }
+
+    /// The relays of open WebSocket stream `id`, by side index.
+    pub fn relays_mut(&mut self, id: StreamId) -> Option<&mut [Relay; 2]> {
+        self.tracked_mut(id.0)
+            .filter(|t| t.state == State::Open)
+            .and_then(|t| t.relays.as_deref_mut())
+    }
+
+    /// The open WebSocket streams.
+    pub fn open_streams(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.streams
+            .iter()
+            .filter(|t| t.state == State::Open)
+            .map(|t| StreamId(t.id))
+    }
+
+    /// How WebSocket stream `id` ended by its own frames (RST_STREAM first, else the first
+    /// END_STREAM); `None` when neither was seen.
+    #[must_use]
+    pub fn stream_ending(&self, id: StreamId) -> Option<StreamEnding> {
+        let t = self.streams.iter().find(|t| t.id == id.0)?;
+        let ci = side_index(self.client);
+        let peer = |i: usize| if i == ci { Peer::Client } else { Peer::Server };
+        let mut ends: Vec<(usize, StreamEnd)> = t
+            .ends
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.map(|e| (i, e)))
+            .collect();
+        ends.sort_by_key(|(_, e)| e.at);
+        let rst = ends.iter().find(|(_, e)| e.rst);
+        let (i, first) = rst.or(ends.first()).copied()?;
+        let closer = peer(i);
+        let ending = match (closer, first.rst) {
+            (Peer::Client, false) => Ending::ClientFin,
+            (Peer::Server, false) => Ending::ServerFin,
+            (Peer::Client, true) => Ending::ClientRst,
+            (Peer::Server, true) => Ending::ServerRst,
+        };
+        Some(StreamEnding {
+            ending,
+            at: first.at,
+            rst: rst.is_some(),
+            closer,
+        })
+    }
+
+    /// Bytes held (decoders, blocks, kept heads, relays), computed now.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        let dirs: usize = self
+            .dirs
+            .iter()
+            .map(|d| d.hpack.memory() + d.block.as_ref().map_or(0, |b| b.bytes.capacity()))
+            .sum();
+        let streams: usize = self
+            .streams
+            .iter()
+            .map(|t| {
+                std::mem::size_of::<Tracked>()
+                    + t.request.as_ref().map_or(0, message_bytes)
+                    + t.interim.iter().map(message_bytes).sum::<usize>()
+                    + t.relays
+                        .as_ref()
+                        .map_or(0, |r| r.iter().map(Relay::memory).sum::<usize>())
+            })
+            .sum();
+        std::mem::size_of::<H2Connection>() + dirs + streams
+    }
+
+    /// Registers the current size with `meter`.
+    pub fn settle(&mut self, meter: &mut Meter) {
+        let bytes = self.memory();
+        self.account.set(meter, bytes);
+    }
+
+    /// Withdraws everything registered with `meter`.
+    pub fn release(&mut self, meter: &mut Meter) {
+        self.account.set(meter, 0);
+    }
+
+    fn note(&mut self, f: Finding) {
+        if self.findings.len() < MAX_PENDING_FINDINGS {
+            self.findings.push(f);
+        }
+    }
+
+    /// Bytes of `side` were lost: the frame boundary is gone, so the direction stops and its
+    /// decoder's table can no longer be trusted; open streams get the gap too.
+    pub fn lost(&mut self, side: Side, len: u64, packet: u64) {
+        self.dir_mut(side).reading = Reading::Stopped;
+        for t in &mut self.streams {
+            if let Some(r) = t.relays.as_deref_mut() {
+                if let Some(relay) = r.get_mut(side_index(side)) {
+                    relay.lose(len, packet);
+                }
+            }
+        }
+    }
+
+    /// Reads what it can of `side`'s buffered bytes, one step; false when it needs more
+    /// bytes or stopped.
+    pub fn step<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> bool {
+        let reading = self.dir(side).reading;
+        match reading {
+            Reading::Stopped => false,
+            Reading::Preface => match preface(link.stream(side).data()) {
+                PrefaceMatch::Complete => {
+                    link.stream_mut(side).consume(frame::PREFACE.len() as u64);
+                    self.dir_mut(side).reading = Reading::Header;
+                    true
+                }
+                PrefaceMatch::Partial => false,
+                PrefaceMatch::No => {
+                    let packets = link.stream(side).packets(0..1);
+                    self.note(
+                        Finding::new(
+                            Code::H2FrameInvalid,
+                            "the client's HTTP/2 connection preface is missing",
+                        )
+                        .packets(&packets),
+                    );
+                    self.dir_mut(side).reading = Reading::Stopped;
+                    false
+                }
+            },
+            Reading::Header => self.frame(link, side, out),
+            Reading::Data {
+                stream,
+                remaining,
+                pad,
+                end_stream,
+            } => self.data(link, side, stream, remaining, pad, end_stream),
+        }
+    }
+
+    /// Copies DATA bytes of an open stream into its relay, run by run of packets.
+    fn data<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        stream: u32,
+        remaining: u32,
+        pad: u32,
+        end_stream: bool,
+    ) -> bool {
+        let data = link.stream(side).data();
+        let n = data.len().min(remaining as usize);
+        if n == 0 && remaining > 0 {
+            return false;
+        }
+        if let Some(relays) = self
+            .tracked_mut(stream)
+            .and_then(|t| t.relays.as_deref_mut())
+        {
+            if let Some(relay) = relays.get_mut(side_index(side)) {
+                let s = link.stream(side);
+                let mut at = 0;
+                while at < n {
+                    let o = s.origin(at);
+                    let end = run_end(s, at, n);
+                    let (packet, ts) = o.map_or((0, link.now), |o| (o.packet, o.ts));
+                    relay.append(data.get(at..end).unwrap_or_default(), packet, ts);
+                    at = end;
+                }
+            }
+        }
+        let left = remaining - n as u32;
+        let now = link
+            .stream(side)
+            .origin(n.saturating_sub(1))
+            .map_or(link.now, |o| o.ts);
+        link.stream_mut(side).consume(n as u64);
+        if left > 0 {
+            self.dir_mut(side).reading = Reading::Data {
+                stream,
+                remaining: left,
+                pad,
+                end_stream,
+            };
+            return true;
+        }
+        link.stream_mut(side).consume(u64::from(pad));
+        self.dir_mut(side).reading = Reading::Header;
+        if end_stream {
+            self.end_stream(stream, side, false, now);
+        }
+        true
+    }
+
+    fn end_stream(&mut self, stream: u32, side: Side, rst: bool, at: Timestamp) {
+        if let Some(t) = self.tracked_mut(stream) {
+            if let Some(e) = t.ends.get_mut(side_index(side)) {
+                // A RST_STREAM after END_STREAM still says the stream was reset.
+                if e.is_none() || rst {
+                    *e = Some(StreamEnd { rst, at });
+                }
+            }
+            if let Some(relays) = t.relays.as_deref_mut() {
+                if let Some(r) = relays.get_mut(side_index(side)) {
+                    r.finish();
+                }
+            }
+        }
+    }
+
+    /// At a frame header: read the frame (or skip it, or start a DATA copy).
+    fn frame<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> bool {
+        let data = link.stream(side).data();
+        let Some(h) = FrameHeader::parse(data) else {
+            return false;
+        };
+        let origin = link.stream(side).origin(0);
+        let (packet, ts) = origin.map_or((0, link.now), |o| (o.packet, o.ts));
+        if h.kind == FrameType::DATA {
+            return self.data_frame(link, side, h, packet, ts);
+        }
+        let header_kind = matches!(
+            h.kind,
+            FrameType::HEADERS | FrameType::CONTINUATION | FrameType::PUSH_PROMISE
+        );
+        let cap = if header_kind {
+            self.limits.max_header_block
+        } else {
+            MAX_CONTROL_FRAME as usize
+        };
+        let known = h.kind.name() != "UNKNOWN";
+        if !known || h.len as usize > cap {
+            if known {
+                self.oversized(side, &h, cap, packet);
+            }
+            link.stream_mut(side).consume(h.frame_len());
+            return true;
+        }
+        let total = FRAME_HEADER_LEN + h.len as usize;
+        if data.len() < total {
+            return false;
+        }
+        let payload = data.get(FRAME_HEADER_LEN..total).unwrap_or_default();
+        let last_ts = link.stream(side).origin(total - 1).map_or(ts, |o| o.ts);
+        let packets = link.stream(side).packets(0..total);
+        match parse_payload(&h, payload) {
+            Ok(f) => {
+                let f = OwnedFrame::from(f);
+                link.stream_mut(side).consume(total as u64);
+                self.on_frame(link, side, &h, f, packets, (packet, ts, last_ts), out);
+            }
+            Err(e) => {
+                self.note(
+                    Finding::new(Code::H2FrameInvalid, format!("malformed HTTP/2 frame: {e}"))
+                        .packets(&[packet]),
+                );
+                if header_kind {
+                    self.lose_block(side);
+                }
+                link.stream_mut(side).consume(total as u64);
+            }
+        }
+        true
+    }
+
+    /// A DATA frame header: copy the payload of an open stream, skip any other.
+    fn data_frame<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        h: FrameHeader,
+        packet: u64,
+        ts: Timestamp,
+    ) -> bool {
+        let open = self
+            .streams
+            .iter()
+            .any(|t| t.id == h.stream && t.state == State::Open);
+        let end_stream = h.has(flags::END_STREAM);
+        if !open || h.stream == 0 {
+            if h.stream == 0 {
+                self.note(
+                    Finding::new(
+                        Code::H2FrameInvalid,
+                        "malformed HTTP/2 frame: DATA frame on stream 0",
+                    )
+                    .packets(&[packet]),
+                );
+            }
+            link.stream_mut(side).consume(h.frame_len());
+            if end_stream {
+                self.end_stream(h.stream, side, false, ts);
+            }
+            return true;
+        }
+        let mut header = FRAME_HEADER_LEN as u64;
+        let (mut remaining, mut pad) = (h.len, 0);
+        if h.has(flags::PADDED) {
+            let Some(&p) = link.stream(side).data().get(FRAME_HEADER_LEN) else {
+                return false;
+            };
+            header += 1;
+            pad = u32::from(p);
+            match h.len.checked_sub(1 + pad) {
+                Some(r) => remaining = r,
+                None => {
+                    self.note(
+                        Finding::new(
+                            Code::H2FrameInvalid,
+                            format!("malformed HTTP/2 frame: DATA pad length {p} leaves no room in {} bytes", h.len),
+                        )
+                        .packets(&[packet]),
+                    );
+                    link.stream_mut(side).consume(h.frame_len());
+                    return true;
+                }
+            }
+        }
+        link.stream_mut(side).consume(header);
+        self.dir_mut(side).reading = Reading::Data {
+            stream: h.stream,
+            remaining,
+            pad,
+            end_stream,
+        };
+        true
+    }
+
+    fn oversized(&mut self, side: Side, h: &FrameHeader, cap: usize, packet: u64) {
+        let header_kind = matches!(
+            h.kind,
+            FrameType::HEADERS | FrameType::CONTINUATION | FrameType::PUSH_PROMISE
+        );
+        let what = if header_kind {
+            "header block fragment"
+        } else {
+            "control frame"
+        };
+        self.note(
+            Finding::new(
+                Code::HeaderLimitExceeded,
+                format!(
+                    "HTTP/2 {} {what} of {} bytes on stream {} passed the cap of {cap} bytes; it was skipped",
+                    h.kind.name(),
+                    h.len,
+                    h.stream
+                ),
+            )
+            .packets(&[packet]),
+        );
+        if header_kind {
+            self.lose_block(side);
+        }
+    }
+
+    /// A header block of `side` was lost: the sender's table is no longer known.
+    fn lose_block(&mut self, side: Side) {
+        let d = self.dir_mut(side);
+        d.block = None;
+        d.hpack.lose_table();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_frame<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        h: &FrameHeader,
+        f: OwnedFrame,
+        packets: Vec<u64>,
+        (packet, ts, last_ts): (u64, Timestamp, Timestamp),
+        out: &mut Output,
+    ) {
+        let peer = link.peer_of(side);
+        match f {
+            OwnedFrame::Block {
+                block,
+                end_stream,
+                end_headers,
+                push,
+                continuation,
+            } => {
+                let max = self.limits.max_header_block;
+                let d = self.dir_mut(side);
+                if continuation {
+                    let Some(b) = d.block.as_mut().filter(|b| b.stream == h.stream) else {
+                        self.note(
+                            Finding::new(
+                                Code::H2FrameInvalid,
+                                format!(
+                                    "CONTINUATION on stream {} without a header block to continue",
+                                    h.stream
+                                ),
+                            )
+                            .packets(&[packet]),
+                        );
+                        return;
+                    };
+                    if b.bytes.len() + block.len() > max {
+                        b.lost = true;
+                        b.bytes = Vec::new();
+                    } else if !b.lost {
+                        b.bytes.extend_from_slice(&block);
+                    }
+                    for p in packets {
+                        if b.packets.last() != Some(&p) {
+                            b.packets.push(p);
+                        }
+                    }
+                } else {
+                    if d.block.is_some() {
+                        // RFC 9113 §6.10: nothing may come between a block's frames.
+                        d.block = None;
+                        d.hpack.lose_table();
+                        self.note(
+                            Finding::new(
+                                Code::H2FrameInvalid,
+                                "a header block was interrupted before END_HEADERS",
+                            )
+                            .packets(&[packet]),
+                        );
+                    }
+                    self.dir_mut(side).block = Some(Block {
+                        stream: h.stream,
+                        push,
+                        bytes: block,
+                        end_stream,
+                        packets,
+                        first_ts: ts,
+                        lost: false,
+                    });
+                }
+                if end_headers {
+                    if let Some(b) = self.dir_mut(side).block.take() {
+                        self.on_block(link, side, b, last_ts, out);
+                    }
+                }
+            }
+            OwnedFrame::Settings { ack, params } => {
+                if ack {
+                    return;
+                }
+                for s in frame::settings(&params) {
+                    match s.id {
+                        SettingId::ENABLE_CONNECT_PROTOCOL => {
+                            self.dir_mut(side).connect_protocol = Some(s.value == 1);
+                        }
+                        // The sender decodes what its peer encodes: the bound is for the
+                        // other direction's encoder.
+                        SettingId::HEADER_TABLE_SIZE => {
+                            self.dir_mut(side.reverse())
+                                .hpack
+                                .set_receiver_setting(s.value);
+                        }
+                        _ => {}
+                    }
+                }
+                if self.dir(side).connect_protocol.is_none() {
+                    self.dir_mut(side).connect_protocol = Some(false);
+                }
+            }
+            OwnedFrame::Reset(code) => {
+                let id = h.stream;
+                let reset = H2Reset {
+                    by: peer,
+                    code: code.0,
+                    name: code.name(),
+                    last_stream: None,
+                    debug: None,
+                    packet,
+                };
+                self.end_stream(id, side, true, ts);
+                let pending = self
+                    .tracked_mut(id)
+                    .is_some_and(|t| t.state == State::Pending);
+                if pending {
+                    if let Some(t) = self.tracked_mut(id) {
+                        t.facts.reset = Some(reset);
+                    }
+                    self.complete(link, id, None, Some((Ending::CaptureEnded, ts)), out);
+                }
+            }
+            OwnedFrame::GoAway {
+                last_stream,
+                code,
+                debug,
+            } => {
+                let goaway = H2Reset {
+                    by: peer,
+                    code: code.0,
+                    name: code.name(),
+                    last_stream: Some(last_stream),
+                    debug: (!debug.is_empty()).then(|| escape(&debug)),
+                    packet,
+                };
+                // RFC 9113 §6.8: streams above last_stream were not processed (refused);
+                // only the server's GOAWAY speaks of the client's streams.
+                let from_server = peer == Peer::Server;
+                let refused: Vec<u32> = self
+                    .streams
+                    .iter()
+                    .filter(|t| {
+                        from_server
+                            && t.state == State::Pending
+                            && (t.id > last_stream || code != ErrorCode::NO_ERROR)
+                    })
+                    .map(|t| t.id)
+                    .collect();
+                for id in refused {
+                    if let Some(t) = self.tracked_mut(id) {
+                        t.facts.goaway = Some(goaway.clone());
+                    }
+                    self.complete(link, id, None, Some((Ending::CaptureEnded, ts)), out);
+                }
+            }
+            OwnedFrame::Other => {}
+        }
+    }
+
+    /// A complete header block from `side`.
+    fn on_block<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        b: Block,
+        last_ts: Timestamp,
+        out: &mut Output,
+    ) {
+        if b.lost {
+            self.lose_block(side);
+            return;
+        }
+        let list = self.dir_mut(side).hpack.decode(&b.bytes);
+        for p in &list.problems {
+            let f = Finding::new(Code::H2HpackProblem, format!("stream {}: {p}", b.stream))
+                .packets(&b.packets);
+            self.note(f);
+        }
+        if b.push {
+            return;
+        }
+        let msg = |is_request| Message {
+            head: head_of(&list, b.bytes.len(), is_request),
+            packets: b.packets.clone(),
+            first_ts: b.first_ts,
+            last_ts,
+            truncated: link.stream(side).marks().truncated,
+            // The DATA of a refusal is not read yet (a body excerpt is HTTP/1.1's for now).
+            body: None,
+            cut: None,
+        };
+        let is_client = link.sends_requests(side) != Some(false);
+        let id = b.stream;
+        if b.end_stream {
+            self.end_stream(id, side, false, last_ts);
+        }
+        let tracked = self.streams.iter().position(|t| t.id == id);
+        match (is_client, tracked) {
+            (true, None) if is_websocket_request(&list) => {
+                if self.streams.len() >= self.limits.max_streams {
+                    self.note(Finding::new(
+                        Code::HeaderLimitExceeded,
+                        format!(
+                            "more than {} extended CONNECT streams on one connection; stream {id} is not followed",
+                            self.limits.max_streams
+                        ),
+                    ));
+                    return;
+                }
+                let server = self.dir(side.reverse()).connect_protocol;
+                self.new_request = true;
+                self.streams.push(Tracked {
+                    id,
+                    state: State::Pending,
+                    request: Some(msg(true)),
+                    interim: Vec::new(),
+                    facts: H2Stream {
+                        stream_id: id,
+                        upgraded: self.upgraded,
+                        connect_protocol_enabled: server,
+                        unknown_fields: list.unknown,
+                        reset: None,
+                        goaway: None,
+                    },
+                    since: last_ts,
+                    handshake: None,
+                    relays: None,
+                    ends: [None, None],
+                });
+            }
+            (false, Some(i)) => {
+                let status = list.value(":status").and_then(|s| s.parse::<u16>().ok());
+                let Some(t) = self.streams.get_mut(i) else {
+                    return;
+                };
+                if t.state != State::Pending {
+                    return; // trailers
+                }
+                t.facts.unknown_fields += list.unknown;
+                if status.is_some_and(|s| (100..200).contains(&s)) {
+                    if t.interim.len() < MAX_INTERIM {
+                        t.interim.push(msg(false));
+                    }
+                    return;
+                }
+                let response = msg(false);
+                let ok = status.is_some_and(|s| (200..300).contains(&s))
+                    && t.request
+                        .as_ref()
+                        .is_some_and(|r| r.head.value(":protocol").is_some());
+                let extensions = response.head.list("sec-websocket-extensions");
+                self.complete(link, id, Some(response), None, out);
+                if ok {
+                    if let Some(t) = self.tracked_mut(id) {
+                        t.state = State::Open;
+                        t.relays = Some(Box::new([Relay::new(), Relay::new()]));
+                        // An END_STREAM on the response: the server's side is already over.
+                        if t.ends.get(side_index(side)).is_some_and(Option::is_some) {
+                            if let Some(r) = t
+                                .relays
+                                .as_deref_mut()
+                                .and_then(|r| r.get_mut(side_index(side)))
+                            {
+                                r.finish();
+                            }
+                        }
+                    }
+                    self.opened.push(Opened {
+                        stream: StreamId(id),
+                        start: last_ts,
+                        extensions,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stream `id`'s exchange is known: hand it on (its state becomes Done; the caller opens
+    /// it after a 2xx).
+    fn complete<S: ByteStream>(
+        &mut self,
+        _link: &mut Link<'_, S>,
+        id: u32,
+        response: Option<Message>,
+        end: Option<(Ending, Timestamp)>,
+        out: &mut Output,
+    ) {
+        let extra = std::mem::take(&mut self.findings);
+        let Some(t) = self.tracked_mut(id) else {
+            return;
+        };
+        t.state = State::Done;
+        let switched = response
+            .as_ref()
+            .and_then(|r| r.head.status())
+            .is_some_and(|s| (200..300).contains(&s));
+        out.completed.push(Completed {
+            stream: StreamId(id),
+            request: t.request.take(),
+            switched: switched && t.facts.reset.is_none(),
+            response,
+            interim: std::mem::take(&mut t.interim),
+            ending: end.map(|(e, _)| e),
+            ended_at: end.map(|(_, at)| at),
+            extra,
+            id: t.handshake,
+            h2: Some(t.facts.clone()),
+        });
+    }
+
+    /// Reports extended CONNECTs sent at or before `cutoff` and still unanswered at `now`.
+    pub fn expire_unanswered<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        cutoff: Timestamp,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        let due: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|t| t.state == State::Pending && t.since <= cutoff)
+            .map(|t| t.id)
+            .collect();
+        for id in due {
+            self.complete(link, id, None, Some((Ending::ResponseTimeout, now)), out);
+        }
+    }
+
+    /// The connection ended (`ending` at `at`): every extended CONNECT still waiting is
+    /// reported unanswered.
+    pub fn finish<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        ending: Ending,
+        at: Timestamp,
+        out: &mut Output,
+    ) {
+        let due: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|t| t.state == State::Pending)
+            .map(|t| t.id)
+            .collect();
+        for id in due {
+            self.complete(link, id, None, Some((ending, at)), out);
+        }
+    }
+}
+
+/// The end of the run of bytes from one packet that starts at `at`, within `..n`.
+fn run_end<S: ByteStream>(s: &S, at: usize, n: usize) -> usize {
+    let Some(first) = s.origin(at).map(|o| o.offset) else {
+        return n;
+    };
+    let same = |i: usize| s.origin(i).map(|o| o.offset) == Some(first);
+    // Exponential then binary search for the first index of another run.
+    let mut step = 1;
+    let mut lo = at;
+    while lo + step < n && same(lo + step) {
+        lo += step;
+        step *= 2;
+    }
+    let mut hi = (lo + step).min(n);
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if same(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+/// GOAWAY debug data as text: printable ASCII kept, everything else as `\xNN` (it is
+/// untrusted and may be binary).
+fn escape(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+fn message_bytes(m: &Message) -> usize {
+    m.head.raw.len()
+        + m.head
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>()
+}
+
+/// A frame whose borrowed parts are copied, so the stream may be consumed before it is
+/// handled.
+enum OwnedFrame {
+    Block {
+        block: Vec<u8>,
+        end_stream: bool,
+        end_headers: bool,
+        push: bool,
+        continuation: bool,
+    },
+    Settings {
+        ack: bool,
+        params: Vec<u8>,
+    },
+    Reset(ErrorCode),
+    GoAway {
+        last_stream: u32,
+        code: ErrorCode,
+        debug: Vec<u8>,
+    },
+    Other,
+}
+
+impl From<Frame<'_>> for OwnedFrame {
+    fn from(f: Frame<'_>) -> Self {
+        match f {
+            Frame::Headers {
+                block,
+                end_stream,
+                end_headers,
+                ..
+            } => OwnedFrame::Block {
+                block: block.to_vec(),
+                end_stream,
+                end_headers,
+                push: false,
+                continuation: false,
+            },
+            Frame::PushPromise {
+                block, end_headers, ..
+            } => OwnedFrame::Block {
+                block: block.to_vec(),
+                end_stream: false,
+                end_headers,
+                push: true,
+                continuation: false,
+            },
+            Frame::Continuation { block, end_headers } => OwnedFrame::Block {
+                block: block.to_vec(),
+                end_stream: false,
+                end_headers,
+                push: false,
+                continuation: true,
+            },
+            Frame::Settings { ack, params } => OwnedFrame::Settings {
+                ack,
+                params: params.to_vec(),
+            },
+            Frame::RstStream(code) => OwnedFrame::Reset(code),
+            Frame::GoAway {
+                last_stream,
+                code,
+                debug,
+            } => OwnedFrame::GoAway {
+                last_stream,
+                code,
+                debug: debug.get(..256).unwrap_or(debug).to_vec(),
+            },
+            Frame::Data { .. }
+            | Frame::Priority(_)
+            | Frame::Ping { .. }
+            | Frame::WindowUpdate { .. }
+            | Frame::Unknown => OwnedFrame::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: Side = Side::LoToHi;
+    const S: Side = Side::HiToLo;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+        let mut v = vec![len[1], len[2], len[3], kind, flags];
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut e = loona_hpack::Encoder::new();
+        e.encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    }
+
+    const CONNECT: &[(&str, &str)] = &[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "example.com"),
+        ("sec-websocket-version", "13"),
+    ];
+
+    /// Both directions as relays, the HTTP/2 reader, what it completed.
+    struct H2 {
+        streams: [Relay; 2],
+        client: Option<Side>,
+        h2: H2Connection,
+        out: Output,
+        packet: u64,
+    }
+
+    impl H2 {
+        fn new() -> Self {
+            let mut h = H2 {
+                streams: [Relay::new(), Relay::new()],
+                client: Some(C),
+                h2: H2Connection::new(H2Limits::default(), C, false, true),
+                out: Output::default(),
+                packet: 0,
+            };
+            h.send(C, frame::PREFACE);
+            h
+        }
+
+        fn send(&mut self, side: Side, bytes: &[u8]) -> &mut Self {
+            self.packet += 1;
+            let p = self.packet;
+            self.streams[side.index()].append(bytes, p, Timestamp(i64::try_from(p).unwrap()));
+            let mut link = Link::new(&mut self.streams, &mut self.client, Timestamp(0));
+            while !link.stream(side).data().is_empty()
+                && self.h2.step(&mut link, side, &mut self.out)
+            {}
+            self
+        }
+
+        fn settings(&mut self, side: Side, connect: bool) -> &mut Self {
+            let mut p = vec![0, 8, 0, 0, 0, u8::from(connect)];
+            p.extend_from_slice(&[0, 3, 0, 0, 0, 100]);
+            self.send(side, &frame(4, 0, 0, &p))
+        }
+    }
+
+    #[test]
+    fn an_extended_connect_answered_200_opens_a_stream_whose_data_is_relayed() {
+        let mut h = H2::new();
+        h.settings(S, true).settings(C, false);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        assert!(h.h2.take_new_request());
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        let done = std::mem::take(&mut h.out.completed);
+        assert_eq!(done.len(), 1);
+        let c = &done[0];
+        assert!(c.switched);
+        assert_eq!(c.stream, StreamId(1));
+        assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, Some(true));
+        assert_eq!(
+            c.request.as_ref().unwrap().head.start_line,
+            "CONNECT /chat HTTP/2"
+        );
+        assert_eq!(h.h2.take_opened().len(), 1);
+        // A padded DATA frame with a WebSocket frame, split across two packets, then END_STREAM.
+        let mut payload = vec![2];
+        payload.extend_from_slice(b"\x81\x02hi");
+        payload.extend_from_slice(&[0, 0]);
+        let data = frame(0, 0x9, 1, &payload);
+        h.send(S, &data[..11]).send(S, &data[11..]);
+        let relay = &h.h2.relays_mut(StreamId(1)).unwrap()[S.index()];
+        assert_eq!(relay.data(), b"\x81\x02hi");
+        assert_eq!(relay.packets(0..4), [h.packet - 1, h.packet]);
+        assert!(relay.is_finished());
+        let end = h.h2.stream_ending(StreamId(1)).unwrap();
+        assert_eq!(
+            (end.ending, end.closer, end.rst),
+            (Ending::ServerFin, Peer::Server, false)
+        );
+        // DATA on a stream nobody follows is skipped, and the next frame still parses.
+        h.send(C, &frame(0, 0, 5, &[0; 100]));
+        h.send(C, &frame(3, 0, 1, &[0, 0, 0, 8]));
+        let end = h.h2.stream_ending(StreamId(1)).unwrap();
+        assert_eq!((end.ending, end.rst), (Ending::ClientRst, true));
+        assert!(h.h2.memory() > 0);
+    }
+
+    #[test]
+    fn continuation_frames_complete_a_header_block() {
+        let mut h = H2::new();
+        h.settings(S, true);
+        let b = block(CONNECT);
+        let (first, rest) = b.split_at(5);
+        h.send(C, &frame(1, 0, 3, first));
+        assert!(!h.h2.saw_request());
+        h.send(C, &frame(9, 0x4, 3, rest));
+        assert!(h.h2.saw_request());
+        assert_eq!(h.h2.unanswered_since(), Some(Timestamp(4)));
+    }
+
+    #[test]
+    fn a_server_goaway_refuses_streams_above_its_last_and_a_client_goaway_does_not() {
+        let mut h = H2::new();
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(C, &frame(7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(
+            h.out.completed.is_empty(),
+            "the client's GOAWAY is about server streams"
+        );
+        h.send(S, &frame(7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0xb, b'c', 0xff]));
+        let done = std::mem::take(&mut h.out.completed);
+        let g = done[0].h2.as_ref().unwrap().goaway.clone().unwrap();
+        assert_eq!(g.by, Peer::Server);
+        assert_eq!(g.name, Some("ENHANCE_YOUR_CALM"));
+        assert_eq!(g.last_stream, Some(0));
+        assert_eq!(g.debug.as_deref(), Some("c\\xff"));
+        assert!(!done[0].switched && done[0].response.is_none());
+    }
+
+    #[test]
+    fn malformed_and_oversized_frames_become_findings_of_the_next_exchange() {
+        let mut h = H2::new();
+        h.send(S, &frame(3, 0, 1, &[0, 0, 8])); // RST_STREAM of 3 bytes
+        h.send(S, &frame(4, 0, 0, &vec![0; 6 * 3000])); // SETTINGS over the control cap
+        h.send(C, &frame(9, 0x4, 1, b"\x82")); // CONTINUATION without a block
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.h2.finish(
+            &mut Link::new(&mut h.streams, &mut h.client, Timestamp(9)),
+            Ending::ClientFin,
+            Timestamp(9),
+            &mut h.out,
+        );
+        let c = &h.out.completed[0];
+        let codes: Vec<_> = c.extra.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "h2_frame_invalid",
+                "header_limit_exceeded",
+                "h2_frame_invalid"
+            ]
+        );
+        assert_eq!(c.ending, Some(Ending::ClientFin));
+        assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, None);
+    }
+
+    #[test]
+    fn no_preface_stops_the_client_direction() {
+        let mut h = H2 {
+            streams: [Relay::new(), Relay::new()],
+            client: Some(C),
+            h2: H2Connection::new(H2Limits::default(), C, true, true),
+            out: Output::default(),
+            packet: 0,
+        };
+        h.send(C, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(h.h2.is_stopped(C));
+        assert!(!h.h2.is_stopped(S));
+    }
+}

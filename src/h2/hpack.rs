@@ -1,0 +1,723 @@
+//! HPACK header-block decoding (RFC 7541) for one direction of an HTTP/2 connection: one
+//! dynamic table per sender, the caps on table size and header-list size, and what to do
+//! when the capture began after the table was built.
+//!
+//! The field decoding itself (integers, strings, Huffman, the static and dynamic tables)
+//! is `loona-hpack`'s. This module delimits the block into its field representations
+//! (RFC 7541 §6: only prefix integers and string lengths, never string contents) and hands
+//! them to the crate one at a time, so that one field it cannot resolve does not lose the
+//! rest of the block:
+//!
+//! ```text
+//!  block ─▶ representation ─┬─ size update (§6.3) ─▶ capped, checked, applied here
+//!                           ├─ static index / literal ─▶ loona-hpack ─▶ Field (known)
+//!                           └─ dynamic index the table does not hold ─▶ Field (unknown)
+//!                                 (insertions of unknown names keep a placeholder entry,
+//!                                  so later indices still line up)
+//! ```
+//!
+//! A dynamic index counts from the newest entry, so an entry inserted while the capture ran is
+//! always found at the same index as in the real table (entries older than the capture are
+//! missing from ours, never misplaced): a capture that starts mid-connection shows the
+//! static-table and literal fields and marks the rest unknown, and never guesses. Memory per
+//! decoder is bounded by [`HpackLimits::max_table_size`]; the list kept per block by
+//! [`HpackLimits::max_header_list`]. Never panics on any input; never does I/O.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use loona_hpack::decoder::DecoderError;
+
+/// The name a placeholder entry carries in the crate's table: a name no HTTP/2 field can
+/// have (RFC 9113 §8.2.1: names are lower-case tokens), marking an entry whose name (or
+/// whole content) the capture does not show.
+const UNKNOWN_NAME: &[u8] = b"\0?";
+/// Its length, as the one-octet string length of a literal name.
+const UNKNOWN_NAME_LEN: u8 = 2;
+
+/// RFC 7541 §4.1: every entry counts 32 octets beyond its name and value (also the unit of
+/// SETTINGS_MAX_HEADER_LIST_SIZE, RFC 9113 §6.5.2).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// Bytes the crate's table spends per entry beyond the name and value (two `Vec` headers),
+/// plus our shadow's slot: for memory accounting.
+const ENTRY_MEMORY: usize = 2 * std::mem::size_of::<Vec<u8>>() + std::mem::size_of::<usize>();
+
+/// Entries in the static table (RFC 7541 Appendix A).
+const STATIC_ENTRIES: usize = 61;
+
+/// Most field representations decoded per block. loona-hpack builds its Huffman tables for
+/// every coded string (loona issues 228/229), about 10 µs each in a release build: this cap
+/// keeps one block under a few milliseconds whatever it holds. Browsers send a few dozen
+/// fields per request; past the cap the block's rest is unknown and the table lost.
+pub const MAX_FIELDS_PER_BLOCK: usize = 256;
+
+/// The HPACK default table size before any SETTINGS (RFC 9113 §6.5.2).
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
+
+/// Caps on what one direction's decoder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HpackLimits {
+    /// Largest dynamic table honoured: a size update above it is reported and clamped
+    /// (entries the real table would still hold then show as unknown, never wrong).
+    pub max_table_size: usize,
+    /// Largest header list kept per block, counted as RFC 9113 §6.5.2 does (name + value +
+    /// 32 per field); fields past it are decoded (the table must stay in step) but dropped.
+    pub max_header_list: usize,
+}
+
+impl Default for HpackLimits {
+    fn default() -> Self {
+        HpackLimits {
+            max_table_size: 64 * 1024,
+            max_header_list: 64 * 1024,
+        }
+    }
+}
+
+/// One decoded field; `None` where the capture does not show the name or the value (an
+/// index into table entries inserted before the capture started).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field name (lower case on the wire in HTTP/2), if known.
+    pub name: Option<String>,
+    /// The field value, if known.
+    pub value: Option<String>,
+}
+
+/// Something a header block did that a report should mention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HpackProblem {
+    /// A table size update above [`HpackLimits::max_table_size`] (clamped).
+    TableSizeOverCap {
+        /// The size the encoder asked for.
+        requested: usize,
+        /// The cap applied.
+        cap: usize,
+    },
+    /// A table size update above the receiver's SETTINGS_HEADER_TABLE_SIZE (RFC 7541 §6.3:
+    /// a decoding error for a real receiver).
+    TableSizeOverSetting {
+        /// The size the encoder asked for.
+        requested: usize,
+        /// What the receiver's SETTINGS allowed.
+        setting: usize,
+    },
+    /// A table size update after the first field of a block (RFC 7541 §4.2).
+    SizeUpdateMisplaced,
+    /// The decoded list passed [`HpackLimits::max_header_list`]; later fields were dropped.
+    HeaderListOverCap {
+        /// The cap.
+        cap: usize,
+    },
+    /// More than [`MAX_FIELDS_PER_BLOCK`] fields: the rest of the block was not decoded and
+    /// the table is no longer known.
+    FieldsOverCap {
+        /// The cap.
+        cap: usize,
+    },
+    /// An index the table does not hold although the capture saw the connection from its
+    /// start (a COMPRESSION_ERROR for a real receiver).
+    IndexUnknown {
+        /// The index.
+        index: usize,
+    },
+    /// The block cannot be decoded past this point (a truncated integer or string, bad
+    /// Huffman, index 0); the table can no longer be trusted.
+    Malformed(String),
+}
+
+impl fmt::Display for HpackProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HpackProblem::TableSizeOverCap { requested, cap } => write!(
+                f,
+                "HPACK table size update to {requested} bytes, over the cap of {cap} (--max-header-bytes)"
+            ),
+            HpackProblem::TableSizeOverSetting { requested, setting } => write!(
+                f,
+                "HPACK table size update to {requested} bytes, over the receiver's SETTINGS_HEADER_TABLE_SIZE {setting}"
+            ),
+            HpackProblem::SizeUpdateMisplaced => {
+                f.write_str("HPACK table size update after the first field of a block")
+            }
+            HpackProblem::HeaderListOverCap { cap } => write!(
+                f,
+                "header list over {cap} bytes (--max-header-bytes); later fields were dropped"
+            ),
+            HpackProblem::FieldsOverCap { cap } => write!(
+                f,
+                "more than {cap} fields in one header block; the rest was not decoded"
+            ),
+            HpackProblem::IndexUnknown { index } => {
+                write!(f, "HPACK index {index} is not in the table")
+            }
+            HpackProblem::Malformed(why) => write!(f, "undecodable HPACK block: {why}"),
+        }
+    }
+}
+
+/// A decoded header block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderList {
+    /// The fields in order, up to the header-list cap.
+    pub fields: Vec<Field>,
+    /// The list's size as RFC 9113 §6.5.2 counts it, including dropped fields.
+    pub size: usize,
+    /// Fields whose name or value the capture does not show.
+    pub unknown: usize,
+    /// What the block did that a report should mention.
+    pub problems: Vec<HpackProblem>,
+}
+
+impl HeaderList {
+    /// The value of the first field named `name`, when known.
+    #[must_use]
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.name.as_deref() == Some(name))
+            .and_then(|f| f.value.as_deref())
+    }
+}
+
+/// How a representation names its field.
+#[derive(Clone, Copy, Debug)]
+enum Rep {
+    /// §6.1: a table entry.
+    Indexed(usize),
+    /// §6.2: a literal value; `name_index` 0 means a literal name too.
+    Literal {
+        name_index: usize,
+        /// The first octet's kind bits (0x40 with indexing, 0x10 never, 0x00 without).
+        kind: u8,
+        /// Where the value's string representation starts within the representation.
+        value_at: usize,
+    },
+    /// §6.3: a dynamic table size update.
+    SizeUpdate(usize),
+}
+
+/// RFC 7541 §5.1 prefix integer: value and octets used; `None` when truncated or larger
+/// than 2^28 (five octets, as loona-hpack also allows).
+fn integer(buf: &[u8], prefix: u8) -> Option<(usize, usize)> {
+    let mask = u8::MAX >> (8 - prefix);
+    let first = buf.first()? & mask;
+    if first < mask {
+        return Some((usize::from(first), 1));
+    }
+    let mut value = usize::from(mask);
+    for (i, &b) in buf.iter().enumerate().skip(1).take(4) {
+        value += usize::from(b & 0x7f) << (7 * (i - 1));
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Octets of a §5.2 string literal at the front of `buf`.
+fn string_len(buf: &[u8]) -> Option<usize> {
+    let (len, used) = integer(buf, 7)?;
+    let total = used.checked_add(len)?;
+    (total <= buf.len()).then_some(total)
+}
+
+/// Delimits the representation at the front of `buf`: what it is and its length.
+fn delimit(buf: &[u8]) -> Result<(Rep, usize), &'static str> {
+    let first = *buf.first().ok_or("empty")?;
+    let truncated = "truncated field representation";
+    if first & 0x80 != 0 {
+        let (index, used) = integer(buf, 7).ok_or(truncated)?;
+        if index == 0 {
+            return Err("index 0");
+        }
+        return Ok((Rep::Indexed(index), used));
+    }
+    if first & 0xe0 == 0x20 {
+        let (size, used) = integer(buf, 5).ok_or(truncated)?;
+        return Ok((Rep::SizeUpdate(size), used));
+    }
+    let (prefix, kind) = if first & 0x40 != 0 {
+        (6, 0x40)
+    } else {
+        (4, first & 0x10)
+    };
+    let (name_index, mut at) = integer(buf, prefix).ok_or(truncated)?;
+    if name_index == 0 {
+        at += string_len(buf.get(at..).unwrap_or_default()).ok_or(truncated)?;
+    }
+    let value_at = at;
+    at += string_len(buf.get(at..).unwrap_or_default()).ok_or(truncated)?;
+    Ok((
+        Rep::Literal {
+            name_index,
+            kind,
+            value_at,
+        },
+        at,
+    ))
+}
+
+/// The sizes of the crate's dynamic table entries, newest first, kept in step with it for
+/// memory accounting (the crate does not expose its table).
+#[derive(Debug, Default)]
+struct Shadow {
+    entries: VecDeque<usize>,
+    size: usize,
+    max: usize,
+}
+
+impl Shadow {
+    fn evict(&mut self) {
+        while self.size > self.max {
+            let Some(oldest) = self.entries.pop_back() else {
+                self.size = 0;
+                break;
+            };
+            self.size = self.size.saturating_sub(oldest);
+        }
+    }
+
+    fn insert(&mut self, bytes: usize) {
+        self.size = self.size.saturating_add(bytes + ENTRY_OVERHEAD);
+        self.entries.push_front(bytes + ENTRY_OVERHEAD);
+        self.evict();
+    }
+
+    fn set_max(&mut self, max: usize) {
+        self.max = max;
+        self.evict();
+    }
+}
+
+/// One sender's HPACK decoder, as seen by a passive observer.
+pub struct HpackDecoder {
+    inner: loona_hpack::Decoder<'static>,
+    limits: HpackLimits,
+    shadow: Shadow,
+    /// The capture holds this direction from its first header block: an index the table
+    /// does not hold is the sender's error, not a gap in the evidence.
+    from_start: bool,
+    /// A malformed block left the table in an unknown state: dynamic indices are unknown.
+    desynced: bool,
+    /// The receiver's SETTINGS_HEADER_TABLE_SIZE, once seen.
+    setting: Option<usize>,
+}
+
+impl fmt::Debug for HpackDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HpackDecoder")
+            .field("limits", &self.limits)
+            .field("shadow", &self.shadow)
+            .field("from_start", &self.from_start)
+            .field("desynced", &self.desynced)
+            .field("setting", &self.setting)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a representation handed to the crate produced.
+enum Fed {
+    Field(Field),
+    Unresolved,
+    Failed(String),
+}
+
+fn text(bytes: &[u8]) -> Option<String> {
+    (bytes != UNKNOWN_NAME).then(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
+impl HpackDecoder {
+    /// A decoder for one direction; `from_start`: the capture holds the connection from its
+    /// beginning (so the table is complete).
+    #[must_use]
+    pub fn new(limits: HpackLimits, from_start: bool) -> Self {
+        let mut inner = loona_hpack::Decoder::new();
+        let max = DEFAULT_TABLE_SIZE.min(limits.max_table_size);
+        inner.set_max_table_size(max);
+        HpackDecoder {
+            inner,
+            limits,
+            shadow: Shadow {
+                max,
+                ..Shadow::default()
+            },
+            from_start,
+            desynced: false,
+            setting: None,
+        }
+    }
+
+    /// The receiver announced SETTINGS_HEADER_TABLE_SIZE `size`: the bound for this
+    /// encoder's size updates.
+    pub fn set_receiver_setting(&mut self, size: u32) {
+        self.setting = Some(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+
+    /// A header block of this sender was lost (over a cap, malformed frame): the table is
+    /// no longer known, so dynamic indices decode as unknown from now on.
+    pub fn lose_table(&mut self) {
+        self.desynced = true;
+    }
+
+    /// Bytes held by the dynamic table (and its shadow), for memory accounting.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.shadow.size + self.shadow.entries.len() * ENTRY_MEMORY
+    }
+
+    /// Decodes one complete header block (HEADERS or PUSH_PROMISE and its CONTINUATIONs).
+    ///
+    /// ```
+    /// use wssniff::h2::hpack::{HpackDecoder, HpackLimits};
+    /// // RFC 7541 C.3.1: :method GET, :scheme http, :path /, :authority www.example.com.
+    /// let block = b"\x82\x86\x84\x41\x0fwww.example.com";
+    /// let mut d = HpackDecoder::new(HpackLimits::default(), true);
+    /// let list = d.decode(block);
+    /// assert_eq!(list.value(":authority"), Some("www.example.com"));
+    /// // The literal was indexed: the next block may name it by index 62.
+    /// assert_eq!(d.decode(b"\xbe").value(":authority"), Some("www.example.com"));
+    /// ```
+    pub fn decode(&mut self, block: &[u8]) -> HeaderList {
+        let mut list = HeaderList::default();
+        let mut at = 0;
+        let mut fields_seen = false;
+        let mut reps = 0;
+        while let Some(rest) = block.get(at..).filter(|r| !r.is_empty()) {
+            reps += 1;
+            if reps > MAX_FIELDS_PER_BLOCK {
+                list.problems.push(HpackProblem::FieldsOverCap {
+                    cap: MAX_FIELDS_PER_BLOCK,
+                });
+                self.desynced = true;
+                break;
+            }
+            let (rep, len) = match delimit(rest) {
+                Ok(r) => r,
+                Err(why) => {
+                    self.malformed(&mut list, why.to_owned());
+                    break;
+                }
+            };
+            let bytes = rest.get(..len).unwrap_or_default();
+            at += len;
+            let fed = match rep {
+                Rep::SizeUpdate(size) => {
+                    if fields_seen {
+                        list.problems.push(HpackProblem::SizeUpdateMisplaced);
+                    }
+                    self.size_update(size, &mut list);
+                    continue;
+                }
+                Rep::Indexed(index) if index > STATIC_ENTRIES && self.desynced => Fed::Unresolved,
+                Rep::Indexed(index) => match self.feed(bytes) {
+                    Fed::Unresolved => {
+                        self.unresolved(index, &mut list);
+                        Fed::Unresolved
+                    }
+                    fed => fed,
+                },
+                Rep::Literal {
+                    name_index,
+                    kind,
+                    value_at,
+                } => {
+                    let named = name_index == 0 || name_index <= STATIC_ENTRIES || !self.desynced;
+                    let fed = if named {
+                        self.feed(bytes)
+                    } else {
+                        Fed::Unresolved
+                    };
+                    match fed {
+                        Fed::Unresolved => {
+                            if !self.desynced {
+                                self.unresolved(name_index, &mut list);
+                            }
+                            // The value is on the wire: decode it under a placeholder name
+                            // (inserting the placeholder when the field is indexed).
+                            let mut crafted = vec![kind, UNKNOWN_NAME_LEN];
+                            crafted.extend_from_slice(UNKNOWN_NAME);
+                            crafted.extend_from_slice(bytes.get(value_at..).unwrap_or_default());
+                            self.feed(&crafted)
+                        }
+                        fed => fed,
+                    }
+                }
+            };
+            fields_seen = true;
+            let field = match fed {
+                Fed::Field(f) => f,
+                Fed::Unresolved => Field {
+                    name: None,
+                    value: None,
+                },
+                Fed::Failed(why) => {
+                    self.malformed(&mut list, why);
+                    break;
+                }
+            };
+            let size = field.name.as_ref().map_or(0, String::len)
+                + field.value.as_ref().map_or(0, String::len)
+                + ENTRY_OVERHEAD;
+            list.size = list.size.saturating_add(size);
+            if field.name.is_none() || field.value.is_none() {
+                list.unknown += 1;
+            }
+            if list.size <= self.limits.max_header_list {
+                list.fields.push(field);
+            } else if !list
+                .problems
+                .iter()
+                .any(|p| matches!(p, HpackProblem::HeaderListOverCap { .. }))
+            {
+                list.problems.push(HpackProblem::HeaderListOverCap {
+                    cap: self.limits.max_header_list,
+                });
+            }
+        }
+        list
+    }
+
+    fn malformed(&mut self, list: &mut HeaderList, why: String) {
+        list.problems.push(HpackProblem::Malformed(why));
+        self.desynced = true;
+    }
+
+    /// An index the table does not hold: evidence missing, or the sender's error.
+    fn unresolved(&self, index: usize, list: &mut HeaderList) {
+        if self.from_start && !self.desynced {
+            list.problems.push(HpackProblem::IndexUnknown { index });
+        }
+    }
+
+    fn size_update(&mut self, requested: usize, list: &mut HeaderList) {
+        let cap = self.limits.max_table_size;
+        if let Some(setting) = self.setting.filter(|s| requested > *s) {
+            list.problems
+                .push(HpackProblem::TableSizeOverSetting { requested, setting });
+        }
+        if requested > cap {
+            list.problems
+                .push(HpackProblem::TableSizeOverCap { requested, cap });
+        }
+        let size = requested.min(cap);
+        self.inner.set_max_table_size(size);
+        self.shadow.set_max(size);
+    }
+
+    /// Hands one representation to the crate.
+    fn feed(&mut self, bytes: &[u8]) -> Fed {
+        let insert = bytes.first().is_some_and(|b| b & 0xc0 == 0x40);
+        let mut out = None;
+        let result = self.inner.decode_with_cb(bytes, |name, value| {
+            out = Some((name.len() + value.len(), text(&name), text(&value)));
+        });
+        match (result, out) {
+            (Ok(()), Some((bytes, name, value))) => {
+                if insert {
+                    self.shadow.insert(bytes);
+                }
+                Fed::Field(Field { name, value })
+            }
+            (Ok(()), None) => Fed::Failed("empty representation".to_owned()),
+            (Err(DecoderError::HeaderIndexOutOfBounds), _) => Fed::Unresolved,
+            (Err(e), _) => Fed::Failed(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(name: &str, value: &str) -> Field {
+        Field {
+            name: Some(name.to_owned()),
+            value: Some(value.to_owned()),
+        }
+    }
+
+    fn unknown() -> Field {
+        Field {
+            name: None,
+            value: None,
+        }
+    }
+
+    /// RFC 7541 C.4: three requests with Huffman coding, one table.
+    const C4: [&[u8]; 3] = [
+        b"\x82\x86\x84\x41\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff",
+        b"\x82\x86\x84\xbe\x58\x86\xa8\xeb\x10\x64\x9c\xbf",
+        b"\x82\x87\x85\xbf\x40\x88\x25\xa8\x49\xe9\x5b\xa9\x7d\x7f\x89\x25\xa8\x49\xe9\x5b\xb8\xe8\xb4\xbf",
+    ];
+
+    #[test]
+    fn rfc_7541_c4_requests_decode_with_one_table() {
+        let mut d = HpackDecoder::new(HpackLimits::default(), true);
+        let third = C4.iter().map(|b| d.decode(b)).last().unwrap();
+        assert_eq!(
+            third.fields,
+            [
+                known(":method", "GET"),
+                known(":scheme", "https"),
+                known(":path", "/index.html"),
+                known(":authority", "www.example.com"),
+                known("custom-key", "custom-value"),
+            ]
+        );
+        assert!(third.problems.is_empty());
+        // Table after C.4.3: three entries, 164 octets (RFC 7541).
+        assert_eq!(d.shadow.size, 164);
+        assert_eq!(d.shadow.entries.len(), 3);
+    }
+
+    #[test]
+    fn mid_connection_shows_static_and_literal_fields_and_marks_the_rest_unknown() {
+        // The capture starts at the second block: 0xbe names an entry inserted before.
+        let mut d = HpackDecoder::new(HpackLimits::default(), false);
+        let second = d.decode(C4[1]);
+        assert_eq!(
+            second.fields,
+            [
+                known(":method", "GET"),
+                known(":scheme", "http"),
+                known(":path", "/"),
+                unknown(),
+                known("cache-control", "no-cache"),
+            ]
+        );
+        assert_eq!(second.unknown, 1);
+        assert!(second.problems.is_empty(), "missing evidence is no problem");
+        // Third block: 0xbf is index 63, now the entry before cache-control (unknown), and
+        // the new literal custom-key is inserted and known.
+        let third = d.decode(C4[2]);
+        assert_eq!(third.fields.get(3), Some(&unknown()));
+        assert_eq!(
+            third.fields.get(4),
+            Some(&known("custom-key", "custom-value"))
+        );
+        // Index 62 is the newest entry: known even mid-connection.
+        assert_eq!(
+            d.decode(b"\xbe").fields,
+            [known("custom-key", "custom-value")]
+        );
+        assert_eq!(
+            d.decode(b"\xbf").fields,
+            [known("cache-control", "no-cache")]
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_index_keeps_the_value_and_a_placeholder_entry() {
+        let mut d = HpackDecoder::new(HpackLimits::default(), false);
+        // Literal with incremental indexing, name index 70 (unknown), value "v".
+        let list = d.decode(b"\x7f\x07\x01v");
+        assert_eq!(
+            list.fields,
+            [Field {
+                name: None,
+                value: Some("v".to_owned())
+            }]
+        );
+        // The placeholder sits at 62: its name is unknown (not "\0?"), its value known.
+        assert_eq!(d.decode(b"\xbe").fields, list.fields);
+        // Since the sender saw the whole connection, an unknown index is its error.
+        let mut d = HpackDecoder::new(HpackLimits::default(), true);
+        let list = d.decode(b"\xbe");
+        assert_eq!(list.problems, [HpackProblem::IndexUnknown { index: 62 }]);
+    }
+
+    #[test]
+    fn table_size_updates_are_capped_and_checked() {
+        let limits = HpackLimits {
+            max_table_size: 100,
+            max_header_list: 1024,
+        };
+        let mut d = HpackDecoder::new(limits, true);
+        d.set_receiver_setting(50);
+        // Size update to 200 (0x3f 0xa9 0x01), then a literal to index.
+        let list = d.decode(b"\x3f\xa9\x01\x40\x01a\x01b");
+        assert_eq!(
+            list.problems,
+            [
+                HpackProblem::TableSizeOverSetting {
+                    requested: 200,
+                    setting: 50
+                },
+                HpackProblem::TableSizeOverCap {
+                    requested: 200,
+                    cap: 100
+                },
+            ]
+        );
+        assert_eq!(d.shadow.max, 100);
+        assert_eq!(d.memory(), 34 + ENTRY_MEMORY);
+        // A size update after a field is misplaced; to 0, it empties the table.
+        let list = d.decode(b"\x82\x20");
+        assert_eq!(list.problems, [HpackProblem::SizeUpdateMisplaced]);
+        assert_eq!(d.memory(), 0);
+    }
+
+    #[test]
+    fn the_header_list_cap_drops_fields_but_keeps_the_table_in_step() {
+        let limits = HpackLimits {
+            max_table_size: 4096,
+            max_header_list: 40,
+        };
+        let mut d = HpackDecoder::new(limits, true);
+        // :method GET (42 octets with overhead) is over the cap; then an indexed literal.
+        let list = d.decode(b"\x82\x40\x01a\x01b");
+        assert!(list.fields.is_empty());
+        assert_eq!(list.size, 42 + 34);
+        assert_eq!(list.problems, [HpackProblem::HeaderListOverCap { cap: 40 }]);
+        assert_eq!(d.decode(b"\xbe").fields, [known("a", "b")]);
+    }
+
+    #[test]
+    fn malformed_blocks_stop_and_distrust_the_table() {
+        for bad in [
+            &b"\x80"[..],            // index 0
+            b"\xff\xff\xff\xff\xff", // integer too long
+            b"\x40\x05ab",           // string longer than the block
+            b"\x3f",                 // truncated size update (RUSTSEC-2023-0085's input)
+            b"\x00\x81\xff\x00",     // Huffman name that is all padding (EOS)
+        ] {
+            let mut d = HpackDecoder::new(HpackLimits::default(), true);
+            d.decode(b"\x40\x01a\x01b");
+            let list = d.decode(bad);
+            assert!(
+                matches!(list.problems.as_slice(), [HpackProblem::Malformed(_)]),
+                "{bad:02x?}: {:?}",
+                list.problems
+            );
+            // After that, dynamic indices are unknown (and no longer the sender's error).
+            let list = d.decode(b"\xbe\x82");
+            assert_eq!(list.fields, [unknown(), known(":method", "GET")]);
+            assert!(list.problems.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_block_with_too_many_fields_stops_at_the_cap() {
+        let mut d = HpackDecoder::new(HpackLimits::default(), true);
+        let list = d.decode(&[0x82; MAX_FIELDS_PER_BLOCK + 1]);
+        assert_eq!(list.fields.len(), MAX_FIELDS_PER_BLOCK);
+        assert_eq!(
+            list.problems,
+            [HpackProblem::FieldsOverCap {
+                cap: MAX_FIELDS_PER_BLOCK
+            }]
+        );
+        assert!(d.desynced);
+    }
+
+    #[test]
+    fn integers_follow_rfc_7541_c1() {
+        assert_eq!(integer(&[0x0a], 5), Some((10, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a, 0x0a], 5), Some((1337, 3)));
+        assert_eq!(integer(&[0x2a], 8), Some((42, 1)));
+        assert_eq!(integer(&[0x1f, 0x9a], 5), None);
+        assert_eq!(integer(&[0x1f, 0xff, 0xff, 0xff, 0xff, 0x01], 5), None);
+    }
+}
