@@ -202,6 +202,11 @@ pub struct Cli {
     #[arg(long)]
     pub list_findings: bool,
 
+    /// Print the man page (roff) or a shell's completion script, and exit (as ripgrep's
+    /// --generate): `wssniff --generate man > wssniff.1`.
+    #[arg(long, value_name = "KIND")]
+    pub generate: Option<Generate>,
+
     /// BPF filter expression (tcpdump syntax), applied to files too.
     #[arg(
         value_name = "FILTER",
@@ -239,6 +244,92 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| format!("{text:?} is too large"))
 }
+
+/// What `--generate` prints; every one is derived from [`Cli`]'s clap definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page, roff (section 1).
+    Man,
+    /// Completion script for bash.
+    CompleteBash,
+    /// Completion script for zsh.
+    CompleteZsh,
+    /// Completion script for fish.
+    CompleteFish,
+    /// Completion script for PowerShell.
+    CompletePowershell,
+    /// Completion script for elvish.
+    CompleteElvish,
+}
+
+/// Writes what `kind` names for the `wssniff` command to `out`.
+pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let mut command = Cli::command();
+    let shell = match kind {
+        Generate::Man => return render_man(command, out),
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+        Generate::CompletePowershell => Shell::PowerShell,
+        Generate::CompleteElvish => Shell::Elvish,
+    };
+    clap_complete::generate(shell, &mut command, "wssniff", out);
+    Ok(())
+}
+
+/// The man page: clap's sections, then the ones a man reader looks for (examples, exit status,
+/// files, see also) in place of clap's unlabelled "extra" block.
+fn render_man(command: clap::Command, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(command);
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    out.write_all(MAN_TAIL.as_bytes())
+}
+
+/// Hand-written roff for the sections clap has no source for; `\-` is a literal hyphen.
+const MAN_TAIL: &str = r#".SH EXAMPLES
+.TP
+\fBwssniff \-r capture.pcap\fR
+One line per WebSocket handshake and connection, with the verdict and the fix.
+.TP
+\fBwssniff \-i eth0 \-\-keylog keys.log tcp port 443\fR
+Live capture, decrypting wss:// with an NSS key log (SSLKEYLOGFILE).
+.TP
+\fBwssniff \-r capture.pcapng \-\-json > handshakes.jsonl\fR
+JSON Lines, one record per handshake, connection and TLS connection.
+.TP
+\fBwssniff \-r capture.pcap \-\-report report.html\fR
+A forensic report (HTML, Markdown or JSON by the file's extension).
+.TP
+\fBwssniff \-r capture.pcap \-\-tui\fR
+The full\-screen interface.
+.SH EXIT STATUS
+.TP
+0
+The capture was read (whatever the verdicts).
+.TP
+1
+A handshake tripped \fB\-\-fail\-on\fR.
+.TP
+2
+Usage error, or the input could not be opened or was damaged (results before the damage
+were reported).
+.TP
+3
+The run stopped early for a reason outside the input: the interface went away or an
+output could not be written.
+.SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/wssniff/redact.key\fR
+The key of the hash shown beside redacted credentials (see \fB\-\-redact\-key\-file\fR).
+.SH SEE ALSO
+\fBtcpdump\fR(1), \fBtshark\fR(1), \fBpcap\-filter\fR(7)
+"#;
 
 /// `--fail-on` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

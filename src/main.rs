@@ -10,6 +10,18 @@ use wssniff::run::{self, RunError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(kind) = cli.generate {
+        let mut out = std::io::stdout().lock();
+        return match wssniff::cli::generate(kind, &mut out).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            // `wssniff --generate man | head` is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wssniff: writing --generate output: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if cli.list_findings {
         print!("{}", run::findings_table());
         return ExitCode::SUCCESS;

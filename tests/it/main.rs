@@ -22,6 +22,8 @@ mod public;
 mod live;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.
 mod cli;
+// Installable: the man page and shell completions generated from the flags.
+mod install;
 // The forensic report: golden Markdown/JSON, HTML structure, proxy hops, Chromium render.
 mod report;
 // Hostile input, by theme (the shared packets and engine run are in `traffic`):
