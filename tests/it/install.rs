@@ -117,3 +117,88 @@ fn every_shell_gets_a_script_naming_the_command() {
     let bad = wssniff(&["--generate", "complete-tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The unit's `ExecStart` words after the program, with its variables.
+fn unit_exec_args(unit: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let mut words = line.split_whitespace().map(str::to_owned);
+    assert_eq!(words.next().as_deref(), Some("/usr/bin/wssniff"));
+    words.collect()
+}
+
+#[test]
+fn systemd_unit_runs_flags_the_binary_accepts() {
+    let root = crate::util::root();
+    let unit = std::fs::read_to_string(root.join("packaging/wssniff.service")).unwrap();
+    let dir = std::env::temp_dir().join(format!("wssniff-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The same flags on a sample instead of an interface, with the folders moved to a temp
+    // directory: a flag combination the binary refuses fails here, not on a sensor at boot.
+    let sample = root.join("samples/python-websockets-ok.pcap");
+    let mut args = Vec::new();
+    let mut words = unit_exec_args(&unit).into_iter();
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "-i" => {
+                assert_eq!(words.next().as_deref(), Some("${WSSNIFF_INTERFACE}"));
+                args.push("-r".to_owned());
+                args.push(sample.display().to_string());
+            }
+            "$WSSNIFF_OPTS" | "$WSSNIFF_FILTER" => {}
+            _ => args.push(
+                w.replace("/var/log/wssniff", &dir.display().to_string())
+                    .replace("/var/lib/wssniff", &dir.display().to_string()),
+            ),
+        }
+    }
+    let out = crate::util::command().args(&args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", crate::util::stderr(&out));
+    let lines = std::fs::read_to_string(dir.join("wssniff.jsonl")).unwrap();
+    assert!(lines.lines().any(|l| l.starts_with(r#"{"type":"handshake""#)));
+    assert!(dir.join("redact.key").exists());
+    // Capabilities only, never root, and it does not restart on a usage error.
+    for line in [
+        "AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN",
+        "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
+        "DynamicUser=yes",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn systemd_unit_verifies() {
+    if !have("systemd-analyze", "--version") {
+        return;
+    }
+    let root = crate::util::root();
+    let dir = std::env::temp_dir().join(format!("wssniff-verify-{}", std::process::id()));
+    let man1 = dir.join("man/man1");
+    std::fs::create_dir_all(&man1).unwrap();
+    std::fs::write(man1.join("wssniff.1"), wssniff(&["--generate", "man"]).stdout).unwrap();
+    let unit = std::fs::read_to_string(root.join("packaging/wssniff.service"))
+        .unwrap()
+        .replace("/usr/bin/wssniff", env!("CARGO_BIN_EXE_wssniff"));
+    let path = dir.join("wssniff.service");
+    std::fs::write(&path, unit).unwrap();
+    // MANPATH lets the Documentation=man:wssniff(1) check find the generated page.
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .env("MANPATH", dir.join("man"))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
