@@ -106,11 +106,13 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Write JSON Lines to FILE (the line output stays on standard output).
+    /// Write JSON Lines to FILE (the line output stays on standard output). Live: SIGHUP
+    /// reopens it (log rotation).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Write a forensic report to FILE: `.html` (self-contained, with charts), `.md` or `.json`.
+    /// Live: SIGHUP writes the report so far.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 

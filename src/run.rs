@@ -65,6 +65,8 @@ struct Delivery {
     /// Masks credentials in every event before anything (summary, report, sinks) sees it.
     redactor: Redactor,
     sinks: Vec<Box<dyn Sink>>,
+    /// `-o FILE` and its place in `sinks`, for reopening it on SIGHUP (log rotation).
+    json_file: Option<(PathBuf, usize)>,
     summary: Summary,
     /// Kept out of `sinks`: it renders after the run, when the capture metadata is known.
     report: Option<(Report, File)>,
@@ -89,9 +91,11 @@ impl Delivery {
             };
             sinks.push(Box::new(LineSink::new(BufWriter::new(io::stdout()), style)));
         }
+        let mut json_file = None;
         if let Some(file) = &config.json_file {
-            let f = crate::sink::create_output(file)
+            let f = crate::sink::create_log_output(file)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+            json_file = Some((file.clone(), sinks.len()));
             sinks.push(Box::new(JsonSink::new(BufWriter::new(f))));
         }
         // Created now, not when it is written: a bad path fails before the capture is read,
@@ -107,6 +111,7 @@ impl Delivery {
         Ok(Delivery {
             redactor,
             sinks,
+            json_file,
             summary: Summary {
                 // Only the line output hides info findings; JSON carries them all.
                 info_hidden: !config.json_stdout && !config.quiet && !config.verbose,
@@ -161,6 +166,50 @@ impl Delivery {
         let limit = self.limit.take();
         self.deliver(Event::Notice(notice));
         self.limit = limit;
+    }
+
+    /// SIGHUP (live): reopens `-o` where its path now points, as a log rotator expects
+    /// (appending, so a SIGHUP without a rotation loses nothing), and rewrites `--report`
+    /// with everything so far. Returns one line per output for standard error; an output
+    /// that cannot be reopened keeps its old file and says why.
+    fn reopen(
+        &mut self,
+        report_to: Option<(&Path, crate::report::Format)>,
+        info: &CaptureInfo,
+    ) -> Vec<String> {
+        let mut said = Vec::new();
+        if let Some((path, index)) = &self.json_file {
+            let reopened = crate::sink::append_output(path);
+            match (reopened, self.sinks.get_mut(*index)) {
+                (Ok(file), Some(sink)) => {
+                    if let Err(e) = sink.flush() {
+                        self.write_error.get_or_insert(e);
+                    }
+                    *sink = Box::new(JsonSink::new(BufWriter::new(file)));
+                    said.push(format!("reopened {}", path.display()));
+                }
+                (Err(e), _) => said.push(format!(
+                    "could not reopen {}: {e}; still writing to the file it had open",
+                    path.display()
+                )),
+                (Ok(_), None) => {}
+            }
+        }
+        if let (Some((report, file)), Some((path, format))) = (&mut self.report, report_to) {
+            // A fresh file at the path if one can be made (the old one may have been moved
+            // away), else the one held open since the start, rewritten in place.
+            if let Ok(fresh) = crate::sink::create_output(path) {
+                *file = fresh;
+            }
+            said.push(match rewrite_report(report, file, format, info) {
+                Ok(size) => format!(
+                    "wrote the report so far to {} ({size} bytes)",
+                    path.display()
+                ),
+                Err(e) => format!("could not write the report {}: {e}", path.display()),
+            });
+        }
+        said
     }
 
     /// `-c` reached, or output broke.
@@ -598,12 +647,7 @@ impl PacketOut {
         let Some(path) = &live.write else {
             return Ok(None);
         };
-        let snaplen = if live.options.snaplen == 0 {
-            262_144
-        } else {
-            live.options.snaplen
-        };
-        let w = PcapWriter::create(path, capture.linktype(), snaplen)
+        let w = PcapWriter::create(path, capture.linktype(), live_snaplen(live))
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(Some(if live.write_handshakes_only {
             PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
@@ -637,6 +681,10 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    // SIGHUP: reopen -o and write the report so far (acted on at the next tick).
+    let reopen = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))?;
+    let report_to = config.report.as_ref().map(|(p, f)| (p.as_path(), *f));
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
     // Outputs this run creates (not those that exist already) go to the -Z user.
@@ -685,9 +733,15 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
                         write_error.get_or_insert(e);
                     }
                 }
-                LiveStep::Tick(..) => {
+                LiveStep::Tick(stats, capture_stats) => {
                     if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
                         write_error.get_or_insert(e);
+                    }
+                    if reopen.swap(false, Ordering::Relaxed) {
+                        let info = live_capture_info(live, stats, &capture_stats);
+                        for line in delivery.reopen(report_to, &info) {
+                            eprintln!("wssniff: SIGHUP: {line}");
+                        }
                     }
                 }
             }
@@ -712,11 +766,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     });
     let read = ReadSummary {
         packets: engine.stats().packets,
-        snaplen: Some(if live.options.snaplen == 0 {
-            262_144
-        } else {
-            live.options.snaplen
-        }),
+        snaplen: Some(live_snaplen(live)),
         ..ReadSummary::default()
     };
     // The JSON summary names the link type; the banner already did on standard error.
@@ -734,21 +784,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let ((summary, tripped, report), broken) = delivery.close(&end)?;
     let mut write_error = write_error.or(broken);
     if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
-        // No file to hash; what libpcap and wssniff lost goes in as the capture's drops.
-        let lossy = ReadSummary {
-            packets: read.packets,
-            snaplen: read.snaplen,
-            drops: Some(stats.lost()),
-            ..ReadSummary::default()
-        };
-        let mut info = CaptureInfo::gather(
-            "-",
-            engine.stats(),
-            &lossy,
-            crate::report::generation_time(),
-        );
-        info.file = format!("live capture on {}", live.options.interface);
-        if let Err(e) = report.write_to(&mut file, *format, &info) {
+        let info = live_capture_info(live, engine.stats(), &stats);
+        if let Err(e) = rewrite_report(&report, &mut file, *format, &info) {
             write_error.get_or_insert(e);
         }
     }
@@ -764,6 +801,45 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         stopped,
         summary,
     })
+}
+
+/// Writes the whole report over what `file` held (a SIGHUP may have written an earlier one);
+/// returns its size.
+fn rewrite_report(
+    report: &Report,
+    file: &mut File,
+    format: crate::report::Format,
+    info: &CaptureInfo,
+) -> io::Result<usize> {
+    let text = report.render(format, info);
+    file.set_len(0)?;
+    io::Seek::rewind(file)?;
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(text.len())
+}
+
+/// What the report says about a live capture: no file to hash; what libpcap and wssniff
+/// lost goes in as the capture's drops.
+fn live_capture_info(live: &Live, stats: &Stats, capture: &LiveStats) -> CaptureInfo {
+    let lossy = ReadSummary {
+        packets: stats.packets,
+        snaplen: Some(live_snaplen(live)),
+        drops: Some(capture.lost()),
+        ..ReadSummary::default()
+    };
+    let mut info = CaptureInfo::gather("-", stats, &lossy, crate::report::generation_time());
+    info.file = format!("live capture on {}", live.options.interface);
+    info
+}
+
+/// The snap length a live capture uses (`-s 0` means libpcap's maximum).
+fn live_snaplen(live: &Live) -> u32 {
+    if live.options.snaplen == 0 {
+        262_144
+    } else {
+        live.options.snaplen
+    }
 }
 
 fn write_live_stats(err: &mut dyn Write, stats: &LiveStats) -> io::Result<()> {

@@ -37,6 +37,38 @@ pub fn create_output(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Opens `path` for appending, creating it owner-only (0600) when missing: `-o` reopened on
+/// SIGHUP after a log rotator moved the old file away (or did not: nothing is lost).
+///
+/// # Errors
+/// The file cannot be opened or created.
+pub fn append_output(path: &Path) -> io::Result<File> {
+    append_options().open(path)
+}
+
+/// Creates `path` owner-only (0600), emptied, in append mode: `-o` at the start of a run.
+/// Append mode makes every write go to the current end, so a log rotator's `copytruncate`
+/// leaves no hole of zeros where the old offset was.
+///
+/// # Errors
+/// The file cannot be opened or created.
+pub fn create_log_output(path: &Path) -> io::Result<File> {
+    let file = append_options().open(path)?;
+    file.set_len(0)?;
+    Ok(file)
+}
+
+fn append_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
 /// What the run knows once the input is over: the engine's counters, what reading the
 /// capture showed, and the live capture's counters.
 #[derive(Clone, Copy, Debug)]
@@ -81,5 +113,37 @@ pub trait Sink {
     /// Writing the output failed.
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn log_output_survives_copytruncate_without_a_hole() {
+        let path =
+            std::env::temp_dir().join(format!("wssniff-copytruncate-{}", std::process::id()));
+        std::fs::write(&path, "stale contents from an earlier run\n").unwrap();
+        let mut file = create_log_output(&path).unwrap();
+        file.write_all(b"first line\n").unwrap();
+        // logrotate's copytruncate: copy, then truncate the file under the writer.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        file.write_all(b"second line\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second line\n");
+        drop(file);
+        let mut again = append_output(&path).unwrap();
+        again.write_all(b"third line\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "second line\nthird line\n"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -360,6 +360,68 @@ fn live_write_reads_back_and_sigint_prints_the_summary() {
 }
 
 #[test]
+fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
+    let Some(peers) = peers() else { return };
+    let dir = temp_dir("live-hup");
+    let out = dir.join("w.jsonl");
+    let rotated = dir.join("w.jsonl.1");
+    let report = dir.join("report.json");
+    let _server = peers.server(19131, "echo");
+    let sniffer = Sniffer::start(&[
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "tcp port 19131",
+    ]);
+    peers.client("ws://127.0.0.1:19131/first", "basic");
+    std::thread::sleep(Duration::from_millis(500));
+    // What logrotate does: move the file away, create the new one for the user wssniff runs
+    // as (`create 0600 nobody nogroup`: as root, wssniff dropped to nobody), then SIGHUP.
+    std::fs::rename(&out, &rotated).unwrap();
+    std::fs::write(&out, "").unwrap();
+    sh("chown", &["65534:65534", out.to_str().unwrap()]);
+    let pid = sniffer.proc.0.id().to_string();
+    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let mut said = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !said.iter().any(|l: &String| l.contains("report so far")) {
+        assert!(Instant::now() < deadline, "no SIGHUP lines: {said:?}");
+        if let Ok(line) = sniffer.stderr.recv_timeout(Duration::from_millis(100)) {
+            said.push(line);
+        }
+    }
+    assert!(
+        said.iter().any(|l| l.contains(&format!("SIGHUP: reopened {}", out.display()))),
+        "{said:?}"
+    );
+    let so_far: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(so_far["total"], 1, "the report so far holds the first handshake");
+    peers.client("ws://127.0.0.1:19131/second", "basic");
+    std::thread::sleep(Duration::from_millis(500));
+    sniffer.interrupt();
+    let (code, _, err) = sniffer.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    let paths = |p: &Path| -> Vec<String> {
+        json_lines(&std::fs::read_to_string(p).unwrap())
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Each handshake in exactly one file: nothing lost, nothing written twice.
+    assert_eq!(paths(&rotated), ["/first"]);
+    assert_eq!(paths(&out), ["/second"]);
+    let last = std::fs::read_to_string(&out).unwrap();
+    assert!(last.lines().last().unwrap().starts_with(r#"{"type":"summary""#));
+    let end: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(end["total"], 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn live_errors_name_the_problem() {
     let out = wssniff(&["-i", "no-such-if0"]);
     assert_eq!(out.status.code(), Some(2));
