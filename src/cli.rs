@@ -15,6 +15,10 @@ use crate::h2::hpack::HpackLimits;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
 
+/// Most servers `--metrics-servers` labels: each is one more series per verdict, and a
+/// Prometheus server keeps every series it ever saw.
+const MAX_METRICS_SERVERS: usize = 1000;
+
 /// Largest `--body-bytes`: a kept body is held per connection while it arrives and in its
 /// record afterwards.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -199,6 +203,21 @@ pub struct Cli {
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
     pub tui: bool,
+
+    /// Live: serve Prometheus metrics at http://ADDR/metrics (PORT alone binds 127.0.0.1;
+    /// name an address such as 0.0.0.0:9464 to expose them beyond this host).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "interface",
+        conflicts_with = "tui"
+    )]
+    pub metrics: Option<String>,
+
+    /// With --metrics: count handshakes per server for the first N servers seen (the rest
+    /// as `other`); 0, the default, leaves the server label out.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "metrics")]
+    pub metrics_servers: usize,
 
     /// Print the table of finding codes and exit.
     #[arg(long)]
@@ -402,6 +421,10 @@ pub struct Live {
     pub duration: Option<std::time::Duration>,
     /// User to switch to once everything privileged is open (when run as root).
     pub relinquish: String,
+    /// `--metrics`: where to serve Prometheus metrics.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// `--metrics-servers`: servers given their own label.
+    pub metrics_servers: usize,
 }
 
 /// The validated configuration of one run.
@@ -473,6 +496,12 @@ impl Cli {
                     write_handshakes_only: self.write_handshakes_only,
                     duration,
                     relinquish: self.relinquish.clone(),
+                    metrics: self
+                        .metrics
+                        .as_deref()
+                        .map(crate::sink::metrics::parse_listen_address)
+                        .transpose()?,
+                    metrics_servers: self.metrics_servers.min(MAX_METRICS_SERVERS),
                 })
             }
             (None, None) => {

@@ -20,6 +20,7 @@ use crate::event::{Event, Notice};
 use crate::finding::{Code, NoticeCode};
 use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
+use crate::sink::metrics::Metrics;
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 use crate::tls::keystore::SharedKeyLog;
@@ -65,6 +66,8 @@ struct Delivery {
     /// Masks credentials in every event before anything (summary, report, sinks) sees it.
     redactor: Redactor,
     sinks: Vec<Box<dyn Sink>>,
+    /// `--metrics`: kept apart from `sinks` because the ticks also feed it the counters.
+    metrics: Option<Metrics>,
     /// `-o FILE` and its place in `sinks`, for reopening it on SIGHUP (log rotation).
     json_file: Option<(PathBuf, usize)>,
     summary: Summary,
@@ -111,6 +114,7 @@ impl Delivery {
         Ok(Delivery {
             redactor,
             sinks,
+            metrics: None,
             json_file,
             summary: Summary {
                 // Only the line output hides info findings; JSON carries them all.
@@ -143,6 +147,9 @@ impl Delivery {
             Event::Connection(_) | Event::Hop(_) | Event::Tls(_) => {}
         }
         let _ = self.summary.event(&event);
+        if let Some(metrics) = &mut self.metrics {
+            let _ = metrics.event(&event);
+        }
         if let Some((report, _)) = &mut self.report {
             let _ = report.event(&event);
         }
@@ -224,6 +231,9 @@ impl Delivery {
     /// says it has enough) does not lose the rest: the other sinks still end, and the error
     /// comes back with the summary.
     fn close(mut self, run: &RunEnd<'_>) -> Result<(Closed, Option<io::Error>), RunError> {
+        if let Some(metrics) = &mut self.metrics {
+            let _ = metrics.end(run);
+        }
         let broken = self.write_error.take();
         if let Some(e) = broken {
             if e.kind() == io::ErrorKind::BrokenPipe {
@@ -702,8 +712,23 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
     let mut delivery = Delivery::new(config, redactor, true)?;
+    // Bound while still privileged (a port below 1024 needs root), served from its own thread.
+    let serving = match live.metrics {
+        Some(addr) => {
+            let metrics = Metrics::new(live.metrics_servers);
+            let bound = metrics
+                .serve(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("--metrics {addr}: {e}")))?;
+            delivery.metrics = Some(metrics);
+            Some(bound)
+        }
+        None => None,
+    };
     let dropped = crate::capture::live::drop_privileges(&live.relinquish, &outputs)?;
     eprintln!("wssniff: {}", capture.banner());
+    if let Some(addr) = serving {
+        eprintln!("wssniff: serving metrics on http://{addr}/metrics");
+    }
     if let Some(done) = dropped {
         eprintln!("wssniff: {done}");
     }
@@ -734,6 +759,9 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
                     }
                 }
                 LiveStep::Tick(stats, capture_stats) => {
+                    if let Some(metrics) = &mut delivery.metrics {
+                        metrics.counters(stats, Some(&capture_stats));
+                    }
                     if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
                         write_error.get_or_insert(e);
                     }

@@ -3,6 +3,7 @@
 
 mod json;
 mod line;
+pub mod metrics;
 pub(crate) mod pcap;
 pub(crate) mod summary;
 

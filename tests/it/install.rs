@@ -92,7 +92,11 @@ fn bash_completion_parses_and_offers_every_flag() {
         .args(["-n", "-c", &script])
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     // Sourced and asked, it completes a prefix to the flags it stands for.
     let probe = format!(
         "{script}\nCOMP_WORDS=(wssniff --key); COMP_CWORD=1; COMP_LINE='wssniff --key'; \
@@ -101,18 +105,27 @@ fn bash_completion_parses_and_offers_every_flag() {
     let probed = Command::new("bash").args(["-c", &probe]).output().unwrap();
     let replies = String::from_utf8_lossy(&probed.stdout);
     assert!(
-        replies.lines().any(|l| l == "--keylog") && replies.lines().any(|l| l == "--keylog-max-sessions"),
+        replies.lines().any(|l| l == "--keylog")
+            && replies.lines().any(|l| l == "--keylog-max-sessions"),
         "completing --key gave {replies:?}"
     );
 }
 
 #[test]
 fn every_shell_gets_a_script_naming_the_command() {
-    for kind in ["complete-zsh", "complete-fish", "complete-powershell", "complete-elvish"] {
+    for kind in [
+        "complete-zsh",
+        "complete-fish",
+        "complete-powershell",
+        "complete-elvish",
+    ] {
         let out = wssniff(&["--generate", kind]);
         assert!(out.status.success(), "{kind}");
         let script = stdout(&out);
-        assert!(script.contains("wssniff") && script.contains("keylog"), "{kind}");
+        assert!(
+            script.contains("wssniff") && script.contains("keylog"),
+            "{kind}"
+        );
     }
     let bad = wssniff(&["--generate", "complete-tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -155,9 +168,15 @@ fn systemd_unit_runs_flags_the_binary_accepts() {
         }
     }
     let out = crate::util::command().args(&args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", crate::util::stderr(&out));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        crate::util::stderr(&out)
+    );
     let lines = std::fs::read_to_string(dir.join("wssniff.jsonl")).unwrap();
-    assert!(lines.lines().any(|l| l.starts_with(r#"{"type":"handshake""#)));
+    assert!(lines
+        .lines()
+        .any(|l| l.starts_with(r#"{"type":"handshake""#)));
     assert!(dir.join("redact.key").exists());
     // Capabilities only, never root, and it does not restart on a usage error.
     for line in [
@@ -181,7 +200,11 @@ fn systemd_unit_verifies() {
     let dir = std::env::temp_dir().join(format!("wssniff-verify-{}", std::process::id()));
     let man1 = dir.join("man/man1");
     std::fs::create_dir_all(&man1).unwrap();
-    std::fs::write(man1.join("wssniff.1"), wssniff(&["--generate", "man"]).stdout).unwrap();
+    std::fs::write(
+        man1.join("wssniff.1"),
+        wssniff(&["--generate", "man"]).stdout,
+    )
+    .unwrap();
     let unit = std::fs::read_to_string(root.join("packaging/wssniff.service"))
         .unwrap()
         .replace("/usr/bin/wssniff", env!("CARGO_BIN_EXE_wssniff"));

@@ -393,12 +393,16 @@ fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
         }
     }
     assert!(
-        said.iter().any(|l| l.contains(&format!("SIGHUP: reopened {}", out.display()))),
+        said.iter()
+            .any(|l| l.contains(&format!("SIGHUP: reopened {}", out.display()))),
         "{said:?}"
     );
     let so_far: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(so_far["total"], 1, "the report so far holds the first handshake");
+    assert_eq!(
+        so_far["total"], 1,
+        "the report so far holds the first handshake"
+    );
     peers.client("ws://127.0.0.1:19131/second", "basic");
     std::thread::sleep(Duration::from_millis(500));
     sniffer.interrupt();
@@ -414,10 +418,146 @@ fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
     assert_eq!(paths(&rotated), ["/first"]);
     assert_eq!(paths(&out), ["/second"]);
     let last = std::fs::read_to_string(&out).unwrap();
-    assert!(last.lines().last().unwrap().starts_with(r#"{"type":"summary""#));
+    assert!(last
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with(r#"{"type":"summary""#));
     let end: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(end["total"], 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// One HTTP/1.1 GET to 127.0.0.1:`port`; the status line and the body.
+fn http_get(port: u16, target: &str) -> (String, String) {
+    try_http_get(port, target).expect("connect")
+}
+
+/// [`http_get`], or `None` while nothing listens on `port` yet.
+fn try_http_get(port: u16, target: &str) -> Option<(String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    Some((
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    ))
+}
+
+/// Whether a Prometheus server binary is installed; under `CI=true` (whose setup installs
+/// the Debian package) a missing one fails.
+fn have_prometheus() -> bool {
+    let found = Command::new("prometheus").arg("--version").output().is_ok();
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "CI=true but prometheus is not installed: the scrape test cannot run"
+    );
+    if !found {
+        eprintln!("skipped: prometheus not installed");
+    }
+    found
+}
+
+#[test]
+fn metrics_are_scraped_by_a_real_prometheus() {
+    let Some(peers) = peers() else { return };
+    if !have_prometheus() {
+        return;
+    }
+    let dir = temp_dir("metrics");
+    let _ok_server = peers.server(19141, "echo");
+    let _auth_server = peers.server(19142, "auth");
+    let sniffer = Sniffer::start(&[
+        "-q",
+        "--metrics",
+        "19143",
+        "--metrics-servers",
+        "1",
+        "tcp port 19141 or tcp port 19142",
+    ]);
+    let serving = sniffer.stderr.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        serving.contains("serving metrics on http://127.0.0.1:19143/metrics"),
+        "{serving}"
+    );
+    peers.client("ws://127.0.0.1:19141/chat", "basic");
+    peers.client("ws://127.0.0.1:19142/private", "expect-fail");
+    // Only /metrics is served.
+    assert_eq!(http_get(19143, "/").0, "HTTP/1.1 404 Not Found");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wssniff\n    static_configs:\n      - targets: ['127.0.0.1:19143']\n",
+    )
+    .unwrap();
+    let _prometheus = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:19144")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    // Prometheus's own query API is the judge: the scrape parsed, and the series hold the
+    // two handshakes with their verdicts, the 401's finding and the server label.
+    let query = |q: &str| -> String {
+        match try_http_get(19144, &format!("/api/v1/query?query={q}")) {
+            Some((status, body)) if status.contains("200") => body,
+            _ => String::new(),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = query("wssniff_handshakes_total");
+        if body.contains(r#""verdict":"failed""#) && body.contains(r#""verdict":"ok""#) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no handshakes in Prometheus: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let up = query("up");
+    assert!(
+        up.contains(r#""job":"wssniff""#) && up.contains(r#","1"]"#),
+        "{up}"
+    );
+    let unauthorized = query("wssniff_findings_total%7Bcode%3D%22unauthorized%22%7D");
+    assert!(unauthorized.contains(r#""1"]"#), "{unauthorized}");
+    let servers = query("wssniff_server_handshakes_total");
+    assert!(
+        servers.contains(r#""server":"other""#) && servers.contains(r#""server":"127.0.0.1:1914"#),
+        "{servers}"
+    );
+    let packets = query("wssniff_packets_total%3E0");
+    assert!(packets.contains("wssniff_packets_total"), "{packets}");
+    // The target is healthy: Prometheus parsed every scrape of the OpenMetrics text.
+    let (_, targets) = http_get(19144, "/api/v1/targets");
+    assert!(
+        targets.contains(r#""health":"up""#) && targets.contains(r#""lastError":"""#),
+        "{targets}"
+    );
+    let (_, text) = http_get(19143, "/metrics");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    sniffer.interrupt();
+    let (code, _, err) = sniffer.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
