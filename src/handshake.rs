@@ -852,7 +852,7 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
 
 /// The server's own reason for a refusal, from the response body: its text, unless it only
 /// repeats the status line and the Server header (nginx's error pages do).
-fn server_reason(resp: &Message) -> Option<String> {
+pub(crate) fn server_reason(resp: &Message) -> Option<String> {
     let body = resp.body.as_ref()?;
     let head = &resp.head;
     let status = head.status().unwrap_or(0).to_string();
