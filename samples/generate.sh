@@ -561,6 +561,19 @@ if want aiohttp-refusal-bodies; then
   stop_bg
 fi
 
+if want node-ws-unoffered-subprotocol; then
+  # A real server choosing a subprotocol nobody offered: node ws with a handleProtocols hook
+  # that always answers graphql-ws. Two real clients offering only chat (websockets, then
+  # node ws) fail the handshake and drop TCP without a frame (RFC 6455 §4.1).
+  bg srv "${NODEWS[@]}" server-wrong-protocol 127.0.0.1 18273
+  wait_listen 18273
+  cap_start node-ws-unoffered-subprotocol.pcap 'tcp port 18273'
+  run 10 "${PYWS[@]}" client --mode expect-fail-chat --url ws://127.0.0.1:18273/chat
+  run 10 "${NODEWS[@]}" client-expect-fail-chat ws://127.0.0.1:18273/chat
+  cap_stop
+  stop_bg
+fi
+
 if want reset-after-close; then
   # A clean closing handshake (client 1000 "done", server echo, server FIN), then the
   # client, whose socket has SO_LINGER 0, ends TCP with an RST: normal, no alarm.
