@@ -574,6 +574,21 @@ if want node-ws-unoffered-subprotocol; then
   stop_bg
 fi
 
+if want nginx-504-slow-upstream; then
+  # nginx gives the upstream 2 s to answer (proxy_read_timeout 2s); websockets' handshake
+  # hook takes 6 s. nginx answers the client 504 and closes the upstream leg unanswered
+  # (websockets sends nothing on a connection its peer closed): gateway_timeout stands,
+  # uncorrected, and the hop says the proxy gave up on the upstream.
+  bg backend "${PYWS[@]}" server --port 18276 --mode slow
+  wait_listen 18276
+  nginx_start nginx-ws.conf.tmpl 18275 18276 2s
+  cap_start nginx-504-slow-upstream.pcap 'tcp port 18275 or tcp port 18276'
+  run 20 "${PYWS[@]}" client --mode expect-fail --open-timeout 10 --url ws://127.0.0.1:18275/chat
+  sleep 5
+  cap_stop
+  stop_bg
+fi
+
 if want reset-after-close; then
   # A clean closing handshake (client 1000 "done", server echo, server FIN), then the
   # client, whose socket has SO_LINGER 0, ends TCP with an RST: normal, no alarm.

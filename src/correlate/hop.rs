@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::event::{
-    BrokenAt, ChangeKind, Correction, HandshakeRecord, Head, HeaderChange, HopLink,
+    BrokenAt, ChangeKind, Correction, Ending, HandshakeRecord, Head, HeaderChange, HopLink,
 };
 use crate::finding::{Code, Evidence, Finding, HeadPart, MessageRef};
 use crate::handshake::server_reason;
@@ -340,6 +340,10 @@ fn correct(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> Option<
             );
             (Code::ProxyBrokeResponse, replaced, message)
         }
+        // The upstream's 101 came after the proxy had answered the client: the proxy gave up
+        // first (a timeout shorter than the upstream's handshake), it did not rewrite an
+        // answer, and the client's finding (a 504, say) already says so.
+        BrokenAt::ProxyResponse if answered_after(up, down) => return None,
         BrokenAt::ProxyResponse => {
             let replaced = refusal(down)?;
             let message = format!(
@@ -364,6 +368,14 @@ fn correct(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> Option<
         replaces: replaced.code,
         finding,
     })
+}
+
+/// Whether `up`'s response began after `down`'s did.
+fn answered_after(up: &HandshakeRecord, down: &HandshakeRecord) -> bool {
+    match (&up.response, &down.response) {
+        (Some(u), Some(d)) => u.first_ts.0 > d.first_ts.0,
+        _ => false,
+    }
 }
 
 /// The downstream record's refusal: the finding on its response's status line.
@@ -476,6 +488,19 @@ fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (Broken
                 capitalise(&upstream)
             ),
         ),
+        // The proxy (the upstream leg's client) closed it unanswered: it gave up waiting.
+        (None, d) if matches!(up.ending, Some(Ending::ClientFin | Ending::ClientRst)) => (
+            BrokenAt::Unknown,
+            format!(
+                "{} forwarded the upgrade intact; {upstream} did not answer, and the proxy gave up{} and answered the client {}: the upstream's handshake is slower than the proxy's timeout (nginx: proxy_read_timeout), or it hangs.",
+                capitalise(&proxy_full),
+                up.timing
+                    .waited_ms
+                    .map(|ms| format!(" after {}", waited(ms)))
+                    .unwrap_or_default(),
+                status_text(d),
+            ),
+        ),
         (None, _) => (
             BrokenAt::Unknown,
             format!(
@@ -483,6 +508,15 @@ fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (Broken
                 capitalise(&proxy_full)
             ),
         ),
+    }
+}
+
+/// A wait for a sentence: `850.0 ms`, `2.0 s`.
+fn waited(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
     }
 }
 
@@ -828,6 +862,11 @@ mod tests {
             (Code::BadGateway, Code::ProxyBrokeResponse)
         );
         assert!(c.finding.message.contains("accepted the upgrade (101)"));
+        // The upstream's 101 only after the proxy answered the client 504 (its timeout ran
+        // out first): the proxy rewrote nothing, and the client's gateway_timeout stands.
+        let down = refused(leg(1, CLIENT, PROXY, 0, 2_000, 504), Code::GatewayTimeout);
+        let up = leg(2, PROXY_OUT, UPSTREAM, 1, 6_000, 101);
+        assert!(link(&down, &up).correction.is_none());
         // Both 101, the proxy rewrote the accept: the accept check is what it corrects.
         let mut down = leg(1, CLIENT, PROXY, 0, 3, 101);
         let mut up = leg(2, PROXY_OUT, UPSTREAM, 1, 2, 101);

@@ -988,3 +988,33 @@ fn refusal_bodies_agree_with_tshark() {
         }
     }
 }
+
+#[test]
+fn a_proxy_timing_out_on_a_slow_upstream_is_named_and_not_corrected() {
+    // nginx (proxy_read_timeout 2s) in front of websockets whose handshake hook takes 6 s:
+    // nginx closes the upstream leg unanswered and answers the client 504. The client's
+    // gateway_timeout is right; the hop says the proxy gave up on the upstream, and when.
+    let path = sample("nginx-504-slow-upstream.pcap");
+    let all = all_records(&path, &[]);
+    let client_leg = all
+        .iter()
+        .find(|r| r["type"] == "handshake" && r["id"] == 1)
+        .unwrap();
+    assert_eq!(codes(client_leg), ["gateway_timeout"]);
+    let upstream_leg = all
+        .iter()
+        .find(|r| r["type"] == "handshake" && r["id"] == 2)
+        .unwrap();
+    assert_eq!(
+        (&upstream_leg["ending"], codes(upstream_leg)),
+        (&"client_fin".into(), vec!["no_response".to_owned()])
+    );
+    let hop = all.iter().find(|r| r["type"] == "hop").unwrap();
+    assert_eq!(hop["broken_at"], "unknown");
+    assert!(hop.get("correction").is_none(), "{hop:#}");
+    let explanation = hop["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("did not answer, and the proxy gave up after 2.0 s and answered the client 504: the upstream's handshake is slower than the proxy's timeout"),
+        "{explanation}"
+    );
+}
