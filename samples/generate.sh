@@ -510,6 +510,85 @@ if want nginx-http10-505; then
   stop_bg
 fi
 
+if want nginx-no-upgrade-426; then
+  # nginx speaks HTTP/1.1 upstream but forwards neither Upgrade nor Connection (it sends
+  # `Connection: close`): websockets answers 426 about the Connection header nginx sent,
+  # and nginx relays it. The client's leg alone blames the server; the hop shows the proxy.
+  bg backend "${PYWS[@]}" server --port 18262
+  wait_listen 18262
+  nginx_start nginx-noupgrade.conf.tmpl 18261 18262
+  cap_start nginx-no-upgrade-426.pcap 'tcp port 18261 or tcp port 18262'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18261/chat
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-no-upgrade-aiohttp-400; then
+  # The same nginx in front of aiohttp, whose 400 for a request without Upgrade names the
+  # header nginx did not forward.
+  bg backend "${AIOWS[@]}" --port 18264
+  wait_listen 18264
+  nginx_start nginx-noupgrade.conf.tmpl 18263 18264
+  cap_start nginx-no-upgrade-aiohttp-400.pcap 'tcp port 18263 or tcp port 18264'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18263/ws
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-gzip-origin-403; then
+  # A correctly configured nginx with gzip on in front of websockets checking Origin; the
+  # client, from another origin, accepts gzip (browsers send Accept-Encoding on upgrades), so
+  # nginx relays websockets' 403 and its reason gzip-compressed: the client's leg has a gzip
+  # body, the upstream leg the plain one.
+  bg backend "${PYWS[@]}" server --port 18266 --mode origin
+  wait_listen 18266
+  nginx_start nginx-ws-gzip.conf.tmpl 18265 18266
+  cap_start nginx-gzip-origin-403.pcap 'tcp port 18265 or tcp port 18266'
+  run 10 "${PYWS[@]}" client --mode origin-evil-gzip --url ws://127.0.0.1:18265/chat
+  cap_stop
+  stop_bg
+fi
+
+if want aiohttp-refusal-bodies; then
+  # aiohttp refusing upgrades with bodies that are not plain text: a protobuf error (binary,
+  # shown as hex) and a text reason compressed with deflate and sent chunked.
+  bg srv "${AIOWS[@]}" --port 18271 --mode refuse
+  wait_listen 18271
+  cap_start aiohttp-refusal-bodies.pcap 'tcp port 18271'
+  run 10 "${PYWS[@]}" client --mode expect-fail --url ws://127.0.0.1:18271/proto
+  run 10 "${PYWS[@]}" client --mode expect-fail-gzip --url ws://127.0.0.1:18271/deflate
+  cap_stop
+  stop_bg
+fi
+
+if want node-ws-unoffered-subprotocol; then
+  # A real server choosing a subprotocol nobody offered: node ws with a handleProtocols hook
+  # that always answers graphql-ws. Two real clients offering only chat (websockets, then
+  # node ws) fail the handshake and drop TCP without a frame (RFC 6455 §4.1).
+  bg srv "${NODEWS[@]}" server-wrong-protocol 127.0.0.1 18273
+  wait_listen 18273
+  cap_start node-ws-unoffered-subprotocol.pcap 'tcp port 18273'
+  run 10 "${PYWS[@]}" client --mode expect-fail-chat --url ws://127.0.0.1:18273/chat
+  run 10 "${NODEWS[@]}" client-expect-fail-chat ws://127.0.0.1:18273/chat
+  cap_stop
+  stop_bg
+fi
+
+if want nginx-504-slow-upstream; then
+  # nginx gives the upstream 2 s to answer (proxy_read_timeout 2s); websockets' handshake
+  # hook takes 6 s. nginx answers the client 504 and closes the upstream leg unanswered
+  # (websockets sends nothing on a connection its peer closed): gateway_timeout stands,
+  # uncorrected, and the hop says the proxy gave up on the upstream.
+  bg backend "${PYWS[@]}" server --port 18276 --mode slow
+  wait_listen 18276
+  nginx_start nginx-ws.conf.tmpl 18275 18276 2s
+  cap_start nginx-504-slow-upstream.pcap 'tcp port 18275 or tcp port 18276'
+  run 20 "${PYWS[@]}" client --mode expect-fail --open-timeout 10 --url ws://127.0.0.1:18275/chat
+  sleep 5
+  cap_stop
+  stop_bg
+fi
+
 if want reset-after-close; then
   # A clean closing handshake (client 1000 "done", server echo, server FIN), then the
   # client, whose socket has SO_LINGER 0, ends TCP with an RST: normal, no alarm.

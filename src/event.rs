@@ -7,7 +7,7 @@ mod tls;
 
 pub use body::BodyExcerpt;
 pub use head::{Head, Header, StartLine};
-pub use hop::{BrokenAt, ChangeKind, HeaderChange, HopLink};
+pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
 pub use tls::{CertificateSummary, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
 
 use std::net::{IpAddr, SocketAddr};

@@ -161,6 +161,13 @@ catalogue! {
     UnexpectedStatus => "unexpected_status", Error,
         "The server answered a status that is not 101 and not a known failure",
         "Only 101 Switching Protocols opens a WebSocket.";
+    // --- proxy hops (both legs of a proxied handshake captured; `hop` records) ---
+    ProxyBrokeRequest => "proxy_broke_request", Error,
+        "A proxy forwarded the upgrade in a form that cannot upgrade; the refusal the client got is the upstream's answer to that forwarded request",
+        "Fix the proxy, not the server: forward WebSocket upgrades as HTTP/1.1 with Upgrade and Connection passed on (nginx: `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";` in the location; other proxies: enable WebSocket/upgrade support). The upstream's reason describes the request the proxy sent, not the client's.";
+    ProxyBrokeResponse => "proxy_broke_response", Error,
+        "The upstream accepted the upgrade (101) but the proxy answered the client something else, or changed the 101 on the way back",
+        "Fix the proxy, not the server: something in it (a response header filter, a cache, an auth or WAF module answering on its own, an upstream timeout shorter than the handshake) replaced or rewrote the upstream's 101. Check its configuration and error log at the response time shown.";
     // --- the 101 response (RFC 6455 §4.2.2, §4.1 client checks) ---
     ResponseUpgradeMissing => "response_upgrade_missing", Error,
         "The 101 response has no `Upgrade: websocket` (RFC 6455 §4.1, client check 2)",

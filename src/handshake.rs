@@ -793,7 +793,19 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
             let version_ok = !sent.is_empty()
                 && sent.iter().all(|v| v == "13")
                 && (supported.is_empty() || supported.iter().any(|v| v == "13"));
-            if version_ok {
+            // The request as captured is a valid upgrade: whatever the server saw without
+            // one was changed after this capture point (the 505 case's reasoning).
+            let upgrade_sent = request.is_some_and(|r| {
+                r.head.version_minor >= 1
+                    && r.head.has_token("Upgrade", "websocket")
+                    && r.head.has_token("Connection", "upgrade")
+            });
+            if version_ok && upgrade_sent {
+                (
+                    Code::UpgradeRequired,
+                    format!("server answered 426 Upgrade Required{server} although the request carries `Upgrade: websocket`, `Connection: Upgrade` and version 13: a proxy behind this capture point did not forward them"),
+                )
+            } else if version_ok {
                 (
                     Code::UpgradeRequired,
                     "server answered 426 Upgrade Required: the request's version (13) is fine, so the server did not see a valid upgrade".to_owned(),
@@ -852,7 +864,7 @@ fn status_finding(request: Option<&Message>, resp: &Message) -> Finding {
 
 /// The server's own reason for a refusal, from the response body: its text, unless it only
 /// repeats the status line and the Server header (nginx's error pages do).
-fn server_reason(resp: &Message) -> Option<String> {
+pub(crate) fn server_reason(resp: &Message) -> Option<String> {
     let body = resp.body.as_ref()?;
     let head = &resp.head;
     let status = head.status().unwrap_or(0).to_string();

@@ -6,6 +6,9 @@
 //   node nodews.js server-app HOST PORT      (http app + ws noServer/handleUpgrade)
 //   node nodews.js server-plain HOST PORT    (plain WebSocketServer)
 //   node nodews.js server-auth HOST PORT     (verifyClient rejects with 401)
+//   node nodews.js server-wrong-protocol HOST PORT
+//                                            (handleProtocols picks graphql-ws whatever was offered)
+//   node nodews.js client-expect-fail-chat URL (offers subprotocol chat, expects a failure)
 //
 // Servers exit by themselves after LIFETIME seconds (env, default 60); clients
 // after 5 s at the latest.
@@ -117,8 +120,24 @@ switch (mode) {
     break;
   }
 
-  case 'client-expect-fail': {
-    const ws = new WebSocket(a1, { handshakeTimeout: 3000 });
+  case 'server-wrong-protocol': {
+    // An application hook that answers with its own protocol name instead of one the client
+    // offered (ws does not check the hook's answer against the offer).
+    const wss = new WebSocketServer({
+      host: a1,
+      port: Number(a2),
+      handleProtocols: () => 'graphql-ws',
+    });
+    wss.on('connection', echo);
+    wss.on('listening', () => log('server-wrong-protocol listening', a1, a2));
+    serverLifetime();
+    break;
+  }
+
+  case 'client-expect-fail':
+  case 'client-expect-fail-chat': {
+    const protocols = mode === 'client-expect-fail-chat' ? ['chat'] : [];
+    const ws = new WebSocket(a1, protocols, { handshakeTimeout: 3000 });
     ws.on('open', () => {
       log('unexpected: open');
       ws.close();

@@ -286,6 +286,12 @@ async def run_client(args):
         await client_expect_fail(args)
     elif args.mode == "expect-fail-nodeflate":
         await client_expect_fail(args, compression=None)
+    elif args.mode == "origin-evil-gzip":
+        await client_expect_fail(args, origin="https://evil.example",
+                                 additional_headers={"Accept-Encoding": "gzip, deflate"})
+    elif args.mode == "expect-fail-gzip":
+        # Browsers send Accept-Encoding on the upgrade request too.
+        await client_expect_fail(args, additional_headers={"Accept-Encoding": "gzip, deflate"})
     elif args.mode == "expect-fail-chat":
         await client_expect_fail(args, subprotocols=["chat"])
     elif args.mode == "idle":

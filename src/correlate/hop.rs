@@ -17,7 +17,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::event::{BrokenAt, ChangeKind, HandshakeRecord, Head, HeaderChange, HopLink};
+use crate::event::{
+    BrokenAt, ChangeKind, Correction, Ending, HandshakeRecord, Head, HeaderChange, HopLink,
+};
+use crate::finding::{Code, Evidence, Finding, HeadPart, MessageRef};
+use crate::handshake::server_reason;
 
 /// Longest time between the two legs' requests for them to count as one handshake. A proxy
 /// forwards within milliseconds; seconds allow for a slow upstream connect.
@@ -262,11 +266,127 @@ fn link(down: &HandshakeRecord, up: &HandshakeRecord) -> HopLink {
         response_changes,
         broken_at: BrokenAt::Unknown,
         explanation: String::new(),
+        correction: None,
     };
     let (broken_at, explanation) = explain(&l, down, up);
     l.broken_at = broken_at;
     l.explanation = explanation;
+    l.correction = correct(&l, down, up);
     l
+}
+
+/// The proxy's name for a sentence: its software and address when known.
+fn proxy_name(l: &HopLink) -> String {
+    match &l.proxy_software {
+        Some(sw) => format!("the proxy {} at {}", sw, l.proxy),
+        None => format!("the proxy at {}", l.proxy),
+    }
+}
+
+/// The downstream finding a hop that the proxy broke proves wrong, and the cause to show in
+/// its place (issue 15 item 5). The client-side record judged the answer it got as the
+/// server's; when the proxy broke the request, that answer is the upstream's reply to a
+/// request the client never sent, and when the proxy broke the response, the upstream had
+/// accepted. `None` when the proxy did not break it, or nothing on the downstream record
+/// blames the server (the proxy answered 101 itself, say).
+fn correct(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> Option<Correction> {
+    let proxy = proxy_name(l);
+    let upstream = format!("the upstream at {}", l.upstream_server);
+    let (code, replaced, message) = match l.broken_at {
+        BrokenAt::ProxyRequest => {
+            let replaced = refusal(down)?;
+            let lost = match (&down.request, &up.request) {
+                (Some(a), Some(b)) => lost_on_the_way(&a.head, &b.head),
+                _ => Vec::new(),
+            };
+            let headers: Vec<String> = lost
+                .iter()
+                .filter(|h| **h != "HTTP/1.1")
+                .map(|h| format!("`{h}`"))
+                .collect();
+            let mut how = Vec::new();
+            if lost.contains(&"HTTP/1.1") {
+                how.push("as HTTP/1.0".to_owned());
+            }
+            if !headers.is_empty() {
+                how.push(format!("without {}", join_and(&headers)));
+            }
+            let passed = match (l.upstream_status, l.downstream_status) {
+                (Some(u), Some(d)) if u == d => "which the proxy passed back".to_owned(),
+                (_, d) => format!("and the proxy answered the client {}", status_text(d)),
+            };
+            let mut message = format!(
+                "{proxy} broke the upgrade, not the server: it forwarded the client's request {}, {upstream} answered that forwarded request {}, {passed}",
+                how.join(" "),
+                status_text(l.upstream_status),
+            );
+            if let Some(reason) = up.response.as_ref().and_then(server_reason) {
+                message.push_str(&format!(
+                    "; the upstream's body (\"{reason}\") is about the forwarded request, not the client's"
+                ));
+            }
+            (Code::ProxyBrokeRequest, replaced, message)
+        }
+        BrokenAt::ProxyResponse if l.downstream_status == Some(101) => {
+            let replaced = down
+                .findings
+                .iter()
+                .find(|f| matches!(f.code, Code::AcceptMismatch | Code::AcceptMissing))?;
+            let accept = |a: &Option<String>| a.clone().unwrap_or_else(|| "none".to_owned());
+            let message = format!(
+                "{upstream} answered 101 with Sec-WebSocket-Accept {}, and {proxy} changed it to {} on the way back: the upstream answered the key, the proxy broke the answer",
+                accept(&up.accept),
+                accept(&down.accept),
+            );
+            (Code::ProxyBrokeResponse, replaced, message)
+        }
+        // The upstream's 101 came after the proxy had answered the client: the proxy gave up
+        // first (a timeout shorter than the upstream's handshake), it did not rewrite an
+        // answer, and the client's finding (a 504, say) already says so.
+        BrokenAt::ProxyResponse if answered_after(up, down) => return None,
+        BrokenAt::ProxyResponse => {
+            let replaced = refusal(down)?;
+            let message = format!(
+                "{upstream} accepted the upgrade (101), but {proxy} answered the client {} instead of relaying it: the proxy broke the response, not the server",
+                status_text(l.downstream_status),
+            );
+            (Code::ProxyBrokeResponse, replaced, message)
+        }
+        BrokenAt::Nowhere | BrokenAt::Upstream | BrokenAt::Unknown => return None,
+    };
+    let mut packets = replaced.packets.clone();
+    for m in [&up.request, &up.response].into_iter().flatten() {
+        packets.extend_from_slice(&m.packets);
+    }
+    packets.sort_unstable();
+    packets.dedup();
+    let mut finding = Finding::new(code, message).packets(&packets);
+    finding.severity = replaced.severity;
+    finding.lines.clone_from(&replaced.lines);
+    finding.evidence.clone_from(&replaced.evidence);
+    Some(Correction {
+        replaces: replaced.code,
+        finding,
+    })
+}
+
+/// Whether `up`'s response began after `down`'s did.
+fn answered_after(up: &HandshakeRecord, down: &HandshakeRecord) -> bool {
+    match (&up.response, &down.response) {
+        (Some(u), Some(d)) => u.first_ts.0 > d.first_ts.0,
+        _ => false,
+    }
+}
+
+/// The downstream record's refusal: the finding on its response's status line.
+fn refusal(down: &HandshakeRecord) -> Option<&Finding> {
+    let status_line = Evidence::Head {
+        message: MessageRef::Response,
+        part: HeadPart::StartLine,
+    };
+    down.findings
+        .iter()
+        .find(|f| f.evidence.contains(&status_line))
 }
 
 /// What a request needs to upgrade (RFC 6455 §4.1) that `up` lost relative to `down`.
@@ -302,10 +422,7 @@ fn status_text(s: Option<u16>) -> String {
 
 fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (BrokenAt, String) {
     // The first mention names the proxy fully; later ones just say "the proxy".
-    let proxy_full = match &l.proxy_software {
-        Some(sw) => format!("the proxy {} at {}", sw, l.proxy),
-        None => format!("the proxy at {}", l.proxy),
-    };
+    let proxy_full = proxy_name(l);
     let proxy = "the proxy";
     let upstream = format!("the upstream at {}", l.upstream_server);
     let lost = match (&down.request, &up.request) {
@@ -371,6 +488,19 @@ fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (Broken
                 capitalise(&upstream)
             ),
         ),
+        // The proxy (the upstream leg's client) closed it unanswered: it gave up waiting.
+        (None, d) if matches!(up.ending, Some(Ending::ClientFin | Ending::ClientRst)) => (
+            BrokenAt::Unknown,
+            format!(
+                "{} forwarded the upgrade intact; {upstream} did not answer, and the proxy gave up{} and answered the client {}: the upstream's handshake is slower than the proxy's timeout (nginx: proxy_read_timeout), or it hangs.",
+                capitalise(&proxy_full),
+                up.timing
+                    .waited_ms
+                    .map(|ms| format!(" after {}", waited(ms)))
+                    .unwrap_or_default(),
+                status_text(d),
+            ),
+        ),
         (None, _) => (
             BrokenAt::Unknown,
             format!(
@@ -378,6 +508,15 @@ fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (Broken
                 capitalise(&proxy_full)
             ),
         ),
+    }
+}
+
+/// A wait for a sentence: `850.0 ms`, `2.0 s`.
+fn waited(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
     }
 }
 
@@ -641,6 +780,129 @@ mod tests {
             ids(&t.push(&leg(101, PROXY_OUT, UPSTREAM, 11, 18, 101))),
             vec![(100, 101)]
         );
+    }
+
+    /// `r` with its request head replaced by `text` (the proxy's rewrite of it).
+    fn with_request(mut r: Arc<HandshakeRecord>, text: &str) -> Arc<HandshakeRecord> {
+        let rec = Arc::make_mut(&mut r);
+        if let Some(m) = rec.request.as_mut() {
+            m.head = head(text, true);
+            m.packets = vec![rec.id * 10];
+        }
+        r
+    }
+
+    /// `r` with one finding of `code` citing its response's status line, as the handshake
+    /// stage writes a refusal.
+    fn refused(mut r: Arc<HandshakeRecord>, code: Code) -> Arc<HandshakeRecord> {
+        Arc::make_mut(&mut r).findings = vec![
+            Finding::new(Code::CrossOrigin, "an info finding first"),
+            Finding::new(code, "server refused")
+                .packets(&[7])
+                .line("HTTP/1.1 426 X")
+                .cite(MessageRef::Response, HeadPart::StartLine),
+        ];
+        r
+    }
+
+    const STRIPPED: &str = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    #[test]
+    fn a_proxy_stripping_the_upgrade_corrects_the_client_legs_refusal() {
+        // nginx without `proxy_set_header Upgrade/Connection`: the upstream answers 426 to
+        // the request nginx sent, nginx relays it, and the client's record blamed the server.
+        let down = refused(leg(1, CLIENT, PROXY, 0, 3, 426), Code::UpgradeRequired);
+        let up = with_request(leg(2, PROXY_OUT, UPSTREAM, 1, 2, 426), STRIPPED);
+        let mut t = HopTracker::new();
+        t.push(&down);
+        let links = t.push(&up);
+        let l = &links[0];
+        assert_eq!(l.broken_at, BrokenAt::ProxyRequest);
+        let c = l.correction.as_ref().expect("a correction");
+        assert_eq!(c.replaces, Code::UpgradeRequired);
+        assert_eq!(c.finding.code, Code::ProxyBrokeRequest);
+        assert!(
+            c.finding
+                .message
+                .contains("without `Upgrade` and `Connection: Upgrade`")
+                && c.finding
+                    .message
+                    .contains("at 10.0.0.2:80 broke the upgrade, not the server"),
+            "{}",
+            c.finding.message
+        );
+        // The refusal's own evidence, plus the upstream leg's packets.
+        assert_eq!(c.finding.packets, vec![1, 7, 20]);
+        assert_eq!(c.finding.evidence, down.findings[1].evidence);
+        // Shown in place of the finding it replaces, and only on the client's record.
+        let shown: Vec<Code> = l
+            .corrected_findings(&down.findings, down.id)
+            .iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(shown, vec![Code::CrossOrigin, Code::ProxyBrokeRequest]);
+        let upstream: Vec<Code> = l
+            .corrected_findings(&down.findings, up.id)
+            .iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(upstream, vec![Code::CrossOrigin, Code::UpgradeRequired]);
+    }
+
+    #[test]
+    fn a_proxy_answering_for_an_accepting_upstream_is_corrected() {
+        // The upstream switched; the proxy answered the client 502.
+        let down = refused(leg(1, CLIENT, PROXY, 0, 3, 502), Code::BadGateway);
+        let up = leg(2, PROXY_OUT, UPSTREAM, 1, 2, 101);
+        let l = link(&down, &up);
+        assert_eq!(l.broken_at, BrokenAt::ProxyResponse);
+        let c = l.correction.expect("a correction");
+        assert_eq!(
+            (c.replaces, c.finding.code),
+            (Code::BadGateway, Code::ProxyBrokeResponse)
+        );
+        assert!(c.finding.message.contains("accepted the upgrade (101)"));
+        // The upstream's 101 only after the proxy answered the client 504 (its timeout ran
+        // out first): the proxy rewrote nothing, and the client's gateway_timeout stands.
+        let down = refused(leg(1, CLIENT, PROXY, 0, 2_000, 504), Code::GatewayTimeout);
+        let up = leg(2, PROXY_OUT, UPSTREAM, 1, 6_000, 101);
+        assert!(link(&down, &up).correction.is_none());
+        // Both 101, the proxy rewrote the accept: the accept check is what it corrects.
+        let mut down = leg(1, CLIENT, PROXY, 0, 3, 101);
+        let mut up = leg(2, PROXY_OUT, UPSTREAM, 1, 2, 101);
+        Arc::make_mut(&mut up).accept = Some("right=".into());
+        let d = Arc::make_mut(&mut down);
+        d.accept = Some("wrong=".into());
+        d.findings = vec![Finding::new(Code::AcceptMismatch, "accept")];
+        let c = link(&down, &up).correction.expect("a correction");
+        assert_eq!(c.replaces, Code::AcceptMismatch);
+        assert!(
+            c.finding.message.contains("right=") && c.finding.message.contains("wrong="),
+            "{}",
+            c.finding.message
+        );
+    }
+
+    #[test]
+    fn no_correction_when_the_proxy_did_not_break_it() {
+        // The upstream refused an intact request: the server's refusal stands.
+        let down = refused(leg(1, CLIENT, PROXY, 0, 3, 403), Code::Forbidden);
+        let up = refused(leg(2, PROXY_OUT, UPSTREAM, 1, 2, 403), Code::Forbidden);
+        let l = link(&down, &up);
+        assert_eq!(l.broken_at, BrokenAt::Upstream);
+        assert!(l.correction.is_none());
+        // Passed through.
+        let l = link(
+            &leg(1, CLIENT, PROXY, 0, 3, 101),
+            &leg(2, PROXY_OUT, UPSTREAM, 1, 2, 101),
+        );
+        assert!(l.correction.is_none());
+        // The proxy broke the request but the client's record blames nothing (no refusal
+        // finding): nothing to replace.
+        let up = with_request(leg(2, PROXY_OUT, UPSTREAM, 1, 2, 426), STRIPPED);
+        let l = link(&leg(1, CLIENT, PROXY, 0, 3, 426), &up);
+        assert_eq!(l.broken_at, BrokenAt::ProxyRequest);
+        assert!(l.correction.is_none());
     }
 
     fn head(text: &str, request: bool) -> Head {

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use crate::finding::{Code, Finding};
+
 /// How one header differs between two legs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,4 +95,53 @@ pub struct HopLink {
     pub broken_at: BrokenAt,
     /// One or two sentences for a person.
     pub explanation: String,
+    /// The client-side record's cause, corrected by what the upstream leg shows: present when
+    /// the proxy broke the handshake ([`BrokenAt::ProxyRequest`] or
+    /// [`BrokenAt::ProxyResponse`]) and the downstream record has a finding that blames the
+    /// server for it. The downstream record was written before the upstream leg was known, so
+    /// sinks show this in place of that finding; they never work it out themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correction: Option<Correction>,
+}
+
+/// A finding of the downstream (client → proxy) record that the hop proves wrong, and the
+/// cause to show in its place.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Correction {
+    /// Code of the downstream record's finding this replaces (its refusal, or the accept
+    /// check a proxy's rewrite failed).
+    #[serde(serialize_with = "ser_code")]
+    pub replaces: Code,
+    /// The corrected cause, a finding of the downstream record (`proxy_broke_request` or
+    /// `proxy_broke_response`) citing the same evidence plus the upstream leg's packets.
+    pub finding: Finding,
+}
+
+fn ser_code<S: serde::Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(code.as_str())
+}
+
+impl HopLink {
+    /// The findings of `downstream` (the record with id [`HopLink::downstream`]) as the hop
+    /// corrects them: the one [`Correction::replaces`] names swapped for the correction, in
+    /// its place; unchanged for any other record or when there is no correction.
+    #[must_use]
+    pub fn corrected_findings<'a>(
+        &'a self,
+        downstream: &'a [Finding],
+        id: u64,
+    ) -> Vec<&'a Finding> {
+        let swap = self.correction.as_ref().filter(|_| id == self.downstream);
+        let mut swapped = false;
+        downstream
+            .iter()
+            .map(|f| match swap {
+                Some(c) if !swapped && f.code == c.replaces => {
+                    swapped = true;
+                    &c.finding
+                }
+                _ => f,
+            })
+            .collect()
+    }
 }

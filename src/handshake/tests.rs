@@ -151,6 +151,34 @@ fn forbidden_names_the_origin() {
 }
 
 #[test]
+fn a_426_to_a_valid_upgrade_points_behind_the_capture_point() {
+    // The client's request as captured has Upgrade, Connection and version 13, yet the server
+    // says it saw no upgrade: something after the capture point (a proxy) dropped them, as
+    // nginx without `proxy_set_header Upgrade/Connection` does.
+    let resp = "HTTP/1.1 426 Upgrade Required\nServer: nginx\n";
+    let a = run(Some(&good_request("")), Some(resp), None);
+    assert_eq!(codes(&a), vec!["upgrade_required"]);
+    let message = &a.findings[0].message;
+    assert!(
+        message.contains("although the request carries `Upgrade: websocket`, `Connection: Upgrade` and version 13: a proxy behind this capture point did not forward them"),
+        "{message}"
+    );
+    // A request without a usable pair: the server is right, and the request findings say why.
+    let req = "GET /chat HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: keep-alive\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n";
+    let a = run(Some(req), Some(resp), None);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "upgrade_required")
+        .unwrap();
+    assert!(
+        !f.message.contains("behind this capture point"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
 fn accept_mismatch_shows_expected_and_actual() {
     let resp = "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
     let a = run(Some(&good_request("")), Some(resp), None);

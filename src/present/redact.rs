@@ -248,7 +248,7 @@ impl Redactor {
     }
 
     /// Masks the credentials of a proxy hop in place: request lines, header changes, the
-    /// explanation.
+    /// explanation and the corrected finding (it quotes the upstream's body).
     pub fn hop(&self, h: &mut HopLink) {
         if !self.is_enabled() {
             return;
@@ -266,6 +266,9 @@ impl Redactor {
             scope.change(change);
         }
         assign(&mut h.explanation, |t| scope.free_text(t));
+        if let Some(c) = &mut h.correction {
+            scope.findings(std::slice::from_mut(&mut c.finding));
+        }
     }
 
     /// Masks credentials in text that is not a head: an HTTP body or its first bytes, a

@@ -656,6 +656,13 @@ fn detail(o: &mut String, d: &Detail) {
             esc(&f.message),
             hint(f.title)
         );
+        if let Some(replaced) = f.replaces {
+            let _ = write!(
+                o,
+                "<br><span class=\"muted\">In place of <code>{}</code>: both legs of the proxy hop show the proxy broke it.</span>",
+                esc(replaced)
+            );
+        }
         if f.severity != Severity::Info {
             let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
         }

@@ -514,6 +514,12 @@ fn detail(o: &mut String, d: &Detail) {
             code(&f.message)
         );
         let _ = writeln!(o, "  {}  ", f.title);
+        if let Some(replaced) = f.replaces {
+            let _ = writeln!(
+                o,
+                "  In place of `{replaced}`: both legs of the proxy hop show the proxy broke it.  "
+            );
+        }
         if f.severity != Severity::Info {
             let _ = writeln!(o, "  Fix: {}", f.hint);
         }

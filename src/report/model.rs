@@ -233,15 +233,36 @@ impl Connections {
 }
 
 fn finding_details(findings: &[Finding]) -> Vec<FindingDetail> {
-    findings
-        .iter()
-        .map(|f| FindingDetail {
-            code: f.code.as_str(),
-            severity: f.severity,
-            message: f.message.clone(),
-            title: f.code.title(),
-            hint: f.hint,
-            packets: f.packets.clone(),
+    findings.iter().map(|f| finding_detail(f, None)).collect()
+}
+
+fn finding_detail(f: &Finding, replaces: Option<&'static str>) -> FindingDetail {
+    FindingDetail {
+        code: f.code.as_str(),
+        severity: f.severity,
+        message: f.message.clone(),
+        title: f.code.title(),
+        hint: f.hint,
+        packets: f.packets.clone(),
+        replaces,
+    }
+}
+
+/// The findings of `r` as a proxy hop corrected them (`link`: the hop `r` is the client leg
+/// of, when it carries a correction): the corrected cause in place of the finding it
+/// replaces, with the code it replaces beside it.
+fn corrected_findings(
+    r: &HandshakeRecord,
+    link: Option<&HopLink>,
+) -> Vec<(Finding, Option<&'static str>)> {
+    let Some((link, c)) = link.and_then(|l| l.correction.as_ref().map(|c| (l, c))) else {
+        return r.findings.iter().map(|f| (f.clone(), None)).collect();
+    };
+    link.corrected_findings(&r.findings, r.id)
+        .into_iter()
+        .map(|f| {
+            let replaces = std::ptr::eq(f, &c.finding).then(|| c.replaces.as_str());
+            (f.clone(), replaces)
         })
         .collect()
 }
@@ -369,6 +390,17 @@ impl Collector {
     }
 
     fn take_hop(&mut self, h: &HopLink) {
+        // The client leg's record was counted before the hop was known: its corrected cause
+        // counts in place of the finding it replaces.
+        if let Some(c) = &h.correction {
+            if let Some(entry) = self.codes.get_mut(&c.replaces) {
+                entry.1 = entry.1.saturating_sub(1);
+                if entry.1 == 0 {
+                    self.codes.remove(&c.replaces);
+                }
+            }
+            count_codes(std::slice::from_ref(&c.finding), &mut self.codes);
+        }
         if self.hops.len() >= MAX_HOPS {
             self.hops_dropped += 1;
             return;
@@ -520,6 +552,12 @@ impl Collector {
             hop_of.entry(h.link.downstream).or_insert(i);
             hop_of.entry(h.link.upstream).or_insert(i);
         }
+        // Client-leg record id → the hop that corrects one of its findings.
+        let correcting: BTreeMap<u64, &HopLink> = kept_hops
+            .iter()
+            .filter(|h| h.link.correction.is_some())
+            .map(|h| (h.link.downstream, &h.link))
+            .collect();
         let total: u64 = self.verdicts.values().sum();
 
         let findings = finding_counts(&self.codes);
@@ -590,7 +628,11 @@ impl Collector {
                     verdict: g.exemplar.verdict,
                     count: g.count,
                     unlisted: g.count.saturating_sub(occurrences.len() as u64),
-                    detail: Detail::of(&g.exemplar, hop_of.get(&g.exemplar.id).copied()),
+                    detail: Detail::of(
+                        &g.exemplar,
+                        hop_of.get(&g.exemplar.id).copied(),
+                        correcting.get(&g.exemplar.id).copied(),
+                    ),
                     occurrences,
                 }
             })
@@ -618,7 +660,16 @@ impl Collector {
                 status: r.status,
                 verdict: r.verdict,
                 latency_ms: r.timing.response_ms,
-                top_finding: r.top_finding().map(|f| f.code.as_str().to_owned()),
+                top_finding: r.top_finding().map(|f| {
+                    let corrected = correcting
+                        .get(&r.id)
+                        .and_then(|l| l.correction.as_ref())
+                        .filter(|c| c.replaces == f.code);
+                    corrected
+                        .map_or(f.code, |c| c.finding.code)
+                        .as_str()
+                        .to_owned()
+                }),
                 group: groups
                     .iter()
                     .find(|g| g.occurrences.iter().any(|o| o.id == r.id) || g.detail.id == r.id)
@@ -1376,6 +1427,10 @@ pub struct FindingDetail {
     pub hint: &'static str,
     /// Frames showing it.
     pub packets: Vec<u64>,
+    /// The code of the record's own finding this one is shown in place of: a proxy hop found
+    /// after the record showed that the proxy, not the server, broke the handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<&'static str>,
 }
 
 /// A head as on the wire, line by line, with the offending lines marked.
@@ -1442,13 +1497,15 @@ pub struct Row {
 }
 
 impl Detail {
-    fn of(r: &HandshakeRecord, hop: Option<usize>) -> Self {
-        let findings = finding_details(&r.findings);
-        let request = wire(r.request.as_ref(), Some((&r.findings, MessageRef::Request)));
-        let response = wire(
-            r.response.as_ref(),
-            Some((&r.findings, MessageRef::Response)),
-        );
+    fn of(r: &HandshakeRecord, hop: Option<usize>, correcting: Option<&HopLink>) -> Self {
+        let corrected = corrected_findings(r, correcting);
+        let findings = corrected
+            .iter()
+            .map(|(f, replaces)| finding_detail(f, *replaces))
+            .collect();
+        let cited: Vec<Finding> = corrected.into_iter().map(|(f, _)| f).collect();
+        let request = wire(r.request.as_ref(), Some((&cited, MessageRef::Request)));
+        let response = wire(r.response.as_ref(), Some((&cited, MessageRef::Response)));
         let mut packets: Vec<u64> = r
             .request
             .iter()
@@ -1483,7 +1540,7 @@ impl Detail {
                 .interim
                 .iter()
                 .enumerate()
-                .filter_map(|(i, m)| wire(Some(m), Some((&r.findings, MessageRef::Interim(i)))))
+                .filter_map(|(i, m)| wire(Some(m), Some((&cited, MessageRef::Interim(i)))))
                 .collect(),
             response,
             key: r.key.clone(),

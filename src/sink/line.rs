@@ -182,6 +182,17 @@ impl<W: Write> LineSink<W> {
                 escape(c.after.as_deref().unwrap_or("-"))
             )?;
         }
+        // The client's record was printed before the upstream leg was known: say which of its
+        // findings the hop corrects, then the corrected cause as a finding of that record.
+        if let Some(c) = &h.correction {
+            writeln!(
+                self.out,
+                "    corrects #{}'s {}:",
+                h.downstream,
+                c.replaces.as_str()
+            )?;
+            self.write_findings(std::slice::from_ref(&c.finding))?;
+        }
         Ok(())
     }
 

@@ -29,7 +29,7 @@ pub struct Summary {
     pub endings: BTreeMap<&'static str, u64>,
     /// Proxied handshakes with both legs linked.
     pub hops: u64,
-    /// Of those, the ones a hop broke.
+    /// Of those, the ones the proxy broke (`proxy_request` or `proxy_response`).
     pub broken_hops: u64,
     /// The line output leaves info findings out (lines without `-v`): their counts are
     /// listed apart, saying `-v` prints them.
@@ -85,8 +85,25 @@ impl Sink for Summary {
             }
             Event::Hop(h) => {
                 self.hops += 1;
-                if h.broken_at != BrokenAt::Nowhere {
+                // An upstream that refused an intact request, or an answer not captured, is
+                // not a hop breaking the handshake.
+                if matches!(
+                    h.broken_at,
+                    BrokenAt::ProxyRequest | BrokenAt::ProxyResponse
+                ) {
                     self.broken_hops += 1;
+                }
+                // The client's record was counted before the hop was known: count the
+                // corrected cause in place of the finding it replaces.
+                if let Some(c) = &h.correction {
+                    let replaced = c.replaces.as_str();
+                    if let Some(n) = self.findings.get_mut(replaced) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            self.findings.remove(replaced);
+                        }
+                    }
+                    self.count_codes(std::slice::from_ref(&c.finding));
                 }
             }
         }

@@ -610,3 +610,69 @@ fn report_lists_the_engines_hops_and_no_others() {
         assert!(m.hops[0].upstream_request.is_some(), "{name}");
     }
 }
+
+#[test]
+fn the_client_leg_shows_the_hops_corrected_cause_in_place() {
+    // nginx forwarding neither Upgrade nor Connection: the client's record says the server
+    // answered 426; the hop shows the proxy broke it, and the report shows that in its place.
+    let j = json("nginx-no-upgrade-426.pcap");
+    let detail = &j["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["detail"]["id"] == 1)
+        .unwrap()["detail"];
+    let findings = detail["findings"].as_array().unwrap();
+    let shown: Vec<&str> = findings
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, ["proxy_broke_request"], "{detail:#}");
+    assert_eq!(findings[0]["replaces"], "upgrade_required");
+    // The status line it cites is marked with it, and the handshake table names it.
+    assert_eq!(
+        detail["response"]["lines"][0]["marks"][0],
+        "proxy_broke_request"
+    );
+    let row = j["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 1)
+        .unwrap();
+    assert_eq!(row["top_finding"], "proxy_broke_request");
+    // The upstream leg keeps its own refusal: the upstream did answer 426.
+    let upstream = &j["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["detail"]["id"] == 2)
+        .unwrap()["detail"];
+    assert!(upstream["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "upgrade_required" && f.get("replaces").is_none()));
+    let counted: Vec<(&str, u64)> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["count"].as_u64().unwrap()))
+        .filter(|(c, _)| c.starts_with("upgrade_required") || c.starts_with("proxy_"))
+        .collect();
+    assert_eq!(
+        counted,
+        [("proxy_broke_request", 1), ("upgrade_required", 1)],
+        "{:#}",
+        j["findings"]
+    );
+    let md = report("nginx-no-upgrade-426.pcap", "md");
+    assert!(
+        md.contains(
+            "In place of `upgrade_required`: both legs of the proxy hop show the proxy broke it."
+        ),
+        "{md}"
+    );
+    let html = report("nginx-no-upgrade-426.pcap", "html");
+    assert!(html.contains("In place of <code>upgrade_required</code>"));
+}

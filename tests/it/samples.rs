@@ -392,10 +392,14 @@ fn client_that_fails_the_handshake_closes_and_opens_no_connection() {
     // websockets rejects the bad accept (and the unoffered subprotocol, and the unoffered or
     // doubled extension) and drops TCP without a frame: the switch never took effect on the
     // client's side, so the ending is the handshake's and there is no connection record.
+    // No real server sends a wrong accept (those 101s are hand-written); a real one does
+    // choose an unoffered subprotocol: node ws with a handleProtocols hook, failed by both
+    // websockets and node ws as clients.
     for name in [
         "handcrafted-bad-accept.pcap",
         "handcrafted-unoffered-subprotocol.pcap",
         "handcrafted-double-accept-extension.pcap",
+        "node-ws-unoffered-subprotocol.pcap",
     ] {
         let all = all_records(&sample(name), &[]);
         assert!(
@@ -742,5 +746,275 @@ fn a_101_naming_websockets_opens_no_websocket_and_decodes_no_frames() {
     assert!(
         recs.iter().all(|r| r["type"] != "connection"),
         "nothing switched: no WebSocket connection record"
+    );
+}
+
+#[test]
+fn a_proxy_that_broke_the_upgrade_takes_the_blame_from_the_server() {
+    // Issue 15 item 5, recorded: nginx forwards the upgrade without Upgrade/Connection (or as
+    // HTTP/1.0), the upstream refuses the request nginx sent and nginx relays the refusal. The
+    // client's record, written before the upstream leg was known, blames the server; the hop
+    // carries the corrected cause, and the lines print it with the hop line.
+    for (name, port, blamed, upstream_said) in [
+        (
+            "nginx-no-upgrade-426.pcap",
+            18261,
+            "upgrade_required",
+            "invalid Connection header: close.",
+        ),
+        (
+            "nginx-no-upgrade-aiohttp-400.pcap",
+            18263,
+            "bad_request",
+            "No WebSocket UPGRADE hdr: None",
+        ),
+        (
+            "nginx-strips-upgrade.pcap",
+            18031,
+            "upgrade_ignored",
+            "hello from app",
+        ),
+        (
+            "nginx-http10-505.pcap",
+            18231,
+            "http_version_rejected",
+            "unsupported HTTP version: HTTP/1.0.",
+        ),
+    ] {
+        let path = sample(name);
+        let all = all_records(&path, &[]);
+        let client_leg = all
+            .iter()
+            .find(|r| r["type"] == "handshake" && r["id"] == 1)
+            .unwrap();
+        assert!(
+            codes(client_leg).contains(&blamed.to_owned()),
+            "{name}: the record is as written"
+        );
+        let hop = all.iter().find(|r| r["type"] == "hop").unwrap();
+        assert_eq!(hop["broken_at"], "proxy_request", "{name}");
+        let correction = &hop["correction"];
+        assert_eq!(correction["replaces"], blamed, "{name}: {hop:#}");
+        let finding = &correction["finding"];
+        assert_eq!(finding["code"], "proxy_broke_request", "{name}");
+        let message = finding["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "the proxy nginx/1.22.1 at 127.0.0.1:{port} broke the upgrade, not the server"
+            )) && message.contains(upstream_said),
+            "{name}: {message}"
+        );
+        // The line output: under the hop line, naming the finding it corrects.
+        let out = wssniff(&["-r", path.to_str().unwrap()]);
+        let text = stdout(&out);
+        let hop_line = text.find("    proxy hop: #1 via").unwrap();
+        let corrected = text
+            .find(&format!(
+                "    corrects #1's {blamed}:\n    error proxy_broke_request: the proxy nginx/1.22.1"
+            ))
+            .unwrap_or_else(|| panic!("{name}: {text}"));
+        assert!(hop_line < corrected, "{name}: {text}");
+        // The summary counts the corrected cause in place of the blame (the upstream leg's
+        // own refusal stays).
+        let summary = stderr(&out);
+        assert!(
+            summary.contains("1 broken by a hop")
+                && summary.contains("proxy_broke_request ×1")
+                && summary.contains(&format!("{blamed} ×1")),
+            "{name}: {summary}"
+        );
+    }
+    // A proxy that passed the upgrade intact, and an upstream that refused an intact request
+    // (websockets' Origin check behind nginx): the server's own answer stands.
+    for name in ["nginx-proxy-ok.pcap", "nginx-gzip-origin-403.pcap"] {
+        let path = sample(name);
+        let hop = all_records(&path, &[])
+            .into_iter()
+            .find(|r| r["type"] == "hop")
+            .unwrap();
+        assert!(hop.get("correction").is_none(), "{name}: {hop:#}");
+        let summary = stderr(&wssniff(&["-r", path.to_str().unwrap()]));
+        assert!(summary.contains("0 broken by a hop"), "{name}: {summary}");
+    }
+}
+
+#[test]
+fn refusal_bodies_of_real_peers_are_decoded_or_shown_as_hex() {
+    // aiohttp refusing with a protobuf error (binary) and a deflate-compressed text reason.
+    let path = sample("aiohttp-refusal-bodies.pcap");
+    let recs = records(&path, &[]);
+    let binary = &recs[0]["response"]["body"];
+    assert_eq!(
+        binary["hex"],
+        "08 07 12 12 6f 72 69 67 69 6e 20 6e 6f 74 20 61 6c 6c 6f 77 65 64"
+    );
+    assert!(binary.get("text").is_none(), "{binary}");
+    // Binary is no reason to quote.
+    assert_eq!(codes(&recs[0]), ["forbidden"]);
+    assert!(!recs[0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("body says"));
+    let reason =
+        "Refused: this endpoint needs the subprotocol v2.chat.example; the client offered none.";
+    let deflated = &recs[1]["response"]["body"];
+    assert_eq!(
+        (
+            &deflated["content_encoding"],
+            &deflated["decoded"],
+            &deflated["length"]
+        ),
+        (&"deflate".into(), &true.into(), &85.into()),
+        "{deflated}"
+    );
+    assert_eq!(deflated["text"], format!("{reason}\n"));
+    assert!(recs[1]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("the body says \"{reason}\"")));
+    // -v: the binary body as hex, the decoded one as text with its coding.
+    let out = stdout(&wssniff(&["-r", path.to_str().unwrap(), "-v"]));
+    assert!(
+        out.contains("      <\n      < [binary, 22 bytes: 08 07 12 12 6f 72 69 67 69 6e 20 6e 6f 74 20 61 6c 6c 6f 77 65 64]\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "      <\n      < {reason}\n      < [85 bytes, deflate]\n"
+        )),
+        "{out}"
+    );
+    // nginx with gzip on relaying websockets' 403 to a client that accepts gzip: the client's
+    // leg is gzip on the wire, the upstream leg plain; both read the same.
+    let recs = records(&sample("nginx-gzip-origin-403.pcap"), &[]);
+    let (client, upstream) = (&recs[0]["response"]["body"], &recs[1]["response"]["body"]);
+    assert_eq!(
+        (&client["content_encoding"], &client["decoded"]),
+        (&"gzip".into(), &true.into()),
+        "{client}"
+    );
+    assert!(upstream.get("content_encoding").is_none(), "{upstream}");
+    assert_eq!(client["text"], upstream["text"]);
+    assert_eq!(
+        client["text"],
+        "Failed to open a WebSocket connection: invalid Origin header: https://evil.example.\n"
+    );
+    assert_ne!(
+        client["length"], upstream["length"],
+        "gzip's length as sent"
+    );
+}
+
+/// tshark's decoded HTTP response bodies (`http.file_data`, after chunked and content
+/// decoding) by the packet it dissects them at, read from its PDML (the field's `value` is the
+/// bytes in hex).
+fn tshark_bodies(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "http.response",
+            "-T",
+            "pdml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pdml = String::from_utf8_lossy(&out.stdout).into_owned();
+    let attr = |text: &str, name: &str| -> Option<String> {
+        let (_, rest) = text.split_once(&format!("{name}=\""))?;
+        rest.split_once('"').map(|(v, _)| v.to_owned())
+    };
+    let mut bodies = Vec::new();
+    for packet in pdml.split("<packet>").skip(1) {
+        let number = packet
+            .split_once("name=\"frame.number\"")
+            .and_then(|(_, rest)| attr(rest, "show"))
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        if let Some((_, rest)) = packet.split_once("name=\"http.file_data\"") {
+            let hex = attr(rest, "value").unwrap();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            bodies.push((number, bytes));
+        }
+    }
+    bodies
+}
+
+#[test]
+fn refusal_bodies_agree_with_tshark() {
+    if !crate::tls::have_tshark() {
+        return;
+    }
+    for name in [
+        "aiohttp-refusal-bodies.pcap",
+        "nginx-gzip-origin-403.pcap",
+        "nginx-no-upgrade-aiohttp-400.pcap",
+        "websockets-400-missing-subprotocol.pcap",
+    ] {
+        let path = sample(name);
+        let theirs = tshark_bodies(&path);
+        let recs = records(&path, &[]);
+        assert_eq!(theirs.len(), recs.len(), "{name}: a body per refusal");
+        for (packet, bytes) in theirs {
+            let r = recs
+                .iter()
+                .find(|r| {
+                    r["response"]["packets"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&packet.into())
+                })
+                .unwrap_or_else(|| panic!("{name}: no record answers at packet {packet}"));
+            let body = &r["response"]["body"];
+            let ours: Vec<u8> = match body["text"].as_str() {
+                Some(text) => text.as_bytes().to_vec(),
+                None => body["hex"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .map(|b| u8::from_str_radix(b, 16).unwrap())
+                    .collect(),
+            };
+            assert_eq!(ours, bytes, "{name}: packet {packet}");
+        }
+    }
+}
+
+#[test]
+fn a_proxy_timing_out_on_a_slow_upstream_is_named_and_not_corrected() {
+    // nginx (proxy_read_timeout 2s) in front of websockets whose handshake hook takes 6 s:
+    // nginx closes the upstream leg unanswered and answers the client 504. The client's
+    // gateway_timeout is right; the hop says the proxy gave up on the upstream, and when.
+    let path = sample("nginx-504-slow-upstream.pcap");
+    let all = all_records(&path, &[]);
+    let client_leg = all
+        .iter()
+        .find(|r| r["type"] == "handshake" && r["id"] == 1)
+        .unwrap();
+    assert_eq!(codes(client_leg), ["gateway_timeout"]);
+    let upstream_leg = all
+        .iter()
+        .find(|r| r["type"] == "handshake" && r["id"] == 2)
+        .unwrap();
+    assert_eq!(
+        (&upstream_leg["ending"], codes(upstream_leg)),
+        (&"client_fin".into(), vec!["no_response".to_owned()])
+    );
+    let hop = all.iter().find(|r| r["type"] == "hop").unwrap();
+    assert_eq!(hop["broken_at"], "unknown");
+    assert!(hop.get("correction").is_none(), "{hop:#}");
+    let explanation = hop["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("did not answer, and the proxy gave up after 2.0 s and answered the client 504: the upstream's handshake is slower than the proxy's timeout"),
+        "{explanation}"
     );
 }

@@ -354,7 +354,7 @@ fn the_report_lists_failed_tls_connections() {
 }
 
 /// Whether tshark can run; under `CI=true` (which installs it) a missing tshark fails.
-fn have_tshark() -> bool {
+pub(crate) fn have_tshark() -> bool {
     let found = Command::new("tshark").arg("-v").output().is_ok();
     assert!(
         found || std::env::var("CI").map_or(true, |v| v != "true"),

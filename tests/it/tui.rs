@@ -298,7 +298,9 @@ fn tui_and_report_mark_the_same_lines() {
                 .filter_map(|i| app.record(i))
                 .find(|r| r.id == d.id)
                 .unwrap();
-            let lines = detail_lines(r, None, None);
+            // With the record's hop, whose correction both show in place of the finding it
+            // replaces.
+            let lines = detail_lines(r, None, app.hop(r.id));
             for (title, wire) in [("Request", &d.request), ("Response", &d.response)] {
                 let Some(wire) = wire else { continue };
                 let report_marks: Vec<Option<String>> = wire
@@ -505,4 +507,39 @@ fn clicking_a_column_title_sorts_by_it_and_again_reverses() {
     assert!(app.descending);
     let down = statuses(&app);
     assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+}
+
+#[test]
+fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
+    use wssniff::tui::render::detail_lines;
+    let app = app_for(&["nginx-no-upgrade-426.pcap"]);
+    let record = |id: u64| {
+        (0..app.record_count())
+            .filter_map(|i| app.record(i))
+            .find(|r| r.id == id)
+            .unwrap()
+    };
+    let text = |id: u64| -> String {
+        detail_lines(record(id), None, app.hop(id))
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let client = text(1);
+    assert!(
+        client.contains("  error   proxy_broke_request: the proxy nginx/1.22.1 at 127.0.0.1:18261 broke the upgrade")
+            && client.contains("(in place of upgrade_required: both legs of the proxy hop show the proxy broke it)")
+            && !client.contains("error   upgrade_required"),
+        "{client}"
+    );
+    assert_eq!(
+        tui_marks(&detail_lines(record(1), None, app.hop(1)), "Response")[0].as_deref(),
+        Some("proxy_broke_request")
+    );
+    // The upstream leg's own 426 stands.
+    let upstream = text(2);
+    assert!(
+        upstream.contains("error   upgrade_required") && !upstream.contains("in place of"),
+        "{upstream}"
+    );
 }

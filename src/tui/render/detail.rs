@@ -230,8 +230,26 @@ pub fn detail_lines(
             Style::new().fg(Color::Green),
         ));
     }
-    for f in &r.findings {
+    // A hop known after this record was written can correct one of its findings: the
+    // corrected cause is shown in its place (the hop carries it; nothing is derived here).
+    let correction = hop.and_then(|h| h.correction.as_ref().filter(|_| h.downstream == r.id));
+    let findings = match hop {
+        Some(h) => h.corrected_findings(&r.findings, r.id),
+        None => r.findings.iter().collect(),
+    };
+    // The heads mark the lines the findings shown cite, the corrected one included.
+    let cited: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
+    for f in findings {
         finding_lines(f, &mut out);
+        if let Some(c) = correction.filter(|c| std::ptr::eq(f, &c.finding)) {
+            out.push(Line::styled(
+                format!(
+                    "          (in place of {}: both legs of the proxy hop show the proxy broke it)",
+                    c.replaces.as_str()
+                ),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
     }
 
     out.push(Line::raw(""));
@@ -239,7 +257,7 @@ pub fn detail_lines(
         "Request",
         r.request.as_ref(),
         MessageRef::Request,
-        &r.findings,
+        &cited,
         &mut out,
     );
     for (i, m) in r.interim.iter().enumerate() {
@@ -247,7 +265,7 @@ pub fn detail_lines(
             "Interim response",
             Some(m),
             MessageRef::Interim(i),
-            &r.findings,
+            &cited,
             &mut out,
         );
     }
@@ -255,7 +273,7 @@ pub fn detail_lines(
         "Response",
         r.response.as_ref(),
         MessageRef::Response,
-        &r.findings,
+        &cited,
         &mut out,
     );
     if let Some(h) = hop {

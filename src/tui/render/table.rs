@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::verdict_style;
-use crate::event::HandshakeRecord;
+use crate::event::{HandshakeRecord, HopLink};
 use crate::present::{escape, format_time_of_day};
 use crate::tui::action::SortKey;
 use crate::tui::app::{latency_ms, App};
@@ -74,7 +74,9 @@ impl Col {
         }
     }
 
-    fn cell(self, r: &HandshakeRecord) -> Cell<'static> {
+    /// The cell of `r` in this column; `hop` is the proxy hop `r` is a leg of, whose
+    /// correction (on the client's leg) names the finding shown in place of the record's own.
+    fn cell(self, r: &HandshakeRecord, hop: Option<&HopLink>) -> Cell<'static> {
         match self {
             Col::Time => Cell::from(format_time_of_day(r.ts)),
             Col::Flow => Cell::from(format!("{} → {}", r.client, r.server)),
@@ -102,11 +104,13 @@ impl Col {
                 r.verdict.as_str().to_uppercase(),
                 verdict_style(r.verdict),
             )),
-            Col::Finding => Cell::from(
-                r.top_finding()
-                    .map(|f| f.code.as_str().to_owned())
-                    .unwrap_or_default(),
-            ),
+            Col::Finding => {
+                let top = match hop {
+                    Some(h) => h.corrected_findings(&r.findings, r.id).first().copied(),
+                    None => r.top_finding(),
+                };
+                Cell::from(top.map(|f| f.code.as_str().to_owned()).unwrap_or_default())
+            }
         }
     }
 }
@@ -180,7 +184,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let rows: Vec<Row<'_>> = app
         .visible(rows_fit)
         .map(|(pos, r)| {
-            let row = Row::new(cols.iter().map(|&c| c.cell(r)));
+            let hop = app.hop(r.id);
+            let row = Row::new(cols.iter().map(|&c| c.cell(r, hop)));
             if pos == selected {
                 row.style(
                     Style::new()
