@@ -1,7 +1,8 @@
 //! Self-contained HTML rendering of the [`ReportModel`]: inline CSS, inline SVG charts, no
 //! scripts and no URLs that a browser would fetch, so the file opens offline, attaches to a
-//! ticket and prints. The layout is one column that narrows on a phone; wide tables and wire
-//! dumps scroll inside their own box.
+//! ticket and prints. The layout is one column that narrows on a phone; long header lines,
+//! curl lines and captured values wrap (on screen and in print) instead of hiding behind a
+//! horizontal scroll bar, and a wrapped head line continues indented under its start.
 //!
 //! Every piece of captured text goes through [`esc`]: control characters become visible
 //! `\xNN` escapes first, then `& < > " '` become entities.
@@ -38,12 +39,12 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:v
 h1{font-size:1.5em;margin:.2em 0}h2{border-bottom:2px solid var(--line);padding-bottom:.2em;margin-top:1.6em}
 h3{margin-top:1.4em}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;overflow-x:auto;white-space:pre}
-.wire .l{display:block;white-space:pre}.wire .mark{background:#ffebee;border-left:4px solid var(--failed);font-weight:bold}
+pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+.wire .l{display:block;white-space:pre-wrap;overflow-wrap:anywhere;padding-left:2ch;text-indent:-2ch}.wire .mark{background:#ffebee;border-left:4px solid var(--failed);font-weight:bold}
 .wire .missing{color:var(--failed);font-style:italic}.wire .why{color:var(--failed);font-weight:normal}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}
 td,th{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.n{text-align:right}
+th{background:#f0f0f0}td.n{text-align:right}td code{overflow-wrap:anywhere}
 .scroll{overflow-x:auto;max-width:100%}
 .v{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:bold;font-size:.85em}
 .v-ok{background:var(--ok)}.v-warning{background:var(--warning)}.v-failed{background:var(--failed)}.v-incomplete{background:var(--incomplete)}
@@ -56,8 +57,8 @@ th{background:#f0f0f0}td.n{text-align:right}
 .finding{margin:.4em 0}.finding .fix{color:var(--muted)}
 .chart{max-width:720px;display:block;margin:.4em 0}
 .muted{color:var(--muted)}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
-@media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}pre{white-space:pre-wrap;word-break:break-all}a{color:inherit;text-decoration:none}}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}.grid>div{min-width:0}
+@media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}a{color:inherit;text-decoration:none}}
 @media (max-width:600px){body{padding:6px;font-size:14px}td,th{padding:2px 4px}}
 ";
 
