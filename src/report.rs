@@ -68,6 +68,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name for messages (`HTML`, `Markdown`, `JSON`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Html => "HTML",
+            Format::Markdown => "Markdown",
+            Format::Json => "JSON",
+        }
+    }
+
     /// Picks the format from `path`'s extension (`.html`, `.htm`, `.md`, `.json`).
     ///
     /// # Errors
@@ -213,7 +223,7 @@ impl Report {
     }
 
     /// Renders the report into `out` (a file opened earlier: live capture opens its outputs
-    /// before it gives up root).
+    /// before it gives up root) and returns how many bytes it wrote.
     ///
     /// # Errors
     /// Writing failed.
@@ -222,9 +232,11 @@ impl Report {
         out: &mut dyn Write,
         format: Format,
         info: &CaptureInfo,
-    ) -> io::Result<()> {
-        out.write_all(self.render(format, info).as_bytes())?;
-        out.flush()
+    ) -> io::Result<u64> {
+        let text = self.render(format, info);
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(text.len() as u64)
     }
 }
 
@@ -504,6 +516,42 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("r.json")), Ok(Format::Json));
         assert!(Format::from_path(Path::new("r.pdf")).is_err());
         assert!(Format::from_path(Path::new("report")).is_err());
+    }
+
+    /// "Hosts and paths with the most failures" counts by path: two handshakes that differ
+    /// only in a query token are one row (it used to be one row each, `1 | 1`, with the
+    /// token printed in the table).
+    #[test]
+    fn failure_table_groups_by_path_without_the_query() {
+        let mut report = Report::new();
+        for (id, target) in [
+            (1, "/chat?token=s3cr3t-a"),
+            (2, "/chat?token=s3cr3t-b"),
+            (3, "/other"),
+        ] {
+            let mut r = evil_record();
+            r.id = id;
+            r.host = Some("h".into());
+            r.path = Some(target.into());
+            report
+                .event(&Event::Handshake(std::sync::Arc::new(r)))
+                .unwrap();
+        }
+        let m = report.model(&CaptureInfo::default());
+        let rows: Vec<(&str, &str, u64, u64)> = m
+            .targets
+            .iter()
+            .map(|t| (t.host.as_str(), t.path.as_str(), t.failed, t.total))
+            .collect();
+        assert_eq!(rows, vec![("h", "/chat", 2, 2), ("h", "/other", 1, 1)]);
+        let md = report.render(Format::Markdown, &CaptureInfo::default());
+        let table = md
+            .split("Hosts and paths with the most failures:")
+            .nth(1)
+            .and_then(|t| t.split("\n\n").nth(1))
+            .unwrap();
+        assert!(table.contains("| ` h ` | ` /chat ` | 2 | 2 |"), "{table}");
+        assert!(!table.contains("s3cr3t"), "{table}");
     }
 
     #[test]

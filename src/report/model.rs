@@ -24,8 +24,8 @@ use crate::event::{
 use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::{
     accept_check, body_lines, citing, connection_ending_meaning, curl_command, curl_replay_note,
-    format_ts, missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
-    VERDICTS_WORST_FIRST,
+    format_ts, missing_lines, plural, raw_line_parts, request_summary, target_path, verdict_rank,
+    AcceptCheck, VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -462,9 +462,14 @@ impl Collector {
             }
             None => self.no_response += 1,
         }
+        // By path, not the whole target: every query differs (and may hold a token).
         let target = (
             r.host.clone().unwrap_or_else(|| r.server.to_string()),
-            r.path.clone().unwrap_or_default(),
+            r.path
+                .as_deref()
+                .map(target_path)
+                .unwrap_or_default()
+                .to_owned(),
         );
         let failed = u64::from(r.verdict == Verdict::Failed);
         if let Some(t) = self.targets.get_mut(&target) {
@@ -1240,7 +1245,8 @@ pub struct FindingCount {
 pub struct TargetCount {
     /// Host header (or server address when there is none).
     pub host: String,
-    /// Request target.
+    /// Request path, without the query (so handshakes that differ only in query values
+    /// count together, and no query value, such as a token, is shown).
     pub path: String,
     /// Handshakes to this host and path that failed.
     pub failed: u64,

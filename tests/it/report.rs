@@ -285,6 +285,31 @@ fn hop_on_a_good_proxy_is_intact_and_unrelated_captures_have_none() {
     }
 }
 
+/// `--report` says on standard error where it wrote and how much, with the exact size.
+#[test]
+fn report_says_where_it_wrote_and_how_big() {
+    for (ext, format) in [("html", "HTML"), ("md", "Markdown"), ("json", "JSON")] {
+        let out = tmp(&format!("said.{ext}"));
+        let o = crate::util::command()
+            .args(["-q", "-r"])
+            .arg(sample("nginx-strips-upgrade.pcap"))
+            .arg("--report")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let size = std::fs::metadata(&out).unwrap().len();
+        let said = format!("wssniff: wrote the {format} report to {}, ", out.display());
+        let err = stderr(&o);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&said))
+            .unwrap_or_else(|| panic!("no {said:?} in {err}"));
+        assert!(line.ends_with(&format!("({size} bytes)")), "{line}");
+        assert!(stdout(&o).is_empty(), "messages go to stderr");
+    }
+}
+
 #[test]
 fn bad_report_extension_is_a_usage_error() {
     let o = wssniff(&[
