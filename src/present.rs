@@ -1,7 +1,9 @@
 //! Presentation every sink words alike: escaping untrusted text, capture time and durations,
 //! the order verdicts are listed in, the curl replay line and shell quoting, the words for
-//! how connections ended and what the accept check says, and credential redaction (`redact`:
-//! applied once to every event before any sink sees it).
+//! how connections ended and what the accept check says, credential redaction (`redact`:
+//! applied once to every event before any sink sees it), and the grouping of records into
+//! incidents (`incident`: a proxied handshake's legs as one, identical failures as one group
+//! with a count) that the report and the TUI share.
 //!
 //! Inputs are event types (records, hops); outputs are plain strings or small enums a sink
 //! styles its own way (ANSI colours, ratatui spans, HTML, Markdown). Nothing here derives a
@@ -11,6 +13,7 @@
 mod body;
 mod curl;
 mod evidence;
+pub mod incident;
 pub mod redact;
 mod tls;
 mod words;

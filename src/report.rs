@@ -2,8 +2,9 @@
 //! the same content as JSON) that an on-call engineer can attach to an incident ticket.
 //!
 //! [`Report`] is a sink: it takes every [`Event`] of a run, keeps bounded state (counters,
-//! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] failure groups with at most
-//! [`MAX_OCCURRENCES`] listed occurrences each, [`MAX_HOPS`] proxy hops, a decimated timeline,
+//! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] problem-incident groups (grouped by
+//! [`crate::present::incident`], so a proxied handshake is one incident) with at most
+//! [`MAX_OCCURRENCES`] listed incidents each, [`MAX_HOPS`] proxy hops, a decimated timeline,
 //! and for the WebSocket
 //! connections after the switch [`MAX_CONNECTIONS`] summaries and [`MAX_CONNECTION_GROUPS`]
 //! problem groups) and renders once at the end, when the capture metadata ([`CaptureInfo`])
@@ -40,9 +41,10 @@ pub const MAX_RECORDS: usize = 2_000;
 pub const REPORT_SCHEMA: u32 = 1;
 /// Proxy hops (from the engine's `Event::Hop`) kept with both requests as on the wire.
 pub const MAX_HOPS: usize = 1_000;
-/// Distinct failure groups (server, path, verdict, finding set) kept with full detail.
+/// Distinct problem-incident groups (each leg's server, Host, path, verdict and finding set)
+/// kept with full detail.
 pub const MAX_GROUPS: usize = 200;
-/// Occurrences listed per failure group; the rest are counted.
+/// Incidents listed per problem group; the rest are counted.
 pub const MAX_OCCURRENCES: usize = 50;
 /// Distinct (host, path) pairs counted for the "most failures" table.
 pub const MAX_TARGETS: usize = 10_000;

@@ -153,15 +153,35 @@ fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
         let model = json(&name);
         for r in records.iter().filter(|r| r["verdict"] == "failed") {
             let id = r["id"].as_u64().unwrap();
-            let in_group = model["groups"].as_array().unwrap().iter().any(|g| {
-                g["detail"]["id"] == id
-                    || g["occurrences"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|o| o["id"] == id)
-            });
-            assert!(in_group, "{name}: failed handshake #{id} has no section");
+            // In exactly one section: as a handshake or as a leg of its proxied handshake.
+            let ids = |v: &serde_json::Value| -> Vec<u64> {
+                std::iter::once(&v["id"])
+                    .chain(v["upstream_ids"].as_array().into_iter().flatten())
+                    .filter_map(serde_json::Value::as_u64)
+                    .collect()
+            };
+            let sections = model["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| {
+                    g["detail"]["id"] == id
+                        || g["upstream_legs"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|l| l["id"] == id)
+                        || g["occurrences"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|o| ids(o).contains(&id))
+                })
+                .count();
+            assert_eq!(
+                sections, 1,
+                "{name}: failed handshake #{id} in {sections} sections"
+            );
             assert!(
                 html.contains(&format!("<td class=\"n\">{id}</td>")),
                 "{name}: #{id} not listed"
@@ -258,6 +278,54 @@ fn hop_diff_names_the_headers_nginx_stripped() {
         md.contains("| dropped (hop-by-hop) | ` Upgrade ` | ` websocket ` | – |"),
         "{md}"
     );
+}
+
+/// A proxied handshake is one incident: one problem section holding the hop and both legs,
+/// counted once, instead of a section per leg plus a hop section (#16).
+#[test]
+fn a_proxied_handshake_is_one_incident_with_both_legs() {
+    for (name, path) in [
+        ("nginx-strips-upgrade.pcap", "/ws"),
+        ("nginx-http10-505.pcap", "/chat"),
+    ] {
+        let m = json(name);
+        let groups = m["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{name}: {groups:#?}");
+        let g = &groups[0];
+        assert_eq!(
+            (g["count"].as_u64(), g["detail"]["id"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(g["upstream_legs"][0]["id"], 2, "{name}");
+        assert_eq!(g["hops"], serde_json::json!(["hop1"]), "{name}");
+        assert_eq!(g["occurrences"][0]["upstream_ids"], serde_json::json!([2]));
+        // Every hop is still in the JSON, and both rows of the table lead to the incident.
+        assert_eq!(m["hops"].as_array().unwrap().len(), 1);
+        for row in m["handshakes"].as_array().unwrap() {
+            assert_eq!(row["group"], "g1", "{name}: {row}");
+        }
+
+        let md = report(name, "md");
+        assert!(!md.contains("## Proxy hops"), "{name}: {md}");
+        assert_eq!(md.matches("\n### ").count(), 1, "{name}: {md}");
+        assert!(
+            md.contains(&format!("### 1. FAILED ` GET {path} ` → ")),
+            "{name}: {md}"
+        );
+        assert!(md.contains("(1 proxied handshake, 2 legs)"), "{name}");
+        assert!(md.contains("#### Leg 1 of 2: client → proxy (handshake #1,"));
+        assert!(md.contains("#### Leg 2 of 2: proxy → upstream (handshake #2,"));
+        assert_eq!(md.matches("**Broken by the proxy").count(), 1, "{name}");
+
+        let html = report(name, "html");
+        assert_eq!(html.matches("<section class=\"group\"").count(), 1);
+        assert_eq!(html.matches("<section class=\"hop").count(), 0, "{name}");
+        assert_eq!(html.matches("id=\"hop1\"").count(), 1, "{name}");
+    }
+    // A hop that passed the handshake through is no problem: it keeps its own section.
+    let md = report("nginx-proxy-ok.pcap", "md");
+    assert!(md.contains("## Proxy hops"), "{md}");
+    assert!(!md.contains("## Problem handshakes"), "{md}");
 }
 
 #[test]
