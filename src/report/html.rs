@@ -46,7 +46,7 @@ pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;white-space:pre-
 .wire .missing{color:var(--failed);font-style:italic}.wire .why{color:var(--failed);font-weight:normal}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}
 td,th{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.n{text-align:right}td code{overflow-wrap:anywhere}
+th{background:#f0f0f0}td.n{text-align:right}td,th,td code{overflow-wrap:anywhere}code{overflow-wrap:break-word}
 .scroll{overflow-x:auto;max-width:100%}
 .v{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:bold;font-size:.85em}
 .v-ok{background:var(--ok)}.v-warning{background:var(--warning)}.v-failed{background:var(--failed)}.v-incomplete{background:var(--incomplete)}
@@ -57,7 +57,7 @@ th{background:#f0f0f0}td.n{text-align:right}td code{overflow-wrap:anywhere}
 .group.conn{border-left:6px solid var(--warning)}.group.conn.error{border-left-color:var(--failed)}
 .lead{font-size:1.1em;font-weight:bold}
 .finding{margin:.4em 0}.finding .fix{color:var(--muted)}
-.chart{max-width:720px;display:block;margin:.4em 0}
+.chart{max-width:720px;display:block;margin:.4em 0}.chart text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;fill:var(--fg)}
 .muted{color:var(--muted)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}.grid>div{min-width:0}
 @media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}a{color:inherit;text-decoration:none}}
@@ -238,11 +238,12 @@ pub(crate) fn render(m: &ReportModel) -> String {
             opt(m.timeline.start.as_ref(), "–")
         );
         o.push_str(&svg::timeline(&m.timeline));
-        o.push_str("<div class=\"grid\"><div><h3>Latency</h3>");
+        // One chart a row: side by side, a 640-unit chart shrinks below legible text.
+        o.push_str("<h3>Latency</h3>");
         o.push_str(&svg::latency(&m.latency));
-        o.push_str("</div><div><h3>Status codes</h3>");
+        o.push_str("<h3>Status codes</h3>");
         o.push_str(&svg::statuses(&m.statuses));
-        o.push_str("</div></div>\n");
+        o.push('\n');
     }
 
     // A hop whose handshake is a problem incident is shown there, with both legs, once.
