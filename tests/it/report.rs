@@ -528,7 +528,8 @@ addEventListener('load', () => {
     }
   });
   const charts = document.querySelectorAll('svg.chart').length;
-  document.body.innerHTML = '<pre id="measured">' + JSON.stringify({charts, texts, problems}) + '</pre>';
+  // Percent-encoded, so the DOM dump cannot turn any of it into an entity.
+  document.body.innerHTML = '<pre id="measured">' + encodeURIComponent(JSON.stringify({charts, texts, problems})) + '</pre>';
 });
 </script>"#;
 
@@ -562,11 +563,7 @@ fn measure(browser: &Path, html: &str, width: u32, name: &str) -> (u64, u64, Vec
         .nth(1)
         .and_then(|r| r.split("</pre>").next())
         .unwrap_or_else(|| panic!("{name} at {width} px: no measurement in {dom}"));
-    let json = json
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&percent_decode(json)).unwrap();
     let problems = v["problems"]
         .as_array()
         .unwrap()
@@ -578,6 +575,25 @@ fn measure(browser: &Path, html: &str, width: u32, name: &str) -> (u64, u64, Vec
         v["texts"].as_u64().unwrap(),
         problems,
     )
+}
+
+/// Undoes `encodeURIComponent`.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 /// A report that stresses the layout: every latency range and a dozen statuses filled, a
