@@ -287,6 +287,8 @@ fn a_proxied_handshake_is_one_incident_with_both_legs() {
     for (name, path) in [
         ("nginx-strips-upgrade.pcap", "/ws"),
         ("nginx-http10-505.pcap", "/chat"),
+        ("nginx-no-upgrade-426.pcap", "/chat"),
+        ("nginx-504-slow-upstream.pcap", "/chat"),
     ] {
         let m = json(name);
         let groups = m["groups"].as_array().unwrap();
@@ -315,7 +317,13 @@ fn a_proxied_handshake_is_one_incident_with_both_legs() {
         assert!(md.contains("(1 proxied handshake, 2 legs)"), "{name}");
         assert!(md.contains("#### Leg 1 of 2: client → proxy (handshake #1,"));
         assert!(md.contains("#### Leg 2 of 2: proxy → upstream (handshake #2,"));
-        assert_eq!(md.matches("**Broken by the proxy").count(), 1, "{name}");
+        // The hop's diagnosis, once (its headline is the first bold paragraph of the section).
+        let headline = md
+            .split(" legs)\n\n**")
+            .nth(1)
+            .and_then(|r| r.split("**").next())
+            .unwrap();
+        assert_eq!(md.matches(&format!("**{headline}**")).count(), 1, "{name}");
 
         let html = report(name, "html");
         assert_eq!(html.matches("<section class=\"group\"").count(), 1);
@@ -959,13 +967,15 @@ fn the_client_leg_shows_the_hops_corrected_cause_in_place() {
         .find(|r| r["id"] == 1)
         .unwrap();
     assert_eq!(row["top_finding"], "proxy_broke_request");
-    // The upstream leg keeps its own refusal: the upstream did answer 426.
+    // The upstream leg keeps its own refusal: the upstream did answer 426. It is shown in the
+    // same incident, as its second leg.
     let upstream = &j["groups"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["detail"]["id"] == 2)
-        .unwrap()["detail"];
+        .find(|g| g["detail"]["id"] == 1)
+        .unwrap()["upstream_legs"][0];
+    assert_eq!(upstream["id"], 2);
     assert!(upstream["findings"]
         .as_array()
         .unwrap()
