@@ -537,6 +537,7 @@ mod tests {
             response_changes: vec![],
             broken_at: BrokenAt::ProxyRequest,
             explanation: String::new(),
+            correction: None,
         }
     }
 
