@@ -362,14 +362,14 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         live: None,
     };
     let ((summary, tripped, report), mut broken) = delivery.close(&end)?;
-    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
+    if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
             path,
             engine.stats(),
             &read,
             crate::report::generation_time(),
         );
-        if let Err(e) = report.write_to(&mut file, *format, &info) {
+        if let Err(e) = write_report(&report, &mut file, report_path, *format, &info) {
             broken.get_or_insert(e);
         }
     }
@@ -381,6 +381,31 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         stopped: broken.map(|e| output_stopped(&e)),
         summary,
     })
+}
+
+/// Writes the `--report` file and says on standard error where it went and how big it is
+/// (as tcpdump and ripgrep report on their side files), so a user running `-q` in a script
+/// or a long live capture knows the report exists without listing the folder.
+fn write_report(
+    report: &Report,
+    file: &mut File,
+    path: &Path,
+    format: crate::report::Format,
+    info: &CaptureInfo,
+) -> io::Result<()> {
+    let bytes = report.write_to(file, format, info)?;
+    say_report_written(path, format, bytes);
+    Ok(())
+}
+
+/// `wssniff: wrote the HTML report to r.html, 21.1 KiB (21605 bytes)` on standard error.
+fn say_report_written(path: &Path, format: crate::report::Format, bytes: u64) {
+    eprintln!(
+        "wssniff: wrote the {} report to {}, {}",
+        format.name(),
+        path.display(),
+        crate::present::byte_size(bytes)
+    );
 }
 
 /// Name of the key file under the configuration folder.
@@ -811,10 +836,13 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     };
     let ((summary, tripped, report), broken) = delivery.close(&end)?;
     let mut write_error = write_error.or(broken);
-    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
+    if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
         let info = live_capture_info(live, engine.stats(), &stats);
-        if let Err(e) = rewrite_report(&report, &mut file, *format, &info) {
-            write_error.get_or_insert(e);
+        match rewrite_report(&report, &mut file, *format, &info) {
+            Ok(size) => say_report_written(report_path, *format, size as u64),
+            Err(e) => {
+                write_error.get_or_insert(e);
+            }
         }
     }
     let mut err = io::stderr().lock();

@@ -161,12 +161,13 @@ fn curl_line_is_the_reports_and_keeps_http_1_0() {
     let mut versions = Vec::new();
     for r in (0..app.record_count()).filter_map(|i| app.record(i)) {
         let tui = wssniff::present::curl_command(r).unwrap();
-        let detail = &model
+        // A proxied handshake is one group: the upstream leg is among its `upstream_legs`.
+        let detail = model
             .groups
             .iter()
-            .find(|g| g.detail.id == r.id)
-            .unwrap()
-            .detail;
+            .flat_map(|g| std::iter::once(&g.detail).chain(&g.upstream_legs))
+            .find(|d| d.id == r.id)
+            .unwrap();
         assert_eq!(Some(&tui), detail.curl.as_ref(), "#{}", r.id);
         let minor = r.request.as_ref().unwrap().head.version_minor;
         versions.push((minor, tui.starts_with(&format!("curl -i --http1.{minor} "))));
