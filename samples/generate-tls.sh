@@ -285,6 +285,27 @@ if want tls13-openssl-hrr; then
   stop_bg
 fi
 
+# TLS 1.2 resumption: two wss:// connections, the second an abbreviated handshake reusing
+# the first's master secret, by session ticket (RFC 5077, the server's default) and by
+# session id (the server sends no tickets). FILE.keys holds the first connection's line
+# only (as from a stack that logs none for a resumed session): the resumed connection
+# decrypts through the master secret remembered from the first.
+for how in ticket session-id; do
+  name=tls12-resumed-$how
+  if want "$name"; then
+    port=$((18481 + ${#how} % 10))
+    extra=()
+    [[ $how == session-id ]] && extra=(--no-ticket)
+    bg srv "${PYTLS[@]}" server --port "$port" --cert "$CERT" --key "$KEY" --tls 1.2 "${extra[@]}"
+    wait_listen "$port"
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    run 10 "${PYTLS[@]}" resume --port "$port" --cafile "$CERT" --keylog "$OUT/$name.keys" \
+      --keylog2 "$WORK/$name-resumed.keys"
+    cap_stop
+    stop_bg
+  fi
+done
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"

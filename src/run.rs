@@ -330,7 +330,7 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the engine
     // always asks the shared log; without keys the answer is "not found" and TLS is walked
     // as without a key log.
-    engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
+    engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     let read = analyse(
         &mut source,
         filter.as_mut(),
@@ -740,7 +740,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let mut engine = Engine::new(config.engine);
     if config.keylog.is_some() {
-        engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
+        engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     }
     let mut write_error: Option<io::Error> = None;
     let interface = live.options.interface.clone();

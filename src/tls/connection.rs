@@ -542,6 +542,7 @@ impl TlsConnection {
                                 .client_hello
                                 .as_ref()
                                 .is_some_and(|c| c.session_id == hello.session_id)),
+                    ticket: self.client_hello.as_ref().and_then(|c| c.ticket),
                     extended_master_secret: hello.extended_master_secret,
                     encrypt_then_mac: hello.encrypt_then_mac
                         && self
@@ -571,6 +572,18 @@ impl TlsConnection {
                 if let Some(der) = chain.first() {
                     self.leaf =
                         certificate::read_leaf(der, chain.len(), sni.as_deref()).map(Box::new);
+                }
+            }
+            handshake::NEW_SESSION_TICKET if peer == Peer::Server && !self.tls13() => {
+                // TLS 1.2 (RFC 5077): sent in plaintext before the server's ChangeCipherSpec.
+                // With the master secret known, remember it under this ticket for a later
+                // connection that resumes by it.
+                if let (Keys::Installed(keys), Some(ticket)) =
+                    (&mut self.keys, handshake::new_session_ticket(body))
+                {
+                    if let Some(sink) = keys.tickets.as_deref_mut() {
+                        sink.issued(ticket);
+                    }
                 }
             }
             handshake::ENCRYPTED_EXTENSIONS => {

@@ -727,24 +727,56 @@ impl SessionDecrypters {
             let master = keys
                 .master_secret
                 .ok_or(KeysError::Missing("CLIENT_RANDOM"))?;
-            let block = keyschedule::tls12_key_block(
-                &suite,
+            Self::tls12(
+                suite,
                 master.as_slice(),
                 client_random,
                 server_random,
+                encrypt_then_mac,
             )
-            .map_err(SetupError::from)?;
-            Ok(SessionDecrypters {
-                client: DirectionDecrypter::new(
-                    RecordDecrypter::tls12(suite, &block.client, encrypt_then_mac)?,
-                    None,
-                ),
-                server: DirectionDecrypter::new(
-                    RecordDecrypter::tls12(suite, &block.server, encrypt_then_mac)?,
-                    None,
-                ),
-            })
         }
+    }
+
+    /// Both directions' decrypters for a TLS 1.2 session from its master secret (a key log's
+    /// `CLIENT_RANDOM`, or an earlier connection's when this one resumed its session): the
+    /// key block comes from the master secret and this connection's randoms.
+    ///
+    /// # Errors
+    /// [`KeysError::Setup`] when the master secret does not fit the suite.
+    pub fn tls12(
+        suite: Suite,
+        master: &[u8],
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+        encrypt_then_mac: bool,
+    ) -> Result<SessionDecrypters, KeysError> {
+        let block = keyschedule::tls12_key_block(&suite, master, client_random, server_random)
+            .map_err(SetupError::from)?;
+        Ok(SessionDecrypters {
+            client: DirectionDecrypter::new(
+                RecordDecrypter::tls12(suite, &block.client, encrypt_then_mac)?,
+                None,
+            ),
+            server: DirectionDecrypter::new(
+                RecordDecrypter::tls12(suite, &block.server, encrypt_then_mac)?,
+                None,
+            ),
+        })
+    }
+
+    /// The suite of a TLS 1.2 session, checked as [`SessionDecrypters::from_key_log`] does.
+    ///
+    /// # Errors
+    /// [`KeysError::Version`] or [`KeysError::Suite`] when it cannot be decrypted.
+    pub fn tls12_suite(version: u16, suite_id: u16) -> Result<Suite, KeysError> {
+        if version != 0x0303 {
+            return Err(KeysError::Version("this TLS version"));
+        }
+        let suite = Suite::from_id(suite_id).map_err(KeysError::Suite)?;
+        if suite.version == Version::Tls13 {
+            return Err(KeysError::Suite(Unsupported { id: suite_id }));
+        }
+        Ok(suite)
     }
 }
 

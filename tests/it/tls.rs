@@ -146,6 +146,20 @@ const EXPECTED: &[Expect<'static>] = &[
         "tls13-openssl-hrr.pcap",
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
+    (
+        "tls12-resumed-ticket.pcap",
+        &[
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+        ],
+    ),
+    (
+        "tls12-resumed-session-id.pcap",
+        &[
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+        ],
+    ),
 ];
 
 #[test]
@@ -173,8 +187,11 @@ fn every_tls_sample_tells_its_story() {
             assert_eq!(codes(r), *codes_want, "{name}");
             assert_eq!(r["alpn"].as_str(), *alpn, "{name}");
             assert_eq!(r["decrypted"], false);
-            // TLS 1.3 hides the certificate; TLS 1.2 shows it.
-            if *version == "TLSv1.2" {
+            // TLS 1.3 hides the certificate; TLS 1.2 shows it, unless the session was
+            // resumed (an abbreviated handshake sends none).
+            if r["resumed"] == true {
+                assert!(r["certificate"].is_null(), "{name}");
+            } else if *version == "TLSv1.2" {
                 let cert = &r["certificate"];
                 assert_eq!(cert["subject"], "CN=localhost", "{name}");
                 assert_eq!(
@@ -431,6 +448,75 @@ fn tshark_decrypts_the_same_websocket_key_and_target() {
             .iter()
             .filter(|r| r["type"] == "handshake")
             .map(|r| (r["key"].as_str().unwrap(), r["path"].as_str().unwrap()))
+            .collect();
+        assert_eq!(ours, theirs, "{name}");
+    }
+}
+
+/// TLS 1.2 resumption samples: the second connection is an abbreviated handshake reusing
+/// the first's master secret; the key log has the first connection's line only.
+const RESUMED: &[&str] = &["tls12-resumed-ticket", "tls12-resumed-session-id"];
+
+#[test]
+fn a_resumed_tls12_session_decrypts_with_the_first_connections_master_secret() {
+    for name in RESUMED {
+        let keys = std::fs::read_to_string(sample(&format!("tls/{name}.keys"))).unwrap();
+        assert_eq!(
+            keys.lines()
+                .filter(|l| l.starts_with("CLIENT_RANDOM"))
+                .count(),
+            1,
+            "{name}: the key log must lack the resumed connection's line"
+        );
+        let records = with_keys(name);
+        let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
+        let tls = of("tls");
+        assert_eq!(tls.len(), 2, "{name}");
+        assert_eq!(
+            tls.iter()
+                .map(|t| (t["resumed"].as_bool(), t["decrypted"].as_bool()))
+                .collect::<Vec<_>>(),
+            [(Some(false), Some(true)), (Some(true), Some(true))],
+            "{name}: {tls:#?}"
+        );
+        assert!(tls.iter().all(|t| t["decryption"].is_null()), "{name}");
+        let hs = of("handshake");
+        assert_eq!(hs.len(), 2, "{name}");
+        assert!(hs.iter().all(|h| h["verdict"] == "ok"), "{name}: {hs:#?}");
+        let conns = of("connection");
+        assert_eq!(conns.len(), 2, "{name}");
+        assert!(conns.iter().all(|c| c["ending"] == "clean"), "{name}");
+    }
+}
+
+#[test]
+fn tshark_decrypts_the_resumed_sessions_with_the_same_key_log() {
+    if !have_tshark() {
+        return;
+    }
+    for name in RESUMED {
+        let pcap = sample(&format!("tls/{name}.pcap"));
+        let keys = sample(&format!("tls/{name}.keys"));
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .arg("-o")
+            .arg(format!("tls.keylog_file:{}", keys.display()))
+            .args(["-Y", "http.sec_websocket_key", "-T", "fields"])
+            .args(["-e", "tcp.stream", "-e", "http.sec_websocket_key"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let theirs: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('\t').map(|(_, key)| key))
+            .collect();
+        assert_eq!(theirs.len(), 2, "{name}: tshark decrypts both: {text}");
+        let records = with_keys(name);
+        let ours: Vec<&str> = records
+            .iter()
+            .filter(|r| r["type"] == "handshake")
+            .map(|r| r["key"].as_str().unwrap())
             .collect();
         assert_eq!(ours, theirs, "{name}");
     }

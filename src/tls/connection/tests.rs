@@ -287,6 +287,7 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     w.tls.install_keys(KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
+        tickets: None,
     }));
     w.send(
         S,
