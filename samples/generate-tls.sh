@@ -306,6 +306,39 @@ for how in ticket session-id; do
   fi
 done
 
+# TLS 1.3 0-RTT: openssl s_client resumes a session with the WebSocket upgrade request as
+# early data (-early_data, CLIENT_EARLY_TRAFFIC_SECRET); openssl s_server -early_data
+# accepts it and answers the 101 it reads from its stdin (no WebSocket library on Debian
+# speaks 0-RTT: Python's ssl and node's tls have no early-data API). The first connection,
+# which only fetches the session ticket, is not captured; the key log is the client's.
+if want tls13-early-data; then
+  port=18475
+  mkfifo "$WORK/s_server.in"
+  exec 7<>"$WORK/s_server.in"
+  timeout -s TERM 30 openssl s_server -accept "127.0.0.1:$port" -cert "$CERT" -key "$KEY" \
+    -keylogfile "$WORK/server.keys" -tls1_3 -early_data <&7 >"$WORK/s_server-$port.log" 2>&1 &
+  ALL_PIDS+=($!)
+  SCEN_PIDS+=($!)
+  wait_listen "$port"
+  (printf 'GET / HTTP/1.0\r\n\r\n'; sleep 1) | run 5 openssl s_client -connect "127.0.0.1:$port" \
+    -servername localhost -tls1_3 -sess_out "$WORK/session.pem" >/dev/null 2>&1
+  printf 'GET /chat HTTP/1.1\r\nHost: localhost:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' \
+    "$port" >"$WORK/upgrade.txt"
+  # Waits in the pipe until the next connection's handshake is done, after its early data.
+  printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n' >&7
+  cap_start "$OUT/tls13-early-data.pcap" "tcp port $port"
+  sleep 1 | run 5 openssl s_client -connect "127.0.0.1:$port" -servername localhost -tls1_3 \
+    -sess_in "$WORK/session.pem" -early_data "$WORK/upgrade.txt" \
+    -keylogfile "$OUT/tls13-early-data.keys" >"$WORK/early-client.log" 2>&1
+  grep -q 'Early data was accepted' "$WORK/early-client.log" || {
+    warn "the server did not accept the early data"
+    FAILED+=("$CURRENT")
+  }
+  cap_stop
+  stop_bg
+  exec 7>&-
+fi
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"

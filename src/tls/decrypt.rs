@@ -764,6 +764,27 @@ impl SessionDecrypters {
         })
     }
 
+    /// The decrypter for a TLS 1.3 session's 0-RTT records (`CLIENT_EARLY_TRAFFIC_SECRET`),
+    /// sealed with the suite `suite_id` the ServerHello chose (RFC 8446 §4.2.10: the
+    /// resumed session's); `None` when the key log lacks the secret or the suite is not
+    /// TLS 1.3.
+    #[must_use]
+    pub fn early_from_key_log(
+        log: &KeyLog,
+        suite_id: u16,
+        client_random: &[u8; 32],
+    ) -> Option<DirectionDecrypter> {
+        let suite = Suite::from_id(suite_id).ok()?;
+        if suite.version != Version::Tls13 {
+            return None;
+        }
+        let secret = log
+            .get(&ClientRandom(*client_random))?
+            .client_early_traffic_secret?;
+        let current = RecordDecrypter::tls13(suite, secret.as_slice()).ok()?;
+        Some(DirectionDecrypter::new(current, None))
+    }
+
     /// The suite of a TLS 1.2 session, checked as [`SessionDecrypters::from_key_log`] does.
     ///
     /// # Errors

@@ -37,6 +37,8 @@ pub const CERTIFICATE: u8 = 11;
 pub const SERVER_HELLO_DONE: u8 = 14;
 /// Finished (20).
 pub const FINISHED: u8 = 20;
+/// EndOfEarlyData (5, TLS 1.3): the client's last 0-RTT message.
+pub const END_OF_EARLY_DATA: u8 = 5;
 /// KeyUpdate (24, TLS 1.3).
 pub const KEY_UPDATE: u8 = 24;
 
@@ -177,6 +179,9 @@ pub struct ClientHello {
     /// The session ticket offered (RFC 5077, TLS 1.2 resumption), as its
     /// [`ticket_digest`]: a ticket can be 64 KiB, and it is only ever compared.
     pub ticket: Option<[u8; 32]>,
+    /// early_data (TLS 1.3 0-RTT) was offered: protected records may follow the ClientHello
+    /// before the ServerHello, under `CLIENT_EARLY_TRAFFIC_SECRET`.
+    pub early_data: bool,
 }
 
 /// What a ServerHello (or HelloRetryRequest) chose.
@@ -261,6 +266,7 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
             }
             TlsExtension::EncryptedServerName { .. } => hello.ech = true,
             TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
+            TlsExtension::EarlyData(_) => hello.early_data = true,
             TlsExtension::SessionTicket(t) if !t.is_empty() => {
                 hello.ticket = Some(ticket_digest(t));
             }

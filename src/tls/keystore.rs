@@ -165,6 +165,7 @@ impl SharedKeyLog {
         &self,
         session: SessionDecrypters,
         master: Option<KeyBytes>,
+        early: Option<DirectionDecrypter>,
         request: &KeyRequest,
     ) -> KeyAnswer {
         let tickets = master.map(|master| {
@@ -182,6 +183,7 @@ impl SharedKeyLog {
             client: Box::new(session.client),
             server: Box::new(session.server),
             tickets,
+            early: early.map(|e| Box::new(e) as Box<dyn super::RecordDecrypter>),
         })
     }
 }
@@ -205,11 +207,21 @@ impl KeyStore for SharedKeyLog {
                     .get(&ClientRandom(request.client_random))
                     .and_then(|k| k.master_secret)
                     .filter(|_| request.version == 0x0303);
-                (session, master)
+                let early = request
+                    .early_data
+                    .then(|| {
+                        SessionDecrypters::early_from_key_log(
+                            &log,
+                            request.cipher_suite,
+                            &request.client_random,
+                        )
+                    })
+                    .flatten();
+                (session, master, early)
             })
         };
         match found {
-            Ok((session, master)) => self.answer(session, master, request),
+            Ok((session, master, early)) => self.answer(session, master, early, request),
             Err(KeysError::NotInKeyLog) => {
                 let Some(master) = self.resumed_master(request) else {
                     return KeyAnswer::NotFound;
@@ -224,7 +236,7 @@ impl KeyStore for SharedKeyLog {
                             request.encrypt_then_mac,
                         )
                     }) {
-                    Ok(session) => self.answer(session, Some(master), request),
+                    Ok(session) => self.answer(session, Some(master), None, request),
                     Err(e) => KeyAnswer::Unsupported(e.to_string()),
                 }
             }
@@ -250,6 +262,7 @@ mod tests {
             session_id: session_id.to_vec(),
             resumed,
             ticket,
+            early_data: false,
             extended_master_secret: true,
             encrypt_then_mac: false,
         }

@@ -147,6 +147,11 @@ const EXPECTED: &[Expect<'static>] = &[
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
     (
+        // 0-RTT: whether the server took it is in the encrypted EncryptedExtensions.
+        "tls13-early-data.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
         "tls12-resumed-ticket.pcap",
         &[
             ("localhost", "TLSv1.2", "application_data", &[], None),
@@ -520,6 +525,65 @@ fn tshark_decrypts_the_resumed_sessions_with_the_same_key_log() {
             .collect();
         assert_eq!(ours, theirs, "{name}");
     }
+}
+
+#[test]
+fn tls13_early_data_carries_the_upgrade_request_and_tshark_agrees() {
+    // openssl s_client -early_data against s_server -early_data: the WebSocket upgrade
+    // request is the 0-RTT data, under CLIENT_EARLY_TRAFFIC_SECRET.
+    let name = "tls13-early-data";
+    let plain = tls_records(&format!("{name}.pcap"));
+    assert_eq!(plain[0]["early_data"], "offered", "{}", plain[0]);
+    let records = with_keys(name);
+    let tls: Vec<&Value> = records.iter().filter(|r| r["type"] == "tls").collect();
+    assert_eq!(tls.len(), 1);
+    assert_eq!(
+        (
+            &tls[0]["early_data"],
+            &tls[0]["resumed"],
+            &tls[0]["decrypted"]
+        ),
+        (&"accepted".into(), &true.into(), &true.into()),
+        "{}",
+        tls[0]
+    );
+    assert!(tls[0]["decryption"].is_null(), "{}", tls[0]);
+    let hs: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "handshake")
+        .collect();
+    assert_eq!(hs.len(), 1, "{records:#?}");
+    assert_eq!(hs[0]["verdict"], "ok", "{}", hs[0]);
+    assert_eq!(hs[0]["key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    assert!(
+        codes(hs[0]).iter().all(|c| *c != "capture_gap"),
+        "the client's records after its EndOfEarlyData open: {}",
+        hs[0]
+    );
+    if !have_tshark() {
+        return;
+    }
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(sample(&format!("tls/{name}.pcap")))
+        .arg("-o")
+        .arg(format!(
+            "tls.keylog_file:{}",
+            sample(&format!("tls/{name}.keys")).display()
+        ))
+        .args(["-Y", "http.sec_websocket_key", "-T", "fields"])
+        .args(["-e", "http.sec_websocket_key", "-e", "http.request.uri"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        format!(
+            "{}\t{}",
+            hs[0]["key"].as_str().unwrap(),
+            hs[0]["path"].as_str().unwrap()
+        )
+    );
 }
 
 #[test]
