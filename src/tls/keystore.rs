@@ -127,6 +127,37 @@ impl TicketSink for IssuedTickets {
 pub struct SharedKeyLog {
     log: Arc<Mutex<KeyLog>>,
     resumption: Arc<Mutex<ResumptionCache>>,
+    /// The sessions whose keys were found, in lookup order, for whoever writes them out
+    /// (`-w --write-secrets`); `None` when nobody does.
+    used: Option<Arc<Mutex<UsedSessions>>>,
+}
+
+/// Most bytes of key log lines waiting in [`UsedSessions`] for their writer (which takes
+/// them at every packet); a session past it is not written.
+const MAX_USED_WAITING: usize = 1 << 20;
+
+/// The NSS key log lines of the sessions a [`SharedKeyLog`] found keys for, which their
+/// writer has not taken yet. Secrets: never printed.
+#[derive(Default)]
+pub struct UsedSessions(String);
+
+impl std::fmt::Debug for UsedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UsedSessions({} bytes)", self.0.len())
+    }
+}
+
+impl UsedSessions {
+    /// Takes the lines of the sessions found since the last call, oldest first.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+
+    fn push(&mut self, lines: &str) {
+        if self.0.len() + lines.len() <= MAX_USED_WAITING {
+            self.0.push_str(lines);
+        }
+    }
 }
 
 impl SharedKeyLog {
@@ -136,7 +167,16 @@ impl SharedKeyLog {
         SharedKeyLog {
             log,
             resumption: Arc::default(),
+            used: None,
         }
+    }
+
+    /// Also notes in `used` every session whose keys the key log had (not the ones
+    /// derived from a remembered master secret: the original's lines cover those).
+    #[must_use]
+    pub fn noting_used(mut self, used: Arc<Mutex<UsedSessions>>) -> Self {
+        self.used = Some(used);
+        self
     }
 
     /// TLS 1.2 sessions remembered for resumption.
@@ -203,6 +243,9 @@ impl KeyStore for SharedKeyLog {
                 request.encrypt_then_mac,
             )
             .map(|session| {
+                if let Some(Ok(mut used)) = self.used.as_ref().map(|u| u.lock()) {
+                    used.push(&log.nss_lines(&ClientRandom(request.client_random)));
+                }
                 let master = log
                     .get(&ClientRandom(request.client_random))
                     .and_then(|k| k.master_secret)

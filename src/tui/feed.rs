@@ -227,7 +227,7 @@ pub fn spawn_live_reader(
         .write
         .as_deref()
         .filter(|p| std::fs::symlink_metadata(p).is_err());
-    let mut packet_out = PacketOut::create(live, &capture).map_err(io_err)?;
+    let mut packet_out = PacketOut::create(live, &capture, None).map_err(io_err)?;
     // The device and -w are open and no other thread runs yet: give up root now.
     crate::capture::live::drop_privileges(&live.relinquish, created.as_slice())?;
     let duration = live.duration;
