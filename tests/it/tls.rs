@@ -631,3 +631,35 @@ fn every_cipher_suite_sample_decrypts_to_application_data() {
     assert_eq!(tls.len(), 1);
     assert_eq!(tls[0]["decrypted"], true, "{}", tls[0]);
 }
+
+#[test]
+fn the_tui_reader_decrypts_with_a_key_log_and_with_the_captures_own_keys() {
+    use wssniff::event::Event;
+    use wssniff::tui::feed::{read_all, read_all_decrypting, Feed};
+    let handshakes = |feeds: Vec<Feed>| -> Vec<String> {
+        feeds
+            .into_iter()
+            .filter_map(|f| match f {
+                Feed::Event(Event::Handshake(h)) => Some(format!("{:?}", h.verdict)),
+                _ => None,
+            })
+            .collect()
+    };
+    let config = wssniff::engine::EngineConfig::default();
+    for name in WSS_OK {
+        let pcap = sample(&format!("tls/{name}.pcap"));
+        let keys = sample(&format!("tls/{name}.keys"));
+        let with = read_all_decrypting(pcap.to_str().unwrap(), &keys, config).unwrap();
+        assert_eq!(handshakes(with), ["Ok"], "{name}");
+        let without = read_all(pcap.to_str().unwrap(), config).unwrap();
+        assert!(handshakes(without).is_empty(), "{name}");
+    }
+    // A pcapng carrying a Decryption Secrets Block decrypts with no --keylog at all.
+    let dsb = root().join("samples/tls-suites/tls13-aes128gcm-dsb.pcapng");
+    let decrypted = read_all(dsb.to_str().unwrap(), config)
+        .unwrap()
+        .into_iter()
+        .filter(|f| matches!(f, Feed::Event(Event::Tls(t)) if t.decrypted))
+        .count();
+    assert_eq!(decrypted, 1);
+}
