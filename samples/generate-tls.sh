@@ -339,6 +339,33 @@ if want tls13-early-data; then
   exec 7>&-
 fi
 
+# An expired certificate (valid January 2025 only, made with `openssl ca -startdate
+# -enddate`), TLS 1.2 so it is visible: curl trusting it as its CA still rejects it
+# (certificate_expired alert), then curl -k goes on anyway.
+if want tls12-expired-certificate; then
+  mkdir -p "$WORK/ca"
+  : >"$WORK/ca/index.txt"
+  echo 01 >"$WORK/ca/serial"
+  printf '[ca]\ndefault_ca = c\n[c]\ndir = %s/ca\ndatabase = $dir/index.txt\nnew_certs_dir = $dir\nserial = $dir/serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\nunique_subject = no\n[p]\ncommonName = supplied\n' \
+    "$WORK" >"$WORK/ca.cnf"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -keyout "$WORK/expired.key" \
+    -out "$WORK/expired.csr" 2>/dev/null
+  openssl ca -batch -config "$WORK/ca.cnf" -selfsign -keyfile "$WORK/expired.key" \
+    -in "$WORK/expired.csr" -out "$WORK/expired.pem" \
+    -startdate 20250101000000Z -enddate 20250201000000Z >/dev/null 2>&1
+  port=18477
+  bg "s_server-$port" openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/expired.pem" \
+    -key "$WORK/expired.key" -keylogfile "$OUT/tls12-expired-certificate.keys" -quiet -tls1_2 -www
+  wait_listen "$port"
+  cap_start "$OUT/tls12-expired-certificate.pcap" "tcp port $port"
+  SSLKEYLOGFILE=$WORK/curl.keys try 5 "${CURL[@]}" --cacert "$WORK/expired.pem" "https://localhost:$port/"
+  sleep 0.2
+  run 5 "${CURL[@]}" -k "https://localhost:$port/"
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"

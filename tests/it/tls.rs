@@ -147,6 +147,27 @@ const EXPECTED: &[Expect<'static>] = &[
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
     (
+        // An expired certificate: curl verifying it rejects it, curl -k goes on (the
+        // finding is then a warning).
+        "tls12-expired-certificate.pcap",
+        &[
+            (
+                "localhost",
+                "TLSv1.2",
+                "handshake_failed",
+                &["tls_certificate_rejected", "tls_certificate_expired"],
+                None,
+            ),
+            (
+                "localhost",
+                "TLSv1.2",
+                "application_data",
+                &["tls_certificate_expired"],
+                None,
+            ),
+        ],
+    ),
+    (
         // 0-RTT: whether the server took it is in the encrypted EncryptedExtensions.
         "tls13-early-data.pcap",
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
@@ -662,4 +683,31 @@ fn the_tui_reader_decrypts_with_a_key_log_and_with_the_captures_own_keys() {
         .filter(|f| matches!(f, Feed::Event(Event::Tls(t)) if t.decrypted))
         .count();
     assert_eq!(decrypted, 1);
+}
+
+#[test]
+fn an_expired_certificate_is_an_error_when_refused_and_a_warning_when_accepted() {
+    let recs = tls_records("tls12-expired-certificate.pcap");
+    let expired = |r: &Value| -> (String, String) {
+        let f = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "tls_certificate_expired")
+            .unwrap();
+        (
+            f["severity"].as_str().unwrap().to_owned(),
+            f["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (refused, accepted) = (expired(&recs[0]), expired(&recs[1]));
+    assert_eq!(refused.0, "error");
+    assert_eq!(accepted.0, "warning");
+    assert!(
+        accepted.1.ends_with("(the client went on anyway)"),
+        "{}",
+        accepted.1
+    );
+    // Valid in January 2025 only (openssl ca -startdate/-enddate).
+    assert_eq!(recs[0]["certificate"]["not_after"], 1_738_368_000);
 }
