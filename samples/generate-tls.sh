@@ -366,6 +366,21 @@ if want tls12-expired-certificate; then
   stop_bg
 fi
 
+# wss:// through a forward proxy: Python websockets' client asks an HTTP CONNECT proxy
+# (samples/gen/connect_proxy.py) for a tunnel and runs TLS inside it. Only the client ↔
+# proxy leg is captured: CONNECT, 200, then the TLS session end to end.
+if want tls13-wss-connect-proxy; then
+  bg srv "${PYTLS[@]}" server --port 18488 --cert "$CERT" --key "$KEY" --tls 1.3
+  wait_listen 18488
+  bg proxy "$PY" "$GEN/connect_proxy.py" --port 18489
+  wait_listen 18489
+  cap_start "$OUT/tls13-wss-connect-proxy.pcap" 'tcp port 18489'
+  run 10 "${PYTLS[@]}" client --url wss://localhost:18488/chat --cafile "$CERT" --tls 1.3 \
+    --sni localhost --proxy http://127.0.0.1:18489 --keylog "$OUT/tls13-wss-connect-proxy.keys"
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"

@@ -66,8 +66,9 @@ async def run_client(args):
     if args.alpn:
         ctx.set_alpn_protocols(args.alpn.split(","))
     try:
+        # proxy: an HTTP CONNECT proxy URL, or None (no proxy from the environment).
         async with connect(args.url, ssl=ctx, open_timeout=3, ping_interval=None,
-                           server_hostname=args.sni) as ws:
+                           server_hostname=args.sni, proxy=args.proxy or None) as ws:
             await ws.send("hello over tls")
             log("echo:", await asyncio.wait_for(ws.recv(), 3))
             await ws.close(1000, "done")
@@ -156,6 +157,7 @@ def main():
     c.add_argument("--alpn", default="")
     c.add_argument("--keylog", default="")
     c.add_argument("--expect-fail", action="store_true")
+    c.add_argument("--proxy", default="")
     g = sub.add_parser("give-up")
     g.add_argument("--port", type=int, required=True)
     g.add_argument("--sni", default="localhost")

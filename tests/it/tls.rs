@@ -147,6 +147,11 @@ const EXPECTED: &[Expect<'static>] = &[
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
     (
+        // wss:// through an HTTP CONNECT proxy: the TLS session inside the tunnel.
+        "tls13-wss-connect-proxy.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
         // An expired certificate: curl verifying it rejects it, curl -k goes on (the
         // finding is then a warning).
         "tls12-expired-certificate.pcap",
@@ -414,6 +419,8 @@ const WSS_OK: &[&str] = &[
     "tls13-wss-python-ok",
     "tls12-wss-python-ok",
     "tls13-wss-node-ok",
+    // Through an HTTP CONNECT proxy (the client ↔ proxy leg: CONNECT, 200, TLS).
+    "tls13-wss-connect-proxy",
 ];
 
 fn with_keys(name: &str) -> Vec<Value> {
