@@ -59,16 +59,27 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     // Before the live reader gives up root: the key file is the invoking user's.
     let redactor = crate::run::redactor(&config.redact)?;
     let redacted = redactor.is_enabled();
+    // --keylog (and, reading a file, the capture's own Decryption Secrets Blocks), as in
+    // the line output; opened here so a missing file is said before the terminal is taken.
+    let live = matches!(config.input, Input::Live(_));
+    let keys =
+        crate::run::keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, live)?;
     let path = match &config.input {
         Input::File(path) => path.clone(),
         Input::Live(live) => {
-            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor)?;
+            let keys = config.keylog.is_some().then_some(keys);
+            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor, keys)?;
             let label = format!("interface {}", live.options.interface);
             return run_feed(App::new(label, None).redacted(redacted), &rx);
         }
     };
-    let (rx, _reader) =
-        feed::spawn_file_reader(&path, config.filter.as_deref(), config.engine, redactor)?;
+    let (rx, _reader) = feed::spawn_file_reader(
+        &path,
+        config.filter.as_deref(),
+        config.engine,
+        redactor,
+        keys,
+    )?;
     let label = if path == "-" {
         "file (standard input)".to_owned()
     } else {

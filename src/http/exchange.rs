@@ -159,6 +159,9 @@ pub enum Next {
 #[derive(Debug)]
 struct Pending {
     head_method: bool,
+    /// The request method is CONNECT: a 2xx answer turns the connection into a tunnel whose
+    /// bytes (TLS as a rule) are read as a new connection's.
+    connect: bool,
     /// The request asked for `Upgrade: h2c`.
     h2c: bool,
     /// Boxed: plain requests (most of a pipelined flood) keep 8 bytes here, not a message.
@@ -632,6 +635,7 @@ impl Exchange {
                     side,
                     Pending {
                         head_method: false,
+                        connect: false,
                         h2c: false,
                         upgrade: None,
                         since: last.map_or(link.now, |o| o.ts),
@@ -697,6 +701,7 @@ impl Exchange {
                 side,
                 Pending {
                     head_method: scan.head_method,
+                    connect: scan.connect_method,
                     h2c: scan.h2c,
                     upgrade: None,
                     since,
@@ -724,9 +729,16 @@ impl Exchange {
                 release_client: false,
             });
         }
-        let head_method = self.pop_pending().is_some_and(|p| p.head_method);
+        let pending = self.pop_pending();
+        let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         // An ordinary keep-alive exchange: its evidence problems are not ours.
         self.take_marks(link);
+        if pending.is_some_and(|p| p.connect) && (200..300).contains(&scan.status) {
+            // A tunnel (RFC 9110 §9.3.6): no body; the next bytes are the tunnelled
+            // protocol's, read as if the connection started there (TLS to an https://
+            // or wss:// origin through a forward proxy, or HTTP).
+            return Some(Next::Restart);
+        }
         Some(Next::Body {
             body: scan.response_body(head_method),
             release_client: false,
@@ -754,6 +766,7 @@ impl Exchange {
         let h2c = head.has_token("Upgrade", "h2c");
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
+        let connect = head.method() == Some("CONNECT");
         if self.pending.len() >= self.max_pending {
             out.effect.pending_limit = true;
             return Next::GiveUp;
@@ -785,6 +798,7 @@ impl Exchange {
             side,
             Pending {
                 head_method,
+                connect,
                 h2c,
                 upgrade: upgrade_request.map(Box::new),
                 since,
@@ -1166,6 +1180,7 @@ mod tests {
         exchange: Exchange,
         out: Output,
         switched: Option<Protocol>,
+        restarts: u32,
         packet: u64,
     }
 
@@ -1179,6 +1194,7 @@ mod tests {
                 exchange: Exchange::new(1024, 4, 4096),
                 out: Output::default(),
                 switched: None,
+                restarts: 0,
                 packet: 0,
             }
         }
@@ -1257,6 +1273,7 @@ mod tests {
                     }
                     Next::Restart => {
                         self.framers = [Framer::new(), Framer::new()];
+                        self.restarts += 1;
                         return;
                     }
                 }
@@ -1376,6 +1393,30 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
     }
 
     #[test]
+    fn a_2xx_to_connect_starts_the_connection_over_as_the_tunnelled_protocol() {
+        let mut h = Http::new();
+        let connect = b"CONNECT chat.example:443 HTTP/1.1\r\nHost: chat.example:443\r\n\r\n";
+        h.send(C, connect);
+        h.send(
+            S,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(h.restarts, 0, "a refusal leaves the connection HTTP");
+        h.send(C, connect);
+        h.send(S, b"HTTP/1.1 200 Connection established\r\n\r\n");
+        assert_eq!(
+            h.restarts, 1,
+            "no body: the tunnel starts right after the head"
+        );
+        assert!(h.completed().is_empty());
+        // Only CONNECT opens a tunnel.
+        let mut h = Http::new();
+        h.send(C, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(h.restarts, 0);
+    }
+
+    #[test]
     fn a_101_to_another_protocol_is_an_opaque_tunnel() {
         let mut h = Http::new();
         h.send(
@@ -1461,6 +1502,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         for _ in 0..4 {
             h.exchange.pending.push_back(Pending {
                 head_method: false,
+                connect: false,
                 h2c: false,
                 upgrade: None,
                 since: Timestamp(0),

@@ -37,6 +37,8 @@ pub const CERTIFICATE: u8 = 11;
 pub const SERVER_HELLO_DONE: u8 = 14;
 /// Finished (20).
 pub const FINISHED: u8 = 20;
+/// EndOfEarlyData (5, TLS 1.3): the client's last 0-RTT message.
+pub const END_OF_EARLY_DATA: u8 = 5;
 /// KeyUpdate (24, TLS 1.3).
 pub const KEY_UPDATE: u8 = 24;
 
@@ -174,6 +176,12 @@ pub struct ClientHello {
     pub cipher_count: usize,
     /// encrypt_then_mac (RFC 7366) was offered.
     pub encrypt_then_mac: bool,
+    /// The session ticket offered (RFC 5077, TLS 1.2 resumption), as its
+    /// [`ticket_digest`]: a ticket can be 64 KiB, and it is only ever compared.
+    pub ticket: Option<[u8; 32]>,
+    /// early_data (TLS 1.3 0-RTT) was offered: protected records may follow the ClientHello
+    /// before the ServerHello, under `CLIENT_EARLY_TRAFFIC_SECRET`.
+    pub early_data: bool,
 }
 
 /// What a ServerHello (or HelloRetryRequest) chose.
@@ -258,6 +266,10 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
             }
             TlsExtension::EncryptedServerName { .. } => hello.ech = true,
             TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
+            TlsExtension::EarlyData(_) => hello.early_data = true,
+            TlsExtension::SessionTicket(t) if !t.is_empty() => {
+                hello.ticket = Some(ticket_digest(t));
+            }
             TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => hello.ech = true,
             _ => {}
         }
@@ -304,6 +316,26 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
         }
     }
     Some(hello)
+}
+
+/// What a session ticket is remembered and looked up by: SHA-256 of the ticket, so the
+/// resumption cache holds 32 bytes per ticket whatever its size.
+#[must_use]
+pub fn ticket_digest(ticket: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(ticket).into()
+}
+
+/// The [`ticket_digest`] of the ticket a TLS 1.2 NewSessionTicket body carries (RFC 5077
+/// §3.3: a 4-byte lifetime hint, then the ticket with a 2-byte length); `None` when the
+/// body is cut or the ticket empty (the server took its offer back).
+#[must_use]
+pub fn new_session_ticket(body: &[u8]) -> Option<[u8; 32]> {
+    let &[a, b] = body.get(4..6)? else {
+        return None;
+    };
+    let ticket = body.get(6..6 + usize::from(u16::from_be_bytes([a, b])))?;
+    (!ticket.is_empty()).then(|| ticket_digest(ticket))
 }
 
 /// The DER certificates of a TLS ≤ 1.2 Certificate message body, leaf first (at most 16).
@@ -449,5 +481,25 @@ pub(crate) mod tests {
         body.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
         let h = parse_server_hello(&body).unwrap_or_default();
         assert_eq!((h.version, h.cipher, h.hello_retry), (0x0304, 0x1302, true));
+    }
+
+    #[test]
+    fn session_tickets_offered_and_issued_share_one_digest() {
+        let ticket = vec![0x5a; 300];
+        let hello = parse_client_hello(&client_hello_body(&[(35, ticket.clone())]));
+        assert_eq!(hello.and_then(|h| h.ticket), Some(ticket_digest(&ticket)));
+        let empty = parse_client_hello(&client_hello_body(&[(35, Vec::new())]));
+        assert_eq!(
+            empty.map(|h| h.ticket),
+            Some(None),
+            "an empty offer asks for a ticket"
+        );
+        let mut issued = vec![0, 0, 0x1c, 0x20];
+        issued.extend_from_slice(&(ticket.len() as u16).to_be_bytes());
+        issued.extend_from_slice(&ticket);
+        assert_eq!(new_session_ticket(&issued), Some(ticket_digest(&ticket)));
+        assert_eq!(new_session_ticket(&issued[..issued.len() - 1]), None, "cut");
+        assert_eq!(new_session_ticket(&[0, 0, 0, 0, 0, 0]), None, "empty");
+        assert_eq!(new_session_ticket(&[0, 0]), None);
     }
 }
