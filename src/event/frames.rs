@@ -265,7 +265,14 @@ mod tests {
     use super::*;
 
     fn frame(n: u64) -> LoggedFrame {
-        LoggedFrame::new(Timestamp(i64::try_from(n).unwrap()), n, Peer::Client, 1, 0x81, n)
+        LoggedFrame::new(
+            Timestamp(i64::try_from(n).unwrap()),
+            n,
+            Peer::Client,
+            1,
+            0x81,
+            n,
+        )
     }
 
     #[test]

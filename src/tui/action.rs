@@ -4,6 +4,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::tabs::Tab;
+
 /// Everything the user can ask for; `App::update` (the state, which imports this key
 /// table) applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,18 @@ pub enum Action {
     ExportJson,
     /// Show or hide the key help.
     Help,
+    /// Show this tab.
+    ShowTab(Tab),
+    /// Show the next tab of the tab bar.
+    NextTab,
+    /// Sort the current tab (other than the handshakes) by its n-th column; again reverses.
+    SortColumn(usize),
+    /// Detail view: scroll to the next line matching the filter's text.
+    NextMatch,
+    /// Detail view: scroll to the previous matching line.
+    PrevMatch,
+    /// Followed stream: scroll to the first close frame.
+    JumpToClose,
 }
 
 /// Which keys apply: typing into the filter bar takes every printable key.
@@ -176,11 +190,29 @@ pub(crate) const KEYS: &[Binding] = &[
             (ch('G'), Action::Bottom),
             (key(KeyCode::End), Action::Bottom),
         ],
-        what: "last row, follow newest",
+        what: "last row, follow newest (details: the end)",
+    },
+    Binding {
+        keys: &[
+            (ch('1'), Action::ShowTab(Tab::Handshakes)),
+            (ch('2'), Action::ShowTab(Tab::Connections)),
+            (ch('3'), Action::ShowTab(Tab::Tls)),
+            (ch('4'), Action::ShowTab(Tab::H2)),
+            (ch('t'), Action::NextTab),
+        ],
+        what: "tabs: handshakes, connections, TLS, HTTP/2 streams / next tab",
     },
     Binding {
         keys: &[(key(KeyCode::Enter), Action::Open)],
-        what: "open details of the selected handshake",
+        what: "open details (a connection: follow its stream)",
+    },
+    Binding {
+        keys: &[(ch('n'), Action::NextMatch), (ch('N'), Action::PrevMatch)],
+        what: "details: next / previous line matching the filter text",
+    },
+    Binding {
+        keys: &[(ch('e'), Action::JumpToClose)],
+        what: "followed stream: jump to the close",
     },
     Binding {
         keys: &[
@@ -198,7 +230,7 @@ pub(crate) const KEYS: &[Binding] = &[
     },
     Binding {
         keys: &[(ch('/'), Action::EditFilter)],
-        what: "filter: text over host, path, ip; v:failed code:accept_mismatch",
+        what: "filter as you type: any column or header; v:failed code:idle_timeout",
     },
     Binding {
         keys: &[(ch('v'), Action::CycleVerdict)],

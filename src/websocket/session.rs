@@ -1000,7 +1000,10 @@ mod tests {
             .iter()
             .map(|f| (f.peer, f.opcode_name(), f.payload_len, f.flag_words()))
             .collect();
-        assert_eq!(words[0], (Peer::Client, "text".into(), 11, "FIN MASK".into()));
+        assert_eq!(
+            words[0],
+            (Peer::Client, "text".into(), 11, "FIN MASK".into())
+        );
         assert_eq!(frames[0].preview(), b"hello there");
         // A skipped binary payload leaves the preview empty unless the session read it (the
         // first message of a direction is read for its preview).
@@ -1008,8 +1011,14 @@ mod tests {
         assert_eq!(frames[2].preview(), b"hb", "control payloads are kept");
         let close = frames.iter().find(|f| f.is_close()).unwrap();
         assert_eq!(close.close_code, r.close.client.as_ref().unwrap().code);
-        assert_eq!(close.preview(), r.close.client.as_ref().unwrap().reason.as_bytes());
-        assert_eq!(frames.len() as u64, r.client_to_server.frames + r.server_to_client.frames);
+        assert_eq!(
+            close.preview(),
+            r.close.client.as_ref().unwrap().reason.as_bytes()
+        );
+        assert_eq!(
+            frames.len() as u64,
+            r.client_to_server.frames + r.server_to_client.frames
+        );
     }
 
     #[test]
@@ -1020,10 +1029,16 @@ mod tests {
             feed(&mut s, Peer::Server, &server(0x81, b"tick"));
         }
         assert!(s.memory() > before);
-        assert!(s.memory() <= before + (FRAME_LOG_HEAD + FRAME_LOG_TAIL) * std::mem::size_of::<LoggedFrame>());
+        assert!(
+            s.memory()
+                <= before + (FRAME_LOG_HEAD + FRAME_LOG_TAIL) * std::mem::size_of::<LoggedFrame>()
+        );
         let r = end(s);
         assert_eq!(r.frame_log.len(), FRAME_LOG_HEAD + FRAME_LOG_TAIL);
-        assert_eq!(r.frame_log.omitted, 1000 - (FRAME_LOG_HEAD + FRAME_LOG_TAIL) as u64);
+        assert_eq!(
+            r.frame_log.omitted,
+            1000 - (FRAME_LOG_HEAD + FRAME_LOG_TAIL) as u64
+        );
     }
 
     #[test]
