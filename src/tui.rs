@@ -254,7 +254,12 @@ fn perform(
         Effect::Jump(to) => {
             let size = terminal.size()?;
             let regions = render::layout(ratatui::layout::Rect::new(0, 0, size.width, size.height));
-            render::jump(app, to, regions.main.height.saturating_sub(1));
+            render::jump(
+                app,
+                to,
+                regions.main.width,
+                regions.main.height.saturating_sub(1),
+            );
             return Ok(false);
         }
         Effect::LoadConnectionHex(i) => {

@@ -444,7 +444,9 @@ impl App {
             }
             Event::Connection(record) => {
                 let record: Arc<ConnectionRecord> = Arc::from(record);
-                let opened_by = record.handshake_id.and_then(|id| self.record_by_id(id));
+                let opened_by = record
+                    .handshake_id
+                    .and_then(|id| self.record_by_id(id, &record.community_id));
                 let row = ConnRow {
                     host: opened_by.and_then(|r| r.host.clone()),
                     path: opened_by.and_then(|r| r.path.clone()),
@@ -474,14 +476,16 @@ impl App {
         self.connections.get(&id).map(AsRef::as_ref)
     }
 
-    /// The kept handshake with id `id` (ids grow with arrival within one run, so this is a
-    /// binary search; several runs fed into one model fall back to a scan).
-    fn record_by_id(&self, id: u64) -> Option<&HandshakeRecord> {
-        let sorted = self.records.partition_point(|r| r.id < id);
+    /// The kept handshake with id `id` on the connection `community` (ids grow with arrival
+    /// within one run, so this is a binary search; a model fed several runs, whose ids
+    /// restart, falls back to the latest records).
+    fn record_by_id(&self, id: u64, community: &str) -> Option<&HandshakeRecord> {
+        let same = |r: &&Arc<HandshakeRecord>| r.id == id && r.community_id == community;
+        let at = self.records.partition_point(|r| r.id < id);
         self.records
-            .get(sorted)
-            .filter(|r| r.id == id)
-            .or_else(|| self.records.iter().rev().take(1024).find(|r| r.id == id))
+            .get(at)
+            .filter(same)
+            .or_else(|| self.records.iter().rev().take(1024).find(same))
             .map(AsRef::as_ref)
     }
 
@@ -732,6 +736,9 @@ impl App {
                     self.scroll_to_selection();
                 }
             }
+            Action::Bottom if self.screen == Screen::Detail => {
+                return Some(Effect::Jump(Jump::End));
+            }
             Action::Bottom => {
                 if self.screen == Screen::Table {
                     self.follow = true;
@@ -945,27 +952,33 @@ impl App {
         self.conns.selected_record()
     }
 
-    /// Index (for [`App::record`]) of the handshake kept with id `id`.
-    fn index_of_id(&self, id: u64) -> Option<usize> {
-        let want = self.record_by_id(id)? as *const HandshakeRecord;
-        self.records
-            .iter()
-            .position(|r| std::ptr::eq(Arc::as_ptr(r), want))
+    /// Index (for [`App::record`]) of the handshake kept with id `id` on connection
+    /// `community`.
+    fn index_of_id(&self, id: u64, community: &str) -> Option<usize> {
+        let want = self.record_by_id(id, community)? as *const HandshakeRecord;
+        let at = self.records.partition_point(|r| r.id < id);
+        let hit = |i: &usize| {
+            self.records
+                .get(*i)
+                .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), want))
+        };
+        Some(at)
+            .filter(hit)
+            .or_else(|| (0..self.records.len()).rev().find(hit))
     }
 
     /// The handshake record behind the selected row of the current tab, as an index.
     fn handshake_of_selection(&self) -> Option<usize> {
         match self.tab {
             Tab::Handshakes => self.selected_index(),
-            Tab::Connections => self
-                .conns
-                .selected_record()
-                .and_then(|c| c.record.handshake_id)
-                .and_then(|id| self.index_of_id(id)),
+            Tab::Connections => self.conns.selected_record().and_then(|c| {
+                let id = c.record.handshake_id?;
+                self.index_of_id(id, &c.record.community_id)
+            }),
             Tab::H2 => self
                 .h2
                 .selected_record()
-                .and_then(|r| self.index_of_id(r.0.id)),
+                .and_then(|r| self.index_of_id(r.0.id, &r.0.community_id)),
             Tab::Tls => None,
         }
     }

@@ -335,14 +335,25 @@ fn tab_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 /// Scrolls the detail view to `to` (a place only the drawn lines know: a matching line, the
-/// close frame, the end), for a view `height` rows tall. Says so in the status line when
-/// there is no such place.
-pub fn jump(app: &mut App, to: Jump, height: u16) {
+/// close frame, the end), for a view of `width` x `height` (the text area, below its title
+/// rule). Says so in the status line when there is no such place.
+pub fn jump(app: &mut App, to: Jump, width: u16, height: u16) {
     let Some((_, lines, close)) = detail::current(app) else {
         return;
     };
     let text: Vec<String> = lines.iter().map(|l| l.to_string().to_lowercase()).collect();
-    let at = usize::from(app.detail_scroll);
+    // The view scrolls by screen rows and long lines wrap: line i starts at row rows[i].
+    let mut rows = Vec::with_capacity(lines.len());
+    let mut row = 0usize;
+    for l in &lines {
+        rows.push(row);
+        row += Paragraph::new(l.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(width)
+            .max(1);
+    }
+    let scroll = usize::from(app.detail_scroll);
+    let at = rows.iter().rposition(|&r| r <= scroll).unwrap_or(0);
     let target = match to {
         Jump::Close => {
             if close.is_none() {
@@ -350,10 +361,11 @@ pub fn jump(app: &mut App, to: Jump, height: u16) {
             }
             close
         }
-        Jump::End => Some(
-            text.len()
-                .saturating_sub(usize::from(height.saturating_sub(1)).max(1)),
-        ),
+        Jump::End => {
+            let last = row.saturating_sub(usize::from(height).max(1));
+            app.detail_scroll = u16::try_from(last).unwrap_or(u16::MAX);
+            return;
+        }
         Jump::NextMatch | Jump::PrevMatch => {
             let terms = &app.filter.terms;
             if terms.is_empty() {
@@ -381,7 +393,8 @@ pub fn jump(app: &mut App, to: Jump, height: u16) {
         }
     };
     if let Some(line) = target {
-        app.detail_scroll = u16::try_from(line).unwrap_or(u16::MAX);
+        let row = rows.get(line).copied().unwrap_or(0);
+        app.detail_scroll = u16::try_from(row).unwrap_or(u16::MAX);
     }
 }
 
@@ -494,12 +507,9 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
 /// A message box. Only a top and a bottom rule, no side borders: text selected on screen
 /// (the curl command, one argument per line) copies without box characters.
 fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, body: &str) {
-    let longest = body.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    let want = u16::try_from(longest)
-        .unwrap_or(u16::MAX)
-        .saturating_add(2)
-        .max(40);
-    let width = want.min(area.width);
+    // The whole width, from the first column: a selection of whole lines copies the text
+    // and nothing of the table behind.
+    let width = area.width;
     let inner = usize::from(width).max(1);
     let rows: usize = body
         .lines()

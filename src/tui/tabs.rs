@@ -189,13 +189,13 @@ impl ConnRow {
 impl Listed for ConnRow {
     const COLUMNS: &'static [ColSpec] = &[
         col("Time", 12, 12, 0),
-        col("Client → Server", 21, 47, 0),
-        col("Handshake", 6, 9, 3),
-        col("Host", 8, 30, 2),
+        col("Client → Server", 21, 47, 3),
+        col("Handshake", 6, 9, 6),
+        col("Host", 8, 30, 5),
         col("Path", 6, 40, 0),
-        col("Frames", 6, 9, 4),
-        col("Duration", 8, 10, 5),
-        col("Close", 5, 5, 6),
+        col("Frames", 6, 9, 2),
+        col("Duration", 8, 10, 4),
+        col("Close", 5, 5, 1),
         col("Ending", 5, 18, 0),
         col("Top finding", 10, 60, 0),
     ];
@@ -266,7 +266,7 @@ impl Listed for ConnRow {
 impl Listed for TlsRecord {
     const COLUMNS: &'static [ColSpec] = &[
         col("Time", 12, 12, 0),
-        col("Client → Server", 21, 47, 0),
+        col("Client → Server", 21, 47, 4),
         col("SNI", 6, 40, 0),
         col("Version", 7, 8, 3),
         col("ALPN", 4, 12, 2),
@@ -356,7 +356,7 @@ impl H2Row {
 impl Listed for H2Row {
     const COLUMNS: &'static [ColSpec] = &[
         col("Time", 12, 12, 0),
-        col("Client → Server", 21, 47, 0),
+        col("Client → Server", 21, 47, 4),
         col("Stream", 6, 8, 2),
         col("Host", 8, 30, 1),
         col("Path", 6, 40, 0),
@@ -428,6 +428,9 @@ pub struct Listing<R> {
     pub descending: bool,
     /// Records received after [`MAX_ROWS`] (counted, not kept).
     pub not_kept: u64,
+    /// The user moved the selection: until then, without follow, the first row stays
+    /// selected while rows arrive (a file opens where a reader starts).
+    moved: bool,
 }
 
 impl<R: Listed> Default for Listing<R> {
@@ -441,6 +444,7 @@ impl<R: Listed> Default for Listing<R> {
             sort: 0,
             descending: false,
             not_kept: 0,
+            moved: false,
         }
     }
 }
@@ -477,6 +481,8 @@ impl<R: Listed> Listing<R> {
         self.view.insert(pos, index);
         if follow {
             self.selected = pos;
+        } else if !self.moved {
+            self.selected = 0;
         } else if pos <= self.selected && self.view.len() > 1 {
             self.selected += 1;
             if pos < self.offset {
@@ -547,6 +553,7 @@ impl<R: Listed> Listing<R> {
 
     /// Moves the selection by `n` rows (clamped).
     pub fn move_by(&mut self, n: i64) {
+        self.moved = true;
         let len = i64::try_from(self.view.len()).unwrap_or(i64::MAX);
         let cur = i64::try_from(self.selected).unwrap_or(0);
         let next = cur.saturating_add(n).clamp(0, (len - 1).max(0));
@@ -562,12 +569,14 @@ impl<R: Listed> Listing<R> {
 
     /// Selects the first row.
     pub fn top(&mut self) {
+        self.moved = true;
         self.selected = 0;
         self.scroll_to_selection();
     }
 
     /// Selects the last row.
     pub fn bottom(&mut self) {
+        self.moved = true;
         self.selected = self.view.len().saturating_sub(1);
         self.scroll_to_selection();
     }
@@ -578,6 +587,7 @@ impl<R: Listed> Listing<R> {
             return false;
         };
         let again = pos == self.selected;
+        self.moved = true;
         self.selected = pos;
         self.scroll_to_selection();
         again

@@ -82,11 +82,13 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let Some((title, lines, _)) = current(app) else {
         return;
     };
-    let max_scroll = u16::try_from(lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Scrolled by screen rows (long lines wrap); the last row stays reachable.
+    let rows = paragraph.line_count(area.width);
+    let max_scroll = u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX);
     frame.render_widget(
-        Paragraph::new(lines)
+        paragraph
             .block(Block::default().borders(Borders::TOP).title(title))
-            .wrap(Wrap { trim: false })
             .scroll((app.detail_scroll.min(max_scroll), 0)),
         area,
     );
@@ -595,11 +597,13 @@ fn frame_payload(f: &LoggedFrame) -> String {
             .and_then(|v| std::str::from_utf8(v).ok()),
         Err(_) => None,
     };
-    let more = if (p.len() as u64) < f.payload_len {
-        "…"
+    // Compressed frames inflate to another length: only a full preview says there is more.
+    let cut = if f.rsv1() {
+        p.len() >= crate::event::FRAME_PREVIEW_BYTES
     } else {
-        ""
+        (p.len() as u64) < f.payload_len
     };
+    let more = if cut { "…" } else { "" };
     match text.filter(|_| f.opcode != 0x2) {
         Some(t) => format!("\"{}{more}\"", escape(t)),
         None => {
@@ -625,9 +629,15 @@ fn frame_line(f: &LoggedFrame, start: crate::capture::Timestamp) -> Line<'static
     } else {
         Style::new()
     };
-    let rel = seconds(f.ts.nanos_since(start).max(0));
+    #[allow(clippy::cast_precision_loss)]
+    let since = f.ts.nanos_since(start).max(0) as f64 / 1e9;
+    let rel = if since < 1000.0 {
+        format!("+{since:.6}")
+    } else {
+        format!("+{}", seconds(f.ts.nanos_since(start)))
+    };
     Line::from(vec![
-        Span::styled(format!("  {} {rel:>8} ", format_time_of_day(f.ts)), dim()),
+        Span::styled(format!("  {} {rel:>11} ", format_time_of_day(f.ts)), dim()),
         Span::styled(format!("{dir} "), dir_style),
         Span::styled(format!("{:<6} ", f.opcode_name()), op_style),
         Span::raw(format!("{:>7} ", f.payload_len)),
@@ -707,17 +717,14 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
         short_duration(c.max_silence_ms)
     ));
     out.push(Line::from(vec![label("tcp"), Span::raw(tcp)]));
-    out.push(Line::from(vec![
-        label("community"),
-        Span::raw(c.community_id.clone()),
-    ]));
-    out.push(Line::raw(""));
-    out.push(section(&format!("Findings ({})", c.findings.len())));
-    if c.findings.is_empty() {
-        out.push(Line::styled("  none", Style::new().fg(Color::Green)));
-    }
+    // The findings in one line each here; why and how to fix them after the frames, so the
+    // stream starts on the first screen.
     for f in &c.findings {
-        finding_lines(f, &mut out);
+        out.push(Line::from(vec![
+            label("finding"),
+            Span::styled(format!("{} ", f.code.as_str()), severity_style(f.severity)),
+            Span::raw(escape(&f.message)),
+        ]));
     }
     out.push(Line::raw(""));
     let log = &c.frame_log;
@@ -729,7 +736,7 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
         format!("Frames ({total})")
     }));
     out.push(Line::styled(
-        "  time         since 101  dir opcode  length flags         payload",
+        "  time          since start dir opcode  length flags         payload",
         dim().add_modifier(Modifier::BOLD),
     ));
     let (frames, split) = log.in_time_order();
@@ -778,6 +785,17 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
         ),
         Style::new().add_modifier(Modifier::BOLD),
     ));
+    if !c.findings.is_empty() {
+        out.push(Line::raw(""));
+        out.push(section(&format!("Findings ({})", c.findings.len())));
+        for f in &c.findings {
+            finding_lines(f, &mut out);
+        }
+        out.push(Line::from(vec![
+            label("community"),
+            Span::raw(c.community_id.clone()),
+        ]));
+    }
     (out, close)
 }
 
