@@ -708,7 +708,7 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
             )),
         ]));
     }
-    let mut tcp = format!("{}", c.tcp_end.describe());
+    let mut tcp = c.tcp_end.describe().to_string();
     if let Some(ms) = c.idle_before_end_ms {
         tcp.push_str(&format!("; {} after the last frame", short_duration(ms)));
     }
