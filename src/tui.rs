@@ -12,6 +12,7 @@ pub mod action;
 pub mod app;
 pub mod export;
 pub mod feed;
+pub mod filter;
 pub mod render;
 pub mod tabs;
 

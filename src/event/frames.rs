@@ -3,8 +3,9 @@
 //! the connection (time, direction, opcode, length, flags, the start of the payload when the
 //! session read it anyway, the close code and reason), and a count of the frames between them.
 //!
-//! The WebSocket session fills it as it walks the frames; sinks render it and never decode
-//! frames again. Each entry is a fixed-size value (no allocation per frame), and the log's
+//! The WebSocket session fills it as it walks the frames when the engine is asked to
+//! (`ConnLimits::frame_log`, on for the TUI, the one output that shows it; the others pay
+//! nothing); sinks render it and never decode frames again. Each entry is a fixed-size value (no allocation per frame), and the log's
 //! bytes are part of the session's memory, so the budget (`--memcap`) counts them; a log the
 //! budget has no room for stops growing and says so ([`FrameLog::refused`]).
 //!
@@ -210,6 +211,18 @@ impl FrameLog {
             self.tail.reserve_exact(more);
         }
         self.tail.push_back(frame);
+    }
+
+    /// Gives up every kept frame (a consumer out of room for logs): they are counted in
+    /// `omitted` and `refused` is set, so the view says why the stream is not listed.
+    pub fn forget_frames(&mut self) {
+        let kept: Vec<LoggedFrame> = self.head.drain(..).chain(self.tail.drain(..)).collect();
+        for f in &kept {
+            self.omit(f);
+        }
+        self.head = Vec::new();
+        self.tail = VecDeque::new();
+        self.refused = true;
     }
 
     fn omit(&mut self, frame: &LoggedFrame) {

@@ -17,6 +17,8 @@ use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
 use super::feed::{Feed, Progress};
+use super::filter::latency_ms;
+pub use super::filter::Filter;
 use super::tabs::{ConnRow, H2Row, Listing, Tab};
 
 /// Most handshake records kept for browsing; later ones are counted but not stored, so a
@@ -24,6 +26,9 @@ use super::tabs::{ConnRow, H2Row, Listing, Tab};
 pub const MAX_RECORDS: usize = 250_000;
 /// Most distinct notices kept (the engine emits each kind once, so this is a safety net).
 const MAX_NOTICES: usize = 64;
+/// Most bytes of connections' frame logs the model keeps; the logs of later connections are
+/// given up (their streams say so), so a long live capture cannot exhaust memory.
+pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Most frames loaded for the hex view of one handshake.
 pub const MAX_HEX_FRAMES: usize = 64;
 
@@ -36,165 +41,6 @@ pub enum CaptureState {
     Finished,
     /// The producer stopped early; the message says why.
     Failed(String),
-}
-
-/// Response latency, or how long the client waited for an answer that never came.
-#[must_use]
-pub(crate) fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
-    r.timing.response_ms.or(r.timing.waited_ms)
-}
-
-/// How the latency column shows a record: the response time, or how long the request waited
-/// without an answer (a different thing, shown apart as `wait …`).
-#[must_use]
-pub(crate) fn latency_cell(r: &HandshakeRecord) -> String {
-    match (r.timing.response_ms, r.timing.waited_ms) {
-        (Some(ms), _) => format!("{ms:.1}ms"),
-        (None, Some(ms)) => format!("wait {ms:.0}ms"),
-        (None, None) => String::new(),
-    }
-}
-
-/// Every text a handshake row or its detail view shows, for the filter: the columns, the
-/// subprotocols and extensions, every request and response header line, the finding codes.
-pub(crate) fn handshake_text(r: &HandshakeRecord, out: &mut String) {
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        out,
-        "{}\n{} → {}\n{}\n{}\n{}\n{}",
-        crate::present::format_time_of_day(r.ts),
-        r.client,
-        r.server,
-        r.status.map(|s| s.to_string()).unwrap_or_default(),
-        latency_cell(r),
-        r.verdict.as_str(),
-        r.community_id,
-    );
-    for v in [
-        &r.host,
-        &r.path,
-        &r.method,
-        &r.origin,
-        &r.subprotocol,
-        &r.key,
-        &r.accept,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        out.push_str(v);
-        out.push('\n');
-    }
-    for v in r
-        .subprotocols_offered
-        .iter()
-        .chain(&r.extensions_offered)
-        .chain(&r.extensions)
-    {
-        out.push_str(v);
-        out.push('\n');
-    }
-    for m in r.request.iter().chain(&r.interim).chain(&r.response) {
-        out.push_str(&m.head.start_line);
-        out.push('\n');
-        for h in &m.head.headers {
-            out.push_str(&h.line());
-            out.push('\n');
-        }
-    }
-    for f in &r.findings {
-        out.push_str(f.code.as_str());
-        out.push('\n');
-        out.push_str(&f.message);
-        out.push('\n');
-    }
-}
-
-/// What the table shows: free-text terms plus the quick filters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Lower-case terms; each must occur somewhere in a row: any column, any request or
-    /// response header line, a finding's code or message.
-    pub terms: Vec<String>,
-    /// Only this verdict.
-    pub verdict: Option<Verdict>,
-    /// Only handshakes with a finding of this code.
-    pub code: Option<Code>,
-}
-
-impl Filter {
-    /// Parses the filter bar: `v:failed` / `verdict:failed`, `code:accept_mismatch`, a bare
-    /// verdict name or finding code, anything else is a text term. Unknown `code:` values are
-    /// returned as errors so the user learns why nothing matched.
-    ///
-    /// # Errors
-    /// A `code:` or `verdict:` value that does not exist.
-    pub fn parse(s: &str) -> Result<Filter, String> {
-        let mut filter = Filter::default();
-        for token in s.split_whitespace() {
-            let lower = token.to_lowercase();
-            if let Some(v) = lower
-                .strip_prefix("verdict:")
-                .or_else(|| lower.strip_prefix("v:"))
-            {
-                filter.verdict =
-                    Some(Verdict::parse(v).ok_or_else(|| format!("unknown verdict `{v}`"))?);
-            } else if let Some(c) = lower
-                .strip_prefix("code:")
-                .or_else(|| lower.strip_prefix("c:"))
-            {
-                filter.code =
-                    Some(Code::parse(c).ok_or_else(|| format!("unknown finding code `{c}`"))?);
-            } else if let Some(v) = Verdict::parse(&lower) {
-                filter.verdict = Some(v);
-            } else if let Some(c) = Code::parse(&lower) {
-                filter.code = Some(c);
-            } else {
-                filter.terms.push(lower);
-            }
-        }
-        Ok(filter)
-    }
-
-    /// The filter written back in the syntax [`Filter::parse`] reads.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(v) = self.verdict {
-            parts.push(format!("v:{}", v.as_str()));
-        }
-        if let Some(c) = self.code {
-            parts.push(format!("code:{}", c.as_str()));
-        }
-        parts.extend(self.terms.iter().cloned());
-        parts.join(" ")
-    }
-
-    /// No restriction at all.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.verdict.is_none() && self.code.is_none()
-    }
-
-    /// Whether `r` passes.
-    #[must_use]
-    pub fn matches(&self, r: &HandshakeRecord) -> bool {
-        if self.verdict.is_some_and(|v| v != r.verdict) {
-            return false;
-        }
-        if let Some(code) = self.code {
-            if !r.findings.iter().any(|f| f.code == code) {
-                return false;
-            }
-        }
-        if self.terms.is_empty() {
-            return true;
-        }
-        let mut hay = String::new();
-        handshake_text(r, &mut hay);
-        let hay = hay.to_lowercase();
-        self.terms.iter().all(|t| hay.contains(t.as_str()))
-    }
 }
 
 /// Which full-screen view is shown.
@@ -302,6 +148,8 @@ pub struct App {
     /// The filter in force when the bar was opened (Esc puts it back: the bar filters as
     /// you type).
     filter_before_edit: Option<Filter>,
+    /// Bytes of frame logs kept (bounded by [`MAX_FRAME_LOG_BYTES`]).
+    frame_log_bytes: usize,
     /// Proxy hops by downstream handshake id, and upstream id → downstream id.
     hops: HashMap<u64, Box<HopLink>>,
     hop_of_upstream: HashMap<u64, u64>,
@@ -366,6 +214,7 @@ impl App {
             tls: Listing::default(),
             h2: Listing::default(),
             filter_before_edit: None,
+            frame_log_bytes: 0,
             hops: HashMap::new(),
             hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
@@ -442,7 +291,13 @@ impl App {
                     self.hops.insert(hop.downstream, hop);
                 }
             }
-            Event::Connection(record) => {
+            Event::Connection(mut record) => {
+                let log = record.frame_log.memory();
+                if self.frame_log_bytes.saturating_add(log) > MAX_FRAME_LOG_BYTES {
+                    record.frame_log.forget_frames();
+                } else {
+                    self.frame_log_bytes += log;
+                }
                 let record: Arc<ConnectionRecord> = Arc::from(record);
                 let opened_by = record
                     .handshake_id
@@ -1122,9 +977,18 @@ impl SortKey {
             SortKey::Path => a.path.cmp(&b.path),
             SortKey::Status => a.status.cmp(&b.status),
             SortKey::Subprotocol => a.subprotocol.cmp(&b.subprotocol),
-            SortKey::Latency => latency_ms(a)
-                .unwrap_or(f64::INFINITY)
-                .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
+            // Real response times first, then the waits of unanswered requests (a wait is
+            // not a response time), then rows with neither.
+            SortKey::Latency => {
+                let key = |r: &HandshakeRecord| {
+                    (
+                        r.timing.response_ms.is_none(),
+                        latency_ms(r).unwrap_or(f64::INFINITY),
+                    )
+                };
+                let (ka, kb) = (key(a), key(b));
+                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+            }
             // Failed sorts last (first when reversed): the order people triage in.
             SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
             SortKey::Finding => a

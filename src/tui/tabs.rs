@@ -15,7 +15,7 @@ use crate::event::{ConnectionRecord, HandshakeRecord, TlsRecord, Verdict};
 use crate::finding::{Finding, Severity};
 use crate::present::{escape, format_time_of_day};
 
-use super::app::Filter;
+use super::filter::Filter;
 
 /// Most records a tab keeps (later ones are counted, not stored).
 pub const MAX_ROWS: usize = 250_000;
@@ -410,7 +410,7 @@ impl Listed for H2Row {
     }
 
     fn extra_text(&self, out: &mut String) {
-        super::app::handshake_text(&self.0, out);
+        super::filter::handshake_text(&self.0, out);
     }
 }
 

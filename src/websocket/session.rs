@@ -116,6 +116,8 @@ pub struct Session {
     memcap_evicted: bool,
     /// The first and last frames (bounded; counted in [`Session::memory`]).
     log: FrameLog,
+    /// Whether frames are logged at all ([`Session::with_frame_log`]).
+    log_frames: bool,
 }
 
 fn ms(ns: i64) -> f64 {
@@ -152,6 +154,7 @@ impl Session {
             inflaters_refused: (0, false),
             memcap_evicted: false,
             log: FrameLog::default(),
+            log_frames: false,
         }
     }
 
@@ -174,6 +177,14 @@ impl Session {
             extensions_known: false,
             ..Session::new(start, None, max_payload)
         }
+    }
+
+    /// The same session, keeping its frame log when `on` (the TUI shows it; the other outputs
+    /// do not, and pay nothing for it).
+    #[must_use]
+    pub fn with_frame_log(mut self, on: bool) -> Self {
+        self.log_frames = on;
+        self
     }
 
     /// At the end: `bytes` that `peer` sent were acknowledged by the other side but are not
@@ -419,22 +430,13 @@ impl Session {
         let start = self.start;
         let observed = self.observed;
         let deflate = self.deflate;
+        let log_frames = self.log_frames;
         {
             let d = self.dir_mut(peer);
             d.clean_frames += 1;
-            let flags = u8::from(h.fin) << 7
-                | u8::from(h.rsv1) << 6
-                | u8::from(h.rsv2) << 5
-                | u8::from(h.rsv3) << 4
-                | u8::from(h.mask.is_some());
-            d.logging = Some(LoggedFrame::new(
-                seen.ts,
-                packet,
-                peer,
-                h.opcode.bits(),
-                flags,
-                h.payload_len,
-            ));
+            if log_frames {
+                d.logging = Some(logged(&seen, peer));
+            }
             let s = &mut d.stats;
             s.frames += 1;
             s.bytes = s.bytes.saturating_add(h.frame_len());
@@ -828,6 +830,24 @@ impl Session {
     }
 }
 
+/// The frame log's entry for a frame whose header was just read (its preview fills later).
+fn logged(seen: &Seen, peer: Peer) -> LoggedFrame {
+    let h = &seen.header;
+    let flags = u8::from(h.fin) << 7
+        | u8::from(h.rsv1) << 6
+        | u8::from(h.rsv2) << 5
+        | u8::from(h.rsv3) << 4
+        | u8::from(h.mask.is_some());
+    LoggedFrame::new(
+        seen.ts,
+        seen.packet,
+        peer,
+        h.opcode.bits(),
+        flags,
+        h.payload_len,
+    )
+}
+
 /// What a content observer is told at a message's (or control frame's) first header.
 fn message_start(peer: Peer, seen: &Seen, compressed: bool) -> MessageStart {
     MessageStart {
@@ -988,7 +1008,7 @@ mod tests {
 
     #[test]
     fn the_frame_log_keeps_frames_with_previews_and_the_close() {
-        let mut s = plain();
+        let mut s = plain().with_frame_log(true);
         feed(&mut s, Peer::Client, &client(0x81, b"hello there"));
         feed(&mut s, Peer::Server, &server(0x82, &[1, 2, 3]));
         feed(&mut s, Peer::Server, &server(0x89, b"hb"));
@@ -1023,7 +1043,7 @@ mod tests {
 
     #[test]
     fn the_frame_log_is_bounded_and_counted_in_memory() {
-        let mut s = plain();
+        let mut s = plain().with_frame_log(true);
         let before = s.memory();
         for _ in 0..1000 {
             feed(&mut s, Peer::Server, &server(0x81, b"tick"));
@@ -1043,13 +1063,21 @@ mod tests {
 
     #[test]
     fn a_full_budget_keeps_the_frame_log_from_growing() {
-        let mut s = plain();
+        let mut s = plain().with_frame_log(true);
         s.set_room(0);
         feed(&mut s, Peer::Server, &server(0x81, b"tick"));
         assert_eq!(s.memory(), 0);
         let r = end(s);
         assert!(r.frame_log.refused);
         assert_eq!((r.frame_log.len(), r.frame_log.omitted), (0, 1));
+    }
+
+    #[test]
+    fn without_the_frame_log_nothing_is_logged() {
+        let mut s = plain();
+        feed(&mut s, Peer::Server, &server(0x81, b"tick"));
+        let r = end(s);
+        assert!(r.frame_log.is_empty());
     }
 
     #[test]

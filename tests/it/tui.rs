@@ -756,8 +756,20 @@ fn search_reads_every_column_and_header_as_you_type() {
 fn unanswered_latency_is_shown_apart_and_sorted_last() {
     use wssniff::tui::action::SortKey;
     let mut app = app_for(MIXED);
+    // A request that waited less than any response took still sorts after them all.
+    let mut quick = app.record(0).unwrap().clone();
+    quick.id = 99;
+    quick.timing.response_ms = None;
+    quick.timing.waited_ms = Some(0.001);
+    app.apply(wssniff::event::Event::Handshake(std::sync::Arc::new(quick)));
     app.update(Action::SortBy(SortKey::Latency));
     let rows: Vec<_> = app.visible(100).map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.timing.response_ms.is_none())
+            .count(),
+        2
+    );
     let unanswered = rows
         .iter()
         .position(|r| r.timing.response_ms.is_none())

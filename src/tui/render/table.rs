@@ -15,7 +15,8 @@ use super::verdict_style;
 use crate::event::{HandshakeRecord, HopLink, Verdict};
 use crate::present::{escape, format_time_of_day};
 use crate::tui::action::SortKey;
-use crate::tui::app::{latency_cell, App};
+use crate::tui::app::App;
+use crate::tui::filter::latency_cell;
 use crate::tui::tabs::{ColSpec, Listed, Listing, Tab};
 
 /// Columns between two columns.
