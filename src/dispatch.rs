@@ -72,6 +72,9 @@ pub struct ConnLimits {
     pub decrypt: bool,
     /// HTTP/2 caps (header blocks, HPACK tables, followed streams).
     pub h2: H2Limits,
+    /// WebSocket sessions keep their frame log (`ConnectionRecord::frame_log`): on for the
+    /// TUI, which shows it; off elsewhere, so the other outputs pay nothing for it.
+    pub frame_log: bool,
 }
 
 impl Default for ConnLimits {
@@ -84,6 +87,7 @@ impl Default for ConnLimits {
             body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
             decrypt: false,
             h2: H2Limits::default(),
+            frame_log: false,
         }
     }
 }
@@ -494,7 +498,8 @@ impl Dispatch {
         let go_on = h2.step(link, side, out);
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
-            let session = Session::new(o.start, deflate, self.limits.max_payload);
+            let session = Session::new(o.start, deflate, self.limits.max_payload)
+                .with_frame_log(self.limits.frame_log);
             self.open_session(o.stream, session);
         }
         if self.h2.as_ref().is_some_and(|h| h.is_stopped(side)) {
@@ -659,6 +664,7 @@ impl Dispatch {
                             } else {
                                 Session::extensions_unknown(start, max)
                             };
+                            let session = session.with_frame_log(self.limits.frame_log);
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -895,7 +901,8 @@ impl Dispatch {
                 }
                 link.set_client(client);
                 let start = link.stream(side).origin(0).map_or(link.now, |o| o.ts);
-                let session = Session::sniffed(start, self.limits.max_payload);
+                let session = Session::sniffed(start, self.limits.max_payload)
+                    .with_frame_log(self.limits.frame_log);
                 self.open_session(StreamId::HTTP1, session);
                 *self.lane_mut(side) = Lane::WebSocket;
                 let other = side.reverse();

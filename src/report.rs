@@ -391,6 +391,7 @@ mod tests {
             )],
             loss: Default::default(),
             h2_stream_id: None,
+            frame_log: Default::default(),
         }
     }
 

@@ -512,6 +512,8 @@ pub fn small_caps() -> EngineConfig {
                 },
                 max_streams: 4,
             },
+            // Hostile frames go through the frame log (and its redaction) too.
+            frame_log: true,
         },
         response_timeout_ns: Some(10 * 1_000_000_000),
         ..EngineConfig::default()

@@ -244,6 +244,15 @@ impl Redactor {
         {
             assign(&mut close.reason, |t| scope.text(t));
         }
+        // The frame log's text previews and close reasons (binary payloads hold no text).
+        for f in c.frame_log.frames_mut() {
+            if matches!(f.opcode, 0x0 | 0x1 | 0x8) && !f.preview().is_empty() {
+                let text = String::from_utf8_lossy(f.preview()).into_owned();
+                if let Cow::Owned(masked) = scope.text(&text) {
+                    f.set_preview(masked.as_bytes());
+                }
+            }
+        }
         scope.findings(&mut c.findings);
     }
 

@@ -83,10 +83,12 @@ impl<R: Read> Read for Counting<R> {
 pub fn spawn_file_reader(
     path: &str,
     filter: Option<&str>,
-    config: EngineConfig,
+    mut config: EngineConfig,
     redactor: Redactor,
     keys: (Keys, Vec<Notice>),
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
+    // The TUI follows streams: the sessions keep their frame logs.
+    config.conn.frame_log = true;
     let count = Arc::new(AtomicU64::new(0));
     let (input, total_bytes): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
         (Box::new(io::stdin()), None)
@@ -227,10 +229,11 @@ fn read_into(
 /// The interface cannot be opened, the filter does not compile, or `-w` cannot be created.
 pub fn spawn_live_reader(
     live: &Live,
-    config: EngineConfig,
+    mut config: EngineConfig,
     redactor: Redactor,
     keys: Option<(Keys, Vec<Notice>)>,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
+    config.conn.frame_log = true;
     let capture = LiveCapture::open(&live.options)?;
     let io_err = |source: io::Error| crate::capture::CaptureError::Io {
         path: live.options.interface.clone(),
