@@ -61,6 +61,7 @@ pub mod correlate;
 pub mod decode;
 pub mod dispatch;
 pub mod engine;
+pub mod engineio;
 pub mod event;
 pub mod finding;
 pub mod h2;

@@ -157,6 +157,9 @@ impl Redactor {
             Event::Notice(n) => Event::Notice(n),
             // A TLS record holds names (SNI, ALPN, certificate subjects), no credentials.
             Event::Tls(t) => Event::Tls(t),
+            // An Engine.IO session keeps no Socket.IO payload (a CONNECT's auth object is
+            // never stored); its sid is shortened by the human outputs.
+            Event::EngineIo(s) => Event::EngineIo(s),
         }
     }
 

@@ -388,6 +388,7 @@ impl Collector {
                 self.take_hop(h);
             }
             Event::Tls(t) => self.tls.take(t),
+            Event::EngineIo(_) => {}
         }
     }
 

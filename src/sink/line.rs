@@ -17,7 +17,9 @@ use std::io::{self, Write};
 
 use super::Sink;
 use crate::event::{BrokenAt, HopLink};
-use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, TlsRecord, Verdict};
+use crate::event::{
+    ConnectionRecord, EngineIoSession, Event, HandshakeRecord, Message, TlsRecord, Verdict,
+};
 use crate::finding::{Finding, Severity};
 use crate::present::{
     body_lines, connection_story, escape, format_ms, format_ts, packet_list, request_summary,
@@ -253,6 +255,29 @@ impl<W: Write> LineSink<W> {
         self.write_findings(&r.findings)
     }
 
+    /// One line per Engine.IO session (the sid shortened: it is a session credential), its
+    /// findings below it.
+    fn write_engineio(&mut self, s: &EngineIoSession) -> io::Result<()> {
+        let failed = s.findings.iter().any(|f| f.severity > Severity::Info);
+        let mark = if failed {
+            self.paint("SOCKET.IO FAILED", "1;31")
+        } else {
+            "socket.io".to_owned()
+        };
+        let server = s
+            .connections
+            .first()
+            .map(|c| format!("{} > {} ", c.client, c.server))
+            .unwrap_or_default();
+        writeln!(
+            self.out,
+            "{} {mark} {server}{}",
+            format_ts(s.ts),
+            escape(&engineio_story(s)),
+        )?;
+        self.write_findings(&s.findings)
+    }
+
     fn write_head(&mut self, msg: &Message, mark: char) -> io::Result<()> {
         writeln!(self.out, "      {mark} {}", escape(&msg.head.start_line))?;
         for h in &msg.head.headers {
@@ -280,6 +305,7 @@ impl<W: Write> Sink for LineSink<W> {
             Event::Hop(h) => self.write_hop(h),
             Event::Notice(_) => Ok(()),
             Event::Tls(t) => self.write_tls(t),
+            Event::EngineIo(s) => self.write_engineio(s),
         }
     }
 
@@ -291,3 +317,38 @@ impl<W: Write> Sink for LineSink<W> {
         self.out.flush()
     }
 }
+
+/// `session Ab12… EIO=4 /socket.io/: polling → websocket, 3 connections, 5 polls, 4 pings,
+/// ended close_packet`.
+fn engineio_story(s: &EngineIoSession) -> String {
+    let sid = s.sid.as_deref().map_or_else(|| "(no sid)".to_owned(), short_sid);
+    let path = match (&s.upgrade, s.transport) {
+        (Some(u), "websocket") if u.upgraded => "polling → websocket".to_owned(),
+        (Some(_), t) => format!("upgrade failed, stayed on {t}"),
+        (None, "websocket") => "websocket only".to_owned(),
+        (None, t) => t.to_owned(),
+    };
+    let n = s.connections.len();
+    format!(
+        "session {sid} EIO={} {}: {path}, {n} connection{}, {} polls, {} pings/{} pongs, ended {}",
+        s.version,
+        s.path,
+        if n == 1 { "" } else { "s" },
+        s.polls,
+        s.heartbeat.pings,
+        s.heartbeat.pongs,
+        s.ending,
+    )
+}
+
+/// An Engine.IO sid shortened for people: its first four characters.
+#[must_use]
+pub fn short_sid(sid: &str) -> String {
+    let head: String = sid.chars().take(4).collect();
+    if head.len() < sid.len() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+

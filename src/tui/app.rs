@@ -279,6 +279,7 @@ impl App {
                 }
             }
             Event::Handshake(record) => self.add_record(record),
+            Event::EngineIo(_) => {}
             Event::Tls(t) => {
                 self.tls_counts.0 += 1;
                 self.tls_counts.1 += u64::from(t.outcome.is_failure());
