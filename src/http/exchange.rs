@@ -130,6 +130,9 @@ pub enum Protocol {
         /// Whether that list is the whole answer: false when a snap-length cut ended the 101
         /// before its last line (the extensions may lie beyond the cut).
         extensions_known: bool,
+        /// The request target named this Engine.IO revision (`EIO=N`): the session's
+        /// messages are Engine.IO packets.
+        engineio: Option<u8>,
     },
     /// HTTP/2 over cleartext after `Upgrade: h2c` (RFC 7540 §3.2).
     H2c,
@@ -948,12 +951,17 @@ impl Exchange {
             && !msg.head.has_token("Upgrade", "websocket");
         let opens_websocket =
             status == 101 && !elsewhere && (websocket_response || answered_upgrade);
+        let engineio = pending
+            .as_ref()
+            .and_then(|p| p.upgrade.as_deref())
+            .and_then(|m| eio_version(&m.head));
         let switch = (status == 101).then(|| {
             if opens_websocket {
                 Protocol::WebSocket {
                     start: msg.last_ts,
                     extensions: msg.head.list("Sec-WebSocket-Extensions"),
                     extensions_known: msg.cut.is_none(),
+                    engineio,
                 }
             } else if pending.as_ref().is_some_and(|p| p.h2c)
                 || msg.head.has_token("Upgrade", "h2c")
@@ -1368,6 +1376,21 @@ fn engine_io_target(head: &crate::event::Head) -> bool {
     }
 }
 
+/// The Engine.IO revision a request target names (`EIO=4`), if any.
+fn eio_version(head: &crate::event::Head) -> Option<u8> {
+    let crate::event::StartLine::Request { target, .. } = &head.start else {
+        return None;
+    };
+    let at = target.find("EIO=")?;
+    let digits: String = target
+        .get(at + 4..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    digits.parse().ok()
+}
+
 /// Whether a request target asks Engine.IO (Socket.IO's transport) for its websocket
 /// transport: `/socket.io/?EIO=4&transport=websocket`.
 fn engine_io_websocket(head: &crate::event::Head) -> bool {
@@ -1549,6 +1572,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 start: Timestamp(3),
                 extensions: vec!["permessage-deflate".to_owned()],
                 extensions_known: true,
+                engineio: None,
             })
         );
     }
