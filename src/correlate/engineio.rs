@@ -639,6 +639,7 @@ fn list(addrs: &[SocketAddr]) -> String {
 /// The record of a session that is over, with its findings.
 fn finish_state(st: State) -> Option<EngineIoSession> {
     let mut r = st.record?;
+    r.connections.sort_by_key(|c| c.first_packet);
     r.heartbeat = EioHeartbeat {
         pings: st.heartbeat.pings,
         pongs: st.heartbeat.pongs,
@@ -647,8 +648,19 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
     };
     let _ = st.first_ts;
     let mut findings = Vec::new();
+    // One finding per error code: a proxy's two legs carry the same answer twice.
+    let mut seen_codes: Vec<i64> = Vec::new();
     for e in &r.errors {
-        let packets = vec![e.packet];
+        if seen_codes.contains(&e.code) {
+            continue;
+        }
+        seen_codes.push(e.code);
+        let packets: Vec<u64> = r
+            .errors
+            .iter()
+            .filter(|x| x.code == e.code)
+            .map(|x| x.packet)
+            .collect();
         match e.code {
             1 => {}
             5 => findings.push(
@@ -729,7 +741,9 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
         .as_ref()
         .is_some_and(|o| o.upgrades.iter().any(|u| u == "websocket"));
     let session_unknown = r.errors.iter().any(|e| e.code == 1);
-    if r.transport == "polling" && r.open.is_some() && !session_unknown {
+    // A refused namespace ends the client's attempt: that, not the transport, is the story.
+    let refused = r.namespaces.iter().any(|n| n.error.is_some());
+    if r.transport == "polling" && r.open.is_some() && !session_unknown && !refused {
         let why = match (&r.upgrade, offered_ws) {
             (_, false) => Some(
                 "the server offered no upgrade (`upgrades: []` in the open packet)".to_owned(),

@@ -159,7 +159,12 @@ impl Redactor {
             Event::Tls(t) => Event::Tls(t),
             // An Engine.IO session keeps no Socket.IO payload (a CONNECT's auth object is
             // never stored); its sid is shortened by the human outputs.
-            Event::EngineIo(s) => Event::EngineIo(s),
+            Event::EngineIo(mut s) => {
+                if let Some(sid) = s.sid.as_mut() {
+                    *sid = self.placeholder(sid);
+                }
+                Event::EngineIo(s)
+            }
         }
     }
 
@@ -333,7 +338,7 @@ pub const PLACEHOLDER_NOTE: &str =
 /// `password`, `passwd`, `pwd`, `jwt`, `api_key`, `apikey`, `secret`, `session`,
 /// `X-Amz-Credential`, … — any name containing `token`, `secret`, `passw`, `passcode`,
 /// `apikey`, `api_key`, `api-key`, `signature`, `credential`, `session`, `sessid`, `csrf`,
-/// `xsrf`, `jwt` or `authorization`; `auth`, `key`, `sig`, `pass`, `pwd` and `ticket` alone or
+/// `xsrf`, `jwt` or `authorization`; `auth`, `key`, `sig`, `pass`, `pwd`, `ticket` and `sid` alone or
 /// as a `_`/`-`-separated part (`auth_key`, `x-auth`, `access-key`), so `author` and
 /// `keyboard` are not. `Sec-WebSocket-Key` is a nonce, not a secret.
 #[must_use]
@@ -373,7 +378,8 @@ pub fn is_credential_name(name: &str) -> bool {
         "jwt",
         "authorization",
     ];
-    const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket"];
+    // `sid`: Engine.IO's session id, a session credential (`?EIO=4&sid=…`).
+    const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket", "sid"];
     CONTAINS.iter().any(|c| lower.contains(c))
         || lower
             .split(['_', '-', '.'])

@@ -258,11 +258,11 @@ impl<W: Write> LineSink<W> {
     /// One line per Engine.IO session (the sid shortened: it is a session credential), its
     /// findings below it.
     fn write_engineio(&mut self, s: &EngineIoSession) -> io::Result<()> {
-        let failed = s.findings.iter().any(|f| f.severity > Severity::Info);
-        let mark = if failed {
-            self.paint("SOCKET.IO FAILED", "1;31")
-        } else {
-            "socket.io".to_owned()
+        let worst = s.findings.iter().map(|f| f.severity).max();
+        let mark = match worst {
+            Some(Severity::Error) => self.paint("SOCKET.IO FAILED", "1;31"),
+            Some(Severity::Warning) => self.paint("socket.io WARNING", "1;33"),
+            _ => "socket.io".to_owned(),
         };
         let server = s
             .connections
@@ -341,9 +341,13 @@ fn engineio_story(s: &EngineIoSession) -> String {
     )
 }
 
-/// An Engine.IO sid shortened for people: its first four characters.
+/// An Engine.IO sid shortened for people: its first four characters (a redaction
+/// placeholder is shown whole: it is short and says what it is).
 #[must_use]
 pub fn short_sid(sid: &str) -> String {
+    if sid.starts_with("<redacted") {
+        return sid.to_owned();
+    }
     let head: String = sid.chars().take(4).collect();
     if head.len() < sid.len() {
         format!("{head}…")
