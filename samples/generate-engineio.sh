@@ -38,6 +38,7 @@ trap 'exit 130' INT TERM HUP
 missing=()
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 command -v nginx   >/dev/null || missing+=(nginx-light)
+command -v tshark  >/dev/null || missing+=(tshark)
 command -v node    >/dev/null || missing+=(nodejs)
 command -v npm     >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
@@ -239,6 +240,20 @@ if want engineio-python-aiohttp; then
   client engineio-python-aiohttp "${PYEIO[@]}" client --url http://127.0.0.1:18371 --hold 1.0
   cap_stop; stop_all
 fi
+
+# tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
+# tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
+# Engine.IO requests and responses, then WebSocket text payloads.
+for pcap in engineio-*.pcap; do
+  [[ -z $ONLY || $pcap == *"$ONLY"* ]] || continue
+  {
+    tshark -r "$pcap" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
+      -T fields -E separator=/t -e frame.number -e http.request.method -e http.response.code \
+      -e http.file_data 2>/dev/null | sed 's/^/http\t/'
+    tshark -r "$pcap" -Y 'websocket.payload.text' -T fields -E separator=/t \
+      -e frame.number -e websocket.payload.text 2>/dev/null | sed 's/^/ws\t/'
+  } >"expected/$pcap.tshark-http-ws.tsv"
+done
 
 {
   echo "# Tool versions used by samples/generate-engineio.sh"
