@@ -38,6 +38,7 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
+use crate::engineio::{self, observer::EioObserver};
 use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
 use crate::h2::connection::{H2Connection, H2Limits};
 use crate::h2::frame::{self as h2frame, PrefaceMatch};
@@ -51,7 +52,6 @@ use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
 use crate::tls::connection::TlsConnection;
 use crate::tls::{record, KeyAnswer, KeyRequest};
-use crate::engineio::{self, observer::EioObserver};
 use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
 
 /// Caps for one connection.

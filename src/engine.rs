@@ -1244,5 +1244,3 @@ fn engineio_request(m: &crate::event::Message) -> bool {
         crate::event::StartLine::Response { .. } => false,
     }
 }
-
-

@@ -20,8 +20,8 @@ use crate::engineio::packet::{self, Kind, Open};
 use crate::engineio::socketio::{self, SioKind};
 use crate::engineio::target::{self, Target, Transport};
 use crate::event::{
-    ConnectionRecord, EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade,
-    EngineIoSession, HandshakeRecord, Message, Peer, SioNamespace, StartLine, Verdict,
+    ConnectionRecord, EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, EngineIoSession,
+    HandshakeRecord, Message, Peer, SioNamespace, StartLine, Verdict,
 };
 use crate::finding::{Code, Finding, Severity};
 
@@ -210,9 +210,7 @@ impl EngineIoTracker {
                 },
             );
         }
-        self.sessions
-            .entry(sid.to_owned())
-            .or_default()
+        self.sessions.entry(sid.to_owned()).or_default()
     }
 
     /// One polling exchange (a GET or POST whose target names `EIO=`).
@@ -272,7 +270,10 @@ impl EngineIoTracker {
                 Err(e) => malformed = Some(e.0),
             }
         }
-        let sid = t.sid.clone().or_else(|| open.as_ref().map(|o| o.sid.clone()));
+        let sid = t
+            .sid
+            .clone()
+            .or_else(|| open.as_ref().map(|o| o.sid.clone()));
         let Some(sid) = sid else {
             // No session came of it (a refused open): a record of its own.
             let mut record = new_record(&t, ts);
@@ -295,7 +296,11 @@ impl EngineIoTracker {
                 });
             }
             record.end_ts = p.response.map_or(ts, |r| r.last_ts);
-            record.ending = if error.is_some() { "rejected" } else { "capture_ended" };
+            record.ending = if error.is_some() {
+                "rejected"
+            } else {
+                "capture_ended"
+            };
             let st = State {
                 record: Some(record),
                 malformed: malformed.map(|m| (m, 1)),
@@ -309,9 +314,7 @@ impl EngineIoTracker {
             return;
         };
         record.polls += 1;
-        record.end_ts = record
-            .end_ts
-            .max(p.response.map_or(ts, |r| r.last_ts));
+        record.end_ts = record.end_ts.max(p.response.map_or(ts, |r| r.last_ts));
         note_connection(
             record,
             EioConnection {
@@ -349,7 +352,11 @@ impl EngineIoTracker {
                 None => st.malformed = Some((m, 1)),
             }
         }
-        let pinger = if t.version >= 4 { Peer::Server } else { Peer::Client };
+        let pinger = if t.version >= 4 {
+            Peer::Server
+        } else {
+            Peer::Client
+        };
         let at = if is_post {
             ts
         } else {
@@ -407,7 +414,12 @@ impl EngineIoTracker {
                 .iter()
                 .find(|f| f.severity == Severity::Error)
                 .map_or_else(
-                    || format!("HTTP {}", r.status.map_or("(none)".to_owned(), |s| s.to_string())),
+                    || {
+                        format!(
+                            "HTTP {}",
+                            r.status.map_or("(none)".to_owned(), |s| s.to_string())
+                        )
+                    },
                     |f| f.code.as_str().to_owned(),
                 )
         });
@@ -769,7 +781,10 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
         if let Some(why) = why {
             findings.push(Finding::new(
                 Code::EngineioFellBackToPolling,
-                format!("{why}; the session went on over polling ({} polling requests)", r.polls),
+                format!(
+                    "{why}; the session went on over polling ({} polling requests)",
+                    r.polls
+                ),
             ));
         }
     }
@@ -781,7 +796,10 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
         if let Some(msg) = &n.error {
             findings.push(Finding::new(
                 Code::SocketioNamespaceRefused,
-                format!("namespace {}: the server answered CONNECT_ERROR \"{msg}\"", n.namespace),
+                format!(
+                    "namespace {}: the server answered CONNECT_ERROR \"{msg}\"",
+                    n.namespace
+                ),
             ));
         }
     }
@@ -802,4 +820,212 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
     }
     r.findings = findings;
     Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::event::BodyExcerpt;
+    use crate::http::head::{parse_head, HeadParse};
+
+    fn msg(head: &str, body: &[u8], packet: u64) -> Message {
+        let bytes = head.as_bytes();
+        let HeadParse::Complete(h) = parse_head(
+            bytes,
+            bytes.len(),
+            head.starts_with("GET") || head.starts_with("POST"),
+        ) else {
+            panic!("head does not parse: {head}");
+        };
+        Message {
+            head: h,
+            packets: vec![packet],
+            first_ts: Timestamp(i64::try_from(packet).unwrap() * 1_000_000),
+            last_ts: Timestamp(i64::try_from(packet).unwrap() * 1_000_000),
+            truncated: false,
+            body: Some(BodyExcerpt {
+                bytes: body.to_vec(),
+                length: Some(body.len() as u64),
+                truncated: false,
+                content_encoding: None,
+                undecoded: false,
+                problem: None,
+            }),
+            cut: None,
+        }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn poll(t: &mut EngineIoTracker, server: u16, target: &str, status: &str, body: &[u8], n: u64) {
+        let req = msg(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"), b"", n);
+        let resp = msg(
+            &format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            body,
+            n + 1,
+        );
+        t.poll(&Poll {
+            client: addr(40000 + u16::try_from(n).unwrap()),
+            server: addr(server),
+            request: &req,
+            response: Some(&resp),
+        });
+    }
+
+    const OPEN: &[u8] =
+        br#"0{"sid":"S1","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200}"#;
+    const UNKNOWN: &[u8] = br#"{"code":1,"message":"Session ID unknown"}"#;
+
+    #[test]
+    fn session_unknown_names_the_backend_that_opened_the_sid_and_the_one_that_refused() {
+        let mut t = EngineIoTracker::new();
+        // The proxy's upstream leg (backend 81), then its client leg (the proxy at 80).
+        poll(
+            &mut t,
+            81,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            3,
+        );
+        poll(
+            &mut t,
+            82,
+            "/socket.io/?EIO=4&transport=polling&sid=S1",
+            "400 Bad Request",
+            UNKNOWN,
+            5,
+        );
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling&sid=S1",
+            "400 Bad Request",
+            UNKNOWN,
+            7,
+        );
+        let done = t.finish();
+        assert_eq!(done.len(), 1);
+        let s = &done[0];
+        assert_eq!(s.sid.as_deref(), Some("S1"));
+        assert_eq!(s.polls, 4);
+        assert_eq!(s.connections.len(), 4);
+        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
+        assert_eq!(s.findings[0].code, Code::EngineioSessionUnknown);
+        assert!(
+            s.findings[0]
+                .message
+                .contains("created by 127.0.0.1:81 but 127.0.0.1:82"),
+            "{}",
+            s.findings[0].message
+        );
+        assert_eq!(s.findings[0].packets, [6, 8]);
+        assert_eq!(s.ending, "session_unknown");
+    }
+
+    #[test]
+    fn with_one_leg_the_balancer_behind_the_address_is_blamed() {
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling&sid=S1",
+            "400 Bad Request",
+            UNKNOWN,
+            3,
+        );
+        let s = &t.finish()[0];
+        assert!(s.findings[0].message.contains("capture the upstream side"));
+    }
+
+    #[test]
+    fn a_session_that_never_upgrades_fell_back_to_polling_and_pings_are_counted() {
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling&sid=S1",
+            "200 OK",
+            b"2",
+            3,
+        );
+        let req = msg("POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n", b"3", 5);
+        let resp = msg("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok", 6);
+        t.poll(&Poll {
+            client: addr(1),
+            server: addr(80),
+            request: &req,
+            response: Some(&resp),
+        });
+        let s = &t.finish()[0];
+        assert_eq!((s.heartbeat.pings, s.heartbeat.pongs), (1, 1));
+        assert_eq!(s.heartbeat.max_pong_wait_ms, 1.0);
+        assert_eq!(s.findings.len(), 1);
+        assert_eq!(s.findings[0].code, Code::EngineioFellBackToPolling);
+        assert!(s.findings[0].message.contains("never attempted"));
+    }
+
+    #[test]
+    fn a_refused_open_is_its_own_record_and_sessions_are_capped() {
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=3&transport=polling",
+            "400 Bad Request",
+            br#"{"code":5,"message":"Unsupported protocol version"}"#,
+            1,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].sid, None);
+        assert_eq!(done[0].findings[0].code, Code::EngineioUnsupportedVersion);
+        for i in 0..(MAX_SESSIONS as u64 + 3) {
+            let open = format!(r#"0{{"sid":"s{i}","upgrades":[]}}"#);
+            poll(
+                &mut t,
+                80,
+                "/socket.io/?EIO=4&transport=polling",
+                "200 OK",
+                open.as_bytes(),
+                10 + 2 * i,
+            );
+        }
+        assert_eq!(t.len(), MAX_SESSIONS);
+        assert_eq!(
+            t.take_done().len(),
+            3,
+            "the oldest are written out to make room"
+        );
+    }
 }

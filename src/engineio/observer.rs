@@ -220,9 +220,17 @@ mod tests {
         let kinds: Vec<_> = o.packets.iter().map(|p| (p.kind, p.probe)).collect();
         assert_eq!(
             kinds,
-            [(Kind::Ping, true), (Kind::Pong, true), (Kind::Upgrade, false), (Kind::Message, false)]
+            [
+                (Kind::Ping, true),
+                (Kind::Pong, true),
+                (Kind::Upgrade, false),
+                (Kind::Message, false)
+            ]
         );
-        assert_eq!(o.packets[3].sio.as_ref().and_then(|s| s.error.as_deref()), Some("no"));
+        assert_eq!(
+            o.packets[3].sio.as_ref().and_then(|s| s.error.as_deref()),
+            Some("no")
+        );
         assert_eq!((o.pings.pings, o.pings.pongs), (2, 1));
         assert_eq!(o.pings.max_wait_ns, 4_000_000);
         assert_eq!(o.pings.unanswered.map(|u| u.0), Some(20));

@@ -466,13 +466,13 @@ mod tests {
     #[test]
     fn v3_lengths_count_utf16_code_units_not_bytes() {
         // "é" is two bytes and one unit; "😀" four bytes and two units.
-        let body = "3:4é6:4a😀b2:40".as_bytes();
+        let body = "2:4é5:4a😀b2:40".as_bytes();
         let p = parse_payload(3, body).unwrap();
         assert_eq!(kinds(&p), [Kind::Message, Kind::Message, Kind::Message]);
         assert_eq!(p.packets[1].data.as_ref(), "a😀b".as_bytes());
         assert_eq!(p.packets[2].data.as_ref(), b"0");
         // A byte count would cut inside a character: that is a malformed length.
-        assert!(parse_payload(3, "4:4é".as_bytes()).is_err());
+        assert!(parse_payload(3, "3:4é".as_bytes()).is_err());
         assert!(parse_payload(3, b"99:4x").is_err());
         assert!(parse_payload(3, b"x:4").is_err());
     }
@@ -484,7 +484,7 @@ mod tests {
         let xhr2 = parse_payload(3, b"\x00\x02\xff40\x01\x04\xff\x04\x01\x02\x03").unwrap();
         assert_eq!(kinds(&xhr2), [Kind::Message, Kind::Message]);
         assert_eq!(xhr2.packets[1].data.as_ref(), [1, 2, 3]);
-        let jsonp = parse_payload(3, br#"___eio[2]("6:4hi\"x2:40");"#).unwrap();
+        let jsonp = parse_payload(3, br#"___eio[2]("5:4hi\"x2:40");"#).unwrap();
         assert_eq!(jsonp.packets[0].data.as_ref(), b"hi\"x");
         assert_eq!(jsonp.packets.len(), 2);
     }
@@ -494,7 +494,10 @@ mod tests {
         let o = parse_open(br#"{"sid":"abc","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#).unwrap();
         assert_eq!(o.sid, "abc");
         assert_eq!(o.upgrades, ["websocket"]);
-        assert_eq!((o.ping_interval_ms, o.ping_timeout_ms), (Some(300), Some(200)));
+        assert_eq!(
+            (o.ping_interval_ms, o.ping_timeout_ms),
+            (Some(300), Some(200))
+        );
         assert!(parse_open(b"{}").is_err());
         let e = error_body(br#"{"code":1,"message":"Session ID unknown"}"#).unwrap();
         assert_eq!((e.code, e.message.as_str()), (1, "Session ID unknown"));

@@ -64,12 +64,12 @@ pub fn parse(data: &[u8]) -> Option<SioPacket> {
     }
     let mut namespace = String::from("/");
     if rest.first() == Some(&b'/') {
-        let end = rest
-            .iter()
-            .position(|&b| b == b',')
-            .unwrap_or(rest.len());
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
         let nsp = rest.get(..end)?;
-        namespace = String::from_utf8_lossy(nsp).chars().take(MAX_NAMESPACE).collect();
+        namespace = String::from_utf8_lossy(nsp)
+            .chars()
+            .take(MAX_NAMESPACE)
+            .collect();
         rest = rest.get(end + 1..).unwrap_or_default();
     }
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -105,9 +105,15 @@ mod tests {
         let p = parse(br#"2/admin,13["hello",1]"#).unwrap();
         assert_eq!((p.kind, p.namespace.as_str()), (SioKind::Event, "/admin"));
         let b = parse(br#"51-/chat,["up",{"_placeholder":true,"num":0}]"#).unwrap();
-        assert_eq!((b.kind, b.namespace.as_str()), (SioKind::BinaryEvent, "/chat"));
+        assert_eq!(
+            (b.kind, b.namespace.as_str()),
+            (SioKind::BinaryEvent, "/chat")
+        );
         let c = parse(br#"0{"token":"s3cret"}"#).unwrap();
-        assert_eq!((c.kind, c.namespace.as_str(), c.error), (SioKind::Connect, "/", None));
+        assert_eq!(
+            (c.kind, c.namespace.as_str(), c.error),
+            (SioKind::Connect, "/", None)
+        );
         let v4 = parse(br#"4"Not authorized""#).unwrap();
         assert_eq!(v4.error.as_deref(), Some("Not authorized"));
         assert_eq!(parse(b"9"), None);

@@ -107,7 +107,10 @@ mod tests {
         assert_eq!(t.sid.as_deref(), Some("Xy_1"));
         assert_eq!(t.path, "/chat/engine/");
         let ws = parse("/socket.io/?EIO=3&transport=websocket&j=0").unwrap();
-        assert_eq!((ws.version, ws.transport, ws.jsonp), (3, Transport::Websocket, true));
+        assert_eq!(
+            (ws.version, ws.transport, ws.jsonp),
+            (3, Transport::Websocket, true)
+        );
     }
 
     #[test]

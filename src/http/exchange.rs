@@ -371,7 +371,10 @@ impl Exchange {
     }
 
     fn eio_reading(&self) -> usize {
-        eio_reading_bytes(self.eio_request_body.as_deref(), self.eio_response.as_deref())
+        eio_reading_bytes(
+            self.eio_request_body.as_deref(),
+            self.eio_response.as_deref(),
+        )
     }
 
     /// The running figure [`Exchange::memory`] must agree with.
@@ -1751,11 +1754,44 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 id: None,
                 cut: false,
                 cut_request: None,
+                eio: None,
             });
         }
         h.send(C, get);
         assert_eq!(h.stopped, [true, true]);
         assert!(h.out.effect.pending_limit);
+    }
+
+    #[test]
+    fn engine_io_polls_are_paired_with_both_bodies_and_plain_requests_stay_unread() {
+        let mut h = Http::new();
+        h.send(
+            C,
+            b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        h.send(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0{\"sid\":1",
+        );
+        assert!(h.out.engineio.is_empty(), "the body is still arriving");
+        h.send(S, b"}");
+        // A POST's body, then a plain request whose answer is not read.
+        h.send(
+            C,
+            b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\n\r\nGET /plain HTTP/1.1\r\n\r\n",
+        );
+        h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 2);
+        let body = |m: Option<&Message>| m.and_then(|m| m.body.as_ref()).map(|b| b.bytes.clone());
+        assert_eq!(
+            body(polls[0].response.as_ref()),
+            Some(b"0{\"sid\":1}".to_vec())
+        );
+        assert_eq!(body(Some(&polls[1].request)), Some(b"40".to_vec()));
+        assert_eq!(body(polls[1].response.as_ref()), Some(b"ok".to_vec()));
+        assert!(h.completed().is_empty());
+        assert_eq!(h.exchange.memory(), h.exchange.registered());
     }
 
     #[test]

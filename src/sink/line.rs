@@ -321,7 +321,10 @@ impl<W: Write> Sink for LineSink<W> {
 /// `session Ab12… EIO=4 /socket.io/: polling → websocket, 3 connections, 5 polls, 4 pings,
 /// ended close_packet`.
 fn engineio_story(s: &EngineIoSession) -> String {
-    let sid = s.sid.as_deref().map_or_else(|| "(no sid)".to_owned(), short_sid);
+    let sid = s
+        .sid
+        .as_deref()
+        .map_or_else(|| "(no sid)".to_owned(), short_sid);
     let path = match (&s.upgrade, s.transport) {
         (Some(u), "websocket") if u.upgraded => "polling → websocket".to_owned(),
         (Some(_), t) => format!("upgrade failed, stayed on {t}"),
@@ -355,4 +358,3 @@ pub fn short_sid(sid: &str) -> String {
         head
     }
 }
-

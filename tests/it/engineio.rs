@@ -103,16 +103,14 @@ fn sessions_from_every_sample_agree_with_tsharks_bodies_and_frames() {
             let body = l.get(4).map_or("", String::as_str);
             // An Engine.IO open packet, not Socket.IO's `40{"sid":…}` CONNECT answer: it
             // starts the body, or a packet after a v3 length or v4's record separator.
-            let open = ["", ":", "\u{1e}"]
-                .iter()
-                .find_map(|pre| {
-                    let pat = format!("{pre}0{{\"sid\":\"");
-                    if pre.is_empty() {
-                        body.strip_prefix(pat.as_str())
-                    } else {
-                        body.split(pat.as_str()).nth(1)
-                    }
-                });
+            let open = ["", ":", "\u{1e}"].iter().find_map(|pre| {
+                let pat = format!("{pre}0{{\"sid\":\"");
+                if pre.is_empty() {
+                    body.strip_prefix(pat.as_str())
+                } else {
+                    body.split(pat.as_str()).nth(1)
+                }
+            });
             if let Some(rest) = open {
                 let sid = rest.split('"').next().unwrap();
                 assert!(
@@ -164,7 +162,10 @@ fn websocket_only_sessions_open_in_the_first_message() {
     assert_eq!(s["heartbeat"]["pings"].as_u64(), Some(pings));
     assert!(pings > 0);
     let py = session("engineio-python-aiohttp.pcap");
-    assert_eq!(py["sid"], logged_sid("engineio-python-aiohttp.pcap").as_str());
+    assert_eq!(
+        py["sid"],
+        logged_sid("engineio-python-aiohttp.pcap").as_str()
+    );
     assert_eq!(py["transport"], "websocket");
 }
 
@@ -195,7 +196,10 @@ fn a_proxy_that_strips_upgrade_leaves_the_session_on_polling() {
     let s = session(name);
     assert_eq!(s["transport"], "polling");
     let c = codes(&s);
-    assert!(c.contains(&"engineio_fell_back_to_polling".to_owned()), "{c:?}");
+    assert!(
+        c.contains(&"engineio_fell_back_to_polling".to_owned()),
+        "{c:?}"
+    );
     let fallback = s["findings"]
         .as_array()
         .unwrap()
@@ -215,7 +219,10 @@ fn an_engineio_v3_client_against_a_v4_server() {
     let name = "engineio-v3-allowed.pcap";
     let ok = session(name);
     assert_eq!(ok["sid"], logged_sid(name).as_str());
-    assert_eq!((&ok["version"], &ok["transport"]), (&Value::from(3), &Value::from("websocket")));
+    assert_eq!(
+        (&ok["version"], &ok["transport"]),
+        (&Value::from(3), &Value::from("websocket"))
+    );
     assert!(ok["heartbeat"]["pings"].as_u64().unwrap() > 0);
     assert!(codes(&ok).is_empty(), "{ok:#}");
 }
@@ -234,7 +241,10 @@ fn a_refused_namespace_is_reported_and_its_token_never_shown() {
         let out = wssniff(&a);
         let text = stdout(&out) + &stderr(&out);
         assert!(!text.contains("s3cret-token"), "{args:?}");
-        assert!(!text.contains(&logged_sid(name)), "{args:?}: the sid is redacted");
+        assert!(
+            !text.contains(&logged_sid(name)),
+            "{args:?}: the sid is redacted"
+        );
     }
 }
 
@@ -257,5 +267,7 @@ fn lines_and_summary_show_sessions_with_the_sid_hidden() {
     assert!(text.contains("SOCKET.IO FAILED"), "{text}");
     assert!(text.contains("engineio_session_unknown"));
     assert!(!text.contains(&logged_sid(name)));
-    assert!(stderr(&out).contains("1 Socket.IO session: 0 on websocket, 1 on polling, 1 with errors"));
+    assert!(
+        stderr(&out).contains("1 Socket.IO session: 0 on websocket, 1 on polling, 1 with errors")
+    );
 }
