@@ -273,7 +273,7 @@ impl<W: Write> LineSink<W> {
             self.out,
             "{} {mark} {server}{}",
             format_ts(s.ts),
-            escape(&engineio_story(s)),
+            escape(&crate::present::engineio_story(s)),
         )?;
         self.write_findings(&s.findings)
     }
@@ -315,46 +315,5 @@ impl<W: Write> Sink for LineSink<W> {
 
     fn finish(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// `session Ab12… EIO=4 /socket.io/: polling → websocket, 3 connections, 5 polls, 4 pings,
-/// ended close_packet`.
-fn engineio_story(s: &EngineIoSession) -> String {
-    let sid = s
-        .sid
-        .as_deref()
-        .map_or_else(|| "(no sid)".to_owned(), short_sid);
-    let path = match (&s.upgrade, s.transport) {
-        (Some(u), "websocket") if u.upgraded => "polling → websocket".to_owned(),
-        (Some(_), t) => format!("upgrade failed, stayed on {t}"),
-        (None, "websocket") => "websocket only".to_owned(),
-        (None, t) => t.to_owned(),
-    };
-    let n = s.connections.len();
-    format!(
-        "session {sid} EIO={} {}: {path}, {n} connection{}, {} polls, {} pings/{} pongs, ended {}",
-        s.version,
-        s.path,
-        if n == 1 { "" } else { "s" },
-        s.polls,
-        s.heartbeat.pings,
-        s.heartbeat.pongs,
-        s.ending,
-    )
-}
-
-/// An Engine.IO sid shortened for people: its first four characters (a redaction
-/// placeholder is shown whole: it is short and says what it is).
-#[must_use]
-pub fn short_sid(sid: &str) -> String {
-    if sid.starts_with("<redacted") {
-        return sid.to_owned();
-    }
-    let head: String = sid.chars().take(4).collect();
-    if head.len() < sid.len() {
-        format!("{head}…")
-    } else {
-        head
     }
 }

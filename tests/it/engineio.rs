@@ -271,3 +271,33 @@ fn lines_and_summary_show_sessions_with_the_sid_hidden() {
         stderr(&out).contains("1 Socket.IO session: 0 on websocket, 1 on polling, 1 with errors")
     );
 }
+
+#[test]
+fn the_report_has_a_socketio_section_without_the_sid() {
+    let name = "engineio-sticky-400.pcap";
+    let dir = std::env::temp_dir().join(format!("wssniff-eio-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["md", "json", "html"] {
+        let path = dir.join(format!("r.{ext}"));
+        let out = wssniff(&[
+            "-r",
+            sample(name).to_str().unwrap(),
+            "--report",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("engineio_session_unknown"), "{ext}");
+        assert!(
+            !text.contains(&logged_sid(name)),
+            "{ext}: the sid is redacted"
+        );
+        if ext == "md" {
+            assert!(text.contains("## Socket.IO sessions"));
+            assert!(
+                text.contains("1 Socket.IO sessions: 0 on websocket, 1 on polling, 1 with errors.")
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
