@@ -370,7 +370,20 @@ impl Exchange {
             + self.eio_reading()
     }
 
+    /// Bytes of the Engine.IO bodies being read; `settle` runs on every segment of every
+    /// HTTP connection, so the sum is out of line and reached only when a body is read.
+    #[inline]
     fn eio_reading(&self) -> usize {
+        if self.eio_request_body.is_none() && self.eio_response.is_none() {
+            0
+        } else {
+            self.eio_reading_cold()
+        }
+    }
+
+    #[inline(never)]
+    #[cold]
+    fn eio_reading_cold(&self) -> usize {
         eio_reading_bytes(
             self.eio_request_body.as_deref(),
             self.eio_response.as_deref(),
