@@ -31,8 +31,10 @@
 //! - any other text of the same record that repeats a value masked above (a finding that
 //!   quotes a header, the server echoing a subprotocol).
 //!
-//! Engine.IO's `sid` is not masked: a short-lived transport id needed to follow the polling
-//! requests to their WebSocket upgrade. Every scan is linear in the text it reads.
+//! Engine.IO's `sid` is masked too (issue 14: it is a session credential, whoever holds it
+//! can poll as the session until it ends); the polls and the upgrade stay joinable by the
+//! placeholder, which is the same for the same sid, and the `engineio_session` record joins
+//! them anyway. Every scan is linear in the text it reads.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -1353,6 +1355,7 @@ mod tests {
             "refresh_token",
             "id_token",
             "access-key",
+            "sid",
         ] {
             assert!(is_credential_name(n), "{n}");
         }
@@ -1362,7 +1365,6 @@ mod tests {
             "room",
             "EIO",
             "transport",
-            "sid",
             "Sec-WebSocket-Key",
             "v",
             "monkey",
@@ -1388,7 +1390,7 @@ mod tests {
             ("/ws?token=", "/ws?token="),
             (
                 "/ws?EIO=4&transport=websocket&sid=abc",
-                "/ws?EIO=4&transport=websocket&sid=abc",
+                "/ws?EIO=4&transport=websocket&sid=<R>",
             ),
             ("http://user:pw@h:1/ws", "http://user:<R>@h:1/ws"),
             ("http://tok@h/ws", "http://<R>@h/ws"),
