@@ -275,7 +275,11 @@ impl EngineIoTracker {
             .clone()
             .or_else(|| open.as_ref().map(|o| o.sid.clone()));
         let Some(sid) = sid else {
-            // No session came of it (a refused open): a record of its own.
+            // No session came of it: a refused (or unreadable) open is a record of its own;
+            // an open whose answer is not in the capture says nothing.
+            if error.is_none() && malformed.is_none() {
+                return;
+            }
             let mut record = new_record(&t, ts);
             record.polls = 1;
             record.connections.push(EioConnection {
@@ -438,7 +442,10 @@ impl EngineIoTracker {
             .and_then(|b| packet::error_body(&b.bytes));
         let Some(sid) = t.sid.clone() else {
             // websocket-only: the sid comes in the open packet, at the connection's end.
-            if r.status == Some(101) && self.waiting.len() < MAX_WAITING {
+            if r.status == Some(101) {
+                if self.waiting.len() >= MAX_WAITING {
+                    return;
+                }
                 self.waiting.insert(
                     r.id,
                     Waiting {
@@ -448,24 +455,25 @@ impl EngineIoTracker {
                         ts: r.ts,
                     },
                 );
-            } else {
+            } else if let (Some(e), Some(status)) = (body_error, r.status) {
+                // Refused with an Engine.IO error before a session existed; an attempt with
+                // no Engine.IO answer (none captured, or another server's) says nothing of
+                // a session.
                 let mut record = new_record(&t, r.ts);
                 record.transport = "websocket";
                 record.connections.push(conn);
                 record.upgrade = Some(upgrade);
-                if let (Some(e), Some(status)) = (body_error, r.status) {
-                    record.errors.push(EioError {
-                        status,
-                        code: e.code,
-                        message: e.message,
-                        packet: r
-                            .response
-                            .as_ref()
-                            .and_then(|m| m.packets.first().copied())
-                            .unwrap_or(0),
-                        server: r.server,
-                    });
-                }
+                record.errors.push(EioError {
+                    status,
+                    code: e.code,
+                    message: e.message,
+                    packet: r
+                        .response
+                        .as_ref()
+                        .and_then(|m| m.packets.first().copied())
+                        .unwrap_or(0),
+                    server: r.server,
+                });
                 record.ending = "rejected";
                 self.done.extend(finish_state(State {
                     record: Some(record),
