@@ -187,7 +187,7 @@ impl<'a> Payload<'a> {
 /// use wssniff::engineio::packet::{parse_payload, Kind};
 /// let v4 = parse_payload(4, b"2\x1e4hello").unwrap();
 /// assert_eq!(v4.packets.len(), 2);
-/// let v3 = parse_payload(3, "7:4héllo2:40".as_bytes()).unwrap();
+/// let v3 = parse_payload(3, "6:4héllo2:40".as_bytes()).unwrap();
 /// assert_eq!(v3.packets[0].kind, Kind::Message);
 /// ```
 ///
