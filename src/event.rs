@@ -1,17 +1,17 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
 pub mod body;
-mod frames;
 mod engineio;
+mod frames;
 mod head;
 mod hop;
 mod tls;
 
 pub use body::BodyExcerpt;
-pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
 pub use engineio::{
     EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, EngineIoSession, SioNamespace,
 };
+pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
 pub use tls::{CertificateSummary, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
