@@ -303,6 +303,9 @@ pub struct HpackDecoder {
     desynced: bool,
     /// The receiver's SETTINGS_HEADER_TABLE_SIZE, once seen.
     setting: Option<usize>,
+    /// The memory budget had no room for the table ([`HpackDecoder::drop_table`]): it
+    /// stays empty whatever size the encoder asks for.
+    dropped: bool,
 }
 
 impl fmt::Debug for HpackDecoder {
@@ -346,6 +349,7 @@ impl HpackDecoder {
             from_start,
             desynced: false,
             setting: None,
+            dropped: false,
         }
     }
 
@@ -359,6 +363,16 @@ impl HpackDecoder {
     /// no longer known, so dynamic indices decode as unknown from now on.
     pub fn lose_table(&mut self) {
         self.desynced = true;
+    }
+
+    /// The memory budget has no room for the dynamic table (`--memcap`): it is emptied and
+    /// kept empty, so dynamic indices decode as unknown from now on (as after
+    /// [`HpackDecoder::lose_table`]) and the table costs nothing.
+    pub fn drop_table(&mut self) {
+        self.desynced = true;
+        self.dropped = true;
+        self.inner.set_max_table_size(0);
+        self.shadow.set_max(0);
     }
 
     /// Bytes held by the dynamic table (and its shadow), for memory accounting.
@@ -501,7 +515,7 @@ impl HpackDecoder {
             list.problems
                 .push(HpackProblem::TableSizeOverCap { requested, cap });
         }
-        let size = requested.min(cap);
+        let size = if self.dropped { 0 } else { requested.min(cap) };
         self.inner.set_max_table_size(size);
         self.shadow.set_max(size);
     }

@@ -882,7 +882,7 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done =
+                let mut done =
                     self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
@@ -890,14 +890,20 @@ impl Exchange {
                         Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
                         None => BodyReader::new(body, super::body::Coding::Identity, 0),
                     };
-                    self.reading = Some(Box::new(Reading {
-                        reader,
-                        done: Some(done),
-                        since,
-                    }));
-                    return Next::ReadBody {
-                        release_client: answered_upgrade,
-                    };
+                    if link.admit(Use::Body, reader.most_memory()).is_ok() {
+                        self.reading = Some(Box::new(Reading {
+                            reader,
+                            done: Some(done),
+                            since,
+                        }));
+                        return Next::ReadBody {
+                            release_client: answered_upgrade,
+                        };
+                    }
+                    done.extra.push(Finding::new(
+                        Code::MemcapReached,
+                        "the response body was not read (no excerpt): wssniff's memory budget (--memcap) was full",
+                    ));
                 }
                 out.completed.push(done);
             }
