@@ -1173,6 +1173,8 @@ mod tests {
         out: Output,
         switched: Option<Protocol>,
         packet: u64,
+        /// The memory budget the parsers grow within (unbounded unless a test sets one).
+        meter: Meter,
     }
 
     impl Http {
@@ -1186,6 +1188,7 @@ mod tests {
                 out: Output::default(),
                 switched: None,
                 packet: 0,
+                meter: Meter::new(),
             }
         }
 
@@ -1205,7 +1208,8 @@ mod tests {
                     &mut self.streams,
                     &mut self.client,
                     Timestamp(self.packet as i64),
-                );
+                )
+                .with_meter(&mut self.meter);
                 if link.stream(side).data().is_empty() {
                     return;
                 }
@@ -1512,6 +1516,36 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             h.exchange.memory(),
             h.exchange.pending.capacity() * std::mem::size_of::<Pending>()
         );
+    }
+
+    #[test]
+    fn a_refusal_body_the_budget_has_no_room_for_is_not_read_and_the_exchange_says_so() {
+        let go = |budget: usize| {
+            let mut h = Http::new();
+            h.meter = Meter::with_budget(Some(budget));
+            h.send(C, UPGRADE);
+            h.send(
+                S,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+            );
+            let done = h.completed();
+            assert_eq!(done.len(), 1, "reported at once, body or not");
+            (
+                done[0].response.as_ref().and_then(|r| r.body.clone()),
+                codes(&done[0]),
+                h.meter.refused(Use::Body).times,
+            )
+        };
+        // Room for the excerpt and an inflater: read (the gzip is corrupt, said in the body).
+        let (body, found, refused) = go(1 << 20);
+        assert!(body.is_some());
+        assert!(!found.contains(&"memcap_reached"));
+        assert_eq!(refused, 0);
+        // 16 KiB: no room for a 48 KiB inflater; the exchange is marked, the refusal counted.
+        let (body, found, refused) = go(16 << 10);
+        assert!(body.is_none(), "{body:?}");
+        assert!(found.contains(&"memcap_reached"), "{found:?}");
+        assert_eq!(refused, 1);
     }
 
     #[test]
