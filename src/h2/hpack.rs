@@ -371,14 +371,18 @@ impl HpackDecoder {
     pub fn drop_table(&mut self) {
         self.desynced = true;
         self.dropped = true;
-        self.inner.set_max_table_size(0);
-        self.shadow.set_max(0);
+        // A fresh decoder and shadow: emptying the old ones would keep their queues' capacity.
+        let mut inner = loona_hpack::Decoder::new();
+        inner.set_max_table_size(0);
+        self.inner = inner;
+        self.shadow = Shadow::default();
     }
 
     /// Bytes held by the dynamic table (and its shadow), for memory accounting.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.shadow.size + self.shadow.entries.len() * ENTRY_MEMORY
+        // By capacity: the crate's queue of entries grows as the shadow's does.
+        self.shadow.size + self.shadow.entries.capacity() * ENTRY_MEMORY
     }
 
     /// Decodes one complete header block (HEADERS or PUSH_PROMISE and its CONTINUATIONs).
@@ -666,10 +670,16 @@ mod tests {
             ]
         );
         assert_eq!(d.shadow.max, 100);
-        assert_eq!(d.memory(), 34 + ENTRY_MEMORY);
+        // The entry's bytes and its queue's slots (counted by capacity).
+        let slots = d.shadow.entries.capacity() * ENTRY_MEMORY;
+        assert!(slots >= ENTRY_MEMORY);
+        assert_eq!(d.memory(), 34 + slots);
         // A size update after a field is misplaced; to 0, it empties the table.
         let list = d.decode(b"\x82\x20");
         assert_eq!(list.problems, [HpackProblem::SizeUpdateMisplaced]);
+        assert_eq!(d.memory(), slots);
+        // Dropped for want of budget: the queues go too.
+        d.drop_table();
         assert_eq!(d.memory(), 0);
     }
 
