@@ -185,7 +185,7 @@ impl Reassembler {
     /// the others as they come).
     fn give_up(&mut self, rest: &mut &[u8], f: &mut dyn FnMut(Message<'_>)) {
         let partial = std::mem::take(&mut self.partial);
-        let head: &[u8] = if partial.is_empty() { *rest } else { &partial };
+        let head: &[u8] = if partial.is_empty() { rest } else { &partial };
         let ty = head.first().copied().unwrap_or(0);
         let len = message_len(head).unwrap_or(0);
         f(Message::NotKept(ty, len));
