@@ -209,7 +209,7 @@ pub struct Stats {
     /// `pending`, …; Suricata's `tcp.segment_memcap_drop`): how many and the bytes asked.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub memcap_refused: BTreeMap<&'static str, RefusalCount>,
-    /// Handshake and connection records marked `memcap_reached`.
+    /// Handshake, connection and TLS records marked `memcap_reached`.
     #[serde(skip_serializing_if = "is_zero")]
     pub memcap_records: u64,
 }
@@ -827,6 +827,9 @@ impl Engine {
                 community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
             self.stats.tls_connections += 1;
             self.stats.tls_decrypted += u64::from(tls.decrypted);
+            if tls.findings.iter().any(|f| f.code == Code::MemcapReached) {
+                self.stats.memcap_records += 1;
+            }
             self.out.push(Event::Tls(Box::new(tls)));
         }
         while let Some((stream, mut record)) = conn.take_connection_record() {

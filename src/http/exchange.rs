@@ -896,7 +896,7 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done =
+                let mut done =
                     self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
@@ -904,14 +904,20 @@ impl Exchange {
                         Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
                         None => BodyReader::new(body, super::body::Coding::Identity, 0),
                     };
-                    self.reading = Some(Box::new(Reading {
-                        reader,
-                        done: Some(done),
-                        since,
-                    }));
-                    return Next::ReadBody {
-                        release_client: answered_upgrade,
-                    };
+                    if link.admit(Use::Body, reader.most_memory()).is_ok() {
+                        self.reading = Some(Box::new(Reading {
+                            reader,
+                            done: Some(done),
+                            since,
+                        }));
+                        return Next::ReadBody {
+                            release_client: answered_upgrade,
+                        };
+                    }
+                    done.extra.push(Finding::new(
+                        Code::MemcapReached,
+                        "the response body was not read (no excerpt): wssniff's memory budget (--memcap) was full",
+                    ));
                 }
                 out.completed.push(done);
             }
@@ -1182,6 +1188,8 @@ mod tests {
         switched: Option<Protocol>,
         restarts: u32,
         packet: u64,
+        /// The memory budget the parsers grow within (unbounded unless a test sets one).
+        meter: Meter,
     }
 
     impl Http {
@@ -1196,6 +1204,7 @@ mod tests {
                 switched: None,
                 restarts: 0,
                 packet: 0,
+                meter: Meter::new(),
             }
         }
 
@@ -1215,7 +1224,8 @@ mod tests {
                     &mut self.streams,
                     &mut self.client,
                     Timestamp(self.packet as i64),
-                );
+                )
+                .with_meter(&mut self.meter);
                 if link.stream(side).data().is_empty() {
                     return;
                 }
@@ -1548,6 +1558,36 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             h.exchange.memory(),
             h.exchange.pending.capacity() * std::mem::size_of::<Pending>()
         );
+    }
+
+    #[test]
+    fn a_refusal_body_the_budget_has_no_room_for_is_not_read_and_the_exchange_says_so() {
+        let go = |budget: usize| {
+            let mut h = Http::new();
+            h.meter = Meter::with_budget(Some(budget));
+            h.send(C, UPGRADE);
+            h.send(
+                S,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+            );
+            let done = h.completed();
+            assert_eq!(done.len(), 1, "reported at once, body or not");
+            (
+                done[0].response.as_ref().and_then(|r| r.body.clone()),
+                codes(&done[0]),
+                h.meter.refused(Use::Body).times,
+            )
+        };
+        // Room for the excerpt and an inflater: read (the gzip is corrupt, said in the body).
+        let (body, found, refused) = go(1 << 20);
+        assert!(body.is_some());
+        assert!(!found.contains(&"memcap_reached"));
+        assert_eq!(refused, 0);
+        // 16 KiB: no room for a 48 KiB inflater; the exchange is marked, the refusal counted.
+        let (body, found, refused) = go(16 << 10);
+        assert!(body.is_none(), "{body:?}");
+        assert!(found.contains(&"memcap_reached"), "{found:?}");
+        assert_eq!(refused, 1);
     }
 
     #[test]
