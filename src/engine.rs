@@ -290,6 +290,10 @@ const FLOW_STATE: usize = std::mem::size_of::<Connection>() + std::mem::size_of:
 struct Flow {
     opening: Opening,
     conn: Option<Box<Connection>>,
+    /// A failed handshake of this connection is parked (`Engine::parked` holds its key):
+    /// the client's frames are watched for it. Mirrors the map so that the check on every
+    /// packet is this flag, not a lookup.
+    parked: bool,
 }
 
 impl Flow {
@@ -522,8 +526,13 @@ impl Engine {
                 // The new slot; slots evicted to make room are withdrawn by drain_evicted.
                 let slots = (self.flows.len() + 1) * std::mem::size_of::<Flow>();
                 self.table_account.set(&mut self.meter, slots);
-                self.flows
-                    .insert(key, Flow::default(), packet.ts, &mut self.evicted)
+                // A connection that ended with its record still parked (it never opened a
+                // WebSocket) leaves the key in the map: the next one on its ports sees it.
+                let flow = Flow {
+                    parked: !self.parked.is_empty() && self.parked.contains_key(&key),
+                    ..Flow::default()
+                };
+                self.flows.insert(key, flow, packet.ts, &mut self.evicted)
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
@@ -558,6 +567,7 @@ impl Engine {
                 };
             }
         }
+        let parked = flow.parked;
         let conn = flow.open(self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
@@ -590,9 +600,10 @@ impl Engine {
                     .push_back((Timestamp(since.0.saturating_add(timeout)), key));
             }
         }
-        let rtt = conn.connect_rtt_ns();
-        let client_side = conn.client_side();
-        let loss = conn.tcp().loss();
+        // What the records of exchanges this packet completed take from the connection
+        // (rarely any: read only then).
+        let completed = (!self.output.completed.is_empty())
+            .then(|| (conn.connect_rtt_ns(), conn.client_side(), conn.tcp().loss()));
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
@@ -618,12 +629,17 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
-            if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
-                conn.set_handshake(stream, id, failed);
+        let mut parked = parked;
+        if let Some((rtt, client_side, loss)) = completed {
+            for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+                if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
+                    conn.set_handshake(stream, id, failed);
+                }
             }
+            // A record is parked only here: the flag may have just been set.
+            parked = self.flows.peek_mut(&key).is_some_and(|f| f.parked);
         }
-        if !self.parked.is_empty() {
+        if parked {
             self.client_took_switch(key);
         }
         if effect.closed {
@@ -951,6 +967,9 @@ impl Engine {
             self.unpark(key, None);
         }
         self.parked_ids.insert(id, key);
+        if let Some(flow) = self.flows.peek_mut(&key) {
+            flow.parked = true;
+        }
         self.parked.insert(
             key,
             Parked {
@@ -970,6 +989,9 @@ impl Engine {
         let Some(mut p) = self.parked.remove(&key) else {
             return;
         };
+        if let Some(flow) = self.flows.peek_mut(&key) {
+            flow.parked = false;
+        }
         self.parked_ids.remove(&p.id);
         if let Some(c) = ended {
             handshake::close_after_failure(
