@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::hop::HopTracker;
-use crate::decode::{self, Skip};
+use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
     ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
@@ -31,7 +31,7 @@ use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter, RefusalCount, Use};
 use crate::tcp::community_id;
-use crate::tcp::connection::{packet_id, Opening};
+use crate::tcp::connection::{packet_id, Opening, RecentPackets, DUPLICATE_WINDOW_NS};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::tls::KeyStore;
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
@@ -280,6 +280,11 @@ struct Parked {
     hops: Vec<HopLink>,
 }
 
+/// Connections closed moments ago whose last packets are remembered, to count their copies
+/// (a SPAN port's duplicate of the closing FIN or RST, or of the last ACK, arrives after the
+/// connection is gone) instead of taking them for a new connection.
+const CLOSED_REMEMBERED: usize = 64;
+
 /// What a connection's state costs when data starts to flow (its box and its table slot):
 /// the room emergency mode makes when the budget cannot take one more.
 const FLOW_STATE: usize = std::mem::size_of::<Connection>() + std::mem::size_of::<Flow>();
@@ -359,6 +364,10 @@ pub struct Engine {
     ended_legs: BTreeMap<u64, bool>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
+    /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
+    /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
+    /// packets of connections the table does not hold.
+    closed: VecDeque<(FlowKey, Timestamp, RecentPackets)>,
 }
 
 impl Engine {
@@ -397,6 +406,7 @@ impl Engine {
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
             keys: None,
+            closed: VecDeque::new(),
         }
     }
 
@@ -515,6 +525,14 @@ impl Engine {
         let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
             None => {
+                // A copy of a packet of a connection that just closed is not a new one.
+                if !self.closed.is_empty() && self.after_close(key, side, &seg, packet.ts) {
+                    self.stats.capture_evidence.duplicate_packets += 1;
+                    return PacketInfo {
+                        flow: Some(key),
+                        upgrade: false,
+                    };
+                }
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
                 if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
                     return PacketInfo {
@@ -546,7 +564,9 @@ impl Engine {
             // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
+                let recent = flow.opening.recent();
                 self.flows.remove(&key);
+                self.remember_closed(key, packet.ts, recent);
                 self.settle_table();
                 self.drain_evicted();
                 return PacketInfo {
@@ -645,6 +665,9 @@ impl Engine {
         if effect.closed {
             let flow = self.flows.remove(&key);
             self.settle_table();
+            if let Some(recent) = flow.as_ref().and_then(|f| f.conn.as_deref()) {
+                self.remember_closed(key, packet.ts, recent.tcp().recent());
+            }
             if let Some(mut conn) = flow.and_then(|f| f.conn) {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
@@ -658,6 +681,32 @@ impl Engine {
             flow: Some(key),
             upgrade,
         }
+    }
+
+    /// Remembers the last packets of the connection `key`, closed at `at`, for
+    /// [`Engine::after_close`].
+    fn remember_closed(&mut self, key: FlowKey, at: Timestamp, recent: RecentPackets) {
+        if self.closed.len() >= CLOSED_REMEMBERED {
+            self.closed.pop_front();
+        }
+        self.closed.push_back((key, at, recent));
+    }
+
+    /// Whether `seg` (on `side` of `key`, which the table does not hold) is a copy of a
+    /// packet of a connection closed moments ago. A packet that is not is remembered with
+    /// that connection's (a last ACK after both FINs), so its own copy is recognised too.
+    #[inline(never)]
+    fn after_close(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        while let Some(&(_, at, _)) = self.closed.front() {
+            if ts.nanos_since(at) <= DUPLICATE_WINDOW_NS {
+                break;
+            }
+            self.closed.pop_front();
+        }
+        let Some((_, _, recent)) = self.closed.iter_mut().find(|(k, _, _)| *k == key) else {
+            return false;
+        };
+        recent.is_copy(packet_id(side, seg), ts)
     }
 
     /// Emergency mode (Suricata's flow memcap): the memory budget has no room for a new
