@@ -423,8 +423,11 @@ impl Exchange {
                 }
             }
         }
+        // The same evidence as at the connection's end (live capture reports a request at
+        // its timeout, before the connection ends).
+        let lost = server_bytes_lost(link);
         for (request, id) in expired {
-            let done = self.complete(
+            let mut done = self.complete(
                 link,
                 Some(*request),
                 None,
@@ -432,6 +435,7 @@ impl Exchange {
                 false,
                 id,
             );
+            response_not_captured(&mut done, lost);
             out.completed.push(done);
         }
     }
@@ -447,12 +451,7 @@ impl Exchange {
     ) {
         self.report_body(out, true);
         self.reading = None;
-        // Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
-        // acknowledged beyond the last captured byte): the answer may be among them.
-        let server = link.client().map(Side::reverse);
-        let lost = server.map_or(0, |s| {
-            link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
-        });
+        let lost = server_bytes_lost(link);
         while let Some(p) = self.pop_pending() {
             if p.cut && p.upgrade.is_none() {
                 // Cut too early to tell, and never answered.
@@ -461,21 +460,7 @@ impl Exchange {
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
                 let mut done = self.complete(link, Some(*request), None, end, false, p.id);
-                // The client acknowledged server bytes the capture never saw: the server did
-                // answer (a one-way capture, or capture loss), whatever the ending suggests.
-                let unseen = lost;
-                if unseen > 0 {
-                    let packets = done.request.as_ref().map(|r| r.packets.clone());
-                    done.extra.push(
-                        Finding::new(
-                            Code::ResponseAckedNotCaptured,
-                            format!(
-                                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
-                            ),
-                        )
-                        .packets(&packets.unwrap_or_default()),
-                    );
-                }
+                response_not_captured(&mut done, lost);
                 out.completed.push(done);
             }
         }
@@ -1164,6 +1149,34 @@ fn engine_io_websocket(head: &crate::event::Head) -> bool {
     };
     let lower = target.to_ascii_lowercase();
     lower.contains("eio=") && lower.contains("transport=websocket")
+}
+
+/// Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
+/// acknowledged beyond the last captured byte): an answer may be among them.
+fn server_bytes_lost<S: ByteStream>(link: &Link<'_, S>) -> u64 {
+    let server = link.client().map(Side::reverse);
+    server.map_or(0, |s| {
+        link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
+    })
+}
+
+/// An unanswered upgrade request whose client acknowledged `unseen` server bytes the capture
+/// never saw: the server did answer (a one-way capture, or capture loss), whatever the
+/// ending suggests.
+fn response_not_captured(done: &mut Completed, unseen: u64) {
+    if unseen == 0 {
+        return;
+    }
+    let packets = done.request.as_ref().map(|r| r.packets.clone());
+    done.extra.push(
+        Finding::new(
+            Code::ResponseAckedNotCaptured,
+            format!(
+                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
+            ),
+        )
+        .packets(&packets.unwrap_or_default()),
+    );
 }
 
 #[cfg(test)]
