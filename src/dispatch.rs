@@ -451,6 +451,12 @@ impl Dispatch {
         for w in &mut self.websockets {
             w.session.evicted_for_memory();
         }
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.conn.evicted_for_memory();
+            if let Some(inner) = tls.inner.as_deref_mut() {
+                inner.evicted_for_memory();
+            }
+        }
     }
 
     /// Reports upgrade requests unanswered since `cutoff` as timed out at `now`.
@@ -514,6 +520,16 @@ impl Dispatch {
             return false;
         };
         let go_on = h2.step(link, side, out);
+        for (id, side, bytes) in h2.take_not_kept() {
+            // DATA the budget could not relay: the stream's session says so.
+            let peer = link.peer_of(side);
+            if let Some(w) = self.websockets.iter_mut().find(|w| w.id == id) {
+                w.session.not_kept(peer, bytes, true);
+            }
+        }
+        let Some(h2) = self.h2.as_mut() else {
+            return false;
+        };
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
             let session = Session::new(o.start, deflate, self.limits.max_payload)
@@ -781,10 +797,17 @@ impl Dispatch {
             self.set_lane(link, side, Lane::Ignored);
             return;
         };
+        tls.conn.set_room(link.room());
         tls.conn.process(link.stream_mut(side), side.index(), peer);
+        let (times, bytes) = tls.conn.take_refused();
+        if let Some(meter) = link.meter().filter(|_| times > 0) {
+            meter.refuse_times(Use::Tls, times, bytes);
+        }
         if tls.conn.decrypting() {
             let limits = self.limits;
-            Self::read_plaintext(tls, limits, link.client(), link.now, out);
+            let client = link.client();
+            let now = link.now;
+            Self::read_plaintext(tls, limits, client, now, link.meter(), out);
         }
     }
 
@@ -794,6 +817,7 @@ impl Dispatch {
         limits: ConnLimits,
         client: Option<Side>,
         now: Timestamp,
+        meter: Option<&mut Meter>,
         out: &mut Output,
     ) {
         let inner = tls.inner.get_or_insert_with(|| {
@@ -804,6 +828,10 @@ impl Dispatch {
         let gaps = tls.conn.take_plaintext_gaps();
         let mut client = client;
         let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, now);
+        if let Some(meter) = meter {
+            // The parsers of the plaintext grow within the same budget.
+            link = link.with_meter(meter);
+        }
         for (index, gap, packet) in gaps {
             inner.gap(&mut link, side_of(index), gap, packet);
         }
@@ -1106,6 +1134,10 @@ impl<S: ByteStream> Application<S> for Dispatch {
             h.finish(link, closure.ending, closure.at, out);
         }
         if let Some(tls) = self.tls.as_deref_mut() {
+            for side in [Side::LoToHi, Side::HiToLo] {
+                // Records the TCP layer had no budget to hold (waiting for keys or their end).
+                tls.conn.note_not_kept(link.stream(side).marks().memcap);
+            }
             let record =
                 tls.conn
                     .finish(closure.ending, closure.at, closure.closer.map(Side::index));

@@ -492,8 +492,11 @@ impl Exchange {
                 }
             }
         }
+        // The same evidence as at the connection's end (live capture reports a request at
+        // its timeout, before the connection ends).
+        let lost = server_bytes_lost(link);
         for (request, id) in expired {
-            let done = self.complete(
+            let mut done = self.complete(
                 link,
                 Some(*request),
                 None,
@@ -501,6 +504,7 @@ impl Exchange {
                 false,
                 id,
             );
+            response_not_captured(&mut done, lost);
             out.completed.push(done);
         }
     }
@@ -518,12 +522,7 @@ impl Exchange {
         self.reading = None;
         self.eio_request_body = None;
         self.report_eio_response(out, true);
-        // Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
-        // acknowledged beyond the last captured byte): the answer may be among them.
-        let server = link.client().map(Side::reverse);
-        let lost = server.map_or(0, |s| {
-            link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
-        });
+        let lost = server_bytes_lost(link);
         while let Some(p) = self.pop_pending() {
             if p.cut && p.upgrade.is_none() {
                 // Cut too early to tell, and never answered.
@@ -539,21 +538,7 @@ impl Exchange {
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
                 let mut done = self.complete(link, Some(*request), None, end, false, p.id);
-                // The client acknowledged server bytes the capture never saw: the server did
-                // answer (a one-way capture, or capture loss), whatever the ending suggests.
-                let unseen = lost;
-                if unseen > 0 {
-                    let packets = done.request.as_ref().map(|r| r.packets.clone());
-                    done.extra.push(
-                        Finding::new(
-                            Code::ResponseAckedNotCaptured,
-                            format!(
-                                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
-                            ),
-                        )
-                        .packets(&packets.unwrap_or_default()),
-                    );
-                }
+                response_not_captured(&mut done, lost);
                 out.completed.push(done);
             }
         }
@@ -1004,7 +989,7 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done =
+                let mut done =
                     self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
@@ -1012,14 +997,20 @@ impl Exchange {
                         Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
                         None => BodyReader::new(body, super::body::Coding::Identity, 0),
                     };
-                    self.reading = Some(Box::new(Reading {
-                        reader,
-                        done: Some(done),
-                        since,
-                    }));
-                    return Next::ReadBody {
-                        release_client: answered_upgrade,
-                    };
+                    if link.admit(Use::Body, reader.most_memory()).is_ok() {
+                        self.reading = Some(Box::new(Reading {
+                            reader,
+                            done: Some(done),
+                            since,
+                        }));
+                        return Next::ReadBody {
+                            release_client: answered_upgrade,
+                        };
+                    }
+                    done.extra.push(Finding::new(
+                        Code::MemcapReached,
+                        "the response body was not read (no excerpt): wssniff's memory budget (--memcap) was full",
+                    ));
                 }
                 out.completed.push(done);
             }
@@ -1417,6 +1408,34 @@ fn engine_io_websocket(head: &crate::event::Head) -> bool {
     lower.contains("eio=") && lower.contains("transport=websocket")
 }
 
+/// Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
+/// acknowledged beyond the last captured byte): an answer may be among them.
+fn server_bytes_lost<S: ByteStream>(link: &Link<'_, S>) -> u64 {
+    let server = link.client().map(Side::reverse);
+    server.map_or(0, |s| {
+        link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
+    })
+}
+
+/// An unanswered upgrade request whose client acknowledged `unseen` server bytes the capture
+/// never saw: the server did answer (a one-way capture, or capture loss), whatever the
+/// ending suggests.
+fn response_not_captured(done: &mut Completed, unseen: u64) {
+    if unseen == 0 {
+        return;
+    }
+    let packets = done.request.as_ref().map(|r| r.packets.clone());
+    done.extra.push(
+        Finding::new(
+            Code::ResponseAckedNotCaptured,
+            format!(
+                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
+            ),
+        )
+        .packets(&packets.unwrap_or_default()),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1439,6 +1458,8 @@ mod tests {
         switched: Option<Protocol>,
         restarts: u32,
         packet: u64,
+        /// The memory budget the parsers grow within (unbounded unless a test sets one).
+        meter: Meter,
     }
 
     impl Http {
@@ -1453,6 +1474,7 @@ mod tests {
                 switched: None,
                 restarts: 0,
                 packet: 0,
+                meter: Meter::new(),
             }
         }
 
@@ -1472,7 +1494,8 @@ mod tests {
                     &mut self.streams,
                     &mut self.client,
                     Timestamp(self.packet as i64),
-                );
+                )
+                .with_meter(&mut self.meter);
                 if link.stream(side).data().is_empty() {
                     return;
                 }
@@ -1839,6 +1862,36 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             h.exchange.memory(),
             h.exchange.pending.capacity() * std::mem::size_of::<Pending>()
         );
+    }
+
+    #[test]
+    fn a_refusal_body_the_budget_has_no_room_for_is_not_read_and_the_exchange_says_so() {
+        let go = |budget: usize| {
+            let mut h = Http::new();
+            h.meter = Meter::with_budget(Some(budget));
+            h.send(C, UPGRADE);
+            h.send(
+                S,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+            );
+            let done = h.completed();
+            assert_eq!(done.len(), 1, "reported at once, body or not");
+            (
+                done[0].response.as_ref().and_then(|r| r.body.clone()),
+                codes(&done[0]),
+                h.meter.refused(Use::Body).times,
+            )
+        };
+        // Room for the excerpt and an inflater: read (the gzip is corrupt, said in the body).
+        let (body, found, refused) = go(1 << 20);
+        assert!(body.is_some());
+        assert!(!found.contains(&"memcap_reached"));
+        assert_eq!(refused, 0);
+        // 16 KiB: no room for a 48 KiB inflater; the exchange is marked, the refusal counted.
+        let (body, found, refused) = go(16 << 10);
+        assert!(body.is_none(), "{body:?}");
+        assert!(found.contains(&"memcap_reached"), "{found:?}");
+        assert_eq!(refused, 1);
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
-//! ([`handshake::MAX_HANDSHAKE_MESSAGE`]).
+//! ([`handshake::MAX_HANDSHAKE_MESSAGE`]). Those buffers and the plaintext relays grow only
+//! within the memory budget's room ([`TlsConnection::set_room`]): what does not fit is not
+//! kept, counted for the meter, and the record carries `memcap_reached`.
 
 use crate::capture::Timestamp;
 use crate::event::{Ending, Peer, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
@@ -149,6 +151,16 @@ pub struct TlsConnection {
     /// Losses in the plaintext not yet told to its parser: (direction, gap, packet).
     plaintext_gaps: Vec<(usize, Gap, u64)>,
     account: Account,
+    /// What the memory budget still allows this walk to grow by (`--memcap`; set by the
+    /// owner before each walk, decreased as buffers grow).
+    room: usize,
+    /// Growths refused since [`TlsConnection::take_refused`]: (times, bytes asked).
+    refused: (u64, u64),
+    /// Bytes not kept for want of budget (handshake messages, plaintext, the TCP bytes the
+    /// owner reports with [`TlsConnection::note_not_kept`]): the record says so.
+    not_kept: u64,
+    /// The connection was evicted to make room under the memory budget.
+    evicted: bool,
     /// Bytes last registered (the walk plus the owner's extra), valid while `sized`: bulk
     /// records change nothing this state holds, so a settle after them costs no walk.
     sized: Option<usize>,
@@ -179,8 +191,41 @@ impl TlsConnection {
             plaintext: [Relay::new(), Relay::new()],
             plaintext_gaps: Vec::new(),
             account: Account::default(),
+            room: usize::MAX,
+            refused: (0, 0),
+            not_kept: 0,
+            evicted: false,
             sized: None,
         }
+    }
+
+    /// Sets what the buffers may grow by during the next walks (the memory budget's room;
+    /// `usize::MAX` without one).
+    pub fn set_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
+    /// Growths the budget refused since the last call, (times, bytes asked), for the owner
+    /// to count with the meter ([`Meter::refuse_times`]).
+    pub fn take_refused(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.refused)
+    }
+
+    /// `bytes` of this connection's TLS stream were not kept by the layer below for want of
+    /// budget (records waiting in TCP for keys or for their end): the record says so.
+    pub fn note_not_kept(&mut self, bytes: u64) {
+        self.not_kept = self.not_kept.saturating_add(bytes);
+    }
+
+    /// The connection is being evicted to make room under the memory budget (`--memcap`
+    /// emergency mode): the record says so.
+    pub fn evicted_for_memory(&mut self) {
+        self.evicted = true;
+    }
+
+    fn refuse(&mut self, bytes: usize) {
+        self.refused.0 += 1;
+        self.refused.1 = self.refused.1.saturating_add(bytes as u64);
     }
 
     /// The negotiated version is TLS 1.3 (everything after the ServerHello is protected).
@@ -516,12 +561,20 @@ impl TlsConnection {
         } else {
             &mut self.dir(index).messages
         });
-        messages.drain(fragment, &mut |m| match m {
+        let mut room = self.room;
+        let refused = messages.drain_within(fragment, &mut room, &mut |m| match m {
             Message::Complete(ty, body) => {
                 self.on_message(index, peer, ty, body, decrypted, packet, ts)
             }
             Message::TooLong(ty, _) => self.too_long = Some(ty),
+            Message::NotKept(_, len) => {
+                self.not_kept = self.not_kept.saturating_add(len as u64);
+            }
         });
+        self.room = room;
+        if refused > 0 {
+            self.refuse(refused);
+        }
         let dir = self.dir(index);
         if decrypted {
             dir.protected_messages = messages;
@@ -791,7 +844,13 @@ impl TlsConnection {
                 let dir = self.dir(index);
                 dir.application += 1;
                 dir.application_bytes += (record::HEADER_LEN + header.len) as u64;
-                if let Some(relay) = self.plaintext.get_mut(index) {
+                if plain.len() > self.room {
+                    // No budget to hold it for the parser: a loss it is told about.
+                    self.refuse(plain.len());
+                    self.not_kept = self.not_kept.saturating_add(plain.len() as u64);
+                    self.lose_plaintext(index, plain.len() as u64, packet);
+                } else if let Some(relay) = self.plaintext.get_mut(index) {
+                    self.room -= plain.len();
                     relay.append(&plain, packet, ts);
                 }
             }
@@ -1039,6 +1098,25 @@ impl TlsConnection {
                 f = f.packets(self.packets.get(1..2).unwrap_or_default());
                 findings.push(f);
             }
+        }
+        if self.not_kept > 0 || self.evicted {
+            let mut what = Vec::new();
+            if self.evicted {
+                what.push("the connection was evicted to make room for new ones".to_owned());
+            }
+            if self.not_kept > 0 {
+                what.push(format!(
+                    "{} bytes of TLS records, handshake messages or plaintext were not kept",
+                    self.not_kept
+                ));
+            }
+            findings.push(Finding::new(
+                Code::MemcapReached,
+                format!(
+                    "{}: wssniff's memory budget (--memcap) was full",
+                    what.join("; ")
+                ),
+            ));
         }
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
