@@ -38,6 +38,7 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
+use crate::engineio::{self, observer::EioObserver};
 use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
 use crate::h2::connection::{H2Connection, H2Limits};
 use crate::h2::frame::{self as h2frame, PrefaceMatch};
@@ -162,6 +163,8 @@ pub struct Dispatch {
     websockets: Vec<WebSocketStream>,
     /// Memory registered for `websockets`.
     websockets_account: Account,
+    /// What the Engine.IO observer of a finished WebSocket session read, until taken.
+    engineio: Option<Box<EioObserver>>,
     /// How the connection ended, once it has, for the WebSocket records.
     ended: Option<(TcpEnd, Option<Peer>)>,
     /// Directions switched to WebSocket by a 101 whose first bytes are not decoded yet: they
@@ -194,6 +197,7 @@ impl Dispatch {
             ),
             websockets: Vec::new(),
             websockets_account: Account::default(),
+            engineio: None,
             ended: None,
             fresh: [false, false],
             cut_pending: [false, false],
@@ -334,8 +338,11 @@ impl Dispatch {
         if self.websockets.is_empty() {
             return None;
         }
-        let w = self.websockets.remove(0);
+        let mut w = self.websockets.remove(0);
         if w.id == StreamId::HTTP1 {
+            if let Some(eio) = w.session.content_observer_as::<EioObserver>() {
+                self.engineio = Some(Box::new(std::mem::take(eio)));
+            }
             return Some((w.id, (*w.session).finish(tcp, closer)));
         }
         // An HTTP/2 stream ends by its own frames (END_STREAM, RST_STREAM) in place of FIN
@@ -352,6 +359,17 @@ impl Dispatch {
         let mut record = (*w.session).finish(tcp, closer);
         record.h2_stream_id = Some(w.id.0);
         Some((w.id, record))
+    }
+
+    /// The Engine.IO packets read from the HTTP/1 WebSocket session, once its connection
+    /// record was taken ([`Dispatch::take_connection_record`]).
+    pub fn take_engineio(&mut self) -> Option<Box<EioObserver>> {
+        if let Some(inner) = self.inner_mut() {
+            if let Some(eio) = inner.take_engineio() {
+                return Some(eio);
+            }
+        }
+        self.engineio.take()
     }
 
     /// Bytes held by the pairing and the sessions, computed now (walked).
@@ -669,6 +687,7 @@ impl Dispatch {
                         start,
                         extensions,
                         extensions_known,
+                        engineio,
                     } => {
                         if !self.has_session(StreamId::HTTP1) {
                             // RFC 6455 §4.1: frames may follow the 101 at once, in the same
@@ -680,7 +699,13 @@ impl Dispatch {
                             } else {
                                 Session::extensions_unknown(start, max)
                             };
-                            let session = session.with_frame_log(self.limits.frame_log);
+                            let mut session = session.with_frame_log(self.limits.frame_log);
+                            if let Some(version) = engineio {
+                                // Engine.IO rides this WebSocket: its packets are read through
+                                // the content hook (only for these sessions).
+                                let observer = Box::new(EioObserver::new(version));
+                                session.observe_content(observer, engineio::observer::limits());
+                            }
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -1277,6 +1302,12 @@ impl Connection {
     /// After [`Connection::finish`]: the WebSocket connection records, one per call.
     pub fn take_connection_record(&mut self) -> Option<(StreamId, ConnectionRecord)> {
         self.app.take_connection_record()
+    }
+
+    /// The Engine.IO packets of the WebSocket whose record was just taken, if it carried
+    /// Engine.IO.
+    pub fn take_engineio(&mut self) -> Option<Box<EioObserver>> {
+        self.app.take_engineio()
     }
 
     /// Takes one segment travelling on `side`; completed exchanges go to `out.completed`.

@@ -266,7 +266,15 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
     }
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        ["connection", "handshake", "hop", "notice", "summary", "tls"],
+        [
+            "connection",
+            "engineio_session",
+            "handshake",
+            "hop",
+            "notice",
+            "summary",
+            "tls"
+        ],
         "every record type appears in the samples"
     );
     checker.documented_fields_were_seen(NOT_IN_SAMPLES);
