@@ -146,6 +146,9 @@ struct TlsLayer {
     inner: Option<Box<Dispatch>>,
     /// The record, once the connection finished.
     record: Option<TlsRecord>,
+    /// The ALPN selection was looked at for `h2` (done once, when the inner switch could
+    /// still take it).
+    alpn_checked: bool,
 }
 
 /// The per-connection parser switch: the two lanes, the HTTP/1 pairing they share, and the
@@ -460,6 +463,23 @@ impl Dispatch {
         *self.lane_mut(client.reverse()) = Lane::H2c;
     }
 
+    /// The TLS session selected `h2` by ALPN (RFC 9113 §3.2): the decrypted bytes are HTTP/2
+    /// from their first octet, the TLS client's side sending the preface, whichever direction
+    /// decrypts first. Nothing happens when HTTP/2 was already found or a direction was
+    /// already read as HTTP/1 (the selection came too late to matter), or the client is not
+    /// known.
+    #[cold]
+    #[inline(never)]
+    fn alpn_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>) {
+        let untouched = self
+            .lanes
+            .iter()
+            .all(|l| matches!(l, Lane::Http(f) if f.at_start()));
+        if let (None, true, Some(client)) = (&self.h2, untouched, link.client()) {
+            self.start_h2(link, client, false);
+        }
+    }
+
     /// At a stream's first byte: the client preface (RFC 9113 §3.3, prior knowledge) starts
     /// HTTP/2; a server's SETTINGS sent before it (§3.4) waits for the client's side. `None`:
     /// neither, frame as HTTP/1. Cold and out of line: the HTTP/1 framing step stays small.
@@ -475,6 +495,16 @@ impl Dispatch {
                 PrefaceMatch::Partial => return Some(false),
                 PrefaceMatch::No => {}
             }
+        }
+        // A server's SETTINGS read while the client's preface waits unread on the other side
+        // (both directions arrived before either was read, as when TLS keys come late).
+        let other = side.reverse();
+        if h2frame::preface(link.stream(other).data()) == PrefaceMatch::Complete
+            && starts_with_settings(link.stream(side).data())
+            && matches!(self.lane(other), Lane::Http(f) if f.at_start())
+        {
+            self.start_h2(link, other, false);
+            return Some(true);
         }
         server_preface_first(link, side).then_some(false)
     }
@@ -736,6 +766,7 @@ impl Dispatch {
                 conn: TlsConnection::new(self.limits.decrypt),
                 inner: None,
                 record: None,
+                alpn_checked: false,
             }));
         }
         *self.lane_mut(side) = Lane::Tls;
@@ -771,8 +802,13 @@ impl Dispatch {
             Box::new(d)
         });
         let gaps = tls.conn.take_plaintext_gaps();
+        let alpn_h2 = !tls.alpn_checked && tls.conn.alpn() == Some("h2");
         let mut client = client;
         let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, now);
+        if alpn_h2 {
+            tls.alpn_checked = true;
+            inner.alpn_h2(&mut link);
+        }
         for (index, gap, packet) in gaps {
             inner.gap(&mut link, side_of(index), gap, packet);
         }
@@ -1107,11 +1143,15 @@ const SERVER_PREFACE_HOLD: usize = 16 * 1024;
 /// direction has not started: a prior-knowledge server that spoke first.
 fn server_preface_first<S: ByteStream>(link: &Link<'_, S>, side: Side) -> bool {
     let data = link.stream(side).data();
-    let settings = matches!(data, [_, _, _, 0x04, 0x00, 0, 0, 0, 0, ..]);
-    settings
+    starts_with_settings(data)
         && data.len() <= SERVER_PREFACE_HOLD
         && link.sends_requests(side) != Some(true)
         && link.stream(side.reverse()).data().is_empty()
+}
+
+/// Whether `data` starts with the header of a SETTINGS frame (not an ACK) on stream 0.
+fn starts_with_settings(data: &[u8]) -> bool {
+    matches!(data, [_, _, _, 0x04, 0x00, 0, 0, 0, 0, ..])
 }
 
 /// What a segment did to the connection.
