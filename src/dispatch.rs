@@ -453,12 +453,10 @@ impl Dispatch {
     #[inline(never)]
     fn start_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>, client: Side, upgraded: bool) {
         link.set_client(client);
-        self.h2 = Some(Box::new(H2Connection::new(
-            self.limits.h2,
-            client,
-            upgraded,
-            true,
-        )));
+        self.h2 = Some(Box::new(
+            H2Connection::new(self.limits.h2, client, upgraded, true)
+                .keeping_bodies(self.limits.body_bytes),
+        ));
         *self.lane_mut(client) = Lane::H2c;
         *self.lane_mut(client.reverse()) = Lane::H2c;
     }

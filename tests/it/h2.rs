@@ -294,3 +294,32 @@ fn a_connect_without_the_servers_setting_is_the_clients_fault_and_the_reset_is_n
         ["h2_connect_protocol_not_enabled", "h2_stream_reset"]
     );
 }
+
+#[test]
+fn an_h2_refusal_shows_its_body_like_an_http1_refusal() {
+    let recs = records(&sample("h2c-hypercorn-403-body.pcap"), &[]);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(
+        (r["verdict"].as_str(), r["status"].as_u64()),
+        (Some("failed"), Some(403))
+    );
+    let body = &r["response"]["body"];
+    assert_eq!(body["text"], "origin not allowed here");
+    assert_eq!(body["length"], 23, "END_STREAM ended it: the whole body");
+    assert_eq!(body["truncated"], false);
+    assert_eq!(codes(r), ["forbidden"]);
+    assert!(
+        r["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the body says \"origin not allowed here\""),
+        "{r}"
+    );
+    let out = crate::util::wssniff(&[
+        "-r",
+        sample("h2c-hypercorn-403-body.pcap").to_str().unwrap(),
+        "-v",
+    ]);
+    assert!(crate::util::stdout(&out).contains("\n      < origin not allowed here\n"));
+}
