@@ -153,6 +153,14 @@ if want h2c-no-connect-setting; then
   dissect h2c-no-connect-setting.pcap 18202
 fi
 
+# A capture that starts mid-connection: h2c-hypercorn-ok without its first nine packets (the
+# handshake, the preface and SETTINGS both ways), so HTTP/2 is known only by its frames and the
+# HPACK tables start empty where the sender's were not.
+if want h2c-mid-connection; then
+  [[ -s h2c-hypercorn-ok.pcap ]] || die "h2c-mid-connection is cut from h2c-hypercorn-ok.pcap"
+  editcap -r h2c-hypercorn-ok.pcap h2c-mid-connection.pcap 10-30
+fi
+
 # hypercorn refusing a WebSocket with a body (the ASGI denial response): HEADERS 403, then
 # DATA with the reason, over h2c.
 if want h2c-hypercorn-403-body; then

@@ -507,6 +507,83 @@ impl Dispatch {
         server_preface_first(link, side).then_some(false)
     }
 
+    /// A direction whose start was not captured and whose bytes are no WebSocket frames: are
+    /// they HTTP/2 frames (by shape, [`h2frame::sniff_frames`])? `Some(go_on)` when that
+    /// decided the lane (HTTP/2 from here, both directions, the HPACK state unknown; or wait
+    /// for more bytes), `None` to go on as HTTP. The client is who sends requests or masked
+    /// WebSocket frames ([`h2_client_by_content`]); while nothing shows it the bytes wait, up
+    /// to the sniffing budget. Cold: only directions without a SYN reach it, once.
+    #[cold]
+    #[inline(never)]
+    fn h2_midway<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> Option<bool> {
+        let data = link.stream(side).data();
+        let shape = h2frame::sniff_frames(data);
+        if self.h2.is_some() {
+            // The other direction is HTTP/2 already: this one joins at a frame boundary, once
+            // one whole sane frame shows it starts at one.
+            let whole = h2frame::whole_frames(data).next().is_some();
+            return match shape {
+                h2frame::ShapeSniff::Frames => {
+                    *self.lane_mut(side) = Lane::H2c;
+                    Some(true)
+                }
+                h2frame::ShapeSniff::NeedMore if whole => {
+                    *self.lane_mut(side) = Lane::H2c;
+                    Some(true)
+                }
+                h2frame::ShapeSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => Some(false),
+                _ => {
+                    self.set_lane(link, side, Lane::Ignored);
+                    Some(false)
+                }
+            };
+        }
+        match shape {
+            h2frame::ShapeSniff::No => return None,
+            h2frame::ShapeSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => return Some(false),
+            h2frame::ShapeSniff::NeedMore => return None,
+            h2frame::ShapeSniff::Frames => {}
+        }
+        let Some(client) = h2_client_by_content(link).or(link.client()) else {
+            return (data.len() < FRAME_SNIFF_BUDGET).then_some(false);
+        };
+        link.set_client(client);
+        self.h2 = Some(Box::new(
+            H2Connection::new(self.limits.h2, client, false, false)
+                .keeping_bodies(self.limits.body_bytes),
+        ));
+        *self.lane_mut(side) = Lane::H2c;
+        // The other direction's buffered bytes join now if they start at a frame, so both
+        // are read in capture order (a response before the DATA that follows it).
+        let other = side.reverse();
+        if self.lane(other) == Lane::FrameSniff && !link.stream(other).data().is_empty() {
+            let _ = self.h2_midway(link, other);
+        }
+        Some(true)
+    }
+
+    /// One HTTP/2 step, on `side` or, when the other direction is HTTP/2 too and its next
+    /// buffered byte came in an earlier packet, on that one: bytes of both directions buffered
+    /// together (mid-connection sniffing, TLS keys that came late) are read in capture order.
+    #[inline(never)]
+    fn h2_step_ordered<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> bool {
+        let other = side.reverse();
+        let first = |link: &Link<'_, S>, s: Side| link.stream(s).origin(0).map(|o| o.packet);
+        if self.lane(other) == Lane::H2c {
+            if let (Some(theirs), Some(ours)) = (first(link, other), first(link, side)) {
+                if theirs < ours && self.h2_step(link, other, out) {
+                    return true;
+                }
+            }
+        }
+        self.h2_step(link, side, out)
+    }
+
     /// One HTTP/2 step on `side`; false when it needs more bytes or stopped.
     #[inline(never)]
     fn h2_step<S: ByteStream>(
@@ -915,6 +992,11 @@ impl Dispatch {
             FrameSniff::NeedMore if data.len() >= FRAME_SNIFF_BUDGET => FrameSniff::No,
             v => v,
         };
+        if verdict != FrameSniff::NeedMore && !matches!(verdict, FrameSniff::WebSocket { .. }) {
+            if let Some(go_on) = self.h2_midway(link, side) {
+                return go_on;
+            }
+        }
         match verdict {
             FrameSniff::NeedMore => false,
             FrameSniff::No => {
@@ -1073,7 +1155,7 @@ impl<S: ByteStream> Application<S> for Dispatch {
                     self.tls_step(link, side, out);
                     false
                 }
-                Lane::H2c => self.h2_step(link, side, out),
+                Lane::H2c => self.h2_step_ordered(link, side, out),
                 Lane::Tunnel | Lane::Ignored => false,
             };
             if !go_on {
@@ -1081,7 +1163,9 @@ impl<S: ByteStream> Application<S> for Dispatch {
             }
         }
         if self.h2.is_some() {
+            // Both: a step in capture order may have read the other direction too.
             self.h2_frames(link, side);
+            self.h2_frames(link, side.reverse());
         }
     }
 
@@ -1145,6 +1229,40 @@ fn server_preface_first<S: ByteStream>(link: &Link<'_, S>, side: Side) -> bool {
         && data.len() <= SERVER_PREFACE_HOLD
         && link.sends_requests(side) != Some(true)
         && link.stream(side.reverse()).data().is_empty()
+}
+
+/// Which side is the client of an HTTP/2 connection captured mid-way, from the whole frames
+/// buffered on either side: a header block naming request pseudo-header fields (static-table
+/// names or literals, RFC 7541 Appendix A: `:method`, `:path`, …) comes from the client, one
+/// naming `:status` from the server; DATA whose payload starts with masked WebSocket frames
+/// comes from the client (RFC 6455 §5.3). `None` when nothing buffered says.
+fn h2_client_by_content<S: ByteStream>(link: &Link<'_, S>) -> Option<Side> {
+    use crate::h2::hpack::{HpackDecoder, HpackLimits};
+    for side in [Side::LoToHi, Side::HiToLo] {
+        for (h, payload) in h2frame::whole_frames(link.stream(side).data()) {
+            match h2frame::parse_payload(&h, payload) {
+                Ok(h2frame::Frame::Headers { block, .. }) => {
+                    let list = HpackDecoder::new(HpackLimits::default(), false).decode(block);
+                    for name in list.fields.iter().filter_map(|f| f.name.as_deref()) {
+                        match name {
+                            ":method" | ":path" | ":scheme" | ":authority" | ":protocol" => {
+                                return Some(side)
+                            }
+                            ":status" => return Some(side.reverse()),
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(h2frame::Frame::Data { data, .. }) if h.stream != 0 => {
+                    if let FrameSniff::WebSocket { masked } = session::sniff(data) {
+                        return Some(if masked { side } else { side.reverse() });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Whether `data` starts with the header of a SETTINGS frame (not an ACK) on stream 0.

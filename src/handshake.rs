@@ -1142,6 +1142,11 @@ fn check_h2(
                 h2.unknown_fields
             ),
         ));
+    } else if h2.mid_connection {
+        response_findings.push(Finding::new(
+            Code::H2FieldsUnknown,
+            "the capture started mid-connection (HTTP/2 recognised from its frames; HPACK tables and SETTINGS from before it unknown): this stream's fields were all static-table, literal or added since, so all are shown",
+        ));
     }
     let opened = opened
         && !response_findings
@@ -1174,6 +1179,9 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
     a.origin = known(head.value("origin"));
     offers(head, a);
     let protocol = head.value(":protocol");
+    // A field whose name HPACK could not show may be any of those found missing: mid-connection
+    // a missing field is not a claim the capture can make.
+    let names_unknown = head.headers.iter().any(|h| h.name == UNKNOWN_FIELD);
     // RFC 8441 §4: the client MUST NOT send :protocol before the server's SETTINGS enabled it.
     if protocol.is_some() && h2.connect_protocol_enabled == Some(false) {
         out.push(
@@ -1196,6 +1204,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
             wrong.push(format!(":method is {m}, not CONNECT"));
             f = cite_first(f, REQ, head, ":method");
         }
+        None if names_unknown => {}
         None => {
             wrong.push(":method missing".to_owned());
             f = f.cite(REQ, missing(":method: CONNECT"));
@@ -1207,6 +1216,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
             wrong.push(format!(":protocol is {p}, not websocket"));
             f = cite_first(f, REQ, head, ":protocol");
         }
+        None if names_unknown => {}
         None => {
             wrong.push(":protocol missing (a plain CONNECT asks for a TCP tunnel)".to_owned());
             f = f.cite(REQ, missing(":protocol: websocket"));
@@ -1217,7 +1227,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
         (":path", ":path: /"),
         (":authority", ":authority: …"),
     ] {
-        if head.value(name).is_none() {
+        if head.value(name).is_none() && !names_unknown {
             wrong.push(format!("{name} missing"));
             f = f.cite(REQ, missing(example));
         }
@@ -1231,7 +1241,9 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
         out.push(f);
     }
     // RFC 8441 §5: Sec-WebSocket-Version as in RFC 6455 (no key or accept over HTTP/2).
-    check_version(req, &H2, out);
+    if !(names_unknown && head.value("Sec-WebSocket-Version").is_none()) {
+        check_version(req, &H2, out);
+    }
     check_origin(req, a, &H2, out);
 }
 

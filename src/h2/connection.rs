@@ -201,6 +201,8 @@ pub struct H2Connection {
     new_request: bool,
     /// Bytes kept of a refusal's body (`--body-bytes`; 0 keeps none and reads none).
     body_bytes: usize,
+    /// The capture holds the connection's first bytes.
+    from_start: bool,
     account: Account,
 }
 
@@ -273,7 +275,9 @@ fn side_index(side: Side) -> usize {
 impl H2Connection {
     /// A connection whose client sends on `client`: `upgraded` after `Upgrade: h2c` (the
     /// client's preface follows the 101), else prior knowledge (the preface is at the front of
-    /// the client's stream). `from_start`: the capture holds the connection's first bytes.
+    /// the client's stream). `from_start`: the capture holds the connection's first bytes;
+    /// without them both directions start at a frame header and the HPACK tables are unknown
+    /// (fields they would give are shown as [`UNKNOWN_FIELD`]).
     #[must_use]
     pub fn new(limits: H2Limits, client: Side, upgraded: bool, from_start: bool) -> Self {
         let dir = |reading| Direction {
@@ -283,7 +287,8 @@ impl H2Connection {
             connect_protocol: None,
         };
         let mut dirs = [dir(Reading::Header), dir(Reading::Header)];
-        if let Some(d) = dirs.get_mut(side_index(client)) {
+        // Mid-connection the preface went by before the capture began.
+        if let Some(d) = dirs.get_mut(side_index(client)).filter(|_| from_start) {
             d.reading = Reading::Preface;
         }
         H2Connection {
@@ -296,6 +301,7 @@ impl H2Connection {
             client,
             new_request: false,
             body_bytes: 0,
+            from_start,
             account: Account::default(),
         }
     }
@@ -1012,6 +1018,7 @@ impl H2Connection {
                         upgraded: self.upgraded,
                         connect_protocol_enabled: server,
                         unknown_fields: list.unknown,
+                        mid_connection: !self.from_start,
                         reset: None,
                         goaway: None,
                     },

@@ -509,6 +509,7 @@ fn run_h2(req: Message) -> HandshakeRecord {
             upgraded: false,
             connect_protocol_enabled: Some(true),
             unknown_fields: 0,
+            mid_connection: false,
             reset: None,
             goaway: None,
         }),
@@ -598,4 +599,25 @@ fn version_origin_and_offers_are_one_check_spelled_as_each_http_version_writes_f
         pick(&missing, "request_version_missing").1,
         "no sec-websocket-version"
     );
+}
+
+#[test]
+fn fields_hpack_could_not_name_are_no_missing_fields() {
+    // Mid-connection: the name of one field came from the table before the capture.
+    let a = run_h2(h2_connect(&[
+        (":path", "/chat"),
+        (UNKNOWN_FIELD, "websocket"),
+        (UNKNOWN_FIELD, UNKNOWN_FIELD),
+    ]));
+    assert!(
+        !codes(&a)
+            .iter()
+            .any(|c| *c == "h2_connect_malformed" || *c == "request_version_missing"),
+        "{:?}",
+        codes(&a)
+    );
+    // With every name known, the same gaps are findings.
+    let b = run_h2(h2_connect(&[(":path", "/chat")]));
+    assert!(codes(&b).contains(&"h2_connect_malformed"));
+    assert!(codes(&b).contains(&"request_version_missing"));
 }

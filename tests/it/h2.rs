@@ -323,3 +323,31 @@ fn an_h2_refusal_shows_its_body_like_an_http1_refusal() {
     ]);
     assert!(crate::util::stdout(&out).contains("\n      < origin not allowed here\n"));
 }
+
+#[test]
+fn an_h2_connection_captured_mid_way_is_recognised_by_its_frames() {
+    let path = sample("h2c-mid-connection.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(
+        recs.len(),
+        2,
+        "both streams' CONNECTs came after the capture began"
+    );
+    for r in &recs {
+        assert_eq!(r["verdict"], "ok", "{r}");
+        assert_eq!(r["h2"]["mid_connection"], true);
+        assert!(
+            r["h2"]["connect_protocol_enabled"].is_null(),
+            "no SETTINGS seen"
+        );
+        assert_eq!(codes(r), ["h2_fields_unknown"]);
+    }
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(|c| c["ending"] == "clean"));
+    // From the start the same connection says nothing of the sort.
+    let whole = records(&sample("h2c-hypercorn-ok.pcap"), &[]);
+    assert!(whole
+        .iter()
+        .all(|r| r["h2"].get("mid_connection").is_none()));
+}
