@@ -153,6 +153,19 @@ if want h2c-no-connect-setting; then
   dissect h2c-no-connect-setting.pcap 18202
 fi
 
+# node's own http2 on both ends (enableConnectProtocol on the server; gen/nodeh2.js does the
+# RFC 6455 framing): one WebSocket stream, the client ending its side with its Close.
+if want h2c-node-http2 && command -v node >/dev/null; then
+  bg nodeh2 node "$GEN/nodeh2.js" server --port 18205 --lifetime 30
+  wait_listen 18205
+  cap_start h2c-node-http2.pcap 'tcp port 18205'
+  timeout 10 node "$GEN/nodeh2.js" client --port 18205
+  cap_stop
+  dissect h2c-node-http2.pcap 18205
+elif want h2c-node-http2; then
+  warn "node not installed: h2c-node-http2 not recorded"
+fi
+
 # A capture that starts mid-connection: h2c-hypercorn-ok without its first nine packets (the
 # handshake, the preface and SETTINGS both ways), so HTTP/2 is known only by its frames and the
 # HPACK tables start empty where the sender's were not.

@@ -74,7 +74,11 @@ fn decoded_headers_match_tshark() {
         let (mut rows, mut others) = (0, 0);
         for line in text.lines().filter(|l| !l.is_empty()) {
             let cols: Vec<&str> = line.split('\t').collect();
-            let (packet, stream): (u64, u64) = (cols[0].parse().unwrap(), cols[1].parse().unwrap());
+            let packet: u64 = cols[0].parse().unwrap();
+            // tshark lists the stream of every frame in the packet: the HEADERS' is the one
+            // that is not the connection's (0), e.g. "0,1" for SETTINGS + HEADERS.
+            let streams: Vec<u64> = cols[1].split(',').map(|s| s.parse().unwrap()).collect();
+            let stream = streams.iter().copied().find(|&s| s != 0).unwrap_or(0);
             if cols[2]
                 .split(',')
                 .all(|n| n != ":protocol" && n != ":status")
@@ -350,4 +354,26 @@ fn an_h2_connection_captured_mid_way_is_recognised_by_its_frames() {
     assert!(whole
         .iter()
         .all(|r| r["h2"].get("mid_connection").is_none()));
+}
+
+#[test]
+fn node_http2_on_both_ends_opens_and_closes_a_websocket_stream() {
+    let path = sample("h2c-node-http2.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(
+        r["h2"]["connect_protocol_enabled"], true,
+        "enableConnectProtocol"
+    );
+    assert_eq!(codes(r), Vec::<&str>::new());
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["ending"], "clean");
+    assert_eq!(conns[0]["client_to_server"]["preview"], "hello from node");
+    assert_eq!(
+        conns[0]["tcp_end"], "client_fin",
+        "END_STREAM with the client's Close"
+    );
 }
