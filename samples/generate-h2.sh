@@ -216,6 +216,35 @@ elif want h2tls-chromium-hypercorn; then
   warn "chromium not installed: h2tls-chromium-hypercorn not recorded"
 fi
 
+# The fallback: headless Chromium loads the page from nginx over TLS with HTTP/2, but nginx's
+# SETTINGS do not enable extended CONNECT, so Chromium opens the WebSocket on a second TLS
+# connection with a classic HTTP/1.1 upgrade, which nginx proxies to hypercorn (HTTP/1.1,
+# port 18214; that leg is captured too).
+if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
+  prefix=$WORK/nginx-18213
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18213|g" -e "s|@UPSTREAM_PORT@|18214|g" \
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+  bg hypercorn-h1 "${H2WS[@]}" hypercorn --port 18214 --lifetime 40
+  bg nginx-18213 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen 18214
+  wait_listen 18213
+  rm -f h2tls/h2tls-chromium-nginx-fallback.keys
+  cap_start h2tls/h2tls-chromium-nginx-fallback.pcap 'tcp port 18213 or tcp port 18214'
+  timeout 30 chromium --headless=new --no-sandbox --disable-gpu --ignore-certificate-errors \
+    --ssl-key-log-file="$HERE/h2tls/h2tls-chromium-nginx-fallback.keys" \
+    --user-data-dir="$WORK/chromium-nginx" --no-first-run --disable-background-networking \
+    --virtual-time-budget=5000 --dump-dom https://127.0.0.1:18213/ 2>/dev/null \
+    >"$WORK/chromium-nginx.dom" || true
+  cap_stop
+  grep -q 'echo:hello from the browser' "$WORK/chromium-nginx.dom" ||
+    { cat "$WORK/chromium-nginx.dom" >&2; die "Chromium's WebSocket through nginx got no echo"; }
+  chmod 644 h2tls/h2tls-chromium-nginx-fallback.keys
+  dissect_tls h2tls/h2tls-chromium-nginx-fallback
+elif want h2tls-chromium-nginx-fallback; then
+  warn "chromium not installed: h2tls-chromium-nginx-fallback not recorded"
+fi
+
 # python h2 over TLS (ALPN h2, the key log from ssl's keylog_filename): two WebSocket
 # streams on one connection, each ended with END_STREAM on the client's Close.
 if want h2tls-python-hypercorn; then

@@ -289,11 +289,23 @@ impl Dispatch {
             || self.inner().is_some_and(Dispatch::saw_upgrade)
     }
 
-    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    /// Whether an upgrade request (or an HTTP/2 server SETTINGS, see
+    /// [`Dispatch::take_h2_server_settings`]) arrived since the last call (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
         let inner = self.inner_mut().is_some_and(Dispatch::take_new_upgrade);
         let h2 = self.h2.as_mut().is_some_and(|h| h.take_new_request());
         self.http.take_new_upgrade() | h2 | inner
+    }
+
+    /// The server's SETTINGS_ENABLE_CONNECT_PROTOCOL when an HTTP/2 server SETTINGS was read
+    /// since the last call (in plaintext or decrypted); asked only after
+    /// [`Dispatch::take_new_upgrade`] said true, so other connections never pay for it.
+    pub fn take_h2_server_settings(&mut self) -> Option<bool> {
+        let inner = self.inner_mut().and_then(Dispatch::take_h2_server_settings);
+        self.h2
+            .as_mut()
+            .and_then(|h| h.take_server_settings())
+            .or(inner)
     }
 
     /// When the oldest unanswered upgrade request was sent.
@@ -1341,9 +1353,15 @@ impl Connection {
         self.app.saw_upgrade()
     }
 
-    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    /// Whether an upgrade request (or an HTTP/2 server SETTINGS) arrived since the last call
+    /// (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
         self.app.take_new_upgrade()
+    }
+
+    /// See [`Dispatch::take_h2_server_settings`].
+    pub fn take_h2_server_settings(&mut self) -> Option<bool> {
+        self.app.take_h2_server_settings()
     }
 
     /// When the oldest unanswered upgrade request was sent.

@@ -203,6 +203,9 @@ pub struct H2Connection {
     body_bytes: usize,
     /// The capture holds the connection's first bytes.
     from_start: bool,
+    /// The server's SETTINGS was read since the last [`H2Connection::take_server_settings`]:
+    /// its SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    server_settings: Option<bool>,
     account: Account,
 }
 
@@ -302,6 +305,7 @@ impl H2Connection {
             new_request: false,
             body_bytes: 0,
             from_start,
+            server_settings: None,
             account: Account::default(),
         }
     }
@@ -349,6 +353,13 @@ impl H2Connection {
     /// the flag).
     pub fn take_new_request(&mut self) -> bool {
         std::mem::take(&mut self.new_request)
+    }
+
+    /// The server's SETTINGS_ENABLE_CONNECT_PROTOCOL, when a server SETTINGS was read since
+    /// the last call (and clears it). [`H2Connection::take_new_request`] says true too then,
+    /// so the caller asks only when that did.
+    pub fn take_server_settings(&mut self) -> Option<bool> {
+        self.server_settings.take()
     }
 
     /// Whether any extended CONNECT was seen.
@@ -893,6 +904,10 @@ impl H2Connection {
                 }
                 if self.dir(side).connect_protocol.is_none() {
                     self.dir_mut(side).connect_protocol = Some(false);
+                }
+                if peer == Peer::Server {
+                    self.server_settings = self.dir(side).connect_protocol;
+                    self.new_request = true;
                 }
             }
             OwnedFrame::Reset(code) => {

@@ -61,8 +61,10 @@ fn decoded_headers_match_tshark() {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let recs = records(&path, &extra);
         assert!(!recs.is_empty(), "{pcap}: no handshake record");
+        let recs: Vec<_> = recs.into_iter().filter(|r| r["h2"].is_object()).collect();
         let mut heads = Vec::new();
-        for r in &recs {
+        // HTTP/1.1 handshakes (a fallback, a proxy's upstream leg) have no HTTP/2 heads.
+        for r in recs.iter().filter(|r| r["h2"].is_object()) {
             let stream = r["h2"]["stream_id"].as_u64().unwrap();
             for m in [&r["request"], &r["response"]] {
                 if m.is_object() {
@@ -118,7 +120,7 @@ fn decoded_headers_match_tshark() {
             heads.len(),
             "{pcap}: every head wssniff shows is in tshark's view"
         );
-        if pcap.to_string().contains("chromium") {
+        if pcap.to_string().contains("chromium-hypercorn") {
             assert_eq!(
                 others, 4,
                 "{pcap}: the page's GET and the favicon's, and their answers"
@@ -155,7 +157,7 @@ fn tshark_data(
 #[test]
 fn decrypted_data_frames_carry_exactly_the_websocket_bytes_tshark_decrypts() {
     let samples = tls_samples();
-    assert_eq!(samples.len(), 2, "the h2tls samples");
+    assert_eq!(samples.len(), 3, "the h2tls samples");
     for (pcap, keys) in samples {
         let recs = all_records(&pcap, &["--keylog", keys.to_str().unwrap()]);
         let conns: Vec<_> = recs.iter().filter(|r| r["type"] == "connection").collect();
@@ -173,7 +175,7 @@ fn decrypted_data_frames_carry_exactly_the_websocket_bytes_tshark_decrypts() {
             .parse()
             .unwrap();
         let data = tshark_data(&pcap, port);
-        for c in conns {
+        for c in conns.iter().filter(|c| c["h2_stream_id"].is_u64()) {
             let stream = c["h2_stream_id"].as_u64().unwrap();
             for (dir, from_client) in [("client_to_server", true), ("server_to_client", false)] {
                 assert_eq!(
@@ -376,4 +378,39 @@ fn node_http2_on_both_ends_opens_and_closes_a_websocket_stream() {
         conns[0]["tcp_end"], "client_fin",
         "END_STREAM with the client's Close"
     );
+}
+
+#[test]
+fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_connect() {
+    let pcap = sample("h2tls/h2tls-chromium-nginx-fallback.pcap");
+    let keys = sample("h2tls/h2tls-chromium-nginx-fallback.keys");
+    let recs = records(&pcap, &["--keylog", keys.to_str().unwrap()]);
+    // Chromium → nginx (its own TLS connection, HTTP/1.1), nginx → hypercorn.
+    assert_eq!(recs.len(), 2);
+    let browser = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18213")
+        .unwrap();
+    assert_eq!(browser["method"], "GET");
+    assert!(browser["h2"].is_null());
+    assert_eq!(browser["verdict"], "ok");
+    assert_eq!(codes(browser), ["h2_fallback"]);
+    let f = &browser["findings"][0]["message"];
+    assert!(
+        f.as_str()
+            .unwrap()
+            .contains("did not enable extended CONNECT"),
+        "{f}"
+    );
+    // The upstream leg had no HTTP/2 connection next to it.
+    let upstream = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18214")
+        .unwrap();
+    assert!(codes(upstream).is_empty());
+    // Where the h2 connection enabled it, Chromium used it and nothing falls back.
+    let chromium_h2 = sample("h2tls/h2tls-chromium-hypercorn.pcap");
+    let keys = sample("h2tls/h2tls-chromium-hypercorn.keys");
+    let recs = records(&chromium_h2, &["--keylog", keys.to_str().unwrap()]);
+    assert!(recs.iter().all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
 }
