@@ -558,7 +558,7 @@ fn sane(h: &FrameHeader, reserved: bool) -> bool {
         FrameType::SETTINGS => (
             flags::ACK,
             Some(false),
-            h.len % 6 == 0 && (h.flags & flags::ACK == 0 || h.len == 0),
+            h.len.is_multiple_of(6) && (h.flags & flags::ACK == 0 || h.len == 0),
         ),
         FrameType::PUSH_PROMISE => (flags::END_HEADERS | flags::PADDED, Some(true), h.len >= 4),
         FrameType::PING => (flags::ACK, Some(false), h.len == 8),

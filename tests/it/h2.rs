@@ -412,5 +412,7 @@ fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_co
     let chromium_h2 = sample("h2tls/h2tls-chromium-hypercorn.pcap");
     let keys = sample("h2tls/h2tls-chromium-hypercorn.keys");
     let recs = records(&chromium_h2, &["--keylog", keys.to_str().unwrap()]);
-    assert!(recs.iter().all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
+    assert!(recs
+        .iter()
+        .all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
 }
