@@ -635,7 +635,11 @@ fn h2_server_settings() -> Vec<u8> {
     h2_frame(4, 0, 0, &[0, 8, 0, 0, 0, 1])
 }
 
-fn h2_client_opening() -> Vec<u8> {
+fn h2_client_preface() -> Vec<u8> {
+    [&crate::h2::frame::PREFACE[..], &h2_frame(4, 0, 0, &[])].concat()
+}
+
+fn h2_client_connect() -> Vec<u8> {
     let connect = h2_block(&[
         (":method", "CONNECT"),
         (":protocol", "websocket"),
@@ -644,12 +648,11 @@ fn h2_client_opening() -> Vec<u8> {
         (":authority", "chat.example"),
         ("sec-websocket-version", "13"),
     ]);
-    [
-        &crate::h2::frame::PREFACE[..],
-        &h2_frame(4, 0, 0, &[]),
-        &h2_frame(1, 0x4, 1, &connect),
-    ]
-    .concat()
+    h2_frame(1, 0x4, 1, &connect)
+}
+
+fn h2_client_opening() -> Vec<u8> {
+    [h2_client_preface(), h2_client_connect()].concat()
 }
 
 fn h2_server_ok() -> Vec<u8> {
@@ -660,19 +663,21 @@ fn h2_server_ok() -> Vec<u8> {
 fn a_server_settings_read_before_the_client_preface_waiting_on_the_other_side_is_http2() {
     use crate::tcp::stream::Relay;
     // Both directions decrypted before either is read (keys installed late): the server's
-    // SETTINGS comes up first while the client's preface sits unread.
+    // SETTINGS comes up first while the client's preface sits unread. (Both are then read in
+    // capture order: the client's preface came first.)
     let mut streams = [Relay::new(), Relay::new()];
     let mut client = Some(C);
     let mut app = Dispatch::new(ConnLimits::default());
     let mut out = Output::default();
     let at = crate::tcp::script::ts_of;
-    streams[C.index()].append(&h2_client_opening(), 7, at(7));
+    streams[C.index()].append(&h2_client_preface(), 7, at(7));
     streams[S.index()].append(&h2_server_settings(), 8, at(8));
     let mut link = Link::new(&mut streams, &mut client, at(8));
     Application::<Relay>::process(&mut app, &mut link, S, &mut out);
     assert_eq!((app.lane(C), app.lane(S)), (Lane::H2c, Lane::H2c));
+    link.stream_mut(C).append(&h2_client_connect(), 9, at(9));
     Application::<Relay>::process(&mut app, &mut link, C, &mut out);
-    link.stream_mut(S).append(&h2_server_ok(), 9, at(9));
+    link.stream_mut(S).append(&h2_server_ok(), 10, at(10));
     Application::<Relay>::process(&mut app, &mut link, S, &mut out);
     assert_eq!(out.completed.len(), 1);
     let c = &out.completed[0];
