@@ -509,8 +509,8 @@ impl Dispatch {
         // A server's SETTINGS read while the client's preface waits unread on the other side
         // (both directions arrived before either was read, as when TLS keys come late).
         let other = side.reverse();
-        if h2frame::preface(link.stream(other).data()) == PrefaceMatch::Complete
-            && starts_with_settings(link.stream(side).data())
+        if starts_with_settings(link.stream(side).data())
+            && h2frame::preface(link.stream(other).data()) == PrefaceMatch::Complete
             && matches!(self.lane(other), Lane::Http(f) if f.at_start())
         {
             self.start_h2(link, other, false);
