@@ -7,7 +7,7 @@
 //!     [--connections N] [--amount N]
 //! ```
 //!
-//! `--adversarial heads|window|pipeline|dribble` writes one of the memory-budget attack
+//! `--adversarial heads|window|pipeline|dribble|tls|h2|hpack` writes one of the memory-budget attack
 //! shapes instead (`fuzz/src/adversarial.rs`: heads that never end, huge out-of-order
 //! windows, pipelined-request floods, one-byte dribbles; raw IPv4), with the shape's default
 //! scale unless `--connections` / `--amount` say otherwise.
@@ -440,7 +440,7 @@ fn args() -> Args {
             "--adversarial" => {
                 let name = val();
                 a.adversarial = Some(adversarial::Attack::parse(&name).unwrap_or_else(|| {
-                    panic!("--adversarial heads|window|pipeline|dribble, not {name}")
+                    panic!("--adversarial heads|window|pipeline|dribble|tls|h2|hpack, not {name}")
                 }));
             }
             "--connections" => a.connections = Some(val().parse().unwrap()),

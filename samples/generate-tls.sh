@@ -285,6 +285,102 @@ if want tls13-openssl-hrr; then
   stop_bg
 fi
 
+# TLS 1.2 resumption: two wss:// connections, the second an abbreviated handshake reusing
+# the first's master secret, by session ticket (RFC 5077, the server's default) and by
+# session id (the server sends no tickets). FILE.keys holds the first connection's line
+# only (as from a stack that logs none for a resumed session): the resumed connection
+# decrypts through the master secret remembered from the first.
+for how in ticket session-id; do
+  name=tls12-resumed-$how
+  if want "$name"; then
+    port=$((18481 + ${#how} % 10))
+    extra=()
+    [[ $how == session-id ]] && extra=(--no-ticket)
+    bg srv "${PYTLS[@]}" server --port "$port" --cert "$CERT" --key "$KEY" --tls 1.2 "${extra[@]}"
+    wait_listen "$port"
+    cap_start "$OUT/$name.pcap" "tcp port $port"
+    run 10 "${PYTLS[@]}" resume --port "$port" --cafile "$CERT" --keylog "$OUT/$name.keys" \
+      --keylog2 "$WORK/$name-resumed.keys"
+    cap_stop
+    stop_bg
+  fi
+done
+
+# TLS 1.3 0-RTT: openssl s_client resumes a session with the WebSocket upgrade request as
+# early data (-early_data, CLIENT_EARLY_TRAFFIC_SECRET); openssl s_server -early_data
+# accepts it and answers the 101 it reads from its stdin (no WebSocket library on Debian
+# speaks 0-RTT: Python's ssl and node's tls have no early-data API). The first connection,
+# which only fetches the session ticket, is not captured; the key log is the client's.
+if want tls13-early-data; then
+  port=18475
+  mkfifo "$WORK/s_server.in"
+  exec 7<>"$WORK/s_server.in"
+  timeout -s TERM 30 openssl s_server -accept "127.0.0.1:$port" -cert "$CERT" -key "$KEY" \
+    -keylogfile "$WORK/server.keys" -tls1_3 -early_data <&7 >"$WORK/s_server-$port.log" 2>&1 &
+  ALL_PIDS+=($!)
+  SCEN_PIDS+=($!)
+  wait_listen "$port"
+  (printf 'GET / HTTP/1.0\r\n\r\n'; sleep 1) | run 5 openssl s_client -connect "127.0.0.1:$port" \
+    -servername localhost -tls1_3 -sess_out "$WORK/session.pem" >/dev/null 2>&1
+  printf 'GET /chat HTTP/1.1\r\nHost: localhost:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' \
+    "$port" >"$WORK/upgrade.txt"
+  # Waits in the pipe until the next connection's handshake is done, after its early data.
+  printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n' >&7
+  cap_start "$OUT/tls13-early-data.pcap" "tcp port $port"
+  sleep 1 | run 5 openssl s_client -connect "127.0.0.1:$port" -servername localhost -tls1_3 \
+    -sess_in "$WORK/session.pem" -early_data "$WORK/upgrade.txt" \
+    -keylogfile "$OUT/tls13-early-data.keys" >"$WORK/early-client.log" 2>&1
+  grep -q 'Early data was accepted' "$WORK/early-client.log" || {
+    warn "the server did not accept the early data"
+    FAILED+=("$CURRENT")
+  }
+  cap_stop
+  stop_bg
+  exec 7>&-
+fi
+
+# An expired certificate (valid January 2025 only, made with `openssl ca -startdate
+# -enddate`), TLS 1.2 so it is visible: curl trusting it as its CA still rejects it
+# (certificate_expired alert), then curl -k goes on anyway.
+if want tls12-expired-certificate; then
+  mkdir -p "$WORK/ca"
+  : >"$WORK/ca/index.txt"
+  echo 01 >"$WORK/ca/serial"
+  printf '[ca]\ndefault_ca = c\n[c]\ndir = %s/ca\ndatabase = $dir/index.txt\nnew_certs_dir = $dir\nserial = $dir/serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\nunique_subject = no\n[p]\ncommonName = supplied\n' \
+    "$WORK" >"$WORK/ca.cnf"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -keyout "$WORK/expired.key" \
+    -out "$WORK/expired.csr" 2>/dev/null
+  openssl ca -batch -config "$WORK/ca.cnf" -selfsign -keyfile "$WORK/expired.key" \
+    -in "$WORK/expired.csr" -out "$WORK/expired.pem" \
+    -startdate 20250101000000Z -enddate 20250201000000Z >/dev/null 2>&1
+  port=18477
+  bg "s_server-$port" openssl s_server -accept "127.0.0.1:$port" -cert "$WORK/expired.pem" \
+    -key "$WORK/expired.key" -keylogfile "$OUT/tls12-expired-certificate.keys" -quiet -tls1_2 -www
+  wait_listen "$port"
+  cap_start "$OUT/tls12-expired-certificate.pcap" "tcp port $port"
+  SSLKEYLOGFILE=$WORK/curl.keys try 5 "${CURL[@]}" --cacert "$WORK/expired.pem" "https://localhost:$port/"
+  sleep 0.2
+  run 5 "${CURL[@]}" -k "https://localhost:$port/"
+  cap_stop
+  stop_bg
+fi
+
+# wss:// through a forward proxy: Python websockets' client asks an HTTP CONNECT proxy
+# (samples/gen/connect_proxy.py) for a tunnel and runs TLS inside it. Only the client ↔
+# proxy leg is captured: CONNECT, 200, then the TLS session end to end.
+if want tls13-wss-connect-proxy; then
+  bg srv "${PYTLS[@]}" server --port 18488 --cert "$CERT" --key "$KEY" --tls 1.3
+  wait_listen 18488
+  bg proxy "$PY" "$GEN/connect_proxy.py" --port 18489
+  wait_listen 18489
+  cap_start "$OUT/tls13-wss-connect-proxy.pcap" 'tcp port 18489'
+  run 10 "${PYTLS[@]}" client --url wss://localhost:18488/chat --cafile "$CERT" --tls 1.3 \
+    --sni localhost --proxy http://127.0.0.1:18489 --keylog "$OUT/tls13-wss-connect-proxy.keys"
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"

@@ -79,6 +79,13 @@ pub struct Cli {
     #[arg(long, requires = "write")]
     pub write_handshakes_only: bool,
 
+    /// With -w and --keylog: write pcapng with the secrets of every TLS session wssniff
+    /// decrypted, in a Decryption Secrets Block before its packets (as `editcap
+    /// --inject-secrets`), so tshark and Wireshark open the file decrypted. The file then
+    /// holds secrets: keep it as private as the key log.
+    #[arg(long, requires_all = ["write", "keylog"], conflicts_with = "write_handshakes_only")]
+    pub write_secrets: bool,
+
     /// Live, as root: after opening the device and the output files, switch to USER
     /// (tcpdump's -Z); `-Z root` keeps root.
     #[arg(
@@ -417,6 +424,8 @@ pub struct Live {
     pub write: Option<PathBuf>,
     /// Only write connections that carried an upgrade.
     pub write_handshakes_only: bool,
+    /// Write pcapng with the decrypted sessions' secrets (`--write-secrets`).
+    pub write_secrets: bool,
     /// Stop after this long.
     pub duration: Option<std::time::Duration>,
     /// User to switch to once everything privileged is open (when run as root).
@@ -494,6 +503,7 @@ impl Cli {
                     },
                     write: self.write,
                     write_handshakes_only: self.write_handshakes_only,
+                    write_secrets: self.write_secrets,
                     duration,
                     relinquish: self.relinquish.clone(),
                     metrics: self
@@ -651,6 +661,32 @@ mod tests {
         for bad in ["", "M", "1.5G", "12X", "-1", "99999999999999999999G"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn write_secrets_needs_w_and_a_key_log_and_not_handshakes_only() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["wssniff", "-i", "lo"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).is_ok()
+        };
+        assert!(parse(&[
+            "-w",
+            "o.pcapng",
+            "--keylog",
+            "k",
+            "--write-secrets"
+        ]));
+        assert!(!parse(&["-w", "o.pcapng", "--write-secrets"]), "no key log");
+        assert!(!parse(&["--keylog", "k", "--write-secrets"]), "no -w");
+        assert!(!parse(&[
+            "-w",
+            "o",
+            "--keylog",
+            "k",
+            "--write-secrets",
+            "--write-handshakes-only"
+        ]));
     }
 
     #[test]

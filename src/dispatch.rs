@@ -72,6 +72,9 @@ pub struct ConnLimits {
     pub decrypt: bool,
     /// HTTP/2 caps (header blocks, HPACK tables, followed streams).
     pub h2: H2Limits,
+    /// WebSocket sessions keep their frame log (`ConnectionRecord::frame_log`): on for the
+    /// TUI, which shows it; off elsewhere, so the other outputs pay nothing for it.
+    pub frame_log: bool,
 }
 
 impl Default for ConnLimits {
@@ -84,6 +87,7 @@ impl Default for ConnLimits {
             body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
             decrypt: false,
             h2: H2Limits::default(),
+            frame_log: false,
         }
     }
 }
@@ -444,6 +448,12 @@ impl Dispatch {
         for w in &mut self.websockets {
             w.session.evicted_for_memory();
         }
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.conn.evicted_for_memory();
+            if let Some(inner) = tls.inner.as_deref_mut() {
+                inner.evicted_for_memory();
+            }
+        }
     }
 
     /// Reports upgrade requests unanswered since `cutoff` as timed out at `now`.
@@ -609,9 +619,20 @@ impl Dispatch {
             return false;
         };
         let go_on = h2.step(link, side, out);
+        for (id, side, bytes) in h2.take_not_kept() {
+            // DATA the budget could not relay: the stream's session says so.
+            let peer = link.peer_of(side);
+            if let Some(w) = self.websockets.iter_mut().find(|w| w.id == id) {
+                w.session.not_kept(peer, bytes, true);
+            }
+        }
+        let Some(h2) = self.h2.as_mut() else {
+            return false;
+        };
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
-            let session = Session::new(o.start, deflate, self.limits.max_payload);
+            let session = Session::new(o.start, deflate, self.limits.max_payload)
+                .with_frame_log(self.limits.frame_log);
             self.open_session(o.stream, session);
         }
         if self.h2.as_ref().is_some_and(|h| h.is_stopped(side)) {
@@ -776,6 +797,7 @@ impl Dispatch {
                             } else {
                                 Session::extensions_unknown(start, max)
                             };
+                            let session = session.with_frame_log(self.limits.frame_log);
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -868,10 +890,17 @@ impl Dispatch {
             self.set_lane(link, side, Lane::Ignored);
             return;
         };
+        tls.conn.set_room(link.room());
         tls.conn.process(link.stream_mut(side), side.index(), peer);
+        let (times, bytes) = tls.conn.take_refused();
+        if let Some(meter) = link.meter().filter(|_| times > 0) {
+            meter.refuse_times(Use::Tls, times, bytes);
+        }
         if tls.conn.decrypting() {
             let limits = self.limits;
-            Self::read_plaintext(tls, limits, link.client(), link.now, out);
+            let client = link.client();
+            let now = link.now;
+            Self::read_plaintext(tls, limits, client, now, link.meter(), out);
         }
     }
 
@@ -881,6 +910,7 @@ impl Dispatch {
         limits: ConnLimits,
         client: Option<Side>,
         now: Timestamp,
+        meter: Option<&mut Meter>,
         out: &mut Output,
     ) {
         let inner = tls.inner.get_or_insert_with(|| {
@@ -892,6 +922,10 @@ impl Dispatch {
         let alpn_h2 = !tls.alpn_checked && tls.conn.alpn() == Some("h2");
         let mut client = client;
         let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, now);
+        if let Some(meter) = meter {
+            // The parsers of the plaintext grow within the same budget.
+            link = link.with_meter(meter);
+        }
         if alpn_h2 {
             tls.alpn_checked = true;
             inner.alpn_h2(&mut link);
@@ -1023,7 +1057,8 @@ impl Dispatch {
                 }
                 link.set_client(client);
                 let start = link.stream(side).origin(0).map_or(link.now, |o| o.ts);
-                let session = Session::sniffed(start, self.limits.max_payload);
+                let session = Session::sniffed(start, self.limits.max_payload)
+                    .with_frame_log(self.limits.frame_log);
                 self.open_session(StreamId::HTTP1, session);
                 *self.lane_mut(side) = Lane::WebSocket;
                 let other = side.reverse();
@@ -1204,6 +1239,10 @@ impl<S: ByteStream> Application<S> for Dispatch {
             h.finish(link, closure.ending, closure.at, out);
         }
         if let Some(tls) = self.tls.as_deref_mut() {
+            for side in [Side::LoToHi, Side::HiToLo] {
+                // Records the TCP layer had no budget to hold (waiting for keys or their end).
+                tls.conn.note_not_kept(link.stream(side).marks().memcap);
+            }
             let record =
                 tls.conn
                     .finish(closure.ending, closure.at, closure.closer.map(Side::index));

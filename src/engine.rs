@@ -21,7 +21,7 @@ use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::fallback::H2Servers;
 use crate::correlate::hop::HopTracker;
-use crate::decode::{self, Skip};
+use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
     ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
@@ -32,7 +32,7 @@ use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter, RefusalCount, Use};
 use crate::tcp::community_id;
-use crate::tcp::connection::{packet_id, Opening};
+use crate::tcp::connection::{packet_id, Opening, RecentPackets, DUPLICATE_WINDOW_NS};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::tls::KeyStore;
 use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
@@ -210,7 +210,7 @@ pub struct Stats {
     /// `pending`, …; Suricata's `tcp.segment_memcap_drop`): how many and the bytes asked.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub memcap_refused: BTreeMap<&'static str, RefusalCount>,
-    /// Handshake and connection records marked `memcap_reached`.
+    /// Handshake, connection and TLS records marked `memcap_reached`.
     #[serde(skip_serializing_if = "is_zero")]
     pub memcap_records: u64,
 }
@@ -281,6 +281,11 @@ struct Parked {
     hops: Vec<HopLink>,
 }
 
+/// Connections closed moments ago whose last packets are remembered, to count their copies
+/// (a SPAN port's duplicate of the closing FIN or RST, or of the last ACK, arrives after the
+/// connection is gone) instead of taking them for a new connection.
+const CLOSED_REMEMBERED: usize = 64;
+
 /// What a connection's state costs when data starts to flow (its box and its table slot):
 /// the room emergency mode makes when the budget cannot take one more.
 const FLOW_STATE: usize = std::mem::size_of::<Connection>() + std::mem::size_of::<Flow>();
@@ -291,6 +296,10 @@ const FLOW_STATE: usize = std::mem::size_of::<Connection>() + std::mem::size_of:
 struct Flow {
     opening: Opening,
     conn: Option<Box<Connection>>,
+    /// A failed handshake of this connection is parked (`Engine::parked` holds its key):
+    /// the client's frames are watched for it. Mirrors the map so that the check on every
+    /// packet is this flag, not a lookup.
+    parked: bool,
 }
 
 impl Flow {
@@ -358,6 +367,10 @@ pub struct Engine {
     ended_legs: BTreeMap<u64, bool>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
+    /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
+    /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
+    /// packets of connections the table does not hold.
+    closed: VecDeque<(FlowKey, Timestamp, RecentPackets)>,
 }
 
 impl Engine {
@@ -397,6 +410,7 @@ impl Engine {
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
             keys: None,
+            closed: VecDeque::new(),
         }
     }
 
@@ -515,6 +529,14 @@ impl Engine {
         let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
             None => {
+                // A copy of a packet of a connection that just closed is not a new one.
+                if !self.closed.is_empty() && self.after_close(key, side, &seg, packet.ts) {
+                    self.stats.capture_evidence.duplicate_packets += 1;
+                    return PacketInfo {
+                        flow: Some(key),
+                        upgrade: false,
+                    };
+                }
                 // Only a SYN or data starts tracking; stray ACKs, FINs and RSTs do not.
                 if seg.flags.rst || (!seg.flags.syn && seg.payload.is_empty()) {
                     return PacketInfo {
@@ -526,8 +548,13 @@ impl Engine {
                 // The new slot; slots evicted to make room are withdrawn by drain_evicted.
                 let slots = (self.flows.len() + 1) * std::mem::size_of::<Flow>();
                 self.table_account.set(&mut self.meter, slots);
-                self.flows
-                    .insert(key, Flow::default(), packet.ts, &mut self.evicted)
+                // A connection that ended with its record still parked (it never opened a
+                // WebSocket) leaves the key in the map: the next one on its ports sees it.
+                let flow = Flow {
+                    parked: !self.parked.is_empty() && self.parked.contains_key(&key),
+                    ..Flow::default()
+                };
+                self.flows.insert(key, flow, packet.ts, &mut self.evicted)
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
@@ -541,7 +568,9 @@ impl Engine {
             // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
+                let recent = flow.opening.recent();
                 self.flows.remove(&key);
+                self.remember_closed(key, packet.ts, recent);
                 self.settle_table();
                 self.drain_evicted();
                 return PacketInfo {
@@ -562,6 +591,7 @@ impl Engine {
                 };
             }
         }
+        let parked = flow.parked;
         let conn = flow.open(self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
@@ -600,9 +630,10 @@ impl Engine {
                     .push_back((Timestamp(since.0.saturating_add(timeout)), key));
             }
         }
-        let rtt = conn.connect_rtt_ns();
-        let client_side = conn.client_side();
-        let loss = conn.tcp().loss();
+        // What the records of exchanges this packet completed take from the connection
+        // (rarely any: read only then).
+        let completed = (!self.output.completed.is_empty())
+            .then(|| (conn.connect_rtt_ns(), conn.client_side(), conn.tcp().loss()));
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
@@ -628,17 +659,25 @@ impl Engine {
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
-        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
-            if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
-                conn.set_handshake(stream, id, failed);
+        let mut parked = parked;
+        if let Some((rtt, client_side, loss)) = completed {
+            for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+                if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
+                    conn.set_handshake(stream, id, failed);
+                }
             }
+            // A record is parked only here: the flag may have just been set.
+            parked = self.flows.peek_mut(&key).is_some_and(|f| f.parked);
         }
-        if !self.parked.is_empty() {
+        if parked {
             self.client_took_switch(key);
         }
         if effect.closed {
             let flow = self.flows.remove(&key);
             self.settle_table();
+            if let Some(recent) = flow.as_ref().and_then(|f| f.conn.as_deref()) {
+                self.remember_closed(key, packet.ts, recent.tcp().recent());
+            }
             if let Some(mut conn) = flow.and_then(|f| f.conn) {
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
@@ -652,6 +691,32 @@ impl Engine {
             flow: Some(key),
             upgrade,
         }
+    }
+
+    /// Remembers the last packets of the connection `key`, closed at `at`, for
+    /// [`Engine::after_close`].
+    fn remember_closed(&mut self, key: FlowKey, at: Timestamp, recent: RecentPackets) {
+        if self.closed.len() >= CLOSED_REMEMBERED {
+            self.closed.pop_front();
+        }
+        self.closed.push_back((key, at, recent));
+    }
+
+    /// Whether `seg` (on `side` of `key`, which the table does not hold) is a copy of a
+    /// packet of a connection closed moments ago. A packet that is not is remembered with
+    /// that connection's (a last ACK after both FINs), so its own copy is recognised too.
+    #[inline(never)]
+    fn after_close(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        while let Some(&(_, at, _)) = self.closed.front() {
+            if ts.nanos_since(at) <= DUPLICATE_WINDOW_NS {
+                break;
+            }
+            self.closed.pop_front();
+        }
+        let Some((_, _, recent)) = self.closed.iter_mut().find(|(k, _, _)| *k == key) else {
+            return false;
+        };
+        recent.is_copy(packet_id(side, seg), ts)
     }
 
     /// Emergency mode (Suricata's flow memcap): the memory budget has no room for a new
@@ -837,6 +902,9 @@ impl Engine {
                 community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
             self.stats.tls_connections += 1;
             self.stats.tls_decrypted += u64::from(tls.decrypted);
+            if tls.findings.iter().any(|f| f.code == Code::MemcapReached) {
+                self.stats.memcap_records += 1;
+            }
             self.out.push(Event::Tls(Box::new(tls)));
         }
         while let Some((stream, mut record)) = conn.take_connection_record() {
@@ -961,6 +1029,9 @@ impl Engine {
             self.unpark(key, None);
         }
         self.parked_ids.insert(id, key);
+        if let Some(flow) = self.flows.peek_mut(&key) {
+            flow.parked = true;
+        }
         self.parked.insert(
             key,
             Parked {
@@ -980,6 +1051,9 @@ impl Engine {
         let Some(mut p) = self.parked.remove(&key) else {
             return;
         };
+        if let Some(flow) = self.flows.peek_mut(&key) {
+            flow.parked = false;
+        }
         self.parked_ids.remove(&p.id);
         if let Some(c) = ended {
             handshake::close_after_failure(

@@ -1,11 +1,13 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
 pub mod body;
+mod frames;
 mod head;
 mod hop;
 mod tls;
 
 pub use body::BodyExcerpt;
+pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
 pub use tls::{CertificateSummary, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
@@ -609,6 +611,9 @@ pub struct ConnectionRecord {
     /// HTTP/2: the stream that carried this WebSocket (RFC 8441); absent for HTTP/1.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2_stream_id: Option<u32>,
+    /// The first and last frames, for following the stream (the TUI); not in the JSON.
+    #[serde(skip)]
+    pub frame_log: FrameLog,
 }
 
 impl ConnectionRecord {

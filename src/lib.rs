@@ -50,6 +50,8 @@
 //! - **message**: an HTTP message (request or response head), or a WebSocket message (one
 //!   or more frames); the type says which.
 //! - **hop**: one leg of a proxied handshake; two linked legs are a proxy hop.
+//! - **incident**: what a person triages: one handshake, or every leg of one proxied
+//!   handshake; identical incidents form a group with a count (`present::incident`).
 //! - **ending**: how a connection or handshake ended (close frames, FIN, RST, timeout).
 #![forbid(unsafe_code)]
 

@@ -231,6 +231,19 @@ impl Meter {
         Refused { what, bytes }
     }
 
+    /// Counts `times` refusals of `what` asking for `bytes` in all, for owners that refuse
+    /// by themselves within a room they were given and report afterwards.
+    pub fn refuse_times(&mut self, what: Use, times: u64, bytes: u64) {
+        if times == 0 {
+            return;
+        }
+        if let Some(r) = self.refusals.get_mut(what.index()) {
+            r.times += times;
+            r.bytes = r.bytes.saturating_add(bytes);
+        }
+        self.refused_total += times;
+    }
+
     /// Refusals so far, by [`Use`] (in [`USES`] order).
     pub fn refusals(&self) -> impl Iterator<Item = (Use, RefusalCount)> + '_ {
         USES.iter().copied().zip(self.refusals.iter().copied())

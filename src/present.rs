@@ -1,7 +1,9 @@
 //! Presentation every sink words alike: escaping untrusted text, capture time and durations,
 //! the order verdicts are listed in, the curl replay line and shell quoting, the words for
-//! how connections ended and what the accept check says, and credential redaction (`redact`:
-//! applied once to every event before any sink sees it).
+//! how connections ended and what the accept check says, credential redaction (`redact`:
+//! applied once to every event before any sink sees it), and the grouping of records into
+//! incidents (`incident`: a proxied handshake's legs as one, identical failures as one group
+//! with a count) that the report and the TUI share.
 //!
 //! Inputs are event types (records, hops); outputs are plain strings or small enums a sink
 //! styles its own way (ANSI colours, ratatui spans, HTML, Markdown). Nothing here derives a
@@ -11,6 +13,7 @@
 mod body;
 mod curl;
 mod evidence;
+pub mod incident;
 pub mod redact;
 mod tls;
 mod words;
@@ -131,6 +134,22 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// A file size as a message states it: `812 bytes`, `48.2 KiB (49321 bytes)`, `3.1 MiB
+/// (3250585 bytes)`: the rounded figure to read, the exact one to compare.
+#[must_use]
+pub(crate) fn byte_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    #[allow(clippy::cast_precision_loss)]
+    let scaled = |unit: u64| bytes as f64 / unit as f64;
+    if bytes < KIB {
+        plural(bytes, "byte")
+    } else if bytes < KIB * KIB {
+        format!("{:.1} KiB ({bytes} bytes)", scaled(KIB))
+    } else {
+        format!("{:.1} MiB ({bytes} bytes)", scaled(KIB * KIB))
+    }
+}
+
 /// Packet numbers as evidence is cited: `4, 6, 9`.
 #[must_use]
 pub(crate) fn packet_list(packets: &[u64]) -> String {
@@ -148,6 +167,17 @@ pub(crate) fn request_summary(r: &HandshakeRecord) -> String {
         (Some(m), Some(p)) => format!("{m} {p}"),
         _ => "(request not captured)".to_owned(),
     }
+}
+
+/// The path of a request target, without its query or fragment: what tables group by, so
+/// `/chat?token=a` and `/chat?token=b` count as one path and no query value (a token, a
+/// session id) is shown where only the path was asked for.
+#[must_use]
+pub(crate) fn target_path(target: &str) -> &str {
+    target
+        .find(['?', '#'])
+        .and_then(|i| target.get(..i))
+        .unwrap_or(target)
 }
 
 /// Verdicts in the order every listing and every cycle uses: worst first, the order people
@@ -219,5 +249,22 @@ mod tests {
         assert_eq!(plural(1, "hop"), "1 hop");
         assert_eq!(plural(2, "hop"), "2 hops");
         assert_eq!(format_ms(4.26), "4.3 ms");
+    }
+
+    #[test]
+    fn target_paths_drop_the_query() {
+        assert_eq!(target_path("/chat?token=abc&room=1"), "/chat");
+        assert_eq!(target_path("/a#frag"), "/a");
+        assert_eq!(target_path("/plain"), "/plain");
+        assert_eq!(target_path("?only"), "");
+        assert_eq!(target_path("http://h/x?y"), "http://h/x");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(byte_size(1), "1 byte");
+        assert_eq!(byte_size(812), "812 bytes");
+        assert_eq!(byte_size(49_321), "48.2 KiB (49321 bytes)");
+        assert_eq!(byte_size(3_250_585), "3.1 MiB (3250585 bytes)");
     }
 }

@@ -2,8 +2,9 @@
 //! the same content as JSON) that an on-call engineer can attach to an incident ticket.
 //!
 //! [`Report`] is a sink: it takes every [`Event`] of a run, keeps bounded state (counters,
-//! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] failure groups with at most
-//! [`MAX_OCCURRENCES`] listed occurrences each, [`MAX_HOPS`] proxy hops, a decimated timeline,
+//! at most [`MAX_RECORDS`] full records, [`MAX_GROUPS`] problem-incident groups (grouped by
+//! [`crate::present::incident`], so a proxied handshake is one incident) with at most
+//! [`MAX_OCCURRENCES`] listed incidents each, [`MAX_HOPS`] proxy hops, a decimated timeline,
 //! and for the WebSocket
 //! connections after the switch [`MAX_CONNECTIONS`] summaries and [`MAX_CONNECTION_GROUPS`]
 //! problem groups) and renders once at the end, when the capture metadata ([`CaptureInfo`])
@@ -40,9 +41,10 @@ pub const MAX_RECORDS: usize = 2_000;
 pub const REPORT_SCHEMA: u32 = 1;
 /// Proxy hops (from the engine's `Event::Hop`) kept with both requests as on the wire.
 pub const MAX_HOPS: usize = 1_000;
-/// Distinct failure groups (server, path, verdict, finding set) kept with full detail.
+/// Distinct problem-incident groups (each leg's server, Host, path, verdict and finding set)
+/// kept with full detail.
 pub const MAX_GROUPS: usize = 200;
-/// Occurrences listed per failure group; the rest are counted.
+/// Incidents listed per problem group; the rest are counted.
 pub const MAX_OCCURRENCES: usize = 50;
 /// Distinct (host, path) pairs counted for the "most failures" table.
 pub const MAX_TARGETS: usize = 10_000;
@@ -68,6 +70,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name for messages (`HTML`, `Markdown`, `JSON`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Html => "HTML",
+            Format::Markdown => "Markdown",
+            Format::Json => "JSON",
+        }
+    }
+
     /// Picks the format from `path`'s extension (`.html`, `.htm`, `.md`, `.json`).
     ///
     /// # Errors
@@ -213,7 +225,7 @@ impl Report {
     }
 
     /// Renders the report into `out` (a file opened earlier: live capture opens its outputs
-    /// before it gives up root).
+    /// before it gives up root) and returns how many bytes it wrote.
     ///
     /// # Errors
     /// Writing failed.
@@ -222,9 +234,11 @@ impl Report {
         out: &mut dyn Write,
         format: Format,
         info: &CaptureInfo,
-    ) -> io::Result<()> {
-        out.write_all(self.render(format, info).as_bytes())?;
-        out.flush()
+    ) -> io::Result<u64> {
+        let text = self.render(format, info);
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(text.len() as u64)
     }
 }
 
@@ -377,6 +391,7 @@ mod tests {
             )],
             loss: Default::default(),
             h2_stream_id: None,
+            frame_log: Default::default(),
         }
     }
 
@@ -504,6 +519,42 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("r.json")), Ok(Format::Json));
         assert!(Format::from_path(Path::new("r.pdf")).is_err());
         assert!(Format::from_path(Path::new("report")).is_err());
+    }
+
+    /// "Hosts and paths with the most failures" counts by path: two handshakes that differ
+    /// only in a query token are one row (it used to be one row each, `1 | 1`, with the
+    /// token printed in the table).
+    #[test]
+    fn failure_table_groups_by_path_without_the_query() {
+        let mut report = Report::new();
+        for (id, target) in [
+            (1, "/chat?token=s3cr3t-a"),
+            (2, "/chat?token=s3cr3t-b"),
+            (3, "/other"),
+        ] {
+            let mut r = evil_record();
+            r.id = id;
+            r.host = Some("h".into());
+            r.path = Some(target.into());
+            report
+                .event(&Event::Handshake(std::sync::Arc::new(r)))
+                .unwrap();
+        }
+        let m = report.model(&CaptureInfo::default());
+        let rows: Vec<(&str, &str, u64, u64)> = m
+            .targets
+            .iter()
+            .map(|t| (t.host.as_str(), t.path.as_str(), t.failed, t.total))
+            .collect();
+        assert_eq!(rows, vec![("h", "/chat", 2, 2), ("h", "/other", 1, 1)]);
+        let md = report.render(Format::Markdown, &CaptureInfo::default());
+        let table = md
+            .split("Hosts and paths with the most failures:")
+            .nth(1)
+            .and_then(|t| t.split("\n\n").nth(1))
+            .unwrap();
+        assert!(table.contains("| ` h ` | ` /chat ` | 2 | 2 |"), "{table}");
+        assert!(!table.contains("s3cr3t"), "{table}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::PacketFilter;
@@ -22,8 +22,9 @@ use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::metrics::Metrics;
 use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
+use crate::sink::pcapng::PcapngWriter;
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
-use crate::tls::keystore::SharedKeyLog;
+use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 
 /// How a run ended, for the exit status.
 #[derive(Debug, Default)]
@@ -330,7 +331,7 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the engine
     // always asks the shared log; without keys the answer is "not found" and TLS is walked
     // as without a key log.
-    engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
+    engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     let read = analyse(
         &mut source,
         filter.as_mut(),
@@ -362,14 +363,14 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         live: None,
     };
     let ((summary, tripped, report), mut broken) = delivery.close(&end)?;
-    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
+    if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
         let info = CaptureInfo::gather(
             path,
             engine.stats(),
             &read,
             crate::report::generation_time(),
         );
-        if let Err(e) = report.write_to(&mut file, *format, &info) {
+        if let Err(e) = write_report(&report, &mut file, report_path, *format, &info) {
             broken.get_or_insert(e);
         }
     }
@@ -381,6 +382,31 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
         stopped: broken.map(|e| output_stopped(&e)),
         summary,
     })
+}
+
+/// Writes the `--report` file and says on standard error where it went and how big it is
+/// (as tcpdump and ripgrep report on their side files), so a user running `-q` in a script
+/// or a long live capture knows the report exists without listing the folder.
+fn write_report(
+    report: &Report,
+    file: &mut File,
+    path: &Path,
+    format: crate::report::Format,
+    info: &CaptureInfo,
+) -> io::Result<()> {
+    let bytes = report.write_to(file, format, info)?;
+    say_report_written(path, format, bytes);
+    Ok(())
+}
+
+/// `wssniff: wrote the HTML report to r.html, 21.1 KiB (21605 bytes)` on standard error.
+fn say_report_written(path: &Path, format: crate::report::Format, bytes: u64) {
+    eprintln!(
+        "wssniff: wrote the {} report to {}, {}",
+        format.name(),
+        path.display(),
+        crate::present::byte_size(bytes)
+    );
 }
 
 /// Name of the key file under the configuration folder.
@@ -650,14 +676,38 @@ pub struct LiveEnd {
 pub(crate) enum PacketOut {
     All(PcapWriter),
     UpgradesOnly(UpgradeOnlyWriter),
+    /// pcapng, with the secrets of each session the key store found keys for written
+    /// before the packet that needed them (`--write-secrets`).
+    WithSecrets(PcapngWriter, SecretsToWrite),
+}
+
+/// What `--write-secrets` needs: the key log lines of the sessions the key store found
+/// keys for, shared with it.
+pub(crate) struct SecretsToWrite(pub(crate) Arc<Mutex<UsedSessions>>);
+
+impl SecretsToWrite {
+    /// The NSS lines of the sessions found since the last call (empty when none).
+    fn take(&self) -> String {
+        self.0.lock().map(|mut u| u.take()).unwrap_or_default()
+    }
 }
 
 impl PacketOut {
-    pub(crate) fn create(live: &Live, capture: &LiveCapture) -> io::Result<Option<Self>> {
+    pub(crate) fn create(
+        live: &Live,
+        capture: &LiveCapture,
+        secrets: Option<SecretsToWrite>,
+    ) -> io::Result<Option<Self>> {
         let Some(path) = &live.write else {
             return Ok(None);
         };
-        let w = PcapWriter::create(path, capture.linktype(), live_snaplen(live))
+        let snaplen = live_snaplen(live);
+        if let Some(secrets) = secrets {
+            let w = PcapngWriter::create(path, capture.linktype(), snaplen)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            return Ok(Some(PacketOut::WithSecrets(w, secrets)));
+        }
+        let w = PcapWriter::create(path, capture.linktype(), snaplen)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(Some(if live.write_handshakes_only {
             PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
@@ -669,6 +719,16 @@ impl PacketOut {
     pub(crate) fn write(&mut self, packet: &OwnedPacket, info: PacketInfo) -> io::Result<()> {
         match (self, info.flow) {
             (PacketOut::All(w), _) => w.write(packet),
+            (PacketOut::WithSecrets(w, secrets), _) => {
+                // The engine has read this packet: a session it just found keys for (at
+                // its ServerHello) gets its secrets ahead of the packet, as tshark needs
+                // them before the first record they decrypt.
+                let lines = secrets.take();
+                if !lines.is_empty() {
+                    w.secrets(lines.as_bytes())?;
+                }
+                w.write(packet)
+            }
             (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, packet),
             (PacketOut::UpgradesOnly(_), None) => Ok(()),
         }
@@ -677,6 +737,7 @@ impl PacketOut {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         match self {
             PacketOut::All(w) => w.flush(),
+            PacketOut::WithSecrets(w, _) => w.flush(),
             PacketOut::UpgradesOnly(w) => w.flush(),
         }
     }
@@ -707,7 +768,12 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     .flatten()
     .filter(|p| std::fs::symlink_metadata(p).is_err())
     .collect();
-    let mut packet_out = PacketOut::create(live, &capture)?;
+    // --write-secrets: the key store notes the lines of each session it finds; -w writes
+    // them before the packet that needed them.
+    let used = live
+        .write_secrets
+        .then(|| Arc::new(Mutex::new(UsedSessions::default())));
+    let mut packet_out = PacketOut::create(live, &capture, used.clone().map(SecretsToWrite))?;
     // Read (or created) while still privileged: the key file is the invoking user's.
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
@@ -740,7 +806,11 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     }
     let mut engine = Engine::new(config.engine);
     if config.keylog.is_some() {
-        engine.set_key_store(Box::new(SharedKeyLog(keys.shared())));
+        let store = SharedKeyLog::new(keys.shared());
+        engine.set_key_store(Box::new(match used {
+            Some(used) => store.noting_used(used),
+            None => store,
+        }));
     }
     let mut write_error: Option<io::Error> = None;
     let interface = live.options.interface.clone();
@@ -811,10 +881,13 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     };
     let ((summary, tripped, report), broken) = delivery.close(&end)?;
     let mut write_error = write_error.or(broken);
-    if let (Some((report, mut file)), Some((_, format))) = (report, &config.report) {
+    if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
         let info = live_capture_info(live, engine.stats(), &stats);
-        if let Err(e) = rewrite_report(&report, &mut file, *format, &info) {
-            write_error.get_or_insert(e);
+        match rewrite_report(&report, &mut file, *format, &info) {
+            Ok(size) => say_report_written(report_path, *format, size as u64),
+            Err(e) => {
+                write_error.get_or_insert(e);
+            }
         }
     }
     let mut err = io::stderr().lock();

@@ -5,6 +5,7 @@ mod json;
 mod line;
 pub mod metrics;
 pub(crate) mod pcap;
+pub(crate) mod pcapng;
 pub(crate) mod summary;
 
 pub use json::{write_handshake_pretty, JsonSink, SCHEMA};

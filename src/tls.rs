@@ -81,6 +81,13 @@ pub struct KeyRequest {
     /// The server echoed the client's session id or accepted a PSK: an abbreviated
     /// handshake, whose secrets may be logged under the first connection only.
     pub resumed: bool,
+    /// The session ticket the ClientHello offered, as its
+    /// [`handshake::ticket_digest`] (TLS 1.2 resumption by ticket: the master secret of the
+    /// connection that was issued this ticket applies).
+    pub ticket: Option<[u8; 32]>,
+    /// The ClientHello offered TLS 1.3 early data (0-RTT): the answer should carry a
+    /// decrypter for `CLIENT_EARLY_TRAFFIC_SECRET` when the key log has it.
+    pub early_data: bool,
     /// RFC 7627 extended_master_secret was negotiated (TLS 1.2).
     pub extended_master_secret: bool,
     /// RFC 7366 encrypt_then_mac was negotiated (both hellos carried it; TLS 1.2 CBC
@@ -152,6 +159,19 @@ pub struct SessionKeys {
     pub client: Box<dyn RecordDecrypter>,
     /// For the server's records.
     pub server: Box<dyn RecordDecrypter>,
+    /// Where the session tickets the server issues on this connection are remembered (TLS
+    /// 1.2 with a known master secret), so a later connection resuming by ticket decrypts.
+    pub tickets: Option<Box<dyn TicketSink>>,
+    /// For the client's 0-RTT records (TLS 1.3 `CLIENT_EARLY_TRAFFIC_SECRET`, with the
+    /// suite the ServerHello chose: the resumed session's), when asked for and logged.
+    pub early: Option<Box<dyn RecordDecrypter>>,
+}
+
+/// Takes the session tickets a server issued on a decrypted TLS 1.2 connection (its
+/// NewSessionTicket, in plaintext before the server's ChangeCipherSpec).
+pub trait TicketSink: fmt::Debug + Send {
+    /// The server issued the ticket whose [`handshake::ticket_digest`] is `ticket`.
+    fn issued(&mut self, ticket: [u8; 32]);
 }
 
 /// The answer to a [`KeyRequest`].

@@ -12,7 +12,9 @@ pub mod action;
 pub mod app;
 pub mod export;
 pub mod feed;
+pub mod filter;
 pub mod render;
+pub mod tabs;
 
 use std::io::{self, IsTerminal, Stdout, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,16 +61,27 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     // Before the live reader gives up root: the key file is the invoking user's.
     let redactor = crate::run::redactor(&config.redact)?;
     let redacted = redactor.is_enabled();
+    // --keylog (and, reading a file, the capture's own Decryption Secrets Blocks), as in
+    // the line output; opened here so a missing file is said before the terminal is taken.
+    let live = matches!(config.input, Input::Live(_));
+    let keys =
+        crate::run::keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, live)?;
     let path = match &config.input {
         Input::File(path) => path.clone(),
         Input::Live(live) => {
-            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor)?;
+            let keys = config.keylog.is_some().then_some(keys);
+            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor, keys)?;
             let label = format!("interface {}", live.options.interface);
             return run_feed(App::new(label, None).redacted(redacted), &rx);
         }
     };
-    let (rx, _reader) =
-        feed::spawn_file_reader(&path, config.filter.as_deref(), config.engine, redactor)?;
+    let (rx, _reader) = feed::spawn_file_reader(
+        &path,
+        config.filter.as_deref(),
+        config.engine,
+        redactor,
+        keys,
+    )?;
     let label = if path == "-" {
         "file (standard input)".to_owned()
     } else {
@@ -77,7 +90,10 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let file = (path != "-").then_some(path);
     // The reader thread is not joined: once the receiver is dropped its next send fails and
     // it ends on its own, and the process exits with this thread anyway.
-    run_feed(App::new(label, file).redacted(redacted), &rx)
+    run_feed(
+        App::new(label, file).reading_a_file().redacted(redacted),
+        &rx,
+    )
 }
 
 /// Runs the TUI over any producer of [`Feed`] messages (the entry point for live capture).
@@ -203,7 +219,7 @@ fn event_loop(
                         let regions = render::layout(area);
                         if m.row == regions.main.y && app.screen == Screen::Table {
                             // The column titles: sort by the one clicked.
-                            render::sort_key_at(regions.main, m.column).map(Action::SortBy)
+                            render::sort_action_at(regions.main, m.column, app)
                         } else {
                             regions.table_row_at(m.row).map(Action::ClickRow)
                         }
@@ -228,12 +244,14 @@ fn event_loop(
     Ok(())
 }
 
-/// The curl popup's text: the command, and when credentials in it are placeholders, a line
-/// saying so (the copied command is the same: pasting it replays the placeholders).
-fn curl_popup_body(cmd: String) -> String {
-    match crate::present::curl_replay_note(&cmd) {
-        Some(note) => format!("{cmd}\n\n{note}"),
-        None => cmd,
+/// The curl popup's text: the command one argument per line (as it copies from the screen),
+/// and when credentials in it are placeholders, a line saying so (the copied command is the
+/// same: pasting it replays the placeholders).
+fn curl_popup_body(cmd: &str) -> String {
+    let laid_out = export::curl_for_copying(cmd);
+    match crate::present::curl_replay_note(cmd) {
+        Some(note) => format!("{laid_out}\n\n{note}"),
+        None => laid_out,
     }
 }
 
@@ -245,6 +263,26 @@ fn perform(
 ) -> anyhow::Result<bool> {
     let index = match effect {
         Effect::Quit => return Ok(true),
+        Effect::Jump(to) => {
+            let size = terminal.size()?;
+            let regions = render::layout(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+            render::jump(
+                app,
+                to,
+                regions.main.width,
+                regions.main.height.saturating_sub(1),
+            );
+            return Ok(false);
+        }
+        Effect::LoadConnectionHex(i) => {
+            let dump = app.conns.record(i).map(|row| {
+                export::load_connection_hex(app.file.as_deref(), &row.record, i, app.redacted)
+            });
+            if let Some(dump) = dump {
+                app.set_hex(dump);
+            }
+            return Ok(false);
+        }
         Effect::CopyCurl(i)
         | Effect::ExportPcap(i)
         | Effect::ExportJson(i)
@@ -256,6 +294,8 @@ fn perform(
     let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
     match effect {
         Effect::Quit => return Ok(true),
+        // Carried out above, before the record lookup.
+        Effect::Jump(_) | Effect::LoadConnectionHex(_) => {}
         Effect::CopyCurl(_) => match crate::present::curl_command(record) {
             Some(cmd) => {
                 let backend = terminal.backend_mut();
@@ -263,7 +303,7 @@ fn perform(
                 backend.flush()?;
                 app.show_popup(
                     "curl command (copied to the clipboard via OSC 52)",
-                    curl_popup_body(cmd),
+                    curl_popup_body(&cmd),
                 );
             }
             None => app.status = Some("the request was not captured: nothing to replay".into()),

@@ -9,7 +9,13 @@
 //! * [`Attack::Window`]: a hole at the start of each client stream and a large out-of-order
 //!   window behind it that never fills (the server never ACKs past the hole);
 //! * [`Attack::Pipeline`]: floods of pipelined requests that are never answered;
-//! * [`Attack::Dribble`]: long-lived connections that send a head one byte per segment.
+//! * [`Attack::Dribble`]: long-lived connections that send a head one byte per segment;
+//! * [`Attack::TlsHandshake`]: TLS connections whose handshake message (a ClientHello
+//!   announced at 60 KiB) never ends, one handshake record per segment;
+//! * [`Attack::H2Headers`]: HTTP/2 (prior knowledge) connections whose header block never
+//!   ends (HEADERS, then CONTINUATION frames without END_HEADERS);
+//! * [`Attack::Hpack`]: HTTP/2 connections that fill their HPACK dynamic table (a size update
+//!   to 64 KiB, then complete header blocks of indexed literals).
 //!
 //! Packets are raw IPv4 (`LINKTYPE_IPV4`) with valid sequence numbers; timestamps advance 10
 //! µs per packet (the dribble spreads its rounds over 200 s, inside the idle timeout). The
@@ -28,15 +34,24 @@ pub enum Attack {
     Pipeline,
     /// Heads sent one byte per segment.
     Dribble,
+    /// TLS handshake messages that never end.
+    TlsHandshake,
+    /// HTTP/2 header blocks that never end.
+    H2Headers,
+    /// HTTP/2 HPACK dynamic tables filled to their cap.
+    Hpack,
 }
 
 impl Attack {
     /// Every shape.
-    pub const ALL: [Attack; 4] = [
+    pub const ALL: [Attack; 7] = [
         Attack::Heads,
         Attack::Window,
         Attack::Pipeline,
         Attack::Dribble,
+        Attack::TlsHandshake,
+        Attack::H2Headers,
+        Attack::Hpack,
     ];
 
     /// The shape's name on the command line.
@@ -47,6 +62,9 @@ impl Attack {
             Attack::Window => "window",
             Attack::Pipeline => "pipeline",
             Attack::Dribble => "dribble",
+            Attack::TlsHandshake => "tls",
+            Attack::H2Headers => "h2",
+            Attack::Hpack => "hpack",
         }
     }
 
@@ -68,6 +86,12 @@ impl Attack {
             Attack::Window => (1_500, 256 * 1024),
             Attack::Pipeline => (20_000, 1_000),
             Attack::Dribble => (10_000, 300),
+            // 20,000 × 16 KiB of one unfinished ClientHello each.
+            Attack::TlsHandshake => (20_000, 16 * 1024),
+            // 20,000 × 16 KiB of one unfinished header block each.
+            Attack::H2Headers => (20_000, 16 * 1024),
+            // 6,000 × a 64 KiB table (the cap; the amount is bytes of header blocks).
+            Attack::Hpack => (6_000, 72 * 1024),
         }
     }
 }
@@ -82,6 +106,20 @@ const PIECE: usize = 1_000;
 /// Requests per segment for [`Attack::Pipeline`].
 const REQUESTS_PER_SEGMENT: usize = 40;
 const REQUEST: &[u8] = b"GET /p HTTP/1.1\r\nHost: a\r\n\r\n";
+
+/// Announced length of [`Attack::TlsHandshake`]'s ClientHello: under the 64 KiB cap on a
+/// message, past any amount the attack sends.
+const TLS_MESSAGE_LEN: u32 = 60 * 1024;
+/// The HTTP/2 client connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The server port `attack` talks to.
+fn server_port(attack: Attack) -> u16 {
+    match attack {
+        Attack::TlsHandshake => 443,
+        _ => 80,
+    }
+}
 
 /// Writes `attack` over `connections` connections with `amount` each (bytes, or requests for
 /// the pipeline): `emit(ts_ns, packet)` for every packet, in capture order.
@@ -100,7 +138,7 @@ pub fn generate(attack: Attack, connections: u32, amount: u32, emit: &mut dyn Fn
     };
     let mut buf = Vec::with_capacity(2048);
     for i in 0..connections {
-        let (client, server) = endpoints(i);
+        let (client, server) = endpoints(i, attack);
         for (src, dst, seq, ack, flags) in [
             (client, server, CLIENT_ISN, 0, "S"),
             (server, client, SERVER_ISN, CLIENT_ISN + 1, "SA"),
@@ -115,7 +153,7 @@ pub fn generate(attack: Attack, connections: u32, amount: u32, emit: &mut dyn Fn
     for round in 0..total_rounds {
         ts += round_gap;
         for i in 0..connections {
-            let (client, server) = endpoints(i);
+            let (client, server) = endpoints(i, attack);
             let Some(offset) = payload(attack, round, amount, &mut piece) else {
                 continue;
             };
@@ -138,7 +176,11 @@ pub fn generate(attack: Attack, connections: u32, amount: u32, emit: &mut dyn Fn
 fn rounds(attack: Attack, amount: u32) -> u32 {
     let amount = amount.max(1);
     match attack {
-        Attack::Heads | Attack::Window => amount.div_ceil(PIECE as u32),
+        Attack::Heads
+        | Attack::Window
+        | Attack::TlsHandshake
+        | Attack::H2Headers
+        | Attack::Hpack => amount.div_ceil(PIECE as u32),
         Attack::Pipeline => amount.div_ceil(REQUESTS_PER_SEGMENT as u32),
         Attack::Dribble => amount,
     }
@@ -182,11 +224,74 @@ fn payload(attack: Attack, round: u32, amount: u32, piece: &mut Vec<u8>) -> Opti
             piece.push(b'd');
             Some(prefix.len() as u32 + round - 1)
         }
+        Attack::TlsHandshake => {
+            // One handshake record per segment, PIECE bytes with its header.
+            let body = PIECE - 5;
+            piece.extend_from_slice(&[22, 3, 1]);
+            piece.extend_from_slice(&u16::try_from(body).unwrap_or(0).to_be_bytes());
+            if round == 0 {
+                piece.push(1); // ClientHello
+                piece.extend_from_slice(&TLS_MESSAGE_LEN.to_be_bytes()[1..]);
+            }
+            piece.resize(PIECE, 0x42);
+            Some(round * piece_len)
+        }
+        Attack::H2Headers => {
+            // Round 0: the preface and a HEADERS frame; then CONTINUATION frames, none with
+            // END_HEADERS. Every segment is PIECE bytes (the first with the preface).
+            if round == 0 {
+                piece.extend_from_slice(H2_PREFACE);
+            }
+            let len = PIECE - 9 - piece.len();
+            let kind = if round == 0 { 1 } else { 9 };
+            h2_frame_header(piece, len, kind, 0, 1);
+            piece.resize(piece.len() + len, 0x82);
+            Some(round * piece_len)
+        }
+        Attack::Hpack => {
+            // Complete header blocks on new streams, each inserting fields into the table;
+            // padded so every segment is PIECE bytes (the first with the preface).
+            let mut block = Vec::with_capacity(PIECE);
+            if round == 0 {
+                piece.extend_from_slice(H2_PREFACE);
+                // Dynamic table size update to 65,536 (5-bit prefix integer).
+                block.extend_from_slice(&[0x3f, 0xe1, 0xff, 0x03]);
+            }
+            // The frame's payload: the pad length byte, the block, the padding.
+            let room = PIECE - 9 - piece.len() - 1;
+            let mut field = 0u32;
+            // Literal with incremental indexing, new name: 0x40, name, value (< 127 each).
+            while block.len() + 110 <= room {
+                let name = format!("x-{round:05}-{field:02}");
+                block.push(0x40);
+                block.push(u8::try_from(name.len()).unwrap_or(0));
+                block.extend_from_slice(name.as_bytes());
+                block.push(96);
+                block.extend(std::iter::repeat_n(b'v', 96));
+                field += 1;
+            }
+            let stream = 1 + 2 * round;
+            let pad = room - block.len();
+            // END_HEADERS | END_STREAM | PADDED.
+            h2_frame_header(piece, room + 1, 1, 0x0d, stream);
+            piece.push(u8::try_from(pad).unwrap_or(0));
+            piece.extend_from_slice(&block);
+            piece.resize(PIECE, 0);
+            Some(round * piece_len)
+        }
     }
 }
 
+/// Appends an HTTP/2 frame header (RFC 9113 §4.1).
+fn h2_frame_header(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(0).to_be_bytes()[1..]);
+    out.push(kind);
+    out.push(flags);
+    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+}
+
 /// Client and server of connection `i`: a client address per connection.
-fn endpoints(i: u32) -> (std::net::SocketAddr, std::net::SocketAddr) {
+fn endpoints(i: u32, attack: Attack) -> (std::net::SocketAddr, std::net::SocketAddr) {
     let [_, b, c, d] = i.to_be_bytes();
-    (v4([10, b, c, d], 40_000), v4(SERVER, 80))
+    (v4([10, b, c, d], 40_000), v4(SERVER, server_port(attack)))
 }

@@ -8,6 +8,7 @@ also kills them), clients use short timeouts.
     pytls.py server --port 18401 --cert c.pem --key k.pem [--tls 1.2|1.3] [--alpn h2,...]
     pytls.py client --url wss://localhost:18401/chat [--cafile c.pem] --keylog k.txt
     pytls.py give-up --port 18401 --sni localhost --keylog k.txt
+    pytls.py resume --port 18401 --cafile c.pem --keylog first.txt --keylog2 second.txt
 """
 
 import argparse
@@ -18,6 +19,7 @@ import sys
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
+from websockets.sync.client import connect as sync_connect
 from websockets.exceptions import ConnectionClosed
 
 
@@ -48,6 +50,9 @@ async def run_server(args):
         ctx.set_alpn_protocols(args.alpn.split(","))
     if args.keylog:
         ctx.keylog_filename = args.keylog
+    if args.no_ticket:
+        # Resumption by session id only (the server's session cache), no RFC 5077 tickets.
+        ctx.options |= ssl.OP_NO_TICKET
     async with serve(echo, "127.0.0.1", args.port, ssl=ctx, ping_interval=None):
         log(f"wss server listening on 127.0.0.1:{args.port}")
         await asyncio.sleep(args.lifetime)
@@ -61,8 +66,9 @@ async def run_client(args):
     if args.alpn:
         ctx.set_alpn_protocols(args.alpn.split(","))
     try:
+        # proxy: an HTTP CONNECT proxy URL, or None (no proxy from the environment).
         async with connect(args.url, ssl=ctx, open_timeout=3, ping_interval=None,
-                           server_hostname=args.sni) as ws:
+                           server_hostname=args.sni, proxy=args.proxy or None) as ws:
             await ws.send("hello over tls")
             log("echo:", await asyncio.wait_for(ws.recv(), 3))
             await ws.close(1000, "done")
@@ -107,6 +113,30 @@ def give_up(args):
     sock.close()
 
 
+def resume(args):
+    """Two wss:// connections over TLS 1.2, the second resuming the first's session (by
+    session id or ticket, whichever the server offers): Python's ssl with `session=`,
+    websockets' sync client over the TLS socket. The first connection's secrets go to
+    --keylog, the second's to --keylog2, so a key log can lack the resumed connection's
+    line, as some stacks write none for it."""
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    session = None
+    for i, keylog in enumerate([args.keylog, args.keylog2]):
+        ctx.keylog_filename = keylog
+        raw = socket.create_connection(("127.0.0.1", args.port), timeout=3)
+        tls = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        log(f"connection {i + 1}: session reused: {tls.session_reused}")
+        if i == 1 and not tls.session_reused:
+            sys.exit("the server did not resume the session")
+        session = tls.session
+        # ws:// over the TLS socket: the scheme only tells websockets not to wrap it again.
+        with sync_connect(f"ws://localhost:{args.port}/chat", sock=tls, open_timeout=3) as ws:
+            ws.send(f"hello over tls, connection {i + 1}")
+            log("echo:", ws.recv(timeout=3))
+            ws.close(1000, "done")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -118,6 +148,7 @@ def main():
     s.add_argument("--alpn", default="")
     s.add_argument("--keylog", default="")
     s.add_argument("--lifetime", type=float, default=60)
+    s.add_argument("--no-ticket", action="store_true")
     c = sub.add_parser("client")
     c.add_argument("--url", required=True)
     c.add_argument("--cafile", default="")
@@ -126,15 +157,23 @@ def main():
     c.add_argument("--alpn", default="")
     c.add_argument("--keylog", default="")
     c.add_argument("--expect-fail", action="store_true")
+    c.add_argument("--proxy", default="")
     g = sub.add_parser("give-up")
     g.add_argument("--port", type=int, required=True)
     g.add_argument("--sni", default="localhost")
     g.add_argument("--keylog", default="")
+    r = sub.add_parser("resume")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--cafile", required=True)
+    r.add_argument("--keylog", required=True)
+    r.add_argument("--keylog2", required=True)
     args = p.parse_args()
     if args.cmd == "server":
         asyncio.run(run_server(args))
     elif args.cmd == "client":
         asyncio.run(run_client(args))
+    elif args.cmd == "resume":
+        resume(args)
     else:
         give_up(args)
 

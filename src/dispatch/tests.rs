@@ -588,6 +588,8 @@ fn decrypted_bytes_get_the_whole_http_and_websocket_analysis() {
     let keys = crate::tls::SessionKeys {
         client: Box::new(ClearText),
         server: Box::new(ClearText),
+        tickets: None,
+        early: None,
     };
     r.conn
         .install_tls_keys(crate::tls::KeyAnswer::Keys(keys), &mut r.out, &mut r.meter);

@@ -265,7 +265,9 @@ impl Sequencer {
 pub(crate) fn weight(event: &Event) -> usize {
     match event {
         Event::Handshake(r) => record_weight(r),
-        Event::Connection(_) | Event::Hop(_) | Event::Notice(_) | Event::Tls(_) => EVENT_COST,
+        // The frame log is empty unless the TUI asked for it.
+        Event::Connection(c) => EVENT_COST + c.frame_log.memory(),
+        Event::Hop(_) | Event::Notice(_) | Event::Tls(_) => EVENT_COST,
     }
 }
 

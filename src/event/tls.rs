@@ -146,6 +146,11 @@ pub struct TlsRecord {
     /// The session was resumed (TLS ≤ 1.2 session id echoed; TLS 1.3 pre_shared_key
     /// accepted).
     pub resumed: bool,
+    /// TLS 1.3 0-RTT: `offered` (the ClientHello's early_data; without keys whether the
+    /// server took it is encrypted), `accepted` or `rejected` (the server's
+    /// EncryptedExtensions, with keys). Omitted when the client offered none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_data: Option<&'static str>,
     /// Everything after the ServerHello was encrypted (TLS 1.3): ALPN selected,
     /// certificate and alerts are not visible without keys.
     pub encrypted_handshake: bool,

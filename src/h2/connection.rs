@@ -29,7 +29,7 @@ use crate::finding::{Code, Finding};
 use crate::http::body::{BodyReader, Coding};
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::http::head::Body;
-use crate::memory::{Account, Meter};
+use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
 use crate::tcp::stream::{ByteStream, Relay};
@@ -206,6 +206,9 @@ pub struct H2Connection {
     /// The server's SETTINGS was read since the last [`H2Connection::take_server_settings`]:
     /// its SETTINGS_ENABLE_CONNECT_PROTOCOL.
     server_settings: Option<bool>,
+    /// DATA of open streams the memory budget had no room to relay since the last
+    /// [`H2Connection::take_not_kept`]: (stream, side, bytes).
+    not_kept: Vec<(StreamId, Side, u64)>,
     account: Account,
 }
 
@@ -306,6 +309,7 @@ impl H2Connection {
             body_bytes: 0,
             from_start,
             server_settings: None,
+            not_kept: Vec::new(),
             account: Account::default(),
         }
     }
@@ -347,6 +351,25 @@ impl H2Connection {
     /// WebSocket streams opened since the last call.
     pub fn take_opened(&mut self) -> Vec<Opened> {
         std::mem::take(&mut self.opened)
+    }
+
+    /// DATA of open WebSocket streams not relayed for want of memory budget since the last
+    /// call: (stream, side, bytes). The relay of that side stops (the frame boundary is
+    /// gone); the caller tells the stream's session.
+    pub fn take_not_kept(&mut self) -> Vec<(StreamId, Side, u64)> {
+        std::mem::take(&mut self.not_kept)
+    }
+
+    /// The memory budget had no room for `what` (`--memcap`): a finding for the next
+    /// exchange says so.
+    fn note_memcap(&mut self, what: String, packet: u64) {
+        self.note(
+            Finding::new(
+                Code::MemcapReached,
+                format!("{what}: wssniff's memory budget (--memcap) was full"),
+            )
+            .packets(&[packet]),
+        );
     }
 
     /// Whether a WebSocket request (extended CONNECT) arrived since the last call (and clears
@@ -534,8 +557,9 @@ impl H2Connection {
         }
     }
 
-    /// Copies DATA bytes of an open stream into its relay, run by run of packets, or reads
-    /// them as a refusal's body.
+    /// Copies DATA bytes of an open stream into its relay, run by run of packets, within
+    /// the memory budget (DATA it has no room for stops that side's relay), or reads them as
+    /// a refusal's body.
     #[allow(clippy::too_many_arguments)]
     fn data<S: ByteStream>(
         &mut self,
@@ -556,22 +580,10 @@ impl H2Connection {
             .tracked_mut(stream)
             .and_then(|t| t.refusal.as_deref_mut())
         {
-            r.reader.read(data.get(..n).unwrap_or_default());
-        } else if let Some(relays) = self
-            .tracked_mut(stream)
-            .and_then(|t| t.relays.as_deref_mut())
-        {
-            if let Some(relay) = relays.get_mut(side_index(side)) {
-                let s = link.stream(side);
-                let mut at = 0;
-                while at < n {
-                    let o = s.origin(at);
-                    let end = run_end(s, at, n);
-                    let (packet, ts) = o.map_or((0, link.now), |o| (o.packet, o.ts));
-                    relay.append(data.get(at..end).unwrap_or_default(), packet, ts);
-                    at = end;
-                }
-            }
+            r.reader
+                .read(link.stream(side).data().get(..n).unwrap_or_default());
+        } else {
+            self.relay_data(link, side, stream, n);
         }
         let left = remaining - n as u32;
         let now = link
@@ -608,6 +620,53 @@ impl H2Connection {
             }
         }
         true
+    }
+
+    /// Copies `n` DATA bytes of an open stream into its relay, run by run of packets, within
+    /// the memory budget: DATA it has no room for stops that side's relay.
+    fn relay_data<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        stream: u32,
+        n: usize,
+    ) {
+        let relaying = self
+            .tracked_mut(stream)
+            .and_then(|t| t.relays.as_deref())
+            .and_then(|r| r.get(side_index(side)))
+            .is_some_and(|r| !r.is_ignored());
+        if relaying && n > 0 && link.admit(Use::Http2, n).is_err() {
+            let packet = link.stream(side).origin(0).map_or(0, |o| o.packet);
+            if let Some(relay) = self
+                .tracked_mut(stream)
+                .and_then(|t| t.relays.as_deref_mut())
+                .and_then(|r| r.get_mut(side_index(side)))
+            {
+                relay.lose(n as u64, packet);
+                relay.ignore();
+            }
+            self.not_kept.push((StreamId(stream), side, n as u64));
+            self.note_memcap(
+                format!("{n} bytes of DATA on HTTP/2 stream {stream} were not relayed"),
+                packet,
+            );
+        } else if let Some(relay) = self
+            .tracked_mut(stream)
+            .and_then(|t| t.relays.as_deref_mut())
+            .and_then(|r| r.get_mut(side_index(side)))
+        {
+            let data = link.stream(side).data();
+            let s = link.stream(side);
+            let mut at = 0;
+            while at < n {
+                let o = s.origin(at);
+                let end = run_end(s, at, n);
+                let (packet, ts) = o.map_or((0, link.now), |o| (o.packet, o.ts));
+                relay.append(data.get(at..end).unwrap_or_default(), packet, ts);
+                at = end;
+            }
+        }
     }
 
     /// Reports stream `id`'s held refusal with its body excerpt so far; `ended`: the body's
@@ -843,7 +902,11 @@ impl H2Connection {
                         );
                         return;
                     };
-                    if b.bytes.len() + block.len() > max {
+                    let over = b.bytes.len() + block.len() > max;
+                    // The block grows within the memory budget too (the table is lost
+                    // with it, as over the cap).
+                    let refused = !over && !b.lost && link.admit(Use::Http2, block.len()).is_err();
+                    if over || refused {
                         b.lost = true;
                         b.bytes = Vec::new();
                     } else if !b.lost {
@@ -853,6 +916,13 @@ impl H2Connection {
                         if b.packets.last() != Some(&p) {
                             b.packets.push(p);
                         }
+                    }
+                    if refused {
+                        let stream = h.stream;
+                        self.note_memcap(
+                            format!("the header block of HTTP/2 stream {stream} was not kept (the sender's HPACK table is lost with it)"),
+                            packet,
+                        );
                     }
                 } else {
                     if d.block.is_some() {
@@ -867,14 +937,21 @@ impl H2Connection {
                             .packets(&[packet]),
                         );
                     }
+                    let refused = !end_headers && link.admit(Use::Http2, block.len()).is_err();
+                    if refused {
+                        self.note_memcap(
+                            format!("the header block of HTTP/2 stream {} was not kept (the sender's HPACK table is lost with it)", h.stream),
+                            packet,
+                        );
+                    }
                     self.dir_mut(side).block = Some(Block {
                         stream: h.stream,
                         push,
-                        bytes: block,
+                        bytes: if refused { Vec::new() } else { block },
                         end_stream,
                         packets,
                         first_ts: ts,
-                        lost: false,
+                        lost: refused,
                     });
                 }
                 if end_headers {
@@ -984,7 +1061,21 @@ impl H2Connection {
             self.lose_block(side);
             return;
         }
+        let table = self.dir(side).hpack.memory();
         let list = self.dir_mut(side).hpack.decode(&b.bytes);
+        let grown = self.dir(side).hpack.memory().saturating_sub(table);
+        if grown > 0 && link.admit(Use::Http2, grown).is_err() {
+            // No budget for the table's growth: the table is given up (later references
+            // to it show as unknown fields, never wrong ones).
+            self.dir_mut(side).hpack.drop_table();
+            self.note_memcap(
+                format!(
+                    "the HPACK table of stream {}'s sender was not kept",
+                    b.stream
+                ),
+                b.packets.first().copied().unwrap_or(0),
+            );
+        }
         for p in &list.problems {
             let f = Finding::new(Code::H2HpackProblem, format!("stream {}: {p}", b.stream))
                 .packets(&b.packets);

@@ -303,6 +303,9 @@ pub struct HpackDecoder {
     desynced: bool,
     /// The receiver's SETTINGS_HEADER_TABLE_SIZE, once seen.
     setting: Option<usize>,
+    /// The memory budget had no room for the table ([`HpackDecoder::drop_table`]): it
+    /// stays empty whatever size the encoder asks for.
+    dropped: bool,
 }
 
 impl fmt::Debug for HpackDecoder {
@@ -346,6 +349,7 @@ impl HpackDecoder {
             from_start,
             desynced: false,
             setting: None,
+            dropped: false,
         }
     }
 
@@ -361,10 +365,24 @@ impl HpackDecoder {
         self.desynced = true;
     }
 
+    /// The memory budget has no room for the dynamic table (`--memcap`): it is emptied and
+    /// kept empty, so dynamic indices decode as unknown from now on (as after
+    /// [`HpackDecoder::lose_table`]) and the table costs nothing.
+    pub fn drop_table(&mut self) {
+        self.desynced = true;
+        self.dropped = true;
+        // A fresh decoder and shadow: emptying the old ones would keep their queues' capacity.
+        let mut inner = loona_hpack::Decoder::new();
+        inner.set_max_table_size(0);
+        self.inner = inner;
+        self.shadow = Shadow::default();
+    }
+
     /// Bytes held by the dynamic table (and its shadow), for memory accounting.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.shadow.size + self.shadow.entries.len() * ENTRY_MEMORY
+        // By capacity: the crate's queue of entries grows as the shadow's does.
+        self.shadow.size + self.shadow.entries.capacity() * ENTRY_MEMORY
     }
 
     /// Decodes one complete header block (HEADERS or PUSH_PROMISE and its CONTINUATIONs).
@@ -501,7 +519,7 @@ impl HpackDecoder {
             list.problems
                 .push(HpackProblem::TableSizeOverCap { requested, cap });
         }
-        let size = requested.min(cap);
+        let size = if self.dropped { 0 } else { requested.min(cap) };
         self.inner.set_max_table_size(size);
         self.shadow.set_max(size);
     }
@@ -652,10 +670,16 @@ mod tests {
             ]
         );
         assert_eq!(d.shadow.max, 100);
-        assert_eq!(d.memory(), 34 + ENTRY_MEMORY);
+        // The entry's bytes and its queue's slots (counted by capacity).
+        let slots = d.shadow.entries.capacity() * ENTRY_MEMORY;
+        assert!(slots >= ENTRY_MEMORY);
+        assert_eq!(d.memory(), 34 + slots);
         // A size update after a field is misplaced; to 0, it empties the table.
         let list = d.decode(b"\x82\x20");
         assert_eq!(list.problems, [HpackProblem::SizeUpdateMisplaced]);
+        assert_eq!(d.memory(), slots);
+        // Dropped for want of budget: the queues go too.
+        d.drop_table();
         assert_eq!(d.memory(), 0);
     }
 

@@ -350,6 +350,17 @@ impl BodyReader {
         self.kept.capacity() + inflater
     }
 
+    /// The most bytes this reader will hold: the excerpt's cap and, for a compressed body,
+    /// one inflater (what an owner asks the memory budget for before reading).
+    #[must_use]
+    pub fn most_memory(&self) -> usize {
+        let inflater = match self.decoder {
+            Decoder::Gzip { .. } | Decoder::Deflate { .. } => INFLATER_MEMORY,
+            _ => 0,
+        };
+        self.keep + inflater
+    }
+
     /// Reads the body's bytes at the start of `data`.
     pub fn read(&mut self, data: &[u8]) -> Read {
         let mut pos = 0;

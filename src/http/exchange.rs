@@ -159,6 +159,9 @@ pub enum Next {
 #[derive(Debug)]
 struct Pending {
     head_method: bool,
+    /// The request method is CONNECT: a 2xx answer turns the connection into a tunnel whose
+    /// bytes (TLS as a rule) are read as a new connection's.
+    connect: bool,
     /// The request asked for `Upgrade: h2c`.
     h2c: bool,
     /// Boxed: plain requests (most of a pipelined flood) keep 8 bytes here, not a message.
@@ -420,8 +423,11 @@ impl Exchange {
                 }
             }
         }
+        // The same evidence as at the connection's end (live capture reports a request at
+        // its timeout, before the connection ends).
+        let lost = server_bytes_lost(link);
         for (request, id) in expired {
-            let done = self.complete(
+            let mut done = self.complete(
                 link,
                 Some(*request),
                 None,
@@ -429,6 +435,7 @@ impl Exchange {
                 false,
                 id,
             );
+            response_not_captured(&mut done, lost);
             out.completed.push(done);
         }
     }
@@ -444,12 +451,7 @@ impl Exchange {
     ) {
         self.report_body(out, true);
         self.reading = None;
-        // Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
-        // acknowledged beyond the last captured byte): the answer may be among them.
-        let server = link.client().map(Side::reverse);
-        let lost = server.map_or(0, |s| {
-            link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
-        });
+        let lost = server_bytes_lost(link);
         while let Some(p) = self.pop_pending() {
             if p.cut && p.upgrade.is_none() {
                 // Cut too early to tell, and never answered.
@@ -458,21 +460,7 @@ impl Exchange {
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
                 let mut done = self.complete(link, Some(*request), None, end, false, p.id);
-                // The client acknowledged server bytes the capture never saw: the server did
-                // answer (a one-way capture, or capture loss), whatever the ending suggests.
-                let unseen = lost;
-                if unseen > 0 {
-                    let packets = done.request.as_ref().map(|r| r.packets.clone());
-                    done.extra.push(
-                        Finding::new(
-                            Code::ResponseAckedNotCaptured,
-                            format!(
-                                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
-                            ),
-                        )
-                        .packets(&packets.unwrap_or_default()),
-                    );
-                }
+                response_not_captured(&mut done, lost);
                 out.completed.push(done);
             }
         }
@@ -632,6 +620,7 @@ impl Exchange {
                     side,
                     Pending {
                         head_method: false,
+                        connect: false,
                         h2c: false,
                         upgrade: None,
                         since: last.map_or(link.now, |o| o.ts),
@@ -697,6 +686,7 @@ impl Exchange {
                 side,
                 Pending {
                     head_method: scan.head_method,
+                    connect: scan.connect_method,
                     h2c: scan.h2c,
                     upgrade: None,
                     since,
@@ -724,9 +714,16 @@ impl Exchange {
                 release_client: false,
             });
         }
-        let head_method = self.pop_pending().is_some_and(|p| p.head_method);
+        let pending = self.pop_pending();
+        let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         // An ordinary keep-alive exchange: its evidence problems are not ours.
         self.take_marks(link);
+        if pending.is_some_and(|p| p.connect) && (200..300).contains(&scan.status) {
+            // A tunnel (RFC 9110 §9.3.6): no body; the next bytes are the tunnelled
+            // protocol's, read as if the connection started there (TLS to an https://
+            // or wss:// origin through a forward proxy, or HTTP).
+            return Some(Next::Restart);
+        }
         Some(Next::Body {
             body: scan.response_body(head_method),
             release_client: false,
@@ -754,6 +751,7 @@ impl Exchange {
         let h2c = head.has_token("Upgrade", "h2c");
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
+        let connect = head.method() == Some("CONNECT");
         if self.pending.len() >= self.max_pending {
             out.effect.pending_limit = true;
             return Next::GiveUp;
@@ -785,6 +783,7 @@ impl Exchange {
             side,
             Pending {
                 head_method,
+                connect,
                 h2c,
                 upgrade: upgrade_request.map(Box::new),
                 since,
@@ -882,7 +881,7 @@ impl Exchange {
         let head_cut = msg.cut.is_some();
         match request {
             Some(request) => {
-                let done =
+                let mut done =
                     self.complete(link, Some(*request), Some(msg), None, opens_websocket, id);
                 if switch.is_none() && body != Body::None && self.body_bytes > 0 && !head_cut {
                     // A refusal with a body: its first bytes are the server's reason.
@@ -890,14 +889,20 @@ impl Exchange {
                         Some(resp) => BodyReader::for_head(&resp.head, body, self.body_bytes),
                         None => BodyReader::new(body, super::body::Coding::Identity, 0),
                     };
-                    self.reading = Some(Box::new(Reading {
-                        reader,
-                        done: Some(done),
-                        since,
-                    }));
-                    return Next::ReadBody {
-                        release_client: answered_upgrade,
-                    };
+                    if link.admit(Use::Body, reader.most_memory()).is_ok() {
+                        self.reading = Some(Box::new(Reading {
+                            reader,
+                            done: Some(done),
+                            since,
+                        }));
+                        return Next::ReadBody {
+                            release_client: answered_upgrade,
+                        };
+                    }
+                    done.extra.push(Finding::new(
+                        Code::MemcapReached,
+                        "the response body was not read (no excerpt): wssniff's memory budget (--memcap) was full",
+                    ));
                 }
                 out.completed.push(done);
             }
@@ -1146,6 +1151,34 @@ fn engine_io_websocket(head: &crate::event::Head) -> bool {
     lower.contains("eio=") && lower.contains("transport=websocket")
 }
 
+/// Bytes of the server's stream the capture lost (a gap the client's ACK proved, or
+/// acknowledged beyond the last captured byte): an answer may be among them.
+fn server_bytes_lost<S: ByteStream>(link: &Link<'_, S>) -> u64 {
+    let server = link.client().map(Side::reverse);
+    server.map_or(0, |s| {
+        link.acked_unseen(s) + link.stream(s).marks().gap.map_or(0, |g| g.len)
+    })
+}
+
+/// An unanswered upgrade request whose client acknowledged `unseen` server bytes the capture
+/// never saw: the server did answer (a one-way capture, or capture loss), whatever the
+/// ending suggests.
+fn response_not_captured(done: &mut Completed, unseen: u64) {
+    if unseen == 0 {
+        return;
+    }
+    let packets = done.request.as_ref().map(|r| r.packets.clone());
+    done.extra.push(
+        Finding::new(
+            Code::ResponseAckedNotCaptured,
+            format!(
+                "the response is not in the capture: the client acknowledged {unseen} bytes from the server"
+            ),
+        )
+        .packets(&packets.unwrap_or_default()),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1166,7 +1199,10 @@ mod tests {
         exchange: Exchange,
         out: Output,
         switched: Option<Protocol>,
+        restarts: u32,
         packet: u64,
+        /// The memory budget the parsers grow within (unbounded unless a test sets one).
+        meter: Meter,
     }
 
     impl Http {
@@ -1179,7 +1215,9 @@ mod tests {
                 exchange: Exchange::new(1024, 4, 4096),
                 out: Output::default(),
                 switched: None,
+                restarts: 0,
                 packet: 0,
+                meter: Meter::new(),
             }
         }
 
@@ -1199,7 +1237,8 @@ mod tests {
                     &mut self.streams,
                     &mut self.client,
                     Timestamp(self.packet as i64),
-                );
+                )
+                .with_meter(&mut self.meter);
                 if link.stream(side).data().is_empty() {
                     return;
                 }
@@ -1257,6 +1296,7 @@ mod tests {
                     }
                     Next::Restart => {
                         self.framers = [Framer::new(), Framer::new()];
+                        self.restarts += 1;
                         return;
                     }
                 }
@@ -1376,6 +1416,30 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
     }
 
     #[test]
+    fn a_2xx_to_connect_starts_the_connection_over_as_the_tunnelled_protocol() {
+        let mut h = Http::new();
+        let connect = b"CONNECT chat.example:443 HTTP/1.1\r\nHost: chat.example:443\r\n\r\n";
+        h.send(C, connect);
+        h.send(
+            S,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(h.restarts, 0, "a refusal leaves the connection HTTP");
+        h.send(C, connect);
+        h.send(S, b"HTTP/1.1 200 Connection established\r\n\r\n");
+        assert_eq!(
+            h.restarts, 1,
+            "no body: the tunnel starts right after the head"
+        );
+        assert!(h.completed().is_empty());
+        // Only CONNECT opens a tunnel.
+        let mut h = Http::new();
+        h.send(C, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(h.restarts, 0);
+    }
+
+    #[test]
     fn a_101_to_another_protocol_is_an_opaque_tunnel() {
         let mut h = Http::new();
         h.send(
@@ -1461,6 +1525,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         for _ in 0..4 {
             h.exchange.pending.push_back(Pending {
                 head_method: false,
+                connect: false,
                 h2c: false,
                 upgrade: None,
                 since: Timestamp(0),
@@ -1506,6 +1571,36 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
             h.exchange.memory(),
             h.exchange.pending.capacity() * std::mem::size_of::<Pending>()
         );
+    }
+
+    #[test]
+    fn a_refusal_body_the_budget_has_no_room_for_is_not_read_and_the_exchange_says_so() {
+        let go = |budget: usize| {
+            let mut h = Http::new();
+            h.meter = Meter::with_budget(Some(budget));
+            h.send(C, UPGRADE);
+            h.send(
+                S,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+            );
+            let done = h.completed();
+            assert_eq!(done.len(), 1, "reported at once, body or not");
+            (
+                done[0].response.as_ref().and_then(|r| r.body.clone()),
+                codes(&done[0]),
+                h.meter.refused(Use::Body).times,
+            )
+        };
+        // Room for the excerpt and an inflater: read (the gzip is corrupt, said in the body).
+        let (body, found, refused) = go(1 << 20);
+        assert!(body.is_some());
+        assert!(!found.contains(&"memcap_reached"));
+        assert_eq!(refused, 0);
+        // 16 KiB: no room for a 48 KiB inflater; the exchange is marked, the refusal counted.
+        let (body, found, refused) = go(16 << 10);
+        assert!(body.is_none(), "{body:?}");
+        assert!(found.contains(&"memcap_reached"), "{found:?}");
+        assert_eq!(refused, 1);
     }
 
     #[test]

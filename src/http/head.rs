@@ -350,6 +350,8 @@ pub struct Scan {
     pub status: u16,
     /// The request method is HEAD.
     pub head_method: bool,
+    /// The request method is CONNECT.
+    pub connect_method: bool,
     /// `Transfer-Encoding` lists chunked.
     pub chunked: bool,
     /// The first `Content-Length`, when it parses.
@@ -377,10 +379,11 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
     let bytes = buf.get(..len)?;
     let mut storage = header_slots();
     let raw = parse_raw(bytes, request, &mut storage).ok()?;
-    let (headers, status, head_method) = (
+    let (headers, status, head_method, connect_method) = (
         raw.headers,
         raw.code.unwrap_or(0),
         raw.method == Some("HEAD"),
+        raw.method == Some("CONNECT"),
     );
     let has_token = |value: &[u8], token: &[u8]| {
         value
@@ -392,6 +395,7 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
         h2c: false,
         status,
         head_method,
+        connect_method,
         chunked: false,
         content_length: None,
     };

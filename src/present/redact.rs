@@ -244,6 +244,15 @@ impl Redactor {
         {
             assign(&mut close.reason, |t| scope.text(t));
         }
+        // The frame log's text previews and close reasons (binary payloads hold no text).
+        for f in c.frame_log.frames_mut() {
+            if matches!(f.opcode, 0x0 | 0x1 | 0x8) && !f.preview().is_empty() {
+                let text = String::from_utf8_lossy(f.preview()).into_owned();
+                if let Cow::Owned(masked) = scope.text(&text) {
+                    f.set_preview(masked.as_bytes());
+                }
+            }
+        }
         scope.findings(&mut c.findings);
     }
 
@@ -344,33 +353,40 @@ pub fn is_credential_name(name: &str) -> bool {
     if lower == "sec-websocket-key" {
         return false;
     }
-    const CONTAINS: &[&str] = &[
-        "token",
-        "secret",
-        "passw",
-        "passcode",
-        "apikey",
-        "api_key",
-        "api-key",
-        "signature",
-        "credential",
-        "session",
-        "sessid",
-        "csrf",
-        "xsrf",
-        "jwt",
-        "authorization",
-    ];
     const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket"];
-    CONTAINS.iter().any(|c| lower.contains(c))
+    contains_credential_word(lower.as_bytes())
         || lower
             .split(['_', '-', '.'])
             .any(|part| PARTS.contains(&part))
 }
 
+/// Whether `lower` contains one of the words [`is_credential_name`] lists (`token`, `secret`,
+/// `passw`, …, `authorization`; the tests hold the two lists together): one pass, each position tried only
+/// against the words starting with its byte (fifteen substring searches cost more to set up
+/// than a header name is long).
+fn contains_credential_word(lower: &[u8]) -> bool {
+    (0..lower.len()).any(|i| {
+        let rest = lower.get(i..).unwrap_or_default();
+        let at = |word: &[u8]| rest.starts_with(word);
+        match rest.first() {
+            Some(b't') => at(b"token"),
+            Some(b's') => at(b"secret") || at(b"signature") || at(b"session") || at(b"sessid"),
+            Some(b'p') => at(b"passw") || at(b"passcode"),
+            Some(b'a') => at(b"apikey") || at(b"api_key") || at(b"api-key") || at(b"authorization"),
+            Some(b'c') => at(b"credential") || at(b"csrf"),
+            Some(b'x') => at(b"xsrf"),
+            Some(b'j') => at(b"jwt"),
+            _ => false,
+        }
+    })
+}
+
 /// Whether a raw head continues a field on the next line (obsolete line folding).
 fn has_folded_line(raw: &str) -> bool {
-    raw.contains("\n ") || raw.contains("\n\t")
+    // Line ends found by `memchr`: two substring searches cost more to set up than most heads
+    // are long.
+    let bytes = raw.as_bytes();
+    memchr::memchr_iter(b'\n', bytes).any(|at| matches!(bytes.get(at + 1), Some(b' ' | b'\t')))
 }
 
 /// How a header's value is masked.
@@ -391,8 +407,9 @@ enum HeaderRule {
 }
 
 /// Header names real peers send on nearly every handshake that hold no credential: answered
-/// without lower-casing or searching (most headers of most records are these). Each gets
-/// [`HeaderRule::Other`] from the full rules too; a test holds the two to that.
+/// without searching (most headers of most records are these), by [`is_plain_header`]. Each
+/// gets [`HeaderRule::Other`] from the full rules too; a test holds the three to that.
+#[cfg(test)]
 const PLAIN_HEADERS: &[&str] = &[
     "host",
     "upgrade",
@@ -418,10 +435,45 @@ const PLAIN_HEADERS: &[&str] = &[
 
 fn header_rule(name: &str) -> HeaderRule {
     let name = name.trim();
-    if PLAIN_HEADERS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+    if is_plain_header(name) {
         return HeaderRule::Other;
     }
     full_header_rule(name)
+}
+
+/// Whether `name` is one of the header names real peers send on nearly every handshake that
+/// hold no credential (the tests' `PLAIN_HEADERS`), in any case: lower-cased on the stack
+/// and matched by length and bytes in one `match`, not compared with each name in turn.
+fn is_plain_header(name: &str) -> bool {
+    let mut buf = [0u8; 32];
+    let Some(lower) = buf.get_mut(..name.len()) else {
+        return false;
+    };
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    matches!(
+        &*lower,
+        b"host"
+            | b"upgrade"
+            | b"connection"
+            | b"sec-websocket-key"
+            | b"sec-websocket-version"
+            | b"sec-websocket-extensions"
+            | b"sec-websocket-accept"
+            | b"origin"
+            | b"user-agent"
+            | b"date"
+            | b"server"
+            | b"content-length"
+            | b"content-type"
+            | b"cache-control"
+            | b"pragma"
+            | b"accept"
+            | b"accept-encoding"
+            | b"accept-language"
+            | b"transfer-encoding"
+            | b"via"
+    )
 }
 
 fn full_header_rule(name: &str) -> HeaderRule {
@@ -730,7 +782,12 @@ impl<'r> Scope<'r> {
     /// A header value that may hold URLs (`Referer`, `Location`, `Origin`): only when it
     /// looks like one is it read as a target.
     fn url<'v>(&mut self, value: &'v str) -> Cow<'v, str> {
-        if value.contains(['?', '#']) || (value.contains("://") && value.contains('@')) {
+        // Byte tests first: nearly every header value has none of these, and a char-set or
+        // substring search costs more to set up than the test.
+        let bytes = value.as_bytes();
+        if memchr::memchr2(b'?', b'#', bytes).is_some()
+            || (memchr::memchr(b'@', bytes).is_some() && value.contains("://"))
+        {
             self.target(value)
         } else {
             Cow::Borrowed(value)
@@ -810,11 +867,26 @@ impl<'r> Scope<'r> {
 
     fn text<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
         let mut ranges = Vec::new();
-        json_members(text, &mut ranges);
-        name_value_pairs(text, &mut ranges);
-        header_lines(text, &mut ranges);
-        auth_schemes(text, &mut ranges);
-        jwts(text, &mut ranges);
+        // Each scanner needs its own byte (a quote before a key, `=`, `:`, the `b` of a
+        // scheme, the `e` of `eyJ`), looked for with `memchr`; most texts (previews, finding
+        // messages) lack most of them.
+        let bytes = text.as_bytes();
+        let has = |b: u8| memchr::memchr(b, bytes).is_some();
+        if memchr::memchr2(b'"', b'\'', bytes).is_some() {
+            json_members(text, &mut ranges);
+        }
+        if has(b'=') {
+            name_value_pairs(text, &mut ranges);
+        }
+        if has(b':') {
+            header_lines(text, &mut ranges);
+        }
+        if memchr::memchr2(b'b', b'B', bytes).is_some() {
+            auth_schemes(text, &mut ranges);
+        }
+        if has(b'e') {
+            jwts(text, &mut ranges);
+        }
         self.splice(text, ranges)
     }
 }
@@ -1133,9 +1205,16 @@ pub fn secret_ranges(bytes: &[u8]) -> Vec<(usize, usize)> {
 fn auth_schemes(text: &str, ranges: &mut Vec<(usize, usize)>) {
     use base64::Engine as _;
     let bytes = text.as_bytes();
-    let lower = text.to_ascii_lowercase();
     for scheme in ["bearer", "basic"] {
-        for (at, _) in lower.match_indices(scheme) {
+        // Case-insensitive positions, as `match_indices` on a lower-cased copy would give
+        // them (neither word overlaps itself), without the copy: every `b` or `B` (found
+        // with `memchr`) where the scheme follows.
+        let at_scheme = |at: &usize| {
+            bytes
+                .get(*at..*at + scheme.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(scheme.as_bytes()))
+        };
+        for at in memchr::memchr2_iter(b'b', b'B', bytes).filter(at_scheme) {
             if at > 0 && bytes.get(at - 1).is_some_and(u8::is_ascii_alphanumeric) {
                 continue;
             }
@@ -1171,7 +1250,11 @@ fn auth_schemes(text: &str, ranges: &mut Vec<(usize, usize)>) {
 /// JWTs anywhere in text: `eyJ…` `.` `…` `.` `…` in base64url.
 fn jwts(text: &str, ranges: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
-    for (at, _) in text.match_indices("eyJ") {
+    // Every `e` (found with `memchr`) that starts `eyJ`: `match_indices`' positions (the
+    // word does not overlap itself) without a substring searcher to set up per text.
+    let starts =
+        memchr::memchr_iter(b'e', bytes).filter(|at| bytes.get(*at..*at + 3) == Some(b"eyJ"));
+    for at in starts {
         if at > 0 && bytes.get(at - 1).is_some_and(|b| is_base64url_byte(*b)) {
             continue;
         }
@@ -1301,6 +1384,56 @@ mod tests {
                 shape(&r.header_value(name, value)),
                 *want,
                 "{name}: {value}"
+            );
+        }
+    }
+
+    /// The words of [`is_credential_name`]'s documentation: [`contains_credential_word`]
+    /// must find exactly these.
+    const CREDENTIAL_WORDS: &[&str] = &[
+        "token",
+        "secret",
+        "passw",
+        "passcode",
+        "apikey",
+        "api_key",
+        "api-key",
+        "signature",
+        "credential",
+        "session",
+        "sessid",
+        "csrf",
+        "xsrf",
+        "jwt",
+        "authorization",
+    ];
+
+    #[test]
+    fn the_credential_word_scan_finds_exactly_the_listed_words() {
+        let contains = |name: &str| CREDENTIAL_WORDS.iter().any(|w| name.contains(w));
+        let mut names: Vec<String> = CREDENTIAL_WORDS
+            .iter()
+            .flat_map(|w| {
+                let cut = &w[..w.len() - 1];
+                [
+                    (*w).to_owned(),
+                    format!("x-{w}-y"),
+                    cut.to_owned(),
+                    format!("a{cut}b{w}"),
+                ]
+            })
+            .collect();
+        names.extend(
+            [
+                "", "t", "tokenize", "sess", "api", "apikeys", "author", "x-csr", "jw", "passwd",
+            ]
+            .map(str::to_owned),
+        );
+        for name in &names {
+            assert_eq!(
+                contains_credential_word(name.as_bytes()),
+                contains(name),
+                "{name}"
             );
         }
     }
@@ -1509,9 +1642,12 @@ mod tests {
     #[test]
     fn plain_headers_get_what_the_full_rules_give() {
         for name in PLAIN_HEADERS {
+            assert!(is_plain_header(name), "{name}");
+            assert!(!is_plain_header(&format!("{name}x")), "{name}");
             assert_eq!(full_header_rule(name), HeaderRule::Other, "{name}");
             assert_eq!(header_rule(&name.to_ascii_uppercase()), HeaderRule::Other);
         }
+        assert!(!is_plain_header("cookie") && !is_plain_header(""));
         assert_eq!(header_rule("Authorization"), HeaderRule::Authorization);
         assert_eq!(header_rule(" X-Api-Key"), HeaderRule::Whole);
     }

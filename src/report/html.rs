@@ -1,14 +1,17 @@
 //! Self-contained HTML rendering of the [`ReportModel`]: inline CSS, inline SVG charts, no
 //! scripts and no URLs that a browser would fetch, so the file opens offline, attaches to a
-//! ticket and prints. The layout is one column that narrows on a phone; wide tables and wire
-//! dumps scroll inside their own box.
+//! ticket and prints. The layout is one column that narrows on a phone; long header lines,
+//! curl lines and captured values wrap (on screen and in print) instead of hiding behind a
+//! horizontal scroll bar, and a wrapped head line continues indented under its start.
 //!
 //! Every piece of captured text goes through [`esc`]: control characters become visible
 //! `\xNN` escapes first, then `& < > " '` become entities.
 
 use std::fmt::Write as _;
 
-use super::model::{ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire};
+use super::model::{
+    ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel, Wire,
+};
 use super::svg;
 use crate::event::{HeaderChange, Verdict};
 use crate::finding::Severity;
@@ -38,12 +41,12 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:v
 h1{font-size:1.5em;margin:.2em 0}h2{border-bottom:2px solid var(--line);padding-bottom:.2em;margin-top:1.6em}
 h3{margin-top:1.4em}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;overflow-x:auto;white-space:pre}
-.wire .l{display:block;white-space:pre}.wire .mark{background:#ffebee;border-left:4px solid var(--failed);font-weight:bold}
+pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+.wire .l{display:block;white-space:pre-wrap;overflow-wrap:anywhere;padding-left:2ch;text-indent:-2ch}.wire .mark{background:#ffebee;border-left:4px solid var(--failed);font-weight:bold}
 .wire .missing{color:var(--failed);font-style:italic}.wire .why{color:var(--failed);font-weight:normal}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}
 td,th{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.n{text-align:right}
+th{background:#f0f0f0}td.n{text-align:right}td,th,td code{overflow-wrap:anywhere}code{overflow-wrap:break-word}
 .scroll{overflow-x:auto;max-width:100%}
 .v{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-weight:bold;font-size:.85em}
 .v-ok{background:var(--ok)}.v-warning{background:var(--warning)}.v-failed{background:var(--failed)}.v-incomplete{background:var(--incomplete)}
@@ -54,10 +57,10 @@ th{background:#f0f0f0}td.n{text-align:right}
 .group.conn{border-left:6px solid var(--warning)}.group.conn.error{border-left-color:var(--failed)}
 .lead{font-size:1.1em;font-weight:bold}
 .finding{margin:.4em 0}.finding .fix{color:var(--muted)}
-.chart{max-width:720px;display:block;margin:.4em 0}
+.chart{max-width:720px;display:block;margin:.4em 0}.chart text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;fill:var(--fg)}
 .muted{color:var(--muted)}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
-@media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}pre{white-space:pre-wrap;word-break:break-all}a{color:inherit;text-decoration:none}}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}.grid>div{min-width:0}
+@media print{body{max-width:none;font-size:11pt}.group,.hop{break-inside:avoid}a{color:inherit;text-decoration:none}}
 @media (max-width:600px){body{padding:6px;font-size:14px}td,th{padding:2px 4px}}
 ";
 
@@ -235,59 +238,37 @@ pub(crate) fn render(m: &ReportModel) -> String {
             opt(m.timeline.start.as_ref(), "–")
         );
         o.push_str(&svg::timeline(&m.timeline));
-        o.push_str("<div class=\"grid\"><div><h3>Latency</h3>");
+        // One chart a row: side by side, a 640-unit chart shrinks below legible text.
+        o.push_str("<h3>Latency</h3>");
         o.push_str(&svg::latency(&m.latency));
-        o.push_str("</div><div><h3>Status codes</h3>");
+        o.push_str("<h3>Status codes</h3>");
         o.push_str(&svg::statuses(&m.statuses));
-        o.push_str("</div></div>\n");
+        o.push('\n');
     }
 
-    if !m.hops.is_empty() {
+    // A hop whose handshake is a problem incident is shown there, with both legs, once.
+    let own_section: Vec<&HopModel> = m
+        .hops
+        .iter()
+        .filter(|h| !m.groups.iter().any(|g| g.hops.contains(&h.anchor)))
+        .collect();
+    if !own_section.is_empty() {
         o.push_str("<h2 id=\"hops\">Proxy hops</h2><p class=\"muted\">Both legs of a proxied handshake were captured (same Sec-WebSocket-Key, the second request sent while the first waited). The tables show what the proxy changed.</p>");
-        for h in &m.hops {
-            let l = &h.link;
-            let class = if matches!(l.broken_at, crate::event::BrokenAt::Nowhere) {
+        for h in own_section {
+            let class = if matches!(h.link.broken_at, crate::event::BrokenAt::Nowhere) {
                 "fine"
             } else {
                 "broken"
             };
             let _ = write!(
                 o,
-                "<section class=\"hop {class}\" id=\"{}\"><h3>Hop {}: client → proxy {} → upstream {}</h3><p><b>{}</b></p><p>{}</p>",
+                "<section class=\"hop {class}\" id=\"{}\"><h3>Hop {}: client → proxy {} → upstream {}</h3>",
                 esc(&h.anchor),
                 esc(h.anchor.trim_start_matches("hop")),
-                esc(&l.proxy.to_string()),
-                esc(&l.upstream_server.to_string()),
-                esc(broken_at_headline(l.broken_at)),
-                hint(&l.explanation)
+                esc(&h.link.proxy.to_string()),
+                esc(&h.link.upstream_server.to_string()),
             );
-            let _ = write!(
-                o,
-                "<p>Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}); Sec-WebSocket-Key <code>{}</code>.</p>",
-                l.downstream,
-                opt(l.downstream_status, "none"),
-                l.upstream,
-                opt(l.upstream_status, "none"),
-                esc(&l.key)
-            );
-            if let Some((a, b)) = &l.request_line {
-                let _ = write!(
-                    o,
-                    "<p>Request line: <code>{}</code> → <code>{}</code></p>",
-                    esc(a),
-                    esc(b)
-                );
-            }
-            changes(
-                &mut o,
-                "Request headers, client leg → upstream leg",
-                &l.request_changes,
-            );
-            changes(
-                &mut o,
-                "Response headers, upstream's answer → proxy's answer",
-                &l.response_changes,
-            );
+            hop_body(&mut o, h);
             o.push_str("<div class=\"grid\">");
             if let Some(w) = &h.downstream_request {
                 wire(&mut o, "Request as the client sent it", w);
@@ -303,23 +284,65 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o.push_str("<h2 id=\"problems\">Problem handshakes</h2>");
         for (i, g) in m.groups.iter().enumerate() {
             let d = &g.detail;
-            let _ = write!(
-                o,
-                "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} at {} <span class=\"muted\">({})</span></h3>",
-                esc(&g.anchor),
-                i + 1,
-                verdict(g.verdict),
-                esc(&d.request_summary),
-                opt(d.status, "no response"),
-                esc(&d.server),
-                plural(g.count, "handshake")
-            );
-            detail(&mut o, d);
+            let hops: Vec<&HopModel> = g
+                .hops
+                .iter()
+                .filter_map(|a| m.hops.iter().find(|h| &h.anchor == a))
+                .collect();
+            if g.upstream_legs.is_empty() {
+                let _ = write!(
+                    o,
+                    "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} at {} <span class=\"muted\">({})</span></h3>",
+                    esc(&g.anchor),
+                    i + 1,
+                    verdict(g.verdict),
+                    esc(&d.request_summary),
+                    opt(d.status, "no response"),
+                    esc(&d.server),
+                    plural(g.count, "handshake")
+                );
+                detail(&mut o, d, false);
+            } else {
+                let path: Vec<String> = g.upstream_legs.iter().map(|l| esc(&l.server)).collect();
+                let _ = write!(
+                    o,
+                    "<section class=\"group\" id=\"{}\"><h3>{}. {} <code>{}</code> → {} via proxy {} → upstream {} <span class=\"muted\">({}, {})</span></h3>",
+                    esc(&g.anchor),
+                    i + 1,
+                    verdict(g.verdict),
+                    esc(&d.request_summary),
+                    opt(d.status, "no response"),
+                    esc(&d.server),
+                    path.join(" → upstream "),
+                    plural(g.count, "proxied handshake"),
+                    legs_words(g.count, g.upstream_legs.len() + 1)
+                );
+                // The hop anchors live here now: links to a hop land on its incident.
+                for h in &hops {
+                    let _ = write!(o, "<div id=\"{}\">", esc(&h.anchor));
+                    hop_body(&mut o, h);
+                    o.push_str("</div>");
+                }
+                let legs = std::iter::once(d).chain(&g.upstream_legs);
+                let count = g.upstream_legs.len() + 1;
+                for (n, leg) in legs.enumerate() {
+                    let _ = write!(
+                        o,
+                        "<h4>Leg {} of {count}: {} <span class=\"muted\">(handshake #{}, {} → {})</span></h4>",
+                        n + 1,
+                        if n == 0 { "client → proxy" } else if n + 1 == count { "proxy → upstream" } else { "proxy → next proxy" },
+                        leg.id,
+                        esc(&leg.client),
+                        esc(&leg.server)
+                    );
+                    detail(&mut o, leg, true);
+                }
+            }
             if g.count > 1 {
                 let _ = write!(o, "<details><summary>All {} occurrences</summary><div class=\"scroll\"><table><tr><th>#</th><th>time (UTC)</th><th>client</th><th>frames</th><th>community id</th></tr>", g.count);
                 for oc in &g.occurrences {
                     let packets = packet_list(&oc.packets);
-                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", oc.id, esc(&oc.time), esc(&oc.client), packets, esc(&oc.community_id));
+                    let _ = write!(o, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", occurrence_ids(oc), esc(&oc.time), esc(&oc.client), packets, esc(&oc.community_id));
                 }
                 o.push_str("</table></div>");
                 if g.unlisted > 0 {
@@ -592,7 +615,62 @@ fn changes(o: &mut String, title: &str, list: &[HeaderChange]) {
     o.push_str("</table></div>");
 }
 
-fn detail(o: &mut String, d: &Detail) {
+/// `2 legs` for one proxied handshake, `2 legs each` for several.
+pub(super) fn legs_words(incidents: u64, legs: usize) -> String {
+    format!("{legs} legs{}", if incidents == 1 { "" } else { " each" })
+}
+
+/// `4`, or `4 → 5` for a proxied handshake's legs (trusted: numbers).
+pub(super) fn occurrence_ids(oc: &super::model::Occurrence) -> String {
+    std::iter::once(oc.id)
+        .chain(oc.upstream_ids.iter().copied())
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// The hop's verdict, explanation, legs and header changes (the requests are shown by the
+/// caller: as two wire dumps in the hop section, as each leg's detail in an incident).
+fn hop_body(o: &mut String, h: &HopModel) {
+    let l = &h.link;
+    let _ = write!(
+        o,
+        "<p><b>{}</b></p><p>{}</p>",
+        esc(broken_at_headline(l.broken_at)),
+        hint(&l.explanation)
+    );
+    let _ = write!(
+        o,
+        "<p>Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}); Sec-WebSocket-Key <code>{}</code>.</p>",
+        l.downstream,
+        opt(l.downstream_status, "none"),
+        l.upstream,
+        opt(l.upstream_status, "none"),
+        esc(&l.key)
+    );
+    if let Some((a, b)) = &l.request_line {
+        let _ = write!(
+            o,
+            "<p>Request line: <code>{}</code> → <code>{}</code></p>",
+            esc(a),
+            esc(b)
+        );
+    }
+    changes(
+        o,
+        "Request headers, client leg → upstream leg",
+        &l.request_changes,
+    );
+    changes(
+        o,
+        "Response headers, upstream's answer → proxy's answer",
+        &l.response_changes,
+    );
+}
+
+/// One handshake in full; `in_incident` when it is shown as a leg of its proxied handshake
+/// (the hop is right there, so no link to it).
+fn detail(o: &mut String, d: &Detail, in_incident: bool) {
     o.push_str("<ul>");
     let _ = write!(
         o,
@@ -630,7 +708,7 @@ fn detail(o: &mut String, d: &Detail) {
         }
         (None, None, None) => {}
     }
-    if let Some(h) = &d.hop {
+    if let Some(h) = d.hop.as_ref().filter(|_| !in_incident) {
         let _ = write!(
             o,
             "<li>one leg of <a href=\"#{}\">proxy hop {}</a></li>",

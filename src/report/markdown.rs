@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use super::model::{
-    CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, ReportModel, Wire,
+    CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel, Wire,
 };
 use crate::finding::Severity;
 use crate::present::{
@@ -194,9 +194,15 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o.push('\n');
     }
 
-    if !m.hops.is_empty() {
+    // A hop whose handshake is a problem incident is shown there, with both legs, once.
+    let own_section: Vec<&HopModel> = m
+        .hops
+        .iter()
+        .filter(|h| !m.groups.iter().any(|g| g.hops.contains(&h.anchor)))
+        .collect();
+    if !own_section.is_empty() {
         o.push_str("## Proxy hops\n\n");
-        for h in &m.hops {
+        for h in own_section {
             let l = &h.link;
             let _ = writeln!(
                 o,
@@ -206,22 +212,7 @@ pub(crate) fn render(m: &ReportModel) -> String {
                 l.proxy,
                 l.upstream_server
             );
-            let _ = writeln!(o, "**{}**\n", broken_at_headline(l.broken_at));
-            let _ = writeln!(o, "{}\n", escape(&l.explanation));
-            let _ = writeln!(o, "Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}), same Sec-WebSocket-Key {}.\n", l.downstream, opt(l.downstream_status, "none"), l.upstream, opt(l.upstream_status, "none"), code(&l.key));
-            if let Some((a, b)) = &l.request_line {
-                let _ = writeln!(o, "Request line: {} → {}\n", code(a), code(b));
-            }
-            changes_table(
-                &mut o,
-                "Request headers, client leg → upstream leg",
-                &l.request_changes,
-            );
-            changes_table(
-                &mut o,
-                "Response headers, upstream's answer → proxy's answer",
-                &l.response_changes,
-            );
+            hop_body(&mut o, h);
         }
     }
 
@@ -229,17 +220,59 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o.push_str("## Problem handshakes\n\n");
         for (i, g) in m.groups.iter().enumerate() {
             let d = &g.detail;
-            let _ = writeln!(
-                o,
-                "### {}. {} {} → {} at {} ({})\n",
-                i + 1,
-                g.verdict.as_str().to_uppercase(),
-                code(&d.request_summary),
-                opt(d.status, "no response"),
-                d.server,
-                plural(g.count, "handshake")
-            );
-            detail(&mut o, d);
+            if g.upstream_legs.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "### {}. {} {} → {} at {} ({})\n",
+                    i + 1,
+                    g.verdict.as_str().to_uppercase(),
+                    code(&d.request_summary),
+                    opt(d.status, "no response"),
+                    d.server,
+                    plural(g.count, "handshake")
+                );
+                detail(&mut o, d, false);
+            } else {
+                let path: Vec<&str> = g.upstream_legs.iter().map(|l| l.server.as_str()).collect();
+                let count = g.upstream_legs.len() + 1;
+                let _ = writeln!(
+                    o,
+                    "### {}. {} {} → {} via proxy {} → upstream {} ({}, {})\n",
+                    i + 1,
+                    g.verdict.as_str().to_uppercase(),
+                    code(&d.request_summary),
+                    opt(d.status, "no response"),
+                    d.server,
+                    path.join(" → upstream "),
+                    plural(g.count, "proxied handshake"),
+                    super::html::legs_words(g.count, count),
+                );
+                for h in g
+                    .hops
+                    .iter()
+                    .filter_map(|a| m.hops.iter().find(|h| &h.anchor == a))
+                {
+                    hop_body(&mut o, h);
+                }
+                for (n, leg) in std::iter::once(d).chain(&g.upstream_legs).enumerate() {
+                    let _ = writeln!(
+                        o,
+                        "#### Leg {} of {count}: {} (handshake #{}, {} → {})\n",
+                        n + 1,
+                        if n == 0 {
+                            "client → proxy"
+                        } else if n + 1 == count {
+                            "proxy → upstream"
+                        } else {
+                            "proxy → next proxy"
+                        },
+                        leg.id,
+                        leg.client,
+                        leg.server
+                    );
+                    detail(&mut o, leg, true);
+                }
+            }
             if g.count > 1 {
                 let _ = writeln!(o, "All {} occurrences:\n\n| # | time | client | frames | community id |\n|---:|---|---|---|---|", g.count);
                 for oc in &g.occurrences {
@@ -247,7 +280,11 @@ pub(crate) fn render(m: &ReportModel) -> String {
                     let _ = writeln!(
                         o,
                         "| {} | {} | {} | {} | `{}` |",
-                        oc.id, oc.time, oc.client, packets, oc.community_id
+                        super::html::occurrence_ids(oc),
+                        oc.time,
+                        oc.client,
+                        packets,
+                        oc.community_id
                     );
                 }
                 if g.unlisted > 0 {
@@ -458,7 +495,30 @@ fn all_connections(o: &mut String, c: &ConnectionsModel) {
     o.push('\n');
 }
 
-fn detail(o: &mut String, d: &Detail) {
+/// The hop's verdict, explanation, legs and header changes.
+fn hop_body(o: &mut String, h: &HopModel) {
+    let l = &h.link;
+    let _ = writeln!(o, "**{}**\n", broken_at_headline(l.broken_at));
+    let _ = writeln!(o, "{}\n", escape(&l.explanation));
+    let _ = writeln!(o, "Legs: handshake #{} (client → proxy, status {}) and #{} (proxy → upstream, status {}), same Sec-WebSocket-Key {}.\n", l.downstream, opt(l.downstream_status, "none"), l.upstream, opt(l.upstream_status, "none"), code(&l.key));
+    if let Some((a, b)) = &l.request_line {
+        let _ = writeln!(o, "Request line: {} → {}\n", code(a), code(b));
+    }
+    changes_table(
+        o,
+        "Request headers, client leg → upstream leg",
+        &l.request_changes,
+    );
+    changes_table(
+        o,
+        "Response headers, upstream's answer → proxy's answer",
+        &l.response_changes,
+    );
+}
+
+/// One handshake in full; `in_incident` when it is shown as a leg of its proxied handshake
+/// (the hop is right above it, so no pointer to it).
+fn detail(o: &mut String, d: &Detail, in_incident: bool) {
     let _ = writeln!(
         o,
         "- handshake #{} at {} UTC, client {} → server {}{}",
@@ -492,7 +552,7 @@ fn detail(o: &mut String, d: &Detail) {
             }
         }
     }
-    if let Some(h) = &d.hop {
+    if let Some(h) = d.hop.as_ref().filter(|_| !in_incident) {
         let _ = writeln!(
             o,
             "- this is one leg of proxy hop {} (see Proxy hops)",

@@ -22,10 +22,11 @@ use crate::event::{
     Message, Peer, TlsRecord, Verdict,
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
+use crate::present::incident::{Incident, Incidents, Limits as IncidentLimits};
 use crate::present::{
     accept_check, body_lines, citing, connection_ending_meaning, curl_command, curl_replay_note,
-    format_ts, missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
-    VERDICTS_WORST_FIRST,
+    format_ts, missing_lines, plural, raw_line_parts, request_summary, target_path, verdict_rank,
+    AcceptCheck, VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -33,21 +34,20 @@ const LATENCY_BOUNDS_MS: &[f64] = &[
     0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0,
 ];
 
-/// Identical failures share a group: same server, Host, path, verdict and finding codes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct GroupKey {
-    server: SocketAddr,
-    host: Option<String>,
-    path: Option<String>,
-    verdict: Verdict,
-    codes: Vec<&'static str>,
-}
+/// The problem incidents, grouped by the grouping the TUI shares
+/// ([`crate::present::incident`]): a proxied handshake's legs are one incident, identical
+/// incidents one group.
+#[derive(Debug)]
+struct ProblemIncidents(Incidents);
 
-#[derive(Clone, Debug)]
-struct Group {
-    exemplar: Arc<HandshakeRecord>,
-    count: u64,
-    occurrences: Vec<Occurrence>,
+impl Default for ProblemIncidents {
+    fn default() -> Self {
+        ProblemIncidents(Incidents::new(IncidentLimits {
+            max_groups: MAX_GROUPS,
+            max_listed: MAX_OCCURRENCES,
+            problems_only: true,
+        }))
+    }
 }
 
 /// Connection endings in report order.
@@ -317,8 +317,7 @@ pub(crate) struct Collector {
     no_response: u64,
     targets: BTreeMap<(String, String), (u64, u64)>,
     targets_overflow: u64,
-    groups: BTreeMap<GroupKey, Group>,
-    ungrouped: u64,
+    incidents: ProblemIncidents,
     records: Vec<Arc<HandshakeRecord>>,
     records_dropped: u64,
     timeline: Vec<(i64, Verdict)>,
@@ -384,7 +383,10 @@ impl Collector {
                 self.take_record(r);
             }
             Event::Connection(c) => self.connections.take(c),
-            Event::Hop(h) => self.take_hop(h),
+            Event::Hop(h) => {
+                self.incidents.0.hop(h);
+                self.take_hop(h);
+            }
             Event::Tls(t) => self.tls.take(t),
         }
     }
@@ -445,7 +447,7 @@ impl Collector {
             }
         }
         *self.verdicts.entry(r.verdict).or_default() += 1;
-        let codes = count_codes(&r.findings, &mut self.codes);
+        count_codes(&r.findings, &mut self.codes);
         *self.statuses.entry(r.status).or_default() += 1;
         if self.latency.is_empty() {
             self.latency = vec![0; LATENCY_BOUNDS_MS.len() + 1];
@@ -462,9 +464,14 @@ impl Collector {
             }
             None => self.no_response += 1,
         }
+        // By path, not the whole target: every query differs (and may hold a token).
         let target = (
             r.host.clone().unwrap_or_else(|| r.server.to_string()),
-            r.path.clone().unwrap_or_default(),
+            r.path
+                .as_deref()
+                .map(target_path)
+                .unwrap_or_default()
+                .to_owned(),
         );
         let failed = u64::from(r.verdict == Verdict::Failed);
         if let Some(t) = self.targets.get_mut(&target) {
@@ -476,9 +483,7 @@ impl Collector {
             self.targets_overflow += 1;
         }
         self.add_timeline(r);
-        if r.verdict != Verdict::Ok {
-            self.add_to_group(r, codes.iter().map(|c| c.as_str()).collect());
-        }
+        self.incidents.0.record(r);
         if self.records.len() < MAX_RECORDS {
             self.records.push(Arc::clone(r));
         } else {
@@ -505,38 +510,6 @@ impl Collector {
             self.timeline_stride = self.timeline_stride.saturating_mul(2);
         }
         self.timeline.push((r.ts.0, r.verdict));
-    }
-
-    fn add_to_group(&mut self, r: &Arc<HandshakeRecord>, codes: Vec<&'static str>) {
-        let key = GroupKey {
-            server: r.server,
-            host: r.host.clone(),
-            path: r.path.clone(),
-            verdict: r.verdict,
-            codes,
-        };
-        let occ = Occurrence::of(r);
-        if let Some(g) = self.groups.get_mut(&key) {
-            g.count += 1;
-            if g.occurrences.len() < MAX_OCCURRENCES {
-                g.occurrences.push(occ);
-            }
-            // Show the earliest occurrence in full, whatever order records completed in.
-            if (r.ts, r.id) < (g.exemplar.ts, g.exemplar.id) {
-                g.exemplar = Arc::clone(r);
-            }
-        } else if self.groups.len() < MAX_GROUPS {
-            self.groups.insert(
-                key,
-                Group {
-                    exemplar: Arc::clone(r),
-                    count: 1,
-                    occurrences: vec![occ],
-                },
-            );
-        } else {
-            self.ungrouped += 1;
-        }
     }
 
     /// Builds the model for rendering.
@@ -607,36 +580,53 @@ impl Collector {
             });
         }
 
-        let mut groups: Vec<&Group> = self.groups.values().collect();
-        groups.sort_by_key(|g| {
-            (
-                VERDICTS_WORST_FIRST
-                    .iter()
-                    .position(|v| *v == g.exemplar.verdict),
-                g.exemplar.ts,
-                g.exemplar.id,
-            )
-        });
-        let groups: Vec<GroupModel> = groups
+        let incident_groups = self.incidents.0.groups();
+        let hop_anchor = |link: &HopLink| {
+            kept_hops
+                .iter()
+                .position(|h| {
+                    h.link.downstream == link.downstream && h.link.upstream == link.upstream
+                })
+                .map(|i| format!("hop{}", i + 1))
+        };
+        let groups: Vec<GroupModel> = incident_groups
             .iter()
             .enumerate()
-            .map(|(i, g)| {
-                let mut occurrences = g.occurrences.clone();
-                occurrences.sort_by_key(|o| (o.ts_ns, o.id));
-                GroupModel {
+            .filter_map(|(i, g)| {
+                let (client_leg, upstream_legs) = g.exemplar.split_first()?;
+                let occurrences = g.incidents.iter().map(Occurrence::of).collect();
+                Some(GroupModel {
                     anchor: format!("g{}", i + 1),
-                    verdict: g.exemplar.verdict,
+                    verdict: g.verdict,
                     count: g.count,
-                    unlisted: g.count.saturating_sub(occurrences.len() as u64),
+                    unlisted: g.unlisted,
                     detail: Detail::of(
-                        &g.exemplar,
-                        hop_of.get(&g.exemplar.id).copied(),
-                        correcting.get(&g.exemplar.id).copied(),
+                        client_leg,
+                        hop_of.get(&client_leg.id).copied(),
+                        correcting.get(&client_leg.id).copied(),
                     ),
+                    upstream_legs: upstream_legs
+                        .iter()
+                        .map(|r| {
+                            Detail::of(
+                                r,
+                                hop_of.get(&r.id).copied(),
+                                correcting.get(&r.id).copied(),
+                            )
+                        })
+                        .collect(),
+                    hops: g.hops.iter().filter_map(hop_anchor).collect(),
                     occurrences,
-                }
+                })
             })
             .collect();
+        let group_of = |id: u64| {
+            incident_groups
+                .iter()
+                .zip(&groups)
+                .find(|(g, _)| g.lists(id) || g.exemplar.iter().any(|r| r.id == id))
+                .map(|(_, m)| m.anchor.clone())
+        };
 
         let hops = kept_hops
             .iter()
@@ -670,10 +660,7 @@ impl Collector {
                         .as_str()
                         .to_owned()
                 }),
-                group: groups
-                    .iter()
-                    .find(|g| g.occurrences.iter().any(|o| o.id == r.id) || g.detail.id == r.id)
-                    .map(|g| g.anchor.clone()),
+                group: group_of(r.id),
                 hop: hop_of.get(&r.id).map(|i| format!("hop{}", i + 1)),
             })
             .collect();
@@ -726,10 +713,10 @@ impl Collector {
                 self.hops_dropped
             ));
         }
-        if self.ungrouped > 0 {
+        let ungrouped = self.incidents.0.ungrouped();
+        if ungrouped > 0 {
             limits.push(format!(
-                "{} problem handshakes beyond {MAX_GROUPS} distinct groups are counted but not detailed",
-                self.ungrouped
+                "{ungrouped} problem incidents beyond {MAX_GROUPS} distinct groups are counted but not detailed"
             ));
         }
         if self.targets_overflow > 0 {
@@ -883,9 +870,11 @@ pub struct ReportModel {
     pub latency: Vec<LatencyBucket>,
     /// Handshakes over time.
     pub timeline: Timeline,
-    /// Correlated proxy hops.
+    /// Correlated proxy hops (every one; the HTML and Markdown show a hop whose handshake is
+    /// a problem inside that problem's section).
     pub hops: Vec<HopModel>,
-    /// Problem handshakes, identical ones collapsed; failed first.
+    /// Problem incidents (a handshake, or a proxied handshake's legs together), identical
+    /// ones collapsed; failed first.
     pub groups: Vec<GroupModel>,
     /// What happened after the switch: the WebSocket connections.
     pub connections: ConnectionsModel,
@@ -1240,7 +1229,8 @@ pub struct FindingCount {
 pub struct TargetCount {
     /// Host header (or server address when there is none).
     pub host: String,
-    /// Request target.
+    /// Request path, without the query (so handshakes that differ only in query values
+    /// count together, and no query value, such as a token, is shown).
     pub path: String,
     /// Handshakes to this host and path that failed.
     pub failed: u64,
@@ -1302,57 +1292,64 @@ pub struct HopModel {
     pub upstream_request: Option<Wire>,
 }
 
-/// Identical problem handshakes collapsed into one section.
+/// Identical problem incidents collapsed into one section. An incident is one handshake, or
+/// every leg of one proxied handshake (shown once, with both legs, not once per leg).
 #[derive(Clone, Debug, Serialize)]
 pub struct GroupModel {
     /// Anchor id in the HTML.
     pub anchor: String,
-    /// The verdict every handshake of the group shares.
+    /// The verdict every incident of the group shares (the worst of its legs).
     pub verdict: Verdict,
-    /// Handshakes in the group.
+    /// Incidents in the group.
     pub count: u64,
-    /// The earliest one in full.
+    /// The earliest incident in full: its handshake, or for a proxied one its client → proxy
+    /// leg.
     pub detail: Detail,
-    /// Occurrences listed (up to the cap), in time order.
+    /// The earliest proxied incident's other legs in full, proxy → upstream, in path order
+    /// (left out unless proxied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_legs: Vec<Detail>,
+    /// Anchors of the proxy hops (in `hops`) between those legs, in path order (left out
+    /// unless proxied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<String>,
+    /// Incidents listed (up to the cap), in time order.
     pub occurrences: Vec<Occurrence>,
-    /// Occurrences counted but not listed.
+    /// Incidents counted but not listed.
     pub unlisted: u64,
 }
 
-/// One occurrence of a group.
+/// One occurrence of a group: one incident.
 #[derive(Clone, Debug, Serialize)]
 pub struct Occurrence {
-    /// Handshake record id.
+    /// Handshake record id (of the client → proxy leg, when proxied).
     pub id: u64,
     /// Request time, UTC.
     pub time: String,
-    #[serde(skip)]
-    ts_ns: i64,
     /// Client endpoint (`ip:port`).
     pub client: String,
     /// Request and response packets.
     pub packets: Vec<u64>,
     /// Community ID v1 of the connection.
     pub community_id: String,
+    /// Record ids of the incident's other legs, proxy → upstream (left out unless proxied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_ids: Vec<u64>,
 }
 
 impl Occurrence {
-    fn of(r: &HandshakeRecord) -> Self {
-        let mut packets: Vec<u64> = r
-            .request
-            .iter()
-            .chain(&r.response)
-            .map(Message::first_packet)
-            .filter(|f| *f > 0)
-            .collect();
-        packets.dedup();
+    fn of(incident: &Incident) -> Self {
+        let (first, rest) = match incident.legs.split_first() {
+            Some((first, rest)) => (Some(first), rest),
+            None => (None, &[][..]),
+        };
         Occurrence {
-            id: r.id,
-            time: format_ts(r.ts),
-            ts_ns: r.ts.0,
-            client: r.client.to_string(),
-            packets,
-            community_id: r.community_id.clone(),
+            id: first.map_or(0, |l| l.id),
+            time: first.map(|l| format_ts(l.ts)).unwrap_or_default(),
+            client: first.map(|l| l.client.to_string()).unwrap_or_default(),
+            packets: first.map(|l| l.packets.clone()).unwrap_or_default(),
+            community_id: first.map(|l| l.community_id.clone()).unwrap_or_default(),
+            upstream_ids: rest.iter().map(|l| l.id).collect(),
         }
     }
 }

@@ -289,6 +289,45 @@ fn same_packet(remembered: Option<(PacketId, Timestamp)>, id: &PacketId, ts: Tim
     remembered.is_some_and(|(r, at)| r == *id && ts.nanos_since(at).abs() <= DUPLICATE_WINDOW_NS)
 }
 
+/// The last packets a connection took ([`RECENT_PACKETS`] of them), to recognise their copies:
+/// a SPAN port's duplicate arrives microseconds after the original, possibly after the
+/// connection it belongs to has closed (the engine keeps the packets of connections closed
+/// moments ago for that).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecentPackets {
+    slots: [Option<(PacketId, Timestamp)>; RECENT_PACKETS],
+    /// Next slot to overwrite.
+    next: usize,
+}
+
+impl RecentPackets {
+    /// Whether the packet `id` at `ts` is a copy of one remembered.
+    #[must_use]
+    #[inline(always)]
+    pub fn holds(&self, id: &PacketId, ts: Timestamp) -> bool {
+        self.slots.iter().any(|r| same_packet(*r, id, ts))
+    }
+
+    /// Remembers the packet `id` taken at `ts`, forgetting the oldest.
+    #[inline(always)]
+    pub fn remember(&mut self, id: PacketId, ts: Timestamp) {
+        if let Some(slot) = self.slots.get_mut(self.next) {
+            *slot = Some((id, ts));
+        }
+        self.next = (self.next + 1) % RECENT_PACKETS;
+    }
+
+    /// Whether the packet `id` at `ts` is a copy of one remembered; remembers it if not.
+    #[inline(always)]
+    pub fn is_copy(&mut self, id: PacketId, ts: Timestamp) -> bool {
+        if self.holds(&id, ts) {
+            return true;
+        }
+        self.remember(id, ts);
+        false
+    }
+}
+
 /// The SYN and SYN-ACK of a connection that has carried no data yet: a few bytes per
 /// half-open connection, replayed into a [`TcpConnection`] by [`Opening::open`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -324,14 +363,21 @@ impl Opening {
         false
     }
 
+    /// The last packet taken, as the one remembered packet of a [`RecentPackets`].
+    #[must_use]
+    pub fn recent(&self) -> RecentPackets {
+        let mut recent = RecentPackets::default();
+        if let Some((id, ts)) = self.last {
+            recent.remember(id, ts);
+        }
+        recent
+    }
+
     /// The full connection state, as if it had seen the SYNs remembered so far.
     #[must_use]
     pub fn open(&self, limits: StreamLimits) -> TcpConnection {
         let mut tcp = TcpConnection::new(limits);
-        if let Some(slot) = tcp.recent.get_mut(0) {
-            *slot = self.last;
-            tcp.recent_next = 1;
-        }
+        tcp.recent = self.recent();
         // The SYNs count in the ledger as the segments they were: the connection is not
         // one-sided because its server sent nothing but the SYN-ACK.
         if let Some((side, seq, ts)) = self.syn {
@@ -365,9 +411,7 @@ pub struct TcpConnection {
     /// Sequence space captured against the peers' acknowledgements (capture vs network loss).
     ledger: Ledger,
     /// The last packets taken, to drop their copies.
-    recent: [Option<(PacketId, Timestamp)>; RECENT_PACKETS],
-    /// Next slot of `recent` to overwrite.
-    recent_next: usize,
+    recent: RecentPackets,
 }
 
 impl TcpConnection {
@@ -385,8 +429,7 @@ impl TcpConnection {
             rst_seen: false,
             last_ts: Timestamp::default(),
             ledger: Ledger::default(),
-            recent: [None; RECENT_PACKETS],
-            recent_next: 0,
+            recent: RecentPackets::default(),
         }
     }
 
@@ -468,6 +511,9 @@ impl TcpConnection {
     }
 
     /// Takes one segment travelling on `side`, handing its bytes and gaps to `app`.
+    // Inlined into the engine's packet loop (through `Connection::on_segment`): the call
+    // and the copies of its arguments cost more than the work of most segments.
+    #[inline(always)]
     pub fn on_segment<A: Application<Stream>>(
         &mut self,
         side: Side,
@@ -607,15 +653,13 @@ impl TcpConnection {
     /// Whether the segment is a copy of one of the last packets taken (and remembers it if
     /// not): dropped before anything counts it, so a duplicate is never a retransmission.
     fn is_copy(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
-        let id = packet_id(side, seg);
-        let copy = self.recent.iter().any(|r| same_packet(*r, &id, ts));
-        if !copy {
-            if let Some(slot) = self.recent.get_mut(self.recent_next) {
-                *slot = Some((id, ts));
-            }
-            self.recent_next = (self.recent_next + 1) % RECENT_PACKETS;
-        }
-        copy
+        self.recent.is_copy(packet_id(side, seg), ts)
+    }
+
+    /// The last packets taken (what a copy arriving after the close is recognised by).
+    #[must_use]
+    pub fn recent(&self) -> RecentPackets {
+        self.recent
     }
 
     /// Ends the connection: gives up on holes, lets `app` read what is left and tells it how

@@ -215,6 +215,12 @@ impl Relay {
         self.buf.extend_from_slice(wanted);
     }
 
+    /// Whether the parser stopped reading this relay ([`ByteStream::ignore`]).
+    #[must_use]
+    pub fn is_ignored(&self) -> bool {
+        self.ignored
+    }
+
     /// `len` bytes were lost (a record that failed to decrypt, a frame the capture missed):
     /// the gap is marked and returned for the producer to hand to the parser.
     pub fn lose(&mut self, len: u64, packet: u64) -> Gap {

@@ -23,7 +23,9 @@
 //!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
-//! ([`handshake::MAX_HANDSHAKE_MESSAGE`]).
+//! ([`handshake::MAX_HANDSHAKE_MESSAGE`]). Those buffers and the plaintext relays grow only
+//! within the memory budget's room ([`TlsConnection::set_room`]): what does not fit is not
+//! kept, counted for the meter, and the record carries `memcap_reached`.
 
 use crate::capture::Timestamp;
 use crate::event::{Ending, Peer, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
@@ -38,6 +40,12 @@ use super::{Epoch, KeyAnswer, KeyRequest, SessionKeys};
 
 /// Most alerts remembered per connection (a peer looping on warnings is counted, not kept).
 const MAX_ALERTS: usize = 8;
+
+/// Most bytes of 0-RTT records held from the ClientHello until the keys are known (the
+/// ServerHello, then the server's EncryptedExtensions saying whether it took them).
+/// OpenSSL's and BoringSSL's default max_early_data_size is 16 KiB; the rest is counted
+/// as lost plaintext.
+const MAX_EARLY_HELD: usize = 16 * 1024 + 4 * (record::HEADER_LEN + 256);
 
 /// Bytes of a resynchronisation search kept when no record header was found (a header
 /// split across segments).
@@ -68,6 +76,20 @@ struct LastRecord {
     protected: bool,
     packet: u64,
     ts: Timestamp,
+}
+
+/// TLS 1.3 0-RTT on this connection.
+#[derive(Debug, Default)]
+struct Early {
+    /// The client's protected records sent before the ServerHello (header, payload, packet,
+    /// time), held while decryption is enabled and the keys are not known yet.
+    held: Vec<([u8; 5], Vec<u8>, u64, Timestamp)>,
+    /// Bytes in `held`.
+    held_bytes: usize,
+    /// Bytes of 0-RTT records not held (past [`MAX_EARLY_HELD`]) and their last packet.
+    dropped: Option<(u64, u64)>,
+    /// What the server's EncryptedExtensions said (with keys).
+    accepted: Option<bool>,
 }
 
 /// One direction's walk.
@@ -121,11 +143,24 @@ pub struct TlsConnection {
     /// Handshake messages announced longer than the cap (their type).
     too_long: Option<u8>,
     keys: Keys,
+    early: Early,
+    /// The server took 0-RTT data the key log has no `CLIENT_EARLY_TRAFFIC_SECRET` for.
+    early_missing: bool,
     /// Plaintext recovered with keys, per direction (indexed like the TCP streams).
     plaintext: [Relay; 2],
     /// Losses in the plaintext not yet told to its parser: (direction, gap, packet).
     plaintext_gaps: Vec<(usize, Gap, u64)>,
     account: Account,
+    /// What the memory budget still allows this walk to grow by (`--memcap`; set by the
+    /// owner before each walk, decreased as buffers grow).
+    room: usize,
+    /// Growths refused since [`TlsConnection::take_refused`]: (times, bytes asked).
+    refused: (u64, u64),
+    /// Bytes not kept for want of budget (handshake messages, plaintext, the TCP bytes the
+    /// owner reports with [`TlsConnection::note_not_kept`]): the record says so.
+    not_kept: u64,
+    /// The connection was evicted to make room under the memory budget.
+    evicted: bool,
     /// Bytes last registered (the walk plus the owner's extra), valid while `sized`: bulk
     /// records change nothing this state holds, so a settle after them costs no walk.
     sized: Option<usize>,
@@ -151,11 +186,46 @@ impl TlsConnection {
             alerts: Vec::new(),
             too_long: None,
             keys: if decrypt { Keys::Enabled } else { Keys::Off },
+            early: Early::default(),
+            early_missing: false,
             plaintext: [Relay::new(), Relay::new()],
             plaintext_gaps: Vec::new(),
             account: Account::default(),
+            room: usize::MAX,
+            refused: (0, 0),
+            not_kept: 0,
+            evicted: false,
             sized: None,
         }
+    }
+
+    /// Sets what the buffers may grow by during the next walks (the memory budget's room;
+    /// `usize::MAX` without one).
+    pub fn set_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
+    /// Growths the budget refused since the last call, (times, bytes asked), for the owner
+    /// to count with the meter ([`Meter::refuse_times`]).
+    pub fn take_refused(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.refused)
+    }
+
+    /// `bytes` of this connection's TLS stream were not kept by the layer below for want of
+    /// budget (records waiting in TCP for keys or for their end): the record says so.
+    pub fn note_not_kept(&mut self, bytes: u64) {
+        self.not_kept = self.not_kept.saturating_add(bytes);
+    }
+
+    /// The connection is being evicted to make room under the memory budget (`--memcap`
+    /// emergency mode): the record says so.
+    pub fn evicted_for_memory(&mut self) {
+        self.evicted = true;
+    }
+
+    fn refuse(&mut self, bytes: usize) {
+        self.refused.0 += 1;
+        self.refused.1 = self.refused.1.saturating_add(bytes as u64);
     }
 
     /// The negotiated version is TLS 1.3 (everything after the ServerHello is protected).
@@ -203,6 +273,11 @@ impl TlsConnection {
     /// again (the walk stopped right after the ServerHello).
     pub fn install_keys(&mut self, answer: KeyAnswer) {
         self.sized = None;
+        if !matches!(answer, KeyAnswer::Keys(_)) {
+            // Nothing will open the held 0-RTT records.
+            self.early.held = Vec::new();
+            self.early.held_bytes = 0;
+        }
         self.keys = match answer {
             KeyAnswer::Keys(k) => Keys::Installed(Box::new(k)),
             KeyAnswer::NotFound => Keys::Unavailable(None),
@@ -351,6 +426,7 @@ impl TlsConnection {
     fn needs_payload(&self, index: usize, header: &Header) -> bool {
         let dir = self.dir_ref(index);
         match header.content_type {
+            record::APPLICATION_DATA if self.holds_early_data(index) => true,
             record::HANDSHAKE if !dir.encrypting => true,
             record::ALERT if header.len == 2 => true,
             record::CHANGE_CIPHER_SPEC | record::HEARTBEAT => false,
@@ -416,6 +492,11 @@ impl TlsConnection {
             }
             _ if protected && self.decrypting() => {
                 self.open(index, peer, header, header_bytes, payload, packet, ts);
+            }
+            record::APPLICATION_DATA if self.holds_early_data(index) => {
+                if let Some(p) = payload {
+                    self.hold_early_record(header_bytes, p, packet, ts);
+                }
             }
             record::ALERT => self.alert(peer, None, packet, ts),
             record::APPLICATION_DATA if protected || self.server_hello.is_none() => {
@@ -487,12 +568,20 @@ impl TlsConnection {
         } else {
             &mut self.dir(index).messages
         });
-        messages.drain(fragment, &mut |m| match m {
+        let mut room = self.room;
+        let refused = messages.drain_within(fragment, &mut room, &mut |m| match m {
             Message::Complete(ty, body) => {
                 self.on_message(index, peer, ty, body, decrypted, packet, ts)
             }
             Message::TooLong(ty, _) => self.too_long = Some(ty),
+            Message::NotKept(_, len) => {
+                self.not_kept = self.not_kept.saturating_add(len as u64);
+            }
         });
+        self.room = room;
+        if refused > 0 {
+            self.refuse(refused);
+        }
         let dir = self.dir(index);
         if decrypted {
             dir.protected_messages = messages;
@@ -549,6 +638,8 @@ impl TlsConnection {
                                 .client_hello
                                 .as_ref()
                                 .is_some_and(|c| c.session_id == hello.session_id)),
+                    ticket: self.client_hello.as_ref().and_then(|c| c.ticket),
+                    early_data: tls13 && self.client_hello.as_ref().is_some_and(|c| c.early_data),
                     extended_master_secret: hello.extended_master_secret,
                     encrypt_then_mac: hello.encrypt_then_mac
                         && self
@@ -580,9 +671,25 @@ impl TlsConnection {
                         certificate::read_leaf(der, chain.len(), sni.as_deref()).map(Box::new);
                 }
             }
+            handshake::NEW_SESSION_TICKET if peer == Peer::Server && !self.tls13() => {
+                // TLS 1.2 (RFC 5077): sent in plaintext before the server's ChangeCipherSpec.
+                // With the master secret known, remember it under this ticket for a later
+                // connection that resumes by it.
+                if let (Keys::Installed(keys), Some(ticket)) =
+                    (&mut self.keys, handshake::new_session_ticket(body))
+                {
+                    if let Some(sink) = keys.tickets.as_deref_mut() {
+                        sink.issued(ticket);
+                    }
+                }
+            }
             handshake::ENCRYPTED_EXTENSIONS => {
-                if let Some(alpn) = encrypted_extensions_alpn(body) {
+                let (alpn, early_data) = encrypted_extensions(body);
+                if let Some(alpn) = alpn {
                     self.alpn = Some(alpn);
+                }
+                if self.client_hello.as_ref().is_some_and(|c| c.early_data) {
+                    self.early_data_answered(early_data);
                 }
             }
             handshake::FINISHED if decrypted && self.tls13() => {
@@ -610,6 +717,76 @@ impl TlsConnection {
     }
 
     /// Decrypts one protected record and dispatches its plaintext by inner content type.
+    /// Whether a protected record on direction `index` is the client's 0-RTT data, to hold
+    /// until the keys are known: sent after a ClientHello offering early data and before the
+    /// ServerHello, on a connection that will ask for keys.
+    fn holds_early_data(&self, index: usize) -> bool {
+        matches!(self.keys, Keys::Enabled)
+            && self.server_hello.is_none()
+            && self.client_dir == Some(index)
+            && self.client_hello.as_ref().is_some_and(|c| c.early_data)
+    }
+
+    fn hold_early_record(&mut self, header: [u8; 5], payload: &[u8], packet: u64, ts: Timestamp) {
+        self.sized = None;
+        let len = (record::HEADER_LEN + payload.len()) as u64;
+        if self.early.held_bytes + payload.len() > MAX_EARLY_HELD || self.early.dropped.is_some() {
+            let (bytes, _) = self.early.dropped.unwrap_or((0, packet));
+            self.early.dropped = Some((bytes + len, packet));
+            return;
+        }
+        self.early.held_bytes += payload.len();
+        self.early.held.push((header, payload.to_vec(), packet, ts));
+    }
+
+    /// The server's EncryptedExtensions said whether it took the client's 0-RTT data: the
+    /// held records are opened (taken: they precede everything else the client sent) or
+    /// dropped (refused: the client sends the data again after the handshake).
+    fn early_data_answered(&mut self, accepted: bool) {
+        self.sized = None;
+        self.early.accepted = Some(accepted);
+        let held = std::mem::take(&mut self.early.held);
+        self.early.held_bytes = 0;
+        let dropped = self.early.dropped.take();
+        let Keys::Installed(keys) = &mut self.keys else {
+            return;
+        };
+        if !accepted {
+            keys.early = None;
+            return;
+        }
+        let Some(client) = self.client_dir else {
+            return;
+        };
+        let decryptable = keys.early.is_some();
+        for (header_bytes, payload, packet, ts) in held {
+            match record::parse_header(&header_bytes) {
+                Ok(header) if decryptable => {
+                    self.open(
+                        client,
+                        Peer::Client,
+                        header,
+                        header_bytes,
+                        Some(&payload),
+                        packet,
+                        ts,
+                    );
+                }
+                _ => {
+                    self.early_missing = true;
+                    self.lose_plaintext(
+                        client,
+                        (record::HEADER_LEN + payload.len()) as u64,
+                        packet,
+                    );
+                }
+            }
+        }
+        if let Some((len, packet)) = dropped {
+            self.lose_plaintext(client, len, packet);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn open(
         &mut self,
@@ -627,13 +804,38 @@ impl TlsConnection {
         let Keys::Installed(keys) = &mut self.keys else {
             return;
         };
-        let decrypter = if peer == Peer::Client {
-            &mut keys.client
-        } else {
-            &mut keys.server
-        };
         let mut plain = Vec::new();
-        match decrypter.open(header_bytes, payload, &mut plain) {
+        // Accepted 0-RTT: the client's records are under the early traffic secret up to its
+        // EndOfEarlyData, then under its handshake secret. A record the early keys do not
+        // open ends the early epoch (the client sent no more 0-RTT data).
+        let mut opened = None;
+        if peer == Peer::Client && self.early.accepted == Some(true) {
+            if let Some(early) = keys.early.as_deref_mut() {
+                match early.open(header_bytes, payload, &mut plain) {
+                    Ok(ty) => {
+                        if ty == record::HANDSHAKE
+                            && plain.first() == Some(&handshake::END_OF_EARLY_DATA)
+                        {
+                            keys.early = None;
+                        }
+                        opened = Some(Ok(ty));
+                    }
+                    Err(_) => {
+                        keys.early = None;
+                        plain.clear();
+                    }
+                }
+            }
+        }
+        let opened = opened.unwrap_or_else(|| {
+            let decrypter = if peer == Peer::Client {
+                &mut keys.client
+            } else {
+                &mut keys.server
+            };
+            decrypter.open(header_bytes, payload, &mut plain)
+        });
+        match opened {
             Ok(record::HANDSHAKE) => self.handshake_fragment(index, peer, &plain, true, packet, ts),
             Ok(record::ALERT) => {
                 let alert = match plain.as_slice() {
@@ -649,7 +851,13 @@ impl TlsConnection {
                 let dir = self.dir(index);
                 dir.application += 1;
                 dir.application_bytes += (record::HEADER_LEN + header.len) as u64;
-                if let Some(relay) = self.plaintext.get_mut(index) {
+                if plain.len() > self.room {
+                    // No budget to hold it for the parser: a loss it is told about.
+                    self.refuse(plain.len());
+                    self.not_kept = self.not_kept.saturating_add(plain.len() as u64);
+                    self.lose_plaintext(index, plain.len() as u64, packet);
+                } else if let Some(relay) = self.plaintext.get_mut(index) {
+                    self.room -= plain.len();
                     relay.append(&plain, packet, ts);
                 }
             }
@@ -670,6 +878,8 @@ impl TlsConnection {
             .map(|d| d.messages.memory() + d.protected_messages.memory())
             .sum::<usize>()
             + self.plaintext.iter().map(Relay::memory).sum::<usize>()
+            + self.early.held_bytes
+            + self.early.held.capacity() * std::mem::size_of::<([u8; 5], Vec<u8>, u64, Timestamp)>()
             + self.plaintext_gaps.capacity() * std::mem::size_of::<(usize, Gap, u64)>()
             + self.client_hello.as_ref().map_or(0, |c| {
                 std::mem::size_of::<ClientHello>()
@@ -896,6 +1106,25 @@ impl TlsConnection {
                 findings.push(f);
             }
         }
+        if self.not_kept > 0 || self.evicted {
+            let mut what = Vec::new();
+            if self.evicted {
+                what.push("the connection was evicted to make room for new ones".to_owned());
+            }
+            if self.not_kept > 0 {
+                what.push(format!(
+                    "{} bytes of TLS records, handshake messages or plaintext were not kept",
+                    self.not_kept
+                ));
+            }
+            findings.push(Finding::new(
+                Code::MemcapReached,
+                format!(
+                    "{}: wssniff's memory budget (--memcap) was full",
+                    what.join("; ")
+                ),
+            ));
+        }
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
         self.sized = None;
@@ -924,6 +1153,11 @@ impl TlsConnection {
             ciphers_offered: hello.map_or(0, |h| h.cipher_count),
             hello_retry: self.hello_retry,
             resumed: self.resumed(),
+            early_data: hello.filter(|h| h.early_data).map(|_| match self.early.accepted {
+                Some(true) => "accepted",
+                Some(false) => "rejected",
+                None => "offered",
+            }),
             encrypted_handshake: tls13,
             certificate: self.leaf.as_ref().map(|l| l.summary.clone()),
             alerts: self.alerts.clone(),
@@ -941,6 +1175,10 @@ impl TlsConnection {
                     Some("the key log has no secrets for this session".to_owned())
                 }
                 Keys::Unavailable(Some(why)) => Some(why.clone()),
+                Keys::Installed(_) if self.early_missing => Some(
+                    "the 0-RTT data was not decrypted: the key log lacks CLIENT_EARLY_TRAFFIC_SECRET"
+                        .to_owned(),
+                ),
                 Keys::Installed(_) => {
                     let failed: u64 = self.dirs.iter().map(|d| d.decrypt_failures).sum();
                     (failed > 0).then(|| format!("{failed} records failed to decrypt"))
@@ -1105,16 +1343,22 @@ fn tls13_certificate_chain(body: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted).
-fn encrypted_extensions_alpn(body: &[u8]) -> Option<String> {
-    let exts = body.get(2..)?;
-    let (_, list) = tls_parser::parse_tls_extensions(exts).ok()?;
-    list.iter().find_map(|e| match e {
+/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted), and whether it
+/// carries early_data (the server took the client's 0-RTT data).
+fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool) {
+    let Some(Ok((_, list))) = body.get(2..).map(tls_parser::parse_tls_extensions) else {
+        return (None, false);
+    };
+    let alpn = list.iter().find_map(|e| match e {
         tls_parser::TlsExtension::ALPN(p) => {
             p.first().map(|p| String::from_utf8_lossy(p).into_owned())
         }
         _ => None,
-    })
+    });
+    let early = list
+        .iter()
+        .any(|e| matches!(e, tls_parser::TlsExtension::EarlyData(_)));
+    (alpn, early)
 }
 
 #[cfg(test)]

@@ -727,24 +727,77 @@ impl SessionDecrypters {
             let master = keys
                 .master_secret
                 .ok_or(KeysError::Missing("CLIENT_RANDOM"))?;
-            let block = keyschedule::tls12_key_block(
-                &suite,
+            Self::tls12(
+                suite,
                 master.as_slice(),
                 client_random,
                 server_random,
+                encrypt_then_mac,
             )
-            .map_err(SetupError::from)?;
-            Ok(SessionDecrypters {
-                client: DirectionDecrypter::new(
-                    RecordDecrypter::tls12(suite, &block.client, encrypt_then_mac)?,
-                    None,
-                ),
-                server: DirectionDecrypter::new(
-                    RecordDecrypter::tls12(suite, &block.server, encrypt_then_mac)?,
-                    None,
-                ),
-            })
         }
+    }
+
+    /// Both directions' decrypters for a TLS 1.2 session from its master secret (a key log's
+    /// `CLIENT_RANDOM`, or an earlier connection's when this one resumed its session): the
+    /// key block comes from the master secret and this connection's randoms.
+    ///
+    /// # Errors
+    /// [`KeysError::Setup`] when the master secret does not fit the suite.
+    pub fn tls12(
+        suite: Suite,
+        master: &[u8],
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+        encrypt_then_mac: bool,
+    ) -> Result<SessionDecrypters, KeysError> {
+        let block = keyschedule::tls12_key_block(&suite, master, client_random, server_random)
+            .map_err(SetupError::from)?;
+        Ok(SessionDecrypters {
+            client: DirectionDecrypter::new(
+                RecordDecrypter::tls12(suite, &block.client, encrypt_then_mac)?,
+                None,
+            ),
+            server: DirectionDecrypter::new(
+                RecordDecrypter::tls12(suite, &block.server, encrypt_then_mac)?,
+                None,
+            ),
+        })
+    }
+
+    /// The decrypter for a TLS 1.3 session's 0-RTT records (`CLIENT_EARLY_TRAFFIC_SECRET`),
+    /// sealed with the suite `suite_id` the ServerHello chose (RFC 8446 §4.2.10: the
+    /// resumed session's); `None` when the key log lacks the secret or the suite is not
+    /// TLS 1.3.
+    #[must_use]
+    pub fn early_from_key_log(
+        log: &KeyLog,
+        suite_id: u16,
+        client_random: &[u8; 32],
+    ) -> Option<DirectionDecrypter> {
+        let suite = Suite::from_id(suite_id).ok()?;
+        if suite.version != Version::Tls13 {
+            return None;
+        }
+        let secret = log
+            .get(&ClientRandom(*client_random))?
+            .client_early_traffic_secret?;
+        let current = RecordDecrypter::tls13(suite, secret.as_slice()).ok()?;
+        Some(DirectionDecrypter::new(current, None))
+    }
+
+    /// The suite of a TLS 1.2 session, checked as [`SessionDecrypters::from_key_log`] does.
+    ///
+    /// # Errors
+    /// [`KeysError::Version`] or [`KeysError::Suite`] when it cannot be decrypted.
+    pub fn tls12_suite(version: u16, suite_id: u16) -> Result<Suite, KeysError> {
+        if version != 0x0303 {
+            return Err(KeysError::Version("this TLS version"));
+        }
+        let suite = Suite::from_id(suite_id).map_err(KeysError::Suite)?;
+        if suite.version == Version::Tls13 {
+            return Err(KeysError::Suite(Unsupported { id: suite_id }));
+        }
+        Ok(suite)
     }
 }
 

@@ -5,7 +5,8 @@
 //! messages ([`Reassembler::drain`]) and, for the ones that matter, owned summaries
 //! ([`ClientHello`], [`ServerHello`], [`certificate_chain`]). A message may span records and a
 //! record may hold several messages; the buffer for a partial one is capped at
-//! [`MAX_HANDSHAKE_MESSAGE`]. Never decrypts and never allocates for a message it does not
+//! [`MAX_HANDSHAKE_MESSAGE`], and grows only within the memory budget's room
+//! ([`Reassembler::drain_within`]). Never decrypts and never allocates for a message it does not
 //! read beyond its copy.
 
 use tls_parser::{TlsExtension, TlsMessageHandshake};
@@ -37,6 +38,8 @@ pub const CERTIFICATE: u8 = 11;
 pub const SERVER_HELLO_DONE: u8 = 14;
 /// Finished (20).
 pub const FINISHED: u8 = 20;
+/// EndOfEarlyData (5, TLS 1.3): the client's last 0-RTT message.
+pub const END_OF_EARLY_DATA: u8 = 5;
 /// KeyUpdate (24, TLS 1.3).
 pub const KEY_UPDATE: u8 = 24;
 
@@ -57,6 +60,9 @@ pub enum Message<'a> {
     Complete(u8, &'a [u8]),
     /// A message announced longer than [`MAX_HANDSHAKE_MESSAGE`]: its type and length.
     TooLong(u8, usize),
+    /// A message the memory budget had no room to reassemble (`--memcap`): its type and
+    /// length; the rest of it is skipped like a [`Message::TooLong`] one's.
+    NotKept(u8, usize),
 }
 
 /// One direction's handshake messages, put back together from record payloads.
@@ -64,7 +70,7 @@ pub enum Message<'a> {
 pub struct Reassembler {
     /// The start of a message that continues in a later record.
     partial: Vec<u8>,
-    /// Bytes of an over-long message still to skip.
+    /// Bytes still to skip of an over-long message or one the budget did not keep.
     skipping: usize,
 }
 
@@ -72,6 +78,21 @@ impl Reassembler {
     /// Takes the payload of one handshake record and calls `f` for every message it
     /// completes, in order.
     pub fn drain(&mut self, fragment: &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        let mut room = usize::MAX;
+        self.drain_within(fragment, &mut room, f);
+    }
+
+    /// [`Reassembler::drain`] with the partial-message buffer growing by at most `room`
+    /// bytes (the memory budget's room, decreased by what it grows): a message that needs
+    /// more is given up ([`Message::NotKept`]) and the rest of it skipped. Returns the
+    /// bytes of growth refused.
+    pub fn drain_within(
+        &mut self,
+        fragment: &[u8],
+        room: &mut usize,
+        f: &mut dyn FnMut(Message<'_>),
+    ) -> usize {
+        let mut refused = 0;
         let mut rest = fragment;
         if self.skipping > 0 {
             let n = self.skipping.min(rest.len());
@@ -85,8 +106,12 @@ impl Reassembler {
                 None => 4usize.saturating_sub(self.partial.len()),
             };
             let take = need.min(rest.len());
-            self.partial
-                .extend_from_slice(rest.get(..take).unwrap_or_default());
+            let piece = rest.get(..take).unwrap_or_default();
+            if let Err(grow) = self.buffer(piece, room) {
+                refused += grow;
+                self.give_up(&mut rest, f);
+                return refused;
+            }
             rest = rest.get(take..).unwrap_or_default();
             match message_len(&self.partial) {
                 Some(len) if len > MAX_HANDSHAKE_MESSAGE => {
@@ -101,13 +126,14 @@ impl Reassembler {
                         f(Message::Complete(ty, body));
                     }
                 }
-                _ => return,
+                _ => return refused,
             }
         }
         while !rest.is_empty() {
             let Some(len) = message_len(rest) else {
+                // Under 4 bytes: a message header, always kept.
                 self.partial.extend_from_slice(rest);
-                return;
+                return refused;
             };
             let ty = rest.first().copied().unwrap_or(0);
             if len > MAX_HANDSHAKE_MESSAGE {
@@ -123,11 +149,61 @@ impl Reassembler {
                     rest = rest.get(4 + len..).unwrap_or_default();
                 }
                 None => {
-                    self.partial.extend_from_slice(rest);
-                    return;
+                    if let Err(grow) = self.buffer(rest, room) {
+                        refused += grow;
+                        self.give_up(&mut rest, f);
+                    }
+                    return refused;
                 }
             }
         }
+        refused
+    }
+
+    /// Appends `bytes` of the message being reassembled if the growth fits in `room`
+    /// (decreased by it); the buffer grows by doubling, never past the message's length.
+    fn buffer(&mut self, bytes: &[u8], room: &mut usize) -> Result<(), usize> {
+        let (len, cap) = (self.partial.len(), self.partial.capacity());
+        let new_len = len + bytes.len();
+        if new_len > cap {
+            let whole = message_len(&self.partial)
+                .or_else(|| message_len(bytes))
+                .map_or(new_len, |l| 4 + l);
+            let target = new_len.max(cap * 2).min(whole.max(new_len));
+            let grow = target - cap;
+            // A message header (the first 4 bytes) is always kept: too small to refuse.
+            if new_len > 4 && grow > *room {
+                return Err(grow);
+            }
+            *room = room.saturating_sub(grow);
+            self.partial.reserve_exact(target - len);
+        }
+        self.partial.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// The message starting at `self.partial` (or at `rest` when nothing is buffered) is
+    /// not kept: reported as [`Message::NotKept`], its bytes skipped (those in `rest` now,
+    /// the others as they come).
+    fn give_up(&mut self, rest: &mut &[u8], f: &mut dyn FnMut(Message<'_>)) {
+        let partial = std::mem::take(&mut self.partial);
+        let head: &[u8] = if partial.is_empty() { rest } else { &partial };
+        let ty = head.first().copied().unwrap_or(0);
+        let len = message_len(head).unwrap_or(0);
+        f(Message::NotKept(ty, len));
+        // Bytes of the message already past: those buffered, and (reading from `rest`)
+        // its header.
+        let (seen, body_in_rest) = if partial.is_empty() {
+            (4, rest.len().saturating_sub(4))
+        } else {
+            (partial.len(), rest.len())
+        };
+        if partial.is_empty() {
+            *rest = rest.get(4.min(rest.len())..).unwrap_or_default();
+        }
+        let left = (4 + len).saturating_sub(seen);
+        self.skip_rest(left, body_in_rest, rest);
+        self.partial = Vec::new();
     }
 
     /// Skips `len` body bytes of an over-long message, `avail` of which are in `rest`.
@@ -174,6 +250,12 @@ pub struct ClientHello {
     pub cipher_count: usize,
     /// encrypt_then_mac (RFC 7366) was offered.
     pub encrypt_then_mac: bool,
+    /// The session ticket offered (RFC 5077, TLS 1.2 resumption), as its
+    /// [`ticket_digest`]: a ticket can be 64 KiB, and it is only ever compared.
+    pub ticket: Option<[u8; 32]>,
+    /// early_data (TLS 1.3 0-RTT) was offered: protected records may follow the ClientHello
+    /// before the ServerHello, under `CLIENT_EARLY_TRAFFIC_SECRET`.
+    pub early_data: bool,
 }
 
 /// What a ServerHello (or HelloRetryRequest) chose.
@@ -258,6 +340,10 @@ pub fn parse_client_hello(body: &[u8]) -> Option<ClientHello> {
             }
             TlsExtension::EncryptedServerName { .. } => hello.ech = true,
             TlsExtension::EncryptThenMac => hello.encrypt_then_mac = true,
+            TlsExtension::EarlyData(_) => hello.early_data = true,
+            TlsExtension::SessionTicket(t) if !t.is_empty() => {
+                hello.ticket = Some(ticket_digest(t));
+            }
             TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => hello.ech = true,
             _ => {}
         }
@@ -304,6 +390,26 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
         }
     }
     Some(hello)
+}
+
+/// What a session ticket is remembered and looked up by: SHA-256 of the ticket, so the
+/// resumption cache holds 32 bytes per ticket whatever its size.
+#[must_use]
+pub fn ticket_digest(ticket: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(ticket).into()
+}
+
+/// The [`ticket_digest`] of the ticket a TLS 1.2 NewSessionTicket body carries (RFC 5077
+/// §3.3: a 4-byte lifetime hint, then the ticket with a 2-byte length); `None` when the
+/// body is cut or the ticket empty (the server took its offer back).
+#[must_use]
+pub fn new_session_ticket(body: &[u8]) -> Option<[u8; 32]> {
+    let &[a, b] = body.get(4..6)? else {
+        return None;
+    };
+    let ticket = body.get(6..6 + usize::from(u16::from_be_bytes([a, b])))?;
+    (!ticket.is_empty()).then(|| ticket_digest(ticket))
 }
 
 /// The DER certificates of a TLS ≤ 1.2 Certificate message body, leaf first (at most 16).
@@ -371,9 +477,55 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         r.drain(fragment, &mut |m| match m {
             Message::Complete(t, b) => out.push((t, b.to_vec())),
-            Message::TooLong(t, len) => out.push((t, len.to_be_bytes().to_vec())),
+            Message::TooLong(t, len) | Message::NotKept(t, len) => {
+                out.push((t, len.to_be_bytes().to_vec()));
+            }
         });
         out
+    }
+
+    #[test]
+    fn a_message_the_budget_has_no_room_for_is_given_up_and_skipped() {
+        let mut r = Reassembler::default();
+        let cert = message(CERTIFICATE, &[7u8; 3000]);
+        let fin = message(FINISHED, b"fin");
+        let mut room = 1000;
+        let mut got = Vec::new();
+        let mut sink = |m: Message<'_>| {
+            got.push(match m {
+                Message::Complete(t, _) => (t, "complete"),
+                Message::TooLong(t, _) => (t, "too long"),
+                Message::NotKept(t, _) => (t, "not kept"),
+            });
+        };
+        // The first 800 bytes fit; the next 800 would double the buffer past the room.
+        assert_eq!(r.drain_within(&cert[..800], &mut room, &mut sink), 0);
+        assert_eq!(room, 200);
+        assert_eq!(r.memory(), 800);
+        let refused = r.drain_within(&cert[800..1600], &mut room, &mut sink);
+        assert_eq!(refused, 800, "growth to 1600 asked for and refused");
+        assert_eq!(r.memory(), 0, "the partial message is given up");
+        // The rest of the certificate is skipped; the Finished after it still comes out.
+        let mut tail = cert[1600..].to_vec();
+        tail.extend_from_slice(&fin);
+        assert_eq!(r.drain_within(&tail, &mut room, &mut sink), 0);
+        // A message refused at its start (nothing buffered yet) is skipped the same way.
+        let mut room = 10;
+        let mut both = cert[..100].to_vec();
+        assert_eq!(r.drain_within(&both, &mut room, &mut sink), 100);
+        both = cert[100..].to_vec();
+        both.extend_from_slice(&fin);
+        assert_eq!(r.drain_within(&both, &mut room, &mut sink), 0);
+        assert_eq!(
+            got,
+            vec![
+                (CERTIFICATE, "not kept"),
+                (FINISHED, "complete"),
+                (CERTIFICATE, "not kept"),
+                (FINISHED, "complete")
+            ]
+        );
+        assert_eq!(r.memory(), 0);
     }
 
     #[test]
@@ -449,5 +601,25 @@ pub(crate) mod tests {
         body.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
         let h = parse_server_hello(&body).unwrap_or_default();
         assert_eq!((h.version, h.cipher, h.hello_retry), (0x0304, 0x1302, true));
+    }
+
+    #[test]
+    fn session_tickets_offered_and_issued_share_one_digest() {
+        let ticket = vec![0x5a; 300];
+        let hello = parse_client_hello(&client_hello_body(&[(35, ticket.clone())]));
+        assert_eq!(hello.and_then(|h| h.ticket), Some(ticket_digest(&ticket)));
+        let empty = parse_client_hello(&client_hello_body(&[(35, Vec::new())]));
+        assert_eq!(
+            empty.map(|h| h.ticket),
+            Some(None),
+            "an empty offer asks for a ticket"
+        );
+        let mut issued = vec![0, 0, 0x1c, 0x20];
+        issued.extend_from_slice(&(ticket.len() as u16).to_be_bytes());
+        issued.extend_from_slice(&ticket);
+        assert_eq!(new_session_ticket(&issued), Some(ticket_digest(&ticket)));
+        assert_eq!(new_session_ticket(&issued[..issued.len() - 1]), None, "cut");
+        assert_eq!(new_session_ticket(&[0, 0, 0, 0, 0, 0]), None, "empty");
+        assert_eq!(new_session_ticket(&[0, 0]), None);
     }
 }

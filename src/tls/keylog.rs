@@ -260,6 +260,38 @@ impl KeyLog {
         self.sessions.get(client_random)
     }
 
+    /// The NSS key log lines of the session whose ClientHello carried `client_random`
+    /// (every secret held for it), for a Decryption Secrets Block that lets another tool
+    /// decrypt the same packets; empty when the session is unknown. Secrets: write them
+    /// only where the user asked for them.
+    #[must_use]
+    pub fn nss_lines(&self, client_random: &ClientRandom) -> String {
+        let Some(keys) = self.sessions.get(client_random) else {
+            return String::new();
+        };
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let random = hex(&client_random.0);
+        let mut out = String::new();
+        for label in [
+            Label::ClientRandom,
+            Label::ClientEarly,
+            Label::ClientHandshake,
+            Label::ServerHandshake,
+            Label::ClientTraffic0,
+            Label::ServerTraffic0,
+        ] {
+            let mut copy = *keys;
+            if let Some(secret) = *label.slot(&mut copy) {
+                out.push_str(&format!(
+                    "{} {random} {}\n",
+                    label.name(),
+                    hex(secret.as_slice())
+                ));
+            }
+        }
+        out
+    }
+
     /// Sessions held.
     #[must_use]
     pub fn len(&self) -> usize {

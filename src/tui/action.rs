@@ -4,6 +4,8 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::tabs::Tab;
+
 /// Everything the user can ask for; `App::update` (the state, which imports this key
 /// table) applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,18 @@ pub enum Action {
     ExportJson,
     /// Show or hide the key help.
     Help,
+    /// Show this tab.
+    ShowTab(Tab),
+    /// Show the next tab of the tab bar.
+    NextTab,
+    /// Sort the current tab (other than the handshakes) by its n-th column; again reverses.
+    SortColumn(usize),
+    /// Detail view: scroll to the next line matching the filter's text.
+    NextMatch,
+    /// Detail view: scroll to the previous matching line.
+    PrevMatch,
+    /// Followed stream: scroll to the first close frame.
+    JumpToClose,
 }
 
 /// Which keys apply: typing into the filter bar takes every printable key.
@@ -160,27 +174,41 @@ pub(crate) const KEYS: &[Binding] = &[
         keys: &[
             (key(KeyCode::PageUp), Action::Page(-1)),
             (key(KeyCode::PageDown), Action::Page(1)),
+            (ctrl('u'), Action::Page(-1)),
+            (ctrl('d'), Action::Page(1)),
         ],
         what: "page up / down",
     },
     Binding {
-        keys: &[(ctrl('u'), Action::Page(-1)), (ctrl('d'), Action::Page(1))],
-        what: "page up / down (as in less and vim)",
-    },
-    Binding {
-        keys: &[(ch('g'), Action::Top), (key(KeyCode::Home), Action::Top)],
-        what: "first row",
-    },
-    Binding {
         keys: &[
+            (ch('g'), Action::Top),
+            (key(KeyCode::Home), Action::Top),
             (ch('G'), Action::Bottom),
             (key(KeyCode::End), Action::Bottom),
         ],
-        what: "last row, follow newest",
+        what: "first row / last row, following (details: the end)",
+    },
+    Binding {
+        keys: &[
+            (ch('1'), Action::ShowTab(Tab::Handshakes)),
+            (ch('2'), Action::ShowTab(Tab::Connections)),
+            (ch('3'), Action::ShowTab(Tab::Tls)),
+            (ch('4'), Action::ShowTab(Tab::H2)),
+            (ch('t'), Action::NextTab),
+        ],
+        what: "tabs: handshakes, connections, TLS, HTTP/2 / next tab",
     },
     Binding {
         keys: &[(key(KeyCode::Enter), Action::Open)],
-        what: "open details of the selected handshake",
+        what: "open details (a connection: follow its stream)",
+    },
+    Binding {
+        keys: &[
+            (ch('n'), Action::NextMatch),
+            (ch('N'), Action::PrevMatch),
+            (ch('e'), Action::JumpToClose),
+        ],
+        what: "details: next / previous filter match; e: the close",
     },
     Binding {
         keys: &[
@@ -198,15 +226,14 @@ pub(crate) const KEYS: &[Binding] = &[
     },
     Binding {
         keys: &[(ch('/'), Action::EditFilter)],
-        what: "filter: text over host, path, ip; v:failed code:accept_mismatch",
+        what: "filter as you type: any column, header; v:failed code:X",
     },
     Binding {
-        keys: &[(ch('v'), Action::CycleVerdict)],
-        what: "quick filter: cycle verdict",
-    },
-    Binding {
-        keys: &[(ch('c'), Action::CycleCode)],
-        what: "quick filter: cycle finding code",
+        keys: &[
+            (ch('v'), Action::CycleVerdict),
+            (ch('c'), Action::CycleCode),
+        ],
+        what: "quick filters: cycle verdict / finding code",
     },
     Binding {
         keys: &[(ch('0'), Action::ClearFilters)],
@@ -232,12 +259,8 @@ pub(crate) const KEYS: &[Binding] = &[
         what: "copy as curl command (clipboard via OSC 52 + popup)",
     },
     Binding {
-        keys: &[(ch('w'), Action::ExportPcap)],
-        what: "export the flow's packets to a pcap file",
-    },
-    Binding {
-        keys: &[(ch('J'), Action::ExportJson)],
-        what: "export the record as JSON",
+        keys: &[(ch('w'), Action::ExportPcap), (ch('J'), Action::ExportJson)],
+        what: "export the flow's packets (pcap) / the record (JSON)",
     },
     Binding {
         keys: &[(ch('?'), Action::Help), (key(KeyCode::F(1)), Action::Help)],
@@ -451,6 +474,6 @@ mod tests {
         assert_eq!(ctrl('u').label(), "^U");
         assert_eq!(ch(' ').label(), "Space");
         assert_eq!(super::key(KeyCode::F(1)).label(), "F1");
-        assert_eq!(KEYS[1].keys_label(), "PgUp PgDn");
+        assert_eq!(KEYS[1].keys_label(), "PgUp PgDn ^U ^D");
     }
 }

@@ -17,12 +17,18 @@ use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
 use super::feed::{Feed, Progress};
+use super::filter::latency_ms;
+pub use super::filter::Filter;
+use super::tabs::{ConnRow, H2Row, Listing, Tab};
 
 /// Most handshake records kept for browsing; later ones are counted but not stored, so a
 /// long live capture cannot exhaust memory.
 pub const MAX_RECORDS: usize = 250_000;
 /// Most distinct notices kept (the engine emits each kind once, so this is a safety net).
 const MAX_NOTICES: usize = 64;
+/// Most bytes of connections' frame logs the model keeps; the logs of later connections are
+/// given up (their streams say so), so a long live capture cannot exhaust memory.
+pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Most frames loaded for the hex view of one handshake.
 pub const MAX_HEX_FRAMES: usize = 64;
 
@@ -35,103 +41,6 @@ pub enum CaptureState {
     Finished,
     /// The producer stopped early; the message says why.
     Failed(String),
-}
-
-/// Response latency, or how long the client waited for an answer that never came.
-#[must_use]
-pub(crate) fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
-    r.timing.response_ms.or(r.timing.waited_ms)
-}
-
-/// What the table shows: free-text terms plus the quick filters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Lower-case terms; each must occur in the host, path, client or server address.
-    pub terms: Vec<String>,
-    /// Only this verdict.
-    pub verdict: Option<Verdict>,
-    /// Only handshakes with a finding of this code.
-    pub code: Option<Code>,
-}
-
-impl Filter {
-    /// Parses the filter bar: `v:failed` / `verdict:failed`, `code:accept_mismatch`, a bare
-    /// verdict name or finding code, anything else is a text term. Unknown `code:` values are
-    /// returned as errors so the user learns why nothing matched.
-    ///
-    /// # Errors
-    /// A `code:` or `verdict:` value that does not exist.
-    pub fn parse(s: &str) -> Result<Filter, String> {
-        let mut filter = Filter::default();
-        for token in s.split_whitespace() {
-            let lower = token.to_lowercase();
-            if let Some(v) = lower
-                .strip_prefix("verdict:")
-                .or_else(|| lower.strip_prefix("v:"))
-            {
-                filter.verdict =
-                    Some(Verdict::parse(v).ok_or_else(|| format!("unknown verdict `{v}`"))?);
-            } else if let Some(c) = lower
-                .strip_prefix("code:")
-                .or_else(|| lower.strip_prefix("c:"))
-            {
-                filter.code =
-                    Some(Code::parse(c).ok_or_else(|| format!("unknown finding code `{c}`"))?);
-            } else if let Some(v) = Verdict::parse(&lower) {
-                filter.verdict = Some(v);
-            } else if let Some(c) = Code::parse(&lower) {
-                filter.code = Some(c);
-            } else {
-                filter.terms.push(lower);
-            }
-        }
-        Ok(filter)
-    }
-
-    /// The filter written back in the syntax [`Filter::parse`] reads.
-    #[must_use]
-    pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(v) = self.verdict {
-            parts.push(format!("v:{}", v.as_str()));
-        }
-        if let Some(c) = self.code {
-            parts.push(format!("code:{}", c.as_str()));
-        }
-        parts.extend(self.terms.iter().cloned());
-        parts.join(" ")
-    }
-
-    /// No restriction at all.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty() && self.verdict.is_none() && self.code.is_none()
-    }
-
-    /// Whether `r` passes.
-    #[must_use]
-    pub fn matches(&self, r: &HandshakeRecord) -> bool {
-        if self.verdict.is_some_and(|v| v != r.verdict) {
-            return false;
-        }
-        if let Some(code) = self.code {
-            if !r.findings.iter().any(|f| f.code == code) {
-                return false;
-            }
-        }
-        if self.terms.is_empty() {
-            return true;
-        }
-        let hay = [
-            r.host.as_deref().unwrap_or("").to_lowercase(),
-            r.path.as_deref().unwrap_or("").to_lowercase(),
-            r.client.to_string(),
-            r.server.to_string(),
-        ];
-        self.terms
-            .iter()
-            .all(|t| hay.iter().any(|h| h.contains(t.as_str())))
-    }
 }
 
 /// Which full-screen view is shown.
@@ -162,6 +71,9 @@ pub enum Overlay {
 pub struct HexDump {
     /// The record they belong to.
     pub record_id: u64,
+    /// For a connection's packets: its arrival index in the connections tab (`None`: a
+    /// handshake's, by `record_id`).
+    pub connection: Option<usize>,
     /// (packet number, captured bytes).
     pub packets: Vec<(u64, Vec<u8>)>,
     /// Why some or all bytes are missing.
@@ -182,6 +94,24 @@ pub enum Effect {
     ExportJson(usize),
     /// Read the record's frames for the hex view.
     LoadHex(usize),
+    /// Read the packets of a connection (its arrival index in the connections tab) for the
+    /// hex view.
+    LoadConnectionHex(usize),
+    /// Scroll the detail view to a place only the drawn lines know (`render::jump`).
+    Jump(Jump),
+}
+
+/// Where [`Effect::Jump`] scrolls the detail view to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jump {
+    /// The next line that matches the filter's text.
+    NextMatch,
+    /// The previous such line.
+    PrevMatch,
+    /// The first close frame of the followed stream.
+    Close,
+    /// The last line.
+    End,
 }
 
 /// The whole UI state.
@@ -206,7 +136,20 @@ pub struct App {
     codes_seen: BTreeSet<Code>,
     /// How each upgraded connection ended, by the id of the handshake that opened it
     /// (at most one per kept handshake).
-    connections: HashMap<u64, Box<ConnectionRecord>>,
+    connections: HashMap<u64, Arc<ConnectionRecord>>,
+    /// The tab shown.
+    pub tab: Tab,
+    /// Every WebSocket connection, with or without a captured handshake.
+    pub conns: Listing<ConnRow>,
+    /// Every TLS connection.
+    pub tls: Listing<crate::event::TlsRecord>,
+    /// Handshakes carried by HTTP/2 streams.
+    pub h2: Listing<H2Row>,
+    /// The filter in force when the bar was opened (Esc puts it back: the bar filters as
+    /// you type).
+    filter_before_edit: Option<Filter>,
+    /// Bytes of frame logs kept (bounded by [`MAX_FRAME_LOG_BYTES`]).
+    frame_log_bytes: usize,
     /// Proxy hops by downstream handshake id, and upstream id → downstream id.
     hops: HashMap<u64, Box<HopLink>>,
     hop_of_upstream: HashMap<u64, u64>,
@@ -266,6 +209,12 @@ impl App {
             counts: [0; 4],
             codes_seen: BTreeSet::new(),
             connections: HashMap::new(),
+            tab: Tab::Handshakes,
+            conns: Listing::default(),
+            tls: Listing::default(),
+            h2: Listing::default(),
+            filter_before_edit: None,
+            frame_log_bytes: 0,
             hops: HashMap::new(),
             hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
@@ -289,6 +238,14 @@ impl App {
             status: None,
             redacted: false,
         }
+    }
+
+    /// The same model for a capture file: it opens on the first row, with follow off, as a
+    /// reader starts at the top (live capture follows the newest).
+    #[must_use]
+    pub fn reading_a_file(mut self) -> Self {
+        self.follow = false;
+        self
     }
 
     /// The same model, saying whether its records arrive redacted (see [`App::redacted`]).
@@ -325,6 +282,8 @@ impl App {
             Event::Tls(t) => {
                 self.tls_counts.0 += 1;
                 self.tls_counts.1 += u64::from(t.outcome.is_failure());
+                let follow = self.follow;
+                self.tls.push(Arc::from(t), &self.filter, follow);
             }
             Event::Hop(hop) => {
                 if self.hops.len() < MAX_RECORDS {
@@ -332,13 +291,29 @@ impl App {
                     self.hops.insert(hop.downstream, hop);
                 }
             }
-            Event::Connection(record) => {
-                // Only connections whose handshake is kept can be shown (bounded alike).
+            Event::Connection(mut record) => {
+                let log = record.frame_log.memory();
+                if self.frame_log_bytes.saturating_add(log) > MAX_FRAME_LOG_BYTES {
+                    record.frame_log.forget_frames();
+                } else {
+                    self.frame_log_bytes += log;
+                }
+                let record: Arc<ConnectionRecord> = Arc::from(record);
+                let opened_by = record
+                    .handshake_id
+                    .and_then(|id| self.record_by_id(id, &record.community_id));
+                let row = ConnRow {
+                    host: opened_by.and_then(|r| r.host.clone()),
+                    path: opened_by.and_then(|r| r.path.clone()),
+                    record: Arc::clone(&record),
+                };
                 if let Some(id) = record.handshake_id {
                     if self.connections.len() < MAX_RECORDS {
                         self.connections.insert(id, record);
                     }
                 }
+                let follow = self.follow;
+                self.conns.push(Arc::new(row), &self.filter, follow);
             }
         }
     }
@@ -356,9 +331,27 @@ impl App {
         self.connections.get(&id).map(AsRef::as_ref)
     }
 
+    /// The kept handshake with id `id` on the connection `community` (ids grow with arrival
+    /// within one run, so this is a binary search; a model fed several runs, whose ids
+    /// restart, falls back to the latest records).
+    fn record_by_id(&self, id: u64, community: &str) -> Option<&HandshakeRecord> {
+        let same = |r: &&Arc<HandshakeRecord>| r.id == id && r.community_id == community;
+        let at = self.records.partition_point(|r| r.id < id);
+        self.records
+            .get(at)
+            .filter(same)
+            .or_else(|| self.records.iter().rev().take(1024).find(same))
+            .map(AsRef::as_ref)
+    }
+
     fn add_record(&mut self, record: Arc<HandshakeRecord>) {
         if let Some(c) = self.counts.get_mut(verdict_index(record.verdict)) {
             *c += 1;
+        }
+        if record.h2.is_some() {
+            let follow = self.follow;
+            self.h2
+                .push(Arc::new(H2Row(Arc::clone(&record))), &self.filter, follow);
         }
         if self.records.len() >= MAX_RECORDS {
             self.records_not_kept += 1;
@@ -453,6 +446,9 @@ impl App {
     pub fn set_table_rows(&mut self, rows: usize) {
         self.table_rows = rows.max(1);
         self.scroll_to_selection();
+        self.conns.set_rows(rows);
+        self.tls.set_rows(rows);
+        self.h2.set_rows(rows);
     }
 
     /// The handshakes shown in the table (after filter), in display order.
@@ -549,10 +545,31 @@ impl App {
                 _ => self.overlay = None,
             }
         }
+        if self.tab != Tab::Handshakes && self.filter_input.is_none() {
+            if let Some(effect) = self.update_tab(&action) {
+                return effect;
+            }
+        }
         match action {
             Action::Quit => return Some(Effect::Quit),
+            Action::ShowTab(tab) => self.show_tab(tab),
+            Action::NextTab => {
+                let tabs = self.tabs();
+                let at = tabs.iter().position(|&t| t == self.tab).unwrap_or(0);
+                let next = tabs.get(at + 1).or(tabs.first()).copied();
+                if let Some(tab) = next {
+                    self.show_tab(tab);
+                }
+            }
+            Action::SortColumn(_) => {}
+            Action::NextMatch => return Some(Effect::Jump(Jump::NextMatch)),
+            Action::PrevMatch => return Some(Effect::Jump(Jump::PrevMatch)),
+            Action::JumpToClose => return Some(Effect::Jump(Jump::Close)),
             Action::Back => {
                 if self.filter_input.take().is_some() {
+                    if let Some(before) = self.filter_before_edit.take() {
+                        self.set_filter(before);
+                    }
                 } else if self.screen == Screen::Detail {
                     self.screen = Screen::Table;
                 } else {
@@ -573,6 +590,9 @@ impl App {
                     self.selected = 0;
                     self.scroll_to_selection();
                 }
+            }
+            Action::Bottom if self.screen == Screen::Detail => {
+                return Some(Effect::Jump(Jump::End));
             }
             Action::Bottom => {
                 if self.screen == Screen::Table {
@@ -606,7 +626,11 @@ impl App {
                     self.detail_hex = !self.detail_hex;
                     self.detail_scroll = 0;
                     let id = self.selected_record().map(|r| r.id);
-                    let loaded = self.hex.as_ref().map(|h| h.record_id);
+                    let loaded = self
+                        .hex
+                        .as_ref()
+                        .filter(|h| h.connection.is_none())
+                        .map(|h| h.record_id);
                     if self.detail_hex && id.is_some() && loaded != id {
                         return self.selected_index().map(Effect::LoadHex);
                     }
@@ -643,7 +667,10 @@ impl App {
                 }
                 self.rebuild();
             }
-            Action::EditFilter => self.filter_input = Some(self.filter.describe()),
+            Action::EditFilter => {
+                self.filter_before_edit = Some(self.filter.clone());
+                self.filter_input = Some(self.filter.describe());
+            }
             Action::FilterChar(c) => {
                 if let Some(input) = self.filter_input.as_mut() {
                     // A filter is short; the cap keeps a stuck key from growing it forever.
@@ -651,13 +678,16 @@ impl App {
                         input.push(c);
                     }
                 }
+                self.filter_as_typed();
             }
             Action::FilterBackspace => {
                 if let Some(input) = self.filter_input.as_mut() {
                     input.pop();
                 }
+                self.filter_as_typed();
             }
             Action::FilterApply => {
+                self.filter_before_edit = None;
                 if let Some(input) = self.filter_input.take() {
                     match Filter::parse(&input) {
                         Ok(f) => self.set_filter(f),
@@ -703,6 +733,203 @@ impl App {
             self.screen = Screen::Table;
         }
         self.rebuild();
+        self.conns.rebuild(&self.filter);
+        self.tls.rebuild(&self.filter);
+        self.h2.rebuild(&self.filter);
+    }
+
+    /// Filters as the bar is typed into: each edit that parses is applied at once (a
+    /// half-typed `code:` that names nothing yet keeps the last filter that did parse).
+    fn filter_as_typed(&mut self) {
+        let Some(input) = self.filter_input.as_deref() else {
+            return;
+        };
+        if let Ok(f) = Filter::parse(input) {
+            if f != self.filter {
+                let keep_screen = self.screen;
+                self.set_filter(f);
+                self.screen = keep_screen;
+            }
+        }
+    }
+
+    /// The tabs the tab bar shows: handshakes and connections always, TLS and HTTP/2
+    /// streams once they have records.
+    #[must_use]
+    pub fn tabs(&self) -> Vec<Tab> {
+        Tab::ALL
+            .into_iter()
+            .filter(|t| match t {
+                Tab::Handshakes | Tab::Connections => true,
+                Tab::Tls => !self.tls.is_empty(),
+                Tab::H2 => !self.h2.is_empty(),
+            })
+            .collect()
+    }
+
+    /// (rows shown, rows kept) of `tab`, for its title.
+    #[must_use]
+    pub fn tab_counts(&self, tab: Tab) -> (usize, usize) {
+        match tab {
+            Tab::Handshakes => (self.view_len(), self.record_count()),
+            Tab::Connections => (self.conns.view_len(), self.conns.len()),
+            Tab::Tls => (self.tls.view_len(), self.tls.len()),
+            Tab::H2 => (self.h2.view_len(), self.h2.len()),
+        }
+    }
+
+    /// (position of the selection from 1, rows shown) in the current tab.
+    #[must_use]
+    pub fn position(&self) -> (usize, usize) {
+        let (sel, len) = match self.tab {
+            Tab::Handshakes => (self.selected, self.view_len()),
+            Tab::Connections => (self.conns.selected(), self.conns.view_len()),
+            Tab::Tls => (self.tls.selected(), self.tls.view_len()),
+            Tab::H2 => (self.h2.selected(), self.h2.view_len()),
+        };
+        (if len == 0 { 0 } else { sel + 1 }, len)
+    }
+
+    fn show_tab(&mut self, tab: Tab) {
+        if self.tabs().contains(&tab) {
+            self.tab = tab;
+            self.screen = Screen::Table;
+            self.detail_scroll = 0;
+            self.detail_hex = false;
+        } else {
+            self.status = Some(format!("no {} in this capture", tab.title()));
+        }
+    }
+
+    /// The selected connection (connections tab).
+    #[must_use]
+    pub fn selected_connection(&self) -> Option<&ConnRow> {
+        self.conns.selected_record()
+    }
+
+    /// Index (for [`App::record`]) of the handshake kept with id `id` on connection
+    /// `community`.
+    fn index_of_id(&self, id: u64, community: &str) -> Option<usize> {
+        let want = self.record_by_id(id, community)? as *const HandshakeRecord;
+        let at = self.records.partition_point(|r| r.id < id);
+        let hit = |i: &usize| {
+            self.records
+                .get(*i)
+                .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), want))
+        };
+        Some(at)
+            .filter(hit)
+            .or_else(|| (0..self.records.len()).rev().find(hit))
+    }
+
+    /// The handshake record behind the selected row of the current tab, as an index.
+    fn handshake_of_selection(&self) -> Option<usize> {
+        match self.tab {
+            Tab::Handshakes => self.selected_index(),
+            Tab::Connections => self.conns.selected_record().and_then(|c| {
+                let id = c.record.handshake_id?;
+                self.index_of_id(id, &c.record.community_id)
+            }),
+            Tab::H2 => self
+                .h2
+                .selected_record()
+                .and_then(|r| self.index_of_id(r.0.id, &r.0.community_id)),
+            Tab::Tls => None,
+        }
+    }
+
+    /// Actions the tabs other than the handshake table take themselves; `None` leaves the
+    /// action to the common handling.
+    #[allow(clippy::too_many_lines)]
+    fn update_tab(&mut self, action: &Action) -> Option<Option<Effect>> {
+        let table = self.screen == Screen::Table;
+        let filter = self.filter.clone();
+        macro_rules! each {
+            ($l:ident => $e:expr) => {
+                match self.tab {
+                    Tab::Connections => {
+                        let $l = &mut self.conns;
+                        $e
+                    }
+                    Tab::Tls => {
+                        let $l = &mut self.tls;
+                        $e
+                    }
+                    Tab::H2 => {
+                        let $l = &mut self.h2;
+                        $e
+                    }
+                    Tab::Handshakes => {}
+                }
+            };
+        }
+        match action {
+            Action::Move(n) if table => each!(l => l.move_by(*n)),
+            Action::Page(n) if table => each!(l => l.page(*n)),
+            Action::Top if table => each!(l => l.top()),
+            Action::Bottom if table => each!(l => l.bottom()),
+            Action::Bottom => return Some(Some(Effect::Jump(Jump::End))),
+            Action::SortNext => each!(l => l.sort_next(&filter)),
+            Action::SortReverse => each!(l => l.reverse(&filter)),
+            Action::SortColumn(c) => each!(l => l.sort_by(*c, &filter)),
+            Action::SortBy(_) => {}
+            Action::ClickRow(n) if table => {
+                let mut again = false;
+                each!(l => again = l.click(*n));
+                if again {
+                    return Some(self.update(Action::Open));
+                }
+            }
+            Action::ClickRow(_) => {}
+            Action::Open => {
+                let any = match self.tab {
+                    Tab::Connections => self.conns.selected_record().is_some(),
+                    Tab::Tls => self.tls.selected_record().is_some(),
+                    Tab::H2 => self.h2.selected_record().is_some(),
+                    Tab::Handshakes => false,
+                };
+                if table && any {
+                    self.screen = Screen::Detail;
+                    self.detail_scroll = 0;
+                    self.detail_hex = false;
+                }
+            }
+            Action::ToggleHex => {
+                if self.screen != Screen::Detail {
+                    return Some(None);
+                }
+                if self.tab != Tab::Connections {
+                    self.status = Some("raw bytes: open the handshake in its tab".into());
+                    return Some(None);
+                }
+                self.detail_hex = !self.detail_hex;
+                self.detail_scroll = 0;
+                let at = self.conns.selected_index();
+                let loaded = self.hex.as_ref().and_then(|h| h.connection);
+                if let (true, Some(at)) = (self.detail_hex && loaded != at, at) {
+                    return Some(Some(Effect::LoadConnectionHex(at)));
+                }
+            }
+            Action::CopyCurl | Action::ExportPcap | Action::ExportJson => {
+                let Some(i) = self.handshake_of_selection() else {
+                    self.status = Some("the handshake of this row was not captured".into());
+                    return Some(None);
+                };
+                return Some(Some(match action {
+                    Action::CopyCurl => Effect::CopyCurl(i),
+                    Action::ExportPcap => Effect::ExportPcap(i),
+                    _ => Effect::ExportJson(i),
+                }));
+            }
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    each!(l => l.bottom());
+                }
+            }
+            _ => return None,
+        }
+        Some(None)
     }
 
     fn move_by(&mut self, n: i64) {
@@ -750,9 +977,18 @@ impl SortKey {
             SortKey::Path => a.path.cmp(&b.path),
             SortKey::Status => a.status.cmp(&b.status),
             SortKey::Subprotocol => a.subprotocol.cmp(&b.subprotocol),
-            SortKey::Latency => latency_ms(a)
-                .unwrap_or(f64::INFINITY)
-                .total_cmp(&latency_ms(b).unwrap_or(f64::INFINITY)),
+            // Real response times first, then the waits of unanswered requests (a wait is
+            // not a response time), then rows with neither.
+            SortKey::Latency => {
+                let key = |r: &HandshakeRecord| {
+                    (
+                        r.timing.response_ms.is_none(),
+                        latency_ms(r).unwrap_or(f64::INFINITY),
+                    )
+                };
+                let (ka, kb) = (key(a), key(b));
+                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+            }
             // Failed sorts last (first when reversed): the order people triage in.
             SortKey::Verdict => verdict_rank(a.verdict).cmp(&verdict_rank(b.verdict)),
             SortKey::Finding => a

@@ -89,6 +89,152 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord, redact: bool) -> HexDum
     dump
 }
 
+/// The curl command laid out for copying from the screen: one argument per line (an option
+/// with its quoted value together), each line but the last ending in ` \`, so a terminal
+/// selection pastes as one command and no line wraps inside an argument.
+#[must_use]
+pub fn curl_for_copying(cmd: &str) -> String {
+    // Shell words as `present::curl_command` writes them: single-quoted values, `'\''` for
+    // a quote inside one.
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for ch in cmd.chars() {
+        if escaped {
+            word.push(ch);
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                word.push(ch);
+            }
+            '\\' if !quoted => {
+                escaped = true;
+                word.push(ch);
+            }
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            _ => word.push(ch),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut it = words.into_iter().peekable();
+    while let Some(w) = it.next() {
+        let mut line = w;
+        if line.starts_with('-') && it.peek().is_some_and(|n| n.starts_with('\'')) {
+            if let Some(value) = it.next() {
+                line.push(' ');
+                line.push_str(&value);
+            }
+        }
+        lines.push(line);
+    }
+    let last = lines.len().saturating_sub(1);
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let indent = if i == 0 { "" } else { "  " };
+            let cont = if i == last { "" } else { " \\" };
+            format!("{indent}{l}{cont}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Packets of a connection kept for its hex view: the first and the last this many.
+const CONNECTION_HEX_EACH_END: usize = MAX_HEX_FRAMES / 2;
+
+/// Reads the packets of connection `c`'s TCP connection (by its endpoints) from the capture
+/// `path` for the hex view: the first and the last [`MAX_HEX_FRAMES`]` / 2`, the note saying how
+/// many lie between. `index` is the connection's arrival index in the connections tab. With
+/// `redact`, credentials in the TCP payloads are masked as [`load_hex`] does. Live capture and
+/// standard input have nothing to read again: the note says so.
+#[must_use]
+pub fn load_connection_hex(
+    path: Option<&str>,
+    c: &crate::event::ConnectionRecord,
+    index: usize,
+    redact: bool,
+) -> HexDump {
+    let mut dump = HexDump {
+        connection: Some(index),
+        ..HexDump::default()
+    };
+    let Some(path) = path.filter(|p| *p != "-") else {
+        dump.note = Some(
+            "raw bytes are read again from the capture file; not available for live capture or standard input".into(),
+        );
+        return dump;
+    };
+    let mut source = match FileSource::open(path) {
+        Ok(s) => s,
+        Err(e) => {
+            dump.note = Some(e.to_string());
+            return dump;
+        }
+    };
+    let mut head: Vec<(u64, Linktype, Vec<u8>)> = Vec::new();
+    let mut tail: std::collections::VecDeque<(u64, Linktype, Vec<u8>)> =
+        std::collections::VecDeque::new();
+    let mut between = 0u64;
+    source.for_each_packet(|packet| {
+        // Past the connection's end: a later connection may reuse the ports.
+        if packet.ts > c.end_ts {
+            return ControlFlow::Break(());
+        }
+        if in_flow(c.client, c.server, packet) {
+            let kept = (packet.number, packet.linktype, packet.data.to_vec());
+            if head.len() < CONNECTION_HEX_EACH_END {
+                head.push(kept);
+            } else {
+                if tail.len() == CONNECTION_HEX_EACH_END {
+                    tail.pop_front();
+                    between += 1;
+                }
+                tail.push_back(kept);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    let mut spans = Vec::new();
+    for (i, (number, linktype, data)) in head.into_iter().chain(tail).enumerate() {
+        if redact {
+            let packet = crate::capture::Packet {
+                number,
+                ts: crate::capture::Timestamp(0),
+                linktype,
+                data: &data,
+                orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            };
+            spans.extend(payload_span(i, &packet, c.client));
+        }
+        dump.packets.push((number, data));
+    }
+    if between > 0 {
+        dump.note = Some(format!(
+            "the first and the last {CONNECTION_HEX_EACH_END} packets of the connection; {between} between them are not shown"
+        ));
+    }
+    if dump.packets.is_empty() {
+        dump.note = Some("no packet of this connection in the capture file".into());
+    }
+    if redact && mask_credentials(&mut dump.packets, &spans) {
+        dump.note.get_or_insert_with(|| {
+            "credential bytes are shown as * (2a); --no-redact shows them as captured".into()
+        });
+    }
+    dump
+}
+
 /// Where one loaded packet's TCP payload is: its index in the dump, the payload's offset in
 /// its bytes and length, and whether the client sent it.
 type PayloadSpan = (usize, usize, usize, bool);
@@ -262,6 +408,15 @@ pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curl_is_laid_out_one_argument_per_line() {
+        let cmd = "curl -i --http1.1 -H 'User-Agent: a b' -H 'X: it'\\''s' 'http://h/p'";
+        assert_eq!(
+            curl_for_copying(cmd),
+            "curl \\\n  -i \\\n  --http1.1 \\\n  -H 'User-Agent: a b' \\\n  -H 'X: it'\\''s' \\\n  'http://h/p'"
+        );
+    }
 
     #[test]
     fn osc52_is_base64_in_an_osc() {

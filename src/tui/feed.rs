@@ -18,8 +18,11 @@ use crate::capture::FileSource;
 use crate::cli::Live;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::Event;
+use crate::event::Notice;
 use crate::present::Redactor;
+use crate::run::keylog::Keys;
 use crate::run::{analyse, analyse_live, LiveStep, PacketOut, Step};
+use crate::tls::keystore::SharedKeyLog;
 
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
 /// enough that the producer rarely waits for the next UI tick.
@@ -80,9 +83,12 @@ impl<R: Read> Read for Counting<R> {
 pub fn spawn_file_reader(
     path: &str,
     filter: Option<&str>,
-    config: EngineConfig,
+    mut config: EngineConfig,
     redactor: Redactor,
+    keys: (Keys, Vec<Notice>),
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
+    // The TUI follows streams: the sessions keep their frame logs.
+    config.conn.frame_log = true;
     let count = Arc::new(AtomicU64::new(0));
     let (input, total_bytes): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
         (Box::new(io::stdin()), None)
@@ -122,6 +128,7 @@ pub fn spawn_file_reader(
                 filter.as_deref(),
                 config,
                 &redactor,
+                keys,
                 &count,
                 total_bytes,
                 &tx,
@@ -136,11 +143,13 @@ pub fn spawn_file_reader(
 
 /// The reader thread's body: the shared read loop, with events and progress sent to the UI.
 /// Stops quietly when the UI hangs up.
+#[allow(clippy::too_many_arguments)]
 fn read_into(
     source: &mut FileSource,
     filter: Option<&str>,
     config: EngineConfig,
     redactor: &Redactor,
+    (mut keys, notices): (Keys, Vec<Notice>),
     count: &AtomicU64,
     total_bytes: Option<u64>,
     tx: &SyncSender<Feed>,
@@ -162,12 +171,17 @@ fn read_into(
         }
     };
     let mut engine = Engine::new(config);
+    // A capture file may carry its own keys (pcapng Decryption Secrets Blocks): always ask.
+    engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     let mut hung_up = false;
+    for notice in notices {
+        hung_up |= tx.send(Feed::Event(Event::Notice(notice))).is_err();
+    }
     let read = analyse(
         source,
         filter.as_mut(),
         &mut engine,
-        None,
+        Some(&mut keys),
         |step| match step {
             Step::Event(event) => {
                 hung_up |= tx.send(Feed::Event(redactor.event(event))).is_err();
@@ -215,9 +229,11 @@ fn read_into(
 /// The interface cannot be opened, the filter does not compile, or `-w` cannot be created.
 pub fn spawn_live_reader(
     live: &Live,
-    config: EngineConfig,
+    mut config: EngineConfig,
     redactor: Redactor,
+    keys: Option<(Keys, Vec<Notice>)>,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
+    config.conn.frame_log = true;
     let capture = LiveCapture::open(&live.options)?;
     let io_err = |source: io::Error| crate::capture::CaptureError::Io {
         path: live.options.interface.clone(),
@@ -227,7 +243,7 @@ pub fn spawn_live_reader(
         .write
         .as_deref()
         .filter(|p| std::fs::symlink_metadata(p).is_err());
-    let mut packet_out = PacketOut::create(live, &capture).map_err(io_err)?;
+    let mut packet_out = PacketOut::create(live, &capture, None).map_err(io_err)?;
     // The device and -w are open and no other thread runs yet: give up root now.
     crate::capture::live::drop_privileges(&live.relinquish, created.as_slice())?;
     let duration = live.duration;
@@ -237,40 +253,57 @@ pub fn spawn_live_reader(
         .spawn(move || {
             let stop = Arc::new(AtomicBool::new(false));
             let mut engine = Engine::new(config);
+            let (mut keys, notices) = keys.map_or((None, Vec::new()), |(k, n)| (Some(k), n));
+            if let Some(k) = &keys {
+                engine.set_key_store(Box::new(SharedKeyLog::new(k.shared())));
+            }
+            for notice in notices {
+                let _ = tx.send(Feed::Event(Event::Notice(notice)));
+            }
             let mut last = Progress::default();
             let mut error = None;
-            let result = analyse_live(capture, &stop, duration, &mut engine, None, |step| {
-                let delivered = match step {
-                    LiveStep::Event(event) => tx.send(Feed::Event(redactor.event(event))).is_ok(),
-                    LiveStep::Packet(packet, info) => {
-                        if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
-                            error.get_or_insert(e.to_string());
+            let result = analyse_live(
+                capture,
+                &stop,
+                duration,
+                &mut engine,
+                keys.as_mut(),
+                |step| {
+                    let delivered = match step {
+                        LiveStep::Event(event) => {
+                            tx.send(Feed::Event(redactor.event(event))).is_ok()
                         }
-                        true
-                    }
-                    LiveStep::Tick(stats, live_stats) => {
-                        last = Progress {
-                            bytes_read: 0,
-                            total_bytes: None,
-                            drops: Some(live_stats.lost()),
-                            stats: stats.clone(),
-                        };
-                        if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
-                            error.get_or_insert(e.to_string());
+                        LiveStep::Packet(packet, info) => {
+                            if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info))
+                            {
+                                error.get_or_insert(e.to_string());
+                            }
+                            true
                         }
-                        // Progress is advisory: skip it rather than wait when the UI is busy.
-                        !matches!(
-                            tx.try_send(Feed::Progress(last.clone())),
-                            Err(std::sync::mpsc::TrySendError::Disconnected(_))
-                        )
+                        LiveStep::Tick(stats, live_stats) => {
+                            last = Progress {
+                                bytes_read: 0,
+                                total_bytes: None,
+                                drops: Some(live_stats.lost()),
+                                stats: stats.clone(),
+                            };
+                            if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                                error.get_or_insert(e.to_string());
+                            }
+                            // Progress is advisory: skip it rather than wait when the UI is busy.
+                            !matches!(
+                                tx.try_send(Feed::Progress(last.clone())),
+                                Err(std::sync::mpsc::TrySendError::Disconnected(_))
+                            )
+                        }
+                    };
+                    if delivered && error.is_none() {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
                     }
-                };
-                if delivered && error.is_none() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            });
+                },
+            );
             match result {
                 Ok(end) => {
                     if let Some(why) = end.failure {
@@ -311,7 +344,38 @@ pub fn read_all_with(
     config: EngineConfig,
     redactor: Redactor,
 ) -> Result<Vec<Feed>, crate::capture::CaptureError> {
-    let (rx, handle) = spawn_file_reader(path, None, config, redactor)?;
+    let keys =
+        Keys::open(None, crate::tls::keylog::DEFAULT_MAX_SESSIONS, false).map_err(|source| {
+            crate::capture::CaptureError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    let (rx, handle) = spawn_file_reader(path, None, config, redactor, keys)?;
+    let feeds: Vec<Feed> = rx.iter().collect();
+    let _ = handle.join();
+    Ok(feeds)
+}
+
+/// [`read_all`] decrypting TLS with the key log at `keylog` (`--keylog`), as the TUI does.
+///
+/// # Errors
+/// The key log or the capture cannot be opened.
+pub fn read_all_decrypting(
+    path: &str,
+    keylog: &std::path::Path,
+    config: EngineConfig,
+) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+    let keys = Keys::open(
+        Some(keylog),
+        crate::tls::keylog::DEFAULT_MAX_SESSIONS,
+        false,
+    )
+    .map_err(|source| crate::capture::CaptureError::Io {
+        path: keylog.display().to_string(),
+        source,
+    })?;
+    let (rx, handle) = spawn_file_reader(path, None, config, Redactor::disabled(), keys)?;
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();
     Ok(feeds)

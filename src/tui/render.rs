@@ -3,9 +3,10 @@
 //! model onto a `TestBackend`.
 //!
 //! ```text
-//! ┌ header (2 rows): source, state + progress gauge │ packets, flows, verdict counts, drops ┐
-//! │ filter bar (1 row): filter or `/` input, sort column, follow, shown/total             │
-//! │ main: the handshake table, or the detail view of the selected handshake              │
+//! ┌ header (2 rows): source, state + progress gauge │ packets, drops, verdict counts, flows ┐
+//! │ tab bar (1 row): Handshakes 8 · Connections 3 · TLS 2 · HTTP/2 streams 1 (shown/kept)  │
+//! │ filter bar (1 row): filter or `/` input, sort column, follow, row 3/8                  │
+//! │ main: the current tab's table, or the detail view of its selected row                 │
 //! │ footer (1 row): last action's result, or key hints                                   │
 //! └ overlays drawn on top: help (?), popups (curl command, export results)               ┘
 //! ```
@@ -24,8 +25,11 @@ use super::action::{KEYS, MOUSE_HELP};
 use super::app::{App, CaptureState, Overlay, Screen};
 use crate::event::Verdict;
 
-pub use detail::detail_lines;
-pub use table::sort_key_at;
+pub use detail::{connection_lines, detail_lines};
+pub use table::{sort_action_at, sort_key_at};
+
+use super::app::Jump;
+use super::tabs::Tab;
 
 /// Smallest area drawn normally; below it a one-line notice is shown instead.
 const MIN_WIDTH: u16 = 40;
@@ -37,6 +41,8 @@ const MIN_HEIGHT: u16 = 8;
 pub struct Regions {
     /// Two header rows.
     pub header: Rect,
+    /// The tab bar.
+    pub tabs: Rect,
     /// The filter bar.
     pub filter: Rect,
     /// Table or detail view.
@@ -63,8 +69,9 @@ impl Regions {
 /// Splits `area` into the regions.
 #[must_use]
 pub fn layout(area: Rect) -> Regions {
-    let [header, filter, main, footer] = Layout::vertical([
+    let [header, tabs, filter, main, footer] = Layout::vertical([
         Constraint::Length(2),
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(1),
@@ -72,6 +79,7 @@ pub fn layout(area: Rect) -> Regions {
     .areas(area);
     Regions {
         header,
+        tabs,
         filter,
         main,
         footer,
@@ -100,6 +108,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let regions = layout(area);
     header(frame, regions.header, app);
+    tab_bar(frame, regions.tabs, app);
     filter_bar(frame, regions.filter, app);
     match app.screen {
         Screen::Table => table::render(frame, regions.main, app),
@@ -127,16 +136,30 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::new().fg(Color::Red),
         ),
     };
-    let title = Line::from(vec![
-        Span::styled(
-            " wssniff ",
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
-        ),
-        Span::raw(" "),
-        Span::styled(state, state_style.add_modifier(Modifier::BOLD)),
-        Span::raw("  "),
-        Span::raw(crate::present::escape(&app.source)),
-    ]);
+    let title = |width: u16| {
+        // The source is cut at its start (the file name is at the end) so that it never
+        // runs into the gauge: one blank column is kept before it.
+        let used = 9 + 1 + state.chars().count() + 2 + 1;
+        let room = usize::from(width).saturating_sub(used);
+        let source = crate::present::escape(&app.source);
+        let n = source.chars().count();
+        let source = if n > room {
+            let keep: String = source.chars().skip(n + 1 - room.max(1)).collect();
+            format!("…{keep}")
+        } else {
+            source
+        };
+        Line::from(vec![
+            Span::styled(
+                " wssniff ",
+                Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            ),
+            Span::raw(" "),
+            Span::styled(state.clone(), state_style.add_modifier(Modifier::BOLD)),
+            Span::raw("  "),
+            Span::raw(source),
+        ])
+    };
     let ratio = app.progress.total_bytes.filter(|&t| t > 0).map(|total| {
         #[allow(clippy::cast_precision_loss)]
         let r = app.progress.bytes_read as f64 / total as f64;
@@ -146,39 +169,48 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Some(r) if top.width >= 60 => {
             let [left, right] =
                 Layout::horizontal([Constraint::Min(20), Constraint::Length(21)]).areas(top);
-            frame.render_widget(Paragraph::new(title), left);
+            frame.render_widget(Paragraph::new(title(left.width)), left);
             let gauge = LineGauge::default()
                 .ratio(r)
                 .label(format!("{:>3.0}%", r * 100.0))
                 .filled_style(Style::new().fg(Color::Cyan));
             frame.render_widget(gauge, right);
         }
-        _ => frame.render_widget(Paragraph::new(title), top),
+        _ => frame.render_widget(Paragraph::new(title(top.width)), top),
     }
 
     let stats = &app.progress.stats;
     let [ok, warning, failed, incomplete] = app.counts;
     let total: u64 = app.counts.iter().sum();
+    let drops = match app.progress.drops {
+        Some(d) => d.to_string(),
+        None => "-".to_owned(),
+    };
+    // Packets and drops first, so a narrow terminal never cuts the drop count; the words
+    // shorten below 100 columns.
+    let wide = bottom.width >= 100;
     let mut spans = vec![
-        Span::raw(format!(" pkts {}  flows {}  ", stats.packets, stats.flows)),
-        Span::styled("handshakes ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(" pkts {}  drops {drops}  ", stats.packets)),
+        Span::styled(
+            if wide { "handshakes " } else { "hs " },
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!("{total}: ")),
         Span::styled(format!("ok {ok}"), verdict_style(Verdict::Ok)),
         Span::raw(" "),
         Span::styled(format!("warn {warning}"), verdict_style(Verdict::Warning)),
         Span::raw(" "),
-        Span::styled(format!("failed {failed}"), verdict_style(Verdict::Failed)),
+        Span::styled(
+            format!("{} {failed}", if wide { "failed" } else { "fail" }),
+            verdict_style(Verdict::Failed),
+        ),
         Span::raw(" "),
         Span::styled(
-            format!("incompl {incomplete}"),
+            format!("{} {incomplete}", if wide { "incompl" } else { "inc" }),
             verdict_style(Verdict::Incomplete),
         ),
+        Span::raw(format!("  flows {}", stats.flows)),
     ];
-    let drops = match app.progress.drops {
-        Some(d) => d.to_string(),
-        None => "-".to_owned(),
-    };
-    spans.push(Span::raw(format!("  drops {drops}")));
     let (tls, tls_failed) = app.tls_counts;
     if tls > 0 {
         spans.push(Span::raw(format!("  tls {tls} (")));
@@ -226,15 +258,35 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             )
         };
-        let arrow = if app.descending { "▼" } else { "▲" };
+        let (sort, descending) = match app.tab {
+            Tab::Handshakes => (app.sort.label(), app.descending),
+            Tab::Connections => (
+                column_title::<super::tabs::ConnRow>(app.conns.sort),
+                app.conns.descending,
+            ),
+            Tab::Tls => (
+                column_title::<crate::event::TlsRecord>(app.tls.sort),
+                app.tls.descending,
+            ),
+            Tab::H2 => (
+                column_title::<super::tabs::H2Row>(app.h2.sort),
+                app.h2.descending,
+            ),
+        };
+        let arrow = if descending { "▼" } else { "▲" };
+        let (at, len) = app.position();
+        let (_, kept) = app.tab_counts(app.tab);
+        let of = if len == kept {
+            String::new()
+        } else {
+            format!(" ({kept} kept)")
+        };
         let mut spans = vec![
             Span::raw(" filter: "),
             filter,
             Span::raw(format!(
-                "  sort: {} {arrow}  shown {}/{}",
-                app.sort.label(),
-                app.view_len(),
-                app.record_count()
+                "  sort: {} {arrow}  row {at}/{len}{of}",
+                sort.to_lowercase()
             )),
         ];
         if app.follow {
@@ -254,6 +306,98 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
     );
 }
 
+fn column_title<R: super::tabs::Listed>(col: usize) -> &'static str {
+    R::COLUMNS.get(col).map_or("", |c| c.title)
+}
+
+/// The tab bar: each tab with its row count (shown/kept when the filter hides some), the
+/// current one highlighted, and the key that shows it.
+fn tab_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut spans = vec![Span::raw(" ")];
+    for tab in app.tabs() {
+        let key = Tab::ALL.iter().position(|&t| t == tab).map_or(0, |i| i + 1);
+        let (shown, kept) = app.tab_counts(tab);
+        let count = if shown == kept {
+            kept.to_string()
+        } else {
+            format!("{shown}/{kept}")
+        };
+        let style = if tab == app.tab {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(format!("{key}"), Style::new().fg(Color::Cyan)));
+        spans.push(Span::styled(format!(" {} {count} ", tab.title()), style));
+        spans.push(Span::raw(" "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Scrolls the detail view to `to` (a place only the drawn lines know: a matching line, the
+/// close frame, the end), for a view of `width` x `height` (the text area, below its title
+/// rule). Says so in the status line when there is no such place.
+pub fn jump(app: &mut App, to: Jump, width: u16, height: u16) {
+    let Some((_, lines, close)) = detail::current(app) else {
+        return;
+    };
+    let text: Vec<String> = lines.iter().map(|l| l.to_string().to_lowercase()).collect();
+    // The view scrolls by screen rows and long lines wrap: line i starts at row rows[i].
+    let mut rows = Vec::with_capacity(lines.len());
+    let mut row = 0usize;
+    for l in &lines {
+        rows.push(row);
+        row += Paragraph::new(l.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(width)
+            .max(1);
+    }
+    let scroll = usize::from(app.detail_scroll);
+    let at = rows.iter().rposition(|&r| r <= scroll).unwrap_or(0);
+    let target = match to {
+        Jump::Close => {
+            if close.is_none() {
+                app.status = Some("no close frame in the frames kept".into());
+            }
+            close
+        }
+        Jump::End => {
+            let last = row.saturating_sub(usize::from(height).max(1));
+            app.detail_scroll = u16::try_from(last).unwrap_or(u16::MAX);
+            return;
+        }
+        Jump::NextMatch | Jump::PrevMatch => {
+            let terms = &app.filter.terms;
+            if terms.is_empty() {
+                app.status = Some("n/N find the filter's text: type it with /".into());
+                return;
+            }
+            let hit = |i: &usize| {
+                text.get(*i)
+                    .is_some_and(|l| terms.iter().any(|t| l.contains(t.as_str())))
+            };
+            let found = if to == Jump::NextMatch {
+                (at + 1..text.len())
+                    .find(hit)
+                    .or_else(|| (0..=at).find(hit))
+            } else {
+                (0..at)
+                    .rev()
+                    .find(hit)
+                    .or_else(|| (at..text.len()).rev().find(hit))
+            };
+            if found.is_none() {
+                app.status = Some(format!("no line matches {}", terms.join(" ")));
+            }
+            found
+        }
+    };
+    if let Some(line) = target {
+        let row = rows.get(line).copied().unwrap_or(0);
+        app.detail_scroll = u16::try_from(row).unwrap_or(u16::MAX);
+    }
+}
+
 fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let line = if let Some(status) = &app.status {
         Line::from(Span::styled(
@@ -269,6 +413,7 @@ fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let hints: &[(&str, &str)] = match app.screen {
             Screen::Table => &[
                 ("?", "help"),
+                ("1-4", "tabs"),
                 ("/", "filter"),
                 ("v", "verdict"),
                 ("c", "code"),
@@ -277,13 +422,22 @@ fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 ("y", "curl"),
                 ("q", "quit"),
             ],
+            Screen::Detail if app.tab == Tab::Connections => &[
+                ("?", "help"),
+                ("↑↓", "scroll"),
+                ("e", "close"),
+                ("G", "end"),
+                ("n/N", "match"),
+                ("Tab", "hex"),
+                ("Esc", "back"),
+            ],
             Screen::Detail => &[
                 ("?", "help"),
                 ("↑↓", "scroll"),
+                ("n/N", "match"),
                 ("Tab", "hex"),
                 ("y", "curl"),
                 ("w", "pcap"),
-                ("J", "json"),
                 ("Esc", "back"),
             ],
         };
@@ -350,9 +504,13 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
     );
 }
 
+/// A message box. Only a top and a bottom rule, no side borders: text selected on screen
+/// (the curl command, one argument per line) copies without box characters.
 fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, body: &str) {
-    let width = area.width.saturating_sub(4).min(100);
-    let inner = usize::from(width.saturating_sub(2)).max(1);
+    // The whole width, from the first column: a selection of whole lines copies the text
+    // and nothing of the table behind.
+    let width = area.width;
+    let inner = usize::from(width).max(1);
     let rows: usize = body
         .lines()
         .map(|l| l.chars().count().div_ceil(inner).max(1))
@@ -366,7 +524,7 @@ fn popup(frame: &mut Frame<'_>, area: Rect, title: &str, body: &str) {
         Paragraph::new(lines)
             .block(
                 Block::default()
-                    .borders(Borders::ALL)
+                    .borders(Borders::TOP | Borders::BOTTOM)
                     .title(format!(" {title} ")),
             )
             .wrap(Wrap { trim: false }),

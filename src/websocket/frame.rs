@@ -58,6 +58,20 @@ impl Opcode {
         }
     }
 
+    /// The four bits on the wire (the inverse of [`Opcode::from_bits`]).
+    #[must_use]
+    pub fn bits(self) -> u8 {
+        match self {
+            Opcode::Continuation => 0x0,
+            Opcode::Text => 0x1,
+            Opcode::Binary => 0x2,
+            Opcode::Close => 0x8,
+            Opcode::Ping => 0x9,
+            Opcode::Pong => 0xa,
+            Opcode::Reserved(b) => b & 0x0f,
+        }
+    }
+
     /// Control frames have the high opcode bit set (§5.5): close, ping, pong and 0xB–0xF.
     #[must_use]
     pub fn is_control(self) -> bool {

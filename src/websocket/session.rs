@@ -26,7 +26,7 @@ pub use crate::websocket::walker::Step;
 use crate::capture::Timestamp;
 use crate::event::{
     CloseFrame, CloseInfo, ConnectionEnding, ConnectionRecord, DeflateParams, DirectionStats,
-    Intervals, Peer,
+    FrameLog, Intervals, LoggedFrame, Peer,
 };
 use crate::finding::{Code, Finding, Severity};
 use crate::tcp::reassembly::Origin;
@@ -57,6 +57,9 @@ struct Direction {
     /// Frames decoded without fault so far (a sniffed session drops a direction that starts
     /// mid-frame silently instead of reporting nonsense).
     clean_frames: u64,
+    /// The frame being walked, as the frame log will keep it (its preview fills as the
+    /// payload is read).
+    logging: Option<LoggedFrame>,
 }
 
 impl Direction {
@@ -70,6 +73,7 @@ impl Direction {
             close_sent: false,
             inflater: Inflater::new(),
             clean_frames: 0,
+            logging: None,
         }
     }
 }
@@ -110,6 +114,10 @@ pub struct Session {
     inflaters_refused: (u32, bool),
     /// The connection was evicted to make room under the memory budget.
     memcap_evicted: bool,
+    /// The first and last frames (bounded; counted in [`Session::memory`]).
+    log: FrameLog,
+    /// Whether frames are logged at all ([`Session::with_frame_log`]).
+    log_frames: bool,
 }
 
 fn ms(ns: i64) -> f64 {
@@ -145,6 +153,8 @@ impl Session {
             memcap_lost: 0,
             inflaters_refused: (0, false),
             memcap_evicted: false,
+            log: FrameLog::default(),
+            log_frames: false,
         }
     }
 
@@ -167,6 +177,14 @@ impl Session {
             extensions_known: false,
             ..Session::new(start, None, max_payload)
         }
+    }
+
+    /// The same session, keeping its frame log when `on` (the TUI shows it; the other outputs
+    /// do not, and pay nothing for it).
+    #[must_use]
+    pub fn with_frame_log(mut self, on: bool) -> Self {
+        self.log_frames = on;
+        self
     }
 
     /// At the end: `bytes` that `peer` sent were acknowledged by the other side but are not
@@ -212,14 +230,22 @@ impl Session {
         any.downcast_mut::<T>()
     }
 
-    /// Bytes held (memory accounting): the inflaters, when alive, and content being
-    /// collected for an observer.
+    /// Bytes held (memory accounting): the inflaters, when alive, content being
+    /// collected for an observer, and the frame log.
     #[must_use]
     pub fn memory(&self) -> usize {
-        self.dirs
-            .iter()
-            .map(|d| d.inflater.memory() + d.message.as_ref().map_or(0, Message::memory))
-            .sum()
+        self.log.memory()
+            + self
+                .dirs
+                .iter()
+                .map(|d| d.inflater.memory() + d.message.as_ref().map_or(0, Message::memory))
+                .sum::<usize>()
+    }
+
+    /// Bytes held by the frame log alone (tests compare the rest of [`Session::memory`]).
+    #[cfg(test)]
+    pub(crate) fn log_memory(&self) -> usize {
+        self.log.memory()
     }
 
     /// Bytes of `peer`'s stream were lost inside a frame header (or a payload being read):
@@ -404,9 +430,13 @@ impl Session {
         let start = self.start;
         let observed = self.observed;
         let deflate = self.deflate;
+        let log_frames = self.log_frames;
         {
             let d = self.dir_mut(peer);
             d.clean_frames += 1;
+            if log_frames {
+                d.logging = Some(logged(&seen, peer));
+            }
             let s = &mut d.stats;
             s.frames += 1;
             s.bytes = s.bytes.saturating_add(h.frame_len());
@@ -496,19 +526,30 @@ impl Session {
     /// Feeds unmasked payload bytes of the current data message (or the RFC 7692 tail when
     /// `tail` is set) to the inflater, the UTF-8 check and the preview.
     fn message_bytes(&mut self, peer: Peer, bytes: &[u8], tail: bool) {
-        let d = self.dir_mut(peer);
-        let Some(m) = d.message.as_mut() else {
+        let Direction {
+            message,
+            inflater,
+            logging,
+            ..
+        } = self.dir_mut(peer);
+        let Some(m) = message.as_mut() else {
             return;
         };
         if !m.compressed {
             if !tail {
                 m.plain(bytes);
+                if let Some(f) = logging.as_mut() {
+                    f.push_preview(bytes);
+                }
             }
             return;
         }
-        let result = d.inflater.inflate(bytes, tail, &mut |out| {
+        let result = inflater.inflate(bytes, tail, &mut |out| {
             m.inflated = m.inflated.saturating_add(out.len() as u64);
             m.plain(out);
+            if let Some(f) = logging.as_mut() {
+                f.push_preview(out);
+            }
         });
         let packet = m.first_packet;
         match result {
@@ -521,7 +562,32 @@ impl Session {
         }
     }
 
+    /// Moves the frame just walked into the log, with a control frame's payload (a close
+    /// frame's code apart, its reason as the preview). The log grows only while the memory
+    /// budget has room.
+    fn log_frame(&mut self, peer: Peer, control: Option<&[u8]>) {
+        let Some(mut f) = self.dir_mut(peer).logging.take() else {
+            return;
+        };
+        if let Some(payload) = control {
+            if f.is_close() {
+                let body = parse_close(payload);
+                f.close_code = body.code;
+                f.push_preview(body.reason.as_bytes());
+            } else {
+                f.push_preview(payload);
+            }
+        }
+        let growth = self.log.growth();
+        let room = growth <= self.room;
+        if room {
+            self.room = self.room.saturating_sub(growth);
+        }
+        self.log.push(f, room);
+    }
+
     fn end_of_frame(&mut self, peer: Peer, seen: Seen, control: Option<&[u8]>) {
+        self.log_frame(peer, control);
         let h = seen.header;
         match h.opcode {
             Opcode::Close => self.on_close(peer, seen, control.unwrap_or_default()),
@@ -759,8 +825,27 @@ impl Session {
             findings,
             loss: Default::default(),
             h2_stream_id: None,
+            frame_log: self.log,
         }
     }
+}
+
+/// The frame log's entry for a frame whose header was just read (its preview fills later).
+fn logged(seen: &Seen, peer: Peer) -> LoggedFrame {
+    let h = &seen.header;
+    let flags = u8::from(h.fin) << 7
+        | u8::from(h.rsv1) << 6
+        | u8::from(h.rsv2) << 5
+        | u8::from(h.rsv3) << 4
+        | u8::from(h.mask.is_some());
+    LoggedFrame::new(
+        seen.ts,
+        seen.packet,
+        peer,
+        h.opcode.bits(),
+        flags,
+        h.payload_len,
+    )
 }
 
 /// What a content observer is told at a message's (or control frame's) first header.
@@ -834,6 +919,7 @@ pub fn has_problems(findings: &[Finding]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{FRAME_LOG_HEAD, FRAME_LOG_TAIL};
     use crate::websocket::testing::{clean_close, client, codes, end, feed, plain, server};
 
     #[test]
@@ -917,7 +1003,81 @@ mod tests {
         feed(&mut s, Peer::Server, &server(0xc1, &[0x4a, 0x04, 0x00]));
         assert!(s.memory() > 0);
         s.lost(Peer::Server, 1, 1);
+        assert_eq!(s.memory(), s.log_memory(), "only the frame log is left");
+    }
+
+    #[test]
+    fn the_frame_log_keeps_frames_with_previews_and_the_close() {
+        let mut s = plain().with_frame_log(true);
+        feed(&mut s, Peer::Client, &client(0x81, b"hello there"));
+        feed(&mut s, Peer::Server, &server(0x82, &[1, 2, 3]));
+        feed(&mut s, Peer::Server, &server(0x89, b"hb"));
+        clean_close(&mut s);
+        let r = end(s);
+        let (frames, split) = r.frame_log.in_time_order();
+        assert_eq!(split, None);
+        let words: Vec<(Peer, String, u64, String)> = frames
+            .iter()
+            .map(|f| (f.peer, f.opcode_name(), f.payload_len, f.flag_words()))
+            .collect();
+        assert_eq!(
+            words[0],
+            (Peer::Client, "text".into(), 11, "FIN MASK".into())
+        );
+        assert_eq!(frames[0].preview(), b"hello there");
+        // A skipped binary payload leaves the preview empty unless the session read it (the
+        // first message of a direction is read for its preview).
+        assert_eq!(words[1], (Peer::Server, "binary".into(), 3, "FIN".into()));
+        assert_eq!(frames[2].preview(), b"hb", "control payloads are kept");
+        let close = frames.iter().find(|f| f.is_close()).unwrap();
+        assert_eq!(close.close_code, r.close.client.as_ref().unwrap().code);
+        assert_eq!(
+            close.preview(),
+            r.close.client.as_ref().unwrap().reason.as_bytes()
+        );
+        assert_eq!(
+            frames.len() as u64,
+            r.client_to_server.frames + r.server_to_client.frames
+        );
+    }
+
+    #[test]
+    fn the_frame_log_is_bounded_and_counted_in_memory() {
+        let mut s = plain().with_frame_log(true);
+        let before = s.memory();
+        for _ in 0..1000 {
+            feed(&mut s, Peer::Server, &server(0x81, b"tick"));
+        }
+        assert!(s.memory() > before);
+        assert!(
+            s.memory()
+                <= before + (FRAME_LOG_HEAD + FRAME_LOG_TAIL) * std::mem::size_of::<LoggedFrame>()
+        );
+        let r = end(s);
+        assert_eq!(r.frame_log.len(), FRAME_LOG_HEAD + FRAME_LOG_TAIL);
+        assert_eq!(
+            r.frame_log.omitted,
+            1000 - (FRAME_LOG_HEAD + FRAME_LOG_TAIL) as u64
+        );
+    }
+
+    #[test]
+    fn a_full_budget_keeps_the_frame_log_from_growing() {
+        let mut s = plain().with_frame_log(true);
+        s.set_room(0);
+        feed(&mut s, Peer::Server, &server(0x81, b"tick"));
         assert_eq!(s.memory(), 0);
+        let r = end(s);
+        assert!(r.frame_log.refused);
+        assert_eq!((r.frame_log.len(), r.frame_log.omitted), (0, 1));
+    }
+
+    #[test]
+    fn without_the_frame_log_nothing_is_logged() {
+        let mut s = plain();
+        feed(&mut s, Peer::Server, &server(0x81, b"tick"));
+        let r = end(s);
+        assert!(r.frame_log.is_empty());
     }
 
     #[test]

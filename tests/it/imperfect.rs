@@ -388,3 +388,92 @@ fn every_imperfect_sample_matches_its_expected_json() {
         );
     }
 }
+
+/// Issue 19, duplicates after the close: a SPAN port's copies of a connection's last packets
+/// arrive after the FINs closed it. They are counted as duplicates, and the copy of the last
+/// data segment does not open a new connection.
+#[test]
+fn copies_of_the_last_packets_after_the_close_are_duplicates_not_a_new_connection() {
+    use crate::traffic::{packet, Run};
+    use wssniff::engine::EngineConfig;
+    let mut run = Run::new(EngineConfig::default());
+    let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    run.feed(&packet(true, 40_100, 1000, "S", b""));
+    run.feed(&packet(false, 40_100, 5000, "SA", b""));
+    run.feed(&packet(true, 40_100, 1001, "A", get));
+    run.feed(&packet(false, 40_100, 5001, "A", ok));
+    run.feed(&packet(false, 40_100, 5001 + ok.len() as u32, "FA", b""));
+    // The client's FIN carries its last bytes: the connection is closed after it.
+    let last = packet(true, 40_100, 1001 + get.len() as u32, "FPA", b"bye");
+    run.feed(&last);
+    let final_ack = packet(false, 40_100, 5002 + ok.len() as u32, "A", b"");
+    run.feed(&final_ack);
+    // The copies, a millisecond or two behind.
+    run.feed(&last);
+    run.feed(&final_ack);
+    run.finish();
+    let stats = run.engine.stats();
+    assert_eq!(
+        stats.flows, 1,
+        "the copy of the last data segment is no connection"
+    );
+    assert_eq!(stats.capture_evidence.duplicate_packets, 2);
+    // A segment on the same ports later than a duplicate could be is a new connection.
+    run.ts += 1_000_000_000;
+    run.feed(&packet(true, 40_100, 9000, "A", b"GET / HTTP/1.1\r\n\r\n"));
+    assert_eq!(run.engine.stats().flows, 2);
+}
+
+/// Issue 19 in live capture: an upgrade request reported at its --response-timeout, while
+/// the connection is still open, carries the same ACK evidence as at the connection's end
+/// in a file: the client acknowledged server bytes the capture never held.
+#[test]
+fn a_live_response_timeout_says_the_client_acknowledged_the_unseen_response() {
+    use crate::packet::{v4, Link, Tcp};
+    use crate::traffic::{Run, CLIENT, SERVER, UPGRADE};
+    use wssniff::capture::Timestamp;
+    use wssniff::engine::{EngineConfig, RecordOrder};
+    use wssniff::event::Event;
+    let (c, s) = (v4(CLIENT, 40_200), v4(SERVER, 80));
+    let mut request = UPGRADE.to_vec();
+    request.extend_from_slice(b"\r\n");
+    let sent = request.len() as u32;
+    for (live, timeout) in [(false, None), (true, Some(2_000_000_000))] {
+        let mut run = Run::new(EngineConfig {
+            response_timeout_ns: timeout,
+            order: RecordOrder::AsKnown,
+            ..EngineConfig::default()
+        });
+        // Client to server only: the SYN-ACK and the 101 (129 bytes) are not captured.
+        run.feed(&Tcp::new(c, s, 1000, 0, "S", b"").build(Link::Ip));
+        run.feed(&Tcp::new(c, s, 1001, 5001, "A", b"").build(Link::Ip));
+        run.feed(&Tcp::new(c, s, 1001, 5001, "PA", &request).build(Link::Ip));
+        run.feed(&Tcp::new(c, s, 1001 + sent, 5130, "A", b"").build(Link::Ip));
+        if live {
+            let events = &mut run.events;
+            run.engine
+                .tick(Timestamp(run.ts + 3_000_000_000), &mut |e| events.push(e));
+        } else {
+            run.finish();
+        }
+        let records: Vec<_> = run
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Handshake(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 1, "live: {live}");
+        let codes: Vec<&str> = records[0]
+            .findings
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect();
+        assert_eq!(codes, ["response_acked_not_captured"], "live: {live}");
+        assert!(records[0].findings[0]
+            .message
+            .contains("acknowledged 129 bytes"));
+    }
+}

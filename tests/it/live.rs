@@ -973,3 +973,123 @@ fn live_outputs_belong_to_the_user_privileges_were_dropped_to() {
     assert_eq!(mode_and_owner(&json), (0o600, nobody), "-o");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Sends the frames of a classic pcap file out on `lo` as they are, but addressed to a MAC
+/// that is not lo's, so the kernel's stack drops them while the capture sees them: a TLS
+/// session replayed with the key log already complete (a real peer's key log line can
+/// arrive after its ServerHello is read).
+const REPLAY_ON_LO: &str = r#"
+import socket, struct, sys, time
+data = open(sys.argv[1], 'rb').read()
+assert struct.unpack('<I', data[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("lo", 0))
+off = 24
+while off + 16 <= len(data):
+    caplen = struct.unpack('<I', data[off + 8:off + 12])[0]
+    frame = bytearray(data[off + 16:off + 16 + caplen])
+    off += 16 + caplen
+    frame[0:6] = b'\x02\x00\x00\x00\x00\x01'
+    s.send(bytes(frame))
+    time.sleep(0.002)
+"#;
+
+#[test]
+fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "live tests need root in CI"
+        );
+        eprintln!("skipped: not root (live capture needs CAP_NET_RAW)");
+        return;
+    }
+    let dir = temp_dir("live-secrets");
+    let out = dir.join("decryptable.pcapng");
+    let plain = dir.join("plain.pcap");
+    let script = dir.join("replay.py");
+    std::fs::write(&script, REPLAY_ON_LO).unwrap();
+    let pcap = sample("tls/tls13-wss-python-ok.pcap");
+    // The session's key log and another session's line, which must not be written.
+    let sample_keys = std::fs::read_to_string(sample("tls/tls13-wss-python-ok.keys")).unwrap();
+    let other = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
+    let keys = dir.join("keys.txt");
+    std::fs::write(&keys, format!("{sample_keys}{other}")).unwrap();
+    let with = Sniffer::start(&[
+        "-q",
+        "--keylog",
+        keys.to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+        "--write-secrets",
+        "tcp port 18404",
+    ]);
+    let without = Sniffer::start(&[
+        "-q",
+        "--keylog",
+        keys.to_str().unwrap(),
+        "-w",
+        plain.to_str().unwrap(),
+        "tcp port 18404",
+    ]);
+    let status = Command::new("python3")
+        .arg(&script)
+        .arg(&pcap)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    with.interrupt();
+    without.interrupt();
+    let (code, _, err) = with.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("1 decrypted"), "{err}");
+    let (code, _, err) = without.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+
+    // The file carries its keys: wssniff reads it back decrypted without --keylog…
+    let back = all_records(&out, &[]);
+    let hs: Vec<_> = back.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 1, "{back:#?}");
+    assert_eq!(hs[0]["verdict"], "ok");
+    let from_sample = records(&pcap, &["--keylog", keys.to_str().unwrap()]);
+    assert_eq!(from_sample.len(), 1);
+    assert_eq!(hs[0]["key"], from_sample[0]["key"]);
+    // …and only the sessions it decrypted, not the whole key log, are in it.
+    let bytes = std::fs::read(&out).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let used = sample_keys
+        .lines()
+        .filter(|l| l.contains("TRAFFIC_SECRET"))
+        .collect::<Vec<_>>();
+    assert_eq!(used.len(), 4);
+    for line in used {
+        assert!(text.contains(line), "the secrets block holds {line:.30}…");
+    }
+    assert!(
+        !text.contains(other.trim()),
+        "another session's secret leaked"
+    );
+    // Without --write-secrets, -w stays a plain pcap with no secret in it.
+    let plain_bytes = std::fs::read(&plain).unwrap();
+    assert_eq!(plain_bytes[..4], 0xa1b2_3c4d_u32.to_le_bytes());
+    assert!(records(&plain, &[]).is_empty());
+
+    // tshark decrypts it without being given a key log.
+    let Ok(o) = Command::new("tshark")
+        .arg("-r")
+        .arg(&out)
+        .args(["-Y", "http.sec_websocket_key", "-T", "fields"])
+        .args(["-e", "http.sec_websocket_key"])
+        .output()
+    else {
+        assert!(std::env::var_os("CI").is_none(), "tshark missing in CI");
+        return;
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        hs[0]["key"].as_str().unwrap()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

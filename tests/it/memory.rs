@@ -454,3 +454,76 @@ fn the_same_capture_and_budget_refuse_the_same_growth() {
     };
     assert_eq!(go(), go());
 }
+
+/// Runs adversarial `attack` (`connections` × `amount`) through an engine with `budget`,
+/// checking the meter against the walk and the budget at every packet (as [`Budgeted`]).
+fn run_attack(
+    attack: crate::fuzz::bodies::adversarial::Attack,
+    connections: u32,
+    amount: u32,
+    budget: usize,
+) -> (Engine, Vec<Event>) {
+    let mut run = Budgeted::new(budget);
+    crate::fuzz::bodies::adversarial::generate(attack, connections, amount, &mut |_, p| {
+        run.feed(p)
+    });
+    assert!(run.engine.peak_memory() <= budget + ONE_PACKET_SLACK);
+    run.finish()
+}
+
+#[test]
+fn tls_handshake_messages_that_never_end_are_refused_and_the_records_marked() {
+    use crate::fuzz::bodies::adversarial::Attack;
+    // 300 connections × 16 KiB of one unfinished ClientHello: 4.7 MiB wanted, 1 MiB given.
+    let (engine, events) = run_attack(Attack::TlsHandshake, 300, 16 * 1024, 1 << 20);
+    let refused = engine.meter_refusals(Use::Tls);
+    assert!(refused.times > 0, "{refused:?}");
+    let tls: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Tls(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    // Connections whose first record the TCP layer had no room for are not known as TLS;
+    // the others get their record.
+    assert!(tls.len() >= 200, "{} records", tls.len());
+    let marked = tls
+        .iter()
+        .filter(|t| has_code(&t.findings, Code::MemcapReached))
+        .count();
+    assert!(marked > 0, "{marked} marked");
+    let stats = engine.stats();
+    assert!(stats.memcap_refused.contains_key("tls"), "{stats:?}");
+    assert!(stats.memcap_records >= marked as u64);
+    // Without a budget nothing is refused and no record is marked: the refusals above are
+    // the budget's.
+    let (engine, events) = run_attack(Attack::TlsHandshake, 300, 16 * 1024, usize::MAX / 2);
+    assert_eq!(engine.meter_refusals(Use::Tls).times, 0);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::Tls(t) if has_code(&t.findings, Code::MemcapReached))));
+}
+
+#[test]
+fn h2_header_blocks_and_hpack_tables_grow_only_within_the_budget() {
+    use crate::fuzz::bodies::adversarial::Attack;
+    // Header blocks that never end: 300 × 16 KiB wanted, 1 MiB given.
+    let (engine, events) = run_attack(Attack::H2Headers, 300, 16 * 1024, 1 << 20);
+    assert!(engine.meter_refusals(Use::Http2).times > 0);
+    assert!(engine.stats().memcap_refused.contains_key("http2"));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Notice(n) if n.code == "memcap")));
+    // Tables filled to their 64 KiB cap: 60 connections × 2 directions' worth wanted.
+    let (engine, _) = run_attack(Attack::Hpack, 60, 72 * 1024, 1 << 20);
+    assert!(engine.meter_refusals(Use::Http2).times > 0);
+    // Unbounded, the same tables are all kept.
+    let (engine, _) = run_attack(Attack::Hpack, 60, 72 * 1024, usize::MAX / 2);
+    assert_eq!(engine.meter_refusals(Use::Http2).times, 0);
+    assert!(
+        engine.peak_memory() > 60 * 60 * 1024,
+        "{}",
+        engine.peak_memory()
+    );
+}

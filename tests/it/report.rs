@@ -153,15 +153,35 @@ fn html_is_well_formed_self_contained_and_covers_every_failed_handshake() {
         let model = json(&name);
         for r in records.iter().filter(|r| r["verdict"] == "failed") {
             let id = r["id"].as_u64().unwrap();
-            let in_group = model["groups"].as_array().unwrap().iter().any(|g| {
-                g["detail"]["id"] == id
-                    || g["occurrences"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|o| o["id"] == id)
-            });
-            assert!(in_group, "{name}: failed handshake #{id} has no section");
+            // In exactly one section: as a handshake or as a leg of its proxied handshake.
+            let ids = |v: &serde_json::Value| -> Vec<u64> {
+                std::iter::once(&v["id"])
+                    .chain(v["upstream_ids"].as_array().into_iter().flatten())
+                    .filter_map(serde_json::Value::as_u64)
+                    .collect()
+            };
+            let sections = model["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| {
+                    g["detail"]["id"] == id
+                        || g["upstream_legs"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|l| l["id"] == id)
+                        || g["occurrences"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|o| ids(o).contains(&id))
+                })
+                .count();
+            assert_eq!(
+                sections, 1,
+                "{name}: failed handshake #{id} in {sections} sections"
+            );
             assert!(
                 html.contains(&format!("<td class=\"n\">{id}</td>")),
                 "{name}: #{id} not listed"
@@ -260,6 +280,62 @@ fn hop_diff_names_the_headers_nginx_stripped() {
     );
 }
 
+/// A proxied handshake is one incident: one problem section holding the hop and both legs,
+/// counted once, instead of a section per leg plus a hop section (#16).
+#[test]
+fn a_proxied_handshake_is_one_incident_with_both_legs() {
+    for (name, path) in [
+        ("nginx-strips-upgrade.pcap", "/ws"),
+        ("nginx-http10-505.pcap", "/chat"),
+        ("nginx-no-upgrade-426.pcap", "/chat"),
+        ("nginx-504-slow-upstream.pcap", "/chat"),
+    ] {
+        let m = json(name);
+        let groups = m["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{name}: {groups:#?}");
+        let g = &groups[0];
+        assert_eq!(
+            (g["count"].as_u64(), g["detail"]["id"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(g["upstream_legs"][0]["id"], 2, "{name}");
+        assert_eq!(g["hops"], serde_json::json!(["hop1"]), "{name}");
+        assert_eq!(g["occurrences"][0]["upstream_ids"], serde_json::json!([2]));
+        // Every hop is still in the JSON, and both rows of the table lead to the incident.
+        assert_eq!(m["hops"].as_array().unwrap().len(), 1);
+        for row in m["handshakes"].as_array().unwrap() {
+            assert_eq!(row["group"], "g1", "{name}: {row}");
+        }
+
+        let md = report(name, "md");
+        assert!(!md.contains("## Proxy hops"), "{name}: {md}");
+        assert_eq!(md.matches("\n### ").count(), 1, "{name}: {md}");
+        assert!(
+            md.contains(&format!("### 1. FAILED ` GET {path} ` → ")),
+            "{name}: {md}"
+        );
+        assert!(md.contains("(1 proxied handshake, 2 legs)"), "{name}");
+        assert!(md.contains("#### Leg 1 of 2: client → proxy (handshake #1,"));
+        assert!(md.contains("#### Leg 2 of 2: proxy → upstream (handshake #2,"));
+        // The hop's diagnosis, once (its headline is the first bold paragraph of the section).
+        let headline = md
+            .split(" legs)\n\n**")
+            .nth(1)
+            .and_then(|r| r.split("**").next())
+            .unwrap();
+        assert_eq!(md.matches(&format!("**{headline}**")).count(), 1, "{name}");
+
+        let html = report(name, "html");
+        assert_eq!(html.matches("<section class=\"group\"").count(), 1);
+        assert_eq!(html.matches("<section class=\"hop").count(), 0, "{name}");
+        assert_eq!(html.matches("id=\"hop1\"").count(), 1, "{name}");
+    }
+    // A hop that passed the handshake through is no problem: it keeps its own section.
+    let md = report("nginx-proxy-ok.pcap", "md");
+    assert!(md.contains("## Proxy hops"), "{md}");
+    assert!(!md.contains("## Problem handshakes"), "{md}");
+}
+
 #[test]
 fn hop_on_a_good_proxy_is_intact_and_unrelated_captures_have_none() {
     let m = json("nginx-proxy-ok.pcap");
@@ -282,6 +358,31 @@ fn hop_on_a_good_proxy_is_intact_and_unrelated_captures_have_none() {
         "python-websockets-ok.pcap",
     ] {
         assert_eq!(json(name)["hops"].as_array().unwrap().len(), 0, "{name}");
+    }
+}
+
+/// `--report` says on standard error where it wrote and how much, with the exact size.
+#[test]
+fn report_says_where_it_wrote_and_how_big() {
+    for (ext, format) in [("html", "HTML"), ("md", "Markdown"), ("json", "JSON")] {
+        let out = tmp(&format!("said.{ext}"));
+        let o = crate::util::command()
+            .args(["-q", "-r"])
+            .arg(sample("nginx-strips-upgrade.pcap"))
+            .arg("--report")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let size = std::fs::metadata(&out).unwrap().len();
+        let said = format!("wssniff: wrote the {format} report to {}, ", out.display());
+        let err = stderr(&o);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&said))
+            .unwrap_or_else(|| panic!("no {said:?} in {err}"));
+        assert!(line.ends_with(&format!("({size} bytes)")), "{line}");
+        assert!(stdout(&o).is_empty(), "messages go to stderr");
     }
 }
 
@@ -377,6 +478,231 @@ fn html_renders_in_headless_chromium() {
         report_png > 20_000 && report_png > blank_png * 5,
         "report screenshot {report_png} bytes vs blank page {blank_png} bytes"
     );
+}
+
+/// Measures the page as laid out: injected into a test copy of the report (the report itself
+/// has no script). Every chart's text (a rotated label as its rotated box: corners through the
+/// element's screen transform) must not overlap another text of the chart, must lie inside the
+/// chart, and must be at least 9 px high; nothing on the page may scroll sideways. The result
+/// replaces the body, where `--dump-dom` prints it.
+const MEASURE: &str = r#"<script>
+addEventListener('load', () => {
+  const problems = [];
+  const corners = (t) => {
+    const b = t.getBBox(), m = t.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+      .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  };
+  const apart = (p, q) => {
+    for (const poly of [p, q]) {
+      for (let i = 0; i < 4; i++) {
+        const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4];
+        const nx = y1 - y2, ny = x2 - x1;
+        const pr = (pts) => pts.map(([x, y]) => x * nx + y * ny);
+        const a = pr(p), b = pr(q);
+        const len = Math.hypot(nx, ny) || 1;
+        if (Math.max(...a) <= Math.min(...b) + 0.5 * len || Math.max(...b) <= Math.min(...a) + 0.5 * len) return true;
+      }
+    }
+    return false;
+  };
+  let texts = 0;
+  document.querySelectorAll('svg.chart').forEach((svg, n) => {
+    const box = svg.getBoundingClientRect();
+    const scale = svg.getScreenCTM().a;
+    const ts = [...svg.querySelectorAll('text')];
+    const polys = ts.map(corners);
+    texts += ts.length;
+    ts.forEach((t, i) => {
+      const name = `chart ${n + 1} text "${t.textContent}"`;
+      const px = parseFloat(t.getAttribute('font-size')) * scale;
+      if (px < 9) problems.push(`${name}: ${px.toFixed(1)} px high`);
+      for (const [x, y] of polys[i]) {
+        if (x < box.left - 0.5 || x > box.right + 0.5 || y < box.top - 0.5 || y > box.bottom + 0.5) {
+          problems.push(`${name}: outside the chart at ${x.toFixed(1)},${y.toFixed(1)}`);
+          break;
+        }
+      }
+      for (let j = i + 1; j < ts.length; j++) {
+        if (!apart(polys[i], polys[j])) problems.push(`${name} overlaps "${ts[j].textContent}"`);
+      }
+    });
+  });
+  const root = document.documentElement;
+  if (root.scrollWidth > innerWidth + 1) problems.push(`the page is ${root.scrollWidth} px wide in a ${innerWidth} px window`);
+  document.querySelectorAll('pre, .scroll, table, td, code').forEach((e) => {
+    if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).display !== 'inline') {
+      problems.push(`${e.tagName.toLowerCase()}.${e.className} scrolls sideways: ${e.scrollWidth} > ${e.clientWidth}: ${e.textContent.slice(0, 60)}`);
+    }
+  });
+  const charts = document.querySelectorAll('svg.chart').length;
+  // Percent-encoded, so the DOM dump cannot turn any of it into an entity.
+  document.body.innerHTML = '<pre id="measured">' + encodeURIComponent(JSON.stringify({charts, texts, problems})) + '</pre>';
+});
+</script>"#;
+
+/// What `MEASURE` found for `html` in a window `width` px wide: (charts, texts, problems).
+fn measure(browser: &Path, html: &str, width: u32, name: &str) -> (u64, u64, Vec<String>) {
+    let page = tmp(&format!("{name}-{width}.html"));
+    std::fs::write(&page, html.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+    let profile = tmp(&format!("chromium-profile-{name}-{width}"));
+    let o = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--window-size={width},1200"))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let json = dom
+        .split("<pre id=\"measured\">")
+        .nth(1)
+        .and_then(|r| r.split("</pre>").next())
+        .unwrap_or_else(|| panic!("{name} at {width} px: no measurement in {dom}"));
+    let v: serde_json::Value = serde_json::from_slice(&percent_decode(json)).unwrap();
+    let problems = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    (
+        v["charts"].as_u64().unwrap(),
+        v["texts"].as_u64().unwrap(),
+        problems,
+    )
+}
+
+/// Undoes `encodeURIComponent`.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// A report that stresses the layout: every latency range and a dozen statuses filled, a
+/// header line and a curl line far wider than the page.
+fn crowded_report() -> String {
+    use wssniff::event::Event;
+    use wssniff::sink::Sink;
+    let all = events("curl-bad-requests.pcap");
+    let template = all
+        .iter()
+        .find_map(|e| match e {
+            Event::Handshake(r) if r.request.is_some() => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut report = wssniff::report::Report::new();
+    for e in &all {
+        report.event(e).unwrap();
+    }
+    let latencies = [
+        0.05, 0.2, 0.5, 2.0, 5.0, 20.0, 50.0, 200.0, 500.0, 2_000.0, 5_000.0, 20_000.0,
+    ];
+    let statuses = [
+        Some(101),
+        Some(200),
+        Some(301),
+        Some(400),
+        Some(401),
+        Some(403),
+        Some(404),
+        Some(426),
+        Some(500),
+        Some(502),
+        Some(503),
+        Some(505),
+        None,
+    ];
+    let long = "x".repeat(700);
+    for (i, status) in statuses.iter().enumerate() {
+        for (j, ms) in latencies.iter().enumerate() {
+            let mut r = (*template).clone();
+            r.id = 10_000 + (i * 100 + j) as u64;
+            r.status = *status;
+            r.timing.response_ms = status.map(|_| *ms);
+            r.path = Some(format!("/path-{i}?q={long}"));
+            if let Some(req) = r.request.as_mut() {
+                req.head.headers.push(wssniff::event::Header {
+                    name: "X-Long".into(),
+                    value: long.clone(),
+                });
+                req.head.raw = String::new();
+            }
+            report
+                .event(&Event::Handshake(std::sync::Arc::new(r)))
+                .unwrap();
+        }
+    }
+    report.render(
+        wssniff::report::Format::Html,
+        &wssniff::report::CaptureInfo::default(),
+    )
+}
+
+/// Every chart legible at 1280 px and in print (#16): no text of a chart overlaps another or
+/// leaves the chart, none is under 9 px, and no header line, curl line or table makes the
+/// page scroll sideways. Print is the print stylesheet applied at an A4 page's width.
+#[test]
+fn charts_and_long_lines_are_legible_on_screen_and_in_print() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing in CI: scripts/setup-debian installs it when CI is set"
+        );
+        eprintln!("skipping charts_and_long_lines_are_legible_on_screen_and_in_print: chromium not installed");
+        return;
+    };
+    let crowded = crowded_report();
+    assert!(
+        crowded.contains(&"x".repeat(700)),
+        "the long line is in the report"
+    );
+    let pages = [
+        ("crowded", crowded),
+        ("strips", report("nginx-strips-upgrade.pcap", "html")),
+        ("credentials", report("credentials-redacted.pcap", "html")),
+        ("h2c", report("h2c-hypercorn-ok.pcap", "html")),
+    ];
+    let mut failures = Vec::new();
+    for (name, html) in &pages {
+        let print = html.replace("@media print{", "@media all{");
+        for (what, page, width) in [("screen", html, 1280), ("print", &print, 700)] {
+            let (charts, texts, problems) = measure(&browser, page, width, name);
+            assert_eq!(
+                charts, 3,
+                "{name} {what}: the timeline, latency and status charts"
+            );
+            assert!(texts >= 12, "{name} {what}: {texts} texts measured");
+            failures.extend(problems.into_iter().map(|p| format!("{name} {what}: {p}")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -641,13 +967,15 @@ fn the_client_leg_shows_the_hops_corrected_cause_in_place() {
         .find(|r| r["id"] == 1)
         .unwrap();
     assert_eq!(row["top_finding"], "proxy_broke_request");
-    // The upstream leg keeps its own refusal: the upstream did answer 426.
+    // The upstream leg keeps its own refusal: the upstream did answer 426. It is shown in the
+    // same incident, as its second leg.
     let upstream = &j["groups"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["detail"]["id"] == 2)
-        .unwrap()["detail"];
+        .find(|g| g["detail"]["id"] == 1)
+        .unwrap()["upstream_legs"][0];
+    assert_eq!(upstream["id"], 2);
     assert!(upstream["findings"]
         .as_array()
         .unwrap()

@@ -146,6 +146,51 @@ const EXPECTED: &[Expect<'static>] = &[
         "tls13-openssl-hrr.pcap",
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
+    (
+        // wss:// through an HTTP CONNECT proxy: the TLS session inside the tunnel.
+        "tls13-wss-connect-proxy.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
+        // An expired certificate: curl verifying it rejects it, curl -k goes on (the
+        // finding is then a warning).
+        "tls12-expired-certificate.pcap",
+        &[
+            (
+                "localhost",
+                "TLSv1.2",
+                "handshake_failed",
+                &["tls_certificate_rejected", "tls_certificate_expired"],
+                None,
+            ),
+            (
+                "localhost",
+                "TLSv1.2",
+                "application_data",
+                &["tls_certificate_expired"],
+                None,
+            ),
+        ],
+    ),
+    (
+        // 0-RTT: whether the server took it is in the encrypted EncryptedExtensions.
+        "tls13-early-data.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
+        "tls12-resumed-ticket.pcap",
+        &[
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+        ],
+    ),
+    (
+        "tls12-resumed-session-id.pcap",
+        &[
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+            ("localhost", "TLSv1.2", "application_data", &[], None),
+        ],
+    ),
 ];
 
 #[test]
@@ -173,8 +218,11 @@ fn every_tls_sample_tells_its_story() {
             assert_eq!(codes(r), *codes_want, "{name}");
             assert_eq!(r["alpn"].as_str(), *alpn, "{name}");
             assert_eq!(r["decrypted"], false);
-            // TLS 1.3 hides the certificate; TLS 1.2 shows it.
-            if *version == "TLSv1.2" {
+            // TLS 1.3 hides the certificate; TLS 1.2 shows it, unless the session was
+            // resumed (an abbreviated handshake sends none).
+            if r["resumed"] == true {
+                assert!(r["certificate"].is_null(), "{name}");
+            } else if *version == "TLSv1.2" {
                 let cert = &r["certificate"];
                 assert_eq!(cert["subject"], "CN=localhost", "{name}");
                 assert_eq!(
@@ -371,6 +419,8 @@ const WSS_OK: &[&str] = &[
     "tls13-wss-python-ok",
     "tls12-wss-python-ok",
     "tls13-wss-node-ok",
+    // Through an HTTP CONNECT proxy (the client ↔ proxy leg: CONNECT, 200, TLS).
+    "tls13-wss-connect-proxy",
 ];
 
 fn with_keys(name: &str) -> Vec<Value> {
@@ -436,6 +486,134 @@ fn tshark_decrypts_the_same_websocket_key_and_target() {
     }
 }
 
+/// TLS 1.2 resumption samples: the second connection is an abbreviated handshake reusing
+/// the first's master secret; the key log has the first connection's line only.
+const RESUMED: &[&str] = &["tls12-resumed-ticket", "tls12-resumed-session-id"];
+
+#[test]
+fn a_resumed_tls12_session_decrypts_with_the_first_connections_master_secret() {
+    for name in RESUMED {
+        let keys = std::fs::read_to_string(sample(&format!("tls/{name}.keys"))).unwrap();
+        assert_eq!(
+            keys.lines()
+                .filter(|l| l.starts_with("CLIENT_RANDOM"))
+                .count(),
+            1,
+            "{name}: the key log must lack the resumed connection's line"
+        );
+        let records = with_keys(name);
+        let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
+        let tls = of("tls");
+        assert_eq!(tls.len(), 2, "{name}");
+        assert_eq!(
+            tls.iter()
+                .map(|t| (t["resumed"].as_bool(), t["decrypted"].as_bool()))
+                .collect::<Vec<_>>(),
+            [(Some(false), Some(true)), (Some(true), Some(true))],
+            "{name}: {tls:#?}"
+        );
+        assert!(tls.iter().all(|t| t["decryption"].is_null()), "{name}");
+        let hs = of("handshake");
+        assert_eq!(hs.len(), 2, "{name}");
+        assert!(hs.iter().all(|h| h["verdict"] == "ok"), "{name}: {hs:#?}");
+        let conns = of("connection");
+        assert_eq!(conns.len(), 2, "{name}");
+        assert!(conns.iter().all(|c| c["ending"] == "clean"), "{name}");
+    }
+}
+
+#[test]
+fn tshark_decrypts_the_resumed_sessions_with_the_same_key_log() {
+    if !have_tshark() {
+        return;
+    }
+    for name in RESUMED {
+        let pcap = sample(&format!("tls/{name}.pcap"));
+        let keys = sample(&format!("tls/{name}.keys"));
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .arg("-o")
+            .arg(format!("tls.keylog_file:{}", keys.display()))
+            .args(["-Y", "http.sec_websocket_key", "-T", "fields"])
+            .args(["-e", "tcp.stream", "-e", "http.sec_websocket_key"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let theirs: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('\t').map(|(_, key)| key))
+            .collect();
+        assert_eq!(theirs.len(), 2, "{name}: tshark decrypts both: {text}");
+        let records = with_keys(name);
+        let ours: Vec<&str> = records
+            .iter()
+            .filter(|r| r["type"] == "handshake")
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(ours, theirs, "{name}");
+    }
+}
+
+#[test]
+fn tls13_early_data_carries_the_upgrade_request_and_tshark_agrees() {
+    // openssl s_client -early_data against s_server -early_data: the WebSocket upgrade
+    // request is the 0-RTT data, under CLIENT_EARLY_TRAFFIC_SECRET.
+    let name = "tls13-early-data";
+    let plain = tls_records(&format!("{name}.pcap"));
+    assert_eq!(plain[0]["early_data"], "offered", "{}", plain[0]);
+    let records = with_keys(name);
+    let tls: Vec<&Value> = records.iter().filter(|r| r["type"] == "tls").collect();
+    assert_eq!(tls.len(), 1);
+    assert_eq!(
+        (
+            &tls[0]["early_data"],
+            &tls[0]["resumed"],
+            &tls[0]["decrypted"]
+        ),
+        (&"accepted".into(), &true.into(), &true.into()),
+        "{}",
+        tls[0]
+    );
+    assert!(tls[0]["decryption"].is_null(), "{}", tls[0]);
+    let hs: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "handshake")
+        .collect();
+    assert_eq!(hs.len(), 1, "{records:#?}");
+    assert_eq!(hs[0]["verdict"], "ok", "{}", hs[0]);
+    assert_eq!(hs[0]["key"], "dGhlIHNhbXBsZSBub25jZQ==");
+    assert!(
+        codes(hs[0]).iter().all(|c| *c != "capture_gap"),
+        "the client's records after its EndOfEarlyData open: {}",
+        hs[0]
+    );
+    if !have_tshark() {
+        return;
+    }
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(sample(&format!("tls/{name}.pcap")))
+        .arg("-o")
+        .arg(format!(
+            "tls.keylog_file:{}",
+            sample(&format!("tls/{name}.keys")).display()
+        ))
+        .args(["-Y", "http.sec_websocket_key", "-T", "fields"])
+        .args(["-e", "http.sec_websocket_key", "-e", "http.request.uri"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        format!(
+            "{}\t{}",
+            hs[0]["key"].as_str().unwrap(),
+            hs[0]["path"].as_str().unwrap()
+        )
+    );
+}
+
 #[test]
 fn every_cipher_suite_sample_decrypts_to_application_data() {
     // openssl s_server with curl / s_client (samples/tls-suites): TLS 1.3 AES-GCM, ChaCha20
@@ -480,4 +658,63 @@ fn every_cipher_suite_sample_decrypts_to_application_data() {
     let tls: Vec<&Value> = dsb.iter().filter(|r| r["type"] == "tls").collect();
     assert_eq!(tls.len(), 1);
     assert_eq!(tls[0]["decrypted"], true, "{}", tls[0]);
+}
+
+#[test]
+fn the_tui_reader_decrypts_with_a_key_log_and_with_the_captures_own_keys() {
+    use wssniff::event::Event;
+    use wssniff::tui::feed::{read_all, read_all_decrypting, Feed};
+    let handshakes = |feeds: Vec<Feed>| -> Vec<String> {
+        feeds
+            .into_iter()
+            .filter_map(|f| match f {
+                Feed::Event(Event::Handshake(h)) => Some(format!("{:?}", h.verdict)),
+                _ => None,
+            })
+            .collect()
+    };
+    let config = wssniff::engine::EngineConfig::default();
+    for name in WSS_OK {
+        let pcap = sample(&format!("tls/{name}.pcap"));
+        let keys = sample(&format!("tls/{name}.keys"));
+        let with = read_all_decrypting(pcap.to_str().unwrap(), &keys, config).unwrap();
+        assert_eq!(handshakes(with), ["Ok"], "{name}");
+        let without = read_all(pcap.to_str().unwrap(), config).unwrap();
+        assert!(handshakes(without).is_empty(), "{name}");
+    }
+    // A pcapng carrying a Decryption Secrets Block decrypts with no --keylog at all.
+    let dsb = root().join("samples/tls-suites/tls13-aes128gcm-dsb.pcapng");
+    let decrypted = read_all(dsb.to_str().unwrap(), config)
+        .unwrap()
+        .into_iter()
+        .filter(|f| matches!(f, Feed::Event(Event::Tls(t)) if t.decrypted))
+        .count();
+    assert_eq!(decrypted, 1);
+}
+
+#[test]
+fn an_expired_certificate_is_an_error_when_refused_and_a_warning_when_accepted() {
+    let recs = tls_records("tls12-expired-certificate.pcap");
+    let expired = |r: &Value| -> (String, String) {
+        let f = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "tls_certificate_expired")
+            .unwrap();
+        (
+            f["severity"].as_str().unwrap().to_owned(),
+            f["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (refused, accepted) = (expired(&recs[0]), expired(&recs[1]));
+    assert_eq!(refused.0, "error");
+    assert_eq!(accepted.0, "warning");
+    assert!(
+        accepted.1.ends_with("(the client went on anyway)"),
+        "{}",
+        accepted.1
+    );
+    // Valid in January 2025 only (openssl ca -startdate/-enddate).
+    assert_eq!(recs[0]["certificate"]["not_after"], 1_738_368_000);
 }

@@ -12,16 +12,18 @@ use ratatui::Terminal;
 use wssniff::engine::EngineConfig;
 use wssniff::tui::action::Action;
 use wssniff::tui::app::App;
+use wssniff::tui::app::Jump;
 use wssniff::tui::export;
 use wssniff::tui::feed::read_all;
-use wssniff::tui::render::{layout, render};
+use wssniff::tui::render::{self, layout, render};
+use wssniff::tui::tabs::{Listed, Tab};
 
 use crate::util::*;
 
 /// A finished model of `samples/NAME`, labelled by its relative path so snapshots do not
-/// depend on where the repository is checked out.
+/// depend on where the repository is checked out; opened as `-r FILE --tui` opens it.
 fn app_for(names: &[&str]) -> App {
-    let mut app = App::new(format!("file samples/{}", names.join("+")), None);
+    let mut app = App::new(format!("file samples/{}", names.join("+")), None).reading_a_file();
     for name in names {
         let path = sample(name);
         for feed in read_all(path.to_str().unwrap(), EngineConfig::default()).unwrap() {
@@ -82,7 +84,6 @@ fn detail_of_failed_handshake_80x24() {
 #[test]
 fn detail_of_failed_handshake_160x48() {
     let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
-    app.update(Action::Top);
     app.update(Action::Open);
     insta::assert_snapshot!(draw(&mut app, 160, 48));
 }
@@ -161,12 +162,13 @@ fn curl_line_is_the_reports_and_keeps_http_1_0() {
     let mut versions = Vec::new();
     for r in (0..app.record_count()).filter_map(|i| app.record(i)) {
         let tui = wssniff::present::curl_command(r).unwrap();
-        let detail = &model
+        // A proxied handshake is one group: the upstream leg is among its `upstream_legs`.
+        let detail = model
             .groups
             .iter()
-            .find(|g| g.detail.id == r.id)
-            .unwrap()
-            .detail;
+            .flat_map(|g| std::iter::once(&g.detail).chain(&g.upstream_legs))
+            .find(|d| d.id == r.id)
+            .unwrap();
         assert_eq!(Some(&tui), detail.curl.as_ref(), "#{}", r.id);
         let minor = r.request.as_ref().unwrap().head.version_minor;
         versions.push((minor, tui.starts_with(&format!("curl -i --http1.{minor} "))));
@@ -441,7 +443,8 @@ fn end_to_end_in_tmux() {
         &script,
     ]);
     tmux.wait_for("finished");
-    tmux.wait_for("shown 4/4");
+    // A file opens on its first row.
+    tmux.wait_for("row 1/4");
     // Filter to failed, then to one finding code, through the filter bar.
     tmux.run(&["send-keys", "-t", "t", "/"]);
     tmux.wait_for("Enter apply");
@@ -453,7 +456,7 @@ fn end_to_end_in_tmux() {
         "failed code:request_key_invalid",
     ]);
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    let screen = tmux.wait_for("shown 1/4");
+    let screen = tmux.wait_for("row 1/1 (4 kept)");
     assert!(
         screen.contains("v:failed code:request_key_invalid"),
         "{screen}"
@@ -483,20 +486,28 @@ fn end_to_end_in_tmux() {
 fn clicking_a_column_title_sorts_by_it_and_again_reverses() {
     use wssniff::tui::action::SortKey;
     use wssniff::tui::render::sort_key_at;
-    let main = ratatui::layout::Rect::new(0, 3, 160, 40);
-    // At 160 columns: Time (12) · Client → Server (43) · Host (16) · Path (14) · St (3) …
-    assert_eq!(sort_key_at(main, 0), Some(SortKey::Time));
-    assert_eq!(sort_key_at(main, 13), Some(SortKey::Client));
-    assert_eq!(sort_key_at(main, 57), Some(SortKey::Host));
-    assert_eq!(sort_key_at(main, 74), Some(SortKey::Path));
-    assert_eq!(sort_key_at(main, 12), None, "the spacing between columns");
-    let narrow = ratatui::layout::Rect::new(0, 3, 80, 20);
+    let mut app = app_for(MIXED);
+    let main = ratatui::layout::Rect::new(0, 4, 160, 40);
+    // At 160 columns the widths follow the content: Time (12) · Client → Server · Host …
+    assert_eq!(sort_key_at(main, 0, &app), Some(SortKey::Time));
+    assert_eq!(sort_key_at(main, 13, &app), Some(SortKey::Client));
+    assert_eq!(
+        sort_key_at(main, 12, &app),
+        None,
+        "the spacing between columns"
+    );
+    let row = draw(&mut app, 160, 48);
+    let titles: String = (0..160)
+        .map(|x| row.buffer()[(x, 4)].symbol().to_owned())
+        .collect();
+    let host_at = u16::try_from(titles.find("Host").unwrap()).unwrap();
+    assert_eq!(sort_key_at(main, host_at, &app), Some(SortKey::Host));
+    let narrow = ratatui::layout::Rect::new(0, 4, 80, 20);
     assert!(
-        sort_key_at(narrow, 79).is_some(),
+        sort_key_at(narrow, 79, &app).is_some(),
         "the last column fills the width"
     );
 
-    let mut app = app_for(MIXED);
     app.update(Action::SortBy(SortKey::Status));
     assert_eq!((app.sort, app.descending), (SortKey::Status, false));
     let statuses =
@@ -542,4 +553,406 @@ fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
         upstream.contains("error   upgrade_required") && !upstream.contains("in place of"),
         "{upstream}"
     );
+}
+
+/// The line output's count of connection records with a finding `code`.
+fn line_connections_with(name: &str, code: &str) -> usize {
+    let p = sample(name);
+    let out = wssniff(&["-r", p.to_str().unwrap(), "--json"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"type\":\"connection\"") && l.contains(&format!("\"{code}\"")))
+        .count()
+}
+
+const STREAMS: &[&str] = &[
+    "nginx-idle-timeout.pcap",
+    "mid-connection.pcap",
+    "close-codes.pcap",
+    "python-websockets-ok.pcap",
+];
+
+/// Types `text` into an emptied filter bar and presses Enter.
+fn type_filter(app: &mut App, text: &str) {
+    app.update(Action::ClearFilters);
+    app.update(Action::EditFilter);
+    for c in text.chars() {
+        app.update(Action::FilterChar(c));
+    }
+    app.update(Action::FilterApply);
+}
+
+/// Issue 16: a capture whose handshake was not captured showed "no WebSocket handshake seen
+/// yet" and `/code:idle_timeout` 0 rows while the line output reported the connections.
+#[test]
+fn connections_without_a_handshake_are_listed_and_found_by_code() {
+    let mut app = app_for(&["mid-connection.pcap"]);
+    assert_eq!(app.record_count(), 0, "no handshake in this capture");
+    assert!(!app.conns.is_empty());
+    app.update(Action::ShowTab(Tab::Connections));
+    assert_eq!(app.tab, Tab::Connections);
+    let r = app.selected_connection().unwrap();
+    assert_eq!(r.record.handshake_id, None);
+    assert_eq!(r.cell(2), "none");
+
+    let mut app = app_for(&["nginx-idle-timeout.pcap"]);
+    app.update(Action::ShowTab(Tab::Connections));
+    type_filter(&mut app, "code:idle_timeout");
+    let want = line_connections_with("nginx-idle-timeout.pcap", "idle_timeout");
+    assert!(want > 0);
+    assert_eq!(app.conns.view_len(), want);
+    assert_eq!(app.tab_counts(Tab::Connections).0, want);
+}
+
+#[test]
+fn connections_tab_80x24() {
+    let mut app = app_for(STREAMS);
+    app.update(Action::ShowTab(Tab::Connections));
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn connections_tab_160x48() {
+    let mut app = app_for(STREAMS);
+    app.update(Action::ShowTab(Tab::Connections));
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+/// The followed stream of the close-codes sample's first connection, and the jump to its
+/// close.
+fn followed(width: u16, height: u16) -> (App, TestBackend) {
+    let mut app = app_for(&["close-codes.pcap"]);
+    app.update(Action::ShowTab(Tab::Connections));
+    app.update(Action::Open);
+    let screen = draw(&mut app, width, height);
+    (app, screen)
+}
+
+#[test]
+fn followed_stream_80x24() {
+    let (mut app, screen) = followed(80, 24);
+    insta::assert_snapshot!(screen);
+    assert_eq!(
+        app.update(Action::JumpToClose),
+        Some(wssniff::tui::app::Effect::Jump(Jump::Close))
+    );
+    render::jump(&mut app, Jump::Close, 80, 18);
+    let screen = draw(&mut app, 80, 24);
+    let top = (0..80)
+        .map(|x| screen.buffer()[(x, 5)].symbol().to_owned())
+        .collect::<String>();
+    assert!(
+        top.contains("close"),
+        "the close frame is the first line shown: {top}"
+    );
+    insta::assert_snapshot!("followed_stream_80x24_at_the_close", screen);
+}
+
+#[test]
+fn followed_stream_160x48() {
+    let (_, screen) = followed(160, 48);
+    insta::assert_snapshot!(screen);
+}
+
+/// Every frame the session counted is in the followed stream (the sample is small), in time
+/// order, with the close frames' codes.
+#[test]
+fn followed_stream_lists_every_frame_in_time_order() {
+    let app = app_for(&["close-codes.pcap"]);
+    for row in app.conns.records() {
+        let c = &row.record;
+        let (frames, split) = c.frame_log.in_time_order();
+        assert_eq!(split, None);
+        assert_eq!(
+            frames.len() as u64,
+            c.client_to_server.frames + c.server_to_client.frames
+        );
+        assert!(frames.windows(2).all(|w| w[0].ts <= w[1].ts));
+        let (lines, close) = render::connection_lines(row);
+        if let Some(cf) = c.close.client.as_ref().or(c.close.server.as_ref()) {
+            let at = close.expect("a close line");
+            let text = lines[at].to_string();
+            assert!(text.contains("close"), "{text}");
+            if let Some(code) = cf.code {
+                let first = frames.iter().find(|f| f.is_close()).unwrap();
+                assert!(
+                    text.contains(&first.close_code.unwrap().to_string()),
+                    "{text} (first close {code})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn connection_hex_reads_the_packets_again() {
+    let path = sample("close-codes.pcap");
+    let mut app = app_for(&["close-codes.pcap"]);
+    app.update(Action::ShowTab(Tab::Connections));
+    app.update(Action::Open);
+    let Some(wssniff::tui::app::Effect::LoadConnectionHex(i)) = app.update(Action::ToggleHex)
+    else {
+        panic!("asks for the packets");
+    };
+    let row = app.conns.record(i).unwrap();
+    let dump = export::load_connection_hex(path.to_str(), &row.record, i, false);
+    assert!(!dump.packets.is_empty());
+    let close_packet = row
+        .record
+        .close
+        .client
+        .as_ref()
+        .or(row.record.close.server.as_ref())
+        .map(|c| c.packet);
+    if let Some(p) = close_packet {
+        assert!(
+            dump.packets.iter().any(|(n, _)| *n == p),
+            "the close frame's packet"
+        );
+    }
+    let live = export::load_connection_hex(None, &row.record, i, false);
+    assert!(live.packets.is_empty());
+    assert!(live.note.unwrap().contains("not available"));
+    app.set_hex(dump);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+/// Issue 16: `/evil` found nothing although the rows carry `Origin: http://evil.example`;
+/// headers (User-Agent, Origin, Server) could not be searched. The filter now reads every
+/// column and header, and applies as it is typed.
+#[test]
+fn search_reads_every_column_and_header_as_you_type() {
+    let mut app = app_for(&["origin-rejected-403.pcap", "python-websockets-ok.pcap"]);
+    let all = app.view_len();
+    app.update(Action::EditFilter);
+    for c in "evil".chars() {
+        app.update(Action::FilterChar(c));
+    }
+    // Applied before Enter.
+    let hits = app.view_len();
+    assert!(hits >= 1 && hits < all, "{hits} of {all}");
+    app.update(Action::Back);
+    assert_eq!(app.view_len(), all, "Esc puts the previous filter back");
+    type_filter(&mut app, "user-agent: python");
+    assert!(app.view_len() >= 1, "a request header");
+    type_filter(&mut app, "403");
+    assert!(app.view_len() >= 1, "the status column");
+    // n/N in the detail view go to the lines that match.
+    type_filter(&mut app, "evil");
+    app.update(Action::Open);
+    render::jump(&mut app, Jump::NextMatch, 80, 20);
+    let first = app.detail_scroll;
+    assert!(first > 0);
+    render::jump(&mut app, Jump::NextMatch, 80, 20);
+    let second = app.detail_scroll;
+    assert_ne!(first, second, "a second line names evil.example");
+    render::jump(&mut app, Jump::PrevMatch, 80, 20);
+    assert_eq!(app.detail_scroll, first);
+}
+
+/// The latency of a request that got no answer is how long it waited, not a response time:
+/// shown apart, and sorted after every real latency.
+#[test]
+fn unanswered_latency_is_shown_apart_and_sorted_last() {
+    use wssniff::tui::action::SortKey;
+    let mut app = app_for(MIXED);
+    // A request that waited less than any response took still sorts after them all.
+    let mut quick = app.record(0).unwrap().clone();
+    quick.id = 99;
+    quick.timing.response_ms = None;
+    quick.timing.waited_ms = Some(0.001);
+    app.apply(wssniff::event::Event::Handshake(std::sync::Arc::new(quick)));
+    app.update(Action::SortBy(SortKey::Latency));
+    let rows: Vec<_> = app.visible(100).map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.timing.response_ms.is_none())
+            .count(),
+        2
+    );
+    let unanswered = rows
+        .iter()
+        .position(|r| r.timing.response_ms.is_none())
+        .unwrap();
+    assert!(rows[unanswered..]
+        .iter()
+        .all(|r| r.timing.response_ms.is_none()));
+    assert!(unanswered > 0);
+    let screen = draw(&mut app, 160, 48).buffer().clone();
+    let text: String = screen.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("wait "), "the wait is labelled");
+}
+
+#[test]
+fn tls_tab_80x24() {
+    let mut app = app_for(&[
+        "tls/tls12-sni-rejected.pcap",
+        "tls/tls12-curl-unknown-ca.pcap",
+    ]);
+    app.update(Action::ShowTab(Tab::Tls));
+    assert_eq!(app.tab, Tab::Tls);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn tls_tab_160x48() {
+    let mut app = app_for(&[
+        "tls/tls12-sni-rejected.pcap",
+        "tls/tls12-curl-unknown-ca.pcap",
+    ]);
+    app.update(Action::ShowTab(Tab::Tls));
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+    app.update(Action::Open);
+    insta::assert_snapshot!("tls_detail_160x48", draw(&mut app, 160, 48));
+}
+
+#[test]
+fn h2_tab_80x24() {
+    let mut app = app_for(&["h2c-hypercorn-ok.pcap", "h2c-no-connect-setting.pcap"]);
+    app.update(Action::ShowTab(Tab::H2));
+    assert_eq!(app.tab, Tab::H2);
+    insta::assert_snapshot!(draw(&mut app, 80, 24));
+}
+
+#[test]
+fn h2_tab_160x48() {
+    let mut app = app_for(&["h2c-hypercorn-ok.pcap", "h2c-no-connect-setting.pcap"]);
+    app.update(Action::ShowTab(Tab::H2));
+    insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+/// The TLS and HTTP/2 tabs appear only when they have records; a key for a missing tab
+/// says so.
+#[test]
+fn tabs_without_records_are_not_shown() {
+    let mut app = app_for(&["auth-401.pcap"]);
+    assert_eq!(app.tabs(), vec![Tab::Handshakes, Tab::Connections]);
+    app.update(Action::ShowTab(Tab::Tls));
+    assert_eq!(app.tab, Tab::Handshakes);
+    assert!(app.status.as_deref().unwrap().contains("no TLS"));
+    app.update(Action::NextTab);
+    assert_eq!(app.tab, Tab::Connections);
+    app.update(Action::NextTab);
+    assert_eq!(app.tab, Tab::Handshakes);
+}
+
+/// The curl popup lays the command out one argument per line (no box characters at the
+/// line ends), at both sizes.
+#[test]
+fn curl_popup_copies_cleanly() {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut app = app_for(&["curl-bad-requests.pcap"]);
+        let r = app.selected_record().unwrap().clone();
+        let cmd = wssniff::present::curl_command(&r).unwrap();
+        app.show_popup("curl command", export::curl_for_copying(&cmd));
+        let screen = draw(&mut app, w, h);
+        let lines: Vec<String> = (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| screen.buffer()[(x, y)].symbol().to_owned())
+                    .collect()
+            })
+            .collect();
+        let args: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.trim_end().ends_with(" \\"))
+            .collect();
+        assert!(args.len() >= 3, "{lines:#?}");
+        assert!(args.iter().all(|l| !l.contains('│')), "{lines:#?}");
+        insta::assert_snapshot!(format!("curl_popup_{w}x{h}"), screen);
+    }
+}
+
+/// At 80x24 the file name ran into the progress gauge and `drops` lost its value.
+#[test]
+fn header_keeps_the_gauge_apart_and_drops_whole() {
+    let mut app = App::new(
+        "file /a/very/long/directory/name/that/goes/on/python-websockets-ok.pcap",
+        None,
+    );
+    for feed in read_all(
+        sample("python-websockets-ok.pcap").to_str().unwrap(),
+        EngineConfig::default(),
+    )
+    .unwrap()
+    {
+        app.apply_feed(feed);
+    }
+    let screen = draw(&mut app, 80, 24);
+    let row = |y: u16| -> String {
+        (0..80)
+            .map(|x| screen.buffer()[(x, y)].symbol().to_owned())
+            .collect()
+    };
+    let top = row(0);
+    assert!(top.contains("…"), "{top}");
+    assert!(
+        top.contains("pcap 100%") || top.contains("pcap  100%"),
+        "a blank before the gauge: {top}"
+    );
+    assert!(row(1).contains("drops -"), "{}", row(1));
+}
+
+/// The TUI in tmux on `sample` at `width`x`height`, or `None` when tmux is missing outside CI.
+fn tui_in_tmux(name: &str, width: u16, height: u16) -> Option<Tmux> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing in CI: scripts/setup-debian installs it"
+        );
+        eprintln!("skipping: tmux is not installed (scripts/setup-debian installs it)");
+        return None;
+    }
+    let tmux = Tmux {
+        socket: format!("wssniff-it-{}-{name}", std::process::id()).replace(['/', '.'], "-"),
+    };
+    let bin = env!("CARGO_BIN_EXE_wssniff");
+    let p = sample(name);
+    let script = format!(
+        "XDG_CONFIG_HOME='{}' '{bin}' -r '{}' --tui; echo EXIT:$?; exec sleep 600",
+        test_config_home().display(),
+        p.display()
+    );
+    let (w, h) = (width.to_string(), height.to_string());
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        &w,
+        "-y",
+        &h,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    Some(tmux)
+}
+
+/// The real binary: open the connections tab, follow a connection's stream, jump to its
+/// close, look at its packets' bytes, come back and quit.
+#[test]
+fn end_to_end_follows_a_stream_in_tmux() {
+    let Some(tmux) = tui_in_tmux("close-codes.pcap", 100, 30) else {
+        return;
+    };
+    tmux.wait_for("finished");
+    tmux.run(&["send-keys", "-t", "t", "2"]);
+    let screen = tmux.wait_for("Ending");
+    assert!(screen.contains("Connections"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    let screen = tmux.wait_for("Frames (");
+    assert!(screen.contains("C→S") || screen.contains("S→C"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "e"]);
+    let screen = tmux.wait_for("end:");
+    assert!(screen.contains("close "), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "Tab"]);
+    tmux.wait_for("bytes captured");
+    tmux.run(&["send-keys", "-t", "t", "Tab"]);
+    tmux.wait_for("Frames (");
+    tmux.run(&["send-keys", "-t", "t", "Escape"]);
+    tmux.wait_for("Ending");
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    tmux.wait_for("EXIT:0");
 }

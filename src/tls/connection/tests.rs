@@ -287,6 +287,8 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     w.tls.install_keys(KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
+        tickets: None,
+        early: None,
     }));
     w.send(
         S,
@@ -407,4 +409,96 @@ fn the_certificate_is_read_and_judged_against_the_sni_and_the_capture_time() {
         .findings
         .iter()
         .all(|f| f.severity == crate::finding::Severity::Error));
+}
+
+/// A ClientHello offering 0-RTT (early_data, extension 42).
+fn client_hello_early() -> Vec<u8> {
+    let body = client_hello_body(&[sni_ext("x.example"), (42, Vec::new())]);
+    rec(record::HANDSHAKE, &message(CLIENT_HELLO, &body))
+}
+
+/// A sealed EncryptedExtensions, with early_data when the server takes the 0-RTT data.
+fn encrypted_extensions(early: bool) -> Vec<u8> {
+    let body: &[u8] = if early { &[0, 4, 0, 42, 0, 0] } else { &[0, 0] };
+    sealed(
+        record::HANDSHAKE,
+        &message(handshake::ENCRYPTED_EXTENSIONS, body),
+    )
+}
+
+fn early_keys() -> KeyAnswer {
+    KeyAnswer::Keys(SessionKeys {
+        client: Box::new(Clear::default()),
+        server: Box::new(Clear::default()),
+        tickets: None,
+        early: Some(Box::new(Clear::default())),
+    })
+}
+
+#[test]
+fn zero_rtt_data_is_held_until_the_server_takes_it_and_comes_first() {
+    for accepted in [true, false] {
+        let mut w = Wire::new(true);
+        let mut first = client_hello_early();
+        first.extend(sealed(record::APPLICATION_DATA, b"GET /early"));
+        w.send(C, &first);
+        assert!(w.tls.memory() >= 10, "the 0-RTT record is held");
+        w.send(S, &server_hello(0x0304, 0x1301));
+        assert_eq!(w.tls.key_request().map(|r| r.early_data), Some(true));
+        w.tls.install_keys(early_keys());
+        w.send(S, &encrypted_extensions(accepted));
+        let want: &[u8] = if accepted { b"GET /early" } else { b"" };
+        assert_eq!(
+            w.tls.plaintext_mut()[C].data(),
+            want,
+            "accepted: {accepted}"
+        );
+        if accepted {
+            w.send(
+                C,
+                &sealed(
+                    record::HANDSHAKE,
+                    &message(handshake::END_OF_EARLY_DATA, &[]),
+                ),
+            );
+        }
+        w.send(
+            C,
+            &sealed(record::HANDSHAKE, &message(handshake::FINISHED, &[0; 32])),
+        );
+        w.send(C, &sealed(record::APPLICATION_DATA, b" more"));
+        let want: &[u8] = if accepted {
+            b"GET /early more"
+        } else {
+            b" more"
+        };
+        assert_eq!(w.tls.plaintext_mut()[C].data(), want);
+        assert!(w.tls.take_plaintext_gaps().is_empty());
+        let r = w.end(Ending::ClientFin, Some(C));
+        let said = if accepted { "accepted" } else { "rejected" };
+        assert_eq!(r.early_data, Some(said));
+        assert!(r.decryption.is_none(), "{:?}", r.decryption);
+    }
+}
+
+#[test]
+fn zero_rtt_data_past_the_bound_is_a_gap_not_memory() {
+    let mut w = Wire::new(true);
+    w.send(C, &client_hello_early());
+    for _ in 0..40 {
+        w.send(C, &sealed(record::APPLICATION_DATA, &[b'x'; 1000]));
+    }
+    assert!(w.tls.memory() < MAX_EARLY_HELD + 4096, "{}", w.tls.memory());
+    w.send(S, &server_hello(0x0304, 0x1301));
+    w.tls.install_keys(early_keys());
+    w.send(S, &encrypted_extensions(true));
+    assert!(w.tls.plaintext_mut()[C].data().len() <= MAX_EARLY_HELD);
+    assert_eq!(w.tls.take_plaintext_gaps().len(), 1, "the rest is one gap");
+    // Without keys the offer is all there is to say.
+    let mut w = Wire::new(false);
+    w.send(C, &client_hello_early());
+    w.send(C, &rec(record::APPLICATION_DATA, &[0; 100]));
+    assert!(w.tls.memory() < 1024, "nothing held without decryption");
+    let r = w.end(Ending::ClientFin, Some(C));
+    assert_eq!(r.early_data, Some("offered"));
 }

@@ -1,6 +1,10 @@
-//! The detail view of one handshake: why it failed and how to fix it (findings with their
+//! The detail views. A handshake: why it failed and how to fix it (findings with their
 //! explanation and hint), the evidence (request and response as on the wire, with the headers
-//! that broke a rule highlighted, expected vs actual accept, packets, timings), or the raw bytes.
+//! that broke a rule highlighted, expected vs actual accept, packets, timings), or the raw
+//! bytes. A WebSocket connection: its story, then its stream followed frame by frame from the
+//! engine's frame log (time, direction, opcode, length, flags, payload start or close code and
+//! reason), silences and frames not kept marked, or the raw bytes of its packets. A TLS
+//! connection: what the hellos, certificate and alerts showed.
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -11,21 +15,89 @@ use ratatui::Frame;
 use super::verdict_style;
 use crate::event::{BrokenAt, HopLink};
 use crate::event::{ConnectionRecord, HandshakeRecord, Message};
+use crate::event::{LoggedFrame, Peer, TlsRecord};
 use crate::finding::{Finding, HeadPart, MessageRef, Severity};
 use crate::present::{
-    accept_check, body_lines, citing, connection_story, escape, format_ts, missing_lines,
-    packet_list, request_summary, AcceptCheck,
+    accept_check, body_lines, citing, connection_story, escape, format_time_of_day, format_ts,
+    missing_lines, packet_list, request_summary, AcceptCheck,
 };
 use crate::tui::app::{App, HexDump};
+use crate::tui::tabs::{short_duration, ConnRow, Tab};
 
 /// Bytes per hex dump line (fits 80 columns with the offset and the text column).
 const HEX_WIDTH: usize = 16;
 
-/// Draws the detail view of the selected handshake.
+/// The lines of the current detail view, its title, and the line of the followed stream's
+/// first close frame (what [`super::jump`] searches and the renderer draws).
+pub(crate) fn current(app: &App) -> Option<(Line<'static>, Vec<Line<'static>>, Option<usize>)> {
+    match app.tab {
+        Tab::Handshakes => {
+            let r = app.selected_record()?;
+            Some(handshake(app, r))
+        }
+        Tab::H2 => {
+            let r = app.h2.selected_record()?;
+            Some(handshake(app, &r.0))
+        }
+        Tab::Connections => {
+            let row = app.conns.selected_record()?;
+            let c = &row.record;
+            let title = Line::from(vec![
+                Span::styled(
+                    format!(" {} ", c.ending.as_str()),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(if app.detail_hex {
+                    " raw packets (Tab: the stream) "
+                } else {
+                    " the stream, frame by frame (Tab: raw packets · e: the close) "
+                }),
+            ]);
+            if app.detail_hex {
+                let hex = app.hex.as_ref().filter(|h| {
+                    h.connection.is_some() && h.connection == app.conns.selected_index()
+                });
+                return Some((
+                    title,
+                    packet_hex_lines(hex, "the packets of this connection"),
+                    None,
+                ));
+            }
+            let (lines, close) = connection_lines(row);
+            Some((title, lines, close))
+        }
+        Tab::Tls => {
+            let t = app.tls.selected_record()?;
+            let title = Line::from(Span::styled(
+                format!(" TLS {} ", t.outcome.as_str()),
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            Some((title, tls_lines(t), None))
+        }
+    }
+}
+
+/// Draws the detail view of the selected row of the current tab.
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let Some(record) = app.selected_record() else {
+    let Some((title, lines, _)) = current(app) else {
         return;
     };
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Scrolled by screen rows (long lines wrap); the last row stays reachable.
+    let rows = paragraph.line_count(area.width);
+    let max_scroll = u16::try_from(rows.saturating_sub(1)).unwrap_or(u16::MAX);
+    frame.render_widget(
+        paragraph
+            .block(Block::default().borders(Borders::TOP).title(title))
+            .scroll((app.detail_scroll.min(max_scroll), 0)),
+        area,
+    );
+}
+
+fn handshake(
+    app: &App,
+    record: &HandshakeRecord,
+) -> (Line<'static>, Vec<Line<'static>>, Option<usize>) {
     let (title, lines) = if app.detail_hex {
         let hex = app.hex.as_ref().filter(|h| h.record_id == record.id);
         (" raw bytes (Tab: analysis) ", hex_lines(record, hex))
@@ -35,27 +107,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             detail_lines(record, app.connection(record.id), app.hop(record.id)),
         )
     };
-    let max_scroll = u16::try_from(lines.len().saturating_sub(1)).unwrap_or(u16::MAX);
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Line::from(vec![
-            Span::styled(
-                format!(" #{} ", record.id),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(
-                format!("{} ", record.verdict.as_str().to_uppercase()),
-                verdict_style(record.verdict),
-            ),
-            Span::raw(title),
-        ]));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false })
-            .scroll((app.detail_scroll.min(max_scroll), 0)),
-        area,
-    );
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" #{} ", record.id),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} ", record.verdict.as_str().to_uppercase()),
+            verdict_style(record.verdict),
+        ),
+        Span::raw(title),
+    ]);
+    (title, lines, None)
 }
 
 fn label(s: &str) -> Span<'static> {
@@ -440,12 +503,14 @@ const BODY_LINES: usize = 40;
 
 /// The raw frames of `r` as a hex dump.
 fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
+    packet_hex_lines(hex, &format!("the packets of handshake #{}", r.id))
+}
+
+/// Loaded packets as a hex dump, or a line saying `what` is being loaded.
+fn packet_hex_lines(hex: Option<&HexDump>, what: &str) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let Some(hex) = hex else {
-        out.push(Line::raw(format!(
-            "loading the frames of handshake #{} …",
-            r.id
-        )));
+        out.push(Line::raw(format!("loading {what} …")));
         return out;
     };
     if let Some(note) = &hex.note {
@@ -481,6 +546,318 @@ fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
                 Span::styled(text, Style::new().fg(Color::Cyan)),
             ]));
         }
+    }
+    out
+}
+
+/// A silence between two frames at least this long is marked in the followed stream.
+const SILENCE_MARK_NS: i64 = 1_000_000_000;
+
+fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
+}
+
+fn marker(text: String) -> Line<'static> {
+    Line::styled(
+        format!("  ┄┄ {text} ┄┄"),
+        Style::new()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::ITALIC),
+    )
+}
+
+fn seconds(ns: i64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let ms = ns as f64 / 1e6;
+    short_duration(ms)
+}
+
+/// A frame's payload start as shown: a close frame's code and reason, text (escaped) when it
+/// reads as UTF-8, else hex.
+fn frame_payload(f: &LoggedFrame) -> String {
+    let p = f.preview();
+    if f.is_close() {
+        let code = f
+            .close_code
+            .map_or_else(|| "no code".to_owned(), |c| c.to_string());
+        return if p.is_empty() {
+            code
+        } else {
+            format!("{code} \"{}\"", escape(&String::from_utf8_lossy(p)))
+        };
+    }
+    if p.is_empty() {
+        return String::new();
+    }
+    // A preview may end inside a character: what reads as text up to there is text.
+    let text = match std::str::from_utf8(p) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => p
+            .get(..e.valid_up_to())
+            .and_then(|v| std::str::from_utf8(v).ok()),
+        Err(_) => None,
+    };
+    // Compressed frames inflate to another length: only a full preview says there is more.
+    let cut = if f.rsv1() {
+        p.len() >= crate::event::FRAME_PREVIEW_BYTES
+    } else {
+        (p.len() as u64) < f.payload_len
+    };
+    let more = if cut { "…" } else { "" };
+    match text.filter(|_| f.opcode != 0x2) {
+        Some(t) => format!("\"{}{more}\"", escape(t)),
+        None => {
+            let hex: Vec<String> = p.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("{}{more}", hex.join(" "))
+        }
+    }
+}
+
+fn frame_line(f: &LoggedFrame, start: crate::capture::Timestamp) -> Line<'static> {
+    let dir = match f.peer {
+        Peer::Client => "C→S",
+        Peer::Server => "S→C",
+    };
+    let dir_style = match f.peer {
+        Peer::Client => Style::new().fg(Color::Cyan),
+        Peer::Server => Style::new().fg(Color::Magenta),
+    };
+    let op_style = if f.is_close() {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else if f.opcode >= 0x8 {
+        Style::new().fg(Color::Blue)
+    } else {
+        Style::new()
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let since = f.ts.nanos_since(start).max(0) as f64 / 1e9;
+    let rel = if since < 1000.0 {
+        format!("+{since:.6}")
+    } else {
+        format!("+{}", seconds(f.ts.nanos_since(start)))
+    };
+    Line::from(vec![
+        Span::styled(format!("  {} {rel:>11} ", format_time_of_day(f.ts)), dim()),
+        Span::styled(format!("{dir} "), dir_style),
+        Span::styled(format!("{:<6} ", f.opcode_name()), op_style),
+        Span::raw(format!("{:>7} ", f.payload_len)),
+        Span::styled(format!("{:<13} ", f.flag_words()), dim()),
+        Span::raw(frame_payload(f)),
+    ])
+}
+
+/// A WebSocket connection's detail: its story, findings and closes, then its stream frame by
+/// frame; also the index of the line of the first close frame.
+#[must_use]
+pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
+    let c = &row.record;
+    let mut out = Vec::new();
+    out.push(Line::from(vec![
+        Span::styled(
+            format!("{} → {}", c.client, c.server),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "  {}  {}",
+            c.ending.as_str(),
+            short_duration(c.duration_ms)
+        )),
+    ]));
+    out.push(Line::from(vec![
+        label("time"),
+        Span::raw(format!(
+            "{} → {} UTC",
+            format_ts(c.ts),
+            format_time_of_day(c.end_ts)
+        )),
+    ]));
+    let handshake = match c.handshake_id {
+        Some(id) => format!(
+            "#{id}  {}{}",
+            row.host.as_deref().map(escape).unwrap_or_default(),
+            row.path.as_deref().map(escape).unwrap_or_default()
+        ),
+        None => "not captured: frames seen without a handshake (the capture started after the 101)"
+            .to_owned(),
+    };
+    out.push(Line::from(vec![label("handshake"), Span::raw(handshake)]));
+    out.push(Line::from(vec![
+        label("story"),
+        Span::raw(connection_story(c)),
+    ]));
+    for (name, d) in [
+        ("client→", &c.client_to_server),
+        ("server→", &c.server_to_client),
+    ] {
+        out.push(Line::from(vec![
+            label(name),
+            Span::raw(format!(
+                "{} frames {} B: {} text, {} binary, {} ping, {} pong, {} close{}",
+                d.frames,
+                d.payload_bytes,
+                d.text_messages,
+                d.binary_messages,
+                d.pings,
+                d.pongs,
+                d.closes,
+                if d.decoding_stopped {
+                    "; decoding stopped"
+                } else {
+                    ""
+                }
+            )),
+        ]));
+    }
+    let mut tcp = c.tcp_end.describe().to_string();
+    if let Some(ms) = c.idle_before_end_ms {
+        tcp.push_str(&format!("; {} after the last frame", short_duration(ms)));
+    }
+    tcp.push_str(&format!(
+        "; longest silence {}",
+        short_duration(c.max_silence_ms)
+    ));
+    out.push(Line::from(vec![label("tcp"), Span::raw(tcp)]));
+    // The findings in one line each here; why and how to fix them after the frames, so the
+    // stream starts on the first screen.
+    for f in &c.findings {
+        out.push(Line::from(vec![
+            label("finding"),
+            Span::styled(format!("{} ", f.code.as_str()), severity_style(f.severity)),
+            Span::raw(escape(&f.message)),
+        ]));
+    }
+    out.push(Line::raw(""));
+    let log = &c.frame_log;
+    let total = c.client_to_server.frames + c.server_to_client.frames;
+    let kept = log.len() as u64;
+    out.push(section(&if log.omitted > 0 || log.refused {
+        format!("Frames ({kept} of {total} kept: the first and the last)")
+    } else {
+        format!("Frames ({total})")
+    }));
+    out.push(Line::styled(
+        "  time          since start dir opcode  length flags         payload",
+        dim().add_modifier(Modifier::BOLD),
+    ));
+    let (frames, split) = log.in_time_order();
+    let mut close = None;
+    let mut prev: Option<crate::capture::Timestamp> = None;
+    for (i, f) in frames.iter().enumerate() {
+        if split == Some(i) {
+            out.push(marker(format!(
+                "{} frames ({} B of payload) not kept{}",
+                log.omitted,
+                log.omitted_bytes,
+                if log.refused {
+                    ": the memory budget was full"
+                } else {
+                    ""
+                }
+            )));
+        } else if let Some(p) = prev {
+            let gap = f.ts.nanos_since(p);
+            if gap >= SILENCE_MARK_NS {
+                out.push(marker(format!("{} without a frame", seconds(gap))));
+            }
+        }
+        if f.is_close() && close.is_none() {
+            close = Some(out.len());
+        }
+        out.push(frame_line(f, c.ts));
+        prev = Some(f.ts);
+    }
+    if frames.is_empty() {
+        out.push(Line::styled("  no frame was decoded", dim()));
+    } else if split.is_none() && log.omitted > 0 {
+        out.push(marker(format!("{} later frames not kept", log.omitted)));
+    }
+    if let Some(p) = prev {
+        let gap = c.end_ts.nanos_since(p);
+        if gap >= SILENCE_MARK_NS {
+            out.push(marker(format!("{} without a frame", seconds(gap))));
+        }
+    }
+    out.push(Line::styled(
+        format!(
+            "  {} end: {}",
+            format_time_of_day(c.end_ts),
+            c.tcp_end.describe()
+        ),
+        Style::new().add_modifier(Modifier::BOLD),
+    ));
+    if !c.findings.is_empty() {
+        out.push(Line::raw(""));
+        out.push(section(&format!("Findings ({})", c.findings.len())));
+        for f in &c.findings {
+            finding_lines(f, &mut out);
+        }
+        out.push(Line::from(vec![
+            label("community"),
+            Span::raw(c.community_id.clone()),
+        ]));
+    }
+    (out, close)
+}
+
+/// A TLS connection's detail: the story, what each hello and the certificate said, alerts,
+/// findings.
+#[must_use]
+pub fn tls_lines(t: &TlsRecord) -> Vec<Line<'static>> {
+    let mut out = vec![
+        Line::from(Span::styled(
+            format!("{} → {}", t.client, t.server),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(vec![
+            label("story"),
+            Span::raw(escape(&crate::present::tls_story(t))),
+        ]),
+        Line::from(vec![
+            label("time"),
+            Span::raw(format!("{} UTC", format_ts(t.ts))),
+        ]),
+        Line::from(vec![
+            label("offered"),
+            Span::raw(format!(
+                "versions [{}]  alpn [{}]  {} ciphers",
+                t.versions_offered.join(", "),
+                escape(&t.alpn_offered.join(", ")),
+                t.ciphers_offered
+            )),
+        ]),
+    ];
+    if let Some(cert) = &t.certificate {
+        out.push(Line::from(vec![
+            label("certificate"),
+            Span::raw(format!(
+                "{} (issuer {}){}",
+                escape(&cert.subject),
+                escape(&cert.issuer),
+                if cert.self_signed {
+                    ", self-signed"
+                } else {
+                    ""
+                }
+            )),
+        ]));
+    }
+    for a in &t.alerts {
+        out.push(Line::from(vec![
+            label("alert"),
+            Span::raw(format!(
+                "{} {} {}{} [packet {}]",
+                a.from.as_str(),
+                a.level.unwrap_or("?"),
+                escape(a.description.as_deref().unwrap_or("encrypted")),
+                if a.probable { " (probable)" } else { "" },
+                a.packet
+            )),
+        ]));
+    }
+    out.push(Line::raw(""));
+    out.push(section(&format!("Findings ({})", t.findings.len())));
+    for f in &t.findings {
+        finding_lines(f, &mut out);
     }
     out
 }

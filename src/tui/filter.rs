@@ -1,0 +1,166 @@
+//! The filter bar's language and what it searches: `v:`/`verdict:`, `code:`, bare verdict
+//! names and finding codes, and free text matched against every text a handshake row or its
+//! detail view shows (columns, headers, findings). Shared by the handshake table and the other
+//! tabs; imports nothing else of the TUI, so every part of it can use it.
+
+use crate::event::{HandshakeRecord, Verdict};
+use crate::finding::Code;
+
+/// Response latency, or how long the client waited for an answer that never came.
+#[must_use]
+pub(crate) fn latency_ms(r: &HandshakeRecord) -> Option<f64> {
+    r.timing.response_ms.or(r.timing.waited_ms)
+}
+
+/// How the latency column shows a record: the response time, or how long the request waited
+/// without an answer (a different thing, shown apart as `wait …`).
+#[must_use]
+pub(crate) fn latency_cell(r: &HandshakeRecord) -> String {
+    match (r.timing.response_ms, r.timing.waited_ms) {
+        (Some(ms), _) => format!("{ms:.1}ms"),
+        (None, Some(ms)) => format!("wait {ms:.0}ms"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Every text a handshake row or its detail view shows, for the filter: the columns, the
+/// subprotocols and extensions, every request and response header line, the finding codes.
+pub(crate) fn handshake_text(r: &HandshakeRecord, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{}\n{} → {}\n{}\n{}\n{}\n{}",
+        crate::present::format_time_of_day(r.ts),
+        r.client,
+        r.server,
+        r.status.map(|s| s.to_string()).unwrap_or_default(),
+        latency_cell(r),
+        r.verdict.as_str(),
+        r.community_id,
+    );
+    for v in [
+        &r.host,
+        &r.path,
+        &r.method,
+        &r.origin,
+        &r.subprotocol,
+        &r.key,
+        &r.accept,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.push_str(v);
+        out.push('\n');
+    }
+    for v in r
+        .subprotocols_offered
+        .iter()
+        .chain(&r.extensions_offered)
+        .chain(&r.extensions)
+    {
+        out.push_str(v);
+        out.push('\n');
+    }
+    for m in r.request.iter().chain(&r.interim).chain(&r.response) {
+        out.push_str(&m.head.start_line);
+        out.push('\n');
+        for h in &m.head.headers {
+            out.push_str(&h.line());
+            out.push('\n');
+        }
+    }
+    for f in &r.findings {
+        out.push_str(f.code.as_str());
+        out.push('\n');
+        out.push_str(&f.message);
+        out.push('\n');
+    }
+}
+
+/// What the table shows: free-text terms plus the quick filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Lower-case terms; each must occur somewhere in a row: any column, any request or
+    /// response header line, a finding's code or message.
+    pub terms: Vec<String>,
+    /// Only this verdict.
+    pub verdict: Option<Verdict>,
+    /// Only handshakes with a finding of this code.
+    pub code: Option<Code>,
+}
+
+impl Filter {
+    /// Parses the filter bar: `v:failed` / `verdict:failed`, `code:accept_mismatch`, a bare
+    /// verdict name or finding code, anything else is a text term. Unknown `code:` values are
+    /// returned as errors so the user learns why nothing matched.
+    ///
+    /// # Errors
+    /// A `code:` or `verdict:` value that does not exist.
+    pub fn parse(s: &str) -> Result<Filter, String> {
+        let mut filter = Filter::default();
+        for token in s.split_whitespace() {
+            let lower = token.to_lowercase();
+            if let Some(v) = lower
+                .strip_prefix("verdict:")
+                .or_else(|| lower.strip_prefix("v:"))
+            {
+                filter.verdict =
+                    Some(Verdict::parse(v).ok_or_else(|| format!("unknown verdict `{v}`"))?);
+            } else if let Some(c) = lower
+                .strip_prefix("code:")
+                .or_else(|| lower.strip_prefix("c:"))
+            {
+                filter.code =
+                    Some(Code::parse(c).ok_or_else(|| format!("unknown finding code `{c}`"))?);
+            } else if let Some(v) = Verdict::parse(&lower) {
+                filter.verdict = Some(v);
+            } else if let Some(c) = Code::parse(&lower) {
+                filter.code = Some(c);
+            } else {
+                filter.terms.push(lower);
+            }
+        }
+        Ok(filter)
+    }
+
+    /// The filter written back in the syntax [`Filter::parse`] reads.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(v) = self.verdict {
+            parts.push(format!("v:{}", v.as_str()));
+        }
+        if let Some(c) = self.code {
+            parts.push(format!("code:{}", c.as_str()));
+        }
+        parts.extend(self.terms.iter().cloned());
+        parts.join(" ")
+    }
+
+    /// No restriction at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty() && self.verdict.is_none() && self.code.is_none()
+    }
+
+    /// Whether `r` passes.
+    #[must_use]
+    pub fn matches(&self, r: &HandshakeRecord) -> bool {
+        if self.verdict.is_some_and(|v| v != r.verdict) {
+            return false;
+        }
+        if let Some(code) = self.code {
+            if !r.findings.iter().any(|f| f.code == code) {
+                return false;
+            }
+        }
+        if self.terms.is_empty() {
+            return true;
+        }
+        let mut hay = String::new();
+        handshake_text(r, &mut hay);
+        let hay = hay.to_lowercase();
+        self.terms.iter().all(|t| hay.contains(t.as_str()))
+    }
+}
