@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::engineio::{EngineIoTracker, Poll};
+use crate::correlate::fallback::H2Servers;
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
@@ -336,6 +337,8 @@ pub struct Engine {
     /// Number and time of the packet being processed (the last one, between packets).
     at: Option<(u64, Timestamp)>,
     recent_accepts: RecentAccepts,
+    /// HTTP/2 connections' server SETTINGS, for HTTP/1.1 upgrades that fell back.
+    h2_servers: H2Servers,
     warned_linktypes: Vec<Linktype>,
     warned: Vec<NoticeCode>,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
@@ -395,6 +398,7 @@ impl Engine {
             out,
             at: None,
             recent_accepts: RecentAccepts::new(),
+            h2_servers: H2Servers::new(),
             warned_linktypes: Vec::new(),
             warned: Vec::new(),
             evicted: Vec::new(),
@@ -620,6 +624,12 @@ impl Engine {
         if conn.take_new_upgrade() {
             let out = &mut self.out;
             conn.assign_ids(&mut || out.reserve());
+            if let Some(enabled) = conn.take_h2_server_settings() {
+                let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+                let client = key.source(client_side).ip();
+                let server = key.source(client_side.reverse());
+                self.h2_servers.remember(client, server, enabled, packet.ts);
+            }
             if let (Some(timeout), Some(since)) =
                 (self.config.response_timeout_ns, conn.unanswered_since())
             {
@@ -1306,6 +1316,11 @@ impl Engine {
         record.timing.connect_rtt_ms = connect_rtt_ns.filter(|n| *n >= 0).map(Timing::millis);
         if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
             self.recent_accepts.remember(id, key, expected);
+        }
+        if record.h2.is_none() && !self.h2_servers.is_empty() {
+            if let Some(f) = self.h2_servers.explain(client, server, record.ts) {
+                record.findings.push(f);
+            }
         }
         record
     }

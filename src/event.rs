@@ -270,6 +270,10 @@ pub struct H2Stream {
     pub connect_protocol_enabled: Option<bool>,
     /// Header fields the capture cannot show (HPACK table entries from before the capture).
     pub unknown_fields: usize,
+    /// The capture started after the connection did (HTTP/2 recognised from its frames): the
+    /// HPACK tables and SETTINGS from before are unknown. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mid_connection: bool,
     /// The RST_STREAM that ended the stream before a final response, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reset: Option<H2Reset>,

@@ -253,6 +253,9 @@ catalogue! {
     H2Goaway => "h2_goaway", Error,
         "The connection went away (GOAWAY) before the server answered the stream",
         "Streams above GOAWAY's last stream id were never processed: the client should retry on a new connection; an error code other than NO_ERROR names the fault.";
+    H2Fallback => "h2_fallback", Info,
+        "The WebSocket used an HTTP/1.1 upgrade on its own connection while the client had an HTTP/2 connection to the same server",
+        "When that connection's SETTINGS did not enable extended CONNECT, enable RFC 8441 on the server or proxy (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot) to carry WebSockets on the existing h2 connection; otherwise the client chose HTTP/1.1.";
     H2FieldsUnknown => "h2_fields_unknown", Info,
         "Some header fields cannot be shown: the capture started after the HPACK table was built",
         "Capture from the start of the HTTP/2 connection to see every field; the fields shown are exact, the rest are marked (unknown).";

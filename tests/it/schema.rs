@@ -354,8 +354,6 @@ fn the_document_reader_sees_fields_and_types() {
 
 /// Report fields no bundled sample's report holds (the test fails when one appears).
 const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[
-    // Only imperfect captures (samples/imperfect/) have capture evidence to report.
-    ("report", "capture_evidence"),
     // TLS connections: the report goldens are of the plaintext samples (tests/it/tls.rs
     // checks the TLS samples' reports).
     ("report", "tls"),
