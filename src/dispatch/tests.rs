@@ -739,6 +739,8 @@ fn alpn_h2_makes_the_decrypted_bytes_http2_from_their_first_octet() {
     let keys = crate::tls::SessionKeys {
         client: Box::new(ClearText),
         server: Box::new(ClearText),
+        tickets: None,
+        early: None,
     };
     r.conn
         .install_tls_keys(crate::tls::KeyAnswer::Keys(keys), &mut r.out, &mut r.meter);

@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 14] = [
+pub const TARGETS: [(&str, Body); 15] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
