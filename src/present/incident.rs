@@ -686,8 +686,7 @@ mod tests {
             hop(5, 6),
         ];
         let groups = group_incidents(&records, &hops, LIMITS);
-        let shapes: Vec<(u64, Vec<Vec<u64>>)> =
-            groups.iter().map(|g| (g.count, legs(g))).collect();
+        let shapes: Vec<(u64, Vec<Vec<u64>>)> = groups.iter().map(|g| (g.count, legs(g))).collect();
         assert_eq!(
             shapes,
             vec![(2, vec![vec![1, 2], vec![3, 4]]), (1, vec![vec![5, 6]])]
