@@ -7,9 +7,13 @@
 #     sudo samples/generate-h2.sh             # all scenarios
 #     sudo samples/generate-h2.sh hypercorn   # only scenarios whose name contains "hypercorn"
 #
-# Installs what is missing (tcpdump, tshark, python3-venv; hypercorn and h2 in
-# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18209 only, and kills every
-# process it started (by pid) on exit. Every wait is bounded.
+# Installs what is missing (tcpdump, tshark, openssl, python3-venv; hypercorn and h2 in
+# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18219 only, and kills every
+# process it started (by pid) on exit. Every wait is bounded. The TLS captures (ALPN h2) go
+# to samples/h2tls/ with the key log their client wrote next to each (NAME.keys) and tshark's
+# decrypted view of their HEADERS (NAME.tshark.tsv) and DATA frames (NAME.tshark-data.tsv);
+# the Chromium one needs `chromium` (scripts/setup-debian installs it) and is skipped, saying
+# so, without it.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,6 +40,7 @@ trap 'exit 130' INT TERM HUP
 missing=()
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 command -v tshark  >/dev/null || missing+=(tshark)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
@@ -103,6 +108,20 @@ dissect() {  # dissect PCAP PORT...
     2>/dev/null >"expected/$pcap.tshark.tsv"
 }
 
+# The same for a TLS capture decrypted with its key log (ALPN says h2), written next to it,
+# and its DATA frames: packet, source port, then type, stream and length of every HTTP/2
+# frame in the packet (comma-joined, in order).
+dissect_tls() {  # dissect_tls h2tls/NAME
+  local base=$1
+  tshark -r "$base.pcap" -o "tls.keylog_file:$base.keys" -Y 'http2.type == 1' -T fields \
+    -E separator=/t -e frame.number -e http2.streamid -e http2.header.name \
+    -e http2.header.value 2>/dev/null >"$base.tshark.tsv"
+  tshark -r "$base.pcap" -o "tls.keylog_file:$base.keys" -Y 'http2.type == 0' -T fields \
+    -E separator=/t -e frame.number -e tcp.srcport -e http2.type -e http2.streamid \
+    -e http2.length 2>/dev/null >"$base.tshark-data.tsv"
+  [[ -s $base.tshark.tsv ]] || die "tshark decrypted no HEADERS in $base.pcap"
+}
+
 want() {  # want NAME: false if filtered out by $1
   [[ -z $ONLY || $1 == *"$ONLY"* ]] || return 1
   log "$1"
@@ -132,6 +151,112 @@ if want h2c-no-connect-setting; then
   timeout 10 "${H2WS[@]}" client --port 18202
   cap_stop
   dissect h2c-no-connect-setting.pcap 18202
+fi
+
+# node's own http2 on both ends (enableConnectProtocol on the server; gen/nodeh2.js does the
+# RFC 6455 framing): one WebSocket stream, the client ending its side with its Close.
+if want h2c-node-http2 && command -v node >/dev/null; then
+  bg nodeh2 node "$GEN/nodeh2.js" server --port 18205 --lifetime 30
+  wait_listen 18205
+  cap_start h2c-node-http2.pcap 'tcp port 18205'
+  timeout 10 node "$GEN/nodeh2.js" client --port 18205
+  cap_stop
+  dissect h2c-node-http2.pcap 18205
+elif want h2c-node-http2; then
+  warn "node not installed: h2c-node-http2 not recorded"
+fi
+
+# A capture that starts mid-connection: h2c-hypercorn-ok without its first nine packets (the
+# handshake, the preface and SETTINGS both ways), so HTTP/2 is known only by its frames and the
+# HPACK tables start empty where the sender's were not.
+if want h2c-mid-connection; then
+  [[ -s h2c-hypercorn-ok.pcap ]] || die "h2c-mid-connection is cut from h2c-hypercorn-ok.pcap"
+  editcap -r h2c-hypercorn-ok.pcap h2c-mid-connection.pcap 10-30
+fi
+
+# hypercorn refusing a WebSocket with a body (the ASGI denial response): HEADERS 403, then
+# DATA with the reason, over h2c.
+if want h2c-hypercorn-403-body; then
+  bg hypercorn403 "${H2WS[@]}" hypercorn --port 18203 --lifetime 30
+  wait_listen 18203
+  cap_start h2c-hypercorn-403-body.pcap 'tcp port 18203'
+  timeout 10 "${H2WS[@]}" client --port 18203 --path /refused
+  cap_stop
+  dissect h2c-hypercorn-403-body.pcap 18203
+fi
+
+# ------------------------------------------------------------------ over TLS (ALPN h2)
+mkdir -p h2tls
+CERT=$WORK/localhost.pem
+KEY=$WORK/localhost.key
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+  -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+  -keyout "$KEY" -out "$CERT" 2>/dev/null
+
+# Headless Chromium loading a page from hypercorn over https and opening a WebSocket to the
+# same origin: hypercorn's SETTINGS enable extended CONNECT, so Chromium sends it as a stream
+# of the page's h2 connection (RFC 8441) and, after both Close frames, resets the stream
+# (CANCEL). Chromium writes the key log (--ssl-key-log-file).
+if want h2tls-chromium-hypercorn && command -v chromium >/dev/null; then
+  bg hypercorn-tls "${H2WS[@]}" hypercorn --port 18211 --lifetime 40 --cert "$CERT" --key "$KEY"
+  wait_listen 18211
+  rm -f h2tls/h2tls-chromium-hypercorn.keys
+  cap_start h2tls/h2tls-chromium-hypercorn.pcap 'tcp port 18211'
+  timeout 30 chromium --headless=new --no-sandbox --disable-gpu --ignore-certificate-errors \
+    --ssl-key-log-file="$HERE/h2tls/h2tls-chromium-hypercorn.keys" \
+    --user-data-dir="$WORK/chromium" --no-first-run --disable-background-networking \
+    --virtual-time-budget=5000 --dump-dom https://127.0.0.1:18211/ 2>/dev/null \
+    >"$WORK/chromium.dom" || true
+  cap_stop
+  grep -q 'echo:hello from the browser' "$WORK/chromium.dom" ||
+    { cat "$WORK/chromium.dom" >&2; die "Chromium's WebSocket did not get its echo"; }
+  chmod 644 h2tls/h2tls-chromium-hypercorn.keys
+  dissect_tls h2tls/h2tls-chromium-hypercorn
+elif want h2tls-chromium-hypercorn; then
+  warn "chromium not installed: h2tls-chromium-hypercorn not recorded"
+fi
+
+# The fallback: headless Chromium loads the page from nginx over TLS with HTTP/2, but nginx's
+# SETTINGS do not enable extended CONNECT, so Chromium opens the WebSocket on a second TLS
+# connection with a classic HTTP/1.1 upgrade, which nginx proxies to hypercorn (HTTP/1.1,
+# port 18214; that leg is captured too).
+if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
+  prefix=$WORK/nginx-18213
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18213|g" -e "s|@UPSTREAM_PORT@|18214|g" \
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+  bg hypercorn-h1 "${H2WS[@]}" hypercorn --port 18214 --lifetime 40
+  bg nginx-18213 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen 18214
+  wait_listen 18213
+  rm -f h2tls/h2tls-chromium-nginx-fallback.keys
+  cap_start h2tls/h2tls-chromium-nginx-fallback.pcap 'tcp port 18213 or tcp port 18214'
+  timeout 30 chromium --headless=new --no-sandbox --disable-gpu --ignore-certificate-errors \
+    --ssl-key-log-file="$HERE/h2tls/h2tls-chromium-nginx-fallback.keys" \
+    --user-data-dir="$WORK/chromium-nginx" --no-first-run --disable-background-networking \
+    --virtual-time-budget=5000 --dump-dom https://127.0.0.1:18213/ 2>/dev/null \
+    >"$WORK/chromium-nginx.dom" || true
+  cap_stop
+  grep -q 'echo:hello from the browser' "$WORK/chromium-nginx.dom" ||
+    { cat "$WORK/chromium-nginx.dom" >&2; die "Chromium's WebSocket through nginx got no echo"; }
+  chmod 644 h2tls/h2tls-chromium-nginx-fallback.keys
+  dissect_tls h2tls/h2tls-chromium-nginx-fallback
+elif want h2tls-chromium-nginx-fallback; then
+  warn "chromium not installed: h2tls-chromium-nginx-fallback not recorded"
+fi
+
+# python h2 over TLS (ALPN h2, the key log from ssl's keylog_filename): two WebSocket
+# streams on one connection, each ended with END_STREAM on the client's Close.
+if want h2tls-python-hypercorn; then
+  bg hypercorn-tls2 "${H2WS[@]}" hypercorn --port 18212 --lifetime 30 --cert "$CERT" --key "$KEY"
+  wait_listen 18212
+  rm -f h2tls/h2tls-python-hypercorn.keys
+  cap_start h2tls/h2tls-python-hypercorn.pcap 'tcp port 18212'
+  timeout 10 "${H2WS[@]}" client --port 18212 --tls --streams 2 \
+    --keylog "$HERE/h2tls/h2tls-python-hypercorn.keys"
+  cap_stop
+  chmod 644 h2tls/h2tls-python-hypercorn.keys
+  dissect_tls h2tls/h2tls-python-hypercorn
 fi
 
 log "done; regenerate the expected outputs: WSSNIFF_BLESS=1 cargo test --test it samples"

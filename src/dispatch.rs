@@ -38,6 +38,7 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
+use crate::engineio::{self, observer::EioObserver};
 use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
 use crate::h2::connection::{H2Connection, H2Limits};
 use crate::h2::frame::{self as h2frame, PrefaceMatch};
@@ -150,6 +151,9 @@ struct TlsLayer {
     inner: Option<Box<Dispatch>>,
     /// The record, once the connection finished.
     record: Option<TlsRecord>,
+    /// The ALPN selection was looked at for `h2` (done once, when the inner switch could
+    /// still take it).
+    alpn_checked: bool,
 }
 
 /// The per-connection parser switch: the two lanes, the HTTP/1 pairing they share, and the
@@ -162,6 +166,8 @@ pub struct Dispatch {
     websockets: Vec<WebSocketStream>,
     /// Memory registered for `websockets`.
     websockets_account: Account,
+    /// What the Engine.IO observer of a finished WebSocket session read, until taken.
+    engineio: Option<Box<EioObserver>>,
     /// How the connection ended, once it has, for the WebSocket records.
     ended: Option<(TcpEnd, Option<Peer>)>,
     /// Directions switched to WebSocket by a 101 whose first bytes are not decoded yet: they
@@ -194,6 +200,7 @@ impl Dispatch {
             ),
             websockets: Vec::new(),
             websockets_account: Account::default(),
+            engineio: None,
             ended: None,
             fresh: [false, false],
             cut_pending: [false, false],
@@ -290,11 +297,23 @@ impl Dispatch {
             || self.inner().is_some_and(Dispatch::saw_upgrade)
     }
 
-    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    /// Whether an upgrade request (or an HTTP/2 server SETTINGS, see
+    /// [`Dispatch::take_h2_server_settings`]) arrived since the last call (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
         let inner = self.inner_mut().is_some_and(Dispatch::take_new_upgrade);
         let h2 = self.h2.as_mut().is_some_and(|h| h.take_new_request());
         self.http.take_new_upgrade() | h2 | inner
+    }
+
+    /// The server's SETTINGS_ENABLE_CONNECT_PROTOCOL when an HTTP/2 server SETTINGS was read
+    /// since the last call (in plaintext or decrypted); asked only after
+    /// [`Dispatch::take_new_upgrade`] said true, so other connections never pay for it.
+    pub fn take_h2_server_settings(&mut self) -> Option<bool> {
+        let inner = self.inner_mut().and_then(Dispatch::take_h2_server_settings);
+        self.h2
+            .as_mut()
+            .and_then(|h| h.take_server_settings())
+            .or(inner)
     }
 
     /// When the oldest unanswered upgrade request was sent.
@@ -334,8 +353,11 @@ impl Dispatch {
         if self.websockets.is_empty() {
             return None;
         }
-        let w = self.websockets.remove(0);
+        let mut w = self.websockets.remove(0);
         if w.id == StreamId::HTTP1 {
+            if let Some(eio) = w.session.content_observer_as::<EioObserver>() {
+                self.engineio = Some(Box::new(std::mem::take(eio)));
+            }
             return Some((w.id, (*w.session).finish(tcp, closer)));
         }
         // An HTTP/2 stream ends by its own frames (END_STREAM, RST_STREAM) in place of FIN
@@ -352,6 +374,17 @@ impl Dispatch {
         let mut record = (*w.session).finish(tcp, closer);
         record.h2_stream_id = Some(w.id.0);
         Some((w.id, record))
+    }
+
+    /// The Engine.IO packets read from the HTTP/1 WebSocket session, once its connection
+    /// record was taken ([`Dispatch::take_connection_record`]).
+    pub fn take_engineio(&mut self) -> Option<Box<EioObserver>> {
+        if let Some(inner) = self.inner_mut() {
+            if let Some(eio) = inner.take_engineio() {
+                return Some(eio);
+            }
+        }
+        self.engineio.take()
     }
 
     /// Bytes held by the pairing and the sessions, computed now (walked).
@@ -460,14 +493,29 @@ impl Dispatch {
     #[inline(never)]
     fn start_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>, client: Side, upgraded: bool) {
         link.set_client(client);
-        self.h2 = Some(Box::new(H2Connection::new(
-            self.limits.h2,
-            client,
-            upgraded,
-            true,
-        )));
+        self.h2 = Some(Box::new(
+            H2Connection::new(self.limits.h2, client, upgraded, true)
+                .keeping_bodies(self.limits.body_bytes),
+        ));
         *self.lane_mut(client) = Lane::H2c;
         *self.lane_mut(client.reverse()) = Lane::H2c;
+    }
+
+    /// The TLS session selected `h2` by ALPN (RFC 9113 §3.2): the decrypted bytes are HTTP/2
+    /// from their first octet, the TLS client's side sending the preface, whichever direction
+    /// decrypts first. Nothing happens when HTTP/2 was already found or a direction was
+    /// already read as HTTP/1 (the selection came too late to matter), or the client is not
+    /// known.
+    #[cold]
+    #[inline(never)]
+    fn alpn_h2<S: ByteStream>(&mut self, link: &mut Link<'_, S>) {
+        let untouched = self
+            .lanes
+            .iter()
+            .all(|l| matches!(l, Lane::Http(f) if f.at_start()));
+        if let (None, true, Some(client)) = (&self.h2, untouched, link.client()) {
+            self.start_h2(link, client, false);
+        }
     }
 
     /// At a stream's first byte: the client preface (RFC 9113 §3.3, prior knowledge) starts
@@ -486,7 +534,94 @@ impl Dispatch {
                 PrefaceMatch::No => {}
             }
         }
+        // A server's SETTINGS read while the client's preface waits unread on the other side
+        // (both directions arrived before either was read, as when TLS keys come late).
+        let other = side.reverse();
+        if starts_with_settings(link.stream(side).data())
+            && h2frame::preface(link.stream(other).data()) == PrefaceMatch::Complete
+            && matches!(self.lane(other), Lane::Http(f) if f.at_start())
+        {
+            self.start_h2(link, other, false);
+            return Some(true);
+        }
         server_preface_first(link, side).then_some(false)
+    }
+
+    /// A direction whose start was not captured and whose bytes are no WebSocket frames: are
+    /// they HTTP/2 frames (by shape, [`h2frame::sniff_frames`])? `Some(go_on)` when that
+    /// decided the lane (HTTP/2 from here, both directions, the HPACK state unknown; or wait
+    /// for more bytes), `None` to go on as HTTP. The client is who sends requests or masked
+    /// WebSocket frames ([`h2_client_by_content`]); while nothing shows it the bytes wait, up
+    /// to the sniffing budget. Cold: only directions without a SYN reach it, once.
+    #[cold]
+    #[inline(never)]
+    fn h2_midway<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> Option<bool> {
+        let data = link.stream(side).data();
+        let shape = h2frame::sniff_frames(data);
+        if self.h2.is_some() {
+            // The other direction is HTTP/2 already: this one joins at a frame boundary, once
+            // one whole sane frame shows it starts at one.
+            let whole = h2frame::whole_frames(data).next().is_some();
+            return match shape {
+                h2frame::ShapeSniff::Frames => {
+                    *self.lane_mut(side) = Lane::H2c;
+                    Some(true)
+                }
+                h2frame::ShapeSniff::NeedMore if whole => {
+                    *self.lane_mut(side) = Lane::H2c;
+                    Some(true)
+                }
+                h2frame::ShapeSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => Some(false),
+                _ => {
+                    self.set_lane(link, side, Lane::Ignored);
+                    Some(false)
+                }
+            };
+        }
+        match shape {
+            h2frame::ShapeSniff::No => return None,
+            h2frame::ShapeSniff::NeedMore if data.len() < FRAME_SNIFF_BUDGET => return Some(false),
+            h2frame::ShapeSniff::NeedMore => return None,
+            h2frame::ShapeSniff::Frames => {}
+        }
+        let Some(client) = h2_client_by_content(link).or(link.client()) else {
+            return (data.len() < FRAME_SNIFF_BUDGET).then_some(false);
+        };
+        link.set_client(client);
+        self.h2 = Some(Box::new(
+            H2Connection::new(self.limits.h2, client, false, false)
+                .keeping_bodies(self.limits.body_bytes),
+        ));
+        *self.lane_mut(side) = Lane::H2c;
+        // The other direction's buffered bytes join now if they start at a frame, so both
+        // are read in capture order (a response before the DATA that follows it).
+        let other = side.reverse();
+        if self.lane(other) == Lane::FrameSniff && !link.stream(other).data().is_empty() {
+            let _ = self.h2_midway(link, other);
+        }
+        Some(true)
+    }
+
+    /// One HTTP/2 step, on `side` or, when the other direction is HTTP/2 too and its next
+    /// buffered byte came in an earlier packet, on that one: bytes of both directions buffered
+    /// together (mid-connection sniffing, TLS keys that came late) are read in capture order.
+    #[inline(never)]
+    fn h2_step_ordered<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> bool {
+        let other = side.reverse();
+        let first = |link: &Link<'_, S>, s: Side| link.stream(s).origin(0).map(|o| o.packet);
+        if self.lane(other) == Lane::H2c {
+            if let (Some(theirs), Some(ours)) = (first(link, other), first(link, side)) {
+                if theirs < ours && self.h2_step(link, other, out) {
+                    return true;
+                }
+            }
+        }
+        self.h2_step(link, side, out)
     }
 
     /// One HTTP/2 step on `side`; false when it needs more bytes or stopped.
@@ -669,6 +804,7 @@ impl Dispatch {
                         start,
                         extensions,
                         extensions_known,
+                        engineio,
                     } => {
                         if !self.has_session(StreamId::HTTP1) {
                             // RFC 6455 §4.1: frames may follow the 101 at once, in the same
@@ -680,7 +816,13 @@ impl Dispatch {
                             } else {
                                 Session::extensions_unknown(start, max)
                             };
-                            let session = session.with_frame_log(self.limits.frame_log);
+                            let mut session = session.with_frame_log(self.limits.frame_log);
+                            if let Some(version) = engineio {
+                                // Engine.IO rides this WebSocket: its packets are read through
+                                // the content hook (only for these sessions).
+                                let observer = Box::new(EioObserver::new(version));
+                                session.observe_content(observer, engineio::observer::limits());
+                            }
                             self.open_session(StreamId::HTTP1, session);
                         }
                         Lane::WebSocket
@@ -758,6 +900,7 @@ impl Dispatch {
                 conn: TlsConnection::new(self.limits.decrypt),
                 inner: None,
                 record: None,
+                alpn_checked: false,
             }));
         }
         *self.lane_mut(side) = Lane::Tls;
@@ -801,11 +944,16 @@ impl Dispatch {
             Box::new(d)
         });
         let gaps = tls.conn.take_plaintext_gaps();
+        let alpn_h2 = !tls.alpn_checked && tls.conn.alpn() == Some("h2");
         let mut client = client;
         let mut link = Link::new(tls.conn.plaintext_mut(), &mut client, now);
         if let Some(meter) = meter {
             // The parsers of the plaintext grow within the same budget.
             link = link.with_meter(meter);
+        }
+        if alpn_h2 {
+            tls.alpn_checked = true;
+            inner.alpn_h2(&mut link);
         }
         for (index, gap, packet) in gaps {
             inner.gap(&mut link, side_of(index), gap, packet);
@@ -915,6 +1063,11 @@ impl Dispatch {
             FrameSniff::NeedMore if data.len() >= FRAME_SNIFF_BUDGET => FrameSniff::No,
             v => v,
         };
+        if verdict != FrameSniff::NeedMore && !matches!(verdict, FrameSniff::WebSocket { .. }) {
+            if let Some(go_on) = self.h2_midway(link, side) {
+                return go_on;
+            }
+        }
         match verdict {
             FrameSniff::NeedMore => false,
             FrameSniff::No => {
@@ -1074,7 +1227,7 @@ impl<S: ByteStream> Application<S> for Dispatch {
                     self.tls_step(link, side, out);
                     false
                 }
-                Lane::H2c => self.h2_step(link, side, out),
+                Lane::H2c => self.h2_step_ordered(link, side, out),
                 Lane::Tunnel | Lane::Ignored => false,
             };
             if !go_on {
@@ -1082,7 +1235,9 @@ impl<S: ByteStream> Application<S> for Dispatch {
             }
         }
         if self.h2.is_some() {
+            // Both: a step in capture order may have read the other direction too.
             self.h2_frames(link, side);
+            self.h2_frames(link, side.reverse());
         }
     }
 
@@ -1146,11 +1301,49 @@ const SERVER_PREFACE_HOLD: usize = 16 * 1024;
 /// direction has not started: a prior-knowledge server that spoke first.
 fn server_preface_first<S: ByteStream>(link: &Link<'_, S>, side: Side) -> bool {
     let data = link.stream(side).data();
-    let settings = matches!(data, [_, _, _, 0x04, 0x00, 0, 0, 0, 0, ..]);
-    settings
+    starts_with_settings(data)
         && data.len() <= SERVER_PREFACE_HOLD
         && link.sends_requests(side) != Some(true)
         && link.stream(side.reverse()).data().is_empty()
+}
+
+/// Which side is the client of an HTTP/2 connection captured mid-way, from the whole frames
+/// buffered on either side: a header block naming request pseudo-header fields (static-table
+/// names or literals, RFC 7541 Appendix A: `:method`, `:path`, …) comes from the client, one
+/// naming `:status` from the server; DATA whose payload starts with masked WebSocket frames
+/// comes from the client (RFC 6455 §5.3). `None` when nothing buffered says.
+fn h2_client_by_content<S: ByteStream>(link: &Link<'_, S>) -> Option<Side> {
+    use crate::h2::hpack::{HpackDecoder, HpackLimits};
+    for side in [Side::LoToHi, Side::HiToLo] {
+        for (h, payload) in h2frame::whole_frames(link.stream(side).data()) {
+            match h2frame::parse_payload(&h, payload) {
+                Ok(h2frame::Frame::Headers { block, .. }) => {
+                    let list = HpackDecoder::new(HpackLimits::default(), false).decode(block);
+                    for name in list.fields.iter().filter_map(|f| f.name.as_deref()) {
+                        match name {
+                            ":method" | ":path" | ":scheme" | ":authority" | ":protocol" => {
+                                return Some(side)
+                            }
+                            ":status" => return Some(side.reverse()),
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(h2frame::Frame::Data { data, .. }) if h.stream != 0 => {
+                    if let FrameSniff::WebSocket { masked } = session::sniff(data) {
+                        return Some(if masked { side } else { side.reverse() });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// Whether `data` starts with the header of a SETTINGS frame (not an ACK) on stream 0.
+fn starts_with_settings(data: &[u8]) -> bool {
+    matches!(data, [_, _, _, 0x04, 0x00, 0, 0, 0, 0, ..])
 }
 
 /// What a segment did to the connection.
@@ -1224,9 +1417,15 @@ impl Connection {
         self.app.saw_upgrade()
     }
 
-    /// Whether an upgrade request arrived since the last call (and clears the flag).
+    /// Whether an upgrade request (or an HTTP/2 server SETTINGS) arrived since the last call
+    /// (and clears the flag).
     pub fn take_new_upgrade(&mut self) -> bool {
         self.app.take_new_upgrade()
+    }
+
+    /// See [`Dispatch::take_h2_server_settings`].
+    pub fn take_h2_server_settings(&mut self) -> Option<bool> {
+        self.app.take_h2_server_settings()
     }
 
     /// When the oldest unanswered upgrade request was sent.
@@ -1277,6 +1476,12 @@ impl Connection {
     /// After [`Connection::finish`]: the WebSocket connection records, one per call.
     pub fn take_connection_record(&mut self) -> Option<(StreamId, ConnectionRecord)> {
         self.app.take_connection_record()
+    }
+
+    /// The Engine.IO packets of the WebSocket whose record was just taken, if it carried
+    /// Engine.IO.
+    pub fn take_engineio(&mut self) -> Option<Box<EioObserver>> {
+        self.app.take_engineio()
     }
 
     /// Takes one segment travelling on `side`; completed exchanges go to `out.completed`.

@@ -19,6 +19,8 @@ use serde::Serialize;
 
 use crate::capture::{Linktype, Packet, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
+use crate::correlate::engineio::{EngineIoTracker, Poll};
+use crate::correlate::fallback::H2Servers;
 use crate::correlate::hop::HopTracker;
 use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
@@ -212,6 +214,9 @@ pub struct Stats {
     /// Handshake, connection and TLS records marked `memcap_reached`.
     #[serde(skip_serializing_if = "is_zero")]
     pub memcap_records: u64,
+    /// Engine.IO (Socket.IO) session records emitted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub engineio_sessions: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -332,6 +337,8 @@ pub struct Engine {
     /// Number and time of the packet being processed (the last one, between packets).
     at: Option<(u64, Timestamp)>,
     recent_accepts: RecentAccepts,
+    /// HTTP/2 connections' server SETTINGS, for HTTP/1.1 upgrades that fell back.
+    h2_servers: H2Servers,
     warned_linktypes: Vec<Linktype>,
     warned: Vec<NoticeCode>,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
@@ -364,6 +371,8 @@ pub struct Engine {
     ended_legs: BTreeMap<u64, bool>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
+    /// Engine.IO sessions across connections (fed only by Engine.IO requests).
+    engineio: EngineIoTracker,
     /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
     /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
     /// packets of connections the table does not hold.
@@ -389,6 +398,7 @@ impl Engine {
             out,
             at: None,
             recent_accepts: RecentAccepts::new(),
+            h2_servers: H2Servers::new(),
             warned_linktypes: Vec::new(),
             warned: Vec::new(),
             evicted: Vec::new(),
@@ -406,6 +416,7 @@ impl Engine {
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
             keys: None,
+            engineio: EngineIoTracker::new(),
             closed: VecDeque::new(),
         }
     }
@@ -613,6 +624,12 @@ impl Engine {
         if conn.take_new_upgrade() {
             let out = &mut self.out;
             conn.assign_ids(&mut || out.reserve());
+            if let Some(enabled) = conn.take_h2_server_settings() {
+                let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+                let client = key.source(client_side).ip();
+                let server = key.source(client_side.reverse());
+                self.h2_servers.remember(client, server, enabled, packet.ts);
+            }
             if let (Some(timeout), Some(since)) =
                 (self.config.response_timeout_ns, conn.unanswered_since())
             {
@@ -624,6 +641,8 @@ impl Engine {
         // (rarely any: read only then).
         let completed = (!self.output.completed.is_empty())
             .then(|| (conn.connect_rtt_ns(), conn.client_side(), conn.tcp().loss()));
+        // Engine.IO polls this packet completed (rarely any) need the client's side too.
+        let eio_client_side = (!self.output.engineio.is_empty()).then(|| conn.client_side());
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
@@ -658,6 +677,9 @@ impl Engine {
             }
             // A record is parked only here: the flag may have just been set.
             parked = self.flows.peek_mut(&key).is_some_and(|f| f.parked);
+        }
+        if let Some(client_side) = eio_client_side {
+            self.engineio_polls(key, client_side);
         }
         if parked {
             self.client_took_switch(key);
@@ -808,6 +830,10 @@ impl Engine {
         }
         self.settle_table();
         self.note_capture_evidence();
+        for session in self.engineio.finish() {
+            self.stats.engineio_sessions += 1;
+            self.out.push(Event::EngineIo(Box::new(session)));
+        }
         // Nothing is left to link with: the remembered legs go.
         self.hops = HopTracker::new();
         self.hop_account.set(&mut self.meter, 0);
@@ -882,6 +908,9 @@ impl Engine {
         for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
             conn.set_handshake(stream, id, failed);
         }
+        if !self.output.engineio.is_empty() {
+            self.engineio_polls(key, client_side);
+        }
         if let Some(mut tls) = conn.take_tls_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             let client = key.source(client_side);
@@ -921,7 +950,37 @@ impl Engine {
             if !record.handshake_observed {
                 self.stats.connections_without_handshake += 1;
             }
+            if let Some(eio) = conn.take_engineio() {
+                self.engineio.websocket_ended(&record, &eio);
+            }
             self.out.push(Event::Connection(Box::new(record)));
+            self.engineio_done();
+        }
+    }
+
+    /// Hands the Engine.IO polling exchanges this connection completed to the session
+    /// tracker (a branch ordinary traffic does not take: only `EIO=` requests fill them).
+    #[inline(never)]
+    fn engineio_polls(&mut self, key: FlowKey, client_side: Option<Side>) {
+        let client_side = client_side.unwrap_or(Side::LoToHi);
+        let client = key.source(client_side);
+        let server = key.source(client_side.reverse());
+        for poll in std::mem::take(&mut self.output.engineio) {
+            self.engineio.poll(&Poll {
+                client,
+                server,
+                request: &poll.request,
+                response: poll.response.as_ref(),
+            });
+        }
+        self.engineio_done();
+    }
+
+    /// Writes the Engine.IO sessions known to be over.
+    fn engineio_done(&mut self) {
+        for session in self.engineio.take_done() {
+            self.stats.engineio_sessions += 1;
+            self.out.push(Event::EngineIo(Box::new(session)));
         }
     }
 
@@ -1208,6 +1267,9 @@ impl Engine {
                 .admit(Use::Hop, HopTracker::cost(&record))
                 .is_ok();
             let record = Arc::new(record);
+            if record.request.as_ref().is_some_and(engineio_request) {
+                self.engineio.handshake(&record);
+            }
             let hops = self.hops.push_within(&record, keep);
             self.hop_account.set(&mut self.meter, self.hops.memory());
             match opened {
@@ -1255,6 +1317,21 @@ impl Engine {
         if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
             self.recent_accepts.remember(id, key, expected);
         }
+        if record.h2.is_none() && !self.h2_servers.is_empty() {
+            if let Some(f) = self.h2_servers.explain(client, server, record.ts) {
+                record.findings.push(f);
+            }
+        }
         record
+    }
+}
+
+/// Whether an upgrade request's target names Engine.IO (`EIO=`).
+fn engineio_request(m: &crate::event::Message) -> bool {
+    match &m.head.start {
+        crate::event::StartLine::Request { target, .. } => {
+            crate::engineio::target::mentions_eio(target.as_bytes())
+        }
+        crate::event::StartLine::Response { .. } => false,
     }
 }

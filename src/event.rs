@@ -1,12 +1,16 @@
 //! What the engine tells the sinks: the only types line output, JSON, reports and the TUI see.
 
 pub mod body;
+mod engineio;
 mod frames;
 mod head;
 mod hop;
 mod tls;
 
 pub use body::BodyExcerpt;
+pub use engineio::{
+    EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, EngineIoSession, SioNamespace,
+};
 pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
@@ -266,6 +270,10 @@ pub struct H2Stream {
     pub connect_protocol_enabled: Option<bool>,
     /// Header fields the capture cannot show (HPACK table entries from before the capture).
     pub unknown_fields: usize,
+    /// The capture started after the connection did (HTTP/2 recognised from its frames): the
+    /// HPACK tables and SETTINGS from before are unknown. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mid_connection: bool,
     /// The RST_STREAM that ended the stream before a final response, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reset: Option<H2Reset>,
@@ -636,6 +644,9 @@ pub enum Event {
     /// A TLS connection that ended (or was still open when the capture ended): SNI, ALPN,
     /// version, cipher, certificate, alerts, outcome.
     Tls(Box<TlsRecord>),
+    /// An Engine.IO (Socket.IO) session across its connections, when it ended or the
+    /// capture did.
+    EngineIo(Box<EngineIoSession>),
 }
 
 /// Endpoint helper: `(ip, port)` as a socket address.

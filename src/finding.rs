@@ -253,6 +253,9 @@ catalogue! {
     H2Goaway => "h2_goaway", Error,
         "The connection went away (GOAWAY) before the server answered the stream",
         "Streams above GOAWAY's last stream id were never processed: the client should retry on a new connection; an error code other than NO_ERROR names the fault.";
+    H2Fallback => "h2_fallback", Info,
+        "The WebSocket used an HTTP/1.1 upgrade on its own connection while the client had an HTTP/2 connection to the same server",
+        "When that connection's SETTINGS did not enable extended CONNECT, enable RFC 8441 on the server or proxy (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot) to carry WebSockets on the existing h2 connection; otherwise the client chose HTTP/1.1.";
     H2FieldsUnknown => "h2_fields_unknown", Info,
         "Some header fields cannot be shown: the capture started after the HPACK table was built",
         "Capture from the start of the HTTP/2 connection to see every field; the fields shown are exact, the rest are marked (unknown).";
@@ -363,6 +366,31 @@ catalogue! {
     TlsCertificateExpired => "tls_certificate_expired", Error,
         "The certificate was outside its validity period at capture time",
         "Renew the certificate (and check the server picked up the new one: reload nginx/the proxy), or fix the clock of the side whose time is wrong.";
+    // --- Engine.IO / Socket.IO sessions (across connections) ---
+    EngineioSessionUnknown => "engineio_session_unknown", Error,
+        "A request carrying the Engine.IO sid was answered 400 Session ID unknown: it reached a server that never created the session",
+        "Several backends without sticky sessions: every request of a session must reach the process that opened it. nginx: `ip_hash;` or `hash $remote_addr consistent;` in the upstream; HAProxy: `balance source` or a cookie (`cookie io prefix`); cloud load balancers and Kubernetes ingress: session affinity (e.g. `nginx.ingress.kubernetes.io/affinity: cookie`). Or skip polling with the client option `transports: ['websocket']`. With several Node processes also use an adapter (@socket.io/redis-adapter) so broadcasts reach every process.";
+    EngineioFellBackToPolling => "engineio_fell_back_to_polling", Warning,
+        "The Engine.IO session never moved to WebSocket: it kept working over HTTP long-polling",
+        "Polling costs a request per message and per ping. If the upgrade was refused, fix the handshake cause named here (a proxy that strips Upgrade: nginx needs `proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";`); if the server offered `upgrades: []`, enable the websocket transport on the server (`transports: ['polling', 'websocket']`).";
+    EngineioProbeUnanswered => "engineio_probe_unanswered", Error,
+        "The WebSocket opened (101) but the Engine.IO probe `2probe` got no `3probe` back",
+        "The 101 came from something that does not speak Engine.IO on that path (a proxy answering itself, another app), or the server lost the session between the poll and the upgrade (non-sticky balancing). Check where the upgrade request is routed.";
+    EngineioUnsupportedVersion => "engineio_unsupported_version", Error,
+        "The server refused the client's Engine.IO protocol revision (code 5, Unsupported protocol version)",
+        "Socket.IO v2 clients speak Engine.IO 3, v3/v4 clients Engine.IO 4. Upgrade the client, or accept both on a socket.io 4 server with `allowEIO3: true`.";
+    EngineioPingTimeout => "engineio_ping_timeout", Error,
+        "The session ended after a ping went unanswered for longer than pingTimeout",
+        "The peer stopped answering (a frozen or suspended client, a blocked event loop, a proxy buffering the stream) or the network dropped the packets. Check the client side at that time; raise pingTimeout if long pauses are expected (mobile background tabs).";
+    EngineioRejected => "engineio_rejected", Error,
+        "The Engine.IO server refused a request with an error body (transport unknown, bad handshake method, bad request or forbidden)",
+        "Read the server's code and message: 0 the transport is not enabled, 2 the first request must be a GET, 3 a malformed request or a websocket request without Upgrade (a proxy stripped it), 4 the `allowRequest` hook refused it (CORS or auth).";
+    EngineioMalformed => "engineio_malformed", Warning,
+        "An Engine.IO payload or packet did not parse",
+        "Usually a client and server of incompatible versions, or a proxy that altered the body (compression, an injected page). Compare both libraries' versions.";
+    SocketioNamespaceRefused => "socketio_namespace_refused", Error,
+        "The server refused the Socket.IO namespace connection (CONNECT_ERROR)",
+        "Auth middleware (`io.use(...)`) or a namespace handler rejected the client with this message: check the credential the client sends in `auth` and the middleware's condition.";
 }
 
 /// Which HTTP message of an exchange a piece of evidence is in.

@@ -429,8 +429,7 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
         .value("Origin")
         .or_else(|| head.value("Sec-WebSocket-Origin"))
         .map(str::to_owned);
-    a.subprotocols_offered = head.list("Sec-WebSocket-Protocol");
-    a.extensions_offered = head.list("Sec-WebSocket-Extensions");
+    offers(head, a);
 
     // RFC 6455 §4.1 item 2: "The method of the request MUST be GET, and the HTTP version MUST
     // be at least 1.1."
@@ -541,42 +540,89 @@ fn check_request(req: &Message, a: &mut HandshakeRecord, out: &mut Vec<Finding>)
         }
     }
     // Item 9: version 13.
-    let versions = head.list("Sec-WebSocket-Version");
-    if versions.is_empty() && !whole {
-    } else if versions.is_empty() {
+    if whole || !head.list("Sec-WebSocket-Version").is_empty() {
+        check_version(req, &HTTP1, out);
+    }
+    check_origin(req, a, &HTTP1, out);
+}
+
+/// How the checks HTTP/1.1 and HTTP/2 share (RFC 8441 §5 keeps RFC 6455's version, Origin
+/// and offers) spell the request's fields in what they say: HTTP/1.1 as RFC 6455 writes
+/// them, HTTP/2 lower-case (RFC 9113 §8.2.1) with `:authority` in place of Host.
+struct Dialect {
+    /// Sec-WebSocket-Version as written in findings.
+    version: &'static str,
+    /// What the request's host is called in the cross-origin finding.
+    host: &'static str,
+    /// The Origin field's name in the quoted line.
+    origin: &'static str,
+    /// A field value may be [`UNKNOWN_FIELD`] (HPACK state lost): it is not checked.
+    unknown_values: bool,
+}
+
+const HTTP1: Dialect = Dialect {
+    version: "Sec-WebSocket-Version",
+    host: "host",
+    origin: "Origin",
+    unknown_values: false,
+};
+
+const H2: Dialect = Dialect {
+    version: "sec-websocket-version",
+    host: ":authority",
+    origin: "origin",
+    unknown_values: true,
+};
+
+/// The subprotocols and extensions the request offers.
+fn offers(head: &Head, a: &mut HandshakeRecord) {
+    a.subprotocols_offered = head.list("Sec-WebSocket-Protocol");
+    a.extensions_offered = head.list("Sec-WebSocket-Extensions");
+}
+
+/// RFC 6455 §4.1 item 9 (and RFC 8441 §5): Sec-WebSocket-Version is 13.
+fn check_version(req: &Message, d: &Dialect, out: &mut Vec<Finding>) {
+    let versions = req.head.list("Sec-WebSocket-Version");
+    if versions.is_empty() {
         out.push(
-            Finding::new(Code::RequestVersionMissing, "no Sec-WebSocket-Version")
-                .packets(packets)
-                .cite(REQ, missing("Sec-WebSocket-Version: 13")),
+            Finding::new(Code::RequestVersionMissing, format!("no {}", d.version))
+                .packets(&req.packets)
+                .cite(REQ, missing(&format!("{}: 13", d.version))),
         );
-    } else if versions != ["13"] {
+    } else if versions != ["13"] && !(d.unknown_values && versions == [UNKNOWN_FIELD]) {
         let f = Finding::new(
             Code::RequestVersionUnsupported,
-            format!("Sec-WebSocket-Version is {}", versions.join(", ")),
+            format!("{} is {}", d.version, versions.join(", ")),
         )
-        .packets(packets);
+        .packets(&req.packets);
         out.push(quote(f, REQ, req, "Sec-WebSocket-Version"));
     }
-    // Origin is reported; a cross-origin request is worth knowing when a 403 follows.
-    if let (Some(origin), Some(host)) = (&a.origin, &a.host) {
-        if let Some(origin_host) = origin_host(origin) {
-            if !origin_host.eq_ignore_ascii_case(strip_port(host)) {
-                let f = Finding::new(
-                    Code::CrossOrigin,
-                    format!("Origin {origin} is not host {host}"),
-                )
-                .packets(packets)
-                .line(format!("Origin: {origin}"));
-                // The header `a.origin` came from: Origin, else the old Sec-WebSocket-Origin.
-                let name = if head.value("Origin").is_some() {
-                    "Origin"
-                } else {
-                    "Sec-WebSocket-Origin"
-                };
-                out.push(cite_first(f, REQ, head, name));
-            }
-        }
+}
+
+/// Origin is reported; a cross-origin request is worth knowing when a 403 follows.
+fn check_origin(req: &Message, a: &HandshakeRecord, d: &Dialect, out: &mut Vec<Finding>) {
+    let (Some(origin), Some(host)) = (&a.origin, &a.host) else {
+        return;
+    };
+    let Some(origin_host) = origin_host(origin) else {
+        return;
+    };
+    if origin_host.eq_ignore_ascii_case(strip_port(host)) {
+        return;
     }
+    let f = Finding::new(
+        Code::CrossOrigin,
+        format!("Origin {origin} is not {} {host}", d.host),
+    )
+    .packets(&req.packets)
+    .line(format!("{}: {origin}", d.origin));
+    // The header `a.origin` came from: Origin, else the old Sec-WebSocket-Origin.
+    let name = if req.head.value("Origin").is_some() {
+        "Origin"
+    } else {
+        "Sec-WebSocket-Origin"
+    };
+    out.push(cite_first(f, REQ, &req.head, name));
 }
 
 /// The host part of an Origin (`scheme://host[:port]`); `None` for `null` or garbage.
@@ -1096,6 +1142,11 @@ fn check_h2(
                 h2.unknown_fields
             ),
         ));
+    } else if h2.mid_connection {
+        response_findings.push(Finding::new(
+            Code::H2FieldsUnknown,
+            "the capture started mid-connection (HTTP/2 recognised from its frames; HPACK tables and SETTINGS from before it unknown): this stream's fields were all static-table, literal or added since, so all are shown",
+        ));
     }
     let opened = opened
         && !response_findings
@@ -1126,9 +1177,11 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
     a.path = known(head.value(":path"));
     a.host = known(head.value(":authority"));
     a.origin = known(head.value("origin"));
-    a.subprotocols_offered = head.list("Sec-WebSocket-Protocol");
-    a.extensions_offered = head.list("Sec-WebSocket-Extensions");
+    offers(head, a);
     let protocol = head.value(":protocol");
+    // A field whose name HPACK could not show may be any of those found missing: mid-connection
+    // a missing field is not a claim the capture can make.
+    let names_unknown = head.headers.iter().any(|h| h.name == UNKNOWN_FIELD);
     // RFC 8441 §4: the client MUST NOT send :protocol before the server's SETTINGS enabled it.
     if protocol.is_some() && h2.connect_protocol_enabled == Some(false) {
         out.push(
@@ -1151,6 +1204,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
             wrong.push(format!(":method is {m}, not CONNECT"));
             f = cite_first(f, REQ, head, ":method");
         }
+        None if names_unknown => {}
         None => {
             wrong.push(":method missing".to_owned());
             f = f.cite(REQ, missing(":method: CONNECT"));
@@ -1162,6 +1216,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
             wrong.push(format!(":protocol is {p}, not websocket"));
             f = cite_first(f, REQ, head, ":protocol");
         }
+        None if names_unknown => {}
         None => {
             wrong.push(":protocol missing (a plain CONNECT asks for a TCP tunnel)".to_owned());
             f = f.cite(REQ, missing(":protocol: websocket"));
@@ -1172,7 +1227,7 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
         (":path", ":path: /"),
         (":authority", ":authority: …"),
     ] {
-        if head.value(name).is_none() {
+        if head.value(name).is_none() && !names_unknown {
             wrong.push(format!("{name} missing"));
             f = f.cite(REQ, missing(example));
         }
@@ -1186,34 +1241,10 @@ fn check_connect(req: &Message, h2: &H2Stream, a: &mut HandshakeRecord, out: &mu
         out.push(f);
     }
     // RFC 8441 §5: Sec-WebSocket-Version as in RFC 6455 (no key or accept over HTTP/2).
-    let versions = head.list("Sec-WebSocket-Version");
-    if versions.is_empty() {
-        out.push(
-            Finding::new(Code::RequestVersionMissing, "no sec-websocket-version")
-                .packets(packets)
-                .cite(REQ, missing("sec-websocket-version: 13")),
-        );
-    } else if versions != ["13"] && versions != [UNKNOWN_FIELD] {
-        let f = Finding::new(
-            Code::RequestVersionUnsupported,
-            format!("sec-websocket-version is {}", versions.join(", ")),
-        )
-        .packets(packets);
-        out.push(quote(f, REQ, req, "Sec-WebSocket-Version"));
+    if !(names_unknown && head.value("Sec-WebSocket-Version").is_none()) {
+        check_version(req, &H2, out);
     }
-    if let (Some(origin), Some(host)) = (&a.origin, &a.host) {
-        if let Some(origin_host) = origin_host(origin) {
-            if !origin_host.eq_ignore_ascii_case(strip_port(host)) {
-                let f = Finding::new(
-                    Code::CrossOrigin,
-                    format!("Origin {origin} is not :authority {host}"),
-                )
-                .packets(packets)
-                .line(format!("origin: {origin}"));
-                out.push(cite_first(f, REQ, head, "origin"));
-            }
-        }
-    }
+    check_origin(req, a, &H2, out);
 }
 
 #[cfg(test)]

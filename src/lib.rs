@@ -14,7 +14,8 @@
 //!
 //!  dispatch: per connection, which parser reads each direction (HTTP/1 → WebSocket, tunnel,
 //!            h2c; TLS) ─Completed─▶ handshake: RFC 6455 §4 checks → findings, verdict
-//!  correlate: facts across connections (proxy hops, stale accepts)
+//!  engineio: Engine.IO packets in polling bodies and WebSocket messages (content hook)
+//!  correlate: facts across connections (proxy hops, stale accepts, Engine.IO sessions)
 //!  engine: wires the stages; Event::{Handshake, Hop, Connection, Notice} out
 //!      │
 //!      ▼
@@ -61,6 +62,7 @@ pub mod correlate;
 pub mod decode;
 pub mod dispatch;
 pub mod engine;
+pub mod engineio;
 pub mod event;
 pub mod finding;
 pub mod h2;

@@ -12,6 +12,7 @@
 
 mod body;
 mod curl;
+mod engineio;
 mod evidence;
 pub mod incident;
 pub mod redact;
@@ -20,6 +21,7 @@ mod words;
 
 pub(crate) use body::body_lines;
 pub use curl::{curl_command, curl_for_copying, curl_replay_note};
+pub use engineio::{engineio_story, short_sid};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;
 pub use tls::{outcome_words, tls_story};

@@ -145,7 +145,7 @@ impl Delivery {
                     self.tripped = true;
                 }
             }
-            Event::Connection(_) | Event::Hop(_) | Event::Tls(_) => {}
+            Event::Connection(_) | Event::Hop(_) | Event::Tls(_) | Event::EngineIo(_) => {}
         }
         let _ = self.summary.event(&event);
         if let Some(metrics) = &mut self.metrics {

@@ -448,6 +448,27 @@ pub fn tls(mut data: &[u8]) {
     let _ = wssniff::present::tls_story(&record);
 }
 
+/// `engineio`: the first byte is the Engine.IO revision (3 or 4 as sent, anything else
+/// too), the rest a polling body: payload, open packet, error body, Socket.IO packets, the
+/// WebSocket observer and target parsing, bounded by `MAX_PACKETS`.
+pub fn engineio(data: &[u8]) {
+    use wssniff::engineio::{packet, socketio, target};
+    let Some((&version, body)) = data.split_first() else {
+        return;
+    };
+    if let Ok(payload) = packet::parse_payload(version, body) {
+        assert!(payload.packets.len() <= packet::MAX_PACKETS);
+        for p in &payload.packets {
+            let _ = packet::parse_open(&p.data);
+            let _ = socketio::parse(&p.data);
+        }
+    }
+    let _ = packet::parse_packet(body);
+    let _ = packet::error_body(body);
+    let _ = target::parse(&String::from_utf8_lossy(body));
+    let _ = target::mentions_eio(body);
+}
+
 /// `h2frame`: HTTP/2 frame headers and payloads (every type, padding, SETTINGS lists) read
 /// back to back, as the connection reader walks them.
 pub fn h2frame(data: &[u8]) {

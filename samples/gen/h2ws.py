@@ -6,6 +6,9 @@ Servers and clients, each bounded in time:
     h2ws.py hypercorn --port 18201          # hypercorn serving an ASGI WebSocket echo over h2c
     h2ws.py nosetting --port 18202          # an h2 server whose SETTINGS do not enable CONNECT
     h2ws.py client --port 18201 --ending end_stream|cancel [--streams N]
+    h2ws.py hypercorn --port 18211 --cert C --key K   # the same over TLS (ALPN h2), serving
+                                                      # also a page that opens a WebSocket
+    h2ws.py client --port 18211 --tls --keylog FILE   # the client over TLS, ALPN h2
 
 The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
 sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
@@ -32,6 +35,19 @@ def log(*a):
 
 
 # ------------------------------------------------------------------ servers
+# The page a browser loads over https: it opens a WebSocket to the same origin (so, when the
+# server's SETTINGS enable extended CONNECT, as a stream of the same h2 connection), sends a
+# message, closes after the echo with 1000, and writes what happened into the page.
+PAGE = b"""<!doctype html><title>h2 ws</title><pre id=out>start</pre><script>
+const out = document.getElementById('out');
+const say = (t) => { out.textContent += ' ' + t; };
+const ws = new WebSocket('wss://' + location.host + '/chat');
+ws.onopen = () => { say('open'); ws.send('hello from the browser'); };
+ws.onmessage = (e) => { say('echo:' + e.data); ws.close(1000, 'bye'); };
+ws.onclose = (e) => { say('closed:' + e.code); document.title = 'done'; };
+ws.onerror = () => say('error');
+</script>"""
+
 async def echo_app(scope, receive, send):
     if scope["type"] == "lifespan":
         while True:
@@ -41,6 +57,17 @@ async def echo_app(scope, receive, send):
             elif msg["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "http" and scope["path"] == "/":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+        await send({"type": "http.response.body", "body": PAGE})
+        return
+    if scope["type"] == "websocket" and scope["path"] == "/refused":
+        # ASGI's WebSocket denial response: a 403 with a body instead of the accept.
+        await send({"type": "websocket.http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"origin not allowed here"})
+        return
     if scope["type"] != "websocket":
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b"no"})
@@ -57,12 +84,15 @@ async def echo_app(scope, receive, send):
             return
 
 
-def run_hypercorn(port, lifetime):
+def run_hypercorn(port, lifetime, cert=None, key=None):
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
+    if cert:
+        # ALPN offers h2 first (hypercorn's default alpn_protocols: h2, http/1.1).
+        config.certfile, config.keyfile = cert, key
     config.loglevel = "WARNING"
     shutdown = asyncio.Event()
 
@@ -126,8 +156,20 @@ def ws_frame(opcode, payload, mask=True):
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def run_client(port, ending, streams):
+def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    scheme = "http"
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2"])
+        if keylog:
+            ctx.keylog_filename = keylog
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        log("ALPN:", sock.selected_alpn_protocol())
+        scheme = "https"
     config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
     conn = h2.connection.H2Connection(config=config)
@@ -161,11 +203,11 @@ def run_client(port, ending, streams):
         conn.send_headers(sid, [
             (":method", "CONNECT"),
             (":protocol", "websocket"),
-            (":scheme", "http"),
-            (":path", f"/chat/{i}"),
+            (":scheme", scheme),
+            (":path", f"{path}/{i}" if path == "/chat" else path),
             (":authority", f"127.0.0.1:{port}"),
             ("sec-websocket-version", "13"),
-            ("origin", f"http://127.0.0.1:{port}"),
+            ("origin", f"{scheme}://127.0.0.1:{port}"),
         ])
         sock.sendall(conn.data_to_send())
         time.sleep(0.05)
@@ -211,13 +253,18 @@ def main():
     ap.add_argument("--lifetime", type=float, default=30)
     ap.add_argument("--ending", choices=["end_stream", "cancel"], default="end_stream")
     ap.add_argument("--streams", type=int, default=1)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--tls", action="store_true")
+    ap.add_argument("--keylog")
+    ap.add_argument("--path", default="/chat")
     a = ap.parse_args()
     if a.mode == "hypercorn":
-        run_hypercorn(a.port, a.lifetime)
+        run_hypercorn(a.port, a.lifetime, a.cert, a.key)
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
     else:
-        run_client(a.port, a.ending, a.streams)
+        run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path)
 
 
 if __name__ == "__main__":

@@ -617,3 +617,158 @@ fn decrypted_bytes_get_the_whole_http_and_websocket_analysis() {
         .as_ref()
         .is_some_and(|t| t.decrypted && t.sni.as_deref() == Some("chat.example")));
 }
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = u32::try_from(payload.len()).unwrap_or(0).to_be_bytes();
+    let mut v = vec![n[1], n[2], n[3], kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn h2_block(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut e = loona_hpack::Encoder::new();
+    e.encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+}
+
+/// A server's SETTINGS enabling extended CONNECT (RFC 8441 §3).
+fn h2_server_settings() -> Vec<u8> {
+    h2_frame(4, 0, 0, &[0, 8, 0, 0, 0, 1])
+}
+
+fn h2_client_preface() -> Vec<u8> {
+    [&crate::h2::frame::PREFACE[..], &h2_frame(4, 0, 0, &[])].concat()
+}
+
+fn h2_client_connect() -> Vec<u8> {
+    let connect = h2_block(&[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "chat.example"),
+        ("sec-websocket-version", "13"),
+    ]);
+    h2_frame(1, 0x4, 1, &connect)
+}
+
+fn h2_client_opening() -> Vec<u8> {
+    [h2_client_preface(), h2_client_connect()].concat()
+}
+
+fn h2_server_ok() -> Vec<u8> {
+    h2_frame(1, 0x4, 1, &h2_block(&[(":status", "200")]))
+}
+
+#[test]
+fn a_server_settings_read_before_the_client_preface_waiting_on_the_other_side_is_http2() {
+    use crate::tcp::stream::Relay;
+    // Both directions decrypted before either is read (keys installed late): the server's
+    // SETTINGS comes up first while the client's preface sits unread. (Both are then read in
+    // capture order: the client's preface came first.)
+    let mut streams = [Relay::new(), Relay::new()];
+    let mut client = Some(C);
+    let mut app = Dispatch::new(ConnLimits::default());
+    let mut out = Output::default();
+    let at = crate::tcp::script::ts_of;
+    streams[C.index()].append(&h2_client_preface(), 7, at(7));
+    streams[S.index()].append(&h2_server_settings(), 8, at(8));
+    let mut link = Link::new(&mut streams, &mut client, at(8));
+    Application::<Relay>::process(&mut app, &mut link, S, &mut out);
+    assert_eq!((app.lane(C), app.lane(S)), (Lane::H2c, Lane::H2c));
+    link.stream_mut(C).append(&h2_client_connect(), 9, at(9));
+    Application::<Relay>::process(&mut app, &mut link, C, &mut out);
+    link.stream_mut(S).append(&h2_server_ok(), 10, at(10));
+    Application::<Relay>::process(&mut app, &mut link, S, &mut out);
+    assert_eq!(out.completed.len(), 1);
+    let c = &out.completed[0];
+    assert!(c.switched);
+    assert_eq!(
+        c.h2.as_ref().and_then(|h| h.connect_protocol_enabled),
+        Some(true),
+        "the server's SETTINGS was read, not skipped as HTTP/1"
+    );
+}
+
+/// An EncryptedExtensions message selecting `protocol` by ALPN (RFC 7301 §3.1).
+fn encrypted_extensions(protocol: &[u8]) -> Vec<u8> {
+    use crate::tls::handshake::tests::message;
+    let name_len = u8::try_from(protocol.len()).unwrap_or(0);
+    let list = [&[0, name_len + 1, name_len][..], protocol].concat();
+    let ext = [
+        &[0x00, 0x10][..],
+        &u16::try_from(list.len()).unwrap_or(0).to_be_bytes(),
+        &list,
+    ]
+    .concat();
+    let body = [
+        &u16::try_from(ext.len()).unwrap_or(0).to_be_bytes()[..],
+        &ext,
+    ]
+    .concat();
+    message(8, &body)
+}
+
+#[test]
+fn alpn_h2_makes_the_decrypted_bytes_http2_from_their_first_octet() {
+    use crate::tls::handshake::tests::{client_hello_body, message, sni_ext};
+    let hello = tls_record(
+        22,
+        &message(1, &client_hello_body(&[sni_ext("chat.example")])),
+    );
+    let mut sh = vec![0x03, 0x03];
+    sh.extend_from_slice(&[9u8; 32]);
+    sh.extend_from_slice(&[0, 0x13, 0x01, 0]);
+    sh.extend_from_slice(&[0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+    let flight = [
+        tls_record(22, &message(2, &sh)),
+        sealed(22, &encrypted_extensions(b"h2")),
+        sealed(22, &message(20, &[0; 32])),
+    ]
+    .concat();
+    let mut meter = Meter::new();
+    let limits = ConnLimits {
+        decrypt: true,
+        ..ConnLimits::default()
+    };
+    let mut r = Run::new();
+    r.conn = Connection::new(&Opening::default(), limits, &mut meter);
+    r.meter = meter;
+    r.send(&[syn(C), syn_ack(S), data(C, 0, &hello), data(S, 0, &flight)]);
+    let keys = crate::tls::SessionKeys {
+        client: Box::new(ClearText),
+        server: Box::new(ClearText),
+    };
+    r.conn
+        .install_tls_keys(crate::tls::KeyAnswer::Keys(keys), &mut r.out, &mut r.meter);
+    // The server's SETTINGS, then a PING: no content rule would call this HTTP/2 before the
+    // client's preface arrives (more than SETTINGS on a direction that spoke first).
+    let ping = h2_frame(6, 0, 0, &[0; 8]);
+    let server = sealed(23, &[h2_server_settings(), ping].concat());
+    r.send(&[data(S, len(&flight), &server)]);
+    let inner = r.conn.dispatch().inner().map(|d| (d.lane(C), d.lane(S)));
+    assert_eq!(
+        inner,
+        Some((Lane::H2c, Lane::H2c)),
+        "ALPN h2 decides, not the content"
+    );
+    let client = [
+        sealed(22, &message(20, &[0; 32])),
+        sealed(23, &h2_client_opening()),
+    ]
+    .concat();
+    r.send(&[
+        data(C, len(&hello), &client),
+        data(S, len(&flight) + len(&server), &sealed(23, &h2_server_ok())),
+    ]);
+    assert_eq!(r.completed.len(), 1, "the extended CONNECT inside TLS");
+    assert!(r.completed[0].switched);
+    assert_eq!(
+        r.completed[0]
+            .h2
+            .as_ref()
+            .and_then(|h| h.connect_protocol_enabled),
+        Some(true)
+    );
+}

@@ -267,7 +267,7 @@ pub(crate) fn weight(event: &Event) -> usize {
         Event::Handshake(r) => record_weight(r),
         // The frame log is empty unless the TUI asked for it.
         Event::Connection(c) => EVENT_COST + c.frame_log.memory(),
-        Event::Hop(_) | Event::Notice(_) | Event::Tls(_) => EVENT_COST,
+        Event::Hop(_) | Event::Notice(_) | Event::Tls(_) | Event::EngineIo(_) => EVENT_COST,
     }
 }
 

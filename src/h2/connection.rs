@@ -16,14 +16,19 @@
 //! A tracked stream completes as an [`http::exchange::Completed`](Completed) keyed by its
 //! [`StreamId`], with the facts the handshake checks need ([`H2Stream`]); after a 2xx it stays
 //! open and its DATA goes to a [`Relay`] per direction, which the parser switch walks as
-//! WebSocket frames. Caps: a header block over [`H2Limits::max_header_block`], more than
+//! WebSocket frames. A refusal (any other final status) whose HEADERS did not end the stream
+//! is held while its DATA goes through the body reader ([`BodyReader`], as an HTTP/1.1
+//! refusal's body does): it completes with the excerpt at END_STREAM, when the excerpt is
+//! full, at a RST_STREAM, the response timeout or the connection's end. Caps: a header block over [`H2Limits::max_header_block`], more than
 //! [`H2Limits::max_streams`] tracked streams and control frames over [`MAX_CONTROL_FRAME`]
 //! are findings, never growth. Never does I/O; time is the capture time of the bytes.
 
 use crate::capture::Timestamp;
 use crate::event::{Ending, H2Reset, H2Stream, Head, Header, Message, Peer, StartLine};
 use crate::finding::{Code, Finding};
+use crate::http::body::{BodyReader, Coding};
 use crate::http::exchange::{Completed, Output, StreamId};
+use crate::http::head::Body;
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
@@ -116,6 +121,8 @@ enum State {
     Pending,
     /// Answered 2xx: DATA carries WebSocket frames.
     Open,
+    /// Answered otherwise, and the response's DATA (its body) is being read.
+    Refusing,
     /// Answered otherwise, reset, or refused: nothing more to follow.
     Done,
 }
@@ -142,6 +149,17 @@ struct Tracked {
     relays: Option<Box<[Relay; 2]>>,
     /// END_STREAM or RST_STREAM per direction (by side index).
     ends: [Option<StreamEnd>; 2],
+    /// While [`State::Refusing`]: the exchange, held until its body is read.
+    refusal: Option<Box<Refusal>>,
+}
+
+/// A refusal whose body is being read before the exchange is reported.
+#[derive(Debug)]
+struct Refusal {
+    reader: BodyReader,
+    done: Completed,
+    /// When the response head was complete (for the response timeout).
+    since: Timestamp,
 }
 
 /// A WebSocket stream the connection just opened, for the parser switch.
@@ -181,6 +199,13 @@ pub struct H2Connection {
     /// The side that carries client → server bytes.
     client: Side,
     new_request: bool,
+    /// Bytes kept of a refusal's body (`--body-bytes`; 0 keeps none and reads none).
+    body_bytes: usize,
+    /// The capture holds the connection's first bytes.
+    from_start: bool,
+    /// The server's SETTINGS was read since the last [`H2Connection::take_server_settings`]:
+    /// its SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    server_settings: Option<bool>,
     /// DATA of open streams the memory budget had no room to relay since the last
     /// [`H2Connection::take_not_kept`]: (stream, side, bytes).
     not_kept: Vec<(StreamId, Side, u64)>,
@@ -256,7 +281,9 @@ fn side_index(side: Side) -> usize {
 impl H2Connection {
     /// A connection whose client sends on `client`: `upgraded` after `Upgrade: h2c` (the
     /// client's preface follows the 101), else prior knowledge (the preface is at the front of
-    /// the client's stream). `from_start`: the capture holds the connection's first bytes.
+    /// the client's stream). `from_start`: the capture holds the connection's first bytes;
+    /// without them both directions start at a frame header and the HPACK tables are unknown
+    /// (fields they would give are shown as [`UNKNOWN_FIELD`]).
     #[must_use]
     pub fn new(limits: H2Limits, client: Side, upgraded: bool, from_start: bool) -> Self {
         let dir = |reading| Direction {
@@ -266,7 +293,8 @@ impl H2Connection {
             connect_protocol: None,
         };
         let mut dirs = [dir(Reading::Header), dir(Reading::Header)];
-        if let Some(d) = dirs.get_mut(side_index(client)) {
+        // Mid-connection the preface went by before the capture began.
+        if let Some(d) = dirs.get_mut(side_index(client)).filter(|_| from_start) {
             d.reading = Reading::Preface;
         }
         H2Connection {
@@ -278,9 +306,20 @@ impl H2Connection {
             upgraded,
             client,
             new_request: false,
+            body_bytes: 0,
+            from_start,
+            server_settings: None,
             not_kept: Vec::new(),
             account: Account::default(),
         }
+    }
+
+    /// The same reader, keeping the first `bytes` of each refusal's body (`--body-bytes`);
+    /// without it refusals complete at their HEADERS, bodies unread.
+    #[must_use]
+    pub fn keeping_bodies(mut self, bytes: usize) -> Self {
+        self.body_bytes = bytes;
+        self
     }
 
     fn dir_mut(&mut self, side: Side) -> &mut Direction {
@@ -337,6 +376,13 @@ impl H2Connection {
     /// the flag).
     pub fn take_new_request(&mut self) -> bool {
         std::mem::take(&mut self.new_request)
+    }
+
+    /// The server's SETTINGS_ENABLE_CONNECT_PROTOCOL, when a server SETTINGS was read since
+    /// the last call (and clears it). [`H2Connection::take_new_request`] says true too then,
+    /// so the caller asks only when that did.
+    pub fn take_server_settings(&mut self) -> Option<bool> {
+        self.server_settings.take()
     }
 
     /// Whether any extended CONNECT was seen.
@@ -429,6 +475,12 @@ impl H2Connection {
                     + t.relays
                         .as_ref()
                         .map_or(0, |r| r.iter().map(Relay::memory).sum::<usize>())
+                    + t.refusal.as_ref().map_or(0, |r| {
+                        std::mem::size_of::<Refusal>()
+                            + r.reader.memory()
+                            + r.done.request.as_ref().map_or(0, message_bytes)
+                            + r.done.response.as_ref().map_or(0, message_bytes)
+                    })
             })
             .sum();
         std::mem::size_of::<H2Connection>() + dirs + streams
@@ -501,12 +553,14 @@ impl H2Connection {
                 remaining,
                 pad,
                 end_stream,
-            } => self.data(link, side, stream, remaining, pad, end_stream),
+            } => self.data(link, side, stream, remaining, pad, end_stream, out),
         }
     }
 
     /// Copies DATA bytes of an open stream into its relay, run by run of packets, within
-    /// the memory budget: DATA it has no room for stops that side's relay.
+    /// the memory budget (DATA it has no room for stops that side's relay), or reads them as
+    /// a refusal's body.
+    #[allow(clippy::too_many_arguments)]
     fn data<S: ByteStream>(
         &mut self,
         link: &mut Link<'_, S>,
@@ -515,12 +569,68 @@ impl H2Connection {
         remaining: u32,
         pad: u32,
         end_stream: bool,
+        out: &mut Output,
     ) -> bool {
         let data = link.stream(side).data();
         let n = data.len().min(remaining as usize);
         if n == 0 && remaining > 0 {
             return false;
         }
+        if let Some(r) = self
+            .tracked_mut(stream)
+            .and_then(|t| t.refusal.as_deref_mut())
+        {
+            r.reader
+                .read(link.stream(side).data().get(..n).unwrap_or_default());
+        } else {
+            self.relay_data(link, side, stream, n);
+        }
+        let left = remaining - n as u32;
+        let now = link
+            .stream(side)
+            .origin(n.saturating_sub(1))
+            .map_or(link.now, |o| o.ts);
+        link.stream_mut(side).consume(n as u64);
+        let full = self
+            .tracked_mut(stream)
+            .and_then(|t| t.refusal.as_ref())
+            .is_some_and(|r| r.reader.is_full());
+        if full {
+            // The excerpt is settled: report now (a body may never end), the rest is skipped.
+            self.report_refusal(stream, false, out);
+        }
+        if left > 0 {
+            self.dir_mut(side).reading = Reading::Data {
+                stream,
+                remaining: left,
+                pad,
+                end_stream,
+            };
+            return true;
+        }
+        link.stream_mut(side).consume(u64::from(pad));
+        self.dir_mut(side).reading = Reading::Header;
+        if end_stream {
+            self.end_stream(stream, side, false, now);
+            if self
+                .tracked_mut(stream)
+                .is_some_and(|t| t.refusal.is_some())
+            {
+                self.report_refusal(stream, true, out);
+            }
+        }
+        true
+    }
+
+    /// Copies `n` DATA bytes of an open stream into its relay, run by run of packets, within
+    /// the memory budget: DATA it has no room for stops that side's relay.
+    fn relay_data<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        stream: u32,
+        n: usize,
+    ) {
         let relaying = self
             .tracked_mut(stream)
             .and_then(|t| t.relays.as_deref())
@@ -557,27 +667,23 @@ impl H2Connection {
                 at = end;
             }
         }
-        let left = remaining - n as u32;
-        let now = link
-            .stream(side)
-            .origin(n.saturating_sub(1))
-            .map_or(link.now, |o| o.ts);
-        link.stream_mut(side).consume(n as u64);
-        if left > 0 {
-            self.dir_mut(side).reading = Reading::Data {
-                stream,
-                remaining: left,
-                pad,
-                end_stream,
-            };
-            return true;
+    }
+
+    /// Reports stream `id`'s held refusal with its body excerpt so far; `ended`: the body's
+    /// END_STREAM was seen (else it was cut: reset, timed out, or the connection ended).
+    fn report_refusal(&mut self, id: u32, ended: bool, out: &mut Output) {
+        let Some(t) = self.tracked_mut(id) else {
+            return;
+        };
+        let Some(mut r) = t.refusal.take() else {
+            return;
+        };
+        t.state = State::Done;
+        let excerpt = r.reader.take_excerpt(ended);
+        if let Some(resp) = r.done.response.as_mut() {
+            resp.body = Some(excerpt);
         }
-        link.stream_mut(side).consume(u64::from(pad));
-        self.dir_mut(side).reading = Reading::Header;
-        if end_stream {
-            self.end_stream(stream, side, false, now);
-        }
-        true
+        out.completed.push(r.done);
     }
 
     fn end_stream(&mut self, stream: u32, side: Side, rst: bool, at: Timestamp) {
@@ -610,7 +716,7 @@ impl H2Connection {
         let origin = link.stream(side).origin(0);
         let (packet, ts) = origin.map_or((0, link.now), |o| (o.packet, o.ts));
         if h.kind == FrameType::DATA {
-            return self.data_frame(link, side, h, packet, ts);
+            return self.data_frame(link, side, h, packet, ts, out);
         }
         let header_kind = matches!(
             h.kind,
@@ -664,11 +770,13 @@ impl H2Connection {
         h: FrameHeader,
         packet: u64,
         ts: Timestamp,
+        out: &mut Output,
     ) -> bool {
-        let open = self
-            .streams
-            .iter()
-            .any(|t| t.id == h.stream && t.state == State::Open);
+        let from_server = link.sends_requests(side) == Some(false);
+        let open = self.streams.iter().any(|t| {
+            t.id == h.stream
+                && (t.state == State::Open || (t.state == State::Refusing && from_server))
+        });
         let end_stream = h.has(flags::END_STREAM);
         if !open || h.stream == 0 {
             if h.stream == 0 {
@@ -710,6 +818,11 @@ impl H2Connection {
             }
         }
         link.stream_mut(side).consume(header);
+        if remaining == 0 {
+            // An empty DATA frame (typically a bare END_STREAM) ends where its header does,
+            // often at the end of a segment: handled now, not when more bytes come.
+            return self.data(link, side, h.stream, 0, pad, end_stream, out);
+        }
         self.dir_mut(side).reading = Reading::Data {
             stream: h.stream,
             remaining,
@@ -869,6 +982,10 @@ impl H2Connection {
                 if self.dir(side).connect_protocol.is_none() {
                     self.dir_mut(side).connect_protocol = Some(false);
                 }
+                if peer == Peer::Server {
+                    self.server_settings = self.dir(side).connect_protocol;
+                    self.new_request = true;
+                }
             }
             OwnedFrame::Reset(code) => {
                 let id = h.stream;
@@ -881,6 +998,9 @@ impl H2Connection {
                     packet,
                 };
                 self.end_stream(id, side, true, ts);
+                if self.tracked_mut(id).is_some_and(|t| t.refusal.is_some()) {
+                    self.report_refusal(id, false, out);
+                }
                 let pending = self
                     .tracked_mut(id)
                     .is_some_and(|t| t.state == State::Pending);
@@ -1004,6 +1124,7 @@ impl H2Connection {
                         upgraded: self.upgraded,
                         connect_protocol_enabled: server,
                         unknown_fields: list.unknown,
+                        mid_connection: !self.from_start,
                         reset: None,
                         goaway: None,
                     },
@@ -1011,6 +1132,7 @@ impl H2Connection {
                     handshake: None,
                     relays: None,
                     ends: [None, None],
+                    refusal: None,
                 });
             }
             (false, Some(i)) => {
@@ -1034,6 +1156,25 @@ impl H2Connection {
                         .as_ref()
                         .is_some_and(|r| r.head.value(":protocol").is_some());
                 let extensions = response.head.list("sec-websocket-extensions");
+                if !ok && !b.end_stream && self.body_bytes > 0 {
+                    // A refusal with a body: its first bytes are the server's reason.
+                    let reader = BodyReader::new(
+                        Body::UntilClose,
+                        Coding::of(&response.head),
+                        self.body_bytes,
+                    );
+                    let mut held = Output::default();
+                    self.complete(link, id, Some(response), None, &mut held);
+                    if let (Some(done), Some(t)) = (held.completed.pop(), self.tracked_mut(id)) {
+                        t.state = State::Refusing;
+                        t.refusal = Some(Box::new(Refusal {
+                            reader,
+                            done,
+                            since: last_ts,
+                        }));
+                    }
+                    return;
+                }
                 self.complete(link, id, Some(response), None, out);
                 if ok {
                     if let Some(t) = self.tracked_mut(id) {
@@ -1111,6 +1252,15 @@ impl H2Connection {
         for id in due {
             self.complete(link, id, None, Some((Ending::ResponseTimeout, now)), out);
         }
+        let held: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|t| t.refusal.as_ref().is_some_and(|r| r.since <= cutoff))
+            .map(|t| t.id)
+            .collect();
+        for id in held {
+            self.report_refusal(id, false, out);
+        }
     }
 
     /// The connection ended (`ending` at `at`): every extended CONNECT still waiting is
@@ -1130,6 +1280,15 @@ impl H2Connection {
             .collect();
         for id in due {
             self.complete(link, id, None, Some((ending, at)), out);
+        }
+        let held: Vec<u32> = self
+            .streams
+            .iter()
+            .filter(|t| t.refusal.is_some())
+            .map(|t| t.id)
+            .collect();
+        for id in held {
+            self.report_refusal(id, false, out);
         }
     }
 }
@@ -1367,6 +1526,81 @@ mod tests {
         let end = h.h2.stream_ending(StreamId(1)).unwrap();
         assert_eq!((end.ending, end.rst), (Ending::ClientRst, true));
         assert!(h.h2.memory() > 0);
+    }
+
+    #[test]
+    fn a_refusal_s_data_is_its_body_read_to_end_stream_like_an_http1_refusal_s() {
+        let mut h = H2::new();
+        h.h2.body_bytes = 64;
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "403")])));
+        assert!(h.out.completed.is_empty(), "held for its body");
+        h.send(S, &frame(0, 0, 1, b"origin not "));
+        h.send(S, &frame(0, 0, 1, b"allowed"));
+        assert!(h.out.completed.is_empty(), "the body goes on");
+        // hypercorn's way: the END_STREAM on an empty DATA frame of its own, the segment's
+        // last bytes (nothing after it comes to read it).
+        h.send(S, &frame(0, 0x1, 1, b""));
+        let done = std::mem::take(&mut h.out.completed);
+        assert_eq!(done.len(), 1);
+        let body = done[0].response.as_ref().unwrap().body.as_ref().unwrap();
+        assert_eq!(body.bytes, b"origin not allowed");
+        assert_eq!(body.length, Some(18));
+        assert!(!body.truncated && body.problem.is_none());
+        assert!(!done[0].switched);
+        assert!(
+            h.h2.open_streams().next().is_none(),
+            "no WebSocket is relayed"
+        );
+        // A reset in the middle of the body: reported with what came, said unfinished.
+        h.send(C, &frame(1, 0x4, 3, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 3, &block(&[(":status", "400")])));
+        h.send(S, &frame(0, 0, 3, b"bad"));
+        h.send(S, &frame(3, 0, 3, &[0, 0, 0, 2]));
+        let done = std::mem::take(&mut h.out.completed);
+        let body = done[0].response.as_ref().unwrap().body.as_ref().unwrap();
+        assert_eq!((body.bytes.as_slice(), body.length), (&b"bad"[..], None));
+        // A refusal whose HEADERS end the stream has no body to wait for.
+        h.send(C, &frame(1, 0x4, 5, &block(CONNECT)));
+        h.send(S, &frame(1, 0x5, 5, &block(&[(":status", "404")])));
+        let done = std::mem::take(&mut h.out.completed);
+        assert_eq!(done.len(), 1);
+        assert!(done[0].response.as_ref().unwrap().body.is_none());
+    }
+
+    #[test]
+    fn a_refusal_s_body_is_not_read_when_no_bytes_are_kept_and_is_reported_at_the_end() {
+        let mut h = H2::new();
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "403")])));
+        assert_eq!(h.out.completed.len(), 1, "--body-bytes 0: reported at once");
+        let mut h = H2::new();
+        h.h2.body_bytes = 4;
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "503")])));
+        h.send(S, &frame(0, 0, 1, b"over capacity, try later"));
+        let done = std::mem::take(&mut h.out.completed);
+        assert_eq!(
+            done.len(),
+            1,
+            "the excerpt is full: reported before the body ends"
+        );
+        let body = done[0].response.as_ref().unwrap().body.as_ref().unwrap();
+        assert!(body.truncated && body.bytes == b"over");
+        let mut h = H2::new();
+        h.h2.body_bytes = 64;
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "502")])));
+        h.send(S, &frame(0, 0, 1, b"upstream"));
+        let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(0));
+        h.h2.finish(&mut link, Ending::ServerFin, Timestamp(9), &mut h.out);
+        assert_eq!(
+            h.out.completed.len(),
+            1,
+            "held refusals are reported at the end"
+        );
     }
 
     #[test]

@@ -525,6 +525,100 @@ pub fn settings(params: &[u8]) -> impl Iterator<Item = Setting> + '_ {
     })
 }
 
+/// What a direction's first bytes, captured after the connection's start, look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShapeSniff {
+    /// At least [`SNIFF_FRAMES`] HTTP/2 frames in a row, each sane by shape alone.
+    Frames,
+    /// Sane so far, too few frames to tell: wait for more bytes.
+    NeedMore,
+    /// Not HTTP/2 frames from here.
+    No,
+}
+
+/// Frames in a row that make [`sniff_frames`] call a direction HTTP/2.
+pub const SNIFF_FRAMES: usize = 3;
+/// Largest frame length believed when sniffing: the default SETTINGS_MAX_FRAME_SIZE (RFC 9113
+/// §4.2); peers that raised it are not recognised mid-connection by their larger frames.
+const SNIFF_MAX_LEN: u32 = 16_384;
+
+/// Whether a frame header is one a sane peer sends, by its shape alone (RFC 9113 §6): a known
+/// type, only the flags that type defines, the reserved bit clear, the length that type
+/// requires and the stream (zero or not) that type belongs to.
+fn sane(h: &FrameHeader, reserved: bool) -> bool {
+    let (allowed, on_stream, len_ok) = match h.kind {
+        FrameType::DATA => (flags::END_STREAM | flags::PADDED, Some(true), true),
+        FrameType::HEADERS => (
+            flags::END_STREAM | flags::END_HEADERS | flags::PADDED | flags::PRIORITY,
+            Some(true),
+            h.len > 0,
+        ),
+        FrameType::PRIORITY => (0, Some(true), h.len == 5),
+        FrameType::RST_STREAM => (0, Some(true), h.len == 4),
+        FrameType::SETTINGS => (
+            flags::ACK,
+            Some(false),
+            h.len.is_multiple_of(6) && (h.flags & flags::ACK == 0 || h.len == 0),
+        ),
+        FrameType::PUSH_PROMISE => (flags::END_HEADERS | flags::PADDED, Some(true), h.len >= 4),
+        FrameType::PING => (flags::ACK, Some(false), h.len == 8),
+        FrameType::GOAWAY => (0, Some(false), h.len >= 8),
+        FrameType::WINDOW_UPDATE => (0, None, h.len == 4),
+        FrameType::CONTINUATION => (flags::END_HEADERS, Some(true), h.len > 0),
+        _ => return false,
+    };
+    !reserved
+        && h.flags & !allowed == 0
+        && len_ok
+        && h.len <= SNIFF_MAX_LEN
+        && on_stream.is_none_or(|s| s == (h.stream != 0))
+}
+
+/// Whether `data`, the first bytes of a direction whose start was not captured, starts with
+/// HTTP/2 frames. Mid-connection there is no preface to go by: only a run of
+/// [`SNIFF_FRAMES`] frames that each pass the shape rules of [`sane`] says HTTP/2 (random or
+/// other-protocol bytes pass one header's rules rarely, three in a row practically never).
+///
+/// ```
+/// use wssniff::h2::frame::{sniff_frames, ShapeSniff};
+/// let ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+/// let update = [0, 0, 4, 8, 0, 0, 0, 0, 3, 0, 0, 1, 0];
+/// assert_eq!(sniff_frames(&ping), ShapeSniff::NeedMore);
+/// assert_eq!(sniff_frames(&[&ping[..], &update, &ping].concat()), ShapeSniff::Frames);
+/// assert_eq!(sniff_frames(b"GET / HTTP/1.1\r\n"), ShapeSniff::No);
+/// ```
+#[must_use]
+pub fn sniff_frames(data: &[u8]) -> ShapeSniff {
+    let mut at = 0usize;
+    for _ in 0..SNIFF_FRAMES {
+        let rest = data.get(at..).unwrap_or_default();
+        if rest.len() < FRAME_HEADER_LEN {
+            return ShapeSniff::NeedMore;
+        }
+        let Some(h) = FrameHeader::parse(rest) else {
+            return ShapeSniff::NeedMore;
+        };
+        let reserved = rest.get(5).is_some_and(|b| b & 0x80 != 0);
+        if !sane(&h, reserved) {
+            return ShapeSniff::No;
+        }
+        at = at.saturating_add(FRAME_HEADER_LEN + h.len as usize);
+    }
+    ShapeSniff::Frames
+}
+
+/// The frames at the front of `data` (whole ones only), for a look at their payloads.
+pub fn whole_frames(data: &[u8]) -> impl Iterator<Item = (FrameHeader, &[u8])> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let rest = data.get(at..)?;
+        let h = FrameHeader::parse(rest)?;
+        let payload = rest.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + h.len as usize)?;
+        at = at.saturating_add(FRAME_HEADER_LEN + h.len as usize);
+        Some((h, payload))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,5 +773,37 @@ mod tests {
             parse(&frame(0xee, 0xff, 7, b"whatever")),
             Ok(Frame::Unknown)
         );
+    }
+
+    #[test]
+    fn frames_are_recognised_by_shape_and_other_bytes_are_not() {
+        let frame = |kind: u8, flags: u8, stream: u32, len: usize| {
+            let n = u32::try_from(len).unwrap().to_be_bytes();
+            let mut v = vec![n[1], n[2], n[3], kind, flags];
+            v.extend_from_slice(&stream.to_be_bytes());
+            v.extend(std::iter::repeat_n(0u8, len));
+            v
+        };
+        let good = [frame(1, 0x4, 3, 13), frame(0, 0, 3, 20), frame(8, 0, 0, 4)].concat();
+        assert_eq!(sniff_frames(&good), ShapeSniff::Frames);
+        assert_eq!(sniff_frames(&good[..30]), ShapeSniff::NeedMore);
+        assert_eq!(whole_frames(&good[..30]).count(), 1);
+        for bad in [
+            frame(4, 0, 1, 6),      // SETTINGS on a stream
+            frame(6, 0, 0, 7),      // PING of 7 bytes
+            frame(3, 0, 0, 4),      // RST_STREAM on stream 0
+            frame(0, 0x2, 1, 4),    // DATA with a flag it does not define
+            frame(0x20, 0, 1, 4),   // an unknown type
+            frame(0, 0, 1, 20_000), // longer than the default maximum
+        ] {
+            let run = [bad, frame(8, 0, 0, 4), frame(8, 0, 0, 4)].concat();
+            assert_eq!(sniff_frames(&run), ShapeSniff::No);
+        }
+        let mut reserved = frame(0, 0, 1, 4);
+        reserved[5] |= 0x80;
+        assert_eq!(sniff_frames(&reserved), ShapeSniff::No);
+        // WebSocket frames and HTTP are no HTTP/2.
+        assert_eq!(sniff_frames(b"\x81\x05Hello\x81\x05Hello"), ShapeSniff::No);
+        assert_eq!(sniff_frames(b"HTTP/1.1 200 OK\r\n\r\n"), ShapeSniff::No);
     }
 }

@@ -462,3 +462,162 @@ fn an_unanswered_request_says_who_gave_up_and_after_how_long() {
     );
     assert!(r.findings[0].message.contains("after 350.0 ms without"));
 }
+
+/// An extended CONNECT head as the HTTP/2 reader builds it (pseudo-headers in the list).
+fn h2_connect(fields: &[(&str, &str)]) -> Message {
+    let headers: Vec<crate::event::Header> = fields
+        .iter()
+        .map(|(n, v)| crate::event::Header {
+            name: (*n).to_owned(),
+            value: (*v).to_owned(),
+        })
+        .collect();
+    Message {
+        head: Head {
+            start: crate::event::StartLine::Request {
+                method: "CONNECT".to_owned(),
+                target: "/chat".to_owned(),
+            },
+            version_minor: 1,
+            start_line: "CONNECT /chat HTTP/2".to_owned(),
+            headers,
+            len: 40,
+            raw: String::new(),
+        },
+        packets: vec![4],
+        first_ts: Timestamp(0),
+        last_ts: Timestamp(0),
+        truncated: false,
+        body: None,
+        cut: None,
+    }
+}
+
+fn run_h2(req: Message) -> HandshakeRecord {
+    let exchange = Completed {
+        stream: StreamId(1),
+        request: Some(req),
+        response: None,
+        interim: Vec::new(),
+        ending: Some(Ending::CaptureEnded),
+        ended_at: None,
+        extra: Vec::new(),
+        switched: false,
+        id: None,
+        h2: Some(crate::event::H2Stream {
+            stream_id: 1,
+            upgraded: false,
+            connect_protocol_enabled: Some(true),
+            unknown_fields: 0,
+            mid_connection: false,
+            reset: None,
+            goaway: None,
+        }),
+    };
+    record(exchange, &Policy::default(), &|_| None)
+}
+
+/// (code, message, quoted lines) of each finding.
+fn said(a: &HandshakeRecord) -> Vec<(&'static str, String, Vec<String>)> {
+    a.findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.message.clone(), f.lines.clone()))
+        .collect()
+}
+
+#[test]
+fn version_origin_and_offers_are_one_check_spelled_as_each_http_version_writes_fields() {
+    let h1 = run(
+        Some(
+            "GET /chat HTTP/1.1\nHost: chat.example\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 8\nOrigin: https://evil.example\nSec-WebSocket-Protocol: chat, superchat\n",
+        ),
+        None,
+        Some(Ending::CaptureEnded),
+    );
+    let h2 = run_h2(h2_connect(&[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "chat.example"),
+        ("sec-websocket-version", "8"),
+        ("origin", "https://evil.example"),
+        ("sec-websocket-protocol", "chat, superchat"),
+    ]));
+    for a in [&h1, &h2] {
+        assert_eq!(a.subprotocols_offered, ["chat", "superchat"]);
+    }
+    let pick = |a: &HandshakeRecord, code: &str| {
+        said(a)
+            .into_iter()
+            .find(|(c, _, _)| *c == code)
+            .unwrap_or_else(|| panic!("no {code}: {:?}", said(a)))
+    };
+    assert_eq!(
+        pick(&h1, "request_version_unsupported").1,
+        "Sec-WebSocket-Version is 8"
+    );
+    assert_eq!(
+        pick(&h2, "request_version_unsupported").1,
+        "sec-websocket-version is 8"
+    );
+    assert_eq!(
+        pick(&h1, "cross_origin"),
+        (
+            "cross_origin",
+            "Origin https://evil.example is not host chat.example".to_owned(),
+            vec!["Origin: https://evil.example".to_owned()]
+        )
+    );
+    assert_eq!(
+        pick(&h2, "cross_origin"),
+        (
+            "cross_origin",
+            "Origin https://evil.example is not :authority chat.example".to_owned(),
+            vec!["origin: https://evil.example".to_owned()]
+        )
+    );
+    // A version HPACK could not show is not checked on HTTP/2; on HTTP/1.1 the same text is
+    // just a wrong value.
+    let unknown = run_h2(h2_connect(&[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "chat.example"),
+        ("sec-websocket-version", UNKNOWN_FIELD),
+    ]));
+    assert!(!codes(&unknown).contains(&"request_version_unsupported"));
+    let missing = run_h2(h2_connect(&[
+        (":method", "CONNECT"),
+        (":protocol", "websocket"),
+        (":scheme", "https"),
+        (":path", "/chat"),
+        (":authority", "chat.example"),
+    ]));
+    assert_eq!(
+        pick(&missing, "request_version_missing").1,
+        "no sec-websocket-version"
+    );
+}
+
+#[test]
+fn fields_hpack_could_not_name_are_no_missing_fields() {
+    // Mid-connection: the name of one field came from the table before the capture.
+    let a = run_h2(h2_connect(&[
+        (":path", "/chat"),
+        (UNKNOWN_FIELD, "websocket"),
+        (UNKNOWN_FIELD, UNKNOWN_FIELD),
+    ]));
+    assert!(
+        !codes(&a)
+            .iter()
+            .any(|c| *c == "h2_connect_malformed" || *c == "request_version_missing"),
+        "{:?}",
+        codes(&a)
+    );
+    // With every name known, the same gaps are findings.
+    let b = run_h2(h2_connect(&[(":path", "/chat")]));
+    assert!(codes(&b).contains(&"h2_connect_malformed"));
+    assert!(codes(&b).contains(&"request_version_missing"));
+}

@@ -100,6 +100,22 @@ pub struct Output {
     pub completed: Vec<Completed>,
     /// Caps and work since the caller last reset it.
     pub effect: HttpEffect,
+    /// Engine.IO polling exchanges whose bodies were read, in the order they completed.
+    pub engineio: Vec<EioPoll>,
+}
+
+/// Bytes kept of each Engine.IO polling body (issue 14's default cap): an open packet,
+/// an error body or a batch of packets fits; longer bodies are cut and marked so.
+pub const EIO_BODY_BYTES: usize = 64 * 1024;
+
+/// An Engine.IO polling exchange (a GET or POST whose target has `EIO=` and does not ask
+/// for WebSocket), with the first [`EIO_BODY_BYTES`] of each body in its message's `body`.
+#[derive(Debug)]
+pub struct EioPoll {
+    /// The request (its body, for a POST).
+    pub request: Message,
+    /// The response (its body), when it came before the connection ended.
+    pub response: Option<Message>,
 }
 
 /// The protocol a 101 switched the connection to.
@@ -114,6 +130,9 @@ pub enum Protocol {
         /// Whether that list is the whole answer: false when a snap-length cut ended the 101
         /// before its last line (the extensions may lie beyond the cut).
         extensions_known: bool,
+        /// The request target named this Engine.IO revision (`EIO=N`): the session's
+        /// messages are Engine.IO packets.
+        engineio: Option<u8>,
     },
     /// HTTP/2 over cleartext after `Upgrade: h2c` (RFC 7540 §3.2).
     H2c,
@@ -177,6 +196,9 @@ struct Pending {
     /// WebSocket attempt (a 101 or WebSocket headers) or only counted as cut.
     /// Boxed like `upgrade`: only a cut request that may prove an attempt is kept.
     cut_request: Option<Box<Message>>,
+    /// An Engine.IO polling request, answered with its body read (boxed: ordinary
+    /// requests keep 8 bytes here).
+    eio: Option<Box<Message>>,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -218,6 +240,10 @@ pub struct Exchange {
     body_bytes: usize,
     /// The refusal whose body is being read, if any.
     reading: Option<Box<Reading>>,
+    /// The body of the Engine.IO request last queued (a POST), while it is read.
+    eio_request_body: Option<Box<BodyReader>>,
+    /// An Engine.IO response whose body is being read, with its exchange.
+    eio_response: Option<Box<(BodyReader, EioPoll)>>,
     /// HTTP came after a 101 on this connection: a finding for the next exchange reported.
     after_switch: Option<Finding>,
     pending: VecDeque<Pending>,
@@ -251,6 +277,26 @@ fn pending_bytes(p: &Pending) -> usize {
         + p.cut_request
             .as_deref()
             .map_or(0, |m| std::mem::size_of::<Message>() + head_bytes(m))
+        + p.eio.as_deref().map_or(0, |m| {
+            std::mem::size_of::<Message>()
+                + head_bytes(m)
+                + m.body.as_ref().map_or(0, |b| b.bytes.capacity())
+        })
+}
+
+/// Bytes an Engine.IO body read in flight holds.
+fn eio_reading_bytes(
+    request: Option<&BodyReader>,
+    response: Option<&(BodyReader, EioPoll)>,
+) -> usize {
+    request.map_or(0, |r| std::mem::size_of::<BodyReader>() + r.memory())
+        + response.map_or(0, |(r, poll)| {
+            std::mem::size_of::<(BodyReader, EioPoll)>()
+                + r.memory()
+                + head_bytes(&poll.request)
+                + poll.request.body.as_ref().map_or(0, |b| b.bytes.capacity())
+                + poll.response.as_ref().map_or(0, head_bytes)
+        })
 }
 
 impl Exchange {
@@ -263,6 +309,8 @@ impl Exchange {
             max_pending,
             body_bytes,
             reading: None,
+            eio_request_body: None,
+            eio_response: None,
             after_switch: None,
             pending: VecDeque::new(),
             interim: Vec::new(),
@@ -319,6 +367,27 @@ impl Exchange {
             + self.pending.iter().map(pending_bytes).sum::<usize>()
             + self.interim.iter().map(head_bytes).sum::<usize>()
             + self.reading.as_ref().map_or(0, |r| r.memory())
+            + self.eio_reading()
+    }
+
+    /// Bytes of the Engine.IO bodies being read; `settle` runs on every segment of every
+    /// HTTP connection, so the sum is out of line and reached only when a body is read.
+    #[inline]
+    fn eio_reading(&self) -> usize {
+        if self.eio_request_body.is_none() && self.eio_response.is_none() {
+            0
+        } else {
+            self.eio_reading_cold()
+        }
+    }
+
+    #[inline(never)]
+    #[cold]
+    fn eio_reading_cold(&self) -> usize {
+        eio_reading_bytes(
+            self.eio_request_body.as_deref(),
+            self.eio_response.as_deref(),
+        )
     }
 
     /// The running figure [`Exchange::memory`] must agree with.
@@ -328,7 +397,7 @@ impl Exchange {
 
     /// Registers the bytes held now with `meter` (0 after [`Exchange::release`]).
     pub fn settle(&mut self, meter: &mut Meter) {
-        let reading = self.reading.as_ref().map_or(0, |r| r.memory());
+        let reading = self.reading.as_ref().map_or(0, |r| r.memory()) + self.eio_reading();
         self.account.set(meter, self.registered() + reading);
     }
 
@@ -451,11 +520,20 @@ impl Exchange {
     ) {
         self.report_body(out, true);
         self.reading = None;
+        self.eio_request_body = None;
+        self.report_eio_response(out, true);
         let lost = server_bytes_lost(link);
         while let Some(p) = self.pop_pending() {
             if p.cut && p.upgrade.is_none() {
                 // Cut too early to tell, and never answered.
                 out.effect.requests_cut += 1;
+            }
+            if let Some(request) = p.eio {
+                out.engineio.push(EioPoll {
+                    request: *request,
+                    response: None,
+                });
+                continue;
             }
             if let Some(request) = p.upgrade {
                 let end = Some((ending, at));
@@ -552,6 +630,9 @@ impl Exchange {
             self.report_body(out, false);
             self.reading = None;
         }
+        if self.eio_response.is_some() && link.sends_requests(side) == Some(false) {
+            self.report_eio_response(out, false);
+        }
         let data = link.stream(side).data();
         if let Some(scan) = http::scan_head(data, len, is_request) {
             if let Some(next) = self.plain_message(link, side, is_request, len, scan) {
@@ -623,6 +704,7 @@ impl Exchange {
                         connect: false,
                         h2c: false,
                         upgrade: None,
+                        eio: None,
                         since: last.map_or(link.now, |o| o.ts),
                         id: None,
                         cut: true,
@@ -669,7 +751,7 @@ impl Exchange {
         len: usize,
         scan: http::Scan,
     ) -> Option<Next> {
-        if scan.websocket {
+        if scan.websocket || scan.engineio {
             return None;
         }
         if is_request {
@@ -693,6 +775,7 @@ impl Exchange {
                     id: None,
                     cut: false,
                     cut_request: None,
+                    eio: None,
                 },
             );
             if !kept {
@@ -703,7 +786,10 @@ impl Exchange {
                 release_client: false,
             });
         }
-        let answers_upgrade = self.pending.front().is_some_and(|p| p.upgrade.is_some());
+        let answers_upgrade = self
+            .pending
+            .front()
+            .is_some_and(|p| p.upgrade.is_some() || p.eio.is_some());
         if scan.status == 101 || answers_upgrade {
             return None;
         }
@@ -752,6 +838,10 @@ impl Exchange {
         let body = http::request_body(head);
         let head_method = head.method() == Some("HEAD");
         let connect = head.method() == Some("CONNECT");
+        // An Engine.IO polling request: answered with its bodies read (a POST's here).
+        let eio = !upgrade && msg.cut.is_none() && engine_io_target(head);
+        let eio_body = (eio && body != Body::None && !matches!(body, Body::UntilClose))
+            .then(|| Box::new(BodyReader::for_head(head, body, EIO_BODY_BYTES)));
         if self.pending.len() >= self.max_pending {
             out.effect.pending_limit = true;
             return Next::GiveUp;
@@ -773,10 +863,11 @@ impl Exchange {
         }
         let since = msg.last_ts;
         let cut = msg.cut.is_some();
-        let (upgrade_request, cut_request) = match (upgrade, cut) {
-            (true, _) => (Some(msg), None),
-            (false, true) => (None, Some(msg)),
-            (false, false) => (None, None),
+        let (upgrade_request, cut_request, eio_request) = match (upgrade, cut) {
+            (true, _) => (Some(msg), None, None),
+            (false, true) => (None, Some(msg), None),
+            (false, false) if eio => (None, None, Some(msg)),
+            (false, false) => (None, None, None),
         };
         let kept = self.push_pending(
             link,
@@ -790,12 +881,19 @@ impl Exchange {
                 id: None,
                 cut,
                 cut_request: cut_request.map(Box::new),
+                eio: eio_request.map(Box::new),
             },
         );
         if !kept {
             return Next::GiveUp;
         }
         self.new_upgrade |= upgrade;
+        if let Some(reader) = eio_body {
+            self.eio_request_body = Some(reader);
+            return Next::ReadBody {
+                release_client: false,
+            };
+        }
         if upgrade {
             Next::AwaitResponse(body)
         } else {
@@ -833,7 +931,7 @@ impl Exchange {
         }
         // Without its request, only the response's own headers say it is WebSocket (a bare
         // 101 may be h2c or a Docker attach), or a 101 to a request a cut left unreadable.
-        let pending = self.pop_pending();
+        let mut pending = self.pop_pending();
         let cut_plain = pending
             .as_ref()
             .is_some_and(|p| p.cut && p.upgrade.is_none());
@@ -854,12 +952,17 @@ impl Exchange {
             && !msg.head.has_token("Upgrade", "websocket");
         let opens_websocket =
             status == 101 && !elsewhere && (websocket_response || answered_upgrade);
+        let engineio = pending
+            .as_ref()
+            .and_then(|p| p.upgrade.as_deref())
+            .and_then(|m| eio_version(&m.head));
         let switch = (status == 101).then(|| {
             if opens_websocket {
                 Protocol::WebSocket {
                     start: msg.last_ts,
                     extensions: msg.head.list("Sec-WebSocket-Extensions"),
                     extensions_known: msg.cut.is_none(),
+                    engineio,
                 }
             } else if pending.as_ref().is_some_and(|p| p.h2c)
                 || msg.head.has_token("Upgrade", "h2c")
@@ -871,6 +974,11 @@ impl Exchange {
         });
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
+        if switch.is_none() {
+            if let Some(request) = pending.as_mut().and_then(|p| p.eio.take()) {
+                return self.on_eio_response(link, *request, msg, body, out);
+            }
+        }
         let id = pending.as_ref().and_then(|p| p.id);
         let request = pending.and_then(|p| match p.upgrade {
             Some(request) => Some(request),
@@ -954,6 +1062,13 @@ impl Exchange {
         side: Side,
         out: &mut Output,
     ) -> Next {
+        let server = link.sends_requests(side) == Some(false);
+        if self.eio_request_body.is_some() && !server {
+            return self.on_eio_request_body(link, side);
+        }
+        if self.eio_response.is_some() && (server || self.eio_request_body.is_none()) {
+            return self.on_eio_response_body(link, side, out);
+        }
         let Some(reading) = self.reading.as_mut() else {
             return Next::Body {
                 body: Body::None,
@@ -1010,6 +1125,124 @@ impl Exchange {
             )
             .packets(packets),
         );
+    }
+
+    /// The answer to an Engine.IO polling request: reported at once, or after its body.
+    fn on_eio_response<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        request: Message,
+        response: Message,
+        body: Body,
+        out: &mut Output,
+    ) -> Next {
+        // An ordinary exchange as far as evidence goes: its problems are not an upgrade's.
+        self.take_marks(link);
+        let readable = body != Body::None && response.cut.is_none();
+        let reader = BodyReader::for_head(&response.head, body, EIO_BODY_BYTES);
+        let poll = EioPoll {
+            request,
+            response: Some(response),
+        };
+        if !readable {
+            out.engineio.push(poll);
+            return Next::Body {
+                body,
+                release_client: false,
+            };
+        }
+        self.eio_response = Some(Box::new((reader, poll)));
+        Next::ReadBody {
+            release_client: false,
+        }
+    }
+
+    /// Body bytes of the Engine.IO request last queued start `side`'s buffer.
+    fn on_eio_request_body<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> Next {
+        let Some(reader) = self.eio_request_body.as_mut() else {
+            return Next::NeedMore;
+        };
+        let read = reader.read(link.stream(side).data());
+        link.stream_mut(side).consume(read.consumed as u64);
+        let next = match read.progress {
+            Progress::More if !reader.is_full() => return Next::NeedMore,
+            Progress::More => match reader.remaining() {
+                Some(body) => Next::Body {
+                    body,
+                    release_client: false,
+                },
+                None => Next::NeedMore,
+            },
+            Progress::Complete => Next::Body {
+                body: Body::None,
+                release_client: false,
+            },
+            Progress::Invalid => Next::Resync,
+        };
+        // The request whose body this is was queued last (the client's framer reads no
+        // other head before the body ends); a response that came first took it already.
+        let excerpt = reader.take_excerpt(false);
+        if let Some(m) = self.pending.back_mut().and_then(|p| p.eio.as_deref_mut()) {
+            if m.body.is_none() {
+                self.held += excerpt.bytes.capacity();
+                m.body = Some(excerpt);
+            }
+        }
+        if next != Next::NeedMore {
+            self.eio_request_body = None;
+        }
+        next
+    }
+
+    /// Body bytes of an Engine.IO response start `side`'s buffer.
+    fn on_eio_response_body<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        out: &mut Output,
+    ) -> Next {
+        let Some(reading) = self.eio_response.as_mut() else {
+            return Next::NeedMore;
+        };
+        let read = reading.0.read(link.stream(side).data());
+        link.stream_mut(side).consume(read.consumed as u64);
+        match read.progress {
+            Progress::More if !reading.0.is_full() => Next::NeedMore,
+            Progress::More => {
+                let rest = reading.0.remaining();
+                self.report_eio_response(out, false);
+                match rest {
+                    Some(body) => Next::Body {
+                        body,
+                        release_client: false,
+                    },
+                    None => Next::Resync,
+                }
+            }
+            Progress::Complete => {
+                self.report_eio_response(out, false);
+                Next::Body {
+                    body: Body::None,
+                    release_client: false,
+                }
+            }
+            Progress::Invalid => {
+                self.report_eio_response(out, false);
+                Next::Resync
+            }
+        }
+    }
+
+    /// Hands on the Engine.IO exchange whose response body is being read, with what was
+    /// read of it.
+    fn report_eio_response(&mut self, out: &mut Output, ended: bool) {
+        if let Some(reading) = self.eio_response.take() {
+            let (mut reader, mut poll) = *reading;
+            if let Some(resp) = poll.response.as_mut() {
+                resp.body = Some(reader.take_excerpt(ended));
+            }
+            out.engineio.push(poll);
+        }
     }
 
     /// Reports the exchange whose body is being read, with the excerpt so far, unless it was
@@ -1139,6 +1372,30 @@ impl Exchange {
         }
         findings
     }
+}
+
+/// Whether a request target names an Engine.IO revision (`EIO=`): Socket.IO's transport,
+/// whose polling bodies are read (`engineio` reads the rest of the target).
+fn engine_io_target(head: &crate::event::Head) -> bool {
+    match &head.start {
+        crate::event::StartLine::Request { target, .. } => http::mentions_eio(target.as_bytes()),
+        crate::event::StartLine::Response { .. } => false,
+    }
+}
+
+/// The Engine.IO revision a request target names (`EIO=4`), if any.
+fn eio_version(head: &crate::event::Head) -> Option<u8> {
+    let crate::event::StartLine::Request { target, .. } = &head.start else {
+        return None;
+    };
+    let at = target.find("EIO=")?;
+    let digits: String = target
+        .get(at + 4..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    digits.parse().ok()
 }
 
 /// Whether a request target asks Engine.IO (Socket.IO's transport) for its websocket
@@ -1354,6 +1611,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 start: Timestamp(3),
                 extensions: vec!["permessage-deflate".to_owned()],
                 extensions_known: true,
+                engineio: None,
             })
         );
     }
@@ -1532,11 +1790,44 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 id: None,
                 cut: false,
                 cut_request: None,
+                eio: None,
             });
         }
         h.send(C, get);
         assert_eq!(h.stopped, [true, true]);
         assert!(h.out.effect.pending_limit);
+    }
+
+    #[test]
+    fn engine_io_polls_are_paired_with_both_bodies_and_plain_requests_stay_unread() {
+        let mut h = Http::new();
+        h.send(
+            C,
+            b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        h.send(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0{\"sid\":1",
+        );
+        assert!(h.out.engineio.is_empty(), "the body is still arriving");
+        h.send(S, b"}");
+        // A POST's body, then a plain request whose answer is not read.
+        h.send(
+            C,
+            b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\n\r\nGET /plain HTTP/1.1\r\n\r\n",
+        );
+        h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 2);
+        let body = |m: Option<&Message>| m.and_then(|m| m.body.as_ref()).map(|b| b.bytes.clone());
+        assert_eq!(
+            body(polls[0].response.as_ref()),
+            Some(b"0{\"sid\":1}".to_vec())
+        );
+        assert_eq!(body(Some(&polls[1].request)), Some(b"40".to_vec()));
+        assert_eq!(body(polls[1].response.as_ref()), Some(b"ok".to_vec()));
+        assert!(h.completed().is_empty());
+        assert_eq!(h.exchange.memory(), h.exchange.registered());
     }
 
     #[test]

@@ -346,6 +346,8 @@ pub struct Scan {
     pub websocket: bool,
     /// `Upgrade` names h2c (HTTP/2 over cleartext, RFC 7540 §3.2).
     pub h2c: bool,
+    /// A request whose target names an Engine.IO revision (`EIO=`): its bodies are read.
+    pub engineio: bool,
     /// Response status (0 for a request).
     pub status: u16,
     /// The request method is HEAD.
@@ -393,6 +395,7 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
     let mut scan = Scan {
         websocket: false,
         h2c: false,
+        engineio: raw.path.is_some_and(|p| mentions_eio(p.as_bytes())),
         status,
         head_method,
         connect_method,
@@ -423,6 +426,13 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
         }
     }
     Some(scan)
+}
+
+/// Whether a request target carries an `EIO=` parameter (Engine.IO, `engineio::target`):
+/// a byte search over the target only.
+#[must_use]
+pub fn mentions_eio(target: &[u8]) -> bool {
+    target.windows(4).any(|w| w == b"EIO=")
 }
 
 fn content_length(head: &Head) -> Option<u64> {

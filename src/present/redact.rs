@@ -31,8 +31,10 @@
 //! - any other text of the same record that repeats a value masked above (a finding that
 //!   quotes a header, the server echoing a subprotocol).
 //!
-//! Engine.IO's `sid` is not masked: a short-lived transport id needed to follow the polling
-//! requests to their WebSocket upgrade. Every scan is linear in the text it reads.
+//! Engine.IO's `sid` is masked too (issue 14: it is a session credential, whoever holds it
+//! can poll as the session until it ends); the polls and the upgrade stay joinable by the
+//! placeholder, which is the same for the same sid, and the `engineio_session` record joins
+//! them anyway. Every scan is linear in the text it reads.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -157,6 +159,14 @@ impl Redactor {
             Event::Notice(n) => Event::Notice(n),
             // A TLS record holds names (SNI, ALPN, certificate subjects), no credentials.
             Event::Tls(t) => Event::Tls(t),
+            // An Engine.IO session keeps no Socket.IO payload (a CONNECT's auth object is
+            // never stored); its sid is shortened by the human outputs.
+            Event::EngineIo(mut s) => {
+                if let Some(sid) = s.sid.as_mut() {
+                    *sid = self.placeholder(sid);
+                }
+                Event::EngineIo(s)
+            }
         }
     }
 
@@ -330,7 +340,7 @@ pub const PLACEHOLDER_NOTE: &str =
 /// `password`, `passwd`, `pwd`, `jwt`, `api_key`, `apikey`, `secret`, `session`,
 /// `X-Amz-Credential`, … — any name containing `token`, `secret`, `passw`, `passcode`,
 /// `apikey`, `api_key`, `api-key`, `signature`, `credential`, `session`, `sessid`, `csrf`,
-/// `xsrf`, `jwt` or `authorization`; `auth`, `key`, `sig`, `pass`, `pwd` and `ticket` alone or
+/// `xsrf`, `jwt` or `authorization`; `auth`, `key`, `sig`, `pass`, `pwd`, `ticket` and `sid` alone or
 /// as a `_`/`-`-separated part (`auth_key`, `x-auth`, `access-key`), so `author` and
 /// `keyboard` are not. `Sec-WebSocket-Key` is a nonce, not a secret.
 #[must_use]
@@ -353,7 +363,8 @@ pub fn is_credential_name(name: &str) -> bool {
     if lower == "sec-websocket-key" {
         return false;
     }
-    const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket"];
+    // `sid`: Engine.IO's session id, a session credential (`?EIO=4&sid=…`).
+    const PARTS: &[&str] = &["auth", "key", "sig", "pass", "pwd", "ticket", "sid"];
     contains_credential_word(lower.as_bytes())
         || lower
             .split(['_', '-', '.'])
@@ -1468,6 +1479,7 @@ mod tests {
             "refresh_token",
             "id_token",
             "access-key",
+            "sid",
         ] {
             assert!(is_credential_name(n), "{n}");
         }
@@ -1477,7 +1489,6 @@ mod tests {
             "room",
             "EIO",
             "transport",
-            "sid",
             "Sec-WebSocket-Key",
             "v",
             "monkey",
@@ -1503,7 +1514,7 @@ mod tests {
             ("/ws?token=", "/ws?token="),
             (
                 "/ws?EIO=4&transport=websocket&sid=abc",
-                "/ws?EIO=4&transport=websocket&sid=abc",
+                "/ws?EIO=4&transport=websocket&sid=<R>",
             ),
             ("http://user:pw@h:1/ws", "http://user:<R>@h:1/ws"),
             ("http://tok@h/ws", "http://<R>@h/ws"),

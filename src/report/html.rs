@@ -230,6 +230,43 @@ pub(crate) fn render(m: &ReportModel) -> String {
             );
         }
     }
+    if !m.socketio.is_empty() {
+        let s = &m.socketio;
+        let _ = write!(
+            o,
+            "<h3>Socket.IO sessions</h3><p>{} Socket.IO sessions: {} on websocket, {} on polling, {} with errors.</p><ul>",
+            s.total, s.websocket, s.polling, s.failed
+        );
+        for r in &s.sessions {
+            let _ = write!(
+                o,
+                "<li>{} UTC: <code>{}</code><ul>",
+                esc(&r.time),
+                esc(&r.story)
+            );
+            for c in &r.connections {
+                let _ = write!(o, "<li>connection <code>{}</code></li>", esc(c));
+            }
+            for (c, msg, hint) in &r.findings {
+                let _ = write!(
+                    o,
+                    "<li><code>{}</code>: {} Fix: {}</li>",
+                    esc(c),
+                    esc(msg),
+                    esc(hint)
+                );
+            }
+            o.push_str("</ul></li>");
+        }
+        o.push_str("</ul>");
+        if s.sessions_unlisted > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">… and {} more sessions.</p>",
+                s.sessions_unlisted
+            );
+        }
+    }
     if m.total > 0 {
         o.push_str("<h3>Timeline</h3>");
         let _ = write!(

@@ -195,6 +195,29 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o.push('\n');
     }
 
+    if !m.socketio.is_empty() {
+        let s = &m.socketio;
+        o.push_str("## Socket.IO sessions\n\n");
+        let _ = writeln!(
+            o,
+            "{} Socket.IO sessions: {} on websocket, {} on polling, {} with errors.\n",
+            s.total, s.websocket, s.polling, s.failed
+        );
+        for r in &s.sessions {
+            let _ = writeln!(o, "- {} UTC: {}", r.time, code(&r.story));
+            for c in &r.connections {
+                let _ = writeln!(o, "  - connection {}", code(c));
+            }
+            for (c, msg, hint) in &r.findings {
+                let _ = writeln!(o, "  - {}: {} Fix: {}", code(c), escape(msg), escape(hint));
+            }
+        }
+        if s.sessions_unlisted > 0 {
+            let _ = writeln!(o, "- … and {} more sessions", s.sessions_unlisted);
+        }
+        o.push('\n');
+    }
+
     // A hop whose handshake is a problem incident is shown there, with both legs, once.
     let own_section: Vec<&HopModel> = m
         .hops

@@ -325,6 +325,7 @@ pub(crate) struct Collector {
     timeline_seen: u64,
     notices: Vec<String>,
     tls: TlsModel,
+    socketio: SocketIoModel,
     connections: Connections,
     /// Requests of the most recent handshakes that can be hop legs (they carry a key), as
     /// many as the engine's hop tracker remembers, so both legs of an `Event::Hop` are here.
@@ -388,6 +389,7 @@ impl Collector {
                 self.take_hop(h);
             }
             Event::Tls(t) => self.tls.take(t),
+            Event::EngineIo(s) => self.socketio.take(s),
         }
     }
 
@@ -796,6 +798,7 @@ impl Collector {
             handshakes_unlisted: self.records_dropped,
             notices: self.notices.clone(),
             tls: self.tls.clone(),
+            socketio: self.socketio.clone(),
             limits,
             capture_evidence: crate::sink::summary::capture_evidence_lines(&info.stats),
         }
@@ -888,12 +891,105 @@ pub struct ReportModel {
     /// none).
     #[serde(skip_serializing_if = "TlsModel::is_empty")]
     pub tls: TlsModel,
+    /// Socket.IO (Engine.IO) sessions: counts and every session, failed first (left out of
+    /// the JSON when there were none).
+    #[serde(skip_serializing_if = "SocketIoModel::is_empty")]
+    pub socketio: SocketIoModel,
     /// Caps and skips that make the report partial.
     pub limits: Vec<String>,
     /// What the capture lacked or repeated (capture vs network loss, one-way connections,
     /// snap-length cuts, normalised copies), as the summary says it; left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capture_evidence: Vec<String>,
+}
+
+/// Most Socket.IO sessions listed in the report (the rest are counted).
+const MAX_SOCKETIO_ROWS: usize = 200;
+
+/// Socket.IO (Engine.IO) sessions as the report shows them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SocketIoModel {
+    /// Sessions seen.
+    pub total: u64,
+    /// Those that ended on WebSocket.
+    pub websocket: u64,
+    /// Those that stayed on polling.
+    pub polling: u64,
+    /// Those with a finding above info.
+    pub failed: u64,
+    /// The sessions, failed first, then in arrival order; at most 200.
+    pub sessions: Vec<SocketIoRow>,
+    /// Sessions beyond the cap.
+    pub sessions_unlisted: u64,
+}
+
+/// One Socket.IO session.
+#[derive(Clone, Debug, Serialize)]
+pub struct SocketIoRow {
+    /// When its first request was sent (UTC text).
+    pub time: String,
+    /// The story (sid shortened, transports, connections, polls, pings, ending), unescaped.
+    pub story: String,
+    /// Its connections as `client → server (transport)`.
+    pub connections: Vec<String>,
+    /// Its findings: code, message and fix hint.
+    pub findings: Vec<(String, String, String)>,
+    /// Whether a finding is above info.
+    pub failed: bool,
+}
+
+impl SocketIoModel {
+    /// Whether no session was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn take(&mut self, s: &crate::event::EngineIoSession) {
+        self.total += 1;
+        if s.transport == "websocket" {
+            self.websocket += 1;
+        } else {
+            self.polling += 1;
+        }
+        let failed = s
+            .findings
+            .iter()
+            .any(|f| f.severity > crate::finding::Severity::Info);
+        self.failed += u64::from(failed);
+        if self.sessions.len() >= MAX_SOCKETIO_ROWS {
+            self.sessions_unlisted += 1;
+            return;
+        }
+        let row = SocketIoRow {
+            time: crate::present::format_ts(s.ts),
+            story: crate::present::engineio_story(s),
+            connections: s
+                .connections
+                .iter()
+                .map(|c| format!("{} → {} ({})", c.client, c.server, c.transport))
+                .collect(),
+            findings: s
+                .findings
+                .iter()
+                .map(|f| {
+                    (
+                        f.code.as_str().to_owned(),
+                        f.message.clone(),
+                        f.hint.to_owned(),
+                    )
+                })
+                .collect(),
+            failed,
+        };
+        // Failed first, each group in arrival order.
+        let at = if failed {
+            self.sessions.iter().take_while(|r| r.failed).count()
+        } else {
+            self.sessions.len()
+        };
+        self.sessions.insert(at, row);
+    }
 }
 
 /// Most failed TLS connections listed in the report (the rest are counted).

@@ -11,7 +11,9 @@ use serde::{Serialize, Serializer};
 use super::{RunEnd, Sink};
 use crate::capture::live::LiveStats;
 use crate::engine::Stats;
-use crate::event::{ConnectionRecord, Event, HandshakeRecord, HopLink, Notice, TlsRecord, Verdict};
+use crate::event::{
+    ConnectionRecord, EngineIoSession, Event, HandshakeRecord, HopLink, Notice, TlsRecord, Verdict,
+};
 
 /// Version of the JSON Lines format, in every record's `"schema"` field. It changes only
 /// when a change could break a consumer (a field renamed, removed or retyped, a meaning
@@ -163,6 +165,7 @@ impl<W: Write> Sink for JsonSink<W> {
             Event::Hop(h) => self.line::<HopLink>("hop", h),
             Event::Notice(n) => self.line::<Notice>("notice", n),
             Event::Tls(t) => self.line::<TlsRecord>("tls", t),
+            Event::EngineIo(s) => self.line::<EngineIoSession>("engineio_session", s),
         }
     }
 

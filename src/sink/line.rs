@@ -17,7 +17,9 @@ use std::io::{self, Write};
 
 use super::Sink;
 use crate::event::{BrokenAt, HopLink};
-use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message, TlsRecord, Verdict};
+use crate::event::{
+    ConnectionRecord, EngineIoSession, Event, HandshakeRecord, Message, TlsRecord, Verdict,
+};
 use crate::finding::{Finding, Severity};
 use crate::present::{
     body_lines, connection_story, escape, format_ms, format_ts, packet_list, request_summary,
@@ -253,6 +255,29 @@ impl<W: Write> LineSink<W> {
         self.write_findings(&r.findings)
     }
 
+    /// One line per Engine.IO session (the sid shortened: it is a session credential), its
+    /// findings below it.
+    fn write_engineio(&mut self, s: &EngineIoSession) -> io::Result<()> {
+        let worst = s.findings.iter().map(|f| f.severity).max();
+        let mark = match worst {
+            Some(Severity::Error) => self.paint("SOCKET.IO FAILED", "1;31"),
+            Some(Severity::Warning) => self.paint("socket.io WARNING", "1;33"),
+            _ => "socket.io".to_owned(),
+        };
+        let server = s
+            .connections
+            .first()
+            .map(|c| format!("{} > {} ", c.client, c.server))
+            .unwrap_or_default();
+        writeln!(
+            self.out,
+            "{} {mark} {server}{}",
+            format_ts(s.ts),
+            escape(&crate::present::engineio_story(s)),
+        )?;
+        self.write_findings(&s.findings)
+    }
+
     fn write_head(&mut self, msg: &Message, mark: char) -> io::Result<()> {
         writeln!(self.out, "      {mark} {}", escape(&msg.head.start_line))?;
         for h in &msg.head.headers {
@@ -280,6 +305,7 @@ impl<W: Write> Sink for LineSink<W> {
             Event::Hop(h) => self.write_hop(h),
             Event::Notice(_) => Ok(()),
             Event::Tls(t) => self.write_tls(t),
+            Event::EngineIo(s) => self.write_engineio(s),
         }
     }
 

@@ -410,6 +410,17 @@ impl Sink for Metrics {
                     })
                     .inc();
             }
+            // Engine.IO sessions count in the findings by code (a metric family of their
+            // own is issue 14's next step).
+            Event::EngineIo(s) => {
+                for f in &s.findings {
+                    self.findings
+                        .get_or_create(&CodeLabel {
+                            code: f.code.as_str(),
+                        })
+                        .inc();
+                }
+            }
             Event::Hop(_) | Event::Notice(_) => {}
         }
         Ok(())

@@ -38,6 +38,21 @@ pub struct Summary {
     pub(crate) above_info: BTreeSet<&'static str>,
     /// TLS connections seen.
     pub tls: TlsCounts,
+    /// Engine.IO (Socket.IO) sessions seen.
+    pub engineio: EngineIoCounts,
+}
+
+/// Engine.IO sessions by the transport they ended on and whether they failed.
+#[derive(Clone, Debug, Default)]
+pub struct EngineIoCounts {
+    /// Sessions seen.
+    pub total: u64,
+    /// Those that moved to WebSocket (upgraded, or websocket-only).
+    pub websocket: u64,
+    /// Those that stayed on polling.
+    pub polling: u64,
+    /// Those with a finding above info.
+    pub failed: u64,
 }
 
 /// Most server names the summary counts TLS connections under; the rest are counted together.
@@ -82,6 +97,17 @@ impl Sink for Summary {
                 } else {
                     c.other_names += 1;
                 }
+            }
+            Event::EngineIo(s) => {
+                self.count_codes(&s.findings);
+                let c = &mut self.engineio;
+                c.total += 1;
+                if s.transport == "websocket" {
+                    c.websocket += 1;
+                } else {
+                    c.polling += 1;
+                }
+                c.failed += u64::from(s.findings.iter().any(|f| f.severity > Severity::Info));
             }
             Event::Hop(h) => {
                 self.hops += 1;
@@ -166,6 +192,18 @@ impl Summary {
             )?;
         }
         self.write_tls(out, stats)?;
+        let e = &self.engineio;
+        if e.total > 0 {
+            writeln!(
+                out,
+                "{} Socket.IO session{}: {} on websocket, {} on polling, {} with errors",
+                e.total,
+                if e.total == 1 { "" } else { "s" },
+                e.websocket,
+                e.polling,
+                e.failed
+            )?;
+        }
         if self.hops > 0 {
             writeln!(
                 out,

@@ -285,6 +285,13 @@ impl TlsConnection {
         };
     }
 
+    /// The protocol the server selected by ALPN, once known (the ServerHello up to TLS 1.2,
+    /// the decrypted EncryptedExtensions in 1.3).
+    #[must_use]
+    pub fn alpn(&self) -> Option<&str> {
+        self.alpn.as_deref()
+    }
+
     /// Whether records are being decrypted.
     #[must_use]
     pub fn decrypting(&self) -> bool {

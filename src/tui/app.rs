@@ -190,6 +190,9 @@ pub struct App {
     /// TLS connections seen, and how many of them failed (the header shows both; issue 16
     /// gives them views of their own).
     pub tls_counts: (u64, u64),
+    /// Socket.IO sessions seen, and how many had a finding above info (the header shows
+    /// both; a session view with its connections is issue 14's next step).
+    pub socketio_counts: (u64, u64),
     view: Vec<usize>,
     /// The handshake table shows incidents (the legs of a proxied handshake and repeated
     /// identical handshakes as one row) rather than every record.
@@ -264,6 +267,7 @@ impl App {
             hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
             tls_counts: (0, 0),
+            socketio_counts: (0, 0),
             view: Vec::new(),
             grouped: true,
             incidents: Incidents::new(Limits {
@@ -335,6 +339,14 @@ impl App {
                 }
             }
             Event::Handshake(record) => self.add_record(record),
+            Event::EngineIo(s) => {
+                self.socketio_counts.0 += 1;
+                self.socketio_counts.1 += u64::from(
+                    s.findings
+                        .iter()
+                        .any(|f| f.severity > crate::finding::Severity::Info),
+                );
+            }
             Event::Tls(t) => {
                 self.tls_counts.0 += 1;
                 self.tls_counts.1 += u64::from(t.outcome.is_failure());

@@ -224,6 +224,19 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         ));
         spans.push(Span::raw(")"));
     }
+    let (sio, sio_failed) = app.socketio_counts;
+    if sio > 0 {
+        spans.push(Span::raw(format!("  socket.io {sio} (")));
+        spans.push(Span::styled(
+            format!("failed {sio_failed}"),
+            if sio_failed > 0 {
+                verdict_style(Verdict::Failed)
+            } else {
+                Style::new()
+            },
+        ));
+        spans.push(Span::raw(")"));
+    }
     let evicted = stats.flows_evicted_capacity + stats.flows_evicted_idle;
     if evicted > 0 {
         spans.push(Span::raw(format!("  evicted {evicted}")));

@@ -53,7 +53,7 @@ fn story(run: &Run) -> Vec<String> {
                 c.handshake_id.unwrap_or_default()
             )),
             Event::Hop(_) => Some("hop".to_owned()),
-            Event::Notice(_) | Event::Tls(_) => None,
+            Event::Notice(_) | Event::Tls(_) | Event::EngineIo(_) => None,
         })
         .collect()
 }

@@ -38,6 +38,7 @@ pub const TARGETS: [(&str, Body); 14] = [
     ("tls", bodies::tls),
     ("h2frame", bodies::h2frame),
     ("hpack", bodies::hpack),
+    ("engineio", bodies::engineio),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -234,6 +235,30 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
         .entry("body")
         .or_default()
         .extend([until_close, chunked]);
+    // Engine.IO bodies and WebSocket payloads of the real-peer sessions, as tshark shows them
+    // (the revision byte first), and the payload forms the samples do not carry.
+    let mut eio: Vec<_> = std::fs::read_dir(root().join("samples/expected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".tshark-http-ws.tsv"))
+        .collect();
+    eio.sort();
+    for path in eio {
+        let v3 = path.to_string_lossy().contains("-v3-");
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let body = line.split('\t').next_back().unwrap_or_default();
+            if !body.is_empty() {
+                let mut input = vec![if v3 { 3 } else { 4 }];
+                input.extend_from_slice(body.as_bytes());
+                seeds.entry("engineio").or_default().push(input);
+            }
+        }
+    }
+    seeds.entry("engineio").or_default().extend([
+        b"\x03\x00\x02\xff40\x01\x04\xff\x04\x01\x02\x03".to_vec(),
+        b"\x03___eio[2](\"6:4hi\\\"x2:40\");".to_vec(),
+        b"\x046:b4AQID\x1e44{\"message\":\"no\"}".to_vec(),
+    ]);
     // Key logs and TLS streams of the real-peer TLS sessions (samples/tls-suites).
     let mut tls: Vec<_> = std::fs::read_dir(root().join("samples/tls-suites"))
         .unwrap()

@@ -4,15 +4,49 @@
 //! `samples/generate-h2.sh` writes `samples/expected/NAME.tshark.tsv` with tshark's view of
 //! every HEADERS frame (packet, stream, names and values joined by commas, as tshark prints
 //! them); each row must be one request or response head of wssniff's records, field for
-//! field, carried by that packet on that stream.
+//! field, carried by that packet on that stream. The TLS samples (ALPN h2, `samples/h2tls/`)
+//! keep the key log their client wrote (`NAME.keys`) and tshark's decrypted dissection next to
+//! each capture: their HEADERS the same way, and their DATA frames, whose lengths on each
+//! WebSocket stream must add up to the bytes of the WebSocket frames wssniff walked there.
 
-use crate::util::{codes, connections, records, root, sample};
+use std::path::PathBuf;
 
-fn tshark_files() -> Vec<std::path::PathBuf> {
+use crate::util::{all_records, codes, connections, records, root, sample};
+
+/// (tshark dissection, capture, wssniff's extra arguments) of every h2 sample.
+fn tshark_files() -> Vec<(PathBuf, PathBuf, Vec<String>)> {
     let mut v: Vec<_> = std::fs::read_dir(root().join("samples/expected"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".tshark.tsv"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let pcap = sample(name.trim_end_matches(".tshark.tsv"));
+            (p, pcap, Vec::new())
+        })
+        .collect();
+    v.extend(tls_samples().into_iter().map(|(pcap, keys)| {
+        let tsv = pcap.with_extension("tshark.tsv");
+        (
+            tsv,
+            pcap,
+            vec!["--keylog".to_owned(), keys.display().to_string()],
+        )
+    }));
+    v.sort();
+    v
+}
+
+/// (capture, key log) of every sample in `samples/h2tls/`.
+fn tls_samples() -> Vec<(PathBuf, PathBuf)> {
+    let mut v: Vec<_> = std::fs::read_dir(sample("h2tls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .map(|p| {
+            let keys = p.with_extension("keys");
+            (p, keys)
+        })
         .collect();
     v.sort();
     v
@@ -21,13 +55,16 @@ fn tshark_files() -> Vec<std::path::PathBuf> {
 #[test]
 fn decoded_headers_match_tshark() {
     let files = tshark_files();
-    assert!(files.len() >= 2, "the h2 samples' tshark dissections");
-    for file in files {
-        let name = file.file_name().unwrap().to_string_lossy();
-        let pcap = name.trim_end_matches(".tshark.tsv");
-        let recs = records(&sample(pcap), &[]);
+    assert!(files.len() >= 5, "the h2 samples' tshark dissections");
+    for (file, path, extra) in files {
+        let pcap = path.display();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let recs = records(&path, &extra);
+        assert!(!recs.is_empty(), "{pcap}: no handshake record");
+        let recs: Vec<_> = recs.into_iter().filter(|r| r["h2"].is_object()).collect();
         let mut heads = Vec::new();
-        for r in &recs {
+        // HTTP/1.1 handshakes (a fallback, a proxy's upstream leg) have no HTTP/2 heads.
+        for r in recs.iter().filter(|r| r["h2"].is_object()) {
             let stream = r["h2"]["stream_id"].as_u64().unwrap();
             for m in [&r["request"], &r["response"]] {
                 if m.is_object() {
@@ -36,10 +73,24 @@ fn decoded_headers_match_tshark() {
             }
         }
         let text = std::fs::read_to_string(&file).unwrap();
-        let mut rows = 0;
+        let (mut rows, mut others) = (0, 0);
         for line in text.lines().filter(|l| !l.is_empty()) {
             let cols: Vec<&str> = line.split('\t').collect();
-            let (packet, stream): (u64, u64) = (cols[0].parse().unwrap(), cols[1].parse().unwrap());
+            let packet: u64 = cols[0].parse().unwrap();
+            // tshark lists the stream of every frame in the packet: the HEADERS' is the one
+            // that is not the connection's (0), e.g. "0,1" for SETTINGS + HEADERS.
+            let streams: Vec<u64> = cols[1].split(',').map(|s| s.parse().unwrap()).collect();
+            let stream = streams.iter().copied().find(|&s| s != 0).unwrap_or(0);
+            if cols[2]
+                .split(',')
+                .all(|n| n != ":protocol" && n != ":status")
+                || (cols[2].starts_with(":status") && !heads.iter().any(|(s, _)| *s == stream))
+            {
+                // A request that is no WebSocket (the page a browser loaded, its favicon)
+                // and its answer: not handshakes, so no record shows them.
+                others += 1;
+                continue;
+            }
             let head = heads
                 .iter()
                 .find(|(s, m)| {
@@ -69,7 +120,130 @@ fn decoded_headers_match_tshark() {
             heads.len(),
             "{pcap}: every head wssniff shows is in tshark's view"
         );
+        if pcap.to_string().contains("chromium-hypercorn") {
+            assert_eq!(
+                others, 4,
+                "{pcap}: the page's GET and the favicon's, and their answers"
+            );
+        }
     }
+}
+
+/// tshark's decrypted DATA frames of a TLS sample: (stream, sent by the client?) → payload
+/// bytes, from the rows `samples/generate-h2.sh` wrote (packet, source port, then type,
+/// stream and length of every HTTP/2 frame in the packet, comma-joined).
+fn tshark_data(
+    pcap: &std::path::Path,
+    server_port: u16,
+) -> std::collections::BTreeMap<(u64, bool), u64> {
+    let text = std::fs::read_to_string(pcap.with_extension("tshark-data.tsv")).unwrap();
+    let mut sums = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let from_client = cols[1].parse::<u16>().unwrap() != server_port;
+        let kinds = cols[2].split(',');
+        let streams = cols[3].split(',');
+        let lens = cols[4].split(',');
+        for ((k, s), n) in kinds.zip(streams).zip(lens) {
+            if k == "0" {
+                *sums.entry((s.parse().unwrap(), from_client)).or_default() +=
+                    n.parse::<u64>().unwrap();
+            }
+        }
+    }
+    sums
+}
+
+#[test]
+fn decrypted_data_frames_carry_exactly_the_websocket_bytes_tshark_decrypts() {
+    let samples = tls_samples();
+    assert_eq!(samples.len(), 3, "the h2tls samples");
+    for (pcap, keys) in samples {
+        let recs = all_records(&pcap, &["--keylog", keys.to_str().unwrap()]);
+        let conns: Vec<_> = recs.iter().filter(|r| r["type"] == "connection").collect();
+        assert!(
+            !conns.is_empty(),
+            "{}: no WebSocket connection",
+            pcap.display()
+        );
+        let port: u16 = conns[0]["server"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let data = tshark_data(&pcap, port);
+        for c in conns.iter().filter(|c| c["h2_stream_id"].is_u64()) {
+            let stream = c["h2_stream_id"].as_u64().unwrap();
+            for (dir, from_client) in [("client_to_server", true), ("server_to_client", false)] {
+                assert_eq!(
+                    c[dir]["bytes"].as_u64(),
+                    data.get(&(stream, from_client)).copied(),
+                    "{}: stream {stream} {dir}",
+                    pcap.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn chromium_opens_its_websocket_as_a_stream_of_the_pages_h2_connection_over_tls() {
+    let pcap = sample("h2tls/h2tls-chromium-hypercorn.pcap");
+    let keys = sample("h2tls/h2tls-chromium-hypercorn.keys");
+    let extra = ["--keylog", keys.to_str().unwrap()];
+    let recs = records(&pcap, &extra);
+    assert_eq!(
+        recs.len(),
+        1,
+        "the page's GET and favicon are not WebSocket handshakes"
+    );
+    let r = &recs[0];
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["method"], "CONNECT");
+    assert_eq!(r["origin"], "https://127.0.0.1:18211");
+    assert_eq!(r["h2"]["stream_id"], 3, "stream 1 carried the page");
+    assert_eq!(r["h2"]["connect_protocol_enabled"], true);
+    assert_eq!(
+        r["extensions"][0],
+        "permessage-deflate; client_max_window_bits=15"
+    );
+    let conns = connections(&pcap, &extra);
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c["ending"], "clean", "{c}");
+    assert_eq!(c["close"]["handshake_completed"], true);
+    // Chromium's ending: RST_STREAM CANCEL after both Close frames.
+    assert_eq!(c["tcp_end"], "client_rst");
+    assert_eq!(codes(c), ["reset_after_close"]);
+    assert_eq!(c["client_to_server"]["messages"], 1);
+    assert_eq!(c["server_to_client"]["messages"], 1);
+    // Without the key log the same capture shows no handshake, and says why.
+    assert!(records(&pcap, &[]).is_empty());
+}
+
+#[test]
+fn python_h2_over_tls_opens_two_websocket_streams_on_one_connection() {
+    let pcap = sample("h2tls/h2tls-python-hypercorn.pcap");
+    let keys = sample("h2tls/h2tls-python-hypercorn.keys");
+    let extra = ["--keylog", keys.to_str().unwrap()];
+    let recs = records(&pcap, &extra);
+    let streams: Vec<u64> = recs
+        .iter()
+        .map(|r| r["h2"]["stream_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(streams, [1, 3]);
+    assert!(recs
+        .iter()
+        .all(|r| r["verdict"] == "ok" && r["request"]["headers"][2]["value"] == "https"));
+    let conns = connections(&pcap, &extra);
+    assert_eq!(conns.len(), 2);
+    assert!(conns
+        .iter()
+        .all(|c| c["ending"] == "clean" && c["tcp_end"] == "client_fin"));
 }
 
 #[test]
@@ -125,4 +299,120 @@ fn a_connect_without_the_servers_setting_is_the_clients_fault_and_the_reset_is_n
         codes(r),
         ["h2_connect_protocol_not_enabled", "h2_stream_reset"]
     );
+}
+
+#[test]
+fn an_h2_refusal_shows_its_body_like_an_http1_refusal() {
+    let recs = records(&sample("h2c-hypercorn-403-body.pcap"), &[]);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(
+        (r["verdict"].as_str(), r["status"].as_u64()),
+        (Some("failed"), Some(403))
+    );
+    let body = &r["response"]["body"];
+    assert_eq!(body["text"], "origin not allowed here");
+    assert_eq!(body["length"], 23, "END_STREAM ended it: the whole body");
+    assert_eq!(body["truncated"], false);
+    assert_eq!(codes(r), ["forbidden"]);
+    assert!(
+        r["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the body says \"origin not allowed here\""),
+        "{r}"
+    );
+    let out = crate::util::wssniff(&[
+        "-r",
+        sample("h2c-hypercorn-403-body.pcap").to_str().unwrap(),
+        "-v",
+    ]);
+    assert!(crate::util::stdout(&out).contains("\n      < origin not allowed here\n"));
+}
+
+#[test]
+fn an_h2_connection_captured_mid_way_is_recognised_by_its_frames() {
+    let path = sample("h2c-mid-connection.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(
+        recs.len(),
+        2,
+        "both streams' CONNECTs came after the capture began"
+    );
+    for r in &recs {
+        assert_eq!(r["verdict"], "ok", "{r}");
+        assert_eq!(r["h2"]["mid_connection"], true);
+        assert!(
+            r["h2"]["connect_protocol_enabled"].is_null(),
+            "no SETTINGS seen"
+        );
+        assert_eq!(codes(r), ["h2_fields_unknown"]);
+    }
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(|c| c["ending"] == "clean"));
+    // From the start the same connection says nothing of the sort.
+    let whole = records(&sample("h2c-hypercorn-ok.pcap"), &[]);
+    assert!(whole
+        .iter()
+        .all(|r| r["h2"].get("mid_connection").is_none()));
+}
+
+#[test]
+fn node_http2_on_both_ends_opens_and_closes_a_websocket_stream() {
+    let path = sample("h2c-node-http2.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(
+        r["h2"]["connect_protocol_enabled"], true,
+        "enableConnectProtocol"
+    );
+    assert_eq!(codes(r), Vec::<&str>::new());
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["ending"], "clean");
+    assert_eq!(conns[0]["client_to_server"]["preview"], "hello from node");
+    assert_eq!(
+        conns[0]["tcp_end"], "client_fin",
+        "END_STREAM with the client's Close"
+    );
+}
+
+#[test]
+fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_connect() {
+    let pcap = sample("h2tls/h2tls-chromium-nginx-fallback.pcap");
+    let keys = sample("h2tls/h2tls-chromium-nginx-fallback.keys");
+    let recs = records(&pcap, &["--keylog", keys.to_str().unwrap()]);
+    // Chromium → nginx (its own TLS connection, HTTP/1.1), nginx → hypercorn.
+    assert_eq!(recs.len(), 2);
+    let browser = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18213")
+        .unwrap();
+    assert_eq!(browser["method"], "GET");
+    assert!(browser["h2"].is_null());
+    assert_eq!(browser["verdict"], "ok");
+    assert_eq!(codes(browser), ["h2_fallback"]);
+    let f = &browser["findings"][0]["message"];
+    assert!(
+        f.as_str()
+            .unwrap()
+            .contains("did not enable extended CONNECT"),
+        "{f}"
+    );
+    // The upstream leg had no HTTP/2 connection next to it.
+    let upstream = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18214")
+        .unwrap();
+    assert!(codes(upstream).is_empty());
+    // Where the h2 connection enabled it, Chromium used it and nothing falls back.
+    let chromium_h2 = sample("h2tls/h2tls-chromium-hypercorn.pcap");
+    let keys = sample("h2tls/h2tls-chromium-hypercorn.keys");
+    let recs = records(&chromium_h2, &["--keylog", keys.to_str().unwrap()]);
+    assert!(recs
+        .iter()
+        .all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
 }

@@ -28,6 +28,7 @@ const STAGES: &[&str] = &[
     // HTTP/2 frames, HPACK and extended CONNECT streams; hands DATA on in relays.
     "h2",
     "websocket",
+    "engineio",
     // The application-parser switch: HTTP/1 → WebSocket, tunnel, h2c; TLS (seams).
     "dispatch",
     "handshake",

@@ -13,6 +13,8 @@ use fuzz::bodies::packet;
 
 // Every bundled sample against its committed expected JSON, plus what each must show.
 mod samples;
+// Engine.IO / Socket.IO sessions from real peers, against the client logs and tshark.
+mod engineio;
 // Imperfect captures (snap-length cuts, one way, capture and network loss, messy files)
 // against the endpoints' own logs.
 mod imperfect;

@@ -266,7 +266,15 @@ fn the_schema_document_lists_exactly_what_the_json_carries() {
     }
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        ["connection", "handshake", "hop", "notice", "summary", "tls"],
+        [
+            "connection",
+            "engineio_session",
+            "handshake",
+            "hop",
+            "notice",
+            "summary",
+            "tls"
+        ],
         "every record type appears in the samples"
     );
     checker.documented_fields_were_seen(NOT_IN_SAMPLES);
@@ -346,8 +354,6 @@ fn the_document_reader_sees_fields_and_types() {
 
 /// Report fields no bundled sample's report holds (the test fails when one appears).
 const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[
-    // Only imperfect captures (samples/imperfect/) have capture evidence to report.
-    ("report", "capture_evidence"),
     // TLS connections: the report goldens are of the plaintext samples (tests/it/tls.rs
     // checks the TLS samples' reports).
     ("report", "tls"),

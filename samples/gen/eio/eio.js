@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Socket.IO peers for samples/generate-engineio.sh: a socket.io 4.x server and a
+// socket.io-client 4.x (or 2.x, Engine.IO v3) client. Every run is bounded by --hold and a
+// hard timer; the client logs what the library reported (connect, upgrade, errors) as lines
+// "event: detail" on stdout, which the generator keeps next to the expected outputs.
+//
+//   node eio.js server --port P [--ping-interval MS] [--ping-timeout MS] [--allow-eio3]
+//                      [--reject-auth] [--no-upgrades] [--lifetime S]
+//   node eio.js client --url URL [--transports polling,websocket] [--v2] [--token T]
+//                      [--hold MS] [--no-reconnect]
+'use strict';
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf('--' + name);
+  if (i < 0) return dflt;
+  const v = process.argv[i + 1];
+  return v === undefined || v.startsWith('--') ? true : v;
+}
+
+const mode = process.argv[2];
+
+if (mode === 'server') {
+  const { Server } = require('socket.io');
+  const port = Number(arg('port'));
+  const opts = {
+    pingInterval: Number(arg('ping-interval', 25000)),
+    pingTimeout: Number(arg('ping-timeout', 20000)),
+    allowEIO3: !!arg('allow-eio3', false),
+    cors: { origin: '*' },
+  };
+  if (arg('no-upgrades', false)) opts.transports = ['polling'];
+  const io = new Server(port, opts);
+  const tag = `server:${port}`;
+  if (arg('reject-auth', false)) {
+    io.use((socket, next) => next(new Error('not authorized')));
+  }
+  io.on('connection', (socket) => {
+    console.log(`${tag} connection: sid=${socket.conn.id} transport=${socket.conn.transport.name}`);
+    socket.conn.on('upgrade', (t) => console.log(`${tag} upgrade: ${t.name}`));
+    socket.on('hello', (msg, ack) => {
+      console.log(`${tag} hello: ${JSON.stringify(msg)}`);
+      if (typeof ack === 'function') ack({ ok: true });
+    });
+    socket.on('disconnect', (reason) => console.log(`${tag} disconnect: ${reason}`));
+  });
+  io.engine.on('connection_error', (err) => {
+    console.log(`${tag} connection_error: code=${err.code} message=${err.message}`);
+  });
+  console.log(`${tag} listening`);
+  setTimeout(() => process.exit(0), Number(arg('lifetime', 60)) * 1000);
+} else if (mode === 'client') {
+  const v2 = !!arg('v2', false);
+  const io = v2 ? require('socket.io-client-v2') : require('socket.io-client');
+  const url = arg('url');
+  const transports = String(arg('transports', 'polling,websocket')).split(',');
+  const hold = Number(arg('hold', 1500));
+  const opts = { transports, reconnection: !arg('no-reconnect', false), reconnectionAttempts: 2,
+                 reconnectionDelay: 200, reconnectionDelayMax: 400, timeout: 3000 };
+  if (arg('token', false)) opts.auth = { token: String(arg('token')) };
+  const socket = io(url, opts);
+  const engine = () => (v2 ? socket.io.engine : socket.io.engine);
+  socket.io.on('open', () => {
+    const e = engine();
+    console.log(`client open: transport=${e.transport.name} sid=${e.id}`);
+    e.on('upgrade', (t) => console.log(`client upgrade: ${t.name}`));
+    e.on('upgradeError', (err) => console.log(`client upgradeError: ${err.message}`));
+  });
+  socket.io.on('error', (err) => console.log(`client manager error: ${err && err.message}`));
+  socket.on('connect', () => {
+    console.log(`client connect: transport=${engine().transport.name}`);
+    socket.emit('hello', { n: 1 }, (answer) => console.log(`client ack: ${JSON.stringify(answer)}`));
+  });
+  socket.on('connect_error', (err) => console.log(`client connect_error: ${err.message}`));
+  socket.on('error', (err) => console.log(`client error: ${err && err.message ? err.message : err}`));
+  socket.on('disconnect', (reason) => console.log(`client disconnect: ${reason}`));
+  setTimeout(() => {
+    const e = engine();
+    console.log(`client final: connected=${socket.connected} transport=${e ? e.transport && e.transport.name : 'none'}`);
+    socket.close();
+    setTimeout(() => process.exit(0), 300);
+  }, hold);
+} else {
+  console.error('usage: eio.js server|client ...');
+  process.exit(2);
+}

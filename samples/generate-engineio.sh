@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Records the Engine.IO / Socket.IO captures in samples/ (engineio-*.pcap) from real
+# implementations on the loopback interface: node socket.io 4.8 with socket.io-client 4.8
+# and 2.5 (Engine.IO v3), python-socketio with aiohttp, nginx round robin in front of two
+# backends. What the client library logged is kept as samples/expected/NAME.pcap.client.log
+# (tests/it/engineio.rs checks wssniff's reading against it). Run as root on Debian:
+#
+#     sudo samples/generate-engineio.sh          # all scenarios
+#     sudo samples/generate-engineio.sh sticky   # only scenarios whose name contains "sticky"
+#
+# Installs what is missing (tcpdump, nginx-light, nodejs/npm with samples/gen/eio's
+# packages, python3-venv with python-socketio and aiohttp in samples/gen/.venv-eio), listens
+# on 127.0.0.1 ports 18301-18399 only, and kills every process it started (by pid) on exit.
+# Every wait is bounded.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GEN=$HERE/gen
+ONLY=${1:-}
+WORK=$(mktemp -d /tmp/wssniff-eio-samples.XXXXXX)
+PIDS=()
+CAP_PID=
+
+# log, warn, die, kill_pid
+source "$GEN/lib.sh"
+
+cleanup() {
+  local pid
+  [[ -n $CAP_PID ]] && kill_pid "$CAP_PID" INT
+  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+[[ $(id -u) -eq 0 ]] || die "run as root (tcpdump needs it)"
+
+missing=()
+command -v tcpdump >/dev/null || missing+=(tcpdump)
+command -v nginx   >/dev/null || missing+=(nginx-light)
+command -v tshark  >/dev/null || missing+=(tshark)
+command -v node    >/dev/null || missing+=(nodejs)
+command -v npm     >/dev/null || missing+=(npm)
+command -v python3 >/dev/null || missing+=(python3 python3-venv)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [[ ! -d $GEN/eio/node_modules/socket.io ]]; then
+  log "npm install in $GEN/eio"
+  (cd "$GEN/eio" && timeout 300 npm install --no-audit --no-fund -q)
+fi
+PY=$GEN/.venv-eio/bin/python
+if ! "$PY" -c 'import socketio, aiohttp' 2>/dev/null; then
+  log "creating $GEN/.venv-eio (python-socketio, aiohttp)"
+  rm -rf "$GEN/.venv-eio"
+  python3 -m venv "$GEN/.venv-eio"
+  timeout 300 "$PY" -m pip install -q python-socketio aiohttp
+fi
+EIO=(node "$GEN/eio/eio.js")
+PYEIO=("$PY" "$GEN/eio/pyeio.py")
+
+bg() {  # bg NAME CMD...: a background process, bounded to 60 s
+  local name=$1; shift
+  timeout -s TERM 60 "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+}
+
+wait_listen() {  # wait_listen PORT: until something LISTENs on tcp PORT
+  local hex i
+  hex=$(printf ':%04X' "$1")
+  for i in $(seq 100); do
+    awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+      /proc/net/tcp /proc/net/tcp6 2>/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$WORK"/*.log >&2 || true
+  die "nothing listening on port $1 after 10 s"
+}
+
+cap_start() {  # cap_start OUTFILE FILTER
+  local i
+  : >"$WORK/tcpdump.err"
+  rm -f "$1"
+  tcpdump -i lo -U --immediate-mode -Z root -w "$1" "$2" 2>"$WORK/tcpdump.err" &
+  CAP_PID=$!
+  for i in $(seq 100); do
+    grep -q 'listening on' "$WORK/tcpdump.err" && break
+    kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/tcpdump.err" >&2; die "tcpdump exited"; }
+    sleep 0.1
+  done
+  sleep 0.3
+}
+
+cap_stop() {
+  sleep 0.5
+  kill_pid "$CAP_PID" INT
+  CAP_PID=
+  sleep 0.3
+}
+
+stop_all() {  # the scenario's servers
+  local pid
+  for pid in "${PIDS[@]}"; do kill_pid "$pid"; done
+  PIDS=()
+}
+
+# client NAME CMD...: runs a client (bounded), its log kept as expected/NAME.pcap.client.log
+client() {
+  local name=$1; shift
+  timeout -s TERM 20 "$@" | tee "expected/$name.pcap.client.log" >&2 || true
+}
+
+nginx_start() {  # nginx_start LISTEN A B BALANCE UPGRADE
+  local listen=$1 prefix=$WORK/nginx-$1
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|$listen|g" -e "s|@UPSTREAM_A@|$2|g" \
+      -e "s|@UPSTREAM_B@|$3|g" -e "s|@BALANCE@|$4|g" -e "s|@UPGRADE@|$5|g" \
+      "$GEN/nginx-eio.conf.tmpl" >"$prefix/nginx.conf"
+  bg "nginx-$listen" nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen "$listen"
+}
+
+want() {  # want NAME: false if filtered out by $1
+  [[ -z $ONLY || $1 == *"$ONLY"* ]] || return 1
+  log "$1"
+}
+
+UPGRADE_LINES='proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";'
+cd "$HERE"
+mkdir -p expected
+
+# A clean session: open over polling, upgrade to websocket (probe, upgrade packet), a
+# Socket.IO event with its ack, server pings every 300 ms, the client's disconnect.
+if want engineio-polling-upgrade; then
+  bg server "${EIO[@]}" server --port 18301 --ping-interval 300 --ping-timeout 200 --lifetime 20
+  wait_listen 18301
+  cap_start engineio-polling-upgrade.pcap 'tcp port 18301'
+  client engineio-polling-upgrade "${EIO[@]}" client --url http://127.0.0.1:18301 --hold 1000 --token s3cret-token
+  cap_stop; stop_all
+fi
+
+# websocket-only transport: the open packet arrives in the first WebSocket message.
+if want engineio-websocket-only; then
+  bg server "${EIO[@]}" server --port 18303 --ping-interval 300 --ping-timeout 200 --lifetime 20
+  wait_listen 18303
+  cap_start engineio-websocket-only.pcap 'tcp port 18303'
+  client engineio-websocket-only "${EIO[@]}" client --url http://127.0.0.1:18303 --transports websocket --hold 800
+  cap_stop; stop_all
+fi
+
+# The sticky-session failure: nginx round robin over two backends without ip_hash; the poll
+# after the open lands on the other backend, which answers 400 Session ID unknown.
+if want engineio-sticky-400; then
+  bg a "${EIO[@]}" server --port 18312 --lifetime 20
+  bg b "${EIO[@]}" server --port 18313 --lifetime 20
+  wait_listen 18312; wait_listen 18313
+  nginx_start 18311 18312 18313 "" "$UPGRADE_LINES"
+  cap_start engineio-sticky-400.pcap 'tcp port 18311 or tcp port 18312 or tcp port 18313'
+  client engineio-sticky-400 "${EIO[@]}" client --url http://127.0.0.1:18311 --transports polling --hold 1500 --no-reconnect
+  cap_stop; stop_all
+fi
+
+# The same with ip_hash: every request of the client reaches one backend.
+if want engineio-sticky-iphash-ok; then
+  bg a "${EIO[@]}" server --port 18322 --lifetime 20
+  bg b "${EIO[@]}" server --port 18323 --lifetime 20
+  wait_listen 18322; wait_listen 18323
+  nginx_start 18321 18322 18323 "ip_hash;" "$UPGRADE_LINES"
+  cap_start engineio-sticky-iphash-ok.pcap 'tcp port 18321 or tcp port 18322 or tcp port 18323'
+  client engineio-sticky-iphash-ok "${EIO[@]}" client --url http://127.0.0.1:18321 --hold 1000
+  cap_stop; stop_all
+fi
+
+# The silent fallback: nginx does not pass Upgrade on (its default), the websocket attempt
+# is refused with 400, and the client goes on over polling without a word.
+if want engineio-silent-fallback; then
+  bg a "${EIO[@]}" server --port 18332 --ping-interval 400 --ping-timeout 300 --lifetime 20
+  wait_listen 18332
+  nginx_start 18331 18332 18332 "ip_hash;" ""
+  cap_start engineio-silent-fallback.pcap 'tcp port 18331 or tcp port 18332'
+  client engineio-silent-fallback "${EIO[@]}" client --url http://127.0.0.1:18331 --hold 1200
+  cap_stop; stop_all
+fi
+
+# An Engine.IO v3 client (socket.io-client 2.5) against a v4 server: 400 Unsupported
+# protocol version; and against one with allowEIO3: a v3 session (client pings).
+if want engineio-v3-rejected; then
+  bg server "${EIO[@]}" server --port 18341 --lifetime 20
+  wait_listen 18341
+  cap_start engineio-v3-rejected.pcap 'tcp port 18341'
+  client engineio-v3-rejected "${EIO[@]}" client --url http://127.0.0.1:18341 --v2 --hold 600 --no-reconnect
+  cap_stop; stop_all
+fi
+if want engineio-v3-allowed; then
+  bg server "${EIO[@]}" server --port 18342 --allow-eio3 --ping-interval 300 --ping-timeout 200 --lifetime 20
+  wait_listen 18342
+  cap_start engineio-v3-allowed.pcap 'tcp port 18342'
+  client engineio-v3-allowed "${EIO[@]}" client --url http://127.0.0.1:18342 --v2 --hold 1000
+  cap_stop; stop_all
+fi
+
+# Namespace auth rejection: the server's middleware refuses, CONNECT_ERROR 44{"message":…};
+# the CONNECT carries a token (redacted in every output).
+if want engineio-auth-rejected; then
+  bg server "${EIO[@]}" server --port 18351 --reject-auth --lifetime 20
+  wait_listen 18351
+  cap_start engineio-auth-rejected.pcap 'tcp port 18351'
+  client engineio-auth-rejected "${EIO[@]}" client --url http://127.0.0.1:18351 --token s3cret-token --hold 600 --no-reconnect
+  cap_stop; stop_all
+fi
+
+# Ping timeout: the client process is stopped (SIGSTOP) after the upgrade, so it never
+# answers the server's pings; the server closes after pingInterval + pingTimeout.
+if want engineio-ping-timeout; then
+  bg server "${EIO[@]}" server --port 18361 --ping-interval 300 --ping-timeout 200 --lifetime 20
+  wait_listen 18361
+  cap_start engineio-ping-timeout.pcap 'tcp port 18361'
+  # Not under timeout(1): SIGSTOP must reach node itself (its --hold timer and the exit trap
+  # bound it).
+  "${EIO[@]}" client --url http://127.0.0.1:18361 --hold 3000 \
+    >"expected/engineio-ping-timeout.pcap.client.log" 2>&1 &
+  cpid=$!
+  PIDS+=($cpid)
+  for i in $(seq 50); do grep -q 'client upgrade' "expected/engineio-ping-timeout.pcap.client.log" && break; sleep 0.1; done
+  kill -STOP "$cpid"
+  sleep 1.5
+  cap_stop
+  kill -CONT "$cpid" 2>/dev/null || true
+  stop_all
+  cat "$WORK/server.log" >"expected/engineio-ping-timeout.pcap.server.log"
+fi
+
+# python-socketio with aiohttp on both ends.
+if want engineio-python-aiohttp; then
+  bg server "${PYEIO[@]}" server --port 18371 --ping-interval 0.4 --ping-timeout 0.3 --lifetime 20
+  wait_listen 18371
+  cap_start engineio-python-aiohttp.pcap 'tcp port 18371'
+  client engineio-python-aiohttp "${PYEIO[@]}" client --url http://127.0.0.1:18371 --hold 1.0
+  cap_stop; stop_all
+fi
+
+# tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
+# tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
+# Engine.IO requests and responses, then WebSocket text payloads.
+for pcap in engineio-*.pcap; do
+  [[ -z $ONLY || $pcap == *"$ONLY"* ]] || continue
+  {
+    tshark -r "$pcap" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
+      -T fields -E separator=/t -e frame.number -e http.request.method -e http.response.code \
+      -e http.file_data 2>/dev/null | sed 's/^/http\t/'
+    tshark -r "$pcap" -Y 'websocket.payload.text' -T fields -E separator=/t \
+      -e frame.number -e websocket.payload.text 2>/dev/null | sed 's/^/ws\t/'
+  } >"expected/$pcap.tshark-http-ws.tsv"
+done
+
+{
+  echo "# Tool versions used by samples/generate-engineio.sh"
+  echo "generated: $(date -u +%FT%TZ)"
+  echo "node: $(node --version)"
+  for p in socket.io socket.io-client socket.io-client-v2; do
+    echo "npm $p: $(node -p "require('$GEN/eio/node_modules/$p/package.json').version")"
+  done
+  echo "python-socketio: $("$PY" -c 'import importlib.metadata as m; print(m.version("python-socketio"))')"
+  echo "python-engineio: $("$PY" -c 'import importlib.metadata as m; print(m.version("python-engineio"))')"
+  echo "aiohttp: $("$PY" -c 'import importlib.metadata as m; print(m.version("aiohttp"))')"
+  echo "nginx: $(nginx -v 2>&1)"
+  echo "tcpdump: $(tcpdump --version 2>&1 | head -1)"
+} >VERSIONS-engineio.txt
+log "done"

@@ -1,0 +1,239 @@
+//! The Engine.IO observer on a WebSocket session's content hook: reads each text message
+//! as one Engine.IO packet (binary ones as binary messages) and keeps what the session
+//! record needs: the open packet of a websocket-only session, the probe and upgrade
+//! packets, closes, Socket.IO namespace packets, and every ping and pong as counts and
+//! times (so a ping timeout can be told however long the session ran).
+//!
+//! Bounded: messages longer than [`WANTED_LEN`] are declined unread (Engine.IO's control
+//! packets are a few bytes), at most [`MAX_KEPT`] packets are kept in order, and pings and
+//! pongs past that only move counters.
+
+use crate::capture::Timestamp;
+use crate::event::Peer;
+use crate::websocket::content::{ContentLimits, ContentObserver, MessageContent, MessageStart};
+use crate::websocket::frame::Opcode;
+
+use super::packet::{self, Kind, Open};
+use super::socketio::{self, SioKind, SioPacket};
+
+/// Longest first frame read: an open packet or a CONNECT_ERROR fits; application data
+/// beyond it is skipped unread.
+pub const WANTED_LEN: u64 = 1024;
+/// Packets kept per session in order (pings and pongs past it are counted only).
+pub const MAX_KEPT: usize = 128;
+
+/// The content-hook limits an Engine.IO session is observed with: many small messages (the
+/// pings of a long session), each cut at [`WANTED_LEN`].
+#[must_use]
+pub fn limits() -> ContentLimits {
+    ContentLimits {
+        messages: 1 << 20,
+        #[allow(clippy::cast_possible_truncation)]
+        bytes: WANTED_LEN as usize,
+    }
+}
+
+/// One Engine.IO packet read from a WebSocket message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsPacket {
+    /// Who sent it.
+    pub peer: Peer,
+    /// Its type.
+    pub kind: Kind,
+    /// `2probe` or `3probe`.
+    pub probe: bool,
+    /// The packet carrying it.
+    pub packet: u64,
+    /// When.
+    pub ts: Timestamp,
+    /// An open packet's parameters.
+    pub open: Option<Open>,
+    /// A Socket.IO namespace packet (CONNECT, CONNECT_ERROR, DISCONNECT) inside a message.
+    pub sio: Option<SioPacket>,
+}
+
+/// A ping and whether it was answered, for the timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PingState {
+    /// Pings seen.
+    pub pings: u64,
+    /// Pongs seen.
+    pub pongs: u64,
+    /// The last ping still waiting for its pong: packet and time.
+    pub unanswered: Option<(u64, Timestamp)>,
+    /// Longest wait for a pong, in nanoseconds.
+    pub max_wait_ns: i64,
+}
+
+/// Engine.IO packets of one WebSocket connection.
+#[derive(Debug, Default)]
+pub struct EioObserver {
+    /// The protocol revision the request target named.
+    pub version: u8,
+    /// Packets kept, in order.
+    pub packets: Vec<WsPacket>,
+    /// Packets not kept (past [`MAX_KEPT`]).
+    pub dropped: u64,
+    /// Messages that were not Engine.IO packets: the first reason and how many.
+    pub malformed: Option<(String, u64)>,
+    /// Pings and pongs.
+    pub pings: PingState,
+}
+
+impl EioObserver {
+    /// An observer for a connection whose request named protocol revision `version`.
+    #[must_use]
+    pub fn new(version: u8) -> Self {
+        EioObserver {
+            version,
+            ..EioObserver::default()
+        }
+    }
+
+    fn keep(&mut self, p: WsPacket) {
+        if self.packets.len() < MAX_KEPT {
+            self.packets.push(p);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn note_malformed(&mut self, why: String) {
+        match &mut self.malformed {
+            Some((_, n)) => *n += 1,
+            None => self.malformed = Some((why, 1)),
+        }
+    }
+
+    /// The pinger: the server in v4, the client in v3 and earlier.
+    fn pinger(&self) -> Peer {
+        if self.version >= 4 {
+            Peer::Server
+        } else {
+            Peer::Client
+        }
+    }
+}
+
+impl ContentObserver for EioObserver {
+    fn wants(&mut self, start: &MessageStart) -> bool {
+        matches!(start.opcode, Opcode::Text | Opcode::Binary) && start.frame_len <= WANTED_LEN
+    }
+
+    fn message(&mut self, m: &MessageContent<'_>) {
+        let parsed = match m.opcode {
+            Opcode::Text => packet::parse_packet(m.bytes),
+            Opcode::Binary => Ok(packet::parse_binary_message(self.version, m.bytes)),
+            _ => return,
+        };
+        let p = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                self.note_malformed(e.0);
+                return;
+            }
+        };
+        let probe = p.is_probe();
+        if !probe {
+            match p.kind {
+                Kind::Ping if m.peer == self.pinger() => {
+                    self.pings.pings += 1;
+                    self.pings.unanswered = Some((m.first_packet, m.ts));
+                }
+                Kind::Pong if m.peer != self.pinger() => {
+                    self.pings.pongs += 1;
+                    if let Some((_, at)) = self.pings.unanswered.take() {
+                        self.pings.max_wait_ns = self.pings.max_wait_ns.max(m.ts.nanos_since(at));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let open = (p.kind == Kind::Open)
+            .then(|| packet::parse_open(&p.data))
+            .and_then(|o| match o {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    self.note_malformed(e.0);
+                    None
+                }
+            });
+        let sio = (p.kind == Kind::Message && !p.binary)
+            .then(|| socketio::parse(&p.data))
+            .flatten()
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    SioKind::Connect | SioKind::ConnectError | SioKind::Disconnect
+                )
+            });
+        let routine = matches!(p.kind, Kind::Ping | Kind::Pong | Kind::Message) && !probe;
+        if routine && sio.is_none() {
+            return;
+        }
+        self.keep(WsPacket {
+            peer: m.peer,
+            kind: p.kind,
+            probe,
+            packet: m.first_packet,
+            ts: m.ts,
+            open,
+            sio,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+    use super::*;
+    use crate::websocket::content::Completeness;
+
+    fn msg(peer: Peer, text: &'static [u8], n: u64) -> MessageContent<'static> {
+        MessageContent {
+            peer,
+            opcode: Opcode::Text,
+            bytes: text,
+            completeness: Completeness::Complete,
+            compressed: false,
+            wire_len: text.len() as u64,
+            frames: 1,
+            first_packet: n,
+            last_packet: n,
+            ts: Timestamp(i64::try_from(n).unwrap_or(0) * 1_000_000),
+            end_ts: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn keeps_probe_upgrade_and_namespace_packets_and_times_pings() {
+        let mut o = EioObserver::new(4);
+        o.message(&msg(Peer::Client, b"2probe", 1));
+        o.message(&msg(Peer::Server, b"3probe", 2));
+        o.message(&msg(Peer::Client, b"5", 3));
+        o.message(&msg(Peer::Server, b"2", 10));
+        o.message(&msg(Peer::Client, b"3", 14));
+        o.message(&msg(Peer::Server, br#"44{"message":"no"}"#, 15));
+        o.message(&msg(Peer::Client, b"42[\"x\"]", 16));
+        o.message(&msg(Peer::Server, b"2", 20));
+        o.message(&msg(Peer::Client, b"zz", 21));
+        let kinds: Vec<_> = o.packets.iter().map(|p| (p.kind, p.probe)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (Kind::Ping, true),
+                (Kind::Pong, true),
+                (Kind::Upgrade, false),
+                (Kind::Message, false)
+            ]
+        );
+        assert_eq!(
+            o.packets[3].sio.as_ref().and_then(|s| s.error.as_deref()),
+            Some("no")
+        );
+        assert_eq!((o.pings.pings, o.pings.pongs), (2, 1));
+        assert_eq!(o.pings.max_wait_ns, 4_000_000);
+        assert_eq!(o.pings.unanswered.map(|u| u.0), Some(20));
+        assert_eq!(o.malformed.as_ref().map(|m| m.1), Some(1));
+    }
+}

@@ -1,0 +1,303 @@
+//! Engine.IO / Socket.IO samples recorded from real implementations
+//! (`samples/generate-engineio.sh`): wssniff's session records against what the client
+//! libraries logged (`samples/expected/NAME.pcap.client.log`) and against tshark's HTTP and
+//! WebSocket dissection of the same capture (`NAME.pcap.tshark-http-ws.tsv`: tshark does not
+//! read Engine.IO, so the bodies and payloads it shows are what wssniff must have parsed).
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn sessions(name: &str) -> Vec<Value> {
+    all_records(&sample(name), &["--no-redact"])
+        .into_iter()
+        .filter(|r| r["type"] == "engineio_session")
+        .collect()
+}
+
+fn session(name: &str) -> Value {
+    let mut s = sessions(name);
+    assert_eq!(s.len(), 1, "{name}: {s:#?}");
+    s.remove(0)
+}
+
+fn client_log(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log"))).unwrap()
+}
+
+/// The sid the client library logged at its open (`client open: … sid=X`).
+fn logged_sid(name: &str) -> String {
+    let log = client_log(name);
+    let line = log
+        .lines()
+        .find(|l| l.contains("sid="))
+        .unwrap_or_else(|| panic!("{name}: no sid in the client log"));
+    line.split("sid=").nth(1).unwrap().trim().to_owned()
+}
+
+fn codes(s: &Value) -> Vec<String> {
+    s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// tshark's lines: ("http", frame, method, status, body) or ("ws", frame, text).
+fn tshark(name: &str) -> Vec<Vec<String>> {
+    let path = root().join(format!("samples/expected/{name}.tshark-http-ws.tsv"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+fn ws_texts(name: &str) -> Vec<String> {
+    tshark(name)
+        .into_iter()
+        .filter(|f| f[0] == "ws")
+        .map(|f| f.get(2).cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_clean_polling_to_websocket_upgrade_is_one_session() {
+    let name = "engineio-polling-upgrade.pcap";
+    let s = session(name);
+    assert!(client_log(name).contains("client upgrade: websocket"));
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert_eq!(s["transport"], "websocket");
+    assert_eq!(s["version"], 4);
+    assert_eq!(s["open"]["transport"], "polling");
+    assert_eq!(s["open"]["ping_interval_ms"], 300);
+    let u = &s["upgrade"];
+    assert_eq!(u["status"], 101);
+    assert_eq!(
+        (&u["probe_sent"], &u["probe_answered"], &u["upgraded"]),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Bool(true))
+    );
+    // The handshake record of the upgrade is the one the session names.
+    let hs = records(&sample(name), &[]);
+    assert_eq!(hs.len(), 1);
+    assert_eq!(u["handshake_id"], hs[0]["id"]);
+    assert!(codes(&s).is_empty(), "{s:#}");
+    // tshark saw the probe, its answer and the upgrade packet in the WebSocket frames.
+    let texts = ws_texts(name);
+    for p in ["2probe", "3probe", "5"] {
+        assert!(texts.iter().any(|t| t == p), "{p} in {texts:?}");
+    }
+}
+
+#[test]
+fn sessions_from_every_sample_agree_with_tsharks_bodies_and_frames() {
+    for name in sample_names()
+        .into_iter()
+        .filter(|n| n.starts_with("engineio-"))
+    {
+        let ours = sessions(&name);
+        let lines = tshark(&name);
+        // Every open packet tshark shows in an HTTP body is a session of ours, by sid.
+        for l in lines.iter().filter(|l| l[0] == "http") {
+            let body = l.get(4).map_or("", String::as_str);
+            // An Engine.IO open packet, not Socket.IO's `40{"sid":…}` CONNECT answer: it
+            // starts the body, or a packet after a v3 length or v4's record separator.
+            let open = ["", ":", "\u{1e}"].iter().find_map(|pre| {
+                let pat = format!("{pre}0{{\"sid\":\"");
+                if pre.is_empty() {
+                    body.strip_prefix(pat.as_str())
+                } else {
+                    body.split(pat.as_str()).nth(1)
+                }
+            });
+            if let Some(rest) = open {
+                let sid = rest.split('"').next().unwrap();
+                assert!(
+                    ours.iter().any(|s| s["sid"] == sid),
+                    "{name}: open of {sid} (frame {}) not in a session",
+                    l[1]
+                );
+            }
+        }
+        // Every Engine.IO error body tshark shows is an error of ours, with its code.
+        let mut theirs: Vec<(u64, i64)> = lines
+            .iter()
+            .filter(|l| l[0] == "http")
+            .filter_map(|l| {
+                let v: Value = serde_json::from_str(l.get(4)?).ok()?;
+                Some((l[1].parse().ok()?, v["code"].as_i64()?))
+            })
+            .collect();
+        let mut mine: Vec<(u64, i64)> = ours
+            .iter()
+            .flat_map(|s| s["errors"].as_array().cloned().unwrap_or_default())
+            .map(|e| (e["packet"].as_u64().unwrap(), e["code"].as_i64().unwrap()))
+            .collect();
+        theirs.sort_unstable();
+        mine.sort_unstable();
+        assert_eq!(mine, theirs, "{name}: error bodies");
+        // The probe: tshark's 3probe frames exist exactly when a session says it was answered.
+        let answered = ours
+            .iter()
+            .any(|s| s["upgrade"]["probe_answered"] == Value::Bool(true));
+        assert_eq!(
+            answered,
+            ws_texts(&name).iter().any(|t| t == "3probe"),
+            "{name}: probe answered"
+        );
+    }
+}
+
+#[test]
+fn websocket_only_sessions_open_in_the_first_message() {
+    let name = "engineio-websocket-only.pcap";
+    let s = session(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert_eq!(s["open"]["transport"], "websocket");
+    assert_eq!(s["upgrade"], Value::Null);
+    assert_eq!(s["polls"], 0);
+    // v4: the server pings; tshark's frames show as many "2" as the heartbeat counts.
+    let pings = ws_texts(name).iter().filter(|t| *t == "2").count() as u64;
+    assert_eq!(s["heartbeat"]["pings"].as_u64(), Some(pings));
+    assert!(pings > 0);
+    let py = session("engineio-python-aiohttp.pcap");
+    assert_eq!(
+        py["sid"],
+        logged_sid("engineio-python-aiohttp.pcap").as_str()
+    );
+    assert_eq!(py["transport"], "websocket");
+}
+
+#[test]
+fn a_non_sticky_balancer_names_the_backend_that_created_the_sid() {
+    let name = "engineio-sticky-400.pcap";
+    assert!(client_log(name).contains("xhr post error"));
+    let s = session(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert_eq!(codes(&s), ["engineio_session_unknown"]);
+    let msg = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("created by 127.0.0.1:18312 but 127.0.0.1:18313 answered 400"),
+        "{msg}"
+    );
+    assert_eq!(s["ending"], "session_unknown");
+    // With ip_hash every request reaches one backend and the session upgrades.
+    let ok = session("engineio-sticky-iphash-ok.pcap");
+    assert!(codes(&ok).is_empty(), "{ok:#}");
+    assert_eq!(ok["transport"], "websocket");
+}
+
+#[test]
+fn a_proxy_that_strips_upgrade_leaves_the_session_on_polling() {
+    let name = "engineio-silent-fallback.pcap";
+    let log = client_log(name);
+    assert!(log.contains("upgradeError") && log.contains("transport=polling"));
+    let s = session(name);
+    assert_eq!(s["transport"], "polling");
+    let c = codes(&s);
+    assert!(
+        c.contains(&"engineio_fell_back_to_polling".to_owned()),
+        "{c:?}"
+    );
+    let fallback = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "engineio_fell_back_to_polling")
+        .unwrap();
+    assert!(fallback["message"].as_str().unwrap().contains("HTTP 400"));
+}
+
+#[test]
+fn an_engineio_v3_client_against_a_v4_server() {
+    let s = session("engineio-v3-rejected.pcap");
+    assert_eq!(s["version"], 3);
+    assert_eq!(s["sid"], Value::Null);
+    assert_eq!(codes(&s), ["engineio_unsupported_version"]);
+    // With allowEIO3 the v3 session works: length-prefixed payloads, the client pings.
+    let name = "engineio-v3-allowed.pcap";
+    let ok = session(name);
+    assert_eq!(ok["sid"], logged_sid(name).as_str());
+    assert_eq!(
+        (&ok["version"], &ok["transport"]),
+        (&Value::from(3), &Value::from("websocket"))
+    );
+    assert!(ok["heartbeat"]["pings"].as_u64().unwrap() > 0);
+    assert!(codes(&ok).is_empty(), "{ok:#}");
+}
+
+#[test]
+fn a_refused_namespace_is_reported_and_its_token_never_shown() {
+    let name = "engineio-auth-rejected.pcap";
+    assert!(client_log(name).contains("connect_error: not authorized"));
+    let s = session(name);
+    assert_eq!(codes(&s), ["socketio_namespace_refused"]);
+    assert_eq!(s["namespaces"][0]["error"], "not authorized");
+    let path = sample(name);
+    for args in [&["--json"][..], &["-v"][..], &["-v", "--json"][..]] {
+        let mut a = vec!["-r", path.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let out = wssniff(&a);
+        let text = stdout(&out) + &stderr(&out);
+        assert!(!text.contains("s3cret-token"), "{args:?}");
+        assert!(
+            !text.contains(&logged_sid(name)),
+            "{args:?}: the sid is redacted"
+        );
+    }
+}
+
+#[test]
+fn a_suspended_client_is_a_ping_timeout() {
+    let name = "engineio-ping-timeout.pcap";
+    assert!(client_log(name).contains("disconnect: ping timeout"));
+    let s = session(name);
+    assert_eq!(codes(&s), ["engineio_ping_timeout"]);
+    assert_eq!(s["ending"], "ping_timeout");
+    // A healthy session with the same ping settings is not one.
+    assert!(codes(&session("engineio-polling-upgrade.pcap")).is_empty());
+}
+
+#[test]
+fn lines_and_summary_show_sessions_with_the_sid_hidden() {
+    let name = "engineio-sticky-400.pcap";
+    let out = wssniff(&["-r", sample(name).to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.contains("SOCKET.IO FAILED"), "{text}");
+    assert!(text.contains("engineio_session_unknown"));
+    assert!(!text.contains(&logged_sid(name)));
+    assert!(
+        stderr(&out).contains("1 Socket.IO session: 0 on websocket, 1 on polling, 1 with errors")
+    );
+}
+
+#[test]
+fn the_report_has_a_socketio_section_without_the_sid() {
+    let name = "engineio-sticky-400.pcap";
+    let dir = std::env::temp_dir().join(format!("wssniff-eio-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["md", "json", "html"] {
+        let path = dir.join(format!("r.{ext}"));
+        let out = wssniff(&[
+            "-r",
+            sample(name).to_str().unwrap(),
+            "--report",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("engineio_session_unknown"), "{ext}");
+        assert!(
+            !text.contains(&logged_sid(name)),
+            "{ext}: the sid is redacted"
+        );
+        if ext == "md" {
+            assert!(text.contains("## Socket.IO sessions"));
+            assert!(
+                text.contains("1 Socket.IO sessions: 0 on websocket, 1 on polling, 1 with errors.")
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
