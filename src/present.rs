@@ -20,7 +20,7 @@ mod tls;
 mod words;
 
 pub(crate) use body::body_lines;
-pub use curl::{curl_command, curl_replay_note};
+pub use curl::{curl_command, curl_for_copying, curl_replay_note};
 pub use engineio::{engineio_story, short_sid};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;

@@ -191,6 +191,8 @@ fn event_loop(
         if dirty && due {
             let size = terminal.size()?;
             let regions = render::layout(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+            // New records regroup once per drawn frame at most, and only when some came.
+            app.settle();
             app.set_table_rows(regions.table_rows());
             terminal.draw(|f| render::render(f, f.area(), app))?;
             dirty = false;

@@ -1,6 +1,7 @@
 //! The curl replay line: the captured request sent again to the captured server, as a shell
 //! command a person can paste. The TUI copies it, the report prints it; both call
-//! [`curl_command`], so they cannot disagree.
+//! [`curl_command`], so they cannot disagree, and both lay it out for reading and copying
+//! with [`curl_for_copying`] (the TUI's popup, the Markdown report).
 
 use super::escape;
 use super::redact::{has_placeholder, PLACEHOLDER_NOTE};
@@ -51,6 +52,67 @@ pub fn curl_command(r: &HandshakeRecord) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// The curl command laid out for copying from the screen: one argument per line (an option
+/// with its quoted value together), each line but the last ending in ` \`, so a terminal
+/// selection pastes as one command and no line wraps inside an argument.
+#[must_use]
+pub fn curl_for_copying(cmd: &str) -> String {
+    // Shell words as `curl_command` writes them: single-quoted values, `'\''` for
+    // a quote inside one.
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for ch in cmd.chars() {
+        if escaped {
+            word.push(ch);
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                word.push(ch);
+            }
+            '\\' if !quoted => {
+                escaped = true;
+                word.push(ch);
+            }
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            _ => word.push(ch),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut it = words.into_iter().peekable();
+    while let Some(w) = it.next() {
+        let mut line = w;
+        if line.starts_with('-') && it.peek().is_some_and(|n| n.starts_with('\'')) {
+            if let Some(value) = it.next() {
+                line.push(' ');
+                line.push_str(&value);
+            }
+        }
+        lines.push(line);
+    }
+    let last = lines.len().saturating_sub(1);
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let indent = if i == 0 { "" } else { "  " };
+            let cont = if i == last { "" } else { " \\" };
+            format!("{indent}{l}{cont}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// What to say next to a curl line whose credentials are placeholders (a redacted record):
 /// replaying it sends the placeholders, not the credentials. `None` when there are none.
 #[must_use]
@@ -68,6 +130,15 @@ mod tests {
         assert_eq!(
             curl_replay_note("curl -i -H 'Authorization: Bearer <redacted:0123abcd>' 'http://h/'"),
             Some(PLACEHOLDER_NOTE)
+        );
+    }
+
+    #[test]
+    fn curl_is_laid_out_one_argument_per_line() {
+        let cmd = "curl -i --http1.1 -H 'User-Agent: a b' -H 'X: it'\\''s' 'http://h/p'";
+        assert_eq!(
+            curl_for_copying(cmd),
+            "curl \\\n  -i \\\n  --http1.1 \\\n  -H 'User-Agent: a b' \\\n  -H 'X: it'\\''s' \\\n  'http://h/p'"
         );
     }
 

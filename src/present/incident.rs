@@ -156,8 +156,20 @@ struct LegKey {
 }
 
 impl LegKey {
-    fn of(r: &HandshakeRecord) -> Self {
-        let mut codes: Vec<&'static str> = r.findings.iter().map(|f| f.code.as_str()).collect();
+    /// The key of leg `r`; `hops` are the incident's links, whose correction (on the client
+    /// side of a hop) names the real cause in place of the code the record blames.
+    fn of(r: &HandshakeRecord, hops: &[HopLink]) -> Self {
+        let corrected = hops
+            .iter()
+            .find(|h| h.downstream == r.id && h.correction.is_some());
+        let mut codes: Vec<&'static str> = match corrected {
+            Some(h) => h
+                .corrected_findings(&r.findings, r.id)
+                .iter()
+                .map(|f| f.code.as_str())
+                .collect(),
+            None => r.findings.iter().map(|f| f.code.as_str()).collect(),
+        };
         codes.sort_unstable();
         codes.dedup();
         LegKey {
@@ -230,6 +242,12 @@ impl Incidents {
 
     /// Takes one handshake record.
     pub fn record(&mut self, r: &Arc<HandshakeRecord>) {
+        // The same id again is a later run whose ids restart (the TUI fed several captures):
+        // the earlier record's incident is counted first, so neither replaces the other.
+        if self.waiting.contains_key(&r.id) {
+            self.commit(r.id);
+            self.arrival.retain(|a| *a != r.id);
+        }
         if self.waiting.insert(r.id, Arc::clone(r)).is_none() {
             self.arrival.push_back(r.id);
         }
@@ -405,7 +423,7 @@ impl Incidents {
             return true;
         }
         let key = IncidentKey {
-            legs: legs.iter().map(|r| LegKey::of(r)).collect(),
+            legs: legs.iter().map(|r| LegKey::of(r, &hops)).collect(),
             broken: hops.iter().map(|h| broken_rank(h.broken_at)).collect(),
         };
         let incident = Incident {
@@ -634,6 +652,61 @@ mod tests {
         let shapes: Vec<(bool, u64)> = groups.iter().map(|g| (g.proxied(), g.count)).collect();
         assert_eq!(shapes, vec![(true, 1), (false, 1)]);
         assert_eq!(legs(&groups[1]), vec![vec![3]]);
+    }
+
+    /// The grouping key takes the hop's corrected cause in place of the code the client leg
+    /// blames: two proxied failures the proxy broke the same way are one group although the
+    /// client saw a 426 once and a 200 once, and a hop without a correction is another group.
+    #[test]
+    fn the_grouping_key_takes_the_hops_corrected_cause() {
+        use crate::event::Correction;
+        let blamed = |id: u64, code: Code| {
+            let mut r = (*record(id, "10.0.0.2:80", "/ws", Verdict::Failed)).clone();
+            r.findings = vec![Finding::new(code, "the client leg's own view")];
+            Arc::new(r)
+        };
+        let corrected = |down: u64, up: u64, replaces: Code| HopLink {
+            correction: Some(Correction {
+                replaces,
+                finding: Finding::new(Code::ProxyBrokeRequest, "the proxy broke it"),
+            }),
+            ..hop(down, up)
+        };
+        let records = vec![
+            blamed(1, Code::UpgradeRequired),
+            record(2, "10.0.0.3:8080", "/ws", Verdict::Failed),
+            blamed(3, Code::UpgradeIgnored),
+            record(4, "10.0.0.3:8080", "/ws", Verdict::Failed),
+            blamed(5, Code::UpgradeIgnored),
+            record(6, "10.0.0.3:8080", "/ws", Verdict::Failed),
+        ];
+        let hops = [
+            corrected(1, 2, Code::UpgradeRequired),
+            corrected(3, 4, Code::UpgradeIgnored),
+            hop(5, 6),
+        ];
+        let groups = group_incidents(&records, &hops, LIMITS);
+        let shapes: Vec<(u64, Vec<Vec<u64>>)> = groups.iter().map(|g| (g.count, legs(g))).collect();
+        assert_eq!(
+            shapes,
+            vec![(2, vec![vec![1, 2], vec![3, 4]]), (1, vec![vec![5, 6]])]
+        );
+    }
+
+    /// Records of a second run reuse the ids of the first (the TUI fed several captures):
+    /// both are counted, neither replaces the other.
+    #[test]
+    fn a_repeated_id_counts_both_records() {
+        let mut inc = Incidents::new(LIMITS);
+        inc.record(&record(1, "10.0.0.2:80", "/a", Verdict::Failed));
+        inc.record(&record(1, "10.0.0.2:80", "/b", Verdict::Failed));
+        let paths: Vec<Option<String>> = inc
+            .groups()
+            .iter()
+            .map(|g| g.exemplar[0].path.clone())
+            .collect();
+        assert_eq!(paths, vec![Some("/a".into()), Some("/b".into())]);
+        assert_eq!(inc.arrival.len(), 1);
     }
 
     /// Memory stays bounded: waiting records are counted once the window passes, and groups

@@ -11,7 +11,8 @@ use super::model::{
 };
 use crate::finding::Severity;
 use crate::present::{
-    broken_at_headline, close_order, escape, format_ms, packet_list, plural, AcceptCheck,
+    broken_at_headline, close_order, curl_for_copying, escape, format_ms, packet_list, plural,
+    AcceptCheck,
 };
 
 /// Longest run of backticks in `s`.
@@ -634,7 +635,9 @@ fn detail(o: &mut String, d: &Detail, in_incident: bool) {
         wire(o, "Response", w);
     }
     if let Some(c) = &d.curl {
-        let _ = writeln!(o, "Reproduce:\n\n{}", block(std::slice::from_ref(c)));
+        // One argument per line with `\`, as the TUI's popup: it reads, wraps and copies.
+        let lines: Vec<String> = curl_for_copying(c).lines().map(str::to_owned).collect();
+        let _ = writeln!(o, "Reproduce:\n\n{}", block(&lines));
     }
     if let Some(note) = d.curl_note {
         let _ = writeln!(o, "{note}\n");

@@ -73,6 +73,12 @@ pub enum Action {
     PrevMatch,
     /// Followed stream: scroll to the first close frame.
     JumpToClose,
+    /// Show the legs and further incidents of the selected group.
+    Expand,
+    /// Hide them again (from a member: select its group).
+    Collapse,
+    /// Switch the handshake table between incidents (grouped) and every record (flat).
+    ToggleGrouped,
 }
 
 /// Which keys apply: typing into the filter bar takes every printable key.
@@ -100,6 +106,8 @@ impl Key {
         let name = match self.code {
             KeyCode::Up => "↑".to_owned(),
             KeyCode::Down => "↓".to_owned(),
+            KeyCode::Left => "←".to_owned(),
+            KeyCode::Right => "→".to_owned(),
             KeyCode::PageUp => "PgUp".to_owned(),
             KeyCode::PageDown => "PgDn".to_owned(),
             KeyCode::Home => "Home".to_owned(),
@@ -199,8 +207,12 @@ pub(crate) const KEYS: &[Binding] = &[
         what: "tabs: handshakes, connections, TLS, HTTP/2 / next tab",
     },
     Binding {
-        keys: &[(key(KeyCode::Enter), Action::Open)],
-        what: "open details (a connection: follow its stream)",
+        keys: &[
+            (key(KeyCode::Enter), Action::Open),
+            (key(KeyCode::Right), Action::Expand),
+            (key(KeyCode::Left), Action::Collapse),
+        ],
+        what: "details; group: legs first (→ ←); connection: its stream",
     },
     Binding {
         keys: &[
@@ -240,8 +252,12 @@ pub(crate) const KEYS: &[Binding] = &[
         what: "clear all filters",
     },
     Binding {
-        keys: &[(ch('s'), Action::SortNext), (ch('S'), Action::SortReverse)],
-        what: "sort by next column / reverse order",
+        keys: &[
+            (ch('s'), Action::SortNext),
+            (ch('S'), Action::SortReverse),
+            (ch('i'), Action::ToggleGrouped),
+        ],
+        what: "sort: next column / reverse; i: incidents ⇄ all records",
     },
     Binding {
         keys: &[(ch('f'), Action::ToggleFollow)],

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
+use crate::present::incident::{Incidents, Limits};
 use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
@@ -31,6 +32,37 @@ const MAX_NOTICES: usize = 64;
 pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Most frames loaded for the hex view of one handshake.
 pub const MAX_HEX_FRAMES: usize = 64;
+/// Incidents listed per group (an expanded group shows their legs; the rest are counted).
+pub const MAX_LISTED_PER_GROUP: usize = 16;
+
+/// What a row of the grouped handshake table is (see [`App::row_mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowMark {
+    /// A handshake shown on its own (flat view, or a group of one direct handshake).
+    Single,
+    /// The first leg of a group's earliest incident, standing for the group.
+    Group {
+        /// Incidents in the group.
+        count: u64,
+        /// The incidents are proxied handshakes (several legs each).
+        proxied: bool,
+        /// Its other legs and incidents are shown below it.
+        expanded: bool,
+    },
+    /// A further leg of a proxied incident (proxy → upstream), below its group.
+    Leg,
+    /// The client leg of another incident of the group, below its group.
+    Another,
+}
+
+/// A group of the handshake table: its head is the record index that stands for it.
+#[derive(Clone, Debug, Default)]
+struct GroupRow {
+    count: u64,
+    proxied: bool,
+    /// The other listed legs, in order: (record index, is a further leg of an incident).
+    members: Vec<(usize, bool)>,
+}
 
 /// Where the capture is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,6 +194,19 @@ pub struct App {
     /// both; a session view with its connections is issue 14's next step).
     pub socketio_counts: (u64, u64),
     view: Vec<usize>,
+    /// The handshake table shows incidents (the legs of a proxied handshake and repeated
+    /// identical handshakes as one row) rather than every record.
+    pub grouped: bool,
+    /// The shared grouping ([`crate::present::incident`]), fed every kept record and hop.
+    incidents: Incidents,
+    /// Records or hops arrived since the groups were last taken ([`App::settle`]).
+    groups_dirty: bool,
+    /// The groups by the record index of their head.
+    groups: HashMap<usize, GroupRow>,
+    /// Member record index → head record index.
+    member_of: HashMap<usize, usize>,
+    /// Heads whose group is expanded.
+    expanded: BTreeSet<usize>,
     /// The column the table is sorted by.
     pub sort: SortKey,
     /// Sorted in descending order (the arrow in the column title points down).
@@ -224,6 +269,16 @@ impl App {
             tls_counts: (0, 0),
             socketio_counts: (0, 0),
             view: Vec::new(),
+            grouped: true,
+            incidents: Incidents::new(Limits {
+                max_groups: MAX_RECORDS,
+                max_listed: MAX_LISTED_PER_GROUP,
+                problems_only: false,
+            }),
+            groups_dirty: false,
+            groups: HashMap::new(),
+            member_of: HashMap::new(),
+            expanded: BTreeSet::new(),
             sort: SortKey::Time,
             descending: false,
             filter: Filter::default(),
@@ -265,6 +320,7 @@ impl App {
             Feed::Event(event) => self.apply(event),
             Feed::Progress(p) => self.progress = p,
             Feed::Finished { progress, error } => {
+                self.settle();
                 self.progress = progress;
                 self.state = match error {
                     Some(e) => CaptureState::Failed(e),
@@ -299,6 +355,8 @@ impl App {
             }
             Event::Hop(hop) => {
                 if self.hops.len() < MAX_RECORDS {
+                    self.incidents.hop(&hop);
+                    self.groups_dirty = true;
                     self.hop_of_upstream.insert(hop.upstream, hop.downstream);
                     self.hops.insert(hop.downstream, hop);
                 }
@@ -373,9 +431,16 @@ impl App {
             self.codes_seen.insert(f.code);
         }
         let index = self.records.len();
+        self.incidents.record(&record);
+        self.groups_dirty = true;
         self.records.push(record);
         if self.paused {
             self.arrived_while_paused += 1;
+            return;
+        }
+        if self.grouped {
+            // The rows change when the groups are taken again (`settle`), once per batch of
+            // events, not once per record.
             return;
         }
         let Some(new) = self.records.get(index) else {
@@ -402,8 +467,134 @@ impl App {
         self.scroll_to_selection();
     }
 
+    /// Takes the groups again when records or hops arrived since the last time: the event
+    /// loop calls this once per batch of events, before drawing (grouping costs the number
+    /// of groups, so it is not done per record or per frame).
+    pub fn settle(&mut self) {
+        if self.grouped && self.groups_dirty && !self.paused {
+            self.regroup();
+            self.rebuild();
+        }
+    }
+
+    fn regroup(&mut self) {
+        self.groups_dirty = false;
+        self.groups.clear();
+        self.member_of.clear();
+        for g in self.incidents.groups() {
+            let Some(head) = g
+                .exemplar
+                .first()
+                .and_then(|r| self.index_of_id(r.id, &r.community_id))
+            else {
+                continue;
+            };
+            let mut members = Vec::new();
+            for incident in &g.incidents {
+                for (n, leg) in incident.legs.iter().enumerate() {
+                    match self.index_of_id(leg.id, &leg.community_id) {
+                        Some(i) if i != head => members.push((i, n > 0)),
+                        _ => {}
+                    }
+                }
+            }
+            for &(m, _) in &members {
+                self.member_of.insert(m, head);
+            }
+            self.groups.insert(
+                head,
+                GroupRow {
+                    count: g.count,
+                    proxied: g.proxied(),
+                    members,
+                },
+            );
+        }
+        let groups = &self.groups;
+        self.expanded.retain(|h| groups.contains_key(h));
+    }
+
+    /// What the row at view position `pos` is: a group standing for several handshakes, a
+    /// leg or incident listed below an expanded group, or a handshake on its own.
+    #[must_use]
+    pub fn row_mark(&self, pos: usize) -> RowMark {
+        let Some(&i) = self.view.get(pos) else {
+            return RowMark::Single;
+        };
+        if !self.grouped {
+            return RowMark::Single;
+        }
+        if let Some(g) = self.groups.get(&i) {
+            if g.count > 1 || g.proxied {
+                return RowMark::Group {
+                    count: g.count,
+                    proxied: g.proxied,
+                    expanded: self.expanded.contains(&i),
+                };
+            }
+            return RowMark::Single;
+        }
+        let leg = self
+            .member_of
+            .get(&i)
+            .and_then(|h| self.groups.get(h))
+            .and_then(|g| g.members.iter().find(|(m, _)| *m == i))
+            .is_some_and(|(_, leg)| *leg);
+        if leg {
+            RowMark::Leg
+        } else {
+            RowMark::Another
+        }
+    }
+
+    /// Whether the selection is a group whose legs or incidents are hidden (Enter shows them
+    /// before it opens the details).
+    fn collapsed_group_selected(&self) -> bool {
+        self.grouped
+            && self.tab == Tab::Handshakes
+            && self.screen == Screen::Table
+            && self.selected_index().is_some_and(|i| {
+                !self.expanded.contains(&i)
+                    && self.groups.get(&i).is_some_and(|g| !g.members.is_empty())
+            })
+    }
+
+    /// Shows (`true`) or hides the legs and incidents of the selected row's group; hiding
+    /// from a member selects its group.
+    fn expand(&mut self, open: bool) {
+        if !self.grouped || self.screen != Screen::Table || self.tab != Tab::Handshakes {
+            return;
+        }
+        let Some(sel) = self.selected_index() else {
+            return;
+        };
+        let head = self.member_of.get(&sel).copied().unwrap_or(sel);
+        let has_members = self
+            .groups
+            .get(&head)
+            .is_some_and(|g| !g.members.is_empty());
+        if !has_members {
+            return;
+        }
+        let changed = if open {
+            self.expanded.insert(head)
+        } else {
+            self.expanded.remove(&head)
+        };
+        if changed || head != sel {
+            self.follow = false;
+            self.rebuild_selecting(Some(head));
+        }
+    }
+
     fn order(&self, a: &HandshakeRecord, b: &HandshakeRecord) -> Ordering {
-        let o = self.sort.compare(a, b).then(a.id.cmp(&b.id));
+        let o = if self.sort == SortKey::Finding {
+            // The hop's corrected cause, not the code the client leg blames.
+            self.top_code(a).cmp(&self.top_code(b))
+        } else {
+            self.sort.compare(a, b)
+        }
+        .then(a.id.cmp(&b.id));
         if self.descending {
             o.reverse()
         } else {
@@ -411,22 +602,58 @@ impl App {
         }
     }
 
+    /// The finding code the table shows for `r`: the hop's corrected cause when `r` is the
+    /// client leg of a hop that carries one, else the record's top finding.
+    fn top_code(&self, r: &HandshakeRecord) -> Option<&'static str> {
+        match self.hop(r.id) {
+            Some(h) => h.corrected_findings(&r.findings, r.id).first().copied(),
+            None => r.top_finding(),
+        }
+        .map(|f| f.code.as_str())
+    }
+
     /// Rebuilds the view after a sort, filter or pause change, keeping the selected handshake
     /// selected when it is still shown.
     fn rebuild(&mut self) {
         let keep = self.selected_index();
-        let mut view: Vec<usize> = (0..self.records.len())
-            .filter(|&i| self.records.get(i).is_some_and(|r| self.filter.matches(r)))
-            .collect();
+        self.rebuild_selecting(keep);
+    }
+
+    fn rebuild_selecting(&mut self, keep: Option<usize>) {
+        let shown = |i: usize| self.records.get(i).is_some_and(|r| self.filter.matches(r));
+        let mut view: Vec<usize> = if self.grouped {
+            // A group is shown when any of its listed handshakes matches the filter.
+            self.groups
+                .iter()
+                .filter(|(&h, g)| shown(h) || g.members.iter().any(|&(m, _)| shown(m)))
+                .map(|(&h, _)| h)
+                .collect()
+        } else {
+            (0..self.records.len()).filter(|&i| shown(i)).collect()
+        };
         view.sort_by(|&a, &b| match (self.records.get(a), self.records.get(b)) {
             (Some(a), Some(b)) => self.order(a, b),
             _ => Ordering::Equal,
         });
+        if self.grouped && !self.expanded.is_empty() {
+            let mut with_members = Vec::with_capacity(view.len());
+            for h in view {
+                with_members.push(h);
+                if self.expanded.contains(&h) {
+                    if let Some(g) = self.groups.get(&h) {
+                        with_members.extend(g.members.iter().map(|&(m, _)| m));
+                    }
+                }
+            }
+            view = with_members;
+        }
         self.view = view;
         self.selected = if self.follow {
             self.newest_position()
         } else {
+            let head = keep.and_then(|k| self.member_of.get(&k).copied());
             keep.and_then(|k| self.view.iter().position(|&i| i == k))
+                .or_else(|| head.and_then(|h| self.view.iter().position(|&i| i == h)))
                 .unwrap_or(0)
         };
         self.scroll_to_selection();
@@ -626,6 +853,21 @@ impl App {
                     }
                 }
             }
+            Action::Expand => self.expand(true),
+            Action::Collapse => self.expand(false),
+            Action::ToggleGrouped => {
+                self.grouped = !self.grouped;
+                if self.grouped {
+                    self.regroup();
+                }
+                self.rebuild();
+                self.status = Some(if self.grouped {
+                    "incidents: a proxied handshake's legs and repeated failures are one row (→ expands)".into()
+                } else {
+                    "every handshake record on its own row".into()
+                });
+            }
+            Action::Open if self.collapsed_group_selected() => self.expand(true),
             Action::Open => {
                 if self.screen == Screen::Table && self.selected_record().is_some() {
                     self.screen = Screen::Detail;
@@ -659,6 +901,9 @@ impl App {
                 self.paused = !self.paused;
                 if !self.paused {
                     self.arrived_while_paused = 0;
+                    if self.grouped && self.groups_dirty {
+                        self.regroup();
+                    }
                     self.rebuild();
                 }
             }
@@ -1238,6 +1483,9 @@ mod tests {
             .clone();
         let mut app = App::new("bulk", None);
         app.set_table_rows(40);
+        // The flat table is the one rows are inserted into one by one.
+        app.update(Action::ToggleGrouped);
+        assert!(!app.grouped);
         // Latency sort makes inserts land in the middle, not only at the end.
         while app.sort != SortKey::Latency {
             app.update(Action::SortNext);
@@ -1261,5 +1509,16 @@ mod tests {
         app.update(Action::Page(-1));
         assert!(!app.follow);
         assert!(app.selected() < app.offset() + 40 && app.selected() >= app.offset());
+        // Grouped, the hundred thousand identical failures are one row with their count.
+        app.update(Action::ToggleGrouped);
+        assert_eq!(app.view_len(), 1);
+        assert_eq!(
+            app.row_mark(0),
+            RowMark::Group {
+                count: 100_000,
+                proxied: false,
+                expanded: false
+            }
+        );
     }
 }

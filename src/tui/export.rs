@@ -89,66 +89,8 @@ pub fn load_hex(path: Option<&str>, r: &HandshakeRecord, redact: bool) -> HexDum
     dump
 }
 
-/// The curl command laid out for copying from the screen: one argument per line (an option
-/// with its quoted value together), each line but the last ending in ` \`, so a terminal
-/// selection pastes as one command and no line wraps inside an argument.
-#[must_use]
-pub fn curl_for_copying(cmd: &str) -> String {
-    // Shell words as `present::curl_command` writes them: single-quoted values, `'\''` for
-    // a quote inside one.
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let (mut quoted, mut escaped) = (false, false);
-    for ch in cmd.chars() {
-        if escaped {
-            word.push(ch);
-            escaped = false;
-            continue;
-        }
-        match ch {
-            '\'' => {
-                quoted = !quoted;
-                word.push(ch);
-            }
-            '\\' if !quoted => {
-                escaped = true;
-                word.push(ch);
-            }
-            ' ' if !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            _ => word.push(ch),
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    let mut lines: Vec<String> = Vec::new();
-    let mut it = words.into_iter().peekable();
-    while let Some(w) = it.next() {
-        let mut line = w;
-        if line.starts_with('-') && it.peek().is_some_and(|n| n.starts_with('\'')) {
-            if let Some(value) = it.next() {
-                line.push(' ');
-                line.push_str(&value);
-            }
-        }
-        lines.push(line);
-    }
-    let last = lines.len().saturating_sub(1);
-    lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let indent = if i == 0 { "" } else { "  " };
-            let cont = if i == last { "" } else { " \\" };
-            format!("{indent}{l}{cont}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+/// The curl command one argument per line (shared with the report: [`crate::present`]).
+pub use crate::present::curl_for_copying;
 
 /// Packets of a connection kept for its hex view: the first and the last this many.
 const CONNECTION_HEX_EACH_END: usize = MAX_HEX_FRAMES / 2;
@@ -408,15 +350,6 @@ pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn curl_is_laid_out_one_argument_per_line() {
-        let cmd = "curl -i --http1.1 -H 'User-Agent: a b' -H 'X: it'\\''s' 'http://h/p'";
-        assert_eq!(
-            curl_for_copying(cmd),
-            "curl \\\n  -i \\\n  --http1.1 \\\n  -H 'User-Agent: a b' \\\n  -H 'X: it'\\''s' \\\n  'http://h/p'"
-        );
-    }
 
     #[test]
     fn osc52_is_base64_in_an_osc() {

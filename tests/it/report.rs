@@ -219,7 +219,14 @@ fn failed_sections_explain_and_reproduce() {
             "no curl line for {path}"
         );
     }
-    assert!(md.contains("curl -i --http1.1 -X 'POST'"), "{md}");
+    // The curl line one argument per line with `\`, as the TUI's popup lays it out: it
+    // wraps on screen and in print without cutting an argument.
+    assert!(
+        md.contains(
+            "curl \\\n  -i \\\n  --http1.1 \\\n  -X 'POST' \\\n  -H 'Host: 127.0.0.1:18081' \\\n"
+        ),
+        "{md}"
+    );
     assert!(md.contains(
         "-- missing: Sec-WebSocket-Key: <base64 of 16 random bytes>    <- request_key_missing"
     ));

@@ -84,8 +84,144 @@ fn detail_of_failed_handshake_80x24() {
 #[test]
 fn detail_of_failed_handshake_160x48() {
     let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
+    // The first Enter shows the proxied handshake's legs, the second opens the client leg.
+    app.update(Action::Open);
     app.update(Action::Open);
     insta::assert_snapshot!(draw(&mut app, 160, 48));
+}
+
+/// The two legs of the proxied handshake nginx broke, and a failure repeated, as the table
+/// groups them: one row each, expanded.
+fn incidents_app() -> App {
+    let mut app = broken_proxy_and_a_repeated_403();
+    app.update(Action::Top);
+    app.update(Action::Expand);
+    app
+}
+
+/// nginx-strips-upgrade.pcap (a proxied handshake nginx broke: two legs and their hop), then
+/// the 403 of origin-rejected-403.pcap three times over, as three handshakes of one run.
+fn broken_proxy_and_a_repeated_403() -> App {
+    use wssniff::event::Event;
+    use wssniff::tui::feed::Feed;
+    let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
+    let path = sample("origin-rejected-403.pcap");
+    let feeds = read_all(path.to_str().unwrap(), EngineConfig::default()).unwrap();
+    for k in 0..3u64 {
+        for feed in &feeds {
+            if let Feed::Event(Event::Handshake(r)) = feed {
+                let mut r = (**r).clone();
+                r.id = 10 + k;
+                r.ts.0 += i64::try_from(k).unwrap() * 1_000_000_000;
+                r.community_id = format!("{}#{k}", r.community_id);
+                app.apply(Event::Handshake(std::sync::Arc::new(r)));
+            }
+        }
+    }
+    app.settle();
+    app
+}
+
+#[test]
+fn incidents_expanded_80x24() {
+    insta::assert_snapshot!(draw(&mut incidents_app(), 80, 24));
+}
+
+#[test]
+fn incidents_expanded_160x48() {
+    insta::assert_snapshot!(draw(&mut incidents_app(), 160, 48));
+}
+
+/// A proxied handshake nginx broke is one row standing for both legs, blaming the proxy;
+/// Enter shows the legs below it, Enter again opens the client leg with the hop's
+/// diagnosis, ← folds them back; `i` shows every record.
+#[test]
+fn a_proxied_failure_is_one_row_that_expands_into_its_legs() {
+    use wssniff::tui::app::{RowMark, Screen};
+    use wssniff::tui::render::detail_lines;
+    let mut app = broken_proxy_and_a_repeated_403();
+    assert!(app.grouped, "incidents are the default view");
+    assert_eq!(app.record_count(), 5);
+    let rows = |app: &App| -> Vec<(u64, Option<u16>, RowMark)> {
+        app.visible(100)
+            .map(|(pos, r)| (r.id, r.status, app.row_mark(pos)))
+            .collect()
+    };
+    let group = |count, expanded| RowMark::Group {
+        count,
+        proxied: count == 1,
+        expanded,
+    };
+    assert_eq!(
+        rows(&app),
+        vec![
+            (1, Some(200), group(1, false)),
+            (10, Some(403), group(3, false))
+        ],
+        "the two legs are one row, the three identical 403s another"
+    );
+    app.update(Action::Top);
+    app.update(Action::Open);
+    assert_eq!(app.screen, Screen::Table, "Enter shows the legs first");
+    assert_eq!(
+        rows(&app),
+        vec![
+            (1, Some(200), group(1, true)),
+            (2, Some(200), RowMark::Leg),
+            (10, Some(403), group(3, false)),
+        ]
+    );
+    // The group row blames the proxy, not the upgrade the client saw ignored.
+    let screen = draw(&mut app, 160, 48).buffer().clone();
+    let text: String = screen.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("proxy_broke_request"));
+    app.update(Action::Move(1));
+    app.update(Action::Collapse);
+    assert_eq!(app.selected(), 0, "folding from a leg selects its group");
+    assert_eq!(rows(&app).len(), 2);
+    app.update(Action::Expand);
+    app.update(Action::Open);
+    assert_eq!(app.screen, Screen::Detail);
+    let r = app.selected_record().unwrap();
+    let detail: String = detail_lines(r, None, app.hop(r.id))
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        detail.contains("proxy_broke_request") && detail.contains("in place of upgrade_ignored"),
+        "{detail}"
+    );
+    app.update(Action::Back);
+    // The 403s expand into the other two incidents.
+    app.update(Action::Move(2));
+    app.update(Action::Expand);
+    let below: Vec<(u64, RowMark)> = rows(&app).iter().skip(3).map(|r| (r.0, r.2)).collect();
+    assert_eq!(below, vec![(11, RowMark::Another), (12, RowMark::Another)]);
+    app.update(Action::ToggleGrouped);
+    assert!(!app.grouped);
+    assert_eq!(app.view_len(), 5, "flat: every record");
+    assert!(rows(&app).iter().all(|r| r.2 == RowMark::Single));
+}
+
+/// Sorted by finding, the client leg of the hop sorts under the proxy's corrected cause
+/// (proxy_broke_request, before unauthorized), not under the upgrade_ignored it blames
+/// (after unauthorized).
+#[test]
+fn sort_by_finding_uses_the_hops_corrected_cause() {
+    use wssniff::tui::action::SortKey;
+    let mut app = app_for(&["auth-401.pcap", "nginx-strips-upgrade.pcap"]);
+    app.update(Action::ToggleGrouped);
+    app.update(Action::SortBy(SortKey::Finding));
+    let order: Vec<Option<u16>> = app.visible(100).map(|(_, r)| r.status).collect();
+    let first_200 = order.iter().position(|s| *s == Some(200)).unwrap();
+    let first_401 = order.iter().position(|s| *s == Some(401)).unwrap();
+    // The upstream leg's own request_http_version sorts first; the client leg next.
+    let client_leg = app
+        .visible(100)
+        .position(|(_, r)| r.status == Some(200) && r.server.port() == 18031)
+        .unwrap();
+    assert!(client_leg < first_401, "{order:?}");
+    assert!(first_200 < first_401);
 }
 
 #[test]
@@ -487,6 +623,8 @@ fn clicking_a_column_title_sorts_by_it_and_again_reverses() {
     use wssniff::tui::action::SortKey;
     use wssniff::tui::render::sort_key_at;
     let mut app = app_for(MIXED);
+    // The flat table (every record): grouped, a narrow group column comes first.
+    app.update(Action::ToggleGrouped);
     let main = ratatui::layout::Rect::new(0, 4, 160, 40);
     // At 160 columns the widths follow the content: Time (12) · Client → Server · Host …
     assert_eq!(sort_key_at(main, 0, &app), Some(SortKey::Time));
@@ -762,6 +900,8 @@ fn unanswered_latency_is_shown_apart_and_sorted_last() {
     quick.timing.response_ms = None;
     quick.timing.waited_ms = Some(0.001);
     app.apply(wssniff::event::Event::Handshake(std::sync::Arc::new(quick)));
+    // The flat table: grouped, the copy would join its original's row.
+    app.update(Action::ToggleGrouped);
     app.update(Action::SortBy(SortKey::Latency));
     let rows: Vec<_> = app.visible(100).map(|(_, r)| r.clone()).collect();
     assert_eq!(

@@ -15,7 +15,7 @@ use super::verdict_style;
 use crate::event::{HandshakeRecord, HopLink, Verdict};
 use crate::present::{escape, format_time_of_day};
 use crate::tui::action::SortKey;
-use crate::tui::app::App;
+use crate::tui::app::{App, RowMark};
 use crate::tui::filter::latency_cell;
 use crate::tui::tabs::{ColSpec, Listed, Listing, Tab};
 
@@ -83,6 +83,7 @@ fn chars(s: &str) -> u16 {
 /// The handshake table's columns.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Col {
+    Group,
     Time,
     Flow,
     Host,
@@ -94,7 +95,8 @@ enum Col {
     Finding,
 }
 
-const HANDSHAKE_COLS: [Col; 9] = [
+const HANDSHAKE_COLS: [Col; 10] = [
+    Col::Group,
     Col::Time,
     Col::Flow,
     Col::Host,
@@ -109,6 +111,7 @@ const HANDSHAKE_COLS: [Col; 9] = [
 impl Col {
     fn spec(self) -> ColSpec {
         let (title, min, max, drop_rank) = match self {
+            Col::Group => ("", 1, 8, 0),
             Col::Time => ("Time", 12, 12, 0),
             Col::Flow => ("Client → Server", 21, 47, 3),
             Col::Host => ("Host", 8, 30, 0),
@@ -129,7 +132,7 @@ impl Col {
 
     fn sort_key(self) -> SortKey {
         match self {
-            Col::Time => SortKey::Time,
+            Col::Group | Col::Time => SortKey::Time,
             Col::Flow => SortKey::Client,
             Col::Host => SortKey::Host,
             Col::Path => SortKey::Path,
@@ -143,8 +146,24 @@ impl Col {
 
     /// The text of `r` in this column; `hop` is the proxy hop `r` is a leg of, whose
     /// correction (on the client's leg) names the finding shown in place of the record's own.
-    fn text(self, r: &HandshakeRecord, hop: Option<&HopLink>) -> String {
+    /// `mark` is what the row is in the grouped table.
+    fn text(self, r: &HandshakeRecord, hop: Option<&HopLink>, mark: RowMark) -> String {
         match self {
+            Col::Group => match mark {
+                RowMark::Single => String::new(),
+                RowMark::Group {
+                    count, expanded, ..
+                } => {
+                    let arrow = if expanded { "▾" } else { "▸" };
+                    if count > 1 {
+                        format!("{arrow}{count}×")
+                    } else {
+                        arrow.to_owned()
+                    }
+                }
+                RowMark::Leg => " └".to_owned(),
+                RowMark::Another => " ·".to_owned(),
+            },
             Col::Time => format_time_of_day(r.ts),
             Col::Flow => format!("{} → {}", r.client, r.server),
             Col::Host => r
@@ -166,8 +185,8 @@ impl Col {
         }
     }
 
-    fn cell(self, r: &HandshakeRecord, hop: Option<&HopLink>) -> Cell<'static> {
-        let text = self.text(r, hop);
+    fn cell(self, r: &HandshakeRecord, hop: Option<&HopLink>, mark: RowMark) -> Cell<'static> {
+        let text = self.text(r, hop, mark);
         match self {
             Col::Verdict => Cell::from(Span::styled(text, verdict_style(r.verdict))),
             // A wait without an answer is not a response time: shown apart.
@@ -184,16 +203,26 @@ impl Col {
 
 /// The handshake columns shown in `width` and their widths, from the rows on screen.
 fn handshake_layout(app: &App, rows: usize, width: u16) -> Vec<(Col, u16)> {
-    let specs: Vec<ColSpec> = HANDSHAKE_COLS.iter().map(|c| c.spec()).collect();
+    // The group column only when a row on screen is a group or one of its members.
+    let marks = app.grouped
+        && app
+            .visible(rows)
+            .any(|(pos, _)| app.row_mark(pos) != RowMark::Single);
+    let shown: Vec<Col> = HANDSHAKE_COLS
+        .into_iter()
+        .filter(|&c| marks || c != Col::Group)
+        .collect();
+    let specs: Vec<ColSpec> = shown.iter().map(|c| c.spec()).collect();
     let mut content: Vec<u16> = specs.iter().map(|s| chars(s.title) + 1).collect();
-    for (_, r) in app.visible(rows) {
-        for (i, c) in HANDSHAKE_COLS.iter().enumerate() {
+    for (pos, r) in app.visible(rows) {
+        let mark = app.row_mark(pos);
+        for (i, c) in shown.iter().enumerate() {
             if let Some(w) = content.get_mut(i) {
-                *w = (*w).max(chars(&c.text(r, app.hop(r.id))));
+                *w = (*w).max(chars(&c.text(r, app.hop(r.id), mark)));
             }
         }
     }
-    HANDSHAKE_COLS
+    shown
         .iter()
         .zip(fit(&specs, &content, width))
         .filter_map(|(&c, w)| w.map(|w| (c, w)))
@@ -319,7 +348,7 @@ fn handshakes(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let header = title_row(
         cols.iter()
             .map(|&(c, _)| {
-                if c.sort_key() == app.sort {
+                if c.sort_key() == app.sort && c != Col::Group {
                     format!("{}{}", c.spec().title, arrow(app.descending))
                 } else {
                     c.spec().title.to_owned()
@@ -333,7 +362,8 @@ fn handshakes(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .visible(rows_fit)
         .map(|(pos, r)| {
             let hop = app.hop(r.id);
-            let row = Row::new(cols.iter().map(|&(c, _)| c.cell(r, hop)));
+            let mark = app.row_mark(pos);
+            let row = Row::new(cols.iter().map(|&(c, _)| c.cell(r, hop, mark)));
             if pos == selected {
                 row.style(selected_style())
             } else {
