@@ -32,9 +32,11 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
     after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcap --tui\n  wssniff -i eth0 tcp port 443 or tcp port 8080\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap --report report.html\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
 )]
 pub struct Cli {
-    /// Read packets from FILE (pcap or pcapng; `-` for standard input).
+    /// Read packets from FILE (pcap or pcapng; `-` for standard input). Repeat it, or name
+    /// a directory or a quoted pattern (`'ring/*.pcap'`), to read several files as one
+    /// capture, merged by packet timestamp as mergecap does (a tcpdump -C/-G ring).
     #[arg(short = 'r', long = "read", value_name = "FILE")]
-    pub read: Option<String>,
+    pub read: Vec<String>,
 
     /// Capture live on INTERFACE (`any` for all; needs root or CAP_NET_RAW+CAP_NET_ADMIN).
     #[arg(
@@ -411,6 +413,9 @@ pub enum Redaction {
 pub enum Input {
     /// A capture file (`-` = standard input).
     File(String),
+    /// Several capture files (repeated `-r`, a directory, a pattern), read as one capture
+    /// in packet timestamp order.
+    Files(Vec<String>),
     /// A live interface.
     Live(Live),
 }
@@ -483,8 +488,25 @@ impl Cli {
             Some(self.filter.join(" "))
         };
         let live = self.interface.is_some();
-        let input = match (self.read, self.interface) {
-            (Some(path), None) => Input::File(path),
+        let read = match self.read.as_slice() {
+            [] => None,
+            args => {
+                let files = crate::capture::expand_inputs(args).map_err(|e| e.to_string())?;
+                Some(match files.as_slice() {
+                    [one] if args.len() == 1 && args.first() == Some(one) => {
+                        Input::File(one.clone())
+                    }
+                    _ => Input::Files(files),
+                })
+            }
+        };
+        if self.tui && matches!(read, Some(Input::Files(_))) {
+            return Err(
+                "--tui reads one capture file; merge the files first (mergecap -w all.pcapng FILES) or read them without --tui".into(),
+            );
+        }
+        let input = match (read, self.interface) {
+            (Some(input), None) => input,
             (None, Some(iface)) => {
                 let duration = match self.duration {
                     Some(d) if d.is_finite() && d > 0.0 => {
