@@ -98,9 +98,29 @@ pub struct Cli {
     )]
     pub relinquish: String,
 
-    /// Live: stop after SECONDS.
-    #[arg(short = 'G', long = "duration", value_name = "SECONDS")]
+    /// Live: stop after SECONDS (was -G before 0.2: -G is now tcpdump's rotation).
+    #[arg(long = "duration", value_name = "SECONDS")]
     pub duration: Option<f64>,
+
+    /// With -w, as tcpdump -C: start a new file once the current one holds more than MB
+    /// million bytes; the files are FILE, FILE1, FILE2... (FILE0... with -W).
+    #[arg(short = 'C', long = "file-size", value_name = "MB", requires = "write")]
+    pub file_size: Option<f64>,
+
+    /// With -w, as tcpdump -G: start a new file every SECONDS (of packet time), its name
+    /// expanded by strftime in UTC (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
+    #[arg(
+        short = 'G',
+        long = "rotate-seconds",
+        value_name = "SECONDS",
+        requires = "write"
+    )]
+    pub rotate_seconds: Option<u64>,
+
+    /// With -C, as tcpdump -W: a ring of N files (FILE0...), the oldest overwritten; with -G
+    /// alone, stop once N files are written.
+    #[arg(short = 'W', long = "file-count", value_name = "N")]
+    pub file_count: Option<u32>,
 
     /// Live: report an upgrade request as `no_response` after SECONDS without an answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
@@ -427,6 +447,8 @@ pub struct Live {
     pub options: LiveOptions,
     /// `-w` file.
     pub write: Option<PathBuf>,
+    /// `-C`, `-G`, `-W`: when `-w` starts a new file.
+    pub rotation: crate::sink::rotate::Rotation,
     /// Only write connections that carried an upgrade.
     pub write_handshakes_only: bool,
     /// Write pcapng with the decrypted sessions' secrets (`--write-secrets`).
@@ -515,6 +537,29 @@ impl Cli {
                     Some(_) => return Err("--duration must be a positive number of seconds".into()),
                     None => None,
                 };
+                let max_bytes = match self.file_size {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(mb) if mb.is_finite() && mb > 0.0 => Some((mb * 1e6) as u64),
+                    Some(_) => return Err("-C must be a positive number of millions of bytes".into()),
+                    None => None,
+                };
+                if self.rotate_seconds == Some(0) {
+                    return Err("-G must be a positive number of seconds".into());
+                }
+                if self.file_count.is_some() && max_bytes.is_none() && self.rotate_seconds.is_none() {
+                    return Err("-W needs -C or -G (as in tcpdump)".into());
+                }
+                if self.write_secrets && (max_bytes.is_some() || self.rotate_seconds.is_some()) {
+                    return Err("--write-secrets does not rotate yet: drop -C/-G, or rotate without it".into());
+                }
+                if self.file_count == Some(0) {
+                    return Err("-W must be at least 1".into());
+                }
+                let rotation = crate::sink::rotate::Rotation {
+                    max_bytes,
+                    seconds: self.rotate_seconds,
+                    files: self.file_count,
+                };
                 Input::Live(Live {
                     options: LiveOptions {
                         interface: iface,
@@ -524,6 +569,7 @@ impl Cli {
                         filter: filter.clone(),
                     },
                     write: self.write,
+                    rotation,
                     write_handshakes_only: self.write_handshakes_only,
                     write_secrets: self.write_secrets,
                     duration,

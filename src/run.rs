@@ -24,8 +24,9 @@ use crate::finding::{Code, NoticeCode};
 use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::metrics::Metrics;
-use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
+use crate::sink::pcap::UpgradeOnlyWriter;
 use crate::sink::pcapng::PcapngWriter;
+use crate::sink::rotate::RotatingPcap;
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 
@@ -802,8 +803,8 @@ pub struct LiveEnd {
 
 /// Where `-w` output goes.
 pub(crate) enum PacketOut {
-    All(PcapWriter),
-    UpgradesOnly(UpgradeOnlyWriter),
+    All(RotatingPcap),
+    UpgradesOnly(UpgradeOnlyWriter<RotatingPcap>),
     /// pcapng, with the secrets of each session the key store found keys for written
     /// before the packet that needed them (`--write-secrets`).
     WithSecrets(PcapngWriter, SecretsToWrite),
@@ -826,17 +827,33 @@ impl PacketOut {
         capture: &LiveCapture,
         secrets: Option<SecretsToWrite>,
     ) -> io::Result<Option<Self>> {
+        Self::create_at(live, capture, secrets, now())
+    }
+
+    /// As [`PacketOut::create`], the first file named (`-G`) for the clock time `now`.
+    pub(crate) fn create_at(
+        live: &Live,
+        capture: &LiveCapture,
+        secrets: Option<SecretsToWrite>,
+        now: Timestamp,
+    ) -> io::Result<Option<Self>> {
         let Some(path) = &live.write else {
             return Ok(None);
         };
         let snaplen = live_snaplen(live);
         if let Some(secrets) = secrets {
+            // Not rotated yet: refused with the flags (cli.rs).
             let w = PcapngWriter::create(path, capture.linktype(), snaplen)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             return Ok(Some(PacketOut::WithSecrets(w, secrets)));
         }
-        let w = PcapWriter::create(path, capture.linktype(), snaplen)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let w = RotatingPcap::create(
+            path,
+            live.rotation.clone(),
+            capture.linktype(),
+            snaplen,
+            now,
+        )?;
         Ok(Some(if live.write_handshakes_only {
             PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
         } else {
@@ -869,6 +886,15 @@ impl PacketOut {
             PacketOut::UpgradesOnly(w) => w.flush(),
         }
     }
+
+    /// `-G SECONDS -W N` wrote its N files: the capture stops, as tcpdump's does.
+    pub(crate) fn is_full(&self) -> bool {
+        match self {
+            PacketOut::All(w) => w.is_full(),
+            PacketOut::WithSecrets(..) => false,
+            PacketOut::UpgradesOnly(w) => w.writer().is_full(),
+        }
+    }
 }
 
 fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
@@ -886,9 +912,15 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let report_to = config.report.as_ref().map(|(p, f)| (p.as_path(), *f));
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
-    // Outputs this run creates (not those that exist already) go to the -Z user.
+    // Outputs this run creates (not those that exist already) go to the -Z user; the -w
+    // file is the first of its rotation, named for this moment.
+    let opened_at = now();
+    let first_pcap = live
+        .write
+        .as_deref()
+        .map(|w| RotatingPcap::first_path(w, &live.rotation, opened_at));
     let outputs: Vec<&Path> = [
-        live.write.as_deref(),
+        first_pcap.as_deref(),
         config.json_file.as_deref(),
         config.report.as_ref().map(|(p, _)| p.as_path()),
     ]
@@ -901,7 +933,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let used = live
         .write_secrets
         .then(|| Arc::new(Mutex::new(UsedSessions::default())));
-    let mut packet_out = PacketOut::create(live, &capture, used.clone().map(SecretsToWrite))?;
+    let mut packet_out =
+        PacketOut::create_at(live, &capture, used.clone().map(SecretsToWrite), opened_at)?;
     // Read (or created) while still privileged: the key file is the invoking user's.
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
@@ -971,7 +1004,10 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
                     }
                 }
             }
-            if delivery.done() || write_error.is_some() {
+            if delivery.done()
+                || write_error.is_some()
+                || packet_out.as_ref().is_some_and(PacketOut::is_full)
+            {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
