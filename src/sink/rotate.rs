@@ -289,10 +289,10 @@ mod tests {
         assert_eq!(file_name(b, &ring, 0, 7), Path::new("/d/ws07"));
         let timed = rot(None, Some(60), None);
         let p = Path::new("/d/ws-%Y%m%d-%H%M%S.pcap");
-        // 2026-12-01 15:04:05 UTC
+        // 2025-12-01 15:04:05 UTC
         assert_eq!(
             file_name(p, &timed, 1_764_601_445, 0),
-            Path::new("/d/ws-20261201-150405.pcap")
+            Path::new("/d/ws-20251201-150405.pcap")
         );
         assert_eq!(
             strftime_utc("%F %T %j %y %s %% %q", 0),
@@ -348,7 +348,7 @@ mod tests {
             w.write(&packet(i, 468)).unwrap();
         }
         w.flush().unwrap();
-        let r = 24 + 16 + 468;
+        let r = 16 + 468;
         assert_eq!(
             listing(&dir),
             vec![
