@@ -7,8 +7,10 @@
 mod file;
 pub mod filter;
 pub mod live;
+mod merge;
 
 pub use file::{FileSource, ReadSummary};
+pub use merge::{expand_inputs, FileRead, MergeNote, MergeSummary, MergedSource};
 
 use std::fmt;
 

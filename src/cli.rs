@@ -32,9 +32,11 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
     after_help = "Examples:\n  wssniff -r capture.pcap\n  wssniff -r capture.pcap --tui\n  wssniff -i eth0 tcp port 443 or tcp port 8080\n  wssniff -r capture.pcapng --json > handshakes.jsonl\n  wssniff -r capture.pcap --report report.html\n  wssniff -r capture.pcap tcp port 8080\n  wssniff -r - < capture.pcap\n  wssniff --list-findings"
 )]
 pub struct Cli {
-    /// Read packets from FILE (pcap or pcapng; `-` for standard input).
+    /// Read packets from FILE (pcap or pcapng; `-` for standard input). Repeat it, or name
+    /// a directory or a quoted pattern (`'ring/*.pcap'`), to read several files as one
+    /// capture, merged by packet timestamp as mergecap does (a tcpdump -C/-G ring).
     #[arg(short = 'r', long = "read", value_name = "FILE")]
-    pub read: Option<String>,
+    pub read: Vec<String>,
 
     /// Capture live on INTERFACE (`any` for all; needs root or CAP_NET_RAW+CAP_NET_ADMIN).
     #[arg(
@@ -96,9 +98,29 @@ pub struct Cli {
     )]
     pub relinquish: String,
 
-    /// Live: stop after SECONDS.
-    #[arg(short = 'G', long = "duration", value_name = "SECONDS")]
+    /// Live: stop after SECONDS (was -G before 0.2: -G is now tcpdump's rotation).
+    #[arg(long = "duration", value_name = "SECONDS")]
     pub duration: Option<f64>,
+
+    /// With -w, as tcpdump -C: start a new file once the current one holds more than MB
+    /// million bytes; the files are FILE, FILE1, FILE2... (FILE0... with -W).
+    #[arg(short = 'C', long = "file-size", value_name = "MB", requires = "write")]
+    pub file_size: Option<f64>,
+
+    /// With -w, as tcpdump -G: start a new file every SECONDS (of packet time), its name
+    /// expanded by strftime in UTC (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
+    #[arg(
+        short = 'G',
+        long = "rotate-seconds",
+        value_name = "SECONDS",
+        requires = "write"
+    )]
+    pub rotate_seconds: Option<u64>,
+
+    /// With -C, as tcpdump -W: a ring of N files (FILE0...), the oldest overwritten; with -G
+    /// alone, stop once N files are written.
+    #[arg(short = 'W', long = "file-count", value_name = "N")]
+    pub file_count: Option<u32>,
 
     /// Live: report an upgrade request as `no_response` after SECONDS without an answer.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
@@ -411,6 +433,9 @@ pub enum Redaction {
 pub enum Input {
     /// A capture file (`-` = standard input).
     File(String),
+    /// Several capture files (repeated `-r`, a directory, a pattern), read as one capture
+    /// in packet timestamp order.
+    Files(Vec<String>),
     /// A live interface.
     Live(Live),
 }
@@ -422,6 +447,8 @@ pub struct Live {
     pub options: LiveOptions,
     /// `-w` file.
     pub write: Option<PathBuf>,
+    /// `-C`, `-G`, `-W`: when `-w` starts a new file.
+    pub rotation: crate::sink::rotate::Rotation,
     /// Only write connections that carried an upgrade.
     pub write_handshakes_only: bool,
     /// Write pcapng with the decrypted sessions' secrets (`--write-secrets`).
@@ -483,8 +510,25 @@ impl Cli {
             Some(self.filter.join(" "))
         };
         let live = self.interface.is_some();
-        let input = match (self.read, self.interface) {
-            (Some(path), None) => Input::File(path),
+        let read = match self.read.as_slice() {
+            [] => None,
+            args => {
+                let files = crate::capture::expand_inputs(args).map_err(|e| e.to_string())?;
+                Some(match files.as_slice() {
+                    [one] if args.len() == 1 && args.first() == Some(one) => {
+                        Input::File(one.clone())
+                    }
+                    _ => Input::Files(files),
+                })
+            }
+        };
+        if self.tui && matches!(read, Some(Input::Files(_))) {
+            return Err(
+                "--tui reads one capture file; merge the files first (mergecap -w all.pcapng FILES) or read them without --tui".into(),
+            );
+        }
+        let input = match (read, self.interface) {
+            (Some(input), None) => input,
             (None, Some(iface)) => {
                 let duration = match self.duration {
                     Some(d) if d.is_finite() && d > 0.0 => {
@@ -492,6 +536,29 @@ impl Cli {
                     }
                     Some(_) => return Err("--duration must be a positive number of seconds".into()),
                     None => None,
+                };
+                let max_bytes = match self.file_size {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    Some(mb) if mb.is_finite() && mb > 0.0 => Some((mb * 1e6) as u64),
+                    Some(_) => return Err("-C must be a positive number of millions of bytes".into()),
+                    None => None,
+                };
+                if self.rotate_seconds == Some(0) {
+                    return Err("-G must be a positive number of seconds".into());
+                }
+                if self.file_count.is_some() && max_bytes.is_none() && self.rotate_seconds.is_none() {
+                    return Err("-W needs -C or -G (as in tcpdump)".into());
+                }
+                if self.write_secrets && (max_bytes.is_some() || self.rotate_seconds.is_some()) {
+                    return Err("--write-secrets does not rotate yet: drop -C/-G, or rotate without it".into());
+                }
+                if self.file_count == Some(0) {
+                    return Err("-W must be at least 1".into());
+                }
+                let rotation = crate::sink::rotate::Rotation {
+                    max_bytes,
+                    seconds: self.rotate_seconds,
+                    files: self.file_count,
                 };
                 Input::Live(Live {
                     options: LiveOptions {
@@ -502,6 +569,7 @@ impl Cli {
                         filter: filter.clone(),
                     },
                     write: self.write,
+                    rotation,
                     write_handshakes_only: self.write_handshakes_only,
                     write_secrets: self.write_secrets,
                     duration,

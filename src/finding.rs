@@ -561,6 +561,11 @@ notices! {
         "Only one direction of some connections was captured (their ACKs acknowledge bytes the capture never saw): asymmetric routing or a one-way SPAN";
     CaptureLoss => "capture_loss", None,
         "Peers acknowledged bytes the capture does not hold: the capture lost packets (not the network); the ratio is Zeek's capture_loss (gaps per ACK)";
+    // --- several files read as one (-r a -r b, a directory, a pattern) ---
+    FilesOutOfOrder => "files_out_of_order", None,
+        "The capture files were given (or listed) in another order than that of their first packets; they were read in timestamp order";
+    FilesOverlap => "files_overlap", None,
+        "Two capture files cover the same time span (captures from two points, or a ring overwritten out of turn); their packets were interleaved by timestamp";
     // --- TLS key logs (issue 12) ---
     KeylogMalformed => "keylog_malformed", None,
         "A key log line (--keylog file or pcapng Decryption Secrets Block) was not used; the message gives its line number and what was wrong, never its contents";

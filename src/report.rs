@@ -26,7 +26,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::capture::{ReadSummary, Timestamp};
+use crate::capture::{FileRead, ReadSummary, Timestamp};
 use crate::engine::Stats;
 use crate::event::Event;
 use crate::sink::Sink;
@@ -118,6 +118,9 @@ pub struct CaptureInfo {
     pub drops: Option<u64>,
     /// Why reading stopped early, if it did.
     pub read_error: Option<String>,
+    /// Several files read as one (`-r` repeated, a directory, a pattern): each of them, in
+    /// the order read; empty for one file.
+    pub files: Vec<CaptureFile>,
     /// Engine counters.
     pub stats: Stats,
     /// The report's generation time.
@@ -145,10 +148,67 @@ impl CaptureInfo {
             snaplen: read.snaplen,
             drops: read.drops,
             read_error: read.error.as_ref().map(ToString::to_string),
+            files: Vec::new(),
             stats: stats.clone(),
             generated,
         }
     }
+
+    /// Gathers the metadata of several files read as one capture: `file` says how many,
+    /// `size` adds them up, and [`CaptureInfo::files`] has each one's size and SHA-256 (a
+    /// second streaming pass over each), packets and damage. `read` is the merged summary.
+    #[must_use]
+    pub fn gather_files(
+        files: &[FileRead],
+        stats: &Stats,
+        read: &ReadSummary,
+        generated: Timestamp,
+    ) -> Self {
+        let each: Vec<CaptureFile> = files
+            .iter()
+            .map(|f| {
+                let (size, sha256) = match hash_file(Path::new(&f.path)) {
+                    Ok((size, hex)) => (Some(size), Some(hex)),
+                    Err(_) => (None, None),
+                };
+                CaptureFile {
+                    file: f.path.clone(),
+                    size,
+                    sha256,
+                    packets: f.summary.packets,
+                    read_error: f.summary.error.as_ref().map(ToString::to_string),
+                }
+            })
+            .collect();
+        let size = each.iter().map(|f| f.size).sum::<Option<u64>>();
+        CaptureInfo {
+            file: format!("{} files read as one capture", each.len()),
+            size,
+            sha256: None,
+            linktypes: read.linktypes.iter().map(ToString::to_string).collect(),
+            snaplen: read.snaplen,
+            drops: read.drops,
+            read_error: each.iter().find_map(|f| f.read_error.clone()),
+            files: each,
+            stats: stats.clone(),
+            generated,
+        }
+    }
+}
+
+/// One of several files read as one capture, as the report names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureFile {
+    /// The path as given or found.
+    pub file: String,
+    /// Size in bytes (`None` when it could not be read again).
+    pub size: Option<u64>,
+    /// SHA-256 of the whole file, hex.
+    pub sha256: Option<String>,
+    /// Packets read from it.
+    pub packets: u64,
+    /// Why its reading stopped early, if it did.
+    pub read_error: Option<String>,
 }
 
 /// Size and SHA-256 (hex) of a file, read in constant memory.

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
-use crate::capture::{CaptureError, FileSource, ReadSummary, Record, Timestamp};
+use crate::capture::{
+    CaptureError, FileRead, FileSource, MergeNote, MergeSummary, MergedSource, ReadSummary, Record,
+    Timestamp,
+};
 use crate::cli::{Config, FailOn, Input, Live, Redaction};
 use crate::engine::{Engine, PacketInfo, Stats};
 use crate::event::{Event, Notice};
@@ -21,8 +24,9 @@ use crate::finding::{Code, NoticeCode};
 use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::metrics::Metrics;
-use crate::sink::pcap::{PcapWriter, UpgradeOnlyWriter};
+use crate::sink::pcap::UpgradeOnlyWriter;
 use crate::sink::pcapng::PcapngWriter;
+use crate::sink::rotate::RotatingPcap;
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 
@@ -275,30 +279,65 @@ pub fn analyse(
     mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> ReadSummary {
     source.for_each_record(|record| {
-        let packet = match record {
-            Record::Packet(packet) => packet,
-            Record::Secrets(secrets) => {
-                for notice in keys
-                    .as_deref_mut()
-                    .map(|k| k.add_secrets(&secrets))
-                    .unwrap_or_default()
-                {
-                    let _ = step(Step::Event(Event::Notice(notice)));
-                }
-                return ControlFlow::Continue(());
-            }
-        };
-        if let Some(f) = filter.as_deref_mut() {
-            if !f.matches(packet) {
-                return step(Step::Packet(engine.stats()));
-            }
-        }
-        engine.process(packet, &mut |event| {
-            // An event cannot stop the read midway through a packet; the Packet step can.
-            let _ = step(Step::Event(event));
-        });
-        step(Step::Packet(engine.stats()))
+        analyse_record(
+            record,
+            filter.as_deref_mut(),
+            engine,
+            keys.as_deref_mut(),
+            &mut step,
+        )
     })
+}
+
+/// As [`analyse`], over several files read as one capture in packet timestamp order; returns
+/// what each file covered and what the merge noticed.
+pub fn analyse_merged(
+    source: MergedSource,
+    mut filter: Option<&mut PacketFilter>,
+    engine: &mut Engine,
+    mut keys: Option<&mut keylog::Keys>,
+    mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
+) -> MergeSummary {
+    source.for_each_record(|record| {
+        analyse_record(
+            record,
+            filter.as_deref_mut(),
+            engine,
+            keys.as_deref_mut(),
+            &mut step,
+        )
+    })
+}
+
+/// One record of [`analyse`] or [`analyse_merged`]: secrets to the key log, a packet
+/// through the filter to the engine.
+#[inline]
+fn analyse_record(
+    record: Record<'_, '_>,
+    filter: Option<&mut PacketFilter>,
+    engine: &mut Engine,
+    keys: Option<&mut keylog::Keys>,
+    step: &mut impl FnMut(Step<'_>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let packet = match record {
+        Record::Packet(packet) => packet,
+        Record::Secrets(secrets) => {
+            for notice in keys.map(|k| k.add_secrets(&secrets)).unwrap_or_default() {
+                let _ = step(Step::Event(Event::Notice(notice)));
+            }
+            return ControlFlow::Continue(());
+        }
+    };
+    if let Some(f) = filter {
+        if !f.matches(packet) {
+            return step(Step::Packet(engine.stats()));
+        }
+    }
+    engine.process(packet, &mut |event| {
+        // An event cannot stop the read midway through a packet; the Packet step can.
+        let _ = step(Step::Event(event));
+    });
+    step(Step::Packet(engine.stats()))
 }
 
 /// Runs the analysis described by `config`, writing to standard output and error.
@@ -307,18 +346,32 @@ pub fn analyse(
 /// The input cannot be opened, the filter is invalid, or output cannot be written.
 pub fn run(config: &Config) -> Result<Outcome, RunError> {
     match &config.input {
-        Input::File(path) => run_file(config, path),
+        Input::File(path) => run_file(config, Capture::One(path)),
+        Input::Files(paths) => run_file(config, Capture::Many(paths)),
         Input::Live(live) => run_live(config, live),
     }
 }
 
-fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
+/// What `-r` names: one file (read as a stream, standard input allowed), or several merged.
+enum Capture<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> {
     let mut filter = config
         .filter
         .as_deref()
         .map(PacketFilter::new)
         .transpose()?;
-    let mut source = FileSource::open(path)?;
+    enum Opened {
+        One(FileSource),
+        Many(MergedSource),
+    }
+    let opened = match capture {
+        Capture::One(path) => Opened::One(FileSource::open(path)?),
+        Capture::Many(paths) => Opened::Many(MergedSource::open(paths)?),
+    };
     let redactor = redactor(&config.redact)?;
     let mut delivery = Delivery::new(config, redactor, false)?;
     let (mut keys, notices) =
@@ -327,25 +380,51 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     for notice in notices {
         delivery.notice(notice);
     }
+    if let Opened::Many(source) = &opened {
+        for note in source.notes() {
+            delivery.notice(merge_notice(note));
+        }
+    }
     let mut engine = Engine::new(config.engine);
     // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the engine
     // always asks the shared log; without keys the answer is "not found" and TLS is walked
     // as without a key log.
     engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
-    let read = analyse(
-        &mut source,
-        filter.as_mut(),
-        &mut engine,
-        Some(&mut keys),
-        |step| match step {
-            Step::Event(event) => {
-                delivery.deliver(event);
-                ControlFlow::Continue(())
+    let mut step = |step: Step<'_>| match step {
+        Step::Event(event) => {
+            delivery.deliver(event);
+            ControlFlow::Continue(())
+        }
+        Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
+        Step::Packet(_) => ControlFlow::Continue(()),
+    };
+    // One file: its summary; several: the whole, and each file with its damage apart.
+    let (read, mut files) = match opened {
+        Opened::One(mut source) => {
+            let read = analyse(
+                &mut source,
+                filter.as_mut(),
+                &mut engine,
+                Some(&mut keys),
+                &mut step,
+            );
+            (read, Vec::new())
+        }
+        Opened::Many(source) => {
+            let known = source.notes().len();
+            let merged = analyse_merged(
+                source,
+                filter.as_mut(),
+                &mut engine,
+                Some(&mut keys),
+                &mut step,
+            );
+            for note in merged.notes.iter().skip(known) {
+                delivery.notice(merge_notice(note));
             }
-            Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
-            Step::Packet(_) => ControlFlow::Continue(()),
-        },
-    );
+            (merged.combined(), merged.files)
+        }
+    };
     if !delivery.done() {
         engine.finish(&mut |event| delivery.deliver(event));
     }
@@ -364,21 +443,30 @@ fn run_file(config: &Config, path: &str) -> Result<Outcome, RunError> {
     };
     let ((summary, tripped, report), mut broken) = delivery.close(&end)?;
     if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
-        let info = CaptureInfo::gather(
-            path,
-            engine.stats(),
-            &read,
-            crate::report::generation_time(),
-        );
+        let generated = crate::report::generation_time();
+        let info = match capture {
+            Capture::One(path) => CaptureInfo::gather(path, engine.stats(), &read, generated),
+            Capture::Many(_) => CaptureInfo::gather_files(&files, engine.stats(), &read, generated),
+        };
         if let Err(e) = write_report(&report, &mut file, report_path, *format, &info) {
             broken.get_or_insert(e);
         }
     }
     let mut err = io::stderr().lock();
+    if !files.is_empty() {
+        write_files_line(&mut err, &files)?;
+    }
     summary.write(&mut err, engine.stats(), Some(&read))?;
+    // Each damaged file says so on its own line; the first is the run's input error (exit 2,
+    // its line printed by main).
+    let mut file_errors = files.iter_mut().filter_map(|f| f.summary.error.take());
+    let input_error = read.error.or_else(|| file_errors.next());
+    for e in file_errors {
+        writeln!(err, "wssniff: {e}")?;
+    }
     Ok(Outcome {
         tripped,
-        input_error: read.error,
+        input_error,
         stopped: broken.map(|e| output_stopped(&e)),
         summary,
     })
@@ -407,6 +495,47 @@ fn say_report_written(path: &Path, format: crate::report::Format, bytes: u64) {
         path.display(),
         crate::present::byte_size(bytes)
     );
+}
+
+/// A merge note as the notice the outputs carry.
+fn merge_notice(note: &MergeNote) -> Notice {
+    match note {
+        MergeNote::OutOfOrder { read_order } => Notice::new(
+            NoticeCode::FilesOutOfOrder,
+            format!(
+                "the capture files were given out of time order; read by first packet: {}",
+                read_order.join(", ")
+            ),
+        ),
+        MergeNote::Overlap { earlier, later, at } => Notice::new(
+            NoticeCode::FilesOverlap,
+            format!(
+                "{earlier} and {later} overlap in time (from {}): their packets were interleaved by timestamp",
+                crate::present::format_ts(*at)
+            ),
+        ),
+    }
+}
+
+/// The summary's line naming every file of a merged read, in the order read.
+fn write_files_line(out: &mut dyn Write, files: &[FileRead]) -> io::Result<()> {
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let damaged = if f.summary.error.is_some() {
+                ", damaged"
+            } else {
+                ""
+            };
+            format!("{} ({} packets{damaged})", f.path, f.summary.packets)
+        })
+        .collect();
+    writeln!(
+        out,
+        "{} files read as one capture, in timestamp order: {}",
+        files.len(),
+        list.join(", ")
+    )
 }
 
 /// Name of the key file under the configuration folder.
@@ -674,8 +803,8 @@ pub struct LiveEnd {
 
 /// Where `-w` output goes.
 pub(crate) enum PacketOut {
-    All(PcapWriter),
-    UpgradesOnly(UpgradeOnlyWriter),
+    All(RotatingPcap),
+    UpgradesOnly(UpgradeOnlyWriter<RotatingPcap>),
     /// pcapng, with the secrets of each session the key store found keys for written
     /// before the packet that needed them (`--write-secrets`).
     WithSecrets(PcapngWriter, SecretsToWrite),
@@ -698,17 +827,33 @@ impl PacketOut {
         capture: &LiveCapture,
         secrets: Option<SecretsToWrite>,
     ) -> io::Result<Option<Self>> {
+        Self::create_at(live, capture, secrets, now())
+    }
+
+    /// As [`PacketOut::create`], the first file named (`-G`) for the clock time `now`.
+    pub(crate) fn create_at(
+        live: &Live,
+        capture: &LiveCapture,
+        secrets: Option<SecretsToWrite>,
+        now: Timestamp,
+    ) -> io::Result<Option<Self>> {
         let Some(path) = &live.write else {
             return Ok(None);
         };
         let snaplen = live_snaplen(live);
         if let Some(secrets) = secrets {
+            // Not rotated yet: refused with the flags (cli.rs).
             let w = PcapngWriter::create(path, capture.linktype(), snaplen)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             return Ok(Some(PacketOut::WithSecrets(w, secrets)));
         }
-        let w = PcapWriter::create(path, capture.linktype(), snaplen)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let w = RotatingPcap::create(
+            path,
+            live.rotation.clone(),
+            capture.linktype(),
+            snaplen,
+            now,
+        )?;
         Ok(Some(if live.write_handshakes_only {
             PacketOut::UpgradesOnly(UpgradeOnlyWriter::new(w))
         } else {
@@ -741,6 +886,15 @@ impl PacketOut {
             PacketOut::UpgradesOnly(w) => w.flush(),
         }
     }
+
+    /// `-G SECONDS -W N` wrote its N files: the capture stops, as tcpdump's does.
+    pub(crate) fn is_full(&self) -> bool {
+        match self {
+            PacketOut::All(w) => w.is_full(),
+            PacketOut::WithSecrets(..) => false,
+            PacketOut::UpgradesOnly(w) => w.writer().is_full(),
+        }
+    }
 }
 
 fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
@@ -758,9 +912,15 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let report_to = config.report.as_ref().map(|(p, f)| (p.as_path(), *f));
     let capture = LiveCapture::open(&live.options)?;
     let linktype = capture.linktype();
-    // Outputs this run creates (not those that exist already) go to the -Z user.
+    // Outputs this run creates (not those that exist already) go to the -Z user; the -w
+    // file is the first of its rotation, named for this moment.
+    let opened_at = now();
+    let first_pcap = live
+        .write
+        .as_deref()
+        .map(|w| RotatingPcap::first_path(w, &live.rotation, opened_at));
     let outputs: Vec<&Path> = [
-        live.write.as_deref(),
+        first_pcap.as_deref(),
         config.json_file.as_deref(),
         config.report.as_ref().map(|(p, _)| p.as_path()),
     ]
@@ -773,7 +933,8 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     let used = live
         .write_secrets
         .then(|| Arc::new(Mutex::new(UsedSessions::default())));
-    let mut packet_out = PacketOut::create(live, &capture, used.clone().map(SecretsToWrite))?;
+    let mut packet_out =
+        PacketOut::create_at(live, &capture, used.clone().map(SecretsToWrite), opened_at)?;
     // Read (or created) while still privileged: the key file is the invoking user's.
     let redactor = redactor(&config.redact)?;
     // Every output is open now (-w here, -o in Delivery): nothing privileged is left to do.
@@ -843,7 +1004,10 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
                     }
                 }
             }
-            if delivery.done() || write_error.is_some() {
+            if delivery.done()
+                || write_error.is_some()
+                || packet_out.as_ref().is_some_and(PacketOut::is_full)
+            {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())

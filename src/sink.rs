@@ -6,6 +6,7 @@ mod line;
 pub mod metrics;
 pub(crate) mod pcap;
 pub(crate) mod pcapng;
+pub(crate) mod rotate;
 pub(crate) mod summary;
 
 pub use json::{write_handshake_pretty, JsonSink, SCHEMA};

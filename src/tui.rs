@@ -68,6 +68,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         crate::run::keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, live)?;
     let path = match &config.input {
         Input::File(path) => path.clone(),
+        // Refused with the flags (cli.rs): the TUI's reader takes one file.
+        Input::Files(_) => bail!("--tui reads one capture file"),
         Input::Live(live) => {
             let keys = config.keylog.is_some().then_some(keys);
             let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor, keys)?;

@@ -43,10 +43,218 @@ struct Interface {
     ts_offset: i64,
 }
 
+/// What one file's reading has learnt so far: its interfaces (pcapng numbers them per
+/// section), the latest drop counts, the read buffer's size, and the summary.
+struct ReadState {
+    summary: ReadSummary,
+    interfaces: Vec<Interface>,
+    /// Latest drop counts per interface (statistics blocks are cumulative).
+    drops_by_interface: Vec<(u32, u64)>,
+    drops_in_earlier_sections: u64,
+    /// The pcap (not pcapng) file header's interface.
+    legacy: Option<Interface>,
+    buffer_size: usize,
+}
+
+impl Default for ReadState {
+    fn default() -> Self {
+        ReadState {
+            summary: ReadSummary::default(),
+            interfaces: Vec::new(),
+            drops_by_interface: Vec::new(),
+            drops_in_earlier_sections: 0,
+            legacy: None,
+            buffer_size: INITIAL_BUFFER_BYTES,
+        }
+    }
+}
+
+/// What one block turned out to hold.
+enum Decoded<'a> {
+    /// A packet, not yet numbered (`number` 0).
+    Packet(Packet<'a>),
+    /// A Decryption Secrets Block.
+    Secrets(Secrets<'a>),
+    /// Headers, interfaces, statistics, names: remembered in the state, nothing to hand on.
+    Nothing,
+}
+
+/// Why pcap-parser could not hand over the next block, without its borrow of the buffer.
+enum Failure {
+    Eof,
+    Incomplete,
+    BufferTooSmall,
+    UnexpectedEof,
+    Other(String),
+}
+
+impl Failure {
+    fn of<I: AsRef<[u8]>>(e: &PcapError<I>) -> Self {
+        match e {
+            PcapError::Eof => Failure::Eof,
+            PcapError::Incomplete(_) => Failure::Incomplete,
+            PcapError::BufferTooSmall => Failure::BufferTooSmall,
+            PcapError::UnexpectedEof => Failure::UnexpectedEof,
+            other => Failure::Other(describe(other)),
+        }
+    }
+}
+
+impl ReadState {
+    /// Decodes one block: remembers what headers, interfaces and statistics say, and returns
+    /// the packet or secrets the block holds. Decoding a packet block changes nothing, so
+    /// [`FileSource::peek`] and [`FileSource::take`] may decode the same block twice.
+    #[inline]
+    fn decode<'a>(&mut self, block: PcapBlockOwned<'a>) -> Decoded<'a> {
+        match block {
+            PcapBlockOwned::Legacy(record) => match self.legacy {
+                Some(iface) => Decoded::Packet(Packet {
+                    number: 0,
+                    ts: Timestamp::from_parts(
+                        i64::from(record.ts_sec).saturating_add(iface.ts_offset),
+                        u64::from(record.ts_usec),
+                        iface.units_per_sec,
+                    ),
+                    linktype: iface.linktype,
+                    data: record
+                        .data
+                        .get(..usize::try_from(record.caplen).unwrap_or(usize::MAX))
+                        .unwrap_or(record.data),
+                    orig_len: record.origlen,
+                }),
+                None => Decoded::Nothing,
+            },
+            PcapBlockOwned::LegacyHeader(header) => {
+                let units = if header.is_nanosecond_precision() {
+                    1_000_000_000
+                } else {
+                    1_000_000
+                };
+                self.summary.snaplen = Some(header.snaplen);
+                self.legacy = Some(Interface {
+                    linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
+                    units_per_sec: units,
+                    ts_offset: i64::from(header.thiszone),
+                });
+                Decoded::Nothing
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                let iface = usize::try_from(epb.if_id)
+                    .ok()
+                    .and_then(|i| self.interfaces.get(i).copied());
+                match iface {
+                    Some(iface) => {
+                        let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                        let units = iface.units_per_sec.max(1);
+                        let secs = i64::try_from(raw / units)
+                            .unwrap_or(i64::MAX)
+                            .saturating_add(iface.ts_offset);
+                        Decoded::Packet(Packet {
+                            number: 0,
+                            ts: Timestamp::from_parts(secs, raw % units, units),
+                            linktype: iface.linktype,
+                            data: epb
+                                .data
+                                .get(..usize::try_from(epb.caplen).unwrap_or(usize::MAX))
+                                .unwrap_or(epb.data),
+                            orig_len: epb.origlen,
+                        })
+                    }
+                    None => Decoded::Nothing,
+                }
+            }
+            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                // A new section restarts interface numbering (pcapng §4.1).
+                self.interfaces.clear();
+                self.drops_in_earlier_sections += self
+                    .drops_by_interface
+                    .drain(..)
+                    .map(|(_, d)| d)
+                    .sum::<u64>();
+                Decoded::Nothing
+            }
+            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                if self.summary.snaplen.is_none() {
+                    self.summary.snaplen = Some(idb.snaplen);
+                }
+                self.interfaces.push(Interface {
+                    linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
+                    units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
+                    ts_offset: idb.ts_offset(),
+                });
+                Decoded::Nothing
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
+                Some(iface) => Decoded::Packet(Packet {
+                    number: 0,
+                    ts: Timestamp::default(),
+                    linktype: iface.linktype,
+                    data: spb
+                        .data
+                        .get(..usize::try_from(spb.origlen).unwrap_or(usize::MAX))
+                        .unwrap_or(spb.data),
+                    orig_len: spb.origlen,
+                }),
+                None => Decoded::Nothing,
+            },
+            PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
+                let count = |o: Option<Result<u64, _>>| o.and_then(Result::ok);
+                let dropped = match (count(isb.isb_ifdrop()), count(isb.isb_osdrop())) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+                };
+                if let Some(d) = dropped {
+                    match self
+                        .drops_by_interface
+                        .iter_mut()
+                        .find(|(id, _)| *id == isb.if_id)
+                    {
+                        Some(slot) => slot.1 = d,
+                        None => self.drops_by_interface.push((isb.if_id, d)),
+                    }
+                    self.summary.drops = Some(
+                        self.drops_in_earlier_sections
+                            + self.drops_by_interface.iter().map(|(_, d)| d).sum::<u64>(),
+                    );
+                }
+                Decoded::Nothing
+            }
+            PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                let kind = match dsb.secrets_type.0 {
+                    0x544c_534b => SecretsKind::TlsKeyLog,
+                    other => SecretsKind::Other(other),
+                };
+                let data = dsb
+                    .data
+                    .get(..usize::try_from(dsb.secrets_len).unwrap_or(usize::MAX))
+                    .unwrap_or(dsb.data);
+                Decoded::Secrets(Secrets {
+                    kind,
+                    data,
+                    after_packet: self.summary.packets,
+                })
+            }
+            // Name resolution, custom and unknown blocks carry no packets.
+            PcapBlockOwned::NG(_) => Decoded::Nothing,
+        }
+    }
+
+    /// Numbers a packet the file delivers and notes its link type.
+    #[inline]
+    fn count(&mut self, packet: &mut Packet<'_>, number: Option<u64>) {
+        self.summary.packets += 1;
+        packet.number = number.unwrap_or(self.summary.packets);
+        if !self.summary.linktypes.contains(&packet.linktype) {
+            self.summary.linktypes.push(packet.linktype);
+        }
+    }
+}
+
 /// A pcap or pcapng file (or standard input, `-`) read as a stream of packets.
 pub struct FileSource {
     path: String,
     reader: Box<dyn PcapReaderIterator + Send>,
+    state: ReadState,
 }
 
 impl FileSource {
@@ -138,6 +346,7 @@ impl FileSource {
         Ok(FileSource {
             path: name.to_owned(),
             reader,
+            state: ReadState::default(),
         })
     }
 
@@ -168,213 +377,156 @@ impl FileSource {
         &mut self,
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
     ) -> ReadSummary {
-        let mut summary = ReadSummary::default();
-        let mut interfaces: Vec<Interface> = Vec::new();
-        // Latest drop counts per interface (statistics blocks are cumulative).
-        let mut drops_by_interface: Vec<(u32, u64)> = Vec::new();
-        let mut drops_in_earlier_sections = 0u64;
-        let mut legacy: Option<Interface> = None;
-        let mut buffer_size = INITIAL_BUFFER_BYTES;
         loop {
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {
-                    let mut secrets_stop = false;
-                    let packet = match block {
-                        PcapBlockOwned::LegacyHeader(header) => {
-                            let units = if header.is_nanosecond_precision() {
-                                1_000_000_000
-                            } else {
-                                1_000_000
-                            };
-                            summary.snaplen = Some(header.snaplen);
-                            legacy = Some(Interface {
-                                linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
-                                units_per_sec: units,
-                                ts_offset: i64::from(header.thiszone),
-                            });
-                            None
+                    let stop = match self.state.decode(block) {
+                        Decoded::Packet(mut packet) => {
+                            self.state.count(&mut packet, None);
+                            on_record(Record::Packet(&packet)).is_break()
                         }
-                        PcapBlockOwned::Legacy(record) => legacy.map(|iface| Packet {
-                            number: 0,
-                            ts: Timestamp::from_parts(
-                                i64::from(record.ts_sec).saturating_add(iface.ts_offset),
-                                u64::from(record.ts_usec),
-                                iface.units_per_sec,
-                            ),
-                            linktype: iface.linktype,
-                            data: record
-                                .data
-                                .get(..usize::try_from(record.caplen).unwrap_or(usize::MAX))
-                                .unwrap_or(record.data),
-                            orig_len: record.origlen,
-                        }),
-                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
-                            // A new section restarts interface numbering (pcapng §4.1).
-                            interfaces.clear();
-                            drops_in_earlier_sections +=
-                                drops_by_interface.drain(..).map(|(_, d)| d).sum::<u64>();
-                            None
-                        }
-                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                            if summary.snaplen.is_none() {
-                                summary.snaplen = Some(idb.snaplen);
-                            }
-                            interfaces.push(Interface {
-                                linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
-                                units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
-                                ts_offset: idb.ts_offset(),
-                            });
-                            None
-                        }
-                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                            let iface = usize::try_from(epb.if_id)
-                                .ok()
-                                .and_then(|i| interfaces.get(i).copied());
-                            iface.map(|iface| {
-                                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                                let units = iface.units_per_sec.max(1);
-                                let secs = i64::try_from(raw / units)
-                                    .unwrap_or(i64::MAX)
-                                    .saturating_add(iface.ts_offset);
-                                Packet {
-                                    number: 0,
-                                    ts: Timestamp::from_parts(secs, raw % units, units),
-                                    linktype: iface.linktype,
-                                    data: epb
-                                        .data
-                                        .get(..usize::try_from(epb.caplen).unwrap_or(usize::MAX))
-                                        .unwrap_or(epb.data),
-                                    orig_len: epb.origlen,
-                                }
-                            })
-                        }
-                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                            interfaces.first().map(|iface| Packet {
-                                number: 0,
-                                ts: Timestamp::default(),
-                                linktype: iface.linktype,
-                                data: spb
-                                    .data
-                                    .get(..usize::try_from(spb.origlen).unwrap_or(usize::MAX))
-                                    .unwrap_or(spb.data),
-                                orig_len: spb.origlen,
-                            })
-                        }
-                        PcapBlockOwned::NG(Block::InterfaceStatistics(isb)) => {
-                            let count = |o: Option<Result<u64, _>>| o.and_then(Result::ok);
-                            let dropped = match (count(isb.isb_ifdrop()), count(isb.isb_osdrop())) {
-                                (None, None) => None,
-                                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
-                            };
-                            if let Some(d) = dropped {
-                                match drops_by_interface
-                                    .iter_mut()
-                                    .find(|(id, _)| *id == isb.if_id)
-                                {
-                                    Some(slot) => slot.1 = d,
-                                    None => drops_by_interface.push((isb.if_id, d)),
-                                }
-                                summary.drops = Some(
-                                    drops_in_earlier_sections
-                                        + drops_by_interface.iter().map(|(_, d)| d).sum::<u64>(),
-                                );
-                            }
-                            None
-                        }
-                        PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
-                            let kind = match dsb.secrets_type.0 {
-                                0x544c_534b => SecretsKind::TlsKeyLog,
-                                other => SecretsKind::Other(other),
-                            };
-                            let data = dsb
-                                .data
-                                .get(..usize::try_from(dsb.secrets_len).unwrap_or(usize::MAX))
-                                .unwrap_or(dsb.data);
-                            secrets_stop = on_record(Record::Secrets(Secrets {
-                                kind,
-                                data,
-                                after_packet: summary.packets,
-                            }))
-                            .is_break();
-                            None
-                        }
-                        // Name resolution, custom and unknown blocks carry no packets.
-                        PcapBlockOwned::NG(_) => None,
+                        Decoded::Secrets(secrets) => on_record(Record::Secrets(secrets)).is_break(),
+                        Decoded::Nothing => false,
                     };
-                    let mut stop = secrets_stop;
-                    if let Some(mut packet) = packet {
-                        summary.packets += 1;
-                        packet.number = summary.packets;
-                        if !summary.linktypes.contains(&packet.linktype) {
-                            summary.linktypes.push(packet.linktype);
-                        }
-                        stop = on_record(Record::Packet(&packet)).is_break();
-                    }
                     (offset, stop)
                 }
-                Err(PcapError::Eof) => break,
-                Err(PcapError::Incomplete(_)) => {
-                    let failed = self.reader.refill().err().map(|e| describe(&e));
-                    if let Some(detail) = failed {
-                        summary.error = Some(self.corrupt(&summary, &detail));
-                        break;
-                    }
-                    continue;
-                }
-                Err(PcapError::BufferTooSmall) => {
-                    if buffer_size >= MAX_RECORD_BYTES {
-                        summary.error = Some(self.corrupt(
-                            &summary,
-                            &format!("record larger than {MAX_RECORD_BYTES} bytes"),
-                        ));
-                        break;
-                    }
-                    buffer_size = (buffer_size * 4).min(MAX_RECORD_BYTES);
-                    if !self.reader.grow(buffer_size) {
-                        summary.error = Some(self.corrupt(&summary, "could not grow read buffer"));
-                        break;
-                    }
-                    let failed = self.reader.refill().err().map(|e| describe(&e));
-                    if let Some(detail) = failed {
-                        summary.error = Some(self.corrupt(&summary, &detail));
-                        break;
-                    }
-                    continue;
-                }
-                Err(PcapError::UnexpectedEof) => {
-                    summary.error = Some(CaptureError::Truncated {
-                        path: self.path.clone(),
-                        after_packet: summary.packets,
-                        offset: summary.bytes,
-                    });
-                    break;
-                }
                 Err(e) => {
-                    let detail = describe(&e);
-                    summary.error = Some(self.corrupt(&summary, &detail));
+                    let failure = Failure::of(&e);
+                    if self.recover(failure) {
+                        continue;
+                    }
                     break;
                 }
             };
-            summary.bytes += consumed as u64;
-            // Without the shift: `consume` moves the unread half of the buffer to its start
-            // whenever the read position passes the middle, i.e. it copies the whole file
-            // once more (7 % of a plaintext run's instructions); `refill` shifts only the
-            // partial record left at the end, when the next one does not fit.
-            self.reader.consume_noshift(consumed);
+            self.advance(consumed);
             if stop {
                 break;
             }
         }
-        summary
+        std::mem::take(&mut self.state.summary)
     }
 
-    fn corrupt(&self, summary: &ReadSummary, detail: &str) -> CaptureError {
-        CaptureError::Corrupt {
-            path: self.path.clone(),
-            after_packet: summary.packets,
-            offset: summary.bytes,
-            detail: detail.to_owned(),
+    /// Reads up to the next packet without delivering it, and returns its timestamp; the
+    /// blocks before it are decoded, their secrets handed to `on_secrets`. `None` at the end
+    /// of the file or at damage ([`FileSource::summary`] says which). The packet stays in the
+    /// read buffer until [`FileSource::take`]: this is how [`super::MergedSource`] looks at
+    /// the head of every file without copying packets.
+    pub(crate) fn peek(&mut self, mut on_secrets: impl FnMut(Secrets<'_>)) -> Option<Timestamp> {
+        loop {
+            let consumed = match self.reader.next() {
+                Ok((offset, block)) => match self.state.decode(block) {
+                    Decoded::Packet(packet) => return Some(packet.ts),
+                    Decoded::Secrets(secrets) => {
+                        on_secrets(secrets);
+                        offset
+                    }
+                    Decoded::Nothing => offset,
+                },
+                Err(e) => {
+                    let failure = Failure::of(&e);
+                    if self.recover(failure) {
+                        continue;
+                    }
+                    return None;
+                }
+            };
+            self.advance(consumed);
         }
+    }
+
+    /// Hands the packet [`FileSource::peek`] stopped at to `on_packet`, numbered `number`
+    /// (its place in the merged capture), and moves past it.
+    pub(crate) fn take(
+        &mut self,
+        number: u64,
+        on_packet: impl FnOnce(&Packet<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        // The block is still in the buffer: parsing it again costs its header, not a copy.
+        let (consumed, flow) = match self.reader.next() {
+            Ok((offset, block)) => match self.state.decode(block) {
+                Decoded::Packet(mut packet) => {
+                    self.state.count(&mut packet, Some(number));
+                    (offset, on_packet(&packet))
+                }
+                Decoded::Secrets(_) | Decoded::Nothing => (offset, ControlFlow::Continue(())),
+            },
+            Err(_) => return ControlFlow::Continue(()),
+        };
+        self.advance(consumed);
+        flow
+    }
+
+    /// What the reading covered (the whole file once [`FileSource::peek`] has returned
+    /// `None`).
+    pub(crate) fn into_summary(mut self) -> ReadSummary {
+        std::mem::take(&mut self.state.summary)
+    }
+
+    /// Moves the read position past a block of `consumed` bytes.
+    #[inline]
+    fn advance(&mut self, consumed: usize) {
+        self.state.summary.bytes += consumed as u64;
+        // Without the shift: `consume` moves the unread half of the buffer to its start
+        // whenever the read position passes the middle, i.e. it copies the whole file
+        // once more (7 % of a plaintext run's instructions); `refill` shifts only the
+        // partial record left at the end, when the next one does not fit.
+        self.reader.consume_noshift(consumed);
+    }
+
+    /// Deals with a block pcap-parser could not hand over: refills or grows the buffer and
+    /// returns `true` to try again, or records the end or the damage and returns `false`.
+    fn recover(&mut self, failure: Failure) -> bool {
+        match failure {
+            Failure::Eof => false,
+            Failure::Incomplete => match self.reader.refill() {
+                Ok(()) => true,
+                Err(e) => {
+                    let detail = describe(&e);
+                    self.fail(&detail);
+                    false
+                }
+            },
+            Failure::BufferTooSmall => {
+                if self.state.buffer_size >= MAX_RECORD_BYTES {
+                    self.fail(&format!("record larger than {MAX_RECORD_BYTES} bytes"));
+                    return false;
+                }
+                self.state.buffer_size = (self.state.buffer_size * 4).min(MAX_RECORD_BYTES);
+                if !self.reader.grow(self.state.buffer_size) {
+                    self.fail("could not grow read buffer");
+                    return false;
+                }
+                match self.reader.refill() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let detail = describe(&e);
+                        self.fail(&detail);
+                        false
+                    }
+                }
+            }
+            Failure::UnexpectedEof => {
+                self.state.summary.error = Some(CaptureError::Truncated {
+                    path: self.path.clone(),
+                    after_packet: self.state.summary.packets,
+                    offset: self.state.summary.bytes,
+                });
+                false
+            }
+            Failure::Other(detail) => {
+                self.fail(&detail);
+                false
+            }
+        }
+    }
+
+    fn fail(&mut self, detail: &str) {
+        self.state.summary.error = Some(CaptureError::Corrupt {
+            path: self.path.clone(),
+            after_packet: self.state.summary.packets,
+            offset: self.state.summary.bytes,
+            detail: detail.to_owned(),
+        });
     }
 }
 

@@ -165,6 +165,21 @@ pub(crate) fn render(m: &ReportModel) -> String {
         );
     }
     o.push_str("</table></div>\n");
+    if !c.files.is_empty() {
+        o.push_str("<h3>Files, in the order read</h3><div class=\"scroll\"><table><tr><th>file</th><th>size</th><th>SHA-256</th><th>packets</th><th>read error</th></tr>");
+        for f in &c.files {
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&f.file),
+                opt(f.size, "unknown"),
+                esc(f.sha256.as_deref().unwrap_or("unknown")),
+                f.packets,
+                f.read_error.as_deref().map_or_else(String::new, esc)
+            );
+        }
+        o.push_str("</table></div>\n");
+    }
 
     o.push_str("<h2 id=\"summary\">Summary</h2>");
     if !m.findings.is_empty() {

@@ -123,6 +123,23 @@ pub(crate) fn render(m: &ReportModel) -> String {
         let _ = writeln!(o, "| read error | {} |", code(e));
     }
     o.push('\n');
+    if !c.files.is_empty() {
+        o.push_str("Files, in the order read:\n\n| file | size | SHA-256 | packets | read error |\n|---|---:|---|---:|---|\n");
+        for f in &c.files {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                code(&f.file),
+                opt(f.size, "unknown"),
+                f.sha256
+                    .as_deref()
+                    .map_or_else(|| "unknown".to_owned(), code),
+                f.packets,
+                f.read_error.as_deref().map_or_else(String::new, code)
+            );
+        }
+        o.push('\n');
+    }
 
     o.push_str("## Summary\n\n| verdict | handshakes |\n|---|---:|\n");
     for v in &m.verdicts {

@@ -777,6 +777,17 @@ impl Collector {
                 snaplen: info.snaplen,
                 drops: info.drops,
                 read_error: info.read_error.clone(),
+                files: info
+                    .files
+                    .iter()
+                    .map(|f| CaptureFileModel {
+                        file: f.file.clone(),
+                        size: f.size,
+                        sha256: f.sha256.clone(),
+                        packets: f.packets,
+                        read_error: f.read_error.clone(),
+                    })
+                    .collect(),
             },
             total,
             verdicts: VERDICTS_WORST_FIRST
@@ -1295,6 +1306,24 @@ pub struct CaptureModel {
     /// Kernel drops, when recorded.
     pub drops: Option<u64>,
     /// Read error (damaged file).
+    pub read_error: Option<String>,
+    /// Several files read as one capture: each of them in the order read (omitted for one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<CaptureFileModel>,
+}
+
+/// One of several files read as one capture.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaptureFileModel {
+    /// The path as given or found.
+    pub file: String,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// SHA-256 of the whole file, lower-case hex.
+    pub sha256: Option<String>,
+    /// Packets read from it.
+    pub packets: u64,
+    /// Why its reading stopped early (damage), if it did.
     pub read_error: Option<String>,
 }
 

@@ -95,6 +95,29 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// Where [`UpgradeOnlyWriter`] sends the packets it keeps: one file, or a rotating `-w`.
+pub trait WritePackets {
+    /// Appends one packet.
+    ///
+    /// # Errors
+    /// Writing failed.
+    fn write(&mut self, packet: &OwnedPacket) -> io::Result<()>;
+    /// Flushes buffered records.
+    ///
+    /// # Errors
+    /// Writing failed.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl WritePackets for PcapWriter {
+    fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        PcapWriter::write(self, packet)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        PcapWriter::flush(self)
+    }
+}
+
 /// Most packets held per connection before it is known to carry an upgrade.
 const HOLD_PER_FLOW: usize = 32;
 /// Most bytes held over all connections awaiting that decision.
@@ -102,17 +125,17 @@ const HOLD_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 
 /// Writes only the packets of connections that carried a WebSocket upgrade: each
 /// connection's first packets are held until the engine says whether it upgrades.
-pub struct UpgradeOnlyWriter {
-    writer: PcapWriter,
+pub struct UpgradeOnlyWriter<W: WritePackets = PcapWriter> {
+    writer: W,
     held: HashMap<FlowKey, Vec<OwnedPacket>>,
     order: VecDeque<FlowKey>,
     held_bytes: usize,
 }
 
-impl UpgradeOnlyWriter {
+impl<W: WritePackets> UpgradeOnlyWriter<W> {
     /// Wraps a writer.
     #[must_use]
-    pub fn new(writer: PcapWriter) -> Self {
+    pub fn new(writer: W) -> Self {
         UpgradeOnlyWriter {
             writer,
             held: HashMap::new(),
@@ -168,6 +191,11 @@ impl UpgradeOnlyWriter {
     /// Writing failed.
     pub fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
+    }
+
+    /// The writer the kept packets go to.
+    pub fn writer(&self) -> &W {
+        &self.writer
     }
 }
 

@@ -24,12 +24,18 @@ fn bad_inputs_give_one_line_errors_and_status_2() {
     std::fs::write(&empty, b"").unwrap();
     let text = dir.join("text.pcap");
     std::fs::write(&text, b"hello, not a capture\n").unwrap();
+    let empty_dir = dir.join("empty-dir");
+    std::fs::create_dir_all(&empty_dir).unwrap();
     let cases: Vec<(String, &str)> = vec![
         (
             dir.join("missing.pcap").display().to_string(),
             "No such file",
         ),
-        (dir.display().to_string(), "is a directory"),
+        // A directory is read as the files in it (tests/it/merge.rs); an empty one is not a capture.
+        (
+            empty_dir.display().to_string(),
+            "the directory holds no files",
+        ),
         (empty.display().to_string(), "empty file"),
         (text.display().to_string(), "not a pcap or pcapng file"),
     ];

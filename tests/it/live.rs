@@ -953,7 +953,7 @@ fn live_outputs_belong_to_the_user_privileges_were_dropped_to() {
     let (pcap, json) = (dir.join("ws.pcap"), dir.join("hs.jsonl"));
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
-        .args(["-i", "vb", "-G", "1", "-q", "-Z", "nobody", "-w"])
+        .args(["-i", "vb", "--duration", "1", "-q", "-Z", "nobody", "-w"])
         .arg(&pcap)
         .arg("-o")
         .arg(&json)
@@ -1091,5 +1091,148 @@ fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
         String::from_utf8_lossy(&o.stdout).trim(),
         hs[0]["key"].as_str().unwrap()
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The capture files in `dir` by name, with their packet counts as wssniff reads them.
+fn packets_per_file(dir: &Path) -> Vec<(String, u64)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let out = wssniff(&["-r", dir.join(&n).to_str().unwrap(), "-q"]);
+            let err = stderr(&out);
+            let packets = err
+                .lines()
+                .find_map(|l| {
+                    l.split(" packets (")
+                        .next()
+                        .filter(|_| l.contains(" packets ("))
+                })
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{n}: {err}"));
+            (n, packets)
+        })
+        .collect()
+}
+
+fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// `-C` as tcpdump's: a new file once the current one passed the size (`ws`, `ws1`, …), all
+/// of them readable back as one capture; files created after `-Z` belong to that user.
+/// With `-W 3` the same traffic leaves a ring of three files, `ws0`…`ws2`.
+#[test]
+fn live_write_rotates_by_size_and_in_a_ring() {
+    let Some(ns) = Netns::new("rotsize") else {
+        return;
+    };
+    let nobody = uid_of("nobody");
+    for ring in [false, true] {
+        let dir = temp_dir(if ring { "rot-ring" } else { "rot-size" });
+        // Rotated files are created by the -Z user: the folder must let it (as for tcpdump).
+        Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+        let base = dir.join("ws");
+        let mut args = vec!["-i", "vb", "-q", "-Z", "nobody", "--duration", "3"];
+        args.extend(["-w", base.to_str().unwrap(), "-C", "0.01"]);
+        if ring {
+            args.extend(["-W", "3"]);
+        }
+        // Only the test's frames (not the IPv6 neighbour discovery of a link coming up).
+        args.extend(["ether", "proto", "0x88b5"]);
+        let mut child = ns.wssniff(&args);
+        let reader = listening(&mut child);
+        // 60 frames of 1000 bytes: a file takes 10 (10,000 bytes passed after the 10th).
+        ns.traffic(60);
+        let status = child.wait().unwrap();
+        let err = reader.join().unwrap();
+        assert!(status.success(), "{err}");
+        let files = packets_per_file(&dir);
+        if ring {
+            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["ws0", "ws1", "ws2"], "{files:?}");
+            assert!(files.iter().all(|(_, p)| *p == 10), "{files:?}");
+        } else {
+            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                ["ws", "ws1", "ws2", "ws3", "ws4", "ws5"],
+                "{files:?}"
+            );
+            assert!(files.iter().all(|(_, p)| *p == 10), "{files:?}");
+            // Read back as one capture: every frame, in order.
+            let out = wssniff(&["-r", dir.to_str().unwrap(), "-q"]);
+            assert!(stderr(&out).contains("60 packets"), "{}", stderr(&out));
+        }
+        for (name, _) in &files {
+            assert_eq!(mode_and_owner(&dir.join(name)), (0o600, nobody), "{name}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// `-G 1 -W 2`: a new file each second of packet time, named by strftime (`%s`), and the
+/// capture stops by itself once two files are written, as tcpdump's does (exit 0).
+#[test]
+fn live_write_rotates_by_time_and_stops_after_w_files() {
+    let Some(ns) = Netns::new("rottime") else {
+        return;
+    };
+    let dir = temp_dir("rot-time");
+    // The second file is created by the -Z user (nobody): the folder must let it.
+    Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    let base = dir.join("ws-%s.pcap");
+    let started = Instant::now();
+    let mut child = ns.wssniff(&[
+        "-i",
+        "vb",
+        "-q",
+        "--duration",
+        "20",
+        "-w",
+        base.to_str().unwrap(),
+        "-G",
+        "1",
+        "-W",
+        "2",
+        "ether",
+        "proto",
+        "0x88b5",
+    ]);
+    let reader = listening(&mut child);
+    for _ in 0..4 {
+        ns.traffic(5);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped by -W, not by --duration"
+    );
+    let files = packets_per_file(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let secs: Vec<i64> = files
+        .iter()
+        .map(|(n, _)| {
+            n.strip_prefix("ws-")
+                .and_then(|n| n.strip_suffix(".pcap"))
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(secs[1] - secs[0] >= 1, "{files:?}");
+    // Whole seconds, as tcpdump counts them: the first file may end before its first frame
+    // (the clock passed a second between opening it and the first burst); the two hold at
+    // least a burst between them, and nothing after the second file's time was written.
+    assert!(files.iter().map(|(_, p)| p).sum::<u64>() >= 5, "{files:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

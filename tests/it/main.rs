@@ -20,6 +20,8 @@ mod engineio;
 mod imperfect;
 // The public third-party captures in ../shared/samples/public against their ground truth.
 mod public;
+// Several files read as one capture: an editcap split against the whole.
+mod merge;
 // Live capture on loopback with real peers (root only).
 mod live;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.

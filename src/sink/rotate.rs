@@ -1,0 +1,416 @@
+//! `-w` with tcpdump's rotation: `-C` (a new file once the current one passed millions of
+//! bytes), `-G` (a new file every SECONDS, its name put through strftime), `-W` (with `-C`, a
+//! ring of N files overwritten in turn; with `-G` alone, stop after N files).
+//!
+//! A layer around [`PcapWriter`]: it decides when a file ends and what the next one is called,
+//! and opens writers; what a file holds is the writer's business. Names are tcpdump's
+//! (`MakeFilename`): without `-W` the first file is the name as given and the next ones get
+//! 1, 2, …; with `-W N` every file is numbered from 0, zero-padded to the digits of N−1
+//! (`-W 10`: `ws0`…`ws9`; `-W 100`: `ws00`…`ws99`). With `-G` the name is first expanded
+//! by strftime at the time the file opens (in UTC: `%Y %m %d %H %M %S %j %y %s %F %T %%`) and
+//! the `-C` count starts again at each time rotation. Time is the packets' capture time (the
+//! first file's from the clock when it is opened), so rotation needs no timer thread. The
+//! first file is created before privileges are dropped (and chowned with the other outputs);
+//! later ones are created by the `-Z` user, so the folder must be writable by it, as for
+//! tcpdump. Never reads anything.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::capture::live::OwnedPacket;
+use crate::capture::{Linktype, Timestamp};
+
+use super::pcap::{PcapWriter, WritePackets};
+
+/// When `-w` starts a new file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// `-C`: a new file once the current one holds more than this many bytes.
+    pub max_bytes: Option<u64>,
+    /// `-G`: a new file once this many seconds passed since the current one opened.
+    pub seconds: Option<u64>,
+    /// `-W`: with `-C`, the size of the ring; with `-G` alone, the most files written.
+    pub files: Option<u32>,
+}
+
+impl Rotation {
+    /// Whether any rotation is asked for.
+    #[must_use]
+    pub fn is_some(&self) -> bool {
+        self.max_bytes.is_some() || self.seconds.is_some()
+    }
+}
+
+/// A `-w` output that rotates; without rotation flags, one file at the path as given.
+pub struct RotatingPcap {
+    base: PathBuf,
+    rotation: Rotation,
+    linktype: Linktype,
+    snaplen: u32,
+    writer: PcapWriter,
+    /// Bytes in the current file (header and records).
+    bytes: u64,
+    /// When the current file opened, in seconds since the epoch (`-G`).
+    opened_secs: i64,
+    /// The `-C` count of the current file (tcpdump's `Cflag_count`).
+    size_count: u32,
+    /// Files opened by `-G` so far (for `-W` with `-G`).
+    time_files: u32,
+    /// `-G -W N`: the N files are written; later packets are not.
+    full: bool,
+}
+
+/// Bytes of the pcap file header, and of each record's header.
+const FILE_HEADER_BYTES: u64 = 24;
+const RECORD_HEADER_BYTES: u64 = 16;
+
+impl RotatingPcap {
+    /// Creates the first file (at `now`, the clock's time, for `-G` names).
+    ///
+    /// # Errors
+    /// The file cannot be created; the message names it.
+    pub fn create(
+        base: &Path,
+        rotation: Rotation,
+        linktype: Linktype,
+        snaplen: u32,
+        now: Timestamp,
+    ) -> io::Result<Self> {
+        let path = file_name(base, &rotation, now.secs(), 0);
+        let writer = open(&path, linktype, snaplen)?;
+        Ok(RotatingPcap {
+            base: base.to_owned(),
+            rotation,
+            linktype,
+            snaplen,
+            writer,
+            bytes: FILE_HEADER_BYTES,
+            opened_secs: now.secs(),
+            size_count: 0,
+            time_files: 1,
+            full: false,
+        })
+    }
+
+    /// The path of the first file, before any packet (to chown it with the other outputs).
+    #[must_use]
+    pub fn first_path(base: &Path, rotation: &Rotation, now: Timestamp) -> PathBuf {
+        file_name(base, rotation, now.secs(), 0)
+    }
+
+    /// Whether `-G -W N` has written its N files: the capture can stop (tcpdump exits 0).
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// Writes one packet, first starting a new file when the current one is due.
+    ///
+    /// # Errors
+    /// A file could not be created or written.
+    pub fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        if self.full {
+            return Ok(());
+        }
+        if let Some(seconds) = self.rotation.seconds {
+            let now = packet.ts.secs();
+            if now.saturating_sub(self.opened_secs) >= i64::try_from(seconds).unwrap_or(i64::MAX) {
+                if self
+                    .rotation
+                    .files
+                    .is_some_and(|n| self.rotation.max_bytes.is_none() && self.time_files >= n)
+                {
+                    self.full = true;
+                    return self.writer.flush();
+                }
+                self.opened_secs = now;
+                self.time_files += 1;
+                self.size_count = 0;
+                self.reopen(now)?;
+            }
+        }
+        if let Some(max) = self.rotation.max_bytes {
+            if self.bytes > max {
+                self.size_count = match self.rotation.files {
+                    Some(n) if self.size_count + 1 >= n => 0,
+                    _ => self.size_count + 1,
+                };
+                self.reopen(self.opened_secs)?;
+            }
+        }
+        self.bytes += RECORD_HEADER_BYTES + packet.data.len() as u64;
+        self.writer.write(packet)
+    }
+
+    fn reopen(&mut self, secs: i64) -> io::Result<()> {
+        self.writer.flush()?;
+        let path = file_name(&self.base, &self.rotation, secs, self.size_count);
+        self.writer = open(&path, self.linktype, self.snaplen)?;
+        self.bytes = FILE_HEADER_BYTES;
+        Ok(())
+    }
+
+    /// Flushes the current file.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl WritePackets for RotatingPcap {
+    fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        RotatingPcap::write(self, packet)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        RotatingPcap::flush(self)
+    }
+}
+
+fn open(path: &Path, linktype: Linktype, snaplen: u32) -> io::Result<PcapWriter> {
+    PcapWriter::create(path, linktype, snaplen)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// tcpdump's `MakeFilename`: strftime under `-G`, then the `-C`/`-W` number.
+fn file_name(base: &Path, rotation: &Rotation, secs: i64, count: u32) -> PathBuf {
+    let name = base.to_string_lossy();
+    let name = if rotation.seconds.is_some() {
+        strftime_utc(&name, secs)
+    } else {
+        name.into_owned()
+    };
+    let width = rotation.files.map_or(0, |n| digits(n.saturating_sub(1)));
+    if (count == 0 && width == 0) || rotation.max_bytes.is_none() && rotation.files.is_none() {
+        return PathBuf::from(name);
+    }
+    if rotation.max_bytes.is_none() {
+        // -G with -W: tcpdump numbers nothing (the time names differ already).
+        return PathBuf::from(name);
+    }
+    PathBuf::from(format!("{name}{count:0width$}"))
+}
+
+/// tcpdump's `getWflagChars`: the digits of `n` (0 for 0).
+fn digits(mut n: u32) -> usize {
+    let mut d = 0;
+    while n > 0 {
+        d += 1;
+        n /= 10;
+    }
+    d
+}
+
+/// The strftime conversions tcpdump users put in `-G` names, in UTC; any other `%x` is kept.
+fn strftime_utc(pattern: &str, secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let yday = days - days_from_civil(y, 1, 1) + 1;
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('Y') => out.push_str(&format!("{y:04}")),
+            Some('y') => out.push_str(&format!("{:02}", y.rem_euclid(100))),
+            Some('m') => out.push_str(&format!("{m:02}")),
+            Some('d') => out.push_str(&format!("{d:02}")),
+            Some('H') => out.push_str(&format!("{hh:02}")),
+            Some('M') => out.push_str(&format!("{mm:02}")),
+            Some('S') => out.push_str(&format!("{ss:02}")),
+            Some('j') => out.push_str(&format!("{yday:03}")),
+            Some('s') => out.push_str(&secs.to_string()),
+            Some('F') => out.push_str(&format!("{y:04}-{m:02}-{d:02}")),
+            Some('T') => out.push_str(&format!("{hh:02}:{mm:02}:{ss:02}")),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rot(c: Option<u64>, g: Option<u64>, w: Option<u32>) -> Rotation {
+        Rotation {
+            max_bytes: c,
+            seconds: g,
+            files: w,
+        }
+    }
+
+    #[test]
+    fn names_are_tcpdumps() {
+        let b = Path::new("/d/ws");
+        let c = rot(Some(1_000_000), None, None);
+        assert_eq!(file_name(b, &c, 0, 0), Path::new("/d/ws"));
+        assert_eq!(file_name(b, &c, 0, 1), Path::new("/d/ws1"));
+        assert_eq!(file_name(b, &c, 0, 12), Path::new("/d/ws12"));
+        let ring = rot(Some(1), None, Some(10));
+        assert_eq!(file_name(b, &ring, 0, 0), Path::new("/d/ws0"));
+        assert_eq!(file_name(b, &ring, 0, 9), Path::new("/d/ws9"));
+        let ring = rot(Some(1), None, Some(100));
+        assert_eq!(file_name(b, &ring, 0, 7), Path::new("/d/ws07"));
+        let timed = rot(None, Some(60), None);
+        let p = Path::new("/d/ws-%Y%m%d-%H%M%S.pcap");
+        // 2025-12-01 15:04:05 UTC
+        assert_eq!(
+            file_name(p, &timed, 1_764_601_445, 0),
+            Path::new("/d/ws-20251201-150405.pcap")
+        );
+        assert_eq!(
+            strftime_utc("%F %T %j %y %s %% %q", 0),
+            "1970-01-01 00:00:00 001 70 0 % %q"
+        );
+        assert_eq!(strftime_utc("%F", 951_782_400), "2000-02-29");
+        assert_eq!(strftime_utc("%j", 1_767_139_200), "365", "2025-12-31");
+    }
+
+    fn packet(ts_secs: i64, len: usize) -> OwnedPacket {
+        let data = vec![0u8; len];
+        let p = crate::capture::Packet {
+            number: 1,
+            ts: Timestamp(ts_secs * 1_000_000_000),
+            linktype: Linktype::ETHERNET,
+            data: &data,
+            orig_len: u32::try_from(len).unwrap(),
+        };
+        OwnedPacket::from_frame(&p)
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("wssniff-rotate-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn listing(dir: &Path) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn size_rotation_passes_the_limit_then_opens_the_next_file() {
+        let dir = temp("size");
+        let base = dir.join("ws");
+        // A 1000-byte limit, 484-byte records: the third record goes past it, the fourth opens ws1.
+        let rotation = rot(Some(1000), None, None);
+        let mut w =
+            RotatingPcap::create(&base, rotation, Linktype::ETHERNET, 65535, Timestamp(0)).unwrap();
+        for i in 0..7 {
+            w.write(&packet(i, 468)).unwrap();
+        }
+        w.flush().unwrap();
+        let r = 16 + 468;
+        assert_eq!(
+            listing(&dir),
+            vec![
+                ("ws".into(), 24 + 3 * r),
+                ("ws1".into(), 24 + 3 * r),
+                ("ws2".into(), 24 + r)
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ring_overwrites_its_oldest_file() {
+        let dir = temp("ring");
+        let base = dir.join("ws");
+        let rotation = rot(Some(100), None, Some(3));
+        let mut w =
+            RotatingPcap::create(&base, rotation, Linktype::ETHERNET, 65535, Timestamp(0)).unwrap();
+        // Every file takes one 200-byte record: files 0 1 2 0 1 → ws0 holds the 4th packet.
+        for i in 0..5u8 {
+            w.write(&packet(i64::from(i), 200 + usize::from(i)))
+                .unwrap();
+        }
+        w.flush().unwrap();
+        let names: Vec<(String, u64)> = listing(&dir);
+        assert_eq!(
+            names,
+            vec![
+                ("ws0".into(), 24 + 16 + 203),
+                ("ws1".into(), 24 + 16 + 204),
+                ("ws2".into(), 24 + 16 + 202)
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn time_rotation_names_by_strftime_and_w_stops_after_n_files() {
+        let dir = temp("time");
+        let base = dir.join("ws-%s.pcap");
+        let rotation = rot(None, Some(10), Some(2));
+        let mut w = RotatingPcap::create(
+            &base,
+            rotation,
+            Linktype::ETHERNET,
+            65535,
+            Timestamp(1_000 * 1_000_000_000),
+        )
+        .unwrap();
+        for t in [1_001, 1_009, 1_010, 1_015, 1_020, 1_030] {
+            w.write(&packet(t, 10)).unwrap();
+        }
+        assert!(w.is_full());
+        w.flush().unwrap();
+        let r = 16 + 10;
+        assert_eq!(
+            listing(&dir),
+            vec![
+                ("ws-1000.pcap".into(), 24 + 2 * r),
+                ("ws-1010.pcap".into(), 24 + 2 * r)
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
