@@ -41,6 +41,10 @@ mod evasion;
 mod blame;
 // TLS decryption: real peers' sessions per cipher suite with their key logs, vs tshark.
 mod tls_keys;
+// examples/gencap.rs itself, so that tls_keys.rs can check its wss:// capture decrypts.
+#[path = "../../examples/gencap.rs"]
+#[allow(dead_code, missing_docs)]
+mod gencap;
 // Damaged capture files: truncation, bad lengths and blocks, bad magic, a cut FIFO.
 mod damaged;
 // Untrusted text from the wire on the terminal, in reports and in the TUI.
