@@ -21,6 +21,13 @@
 //! * `http`: keep-alive HTTP/1.1, several requests each, `Content-Length` and chunked bodies;
 //! * `tls`: a bulk TLS-looking transfer (records starting 0x17 0x03 0x03) carrying most bytes.
 //!
+//! `--wss KEYLOG` writes wss:// instead: every connection is a WebSocket upgrade (the `ws`
+//! outcomes above) inside TLS on port 443, the suites rotating through TLS 1.3 AES-128-GCM,
+//! AES-256-GCM, CHACHA20-POLY1305 and TLS 1.2 ECDHE AES-128/256-GCM, each accepted upgrade
+//! followed by about `--wss-bulk` bytes (default 64K) of binary frames from the server; the
+//! records are sealed with wssniff's test encrypter (examples/support/wss.rs) and the NSS key
+//! log that decrypts them is written to KEYLOG. `--concurrent` defaults to 200 there.
+//!
 //! `--reorder P` swaps a data segment with the next one with probability P% and `--retrans P`
 //! sends a data segment twice with probability P%. `--syn-flood N` first sends N SYNs from
 //! distinct endpoints that are never answered (a port scan / SYN flood shape: N concurrent
@@ -51,6 +58,10 @@ mod packet;
 // The adversarial shapes (issue 18), shared with the tests.
 #[path = "../fuzz/src/adversarial.rs"]
 mod adversarial;
+
+// wss:// sessions: TLS hellos, sealed records and their key log lines (issue 12).
+#[path = "support/wss.rs"]
+mod wss;
 
 use packet::{pcap, Flags, Link, Tcp};
 
@@ -124,6 +135,10 @@ struct ConnBuilder<'r> {
     segs: Vec<Seg>,
     reorder: u64,
     retrans: u64,
+    /// With `--wss`: the TLS session every `send` is sealed in.
+    tls: Option<wss::WssSession>,
+    /// With `--wss`: bytes of binary frames the server sends after an accepted upgrade.
+    wss_bulk: usize,
 }
 
 impl ConnBuilder<'_> {
@@ -135,6 +150,8 @@ impl ConnBuilder<'_> {
             segs: Vec::new(),
             reorder,
             retrans,
+            tls: None,
+            wss_bulk: 0,
         };
         b.ctl(0, SYN);
         b.ctl(1, SYN | ACK);
@@ -166,8 +183,22 @@ impl ConnBuilder<'_> {
         }
     }
 
-    /// Sends `bytes` in MSS-sized segments, then a pure ACK from the peer.
+    /// Sends `bytes` in MSS-sized segments, then a pure ACK from the peer; with `--wss`,
+    /// sealed in TLS records first.
     fn send(&mut self, dir: u8, bytes: &[u8]) {
+        let sealed;
+        let bytes = match &mut self.tls {
+            Some(tls) => {
+                sealed = tls.seal(dir, bytes);
+                &sealed[..]
+            }
+            None => bytes,
+        };
+        self.send_raw(dir, bytes);
+    }
+
+    /// Sends `bytes` as they are (the TLS hellos), then a pure ACK from the peer.
+    fn send_raw(&mut self, dir: u8, bytes: &[u8]) {
         for chunk in bytes.chunks(MSS) {
             self.data(dir, Payload::Bytes(chunk.to_vec()), chunk.len());
         }
@@ -233,6 +264,10 @@ impl ConnBuilder<'_> {
     }
 
     fn close(mut self, first: u8) -> Vec<Seg> {
+        if let Some(mut tls) = self.tls.take() {
+            let alert = tls.close_notify(first);
+            self.send_raw(first, &alert);
+        }
         self.ctl(first, FIN | ACK);
         self.ctl(1 - first, FIN | ACK);
         self.ctl(first, ACK);
@@ -324,6 +359,19 @@ fn ws_conn(b: &mut ConnBuilder<'_>, host: &str) {
             b.send(1 - dir, &pong);
         }
     }
+    // --wss: the bulk of the bytes, binary frames from the server (a feed, a file).
+    if b.wss_bulk > 0 {
+        let mut left =
+            b.rng
+                .range(b.wss_bulk as u64 / 2, b.wss_bulk as u64 * 3 / 2) as usize;
+        while left > 0 {
+            let len = (b.rng.range(1024, 16_000) as usize).min(left);
+            let payload: Vec<u8> = (0..len).map(|i| (i * 131 + len) as u8).collect();
+            let f = ws_frame(b.rng, 0x2, &payload, false);
+            b.send(1, &f);
+            left -= len;
+        }
+    }
     let close = ws_frame(b.rng, 0x8, &[0x03, 0xe8], true);
     b.send(0, &close);
     let close = ws_frame(b.rng, 0x8, &[0x03, 0xe8], false);
@@ -382,19 +430,22 @@ fn tls_conn(b: &mut ConnBuilder<'_>, pool_len: usize, avg: usize) {
     }
 }
 
-struct Args {
-    out: String,
-    size: u64,
-    seed: u64,
-    mix: [u64; 3],
-    concurrent: usize,
-    syn_flood: u64,
-    reorder: u64,
-    retrans: u64,
-    tls_avg: usize,
-    adversarial: Option<adversarial::Attack>,
-    connections: Option<u32>,
-    amount: Option<u32>,
+/// What to write; `tests/it/tls_keys.rs` builds one directly to generate a small wss capture.
+pub struct Args {
+    pub out: String,
+    pub size: u64,
+    pub seed: u64,
+    pub mix: [u64; 3],
+    pub concurrent: usize,
+    pub syn_flood: u64,
+    pub reorder: u64,
+    pub retrans: u64,
+    pub tls_avg: usize,
+    pub wss: Option<String>,
+    pub wss_bulk: usize,
+    pub adversarial: Option<adversarial::Attack>,
+    pub connections: Option<u32>,
+    pub amount: Option<u32>,
 }
 
 fn parse_size(s: &str) -> u64 {
@@ -410,21 +461,29 @@ fn parse_size(s: &str) -> u64 {
     (n * f64::from(mult)) as u64
 }
 
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            out: String::new(),
+            size: 300 << 20,
+            seed: 1,
+            mix: [50, 35, 15],
+            concurrent: 2000,
+            syn_flood: 0,
+            reorder: 2,
+            retrans: 1,
+            tls_avg: 112 * 1024,
+            wss: None,
+            wss_bulk: 64 * 1024,
+            adversarial: None,
+            connections: None,
+            amount: None,
+        }
+    }
+}
+
 fn args() -> Args {
-    let mut a = Args {
-        out: String::new(),
-        size: 300 << 20,
-        seed: 1,
-        mix: [50, 35, 15],
-        concurrent: 2000,
-        syn_flood: 0,
-        reorder: 2,
-        retrans: 1,
-        tls_avg: 112 * 1024,
-        adversarial: None,
-        connections: None,
-        amount: None,
-    };
+    let mut a = Args::default();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -437,6 +496,8 @@ fn args() -> Args {
             "--reorder" => a.reorder = val().parse().unwrap(),
             "--retrans" => a.retrans = val().parse().unwrap(),
             "--tls-avg" => a.tls_avg = parse_size(&val()) as usize,
+            "--wss" => a.wss = Some(val()),
+            "--wss-bulk" => a.wss_bulk = parse_size(&val()) as usize,
             "--adversarial" => {
                 let name = val();
                 a.adversarial = Some(adversarial::Attack::parse(&name).unwrap_or_else(|| {
@@ -456,13 +517,16 @@ fn args() -> Args {
                 }
             }
             "-h" | "--help" => {
-                eprintln!("usage: gencap --out FILE [--size 300M] [--seed 1] [--mix ws=50,http=35,tls=15] [--concurrent 2000] [--syn-flood N] [--reorder 2] [--retrans 1] [--tls-avg 112K]");
+                eprintln!("usage: gencap --out FILE [--size 300M] [--seed 1] [--mix ws=50,http=35,tls=15] [--concurrent 2000] [--syn-flood N] [--reorder 2] [--retrans 1] [--tls-avg 112K] [--wss KEYLOG [--wss-bulk 64K]]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other}"),
         }
     }
     assert!(!a.out.is_empty(), "--out FILE is required");
+    if a.wss.is_some() && !std::env::args().any(|x| x == "--concurrent") {
+        a.concurrent = 200;
+    }
     a
 }
 
@@ -547,10 +611,14 @@ fn write_adversarial(a: &Args, attack: adversarial::Attack) {
 
 fn main() {
     let a = args();
-    if let Some(attack) = a.adversarial {
-        write_adversarial(&a, attack);
-        return;
+    match a.adversarial {
+        Some(attack) => write_adversarial(&a, attack),
+        None => generate(&a),
     }
+}
+
+/// Writes the capture `a` describes (and with `--wss` its key log).
+pub fn generate(a: &Args) {
     let mut rng = Rng(a.seed);
     let pool: Vec<u8> = {
         let mut p = Vec::with_capacity(1 << 20);
@@ -602,6 +670,10 @@ fn main() {
     // once this reaches --size, so the file ends close to the size asked for.
     let mut committed = w.bytes;
     let (mut n_ws, mut n_http, mut n_tls) = (0u64, 0u64, 0u64);
+    let mut keylog = a
+        .wss
+        .as_ref()
+        .map(|path| BufWriter::new(File::create(path).unwrap_or_else(|e| panic!("{path}: {e}"))));
     loop {
         while live.len() < a.concurrent && committed < a.size {
             next_port += 1;
@@ -612,7 +684,21 @@ fn main() {
             let server_ip = server_ips[rng.below(4) as usize];
             let pick = rng.below(total_mix);
             let mut b = ConnBuilder::new(&mut rng, a.reorder, a.retrans);
-            let (port, first_close) = if pick < a.mix[0] {
+            let (port, first_close) = if let Some(keylog) = &mut keylog {
+                n_ws += 1;
+                let suite = wss::SUITES[(n_ws % wss::SUITES.len() as u64) as usize];
+                let host = format!("ws{}.example.com", n_ws % 16);
+                let (flights, lines, session) =
+                    wss::WssSession::start(suite, &host, &mut || b.rng.next());
+                keylog.write_all(lines.as_bytes()).unwrap();
+                for (dir, flight) in flights {
+                    b.send_raw(dir, &flight);
+                }
+                b.tls = Some(session);
+                b.wss_bulk = a.wss_bulk;
+                ws_conn(&mut b, &host);
+                (443, 0)
+            } else if pick < a.mix[0] {
                 n_ws += 1;
                 let host = format!("{server_ip}:8080");
                 ws_conn(&mut b, &host);
@@ -651,6 +737,9 @@ fn main() {
         }
     }
     w.out.flush().unwrap();
+    if let Some(mut keylog) = keylog {
+        keylog.flush().unwrap();
+    }
     eprintln!(
         "gencap: {} bytes, {} packets ({} B/packet), connections: {n_ws} ws upgrades, {n_http} http, {n_tls} tls, {} syn-flood",
         w.bytes,

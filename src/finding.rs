@@ -366,6 +366,9 @@ catalogue! {
     TlsCertificateExpired => "tls_certificate_expired", Error,
         "The certificate was outside its validity period at capture time",
         "Renew the certificate (and check the server picked up the new one: reload nginx/the proxy), or fix the clock of the side whose time is wrong.";
+    TlsDecryptFailed => "tls_decrypt_failed", Warning,
+        "TLS records of a session whose keys are known failed to authenticate: their plaintext is missing from the analysis",
+        "Either the keys do not belong to this session (a key log from another run, or edited) or packets inside those records were lost from the capture: check the key log came with this capture, and the summary's capture loss (a larger capture buffer, -B, or a filter closer to the traffic). The analysis resumes at the next record that opens.";
     // --- Engine.IO / Socket.IO sessions (across connections) ---
     EngineioSessionUnknown => "engineio_session_unknown", Error,
         "A request carrying the Engine.IO sid was answered 400 Session ID unknown: it reached a server that never created the session",

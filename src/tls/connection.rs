@@ -119,6 +119,8 @@ struct Direction {
     protected_messages: Reassembler,
     /// Protected records that failed to decrypt.
     decrypt_failures: u64,
+    /// The packet that carried the first of them: the evidence of `tls_decrypt_failed`.
+    first_failure_packet: Option<u64>,
 }
 
 /// One TLS connection's state.
@@ -863,7 +865,9 @@ impl TlsConnection {
             }
             Ok(_) => {}
             Err(_) => {
-                self.dir(index).decrypt_failures += 1;
+                let dir = self.dir(index);
+                dir.decrypt_failures += 1;
+                dir.first_failure_packet.get_or_insert(packet);
                 self.lose_plaintext(index, header.len as u64, packet);
             }
         }
@@ -1124,6 +1128,28 @@ impl TlsConnection {
                     what.join("; ")
                 ),
             ));
+        }
+        if matches!(self.keys, Keys::Installed(_)) {
+            let failed: u64 = self.dirs.iter().map(|d| d.decrypt_failures).sum();
+            let mut packets: Vec<u64> = self
+                .dirs
+                .iter()
+                .filter_map(|d| d.first_failure_packet)
+                .collect();
+            packets.sort_unstable();
+            if failed > 0 {
+                findings.push(
+                    Finding::new(
+                        Code::TlsDecryptFailed,
+                        format!(
+                            "{failed} TLS records failed to authenticate with this session's keys (client {}, server {}); their plaintext is a gap and the analysis went on after it",
+                            self.dir_ref(client).decrypt_failures,
+                            self.dir_ref(server).decrypt_failures
+                        ),
+                    )
+                    .packets(&packets),
+                );
+            }
         }
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 

@@ -3,7 +3,10 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    // `gencap` below brings its own copies of fuzz/src/packet.rs and adversarial.rs, which
+    // `fuzz` also loads: two modules from one file, on purpose.
+    clippy::duplicate_mod
 )]
 
 /// Shared helpers: paths, running the binary, decoding its JSON Lines.
@@ -41,6 +44,10 @@ mod evasion;
 mod blame;
 // TLS decryption: real peers' sessions per cipher suite with their key logs, vs tshark.
 mod tls_keys;
+// examples/gencap.rs itself, so that tls_keys.rs can check its wss:// capture decrypts.
+#[path = "../../examples/gencap.rs"]
+#[allow(dead_code)]
+mod gencap;
 // Damaged capture files: truncation, bad lengths and blocks, bad magic, a cut FIFO.
 mod damaged;
 // Untrusted text from the wire on the terminal, in reports and in the TUI.

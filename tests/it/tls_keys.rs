@@ -459,3 +459,98 @@ fn keylog_flag_reports_malformed_lines_by_number_and_never_echoes_secrets() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `gencap --wss` (the input of `scripts/bench --tls-pipeline`) at a small size: every
+/// session decrypts with the key log it wrote, each suite of the rotation appears, every
+/// upgrade is visible to the handshake analysis (ok ones carry frames), and tshark agrees on
+/// the number of upgrade requests and 101 responses it decrypts from the same files.
+#[test]
+fn the_benchmark_wss_capture_decrypts_to_ok_handshakes() {
+    let dir = std::env::temp_dir().join(format!("wssniff-gencap-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cap, keys) = (dir.join("wss.pcap"), dir.join("wss.keys"));
+    crate::gencap::generate(&crate::gencap::Args {
+        out: cap.to_str().unwrap().into(),
+        wss: Some(keys.to_str().unwrap().into()),
+        size: 1 << 20,
+        concurrent: 8,
+        wss_bulk: 16 * 1024,
+        ..Default::default()
+    });
+    let keylog = keys.to_str().unwrap();
+    let all = all_records(&cap, &["--keylog", keylog]);
+    let of = |ty: &str| -> Vec<serde_json::Value> {
+        all.iter().filter(|r| r["type"] == ty).cloned().collect()
+    };
+    let (tls, handshakes) = (of("tls"), of("handshake"));
+    assert!(tls.len() >= 10, "{} TLS connections", tls.len());
+    assert_eq!(
+        handshakes.len(),
+        tls.len(),
+        "one upgrade per TLS connection"
+    );
+    for t in &tls {
+        assert_eq!(t["decrypted"], true, "{t}");
+        assert_eq!(t["decryption"], serde_json::Value::Null, "{t}");
+        // gencap's "no response at all" upgrade: the server never sends application data.
+        let silent = t["server_to_client"]["application_data_bytes"] == 0;
+        let outcome = if silent {
+            "closed_before_data"
+        } else {
+            "application_data"
+        };
+        assert_eq!(t["outcome"], outcome, "{t}");
+        assert_eq!(t["alpn"], "http/1.1", "{t}");
+    }
+    let mut ciphers: Vec<&str> = tls.iter().filter_map(|t| t["cipher"].as_str()).collect();
+    ciphers.sort_unstable();
+    ciphers.dedup();
+    assert_eq!(
+        ciphers,
+        [
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        ]
+    );
+    let ok = handshakes.iter().filter(|h| h["verdict"] == "ok").count();
+    assert!(ok * 2 > handshakes.len(), "{ok} of {} ok", handshakes.len());
+    let connections = of("connection");
+    assert_eq!(connections.len(), ok, "every ok upgrade carries frames");
+    for c in &connections {
+        assert!(
+            c["server_to_client"]["binary_bytes"].as_u64().unwrap() > 0,
+            "{c}"
+        );
+    }
+    if let Some(count) = tshark_count(&cap, keylog, "http.request") {
+        assert_eq!(
+            count,
+            handshakes.len(),
+            "tshark decrypts every upgrade request"
+        );
+        let ok_or_wrong_accept = handshakes.iter().filter(|h| h["status"] == 101).count();
+        assert_eq!(
+            tshark_count(&cap, keylog, "http.response.code == 101"),
+            Some(ok_or_wrong_accept)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Packets tshark shows for `filter` with the key log, or `None` without tshark.
+fn tshark_count(cap: &Path, keylog: &str, filter: &str) -> Option<usize> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r", cap.to_str().unwrap()])
+        .args(["-o", &format!("tls.keylog_file:{keylog}"), "-Y", filter])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).lines().count())
+}

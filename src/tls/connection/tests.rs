@@ -319,6 +319,16 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     let r = w.end(Ending::ClientFin, Some(C));
     assert!(r.decrypted);
     assert_eq!(r.decryption.as_deref(), Some("1 records failed to decrypt"));
+    // A record that fails authentication is a finding citing the packet that carried it
+    // (issue 12), not only a note in `decryption`.
+    let failed: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code.as_str() == "tls_decrypt_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", codes(&r));
+    assert_eq!(failed[0].packets, [6]);
+    assert!(failed[0].message.starts_with("1 TLS records failed"));
     let mut w = Wire::new(true);
     w.send(C, &client_hello("x.example"));
     w.send(S, &server_hello(0x0303, 0xc02f));
