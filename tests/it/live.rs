@@ -30,7 +30,7 @@ struct Peers {
 fn peers() -> Option<Peers> {
     let skip = |why: &str| {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !crate::util::under_ci(),
             "live tests cannot run in CI: {why}"
         );
         eprintln!("skipped: {why}");
@@ -459,7 +459,7 @@ fn try_http_get(port: u16, target: &str) -> Option<(String, String)> {
 fn have_prometheus() -> bool {
     let found = Command::new("prometheus").arg("--version").output().is_ok();
     assert!(
-        found || std::env::var_os("CI").is_none(),
+        found || !crate::util::under_ci(),
         "CI=true but prometheus is not installed: the scrape test cannot run"
     );
     if !found {
@@ -697,7 +697,7 @@ impl Netns {
         let have_ip = Command::new("ip").arg("-V").output().is_ok();
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" || !have_ip {
             assert!(
-                std::env::var_os("CI").is_none(),
+                !crate::util::under_ci(),
                 "live exit tests need root and iproute2"
             );
             eprintln!("skipped: needs root and iproute2 (ip netns)");
@@ -876,10 +876,7 @@ fn a_full_disk_under_w_stops_the_capture_keeps_the_summary_and_exits_3() {
 fn a_full_disk_under_o_keeps_the_summary_and_exits_3() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "needs root to mount a tmpfs"
-        );
+        assert!(!crate::util::under_ci(), "needs root to mount a tmpfs");
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     }
@@ -998,10 +995,7 @@ while off + 16 <= len(data):
 fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
     let uid = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "live tests need root in CI"
-        );
+        assert!(!crate::util::under_ci(), "live tests need root in CI");
         eprintln!("skipped: not root (live capture needs CAP_NET_RAW)");
         return;
     }
@@ -1084,7 +1078,7 @@ fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
         .args(["-e", "http.sec_websocket_key"])
         .output()
     else {
-        assert!(std::env::var_os("CI").is_none(), "tshark missing in CI");
+        assert!(!crate::util::under_ci(), "tshark missing in CI");
         return;
     };
     assert_eq!(

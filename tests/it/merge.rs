@@ -17,8 +17,7 @@ fn editcap() -> Option<&'static str> {
     if found {
         return Some("editcap");
     }
-    let ci = std::env::var("CI")
-        .is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_ascii_lowercase().as_str()));
+    let ci = crate::util::under_ci();
     assert!(
         !ci,
         "editcap is missing and CI is set: scripts/setup-debian installs tshark"

@@ -468,7 +468,7 @@ fn screenshot(browser: &Path, html: &Path, png: &Path) -> u64 {
 fn html_renders_in_headless_chromium() {
     let Some(browser) = chromium() else {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !crate::util::under_ci(),
             "chromium is missing in CI: scripts/setup-debian installs it when CI is set"
         );
         eprintln!("skipping html_renders_in_headless_chromium: chromium not installed");
@@ -679,7 +679,7 @@ fn crowded_report() -> String {
 fn charts_and_long_lines_are_legible_on_screen_and_in_print() {
     let Some(browser) = chromium() else {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !crate::util::under_ci(),
             "chromium is missing in CI: scripts/setup-debian installs it when CI is set"
         );
         eprintln!("skipping charts_and_long_lines_are_legible_on_screen_and_in_print: chromium not installed");

@@ -339,7 +339,7 @@ fn real_peers_sessions_decrypt_for_every_suite() {
     if tshark_checked == 0 {
         // CI installs tshark (scripts/setup-debian): there the cross-check must have run.
         assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
+            !crate::util::under_ci(),
             "CI=true but tshark did not decrypt any session: the cross-check did not run"
         );
         eprintln!("tshark not installed: decryption not cross-checked against it");

@@ -547,7 +547,7 @@ impl Drop for Tmux {
 fn end_to_end_in_tmux() {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !crate::util::under_ci(),
             "tmux is missing in CI: scripts/setup-debian installs it"
         );
         eprintln!(
@@ -1037,7 +1037,7 @@ fn header_keeps_the_gauge_apart_and_drops_whole() {
 fn tui_in_tmux(name: &str, width: u16, height: u16) -> Option<Tmux> {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !crate::util::under_ci(),
             "tmux is missing in CI: scripts/setup-debian installs it"
         );
         eprintln!("skipping: tmux is not installed (scripts/setup-debian installs it)");

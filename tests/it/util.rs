@@ -31,6 +31,20 @@ pub enum Fixture {
     Fail(String),
 }
 
+/// Whether a `CI` value names a CI run (`true`, `1` or `yes`, as GitHub Actions and GitLab set
+/// it); `CI=false` or `CI=0` is a developer's run.
+fn is_ci_value(v: &str) -> bool {
+    ["true", "1", "yes"]
+        .iter()
+        .any(|t| v.trim().eq_ignore_ascii_case(t))
+}
+
+/// This is a CI run: a missing tool or fixture fails the test instead of skipping it. The one
+/// rule every such check uses.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| is_ci_value(&v))
+}
+
 /// The rule for optional captures kept outside the repository: `dir` counts as present when
 /// it holds `marker`; when it does not, a CI run (the `CI` variable, here `ci`, set to
 /// `true`, `1` or `yes`, as GitHub Actions and GitLab set it) fails and any other run skips.
@@ -38,11 +52,7 @@ pub fn fixture(dir: &Path, marker: &str, ci: Option<&str>) -> Fixture {
     if dir.join(marker).is_file() {
         return Fixture::Present;
     }
-    let ci = ci.is_some_and(|v| {
-        ["true", "1", "yes"]
-            .iter()
-            .any(|t| v.trim().eq_ignore_ascii_case(t))
-    });
+    let ci = ci.is_some_and(is_ci_value);
     let what = format!("{} not present (no {marker})", dir.display());
     if ci {
         Fixture::Fail(format!(
