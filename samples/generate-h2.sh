@@ -65,38 +65,8 @@ bg() {  # bg NAME CMD...: a background process, bounded to 60 s
   PIDS+=($!)
 }
 
-wait_listen() {  # wait_listen PORT: until something LISTENs on tcp PORT
-  local hex i
-  hex=$(printf ':%04X' "$1")
-  for i in $(seq 100); do
-    awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-      /proc/net/tcp 2>/dev/null && return 0
-    sleep 0.1
-  done
-  cat "$WORK"/*.log >&2 || true
-  die "nothing listening on port $1 after 10 s"
-}
 
-cap_start() {  # cap_start OUTFILE FILTER
-  local i
-  : >"$WORK/tcpdump.err"
-  rm -f "$1"
-  tcpdump -i lo -U --immediate-mode -Z root -w "$1" "$2" 2>"$WORK/tcpdump.err" &
-  CAP_PID=$!
-  for i in $(seq 100); do
-    grep -q 'listening on' "$WORK/tcpdump.err" && break
-    kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/tcpdump.err" >&2; die "tcpdump exited"; }
-    sleep 0.1
-  done
-  sleep 0.3
-}
 
-cap_stop() {
-  sleep 0.5
-  kill_pid "$CAP_PID" INT
-  CAP_PID=
-  sleep 0.3
-}
 
 # tshark's view of every HEADERS frame: packet, stream, names, values (comma-joined).
 dissect() {  # dissect PCAP PORT...

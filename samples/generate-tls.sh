@@ -87,42 +87,8 @@ stop_bg() {
   SCEN_PIDS=()
 }
 
-wait_listen() {  # wait_listen PORT
-  local hex i
-  hex=$(printf ':%04X' "$1")
-  for i in $(seq 100); do
-    if awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  cat "$WORK"/*.log >&2 || true
-  die "nothing listening on port $1 after 10 s"
-}
 
-cap_start() {  # cap_start OUTFILE FILTER
-  local out=$1 filter=$2 i
-  : >"$WORK/tcpdump.err"
-  rm -f "$out"
-  tcpdump -i lo -U --immediate-mode -Z root -w "$out" "$filter" 2>"$WORK/tcpdump.err" &
-  CAP_PID=$!
-  ALL_PIDS+=($CAP_PID)
-  for i in $(seq 100); do
-    grep -q 'listening on' "$WORK/tcpdump.err" && break
-    sleep 0.1
-  done
-  grep -q 'listening on' "$WORK/tcpdump.err" || die "tcpdump not ready after 10 s"
-  sleep 0.3
-}
 
-cap_stop() {
-  sleep 0.5
-  kill_pid "$CAP_PID" INT
-  CAP_PID=
-  sleep 0.3
-  grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
-}
 
 run() {  # run SECONDS CMD...: a foreground client, bounded; failure is recorded
   local t=$1; shift

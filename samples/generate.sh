@@ -116,20 +116,6 @@ stop_bg() {  # stop the current scenario's background processes
   SCEN_PIDS=()
 }
 
-wait_listen() {  # wait_listen PORT: until something LISTENs on tcp PORT (v4 or v6)
-  local port hex i
-  port=$1
-  hex=$(printf ':%04X' "$port")
-  for i in $(seq 100); do
-    if awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  cat "$WORK"/*.log >&2 || true
-  die "nothing listening on port $port after 10 s"
-}
 
 wait_file() {  # wait_file FILE SECONDS
   local i
@@ -150,30 +136,7 @@ wait_pid() {  # wait_pid PID SECONDS: wait for a background process, kill it if 
   kill_pid "$1"
 }
 
-cap_start() {  # cap_start OUTFILE FILTER [extra tcpdump options...]
-  local out=$1 filter=$2 i
-  shift 2
-  : >"$WORK/tcpdump.err"
-  rm -f "$out"
-  tcpdump -i "${CAP_IF:-lo}" -U --immediate-mode -Z root "$@" -w "$out" "$filter" 2>"$WORK/tcpdump.err" &
-  CAP_PID=$!
-  ALL_PIDS+=($CAP_PID)
-  for i in $(seq 100); do
-    grep -q 'listening on' "$WORK/tcpdump.err" && break
-    kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/tcpdump.err" >&2; die "tcpdump exited"; }
-    sleep 0.1
-  done
-  grep -q 'listening on' "$WORK/tcpdump.err" || die "tcpdump not ready after 10 s"
-  sleep 0.3
-}
 
-cap_stop() {
-  sleep 0.5
-  kill_pid "$CAP_PID" INT
-  CAP_PID=
-  sleep 0.3
-  grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
-}
 
 run() {  # run SECONDS CMD...: foreground client, bounded; failure is recorded
   local t=$1; shift

@@ -1,5 +1,6 @@
-# Shell helpers shared by the sample-recording scripts (samples/generate*.sh): messages and
-# stopping the processes a script started. Sourced, never run.
+# Shell helpers shared by the sample-recording scripts (samples/generate*.sh): messages,
+# stopping the processes a script started, waiting for a listener, and the loopback capture
+# (tcpdump on ${CAP_IF:-lo}, into $WORK). Sourced, never run.
 
 log()  { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 warn() { printf '\033[33mWARNING: %s\033[0m\n' "$*" >&2; }
@@ -15,4 +16,44 @@ kill_pid() {  # kill_pid PID [SIGNAL]: signal, wait up to 3 s, then SIGKILL
   done
   kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+wait_listen() {  # wait_listen PORT: until something LISTENs on tcp PORT (v4 or v6)
+  local port hex i
+  port=$1
+  hex=$(printf ':%04X' "$port")
+  for i in $(seq 100); do
+    if awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$WORK"/*.log >&2 || true
+  die "nothing listening on port $port after 10 s"
+}
+
+cap_start() {  # cap_start OUTFILE FILTER [extra tcpdump options...]
+  local out=$1 filter=$2 i
+  shift 2
+  : >"$WORK/tcpdump.err"
+  rm -f "$out"
+  tcpdump -i "${CAP_IF:-lo}" -U --immediate-mode -Z root "$@" -w "$out" "$filter" 2>"$WORK/tcpdump.err" &
+  CAP_PID=$!
+  ALL_PIDS+=($CAP_PID)
+  for i in $(seq 100); do
+    grep -q 'listening on' "$WORK/tcpdump.err" && break
+    kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/tcpdump.err" >&2; die "tcpdump exited"; }
+    sleep 0.1
+  done
+  grep -q 'listening on' "$WORK/tcpdump.err" || die "tcpdump not ready after 10 s"
+  sleep 0.3
+}
+
+cap_stop() {
+  sleep 0.5
+  kill_pid "$CAP_PID" INT
+  CAP_PID=
+  sleep 0.3
+  grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
 }
