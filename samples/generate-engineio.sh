@@ -67,9 +67,6 @@ bg() {  # bg NAME CMD...: a background process, bounded to 60 s
   PIDS+=($!)
 }
 
-
-
-
 stop_all() {  # the scenario's servers
   local pid
   for pid in "${PIDS[@]}"; do kill_pid "$pid"; done

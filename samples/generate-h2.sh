@@ -65,9 +65,6 @@ bg() {  # bg NAME CMD...: a background process, bounded to 60 s
   PIDS+=($!)
 }
 
-
-
-
 # tshark's view of every HEADERS frame: packet, stream, names, values (comma-joined).
 dissect() {  # dissect PCAP PORT...
   local pcap=$1 args=() port

@@ -87,9 +87,6 @@ stop_bg() {
   SCEN_PIDS=()
 }
 
-
-
-
 run() {  # run SECONDS CMD...: a foreground client, bounded; failure is recorded
   local t=$1; shift
   if ! timeout -s TERM "$t" "$@"; then

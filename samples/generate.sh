@@ -116,7 +116,6 @@ stop_bg() {  # stop the current scenario's background processes
   SCEN_PIDS=()
 }
 
-
 wait_file() {  # wait_file FILE SECONDS
   local i
   for i in $(seq $(($2 * 10))); do
@@ -135,8 +134,6 @@ wait_pid() {  # wait_pid PID SECONDS: wait for a background process, kill it if 
   warn "process $1 still running after $2 s; killing it"
   kill_pid "$1"
 }
-
-
 
 run() {  # run SECONDS CMD...: foreground client, bounded; failure is recorded
   local t=$1; shift
