@@ -27,7 +27,7 @@ use crate::capture::Timestamp;
 use crate::event::{Ending, H2Reset, H2Stream, Head, Header, Message, Peer, StartLine};
 use crate::finding::{Code, Finding};
 use crate::http::body::{BodyReader, Coding};
-use crate::http::exchange::{Completed, Output, StreamId};
+use crate::http::exchange::{head_bytes, Completed, Output, StreamId};
 use crate::http::head::Body;
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::connection::Link;
@@ -470,16 +470,16 @@ impl H2Connection {
             .iter()
             .map(|t| {
                 std::mem::size_of::<Tracked>()
-                    + t.request.as_ref().map_or(0, message_bytes)
-                    + t.interim.iter().map(message_bytes).sum::<usize>()
+                    + t.request.as_ref().map_or(0, head_bytes)
+                    + t.interim.iter().map(head_bytes).sum::<usize>()
                     + t.relays
                         .as_ref()
                         .map_or(0, |r| r.iter().map(Relay::memory).sum::<usize>())
                     + t.refusal.as_ref().map_or(0, |r| {
                         std::mem::size_of::<Refusal>()
                             + r.reader.memory()
-                            + r.done.request.as_ref().map_or(0, message_bytes)
-                            + r.done.response.as_ref().map_or(0, message_bytes)
+                            + r.done.request.as_ref().map_or(0, head_bytes)
+                            + r.done.response.as_ref().map_or(0, head_bytes)
                     })
             })
             .sum();
@@ -1330,15 +1330,6 @@ fn escape(bytes: &[u8]) -> String {
         }
     }
     s
-}
-
-fn message_bytes(m: &Message) -> usize {
-    m.head.raw.len()
-        + m.head
-            .headers
-            .iter()
-            .map(|h| h.name.len() + h.value.len())
-            .sum::<usize>()
 }
 
 /// A frame whose borrowed parts are copied, so the stream may be consumed before it is

@@ -259,7 +259,7 @@ pub struct Exchange {
 }
 
 /// Bytes a kept head holds: its raw text and its parsed fields.
-fn head_bytes(m: &Message) -> usize {
+pub(crate) fn head_bytes(m: &Message) -> usize {
     m.head.raw.len()
         + m.head
             .headers
