@@ -19,8 +19,9 @@ use crate::tcp::reassembly::StreamLimits;
 /// Prometheus server keeps every series it ever saw.
 const MAX_METRICS_SERVERS: usize = 1000;
 
-/// Largest `--body-bytes`: a kept body is held per connection while it arrives and in its
-/// record afterwards.
+/// Largest `--body-bytes` and `--eio-body-bytes`: a kept body is held per connection while it
+/// arrives (and a refusal's in its record afterwards). An Engine.IO server's default
+/// `maxHttpBufferSize` (10^6 bytes) fits.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Raw command-line flags.
@@ -213,6 +214,13 @@ pub struct Cli {
     /// a 101 (the server's reason), decoded; 0 keeps none.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().body_bytes)]
     pub body_bytes: usize,
+
+    /// Read the first BYTES of each Engine.IO (Socket.IO) polling body: the open packet, error
+    /// answers and the packets of each poll; a longer body is cut there, counted and said on
+    /// its session (`engineio_body_cut`). 0 reads none.
+    #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().eio_body_bytes)]
+    pub eio_body_bytes: usize,
+
     /// Decrypt TLS with the secrets in FILE, an NSS key log (`SSLKEYLOGFILE`). Live, the file
     /// is re-read as it grows. Key logs are secrets: wssniff never prints their contents.
     #[arg(long, value_name = "FILE")]
@@ -607,6 +615,9 @@ impl Cli {
         if self.body_bytes > MAX_BODY_BYTES {
             return Err(format!("--body-bytes must be at most {MAX_BODY_BYTES}"));
         }
+        if self.eio_body_bytes > MAX_BODY_BYTES {
+            return Err(format!("--eio-body-bytes must be at most {MAX_BODY_BYTES}"));
+        }
         if self.memcap < MIN_MEMCAP {
             return Err("--memcap must be at least 1M".into());
         }
@@ -642,6 +653,7 @@ impl Cli {
             max_header_bytes: self.max_header_bytes,
             max_payload: self.max_payload,
             body_bytes: self.body_bytes,
+            eio_body_bytes: self.eio_body_bytes,
             // HTTP/2 header blocks, decoded lists and HPACK tables share the head cap.
             h2: H2Limits {
                 max_header_block: self.max_header_bytes,

@@ -68,6 +68,8 @@ pub struct ConnLimits {
     /// Bytes kept of the body of every response to an upgrade request that is not a 101
     /// (`--body-bytes`; 0 keeps none).
     pub body_bytes: usize,
+    /// Bytes kept of each Engine.IO polling body (`--eio-body-bytes`).
+    pub eio_body_bytes: usize,
     /// A key store will be asked for each TLS session's keys: the TLS layer waits for the
     /// answer after the ServerHello (see [`crate::tls`]).
     pub decrypt: bool,
@@ -86,6 +88,7 @@ impl Default for ConnLimits {
             max_pending: 1024,
             max_payload: DEFAULT_MAX_PAYLOAD,
             body_bytes: crate::http::body::DEFAULT_BODY_BYTES,
+            eio_body_bytes: crate::http::exchange::EIO_BODY_BYTES,
             decrypt: false,
             h2: H2Limits::default(),
             frame_log: false,
@@ -197,7 +200,8 @@ impl Dispatch {
                 limits.max_header_bytes,
                 limits.max_pending,
                 limits.body_bytes,
-            ),
+            )
+            .keeping_eio_bodies(limits.eio_body_bytes),
             websockets: Vec::new(),
             websockets_account: Account::default(),
             engineio: None,

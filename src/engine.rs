@@ -217,6 +217,10 @@ pub struct Stats {
     /// Engine.IO (Socket.IO) session records emitted.
     #[serde(skip_serializing_if = "is_zero")]
     pub engineio_sessions: u64,
+    /// Engine.IO session records saying a polling body was cut by `--eio-body-bytes`
+    /// (`engineio_body_cut`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub engineio_bodies_cut: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -416,7 +420,7 @@ impl Engine {
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
             keys: None,
-            engineio: EngineIoTracker::new(),
+            engineio: EngineIoTracker::new().with_body_bytes(config.conn.eio_body_bytes),
             closed: VecDeque::new(),
         }
     }
@@ -461,6 +465,7 @@ impl Engine {
                 .map(|p| record_weight(&p.record))
                 .sum::<usize>()
             + self.hops.memory()
+            + self.engineio.memory_walked()
     }
 
     /// Growths of `what` the memory budget refused so far ([`crate::memory`]).
@@ -774,7 +779,8 @@ impl Engine {
     }
 
     /// Time passes without packets (live capture): reports upgrade requests unanswered for
-    /// longer than the response timeout, and expires idle connections.
+    /// longer than the response timeout, and expires idle connections and idle Engine.IO
+    /// sessions.
     pub fn tick(&mut self, now: Timestamp, emit: &mut dyn FnMut(Event)) {
         let Some(timeout) = self.config.response_timeout_ns else {
             return;
@@ -805,6 +811,12 @@ impl Engine {
             let loss = conn.tcp().loss();
             self.emit_completed(key, client, rtt, loss);
         }
+        if !self.engineio.is_empty() {
+            // Engine.IO sessions idle past their heartbeat: a sensor must not hold them to
+            // the end of the capture.
+            self.engineio.expire(now, &mut self.meter);
+            self.engineio_done();
+        }
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted();
         self.release(emit);
@@ -830,8 +842,8 @@ impl Engine {
         }
         self.settle_table();
         self.note_capture_evidence();
-        for session in self.engineio.finish() {
-            self.stats.engineio_sessions += 1;
+        for session in self.engineio.finish(&mut self.meter) {
+            self.note_engineio(&session);
             self.out.push(Event::EngineIo(Box::new(session)));
         }
         // Nothing is left to link with: the remembered legs go.
@@ -935,6 +947,12 @@ impl Engine {
                 if record.client_to_server.frames == 0 {
                     // The client failed the handshake: the ending is the handshake's.
                     self.unpark(key, Some(&record));
+                    if let Some(eio) = conn.take_engineio() {
+                        // Its Engine.IO session learns that its WebSocket is over all the same.
+                        self.engineio
+                            .websocket_ended(&record, &eio, &mut self.meter);
+                        self.engineio_done();
+                    }
                     continue;
                 }
                 self.unpark(key, None);
@@ -951,7 +969,8 @@ impl Engine {
                 self.stats.connections_without_handshake += 1;
             }
             if let Some(eio) = conn.take_engineio() {
-                self.engineio.websocket_ended(&record, &eio);
+                self.engineio
+                    .websocket_ended(&record, &eio, &mut self.meter);
             }
             self.out.push(Event::Connection(Box::new(record)));
             self.engineio_done();
@@ -966,12 +985,16 @@ impl Engine {
         let client = key.source(client_side);
         let server = key.source(client_side.reverse());
         for poll in std::mem::take(&mut self.output.engineio) {
-            self.engineio.poll(&Poll {
-                client,
-                server,
-                request: &poll.request,
-                response: poll.response.as_ref(),
-            });
+            self.engineio.poll(
+                &Poll {
+                    client,
+                    server,
+                    request: &poll.request,
+                    response: poll.response.as_ref(),
+                    bodies_unread: poll.bodies_unread,
+                },
+                &mut self.meter,
+            );
         }
         self.engineio_done();
     }
@@ -979,8 +1002,29 @@ impl Engine {
     /// Writes the Engine.IO sessions known to be over.
     fn engineio_done(&mut self) {
         for session in self.engineio.take_done() {
-            self.stats.engineio_sessions += 1;
+            self.note_engineio(&session);
             self.out.push(Event::EngineIo(Box::new(session)));
+        }
+    }
+
+    /// Counts an Engine.IO session record on its way out (and the caps it says it hit).
+    fn note_engineio(&mut self, session: &crate::event::EngineIoSession) {
+        self.stats.engineio_sessions += 1;
+        for f in &session.findings {
+            match f.code {
+                Code::MemcapReached => self.stats.memcap_records += 1,
+                Code::EngineioBodyCut => {
+                    self.stats.engineio_bodies_cut += 1;
+                    self.notice_once(
+                        NoticeCode::EngineioBodyLimit,
+                        format!(
+                            "an Engine.IO polling body was longer than {} bytes (--eio-body-bytes): the packets past the cut were not read (engineio_body_cut)",
+                            self.config.conn.eio_body_bytes
+                        ),
+                    );
+                }
+                _ => {}
+            }
         }
     }
 
@@ -1268,7 +1312,7 @@ impl Engine {
                 .is_ok();
             let record = Arc::new(record);
             if record.request.as_ref().is_some_and(engineio_request) {
-                self.engineio.handshake(&record);
+                self.engineio.handshake(&record, &mut self.meter);
             }
             let hops = self.hops.push_within(&record, keep);
             self.hop_account.set(&mut self.meter, self.hops.memory());

@@ -391,6 +391,9 @@ catalogue! {
     EngineioMalformed => "engineio_malformed", Warning,
         "An Engine.IO payload or packet did not parse",
         "Usually a client and server of incompatible versions, or a proxy that altered the body (compression, an injected page). Compare both libraries' versions.";
+    EngineioBodyCut => "engineio_body_cut", Info,
+        "An Engine.IO polling body was longer than wssniff reads (--eio-body-bytes): the packets after the cut were not analysed",
+        "Raise --eio-body-bytes (up to 1 MiB) to read whole batches; the session's open packet and errors come first and are read either way.";
     SocketioNamespaceRefused => "socketio_namespace_refused", Error,
         "The server refused the Socket.IO namespace connection (CONNECT_ERROR)",
         "Auth middleware (`io.use(...)`) or a namespace handler rejected the client with this message: check the credential the client sends in `auth` and the middleware's condition.";
@@ -555,6 +558,8 @@ notices! {
         "A connection pipelined more requests than wssniff keeps waiting for answers (1024); it stopped following that connection";
     Memcap => "memcap", Some("--memcap"),
         "The memory budget was full: new buffering was refused (counted by kind in the summary) and the least recently active connections were evicted to make room for new ones; affected records carry memcap_reached";
+    EngineioBodyLimit => "engineio_body_limit", Some("--eio-body-bytes"),
+        "An Engine.IO polling body was longer than the cap; its session says so (engineio_body_cut) and the packets past the cut were not read";
     OrderLimit => "order_limit", None,
         "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
     // --- what the capture lacks ---

@@ -4,11 +4,11 @@
 //!
 //! Each such buffer (a reassembly stream with its out-of-order segments, the HTTP pairing's
 //! pending requests and interim responses, a WebSocket session, the flow table's slots, a
-//! connection's own state, the proxy-hop tracker) has an [`Account`]: the bytes it last
-//! registered. Its owner calls [`Account::set`] with the buffer's current size after changing
-//! it (once per segment, not per byte), and with 0 before dropping it, so at every packet
-//! boundary `Meter::held() == Σ buffer sizes`, exactly; the integration tests compare it with
-//! a walk of the flow table at every packet.
+//! connection's own state, the proxy-hop tracker, the Engine.IO session tracker) has an
+//! [`Account`]: the bytes it last registered. Its owner calls [`Account::set`] with the
+//! buffer's current size after changing it (once per segment, not per byte), and with 0
+//! before dropping it, so at every packet boundary `Meter::held() == Σ buffer sizes`,
+//! exactly; the integration tests compare it with a walk of the flow table at every packet.
 //!
 //! # The budget (Suricata's memcap policy)
 //! Growth goes through the meter first: [`Account::reserve`] (grow and register in one call)
@@ -56,10 +56,12 @@ pub enum Use {
     Flow,
     /// Handshakes remembered to link the legs of proxied handshakes.
     Hop,
+    /// Engine.IO sessions followed across connections (`correlate::engineio`).
+    EngineIo,
 }
 
 /// Every [`Use`], in declaration order (for summaries).
-pub const USES: [Use; 9] = [
+pub const USES: [Use; 10] = [
     Use::Segments,
     Use::Unparsed,
     Use::Pending,
@@ -69,6 +71,7 @@ pub const USES: [Use; 9] = [
     Use::Http2,
     Use::Flow,
     Use::Hop,
+    Use::EngineIo,
 ];
 
 impl Use {
@@ -85,6 +88,7 @@ impl Use {
             Use::Http2 => "http2",
             Use::Flow => "flow",
             Use::Hop => "hop",
+            Use::EngineIo => "engineio",
         }
     }
 
@@ -101,6 +105,7 @@ impl Use {
             Use::Http2 => "HTTP/2 state",
             Use::Flow => "connection state",
             Use::Hop => "handshakes remembered for proxy-hop correlation",
+            Use::EngineIo => "Engine.IO sessions followed across connections",
         }
     }
 

@@ -524,6 +524,8 @@ pub fn small_caps() -> EngineConfig {
             max_pending: 4,
             max_payload: 4096,
             body_bytes: 256,
+            // Engine.IO bodies past the cut: fuzz inputs reach engineio_body_cut.
+            eio_body_bytes: 512,
             decrypt: false,
             h2: wssniff::h2::connection::H2Limits {
                 max_header_block: 2048,

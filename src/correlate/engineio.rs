@@ -9,7 +9,13 @@
 //! Fed in packet order by the engine, pure and deterministic: sessions live in a `BTreeMap`
 //! keyed by sid, at most [`MAX_SESSIONS`] (the oldest is written out to make room), and a
 //! session is written when it is known to be over (a close packet, its WebSocket ended,
-//! a refusal that ends it) or when the capture ends.
+//! a refusal that ends it), when it has been idle past its heartbeat ([`EngineIoTracker::expire`],
+//! live), or when the capture ends.
+//!
+//! Memory: every session's state is registered with the global budget (`--memcap`,
+//! [`Use::EngineIo`]). A session whose state would grow past it is written out at once
+//! with what it holds, marked `memcap_reached`: what came before is analysed, what comes
+//! after is not linked to it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +30,7 @@ use crate::event::{
     HandshakeRecord, Message, Peer, SioNamespace, StartLine, Verdict,
 };
 use crate::finding::{Code, Finding, Severity};
+use crate::memory::{Account, Meter, Use};
 
 /// Most sessions followed at once.
 pub const MAX_SESSIONS: usize = 4096;
@@ -35,6 +42,28 @@ const MAX_ERRORS: usize = 16;
 const MAX_SERVERS: usize = 8;
 /// Websocket attempts without a sid (websocket-only clients) waiting for their open packet.
 const MAX_WAITING: usize = 1024;
+/// Estimated bytes a map or queue entry costs beyond its key and value (tree nodes, slots).
+const ENTRY_OVERHEAD: usize = 64;
+/// Time past pingInterval + pingTimeout after which an idle session is written out: the
+/// server has closed it by then (Engine.IO closes a session whose heartbeat stops after
+/// pingInterval + pingTimeout), and a long poll held open ends well within it.
+pub const IDLE_MARGIN_NS: i64 = 10_000_000_000;
+/// The heartbeat (pingInterval + pingTimeout) of a revision 4 session whose open packet is
+/// not in the capture: the engine.io 4 server's defaults, 25 s + 20 s.
+const DEFAULT_HEARTBEAT_MS_V4: u64 = 45_000;
+/// The same for revisions 2 and 3: engine.io 3's pingInterval, 25 s, and the largest of
+/// its pingTimeout defaults, 60 s (before 3.2; 5 s in 3.2–3.5, 20 s from 3.6).
+const DEFAULT_HEARTBEAT_MS_V3: u64 = 85_000;
+
+/// What one polling exchange showed, read before its session is looked up.
+struct PollFacts {
+    open: Option<Open>,
+    error: Option<packet::ErrorBody>,
+    malformed: Option<String>,
+    packets_in: Vec<(Peer, Kind, bool, Option<socketio::SioPacket>)>,
+    cut: bool,
+    resp_packet: u64,
+}
 
 /// One polling exchange as the tracker reads it.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +76,8 @@ pub struct Poll<'a> {
     pub request: &'a Message,
     /// The response (its body), if it came.
     pub response: Option<&'a Message>,
+    /// Bodies of the exchange the memory budget had no room to read (0, 1 or 2).
+    pub bodies_unread: u8,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +96,20 @@ struct State {
     probe_unanswered: bool,
     /// The upgrade's handshake findings, for the fallback's cause.
     upgrade_cause: Option<String>,
-    first_ts: Option<Timestamp>,
+    /// Bytes registered for this state ([`state_cost`] when last settled).
+    cost: usize,
+    /// WebSockets of the session still open (101s waiting for their connection's end): an
+    /// idle session with one is not expired, its connection's end writes it.
+    websockets_open: u32,
+    /// Polling bodies longer than `--eio-body-bytes`, cut there: (how many, the first packet).
+    bodies_cut: Option<(u64, u64)>,
+    /// Polling bodies the memory budget had no room to read.
+    bodies_unread: u64,
+    /// The budget had no room for the session's state to grow: it is written out now (the
+    /// packet where that happened).
+    memcap_at: Option<u64>,
+    /// Written out idle ([`EngineIoTracker::expire`]).
+    expired: bool,
 }
 
 /// A websocket attempt without a sid: its open packet arrives in the WebSocket.
@@ -78,7 +122,7 @@ struct Waiting {
 }
 
 /// The sessions being followed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EngineIoTracker {
     sessions: BTreeMap<String, State>,
     /// Order sessions were first seen, for the cap.
@@ -87,6 +131,83 @@ pub struct EngineIoTracker {
     by_handshake: BTreeMap<u64, String>,
     waiting: BTreeMap<u64, Waiting>,
     done: Vec<EngineIoSession>,
+    /// Bytes kept of each polling body (`--eio-body-bytes`): a body cut there is said.
+    body_bytes: usize,
+    /// Σ of the states' costs, the waiting attempts' and the handshake links' (what
+    /// `account` registers).
+    held: usize,
+    account: Account,
+}
+
+impl Default for EngineIoTracker {
+    fn default() -> Self {
+        EngineIoTracker {
+            sessions: BTreeMap::new(),
+            order: std::collections::VecDeque::new(),
+            by_handshake: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            done: Vec::new(),
+            body_bytes: crate::http::exchange::EIO_BODY_BYTES,
+            held: 0,
+            account: Account::default(),
+        }
+    }
+}
+
+/// Bytes of a string's heap part and its handle.
+fn string_cost(s: &str) -> usize {
+    std::mem::size_of::<String>() + s.len()
+}
+
+/// Estimated bytes one session's state holds: the state and its record, their strings and
+/// lists, its entries in the session map and the first-seen queue.
+fn state_cost(sid: &str, st: &State) -> usize {
+    use std::mem::size_of;
+    let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+    let mut n = size_of::<State>()
+        + 2 * (ENTRY_OVERHEAD + string_cost(sid))
+        + (st.opened_by.capacity() + st.unknown_at.capacity()) * size_of::<SocketAddr>()
+        + st.malformed.as_ref().map_or(0, |(m, _)| m.len())
+        + opt(&st.ws_ping_timeout)
+        + opt(&st.upgrade_cause);
+    if let Some(r) = &st.record {
+        n += size_of::<EngineIoSession>()
+            + opt(&r.sid)
+            + r.path.len()
+            + r.open.as_ref().map_or(0, |o| {
+                size_of::<EioOpen>() + o.upgrades.iter().map(|u| string_cost(u)).sum::<usize>()
+            })
+            + size_of::<EioUpgrade>()
+            + r.connections.capacity() * size_of::<EioConnection>()
+            + r.errors.capacity() * size_of::<EioError>()
+            + r.errors.iter().map(|e| e.message.len()).sum::<usize>()
+            + r.namespaces.capacity() * size_of::<SioNamespace>()
+            + r.namespaces
+                .iter()
+                .map(|ns| ns.namespace.len() + opt(&ns.error))
+                .sum::<usize>();
+    }
+    n
+}
+
+/// Estimated bytes of a handshake link (handshake id → sid).
+fn link_cost(sid: &str) -> usize {
+    ENTRY_OVERHEAD + std::mem::size_of::<u64>() + string_cost(sid)
+}
+
+/// Estimated bytes of a websocket-only attempt waiting for its open packet.
+fn waiting_cost(w: &Waiting) -> usize {
+    ENTRY_OVERHEAD
+        + std::mem::size_of::<Waiting>()
+        + w.target.path.len()
+        + w.target.sid.as_deref().map_or(0, str::len)
+}
+
+/// A body cut by the cap (not by the connection's end): it holds the cap's worth and more
+/// came after it.
+fn cut_by_cap(m: Option<&Message>, cap: usize) -> bool {
+    m.and_then(|m| m.body.as_ref())
+        .is_some_and(|b| b.truncated && b.bytes.len() >= cap)
 }
 
 fn target_of(m: &Message) -> Option<&str> {
@@ -171,10 +292,129 @@ impl EngineIoTracker {
         EngineIoTracker::default()
     }
 
+    /// The same tracker, told that polling bodies are kept up to `bytes`
+    /// (`--eio-body-bytes`), so a body cut there is said on its session.
+    #[must_use]
+    pub fn with_body_bytes(mut self, bytes: usize) -> Self {
+        self.body_bytes = bytes;
+        self
+    }
+
     /// Sessions followed now.
     #[must_use]
     pub fn len(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Estimated bytes held now (what is registered with the memory meter).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.held
+    }
+
+    /// The same figure, computed by walking every session: what the running total must
+    /// agree with (for tests).
+    #[must_use]
+    pub fn memory_walked(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|(sid, st)| state_cost(sid, st))
+            .sum::<usize>()
+            + self.waiting.values().map(waiting_cost).sum::<usize>()
+            + self
+                .by_handshake
+                .values()
+                .map(|s| link_cost(s))
+                .sum::<usize>()
+    }
+
+    /// Registers a change of `delta` bytes outside the session states (links, waiting).
+    fn add_held(&mut self, meter: &mut Meter, grow: usize, shrink: usize) {
+        self.held = self.held.saturating_add(grow).saturating_sub(shrink);
+        self.account.set(meter, self.held);
+    }
+
+    /// Brings `sid`'s registered cost up to date after a change. Growth the budget has no
+    /// room for writes the session out now, marked (`memcap_reached`), and frees its state.
+    fn settle(&mut self, sid: &str, meter: &mut Meter, packet: u64) {
+        let Some(st) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        let cost = state_cost(sid, st);
+        let old = st.cost;
+        if cost <= old || meter.admit(Use::EngineIo, cost - old).is_ok() {
+            st.cost = cost;
+            self.held = self.held.saturating_sub(old).saturating_add(cost);
+            self.account.set(meter, self.held);
+            return;
+        }
+        st.memcap_at = Some(packet);
+        self.write_out(sid, meter);
+    }
+
+    /// Removes `sid`'s state, its place in the order and its handshake links, and writes
+    /// its record.
+    fn write_out(&mut self, sid: &str, meter: &mut Meter) {
+        let Some(st) = self.sessions.remove(sid) else {
+            return;
+        };
+        self.order.retain(|s| s != sid);
+        let mut freed = st.cost;
+        if st.websockets_open > 0 {
+            self.by_handshake.retain(|_, s| {
+                let keep = s != sid;
+                if !keep {
+                    freed += link_cost(s);
+                }
+                keep
+            });
+        }
+        self.add_held(meter, 0, freed);
+        self.done.extend(finish_state(st));
+    }
+
+    /// Writes out the sessions idle since before `now` less their heartbeat
+    /// (pingInterval + pingTimeout, or the server's defaults when the open packet was not
+    /// captured) less [`IDLE_MARGIN_NS`]: the server has given up on them, and a
+    /// long-running capture must not hold them to its end. One closed by a close packet
+    /// over polling waits the margin alone. Sessions with a WebSocket still
+    /// open wait for it (the flow table's idle timeout ends that connection). Ending
+    /// `expired`. Deterministic: `now` is capture time (the engine's tick).
+    pub fn expire(&mut self, now: Timestamp, meter: &mut Meter) {
+        let due: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, st)| st.websockets_open == 0)
+            .filter(|(_, st)| {
+                st.record.as_ref().is_some_and(|r| {
+                    // A close packet over polling is not written at once: a proxy's other
+                    // leg may still carry the session's last exchanges. It waits the margin.
+                    if st.closed {
+                        return now.nanos_since(r.end_ts) > IDLE_MARGIN_NS;
+                    }
+                    let heartbeat_ms = r
+                        .open
+                        .as_ref()
+                        .and_then(|o| Some(o.ping_interval_ms?.saturating_add(o.ping_timeout_ms?)))
+                        .unwrap_or(if r.version >= 4 {
+                            DEFAULT_HEARTBEAT_MS_V4
+                        } else {
+                            DEFAULT_HEARTBEAT_MS_V3
+                        });
+                    let idle_ns = i64::try_from(heartbeat_ms.saturating_mul(1_000_000))
+                        .unwrap_or(i64::MAX)
+                        .saturating_add(IDLE_MARGIN_NS);
+                    now.nanos_since(r.end_ts) > idle_ns
+                })
+            })
+            .map(|(sid, _)| sid.clone())
+            .collect();
+        for sid in due {
+            if let Some(st) = self.sessions.get_mut(&sid) {
+                st.expired = true;
+            }
+            self.write_out(&sid, meter);
+        }
     }
 
     /// Whether no session is followed.
@@ -188,14 +428,13 @@ impl EngineIoTracker {
         std::mem::take(&mut self.done)
     }
 
-    fn state(&mut self, sid: &str, t: &Target, ts: Timestamp) -> &mut State {
+    /// `sid`'s state, created for a session seen first now (its cost is registered by
+    /// [`EngineIoTracker::settle`] once the caller has filled it).
+    fn state(&mut self, sid: &str, t: &Target, ts: Timestamp, meter: &mut Meter) -> &mut State {
         if !self.sessions.contains_key(sid) {
             if self.sessions.len() >= MAX_SESSIONS {
-                while let Some(old) = self.order.pop_front() {
-                    if let Some(st) = self.sessions.remove(&old) {
-                        self.done.extend(finish_state(st));
-                        break;
-                    }
+                if let Some(old) = self.order.front().cloned() {
+                    self.write_out(&old, meter);
                 }
             }
             self.order.push_back(sid.to_owned());
@@ -205,7 +444,6 @@ impl EngineIoTracker {
                 sid.to_owned(),
                 State {
                     record: Some(record),
-                    first_ts: Some(ts),
                     ..State::default()
                 },
             );
@@ -213,8 +451,9 @@ impl EngineIoTracker {
         self.sessions.entry(sid.to_owned()).or_default()
     }
 
-    /// One polling exchange (a GET or POST whose target names `EIO=`).
-    pub fn poll(&mut self, p: &Poll<'_>) {
+    /// One polling exchange (a GET or POST whose target names `EIO=`). Its state is
+    /// registered with `meter` (see the module's memory paragraph).
+    pub fn poll(&mut self, p: &Poll<'_>, meter: &mut Meter) {
         let Some(t) = target_of(p.request).and_then(target::parse) else {
             return;
         };
@@ -270,6 +509,13 @@ impl EngineIoTracker {
                 Err(e) => malformed = Some(e.0),
             }
         }
+        // A body cut by `--eio-body-bytes` ends inside a packet: that is the cut, not a
+        // malformed payload.
+        let cut = cut_by_cap(p.response, self.body_bytes)
+            || (is_post && cut_by_cap(Some(p.request), self.body_bytes));
+        if cut {
+            malformed = None;
+        }
         let sid = t
             .sid
             .clone()
@@ -277,7 +523,7 @@ impl EngineIoTracker {
         let Some(sid) = sid else {
             // No session came of it: a refused (or unreadable) open is a record of its own;
             // an open whose answer is not in the capture says nothing.
-            if error.is_none() && malformed.is_none() {
+            if error.is_none() && malformed.is_none() && !cut && p.bodies_unread == 0 {
                 return;
             }
             let mut record = new_record(&t, ts);
@@ -308,12 +554,57 @@ impl EngineIoTracker {
             let st = State {
                 record: Some(record),
                 malformed: malformed.map(|m| (m, 1)),
+                bodies_cut: cut.then_some((1, resp_packet)),
+                bodies_unread: u64::from(p.bodies_unread),
                 ..State::default()
             };
             self.done.extend(finish_state(st));
             return;
         };
-        let st = self.state(&sid, &t, ts);
+        self.poll_session(
+            &sid,
+            &t,
+            p,
+            meter,
+            PollFacts {
+                open,
+                error,
+                malformed,
+                packets_in,
+                cut,
+                resp_packet,
+            },
+        );
+        self.settle(&sid, meter, resp_packet);
+    }
+
+    /// Folds one polling exchange into the session `sid`.
+    fn poll_session(
+        &mut self,
+        sid: &str,
+        t: &Target,
+        p: &Poll<'_>,
+        meter: &mut Meter,
+        facts: PollFacts,
+    ) {
+        let PollFacts {
+            open,
+            error,
+            malformed,
+            packets_in,
+            cut,
+            resp_packet,
+        } = facts;
+        let ts = p.request.first_ts;
+        let first_packet = p.request.packets.first().copied().unwrap_or(0);
+        let is_post = p.request.head.method() == Some("POST");
+        let status = p.response.and_then(|r| r.head.status());
+        let st = self.state(sid, t, ts, meter);
+        if cut {
+            let (n, _) = st.bodies_cut.get_or_insert((0, resp_packet));
+            *n += 1;
+        }
+        st.bodies_unread += u64::from(p.bodies_unread);
         let Some(record) = st.record.as_mut() else {
             return;
         };
@@ -387,8 +678,9 @@ impl EngineIoTracker {
         }
     }
 
-    /// A handshake record whose request target names Engine.IO's websocket transport.
-    pub fn handshake(&mut self, r: &HandshakeRecord) {
+    /// A handshake record whose request target names Engine.IO's websocket transport. Its
+    /// state is registered with `meter`.
+    pub fn handshake(&mut self, r: &HandshakeRecord, meter: &mut Meter) {
         let Some(t) = r
             .request
             .as_ref()
@@ -446,15 +738,19 @@ impl EngineIoTracker {
                 if self.waiting.len() >= MAX_WAITING {
                     return;
                 }
-                self.waiting.insert(
-                    r.id,
-                    Waiting {
-                        target: t,
-                        conn,
-                        upgrade,
-                        ts: r.ts,
-                    },
-                );
+                let w = Waiting {
+                    target: t,
+                    conn,
+                    upgrade,
+                    ts: r.ts,
+                };
+                // Without room it is not followed: its handshake record still tells the
+                // attempt, and the refusal is counted.
+                let cost = waiting_cost(&w);
+                if meter.admit(Use::EngineIo, cost).is_ok() {
+                    self.waiting.insert(r.id, w);
+                    self.add_held(meter, cost, 0);
+                }
             } else if let (Some(e), Some(status)) = (body_error, r.status) {
                 // Refused with an Engine.IO error before a session existed; an attempt with
                 // no Engine.IO answer (none captured, or another server's) says nothing of
@@ -482,7 +778,7 @@ impl EngineIoTracker {
             }
             return;
         };
-        let st = self.state(&sid, &t, r.ts);
+        let st = self.state(&sid, &t, r.ts, meter);
         st.upgrade_cause = cause;
         let Some(record) = st.record.as_mut() else {
             return;
@@ -514,19 +810,40 @@ impl EngineIoTracker {
         if !keep_old {
             record.upgrade = Some(upgrade);
         }
+        let response_packet = r
+            .response
+            .as_ref()
+            .and_then(|m| m.packets.first().copied())
+            .unwrap_or(first_packet);
         if r.status == Some(101) {
-            self.by_handshake.insert(r.id, sid);
+            st.websockets_open += 1;
+            let cost = link_cost(&sid);
+            if let Some(old) = self.by_handshake.insert(r.id, sid.clone()) {
+                self.add_held(meter, 0, link_cost(&old));
+            }
+            self.add_held(meter, cost, 0);
         }
+        self.settle(&sid, meter, response_packet);
     }
 
     /// A WebSocket connection that carried Engine.IO ended: `eio` is what its observer read.
-    pub fn websocket_ended(&mut self, record: &ConnectionRecord, eio: &EioObserver) {
+    pub fn websocket_ended(
+        &mut self,
+        record: &ConnectionRecord,
+        eio: &EioObserver,
+        meter: &mut Meter,
+    ) {
         let Some(id) = record.handshake_id else {
             return;
         };
         let sid = if let Some(sid) = self.by_handshake.remove(&id) {
+            self.add_held(meter, 0, link_cost(&sid));
+            if let Some(st) = self.sessions.get_mut(&sid) {
+                st.websockets_open = st.websockets_open.saturating_sub(1);
+            }
             sid
         } else if let Some(w) = self.waiting.remove(&id) {
+            self.add_held(meter, 0, waiting_cost(&w));
             // websocket-only: the open packet names the session.
             let Some((open, packet)) = eio
                 .packets
@@ -538,7 +855,7 @@ impl EngineIoTracker {
             let mut t = w.target.clone();
             t.sid = Some(open.sid.clone());
             let sid = open.sid.clone();
-            let st = self.state(&sid, &t, w.ts);
+            let st = self.state(&sid, &t, w.ts, meter);
             if let Some(r) = st.record.as_mut() {
                 r.open = Some(open_of(open, Transport::Websocket, packet));
                 r.transport = "websocket";
@@ -612,15 +929,16 @@ impl EngineIoTracker {
             }
         }
         if st.ws_ended || st.closed {
-            if let Some(st) = self.sessions.remove(&sid) {
-                self.order.retain(|s| *s != sid);
-                self.done.extend(finish_state(st));
-            }
+            self.write_out(&sid, meter);
+        } else {
+            let packet = eio.packets.last().map_or(0, |p| p.packet);
+            self.settle(&sid, meter, packet);
         }
     }
 
-    /// End of input: every session still followed is written.
-    pub fn finish(&mut self) -> Vec<EngineIoSession> {
+    /// End of input: every session still followed is written, and what was registered
+    /// with `meter` is released.
+    pub fn finish(&mut self, meter: &mut Meter) -> Vec<EngineIoSession> {
         let mut out = self.take_done();
         for (_, st) in std::mem::take(&mut self.sessions) {
             out.extend(finish_state(st));
@@ -628,6 +946,8 @@ impl EngineIoTracker {
         self.order.clear();
         self.by_handshake.clear();
         self.waiting.clear();
+        self.held = 0;
+        self.account.set(meter, 0);
         out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.sid.cmp(&b.sid)));
         out
     }
@@ -666,7 +986,6 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
         #[allow(clippy::cast_precision_loss)]
         max_pong_wait_ms: (st.heartbeat.max_wait_ns as f64 / 1e3).round() / 1e3,
     };
-    let _ = st.first_ts;
     let mut findings = Vec::new();
     // One finding per error code: a proxy's two legs carry the same answer twice.
     let mut seen_codes: Vec<i64> = Vec::new();
@@ -817,6 +1136,40 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             format!("{why} ({n} time{})", if *n == 1 { "" } else { "s" }),
         ));
     }
+    if let Some((n, packet)) = st.bodies_cut {
+        findings.push(
+            Finding::new(
+                Code::EngineioBodyCut,
+                format!(
+                    "{n} polling bod{} longer than --eio-body-bytes: the packets past the cut were not read",
+                    if n == 1 { "y was" } else { "ies were" }
+                ),
+            )
+            .packets(&[packet]),
+        );
+    }
+    if st.bodies_unread > 0 || st.memcap_at.is_some() {
+        let mut what = Vec::new();
+        if st.bodies_unread > 0 {
+            let n = st.bodies_unread;
+            what.push(format!(
+                "{n} polling bod{} not read",
+                if n == 1 { "y was" } else { "ies were" }
+            ));
+        }
+        if let Some(packet) = st.memcap_at {
+            what.push(format!(
+                "the session's state could not grow at packet {packet}: it is written out there, and later requests carrying its sid are not linked to it"
+            ));
+        }
+        findings.push(Finding::new(
+            Code::MemcapReached,
+            format!(
+                "{}: wssniff's memory budget (--memcap) was full",
+                what.join("; ")
+            ),
+        ));
+    }
     if r.ending == "capture_ended" {
         if st.closed {
             r.ending = "close_packet";
@@ -824,6 +1177,8 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             r.ending = "transport_closed";
         } else if !r.errors.is_empty() {
             r.ending = "rejected";
+        } else if st.expired {
+            r.ending = "expired";
         }
     }
     r.findings = findings;
@@ -878,12 +1233,16 @@ mod tests {
             body,
             n + 1,
         );
-        t.poll(&Poll {
-            client: addr(40000 + u16::try_from(n).unwrap()),
-            server: addr(server),
-            request: &req,
-            response: Some(&resp),
-        });
+        t.poll(
+            &Poll {
+                client: addr(40000 + u16::try_from(n).unwrap()),
+                server: addr(server),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
     }
 
     const OPEN: &[u8] =
@@ -926,7 +1285,7 @@ mod tests {
             UNKNOWN,
             7,
         );
-        let done = t.finish();
+        let done = t.finish(&mut Meter::new());
         assert_eq!(done.len(), 1);
         let s = &done[0];
         assert_eq!(s.sid.as_deref(), Some("S1"));
@@ -964,7 +1323,7 @@ mod tests {
             UNKNOWN,
             3,
         );
-        let s = &t.finish()[0];
+        let s = &t.finish(&mut Meter::new())[0];
         assert!(s.findings[0].message.contains("capture the upstream side"));
     }
 
@@ -989,13 +1348,17 @@ mod tests {
         );
         let req = msg("POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n", b"3", 5);
         let resp = msg("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok", 6);
-        t.poll(&Poll {
-            client: addr(1),
-            server: addr(80),
-            request: &req,
-            response: Some(&resp),
-        });
-        let s = &t.finish()[0];
+        t.poll(
+            &Poll {
+                client: addr(1),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
+        let s = &t.finish(&mut Meter::new())[0];
         assert_eq!((s.heartbeat.pings, s.heartbeat.pongs), (1, 1));
         assert_eq!(s.heartbeat.max_pong_wait_ms, 1.0);
         assert_eq!(s.findings.len(), 1);
@@ -1035,5 +1398,263 @@ mod tests {
             3,
             "the oldest are written out to make room"
         );
+    }
+
+    /// A polling exchange at packet `n` (time `n` ms) fed through `meter`.
+    fn poll_in(
+        t: &mut EngineIoTracker,
+        meter: &mut Meter,
+        target: &str,
+        status: &str,
+        body: BodyExcerpt,
+        n: u64,
+        unread: u8,
+    ) {
+        let req = msg(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"), b"", n);
+        let mut resp = msg(&format!("HTTP/1.1 {status}\r\n\r\n"), b"", n + 1);
+        resp.body = Some(body);
+        t.poll(
+            &Poll {
+                client: addr(40000),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: unread,
+            },
+            meter,
+        );
+    }
+
+    fn excerpt(bytes: &[u8], truncated: bool) -> BodyExcerpt {
+        BodyExcerpt {
+            bytes: bytes.to_vec(),
+            length: None,
+            truncated,
+            content_encoding: None,
+            undecoded: false,
+            problem: None,
+        }
+    }
+
+    const ERROR3: &[u8] = br#"{"code":3,"message":"Bad request"}"#;
+
+    #[test]
+    fn sessions_are_registered_with_the_meter_and_released_when_written() {
+        let mut meter = Meter::new();
+        let mut t = EngineIoTracker::new();
+        let open = "/socket.io/?EIO=4&transport=polling";
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(OPEN, false),
+            1,
+            0,
+        );
+        assert!(t.memory() > 0);
+        assert_eq!(t.memory(), t.memory_walked());
+        assert_eq!(meter.held(), t.memory());
+        let one = t.memory();
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        poll_in(
+            &mut t,
+            &mut meter,
+            sid,
+            "400 Bad Request",
+            excerpt(ERROR3, false),
+            3,
+            0,
+        );
+        assert!(t.memory() > one, "the error answer is held");
+        assert_eq!((t.memory(), meter.held()), (t.memory_walked(), t.memory()));
+        assert_eq!(t.finish(&mut meter).len(), 1);
+        assert_eq!((t.memory(), meter.held()), (0, 0));
+    }
+
+    #[test]
+    fn a_session_the_budget_cannot_hold_is_written_out_at_once_and_marked() {
+        let mut meter = Meter::with_budget(Some(1 << 20));
+        let mut t = EngineIoTracker::new();
+        let open = "/socket.io/?EIO=4&transport=polling";
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(OPEN, false),
+            1,
+            0,
+        );
+        assert_eq!(t.len(), 1);
+        assert!(t.take_done().is_empty());
+        // Another buffer fills the budget: the session's next growth is refused.
+        let mut other = crate::memory::Account::default();
+        let full = (1 << 20) - meter.held();
+        other.set(&mut meter, full);
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        poll_in(
+            &mut t,
+            &mut meter,
+            sid,
+            "400 Bad Request",
+            excerpt(ERROR3, false),
+            3,
+            0,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 1, "written out, not kept");
+        assert_eq!(t.len(), 0);
+        assert_eq!(meter.refused(Use::EngineIo).times, 1);
+        let f = done[0]
+            .findings
+            .iter()
+            .find(|f| f.code == Code::MemcapReached)
+            .expect("marked");
+        assert!(f.message.contains("at packet 4"), "{}", f.message);
+        // What it showed until then is kept: the open and the refused poll.
+        assert!(done[0].open.is_some());
+        assert_eq!(done[0].polls, 2);
+        assert_eq!((t.memory(), t.memory_walked()), (0, 0));
+        // A new session finds no room either: written at once, marked.
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(br#"0{"sid":"S2"}"#, false),
+            5,
+            0,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 1);
+        assert!(done[0]
+            .findings
+            .iter()
+            .any(|f| f.code == Code::MemcapReached));
+        assert_eq!(meter.refused(Use::EngineIo).times, 2);
+        other.set(&mut meter, 0);
+        assert_eq!(meter.held(), 0);
+    }
+
+    #[test]
+    fn polling_bodies_the_budget_did_not_read_mark_the_session() {
+        let mut meter = Meter::new();
+        let mut t = EngineIoTracker::new();
+        // The open's body was not read: no sid is known, the attempt is a record of its own.
+        let open = "/socket.io/?EIO=4&transport=polling";
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(b"", false),
+            1,
+            1,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].findings[0].code, Code::MemcapReached);
+        assert!(done[0].findings[0]
+            .message
+            .contains("1 polling body was not read"));
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        poll_in(&mut t, &mut meter, sid, "200 OK", excerpt(b"", false), 3, 1);
+        poll_in(&mut t, &mut meter, sid, "200 OK", excerpt(b"", false), 5, 2);
+        let s = &t.finish(&mut meter)[0];
+        assert!(s.findings.iter().any(|f| f.code == Code::MemcapReached
+            && f.message.contains("3 polling bodies were not read")));
+    }
+
+    #[test]
+    fn a_body_cut_by_the_cap_is_said_and_not_called_malformed() {
+        let mut meter = Meter::new();
+        let mut t = EngineIoTracker::new().with_body_bytes(12);
+        let sid = "/socket.io/?EIO=3&transport=polling&sid=S1";
+        // v3: `20:4{"a":"bbbbbbbbbb"}` cut after 12 characters: the length runs past the end.
+        let cut = excerpt(br#"20:4{"a":"bbb"#, true);
+        poll_in(&mut t, &mut meter, sid, "200 OK", cut, 1, 0);
+        let s = &t.finish(&mut meter)[0];
+        let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::EngineioBodyCut], "{:?}", s.findings);
+        assert_eq!(s.findings[0].packets, [2]);
+        // The same bytes, whole as sent (not cut by the cap), are malformed.
+        let mut t = EngineIoTracker::new().with_body_bytes(64);
+        poll_in(
+            &mut t,
+            &mut meter,
+            sid,
+            "200 OK",
+            excerpt(br#"20:4{"a":"bbb"#, false),
+            1,
+            0,
+        );
+        let s = &t.finish(&mut meter)[0];
+        assert_eq!(s.findings[0].code, Code::EngineioMalformed);
+    }
+
+    #[test]
+    fn idle_sessions_expire_after_their_heartbeat_and_a_margin_unless_a_websocket_is_open() {
+        let mut meter = Meter::new();
+        let mut t = EngineIoTracker::new();
+        let open = "/socket.io/?EIO=4&transport=polling";
+        // pingInterval 300 ms + pingTimeout 200 ms; the answer at 2 ms.
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(OPEN, false),
+            1,
+            0,
+        );
+        let ms = |n: i64| Timestamp(n * 1_000_000);
+        let limit = 2 + 500 + IDLE_MARGIN_NS / 1_000_000;
+        t.expire(ms(limit), &mut meter);
+        assert!(
+            t.take_done().is_empty(),
+            "not idle for longer than the limit yet"
+        );
+        t.expire(ms(limit + 1), &mut meter);
+        let done = t.take_done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].ending, "expired");
+        assert_eq!((t.memory(), meter.held()), (0, 0));
+
+        // A session whose WebSocket is open waits for that connection's end.
+        let mut t = EngineIoTracker::new();
+        poll_in(
+            &mut t,
+            &mut meter,
+            open,
+            "200 OK",
+            excerpt(OPEN, false),
+            1,
+            0,
+        );
+        t.by_handshake.insert(7, "S1".to_owned());
+        t.held += link_cost("S1");
+        if let Some(st) = t.sessions.get_mut("S1") {
+            st.websockets_open = 1;
+        }
+        t.expire(ms(1_000_000), &mut meter);
+        assert!(t.take_done().is_empty());
+        assert_eq!(t.len(), 1);
+        // Without its open packet: engine.io 4's default heartbeat, 45 s.
+        let mut t = EngineIoTracker::new();
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S9";
+        poll_in(
+            &mut t,
+            &mut meter,
+            sid,
+            "200 OK",
+            excerpt(b"6", false),
+            1,
+            0,
+        );
+        t.expire(ms(2 + 45_000 + IDLE_MARGIN_NS / 1_000_000), &mut meter);
+        assert_eq!(t.len(), 1);
+        t.expire(ms(3 + 45_000 + IDLE_MARGIN_NS / 1_000_000), &mut meter);
+        assert_eq!(t.len(), 0);
     }
 }

@@ -104,18 +104,23 @@ pub struct Output {
     pub engineio: Vec<EioPoll>,
 }
 
-/// Bytes kept of each Engine.IO polling body (issue 14's default cap): an open packet,
-/// an error body or a batch of packets fits; longer bodies are cut and marked so.
+/// Bytes kept of each Engine.IO polling body by default (`--eio-body-bytes`, issue 14's
+/// default cap): an open packet, an error body or a batch of packets fits; longer bodies are
+/// cut and marked so (`truncated`).
 pub const EIO_BODY_BYTES: usize = 64 * 1024;
 
 /// An Engine.IO polling exchange (a GET or POST whose target has `EIO=` and does not ask
-/// for WebSocket), with the first [`EIO_BODY_BYTES`] of each body in its message's `body`.
+/// for WebSocket), with the first `--eio-body-bytes` ([`EIO_BODY_BYTES`]) of each body in its
+/// message's `body`.
 #[derive(Debug)]
 pub struct EioPoll {
     /// The request (its body, for a POST).
     pub request: Message,
     /// The response (its body), when it came before the connection ended.
     pub response: Option<Message>,
+    /// Bodies of this exchange that were not read because the memory budget (`--memcap`)
+    /// had no room for them (0, 1 or 2): the session record says so (`memcap_reached`).
+    pub bodies_unread: u8,
 }
 
 /// The protocol a 101 switched the connection to.
@@ -199,6 +204,8 @@ struct Pending {
     /// An Engine.IO polling request, answered with its body read (boxed: ordinary
     /// requests keep 8 bytes here).
     eio: Option<Box<Message>>,
+    /// The memory budget had no room to read that request's body.
+    eio_unread: bool,
 }
 
 /// HTTP-level evidence problems in one direction since the last completed exchange.
@@ -238,6 +245,8 @@ pub struct Exchange {
     max_pending: usize,
     /// Bytes kept of the body of a response to an upgrade that is not a 101 (`--body-bytes`).
     body_bytes: usize,
+    /// Bytes kept of each Engine.IO polling body (`--eio-body-bytes`).
+    eio_body_bytes: usize,
     /// The refusal whose body is being read, if any.
     reading: Option<Box<Reading>>,
     /// The body of the Engine.IO request last queued (a POST), while it is read.
@@ -308,6 +317,7 @@ impl Exchange {
             max_header_bytes,
             max_pending,
             body_bytes,
+            eio_body_bytes: EIO_BODY_BYTES,
             reading: None,
             eio_request_body: None,
             eio_response: None,
@@ -320,6 +330,14 @@ impl Exchange {
             held: 0,
             account: Account::default(),
         }
+    }
+
+    /// The same pairing, keeping the first `bytes` of each Engine.IO polling body
+    /// (`--eio-body-bytes`; default [`EIO_BODY_BYTES`]).
+    #[must_use]
+    pub fn keeping_eio_bodies(mut self, bytes: usize) -> Self {
+        self.eio_body_bytes = bytes;
+        self
     }
 
     /// Whether a WebSocket upgrade request was seen on this connection.
@@ -532,6 +550,7 @@ impl Exchange {
                 out.engineio.push(EioPoll {
                     request: *request,
                     response: None,
+                    bodies_unread: u8::from(p.eio_unread),
                 });
                 continue;
             }
@@ -709,6 +728,7 @@ impl Exchange {
                         id: None,
                         cut: true,
                         cut_request: None,
+                        eio_unread: false,
                     },
                 );
             }
@@ -776,6 +796,7 @@ impl Exchange {
                     cut: false,
                     cut_request: None,
                     eio: None,
+                    eio_unread: false,
                 },
             );
             if !kept {
@@ -840,8 +861,16 @@ impl Exchange {
         let connect = head.method() == Some("CONNECT");
         // An Engine.IO polling request: answered with its bodies read (a POST's here).
         let eio = !upgrade && msg.cut.is_none() && engine_io_target(head);
-        let eio_body = (eio && body != Body::None && !matches!(body, Body::UntilClose))
-            .then(|| Box::new(BodyReader::for_head(head, body, EIO_BODY_BYTES)));
+        let mut eio_body = (eio && body != Body::None && !matches!(body, Body::UntilClose))
+            .then(|| Box::new(BodyReader::for_head(head, body, self.eio_body_bytes)));
+        // The budget first (counted by `admit`): a body it has no room for is skipped
+        // unread, and the session record says so.
+        let eio_unread = eio_body
+            .as_ref()
+            .is_some_and(|r| link.admit(Use::Body, r.most_memory()).is_err());
+        if eio_unread {
+            eio_body = None;
+        }
         if self.pending.len() >= self.max_pending {
             out.effect.pending_limit = true;
             return Next::GiveUp;
@@ -882,6 +911,7 @@ impl Exchange {
                 cut,
                 cut_request: cut_request.map(Box::new),
                 eio: eio_request.map(Box::new),
+                eio_unread,
             },
         );
         if !kept {
@@ -891,6 +921,13 @@ impl Exchange {
         if let Some(reader) = eio_body {
             self.eio_request_body = Some(reader);
             return Next::ReadBody {
+                release_client: false,
+            };
+        }
+        if eio_unread {
+            // Skipped like any body the analysis does not read.
+            return Next::Body {
+                body,
                 release_client: false,
             };
         }
@@ -975,8 +1012,11 @@ impl Exchange {
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
         let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
         if switch.is_none() {
-            if let Some(request) = pending.as_mut().and_then(|p| p.eio.take()) {
-                return self.on_eio_response(link, *request, msg, body, out);
+            if let Some(p) = pending.as_mut() {
+                if let Some(request) = p.eio.take() {
+                    let unread = u8::from(p.eio_unread);
+                    return self.on_eio_response(link, *request, msg, body, unread, out);
+                }
             }
         }
         let id = pending.as_ref().and_then(|p| p.id);
@@ -1134,17 +1174,20 @@ impl Exchange {
         request: Message,
         response: Message,
         body: Body,
+        unread: u8,
         out: &mut Output,
     ) -> Next {
         // An ordinary exchange as far as evidence goes: its problems are not an upgrade's.
         self.take_marks(link);
+        let reader = BodyReader::for_head(&response.head, body, self.eio_body_bytes);
         let readable = body != Body::None && response.cut.is_none();
-        let reader = BodyReader::for_head(&response.head, body, EIO_BODY_BYTES);
+        let refused = readable && link.admit(Use::Body, reader.most_memory()).is_err();
         let poll = EioPoll {
             request,
             response: Some(response),
+            bodies_unread: unread + u8::from(refused),
         };
-        if !readable {
+        if !readable || refused {
             out.engineio.push(poll);
             return Next::Body {
                 body,
@@ -1791,6 +1834,7 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
                 cut: false,
                 cut_request: None,
                 eio: None,
+                eio_unread: false,
             });
         }
         h.send(C, get);
@@ -1828,6 +1872,56 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         assert_eq!(body(polls[1].response.as_ref()), Some(b"ok".to_vec()));
         assert!(h.completed().is_empty());
         assert_eq!(h.exchange.memory(), h.exchange.registered());
+    }
+
+    #[test]
+    fn engine_io_bodies_the_budget_has_no_room_for_are_skipped_and_said_on_the_poll() {
+        let go = |budget: usize| {
+            let mut h = Http::new();
+            h.meter = Meter::with_budget(Some(budget));
+            h.send(
+                C,
+                b"POST /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nContent-Length: 2\r\n\r\n40",
+            );
+            h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            h.send(
+                C,
+                b"GET /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: x\r\n\r\n",
+            );
+            h.send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n6");
+            let polls = std::mem::take(&mut h.out.engineio);
+            let unread: Vec<u8> = polls.iter().map(|p| p.bodies_unread).collect();
+            let bodies = polls
+                .iter()
+                .filter(|p| p.response.as_ref().is_some_and(|r| r.body.is_some()))
+                .count();
+            (unread, bodies, h.meter.refused(Use::Body).times)
+        };
+        // Room for a 64 KiB excerpt: both exchanges read.
+        assert_eq!(go(1 << 20), (vec![0, 0], 2, 0));
+        // 16 KiB: none fits; both polls still pair (the next request follows), and each says
+        // what was not read.
+        assert_eq!(go(16 << 10), (vec![2, 1], 0, 3));
+    }
+
+    #[test]
+    fn engine_io_bodies_are_cut_at_the_configured_cap() {
+        let mut h = Http::new();
+        h.exchange = Exchange::new(1024, 4, 4096).keeping_eio_bodies(4);
+        h.send(
+            C,
+            b"GET /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        h.send(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n4hello\x1e6",
+        );
+        let polls = std::mem::take(&mut h.out.engineio);
+        let body = polls[0].response.as_ref().unwrap().body.as_ref().unwrap();
+        assert_eq!(
+            (body.bytes.as_slice(), body.truncated),
+            (&b"4hel"[..], true)
+        );
     }
 
     #[test]

@@ -692,6 +692,10 @@ impl Collector {
             (st.unsupported_linktype, "packets of unsupported link types"),
             (st.flows_evicted_memcap, "connections evicted by --memcap"),
             (st.memcap_records, "records marked memcap_reached"),
+            (
+                st.engineio_bodies_cut,
+                "Engine.IO sessions with a body cut by --eio-body-bytes",
+            ),
         ] {
             if n > 0 {
                 limits.push(format!("{n} {what}"));

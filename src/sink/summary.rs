@@ -280,6 +280,10 @@ impl Summary {
                 "connections evicted by --memcap",
             ),
             (stats.memcap_records, "records marked memcap_reached"),
+            (
+                stats.engineio_bodies_cut,
+                "Engine.IO sessions with a body cut by --eio-body-bytes",
+            ),
             (stats.ip_fragments, "IP fragments not reassembled"),
             (stats.truncated_packets, "packets cut by the snap length"),
             (stats.malformed, "malformed packets"),
