@@ -10,6 +10,7 @@
 
 pub mod action;
 pub mod app;
+pub mod engineio;
 pub mod export;
 pub mod feed;
 pub mod filter;

@@ -202,9 +202,10 @@ pub(crate) const KEYS: &[Binding] = &[
             (ch('2'), Action::ShowTab(Tab::Connections)),
             (ch('3'), Action::ShowTab(Tab::Tls)),
             (ch('4'), Action::ShowTab(Tab::H2)),
+            (ch('5'), Action::ShowTab(Tab::EngineIo)),
             (ch('t'), Action::NextTab),
         ],
-        what: "tabs: handshakes, connections, TLS, HTTP/2 / next tab",
+        what: "tabs, as numbered in the tab bar / next tab",
     },
     Binding {
         keys: &[

@@ -193,6 +193,8 @@ pub struct App {
     /// Socket.IO sessions seen, and how many had a finding above info (the header shows
     /// both; a session view with its connections is issue 14's next step).
     pub socketio_counts: (u64, u64),
+    /// The Socket.IO tab's sessions.
+    pub engineio: super::engineio::EngineIoView,
     view: Vec<usize>,
     /// The handshake table shows incidents (the legs of a proxied handshake and repeated
     /// identical handshakes as one row) rather than every record.
@@ -268,6 +270,7 @@ impl App {
             notices: Vec::new(),
             tls_counts: (0, 0),
             socketio_counts: (0, 0),
+            engineio: super::engineio::EngineIoView::default(),
             view: Vec::new(),
             grouped: true,
             incidents: Incidents::new(Limits {
@@ -346,6 +349,7 @@ impl App {
                         .iter()
                         .any(|f| f.severity > crate::finding::Severity::Info),
                 );
+                self.engineio.push(*s);
             }
             Event::Tls(t) => {
                 self.tls_counts.0 += 1;
@@ -1020,6 +1024,7 @@ impl App {
                 Tab::Handshakes | Tab::Connections => true,
                 Tab::Tls => !self.tls.is_empty(),
                 Tab::H2 => !self.h2.is_empty(),
+                Tab::EngineIo => !self.engineio.is_empty(),
             })
             .collect()
     }
@@ -1032,6 +1037,7 @@ impl App {
             Tab::Connections => (self.conns.view_len(), self.conns.len()),
             Tab::Tls => (self.tls.view_len(), self.tls.len()),
             Tab::H2 => (self.h2.view_len(), self.h2.len()),
+            Tab::EngineIo => (self.engineio.len(), self.engineio.len()),
         }
     }
 
@@ -1043,6 +1049,7 @@ impl App {
             Tab::Connections => (self.conns.selected(), self.conns.view_len()),
             Tab::Tls => (self.tls.selected(), self.tls.view_len()),
             Tab::H2 => (self.h2.selected(), self.h2.view_len()),
+            Tab::EngineIo => (self.engineio.selected_session_index(), self.engineio.len()),
         };
         (if len == 0 { 0 } else { sel + 1 }, len)
     }
@@ -1091,7 +1098,7 @@ impl App {
                 .h2
                 .selected_record()
                 .and_then(|r| self.index_of_id(r.0.id, &r.0.community_id)),
-            Tab::Tls => None,
+            Tab::Tls | Tab::EngineIo => None,
         }
     }
 
@@ -1100,6 +1107,11 @@ impl App {
     #[allow(clippy::too_many_lines)]
     fn update_tab(&mut self, action: &Action) -> Option<Option<Effect>> {
         let table = self.screen == Screen::Table;
+        if self.tab == Tab::EngineIo {
+            // The Socket.IO tab moves and opens its own rows (it has no detail view).
+            let rows = self.table_rows;
+            return (table && self.engineio.update(action, rows)).then_some(None);
+        }
         let filter = self.filter.clone();
         macro_rules! each {
             ($l:ident => $e:expr) => {
@@ -1116,7 +1128,7 @@ impl App {
                         let $l = &mut self.h2;
                         $e
                     }
-                    Tab::Handshakes => {}
+                    Tab::Handshakes | Tab::EngineIo => {}
                 }
             };
         }
@@ -1143,7 +1155,7 @@ impl App {
                     Tab::Connections => self.conns.selected_record().is_some(),
                     Tab::Tls => self.tls.selected_record().is_some(),
                     Tab::H2 => self.h2.selected_record().is_some(),
-                    Tab::Handshakes => false,
+                    Tab::Handshakes | Tab::EngineIo => false,
                 };
                 if table && any {
                     self.screen = Screen::Detail;

@@ -285,6 +285,7 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 column_title::<super::tabs::H2Row>(app.h2.sort),
                 app.h2.descending,
             ),
+            Tab::EngineIo => ("first seen", false),
         };
         let arrow = if descending { "▼" } else { "▲" };
         let (at, len) = app.position();

@@ -31,11 +31,19 @@ pub enum Tab {
     Tls,
     /// WebSocket handshakes carried by HTTP/2 streams (RFC 8441).
     H2,
+    /// Engine.IO (Socket.IO) sessions (`super::engineio`).
+    EngineIo,
 }
 
 impl Tab {
-    /// Every tab, in the order of the tab bar and of the keys 1–4.
-    pub const ALL: [Tab; 4] = [Tab::Handshakes, Tab::Connections, Tab::Tls, Tab::H2];
+    /// Every tab, in the order of the tab bar and of the keys 1–5.
+    pub const ALL: [Tab; 5] = [
+        Tab::Handshakes,
+        Tab::Connections,
+        Tab::Tls,
+        Tab::H2,
+        Tab::EngineIo,
+    ];
 
     /// Title in the tab bar.
     #[must_use]
@@ -45,6 +53,7 @@ impl Tab {
             Tab::Connections => "Connections",
             Tab::Tls => "TLS",
             Tab::H2 => "HTTP/2 streams",
+            Tab::EngineIo => "Socket.IO",
         }
     }
 }

@@ -1096,3 +1096,42 @@ fn end_to_end_follows_a_stream_in_tmux() {
     tmux.run(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXIT:0");
 }
+
+/// The Socket.IO tab (key 5): a session row per Engine.IO session, the sid shortened, and
+/// the selected session opened (→) to its connections: the open, the polls, the upgrade.
+#[test]
+fn socketio_tab_a_session_opens_to_its_connections() {
+    let names = [
+        "engineio-polling-upgrade.pcap",
+        "engineio-silent-fallback.pcap",
+    ];
+    let mut app = app_for(&names);
+    assert!(app.tabs().contains(&Tab::EngineIo));
+    app.update(Action::ShowTab(Tab::EngineIo));
+    assert_eq!(app.tab, Tab::EngineIo);
+    assert_eq!(app.engineio.len(), 2);
+    app.update(Action::Expand);
+    let rows = app.engineio.row_count();
+    assert!(
+        rows > 2,
+        "the first session's connections are listed: {rows}"
+    );
+    // Sids appear only shortened (or redacted) on screen.
+    let sid = all_records(&sample(names[0]), &["--no-redact"])
+        .into_iter()
+        .find(|r| r["type"] == "engineio_session")
+        .unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let screen = draw(&mut app, 160, 48);
+    assert!(!format!("{screen:?}").contains(&sid));
+    insta::assert_snapshot!("socketio_tab_160x48", screen);
+    insta::assert_snapshot!("socketio_tab_80x24", draw(&mut app, 80, 24));
+    // Enter closes it again; the tab's rows move with the usual keys.
+    app.update(Action::Open);
+    assert_eq!(app.engineio.row_count(), 2);
+    assert_eq!(app.position(), (1, 2), "row N/M counts sessions");
+    app.update(Action::Move(1));
+    assert_eq!(app.position(), (2, 2));
+}

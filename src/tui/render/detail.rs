@@ -35,6 +35,8 @@ pub(crate) fn current(app: &App) -> Option<(Line<'static>, Vec<Line<'static>>, O
             let r = app.selected_record()?;
             Some(handshake(app, r))
         }
+        // Its rows open in place (`tui::engineio`): no detail view.
+        Tab::EngineIo => None,
         Tab::H2 => {
             let r = app.h2.selected_record()?;
             Some(handshake(app, &r.0))
