@@ -2,13 +2,13 @@
 # Records the Engine.IO / Socket.IO captures in samples/ (engineio-*.pcap) from real
 # implementations on the loopback interface: node socket.io 4.8 with socket.io-client 4.8
 # and 2.5 (Engine.IO v3), python-socketio with aiohttp, nginx round robin in front of two
-# backends. What the client library logged is kept as samples/expected/NAME.pcap.client.log
+# backends, a server patched to leave the probe unanswered, and https/wss with a key log. What the client library logged is kept as samples/expected/NAME.pcap.client.log
 # (tests/it/engineio.rs checks wssniff's reading against it). Run as root on Debian:
 #
 #     sudo samples/generate-engineio.sh          # all scenarios
 #     sudo samples/generate-engineio.sh sticky   # only scenarios whose name contains "sticky"
 #
-# Installs what is missing (tcpdump, nginx-light, nodejs/npm with samples/gen/eio's
+# Installs what is missing (tcpdump, nginx-light, openssl, nodejs/npm with samples/gen/eio's
 # packages, python3-venv with python-socketio and aiohttp in samples/gen/.venv-eio), listens
 # on 127.0.0.1 ports 18301-18399 only, and kills every process it started (by pid) on exit.
 # Every wait is bounded.
@@ -39,6 +39,7 @@ missing=()
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 command -v nginx   >/dev/null || missing+=(nginx-light)
 command -v tshark  >/dev/null || missing+=(tshark)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v node    >/dev/null || missing+=(nodejs)
 command -v npm     >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
@@ -208,16 +209,50 @@ if want engineio-python-aiohttp; then
   cap_stop; stop_all
 fi
 
+# The probe never answered: a socket.io server patched (eio.js --drop-probe) to let the
+# upgrade through (101) and never answer 2probe, then to close that WebSocket after 1 s as
+# engine.io's upgradeTimeout would; the client logs the upgradeError and stays on polling.
+# The server's log is kept too: it says which packets it read and left unanswered.
+if want engineio-probe-unanswered; then
+  bg server "${EIO[@]}" server --port 18381 --ping-interval 300 --ping-timeout 200 --drop-probe 1000 --lifetime 20
+  wait_listen 18381
+  cap_start engineio-probe-unanswered.pcap 'tcp port 18381'
+  client engineio-probe-unanswered "${EIO[@]}" client --url http://127.0.0.1:18381 --hold 2500
+  cap_stop; stop_all
+  cat "$WORK/server.log" >"expected/engineio-probe-unanswered.pcap.server.log"
+fi
+
+# Engine.IO over TLS (https polling, then wss): the clean upgrade of engineio-polling-upgrade
+# with a throwaway self-signed certificate; the client's key log (node --tls-keylog) is kept
+# as engineio-wss.keys, so `wssniff -r engineio-wss.pcap --keylog engineio-wss.keys` reads
+# the session through decryption.
+if want engineio-wss; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+    -keyout "$WORK/localhost.key" -out "$WORK/localhost.pem" 2>/dev/null
+  bg server "${EIO[@]}" server --port 18391 --ping-interval 300 --ping-timeout 200 \
+    --tls "$WORK/localhost.pem,$WORK/localhost.key" --lifetime 20
+  wait_listen 18391
+  rm -f engineio-wss.keys
+  cap_start engineio-wss.pcap 'tcp port 18391'
+  client engineio-wss node --tls-keylog="$HERE/engineio-wss.keys" "$GEN/eio/eio.js" client \
+    --url https://localhost:18391 --ca "$WORK/localhost.pem" --hold 1000
+  cap_stop; stop_all
+fi
+
 # tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
 # tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
 # Engine.IO requests and responses, then WebSocket text payloads.
+# A capture with a key log (NAME.keys) is read decrypted.
 for pcap in engineio-*.pcap; do
   [[ -z $ONLY || $pcap == *"$ONLY"* ]] || continue
+  keys=()
+  [[ -f ${pcap%.pcap}.keys ]] && keys=(-o "tls.keylog_file:${pcap%.pcap}.keys")
   {
-    tshark -r "$pcap" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
+    tshark -r "$pcap" "${keys[@]}" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
       -T fields -E separator=/t -e frame.number -e http.request.method -e http.response.code \
       -e http.file_data 2>/dev/null | sed 's/^/http\t/'
-    tshark -r "$pcap" -Y 'websocket.payload.text' -T fields -E separator=/t \
+    tshark -r "$pcap" "${keys[@]}" -Y 'websocket.payload.text' -T fields -E separator=/t \
       -e frame.number -e websocket.payload.text 2>/dev/null | sed 's/^/ws\t/'
   } >"expected/$pcap.tshark-http-ws.tsv"
 done

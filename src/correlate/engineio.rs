@@ -1099,6 +1099,10 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
                     .map(|c| format!(", {c}"))
                     .unwrap_or_default()
             )),
+            (Some(u), true) if !u.upgraded && u.probe_sent && !u.probe_answered => Some(format!(
+                "the WebSocket of handshake #{} opened but its 2probe got no 3probe, so the client never sent the upgrade packet 5",
+                u.handshake_id.unwrap_or(0)
+            )),
             (Some(u), true) if !u.upgraded => Some(format!(
                 "the WebSocket of handshake #{} opened but the client never sent the upgrade packet 5",
                 u.handshake_id.unwrap_or(0)

@@ -8,8 +8,15 @@ use serde_json::Value;
 
 use crate::util::*;
 
+/// The sessions of `samples/NAME`, read with its key log (`NAME.keys`) when it has one.
 fn sessions(name: &str) -> Vec<Value> {
-    all_records(&sample(name), &["--no-redact"])
+    let keys = sample(&name.replace(".pcap", ".keys"));
+    let keys = keys.to_str().unwrap();
+    let mut args = vec!["--no-redact"];
+    if std::path::Path::new(keys).exists() {
+        args.extend(["--keylog", keys]);
+    }
+    all_records(&sample(name), &args)
         .into_iter()
         .filter(|r| r["type"] == "engineio_session")
         .collect()
@@ -373,4 +380,86 @@ fn live_sessions_closed_over_polling_are_written_after_the_margin_not_at_the_end
     for name in ["engineio-silent-fallback.pcap", "engineio-sticky-400.pcap"] {
         expires_after(name, 10.0);
     }
+}
+
+#[test]
+fn an_upgrade_whose_probe_is_never_answered_is_probe_unanswered() {
+    // A socket.io server patched to let the upgrade through (101) and never answer 2probe.
+    let name = "engineio-probe-unanswered.pcap";
+    let s = session(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    // What the endpoints logged: the client's probe failed and it stayed on polling; the
+    // server read the probe and answered nothing.
+    let client = client_log(name);
+    assert!(
+        client.contains("client upgradeError: probe error"),
+        "{client}"
+    );
+    assert!(client.contains("client final: connected=true transport=polling"));
+    let server =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.server.log")))
+            .unwrap();
+    assert!(server.contains("probe: read ping probe"), "{server}");
+    assert!(server.contains("probe: not answered"));
+    // tshark's frames: the 2probe went out, no 3probe came back.
+    let texts = ws_texts(name);
+    assert!(texts.iter().any(|t| t == "2probe"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t == "3probe"));
+    let u = &s["upgrade"];
+    assert_eq!(u["status"], 101);
+    assert_eq!(
+        (&u["probe_sent"], &u["probe_answered"], &u["upgraded"]),
+        (&Value::Bool(true), &Value::Bool(false), &Value::Bool(false))
+    );
+    assert_eq!(s["transport"], "polling");
+    assert_eq!(
+        codes(&s),
+        ["engineio_probe_unanswered", "engineio_fell_back_to_polling"]
+    );
+    let fallback = &s["findings"][1]["message"];
+    assert!(
+        fallback
+            .as_str()
+            .unwrap()
+            .contains("its 2probe got no 3probe"),
+        "{fallback}"
+    );
+}
+
+#[test]
+fn engineio_over_wss_is_read_through_decryption_with_the_clients_key_log() {
+    // https polling then wss, the client's key log from node --tls-keylog.
+    let name = "engineio-wss.pcap";
+    let s = session(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert!(client_log(name).contains("client upgrade: websocket"));
+    assert_eq!(s["transport"], "websocket");
+    assert_eq!(s["open"]["transport"], "polling");
+    let u = &s["upgrade"];
+    assert_eq!(
+        (&u["status"], &u["upgraded"]),
+        (&Value::from(101), &Value::Bool(true))
+    );
+    assert!(codes(&s).is_empty(), "{s:#}");
+    // tshark, decrypting with the same key log, saw the probe, its answer and the upgrade.
+    let texts = ws_texts(name);
+    for p in ["2probe", "3probe", "5"] {
+        assert!(texts.iter().any(|t| t == p), "{p} in {texts:?}");
+    }
+    // Every TLS connection of the session was decrypted, and the upgrade's handshake record
+    // is the one the session names.
+    let keys = sample("engineio-wss.keys");
+    let all = all_records(&sample(name), &["--keylog", keys.to_str().unwrap()]);
+    let tls: Vec<&Value> = all.iter().filter(|r| r["type"] == "tls").collect();
+    assert_eq!(tls.len(), s["connections"].as_array().unwrap().len());
+    assert!(
+        tls.iter().all(|t| t["decrypted"] == Value::Bool(true)),
+        "{tls:#?}"
+    );
+    let hs: Vec<&Value> = all.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 1);
+    assert_eq!(u["handshake_id"], hs[0]["id"]);
+    // Without the keys nothing of Engine.IO is visible.
+    let plain = all_records(&sample(name), &[]);
+    assert!(!plain.iter().any(|r| r["type"] == "engineio_session"));
 }

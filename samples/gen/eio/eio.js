@@ -5,9 +5,15 @@
 // "event: detail" on stdout, which the generator keeps next to the expected outputs.
 //
 //   node eio.js server --port P [--ping-interval MS] [--ping-timeout MS] [--allow-eio3]
-//                      [--reject-auth] [--no-upgrades] [--lifetime S]
+//                      [--reject-auth] [--no-upgrades] [--drop-probe MS]
+//                      [--tls CERT,KEY] [--lifetime S]
 //   node eio.js client --url URL [--transports polling,websocket] [--v2] [--token T]
-//                      [--hold MS] [--no-reconnect]
+//                      [--hold MS] [--no-reconnect] [--ca CERT]
+//
+// --drop-probe patches the server's upgrade step: the WebSocket opens (101) but the client's
+// 2probe is never answered, and the server closes that WebSocket after MS as engine.io's
+// upgradeTimeout does, so the session stays on polling. With --tls the server is https/wss;
+// run the client under `node --tls-keylog=FILE` for the key log.
 'use strict';
 
 function arg(name, dflt) {
@@ -29,8 +35,32 @@ if (mode === 'server') {
     cors: { origin: '*' },
   };
   if (arg('no-upgrades', false)) opts.transports = ['polling'];
-  const io = new Server(port, opts);
   const tag = `server:${port}`;
+  const dropProbe = arg('drop-probe', false);
+  if (dropProbe) {
+    // engine.io's Socket#_maybeUpgrade (4.x) answers 2probe with 3probe; this one reads the
+    // upgrade's packets and answers none.
+    const { Socket } = require('engine.io');
+    Socket.prototype._maybeUpgrade = function (transport) {
+      console.log(`${tag} probe: not answered (patched), transport=${transport.name} sid=${this.id}`);
+      transport.on('packet', (p) => console.log(`${tag} probe: read ${p.type} ${p.data || ''}`));
+      setTimeout(() => {
+        console.log(`${tag} probe: closing the unanswered ${transport.name} after ${dropProbe} ms`);
+        transport.close();
+      }, Number(dropProbe));
+    };
+  }
+  let io;
+  const tls = arg('tls', false);
+  if (tls) {
+    const [cert, key] = String(tls).split(',');
+    const fs = require('fs');
+    const srv = require('https').createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
+    io = new Server(srv, opts);
+    srv.listen(port, '127.0.0.1');
+  } else {
+    io = new Server(port, opts);
+  }
   if (arg('reject-auth', false)) {
     io.use((socket, next) => next(new Error('not authorized')));
   }
@@ -57,6 +87,7 @@ if (mode === 'server') {
   const opts = { transports, reconnection: !arg('no-reconnect', false), reconnectionAttempts: 2,
                  reconnectionDelay: 200, reconnectionDelayMax: 400, timeout: 3000 };
   if (arg('token', false)) opts.auth = { token: String(arg('token')) };
+  if (arg('ca', false)) opts.ca = require('fs').readFileSync(String(arg('ca')));
   const socket = io(url, opts);
   const engine = () => (v2 ? socket.io.engine : socket.io.engine);
   socket.io.on('open', () => {
