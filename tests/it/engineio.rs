@@ -463,3 +463,38 @@ fn engineio_over_wss_is_read_through_decryption_with_the_clients_key_log() {
     let plain = all_records(&sample(name), &[]);
     assert!(!plain.iter().any(|r| r["type"] == "engineio_session"));
 }
+
+#[test]
+fn eio_body_bytes_cuts_polling_bodies_and_says_so() {
+    let name = "engineio-polling-upgrade.pcap";
+    // 16 bytes: the open packet (about 100) is cut.
+    let all = all_records(&sample(name), &["--eio-body-bytes", "16"]);
+    let sessions: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["type"] == "engineio_session")
+        .collect();
+    let all_codes: Vec<String> = sessions.iter().flat_map(|s| codes(s)).collect();
+    assert!(
+        all_codes.contains(&"engineio_body_cut".to_owned()),
+        "{all_codes:?}"
+    );
+    assert!(
+        !all_codes.contains(&"engineio_malformed".to_owned()),
+        "a cut body is not malformed: {all_codes:?}"
+    );
+    assert!(all
+        .iter()
+        .any(|r| r["type"] == "notice" && r["code"] == "engineio_body_limit"));
+    let summary = all.iter().find(|r| r["type"] == "summary").unwrap();
+    assert!(summary["counters"]["engineio_bodies_cut"].as_u64().unwrap() >= 1);
+    // The default reads the whole of this capture's bodies.
+    assert!(!codes(&session(name)).contains(&"engineio_body_cut".to_owned()));
+    // Past 1 MiB the flag is refused.
+    let out = wssniff(&[
+        "-r",
+        sample(name).to_str().unwrap(),
+        "--eio-body-bytes",
+        "2000000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
