@@ -312,10 +312,11 @@ struct Flow {
 
 impl Flow {
     /// The full state, built (from the SYNs seen so far) on first use.
-    fn open(&mut self, limits: ConnLimits, meter: &mut Meter) -> &mut Connection {
+    /// `limits` by reference: it is copied only for a new connection, not on every packet.
+    fn open(&mut self, limits: &ConnLimits, meter: &mut Meter) -> &mut Connection {
         let opening = &self.opening;
         self.conn
-            .get_or_insert_with(|| Box::new(Connection::new(opening, limits, meter)))
+            .get_or_insert_with(|| Box::new(Connection::new(opening, *limits, meter)))
     }
 
     /// The full state, if data has been seen.
@@ -604,7 +605,7 @@ impl Engine {
             }
         }
         let parked = flow.parked;
-        let conn = flow.open(self.config.conn, &mut self.meter);
+        let conn = flow.open(&self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
         if let Some(keys) = self.keys.as_deref_mut() {
@@ -1008,6 +1009,7 @@ impl Engine {
     }
 
     /// Counts an Engine.IO session record on its way out (and the caps it says it hit).
+    #[inline(never)]
     fn note_engineio(&mut self, session: &crate::event::EngineIoSession) {
         self.stats.engineio_sessions += 1;
         for f in &session.findings {
