@@ -438,8 +438,17 @@ fn run_sample(path: &Path) -> (String, String) {
     let redactor = wssniff::run::redactor(&config.redact).unwrap();
     let mut source = FileSource::open(file).unwrap();
     let mut engine = Engine::new(config.engine);
+    // As `wssniff -r` does: the engine always asks the (here empty) key log, which a pcapng
+    // file's Decryption Secrets Blocks may fill, so a TLS record says why it was not
+    // decrypted (the first TLS capture among the samples, engineio-wss.pcap, showed the
+    // difference).
+    let (mut keys, _) =
+        wssniff::run::keylog::Keys::open(None, config.keylog_max_sessions, false).unwrap();
+    engine.set_key_store(Box::new(wssniff::tls::keystore::SharedKeyLog::new(
+        keys.shared(),
+    )));
     let mut outputs = Outputs::new();
-    let read = analyse(&mut source, None, &mut engine, None, |step| {
+    let read = analyse(&mut source, None, &mut engine, Some(&mut keys), |step| {
         if let Step::Event(e) = step {
             outputs.event(&redactor.event(e));
         }
