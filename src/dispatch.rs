@@ -647,6 +647,13 @@ impl Dispatch {
         let Some(h2) = self.h2.as_mut() else {
             return false;
         };
+        for f in h2.take_floods() {
+            // A flood is a fact of the connection: every WebSocket on it carries it.
+            let open: Vec<StreamId> = h2.open_streams().collect();
+            for w in self.websockets.iter_mut().filter(|w| open.contains(&w.id)) {
+                w.session.carry(f.clone());
+            }
+        }
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
             let session = Session::new(o.start, deflate, self.limits.max_payload)

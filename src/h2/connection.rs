@@ -60,6 +60,8 @@ pub struct H2Limits {
     pub max_header_block: usize,
     /// Most extended CONNECT streams followed at once.
     pub max_streams: usize,
+    /// When frames count as a flood.
+    pub flood: FloodLimits,
 }
 
 impl Default for H2Limits {
@@ -68,8 +70,70 @@ impl Default for H2Limits {
             hpack: HpackLimits::default(),
             max_header_block: 64 * 1024,
             max_streams: 128,
+            flood: FloodLimits::default(),
         }
     }
+}
+
+/// Thresholds past which a sender's frames are a flood (a denial-of-service pattern), each
+/// reported once per connection. The defaults are nghttp2's limits (lib/nghttp2_session.h)
+/// where it has one; a threshold of 0 turns that check off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodLimits {
+    /// Rapid reset (CVE-2023-44487): the client's RST_STREAM frames draw on a token bucket
+    /// holding this many tokens (NGHTTP2_DEFAULT_STREAM_RESET_BURST, 1000) …
+    pub reset_burst: u32,
+    /// … that regains this many a second (NGHTTP2_DEFAULT_STREAM_RESET_RATE, 33); a reset
+    /// with no token left is the pattern.
+    pub reset_rate: u32,
+    /// PING and SETTINGS frames of one sender its peer has not acknowledged yet
+    /// (NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM, 1000: the ACKs a server queues for a peer that
+    /// never reads; CVE-2019-9512 ping flood, CVE-2019-9515 settings flood).
+    pub max_unacked: u32,
+    /// CONTINUATION frames in one header block (NGHTTP2_DEFAULT_MAX_CONTINUATIONS, 8;
+    /// CVE-2024-27316 and its kin).
+    pub max_continuations: u32,
+    /// Parameters in one SETTINGS frame (NGHTTP2_DEFAULT_MAX_SETTINGS, 32; CVE-2020-11080).
+    pub max_settings: u32,
+    /// Empty DATA frames without END_STREAM from one sender (CVE-2019-9518, empty frames
+    /// flood). nghttp2 sets no such limit; 1000 is wssniff's, the size of its others.
+    pub max_empty_data: u32,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        FloodLimits {
+            reset_burst: 1000,
+            reset_rate: 33,
+            max_unacked: 1000,
+            max_continuations: 8,
+            max_settings: 32,
+            max_empty_data: 1000,
+        }
+    }
+}
+
+/// Which flood a finding reported (each once per connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FloodKind {
+    RapidReset = 1,
+    Unacked = 2,
+    Continuation = 4,
+    Settings = 8,
+    EmptyData = 16,
+}
+
+/// What one sender's flood counters stand at.
+#[derive(Clone, Copy, Debug, Default)]
+struct FloodCount {
+    /// Reset tokens, in billionths (a token is 10⁹, so a nanosecond's refill is exact).
+    reset_tokens: u64,
+    /// When the tokens were last refilled (`None`: full, nothing drawn yet).
+    reset_at: Option<Timestamp>,
+    /// PING and SETTINGS frames sent and not acknowledged by the peer yet.
+    unacked: u32,
+    /// Empty DATA frames without END_STREAM sent.
+    empty_data: u32,
 }
 
 /// Where one direction's reader stands.
@@ -102,6 +166,8 @@ struct Block {
     first_ts: Timestamp,
     /// Over the cap: the fragments are dropped and the table is lost.
     lost: bool,
+    /// CONTINUATION frames so far.
+    continuations: u32,
 }
 
 /// One direction: its reader, the HPACK decoder of its sender, its SETTINGS.
@@ -112,6 +178,8 @@ struct Direction {
     block: Option<Block>,
     /// SETTINGS_ENABLE_CONNECT_PROTOCOL as this sender last set it (`None`: no SETTINGS yet).
     connect_protocol: Option<bool>,
+    /// This sender's flood counters.
+    flood: FloodCount,
 }
 
 /// How a tracked stream stands.
@@ -210,6 +278,10 @@ pub struct H2Connection {
     /// [`H2Connection::take_not_kept`]: (stream, side, bytes).
     not_kept: Vec<(StreamId, Side, u64)>,
     account: Account,
+    /// The [`FloodKind`]s reported (bits).
+    floods_reported: u8,
+    /// Flood findings since the last [`H2Connection::take_floods`], for the open streams.
+    floods: Vec<Finding>,
 }
 
 /// Renders a field for a [`Head`]; unknown halves as [`UNKNOWN_FIELD`].
@@ -291,6 +363,7 @@ impl H2Connection {
             hpack: HpackDecoder::new(limits.hpack, from_start),
             block: None,
             connect_protocol: None,
+            flood: FloodCount::default(),
         };
         let mut dirs = [dir(Reading::Header), dir(Reading::Header)];
         // Mid-connection the preface went by before the capture began.
@@ -311,6 +384,101 @@ impl H2Connection {
             server_settings: None,
             not_kept: Vec::new(),
             account: Account::default(),
+            floods_reported: 0,
+            floods: Vec::new(),
+        }
+    }
+
+    /// Flood findings since the last call: the parser switch adds them to the connection's
+    /// open WebSocket streams (each also goes to the next exchange, as other connection
+    /// findings do).
+    pub fn take_floods(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.floods)
+    }
+
+    /// Reports flood `kind` (once per connection) with `message`, citing `packet`.
+    fn flood(&mut self, kind: FloodKind, message: String, packet: u64) {
+        if self.floods_reported & kind as u8 != 0 {
+            return;
+        }
+        self.floods_reported |= kind as u8;
+        let code = if kind == FloodKind::RapidReset {
+            Code::H2RapidReset
+        } else {
+            Code::H2Flood
+        };
+        let f = Finding::new(code, message).packets(&[packet]);
+        self.floods.push(f.clone());
+        self.note(f);
+    }
+
+    /// A RST_STREAM from the client at `ts`: one token from its bucket, refilled at the
+    /// configured rate since the last (RFC 9113 puts no limit here; nghttp2's does).
+    fn count_reset(&mut self, side: Side, ts: Timestamp, packet: u64) {
+        let FloodLimits {
+            reset_burst,
+            reset_rate,
+            ..
+        } = self.limits.flood;
+        if reset_burst == 0 {
+            return;
+        }
+        const TOKEN: u64 = 1_000_000_000;
+        let full = u64::from(reset_burst).saturating_mul(TOKEN);
+        let c = &mut self.dir_mut(side).flood;
+        let tokens = match c.reset_at {
+            None => full,
+            Some(at) => {
+                let elapsed = u64::try_from(ts.0.saturating_sub(at.0)).unwrap_or(0);
+                c.reset_tokens
+                    .saturating_add(elapsed.saturating_mul(u64::from(reset_rate)))
+                    .min(full)
+            }
+        };
+        c.reset_at = Some(ts);
+        if tokens < TOKEN {
+            c.reset_tokens = tokens;
+            self.flood(
+                FloodKind::RapidReset,
+                format!(
+                    "the client sent RST_STREAM faster than {reset_burst} at once and {reset_rate} a second (nghttp2's rapid-reset limit, CVE-2023-44487)"
+                ),
+                packet,
+            );
+        } else {
+            c.reset_tokens = tokens - TOKEN;
+        }
+    }
+
+    /// A PING or SETTINGS from `side` (`ack`: an acknowledgement of the peer's): the frames
+    /// `side` owes no answer for go down, the ones its peer owes go up.
+    fn count_ackable(&mut self, side: Side, ack: bool, what: &str, packet: u64) {
+        let max = self.limits.flood.max_unacked;
+        if ack {
+            let c = &mut self.dir_mut(side.reverse()).flood;
+            c.unacked = c.unacked.saturating_sub(1);
+            return;
+        }
+        let c = &mut self.dir_mut(side).flood;
+        c.unacked = c.unacked.saturating_add(1);
+        if max > 0 && c.unacked > max {
+            let by = self.peer_word(side);
+            self.flood(
+                FloodKind::Unacked,
+                format!(
+                    "the {by} had more than {max} PING and SETTINGS frames unacknowledged (the last a {what}; nghttp2 closes at {max} queued answers: CVE-2019-9512, CVE-2019-9515)"
+                ),
+                packet,
+            );
+        }
+    }
+
+    /// Who sends on `side`, for a sentence.
+    fn peer_word(&self, side: Side) -> &'static str {
+        if side == self.client {
+            "client"
+        } else {
+            "server"
         }
     }
 
@@ -772,6 +940,19 @@ impl H2Connection {
         ts: Timestamp,
         out: &mut Output,
     ) -> bool {
+        if h.len == 0 && !h.has(flags::END_STREAM) {
+            let max = self.limits.flood.max_empty_data;
+            let c = &mut self.dir_mut(side).flood;
+            c.empty_data = c.empty_data.saturating_add(1);
+            if max > 0 && c.empty_data > max {
+                let by = self.peer_word(side);
+                self.flood(
+                    FloodKind::EmptyData,
+                    format!("the {by} sent more than {max} empty DATA frames without END_STREAM (CVE-2019-9518, empty frames flood)"),
+                    packet,
+                );
+            }
+        }
         let from_server = link.sends_requests(side) == Some(false);
         let open = self.streams.iter().any(|t| {
             t.id == h.stream
@@ -878,6 +1059,9 @@ impl H2Connection {
         out: &mut Output,
     ) {
         let peer = link.peer_of(side);
+        if h.kind == FrameType::PING {
+            self.count_ackable(side, h.has(flags::ACK), "PING", packet);
+        }
         match f {
             OwnedFrame::Block {
                 block,
@@ -917,6 +1101,16 @@ impl H2Connection {
                             b.packets.push(p);
                         }
                     }
+                    b.continuations = b.continuations.saturating_add(1);
+                    let (n, max) = (b.continuations, self.limits.flood.max_continuations);
+                    if max > 0 && n > max {
+                        let (by, stream) = (self.peer_word(side), h.stream);
+                        self.flood(
+                            FloodKind::Continuation,
+                            format!("the {by} sent more than {max} CONTINUATION frames in one header block on stream {stream} (nghttp2's limit; CVE-2024-27316, CONTINUATION flood)"),
+                            packet,
+                        );
+                    }
                     if refused {
                         let stream = h.stream;
                         self.note_memcap(
@@ -952,6 +1146,7 @@ impl H2Connection {
                         packets,
                         first_ts: ts,
                         lost: refused,
+                        continuations: 0,
                     });
                 }
                 if end_headers {
@@ -961,8 +1156,18 @@ impl H2Connection {
                 }
             }
             OwnedFrame::Settings { ack, params } => {
+                self.count_ackable(side, ack, "SETTINGS", packet);
                 if ack {
                     return;
+                }
+                let (n, max) = (params.len() / 6, self.limits.flood.max_settings as usize);
+                if max > 0 && n > max {
+                    let by = self.peer_word(side);
+                    self.flood(
+                        FloodKind::Settings,
+                        format!("the {by} sent a SETTINGS frame of {n} parameters, more than {max} (nghttp2's limit; CVE-2020-11080)"),
+                        packet,
+                    );
                 }
                 for s in frame::settings(&params) {
                     match s.id {
@@ -988,6 +1193,9 @@ impl H2Connection {
                 }
             }
             OwnedFrame::Reset(code) => {
+                if peer == Peer::Client {
+                    self.count_reset(side, ts, packet);
+                }
                 let id = h.stream;
                 let reset = H2Reset {
                     by: peer,
@@ -1471,6 +1679,18 @@ mod tests {
             self
         }
 
+        /// Like [`H2::send`], at capture time `ns`.
+        fn send_at(&mut self, side: Side, bytes: &[u8], ns: i64) -> &mut Self {
+            self.packet += 1;
+            let p = self.packet;
+            self.streams[side.index()].append(bytes, p, Timestamp(ns));
+            let mut link = Link::new(&mut self.streams, &mut self.client, Timestamp(ns));
+            while !link.stream(side).data().is_empty()
+                && self.h2.step(&mut link, side, &mut self.out)
+            {}
+            self
+        }
+
         fn settings(&mut self, side: Side, connect: bool) -> &mut Self {
             let mut p = vec![0, 8, 0, 0, 0, u8::from(connect)];
             p.extend_from_slice(&[0, 3, 0, 0, 0, 100]);
@@ -1652,6 +1872,169 @@ mod tests {
         );
         assert_eq!(c.ending, Some(Ending::ClientFin));
         assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, None);
+    }
+
+    /// A reader with `flood` limits and an open WebSocket stream 1.
+    fn with_open_stream(flood: FloodLimits) -> H2 {
+        let mut h = H2::new();
+        h.h2.limits.flood = flood;
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        assert_eq!(h.h2.take_opened().len(), 1);
+        h
+    }
+
+    fn flood_codes(h: &mut H2) -> Vec<(&'static str, String)> {
+        h.h2.take_floods()
+            .into_iter()
+            .map(|f| (f.code.as_str(), f.message))
+            .collect()
+    }
+
+    const GET: &[(&str, &str)] = &[
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":path", "/"),
+        (":authority", "example.com"),
+    ];
+
+    #[test]
+    fn rapid_reset_is_the_clients_resets_past_nghttp2s_token_bucket() {
+        // CVE-2023-44487: HEADERS then RST_STREAM CANCEL, stream after stream. The bucket's
+        // 1000 tokens last exactly 1000 resets at once; the 1001st is the finding, once.
+        let mut h = with_open_stream(FloodLimits::default());
+        let mut reset_packets = Vec::new();
+        for i in 0..1_010u32 {
+            let id = 3 + 2 * i;
+            h.send(C, &frame(1, 0x5, id, &block(GET)));
+            h.send(C, &frame(3, 0, id, &8u32.to_be_bytes()));
+            reset_packets.push(h.packet);
+            let floods = flood_codes(&mut h);
+            if i < 1000 {
+                assert!(floods.is_empty(), "reset {}: {floods:?}", i + 1);
+            } else if i == 1000 {
+                assert_eq!(floods.len(), 1);
+                assert_eq!(floods[0].0, "h2_rapid_reset");
+                assert!(
+                    floods[0].1.contains("1000 at once and 33 a second"),
+                    "{}",
+                    floods[0].1
+                );
+            } else {
+                assert!(floods.is_empty(), "reported once per connection");
+            }
+        }
+        // The finding also waits for the next exchange, citing the 1001st reset's packet.
+        h.send(C, &frame(1, 0x4, 5001, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 5001, &block(&[(":status", "200")])));
+        let c = h.out.completed.last().unwrap();
+        let f = c
+            .extra
+            .iter()
+            .find(|f| f.code == Code::H2RapidReset)
+            .unwrap();
+        assert_eq!(f.packets, vec![reset_packets[1000]]);
+        // A server's resets never count, and a client within the rate never runs dry: 3000
+        // resets 31 ms apart (the bucket regains 33 a second, one per 30.3 ms).
+        let mut h = with_open_stream(FloodLimits::default());
+        for i in 0..3_000u32 {
+            let id = 3 + 2 * i;
+            let ns = 1_000_000_000 + i64::from(i) * 31_000_000;
+            h.send_at(C, &frame(1, 0x5, id, &block(GET)), ns);
+            h.send_at(C, &frame(3, 0, id, &8u32.to_be_bytes()), ns);
+            h.send_at(S, &frame(3, 0, id, &8u32.to_be_bytes()), ns);
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        // The threshold is the caller's: 3 tokens, none regained.
+        let mut h = with_open_stream(FloodLimits {
+            reset_burst: 3,
+            reset_rate: 0,
+            ..FloodLimits::default()
+        });
+        for id in [3, 5, 7] {
+            h.send(C, &frame(3, 0, id, &8u32.to_be_bytes()));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(C, &frame(3, 0, 9, &8u32.to_be_bytes()));
+        assert_eq!(flood_codes(&mut h).len(), 1);
+    }
+
+    #[test]
+    fn pings_and_settings_left_unanswered_past_the_limit_are_a_flood() {
+        let ping = |ack: bool| frame(6, u8::from(ack), 0, &[0; 8]);
+        // Answered as fast as they come: nothing, however many.
+        let mut h = with_open_stream(FloodLimits::default());
+        for _ in 0..5_000 {
+            h.send(C, &ping(false)).send(S, &ping(true));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        // 1000 unanswered PINGs are nghttp2's queue limit; the 1001st is the flood.
+        for _ in 0..1_000 {
+            h.send(C, &ping(false));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(C, &frame(4, 0, 0, &[]));
+        let floods = flood_codes(&mut h);
+        assert_eq!(floods.len(), 1, "{floods:?}");
+        assert_eq!(floods[0].0, "h2_flood");
+        assert!(
+            floods[0].1.contains("client had more than 1000 PING and SETTINGS frames unacknowledged (the last a SETTINGS"),
+            "{}",
+            floods[0].1
+        );
+        // 0 turns the check off.
+        let mut h = with_open_stream(FloodLimits {
+            max_unacked: 0,
+            ..FloodLimits::default()
+        });
+        for _ in 0..2_000 {
+            h.send(S, &ping(false));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+    }
+
+    #[test]
+    fn settings_continuation_and_empty_data_floods_are_named_with_their_threshold() {
+        // A SETTINGS of 33 parameters (CVE-2020-11080).
+        let mut h = with_open_stream(FloodLimits::default());
+        h.send(C, &frame(4, 0, 0, &[0, 3, 0, 0, 0, 100].repeat(33)));
+        let floods = flood_codes(&mut h);
+        assert!(
+            floods[0]
+                .1
+                .contains("SETTINGS frame of 33 parameters, more than 32"),
+            "{floods:?}"
+        );
+        // Nine CONTINUATION frames in one block (nghttp2 allows 8).
+        let mut h = with_open_stream(FloodLimits::default());
+        let b = block(GET);
+        h.send(C, &frame(1, 0x1, 3, &b[..1]));
+        for (i, byte) in b[1..].iter().chain([0x82u8; 8].iter()).take(9).enumerate() {
+            let last = if i == 8 { 0x4 } else { 0 };
+            h.send(C, &frame(9, last, 3, &[*byte]));
+        }
+        let floods = flood_codes(&mut h);
+        assert_eq!(floods.len(), 1, "{floods:?}");
+        assert!(floods[0]
+            .1
+            .contains("more than 8 CONTINUATION frames in one header block on stream 3"));
+        // Empty DATA without END_STREAM, on the open stream: 1001 of them (CVE-2019-9518); an
+        // empty DATA that ends the stream is how hypercorn ends, not a flood.
+        let mut h = with_open_stream(FloodLimits::default());
+        for _ in 0..1_000 {
+            h.send(S, &frame(0, 0, 1, &[]));
+        }
+        h.send(C, &frame(0, 0x1, 1, &[]));
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(S, &frame(0, 0, 1, &[]));
+        let floods = flood_codes(&mut h);
+        assert!(
+            floods[0]
+                .1
+                .contains("server sent more than 1000 empty DATA frames"),
+            "{floods:?}"
+        );
     }
 
     #[test]
