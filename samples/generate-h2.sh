@@ -142,6 +142,14 @@ if want h2c-mid-connection; then
   editcap -r h2c-hypercorn-ok.pcap h2c-mid-connection.pcap 10-30
 fi
 
+# Cut later: the capture starts after stream 1's CONNECT and 200 (stream 1 was open before it)
+# and before stream 3's CONNECT, whose fields python h2 encoded as references to the HPACK
+# table entries stream 1's block made: only :scheme and :path decode.
+if want h2c-mid-stream; then
+  [[ -s h2c-hypercorn-ok.pcap ]] || die "h2c-mid-stream is cut from h2c-hypercorn-ok.pcap"
+  editcap -r h2c-hypercorn-ok.pcap h2c-mid-stream.pcap 12-30
+fi
+
 # hypercorn refusing a WebSocket with a body (the ASGI denial response): HEADERS 403, then
 # DATA with the reason, over h2c.
 if want h2c-hypercorn-403-body; then

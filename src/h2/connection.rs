@@ -193,7 +193,20 @@ enum State {
     Refusing,
     /// Answered otherwise, reset, or refused: nothing more to follow.
     Done,
+    /// Mid-connection: DATA on a stream whose opening the capture did not show (or could not
+    /// decode), relayed for the parser switch to judge by its bytes
+    /// ([`H2Connection::confirm_unseen`], [`H2Connection::reject_unseen`]).
+    Unseen,
 }
+
+/// Most DATA bytes relayed per side of an [`State::Unseen`] stream before the parser switch
+/// must have decided; more undecided bytes reject it.
+pub const UNSEEN_SNIFF_BYTES: usize = 4096;
+/// Streams remembered as not WebSockets (after their DATA was judged), so later DATA on them
+/// is skipped unread.
+const MAX_REJECTED: usize = 64;
+/// Client header blocks remembered whose fields the capture could not all decode.
+const MAX_UNDECIDED: usize = 16;
 
 /// One end of a stream as its sender marked it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +232,9 @@ struct Tracked {
     ends: [Option<StreamEnd>; 2],
     /// While [`State::Refusing`]: the exchange, held until its body is read.
     refusal: Option<Box<Refusal>>,
+    /// For an [`State::Unseen`] stream whose request HEADERS were captured but not fully
+    /// decoded: what of them is known.
+    undecided: Option<String>,
 }
 
 /// A refusal whose body is being read before the exchange is reported.
@@ -282,6 +298,23 @@ pub struct H2Connection {
     floods_reported: u8,
     /// Flood findings since the last [`H2Connection::take_floods`], for the open streams.
     floods: Vec<Finding>,
+    /// Streams judged not to carry WebSocket frames, most recent last.
+    rejected: Vec<u32>,
+    /// Client header blocks of the capture's first moments with fields from before it:
+    /// (stream, what is known), oldest first.
+    undecided: Vec<(u32, String)>,
+}
+
+/// A stream of a connection captured mid-way whose DATA may be WebSocket frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnseenStream {
+    /// The stream.
+    pub stream: StreamId,
+    /// When its first DATA byte was captured.
+    pub start: Timestamp,
+    /// What of its request is known: `None` when the capture holds none of it (opened before
+    /// the capture), else which fields the captured HEADERS showed and how many it could not.
+    pub request: Option<String>,
 }
 
 /// Renders a field for a [`Head`]; unknown halves as [`UNKNOWN_FIELD`].
@@ -335,6 +368,29 @@ fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
     }
 }
 
+/// What a client header block decoded without the HPACK state from before the capture
+/// shows: its known fields and how many are unknown.
+fn undecided_summary(list: &HeaderList) -> String {
+    let known: Vec<String> = list
+        .fields
+        .iter()
+        .filter_map(|f| match (&f.name, &f.value) {
+            (Some(n), Some(v)) => Some(format!("{n}: {v}")),
+            _ => None,
+        })
+        .collect();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    format!(
+        "{} of its {} request fields came from HPACK table entries made before the capture (known: {known}), so whether it was an extended CONNECT is unknown and no handshake is reported for it",
+        list.unknown,
+        list.fields.len()
+    )
+}
+
 /// Whether a request's fields ask for a WebSocket (RFC 8441 §4), or look like they meant to.
 fn is_websocket_request(list: &HeaderList) -> bool {
     list.value(":protocol").is_some()
@@ -386,7 +442,93 @@ impl H2Connection {
             account: Account::default(),
             floods_reported: 0,
             floods: Vec::new(),
+            rejected: Vec::new(),
+            undecided: Vec::new(),
         }
+    }
+
+    /// Streams of a connection captured mid-way whose DATA is being relayed for the parser
+    /// switch to judge, with what is known of each.
+    #[must_use]
+    pub fn unseen_streams(&self) -> Vec<UnseenStream> {
+        self.streams
+            .iter()
+            .filter(|t| t.state == State::Unseen)
+            .map(|t| UnseenStream {
+                stream: StreamId(t.id),
+                start: t.since,
+                request: t.undecided.clone(),
+            })
+            .collect()
+    }
+
+    /// The relays of an [`UnseenStream`], by side index.
+    pub fn unseen_relays_mut(&mut self, id: StreamId) -> Option<&mut [Relay; 2]> {
+        self.tracked_mut(id.0)
+            .filter(|t| t.state == State::Unseen)
+            .and_then(|t| t.relays.as_deref_mut())
+    }
+
+    /// The parser switch found WebSocket frames on unseen stream `id`: it is an open
+    /// WebSocket from now on (its handshake was not observed).
+    pub fn confirm_unseen(&mut self, id: StreamId) {
+        if let Some(t) = self.tracked_mut(id.0).filter(|t| t.state == State::Unseen) {
+            t.state = State::Open;
+        }
+    }
+
+    /// Unseen stream `id` carries no WebSocket frames: forgotten (its relays freed), and its
+    /// later DATA skipped unread.
+    pub fn reject_unseen(&mut self, id: StreamId) {
+        let before = self.streams.len();
+        self.streams
+            .retain(|t| !(t.id == id.0 && t.state == State::Unseen));
+        if self.streams.len() < before {
+            if self.rejected.len() >= MAX_REJECTED {
+                self.rejected.remove(0);
+            }
+            self.rejected.push(id.0);
+        }
+    }
+
+    /// DATA on client-initiated stream `id` (RFC 9113 §5.1.1: odd ids) of a connection
+    /// captured mid-way, not followed: relayed as [`State::Unseen`] unless judged already or
+    /// the stream cap is reached.
+    fn maybe_unseen(&mut self, id: u32, ts: Timestamp) {
+        if self.from_start
+            || id.is_multiple_of(2)
+            || self.rejected.contains(&id)
+            || self.streams.iter().any(|t| t.id == id)
+            || self.streams.len() >= self.limits.max_streams
+        {
+            return;
+        }
+        let undecided = self
+            .undecided
+            .iter()
+            .position(|(s, _)| *s == id)
+            .map(|i| self.undecided.remove(i).1);
+        self.streams.push(Tracked {
+            id,
+            state: State::Unseen,
+            request: None,
+            interim: Vec::new(),
+            facts: H2Stream {
+                stream_id: id,
+                upgraded: self.upgraded,
+                connect_protocol_enabled: None,
+                unknown_fields: 0,
+                mid_connection: true,
+                reset: None,
+                goaway: None,
+            },
+            since: ts,
+            handshake: None,
+            relays: Some(Box::new([Relay::new(), Relay::new()])),
+            ends: [None, None],
+            refusal: None,
+            undecided,
+        });
     }
 
     /// Flood findings since the last call: the parser switch adds them to the connection's
@@ -953,10 +1095,14 @@ impl H2Connection {
                 );
             }
         }
+        if h.len > 0 && h.stream != 0 && !self.from_start {
+            self.maybe_unseen(h.stream, ts);
+        }
         let from_server = link.sends_requests(side) == Some(false);
         let open = self.streams.iter().any(|t| {
             t.id == h.stream
-                && (t.state == State::Open || (t.state == State::Refusing && from_server))
+                && (matches!(t.state, State::Open | State::Unseen)
+                    || (t.state == State::Refusing && from_server))
         });
         let end_stream = h.has(flags::END_STREAM);
         if !open || h.stream == 0 {
@@ -1308,6 +1454,14 @@ impl H2Connection {
             self.end_stream(id, side, false, last_ts);
         }
         let tracked = self.streams.iter().position(|t| t.id == id);
+        if is_client && tracked.is_none() && list.unknown > 0 && !is_websocket_request(&list) {
+            // HPACK state from before the capture: whether this was an extended CONNECT is
+            // unknown. Said only if its DATA turns out to be WebSocket frames.
+            if self.undecided.len() >= MAX_UNDECIDED {
+                self.undecided.remove(0);
+            }
+            self.undecided.push((id, undecided_summary(&list)));
+        }
         match (is_client, tracked) {
             (true, None) if is_websocket_request(&list) => {
                 if self.streams.len() >= self.limits.max_streams {
@@ -1341,6 +1495,7 @@ impl H2Connection {
                     relays: None,
                     ends: [None, None],
                     refusal: None,
+                    undecided: None,
                 });
             }
             (false, Some(i)) => {
@@ -2035,6 +2190,53 @@ mod tests {
                 .contains("server sent more than 1000 empty DATA frames"),
             "{floods:?}"
         );
+    }
+
+    #[test]
+    fn mid_connection_data_on_streams_not_followed_waits_to_be_judged() {
+        let mid = || H2 {
+            streams: [Relay::new(), Relay::new()],
+            client: Some(C),
+            h2: H2Connection::new(H2Limits::default(), C, false, false),
+            out: Output::default(),
+            packet: 0,
+        };
+        let mut h = mid();
+        // Stream 3's HEADERS refer to dynamic entries made before the capture (index 62,
+        // 63), beside a static :scheme: what is known is kept for its finding.
+        h.send(C, &frame(1, 0x4, 3, &[0x86, 0xbe, 0xbf]));
+        assert!(h.out.completed.is_empty(), "no handshake guessed");
+        h.send(C, &frame(0, 0, 1, b"\x81\x82abcdxy"));
+        h.send(C, &frame(0, 0, 3, b"\x81\x82abcdxy"));
+        let unseen = h.h2.unseen_streams();
+        assert_eq!(unseen.len(), 2);
+        assert_eq!(
+            (unseen[0].stream, unseen[0].request.as_deref()),
+            (StreamId(1), None)
+        );
+        let known = unseen[1].request.as_deref().unwrap();
+        assert!(
+            known.starts_with("2 of its 3 request fields came from HPACK table entries made before the capture (known: :scheme: http)"),
+            "{known}"
+        );
+        let relay = &h.h2.unseen_relays_mut(StreamId(1)).unwrap()[C.index()];
+        assert_eq!(relay.data(), b"\x81\x82abcdxy");
+        // Judged: stream 1 a WebSocket (open from now on), stream 3 not (forgotten, and its
+        // later DATA skipped unread).
+        h.h2.confirm_unseen(StreamId(1));
+        h.h2.reject_unseen(StreamId(3));
+        assert_eq!(h.h2.open_streams().collect::<Vec<_>>(), vec![StreamId(1)]);
+        h.send(C, &frame(0, 0, 3, b"more"));
+        assert!(h.h2.unseen_streams().is_empty());
+        assert!(h.h2.relays_mut(StreamId(3)).is_none());
+        // From the start of a connection every stream's opening is seen: nothing is unseen.
+        let mut h = H2::new();
+        h.send(C, &frame(0, 0, 1, b"\x81\x82abcdxy"));
+        assert!(h.h2.unseen_streams().is_empty());
+        // Server-initiated (even) streams are pushes, never WebSockets.
+        let mut h = mid();
+        h.send(S, &frame(0, 0, 2, b"\x81\x02hi"));
+        assert!(h.h2.unseen_streams().is_empty());
     }
 
     #[test]

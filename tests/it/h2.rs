@@ -577,3 +577,48 @@ fn haproxy_translating_http1_to_h2_upstream_links_the_same_way_round_the_other()
     assert_eq!(conns.len(), 2);
     assert!(conns.iter().all(|c| c["ending"] == "clean"), "{conns:?}");
 }
+
+#[test]
+fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_what_is_unknown() {
+    // h2c-hypercorn-ok from packet 12: stream 1's CONNECT and 200 went by before the capture,
+    // stream 3's CONNECT is captured but refers to HPACK entries stream 1's block made.
+    let path = sample("h2c-mid-stream.pcap");
+    assert!(
+        records(&path, &[]).is_empty(),
+        "no handshake is guessed from what the capture cannot show"
+    );
+    let conns = connections(&path, &[]);
+    assert_eq!(
+        conns.len(),
+        2,
+        "both WebSockets, known from their DATA frames"
+    );
+    for (c, stream) in conns.iter().zip([1, 3]) {
+        assert_eq!(c["h2_stream_id"], stream);
+        assert_eq!(c["handshake_observed"], false);
+        assert_eq!(c["ending"], "clean", "{c}");
+        assert_eq!(
+            c["client_to_server"]["preview"],
+            format!("hello on {stream}")
+        );
+        let unknown = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "h2_fields_unknown")
+            .unwrap_or_else(|| panic!("{c}"));
+        let message = unknown["message"].as_str().unwrap();
+        if stream == 1 {
+            assert!(
+                message.contains("stream 1 was open before the capture started"),
+                "{message}"
+            );
+        } else {
+            // Exactly what decoded, and how much did not.
+            assert!(
+                message.contains("5 of its 7 request fields came from HPACK table entries made before the capture (known: :scheme: http, :path: /chat/1)"),
+                "{message}"
+            );
+        }
+    }
+}
