@@ -152,7 +152,9 @@ impl HopTracker {
         }
         let now = request_ts(record);
         self.expire(now);
-        self.expire_paths(now);
+        if !self.path_order.is_empty() {
+            self.expire_paths(now);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut leg = Leg {
@@ -225,7 +227,10 @@ impl HopTracker {
     }
 
     /// Links `leg` by content with a remembered leg when one of the two is an HTTP/2 leg and
-    /// each is the other's only candidate (see the module docs), on either side.
+    /// each is the other's only candidate (see the module docs), on either side. Cold and out
+    /// of line: HTTP/1.1-only captures never call it, and the engine's loop stays small.
+    #[cold]
+    #[inline(never)]
     fn link_by_content(&mut self, leg: &mut Leg, links: &mut Vec<(i64, HopLink)>) {
         let record = Arc::clone(&leg.record);
         if !leg.linked_as_upstream {
@@ -329,6 +334,8 @@ impl HopTracker {
 
     /// Forgets HTTP/2 legs too old to pair with a request at `now`, and the oldest beyond
     /// the cap (as [`HopTracker::expire`] does for keyed legs).
+    #[cold]
+    #[inline(never)]
     fn expire_paths(&mut self, now: i64) {
         while let Some((ts, _, _)) = self.path_order.front() {
             if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS
