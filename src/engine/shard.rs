@@ -468,3 +468,100 @@ impl Merge {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> FlowKey {
+        FlowKey::new(
+            "10.0.0.1".parse().unwrap(),
+            port,
+            "10.0.0.2".parse().unwrap(),
+            80,
+        )
+        .0
+    }
+
+    #[test]
+    fn calls_are_logged_under_their_packet_and_group() {
+        let mut log = OpLog::new(1);
+        log.begin_packet(7);
+        log.begin_group(Timestamp(5), key(1));
+        let a = log.reserve(key(1));
+        log.end_group();
+        log.table_len(3);
+        log.peak(3); // unchanged: not logged again
+        let b = log.reserve(key(2));
+        log.forget(key(2));
+        log.begin_packet(8);
+        log.notice_once(NoticeCode::HeaderLimit, "x".into());
+        log.notice_once(NoticeCode::HeaderLimit, "x".into());
+        assert_ne!(a, b);
+        assert!(a & PROVISIONAL != 0 && (a >> WORKER_SHIFT) & 0xff == 1);
+        let logged = log.take();
+        let shape: Vec<(u64, bool, usize)> = logged
+            .entries
+            .iter()
+            .map(|e| (e.packet, e.order.is_some(), e.end))
+            .collect();
+        // The group, then packet 7's own calls (len, reserve, forget), then packet 8's notice.
+        assert_eq!(shape, [(7, true, 1), (7, false, 4), (8, false, 5)]);
+        assert!(matches!(&logged.ops[3], Op::Forget(ids) if ids == &[b]));
+        assert!(log.take().ops.is_empty());
+    }
+
+    #[test]
+    fn connections_leaving_together_are_replayed_in_one_tables_order() {
+        // Two workers sweep connections at the same packet; worker 1's left first (older
+        // activity), so its id is reserved first whatever the worker order.
+        let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
+        for (log, seen, port) in [(&mut w0, 20, 1), (&mut w1, 10, 2)] {
+            log.begin_packet(3);
+            log.begin_group(Timestamp(seen), key(port));
+            log.reserve(key(port));
+            log.end_group();
+        }
+        let (p0, p1) = (w0.tag | 1, w1.tag | 1);
+        let mut merge = Merge::new(&EngineConfig::default(), 2);
+        let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];
+        let mut events = Vec::new();
+        merge.packet(
+            (3, Timestamp(30), 60, false),
+            None,
+            Some(0),
+            &mut cursors,
+            &mut |e| events.push(e),
+        );
+        assert_eq!((merge.global(p1), merge.global(p0)), (1, 2));
+        // A real id passes through; an unknown provisional one stays visible as such.
+        assert_eq!(merge.global(9), 9);
+        assert_eq!(merge.global(w0.tag | 5), w0.tag | 5);
+    }
+
+    #[test]
+    fn the_peak_counts_every_workers_table() {
+        let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
+        w0.begin_packet(1);
+        w0.peak(2);
+        w1.begin_packet(2);
+        w1.peak(3);
+        w0.begin_packet(3);
+        w0.table_len(0);
+        w1.begin_packet(4);
+        w1.peak(4);
+        let mut merge = Merge::new(&EngineConfig::default(), 2);
+        let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];
+        for n in 1..=4 {
+            merge.packet(
+                (n, Timestamp(0), 60, false),
+                None,
+                Some(usize::from(n % 2 == 0)),
+                &mut cursors,
+                &mut |_| {},
+            );
+        }
+        // 2 + 3 at packet 2; at packet 4 worker 0 holds none.
+        assert_eq!(merge.stats().peak_flows, 5);
+    }
+}
