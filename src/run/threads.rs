@@ -9,7 +9,8 @@
 //!
 //! The reader reads the capture in large blocks (pcap-parser's buffer), keeps what the
 //! filter passes, decodes each packet only far enough to know its connection, and copies
-//! [`BATCH_PACKETS`] packets at a time into one buffer shared by every worker and the stage.
+//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time into one buffer shared by
+//! every worker and the stage; the stage hands spent buffers back to the reader.
 //! Each worker analyses the packets whose connection hashes to it (both directions hash
 //! alike: the key is the connection's, not the packet's) and only lets time pass at the
 //! others; the stage replays every worker's log at each packet in packet order, so the
@@ -45,8 +46,12 @@ use crate::tls::{KeyAnswer, KeyRequest, KeyStore};
 /// Packets per batch: large enough that handing a batch on costs little per packet, small
 /// enough that the workers and the stage stay busy together.
 pub const BATCH_PACKETS: usize = 4096;
-/// Batches queued per worker (bounded: the reader waits rather than reading ahead).
-const IN_FLIGHT: usize = 4;
+/// Most bytes of packets per batch: what bounds the memory of the batches in flight whatever
+/// the packets' size (a batch is handed on when either limit is reached).
+pub const BATCH_BYTES: usize = 4 << 20;
+/// Batches queued per worker and for the stage (bounded: the reader waits rather than
+/// reading ahead), so at most about `(workers + 4) * IN_FLIGHT` batches exist at once.
+const IN_FLIGHT: usize = 2;
 
 /// Where a packet goes.
 #[derive(Clone, Copy, Debug)]
@@ -217,6 +222,9 @@ pub(crate) fn analyse<R: Send>(
     let mut to_workers = Vec::new();
     let mut from_workers = Vec::new();
     let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(IN_FLIGHT * 2);
+    // Batches the stage is done with go back to the reader, so their buffers are reused
+    // rather than mapped and faulted in afresh.
+    let (recycle, recycled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
     std::thread::scope(|scope| {
         for me in 0..workers {
             let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(IN_FLIGHT);
@@ -244,12 +252,17 @@ pub(crate) fn analyse<R: Send>(
                     filter,
                     keys,
                     workers,
-                    &to_workers,
-                    &to_stage,
+                    (&to_workers, &to_stage, &recycled),
                     &reader_shared,
                 )
             })?;
-        let stats = stage(config, workers, &stage_rx, &from_workers, &shared, step);
+        let stats = stage(
+            config,
+            workers,
+            (&stage_rx, &from_workers, &recycle),
+            &shared,
+            step,
+        );
         // Unblocks a reader still sending (the run stopped early).
         drop(stage_rx);
         drop(from_workers);
@@ -260,14 +273,20 @@ pub(crate) fn analyse<R: Send>(
     })
 }
 
+/// Where the reader's batches go (each worker, the stage) and where spent ones come back.
+type ReaderChannels<'a> = (
+    &'a [SyncSender<Arc<Batch>>],
+    &'a SyncSender<ToStage>,
+    &'a Receiver<Batch>,
+);
+
 /// The reader: records → batches for every worker and for the stage.
 fn read<R>(
     drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R,
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
-    to_workers: &[SyncSender<Arc<Batch>>],
-    to_stage: &SyncSender<ToStage>,
+    (to_workers, to_stage, recycled): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
     let hasher = foldhash::fast::FixedState::with_seed(0x7773_736e_6966_6621);
@@ -277,7 +296,8 @@ fn read<R>(
         if batch.packets.is_empty() {
             return ControlFlow::Continue(());
         }
-        let full = Arc::new(std::mem::take(batch));
+        let next = recycled.try_recv().unwrap_or_default();
+        let full = Arc::new(std::mem::replace(batch, next));
         *last_sent = full.last_number().unwrap_or(*last_sent);
         for tx in to_workers {
             if tx.send(Arc::clone(&full)).is_err() {
@@ -323,7 +343,7 @@ fn read<R>(
             len: packet.data.len(),
             route: route(packet, workers, &hasher),
         });
-        if batch.packets.len() >= BATCH_PACKETS {
+        if batch.packets.len() >= BATCH_PACKETS || batch.bytes.len() >= BATCH_BYTES {
             send(&mut batch, &mut last_sent)?;
         }
         ControlFlow::Continue(())
@@ -367,6 +387,8 @@ fn work(
         if let (Some(d), Some(last)) = (done, batch.last_number()) {
             d.store(last, Ordering::Release);
         }
+        // Before the log goes: once the stage has every log of a batch, nobody holds it.
+        drop(batch);
         if let Some(h) = shared.held.get(me) {
             h.store(engine.memory(), Ordering::Relaxed);
         }
@@ -391,8 +413,11 @@ fn work(
 fn stage(
     config: &EngineConfig,
     workers: usize,
-    rx: &Receiver<ToStage>,
-    from_workers: &[Receiver<FromWorker>],
+    (rx, from_workers, recycle): (
+        &Receiver<ToStage>,
+        &[Receiver<FromWorker>],
+        &SyncSender<Batch>,
+    ),
     shared: &Shared,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> Stats {
@@ -441,6 +466,11 @@ fn stage(
         }
         if let Some(h) = shared.held.get(workers) {
             h.store(merge.memory(), Ordering::Relaxed);
+        }
+        if let Ok(mut done) = Arc::try_unwrap(batch) {
+            done.bytes.clear();
+            done.packets.clear();
+            let _ = recycle.try_send(done);
         }
     }
     let mut cursors = Vec::new();
