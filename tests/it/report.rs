@@ -12,13 +12,48 @@ const EPOCH: &str = "1700000000";
 
 /// A fresh path for `name`: tests run in parallel and several write the same sample's report,
 /// so each call gets its own directory (a shared path let one test read another's half-written
-/// file).
-fn tmp(name: &str) -> PathBuf {
+/// file). The directory goes when the returned guard drops: Chromium profiles are megabytes
+/// each, and every run used to leave them in the temporary directory.
+fn tmp(name: &str) -> Scratch {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("wssniff-report-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    Scratch {
+        path: dir.join(name),
+        dir,
+    }
+}
+
+/// A path inside a scratch directory of its own, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Runs `wssniff -q -r samples/<sample> --report <out>` from the crate root (so the report
@@ -33,11 +68,7 @@ fn report(sample_name: &str, ext: &str) -> String {
         .output()
         .unwrap();
     assert!(o.status.success(), "{sample_name}: {}", stderr(&o));
-    let text = std::fs::read_to_string(&out).unwrap();
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    text
+    std::fs::read_to_string(&out).unwrap()
 }
 
 fn json(sample_name: &str) -> serde_json::Value {
