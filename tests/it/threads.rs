@@ -60,7 +60,11 @@ fn assert_same(args: &[&str], threads: &str, what: &str) {
 #[test]
 fn two_threads_give_the_output_of_one_on_every_sample() {
     let captures = every_capture();
-    assert!(captures.len() >= 60, "only {} captures found", captures.len());
+    assert!(
+        captures.len() >= 60,
+        "only {} captures found",
+        captures.len()
+    );
     for path in &captures {
         let file = path.to_str().unwrap();
         let keys = path.with_extension("keys");
@@ -114,7 +118,11 @@ fn the_report_is_the_same_with_threads() {
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .output()
             .unwrap();
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         reports.push(std::fs::read_to_string(&out).unwrap());
     }
     let _ = std::fs::remove_dir_all(&dir);
