@@ -128,3 +128,24 @@ fn the_report_is_the_same_with_threads() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(reports[0], reports[1]);
 }
+
+#[test]
+fn the_flow_cap_is_not_divided_between_workers() {
+    // The capture tracks 12 connections at once: a cap of 12 evicts nothing with one thread,
+    // and would evict with the cap divided (seven workers holding 1 each).
+    let path = root().join("samples/imperfect/client-to-server.pcap");
+    let file = path.to_str().unwrap();
+    let out = wssniff(&["-r", file, "--json", "--threads", "1"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("\"peak_flows\":12,"), "{summary}");
+    for threads in ["2", "7"] {
+        assert_same(
+            &["-r", file, "--json", "--max-flows", "12"],
+            threads,
+            "--max-flows 12",
+        );
+    }
+    let capped = wssniff(&["-r", file, "--json", "--max-flows", "12", "--threads", "2"]);
+    let text = String::from_utf8_lossy(&capped.stdout);
+    assert!(text.contains("\"flows_evicted_capacity\":0,"), "{text}");
+}
