@@ -279,10 +279,25 @@ impl Shadow {
         }
     }
 
+    /// RFC 7541 §4.4: evict until the new entry fits, then add it (an entry larger than the
+    /// table empties it and is not added). Evicting first, not after the push, keeps the
+    /// queue at the table's entry count: one push over it doubled the queue's capacity.
     fn insert(&mut self, bytes: usize) {
-        self.size = self.size.saturating_add(bytes + ENTRY_OVERHEAD);
-        self.entries.push_front(bytes + ENTRY_OVERHEAD);
-        self.evict();
+        let entry = bytes.saturating_add(ENTRY_OVERHEAD);
+        if entry > self.max {
+            self.entries.clear();
+            self.size = 0;
+            return;
+        }
+        while self.size.saturating_add(entry) > self.max {
+            let Some(oldest) = self.entries.pop_back() else {
+                self.size = 0;
+                break;
+            };
+            self.size = self.size.saturating_sub(oldest);
+        }
+        self.size = self.size.saturating_add(entry);
+        self.entries.push_front(entry);
     }
 
     fn set_max(&mut self, max: usize) {

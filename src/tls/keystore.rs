@@ -122,8 +122,8 @@ impl TicketSink for IssuedTickets {
 }
 
 /// A key log shared with whoever fills it, as the engine's [`KeyStore`], with the capture's
-/// TLS 1.2 resumption cache.
-#[derive(Debug)]
+/// TLS 1.2 resumption cache. A clone shares both (flow-sharded workers each hold one).
+#[derive(Clone, Debug)]
 pub struct SharedKeyLog {
     log: Arc<Mutex<KeyLog>>,
     resumption: Arc<Mutex<ResumptionCache>>,

@@ -498,3 +498,76 @@ fn eio_body_bytes_cuts_polling_bodies_and_says_so() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// A session whose websocket attempt got a 101 its client must reject (a wrong accept) and
+/// then closed without a frame: the correlation stage drops that connection's record (the
+/// ending is the handshake's), but the session still learns its WebSocket is over, so live
+/// capture expires it after its heartbeat instead of holding it to the end.
+#[test]
+fn a_failed_101_the_client_never_took_still_lets_its_session_expire() {
+    use crate::traffic::{packet, Run};
+    use wssniff::capture::Timestamp;
+    use wssniff::engine::{EngineConfig, RecordOrder};
+    use wssniff::event::Event;
+
+    const SID: &str = "AbCdEfGhIjKlMnOpQrSt";
+    let body = format!(
+        "0{{\"sid\":\"{SID}\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}}"
+    );
+    let open_req =
+        b"GET /socket.io/?EIO=4&transport=polling&t=a HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let open_resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let ws_req = format!(
+        "GET /socket.io/?EIO=4&transport=websocket&sid={SID} HTTP/1.1\r\nHost: example.com\r\n\
+Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    let bad_101: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n";
+    let exchange = |run: &mut Run, cport: u16, req: &[u8], resp: &[u8]| {
+        run.feed(&packet(true, cport, 1000, "S", b""));
+        run.feed(&packet(false, cport, 5000, "SA", b""));
+        run.feed(&packet(true, cport, 1001, "A", req));
+        run.feed(&packet(false, cport, 5001, "A", resp));
+        let (c, s) = (1001 + req.len() as u32, 5001 + resp.len() as u32);
+        run.feed(&packet(true, cport, c, "FA", b""));
+        run.feed(&packet(false, cport, s, "FA", b""));
+    };
+    let run_until = |tick_after_s: i64| {
+        let mut run = Run::new(EngineConfig {
+            order: RecordOrder::AsKnown,
+            response_timeout_ns: Some(10_000_000_000),
+            ..EngineConfig::default()
+        });
+        exchange(&mut run, 41_000, open_req, open_resp.as_bytes());
+        exchange(&mut run, 41_001, ws_req.as_bytes(), bad_101);
+        assert_eq!(run.engine.memory(), run.engine.memory_walked());
+        let ticked_at = run.events.len();
+        let now = run.ts + tick_after_s * 1_000_000_000;
+        let events = &mut run.events;
+        run.engine.tick(Timestamp(now), &mut |e| events.push(e));
+        let by_tick: Vec<_> = run.events[ticked_at..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::EngineIo(s) => Some(s.ending),
+                _ => None,
+            })
+            .collect();
+        run.finish();
+        assert_eq!(run.engine.stats().connections, 0, "the record is dropped");
+        assert_eq!(
+            run.handshake_codes(),
+            ["accept_mismatch", "closed_after_failed_handshake"]
+        );
+        assert_eq!(run.engine.stats().engineio_sessions, 1);
+        assert_eq!(run.engine.memory(), 0);
+        by_tick
+    };
+    // Heartbeat 25 s + 20 s, then the margin.
+    let limit = 45 + wssniff::correlate::engineio::IDLE_MARGIN_NS / 1_000_000_000;
+    assert!(run_until(limit - 1).is_empty(), "not idle long enough yet");
+    assert_eq!(run_until(limit + 1), ["expired"]);
+}
