@@ -223,6 +223,14 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = crate::tls::keylog::DEFAULT_MAX_SESSIONS)]
     pub keylog_max_sessions: usize,
 
+    /// Files: hand packets to the analysis in timestamp order within SECONDS, as reordercap
+    /// would sort them, for merged and multi-queue captures whose timestamps are out of
+    /// order: each packet waits until the file has been read SECONDS past it (a look-ahead of
+    /// at most 1 MiB of each file's read buffer, so a very fast capture gets less). A packet
+    /// later than that is analysed where the file has it and counted. 0: file order.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.01)]
+    pub reorder_window: f64,
+
     /// Global memory budget over everything buffered that grows with traffic (K, M, G
     /// suffixes: 64M, 1G); past it new buffering is refused and counted, and the least
     /// recently active connections make room for new ones. Default 256M.
@@ -504,6 +512,8 @@ pub struct Config {
     pub keylog_max_sessions: usize,
     /// Flow-sharded analysis workers (`--threads`); 1 analyses on the reading thread.
     pub threads: usize,
+    /// Re-sort window for files, in nanoseconds (`--reorder-window`; 0: file order).
+    pub reorder_window_ns: i64,
 }
 
 /// Most workers `--threads` defaults to: beyond a few, the one reader and the one
@@ -625,6 +635,9 @@ impl Cli {
         if self.keylog_max_sessions == 0 {
             return Err("--keylog-max-sessions must be at least 1".into());
         }
+        if !(self.reorder_window.is_finite() && (0.0..=60.0).contains(&self.reorder_window)) {
+            return Err("--reorder-window must be between 0 and 60 seconds".into());
+        }
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
         }
@@ -734,6 +747,8 @@ impl Cli {
             keylog: self.keylog,
             keylog_max_sessions: self.keylog_max_sessions,
             threads,
+            #[allow(clippy::cast_possible_truncation)] // at most 60 s, checked above
+            reorder_window_ns: (self.reorder_window * 1e9).round() as i64,
         })
     }
 }

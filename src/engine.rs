@@ -247,9 +247,14 @@ pub struct CaptureEvidence {
     pub http_requests_cut_before_headers: u64,
     /// Packets dropped as copies of one just seen (a SPAN port or overlapping files).
     pub duplicate_packets: u64,
-    /// Packets timestamped before a packet read earlier (merged or multi-queue captures);
-    /// packets are read in file order, so timings between them may be negative.
+    /// Packets timestamped before a packet analysed earlier: later than the capture
+    /// stage's re-sort window (merged or multi-queue captures), so timings between them may
+    /// be negative.
     pub timestamps_out_of_order: u64,
+    /// Packets the capture stage put back in timestamp order before analysis (within its
+    /// re-sort window, `--reorder-window`); in the JSON only when there were some.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reordered_packets: u64,
 }
 
 impl CaptureEvidence {
@@ -261,6 +266,7 @@ impl CaptureEvidence {
             && self.http_requests_cut_before_headers == 0
             && self.duplicate_packets == 0
             && self.timestamps_out_of_order == 0
+            && self.reordered_packets == 0
     }
 
     /// Adds one finished connection: its loss, or its one-sidedness.
@@ -398,6 +404,12 @@ impl Engine {
     pub fn set_key_store(&mut self, keys: Box<dyn KeyStore>) {
         self.config.conn.decrypt = true;
         self.keys = Some(keys);
+    }
+
+    /// Counts packets the capture stage re-sorted into timestamp order before handing them
+    /// to [`Engine::process`] (the engine sees only the order it is given).
+    pub fn note_reordered(&mut self, packets: u64) {
+        self.stats.capture_evidence.reordered_packets += packets;
     }
 
     /// Counters so far.

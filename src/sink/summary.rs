@@ -344,11 +344,16 @@ pub fn capture_evidence_lines(stats: &Stats) -> Vec<String> {
             stats.truncated_packets, e.http_requests_cut_before_headers
         ));
     }
-    if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 {
+    if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 || e.reordered_packets > 0 {
         lines.push(format!(
-            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets timestamped before a packet read earlier (read in file order)",
-            e.duplicate_packets, e.timestamps_out_of_order
+            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets put back in timestamp order (within the re-sort window), {} packets timestamped before a packet analysed earlier (later than the window: analysed where the file has them)",
+            e.duplicate_packets, e.reordered_packets, e.timestamps_out_of_order
         ));
+    }
+    if e.timestamps_out_of_order > 0 {
+        lines.push(
+            "out of order beyond the re-sort window: widen it (--reorder-window SECONDS) or sort the file first (reordercap in.pcap sorted.pcap)".to_owned(),
+        );
     }
     lines
 }
