@@ -337,8 +337,10 @@ pub struct Opening {
     /// The SYN-ACK's acknowledgment number (the client's ISN + 1, even when the SYN itself was
     /// not captured).
     synack_ack: Option<u32>,
-    /// The last packet taken, to drop its copy.
-    last: Option<(PacketId, Timestamp)>,
+    /// The last two packets taken, newest first, to drop their copies: a SPAN port's copy
+    /// of the SYN can come after the SYN-ACK (the copy is microseconds late, the answer on
+    /// loopback or a LAN is quicker).
+    last: [Option<(PacketId, Timestamp)>; 2],
 }
 
 impl Opening {
@@ -353,21 +355,23 @@ impl Opening {
         }
     }
 
-    /// Whether the packet (its [`packet_id`]) is a copy of the last one taken; remembers
-    /// it if not.
+    /// Whether the packet (its [`packet_id`]) is a copy of one of the last two taken;
+    /// remembers it if not.
     pub fn is_copy(&mut self, id: PacketId, ts: Timestamp) -> bool {
-        if same_packet(self.last, &id, ts) {
+        let [newest, older] = self.last;
+        if same_packet(newest, &id, ts) || same_packet(older, &id, ts) {
             return true;
         }
-        self.last = Some((id, ts));
+        self.last = [Some((id, ts)), newest];
         false
     }
 
-    /// The last packet taken, as the one remembered packet of a [`RecentPackets`].
+    /// The last packets taken, as the remembered packets of a [`RecentPackets`].
     #[must_use]
     pub fn recent(&self) -> RecentPackets {
         let mut recent = RecentPackets::default();
-        if let Some((id, ts)) = self.last {
+        let [newest, older] = self.last;
+        for (id, ts) in [older, newest].into_iter().flatten() {
             recent.remember(id, ts);
         }
         recent

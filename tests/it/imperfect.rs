@@ -549,6 +549,30 @@ fn summary_evidence(inputs: &[&std::path::Path], extra: &[&str]) -> Value {
         .clone()
 }
 
+/// `analysis` without the packet numbers evidence cites: a file with copies numbers its
+/// packets past them (as Wireshark would show that file), the analysis is otherwise the same.
+fn without_packet_numbers(analysis: &str) -> Vec<Value> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("packets");
+                map.remove("packet");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    analysis
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            strip(&mut v);
+            v
+        })
+        .collect()
+}
+
 /// The last timestamp of a capture file, read with wssniff's own reader in file order.
 fn last_ts(path: &std::path::Path) -> i64 {
     let mut source = wssniff::capture::FileSource::open(path.to_str().unwrap())
@@ -654,4 +678,55 @@ fn disorder_beyond_the_window_is_counted_and_a_wider_window_sorts_it() {
     let e = summary_evidence(&[&messy], &["--reorder-window", "1"]);
     assert_eq!(e["timestamps_out_of_order"], 0, "{e:#}");
     assert_eq!(e["reordered_packets"], 84, "{e:#}");
+}
+
+/// SPAN duplicates as a SPAN port makes them (each copy 20 µs after the original: editcap -t
+/// on a copy, merged with mergecap) and two overlapping files read together (`editcap -r`
+/// ranges, given as two -r files): the analysis is the clean capture's (but for the packet
+/// numbers, which cite the file as read, copies included), and the copies are counted.
+#[test]
+fn span_copies_and_overlapping_files_read_together_are_analysed_as_the_clean_capture() {
+    if !wireshark_tools() {
+        return;
+    }
+    let dir = messy_dir("span");
+    let whole = imperfect("two-way.pcap");
+    let w = whole.to_str().unwrap();
+    let clean = analysis(&[&whole], &[]);
+    let packets = 152;
+
+    let late = dir.join("copy.pcap");
+    tool("editcap", &["-t", "0.00002", w, late.to_str().unwrap()]);
+    let twice = dir.join("span.pcap");
+    tool(
+        "mergecap",
+        &["-w", twice.to_str().unwrap(), w, late.to_str().unwrap()],
+    );
+    let clean_records = without_packet_numbers(&clean);
+    assert_eq!(
+        without_packet_numbers(&analysis(&[&twice], &[])),
+        clean_records
+    );
+    let e = summary_evidence(&[&twice], &[]);
+    assert_eq!(e["duplicate_packets"], packets, "{e:#}");
+    assert_eq!(e["retransmitted_segments"], 0, "{e:#}");
+
+    let first = dir.join("first.pcap");
+    let second = dir.join("second.pcap");
+    tool("editcap", &["-r", w, first.to_str().unwrap(), "1-120"]);
+    tool(
+        "editcap",
+        &["-r", w, second.to_str().unwrap(), &format!("60-{packets}")],
+    );
+    assert_eq!(
+        without_packet_numbers(&analysis(&[&first, &second], &[])),
+        clean_records
+    );
+    let e = summary_evidence(&[&first, &second], &[]);
+    assert_eq!(
+        e["duplicate_packets"], 61,
+        "packets 60 to 120 are in both: {e:#}"
+    );
+    assert_eq!(e["retransmitted_segments"], 0, "{e:#}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
