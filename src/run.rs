@@ -374,11 +374,19 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         Many(MergedSource),
     }
     let opened = match capture {
-        Capture::One(path) => Opened::One(Box::new(
-            FileSource::open(path)?.with_reorder_window(config.reorder_window_ns),
-        )),
+        Capture::One(path) => {
+            let source = FileSource::open(path)?;
+            Opened::One(Box::new(match config.reorder_window_ns {
+                Some(span) => source.with_reorder_window(span),
+                None => source,
+            }))
+        }
         Capture::Many(paths) => {
-            Opened::Many(MergedSource::open(paths)?.with_reorder_window(config.reorder_window_ns))
+            let source = MergedSource::open(paths)?;
+            Opened::Many(match config.reorder_window_ns {
+                Some(span) => source.with_reorder_window(span),
+                None => source,
+            })
         }
     };
     let redactor = redactor(&config.redact)?;

@@ -1,9 +1,11 @@
 //! Streaming pcap / pcapng reader (pcap-parser), constant memory whatever the file size.
 //!
-//! Packets are handed on in timestamp order within a re-sort window ([`super::window`]): the
-//! reader reads ahead of delivery, leaving the packets where they are in its buffer, and
-//! hands each on once the file has been read the window's span past it. An ordered file
-//! costs the look-ahead's bookkeeping, never a copy of a packet.
+//! Packets go out in file order while the file is in timestamp order (one comparison a
+//! packet). From the first packet timestamped before the one handed on before it, the file is
+//! re-sorted within a window ([`super::window`]): the reader reads ahead of delivery, leaving
+//! the packets where they are in its buffer (no copy), and hands each on once the file has
+//! been read the window's span past it. That first packet, and any later than the window,
+//! go where the file has them and are counted.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -325,8 +327,13 @@ pub struct FileSource {
     path: String,
     reader: Box<dyn PcapReaderIterator + Send>,
     state: ReadState,
-    /// The re-sort window (`None`: packets go in file order, as read).
+    /// Span of the re-sort window, in nanoseconds (0: file order, never re-sorted).
+    reorder_span: i64,
+    /// The re-sort window, once the file has shown a timestamp out of order (`None`: packets
+    /// go in file order, as read).
     window: Option<Box<Window>>,
+    /// Timestamp of the last packet handed on in file order (before the window engages).
+    last_out: Timestamp,
     /// File offset up to which blocks have been read ahead (window mode).
     scan_at: u64,
     /// Nothing more to read ahead: the end, or damage (in the summary).
@@ -425,20 +432,33 @@ impl FileSource {
             path: name.to_owned(),
             reader,
             state: ReadState::default(),
-            window: Some(Box::new(Window::new(DEFAULT_REORDER_WINDOW_NS))),
+            reorder_span: DEFAULT_REORDER_WINDOW_NS,
+            window: None,
+            last_out: Timestamp(i64::MIN),
             scan_at: 0,
             scan_ended: false,
             chosen: None,
         })
     }
 
-    /// Sets the re-sort window: packets are handed on in timestamp order as long as none is
-    /// timestamped more than `span_ns` before a packet the file holds ahead of it; 0 hands
-    /// them on in file order. Call before reading.
+    /// Sorts the file from its first packet on within a window of `span_ns` (packets are
+    /// handed on in timestamp order as long as none is timestamped more than that before a
+    /// packet the file holds ahead of it), instead of only from its first packet out of order
+    /// on within [`DEFAULT_REORDER_WINDOW_NS`]: for a file known to be out of order, at the
+    /// look-ahead's cost on every packet. 0 hands them on in file order. Call before reading.
     #[must_use]
     pub fn with_reorder_window(mut self, span_ns: i64) -> Self {
+        self.reorder_span = span_ns.max(0);
         self.window = (span_ns > 0).then(|| Box::new(Window::new(span_ns)));
         self
+    }
+
+    /// The file has just shown a packet timestamped before the last one handed on (it is
+    /// at the read position, not consumed): from here on, read through the window.
+    #[cold]
+    fn engage_window(&mut self) {
+        self.window = Some(Box::new(Window::after(self.reorder_span, self.last_out)));
+        self.scan_at = self.state.summary.bytes;
     }
 
     /// The name this source was opened with.
@@ -469,25 +489,18 @@ impl FileSource {
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
     ) -> ReadSummary {
         if self.window.is_some() {
-            loop {
-                let next = self.ready(&mut |secrets| {
-                    let _ = on_record(Record::Secrets(secrets));
-                });
-                let Some(seq) = next else { break };
-                if self
-                    .deliver(seq, None, |packet| on_record(Record::Packet(packet)))
-                    .is_break()
-                {
-                    break;
-                }
-            }
-            return self.take_summary();
+            return self.windowed(&mut on_record);
         }
         loop {
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {
                     let stop = match self.state.decode(block) {
                         Decoded::Packet(mut packet) => {
+                            if packet.ts < self.last_out && self.reorder_span > 0 {
+                                self.engage_window();
+                                return self.windowed(&mut on_record);
+                            }
+                            self.last_out = packet.ts;
                             self.state.count(&mut packet, None);
                             on_record(Record::Packet(&packet)).is_break()
                         }
@@ -506,6 +519,26 @@ impl FileSource {
             };
             self.advance(consumed);
             if stop {
+                break;
+            }
+        }
+        self.take_summary()
+    }
+
+    /// The rest of [`FileSource::for_each_record`] once the window is engaged.
+    fn windowed(
+        &mut self,
+        on_record: &mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>,
+    ) -> ReadSummary {
+        loop {
+            let next = self.ready(&mut |secrets| {
+                let _ = on_record(Record::Secrets(secrets));
+            });
+            let Some(seq) = next else { break };
+            if self
+                .deliver(seq, None, |packet| on_record(Record::Packet(packet)))
+                .is_break()
+            {
                 break;
             }
         }
@@ -715,6 +748,12 @@ impl FileSource {
         loop {
             let consumed = match self.reader.next() {
                 Ok((offset, block)) => match self.state.decode(block) {
+                    Decoded::Packet(packet)
+                        if packet.ts < self.last_out && self.reorder_span > 0 =>
+                    {
+                        self.engage_window();
+                        return self.peek(on_secrets);
+                    }
                     Decoded::Packet(packet) => return Some(packet.ts),
                     Decoded::Secrets(secrets) => {
                         on_secrets(secrets);
@@ -755,6 +794,7 @@ impl FileSource {
         let (consumed, flow) = match self.reader.next() {
             Ok((offset, block)) => match self.state.decode(block) {
                 Decoded::Packet(mut packet) => {
+                    self.last_out = packet.ts;
                     self.state.count(&mut packet, Some(number));
                     (offset, on_packet(&packet))
                 }

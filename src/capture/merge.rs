@@ -106,8 +106,9 @@ pub struct MergedSource {
     /// Files whose reading ended before the merge (no packet, or damage before the first).
     ended: Vec<FileRead>,
     notes: Vec<MergeNote>,
-    /// Each file's re-sort window ([`FileSource::with_reorder_window`]).
-    reorder_window_ns: i64,
+    /// Each file's re-sort window from its start ([`FileSource::with_reorder_window`]), or
+    /// `None` for the default (from its first packet out of order on).
+    reorder_window_ns: Option<i64>,
 }
 
 impl MergedSource {
@@ -201,7 +202,7 @@ impl MergedSource {
             leading_secrets,
             ended,
             notes,
-            reorder_window_ns: super::DEFAULT_REORDER_WINDOW_NS,
+            reorder_window_ns: None,
         })
     }
 
@@ -209,7 +210,7 @@ impl MergedSource {
     /// is put in timestamp order within it, then the files are merged.
     #[must_use]
     pub fn with_reorder_window(mut self, span_ns: i64) -> Self {
-        self.reorder_window_ns = span_ns;
+        self.reorder_window_ns = Some(span_ns);
         self
     }
 
@@ -265,7 +266,10 @@ impl MergedSource {
                 let mut source = None;
                 match FileSource::open(&w.path) {
                     Ok(s) => {
-                        let mut s = s.with_reorder_window(self.reorder_window_ns);
+                        let mut s = match self.reorder_window_ns {
+                            Some(span) => s.with_reorder_window(span),
+                            None => s,
+                        };
                         let skip = w.leading_secrets_read;
                         let head = s.peek(|secrets| {
                             if !skip {

@@ -6,7 +6,9 @@
 //! file has been read `window` past them (as reordercap sorts, but within a bounded span: a
 //! merged or multi-queue capture is out of order by microseconds to milliseconds). A packet
 //! later than that (it is timestamped before one already delivered) is delivered where it is
-//! and counted as beyond the window; the engine then reads it out of order as before.
+//! and counted as beyond the window; the engine then reads it out of order as before. The
+//! file reader engages a window at a file's first packet out of order (or from its start
+//! when asked), so an ordered file never pays for one.
 //!
 //! Pure bookkeeping: the packets themselves stay in the file's read buffer (no copy), this
 //! holds their positions. In an ordered file every packet takes the queue's fast path (pushed
@@ -104,6 +106,15 @@ impl Window {
             reordered: 0,
             beyond: 0,
         }
+    }
+
+    /// A window engaged after packets up to `last` went out in file order: packets before
+    /// `last` count as late, and as beyond the window when they go.
+    pub fn after(span_ns: i64, last: Timestamp) -> Self {
+        let mut w = Window::new(span_ns);
+        w.latest_read = Some(last);
+        w.latest_out = Some(last);
+        w
     }
 
     /// Packets read and not yet released.

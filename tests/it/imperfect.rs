@@ -591,9 +591,8 @@ fn last_ts(path: &std::path::Path) -> i64 {
 /// they were flushed and a batch's first packets come after the other queue's later ones.
 /// Made from the real-peer capture with tshark (the queues), editcap -i (the batches) and
 /// mergecap -a (the writer); reordercap sorts it back to the whole capture. Within the
-/// default 10 ms re-sort window the analysis is byte for byte the clean capture's, and the
-/// summary counts the packets put back in order; read in file order (`--reorder-window 0`)
-/// it is not.
+/// 10 ms re-sort window the analysis is byte for byte the clean capture's, and the summary
+/// counts the packets put back in order; read in file order (`--reorder-window 0`) it is not.
 #[test]
 fn a_capture_written_by_two_queues_in_batches_is_analysed_as_the_clean_one() {
     if !wireshark_tools() {
@@ -646,7 +645,16 @@ fn a_capture_written_by_two_queues_in_batches_is_analysed_as_the_clean_one() {
         clean,
         "re-sorted within the window, the analysis is the clean capture's"
     );
+    // By default the window engages at the first packet out of order, which goes where
+    // the file has it (here a server packet 1 ms behind the client's batch: it changes
+    // nothing), and sorts everything after it.
     let e = summary_evidence(&[&messy], &[]);
+    assert!(e["reordered_packets"].as_u64().unwrap() > 10, "{e:#}");
+    assert_eq!(e["timestamps_out_of_order"], 1, "{e:#}");
+    // Asked for, the window sorts the file from its first packet: nothing is beyond it.
+    let eager = ["--reorder-window", "0.01"];
+    assert_eq!(analysis(&[&messy], &eager), clean);
+    let e = summary_evidence(&[&messy], &eager);
     assert!(e["reordered_packets"].as_u64().unwrap() > 10, "{e:#}");
     assert_eq!(e["timestamps_out_of_order"], 0, "{e:#}");
     // Read in file order, the same file is out of order, and says so.
@@ -659,9 +667,10 @@ fn a_capture_written_by_two_queues_in_batches_is_analysed_as_the_clean_one() {
 
 /// Beyond the window: the committed out-of-order.pcap (the second half of the capture
 /// written before the first, `mergecap -a`) is out of order by hundreds of milliseconds.
-/// With the default window those packets are analysed where the file has them, counted, and
-/// the summary says how to do better; with a window that covers the disorder the analysis is
-/// the clean capture's byte for byte.
+/// The default window engages only at the first packet out of order, after the whole later
+/// half: those packets are analysed where the file has them, counted, and the summary says
+/// how to do better; a window asked for sorts from the start, and one that covers the
+/// disorder makes the analysis the clean capture's byte for byte.
 #[test]
 fn disorder_beyond_the_window_is_counted_and_a_wider_window_sorts_it() {
     let messy = imperfect("out-of-order.pcap");
