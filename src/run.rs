@@ -484,6 +484,9 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         }
         (read, files, engine.stats().clone())
     };
+    // The packets the reader re-sorted are the reader's count, whichever path analysed them.
+    let mut stats = stats;
+    stats.capture_evidence.reordered_packets = read.reordered;
     if let Some(f) = &filter {
         for lt in f.unmatched_linktypes() {
             delivery.notice(Notice::new(

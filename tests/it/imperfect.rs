@@ -651,6 +651,9 @@ fn a_capture_written_by_two_queues_in_batches_is_analysed_as_the_clean_one() {
     let e = summary_evidence(&[&messy], &[]);
     assert!(e["reordered_packets"].as_u64().unwrap() > 10, "{e:#}");
     assert_eq!(e["timestamps_out_of_order"], 1, "{e:#}");
+    // The same with flow-sharded workers: the reader re-sorts before the shards.
+    assert_eq!(analysis(&[&messy], &["--threads", "2"]), clean);
+    assert_eq!(summary_evidence(&[&messy], &["--threads", "2"]), e);
     // Asked for, the window sorts the file from its first packet: nothing is beyond it.
     let eager = ["--reorder-window", "0.01"];
     assert_eq!(analysis(&[&messy], &eager), clean);
