@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
-use crate::present::incident::{Incidents, Limits};
+use crate::present::incident::{IncidentCounts, Incidents, Limits};
 use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
@@ -163,8 +163,15 @@ pub struct App {
     records: Vec<Arc<HandshakeRecord>>,
     /// Handshakes received after [`MAX_RECORDS`] was reached (counted, not kept).
     pub records_not_kept: u64,
-    /// Handshakes received, per verdict (ok, warning, failed, incomplete).
+    /// Handshake records received, per verdict (ok, warning, failed, incomplete).
     pub counts: [u64; 4],
+    /// Records received after [`MAX_RECORDS`], per verdict (each its own incident: they are
+    /// not grouped).
+    not_kept: [u64; 4],
+    /// The incidents of the kept records, as of the last [`App::settle`].
+    incident_counts: IncidentCounts,
+    /// Records or hops arrived since `incident_counts` was taken.
+    counts_dirty: bool,
     codes_seen: BTreeSet<Code>,
     /// How each upgraded connection ended, by the id of the handshake that opened it
     /// (at most one per kept handshake).
@@ -255,6 +262,9 @@ impl App {
             records: Vec::new(),
             records_not_kept: 0,
             counts: [0; 4],
+            not_kept: [0; 4],
+            incident_counts: IncidentCounts::default(),
+            counts_dirty: false,
             codes_seen: BTreeSet::new(),
             connections: HashMap::new(),
             tab: Tab::Handshakes,
@@ -357,6 +367,7 @@ impl App {
                 if self.hops.len() < MAX_RECORDS {
                     self.incidents.hop(&hop);
                     self.groups_dirty = true;
+                    self.counts_dirty = true;
                     self.hop_of_upstream.insert(hop.upstream, hop.downstream);
                     self.hops.insert(hop.downstream, hop);
                 }
@@ -386,6 +397,20 @@ impl App {
                 self.conns.push(Arc::new(row), &self.filter, follow);
             }
         }
+    }
+
+    /// Handshakes as a person counts them, per verdict (ok, warning, failed, incomplete):
+    /// incidents, a proxied handshake's legs once with the worst leg's verdict (as of the
+    /// last [`App::settle`]), and (the second value) how many of them were proxied.
+    #[must_use]
+    pub fn incident_counts(&self) -> ([u64; 4], u64) {
+        let mut out = self.not_kept;
+        for v in VERDICTS_WORST_FIRST {
+            if let Some(n) = out.get_mut(verdict_index(v)) {
+                *n += self.incident_counts.with_verdict(v);
+            }
+        }
+        (out, self.incident_counts.proxied)
     }
 
     /// The proxy hop handshake `id` is a leg of (either leg), when both legs were captured.
@@ -425,6 +450,9 @@ impl App {
         }
         if self.records.len() >= MAX_RECORDS {
             self.records_not_kept += 1;
+            if let Some(c) = self.not_kept.get_mut(verdict_index(record.verdict)) {
+                *c += 1;
+            }
             return;
         }
         for f in &record.findings {
@@ -433,6 +461,7 @@ impl App {
         let index = self.records.len();
         self.incidents.record(&record);
         self.groups_dirty = true;
+        self.counts_dirty = true;
         self.records.push(record);
         if self.paused {
             self.arrived_while_paused += 1;
@@ -471,6 +500,11 @@ impl App {
     /// loop calls this once per batch of events, before drawing (grouping costs the number
     /// of groups, so it is not done per record or per frame).
     pub fn settle(&mut self) {
+        // The header counts incidents even while the table is paused or flat.
+        if self.counts_dirty {
+            self.counts_dirty = false;
+            self.incident_counts = self.incidents.counts();
+        }
         if self.grouped && self.groups_dirty && !self.paused {
             self.regroup();
             self.rebuild();

@@ -122,6 +122,21 @@ fn broken_proxy_and_a_repeated_403() -> App {
     app
 }
 
+/// The header counts incidents, as the grouped table shows them: the proxied handshake's
+/// two legs once, by its worst leg (it counted records: 5 handshakes, 5 failed).
+#[test]
+fn the_header_counts_incidents_not_records() {
+    let app = broken_proxy_and_a_repeated_403();
+    assert_eq!(app.counts.iter().sum::<u64>(), 5, "records");
+    assert_eq!(app.incident_counts(), ([0, 0, 4, 0], 1));
+    let screen = draw(&mut broken_proxy_and_a_repeated_403(), 160, 48);
+    let header = format!("{screen:?}");
+    assert!(
+        header.contains("handshakes 4 (1 proxied): ok 0 warn 0 failed 4"),
+        "{header}"
+    );
+}
+
 #[test]
 fn incidents_expanded_80x24() {
     insta::assert_snapshot!(draw(&mut incidents_app(), 80, 24));
