@@ -1,13 +1,15 @@
 //! Streaming pcap / pcapng reader (pcap-parser), constant memory whatever the file size.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::index::{Checkpoint, PacketIndex, Section};
 use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
@@ -36,8 +38,8 @@ pub struct ReadSummary {
     pub error: Option<CaptureError>,
 }
 
-#[derive(Clone, Copy)]
-struct Interface {
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Interface {
     linktype: Linktype,
     units_per_sec: u64,
     ts_offset: i64,
@@ -54,6 +56,8 @@ struct ReadState {
     /// The pcap (not pcapng) file header's interface.
     legacy: Option<Interface>,
     buffer_size: usize,
+    /// The packet index being recorded, with the section it is in (`None`: not asked for).
+    index: Option<(PacketIndex, Arc<Section>)>,
 }
 
 impl Default for ReadState {
@@ -65,6 +69,7 @@ impl Default for ReadState {
             drops_in_earlier_sections: 0,
             legacy: None,
             buffer_size: INITIAL_BUFFER_BYTES,
+            index: None,
         }
     }
 }
@@ -131,6 +136,7 @@ impl ReadState {
                     1_000_000
                 };
                 self.summary.snaplen = Some(header.snaplen);
+                self.note_section(Some(24), None);
                 self.legacy = Some(Interface {
                     linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
                     units_per_sec: units,
@@ -163,9 +169,10 @@ impl ReadState {
                     None => Decoded::Nothing,
                 }
             }
-            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
                 // A new section restarts interface numbering (pcapng §4.1).
                 self.interfaces.clear();
+                self.note_section(Some(u64::from(shb.block_len1)), None);
                 self.drops_in_earlier_sections += self
                     .drops_by_interface
                     .drain(..)
@@ -177,11 +184,13 @@ impl ReadState {
                 if self.summary.snaplen.is_none() {
                     self.summary.snaplen = Some(idb.snaplen);
                 }
-                self.interfaces.push(Interface {
+                let iface = Interface {
                     linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
                     units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
                     ts_offset: idb.ts_offset(),
-                });
+                };
+                self.interfaces.push(iface);
+                self.note_section(None, Some(iface));
                 Decoded::Nothing
             }
             PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
@@ -244,9 +253,41 @@ impl ReadState {
     fn count(&mut self, packet: &mut Packet<'_>, number: Option<u64>) {
         self.summary.packets += 1;
         packet.number = number.unwrap_or(self.summary.packets);
+        if let Some((index, section)) = &self.index {
+            if index.wants(packet.number) {
+                // The block starts where the bytes consumed so far end.
+                index.push(Checkpoint {
+                    number: packet.number,
+                    offset: self.summary.bytes,
+                    section: Arc::clone(section),
+                });
+            }
+        }
         if !self.summary.linktypes.contains(&packet.linktype) {
             self.summary.linktypes.push(packet.linktype);
         }
+    }
+}
+
+impl ReadState {
+    /// Keeps the indexed section up to date: a file or section header of `header_len` bytes
+    /// at the current offset starts a new one, an interface description adds to it.
+    #[cold]
+    fn note_section(&mut self, header_len: Option<u64>, iface: Option<Interface>) {
+        let at = self.summary.bytes;
+        let Some((_, section)) = &mut self.index else {
+            return;
+        };
+        let mut next = (**section).clone();
+        if let Some(len) = header_len {
+            next = Section {
+                header_at: at,
+                header_len: len,
+                interfaces: Vec::new(),
+            };
+        }
+        next.interfaces.extend(iface);
+        *section = Arc::new(next);
     }
 }
 
@@ -348,6 +389,56 @@ impl FileSource {
             reader,
             state: ReadState::default(),
         })
+    }
+
+    /// Records a checkpoint into `index` every [`super::index::INDEX_EVERY`] packets from now on, so
+    /// [`super::index::read_packets`] can read any packet again by its byte offset. Call it
+    /// before the first packet is read.
+    pub fn index_packets(&mut self, index: &PacketIndex) {
+        self.state.index = Some((index.clone(), Arc::new(Section::default())));
+    }
+
+    /// Opens `path` to read on from checkpoint `cp` (recorded by a reading of the same file):
+    /// its file or section header first, then the packets from `cp.number` on, numbered as
+    /// the first reading numbered them.
+    ///
+    /// # Errors
+    /// The file cannot be opened, or what is at the checkpoint is not what the index says.
+    pub fn open_at(path: &str, cp: &Checkpoint) -> Result<Self, CaptureError> {
+        let io = |source: io::Error| CaptureError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let len = usize::try_from(cp.section.header_len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RECORD_BYTES);
+        let mut header = vec![0u8; len];
+        file.seek(SeekFrom::Start(cp.section.header_at))
+            .and_then(|_| file.read_exact(&mut header))
+            .and_then(|()| file.seek(SeekFrom::Start(cp.offset)))
+            .map_err(io)?;
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(header).chain(file));
+        let mut source = Self::from_reader(path, input)?;
+        // The header block: decoded as at the start (link type, snap length), then the
+        // interfaces the section had described by the checkpoint.
+        match source.reader.next() {
+            Ok((consumed, block)) => {
+                source.state.decode(block);
+                source.advance(consumed);
+            }
+            Err(_) => {
+                return Err(CaptureError::Corrupt {
+                    path: path.to_owned(),
+                    after_packet: cp.number.saturating_sub(1),
+                    offset: cp.offset,
+                    detail: "the header the packet index names cannot be read".into(),
+                })
+            }
+        }
+        source.state.interfaces.clone_from(&cp.section.interfaces);
+        source.state.summary.packets = cp.number.saturating_sub(1);
+        Ok(source)
     }
 
     /// The name this source was opened with.

@@ -17,7 +17,7 @@ use crate::present::incident::{IncidentCounts, Incidents, Limits};
 use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
-use super::feed::{Feed, Progress};
+use super::feed::{Feed, PacketStore, Progress};
 use super::filter::latency_ms;
 pub use super::filter::Filter;
 use super::tabs::{ConnRow, H2Row, Listing, Tab};
@@ -108,6 +108,9 @@ pub struct HexDump {
     pub connection: Option<usize>,
     /// (packet number, captured bytes).
     pub packets: Vec<(u64, Vec<u8>)>,
+    /// What each packet carried, as the records say (a connection's: handshake request,
+    /// `C→S text frame`, `server close`), by packet number.
+    pub labels: std::collections::BTreeMap<u64, String>,
     /// Why some or all bytes are missing.
     pub note: Option<String>,
 }
@@ -153,6 +156,8 @@ pub struct App {
     pub source: String,
     /// The capture file, when there is one to re-read for raw bytes and exports.
     pub file: Option<String>,
+    /// Where the hex view reads packets again (the file's packet index, the live ring).
+    pub packets: Option<PacketStore>,
     /// Whether the producer is still reading, has finished, or stopped on an error.
     pub state: CaptureState,
     /// Latest counters and read position.
@@ -257,6 +262,7 @@ impl App {
         App {
             source: source.into(),
             file,
+            packets: None,
             state: CaptureState::Running,
             progress: Progress::default(),
             records: Vec::new(),
@@ -328,6 +334,7 @@ impl App {
     pub fn apply_feed(&mut self, feed: Feed) {
         match feed {
             Feed::Event(event) => self.apply(event),
+            Feed::Packets(store) => self.packets = Some(store),
             Feed::Progress(p) => self.progress = p,
             Feed::Finished { progress, error } => {
                 self.settle();
@@ -418,6 +425,12 @@ impl App {
     pub fn hop(&self, id: u64) -> Option<&HopLink> {
         let down = self.hop_of_upstream.get(&id).copied().unwrap_or(id);
         self.hops.get(&down).map(AsRef::as_ref)
+    }
+
+    /// The kept handshake that opened connection `c`, when it was captured and kept.
+    #[must_use]
+    pub fn opened_by(&self, c: &ConnectionRecord) -> Option<&HandshakeRecord> {
+        self.record_by_id(c.handshake_id?, &c.community_id)
     }
 
     /// How the connection opened by handshake `id` ended, once it has.

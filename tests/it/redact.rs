@@ -332,8 +332,8 @@ fn the_tui_shows_placeholders_in_tables_details_exports_curl_and_hex() {
     // The hex view reads raw packets again: their credential bytes are masked too.
     let path = sample(SAMPLE);
     let record = app.record(0).unwrap();
-    let raw = export::load_hex(path.to_str(), record, false);
-    let masked = export::load_hex(path.to_str(), record, true);
+    let raw = export::load_hex(path.to_str(), None, record, false);
+    let masked = export::load_hex(path.to_str(), None, record, true);
     let bytes = |d: &wssniff::tui::app::HexDump| -> String {
         d.packets
             .iter()

@@ -245,7 +245,12 @@ fn hex_view_160x48() {
     let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
     app.update(Action::Open);
     app.update(Action::ToggleHex);
-    let dump = export::load_hex(path.to_str(), app.selected_record().unwrap(), false);
+    let dump = export::load_hex(
+        path.to_str(),
+        app.packets.as_ref(),
+        app.selected_record().unwrap(),
+        false,
+    );
     assert_eq!(
         dump.packets.iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![4, 6]
@@ -848,7 +853,14 @@ fn connection_hex_reads_the_packets_again() {
         panic!("asks for the packets");
     };
     let row = app.conns.record(i).unwrap();
-    let dump = export::load_connection_hex(path.to_str(), &row.record, i, false);
+    let dump = export::load_connection_hex(
+        path.to_str(),
+        app.packets.as_ref(),
+        &row.record,
+        app.opened_by(&row.record),
+        i,
+        false,
+    );
     assert!(!dump.packets.is_empty());
     let close_packet = row
         .record
@@ -863,7 +875,63 @@ fn connection_hex_reads_the_packets_again() {
             "the close frame's packet"
         );
     }
-    let live = export::load_connection_hex(None, &row.record, i, false);
+    // Read by byte offset through the file's packet index, which the reader sent first.
+    assert!(matches!(
+        app.packets,
+        Some(wssniff::tui::feed::PacketStore::File(_))
+    ));
+    assert_eq!(dump.note, None, "every cited packet was found");
+    let labels: Vec<&str> = dump.labels.values().map(String::as_str).collect();
+    assert!(labels.contains(&"handshake request"), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("close")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l.contains("text frame")),
+        "{labels:?}"
+    );
+    // Live: the same packets from the ring of recent packets; those it gave up are said.
+    let ring = std::sync::Arc::new(std::sync::Mutex::new(wssniff::tui::feed::PacketRing::new(
+        1 << 20,
+    )));
+    let mut source = wssniff::capture::FileSource::open(path.to_str().unwrap()).unwrap();
+    source.for_each_packet(|p| {
+        ring.lock().unwrap().push(p.number, p.linktype, p.data);
+        std::ops::ControlFlow::Continue(())
+    });
+    let store = wssniff::tui::feed::PacketStore::Ring(std::sync::Arc::clone(&ring));
+    let from_ring = export::load_connection_hex(
+        None,
+        Some(&store),
+        &row.record,
+        app.opened_by(&row.record),
+        i,
+        false,
+    );
+    assert_eq!(from_ring.packets, dump.packets);
+    assert_eq!(from_ring.note, None);
+    let small = std::sync::Arc::new(std::sync::Mutex::new(wssniff::tui::feed::PacketRing::new(
+        400,
+    )));
+    for (n, data) in &dump.packets {
+        small
+            .lock()
+            .unwrap()
+            .push(*n, wssniff::capture::Linktype::ETHERNET, data);
+    }
+    let store = wssniff::tui::feed::PacketStore::Ring(small);
+    let partial = export::load_connection_hex(
+        None,
+        Some(&store),
+        &row.record,
+        app.opened_by(&row.record),
+        i,
+        false,
+    );
+    assert!(partial.packets.len() < dump.packets.len());
+    assert!(partial
+        .note
+        .unwrap()
+        .contains("no longer in the ring of recent live packets"),);
+    let live = export::load_connection_hex(None, None, &row.record, None, i, false);
     assert!(live.packets.is_empty());
     assert!(live.note.unwrap().contains("not available"));
     app.set_hex(dump);

@@ -518,8 +518,11 @@ fn packet_hex_lines(hex: Option<&HexDump>, what: &str) -> Vec<Line<'static>> {
     }
     for (number, bytes) in &hex.packets {
         out.push(section(&format!(
-            "packet {number} ({} bytes captured)",
-            bytes.len()
+            "packet {number} ({} bytes captured){}",
+            bytes.len(),
+            hex.labels
+                .get(number)
+                .map_or_else(String::new, |what| format!(": {what}"))
         )));
         for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
             let mut hexpart = String::with_capacity(HEX_WIDTH * 3);
