@@ -1829,7 +1829,7 @@ pub struct FindingDetail {
     pub title: &'static str,
     /// How to fix it.
     pub hint: &'static str,
-    /// Frames showing it.
+    /// Packets showing it.
     pub packets: Vec<u64>,
     /// The code of the record's own finding this one is shown in place of: a proxy hop found
     /// after the record showed that the proxy, not the server, broke the handshake.
@@ -1840,7 +1840,7 @@ pub struct FindingDetail {
 /// A head as on the wire, line by line, with the offending lines marked.
 #[derive(Clone, Debug, Serialize)]
 pub struct Wire {
-    /// Frames that carried it.
+    /// Packets that carried it.
     pub packets: Vec<u64>,
     /// Time of its first byte.
     pub time: String,

@@ -30,8 +30,8 @@ const MAX_NOTICES: usize = 64;
 /// Most bytes of connections' frame logs the model keeps; the logs of later connections are
 /// given up (their streams say so), so a long live capture cannot exhaust memory.
 pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
-/// Most frames loaded for the hex view of one handshake.
-pub const MAX_HEX_FRAMES: usize = 64;
+/// Most packets loaded for the hex view of one handshake or connection.
+pub const MAX_HEX_PACKETS: usize = 64;
 /// Incidents listed per group (an expanded group shows their legs; the rest are counted).
 pub const MAX_LISTED_PER_GROUP: usize = 16;
 
@@ -98,7 +98,7 @@ pub enum Overlay {
     },
 }
 
-/// Raw frames of one handshake, loaded on demand for the hex view.
+/// Raw packets of one handshake or connection, loaded on demand for the hex view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HexDump {
     /// The record they belong to.
@@ -127,7 +127,7 @@ pub enum Effect {
     ExportPcap(usize),
     /// Write the record as JSON.
     ExportJson(usize),
-    /// Read the record's frames for the hex view.
+    /// Read the record's packets for the hex view.
     LoadHex(usize),
     /// Read the packets of a connection (its arrival index in the connections tab) for the
     /// hex view.
@@ -194,6 +194,9 @@ pub struct App {
     filter_before_edit: Option<Filter>,
     /// Bytes of frame logs kept (bounded by [`MAX_FRAME_LOG_BYTES`]).
     frame_log_bytes: usize,
+    /// Connections whose frame log was given up because [`MAX_FRAME_LOG_BYTES`] was reached
+    /// (the header says so; their streams say the frames were not kept).
+    pub frame_logs_given_up: u64,
     /// Proxy hops by downstream handshake id, and upstream id → downstream id.
     hops: HashMap<u64, Box<HopLink>>,
     hop_of_upstream: HashMap<u64, u64>,
@@ -243,7 +246,7 @@ pub struct App {
     pub detail_scroll: u16,
     /// The detail view shows raw bytes instead of the analysis.
     pub detail_hex: bool,
-    /// Raw frames of the record whose hex view was opened last.
+    /// Raw packets of the record whose hex view was opened last.
     pub hex: Option<HexDump>,
     /// The box on top, if any.
     pub overlay: Option<Overlay>,
@@ -279,6 +282,7 @@ impl App {
             h2: Listing::default(),
             filter_before_edit: None,
             frame_log_bytes: 0,
+            frame_logs_given_up: 0,
             hops: HashMap::new(),
             hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
@@ -383,6 +387,7 @@ impl App {
                 let log = record.frame_log.memory();
                 if self.frame_log_bytes.saturating_add(log) > MAX_FRAME_LOG_BYTES {
                     record.frame_log.forget_frames();
+                    self.frame_logs_given_up += 1;
                 } else {
                     self.frame_log_bytes += log;
                 }
@@ -425,6 +430,12 @@ impl App {
     pub fn hop(&self, id: u64) -> Option<&HopLink> {
         let down = self.hop_of_upstream.get(&id).copied().unwrap_or(id);
         self.hops.get(&down).map(AsRef::as_ref)
+    }
+
+    /// Bytes of connections' frame logs kept (at most [`MAX_FRAME_LOG_BYTES`]).
+    #[must_use]
+    pub fn frame_log_bytes(&self) -> usize {
+        self.frame_log_bytes
     }
 
     /// The kept handshake that opened connection `c`, when it was captured and kept.
@@ -1252,7 +1263,7 @@ impl App {
         self.scroll_to_selection();
     }
 
-    /// Stores the raw frames loaded for the hex view.
+    /// Stores the raw packets loaded for the hex view.
     pub fn set_hex(&mut self, hex: HexDump) {
         self.hex = Some(hex);
     }

@@ -19,7 +19,7 @@ use crate::capture::{FileSource, Linktype};
 use crate::event::{ConnectionRecord, HandshakeRecord};
 use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
 
-use super::app::{HexDump, MAX_HEX_FRAMES};
+use super::app::{HexDump, MAX_HEX_PACKETS};
 use super::feed::PacketStore;
 
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
@@ -32,7 +32,7 @@ pub(crate) fn osc52(text: &str) -> String {
 
 /// Packet numbers of the handshake's request, interim and final responses, sorted, capped.
 #[must_use]
-fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
+fn handshake_packets(r: &HandshakeRecord) -> Vec<u64> {
     let mut packets: Vec<u64> = r
         .request
         .iter()
@@ -42,7 +42,7 @@ fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
         .collect();
     packets.sort_unstable();
     packets.dedup();
-    packets.truncate(MAX_HEX_FRAMES);
+    packets.truncate(MAX_HEX_PACKETS);
     packets
 }
 
@@ -142,7 +142,7 @@ pub fn load_hex(
         record_id: r.id,
         ..HexDump::default()
     };
-    let wanted = handshake_frames(r);
+    let wanted = handshake_packets(r);
     if wanted.is_empty() {
         dump.note = Some("no packet numbers recorded for this handshake".into());
         return dump;
@@ -157,7 +157,7 @@ pub fn load_hex(
 pub use crate::present::curl_for_copying;
 
 /// Packets of a connection kept for its hex view: the first and the last this many.
-const CONNECTION_HEX_EACH_END: usize = MAX_HEX_FRAMES / 2;
+const CONNECTION_HEX_EACH_END: usize = MAX_HEX_PACKETS / 2;
 
 /// The packets connection `c`'s records cite, each with what it carried: the opening
 /// handshake's request and responses (`opened_by`), every frame its frame log kept (the
@@ -207,7 +207,7 @@ fn connection_packets(
 /// Reads the packets of connection `c` again for the hex view, each by its byte offset (or
 /// from the live ring): those its records cite (the opening handshake `opened_by`, the
 /// frames its frame log kept, the close frames), the first and the last
-/// [`MAX_HEX_FRAMES`]` / 2`, each labelled with what it carried. `index` is the
+/// [`MAX_HEX_PACKETS`]` / 2`, each labelled with what it carried. `index` is the
 /// connection's arrival index in the connections tab. With `redact`, credentials in the TCP
 /// payloads are masked as [`load_hex`] does.
 #[must_use]
@@ -229,7 +229,7 @@ pub fn load_connection_hex(
         return dump;
     }
     let mut wanted: Vec<u64> = cited.keys().copied().collect();
-    let between = wanted.len().saturating_sub(MAX_HEX_FRAMES);
+    let between = wanted.len().saturating_sub(MAX_HEX_PACKETS);
     if between > 0 {
         wanted.drain(CONNECTION_HEX_EACH_END..wanted.len() - CONNECTION_HEX_EACH_END);
     }

@@ -29,8 +29,8 @@ use crate::tls::keystore::SharedKeyLog;
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
 /// enough that the producer rarely waits for the next UI tick.
 pub const CHANNEL_CAPACITY: usize = 4096;
-/// Frames between two progress messages from the file reader.
-const PROGRESS_EVERY_FRAMES: u64 = 2048;
+/// Packets between two progress messages from the file reader.
+const PROGRESS_EVERY_PACKETS: u64 = 2048;
 
 /// How far a producer has got.
 #[derive(Clone, Debug, Default)]
@@ -299,7 +299,7 @@ fn read_into(
                 ControlFlow::Continue(())
             }
             Step::Packet(stats) => {
-                if stats.packets % PROGRESS_EVERY_FRAMES == 0 {
+                if stats.packets % PROGRESS_EVERY_PACKETS == 0 {
                     hung_up |= tx.send(Feed::Progress(progress(stats))).is_err();
                 }
                 if hung_up {

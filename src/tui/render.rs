@@ -247,6 +247,16 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if evicted > 0 {
         spans.push(Span::raw(format!("  evicted {evicted}")));
     }
+    if app.frame_logs_given_up > 0 {
+        spans.push(Span::styled(
+            format!(
+                "  stream logs full ({} MiB): {} not kept",
+                crate::tui::app::MAX_FRAME_LOG_BYTES / (1024 * 1024),
+                app.frame_logs_given_up
+            ),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     if app.records_not_kept > 0 {
         spans.push(Span::styled(
             format!("  table full: {} not kept", app.records_not_kept),

@@ -81,6 +81,20 @@ fn detail_of_failed_handshake_80x24() {
     );
 }
 
+/// The detail view's line of packet numbers says "packets" (it said "frames", the word
+/// the glossary keeps for WebSocket frames).
+#[test]
+fn the_detail_view_calls_packet_numbers_packets() {
+    let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
+    app.update(Action::Open);
+    let screen = format!("{:?}", draw(&mut app, 100, 30));
+    assert!(
+        screen.contains("\"packets    request 4  response 6"),
+        "{screen}"
+    );
+    assert!(!screen.contains("\"frames "), "{screen}");
+}
+
 #[test]
 fn detail_of_failed_handshake_160x48() {
     let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
@@ -840,6 +854,58 @@ fn followed_stream_lists_every_frame_in_time_order() {
             }
         }
     }
+}
+
+/// The frame logs the model keeps stay within their 64 MiB cap however many connections
+/// come: the logs past it are given up (their streams say the frames were not kept), and
+/// the header says the cap was hit and how many were given up.
+#[test]
+fn the_frame_logs_stay_within_their_cap_and_the_header_says_so() {
+    use wssniff::event::{Event, FrameLog, LoggedFrame, Peer, FRAME_LOG_HEAD, FRAME_LOG_TAIL};
+    use wssniff::tui::app::MAX_FRAME_LOG_BYTES;
+    use wssniff::tui::feed::Feed;
+    let path = sample("close-codes.pcap");
+    let template = read_all(path.to_str().unwrap(), EngineConfig::default())
+        .unwrap()
+        .into_iter()
+        .find_map(|f| match f {
+            Feed::Event(Event::Connection(c)) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    let mut log = FrameLog::default();
+    for n in 0..(FRAME_LOG_HEAD + FRAME_LOG_TAIL) as u64 {
+        log.push(
+            LoggedFrame::new(template.ts, n + 1, Peer::Client, 1, 0x81, 5),
+            true,
+        );
+    }
+    let per_log = log.memory();
+    let fit = MAX_FRAME_LOG_BYTES / per_log;
+    let mut app = App::new("bulk", None);
+    let n = fit + 100;
+    for i in 0..n {
+        let mut c = template.clone();
+        c.handshake_id = None;
+        c.community_id = format!("1:{i}");
+        c.frame_log = log.clone();
+        app.apply(Event::Connection(c));
+        assert!(app.frame_log_bytes() <= MAX_FRAME_LOG_BYTES, "after {i}");
+    }
+    assert_eq!(app.frame_logs_given_up, (n - fit) as u64);
+    assert_eq!(app.frame_log_bytes(), fit * per_log);
+    let last = app.conns.record(n - 1).unwrap();
+    assert!(last.record.frame_log.refused && last.record.frame_log.len() == 0);
+    assert_eq!(last.record.frame_log.omitted, log.len() as u64);
+    assert_eq!(
+        app.conns.record(0).unwrap().record.frame_log.len(),
+        log.len()
+    );
+    let screen = format!("{:?}", draw(&mut app, 160, 48));
+    assert!(
+        screen.contains("stream logs full (64 MiB): 100 not kept"),
+        "{screen}"
+    );
 }
 
 #[test]

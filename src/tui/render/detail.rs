@@ -185,7 +185,7 @@ pub fn detail_lines(
         packets.push(format!("response {}", packet_list(&m.packets)));
     }
     out.push(Line::from(vec![
-        label("frames"),
+        label("packets"),
         Span::raw(if packets.is_empty() {
             "-".to_owned()
         } else {
