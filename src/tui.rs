@@ -284,7 +284,7 @@ fn perform(
                     app.file.as_deref(),
                     app.packets.as_ref(),
                     &row.record,
-                    app.opened_by(&row.record),
+                    app.opened_by(row),
                     i,
                     app.redacted,
                 )

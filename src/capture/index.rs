@@ -79,7 +79,7 @@ impl PacketIndex {
     /// Whether packet `number` gets a checkpoint.
     #[inline]
     pub(crate) fn wants(&self, number: u64) -> bool {
-        number.wrapping_sub(1) % self.every == 0
+        number.wrapping_sub(1).is_multiple_of(self.every)
     }
 
     /// Records `cp` (in packet order; the reader calls this).

@@ -48,8 +48,11 @@ pub struct Limits {
 }
 
 /// One leg of an incident in brief: enough to list it and to find its row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Leg {
+    /// The record itself (its id alone names it only within one capture: the TUI may read
+    /// several, whose ids restart).
+    pub record: Arc<HandshakeRecord>,
     /// Handshake record id.
     pub id: u64,
     /// Request time.
@@ -67,7 +70,7 @@ pub struct Leg {
 }
 
 impl Leg {
-    fn of(r: &HandshakeRecord) -> Self {
+    fn of(r: &Arc<HandshakeRecord>) -> Self {
         let mut packets: Vec<u64> = r
             .request
             .iter()
@@ -77,6 +80,7 @@ impl Leg {
             .collect();
         packets.dedup();
         Leg {
+            record: Arc::clone(r),
             id: r.id,
             ts: r.ts,
             client: r.client,
@@ -89,7 +93,7 @@ impl Leg {
 }
 
 /// One incident: its legs, client side first (a single leg unless proxied).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Incident {
     /// The legs in path order: client → proxy, then proxy → next hop, …
     pub legs: Vec<Leg>,
@@ -490,7 +494,7 @@ impl Incidents {
             broken: hops.iter().map(|h| broken_rank(h.broken_at)).collect(),
         };
         let incident = Incident {
-            legs: legs.iter().map(|r| Leg::of(r)).collect(),
+            legs: legs.iter().map(Leg::of).collect(),
         };
         if let Some(g) = groups.get_mut(&key) {
             g.count += 1;

@@ -178,9 +178,15 @@ pub struct App {
     /// Records or hops arrived since `incident_counts` was taken.
     counts_dirty: bool,
     codes_seen: BTreeSet<Code>,
-    /// How each upgraded connection ended, by the id of the handshake that opened it
-    /// (at most one per kept handshake).
-    connections: HashMap<u64, Arc<ConnectionRecord>>,
+    /// How each upgraded connection ended, by the index of the kept handshake that opened
+    /// it (at most one per kept handshake).
+    connections: HashMap<usize, Arc<ConnectionRecord>>,
+    /// The index of the latest kept record with each id, and for each record the index of
+    /// the previous one with the same id (`usize::MAX`: none): ids restart when several
+    /// captures are read into one model, so an id names a record only with the capture it
+    /// came in, which is the latest one with that id when its events arrive.
+    latest_with_id: HashMap<u64, usize>,
+    earlier_with_id: Vec<usize>,
     /// The tab shown.
     pub tab: Tab,
     /// Every WebSocket connection, with or without a captured handshake.
@@ -197,9 +203,8 @@ pub struct App {
     /// Connections whose frame log was given up because [`MAX_FRAME_LOG_BYTES`] was reached
     /// (the header says so; their streams say the frames were not kept).
     pub frame_logs_given_up: u64,
-    /// Proxy hops by downstream handshake id, and upstream id → downstream id.
-    hops: HashMap<u64, Box<HopLink>>,
-    hop_of_upstream: HashMap<u64, u64>,
+    /// Proxy hops by the index of each kept leg's record.
+    hops: HashMap<usize, Arc<HopLink>>,
     /// Capture-level notices.
     pub notices: Vec<Notice>,
     /// TLS connections seen, and how many of them failed (the header shows both; issue 16
@@ -276,6 +281,8 @@ impl App {
             counts_dirty: false,
             codes_seen: BTreeSet::new(),
             connections: HashMap::new(),
+            latest_with_id: HashMap::new(),
+            earlier_with_id: Vec::new(),
             tab: Tab::Handshakes,
             conns: Listing::default(),
             tls: Listing::default(),
@@ -284,7 +291,6 @@ impl App {
             frame_log_bytes: 0,
             frame_logs_given_up: 0,
             hops: HashMap::new(),
-            hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
             tls_counts: (0, 0),
             socketio_counts: (0, 0),
@@ -375,12 +381,18 @@ impl App {
                 self.tls.push(Arc::from(t), &self.filter, follow);
             }
             Event::Hop(hop) => {
-                if self.hops.len() < MAX_RECORDS {
+                // The legs as this capture's records: the latest with each id, on the
+                // endpoints the hop names (the client leg goes to the proxy).
+                let down = self.latest_with(hop.downstream, |r| r.server == hop.proxy);
+                let up = self.latest_with(hop.upstream, |r| r.server == hop.upstream_server);
+                if self.hops.len() < MAX_RECORDS && (down.is_some() || up.is_some()) {
                     self.incidents.hop(&hop);
                     self.groups_dirty = true;
                     self.counts_dirty = true;
-                    self.hop_of_upstream.insert(hop.upstream, hop.downstream);
-                    self.hops.insert(hop.downstream, hop);
+                    let hop: Arc<HopLink> = Arc::from(hop);
+                    for leg in [down, up].into_iter().flatten() {
+                        self.hops.insert(leg, Arc::clone(&hop));
+                    }
                 }
             }
             Event::Connection(mut record) => {
@@ -392,18 +404,18 @@ impl App {
                     self.frame_log_bytes += log;
                 }
                 let record: Arc<ConnectionRecord> = Arc::from(record);
-                let opened_by = record
+                let handshake = record
                     .handshake_id
-                    .and_then(|id| self.record_by_id(id, &record.community_id));
+                    .and_then(|id| self.latest_with(id, |r| r.community_id == record.community_id));
+                let opened_by = handshake.and_then(|i| self.record(i));
                 let row = ConnRow {
                     host: opened_by.and_then(|r| r.host.clone()),
                     path: opened_by.and_then(|r| r.path.clone()),
                     record: Arc::clone(&record),
+                    handshake,
                 };
-                if let Some(id) = record.handshake_id {
-                    if self.connections.len() < MAX_RECORDS {
-                        self.connections.insert(id, record);
-                    }
+                if let Some(i) = handshake {
+                    self.connections.insert(i, record);
                 }
                 let follow = self.follow;
                 self.conns.push(Arc::new(row), &self.filter, follow);
@@ -425,11 +437,18 @@ impl App {
         (out, self.incident_counts.proxied)
     }
 
-    /// The proxy hop handshake `id` is a leg of (either leg), when both legs were captured.
+    /// The proxy hop the kept record at `index` is a leg of (either leg), when both legs
+    /// were captured.
     #[must_use]
-    pub fn hop(&self, id: u64) -> Option<&HopLink> {
-        let down = self.hop_of_upstream.get(&id).copied().unwrap_or(id);
-        self.hops.get(&down).map(AsRef::as_ref)
+    pub fn hop_at(&self, index: usize) -> Option<&HopLink> {
+        self.hops.get(&index).map(AsRef::as_ref)
+    }
+
+    /// The proxy hop record `r` (one this model keeps: from [`App::record`],
+    /// [`App::selected_record`], a tab's row) is a leg of.
+    #[must_use]
+    pub fn hop_of(&self, r: &HandshakeRecord) -> Option<&HopLink> {
+        self.hop_at(self.index_of(r)?)
     }
 
     /// Bytes of connections' frame logs kept (at most [`MAX_FRAME_LOG_BYTES`]).
@@ -438,29 +457,45 @@ impl App {
         self.frame_log_bytes
     }
 
-    /// The kept handshake that opened connection `c`, when it was captured and kept.
+    /// The kept handshake that opened the connection of `row`, when it was captured and kept.
     #[must_use]
-    pub fn opened_by(&self, c: &ConnectionRecord) -> Option<&HandshakeRecord> {
-        self.record_by_id(c.handshake_id?, &c.community_id)
+    pub fn opened_by(&self, row: &ConnRow) -> Option<&HandshakeRecord> {
+        self.record(row.handshake?)
     }
 
-    /// How the connection opened by handshake `id` ended, once it has.
+    /// How the connection opened by the kept record at `index` ended, once it has.
     #[must_use]
-    pub fn connection(&self, id: u64) -> Option<&ConnectionRecord> {
-        self.connections.get(&id).map(AsRef::as_ref)
+    pub fn connection_at(&self, index: usize) -> Option<&ConnectionRecord> {
+        self.connections.get(&index).map(AsRef::as_ref)
     }
 
-    /// The kept handshake with id `id` on the connection `community` (ids grow with arrival
-    /// within one run, so this is a binary search; a model fed several runs, whose ids
-    /// restart, falls back to the latest records).
-    fn record_by_id(&self, id: u64, community: &str) -> Option<&HandshakeRecord> {
-        let same = |r: &&Arc<HandshakeRecord>| r.id == id && r.community_id == community;
-        let at = self.records.partition_point(|r| r.id < id);
-        self.records
-            .get(at)
-            .filter(same)
-            .or_else(|| self.records.iter().rev().take(1024).find(same))
-            .map(AsRef::as_ref)
+    /// How the connection opened by record `r` (one this model keeps) ended, once it has.
+    #[must_use]
+    pub fn connection_of(&self, r: &HandshakeRecord) -> Option<&ConnectionRecord> {
+        self.connection_at(self.index_of(r)?)
+    }
+
+    /// The latest kept record with id `id` that `pred` accepts, as an index.
+    fn latest_with(&self, id: u64, pred: impl Fn(&HandshakeRecord) -> bool) -> Option<usize> {
+        let mut at = self.latest_with_id.get(&id).copied();
+        while let Some(i) = at {
+            let r = self.records.get(i)?;
+            if pred(r) {
+                return Some(i);
+            }
+            at = self
+                .earlier_with_id
+                .get(i)
+                .copied()
+                .filter(|p| *p != usize::MAX);
+        }
+        None
+    }
+
+    /// The index of record `r`, when it is one this model keeps (the same record, not an
+    /// equal copy).
+    fn index_of(&self, r: &HandshakeRecord) -> Option<usize> {
+        self.latest_with(r.id, |k| std::ptr::eq(k, r))
     }
 
     fn add_record(&mut self, record: Arc<HandshakeRecord>) {
@@ -483,6 +518,8 @@ impl App {
             self.codes_seen.insert(f.code);
         }
         let index = self.records.len();
+        let earlier = self.latest_with_id.insert(record.id, index);
+        self.earlier_with_id.push(earlier.unwrap_or(usize::MAX));
         self.incidents.record(&record);
         self.groups_dirty = true;
         self.counts_dirty = true;
@@ -540,17 +577,13 @@ impl App {
         self.groups.clear();
         self.member_of.clear();
         for g in self.incidents.groups() {
-            let Some(head) = g
-                .exemplar
-                .first()
-                .and_then(|r| self.index_of_id(r.id, &r.community_id))
-            else {
+            let Some(head) = g.exemplar.first().and_then(|r| self.index_of(r)) else {
                 continue;
             };
             let mut members = Vec::new();
             for incident in &g.incidents {
                 for (n, leg) in incident.legs.iter().enumerate() {
-                    match self.index_of_id(leg.id, &leg.community_id) {
+                    match self.index_of(&leg.record) {
                         Some(i) if i != head => members.push((i, n > 0)),
                         _ => {}
                     }
@@ -663,7 +696,7 @@ impl App {
     /// The finding code the table shows for `r`: the hop's corrected cause when `r` is the
     /// client leg of a hop that carries one, else the record's top finding.
     fn top_code(&self, r: &HandshakeRecord) -> Option<&'static str> {
-        match self.hop(r.id) {
+        match self.hop_of(r) {
             Some(h) => h.corrected_findings(&r.findings, r.id).first().copied(),
             None => r.top_finding(),
         }
@@ -1122,33 +1155,12 @@ impl App {
         self.conns.selected_record()
     }
 
-    /// Index (for [`App::record`]) of the handshake kept with id `id` on connection
-    /// `community`.
-    fn index_of_id(&self, id: u64, community: &str) -> Option<usize> {
-        let want = self.record_by_id(id, community)? as *const HandshakeRecord;
-        let at = self.records.partition_point(|r| r.id < id);
-        let hit = |i: &usize| {
-            self.records
-                .get(*i)
-                .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), want))
-        };
-        Some(at)
-            .filter(hit)
-            .or_else(|| (0..self.records.len()).rev().find(hit))
-    }
-
     /// The handshake record behind the selected row of the current tab, as an index.
     fn handshake_of_selection(&self) -> Option<usize> {
         match self.tab {
             Tab::Handshakes => self.selected_index(),
-            Tab::Connections => self.conns.selected_record().and_then(|c| {
-                let id = c.record.handshake_id?;
-                self.index_of_id(id, &c.record.community_id)
-            }),
-            Tab::H2 => self
-                .h2
-                .selected_record()
-                .and_then(|r| self.index_of_id(r.0.id, &r.0.community_id)),
+            Tab::Connections => self.conns.selected_record().and_then(|c| c.handshake),
+            Tab::H2 => self.h2.selected_record().and_then(|r| self.index_of(&r.0)),
             Tab::Tls => None,
         }
     }

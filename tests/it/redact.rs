@@ -285,7 +285,7 @@ fn tui_texts(app: &mut App, export_dir: &Path) -> Vec<String> {
     let mut texts = vec![draw(app, 160, 48)];
     for i in 0..app.record_count() {
         let r = app.record(i).unwrap().clone();
-        let lines = detail_lines(&r, app.connection(r.id), app.hop(r.id));
+        let lines = detail_lines(&r, app.connection_at(i), app.hop_at(i));
         texts.push(
             lines
                 .iter()

@@ -136,6 +136,45 @@ fn broken_proxy_and_a_repeated_403() -> App {
     app
 }
 
+/// Several captures in one model restart their ids: a record's proxy hop and connection are
+/// its own capture's, not those of another capture's record with the same id (the lookups
+/// were by id alone: python's #1 showed nginx's hop, and nginx's #1 python's connection).
+#[test]
+fn hops_and_connections_belong_to_their_own_capture_when_ids_repeat() {
+    use wssniff::tui::render::detail_lines;
+    let mut app = app_for(&["nginx-proxy-ok.pcap", "python-websockets-ok.pcap"]);
+    let records: Vec<&wssniff::event::HandshakeRecord> = (0..app.record_count())
+        .filter_map(|i| app.record(i))
+        .collect();
+    let ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![1, 2, 1], "the second capture restarts at 1");
+    let (nginx, python) = (records[0], records[2]);
+    assert!(app.hop_of(nginx).is_some() && app.hop_of(records[1]).is_some());
+    assert!(
+        app.hop_of(python).is_none(),
+        "python's #1 is not a proxy leg"
+    );
+    let text: String = detail_lines(python, app.connection_of(python), app.hop_of(python))
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!text.contains("Proxy hop"), "{text}");
+    let own =
+        |r: &wssniff::event::HandshakeRecord| app.connection_of(r).map(|c| (c.client, c.server));
+    assert_eq!(own(nginx), Some((nginx.client, nginx.server)));
+    assert_eq!(own(python), Some((python.client, python.server)));
+    // The connections tab opens each connection's own handshake.
+    app.update(Action::ShowTab(Tab::Connections));
+    for i in 0..app.conns.len() {
+        let row = app.conns.record(i).unwrap();
+        let opened = app.opened_by(row).unwrap();
+        assert_eq!(
+            (opened.client, opened.server),
+            (row.record.client, row.record.server)
+        );
+    }
+}
+
 /// The header counts incidents, as the grouped table shows them: the proxied handshake's
 /// two legs once, by its worst leg (it counted records: 5 handshakes, 5 failed).
 #[test]
@@ -212,7 +251,7 @@ fn a_proxied_failure_is_one_row_that_expands_into_its_legs() {
     app.update(Action::Open);
     assert_eq!(app.screen, Screen::Detail);
     let r = app.selected_record().unwrap();
-    let detail: String = detail_lines(r, None, app.hop(r.id))
+    let detail: String = detail_lines(r, None, app.hop_of(r))
         .iter()
         .map(|l| format!("{l}\n"))
         .collect();
@@ -357,7 +396,7 @@ fn proxy_hop_box_names_the_real_client_on_both_legs() {
         let records: Vec<_> = (0..app.record_count())
             .filter_map(|i| app.record(i))
             .collect();
-        let hop = app.hop(records[0].id).expect("both legs linked");
+        let hop = app.hop_of(records[0]).expect("both legs linked");
         let down = records.iter().find(|r| r.id == hop.downstream).unwrap();
         let up = records.iter().find(|r| r.id == hop.upstream).unwrap();
         assert_ne!(
@@ -369,7 +408,7 @@ fn proxy_hop_box_names_the_real_client_on_both_legs() {
             down.client, hop.proxy, hop.upstream_server
         );
         for r in [down, up] {
-            let text: Vec<String> = detail_lines(r, None, app.hop(r.id))
+            let text: Vec<String> = detail_lines(r, None, app.hop_of(r))
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -472,7 +511,7 @@ fn tui_and_report_mark_the_same_lines() {
                 .unwrap();
             // With the record's hop, whose correction both show in place of the finding it
             // replaces.
-            let lines = detail_lines(r, None, app.hop(r.id));
+            let lines = detail_lines(r, None, app.hop_of(r));
             for (title, wire) in [("Request", &d.request), ("Response", &d.response)] {
                 let Some(wire) = wire else { continue };
                 let report_marks: Vec<Option<String>> = wire
@@ -703,7 +742,7 @@ fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
             .unwrap()
     };
     let text = |id: u64| -> String {
-        detail_lines(record(id), None, app.hop(id))
+        detail_lines(record(id), None, app.hop_of(record(id)))
             .iter()
             .map(|l| format!("{l}\n"))
             .collect()
@@ -716,7 +755,11 @@ fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
         "{client}"
     );
     assert_eq!(
-        tui_marks(&detail_lines(record(1), None, app.hop(1)), "Response")[0].as_deref(),
+        tui_marks(
+            &detail_lines(record(1), None, app.hop_of(record(1))),
+            "Response"
+        )[0]
+        .as_deref(),
         Some("proxy_broke_request")
     );
     // The upstream leg's own 426 stands.
@@ -895,7 +938,7 @@ fn the_frame_logs_stay_within_their_cap_and_the_header_says_so() {
     assert_eq!(app.frame_logs_given_up, (n - fit) as u64);
     assert_eq!(app.frame_log_bytes(), fit * per_log);
     let last = app.conns.record(n - 1).unwrap();
-    assert!(last.record.frame_log.refused && last.record.frame_log.len() == 0);
+    assert!(last.record.frame_log.refused && last.record.frame_log.head().is_empty());
     assert_eq!(last.record.frame_log.omitted, log.len() as u64);
     assert_eq!(
         app.conns.record(0).unwrap().record.frame_log.len(),
@@ -923,7 +966,7 @@ fn connection_hex_reads_the_packets_again() {
         path.to_str(),
         app.packets.as_ref(),
         &row.record,
-        app.opened_by(&row.record),
+        app.opened_by(row),
         i,
         false,
     );
@@ -968,7 +1011,7 @@ fn connection_hex_reads_the_packets_again() {
         None,
         Some(&store),
         &row.record,
-        app.opened_by(&row.record),
+        app.opened_by(row),
         i,
         false,
     );
@@ -988,7 +1031,7 @@ fn connection_hex_reads_the_packets_again() {
         None,
         Some(&store),
         &row.record,
-        app.opened_by(&row.record),
+        app.opened_by(row),
         i,
         false,
     );

@@ -104,7 +104,7 @@ fn handshake(
     } else {
         (
             " analysis (Tab: raw bytes) ",
-            detail_lines(record, app.connection(record.id), app.hop(record.id)),
+            detail_lines(record, app.connection_of(record), app.hop_of(record)),
         )
     };
     let title = Line::from(vec![
