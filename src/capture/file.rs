@@ -13,7 +13,12 @@ use super::index::{Checkpoint, PacketIndex, Section};
 use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
+#[cfg(not(test))]
 const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
+/// Small in unit tests, so small samples refill the buffer (and the packet index gets its
+/// checkpoints) many times.
+#[cfg(test)]
+const INITIAL_BUFFER_BYTES: usize = 2048;
 /// Bytes read before handing the stream to pcap-parser (covers any file header).
 const PREFETCH_BYTES: usize = 64 * 1024;
 /// Largest single pcap record or pcapng block accepted. libpcap's own limit for a
@@ -253,16 +258,6 @@ impl ReadState {
     fn count(&mut self, packet: &mut Packet<'_>, number: Option<u64>) {
         self.summary.packets += 1;
         packet.number = number.unwrap_or(self.summary.packets);
-        if let Some((index, section)) = &self.index {
-            if index.wants(packet.number) {
-                // The block starts where the bytes consumed so far end.
-                index.push(Checkpoint {
-                    number: packet.number,
-                    offset: self.summary.bytes,
-                    section: Arc::clone(section),
-                });
-            }
-        }
         if !self.summary.linktypes.contains(&packet.linktype) {
             self.summary.linktypes.push(packet.linktype);
         }
@@ -391,7 +386,7 @@ impl FileSource {
         })
     }
 
-    /// Records a checkpoint into `index` every [`super::index::INDEX_EVERY`] packets from now on, so
+    /// Records a checkpoint into `index` each time the read buffer is refilled from now on, so
     /// [`super::index::read_packets`] can read any packet again by its byte offset. Call it
     /// before the first packet is read.
     pub fn index_packets(&mut self, index: &PacketIndex) {
@@ -569,7 +564,10 @@ impl FileSource {
     fn recover(&mut self, failure: Failure) -> bool {
         match failure {
             Failure::Eof => false,
-            Failure::Incomplete => match self.reader.refill() {
+            Failure::Incomplete => match {
+                self.checkpoint();
+                self.reader.refill()
+            } {
                 Ok(()) => true,
                 Err(e) => {
                     let detail = describe(&e);
@@ -607,6 +605,25 @@ impl FileSource {
             Failure::Other(detail) => {
                 self.fail(&detail);
                 false
+            }
+        }
+    }
+
+    /// Records a checkpoint of the packet index, if one is kept, where the next block
+    /// starts: called when the read buffer is refilled (every few hundred KiB), so indexing
+    /// costs nothing per packet.
+    #[cold]
+    fn checkpoint(&self) {
+        let state = &self.state;
+        if let Some((index, section)) = &state.index {
+            // After the first packet: the offset is then past the file header (a pcap
+            // header read twice would be taken for a packet).
+            if state.summary.packets > 0 {
+                index.push(Checkpoint {
+                    number: state.summary.packets + 1,
+                    offset: state.summary.bytes,
+                    section: Arc::clone(section),
+                });
             }
         }
     }
