@@ -564,17 +564,17 @@ impl FileSource {
     fn recover(&mut self, failure: Failure) -> bool {
         match failure {
             Failure::Eof => false,
-            Failure::Incomplete => match {
+            Failure::Incomplete => {
                 self.checkpoint();
-                self.reader.refill()
-            } {
-                Ok(()) => true,
-                Err(e) => {
-                    let detail = describe(&e);
-                    self.fail(&detail);
-                    false
+                match self.reader.refill() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let detail = describe(&e);
+                        self.fail(&detail);
+                        false
+                    }
                 }
-            },
+            }
             Failure::BufferTooSmall => {
                 if self.state.buffer_size >= MAX_RECORD_BYTES {
                     self.fail(&format!("record larger than {MAX_RECORD_BYTES} bytes"));
