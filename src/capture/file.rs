@@ -9,7 +9,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-use super::index::{Checkpoint, PacketIndex, Section};
+use super::index::{Checkpoint, Interface, PacketIndex, Section};
 use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
@@ -41,13 +41,6 @@ pub struct ReadSummary {
     pub drops: Option<u64>,
     /// Why reading stopped early, if it did; every packet before it was delivered.
     pub error: Option<CaptureError>,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Interface {
-    linktype: Linktype,
-    units_per_sec: u64,
-    ts_offset: i64,
 }
 
 /// What one file's reading has learnt so far: its interfaces (pcapng numbers them per
@@ -635,6 +628,58 @@ impl FileSource {
             offset: self.state.summary.bytes,
             detail: detail.to_owned(),
         });
+    }
+}
+
+impl PacketIndex {
+    /// Reads the packets numbered `wanted` (sorted, distinct) from the capture `path` again and
+    /// hands each to `on_packet`, seeking to the checkpoint before each run of them: packets
+    /// past the last checkpoint, or in a file not indexed, are found by reading on from there
+    /// (or from the start). Packets the file does not hold are skipped.
+    ///
+    /// # Errors
+    /// The file cannot be opened again, or does not start where the index says.
+    pub fn read_packets(
+        &self,
+        path: &str,
+        wanted: &[u64],
+        mut on_packet: impl FnMut(&Packet<'_>),
+    ) -> Result<(), CaptureError> {
+        let index = self;
+        let mut rest = wanted;
+        while let Some(&first) = rest.first() {
+            // One reading per checkpoint: the run of wanted packets it is the nearest start for.
+            let start = index.before(first);
+            let key = |n: u64| index.before(n).map(|c| c.number);
+            let from = start.as_ref().map(|c| c.number);
+            let next_cp = rest
+                .iter()
+                .position(|&n| key(n) != from)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(next_cp);
+            let mut source = match &start {
+                Some(cp) => FileSource::open_at(path, cp)?,
+                None => FileSource::open(path)?,
+            };
+            let last = run.last().copied().unwrap_or(first);
+            let mut i = 0;
+            source.for_each_packet(|p| {
+                while run.get(i).is_some_and(|&n| n < p.number) {
+                    i += 1;
+                }
+                if run.get(i) == Some(&p.number) {
+                    on_packet(p);
+                    i += 1;
+                }
+                if p.number >= last {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            rest = after;
+        }
+        Ok(())
     }
 }
 

@@ -11,13 +11,20 @@
 //!
 //! Cost: 24 bytes per refill (about 0.1 byte per KiB of capture), nothing per packet
 //! (checkpoints are taken where the reader refills anyway). Never reads the clock; the only
-//! I/O is [`read_packets`] opening the file.
+//! I/O is [`PacketIndex::read_packets`] opening the file.
 
-use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
-use super::file::Interface;
-use super::{CaptureError, FileSource, Packet};
+use super::Linktype;
+
+/// One capture interface as the reader knows it: link type and timestamp units (pcap has one,
+/// from its file header; pcapng describes each in an Interface Description Block).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Interface {
+    pub(crate) linktype: Linktype,
+    pub(crate) units_per_sec: u64,
+    pub(crate) ts_offset: i64,
+}
 
 /// Most checkpoints kept (about 500 GB of capture); later packets are not indexed and are
 /// found by reading on from the last checkpoint.
@@ -89,58 +96,11 @@ impl PacketIndex {
     }
 }
 
-/// Reads the packets numbered `wanted` (sorted, distinct) from the capture `path` again and
-/// hands each to `on_packet`, seeking to the checkpoint before each run of them: packets
-/// past the last checkpoint, or in a file not indexed, are found by reading on from there
-/// (or from the start). Packets the file does not hold are skipped.
-///
-/// # Errors
-/// The file cannot be opened again, or does not start where the index says.
-pub fn read_packets(
-    path: &str,
-    index: &PacketIndex,
-    wanted: &[u64],
-    mut on_packet: impl FnMut(&Packet<'_>),
-) -> Result<(), CaptureError> {
-    let mut rest = wanted;
-    while let Some(&first) = rest.first() {
-        // One reading per checkpoint: the run of wanted packets it is the nearest start for.
-        let start = index.before(first);
-        let key = |n: u64| index.before(n).map(|c| c.number);
-        let from = start.as_ref().map(|c| c.number);
-        let next_cp = rest
-            .iter()
-            .position(|&n| key(n) != from)
-            .unwrap_or(rest.len());
-        let (run, after) = rest.split_at(next_cp);
-        let mut source = match &start {
-            Some(cp) => FileSource::open_at(path, cp)?,
-            None => FileSource::open(path)?,
-        };
-        let last = run.last().copied().unwrap_or(first);
-        let mut i = 0;
-        source.for_each_packet(|p| {
-            while run.get(i).is_some_and(|&n| n < p.number) {
-                i += 1;
-            }
-            if run.get(i) == Some(&p.number) {
-                on_packet(p);
-                i += 1;
-            }
-            if p.number >= last {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
-        rest = after;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::FileSource;
+    use std::ops::ControlFlow;
 
     fn sample(name: &str) -> String {
         format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -187,10 +147,11 @@ mod tests {
                 vec![3, 4, 1_000_000],
             ] {
                 let mut got = Vec::new();
-                read_packets(&path, &index, &wanted, |p| {
-                    got.push((p.number, p.linktype.0, p.data.to_vec()));
-                })
-                .unwrap();
+                index
+                    .read_packets(&path, &wanted, |p| {
+                        got.push((p.number, p.linktype.0, p.data.to_vec()));
+                    })
+                    .unwrap();
                 let expected: Vec<_> = every
                     .iter()
                     .filter(|(n, _, _)| wanted.contains(n))
@@ -207,7 +168,9 @@ mod tests {
         let path = sample("close-codes.pcap");
         let every = all(&path, None);
         let mut got = Vec::new();
-        read_packets(&path, &PacketIndex::new(), &[2, 9], |p| got.push(p.number)).unwrap();
+        PacketIndex::new()
+            .read_packets(&path, &[2, 9], |p| got.push(p.number))
+            .unwrap();
         assert_eq!(got, vec![2, 9]);
         assert!(every.len() >= 9);
     }

@@ -14,7 +14,7 @@ use base64::Engine as _;
 
 use std::collections::BTreeMap;
 
-use crate::capture::index::{read_packets, PacketIndex};
+use crate::capture::index::PacketIndex;
 use crate::capture::{FileSource, Linktype};
 use crate::event::{ConnectionRecord, HandshakeRecord};
 use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
@@ -88,7 +88,7 @@ fn read_again(
         Some(PacketStore::File(index)) => index,
         _ => &unindexed,
     };
-    let read = read_packets(path, index, wanted, |p| {
+    let read = index.read_packets(path, wanted, |p| {
         got.push((p.number, p.linktype, p.data.to_vec()));
     });
     let note = match read {
