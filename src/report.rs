@@ -541,6 +541,8 @@ mod tests {
             broken_at: crate::event::BrokenAt::Nowhere,
             explanation: String::new(),
             correction: None,
+            downstream_h2_stream: None,
+            upstream_h2_stream: None,
         };
         let model = |order: [u64; 2], hop: bool, status: u16| {
             let mut report = Report::new();
