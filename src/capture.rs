@@ -6,6 +6,7 @@
 
 mod file;
 pub mod filter;
+pub mod index;
 pub mod live;
 mod merge;
 mod window;

@@ -8,19 +8,26 @@
 //! go where the file has them and are counted.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::index::{Checkpoint, Interface, PacketIndex, Section};
 use super::window::{Held, Window, DEFAULT_REORDER_WINDOW_NS};
 use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
+#[cfg(not(test))]
 const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
+/// Small in unit tests, so small samples refill the buffer (and the packet index gets its
+/// checkpoints) many times.
+#[cfg(test)]
+const INITIAL_BUFFER_BYTES: usize = 2048;
 /// Bytes read before handing the stream to pcap-parser (covers any file header).
 const PREFETCH_BYTES: usize = 64 * 1024;
 /// Largest single pcap record or pcapng block accepted. libpcap's own limit for a
@@ -58,13 +65,6 @@ pub struct ReadSummary {
     pub beyond_window: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Interface {
-    linktype: Linktype,
-    units_per_sec: u64,
-    ts_offset: i64,
-}
-
 /// What one file's reading has learnt so far: its interfaces (pcapng numbers them per
 /// section), the latest drop counts, the read buffer's size, and the summary.
 struct ReadState {
@@ -76,6 +76,8 @@ struct ReadState {
     /// The pcap (not pcapng) file header's interface.
     legacy: Option<Interface>,
     buffer_size: usize,
+    /// The packet index being recorded, with the section it is in (`None`: not asked for).
+    index: Option<(PacketIndex, Arc<Section>)>,
     /// How the next block is parsed, from the file header or the last section header.
     format: Format,
 }
@@ -127,6 +129,7 @@ impl Default for ReadState {
             legacy: None,
             buffer_size: INITIAL_BUFFER_BYTES,
             format: Format::Unknown,
+            index: None,
         }
     }
 }
@@ -200,6 +203,7 @@ impl ReadState {
                 } else {
                     Format::PcapLe
                 };
+                self.note_section(Some(24), None);
                 self.legacy = Some(Interface {
                     linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
                     units_per_sec: units,
@@ -238,6 +242,7 @@ impl ReadState {
                 };
                 // A new section restarts interface numbering (pcapng §4.1).
                 self.interfaces.clear();
+                self.note_section(Some(u64::from(shb.block_len1)), None);
                 self.drops_in_earlier_sections += self
                     .drops_by_interface
                     .drain(..)
@@ -249,11 +254,13 @@ impl ReadState {
                 if self.summary.snaplen.is_none() {
                     self.summary.snaplen = Some(idb.snaplen);
                 }
-                self.interfaces.push(Interface {
+                let iface = Interface {
                     linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
                     units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
                     ts_offset: idb.ts_offset(),
-                });
+                };
+                self.interfaces.push(iface);
+                self.note_section(None, Some(iface));
                 Decoded::Nothing
             }
             PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
@@ -319,6 +326,28 @@ impl ReadState {
         if !self.summary.linktypes.contains(&packet.linktype) {
             self.summary.linktypes.push(packet.linktype);
         }
+    }
+}
+
+impl ReadState {
+    /// Keeps the indexed section up to date: a file or section header of `header_len` bytes
+    /// at the current offset starts a new one, an interface description adds to it.
+    #[cold]
+    fn note_section(&mut self, header_len: Option<u64>, iface: Option<Interface>) {
+        let at = self.summary.bytes;
+        let Some((_, section)) = &mut self.index else {
+            return;
+        };
+        let mut next = (**section).clone();
+        if let Some(len) = header_len {
+            next = Section {
+                header_at: at,
+                header_len: len,
+                interfaces: Vec::new(),
+            };
+        }
+        next.interfaces.extend(iface);
+        *section = Arc::new(next);
     }
 }
 
@@ -459,6 +488,64 @@ impl FileSource {
     fn engage_window(&mut self) {
         self.window = Some(Box::new(Window::after(self.reorder_span, self.last_out)));
         self.scan_at = self.state.summary.bytes;
+        if let Some((index, _)) = &self.state.index {
+            index.freeze();
+        }
+    }
+
+    /// Records a checkpoint into `index` each time the read buffer is refilled from now on, so
+    /// [`super::index::read_packets`] can read any packet again by its byte offset. Call it
+    /// before the first packet is read.
+    pub fn index_packets(&mut self, index: &PacketIndex) {
+        if self.window.is_some() {
+            // Re-sorted from the first packet (`with_reorder_window`): offsets do not start
+            // runs numbered as delivered, so packets are found by reading from the start.
+            index.freeze();
+        }
+        self.state.index = Some((index.clone(), Arc::new(Section::default())));
+    }
+
+    /// Opens `path` to read on from checkpoint `cp` (recorded by a reading of the same file):
+    /// its file or section header first, then the packets from `cp.number` on, numbered as
+    /// the first reading numbered them.
+    ///
+    /// # Errors
+    /// The file cannot be opened, or what is at the checkpoint is not what the index says.
+    pub fn open_at(path: &str, cp: &Checkpoint) -> Result<Self, CaptureError> {
+        let io = |source: io::Error| CaptureError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let len = usize::try_from(cp.section.header_len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RECORD_BYTES);
+        let mut header = vec![0u8; len];
+        file.seek(SeekFrom::Start(cp.section.header_at))
+            .and_then(|_| file.read_exact(&mut header))
+            .and_then(|()| file.seek(SeekFrom::Start(cp.offset)))
+            .map_err(io)?;
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(header).chain(file));
+        let mut source = Self::from_reader(path, input)?;
+        // The header block: decoded as at the start (link type, snap length), then the
+        // interfaces the section had described by the checkpoint.
+        match source.reader.next() {
+            Ok((consumed, block)) => {
+                source.state.decode(block);
+                source.advance(consumed);
+            }
+            Err(_) => {
+                return Err(CaptureError::Corrupt {
+                    path: path.to_owned(),
+                    after_packet: cp.number.saturating_sub(1),
+                    offset: cp.offset,
+                    detail: "the header the packet index names cannot be read".into(),
+                })
+            }
+        }
+        source.state.interfaces.clone_from(&cp.section.interfaces);
+        source.state.summary.packets = cp.number.saturating_sub(1);
+        Ok(source)
     }
 
     /// The name this source was opened with.
@@ -828,14 +915,17 @@ impl FileSource {
     fn recover(&mut self, failure: Failure) -> bool {
         match failure {
             Failure::Eof => false,
-            Failure::Incomplete => match self.reader.refill() {
-                Ok(()) => true,
-                Err(e) => {
-                    let detail = describe(&e);
-                    self.fail(&detail);
-                    false
+            Failure::Incomplete => {
+                self.checkpoint();
+                match self.reader.refill() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let detail = describe(&e);
+                        self.fail(&detail);
+                        false
+                    }
                 }
-            },
+            }
             Failure::BufferTooSmall => {
                 if self.state.buffer_size >= MAX_RECORD_BYTES {
                     self.fail(&format!("record larger than {MAX_RECORD_BYTES} bytes"));
@@ -870,6 +960,25 @@ impl FileSource {
         }
     }
 
+    /// Records a checkpoint of the packet index, if one is kept, where the next block
+    /// starts: called when the read buffer is refilled (every few hundred KiB), so indexing
+    /// costs nothing per packet.
+    #[cold]
+    fn checkpoint(&self) {
+        let state = &self.state;
+        if let Some((index, section)) = &state.index {
+            // After the first packet: the offset is then past the file header (a pcap
+            // header read twice would be taken for a packet).
+            if state.summary.packets > 0 {
+                index.push(Checkpoint {
+                    number: state.summary.packets + 1,
+                    offset: state.summary.bytes,
+                    section: Arc::clone(section),
+                });
+            }
+        }
+    }
+
     fn fail(&mut self, detail: &str) {
         self.state.summary.error = Some(CaptureError::Corrupt {
             path: self.path.clone(),
@@ -877,6 +986,58 @@ impl FileSource {
             offset: self.state.summary.bytes,
             detail: detail.to_owned(),
         });
+    }
+}
+
+impl PacketIndex {
+    /// Reads the packets numbered `wanted` (sorted, distinct) from the capture `path` again and
+    /// hands each to `on_packet`, seeking to the checkpoint before each run of them: packets
+    /// past the last checkpoint, or in a file not indexed, are found by reading on from there
+    /// (or from the start). Packets the file does not hold are skipped.
+    ///
+    /// # Errors
+    /// The file cannot be opened again, or does not start where the index says.
+    pub fn read_packets(
+        &self,
+        path: &str,
+        wanted: &[u64],
+        mut on_packet: impl FnMut(&Packet<'_>),
+    ) -> Result<(), CaptureError> {
+        let index = self;
+        let mut rest = wanted;
+        while let Some(&first) = rest.first() {
+            // One reading per checkpoint: the run of wanted packets it is the nearest start for.
+            let start = index.before(first);
+            let key = |n: u64| index.before(n).map(|c| c.number);
+            let from = start.as_ref().map(|c| c.number);
+            let next_cp = rest
+                .iter()
+                .position(|&n| key(n) != from)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(next_cp);
+            let mut source = match &start {
+                Some(cp) => FileSource::open_at(path, cp)?,
+                None => FileSource::open(path)?,
+            };
+            let last = run.last().copied().unwrap_or(first);
+            let mut i = 0;
+            source.for_each_packet(|p| {
+                while run.get(i).is_some_and(|&n| n < p.number) {
+                    i += 1;
+                }
+                if run.get(i) == Some(&p.number) {
+                    on_packet(p);
+                    i += 1;
+                }
+                if p.number >= last {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            rest = after;
+        }
+        Ok(())
     }
 }
 

@@ -104,7 +104,7 @@ fn handshake(
     } else {
         (
             " analysis (Tab: raw bytes) ",
-            detail_lines(record, app.connection(record.id), app.hop(record.id)),
+            detail_lines(record, app.connection_of(record), app.hop_of(record)),
         )
     };
     let title = Line::from(vec![
@@ -185,7 +185,7 @@ pub fn detail_lines(
         packets.push(format!("response {}", packet_list(&m.packets)));
     }
     out.push(Line::from(vec![
-        label("frames"),
+        label("packets"),
         Span::raw(if packets.is_empty() {
             "-".to_owned()
         } else {
@@ -518,8 +518,11 @@ fn packet_hex_lines(hex: Option<&HexDump>, what: &str) -> Vec<Line<'static>> {
     }
     for (number, bytes) in &hex.packets {
         out.push(section(&format!(
-            "packet {number} ({} bytes captured)",
-            bytes.len()
+            "packet {number} ({} bytes captured){}",
+            bytes.len(),
+            hex.labels
+                .get(number)
+                .map_or_else(String::new, |what| format!(": {what}"))
         )));
         for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
             let mut hexpart = String::with_capacity(HEX_WIDTH * 3);
