@@ -25,8 +25,12 @@ pub enum TlsOutcome {
     /// The handshake stopped with a FIN or RST and no alert.
     Aborted,
     /// The handshake completed, then the connection closed before application data went
-    /// both ways.
+    /// both ways (and not as [`TlsOutcome::Unused`]).
     ClosedBeforeData,
+    /// The handshake completed, then the client closed the connection without sending
+    /// application data or an alert: a spare connection opened ahead of need and not used
+    /// (Chromium's preconnect). Not a failure.
+    Unused,
     /// The capture ended (or wssniff evicted the flow) in the middle of the handshake.
     Incomplete,
     /// The capture started after the handshake: only encrypted records were seen.
@@ -42,6 +46,7 @@ impl TlsOutcome {
             TlsOutcome::HandshakeFailed => "handshake_failed",
             TlsOutcome::Aborted => "aborted",
             TlsOutcome::ClosedBeforeData => "closed_before_data",
+            TlsOutcome::Unused => "unused",
             TlsOutcome::Incomplete => "incomplete",
             TlsOutcome::HandshakeNotObserved => "handshake_not_observed",
         }

@@ -67,6 +67,10 @@ pub fn outcome_words(r: &TlsRecord) -> String {
             "handshake done, closed before application data: {}",
             tcp_words(r.tcp_end)
         ),
+        TlsOutcome::Unused => format!(
+            "handshake done, not used: {} without sending application data or an alert (a spare connection, as browsers open ahead of need)",
+            tcp_words(r.tcp_end)
+        ),
         TlsOutcome::Incomplete => "incomplete: the capture ended during the handshake".to_owned(),
         TlsOutcome::HandshakeNotObserved => {
             "handshake not captured (encrypted records only)".to_owned()

@@ -1018,7 +1018,17 @@ impl TlsConnection {
         } else if both_data {
             TlsOutcome::ApplicationData
         } else if handshake_done {
-            if closed {
+            // The client finished its handshake (it took the server's certificate and
+            // parameters), then closed without a byte of application data and without an
+            // alert: it never meant to use the connection (a browser's spare, preconnected
+            // one), which is no failure. A client that sent data, or a server that closed
+            // first, is still one.
+            let unused = closer_peer == Some(Peer::Client)
+                && c.application == 0
+                && !self.alerts.iter().any(|a| a.from == Peer::Client);
+            if closed && unused {
+                TlsOutcome::Unused
+            } else if closed {
                 TlsOutcome::ClosedBeforeData
             } else {
                 TlsOutcome::Incomplete

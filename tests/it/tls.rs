@@ -718,3 +718,75 @@ fn an_expired_certificate_is_an_error_when_refused_and_a_warning_when_accepted()
     // Valid in January 2025 only (openssl ca -startdate/-enddate).
     assert_eq!(recs[0]["certificate"]["not_after"], 1_738_368_000);
 }
+
+/// Chromium opens a spare TLS connection next to the page's and closes it unused: it
+/// finishes the handshake (its Finished), sends no application data and no alert, and hangs
+/// up (TLS 1.3 to hypercorn; TLS 1.2 to nginx, which even sent its HTTP/2 SETTINGS). That is
+/// `unused`, not a failed TLS connection, with keys and without; tshark agrees that the
+/// client sent its Finished and nothing else on it.
+#[test]
+fn chromiums_spare_tls_connection_is_unused_not_failed() {
+    for name in [
+        "h2tls-chromium-hypercorn",
+        "h2tls-chromium-nginx-fallback",
+    ] {
+        let pcap = sample(&format!("h2tls/{name}.pcap"));
+        let keys = sample(&format!("h2tls/{name}.keys"));
+        for extra in [&[][..], &["--keylog", keys.to_str().unwrap()][..]] {
+            let tls: Vec<Value> = all_records(&pcap, extra)
+                .into_iter()
+                .filter(|r| r["type"] == "tls")
+                .collect();
+            let spare: Vec<&Value> = tls.iter().filter(|t| t["outcome"] == "unused").collect();
+            assert_eq!(spare.len(), 1, "{name} {extra:?}: {tls:#?}");
+            let s = spare[0];
+            assert_eq!(s["client_to_server"]["application_data_bytes"], 0, "{s}");
+            assert_eq!(s["tcp_end"], "client_fin", "{s}");
+            assert!(s["findings"].as_array().unwrap().is_empty(), "{s}");
+            assert!(
+                tls.iter().all(|t| t["outcome"] == "application_data" || t == s),
+                "{name}: {tls:#?}"
+            );
+            let mut args = vec!["-r", pcap.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let out = wssniff(&args);
+            assert!(!stdout(&out).contains("TLS FAILED"), "{}", stdout(&out));
+            assert!(stderr(&out).contains(" 0 failed, "), "{}", stderr(&out));
+            if !have_tshark() {
+                continue;
+            }
+            // What the spare's client sent, decrypted: its Finished (handshake type 20), and
+            // no HTTP/2, no other application data, no alert.
+            let port = s["client"].as_str().unwrap().rsplit(':').next().unwrap();
+            let fields = Command::new("tshark")
+                .args([
+                    "-r",
+                    pcap.to_str().unwrap(),
+                    "-o",
+                    &format!("tls.keylog_file:{}", keys.display()),
+                    "-Y",
+                    &format!("tcp.srcport == {port} && tls"),
+                    "-T",
+                    "fields",
+                    "-e",
+                    "tls.handshake.type",
+                    "-e",
+                    "tls.alert_message",
+                    "-e",
+                    "http2",
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&fields.stdout).into_owned();
+            let rows: Vec<&str> = text.lines().collect();
+            assert!(rows.iter().any(|r| r.contains("20")), "{name}: {text}");
+            assert!(
+                rows.iter().all(|r| {
+                    let cols: Vec<&str> = r.split('\t').collect();
+                    cols.get(1).is_none_or(|a| a.is_empty()) && cols.get(2).is_none_or(|h| h.is_empty())
+                }),
+                "{name}: the spare's client sent an alert or HTTP/2: {text}"
+            );
+        }
+    }
+}
