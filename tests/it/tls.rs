@@ -726,10 +726,7 @@ fn an_expired_certificate_is_an_error_when_refused_and_a_warning_when_accepted()
 /// client sent its Finished and nothing else on it.
 #[test]
 fn chromiums_spare_tls_connection_is_unused_not_failed() {
-    for name in [
-        "h2tls-chromium-hypercorn",
-        "h2tls-chromium-nginx-fallback",
-    ] {
+    for name in ["h2tls-chromium-hypercorn", "h2tls-chromium-nginx-fallback"] {
         let pcap = sample(&format!("h2tls/{name}.pcap"));
         let keys = sample(&format!("h2tls/{name}.keys"));
         for extra in [&[][..], &["--keylog", keys.to_str().unwrap()][..]] {
@@ -744,7 +741,8 @@ fn chromiums_spare_tls_connection_is_unused_not_failed() {
             assert_eq!(s["tcp_end"], "client_fin", "{s}");
             assert!(s["findings"].as_array().unwrap().is_empty(), "{s}");
             assert!(
-                tls.iter().all(|t| t["outcome"] == "application_data" || t == s),
+                tls.iter()
+                    .all(|t| t["outcome"] == "application_data" || t == s),
                 "{name}: {tls:#?}"
             );
             let mut args = vec!["-r", pcap.to_str().unwrap()];
@@ -783,7 +781,8 @@ fn chromiums_spare_tls_connection_is_unused_not_failed() {
             assert!(
                 rows.iter().all(|r| {
                     let cols: Vec<&str> = r.split('\t').collect();
-                    cols.get(1).is_none_or(|a| a.is_empty()) && cols.get(2).is_none_or(|h| h.is_empty())
+                    cols.get(1).is_none_or(|a| a.is_empty())
+                        && cols.get(2).is_none_or(|h| h.is_empty())
                 }),
                 "{name}: the spare's client sent an alert or HTTP/2: {text}"
             );
