@@ -22,11 +22,12 @@ use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::engineio::{EngineIoTracker, Poll};
 use crate::correlate::fallback::H2Servers;
 use crate::correlate::hop::HopTracker;
+use crate::correlate::tls::Carried;
 use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
     ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
-    Verdict,
+    TlsCarrier, TlsRecord, Verdict,
 };
 use crate::finding::{Code, NoticeCode};
 use crate::handshake;
@@ -373,6 +374,8 @@ pub struct Engine {
     keys: Option<Box<dyn KeyStore>>,
     /// Engine.IO sessions across connections (fed only by Engine.IO requests).
     engineio: EngineIoTracker,
+    /// The handshake ids each decrypted TLS connection carried, until its record.
+    tls_carried: Carried,
     /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
     /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
     /// packets of connections the table does not hold.
@@ -417,6 +420,7 @@ impl Engine {
             ended_legs: BTreeMap::new(),
             keys: None,
             engineio: EngineIoTracker::new(),
+            tls_carried: Carried::new(),
             closed: VecDeque::new(),
         }
     }
@@ -639,8 +643,15 @@ impl Engine {
         }
         // What the records of exchanges this packet completed take from the connection
         // (rarely any: read only then).
-        let completed = (!self.output.completed.is_empty())
-            .then(|| (conn.connect_rtt_ns(), conn.client_side(), conn.tcp().loss()));
+        let completed = (!self.output.completed.is_empty()).then(|| {
+            let tls = conn.tls_carrier();
+            (
+                conn.connect_rtt_ns(),
+                conn.client_side(),
+                conn.tcp().loss(),
+                tls,
+            )
+        });
         // Engine.IO polls this packet completed (rarely any) need the client's side too.
         let eio_client_side = (!self.output.engineio.is_empty()).then(|| conn.client_side());
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
@@ -669,8 +680,9 @@ impl Engine {
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
         let mut parked = parked;
-        if let Some((rtt, client_side, loss)) = completed {
-            for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+        if let Some((rtt, client_side, loss, tls)) = completed {
+            let opened = self.emit_completed(key, client_side, rtt, loss, tls.as_ref());
+            for (stream, id, failed) in opened {
                 if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                     conn.set_handshake(stream, id, failed);
                 }
@@ -802,8 +814,8 @@ impl Engine {
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            let loss = conn.tcp().loss();
-            self.emit_completed(key, client, rtt, loss);
+            let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
+            self.emit_completed(key, client, rtt, loss, tls.as_ref());
         }
         self.flows.expire(now, &mut self.evicted);
         self.drain_evicted();
@@ -905,30 +917,20 @@ impl Engine {
         let cut = std::mem::take(&mut self.output.effect.requests_cut);
         self.stats.capture_evidence.http_requests_cut_before_headers += cut;
         self.stats.capture_evidence.add_connection(&loss, one_sided);
-        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+        let carrier = conn.tls_carrier();
+        for (stream, id, failed) in
+            self.emit_completed(key, client_side, rtt, loss, carrier.as_ref())
+        {
             conn.set_handshake(stream, id, failed);
         }
         if !self.output.engineio.is_empty() {
             self.engineio_polls(key, client_side);
         }
-        if let Some(mut tls) = conn.take_tls_record() {
-            let client_side = conn.client_side().unwrap_or(Side::LoToHi);
-            let client = key.source(client_side);
-            let server = key.source(client_side.reverse());
-            tls.client = client;
-            tls.server = server;
-            tls.community_id =
-                community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
-            self.stats.tls_connections += 1;
-            self.stats.tls_decrypted += u64::from(tls.decrypted);
-            if tls.findings.iter().any(|f| f.code == Code::MemcapReached) {
-                self.stats.memcap_records += 1;
-            }
-            self.out.push(Event::Tls(Box::new(tls)));
-        }
+        let mut websockets = 0;
         while let Some((stream, mut record)) = conn.take_connection_record() {
             let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             record.loss = loss;
+            record.tls.clone_from(&carrier);
             self.fill_endpoints(&mut record, key, client_side);
             self.blame_idle(&mut record);
             if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
@@ -953,9 +955,34 @@ impl Engine {
             if let Some(eio) = conn.take_engineio() {
                 self.engineio.websocket_ended(&record, &eio);
             }
+            websockets += 1;
             self.out.push(Event::Connection(Box::new(record)));
             self.engineio_done();
         }
+        // Last: it says what it carried, and every record of its connection is out.
+        if let Some(tls) = conn.take_tls_record() {
+            self.tls_record(key, conn, tls, websockets);
+        }
+    }
+
+    /// The TLS record of the connection `key`, which ended: endpoints, and the handshakes
+    /// and WebSocket connections it carried.
+    fn tls_record(&mut self, key: FlowKey, conn: &Connection, mut tls: TlsRecord, websockets: u64) {
+        let client_side = conn.client_side().unwrap_or(Side::LoToHi);
+        let client = key.source(client_side);
+        let server = key.source(client_side.reverse());
+        tls.client = client;
+        tls.server = server;
+        tls.community_id =
+            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+        tls.handshakes = self.tls_carried.take(key);
+        tls.websockets = tls.decrypted.then_some(websockets);
+        self.stats.tls_connections += 1;
+        self.stats.tls_decrypted += u64::from(tls.decrypted);
+        if tls.findings.iter().any(|f| f.code == Code::MemcapReached) {
+            self.stats.memcap_records += 1;
+        }
+        self.out.push(Event::Tls(Box::new(tls)));
     }
 
     /// Hands the Engine.IO polling exchanges this connection completed to the session
@@ -1233,6 +1260,7 @@ impl Engine {
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         loss: TcpLoss,
+        tls: Option<&TlsCarrier>,
     ) -> Vec<(StreamId, u64, bool)> {
         let mut switched = Vec::new();
         if self.output.completed.is_empty() {
@@ -1250,6 +1278,10 @@ impl Engine {
             };
             let mut record = self.record(id, c, client, server, connect_rtt_ns);
             record.loss = loss;
+            if let Some(tls) = tls {
+                record.tls = Some(tls.clone());
+                self.tls_carried.handshake(key, id);
+            }
             let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
                 switched.push((stream, record.id, failed));

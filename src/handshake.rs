@@ -237,6 +237,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         findings: Vec::new(),
         loss: TcpLoss::default(),
         h2: None,
+        tls: None,
     }
 }
 

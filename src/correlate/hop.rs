@@ -660,6 +660,7 @@ mod tests {
             findings: vec![],
             loss: Default::default(),
             h2: None,
+            tls: None,
         })
     }
 

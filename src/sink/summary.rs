@@ -71,6 +71,8 @@ pub struct TlsCounts {
     pub failed: u64,
     /// Those decrypted with a key log.
     pub decrypted: u64,
+    /// Those (decrypted) that carried WebSocket handshakes.
+    pub carried: u64,
 }
 
 impl Sink for Summary {
@@ -91,6 +93,7 @@ impl Sink for Summary {
                 c.total += 1;
                 c.failed += u64::from(t.outcome.is_failure());
                 c.decrypted += u64::from(t.decrypted);
+                c.carried += u64::from(t.carried_websockets());
                 let name = t.sni.clone().unwrap_or_else(|| "(no SNI)".to_owned());
                 if c.by_sni.len() < MAX_SNI_NAMES || c.by_sni.contains_key(&name) {
                     *c.by_sni.entry(name).or_default() += 1;
@@ -383,9 +386,15 @@ impl Summary {
                     if rest == 1 { "" } else { "s" }
                 ));
             }
+            // With keys, how many of the decrypted ones carried WebSockets.
+            let carried = if c.decrypted > 0 {
+                format!(" ({} carried WebSocket handshakes)", c.carried)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{} TLS connection{}: {} failed, {} decrypted; by SNI: {}",
+                "{} TLS connection{}: {} failed, {} decrypted{carried}; by SNI: {}",
                 c.total,
                 if c.total == 1 { "" } else { "s" },
                 c.failed,

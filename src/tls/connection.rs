@@ -28,7 +28,7 @@
 //! kept, counted for the meter, and the record carries `memcap_reached`.
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, Peer, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
+use crate::event::{Ending, Peer, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
 use crate::tcp::stream::{ByteStream, Gap, Relay};
@@ -292,6 +292,19 @@ impl TlsConnection {
     #[must_use]
     pub fn alpn(&self) -> Option<&str> {
         self.alpn.as_deref()
+    }
+
+    /// What the hellos said (SNI, version, cipher, ALPN), for the records of what this
+    /// connection carried.
+    #[must_use]
+    pub fn carrier(&self) -> TlsCarrier {
+        let sh = self.server_hello.as_deref();
+        TlsCarrier {
+            sni: self.client_hello.as_ref().and_then(|c| c.sni.clone()),
+            version: sh.map(|s| record::version_name(s.version)),
+            cipher: sh.map(|s| record::cipher_name(s.cipher)),
+            alpn: self.alpn.clone(),
+        }
     }
 
     /// Whether records are being decrypted.
@@ -1221,6 +1234,8 @@ impl TlsConnection {
                 }
             },
             packets: self.packets.clone(),
+            handshakes: Vec::new(),
+            websockets: None,
             findings,
         }
     }
