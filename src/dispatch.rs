@@ -51,6 +51,7 @@ use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
 use crate::tls::connection::TlsConnection;
+use crate::tls::keyschedule::KeyBytes;
 use crate::tls::{record, KeyAnswer, KeyRequest};
 use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
 
@@ -994,6 +995,15 @@ impl Dispatch {
         self.tls.as_deref_mut()?.record.take()
     }
 
+    /// The TLS 1.2 session tickets the server issued since the last call, each with its
+    /// session's master secret ([`TlsConnection::take_issued_tickets`]).
+    pub fn take_tls_tickets(&mut self) -> Vec<([u8; 32], KeyBytes)> {
+        self.tls
+            .as_deref_mut()
+            .map(|t| t.conn.take_issued_tickets())
+            .unwrap_or_default()
+    }
+
     /// The decrypted TLS connection every handshake and WebSocket of this connection came
     /// out of (its parsers read only plaintext once the TLS layer starts); `None` in
     /// plaintext or without keys.
@@ -1472,6 +1482,12 @@ impl Connection {
     #[must_use]
     pub fn tls_carrier(&self) -> Option<TlsCarrier> {
         self.app.tls_carrier()
+    }
+
+    /// The TLS 1.2 session tickets issued on this connection since the last call, with their
+    /// master secret ([`Dispatch::take_tls_tickets`]).
+    pub fn take_tls_tickets(&mut self) -> Vec<([u8; 32], KeyBytes)> {
+        self.app.take_tls_tickets()
     }
 
     /// After [`Connection::finish`]: the TLS record, when the connection carried TLS.

@@ -22,7 +22,7 @@ use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::engineio::{EngineIoTracker, Poll};
 use crate::correlate::fallback::H2Servers;
 use crate::correlate::hop::HopTracker;
-use crate::correlate::tls::Carried;
+use crate::correlate::tls::{Carried, Resumption};
 use crate::decode::{self, Segment, Skip};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
@@ -376,6 +376,13 @@ pub struct Engine {
     engineio: EngineIoTracker,
     /// The handshake ids each decrypted TLS connection carried, until its record.
     tls_carried: Carried,
+    /// `tls_carried`, registered with `meter`.
+    tls_carried_account: Account,
+    /// TLS 1.2 master secrets by session id and ticket, for sessions resumed on a later
+    /// connection (fed only with a key store).
+    resumption: Resumption,
+    /// `resumption`, registered with `meter`.
+    resumption_account: Account,
     /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
     /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
     /// packets of connections the table does not hold.
@@ -421,6 +428,9 @@ impl Engine {
             keys: None,
             engineio: EngineIoTracker::new(),
             tls_carried: Carried::new(),
+            tls_carried_account: Account::default(),
+            resumption: Resumption::new(),
+            resumption_account: Account::default(),
             closed: VecDeque::new(),
         }
     }
@@ -465,6 +475,8 @@ impl Engine {
                 .map(|p| record_weight(&p.record))
                 .sum::<usize>()
             + self.hops.memory()
+            + self.tls_carried.memory()
+            + self.resumption.memory()
     }
 
     /// Growths of `what` the memory budget refused so far ([`crate::memory`]).
@@ -607,10 +619,21 @@ impl Engine {
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
         if let Some(keys) = self.keys.as_deref_mut() {
-            // After a ServerHello the TLS layer waits for this answer, in the same packet.
+            // After a ServerHello the TLS layer waits for this answer, in the same packet; a
+            // resumed session the key log lacks is answered from an earlier connection's.
             if let Some(request) = conn.tls_key_request().cloned() {
-                let answer = keys.lookup(&request);
+                let answer = self.resumption.answer(keys.lookup(&request), &request);
                 conn.install_tls_keys(answer, &mut self.output, &mut self.meter);
+                self.resumption_account
+                    .set(&mut self.meter, self.resumption.memory());
+            }
+            let tickets = conn.take_tls_tickets();
+            if !tickets.is_empty() {
+                for (ticket, master) in tickets {
+                    self.resumption.ticket_issued(ticket, master);
+                }
+                self.resumption_account
+                    .set(&mut self.meter, self.resumption.memory());
             }
         }
         // Ids in request order: exchanges this packet completed before the engine saw their
@@ -975,7 +998,11 @@ impl Engine {
         tls.server = server;
         tls.community_id =
             community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
-        tls.handshakes = self.tls_carried.take(key);
+        if !self.tls_carried.is_empty() {
+            tls.handshakes = self.tls_carried.take(key);
+            self.tls_carried_account
+                .set(&mut self.meter, self.tls_carried.memory());
+        }
         tls.websockets = tls.decrypted.then_some(websockets);
         self.stats.tls_connections += 1;
         self.stats.tls_decrypted += u64::from(tls.decrypted);
@@ -1281,6 +1308,8 @@ impl Engine {
             if let Some(tls) = tls {
                 record.tls = Some(tls.clone());
                 self.tls_carried.handshake(key, id);
+                self.tls_carried_account
+                    .set(&mut self.meter, self.tls_carried.memory());
             }
             let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {

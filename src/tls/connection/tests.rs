@@ -341,7 +341,7 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     w.tls.install_keys(KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
-        tickets: None,
+        master: None,
         early: None,
     }));
     w.send(
@@ -494,7 +494,7 @@ fn early_keys() -> KeyAnswer {
     KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
-        tickets: None,
+        master: None,
         early: Some(Box::new(Clear::default())),
     })
 }
