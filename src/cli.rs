@@ -229,6 +229,12 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     pub memcap: usize,
 
+    /// Analysis threads reading a file (-r): connections are spread over N workers by a
+    /// hash of their addresses, and one stage puts their results in packet order, so the
+    /// output is the same as with 1. Default: the cores available, at most 8.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     /// Open the full-screen terminal interface instead of printing lines.
     #[arg(long, conflicts_with_all = ["json", "quiet", "verbose", "count", "output", "report"])]
     pub tui: bool,
@@ -496,6 +502,24 @@ pub struct Config {
     pub keylog: Option<PathBuf>,
     /// Most sessions kept from key logs (`--keylog-max-sessions`).
     pub keylog_max_sessions: usize,
+    /// Flow-sharded analysis workers (`--threads`); 1 analyses on the reading thread.
+    pub threads: usize,
+}
+
+/// Most workers `--threads` defaults to: beyond a few, the one reader and the one
+/// correlation stage are the limit, not the workers.
+pub const MAX_DEFAULT_THREADS: usize = 8;
+
+/// Most workers `--threads` takes.
+pub const MAX_THREADS: usize = 64;
+
+/// `--threads`' default: the cores this process may run on, at most
+/// [`MAX_DEFAULT_THREADS`].
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_DEFAULT_THREADS)
 }
 
 impl Cli {
@@ -607,6 +631,10 @@ impl Cli {
         if self.body_bytes > MAX_BODY_BYTES {
             return Err(format!("--body-bytes must be at most {MAX_BODY_BYTES}"));
         }
+        let threads = self.threads.unwrap_or_else(default_threads);
+        if !(1..=MAX_THREADS).contains(&threads) {
+            return Err(format!("--threads must be between 1 and {MAX_THREADS}"));
+        }
         if self.memcap < MIN_MEMCAP {
             return Err("--memcap must be at least 1M".into());
         }
@@ -705,6 +733,7 @@ impl Cli {
             },
             keylog: self.keylog,
             keylog_max_sessions: self.keylog_max_sessions,
+            threads,
         })
     }
 }

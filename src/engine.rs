@@ -7,29 +7,25 @@
 //! default ([`RecordOrder::ById`]) events leave in id order (see `sequence`), so nothing
 //! depends on the hasher's seed or on which response came first.
 
+mod correlator;
 mod sequence;
+pub(crate) mod shard;
 
 pub use sequence::{RecordOrder, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::capture::{Linktype, Packet, Timestamp};
-use crate::correlate::accepts::RecentAccepts;
-use crate::correlate::engineio::{EngineIoTracker, Poll};
-use crate::correlate::fallback::H2Servers;
-use crate::correlate::hop::HopTracker;
-use crate::correlate::tls::{Carried, Resumption};
-use crate::decode::{self, Segment, Skip};
+use crate::capture::{Packet, Timestamp};
+use crate::correlate::tls::{Carried, SharedResumption};
+use crate::decode::{self, Segment};
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
-    ConnectionRecord, Ending, Event, HandshakeRecord, HopLink, Notice, Peer, TcpLoss, Timing,
-    TlsCarrier, TlsRecord, Verdict,
+    Ending, Event, HandshakeRecord, TcpLoss, Timing, TlsCarrier, TlsRecord, Verdict,
 };
-use crate::finding::{Code, NoticeCode};
+use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter, RefusalCount, Use};
@@ -37,8 +33,8 @@ use crate::tcp::community_id;
 use crate::tcp::connection::{packet_id, Opening, RecentPackets, DUPLICATE_WINDOW_NS};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::tls::KeyStore;
-use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
-use sequence::{record_weight, Sequencer};
+use correlator::{Correlator, PacketFacts};
+use shard::{Logged, Op, OpLog};
 
 /// Engine configuration: every cap in one place.
 #[derive(Clone, Copy, Debug, Default)]
@@ -105,20 +101,6 @@ impl ProxyIdleTimeouts {
         self.ms.get(..self.len).unwrap_or_default()
     }
 }
-
-/// One leg of a proxy hop whose two legs both switched: which peer of it is the proxy, so a
-/// silent teardown by that peer is the proxy's idle timeout.
-#[derive(Debug)]
-struct ProxyLeg {
-    partner: u64,
-    proxy_peer: Peer,
-    /// "the proxy nginx/1.22.1 at 10.0.0.2:80".
-    proxy: String,
-}
-
-/// Most proxy legs remembered while their connections last (two per linked hop); the oldest
-/// go first beyond it.
-const MAX_PROXY_LEGS: usize = 2 * crate::correlate::hop::MAX_TRACKED;
 
 /// What the engine learnt about one packet's connection (for `-w --write-handshakes-only`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,6 +202,31 @@ pub struct Stats {
     pub engineio_sessions: u64,
 }
 
+impl Stats {
+    /// Adds the counters a flow-sharded worker keeps (its connections' work, losses and
+    /// evictions) to these, the correlation stage's; the capture-wide ones (packets, records,
+    /// the peak) are the stage's own. `memcap_refused` is summed by the caller, which holds
+    /// every worker's meter.
+    pub(crate) fn absorb(&mut self, worker: &Stats) {
+        self.tcp_segments += worker.tcp_segments;
+        self.flows += worker.flows;
+        self.upgrade_flows += worker.upgrade_flows;
+        self.flows_evicted_capacity += worker.flows_evicted_capacity;
+        self.flows_evicted_idle += worker.flows_evicted_idle;
+        self.flows_evicted_memcap += worker.flows_evicted_memcap;
+        self.header_limit_hits += worker.header_limit_hits;
+        self.bytes_dropped_by_caps += worker.bytes_dropped_by_caps;
+        self.pending_limit_hits += worker.pending_limit_hits;
+        self.head_bytes_scanned += worker.head_bytes_scanned;
+        let (mine, theirs) = (&mut self.capture_evidence, &worker.capture_evidence);
+        mine.loss.add(&theirs.loss);
+        mine.capture_loss_percent = mine.loss.capture_loss_percent();
+        mine.one_sided_connections += theirs.one_sided_connections;
+        mine.http_requests_cut_before_headers += theirs.http_requests_cut_before_headers;
+        mine.duplicate_packets += theirs.duplicate_packets;
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -270,22 +277,6 @@ impl CaptureEvidence {
     }
 }
 
-/// The record of a failed handshake that switched the connection anyway (a 101 the client
-/// must reject), held until the client shows whether it took the switch: a frame from it
-/// releases the record as it is (a connection record follows when the connection ends);
-/// the connection ending first gives the record its ending, and no connection record is
-/// written (RFC 6455 §4.1: the client failed the connection; nothing opened).
-#[derive(Debug)]
-struct Parked {
-    id: u64,
-    stream: StreamId,
-    /// When it was parked: live capture releases it after `--response-timeout`.
-    since: Timestamp,
-    record: Arc<HandshakeRecord>,
-    /// Proxy hops whose later leg is this record: they follow it.
-    hops: Vec<HopLink>,
-}
-
 /// Connections closed moments ago whose last packets are remembered, to count their copies
 /// (a SPAN port's duplicate of the closing FIN or RST, or of the last ACK, arrives after the
 /// connection is gone) instead of taking them for a new connection.
@@ -326,6 +317,14 @@ impl Flow {
     }
 }
 
+/// Where the engine's cross-flow calls go: straight to its own correlation stage (one
+/// thread), or into a log a flow-sharded worker hands to the one correlation stage, which
+/// replays the logs of every worker in packet order (`shard`).
+pub(crate) enum Cross {
+    Direct(Box<Correlator>),
+    Log(Box<OpLog>),
+}
+
 /// Frames → events.
 pub struct Engine {
     config: EngineConfig,
@@ -333,56 +332,41 @@ pub struct Engine {
     /// entries instead of ~800-byte ones, and empty slots of the grown table cost little.
     flows: FlowTable<Flow>,
     stats: Stats,
-    /// Hands out handshake ids and puts events in output order.
-    out: Sequencer,
-    /// Number and time of the packet being processed (the last one, between packets).
-    at: Option<(u64, Timestamp)>,
-    recent_accepts: RecentAccepts,
-    /// HTTP/2 connections' server SETTINGS, for HTTP/1.1 upgrades that fell back.
-    h2_servers: H2Servers,
-    warned_linktypes: Vec<Linktype>,
-    warned: Vec<NoticeCode>,
+    /// The cross-flow half: ids, output order, correlation across connections.
+    cross: Cross,
     evicted: Vec<(FlowKey, Flow, Eviction)>,
+    /// The last activity of each connection in `evicted` that the idle sweep dropped (its
+    /// leaving order, which a sharded worker hands on).
+    evicted_seen: Vec<Timestamp>,
     /// What the connections' parsers completed, drained after each packet.
     output: Output,
     /// Bytes held by every buffer that grows with traffic ([`crate::memory`]).
     meter: Meter,
     /// The flow table's slots, registered with `meter`.
     table_account: Account,
-    /// Records held back for id order ([`sequence`]), registered with `meter`.
-    order_account: Account,
-    /// Handshakes the hop tracker remembers, registered with `meter`.
-    hop_account: Account,
     /// `meter.refused_total()` when last copied into the stats.
     refusals_seen: u64,
     /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
     deadlines: VecDeque<(Timestamp, FlowKey)>,
-    /// Links the two legs of proxied handshakes as they complete.
-    hops: HopTracker,
-    /// Failed handshakes waiting for their client's answer, by connection (at most one per
-    /// connection, so bounded by the flow table), and the connection of each by id.
-    parked: BTreeMap<FlowKey, Parked>,
-    parked_ids: BTreeMap<u64, FlowKey>,
-    /// The parked records, registered with `meter`.
-    parked_account: Account,
-    /// Legs of linked proxy hops, by handshake id, while their connections last.
-    proxy_legs: BTreeMap<u64, ProxyLeg>,
-    /// Legs that ended before their partner, by handshake id: whether the proxy closed them
-    /// (else the far side closed first and the proxy only passed the close on).
-    ended_legs: BTreeMap<u64, bool>,
+    /// The stream of each connection whose failed handshake the correlation stage holds
+    /// (parked): the client's frames on it are watched. Kept here beside `Flow::parked`
+    /// because the correlation stage never sees a connection.
+    parked_streams: BTreeMap<FlowKey, StreamId>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
-    /// Engine.IO sessions across connections (fed only by Engine.IO requests).
-    engineio: EngineIoTracker,
-    /// The handshake ids each decrypted TLS connection carried, until its record.
+    /// The handshake ids each decrypted TLS connection carried, until its record. Per
+    /// connection (a connection lives on one worker), so it stays in the per-flow half.
     tls_carried: Carried,
     /// `tls_carried`, registered with `meter`.
     tls_carried_account: Account,
     /// TLS 1.2 master secrets by session id and ticket, for sessions resumed on a later
-    /// connection (fed only with a key store).
-    resumption: Resumption,
-    /// `resumption`, registered with `meter`.
+    /// connection (fed only with a key store); the run's one cache, shared with the other
+    /// workers' engines ([`Engine::share_resumption`]).
+    resumption: SharedResumption,
+    /// The bytes by which this engine's calls grew `resumption`, registered with `meter`
+    /// (every worker registers its own growth, so the shared cache is counted once).
     resumption_account: Account,
+    resumption_share: usize,
     /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
     /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
     /// packets of connections the table does not hold.
@@ -393,11 +377,16 @@ impl Engine {
     /// A new engine.
     #[must_use]
     pub fn new(config: EngineConfig) -> Self {
-        let mut out = Sequencer::new(config.order);
-        if let Some(budget) = config.memcap {
-            // Records held for id order take at most a quarter of a small budget.
-            out.cap_bytes(budget / 4);
-        }
+        let cross = Cross::Direct(Box::new(Correlator::new(&config)));
+        Self::with_cross(config, cross)
+    }
+
+    /// A flow-sharded worker's engine: its cross-flow calls go to `log`.
+    pub(crate) fn with_log(config: EngineConfig, log: OpLog) -> Self {
+        Self::with_cross(config, Cross::Log(Box::new(log)))
+    }
+
+    fn with_cross(config: EngineConfig, cross: Cross) -> Self {
         Engine {
             config,
             flows: match config.hash_seed {
@@ -405,32 +394,21 @@ impl Engine {
                 None => FlowTable::new(config.flows),
             },
             stats: Stats::default(),
-            out,
-            at: None,
-            recent_accepts: RecentAccepts::new(),
-            h2_servers: H2Servers::new(),
-            warned_linktypes: Vec::new(),
-            warned: Vec::new(),
+            cross,
             evicted: Vec::new(),
+            evicted_seen: Vec::new(),
             output: Output::default(),
             meter: Meter::with_budget(config.memcap),
             table_account: Account::default(),
-            order_account: Account::default(),
-            hop_account: Account::default(),
             refusals_seen: 0,
             deadlines: VecDeque::new(),
-            hops: HopTracker::new(),
-            parked: BTreeMap::new(),
-            parked_ids: BTreeMap::new(),
-            parked_account: Account::default(),
-            proxy_legs: BTreeMap::new(),
-            ended_legs: BTreeMap::new(),
+            parked_streams: BTreeMap::new(),
             keys: None,
-            engineio: EngineIoTracker::new(),
             tls_carried: Carried::new(),
             tls_carried_account: Account::default(),
-            resumption: Resumption::new(),
+            resumption: SharedResumption::new(),
             resumption_account: Account::default(),
+            resumption_share: 0,
             closed: VecDeque::new(),
         }
     }
@@ -441,6 +419,12 @@ impl Engine {
     pub fn set_key_store(&mut self, keys: Box<dyn KeyStore>) {
         self.config.conn.decrypt = true;
         self.keys = Some(keys);
+    }
+
+    /// A flow-sharded worker's engine: its TLS 1.2 resumption cache is `resumption`, the one
+    /// every worker of the run shares (set before the first packet).
+    pub(crate) fn share_resumption(&mut self, resumption: SharedResumption) {
+        self.resumption = resumption;
     }
 
     /// Counters so far.
@@ -467,16 +451,12 @@ impl Engine {
     /// the accounting must agree with (for tests).
     #[must_use]
     pub fn memory_walked(&self) -> usize {
-        self.flows.values().map(Flow::memory).sum::<usize>()
-            + self.out.walked_bytes()
-            + self
-                .parked
-                .values()
-                .map(|p| record_weight(&p.record))
-                .sum::<usize>()
-            + self.hops.memory()
-            + self.tls_carried.memory()
-            + self.resumption.memory()
+        let cross = match &self.cross {
+            // One engine alone grew the whole resumption cache.
+            Cross::Direct(c) => c.memory_walked() + self.resumption.memory(),
+            Cross::Log(_) => self.resumption_share,
+        };
+        self.flows.values().map(Flow::memory).sum::<usize>() + self.tls_carried.memory() + cross
     }
 
     /// Growths of `what` the memory budget refused so far ([`crate::memory`]).
@@ -496,51 +476,90 @@ impl Engine {
     fn settle_table(&mut self) {
         let bytes = self.flows.len() * std::mem::size_of::<Flow>();
         self.table_account.set(&mut self.meter, bytes);
+        if let Cross::Log(log) = &mut self.cross {
+            log.table_len(self.flows.len());
+        }
+    }
+
+    /// Counts the table's size towards the most connections tracked at once.
+    #[inline]
+    fn note_peak(&mut self) {
+        match &mut self.cross {
+            Cross::Direct(_) => {
+                self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+            }
+            Cross::Log(log) => log.peak(self.flows.len()),
+        }
     }
 
     /// Processes one packet, emitting whatever it completes (in id order, held until earlier
     /// handshakes are known, unless the engine runs [`RecordOrder::AsKnown`]).
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
         let info = self.take(packet);
-        if !self.out.is_idle() {
-            self.release(emit);
+        if let Cross::Direct(c) = &mut self.cross {
+            if !c.is_idle() {
+                c.release(&mut self.stats, emit);
+            }
+            c.settle_order(&mut self.meter);
         }
-        self.order_account
-            .set(&mut self.meter, self.out.held_bytes());
         info
     }
 
-    fn take(&mut self, packet: &Packet<'_>) -> PacketInfo {
-        self.at = Some((packet.number, packet.ts));
-        self.stats.packets += 1;
-        self.stats.bytes += packet.data.len() as u64;
-        // First and last are the earliest and the latest timestamps, whatever the file order.
-        let first = self.stats.first_ts.get_or_insert(packet.ts);
-        *first = (*first).min(packet.ts);
-        match self.stats.last_ts {
-            Some(last) if packet.ts < last => {
-                self.stats.capture_evidence.timestamps_out_of_order += 1;
-            }
-            _ => self.stats.last_ts = Some(packet.ts),
+    /// A flow-sharded worker's share of a packet another worker owns (or none does): time
+    /// passes, and connections idle past the timeout leave.
+    pub(crate) fn pass(&mut self, number: u64, ts: Timestamp) {
+        if let Cross::Log(log) = &mut self.cross {
+            log.begin_packet(number);
         }
-        if packet.is_truncated() {
-            self.stats.truncated_packets += 1;
-            if self.stats.truncated_packets == 1 {
-                self.notice_once(
-                    NoticeCode::SnapLength,
-                    format!(
-                        "packets are cut at {} bytes (the snap length): heads and frames beyond the cut are not in the capture, and handshakes that need them are incomplete; capture with -s 0",
-                        packet.data.len()
-                    ),
-                );
-            }
+        self.expire(ts);
+    }
+
+    /// Hands the cross-flow calls logged so far to the caller (a sharded worker's engine).
+    pub(crate) fn take_log(&mut self) -> Option<Logged> {
+        match &mut self.cross {
+            Cross::Log(log) => Some(log.take()),
+            Cross::Direct(_) => None,
         }
-        self.flows.expire(packet.ts, &mut self.evicted);
+    }
+
+    /// The memory budget a sharded worker may use now: the global one less what the other
+    /// workers and the correlation stage hold.
+    pub(crate) fn set_memory_budget(&mut self, budget: Option<usize>) {
+        self.meter.set_budget(budget);
+    }
+
+    /// The most connections a sharded worker may track now: the global cap less what the
+    /// other workers track.
+    pub(crate) fn set_max_flows(&mut self, max_flows: usize) {
+        self.flows.set_max_flows(max_flows);
+    }
+
+    fn expire(&mut self, ts: Timestamp) {
+        self.flows
+            .expire_timed(ts, &mut self.evicted, &mut self.evicted_seen);
         self.drain_evicted();
+    }
+
+    pub(crate) fn take(&mut self, packet: &Packet<'_>) -> PacketInfo {
+        match &mut self.cross {
+            Cross::Direct(c) => c.packet(
+                &mut self.stats,
+                PacketFacts {
+                    number: packet.number,
+                    ts: packet.ts,
+                    caplen: packet.data.len(),
+                    truncated: packet.is_truncated(),
+                },
+            ),
+            Cross::Log(log) => log.begin_packet(packet.number),
+        }
+        self.expire(packet.ts);
         let seg = match decode::decode(packet) {
             Ok(seg) => seg,
             Err(skip) => {
-                self.skipped(skip);
+                if let Cross::Direct(c) = &mut self.cross {
+                    c.skipped(&mut self.stats, skip);
+                }
                 return PacketInfo::default();
             }
         };
@@ -574,7 +593,8 @@ impl Engine {
                 // A connection that ended with its record still parked (it never opened a
                 // WebSocket) leaves the key in the map: the next one on its ports sees it.
                 let flow = Flow {
-                    parked: !self.parked.is_empty() && self.parked.contains_key(&key),
+                    parked: !self.parked_streams.is_empty()
+                        && self.parked_streams.contains_key(&key),
                     ..Flow::default()
                 };
                 self.flows.insert(key, flow, packet.ts, &mut self.evicted)
@@ -606,7 +626,7 @@ impl Engine {
                     flow.opening
                         .note(side, seg.seq, seg.flags.ack, seg.ack, packet.ts);
                 }
-                self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+                self.note_peak();
                 self.drain_evicted();
                 return PacketInfo {
                     flow: Some(key),
@@ -621,19 +641,26 @@ impl Engine {
         if let Some(keys) = self.keys.as_deref_mut() {
             // After a ServerHello the TLS layer waits for this answer, in the same packet; a
             // resumed session the key log lacks is answered from an earlier connection's.
+            // (A sharded worker's lookup waits until the others passed the packet before, so
+            // the shared cache holds what one engine's would.)
             if let Some(request) = conn.tls_key_request().cloned() {
-                let answer = self.resumption.answer(keys.lookup(&request), &request);
+                let found = keys.lookup(&request);
+                let (answer, grew) = self.resumption.with(|r| r.answer(found, &request));
                 conn.install_tls_keys(answer, &mut self.output, &mut self.meter);
+                self.resumption_share += grew;
                 self.resumption_account
-                    .set(&mut self.meter, self.resumption.memory());
+                    .set(&mut self.meter, self.resumption_share);
             }
             let tickets = conn.take_tls_tickets();
             if !tickets.is_empty() {
-                for (ticket, master) in tickets {
-                    self.resumption.ticket_issued(ticket, master);
-                }
+                let ((), grew) = self.resumption.with(|r| {
+                    for (ticket, master) in tickets {
+                        r.ticket_issued(ticket, master);
+                    }
+                });
+                self.resumption_share += grew;
                 self.resumption_account
-                    .set(&mut self.meter, self.resumption.memory());
+                    .set(&mut self.meter, self.resumption_share);
             }
         }
         // Ids in request order: exchanges this packet completed before the engine saw their
@@ -641,7 +668,7 @@ impl Engine {
         // still waiting, so they are numbered first.
         for c in &mut self.output.completed {
             if c.id.is_none() {
-                c.id = Some(self.out.reserve());
+                c.id = Some(reserve(&mut self.cross, key));
             }
         }
         if conn.saw_upgrade() && !had_upgrade {
@@ -649,13 +676,21 @@ impl Engine {
         }
         let upgrade = conn.saw_upgrade();
         if conn.take_new_upgrade() {
-            let out = &mut self.out;
-            conn.assign_ids(&mut || out.reserve());
+            let cross = &mut self.cross;
+            conn.assign_ids(&mut || reserve(cross, key));
             if let Some(enabled) = conn.take_h2_server_settings() {
                 let client_side = conn.client_side().unwrap_or(Side::LoToHi);
                 let client = key.source(client_side).ip();
                 let server = key.source(client_side.reverse());
-                self.h2_servers.remember(client, server, enabled, packet.ts);
+                match &mut self.cross {
+                    Cross::Direct(c) => c.h2_settings(client, server, enabled, packet.ts),
+                    Cross::Log(log) => log.push(Op::H2Settings {
+                        client,
+                        server,
+                        enabled,
+                        ts: packet.ts,
+                    }),
+                }
             }
             if let (Some(timeout), Some(since)) =
                 (self.config.response_timeout_ns, conn.unanswered_since())
@@ -677,7 +712,7 @@ impl Engine {
         });
         // Engine.IO polls this packet completed (rarely any) need the client's side too.
         let eio_client_side = (!self.output.engineio.is_empty()).then(|| conn.client_side());
-        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        self.note_peak();
         self.stats.bytes_dropped_by_caps += effect.dropped_by_cap;
         self.stats.head_bytes_scanned += effect.head_bytes_scanned;
         let evidence = &mut self.stats.capture_evidence;
@@ -685,20 +720,19 @@ impl Engine {
         evidence.http_requests_cut_before_headers += effect.requests_cut;
         if effect.header_limit {
             self.stats.header_limit_hits += 1;
-            self.notice_once(NoticeCode::HeaderLimit, format!(
+            let message = format!(
                 "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
                 self.config.conn.max_header_bytes
-            ));
+            );
+            self.notice_once(NoticeCode::HeaderLimit, message);
         }
         if effect.pending_limit {
             self.stats.pending_limit_hits += 1;
-            self.notice_once(
-                NoticeCode::PendingLimit,
-                format!(
-                    "a connection pipelined more than {} requests; wssniff stopped following it",
-                    self.config.conn.max_pending
-                ),
+            let message = format!(
+                "a connection pipelined more than {} requests; wssniff stopped following it",
+                self.config.conn.max_pending
             );
+            self.notice_once(NoticeCode::PendingLimit, message);
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
@@ -737,6 +771,14 @@ impl Engine {
         PacketInfo {
             flow: Some(key),
             upgrade,
+        }
+    }
+
+    /// Says `message` once per run (per `code`).
+    fn notice_once(&mut self, code: NoticeCode, message: String) {
+        match &mut self.cross {
+            Cross::Direct(c) => c.notice_once(code, message),
+            Cross::Log(log) => log.notice_once(code, message),
         }
     }
 
@@ -798,14 +840,10 @@ impl Engine {
     }
 
     fn memcap_notice(&mut self) {
-        let budget = self.meter.budget().unwrap_or(0);
-        self.notice_once(
-            NoticeCode::Memcap,
-            format!(
-                "the memory budget of {} MiB (--memcap) was full: new buffering is refused and counted, the least recently active connections make room for new ones; affected records carry memcap_reached",
-                budget >> 20
-            ),
-        );
+        match &mut self.cross {
+            Cross::Direct(c) => c.memcap_notice(self.meter.budget().unwrap_or(0)),
+            Cross::Log(log) => log.push(Op::MemcapNotice),
+        }
     }
 
     /// Time passes without packets (live capture): reports upgrade requests unanswered for
@@ -816,15 +854,8 @@ impl Engine {
         };
         // A failed handshake whose client neither spoke nor closed: its line must not wait for
         // the connection to end.
-        let cutoff = Timestamp(now.0.saturating_sub(timeout));
-        let due: Vec<FlowKey> = self
-            .parked
-            .iter()
-            .filter(|(_, p)| p.since <= cutoff)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            self.unpark(key, None);
+        if let Cross::Direct(c) = &mut self.cross {
+            c.tick(&mut self.meter, now);
         }
         while let Some(&(deadline, key)) = self.deadlines.front() {
             if deadline > now {
@@ -840,11 +871,11 @@ impl Engine {
             let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
             self.emit_completed(key, client, rtt, loss, tls.as_ref());
         }
-        self.flows.expire(now, &mut self.evicted);
-        self.drain_evicted();
-        self.release(emit);
-        self.order_account
-            .set(&mut self.meter, self.out.held_bytes());
+        self.expire(now);
+        if let Cross::Direct(c) = &mut self.cross {
+            c.release(&mut self.stats, emit);
+            c.settle_order(&mut self.meter);
+        }
     }
 
     /// End of input: every connection still open is finished as of the last packet, and
@@ -853,81 +884,24 @@ impl Engine {
         if self.meter.refused_total() != self.refusals_seen {
             self.note_refusals();
         }
-        for (key, flow) in self.flows.drain() {
+        if let Cross::Log(log) = &mut self.cross {
+            log.begin_packet(FINISH);
+        }
+        for (seen, key, flow) in self.flows.drain_timed() {
             if let Some(mut conn) = flow.conn {
+                if let Cross::Log(log) = &mut self.cross {
+                    log.begin_group(seen, key);
+                }
                 conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
+                if let Cross::Log(log) = &mut self.cross {
+                    log.end_group();
+                }
             }
         }
-        // Every parked record belongs to a connection finished above; none is left behind.
-        while let Some((&key, _)) = self.parked.first_key_value() {
-            self.unpark(key, None);
-        }
         self.settle_table();
-        self.note_capture_evidence();
-        for session in self.engineio.finish() {
-            self.stats.engineio_sessions += 1;
-            self.out.push(Event::EngineIo(Box::new(session)));
-        }
-        // Nothing is left to link with: the remembered legs go.
-        self.hops = HopTracker::new();
-        self.hop_account.set(&mut self.meter, 0);
-        self.out.flush(emit);
-        if self.note_given_up() {
-            self.out.flush(emit);
-        }
-        self.order_account
-            .set(&mut self.meter, self.out.held_bytes());
-    }
-
-    /// Hands on what is due, then notes handshakes that gave up their place in the order.
-    fn release(&mut self, emit: &mut dyn FnMut(Event)) {
-        self.out.release(emit);
-        if self.note_given_up() {
-            self.out.release(emit);
-        }
-    }
-
-    /// Counts handshakes that gave up their place in the order (and says so once); whether
-    /// there were any.
-    fn note_given_up(&mut self) -> bool {
-        let n = self.out.take_given_up();
-        if n > 0 {
-            self.stats.records_out_of_order += n;
-            self.notice_once(
-                NoticeCode::OrderLimit,
-                format!(
-                    "more than {MAX_HELD_EVENTS} records (or {} MiB) waited behind an unanswered handshake; it is written out of id order when its outcome is known",
-                    MAX_HELD_BYTES >> 20
-                ),
-            );
-        }
-        n > 0
-    }
-
-    /// Says once, at the end, what the capture lacked: connections captured one way, and
-    /// bytes the peers acknowledged that the capture never saw.
-    fn note_capture_evidence(&mut self) {
-        let evidence = self.stats.capture_evidence.clone();
-        if evidence.one_sided_connections > 0 {
-            let n = evidence.one_sided_connections;
-            self.notice_once(
-                NoticeCode::OneDirection,
-                format!(
-                    "only one direction of {n} connection{} was captured (the other side's bytes are acknowledged but not in the capture): asymmetric routing or a one-way SPAN",
-                    if n == 1 { "" } else { "s" }
-                ),
-            );
-        }
-        if evidence.loss.gaps > 0 {
-            let loss = evidence.loss;
-            self.notice_once(
-                NoticeCode::CaptureLoss,
-                format!(
-                    "the capture lost packets the peers received: {} of {} ACKs acknowledged bytes it never saw (capture loss {}%, as Zeek's capture_loss), {} bytes missed",
-                    loss.gaps, loss.acks, evidence.capture_loss_percent, loss.missed_bytes
-                ),
-            );
+        if let Cross::Direct(c) = &mut self.cross {
+            c.finish(&mut self.stats, &mut self.meter, emit);
         }
     }
 
@@ -949,51 +923,61 @@ impl Engine {
         if !self.output.engineio.is_empty() {
             self.engineio_polls(key, client_side);
         }
+        let client_side = client_side.unwrap_or(Side::LoToHi);
+        let client = key.source(client_side);
+        let server = key.source(client_side.reverse());
         let mut websockets = 0;
         while let Some((stream, mut record)) = conn.take_connection_record() {
-            let client_side = conn.client_side().unwrap_or(Side::LoToHi);
             record.loss = loss;
             record.tls.clone_from(&carrier);
-            self.fill_endpoints(&mut record, key, client_side);
-            self.blame_idle(&mut record);
-            if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
-                if record.client_to_server.frames == 0 {
-                    // The client failed the handshake: the ending is the handshake's.
-                    self.unpark(key, Some(&record));
-                    continue;
+            record.client = client;
+            record.server = server;
+            record.community_id =
+                community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+            // A record the correlation stage drops (its failed handshake's client never took
+            // the switch) leaves its Engine.IO observer where it was.
+            let parked = match &self.cross {
+                Cross::Direct(c) => c.is_parked(key, stream),
+                Cross::Log(_) => self.parked_streams.get(&key) == Some(&stream),
+            };
+            if self.parked_streams.get(&key) == Some(&stream) {
+                self.parked_streams.remove(&key);
+            }
+            let dropped = parked && record.client_to_server.frames == 0;
+            let eio = if dropped { None } else { conn.take_engineio() };
+            websockets += u64::from(!dropped);
+            match &mut self.cross {
+                Cross::Direct(c) => {
+                    c.connection(&mut self.stats, &mut self.meter, key, stream, record, eio);
                 }
-                self.unpark(key, None);
+                Cross::Log(log) => log.push(Op::Connection {
+                    key,
+                    stream,
+                    record: Box::new(record),
+                    eio,
+                }),
             }
-            self.stats.connections += 1;
-            if record
-                .findings
-                .iter()
-                .any(|f| f.code == Code::MemcapReached)
-            {
-                self.stats.memcap_records += 1;
-            }
-            if !record.handshake_observed {
-                self.stats.connections_without_handshake += 1;
-            }
-            if let Some(eio) = conn.take_engineio() {
-                self.engineio.websocket_ended(&record, &eio);
-            }
-            websockets += 1;
-            self.out.push(Event::Connection(Box::new(record)));
-            self.engineio_done();
         }
-        // Last: it says what it carried, and every record of its connection is out.
+        // Last: it says what it carried, and every record of its connection is out. Before
+        // the connection's provisional ids are forgotten: the stage maps its `handshakes`.
         if let Some(tls) = conn.take_tls_record() {
-            self.tls_record(key, conn, tls, websockets);
+            self.tls_record(key, (client, server), tls, websockets);
+        }
+        if let Cross::Log(log) = &mut self.cross {
+            log.forget(key);
         }
     }
 
-    /// The TLS record of the connection `key`, which ended: endpoints, and the handshakes
-    /// and WebSocket connections it carried.
-    fn tls_record(&mut self, key: FlowKey, conn: &Connection, mut tls: TlsRecord, websockets: u64) {
-        let client_side = conn.client_side().unwrap_or(Side::LoToHi);
-        let client = key.source(client_side);
-        let server = key.source(client_side.reverse());
+    /// The TLS record of the connection `key` (`client` → `server`), which ended: endpoints,
+    /// and the handshakes and WebSocket connections it carried (the ids are a sharded
+    /// worker's provisional ones until the correlation stage maps them).
+    fn tls_record(
+        &mut self,
+        key: FlowKey,
+        (client, server): (SocketAddr, SocketAddr),
+        mut tls: TlsRecord,
+        websockets: u64,
+    ) {
         tls.client = client;
         tls.server = server;
         tls.community_id =
@@ -1004,12 +988,10 @@ impl Engine {
                 .set(&mut self.meter, self.tls_carried.memory());
         }
         tls.websockets = tls.decrypted.then_some(websockets);
-        self.stats.tls_connections += 1;
-        self.stats.tls_decrypted += u64::from(tls.decrypted);
-        if tls.findings.iter().any(|f| f.code == Code::MemcapReached) {
-            self.stats.memcap_records += 1;
+        match &mut self.cross {
+            Cross::Direct(c) => c.tls(&mut self.stats, tls),
+            Cross::Log(log) => log.push(Op::Tls(Box::new(tls))),
         }
-        self.out.push(Event::Tls(Box::new(tls)));
     }
 
     /// Hands the Engine.IO polling exchanges this connection completed to the session
@@ -1019,98 +1001,21 @@ impl Engine {
         let client_side = client_side.unwrap_or(Side::LoToHi);
         let client = key.source(client_side);
         let server = key.source(client_side.reverse());
-        for poll in std::mem::take(&mut self.output.engineio) {
-            self.engineio.poll(&Poll {
+        let polls = std::mem::take(&mut self.output.engineio);
+        match &mut self.cross {
+            Cross::Direct(c) => c.engineio_polls(&mut self.stats, client, server, polls),
+            Cross::Log(log) => log.push(Op::EngineIoPolls {
                 client,
                 server,
-                request: &poll.request,
-                response: poll.response.as_ref(),
-            });
-        }
-        self.engineio_done();
-    }
-
-    /// Writes the Engine.IO sessions known to be over.
-    fn engineio_done(&mut self) {
-        for session in self.engineio.take_done() {
-            self.stats.engineio_sessions += 1;
-            self.out.push(Event::EngineIo(Box::new(session)));
+                polls,
+            }),
         }
     }
 
-    /// Names an intermediary's idle timeout on `record` from what the session could not
-    /// know: the user's `--proxy-idle-timeout` values, and a proxy hop whose proxy closed
-    /// this leg (not passing on the other leg's close).
-    fn blame_idle(&mut self, record: &mut ConnectionRecord) {
-        let leg = record
-            .handshake_id
-            .and_then(|id| self.proxy_legs.remove(&id).map(|leg| (id, leg)));
-        let closer = match record.tcp_end {
-            Ending::ClientFin | Ending::ClientRst => Some(Peer::Client),
-            Ending::ServerFin | Ending::ServerRst => Some(Peer::Server),
-            _ => None,
-        };
-        let mut proxy = None;
-        if let Some((id, leg)) = leg {
-            let proxy_closed = closer == Some(leg.proxy_peer);
-            // The partner leg, if it ended first: closed by its far side means this proxy
-            // only passed that close on.
-            let relayed = self.ended_legs.remove(&leg.partner) == Some(false);
-            if self.proxy_legs.contains_key(&leg.partner) {
-                if self.ended_legs.len() >= MAX_PROXY_LEGS {
-                    self.ended_legs.pop_first();
-                }
-                self.ended_legs.insert(id, proxy_closed);
-            }
-            if proxy_closed && !relayed {
-                proxy = Some(leg.proxy);
-            }
-        }
-        let user = self.config.proxy_idle_timeouts;
-        if proxy.is_none() && user.as_ms().is_empty() {
-            return;
-        }
-        name_idle_timeout(
-            record,
-            &IdleEvidence {
-                user_timeouts_ms: user.as_ms(),
-                closing_proxy: proxy.as_deref(),
-            },
-        );
-    }
-
-    /// Remembers the two legs of `hop` when both switched, so their endings can tell a
-    /// proxy's idle timeout.
-    fn note_proxy_legs(&mut self, hop: &HopLink) {
-        if hop.upstream_status != Some(101) || hop.downstream_status != Some(101) {
-            return;
-        }
-        let proxy = match &hop.proxy_software {
-            Some(sw) => format!("the proxy {sw} at {}", hop.proxy),
-            None => format!("the proxy at {}", hop.proxy),
-        };
-        for (id, partner, proxy_peer) in [
-            (hop.downstream, hop.upstream, Peer::Server),
-            (hop.upstream, hop.downstream, Peer::Client),
-        ] {
-            while self.proxy_legs.len() >= MAX_PROXY_LEGS {
-                self.proxy_legs.pop_first();
-            }
-            self.proxy_legs.insert(
-                id,
-                ProxyLeg {
-                    partner,
-                    proxy_peer,
-                    proxy: proxy.clone(),
-                },
-            );
-        }
-    }
-
-    /// Releases the parked record of `key` once its client sent a frame (the switch took
-    /// effect on both sides).
+    /// Tells the correlation stage once the client of `key`, whose failed handshake it
+    /// holds, sent a frame (the switch took effect on both sides).
     fn client_took_switch(&mut self, key: FlowKey) {
-        let Some(stream) = self.parked.get(&key).map(|p| p.stream) else {
+        let Some(&stream) = self.parked_streams.get(&key) else {
             return;
         };
         let spoke = self
@@ -1118,73 +1023,17 @@ impl Engine {
             .peek_mut(&key)
             .and_then(Flow::conn)
             .is_some_and(|c| c.client_frames(stream) > 0);
-        if spoke {
-            self.unpark(key, None);
-        }
-    }
-
-    /// Holds the record of a failed handshake that switched the connection (see [`Parked`]).
-    fn park(&mut self, key: FlowKey, stream: StreamId, record: Arc<HandshakeRecord>) {
-        let id = record.id;
-        let since = self.at.map_or(record.ts, |(_, ts)| ts);
-        // A connection switches once; should a second record come, the first goes out.
-        if self.parked.contains_key(&key) {
-            self.unpark(key, None);
-        }
-        self.parked_ids.insert(id, key);
-        if let Some(flow) = self.flows.peek_mut(&key) {
-            flow.parked = true;
-        }
-        self.parked.insert(
-            key,
-            Parked {
-                id,
-                stream,
-                since,
-                record,
-                hops: Vec::new(),
-            },
-        );
-        self.settle_parked();
-    }
-
-    /// Hands the parked record of `key` to the output order, with the ending of its
-    /// connection when the client never took the switch (`ended`), then its hops.
-    fn unpark(&mut self, key: FlowKey, ended: Option<&ConnectionRecord>) {
-        let Some(mut p) = self.parked.remove(&key) else {
+        if !spoke {
             return;
-        };
+        }
+        self.parked_streams.remove(&key);
         if let Some(flow) = self.flows.peek_mut(&key) {
             flow.parked = false;
         }
-        self.parked_ids.remove(&p.id);
-        if let Some(c) = ended {
-            handshake::close_after_failure(
-                Arc::make_mut(&mut p.record),
-                c.tcp_end,
-                c.duration_ms,
-                c.server_to_client.frames,
-            );
+        match &mut self.cross {
+            Cross::Direct(c) => c.client_spoke(&mut self.meter, key, stream),
+            Cross::Log(log) => log.push(Op::ClientSpoke { key, stream }),
         }
-        self.out.fill(p.id, Event::Handshake(p.record));
-        for hop in p.hops {
-            self.out.after(p.id, Event::Hop(Box::new(hop)));
-        }
-        self.settle_parked();
-    }
-
-    fn settle_parked(&mut self) {
-        let bytes = self.parked.values().map(|p| record_weight(&p.record)).sum();
-        self.parked_account.set(&mut self.meter, bytes);
-    }
-
-    fn fill_endpoints(&self, record: &mut ConnectionRecord, key: FlowKey, client_side: Side) {
-        let client = key.source(client_side);
-        let server = key.source(client_side.reverse());
-        record.client = client;
-        record.server = server;
-        record.community_id =
-            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
     }
 
     /// Finishes the connections the table evicted, if any (the check is inlined: it runs
@@ -1200,6 +1049,7 @@ impl Engine {
     fn finish_evicted(&mut self) {
         self.settle_table();
         let evicted = std::mem::take(&mut self.evicted);
+        let mut seen = std::mem::take(&mut self.evicted_seen).into_iter();
         for (key, flow, why) in evicted {
             match why {
                 Eviction::Capacity => {
@@ -1221,66 +1071,29 @@ impl Engine {
             } else {
                 Ending::Evicted
             };
+            // Connections the idle sweep drops leave in (last activity, key) order, which a
+            // sharded worker hands on so that the workers' sweeps interleave as one table's.
+            let group = why == Eviction::Idle;
+            let last_seen = if group { seen.next() } else { None };
             if let Some(mut conn) = flow.conn {
+                if let (Cross::Log(log), true) = (&mut self.cross, group) {
+                    log.begin_group(last_seen.unwrap_or_default(), key);
+                }
                 if why == Eviction::Memcap {
                     conn.evicted_by_memcap();
                 }
                 conn.finish(ending, &mut self.output, &mut self.meter);
                 self.finished(key, &mut conn);
-            }
-        }
-    }
-
-    fn skipped(&mut self, skip: Skip) {
-        match skip {
-            Skip::NotIp => self.stats.not_ip += 1,
-            Skip::NotTcp => self.stats.not_tcp += 1,
-            Skip::Quic { initial } => {
-                self.stats.not_tcp += 1;
-                self.stats.quic_packets += 1;
-                self.stats.quic_initials += u64::from(initial);
-            }
-            Skip::Malformed => self.stats.malformed += 1,
-            Skip::Fragment => {
-                self.stats.ip_fragments += 1;
-                self.notice_once(
-                    NoticeCode::IpFragments,
-                    "the capture holds fragmented IP packets; wssniff does not reassemble IP fragments, so TCP data inside them is not analysed".to_owned(),
-                );
-            }
-            Skip::UnsupportedLinktype(lt) => {
-                self.stats.unsupported_linktype += 1;
-                if !self.warned_linktypes.contains(&lt) {
-                    self.warned_linktypes.push(lt);
-                    let notice = self.notice(
-                        NoticeCode::UnsupportedLinktype,
-                        format!("link type {lt} is not supported; its packets are skipped"),
-                    );
-                    self.out.push(Event::Notice(notice));
+                if let (Cross::Log(log), true) = (&mut self.cross, group) {
+                    log.end_group();
                 }
             }
         }
     }
 
-    fn notice_once(&mut self, code: NoticeCode, message: String) {
-        if !self.warned.contains(&code) {
-            self.warned.push(code);
-            self.out.push(Event::Notice(self.notice(code, message)));
-        }
-    }
-
-    /// A notice shown by the packet being processed (or the last one).
-    fn notice(&self, code: NoticeCode, message: String) -> Notice {
-        let notice = Notice::new(code, message);
-        match self.at {
-            Some((number, ts)) => notice.at(number, ts),
-            None => notice,
-        }
-    }
-
-    /// Hands the handshake records waiting in `output` to the output order, each in its id's
-    /// place; returns the stream and id of each that switched its stream to WebSocket (one
-    /// for HTTP/1.1, several for HTTP/2), and whether its verdict is failed.
+    /// Hands the handshake records waiting in `output` to the correlation stage, each in
+    /// its id's place; returns the stream and id of each that switched its stream to
+    /// WebSocket (one for HTTP/1.1, several for HTTP/2), and whether its verdict is failed.
     fn emit_completed(
         &mut self,
         key: FlowKey,
@@ -1301,9 +1114,9 @@ impl Engine {
             let opened = c.switched.then_some(c.stream);
             let id = match c.id {
                 Some(id) => id,
-                None => self.out.reserve(),
+                None => reserve(&mut self.cross, key),
             };
-            let mut record = self.record(id, c, client, server, connect_rtt_ns);
+            let (mut record, asked_accept) = self.record(id, c, client, server, connect_rtt_ns);
             record.loss = loss;
             if let Some(tls) = tls {
                 record.tls = Some(tls.clone());
@@ -1315,48 +1128,37 @@ impl Engine {
             if let Some(stream) = opened {
                 switched.push((stream, record.id, failed));
             }
-            self.stats.handshakes += 1;
-            if record
-                .findings
-                .iter()
-                .any(|f| f.code == Code::MemcapReached)
-            {
-                self.stats.memcap_records += 1;
+            match &mut self.cross {
+                Cross::Direct(c) => c.handshake(
+                    &mut self.stats,
+                    &mut self.meter,
+                    key,
+                    record,
+                    opened,
+                    asked_accept,
+                ),
+                Cross::Log(log) => log.push(Op::Handshake {
+                    key,
+                    record: Box::new(record),
+                    opened,
+                    asked_accept,
+                }),
             }
-            let keep = self
-                .meter
-                .admit(Use::Hop, HopTracker::cost(&record))
-                .is_ok();
-            let record = Arc::new(record);
-            if record.request.as_ref().is_some_and(engineio_request) {
-                self.engineio.handshake(&record);
-            }
-            let hops = self.hops.push_within(&record, keep);
-            self.hop_account.set(&mut self.meter, self.hops.memory());
-            match opened {
-                Some(stream) if failed => self.park(key, stream, record),
-                _ => self.out.fill(id, Event::Handshake(record)),
-            }
-            for hop in hops {
-                self.stats.proxy_hops += 1;
-                self.note_proxy_legs(&hop);
-                // Right after its later leg's record.
-                let later = hop.downstream.max(hop.upstream);
-                match self
-                    .parked_ids
-                    .get(&later)
-                    .and_then(|k| self.parked.get_mut(k))
-                {
-                    Some(p) => p.hops.push(hop),
-                    None => self.out.after(later, Event::Hop(Box::new(hop))),
+            if let (Some(stream), true) = (opened, failed) {
+                // Parked by the correlation stage: watch the client's frames on it.
+                self.parked_streams.insert(key, stream);
+                if let Some(flow) = self.flows.peek_mut(&key) {
+                    flow.parked = true;
                 }
             }
         }
         switched
     }
 
-    /// The handshake stage's record of `c`, with what the engine owns: the id, the
-    /// endpoints (the flow key and which side is the client) and the TCP connect time.
+    /// The handshake stage's record of `c`, with what the connection knows: the id, the
+    /// endpoints (the flow key and which side is the client) and the TCP connect time; and
+    /// the wrong accept value its check looked up among other handshakes', which the
+    /// correlation stage explains (it knows the other handshakes).
     fn record(
         &mut self,
         id: u64,
@@ -1364,10 +1166,11 @@ impl Engine {
         client: SocketAddr,
         server: SocketAddr,
         connect_rtt_ns: Option<i64>,
-    ) -> HandshakeRecord {
-        let recent = &self.recent_accepts;
+    ) -> (HandshakeRecord, Option<String>) {
+        let asked = std::cell::RefCell::new(None);
         let mut record = handshake::record(c, &self.config.handshake, &|accept: &str| {
-            recent.explain(accept)
+            *asked.borrow_mut() = Some(accept.to_owned());
+            None
         });
         record.id = id;
         record.client = client;
@@ -1375,24 +1178,17 @@ impl Engine {
         record.community_id =
             community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
         record.timing.connect_rtt_ms = connect_rtt_ns.filter(|n| *n >= 0).map(Timing::millis);
-        if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
-            self.recent_accepts.remember(id, key, expected);
-        }
-        if record.h2.is_none() && !self.h2_servers.is_empty() {
-            if let Some(f) = self.h2_servers.explain(client, server, record.ts) {
-                record.findings.push(f);
-            }
-        }
-        record
+        (record, asked.into_inner())
     }
 }
 
-/// Whether an upgrade request's target names Engine.IO (`EIO=`).
-fn engineio_request(m: &crate::event::Message) -> bool {
-    match &m.head.start {
-        crate::event::StartLine::Request { target, .. } => {
-            crate::engineio::target::mentions_eio(target.as_bytes())
-        }
-        crate::event::StartLine::Response { .. } => false,
+/// The packet number a sharded worker logs its end-of-input calls under.
+pub(crate) const FINISH: u64 = u64::MAX;
+
+/// The next handshake id: from the correlation stage, or a worker's provisional one.
+fn reserve(cross: &mut Cross, key: FlowKey) -> u64 {
+    match cross {
+        Cross::Direct(c) => c.reserve(),
+        Cross::Log(log) => log.reserve(key),
     }
 }

@@ -126,6 +126,27 @@ pub fn record(
     r
 }
 
+/// What a wrong accept value that answers another handshake's key adds to the
+/// `accept_mismatch` message (`other` is [`crate::correlate::accepts::RecentAccepts::explain`]'s
+/// answer).
+fn stale_accept_words(actual: &str, other: &str) -> String {
+    format!("; {actual} is the answer to {other}: a stale, replayed response")
+}
+
+/// Adds to `record`'s `accept_mismatch` finding that its accept value `actual` answers
+/// `other` (another handshake's key), as [`record`] does when its `explain_accept` knows:
+/// for a record built where the other handshakes are not known (a flow-sharded worker),
+/// explained later by the correlation stage.
+pub fn note_stale_accept(record: &mut HandshakeRecord, actual: &str, other: &str) {
+    if let Some(f) = record
+        .findings
+        .iter_mut()
+        .find(|f| f.code == Code::AcceptMismatch)
+    {
+        f.message.push_str(&stale_accept_words(actual, other));
+    }
+}
+
 /// How the connection of a failed 101 ended when the client never sent a frame: the switch did
 /// not take effect on the client's side, so there is no WebSocket connection to report, and
 /// the ending belongs to this record (`ending`, and an info finding that says who closed and
@@ -724,9 +745,7 @@ fn check_response(
                     let mut message =
                         format!("Sec-WebSocket-Accept is {actual}, the key requires {expected}");
                     if let Some(other) = explain_accept(actual) {
-                        message.push_str(&format!(
-                            "; {actual} is the answer to {other}: a stale, replayed response"
-                        ));
+                        message.push_str(&stale_accept_words(actual, &other));
                     }
                     let mut frames_both = request.map(|r| r.packets.clone()).unwrap_or_default();
                     frames_both.extend_from_slice(packets);

@@ -1,6 +1,7 @@
 //! One run: open the source, drive the engine, feed the sinks, print the summary.
 
 pub mod keylog;
+mod threads;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -385,11 +386,6 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
             delivery.notice(merge_notice(note));
         }
     }
-    let mut engine = Engine::new(config.engine);
-    // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the engine
-    // always asks the shared log; without keys the answer is "not found" and TLS is walked
-    // as without a key log.
-    engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     let mut step = |step: Step<'_>| match step {
         Step::Event(event) => {
             delivery.deliver(event);
@@ -398,36 +394,80 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
         Step::Packet(_) => ControlFlow::Continue(()),
     };
-    // One file: its summary; several: the whole, and each file with its damage apart.
-    let (read, mut files) = match opened {
-        Opened::One(mut source) => {
-            let read = analyse(
-                &mut source,
-                filter.as_mut(),
-                &mut engine,
-                Some(&mut keys),
-                &mut step,
-            );
-            (read, Vec::new())
-        }
-        Opened::Many(source) => {
-            let known = source.notes().len();
-            let merged = analyse_merged(
-                source,
-                filter.as_mut(),
-                &mut engine,
-                Some(&mut keys),
-                &mut step,
-            );
-            for note in merged.notes.iter().skip(known) {
-                delivery.notice(merge_notice(note));
-            }
-            (merged.combined(), merged.files)
-        }
+    // `-c` stops at the packet that reached the count, which only one thread knows at once.
+    let workers = if config.count.is_some() {
+        1
+    } else {
+        config.threads
     };
-    if !delivery.done() {
-        engine.finish(&mut |event| delivery.deliver(event));
-    }
+    // One file: its summary; several: the whole, and each file with its damage apart.
+    let (read, mut files, stats) = if workers > 1 {
+        let filter = filter.as_mut();
+        match opened {
+            Opened::One(mut source) => {
+                let (read, stats) = threads::analyse(
+                    &config.engine,
+                    workers,
+                    |on_record| source.for_each_record(on_record),
+                    filter,
+                    &mut keys,
+                    &mut step,
+                )?;
+                (read, Vec::new(), stats)
+            }
+            Opened::Many(source) => {
+                let known = source.notes().len();
+                let (merged, stats) = threads::analyse(
+                    &config.engine,
+                    workers,
+                    |on_record| source.for_each_record(on_record),
+                    filter,
+                    &mut keys,
+                    &mut step,
+                )?;
+                for note in merged.notes.iter().skip(known) {
+                    delivery.notice(merge_notice(note));
+                }
+                (merged.combined(), merged.files, stats)
+            }
+        }
+    } else {
+        let mut engine = Engine::new(config.engine);
+        // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the
+        // engine always asks the shared log; without keys the answer is "not found" and TLS
+        // is walked as without a key log.
+        engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
+        let (read, files) = match opened {
+            Opened::One(mut source) => {
+                let read = analyse(
+                    &mut source,
+                    filter.as_mut(),
+                    &mut engine,
+                    Some(&mut keys),
+                    &mut step,
+                );
+                (read, Vec::new())
+            }
+            Opened::Many(source) => {
+                let known = source.notes().len();
+                let merged = analyse_merged(
+                    source,
+                    filter.as_mut(),
+                    &mut engine,
+                    Some(&mut keys),
+                    &mut step,
+                );
+                for note in merged.notes.iter().skip(known) {
+                    delivery.notice(merge_notice(note));
+                }
+                (merged.combined(), merged.files)
+            }
+        };
+        if !delivery.done() {
+            engine.finish(&mut |event| delivery.deliver(event));
+        }
+        (read, files, engine.stats().clone())
+    };
     if let Some(f) = &filter {
         for lt in f.unmatched_linktypes() {
             delivery.notice(Notice::new(
@@ -437,7 +477,7 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         }
     }
     let end = RunEnd {
-        stats: engine.stats(),
+        stats: &stats,
         read: &read,
         live: None,
     };
@@ -445,8 +485,8 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
     if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
         let generated = crate::report::generation_time();
         let info = match capture {
-            Capture::One(path) => CaptureInfo::gather(path, engine.stats(), &read, generated),
-            Capture::Many(_) => CaptureInfo::gather_files(&files, engine.stats(), &read, generated),
+            Capture::One(path) => CaptureInfo::gather(path, &stats, &read, generated),
+            Capture::Many(_) => CaptureInfo::gather_files(&files, &stats, &read, generated),
         };
         if let Err(e) = write_report(&report, &mut file, report_path, *format, &info) {
             broken.get_or_insert(e);
@@ -456,7 +496,7 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
     if !files.is_empty() {
         write_files_line(&mut err, &files)?;
     }
-    summary.write(&mut err, engine.stats(), Some(&read))?;
+    summary.write(&mut err, &stats, Some(&read))?;
     // Each damaged file says so on its own line; the first is the run's input error (exit 2,
     // its line printed by main).
     let mut file_errors = files.iter_mut().filter_map(|f| f.summary.error.take());

@@ -3,7 +3,9 @@
 //!   keys were found, by session id and by each ticket the server issued, so a later
 //!   abbreviated handshake (some stacks log no key log line for it) decrypts with it, as
 //!   Wireshark does. In: each key store answer with its request, and the tickets connections
-//!   report; out: the answer completed. Bounded at [`MAX_RESUMABLE_SESSIONS`].
+//!   report; out: the answer completed. Bounded at [`MAX_RESUMABLE_SESSIONS`]. One per run,
+//!   shared by every engine of it ([`SharedResumption`]): with `--threads N` a session is
+//!   often resumed on a connection another worker holds.
 //! - [`Carried`]: which handshake records each decrypted TLS connection carried, so its
 //!   `tls` record can list them when it ends. In: the flow key of each handshake record
 //!   decrypted out of TLS, as it is emitted, and of each TLS connection as it ends; bounded by
@@ -13,6 +15,7 @@
 //! nothing here leaves but those answers (secrets are never printed).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::event::MAX_CARRIED_LISTED;
 use crate::tcp::flow::FlowKey;
@@ -121,6 +124,46 @@ impl Resumption {
                 .then(|| self.find(&session_id_handle(&request.session_id)))
                 .flatten()
         })
+    }
+}
+
+/// The one [`Resumption`] of a run, shared by the engines of every flow-sharded worker (a
+/// clone shares it): a session resumed on a connection one worker holds finds the master
+/// secret another worker's connection taught it. Consulted only where a TLS connection asks
+/// for keys or reports tickets, never on the plaintext path.
+///
+/// Memory: each engine registers with its own meter the bytes by which *its* calls grew the
+/// cache ([`SharedResumption::with`]), so over all workers the cache is counted once (one
+/// engine alone registers all of it).
+#[derive(Clone, Debug, Default)]
+pub struct SharedResumption(Arc<Mutex<Resumption>>);
+
+impl SharedResumption {
+    /// An empty cache, not shared yet.
+    #[must_use]
+    pub fn new() -> Self {
+        SharedResumption::default()
+    }
+
+    /// Runs `f` on the cache; returns what it returned and by how many bytes the cache grew
+    /// meanwhile (what the caller registers with its memory budget). A worker that panicked
+    /// holding the lock left the cache consistent (every update is one insert or one
+    /// replace), so a poisoned lock is used as it is.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Resumption) -> R) -> (R, usize) {
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = cache.memory();
+        let r = f(&mut cache);
+        let grew = cache.memory().saturating_sub(before);
+        (r, grew)
+    }
+
+    /// Bytes the whole cache holds, computed now.
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .memory()
     }
 }
 

@@ -258,6 +258,19 @@ impl<T> FlowTable<T> {
     /// Drops connections idle past the timeout, least recently active first. Cheap to call per
     /// packet: it scans the table at most once per quarter timeout of capture time.
     pub fn expire(&mut self, now: Timestamp, evicted: &mut Vec<(FlowKey, T, Eviction)>) {
+        self.expire_timed(now, evicted, &mut Vec::new());
+    }
+
+    /// As [`FlowTable::expire`], with the last activity of each connection it drops pushed
+    /// to `last_seen` in the same order: what merging the leaving order of several tables
+    /// (flow-sharded workers) needs.
+    #[inline]
+    pub fn expire_timed(
+        &mut self,
+        now: Timestamp,
+        evicted: &mut Vec<(FlowKey, T, Eviction)>,
+        last_seen: &mut Vec<Timestamp>,
+    ) {
         let due = self.next_sweep.get_or_insert(now);
         if now < *due {
             return;
@@ -268,7 +281,14 @@ impl<T> FlowTable<T> {
         let mut stale: Vec<(FlowKey, Entry<T>)> =
             self.map.extract_if(|_, e| e.last_seen < cutoff).collect();
         stale.sort_unstable_by_key(leaving_order);
+        last_seen.extend(stale.iter().map(|(_, e)| e.last_seen));
         evicted.extend(stale.into_iter().map(|(k, e)| (k, e.value, Eviction::Idle)));
+    }
+
+    /// The most connections the table holds before it evicts (`--max-flows`); flow-sharded
+    /// workers lower it so that their tables together stay within the one global cap.
+    pub fn set_max_flows(&mut self, max_flows: usize) {
+        self.limits.max_flows = max_flows;
     }
 
     /// Evicts the least recently seen eighth of the table (at least one connection), the
@@ -324,9 +344,20 @@ impl<T> FlowTable<T> {
 
     /// Removes every connection (end of capture), least recently active first.
     pub fn drain(&mut self) -> Vec<(FlowKey, T)> {
+        self.drain_timed()
+            .into_iter()
+            .map(|(_, k, v)| (k, v))
+            .collect()
+    }
+
+    /// As [`FlowTable::drain`], with each connection's last activity (its leaving order is
+    /// `(last_seen, key)`).
+    pub fn drain_timed(&mut self) -> Vec<(Timestamp, FlowKey, T)> {
         let mut all: Vec<(FlowKey, Entry<T>)> = self.map.drain().collect();
         all.sort_unstable_by_key(leaving_order);
-        all.into_iter().map(|(k, e)| (k, e.value)).collect()
+        all.into_iter()
+            .map(|(k, e)| (e.last_seen, k, e.value))
+            .collect()
     }
 }
 

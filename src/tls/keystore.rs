@@ -48,8 +48,9 @@ impl super::RecordDecrypter for DirectionDecrypter {
     }
 }
 
-/// A key log shared with whoever fills it, as the engine's [`KeyStore`].
-#[derive(Debug)]
+/// A key log shared with whoever fills it, as the engine's [`KeyStore`]. A clone shares it
+/// (flow-sharded workers each hold one).
+#[derive(Clone, Debug)]
 pub struct SharedKeyLog {
     log: Arc<Mutex<KeyLog>>,
     /// The sessions whose keys were found, in lookup order, for whoever writes them out

@@ -25,6 +25,8 @@ mod imperfect;
 mod public;
 // Several files read as one capture: an editcap split against the whole.
 mod merge;
+// --threads N: flow-sharded workers give the output of one thread on every sample.
+mod threads;
 // Live capture on loopback with real peers (root only).
 mod live;
 // Command-line behaviour: exit codes, errors, filters, stdin, caps.

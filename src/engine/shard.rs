@@ -1,0 +1,576 @@
+//! The seam between flow-sharded workers and the one correlation stage (`--threads N`).
+//!
+//! A worker runs the per-flow half of an [`Engine`](super::Engine) (flow table, TCP,
+//! HTTP, WebSocket, TLS, handshake checks) over the connections hashed to it, and records
+//! each call its engine makes into the cross-flow half as an [`Op`] in an [`OpLog`], under
+//! the packet that made it. The correlation stage ([`Merge`]) replays the logs of every
+//! worker in packet order, so the one [`Correlator`] sees exactly the calls, in exactly the
+//! order, that a single engine's would: same ids, same records, same output order.
+//!
+//! Two things need more than replaying in packet order:
+//! - **Ids.** A worker cannot know the global handshake id of an upgrade request (it depends
+//!   on the other workers' requests before it), so it hands out provisional ids (a tag bit,
+//!   the worker and a count) and logs each reservation; the stage reserves the real id at the
+//!   same point and maps every provisional id in the records it is handed (handshake ids,
+//!   connection records' `handshake_id`, the `handshakes` a TLS record lists). The map loses
+//!   a connection's ids when it ends (after its TLS record).
+//! - **Connections leaving together.** At a packet the idle sweep may drop connections of
+//!   several workers (every worker sweeps its table at every packet, so the sweeps happen at
+//!   the same packets as one table's); one table finishes them in (last activity, key)
+//!   order, so each one's calls are logged as a group with that order and the stage
+//!   interleaves the groups of all workers by it. End of input likewise.
+//!
+//! Pure: no threads, no I/O here (the threads are `run::threads`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use super::correlator::{Correlator, PacketFacts};
+use super::{EngineConfig, Stats, FINISH};
+use crate::capture::Timestamp;
+use crate::decode::Skip;
+use crate::engineio::observer::EioObserver;
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, TlsRecord};
+use crate::finding::NoticeCode;
+use crate::http::exchange::{EioPoll, StreamId};
+use crate::memory::{Meter, RefusalCount};
+use crate::tcp::flow::FlowKey;
+
+/// Marks a provisional id (bit 62: far above any real count of handshakes).
+const PROVISIONAL: u64 = 1 << 62;
+/// Where the worker's number sits in a provisional id.
+const WORKER_SHIFT: u32 = 40;
+
+/// One call of a worker's engine into the cross-flow half (see the module docs).
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// A handshake id was reserved; the provisional id the worker gave out.
+    Reserve(u64),
+    /// A connection ended: its provisional ids are not used again.
+    Forget(Vec<u64>),
+    Handshake {
+        key: FlowKey,
+        record: Box<HandshakeRecord>,
+        opened: Option<StreamId>,
+        asked_accept: Option<String>,
+    },
+    EngineIoPolls {
+        client: SocketAddr,
+        server: SocketAddr,
+        polls: Vec<EioPoll>,
+    },
+    ClientSpoke {
+        key: FlowKey,
+        stream: StreamId,
+    },
+    Notice {
+        code: NoticeCode,
+        message: String,
+    },
+    MemcapNotice,
+    H2Settings {
+        client: IpAddr,
+        server: SocketAddr,
+        enabled: bool,
+        ts: Timestamp,
+    },
+    Tls(Box<TlsRecord>),
+    Connection {
+        key: FlowKey,
+        stream: StreamId,
+        record: Box<ConnectionRecord>,
+        eio: Option<Box<EioObserver>>,
+    },
+    /// The worker's table now holds this many connections (after it shrank).
+    Len(usize),
+    /// The worker's table holds this many connections at a point where one engine counts
+    /// its table towards the peak.
+    Peak(usize),
+}
+
+/// Where a connection leaving the table with others goes among them: its last activity,
+/// then its key (the flow table's order).
+type LeavingOrder = (Timestamp, FlowKey);
+
+/// The ops of one packet (`order: None`) or of one connection leaving the table with
+/// others at that packet (`order`: its last activity and key), ending at `end` in the ops.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    packet: u64,
+    order: Option<LeavingOrder>,
+    end: usize,
+}
+
+/// What a worker logged since it last handed its log on.
+#[derive(Debug, Default)]
+pub(crate) struct Logged {
+    entries: Vec<Entry>,
+    ops: Vec<Op>,
+}
+
+/// A worker's log of cross-flow calls (see the module docs).
+#[derive(Debug)]
+pub(crate) struct OpLog {
+    tag: u64,
+    next: u64,
+    logged: Logged,
+    packet: u64,
+    group: Option<LeavingOrder>,
+    /// Provisional ids by connection, forgotten when it ends.
+    ids_of: HashMap<FlowKey, Vec<u64>>,
+    /// Notices already logged (the stage says each once anyway; this saves the strings).
+    warned: Vec<NoticeCode>,
+    /// The table size last logged.
+    len: usize,
+}
+
+impl OpLog {
+    /// The log of worker `worker`.
+    pub(crate) fn new(worker: usize) -> Self {
+        OpLog {
+            tag: PROVISIONAL | ((worker as u64) << WORKER_SHIFT),
+            next: 1,
+            logged: Logged::default(),
+            packet: 0,
+            group: None,
+            ids_of: HashMap::new(),
+            warned: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The calls that follow are packet `number`'s.
+    #[inline]
+    pub(crate) fn begin_packet(&mut self, number: u64) {
+        self.packet = number;
+        self.group = None;
+    }
+
+    /// The calls that follow finish the connection `key`, last active at `seen`, leaving
+    /// the table with others.
+    pub(crate) fn begin_group(&mut self, seen: Timestamp, key: FlowKey) {
+        self.group = Some((seen, key));
+    }
+
+    pub(crate) fn end_group(&mut self) {
+        self.group = None;
+    }
+
+    pub(crate) fn push(&mut self, op: Op) {
+        let logged = &mut self.logged;
+        let open = logged.entries.last().is_some_and(|e| {
+            e.packet == self.packet && e.order == self.group && e.end == logged.ops.len()
+        });
+        logged.ops.push(op);
+        let end = logged.ops.len();
+        match logged.entries.last_mut() {
+            Some(e) if open => e.end = end,
+            _ => logged.entries.push(Entry {
+                packet: self.packet,
+                order: self.group,
+                end,
+            }),
+        }
+    }
+
+    /// A provisional handshake id for a request of connection `key`.
+    pub(crate) fn reserve(&mut self, key: FlowKey) -> u64 {
+        let id = self.tag | self.next;
+        self.next += 1;
+        self.push(Op::Reserve(id));
+        self.ids_of.entry(key).or_default().push(id);
+        id
+    }
+
+    /// The connection `key` ended: its provisional ids can go.
+    pub(crate) fn forget(&mut self, key: FlowKey) {
+        if let Some(ids) = self.ids_of.remove(&key) {
+            self.push(Op::Forget(ids));
+        }
+    }
+
+    pub(crate) fn notice_once(&mut self, code: NoticeCode, message: String) {
+        if !self.warned.contains(&code) {
+            self.warned.push(code);
+            self.push(Op::Notice { code, message });
+        }
+    }
+
+    /// The table shrank to `len` connections.
+    pub(crate) fn table_len(&mut self, len: usize) {
+        if len != self.len {
+            self.len = len;
+            self.push(Op::Len(len));
+        }
+    }
+
+    /// The table holds `len` connections where one engine counts the peak.
+    #[inline]
+    pub(crate) fn peak(&mut self, len: usize) {
+        if len != self.len {
+            self.len = len;
+            self.push(Op::Peak(len));
+        }
+    }
+
+    /// Hands on what was logged.
+    pub(crate) fn take(&mut self) -> Logged {
+        std::mem::take(&mut self.logged)
+    }
+}
+
+/// One worker's log being replayed.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    entries: std::iter::Peekable<std::vec::IntoIter<Entry>>,
+    ops: std::vec::IntoIter<Op>,
+    taken: usize,
+}
+
+impl Cursor {
+    pub(crate) fn new(logged: Logged) -> Self {
+        Cursor {
+            entries: logged.entries.into_iter().peekable(),
+            ops: logged.ops.into_iter(),
+            taken: 0,
+        }
+    }
+
+    /// Every entry up to packet `packet` (none is ever left behind), with its ops.
+    fn take_until(&mut self, packet: u64, out: &mut Vec<(Option<LeavingOrder>, Vec<Op>)>) {
+        while let Some(e) = self.entries.next_if(|e| e.packet <= packet) {
+            let n = e.end.saturating_sub(self.taken);
+            self.taken = e.end;
+            out.push((e.order, self.ops.by_ref().take(n).collect()));
+        }
+    }
+}
+
+/// The one correlation stage of a sharded run: replays the workers' logs in packet order.
+pub(crate) struct Merge {
+    corr: Correlator,
+    stats: Stats,
+    /// What the stage itself holds (records held for order, parked, the hop tracker).
+    meter: Meter,
+    budget: usize,
+    refusals_seen: u64,
+    /// Provisional id → the real one.
+    ids: HashMap<u64, u64>,
+    /// Each worker's table size, as last logged.
+    lens: Vec<usize>,
+}
+
+impl Merge {
+    pub(crate) fn new(config: &EngineConfig, workers: usize) -> Self {
+        Merge {
+            corr: Correlator::new(config),
+            stats: Stats::default(),
+            meter: Meter::with_budget(config.memcap),
+            budget: config.memcap.unwrap_or(0),
+            refusals_seen: 0,
+            ids: HashMap::new(),
+            lens: vec![0; workers],
+        }
+    }
+
+    /// The counters so far (the workers' own are added at the end).
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes the stage holds now.
+    pub(crate) fn memory(&self) -> usize {
+        self.meter.held()
+    }
+
+    /// Replays packet `number` (`ts`, `caplen` bytes captured, `truncated`): the workers'
+    /// calls at it, the leaving groups first in their order, then the packet's own (from
+    /// `owner`, the worker its connection hashes to; `skip` when the decoder skipped it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn packet(
+        &mut self,
+        facts: (u64, Timestamp, usize, bool),
+        skip: Option<Skip>,
+        owner: Option<usize>,
+        cursors: &mut [Cursor],
+        emit: &mut dyn FnMut(Event),
+    ) {
+        let (number, ts, caplen, truncated) = facts;
+        self.corr.packet(
+            &mut self.stats,
+            PacketFacts {
+                number,
+                ts,
+                caplen,
+                truncated,
+            },
+        );
+        let own = self.replay(number, owner, cursors, false);
+        if let Some(skip) = skip {
+            self.corr.skipped(&mut self.stats, skip);
+        }
+        self.replay_own(own);
+        if self.meter.refused_total() != self.refusals_seen {
+            self.refusals_seen = self.meter.refused_total();
+            self.corr.memcap_notice(self.budget);
+        }
+        if !self.corr.is_idle() {
+            self.corr.release(&mut self.stats, emit);
+        }
+        self.corr.settle_order(&mut self.meter);
+    }
+
+    /// Adds the workers' counters (theirs are kept apart until the end: see
+    /// [`Stats::absorb`]) and every meter's refusals.
+    pub(crate) fn absorb(&mut self, workers: &[Stats]) {
+        for w in workers {
+            self.stats.absorb(w);
+            for (what, r) in &w.memcap_refused {
+                let sum = self.stats.memcap_refused.entry(what).or_default();
+                sum.times += r.times;
+                sum.bytes += r.bytes;
+            }
+        }
+        for (what, r) in self.meter.refusals().filter(|(_, r)| r.times > 0) {
+            let sum: &mut RefusalCount =
+                self.stats.memcap_refused.entry(what.as_str()).or_default();
+            sum.times += r.times;
+            sum.bytes += r.bytes;
+        }
+    }
+
+    /// End of input, after [`Merge::absorb`]: the workers' last calls (their own first, then
+    /// every connection still open, in leaving order), then the stage's own end.
+    pub(crate) fn finish(&mut self, cursors: &mut [Cursor], emit: &mut dyn FnMut(Event)) {
+        let own = self.replay(FINISH, None, cursors, true);
+        self.replay_own(own);
+        self.corr.finish(&mut self.stats, &mut self.meter, emit);
+    }
+
+    /// Replays the workers' calls at `packet`: the leaving groups of every worker in (last
+    /// activity, key) order (at the end of input, after the workers' own calls:
+    /// `own_first`); returns the calls outside groups for [`Merge::replay_own`], the other
+    /// workers' (their tables' sizes after the sweep) before the owner's.
+    fn replay(
+        &mut self,
+        packet: u64,
+        owner: Option<usize>,
+        cursors: &mut [Cursor],
+        own_first: bool,
+    ) -> Vec<(usize, Vec<Op>)> {
+        let mut groups = Vec::new();
+        let mut own = Vec::new();
+        let mut owners = Vec::new();
+        let mut taken = Vec::new();
+        for (w, c) in cursors.iter_mut().enumerate() {
+            c.take_until(packet, &mut taken);
+            for (order, ops) in taken.drain(..) {
+                match order {
+                    Some(order) => groups.push((order, w, ops)),
+                    None if Some(w) == owner => owners.push((w, ops)),
+                    None => own.push((w, ops)),
+                }
+            }
+        }
+        own.append(&mut owners);
+        if own_first {
+            self.replay_own(std::mem::take(&mut own));
+        }
+        groups.sort_by_key(|(order, _, _)| *order);
+        for (_, w, ops) in groups {
+            for op in ops {
+                self.apply(w, op);
+            }
+        }
+        own
+    }
+
+    fn replay_own(&mut self, own: Vec<(usize, Vec<Op>)>) {
+        for (w, ops) in own {
+            for op in ops {
+                self.apply(w, op);
+            }
+        }
+    }
+
+    fn global(&self, id: u64) -> u64 {
+        if id & PROVISIONAL == 0 {
+            return id;
+        }
+        self.ids.get(&id).copied().unwrap_or(id)
+    }
+
+    fn apply(&mut self, worker: usize, op: Op) {
+        match op {
+            Op::Reserve(provisional) => {
+                let id = self.corr.reserve();
+                self.ids.insert(provisional, id);
+            }
+            Op::Forget(ids) => {
+                for id in ids {
+                    self.ids.remove(&id);
+                }
+            }
+            Op::Handshake {
+                key,
+                mut record,
+                opened,
+                asked_accept,
+            } => {
+                record.id = self.global(record.id);
+                self.corr.handshake(
+                    &mut self.stats,
+                    &mut self.meter,
+                    key,
+                    *record,
+                    opened,
+                    asked_accept,
+                );
+            }
+            Op::EngineIoPolls {
+                client,
+                server,
+                polls,
+            } => self
+                .corr
+                .engineio_polls(&mut self.stats, client, server, polls),
+            Op::ClientSpoke { key, stream } => self.corr.client_spoke(&mut self.meter, key, stream),
+            Op::Notice { code, message } => self.corr.notice_once(code, message),
+            Op::MemcapNotice => self.corr.memcap_notice(self.budget),
+            Op::H2Settings {
+                client,
+                server,
+                enabled,
+                ts,
+            } => self.corr.h2_settings(client, server, enabled, ts),
+            Op::Tls(mut tls) => {
+                // The handshakes it carried, by their real ids (in id order, as one engine
+                // lists them).
+                for id in &mut tls.handshakes {
+                    *id = self.global(*id);
+                }
+                tls.handshakes.sort_unstable();
+                self.corr.tls(&mut self.stats, *tls);
+            }
+            Op::Connection {
+                key,
+                stream,
+                mut record,
+                eio,
+            } => {
+                record.handshake_id = record.handshake_id.map(|id| self.global(id));
+                self.corr
+                    .connection(&mut self.stats, &mut self.meter, key, stream, *record, eio);
+            }
+            Op::Len(n) => {
+                if let Some(len) = self.lens.get_mut(worker) {
+                    *len = n;
+                }
+            }
+            Op::Peak(n) => {
+                if let Some(len) = self.lens.get_mut(worker) {
+                    *len = n;
+                }
+                let total: usize = self.lens.iter().sum();
+                self.stats.peak_flows = self.stats.peak_flows.max(total as u64);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> FlowKey {
+        FlowKey::new(
+            "10.0.0.1".parse().unwrap(),
+            port,
+            "10.0.0.2".parse().unwrap(),
+            80,
+        )
+        .0
+    }
+
+    #[test]
+    fn calls_are_logged_under_their_packet_and_group() {
+        let mut log = OpLog::new(1);
+        log.begin_packet(7);
+        log.begin_group(Timestamp(5), key(1));
+        let a = log.reserve(key(1));
+        log.end_group();
+        log.table_len(3);
+        log.peak(3); // unchanged: not logged again
+        let b = log.reserve(key(2));
+        log.forget(key(2));
+        log.begin_packet(8);
+        log.notice_once(NoticeCode::HeaderLimit, "x".into());
+        log.notice_once(NoticeCode::HeaderLimit, "x".into());
+        assert_ne!(a, b);
+        assert!(a & PROVISIONAL != 0 && (a >> WORKER_SHIFT) & 0xff == 1);
+        let logged = log.take();
+        let shape: Vec<(u64, bool, usize)> = logged
+            .entries
+            .iter()
+            .map(|e| (e.packet, e.order.is_some(), e.end))
+            .collect();
+        // The group, then packet 7's own calls (len, reserve, forget), then packet 8's notice.
+        assert_eq!(shape, [(7, true, 1), (7, false, 4), (8, false, 5)]);
+        assert!(matches!(&logged.ops[3], Op::Forget(ids) if ids == &[b]));
+        assert!(log.take().ops.is_empty());
+    }
+
+    #[test]
+    fn connections_leaving_together_are_replayed_in_one_tables_order() {
+        // Two workers sweep connections at the same packet; worker 1's left first (older
+        // activity), so its id is reserved first whatever the worker order.
+        let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
+        for (log, seen, port) in [(&mut w0, 20, 1), (&mut w1, 10, 2)] {
+            log.begin_packet(3);
+            log.begin_group(Timestamp(seen), key(port));
+            log.reserve(key(port));
+            log.end_group();
+        }
+        let (p0, p1) = (w0.tag | 1, w1.tag | 1);
+        let mut merge = Merge::new(&EngineConfig::default(), 2);
+        let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];
+        let mut events = Vec::new();
+        merge.packet(
+            (3, Timestamp(30), 60, false),
+            None,
+            Some(0),
+            &mut cursors,
+            &mut |e| events.push(e),
+        );
+        assert_eq!((merge.global(p1), merge.global(p0)), (1, 2));
+        // A real id passes through; an unknown provisional one stays visible as such.
+        assert_eq!(merge.global(9), 9);
+        assert_eq!(merge.global(w0.tag | 5), w0.tag | 5);
+    }
+
+    #[test]
+    fn the_peak_counts_every_workers_table() {
+        let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
+        w0.begin_packet(1);
+        w0.peak(2);
+        w1.begin_packet(2);
+        w1.peak(3);
+        w0.begin_packet(3);
+        w0.table_len(0);
+        w1.begin_packet(4);
+        w1.peak(4);
+        let mut merge = Merge::new(&EngineConfig::default(), 2);
+        let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];
+        for n in 1..=4 {
+            merge.packet(
+                (n, Timestamp(0), 60, false),
+                None,
+                Some(usize::from(n % 2 == 0)),
+                &mut cursors,
+                &mut |_| {},
+            );
+        }
+        // 2 + 3 at packet 2; at packet 4 worker 0 holds none.
+        assert_eq!(merge.stats().peak_flows, 5);
+    }
+}

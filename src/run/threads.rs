@@ -1,0 +1,510 @@
+//! `--threads N` reading a file: one reader, N flow-sharded workers, one correlation stage.
+//!
+//! ```text
+//!  reader ──Arc<Batch>──▶ worker 0 ─┐ logs of cross-flow calls, per batch
+//!  (filter, decode for  ─▶ worker 1 ─┤
+//!   the route, copy)    ─▶ …        ─┴──▶ correlation stage (this thread): replays them in
+//!         └──────────── Batch ──────────▶ packet order (engine::shard::Merge) ─▶ sinks
+//! ```
+//!
+//! The reader reads the capture in large blocks (pcap-parser's buffer), keeps what the
+//! filter passes, decodes each packet only far enough to know its connection, and copies
+//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time into one buffer shared by
+//! every worker and the stage; the stage hands spent buffers back to the reader.
+//! Each worker analyses the packets whose connection hashes to it (both directions hash
+//! alike: the key is the connection's, not the packet's) and only lets time pass at the
+//! others; the stage replays every worker's log at each packet in packet order, so the
+//! output is the one a single engine gives (module docs of `engine::shard`).
+//!
+//! Caps stay global: every worker's flow table and memory budget are the global ones less
+//! what the other workers (and the stage) hold, updated at each batch, so they can be
+//! overshot by what one batch adds. TLS key lookups wait until every worker has passed the
+//! packet before (so the resumption cache holds what one engine's would), and the key
+//! material a pcapng file carries is added only once the workers have read every packet
+//! before it. docs/threads.md says what may differ when a cap is hit.
+
+use std::io;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::keylog::Keys;
+use super::Step;
+use crate::capture::filter::PacketFilter;
+use crate::capture::{Linktype, Packet, Record, Timestamp};
+use crate::correlate::tls::SharedResumption;
+use crate::decode::{self, Skip};
+use crate::engine::shard::{Cursor, Logged, Merge, OpLog};
+use crate::engine::{Engine, EngineConfig, Stats};
+use crate::event::{Event, Notice};
+use crate::tcp::flow::FlowKey;
+use crate::tls::keylog::KeyLog;
+use crate::tls::keystore::SharedKeyLog;
+use crate::tls::{KeyAnswer, KeyRequest, KeyStore};
+
+/// Packets per batch: large enough that handing a batch on costs little per packet, small
+/// enough that the workers and the stage stay busy together.
+pub const BATCH_PACKETS: usize = 4096;
+/// Most bytes of packets per batch: what bounds the memory of the batches in flight whatever
+/// the packets' size (a batch is handed on when either limit is reached).
+pub const BATCH_BYTES: usize = 4 << 20;
+/// Batches queued per worker and for the stage (bounded: the reader waits rather than
+/// reading ahead), so at most about `(workers + 4) * IN_FLIGHT` batches exist at once.
+const IN_FLIGHT: usize = 2;
+
+/// Where a packet goes.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    Worker(usize),
+    /// Not TCP (or not decodable): the stage counts it, no worker analyses it.
+    Skip(Skip),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    number: u64,
+    ts: Timestamp,
+    linktype: Linktype,
+    orig_len: u32,
+    start: usize,
+    len: usize,
+    route: Route,
+}
+
+/// Packets copied out of the reader's buffer, shared by the workers and the stage.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    packets: Vec<Meta>,
+}
+
+impl Batch {
+    fn packet(&self, m: &Meta) -> Packet<'_> {
+        Packet {
+            number: m.number,
+            ts: m.ts,
+            linktype: m.linktype,
+            data: self
+                .bytes
+                .get(m.start..m.start.saturating_add(m.len))
+                .unwrap_or_default(),
+            orig_len: m.orig_len,
+        }
+    }
+
+    fn last_number(&self) -> Option<u64> {
+        self.packets.last().map(|m| m.number)
+    }
+}
+
+/// What the workers publish for each other and for the reader.
+#[derive(Debug)]
+struct Shared {
+    /// Per worker: every packet up to this number that is its own has been analysed.
+    done: Vec<AtomicU64>,
+    /// Bytes each worker (and, last, the stage) holds, at its last batch.
+    held: Vec<AtomicUsize>,
+    /// Connections each worker tracks, at its last batch.
+    flows: Vec<AtomicUsize>,
+    /// The run stopped early (`-c`, a broken output): the reader stops reading.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn new(workers: usize) -> Self {
+        Shared {
+            done: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            held: (0..=workers).map(|_| AtomicUsize::new(0)).collect(),
+            flows: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until every worker but `me` has analysed its packets up to `number`.
+    fn wait_for(&self, me: Option<usize>, number: u64) {
+        let mut spins = 0u32;
+        while self
+            .done
+            .iter()
+            .enumerate()
+            .any(|(w, d)| Some(w) != me && d.load(Ordering::Acquire) < number)
+        {
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    fn others(values: &[AtomicUsize], me: usize) -> usize {
+        values
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| *w != me)
+            .map(|(_, v)| v.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// A worker's key store: asks the shared key log only once every other worker has passed
+/// the packet before this one, so that what other connections taught the resumption cache
+/// is what a single engine would know at this packet.
+#[derive(Debug)]
+struct OrderedKeys {
+    inner: SharedKeyLog,
+    log: Arc<Mutex<KeyLog>>,
+    shared: Arc<Shared>,
+    me: usize,
+}
+
+impl KeyStore for OrderedKeys {
+    fn lookup(&mut self, request: &KeyRequest) -> KeyAnswer {
+        // An empty log has no keys and taught the cache nothing: no need to wait.
+        let empty = self.log.lock().map_or(true, |l| l.is_empty());
+        if !empty {
+            let before = self
+                .shared
+                .done
+                .get(self.me)
+                .map_or(0, |d| d.load(Ordering::Acquire));
+            self.shared.wait_for(Some(self.me), before);
+        }
+        self.inner.lookup(request)
+    }
+}
+
+/// What a worker hands the stage.
+enum FromWorker {
+    Batch(Logged),
+    End(Logged, Box<Stats>),
+}
+
+/// What the reader hands the stage, in capture order.
+enum ToStage {
+    Batch(Arc<Batch>),
+    /// Notices about key material read between packets.
+    Notices(Vec<Notice>),
+}
+
+/// The worker a connection belongs to.
+fn route(packet: &Packet<'_>, workers: usize, hasher: &foldhash::fast::FixedState) -> Route {
+    match decode::decode(packet) {
+        Ok(seg) => {
+            let (key, _) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+            let hash = std::hash::BuildHasher::hash_one(hasher, key);
+            #[allow(clippy::cast_possible_truncation)]
+            Route::Worker((hash % workers as u64) as usize)
+        }
+        Err(skip) => Route::Skip(skip),
+    }
+}
+
+/// Analyses what `drive` reads (it calls its argument with every record, as
+/// `FileSource::for_each_record` does, and returns what the read summary is) with `workers`
+/// flow-sharded workers, handing events and packets to `step` as [`super::analyse`] does,
+/// and finishing the analysis unless `step` broke off. Returns the read summary and the
+/// run's counters.
+pub(crate) fn analyse<R: Send>(
+    config: &EngineConfig,
+    workers: usize,
+    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R + Send,
+    filter: Option<&mut PacketFilter>,
+    keys: &mut Keys,
+    step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
+) -> io::Result<(R, Stats)> {
+    let workers = workers.max(1);
+    let shared = Arc::new(Shared::new(workers));
+    let store = SharedKeyLog::new(keys.shared());
+    let log = keys.shared();
+    // One TLS 1.2 resumption cache for every worker: a session is resumed on whichever
+    // connection, and so whichever worker, the client picks.
+    let resumption = SharedResumption::new();
+    let mut to_workers = Vec::new();
+    let mut from_workers = Vec::new();
+    let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(IN_FLIGHT * 2);
+    // Batches the stage is done with go back to the reader, so their buffers are reused
+    // rather than mapped and faulted in afresh.
+    let (recycle, recycled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+    std::thread::scope(|scope| {
+        for me in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(IN_FLIGHT);
+            let (out_tx, out_rx) = mpsc::sync_channel::<FromWorker>(IN_FLIGHT);
+            let keys = OrderedKeys {
+                inner: store.clone(),
+                log: Arc::clone(&log),
+                shared: Arc::clone(&shared),
+                me,
+            };
+            let shared = Arc::clone(&shared);
+            let config = *config;
+            let resumption = resumption.clone();
+            std::thread::Builder::new()
+                .name(format!("wssniff-worker-{me}"))
+                .spawn_scoped(scope, move || {
+                    work(me, config, (keys, resumption), &rx, &out_tx, &shared);
+                })?;
+            to_workers.push(tx);
+            from_workers.push(out_rx);
+        }
+        let reader_shared = Arc::clone(&shared);
+        let reader = std::thread::Builder::new()
+            .name("wssniff-reader".into())
+            .spawn_scoped(scope, move || {
+                read(
+                    drive,
+                    filter,
+                    keys,
+                    workers,
+                    (&to_workers, &to_stage, &recycled),
+                    &reader_shared,
+                )
+            })?;
+        let stats = stage(
+            config,
+            workers,
+            (&stage_rx, &from_workers, &recycle),
+            &shared,
+            step,
+        );
+        // Unblocks a reader still sending (the run stopped early).
+        drop(stage_rx);
+        drop(from_workers);
+        let read = reader
+            .join()
+            .map_err(|_| io::Error::other("the capture reader thread failed"))?;
+        Ok((read, stats))
+    })
+}
+
+/// Where the reader's batches go (each worker, the stage) and where spent ones come back.
+type ReaderChannels<'a> = (
+    &'a [SyncSender<Arc<Batch>>],
+    &'a SyncSender<ToStage>,
+    &'a Receiver<Batch>,
+);
+
+/// The reader: records → batches for every worker and for the stage.
+fn read<R>(
+    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R,
+    mut filter: Option<&mut PacketFilter>,
+    keys: &mut Keys,
+    workers: usize,
+    (to_workers, to_stage, recycled): ReaderChannels<'_>,
+    shared: &Shared,
+) -> R {
+    let hasher = foldhash::fast::FixedState::with_seed(0x7773_736e_6966_6621);
+    let mut batch = Batch::default();
+    let mut last_sent = 0u64;
+    let send = |batch: &mut Batch, last_sent: &mut u64| -> ControlFlow<()> {
+        if batch.packets.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let next = recycled.try_recv().unwrap_or_default();
+        let full = Arc::new(std::mem::replace(batch, next));
+        *last_sent = full.last_number().unwrap_or(*last_sent);
+        for tx in to_workers {
+            if tx.send(Arc::clone(&full)).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        if to_stage.send(ToStage::Batch(full)).is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    };
+    let summary = drive(&mut |record| {
+        if shared.stop.load(Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
+        let packet = match record {
+            Record::Packet(packet) => packet,
+            Record::Secrets(secrets) => {
+                // Keys that come between packets are for the packets after them: the workers
+                // finish the ones before first.
+                send(&mut batch, &mut last_sent)?;
+                shared.wait_for(None, last_sent);
+                let notices = keys.add_secrets(&secrets);
+                if !notices.is_empty() && to_stage.send(ToStage::Notices(notices)).is_err() {
+                    return ControlFlow::Break(());
+                }
+                return ControlFlow::Continue(());
+            }
+        };
+        if let Some(f) = filter.as_deref_mut() {
+            if !f.matches(packet) {
+                return ControlFlow::Continue(());
+            }
+        }
+        let start = batch.bytes.len();
+        batch.bytes.extend_from_slice(packet.data);
+        batch.packets.push(Meta {
+            number: packet.number,
+            ts: packet.ts,
+            linktype: packet.linktype,
+            orig_len: packet.orig_len,
+            start,
+            len: packet.data.len(),
+            route: route(packet, workers, &hasher),
+        });
+        if batch.packets.len() >= BATCH_PACKETS || batch.bytes.len() >= BATCH_BYTES {
+            send(&mut batch, &mut last_sent)?;
+        }
+        ControlFlow::Continue(())
+    });
+    let _ = send(&mut batch, &mut last_sent);
+    summary
+}
+
+/// A worker: its connections' packets through its engine, the log of each batch to the
+/// stage, and at the end of input its last calls and counters.
+fn work(
+    me: usize,
+    config: EngineConfig,
+    (keys, resumption): (OrderedKeys, SharedResumption),
+    rx: &Receiver<Arc<Batch>>,
+    tx: &SyncSender<FromWorker>,
+    shared: &Shared,
+) {
+    let mut engine = Engine::with_log(config, OpLog::new(me));
+    engine.set_key_store(Box::new(keys));
+    engine.share_resumption(resumption);
+    while let Ok(batch) = rx.recv() {
+        // The caps are global: what the others hold counts against this worker's share.
+        if let Some(budget) = config.memcap {
+            let others = Shared::others(&shared.held, me);
+            engine.set_memory_budget(Some(budget.saturating_sub(others).max(1)));
+        }
+        let others = Shared::others(&shared.flows, me);
+        engine.set_max_flows(config.flows.max_flows.saturating_sub(others).max(1));
+        let done = shared.done.get(me);
+        for m in &batch.packets {
+            match m.route {
+                Route::Worker(w) if w == me => {
+                    if let Some(d) = done {
+                        d.store(m.number.saturating_sub(1), Ordering::Release);
+                    }
+                    engine.take(&batch.packet(m));
+                }
+                _ => engine.pass(m.number, m.ts),
+            }
+        }
+        if let (Some(d), Some(last)) = (done, batch.last_number()) {
+            d.store(last, Ordering::Release);
+        }
+        // Before the log goes: once the stage has every log of a batch, nobody holds it.
+        drop(batch);
+        if let Some(h) = shared.held.get(me) {
+            h.store(engine.memory(), Ordering::Relaxed);
+        }
+        if let Some(f) = shared.flows.get(me) {
+            f.store(engine.flow_count(), Ordering::Relaxed);
+        }
+        let log = engine.take_log().unwrap_or_default();
+        if tx.send(FromWorker::Batch(log)).is_err() {
+            return;
+        }
+    }
+    // End of input (or the run stopped): the connections still open finish.
+    if let Some(d) = shared.done.get(me) {
+        d.store(u64::MAX, Ordering::Release);
+    }
+    engine.finish(&mut |_| {});
+    let log = engine.take_log().unwrap_or_default();
+    let _ = tx.send(FromWorker::End(log, Box::new(engine.stats().clone())));
+}
+
+/// The correlation stage: each batch's packets replayed with every worker's log of it.
+fn stage(
+    config: &EngineConfig,
+    workers: usize,
+    (rx, from_workers, recycle): (
+        &Receiver<ToStage>,
+        &[Receiver<FromWorker>],
+        &SyncSender<Batch>,
+    ),
+    shared: &Shared,
+    step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
+) -> Stats {
+    let mut merge = Merge::new(config, workers);
+    let mut stopped = false;
+    while let Ok(item) = rx.recv() {
+        let batch = match item {
+            ToStage::Notices(notices) => {
+                for n in notices {
+                    let _ = step(Step::Event(Event::Notice(n)));
+                }
+                continue;
+            }
+            ToStage::Batch(batch) => batch,
+        };
+        let mut cursors: Vec<Cursor> = from_workers
+            .iter()
+            .map(|rx| match rx.recv() {
+                Ok(FromWorker::Batch(log)) => Cursor::new(log),
+                _ => Cursor::new(Logged::default()),
+            })
+            .collect();
+        if stopped {
+            continue;
+        }
+        for m in &batch.packets {
+            let (skip, owner) = match m.route {
+                Route::Worker(w) => (None, Some(w)),
+                Route::Skip(s) => (Some(s), None),
+            };
+            let truncated = u64::from(m.orig_len) > m.len as u64;
+            merge.packet(
+                (m.number, m.ts, m.len, truncated),
+                skip,
+                owner,
+                &mut cursors,
+                &mut |e| {
+                    let _ = step(Step::Event(e));
+                },
+            );
+            if step(Step::Packet(merge.stats())).is_break() {
+                stopped = true;
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        if let Some(h) = shared.held.get(workers) {
+            h.store(merge.memory(), Ordering::Relaxed);
+        }
+        if let Ok(mut done) = Arc::try_unwrap(batch) {
+            done.bytes.clear();
+            done.packets.clear();
+            let _ = recycle.try_send(done);
+        }
+    }
+    let mut cursors = Vec::new();
+    let mut stats = Vec::new();
+    for rx in from_workers {
+        // Logs of batches the stage did not replay (it stopped) come before the end.
+        loop {
+            match rx.recv() {
+                Ok(FromWorker::Batch(_)) => {}
+                Ok(FromWorker::End(log, s)) => {
+                    cursors.push(Cursor::new(log));
+                    stats.push(*s);
+                    break;
+                }
+                Err(_) => {
+                    cursors.push(Cursor::new(Logged::default()));
+                    break;
+                }
+            }
+        }
+    }
+    merge.absorb(&stats);
+    if !stopped {
+        merge.finish(&mut cursors, &mut |e| {
+            let _ = step(Step::Event(e));
+        });
+    }
+    merge.stats().clone()
+}
