@@ -7,8 +7,8 @@
 #     sudo samples/generate-h2.sh             # all scenarios
 #     sudo samples/generate-h2.sh hypercorn   # only scenarios whose name contains "hypercorn"
 #
-# Installs what is missing (tcpdump, tshark, openssl, python3-venv; hypercorn and h2 in
-# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18219 only, and kills every
+# Installs what is missing (tcpdump, tshark, openssl, haproxy, python3-venv; hypercorn and h2 in
+# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18225 only, and kills every
 # process it started (by pid) on exit. Every wait is bounded. The TLS captures (ALPN h2) go
 # to samples/h2tls/ with the key log their client wrote next to each (NAME.keys) and tshark's
 # decrypted view of their HEADERS (NAME.tshark.tsv) and DATA frames (NAME.tshark-data.tsv);
@@ -41,6 +41,7 @@ missing=()
 command -v tcpdump >/dev/null || missing+=(tcpdump)
 command -v tshark  >/dev/null || missing+=(tshark)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
@@ -141,6 +142,14 @@ if want h2c-mid-connection; then
   editcap -r h2c-hypercorn-ok.pcap h2c-mid-connection.pcap 10-30
 fi
 
+# Cut later: the capture starts after stream 1's CONNECT and 200 (stream 1 was open before it)
+# and before stream 3's CONNECT, whose fields python h2 encoded as references to the HPACK
+# table entries stream 1's block made: only :scheme and :path decode.
+if want h2c-mid-stream; then
+  [[ -s h2c-hypercorn-ok.pcap ]] || die "h2c-mid-stream is cut from h2c-hypercorn-ok.pcap"
+  editcap -r h2c-hypercorn-ok.pcap h2c-mid-stream.pcap 12-30
+fi
+
 # hypercorn refusing a WebSocket with a body (the ASGI denial response): HEADERS 403, then
 # DATA with the reason, over h2c.
 if want h2c-hypercorn-403-body; then
@@ -150,6 +159,52 @@ if want h2c-hypercorn-403-body; then
   timeout 10 "${H2WS[@]}" client --port 18203 --path /refused
   cap_stop
   dissect h2c-hypercorn-403-body.pcap 18203
+fi
+
+# HAProxy (2.4+ serves RFC 8441) taking the WebSocket over h2c extended CONNECT from the client
+# and speaking a classic HTTP/1.1 Upgrade to hypercorn behind it: two legs of one handshake,
+# the h2 leg without a Sec-WebSocket-Key (HAProxy makes one up for the HTTP/1.1 leg). Captures
+# with both legs: two WebSocket streams passed through (ok), a backend refusing with a 403 and
+# a body (HAProxy relays it), a backend that is down (nothing listens on 18223: HAProxy's
+# connects are refused, it retries, then answers 503 itself), and the other way round (an
+# HTTP/1.1 client, HAProxy speaking extended CONNECT over h2c to hypercorn on 18225). HAProxy's own log (one
+# line per request with its termination state) and the client's are kept as
+# expected/NAME.pcap.proxy.log and expected/NAME.pcap.client.log.
+if want h2c-haproxy && command -v haproxy >/dev/null; then
+  HAP=$WORK/haproxy
+  mkdir -p "$HAP"
+  sed -e "s|@LISTEN_PORT@|18221|g" -e "s|@UPSTREAM_PORT@|18222|g" -e "s|@DOWN_PORT@|18223|g" \
+    -e "s|@H1_LISTEN_PORT@|18224|g" -e "s|@H2_UPSTREAM_PORT@|18225|g" \
+    "$GEN/haproxy-h2.cfg.tmpl" >"$HAP/haproxy.cfg"
+  haproxy -c -q -f "$HAP/haproxy.cfg" || die "haproxy rejected $HAP/haproxy.cfg"
+  bg hypercorn-h1-haproxy "${H2WS[@]}" hypercorn --port 18222 --lifetime 50
+  bg hypercorn-h2-haproxy "${H2WS[@]}" hypercorn --port 18225 --lifetime 50
+  bg haproxy haproxy -db -f "$HAP/haproxy.cfg"
+  wait_listen 18222
+  wait_listen 18225
+  wait_listen 18221
+  wait_listen 18224
+  haproxy_capture() {  # haproxy_capture NAME LISTEN-PORT H2-PORT MODE ARGS...: both legs
+    local name=$1 port=$2 h2port=$3 mode=$4 before
+    shift 4
+    before=$(wc -l <"$WORK/haproxy.log")
+    cap_start "$name.pcap" "tcp portrange 18221-18225"
+    timeout 15 "${H2WS[@]}" "$mode" --port "$port" "$@" 2>&1 | tee "expected/$name.pcap.client.log" >&2
+    cap_stop
+    tail -n +"$((before + 1))" "$WORK/haproxy.log" >"expected/$name.pcap.proxy.log"
+    [[ -s expected/$name.pcap.proxy.log ]] || die "HAProxy logged nothing for $name"
+    dissect "$name.pcap" "$h2port"
+  }
+  haproxy_capture h2c-haproxy-ok 18221 18221 client --streams 2
+  haproxy_capture h2c-haproxy-backend-refuses 18221 18221 client --path /refused
+  haproxy_capture h2c-haproxy-backend-down 18221 18221 client --path /down
+  # The other way round: the client's HTTP/1.1 Upgrade, extended CONNECT to the backend.
+  haproxy_capture h2c-haproxy-h1-to-h2 18224 18225 h1client
+  grep -q ' 101 .* ----' expected/h2c-haproxy-ok.pcap.proxy.log || die "HAProxy did not pass the upgrade"
+  grep -q ' 403 ' expected/h2c-haproxy-backend-refuses.pcap.proxy.log || die "no 403 from the backend"
+  grep -q ' 503 .* SC--' expected/h2c-haproxy-backend-down.pcap.proxy.log || die "no 503 SC-- from HAProxy"
+elif want h2c-haproxy; then
+  warn "haproxy not installed (apt-get install haproxy): h2c-haproxy-* not recorded"
 fi
 
 # ------------------------------------------------------------------ over TLS (ALPN h2)
@@ -225,5 +280,20 @@ if want h2tls-python-hypercorn; then
   chmod 644 h2tls/h2tls-python-hypercorn.keys
   dissect_tls h2tls/h2tls-python-hypercorn
 fi
+
+# The versions of what recorded these captures (whichever scenarios ran).
+{
+  echo "# Tool versions used by samples/generate-h2.sh (the h2c-* and h2tls/* captures)"
+  echo "generated: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "tcpdump: $(tcpdump --version 2>&1 | head -1)"
+  echo "tshark: $(tshark --version 2>/dev/null | head -1)"
+  echo "python h2: $("$PY" -c 'import h2; print(h2.__version__)')"
+  echo "hypercorn: $("$PY" -m pip show hypercorn 2>/dev/null | sed -n 's/^Version: //p')"
+  command -v haproxy >/dev/null && echo "haproxy: $(haproxy -v | head -1)"
+  command -v node >/dev/null && echo "node: $(node --version)"
+  command -v chromium >/dev/null && echo "chromium: $(chromium --version 2>/dev/null)"
+  command -v nginx >/dev/null && echo "nginx: $(nginx -v 2>&1)"
+} >VERSIONS-h2.txt
 
 log "done; regenerate the expected outputs: WSSNIFF_BLESS=1 cargo test --test it samples"

@@ -648,6 +648,17 @@ impl Dispatch {
         let Some(h2) = self.h2.as_mut() else {
             return false;
         };
+        for f in h2.take_floods() {
+            // A flood is a fact of the connection: every WebSocket on it carries it.
+            let open: Vec<StreamId> = h2.open_streams().collect();
+            for w in self.websockets.iter_mut().filter(|w| open.contains(&w.id)) {
+                w.session.carry(f.clone());
+            }
+        }
+        self.judge_unseen(link);
+        let Some(h2) = self.h2.as_mut() else {
+            return false;
+        };
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
             let session = Session::new(o.start, deflate, self.limits.max_payload)
@@ -659,6 +670,60 @@ impl Dispatch {
             return false;
         }
         go_on
+    }
+
+    /// Judges the DATA of streams a connection captured mid-way shows without their opening
+    /// (or with headers it could not decode): a whole WebSocket frame masked as its sender
+    /// must ([`session::resumes`]) opens a WebSocket whose handshake was not observed, with a
+    /// finding saying what is unknown; anything else, or more than
+    /// [`UNSEEN_SNIFF_BYTES`](crate::h2::connection::UNSEEN_SNIFF_BYTES) undecided, is not one.
+    #[inline(never)]
+    fn judge_unseen<S: ByteStream>(&mut self, link: &Link<'_, S>) {
+        use crate::finding::{Code, Finding};
+        use crate::h2::connection::UNSEEN_SNIFF_BYTES;
+        let Some(unseen) = self.h2.as_ref().map(|h2| h2.unseen_streams()) else {
+            return;
+        };
+        for u in unseen {
+            let Some(h2) = self.h2.as_mut() else {
+                return;
+            };
+            let Some(relays) = h2.unseen_relays_mut(u.stream) else {
+                continue;
+            };
+            let mut verdict = None;
+            for side in [Side::LoToHi, Side::HiToLo] {
+                let Some(relay) = relays.get(side.index()) else {
+                    continue;
+                };
+                let data = relay.data();
+                if data.is_empty() {
+                    continue;
+                }
+                let masked = link.peer_of(side) == Peer::Client;
+                match session::resumes(data, masked) {
+                    FrameSniff::WebSocket { .. } => verdict = verdict.or(Some(true)),
+                    FrameSniff::NeedMore if data.len() < UNSEEN_SNIFF_BYTES => {}
+                    FrameSniff::NeedMore | FrameSniff::No => verdict = Some(false),
+                }
+            }
+            match verdict {
+                Some(true) => {
+                    h2.confirm_unseen(u.stream);
+                    let id = u.stream.0;
+                    let message = match &u.request {
+                        None => format!("HTTP/2 stream {id} was open before the capture started: its extended CONNECT and the answer are not in the capture, so the path, Origin, subprotocol and extensions are unknown; the WebSocket is known from its DATA frames only"),
+                        Some(known) => format!("HTTP/2 stream {id}'s request was captured, but {known}; the WebSocket is known from its DATA frames only"),
+                    };
+                    let mut session = Session::sniffed(u.start, self.limits.max_payload)
+                        .with_frame_log(self.limits.frame_log);
+                    session.carry(Finding::new(Code::H2FieldsUnknown, message));
+                    self.open_session(u.stream, session);
+                }
+                Some(false) => h2.reject_unseen(u.stream),
+                None => {}
+            }
+        }
     }
 
     /// Walks the WebSocket frames the HTTP/2 layer relayed from `side` on each open stream.

@@ -532,6 +532,15 @@ pub fn small_caps() -> EngineConfig {
                     max_header_list: 2048,
                 },
                 max_streams: 4,
+                // Low, so short inputs reach every flood check.
+                flood: wssniff::h2::connection::FloodLimits {
+                    reset_burst: 4,
+                    reset_rate: 1,
+                    max_unacked: 4,
+                    max_continuations: 2,
+                    max_settings: 4,
+                    max_empty_data: 4,
+                },
             },
             // Hostile frames go through the frame log (and its redaction) too.
             frame_log: true,

@@ -9,6 +9,7 @@ Servers and clients, each bounded in time:
     h2ws.py hypercorn --port 18211 --cert C --key K   # the same over TLS (ALPN h2), serving
                                                       # also a page that opens a WebSocket
     h2ws.py client --port 18211 --tls --keylog FILE   # the client over TLS, ALPN h2
+    h2ws.py h1client --port 18224                     # a classic HTTP/1.1 Upgrade client
 
 The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
 sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
@@ -212,16 +213,24 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
         sock.sendall(conn.data_to_send())
         time.sleep(0.05)
     answered = {}
+    seen = set()  # pump hands the whole list each time: log each event once
 
     def all_answered(evs):
         for e in evs:
-            if isinstance(e, h2.events.ResponseReceived):
-                answered[e.stream_id] = dict(e.headers).get(b":status")
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, h2.events.ResponseReceived) and e.stream_id not in answered:
+                status = dict(e.headers).get(b":status")
+                log(f"stream {e.stream_id}: status {status.decode()}")
+                answered[e.stream_id] = status
             if isinstance(e, h2.events.StreamReset):
+                log(f"stream {e.stream_id}: reset, error code {int(e.error_code)}")
                 answered[e.stream_id] = b"reset"
         return all(s in answered for s in ids)
 
-    pump(all_answered)
+    # A proxy whose backend is down answers only after its connect retries (HAProxy: 3 s).
+    pump(all_answered, 6.0)
     log("answers:", answered)
     opened = [s for s in ids if answered.get(s) == b"200"]
     for sid in opened:
@@ -246,9 +255,63 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     sock.close()
 
 
+def run_h1_client(port, path="/chat"):
+    """A classic HTTP/1.1 Upgrade client (RFC 6455 §4.1): one text message, then a Close 1000
+    after the echo, then the server's Close."""
+    import base64
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    log("status:", status)
+    if " 101 " not in status + " ":
+        sock.close()
+        return
+
+    def frames(n, rest):
+        got = []
+        buf = rest
+        while len(got) < n:
+            while len(buf) >= 2:
+                ln = buf[1] & 0x7F
+                off = 2
+                if ln == 126:
+                    ln = struct.unpack("!H", buf[2:4])[0]
+                    off = 4
+                if len(buf) < off + ln:
+                    break
+                got.append((buf[0] & 0x0F, buf[off:off + ln]))
+                buf = buf[off + ln:]
+                if len(got) == n:
+                    return got, buf
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return got, buf
+
+    sock.sendall(ws_frame(0x1, b"hello over http/1.1"))
+    got, rest = frames(1, rest)
+    log("echo:", got and got[0][1])
+    sock.sendall(ws_frame(0x8, struct.pack("!H", 1000) + b"bye"))
+    got, rest = frames(1, rest)
+    log("server close:", got and struct.unpack("!H", got[0][1][:2])[0])
+    time.sleep(0.05)
+    sock.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["hypercorn", "nosetting", "client"])
+    ap.add_argument("mode", choices=["hypercorn", "nosetting", "client", "h1client"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--lifetime", type=float, default=30)
     ap.add_argument("--ending", choices=["end_stream", "cancel"], default="end_stream")
@@ -263,6 +326,8 @@ def main():
         run_hypercorn(a.port, a.lifetime, a.cert, a.key)
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
+    elif a.mode == "h1client":
+        run_h1_client(a.port, a.path)
     else:
         run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path)
 

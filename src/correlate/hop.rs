@@ -9,6 +9,15 @@
 //! the two requests (and of the two responses, in the other direction) shows which hop
 //! dropped `Upgrade`/`Connection`, downgraded to HTTP/1.0 or rewrote the response.
 //!
+//! A leg over HTTP/2 (extended CONNECT, RFC 8441) carries no key: a proxy that takes the
+//! WebSocket as an HTTP/2 stream and speaks an HTTP/1.1 Upgrade upstream (HAProxy 2.4+ does)
+//! makes a key up for the upstream leg. Such legs are linked by content instead, and only when
+//! the evidence leaves one reading: the same path, Origin and offered subprotocols, the
+//! upstream request sent while the other leg waited, and no other remembered leg that could
+//! pair with either of the two. The diff then leaves out what the translation itself changes
+//! (pseudo-header fields, `Upgrade`, `Connection`, the key and accept; `:authority` is
+//! compared with `Host`).
+//!
 //! This is the only place legs are linked: the engine feeds every handshake record to one
 //! [`HopTracker`] in emission order and sends what it returns as `Event::Hop`; the line and
 //! JSON output, the report and the TUI render those events and never correlate on their own.
@@ -49,6 +58,10 @@ pub const MAX_TRACKED: usize = 1024;
 /// would otherwise make every new handshake compare with up to [`MAX_TRACKED`] earlier ones.
 pub const MAX_LEGS_PER_KEY: usize = 16;
 
+/// Most HTTP/2 legs remembered under one path for matching by content; like
+/// [`MAX_LEGS_PER_KEY`], it bounds the comparisons one new handshake makes.
+pub const MAX_LEGS_PER_PATH: usize = 16;
+
 /// A remembered handshake and the sides it has already been linked as: each record is one
 /// link's downstream leg at most once and one link's upstream leg at most once, so a chain of
 /// proxies yields one link per hop.
@@ -75,6 +88,26 @@ pub struct HopTracker {
     next_seq: u64,
     /// Estimated bytes of the remembered legs ([`HopTracker::cost`]), for memory accounting.
     held: usize,
+    /// HTTP/2 legs (no key to match on) by path, for linking by content.
+    by_path: HashMap<String, Vec<Leg>>,
+    /// (request time, path, arrival number) of those, in arrival order.
+    path_order: VecDeque<(i64, String, u64)>,
+}
+
+/// Where a remembered leg is: under a key or (an HTTP/2 leg) under a path, at an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Slot {
+    Key(String, usize),
+    Path(String, usize),
+}
+
+/// Which side of a link a content match looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    /// Legs the record could be the upstream leg of.
+    Downstream,
+    /// Legs that could be the record's upstream leg.
+    Upstream,
 }
 
 impl HopTracker {
@@ -109,11 +142,19 @@ impl HopTracker {
     /// [`HopTracker::push`], remembering `record` for later legs only if `keep` (the memory
     /// budget had room): links it closes with legs already remembered are found either way.
     pub fn push_within(&mut self, record: &Arc<HandshakeRecord>, keep: bool) -> Vec<HopLink> {
-        let (Some(key), Some(_)) = (record.key.as_deref(), record.request.as_ref()) else {
+        if record.request.is_none() {
             return Vec::new();
-        };
+        }
+        let h2_path = record.h2.as_ref().and(record.path.as_deref());
+        let key = record.key.as_deref();
+        if key.is_none() && h2_path.is_none() {
+            return Vec::new();
+        }
         let now = request_ts(record);
         self.expire(now);
+        if !self.path_order.is_empty() {
+            self.expire_paths(now);
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut leg = Leg {
@@ -123,7 +164,7 @@ impl HopTracker {
             linked_as_upstream: false,
         };
         let mut links: Vec<(i64, HopLink)> = Vec::new();
-        if let Some(earlier) = self.by_key.get_mut(key) {
+        if let Some(earlier) = key.and_then(|k| self.by_key.get_mut(k)) {
             // Candidates in request order, so the earliest waiting leg pairs first.
             let mut candidates: Vec<usize> = (0..earlier.len()).collect();
             candidates
@@ -153,19 +194,171 @@ impl HopTracker {
                 links.push((now, link(record, &u.record)));
             }
         }
+        // Plaintext HTTP/1.1 traffic skips this: it looks only when an HTTP/2 leg is involved.
+        if h2_path.is_some() || !self.by_path.is_empty() {
+            self.link_by_content(&mut leg, &mut links);
+        }
         if keep {
-            let legs = self.by_key.entry(key.to_owned()).or_default();
-            if legs.len() >= MAX_LEGS_PER_KEY {
-                // The oldest leg under this key goes first; its queue entry then finds nothing.
-                let old = legs.remove(0);
-                self.held = self.held.saturating_sub(Self::cost(&old.record));
+            // An HTTP/2 leg is remembered by its path only, even with a (stray) key.
+            if let Some(path) = h2_path {
+                let legs = self.by_path.entry(path.to_owned()).or_default();
+                if legs.len() >= MAX_LEGS_PER_PATH {
+                    let old = legs.remove(0);
+                    self.held = self.held.saturating_sub(Self::cost(&old.record));
+                }
+                self.held += Self::cost(&leg.record);
+                legs.push(leg);
+                self.path_order.push_back((now, path.to_owned(), seq));
+            } else if let Some(key) = key {
+                let legs = self.by_key.entry(key.to_owned()).or_default();
+                if legs.len() >= MAX_LEGS_PER_KEY {
+                    // The oldest leg under this key goes first; its queue entry then finds
+                    // nothing.
+                    let old = legs.remove(0);
+                    self.held = self.held.saturating_sub(Self::cost(&old.record));
+                }
+                self.held += Self::cost(&leg.record);
+                legs.push(leg);
+                self.order.push_back((now, key.to_owned(), seq));
             }
-            self.held += Self::cost(&leg.record);
-            legs.push(leg);
-            self.order.push_back((now, key.to_owned(), seq));
         }
         links.sort_by_key(|(ts, l)| (*ts, l.downstream, l.upstream));
         links.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// Links `leg` by content with a remembered leg when one of the two is an HTTP/2 leg and
+    /// each is the other's only candidate (see the module docs), on either side. Cold and out
+    /// of line: HTTP/1.1-only captures never call it, and the engine's loop stays small.
+    #[cold]
+    #[inline(never)]
+    fn link_by_content(&mut self, leg: &mut Leg, links: &mut Vec<(i64, HopLink)>) {
+        let record = Arc::clone(&leg.record);
+        if !leg.linked_as_upstream {
+            if let Some(slot) = self.only_partner(&record, Want::Downstream, leg.seq) {
+                let down = self.leg_mut(&slot).map(|d| {
+                    d.linked_as_downstream = true;
+                    Arc::clone(&d.record)
+                });
+                if let Some(down) = down {
+                    leg.linked_as_upstream = true;
+                    links.push((request_ts(&down), link(&down, &record)));
+                }
+            }
+        }
+        if !leg.linked_as_downstream {
+            if let Some(slot) = self.only_partner(&record, Want::Upstream, leg.seq) {
+                let up = self.leg_mut(&slot).map(|u| {
+                    u.linked_as_upstream = true;
+                    Arc::clone(&u.record)
+                });
+                if let Some(up) = up {
+                    leg.linked_as_downstream = true;
+                    links.push((request_ts(&record), link(&record, &up)));
+                }
+            }
+        }
+    }
+
+    /// The one remembered leg `record` pairs with on the `want` side, when there is exactly
+    /// one and `record` is that leg's only candidate too (`seq` is `record`'s own arrival
+    /// number, left out).
+    fn only_partner(&self, record: &HandshakeRecord, want: Want, seq: u64) -> Option<Slot> {
+        let found = self.content_candidates(record, want, seq);
+        let [slot] = found.as_slice() else {
+            return None;
+        };
+        let partner = self.leg(slot)?;
+        let back = match want {
+            Want::Downstream => Want::Upstream,
+            Want::Upstream => Want::Downstream,
+        };
+        // Another remembered leg that could take `record`'s place makes it ambiguous.
+        self.content_candidates(&partner.record, back, seq)
+            .is_empty()
+            .then(|| slot.clone())
+    }
+
+    /// Remembered legs, not yet linked on that side, that `record` could pair with by
+    /// content on the `want` side, leaving out arrival number `skip`. Pairs of two
+    /// HTTP/1.1 legs are left to the key.
+    fn content_candidates(&self, record: &HandshakeRecord, want: Want, skip: u64) -> Vec<Slot> {
+        let Some(path) = record.path.as_deref() else {
+            return Vec::new();
+        };
+        let fits = |l: &Leg| {
+            l.seq != skip
+                && (record.h2.is_some() || l.record.h2.is_some())
+                && same_request(record, &l.record)
+                && match want {
+                    Want::Downstream => {
+                        !l.linked_as_downstream && is_upstream_of(record, &l.record)
+                    }
+                    Want::Upstream => !l.linked_as_upstream && is_upstream_of(&l.record, record),
+                }
+        };
+        let mut found = Vec::new();
+        if let Some(legs) = self.by_path.get(path) {
+            for (i, l) in legs.iter().enumerate() {
+                if fits(l) {
+                    found.push(Slot::Path(path.to_owned(), i));
+                }
+            }
+        }
+        // An HTTP/2 leg's HTTP/1.1 partner is remembered by its key: every remembered leg is
+        // looked at (at most MAX_TRACKED, and only for HTTP/2 records).
+        if record.h2.is_some() {
+            for (key, legs) in &self.by_key {
+                for (i, l) in legs.iter().enumerate() {
+                    if l.record.h2.is_none() && fits(l) {
+                        found.push(Slot::Key(key.clone(), i));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn leg(&self, slot: &Slot) -> Option<&Leg> {
+        match slot {
+            Slot::Key(k, i) => self.by_key.get(k)?.get(*i),
+            Slot::Path(p, i) => self.by_path.get(p)?.get(*i),
+        }
+    }
+
+    fn leg_mut(&mut self, slot: &Slot) -> Option<&mut Leg> {
+        match slot {
+            Slot::Key(k, i) => self.by_key.get_mut(k)?.get_mut(*i),
+            Slot::Path(p, i) => self.by_path.get_mut(p)?.get_mut(*i),
+        }
+    }
+
+    /// Forgets HTTP/2 legs too old to pair with a request at `now`, and the oldest beyond
+    /// the cap (as [`HopTracker::expire`] does for keyed legs).
+    #[cold]
+    #[inline(never)]
+    fn expire_paths(&mut self, now: i64) {
+        while let Some((ts, _, _)) = self.path_order.front() {
+            if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS
+                && self.path_order.len() < MAX_TRACKED
+            {
+                break;
+            }
+            if let Some((_, old, seq)) = self.path_order.pop_front() {
+                if let Some(legs) = self.by_path.get_mut(&old) {
+                    let held = &mut self.held;
+                    legs.retain(|l| {
+                        let keep = l.seq != seq;
+                        if !keep {
+                            *held = held.saturating_sub(Self::cost(&l.record));
+                        }
+                        keep
+                    });
+                    if legs.is_empty() {
+                        self.by_path.remove(&old);
+                    }
+                }
+            }
+        }
     }
 
     /// Forgets legs too old to pair with a request at `now`, and the oldest beyond the cap.
@@ -206,6 +399,12 @@ impl HopTracker {
     }
 }
 
+/// Whether two legs ask for the same WebSocket as far as a proxy keeps it: path, Origin and
+/// offered subprotocols (HTTP/2 has no key to compare).
+fn same_request(a: &HandshakeRecord, b: &HandshakeRecord) -> bool {
+    a.path == b.path && a.origin == b.origin && a.subprotocols_offered == b.subprotocols_offered
+}
+
 fn request_ts(r: &HandshakeRecord) -> i64 {
     r.request.as_ref().map_or(r.ts.0, |m| m.first_ts.0)
 }
@@ -237,20 +436,31 @@ fn link(down: &HandshakeRecord, up: &HandshakeRecord) -> HopLink {
         }
         _ => None,
     };
+    let translated = down.h2.is_some() != up.h2.is_some();
+    let diff = |a: &Head, b: &Head| {
+        if translated {
+            diff_translated(a, b)
+        } else {
+            diff_heads(a, b)
+        }
+    };
     let request_changes = match (dreq, ureq) {
-        (Some(a), Some(b)) => diff_heads(&a.head, &b.head),
+        (Some(a), Some(b)) => diff(&a.head, &b.head),
         _ => Vec::new(),
     };
     // Responses travel the other way: upstream → proxy → client.
     let response_changes = match (&up.response, &down.response) {
-        (Some(a), Some(b)) => diff_heads(&a.head, &b.head),
+        (Some(a), Some(b)) => diff(&a.head, &b.head),
         _ => Vec::new(),
     };
-    let proxy_software = down
-        .response
-        .as_ref()
-        .and_then(|m| m.head.value("Server"))
-        .map(str::to_owned);
+    let server = |r: &HandshakeRecord| {
+        r.response
+            .as_ref()
+            .and_then(|m| m.head.value("Server"))
+            .map(str::to_owned)
+    };
+    // A proxy that passes the upstream's `Server` on (HAProxy does) has not named itself.
+    let proxy_software = server(down).filter(|sw| server(up).as_ref() != Some(sw));
     let mut l = HopLink {
         downstream: down.id,
         upstream: up.id,
@@ -258,7 +468,12 @@ fn link(down: &HandshakeRecord, up: &HandshakeRecord) -> HopLink {
         proxy: down.server,
         proxy_software,
         upstream_server: up.server,
-        key: down.key.clone().unwrap_or_default(),
+        // An HTTP/2 leg has no key: the one the proxy made up for the HTTP/1.1 leg.
+        key: down
+            .key
+            .clone()
+            .or_else(|| up.key.clone())
+            .unwrap_or_default(),
         request_line,
         request_changes,
         upstream_status: up.status,
@@ -267,8 +482,14 @@ fn link(down: &HandshakeRecord, up: &HandshakeRecord) -> HopLink {
         broken_at: BrokenAt::Unknown,
         explanation: String::new(),
         correction: None,
+        downstream_h2_stream: down.h2.as_ref().map(|h| h.stream_id),
+        upstream_h2_stream: up.h2.as_ref().map(|h| h.stream_id),
     };
-    let (broken_at, explanation) = explain(&l, down, up);
+    let (broken_at, explanation) = if translated {
+        explain_translated(&l, down, up)
+    } else {
+        explain(&l, down, up)
+    };
     l.broken_at = broken_at;
     l.explanation = explanation;
     l.correction = correct(&l, down, up);
@@ -295,10 +516,7 @@ fn correct(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> Option<
     let (code, replaced, message) = match l.broken_at {
         BrokenAt::ProxyRequest => {
             let replaced = refusal(down)?;
-            let lost = match (&down.request, &up.request) {
-                (Some(a), Some(b)) => lost_on_the_way(&a.head, &b.head),
-                _ => Vec::new(),
-            };
+            let lost = lost(down, up);
             let headers: Vec<String> = lost
                 .iter()
                 .filter(|h| **h != "HTTP/1.1")
@@ -347,7 +565,8 @@ fn correct(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> Option<
         BrokenAt::ProxyResponse => {
             let replaced = refusal(down)?;
             let message = format!(
-                "{upstream} accepted the upgrade (101), but {proxy} answered the client {} instead of relaying it: the proxy broke the response, not the server",
+                "{upstream} accepted the upgrade ({}), but {proxy} answered the client {} instead of relaying it: the proxy broke the response, not the server",
+                status_text(l.upstream_status),
                 status_text(l.downstream_status),
             );
             (Code::ProxyBrokeResponse, replaced, message)
@@ -389,6 +608,53 @@ fn refusal(down: &HandshakeRecord) -> Option<&Finding> {
         .find(|f| f.evidence.contains(&status_line))
 }
 
+/// What the forwarded request needs to upgrade that the client's had: [`lost_on_the_way`]
+/// between two HTTP/1.1 legs, [`lost_in_translation`] when one leg is HTTP/2.
+fn lost(down: &HandshakeRecord, up: &HandshakeRecord) -> Vec<&'static str> {
+    let (Some(a), Some(b)) = (&down.request, &up.request) else {
+        return Vec::new();
+    };
+    if down.h2.is_none() && up.h2.is_none() {
+        lost_on_the_way(&a.head, &b.head)
+    } else {
+        lost_in_translation(&a.head, &b.head, up.h2.is_some())
+    }
+}
+
+/// What a request translated between HTTP/2 and HTTP/1.1 needs to ask for a WebSocket that
+/// the forwarded one `up` lacks: on HTTP/1.1 (RFC 6455 §4.1) version 1.1, `Upgrade` and
+/// `Connection: Upgrade`; on HTTP/2 (RFC 8441 §4) `:method CONNECT` and `:protocol
+/// websocket`; on either, the `Sec-WebSocket-Version` the client sent.
+fn lost_in_translation(down: &Head, up: &Head, up_is_h2: bool) -> Vec<&'static str> {
+    let mut lost = Vec::new();
+    if up_is_h2 {
+        if up.value(":method") != Some("CONNECT") {
+            lost.push(":method CONNECT");
+        }
+        if !up
+            .value(":protocol")
+            .is_some_and(|p| p.eq_ignore_ascii_case("websocket"))
+        {
+            lost.push(":protocol websocket");
+        }
+    } else {
+        if up.version_minor == 0 {
+            lost.push("HTTP/1.1");
+        }
+        if !up.has_token("Upgrade", "websocket") {
+            lost.push("Upgrade");
+        }
+        if !up.has_token("Connection", "upgrade") {
+            lost.push("Connection: Upgrade");
+        }
+    }
+    if down.value("Sec-WebSocket-Version").is_some() && up.value("Sec-WebSocket-Version").is_none()
+    {
+        lost.push("Sec-WebSocket-Version");
+    }
+    lost
+}
+
 /// What a request needs to upgrade (RFC 6455 §4.1) that `up` lost relative to `down`.
 fn lost_on_the_way(down: &Head, up: &Head) -> Vec<&'static str> {
     let mut lost = Vec::new();
@@ -418,6 +684,88 @@ fn status_text(s: Option<u16>) -> String {
         || "nothing (no response captured)".to_owned(),
         |s| s.to_string(),
     )
+}
+
+/// How a leg asked for its WebSocket, for a sentence.
+fn asked_as(r: &HandshakeRecord) -> String {
+    match &r.h2 {
+        Some(h) => format!("extended CONNECT (HTTP/2 stream {})", h.stream_id),
+        None => "HTTP/1.1 Upgrade".to_owned(),
+    }
+}
+
+/// Whether a leg's final status switched it: 2xx on an HTTP/2 stream (RFC 8441 §5), 101 on
+/// HTTP/1.1.
+fn switched(r: &HandshakeRecord) -> bool {
+    match (&r.h2, r.status) {
+        (Some(_), Some(s)) => (200..300).contains(&s),
+        (None, s) => s == Some(101),
+        (Some(_), None) => false,
+    }
+}
+
+/// [`explain`] for a hop whose proxy translated between HTTP/2 extended CONNECT and an
+/// HTTP/1.1 Upgrade (either way): success is a 2xx on the HTTP/2 leg and a 101 on the
+/// HTTP/1.1 one, and no accept is compared (HTTP/2 has none).
+fn explain_translated(
+    l: &HopLink,
+    down: &HandshakeRecord,
+    up: &HandshakeRecord,
+) -> (BrokenAt, String) {
+    let proxy_full = proxy_name(l);
+    let upstream = format!("the upstream at {}", l.upstream_server);
+    let (from, to) = (asked_as(down), asked_as(up));
+    let back = match (l.upstream_status, l.downstream_status) {
+        (Some(u), Some(d)) if u == d => format!("and the proxy passed the {d} back to the client"),
+        (_, d) => format!("and the proxy answered the client {}", status_text(d)),
+    };
+    let lost = lost(down, up);
+    if !lost.is_empty() {
+        let items: Vec<String> = lost.iter().map(|h| format!("`{h}`")).collect();
+        return (
+            BrokenAt::ProxyRequest,
+            format!(
+                "{} translated the client's {from} into a request without {}: {upstream} answered {}, {back}. This hop broke the upgrade: the proxy must forward WebSocket requests as a WebSocket upgrade upstream.",
+                capitalise(&proxy_full),
+                join_and(&items),
+                status_text(l.upstream_status),
+            ),
+        );
+    }
+    match (switched(up), switched(down), l.upstream_status) {
+        (true, true, _) => (
+            BrokenAt::Nowhere,
+            format!(
+                "{} translated the client's {from} into an {to} and passed the answer back: {upstream} answered {} and the client got {}.",
+                capitalise(&proxy_full),
+                status_text(l.upstream_status),
+                status_text(l.downstream_status),
+            ),
+        ),
+        (true, false, _) => (
+            BrokenAt::ProxyResponse,
+            format!(
+                "{} answered {}, but {proxy_full} answered the client {}: the proxy broke the response.",
+                capitalise(&upstream),
+                status_text(l.upstream_status),
+                status_text(l.downstream_status),
+            ),
+        ),
+        (false, _, Some(u)) => (
+            BrokenAt::Upstream,
+            format!(
+                "{} rejected the upgrade with {u}, {back}; {proxy_full} had translated the client's {from} into an intact {to}. Look at the upstream, not the proxy.",
+                capitalise(&upstream),
+            ),
+        ),
+        (false, _, None) => (
+            BrokenAt::Unknown,
+            format!(
+                "{} translated the client's {from} into an {to}; the capture holds no answer from {upstream}.",
+                capitalise(&proxy_full),
+            ),
+        ),
+    }
 }
 
 fn explain(l: &HopLink, down: &HandshakeRecord, up: &HandshakeRecord) -> (BrokenAt, String) {
@@ -577,6 +925,41 @@ pub fn diff_heads(before: &Head, after: &Head) -> Vec<HeaderChange> {
         (x.kind, x.name.to_ascii_lowercase()).cmp(&(y.kind, y.name.to_ascii_lowercase()))
     });
     out
+}
+
+/// [`diff_heads`] between an HTTP/2 head and an HTTP/1.1 one (either way), leaving out what
+/// the translation itself changes (RFC 8441 §5; RFC 9113 §8.3.1): the pseudo-header fields
+/// (`:authority` is compared as `Host`), `Upgrade`, `Connection`, `Sec-WebSocket-Key` and
+/// `Sec-WebSocket-Accept`.
+#[must_use]
+pub fn diff_translated(before: &Head, after: &Head) -> Vec<HeaderChange> {
+    const TRANSLATION: &[&str] = &[
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-accept",
+    ];
+    let comparable = |head: &Head| {
+        let mut h = head.clone();
+        h.headers = head
+            .headers
+            .iter()
+            .filter_map(|f| {
+                let lower = f.name.to_ascii_lowercase();
+                if lower == ":authority" {
+                    let mut f = f.clone();
+                    "host".clone_into(&mut f.name);
+                    Some(f)
+                } else if lower.starts_with(':') || TRANSLATION.contains(&lower.as_str()) {
+                    None
+                } else {
+                    Some(f.clone())
+                }
+            })
+            .collect();
+        h
+    };
+    diff_heads(&comparable(before), &comparable(after))
 }
 
 fn fields(head: &Head) -> BTreeMap<String, (String, String)> {
@@ -912,6 +1295,230 @@ mod tests {
             HeadParse::Complete(h) => h,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An HTTP/2 leg (extended CONNECT on stream `stream`) of a client → proxy handshake, as
+    /// HAProxy's h2 frontend sees it: no key, answered `status`.
+    fn h2_leg(
+        id: u64,
+        client: &str,
+        server: &str,
+        (req_ms, resp_ms): (i64, i64),
+        stream: u32,
+        status: u16,
+    ) -> Arc<HandshakeRecord> {
+        let mut r = leg(id, client, server, req_ms, resp_ms, status);
+        let rec = Arc::make_mut(&mut r);
+        // As h2::connection builds an HTTP/2 head: pseudo-header fields in the list.
+        let h2_head = |start: &str, fields: &[(&str, &str)], request: bool| {
+            let mut h = head(&format!("{start}\r\n\r\n"), request);
+            h.start_line = start.replace("HTTP/1.1", "HTTP/2");
+            h.headers = fields
+                .iter()
+                .map(|(n, v)| crate::event::Header {
+                    name: (*n).into(),
+                    value: (*v).into(),
+                })
+                .collect();
+            h
+        };
+        let request = [
+            (":method", "CONNECT"),
+            (":protocol", "websocket"),
+            (":scheme", "http"),
+            (":path", "/ws"),
+            (":authority", "h"),
+            ("sec-websocket-version", "13"),
+        ];
+        if let Some(m) = rec.request.as_mut() {
+            m.head = h2_head("CONNECT /ws HTTP/1.1", &request, true);
+        }
+        let code = status.to_string();
+        let response = [(":status", code.as_str()), ("server", "app")];
+        if let Some(m) = rec.response.as_mut() {
+            m.head = h2_head(&format!("HTTP/1.1 {status} X"), &response, false);
+        }
+        rec.key = None;
+        rec.method = Some("CONNECT".into());
+        rec.h2 = Some(crate::event::H2Stream {
+            stream_id: stream,
+            upgraded: false,
+            connect_protocol_enabled: Some(true),
+            unknown_fields: 0,
+            mid_connection: false,
+            reset: None,
+            goaway: None,
+        });
+        r
+    }
+
+    /// The HTTP/1.1 leg a proxy sends upstream for an HTTP/2 one, with a key of its own.
+    fn h1_upstream(id: u64, client: &str, ms: (i64, i64), status: u16) -> Arc<HandshakeRecord> {
+        let mut r = leg(id, client, UPSTREAM, ms.0, ms.1, status);
+        let rec = Arc::make_mut(&mut r);
+        rec.key = Some(format!("made-up-{id}=="));
+        let response = format!("HTTP/1.1 {status} X\r\nServer: app\r\n\r\n");
+        if let Some(m) = rec.response.as_mut() {
+            m.head = head(&response, false);
+        }
+        let request = format!("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: made-up-{id}==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        with_request(r, &request)
+    }
+
+    #[test]
+    fn an_h2_leg_and_its_http1_upstream_leg_link_by_content_either_way_round() {
+        let down = h2_leg(1, CLIENT, PROXY, (0, 3), 1, 200);
+        let up = h1_upstream(2, PROXY_OUT, (1, 2), 101);
+        for order in [[&down, &up], [&up, &down]] {
+            let mut t = HopTracker::new();
+            assert!(t.push(order[0]).is_empty());
+            let links = t.push(order[1]);
+            assert_eq!(ids(&links), vec![(1, 2)]);
+            let l = &links[0];
+            assert_eq!(l.broken_at, BrokenAt::Nowhere);
+            assert!(l.both_switched(), "200 on the stream, 101 upstream");
+            assert_eq!(
+                (l.downstream_h2_stream, l.upstream_h2_stream),
+                (Some(1), None)
+            );
+            assert_eq!(l.key, "made-up-2==", "the key the proxy made up");
+            // The translation itself is no change (pseudo-headers, Upgrade, Connection, the
+            // key; :authority is Host); the request line shows it.
+            assert_eq!(l.request_changes, vec![], "{:?}", l.request_changes);
+            assert_eq!(
+                l.request_line,
+                Some(("CONNECT /ws HTTP/2".into(), "GET /ws HTTP/1.1".into()))
+            );
+            // The proxy passed the upstream's Server on: it did not name itself.
+            assert_eq!(l.proxy_software, None);
+            assert!(
+                l.explanation
+                    .contains("extended CONNECT (HTTP/2 stream 1) into an HTTP/1.1 Upgrade"),
+                "{}",
+                l.explanation
+            );
+        }
+    }
+
+    #[test]
+    fn h2_legs_link_only_when_one_reading_is_left() {
+        // Two streams to the same path waiting at once, two upstream legs sent while both
+        // waited: which is which cannot be told, so neither links.
+        let mut t = HopTracker::new();
+        t.push(&h1_upstream(3, PROXY_OUT, (2, 4), 101));
+        t.push(&h1_upstream(4, "10.0.0.2:51001", (3, 5), 101));
+        assert!(t.push(&h2_leg(1, CLIENT, PROXY, (0, 6), 1, 200)).is_empty());
+        assert!(t.push(&h2_leg(2, CLIENT, PROXY, (1, 7), 3, 200)).is_empty());
+        // One upstream leg that either of two waiting streams could have caused: none.
+        let mut t = HopTracker::new();
+        t.push(&h2_leg(1, CLIENT, PROXY, (0, 6), 1, 200));
+        t.push(&h2_leg(2, CLIENT, PROXY, (1, 7), 3, 200));
+        assert!(t.push(&h1_upstream(3, PROXY_OUT, (2, 4), 101)).is_empty());
+        // Another Origin, other subprotocols or another path is another WebSocket.
+        for change in 0..3 {
+            let mut up = h1_upstream(3, PROXY_OUT, (1, 2), 101);
+            let u = Arc::make_mut(&mut up);
+            match change {
+                0 => u.origin = Some("https://other.example".into()),
+                1 => u.subprotocols_offered = vec!["chat".into()],
+                _ => u.path = Some("/other".into()),
+            }
+            let mut t = HopTracker::new();
+            t.push(&up);
+            assert!(
+                t.push(&h2_leg(1, CLIENT, PROXY, (0, 3), 1, 200)).is_empty(),
+                "{change}"
+            );
+        }
+        // Sent after the stream was answered: not its upstream leg.
+        let mut t = HopTracker::new();
+        t.push(&h2_leg(1, CLIENT, PROXY, (0, 3), 1, 200));
+        assert!(t.push(&h1_upstream(2, PROXY_OUT, (4, 5), 101)).is_empty());
+        // Two HTTP/1.1 legs with different keys never link by content.
+        let mut t = HopTracker::new();
+        t.push(&leg(1, CLIENT, PROXY, 0, 3, 101));
+        assert!(t.push(&h1_upstream(2, PROXY_OUT, (1, 2), 101)).is_empty());
+        // Streams one after the other (the sample's two WebSockets): each links with its own.
+        let mut t = HopTracker::new();
+        t.push(&h1_upstream(2, PROXY_OUT, (1, 2), 101));
+        assert_eq!(
+            ids(&t.push(&h2_leg(1, CLIENT, PROXY, (0, 3), 1, 200))),
+            vec![(1, 2)]
+        );
+        t.push(&h1_upstream(4, "10.0.0.2:51001", (11, 12), 101));
+        assert_eq!(
+            ids(&t.push(&h2_leg(3, CLIENT, PROXY, (10, 13), 3, 200))),
+            vec![(3, 4)]
+        );
+    }
+
+    #[test]
+    fn a_translating_proxy_is_blamed_on_the_leg_that_broke() {
+        // The upstream refused: its refusal stands.
+        let l = link(
+            &h2_leg(1, CLIENT, PROXY, (0, 3), 1, 403),
+            &h1_upstream(2, PROXY_OUT, (1, 2), 403),
+        );
+        assert_eq!(l.broken_at, BrokenAt::Upstream);
+        assert!(l.correction.is_none());
+        // The upstream switched, the proxy answered the stream 502: the proxy's fault, and
+        // the client leg's bad_gateway is corrected.
+        let down = refused(h2_leg(1, CLIENT, PROXY, (0, 3), 1, 502), Code::BadGateway);
+        let l = link(&down, &h1_upstream(2, PROXY_OUT, (1, 2), 101));
+        assert_eq!(l.broken_at, BrokenAt::ProxyResponse);
+        let c = l.correction.expect("a correction");
+        assert_eq!(c.replaces, Code::BadGateway);
+        assert!(
+            c.finding.message.contains("accepted the upgrade (101)"),
+            "{}",
+            c.finding.message
+        );
+        // The proxy forwarded a plain GET (no Upgrade, no Connection: Upgrade): it broke the
+        // request.
+        let up = with_request(
+            h1_upstream(2, PROXY_OUT, (1, 2), 426),
+            "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+        let down = refused(
+            h2_leg(1, CLIENT, PROXY, (0, 3), 1, 426),
+            Code::UpgradeRequired,
+        );
+        let l = link(&down, &up);
+        assert_eq!(l.broken_at, BrokenAt::ProxyRequest);
+        assert!(
+            l.explanation
+                .contains("without `Upgrade` and `Connection: Upgrade`"),
+            "{}",
+            l.explanation
+        );
+        assert_eq!(
+            l.correction.map(|c| c.finding.code),
+            Some(Code::ProxyBrokeRequest)
+        );
+    }
+
+    #[test]
+    fn h2_legs_are_bounded_and_expire() {
+        let mut t = HopTracker::new();
+        for i in 0..(MAX_TRACKED as u64 * 2) {
+            let port = 1000 + i % 50_000;
+            t.push(&h2_leg(
+                i,
+                &format!("10.0.0.1:{port}"),
+                PROXY,
+                (0, 1),
+                1,
+                200,
+            ));
+            assert!(t.by_path.values().map(Vec::len).sum::<usize>() <= MAX_LEGS_PER_PATH);
+        }
+        // Old ones go with time as keyed legs do.
+        t.push(&h2_leg(0, CLIENT, PROXY, (60_000, 60_001), 1, 200));
+        assert_eq!(t.by_path.values().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(
+            t.memory(),
+            HopTracker::cost(&h2_leg(0, CLIENT, PROXY, (0, 1), 1, 200))
+        );
     }
 
     #[test]

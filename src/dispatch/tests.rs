@@ -774,3 +774,29 @@ fn alpn_h2_makes_the_decrypted_bytes_http2_from_their_first_octet() {
         Some(true)
     );
 }
+
+#[test]
+fn an_h2_flood_is_carried_by_every_websocket_open_on_the_connection() {
+    // Prior knowledge, one WebSocket stream opened, then the client sends 1001 PINGs the
+    // server never answers (CVE-2019-9512): the stream's connection record says so.
+    let opening = h2_client_opening();
+    let answer = [h2_server_settings(), h2_server_ok()].concat();
+    let pings = h2_frame(6, 0, 0, &[0; 8]).repeat(1_001);
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, &opening),
+        data(S, 0, &answer),
+        data(C, len(&opening), &pings),
+    ]);
+    assert_eq!(r.completed.len(), 1);
+    assert!(r.completed[0].switched);
+    r.conn
+        .finish(Ending::CaptureEnded, &mut r.out, &mut r.meter);
+    let records: Vec<_> = std::iter::from_fn(|| r.conn.take_connection_record()).collect();
+    assert_eq!(records.len(), 1);
+    let (stream, record) = &records[0];
+    assert_eq!(*stream, StreamId(1));
+    let codes: Vec<_> = record.findings.iter().map(|f| f.code.as_str()).collect();
+    assert!(codes.contains(&"h2_flood"), "{codes:?}");
+}

@@ -441,7 +441,7 @@ impl Correlator {
     /// Remembers the two legs of `hop` when both switched, so their endings can tell a
     /// proxy's idle timeout.
     fn note_proxy_legs(&mut self, hop: &HopLink) {
-        if hop.upstream_status != Some(101) || hop.downstream_status != Some(101) {
+        if !hop.both_switched() {
             return;
         }
         let proxy = match &hop.proxy_software {

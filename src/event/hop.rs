@@ -102,6 +102,15 @@ pub struct HopLink {
     /// sinks show this in place of that finding; they never work it out themselves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correction: Option<Correction>,
+    /// The downstream leg's HTTP/2 stream, when the client spoke extended CONNECT (RFC 8441)
+    /// to the proxy. A hop with an HTTP/2 leg has no shared key to match on: the legs were
+    /// linked by their path, Origin and offered subprotocols, the timing, and being the only
+    /// candidates (see `correlate::hop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream_h2_stream: Option<u32>,
+    /// The upstream leg's HTTP/2 stream, when the proxy spoke extended CONNECT upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_h2_stream: Option<u32>,
 }
 
 /// A finding of the downstream (client → proxy) record that the hop proves wrong, and the
@@ -122,6 +131,19 @@ fn ser_code<S: serde::Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> 
 }
 
 impl HopLink {
+    /// Whether both legs switched to WebSocket: a 101 on an HTTP/1.1 leg, a 2xx on an
+    /// HTTP/2 stream (RFC 8441 §5).
+    #[must_use]
+    pub fn both_switched(&self) -> bool {
+        let switched = |status: Option<u16>, h2: Option<u32>| match (status, h2) {
+            (Some(s), Some(_)) => (200..300).contains(&s),
+            (s, None) => s == Some(101),
+            (None, Some(_)) => false,
+        };
+        switched(self.upstream_status, self.upstream_h2_stream)
+            && switched(self.downstream_status, self.downstream_h2_stream)
+    }
+
     /// The findings of `downstream` (the record with id [`HopLink::downstream`]) as the hop
     /// corrects them: the one [`Correction::replaces`] names swapped for the correction, in
     /// its place; unchanged for any other record or when there is no correction.

@@ -60,6 +60,8 @@ pub struct H2Limits {
     pub max_header_block: usize,
     /// Most extended CONNECT streams followed at once.
     pub max_streams: usize,
+    /// When frames count as a flood.
+    pub flood: FloodLimits,
 }
 
 impl Default for H2Limits {
@@ -68,8 +70,70 @@ impl Default for H2Limits {
             hpack: HpackLimits::default(),
             max_header_block: 64 * 1024,
             max_streams: 128,
+            flood: FloodLimits::default(),
         }
     }
+}
+
+/// Thresholds past which a sender's frames are a flood (a denial-of-service pattern), each
+/// reported once per connection. The defaults are nghttp2's limits (lib/nghttp2_session.h)
+/// where it has one; a threshold of 0 turns that check off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodLimits {
+    /// Rapid reset (CVE-2023-44487): the client's RST_STREAM frames draw on a token bucket
+    /// holding this many tokens (NGHTTP2_DEFAULT_STREAM_RESET_BURST, 1000) …
+    pub reset_burst: u32,
+    /// … that regains this many a second (NGHTTP2_DEFAULT_STREAM_RESET_RATE, 33); a reset
+    /// with no token left is the pattern.
+    pub reset_rate: u32,
+    /// PING and SETTINGS frames of one sender its peer has not acknowledged yet
+    /// (NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM, 1000: the ACKs a server queues for a peer that
+    /// never reads; CVE-2019-9512 ping flood, CVE-2019-9515 settings flood).
+    pub max_unacked: u32,
+    /// CONTINUATION frames in one header block (NGHTTP2_DEFAULT_MAX_CONTINUATIONS, 8;
+    /// CVE-2024-27316 and its kin).
+    pub max_continuations: u32,
+    /// Parameters in one SETTINGS frame (NGHTTP2_DEFAULT_MAX_SETTINGS, 32; CVE-2020-11080).
+    pub max_settings: u32,
+    /// Empty DATA frames without END_STREAM from one sender (CVE-2019-9518, empty frames
+    /// flood). nghttp2 sets no such limit; 1000 is wssniff's, the size of its others.
+    pub max_empty_data: u32,
+}
+
+impl Default for FloodLimits {
+    fn default() -> Self {
+        FloodLimits {
+            reset_burst: 1000,
+            reset_rate: 33,
+            max_unacked: 1000,
+            max_continuations: 8,
+            max_settings: 32,
+            max_empty_data: 1000,
+        }
+    }
+}
+
+/// Which flood a finding reported (each once per connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FloodKind {
+    RapidReset = 1,
+    Unacked = 2,
+    Continuation = 4,
+    Settings = 8,
+    EmptyData = 16,
+}
+
+/// What one sender's flood counters stand at.
+#[derive(Clone, Copy, Debug, Default)]
+struct FloodCount {
+    /// Reset tokens, in billionths (a token is 10⁹, so a nanosecond's refill is exact).
+    reset_tokens: u64,
+    /// When the tokens were last refilled (`None`: full, nothing drawn yet).
+    reset_at: Option<Timestamp>,
+    /// PING and SETTINGS frames sent and not acknowledged by the peer yet.
+    unacked: u32,
+    /// Empty DATA frames without END_STREAM sent.
+    empty_data: u32,
 }
 
 /// Where one direction's reader stands.
@@ -102,6 +166,8 @@ struct Block {
     first_ts: Timestamp,
     /// Over the cap: the fragments are dropped and the table is lost.
     lost: bool,
+    /// CONTINUATION frames so far.
+    continuations: u32,
 }
 
 /// One direction: its reader, the HPACK decoder of its sender, its SETTINGS.
@@ -112,6 +178,8 @@ struct Direction {
     block: Option<Block>,
     /// SETTINGS_ENABLE_CONNECT_PROTOCOL as this sender last set it (`None`: no SETTINGS yet).
     connect_protocol: Option<bool>,
+    /// This sender's flood counters.
+    flood: FloodCount,
 }
 
 /// How a tracked stream stands.
@@ -125,7 +193,20 @@ enum State {
     Refusing,
     /// Answered otherwise, reset, or refused: nothing more to follow.
     Done,
+    /// Mid-connection: DATA on a stream whose opening the capture did not show (or could not
+    /// decode), relayed for the parser switch to judge by its bytes
+    /// ([`H2Connection::confirm_unseen`], [`H2Connection::reject_unseen`]).
+    Unseen,
 }
+
+/// Most DATA bytes relayed per side of an [`State::Unseen`] stream before the parser switch
+/// must have decided; more undecided bytes reject it.
+pub const UNSEEN_SNIFF_BYTES: usize = 4096;
+/// Streams remembered as not WebSockets (after their DATA was judged), so later DATA on them
+/// is skipped unread.
+const MAX_REJECTED: usize = 64;
+/// Client header blocks remembered whose fields the capture could not all decode.
+const MAX_UNDECIDED: usize = 16;
 
 /// One end of a stream as its sender marked it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +232,9 @@ struct Tracked {
     ends: [Option<StreamEnd>; 2],
     /// While [`State::Refusing`]: the exchange, held until its body is read.
     refusal: Option<Box<Refusal>>,
+    /// For an [`State::Unseen`] stream whose request HEADERS were captured but not fully
+    /// decoded: what of them is known.
+    undecided: Option<String>,
 }
 
 /// A refusal whose body is being read before the exchange is reported.
@@ -210,6 +294,27 @@ pub struct H2Connection {
     /// [`H2Connection::take_not_kept`]: (stream, side, bytes).
     not_kept: Vec<(StreamId, Side, u64)>,
     account: Account,
+    /// The [`FloodKind`]s reported (bits).
+    floods_reported: u8,
+    /// Flood findings since the last [`H2Connection::take_floods`], for the open streams.
+    floods: Vec<Finding>,
+    /// Streams judged not to carry WebSocket frames, most recent last.
+    rejected: Vec<u32>,
+    /// Client header blocks of the capture's first moments with fields from before it:
+    /// (stream, what is known), oldest first.
+    undecided: Vec<(u32, String)>,
+}
+
+/// A stream of a connection captured mid-way whose DATA may be WebSocket frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnseenStream {
+    /// The stream.
+    pub stream: StreamId,
+    /// When its first DATA byte was captured.
+    pub start: Timestamp,
+    /// What of its request is known: `None` when the capture holds none of it (opened before
+    /// the capture), else which fields the captured HEADERS showed and how many it could not.
+    pub request: Option<String>,
 }
 
 /// Renders a field for a [`Head`]; unknown halves as [`UNKNOWN_FIELD`].
@@ -263,6 +368,29 @@ fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
     }
 }
 
+/// What a client header block decoded without the HPACK state from before the capture
+/// shows: its known fields and how many are unknown.
+fn undecided_summary(list: &HeaderList) -> String {
+    let known: Vec<String> = list
+        .fields
+        .iter()
+        .filter_map(|f| match (&f.name, &f.value) {
+            (Some(n), Some(v)) => Some(format!("{n}: {v}")),
+            _ => None,
+        })
+        .collect();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    format!(
+        "{} of its {} request fields came from HPACK table entries made before the capture (known: {known}), so whether it was an extended CONNECT is unknown and no handshake is reported for it",
+        list.unknown,
+        list.fields.len()
+    )
+}
+
 /// Whether a request's fields ask for a WebSocket (RFC 8441 §4), or look like they meant to.
 fn is_websocket_request(list: &HeaderList) -> bool {
     list.value(":protocol").is_some()
@@ -291,6 +419,7 @@ impl H2Connection {
             hpack: HpackDecoder::new(limits.hpack, from_start),
             block: None,
             connect_protocol: None,
+            flood: FloodCount::default(),
         };
         let mut dirs = [dir(Reading::Header), dir(Reading::Header)];
         // Mid-connection the preface went by before the capture began.
@@ -311,6 +440,187 @@ impl H2Connection {
             server_settings: None,
             not_kept: Vec::new(),
             account: Account::default(),
+            floods_reported: 0,
+            floods: Vec::new(),
+            rejected: Vec::new(),
+            undecided: Vec::new(),
+        }
+    }
+
+    /// Streams of a connection captured mid-way whose DATA is being relayed for the parser
+    /// switch to judge, with what is known of each.
+    #[must_use]
+    pub fn unseen_streams(&self) -> Vec<UnseenStream> {
+        self.streams
+            .iter()
+            .filter(|t| t.state == State::Unseen)
+            .map(|t| UnseenStream {
+                stream: StreamId(t.id),
+                start: t.since,
+                request: t.undecided.clone(),
+            })
+            .collect()
+    }
+
+    /// The relays of an [`UnseenStream`], by side index.
+    pub fn unseen_relays_mut(&mut self, id: StreamId) -> Option<&mut [Relay; 2]> {
+        self.tracked_mut(id.0)
+            .filter(|t| t.state == State::Unseen)
+            .and_then(|t| t.relays.as_deref_mut())
+    }
+
+    /// The parser switch found WebSocket frames on unseen stream `id`: it is an open
+    /// WebSocket from now on (its handshake was not observed).
+    pub fn confirm_unseen(&mut self, id: StreamId) {
+        if let Some(t) = self.tracked_mut(id.0).filter(|t| t.state == State::Unseen) {
+            t.state = State::Open;
+        }
+    }
+
+    /// Unseen stream `id` carries no WebSocket frames: forgotten (its relays freed), and its
+    /// later DATA skipped unread.
+    pub fn reject_unseen(&mut self, id: StreamId) {
+        let before = self.streams.len();
+        self.streams
+            .retain(|t| !(t.id == id.0 && t.state == State::Unseen));
+        if self.streams.len() < before {
+            if self.rejected.len() >= MAX_REJECTED {
+                self.rejected.remove(0);
+            }
+            self.rejected.push(id.0);
+        }
+    }
+
+    /// DATA on client-initiated stream `id` (RFC 9113 §5.1.1: odd ids) of a connection
+    /// captured mid-way, not followed: relayed as [`State::Unseen`] unless judged already or
+    /// the stream cap is reached.
+    fn maybe_unseen(&mut self, id: u32, ts: Timestamp) {
+        if self.from_start
+            || id.is_multiple_of(2)
+            || self.rejected.contains(&id)
+            || self.streams.iter().any(|t| t.id == id)
+            || self.streams.len() >= self.limits.max_streams
+        {
+            return;
+        }
+        let undecided = self
+            .undecided
+            .iter()
+            .position(|(s, _)| *s == id)
+            .map(|i| self.undecided.remove(i).1);
+        self.streams.push(Tracked {
+            id,
+            state: State::Unseen,
+            request: None,
+            interim: Vec::new(),
+            facts: H2Stream {
+                stream_id: id,
+                upgraded: self.upgraded,
+                connect_protocol_enabled: None,
+                unknown_fields: 0,
+                mid_connection: true,
+                reset: None,
+                goaway: None,
+            },
+            since: ts,
+            handshake: None,
+            relays: Some(Box::new([Relay::new(), Relay::new()])),
+            ends: [None, None],
+            refusal: None,
+            undecided,
+        });
+    }
+
+    /// Flood findings since the last call: the parser switch adds them to the connection's
+    /// open WebSocket streams (each also goes to the next exchange, as other connection
+    /// findings do).
+    pub fn take_floods(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.floods)
+    }
+
+    /// Reports flood `kind` (once per connection) with `message`, citing `packet`.
+    fn flood(&mut self, kind: FloodKind, message: String, packet: u64) {
+        if self.floods_reported & kind as u8 != 0 {
+            return;
+        }
+        self.floods_reported |= kind as u8;
+        let code = if kind == FloodKind::RapidReset {
+            Code::H2RapidReset
+        } else {
+            Code::H2Flood
+        };
+        let f = Finding::new(code, message).packets(&[packet]);
+        self.floods.push(f.clone());
+        self.note(f);
+    }
+
+    /// A RST_STREAM from the client at `ts`: one token from its bucket, refilled at the
+    /// configured rate since the last (RFC 9113 puts no limit here; nghttp2's does).
+    fn count_reset(&mut self, side: Side, ts: Timestamp, packet: u64) {
+        let FloodLimits {
+            reset_burst,
+            reset_rate,
+            ..
+        } = self.limits.flood;
+        if reset_burst == 0 {
+            return;
+        }
+        const TOKEN: u64 = 1_000_000_000;
+        let full = u64::from(reset_burst).saturating_mul(TOKEN);
+        let c = &mut self.dir_mut(side).flood;
+        let tokens = match c.reset_at {
+            None => full,
+            Some(at) => {
+                let elapsed = u64::try_from(ts.0.saturating_sub(at.0)).unwrap_or(0);
+                c.reset_tokens
+                    .saturating_add(elapsed.saturating_mul(u64::from(reset_rate)))
+                    .min(full)
+            }
+        };
+        c.reset_at = Some(ts);
+        if tokens < TOKEN {
+            c.reset_tokens = tokens;
+            self.flood(
+                FloodKind::RapidReset,
+                format!(
+                    "the client sent RST_STREAM faster than {reset_burst} at once and {reset_rate} a second (nghttp2's rapid-reset limit, CVE-2023-44487)"
+                ),
+                packet,
+            );
+        } else {
+            c.reset_tokens = tokens - TOKEN;
+        }
+    }
+
+    /// A PING or SETTINGS from `side` (`ack`: an acknowledgement of the peer's): the frames
+    /// `side` owes no answer for go down, the ones its peer owes go up.
+    fn count_ackable(&mut self, side: Side, ack: bool, what: &str, packet: u64) {
+        let max = self.limits.flood.max_unacked;
+        if ack {
+            let c = &mut self.dir_mut(side.reverse()).flood;
+            c.unacked = c.unacked.saturating_sub(1);
+            return;
+        }
+        let c = &mut self.dir_mut(side).flood;
+        c.unacked = c.unacked.saturating_add(1);
+        if max > 0 && c.unacked > max {
+            let by = self.peer_word(side);
+            self.flood(
+                FloodKind::Unacked,
+                format!(
+                    "the {by} had more than {max} PING and SETTINGS frames unacknowledged (the last a {what}; nghttp2 closes at {max} queued answers: CVE-2019-9512, CVE-2019-9515)"
+                ),
+                packet,
+            );
+        }
+    }
+
+    /// Who sends on `side`, for a sentence.
+    fn peer_word(&self, side: Side) -> &'static str {
+        if side == self.client {
+            "client"
+        } else {
+            "server"
         }
     }
 
@@ -772,10 +1082,27 @@ impl H2Connection {
         ts: Timestamp,
         out: &mut Output,
     ) -> bool {
+        if h.len == 0 && !h.has(flags::END_STREAM) {
+            let max = self.limits.flood.max_empty_data;
+            let c = &mut self.dir_mut(side).flood;
+            c.empty_data = c.empty_data.saturating_add(1);
+            if max > 0 && c.empty_data > max {
+                let by = self.peer_word(side);
+                self.flood(
+                    FloodKind::EmptyData,
+                    format!("the {by} sent more than {max} empty DATA frames without END_STREAM (CVE-2019-9518, empty frames flood)"),
+                    packet,
+                );
+            }
+        }
+        if h.len > 0 && h.stream != 0 && !self.from_start {
+            self.maybe_unseen(h.stream, ts);
+        }
         let from_server = link.sends_requests(side) == Some(false);
         let open = self.streams.iter().any(|t| {
             t.id == h.stream
-                && (t.state == State::Open || (t.state == State::Refusing && from_server))
+                && (matches!(t.state, State::Open | State::Unseen)
+                    || (t.state == State::Refusing && from_server))
         });
         let end_stream = h.has(flags::END_STREAM);
         if !open || h.stream == 0 {
@@ -878,6 +1205,9 @@ impl H2Connection {
         out: &mut Output,
     ) {
         let peer = link.peer_of(side);
+        if h.kind == FrameType::PING {
+            self.count_ackable(side, h.has(flags::ACK), "PING", packet);
+        }
         match f {
             OwnedFrame::Block {
                 block,
@@ -917,6 +1247,16 @@ impl H2Connection {
                             b.packets.push(p);
                         }
                     }
+                    b.continuations = b.continuations.saturating_add(1);
+                    let (n, max) = (b.continuations, self.limits.flood.max_continuations);
+                    if max > 0 && n > max {
+                        let (by, stream) = (self.peer_word(side), h.stream);
+                        self.flood(
+                            FloodKind::Continuation,
+                            format!("the {by} sent more than {max} CONTINUATION frames in one header block on stream {stream} (nghttp2's limit; CVE-2024-27316, CONTINUATION flood)"),
+                            packet,
+                        );
+                    }
                     if refused {
                         let stream = h.stream;
                         self.note_memcap(
@@ -952,6 +1292,7 @@ impl H2Connection {
                         packets,
                         first_ts: ts,
                         lost: refused,
+                        continuations: 0,
                     });
                 }
                 if end_headers {
@@ -961,8 +1302,18 @@ impl H2Connection {
                 }
             }
             OwnedFrame::Settings { ack, params } => {
+                self.count_ackable(side, ack, "SETTINGS", packet);
                 if ack {
                     return;
+                }
+                let (n, max) = (params.len() / 6, self.limits.flood.max_settings as usize);
+                if max > 0 && n > max {
+                    let by = self.peer_word(side);
+                    self.flood(
+                        FloodKind::Settings,
+                        format!("the {by} sent a SETTINGS frame of {n} parameters, more than {max} (nghttp2's limit; CVE-2020-11080)"),
+                        packet,
+                    );
                 }
                 for s in frame::settings(&params) {
                     match s.id {
@@ -988,6 +1339,9 @@ impl H2Connection {
                 }
             }
             OwnedFrame::Reset(code) => {
+                if peer == Peer::Client {
+                    self.count_reset(side, ts, packet);
+                }
                 let id = h.stream;
                 let reset = H2Reset {
                     by: peer,
@@ -1100,6 +1454,14 @@ impl H2Connection {
             self.end_stream(id, side, false, last_ts);
         }
         let tracked = self.streams.iter().position(|t| t.id == id);
+        if is_client && tracked.is_none() && list.unknown > 0 && !is_websocket_request(&list) {
+            // HPACK state from before the capture: whether this was an extended CONNECT is
+            // unknown. Said only if its DATA turns out to be WebSocket frames.
+            if self.undecided.len() >= MAX_UNDECIDED {
+                self.undecided.remove(0);
+            }
+            self.undecided.push((id, undecided_summary(&list)));
+        }
         match (is_client, tracked) {
             (true, None) if is_websocket_request(&list) => {
                 if self.streams.len() >= self.limits.max_streams {
@@ -1133,6 +1495,7 @@ impl H2Connection {
                     relays: None,
                     ends: [None, None],
                     refusal: None,
+                    undecided: None,
                 });
             }
             (false, Some(i)) => {
@@ -1471,6 +1834,18 @@ mod tests {
             self
         }
 
+        /// Like [`H2::send`], at capture time `ns`.
+        fn send_at(&mut self, side: Side, bytes: &[u8], ns: i64) -> &mut Self {
+            self.packet += 1;
+            let p = self.packet;
+            self.streams[side.index()].append(bytes, p, Timestamp(ns));
+            let mut link = Link::new(&mut self.streams, &mut self.client, Timestamp(ns));
+            while !link.stream(side).data().is_empty()
+                && self.h2.step(&mut link, side, &mut self.out)
+            {}
+            self
+        }
+
         fn settings(&mut self, side: Side, connect: bool) -> &mut Self {
             let mut p = vec![0, 8, 0, 0, 0, u8::from(connect)];
             p.extend_from_slice(&[0, 3, 0, 0, 0, 100]);
@@ -1652,6 +2027,216 @@ mod tests {
         );
         assert_eq!(c.ending, Some(Ending::ClientFin));
         assert_eq!(c.h2.as_ref().unwrap().connect_protocol_enabled, None);
+    }
+
+    /// A reader with `flood` limits and an open WebSocket stream 1.
+    fn with_open_stream(flood: FloodLimits) -> H2 {
+        let mut h = H2::new();
+        h.h2.limits.flood = flood;
+        h.settings(S, true);
+        h.send(C, &frame(1, 0x4, 1, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        assert_eq!(h.h2.take_opened().len(), 1);
+        h
+    }
+
+    fn flood_codes(h: &mut H2) -> Vec<(&'static str, String)> {
+        h.h2.take_floods()
+            .into_iter()
+            .map(|f| (f.code.as_str(), f.message))
+            .collect()
+    }
+
+    const GET: &[(&str, &str)] = &[
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":path", "/"),
+        (":authority", "example.com"),
+    ];
+
+    #[test]
+    fn rapid_reset_is_the_clients_resets_past_nghttp2s_token_bucket() {
+        // CVE-2023-44487: HEADERS then RST_STREAM CANCEL, stream after stream. The bucket's
+        // 1000 tokens last exactly 1000 resets at once; the 1001st is the finding, once.
+        let mut h = with_open_stream(FloodLimits::default());
+        let mut reset_packets = Vec::new();
+        for i in 0..1_010u32 {
+            let id = 3 + 2 * i;
+            h.send(C, &frame(1, 0x5, id, &block(GET)));
+            h.send(C, &frame(3, 0, id, &8u32.to_be_bytes()));
+            reset_packets.push(h.packet);
+            let floods = flood_codes(&mut h);
+            if i < 1000 {
+                assert!(floods.is_empty(), "reset {}: {floods:?}", i + 1);
+            } else if i == 1000 {
+                assert_eq!(floods.len(), 1);
+                assert_eq!(floods[0].0, "h2_rapid_reset");
+                assert!(
+                    floods[0].1.contains("1000 at once and 33 a second"),
+                    "{}",
+                    floods[0].1
+                );
+            } else {
+                assert!(floods.is_empty(), "reported once per connection");
+            }
+        }
+        // The finding also waits for the next exchange, citing the 1001st reset's packet.
+        h.send(C, &frame(1, 0x4, 5001, &block(CONNECT)));
+        h.send(S, &frame(1, 0x4, 5001, &block(&[(":status", "200")])));
+        let c = h.out.completed.last().unwrap();
+        let f = c
+            .extra
+            .iter()
+            .find(|f| f.code == Code::H2RapidReset)
+            .unwrap();
+        assert_eq!(f.packets, vec![reset_packets[1000]]);
+        // A server's resets never count, and a client within the rate never runs dry: 3000
+        // resets 31 ms apart (the bucket regains 33 a second, one per 30.3 ms).
+        let mut h = with_open_stream(FloodLimits::default());
+        for i in 0..3_000u32 {
+            let id = 3 + 2 * i;
+            let ns = 1_000_000_000 + i64::from(i) * 31_000_000;
+            h.send_at(C, &frame(1, 0x5, id, &block(GET)), ns);
+            h.send_at(C, &frame(3, 0, id, &8u32.to_be_bytes()), ns);
+            h.send_at(S, &frame(3, 0, id, &8u32.to_be_bytes()), ns);
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        // The threshold is the caller's: 3 tokens, none regained.
+        let mut h = with_open_stream(FloodLimits {
+            reset_burst: 3,
+            reset_rate: 0,
+            ..FloodLimits::default()
+        });
+        for id in [3, 5, 7] {
+            h.send(C, &frame(3, 0, id, &8u32.to_be_bytes()));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(C, &frame(3, 0, 9, &8u32.to_be_bytes()));
+        assert_eq!(flood_codes(&mut h).len(), 1);
+    }
+
+    #[test]
+    fn pings_and_settings_left_unanswered_past_the_limit_are_a_flood() {
+        let ping = |ack: bool| frame(6, u8::from(ack), 0, &[0; 8]);
+        // Answered as fast as they come: nothing, however many.
+        let mut h = with_open_stream(FloodLimits::default());
+        for _ in 0..5_000 {
+            h.send(C, &ping(false)).send(S, &ping(true));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        // 1000 unanswered PINGs are nghttp2's queue limit; the 1001st is the flood.
+        for _ in 0..1_000 {
+            h.send(C, &ping(false));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(C, &frame(4, 0, 0, &[]));
+        let floods = flood_codes(&mut h);
+        assert_eq!(floods.len(), 1, "{floods:?}");
+        assert_eq!(floods[0].0, "h2_flood");
+        assert!(
+            floods[0].1.contains("client had more than 1000 PING and SETTINGS frames unacknowledged (the last a SETTINGS"),
+            "{}",
+            floods[0].1
+        );
+        // 0 turns the check off.
+        let mut h = with_open_stream(FloodLimits {
+            max_unacked: 0,
+            ..FloodLimits::default()
+        });
+        for _ in 0..2_000 {
+            h.send(S, &ping(false));
+        }
+        assert!(flood_codes(&mut h).is_empty());
+    }
+
+    #[test]
+    fn settings_continuation_and_empty_data_floods_are_named_with_their_threshold() {
+        // A SETTINGS of 33 parameters (CVE-2020-11080).
+        let mut h = with_open_stream(FloodLimits::default());
+        h.send(C, &frame(4, 0, 0, &[0, 3, 0, 0, 0, 100].repeat(33)));
+        let floods = flood_codes(&mut h);
+        assert!(
+            floods[0]
+                .1
+                .contains("SETTINGS frame of 33 parameters, more than 32"),
+            "{floods:?}"
+        );
+        // Nine CONTINUATION frames in one block (nghttp2 allows 8).
+        let mut h = with_open_stream(FloodLimits::default());
+        let b = block(GET);
+        h.send(C, &frame(1, 0x1, 3, &b[..1]));
+        for (i, byte) in b[1..].iter().chain([0x82u8; 8].iter()).take(9).enumerate() {
+            let last = if i == 8 { 0x4 } else { 0 };
+            h.send(C, &frame(9, last, 3, &[*byte]));
+        }
+        let floods = flood_codes(&mut h);
+        assert_eq!(floods.len(), 1, "{floods:?}");
+        assert!(floods[0]
+            .1
+            .contains("more than 8 CONTINUATION frames in one header block on stream 3"));
+        // Empty DATA without END_STREAM, on the open stream: 1001 of them (CVE-2019-9518); an
+        // empty DATA that ends the stream is how hypercorn ends, not a flood.
+        let mut h = with_open_stream(FloodLimits::default());
+        for _ in 0..1_000 {
+            h.send(S, &frame(0, 0, 1, &[]));
+        }
+        h.send(C, &frame(0, 0x1, 1, &[]));
+        assert!(flood_codes(&mut h).is_empty());
+        h.send(S, &frame(0, 0, 1, &[]));
+        let floods = flood_codes(&mut h);
+        assert!(
+            floods[0]
+                .1
+                .contains("server sent more than 1000 empty DATA frames"),
+            "{floods:?}"
+        );
+    }
+
+    #[test]
+    fn mid_connection_data_on_streams_not_followed_waits_to_be_judged() {
+        let mid = || H2 {
+            streams: [Relay::new(), Relay::new()],
+            client: Some(C),
+            h2: H2Connection::new(H2Limits::default(), C, false, false),
+            out: Output::default(),
+            packet: 0,
+        };
+        let mut h = mid();
+        // Stream 3's HEADERS refer to dynamic entries made before the capture (index 62,
+        // 63), beside a static :scheme: what is known is kept for its finding.
+        h.send(C, &frame(1, 0x4, 3, &[0x86, 0xbe, 0xbf]));
+        assert!(h.out.completed.is_empty(), "no handshake guessed");
+        h.send(C, &frame(0, 0, 1, b"\x81\x82abcdxy"));
+        h.send(C, &frame(0, 0, 3, b"\x81\x82abcdxy"));
+        let unseen = h.h2.unseen_streams();
+        assert_eq!(unseen.len(), 2);
+        assert_eq!(
+            (unseen[0].stream, unseen[0].request.as_deref()),
+            (StreamId(1), None)
+        );
+        let known = unseen[1].request.as_deref().unwrap();
+        assert!(
+            known.starts_with("2 of its 3 request fields came from HPACK table entries made before the capture (known: :scheme: http)"),
+            "{known}"
+        );
+        let relay = &h.h2.unseen_relays_mut(StreamId(1)).unwrap()[C.index()];
+        assert_eq!(relay.data(), b"\x81\x82abcdxy");
+        // Judged: stream 1 a WebSocket (open from now on), stream 3 not (forgotten, and its
+        // later DATA skipped unread).
+        h.h2.confirm_unseen(StreamId(1));
+        h.h2.reject_unseen(StreamId(3));
+        assert_eq!(h.h2.open_streams().collect::<Vec<_>>(), vec![StreamId(1)]);
+        h.send(C, &frame(0, 0, 3, b"more"));
+        assert!(h.h2.unseen_streams().is_empty());
+        assert!(h.h2.relays_mut(StreamId(3)).is_none());
+        // From the start of a connection every stream's opening is seen: nothing is unseen.
+        let mut h = H2::new();
+        h.send(C, &frame(0, 0, 1, b"\x81\x82abcdxy"));
+        assert!(h.h2.unseen_streams().is_empty());
+        // Server-initiated (even) streams are pushes, never WebSockets.
+        let mut h = mid();
+        h.send(S, &frame(0, 0, 2, b"\x81\x02hi"));
+        assert!(h.h2.unseen_streams().is_empty());
     }
 
     #[test]

@@ -557,6 +557,8 @@ mod tests {
             broken_at: BrokenAt::ProxyRequest,
             explanation: String::new(),
             correction: None,
+            downstream_h2_stream: None,
+            upstream_h2_stream: None,
         }
     }
 

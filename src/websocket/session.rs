@@ -41,6 +41,8 @@ use crate::websocket::rules::{self, HeaderContext, Violations, MAX_EVIDENCE_PACK
 use crate::websocket::sniff::plausible;
 use crate::websocket::walker::{FrameVisitor, Seen, Walker, Want};
 
+/// Most findings of the carrying layer kept per WebSocket ([`Session::carry`]).
+const MAX_CARRIED: usize = 8;
 /// The RFC 7692 §7.2.2 tail appended to a compressed message before inflating its end.
 const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
@@ -94,6 +96,9 @@ pub struct Session {
     last_frame_ts: Option<Timestamp>,
     max_silence_ns: i64,
     violations: Violations,
+    /// Findings of the layer below about the connection the WebSocket rides on (an HTTP/2
+    /// frame flood), at most [`MAX_CARRIED`].
+    carried: Vec<Finding>,
     gaps: u64,
     gap_packets: Vec<u64>,
     /// The content hook, when a layer registered an observer.
@@ -143,6 +148,7 @@ impl Session {
             last_frame_ts: None,
             max_silence_ns: 0,
             violations: Violations::default(),
+            carried: Vec::new(),
             gaps: 0,
             gap_packets: Vec::new(),
             content: None,
@@ -328,6 +334,14 @@ impl Session {
             std::mem::take(&mut self.inflaters_refused.0),
             INFLATER_MEMORY,
         )
+    }
+
+    /// A finding of the layer that carries this WebSocket (an HTTP/2 flood on its
+    /// connection), for the connection record; beyond [`MAX_CARRIED`] they are dropped.
+    pub fn carry(&mut self, finding: Finding) {
+        if self.carried.len() < MAX_CARRIED {
+            self.carried.push(finding);
+        }
     }
 
     /// The connection is being evicted to make room under the memory budget (`--memcap`).
@@ -737,6 +751,7 @@ impl Session {
             ));
         }
         findings.extend(std::mem::take(&mut self.violations).into_findings());
+        findings.append(&mut self.carried);
         if self.gaps > 0 {
             findings.push(
                 Finding::new(

@@ -416,3 +416,209 @@ fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_co
         .iter()
         .all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
 }
+
+/// HAProxy's log of one capture (`expected/NAME.pcap.proxy.log`): per request its path, the
+/// status it logged (the backend's answer, 101 for a WebSocket it passed on; its own 503 when
+/// no backend answered) and its termination state (`----` is a normal end; `SC--`
+/// the server side refused the connection).
+fn haproxy_log(name: &str) -> Vec<(String, u64, String)> {
+    let text =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.proxy.log"))).unwrap();
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // client [date] frontend backend/server timers status bytes - - state … "GET url HTTP/2.0"
+            let url = line.split('"').nth(1).unwrap().split(' ').nth(1).unwrap();
+            // An HTTP/2 request is logged in absolute form (`http://host/path`).
+            let path = match url.strip_prefix("http://") {
+                Some(rest) => format!("/{}", rest.split_once('/').unwrap().1),
+                None => url.to_owned(),
+            };
+            (path, f[5].parse().unwrap(), f[9].to_owned())
+        })
+        .collect()
+}
+
+/// The statuses the client logged per stream (`stream N: status S`).
+fn client_statuses(name: &str) -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("[h2ws] stream "))
+        .filter_map(|l| {
+            let (id, rest) = l.split_once(": status ")?;
+            Some((id.parse().ok()?, rest.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn haproxy_translating_h2_to_http1_is_one_incident_with_two_legs_blamed_where_it_broke() {
+    // (sample, the hop's broken_at per HAProxy log line with a backend answer)
+    for (name, broken_at) in [
+        ("h2c-haproxy-ok.pcap", "nowhere"),
+        ("h2c-haproxy-backend-refuses.pcap", "upstream"),
+        ("h2c-haproxy-backend-down.pcap", ""),
+    ] {
+        let all = all_records(&sample(name), &[]);
+        let of = |kind: &str| -> Vec<&serde_json::Value> {
+            all.iter().filter(|r| r["type"] == kind).collect()
+        };
+        let (handshakes, hops) = (of("handshake"), of("hop"));
+        let log = haproxy_log(name);
+        let clients = client_statuses(name);
+        assert_eq!(
+            clients.len(),
+            log.len(),
+            "{name}: one client stream per request"
+        );
+        for ((path, status, state), (stream, client_status)) in log.iter().zip(&clients) {
+            // The client leg: the stream the client logged, with the status both logged.
+            let down = handshakes
+                .iter()
+                .find(|r| r["path"] == path.as_str() && !r["h2"].is_null())
+                .unwrap_or_else(|| panic!("{name}: no h2 leg for {path}"));
+            assert_eq!(
+                down["h2"]["stream_id"].as_u64(),
+                Some(*stream),
+                "{name} {path}"
+            );
+            assert_eq!(
+                down["status"].as_u64(),
+                Some(*client_status),
+                "{name} {path}"
+            );
+            // HAProxy answers the stream 200 for the backend's 101 (RFC 8441 §5).
+            let to_client = if *status == 101 { 200 } else { *status };
+            assert_eq!(
+                *client_status, to_client,
+                "{name}: HAProxy's log and the client's agree"
+            );
+            let hop = hops.iter().find(|h| h["downstream"] == down["id"]);
+            if state == "SC--" {
+                // The backend refused HAProxy's connects: no upstream leg exists, so no hop,
+                // and the client's record names the proxy's own 503.
+                assert!(hop.is_none(), "{name}");
+                assert_eq!(codes(down), ["service_unavailable"], "{name}");
+                continue;
+            }
+            assert_eq!(state, "----", "{name}");
+            let hop = hop.unwrap_or_else(|| panic!("{name}: {path} not linked"));
+            let up = handshakes
+                .iter()
+                .find(|r| r["id"] == hop["upstream"])
+                .unwrap();
+            assert!(up["h2"].is_null(), "{name}: the upstream leg is HTTP/1.1");
+            assert_eq!(up["path"], path.as_str());
+            assert_eq!(
+                up["status"].as_u64(),
+                Some(*status),
+                "{name}: the backend's answer"
+            );
+            assert_eq!(hop["downstream_h2_stream"].as_u64(), Some(*stream));
+            assert_eq!(hop["key"], up["key"], "the key HAProxy made up");
+            assert_eq!(
+                hop["broken_at"], broken_at,
+                "{name}: {}",
+                hop["explanation"]
+            );
+            assert_eq!(hop["request_changes"], serde_json::json!([]), "{name}");
+            assert!(
+                hop["proxy_software"].is_null(),
+                "HAProxy passes hypercorn's Server on"
+            );
+        }
+        assert_eq!(
+            hops.len(),
+            log.iter().filter(|(_, _, s)| s == "----").count(),
+            "{name}: a hop per request HAProxy passed to the backend, no other"
+        );
+    }
+}
+
+#[test]
+fn haproxy_translating_http1_to_h2_upstream_links_the_same_way_round_the_other() {
+    let name = "h2c-haproxy-h1-to-h2.pcap";
+    let all = all_records(&sample(name), &[]);
+    let handshakes: Vec<_> = all.iter().filter(|r| r["type"] == "handshake").collect();
+    let hops: Vec<_> = all.iter().filter(|r| r["type"] == "hop").collect();
+    let [(path, status, state)] = haproxy_log(name).try_into().unwrap();
+    assert_eq!(
+        (path.as_str(), status, state.as_str()),
+        ("/chat", 101, "----")
+    );
+    let client_log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+            .unwrap();
+    assert!(client_log.contains("status: HTTP/1.1 101"), "{client_log}");
+    assert_eq!(handshakes.len(), 2);
+    assert_eq!(hops.len(), 1);
+    let hop = hops[0];
+    let down = handshakes
+        .iter()
+        .find(|r| r["id"] == hop["downstream"])
+        .unwrap();
+    let up = handshakes
+        .iter()
+        .find(|r| r["id"] == hop["upstream"])
+        .unwrap();
+    assert!(down["h2"].is_null(), "the client spoke HTTP/1.1");
+    assert_eq!(down["status"], 101);
+    assert_eq!(up["method"], "CONNECT");
+    assert_eq!(up["status"], 200, "extended CONNECT answered 200 upstream");
+    assert_eq!(
+        hop["upstream_h2_stream"].as_u64(),
+        up["h2"]["stream_id"].as_u64()
+    );
+    assert!(hop.get("downstream_h2_stream").is_none());
+    assert_eq!(hop["broken_at"], "nowhere", "{}", hop["explanation"]);
+    // Both switched: the two WebSocket connections ended cleanly, each on its own leg.
+    let conns = connections(&sample(name), &[]);
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(|c| c["ending"] == "clean"), "{conns:?}");
+}
+
+#[test]
+fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_what_is_unknown() {
+    // h2c-hypercorn-ok from packet 12: stream 1's CONNECT and 200 went by before the capture,
+    // stream 3's CONNECT is captured but refers to HPACK entries stream 1's block made.
+    let path = sample("h2c-mid-stream.pcap");
+    assert!(
+        records(&path, &[]).is_empty(),
+        "no handshake is guessed from what the capture cannot show"
+    );
+    let conns = connections(&path, &[]);
+    assert_eq!(
+        conns.len(),
+        2,
+        "both WebSockets, known from their DATA frames"
+    );
+    for (c, stream) in conns.iter().zip([1, 3]) {
+        assert_eq!(c["h2_stream_id"], stream);
+        assert_eq!(c["handshake_observed"], false);
+        assert_eq!(c["ending"], "clean", "{c}");
+        assert_eq!(
+            c["client_to_server"]["preview"],
+            format!("hello on {stream}")
+        );
+        let unknown = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "h2_fields_unknown")
+            .unwrap_or_else(|| panic!("{c}"));
+        let message = unknown["message"].as_str().unwrap();
+        if stream == 1 {
+            assert!(
+                message.contains("stream 1 was open before the capture started"),
+                "{message}"
+            );
+        } else {
+            // Exactly what decoded, and how much did not.
+            assert!(
+                message.contains("5 of its 7 request fields came from HPACK table entries made before the capture (known: :scheme: http, :path: /chat/1)"),
+                "{message}"
+            );
+        }
+    }
+}
