@@ -383,6 +383,7 @@ mod tests {
             ],
             loss: Default::default(),
             h2: None,
+            tls: None,
         }
     }
 
@@ -414,6 +415,35 @@ mod tests {
             "{md}"
         );
         assert_no_bare_markup(&md);
+    }
+
+    /// A failed wss:// handshake names its TLS connection in its detail; the SNI is the
+    /// client's text, as inert as any header.
+    #[test]
+    fn a_failed_handshake_decrypted_from_tls_names_its_tls_connection() {
+        let mut report = Report::new();
+        let mut r = evil_record();
+        r.tls = Some(crate::event::TlsCarrier {
+            sni: Some(format!("chat.example{EVIL}")),
+            version: Some("TLSv1.3".into()),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            alpn: Some("http/1.1".into()),
+        });
+        report
+            .event(&Event::Handshake(std::sync::Arc::new(r)))
+            .unwrap();
+        let info = CaptureInfo::default();
+        let md = report.render(Format::Markdown, &info);
+        assert!(
+            md.contains("- over TLS: ``` TLSv1.3 sni=chat.example<script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| alpn=http/1.1 ```"),
+            "{md}"
+        );
+        let html = report.render(Format::Html, &info);
+        assert!(
+            html.contains("<li>over TLS: <code>TLSv1.3 sni=chat.example&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"));
     }
 
     fn evil_connection(handshake_id: Option<u64>) -> ConnectionRecord {
@@ -451,6 +481,7 @@ mod tests {
             )],
             loss: Default::default(),
             h2_stream_id: None,
+            tls: None,
             frame_log: Default::default(),
         }
     }

@@ -603,6 +603,7 @@ mod tests {
             findings,
             loss: Default::default(),
             h2: None,
+            tls: None,
         })
     }
 

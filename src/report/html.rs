@@ -252,6 +252,27 @@ pub(crate) fn render(m: &ReportModel) -> String {
                 t.failures_unlisted
             );
         }
+        if !t.carriers.is_empty() {
+            o.push_str("<p>Decrypted, and carried WebSocket handshakes:</p><ul>");
+            for r in &t.carriers {
+                let _ = write!(
+                    o,
+                    "<li>{} UTC {} → {}: <code>{}</code></li>",
+                    esc(&r.time),
+                    r.client,
+                    r.server,
+                    esc(&r.story)
+                );
+            }
+            o.push_str("</ul>");
+        }
+        if t.carriers_unlisted > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">… and {} more that carried WebSocket handshakes.</p>",
+                t.carriers_unlisted
+            );
+        }
     }
     if !m.socketio.is_empty() {
         let s = &m.socketio;
@@ -806,6 +827,9 @@ fn detail(o: &mut String, d: &Detail, in_incident: bool) {
         "<li>community id <code>{}</code></li>",
         esc(&d.community_id)
     );
+    if let Some(t) = &d.tls {
+        let _ = write!(o, "<li>over TLS: <code>{}</code></li>", esc(t));
+    }
     if let Some(f) = &d.wireshark_filter {
         let _ = write!(o, "<li>Wireshark: <code>{}</code></li>", esc(f));
     }

@@ -212,6 +212,26 @@ pub(crate) fn render(m: &ReportModel) -> String {
                 t.failures_unlisted
             );
         }
+        if !t.carriers.is_empty() {
+            o.push_str("\nDecrypted, and carried WebSocket handshakes:\n\n");
+            for r in &t.carriers {
+                let _ = writeln!(
+                    o,
+                    "- {} UTC {} → {}: {}",
+                    r.time,
+                    r.client,
+                    r.server,
+                    code(&r.story)
+                );
+            }
+        }
+        if t.carriers_unlisted > 0 {
+            let _ = writeln!(
+                o,
+                "- … and {} more that carried WebSocket handshakes",
+                t.carriers_unlisted
+            );
+        }
         o.push('\n');
     }
 
@@ -607,6 +627,9 @@ fn detail(o: &mut String, d: &Detail, in_incident: bool) {
             .map_or_else(String::new, |h| format!(", Host {}", code(h)))
     );
     let _ = writeln!(o, "- community id: `{}`", d.community_id);
+    if let Some(t) = &d.tls {
+        let _ = writeln!(o, "- over TLS: {}", code(t));
+    }
     if let Some(f) = &d.wireshark_filter {
         let _ = writeln!(o, "- Wireshark: `{f}`");
     }

@@ -1190,6 +1190,11 @@ pub struct TlsModel {
     pub failures: Vec<TlsRow>,
     /// Failed ones beyond the cap.
     pub failures_unlisted: u64,
+    /// With keys: the decrypted ones that carried WebSocket handshakes, in arrival order,
+    /// at most 200.
+    pub carriers: Vec<TlsRow>,
+    /// Those beyond the cap.
+    pub carriers_unlisted: u64,
 }
 
 /// One failed TLS connection.
@@ -1217,6 +1222,13 @@ impl TlsModel {
     fn take(&mut self, t: &TlsRecord) {
         self.total += 1;
         self.not_decrypted += u64::from(!t.decrypted);
+        if t.carried_websockets() {
+            if self.carriers.len() >= MAX_TLS_ROWS {
+                self.carriers_unlisted += 1;
+            } else {
+                self.carriers.push(TlsRow::of(t));
+            }
+        }
         if !t.outcome.is_failure() {
             return;
         }
@@ -1225,7 +1237,14 @@ impl TlsModel {
             self.failures_unlisted += 1;
             return;
         }
-        self.failures.push(TlsRow {
+        self.failures.push(TlsRow::of(t));
+    }
+}
+
+impl TlsRow {
+    /// The row of `t`.
+    fn of(t: &TlsRecord) -> Self {
+        TlsRow {
             time: crate::present::format_ts(t.ts),
             client: t.client,
             server: t.server,
@@ -1241,7 +1260,7 @@ impl TlsModel {
                     )
                 })
                 .collect(),
-        });
+        }
     }
 }
 
@@ -1782,6 +1801,9 @@ pub struct Detail {
     pub verdict: Verdict,
     /// Community ID v1.
     pub community_id: String,
+    /// wss://: the decrypted TLS connection that carried it (version, SNI, ALPN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
     /// Findings, worst first.
     pub findings: Vec<FindingDetail>,
     /// The request as on the wire.
@@ -1938,6 +1960,7 @@ impl Detail {
             status: r.status,
             verdict: r.verdict,
             community_id: r.community_id.clone(),
+            tls: r.tls.as_ref().map(crate::present::tls_carrier_words),
             findings,
             request,
             interim: r

@@ -180,6 +180,11 @@ const EXTRA_RUNS: &[(&str, &[&str])] = &[
         "pcapng-mixed-linktypes.pcapng",
         &["ether host 00:00:00:00:00:00"],
     ),
+    // wss:// decrypted: the `tls` link on handshake and connection records.
+    (
+        "tls/tls13-wss-python-ok.pcap",
+        &["--keylog", "samples/tls/tls13-wss-python-ok.keys"],
+    ),
 ];
 
 /// Documented fields no bundled sample produces (live capture only, or situations the samples
@@ -211,8 +216,7 @@ const NOT_IN_SAMPLES: &[(&str, &str)] = &[
     ("intervals", "mean_ms"),
     // A body the bundled samples do not have: broken framing or coding.
     ("body", "problem"),
-    // Decryption (a key store) and QUIC are not in the bundled samples' plain runs.
-    ("counters", "tls_decrypted"),
+    // QUIC is not in the bundled samples.
     ("counters", "quic_packets"),
     ("counters", "quic_initials"),
 ];
@@ -359,6 +363,7 @@ const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[
     // TLS connections: the report goldens are of the plaintext samples (tests/it/tls.rs
     // checks the TLS samples' reports).
     ("report", "tls"),
+    ("detail", "tls"),
     // Several files read as one (tests/it/merge.rs checks these).
     ("capture_model", "files"),
     ("capture_file", "file"),
@@ -371,6 +376,8 @@ const NOT_IN_SAMPLE_REPORTS: &[(&str, &str)] = &[
     ("tls_model", "not_decrypted"),
     ("tls_model", "failures"),
     ("tls_model", "failures_unlisted"),
+    ("tls_model", "carriers"),
+    ("tls_model", "carriers_unlisted"),
     ("tls_row", "time"),
     ("tls_row", "client"),
     ("tls_row", "server"),

@@ -221,6 +221,12 @@ pub fn detail_lines(
         label("community"),
         Span::raw(r.community_id.clone()),
     ]));
+    if let Some(t) = &r.tls {
+        out.push(Line::from(vec![
+            label("tls"),
+            Span::raw(escape(&crate::present::tls_carrier_words(t))),
+        ]));
+    }
     if !r.subprotocols_offered.is_empty() || r.subprotocol.is_some() {
         out.push(Line::from(vec![
             label("subproto"),
