@@ -6,11 +6,14 @@
 
 mod file;
 pub mod filter;
+pub mod index;
 pub mod live;
 mod merge;
+mod window;
 
 pub use file::{FileSource, ReadSummary};
 pub use merge::{expand_inputs, FileRead, MergeNote, MergeSummary, MergedSource};
+pub use window::DEFAULT_REORDER_WINDOW_NS;
 
 use std::fmt;
 

@@ -231,6 +231,15 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = crate::tls::keylog::DEFAULT_MAX_SESSIONS)]
     pub keylog_max_sessions: usize,
 
+    /// Files: sort each file by timestamp from its first packet on within SECONDS, as
+    /// reordercap would, for merged and multi-queue captures: each packet waits until the file
+    /// has been read SECONDS past it (a look-ahead of at most 1 MiB of each file's read
+    /// buffer, so a very fast capture gets less). Without the flag a file is sorted within
+    /// 0.01 s from its first packet out of order on (an ordered file costs nothing). A packet
+    /// later than the window is analysed where the file has it and counted. 0: file order.
+    #[arg(long, value_name = "SECONDS")]
+    pub reorder_window: Option<f64>,
+
     /// Global memory budget over everything buffered that grows with traffic (K, M, G
     /// suffixes: 64M, 1G); past it new buffering is refused and counted, and the least
     /// recently active connections make room for new ones. Default 256M.
@@ -512,6 +521,9 @@ pub struct Config {
     pub keylog_max_sessions: usize,
     /// Flow-sharded analysis workers (`--threads`); 1 analyses on the reading thread.
     pub threads: usize,
+    /// Re-sort window for files from their start, in nanoseconds (`--reorder-window`; 0: file
+    /// order); `None`: the default window from the first packet out of order on.
+    pub reorder_window_ns: Option<i64>,
 }
 
 /// Most workers `--threads` defaults to: beyond a few, the one reader and the one
@@ -633,6 +645,12 @@ impl Cli {
         if self.keylog_max_sessions == 0 {
             return Err("--keylog-max-sessions must be at least 1".into());
         }
+        if self
+            .reorder_window
+            .is_some_and(|w| !(w.is_finite() && (0.0..=60.0).contains(&w)))
+        {
+            return Err("--reorder-window must be between 0 and 60 seconds".into());
+        }
         if self.max_header_bytes < 64 {
             return Err("--max-header-bytes must be at least 64".into());
         }
@@ -746,6 +764,8 @@ impl Cli {
             keylog: self.keylog,
             keylog_max_sessions: self.keylog_max_sessions,
             threads,
+            #[allow(clippy::cast_possible_truncation)] // at most 60 s, checked above
+            reorder_window_ns: self.reorder_window.map(|w| (w * 1e9).round() as i64),
         })
     }
 }

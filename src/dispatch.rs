@@ -39,7 +39,7 @@
 use crate::capture::{Packet, Timestamp};
 use crate::decode::Segment;
 use crate::engineio::{self, observer::EioObserver};
-use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsRecord};
+use crate::event::{ConnectionRecord, Ending, HeadCut, Peer, TlsCarrier, TlsRecord};
 use crate::h2::connection::{H2Connection, H2Limits};
 use crate::h2::frame::{self as h2frame, PrefaceMatch};
 use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
@@ -51,6 +51,7 @@ use crate::tcp::flow::Side;
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
 use crate::tls::connection::TlsConnection;
+use crate::tls::keyschedule::KeyBytes;
 use crate::tls::{record, KeyAnswer, KeyRequest};
 use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
 
@@ -1063,6 +1064,26 @@ impl Dispatch {
         self.tls.as_deref_mut()?.record.take()
     }
 
+    /// The TLS 1.2 session tickets the server issued since the last call, each with its
+    /// session's master secret ([`TlsConnection::take_issued_tickets`]).
+    pub fn take_tls_tickets(&mut self) -> Vec<([u8; 32], KeyBytes)> {
+        self.tls
+            .as_deref_mut()
+            .map(|t| t.conn.take_issued_tickets())
+            .unwrap_or_default()
+    }
+
+    /// The decrypted TLS connection every handshake and WebSocket of this connection came
+    /// out of (its parsers read only plaintext once the TLS layer starts); `None` in
+    /// plaintext or without keys.
+    #[must_use]
+    pub fn tls_carrier(&self) -> Option<TlsCarrier> {
+        self.tls
+            .as_deref()
+            .filter(|t| t.inner.is_some())
+            .map(|t| t.conn.carrier())
+    }
+
     /// Decodes one step of WebSocket frames; false when it needs more bytes or stopped.
     fn frames_step<S: ByteStream>(&mut self, link: &mut Link<'_, S>, side: Side) -> bool {
         if let Some(go_on) = self.check_http_after_switch(link, side) {
@@ -1523,6 +1544,19 @@ impl Connection {
         }
         self.tcp.settle(meter);
         self.app.settle(meter);
+    }
+
+    /// The decrypted TLS connection this connection's handshakes and WebSockets came out of
+    /// ([`Dispatch::tls_carrier`]).
+    #[must_use]
+    pub fn tls_carrier(&self) -> Option<TlsCarrier> {
+        self.app.tls_carrier()
+    }
+
+    /// The TLS 1.2 session tickets issued on this connection since the last call, with their
+    /// master secret ([`Dispatch::take_tls_tickets`]).
+    pub fn take_tls_tickets(&mut self) -> Vec<([u8; 32], KeyBytes)> {
+        self.app.take_tls_tickets()
     }
 
     /// After [`Connection::finish`]: the TLS record, when the connection carried TLS.

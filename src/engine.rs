@@ -19,9 +19,12 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::capture::{Packet, Timestamp};
+use crate::correlate::tls::{Carried, SharedResumption};
 use crate::decode::{self, Segment};
 use crate::dispatch::{ConnLimits, Connection};
-use crate::event::{Ending, Event, HandshakeRecord, TcpLoss, Timing, Verdict};
+use crate::event::{
+    Ending, Event, HandshakeRecord, TcpLoss, Timing, TlsCarrier, TlsRecord, Verdict,
+};
 use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
@@ -251,9 +254,14 @@ pub struct CaptureEvidence {
     pub http_requests_cut_before_headers: u64,
     /// Packets dropped as copies of one just seen (a SPAN port or overlapping files).
     pub duplicate_packets: u64,
-    /// Packets timestamped before a packet read earlier (merged or multi-queue captures);
-    /// packets are read in file order, so timings between them may be negative.
+    /// Packets timestamped before a packet analysed earlier: later than the capture
+    /// stage's re-sort window (merged or multi-queue captures), so timings between them may
+    /// be negative.
     pub timestamps_out_of_order: u64,
+    /// Packets the capture stage put back in timestamp order before analysis (within its
+    /// re-sort window, `--reorder-window`); in the JSON only when there were some.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reordered_packets: u64,
 }
 
 impl CaptureEvidence {
@@ -265,6 +273,7 @@ impl CaptureEvidence {
             && self.http_requests_cut_before_headers == 0
             && self.duplicate_packets == 0
             && self.timestamps_out_of_order == 0
+            && self.reordered_packets == 0
     }
 
     /// Adds one finished connection: its loss, or its one-sidedness.
@@ -356,6 +365,19 @@ pub struct Engine {
     parked_streams: BTreeMap<FlowKey, StreamId>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
+    /// The handshake ids each decrypted TLS connection carried, until its record. Per
+    /// connection (a connection lives on one worker), so it stays in the per-flow half.
+    tls_carried: Carried,
+    /// `tls_carried`, registered with `meter`.
+    tls_carried_account: Account,
+    /// TLS 1.2 master secrets by session id and ticket, for sessions resumed on a later
+    /// connection (fed only with a key store); the run's one cache, shared with the other
+    /// workers' engines ([`Engine::share_resumption`]).
+    resumption: SharedResumption,
+    /// The bytes by which this engine's calls grew `resumption`, registered with `meter`
+    /// (every worker registers its own growth, so the shared cache is counted once).
+    resumption_account: Account,
+    resumption_share: usize,
     /// Connections closed within the last [`DUPLICATE_WINDOW_NS`] of capture time (at most
     /// [`CLOSED_REMEMBERED`]), oldest first: key, when, and their last packets. Read only for
     /// packets of connections the table does not hold.
@@ -393,6 +415,11 @@ impl Engine {
             deadlines: VecDeque::new(),
             parked_streams: BTreeMap::new(),
             keys: None,
+            tls_carried: Carried::new(),
+            tls_carried_account: Account::default(),
+            resumption: SharedResumption::new(),
+            resumption_account: Account::default(),
+            resumption_share: 0,
             closed: VecDeque::new(),
         }
     }
@@ -403,6 +430,18 @@ impl Engine {
     pub fn set_key_store(&mut self, keys: Box<dyn KeyStore>) {
         self.config.conn.decrypt = true;
         self.keys = Some(keys);
+    }
+
+    /// Counts packets the capture stage re-sorted into timestamp order before handing them
+    /// to [`Engine::process`] (the engine sees only the order it is given).
+    pub fn note_reordered(&mut self, packets: u64) {
+        self.stats.capture_evidence.reordered_packets += packets;
+    }
+
+    /// A flow-sharded worker's engine: its TLS 1.2 resumption cache is `resumption`, the one
+    /// every worker of the run shares (set before the first packet).
+    pub(crate) fn share_resumption(&mut self, resumption: SharedResumption) {
+        self.resumption = resumption;
     }
 
     /// Counters so far.
@@ -430,10 +469,11 @@ impl Engine {
     #[must_use]
     pub fn memory_walked(&self) -> usize {
         let cross = match &self.cross {
-            Cross::Direct(c) => c.memory_walked(),
-            Cross::Log(_) => 0,
+            // One engine alone grew the whole resumption cache.
+            Cross::Direct(c) => c.memory_walked() + self.resumption.memory(),
+            Cross::Log(_) => self.resumption_share,
         };
-        self.flows.values().map(Flow::memory).sum::<usize>() + cross
+        self.flows.values().map(Flow::memory).sum::<usize>() + self.tls_carried.memory() + cross
     }
 
     /// Growths of `what` the memory budget refused so far ([`crate::memory`]).
@@ -616,10 +656,28 @@ impl Engine {
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
         if let Some(keys) = self.keys.as_deref_mut() {
-            // After a ServerHello the TLS layer waits for this answer, in the same packet.
+            // After a ServerHello the TLS layer waits for this answer, in the same packet; a
+            // resumed session the key log lacks is answered from an earlier connection's.
+            // (A sharded worker's lookup waits until the others passed the packet before, so
+            // the shared cache holds what one engine's would.)
             if let Some(request) = conn.tls_key_request().cloned() {
-                let answer = keys.lookup(&request);
+                let found = keys.lookup(&request);
+                let (answer, grew) = self.resumption.with(|r| r.answer(found, &request));
                 conn.install_tls_keys(answer, &mut self.output, &mut self.meter);
+                self.resumption_share += grew;
+                self.resumption_account
+                    .set(&mut self.meter, self.resumption_share);
+            }
+            let tickets = conn.take_tls_tickets();
+            if !tickets.is_empty() {
+                let ((), grew) = self.resumption.with(|r| {
+                    for (ticket, master) in tickets {
+                        r.ticket_issued(ticket, master);
+                    }
+                });
+                self.resumption_share += grew;
+                self.resumption_account
+                    .set(&mut self.meter, self.resumption_share);
             }
         }
         // Ids in request order: exchanges this packet completed before the engine saw their
@@ -660,8 +718,15 @@ impl Engine {
         }
         // What the records of exchanges this packet completed take from the connection
         // (rarely any: read only then).
-        let completed = (!self.output.completed.is_empty())
-            .then(|| (conn.connect_rtt_ns(), conn.client_side(), conn.tcp().loss()));
+        let completed = (!self.output.completed.is_empty()).then(|| {
+            let tls = conn.tls_carrier();
+            (
+                conn.connect_rtt_ns(),
+                conn.client_side(),
+                conn.tcp().loss(),
+                tls,
+            )
+        });
         // Engine.IO polls this packet completed (rarely any) need the client's side too.
         let eio_client_side = (!self.output.engineio.is_empty()).then(|| conn.client_side());
         self.note_peak();
@@ -689,8 +754,9 @@ impl Engine {
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
         let mut parked = parked;
-        if let Some((rtt, client_side, loss)) = completed {
-            for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+        if let Some((rtt, client_side, loss, tls)) = completed {
+            let opened = self.emit_completed(key, client_side, rtt, loss, tls.as_ref());
+            for (stream, id, failed) in opened {
                 if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                     conn.set_handshake(stream, id, failed);
                 }
@@ -820,8 +886,8 @@ impl Engine {
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
-            let loss = conn.tcp().loss();
-            self.emit_completed(key, client, rtt, loss);
+            let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
+            self.emit_completed(key, client, rtt, loss, tls.as_ref());
         }
         // Where the single engine expired Engine.IO sessions (after the unanswered requests,
         // before idle connections). Only a direct engine is ticked: live capture runs one
@@ -872,7 +938,10 @@ impl Engine {
         let cut = std::mem::take(&mut self.output.effect.requests_cut);
         self.stats.capture_evidence.http_requests_cut_before_headers += cut;
         self.stats.capture_evidence.add_connection(&loss, one_sided);
-        for (stream, id, failed) in self.emit_completed(key, client_side, rtt, loss) {
+        let carrier = conn.tls_carrier();
+        for (stream, id, failed) in
+            self.emit_completed(key, client_side, rtt, loss, carrier.as_ref())
+        {
             conn.set_handshake(stream, id, failed);
         }
         if !self.output.engineio.is_empty() {
@@ -881,27 +950,27 @@ impl Engine {
         let client_side = client_side.unwrap_or(Side::LoToHi);
         let client = key.source(client_side);
         let server = key.source(client_side.reverse());
-        if let Some(mut tls) = conn.take_tls_record() {
-            tls.client = client;
-            tls.server = server;
-            tls.community_id =
-                community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
-            match &mut self.cross {
-                Cross::Direct(c) => c.tls(&mut self.stats, tls),
-                Cross::Log(log) => log.push(Op::Tls(Box::new(tls))),
-            }
-        }
+        let mut websockets = 0;
         while let Some((stream, mut record)) = conn.take_connection_record() {
             record.loss = loss;
+            record.tls.clone_from(&carrier);
             record.client = client;
             record.server = server;
             record.community_id =
                 community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
-            if self.parked_streams.get(&key) == Some(&stream) {
+            let parked_stream = self.parked_streams.get(&key) == Some(&stream);
+            if parked_stream {
                 self.parked_streams.remove(&key);
             }
-            // Even for a record the correlation stage drops (its failed handshake's client
-            // never took the switch): the Engine.IO session learns its WebSocket is over.
+            // The correlation stage drops a record whose failed handshake's client never took
+            // the switch; it is not one of the WebSockets this TLS connection carried. Its
+            // Engine.IO session still learns that its WebSocket is over.
+            let parked = match &self.cross {
+                Cross::Direct(c) => c.is_parked(key, stream),
+                Cross::Log(_) => parked_stream,
+            };
+            let dropped = parked && record.client_to_server.frames == 0;
+            websockets += u64::from(!dropped);
             let eio = conn.take_engineio();
             match &mut self.cross {
                 Cross::Direct(c) => {
@@ -915,8 +984,39 @@ impl Engine {
                 }),
             }
         }
+        // Last: it says what it carried, and every record of its connection is out. Before
+        // the connection's provisional ids are forgotten: the stage maps its `handshakes`.
+        if let Some(tls) = conn.take_tls_record() {
+            self.tls_record(key, (client, server), tls, websockets);
+        }
         if let Cross::Log(log) = &mut self.cross {
             log.forget(key);
+        }
+    }
+
+    /// The TLS record of the connection `key` (`client` → `server`), which ended: endpoints,
+    /// and the handshakes and WebSocket connections it carried (the ids are a sharded
+    /// worker's provisional ones until the correlation stage maps them).
+    fn tls_record(
+        &mut self,
+        key: FlowKey,
+        (client, server): (SocketAddr, SocketAddr),
+        mut tls: TlsRecord,
+        websockets: u64,
+    ) {
+        tls.client = client;
+        tls.server = server;
+        tls.community_id =
+            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+        if !self.tls_carried.is_empty() {
+            tls.handshakes = self.tls_carried.take(key);
+            self.tls_carried_account
+                .set(&mut self.meter, self.tls_carried.memory());
+        }
+        tls.websockets = tls.decrypted.then_some(websockets);
+        match &mut self.cross {
+            Cross::Direct(c) => c.tls(&mut self.stats, tls),
+            Cross::Log(log) => log.push(Op::Tls(Box::new(tls))),
         }
     }
 
@@ -1028,6 +1128,7 @@ impl Engine {
         client_side: Option<Side>,
         connect_rtt_ns: Option<i64>,
         loss: TcpLoss,
+        tls: Option<&TlsCarrier>,
     ) -> Vec<(StreamId, u64, bool)> {
         let mut switched = Vec::new();
         if self.output.completed.is_empty() {
@@ -1045,6 +1146,12 @@ impl Engine {
             };
             let (mut record, asked_accept) = self.record(id, c, client, server, connect_rtt_ns);
             record.loss = loss;
+            if let Some(tls) = tls {
+                record.tls = Some(tls.clone());
+                self.tls_carried.handshake(key, id);
+                self.tls_carried_account
+                    .set(&mut self.meter, self.tls_carried.memory());
+            }
             let failed = record.verdict == Verdict::Failed;
             if let Some(stream) = opened {
                 switched.push((stream, record.id, failed));

@@ -14,7 +14,10 @@ pub use engineio::{
 pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
 pub use head::{Head, Header, StartLine};
 pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
-pub use tls::{CertificateSummary, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
+pub use tls::{
+    CertificateSummary, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord,
+    MAX_CARRIED_LISTED,
+};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -342,6 +345,9 @@ pub struct HandshakeRecord {
     /// HTTP/2: the stream carrying the handshake (RFC 8441); absent for HTTP/1.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2: Option<H2Stream>,
+    /// wss://: the decrypted TLS connection that carried it; absent in plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsCarrier>,
 }
 
 fn ser_ts<S: Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -615,6 +621,9 @@ pub struct ConnectionRecord {
     /// HTTP/2: the stream that carried this WebSocket (RFC 8441); absent for HTTP/1.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2_stream_id: Option<u32>,
+    /// wss://: the decrypted TLS connection that carried it; absent in plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsCarrier>,
     /// The first and last frames, for following the stream (the TUI); not in the JSON.
     #[serde(skip)]
     pub frame_log: FrameLog,

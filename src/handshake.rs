@@ -258,6 +258,7 @@ fn unplaced(ts: Timestamp) -> HandshakeRecord {
         findings: Vec::new(),
         loss: TcpLoss::default(),
         h2: None,
+        tls: None,
     }
 }
 

@@ -15,7 +15,8 @@
 //!  dispatch: per connection, which parser reads each direction (HTTP/1 → WebSocket, tunnel,
 //!            h2c; TLS) ─Completed─▶ handshake: RFC 6455 §4 checks → findings, verdict
 //!  engineio: Engine.IO packets in polling bodies and WebSocket messages (content hook)
-//!  correlate: facts across connections (proxy hops, stale accepts, Engine.IO sessions)
+//!  correlate: facts across connections (proxy hops, stale accepts, Engine.IO sessions,
+//!             TLS 1.2 resumption, what each TLS connection carried)
 //!  engine: wires the stages; Event::{Handshake, Hop, Connection, Notice} out
 //!      │
 //!      ▼

@@ -24,7 +24,7 @@ pub use curl::{curl_command, curl_for_copying, curl_replay_note};
 pub use engineio::{engineio_story, short_sid};
 pub(crate) use evidence::{citing, missing_lines, raw_line_parts};
 pub use redact::Redactor;
-pub use tls::{outcome_words, tls_story};
+pub use tls::{carried_words, outcome_words, tls_carrier_words, tls_story};
 pub(crate) use words::{
     accept_check, broken_at_headline, close_order, connection_ending_meaning, connection_story,
     AcceptCheck,

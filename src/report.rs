@@ -383,6 +383,7 @@ mod tests {
             ],
             loss: Default::default(),
             h2: None,
+            tls: None,
         }
     }
 
@@ -414,6 +415,35 @@ mod tests {
             "{md}"
         );
         assert_no_bare_markup(&md);
+    }
+
+    /// A failed wss:// handshake names its TLS connection in its detail; the SNI is the
+    /// client's text, as inert as any header.
+    #[test]
+    fn a_failed_handshake_decrypted_from_tls_names_its_tls_connection() {
+        let mut report = Report::new();
+        let mut r = evil_record();
+        r.tls = Some(crate::event::TlsCarrier {
+            sni: Some(format!("chat.example{EVIL}")),
+            version: Some("TLSv1.3".into()),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            alpn: Some("http/1.1".into()),
+        });
+        report
+            .event(&Event::Handshake(std::sync::Arc::new(r)))
+            .unwrap();
+        let info = CaptureInfo::default();
+        let md = report.render(Format::Markdown, &info);
+        assert!(
+            md.contains("- over TLS: ``` TLSv1.3 sni=chat.example<script>alert(1)</script>\\x1b[2J\\x1b[31m``\\| alpn=http/1.1 ```"),
+            "{md}"
+        );
+        let html = report.render(Format::Html, &info);
+        assert!(
+            html.contains("<li>over TLS: <code>TLSv1.3 sni=chat.example&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"));
     }
 
     fn evil_connection(handshake_id: Option<u64>) -> ConnectionRecord {
@@ -451,6 +481,7 @@ mod tests {
             )],
             loss: Default::default(),
             h2_stream_id: None,
+            tls: None,
             frame_log: Default::default(),
         }
     }
@@ -518,6 +549,77 @@ mod tests {
         let md = report.render(Format::Markdown, &CaptureInfo::default());
         assert!(md.contains("… and 7 more, not listed."), "{md}");
         assert!(md.contains(&format!("{n} of {n} WebSocket connections ended badly")));
+    }
+
+    /// The two connections a proxied WebSocket's legs opened are one incident under "After
+    /// the switch", whichever ended first (they were two groups, counted as two); without
+    /// the hop, or when its handshakes did not switch, they stay apart.
+    #[test]
+    fn a_proxied_websockets_connections_are_one_incident() {
+        let link = crate::event::HopLink {
+            downstream: 1,
+            upstream: 2,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            proxy: "10.0.0.2:80".parse().unwrap(),
+            proxy_software: None,
+            upstream_server: "10.0.0.3:8080".parse().unwrap(),
+            key: "k".into(),
+            request_line: None,
+            request_changes: vec![],
+            upstream_status: Some(101),
+            downstream_status: Some(101),
+            response_changes: vec![],
+            broken_at: crate::event::BrokenAt::Nowhere,
+            explanation: String::new(),
+            correction: None,
+            downstream_h2_stream: None,
+            upstream_h2_stream: None,
+        };
+        let model = |order: [u64; 2], hop: bool, status: u16| {
+            let mut report = Report::new();
+            for id in [1, 2] {
+                let mut r = evil_record();
+                r.id = id;
+                r.status = Some(status);
+                r.verdict = Verdict::Ok;
+                report
+                    .event(&Event::Handshake(std::sync::Arc::new(r)))
+                    .unwrap();
+            }
+            if hop {
+                report.event(&Event::Hop(Box::new(link.clone()))).unwrap();
+            }
+            for id in order {
+                let mut c = evil_connection(Some(id));
+                c.community_id = format!("1:{id}");
+                report.event(&Event::Connection(Box::new(c))).unwrap();
+            }
+            report.model(&CaptureInfo::default())
+        };
+        for order in [[1, 2], [2, 1]] {
+            let m = model(order, true, 101);
+            let c = &m.connections;
+            assert_eq!((c.total, c.problems), (2, 2), "records are still counted");
+            let i = c.incidents.unwrap();
+            assert_eq!((i.total, i.problems, i.proxied), (1, 1, 1), "{order:?}");
+            assert_eq!(c.groups.len(), 1, "{order:?}");
+            let g = &c.groups[0];
+            assert_eq!(g.upstream_legs.len(), 1);
+            let oc = &g.occurrences[0];
+            assert_eq!(oc.handshake_id, Some(1), "the client leg first");
+            assert_eq!(oc.upstream[0].handshake_id, Some(2));
+            assert!(m
+                .headline()
+                .contains("1 of 1 WebSocket connection (1 proxied) ended badly"));
+        }
+        for (hop, status) in [(false, 101), (true, 200)] {
+            let m = model([1, 2], hop, status);
+            let g = &m.connections.groups;
+            let incidents: u64 = g.iter().map(|g| g.count).sum();
+            assert_eq!(incidents, 2, "hop {hop}, status {status}");
+            assert!(g.iter().all(|g| g.upstream_legs.is_empty()));
+            assert!(m.connections.incidents.is_none());
+        }
     }
 
     /// Outside code spans and fences, captured text never appears.

@@ -279,7 +279,7 @@ pub fn analyse(
     mut keys: Option<&mut keylog::Keys>,
     mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> ReadSummary {
-    source.for_each_record(|record| {
+    let read = source.for_each_record(|record| {
         analyse_record(
             record,
             filter.as_deref_mut(),
@@ -287,7 +287,9 @@ pub fn analyse(
             keys.as_deref_mut(),
             &mut step,
         )
-    })
+    });
+    engine.note_reordered(read.reordered);
+    read
 }
 
 /// As [`analyse`], over several files read as one capture in packet timestamp order; returns
@@ -299,7 +301,7 @@ pub fn analyse_merged(
     mut keys: Option<&mut keylog::Keys>,
     mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> MergeSummary {
-    source.for_each_record(|record| {
+    let merged = source.for_each_record(|record| {
         analyse_record(
             record,
             filter.as_deref_mut(),
@@ -307,7 +309,9 @@ pub fn analyse_merged(
             keys.as_deref_mut(),
             &mut step,
         )
-    })
+    });
+    engine.note_reordered(merged.combined().reordered);
+    merged
 }
 
 /// One record of [`analyse`] or [`analyse_merged`]: secrets to the key log, a packet
@@ -366,12 +370,24 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         .map(PacketFilter::new)
         .transpose()?;
     enum Opened {
-        One(FileSource),
+        One(Box<FileSource>),
         Many(MergedSource),
     }
     let opened = match capture {
-        Capture::One(path) => Opened::One(FileSource::open(path)?),
-        Capture::Many(paths) => Opened::Many(MergedSource::open(paths)?),
+        Capture::One(path) => {
+            let source = FileSource::open(path)?;
+            Opened::One(Box::new(match config.reorder_window_ns {
+                Some(span) => source.with_reorder_window(span),
+                None => source,
+            }))
+        }
+        Capture::Many(paths) => {
+            let source = MergedSource::open(paths)?;
+            Opened::Many(match config.reorder_window_ns {
+                Some(span) => source.with_reorder_window(span),
+                None => source,
+            })
+        }
     };
     let redactor = redactor(&config.redact)?;
     let mut delivery = Delivery::new(config, redactor, false)?;
@@ -468,6 +484,9 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         }
         (read, files, engine.stats().clone())
     };
+    // The packets the reader re-sorted are the reader's count, whichever path analysed them.
+    let mut stats = stats;
+    stats.capture_evidence.reordered_packets = read.reordered;
     if let Some(f) = &filter {
         for lt in f.unmatched_linktypes() {
             delivery.notice(Notice::new(

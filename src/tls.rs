@@ -59,6 +59,8 @@ pub mod suite;
 
 use std::fmt;
 
+use keyschedule::KeyBytes;
+
 #[cfg(doc)]
 use crate::tcp::stream::Relay;
 
@@ -159,19 +161,13 @@ pub struct SessionKeys {
     pub client: Box<dyn RecordDecrypter>,
     /// For the server's records.
     pub server: Box<dyn RecordDecrypter>,
-    /// Where the session tickets the server issues on this connection are remembered (TLS
-    /// 1.2 with a known master secret), so a later connection resuming by ticket decrypts.
-    pub tickets: Option<Box<dyn TicketSink>>,
+    /// The TLS 1.2 master secret, when known: a later connection resuming this session (by
+    /// its id, or by a ticket the server issues here, [`connection::TlsConnection::take_issued_tickets`])
+    /// reuses it (`correlate::tls` remembers it across connections).
+    pub master: Option<KeyBytes>,
     /// For the client's 0-RTT records (TLS 1.3 `CLIENT_EARLY_TRAFFIC_SECRET`, with the
     /// suite the ServerHello chose: the resumed session's), when asked for and logged.
     pub early: Option<Box<dyn RecordDecrypter>>,
-}
-
-/// Takes the session tickets a server issued on a decrypted TLS 1.2 connection (its
-/// NewSessionTicket, in plaintext before the server's ChangeCipherSpec).
-pub trait TicketSink: fmt::Debug + Send {
-    /// The server issued the ticket whose [`handshake::ticket_digest`] is `ticket`.
-    fn issued(&mut self, ticket: [u8; 32]);
 }
 
 /// The answer to a [`KeyRequest`].
@@ -187,7 +183,8 @@ pub enum KeyAnswer {
 }
 
 /// Key material the engine consults for each TLS session it sees (a parsed key log, the
-/// secrets of a pcapng Decryption Secrets Block, a resumption cache).
+/// secrets of a pcapng Decryption Secrets Block). Sessions resumed across connections are
+/// the correlation stage's (`correlate::tls::Resumption`), which completes the answer.
 pub trait KeyStore: fmt::Debug + Send {
     /// Finds the secrets of the session `request` describes.
     fn lookup(&mut self, request: &KeyRequest) -> KeyAnswer;

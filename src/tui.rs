@@ -281,7 +281,14 @@ fn perform(
         }
         Effect::LoadConnectionHex(i) => {
             let dump = app.conns.record(i).map(|row| {
-                export::load_connection_hex(app.file.as_deref(), &row.record, i, app.redacted)
+                export::load_connection_hex(
+                    app.file.as_deref(),
+                    app.packets.as_ref(),
+                    &row.record,
+                    app.opened_by(row),
+                    i,
+                    app.redacted,
+                )
             });
             if let Some(dump) = dump {
                 app.set_hex(dump);
@@ -336,7 +343,12 @@ fn perform(
             app.show_popup("export pcap", crate::present::escape(&msg));
         }
         Effect::LoadHex(_) => {
-            let dump = export::load_hex(app.file.as_deref(), record, app.redacted);
+            let dump = export::load_hex(
+                app.file.as_deref(),
+                app.packets.as_ref(),
+                record,
+                app.redacted,
+            );
             app.set_hex(dump);
         }
     }

@@ -1,22 +1,45 @@
 //! Streaming pcap / pcapng reader (pcap-parser), constant memory whatever the file size.
+//!
+//! Packets go out in file order while the file is in timestamp order (one comparison a
+//! packet). From the first packet timestamped before the one handed on before it, the file is
+//! re-sorted within a window ([`super::window`]): the reader reads ahead of delivery, leaving
+//! the packets where they are in its buffer (no copy), and hands each on once the file has
+//! been read the window's span past it. That first packet, and any later than the window,
+//! go where the file has them and are counted.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
+use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::index::{Checkpoint, Interface, PacketIndex, Section};
+use super::window::{Held, Window, DEFAULT_REORDER_WINDOW_NS};
 use super::{CaptureError, Linktype, Packet, Record, Secrets, SecretsKind, Timestamp};
 
 /// Initial read buffer; grows (up to [`MAX_RECORD_BYTES`]) for larger records.
+#[cfg(not(test))]
 const INITIAL_BUFFER_BYTES: usize = 256 * 1024;
+/// Small in unit tests, so small samples refill the buffer (and the packet index gets its
+/// checkpoints) many times.
+#[cfg(test)]
+const INITIAL_BUFFER_BYTES: usize = 2048;
 /// Bytes read before handing the stream to pcap-parser (covers any file header).
 const PREFETCH_BYTES: usize = 64 * 1024;
 /// Largest single pcap record or pcapng block accepted. libpcap's own limit for a
 /// packet is 256 KiB; pcapng blocks with options can be a little larger.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// The re-sort look-ahead takes at most this share of the read buffer (the buffer grows, up
+/// to [`MAX_RECORD_BYTES`], to keep it so): each refill moves the look-ahead to the buffer's
+/// start, so a small share keeps that copy a few per cent of the file.
+const LOOKAHEAD_SHARE: usize = 16;
+/// Most packets held for re-sorting at once (a file of tiny packets reaches it before the
+/// byte share); past it the window is as long as this many packets.
+const MAX_HELD_PACKETS: usize = 1 << 16;
 
 /// What a completed read covered.
 #[derive(Debug, Default)]
@@ -34,13 +57,12 @@ pub struct ReadSummary {
     pub drops: Option<u64>,
     /// Why reading stopped early, if it did; every packet before it was delivered.
     pub error: Option<CaptureError>,
-}
-
-#[derive(Clone, Copy)]
-struct Interface {
-    linktype: Linktype,
-    units_per_sec: u64,
-    ts_offset: i64,
+    /// Packets handed on before packets the file holds earlier, because their timestamps
+    /// are earlier (re-sorted within the window).
+    pub reordered: u64,
+    /// Packets timestamped before a packet already handed on: later than the re-sort window,
+    /// handed on where the file has them.
+    pub beyond_window: u64,
 }
 
 /// What one file's reading has learnt so far: its interfaces (pcapng numbers them per
@@ -54,6 +76,47 @@ struct ReadState {
     /// The pcap (not pcapng) file header's interface.
     legacy: Option<Interface>,
     buffer_size: usize,
+    /// The packet index being recorded, with the section it is in (`None`: not asked for).
+    index: Option<(PacketIndex, Arc<Section>)>,
+    /// How the next block is parsed, from the file header or the last section header.
+    format: Format,
+}
+
+/// The record layout of the file, for parsing blocks ahead of the read position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// Not known before the first block.
+    Unknown,
+    /// pcap, little-endian.
+    PcapLe,
+    /// pcap, big-endian.
+    PcapBe,
+    /// Kuznetzov's modified pcap.
+    PcapModified,
+    /// pcapng, in the byte order of the current section.
+    Ng { big_endian: bool },
+}
+
+/// Parses the block at the start of `i` as `format` lays it out: its length and contents.
+fn parse_block(
+    format: Format,
+    i: &[u8],
+) -> Result<(usize, PcapBlockOwned<'_>), nom::Err<PcapError<&[u8]>>> {
+    let len = |rest: &[u8]| i.len() - rest.len();
+    match format {
+        Format::PcapLe => pcap_parser::parse_pcap_frame(i).map(|(r, b)| (len(r), b.into())),
+        Format::PcapBe => pcap_parser::parse_pcap_frame_be(i).map(|(r, b)| (len(r), b.into())),
+        Format::PcapModified => {
+            pcap_parser::parse_pcap_frame_modified(i).map(|(r, b)| (len(r), b.into()))
+        }
+        Format::Ng { big_endian: false } => {
+            pcap_parser::pcapng::parse_block_le(i).map(|(r, b)| (len(r), b.into()))
+        }
+        Format::Ng { big_endian: true } => {
+            pcap_parser::pcapng::parse_block_be(i).map(|(r, b)| (len(r), b.into()))
+        }
+        Format::Unknown => Err(nom::Err::Error(PcapError::HeaderNotRecognized)),
+    }
 }
 
 impl Default for ReadState {
@@ -65,6 +128,8 @@ impl Default for ReadState {
             drops_in_earlier_sections: 0,
             legacy: None,
             buffer_size: INITIAL_BUFFER_BYTES,
+            format: Format::Unknown,
+            index: None,
         }
     }
 }
@@ -131,6 +196,14 @@ impl ReadState {
                     1_000_000
                 };
                 self.summary.snaplen = Some(header.snaplen);
+                self.format = if header.is_modified_format() {
+                    Format::PcapModified
+                } else if header.is_bigendian() {
+                    Format::PcapBe
+                } else {
+                    Format::PcapLe
+                };
+                self.note_section(Some(24), None);
                 self.legacy = Some(Interface {
                     linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
                     units_per_sec: units,
@@ -163,9 +236,13 @@ impl ReadState {
                     None => Decoded::Nothing,
                 }
             }
-            PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                self.format = Format::Ng {
+                    big_endian: shb.big_endian(),
+                };
                 // A new section restarts interface numbering (pcapng §4.1).
                 self.interfaces.clear();
+                self.note_section(Some(u64::from(shb.block_len1)), None);
                 self.drops_in_earlier_sections += self
                     .drops_by_interface
                     .drain(..)
@@ -177,11 +254,13 @@ impl ReadState {
                 if self.summary.snaplen.is_none() {
                     self.summary.snaplen = Some(idb.snaplen);
                 }
-                self.interfaces.push(Interface {
+                let iface = Interface {
                     linktype: Linktype(u32::try_from(idb.linktype.0).unwrap_or(0)),
                     units_per_sec: idb.ts_resolution().unwrap_or(1_000_000),
                     ts_offset: idb.ts_offset(),
-                });
+                };
+                self.interfaces.push(iface);
+                self.note_section(None, Some(iface));
                 Decoded::Nothing
             }
             PcapBlockOwned::NG(Block::SimplePacket(spb)) => match self.interfaces.first() {
@@ -250,11 +329,46 @@ impl ReadState {
     }
 }
 
+impl ReadState {
+    /// Keeps the indexed section up to date: a file or section header of `header_len` bytes
+    /// at the current offset starts a new one, an interface description adds to it.
+    #[cold]
+    fn note_section(&mut self, header_len: Option<u64>, iface: Option<Interface>) {
+        let at = self.summary.bytes;
+        let Some((_, section)) = &mut self.index else {
+            return;
+        };
+        let mut next = (**section).clone();
+        if let Some(len) = header_len {
+            next = Section {
+                header_at: at,
+                header_len: len,
+                interfaces: Vec::new(),
+            };
+        }
+        next.interfaces.extend(iface);
+        *section = Arc::new(next);
+    }
+}
+
 /// A pcap or pcapng file (or standard input, `-`) read as a stream of packets.
 pub struct FileSource {
     path: String,
     reader: Box<dyn PcapReaderIterator + Send>,
     state: ReadState,
+    /// Span of the re-sort window, in nanoseconds (0: file order, never re-sorted).
+    reorder_span: i64,
+    /// The re-sort window, once the file has shown a timestamp out of order (`None`: packets
+    /// go in file order, as read).
+    window: Option<Box<Window>>,
+    /// Timestamp of the last packet handed on in file order (before the window engages).
+    last_out: Timestamp,
+    /// File offset up to which blocks have been read ahead (window mode).
+    scan_at: u64,
+    /// Nothing more to read ahead: the end, or damage (in the summary).
+    scan_ended: bool,
+    /// The packet [`FileSource::peek`] chose, for [`FileSource::take`] (window mode).
+    chosen: Option<u64>,
 }
 
 impl FileSource {
@@ -347,7 +461,91 @@ impl FileSource {
             path: name.to_owned(),
             reader,
             state: ReadState::default(),
+            reorder_span: DEFAULT_REORDER_WINDOW_NS,
+            window: None,
+            last_out: Timestamp(i64::MIN),
+            scan_at: 0,
+            scan_ended: false,
+            chosen: None,
         })
+    }
+
+    /// Sorts the file from its first packet on within a window of `span_ns` (packets are
+    /// handed on in timestamp order as long as none is timestamped more than that before a
+    /// packet the file holds ahead of it), instead of only from its first packet out of order
+    /// on within [`DEFAULT_REORDER_WINDOW_NS`]: for a file known to be out of order, at the
+    /// look-ahead's cost on every packet. 0 hands them on in file order. Call before reading.
+    #[must_use]
+    pub fn with_reorder_window(mut self, span_ns: i64) -> Self {
+        self.reorder_span = span_ns.max(0);
+        self.window = (span_ns > 0).then(|| Box::new(Window::new(span_ns)));
+        self
+    }
+
+    /// The file has just shown a packet timestamped before the last one handed on (it is
+    /// at the read position, not consumed): from here on, read through the window.
+    #[cold]
+    fn engage_window(&mut self) {
+        self.window = Some(Box::new(Window::after(self.reorder_span, self.last_out)));
+        self.scan_at = self.state.summary.bytes;
+        if let Some((index, _)) = &self.state.index {
+            index.freeze();
+        }
+    }
+
+    /// Records a checkpoint into `index` each time the read buffer is refilled from now on, so
+    /// [`super::index::read_packets`] can read any packet again by its byte offset. Call it
+    /// before the first packet is read.
+    pub fn index_packets(&mut self, index: &PacketIndex) {
+        if self.window.is_some() {
+            // Re-sorted from the first packet (`with_reorder_window`): offsets do not start
+            // runs numbered as delivered, so packets are found by reading from the start.
+            index.freeze();
+        }
+        self.state.index = Some((index.clone(), Arc::new(Section::default())));
+    }
+
+    /// Opens `path` to read on from checkpoint `cp` (recorded by a reading of the same file):
+    /// its file or section header first, then the packets from `cp.number` on, numbered as
+    /// the first reading numbered them.
+    ///
+    /// # Errors
+    /// The file cannot be opened, or what is at the checkpoint is not what the index says.
+    pub fn open_at(path: &str, cp: &Checkpoint) -> Result<Self, CaptureError> {
+        let io = |source: io::Error| CaptureError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let len = usize::try_from(cp.section.header_len)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RECORD_BYTES);
+        let mut header = vec![0u8; len];
+        file.seek(SeekFrom::Start(cp.section.header_at))
+            .and_then(|_| file.read_exact(&mut header))
+            .and_then(|()| file.seek(SeekFrom::Start(cp.offset)))
+            .map_err(io)?;
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(header).chain(file));
+        let mut source = Self::from_reader(path, input)?;
+        // The header block: decoded as at the start (link type, snap length), then the
+        // interfaces the section had described by the checkpoint.
+        match source.reader.next() {
+            Ok((consumed, block)) => {
+                source.state.decode(block);
+                source.advance(consumed);
+            }
+            Err(_) => {
+                return Err(CaptureError::Corrupt {
+                    path: path.to_owned(),
+                    after_packet: cp.number.saturating_sub(1),
+                    offset: cp.offset,
+                    detail: "the header the packet index names cannot be read".into(),
+                })
+            }
+        }
+        source.state.interfaces.clone_from(&cp.section.interfaces);
+        source.state.summary.packets = cp.number.saturating_sub(1);
+        Ok(source)
     }
 
     /// The name this source was opened with.
@@ -377,11 +575,19 @@ impl FileSource {
         &mut self,
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
     ) -> ReadSummary {
+        if self.window.is_some() {
+            return self.windowed(&mut on_record);
+        }
         loop {
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {
                     let stop = match self.state.decode(block) {
                         Decoded::Packet(mut packet) => {
+                            if packet.ts < self.last_out && self.reorder_span > 0 {
+                                self.engage_window();
+                                return self.windowed(&mut on_record);
+                            }
+                            self.last_out = packet.ts;
                             self.state.count(&mut packet, None);
                             on_record(Record::Packet(&packet)).is_break()
                         }
@@ -403,7 +609,213 @@ impl FileSource {
                 break;
             }
         }
-        std::mem::take(&mut self.state.summary)
+        self.take_summary()
+    }
+
+    /// The rest of [`FileSource::for_each_record`] once the window is engaged.
+    fn windowed(
+        &mut self,
+        on_record: &mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>,
+    ) -> ReadSummary {
+        loop {
+            let next = self.ready(&mut |secrets| {
+                let _ = on_record(Record::Secrets(secrets));
+            });
+            let Some(seq) = next else { break };
+            if self
+                .deliver(seq, None, |packet| on_record(Record::Packet(packet)))
+                .is_break()
+            {
+                break;
+            }
+        }
+        self.take_summary()
+    }
+
+    /// The summary so far, with the window's counts, leaving an empty one.
+    fn take_summary(&mut self) -> ReadSummary {
+        let mut summary = std::mem::take(&mut self.state.summary);
+        if let Some(w) = &mut self.window {
+            summary.reordered = std::mem::take(&mut w.reordered);
+            summary.beyond_window = std::mem::take(&mut w.beyond);
+        }
+        summary
+    }
+
+    /// Reads ahead until the earliest packet held may go (window mode), handing the secrets
+    /// met on the way to `on_secrets`; returns its sequence number, `None` at the end.
+    fn ready(&mut self, on_secrets: &mut dyn FnMut(Secrets<'_>)) -> Option<u64> {
+        loop {
+            let window = self.window.as_mut()?;
+            let ahead = self.scan_at.saturating_sub(self.state.summary.bytes);
+            let full = ahead as usize >= self.state.buffer_size / LOOKAHEAD_SHARE
+                || window.len() >= MAX_HELD_PACKETS;
+            if full && window.len() < MAX_HELD_PACKETS && self.state.buffer_size < MAX_RECORD_BYTES
+            {
+                // A fast capture: more room before giving up any of the window.
+                self.state.buffer_size = (self.state.buffer_size * 4).min(MAX_RECORD_BYTES);
+                if self.reader.grow(self.state.buffer_size) {
+                    continue;
+                }
+            }
+            if let Some(seq) = window.ready(self.scan_ended, full) {
+                return Some(seq);
+            }
+            if self.scan_ended {
+                // Blocks after the last packet (statistics, names): read, now consumed.
+                let rest = self.scan_at.saturating_sub(self.state.summary.bytes);
+                self.advance(usize::try_from(rest).unwrap_or(0));
+                return None;
+            }
+            if !self.read_ahead(on_secrets) {
+                // No room to read the next block while packets are held: hand one on.
+                let window = self.window.as_mut()?;
+                return window.ready(true, true);
+            }
+        }
+    }
+
+    /// Reads the next block ahead of delivery: a packet is held, secrets go to `on_secrets`,
+    /// the rest updates the state. Returns `false` when the buffer has no room for the block
+    /// until held packets go; at the end or at damage sets `scan_ended`.
+    fn read_ahead(&mut self, on_secrets: &mut dyn FnMut(Secrets<'_>)) -> bool {
+        if self.scan_at == 0 {
+            // The file header (pcap) or first section header (pcapng): as pcap-parser reads it.
+            match self.reader.next() {
+                Ok((offset, block)) => {
+                    if let Decoded::Secrets(secrets) = self.state.decode(block) {
+                        on_secrets(secrets);
+                    }
+                    self.advance(offset);
+                    self.scan_at = offset as u64;
+                }
+                Err(e) => {
+                    let failure = Failure::of(&e);
+                    if !self.recover(failure) {
+                        self.scan_ended = true;
+                    }
+                }
+            }
+            return true;
+        }
+        let Some(window) = self.window.as_mut() else {
+            self.scan_ended = true;
+            return true;
+        };
+        let rel = usize::try_from(self.scan_at.saturating_sub(self.state.summary.bytes))
+            .unwrap_or(usize::MAX);
+        let data = self.reader.data();
+        let slice = data.get(rel..).unwrap_or_default();
+        let failure = match parse_block(self.state.format, slice) {
+            Ok((len, block)) => {
+                let base = slice.as_ptr() as usize;
+                match self.state.decode(block) {
+                    Decoded::Packet(p) => {
+                        let data_at = (p.data.as_ptr() as usize).saturating_sub(base);
+                        window.push(Held::new(
+                            self.scan_at,
+                            u32::try_from(data_at).unwrap_or(u32::MAX),
+                            u32::try_from(p.data.len()).unwrap_or(u32::MAX),
+                            p.ts,
+                            p.linktype,
+                            p.orig_len,
+                        ));
+                    }
+                    Decoded::Secrets(mut secrets) => {
+                        // Packets before it in the file, held ones included.
+                        secrets.after_packet = self.state.summary.packets + window.len() as u64;
+                        on_secrets(secrets);
+                    }
+                    Decoded::Nothing => {}
+                }
+                self.scan_at += len as u64;
+                return true;
+            }
+            Err(nom::Err::Incomplete(needed)) => {
+                let needed = match needed {
+                    nom::Needed::Size(n) => n.get(),
+                    nom::Needed::Unknown => 1,
+                };
+                if self.reader.reader_exhausted() {
+                    if slice.is_empty() {
+                        self.scan_ended = true;
+                        return true;
+                    }
+                    Failure::UnexpectedEof
+                } else if data.len() + needed < self.state.buffer_size {
+                    Failure::Incomplete
+                } else if window.len() > 0 {
+                    // The record fits once the packets before it are handed on.
+                    return false;
+                } else {
+                    Failure::BufferTooSmall
+                }
+            }
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Failure::Other(describe(&e)),
+        };
+        let held = window.len() as u64;
+        match failure {
+            Failure::Incomplete | Failure::BufferTooSmall => {
+                if !self.recover(failure) {
+                    self.scan_ended = true;
+                }
+            }
+            Failure::UnexpectedEof => {
+                self.state.summary.error = Some(CaptureError::Truncated {
+                    path: self.path.clone(),
+                    after_packet: self.state.summary.packets + held,
+                    offset: self.scan_at,
+                });
+                self.scan_ended = true;
+            }
+            Failure::Eof | Failure::Other(_) => {
+                let detail = match failure {
+                    Failure::Other(detail) => detail,
+                    _ => "end of file".to_owned(),
+                };
+                self.state.summary.error = Some(CaptureError::Corrupt {
+                    path: self.path.clone(),
+                    after_packet: self.state.summary.packets + held,
+                    offset: self.scan_at,
+                    detail,
+                });
+                self.scan_ended = true;
+            }
+        }
+        true
+    }
+
+    /// Hands on the held packet `seq`, numbered `number` (else the next in this file), and
+    /// consumes the read buffer up to the first packet still held.
+    fn deliver(
+        &mut self,
+        seq: u64,
+        number: Option<u64>,
+        on_packet: impl FnOnce(&Packet<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let Some(window) = self.window.as_mut() else {
+            return ControlFlow::Continue(());
+        };
+        let Some(held) = window.take(seq) else {
+            return ControlFlow::Continue(());
+        };
+        let upto = window.release().unwrap_or(self.scan_at);
+        let consumed = self.state.summary.bytes;
+        let start = usize::try_from(held.at.saturating_sub(consumed))
+            .unwrap_or(usize::MAX)
+            .saturating_add(held.data_at as usize);
+        let end = start.saturating_add(held.data_len as usize);
+        let mut packet = Packet {
+            number: 0,
+            ts: held.ts,
+            linktype: held.linktype,
+            data: self.reader.data().get(start..end).unwrap_or_default(),
+            orig_len: held.orig_len,
+        };
+        self.state.count(&mut packet, number);
+        let flow = on_packet(&packet);
+        self.advance(usize::try_from(upto.saturating_sub(consumed)).unwrap_or(0));
+        flow
     }
 
     /// Reads up to the next packet without delivering it, and returns its timestamp; the
@@ -412,9 +824,23 @@ impl FileSource {
     /// read buffer until [`FileSource::take`]: this is how [`super::MergedSource`] looks at
     /// the head of every file without copying packets.
     pub(crate) fn peek(&mut self, mut on_secrets: impl FnMut(Secrets<'_>)) -> Option<Timestamp> {
+        if self.window.is_some() {
+            let seq = match self.chosen {
+                Some(seq) => seq,
+                None => self.ready(&mut on_secrets)?,
+            };
+            self.chosen = Some(seq);
+            return self.window.as_ref().and_then(|w| w.ts_of(seq));
+        }
         loop {
             let consumed = match self.reader.next() {
                 Ok((offset, block)) => match self.state.decode(block) {
+                    Decoded::Packet(packet)
+                        if packet.ts < self.last_out && self.reorder_span > 0 =>
+                    {
+                        self.engage_window();
+                        return self.peek(on_secrets);
+                    }
                     Decoded::Packet(packet) => return Some(packet.ts),
                     Decoded::Secrets(secrets) => {
                         on_secrets(secrets);
@@ -441,10 +867,21 @@ impl FileSource {
         number: u64,
         on_packet: impl FnOnce(&Packet<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
+        if self.window.is_some() {
+            let chosen = match self.chosen.take() {
+                Some(seq) => Some(seq),
+                None => self.ready(&mut |_| {}),
+            };
+            return match chosen {
+                Some(seq) => self.deliver(seq, Some(number), on_packet),
+                None => ControlFlow::Continue(()),
+            };
+        }
         // The block is still in the buffer: parsing it again costs its header, not a copy.
         let (consumed, flow) = match self.reader.next() {
             Ok((offset, block)) => match self.state.decode(block) {
                 Decoded::Packet(mut packet) => {
+                    self.last_out = packet.ts;
                     self.state.count(&mut packet, Some(number));
                     (offset, on_packet(&packet))
                 }
@@ -459,7 +896,7 @@ impl FileSource {
     /// What the reading covered (the whole file once [`FileSource::peek`] has returned
     /// `None`).
     pub(crate) fn into_summary(mut self) -> ReadSummary {
-        std::mem::take(&mut self.state.summary)
+        self.take_summary()
     }
 
     /// Moves the read position past a block of `consumed` bytes.
@@ -478,14 +915,17 @@ impl FileSource {
     fn recover(&mut self, failure: Failure) -> bool {
         match failure {
             Failure::Eof => false,
-            Failure::Incomplete => match self.reader.refill() {
-                Ok(()) => true,
-                Err(e) => {
-                    let detail = describe(&e);
-                    self.fail(&detail);
-                    false
+            Failure::Incomplete => {
+                self.checkpoint();
+                match self.reader.refill() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let detail = describe(&e);
+                        self.fail(&detail);
+                        false
+                    }
                 }
-            },
+            }
             Failure::BufferTooSmall => {
                 if self.state.buffer_size >= MAX_RECORD_BYTES {
                     self.fail(&format!("record larger than {MAX_RECORD_BYTES} bytes"));
@@ -520,6 +960,25 @@ impl FileSource {
         }
     }
 
+    /// Records a checkpoint of the packet index, if one is kept, where the next block
+    /// starts: called when the read buffer is refilled (every few hundred KiB), so indexing
+    /// costs nothing per packet.
+    #[cold]
+    fn checkpoint(&self) {
+        let state = &self.state;
+        if let Some((index, section)) = &state.index {
+            // After the first packet: the offset is then past the file header (a pcap
+            // header read twice would be taken for a packet).
+            if state.summary.packets > 0 {
+                index.push(Checkpoint {
+                    number: state.summary.packets + 1,
+                    offset: state.summary.bytes,
+                    section: Arc::clone(section),
+                });
+            }
+        }
+    }
+
     fn fail(&mut self, detail: &str) {
         self.state.summary.error = Some(CaptureError::Corrupt {
             path: self.path.clone(),
@@ -527,6 +986,58 @@ impl FileSource {
             offset: self.state.summary.bytes,
             detail: detail.to_owned(),
         });
+    }
+}
+
+impl PacketIndex {
+    /// Reads the packets numbered `wanted` (sorted, distinct) from the capture `path` again and
+    /// hands each to `on_packet`, seeking to the checkpoint before each run of them: packets
+    /// past the last checkpoint, or in a file not indexed, are found by reading on from there
+    /// (or from the start). Packets the file does not hold are skipped.
+    ///
+    /// # Errors
+    /// The file cannot be opened again, or does not start where the index says.
+    pub fn read_packets(
+        &self,
+        path: &str,
+        wanted: &[u64],
+        mut on_packet: impl FnMut(&Packet<'_>),
+    ) -> Result<(), CaptureError> {
+        let index = self;
+        let mut rest = wanted;
+        while let Some(&first) = rest.first() {
+            // One reading per checkpoint: the run of wanted packets it is the nearest start for.
+            let start = index.before(first);
+            let key = |n: u64| index.before(n).map(|c| c.number);
+            let from = start.as_ref().map(|c| c.number);
+            let next_cp = rest
+                .iter()
+                .position(|&n| key(n) != from)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(next_cp);
+            let mut source = match &start {
+                Some(cp) => FileSource::open_at(path, cp)?,
+                None => FileSource::open(path)?,
+            };
+            let last = run.last().copied().unwrap_or(first);
+            let mut i = 0;
+            source.for_each_packet(|p| {
+                while run.get(i).is_some_and(|&n| n < p.number) {
+                    i += 1;
+                }
+                if run.get(i) == Some(&p.number) {
+                    on_packet(p);
+                    i += 1;
+                }
+                if p.number >= last {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            rest = after;
+        }
+        Ok(())
     }
 }
 

@@ -73,6 +73,8 @@ impl MergeSummary {
                 }
             }
             all.snaplen = all.snaplen.or(s.snaplen);
+            all.reordered += s.reordered;
+            all.beyond_window += s.beyond_window;
             if let Some(d) = s.drops {
                 all.drops = Some(all.drops.unwrap_or(0).saturating_add(d));
             }
@@ -104,6 +106,9 @@ pub struct MergedSource {
     /// Files whose reading ended before the merge (no packet, or damage before the first).
     ended: Vec<FileRead>,
     notes: Vec<MergeNote>,
+    /// Each file's re-sort window from its start ([`FileSource::with_reorder_window`]), or
+    /// `None` for the default (from its first packet out of order on).
+    reorder_window_ns: Option<i64>,
 }
 
 impl MergedSource {
@@ -197,7 +202,16 @@ impl MergedSource {
             leading_secrets,
             ended,
             notes,
+            reorder_window_ns: None,
         })
+    }
+
+    /// Sets the re-sort window of every file ([`FileSource::with_reorder_window`]): each file
+    /// is put in timestamp order within it, then the files are merged.
+    #[must_use]
+    pub fn with_reorder_window(mut self, span_ns: i64) -> Self {
+        self.reorder_window_ns = Some(span_ns);
+        self
     }
 
     /// What opening the files noticed (their order); the merge adds its overlaps.
@@ -251,7 +265,11 @@ impl MergedSource {
                 let mut summary = None;
                 let mut source = None;
                 match FileSource::open(&w.path) {
-                    Ok(mut s) => {
+                    Ok(s) => {
+                        let mut s = match self.reorder_window_ns {
+                            Some(span) => s.with_reorder_window(span),
+                            None => s,
+                        };
                         let skip = w.leading_secrets_read;
                         let head = s.peek(|secrets| {
                             if !skip {

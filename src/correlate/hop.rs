@@ -1043,6 +1043,7 @@ mod tests {
             findings: vec![],
             loss: Default::default(),
             h2: None,
+            tls: None,
         })
     }
 

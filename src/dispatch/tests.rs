@@ -588,7 +588,7 @@ fn decrypted_bytes_get_the_whole_http_and_websocket_analysis() {
     let keys = crate::tls::SessionKeys {
         client: Box::new(ClearText),
         server: Box::new(ClearText),
-        tickets: None,
+        master: None,
         early: None,
     };
     r.conn
@@ -739,7 +739,7 @@ fn alpn_h2_makes_the_decrypted_bytes_http2_from_their_first_octet() {
     let keys = crate::tls::SessionKeys {
         client: Box::new(ClearText),
         server: Box::new(ClearText),
-        tickets: None,
+        master: None,
         early: None,
     };
     r.conn

@@ -385,6 +385,12 @@ impl Correlator {
         }
     }
 
+    /// Whether the correlation stage holds the failed handshake of `key`'s `stream` (parked
+    /// until its client's first frame or the connection's end).
+    pub(crate) fn is_parked(&self, key: FlowKey, stream: StreamId) -> bool {
+        self.parked.get(&key).is_some_and(|p| p.stream == stream)
+    }
+
     /// A finished connection's TLS record (endpoints set).
     pub(crate) fn tls(&mut self, stats: &mut Stats, tls: TlsRecord) {
         stats.tls_connections += 1;

@@ -12,7 +12,8 @@
 //!   on the other workers' requests before it), so it hands out provisional ids (a tag bit,
 //!   the worker and a count) and logs each reservation; the stage reserves the real id at the
 //!   same point and maps every provisional id in the records it is handed (handshake ids,
-//!   connection records' `handshake_id`). The map loses a connection's ids when it ends.
+//!   connection records' `handshake_id`, the `handshakes` a TLS record lists). The map loses
+//!   a connection's ids when it ends (after its TLS record).
 //! - **Connections leaving together.** At a packet the idle sweep may drop connections of
 //!   several workers (every worker sweeps its table at every packet, so the sweeps happen at
 //!   the same packets as one table's); one table finishes them in (last activity, key)
@@ -442,7 +443,15 @@ impl Merge {
                 enabled,
                 ts,
             } => self.corr.h2_settings(client, server, enabled, ts),
-            Op::Tls(tls) => self.corr.tls(&mut self.stats, *tls),
+            Op::Tls(mut tls) => {
+                // The handshakes it carried, by their real ids (in id order, as one engine
+                // lists them).
+                for id in &mut tls.handshakes {
+                    *id = self.global(*id);
+                }
+                tls.handshakes.sort_unstable();
+                self.corr.tls(&mut self.stats, *tls);
+            }
             Op::Connection {
                 key,
                 stream,

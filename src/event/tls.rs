@@ -25,8 +25,12 @@ pub enum TlsOutcome {
     /// The handshake stopped with a FIN or RST and no alert.
     Aborted,
     /// The handshake completed, then the connection closed before application data went
-    /// both ways.
+    /// both ways (and not as [`TlsOutcome::Unused`]).
     ClosedBeforeData,
+    /// The handshake completed, then the client closed the connection without sending
+    /// application data or an alert: a spare connection opened ahead of need and not used
+    /// (Chromium's preconnect). Not a failure.
+    Unused,
     /// The capture ended (or wssniff evicted the flow) in the middle of the handshake.
     Incomplete,
     /// The capture started after the handshake: only encrypted records were seen.
@@ -42,6 +46,7 @@ impl TlsOutcome {
             TlsOutcome::HandshakeFailed => "handshake_failed",
             TlsOutcome::Aborted => "aborted",
             TlsOutcome::ClosedBeforeData => "closed_before_data",
+            TlsOutcome::Unused => "unused",
             TlsOutcome::Incomplete => "incomplete",
             TlsOutcome::HandshakeNotObserved => "handshake_not_observed",
         }
@@ -107,6 +112,25 @@ pub struct TlsDirection {
     /// sequence numbers (record headers and bytes the capture lost included).
     pub application_data_bytes: u64,
 }
+
+/// The TLS connection that carried a handshake or a WebSocket connection: what its hellos
+/// said. Only decrypted TLS carries anything wssniff can see, so it is always a decrypted
+/// one; its `tls` record (the same `community_id`) has the whole story and lists the
+/// handshakes it carried ([`TlsRecord::handshakes`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsCarrier {
+    /// Server name the client asked for (with ECH, the outer name).
+    pub sni: Option<String>,
+    /// Version negotiated (`TLSv1.3`, …).
+    pub version: Option<String>,
+    /// Cipher suite chosen by the server.
+    pub cipher: Option<String>,
+    /// ALPN protocol selected (`http/1.1`, `h2`), when the server selected one.
+    pub alpn: Option<String>,
+}
+
+/// Most handshake ids a `tls` record lists ([`TlsRecord::handshakes`]).
+pub const MAX_CARRIED_LISTED: usize = 64;
 
 /// One TLS connection, emitted when it ends.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -174,11 +198,22 @@ pub struct TlsRecord {
     pub decryption: Option<String>,
     /// Packets that carried the ClientHello and the ServerHello (evidence).
     pub packets: Vec<u64>,
+    /// The ids of the handshake records decrypted from it, in id order (the first
+    /// [`MAX_CARRIED_LISTED`]); each of those records names this connection in its `tls`.
+    pub handshakes: Vec<u64>,
+    /// WebSocket connection records it carried; `None` when not decrypted (unknown).
+    pub websockets: Option<u64>,
     /// Everything wssniff found, worst first.
     pub findings: Vec<Finding>,
 }
 
 impl TlsRecord {
+    /// Whether it carried a WebSocket handshake (only a decrypted connection can).
+    #[must_use]
+    pub fn carried_websockets(&self) -> bool {
+        !self.handshakes.is_empty()
+    }
+
     /// The most severe finding, if any.
     #[must_use]
     pub fn top_finding(&self) -> Option<&Finding> {

@@ -48,8 +48,11 @@ pub struct Limits {
 }
 
 /// One leg of an incident in brief: enough to list it and to find its row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Leg {
+    /// The record itself (its id alone names it only within one capture: the TUI may read
+    /// several, whose ids restart).
+    pub record: Arc<HandshakeRecord>,
     /// Handshake record id.
     pub id: u64,
     /// Request time.
@@ -67,7 +70,7 @@ pub struct Leg {
 }
 
 impl Leg {
-    fn of(r: &HandshakeRecord) -> Self {
+    fn of(r: &Arc<HandshakeRecord>) -> Self {
         let mut packets: Vec<u64> = r
             .request
             .iter()
@@ -77,6 +80,7 @@ impl Leg {
             .collect();
         packets.dedup();
         Leg {
+            record: Arc::clone(r),
             id: r.id,
             ts: r.ts,
             client: r.client,
@@ -89,7 +93,7 @@ impl Leg {
 }
 
 /// One incident: its legs, client side first (a single leg unless proxied).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Incident {
     /// The legs in path order: client → proxy, then proxy → next hop, …
     pub legs: Vec<Leg>,
@@ -111,6 +115,54 @@ impl Incident {
         self.legs
             .first()
             .map_or((Timestamp(i64::MAX), u64::MAX), |l| (l.ts, l.id))
+    }
+}
+
+/// How many incidents there were, by the worst verdict of their legs: every incident, whatever
+/// the [`Limits`] kept (problems only or not, groups beyond the cap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IncidentCounts {
+    /// Incidents (a handshake, or every leg of a proxied one, counts once).
+    pub incidents: u64,
+    /// Of those, proxied ones (more than one leg).
+    pub proxied: u64,
+    /// Handshake records the incidents are made of (one per leg).
+    pub records: u64,
+    /// Incidents by verdict, indexed like [`VERDICTS_WORST_FIRST`].
+    by_verdict: [u64; VERDICTS_WORST_FIRST.len()],
+}
+
+impl IncidentCounts {
+    /// Incidents whose worst leg has verdict `v`.
+    #[must_use]
+    pub fn with_verdict(&self, v: Verdict) -> u64 {
+        VERDICTS_WORST_FIRST
+            .iter()
+            .position(|x| *x == v)
+            .and_then(|i| self.by_verdict.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts one incident made of `legs`.
+    fn count(&mut self, legs: &[Arc<HandshakeRecord>]) {
+        let Some(worst) = legs
+            .iter()
+            .map(|r| r.verdict)
+            .max_by_key(|v| verdict_rank(*v))
+        else {
+            return;
+        };
+        self.incidents += 1;
+        self.proxied += u64::from(legs.len() > 1);
+        self.records += legs.len() as u64;
+        if let Some(n) = VERDICTS_WORST_FIRST
+            .iter()
+            .position(|x| *x == worst)
+            .and_then(|i| self.by_verdict.get_mut(i))
+        {
+            *n += 1;
+        }
     }
 }
 
@@ -224,6 +276,8 @@ pub struct Incidents {
     links: BTreeMap<u64, Vec<HopLink>>,
     groups: BTreeMap<IncidentKey, GroupState>,
     ungrouped: u64,
+    /// Every incident counted so far (waiting records not yet).
+    counted: IncidentCounts,
 }
 
 impl Incidents {
@@ -237,7 +291,19 @@ impl Incidents {
             links: BTreeMap::new(),
             groups: BTreeMap::new(),
             ungrouped: 0,
+            counted: IncidentCounts::default(),
         }
+    }
+
+    /// Every incident so far (waiting records included, each with the legs linked so far),
+    /// by verdict: what a headline counts, whatever the limits grouped.
+    #[must_use]
+    pub fn counts(&self) -> IncidentCounts {
+        let mut counts = self.counted;
+        for (legs, _) in self.waiting_incidents() {
+            counts.count(&legs);
+        }
+        counts
     }
 
     /// Takes one handshake record.
@@ -342,6 +408,7 @@ impl Incidents {
             self.waiting.remove(&r.id);
             self.links.remove(&r.id);
         }
+        self.counted.count(&legs);
         let mut groups = std::mem::take(&mut self.groups);
         if !self.add(&mut groups, (legs, hops)) {
             self.ungrouped += 1;
@@ -427,7 +494,7 @@ impl Incidents {
             broken: hops.iter().map(|h| broken_rank(h.broken_at)).collect(),
         };
         let incident = Incident {
-            legs: legs.iter().map(|r| Leg::of(r)).collect(),
+            legs: legs.iter().map(Leg::of).collect(),
         };
         if let Some(g) = groups.get_mut(&key) {
             g.count += 1;
@@ -536,6 +603,7 @@ mod tests {
             findings,
             loss: Default::default(),
             h2: None,
+            tls: None,
         })
     }
 
@@ -640,6 +708,38 @@ mod tests {
         });
         all.record(&record(7, "10.0.0.2:80", "/a", Verdict::Ok));
         assert_eq!(all.groups().len(), 1);
+    }
+
+    /// The counts are of incidents, by the worst leg's verdict, whatever was grouped: a
+    /// proxied handshake is one incident of two records, ok incidents count although only
+    /// problems are grouped, and groups beyond the cap still count.
+    #[test]
+    fn counts_are_of_incidents_whatever_was_grouped() {
+        let mut inc = Incidents::new(Limits {
+            max_groups: 1,
+            ..LIMITS
+        });
+        inc.record(&record(1, "10.0.0.2:80", "/ws", Verdict::Ok));
+        inc.record(&record(2, "10.0.0.3:8080", "/ws", Verdict::Failed));
+        inc.hop(&hop(1, 2));
+        inc.record(&record(3, "10.0.0.2:80", "/a", Verdict::Ok));
+        inc.record(&record(4, "10.0.0.2:80", "/b", Verdict::Warning));
+        let c = inc.counts();
+        assert_eq!((c.incidents, c.proxied, c.records), (3, 1, 4));
+        assert_eq!(
+            c.with_verdict(Verdict::Failed),
+            1,
+            "the proxied one, by its worst leg"
+        );
+        assert_eq!(c.with_verdict(Verdict::Ok), 1);
+        assert_eq!(c.with_verdict(Verdict::Warning), 1, "beyond the group cap");
+        // The same once every record has been committed (the window passed).
+        for id in 5..(5 + LEG_WINDOW as u64) {
+            inc.record(&record(id, "10.0.0.2:80", "/a", Verdict::Ok));
+        }
+        let after = inc.counts();
+        assert_eq!(after.incidents, 3 + LEG_WINDOW as u64);
+        assert_eq!((after.proxied, after.with_verdict(Verdict::Failed)), (1, 1));
     }
 
     /// Proxied incidents and single handshakes with the same client leg are different groups.

@@ -10,7 +10,8 @@
 use std::fmt::Write as _;
 
 use super::model::{
-    ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel, Wire,
+    ConnGroupModel, ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel,
+    Wire,
 };
 use super::svg;
 use crate::event::{HeaderChange, Verdict};
@@ -91,8 +92,12 @@ pub(crate) fn render(m: &ReportModel) -> String {
     );
     let _ = writeln!(o, "<p class=\"lead\">{}</p>", esc(&m.headline()));
     o.push_str("<div class=\"cards\">");
-    let _ = write!(o, "<div class=\"card\"><b>{}</b>handshakes</div>", m.total);
-    for v in &m.verdicts {
+    let _ = write!(
+        o,
+        "<div class=\"card\"><b>{}</b>handshakes</div>",
+        m.handshakes()
+    );
+    for v in m.verdict_counts() {
         let _ = write!(
             o,
             "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>{}</div>",
@@ -105,14 +110,17 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o,
         "<div class=\"card\"><b>{}</b>proxy hops</div><div class=\"card\"><b>{}</b>WebSocket connections</div>",
         m.hops.len(),
-        m.connections.total
+        m.connections.incident_counts().0
     );
     let _ = writeln!(
         o,
         "<div class=\"card\" style=\"border-left:6px solid {}\"><b>{}</b>ended badly</div></div>",
         svg::verdict_colour(Verdict::Warning),
-        m.connections.problems
+        m.connections.incident_counts().1
     );
+    if let Some(note) = m.incidents_note() {
+        let _ = writeln!(o, "<p class=\"muted\">{}.</p>", esc(&note));
+    }
 
     o.push_str("<h2 id=\"capture\">Capture</h2><div class=\"scroll\"><table>");
     let rows: Vec<(&str, String)> = vec![
@@ -242,6 +250,27 @@ pub(crate) fn render(m: &ReportModel) -> String {
                 o,
                 "<p class=\"muted\">… and {} more failed TLS connections.</p>",
                 t.failures_unlisted
+            );
+        }
+        if !t.carriers.is_empty() {
+            o.push_str("<p>Decrypted, and carried WebSocket handshakes:</p><ul>");
+            for r in &t.carriers {
+                let _ = write!(
+                    o,
+                    "<li>{} UTC {} → {}: <code>{}</code></li>",
+                    esc(&r.time),
+                    r.client,
+                    r.server,
+                    esc(&r.story)
+                );
+            }
+            o.push_str("</ul>");
+        }
+        if t.carriers_unlisted > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">… and {} more that carried WebSocket handshakes.</p>",
+                t.carriers_unlisted
             );
         }
     }
@@ -490,36 +519,43 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             g.path
                 .as_deref()
                 .map_or_else(String::new, |p| format!(" <code>{}</code>", esc(p))),
-            plural(g.count, "connection")
+            conn_group_count(g)
         );
         if let Some(h) = &g.host {
             let _ = write!(o, "<p>Opened with Host <code>{}</code>.</p>", esc(h));
         } else if g.path.is_none() {
             o.push_str("<p class=\"muted\">The opening handshake is not known (not captured, or over the caps).</p>");
         }
-        for f in &g.findings {
+        let legs = g.upstream_legs.len() + 1;
+        if legs > 1 {
             let _ = write!(
                 o,
-                "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}<br><span class=\"muted\">{}</span>",
-                f.severity.as_str(),
-                esc(f.code),
-                esc(&f.message),
-                hint(f.title)
+                "<h4>Leg 1 of {legs}: client → proxy {}</h4>",
+                esc(&g.server)
             );
-            if f.severity != Severity::Info {
-                let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
-            }
-            o.push_str("</div>");
         }
-        let _ = write!(
-            o,
-            "<p>{}:</p><ol>",
-            if g.count == 1 {
-                "The connection".to_owned()
-            } else {
-                format!("All {} connections", g.count)
+        for f in &g.findings {
+            conn_finding(o, f);
+        }
+        for (n, l) in g.upstream_legs.iter().enumerate() {
+            let _ = write!(
+                o,
+                "<h4>Leg {} of {legs}: proxy → upstream {}{}</h4>",
+                n + 2,
+                esc(&l.server),
+                l.host.as_deref().map_or_else(String::new, |h| format!(
+                    ", opened with Host <code>{}</code>",
+                    esc(h)
+                ))
+            );
+            if l.findings.is_empty() {
+                o.push_str("<p class=\"muted\">No finding on this leg.</p>");
             }
-        );
+            for f in &l.findings {
+                conn_finding(o, f);
+            }
+        }
+        let _ = write!(o, "<p>{}:</p><ol>", conn_occurrences_title(g));
         for s in &g.occurrences {
             occurrence(o, s);
         }
@@ -528,6 +564,46 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             let _ = write!(o, "<p>… and {} more, not listed.</p>", g.unlisted);
         }
         o.push_str("</section>\n");
+    }
+}
+
+/// `(2 connections)`, or `(1 proxied connection, 2 legs)` (trusted: numbers).
+pub(super) fn conn_group_count(g: &ConnGroupModel) -> String {
+    if g.upstream_legs.is_empty() {
+        plural(g.count, "connection")
+    } else {
+        format!(
+            "{}, {}",
+            plural(g.count, "proxied connection"),
+            legs_words(g.count, g.upstream_legs.len() + 1)
+        )
+    }
+}
+
+/// What the list of a connection group's incidents is called.
+pub(super) fn conn_occurrences_title(g: &ConnGroupModel) -> String {
+    match (g.count, g.upstream_legs.is_empty()) {
+        (1, true) => "The connection".to_owned(),
+        (1, false) => "The proxied connection, leg by leg".to_owned(),
+        (n, true) => format!("All {n} connections"),
+        (n, false) => format!("All {n} proxied connections, leg by leg"),
+    }
+}
+
+fn conn_finding(o: &mut String, f: &super::model::FindingDetail) {
+    {
+        let _ = write!(
+            o,
+            "<div class=\"finding\"><b>{}</b> <code>{}</code>: {}<br><span class=\"muted\">{}</span>",
+            f.severity.as_str(),
+            esc(f.code),
+            esc(&f.message),
+            hint(f.title)
+        );
+        if f.severity != Severity::Info {
+            let _ = write!(o, "<br><span class=\"fix\">Fix: {}</span>", hint(f.hint));
+        }
+        o.push_str("</div>");
     }
 }
 
@@ -600,6 +676,17 @@ fn occurrence(o: &mut String, s: &ConnSummary) {
             format_ms(ms)
         ))
     );
+    if !s.upstream.is_empty() {
+        // The incident's other legs, under its client leg.
+        let tail = "</ul></li>";
+        o.truncate(o.len() - tail.len());
+        for (n, leg) in s.upstream.iter().enumerate() {
+            let _ = write!(o, "<li>leg {} (proxy → upstream):<ol>", n + 2);
+            occurrence(o, leg);
+            o.push_str("</ol></li>");
+        }
+        o.push_str(tail);
+    }
 }
 
 /// Every connection in brief (up to the cap), folded away.
@@ -740,6 +827,9 @@ fn detail(o: &mut String, d: &Detail, in_incident: bool) {
         "<li>community id <code>{}</code></li>",
         esc(&d.community_id)
     );
+    if let Some(t) = &d.tls {
+        let _ = write!(o, "<li>over TLS: <code>{}</code></li>", esc(t));
+    }
     if let Some(f) = &d.wireshark_filter {
         let _ = write!(o, "<li>Wireshark: <code>{}</code></li>", esc(f));
     }

@@ -142,10 +142,13 @@ pub(crate) fn render(m: &ReportModel) -> String {
     }
 
     o.push_str("## Summary\n\n| verdict | handshakes |\n|---|---:|\n");
-    for v in &m.verdicts {
+    for v in m.verdict_counts() {
         let _ = writeln!(o, "| {} | {} |", v.verdict.as_str(), v.count);
     }
     o.push('\n');
+    if let Some(note) = m.incidents_note() {
+        let _ = writeln!(o, "{note}.\n");
+    }
     findings_table(&mut o, "handshakes", &m.findings);
     if !m.targets.is_empty() {
         o.push_str("Hosts and paths with the most failures:\n\n| host | path | failed | of |\n|---|---|---:|---:|\n");
@@ -207,6 +210,26 @@ pub(crate) fn render(m: &ReportModel) -> String {
                 o,
                 "- … and {} more failed TLS connections",
                 t.failures_unlisted
+            );
+        }
+        if !t.carriers.is_empty() {
+            o.push_str("\nDecrypted, and carried WebSocket handshakes:\n\n");
+            for r in &t.carriers {
+                let _ = writeln!(
+                    o,
+                    "- {} UTC {} → {}: {}",
+                    r.time,
+                    r.client,
+                    r.server,
+                    code(&r.story)
+                );
+            }
+        }
+        if t.carriers_unlisted > 0 {
+            let _ = writeln!(
+                o,
+                "- … and {} more that carried WebSocket handshakes",
+                t.carriers_unlisted
             );
         }
         o.push('\n');
@@ -398,38 +421,36 @@ fn after_the_switch(o: &mut String, c: &ConnectionsModel) {
             g.path
                 .as_deref()
                 .map_or_else(String::new, |p| format!(" {}", code(p))),
-            plural(g.count, "connection")
+            super::html::conn_group_count(g)
         );
         if let Some(h) = &g.host {
             let _ = writeln!(o, "Opened with Host {}.\n", code(h));
         } else if g.path.is_none() {
             o.push_str("The opening handshake is not known (not captured, or over the caps).\n\n");
         }
-        for f in &g.findings {
+        let legs = g.upstream_legs.len() + 1;
+        if legs > 1 {
+            let _ = writeln!(o, "Leg 1 of {legs}: client → proxy {}.\n", g.server);
+        }
+        conn_findings(o, &g.findings);
+        for (n, l) in g.upstream_legs.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "- **{}** `{}`: {}  ",
-                f.severity.as_str(),
-                f.code,
-                code(&f.message)
+                "Leg {} of {legs}: proxy → upstream {}{}.\n",
+                n + 2,
+                l.server,
+                l.host
+                    .as_deref()
+                    .map_or_else(String::new, |h| format!(", opened with Host {}", code(h)))
             );
-            let _ = writeln!(o, "  {}  ", f.title);
-            if f.severity != Severity::Info {
-                let _ = writeln!(o, "  Fix: {}", f.hint);
+            if l.findings.is_empty() {
+                o.push_str("No finding on this leg.\n\n");
             }
+            conn_findings(o, &l.findings);
         }
-        o.push('\n');
-        let _ = writeln!(
-            o,
-            "{}:\n",
-            if g.count == 1 {
-                "The connection".to_owned()
-            } else {
-                format!("All {} connections", g.count)
-            }
-        );
+        let _ = writeln!(o, "{}:\n", super::html::conn_occurrences_title(g));
         for (n, s) in g.occurrences.iter().enumerate() {
-            occurrence(o, n + 1, s);
+            occurrence(o, n + 1, s, "");
         }
         if g.unlisted > 0 {
             let _ = writeln!(o, "… and {} more, not listed.\n", g.unlisted);
@@ -451,10 +472,41 @@ fn close_words(who: &str, c: &CloseModel) -> String {
     )
 }
 
-fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
+/// A connection group's findings in full, one item each.
+fn conn_findings(o: &mut String, findings: &[super::model::FindingDetail]) {
+    for f in findings {
+        let _ = writeln!(
+            o,
+            "- **{}** `{}`: {}  ",
+            f.severity.as_str(),
+            f.code,
+            code(&f.message)
+        );
+        let _ = writeln!(o, "  {}  ", f.title);
+        if f.severity != Severity::Info {
+            let _ = writeln!(o, "  Fix: {}", f.hint);
+        }
+    }
+    if !findings.is_empty() {
+        o.push('\n');
+    }
+}
+
+/// One connection as a numbered item (`n.`, or `leg n:` for a further leg, `indent` deeper),
+/// its further legs below it.
+fn occurrence(o: &mut String, n: usize, s: &ConnSummary, indent: &str) {
+    let mark = if indent.is_empty() {
+        format!("{n}.")
+    } else {
+        format!("- leg {n} (proxy → upstream):")
+    };
+    let pad = format!(
+        "{indent}{}",
+        " ".repeat(if indent.is_empty() { 3 } else { 2 })
+    );
     let _ = writeln!(
         o,
-        "{n}. {} to {} UTC, client {} → server {}, {}, community id `{}`",
+        "{indent}{mark} {} to {} UTC, client {} → server {}, {}, community id `{}`",
         s.time,
         s.end_time,
         s.client,
@@ -469,7 +521,7 @@ fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
         },
         s.community_id
     );
-    let _ = writeln!(o, "   - {}", code(&s.story));
+    let _ = writeln!(o, "{pad}- {}", code(&s.story));
     let list = close_order(
         s.close_initiator,
         s.client_close.as_ref(),
@@ -488,7 +540,7 @@ fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
         .collect();
     let _ = writeln!(
         o,
-        "   - close frames: {}",
+        "{pad}- close frames: {}",
         if words.is_empty() {
             "none".to_owned()
         } else {
@@ -497,13 +549,16 @@ fn occurrence(o: &mut String, n: usize, s: &ConnSummary) {
     );
     let _ = writeln!(
         o,
-        "   - TCP: {}{}",
+        "{pad}- TCP: {}{}",
         s.tcp_end_words(),
         s.idle_before_end_ms.map_or_else(String::new, |ms| format!(
             ", {} after the last frame",
             format_ms(ms)
         ))
     );
+    for (i, leg) in s.upstream.iter().enumerate() {
+        occurrence(o, i + 2, leg, &pad);
+    }
 }
 
 /// Every connection in brief (up to the cap).
@@ -572,6 +627,9 @@ fn detail(o: &mut String, d: &Detail, in_incident: bool) {
             .map_or_else(String::new, |h| format!(", Host {}", code(h)))
     );
     let _ = writeln!(o, "- community id: `{}`", d.community_id);
+    if let Some(t) = &d.tls {
+        let _ = writeln!(o, "- over TLS: {}", code(t));
+    }
     if let Some(f) = &d.wireshark_filter {
         let _ = writeln!(o, "- Wireshark: `{f}`");
     }

@@ -22,7 +22,7 @@ use crate::event::{
     Message, Peer, TlsRecord, Verdict,
 };
 use crate::finding::{Code, Finding, MessageRef, Severity};
-use crate::present::incident::{Incident, Incidents, Limits as IncidentLimits};
+use crate::present::incident::{Incident, IncidentCounts, Incidents, Limits as IncidentLimits};
 use crate::present::{
     accept_check, body_lines, citing, connection_ending_meaning, curl_command, curl_replay_note,
     format_ts, missing_lines, plural, raw_line_parts, request_summary, target_path, verdict_rank,
@@ -65,28 +65,111 @@ fn ending_index(e: ConnectionEnding) -> usize {
     ENDING_ORDER.iter().position(|x| *x == e).unwrap_or(0)
 }
 
-/// Problem connections share a group: same server, Host and path of the handshake that
-/// opened them (when known) and the same finding codes.
+/// One leg of a problem connection's group key: same server, Host and path of the handshake
+/// that opened it (when known) and the same finding codes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ConnGroupKey {
+struct ConnLegKey {
     server: SocketAddr,
     host: Option<String>,
     path: Option<String>,
     codes: Vec<&'static str>,
 }
 
+/// Problem connection incidents share a group when their legs (one, or every leg of a
+/// proxied WebSocket, client side first) have the same keys.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ConnGroupKey {
+    legs: Vec<ConnLegKey>,
+}
+
 #[derive(Clone, Debug)]
 struct ConnGroup {
     severity: Severity,
-    /// The earliest connection's findings, shown in full.
-    findings: Vec<FindingDetail>,
+    /// The earliest incident's findings, leg by leg, shown in full.
+    findings: Vec<Vec<FindingDetail>>,
     first: (i64, String),
     count: u64,
+    /// Client legs of the incidents listed, each with its other legs in `upstream`.
     occurrences: Vec<ConnSummary>,
 }
 
 /// Host and path of the handshake that opened a connection.
 type Target = (Option<String>, Option<String>);
+
+/// One connection record as the incident grouping needs it, while it may wait for the
+/// other legs of its proxied WebSocket.
+#[derive(Clone, Debug)]
+struct ConnLeg {
+    key: ConnLegKey,
+    /// The worst severity of its findings, when above info.
+    severity: Option<Severity>,
+    findings: Vec<FindingDetail>,
+    first: (i64, String),
+    summary: ConnSummary,
+}
+
+/// Most proxied connections waiting for their other legs' records; beyond it the oldest
+/// is grouped with the legs it has.
+const MAX_PENDING_LEGS: usize = 1_024;
+
+/// The incidents after the switch: one connection, or every leg of a proxied WebSocket
+/// (the connections its hop's handshakes opened) together, grouped when identical.
+#[derive(Clone, Debug, Default)]
+struct ConnIncidents {
+    total: u64,
+    problems: u64,
+    proxied: u64,
+    groups: BTreeMap<ConnGroupKey, ConnGroup>,
+    ungrouped: u64,
+}
+
+impl ConnIncidents {
+    /// Counts one incident (`legs` client side first) and groups it when it is a problem.
+    fn commit(&mut self, legs: Vec<ConnLeg>) {
+        if legs.is_empty() {
+            return;
+        }
+        self.total += 1;
+        self.proxied += u64::from(legs.len() > 1);
+        let Some(severity) = legs.iter().filter_map(|l| l.severity).max() else {
+            return;
+        };
+        self.problems += 1;
+        let key = ConnGroupKey {
+            legs: legs.iter().map(|l| l.key.clone()).collect(),
+        };
+        let first = legs.first().map(|l| l.first.clone()).unwrap_or_default();
+        let findings: Vec<Vec<FindingDetail>> = legs.iter().map(|l| l.findings.clone()).collect();
+        let mut summaries = legs.into_iter().map(|l| l.summary);
+        let Some(mut summary) = summaries.next() else {
+            return;
+        };
+        summary.upstream = summaries.collect();
+        if let Some(g) = self.groups.get_mut(&key) {
+            g.count += 1;
+            if g.occurrences.len() < MAX_OCCURRENCES {
+                g.occurrences.push(summary);
+            }
+            if first < g.first {
+                g.first = first;
+                g.findings = findings;
+            }
+        } else if self.groups.len() < MAX_CONNECTION_GROUPS {
+            self.groups.insert(
+                key,
+                ConnGroup {
+                    severity,
+                    findings,
+                    first,
+                    count: 1,
+                    occurrences: vec![summary],
+                },
+            );
+        } else {
+            self.ungrouped += 1;
+        }
+    }
+}
 
 /// Bounded state about the WebSocket connections after the switch.
 #[derive(Debug, Default)]
@@ -100,8 +183,13 @@ struct Connections {
     /// Opened handshakes waiting for their connection record.
     open: BTreeMap<u64, Target>,
     open_overflow: u64,
-    groups: BTreeMap<ConnGroupKey, ConnGroup>,
-    ungrouped: u64,
+    /// Handshake id of a proxy hop's leg → (id of the client leg, its place on the path).
+    leg_of: BTreeMap<u64, (u64, usize)>,
+    /// Client leg id → the handshake ids of every leg of its proxied WebSocket.
+    members: BTreeMap<u64, Vec<u64>>,
+    /// Client leg id → legs of its proxied WebSocket whose connection records came, by place.
+    pending: BTreeMap<u64, BTreeMap<usize, ConnLeg>>,
+    incidents: ConnIncidents,
     rows: Vec<ConnSummary>,
     rows_dropped: u64,
 }
@@ -118,6 +206,34 @@ impl Connections {
         }
     }
 
+    /// Takes a proxy hop: the connections its legs' handshakes opened (both switched, and
+    /// neither connection has ended yet) are one incident.
+    fn hop(&mut self, h: &HopLink) {
+        let opened = |id: u64| self.open.contains_key(&id);
+        if self.leg_of.len() >= 2 * MAX_OPEN_LINKS
+            || self.leg_of.contains_key(&h.upstream)
+            || !opened(h.upstream)
+            || !(opened(h.downstream) || self.leg_of.contains_key(&h.downstream))
+        {
+            return;
+        }
+        let (root, at) = match self.leg_of.get(&h.downstream) {
+            Some(&known) => known,
+            None => {
+                self.leg_of.insert(h.downstream, (h.downstream, 0));
+                self.members.insert(h.downstream, vec![h.downstream]);
+                (h.downstream, 0)
+            }
+        };
+        self.leg_of.insert(h.upstream, (root, at + 1));
+        self.members.entry(root).or_default().push(h.upstream);
+    }
+
+    /// The number of legs the proxied WebSocket whose client leg is `root` has.
+    fn legs_of(&self, root: u64) -> usize {
+        self.members.get(&root).map_or(0, Vec::len)
+    }
+
     fn take(&mut self, c: &ConnectionRecord) {
         self.total += 1;
         if let Some(n) = self.endings.get_mut(ending_index(c.ending)) {
@@ -132,45 +248,55 @@ impl Connections {
             .and_then(|id| self.open.remove(&id))
             .unwrap_or_default();
         let summary = ConnSummary::of(c);
-        let worst = c.findings.iter().map(|f| f.severity).max();
-        if let Some(severity) = worst.filter(|s| *s > Severity::Info) {
-            self.problems += 1;
-            let key = ConnGroupKey {
+        let severity = c
+            .findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .filter(|s| *s > Severity::Info);
+        self.problems += u64::from(severity.is_some());
+        let leg = ConnLeg {
+            key: ConnLegKey {
                 server: c.server,
                 host,
                 path,
                 codes: codes.iter().map(|c| c.as_str()).collect(),
-            };
-            let first = (c.ts.0, c.community_id.clone());
-            if let Some(g) = self.groups.get_mut(&key) {
-                g.count += 1;
-                if g.occurrences.len() < MAX_OCCURRENCES {
-                    g.occurrences.push(summary.clone());
+            },
+            severity,
+            findings: finding_details(&c.findings),
+            first: (c.ts.0, c.community_id.clone()),
+            summary: summary.clone(),
+        };
+        match c.handshake_id.and_then(|id| self.leg_of.get(&id).copied()) {
+            Some((root, at)) => {
+                let waiting = self.pending.entry(root).or_default();
+                waiting.insert(at, leg);
+                if waiting.len() >= self.legs_of(root) {
+                    self.settle(root);
                 }
-                if first < g.first {
-                    g.first = first;
-                    g.findings = finding_details(&c.findings);
+                while self.pending.len() > MAX_PENDING_LEGS {
+                    match self.pending.keys().next().copied() {
+                        Some(oldest) => self.settle(oldest),
+                        None => break,
+                    }
                 }
-            } else if self.groups.len() < MAX_CONNECTION_GROUPS {
-                self.groups.insert(
-                    key,
-                    ConnGroup {
-                        severity,
-                        findings: finding_details(&c.findings),
-                        first,
-                        count: 1,
-                        occurrences: vec![summary.clone()],
-                    },
-                );
-            } else {
-                self.ungrouped += 1;
             }
+            None => self.incidents.commit(vec![leg]),
         }
         if self.rows.len() < MAX_CONNECTIONS {
             self.rows.push(summary);
         } else {
             self.rows_dropped += 1;
         }
+    }
+
+    /// Groups the proxied WebSocket whose client leg is `root` with the legs it has.
+    fn settle(&mut self, root: u64) {
+        let legs = self.pending.remove(&root).unwrap_or_default();
+        for id in self.members.remove(&root).unwrap_or_default() {
+            self.leg_of.remove(&id);
+        }
+        self.incidents.commit(legs.into_values().collect());
     }
 
     /// The model, linking handshake ids to rows of the handshake table that are listed.
@@ -187,24 +313,47 @@ impl Connections {
                 .map(|i| format!("hop{}", i + 1));
             s
         };
-        let mut groups: Vec<(&ConnGroupKey, &ConnGroup)> = self.groups.iter().collect();
+        let linked = |s: &ConnSummary| {
+            let mut out = link(s);
+            out.upstream = s.upstream.iter().map(link).collect();
+            out
+        };
+        // Legs still waiting for the others (a capture read so far) count as they are.
+        let mut incidents = self.incidents.clone();
+        for legs in self.pending.values() {
+            incidents.commit(legs.values().cloned().collect());
+        }
+        let mut groups: Vec<(&ConnGroupKey, &ConnGroup)> = incidents.groups.iter().collect();
         groups.sort_by(|(_, a), (_, b)| b.severity.cmp(&a.severity).then(a.first.cmp(&b.first)));
         let groups: Vec<ConnGroupModel> = groups
             .iter()
             .enumerate()
             .map(|(i, (key, g))| {
-                let mut occurrences: Vec<ConnSummary> = g.occurrences.iter().map(link).collect();
+                let mut occurrences: Vec<ConnSummary> = g.occurrences.iter().map(linked).collect();
                 occurrences
                     .sort_by(|a, b| (a.ts_ns, &a.community_id).cmp(&(b.ts_ns, &b.community_id)));
+                let mut legs = key.legs.iter().zip(&g.findings).map(|(k, f)| ConnLegModel {
+                    server: k.server.to_string(),
+                    host: k.host.clone(),
+                    path: k.path.clone(),
+                    findings: f.clone(),
+                });
+                let client = legs.next().unwrap_or_else(|| ConnLegModel {
+                    server: String::new(),
+                    host: None,
+                    path: None,
+                    findings: Vec::new(),
+                });
                 ConnGroupModel {
                     anchor: format!("c{}", i + 1),
                     severity: g.severity,
-                    server: key.server.to_string(),
-                    host: key.host.clone(),
-                    path: key.path.clone(),
+                    server: client.server,
+                    host: client.host,
+                    path: client.path,
                     count: g.count,
                     unlisted: g.count.saturating_sub(occurrences.len() as u64),
-                    findings: g.findings.clone(),
+                    findings: client.findings,
+                    upstream_legs: legs.collect(),
                     occurrences,
                 }
             })
@@ -216,6 +365,11 @@ impl Connections {
             total: self.total,
             problems: self.problems,
             without_handshake: self.without_handshake,
+            incidents: (incidents.proxied > 0).then_some(ConnIncidentSummary {
+                total: incidents.total,
+                problems: incidents.problems,
+                proxied: incidents.proxied,
+            }),
             endings: ENDING_ORDER
                 .iter()
                 .map(|e| EndingCount {
@@ -229,6 +383,15 @@ impl Connections {
             connections: rows,
             connections_unlisted: self.rows_dropped,
         }
+    }
+
+    /// Problem connection incidents beyond the group cap (the pending ones included).
+    fn ungrouped(&self) -> u64 {
+        let mut incidents = self.incidents.clone();
+        for legs in self.pending.values() {
+            incidents.commit(legs.values().cloned().collect());
+        }
+        incidents.ungrouped
     }
 }
 
@@ -386,6 +549,7 @@ impl Collector {
             Event::Connection(c) => self.connections.take(c),
             Event::Hop(h) => {
                 self.incidents.0.hop(h);
+                self.connections.hop(h);
                 self.take_hop(h);
             }
             Event::Tls(t) => self.tls.take(t),
@@ -534,6 +698,7 @@ impl Collector {
             .map(|h| (h.link.downstream, &h.link))
             .collect();
         let total: u64 = self.verdicts.values().sum();
+        let incidents = IncidentSummary::of(&self.incidents.0.counts());
 
         let findings = finding_counts(&self.codes);
 
@@ -738,10 +903,10 @@ impl Collector {
                 conns.rows_dropped
             ));
         }
-        if conns.ungrouped > 0 {
+        let conns_ungrouped = conns.ungrouped();
+        if conns_ungrouped > 0 {
             limits.push(format!(
-                "{} problem connections beyond {MAX_CONNECTION_GROUPS} distinct groups are counted but not detailed",
-                conns.ungrouped
+                "{conns_ungrouped} problem connections beyond {MAX_CONNECTION_GROUPS} distinct groups are counted but not detailed"
             ));
         }
         if conns.open_overflow > 0 {
@@ -801,6 +966,7 @@ impl Collector {
                     count: self.verdicts.get(v).copied().unwrap_or(0),
                 })
                 .collect(),
+            incidents,
             findings,
             targets,
             statuses,
@@ -878,6 +1044,11 @@ pub struct ReportModel {
     pub total: u64,
     /// Handshakes by verdict, worst first (every verdict listed).
     pub verdicts: Vec<VerdictCount>,
+    /// Incidents, which the headline, the cards and the verdict table count: a proxied
+    /// handshake's legs are one incident, with its worst leg's verdict. Left out when no
+    /// handshake was proxied (the incidents are then the handshakes above).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incidents: Option<IncidentSummary>,
     /// Finding codes with the number of handshakes showing each, errors first.
     pub findings: Vec<FindingCount>,
     /// Hosts/paths with the most failed handshakes (top 10).
@@ -1023,6 +1194,11 @@ pub struct TlsModel {
     pub failures: Vec<TlsRow>,
     /// Failed ones beyond the cap.
     pub failures_unlisted: u64,
+    /// With keys: the decrypted ones that carried WebSocket handshakes, in arrival order,
+    /// at most 200.
+    pub carriers: Vec<TlsRow>,
+    /// Those beyond the cap.
+    pub carriers_unlisted: u64,
 }
 
 /// One failed TLS connection.
@@ -1050,6 +1226,13 @@ impl TlsModel {
     fn take(&mut self, t: &TlsRecord) {
         self.total += 1;
         self.not_decrypted += u64::from(!t.decrypted);
+        if t.carried_websockets() {
+            if self.carriers.len() >= MAX_TLS_ROWS {
+                self.carriers_unlisted += 1;
+            } else {
+                self.carriers.push(TlsRow::of(t));
+            }
+        }
         if !t.outcome.is_failure() {
             return;
         }
@@ -1058,7 +1241,14 @@ impl TlsModel {
             self.failures_unlisted += 1;
             return;
         }
-        self.failures.push(TlsRow {
+        self.failures.push(TlsRow::of(t));
+    }
+}
+
+impl TlsRow {
+    /// The row of `t`.
+    fn of(t: &TlsRecord) -> Self {
+        TlsRow {
             time: crate::present::format_ts(t.ts),
             client: t.client,
             server: t.server,
@@ -1074,40 +1264,82 @@ impl TlsModel {
                     )
                 })
                 .collect(),
-        });
+        }
     }
 }
 
 impl ReportModel {
-    /// Failed handshakes.
+    /// Handshakes as a person counts them: incidents, a proxied handshake once (the records
+    /// when none was proxied).
+    #[must_use]
+    pub fn handshakes(&self) -> u64 {
+        self.incidents.as_ref().map_or(self.total, |i| i.total)
+    }
+
+    /// [`ReportModel::handshakes`] by verdict, worst first: the incidents' counts when some
+    /// were proxied, else the records'.
+    #[must_use]
+    pub fn verdict_counts(&self) -> &[VerdictCount] {
+        self.incidents
+            .as_ref()
+            .map_or(&self.verdicts, |i| &i.verdicts)
+    }
+
+    /// Failed handshakes (incidents: a proxied handshake counts once).
     #[must_use]
     pub fn failed(&self) -> u64 {
-        self.verdicts
+        self.verdict_counts()
             .iter()
             .find(|v| v.verdict == Verdict::Failed)
             .map_or(0, |v| v.count)
     }
 
-    /// The one-sentence summary at the top (numbers only, no captured text): handshakes,
-    /// failures and, when there were WebSocket connections, how many ended badly.
+    /// What the counts of handshakes mean when some were proxied (`None` otherwise): the
+    /// records behind the incidents.
+    #[must_use]
+    pub fn incidents_note(&self) -> Option<String> {
+        let i = self.incidents.as_ref()?;
+        Some(format!(
+            "{} {} counted once, with the verdict of its worst leg ({} in all, listed under All handshakes)",
+            plural(i.proxied, "proxied handshake"),
+            if i.proxied == 1 { "is" } else { "are each" },
+            plural(i.records, "handshake record")
+        ))
+    }
+
+    /// The one-sentence summary at the top (numbers only, no captured text): handshakes
+    /// (incidents: a proxied handshake once), failures and, when there were WebSocket
+    /// connections, how many ended badly.
     #[must_use]
     pub fn headline(&self) -> String {
+        let proxied = self
+            .incidents
+            .as_ref()
+            .map(|i| format!(" ({} proxied)", i.proxied))
+            .unwrap_or_default();
         let mut s = format!(
-            "{}, {} failed",
-            plural(self.total, "WebSocket handshake"),
+            "{}{proxied}, {} failed",
+            plural(self.handshakes(), "WebSocket handshake"),
             self.failed()
         );
         let c = &self.connections;
-        if c.problems > 0 {
+        let (total, problems, proxied) = c.incidents.map_or((c.total, c.problems, 0), |i| {
+            (i.total, i.problems, i.proxied)
+        });
+        let proxied = if proxied > 0 {
+            format!(" ({proxied} proxied)")
+        } else {
+            String::new()
+        };
+        if problems > 0 {
             s.push_str(&format!(
-                "; {} of {} ended badly after the switch",
-                c.problems,
-                plural(c.total, "WebSocket connection")
+                "; {problems} of {}{proxied} ended badly after the switch",
+                plural(total, "WebSocket connection")
             ));
-        } else if c.total > 0 {
+        } else if total > 0 {
             s.push_str(&format!(
-                "; {}, none ended badly",
-                plural(c.total, "WebSocket connection")
+                "; {}{proxied}, none ended badly",
+                plural(total, "WebSocket connection")
             ));
         }
         s.push('.');
@@ -1124,6 +1356,10 @@ pub struct ConnectionsModel {
     pub problems: u64,
     /// Connections whose opening handshake was not captured.
     pub without_handshake: u64,
+    /// The connections as incidents, which the headline counts: a proxied WebSocket's legs
+    /// (the connections its hop's handshakes opened) are one. Left out when none was proxied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incidents: Option<ConnIncidentSummary>,
     /// Connections by how they ended (every ending listed, in a fixed order).
     pub endings: Vec<EndingCount>,
     /// Finding codes with the number of connections showing each, errors first.
@@ -1161,14 +1397,43 @@ pub struct ConnGroupModel {
     pub host: Option<String>,
     /// Request target of that handshake, when known.
     pub path: Option<String>,
-    /// Connections in the group.
+    /// Incidents in the group: connections, or proxied WebSockets (all their legs).
     pub count: u64,
-    /// The earliest connection's findings, worst first.
+    /// The earliest incident's findings (its client leg's, when proxied), worst first.
     pub findings: Vec<FindingDetail>,
-    /// Connections listed (up to the cap), in time order.
+    /// The earliest proxied incident's other legs, proxy → upstream, in path order (left out
+    /// unless proxied).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_legs: Vec<ConnLegModel>,
+    /// Incidents listed (up to the cap), in time order: each client leg, with its other
+    /// legs in `upstream`.
     pub occurrences: Vec<ConnSummary>,
-    /// Connections counted but not listed.
+    /// Incidents counted but not listed.
     pub unlisted: u64,
+}
+
+/// The connections after the switch counted as incidents (a proxied WebSocket once).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ConnIncidentSummary {
+    /// Incidents: each direct connection, and each proxied WebSocket with all its legs, once.
+    pub total: u64,
+    /// Those with a finding of severity warning or error on any leg.
+    pub problems: u64,
+    /// Of the incidents, proxied WebSockets.
+    pub proxied: u64,
+}
+
+/// A further leg of a proxied WebSocket in a problem group (proxy → upstream).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnLegModel {
+    /// Server endpoint (`ip:port`) of this leg.
+    pub server: String,
+    /// Host header of the handshake that opened it, when known.
+    pub host: Option<String>,
+    /// Request target of that handshake, when known.
+    pub path: Option<String>,
+    /// Its findings, worst first.
+    pub findings: Vec<FindingDetail>,
 }
 
 /// One close frame, as the report shows it.
@@ -1247,6 +1512,10 @@ pub struct ConnSummary {
     pub idle_before_end_ms: Option<f64>,
     /// Worst finding code.
     pub top_finding: Option<&'static str>,
+    /// In a problem group, the incident's other legs, proxy → upstream (left out unless
+    /// proxied, and in the table of every connection).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<ConnSummary>,
 }
 
 impl ConnSummary {
@@ -1270,6 +1539,7 @@ impl ConnSummary {
             tcp_end: c.tcp_end,
             idle_before_end_ms: c.idle_before_end_ms,
             top_finding: c.top_finding().map(|f| f.code.as_str()),
+            upstream: Vec::new(),
         }
     }
 
@@ -1331,12 +1601,43 @@ pub struct CaptureFileModel {
     pub read_error: Option<String>,
 }
 
+/// The incidents a person triages, when some handshakes were proxied (several records each).
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentSummary {
+    /// Incidents: each direct handshake, and each proxied handshake with all its legs, once.
+    pub total: u64,
+    /// Of those, proxied handshakes.
+    pub proxied: u64,
+    /// Handshake records they are made of (one per leg; the `total` above).
+    pub records: u64,
+    /// Incidents by the worst verdict of their legs, worst first (every verdict listed).
+    pub verdicts: Vec<VerdictCount>,
+}
+
+impl IncidentSummary {
+    /// The summary of `c`, `None` when no incident was proxied.
+    fn of(c: &IncidentCounts) -> Option<Self> {
+        (c.proxied > 0).then(|| IncidentSummary {
+            total: c.incidents,
+            proxied: c.proxied,
+            records: c.records,
+            verdicts: VERDICTS_WORST_FIRST
+                .iter()
+                .map(|v| VerdictCount {
+                    verdict: *v,
+                    count: c.with_verdict(*v),
+                })
+                .collect(),
+        })
+    }
+}
+
 /// One verdict's count.
 #[derive(Clone, Debug, Serialize)]
 pub struct VerdictCount {
     /// The verdict.
     pub verdict: Verdict,
-    /// Handshakes with this verdict.
+    /// Handshakes (in [`IncidentSummary`]: incidents) with this verdict.
     pub count: u64,
 }
 
@@ -1504,6 +1805,9 @@ pub struct Detail {
     pub verdict: Verdict,
     /// Community ID v1.
     pub community_id: String,
+    /// wss://: the decrypted TLS connection that carried it (version, SNI, ALPN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
     /// Findings, worst first.
     pub findings: Vec<FindingDetail>,
     /// The request as on the wire.
@@ -1551,7 +1855,7 @@ pub struct FindingDetail {
     pub title: &'static str,
     /// How to fix it.
     pub hint: &'static str,
-    /// Frames showing it.
+    /// Packets showing it.
     pub packets: Vec<u64>,
     /// The code of the record's own finding this one is shown in place of: a proxy hop found
     /// after the record showed that the proxy, not the server, broke the handshake.
@@ -1562,7 +1866,7 @@ pub struct FindingDetail {
 /// A head as on the wire, line by line, with the offending lines marked.
 #[derive(Clone, Debug, Serialize)]
 pub struct Wire {
-    /// Frames that carried it.
+    /// Packets that carried it.
     pub packets: Vec<u64>,
     /// Time of its first byte.
     pub time: String,
@@ -1660,6 +1964,7 @@ impl Detail {
             status: r.status,
             verdict: r.verdict,
             community_id: r.community_id.clone(),
+            tls: r.tls.as_ref().map(crate::present::tls_carrier_words),
             findings,
             request,
             interim: r
@@ -1757,6 +2062,14 @@ fn wire(m: Option<&Message>, cited: Option<(&[Finding], MessageRef)>) -> Option<
 const REPORT_BODY_LINES: usize = 40;
 
 impl ConnectionsModel {
+    /// (connections, those that ended badly) as a person counts them: incidents, a proxied
+    /// WebSocket's legs once (the records when none was proxied).
+    #[must_use]
+    pub fn incident_counts(&self) -> (u64, u64) {
+        self.incidents
+            .map_or((self.total, self.problems), |i| (i.total, i.problems))
+    }
+
     /// The opening sentence of "After the switch" (numbers only, no captured text).
     #[must_use]
     pub fn summary_sentence(&self) -> String {
@@ -1768,8 +2081,14 @@ impl ConnectionsModel {
         } else {
             String::new()
         };
+        let incidents = self.incidents.map_or_else(String::new, |i| {
+            format!(
+                " As incidents (the legs of a proxied WebSocket once, {} proxied): {}, {} ended badly.",
+                i.proxied, i.total, i.problems
+            )
+        });
         format!(
-            "{} after the switch, {} ended badly{without}.",
+            "{} after the switch, {} ended badly{without}.{incidents}",
             plural(self.total, "WebSocket connection"),
             self.problems
         )

@@ -34,6 +34,7 @@ use super::keylog::Keys;
 use super::Step;
 use crate::capture::filter::PacketFilter;
 use crate::capture::{Linktype, Packet, Record, Timestamp};
+use crate::correlate::tls::SharedResumption;
 use crate::decode::{self, Skip};
 use crate::engine::shard::{Cursor, Logged, Merge, OpLog};
 use crate::engine::{Engine, EngineConfig, Stats};
@@ -219,6 +220,9 @@ pub(crate) fn analyse<R: Send>(
     let shared = Arc::new(Shared::new(workers));
     let store = SharedKeyLog::new(keys.shared());
     let log = keys.shared();
+    // One TLS 1.2 resumption cache for every worker: a session is resumed on whichever
+    // connection, and so whichever worker, the client picks.
+    let resumption = SharedResumption::new();
     let mut to_workers = Vec::new();
     let mut from_workers = Vec::new();
     let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(IN_FLIGHT * 2);
@@ -237,9 +241,12 @@ pub(crate) fn analyse<R: Send>(
             };
             let shared = Arc::clone(&shared);
             let config = *config;
+            let resumption = resumption.clone();
             std::thread::Builder::new()
                 .name(format!("wssniff-worker-{me}"))
-                .spawn_scoped(scope, move || work(me, config, keys, &rx, &out_tx, &shared))?;
+                .spawn_scoped(scope, move || {
+                    work(me, config, (keys, resumption), &rx, &out_tx, &shared);
+                })?;
             to_workers.push(tx);
             from_workers.push(out_rx);
         }
@@ -357,13 +364,14 @@ fn read<R>(
 fn work(
     me: usize,
     config: EngineConfig,
-    keys: OrderedKeys,
+    (keys, resumption): (OrderedKeys, SharedResumption),
     rx: &Receiver<Arc<Batch>>,
     tx: &SyncSender<FromWorker>,
     shared: &Shared,
 ) {
     let mut engine = Engine::with_log(config, OpLog::new(me));
     engine.set_key_store(Box::new(keys));
+    engine.share_resumption(resumption);
     while let Ok(batch) = rx.recv() {
         // The caps are global: what the others hold counts against this worker's share.
         if let Some(budget) = config.memcap {

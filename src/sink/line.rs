@@ -11,7 +11,9 @@
 //!     error tls_unrecognized_name: the server sent a fatal unrecognized_name alert to the SNI wrong.example [packet 5]
 //! ```
 //!
-//! TLS connections get a line when they failed (or a finding warns), every one with `-v`.
+//! TLS connections get a line when they failed (or a finding warns) and, decrypted, when they
+//! carried WebSocket handshakes; every one with `-v`. A handshake decrypted out of TLS names
+//! its TLS connection in its tail (`TLSv1.3 sni=chat.example`).
 
 use std::io::{self, Write};
 
@@ -23,7 +25,7 @@ use crate::event::{
 use crate::finding::{Finding, Severity};
 use crate::present::{
     body_lines, connection_story, escape, format_ms, format_ts, packet_list, request_summary,
-    tls_story,
+    tls_carrier_words, tls_story,
 };
 
 /// Most lines of a kept body printed with `-v`.
@@ -84,6 +86,9 @@ impl<W: Write> LineSink<W> {
             tail.push(format_ms(ms));
         } else if let Some(ms) = r.timing.waited_ms {
             tail.push(format!("waited {}", format_ms(ms)));
+        }
+        if let Some(t) = &r.tls {
+            tail.push(escape(&tls_carrier_words(t)));
         }
         if let Some(h2) = &r.h2 {
             tail.push(format!("h2 stream {}", h2.stream_id));
@@ -231,11 +236,13 @@ impl<W: Write> LineSink<W> {
         Ok(())
     }
 
-    /// A TLS connection: only the failed ones (or those with a warning) unless `-v`, so a
-    /// capture of healthy wss:// traffic does not print one line per connection.
+    /// A TLS connection: only the failed ones (or those with a warning) and, decrypted, those
+    /// that carried WebSocket handshakes unless `-v`, so a capture of other TLS traffic does
+    /// not print one line per connection.
     fn write_tls(&mut self, r: &TlsRecord) -> io::Result<()> {
-        let notable =
-            r.outcome.is_failure() || r.findings.iter().any(|f| f.severity > Severity::Info);
+        let notable = r.outcome.is_failure()
+            || r.carried_websockets()
+            || r.findings.iter().any(|f| f.severity > Severity::Info);
         if !notable && !self.style.verbose {
             return Ok(());
         }

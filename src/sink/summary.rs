@@ -71,6 +71,8 @@ pub struct TlsCounts {
     pub failed: u64,
     /// Those decrypted with a key log.
     pub decrypted: u64,
+    /// Those (decrypted) that carried WebSocket handshakes.
+    pub carried: u64,
 }
 
 impl Sink for Summary {
@@ -91,6 +93,7 @@ impl Sink for Summary {
                 c.total += 1;
                 c.failed += u64::from(t.outcome.is_failure());
                 c.decrypted += u64::from(t.decrypted);
+                c.carried += u64::from(t.carried_websockets());
                 let name = t.sni.clone().unwrap_or_else(|| "(no SNI)".to_owned());
                 if c.by_sni.len() < MAX_SNI_NAMES || c.by_sni.contains_key(&name) {
                     *c.by_sni.entry(name).or_default() += 1;
@@ -348,11 +351,16 @@ pub fn capture_evidence_lines(stats: &Stats) -> Vec<String> {
             stats.truncated_packets, e.http_requests_cut_before_headers
         ));
     }
-    if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 {
+    if e.duplicate_packets > 0 || e.timestamps_out_of_order > 0 || e.reordered_packets > 0 {
         lines.push(format!(
-            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets timestamped before a packet read earlier (read in file order)",
-            e.duplicate_packets, e.timestamps_out_of_order
+            "normalised: {} duplicate packets dropped (copies of a packet just seen: a SPAN port or overlapping files), {} packets put back in timestamp order (within the re-sort window), {} packets timestamped before a packet analysed earlier (later than the window: analysed where the file has them)",
+            e.duplicate_packets, e.reordered_packets, e.timestamps_out_of_order
         ));
+    }
+    if e.timestamps_out_of_order > 0 {
+        lines.push(
+            "out of order beyond the re-sort window: widen it (--reorder-window SECONDS) or sort the file first (reordercap in.pcap sorted.pcap)".to_owned(),
+        );
     }
     lines
 }
@@ -372,11 +380,30 @@ impl Summary {
                 .collect();
             let shown: u64 = names.iter().take(10).map(|(_, k)| **k).sum();
             if c.total > shown {
-                list.push(format!("{} more", c.total - shown));
+                // Connections, and the names they went to: "3 more" alone reads as three
+                // more names.
+                let rest = c.total - shown;
+                let others = names.len().saturating_sub(10);
+                let under = match (others, c.other_names > 0) {
+                    (0, true) => "other names".to_owned(),
+                    (n, true) => format!("more than {n} other names"),
+                    (1, false) => "1 other name".to_owned(),
+                    (n, false) => format!("{n} other names"),
+                };
+                list.push(format!(
+                    "{rest} more connection{} under {under}",
+                    if rest == 1 { "" } else { "s" }
+                ));
             }
+            // With keys, how many of the decrypted ones carried WebSockets.
+            let carried = if c.decrypted > 0 {
+                format!(" ({} carried WebSocket handshakes)", c.carried)
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                "{} TLS connection{}: {} failed, {} decrypted; by SNI: {}",
+                "{} TLS connection{}: {} failed, {} decrypted{carried}; by SNI: {}",
                 c.total,
                 if c.total == 1 { "" } else { "s" },
                 c.failed,
@@ -413,4 +440,59 @@ fn top_counts(mut counts: Vec<(&&'static str, &u64)>) -> String {
         .map(|(c, n)| format!("{c} ×{n}"))
         .collect();
     list.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_line(by_sni: &[(&str, u64)], other_names: u64) -> String {
+        let mut summary = Summary::default();
+        let c = &mut summary.tls;
+        for (name, n) in by_sni {
+            c.by_sni.insert((*name).to_owned(), *n);
+            c.total += n;
+        }
+        c.other_names = other_names;
+        c.total += other_names;
+        let mut out = Vec::new();
+        summary
+            .write_tls(&mut out, &Stats::default())
+            .unwrap_or_else(|_| unreachable!());
+        String::from_utf8_lossy(&out)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    #[test]
+    fn the_tls_line_counts_the_connections_past_the_tenth_name_and_their_names() {
+        let mut names: Vec<(String, u64)> = (0..10).map(|i| (format!("n{i}.example"), 5)).collect();
+        names.push(("last.example".to_owned(), 3));
+        let by: Vec<(&str, u64)> = names.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+        let line = tls_line(&by, 0);
+        assert!(
+            line.ends_with("n9.example ×5, 3 more connections under 1 other name"),
+            "{line}"
+        );
+        names.push(("more.example".to_owned(), 1));
+        let by: Vec<(&str, u64)> = names.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+        let line = tls_line(&by, 0);
+        assert!(
+            line.ends_with(", 4 more connections under 2 other names"),
+            "{line}"
+        );
+        // Names past the map's cap are counted, not named: how many is unknown.
+        let line = tls_line(&by, 2);
+        assert!(
+            line.ends_with(", 6 more connections under more than 2 other names"),
+            "{line}"
+        );
+        let line = tls_line(&[("a.example", 1)], 1);
+        assert!(
+            line.ends_with("a.example ×1, 1 more connection under other names"),
+            "{line}"
+        );
+    }
 }

@@ -42,9 +42,9 @@ pub struct Link<'a, S> {
     client: &'a mut Option<Side>,
     /// Timestamp of the packet being processed (or of the last one, at the end).
     pub now: Timestamp,
-    /// Per side ([`Side::index`]): bytes of that side's stream the other side acknowledged
-    /// beyond what the capture holds (0 when the producer has no acknowledgements).
-    acked_unseen: [u64; 2],
+    /// The connection's acknowledgement evidence, read only when a parser asks
+    /// ([`Link::acked_unseen`]); `None` when the producer has no acknowledgements.
+    ledger: Option<&'a Ledger>,
     /// The memory budget; `None` on an unmetered link (unit tests), which refuses nothing.
     meter: Option<&'a mut Meter>,
 }
@@ -56,7 +56,7 @@ impl<'a, S: ByteStream> Link<'a, S> {
             streams,
             client,
             now,
-            acked_unseen: [0, 0],
+            ledger: None,
             meter: None,
         }
     }
@@ -103,11 +103,12 @@ impl<'a, S: ByteStream> Link<'a, S> {
         self.meter.as_deref_mut()
     }
 
-    /// The same link, with the acknowledgement evidence of each side (see
-    /// [`Link::acked_unseen`]).
+    /// The same link, with the connection's acknowledgement evidence (see
+    /// [`Link::acked_unseen`]): a reference, worked out only when a parser asks (a record
+    /// being completed), not for every segment.
     #[must_use]
-    pub fn with_acked_unseen(mut self, acked_unseen: [u64; 2]) -> Self {
-        self.acked_unseen = acked_unseen;
+    pub fn with_ledger(mut self, ledger: &'a Ledger) -> Self {
+        self.ledger = Some(ledger);
         self
     }
 
@@ -115,11 +116,7 @@ impl<'a, S: ByteStream> Link<'a, S> {
     /// not hold them: proof that `side` sent them (a one-way capture, or capture loss).
     #[must_use]
     pub fn acked_unseen(&self, side: Side) -> u64 {
-        let [lo, hi] = self.acked_unseen;
-        match side {
-            Side::LoToHi => lo,
-            Side::HiToLo => hi,
-        }
+        self.ledger.map_or(0, |l| l.acked_unseen(side.index()))
     }
 
     /// The byte stream travelling on `side`.
@@ -337,8 +334,10 @@ pub struct Opening {
     /// The SYN-ACK's acknowledgment number (the client's ISN + 1, even when the SYN itself was
     /// not captured).
     synack_ack: Option<u32>,
-    /// The last packet taken, to drop its copy.
-    last: Option<(PacketId, Timestamp)>,
+    /// The last two packets taken, newest first, to drop their copies: a SPAN port's copy
+    /// of the SYN can come after the SYN-ACK (the copy is microseconds late, the answer on
+    /// loopback or a LAN is quicker).
+    last: [Option<(PacketId, Timestamp)>; 2],
 }
 
 impl Opening {
@@ -353,21 +352,23 @@ impl Opening {
         }
     }
 
-    /// Whether the packet (its [`packet_id`]) is a copy of the last one taken; remembers
-    /// it if not.
+    /// Whether the packet (its [`packet_id`]) is a copy of one of the last two taken;
+    /// remembers it if not.
     pub fn is_copy(&mut self, id: PacketId, ts: Timestamp) -> bool {
-        if same_packet(self.last, &id, ts) {
+        let [newest, older] = self.last;
+        if same_packet(newest, &id, ts) || same_packet(older, &id, ts) {
             return true;
         }
-        self.last = Some((id, ts));
+        self.last = [Some((id, ts)), newest];
         false
     }
 
-    /// The last packet taken, as the one remembered packet of a [`RecentPackets`].
+    /// The last packets taken, as the remembered packets of a [`RecentPackets`].
     #[must_use]
     pub fn recent(&self) -> RecentPackets {
         let mut recent = RecentPackets::default();
-        if let Some((id, ts)) = self.last {
+        let [newest, older] = self.last;
+        for (id, ts) in [older, newest].into_iter().flatten() {
             recent.remember(id, ts);
         }
         recent
@@ -465,9 +466,8 @@ impl TcpConnection {
 
     /// A link for the application parser over this connection's streams, within `meter`.
     pub fn link<'a>(&'a mut self, meter: &'a mut Meter) -> Link<'a, Stream> {
-        let acked = self.acked_unseen();
         Link::new(&mut self.streams, &mut self.client, self.last_ts)
-            .with_acked_unseen(acked)
+            .with_ledger(&self.ledger)
             .with_meter(meter)
     }
 
@@ -488,13 +488,6 @@ impl TcpConnection {
     #[must_use]
     pub fn segments(&self, side: Side) -> u64 {
         self.ledger.segments(side.index())
-    }
-
-    fn acked_unseen(&self) -> [u64; 2] {
-        [
-            self.ledger.acked_unseen(Side::LoToHi.index()),
-            self.ledger.acked_unseen(Side::HiToLo.index()),
-        ]
     }
 
     /// A SYN (or SYN-ACK when `synack`) with sequence number `seq` on `side`: who the client
@@ -587,9 +580,8 @@ impl TcpConnection {
             if let Some(gap) = push.gap {
                 if refused > 0 {
                     // The budget's doing: marked above, not a capture gap.
-                    let acked = self.acked_unseen();
                     let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
-                        .with_acked_unseen(acked)
+                        .with_ledger(&self.ledger)
                         .with_meter(meter);
                     app.gap(&mut link, side, gap, packet.number);
                 } else {
@@ -608,27 +600,24 @@ impl TcpConnection {
                     packet: packet.number,
                 };
                 if self.stream(side).ends_at_next(seg.seq, seg.payload.len()) {
-                    let acked = self.acked_unseen();
                     let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
                         .with_meter(meter)
-                        .with_acked_unseen(acked);
+                        .with_ledger(&self.ledger);
                     app.cut(&mut link, side, cut, out);
                 }
                 let stream = self.stream_mut(side);
                 if let Some(gap) = stream.cut_short(seg.seq, seg.payload.len(), missing) {
                     // Already in the marks as a cut (snaplen_truncated), not a capture gap.
-                    let acked = self.acked_unseen();
                     let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
                         .with_meter(meter)
-                        .with_acked_unseen(acked);
+                        .with_ledger(&self.ledger);
                     app.gap(&mut link, side, gap, packet.number);
                 }
             }
         }
-        let acked = self.acked_unseen();
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
             .with_meter(meter)
-            .with_acked_unseen(acked);
+            .with_ledger(&self.ledger);
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
@@ -684,10 +673,9 @@ impl TcpConnection {
             }
         }
         let closure = self.closure(ending);
-        let acked = self.acked_unseen();
         let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
             .with_meter(meter)
-            .with_acked_unseen(acked);
+            .with_ledger(&self.ledger);
         app.finish(&mut link, closure, out);
     }
 

@@ -28,13 +28,14 @@
 //! kept, counted for the meter, and the record carries `memcap_reached`.
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, Peer, TlsAlert, TlsDirection, TlsOutcome, TlsRecord};
+use crate::event::{Ending, Peer, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
 use crate::tcp::stream::{ByteStream, Gap, Relay};
 
 use super::certificate::{self, Leaf};
 use super::handshake::{self, ClientHello, Message, Reassembler, ServerHello};
+use super::keyschedule::KeyBytes;
 use super::record::{self, Header, NoHeader};
 use super::{Epoch, KeyAnswer, KeyRequest, SessionKeys};
 
@@ -46,6 +47,10 @@ const MAX_ALERTS: usize = 8;
 /// OpenSSL's and BoringSSL's default max_early_data_size is 16 KiB; the rest is counted
 /// as lost plaintext.
 const MAX_EARLY_HELD: usize = 16 * 1024 + 4 * (record::HEADER_LEN + 256);
+
+/// Most session tickets of one connection waiting for [`TlsConnection::take_issued_tickets`]
+/// (a TLS 1.2 server issues one per handshake).
+const MAX_ISSUED_TICKETS: usize = 4;
 
 /// Bytes of a resynchronisation search kept when no record header was found (a header
 /// split across segments).
@@ -163,6 +168,9 @@ pub struct TlsConnection {
     not_kept: u64,
     /// The connection was evicted to make room under the memory budget.
     evicted: bool,
+    /// TLS 1.2 session tickets the server issued on this decrypted connection, with the
+    /// session's master secret, until the owner takes them.
+    issued: Vec<([u8; 32], KeyBytes)>,
     /// Bytes last registered (the walk plus the owner's extra), valid while `sized`: bulk
     /// records change nothing this state holds, so a settle after them costs no walk.
     sized: Option<usize>,
@@ -197,6 +205,7 @@ impl TlsConnection {
             refused: (0, 0),
             not_kept: 0,
             evicted: false,
+            issued: Vec::new(),
             sized: None,
         }
     }
@@ -287,11 +296,35 @@ impl TlsConnection {
         };
     }
 
+    /// The session tickets the server issued since the last call (TLS 1.2, decrypted, master
+    /// secret known), each with that master secret: a later connection resuming by one
+    /// reuses it. Empty almost always; checked by the owner after each segment with keys.
+    pub fn take_issued_tickets(&mut self) -> Vec<([u8; 32], KeyBytes)> {
+        if self.issued.is_empty() {
+            return Vec::new();
+        }
+        self.sized = None;
+        std::mem::take(&mut self.issued)
+    }
+
     /// The protocol the server selected by ALPN, once known (the ServerHello up to TLS 1.2,
     /// the decrypted EncryptedExtensions in 1.3).
     #[must_use]
     pub fn alpn(&self) -> Option<&str> {
         self.alpn.as_deref()
+    }
+
+    /// What the hellos said (SNI, version, cipher, ALPN), for the records of what this
+    /// connection carried.
+    #[must_use]
+    pub fn carrier(&self) -> TlsCarrier {
+        let sh = self.server_hello.as_deref();
+        TlsCarrier {
+            sni: self.client_hello.as_ref().and_then(|c| c.sni.clone()),
+            version: sh.map(|s| record::version_name(s.version)),
+            cipher: sh.map(|s| record::cipher_name(s.cipher)),
+            alpn: self.alpn.clone(),
+        }
     }
 
     /// Whether records are being decrypted.
@@ -675,13 +708,15 @@ impl TlsConnection {
             }
             handshake::NEW_SESSION_TICKET if peer == Peer::Server && !self.tls13() => {
                 // TLS 1.2 (RFC 5077): sent in plaintext before the server's ChangeCipherSpec.
-                // With the master secret known, remember it under this ticket for a later
-                // connection that resumes by it.
+                // With the master secret known, the owner remembers it under this ticket for
+                // a later connection that resumes by it.
                 if let (Keys::Installed(keys), Some(ticket)) =
-                    (&mut self.keys, handshake::new_session_ticket(body))
+                    (&self.keys, handshake::new_session_ticket(body))
                 {
-                    if let Some(sink) = keys.tickets.as_deref_mut() {
-                        sink.issued(ticket);
+                    if let Some(master) = keys.master {
+                        if self.issued.len() < MAX_ISSUED_TICKETS {
+                            self.issued.push((ticket, master));
+                        }
                     }
                 }
             }
@@ -904,6 +939,7 @@ impl TlsConnection {
             })
             + self.alerts.capacity() * std::mem::size_of::<TlsAlert>()
             + self.packets.capacity() * 8
+            + self.issued.capacity() * std::mem::size_of::<([u8; 32], KeyBytes)>()
     }
 
     /// Registers the current size, plus `extra` bytes its owner holds for it, with `meter`.
@@ -1018,7 +1054,17 @@ impl TlsConnection {
         } else if both_data {
             TlsOutcome::ApplicationData
         } else if handshake_done {
-            if closed {
+            // The client finished its handshake (it took the server's certificate and
+            // parameters), then closed without a byte of application data and without an
+            // alert: it never meant to use the connection (a browser's spare, preconnected
+            // one), which is no failure. A client that sent data, or a server that closed
+            // first, is still one.
+            let unused = closer_peer == Some(Peer::Client)
+                && c.application == 0
+                && !self.alerts.iter().any(|a| a.from == Peer::Client);
+            if closed && unused {
+                TlsOutcome::Unused
+            } else if closed {
                 TlsOutcome::ClosedBeforeData
             } else {
                 TlsOutcome::Incomplete
@@ -1211,6 +1257,8 @@ impl TlsConnection {
                 }
             },
             packets: self.packets.clone(),
+            handshakes: Vec::new(),
+            websockets: None,
             findings,
         }
     }

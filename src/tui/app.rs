@@ -13,11 +13,11 @@ use std::sync::Arc;
 use crate::event::HopLink;
 use crate::event::{ConnectionRecord, Event, HandshakeRecord, Notice, Verdict};
 use crate::finding::Code;
-use crate::present::incident::{Incidents, Limits};
+use crate::present::incident::{IncidentCounts, Incidents, Limits};
 use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
-use super::feed::{Feed, Progress};
+use super::feed::{Feed, PacketStore, Progress};
 use super::filter::latency_ms;
 pub use super::filter::Filter;
 use super::tabs::{ConnRow, H2Row, Listing, Tab};
@@ -30,8 +30,8 @@ const MAX_NOTICES: usize = 64;
 /// Most bytes of connections' frame logs the model keeps; the logs of later connections are
 /// given up (their streams say so), so a long live capture cannot exhaust memory.
 pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
-/// Most frames loaded for the hex view of one handshake.
-pub const MAX_HEX_FRAMES: usize = 64;
+/// Most packets loaded for the hex view of one handshake or connection.
+pub const MAX_HEX_PACKETS: usize = 64;
 /// Incidents listed per group (an expanded group shows their legs; the rest are counted).
 pub const MAX_LISTED_PER_GROUP: usize = 16;
 
@@ -98,7 +98,7 @@ pub enum Overlay {
     },
 }
 
-/// Raw frames of one handshake, loaded on demand for the hex view.
+/// Raw packets of one handshake or connection, loaded on demand for the hex view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HexDump {
     /// The record they belong to.
@@ -108,6 +108,9 @@ pub struct HexDump {
     pub connection: Option<usize>,
     /// (packet number, captured bytes).
     pub packets: Vec<(u64, Vec<u8>)>,
+    /// What each packet carried, as the records say (a connection's: handshake request,
+    /// `C→S text frame`, `server close`), by packet number.
+    pub labels: std::collections::BTreeMap<u64, String>,
     /// Why some or all bytes are missing.
     pub note: Option<String>,
 }
@@ -124,7 +127,7 @@ pub enum Effect {
     ExportPcap(usize),
     /// Write the record as JSON.
     ExportJson(usize),
-    /// Read the record's frames for the hex view.
+    /// Read the record's packets for the hex view.
     LoadHex(usize),
     /// Read the packets of a connection (its arrival index in the connections tab) for the
     /// hex view.
@@ -153,6 +156,8 @@ pub struct App {
     pub source: String,
     /// The capture file, when there is one to re-read for raw bytes and exports.
     pub file: Option<String>,
+    /// Where the hex view reads packets again (the file's packet index, the live ring).
+    pub packets: Option<PacketStore>,
     /// Whether the producer is still reading, has finished, or stopped on an error.
     pub state: CaptureState,
     /// Latest counters and read position.
@@ -163,12 +168,25 @@ pub struct App {
     records: Vec<Arc<HandshakeRecord>>,
     /// Handshakes received after [`MAX_RECORDS`] was reached (counted, not kept).
     pub records_not_kept: u64,
-    /// Handshakes received, per verdict (ok, warning, failed, incomplete).
+    /// Handshake records received, per verdict (ok, warning, failed, incomplete).
     pub counts: [u64; 4],
+    /// Records received after [`MAX_RECORDS`], per verdict (each its own incident: they are
+    /// not grouped).
+    not_kept: [u64; 4],
+    /// The incidents of the kept records, as of the last [`App::settle`].
+    incident_counts: IncidentCounts,
+    /// Records or hops arrived since `incident_counts` was taken.
+    counts_dirty: bool,
     codes_seen: BTreeSet<Code>,
-    /// How each upgraded connection ended, by the id of the handshake that opened it
-    /// (at most one per kept handshake).
-    connections: HashMap<u64, Arc<ConnectionRecord>>,
+    /// How each upgraded connection ended, by the index of the kept handshake that opened
+    /// it (at most one per kept handshake).
+    connections: HashMap<usize, Arc<ConnectionRecord>>,
+    /// The index of the latest kept record with each id, and for each record the index of
+    /// the previous one with the same id (`usize::MAX`: none): ids restart when several
+    /// captures are read into one model, so an id names a record only with the capture it
+    /// came in, which is the latest one with that id when its events arrive.
+    latest_with_id: HashMap<u64, usize>,
+    earlier_with_id: Vec<usize>,
     /// The tab shown.
     pub tab: Tab,
     /// Every WebSocket connection, with or without a captured handshake.
@@ -182,9 +200,11 @@ pub struct App {
     filter_before_edit: Option<Filter>,
     /// Bytes of frame logs kept (bounded by [`MAX_FRAME_LOG_BYTES`]).
     frame_log_bytes: usize,
-    /// Proxy hops by downstream handshake id, and upstream id → downstream id.
-    hops: HashMap<u64, Box<HopLink>>,
-    hop_of_upstream: HashMap<u64, u64>,
+    /// Connections whose frame log was given up because [`MAX_FRAME_LOG_BYTES`] was reached
+    /// (the header says so; their streams say the frames were not kept).
+    pub frame_logs_given_up: u64,
+    /// Proxy hops by the index of each kept leg's record.
+    hops: HashMap<usize, Arc<HopLink>>,
     /// Capture-level notices.
     pub notices: Vec<Notice>,
     /// TLS connections seen, and how many of them failed (the header shows both; issue 16
@@ -233,7 +253,7 @@ pub struct App {
     pub detail_scroll: u16,
     /// The detail view shows raw bytes instead of the analysis.
     pub detail_hex: bool,
-    /// Raw frames of the record whose hex view was opened last.
+    /// Raw packets of the record whose hex view was opened last.
     pub hex: Option<HexDump>,
     /// The box on top, if any.
     pub overlay: Option<Overlay>,
@@ -252,21 +272,27 @@ impl App {
         App {
             source: source.into(),
             file,
+            packets: None,
             state: CaptureState::Running,
             progress: Progress::default(),
             records: Vec::new(),
             records_not_kept: 0,
             counts: [0; 4],
+            not_kept: [0; 4],
+            incident_counts: IncidentCounts::default(),
+            counts_dirty: false,
             codes_seen: BTreeSet::new(),
             connections: HashMap::new(),
+            latest_with_id: HashMap::new(),
+            earlier_with_id: Vec::new(),
             tab: Tab::Handshakes,
             conns: Listing::default(),
             tls: Listing::default(),
             h2: Listing::default(),
             filter_before_edit: None,
             frame_log_bytes: 0,
+            frame_logs_given_up: 0,
             hops: HashMap::new(),
-            hop_of_upstream: HashMap::new(),
             notices: Vec::new(),
             tls_counts: (0, 0),
             socketio_counts: (0, 0),
@@ -321,6 +347,7 @@ impl App {
     pub fn apply_feed(&mut self, feed: Feed) {
         match feed {
             Feed::Event(event) => self.apply(event),
+            Feed::Packets(store) => self.packets = Some(store),
             Feed::Progress(p) => self.progress = p,
             Feed::Finished { progress, error } => {
                 self.settle();
@@ -358,33 +385,41 @@ impl App {
                 self.tls.push(Arc::from(t), &self.filter, follow);
             }
             Event::Hop(hop) => {
-                if self.hops.len() < MAX_RECORDS {
+                // The legs as this capture's records: the latest with each id, on the
+                // endpoints the hop names (the client leg goes to the proxy).
+                let down = self.latest_with(hop.downstream, |r| r.server == hop.proxy);
+                let up = self.latest_with(hop.upstream, |r| r.server == hop.upstream_server);
+                if self.hops.len() < MAX_RECORDS && (down.is_some() || up.is_some()) {
                     self.incidents.hop(&hop);
                     self.groups_dirty = true;
-                    self.hop_of_upstream.insert(hop.upstream, hop.downstream);
-                    self.hops.insert(hop.downstream, hop);
+                    self.counts_dirty = true;
+                    let hop: Arc<HopLink> = Arc::from(hop);
+                    for leg in [down, up].into_iter().flatten() {
+                        self.hops.insert(leg, Arc::clone(&hop));
+                    }
                 }
             }
             Event::Connection(mut record) => {
                 let log = record.frame_log.memory();
                 if self.frame_log_bytes.saturating_add(log) > MAX_FRAME_LOG_BYTES {
                     record.frame_log.forget_frames();
+                    self.frame_logs_given_up += 1;
                 } else {
                     self.frame_log_bytes += log;
                 }
                 let record: Arc<ConnectionRecord> = Arc::from(record);
-                let opened_by = record
+                let handshake = record
                     .handshake_id
-                    .and_then(|id| self.record_by_id(id, &record.community_id));
+                    .and_then(|id| self.latest_with(id, |r| r.community_id == record.community_id));
+                let opened_by = handshake.and_then(|i| self.record(i));
                 let row = ConnRow {
                     host: opened_by.and_then(|r| r.host.clone()),
                     path: opened_by.and_then(|r| r.path.clone()),
                     record: Arc::clone(&record),
+                    handshake,
                 };
-                if let Some(id) = record.handshake_id {
-                    if self.connections.len() < MAX_RECORDS {
-                        self.connections.insert(id, record);
-                    }
+                if let Some(i) = handshake {
+                    self.connections.insert(i, record);
                 }
                 let follow = self.follow;
                 self.conns.push(Arc::new(row), &self.filter, follow);
@@ -392,30 +427,79 @@ impl App {
         }
     }
 
-    /// The proxy hop handshake `id` is a leg of (either leg), when both legs were captured.
+    /// Handshakes as a person counts them, per verdict (ok, warning, failed, incomplete):
+    /// incidents, a proxied handshake's legs once with the worst leg's verdict (as of the
+    /// last [`App::settle`]), and (the second value) how many of them were proxied.
     #[must_use]
-    pub fn hop(&self, id: u64) -> Option<&HopLink> {
-        let down = self.hop_of_upstream.get(&id).copied().unwrap_or(id);
-        self.hops.get(&down).map(AsRef::as_ref)
+    pub fn incident_counts(&self) -> ([u64; 4], u64) {
+        let mut out = self.not_kept;
+        for v in VERDICTS_WORST_FIRST {
+            if let Some(n) = out.get_mut(verdict_index(v)) {
+                *n += self.incident_counts.with_verdict(v);
+            }
+        }
+        (out, self.incident_counts.proxied)
     }
 
-    /// How the connection opened by handshake `id` ended, once it has.
+    /// The proxy hop the kept record at `index` is a leg of (either leg), when both legs
+    /// were captured.
     #[must_use]
-    pub fn connection(&self, id: u64) -> Option<&ConnectionRecord> {
-        self.connections.get(&id).map(AsRef::as_ref)
+    pub fn hop_at(&self, index: usize) -> Option<&HopLink> {
+        self.hops.get(&index).map(AsRef::as_ref)
     }
 
-    /// The kept handshake with id `id` on the connection `community` (ids grow with arrival
-    /// within one run, so this is a binary search; a model fed several runs, whose ids
-    /// restart, falls back to the latest records).
-    fn record_by_id(&self, id: u64, community: &str) -> Option<&HandshakeRecord> {
-        let same = |r: &&Arc<HandshakeRecord>| r.id == id && r.community_id == community;
-        let at = self.records.partition_point(|r| r.id < id);
-        self.records
-            .get(at)
-            .filter(same)
-            .or_else(|| self.records.iter().rev().take(1024).find(same))
-            .map(AsRef::as_ref)
+    /// The proxy hop record `r` (one this model keeps: from [`App::record`],
+    /// [`App::selected_record`], a tab's row) is a leg of.
+    #[must_use]
+    pub fn hop_of(&self, r: &HandshakeRecord) -> Option<&HopLink> {
+        self.hop_at(self.index_of(r)?)
+    }
+
+    /// Bytes of connections' frame logs kept (at most [`MAX_FRAME_LOG_BYTES`]).
+    #[must_use]
+    pub fn frame_log_bytes(&self) -> usize {
+        self.frame_log_bytes
+    }
+
+    /// The kept handshake that opened the connection of `row`, when it was captured and kept.
+    #[must_use]
+    pub fn opened_by(&self, row: &ConnRow) -> Option<&HandshakeRecord> {
+        self.record(row.handshake?)
+    }
+
+    /// How the connection opened by the kept record at `index` ended, once it has.
+    #[must_use]
+    pub fn connection_at(&self, index: usize) -> Option<&ConnectionRecord> {
+        self.connections.get(&index).map(AsRef::as_ref)
+    }
+
+    /// How the connection opened by record `r` (one this model keeps) ended, once it has.
+    #[must_use]
+    pub fn connection_of(&self, r: &HandshakeRecord) -> Option<&ConnectionRecord> {
+        self.connection_at(self.index_of(r)?)
+    }
+
+    /// The latest kept record with id `id` that `pred` accepts, as an index.
+    fn latest_with(&self, id: u64, pred: impl Fn(&HandshakeRecord) -> bool) -> Option<usize> {
+        let mut at = self.latest_with_id.get(&id).copied();
+        while let Some(i) = at {
+            let r = self.records.get(i)?;
+            if pred(r) {
+                return Some(i);
+            }
+            at = self
+                .earlier_with_id
+                .get(i)
+                .copied()
+                .filter(|p| *p != usize::MAX);
+        }
+        None
+    }
+
+    /// The index of record `r`, when it is one this model keeps (the same record, not an
+    /// equal copy).
+    fn index_of(&self, r: &HandshakeRecord) -> Option<usize> {
+        self.latest_with(r.id, |k| std::ptr::eq(k, r))
     }
 
     fn add_record(&mut self, record: Arc<HandshakeRecord>) {
@@ -429,14 +513,20 @@ impl App {
         }
         if self.records.len() >= MAX_RECORDS {
             self.records_not_kept += 1;
+            if let Some(c) = self.not_kept.get_mut(verdict_index(record.verdict)) {
+                *c += 1;
+            }
             return;
         }
         for f in &record.findings {
             self.codes_seen.insert(f.code);
         }
         let index = self.records.len();
+        let earlier = self.latest_with_id.insert(record.id, index);
+        self.earlier_with_id.push(earlier.unwrap_or(usize::MAX));
         self.incidents.record(&record);
         self.groups_dirty = true;
+        self.counts_dirty = true;
         self.records.push(record);
         if self.paused {
             self.arrived_while_paused += 1;
@@ -475,6 +565,11 @@ impl App {
     /// loop calls this once per batch of events, before drawing (grouping costs the number
     /// of groups, so it is not done per record or per frame).
     pub fn settle(&mut self) {
+        // The header counts incidents even while the table is paused or flat.
+        if self.counts_dirty {
+            self.counts_dirty = false;
+            self.incident_counts = self.incidents.counts();
+        }
         if self.grouped && self.groups_dirty && !self.paused {
             self.regroup();
             self.rebuild();
@@ -486,17 +581,13 @@ impl App {
         self.groups.clear();
         self.member_of.clear();
         for g in self.incidents.groups() {
-            let Some(head) = g
-                .exemplar
-                .first()
-                .and_then(|r| self.index_of_id(r.id, &r.community_id))
-            else {
+            let Some(head) = g.exemplar.first().and_then(|r| self.index_of(r)) else {
                 continue;
             };
             let mut members = Vec::new();
             for incident in &g.incidents {
                 for (n, leg) in incident.legs.iter().enumerate() {
-                    match self.index_of_id(leg.id, &leg.community_id) {
+                    match self.index_of(&leg.record) {
                         Some(i) if i != head => members.push((i, n > 0)),
                         _ => {}
                     }
@@ -609,7 +700,7 @@ impl App {
     /// The finding code the table shows for `r`: the hop's corrected cause when `r` is the
     /// client leg of a hop that carries one, else the record's top finding.
     fn top_code(&self, r: &HandshakeRecord) -> Option<&'static str> {
-        match self.hop(r.id) {
+        match self.hop_of(r) {
             Some(h) => h.corrected_findings(&r.findings, r.id).first().copied(),
             None => r.top_finding(),
         }
@@ -1071,33 +1162,12 @@ impl App {
         self.conns.selected_record()
     }
 
-    /// Index (for [`App::record`]) of the handshake kept with id `id` on connection
-    /// `community`.
-    fn index_of_id(&self, id: u64, community: &str) -> Option<usize> {
-        let want = self.record_by_id(id, community)? as *const HandshakeRecord;
-        let at = self.records.partition_point(|r| r.id < id);
-        let hit = |i: &usize| {
-            self.records
-                .get(*i)
-                .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), want))
-        };
-        Some(at)
-            .filter(hit)
-            .or_else(|| (0..self.records.len()).rev().find(hit))
-    }
-
     /// The handshake record behind the selected row of the current tab, as an index.
     fn handshake_of_selection(&self) -> Option<usize> {
         match self.tab {
             Tab::Handshakes => self.selected_index(),
-            Tab::Connections => self.conns.selected_record().and_then(|c| {
-                let id = c.record.handshake_id?;
-                self.index_of_id(id, &c.record.community_id)
-            }),
-            Tab::H2 => self
-                .h2
-                .selected_record()
-                .and_then(|r| self.index_of_id(r.0.id, &r.0.community_id)),
+            Tab::Connections => self.conns.selected_record().and_then(|c| c.handshake),
+            Tab::H2 => self.h2.selected_record().and_then(|r| self.index_of(&r.0)),
             Tab::Tls | Tab::EngineIo => None,
         }
     }
@@ -1217,7 +1287,7 @@ impl App {
         self.scroll_to_selection();
     }
 
-    /// Stores the raw frames loaded for the hex view.
+    /// Stores the raw packets loaded for the hex view.
     pub fn set_hex(&mut self, hex: HexDump) {
         self.hex = Some(hex);
     }

@@ -1,6 +1,8 @@
 //! Per-flow actions: put the curl replay line in the clipboard, write the flow's packets to a
 //! pcap file, write the record as JSON, and read raw packets back for the hex view. Raw bytes are never
-//! kept in memory by the TUI: they are read again from the capture file on demand.
+//! kept in memory by the TUI: they are read again on demand from the capture file, by byte
+//! offset through its packet index ([`crate::capture::index`]), or, live, from the bounded
+//! ring of recent packets ([`super::feed::PacketRing`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -10,11 +12,15 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use std::collections::BTreeMap;
+
+use crate::capture::index::PacketIndex;
 use crate::capture::{FileSource, Linktype};
-use crate::event::HandshakeRecord;
+use crate::event::{ConnectionRecord, HandshakeRecord};
 use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
 
-use super::app::{HexDump, MAX_HEX_FRAMES};
+use super::app::{HexDump, MAX_HEX_PACKETS};
+use super::feed::PacketStore;
 
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
 /// tmux with `set-clipboard on`).
@@ -26,7 +32,7 @@ pub(crate) fn osc52(text: &str) -> String {
 
 /// Packet numbers of the handshake's request, interim and final responses, sorted, capped.
 #[must_use]
-fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
+fn handshake_packets(r: &HandshakeRecord) -> Vec<u64> {
     let mut packets: Vec<u64> = r
         .request
         .iter()
@@ -36,119 +42,73 @@ fn handshake_frames(r: &HandshakeRecord) -> Vec<u64> {
         .collect();
     packets.sort_unstable();
     packets.dedup();
-    packets.truncate(MAX_HEX_FRAMES);
+    packets.truncate(MAX_HEX_PACKETS);
     packets
 }
 
-/// Reads the handshake's packets from the capture `path` for the hex view; with `redact`,
-/// the bytes of every credential in their TCP payloads are overwritten with `*` (found in
-/// each direction's payloads joined in packet order, so a header split across packets is
-/// masked whole), as the rest of the TUI shows them redacted.
-#[must_use]
-pub fn load_hex(path: Option<&str>, r: &HandshakeRecord, redact: bool) -> HexDump {
-    let mut dump = HexDump {
-        record_id: r.id,
-        ..HexDump::default()
-    };
-    let Some(path) = path.filter(|p| *p != "-") else {
-        dump.note = Some(
-            "raw bytes are read again from the capture file; not available for this source".into(),
-        );
-        return dump;
-    };
-    let wanted = handshake_frames(r);
-    let Some(&last) = wanted.last() else {
-        dump.note = Some("no packet numbers recorded for this handshake".into());
-        return dump;
-    };
-    let mut spans: Vec<PayloadSpan> = Vec::new();
-    match FileSource::open(path) {
-        Ok(mut source) => {
-            source.for_each_packet(|packet| {
-                if wanted.binary_search(&packet.number).is_ok() {
-                    if redact {
-                        spans.extend(payload_span(dump.packets.len(), packet, r.client));
-                    }
-                    dump.packets.push((packet.number, packet.data.to_vec()));
-                }
-                // Frames are numbered in file order: stop reading after the last one needed.
-                if packet.number >= last {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            });
-        }
-        Err(e) => dump.note = Some(e.to_string()),
-    }
-    if redact && mask_credentials(&mut dump.packets, &spans) {
-        dump.note.get_or_insert_with(|| {
-            "credential bytes are shown as * (2a); --no-redact shows them as captured".into()
+/// Packets read again for the hex view: (number, link type, captured bytes).
+type Loaded = Vec<(u64, Linktype, Vec<u8>)>;
+
+/// Reads the packets numbered `wanted` (sorted, distinct) again: from the capture `path` by
+/// byte offset through the file's packet index (`store`), from the live ring, or from the
+/// start of the file when it was not indexed. The note says why some or all are missing.
+fn read_again(
+    path: Option<&str>,
+    store: Option<&PacketStore>,
+    wanted: &[u64],
+) -> (Loaded, Option<String>) {
+    let mut got: Loaded = Vec::new();
+    if let Some(PacketStore::Ring(ring)) = store {
+        let Ok(ring) = ring.lock() else {
+            return (
+                got,
+                Some("the ring of recent packets is not available".into()),
+            );
+        };
+        got = ring.get(wanted);
+        let missing = wanted.len() - got.len();
+        let note = (missing > 0).then(|| {
+            format!(
+                "{missing} of these {} packets are no longer in the ring of recent live packets ({} MiB, from packet {} on)",
+                wanted.len(),
+                ring.cap() / (1024 * 1024),
+                ring.oldest().map_or_else(|| "-".to_owned(), |n| n.to_string())
+            )
         });
+        return (got, note);
     }
-    dump
+    let Some(path) = path.filter(|p| *p != "-") else {
+        return (
+            got,
+            Some("raw bytes are read again from the capture file; not available for this source (standard input keeps none)".into()),
+        );
+    };
+    let unindexed = PacketIndex::new();
+    let index = match store {
+        Some(PacketStore::File(index)) => index,
+        _ => &unindexed,
+    };
+    let read = index.read_packets(path, wanted, |p| {
+        got.push((p.number, p.linktype, p.data.to_vec()));
+    });
+    let note = match read {
+        Err(e) => Some(e.to_string()),
+        Ok(()) if got.len() < wanted.len() => Some(format!(
+            "{} of these {} packets are not in the capture file",
+            wanted.len() - got.len(),
+            wanted.len()
+        )),
+        Ok(()) => None,
+    };
+    (got, note)
 }
 
-/// The curl command one argument per line (shared with the report: [`crate::present`]).
-pub use crate::present::curl_for_copying;
-
-/// Packets of a connection kept for its hex view: the first and the last this many.
-const CONNECTION_HEX_EACH_END: usize = MAX_HEX_FRAMES / 2;
-
-/// Reads the packets of connection `c`'s TCP connection (by its endpoints) from the capture
-/// `path` for the hex view: the first and the last [`MAX_HEX_FRAMES`]` / 2`, the note saying how
-/// many lie between. `index` is the connection's arrival index in the connections tab. With
-/// `redact`, credentials in the TCP payloads are masked as [`load_hex`] does. Live capture and
-/// standard input have nothing to read again: the note says so.
-#[must_use]
-pub fn load_connection_hex(
-    path: Option<&str>,
-    c: &crate::event::ConnectionRecord,
-    index: usize,
-    redact: bool,
-) -> HexDump {
-    let mut dump = HexDump {
-        connection: Some(index),
-        ..HexDump::default()
-    };
-    let Some(path) = path.filter(|p| *p != "-") else {
-        dump.note = Some(
-            "raw bytes are read again from the capture file; not available for live capture or standard input".into(),
-        );
-        return dump;
-    };
-    let mut source = match FileSource::open(path) {
-        Ok(s) => s,
-        Err(e) => {
-            dump.note = Some(e.to_string());
-            return dump;
-        }
-    };
-    let mut head: Vec<(u64, Linktype, Vec<u8>)> = Vec::new();
-    let mut tail: std::collections::VecDeque<(u64, Linktype, Vec<u8>)> =
-        std::collections::VecDeque::new();
-    let mut between = 0u64;
-    source.for_each_packet(|packet| {
-        // Past the connection's end: a later connection may reuse the ports.
-        if packet.ts > c.end_ts {
-            return ControlFlow::Break(());
-        }
-        if in_flow(c.client, c.server, packet) {
-            let kept = (packet.number, packet.linktype, packet.data.to_vec());
-            if head.len() < CONNECTION_HEX_EACH_END {
-                head.push(kept);
-            } else {
-                if tail.len() == CONNECTION_HEX_EACH_END {
-                    tail.pop_front();
-                    between += 1;
-                }
-                tail.push_back(kept);
-            }
-        }
-        ControlFlow::Continue(())
-    });
+/// Fills `dump` with `loaded`, masking credentials in the TCP payloads when `redact` (found
+/// in each direction's payloads joined in packet order, so a header split across packets is
+/// masked whole), as the rest of the TUI shows them redacted.
+fn fill(dump: &mut HexDump, loaded: Loaded, client: SocketAddr, redact: bool) {
     let mut spans = Vec::new();
-    for (i, (number, linktype, data)) in head.into_iter().chain(tail).enumerate() {
+    for (i, (number, linktype, data)) in loaded.into_iter().enumerate() {
         if redact {
             let packet = crate::capture::Packet {
                 number,
@@ -157,23 +117,139 @@ pub fn load_connection_hex(
                 data: &data,
                 orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
             };
-            spans.extend(payload_span(i, &packet, c.client));
+            spans.extend(payload_span(i, &packet, client));
         }
         dump.packets.push((number, data));
-    }
-    if between > 0 {
-        dump.note = Some(format!(
-            "the first and the last {CONNECTION_HEX_EACH_END} packets of the connection; {between} between them are not shown"
-        ));
-    }
-    if dump.packets.is_empty() {
-        dump.note = Some("no packet of this connection in the capture file".into());
     }
     if redact && mask_credentials(&mut dump.packets, &spans) {
         dump.note.get_or_insert_with(|| {
             "credential bytes are shown as * (2a); --no-redact shows them as captured".into()
         });
     }
+}
+
+/// Reads the handshake's packets again for the hex view (by byte offset from the capture
+/// `path` through `store`'s packet index, or from the live ring); with `redact`, the bytes
+/// of every credential in their TCP payloads are overwritten with `*`.
+#[must_use]
+pub fn load_hex(
+    path: Option<&str>,
+    store: Option<&PacketStore>,
+    r: &HandshakeRecord,
+    redact: bool,
+) -> HexDump {
+    let mut dump = HexDump {
+        record_id: r.id,
+        ..HexDump::default()
+    };
+    let wanted = handshake_packets(r);
+    if wanted.is_empty() {
+        dump.note = Some("no packet numbers recorded for this handshake".into());
+        return dump;
+    }
+    let (loaded, note) = read_again(path, store, &wanted);
+    dump.note = note;
+    fill(&mut dump, loaded, r.client, redact);
+    dump
+}
+
+/// The curl command one argument per line (shared with the report: [`crate::present`]).
+pub use crate::present::curl_for_copying;
+
+/// Packets of a connection kept for its hex view: the first and the last this many.
+const CONNECTION_HEX_EACH_END: usize = MAX_HEX_PACKETS / 2;
+
+/// The packets connection `c`'s records cite, each with what it carried: the opening
+/// handshake's request and responses (`opened_by`), every frame its frame log kept (the
+/// first and last frames), its close frames; sorted by number.
+fn connection_packets(
+    c: &ConnectionRecord,
+    opened_by: Option<&HandshakeRecord>,
+) -> BTreeMap<u64, Vec<String>> {
+    let mut cited: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut cite = |n: u64, what: String| {
+        if n > 0 {
+            let list = cited.entry(n).or_default();
+            if !list.contains(&what) {
+                list.push(what);
+            }
+        }
+    };
+    if let Some(r) = opened_by {
+        for (what, m) in r
+            .request
+            .iter()
+            .map(|m| ("request", m))
+            .chain(r.interim.iter().map(|m| ("interim response", m)))
+            .chain(r.response.iter().map(|m| ("response", m)))
+        {
+            for &n in &m.packets {
+                cite(n, format!("handshake {what}"));
+            }
+        }
+    }
+    let (frames, _) = c.frame_log.in_time_order();
+    for f in &frames {
+        let dir = match f.peer {
+            crate::event::Peer::Client => "C→S",
+            crate::event::Peer::Server => "S→C",
+        };
+        cite(f.packet, format!("{dir} {} frame", f.opcode_name()));
+    }
+    for (who, close) in [("client", &c.close.client), ("server", &c.close.server)] {
+        if let Some(close) = close {
+            cite(close.packet, format!("{who} close"));
+        }
+    }
+    cited
+}
+
+/// Reads the packets of connection `c` again for the hex view, each by its byte offset (or
+/// from the live ring): those its records cite (the opening handshake `opened_by`, the
+/// frames its frame log kept, the close frames), the first and the last
+/// [`MAX_HEX_PACKETS`]` / 2`, each labelled with what it carried. `index` is the
+/// connection's arrival index in the connections tab. With `redact`, credentials in the TCP
+/// payloads are masked as [`load_hex`] does.
+#[must_use]
+pub fn load_connection_hex(
+    path: Option<&str>,
+    store: Option<&PacketStore>,
+    c: &ConnectionRecord,
+    opened_by: Option<&HandshakeRecord>,
+    index: usize,
+    redact: bool,
+) -> HexDump {
+    let mut dump = HexDump {
+        connection: Some(index),
+        ..HexDump::default()
+    };
+    let cited = connection_packets(c, opened_by);
+    if cited.is_empty() {
+        dump.note = Some("no packet of this connection is cited by its records".into());
+        return dump;
+    }
+    let mut wanted: Vec<u64> = cited.keys().copied().collect();
+    let between = wanted.len().saturating_sub(MAX_HEX_PACKETS);
+    if between > 0 {
+        wanted.drain(CONNECTION_HEX_EACH_END..wanted.len() - CONNECTION_HEX_EACH_END);
+    }
+    let (loaded, note) = read_again(path, store, &wanted);
+    dump.note = match (between, note) {
+        (0, note) => note,
+        (n, None) => Some(format!(
+            "the first and the last {CONNECTION_HEX_EACH_END} of the connection's {} cited packets; {n} between them are not shown",
+            cited.len()
+        )),
+        (n, Some(note)) => Some(format!(
+            "{note}; the first and the last {CONNECTION_HEX_EACH_END} cited packets shown, {n} between them not"
+        )),
+    };
+    dump.labels = cited
+        .into_iter()
+        .filter(|(n, _)| wanted.binary_search(n).is_ok())
+        .map(|(n, what)| (n, what.join(", ")))
+        .collect();
+    fill(&mut dump, loaded, c.client, redact);
     dump
 }
 

@@ -4,17 +4,19 @@
 //! in: [`spawn_file_reader`] for `-r FILE`, a live-capture thread for `-i`. The producer never
 //! waits for drawing: the UI drains the channel every tick whatever it is drawing.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crate::capture::filter::PacketFilter;
+use crate::capture::index::PacketIndex;
 use crate::capture::live::LiveCapture;
-use crate::capture::FileSource;
+use crate::capture::{FileSource, Linktype};
 use crate::cli::Live;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::Event;
@@ -27,8 +29,8 @@ use crate::tls::keystore::SharedKeyLog;
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
 /// enough that the producer rarely waits for the next UI tick.
 pub const CHANNEL_CAPACITY: usize = 4096;
-/// Frames between two progress messages from the file reader.
-const PROGRESS_EVERY_FRAMES: u64 = 2048;
+/// Packets between two progress messages from the file reader.
+const PROGRESS_EVERY_PACKETS: u64 = 2048;
 
 /// How far a producer has got.
 #[derive(Clone, Debug, Default)]
@@ -43,9 +45,108 @@ pub struct Progress {
     pub stats: Stats,
 }
 
+/// Most bytes of recent packets a live capture keeps for the hex view ([`PacketRing`]).
+pub const RING_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The share of `--memcap` the ring takes at most (the engine gets the rest).
+const RING_SHARE_OF_MEMCAP: usize = 16;
+/// Bytes a kept packet costs besides its data (the entry and its allocation).
+const RING_ENTRY_BYTES: usize = 48;
+
+/// The packets of a live capture most recently analysed, kept for the hex view: bounded by
+/// bytes (at most [`RING_MAX_BYTES`], and a sixteenth of the memory budget, which the engine
+/// is given that much less of), oldest given up first.
+#[derive(Debug)]
+pub struct PacketRing {
+    packets: VecDeque<(u64, Linktype, Vec<u8>)>,
+    bytes: usize,
+    cap: usize,
+}
+
+impl PacketRing {
+    /// An empty ring holding at most `cap` bytes.
+    #[must_use]
+    pub fn new(cap: usize) -> Self {
+        PacketRing {
+            packets: VecDeque::new(),
+            bytes: 0,
+            cap,
+        }
+    }
+
+    /// The ring's size for the memory budget `memcap`, and the budget left for the engine.
+    #[must_use]
+    pub fn sized_for(memcap: Option<usize>) -> (usize, Option<usize>) {
+        match memcap {
+            None => (RING_MAX_BYTES, None),
+            Some(m) => {
+                let cap = (m / RING_SHARE_OF_MEMCAP).min(RING_MAX_BYTES);
+                (cap, Some(m - cap))
+            }
+        }
+    }
+
+    /// Keeps packet `number`, giving up the oldest ones until it fits.
+    pub fn push(&mut self, number: u64, linktype: Linktype, data: &[u8]) {
+        let cost = data.len() + RING_ENTRY_BYTES;
+        if cost > self.cap {
+            return;
+        }
+        while self.bytes + cost > self.cap {
+            match self.packets.pop_front() {
+                Some((_, _, old)) => self.bytes -= old.len() + RING_ENTRY_BYTES,
+                None => break,
+            }
+        }
+        self.bytes += cost;
+        self.packets.push_back((number, linktype, data.to_vec()));
+    }
+
+    /// Bytes held (what the budget counts).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The most bytes it holds.
+    #[must_use]
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// The oldest packet number still kept.
+    #[must_use]
+    pub fn oldest(&self) -> Option<u64> {
+        self.packets.front().map(|p| p.0)
+    }
+
+    /// Copies of the packets numbered `wanted` still kept: (number, link type, bytes).
+    #[must_use]
+    pub fn get(&self, wanted: &[u64]) -> Vec<(u64, Linktype, Vec<u8>)> {
+        // Numbers grow along the ring: a binary search for each.
+        wanted
+            .iter()
+            .filter_map(|n| {
+                let at = self.packets.partition_point(|p| p.0 < *n);
+                self.packets.get(at).filter(|p| p.0 == *n).cloned()
+            })
+            .collect()
+    }
+}
+
+/// Where the raw bytes of packets can be had again for the hex view.
+#[derive(Clone, Debug)]
+pub enum PacketStore {
+    /// The capture file, read again by byte offset through its packet index.
+    File(PacketIndex),
+    /// A live capture's ring of recent packets.
+    Ring(Arc<Mutex<PacketRing>>),
+}
+
 /// One message from the producer to the UI.
 #[derive(Clone, Debug)]
 pub enum Feed {
+    /// Where packets can be read again (sent first, before any event).
+    Packets(PacketStore),
     /// The engine emitted an event.
     Event(Event),
     /// Counters and read position.
@@ -113,6 +214,11 @@ pub fn spawn_file_reader(
         count: Arc::clone(&count),
     };
     let mut source = FileSource::from_reader(path, Box::new(counted))?;
+    // Packets are read again by byte offset for the hex view: a checkpoint every few hundred.
+    let index = (path != "-").then(PacketIndex::new);
+    if let Some(index) = &index {
+        source.index_packets(index);
+    }
     // Compile here to report a bad filter before the UI starts; the reader thread recompiles
     // its own copy because a compiled filter is tied to the thread that uses it.
     if let Some(f) = filter {
@@ -123,6 +229,11 @@ pub fn spawn_file_reader(
     let handle = thread::Builder::new()
         .name("wssniff-reader".into())
         .spawn(move || {
+            if let Some(index) = index {
+                if tx.send(Feed::Packets(PacketStore::File(index))).is_err() {
+                    return;
+                }
+            }
             read_into(
                 &mut source,
                 filter.as_deref(),
@@ -188,7 +299,7 @@ fn read_into(
                 ControlFlow::Continue(())
             }
             Step::Packet(stats) => {
-                if stats.packets % PROGRESS_EVERY_FRAMES == 0 {
+                if stats.packets % PROGRESS_EVERY_PACKETS == 0 {
                     hung_up |= tx.send(Feed::Progress(progress(stats))).is_err();
                 }
                 if hung_up {
@@ -234,6 +345,10 @@ pub fn spawn_live_reader(
     keys: Option<(Keys, Vec<Notice>)>,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
     config.conn.frame_log = true;
+    // The ring of recent packets takes its bytes out of the memory budget.
+    let (ring_cap, engine_budget) = PacketRing::sized_for(config.memcap);
+    config.memcap = engine_budget;
+    let ring = Arc::new(Mutex::new(PacketRing::new(ring_cap)));
     let capture = LiveCapture::open(&live.options)?;
     let io_err = |source: io::Error| crate::capture::CaptureError::Io {
         path: live.options.interface.clone(),
@@ -257,10 +372,12 @@ pub fn spawn_live_reader(
             if let Some(k) = &keys {
                 engine.set_key_store(Box::new(SharedKeyLog::new(k.shared())));
             }
+            let _ = tx.send(Feed::Packets(PacketStore::Ring(Arc::clone(&ring))));
             for notice in notices {
                 let _ = tx.send(Feed::Event(Event::Notice(notice)));
             }
             let mut last = Progress::default();
+            let mut number = 0u64;
             let mut error = None;
             let result = analyse_live(
                 capture,
@@ -274,6 +391,13 @@ pub fn spawn_live_reader(
                             tx.send(Feed::Event(redactor.event(event))).is_ok()
                         }
                         LiveStep::Packet(packet, info) => {
+                            // Numbered as the live loop numbers them: one per packet analysed.
+                            number += 1;
+                            if info.flow.is_some() {
+                                if let Ok(mut ring) = ring.lock() {
+                                    ring.push(number, packet.linktype, &packet.data);
+                                }
+                            }
                             if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info))
                             {
                                 error.get_or_insert(e.to_string());
@@ -379,4 +503,39 @@ pub fn read_all_decrypting(
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();
     Ok(feeds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ring is bounded by bytes, gives up its oldest packets first, finds what it keeps
+    /// by number, and takes its bytes out of the memory budget.
+    #[test]
+    fn the_ring_of_recent_packets_is_bounded_and_counted_in_the_budget() {
+        let mut ring = PacketRing::new(3 * (100 + RING_ENTRY_BYTES));
+        for n in 1..=10 {
+            ring.push(n, Linktype::ETHERNET, &[n as u8; 100]);
+        }
+        assert!(ring.bytes() <= ring.cap());
+        assert_eq!(ring.oldest(), Some(8));
+        let got: Vec<u64> = ring.get(&[2, 8, 10, 11]).iter().map(|p| p.0).collect();
+        assert_eq!(got, vec![8, 10]);
+        ring.push(11, Linktype::ETHERNET, &[0; 10_000]);
+        assert_eq!(
+            ring.oldest(),
+            Some(8),
+            "a packet larger than the ring is not kept"
+        );
+        let mib = 1024 * 1024;
+        assert_eq!(PacketRing::sized_for(None), (RING_MAX_BYTES, None));
+        assert_eq!(
+            PacketRing::sized_for(Some(64 * mib)),
+            (4 * mib, Some(60 * mib))
+        );
+        assert_eq!(
+            PacketRing::sized_for(Some(1024 * mib)),
+            (RING_MAX_BYTES, Some(1024 * mib - RING_MAX_BYTES))
+        );
+    }
 }

@@ -180,8 +180,10 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
 
     let stats = &app.progress.stats;
-    let [ok, warning, failed, incomplete] = app.counts;
-    let total: u64 = app.counts.iter().sum();
+    // Incidents: a proxied handshake's legs count once, as the grouped table shows them.
+    let (counts, proxied) = app.incident_counts();
+    let [ok, warning, failed, incomplete] = counts;
+    let total: u64 = counts.iter().sum();
     let drops = match app.progress.drops {
         Some(d) => d.to_string(),
         None => "-".to_owned(),
@@ -195,7 +197,11 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
             if wide { "handshakes " } else { "hs " },
             Style::new().add_modifier(Modifier::BOLD),
         ),
-        Span::raw(format!("{total}: ")),
+        Span::raw(if wide && proxied > 0 {
+            format!("{total} ({proxied} proxied): ")
+        } else {
+            format!("{total}: ")
+        }),
         Span::styled(format!("ok {ok}"), verdict_style(Verdict::Ok)),
         Span::raw(" "),
         Span::styled(format!("warn {warning}"), verdict_style(Verdict::Warning)),
@@ -240,6 +246,16 @@ fn header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let evicted = stats.flows_evicted_capacity + stats.flows_evicted_idle;
     if evicted > 0 {
         spans.push(Span::raw(format!("  evicted {evicted}")));
+    }
+    if app.frame_logs_given_up > 0 {
+        spans.push(Span::styled(
+            format!(
+                "  stream logs full ({} MiB): {} not kept",
+                crate::tui::app::MAX_FRAME_LOG_BYTES / (1024 * 1024),
+                app.frame_logs_given_up
+            ),
+            Style::new().fg(Color::Yellow),
+        ));
     }
     if app.records_not_kept > 0 {
         spans.push(Span::styled(

@@ -171,6 +171,8 @@ pub struct ConnRow {
     pub host: Option<String>,
     /// Request target of that handshake.
     pub path: Option<String>,
+    /// That handshake's index in the model ([`super::app::App::record`]), when it was kept.
+    pub handshake: Option<usize>,
 }
 
 impl ConnRow {
@@ -692,6 +694,7 @@ mod tests {
             record: c,
             host: None,
             path: Some("/x".into()),
+            handshake: None,
         })
     }
 

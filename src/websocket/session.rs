@@ -840,6 +840,7 @@ impl Session {
             findings,
             loss: Default::default(),
             h2_stream_id: None,
+            tls: None,
             frame_log: self.log,
         }
     }

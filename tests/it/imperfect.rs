@@ -477,3 +477,268 @@ fn a_live_response_timeout_says_the_client_acknowledged_the_unseen_response() {
             .contains("acknowledged 129 bytes"));
     }
 }
+
+/// Wireshark's command-line tools (tshark, editcap, mergecap, reordercap), or `false` after
+/// saying the test is skipped; panics under CI, where scripts/setup-debian installs them.
+fn wireshark_tools() -> bool {
+    let found = ["tshark", "editcap", "mergecap", "reordercap"]
+        .iter()
+        .all(|t| std::process::Command::new(t).arg("-h").output().is_ok());
+    if !found {
+        assert!(
+            !under_ci(),
+            "tshark/editcap/mergecap/reordercap missing and CI is set: scripts/setup-debian installs tshark"
+        );
+        eprintln!("skipped: Wireshark's tools not installed (apt-get install tshark)");
+    }
+    found
+}
+
+fn tool(name: &str, args: &[&str]) {
+    let out = std::process::Command::new(name)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn messy_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wssniff-messy-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The JSON Lines of a run, without its summary (what the analysis found, not the counts of
+/// what was normalised on the way).
+fn analysis(inputs: &[&std::path::Path], extra: &[&str]) -> String {
+    let mut args: Vec<&str> = Vec::new();
+    for input in inputs {
+        args.push("-r");
+        args.push(input.to_str().unwrap());
+    }
+    args.push("--json");
+    args.extend_from_slice(extra);
+    let out = wssniff(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.contains(r#""type":"summary""#) && !l.contains(r#""type":"notice""#))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn summary_evidence(inputs: &[&std::path::Path], extra: &[&str]) -> Value {
+    let mut args: Vec<&str> = Vec::new();
+    for input in inputs {
+        args.push("-r");
+        args.push(input.to_str().unwrap());
+    }
+    args.push("--json");
+    args.extend_from_slice(extra);
+    let out = wssniff(&args);
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "summary")
+        .unwrap()["counters"]["capture_evidence"]
+        .clone()
+}
+
+/// `analysis` without the packet numbers evidence cites: a file with copies numbers its
+/// packets past them (as Wireshark would show that file), the analysis is otherwise the same.
+fn without_packet_numbers(analysis: &str) -> Vec<Value> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.remove("packets");
+                map.remove("packet");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    analysis
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            strip(&mut v);
+            v
+        })
+        .collect()
+}
+
+/// The last timestamp of a capture file, read with wssniff's own reader in file order.
+fn last_ts(path: &std::path::Path) -> i64 {
+    let mut source = wssniff::capture::FileSource::open(path.to_str().unwrap())
+        .unwrap()
+        .with_reorder_window(0);
+    let mut last = 0;
+    source.for_each_packet(|p| {
+        last = p.ts.0;
+        std::ops::ControlFlow::Continue(())
+    });
+    last
+}
+
+/// Issue 19, messy files: a capture written by two queues (or two SPAN ports, one per
+/// direction) that each flush a batch every 3 ms, so the file holds the batches in the order
+/// they were flushed and a batch's first packets come after the other queue's later ones.
+/// Made from the real-peer capture with tshark (the queues), editcap -i (the batches) and
+/// mergecap -a (the writer); reordercap sorts it back to the whole capture. Within the
+/// 10 ms re-sort window the analysis is byte for byte the clean capture's, and the summary
+/// counts the packets put back in order; read in file order (`--reorder-window 0`) it is not.
+#[test]
+fn a_capture_written_by_two_queues_in_batches_is_analysed_as_the_clean_one() {
+    if !wireshark_tools() {
+        return;
+    }
+    let dir = messy_dir("queues");
+    let whole = imperfect("two-way.pcap");
+    let w = whole.to_str().unwrap();
+    let mut batches = Vec::new();
+    for (queue, filter) in [
+        ("q0", "tcp.dstport == 18201"),
+        ("q1", "tcp.srcport == 18201"),
+    ] {
+        let q = dir.join(format!("{queue}.pcap"));
+        tool(
+            "tshark",
+            &["-r", w, "-Y", filter, "-w", q.to_str().unwrap()],
+        );
+        let qdir = dir.join(queue);
+        std::fs::create_dir_all(&qdir).unwrap();
+        let out = qdir.join("batch.pcap");
+        tool(
+            "editcap",
+            &["-i", "0.003", q.to_str().unwrap(), out.to_str().unwrap()],
+        );
+        for e in std::fs::read_dir(&qdir).unwrap() {
+            batches.push(e.unwrap().path());
+        }
+    }
+    // The writer appends each batch when it is flushed, after its last packet.
+    batches.sort_by_key(|b| (last_ts(b), b.clone()));
+    let messy = dir.join("two-queues.pcap");
+    let mut args = vec!["-a", "-w", messy.to_str().unwrap()];
+    args.extend(batches.iter().map(|b| b.to_str().unwrap()));
+    tool("mergecap", &args);
+    let sorted = dir.join("sorted.pcap");
+    tool(
+        "reordercap",
+        &[messy.to_str().unwrap(), sorted.to_str().unwrap()],
+    );
+
+    let clean = analysis(&[&whole], &[]);
+    assert_eq!(
+        analysis(&[&sorted], &[]),
+        clean,
+        "reordercap's sort is the clean capture"
+    );
+    assert_eq!(
+        analysis(&[&messy], &[]),
+        clean,
+        "re-sorted within the window, the analysis is the clean capture's"
+    );
+    // By default the window engages at the first packet out of order, which goes where
+    // the file has it (here a server packet 1 ms behind the client's batch: it changes
+    // nothing), and sorts everything after it.
+    let e = summary_evidence(&[&messy], &[]);
+    assert!(e["reordered_packets"].as_u64().unwrap() > 10, "{e:#}");
+    assert_eq!(e["timestamps_out_of_order"], 1, "{e:#}");
+    // The same with flow-sharded workers: the reader re-sorts before the shards.
+    assert_eq!(analysis(&[&messy], &["--threads", "2"]), clean);
+    assert_eq!(summary_evidence(&[&messy], &["--threads", "2"]), e);
+    // Asked for, the window sorts the file from its first packet: nothing is beyond it.
+    let eager = ["--reorder-window", "0.01"];
+    assert_eq!(analysis(&[&messy], &eager), clean);
+    let e = summary_evidence(&[&messy], &eager);
+    assert!(e["reordered_packets"].as_u64().unwrap() > 10, "{e:#}");
+    assert_eq!(e["timestamps_out_of_order"], 0, "{e:#}");
+    // Read in file order, the same file is out of order, and says so.
+    let e = summary_evidence(&[&messy], &["--reorder-window", "0"]);
+    assert!(e["timestamps_out_of_order"].as_u64().unwrap() > 10, "{e:#}");
+    assert!(e.get("reordered_packets").is_none(), "{e:#}");
+    assert_ne!(analysis(&[&messy], &["--reorder-window", "0"]), clean);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Beyond the window: the committed out-of-order.pcap (the second half of the capture
+/// written before the first, `mergecap -a`) is out of order by hundreds of milliseconds.
+/// The default window engages only at the first packet out of order, after the whole later
+/// half: those packets are analysed where the file has them, counted, and the summary says
+/// how to do better; a window asked for sorts from the start, and one that covers the
+/// disorder makes the analysis the clean capture's byte for byte.
+#[test]
+fn disorder_beyond_the_window_is_counted_and_a_wider_window_sorts_it() {
+    let messy = imperfect("out-of-order.pcap");
+    let e = summary_evidence(&[&messy], &[]);
+    assert!(e["timestamps_out_of_order"].as_u64().unwrap() > 0, "{e:#}");
+    let out = wssniff(&["-r", messy.to_str().unwrap(), "-q"]);
+    assert!(
+        stderr(&out).contains("widen it (--reorder-window SECONDS) or sort the file first"),
+        "{}",
+        stderr(&out)
+    );
+    let clean = analysis(&[&imperfect("two-way.pcap")], &[]);
+    assert_eq!(analysis(&[&messy], &["--reorder-window", "1"]), clean);
+    let e = summary_evidence(&[&messy], &["--reorder-window", "1"]);
+    assert_eq!(e["timestamps_out_of_order"], 0, "{e:#}");
+    assert_eq!(e["reordered_packets"], 84, "{e:#}");
+}
+
+/// SPAN duplicates as a SPAN port makes them (each copy 20 µs after the original: editcap -t
+/// on a copy, merged with mergecap) and two overlapping files read together (`editcap -r`
+/// ranges, given as two -r files): the analysis is the clean capture's (but for the packet
+/// numbers, which cite the file as read, copies included), and the copies are counted.
+#[test]
+fn span_copies_and_overlapping_files_read_together_are_analysed_as_the_clean_capture() {
+    if !wireshark_tools() {
+        return;
+    }
+    let dir = messy_dir("span");
+    let whole = imperfect("two-way.pcap");
+    let w = whole.to_str().unwrap();
+    let clean = analysis(&[&whole], &[]);
+    let packets = 152;
+
+    let late = dir.join("copy.pcap");
+    tool("editcap", &["-t", "0.00002", w, late.to_str().unwrap()]);
+    let twice = dir.join("span.pcap");
+    tool(
+        "mergecap",
+        &["-w", twice.to_str().unwrap(), w, late.to_str().unwrap()],
+    );
+    let clean_records = without_packet_numbers(&clean);
+    assert_eq!(
+        without_packet_numbers(&analysis(&[&twice], &[])),
+        clean_records
+    );
+    let e = summary_evidence(&[&twice], &[]);
+    assert_eq!(e["duplicate_packets"], packets, "{e:#}");
+    assert_eq!(e["retransmitted_segments"], 0, "{e:#}");
+
+    let first = dir.join("first.pcap");
+    let second = dir.join("second.pcap");
+    tool("editcap", &["-r", w, first.to_str().unwrap(), "1-120"]);
+    tool(
+        "editcap",
+        &["-r", w, second.to_str().unwrap(), &format!("60-{packets}")],
+    );
+    assert_eq!(
+        without_packet_numbers(&analysis(&[&first, &second], &[])),
+        clean_records
+    );
+    let e = summary_evidence(&[&first, &second], &[]);
+    assert_eq!(
+        e["duplicate_packets"], 61,
+        "packets 60 to 120 are in both: {e:#}"
+    );
+    assert_eq!(e["retransmitted_segments"], 0, "{e:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -285,7 +285,7 @@ fn tui_texts(app: &mut App, export_dir: &Path) -> Vec<String> {
     let mut texts = vec![draw(app, 160, 48)];
     for i in 0..app.record_count() {
         let r = app.record(i).unwrap().clone();
-        let lines = detail_lines(&r, app.connection(r.id), app.hop(r.id));
+        let lines = detail_lines(&r, app.connection_at(i), app.hop_at(i));
         texts.push(
             lines
                 .iter()
@@ -332,8 +332,8 @@ fn the_tui_shows_placeholders_in_tables_details_exports_curl_and_hex() {
     // The hex view reads raw packets again: their credential bytes are masked too.
     let path = sample(SAMPLE);
     let record = app.record(0).unwrap();
-    let raw = export::load_hex(path.to_str(), record, false);
-    let masked = export::load_hex(path.to_str(), record, true);
+    let raw = export::load_hex(path.to_str(), None, record, false);
+    let masked = export::load_hex(path.to_str(), None, record, true);
     let bytes = |d: &wssniff::tui::app::HexDump| -> String {
         d.packets
             .iter()

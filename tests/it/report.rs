@@ -748,13 +748,20 @@ fn after_the_switch_names_the_idle_timeout_and_its_fix() {
     let fix = "raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout";
     let md = report("nginx-idle-timeout.pcap", "md");
     assert!(
-        md.contains("2 WebSocket handshakes, 0 failed; 2 of 2 WebSocket connections ended badly after the switch."),
+        md.contains("1 WebSocket handshake (1 proxied), 0 failed; 1 of 1 WebSocket connection (1 proxied) ended badly after the switch."),
         "{md}"
     );
     assert!(md.contains("## After the switch"), "{md}");
     assert!(md.contains("| fin_without_close | 2 |"), "{md}");
     assert!(md.contains("| `idle_timeout` | warning | 2 |"), "{md}");
-    // Both legs of the proxy, each its own group, each with the fix and the quiet time.
+    // Both legs of the proxy are one incident: one group, each leg with the fix and the
+    // quiet time (they were two groups, C1 and C2, counted as two connections).
+    assert_eq!(md.matches("#### C").count(), 1, "{md}");
+    assert!(
+        md.contains("#### C1. WARNING `idle_timeout` at 127.0.0.1:18181 ` /chat ` (1 proxied connection, 2 legs)"),
+        "{md}"
+    );
+    assert!(md.contains("   - leg 2 (proxy → upstream): "), "{md}");
     assert_eq!(
         md.matches("- **warning** `idle_timeout`: ").count(),
         2,
@@ -773,7 +780,7 @@ fn after_the_switch_names_the_idle_timeout_and_its_fix() {
 
     let html = report("nginx-idle-timeout.pcap", "html");
     assert!(
-        html.contains("<p class=\"lead\">2 WebSocket handshakes, 0 failed; 2 of 2 WebSocket connections ended badly after the switch.</p>"),
+        html.contains("<p class=\"lead\">1 WebSocket handshake (1 proxied), 0 failed; 1 of 1 WebSocket connection (1 proxied) ended badly after the switch.</p>"),
         "{html}"
     );
     assert!(html.contains("<h2 id=\"after\">After the switch</h2>"));

@@ -678,6 +678,20 @@ fn the_tui_reader_decrypts_with_a_key_log_and_with_the_captures_own_keys() {
         let pcap = sample(&format!("tls/{name}.pcap"));
         let keys = sample(&format!("tls/{name}.keys"));
         let with = read_all_decrypting(pcap.to_str().unwrap(), &keys, config).unwrap();
+        // The detail names the TLS connection the handshake came out of.
+        for f in &with {
+            if let Feed::Event(Event::Handshake(h)) = f {
+                let text: Vec<String> = wssniff::tui::render::detail_lines(h, None, None)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                assert!(
+                    text.iter()
+                        .any(|l| l.starts_with("tls ") && l.contains("sni=localhost")),
+                    "{name}: {text:#?}"
+                );
+            }
+        }
         assert_eq!(handshakes(with), ["Ok"], "{name}");
         let without = read_all(pcap.to_str().unwrap(), config).unwrap();
         assert!(handshakes(without).is_empty(), "{name}");
@@ -717,4 +731,222 @@ fn an_expired_certificate_is_an_error_when_refused_and_a_warning_when_accepted()
     );
     // Valid in January 2025 only (openssl ca -startdate/-enddate).
     assert_eq!(recs[0]["certificate"]["not_after"], 1_738_368_000);
+}
+
+/// Chromium opens a spare TLS connection next to the page's and closes it unused: it
+/// finishes the handshake (its Finished), sends no application data and no alert, and hangs
+/// up (TLS 1.3 to hypercorn; TLS 1.2 to nginx, which even sent its HTTP/2 SETTINGS). That is
+/// `unused`, not a failed TLS connection, with keys and without; tshark agrees that the
+/// client sent its Finished and nothing else on it.
+#[test]
+fn chromiums_spare_tls_connection_is_unused_not_failed() {
+    for name in ["h2tls-chromium-hypercorn", "h2tls-chromium-nginx-fallback"] {
+        let pcap = sample(&format!("h2tls/{name}.pcap"));
+        let keys = sample(&format!("h2tls/{name}.keys"));
+        for extra in [&[][..], &["--keylog", keys.to_str().unwrap()][..]] {
+            let tls: Vec<Value> = all_records(&pcap, extra)
+                .into_iter()
+                .filter(|r| r["type"] == "tls")
+                .collect();
+            let spare: Vec<&Value> = tls.iter().filter(|t| t["outcome"] == "unused").collect();
+            assert_eq!(spare.len(), 1, "{name} {extra:?}: {tls:#?}");
+            let s = spare[0];
+            assert_eq!(s["client_to_server"]["application_data_bytes"], 0, "{s}");
+            assert_eq!(s["tcp_end"], "client_fin", "{s}");
+            assert!(s["findings"].as_array().unwrap().is_empty(), "{s}");
+            assert!(
+                tls.iter()
+                    .all(|t| t["outcome"] == "application_data" || t == s),
+                "{name}: {tls:#?}"
+            );
+            let mut args = vec!["-r", pcap.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            let out = wssniff(&args);
+            assert!(!stdout(&out).contains("TLS FAILED"), "{}", stdout(&out));
+            assert!(stderr(&out).contains(" 0 failed, "), "{}", stderr(&out));
+            if !have_tshark() {
+                continue;
+            }
+            // What the spare's client sent, decrypted: its Finished (handshake type 20), and
+            // no HTTP/2, no other application data, no alert.
+            let port = s["client"].as_str().unwrap().rsplit(':').next().unwrap();
+            let fields = Command::new("tshark")
+                .args([
+                    "-r",
+                    pcap.to_str().unwrap(),
+                    "-o",
+                    &format!("tls.keylog_file:{}", keys.display()),
+                    "-Y",
+                    &format!("tcp.srcport == {port} && tls"),
+                    "-T",
+                    "fields",
+                    "-e",
+                    "tls.handshake.type",
+                    "-e",
+                    "tls.alert_message",
+                    "-e",
+                    "http2",
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&fields.stdout).into_owned();
+            let rows: Vec<&str> = text.lines().collect();
+            assert!(rows.iter().any(|r| r.contains("20")), "{name}: {text}");
+            assert!(
+                rows.iter().all(|r| {
+                    let cols: Vec<&str> = r.split('\t').collect();
+                    cols.get(1).is_none_or(|a| a.is_empty())
+                        && cols.get(2).is_none_or(|h| h.is_empty())
+                }),
+                "{name}: the spare's client sent an alert or HTTP/2: {text}"
+            );
+        }
+    }
+}
+
+/// The link between a decrypted TLS connection and what it carried, made once in the engine:
+/// the handshake and connection records name their TLS connection (SNI, version, cipher,
+/// ALPN, as its `tls` record says, same community id), the `tls` record lists the handshake
+/// ids and counts the WebSockets; the line output, the summary and the report show it. A
+/// wss:// capture through nginx (h2tls) has a plaintext upstream leg, which names no TLS.
+#[test]
+fn handshakes_and_websockets_name_the_tls_connection_that_carried_them() {
+    let mut cases: Vec<(String, String)> = WSS_OK
+        .iter()
+        .map(|n| (format!("tls/{n}.pcap"), format!("tls/{n}.keys")))
+        .collect();
+    for n in [
+        "h2tls-chromium-hypercorn",
+        "h2tls-chromium-nginx-fallback",
+        "h2tls-python-hypercorn",
+    ] {
+        cases.push((format!("h2tls/{n}.pcap"), format!("h2tls/{n}.keys")));
+    }
+    for (pcap, keys) in &cases {
+        let pcap = sample(pcap);
+        let keys = sample(keys);
+        let keylog = ["--keylog", keys.to_str().unwrap()];
+        let records = all_records(&pcap, &keylog);
+        let of = |t: &str| -> Vec<&Value> { records.iter().filter(|r| r["type"] == t).collect() };
+        let tls = of("tls");
+        let mut carried = 0;
+        for h in of("handshake") {
+            let by_community: Vec<&&Value> = tls
+                .iter()
+                .filter(|t| t["community_id"] == h["community_id"])
+                .collect();
+            let Some(t) = by_community.first() else {
+                // A plaintext leg (nginx to its upstream).
+                assert!(h.get("tls").is_none(), "{h}");
+                continue;
+            };
+            carried += 1;
+            let link = &h["tls"];
+            for field in ["sni", "version", "cipher", "alpn"] {
+                assert_eq!(link[field], t[field], "{pcap:?} {field}: {h}");
+            }
+            assert!(
+                t["handshakes"].as_array().unwrap().contains(&h["id"]),
+                "{t}"
+            );
+        }
+        assert!(carried > 0, "{pcap:?}");
+        for c in of("connection") {
+            let t = tls.iter().find(|t| t["community_id"] == c["community_id"]);
+            match t {
+                Some(t) => {
+                    assert_eq!(c["tls"]["sni"], t["sni"], "{c}");
+                    assert!(t["websockets"].as_u64().unwrap() > 0, "{t}");
+                }
+                None => assert!(c.get("tls").is_none(), "{c}"),
+            }
+        }
+        let websockets: u64 = tls.iter().filter_map(|t| t["websockets"].as_u64()).sum();
+        let carried_conns = of("connection")
+            .iter()
+            .filter(|c| c.get("tls").is_some())
+            .count() as u64;
+        assert_eq!(websockets, carried_conns, "{pcap:?}");
+        // The lines: the handshake names its TLS connection, the TLS connection is printed
+        // (it carried a WebSocket) with the handshake it carried; the summary counts it.
+        let p = pcap.to_str().unwrap();
+        let out = wssniff(&["-r", p, "--keylog", keys.to_str().unwrap()]);
+        let lines = stdout(&out);
+        let carrier = tls
+            .iter()
+            .find(|t| !t["handshakes"].as_array().unwrap().is_empty())
+            .unwrap();
+        let id = &carrier["handshakes"][0];
+        let version = carrier["version"].as_str().unwrap();
+        let own = format!(" #{id} ");
+        let named = format!("{version} ");
+        assert!(
+            lines
+                .lines()
+                .any(|l| l.contains(&own) && l.contains(" → ") && l.contains(&named)),
+            "{lines}"
+        );
+        let ids: Vec<String> = carrier["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| format!("#{i}"))
+            .collect();
+        let n = carrier["websockets"].as_u64().unwrap();
+        let words = match (ids.len(), n) {
+            (1, 1) => format!("carried handshake {} and 1 WebSocket connection", ids[0]),
+            _ => format!(
+                "carried handshakes {} and {n} WebSocket connections",
+                ids.join(", ")
+            ),
+        };
+        assert!(
+            lines
+                .lines()
+                .any(|l| l.contains(" tls ") && l.contains(&words)),
+            "{words}: {lines}"
+        );
+        assert!(
+            stderr(&out).contains("decrypted (1 carried WebSocket handshakes)"),
+            "{}",
+            stderr(&out)
+        );
+        // Without keys: nothing inside is seen, so nothing is claimed.
+        for t in all_records(&pcap, &[])
+            .iter()
+            .filter(|r| r["type"] == "tls")
+        {
+            assert_eq!(t["handshakes"], serde_json::json!([]), "{t}");
+            assert!(t["websockets"].is_null(), "{t}");
+        }
+    }
+    // The report lists the carriers next to the failed ones (a failed handshake's detail
+    // names its TLS connection: src/report.rs).
+    let (pcap, keys) = (
+        sample("tls/tls13-wss-python-ok.pcap"),
+        sample("tls/tls13-wss-python-ok.keys"),
+    );
+    let dir = std::env::temp_dir().join(format!("wssniff-tls-carried-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let md = dir.join("r.md");
+    let out = wssniff(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "--keylog",
+        keys.to_str().unwrap(),
+        "-q",
+        "--report",
+        md.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        report.contains("Decrypted, and carried WebSocket handshakes:"),
+        "{report}"
+    );
+    assert!(
+        report.contains("carried handshake #1 and 1 WebSocket connection"),
+        "{report}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -81,6 +81,20 @@ fn detail_of_failed_handshake_80x24() {
     );
 }
 
+/// The detail view's line of packet numbers says "packets" (it said "frames", the word
+/// the glossary keeps for WebSocket frames).
+#[test]
+fn the_detail_view_calls_packet_numbers_packets() {
+    let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
+    app.update(Action::Open);
+    let screen = format!("{:?}", draw(&mut app, 100, 30));
+    assert!(
+        screen.contains("\"packets    request 4  response 6"),
+        "{screen}"
+    );
+    assert!(!screen.contains("\"frames "), "{screen}");
+}
+
 #[test]
 fn detail_of_failed_handshake_160x48() {
     let mut app = app_for(&["nginx-strips-upgrade.pcap"]);
@@ -120,6 +134,60 @@ fn broken_proxy_and_a_repeated_403() -> App {
     }
     app.settle();
     app
+}
+
+/// Several captures in one model restart their ids: a record's proxy hop and connection are
+/// its own capture's, not those of another capture's record with the same id (the lookups
+/// were by id alone: python's #1 showed nginx's hop, and nginx's #1 python's connection).
+#[test]
+fn hops_and_connections_belong_to_their_own_capture_when_ids_repeat() {
+    use wssniff::tui::render::detail_lines;
+    let mut app = app_for(&["nginx-proxy-ok.pcap", "python-websockets-ok.pcap"]);
+    let records: Vec<&wssniff::event::HandshakeRecord> = (0..app.record_count())
+        .filter_map(|i| app.record(i))
+        .collect();
+    let ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![1, 2, 1], "the second capture restarts at 1");
+    let (nginx, python) = (records[0], records[2]);
+    assert!(app.hop_of(nginx).is_some() && app.hop_of(records[1]).is_some());
+    assert!(
+        app.hop_of(python).is_none(),
+        "python's #1 is not a proxy leg"
+    );
+    let text: String = detail_lines(python, app.connection_of(python), app.hop_of(python))
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!text.contains("Proxy hop"), "{text}");
+    let own =
+        |r: &wssniff::event::HandshakeRecord| app.connection_of(r).map(|c| (c.client, c.server));
+    assert_eq!(own(nginx), Some((nginx.client, nginx.server)));
+    assert_eq!(own(python), Some((python.client, python.server)));
+    // The connections tab opens each connection's own handshake.
+    app.update(Action::ShowTab(Tab::Connections));
+    for i in 0..app.conns.len() {
+        let row = app.conns.record(i).unwrap();
+        let opened = app.opened_by(row).unwrap();
+        assert_eq!(
+            (opened.client, opened.server),
+            (row.record.client, row.record.server)
+        );
+    }
+}
+
+/// The header counts incidents, as the grouped table shows them: the proxied handshake's
+/// two legs once, by its worst leg (it counted records: 5 handshakes, 5 failed).
+#[test]
+fn the_header_counts_incidents_not_records() {
+    let app = broken_proxy_and_a_repeated_403();
+    assert_eq!(app.counts.iter().sum::<u64>(), 5, "records");
+    assert_eq!(app.incident_counts(), ([0, 0, 4, 0], 1));
+    let screen = draw(&mut broken_proxy_and_a_repeated_403(), 160, 48);
+    let header = format!("{screen:?}");
+    assert!(
+        header.contains("handshakes 4 (1 proxied): ok 0 warn 0 failed 4"),
+        "{header}"
+    );
 }
 
 #[test]
@@ -183,7 +251,7 @@ fn a_proxied_failure_is_one_row_that_expands_into_its_legs() {
     app.update(Action::Open);
     assert_eq!(app.screen, Screen::Detail);
     let r = app.selected_record().unwrap();
-    let detail: String = detail_lines(r, None, app.hop(r.id))
+    let detail: String = detail_lines(r, None, app.hop_of(r))
         .iter()
         .map(|l| format!("{l}\n"))
         .collect();
@@ -230,7 +298,12 @@ fn hex_view_160x48() {
     let mut app = app_for(&["handcrafted-bad-accept.pcap"]);
     app.update(Action::Open);
     app.update(Action::ToggleHex);
-    let dump = export::load_hex(path.to_str(), app.selected_record().unwrap(), false);
+    let dump = export::load_hex(
+        path.to_str(),
+        app.packets.as_ref(),
+        app.selected_record().unwrap(),
+        false,
+    );
     assert_eq!(
         dump.packets.iter().map(|f| f.0).collect::<Vec<_>>(),
         vec![4, 6]
@@ -323,7 +396,7 @@ fn proxy_hop_box_names_the_real_client_on_both_legs() {
         let records: Vec<_> = (0..app.record_count())
             .filter_map(|i| app.record(i))
             .collect();
-        let hop = app.hop(records[0].id).expect("both legs linked");
+        let hop = app.hop_of(records[0]).expect("both legs linked");
         let down = records.iter().find(|r| r.id == hop.downstream).unwrap();
         let up = records.iter().find(|r| r.id == hop.upstream).unwrap();
         assert_ne!(
@@ -335,7 +408,7 @@ fn proxy_hop_box_names_the_real_client_on_both_legs() {
             down.client, hop.proxy, hop.upstream_server
         );
         for r in [down, up] {
-            let text: Vec<String> = detail_lines(r, None, app.hop(r.id))
+            let text: Vec<String> = detail_lines(r, None, app.hop_of(r))
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -438,7 +511,7 @@ fn tui_and_report_mark_the_same_lines() {
                 .unwrap();
             // With the record's hop, whose correction both show in place of the finding it
             // replaces.
-            let lines = detail_lines(r, None, app.hop(r.id));
+            let lines = detail_lines(r, None, app.hop_of(r));
             for (title, wire) in [("Request", &d.request), ("Response", &d.response)] {
                 let Some(wire) = wire else { continue };
                 let report_marks: Vec<Option<String>> = wire
@@ -669,7 +742,7 @@ fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
             .unwrap()
     };
     let text = |id: u64| -> String {
-        detail_lines(record(id), None, app.hop(id))
+        detail_lines(record(id), None, app.hop_of(record(id)))
             .iter()
             .map(|l| format!("{l}\n"))
             .collect()
@@ -682,7 +755,11 @@ fn the_client_legs_detail_shows_the_hops_corrected_cause_in_place() {
         "{client}"
     );
     assert_eq!(
-        tui_marks(&detail_lines(record(1), None, app.hop(1)), "Response")[0].as_deref(),
+        tui_marks(
+            &detail_lines(record(1), None, app.hop_of(record(1))),
+            "Response"
+        )[0]
+        .as_deref(),
         Some("proxy_broke_request")
     );
     // The upstream leg's own 426 stands.
@@ -822,6 +899,58 @@ fn followed_stream_lists_every_frame_in_time_order() {
     }
 }
 
+/// The frame logs the model keeps stay within their 64 MiB cap however many connections
+/// come: the logs past it are given up (their streams say the frames were not kept), and
+/// the header says the cap was hit and how many were given up.
+#[test]
+fn the_frame_logs_stay_within_their_cap_and_the_header_says_so() {
+    use wssniff::event::{Event, FrameLog, LoggedFrame, Peer, FRAME_LOG_HEAD, FRAME_LOG_TAIL};
+    use wssniff::tui::app::MAX_FRAME_LOG_BYTES;
+    use wssniff::tui::feed::Feed;
+    let path = sample("close-codes.pcap");
+    let template = read_all(path.to_str().unwrap(), EngineConfig::default())
+        .unwrap()
+        .into_iter()
+        .find_map(|f| match f {
+            Feed::Event(Event::Connection(c)) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    let mut log = FrameLog::default();
+    for n in 0..(FRAME_LOG_HEAD + FRAME_LOG_TAIL) as u64 {
+        log.push(
+            LoggedFrame::new(template.ts, n + 1, Peer::Client, 1, 0x81, 5),
+            true,
+        );
+    }
+    let per_log = log.memory();
+    let fit = MAX_FRAME_LOG_BYTES / per_log;
+    let mut app = App::new("bulk", None);
+    let n = fit + 100;
+    for i in 0..n {
+        let mut c = template.clone();
+        c.handshake_id = None;
+        c.community_id = format!("1:{i}");
+        c.frame_log = log.clone();
+        app.apply(Event::Connection(c));
+        assert!(app.frame_log_bytes() <= MAX_FRAME_LOG_BYTES, "after {i}");
+    }
+    assert_eq!(app.frame_logs_given_up, (n - fit) as u64);
+    assert_eq!(app.frame_log_bytes(), fit * per_log);
+    let last = app.conns.record(n - 1).unwrap();
+    assert!(last.record.frame_log.refused && last.record.frame_log.head().is_empty());
+    assert_eq!(last.record.frame_log.omitted, log.len() as u64);
+    assert_eq!(
+        app.conns.record(0).unwrap().record.frame_log.len(),
+        log.len()
+    );
+    let screen = format!("{:?}", draw(&mut app, 160, 48));
+    assert!(
+        screen.contains("stream logs full (64 MiB): 100 not kept"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn connection_hex_reads_the_packets_again() {
     let path = sample("close-codes.pcap");
@@ -833,7 +962,14 @@ fn connection_hex_reads_the_packets_again() {
         panic!("asks for the packets");
     };
     let row = app.conns.record(i).unwrap();
-    let dump = export::load_connection_hex(path.to_str(), &row.record, i, false);
+    let dump = export::load_connection_hex(
+        path.to_str(),
+        app.packets.as_ref(),
+        &row.record,
+        app.opened_by(row),
+        i,
+        false,
+    );
     assert!(!dump.packets.is_empty());
     let close_packet = row
         .record
@@ -848,7 +984,63 @@ fn connection_hex_reads_the_packets_again() {
             "the close frame's packet"
         );
     }
-    let live = export::load_connection_hex(None, &row.record, i, false);
+    // Read by byte offset through the file's packet index, which the reader sent first.
+    assert!(matches!(
+        app.packets,
+        Some(wssniff::tui::feed::PacketStore::File(_))
+    ));
+    assert_eq!(dump.note, None, "every cited packet was found");
+    let labels: Vec<&str> = dump.labels.values().map(String::as_str).collect();
+    assert!(labels.contains(&"handshake request"), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("close")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l.contains("text frame")),
+        "{labels:?}"
+    );
+    // Live: the same packets from the ring of recent packets; those it gave up are said.
+    let ring = std::sync::Arc::new(std::sync::Mutex::new(wssniff::tui::feed::PacketRing::new(
+        1 << 20,
+    )));
+    let mut source = wssniff::capture::FileSource::open(path.to_str().unwrap()).unwrap();
+    source.for_each_packet(|p| {
+        ring.lock().unwrap().push(p.number, p.linktype, p.data);
+        std::ops::ControlFlow::Continue(())
+    });
+    let store = wssniff::tui::feed::PacketStore::Ring(std::sync::Arc::clone(&ring));
+    let from_ring = export::load_connection_hex(
+        None,
+        Some(&store),
+        &row.record,
+        app.opened_by(row),
+        i,
+        false,
+    );
+    assert_eq!(from_ring.packets, dump.packets);
+    assert_eq!(from_ring.note, None);
+    let small = std::sync::Arc::new(std::sync::Mutex::new(wssniff::tui::feed::PacketRing::new(
+        400,
+    )));
+    for (n, data) in &dump.packets {
+        small
+            .lock()
+            .unwrap()
+            .push(*n, wssniff::capture::Linktype::ETHERNET, data);
+    }
+    let store = wssniff::tui::feed::PacketStore::Ring(small);
+    let partial = export::load_connection_hex(
+        None,
+        Some(&store),
+        &row.record,
+        app.opened_by(row),
+        i,
+        false,
+    );
+    assert!(partial.packets.len() < dump.packets.len());
+    assert!(partial
+        .note
+        .unwrap()
+        .contains("no longer in the ring of recent live packets"),);
+    let live = export::load_connection_hex(None, None, &row.record, None, i, false);
     assert!(live.packets.is_empty());
     assert!(live.note.unwrap().contains("not available"));
     app.set_hex(dump);

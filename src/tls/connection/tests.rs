@@ -206,6 +206,60 @@ fn tls12_handshake_done_without_data_and_close_notify_is_not_a_failure_cause() {
     assert!(r.alerts[0].encrypted && r.alerts[0].description.is_none());
 }
 
+/// Chromium's spare connection (`samples/h2tls/h2tls-chromium-*`): the client finishes the
+/// handshake, sends nothing and closes without an alert. Not a failure; the same shape with
+/// a byte of client data, a client alert or the server closing first still is one.
+#[test]
+fn a_spare_connection_the_client_closes_unused_is_no_failure() {
+    let tls13 = |client_data: bool, closer: usize| {
+        let mut w = Wire::new(false);
+        w.send(C, &client_hello("chat.example"));
+        let mut flight = server_hello(0x0304, 0x1301);
+        flight.extend(rec(record::CHANGE_CIPHER_SPEC, &[1]));
+        flight.extend(rec(record::APPLICATION_DATA, &[0; 700]));
+        w.send(S, &flight);
+        let mut fin = rec(record::CHANGE_CIPHER_SPEC, &[1]);
+        fin.extend(rec(record::APPLICATION_DATA, &[0; 53])); // Finished
+        w.send(C, &fin);
+        if client_data {
+            // A request the server never answers (curl's h2 to an HTTP/1-only server).
+            w.send(C, &rec(record::APPLICATION_DATA, &[0; 90]));
+        } else {
+            // Two NewSessionTickets (counted as the server's data: they look like it).
+            w.send(S, &rec(record::APPLICATION_DATA, &[0; 239]));
+        }
+        let ending = if closer == C {
+            Ending::ClientFin
+        } else {
+            Ending::ServerFin
+        };
+        w.end(ending, Some(closer))
+    };
+    let r = tls13(false, C);
+    assert_eq!(r.outcome, TlsOutcome::Unused);
+    assert!(!r.outcome.is_failure() && r.findings.is_empty());
+    assert_eq!(tls13(true, C).outcome, TlsOutcome::ClosedBeforeData);
+    assert_eq!(tls13(false, S).outcome, TlsOutcome::ClosedBeforeData);
+
+    // TLS 1.2 (nginx): the server even sent its HTTP/2 SETTINGS.
+    let tls12 = |client_alert: bool| {
+        let mut w = Wire::new(false);
+        w.send(C, &client_hello("x.example"));
+        w.send(S, &server_hello(0x0303, 0xc02f));
+        let mut fin = rec(record::CHANGE_CIPHER_SPEC, &[1]);
+        fin.extend(rec(record::HANDSHAKE, &[0; 40]));
+        w.send(C, &fin);
+        w.send(S, &fin);
+        w.send(S, &rec(record::APPLICATION_DATA, &[0; 45]));
+        if client_alert {
+            w.send(C, &rec(record::ALERT, &[0; 26]));
+        }
+        w.end(Ending::ClientFin, Some(C))
+    };
+    assert_eq!(tls12(false).outcome, TlsOutcome::Unused);
+    assert_eq!(tls12(true).outcome, TlsOutcome::ClosedBeforeData);
+}
+
 #[test]
 fn the_record_layer_survives_garbage_gaps_and_split_headers() {
     let mut w = Wire::new(false);
@@ -287,7 +341,7 @@ fn with_keys_the_walk_waits_after_the_server_hello_and_plaintext_reaches_the_rel
     w.tls.install_keys(KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
-        tickets: None,
+        master: None,
         early: None,
     }));
     w.send(
@@ -440,7 +494,7 @@ fn early_keys() -> KeyAnswer {
     KeyAnswer::Keys(SessionKeys {
         client: Box::new(Clear::default()),
         server: Box::new(Clear::default()),
-        tickets: None,
+        master: None,
         early: Some(Box::new(Clear::default())),
     })
 }

@@ -106,7 +106,7 @@ fn handshake(
     } else {
         (
             " analysis (Tab: raw bytes) ",
-            detail_lines(record, app.connection(record.id), app.hop(record.id)),
+            detail_lines(record, app.connection_of(record), app.hop_of(record)),
         )
     };
     let title = Line::from(vec![
@@ -187,7 +187,7 @@ pub fn detail_lines(
         packets.push(format!("response {}", packet_list(&m.packets)));
     }
     out.push(Line::from(vec![
-        label("frames"),
+        label("packets"),
         Span::raw(if packets.is_empty() {
             "-".to_owned()
         } else {
@@ -223,6 +223,12 @@ pub fn detail_lines(
         label("community"),
         Span::raw(r.community_id.clone()),
     ]));
+    if let Some(t) = &r.tls {
+        out.push(Line::from(vec![
+            label("tls"),
+            Span::raw(escape(&crate::present::tls_carrier_words(t))),
+        ]));
+    }
     if !r.subprotocols_offered.is_empty() || r.subprotocol.is_some() {
         out.push(Line::from(vec![
             label("subproto"),
@@ -520,8 +526,11 @@ fn packet_hex_lines(hex: Option<&HexDump>, what: &str) -> Vec<Line<'static>> {
     }
     for (number, bytes) in &hex.packets {
         out.push(section(&format!(
-            "packet {number} ({} bytes captured)",
-            bytes.len()
+            "packet {number} ({} bytes captured){}",
+            bytes.len(),
+            hex.labels
+                .get(number)
+                .map_or_else(String::new, |what| format!(": {what}"))
         )));
         for (i, chunk) in bytes.chunks(HEX_WIDTH).enumerate() {
             let mut hexpart = String::with_capacity(HEX_WIDTH * 3);

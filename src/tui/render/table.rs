@@ -218,7 +218,7 @@ fn handshake_layout(app: &App, rows: usize, width: u16) -> Vec<(Col, u16)> {
         let mark = app.row_mark(pos);
         for (i, c) in shown.iter().enumerate() {
             if let Some(w) = content.get_mut(i) {
-                *w = (*w).max(chars(&c.text(r, app.hop(r.id), mark)));
+                *w = (*w).max(chars(&c.text(r, app.hop_of(r), mark)));
             }
         }
     }
@@ -363,7 +363,7 @@ fn handshakes(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let rows: Vec<Row<'_>> = app
         .visible(rows_fit)
         .map(|(pos, r)| {
-            let hop = app.hop(r.id);
+            let hop = app.hop_of(r);
             let mark = app.row_mark(pos);
             let row = Row::new(cols.iter().map(|&(c, _)| c.cell(r, hop, mark)));
             if pos == selected {
