@@ -337,53 +337,12 @@ impl HopTracker {
     #[cold]
     #[inline(never)]
     fn expire_paths(&mut self, now: i64) {
-        while let Some((ts, _, _)) = self.path_order.front() {
-            if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS
-                && self.path_order.len() < MAX_TRACKED
-            {
-                break;
-            }
-            if let Some((_, old, seq)) = self.path_order.pop_front() {
-                if let Some(legs) = self.by_path.get_mut(&old) {
-                    let held = &mut self.held;
-                    legs.retain(|l| {
-                        let keep = l.seq != seq;
-                        if !keep {
-                            *held = held.saturating_sub(Self::cost(&l.record));
-                        }
-                        keep
-                    });
-                    if legs.is_empty() {
-                        self.by_path.remove(&old);
-                    }
-                }
-            }
-        }
+        forget_old(&mut self.path_order, &mut self.by_path, &mut self.held, now);
     }
 
     /// Forgets legs too old to pair with a request at `now`, and the oldest beyond the cap.
     fn expire(&mut self, now: i64) {
-        // Legs are seconds apart at most; anything older can no longer pair.
-        while let Some((ts, _, _)) = self.order.front() {
-            if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS && self.order.len() < MAX_TRACKED {
-                break;
-            }
-            if let Some((_, old, seq)) = self.order.pop_front() {
-                if let Some(legs) = self.by_key.get_mut(&old) {
-                    let held = &mut self.held;
-                    legs.retain(|l| {
-                        let keep = l.seq != seq;
-                        if !keep {
-                            *held = held.saturating_sub(Self::cost(&l.record));
-                        }
-                        keep
-                    });
-                    if legs.is_empty() {
-                        self.by_key.remove(&old);
-                    }
-                }
-            }
-        }
+        forget_old(&mut self.order, &mut self.by_key, &mut self.held, now);
     }
 
     /// Handshakes remembered now (at most [`MAX_TRACKED`]).
@@ -425,6 +384,37 @@ fn is_upstream_of(up: &HandshakeRecord, down: &HandshakeRecord) -> bool {
     match &down.response {
         Some(resp) => t_up <= resp.first_ts.0,
         None => true,
+    }
+}
+
+/// Forgets the legs of `legs` that `order` (arrival time, map key, leg number; oldest first)
+/// says are too old to pair with a request at `now` (legs are seconds apart at most), and the
+/// oldest beyond [`MAX_TRACKED`], releasing their cost from `held`.
+fn forget_old(
+    order: &mut VecDeque<(i64, String, u64)>,
+    legs: &mut HashMap<String, Vec<Leg>>,
+    held: &mut usize,
+    now: i64,
+) {
+    while let Some((ts, _, _)) = order.front() {
+        if now.saturating_sub(*ts) <= 2 * MAX_HOP_DELAY_NS && order.len() < MAX_TRACKED {
+            break;
+        }
+        let Some((_, old, seq)) = order.pop_front() else {
+            break;
+        };
+        if let Some(list) = legs.get_mut(&old) {
+            list.retain(|l| {
+                let keep = l.seq != seq;
+                if !keep {
+                    *held = held.saturating_sub(HopTracker::cost(&l.record));
+                }
+                keep
+            });
+            if list.is_empty() {
+                legs.remove(&old);
+            }
+        }
     }
 }
 

@@ -171,7 +171,7 @@ pub struct ConnRow {
     pub host: Option<String>,
     /// Request target of that handshake.
     pub path: Option<String>,
-    /// That handshake's index in the model ([`super::app::App::record`]), when it was kept.
+    /// That handshake's index in the model (`App::record`), when it was kept.
     pub handshake: Option<usize>,
 }
 
