@@ -80,7 +80,17 @@ impl Timestamp {
     #[must_use]
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Self {
         let units = units_per_sec.max(1);
-        let nanos = u128::from(frac.min(units - 1)) * 1_000_000_000 / u128::from(units);
+        let frac = frac.min(units - 1);
+        let nanos = match units {
+            // The two resolutions of pcap files, exact without a 128-bit division (one per
+            // packet read).
+            1_000_000 => frac * 1_000,
+            1_000_000_000 => frac,
+            _ => {
+                let nanos = u128::from(frac) * 1_000_000_000 / u128::from(units);
+                u64::try_from(nanos).unwrap_or(u64::MAX)
+            }
+        };
         let nanos = i64::try_from(nanos).unwrap_or(0);
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
@@ -246,4 +256,40 @@ pub enum CaptureError {
         /// libpcap's message.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    /// The microsecond and nanosecond shortcuts give what the general 128-bit formula gives.
+    #[test]
+    fn timestamp_resolutions_agree_with_the_general_formula() {
+        let general = |secs: i64, frac: u64, units: u64| {
+            let nanos = u128::from(frac.min(units - 1)) * 1_000_000_000 / u128::from(units);
+            Timestamp(
+                secs.saturating_mul(1_000_000_000)
+                    .saturating_add(i64::try_from(nanos).unwrap_or(0)),
+            )
+        };
+        for units in [1_000_000, 1_000_000_000, 1_000, 1 << 20] {
+            for frac in [
+                0,
+                1,
+                999,
+                999_999,
+                1_000_000,
+                999_999_999,
+                u64::from(u32::MAX),
+            ] {
+                for secs in [0, 1_700_000_000, -5, i64::MAX / 2] {
+                    assert_eq!(
+                        Timestamp::from_parts(secs, frac, units),
+                        general(secs, frac, units),
+                        "{secs} {frac} {units}"
+                    );
+                }
+            }
+        }
+    }
 }
