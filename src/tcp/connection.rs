@@ -290,11 +290,34 @@ fn same_packet(remembered: Option<(PacketId, Timestamp)>, id: &PacketId, ts: Tim
 /// a SPAN port's duplicate arrives microseconds after the original, possibly after the
 /// connection it belongs to has closed (the engine keeps the packets of connections closed
 /// moments ago for that).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct RecentPackets {
-    slots: [Option<(PacketId, Timestamp)>; RECENT_PACKETS],
+    /// The packets remembered; a slot not yet used holds [`EMPTY_SLOT`], which matches no
+    /// packet (no `Option` tag to test on every packet).
+    ids: [PacketId; RECENT_PACKETS],
+    /// When each was taken.
+    at: [Timestamp; RECENT_PACKETS],
     /// Next slot to overwrite.
     next: usize,
+}
+
+/// A [`PacketId`] no packet has: [`packet_id`] sets only the low five bits of `side_flags`.
+const EMPTY_SLOT: PacketId = PacketId {
+    seq: 0,
+    ack: 0,
+    len: 0,
+    side_flags: 0xff,
+    wire: 0,
+};
+
+impl Default for RecentPackets {
+    fn default() -> Self {
+        RecentPackets {
+            ids: [EMPTY_SLOT; RECENT_PACKETS],
+            at: [Timestamp::default(); RECENT_PACKETS],
+            next: 0,
+        }
+    }
 }
 
 impl RecentPackets {
@@ -302,14 +325,18 @@ impl RecentPackets {
     #[must_use]
     #[inline(always)]
     pub fn holds(&self, id: &PacketId, ts: Timestamp) -> bool {
-        self.slots.iter().any(|r| same_packet(*r, id, ts))
+        self.ids
+            .iter()
+            .zip(&self.at)
+            .any(|(r, at)| r == id && ts.nanos_since(*at).abs() <= DUPLICATE_WINDOW_NS)
     }
 
     /// Remembers the packet `id` taken at `ts`, forgetting the oldest.
     #[inline(always)]
     pub fn remember(&mut self, id: PacketId, ts: Timestamp) {
-        if let Some(slot) = self.slots.get_mut(self.next) {
-            *slot = Some((id, ts));
+        if let (Some(slot), Some(at)) = (self.ids.get_mut(self.next), self.at.get_mut(self.next)) {
+            *slot = id;
+            *at = ts;
         }
         self.next = (self.next + 1) % RECENT_PACKETS;
     }
@@ -641,6 +668,7 @@ impl TcpConnection {
 
     /// Whether the segment is a copy of one of the last packets taken (and remembers it if
     /// not): dropped before anything counts it, so a duplicate is never a retransmission.
+    #[inline(always)]
     fn is_copy(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
         self.recent.is_copy(packet_id(side, seg), ts)
     }
