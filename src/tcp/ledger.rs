@@ -120,7 +120,9 @@ impl Ledger {
         syn: bool,
         ack: Option<u32>,
     ) -> u64 {
-        let d = self.dir(from);
+        // The sender's direction and the peer's, with one branch for both.
+        let [lo, hi] = &mut self.dirs;
+        let (d, peer) = if from == 0 { (lo, hi) } else { (hi, lo) };
         if syn {
             d.origin.get_or_insert(seq.wrapping_add(1));
         }
@@ -133,7 +135,7 @@ impl Ledger {
         let Some(ack) = ack else {
             return 0;
         };
-        let (new, missed) = self.dir(1 - from).ack(ack);
+        let (new, missed) = peer.ack(ack);
         if new {
             self.loss.acks += 1;
         }
