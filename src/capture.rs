@@ -12,7 +12,7 @@ mod merge;
 mod window;
 
 pub use file::{FileSource, ReadSummary};
-pub use merge::{expand_inputs, FileRead, MergeNote, MergeSummary, MergedSource};
+pub use merge::{expand_inputs, FileRead, MergeNote, MergeSummary, MergedIndex, MergedSource};
 pub use window::DEFAULT_REORDER_WINDOW_NS;
 
 use std::fmt;

@@ -566,11 +566,6 @@ impl Cli {
                 })
             }
         };
-        if self.tui && matches!(read, Some(Input::Files(_))) {
-            return Err(
-                "--tui reads one capture file; merge the files first (mergecap -w all.pcapng FILES) or read them without --tui".into(),
-            );
-        }
         let input = match (read, self.interface) {
             (Some(input), None) => input,
             (None, Some(iface)) => {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
 use crate::capture::{
-    CaptureError, FileRead, FileSource, MergeNote, MergeSummary, MergedSource, ReadSummary, Record,
-    Timestamp,
+    CaptureError, FileRead, FileSource, MergeNote, MergeSummary, MergedSource, Packet, ReadSummary,
+    Record, Timestamp,
 };
 use crate::cli::{Config, FailOn, Input, Live, Redaction};
 use crate::engine::{Engine, PacketInfo, Stats};
@@ -314,6 +314,81 @@ pub fn analyse_merged(
     merged
 }
 
+/// What `-r` names, opened with the `--reorder-window` setting: one file (read as a
+/// stream; standard input allowed) or several merged by timestamp. The one way the line
+/// output and the TUI open their input, so both read the same packets in the same order.
+pub(crate) enum Opened {
+    /// One file.
+    One(Box<FileSource>),
+    /// Several files, read as one capture.
+    Many(MergedSource),
+}
+
+impl Opened {
+    /// `source` with the re-sort window `reorder_window_ns` (`None`: the default, from its
+    /// first packet out of order on).
+    pub(crate) fn one(source: FileSource, reorder_window_ns: Option<i64>) -> Self {
+        Opened::One(Box::new(match reorder_window_ns {
+            Some(span) => source.with_reorder_window(span),
+            None => source,
+        }))
+    }
+
+    /// The files `paths`, each with the re-sort window `reorder_window_ns`, to be merged.
+    ///
+    /// # Errors
+    /// Every file failed to open, or `-` is among them.
+    pub(crate) fn many(
+        paths: &[String],
+        reorder_window_ns: Option<i64>,
+    ) -> Result<Self, CaptureError> {
+        let source = MergedSource::open(paths)?;
+        Ok(Opened::Many(match reorder_window_ns {
+            Some(span) => source.with_reorder_window(span),
+            None => source,
+        }))
+    }
+
+    /// As [`analyse`] or [`analyse_merged`], with every packet read also handed to `tap`
+    /// before the filter and the engine see it (the TUI keeps recent packets of standard
+    /// input and counts merged bytes this way). Returns the whole read, each file's read
+    /// (several files) and every merge note, those known at opening first.
+    pub(crate) fn analyse_tapped(
+        self,
+        mut tap: impl FnMut(&Packet<'_>),
+        mut filter: Option<&mut PacketFilter>,
+        engine: &mut Engine,
+        mut keys: Option<&mut keylog::Keys>,
+        mut step: impl FnMut(Step<'_>) -> ControlFlow<()>,
+    ) -> (ReadSummary, Vec<FileRead>, Vec<MergeNote>) {
+        let mut on_record = |record: Record<'_, '_>| {
+            if let Record::Packet(packet) = &record {
+                tap(packet);
+            }
+            analyse_record(
+                record,
+                filter.as_deref_mut(),
+                engine,
+                keys.as_deref_mut(),
+                &mut step,
+            )
+        };
+        let (read, files, notes) = match self {
+            Opened::One(mut source) => (
+                source.for_each_record(&mut on_record),
+                Vec::new(),
+                Vec::new(),
+            ),
+            Opened::Many(source) => {
+                let merged = source.for_each_record(&mut on_record);
+                (merged.combined(), merged.files, merged.notes)
+            }
+        };
+        engine.note_reordered(read.reordered);
+        (read, files, notes)
+    }
+}
+
 /// One record of [`analyse`] or [`analyse_merged`]: secrets to the key log, a packet
 /// through the filter to the engine.
 #[inline]
@@ -369,25 +444,9 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         .as_deref()
         .map(PacketFilter::new)
         .transpose()?;
-    enum Opened {
-        One(Box<FileSource>),
-        Many(MergedSource),
-    }
     let opened = match capture {
-        Capture::One(path) => {
-            let source = FileSource::open(path)?;
-            Opened::One(Box::new(match config.reorder_window_ns {
-                Some(span) => source.with_reorder_window(span),
-                None => source,
-            }))
-        }
-        Capture::Many(paths) => {
-            let source = MergedSource::open(paths)?;
-            Opened::Many(match config.reorder_window_ns {
-                Some(span) => source.with_reorder_window(span),
-                None => source,
-            })
-        }
+        Capture::One(path) => Opened::one(FileSource::open(path)?, config.reorder_window_ns),
+        Capture::Many(paths) => Opened::many(paths, config.reorder_window_ns)?,
     };
     let redactor = redactor(&config.redact)?;
     let mut delivery = Delivery::new(config, redactor, false)?;
@@ -557,7 +616,7 @@ fn say_report_written(path: &Path, format: crate::report::Format, bytes: u64) {
 }
 
 /// A merge note as the notice the outputs carry.
-fn merge_notice(note: &MergeNote) -> Notice {
+pub(crate) fn merge_notice(note: &MergeNote) -> Notice {
     match note {
         MergeNote::OutOfOrder { read_order } => Notice::new(
             NoticeCode::FilesOutOfOrder,

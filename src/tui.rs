@@ -67,34 +67,39 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let live = matches!(config.input, Input::Live(_));
     let keys =
         crate::run::keylog::Keys::open(config.keylog.as_deref(), config.keylog_max_sessions, live)?;
-    let path = match &config.input {
-        Input::File(path) => path.clone(),
-        // Refused with the flags (cli.rs): the TUI's reader takes one file.
-        Input::Files(_) => bail!("--tui reads one capture file"),
+    let input = match &config.input {
+        Input::File(path) => feed::FileInput::one(path),
+        // Merged by timestamp, as the line output merges them.
+        Input::Files(paths) => feed::FileInput {
+            paths: paths.clone(),
+            reorder_window_ns: None,
+        },
         Input::Live(live) => {
             let keys = config.keylog.is_some().then_some(keys);
             let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor, keys)?;
             let label = format!("interface {}", live.options.interface);
             return run_feed(App::new(label, None).redacted(redacted), &rx);
         }
-    };
+    }
+    .with_reorder_window(config.reorder_window_ns);
     let (rx, _reader) = feed::spawn_file_reader(
-        &path,
+        &input,
         config.filter.as_deref(),
         config.engine,
         redactor,
         keys,
     )?;
-    let label = if path == "-" {
-        "file (standard input)".to_owned()
-    } else {
-        format!("file {path}")
+    // One file on disk: exported from again. Standard input and merged files: not.
+    let file = match config.input {
+        Input::File(ref path) if path != "-" => Some(path.clone()),
+        _ => None,
     };
-    let file = (path != "-").then_some(path);
     // The reader thread is not joined: once the receiver is dropped its next send fails and
     // it ends on its own, and the process exits with this thread anyway.
     run_feed(
-        App::new(label, file).reading_a_file().redacted(redacted),
+        App::new(input.label(), file)
+            .reading_a_file()
+            .redacted(redacted),
         &rx,
     )
 }

@@ -547,6 +547,10 @@ impl FileSource {
             // Re-sorted from the first packet (`with_reorder_window`): offsets do not start
             // runs numbered as delivered, so packets are found by reading from the start.
             index.freeze();
+            index.set_reorder_window(self.reorder_span);
+        } else if self.reorder_span == 0 {
+            // Read in file order: reading again must not re-sort either.
+            index.set_reorder_window(0);
         }
         self.state.index = Some((index.clone(), Arc::new(Section::default())));
     }
@@ -970,6 +974,12 @@ impl FileSource {
         flow
     }
 
+    /// Packets this file has delivered so far (the last one's number in the file's own
+    /// count, whatever number the merge gave it).
+    pub(crate) fn delivered(&self) -> u64 {
+        self.state.summary.packets
+    }
+
     /// What the reading covered (the whole file once [`FileSource::peek`] has returned
     /// `None`).
     pub(crate) fn into_summary(mut self) -> ReadSummary {
@@ -1096,6 +1106,10 @@ impl PacketIndex {
                 Some(cp) => FileSource::open_at(path, cp)?,
                 None => FileSource::open(path)?,
             };
+            // Numbered as the first reading numbered them: with the window it was given.
+            if let Some(span) = index.reorder_window() {
+                source = source.with_reorder_window(span);
+            }
             let last = run.last().copied().unwrap_or(first);
             let mut i = 0;
             source.for_each_packet(|p| {

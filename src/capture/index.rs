@@ -62,6 +62,10 @@ pub struct PacketIndex {
     /// the analysis numbered them. Reading again from an earlier checkpoint still does: the
     /// re-read re-sorts at the same packet.
     frozen: Arc<std::sync::atomic::AtomicBool>,
+    /// The re-sort window the first reading was given (`--reorder-window`), which reading
+    /// again must use too, or the packets would be numbered otherwise; unset: the default
+    /// (re-sort from the first packet out of order on).
+    reorder_window_ns: Arc<std::sync::OnceLock<i64>>,
 }
 
 impl PacketIndex {
@@ -87,6 +91,17 @@ impl PacketIndex {
     pub(crate) fn freeze(&self) {
         self.frozen
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Notes the re-sort window the reading was given (the reader calls this).
+    pub(crate) fn set_reorder_window(&self, span_ns: i64) {
+        let _ = self.reorder_window_ns.set(span_ns);
+    }
+
+    /// The re-sort window the reading was given, `None` for the default.
+    #[must_use]
+    pub fn reorder_window(&self) -> Option<i64> {
+        self.reorder_window_ns.get().copied()
     }
 
     /// The checkpoint at or before packet `number`, if any was recorded.

@@ -15,7 +15,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
 
-use super::{CaptureError, FileSource, ReadSummary, Record, Secrets, SecretsKind, Timestamp};
+use std::sync::{Arc, Mutex};
+
+use super::index::PacketIndex;
+use super::{
+    CaptureError, FileSource, Packet, ReadSummary, Record, Secrets, SecretsKind, Timestamp,
+};
 
 /// What the merge noticed about its files, for the run to say.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,170 @@ pub struct MergedSource {
     /// Each file's re-sort window from its start ([`FileSource::with_reorder_window`]), or
     /// `None` for the default (from its first packet out of order on).
     reorder_window_ns: Option<i64>,
+    /// Where the merged packets come from, recorded when asked ([`Self::index_packets`]).
+    index: Option<MergedIndex>,
+}
+
+/// Most runs a [`MergedIndex`] keeps (24 bytes each: 24 MiB). Files that follow one another
+/// (a ring, a split) take one run each; two files interleaved packet by packet take one a
+/// packet, and past the cap later packets cannot be found again.
+const MAX_MERGE_RUNS: usize = 1 << 20;
+
+/// One file's share of a re-reading: its path, its index, and (number there, merged
+/// number) of each packet wanted from it.
+type FileWanted = (String, PacketIndex, Vec<(u64, u64)>);
+
+/// Consecutive merged packets taken from one file in its own order.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// Merged number of the run's first packet.
+    merged: u64,
+    /// Its number in its file's own count.
+    local: u64,
+    /// Packets in the run.
+    len: u32,
+    /// The file, by its place in the read order.
+    file: u32,
+}
+
+#[derive(Debug, Default)]
+struct MergedIndexInner {
+    /// Each file read (by read order): its path and its own packet index.
+    files: Vec<(String, PacketIndex)>,
+    /// By merged number, increasing.
+    runs: Vec<Run>,
+    /// [`MAX_MERGE_RUNS`] was reached: packets after the last run are not indexed.
+    full: bool,
+}
+
+/// The packet index of a merged read: which file each merged packet number came from and
+/// its number there, in runs, and each file's own [`PacketIndex`] by byte offset, so any
+/// packet of the merge can be read again by its merged number. Shared between the merge
+/// recording it and whoever reads packets again (cheap to clone). Cost: a comparison a
+/// packet, a run each time the merge switches files (at most [`MAX_MERGE_RUNS`]).
+#[derive(Clone, Debug, Default)]
+pub struct MergedIndex {
+    inner: Arc<Mutex<MergedIndexInner>>,
+}
+
+impl MergedIndex {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        MergedIndex::default()
+    }
+
+    /// The index of the file read `rank`th, registered under `path` if new.
+    fn file(&self, rank: usize, path: &str) -> Option<PacketIndex> {
+        let mut inner = self.inner.lock().ok()?;
+        while inner.files.len() <= rank {
+            inner.files.push((path.to_owned(), PacketIndex::new()));
+        }
+        inner.files.get(rank).map(|(_, index)| index.clone())
+    }
+
+    /// Merged packet `merged` is packet `local` of the file read `rank`th.
+    fn record(&self, merged: u64, rank: usize, local: u64) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let file = u32::try_from(rank).unwrap_or(u32::MAX);
+        if let Some(last) = inner.runs.last_mut() {
+            let next = last.merged + u64::from(last.len);
+            if last.file == file && next == merged && last.local + u64::from(last.len) == local {
+                if let Some(len) = last.len.checked_add(1) {
+                    last.len = len;
+                    return;
+                }
+            }
+        }
+        if inner.runs.len() >= MAX_MERGE_RUNS {
+            inner.full = true;
+            return;
+        }
+        inner.runs.push(Run {
+            merged,
+            local,
+            len: 1,
+            file,
+        });
+    }
+
+    /// The file (its path and index) and the number there of merged packet `merged`.
+    #[must_use]
+    pub fn locate(&self, merged: u64) -> Option<(String, PacketIndex, u64)> {
+        let inner = self.inner.lock().ok()?;
+        let at = inner.runs.partition_point(|r| r.merged <= merged);
+        let run = inner.runs.get(at.checked_sub(1)?)?;
+        let offset = merged - run.merged;
+        if offset >= u64::from(run.len) {
+            return None;
+        }
+        let (path, index) = inner.files.get(run.file as usize)?;
+        Some((path.clone(), index.clone(), run.local + offset))
+    }
+
+    /// The files recorded so far, in read order.
+    #[must_use]
+    pub fn paths(&self) -> Vec<String> {
+        self.inner.lock().map_or_else(
+            |_| Vec::new(),
+            |inner| inner.files.iter().map(|(p, _)| p.clone()).collect(),
+        )
+    }
+
+    /// Too many runs were needed: later packets cannot be read again.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.inner.lock().is_ok_and(|inner| inner.full)
+    }
+
+    /// Reads the merged packets numbered `wanted` again from their files and hands each to
+    /// `on_packet` numbered as in the merge, in merged order. Packets the index does not
+    /// know are skipped.
+    ///
+    /// # Errors
+    /// A file cannot be opened again, or does not start where its index says.
+    pub fn read_packets(
+        &self,
+        wanted: &[u64],
+        mut on_packet: impl FnMut(&Packet<'_>),
+    ) -> Result<(), CaptureError> {
+        // Per file: (its number, the merged number) of each wanted packet, one reading each.
+        let mut by_file: Vec<FileWanted> = Vec::new();
+        for &merged in wanted {
+            let Some((path, index, local)) = self.locate(merged) else {
+                continue;
+            };
+            match by_file.iter_mut().find(|(p, _, _)| *p == path) {
+                Some((_, _, list)) => list.push((local, merged)),
+                None => by_file.push((path, index, vec![(local, merged)])),
+            }
+        }
+        let mut got: Vec<(u64, Timestamp, super::Linktype, Vec<u8>, u32)> = Vec::new();
+        for (path, index, mut list) in by_file {
+            list.sort_unstable();
+            let locals: Vec<u64> = list.iter().map(|(l, _)| *l).collect();
+            index.read_packets(&path, &locals, |p| {
+                if let Ok(i) = list.binary_search_by_key(&p.number, |(l, _)| *l) {
+                    if let Some((_, merged)) = list.get(i) {
+                        got.push((*merged, p.ts, p.linktype, p.data.to_vec(), p.orig_len));
+                    }
+                }
+            })?;
+        }
+        got.sort_unstable_by_key(|g| g.0);
+        for (number, ts, linktype, data, orig_len) in &got {
+            on_packet(&Packet {
+                number: *number,
+                ts: *ts,
+                linktype: *linktype,
+                data,
+                orig_len: *orig_len,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl MergedSource {
@@ -203,7 +372,15 @@ impl MergedSource {
             ended,
             notes,
             reorder_window_ns: None,
+            index: None,
         })
+    }
+
+    /// Records into `index`, as the merge goes, where each packet came from (file and
+    /// number there) and each file's checkpoints, so [`MergedIndex::read_packets`] can read
+    /// any packet again by its merged number. Call before reading.
+    pub fn index_packets(&mut self, index: &MergedIndex) {
+        self.index = Some(index.clone());
     }
 
     /// Sets the re-sort window of every file ([`FileSource::with_reorder_window`]): each file
@@ -270,6 +447,10 @@ impl MergedSource {
                             Some(span) => s.with_reorder_window(span),
                             None => s,
                         };
+                        if let Some(file) = self.index.as_ref().and_then(|i| i.file(rank, &w.path))
+                        {
+                            s.index_packets(&file);
+                        }
                         let skip = w.leading_secrets_read;
                         let head = s.peek(|secrets| {
                             if !skip {
@@ -321,7 +502,14 @@ impl MergedSource {
                 continue;
             };
             number += 1;
+            let before = source.delivered();
             let flow = source.take(number, |packet| on_record(Record::Packet(packet)));
+            if let Some(index) = &self.index {
+                let local = source.delivered();
+                if local > before {
+                    index.record(number, rank, local);
+                }
+            }
             if flow.is_break() {
                 stopped = true;
             }
@@ -461,5 +649,45 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
                 b = b.get(1..).unwrap_or_default();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merged numbers are found in their file at their number there: consecutive packets of
+    /// one file share a run, a switch of file starts one, and numbers no run covers (a
+    /// packet the merge skipped, or past the end) are not found.
+    #[test]
+    fn the_merged_index_locates_packets_by_runs() {
+        let index = MergedIndex::new();
+        assert!(index.file(0, "a.pcap").is_some());
+        assert!(index.file(1, "b.pcap").is_some());
+        assert!(index.file(0, "ignored").is_some());
+        // a: 1..=3, b: 4..=5, a: 6, merged 7 skipped, b: 8.
+        for (merged, rank, local) in [
+            (1, 0, 1),
+            (2, 0, 2),
+            (3, 0, 3),
+            (4, 1, 1),
+            (5, 1, 2),
+            (6, 0, 4),
+            (8, 1, 3),
+        ] {
+            index.record(merged, rank, local);
+        }
+        assert_eq!(index.inner.lock().unwrap().runs.len(), 4);
+        let found = |n| index.locate(n).map(|(p, _, local)| (p, local));
+        assert_eq!(found(1), Some(("a.pcap".to_owned(), 1)));
+        assert_eq!(found(3), Some(("a.pcap".to_owned(), 3)));
+        assert_eq!(found(5), Some(("b.pcap".to_owned(), 2)));
+        assert_eq!(found(6), Some(("a.pcap".to_owned(), 4)));
+        assert_eq!(found(7), None);
+        assert_eq!(found(8), Some(("b.pcap".to_owned(), 3)));
+        assert_eq!(found(0), None);
+        assert_eq!(found(9), None);
+        assert_eq!(index.paths(), vec!["a.pcap", "b.pcap"]);
+        assert!(!index.is_full());
     }
 }

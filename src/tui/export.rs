@@ -1,8 +1,9 @@
 //! Per-flow actions: put the curl replay line in the clipboard, write the flow's packets to a
 //! pcap file, write the record as JSON, and read raw packets back for the hex view. Raw bytes are never
 //! kept in memory by the TUI: they are read again on demand from the capture file, by byte
-//! offset through its packet index ([`crate::capture::index`]), or, live, from the bounded
-//! ring of recent packets ([`super::feed::PacketRing`]).
+//! offset through its packet index ([`crate::capture::index`]), from merged files by file
+//! and offset ([`crate::capture::MergedIndex`]), or, live and from standard input, from the
+//! bounded ring of recent packets ([`super::feed::PacketRing`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -67,14 +68,36 @@ fn read_again(
         };
         got = ring.get(wanted);
         let missing = wanted.len() - got.len();
+        // Standard input is read once, like an interface: only its recent packets are kept.
+        let what = ring.what();
         let note = (missing > 0).then(|| {
             format!(
-                "{missing} of these {} packets are no longer in the ring of recent live packets ({} MiB, from packet {} on)",
+                "{missing} of these {} packets are no longer in the ring of recent {what} ({} MiB, from packet {} on)",
                 wanted.len(),
                 ring.cap() / (1024 * 1024),
                 ring.oldest().map_or_else(|| "-".to_owned(), |n| n.to_string())
             )
         });
+        return (got, note);
+    }
+    if let Some(PacketStore::Merged(index)) = store {
+        let read = index.read_packets(wanted, |p| {
+            got.push((p.number, p.linktype, p.data.to_vec()));
+        });
+        let note = match read {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if got.len() < wanted.len() && index.is_full() => Some(format!(
+                "{} of these {} packets cannot be read again: the merged files interleave too finely for the merge index",
+                wanted.len() - got.len(),
+                wanted.len()
+            )),
+            Ok(()) if got.len() < wanted.len() => Some(format!(
+                "{} of these {} packets are not in the capture files",
+                wanted.len() - got.len(),
+                wanted.len()
+            )),
+            Ok(()) => None,
+        };
         return (got, note);
     }
     let Some(path) = path.filter(|p| *p != "-") else {

@@ -16,14 +16,14 @@ use std::thread::{self, JoinHandle};
 use crate::capture::filter::PacketFilter;
 use crate::capture::index::PacketIndex;
 use crate::capture::live::LiveCapture;
-use crate::capture::{FileSource, Linktype};
+use crate::capture::{FileSource, Linktype, MergedIndex, Packet};
 use crate::cli::Live;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::Event;
 use crate::event::Notice;
 use crate::present::Redactor;
 use crate::run::keylog::Keys;
-use crate::run::{analyse, analyse_live, LiveStep, PacketOut, Step};
+use crate::run::{analyse_live, LiveStep, Opened, PacketOut, Step};
 use crate::tls::keystore::SharedKeyLog;
 
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
@@ -60,6 +60,8 @@ pub struct PacketRing {
     packets: VecDeque<(u64, Linktype, Vec<u8>)>,
     bytes: usize,
     cap: usize,
+    /// What it keeps, for the hex view's note ("live packets").
+    what: &'static str,
 }
 
 impl PacketRing {
@@ -70,7 +72,21 @@ impl PacketRing {
             packets: VecDeque::new(),
             bytes: 0,
             cap,
+            what: "live packets",
         }
+    }
+
+    /// The same ring, saying it keeps `what` (e.g. the packets of standard input).
+    #[must_use]
+    pub fn keeping(mut self, what: &'static str) -> Self {
+        self.what = what;
+        self
+    }
+
+    /// What it keeps, in words ("live packets").
+    #[must_use]
+    pub fn what(&self) -> &'static str {
+        self.what
     }
 
     /// The ring's size for the memory budget `memcap`, and the budget left for the engine.
@@ -138,7 +154,9 @@ impl PacketRing {
 pub enum PacketStore {
     /// The capture file, read again by byte offset through its packet index.
     File(PacketIndex),
-    /// A live capture's ring of recent packets.
+    /// Several files merged: each packet read again from its file by the merged index.
+    Merged(MergedIndex),
+    /// A ring of recent packets: live capture, and standard input (read once).
     Ring(Arc<Mutex<PacketRing>>),
 }
 
@@ -174,15 +192,85 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Opens `path` (and compiles `filter`) on the calling thread, so errors surface before the
-/// terminal is taken over, then reads it on a new thread into a bounded channel. Every event
-/// is passed through `redactor` before it is sent: the UI never holds a credential it would
-/// not print.
+/// What the TUI reads from capture files: the `-r` paths (one file, `-` for standard input,
+/// or several read as one capture merged by timestamp, as the line output merges them) and
+/// the `--reorder-window` setting.
+#[derive(Clone, Debug, Default)]
+pub struct FileInput {
+    /// The files, as `-r` named them (a directory or a pattern already expanded).
+    pub paths: Vec<String>,
+    /// The re-sort window from each file's start, in nanoseconds (`None`: the default).
+    pub reorder_window_ns: Option<i64>,
+}
+
+impl FileInput {
+    /// One file (`-`: standard input), with the default re-sort window.
+    #[must_use]
+    pub fn one(path: &str) -> Self {
+        FileInput {
+            paths: vec![path.to_owned()],
+            reorder_window_ns: None,
+        }
+    }
+
+    /// With the re-sort window `span_ns` (`--reorder-window`).
+    #[must_use]
+    pub fn with_reorder_window(mut self, span_ns: Option<i64>) -> Self {
+        self.reorder_window_ns = span_ns;
+        self
+    }
+
+    /// The one path read alone, if it is one.
+    fn single(&self) -> Option<&str> {
+        match self.paths.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// How the header names the input.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match (self.single(), self.paths.as_slice()) {
+            (Some("-"), _) => "file (standard input)".to_owned(),
+            (Some(path), _) => format!("file {path}"),
+            (None, [first, ..]) => {
+                format!("{} files merged: {first} …", self.paths.len())
+            }
+            (None, []) => "no file".to_owned(),
+        }
+    }
+}
+
+/// Bytes a packet record costs in a capture file besides its data (a pcap record header;
+/// a pcapng block's is larger): how a merged read's progress is counted.
+const RECORD_OVERHEAD_BYTES: u64 = 16;
+
+/// Opens `input` (and compiles `filter`) on the calling thread, so errors surface before the
+/// terminal is taken over, then reads it on a new thread into a bounded channel, opened and
+/// read as the line output reads it ([`crate::run::Opened`]: the same re-sort window, the
+/// same merge). Every event is passed through `redactor` before it is sent: the UI never
+/// holds a credential it would not print. Packets can be read again for the hex view: by
+/// byte offset from a file, by file and offset from merged files, and from a bounded ring of
+/// recent packets for standard input, which cannot be read twice.
 ///
 /// # Errors
-/// The file cannot be opened or is not a capture, or the filter does not compile.
+/// A file cannot be opened or is not a capture, or the filter does not compile.
 pub fn spawn_file_reader(
-    path: &str,
+    input: &FileInput,
+    filter: Option<&str>,
+    config: EngineConfig,
+    redactor: Redactor,
+    keys: (Keys, Vec<Notice>),
+) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
+    spawn_reader(input, None, filter, config, redactor, keys)
+}
+
+/// [`spawn_file_reader`], with `stdin` read where `input` names standard input (`-`) instead
+/// of the process's own (tests read a file as a stream this way).
+fn spawn_reader(
+    input: &FileInput,
+    stdin: Option<Box<dyn Read + Send>>,
     filter: Option<&str>,
     mut config: EngineConfig,
     redactor: Redactor,
@@ -190,35 +278,72 @@ pub fn spawn_file_reader(
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
     // The TUI follows streams: the sessions keep their frame logs.
     config.conn.frame_log = true;
+    let name = input.paths.first().cloned().unwrap_or_default();
     let count = Arc::new(AtomicU64::new(0));
-    let (input, total_bytes): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
-        (Box::new(io::stdin()), None)
-    } else {
-        let file = File::open(path).map_err(|source| crate::capture::CaptureError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let len = file
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
-        if len.is_none() {
-            // Directories and the like: let FileSource::open produce its usual message.
-            FileSource::open(path)?;
+    let window = input.reorder_window_ns;
+    let (mut opened, total_bytes, merged) = match input.single() {
+        Some(path) => {
+            let (reader, len): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
+                (stdin.unwrap_or_else(|| Box::new(io::stdin())), None)
+            } else {
+                let file = File::open(path).map_err(|source| crate::capture::CaptureError::Io {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let len = file
+                    .metadata()
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len());
+                if len.is_none() {
+                    // Directories and the like: let FileSource::open produce its usual message.
+                    FileSource::open(path)?;
+                }
+                (Box::new(file), len)
+            };
+            let counted = Counting {
+                inner: reader,
+                count: Arc::clone(&count),
+            };
+            let source = FileSource::from_reader(path, Box::new(counted))?;
+            (Opened::one(source, window), len, false)
         }
-        (Box::new(file), len)
+        None => {
+            let total = input
+                .paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum::<u64>();
+            (Opened::many(&input.paths, window)?, Some(total), true)
+        }
     };
-    let counted = Counting {
-        inner: input,
-        count: Arc::clone(&count),
+    let mut ring = None;
+    let store = match &mut opened {
+        Opened::One(_) if input.single() == Some("-") => {
+            // Standard input cannot be read again: keep the most recent packets, as live
+            // capture does, out of the memory budget.
+            let (ring_cap, engine_budget) = PacketRing::sized_for(config.memcap);
+            config.memcap = engine_budget;
+            let kept = Arc::new(Mutex::new(
+                PacketRing::new(ring_cap)
+                    .keeping("packets of standard input (it cannot be read twice)"),
+            ));
+            ring = Some(Arc::clone(&kept));
+            PacketStore::Ring(kept)
+        }
+        Opened::One(source) => {
+            // Read again by byte offset for the hex view: a checkpoint every few hundred KiB.
+            let index = PacketIndex::new();
+            source.index_packets(&index);
+            PacketStore::File(index)
+        }
+        Opened::Many(source) => {
+            let index = MergedIndex::new();
+            source.index_packets(&index);
+            PacketStore::Merged(index)
+        }
     };
-    let mut source = FileSource::from_reader(path, Box::new(counted))?;
-    // Packets are read again by byte offset for the hex view: a checkpoint every few hundred.
-    let index = (path != "-").then(PacketIndex::new);
-    if let Some(index) = &index {
-        source.index_packets(index);
-    }
     // Compile here to report a bad filter before the UI starts; the reader thread recompiles
     // its own copy because a compiled filter is tied to the thread that uses it.
     if let Some(f) = filter {
@@ -229,26 +354,32 @@ pub fn spawn_file_reader(
     let handle = thread::Builder::new()
         .name("wssniff-reader".into())
         .spawn(move || {
-            if let Some(index) = index {
-                if tx.send(Feed::Packets(PacketStore::File(index))).is_err() {
-                    return;
-                }
+            if tx.send(Feed::Packets(store)).is_err() {
+                return;
             }
+            let tap = |packet: &Packet<'_>| {
+                if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
+                    ring.push(packet.number, packet.linktype, packet.data);
+                }
+                if merged {
+                    count.fetch_add(
+                        packet.data.len() as u64 + RECORD_OVERHEAD_BYTES,
+                        Ordering::Relaxed,
+                    );
+                }
+            };
             read_into(
-                &mut source,
+                opened,
+                tap,
                 filter.as_deref(),
                 config,
                 &redactor,
                 keys,
-                &count,
-                total_bytes,
+                (&count, total_bytes),
                 &tx,
-            )
+            );
         })
-        .map_err(|source| crate::capture::CaptureError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(|source| crate::capture::CaptureError::Io { path: name, source })?;
     Ok((rx, handle))
 }
 
@@ -256,17 +387,20 @@ pub fn spawn_file_reader(
 /// Stops quietly when the UI hangs up.
 #[allow(clippy::too_many_arguments)]
 fn read_into(
-    source: &mut FileSource,
+    opened: Opened,
+    tap: impl FnMut(&Packet<'_>),
     filter: Option<&str>,
     config: EngineConfig,
     redactor: &Redactor,
     (mut keys, notices): (Keys, Vec<Notice>),
-    count: &AtomicU64,
-    total_bytes: Option<u64>,
+    (count, total_bytes): (&AtomicU64, Option<u64>),
     tx: &SyncSender<Feed>,
 ) {
     let progress = |stats: &Stats| Progress {
-        bytes_read: count.load(Ordering::Relaxed),
+        bytes_read: total_bytes.map_or_else(
+            || count.load(Ordering::Relaxed),
+            |t| count.load(Ordering::Relaxed).min(t),
+        ),
         total_bytes,
         drops: None,
         stats: stats.clone(),
@@ -285,11 +419,18 @@ fn read_into(
     // A capture file may carry its own keys (pcapng Decryption Secrets Blocks): always ask.
     engine.set_key_store(Box::new(SharedKeyLog::new(keys.shared())));
     let mut hung_up = false;
-    for notice in notices {
+    let known = match &opened {
+        Opened::Many(source) => source.notes().to_vec(),
+        Opened::One(_) => Vec::new(),
+    };
+    for notice in notices
+        .into_iter()
+        .chain(known.iter().map(crate::run::merge_notice))
+    {
         hung_up |= tx.send(Feed::Event(Event::Notice(notice))).is_err();
     }
-    let read = analyse(
-        source,
+    let (read, files, notes) = opened.analyse_tapped(
+        tap,
         filter.as_mut(),
         &mut engine,
         Some(&mut keys),
@@ -313,20 +454,31 @@ fn read_into(
     if hung_up {
         return;
     }
+    // The overlaps the merge found on the way, as the line output says them after its read.
+    for note in notes.iter().skip(known.len()) {
+        let _ = tx.send(Feed::Event(Event::Notice(crate::run::merge_notice(note))));
+    }
     engine.finish(&mut |event| {
         let _ = tx.send(Feed::Event(redactor.event(event)));
     });
     let mut last = progress(engine.stats());
     // A pcapng file may record what the capturing host dropped (interface statistics).
     last.drops = read.drops;
-    if read.error.is_none() {
+    // One file's damage is the read's; merged, each damaged file says its own.
+    let errors: Vec<String> = read
+        .error
+        .iter()
+        .chain(files.iter().filter_map(|f| f.summary.error.as_ref()))
+        .map(ToString::to_string)
+        .collect();
+    if errors.is_empty() {
         // The counter can stop short of the size when the file grew or pcap-parser stopped
         // at a trailing partial block; a finished read is 100%.
         last.bytes_read = total_bytes.unwrap_or(last.bytes_read);
     }
     let _ = tx.send(Feed::Finished {
         progress: last,
-        error: read.error.map(|e| e.to_string()),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
     });
 }
 
@@ -468,6 +620,20 @@ pub fn read_all_with(
     config: EngineConfig,
     redactor: Redactor,
 ) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+    read_input(&FileInput::one(path), config, redactor)
+}
+
+/// Reads `input` (one file, several merged, a re-sort window) synchronously into the
+/// messages the reader thread would send, with events passed through `redactor`.
+///
+/// # Errors
+/// A file cannot be opened or is not a capture.
+pub fn read_input(
+    input: &FileInput,
+    config: EngineConfig,
+    redactor: Redactor,
+) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+    let path = input.paths.first().map_or("", String::as_str);
     let keys =
         Keys::open(None, crate::tls::keylog::DEFAULT_MAX_SESSIONS, false).map_err(|source| {
             crate::capture::CaptureError::Io {
@@ -475,7 +641,36 @@ pub fn read_all_with(
                 source,
             }
         })?;
-    let (rx, handle) = spawn_file_reader(path, None, config, redactor, keys)?;
+    let (rx, handle) = spawn_file_reader(input, None, config, redactor, keys)?;
+    let feeds: Vec<Feed> = rx.iter().collect();
+    let _ = handle.join();
+    Ok(feeds)
+}
+
+/// Reads the capture `stream` synchronously as `-r -` reads standard input (once, keeping
+/// its recent packets in a ring for the hex view), with nothing redacted.
+///
+/// # Errors
+/// The stream is not a capture.
+pub fn read_all_from_stream(
+    stream: Box<dyn Read + Send>,
+    config: EngineConfig,
+) -> Result<Vec<Feed>, crate::capture::CaptureError> {
+    let keys =
+        Keys::open(None, crate::tls::keylog::DEFAULT_MAX_SESSIONS, false).map_err(|source| {
+            crate::capture::CaptureError::Io {
+                path: "-".to_owned(),
+                source,
+            }
+        })?;
+    let (rx, handle) = spawn_reader(
+        &FileInput::one("-"),
+        Some(stream),
+        None,
+        config,
+        Redactor::disabled(),
+        keys,
+    )?;
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();
     Ok(feeds)
@@ -499,7 +694,13 @@ pub fn read_all_decrypting(
         path: keylog.display().to_string(),
         source,
     })?;
-    let (rx, handle) = spawn_file_reader(path, None, config, Redactor::disabled(), keys)?;
+    let (rx, handle) = spawn_file_reader(
+        &FileInput::one(path),
+        None,
+        config,
+        Redactor::disabled(),
+        keys,
+    )?;
     let feeds: Vec<Feed> = rx.iter().collect();
     let _ = handle.join();
     Ok(feeds)

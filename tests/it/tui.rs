@@ -1327,3 +1327,239 @@ fn socketio_tab_a_session_opens_to_its_connections() {
     app.update(Action::Move(1));
     assert_eq!(app.position(), (2, 2));
 }
+
+/// The model of a finished read of `input` (one file, several merged, a re-sort window),
+/// as `--tui` builds it.
+fn app_reading(input: &wssniff::tui::feed::FileInput) -> App {
+    // As `--tui` does: one file on disk is named, to be read again and exported from.
+    let file = match input.paths.as_slice() {
+        [one] if one != "-" => Some(one.clone()),
+        _ => None,
+    };
+    let mut app = App::new("file input", file).reading_a_file();
+    let feeds = wssniff::tui::feed::read_input(
+        input,
+        EngineConfig::default(),
+        wssniff::present::Redactor::disabled(),
+    )
+    .unwrap();
+    for feed in feeds {
+        app.apply_feed(feed);
+    }
+    app
+}
+
+/// The hex view of connection `pos` (in the connections tab) of `app`, packets read again
+/// from wherever the reader said they can be (`app.packets`).
+fn connection_hex(app: &mut App, pos: usize) -> wssniff::tui::app::HexDump {
+    app.update(Action::ShowTab(Tab::Connections));
+    app.update(Action::Top);
+    for _ in 0..pos {
+        app.update(Action::Move(1));
+    }
+    app.update(Action::Open);
+    let Some(wssniff::tui::app::Effect::LoadConnectionHex(i)) = app.update(Action::ToggleHex)
+    else {
+        panic!("asks for the packets");
+    };
+    let row = app.conns.record(i).unwrap();
+    let dump = export::load_connection_hex(
+        app.file.as_deref(),
+        app.packets.as_ref(),
+        &row.record,
+        app.opened_by(row),
+        i,
+        false,
+    );
+    app.update(Action::ToggleHex);
+    app.update(Action::Back);
+    dump
+}
+
+/// The screen below its header line (which names the input).
+fn screen_below_header(app: &mut App, width: u16, height: u16) -> Vec<String> {
+    let backend = draw(app, width, height);
+    let buffer = backend.buffer();
+    (1..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol().to_owned())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+/// `editcap ARGS`, or `false` after saying the test is skipped (required under `CI=true`).
+fn editcap(args: &[&str]) -> bool {
+    match Command::new("editcap").args(args).status() {
+        Ok(st) => {
+            assert!(st.success(), "editcap {args:?}");
+            true
+        }
+        Err(_) => {
+            assert!(!under_ci(), "editcap is missing and CI is set");
+            eprintln!("skipped: editcap not installed");
+            false
+        }
+    }
+}
+
+/// Issues 16 and 17: `--tui` over several `-r` files reads them merged by timestamp, as the
+/// line output does (the same rows and detail as the whole capture, whatever order the
+/// files are given in, interleaved or one after the other), and the hex view reads any
+/// cited packet of a connection again from the file it came from (the merged packet number
+/// located by file and number there); from standard input, which cannot be read twice,
+/// from the ring of recent packets the reader keeps.
+#[test]
+fn several_files_and_standard_input_read_as_the_whole_with_packet_hex() {
+    let whole = sample("close-codes.pcap");
+    let w = whole.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("wssniff-tui-merge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // One after the other (a ring), and interleaved (packets 21-40 in a file of their own).
+    let parts = dir.join("part.pcap");
+    let (outer, inner) = (dir.join("outer.pcap"), dir.join("inner.pcap"));
+    if !editcap(&["-c", "9", w, parts.to_str().unwrap()])
+        || !editcap(&["-r", w, outer.to_str().unwrap(), "1-20", "41-100000"])
+        || !editcap(&["-r", w, inner.to_str().unwrap(), "21-40"])
+    {
+        return;
+    }
+    let mut ring: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .filter(|p| p.contains("part"))
+        .collect();
+    ring.sort();
+    ring.reverse();
+    assert!(ring.len() > 3, "{ring:?}");
+    let mut expected = app_reading(&wssniff::tui::feed::FileInput::one(w));
+    let conns = expected.conns.len();
+    assert!(conns >= 3, "{conns} connections");
+    let expected_screen = screen_below_header(&mut expected, 160, 48);
+    let expected_hex: Vec<_> = (0..conns)
+        .map(|i| connection_hex(&mut expected, i))
+        .collect();
+    assert!(expected_hex
+        .iter()
+        .all(|d| d.note.is_none() && !d.packets.is_empty()));
+    let interleaved = vec![
+        inner.to_string_lossy().into_owned(),
+        outer.to_string_lossy().into_owned(),
+    ];
+    for files in [ring, interleaved] {
+        let input = wssniff::tui::feed::FileInput {
+            paths: files.clone(),
+            reorder_window_ns: None,
+        };
+        assert!(input
+            .label()
+            .starts_with(&format!("{} files merged", files.len())));
+        let mut app = app_reading(&input);
+        assert!(matches!(
+            app.packets,
+            Some(wssniff::tui::feed::PacketStore::Merged(_))
+        ));
+        assert_eq!(
+            screen_below_header(&mut app, 160, 48),
+            expected_screen,
+            "{files:?}"
+        );
+        for (i, want) in expected_hex.iter().enumerate() {
+            let got = connection_hex(&mut app, i);
+            assert_eq!(got.note, None, "{files:?} connection {i}");
+            assert_eq!(got.packets, want.packets, "{files:?} connection {i}");
+            assert_eq!(got.labels, want.labels, "{files:?} connection {i}");
+        }
+    }
+    // Standard input: read once; the packets come from the ring.
+    let feeds = wssniff::tui::feed::read_all_from_stream(
+        Box::new(std::fs::File::open(&whole).unwrap()),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let mut app = App::new("file (standard input)", None).reading_a_file();
+    for feed in feeds {
+        app.apply_feed(feed);
+    }
+    assert!(matches!(
+        app.packets,
+        Some(wssniff::tui::feed::PacketStore::Ring(_))
+    ));
+    assert_eq!(screen_below_header(&mut app, 160, 48), expected_screen);
+    for (i, want) in expected_hex.iter().enumerate() {
+        let got = connection_hex(&mut app, i);
+        assert_eq!(got.note, None, "standard input, connection {i}");
+        assert_eq!(got.packets, want.packets, "standard input, connection {i}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The JSON Lines of the records the TUI received (no notices, no summary).
+fn tui_records(input: &wssniff::tui::feed::FileInput) -> String {
+    use wssniff::sink::Sink;
+    let feeds = wssniff::tui::feed::read_input(
+        input,
+        EngineConfig::default(),
+        wssniff::present::Redactor::disabled(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    {
+        let mut json = wssniff::sink::JsonSink::new(&mut out);
+        for feed in &feeds {
+            if let wssniff::tui::feed::Feed::Event(e) = feed {
+                json.event(e).unwrap();
+            }
+        }
+        json.finish().unwrap();
+    }
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(r#""type":"notice""#) && !l.contains(r#""type":"summary""#))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Issue 19: the TUI honours `--reorder-window` through the reader the line output uses.
+/// The out-of-order sample (the capture's later half written first, hundreds of ms out of
+/// order) read with a 1 s window gives the TUI exactly the records of the clean capture, as
+/// `-r --reorder-window 1` gives the line output; by default it does not. The hex view reads
+/// packets again numbered as that reading numbered them (with the same window).
+#[test]
+fn the_tui_re_sorts_within_the_reorder_window_as_the_line_output_does() {
+    use wssniff::tui::feed::FileInput;
+    let messy = root().join("samples/imperfect/out-of-order.pcap");
+    let clean = root().join("samples/imperfect/two-way.pcap");
+    let messy = messy.to_str().unwrap();
+    let clean_input = FileInput::one(clean.to_str().unwrap());
+    let sorted = FileInput::one(messy).with_reorder_window(Some(1_000_000_000));
+    let want = tui_records(&clean_input);
+    assert!(want.contains(r#""type":"handshake""#), "{want}");
+    assert_eq!(tui_records(&sorted), want);
+    assert_ne!(
+        tui_records(&FileInput::one(messy)),
+        want,
+        "the window matters"
+    );
+    // The line output with the same flag: the same records.
+    let out = wssniff(&["-r", messy, "--reorder-window", "1", "--json"]);
+    let lines: String = stdout(&out)
+        .lines()
+        .filter(|l| !l.contains(r#""type":"notice""#) && !l.contains(r#""type":"summary""#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(lines, want);
+    let mut clean_app = app_reading(&clean_input);
+    let mut sorted_app = app_reading(&sorted);
+    assert!(!clean_app.conns.is_empty());
+    for i in 0..clean_app.conns.len() {
+        let want = connection_hex(&mut clean_app, i);
+        assert_eq!(want.note, None);
+        let got = connection_hex(&mut sorted_app, i);
+        assert_eq!(got.note, None, "connection {i}");
+        assert_eq!(got.packets, want.packets, "connection {i}");
+    }
+}
