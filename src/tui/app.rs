@@ -214,7 +214,7 @@ pub struct App {
     /// both; a session view with its connections is issue 14's next step).
     pub socketio_counts: (u64, u64),
     /// The Socket.IO tab's sessions.
-    pub engineio: super::engineio::EngineIoView,
+    pub engineio: Listing<crate::event::EngineIoSession>,
     view: Vec<usize>,
     /// The handshake table shows incidents (the legs of a proxied handshake and repeated
     /// identical handshakes as one row) rather than every record.
@@ -296,7 +296,7 @@ impl App {
             notices: Vec::new(),
             tls_counts: (0, 0),
             socketio_counts: (0, 0),
-            engineio: super::engineio::EngineIoView::default(),
+            engineio: Listing::default(),
             view: Vec::new(),
             grouped: true,
             incidents: Incidents::new(Limits {
@@ -376,7 +376,8 @@ impl App {
                         .iter()
                         .any(|f| f.severity > crate::finding::Severity::Info),
                 );
-                self.engineio.push(*s);
+                let follow = self.follow;
+                self.engineio.push(Arc::from(s), &self.filter, follow);
             }
             Event::Tls(t) => {
                 self.tls_counts.0 += 1;
@@ -783,6 +784,7 @@ impl App {
         self.conns.set_rows(rows);
         self.tls.set_rows(rows);
         self.h2.set_rows(rows);
+        self.engineio.set_rows(rows);
     }
 
     /// The handshakes shown in the table (after filter), in display order.
@@ -1088,6 +1090,7 @@ impl App {
         self.conns.rebuild(&self.filter);
         self.tls.rebuild(&self.filter);
         self.h2.rebuild(&self.filter);
+        self.engineio.rebuild(&self.filter);
     }
 
     /// Filters as the bar is typed into: each edit that parses is applied at once (a
@@ -1128,7 +1131,7 @@ impl App {
             Tab::Connections => (self.conns.view_len(), self.conns.len()),
             Tab::Tls => (self.tls.view_len(), self.tls.len()),
             Tab::H2 => (self.h2.view_len(), self.h2.len()),
-            Tab::EngineIo => (self.engineio.len(), self.engineio.len()),
+            Tab::EngineIo => (self.engineio.view_len(), self.engineio.len()),
         }
     }
 
@@ -1140,7 +1143,7 @@ impl App {
             Tab::Connections => (self.conns.selected(), self.conns.view_len()),
             Tab::Tls => (self.tls.selected(), self.tls.view_len()),
             Tab::H2 => (self.h2.selected(), self.h2.view_len()),
-            Tab::EngineIo => (self.engineio.selected_session_index(), self.engineio.len()),
+            Tab::EngineIo => (self.engineio.selected(), self.engineio.view_len()),
         };
         (if len == 0 { 0 } else { sel + 1 }, len)
     }
@@ -1177,11 +1180,6 @@ impl App {
     #[allow(clippy::too_many_lines)]
     fn update_tab(&mut self, action: &Action) -> Option<Option<Effect>> {
         let table = self.screen == Screen::Table;
-        if self.tab == Tab::EngineIo {
-            // The Socket.IO tab moves and opens its own rows (it has no detail view).
-            let rows = self.table_rows;
-            return (table && self.engineio.update(action, rows)).then_some(None);
-        }
         let filter = self.filter.clone();
         macro_rules! each {
             ($l:ident => $e:expr) => {
@@ -1198,11 +1196,23 @@ impl App {
                         let $l = &mut self.h2;
                         $e
                     }
-                    Tab::Handshakes | Tab::EngineIo => {}
+                    Tab::EngineIo => {
+                        let $l = &mut self.engineio;
+                        $e
+                    }
+                    Tab::Handshakes => {}
                 }
             };
         }
         match action {
+            // A session opens to its details with → too, and ← goes back, as rows that
+            // expand do in the handshake table.
+            Action::Expand if table && self.tab == Tab::EngineIo => {
+                return Some(self.update(Action::Open));
+            }
+            Action::Collapse if !table && self.tab == Tab::EngineIo => {
+                return Some(self.update(Action::Back));
+            }
             Action::Move(n) if table => each!(l => l.move_by(*n)),
             Action::Page(n) if table => each!(l => l.page(*n)),
             Action::Top if table => each!(l => l.top()),
@@ -1225,7 +1235,8 @@ impl App {
                     Tab::Connections => self.conns.selected_record().is_some(),
                     Tab::Tls => self.tls.selected_record().is_some(),
                     Tab::H2 => self.h2.selected_record().is_some(),
-                    Tab::Handshakes | Tab::EngineIo => false,
+                    Tab::EngineIo => self.engineio.selected_record().is_some(),
+                    Tab::Handshakes => false,
                 };
                 if table && any {
                     self.screen = Screen::Detail;

@@ -301,7 +301,10 @@ fn filter_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 column_title::<super::tabs::H2Row>(app.h2.sort),
                 app.h2.descending,
             ),
-            Tab::EngineIo => ("first seen", false),
+            Tab::EngineIo => (
+                column_title::<crate::event::EngineIoSession>(app.engineio.sort),
+                app.engineio.descending,
+            ),
         };
         let arrow = if descending { "▼" } else { "▲" };
         let (at, len) = app.position();
@@ -459,6 +462,13 @@ fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 ("G", "end"),
                 ("n/N", "match"),
                 ("Tab", "hex"),
+                ("Esc", "back"),
+            ],
+            // A session's packets are its connections': no raw bytes, no curl line.
+            Screen::Detail if app.tab == Tab::EngineIo => &[
+                ("?", "help"),
+                ("↑↓", "scroll"),
+                ("n/N", "match"),
                 ("Esc", "back"),
             ],
             Screen::Detail => &[

@@ -1,5 +1,6 @@
 //! The TUI's tabs other than the handshake table: WebSocket connections (with or without a
-//! captured handshake), TLS connections and HTTP/2 streams, each a [`Listing`] of its
+//! captured handshake), TLS connections, HTTP/2 streams and Engine.IO sessions (their
+//! [`Listed`] is in `super::engineio`), each a [`Listing`] of its
 //! records, filtered by the one filter bar and sorted by any of its columns.
 //!
 //! A [`Listing`] keeps its records in arrival order and a view of positions into them; a
@@ -72,7 +73,7 @@ pub struct ColSpec {
     pub drop_rank: u8,
 }
 
-const fn col(title: &'static str, min: u16, max: u16, drop_rank: u8) -> ColSpec {
+pub(crate) const fn col(title: &'static str, min: u16, max: u16, drop_rank: u8) -> ColSpec {
     ColSpec {
         title,
         min,

@@ -1302,12 +1302,6 @@ fn socketio_tab_a_session_opens_to_its_connections() {
     app.update(Action::ShowTab(Tab::EngineIo));
     assert_eq!(app.tab, Tab::EngineIo);
     assert_eq!(app.engineio.len(), 2);
-    app.update(Action::Expand);
-    let rows = app.engineio.row_count();
-    assert!(
-        rows > 2,
-        "the first session's connections are listed: {rows}"
-    );
     // Sids appear only shortened (or redacted) on screen.
     let sid = all_records(&sample(names[0]), &["--no-redact"])
         .into_iter()
@@ -1320,12 +1314,67 @@ fn socketio_tab_a_session_opens_to_its_connections() {
     assert!(!format!("{screen:?}").contains(&sid));
     insta::assert_snapshot!("socketio_tab_160x48", screen);
     insta::assert_snapshot!("socketio_tab_80x24", draw(&mut app, 80, 24));
-    // Enter closes it again; the tab's rows move with the usual keys.
-    app.update(Action::Open);
-    assert_eq!(app.engineio.row_count(), 2);
     assert_eq!(app.position(), (1, 2), "row N/M counts sessions");
     app.update(Action::Move(1));
     assert_eq!(app.position(), (2, 2));
+    // → (or Enter) opens a session's detail: its connections, upgrade, heartbeat, ending.
+    app.update(Action::Top);
+    app.update(Action::Expand);
+    assert_eq!(app.screen, wssniff::tui::app::Screen::Detail);
+    let detail = draw(&mut app, 160, 48);
+    let text = format!("{detail:?}");
+    for part in ["Connections (", "open ", "upgrade", "heartbeat", "ended"] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(!text.contains(&sid));
+    insta::assert_snapshot!("socketio_detail_160x48", detail);
+    insta::assert_snapshot!("socketio_detail_80x24", draw(&mut app, 80, 24));
+    app.update(Action::Collapse);
+    assert_eq!(app.screen, wssniff::tui::app::Screen::Table);
+}
+
+/// Issue 14: the Socket.IO tab filters as you type and sorts like the other tabs: a finding
+/// code or words of the story find the session that fell back to polling; sorting by polls
+/// puts the one with more first when reversed.
+#[test]
+fn socketio_tab_filters_as_you_type_and_sorts() {
+    let mut app = app_for(&[
+        "engineio-polling-upgrade.pcap",
+        "engineio-silent-fallback.pcap",
+    ]);
+    app.update(Action::ShowTab(Tab::EngineIo));
+    let fallback = app
+        .engineio
+        .records()
+        .position(|s| !s.findings.is_empty())
+        .expect("the fallback session has a finding");
+    let code = app.engineio.record(fallback).unwrap().findings[0]
+        .code
+        .as_str()
+        .to_owned();
+    type_filter(&mut app, &code);
+    assert_eq!(app.tab, Tab::EngineIo);
+    assert_eq!(app.tab_counts(Tab::EngineIo), (1, 2));
+    assert_eq!(app.engineio.selected_index(), Some(fallback));
+    type_filter(&mut app, "v:ok");
+    assert_eq!(app.tab_counts(Tab::EngineIo).0, 1);
+    assert_ne!(app.engineio.selected_index(), Some(fallback));
+    type_filter(&mut app, "");
+    assert_eq!(app.tab_counts(Tab::EngineIo), (2, 2));
+    // Polls is the sixth column; the same column again reverses.
+    app.update(Action::SortColumn(5));
+    let polls = |app: &App| -> Vec<u64> {
+        app.engineio
+            .visible(10)
+            .map(|(_, s)| s.polls)
+            .collect::<Vec<_>>()
+    };
+    let up = polls(&app);
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    app.update(Action::SortColumn(5));
+    let down = polls(&app);
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    assert_ne!(up, down, "the two sessions differ in polls");
 }
 
 /// The model of a finished read of `input` (one file, several merged, a re-sort window),

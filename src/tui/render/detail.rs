@@ -4,7 +4,8 @@
 //! bytes. A WebSocket connection: its story, then its stream followed frame by frame from the
 //! engine's frame log (time, direction, opcode, length, flags, payload start or close code and
 //! reason), silences and frames not kept marked, or the raw bytes of its packets. A TLS
-//! connection: what the hellos, certificate and alerts showed.
+//! connection: what the hellos, certificate and alerts showed. An Engine.IO session: its
+//! connections, polls, upgrade and probe, pings, namespaces, errors and how it ended.
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -35,8 +36,17 @@ pub(crate) fn current(app: &App) -> Option<(Line<'static>, Vec<Line<'static>>, O
             let r = app.selected_record()?;
             Some(handshake(app, r))
         }
-        // Its rows open in place (`tui::engineio`): no detail view.
-        Tab::EngineIo => None,
+        Tab::EngineIo => {
+            let s = app.engineio.selected_record()?;
+            let title = Line::from(vec![
+                Span::styled(
+                    format!(" Engine.IO session {} ", s.ending),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(" its connections, polls, upgrade and heartbeat "),
+            ]);
+            Some((title, engineio_lines(s), None))
+        }
         Tab::H2 => {
             let r = app.h2.selected_record()?;
             Some(handshake(app, &r.0))
@@ -808,6 +818,153 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
         ]));
     }
     (out, close)
+}
+
+/// The detail of Engine.IO session `s`: its story, the open packet's terms, a line per
+/// connection that carried it (its part, addresses, transport, what it carried), the
+/// upgrade with its probe, pings and pongs, namespaces, errors, the ending and the findings.
+#[must_use]
+pub fn engineio_lines(s: &crate::event::EngineIoSession) -> Vec<Line<'static>> {
+    use crate::tui::engineio::{connection_detail, role};
+    let mut out = vec![
+        Line::from(Span::styled(
+            escape(&crate::present::engineio_story(s)),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(vec![
+            label("time"),
+            Span::raw(format!(
+                "{} UTC → {} ({})",
+                format_ts(s.ts),
+                format_time_of_day(s.end_ts),
+                short_duration(
+                    #[allow(clippy::cast_precision_loss)]
+                    {
+                        s.end_ts.0.saturating_sub(s.ts.0) as f64 / 1e6
+                    }
+                )
+            )),
+        ]),
+    ];
+    match &s.open {
+        Some(o) => {
+            let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
+            out.push(Line::from(vec![
+                label("open"),
+                Span::raw(format!(
+                    "packet {} over {} · upgrades [{}] · pingInterval {} · pingTimeout {}{}",
+                    o.packet,
+                    o.transport,
+                    escape(&o.upgrades.join(", ")),
+                    ms(o.ping_interval_ms),
+                    ms(o.ping_timeout_ms),
+                    o.max_payload
+                        .map(|m| format!(" · maxPayload {m}"))
+                        .unwrap_or_default()
+                )),
+            ]));
+        }
+        None => out.push(Line::from(vec![
+            label("open"),
+            Span::styled("not captured", dim()),
+        ])),
+    }
+    out.push(Line::default());
+    out.push(section(&format!(
+        "Connections ({}; {} polling requests)",
+        s.connections.len(),
+        s.polls
+    )));
+    for c in &s.connections {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("  {:<9} ", role(s, c)),
+                Style::new().fg(Color::Cyan),
+            ),
+            Span::raw(format!(
+                "{} → {} {} · {}",
+                c.client,
+                c.server,
+                c.transport,
+                connection_detail(s, c)
+            )),
+        ]));
+    }
+    out.push(Line::default());
+    match &s.upgrade {
+        Some(u) => out.push(Line::from(vec![
+            label("upgrade"),
+            Span::raw(format!(
+                "handshake {} · HTTP {} ({}) · probe sent {} · probe answered {} · upgraded {}",
+                u.handshake_id
+                    .map_or_else(|| "not kept".to_owned(), |id| format!("#{id}")),
+                u.status
+                    .map_or_else(|| "no answer".to_owned(), |st| st.to_string()),
+                u.verdict,
+                yes_no(u.probe_sent),
+                yes_no(u.probe_answered),
+                yes_no(u.upgraded)
+            )),
+        ])),
+        None => out.push(Line::from(vec![
+            label("upgrade"),
+            Span::styled("none attempted", dim()),
+        ])),
+    }
+    out.push(Line::from(vec![
+        label("heartbeat"),
+        Span::raw(format!(
+            "{} pings, {} pongs, longest wait for a pong {:.0} ms",
+            s.heartbeat.pings, s.heartbeat.pongs, s.heartbeat.max_pong_wait_ms
+        )),
+    ]));
+    for n in &s.namespaces {
+        out.push(Line::from(vec![
+            label("namespace"),
+            Span::raw(format!(
+                "{} {}{}",
+                escape(&n.namespace),
+                if n.connected { "connected" } else { "refused" },
+                n.error
+                    .as_deref()
+                    .map(|e| format!(": {}", escape(e)))
+                    .unwrap_or_default()
+            )),
+        ]));
+    }
+    for e in &s.errors {
+        out.push(Line::from(vec![
+            label("error"),
+            Span::raw(format!(
+                "HTTP {} code {} from {}: {} [packet {}]",
+                e.status,
+                e.code,
+                e.server,
+                escape(&e.message),
+                e.packet
+            )),
+        ]));
+    }
+    out.push(Line::from(vec![
+        label("ended"),
+        Span::raw(format!("{} on {}", s.ending, s.transport)),
+    ]));
+    if !s.findings.is_empty() {
+        out.push(Line::default());
+        out.push(section("Findings"));
+        for f in &s.findings {
+            finding_lines(f, &mut out);
+        }
+    }
+    out
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 /// A TLS connection's detail: the story, what each hello and the certificate said, alerts,

@@ -272,7 +272,8 @@ pub fn sort_action_at(area: Rect, x: u16, app: &App) -> Option<crate::tui::actio
         Tab::H2 => {
             column_at(&listing_layout(&app.h2, rows, area.width), area, x).map(Action::SortColumn)
         }
-        Tab::EngineIo => None,
+        Tab::EngineIo => column_at(&listing_layout(&app.engineio, rows, area.width), area, x)
+            .map(Action::SortColumn),
     }
 }
 
@@ -332,7 +333,13 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Tab::H2 => listing(frame, area, &app.h2, "no HTTP/2 stream seen", |r| {
             r.verdict()
         }),
-        Tab::EngineIo => crate::tui::engineio::render(frame, area, &app.engineio),
+        Tab::EngineIo => listing(
+            frame,
+            area,
+            &app.engineio,
+            "no Engine.IO session has ended yet (sessions are listed when they end)",
+            |r| r.verdict(),
+        ),
     }
 }
 
