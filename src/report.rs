@@ -47,7 +47,7 @@ pub const MAX_GROUPS: usize = 200;
 /// Incidents listed per problem group; the rest are counted.
 pub const MAX_OCCURRENCES: usize = 50;
 /// Distinct (host, path) pairs counted for the "most failures" table.
-pub const MAX_TARGETS: usize = 10_000;
+pub const MAX_TARGETS: usize = crate::present::incident::MAX_TARGETS;
 /// Points kept for the timeline chart; beyond it every other point is dropped (deterministic).
 pub const MAX_TIMELINE_POINTS: usize = 5_000;
 /// WebSocket connections listed in the "After the switch" table; the rest are counted.
@@ -717,6 +717,63 @@ mod tests {
             .unwrap();
         assert!(table.contains("| ` h ` | ` /chat ` | 2 | 2 |"), "{table}");
         assert!(!table.contains("s3cr3t"), "{table}");
+    }
+
+    /// Issue 16: the failure table's header counts handshakes as the rest of the report
+    /// does (incidents: a proxied handshake once), but it counted records, so a proxied
+    /// failure showed twice: once under the Host the client asked for and once under the
+    /// Host the proxy sent upstream (or twice under one, `2 | 2`). Now once, under the
+    /// client's; without the hop the two records stay two handshakes.
+    #[test]
+    fn failure_table_counts_a_proxied_failure_once_under_the_clients_host() {
+        let link = crate::event::HopLink {
+            downstream: 1,
+            upstream: 2,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            proxy: "10.0.0.2:80".parse().unwrap(),
+            proxy_software: None,
+            upstream_server: "10.0.0.3:8080".parse().unwrap(),
+            key: "k".into(),
+            request_line: None,
+            request_changes: vec![],
+            upstream_status: Some(400),
+            downstream_status: Some(400),
+            response_changes: vec![],
+            broken_at: crate::event::BrokenAt::Nowhere,
+            explanation: String::new(),
+            correction: None,
+            downstream_h2_stream: None,
+            upstream_h2_stream: None,
+        };
+        let rows = |hop: bool| {
+            let mut report = Report::new();
+            for (id, host) in [(1, "public.example"), (2, "backend")] {
+                let mut r = evil_record();
+                r.id = id;
+                r.host = Some(host.into());
+                r.path = Some("/ws?token=t".into());
+                report
+                    .event(&Event::Handshake(std::sync::Arc::new(r)))
+                    .unwrap();
+            }
+            if hop {
+                report.event(&Event::Hop(Box::new(link.clone()))).unwrap();
+            }
+            report
+                .model(&CaptureInfo::default())
+                .targets
+                .iter()
+                .map(|t| (t.host.clone(), t.failed, t.total))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows(true), vec![("public.example".to_owned(), 1, 1)]);
+        assert_eq!(
+            rows(false),
+            vec![
+                ("backend".to_owned(), 1, 1),
+                ("public.example".to_owned(), 1, 1)
+            ]
+        );
     }
 
     #[test]

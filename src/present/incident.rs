@@ -166,6 +166,62 @@ impl IncidentCounts {
     }
 }
 
+/// Distinct (Host, path) pairs [`Incidents::targets`] counts; incidents to further ones are
+/// counted apart.
+pub const MAX_TARGETS: usize = 10_000;
+
+/// Incidents sent to one Host and path (the client leg's; the path without its query, so
+/// handshakes that differ only in a query token count together): how many, how many failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetTally {
+    /// Incidents whose worst leg failed.
+    pub failed: u64,
+    /// Every incident.
+    pub total: u64,
+}
+
+/// Where incident `legs` was sent, as a person names it: the client leg's Host header (its
+/// server address without one) and its path without the query.
+fn target_of(legs: &[Arc<HandshakeRecord>]) -> Option<(String, String)> {
+    let client = legs.first()?;
+    Some((
+        client
+            .host
+            .clone()
+            .unwrap_or_else(|| client.server.to_string()),
+        client
+            .path
+            .as_deref()
+            .map(super::target_path)
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+/// Counts incident `legs` into `targets` (at most [`MAX_TARGETS`] keys; `overflow` counts
+/// the incidents beyond).
+fn tally(
+    targets: &mut BTreeMap<(String, String), TargetTally>,
+    overflow: &mut u64,
+    legs: &[Arc<HandshakeRecord>],
+) {
+    let Some(key) = target_of(legs) else {
+        return;
+    };
+    let failed = u64::from(legs.iter().any(|r| r.verdict == Verdict::Failed));
+    let full = targets.len() >= MAX_TARGETS;
+    match targets.get_mut(&key) {
+        Some(t) => {
+            t.failed += failed;
+            t.total += 1;
+        }
+        None if full => *overflow += 1,
+        None => {
+            targets.insert(key, TargetTally { failed, total: 1 });
+        }
+    }
+}
+
 /// Identical incidents: the earliest in full, the others listed or counted.
 #[derive(Clone, Debug)]
 pub struct IncidentGroup {
@@ -278,6 +334,9 @@ pub struct Incidents {
     ungrouped: u64,
     /// Every incident counted so far (waiting records not yet).
     counted: IncidentCounts,
+    /// Incidents counted so far by Host and path, when asked for ([`Incidents::with_targets`]),
+    /// and those beyond [`MAX_TARGETS`] pairs.
+    targets: Option<(BTreeMap<(String, String), TargetTally>, u64)>,
 }
 
 impl Incidents {
@@ -292,7 +351,32 @@ impl Incidents {
             groups: BTreeMap::new(),
             ungrouped: 0,
             counted: IncidentCounts::default(),
+            targets: None,
         }
+    }
+
+    /// Also counts incidents by Host and path ([`Incidents::targets`]: the report's "Hosts and
+    /// paths with the most failures").
+    #[must_use]
+    pub fn with_targets(mut self) -> Self {
+        self.targets = Some((BTreeMap::new(), 0));
+        self
+    }
+
+    /// Every incident so far (waiting records included) by the Host and path its client leg
+    /// was sent to, and how many incidents went to pairs beyond [`MAX_TARGETS`]; empty unless
+    /// asked for with [`Incidents::with_targets`]. A proxied handshake counts once, under
+    /// the Host and path its client asked for.
+    #[must_use]
+    pub fn targets(&self) -> (BTreeMap<(String, String), TargetTally>, u64) {
+        let Some((targets, overflow)) = &self.targets else {
+            return (BTreeMap::new(), 0);
+        };
+        let (mut targets, mut overflow) = (targets.clone(), *overflow);
+        for (legs, _) in self.waiting_incidents() {
+            tally(&mut targets, &mut overflow, &legs);
+        }
+        (targets, overflow)
     }
 
     /// Every incident so far (waiting records included, each with the legs linked so far),
@@ -409,6 +493,9 @@ impl Incidents {
             self.links.remove(&r.id);
         }
         self.counted.count(&legs);
+        if let Some((targets, overflow)) = &mut self.targets {
+            tally(targets, overflow, &legs);
+        }
         let mut groups = std::mem::take(&mut self.groups);
         if !self.add(&mut groups, (legs, hops)) {
             self.ungrouped += 1;

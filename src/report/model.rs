@@ -25,8 +25,8 @@ use crate::finding::{Code, Finding, MessageRef, Severity};
 use crate::present::incident::{Incident, IncidentCounts, Incidents, Limits as IncidentLimits};
 use crate::present::{
     accept_check, body_lines, citing, connection_ending_meaning, curl_command, curl_replay_note,
-    format_ts, missing_lines, plural, raw_line_parts, request_summary, target_path, verdict_rank,
-    AcceptCheck, VERDICTS_WORST_FIRST,
+    format_ts, missing_lines, plural, raw_line_parts, request_summary, verdict_rank, AcceptCheck,
+    VERDICTS_WORST_FIRST,
 };
 
 /// Latency histogram bucket upper bounds in milliseconds (the last bucket is open).
@@ -42,11 +42,14 @@ struct ProblemIncidents(Incidents);
 
 impl Default for ProblemIncidents {
     fn default() -> Self {
-        ProblemIncidents(Incidents::new(IncidentLimits {
-            max_groups: MAX_GROUPS,
-            max_listed: MAX_OCCURRENCES,
-            problems_only: true,
-        }))
+        ProblemIncidents(
+            Incidents::new(IncidentLimits {
+                max_groups: MAX_GROUPS,
+                max_listed: MAX_OCCURRENCES,
+                problems_only: true,
+            })
+            .with_targets(),
+        )
     }
 }
 
@@ -478,8 +481,6 @@ pub(crate) struct Collector {
     statuses: BTreeMap<Option<u16>, u64>,
     latency: Vec<u64>,
     no_response: u64,
-    targets: BTreeMap<(String, String), (u64, u64)>,
-    targets_overflow: u64,
     incidents: ProblemIncidents,
     records: Vec<Arc<HandshakeRecord>>,
     records_dropped: u64,
@@ -630,24 +631,8 @@ impl Collector {
             }
             None => self.no_response += 1,
         }
-        // By path, not the whole target: every query differs (and may hold a token).
-        let target = (
-            r.host.clone().unwrap_or_else(|| r.server.to_string()),
-            r.path
-                .as_deref()
-                .map(target_path)
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        let failed = u64::from(r.verdict == Verdict::Failed);
-        if let Some(t) = self.targets.get_mut(&target) {
-            t.0 += failed;
-            t.1 += 1;
-        } else if self.targets.len() < MAX_TARGETS {
-            self.targets.insert(target, (failed, 1));
-        } else {
-            self.targets_overflow += 1;
-        }
+        // The "most failures" table counts incidents (a proxied handshake once), by the
+        // client leg's Host and path: the incident grouping tallies them.
         self.add_timeline(r);
         self.incidents.0.record(r);
         if self.records.len() < MAX_RECORDS {
@@ -702,15 +687,15 @@ impl Collector {
 
         let findings = finding_counts(&self.codes);
 
-        let mut targets: Vec<TargetCount> = self
-            .targets
-            .iter()
-            .filter(|(_, (failed, _))| *failed > 0)
-            .map(|((host, path), (failed, total))| TargetCount {
-                host: host.clone(),
-                path: path.clone(),
-                failed: *failed,
-                total: *total,
+        let (by_target, targets_overflow) = self.incidents.0.targets();
+        let mut targets: Vec<TargetCount> = by_target
+            .into_iter()
+            .filter(|(_, t)| t.failed > 0)
+            .map(|((host, path), t)| TargetCount {
+                host,
+                path,
+                failed: t.failed,
+                total: t.total,
             })
             .collect();
         targets.sort_by(|a, b| {
@@ -890,10 +875,9 @@ impl Collector {
                 "{ungrouped} problem incidents beyond {MAX_GROUPS} distinct groups are counted but not detailed"
             ));
         }
-        if self.targets_overflow > 0 {
+        if targets_overflow > 0 {
             limits.push(format!(
-                "{} handshakes to hosts/paths beyond the first {MAX_TARGETS} are not in the failure table",
-                self.targets_overflow
+                "{targets_overflow} handshakes to hosts/paths beyond the first {MAX_TARGETS} are not in the failure table"
             ));
         }
         let conns = &self.connections;
@@ -1662,9 +1646,10 @@ pub struct TargetCount {
     /// Request path, without the query (so handshakes that differ only in query values
     /// count together, and no query value, such as a token, is shown).
     pub path: String,
-    /// Handshakes to this host and path that failed.
+    /// Handshakes to this host and path that failed (incidents: a proxied handshake once,
+    /// failed when any of its legs failed).
     pub failed: u64,
-    /// Every handshake to this host and path.
+    /// Every handshake to this host and path (incidents, as `failed`).
     pub total: u64,
 }
 
