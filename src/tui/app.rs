@@ -1082,10 +1082,15 @@ impl App {
     }
 
     fn set_filter(&mut self, filter: Filter) {
-        self.filter = filter;
         if self.screen == Screen::Detail {
             self.screen = Screen::Table;
         }
+        // Enter after typing applies the filter already applied as typed: every tab's view
+        // is what it would rebuild (a rebuild is a pass over every record kept).
+        if filter == self.filter {
+            return;
+        }
+        self.filter = filter;
         self.rebuild();
         self.conns.rebuild(&self.filter);
         self.tls.rebuild(&self.filter);

@@ -160,7 +160,39 @@ impl Filter {
         }
         let mut hay = String::new();
         handshake_text(r, &mut hay);
-        let hay = hay.to_lowercase();
+        self.terms_in(hay)
+    }
+
+    /// Whether every text term is in `hay` (compared lower-cased). Most text on the wire is
+    /// ASCII, and the rest of a row (`→`, `…`) has no case: lower-cased in place then,
+    /// without the copy and the Unicode tables `to_lowercase` costs (a keystroke re-filters
+    /// every record kept); only text with an upper-case letter beyond ASCII takes them.
+    pub(crate) fn terms_in(&self, mut hay: String) -> bool {
+        hay.make_ascii_lowercase();
+        if !hay.is_ascii()
+            && hay
+                .chars()
+                .any(|c| !c.is_ascii() && !c.to_lowercase().eq(std::iter::once(c)))
+        {
+            hay = hay.to_lowercase();
+        }
         self.terms.iter().all(|t| hay.contains(t.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Terms match whatever the case of the text, ASCII or not, with caseless symbols
+    /// (`→`) around them.
+    #[test]
+    fn terms_match_case_insensitively_beyond_ascii() {
+        let f = Filter::parse("évil proxy").unwrap();
+        assert!(f.terms_in("10.0.0.1 → ÉVIL Proxy".to_owned()));
+        assert!(f.terms_in("évil → PROXY".to_owned()));
+        assert!(!f.terms_in("evil → proxy".to_owned()));
+        let ascii = Filter::parse("origin: http://evil").unwrap();
+        assert!(ascii.terms_in("Origin: HTTP://EVIL.example → x".to_owned()));
     }
 }

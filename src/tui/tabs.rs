@@ -120,8 +120,7 @@ pub fn passes<R: Listed>(filter: &Filter, r: &R) -> bool {
         hay.push('\n');
     }
     r.extra_text(&mut hay);
-    let hay = hay.to_lowercase();
-    filter.terms.iter().all(|t| hay.contains(t.as_str()))
+    filter.terms_in(hay)
 }
 
 /// A duration for a narrow column: `850 ms`, `12.3 s`, `4m05s`.

@@ -1612,3 +1612,86 @@ fn the_tui_re_sorts_within_the_reorder_window_as_the_line_output_does() {
         assert_eq!(got.packets, want.packets, "connection {i}");
     }
 }
+
+/// Issue 16: the grouped handshake view stays responsive on a huge capture. Not run by
+/// default (it reads the capture named by `WSSNIFF_HUGE_CAPTURE`, e.g. a 300 MB one from
+/// `cargo run --release --example gencap -- --out /tmp/x.pcap --size 300M --seed 1`): prints
+/// how long the first grouping, a redraw and each key take, and fails when a key or a
+/// redraw takes more than 50 ms (in a release build; a debug build is several times slower).
+#[test]
+#[ignore = "needs WSSNIFF_HUGE_CAPTURE; run with --ignored --nocapture"]
+fn grouped_view_keys_and_redraws_are_fast_on_a_huge_capture() {
+    let Ok(path) = std::env::var("WSSNIFF_HUGE_CAPTURE") else {
+        eprintln!("skipped: set WSSNIFF_HUGE_CAPTURE to a large capture");
+        return;
+    };
+    let limit_ms: f64 = std::env::var("WSSNIFF_KEY_LIMIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50.0);
+    let t = Instant::now();
+    let mut app = App::new("file huge", Some(path.clone())).reading_a_file();
+    for feed in read_all(&path, EngineConfig::default()).unwrap() {
+        app.apply_feed(feed);
+    }
+    eprintln!(
+        "read {path}: {:.1} s, {} handshake records, {} connections",
+        t.elapsed().as_secs_f64(),
+        app.record_count(),
+        app.conns.len()
+    );
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let rows = layout(ratatui::layout::Rect::new(0, 0, 160, 48)).table_rows();
+    let mut worst: (f64, String) = (0.0, String::new());
+    let mut step = |app: &mut App, what: &str, action: Option<Action>| {
+        let t = Instant::now();
+        if let Some(a) = action {
+            app.update(a);
+        }
+        app.settle();
+        app.set_table_rows(rows);
+        terminal.draw(|f| render(f, f.area(), app)).unwrap();
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        eprintln!("{what:<28} {ms:8.2} ms");
+        if ms > worst.0 {
+            worst = (ms, what.to_owned());
+        }
+    };
+    step(&mut app, "first grouping + draw", None);
+    step(&mut app, "redraw", None);
+    step(&mut app, "down", Some(Action::Move(1)));
+    step(&mut app, "page down", Some(Action::Page(1)));
+    step(&mut app, "end", Some(Action::Bottom));
+    step(&mut app, "home", Some(Action::Top));
+    step(&mut app, "expand", Some(Action::Expand));
+    step(&mut app, "collapse", Some(Action::Collapse));
+    step(&mut app, "sort next", Some(Action::SortNext));
+    step(&mut app, "sort reverse", Some(Action::SortReverse));
+    step(&mut app, "every record (i)", Some(Action::ToggleGrouped));
+    step(&mut app, "grouped again (i)", Some(Action::ToggleGrouped));
+    step(&mut app, "open filter", Some(Action::EditFilter));
+    step(&mut app, "type f", Some(Action::FilterChar('f')));
+    step(&mut app, "type a", Some(Action::FilterChar('a')));
+    step(&mut app, "apply filter", Some(Action::FilterApply));
+    step(&mut app, "clear filters", Some(Action::ClearFilters));
+    step(&mut app, "open details", Some(Action::Open));
+    step(&mut app, "back", Some(Action::Back));
+    step(
+        &mut app,
+        "connections tab",
+        Some(Action::ShowTab(Tab::Connections)),
+    );
+    step(
+        &mut app,
+        "handshakes tab",
+        Some(Action::ShowTab(Tab::Handshakes)),
+    );
+    let first = worst.clone();
+    eprintln!("slowest: {} ({:.2} ms)", first.1, first.0);
+    assert!(
+        first.0 <= limit_ms,
+        "{} took {:.2} ms (limit {limit_ms} ms)",
+        first.1,
+        first.0
+    );
+}
