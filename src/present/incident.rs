@@ -180,6 +180,9 @@ pub struct TargetTally {
     pub total: u64,
 }
 
+/// Incidents by (Host, path): see [`Incidents::targets`].
+pub type TargetTallies = BTreeMap<(String, String), TargetTally>;
+
 /// Where incident `legs` was sent, as a person names it: the client leg's Host header (its
 /// server address without one) and its path without the query.
 fn target_of(legs: &[Arc<HandshakeRecord>]) -> Option<(String, String)> {
@@ -200,11 +203,7 @@ fn target_of(legs: &[Arc<HandshakeRecord>]) -> Option<(String, String)> {
 
 /// Counts incident `legs` into `targets` (at most [`MAX_TARGETS`] keys; `overflow` counts
 /// the incidents beyond).
-fn tally(
-    targets: &mut BTreeMap<(String, String), TargetTally>,
-    overflow: &mut u64,
-    legs: &[Arc<HandshakeRecord>],
-) {
+fn tally(targets: &mut TargetTallies, overflow: &mut u64, legs: &[Arc<HandshakeRecord>]) {
     let Some(key) = target_of(legs) else {
         return;
     };
@@ -336,7 +335,7 @@ pub struct Incidents {
     counted: IncidentCounts,
     /// Incidents counted so far by Host and path, when asked for ([`Incidents::with_targets`]),
     /// and those beyond [`MAX_TARGETS`] pairs.
-    targets: Option<(BTreeMap<(String, String), TargetTally>, u64)>,
+    targets: Option<(TargetTallies, u64)>,
 }
 
 impl Incidents {
@@ -368,7 +367,7 @@ impl Incidents {
     /// asked for with [`Incidents::with_targets`]. A proxied handshake counts once, under
     /// the Host and path its client asked for.
     #[must_use]
-    pub fn targets(&self) -> (BTreeMap<(String, String), TargetTally>, u64) {
+    pub fn targets(&self) -> (TargetTallies, u64) {
         let Some((targets, overflow)) = &self.targets else {
             return (BTreeMap::new(), 0);
         };
