@@ -96,9 +96,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     };
     // The reader thread is not joined: once the receiver is dropped its next send fails and
     // it ends on its own, and the process exits with this thread anyway.
+    let merged = match &config.input {
+        Input::Files(paths) => paths.clone(),
+        _ => Vec::new(),
+    };
     run_feed(
         App::new(input.label(), file)
             .reading_a_file()
+            .merging(merged)
             .redacted(redacted),
         &rx,
     )
@@ -333,9 +338,13 @@ fn perform(
             app.show_popup("export JSON", crate::present::escape(&msg));
         }
         Effect::ExportPcap(_) => {
-            let msg = match app.file.as_deref().filter(|f| *f != "-") {
-                None => "exporting packets needs a capture file to read them again".to_owned(),
-                Some(file) => match export::export_pcap(file, &dir, record) {
+            let files = match app.file.as_deref().filter(|f| *f != "-") {
+                Some(file) => vec![file.to_owned()],
+                None => app.merged_files.clone(),
+            };
+            let msg = match files.as_slice() {
+                [] => "exporting packets needs a capture file to read them again (standard input and live capture keep only recent packets)".to_owned(),
+                files => match export::export_pcap_from(files, &dir, record) {
                     Ok((p, n)) => format!(
                         "wrote {n} packets of {} → {} to {}",
                         record.client,

@@ -156,6 +156,9 @@ pub struct App {
     pub source: String,
     /// The capture file, when there is one to re-read for raw bytes and exports.
     pub file: Option<String>,
+    /// The capture files read merged (`-r A -r B --tui`), exported from again; empty for
+    /// one file, standard input and live capture.
+    pub merged_files: Vec<String>,
     /// Where the hex view reads packets again (the file's packet index, the live ring).
     pub packets: Option<PacketStore>,
     /// Whether the producer is still reading, has finished, or stopped on an error.
@@ -272,6 +275,7 @@ impl App {
         App {
             source: source.into(),
             file,
+            merged_files: Vec::new(),
             packets: None,
             state: CaptureState::Running,
             progress: Progress::default(),
@@ -333,6 +337,13 @@ impl App {
     #[must_use]
     pub fn reading_a_file(mut self) -> Self {
         self.follow = false;
+        self
+    }
+
+    /// The same model, reading `files` merged (what a pcap export reads again).
+    #[must_use]
+    pub fn merging(mut self, files: Vec<String>) -> Self {
+        self.merged_files = files;
         self
     }
 

@@ -395,7 +395,24 @@ fn in_flow(client: SocketAddr, server: SocketAddr, packet: &crate::capture::Pack
 /// # Errors
 /// The capture cannot be read or the output cannot be written.
 pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result<(PathBuf, u64)> {
-    let mut source = FileSource::open(capture).map_err(|e| io::Error::other(e.to_string()))?;
+    export_pcap_from(&[capture.to_owned()], dir, r)
+}
+
+/// [`export_pcap`] from several capture files read as one (merged by timestamp, as `-r A
+/// -r B` reads them), or from one.
+///
+/// # Errors
+/// A capture cannot be read or the output cannot be written.
+pub fn export_pcap_from(
+    captures: &[String],
+    dir: &Path,
+    r: &HandshakeRecord,
+) -> io::Result<(PathBuf, u64)> {
+    let err = |e: crate::capture::CaptureError| io::Error::other(e.to_string());
+    let source = match captures {
+        [one] => Capture::One(Box::new(FileSource::open(one).map_err(err)?)),
+        many => Capture::Many(crate::capture::MergedSource::open(many).map_err(err)?),
+    };
     let (path, file) = create_new(dir, &format!("wssniff-{}-flow", r.id), "pcap")?;
     let mut file = Some(BufWriter::new(file));
     let mut writer: Option<PcapWriter<BufWriter<File>>> = None;
@@ -444,6 +461,32 @@ pub fn export_pcap(capture: &str, dir: &Path, r: &HandshakeRecord) -> io::Result
     };
     writer.flush()?;
     Ok((path, written))
+}
+
+/// What an export reads: one file, or several merged.
+enum Capture {
+    One(Box<FileSource>),
+    Many(crate::capture::MergedSource),
+}
+
+impl Capture {
+    /// Every packet in order to `on_packet`, until the end or `Break`.
+    fn for_each_packet(
+        self,
+        mut on_packet: impl FnMut(&crate::capture::Packet<'_>) -> ControlFlow<()>,
+    ) {
+        match self {
+            Capture::One(mut source) => {
+                source.for_each_packet(on_packet);
+            }
+            Capture::Many(source) => {
+                source.for_each_record(|record| match record {
+                    crate::capture::Record::Packet(p) => on_packet(p),
+                    crate::capture::Record::Secrets(_) => ControlFlow::Continue(()),
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

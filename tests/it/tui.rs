@@ -1136,6 +1136,7 @@ fn tls_tab_160x48() {
     insta::assert_snapshot!(draw(&mut app, 160, 48));
     app.update(Action::Open);
     insta::assert_snapshot!("tls_detail_160x48", draw(&mut app, 160, 48));
+    insta::assert_snapshot!("tls_detail_80x24", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -1522,6 +1523,27 @@ fn several_files_and_standard_input_read_as_the_whole_with_packet_hex() {
             assert_eq!(got.labels, want.labels, "{files:?} connection {i}");
         }
     }
+    // `w` on a merged read exports the flow's packets from every file, as from the whole.
+    let record = expected.record(0).unwrap();
+    let out_whole = dir.join("whole-export");
+    let out_merged = dir.join("merged-export");
+    std::fs::create_dir_all(&out_whole).unwrap();
+    std::fs::create_dir_all(&out_merged).unwrap();
+    let (a, n) = export::export_pcap(w, &out_whole, record).unwrap();
+    let (b, m) = export::export_pcap_from(
+        &[
+            inner.to_string_lossy().into_owned(),
+            outer.to_string_lossy().into_owned(),
+        ],
+        &out_merged,
+        record,
+    )
+    .unwrap();
+    assert!(n > 3);
+    assert_eq!(
+        (m, std::fs::read(&b).unwrap()),
+        (n, std::fs::read(&a).unwrap())
+    );
     // Standard input: read once; the packets come from the ring.
     let feeds = wssniff::tui::feed::read_all_from_stream(
         Box::new(std::fs::File::open(&whole).unwrap()),
