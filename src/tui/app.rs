@@ -727,16 +727,31 @@ impl App {
     }
 
     fn rebuild_selecting(&mut self, keep: Option<usize>) {
+        self.rebuild_among(keep, None);
+    }
+
+    /// [`Self::rebuild_selecting`], looking only at the rows (group heads, or records) in
+    /// `among` when given: the view of a wider filter.
+    fn rebuild_among(
+        &mut self,
+        keep: Option<usize>,
+        among: Option<&std::collections::HashSet<usize>>,
+    ) {
         let shown = |i: usize| self.records.get(i).is_some_and(|r| self.filter.matches(r));
+        let candidate = |i: usize| among.is_none_or(|a| a.contains(&i));
         let mut view: Vec<usize> = if self.grouped {
             // A group is shown when any of its listed handshakes matches the filter.
             self.groups
                 .iter()
-                .filter(|(&h, g)| shown(h) || g.members.iter().any(|&(m, _)| shown(m)))
+                .filter(|(&h, g)| {
+                    candidate(h) && (shown(h) || g.members.iter().any(|&(m, _)| shown(m)))
+                })
                 .map(|(&h, _)| h)
                 .collect()
         } else {
-            (0..self.records.len()).filter(|&i| shown(i)).collect()
+            (0..self.records.len())
+                .filter(|&i| candidate(i) && shown(i))
+                .collect()
         };
         view.sort_by(|&a, &b| match (self.records.get(a), self.records.get(b)) {
             (Some(a), Some(b)) => self.order(a, b),
@@ -1101,7 +1116,19 @@ impl App {
         if filter == self.filter {
             return;
         }
+        // Typing one more character: only the rows shown can still pass.
+        let narrower = filter.narrows(&self.filter);
         self.filter = filter;
+        if narrower {
+            let shown: std::collections::HashSet<usize> = self.view.iter().copied().collect();
+            let keep = self.selected_index();
+            self.rebuild_among(keep, Some(&shown));
+            self.conns.narrow(&self.filter);
+            self.tls.narrow(&self.filter);
+            self.h2.narrow(&self.filter);
+            self.engineio.narrow(&self.filter);
+            return;
+        }
         self.rebuild();
         self.conns.rebuild(&self.filter);
         self.tls.rebuild(&self.filter);

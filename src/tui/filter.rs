@@ -163,6 +163,19 @@ impl Filter {
         self.terms_in(hay)
     }
 
+    /// Whether every row `self` passes also passes `wider`: the same quick filters or more,
+    /// and each of `wider`'s terms inside one of `self`'s (the filter as typed one more
+    /// character), so a view can be narrowed instead of rebuilt from every record.
+    #[must_use]
+    pub(crate) fn narrows(&self, wider: &Filter) -> bool {
+        (wider.verdict.is_none() || wider.verdict == self.verdict)
+            && (wider.code.is_none() || wider.code == self.code)
+            && wider
+                .terms
+                .iter()
+                .all(|w| self.terms.iter().any(|t| t.contains(w.as_str())))
+    }
+
     /// Whether every text term is in `hay` (compared lower-cased). Most text on the wire is
     /// ASCII, and the rest of a row (`→`, `…`) has no case: lower-cased in place then,
     /// without the copy and the Unicode tables `to_lowercase` costs (a keystroke re-filters
@@ -192,6 +205,16 @@ mod tests {
         assert!(f.terms_in("10.0.0.1 → ÉVIL Proxy".to_owned()));
         assert!(f.terms_in("évil → PROXY".to_owned()));
         assert!(!f.terms_in("evil → proxy".to_owned()));
+        let typed = |s: &str| Filter::parse(s).unwrap();
+        assert!(typed("evil.v").narrows(&typed("evil")));
+        assert!(typed("evil v:failed").narrows(&typed("evil")));
+        assert!(typed("evil").narrows(&Filter::default()));
+        assert!(
+            !typed("evi").narrows(&typed("evil")),
+            "a deleted character widens"
+        );
+        assert!(!typed("evil").narrows(&typed("evil v:failed")));
+        assert!(!typed("other").narrows(&typed("evil")));
         let ascii = Filter::parse("origin: http://evil").unwrap();
         assert!(ascii.terms_in("Origin: HTTP://EVIL.example → x".to_owned()));
     }

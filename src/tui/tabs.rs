@@ -522,6 +522,20 @@ impl<R: Listed> Listing<R> {
         self.scroll_to_selection();
     }
 
+    /// Narrows the view to the rows that pass `filter`, a filter narrower than the one the
+    /// view was built with ([`Filter::narrows`]): one pass over the rows shown, not every
+    /// record, and the order kept.
+    pub fn narrow(&mut self, filter: &Filter) {
+        let keep = self.view.get(self.selected).copied();
+        let records = &self.records;
+        self.view
+            .retain(|&i| records.get(i).is_some_and(|r| passes(filter, r.as_ref())));
+        self.selected = keep
+            .and_then(|k| self.view.iter().position(|&i| i == k))
+            .unwrap_or(0);
+        self.scroll_to_selection();
+    }
+
     /// Sorts by column `col`; the same column again reverses the order.
     pub fn sort_by(&mut self, col: usize, filter: &Filter) {
         if col == self.sort {
