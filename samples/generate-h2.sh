@@ -246,7 +246,8 @@ if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
   prefix=$WORK/nginx-18213
   mkdir -p "$prefix"
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18213|g" -e "s|@UPSTREAM_PORT@|18214|g" \
-    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" -e "s|@HTTP2@| http2|g" \
+    "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
   bg hypercorn-h1 "${H2WS[@]}" hypercorn --port 18214 --lifetime 40
   bg nginx-18213 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
   wait_listen 18214
@@ -265,6 +266,41 @@ if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
   dissect_tls h2tls/h2tls-chromium-nginx-fallback
 elif want h2tls-chromium-nginx-fallback; then
   warn "chromium not installed: h2tls-chromium-nginx-fallback not recorded"
+fi
+
+# The ALPN downgrade: nginx on TLS without HTTP/2, a client offering h2 and http/1.1 by ALPN
+# (a browser's list) on one connection; nginx selects http/1.1, so extended CONNECT (RFC 8441)
+# is impossible there and the client sends a classic HTTP/1.1 upgrade on the same TLS
+# connection, which nginx proxies to hypercorn (HTTP/1.1, port 18216; that leg is captured
+# too). nginx 1.22 speaks TLS 1.2 at most by default, so the selection is in the ServerHello;
+# the key log decrypts the HTTP. tshark's view (packet, source port, handshake types, ALPN;
+# method, path, status) is kept as h2tls/NAME.tshark-alpn.tsv, wssniff's output with the key
+# log as h2tls/NAME.jsonl (tests/it/h2.rs; WSSNIFF_BLESS=1 rewrites it).
+if want h2tls-alpn-downgrade-nginx; then
+  prefix=$WORK/nginx-18215
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18215|g" -e "s|@UPSTREAM_PORT@|18216|g" \
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" -e "s|@HTTP2@||g" \
+    "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+  bg hypercorn-alpn "${H2WS[@]}" hypercorn --port 18216 --lifetime 30
+  bg nginx-18215 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen 18216
+  wait_listen 18215
+  rm -f h2tls/h2tls-alpn-downgrade-nginx.keys
+  cap_start h2tls/h2tls-alpn-downgrade-nginx.pcap 'tcp port 18215 or tcp port 18216'
+  timeout 10 "${H2WS[@]}" h1client --port 18215 --tls --alpn h2,http/1.1 \
+    --keylog "$HERE/h2tls/h2tls-alpn-downgrade-nginx.keys" 2>&1 | tee "$WORK/alpn-client.log" >&2
+  cap_stop
+  grep -q "selected: http/1.1" "$WORK/alpn-client.log" || die "nginx did not select http/1.1"
+  grep -q "server close: 1000" "$WORK/alpn-client.log" || die "the upgraded WebSocket did not close"
+  chmod 644 h2tls/h2tls-alpn-downgrade-nginx.keys
+  tshark -r h2tls/h2tls-alpn-downgrade-nginx.pcap \
+    -o "tls.keylog_file:h2tls/h2tls-alpn-downgrade-nginx.keys" \
+    -Y 'tls.handshake.extensions_alpn_str or http.request or http.response' -T fields \
+    -E separator=/t -e frame.number -e tcp.srcport -e tls.handshake.type \
+    -e tls.handshake.extensions_alpn_str -e http.request.method -e http.request.uri \
+    -e http.response.code 2>/dev/null >h2tls/h2tls-alpn-downgrade-nginx.tshark-alpn.tsv
+  grep -q 101 h2tls/h2tls-alpn-downgrade-nginx.tshark-alpn.tsv || die "tshark decrypted no 101"
 fi
 
 # python h2 over TLS (ALPN h2, the key log from ssl's keylog_filename): two WebSocket

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::capture::{Packet, Timestamp};
+use crate::correlate::fallback;
 use crate::correlate::tls::{Carried, SharedResumption};
 use crate::decode::{self, Segment};
 use crate::dispatch::{ConnLimits, Connection};
@@ -1147,6 +1148,9 @@ impl Engine {
             let (mut record, asked_accept) = self.record(id, c, client, server, connect_rtt_ns);
             record.loss = loss;
             if let Some(tls) = tls {
+                if record.h2.is_none() {
+                    record.findings.extend(fallback::alpn_downgrade(tls));
+                }
                 record.tls = Some(tls.clone());
                 self.tls_carried.handshake(key, id);
                 self.tls_carried_account

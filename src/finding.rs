@@ -256,6 +256,9 @@ catalogue! {
     H2Fallback => "h2_fallback", Info,
         "The WebSocket used an HTTP/1.1 upgrade on its own connection while the client had an HTTP/2 connection to the same server",
         "When that connection's SETTINGS did not enable extended CONNECT, enable RFC 8441 on the server or proxy (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot) to carry WebSockets on the existing h2 connection; otherwise the client chose HTTP/1.1.";
+    H2AlpnDowngrade => "h2_alpn_downgrade", Info,
+        "The client offered h2 by ALPN, the server selected HTTP/1.1: the WebSocket used a classic upgrade on that TLS connection, since extended CONNECT (RFC 8441) needs HTTP/2",
+        "Nothing is broken: the HTTP/1.1 upgrade is the normal path. To carry WebSockets over HTTP/2, the server or proxy must offer h2 on this TLS listener (nginx `listen ... ssl http2`, HAProxy `bind ... alpn h2,http/1.1`) and enable extended CONNECT (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot).";
     H2FieldsUnknown => "h2_fields_unknown", Info,
         "Some header fields cannot be shown: the capture started after the HPACK table was built",
         "Capture from the start of the HTTP/2 connection to see every field; the fields shown are exact, the rest are marked (unknown).";

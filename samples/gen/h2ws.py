@@ -10,6 +10,8 @@ Servers and clients, each bounded in time:
                                                       # also a page that opens a WebSocket
     h2ws.py client --port 18211 --tls --keylog FILE   # the client over TLS, ALPN h2
     h2ws.py h1client --port 18224                     # a classic HTTP/1.1 Upgrade client
+    h2ws.py h1client --port 18215 --tls --alpn h2,http/1.1 --keylog FILE
+                                                      # the same over TLS, offering h2 first
 
 The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
 sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
@@ -255,15 +257,34 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     sock.close()
 
 
-def run_h1_client(port, path="/chat"):
+def run_h1_client(port, path="/chat", tls=False, keylog=None, alpn=None):
     """A classic HTTP/1.1 Upgrade client (RFC 6455 §4.1): one text message, then a Close 1000
-    after the echo, then the server's Close."""
+    after the echo, then the server's Close. Over TLS it offers the ALPN list given (a
+    browser's is h2, http/1.1) and upgrades whatever the server selected, as long as that is
+    not h2 (a server selecting http/1.1, or none, leaves HTTP/1.1 as the only way)."""
     import base64
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    scheme = "http"
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        if keylog:
+            ctx.keylog_filename = keylog
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        selected = sock.selected_alpn_protocol()
+        log("ALPN offered:", alpn, "selected:", selected)
+        if selected == "h2":
+            sock.close()
+            raise SystemExit("the server selected h2: no HTTP/1.1 upgrade on this connection")
+        scheme = "https"
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n").encode())
+                  f"Sec-WebSocket-Version: 13\r\nOrigin: {scheme}://127.0.0.1:{port}\r\n\r\n").encode())
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
@@ -321,13 +342,14 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--keylog")
     ap.add_argument("--path", default="/chat")
+    ap.add_argument("--alpn", help="comma-separated ALPN offer (h1client over --tls)")
     a = ap.parse_args()
     if a.mode == "hypercorn":
         run_hypercorn(a.port, a.lifetime, a.cert, a.key)
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
     elif a.mode == "h1client":
-        run_h1_client(a.port, a.path)
+        run_h1_client(a.port, a.path, a.tls, a.keylog, a.alpn.split(",") if a.alpn else None)
     else:
         run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path)
 

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::{all_records, codes, connections, records, root, sample};
+use crate::util::{all_records, codes, connections, records, root, sample, stdout, wssniff};
 
 /// (tshark dissection, capture, wssniff's extra arguments) of every h2 sample.
 fn tshark_files() -> Vec<(PathBuf, PathBuf, Vec<String>)> {
@@ -37,12 +37,14 @@ fn tshark_files() -> Vec<(PathBuf, PathBuf, Vec<String>)> {
     v
 }
 
-/// (capture, key log) of every sample in `samples/h2tls/`.
+/// (capture, key log) of every sample in `samples/h2tls/` that carries HTTP/2 (tshark's
+/// dissection of its DATA frames is next to it; the ALPN downgrade carries none).
 fn tls_samples() -> Vec<(PathBuf, PathBuf)> {
     let mut v: Vec<_> = std::fs::read_dir(sample("h2tls"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .filter(|p| p.with_extension("tshark-data.tsv").exists())
         .map(|p| {
             let keys = p.with_extension("keys");
             (p, keys)
@@ -415,6 +417,103 @@ fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_co
     assert!(recs
         .iter()
         .all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
+}
+
+/// The ALPN downgrade (samples/generate-h2.sh, h2tls-alpn-downgrade-nginx): a client offering
+/// h2 and http/1.1 by ALPN, nginx on TLS without HTTP/2 selecting http/1.1, and the client's
+/// classic upgrade on that same TLS connection (proxied to hypercorn, both legs captured). The
+/// handshake carried by TLS says RFC 8441 was impossible there; what tshark decrypted agrees
+/// (the offer, the selection, the requests and the 101s); the whole output is a golden.
+#[test]
+fn an_upgrade_after_the_server_declined_the_offered_h2_says_extended_connect_was_impossible() {
+    let pcap = sample("h2tls/h2tls-alpn-downgrade-nginx.pcap");
+    let keys = sample("h2tls/h2tls-alpn-downgrade-nginx.keys");
+    let keylog = ["--keylog", keys.to_str().unwrap()];
+    let all = all_records(&pcap, &keylog);
+    let of =
+        |t: &str| -> Vec<&serde_json::Value> { all.iter().filter(|r| r["type"] == t).collect() };
+    let (handshakes, tls) = (of("handshake"), of("tls"));
+    assert_eq!((handshakes.len(), tls.len()), (2, 1), "{all:#?}");
+    // tshark: packet, source port, handshake types, ALPN, method, path, status.
+    let text = std::fs::read_to_string(pcap.with_extension("tshark-alpn.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let alpn_of = |kind: &str| {
+        rows.iter()
+            .find(|r| r[2].split(',').any(|t| t == kind))
+            .map(|r| r[3])
+            .unwrap()
+    };
+    let offered: Vec<&str> = tls[0]["alpn_offered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(offered.join(","), alpn_of("1"), "the ClientHello's offer");
+    assert_eq!(offered, ["h2", "http/1.1"]);
+    assert_eq!(tls[0]["alpn"], alpn_of("2"), "the ServerHello's selection");
+    let client_leg = handshakes
+        .iter()
+        .find(|h| h["community_id"] == tls[0]["community_id"])
+        .unwrap();
+    assert_eq!(client_leg["verdict"], "ok");
+    assert!(client_leg["h2"].is_null());
+    assert_eq!(client_leg["tls"]["alpn"], "http/1.1");
+    assert_eq!(codes(client_leg), ["h2_alpn_downgrade"]);
+    let message = client_leg["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("offered h2 by ALPN and the server selected http/1.1")
+            && message.contains("could not carry an extended CONNECT"),
+        "{message}"
+    );
+    // nginx's plaintext leg to hypercorn offered nothing by ALPN: no downgrade there.
+    let upstream = handshakes
+        .iter()
+        .find(|h| h["server"] == "127.0.0.1:18216")
+        .unwrap();
+    assert!(
+        upstream.get("tls").is_none() && codes(upstream).is_empty(),
+        "{upstream}"
+    );
+    // Both requests and both 101s are the packets tshark decrypted.
+    for h in &handshakes {
+        let port = h["server"].as_str().unwrap().rsplit(':').next().unwrap();
+        let client_port = h["client"].as_str().unwrap().rsplit(':').next().unwrap();
+        let request = rows
+            .iter()
+            .find(|r| r[1] == client_port && r[4] == "GET")
+            .unwrap();
+        assert_eq!(
+            h["request"]["packets"][0].as_u64(),
+            request[0].parse().ok(),
+            "{h}"
+        );
+        assert_eq!(h["path"], request[5]);
+        let response = rows.iter().find(|r| r[1] == port && r[6] == "101").unwrap();
+        assert_eq!(
+            h["response"]["packets"][0].as_u64(),
+            response[0].parse().ok(),
+            "{h}"
+        );
+    }
+    // The JSON output with the key log is the sample's golden; the lines name the finding.
+    let p = pcap.to_str().unwrap();
+    let k = keys.to_str().unwrap();
+    let json = stdout(&wssniff(&["-r", p, "--keylog", k, "--json"]));
+    let lines = stdout(&wssniff(&["-r", p, "--keylog", k, "-v"]));
+    let golden = pcap.with_extension("jsonl");
+    let actual = json;
+    if std::env::var_os("WSSNIFF_BLESS").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", golden.display()));
+    assert_eq!(actual, expected, "{p}: output differs from its golden");
+    assert!(lines.contains("h2_alpn_downgrade"), "{lines}");
 }
 
 /// HAProxy's log of one capture (`expected/NAME.pcap.proxy.log`): per request its path, the
