@@ -270,10 +270,10 @@ catalogue! {
         "Over a cap: raise --max-header-bytes if the traffic is legitimate. Otherwise the sender's HPACK encoder is faulty and a real peer answers COMPRESSION_ERROR.";
     H2RapidReset => "h2_rapid_reset", Warning,
         "The client reset streams faster than nghttp2's rapid-reset limit allows (CVE-2023-44487: a token bucket, by default 1000 resets and 33 more a second)",
-        "A denial-of-service pattern, not a WebSocket fault: the client opens streams and cancels them at once so the server works for nothing. Limit resets per connection at the server or proxy (nghttp2 stream reset rate limit, Envoy overload manager, HAProxy 2.8+ glitches); a legitimate client that cancels this often is misbehaving.";
+        "A denial-of-service pattern, not a WebSocket fault: the client opens streams and cancels them at once so the server works for nothing. Limit resets per connection at the server or proxy (nghttp2 stream reset rate limit, Envoy overload manager, HAProxy 2.8+ glitches); a legitimate client that cancels this often is misbehaving. wssniff's bucket is --h2-reset-burst and --h2-reset-rate.";
     H2Flood => "h2_flood", Warning,
         "A sender flooded the connection with frames a peer must process or answer (PING or SETTINGS left unacknowledged, empty DATA, CONTINUATION, oversized SETTINGS) past nghttp2's limits",
-        "A denial-of-service pattern (CVE-2019-9512/9515/9518, CVE-2020-11080, CVE-2024-27316): the server or proxy should close the connection (ENHANCE_YOUR_CALM); the threshold crossed is in the message.";
+        "A denial-of-service pattern (CVE-2019-9512/9515/9518, CVE-2020-11080, CVE-2024-27316): the server or proxy should close the connection (ENHANCE_YOUR_CALM); the threshold crossed is in the message, each one a flag (--h2-max-unacked, --h2-max-continuations, --h2-max-settings, --h2-max-empty-data; 0 turns one off).";
     // --- frames after the 101 (RFC 6455 §5, RFC 7692) ---
     FrameClientUnmasked => "frame_client_unmasked", Error,
         "A client frame was not masked (RFC 6455 §5.1)",

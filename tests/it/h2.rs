@@ -721,3 +721,89 @@ fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_
         }
     }
 }
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut v = vec![n[1], n[2], n[3], kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The flood thresholds are flags that reach the HTTP/2 layer: an h2c WebSocket stream
+/// (prior knowledge) whose client then sends 1001 PINGs the server never answers is an
+/// `h2_flood` by default (nghttp2's 1000), not with `--h2-max-unacked 2000` nor with 0 (off).
+#[test]
+fn the_unacknowledged_ping_threshold_is_the_flag_given() {
+    use crate::traffic::{packet, pcap_header, pcap_record, tmpdir};
+    let block = |fields: &[(&str, &str)]| {
+        loona_hpack::Encoder::new().encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    };
+    let client = [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        h2_frame(4, 0, 0, &[]),
+        h2_frame(
+            1,
+            0x4,
+            1,
+            &block(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/chat"),
+                (":authority", "chat.example"),
+                ("sec-websocket-version", "13"),
+            ]),
+        ),
+    ]
+    .concat();
+    let server = [
+        h2_frame(4, 0, 0, &[0, 8, 0, 0, 0, 1]),
+        h2_frame(1, 0x4, 1, &block(&[(":status", "200")])),
+    ]
+    .concat();
+    let pings = h2_frame(6, 0, 0, &[0; 8]).repeat(1_001);
+    let seq = |b: &[u8]| u32::try_from(b.len()).unwrap();
+    let packets = [
+        packet(true, 40000, 0, "S", &[]),
+        packet(false, 40000, 0, "SA", &[]),
+        packet(true, 40000, 1, "PA", &client),
+        packet(false, 40000, 1, "PA", &server),
+        packet(true, 40000, 1 + seq(&client), "PA", &pings),
+    ];
+    let mut bytes = pcap_header(262_144);
+    for (i, p) in packets.iter().enumerate() {
+        let n = u32::try_from(p.len()).unwrap();
+        bytes.extend(pcap_record(
+            1_700_000_000 + u32::try_from(i).unwrap(),
+            p,
+            n,
+            n,
+        ));
+    }
+    let dir = tmpdir("h2-flood-flags");
+    let path = dir.join("pings.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let flood = |extra: &[&str]| {
+        connections(&path, extra)
+            .iter()
+            .flat_map(codes)
+            .any(|c| c == "h2_flood")
+    };
+    assert_eq!(
+        connections(&path, &[]).len(),
+        1,
+        "the WebSocket stream opened"
+    );
+    assert!(flood(&[]), "1001 unanswered PINGs past nghttp2's 1000");
+    assert!(!flood(&["--h2-max-unacked", "2000"]));
+    assert!(!flood(&["--h2-max-unacked", "0"]));
+    assert!(flood(&[
+        "--h2-max-unacked",
+        "1000",
+        "--h2-max-settings",
+        "0"
+    ]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
