@@ -719,7 +719,35 @@ fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_
                 "{message}"
             );
         }
+        // HTTP/2 has no 101: what the capture missed is the stream's extended CONNECT and
+        // its 200 (stream 1), or the fields of the CONNECT it did capture (stream 3).
+        let missed = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "handshake_not_observed")
+            .unwrap_or_else(|| panic!("{c}"));
+        let missed = missed["message"].as_str().unwrap();
+        assert!(!missed.contains("after the 101"), "{missed}");
+        let expect = if stream == 1 {
+            "the capture started after this HTTP/2 stream's extended CONNECT and the :status 200 that answered it"
+        } else {
+            "this HTTP/2 stream's request was captured but not all its fields could be decoded"
+        };
+        assert!(missed.contains(expect), "{missed}");
     }
+    // A classic WebSocket captured after its 101 keeps the HTTP/1.1 words.
+    let h1 = connections(&sample("mid-connection.pcap"), &[]);
+    assert!(
+        h1.iter()
+            .flat_map(|c| c["findings"].as_array().unwrap())
+            .any(|f| f["code"] == "handshake_not_observed"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("the capture started after the 101")),
+        "{h1:?}"
+    );
 }
 
 /// An HTTP/2 frame (RFC 9113 §4.1).
