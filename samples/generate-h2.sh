@@ -166,11 +166,19 @@ fi
 # the h2 leg without a Sec-WebSocket-Key (HAProxy makes one up for the HTTP/1.1 leg). Captures
 # with both legs: two WebSocket streams passed through (ok), a backend refusing with a 403 and
 # a body (HAProxy relays it), a backend that is down (nothing listens on 18223: HAProxy's
-# connects are refused, it retries, then answers 503 itself), and the other way round (an
+# connects are refused, it retries, then answers 503 itself; for an HTTP/2 CONNECT and for an
+# HTTP/1.1 GET, haproxy-h1-backend-down), and the other way round (an
 # HTTP/1.1 client, HAProxy speaking extended CONNECT over h2c to hypercorn on 18225). HAProxy's own log (one
 # line per request with its termination state) and the client's are kept as
 # expected/NAME.pcap.proxy.log and expected/NAME.pcap.client.log.
-if want h2c-haproxy && command -v haproxy >/dev/null; then
+HAPROXY_SAMPLES=(h2c-haproxy-ok h2c-haproxy-backend-refuses h2c-haproxy-backend-down
+  h2c-haproxy-h1-to-h2 haproxy-h1-backend-down)
+haproxy_wanted() {  # any of the HAProxy captures asked for (each is filtered on its own)
+  local n
+  for n in "${HAPROXY_SAMPLES[@]}"; do [[ -z $ONLY || $n == *"$ONLY"* ]] && return 0; done
+  return 1
+}
+if haproxy_wanted && command -v haproxy >/dev/null; then
   HAP=$WORK/haproxy
   mkdir -p "$HAP"
   sed -e "s|@LISTEN_PORT@|18221|g" -e "s|@UPSTREAM_PORT@|18222|g" -e "s|@DOWN_PORT@|18223|g" \
@@ -184,26 +192,31 @@ if want h2c-haproxy && command -v haproxy >/dev/null; then
   wait_listen 18225
   wait_listen 18221
   wait_listen 18224
-  haproxy_capture() {  # haproxy_capture NAME LISTEN-PORT H2-PORT MODE ARGS...: both legs
+  haproxy_capture() {  # haproxy_capture NAME LISTEN-PORT H2-PORT|- MODE ARGS...: both legs
     local name=$1 port=$2 h2port=$3 mode=$4 before
     shift 4
+    want "$name" || return 0
     before=$(wc -l <"$WORK/haproxy.log")
     cap_start "$name.pcap" "tcp portrange 18221-18225"
     timeout 15 "${H2WS[@]}" "$mode" --port "$port" "$@" 2>&1 | tee "expected/$name.pcap.client.log" >&2
     cap_stop
     tail -n +"$((before + 1))" "$WORK/haproxy.log" >"expected/$name.pcap.proxy.log"
     [[ -s expected/$name.pcap.proxy.log ]] || die "HAProxy logged nothing for $name"
-    dissect "$name.pcap" "$h2port"
+    [[ $h2port == - ]] || dissect "$name.pcap" "$h2port"
   }
   haproxy_capture h2c-haproxy-ok 18221 18221 client --streams 2
   haproxy_capture h2c-haproxy-backend-refuses 18221 18221 client --path /refused
   haproxy_capture h2c-haproxy-backend-down 18221 18221 client --path /down
   # The other way round: the client's HTTP/1.1 Upgrade, extended CONNECT to the backend.
   haproxy_capture h2c-haproxy-h1-to-h2 18224 18225 h1client
+  # HAProxy answering a classic GET with Upgrade itself, 503, after its connects to the
+  # backend on 18223 were refused (no HTTP/2 in this one: HAProxy never reached the backend).
+  haproxy_capture haproxy-h1-backend-down 18224 - h1client --path /down
   grep -q ' 101 .* ----' expected/h2c-haproxy-ok.pcap.proxy.log || die "HAProxy did not pass the upgrade"
   grep -q ' 403 ' expected/h2c-haproxy-backend-refuses.pcap.proxy.log || die "no 403 from the backend"
   grep -q ' 503 .* SC--' expected/h2c-haproxy-backend-down.pcap.proxy.log || die "no 503 SC-- from HAProxy"
-elif want h2c-haproxy; then
+  grep -q ' 503 .* SC--' expected/haproxy-h1-backend-down.pcap.proxy.log || die "no 503 SC-- from HAProxy (HTTP/1.1)"
+elif haproxy_wanted; then
   warn "haproxy not installed (apt-get install haproxy): h2c-haproxy-* not recorded"
 fi
 

@@ -146,6 +146,9 @@ catalogue! {
     ServiceUnavailable => "service_unavailable", Error,
         "The server or proxy answered 503 Service Unavailable",
         "No healthy backend, rate limiting or maintenance mode: check the proxy's upstream health and connection limits.";
+    BackendRefused => "backend_refused", Error,
+        "The proxy's own TCP connects to its backend were refused (an RST answering the SYN) while the request waited: the 502/503 is the proxy's, the backend is not listening",
+        "Start the backend, or fix the address and port the proxy connects to (HAProxy `server` line, nginx `upstream`/`proxy_pass`): the packets show the port that refused. HAProxy logs this as termination state SC-- after its retries; nginx as \"connect() failed (111: Connection refused)\".";
     GatewayTimeout => "gateway_timeout", Error,
         "A proxy answered 504 Gateway Timeout: the upstream did not answer the handshake in time",
         "The backend accepted the connection but did not complete the handshake: check it is not blocked, and the proxy's connect/read timeouts.";

@@ -538,6 +538,57 @@ fn haproxy_log(name: &str) -> Vec<(String, u64, String)> {
         .collect()
 }
 
+/// A proxy's own 503 after its backend refused (HAProxy's `SC--`): the record says the
+/// backend refused, naming the port nobody listened on (generate-h2.sh's 18223), and cites
+/// every RST that refused a SYN to it, as many as HAProxy's log counts connection attempts
+/// (its retries field plus the first try).
+fn assert_backend_refused(name: &str, record: &serde_json::Value) {
+    assert_eq!(
+        codes(record),
+        ["service_unavailable", "backend_refused"],
+        "{name}"
+    );
+    let f = &record["findings"][1];
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the backend 127.0.0.1:18223 refused the connection")
+            && message.ends_with("then the proxy answered 503"),
+        "{name}: {message}"
+    );
+    let log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.proxy.log"))).unwrap();
+    // … SC-- actconn/feconn/beconn/srv_conn/retries …
+    let f_log: Vec<&str> = log.split_whitespace().collect();
+    let retries: u64 = f_log[10].rsplit('/').next().unwrap().parse().unwrap();
+    let rsts = f["packets"].as_array().unwrap();
+    assert_eq!(rsts.len() as u64, retries + 1, "{name}: {log}");
+    assert!(
+        message.contains(&format!("{} times in", retries + 1)),
+        "{message}"
+    );
+}
+
+/// HAProxy answering a classic HTTP/1.1 GET with Upgrade itself, 503, because the backend
+/// refused its connects (haproxy-h1-backend-down): the same finding as on the HTTP/2 leg.
+#[test]
+fn haproxy_answering_an_http1_upgrade_with_503_after_refused_connects_says_the_backend_refused() {
+    let name = "haproxy-h1-backend-down.pcap";
+    let [(path, status, state)] = haproxy_log(name).try_into().unwrap();
+    assert_eq!(
+        (path.as_str(), status, state.as_str()),
+        ("/down", 503, "SC--")
+    );
+    let recs = records(&sample(name), &[]);
+    assert_eq!(
+        recs.len(),
+        1,
+        "only the client's leg: the backend never answered"
+    );
+    assert!(recs[0]["h2"].is_null());
+    assert_eq!(recs[0]["status"], 503);
+    assert_backend_refused(name, &recs[0]);
+}
+
 /// The statuses the client logged per stream (`stream N: status S`).
 fn client_statuses(name: &str) -> Vec<(u64, u64)> {
     let text = std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
@@ -595,10 +646,11 @@ fn haproxy_translating_h2_to_http1_is_one_incident_with_two_legs_blamed_where_it
             );
             let hop = hops.iter().find(|h| h["downstream"] == down["id"]);
             if state == "SC--" {
-                // The backend refused HAProxy's connects: no upstream leg exists, so no hop,
-                // and the client's record names the proxy's own 503.
+                // The backend refused HAProxy's connects: no upstream leg exists, so no hop;
+                // the client's record names the proxy's own 503 and, from the refused
+                // connects in the same capture, that the backend refused.
                 assert!(hop.is_none(), "{name}");
-                assert_eq!(codes(down), ["service_unavailable"], "{name}");
+                assert_backend_refused(name, down);
                 continue;
             }
             assert_eq!(state, "----", "{name}");
