@@ -110,6 +110,21 @@ if want h2c-hypercorn-ok; then
   dissect h2c-hypercorn-ok.pcap 18201
 fi
 
+# h2c by Upgrade (RFC 7540 §3.2): the client's GET / with `Upgrade: h2c` and HTTP2-Settings,
+# hypercorn's 101, then HTTP/2 on the same connection (the upgraded GET is stream 1, answered
+# with the page) and the WebSocket as an extended CONNECT on stream 3. tshark follows the
+# upgrade on its own (no -d: the connection starts as HTTP/1.1).
+if want h2c-upgrade-hypercorn; then
+  bg hypercorn-upgrade "${H2WS[@]}" hypercorn --port 18206 --lifetime 30
+  wait_listen 18206
+  cap_start h2c-upgrade-hypercorn.pcap 'tcp port 18206'
+  timeout 10 "${H2WS[@]}" client --port 18206 --upgrade 2>&1 | tee "$WORK/upgrade-client.log" >&2
+  cap_stop
+  grep -q "upgrade: HTTP/1.1 101" "$WORK/upgrade-client.log" || die "hypercorn did not switch to h2c"
+  grep -q "stream 3: status 200" "$WORK/upgrade-client.log" || die "no 200 to the CONNECT on stream 3"
+  dissect h2c-upgrade-hypercorn.pcap
+fi
+
 # A server whose SETTINGS do not enable extended CONNECT; the client sends one anyway and the
 # server resets the stream (PROTOCOL_ERROR).
 if want h2c-no-connect-setting; then

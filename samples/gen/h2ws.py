@@ -159,7 +159,7 @@ def ws_frame(opcode, payload, mask=True):
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
+def run_client(port, ending, streams, tls=False, keylog=None, path="/chat", upgrade=False):
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     scheme = "http"
     if tls:
@@ -176,8 +176,29 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
     conn = h2.connection.H2Connection(config=config)
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
+    early = []  # events from bytes that came with the 101
+    if upgrade:
+        # HTTP/1.1 first, then HTTP/2 on the same connection after the 101 (RFC 7540 §3.2;
+        # RFC 9113 deprecates it, hypercorn still serves it): the upgraded GET / is stream 1.
+        settings = conn.initiate_upgrade_connection()
+        sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                      f"HTTP2-Settings: {settings.decode()}\r\n\r\n").encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        log("upgrade:", head.split(b"\r\n", 1)[0].decode(errors="replace"))
+        sock.sendall(conn.data_to_send())
+        if rest:
+            early = conn.receive_data(rest)
+            sock.sendall(conn.data_to_send())
+    else:
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
 
     def pump(until, seconds=3.0):
         end = time.time() + seconds
@@ -196,7 +217,7 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
         return events
 
     # The server's SETTINGS come first (RFC 9113 §3.4).
-    pump(lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in evs))
+    pump(lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in early + evs))
     enabled = conn.remote_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL, 0)
     log("server ENABLE_CONNECT_PROTOCOL =", enabled)
     ids = []
@@ -343,6 +364,8 @@ def main():
     ap.add_argument("--keylog")
     ap.add_argument("--path", default="/chat")
     ap.add_argument("--alpn", help="comma-separated ALPN offer (h1client over --tls)")
+    ap.add_argument("--upgrade", action="store_true",
+                    help="client: start HTTP/1.1 and switch with Upgrade: h2c")
     a = ap.parse_args()
     if a.mode == "hypercorn":
         run_hypercorn(a.port, a.lifetime, a.cert, a.key)
@@ -351,7 +374,7 @@ def main():
     elif a.mode == "h1client":
         run_h1_client(a.port, a.path, a.tls, a.keylog, a.alpn.split(",") if a.alpn else None)
     else:
-        run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path)
+        run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path, a.upgrade)
 
 
 if __name__ == "__main__":

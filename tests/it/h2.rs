@@ -887,3 +887,34 @@ fn the_unacknowledged_ping_threshold_is_the_flag_given() {
     ]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// h2c by `Upgrade: h2c` from real peers (h2c-upgrade-hypercorn): the connection starts as
+/// HTTP/1.1, switches at hypercorn's 101, and the WebSocket is stream 3's extended CONNECT
+/// (the upgraded GET / is stream 1, a page, no handshake); tshark's dissection of the same
+/// capture (which follows the upgrade itself) is checked by `decoded_headers_match_tshark`.
+#[test]
+fn an_h2c_upgrade_then_an_extended_connect_from_real_peers_is_one_websocket_stream() {
+    let path = sample("h2c-upgrade-hypercorn.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    let r = &recs[0];
+    assert_eq!(
+        (r["method"].as_str(), r["status"].as_u64()),
+        (Some("CONNECT"), Some(200))
+    );
+    assert_eq!(r["h2"]["stream_id"], 3);
+    assert_eq!(r["h2"]["connect_protocol_enabled"], true);
+    assert_eq!(r["verdict"], "ok");
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["h2_stream_id"], 3);
+    assert_eq!(conns[0]["ending"], "clean");
+    let tshark = std::fs::read_to_string(
+        root().join("samples/expected/h2c-upgrade-hypercorn.pcap.tshark.tsv"),
+    )
+    .unwrap();
+    assert!(
+        tshark.lines().any(|l| l.split('\t').nth(1) == Some("1")),
+        "the upgraded GET's answer"
+    );
+}
