@@ -110,6 +110,21 @@ if want h2c-hypercorn-ok; then
   dissect h2c-hypercorn-ok.pcap 18201
 fi
 
+# h2c by Upgrade (RFC 7540 §3.2): the client's GET / with `Upgrade: h2c` and HTTP2-Settings,
+# hypercorn's 101, then HTTP/2 on the same connection (the upgraded GET is stream 1, answered
+# with the page) and the WebSocket as an extended CONNECT on stream 3. tshark follows the
+# upgrade on its own (no -d: the connection starts as HTTP/1.1).
+if want h2c-upgrade-hypercorn; then
+  bg hypercorn-upgrade "${H2WS[@]}" hypercorn --port 18206 --lifetime 30
+  wait_listen 18206
+  cap_start h2c-upgrade-hypercorn.pcap 'tcp port 18206'
+  timeout 10 "${H2WS[@]}" client --port 18206 --upgrade 2>&1 | tee "$WORK/upgrade-client.log" >&2
+  cap_stop
+  grep -q "upgrade: HTTP/1.1 101" "$WORK/upgrade-client.log" || die "hypercorn did not switch to h2c"
+  grep -q "stream 3: status 200" "$WORK/upgrade-client.log" || die "no 200 to the CONNECT on stream 3"
+  dissect h2c-upgrade-hypercorn.pcap
+fi
+
 # A server whose SETTINGS do not enable extended CONNECT; the client sends one anyway and the
 # server resets the stream (PROTOCOL_ERROR).
 if want h2c-no-connect-setting; then
@@ -166,11 +181,19 @@ fi
 # the h2 leg without a Sec-WebSocket-Key (HAProxy makes one up for the HTTP/1.1 leg). Captures
 # with both legs: two WebSocket streams passed through (ok), a backend refusing with a 403 and
 # a body (HAProxy relays it), a backend that is down (nothing listens on 18223: HAProxy's
-# connects are refused, it retries, then answers 503 itself), and the other way round (an
+# connects are refused, it retries, then answers 503 itself; for an HTTP/2 CONNECT and for an
+# HTTP/1.1 GET, haproxy-h1-backend-down), and the other way round (an
 # HTTP/1.1 client, HAProxy speaking extended CONNECT over h2c to hypercorn on 18225). HAProxy's own log (one
 # line per request with its termination state) and the client's are kept as
 # expected/NAME.pcap.proxy.log and expected/NAME.pcap.client.log.
-if want h2c-haproxy && command -v haproxy >/dev/null; then
+HAPROXY_SAMPLES=(h2c-haproxy-ok h2c-haproxy-backend-refuses h2c-haproxy-backend-down
+  h2c-haproxy-h1-to-h2 haproxy-h1-backend-down)
+haproxy_wanted() {  # any of the HAProxy captures asked for (each is filtered on its own)
+  local n
+  for n in "${HAPROXY_SAMPLES[@]}"; do [[ -z $ONLY || $n == *"$ONLY"* ]] && return 0; done
+  return 1
+}
+if haproxy_wanted && command -v haproxy >/dev/null; then
   HAP=$WORK/haproxy
   mkdir -p "$HAP"
   sed -e "s|@LISTEN_PORT@|18221|g" -e "s|@UPSTREAM_PORT@|18222|g" -e "s|@DOWN_PORT@|18223|g" \
@@ -184,26 +207,31 @@ if want h2c-haproxy && command -v haproxy >/dev/null; then
   wait_listen 18225
   wait_listen 18221
   wait_listen 18224
-  haproxy_capture() {  # haproxy_capture NAME LISTEN-PORT H2-PORT MODE ARGS...: both legs
+  haproxy_capture() {  # haproxy_capture NAME LISTEN-PORT H2-PORT|- MODE ARGS...: both legs
     local name=$1 port=$2 h2port=$3 mode=$4 before
     shift 4
+    want "$name" || return 0
     before=$(wc -l <"$WORK/haproxy.log")
     cap_start "$name.pcap" "tcp portrange 18221-18225"
     timeout 15 "${H2WS[@]}" "$mode" --port "$port" "$@" 2>&1 | tee "expected/$name.pcap.client.log" >&2
     cap_stop
     tail -n +"$((before + 1))" "$WORK/haproxy.log" >"expected/$name.pcap.proxy.log"
     [[ -s expected/$name.pcap.proxy.log ]] || die "HAProxy logged nothing for $name"
-    dissect "$name.pcap" "$h2port"
+    [[ $h2port == - ]] || dissect "$name.pcap" "$h2port"
   }
   haproxy_capture h2c-haproxy-ok 18221 18221 client --streams 2
   haproxy_capture h2c-haproxy-backend-refuses 18221 18221 client --path /refused
   haproxy_capture h2c-haproxy-backend-down 18221 18221 client --path /down
   # The other way round: the client's HTTP/1.1 Upgrade, extended CONNECT to the backend.
   haproxy_capture h2c-haproxy-h1-to-h2 18224 18225 h1client
+  # HAProxy answering a classic GET with Upgrade itself, 503, after its connects to the
+  # backend on 18223 were refused (no HTTP/2 in this one: HAProxy never reached the backend).
+  haproxy_capture haproxy-h1-backend-down 18224 - h1client --path /down
   grep -q ' 101 .* ----' expected/h2c-haproxy-ok.pcap.proxy.log || die "HAProxy did not pass the upgrade"
   grep -q ' 403 ' expected/h2c-haproxy-backend-refuses.pcap.proxy.log || die "no 403 from the backend"
   grep -q ' 503 .* SC--' expected/h2c-haproxy-backend-down.pcap.proxy.log || die "no 503 SC-- from HAProxy"
-elif want h2c-haproxy; then
+  grep -q ' 503 .* SC--' expected/haproxy-h1-backend-down.pcap.proxy.log || die "no 503 SC-- from HAProxy (HTTP/1.1)"
+elif haproxy_wanted; then
   warn "haproxy not installed (apt-get install haproxy): h2c-haproxy-* not recorded"
 fi
 
@@ -246,7 +274,8 @@ if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
   prefix=$WORK/nginx-18213
   mkdir -p "$prefix"
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18213|g" -e "s|@UPSTREAM_PORT@|18214|g" \
-    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" -e "s|@HTTP2@| http2|g" \
+    "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
   bg hypercorn-h1 "${H2WS[@]}" hypercorn --port 18214 --lifetime 40
   bg nginx-18213 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
   wait_listen 18214
@@ -265,6 +294,41 @@ if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
   dissect_tls h2tls/h2tls-chromium-nginx-fallback
 elif want h2tls-chromium-nginx-fallback; then
   warn "chromium not installed: h2tls-chromium-nginx-fallback not recorded"
+fi
+
+# The ALPN downgrade: nginx on TLS without HTTP/2, a client offering h2 and http/1.1 by ALPN
+# (a browser's list) on one connection; nginx selects http/1.1, so extended CONNECT (RFC 8441)
+# is impossible there and the client sends a classic HTTP/1.1 upgrade on the same TLS
+# connection, which nginx proxies to hypercorn (HTTP/1.1, port 18216; that leg is captured
+# too). nginx 1.22 speaks TLS 1.2 at most by default, so the selection is in the ServerHello;
+# the key log decrypts the HTTP. tshark's view (packet, source port, handshake types, ALPN;
+# method, path, status) is kept as h2tls/NAME.tshark-alpn.tsv, wssniff's output with the key
+# log as h2tls/NAME.jsonl (tests/it/h2.rs; WSSNIFF_BLESS=1 rewrites it).
+if want h2tls-alpn-downgrade-nginx; then
+  prefix=$WORK/nginx-18215
+  mkdir -p "$prefix"
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18215|g" -e "s|@UPSTREAM_PORT@|18216|g" \
+    -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" -e "s|@HTTP2@||g" \
+    "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+  bg hypercorn-alpn "${H2WS[@]}" hypercorn --port 18216 --lifetime 30
+  bg nginx-18215 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+  wait_listen 18216
+  wait_listen 18215
+  rm -f h2tls/h2tls-alpn-downgrade-nginx.keys
+  cap_start h2tls/h2tls-alpn-downgrade-nginx.pcap 'tcp port 18215 or tcp port 18216'
+  timeout 10 "${H2WS[@]}" h1client --port 18215 --tls --alpn h2,http/1.1 \
+    --keylog "$HERE/h2tls/h2tls-alpn-downgrade-nginx.keys" 2>&1 | tee "$WORK/alpn-client.log" >&2
+  cap_stop
+  grep -q "selected: http/1.1" "$WORK/alpn-client.log" || die "nginx did not select http/1.1"
+  grep -q "server close: 1000" "$WORK/alpn-client.log" || die "the upgraded WebSocket did not close"
+  chmod 644 h2tls/h2tls-alpn-downgrade-nginx.keys
+  tshark -r h2tls/h2tls-alpn-downgrade-nginx.pcap \
+    -o "tls.keylog_file:h2tls/h2tls-alpn-downgrade-nginx.keys" \
+    -Y 'tls.handshake.extensions_alpn_str or http.request or http.response' -T fields \
+    -E separator=/t -e frame.number -e tcp.srcport -e tls.handshake.type \
+    -e tls.handshake.extensions_alpn_str -e http.request.method -e http.request.uri \
+    -e http.response.code 2>/dev/null >h2tls/h2tls-alpn-downgrade-nginx.tshark-alpn.tsv
+  grep -q 101 h2tls/h2tls-alpn-downgrade-nginx.tshark-alpn.tsv || die "tshark decrypted no 101"
 fi
 
 # python h2 over TLS (ALPN h2, the key log from ssl's keylog_filename): two WebSocket

@@ -10,7 +10,7 @@ use crate::capture::live::LiveOptions;
 use crate::dispatch::ConnLimits;
 use crate::engine::{EngineConfig, ProxyIdleTimeouts, RecordOrder, MAX_PROXY_IDLE_TIMEOUTS};
 use crate::event::Verdict;
-use crate::h2::connection::H2Limits;
+use crate::h2::connection::{FloodLimits, H2Limits};
 use crate::h2::hpack::HpackLimits;
 use crate::tcp::flow::FlowLimits;
 use crate::tcp::reassembly::StreamLimits;
@@ -220,6 +220,39 @@ pub struct Cli {
     /// its session (`engineio_body_cut`). 0 reads none.
     #[arg(long, value_name = "BYTES", default_value_t = ConnLimits::default().eio_body_bytes)]
     pub eio_body_bytes: usize,
+
+    /// HTTP/2 rapid reset (`h2_rapid_reset`, CVE-2023-44487): the client's RST_STREAM frames
+    /// draw on a token bucket of N tokens (nghttp2's default stream reset burst); 0 turns the
+    /// check off.
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().reset_burst)]
+    pub h2_reset_burst: u32,
+
+    /// HTTP/2 rapid reset: tokens the bucket regains a second (nghttp2's default stream reset
+    /// rate).
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().reset_rate)]
+    pub h2_reset_rate: u32,
+
+    /// HTTP/2 (`h2_flood`): more than N PING and SETTINGS frames of one sender left
+    /// unacknowledged by its peer (nghttp2's default outbound ACK queue limit; CVE-2019-9512,
+    /// CVE-2019-9515); 0 off.
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().max_unacked)]
+    pub h2_max_unacked: u32,
+
+    /// HTTP/2 (`h2_flood`): more than N CONTINUATION frames in one header block (nghttp2's
+    /// default; CVE-2024-27316 and its kin); 0 off.
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().max_continuations)]
+    pub h2_max_continuations: u32,
+
+    /// HTTP/2 (`h2_flood`): more than N parameters in one SETTINGS frame (nghttp2's default;
+    /// CVE-2020-11080); 0 off.
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().max_settings)]
+    pub h2_max_settings: u32,
+
+    /// HTTP/2 (`h2_flood`): more than N empty DATA frames without END_STREAM from one sender
+    /// (CVE-2019-9518; nghttp2 has no such limit, node's maxSessionInvalidFrames is 1000);
+    /// 0 off.
+    #[arg(long, value_name = "N", default_value_t = FloodLimits::default().max_empty_data)]
+    pub h2_max_empty_data: u32,
 
     /// Decrypt TLS with the secrets in FILE, an NSS key log (`SSLKEYLOGFILE`). Live, the file
     /// is re-read as it grows. Key logs are secrets: wssniff never prints their contents.
@@ -702,6 +735,14 @@ impl Cli {
                     max_table_size: self.max_header_bytes,
                     max_header_list: self.max_header_bytes,
                 },
+                flood: FloodLimits {
+                    reset_burst: self.h2_reset_burst,
+                    reset_rate: self.h2_reset_rate,
+                    max_unacked: self.h2_max_unacked,
+                    max_continuations: self.h2_max_continuations,
+                    max_settings: self.h2_max_settings,
+                    max_empty_data: self.h2_max_empty_data,
+                },
                 ..H2Limits::default()
             },
             ..ConnLimits::default()
@@ -825,5 +866,56 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["wssniff", "-r", "x.pcap", "--memcap", "512K"]).unwrap();
         assert!(cli.into_config(false).is_err());
+    }
+
+    #[test]
+    fn h2_flood_thresholds_reach_the_h2_layer_and_default_to_nghttp2s() {
+        let config = |args: &[&str]| {
+            let mut all = vec!["wssniff", "-r", "x.pcap"];
+            all.extend_from_slice(args);
+            let cli = Cli::try_parse_from(all).unwrap();
+            cli.into_config(false).unwrap().engine.conn.h2.flood
+        };
+        // nghttp2's defaults (nghttp2_option_set_stream_reset_rate_limit: 1000 and 33;
+        // NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM 1000; nghttp2_option_set_max_continuations: 8;
+        // NGHTTP2_DEFAULT_MAX_SETTINGS 32), and node's maxSessionInvalidFrames for empty DATA.
+        assert_eq!(
+            config(&[]),
+            FloodLimits {
+                reset_burst: 1000,
+                reset_rate: 33,
+                max_unacked: 1000,
+                max_continuations: 8,
+                max_settings: 32,
+                max_empty_data: 1000,
+            }
+        );
+        let set = config(&[
+            "--h2-reset-burst",
+            "100",
+            "--h2-reset-rate",
+            "10",
+            "--h2-max-unacked",
+            "0",
+            "--h2-max-continuations",
+            "512",
+            "--h2-max-settings",
+            "64",
+            "--h2-max-empty-data",
+            "1",
+        ]);
+        assert_eq!(
+            set,
+            FloodLimits {
+                reset_burst: 100,
+                reset_rate: 10,
+                max_unacked: 0,
+                max_continuations: 512,
+                max_settings: 64,
+                max_empty_data: 1,
+            }
+        );
+        let bad = Cli::try_parse_from(["wssniff", "-r", "x.pcap", "--h2-max-settings", "-1"]);
+        assert!(bad.is_err());
     }
 }

@@ -53,7 +53,7 @@ use crate::tcp::stream::ByteStream;
 use crate::tls::connection::TlsConnection;
 use crate::tls::keyschedule::KeyBytes;
 use crate::tls::{record, KeyAnswer, KeyRequest};
-use crate::websocket::session::{self, FrameSniff, Session, Step, TcpEnd};
+use crate::websocket::session::{self, FrameSniff, OpenedBy, Session, Step, TcpEnd};
 
 /// Caps for one connection.
 #[derive(Clone, Copy, Debug)]
@@ -715,11 +715,17 @@ impl Dispatch {
                 Some(true) => {
                     h2.confirm_unseen(u.stream);
                     let id = u.stream.0;
+                    let opening = if u.request.is_some() {
+                        OpenedBy::ExtendedConnectUndecoded
+                    } else {
+                        OpenedBy::ExtendedConnect
+                    };
                     let message = match &u.request {
                         None => format!("HTTP/2 stream {id} was open before the capture started: its extended CONNECT and the answer are not in the capture, so the path, Origin, subprotocol and extensions are unknown; the WebSocket is known from its DATA frames only"),
                         Some(known) => format!("HTTP/2 stream {id}'s request was captured, but {known}; the WebSocket is known from its DATA frames only"),
                     };
                     let mut session = Session::sniffed(u.start, self.limits.max_payload)
+                        .opened_by(opening)
                         .with_frame_log(self.limits.frame_log);
                     session.carry(Finding::new(Code::H2FieldsUnknown, message));
                     self.open_session(u.stream, session);

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::capture::{Packet, Timestamp};
+use crate::correlate::fallback;
 use crate::correlate::tls::{Carried, SharedResumption};
 use crate::decode::{self, Segment};
 use crate::dispatch::{ConnLimits, Connection};
@@ -628,6 +629,19 @@ impl Engine {
             // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
+                if flow.opening.refused_by(side) {
+                    // A closed port: the proxy's own 502/503 may be explained by it.
+                    let (from, to) = (key.source(side.reverse()).ip(), key.source(side));
+                    match &mut self.cross {
+                        Cross::Direct(c) => c.refused_connect(from, to, packet.ts, packet.number),
+                        Cross::Log(log) => log.push(Op::RefusedConnect {
+                            from,
+                            to,
+                            at: packet.ts,
+                            packet: packet.number,
+                        }),
+                    }
+                }
                 let recent = flow.opening.recent();
                 self.flows.remove(&key);
                 self.remember_closed(key, packet.ts, recent);
@@ -1147,6 +1161,9 @@ impl Engine {
             let (mut record, asked_accept) = self.record(id, c, client, server, connect_rtt_ns);
             record.loss = loss;
             if let Some(tls) = tls {
+                if record.h2.is_none() {
+                    record.findings.extend(fallback::alpn_downgrade(tls));
+                }
                 record.tls = Some(tls.clone());
                 self.tls_carried.handshake(key, id);
                 self.tls_carried_account

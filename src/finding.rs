@@ -146,6 +146,9 @@ catalogue! {
     ServiceUnavailable => "service_unavailable", Error,
         "The server or proxy answered 503 Service Unavailable",
         "No healthy backend, rate limiting or maintenance mode: check the proxy's upstream health and connection limits.";
+    BackendRefused => "backend_refused", Error,
+        "The proxy's own TCP connects to its backend were refused (an RST answering the SYN) while the request waited: the 502/503 is the proxy's, the backend is not listening",
+        "Start the backend, or fix the address and port the proxy connects to (HAProxy `server` line, nginx `upstream`/`proxy_pass`): the packets show the port that refused. HAProxy logs this as termination state SC-- after its retries; nginx as \"connect() failed (111: Connection refused)\".";
     GatewayTimeout => "gateway_timeout", Error,
         "A proxy answered 504 Gateway Timeout: the upstream did not answer the handshake in time",
         "The backend accepted the connection but did not complete the handshake: check it is not blocked, and the proxy's connect/read timeouts.";
@@ -256,6 +259,9 @@ catalogue! {
     H2Fallback => "h2_fallback", Info,
         "The WebSocket used an HTTP/1.1 upgrade on its own connection while the client had an HTTP/2 connection to the same server",
         "When that connection's SETTINGS did not enable extended CONNECT, enable RFC 8441 on the server or proxy (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot) to carry WebSockets on the existing h2 connection; otherwise the client chose HTTP/1.1.";
+    H2AlpnDowngrade => "h2_alpn_downgrade", Info,
+        "The client offered h2 by ALPN, the server selected HTTP/1.1: the WebSocket used a classic upgrade on that TLS connection, since extended CONNECT (RFC 8441) needs HTTP/2",
+        "Nothing is broken: the HTTP/1.1 upgrade is the normal path. To carry WebSockets over HTTP/2, the server or proxy must offer h2 on this TLS listener (nginx `listen ... ssl http2`, HAProxy `bind ... alpn h2,http/1.1`) and enable extended CONNECT (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot).";
     H2FieldsUnknown => "h2_fields_unknown", Info,
         "Some header fields cannot be shown: the capture started after the HPACK table was built",
         "Capture from the start of the HTTP/2 connection to see every field; the fields shown are exact, the rest are marked (unknown).";
@@ -267,10 +273,10 @@ catalogue! {
         "Over a cap: raise --max-header-bytes if the traffic is legitimate. Otherwise the sender's HPACK encoder is faulty and a real peer answers COMPRESSION_ERROR.";
     H2RapidReset => "h2_rapid_reset", Warning,
         "The client reset streams faster than nghttp2's rapid-reset limit allows (CVE-2023-44487: a token bucket, by default 1000 resets and 33 more a second)",
-        "A denial-of-service pattern, not a WebSocket fault: the client opens streams and cancels them at once so the server works for nothing. Limit resets per connection at the server or proxy (nghttp2 stream reset rate limit, Envoy overload manager, HAProxy 2.8+ glitches); a legitimate client that cancels this often is misbehaving.";
+        "A denial-of-service pattern, not a WebSocket fault: the client opens streams and cancels them at once so the server works for nothing. Limit resets per connection at the server or proxy (nghttp2 stream reset rate limit, Envoy overload manager, HAProxy 2.8+ glitches); a legitimate client that cancels this often is misbehaving. wssniff's bucket is --h2-reset-burst and --h2-reset-rate.";
     H2Flood => "h2_flood", Warning,
         "A sender flooded the connection with frames a peer must process or answer (PING or SETTINGS left unacknowledged, empty DATA, CONTINUATION, oversized SETTINGS) past nghttp2's limits",
-        "A denial-of-service pattern (CVE-2019-9512/9515/9518, CVE-2020-11080, CVE-2024-27316): the server or proxy should close the connection (ENHANCE_YOUR_CALM); the threshold crossed is in the message.";
+        "A denial-of-service pattern (CVE-2019-9512/9515/9518, CVE-2020-11080, CVE-2024-27316): the server or proxy should close the connection (ENHANCE_YOUR_CALM); the threshold crossed is in the message, each one a flag (--h2-max-unacked, --h2-max-continuations, --h2-max-settings, --h2-max-empty-data; 0 turns one off).";
     // --- frames after the 101 (RFC 6455 §5, RFC 7692) ---
     FrameClientUnmasked => "frame_client_unmasked", Error,
         "A client frame was not masked (RFC 6455 §5.1)",

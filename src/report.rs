@@ -428,6 +428,7 @@ mod tests {
             version: Some("TLSv1.3".into()),
             cipher: Some("TLS_AES_128_GCM_SHA256".into()),
             alpn: Some("http/1.1".into()),
+            h2_offered: false,
         });
         report
             .event(&Event::Handshake(std::sync::Arc::new(r)))

@@ -10,6 +10,8 @@ Servers and clients, each bounded in time:
                                                       # also a page that opens a WebSocket
     h2ws.py client --port 18211 --tls --keylog FILE   # the client over TLS, ALPN h2
     h2ws.py h1client --port 18224                     # a classic HTTP/1.1 Upgrade client
+    h2ws.py h1client --port 18215 --tls --alpn h2,http/1.1 --keylog FILE
+                                                      # the same over TLS, offering h2 first
 
 The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
 sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
@@ -157,7 +159,7 @@ def ws_frame(opcode, payload, mask=True):
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
+def run_client(port, ending, streams, tls=False, keylog=None, path="/chat", upgrade=False):
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     scheme = "http"
     if tls:
@@ -174,8 +176,29 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
                                        normalize_outbound_headers=False)
     conn = h2.connection.H2Connection(config=config)
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
+    early = []  # events from bytes that came with the 101
+    if upgrade:
+        # HTTP/1.1 first, then HTTP/2 on the same connection after the 101 (RFC 7540 §3.2;
+        # RFC 9113 deprecates it, hypercorn still serves it): the upgraded GET / is stream 1.
+        settings = conn.initiate_upgrade_connection()
+        sock.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                      f"HTTP2-Settings: {settings.decode()}\r\n\r\n").encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        log("upgrade:", head.split(b"\r\n", 1)[0].decode(errors="replace"))
+        sock.sendall(conn.data_to_send())
+        if rest:
+            early = conn.receive_data(rest)
+            sock.sendall(conn.data_to_send())
+    else:
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
 
     def pump(until, seconds=3.0):
         end = time.time() + seconds
@@ -194,7 +217,7 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
         return events
 
     # The server's SETTINGS come first (RFC 9113 §3.4).
-    pump(lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in evs))
+    pump(lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in early + evs))
     enabled = conn.remote_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL, 0)
     log("server ENABLE_CONNECT_PROTOCOL =", enabled)
     ids = []
@@ -255,15 +278,34 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat"):
     sock.close()
 
 
-def run_h1_client(port, path="/chat"):
+def run_h1_client(port, path="/chat", tls=False, keylog=None, alpn=None):
     """A classic HTTP/1.1 Upgrade client (RFC 6455 §4.1): one text message, then a Close 1000
-    after the echo, then the server's Close."""
+    after the echo, then the server's Close. Over TLS it offers the ALPN list given (a
+    browser's is h2, http/1.1) and upgrades whatever the server selected, as long as that is
+    not h2 (a server selecting http/1.1, or none, leaves HTTP/1.1 as the only way)."""
     import base64
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    scheme = "http"
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        if keylog:
+            ctx.keylog_filename = keylog
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        selected = sock.selected_alpn_protocol()
+        log("ALPN offered:", alpn, "selected:", selected)
+        if selected == "h2":
+            sock.close()
+            raise SystemExit("the server selected h2: no HTTP/1.1 upgrade on this connection")
+        scheme = "https"
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n").encode())
+                  f"Sec-WebSocket-Version: 13\r\nOrigin: {scheme}://127.0.0.1:{port}\r\n\r\n").encode())
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
@@ -321,15 +363,18 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--keylog")
     ap.add_argument("--path", default="/chat")
+    ap.add_argument("--alpn", help="comma-separated ALPN offer (h1client over --tls)")
+    ap.add_argument("--upgrade", action="store_true",
+                    help="client: start HTTP/1.1 and switch with Upgrade: h2c")
     a = ap.parse_args()
     if a.mode == "hypercorn":
         run_hypercorn(a.port, a.lifetime, a.cert, a.key)
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
     elif a.mode == "h1client":
-        run_h1_client(a.port, a.path)
+        run_h1_client(a.port, a.path, a.tls, a.keylog, a.alpn.split(",") if a.alpn else None)
     else:
-        run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path)
+        run_client(a.port, a.ending, a.streams, a.tls, a.keylog, a.path, a.upgrade)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,16 @@
 //! on it). The engine tells [`H2Servers`] each time an h2 connection's server SETTINGS is read
 //! and asks it about each HTTP/1.1 handshake record: the answer is the sentence that says
 //! which path the client took and, from the SETTINGS, why; no cause the capture does not show.
+//! The other downgrade needs no second connection: a client that offered `h2` by ALPN on the
+//! very TLS connection that carried its HTTP/1.1 upgrade, and a server that selected
+//! something else ([`alpn_downgrade`], asked by the engine for each such handshake).
 //! Pure: facts in, a [`Finding`] out; no I/O, no clock; at most [`MAX_SERVERS`] entries.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::capture::Timestamp;
+use crate::event::TlsCarrier;
 use crate::finding::{Code, Finding};
 
 /// Most (client address, server) pairs remembered; the oldest is forgotten first.
@@ -103,6 +107,28 @@ impl H2Servers {
     }
 }
 
+/// The finding for an HTTP/1.1 WebSocket handshake carried by the decrypted TLS connection
+/// `tls`, when its client offered `h2` by ALPN and the server selected another protocol (or
+/// none, which leaves HTTP/1.1): RFC 8441 was impossible on this connection, since the server
+/// did not take HTTP/2, so the upgrade was the only way. Claims nothing about why the server
+/// declined h2 (the capture does not show its configuration).
+#[must_use]
+pub fn alpn_downgrade(tls: &TlsCarrier) -> Option<Finding> {
+    if !tls.h2_offered || tls.alpn.as_deref() == Some("h2") {
+        return None;
+    }
+    let selected = match tls.alpn.as_deref() {
+        Some(p) => format!("the server selected {p}"),
+        None => "the server selected no protocol (HTTP/1.1 by default)".to_owned(),
+    };
+    Some(Finding::new(
+        Code::H2AlpnDowngrade,
+        format!(
+            "the client offered h2 by ALPN and {selected}, so this TLS connection could not carry an extended CONNECT (RFC 8441 needs HTTP/2): the client sent a classic HTTP/1.1 upgrade on it"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +168,40 @@ mod tests {
             .explain(addr("10.0.0.9:50001"), server, Timestamp(40))
             .unwrap_or_else(|| unreachable!());
         assert!(f.message.contains("chose HTTP/1.1 itself"), "{}", f.message);
+    }
+
+    fn carrier(h2_offered: bool, alpn: Option<&str>) -> TlsCarrier {
+        TlsCarrier {
+            sni: Some("localhost".into()),
+            version: Some("TLSv1.3".into()),
+            cipher: None,
+            alpn: alpn.map(str::to_owned),
+            h2_offered,
+        }
+    }
+
+    #[test]
+    fn an_upgrade_on_a_tls_connection_whose_server_declined_the_offered_h2_is_a_downgrade() {
+        let f = alpn_downgrade(&carrier(true, Some("http/1.1"))).unwrap_or_else(|| unreachable!());
+        assert_eq!(f.code, Code::H2AlpnDowngrade);
+        assert!(
+            f.message
+                .contains("offered h2 by ALPN and the server selected http/1.1"),
+            "{}",
+            f.message
+        );
+        let f = alpn_downgrade(&carrier(true, None)).unwrap_or_else(|| unreachable!());
+        assert!(
+            f.message
+                .contains("selected no protocol (HTTP/1.1 by default)"),
+            "{}",
+            f.message
+        );
+        // A client that offered only http/1.1 chose it (Chromium's WebSocket connection);
+        // a server that selected h2 carries HTTP/2, not this upgrade's story.
+        assert!(alpn_downgrade(&carrier(false, Some("http/1.1"))).is_none());
+        assert!(alpn_downgrade(&carrier(false, None)).is_none());
+        assert!(alpn_downgrade(&carrier(true, Some("h2"))).is_none());
     }
 
     #[test]

@@ -24,7 +24,10 @@
 //! Pure: records in, [`HopLink`]s out; no I/O, no clock; memory bounded by [`MAX_TRACKED`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use crate::capture::Timestamp;
 
 use crate::event::{
     BrokenAt, ChangeKind, Correction, Ending, HandshakeRecord, Head, HeaderChange, HopLink,
@@ -974,6 +977,122 @@ fn is_hop_by_hop(lower: &str, head: &Head) -> bool {
             .any(|t| t.eq_ignore_ascii_case(lower))
 }
 
+/// Most refused TCP connects [`RefusedConnects`] remembers; the oldest is forgotten first.
+pub const MAX_REFUSED: usize = 256;
+
+/// Most refused connects one finding cites by packet (the count says how many there were).
+const MAX_REFUSED_CITED: usize = 16;
+
+/// One TCP connect refused: a SYN from `from` to `to` answered by an RST, nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Refused {
+    from: IpAddr,
+    to: SocketAddr,
+    /// When the RST came, and its packet.
+    at: Timestamp,
+    packet: u64,
+}
+
+/// The refused connects of the capture, for the proxy's own 502/503 to a WebSocket request:
+/// a proxy whose backend does not listen answers the client itself after its connects were
+/// refused (HAProxy: `SC--`, after its retries; nginx: 502), and with the proxy → backend leg
+/// in the capture the finding can say so instead of leaving a bare 503. The hop counterpart of
+/// [`HopTracker`] for an upstream leg that never became a handshake. Pure; at most
+/// [`MAX_REFUSED`] entries.
+#[derive(Debug, Default)]
+pub struct RefusedConnects {
+    recent: VecDeque<Refused>,
+}
+
+impl RefusedConnects {
+    /// Nothing refused yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A SYN from `from` to `to` was answered by an RST at `at` (packet `packet`).
+    pub fn remember(&mut self, from: IpAddr, to: SocketAddr, at: Timestamp, packet: u64) {
+        if self.recent.len() >= MAX_REFUSED {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Refused {
+            from,
+            to,
+            at,
+            packet,
+        });
+    }
+
+    /// Bytes held (the ring is allocated once it fills).
+    #[must_use]
+    pub fn memory(&self) -> usize {
+        self.recent.capacity() * std::mem::size_of::<Refused>()
+    }
+
+    /// The finding for `record` when it is a 502 or 503 from a server whose host had its own
+    /// TCP connects refused while the request waited (from the request to the answer): the
+    /// backend (or backends) it tried, how many times, and the RST packets. Claims no more
+    /// than that: which backend the proxy would have used for this request is the proxy's
+    /// configuration, which the capture does not show, so several backends are all named.
+    #[must_use]
+    pub fn explain(&self, record: &HandshakeRecord) -> Option<Finding> {
+        let status = record.status.filter(|s| matches!(s, 502 | 503))?;
+        let answered = record.response.as_ref()?.first_ts;
+        let proxy = record.server;
+        let refused: Vec<&Refused> = self
+            .recent
+            .iter()
+            .filter(|r| {
+                r.from == proxy.ip()
+                    && r.to != proxy
+                    && r.to != record.client
+                    && r.at >= record.ts
+                    && r.at <= answered
+            })
+            .collect();
+        let first = refused.first()?;
+        let mut backends: Vec<SocketAddr> = Vec::new();
+        for r in &refused {
+            if !backends.contains(&r.to) {
+                backends.push(r.to);
+            }
+        }
+        let tries = refused.len();
+        #[allow(clippy::cast_precision_loss)]
+        let over = (answered.0.saturating_sub(first.at.0)) as f64 / 1e9;
+        let whom = backends
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (whom, it) = if backends.len() == 1 {
+            (format!("the backend {whom}"), "it")
+        } else {
+            (format!("the backends {whom}"), "them")
+        };
+        let times = match tries {
+            1 => "once and an RST answered its SYN".to_owned(),
+            n => format!("{n} times in {over:.1} s and an RST answered each SYN"),
+        };
+        let packets: Vec<u64> = refused
+            .iter()
+            .take(MAX_REFUSED_CITED)
+            .map(|r| r.packet)
+            .collect();
+        Some(
+            Finding::new(
+                Code::BackendRefused,
+                format!(
+                    "{whom} refused the connection: while this request waited, the proxy's host {} tried to connect to {it} {times}; then the proxy answered {status}",
+                    proxy.ip()
+                ),
+            )
+            .packets(&packets),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1044,6 +1163,67 @@ mod tests {
 
     fn ids(links: &[HopLink]) -> Vec<(u64, u64)> {
         links.iter().map(|l| (l.downstream, l.upstream)).collect()
+    }
+
+    #[test]
+    fn a_proxys_503_after_its_backend_refused_says_the_backend_refused() {
+        let proxy_host: IpAddr = "10.0.0.2".parse().unwrap();
+        let backend: SocketAddr = UPSTREAM.parse().unwrap();
+        let at = |ms: i64| Timestamp(ms * 1_000_000);
+        let mut r = RefusedConnects::new();
+        // Before the request: not this request's story.
+        r.remember(proxy_host, backend, at(5), 1);
+        // While it waited (10 ms to 3010 ms): four refused tries, HAProxy's retries.
+        for (n, ms) in [(11, 11), (13, 1011), (15, 2011), (17, 3009)] {
+            r.remember(proxy_host, backend, at(ms), n);
+        }
+        // Another host's refused connect, and one to the proxy itself: neither counts.
+        r.remember("10.0.0.9".parse().unwrap(), backend, at(20), 30);
+        r.remember(proxy_host, PROXY.parse().unwrap(), at(21), 31);
+        let f = r
+            .explain(&leg(1, CLIENT, PROXY, 10, 3010, 503))
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(f.code, Code::BackendRefused);
+        assert_eq!(f.packets, [11, 13, 15, 17]);
+        assert!(
+            f.message
+                .starts_with("the backend 10.0.0.3:8080 refused the connection")
+                && f.message
+                    .contains("4 times in 3.0 s and an RST answered each SYN")
+                && f.message.ends_with("then the proxy answered 503"),
+            "{}",
+            f.message
+        );
+        // A 101, a 404, or a 503 whose wait saw no refusal: nothing to explain.
+        assert!(r.explain(&leg(2, CLIENT, PROXY, 10, 3010, 101)).is_none());
+        assert!(r.explain(&leg(3, CLIENT, PROXY, 10, 3010, 404)).is_none());
+        assert!(r.explain(&leg(4, CLIENT, PROXY, 4000, 4010, 503)).is_none());
+        // Two backends refused: both named, no choice made between them.
+        r.remember(proxy_host, "10.0.0.4:8080".parse().unwrap(), at(4005), 40);
+        r.remember(proxy_host, backend, at(4006), 41);
+        let f = r
+            .explain(&leg(5, CLIENT, PROXY, 4000, 4010, 502))
+            .unwrap_or_else(|| unreachable!());
+        assert!(
+            f.message
+                .starts_with("the backends 10.0.0.4:8080, 10.0.0.3:8080 refused")
+                && f.message.contains("to connect to them 2 times"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn refused_connects_are_bounded_by_forgetting_the_oldest() {
+        let mut r = RefusedConnects::new();
+        let host: IpAddr = "10.0.0.2".parse().unwrap();
+        for n in 0..(MAX_REFUSED as u64 + 10) {
+            #[allow(clippy::cast_possible_wrap)]
+            r.remember(host, UPSTREAM.parse().unwrap(), Timestamp(n as i64), n);
+        }
+        assert_eq!(r.recent.len(), MAX_REFUSED);
+        assert_eq!(r.recent.front().map(|x| x.packet), Some(10));
+        assert!(r.memory() >= MAX_REFUSED * std::mem::size_of::<Refused>());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::capture::{Linktype, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::engineio::{EngineIoTracker, Poll};
 use crate::correlate::fallback::H2Servers;
-use crate::correlate::hop::HopTracker;
+use crate::correlate::hop::{HopTracker, RefusedConnects};
 use crate::decode::Skip;
 use crate::engineio::observer::EioObserver;
 use crate::event::{
@@ -91,6 +91,8 @@ pub(crate) struct Correlator {
     hop_account: Account,
     /// Links the two legs of proxied handshakes as they complete.
     hops: HopTracker,
+    /// Refused TCP connects, for a proxy's own 502/503 (bounded, `MAX_REFUSED`).
+    refused: RefusedConnects,
     /// Failed handshakes waiting for their client's answer, by connection (at most one per
     /// connection, so bounded by the flow table), and the connection of each by id.
     parked: BTreeMap<FlowKey, Parked>,
@@ -128,6 +130,7 @@ impl Correlator {
             order_account: Account::default(),
             hop_account: Account::default(),
             hops: HopTracker::new(),
+            refused: RefusedConnects::new(),
             parked: BTreeMap::new(),
             parked_ids: BTreeMap::new(),
             parked_account: Account::default(),
@@ -248,6 +251,18 @@ impl Correlator {
         self.h2_servers.remember(client, server, enabled, ts);
     }
 
+    /// A TCP connect from `from` to `to` refused (an RST answering the SYN, packet `packet`
+    /// at `at`), for the proxy's own 502/503 to a request that waited meanwhile.
+    pub(crate) fn refused_connect(
+        &mut self,
+        from: std::net::IpAddr,
+        to: SocketAddr,
+        at: Timestamp,
+        packet: u64,
+    ) {
+        self.refused.remember(from, to, at, packet);
+    }
+
     /// A handshake record built by the per-flow half (id, endpoints, timing and loss set):
     /// what other connections explain about it (a stale accept: `asked_accept` is the wrong
     /// accept value its check looked up; an h2 fallback), then its place in the output, the
@@ -269,6 +284,9 @@ impl Correlator {
         }
         if let (Some(expected), Some(key)) = (&record.expected_accept, &record.key) {
             self.recent_accepts.remember(id, key, expected);
+        }
+        if let Some(f) = self.refused.explain(&record) {
+            record.findings.push(f);
         }
         if record.h2.is_none() && !self.h2_servers.is_empty() {
             if let Some(f) = self

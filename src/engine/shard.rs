@@ -74,6 +74,12 @@ pub(crate) enum Op {
         enabled: bool,
         ts: Timestamp,
     },
+    RefusedConnect {
+        from: IpAddr,
+        to: SocketAddr,
+        at: Timestamp,
+        packet: u64,
+    },
     Tls(Box<TlsRecord>),
     Connection {
         key: FlowKey,
@@ -443,6 +449,12 @@ impl Merge {
                 enabled,
                 ts,
             } => self.corr.h2_settings(client, server, enabled, ts),
+            Op::RefusedConnect {
+                from,
+                to,
+                at,
+                packet,
+            } => self.corr.refused_connect(from, to, at, packet),
             Op::Tls(mut tls) => {
                 // The handshakes it carried, by their real ids (in id order, as one engine
                 // lists them).

@@ -127,6 +127,11 @@ pub struct TlsCarrier {
     pub cipher: Option<String>,
     /// ALPN protocol selected (`http/1.1`, `h2`), when the server selected one.
     pub alpn: Option<String>,
+    /// The client offered `h2` by ALPN: with another protocol selected (or none), an HTTP/1.1
+    /// upgrade on this connection is an ALPN downgrade, not the client's choice. Not written
+    /// out: the `tls` record lists the whole offer.
+    #[serde(skip)]
+    pub h2_offered: bool,
 }
 
 /// Most handshake ids a `tls` record lists ([`TlsRecord::handshakes`]).

@@ -76,8 +76,15 @@ impl Default for H2Limits {
 }
 
 /// Thresholds past which a sender's frames are a flood (a denial-of-service pattern), each
-/// reported once per connection. The defaults are nghttp2's limits (lib/nghttp2_session.h)
-/// where it has one; a threshold of 0 turns that check off.
+/// reported once per connection, each a `--h2-*` flag. The defaults are nghttp2's where it
+/// has one (its nghttp2_option_set_stream_reset_rate_limit and _max_continuations
+/// documentation, since 1.57 and 1.61; NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM and
+/// NGHTTP2_DEFAULT_MAX_SETTINGS in lib/nghttp2_session.h); a threshold of 0 turns that check
+/// off. Envoy, which sets its own on nghttp2, is laxer where it differs (max_outbound_ack
+/// 10000, max_continuations 512 on a server) except for empty frames
+/// (max_consecutive_inbound_frames_with_empty_payload 1, consecutive only); h2o keeps a reset
+/// budget per connection instead of a token bucket (its concurrency limit, 100, down one a
+/// reset by the peer, up one a stream that ends otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FloodLimits {
     /// Rapid reset (CVE-2023-44487): the client's RST_STREAM frames draw on a token bucket
@@ -96,7 +103,9 @@ pub struct FloodLimits {
     /// Parameters in one SETTINGS frame (NGHTTP2_DEFAULT_MAX_SETTINGS, 32; CVE-2020-11080).
     pub max_settings: u32,
     /// Empty DATA frames without END_STREAM from one sender (CVE-2019-9518, empty frames
-    /// flood). nghttp2 sets no such limit; 1000 is wssniff's, the size of its others.
+    /// flood). nghttp2 sets no such limit; 1000 is node's (maxSessionInvalidFrames, which
+    /// counts these on top of nghttp2), not Envoy's 1 in a row: a passive reader counts the
+    /// whole connection, and an empty DATA now and then is legal.
     pub max_empty_data: u32,
 }
 
@@ -583,7 +592,7 @@ impl H2Connection {
             self.flood(
                 FloodKind::RapidReset,
                 format!(
-                    "the client sent RST_STREAM faster than {reset_burst} at once and {reset_rate} a second (nghttp2's rapid-reset limit, CVE-2023-44487)"
+                    "the client sent RST_STREAM faster than {reset_burst} at once and {reset_rate} a second (the rapid-reset limit, --h2-reset-burst and --h2-reset-rate; nghttp2's default is 1000 and 33; CVE-2023-44487)"
                 ),
                 packet,
             );
@@ -608,7 +617,7 @@ impl H2Connection {
             self.flood(
                 FloodKind::Unacked,
                 format!(
-                    "the {by} had more than {max} PING and SETTINGS frames unacknowledged (the last a {what}; nghttp2 closes at {max} queued answers: CVE-2019-9512, CVE-2019-9515)"
+                    "the {by} had more than {max} PING and SETTINGS frames unacknowledged (the last a {what}; --h2-max-unacked: nghttp2 closes at 1000 queued answers by default; CVE-2019-9512, CVE-2019-9515)"
                 ),
                 packet,
             );
@@ -1090,7 +1099,7 @@ impl H2Connection {
                 let by = self.peer_word(side);
                 self.flood(
                     FloodKind::EmptyData,
-                    format!("the {by} sent more than {max} empty DATA frames without END_STREAM (CVE-2019-9518, empty frames flood)"),
+                    format!("the {by} sent more than {max} empty DATA frames without END_STREAM (--h2-max-empty-data; CVE-2019-9518, empty frames flood)"),
                     packet,
                 );
             }
@@ -1253,7 +1262,7 @@ impl H2Connection {
                         let (by, stream) = (self.peer_word(side), h.stream);
                         self.flood(
                             FloodKind::Continuation,
-                            format!("the {by} sent more than {max} CONTINUATION frames in one header block on stream {stream} (nghttp2's limit; CVE-2024-27316, CONTINUATION flood)"),
+                            format!("the {by} sent more than {max} CONTINUATION frames in one header block on stream {stream} (--h2-max-continuations: nghttp2 allows 8 by default; CVE-2024-27316, CONTINUATION flood)"),
                             packet,
                         );
                     }
@@ -1311,7 +1320,7 @@ impl H2Connection {
                     let by = self.peer_word(side);
                     self.flood(
                         FloodKind::Settings,
-                        format!("the {by} sent a SETTINGS frame of {n} parameters, more than {max} (nghttp2's limit; CVE-2020-11080)"),
+                        format!("the {by} sent a SETTINGS frame of {n} parameters, more than {max} (--h2-max-settings: nghttp2 allows 32 by default; CVE-2020-11080)"),
                         packet,
                     );
                 }

@@ -379,6 +379,14 @@ impl Opening {
         }
     }
 
+    /// Whether an RST from `side` refuses this connection: the other side's SYN was seen and
+    /// no SYN-ACK (a closed port answers the SYN with an RST). Asked only of an RST to a
+    /// connection still opening.
+    #[must_use]
+    pub fn refused_by(&self, side: Side) -> bool {
+        self.synack.is_none() && self.syn.is_some_and(|(s, _, _)| s == side.reverse())
+    }
+
     /// Whether the packet (its [`packet_id`]) is a copy of one of the last two taken;
     /// remembers it if not.
     pub fn is_copy(&mut self, id: PacketId, ts: Timestamp) -> bool {

@@ -324,6 +324,10 @@ impl TlsConnection {
             version: sh.map(|s| record::version_name(s.version)),
             cipher: sh.map(|s| record::cipher_name(s.cipher)),
             alpn: self.alpn.clone(),
+            h2_offered: self
+                .client_hello
+                .as_ref()
+                .is_some_and(|c| c.alpn.iter().any(|p| p == "h2")),
         }
     }
 

@@ -88,6 +88,9 @@ pub struct Session {
     /// drops the socket without a close frame, so that is no finding of its own.
     handshake_failed: bool,
     observed: bool,
+    /// What opened this WebSocket, for the words of `handshake_not_observed` when the
+    /// opening was not captured.
+    opening: OpenedBy,
     start: Timestamp,
     deflate: Option<DeflateParams>,
     max_payload: u64,
@@ -125,6 +128,38 @@ pub struct Session {
     log_frames: bool,
 }
 
+/// How a WebSocket was opened, as far as a session whose opening was not captured can say
+/// what is missing: the wording differs per protocol (HTTP/2 has no 101).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenedBy {
+    /// HTTP/1.1: a GET with Upgrade answered 101 (RFC 6455 §4).
+    Upgrade,
+    /// An HTTP/2 stream opened before the capture: its extended CONNECT and the `:status`
+    /// 200 answering it (RFC 8441 §4) were not captured.
+    ExtendedConnect,
+    /// An HTTP/2 stream whose request HEADERS were captured but not decodable in full (HPACK
+    /// state from before the capture): whether it was an extended CONNECT answered 200 is not
+    /// known.
+    ExtendedConnectUndecoded,
+}
+
+impl OpenedBy {
+    /// The `handshake_not_observed` message for a WebSocket opened this way.
+    fn not_observed(self) -> &'static str {
+        match self {
+            OpenedBy::Upgrade => {
+                "frames without a captured opening handshake: the capture started after the 101"
+            }
+            OpenedBy::ExtendedConnect => {
+                "frames without a captured opening handshake: the capture started after this HTTP/2 stream's extended CONNECT and the :status 200 that answered it (RFC 8441: there is no 101 on HTTP/2)"
+            }
+            OpenedBy::ExtendedConnectUndecoded => {
+                "frames without a readable opening handshake: this HTTP/2 stream's request was captured but not all its fields could be decoded (HPACK state from before the capture), so its extended CONNECT and the answer are not known (RFC 8441: there is no 101 on HTTP/2)"
+            }
+        }
+    }
+}
+
 fn ms(ns: i64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let v = ns as f64 / 1e6;
@@ -140,6 +175,7 @@ impl Session {
             handshake_id: None,
             handshake_failed: false,
             observed: true,
+            opening: OpenedBy::Upgrade,
             start,
             deflate,
             max_payload,
@@ -183,6 +219,14 @@ impl Session {
             extensions_known: false,
             ..Session::new(start, None, max_payload)
         }
+    }
+
+    /// The same session, opened as `opening` says (a sniffed HTTP/2 stream's is an extended
+    /// CONNECT, not a 101): only the words of `handshake_not_observed` depend on it.
+    #[must_use]
+    pub fn opened_by(mut self, opening: OpenedBy) -> Self {
+        self.opening = opening;
+        self
     }
 
     /// The same session, keeping its frame log when `on` (the TUI shows it; the other outputs
@@ -800,7 +844,7 @@ impl Session {
         if !self.observed {
             findings.push(Finding::new(
                 Code::HandshakeNotObserved,
-                "frames without a captured opening handshake: the capture started after the 101",
+                self.opening.not_observed(),
             ));
         }
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -1008,6 +1052,38 @@ mod tests {
         assert!(r.client_to_server.decoding_stopped);
         assert_eq!(r.client_to_server.frames, 0);
         assert_eq!(codes(&r), ["close_frame_missing", "handshake_not_observed"]);
+    }
+
+    #[test]
+    fn a_missed_opening_is_worded_for_the_protocol_that_opened_it() {
+        let message = |s: Session| {
+            let mut s = s;
+            feed(&mut s, Peer::Server, &server(0x81, b"tick"));
+            let r = end(s);
+            r.findings
+                .iter()
+                .find(|f| f.code == Code::HandshakeNotObserved)
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
+        };
+        let h1 = message(Session::sniffed(Timestamp(0), 1 << 20));
+        assert!(h1.ends_with("the capture started after the 101"), "{h1}");
+        // HTTP/2 has no 101: what is missing is the extended CONNECT and its 200.
+        let h2 =
+            message(Session::sniffed(Timestamp(0), 1 << 20).opened_by(OpenedBy::ExtendedConnect));
+        assert!(
+            h2.contains("after this HTTP/2 stream's extended CONNECT and the :status 200")
+                && !h2.contains("after the 101"),
+            "{h2}"
+        );
+        let undecoded = message(
+            Session::sniffed(Timestamp(0), 1 << 20).opened_by(OpenedBy::ExtendedConnectUndecoded),
+        );
+        assert!(
+            undecoded.contains("request was captured but not all its fields could be decoded")
+                && !undecoded.contains("after the 101"),
+            "{undecoded}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use crate::util::{all_records, codes, connections, records, root, sample};
+use crate::util::{all_records, codes, connections, records, root, sample, stdout, wssniff};
 
 /// (tshark dissection, capture, wssniff's extra arguments) of every h2 sample.
 fn tshark_files() -> Vec<(PathBuf, PathBuf, Vec<String>)> {
@@ -37,12 +37,14 @@ fn tshark_files() -> Vec<(PathBuf, PathBuf, Vec<String>)> {
     v
 }
 
-/// (capture, key log) of every sample in `samples/h2tls/`.
+/// (capture, key log) of every sample in `samples/h2tls/` that carries HTTP/2 (tshark's
+/// dissection of its DATA frames is next to it; the ALPN downgrade carries none).
 fn tls_samples() -> Vec<(PathBuf, PathBuf)> {
     let mut v: Vec<_> = std::fs::read_dir(sample("h2tls"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .filter(|p| p.with_extension("tshark-data.tsv").exists())
         .map(|p| {
             let keys = p.with_extension("keys");
             (p, keys)
@@ -417,6 +419,103 @@ fn chromium_falls_back_to_an_http1_upgrade_when_the_h2_settings_do_not_enable_co
         .all(|r| !codes(r).iter().any(|c| c == "h2_fallback")));
 }
 
+/// The ALPN downgrade (samples/generate-h2.sh, h2tls-alpn-downgrade-nginx): a client offering
+/// h2 and http/1.1 by ALPN, nginx on TLS without HTTP/2 selecting http/1.1, and the client's
+/// classic upgrade on that same TLS connection (proxied to hypercorn, both legs captured). The
+/// handshake carried by TLS says RFC 8441 was impossible there; what tshark decrypted agrees
+/// (the offer, the selection, the requests and the 101s); the whole output is a golden.
+#[test]
+fn an_upgrade_after_the_server_declined_the_offered_h2_says_extended_connect_was_impossible() {
+    let pcap = sample("h2tls/h2tls-alpn-downgrade-nginx.pcap");
+    let keys = sample("h2tls/h2tls-alpn-downgrade-nginx.keys");
+    let keylog = ["--keylog", keys.to_str().unwrap()];
+    let all = all_records(&pcap, &keylog);
+    let of =
+        |t: &str| -> Vec<&serde_json::Value> { all.iter().filter(|r| r["type"] == t).collect() };
+    let (handshakes, tls) = (of("handshake"), of("tls"));
+    assert_eq!((handshakes.len(), tls.len()), (2, 1), "{all:#?}");
+    // tshark: packet, source port, handshake types, ALPN, method, path, status.
+    let text = std::fs::read_to_string(pcap.with_extension("tshark-alpn.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let alpn_of = |kind: &str| {
+        rows.iter()
+            .find(|r| r[2].split(',').any(|t| t == kind))
+            .map(|r| r[3])
+            .unwrap()
+    };
+    let offered: Vec<&str> = tls[0]["alpn_offered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(offered.join(","), alpn_of("1"), "the ClientHello's offer");
+    assert_eq!(offered, ["h2", "http/1.1"]);
+    assert_eq!(tls[0]["alpn"], alpn_of("2"), "the ServerHello's selection");
+    let client_leg = handshakes
+        .iter()
+        .find(|h| h["community_id"] == tls[0]["community_id"])
+        .unwrap();
+    assert_eq!(client_leg["verdict"], "ok");
+    assert!(client_leg["h2"].is_null());
+    assert_eq!(client_leg["tls"]["alpn"], "http/1.1");
+    assert_eq!(codes(client_leg), ["h2_alpn_downgrade"]);
+    let message = client_leg["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("offered h2 by ALPN and the server selected http/1.1")
+            && message.contains("could not carry an extended CONNECT"),
+        "{message}"
+    );
+    // nginx's plaintext leg to hypercorn offered nothing by ALPN: no downgrade there.
+    let upstream = handshakes
+        .iter()
+        .find(|h| h["server"] == "127.0.0.1:18216")
+        .unwrap();
+    assert!(
+        upstream.get("tls").is_none() && codes(upstream).is_empty(),
+        "{upstream}"
+    );
+    // Both requests and both 101s are the packets tshark decrypted.
+    for h in &handshakes {
+        let port = h["server"].as_str().unwrap().rsplit(':').next().unwrap();
+        let client_port = h["client"].as_str().unwrap().rsplit(':').next().unwrap();
+        let request = rows
+            .iter()
+            .find(|r| r[1] == client_port && r[4] == "GET")
+            .unwrap();
+        assert_eq!(
+            h["request"]["packets"][0].as_u64(),
+            request[0].parse().ok(),
+            "{h}"
+        );
+        assert_eq!(h["path"], request[5]);
+        let response = rows.iter().find(|r| r[1] == port && r[6] == "101").unwrap();
+        assert_eq!(
+            h["response"]["packets"][0].as_u64(),
+            response[0].parse().ok(),
+            "{h}"
+        );
+    }
+    // The JSON output with the key log is the sample's golden; the lines name the finding.
+    let p = pcap.to_str().unwrap();
+    let k = keys.to_str().unwrap();
+    let json = stdout(&wssniff(&["-r", p, "--keylog", k, "--json"]));
+    let lines = stdout(&wssniff(&["-r", p, "--keylog", k, "-v"]));
+    let golden = pcap.with_extension("jsonl");
+    let actual = json;
+    if std::env::var_os("WSSNIFF_BLESS").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", golden.display()));
+    assert_eq!(actual, expected, "{p}: output differs from its golden");
+    assert!(lines.contains("h2_alpn_downgrade"), "{lines}");
+}
+
 /// HAProxy's log of one capture (`expected/NAME.pcap.proxy.log`): per request its path, the
 /// status it logged (the backend's answer, 101 for a WebSocket it passed on; its own 503 when
 /// no backend answered) and its termination state (`----` is a normal end; `SC--`
@@ -437,6 +536,57 @@ fn haproxy_log(name: &str) -> Vec<(String, u64, String)> {
             (path, f[5].parse().unwrap(), f[9].to_owned())
         })
         .collect()
+}
+
+/// A proxy's own 503 after its backend refused (HAProxy's `SC--`): the record says the
+/// backend refused, naming the port nobody listened on (generate-h2.sh's 18223), and cites
+/// every RST that refused a SYN to it, as many as HAProxy's log counts connection attempts
+/// (its retries field plus the first try).
+fn assert_backend_refused(name: &str, record: &serde_json::Value) {
+    assert_eq!(
+        codes(record),
+        ["service_unavailable", "backend_refused"],
+        "{name}"
+    );
+    let f = &record["findings"][1];
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the backend 127.0.0.1:18223 refused the connection")
+            && message.ends_with("then the proxy answered 503"),
+        "{name}: {message}"
+    );
+    let log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.proxy.log"))).unwrap();
+    // … SC-- actconn/feconn/beconn/srv_conn/retries …
+    let f_log: Vec<&str> = log.split_whitespace().collect();
+    let retries: u64 = f_log[10].rsplit('/').next().unwrap().parse().unwrap();
+    let rsts = f["packets"].as_array().unwrap();
+    assert_eq!(rsts.len() as u64, retries + 1, "{name}: {log}");
+    assert!(
+        message.contains(&format!("{} times in", retries + 1)),
+        "{message}"
+    );
+}
+
+/// HAProxy answering a classic HTTP/1.1 GET with Upgrade itself, 503, because the backend
+/// refused its connects (haproxy-h1-backend-down): the same finding as on the HTTP/2 leg.
+#[test]
+fn haproxy_answering_an_http1_upgrade_with_503_after_refused_connects_says_the_backend_refused() {
+    let name = "haproxy-h1-backend-down.pcap";
+    let [(path, status, state)] = haproxy_log(name).try_into().unwrap();
+    assert_eq!(
+        (path.as_str(), status, state.as_str()),
+        ("/down", 503, "SC--")
+    );
+    let recs = records(&sample(name), &[]);
+    assert_eq!(
+        recs.len(),
+        1,
+        "only the client's leg: the backend never answered"
+    );
+    assert!(recs[0]["h2"].is_null());
+    assert_eq!(recs[0]["status"], 503);
+    assert_backend_refused(name, &recs[0]);
 }
 
 /// The statuses the client logged per stream (`stream N: status S`).
@@ -496,10 +646,11 @@ fn haproxy_translating_h2_to_http1_is_one_incident_with_two_legs_blamed_where_it
             );
             let hop = hops.iter().find(|h| h["downstream"] == down["id"]);
             if state == "SC--" {
-                // The backend refused HAProxy's connects: no upstream leg exists, so no hop,
-                // and the client's record names the proxy's own 503.
+                // The backend refused HAProxy's connects: no upstream leg exists, so no hop;
+                // the client's record names the proxy's own 503 and, from the refused
+                // connects in the same capture, that the backend refused.
                 assert!(hop.is_none(), "{name}");
-                assert_eq!(codes(down), ["service_unavailable"], "{name}");
+                assert_backend_refused(name, down);
                 continue;
             }
             assert_eq!(state, "----", "{name}");
@@ -620,5 +771,150 @@ fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_
                 "{message}"
             );
         }
+        // HTTP/2 has no 101: what the capture missed is the stream's extended CONNECT and
+        // its 200 (stream 1), or the fields of the CONNECT it did capture (stream 3).
+        let missed = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "handshake_not_observed")
+            .unwrap_or_else(|| panic!("{c}"));
+        let missed = missed["message"].as_str().unwrap();
+        assert!(!missed.contains("after the 101"), "{missed}");
+        let expect = if stream == 1 {
+            "the capture started after this HTTP/2 stream's extended CONNECT and the :status 200 that answered it"
+        } else {
+            "this HTTP/2 stream's request was captured but not all its fields could be decoded"
+        };
+        assert!(missed.contains(expect), "{missed}");
     }
+    // A classic WebSocket captured after its 101 keeps the HTTP/1.1 words.
+    let h1 = connections(&sample("mid-connection.pcap"), &[]);
+    assert!(
+        h1.iter()
+            .flat_map(|c| c["findings"].as_array().unwrap())
+            .any(|f| f["code"] == "handshake_not_observed"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("the capture started after the 101")),
+        "{h1:?}"
+    );
+}
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut v = vec![n[1], n[2], n[3], kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The flood thresholds are flags that reach the HTTP/2 layer: an h2c WebSocket stream
+/// (prior knowledge) whose client then sends 1001 PINGs the server never answers is an
+/// `h2_flood` by default (nghttp2's 1000), not with `--h2-max-unacked 2000` nor with 0 (off).
+#[test]
+fn the_unacknowledged_ping_threshold_is_the_flag_given() {
+    use crate::traffic::{packet, pcap_header, pcap_record, tmpdir};
+    let block = |fields: &[(&str, &str)]| {
+        loona_hpack::Encoder::new().encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    };
+    let client = [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        h2_frame(4, 0, 0, &[]),
+        h2_frame(
+            1,
+            0x4,
+            1,
+            &block(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "http"),
+                (":path", "/chat"),
+                (":authority", "chat.example"),
+                ("sec-websocket-version", "13"),
+            ]),
+        ),
+    ]
+    .concat();
+    let server = [
+        h2_frame(4, 0, 0, &[0, 8, 0, 0, 0, 1]),
+        h2_frame(1, 0x4, 1, &block(&[(":status", "200")])),
+    ]
+    .concat();
+    let pings = h2_frame(6, 0, 0, &[0; 8]).repeat(1_001);
+    let seq = |b: &[u8]| u32::try_from(b.len()).unwrap();
+    let packets = [
+        packet(true, 40000, 0, "S", &[]),
+        packet(false, 40000, 0, "SA", &[]),
+        packet(true, 40000, 1, "PA", &client),
+        packet(false, 40000, 1, "PA", &server),
+        packet(true, 40000, 1 + seq(&client), "PA", &pings),
+    ];
+    let mut bytes = pcap_header(262_144);
+    for (i, p) in packets.iter().enumerate() {
+        let n = u32::try_from(p.len()).unwrap();
+        bytes.extend(pcap_record(
+            1_700_000_000 + u32::try_from(i).unwrap(),
+            p,
+            n,
+            n,
+        ));
+    }
+    let dir = tmpdir("h2-flood-flags");
+    let path = dir.join("pings.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let flood = |extra: &[&str]| {
+        connections(&path, extra)
+            .iter()
+            .flat_map(codes)
+            .any(|c| c == "h2_flood")
+    };
+    assert_eq!(
+        connections(&path, &[]).len(),
+        1,
+        "the WebSocket stream opened"
+    );
+    assert!(flood(&[]), "1001 unanswered PINGs past nghttp2's 1000");
+    assert!(!flood(&["--h2-max-unacked", "2000"]));
+    assert!(!flood(&["--h2-max-unacked", "0"]));
+    assert!(flood(&[
+        "--h2-max-unacked",
+        "1000",
+        "--h2-max-settings",
+        "0"
+    ]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// h2c by `Upgrade: h2c` from real peers (h2c-upgrade-hypercorn): the connection starts as
+/// HTTP/1.1, switches at hypercorn's 101, and the WebSocket is stream 3's extended CONNECT
+/// (the upgraded GET / is stream 1, a page, no handshake); tshark's dissection of the same
+/// capture (which follows the upgrade itself) is checked by `decoded_headers_match_tshark`.
+#[test]
+fn an_h2c_upgrade_then_an_extended_connect_from_real_peers_is_one_websocket_stream() {
+    let path = sample("h2c-upgrade-hypercorn.pcap");
+    let recs = records(&path, &[]);
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    let r = &recs[0];
+    assert_eq!(
+        (r["method"].as_str(), r["status"].as_u64()),
+        (Some("CONNECT"), Some(200))
+    );
+    assert_eq!(r["h2"]["stream_id"], 3);
+    assert_eq!(r["h2"]["connect_protocol_enabled"], true);
+    assert_eq!(r["verdict"], "ok");
+    let conns = connections(&path, &[]);
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0]["h2_stream_id"], 3);
+    assert_eq!(conns[0]["ending"], "clean");
+    let tshark = std::fs::read_to_string(
+        root().join("samples/expected/h2c-upgrade-hypercorn.pcap.tshark.tsv"),
+    )
+    .unwrap();
+    assert!(
+        tshark.lines().any(|l| l.split('\t').nth(1) == Some("1")),
+        "the upgraded GET's answer"
+    );
 }

@@ -899,6 +899,40 @@ fn followed_stream_lists_every_frame_in_time_order() {
     }
 }
 
+/// A WebSocket whose opening was not captured: the detail view says what is missing in the
+/// words of its protocol (HTTP/2 streams have no 101: an extended CONNECT and its 200).
+#[test]
+fn a_connection_without_its_handshake_names_the_opening_of_its_protocol() {
+    let handshake_line = |name: &str| -> Vec<String> {
+        let app = app_for(&[name]);
+        app.conns
+            .records()
+            .map(|row| {
+                let (lines, _) = render::connection_lines(row);
+                lines
+                    .iter()
+                    .map(ToString::to_string)
+                    .find(|l| l.contains("not captured"))
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let h2 = handshake_line("h2c-mid-stream.pcap");
+    assert_eq!(h2.len(), 2);
+    for line in &h2 {
+        assert!(
+            line.contains("after the stream's extended CONNECT and its 200")
+                && !line.contains("101"),
+            "{line}"
+        );
+    }
+    let h1 = handshake_line("mid-connection.pcap");
+    assert!(
+        !h1.is_empty() && h1.iter().all(|l| l.contains("after the 101")),
+        "{h1:?}"
+    );
+}
+
 /// The frame logs the model keeps stay within their 64 MiB cap however many connections
 /// come: the logs past it are given up (their streams say the frames were not kept), and
 /// the header says the cap was hit and how many were given up.

@@ -698,6 +698,8 @@ pub fn connection_lines(row: &ConnRow) -> (Vec<Line<'static>>, Option<usize>) {
             row.host.as_deref().map(escape).unwrap_or_default(),
             row.path.as_deref().map(escape).unwrap_or_default()
         ),
+        // HTTP/2 has no 101: a stream's opening is its extended CONNECT and the 200.
+        None if c.h2_stream_id.is_some() => "not captured: frames seen without a handshake (the capture started after the stream's extended CONNECT and its 200)".to_owned(),
         None => "not captured: frames seen without a handshake (the capture started after the 101)"
             .to_owned(),
     };
