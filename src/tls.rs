@@ -188,4 +188,11 @@ pub enum KeyAnswer {
 pub trait KeyStore: fmt::Debug + Send {
     /// Finds the secrets of the session `request` describes.
     fn lookup(&mut self, request: &KeyRequest) -> KeyAnswer;
+
+    /// Whether any key material was given at all (a `--keylog` file, a pcapng Decryption
+    /// Secrets Block): the engine always installs a store for the blocks a file may carry,
+    /// and without any material a TLS record says nothing of decryption (`decryption` null).
+    fn has_key_material(&self) -> bool {
+        true
+    }
 }
