@@ -14,9 +14,9 @@
 //!                       dispatch runs HTTP/1 and WebSocket analysis over it
 //! ```
 //!
-//! Without keys, bulk traffic costs one header read per record: application-data payloads
-//! are consumed without being buffered (the TCP stream drops them on arrival), and only the
-//! handshake and the last record of each side are looked at in detail.
+//! Without keys, bulk traffic costs the walk nothing: once a side sent application data its
+//! TCP stream only counts its bytes by sequence number and keeps its last flight, whose
+//! records are walked at the end; only the handshake and that last flight are read.
 //!
 //! # The key seam (for `keylog`, `keyschedule`, `decrypt`)
 //! When the ServerHello is read and the connection was created with decryption enabled,

@@ -21,6 +21,12 @@
 //! "last flight before FIN/RST" needs: a TLS 1.3 side whose last record was a short
 //! protected one and which then closed most likely sent an alert.
 //!
+//! Without keys, once a side has sent application data its records are not walked at all:
+//! the TCP stream is switched to count its bytes by sequence number and keep its last
+//! [`BULK_TAIL`]–2×[`BULK_TAIL`] bytes ([`ByteStream::count_only`]), and at the end
+//! [`TlsConnection::walk_counted`] walks the records of that tail (the last flight: a TLS
+//! 1.2 encrypted alert, a close_notify). Bulk then costs the walk nothing per segment.
+//!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
 //! ([`handshake::MAX_HANDSHAKE_MESSAGE`]). Those buffers and the plaintext relays grow only
@@ -31,7 +37,7 @@ use crate::capture::Timestamp;
 use crate::event::{Ending, Peer, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
-use crate::tcp::stream::{ByteStream, Gap, Relay};
+use crate::tcp::stream::{ByteStream, Counted, Gap, Relay};
 
 use super::certificate::{self, Leaf};
 use super::handshake::{self, ClientHello, Message, Reassembler, ServerHello};
@@ -55,6 +61,11 @@ const MAX_ISSUED_TICKETS: usize = 4;
 /// Bytes of a resynchronisation search kept when no record header was found (a header
 /// split across segments).
 const RESYNC_TAIL: usize = record::HEADER_LEN - 1;
+
+/// The last bytes of a direction's bulk kept by the TCP stream once only its size is counted
+/// ([`ByteStream::count_only`]), walked at the end: the last flight before the FIN or RST
+/// (a close_notify or alert record is under 100 bytes; the stream keeps up to twice this).
+pub const BULK_TAIL: usize = 1024;
 
 /// Where the session's keys stand.
 #[derive(Debug, Default)]
@@ -117,6 +128,8 @@ struct Direction {
     lost: bool,
     /// The walk stopped for good (bytes that are not TLS).
     stopped: bool,
+    /// The bulk is counted by the TCP stream, not walked ([`TlsConnection::walk_counted`]).
+    counting: bool,
     last: Option<LastRecord>,
     /// Handshake messages sent in plaintext.
     messages: Reassembler,
@@ -408,6 +421,12 @@ impl TlsConnection {
             }
             let data = stream.data();
             if data.is_empty() {
+                if self.bulk_only(index) && stream.count_only(BULK_TAIL) {
+                    // From here on the stream counts this direction's bytes by sequence
+                    // number and keeps its last ones; nothing calls the walk for it again
+                    // until the end.
+                    self.dir(index).counting = true;
+                }
                 return;
             }
             if self.dir_ref(index).lost {
@@ -453,6 +472,50 @@ impl TlsConnection {
             }
             self.on_record(index, peer, header, header_bytes, payload, packet, ts);
             stream.consume(total as u64);
+        }
+    }
+
+    /// Whether direction `index` now carries only bulk the walk would count and skip: it sent
+    /// application data (so its handshake is over and no probable alert can be inferred from
+    /// it), no keys will open it, and its place is known.
+    fn bulk_only(&self, index: usize) -> bool {
+        let d = self.dir_ref(index);
+        d.application > 0
+            && !d.counting
+            && !d.lost
+            && !d.stopped
+            && matches!(self.keys, Keys::Off | Keys::Unavailable(_))
+    }
+
+    /// Direction `index` was counted, not walked, since its bulk started ([`BULK_TAIL`]):
+    /// the bytes counted are application data, and the records of the tail the stream kept
+    /// are walked now (the last flight before the FIN or RST: a TLS 1.2 encrypted alert, a
+    /// plaintext one). When the tail does not hold everything counted, the walk starts at the
+    /// first header from which whole records chain to the tail's end; when none does (the
+    /// capture ended inside a record), nothing more is walked.
+    pub fn walk_counted(&mut self, index: usize, peer: Peer, counted: Counted) {
+        self.sized = None;
+        let Counted {
+            from,
+            to,
+            tail_from,
+            mut tail,
+        } = counted;
+        let start = if tail_from == from {
+            Some(0)
+        } else {
+            let version = self
+                .server_hello
+                .as_ref()
+                .map_or(0x0303, |s| s.version.min(0x0303));
+            chain_start(tail.data(), version)
+        };
+        let walked_from = start.map_or(to, |at| tail_from + at as u64);
+        let dir = self.dir(index);
+        dir.application_bytes += walked_from.saturating_sub(from);
+        if let Some(at) = start {
+            tail.consume(at as u64);
+            self.process(&mut tail, index, peer);
         }
     }
 
@@ -1380,6 +1443,32 @@ fn resync(data: &[u8]) -> Option<usize> {
         at = start + 1;
     }
     None
+}
+
+/// The first offset of `data` (the last bytes of a stream, their start cut anywhere) from
+/// which whole records with header version `version` chain exactly to its end, as a stream
+/// closed at a record boundary ends; `None` when no offset does. Linear: whether an offset
+/// chains is known from the offsets after it.
+fn chain_start(data: &[u8], version: u16) -> Option<usize> {
+    let n = data.len();
+    let mut chains = vec![false; n + 1];
+    if let Some(end) = chains.last_mut() {
+        *end = true;
+    }
+    let mut first = (n == 0).then_some(0);
+    for at in (0..n).rev() {
+        let Some(Ok(h)) = data.get(at..).map(record::parse_header) else {
+            continue;
+        };
+        let next = at + record::HEADER_LEN + h.len;
+        if h.version == version && chains.get(next).copied().unwrap_or(false) {
+            if let Some(c) = chains.get_mut(at) {
+                *c = true;
+            }
+            first = Some(at);
+        }
+    }
+    first
 }
 
 /// The certificates of a TLS 1.3 Certificate message (RFC 8446 §4.4.2: a request context,

@@ -566,3 +566,23 @@ fn zero_rtt_data_past_the_bound_is_a_gap_not_memory() {
     let r = w.end(Ending::ClientFin, Some(C));
     assert_eq!(r.early_data, Some("offered"));
 }
+
+#[test]
+fn the_tail_of_a_counted_stream_is_walked_from_the_first_header_that_chains_to_its_end() {
+    let records = [
+        rec(record::APPLICATION_DATA, &[0x17; 40]),
+        rec(record::APPLICATION_DATA, &[0x03; 7]),
+        rec(record::ALERT, &[1; 26]),
+    ]
+    .concat();
+    // The start of the first record was cut off; bytes inside its payload that look like a
+    // header do not chain to the end.
+    let mut tail = vec![0x17, 0x03, 0x03, 0x00, 0x02];
+    tail.extend_from_slice(&records[9..]);
+    assert_eq!(chain_start(&tail, 0x0303), Some(5 + 45 - 9));
+    assert_eq!(chain_start(&records, 0x0303), Some(0));
+    assert_eq!(chain_start(&records, 0x0301), None, "another version");
+    // Cut inside the last record (the capture ended): nothing chains.
+    assert_eq!(chain_start(&records[..records.len() - 1], 0x0303), None);
+    assert_eq!(chain_start(&[], 0x0303), Some(0));
+}
