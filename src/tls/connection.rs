@@ -159,6 +159,10 @@ pub struct TlsConnection {
     chain_len: usize,
     /// ALPN selected, from the ServerHello (≤ 1.2) or decrypted EncryptedExtensions.
     alpn: Option<String>,
+    /// What the server's messages said of the client's ECH extension: accepted (a
+    /// HelloRetryRequest's confirmation) or not (retry_configs in the decrypted
+    /// EncryptedExtensions); `None` when they said nothing.
+    ech_accepted: Option<bool>,
     alerts: Vec<TlsAlert>,
     /// Handshake messages announced longer than the cap (their type).
     too_long: Option<u8>,
@@ -206,6 +210,7 @@ impl TlsConnection {
             leaf: None,
             chain_len: 0,
             alpn: None,
+            ech_accepted: None,
             alerts: Vec::new(),
             too_long: None,
             keys: if decrypt { Keys::Enabled } else { Keys::Off },
@@ -716,6 +721,9 @@ impl TlsConnection {
                 }
                 if hello.hello_retry {
                     self.hello_retry = true;
+                    if hello.ech {
+                        self.ech_accepted = Some(true);
+                    }
                     return;
                 }
                 self.packets.push(packet);
@@ -784,7 +792,12 @@ impl TlsConnection {
                 }
             }
             handshake::ENCRYPTED_EXTENSIONS => {
-                let (alpn, early_data) = encrypted_extensions(body);
+                let (alpn, early_data, retry_configs) = encrypted_extensions(body);
+                if retry_configs {
+                    // The server did not take the ECH (GREASE, or a stale configuration):
+                    // this connection is to the outer name.
+                    self.ech_accepted = Some(false);
+                }
                 if let Some(alpn) = alpn {
                     self.alpn = Some(alpn);
                 }
@@ -1273,6 +1286,9 @@ impl TlsConnection {
             community_id: String::new(),
             sni: hello.and_then(|h| h.sni.clone()),
             ech: hello.is_some_and(|h| h.ech),
+            ech_verdict: hello.and_then(|h| {
+                ech_verdict(h, sh, self.ech_accepted, self.leaf.as_deref())
+            }),
             version: sh.map(|s| record::version_name(s.version)),
             cipher: sh.map(|s| record::cipher_name(s.cipher)),
             alpn_offered: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
@@ -1506,11 +1522,12 @@ fn tls13_certificate_chain(body: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted), and whether it
-/// carries early_data (the server took the client's 0-RTT data).
-fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool) {
+/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted), whether it
+/// carries early_data (the server took the client's 0-RTT data), and whether it carries
+/// encrypted_client_hello (retry_configs: the server did not accept the client's ECH).
+fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool, bool) {
     let Some(Ok((_, list))) = body.get(2..).map(tls_parser::parse_tls_extensions) else {
-        return (None, false);
+        return (None, false, false);
     };
     let alpn = list.iter().find_map(|e| match e {
         tls_parser::TlsExtension::ALPN(p) => {
@@ -1521,7 +1538,36 @@ fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool) {
     let early = list
         .iter()
         .any(|e| matches!(e, tls_parser::TlsExtension::EarlyData(_)));
-    (alpn, early)
+    let retry_configs = list
+        .iter()
+        .any(|e| matches!(e, tls_parser::TlsExtension::Unknown(t, _) if t.0 == handshake::EXT_ECH));
+    (alpn, early, retry_configs)
+}
+
+/// What an observer can say of a ClientHello's ECH extension (`None` without one): a real
+/// ECH names the server's public name in the outer SNI and hides the real one; a GREASE ECH
+/// (random contents, which Chrome and Firefox send when they hold no ECH configuration for
+/// the server) leaves the real name in the SNI, and the two look alike on the wire.
+fn ech_verdict(
+    hello: &ClientHello,
+    server: Option<&ServerHello>,
+    accepted: Option<bool>,
+    leaf: Option<&Leaf>,
+) -> Option<&'static str> {
+    if !hello.ech {
+        return None;
+    }
+    let not_used = hello.sni.is_none()
+        || server.is_some_and(|s| s.version < 0x0304)
+        || accepted == Some(false)
+        || leaf.is_some_and(|l| l.covers_sni == Some(true));
+    Some(if accepted == Some(true) {
+        "hidden"
+    } else if not_used {
+        "not_hidden"
+    } else {
+        "undetermined"
+    })
 }
 
 #[cfg(test)]
