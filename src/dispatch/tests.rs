@@ -878,7 +878,7 @@ fn tls_bulk_without_keys_is_counted_by_sequence_number_and_only_its_last_flight_
         "the server's bulk, the lost segment included, the close_notify not"
     );
     // Walked: the handshake flight (3 records), the first bulk segment (3), and the tail
-    // (at most two 1005-byte records before the alert, and the alert): not the 300.
+    // (the last 256-512 bytes: the alert, the end of a record before it): not the 300.
     assert!(
         tls.server_to_client.records <= 9,
         "bulk records walked: {}",

@@ -65,9 +65,11 @@ const MAX_TAIL_ORIGINS: usize = 32;
 struct Counting {
     /// Stream offset where counting started (the first byte the consumer did not read).
     from: u64,
-    /// Most tail bytes kept.
+    /// The last this-many to twice this-many bytes are kept (none when 0).
     keep: usize,
-    /// The last bytes seen, contiguous, ending at the stream's `recv_end`.
+    /// `tail` no longer holds every byte since `from` (trimmed, or a hole).
+    spilled: bool,
+    /// The bytes kept, contiguous, ending at the stream's `recv_end`.
     tail: Vec<u8>,
     /// Stream offset of `tail[0]`.
     tail_from: u64,
@@ -79,6 +81,9 @@ impl Counting {
     /// Appends `bytes`, which start at offset `first`, right after the tail or (after bytes
     /// the capture lost or has not delivered yet) in place of it.
     fn take(&mut self, first: u64, bytes: &[u8], packet: u64, ts: Timestamp) {
+        if self.keep == 0 {
+            return;
+        }
         let skip = idx(self.from.saturating_sub(first)).min(bytes.len());
         let (first, bytes) = (first + skip as u64, bytes.get(skip..).unwrap_or_default());
         if bytes.is_empty() {
@@ -87,6 +92,7 @@ impl Counting {
         let contiguous = first == self.tail_from + self.tail.len() as u64;
         let cut = bytes.len().saturating_sub(self.keep);
         if !contiguous || cut > 0 {
+            self.spilled = true;
             self.tail.clear();
             self.origins.clear();
             self.tail_from = first + cut as u64;
@@ -115,6 +121,7 @@ impl Counting {
         }
         let drop = drop.min(self.tail.len());
         if drop > 0 {
+            self.spilled = true;
             self.tail.drain(..drop);
             self.tail_from += drop as u64;
             while self.origins.len() > 1
@@ -266,11 +273,12 @@ impl Stream {
     }
 
     /// Stops storing this direction but goes on counting it: its end offset moves by
-    /// sequence number (bytes the capture lost included) and the last `keep` bytes seen in
-    /// order are kept with their packets, for [`Stream::counted`] at the end. The consumer
-    /// is not called for this direction any more (nothing is buffered for it). Counting
-    /// starts at the first byte the consumer has not read: what is buffered now, or the end
-    /// of what it consumed past the buffer.
+    /// sequence number (bytes the capture lost included) and its last `keep` to 2×`keep`
+    /// bytes are kept with their packets (none when `keep` is 0), for [`Stream::counted`]
+    /// at the end. The consumer is
+    /// not called for this direction any more (nothing is buffered for it). Counting starts
+    /// at the first byte the consumer has not read: what is buffered now, or the end of what
+    /// it consumed past the buffer.
     pub fn count_only(&mut self, keep: usize) {
         if self.ignored {
             return;
@@ -282,7 +290,8 @@ impl Stream {
         };
         let mut counting = Counting {
             from,
-            keep: keep.max(1),
+            keep,
+            spilled: false,
             tail: Vec::new(),
             tail_from: from,
             origins: VecDeque::new(),
@@ -321,6 +330,7 @@ impl Stream {
         Some(Counted {
             from: c.from,
             to: self.recv_end.max(c.from),
+            whole: !c.spilled && (c.keep > 0 || self.recv_end <= c.from),
             tail_from: c.tail_from,
             tail,
         })
@@ -1027,6 +1037,7 @@ mod tests {
         s.push(34, b"0123456789", 5, ts());
         let counted = s.counted().unwrap();
         assert_eq!((counted.from, counted.to), (14, 43));
+        assert!(!counted.whole);
         assert!(counted.tail.data().len() <= 16);
         assert!(counted.tail.data().ends_with(b"456789"));
         assert_eq!(
@@ -1060,9 +1071,25 @@ mod tests {
         s.count_only(64);
         s.push(7, b"gh", 2, ts());
         let counted = s.counted().unwrap();
+        assert!(counted.whole);
         assert_eq!((counted.from, counted.to, counted.tail_from), (2, 8, 2));
         assert_eq!(counted.tail.data(), b"cdefgh");
         assert_eq!(counted.tail.origin(0).map(|o| o.packet), Some(1));
         assert_eq!(counted.tail.origin(4).map(|o| o.packet), Some(2));
+        // Past 2×64 bytes only the last ones are kept; the count goes on.
+        s.push(9, &[0; 200], 3, ts());
+        let counted = s.counted().unwrap();
+        assert!(!counted.whole && counted.tail.data().len() <= 128);
+        assert_eq!(counted.to, 208);
+        assert_eq!(s.memory(), s.held_bytes);
+        // With no tail asked for, nothing is kept at all.
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        s.count_only(0);
+        assert!(s.counted().unwrap().whole, "nothing counted yet");
+        s.push(1, &[0; 100], 1, ts());
+        let counted = s.counted().unwrap();
+        assert!(!counted.whole && counted.tail.data().is_empty());
+        assert_eq!((counted.from, counted.to), (0, 100));
     }
 }

@@ -66,7 +66,9 @@ pub struct Counted {
     /// Offset just past the last byte: `to - from` bytes followed, those the capture lost
     /// among them included.
     pub to: u64,
-    /// Stream offset of the tail's first byte (`from` when the tail holds all of them).
+    /// The tail holds every byte since `from` (no more than 2×`keep` followed, no hole).
+    pub whole: bool,
+    /// Stream offset of the tail's first byte.
     pub tail_from: u64,
     /// The last bytes seen in order, ending at `to`, with the packets that carried them.
     pub tail: Relay,
@@ -94,10 +96,10 @@ pub trait ByteStream {
     fn ignore(&mut self);
 
     /// Stops storing this direction but goes on counting its bytes by sequence number,
-    /// keeping the last `keep` of them: the consumer needs only the size of what follows and
-    /// its last flight (TLS bulk without keys). The consumer is not called for this direction
-    /// any more; it reads [`ByteStream::counted`] at the end. False when the stream cannot
-    /// count (a [`Relay`]): it goes on as before.
+    /// keeping the last `keep` to 2×`keep` of them (none when 0): the consumer needs only the
+    /// size of what follows and its last flight (TLS bulk without keys). The consumer is not
+    /// called for this direction any more; it reads [`ByteStream::counted`] at the end. False
+    /// when the stream cannot count (a [`Relay`]): it goes on as before.
     fn count_only(&mut self, keep: usize) -> bool {
         let _ = keep;
         false

@@ -22,10 +22,11 @@
 //! protected one and which then closed most likely sent an alert.
 //!
 //! Without keys, once a side has sent application data its records are not walked at all:
-//! the TCP stream is switched to count its bytes by sequence number and keep its last
-//! [`BULK_TAIL`]–2×[`BULK_TAIL`] bytes ([`ByteStream::count_only`]), and at the end
-//! [`TlsConnection::walk_counted`] walks the records of that tail (the last flight: a TLS
-//! 1.2 encrypted alert, a close_notify). Bulk then costs the walk nothing per segment.
+//! the TCP stream is switched to count its bytes by sequence number, keeping (TLS ≤ 1.2) only
+//! the last [`BULK_TAIL`]–2×[`BULK_TAIL`] ([`ByteStream::count_only`]); at the end
+//! [`TlsConnection::walk_counted`]
+//! walks the records kept (the last flight: a TLS 1.2 encrypted alert, a close_notify). Bulk
+//! then costs the walk nothing per segment.
 //!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
@@ -62,10 +63,12 @@ const MAX_ISSUED_TICKETS: usize = 4;
 /// split across segments).
 const RESYNC_TAIL: usize = record::HEADER_LEN - 1;
 
-/// The last bytes of a direction's bulk kept by the TCP stream once only its size is counted
-/// ([`ByteStream::count_only`]), walked at the end: the last flight before the FIN or RST
-/// (a close_notify or alert record is under 100 bytes; the stream keeps up to twice this).
-pub const BULK_TAIL: usize = 1024;
+/// The last bytes of a TLS ≤ 1.2 direction's bulk the TCP stream keeps once it only counts
+/// them ([`ByteStream::count_only`]; up to twice this), walked at the end: its last flight,
+/// where an encrypted alert (close_notify, under 100 bytes) is a record of its own type. TLS
+/// 1.3 keeps none: every record after the handshake is application_data on the wire, so
+/// walking them tells nothing counting does not.
+pub const BULK_TAIL: usize = 256;
 
 /// Where the session's keys stand.
 #[derive(Debug, Default)]
@@ -426,7 +429,8 @@ impl TlsConnection {
             }
             let data = stream.data();
             if data.is_empty() {
-                if self.bulk_only(index) && stream.count_only(BULK_TAIL) {
+                let keep = if self.tls13() { 0 } else { BULK_TAIL };
+                if self.bulk_only(index) && stream.count_only(keep) {
                     // From here on the stream counts this direction's bytes by sequence
                     // number and keeps its last ones; nothing calls the walk for it again
                     // until the end.
@@ -495,19 +499,23 @@ impl TlsConnection {
     /// Direction `index` was counted, not walked, since its bulk started ([`BULK_TAIL`]):
     /// the bytes counted are application data, and the records of the tail the stream kept
     /// are walked now (the last flight before the FIN or RST: a TLS 1.2 encrypted alert, a
-    /// plaintext one). When the tail does not hold everything counted, the walk starts at the
-    /// first header from which whole records chain to the tail's end; when none does (the
-    /// capture ended inside a record), nothing more is walked.
+    /// plaintext one). When the tail does not hold everything counted (TLS ≤ 1.2: its last
+    /// bytes), the walk starts at the first header from which whole records chain to the
+    /// tail's end; when none does (the capture ended inside a record) or no tail was kept
+    /// (TLS 1.3), nothing more is walked.
     pub fn walk_counted(&mut self, index: usize, peer: Peer, counted: Counted) {
         self.sized = None;
         let Counted {
             from,
             to,
+            whole,
             tail_from,
             mut tail,
         } = counted;
-        let start = if tail_from == from {
+        let start = if whole {
             Some(0)
+        } else if tail.data().is_empty() {
+            None
         } else {
             let version = self
                 .server_hello
