@@ -23,7 +23,8 @@
 //!
 //! Opaque lanes store nothing: their stream is told to ignore its bytes, so bulk traffic of
 //! a protocol wssniff does not read costs a table lookup per packet and no more. A `Tls`
-//! lane reads only record headers of bulk traffic (`tls::connection`), and with keys its
+//! lane reads the handshake's records; without keys a side's bulk is then only counted by its
+//! TCP stream (`tls::connection`, count-only) and its last flight walked at the end; with keys its
 //! plaintext (a [`Relay`](crate::tcp::stream::Relay) per direction) feeds an inner switch
 //! over `Relay`s ([`Dispatch`] implements [`Application`] for any [`ByteStream`]), so
 //! decrypted bytes get the whole HTTP/1 and WebSocket analysis; TLS inside TLS is not
@@ -1363,6 +1364,11 @@ impl<S: ByteStream> Application<S> for Dispatch {
             for side in [Side::LoToHi, Side::HiToLo] {
                 // Records the TCP layer had no budget to hold (waiting for keys or their end).
                 tls.conn.note_not_kept(link.stream(side).marks().memcap);
+                // Bulk counted by the TCP stream: its last flight is walked now.
+                if let Some(counted) = link.stream(side).counted() {
+                    tls.conn
+                        .walk_counted(side.index(), link.peer_of(side), counted);
+                }
             }
             let record =
                 tls.conn

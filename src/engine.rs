@@ -1028,6 +1028,11 @@ impl Engine {
                 .set(&mut self.meter, self.tls_carried.memory());
         }
         tls.websockets = tls.decrypted.then_some(websockets);
+        if !self.keys.as_deref().is_some_and(|k| k.has_key_material()) {
+            // A store is installed for the Decryption Secrets Blocks a file may carry; with
+            // no key material at all there is nothing to say about decryption.
+            tls.decryption = None;
+        }
         match &mut self.cross {
             Cross::Direct(c) => c.tls(&mut self.stats, tls),
             Cross::Log(log) => log.push(Op::Tls(Box::new(tls))),

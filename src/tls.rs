@@ -14,9 +14,9 @@
 //!                       dispatch runs HTTP/1 and WebSocket analysis over it
 //! ```
 //!
-//! Without keys, bulk traffic costs one header read per record: application-data payloads
-//! are consumed without being buffered (the TCP stream drops them on arrival), and only the
-//! handshake and the last record of each side are looked at in detail.
+//! Without keys, bulk traffic costs the walk nothing: once a side sent application data its
+//! TCP stream only counts its bytes by sequence number and keeps its last flight, whose
+//! records are walked at the end; only the handshake and that last flight are read.
 //!
 //! # The key seam (for `keylog`, `keyschedule`, `decrypt`)
 //! When the ServerHello is read and the connection was created with decryption enabled,
@@ -188,4 +188,11 @@ pub enum KeyAnswer {
 pub trait KeyStore: fmt::Debug + Send {
     /// Finds the secrets of the session `request` describes.
     fn lookup(&mut self, request: &KeyRequest) -> KeyAnswer;
+
+    /// Whether any key material was given at all (a `--keylog` file, a pcapng Decryption
+    /// Secrets Block): the engine always installs a store for the blocks a file may carry,
+    /// and without any material a TLS record says nothing of decryption (`decryption` null).
+    fn has_key_material(&self) -> bool {
+        true
+    }
 }

@@ -800,3 +800,91 @@ fn an_h2_flood_is_carried_by_every_websocket_open_on_the_connection() {
     let codes: Vec<_> = record.findings.iter().map(|f| f.code.as_str()).collect();
     assert!(codes.contains(&"h2_flood"), "{codes:?}");
 }
+
+#[test]
+fn tls_bulk_without_keys_is_counted_by_sequence_number_and_only_its_last_flight_walked() {
+    use crate::tls::handshake::tests::{client_hello_body, message, sni_ext};
+    // TLS 1.2 without keys: ClientHello; ServerHello … ServerHelloDone; both sides'
+    // ChangeCipherSpec and encrypted Finished; then bulk, and the server's encrypted
+    // close_notify (an alert record) right before its FIN.
+    let hello = tls_record(
+        22,
+        &message(1, &client_hello_body(&[sni_ext("bulk.example")])),
+    );
+    let mut sh = vec![0x03, 0x03];
+    sh.extend_from_slice(&[9u8; 32]);
+    sh.extend_from_slice(&[0, 0xc0, 0x2f, 0, 0, 0]);
+    let server_flight = [
+        tls_record(22, &[message(2, &sh), message(14, &[])].concat()),
+        tls_record(20, &[1]),
+        tls_record(22, &[7; 40]),
+    ]
+    .concat();
+    let client_flight = [tls_record(20, &[1]), tls_record(22, &[7; 40])].concat();
+    let mut r = run(&[
+        syn(C),
+        syn_ack(S),
+        data(C, 0, &hello),
+        data(S, 0, &server_flight),
+    ]);
+    let (mut c_off, mut s_off) = (len(&hello), len(&server_flight));
+    r.send(&[data(C, c_off, &client_flight)]);
+    c_off += len(&client_flight);
+    let mut app_bytes = [0u64; 2];
+    // The client's request, then 300 server records of 1000 bytes, three per segment and
+    // one split over two segments, with one segment lost (the ACK proves it).
+    let request = tls_record(23, &[3; 200]);
+    r.send(&[data(C, c_off, &request)]);
+    c_off += len(&request);
+    app_bytes[0] += request.len() as u64;
+    let record = tls_record(23, &[5; 1000]);
+    for i in 0..100 {
+        let three = [record.clone(), record.clone(), record.clone()].concat();
+        app_bytes[1] += three.len() as u64;
+        match i {
+            40 => {} // lost
+            41 => {
+                let (a, b) = three.split_at(1500);
+                r.send(&[data(S, s_off, a).ack(c_off)]);
+                r.send(&[data(S, s_off + len(a), b)]);
+                r.send(&[ack(C, s_off + len(&three))]);
+            }
+            _ => {
+                r.send(&[data(S, s_off, &three)]);
+            }
+        }
+        s_off += len(&three);
+        if i == 2 {
+            // Bulk has started: the server's stream stores nothing, the walk is not called.
+            assert!(r.conn.tcp().stream(S).data().is_empty());
+            assert!(r.conn.tcp().stream(S).counted().is_some());
+        }
+    }
+    let close_notify = tls_record(21, &[8; 26]);
+    let last = r.effects.len() as u64 + 1;
+    r.send(&[data(S, s_off, &close_notify).fin()]);
+    r.send(&[fin(C, c_off)]);
+    r.conn
+        .finish(Ending::CaptureEnded, &mut r.out, &mut r.meter);
+    assert_eq!(r.meter.held(), 0, "everything released");
+    let tls = r.conn.take_tls_record().unwrap_or_else(|| unreachable!());
+    assert_eq!(tls.outcome, crate::event::TlsOutcome::ApplicationData);
+    assert_eq!(
+        tls.client_to_server.application_data_bytes, app_bytes[0],
+        "the client's bulk"
+    );
+    assert_eq!(
+        tls.server_to_client.application_data_bytes, app_bytes[1],
+        "the server's bulk, the lost segment included, the close_notify not"
+    );
+    // Walked: the handshake flight (3 records), the first bulk segment (3), and the tail
+    // (the last 256-512 bytes: the alert, the end of a record before it): not the 300.
+    assert!(
+        tls.server_to_client.records <= 9,
+        "bulk records walked: {}",
+        tls.server_to_client.records
+    );
+    assert_eq!(tls.alerts.len(), 1, "{:?}", tls.alerts);
+    assert!(tls.alerts[0].encrypted && tls.alerts[0].from == Peer::Server);
+    assert_eq!(tls.alerts[0].packet, last, "the alert's packet");
+}

@@ -155,9 +155,16 @@ pub struct TlsRecord {
     /// Server name the client asked for (ClientHello server_name). With ECH this is the
     /// outer, public name.
     pub sni: Option<String>,
-    /// The ClientHello carried encrypted_client_hello (or the older ESNI): the real server
-    /// name is hidden.
+    /// The ClientHello carried encrypted_client_hello (or the older ESNI): a real ECH hides
+    /// the server's name behind the public one in `sni`; a GREASE ECH (Chrome and Firefox
+    /// send one with random contents when they have no ECH configuration) hides nothing.
     pub ech: bool,
+    /// With `ech`, what the connection showed of it: `hidden` (the server accepted it: a
+    /// HelloRetryRequest's confirmation), `not_hidden` (no SNI, which a real ECH always
+    /// carries; TLS ≤ 1.2 negotiated; with keys, the server's retry_configs or a certificate
+    /// covering `sni`), `undetermined` (real and GREASE ECH look alike). Omitted without ECH.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ech_verdict: Option<&'static str>,
     /// Version negotiated (`TLSv1.3`, `TLSv1.2`, …), from the ServerHello.
     pub version: Option<String>,
     /// Cipher suite chosen by the server (IANA name, or `0xNNNN`).

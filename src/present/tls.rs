@@ -9,11 +9,19 @@ use crate::event::{Ending, TlsCarrier, TlsOutcome, TlsRecord};
 #[must_use]
 pub fn tls_story(r: &TlsRecord) -> String {
     let mut parts: Vec<String> = Vec::new();
-    match (&r.sni, r.ech) {
-        (Some(s), true) => parts.push(format!("sni={s} (ECH: real name hidden)")),
-        (Some(s), false) => parts.push(format!("sni={s}")),
-        (None, true) => parts.push("ECH (real name hidden)".to_owned()),
-        (None, false) => parts.push("no SNI".to_owned()),
+    match (&r.sni, r.ech, r.ech_verdict) {
+        (Some(s), true, Some("hidden")) => {
+            parts.push(format!("sni={s} (ECH accepted: the public name, the real one hidden)"));
+        }
+        (Some(s), true, Some("not_hidden")) => {
+            parts.push(format!("sni={s} (ECH extension not used: GREASE or not accepted)"));
+        }
+        (Some(s), true, _) => parts.push(format!(
+            "sni={s} (ECH extension: the public name if the ECH is real, the real name if it is GREASE)"
+        )),
+        (Some(s), false, _) => parts.push(format!("sni={s}")),
+        (None, true, _) => parts.push("no SNI (GREASE ECH: a real ECH names its public name)".to_owned()),
+        (None, false, _) => parts.push("no SNI".to_owned()),
     }
     if let Some(v) = &r.version {
         parts.push(v.clone());

@@ -146,6 +146,7 @@ impl Keys {
         let mut notices = Vec::new();
         let file = match keylog {
             Some(path) => {
+                log.note_source();
                 let mut f = KeyLogFile::open(path)?;
                 let read = if live {
                     f.read_new(&mut log)

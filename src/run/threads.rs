@@ -175,6 +175,10 @@ impl KeyStore for OrderedKeys {
         }
         self.inner.lookup(request)
     }
+
+    fn has_key_material(&self) -> bool {
+        self.inner.has_key_material()
+    }
 }
 
 /// What a worker hands the stage.

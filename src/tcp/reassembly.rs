@@ -19,11 +19,17 @@
 //! A consumer that does not need some bytes (an HTTP body, a WebSocket payload) says so with
 //! [`Stream::consume`] past the end of the buffer; those bytes are then dropped as they arrive,
 //! and a gap that falls entirely inside them needs no resynchronisation.
+//!
+//! A consumer that needs only how many bytes follow and the last few of them (TLS bulk
+//! without keys: its size, and the last flight before the FIN or RST) switches the stream to
+//! [`Stream::count_only`]: an ignored stream that still moves its end offset by sequence
+//! number and keeps a short tail, which the consumer reads at the end
+//! ([`Stream::counted`]). Plaintext streams never take that branch.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Timestamp;
-use crate::tcp::stream::{origin_packets, ByteStream, Marks};
+use crate::tcp::stream::{origin_packets, ByteStream, Counted, Marks, Relay};
 pub use crate::tcp::stream::{Gap, Origin};
 
 /// Limits for one direction's stream.
@@ -51,6 +57,93 @@ const MAX_ORIGINS: usize = 256;
 /// Bytes an out-of-order segment costs beyond its payload (its map entry, the `Held` and the
 /// allocator's header), so a window of one-byte segments is not counted as a few bytes.
 const HELD_OVERHEAD: usize = 64;
+/// Most segment origins a count-only stream keeps for its tail (the oldest bytes go first).
+const MAX_TAIL_ORIGINS: usize = 32;
+
+/// A count-only stream's state ([`Stream::count_only`]).
+#[derive(Debug)]
+struct Counting {
+    /// Stream offset where counting started (the first byte the consumer did not read).
+    from: u64,
+    /// The last this-many to twice this-many bytes are kept (none when 0).
+    keep: usize,
+    /// `tail` no longer holds every byte since `from` (trimmed, or a hole).
+    spilled: bool,
+    /// The bytes kept, contiguous, ending at the stream's `recv_end`.
+    tail: Vec<u8>,
+    /// Stream offset of `tail[0]`.
+    tail_from: u64,
+    /// Where the runs of `tail` came from.
+    origins: VecDeque<Origin>,
+}
+
+impl Counting {
+    /// Appends `bytes`, which start at offset `first`, right after the tail or (after bytes
+    /// the capture lost or has not delivered yet) in place of it.
+    fn take(&mut self, first: u64, bytes: &[u8], packet: u64, ts: Timestamp) {
+        if self.keep == 0 {
+            return;
+        }
+        let skip = idx(self.from.saturating_sub(first)).min(bytes.len());
+        let (first, bytes) = (first + skip as u64, bytes.get(skip..).unwrap_or_default());
+        if bytes.is_empty() {
+            return;
+        }
+        let contiguous = first == self.tail_from + self.tail.len() as u64;
+        let cut = bytes.len().saturating_sub(self.keep);
+        if !contiguous || cut > 0 {
+            self.spilled = true;
+            self.tail.clear();
+            self.origins.clear();
+            self.tail_from = first + cut as u64;
+        }
+        let bytes = bytes.get(cut..).unwrap_or_default();
+        if self.origins.back().map(|o| o.packet) != Some(packet) {
+            self.origins.push_back(Origin {
+                offset: first + cut as u64,
+                packet,
+                ts,
+            });
+        }
+        self.tail.extend_from_slice(bytes);
+        // Trim in batches (a copy of `keep` bytes every `keep` bytes), and never keep more
+        // runs than the origins remembered.
+        let mut drop = if self.tail.len() > 2 * self.keep {
+            self.tail.len() - self.keep
+        } else {
+            0
+        };
+        if self.origins.len() > MAX_TAIL_ORIGINS {
+            self.origins.pop_front();
+        }
+        if let Some(o) = self.origins.front() {
+            drop = drop.max(idx(o.offset.saturating_sub(self.tail_from)));
+        }
+        let drop = drop.min(self.tail.len());
+        if drop > 0 {
+            self.spilled = true;
+            self.tail.drain(..drop);
+            self.tail_from += drop as u64;
+            while self.origins.len() > 1
+                && self
+                    .origins
+                    .get(1)
+                    .is_some_and(|o| o.offset <= self.tail_from)
+            {
+                self.origins.pop_front();
+            }
+            if let Some(o) = self.origins.front_mut() {
+                o.offset = o.offset.max(self.tail_from);
+            }
+        }
+    }
+
+    fn memory(&self) -> usize {
+        std::mem::size_of::<Counting>()
+            + self.tail.capacity()
+            + self.origins.capacity() * std::mem::size_of::<Origin>()
+    }
+}
 
 /// What one [`Stream::push`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,6 +194,8 @@ pub struct Stream {
     /// Bytes the stream may still grow by during the push at hand (the memory budget's
     /// room; `usize::MAX` outside [`Stream::push_within`]).
     room: usize,
+    /// Counting instead of storing ([`Stream::count_only`]); only on an ignored stream.
+    counting: Option<Box<Counting>>,
 }
 
 impl Stream {
@@ -121,6 +216,7 @@ impl Stream {
             ignored: false,
             marks: Marks::default(),
             room: usize::MAX,
+            counting: None,
         }
     }
 
@@ -174,6 +270,90 @@ impl Stream {
     #[must_use]
     pub fn is_ignored(&self) -> bool {
         self.ignored
+    }
+
+    /// Stops storing this direction but goes on counting it: its end offset moves by
+    /// sequence number (bytes the capture lost included) and its last `keep` to 2×`keep`
+    /// bytes are kept with their packets (none when `keep` is 0), for [`Stream::counted`]
+    /// at the end. The consumer is
+    /// not called for this direction any more (nothing is buffered for it). Counting starts
+    /// at the first byte the consumer has not read: what is buffered now, or the end of what
+    /// it consumed past the buffer.
+    pub fn count_only(&mut self, keep: usize) {
+        if self.ignored {
+            return;
+        }
+        let from = if self.buf.is_empty() {
+            self.base.max(self.discard_until)
+        } else {
+            self.base
+        };
+        let mut counting = Counting {
+            from,
+            keep,
+            spilled: false,
+            tail: Vec::new(),
+            tail_from: from,
+            origins: VecDeque::new(),
+        };
+        for (i, o) in self.origins.iter().enumerate() {
+            let start = idx(o.offset.saturating_sub(self.base)).min(self.buf.len());
+            let end = self
+                .origins
+                .get(i + 1)
+                .map_or(self.buf.len(), |n| idx(n.offset.saturating_sub(self.base)))
+                .min(self.buf.len());
+            let run = self.buf.get(start..end).unwrap_or_default();
+            counting.take(self.base + start as u64, run, o.packet, o.ts);
+        }
+        self.ignore();
+        // An ignored stream holds no segment out of order: `held_bytes` carries the tail's
+        // size instead, so `memory` (walked after every segment) costs plaintext nothing.
+        self.held_bytes = counting.memory();
+        self.counting = Some(Box::new(counting));
+    }
+
+    /// What a count-only direction saw since [`Stream::count_only`]; `None` otherwise.
+    #[must_use]
+    pub fn counted(&self) -> Option<Counted> {
+        let c = self.counting.as_deref()?;
+        let mut tail = Relay::new();
+        for (i, o) in c.origins.iter().enumerate() {
+            let start = idx(o.offset.saturating_sub(c.tail_from)).min(c.tail.len());
+            let end = c
+                .origins
+                .get(i + 1)
+                .map_or(c.tail.len(), |n| idx(n.offset.saturating_sub(c.tail_from)))
+                .min(c.tail.len());
+            tail.append(c.tail.get(start..end).unwrap_or_default(), o.packet, o.ts);
+        }
+        Some(Counted {
+            from: c.from,
+            to: self.recv_end.max(c.from),
+            whole: !c.spilled && (c.keep > 0 || self.recv_end <= c.from),
+            tail_from: c.tail_from,
+            tail,
+        })
+    }
+
+    /// A segment of a count-only stream: the end offset moves, the tail takes what is new.
+    #[inline(never)]
+    fn count(&mut self, seq: u32, payload: &[u8], packet: u64, ts: Timestamp) {
+        let Some(start) = self.offset_of(seq) else {
+            return;
+        };
+        let end = start.saturating_add(i64::try_from(payload.len()).unwrap_or(i64::MAX));
+        let next = i64::try_from(self.recv_end).unwrap_or(i64::MAX);
+        if payload.is_empty() || end <= next || start < 0 {
+            return;
+        }
+        let behind = usize::try_from(next - start).unwrap_or(0);
+        let first = start.unsigned_abs().max(self.recv_end);
+        self.recv_end = end.unsigned_abs();
+        if let Some(c) = self.counting.as_deref_mut() {
+            c.take(first, payload.get(behind..).unwrap_or_default(), packet, ts);
+            self.held_bytes = c.memory();
+        }
     }
 
     /// Bytes currently held (buffered plus out of order), for memory accounting.
@@ -249,6 +429,9 @@ impl Stream {
     ) -> PushOutcome {
         let mut out = PushOutcome::default();
         if payload.is_empty() || self.ignored {
+            if self.counting.is_some() {
+                self.count(seq, payload, packet, ts);
+            }
             return out;
         }
         if self.seq_base.is_none() {
@@ -681,6 +864,15 @@ impl ByteStream for Stream {
         Stream::ignore(self);
     }
 
+    fn count_only(&mut self, keep: usize) -> bool {
+        Stream::count_only(self, keep);
+        true
+    }
+
+    fn counted(&self) -> Option<Counted> {
+        Stream::counted(self)
+    }
+
     fn is_finished(&self) -> bool {
         Stream::is_finished(self)
     }
@@ -824,5 +1016,80 @@ mod tests {
         let (s, _) = feed(0, &[(0, b"GET "), (4, b"/x HTTP/1.1\r\n\r\n")]);
         assert_eq!(s.packets(0..s.data().len()), vec![1, 2]);
         assert_eq!(s.origin(5).map(|o| o.packet), Some(2));
+    }
+
+    #[test]
+    fn a_count_only_stream_counts_by_sequence_number_and_keeps_only_its_tail() {
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        assert!(s.push(1, b"head", 1, ts()).advanced);
+        // The consumer read the head and skips a 10-byte payload still to come.
+        s.consume(14);
+        s.count_only(8);
+        assert!(s.is_ignored() && s.data().is_empty());
+        let counted = s.counted().unwrap();
+        assert_eq!((counted.from, counted.to), (14, 14));
+        // The skipped payload, then the counted bytes: a repeat changes nothing, a hole is
+        // counted (the bytes were on the wire) and restarts the tail.
+        s.push(5, b"0123456789abcdef", 2, ts());
+        s.push(5, b"0123456789abcdef", 3, ts());
+        s.push(31, b"XYZ", 4, ts());
+        s.push(34, b"0123456789", 5, ts());
+        let counted = s.counted().unwrap();
+        assert_eq!((counted.from, counted.to), (14, 43));
+        assert!(!counted.whole);
+        assert!(counted.tail.data().len() <= 16);
+        assert!(counted.tail.data().ends_with(b"456789"));
+        assert_eq!(
+            counted.tail_from + counted.tail.data().len() as u64,
+            43,
+            "the tail ends at the end"
+        );
+        assert_eq!(
+            counted
+                .tail
+                .origin(counted.tail.data().len() - 1)
+                .map(|o| o.packet),
+            Some(5)
+        );
+        assert_eq!(
+            s.memory(),
+            s.held_bytes,
+            "the tail is what the stream holds"
+        );
+        // A FIN is still found at its place.
+        s.fin(44, 0);
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn counting_starts_with_what_is_buffered_and_a_short_stream_keeps_all_of_it() {
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        s.push(1, b"abcdef", 1, ts());
+        s.consume(2);
+        s.count_only(64);
+        s.push(7, b"gh", 2, ts());
+        let counted = s.counted().unwrap();
+        assert!(counted.whole);
+        assert_eq!((counted.from, counted.to, counted.tail_from), (2, 8, 2));
+        assert_eq!(counted.tail.data(), b"cdefgh");
+        assert_eq!(counted.tail.origin(0).map(|o| o.packet), Some(1));
+        assert_eq!(counted.tail.origin(4).map(|o| o.packet), Some(2));
+        // Past 2×64 bytes only the last ones are kept; the count goes on.
+        s.push(9, &[0; 200], 3, ts());
+        let counted = s.counted().unwrap();
+        assert!(!counted.whole && counted.tail.data().len() <= 128);
+        assert_eq!(counted.to, 208);
+        assert_eq!(s.memory(), s.held_bytes);
+        // With no tail asked for, nothing is kept at all.
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        s.count_only(0);
+        assert!(s.counted().unwrap().whole, "nothing counted yet");
+        s.push(1, &[0; 100], 1, ts());
+        let counted = s.counted().unwrap();
+        assert!(!counted.whole && counted.tail.data().is_empty());
+        assert_eq!((counted.from, counted.to), (0, 100));
     }
 }

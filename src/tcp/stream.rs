@@ -58,6 +58,22 @@ pub struct Gap {
     pub needs_resync: bool,
 }
 
+/// What a count-only direction saw ([`ByteStream::count_only`]), read at its end.
+#[derive(Debug)]
+pub struct Counted {
+    /// Stream offset where counting started: the first byte the consumer did not read.
+    pub from: u64,
+    /// Offset just past the last byte: `to - from` bytes followed, those the capture lost
+    /// among them included.
+    pub to: u64,
+    /// The tail holds every byte since `from` (no more than 2×`keep` followed, no hole).
+    pub whole: bool,
+    /// Stream offset of the tail's first byte.
+    pub tail_from: u64,
+    /// The last bytes seen in order, ending at `to`, with the packets that carried them.
+    pub tail: Relay,
+}
+
 /// Most packets a [`Marks`] cites (the first ones: where the trouble started).
 pub const MAX_MARKED_PACKETS: usize = 8;
 
@@ -78,6 +94,22 @@ pub trait ByteStream {
 
     /// Stops storing anything: no parser reads this direction any more.
     fn ignore(&mut self);
+
+    /// Stops storing this direction but goes on counting its bytes by sequence number,
+    /// keeping the last `keep` to 2×`keep` of them (none when 0): the consumer needs only the
+    /// size of what follows and its last flight (TLS bulk without keys). The consumer is not
+    /// called for this direction any more; it reads [`ByteStream::counted`] at the end. False
+    /// when the stream cannot count (a [`Relay`]): it goes on as before.
+    fn count_only(&mut self, keep: usize) -> bool {
+        let _ = keep;
+        false
+    }
+
+    /// What the direction counted since [`ByteStream::count_only`]; `None` when it was not
+    /// asked to count.
+    fn counted(&self) -> Option<Counted> {
+        None
+    }
 
     /// Whether the end of the stream (TCP FIN) has been reached in order.
     fn is_finished(&self) -> bool;

@@ -21,6 +21,13 @@
 //! "last flight before FIN/RST" needs: a TLS 1.3 side whose last record was a short
 //! protected one and which then closed most likely sent an alert.
 //!
+//! Without keys, once a side has sent application data its records are not walked at all:
+//! the TCP stream is switched to count its bytes by sequence number, keeping (TLS ≤ 1.2) only
+//! the last [`BULK_TAIL`]–2×[`BULK_TAIL`] ([`ByteStream::count_only`]); at the end
+//! [`TlsConnection::walk_counted`]
+//! walks the records kept (the last flight: a TLS 1.2 encrypted alert, a close_notify). Bulk
+//! then costs the walk nothing per segment.
+//!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
 //! ([`handshake::MAX_HANDSHAKE_MESSAGE`]). Those buffers and the plaintext relays grow only
@@ -31,7 +38,7 @@ use crate::capture::Timestamp;
 use crate::event::{Ending, Peer, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
-use crate::tcp::stream::{ByteStream, Gap, Relay};
+use crate::tcp::stream::{ByteStream, Counted, Gap, Relay};
 
 use super::certificate::{self, Leaf};
 use super::handshake::{self, ClientHello, Message, Reassembler, ServerHello};
@@ -55,6 +62,13 @@ const MAX_ISSUED_TICKETS: usize = 4;
 /// Bytes of a resynchronisation search kept when no record header was found (a header
 /// split across segments).
 const RESYNC_TAIL: usize = record::HEADER_LEN - 1;
+
+/// The last bytes of a TLS ≤ 1.2 direction's bulk the TCP stream keeps once it only counts
+/// them ([`ByteStream::count_only`]; up to twice this), walked at the end: its last flight,
+/// where an encrypted alert (close_notify, under 100 bytes) is a record of its own type. TLS
+/// 1.3 keeps none: every record after the handshake is application_data on the wire, so
+/// walking them tells nothing counting does not.
+pub const BULK_TAIL: usize = 256;
 
 /// Where the session's keys stand.
 #[derive(Debug, Default)]
@@ -117,6 +131,8 @@ struct Direction {
     lost: bool,
     /// The walk stopped for good (bytes that are not TLS).
     stopped: bool,
+    /// The bulk is counted by the TCP stream, not walked ([`TlsConnection::walk_counted`]).
+    counting: bool,
     last: Option<LastRecord>,
     /// Handshake messages sent in plaintext.
     messages: Reassembler,
@@ -146,6 +162,10 @@ pub struct TlsConnection {
     chain_len: usize,
     /// ALPN selected, from the ServerHello (≤ 1.2) or decrypted EncryptedExtensions.
     alpn: Option<String>,
+    /// What the server's messages said of the client's ECH extension: accepted (a
+    /// HelloRetryRequest's confirmation) or not (retry_configs in the decrypted
+    /// EncryptedExtensions); `None` when they said nothing.
+    ech_accepted: Option<bool>,
     alerts: Vec<TlsAlert>,
     /// Handshake messages announced longer than the cap (their type).
     too_long: Option<u8>,
@@ -193,6 +213,7 @@ impl TlsConnection {
             leaf: None,
             chain_len: 0,
             alpn: None,
+            ech_accepted: None,
             alerts: Vec::new(),
             too_long: None,
             keys: if decrypt { Keys::Enabled } else { Keys::Off },
@@ -412,6 +433,13 @@ impl TlsConnection {
             }
             let data = stream.data();
             if data.is_empty() {
+                let keep = if self.tls13() { 0 } else { BULK_TAIL };
+                if self.bulk_only(index) && stream.count_only(keep) {
+                    // From here on the stream counts this direction's bytes by sequence
+                    // number and keeps its last ones; nothing calls the walk for it again
+                    // until the end.
+                    self.dir(index).counting = true;
+                }
                 return;
             }
             if self.dir_ref(index).lost {
@@ -457,6 +485,54 @@ impl TlsConnection {
             }
             self.on_record(index, peer, header, header_bytes, payload, packet, ts);
             stream.consume(total as u64);
+        }
+    }
+
+    /// Whether direction `index` now carries only bulk the walk would count and skip: it sent
+    /// application data (so its handshake is over and no probable alert can be inferred from
+    /// it), no keys will open it, and its place is known.
+    fn bulk_only(&self, index: usize) -> bool {
+        let d = self.dir_ref(index);
+        d.application > 0
+            && !d.counting
+            && !d.lost
+            && !d.stopped
+            && matches!(self.keys, Keys::Off | Keys::Unavailable(_))
+    }
+
+    /// Direction `index` was counted, not walked, since its bulk started ([`BULK_TAIL`]):
+    /// the bytes counted are application data, and the records of the tail the stream kept
+    /// are walked now (the last flight before the FIN or RST: a TLS 1.2 encrypted alert, a
+    /// plaintext one). When the tail does not hold everything counted (TLS ≤ 1.2: its last
+    /// bytes), the walk starts at the first header from which whole records chain to the
+    /// tail's end; when none does (the capture ended inside a record) or no tail was kept
+    /// (TLS 1.3), nothing more is walked.
+    pub fn walk_counted(&mut self, index: usize, peer: Peer, counted: Counted) {
+        self.sized = None;
+        let Counted {
+            from,
+            to,
+            whole,
+            tail_from,
+            mut tail,
+        } = counted;
+        let start = if whole {
+            Some(0)
+        } else if tail.data().is_empty() {
+            None
+        } else {
+            let version = self
+                .server_hello
+                .as_ref()
+                .map_or(0x0303, |s| s.version.min(0x0303));
+            chain_start(tail.data(), version)
+        };
+        let walked_from = start.map_or(to, |at| tail_from + at as u64);
+        let dir = self.dir(index);
+        dir.application_bytes += walked_from.saturating_sub(from);
+        if let Some(at) = start {
+            tail.consume(at as u64);
+            self.process(&mut tail, index, peer);
         }
     }
 
@@ -657,6 +733,9 @@ impl TlsConnection {
                 }
                 if hello.hello_retry {
                     self.hello_retry = true;
+                    if hello.ech {
+                        self.ech_accepted = Some(true);
+                    }
                     return;
                 }
                 self.packets.push(packet);
@@ -725,7 +804,12 @@ impl TlsConnection {
                 }
             }
             handshake::ENCRYPTED_EXTENSIONS => {
-                let (alpn, early_data) = encrypted_extensions(body);
+                let (alpn, early_data, retry_configs) = encrypted_extensions(body);
+                if retry_configs {
+                    // The server did not take the ECH (GREASE, or a stale configuration):
+                    // this connection is to the outer name.
+                    self.ech_accepted = Some(false);
+                }
                 if let Some(alpn) = alpn {
                     self.alpn = Some(alpn);
                 }
@@ -1214,6 +1298,9 @@ impl TlsConnection {
             community_id: String::new(),
             sni: hello.and_then(|h| h.sni.clone()),
             ech: hello.is_some_and(|h| h.ech),
+            ech_verdict: hello.and_then(|h| {
+                ech_verdict(h, sh, self.ech_accepted, self.leaf.as_deref())
+            }),
             version: sh.map(|s| record::version_name(s.version)),
             cipher: sh.map(|s| record::cipher_name(s.cipher)),
             alpn_offered: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
@@ -1386,6 +1473,32 @@ fn resync(data: &[u8]) -> Option<usize> {
     None
 }
 
+/// The first offset of `data` (the last bytes of a stream, their start cut anywhere) from
+/// which whole records with header version `version` chain exactly to its end, as a stream
+/// closed at a record boundary ends; `None` when no offset does. Linear: whether an offset
+/// chains is known from the offsets after it.
+fn chain_start(data: &[u8], version: u16) -> Option<usize> {
+    let n = data.len();
+    let mut chains = vec![false; n + 1];
+    if let Some(end) = chains.last_mut() {
+        *end = true;
+    }
+    let mut first = (n == 0).then_some(0);
+    for at in (0..n).rev() {
+        let Some(Ok(h)) = data.get(at..).map(record::parse_header) else {
+            continue;
+        };
+        let next = at + record::HEADER_LEN + h.len;
+        if h.version == version && chains.get(next).copied().unwrap_or(false) {
+            if let Some(c) = chains.get_mut(at) {
+                *c = true;
+            }
+            first = Some(at);
+        }
+    }
+    first
+}
+
 /// The certificates of a TLS 1.3 Certificate message (RFC 8446 §4.4.2: a request context,
 /// then each certificate followed by its extensions), leaf first, at most 16.
 fn tls13_certificate_chain(body: &[u8]) -> Vec<&[u8]> {
@@ -1421,11 +1534,12 @@ fn tls13_certificate_chain(body: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted), and whether it
-/// carries early_data (the server took the client's 0-RTT data).
-fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool) {
+/// The ALPN protocol in an EncryptedExtensions body (TLS 1.3, decrypted), whether it
+/// carries early_data (the server took the client's 0-RTT data), and whether it carries
+/// encrypted_client_hello (retry_configs: the server did not accept the client's ECH).
+fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool, bool) {
     let Some(Ok((_, list))) = body.get(2..).map(tls_parser::parse_tls_extensions) else {
-        return (None, false);
+        return (None, false, false);
     };
     let alpn = list.iter().find_map(|e| match e {
         tls_parser::TlsExtension::ALPN(p) => {
@@ -1436,7 +1550,36 @@ fn encrypted_extensions(body: &[u8]) -> (Option<String>, bool) {
     let early = list
         .iter()
         .any(|e| matches!(e, tls_parser::TlsExtension::EarlyData(_)));
-    (alpn, early)
+    let retry_configs = list
+        .iter()
+        .any(|e| matches!(e, tls_parser::TlsExtension::Unknown(t, _) if t.0 == handshake::EXT_ECH));
+    (alpn, early, retry_configs)
+}
+
+/// What an observer can say of a ClientHello's ECH extension (`None` without one): a real
+/// ECH names the server's public name in the outer SNI and hides the real one; a GREASE ECH
+/// (random contents, which Chrome and Firefox send when they hold no ECH configuration for
+/// the server) leaves the real name in the SNI, and the two look alike on the wire.
+fn ech_verdict(
+    hello: &ClientHello,
+    server: Option<&ServerHello>,
+    accepted: Option<bool>,
+    leaf: Option<&Leaf>,
+) -> Option<&'static str> {
+    if !hello.ech {
+        return None;
+    }
+    let not_used = hello.sni.is_none()
+        || server.is_some_and(|s| s.version < 0x0304)
+        || accepted == Some(false)
+        || leaf.is_some_and(|l| l.covers_sni == Some(true));
+    Some(if accepted == Some(true) {
+        "hidden"
+    } else if not_used {
+        "not_hidden"
+    } else {
+        "undetermined"
+    })
 }
 
 #[cfg(test)]

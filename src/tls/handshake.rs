@@ -51,7 +51,7 @@ const HELLO_RETRY_RANDOM: [u8; 32] = [
 ];
 
 /// encrypted_client_hello (draft-ietf-tls-esni, 0xfe0d).
-const EXT_ECH: u16 = 0xfe0d;
+pub(crate) const EXT_ECH: u16 = 0xfe0d;
 
 /// What [`Reassembler::drain`] hands on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +280,10 @@ pub struct ServerHello {
     pub extended_master_secret: bool,
     /// encrypt_then_mac (RFC 7366) was agreed.
     pub encrypt_then_mac: bool,
+    /// A HelloRetryRequest carried encrypted_client_hello: the server accepted the client's
+    /// ECH (its 8-byte confirmation, draft-ietf-tls-esni §7.2.1; a server never sends it to
+    /// a GREASE ECH, which it cannot decrypt).
+    pub ech: bool,
 }
 
 fn lossy_name(bytes: &[u8]) -> String {
@@ -386,6 +390,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHello> {
             // and leaves the real one, 22 (RFC 7366), unknown: without this, every CBC
             // session that agreed encrypt-then-MAC failed to decrypt.
             TlsExtension::Unknown(t, _) if t.0 == 22 => hello.encrypt_then_mac = true,
+            TlsExtension::Unknown(t, _) if t.0 == EXT_ECH => hello.ech = true,
             _ => {}
         }
     }

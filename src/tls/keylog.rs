@@ -215,6 +215,9 @@ pub struct KeyLog {
     max_sessions: usize,
     stats: KeyLogStats,
     limit_reported: bool,
+    /// Key material was given (a `--keylog` file, even one still empty, or a Decryption
+    /// Secrets Block), see [`KeyLog::has_source`].
+    sourced: bool,
 }
 
 impl Default for KeyLog {
@@ -232,7 +235,22 @@ impl KeyLog {
             max_sessions,
             stats: KeyLogStats::default(),
             limit_reported: false,
+            sourced: false,
         }
+    }
+
+    /// Notes that the run was given key material for this log (a `--keylog` file, read now
+    /// or later): TLS records then say why a session was not decrypted.
+    pub fn note_source(&mut self) {
+        self.sourced = true;
+    }
+
+    /// Whether any key material was given (a `--keylog` file or a text added with
+    /// [`KeyLog::add_text`], such as a Decryption Secrets Block): without any, a TLS record
+    /// has nothing to say about decryption (its `decryption` is null).
+    #[must_use]
+    pub fn has_source(&self) -> bool {
+        self.sourced
     }
 
     /// Parses a whole key log text (a file read at once, a Decryption Secrets Block) into
@@ -248,6 +266,7 @@ impl KeyLog {
     /// assert!(log.get(&ClientRandom([0xab; 32])).and_then(|k| k.master_secret).is_some());
     /// ```
     pub fn add_text(&mut self, text: &[u8]) -> Vec<KeyLogError> {
+        self.sourced = true;
         let mut parser = KeyLogParser::new();
         let mut errors = parser.feed(text, self);
         errors.extend(parser.finish(self));

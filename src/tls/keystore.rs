@@ -143,6 +143,10 @@ impl KeyStore for SharedKeyLog {
             Err(e) => KeyAnswer::Unsupported(e.to_string()),
         }
     }
+
+    fn has_key_material(&self) -> bool {
+        self.log.lock().map_or(true, |l| l.has_source())
+    }
 }
 
 fn keys(

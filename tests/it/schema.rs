@@ -180,6 +180,8 @@ const EXTRA_RUNS: &[(&str, &[&str])] = &[
         "pcapng-mixed-linktypes.pcapng",
         &["ether host 00:00:00:00:00:00"],
     ),
+    // Chromium's GREASE ECH: `tls.ech_verdict`.
+    ("h2tls/h2tls-chromium-hypercorn.pcap", &[]),
     // wss:// decrypted: the `tls` link on handshake and connection records.
     (
         "tls/tls13-wss-python-ok.pcap",

@@ -950,3 +950,27 @@ fn handshakes_and_websockets_name_the_tls_connection_that_carried_them() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn chromiums_grease_ech_is_not_read_as_a_hidden_name() {
+    // Chromium sends a GREASE ECH extension (random contents) when it has no ECH
+    // configuration for the server; to 127.0.0.1 it sends no SNI either, which a real ECH
+    // (the public name in the outer SNI) never does.
+    let pcap = sample("h2tls/h2tls-chromium-hypercorn.pcap");
+    let recs: Vec<Value> = all_records(&pcap, &[])
+        .into_iter()
+        .filter(|r| r["type"] == "tls")
+        .collect();
+    assert!(!recs.is_empty());
+    for r in &recs {
+        assert_eq!(r["ech"], true, "{r}");
+        assert_eq!(r["ech_verdict"], "not_hidden", "{r}");
+    }
+    let out = wssniff(&["-r", pcap.to_str().unwrap()]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!text.contains("real name hidden"), "{text}");
+    // Without ECH the field is omitted.
+    let plain = &tls_records("tls13-wss-python-ok.pcap")[0];
+    assert_eq!(plain["ech"], false);
+    assert!(plain.get("ech_verdict").is_none());
+}

@@ -554,3 +554,71 @@ fn tshark_count(cap: &Path, keylog: &str, filter: &str) -> Option<usize> {
     );
     Some(String::from_utf8_lossy(&out.stdout).lines().count())
 }
+
+/// The capture `path` rewritten as a pcapng whose first block after the interface is a
+/// Decryption Secrets Block holding `keys` (what `editcap --inject-secrets` writes).
+fn with_secrets_block(path: &Path, keys: &str) -> Vec<u8> {
+    let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
+    let mut packets = Vec::new();
+    let mut linktype = 1;
+    let read = source.for_each_record(|record| {
+        if let Record::Packet(p) = record {
+            linktype = u16::try_from(p.linktype.0).unwrap();
+            let micros = u64::try_from(p.ts.0 / 1_000).unwrap();
+            packets.push(pcapng::enhanced_packet(0, micros, p.data));
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    assert!(read.error.is_none());
+    let mut body = 0x544c_534bu32.to_le_bytes().to_vec();
+    body.extend_from_slice(&u32::try_from(keys.len()).unwrap().to_le_bytes());
+    body.extend_from_slice(keys.as_bytes());
+    let mut file = pcapng::section_header();
+    file.extend(pcapng::interface(linktype, 65535));
+    file.extend(pcapng::block(0x0000_000a, &body));
+    for p in packets {
+        file.extend(p);
+    }
+    file
+}
+
+#[test]
+fn decryption_says_nothing_without_key_material_and_names_the_missing_session_with_it() {
+    let pcap = sample("tls/tls13-wss-python-ok.pcap");
+    let tls = |recs: Vec<serde_json::Value>| -> serde_json::Value {
+        let t: Vec<_> = recs.into_iter().filter(|r| r["type"] == "tls").collect();
+        assert_eq!(t.len(), 1);
+        t[0].clone()
+    };
+    // No --keylog and no Decryption Secrets Block: the engine still asks its key store (a
+    // file may carry blocks), but a user gave no keys, so the record says nothing.
+    for threads in ["1", "2"] {
+        let without = tls(all_records(&pcap, &["--threads", threads]));
+        assert_eq!(without["decrypted"], false);
+        assert!(without["decryption"].is_null(), "{without}");
+    }
+    // The same packets in a pcapng whose block holds another session's keys: there was key
+    // material, and it had nothing for this session.
+    let dir = std::env::temp_dir().join(format!("wssniff-dsb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = format!("CLIENT_RANDOM {} {}\n", "01".repeat(32), "ab".repeat(48));
+    let dsb = dir.join("other-session.pcapng");
+    std::fs::write(&dsb, with_secrets_block(&pcap, &other)).unwrap();
+    for threads in ["1", "2"] {
+        let with = tls(all_records(&dsb, &["--threads", threads]));
+        assert_eq!(with["decrypted"], false);
+        assert_eq!(
+            with["decryption"], "the key log has no secrets for this session",
+            "{with}"
+        );
+    }
+    // And an empty --keylog file: the user gave a key log, which lacked this session.
+    let empty = dir.join("empty.keys");
+    std::fs::write(&empty, "").unwrap();
+    let with = tls(all_records(&pcap, &["--keylog", empty.to_str().unwrap()]));
+    assert_eq!(
+        with["decryption"],
+        "the key log has no secrets for this session"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -566,3 +566,141 @@ fn zero_rtt_data_past_the_bound_is_a_gap_not_memory() {
     let r = w.end(Ending::ClientFin, Some(C));
     assert_eq!(r.early_data, Some("offered"));
 }
+
+#[test]
+fn the_tail_of_a_counted_stream_is_walked_from_the_first_header_that_chains_to_its_end() {
+    let records = [
+        rec(record::APPLICATION_DATA, &[0x17; 40]),
+        rec(record::APPLICATION_DATA, &[0x03; 7]),
+        rec(record::ALERT, &[1; 26]),
+    ]
+    .concat();
+    // The start of the first record was cut off; bytes inside its payload that look like a
+    // header do not chain to the end.
+    let mut tail = vec![0x17, 0x03, 0x03, 0x00, 0x02];
+    tail.extend_from_slice(&records[9..]);
+    assert_eq!(chain_start(&tail, 0x0303), Some(5 + 45 - 9));
+    assert_eq!(chain_start(&records, 0x0303), Some(0));
+    assert_eq!(chain_start(&records, 0x0301), None, "another version");
+    // Cut inside the last record (the capture ended): nothing chains.
+    assert_eq!(chain_start(&records[..records.len() - 1], 0x0303), None);
+    assert_eq!(chain_start(&[], 0x0303), Some(0));
+}
+
+/// A ClientHello naming `sni` (none when empty) that carries an ECH extension: what Chrome
+/// sends as GREASE (random contents) and a real ECH client as its outer hello look alike.
+fn client_hello_with_ech(sni: &str) -> Vec<u8> {
+    use crate::tls::handshake::EXT_ECH;
+    let mut exts = vec![(EXT_ECH, vec![0, 0, 1, 0, 1, 0x2a, 0, 0x20])];
+    if !sni.is_empty() {
+        exts.push(sni_ext(sni));
+    }
+    rec(
+        record::HANDSHAKE,
+        &message(CLIENT_HELLO, &client_hello_body(&exts)),
+    )
+}
+
+/// A TLS 1.3 HelloRetryRequest, with the ECH acceptance confirmation when `ech`.
+fn hello_retry(ech: bool) -> Vec<u8> {
+    let mut b = vec![0x03, 0x03];
+    b.extend_from_slice(&[
+        0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8,
+        0x91, 0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8,
+        0x33, 0x9C,
+    ]);
+    b.extend_from_slice(&[0, 0x13, 0x01, 0]);
+    let mut exts = vec![0x00, 0x2b, 0x00, 0x02, 0x03, 0x04];
+    if ech {
+        exts.extend_from_slice(&[0xfe, 0x0d, 0x00, 0x08]);
+        exts.extend_from_slice(&[0x5a; 8]);
+    }
+    b.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
+    b.extend_from_slice(&exts);
+    rec(record::HANDSHAKE, &message(SERVER_HELLO, &b))
+}
+
+#[test]
+fn an_ech_extension_hides_a_name_only_as_far_as_the_connection_shows() {
+    let ech = |hello: &[u8], server: &[Vec<u8>]| -> (bool, Option<&'static str>) {
+        let mut w = Wire::new(false);
+        w.send(C, hello);
+        for s in server {
+            w.send(S, s);
+        }
+        let r = w.end(Ending::ClientFin, Some(C));
+        (r.ech, r.ech_verdict)
+    };
+    // TLS 1.3 without keys: a real ECH (the public name in the SNI) and a GREASE one (the
+    // real name) cannot be told apart.
+    assert_eq!(
+        ech(
+            &client_hello_with_ech("public.example"),
+            &[server_hello(0x0304, 0x1301)]
+        ),
+        (true, Some("undetermined"))
+    );
+    // No SNI at all: a real ECH always names its public name, so this is GREASE (what
+    // Chromium sends to 127.0.0.1, as in samples/h2tls/h2tls-chromium-*.pcap).
+    assert_eq!(
+        ech(&client_hello_with_ech(""), &[server_hello(0x0304, 0x1301)]),
+        (true, Some("not_hidden"))
+    );
+    // The server answered TLS 1.2, which has no ECH: the SNI is the name it serves.
+    assert_eq!(
+        ech(
+            &client_hello_with_ech("chat.example"),
+            &[server_hello(0x0303, 0xc02f)]
+        ),
+        (true, Some("not_hidden"))
+    );
+    // A HelloRetryRequest with the ECH confirmation: the server accepted it (it never
+    // confirms a GREASE ECH, which it cannot decrypt).
+    assert_eq!(
+        ech(
+            &client_hello_with_ech("public.example"),
+            &[hello_retry(true), server_hello(0x0304, 0x1301)]
+        ),
+        (true, Some("hidden"))
+    );
+    assert_eq!(
+        ech(
+            &client_hello_with_ech("public.example"),
+            &[hello_retry(false), server_hello(0x0304, 0x1301)]
+        ),
+        (true, Some("undetermined"))
+    );
+    assert_eq!(
+        ech(
+            &client_hello("chat.example"),
+            &[server_hello(0x0304, 0x1301)]
+        ),
+        (false, None)
+    );
+}
+
+#[test]
+fn retry_configs_in_the_decrypted_encrypted_extensions_mean_the_ech_was_not_used() {
+    use crate::tls::handshake::EXT_ECH;
+    let mut body = Vec::new();
+    let retry = [0u8; 12];
+    let mut exts = EXT_ECH.to_be_bytes().to_vec();
+    exts.extend_from_slice(&u16::try_from(retry.len()).unwrap_or(0).to_be_bytes());
+    exts.extend_from_slice(&retry);
+    body.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let (_, _, retry_configs) = super::encrypted_extensions(&body);
+    assert!(retry_configs);
+    let (_, _, none) = super::encrypted_extensions(&[0, 0]);
+    assert!(!none);
+    let hello = crate::tls::handshake::parse_client_hello(&client_hello_body(&[
+        (EXT_ECH, vec![0; 8]),
+        sni_ext("public.example"),
+    ]))
+    .unwrap_or_default();
+    assert_eq!(
+        ech_verdict(&hello, None, Some(false), None),
+        Some("not_hidden")
+    );
+    assert_eq!(ech_verdict(&hello, None, None, None), Some("undetermined"));
+}
