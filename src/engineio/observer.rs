@@ -61,6 +61,9 @@ pub struct PingState {
     pub pongs: u64,
     /// The last ping still waiting for its pong: packet and time.
     pub unanswered: Option<(u64, Timestamp)>,
+    /// The latest ping, answered or not: packet and time (how long the pinger has been
+    /// silent when the connection ends).
+    pub last_ping: Option<(u64, Timestamp)>,
     /// Longest wait for a pong, in nanoseconds.
     pub max_wait_ns: i64,
 }
@@ -161,6 +164,7 @@ impl ContentObserver for EioObserver {
                 Kind::Ping if m.peer == self.pinger() => {
                     self.pings.pings += 1;
                     self.pings.unanswered = Some((m.first_packet, m.ts));
+                    self.pings.last_ping = Some((m.first_packet, m.ts));
                 }
                 Kind::Pong if m.peer != self.pinger() => {
                     self.pings.pongs += 1;
@@ -286,6 +290,14 @@ mod tests {
         assert_eq!((o.pings.pings, o.pings.pongs), (2, 1));
         assert_eq!(o.pings.max_wait_ns, 4_000_000);
         assert_eq!(o.pings.unanswered.map(|u| u.0), Some(20));
+        assert_eq!(o.pings.last_ping.map(|u| u.0), Some(20));
+        o.message(&msg(Peer::Client, b"3", 22));
+        assert_eq!(o.pings.unanswered, None);
+        assert_eq!(
+            o.pings.last_ping.map(|u| u.0),
+            Some(20),
+            "answered, still the last"
+        );
         assert_eq!(o.malformed.as_ref().map(|m| m.1), Some(1));
     }
 }

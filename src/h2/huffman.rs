@@ -178,7 +178,11 @@ mod tests {
             Ok(b"a".to_vec()),
             "'a' (00011) and 3 bits of ones"
         );
-        assert_eq!(decoded(b"\x18"), Err(Invalid::InvalidPadding), "not all ones");
+        assert_eq!(
+            decoded(b"\x18"),
+            Err(Invalid::InvalidPadding),
+            "not all ones"
+        );
     }
 
     /// Every verdict and every output is loona-hpack's, on strings built to hit each case.
