@@ -200,7 +200,39 @@ if want engineio-ping-timeout; then
   cat "$WORK/server.log" >"expected/engineio-ping-timeout.pcap.server.log"
 fi
 
-# python-socketio with aiohttp on both ends.
+# The other side of a heartbeat timeout: the python-socketio server process is stopped
+# (SIGSTOP) once the client is on websocket, so no more pings come; the client gives up
+# after pingInterval + pingTimeout (python-engineio: "Server has stopped communicating")
+# and closes the WebSocket. The server is to blame, not the client.
+if want engineio-server-frozen; then
+  # Not under timeout(1): SIGSTOP must reach python itself (--lifetime and the exit trap
+  # bound it).
+  # Whole seconds: python-engineio announces int(pingInterval) (0.3 would read as 0).
+  "${PYEIO[@]}" server --port 18362 --ping-interval 1 --ping-timeout 1 --lifetime 20 \
+    >"$WORK/server.log" 2>&1 &
+  spid=$!
+  PIDS+=($spid)
+  wait_listen 18362
+  cap_start engineio-server-frozen.pcap 'tcp port 18362'
+  log_file=expected/engineio-server-frozen.pcap.client.log
+  timeout -s TERM 20 "${PYEIO[@]}" client --url http://127.0.0.1:18362 --hold 4.0 >"$log_file" 2>&1 &
+  cpid=$!
+  PIDS+=($cpid)
+  for i in $(seq 50); do grep -q 'client upgrade' "$log_file" && break; sleep 0.1; done
+  # After the first ping and its pong; the client waits 2 s from that ping.
+  sleep 1.3
+  kill -STOP "$spid"
+  sleep 2.5
+  cap_stop
+  kill -CONT "$spid" 2>/dev/null || true
+  wait "$cpid" || true
+  stop_all
+  cat "$log_file" >&2
+fi
+
+# python-socketio with aiohttp on both ends. python-engineio announces int(0.4 s) = 0 as
+# pingInterval, so its client expects a message within pingTimeout alone and gives up
+# after 0.3 s (a heartbeat timeout wssniff reports, blamed on the server's announcement).
 if want engineio-python-aiohttp; then
   bg server "${PYEIO[@]}" server --port 18371 --ping-interval 0.4 --ping-timeout 0.3 --lifetime 20
   wait_listen 18371

@@ -395,8 +395,8 @@ catalogue! {
         "The server refused the client's Engine.IO protocol revision (code 5, Unsupported protocol version)",
         "Socket.IO v2 clients speak Engine.IO 3, v3/v4 clients Engine.IO 4. Upgrade the client, or accept both on a socket.io 4 server with `allowEIO3: true`.";
     EngineioPingTimeout => "engineio_ping_timeout", Error,
-        "The session ended after a ping went unanswered for longer than pingTimeout",
-        "The peer stopped answering (a frozen or suspended client, a blocked event loop, a proxy buffering the stream) or the network dropped the packets. Check the client side at that time; raise pingTimeout if long pauses are expected (mobile background tabs).";
+        "The session ended by a heartbeat timeout: a ping unanswered for pingTimeout, or no ping for pingInterval + pingTimeout",
+        "The side the message names stopped (a frozen or suspended process, a blocked event loop, a proxy buffering the stream) or the network dropped the packets. Check that side at that time; raise pingTimeout if long pauses are expected (mobile background tabs).";
     EngineioRejected => "engineio_rejected", Error,
         "The Engine.IO server refused a request with an error body (transport unknown, bad handshake method, bad request or forbidden)",
         "Read the server's code and message: 0 the transport is not enabled, 2 the first request must be a GET, 3 a malformed request or a websocket request without Upgrade (a proxy stripped it), 4 the `allowRequest` hook refused it (CORS or auth).";

@@ -18,3 +18,4 @@
 pub mod connection;
 pub mod frame;
 pub mod hpack;
+pub(crate) mod huffman;

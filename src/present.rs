@@ -30,8 +30,6 @@ pub(crate) use words::{
     AcceptCheck,
 };
 
-use std::fmt::Write as _;
-
 use crate::capture::Timestamp;
 use crate::event::{HandshakeRecord, Verdict};
 
@@ -47,15 +45,13 @@ pub(crate) fn escape(s: &str) -> String {
     for c in s.chars() {
         if c == '\t' {
             out.push(c);
-        } else if c.is_control() {
-            let code = u32::from(c);
-            if code < 0x100 {
-                let _ = write!(out, "\\x{code:02x}");
-            } else {
-                let _ = write!(out, "\\u{{{code:x}}}");
-            }
-        } else if is_invisible(c) {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else if c.is_control() && u32::from(c) < 0x100 {
+            out.push_str("\\x");
+            push_hex(&mut out, u32::from(c), 2);
+        } else if c.is_control() || is_invisible(c) {
+            out.push_str("\\u{");
+            push_hex(&mut out, u32::from(c), 1);
+            out.push('}');
         } else {
             out.push(c);
         }
@@ -63,12 +59,27 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// Appends `code` in lower-case hex, at least `width` digits (what `{:0width$x}` writes,
+/// without the formatting machinery: hostile text can be all control characters).
+fn push_hex(out: &mut String, code: u32, width: u32) {
+    let digits = (32 - code.leading_zeros()).div_ceil(4).max(width);
+    for i in (0..digits).rev() {
+        out.push(char::from_digit((code >> (4 * i)) & 0xf, 16).unwrap_or('0'));
+    }
+}
+
 /// Escapes untrusted text for HTML text and attribute values (after [`escape`], so control
 /// characters are visible escapes there too).
 #[must_use]
 pub(crate) fn escape_html(s: &str) -> String {
     let s = escape(s);
-    let mut out = String::with_capacity(s.len());
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -213,6 +224,23 @@ mod tests {
         assert_eq!(escape("a\x1b[31mred"), "a\\x1b[31mred");
         assert_eq!(escape("x\ry\u{7}"), "x\\x0dy\\x07");
         assert_eq!(escape("ab\u{202e}cd"), "ab\\u{202e}cd");
+    }
+
+    #[test]
+    fn control_escapes_are_the_formatted_ones() {
+        for code in (0..0x3000).chain([0xfeff, 0x10_ffff]) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            let want = if c == '\t' || !(c.is_control() || is_invisible(c)) {
+                c.to_string()
+            } else if c.is_control() && code < 0x100 {
+                format!("\\x{code:02x}")
+            } else {
+                format!("\\u{{{code:x}}}")
+            };
+            assert_eq!(escape(&c.to_string()), want, "{code:x}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub mod packet;
 #[path = "adversarial.rs"]
 pub mod adversarial;
 
-use packet::{v4, Flags, Link, Tcp};
+use packet::{v4, Flags, Tcp};
 
 /// Largest payload one script op carries (an Ethernet MSS).
 pub const MAX_OP_PAYLOAD: usize = 1460;
@@ -587,8 +587,8 @@ impl Outputs {
     }
 }
 
-/// Builds an IPv4/TCP packet for a script op.
-fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
+/// Builds the IPv4/TCP packet for a script op into `out`.
+fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32, out: &mut Vec<u8>) {
     let cport = if op.second { 40_001 } else { 40_000 };
     let client = v4([10, 0, 0, 1], cport);
     let server = v4([10, 0, 0, 2], 80);
@@ -597,7 +597,7 @@ fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
     } else {
         (server, client)
     };
-    Tcp {
+    let _ = Tcp {
         src,
         dst,
         seq,
@@ -612,7 +612,8 @@ fn tcp_frame(op: &Op<'_>, seq: u32, ack: u32) -> Vec<u8> {
         ttl: 64,
         payload: op.payload,
     }
-    .build(Link::Ip)
+    // Both addresses are IPv4 and a payload is at most `MAX_OP_PAYLOAD`: always written.
+    .write_ipv4(out);
 }
 
 /// Runs a script through the whole engine (reassembly, HTTP, handshake, WebSocket session)
@@ -652,6 +653,7 @@ fn run_script(data: &[u8], config: EngineConfig, emit: &mut dyn FnMut(Event)) ->
         [0xfffe_0000u32, 0x0000_1000u32],
     ];
     let mut ts = 1_700_000_000_000_000_000i64;
+    let mut bytes = Vec::with_capacity(40 + MAX_OP_PAYLOAD);
     for (i, op) in ops(data).into_iter().enumerate() {
         ts += if op.idle { 100_000_000_000 } else { 1_000_000 };
         let conn = usize::from(op.second);
@@ -659,7 +661,7 @@ fn run_script(data: &[u8], config: EngineConfig, emit: &mut dyn FnMut(Event)) ->
         #[allow(clippy::cast_possible_truncation)]
         let seq = seq_next.wrapping_add(op.seq_delta as u32);
         let ack = next[conn][1 - op.dir];
-        let bytes = tcp_frame(&op, seq, ack);
+        tcp_frame(&op, seq, ack, &mut bytes);
         let packet = Packet {
             number: i as u64 + 1,
             ts: Timestamp(ts),

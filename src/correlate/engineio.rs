@@ -26,8 +26,8 @@ use crate::engineio::packet::{self, Kind, Open};
 use crate::engineio::socketio::{self, SioKind};
 use crate::engineio::target::{self, Target, Transport};
 use crate::event::{
-    ConnectionRecord, EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, EngineIoSession,
-    HandshakeRecord, Message, Peer, SioNamespace, StartLine, Verdict,
+    ConnectionRecord, EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, Ending,
+    EngineIoSession, HandshakeRecord, Message, Peer, SioNamespace, StartLine, Verdict,
 };
 use crate::finding::{Code, Finding, Severity};
 use crate::memory::{Account, Meter, Use};
@@ -909,16 +909,10 @@ impl EngineIoTracker {
             st.heartbeat.pings += eio.pings.pings;
             st.heartbeat.pongs += eio.pings.pongs;
             st.heartbeat.max_wait_ns = st.heartbeat.max_wait_ns.max(eio.pings.max_wait_ns);
-            if let Some((packet, at)) = eio.pings.unanswered {
-                let waited = record.end_ts.nanos_since(at);
-                let timeout_ms = r.open.as_ref().and_then(|o| o.ping_timeout_ms);
-                #[allow(clippy::cast_precision_loss)]
-                let waited_ms = waited as f64 / 1e6;
-                if timeout_ms.is_some_and(|t| waited_ms >= t as f64 * 0.9) && !st.closed {
-                    st.ws_ping_timeout = Some(format!(
-                        "the ping in packet {packet} got no pong: the WebSocket ended {waited_ms:.0} ms later (pingTimeout {} ms)",
-                        timeout_ms.unwrap_or(0)
-                    ));
+            if !st.closed {
+                if let Some(why) = heartbeat_timeout(r.version, r.open.as_ref(), &eio.pings, record)
+                {
+                    st.ws_ping_timeout = Some(why);
                 }
             }
         }
@@ -951,6 +945,61 @@ impl EngineIoTracker {
         out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.sid.cmp(&b.sid)));
         out
     }
+}
+
+/// Whether a WebSocket that ended without a close packet ended by a heartbeat timeout, and
+/// whose: a ping left unanswered for about pingTimeout (the side that owed the pong stopped
+/// answering), or no ping for about pingInterval + pingTimeout, the WebSocket closed by
+/// the side waiting for one (the pinger stopped). v4: the server pings; v3: the client.
+fn heartbeat_timeout(
+    version: u8,
+    open: Option<&EioOpen>,
+    pings: &PingState,
+    record: &ConnectionRecord,
+) -> Option<String> {
+    let (pinger, ponger) = if version >= 4 {
+        ("server", "client")
+    } else {
+        ("client", "server")
+    };
+    let open = open?;
+    #[allow(clippy::cast_precision_loss)]
+    let ms_since = |at: Timestamp| record.end_ts.nanos_since(at) as f64 / 1e6;
+    let timeout_ms = open.ping_timeout_ms?;
+    if let Some((packet, at)) = pings.unanswered {
+        let waited_ms = ms_since(at);
+        #[allow(clippy::cast_precision_loss)]
+        return (waited_ms >= timeout_ms as f64 * 0.9).then(|| {
+            format!(
+                "the {ponger} did not answer the {pinger}'s ping in packet {packet}: the WebSocket ended {waited_ms:.0} ms later (pingTimeout {timeout_ms} ms)"
+            )
+        });
+    }
+    let interval_ms = open.ping_interval_ms?;
+    let closed_by_ponger = match record.tcp_end {
+        Ending::ClientFin | Ending::ClientRst => ponger == "client",
+        Ending::ServerFin | Ending::ServerRst => ponger == "server",
+        _ => false,
+    };
+    let silent_ms = ms_since(pings.last_ping.map_or(record.ts, |(_, at)| at));
+    #[allow(clippy::cast_precision_loss)]
+    let due_ms = interval_ms.saturating_add(timeout_ms) as f64 * 0.9;
+    (closed_by_ponger && silent_ms >= due_ms).then(|| {
+        let since = pings.last_ping.map_or_else(
+            || "since the WebSocket opened".to_owned(),
+            |(packet, _)| format!("after its ping in packet {packet}"),
+        );
+        // python-engineio announces whole seconds (int(0.4 s) = 0): its clients then give up
+        // after pingTimeout alone, pings or not.
+        let zero = if interval_ms == 0 {
+            "; the open packet announced pingInterval 0, so the client waited pingTimeout alone"
+        } else {
+            ""
+        };
+        format!(
+            "the {pinger} sent no ping for {silent_ms:.0} ms {since} (pingInterval {interval_ms} + pingTimeout {timeout_ms} ms): the {ponger} gave up and closed the WebSocket{zero}"
+        )
+    })
 }
 
 fn sio_of(p: &packet::Packet<'_>) -> Option<socketio::SioPacket> {

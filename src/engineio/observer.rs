@@ -61,6 +61,9 @@ pub struct PingState {
     pub pongs: u64,
     /// The last ping still waiting for its pong: packet and time.
     pub unanswered: Option<(u64, Timestamp)>,
+    /// The latest ping, answered or not: packet and time (how long the pinger has been
+    /// silent when the connection ends).
+    pub last_ping: Option<(u64, Timestamp)>,
     /// Longest wait for a pong, in nanoseconds.
     pub max_wait_ns: i64,
 }
@@ -115,7 +118,29 @@ impl EioObserver {
     }
 }
 
+impl WsPacket {
+    /// Heap bytes the packet holds (its open packet's and Socket.IO packet's strings).
+    fn heap(&self) -> usize {
+        let open = self.open.as_ref().map_or(0, |o| {
+            o.sid.capacity()
+                + o.upgrades.capacity() * std::mem::size_of::<String>()
+                + o.upgrades.iter().map(String::capacity).sum::<usize>()
+        });
+        let sio = self.sio.as_ref().map_or(0, |s| {
+            s.namespace.capacity() + s.error.as_ref().map_or(0, String::capacity)
+        });
+        open + sio
+    }
+}
+
 impl ContentObserver for EioObserver {
+    /// The kept packets (up to [`MAX_KEPT`]) and the first malformed message's reason.
+    fn memory(&self) -> usize {
+        self.packets.capacity() * std::mem::size_of::<WsPacket>()
+            + self.packets.iter().map(WsPacket::heap).sum::<usize>()
+            + self.malformed.as_ref().map_or(0, |(why, _)| why.capacity())
+    }
+
     fn wants(&mut self, start: &MessageStart) -> bool {
         matches!(start.opcode, Opcode::Text | Opcode::Binary) && start.frame_len <= WANTED_LEN
     }
@@ -139,6 +164,7 @@ impl ContentObserver for EioObserver {
                 Kind::Ping if m.peer == self.pinger() => {
                     self.pings.pings += 1;
                     self.pings.unanswered = Some((m.first_packet, m.ts));
+                    self.pings.last_ping = Some((m.first_packet, m.ts));
                 }
                 Kind::Pong if m.peer != self.pinger() => {
                     self.pings.pongs += 1;
@@ -185,7 +211,7 @@ impl ContentObserver for EioObserver {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::indexing_slicing)]
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
     use super::*;
     use crate::websocket::content::Completeness;
 
@@ -203,6 +229,36 @@ mod tests {
             ts: Timestamp(i64::try_from(n).unwrap_or(0) * 1_000_000),
             end_ts: Timestamp(0),
         }
+    }
+
+    /// What the observer keeps is in its session's memory (so in the budget the engine
+    /// meters), up to [`MAX_KEPT`] packets and no further.
+    #[test]
+    fn kept_packets_count_in_the_session_memory() {
+        use crate::websocket::testing::{client, feed, plain, server};
+        let mut s = plain();
+        s.observe_content(Box::new(EioObserver::new(4)), limits());
+        let held = |s: &crate::websocket::session::Session| s.memory() - s.log_memory();
+        let empty = held(&s);
+        assert_eq!(empty, std::mem::size_of::<EioObserver>());
+        feed(&mut s, Peer::Client, &client(0x81, b"2probe"));
+        feed(&mut s, Peer::Server, &server(0x81, b"3probe"));
+        assert!(held(&s) >= empty + 2 * std::mem::size_of::<WsPacket>());
+        let refusal = br#"44{"message":"not authorised"}"#;
+        for _ in 0..MAX_KEPT {
+            feed(&mut s, Peer::Server, &server(0x81, refusal));
+        }
+        let full = held(&s);
+        let o = s.content_observer_as::<EioObserver>().unwrap();
+        assert_eq!((o.packets.len(), o.dropped), (MAX_KEPT, 2));
+        assert!(
+            full >= empty + MAX_KEPT * (std::mem::size_of::<WsPacket>() + "not authorised".len()),
+            "{full}"
+        );
+        for _ in 0..50 {
+            feed(&mut s, Peer::Server, &server(0x81, refusal));
+        }
+        assert_eq!(held(&s), full, "past the cap nothing more is held");
     }
 
     #[test]
@@ -234,6 +290,14 @@ mod tests {
         assert_eq!((o.pings.pings, o.pings.pongs), (2, 1));
         assert_eq!(o.pings.max_wait_ns, 4_000_000);
         assert_eq!(o.pings.unanswered.map(|u| u.0), Some(20));
+        assert_eq!(o.pings.last_ping.map(|u| u.0), Some(20));
+        o.message(&msg(Peer::Client, b"3", 22));
+        assert_eq!(o.pings.unanswered, None);
+        assert_eq!(
+            o.pings.last_ping.map(|u| u.0),
+            Some(20),
+            "answered, still the last"
+        );
         assert_eq!(o.malformed.as_ref().map(|m| m.1), Some(1));
     }
 }

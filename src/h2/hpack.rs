@@ -26,7 +26,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use loona_hpack::decoder::DecoderError;
+use loona_hpack::decoder::{DecoderError, StringDecodingError};
+
+use super::huffman;
 
 /// The name a placeholder entry carries in the crate's table: a name no HTTP/2 field can
 /// have (RFC 9113 §8.2.1: names are lower-case tokens), marking an entry whose name (or
@@ -221,6 +223,89 @@ fn string_len(buf: &[u8]) -> Option<usize> {
     let (len, used) = integer(buf, 7)?;
     let total = used.checked_add(len)?;
     (total <= buf.len()).then_some(total)
+}
+
+/// A representation as the crate is to be given it ([`without_huffman`]).
+enum Plain {
+    /// Not a literal, or no string Huffman-coded: as it came.
+    Unchanged,
+    /// The literal with its Huffman strings as plain strings.
+    Rewritten(Vec<u8>),
+    /// A string does not decode: what the crate would say, after it looked up the name.
+    Invalid {
+        name_index: usize,
+        error: huffman::Invalid,
+    },
+}
+
+/// A literal representation (RFC 7541 §6.2) with its Huffman-coded strings replaced by
+/// the octets they decode to, as plain §5.2 strings.
+fn without_huffman(rep: &[u8]) -> Plain {
+    let Some(&first) = rep.first() else {
+        return Plain::Unchanged;
+    };
+    if first & 0x80 != 0 || first & 0xe0 == 0x20 {
+        return Plain::Unchanged;
+    }
+    let prefix = if first & 0x40 != 0 { 6 } else { 4 };
+    let Some((name_index, mut at)) = integer(rep, prefix) else {
+        return Plain::Unchanged;
+    };
+    let strings = if name_index == 0 { 2 } else { 1 };
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for _ in 0..strings {
+        let Some(rest) = rep.get(at..) else {
+            return Plain::Unchanged;
+        };
+        let Some((len, used)) = integer(rest, 7) else {
+            return Plain::Unchanged;
+        };
+        let end = at.saturating_add(used).saturating_add(len);
+        let Some(coded) = rep.get(at + used..end) else {
+            return Plain::Unchanged;
+        };
+        if rest.first().is_some_and(|b| b & 0x80 != 0) {
+            let mut plain = Vec::with_capacity(len * 8 / 5 + 1);
+            if let Err(error) = huffman::decode(coded, &mut plain) {
+                return Plain::Invalid { name_index, error };
+            }
+            if plain.len() >= 1 << 27 {
+                // Past what the crate's five-octet lengths hold once re-encoded.
+                return Plain::Unchanged;
+            }
+            let out = out.get_or_insert_with(|| Vec::with_capacity(rep.len() * 2));
+            out.extend_from_slice(rep.get(copied..at).unwrap_or_default());
+            prefix_integer(plain.len(), 7, 0x00, out);
+            out.extend_from_slice(&plain);
+            copied = end;
+        }
+        at = end;
+    }
+    match out {
+        Some(mut out) => {
+            out.extend_from_slice(rep.get(copied..).unwrap_or_default());
+            Plain::Rewritten(out)
+        }
+        None => Plain::Unchanged,
+    }
+}
+
+/// Appends `value` as an RFC 7541 §5.1 integer with a `prefix`-bit prefix, the first
+/// octet's other bits set to `flags`.
+fn prefix_integer(mut value: usize, prefix: u8, flags: u8, out: &mut Vec<u8>) {
+    let max = usize::from(u8::MAX >> (8 - prefix));
+    if value < max {
+        out.push(flags | u8::try_from(value).unwrap_or(0));
+        return;
+    }
+    out.push(flags | u8::try_from(max).unwrap_or(0));
+    value -= max;
+    while value >= 0x80 {
+        out.push(u8::try_from(value & 0x7f).unwrap_or(0) | 0x80);
+        value >>= 7;
+    }
+    out.push(u8::try_from(value).unwrap_or(0));
 }
 
 /// Delimits the representation at the front of `buf`: what it is and its length.
@@ -541,6 +626,22 @@ impl HpackDecoder {
 
     /// Hands one representation to the crate.
     fn feed(&mut self, bytes: &[u8]) -> Fed {
+        // Huffman strings decoded here, handed to the crate as plain ones (its decoder costs
+        // ~10 µs per string, see `huffman`); one that does not decode goes as it came, for
+        // the crate's own verdict in its own order.
+        let plain = match without_huffman(bytes) {
+            Plain::Unchanged => None,
+            Plain::Rewritten(plain) => Some(plain),
+            Plain::Invalid { name_index, error } => {
+                // The crate looks an indexed name up before it reads the value.
+                if name_index != 0 && !self.resolves(name_index) {
+                    return Fed::Unresolved;
+                }
+                let e = StringDecodingError::HuffmanDecoderError(error);
+                return Fed::Failed(DecoderError::StringDecodingError(e).to_string());
+            }
+        };
+        let bytes = plain.as_deref().unwrap_or(bytes);
         let insert = bytes.first().is_some_and(|b| b & 0xc0 == 0x40);
         let mut out = None;
         let result = self.inner.decode_with_cb(bytes, |name, value| {
@@ -557,6 +658,15 @@ impl HpackDecoder {
             (Err(DecoderError::HeaderIndexOutOfBounds), _) => Fed::Unresolved,
             (Err(e), _) => Fed::Failed(e.to_string()),
         }
+    }
+
+    /// Whether the crate's tables hold name index `index`: asked with a literal that is
+    /// not indexed (so the table is left as it was) and an empty plain value.
+    fn resolves(&mut self, index: usize) -> bool {
+        let mut probe = Vec::with_capacity(8);
+        prefix_integer(index, 4, 0x00, &mut probe);
+        probe.push(0);
+        self.inner.decode_with_cb(&probe, |_, _| {}).is_ok()
     }
 }
 
@@ -576,6 +686,118 @@ mod tests {
             name: None,
             value: None,
         }
+    }
+
+    /// A literal whose strings were Huffman-decoded here decodes, in the crate, to what the
+    /// original gives there: same fields, same table, same errors.
+    #[test]
+    fn plain_rewrite_decodes_as_the_original() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut rewritten, mut invalid) = (0, 0);
+        for i in 0..5_000 {
+            let mut rep = vec![[0x40u8, 0x00, 0x10, 0x44, 0x0f][i % 5]];
+            if i % 5 == 4 {
+                rep.push(0x20); // name index 15 + 0x20, a continuation octet
+            }
+            for _ in 0..2 {
+                let len = (next() % 20) as usize + if i % 7 == 0 { 130 } else { 0 };
+                let huffman = next() % 4 != 0;
+                let mut body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if let Some(last) = body.last_mut() {
+                    *last |= 0xff >> (next() % 8);
+                }
+                prefix_integer(len, 7, 0, &mut rep);
+                if huffman {
+                    let at = rep.len()
+                        - if len < 0x7f {
+                            1
+                        } else {
+                            1 + (len - 0x7f) / 128 + 1
+                        };
+                    rep[at] |= 0x80;
+                }
+                rep.extend_from_slice(&body);
+            }
+            let run = |bytes: &[u8]| {
+                let mut d = loona_hpack::Decoder::new();
+                let mut fields = Vec::new();
+                let r = d.decode_with_cb(bytes, |n, v| fields.push((n.to_vec(), v.to_vec())));
+                let again = d.decode_with_cb(b"\xbe", |_, _| {});
+                (r.map_err(|e| e.to_string()), fields, again.is_ok())
+            };
+            match without_huffman(&rep) {
+                Plain::Rewritten(plain) => {
+                    rewritten += 1;
+                    assert_eq!(run(&plain), run(&rep), "{rep:02x?}");
+                }
+                Plain::Invalid { error, .. } => {
+                    invalid += 1;
+                    let e = StringDecodingError::HuffmanDecoderError(error);
+                    let ours = DecoderError::StringDecodingError(e).to_string();
+                    let theirs = run(&rep).0.unwrap_err();
+                    // A name index past the (empty) table fails first in the crate.
+                    if i % 5 != 3 && i % 5 != 4 {
+                        assert_eq!(ours, theirs, "{rep:02x?}");
+                    }
+                }
+                Plain::Unchanged => {}
+            }
+        }
+        assert!(rewritten > 1_000 && invalid > 500, "{rewritten} {invalid}");
+    }
+
+    #[test]
+    fn prefix_integer_reads_back() {
+        for prefix in [4, 6, 7] {
+            for value in [
+                0,
+                1,
+                14,
+                15,
+                16,
+                62,
+                63,
+                64,
+                126,
+                127,
+                128,
+                255,
+                16_510,
+                1 << 20,
+            ] {
+                let mut out = Vec::new();
+                prefix_integer(value, prefix, 0, &mut out);
+                assert_eq!(integer(&out, prefix), Some((value, out.len())), "{value}");
+            }
+        }
+    }
+
+    /// An invalid Huffman value after a name index the table does not hold is unresolved
+    /// (the crate looks the name up first), after one it holds a failure; and asking
+    /// leaves the table as it was.
+    #[test]
+    fn invalid_huffman_value_after_an_unknown_name_index_is_unresolved() {
+        let mut d = HpackDecoder::new(HpackLimits::default(), true);
+        // 0x7e: literal with indexing, name index 62 (dynamic, empty table); value 0x81 0x18.
+        assert!(matches!(d.feed(b"\x7e\x81\x18"), Fed::Unresolved));
+        // Name index 1 (:authority): the value's padding is the answer.
+        match d.feed(b"\x41\x81\x18") {
+            Fed::Failed(why) => assert!(why.contains("Invalid padding"), "{why}"),
+            _ => panic!("not a failure"),
+        }
+        let before = d.memory();
+        assert!(d.resolves(1) && !d.resolves(62));
+        assert_eq!(d.memory(), before);
+        assert!(
+            matches!(d.feed(b"\xbe"), Fed::Unresolved),
+            "nothing was inserted"
+        );
     }
 
     /// RFC 7541 C.4: three requests with Huffman coding, one table.

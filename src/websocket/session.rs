@@ -281,10 +281,11 @@ impl Session {
     }
 
     /// Bytes held (memory accounting): the inflaters, when alive, content being
-    /// collected for an observer, and the frame log.
+    /// collected for an observer, what the observer kept, and the frame log.
     #[must_use]
     pub fn memory(&self) -> usize {
         self.log.memory()
+            + self.content.as_ref().map_or(0, ContentTap::memory)
             + self
                 .dirs
                 .iter()

@@ -174,6 +174,13 @@ fn websocket_only_sessions_open_in_the_first_message() {
         logged_sid("engineio-python-aiohttp.pcap").as_str()
     );
     assert_eq!(py["transport"], "websocket");
+    // python-engineio announced pingInterval 0 (it truncates 0.4 s to whole seconds), so its
+    // client gave up 300 ms (pingTimeout) after the last message, without a ping: on the
+    // wire, the client's FIN 0.30 s after the server's last frame, no close packet.
+    assert_eq!(py["open"]["ping_interval_ms"], 0);
+    assert_eq!(codes(&py), ["engineio_ping_timeout"]);
+    let why = py["findings"][0]["message"].as_str().unwrap();
+    assert!(why.contains("announced pingInterval 0"), "{why}");
 }
 
 #[test]
@@ -262,8 +269,40 @@ fn a_suspended_client_is_a_ping_timeout() {
     let s = session(name);
     assert_eq!(codes(&s), ["engineio_ping_timeout"]);
     assert_eq!(s["ending"], "ping_timeout");
+    // v4: the server pings, so the side that stopped is the client.
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        why.starts_with("the client did not answer the server's ping"),
+        "{why}"
+    );
     // A healthy session with the same ping settings is not one.
     assert!(codes(&session("engineio-polling-upgrade.pcap")).is_empty());
+}
+
+#[test]
+fn a_suspended_server_is_a_ping_timeout_blamed_on_the_server() {
+    // python-socketio: the server process stopped after its first ping; the client waited
+    // pingInterval + pingTimeout for the next one and closed the WebSocket.
+    let name = "engineio-server-frozen.pcap";
+    let log = client_log(name);
+    assert!(log.contains("Server has stopped communicating"), "{log}");
+    assert!(log.contains("client disconnect: transport error"), "{log}");
+    let s = session(name);
+    assert_eq!(codes(&s), ["engineio_ping_timeout"]);
+    assert_eq!(s["ending"], "ping_timeout");
+    assert_eq!(
+        (
+            s["heartbeat"]["pings"].as_u64(),
+            s["heartbeat"]["pongs"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(why.starts_with("the server sent no ping for"), "{why}");
+    assert!(
+        why.contains("the client gave up and closed the WebSocket"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -449,6 +449,39 @@ fn every_prefix_of_a_capture_is_handled() {
     }
 }
 
+/// The minimised corpus of the long fuzz runs (`fuzz/minimized/<target>/`, see
+/// fuzz/README.md) through each target's body, as libFuzzer runs it: a change that makes
+/// what the long runs reached panic fails here, on stable. Every fourth input (sorted by
+/// name, so always the same ones; ~10 CPU-seconds in a debug build), or every input with
+/// `WSSNIFF_FUZZ_MINIMIZED=all`.
+#[test]
+fn minimized_corpus_replays() {
+    let dir = root().join("fuzz/minimized");
+    let stride = if std::env::var("WSSNIFF_FUZZ_MINIMIZED").as_deref() == Ok("all") {
+        1
+    } else {
+        4
+    };
+    let mut ran = HashMap::new();
+    for (name, body) in TARGETS {
+        let Ok(entries) = std::fs::read_dir(dir.join(name)) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths.iter().step_by(stride) {
+            body(&std::fs::read(path).unwrap());
+        }
+        ran.insert(name, paths.len());
+    }
+    for name in ["engine", "capture", "outputs"] {
+        assert!(
+            ran.get(name).is_some_and(|&n| n > 100),
+            "fuzz/minimized/{name} holds the long runs' corpus: {ran:?}"
+        );
+    }
+}
+
 #[test]
 fn fuzz_regressions_stay_fixed() {
     let dir = root().join("fuzz/regressions");

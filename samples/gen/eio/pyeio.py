@@ -4,9 +4,14 @@ client, bounded in time; the client logs what the library reported as "event: de
 
     pyeio.py server --port P [--ping-interval S] [--ping-timeout S] [--lifetime S]
     pyeio.py client --url URL [--transports polling,websocket] [--hold S]
+
+The client also logs the Engine.IO library's warnings ("client log: ...", e.g. "Server has
+stopped communicating" when no ping came within pingInterval + pingTimeout), its upgrade
+to websocket and the reason it was disconnected.
 """
 import argparse
 import asyncio
+import logging
 
 import socketio
 from aiohttp import web
@@ -36,7 +41,10 @@ async def server(args):
 
 
 async def client(args):
-    sio = socketio.AsyncClient(reconnection=False)
+    logging.basicConfig(format="client log: %(message)s", level=logging.WARNING)
+    eio_logger = logging.getLogger("engineio.client")
+    eio_logger.setLevel(logging.WARNING)
+    sio = socketio.AsyncClient(reconnection=False, engineio_logger=eio_logger)
 
     @sio.event
     async def connect():
@@ -46,12 +54,22 @@ async def client(args):
     async def connect_error(data):
         print(f"client connect_error: {data}", flush=True)
 
+    @sio.event
+    async def disconnect(reason=None):
+        print(f"client disconnect: {reason}", flush=True)
+
     await sio.connect(args.url, transports=args.transports.split(","), wait_timeout=3)
     answer = await sio.call("hello", {"n": 1}, timeout=3)
     print(f"client ack: {answer}", flush=True)
+    for _ in range(30):
+        if sio.transport() == "websocket":
+            print("client upgrade: websocket", flush=True)
+            break
+        await asyncio.sleep(0.1)
     await asyncio.sleep(args.hold)
-    print(f"client final: transport={sio.transport()}", flush=True)
-    await sio.disconnect()
+    print(f"client final: transport={sio.transport()} connected={sio.connected}", flush=True)
+    if sio.connected:
+        await sio.disconnect()
 
 
 def main():
