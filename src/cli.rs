@@ -246,9 +246,9 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     pub memcap: usize,
 
-    /// Analysis threads reading a file (-r): connections are spread over N workers by a
-    /// hash of their addresses, and one stage puts their results in packet order, so the
-    /// output is the same as with 1. Default: the cores available, at most 8.
+    /// Analysis threads (-r, -i, --tui): connections are spread over N workers by a hash of
+    /// their addresses, and one stage puts their results in packet order, so the output is
+    /// the same as with 1. Default: the cores available, at most 8.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

@@ -1,7 +1,10 @@
 //! One run: open the source, drive the engine, feed the sinks, print the summary.
 
 pub mod keylog;
+mod live;
 mod threads;
+
+pub use live::{analyse_live_sharded, Sharding, MAX_BATCH_WAIT};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -819,6 +822,10 @@ fn output_stopped(e: &io::Error) -> String {
 /// burst while the terminal or disk is slow, bounded so memory is too.
 const CHANNEL_FRAMES: usize = 65_536;
 
+/// How often a live capture's engine is ticked (response timeouts, idle connections), the
+/// key log polled and the counters shown.
+const TICK: Duration = Duration::from_millis(200);
+
 fn now() -> Timestamp {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -878,7 +885,7 @@ pub fn analyse_live(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_tick.elapsed() >= Duration::from_millis(200) {
+        if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             // The key log a browser appends to while we capture: read what it gained.
             for notice in keys
@@ -1083,55 +1090,76 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     for notice in notices {
         delivery.notice(notice);
     }
-    let mut engine = Engine::new(config.engine);
-    if config.keylog.is_some() {
-        let store = SharedKeyLog::new(keys.shared());
-        engine.set_key_store(Box::new(match used {
-            Some(used) => store.noting_used(used),
-            None => store,
-        }));
-    }
     let mut write_error: Option<io::Error> = None;
     let interface = live.options.interface.clone();
-    let ended = analyse_live(
-        capture,
-        &stop,
-        live.duration,
-        &mut engine,
-        Some(&mut keys),
-        |step| {
-            match step {
-                LiveStep::Event(e) => delivery.deliver(e),
-                LiveStep::Packet(packet, info) => {
-                    if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
-                        write_error.get_or_insert(e);
-                    }
+    // The counters the last tick showed: after the run, the run's.
+    let mut final_stats = Stats::default();
+    let mut step = |step: LiveStep<'_>| {
+        match step {
+            LiveStep::Event(e) => delivery.deliver(e),
+            LiveStep::Packet(packet, info) => {
+                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
+                    write_error.get_or_insert(e);
                 }
-                LiveStep::Tick(stats, capture_stats) => {
-                    if let Some(metrics) = &mut delivery.metrics {
-                        metrics.counters(stats, Some(&capture_stats));
-                    }
-                    if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
-                        write_error.get_or_insert(e);
-                    }
-                    if reopen.swap(false, Ordering::Relaxed) {
-                        let info = live_capture_info(live, stats, &capture_stats);
-                        for line in delivery.reopen(report_to, &info) {
-                            eprintln!("wssniff: SIGHUP: {line}");
-                        }
+            }
+            LiveStep::Tick(stats, capture_stats) => {
+                final_stats.clone_from(stats);
+                if let Some(metrics) = &mut delivery.metrics {
+                    metrics.counters(stats, Some(&capture_stats));
+                }
+                if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                    write_error.get_or_insert(e);
+                }
+                if reopen.swap(false, Ordering::Relaxed) {
+                    let info = live_capture_info(live, stats, &capture_stats);
+                    for line in delivery.reopen(report_to, &info) {
+                        eprintln!("wssniff: SIGHUP: {line}");
                     }
                 }
             }
-            if delivery.done()
-                || write_error.is_some()
-                || packet_out.as_ref().is_some_and(PacketOut::is_full)
-            {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )?;
+        }
+        if delivery.done()
+            || write_error.is_some()
+            || packet_out.as_ref().is_some_and(PacketOut::is_full)
+        {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    // `-c` stops at the packet that reached the count, which only one thread knows at once.
+    let workers = if config.count.is_some() {
+        1
+    } else {
+        config.threads
+    };
+    let ended = if workers > 1 {
+        let sharding = Sharding {
+            config: &config.engine,
+            workers,
+            keys: config.keylog.is_some().then_some(&mut keys),
+            used,
+        };
+        analyse_live_sharded(capture, &stop, live.duration, sharding, &mut step)?
+    } else {
+        let mut engine = Engine::new(config.engine);
+        if config.keylog.is_some() {
+            let store = SharedKeyLog::new(keys.shared());
+            engine.set_key_store(Box::new(match used {
+                Some(used) => store.noting_used(used),
+                None => store,
+            }));
+        }
+        analyse_live(
+            capture,
+            &stop,
+            live.duration,
+            &mut engine,
+            Some(&mut keys),
+            &mut step,
+        )?
+    };
+    let engine_stats = final_stats;
     let stats = ended.stats;
     if let Some(p) = packet_out.as_mut().filter(|_| write_error.is_none()) {
         if let Err(e) = p.flush() {
@@ -1145,7 +1173,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         )
     });
     let read = ReadSummary {
-        packets: engine.stats().packets,
+        packets: engine_stats.packets,
         snaplen: Some(live_snaplen(live)),
         ..ReadSummary::default()
     };
@@ -1157,14 +1185,14 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         ..ReadSummary::default()
     };
     let end = RunEnd {
-        stats: engine.stats(),
+        stats: &engine_stats,
         read: &with_linktype,
         live: Some(&stats),
     };
     let ((summary, tripped, report), broken) = delivery.close(&end)?;
     let mut write_error = write_error.or(broken);
     if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
-        let info = live_capture_info(live, engine.stats(), &stats);
+        let info = live_capture_info(live, &engine_stats, &stats);
         match rewrite_report(&report, &mut file, *format, &info) {
             Ok(size) => say_report_written(report_path, *format, size as u64),
             Err(e) => {
@@ -1173,7 +1201,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         }
     }
     let mut err = io::stderr().lock();
-    summary.write(&mut err, engine.stats(), Some(&read))?;
+    summary.write(&mut err, &engine_stats, Some(&read))?;
     write_live_stats(&mut err, &stats)?;
     if let Some(e) = write_error {
         stopped.get_or_insert(output_stopped(&e));
