@@ -109,7 +109,7 @@ pub struct Cli {
     pub file_size: Option<f64>,
 
     /// With -w, as tcpdump -G: start a new file every SECONDS (of packet time), its name
-    /// expanded by strftime in UTC (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
+    /// expanded by strftime in local time (TZ) as tcpdump's (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
     #[arg(
         short = 'G',
         long = "rotate-seconds",

@@ -7,8 +7,10 @@
 //! (`MakeFilename`): without `-W` the first file is the name as given and the next ones get
 //! 1, 2, …; with `-W N` every file is numbered from 0, zero-padded to the digits of N−1
 //! (`-W 10`: `ws0`…`ws9`; `-W 100`: `ws00`…`ws99`). With `-G` the name is first expanded
-//! by strftime at the time the file opens (in UTC: `%Y %m %d %H %M %S %j %y %s %F %T %%`) and
-//! the `-C` count starts again at each time rotation. Time is the packets' capture time (the
+//! by strftime at the time the file opens, in local time as tcpdump's `localtime` gives it
+//! (the `TZ` environment variable, else `/etc/localtime`, else UTC: `%Y %m %d %H %M %S %j %y
+//! %F %T %z %Z`, with `%s` the seconds since the epoch and `%%`), and the `-C` count starts
+//! again at each time rotation. Time is the packets' capture time (the
 //! first file's from the clock when it is opened), so rotation needs no timer thread. The
 //! first file is created before privileges are dropped (and chowned with the other outputs);
 //! later ones are created by the `-Z` user, so the folder must be writable by it, as for
@@ -16,6 +18,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
 
 use crate::capture::live::OwnedPacket;
 use crate::capture::{Linktype, Timestamp};
@@ -58,6 +62,8 @@ pub struct RotatingPcap {
     time_files: u32,
     /// `-G -W N`: the N files are written; later packets are not.
     full: bool,
+    /// The local time zone `-G` names are in (read once, when the first file opens).
+    zone: TimeZone,
 }
 
 /// Bytes of the pcap file header, and of each record's header.
@@ -76,7 +82,8 @@ impl RotatingPcap {
         snaplen: u32,
         now: Timestamp,
     ) -> io::Result<Self> {
-        let path = file_name(base, &rotation, now.secs(), 0);
+        let zone = local_zone(&rotation);
+        let path = file_name(base, &rotation, now.secs(), 0, &zone);
         let writer = open(&path, linktype, snaplen)?;
         Ok(RotatingPcap {
             base: base.to_owned(),
@@ -89,13 +96,14 @@ impl RotatingPcap {
             size_count: 0,
             time_files: 1,
             full: false,
+            zone,
         })
     }
 
     /// The path of the first file, before any packet (to chown it with the other outputs).
     #[must_use]
     pub fn first_path(base: &Path, rotation: &Rotation, now: Timestamp) -> PathBuf {
-        file_name(base, rotation, now.secs(), 0)
+        file_name(base, rotation, now.secs(), 0, &local_zone(rotation))
     }
 
     /// Whether `-G -W N` has written its N files: the capture can stop (tcpdump exits 0).
@@ -144,7 +152,13 @@ impl RotatingPcap {
 
     fn reopen(&mut self, secs: i64) -> io::Result<()> {
         self.writer.flush()?;
-        let path = file_name(&self.base, &self.rotation, secs, self.size_count);
+        let path = file_name(
+            &self.base,
+            &self.rotation,
+            secs,
+            self.size_count,
+            &self.zone,
+        );
         self.writer = open(&path, self.linktype, self.snaplen)?;
         self.bytes = FILE_HEADER_BYTES;
         Ok(())
@@ -173,11 +187,21 @@ fn open(path: &Path, linktype: Linktype, snaplen: u32) -> io::Result<PcapWriter>
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-/// tcpdump's `MakeFilename`: strftime under `-G`, then the `-C`/`-W` number.
-fn file_name(base: &Path, rotation: &Rotation, secs: i64, count: u32) -> PathBuf {
+/// The zone `-G` names are made in: the system's local one (`TZ`, `/etc/localtime`), read
+/// only when `-G` is given.
+fn local_zone(rotation: &Rotation) -> TimeZone {
+    if rotation.seconds.is_some() {
+        TimeZone::system()
+    } else {
+        TimeZone::UTC
+    }
+}
+
+/// tcpdump's `MakeFilename`: strftime under `-G` (in `zone`), then the `-C`/`-W` number.
+fn file_name(base: &Path, rotation: &Rotation, secs: i64, count: u32, zone: &TimeZone) -> PathBuf {
     let name = base.to_string_lossy();
     let name = if rotation.seconds.is_some() {
-        strftime_utc(&name, secs)
+        strftime(&name, secs, zone)
     } else {
         name.into_owned()
     };
@@ -202,10 +226,17 @@ fn digits(mut n: u32) -> usize {
     d
 }
 
-/// The strftime conversions tcpdump users put in `-G` names, in UTC; any other `%x` is kept.
-fn strftime_utc(pattern: &str, secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+/// The strftime conversions tcpdump users put in `-G` names, at `secs` since the epoch in
+/// `zone`; any other `%x` is kept.
+fn strftime(pattern: &str, secs: i64, zone: &TimeZone) -> String {
+    let info = jiff::Timestamp::from_second(secs)
+        .ok()
+        .map(|ts| zone.to_offset_info(ts));
+    let offset = info.as_ref().map_or(0, |i| i.offset().seconds());
+    let abbreviation = info.as_ref().map_or("UTC", |i| i.abbreviation());
+    let local = secs.saturating_add(i64::from(offset));
+    let days = local.div_euclid(86_400);
+    let rem = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let yday = days - days_from_civil(y, 1, 1) + 1;
@@ -228,6 +259,15 @@ fn strftime_utc(pattern: &str, secs: i64) -> String {
             Some('s') => out.push_str(&secs.to_string()),
             Some('F') => out.push_str(&format!("{y:04}-{m:02}-{d:02}")),
             Some('T') => out.push_str(&format!("{hh:02}:{mm:02}:{ss:02}")),
+            Some('z') => {
+                let (sign, abs) = if offset < 0 {
+                    ('-', -offset)
+                } else {
+                    ('+', offset)
+                };
+                out.push_str(&format!("{sign}{:02}{:02}", abs / 3600, abs % 3600 / 60));
+            }
+            Some('Z') => out.push_str(abbreviation),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');
@@ -279,27 +319,47 @@ mod tests {
     fn names_are_tcpdumps() {
         let b = Path::new("/d/ws");
         let c = rot(Some(1_000_000), None, None);
-        assert_eq!(file_name(b, &c, 0, 0), Path::new("/d/ws"));
-        assert_eq!(file_name(b, &c, 0, 1), Path::new("/d/ws1"));
-        assert_eq!(file_name(b, &c, 0, 12), Path::new("/d/ws12"));
+        let utc = TimeZone::UTC;
+        assert_eq!(file_name(b, &c, 0, 0, &utc), Path::new("/d/ws"));
+        assert_eq!(file_name(b, &c, 0, 1, &utc), Path::new("/d/ws1"));
+        assert_eq!(file_name(b, &c, 0, 12, &utc), Path::new("/d/ws12"));
         let ring = rot(Some(1), None, Some(10));
-        assert_eq!(file_name(b, &ring, 0, 0), Path::new("/d/ws0"));
-        assert_eq!(file_name(b, &ring, 0, 9), Path::new("/d/ws9"));
+        assert_eq!(file_name(b, &ring, 0, 0, &utc), Path::new("/d/ws0"));
+        assert_eq!(file_name(b, &ring, 0, 9, &utc), Path::new("/d/ws9"));
         let ring = rot(Some(1), None, Some(100));
-        assert_eq!(file_name(b, &ring, 0, 7), Path::new("/d/ws07"));
+        assert_eq!(file_name(b, &ring, 0, 7, &utc), Path::new("/d/ws07"));
         let timed = rot(None, Some(60), None);
         let p = Path::new("/d/ws-%Y%m%d-%H%M%S.pcap");
         // 2025-12-01 15:04:05 UTC
         assert_eq!(
-            file_name(p, &timed, 1_764_601_445, 0),
+            file_name(p, &timed, 1_764_601_445, 0, &utc),
             Path::new("/d/ws-20251201-150405.pcap")
         );
         assert_eq!(
-            strftime_utc("%F %T %j %y %s %% %q", 0),
-            "1970-01-01 00:00:00 001 70 0 % %q"
+            strftime("%F %T %j %y %s %z %Z %% %q", 0, &utc),
+            "1970-01-01 00:00:00 001 70 0 +0000 UTC % %q"
         );
-        assert_eq!(strftime_utc("%F", 951_782_400), "2000-02-29");
-        assert_eq!(strftime_utc("%j", 1_767_139_200), "365", "2025-12-31");
+        assert_eq!(strftime("%F", 951_782_400, &utc), "2000-02-29");
+        assert_eq!(strftime("%j", 1_767_139_200, &utc), "365", "2025-12-31");
+    }
+
+    #[test]
+    fn time_names_are_in_local_time() {
+        // Central European rules (as TZ=CET-1CEST,M3.5.0,M10.5.0/3 says them): winter +1,
+        // summer +2; %s stays the epoch's.
+        let cet = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        // 2025-12-01 15:04:05 UTC, then 2025-07-01 12:00:00 UTC.
+        assert_eq!(
+            strftime("%F %T %z %Z %s", 1_764_601_445, &cet),
+            "2025-12-01 16:04:05 +0100 CET 1764601445"
+        );
+        assert_eq!(strftime("%H %z %Z", 1_751_371_200, &cet), "14 +0200 CEST");
+        // West of Greenwich, across midnight: 1970-01-01 02:00 UTC is the 31st of December.
+        let west = TimeZone::posix("XST5:30").unwrap();
+        assert_eq!(
+            strftime("%F %H:%M %j %z", 7200, &west),
+            "1969-12-31 20:30 365 -0530"
+        );
     }
 
     fn packet(ts_secs: i64, len: usize) -> OwnedPacket {

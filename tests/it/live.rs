@@ -1397,3 +1397,53 @@ fn live_threads_give_the_output_of_one_thread() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `-G` names are strftime in local time, as tcpdump's (`localtime`): `TZ` from the
+/// environment decides, here a POSIX rule 5 h 30 east of UTC, named WSS.
+#[test]
+fn live_write_rotation_names_are_in_the_local_time_of_tz() {
+    let Some(ns) = Netns::new("rottz") else {
+        return;
+    };
+    let dir = temp_dir("rot-tz");
+    let base = dir.join("ws-%Y%m%d-%H%M%S-%Z-%s.pcap");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
+        .args(["-i", "vb", "-q", "--duration", "2", "-G", "60", "-w"])
+        .arg(&base)
+        .args(["ether", "proto", "0x88b5"])
+        .env("TZ", "WSS-5:30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = listening(&mut child);
+    ns.traffic(3);
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    let files = packets_per_file(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = &files[0].0;
+    let epoch: i64 = name
+        .trim_end_matches(".pcap")
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let east = jiff::tz::Offset::from_seconds(5 * 3600 + 30 * 60).unwrap();
+    let t = east.to_datetime(jiff::Timestamp::from_second(epoch).unwrap());
+    let local = format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    assert_eq!(name, &format!("ws-{local}-WSS-{epoch}.pcap"), "{files:?}");
+    assert_eq!(files[0].1, 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
