@@ -84,7 +84,8 @@ pub struct Cli {
 
     /// With -w and --keylog: write pcapng with the secrets of every TLS session wssniff
     /// decrypted, in a Decryption Secrets Block before its packets (as `editcap
-    /// --inject-secrets`), so tshark and Wireshark open the file decrypted. The file then
+    /// --inject-secrets`), so tshark and Wireshark open the file decrypted; rotated (-C, -G),
+    /// each file repeats them before the connection's first packet in it. The file then
     /// holds secrets: keep it as private as the key log.
     #[arg(long, requires_all = ["write", "keylog"], conflicts_with = "write_handshakes_only")]
     pub write_secrets: bool,
@@ -587,9 +588,6 @@ impl Cli {
                 }
                 if self.file_count.is_some() && max_bytes.is_none() && self.rotate_seconds.is_none() {
                     return Err("-W needs -C or -G (as in tcpdump)".into());
-                }
-                if self.write_secrets && (max_bytes.is_some() || self.rotate_seconds.is_some()) {
-                    return Err("--write-secrets does not rotate yet: drop -C/-G, or rotate without it".into());
                 }
                 if self.file_count == Some(0) {
                     return Err("-W must be at least 1".into());

@@ -29,8 +29,7 @@ use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::metrics::Metrics;
 use crate::sink::pcap::UpgradeOnlyWriter;
-use crate::sink::pcapng::PcapngWriter;
-use crate::sink::rotate::RotatingPcap;
+use crate::sink::rotate::{FileSecrets, RotatingPcap};
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 
@@ -931,8 +930,9 @@ pub(crate) enum PacketOut {
     All(RotatingPcap),
     UpgradesOnly(UpgradeOnlyWriter<RotatingPcap>),
     /// pcapng, with the secrets of each session the key store found keys for written
-    /// before the packet that needed them (`--write-secrets`).
-    WithSecrets(PcapngWriter, SecretsToWrite),
+    /// before the packet that needed them, and again in each later file before its
+    /// connection's first packet there (`--write-secrets`).
+    WithSecrets(RotatingPcap, SecretsToWrite, FileSecrets),
 }
 
 /// What `--write-secrets` needs: the key log lines of the sessions the key store found
@@ -967,10 +967,18 @@ impl PacketOut {
         };
         let snaplen = live_snaplen(live);
         if let Some(secrets) = secrets {
-            // Not rotated yet: refused with the flags (cli.rs).
-            let w = PcapngWriter::create(path, capture.linktype(), snaplen)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            return Ok(Some(PacketOut::WithSecrets(w, secrets)));
+            let w = RotatingPcap::create_pcapng(
+                path,
+                live.rotation.clone(),
+                capture.linktype(),
+                snaplen,
+                now,
+            )?;
+            return Ok(Some(PacketOut::WithSecrets(
+                w,
+                secrets,
+                FileSecrets::default(),
+            )));
         }
         let w = RotatingPcap::create(
             path,
@@ -989,15 +997,13 @@ impl PacketOut {
     pub(crate) fn write(&mut self, packet: &OwnedPacket, info: PacketInfo) -> io::Result<()> {
         match (self, info.flow) {
             (PacketOut::All(w), _) => w.write(packet),
-            (PacketOut::WithSecrets(w, secrets), _) => {
+            (PacketOut::WithSecrets(w, secrets, kept), flow) => {
                 // The engine has read this packet: a session it just found keys for (at
                 // its ServerHello) gets its secrets ahead of the packet, as tshark needs
-                // them before the first record they decrypt.
+                // them before the first record they decrypt (and in each later file, ahead
+                // of the connection's first packet there).
                 let lines = secrets.take();
-                if !lines.is_empty() {
-                    w.secrets(lines.as_bytes())?;
-                }
-                w.write(packet)
+                w.write_with_secrets(packet, flow, &lines, kept)
             }
             (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, packet),
             (PacketOut::UpgradesOnly(_), None) => Ok(()),
@@ -1007,7 +1013,7 @@ impl PacketOut {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         match self {
             PacketOut::All(w) => w.flush(),
-            PacketOut::WithSecrets(w, _) => w.flush(),
+            PacketOut::WithSecrets(w, ..) => w.flush(),
             PacketOut::UpgradesOnly(w) => w.flush(),
         }
     }
@@ -1016,7 +1022,7 @@ impl PacketOut {
     pub(crate) fn is_full(&self) -> bool {
         match self {
             PacketOut::All(w) => w.is_full(),
-            PacketOut::WithSecrets(..) => false,
+            PacketOut::WithSecrets(w, ..) => w.is_full(),
             PacketOut::UpgradesOnly(w) => w.writer().is_full(),
         }
     }

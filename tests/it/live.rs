@@ -1447,3 +1447,88 @@ fn live_write_rotation_names_are_in_the_local_time_of_tz() {
     assert_eq!(files[0].1, 3);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--write-secrets` with `-C`: every rotated pcapng file the decrypted connection reaches
+/// carries its session's secrets ahead of its packets there, and the files read back as one
+/// capture decrypt without a key log.
+#[test]
+fn live_write_secrets_rotates_with_the_secrets_in_every_file() {
+    let Some(ns) = Netns::new("rotsecrets") else {
+        return;
+    };
+    let dir = temp_dir("live-secrets-rotated");
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    // Rotated files are created by the user privileges were dropped to.
+    Command::new("chmod")
+        .arg("777")
+        .arg(&files)
+        .status()
+        .unwrap();
+    let script = dir.join("replay.py");
+    std::fs::write(&script, REPLAY_ON).unwrap();
+    let pcap = sample("tls/tls13-wss-python-ok.pcap");
+    let keys = sample("tls/tls13-wss-python-ok.keys");
+    let base = files.join("ws.pcapng");
+    let mut child = ns.wssniff(&[
+        "-i",
+        "vb",
+        "-q",
+        "--duration",
+        "3",
+        "--keylog",
+        keys.to_str().unwrap(),
+        "-w",
+        base.to_str().unwrap(),
+        "--write-secrets",
+        "-C",
+        "0.002",
+        "tcp",
+    ]);
+    let reader = listening(&mut child);
+    ns.run(&[
+        "python3",
+        script.to_str().unwrap(),
+        "va",
+        pcap.to_str().unwrap(),
+    ]);
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    let secret = std::fs::read_to_string(&keys).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("SERVER_TRAFFIC_SECRET_0"))
+        .unwrap()
+        .to_owned();
+    // Files in the order written: ws.pcapng, ws.pcapng1, … (the number after the name).
+    let mut names: Vec<(u32, PathBuf)> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let n = p
+                .to_string_lossy()
+                .rsplit("pcapng")
+                .next()
+                .unwrap()
+                .to_owned();
+            (n.parse().unwrap_or(0), p)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    let with: Vec<bool> = names
+        .iter()
+        .map(|(_, p)| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains(&secret))
+        .collect();
+    let first = with.iter().position(|&w| w).expect("secrets in some file");
+    assert!(
+        with[first..].iter().all(|&w| w),
+        "every file from the ServerHello on has the secrets: {with:?}"
+    );
+    let back = all_records(&files, &[]);
+    let hs: Vec<_> = back.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 1, "{back:#?}");
+    assert_eq!(hs[0]["verdict"], "ok");
+    std::fs::remove_dir_all(&dir).ok();
+}
