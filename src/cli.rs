@@ -84,7 +84,8 @@ pub struct Cli {
 
     /// With -w and --keylog: write pcapng with the secrets of every TLS session wssniff
     /// decrypted, in a Decryption Secrets Block before its packets (as `editcap
-    /// --inject-secrets`), so tshark and Wireshark open the file decrypted. The file then
+    /// --inject-secrets`), so tshark and Wireshark open the file decrypted; rotated (-C, -G),
+    /// each file repeats them before the connection's first packet in it. The file then
     /// holds secrets: keep it as private as the key log.
     #[arg(long, requires_all = ["write", "keylog"], conflicts_with = "write_handshakes_only")]
     pub write_secrets: bool,
@@ -109,7 +110,7 @@ pub struct Cli {
     pub file_size: Option<f64>,
 
     /// With -w, as tcpdump -G: start a new file every SECONDS (of packet time), its name
-    /// expanded by strftime in UTC (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
+    /// expanded by strftime in local time (TZ) as tcpdump's (`-w 'ws-%Y%m%d-%H%M%S.pcap'`).
     #[arg(
         short = 'G',
         long = "rotate-seconds",
@@ -279,9 +280,9 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = parse_size)]
     pub memcap: usize,
 
-    /// Analysis threads reading a file (-r): connections are spread over N workers by a
-    /// hash of their addresses, and one stage puts their results in packet order, so the
-    /// output is the same as with 1. Default: the cores available, at most 8.
+    /// Analysis threads (-r, -i, --tui): connections are spread over N workers by a hash of
+    /// their addresses, and one stage puts their results in packet order, so the output is
+    /// the same as with 1. Default: the cores available, at most 8.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -620,9 +621,6 @@ impl Cli {
                 }
                 if self.file_count.is_some() && max_bytes.is_none() && self.rotate_seconds.is_none() {
                     return Err("-W needs -C or -G (as in tcpdump)".into());
-                }
-                if self.write_secrets && (max_bytes.is_some() || self.rotate_seconds.is_some()) {
-                    return Err("--write-secrets does not rotate yet: drop -C/-G, or rotate without it".into());
                 }
                 if self.file_count == Some(0) {
                     return Err("-W must be at least 1".into());

@@ -358,12 +358,14 @@ pub struct Engine {
     table_account: Account,
     /// `meter.refused_total()` when last copied into the stats.
     refusals_seen: u64,
-    /// (deadline, connection) for upgrade requests awaiting an answer, in deadline order.
-    deadlines: VecDeque<(Timestamp, FlowKey)>,
+    /// (deadline, the number of the packet that queued it, connection) for upgrade requests
+    /// awaiting an answer, in deadline order.
+    deadlines: VecDeque<(Timestamp, u64, FlowKey)>,
     /// The stream of each connection whose failed handshake the correlation stage holds
     /// (parked): the client's frames on it are watched. Kept here beside `Flow::parked`
-    /// because the correlation stage never sees a connection.
-    parked_streams: BTreeMap<FlowKey, StreamId>,
+    /// because the correlation stage never sees a connection. With it, the timestamp of the
+    /// packet that parked it (a sharded worker lets a tick release it as the stage does).
+    parked_streams: BTreeMap<FlowKey, (StreamId, Timestamp)>,
     /// TLS session secrets (a key log), asked once per TLS session when set.
     keys: Option<Box<dyn KeyStore>>,
     /// The handshake ids each decrypted TLS connection carried, until its record. Per
@@ -527,9 +529,18 @@ impl Engine {
     /// passes, and connections idle past the timeout leave.
     pub(crate) fn pass(&mut self, number: u64, ts: Timestamp) {
         if let Cross::Log(log) = &mut self.cross {
-            log.begin_packet(number);
+            log.begin_packet(number, ts);
         }
         self.expire(ts);
+    }
+
+    /// A flow-sharded worker's share of the run's tick `serial` (from 0), which comes after
+    /// packet `after`: [`Engine::tick`] with its calls logged at the tick's position.
+    pub(crate) fn tick_sharded(&mut self, after: u64, serial: u64, now: Timestamp) {
+        if let Cross::Log(log) = &mut self.cross {
+            log.begin_tick(after, serial);
+        }
+        self.tick(now, &mut |_| {});
     }
 
     /// Hands the cross-flow calls logged so far to the caller (a sharded worker's engine).
@@ -569,7 +580,7 @@ impl Engine {
                     truncated: packet.is_truncated(),
                 },
             ),
-            Cross::Log(log) => log.begin_packet(packet.number),
+            Cross::Log(log) => log.begin_packet(packet.number, packet.ts),
         }
         self.expire(packet.ts);
         let seg = match decode::decode(packet) {
@@ -726,8 +737,11 @@ impl Engine {
             if let (Some(timeout), Some(since)) =
                 (self.config.response_timeout_ns, conn.unanswered_since())
             {
-                self.deadlines
-                    .push_back((Timestamp(since.0.saturating_add(timeout)), key));
+                self.deadlines.push_back((
+                    Timestamp(since.0.saturating_add(timeout)),
+                    packet.number,
+                    key,
+                ));
             }
         }
         // What the records of exchanges this packet completed take from the connection
@@ -889,25 +903,37 @@ impl Engine {
         if let Cross::Direct(c) = &mut self.cross {
             c.tick(&mut self.meter, now);
         }
-        while let Some(&(deadline, key)) = self.deadlines.front() {
+        let cutoff = Timestamp(now.0.saturating_sub(timeout));
+        if let Cross::Log(_) = &self.cross {
+            // The stage releases the parked records due now (Correlator::tick): this
+            // worker's connections stop watching for their clients as one engine's would
+            // (its `is_parked` answers no from here on).
+            self.parked_streams.retain(|_, (_, since)| *since > cutoff);
+        }
+        while let Some(&(deadline, queued_at, key)) = self.deadlines.front() {
             if deadline > now {
                 break;
             }
             self.deadlines.pop_front();
-            let cutoff = Timestamp(now.0.saturating_sub(timeout));
             let Some(conn) = self.flows.peek_mut(&key).and_then(Flow::conn) else {
                 continue;
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
             let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
+            if let Cross::Log(log) = &mut self.cross {
+                log.begin_deadline_group(queued_at, key);
+            }
             self.emit_completed(key, client, rtt, loss, tls.as_ref());
+            if let Cross::Log(log) = &mut self.cross {
+                log.end_group();
+            }
         }
         // Where the single engine expired Engine.IO sessions (after the unanswered requests,
-        // before idle connections). Only a direct engine is ticked: live capture runs one
-        // analysis thread, and a sharded run's log has no tick op.
-        if let Cross::Direct(c) = &mut self.cross {
-            c.expire_engineio(&mut self.stats, &mut self.meter, now);
+        // before idle connections); a sharded run's stage does it there (shard::Merge::tick).
+        match &mut self.cross {
+            Cross::Direct(c) => c.expire_engineio(&mut self.stats, &mut self.meter, now),
+            Cross::Log(log) => log.begin_tick_sweep(),
         }
         self.expire(now);
         if let Cross::Direct(c) = &mut self.cross {
@@ -923,7 +949,8 @@ impl Engine {
             self.note_refusals();
         }
         if let Cross::Log(log) = &mut self.cross {
-            log.begin_packet(FINISH);
+            let ts = log.packet_ts();
+            log.begin_packet(FINISH, ts);
         }
         for (seen, key, flow) in self.flows.drain_timed() {
             if let Some(mut conn) = flow.conn {
@@ -972,7 +999,7 @@ impl Engine {
             record.server = server;
             record.community_id =
                 community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
-            let parked_stream = self.parked_streams.get(&key) == Some(&stream);
+            let parked_stream = self.parked_streams.get(&key).map(|p| p.0) == Some(stream);
             if parked_stream {
                 self.parked_streams.remove(&key);
             }
@@ -1062,7 +1089,7 @@ impl Engine {
     /// Tells the correlation stage once the client of `key`, whose failed handshake it
     /// holds, sent a frame (the switch took effect on both sides).
     fn client_took_switch(&mut self, key: FlowKey) {
-        let Some(&stream) = self.parked_streams.get(&key) else {
+        let Some(&(stream, _)) = self.parked_streams.get(&key) else {
             return;
         };
         let spoke = self
@@ -1196,7 +1223,11 @@ impl Engine {
             }
             if let (Some(stream), true) = (opened, failed) {
                 // Parked by the correlation stage: watch the client's frames on it.
-                self.parked_streams.insert(key, stream);
+                let since = match &self.cross {
+                    Cross::Direct(_) => Timestamp::default(),
+                    Cross::Log(log) => log.packet_ts(),
+                };
+                self.parked_streams.insert(key, (stream, since));
                 if let Some(flow) = self.flows.peek_mut(&key) {
                     flow.parked = true;
                 }

@@ -1,7 +1,10 @@
 //! One run: open the source, drive the engine, feed the sinks, print the summary.
 
 pub mod keylog;
+mod live;
 mod threads;
+
+pub use live::{analyse_live_sharded, Sharding, MAX_BATCH_WAIT};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -26,8 +29,7 @@ use crate::present::Redactor;
 use crate::report::{CaptureInfo, Report};
 use crate::sink::metrics::Metrics;
 use crate::sink::pcap::UpgradeOnlyWriter;
-use crate::sink::pcapng::PcapngWriter;
-use crate::sink::rotate::RotatingPcap;
+use crate::sink::rotate::{FileSecrets, RotatingPcap};
 use crate::sink::{JsonSink, LineSink, LineStyle, RunEnd, Sink, Summary};
 use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 
@@ -819,6 +821,10 @@ fn output_stopped(e: &io::Error) -> String {
 /// burst while the terminal or disk is slow, bounded so memory is too.
 const CHANNEL_FRAMES: usize = 65_536;
 
+/// How often a live capture's engine is ticked (response timeouts, idle connections), the
+/// key log polled and the counters shown.
+const TICK: Duration = Duration::from_millis(200);
+
 fn now() -> Timestamp {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -878,7 +884,7 @@ pub fn analyse_live(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_tick.elapsed() >= Duration::from_millis(200) {
+        if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             // The key log a browser appends to while we capture: read what it gained.
             for notice in keys
@@ -924,8 +930,9 @@ pub(crate) enum PacketOut {
     All(RotatingPcap),
     UpgradesOnly(UpgradeOnlyWriter<RotatingPcap>),
     /// pcapng, with the secrets of each session the key store found keys for written
-    /// before the packet that needed them (`--write-secrets`).
-    WithSecrets(PcapngWriter, SecretsToWrite),
+    /// before the packet that needed them, and again in each later file before its
+    /// connection's first packet there (`--write-secrets`).
+    WithSecrets(RotatingPcap, SecretsToWrite, FileSecrets),
 }
 
 /// What `--write-secrets` needs: the key log lines of the sessions the key store found
@@ -960,10 +967,18 @@ impl PacketOut {
         };
         let snaplen = live_snaplen(live);
         if let Some(secrets) = secrets {
-            // Not rotated yet: refused with the flags (cli.rs).
-            let w = PcapngWriter::create(path, capture.linktype(), snaplen)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            return Ok(Some(PacketOut::WithSecrets(w, secrets)));
+            let w = RotatingPcap::create_pcapng(
+                path,
+                live.rotation.clone(),
+                capture.linktype(),
+                snaplen,
+                now,
+            )?;
+            return Ok(Some(PacketOut::WithSecrets(
+                w,
+                secrets,
+                FileSecrets::default(),
+            )));
         }
         let w = RotatingPcap::create(
             path,
@@ -982,15 +997,13 @@ impl PacketOut {
     pub(crate) fn write(&mut self, packet: &OwnedPacket, info: PacketInfo) -> io::Result<()> {
         match (self, info.flow) {
             (PacketOut::All(w), _) => w.write(packet),
-            (PacketOut::WithSecrets(w, secrets), _) => {
+            (PacketOut::WithSecrets(w, secrets, kept), flow) => {
                 // The engine has read this packet: a session it just found keys for (at
                 // its ServerHello) gets its secrets ahead of the packet, as tshark needs
-                // them before the first record they decrypt.
+                // them before the first record they decrypt (and in each later file, ahead
+                // of the connection's first packet there).
                 let lines = secrets.take();
-                if !lines.is_empty() {
-                    w.secrets(lines.as_bytes())?;
-                }
-                w.write(packet)
+                w.write_with_secrets(packet, flow, &lines, kept)
             }
             (PacketOut::UpgradesOnly(w), Some(flow)) => w.offer(flow, info.upgrade, packet),
             (PacketOut::UpgradesOnly(_), None) => Ok(()),
@@ -1000,7 +1013,7 @@ impl PacketOut {
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         match self {
             PacketOut::All(w) => w.flush(),
-            PacketOut::WithSecrets(w, _) => w.flush(),
+            PacketOut::WithSecrets(w, ..) => w.flush(),
             PacketOut::UpgradesOnly(w) => w.flush(),
         }
     }
@@ -1009,7 +1022,7 @@ impl PacketOut {
     pub(crate) fn is_full(&self) -> bool {
         match self {
             PacketOut::All(w) => w.is_full(),
-            PacketOut::WithSecrets(..) => false,
+            PacketOut::WithSecrets(w, ..) => w.is_full(),
             PacketOut::UpgradesOnly(w) => w.writer().is_full(),
         }
     }
@@ -1083,55 +1096,76 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
     for notice in notices {
         delivery.notice(notice);
     }
-    let mut engine = Engine::new(config.engine);
-    if config.keylog.is_some() {
-        let store = SharedKeyLog::new(keys.shared());
-        engine.set_key_store(Box::new(match used {
-            Some(used) => store.noting_used(used),
-            None => store,
-        }));
-    }
     let mut write_error: Option<io::Error> = None;
     let interface = live.options.interface.clone();
-    let ended = analyse_live(
-        capture,
-        &stop,
-        live.duration,
-        &mut engine,
-        Some(&mut keys),
-        |step| {
-            match step {
-                LiveStep::Event(e) => delivery.deliver(e),
-                LiveStep::Packet(packet, info) => {
-                    if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
-                        write_error.get_or_insert(e);
-                    }
+    // The counters the last tick showed: after the run, the run's.
+    let mut final_stats = Stats::default();
+    let mut step = |step: LiveStep<'_>| {
+        match step {
+            LiveStep::Event(e) => delivery.deliver(e),
+            LiveStep::Packet(packet, info) => {
+                if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
+                    write_error.get_or_insert(e);
                 }
-                LiveStep::Tick(stats, capture_stats) => {
-                    if let Some(metrics) = &mut delivery.metrics {
-                        metrics.counters(stats, Some(&capture_stats));
-                    }
-                    if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
-                        write_error.get_or_insert(e);
-                    }
-                    if reopen.swap(false, Ordering::Relaxed) {
-                        let info = live_capture_info(live, stats, &capture_stats);
-                        for line in delivery.reopen(report_to, &info) {
-                            eprintln!("wssniff: SIGHUP: {line}");
-                        }
+            }
+            LiveStep::Tick(stats, capture_stats) => {
+                final_stats.clone_from(stats);
+                if let Some(metrics) = &mut delivery.metrics {
+                    metrics.counters(stats, Some(&capture_stats));
+                }
+                if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                    write_error.get_or_insert(e);
+                }
+                if reopen.swap(false, Ordering::Relaxed) {
+                    let info = live_capture_info(live, stats, &capture_stats);
+                    for line in delivery.reopen(report_to, &info) {
+                        eprintln!("wssniff: SIGHUP: {line}");
                     }
                 }
             }
-            if delivery.done()
-                || write_error.is_some()
-                || packet_out.as_ref().is_some_and(PacketOut::is_full)
-            {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )?;
+        }
+        if delivery.done()
+            || write_error.is_some()
+            || packet_out.as_ref().is_some_and(PacketOut::is_full)
+        {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    // `-c` stops at the packet that reached the count, which only one thread knows at once.
+    let workers = if config.count.is_some() {
+        1
+    } else {
+        config.threads
+    };
+    let ended = if workers > 1 {
+        let sharding = Sharding {
+            config: &config.engine,
+            workers,
+            keys: config.keylog.is_some().then_some(&mut keys),
+            used,
+        };
+        analyse_live_sharded(capture, &stop, live.duration, sharding, &mut step)?
+    } else {
+        let mut engine = Engine::new(config.engine);
+        if config.keylog.is_some() {
+            let store = SharedKeyLog::new(keys.shared());
+            engine.set_key_store(Box::new(match used {
+                Some(used) => store.noting_used(used),
+                None => store,
+            }));
+        }
+        analyse_live(
+            capture,
+            &stop,
+            live.duration,
+            &mut engine,
+            Some(&mut keys),
+            &mut step,
+        )?
+    };
+    let engine_stats = final_stats;
     let stats = ended.stats;
     if let Some(p) = packet_out.as_mut().filter(|_| write_error.is_none()) {
         if let Err(e) = p.flush() {
@@ -1145,7 +1179,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         )
     });
     let read = ReadSummary {
-        packets: engine.stats().packets,
+        packets: engine_stats.packets,
         snaplen: Some(live_snaplen(live)),
         ..ReadSummary::default()
     };
@@ -1157,14 +1191,14 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         ..ReadSummary::default()
     };
     let end = RunEnd {
-        stats: engine.stats(),
+        stats: &engine_stats,
         read: &with_linktype,
         live: Some(&stats),
     };
     let ((summary, tripped, report), broken) = delivery.close(&end)?;
     let mut write_error = write_error.or(broken);
     if let (Some((report, mut file)), Some((report_path, format))) = (report, &config.report) {
-        let info = live_capture_info(live, engine.stats(), &stats);
+        let info = live_capture_info(live, &engine_stats, &stats);
         match rewrite_report(&report, &mut file, *format, &info) {
             Ok(size) => say_report_written(report_path, *format, size as u64),
             Err(e) => {
@@ -1173,7 +1207,7 @@ fn run_live(config: &Config, live: &Live) -> Result<Outcome, RunError> {
         }
     }
     let mut err = io::stderr().lock();
-    summary.write(&mut err, engine.stats(), Some(&read))?;
+    summary.write(&mut err, &engine_stats, Some(&read))?;
     write_live_stats(&mut err, &stats)?;
     if let Some(e) = write_error {
         stopped.get_or_insert(output_stopped(&e));

@@ -76,7 +76,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         },
         Input::Live(live) => {
             let keys = config.keylog.is_some().then_some(keys);
-            let (rx, _capture) = feed::spawn_live_reader(live, config.engine, redactor, keys)?;
+            let engine = (config.engine, config.threads);
+            let (rx, _capture) = feed::spawn_live_reader(live, engine, redactor, keys)?;
             let label = format!("interface {}", live.options.interface);
             return run_feed(App::new(label, None).redacted(redacted), &rx);
         }

@@ -19,6 +19,11 @@
 //!   the same packets as one table's); one table finishes them in (last activity, key)
 //!   order, so each one's calls are logged as a group with that order and the stage
 //!   interleaves the groups of all workers by it. End of input likewise.
+//! - **Ticks** (live capture: time passes without packets). A tick sits between two packets
+//!   at a [`Position`] of its own, in two phases replayed apart: the upgrade requests whose
+//!   response timeout passed (one group each, in the order one engine queued them: by the
+//!   number of the packet that queued the deadline), then the idle sweep (groups as above);
+//!   the stage's own tick work goes before, between and after them where one engine does it.
 //!
 //! Pure: no threads, no I/O here (the threads are `run::threads`).
 
@@ -94,16 +99,23 @@ pub(crate) enum Op {
     Peak(usize),
 }
 
-/// Where a connection leaving the table with others goes among them: its last activity,
-/// then its key (the flow table's order).
-type LeavingOrder = (Timestamp, FlowKey);
+/// Where one connection's calls go among other workers' at the same position: for a
+/// connection leaving the table with others, its last activity (nanoseconds) then its key
+/// (the flow table's order); for a tick's unanswered request, the number of the packet that
+/// queued its deadline, then the key (the order of one engine's deadline queue).
+type GroupOrder = (i64, FlowKey);
 
-/// The ops of one packet (`order: None`) or of one connection leaving the table with
-/// others at that packet (`order`: its last activity and key), ending at `end` in the ops.
+/// Where calls sit in packet order: (packet number, 0) for a packet's own calls; a tick
+/// after packet `n` (the `k`th tick of the run, from 0) has (n, 2k+1) for its unanswered
+/// requests and (n, 2k+2) for its idle sweep, after packet n's calls and before n+1's.
+pub(crate) type Position = (u64, u64);
+
+/// The ops of one packet (`order: None`) or of one connection among others at that
+/// position (`order`, see [`GroupOrder`]), ending at `end` in the ops.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    packet: u64,
-    order: Option<LeavingOrder>,
+    at: Position,
+    order: Option<GroupOrder>,
     end: usize,
 }
 
@@ -120,8 +132,10 @@ pub(crate) struct OpLog {
     tag: u64,
     next: u64,
     logged: Logged,
-    packet: u64,
-    group: Option<LeavingOrder>,
+    at: Position,
+    /// The timestamp of the packet being analysed (or passed).
+    ts: Timestamp,
+    group: Option<GroupOrder>,
     /// Provisional ids by connection, forgotten when it ends.
     ids_of: HashMap<FlowKey, Vec<u64>>,
     /// Notices already logged (the stage says each once anyway; this saves the strings).
@@ -137,7 +151,8 @@ impl OpLog {
             tag: PROVISIONAL | ((worker as u64) << WORKER_SHIFT),
             next: 1,
             logged: Logged::default(),
-            packet: 0,
+            at: (0, 0),
+            ts: Timestamp::default(),
             group: None,
             ids_of: HashMap::new(),
             warned: Vec::new(),
@@ -145,17 +160,42 @@ impl OpLog {
         }
     }
 
-    /// The calls that follow are packet `number`'s.
+    /// The calls that follow are packet `number`'s (captured at `ts`).
     #[inline]
-    pub(crate) fn begin_packet(&mut self, number: u64) {
-        self.packet = number;
+    pub(crate) fn begin_packet(&mut self, number: u64, ts: Timestamp) {
+        self.at = (number, 0);
+        self.ts = ts;
         self.group = None;
+    }
+
+    /// The calls that follow are the unanswered requests of the run's tick `serial` (from
+    /// 0), which comes after packet `after`.
+    pub(crate) fn begin_tick(&mut self, after: u64, serial: u64) {
+        self.at = (after, serial.saturating_mul(2).saturating_add(1));
+        self.group = None;
+    }
+
+    /// The calls that follow are the current tick's idle sweep.
+    pub(crate) fn begin_tick_sweep(&mut self) {
+        self.at.1 = self.at.1.saturating_add(1);
+        self.group = None;
+    }
+
+    /// The timestamp of the packet last begun.
+    pub(crate) fn packet_ts(&self) -> Timestamp {
+        self.ts
     }
 
     /// The calls that follow finish the connection `key`, last active at `seen`, leaving
     /// the table with others.
     pub(crate) fn begin_group(&mut self, seen: Timestamp, key: FlowKey) {
-        self.group = Some((seen, key));
+        self.group = Some((seen.0, key));
+    }
+
+    /// The calls that follow report the unanswered requests of `key`, whose deadline packet
+    /// `queued_at` queued.
+    pub(crate) fn begin_deadline_group(&mut self, queued_at: u64, key: FlowKey) {
+        self.group = Some((i64::try_from(queued_at).unwrap_or(i64::MAX), key));
     }
 
     pub(crate) fn end_group(&mut self) {
@@ -164,15 +204,16 @@ impl OpLog {
 
     pub(crate) fn push(&mut self, op: Op) {
         let logged = &mut self.logged;
-        let open = logged.entries.last().is_some_and(|e| {
-            e.packet == self.packet && e.order == self.group && e.end == logged.ops.len()
-        });
+        let open = logged
+            .entries
+            .last()
+            .is_some_and(|e| e.at == self.at && e.order == self.group && e.end == logged.ops.len());
         logged.ops.push(op);
         let end = logged.ops.len();
         match logged.entries.last_mut() {
             Some(e) if open => e.end = end,
             _ => logged.entries.push(Entry {
-                packet: self.packet,
+                at: self.at,
                 order: self.group,
                 end,
             }),
@@ -242,9 +283,9 @@ impl Cursor {
         }
     }
 
-    /// Every entry up to packet `packet` (none is ever left behind), with its ops.
-    fn take_until(&mut self, packet: u64, out: &mut Vec<(Option<LeavingOrder>, Vec<Op>)>) {
-        while let Some(e) = self.entries.next_if(|e| e.packet <= packet) {
+    /// Every entry up to position `at` (none is ever left behind), with its ops.
+    fn take_until(&mut self, at: Position, out: &mut Vec<(Option<GroupOrder>, Vec<Op>)>) {
+        while let Some(e) = self.entries.next_if(|e| e.at <= at) {
             let n = e.end.saturating_sub(self.taken);
             self.taken = e.end;
             out.push((e.order, self.ops.by_ref().take(n).collect()));
@@ -264,6 +305,8 @@ pub(crate) struct Merge {
     ids: HashMap<u64, u64>,
     /// Each worker's table size, as last logged.
     lens: Vec<usize>,
+    /// Live capture's response timeout: without it a tick does nothing (as one engine's).
+    response_timeout_ns: Option<i64>,
 }
 
 impl Merge {
@@ -276,6 +319,7 @@ impl Merge {
             refusals_seen: 0,
             ids: HashMap::new(),
             lens: vec![0; workers],
+            response_timeout_ns: config.response_timeout_ns,
         }
     }
 
@@ -311,7 +355,7 @@ impl Merge {
                 truncated,
             },
         );
-        let own = self.replay(number, owner, cursors, false);
+        let own = self.replay((number, 0), owner, cursors, false);
         if let Some(skip) = skip {
             self.corr.skipped(&mut self.stats, skip);
         }
@@ -326,20 +370,61 @@ impl Merge {
         self.corr.settle_order(&mut self.meter);
     }
 
+    /// Replays the run's tick `serial` (after packet `after`, at the clock's `now`) as one
+    /// engine's [`Engine::tick`](super::Engine::tick) does it: parked records due, the
+    /// workers' unanswered requests, Engine.IO sessions due, the workers' idle sweeps, then
+    /// what is due in id order.
+    pub(crate) fn tick(
+        &mut self,
+        (after, serial): (u64, u64),
+        now: Timestamp,
+        cursors: &mut [Cursor],
+        emit: &mut dyn FnMut(Event),
+    ) {
+        if self.response_timeout_ns.is_none() {
+            return;
+        }
+        let deadlines = (after, serial.saturating_mul(2).saturating_add(1));
+        self.corr.tick(&mut self.meter, now);
+        let own = self.replay(deadlines, None, cursors, false);
+        self.replay_own(own);
+        self.corr
+            .expire_engineio(&mut self.stats, &mut self.meter, now);
+        let own = self.replay((after, deadlines.1.saturating_add(1)), None, cursors, false);
+        self.replay_own(own);
+        if self.meter.refused_total() != self.refusals_seen {
+            self.refusals_seen = self.meter.refused_total();
+            self.corr.memcap_notice(self.budget);
+        }
+        self.corr.release(&mut self.stats, emit);
+        self.corr.settle_order(&mut self.meter);
+    }
+
+    /// The run's counters so far, with the workers' `workers` (as last reported) added:
+    /// what a live tick shows while the workers' own are still apart.
+    pub(crate) fn stats_with(&self, workers: &[Stats]) -> Stats {
+        let mut stats = self.stats.clone();
+        Self::add_workers(&mut stats, workers, &self.meter);
+        stats
+    }
+
     /// Adds the workers' counters (theirs are kept apart until the end: see
     /// [`Stats::absorb`]) and every meter's refusals.
     pub(crate) fn absorb(&mut self, workers: &[Stats]) {
+        Self::add_workers(&mut self.stats, workers, &self.meter);
+    }
+
+    fn add_workers(stats: &mut Stats, workers: &[Stats], meter: &Meter) {
         for w in workers {
-            self.stats.absorb(w);
+            stats.absorb(w);
             for (what, r) in &w.memcap_refused {
-                let sum = self.stats.memcap_refused.entry(what).or_default();
+                let sum = stats.memcap_refused.entry(what).or_default();
                 sum.times += r.times;
                 sum.bytes += r.bytes;
             }
         }
-        for (what, r) in self.meter.refusals().filter(|(_, r)| r.times > 0) {
-            let sum: &mut RefusalCount =
-                self.stats.memcap_refused.entry(what.as_str()).or_default();
+        for (what, r) in meter.refusals().filter(|(_, r)| r.times > 0) {
+            let sum: &mut RefusalCount = stats.memcap_refused.entry(what.as_str()).or_default();
             sum.times += r.times;
             sum.bytes += r.bytes;
         }
@@ -348,7 +433,7 @@ impl Merge {
     /// End of input, after [`Merge::absorb`]: the workers' last calls (their own first, then
     /// every connection still open, in leaving order), then the stage's own end.
     pub(crate) fn finish(&mut self, cursors: &mut [Cursor], emit: &mut dyn FnMut(Event)) {
-        let own = self.replay(FINISH, None, cursors, true);
+        let own = self.replay((FINISH, u64::MAX), None, cursors, true);
         self.replay_own(own);
         self.corr.finish(&mut self.stats, &mut self.meter, emit);
     }
@@ -359,7 +444,7 @@ impl Merge {
     /// workers' (their tables' sizes after the sweep) before the owner's.
     fn replay(
         &mut self,
-        packet: u64,
+        at: Position,
         owner: Option<usize>,
         cursors: &mut [Cursor],
         own_first: bool,
@@ -369,7 +454,7 @@ impl Merge {
         let mut owners = Vec::new();
         let mut taken = Vec::new();
         for (w, c) in cursors.iter_mut().enumerate() {
-            c.take_until(packet, &mut taken);
+            c.take_until(at, &mut taken);
             for (order, ops) in taken.drain(..) {
                 match order {
                     Some(order) => groups.push((order, w, ops)),
@@ -507,7 +592,7 @@ mod tests {
     #[test]
     fn calls_are_logged_under_their_packet_and_group() {
         let mut log = OpLog::new(1);
-        log.begin_packet(7);
+        log.begin_packet(7, Timestamp(0));
         log.begin_group(Timestamp(5), key(1));
         let a = log.reserve(key(1));
         log.end_group();
@@ -515,7 +600,7 @@ mod tests {
         log.peak(3); // unchanged: not logged again
         let b = log.reserve(key(2));
         log.forget(key(2));
-        log.begin_packet(8);
+        log.begin_packet(8, Timestamp(0));
         log.notice_once(NoticeCode::HeaderLimit, "x".into());
         log.notice_once(NoticeCode::HeaderLimit, "x".into());
         assert_ne!(a, b);
@@ -524,7 +609,7 @@ mod tests {
         let shape: Vec<(u64, bool, usize)> = logged
             .entries
             .iter()
-            .map(|e| (e.packet, e.order.is_some(), e.end))
+            .map(|e| (e.at.0, e.order.is_some(), e.end))
             .collect();
         // The group, then packet 7's own calls (len, reserve, forget), then packet 8's notice.
         assert_eq!(shape, [(7, true, 1), (7, false, 4), (8, false, 5)]);
@@ -538,7 +623,7 @@ mod tests {
         // activity), so its id is reserved first whatever the worker order.
         let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
         for (log, seen, port) in [(&mut w0, 20, 1), (&mut w1, 10, 2)] {
-            log.begin_packet(3);
+            log.begin_packet(3, Timestamp(0));
             log.begin_group(Timestamp(seen), key(port));
             log.reserve(key(port));
             log.end_group();
@@ -561,15 +646,57 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_is_replayed_between_its_packets_in_one_deadline_queues_order() {
+        // Tick 0 comes after packet 2. Worker 0's request was queued at packet 2, worker 1's
+        // at packet 1: one engine's queue reports worker 1's first. Packet 3's own call
+        // comes after the tick, and packet 2's before it.
+        let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
+        w0.begin_packet(2, Timestamp(0));
+        w0.reserve(key(9));
+        for (log, queued, port) in [(&mut w0, 2, 1), (&mut w1, 1, 2)] {
+            log.begin_tick(2, 0);
+            log.begin_deadline_group(queued, key(port));
+            log.reserve(key(port));
+            log.end_group();
+            log.begin_tick_sweep();
+        }
+        w1.begin_packet(3, Timestamp(0));
+        w1.reserve(key(3));
+        let (p0, p1) = (w0.tag | 2, w1.tag | 1);
+        let config = EngineConfig {
+            response_timeout_ns: Some(1),
+            ..EngineConfig::default()
+        };
+        let mut merge = Merge::new(&config, 2);
+        let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];
+        let packet = |merge: &mut Merge, cursors: &mut [Cursor], n| {
+            merge.packet(
+                (n, Timestamp(0), 60, false),
+                None,
+                Some(0),
+                cursors,
+                &mut |_| {},
+            );
+        };
+        packet(&mut merge, &mut cursors, 2);
+        assert_eq!(merge.global(w0.tag | 1), 1, "packet 2's own call");
+        assert_eq!(merge.global(p1), p1, "the tick's calls wait for the tick");
+        merge.tick((2, 0), Timestamp(10), &mut cursors, &mut |_| {});
+        assert_eq!((merge.global(p1), merge.global(p0)), (2, 3));
+        packet(&mut merge, &mut cursors, 3);
+        assert_eq!(merge.global(w1.tag | 2), 4);
+    }
+
+    #[test]
     fn the_peak_counts_every_workers_table() {
         let (mut w0, mut w1) = (OpLog::new(0), OpLog::new(1));
-        w0.begin_packet(1);
+        w0.begin_packet(1, Timestamp(0));
         w0.peak(2);
-        w1.begin_packet(2);
+        w1.begin_packet(2, Timestamp(0));
         w1.peak(3);
-        w0.begin_packet(3);
+        w0.begin_packet(3, Timestamp(0));
         w0.table_len(0);
-        w1.begin_packet(4);
+        w1.begin_packet(4, Timestamp(0));
         w1.peak(4);
         let mut merge = Merge::new(&EngineConfig::default(), 2);
         let mut cursors = [Cursor::new(w0.take()), Cursor::new(w1.take())];

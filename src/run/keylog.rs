@@ -59,6 +59,16 @@ impl KeyLogFile {
         &self.path
     }
 
+    /// Whether the file's size changed since it was last read (it grew, or it was truncated
+    /// or replaced): [`KeyLogFile::read_new`] has something to do. A file that cannot be
+    /// examined counts as changed, so the read says why.
+    #[must_use]
+    pub fn has_new(&self) -> bool {
+        self.file
+            .metadata()
+            .map_or(true, |m| m.len() != self.offset)
+    }
+
     /// Reads what was appended since the last call (at most [`MAX_READ_PER_POLL`] bytes) and
     /// adds its complete lines to `log`. A file that shrank was truncated or replaced (a new
     /// browser session rewrites it): it is read again from the start, with line numbers
@@ -179,6 +189,13 @@ impl Keys {
     #[must_use]
     pub fn sessions(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Live: whether [`Keys::poll`] would read anything (the `--keylog` file changed size
+    /// since the last poll). Without a file, or once reading it failed, never.
+    #[must_use]
+    pub fn has_new(&self) -> bool {
+        !self.read_failed && self.file.as_ref().is_some_and(KeyLogFile::has_new)
     }
 
     /// Live: reads what the key log file gained since the last call.

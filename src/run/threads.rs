@@ -33,6 +33,7 @@ use std::time::Duration;
 use super::keylog::Keys;
 use super::Step;
 use crate::capture::filter::PacketFilter;
+use crate::capture::live::OwnedPacket;
 use crate::capture::{Linktype, Packet, Record, Timestamp};
 use crate::correlate::tls::SharedResumption;
 use crate::decode::{self, Skip};
@@ -41,7 +42,7 @@ use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::{Event, Notice};
 use crate::tcp::flow::FlowKey;
 use crate::tls::keylog::KeyLog;
-use crate::tls::keystore::SharedKeyLog;
+use crate::tls::keystore::{SharedKeyLog, UsedSessions};
 use crate::tls::{KeyAnswer, KeyRequest, KeyStore};
 
 /// Packets per batch: large enough that handing a batch on costs little per packet, small
@@ -52,32 +53,52 @@ pub const BATCH_PACKETS: usize = 4096;
 pub const BATCH_BYTES: usize = 4 << 20;
 /// Batches queued per worker and for the stage (bounded: the reader waits rather than
 /// reading ahead), so at most about `(workers + 4) * IN_FLIGHT` batches exist at once.
-const IN_FLIGHT: usize = 2;
+pub(super) const IN_FLIGHT: usize = 2;
+
+/// The seed of the hash that spreads connections over the workers (fixed: a run's routing
+/// does not change its output, but a fixed one keeps runs alike to debug).
+pub(super) const ROUTE_SEED: u64 = 0x7773_736e_6966_6621;
 
 /// Where a packet goes.
 #[derive(Clone, Copy, Debug)]
-enum Route {
+pub(super) enum Route {
     Worker(usize),
     /// Not TCP (or not decodable): the stage counts it, no worker analyses it.
     Skip(Skip),
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Meta {
-    number: u64,
-    ts: Timestamp,
-    linktype: Linktype,
-    orig_len: u32,
-    start: usize,
-    len: usize,
-    route: Route,
+pub(super) struct Meta {
+    pub(super) number: u64,
+    pub(super) ts: Timestamp,
+    pub(super) linktype: Linktype,
+    pub(super) orig_len: u32,
+    pub(super) start: usize,
+    pub(super) len: usize,
+    pub(super) route: Route,
 }
 
 /// Packets copied out of the reader's buffer, shared by the workers and the stage.
 #[derive(Debug, Default)]
-struct Batch {
-    bytes: Vec<u8>,
-    packets: Vec<Meta>,
+pub(super) struct Batch {
+    pub(super) bytes: Vec<u8>,
+    pub(super) packets: Vec<Meta>,
+    /// Live capture: the packets as captured, for the stage's `-w` and the TUI's packet ring
+    /// (the workers read `bytes`), with each one's connection.
+    pub(super) live: Vec<(OwnedPacket, Option<FlowKey>)>,
+    /// Live capture: the tick that follows the batch's packets.
+    pub(super) tick: Option<Tick>,
+}
+
+/// Time passing in a live capture without a packet (the engine's tick), between packets.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Tick {
+    /// The number of the packet before it (0: before the first).
+    pub(super) after: u64,
+    /// Ticks of the run before this one.
+    pub(super) serial: u64,
+    /// The clock's time.
+    pub(super) now: Timestamp,
 }
 
 impl Batch {
@@ -94,26 +115,34 @@ impl Batch {
         }
     }
 
-    fn last_number(&self) -> Option<u64> {
+    pub(super) fn last_number(&self) -> Option<u64> {
         self.packets.last().map(|m| m.number)
+    }
+
+    /// Empties it for reuse, keeping its buffers.
+    pub(super) fn clear(&mut self) {
+        self.bytes.clear();
+        self.packets.clear();
+        self.live.clear();
+        self.tick = None;
     }
 }
 
 /// What the workers publish for each other and for the reader.
 #[derive(Debug)]
-struct Shared {
+pub(super) struct Shared {
     /// Per worker: every packet up to this number that is its own has been analysed.
     done: Vec<AtomicU64>,
     /// Bytes each worker (and, last, the stage) holds, at its last batch.
-    held: Vec<AtomicUsize>,
+    pub(super) held: Vec<AtomicUsize>,
     /// Connections each worker tracks, at its last batch.
     flows: Vec<AtomicUsize>,
     /// The run stopped early (`-c`, a broken output): the reader stops reading.
-    stop: AtomicBool,
+    pub(super) stop: AtomicBool,
 }
 
 impl Shared {
-    fn new(workers: usize) -> Self {
+    pub(super) fn new(workers: usize) -> Self {
         Shared {
             done: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             held: (0..=workers).map(|_| AtomicUsize::new(0)).collect(),
@@ -123,7 +152,7 @@ impl Shared {
     }
 
     /// Waits until every worker but `me` has analysed its packets up to `number`.
-    fn wait_for(&self, me: Option<usize>, number: u64) {
+    pub(super) fn wait_for(&self, me: Option<usize>, number: u64) {
         let mut spins = 0u32;
         while self
             .done
@@ -154,11 +183,11 @@ impl Shared {
 /// the packet before this one, so that what other connections taught the resumption cache
 /// is what a single engine would know at this packet.
 #[derive(Debug)]
-struct OrderedKeys {
-    inner: SharedKeyLog,
-    log: Arc<Mutex<KeyLog>>,
-    shared: Arc<Shared>,
-    me: usize,
+pub(super) struct OrderedKeys {
+    pub(super) inner: SharedKeyLog,
+    pub(super) log: Arc<Mutex<KeyLog>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) me: usize,
 }
 
 impl KeyStore for OrderedKeys {
@@ -182,20 +211,38 @@ impl KeyStore for OrderedKeys {
 }
 
 /// What a worker hands the stage.
-enum FromWorker {
-    Batch(Logged),
+pub(super) enum FromWorker {
+    /// A batch's log, and in a live capture what the stage's `-w` needs of its packets.
+    Batch(Logged, Option<Box<PacketNotes>>),
     End(Logged, Box<Stats>),
 }
 
+/// What a live worker says about its packets of a batch besides its log.
+#[derive(Debug, Default)]
+pub(super) struct PacketNotes {
+    /// Indices in the batch of its packets whose connection has carried an upgrade request
+    /// (`PacketInfo::upgrade`, for `-w --write-handshakes-only`), in order.
+    pub(super) upgrades: Vec<usize>,
+    /// Indices in the batch of its packets at which the key store found sessions, with
+    /// their key log lines (for `--write-secrets`), in order.
+    pub(super) secrets: Vec<(usize, String)>,
+    /// At a tick: the worker's counters (the stage's ticks show the run's).
+    pub(super) stats: Option<Box<Stats>>,
+}
+
 /// What the reader hands the stage, in capture order.
-enum ToStage {
+pub(super) enum ToStage {
     Batch(Arc<Batch>),
     /// Notices about key material read between packets.
     Notices(Vec<Notice>),
 }
 
 /// The worker a connection belongs to.
-fn route(packet: &Packet<'_>, workers: usize, hasher: &foldhash::fast::FixedState) -> Route {
+pub(super) fn route(
+    packet: &Packet<'_>,
+    workers: usize,
+    hasher: &foldhash::fast::FixedState,
+) -> Route {
     match decode::decode(packet) {
         Ok(seg) => {
             let (key, _) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
@@ -249,7 +296,8 @@ pub(crate) fn analyse<R: Send>(
             std::thread::Builder::new()
                 .name(format!("wssniff-worker-{me}"))
                 .spawn_scoped(scope, move || {
-                    work(me, config, (keys, resumption), &rx, &out_tx, &shared);
+                    let keys = (Some(keys), resumption);
+                    work(me, config, keys, None, (&rx, &out_tx), &shared);
                 })?;
             to_workers.push(tx);
             from_workers.push(out_rx);
@@ -300,7 +348,7 @@ fn read<R>(
     (to_workers, to_stage, recycled): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
-    let hasher = foldhash::fast::FixedState::with_seed(0x7773_736e_6966_6621);
+    let hasher = foldhash::fast::FixedState::with_seed(ROUTE_SEED);
     let mut batch = Batch::default();
     let mut last_sent = 0u64;
     let send = |batch: &mut Batch, last_sent: &mut u64| -> ControlFlow<()> {
@@ -363,18 +411,25 @@ fn read<R>(
     summary
 }
 
+/// What a live worker notes of its packets for the stage: `Some` in a live capture, with
+/// the sessions its key store found (`--write-secrets`) when asked.
+pub(super) type LiveNotes = Option<Option<Arc<Mutex<UsedSessions>>>>;
+
 /// A worker: its connections' packets through its engine, the log of each batch to the
-/// stage, and at the end of input its last calls and counters.
-fn work(
+/// stage, and at the end of input its last calls and counters. In a live capture (`live`)
+/// it also runs each batch's tick and notes what the stage's `-w` needs.
+pub(super) fn work(
     me: usize,
     config: EngineConfig,
-    (keys, resumption): (OrderedKeys, SharedResumption),
-    rx: &Receiver<Arc<Batch>>,
-    tx: &SyncSender<FromWorker>,
+    (keys, resumption): (Option<OrderedKeys>, SharedResumption),
+    live: LiveNotes,
+    (rx, tx): (&Receiver<Arc<Batch>>, &SyncSender<FromWorker>),
     shared: &Shared,
 ) {
     let mut engine = Engine::with_log(config, OpLog::new(me));
-    engine.set_key_store(Box::new(keys));
+    if let Some(keys) = keys {
+        engine.set_key_store(Box::new(keys));
+    }
     engine.share_resumption(resumption);
     while let Ok(batch) = rx.recv() {
         // The caps are global: what the others hold counts against this worker's share.
@@ -385,15 +440,20 @@ fn work(
         let others = Shared::others(&shared.flows, me);
         engine.set_max_flows(config.flows.max_flows.saturating_sub(others).max(1));
         let done = shared.done.get(me);
-        for m in &batch.packets {
-            match m.route {
-                Route::Worker(w) if w == me => {
-                    if let Some(d) = done {
-                        d.store(m.number.saturating_sub(1), Ordering::Release);
+        let mut notes = None;
+        if let Some(used) = &live {
+            notes = Some(live_batch(&mut engine, me, &batch, used.as_ref(), shared));
+        } else {
+            for m in &batch.packets {
+                match m.route {
+                    Route::Worker(w) if w == me => {
+                        if let Some(d) = done {
+                            d.store(m.number.saturating_sub(1), Ordering::Release);
+                        }
+                        engine.take(&batch.packet(m));
                     }
-                    engine.take(&batch.packet(m));
+                    _ => engine.pass(m.number, m.ts),
                 }
-                _ => engine.pass(m.number, m.ts),
             }
         }
         if let (Some(d), Some(last)) = (done, batch.last_number()) {
@@ -408,7 +468,7 @@ fn work(
             f.store(engine.flow_count(), Ordering::Relaxed);
         }
         let log = engine.take_log().unwrap_or_default();
-        if tx.send(FromWorker::Batch(log)).is_err() {
+        if tx.send(FromWorker::Batch(log, notes)).is_err() {
             return;
         }
     }
@@ -419,6 +479,43 @@ fn work(
     engine.finish(&mut |_| {});
     let log = engine.take_log().unwrap_or_default();
     let _ = tx.send(FromWorker::End(log, Box::new(engine.stats().clone())));
+}
+
+/// A live worker's batch: its packets (noting each one's upgrade flag and the sessions
+/// found at it), then the batch's tick, with the worker's counters at a tick.
+fn live_batch(
+    engine: &mut Engine,
+    me: usize,
+    batch: &Batch,
+    used: Option<&Arc<Mutex<UsedSessions>>>,
+    shared: &Shared,
+) -> Box<PacketNotes> {
+    let mut notes = Box::<PacketNotes>::default();
+    let done = shared.done.get(me);
+    for (i, m) in batch.packets.iter().enumerate() {
+        match m.route {
+            Route::Worker(w) if w == me => {
+                if let Some(d) = done {
+                    d.store(m.number.saturating_sub(1), Ordering::Release);
+                }
+                if engine.take(&batch.packet(m)).upgrade {
+                    notes.upgrades.push(i);
+                }
+                if let Some(Ok(mut used)) = used.map(|u| u.lock()) {
+                    let lines = used.take();
+                    if !lines.is_empty() {
+                        notes.secrets.push((i, lines));
+                    }
+                }
+            }
+            _ => engine.pass(m.number, m.ts),
+        }
+    }
+    if let Some(t) = batch.tick {
+        engine.tick_sharded(t.after, t.serial, t.now);
+        notes.stats = Some(Box::new(engine.stats().clone()));
+    }
+    notes
 }
 
 /// The correlation stage: each batch's packets replayed with every worker's log of it.
@@ -448,7 +545,7 @@ fn stage(
         let mut cursors: Vec<Cursor> = from_workers
             .iter()
             .map(|rx| match rx.recv() {
-                Ok(FromWorker::Batch(log)) => Cursor::new(log),
+                Ok(FromWorker::Batch(log, _)) => Cursor::new(log),
                 _ => Cursor::new(Logged::default()),
             })
             .collect();
@@ -480,8 +577,7 @@ fn stage(
             h.store(merge.memory(), Ordering::Relaxed);
         }
         if let Ok(mut done) = Arc::try_unwrap(batch) {
-            done.bytes.clear();
-            done.packets.clear();
+            done.clear();
             let _ = recycle.try_send(done);
         }
     }
@@ -491,7 +587,7 @@ fn stage(
         // Logs of batches the stage did not replay (it stopped) come before the end.
         loop {
             match rx.recv() {
-                Ok(FromWorker::Batch(_)) => {}
+                Ok(FromWorker::Batch(..)) => {}
                 Ok(FromWorker::End(log, s)) => {
                     cursors.push(Cursor::new(log));
                     stats.push(*s);

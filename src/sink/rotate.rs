@@ -2,13 +2,18 @@
 //! bytes), `-G` (a new file every SECONDS, its name put through strftime), `-W` (with `-C`, a
 //! ring of N files overwritten in turn; with `-G` alone, stop after N files).
 //!
-//! A layer around [`PcapWriter`]: it decides when a file ends and what the next one is called,
-//! and opens writers; what a file holds is the writer's business. Names are tcpdump's
+//! A layer around [`PcapWriter`] (or, with `--write-secrets`, [`PcapngWriter`]): it decides
+//! when a file ends and what the next one is called, and opens writers; what a file holds is
+//! the writer's business. With secrets, each file gets a Decryption Secrets Block with a
+//! connection's session lines ahead of that connection's first packet in it
+//! ([`RotatingPcap::write_with_secrets`]), so every file opens decrypted on its own. Names are tcpdump's
 //! (`MakeFilename`): without `-W` the first file is the name as given and the next ones get
 //! 1, 2, …; with `-W N` every file is numbered from 0, zero-padded to the digits of N−1
 //! (`-W 10`: `ws0`…`ws9`; `-W 100`: `ws00`…`ws99`). With `-G` the name is first expanded
-//! by strftime at the time the file opens (in UTC: `%Y %m %d %H %M %S %j %y %s %F %T %%`) and
-//! the `-C` count starts again at each time rotation. Time is the packets' capture time (the
+//! by strftime at the time the file opens, in local time as tcpdump's `localtime` gives it
+//! (the `TZ` environment variable, else `/etc/localtime`, else UTC: `%Y %m %d %H %M %S %j %y
+//! %F %T %z %Z`, with `%s` the seconds since the epoch and `%%`), and the `-C` count starts
+//! again at each time rotation. Time is the packets' capture time (the
 //! first file's from the clock when it is opened), so rotation needs no timer thread. The
 //! first file is created before privileges are dropped (and chowned with the other outputs);
 //! later ones are created by the `-Z` user, so the folder must be writable by it, as for
@@ -17,10 +22,102 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::collections::{HashMap, VecDeque};
+
+use jiff::tz::TimeZone;
+
 use crate::capture::live::OwnedPacket;
 use crate::capture::{Linktype, Timestamp};
+use crate::tcp::flow::FlowKey;
 
 use super::pcap::{PcapWriter, WritePackets};
+use super::pcapng::PcapngWriter;
+
+/// The file format being written.
+enum Writer {
+    Pcap(PcapWriter),
+    /// `--write-secrets`: pcapng, which can carry Decryption Secrets Blocks.
+    Pcapng(PcapngWriter),
+}
+
+impl Writer {
+    fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        match self {
+            Writer::Pcap(w) => w.write(packet),
+            Writer::Pcapng(w) => w.write(packet),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Writer::Pcap(w) => w.flush(),
+            Writer::Pcapng(w) => w.flush(),
+        }
+    }
+
+    /// Bytes of the file's header, and of a record of `data` bytes.
+    fn sizes(&self, data: usize) -> (u64, u64) {
+        let padded = (data as u64).div_ceil(4) * 4;
+        match self {
+            Writer::Pcap(_) => (FILE_HEADER_BYTES, RECORD_HEADER_BYTES + data as u64),
+            // Section Header (28) and Interface Description (32); an Enhanced Packet Block.
+            Writer::Pcapng(_) => (60, 32 + padded),
+        }
+    }
+}
+
+/// Most connections whose session lines are kept to repeat in later files, and most bytes of
+/// lines: past either the oldest go (a connection that outlives them is not decryptable in
+/// files opened after).
+const SECRETS_KEPT_FLOWS: usize = 4096;
+const SECRETS_KEPT_BYTES: usize = 4 << 20;
+
+/// `--write-secrets` across files: each connection's session lines (NSS key log), and how
+/// much of them the current file holds. Secrets: never printed.
+#[derive(Default)]
+pub struct FileSecrets {
+    by_flow: HashMap<FlowKey, String>,
+    /// Connections in the order their lines came, for the caps.
+    order: VecDeque<FlowKey>,
+    bytes: usize,
+    /// Bytes of each connection's lines written in the current file.
+    in_file: HashMap<FlowKey, usize>,
+    /// [`RotatingPcap::files_opened`] when `in_file` was last valid.
+    file: u64,
+}
+
+impl FileSecrets {
+    fn add(&mut self, flow: FlowKey, lines: &str) {
+        let kept = self.by_flow.entry(flow).or_insert_with(|| {
+            self.order.push_back(flow);
+            String::new()
+        });
+        kept.push_str(lines);
+        self.bytes += lines.len();
+        while self.order.len() > SECRETS_KEPT_FLOWS || self.bytes > SECRETS_KEPT_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(lines) = self.by_flow.remove(&oldest) {
+                self.bytes = self.bytes.saturating_sub(lines.len());
+            }
+            self.in_file.remove(&oldest);
+        }
+    }
+
+    /// The lines of `flow` that file `file` lacks (marked written).
+    fn missing(&mut self, flow: FlowKey, file: u64) -> Option<&str> {
+        if file != self.file {
+            self.file = file;
+            self.in_file.clear();
+        }
+        let lines = self.by_flow.get(&flow)?;
+        let written = self.in_file.entry(flow).or_insert(0);
+        let missing = lines.get(*written..).filter(|m| !m.is_empty())?;
+        *written = lines.len();
+        Some(missing)
+    }
+}
 
 /// When `-w` starts a new file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,7 +144,7 @@ pub struct RotatingPcap {
     rotation: Rotation,
     linktype: Linktype,
     snaplen: u32,
-    writer: PcapWriter,
+    writer: Writer,
     /// Bytes in the current file (header and records).
     bytes: u64,
     /// When the current file opened, in seconds since the epoch (`-G`).
@@ -58,6 +155,10 @@ pub struct RotatingPcap {
     time_files: u32,
     /// `-G -W N`: the N files are written; later packets are not.
     full: bool,
+    /// The local time zone `-G` names are in (read once, when the first file opens).
+    zone: TimeZone,
+    /// Files opened after the first.
+    opened: u64,
 }
 
 /// Bytes of the pcap file header, and of each record's header.
@@ -76,26 +177,54 @@ impl RotatingPcap {
         snaplen: u32,
         now: Timestamp,
     ) -> io::Result<Self> {
-        let path = file_name(base, &rotation, now.secs(), 0);
-        let writer = open(&path, linktype, snaplen)?;
+        Self::create_as(base, rotation, (linktype, snaplen), now, false)
+    }
+
+    /// As [`RotatingPcap::create`], writing pcapng, for [`RotatingPcap::write_with_secrets`].
+    ///
+    /// # Errors
+    /// The file cannot be created; the message names it.
+    pub fn create_pcapng(
+        base: &Path,
+        rotation: Rotation,
+        linktype: Linktype,
+        snaplen: u32,
+        now: Timestamp,
+    ) -> io::Result<Self> {
+        Self::create_as(base, rotation, (linktype, snaplen), now, true)
+    }
+
+    fn create_as(
+        base: &Path,
+        rotation: Rotation,
+        (linktype, snaplen): (Linktype, u32),
+        now: Timestamp,
+        pcapng: bool,
+    ) -> io::Result<Self> {
+        let zone = local_zone(&rotation);
+        let path = file_name(base, &rotation, now.secs(), 0, &zone);
+        let writer = open(&path, linktype, snaplen, pcapng)?;
+        let bytes = writer.sizes(0).0;
         Ok(RotatingPcap {
             base: base.to_owned(),
             rotation,
             linktype,
             snaplen,
             writer,
-            bytes: FILE_HEADER_BYTES,
+            bytes,
             opened_secs: now.secs(),
             size_count: 0,
             time_files: 1,
             full: false,
+            zone,
+            opened: 0,
         })
     }
 
     /// The path of the first file, before any packet (to chown it with the other outputs).
     #[must_use]
     pub fn first_path(base: &Path, rotation: &Rotation, now: Timestamp) -> PathBuf {
-        file_name(base, rotation, now.secs(), 0)
+        file_name(base, rotation, now.secs(), 0, &local_zone(rotation))
     }
 
     /// Whether `-G -W N` has written its N files: the capture can stop (tcpdump exits 0).
@@ -109,9 +238,51 @@ impl RotatingPcap {
     /// # Errors
     /// A file could not be created or written.
     pub fn write(&mut self, packet: &OwnedPacket) -> io::Result<()> {
-        if self.full {
+        if self.full || self.rotate_if_due(packet)? {
             return Ok(());
         }
+        self.append(packet)
+    }
+
+    /// As [`RotatingPcap::write`] (a pcapng one), with the secrets `--write-secrets` needs:
+    /// `found`, the session lines the key store found at this packet, go to `flow`'s; when
+    /// the file the packet goes to lacks some of its connection's lines (a new file, or new
+    /// lines) they are written first, in a Decryption Secrets Block.
+    ///
+    /// # Errors
+    /// A file could not be created or written.
+    pub fn write_with_secrets(
+        &mut self,
+        packet: &OwnedPacket,
+        flow: Option<FlowKey>,
+        found: &str,
+        secrets: &mut FileSecrets,
+    ) -> io::Result<()> {
+        if let Some(flow) = flow.filter(|_| !found.is_empty()) {
+            secrets.add(flow, found);
+        }
+        if self.full || self.rotate_if_due(packet)? {
+            return Ok(());
+        }
+        let lines = match flow {
+            Some(flow) => secrets.missing(flow, self.opened),
+            None => Some(found).filter(|f| !f.is_empty()),
+        };
+        if let (Some(lines), Writer::Pcapng(w)) = (lines, &mut self.writer) {
+            w.secrets(lines.as_bytes())?;
+            self.bytes += 20 + (lines.len() as u64).div_ceil(4) * 4;
+        }
+        self.append(packet)
+    }
+
+    fn append(&mut self, packet: &OwnedPacket) -> io::Result<()> {
+        self.bytes += self.writer.sizes(packet.data.len()).1;
+        self.writer.write(packet)
+    }
+
+    /// Starts the next file when the current one is due; `true` when `-G -W N` is done and
+    /// the packet is not written.
+    fn rotate_if_due(&mut self, packet: &OwnedPacket) -> io::Result<bool> {
         if let Some(seconds) = self.rotation.seconds {
             let now = packet.ts.secs();
             if now.saturating_sub(self.opened_secs) >= i64::try_from(seconds).unwrap_or(i64::MAX) {
@@ -121,7 +292,8 @@ impl RotatingPcap {
                     .is_some_and(|n| self.rotation.max_bytes.is_none() && self.time_files >= n)
                 {
                     self.full = true;
-                    return self.writer.flush();
+                    self.writer.flush()?;
+                    return Ok(true);
                 }
                 self.opened_secs = now;
                 self.time_files += 1;
@@ -138,15 +310,22 @@ impl RotatingPcap {
                 self.reopen(self.opened_secs)?;
             }
         }
-        self.bytes += RECORD_HEADER_BYTES + packet.data.len() as u64;
-        self.writer.write(packet)
+        Ok(false)
     }
 
     fn reopen(&mut self, secs: i64) -> io::Result<()> {
         self.writer.flush()?;
-        let path = file_name(&self.base, &self.rotation, secs, self.size_count);
-        self.writer = open(&path, self.linktype, self.snaplen)?;
-        self.bytes = FILE_HEADER_BYTES;
+        let path = file_name(
+            &self.base,
+            &self.rotation,
+            secs,
+            self.size_count,
+            &self.zone,
+        );
+        let pcapng = matches!(self.writer, Writer::Pcapng(_));
+        self.writer = open(&path, self.linktype, self.snaplen, pcapng)?;
+        self.bytes = self.writer.sizes(0).0;
+        self.opened += 1;
         Ok(())
     }
 
@@ -168,16 +347,30 @@ impl WritePackets for RotatingPcap {
     }
 }
 
-fn open(path: &Path, linktype: Linktype, snaplen: u32) -> io::Result<PcapWriter> {
-    PcapWriter::create(path, linktype, snaplen)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+fn open(path: &Path, linktype: Linktype, snaplen: u32, pcapng: bool) -> io::Result<Writer> {
+    let writer = if pcapng {
+        PcapngWriter::create(path, linktype, snaplen).map(Writer::Pcapng)
+    } else {
+        PcapWriter::create(path, linktype, snaplen).map(Writer::Pcap)
+    };
+    writer.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-/// tcpdump's `MakeFilename`: strftime under `-G`, then the `-C`/`-W` number.
-fn file_name(base: &Path, rotation: &Rotation, secs: i64, count: u32) -> PathBuf {
+/// The zone `-G` names are made in: the system's local one (`TZ`, `/etc/localtime`), read
+/// only when `-G` is given.
+fn local_zone(rotation: &Rotation) -> TimeZone {
+    if rotation.seconds.is_some() {
+        TimeZone::system()
+    } else {
+        TimeZone::UTC
+    }
+}
+
+/// tcpdump's `MakeFilename`: strftime under `-G` (in `zone`), then the `-C`/`-W` number.
+fn file_name(base: &Path, rotation: &Rotation, secs: i64, count: u32, zone: &TimeZone) -> PathBuf {
     let name = base.to_string_lossy();
     let name = if rotation.seconds.is_some() {
-        strftime_utc(&name, secs)
+        strftime(&name, secs, zone)
     } else {
         name.into_owned()
     };
@@ -202,10 +395,17 @@ fn digits(mut n: u32) -> usize {
     d
 }
 
-/// The strftime conversions tcpdump users put in `-G` names, in UTC; any other `%x` is kept.
-fn strftime_utc(pattern: &str, secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+/// The strftime conversions tcpdump users put in `-G` names, at `secs` since the epoch in
+/// `zone`; any other `%x` is kept.
+fn strftime(pattern: &str, secs: i64, zone: &TimeZone) -> String {
+    let info = jiff::Timestamp::from_second(secs)
+        .ok()
+        .map(|ts| zone.to_offset_info(ts));
+    let offset = info.as_ref().map_or(0, |i| i.offset().seconds());
+    let abbreviation = info.as_ref().map_or("UTC", |i| i.abbreviation());
+    let local = secs.saturating_add(i64::from(offset));
+    let days = local.div_euclid(86_400);
+    let rem = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let yday = days - days_from_civil(y, 1, 1) + 1;
@@ -228,6 +428,15 @@ fn strftime_utc(pattern: &str, secs: i64) -> String {
             Some('s') => out.push_str(&secs.to_string()),
             Some('F') => out.push_str(&format!("{y:04}-{m:02}-{d:02}")),
             Some('T') => out.push_str(&format!("{hh:02}:{mm:02}:{ss:02}")),
+            Some('z') => {
+                let (sign, abs) = if offset < 0 {
+                    ('-', -offset)
+                } else {
+                    ('+', offset)
+                };
+                out.push_str(&format!("{sign}{:02}{:02}", abs / 3600, abs % 3600 / 60));
+            }
+            Some('Z') => out.push_str(abbreviation),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');
@@ -279,27 +488,47 @@ mod tests {
     fn names_are_tcpdumps() {
         let b = Path::new("/d/ws");
         let c = rot(Some(1_000_000), None, None);
-        assert_eq!(file_name(b, &c, 0, 0), Path::new("/d/ws"));
-        assert_eq!(file_name(b, &c, 0, 1), Path::new("/d/ws1"));
-        assert_eq!(file_name(b, &c, 0, 12), Path::new("/d/ws12"));
+        let utc = TimeZone::UTC;
+        assert_eq!(file_name(b, &c, 0, 0, &utc), Path::new("/d/ws"));
+        assert_eq!(file_name(b, &c, 0, 1, &utc), Path::new("/d/ws1"));
+        assert_eq!(file_name(b, &c, 0, 12, &utc), Path::new("/d/ws12"));
         let ring = rot(Some(1), None, Some(10));
-        assert_eq!(file_name(b, &ring, 0, 0), Path::new("/d/ws0"));
-        assert_eq!(file_name(b, &ring, 0, 9), Path::new("/d/ws9"));
+        assert_eq!(file_name(b, &ring, 0, 0, &utc), Path::new("/d/ws0"));
+        assert_eq!(file_name(b, &ring, 0, 9, &utc), Path::new("/d/ws9"));
         let ring = rot(Some(1), None, Some(100));
-        assert_eq!(file_name(b, &ring, 0, 7), Path::new("/d/ws07"));
+        assert_eq!(file_name(b, &ring, 0, 7, &utc), Path::new("/d/ws07"));
         let timed = rot(None, Some(60), None);
         let p = Path::new("/d/ws-%Y%m%d-%H%M%S.pcap");
         // 2025-12-01 15:04:05 UTC
         assert_eq!(
-            file_name(p, &timed, 1_764_601_445, 0),
+            file_name(p, &timed, 1_764_601_445, 0, &utc),
             Path::new("/d/ws-20251201-150405.pcap")
         );
         assert_eq!(
-            strftime_utc("%F %T %j %y %s %% %q", 0),
-            "1970-01-01 00:00:00 001 70 0 % %q"
+            strftime("%F %T %j %y %s %z %Z %% %q", 0, &utc),
+            "1970-01-01 00:00:00 001 70 0 +0000 UTC % %q"
         );
-        assert_eq!(strftime_utc("%F", 951_782_400), "2000-02-29");
-        assert_eq!(strftime_utc("%j", 1_767_139_200), "365", "2025-12-31");
+        assert_eq!(strftime("%F", 951_782_400, &utc), "2000-02-29");
+        assert_eq!(strftime("%j", 1_767_139_200, &utc), "365", "2025-12-31");
+    }
+
+    #[test]
+    fn time_names_are_in_local_time() {
+        // Central European rules (as TZ=CET-1CEST,M3.5.0,M10.5.0/3 says them): winter +1,
+        // summer +2; %s stays the epoch's.
+        let cet = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        // 2025-12-01 15:04:05 UTC, then 2025-07-01 12:00:00 UTC.
+        assert_eq!(
+            strftime("%F %T %z %Z %s", 1_764_601_445, &cet),
+            "2025-12-01 16:04:05 +0100 CET 1764601445"
+        );
+        assert_eq!(strftime("%H %z %Z", 1_751_371_200, &cet), "14 +0200 CEST");
+        // West of Greenwich, across midnight: 1970-01-01 02:00 UTC is the 31st of December.
+        let west = TimeZone::posix("XST5:30").unwrap();
+        assert_eq!(
+            strftime("%F %H:%M %j %z", 7200, &west),
+            "1969-12-31 20:30 365 -0530"
+        );
     }
 
     fn packet(ts_secs: i64, len: usize) -> OwnedPacket {
@@ -355,6 +584,88 @@ mod tests {
                 ("ws".into(), 24 + 3 * r),
                 ("ws1".into(), 24 + 3 * r),
                 ("ws2".into(), 24 + r)
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The block types of a pcapng file, with each secrets block's text.
+    fn blocks(path: &Path) -> Vec<(u32, String)> {
+        let bytes = std::fs::read(path).unwrap();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 12 <= bytes.len() {
+            let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+            let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+            let text = if kind == 0x0a {
+                let n = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().unwrap()) as usize;
+                String::from_utf8_lossy(&bytes[at + 16..at + 16 + n]).into_owned()
+            } else {
+                String::new()
+            };
+            out.push((kind, text));
+            at += len;
+        }
+        out
+    }
+
+    #[test]
+    fn secrets_go_in_every_file_their_connection_reaches() {
+        let dir = temp("secrets");
+        let base = dir.join("ws");
+        // Every 200-byte record passes the 100-byte limit: one packet a file.
+        let rotation = rot(Some(100), None, None);
+        let mut w =
+            RotatingPcap::create_pcapng(&base, rotation, Linktype::ETHERNET, 65535, Timestamp(0))
+                .unwrap();
+        let flow = |port| {
+            FlowKey::new(
+                "10.0.0.1".parse().unwrap(),
+                port,
+                "10.0.0.2".parse().unwrap(),
+                443,
+            )
+            .0
+        };
+        let (tls, other) = (flow(1), flow(2));
+        let mut kept = FileSecrets::default();
+        let p = packet(0, 200);
+        // ClientHello, then the ServerHello at which the keys are found, then data, with
+        // another connection's packet between.
+        w.write_with_secrets(&p, Some(tls), "", &mut kept).unwrap();
+        w.write_with_secrets(&p, Some(tls), "LINE A\n", &mut kept)
+            .unwrap();
+        w.write_with_secrets(&p, Some(other), "", &mut kept)
+            .unwrap();
+        w.write_with_secrets(&p, Some(tls), "", &mut kept).unwrap();
+        w.write_with_secrets(&p, Some(tls), "LINE B\n", &mut kept)
+            .unwrap();
+        w.flush().unwrap();
+        let (shb, idb, epb, dsb) = (0x0a0d_0d0a, 1, 6, 0x0a);
+        let kinds = |name: &str| blocks(&dir.join(name));
+        let plain = |k: u32| (k, String::new());
+        assert_eq!(kinds("ws"), [plain(shb), plain(idb), plain(epb)]);
+        assert_eq!(
+            kinds("ws1"),
+            [plain(shb), plain(idb), (dsb, "LINE A\n".into()), plain(epb)]
+        );
+        assert_eq!(
+            kinds("ws2"),
+            [plain(shb), plain(idb), plain(epb)],
+            "not its own"
+        );
+        assert_eq!(
+            kinds("ws3"),
+            [plain(shb), plain(idb), (dsb, "LINE A\n".into()), plain(epb)],
+            "repeated in a new file"
+        );
+        assert_eq!(
+            kinds("ws4"),
+            [
+                plain(shb),
+                plain(idb),
+                (dsb, "LINE A\nLINE B\n".into()),
+                plain(epb)
             ]
         );
         std::fs::remove_dir_all(&dir).unwrap();

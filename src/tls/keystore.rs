@@ -79,7 +79,9 @@ impl UsedSessions {
         std::mem::take(&mut self.0)
     }
 
-    fn push(&mut self, lines: &str) {
+    /// Adds the lines of a session found (dropped past [`MAX_USED_WAITING`] bytes waiting):
+    /// also how a sharded live run hands a worker's sessions to the one writer.
+    pub(crate) fn push(&mut self, lines: &str) {
         if self.0.len() + lines.len() <= MAX_USED_WAITING {
             self.0.push_str(lines);
         }

@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::event::Notice;
 use crate::present::Redactor;
 use crate::run::keylog::Keys;
-use crate::run::{analyse_live, LiveStep, Opened, PacketOut, Step};
+use crate::run::{analyse_live, analyse_live_sharded, LiveStep, Opened, PacketOut, Sharding, Step};
 use crate::tls::keystore::SharedKeyLog;
 
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
@@ -486,13 +486,14 @@ fn read_into(
 /// permission is reported before the terminal is taken over), then analyses it on a new
 /// thread into a bounded channel. The analysis waits when the UI is slow; the capture thread
 /// behind it never does (it sheds and counts, shown as drops in the header). Events pass
-/// through `redactor` before they are sent.
+/// through `redactor` before they are sent. With `threads` above 1 the analysis is
+/// flow-sharded (`run::analyse_live_sharded`), with the same events in the same order.
 ///
 /// # Errors
 /// The interface cannot be opened, the filter does not compile, or `-w` cannot be created.
 pub fn spawn_live_reader(
     live: &Live,
-    mut config: EngineConfig,
+    (mut config, threads): (EngineConfig, usize),
     redactor: Redactor,
     keys: Option<(Keys, Vec<Notice>)>,
 ) -> Result<(Receiver<Feed>, JoinHandle<()>), crate::capture::CaptureError> {
@@ -519,11 +520,7 @@ pub fn spawn_live_reader(
         .name("wssniff-analysis".into())
         .spawn(move || {
             let stop = Arc::new(AtomicBool::new(false));
-            let mut engine = Engine::new(config);
             let (mut keys, notices) = keys.map_or((None, Vec::new()), |(k, n)| (Some(k), n));
-            if let Some(k) = &keys {
-                engine.set_key_store(Box::new(SharedKeyLog::new(k.shared())));
-            }
             let _ = tx.send(Feed::Packets(PacketStore::Ring(Arc::clone(&ring))));
             for notice in notices {
                 let _ = tx.send(Feed::Event(Event::Notice(notice)));
@@ -531,55 +528,60 @@ pub fn spawn_live_reader(
             let mut last = Progress::default();
             let mut number = 0u64;
             let mut error = None;
-            let result = analyse_live(
-                capture,
-                &stop,
-                duration,
-                &mut engine,
-                keys.as_mut(),
-                |step| {
-                    let delivered = match step {
-                        LiveStep::Event(event) => {
-                            tx.send(Feed::Event(redactor.event(event))).is_ok()
-                        }
-                        LiveStep::Packet(packet, info) => {
-                            // Numbered as the live loop numbers them: one per packet analysed.
-                            number += 1;
-                            if info.flow.is_some() {
-                                if let Ok(mut ring) = ring.lock() {
-                                    ring.push(number, packet.linktype, &packet.data);
-                                }
+            let step = |step: LiveStep<'_>| {
+                let delivered = match step {
+                    LiveStep::Event(event) => tx.send(Feed::Event(redactor.event(event))).is_ok(),
+                    LiveStep::Packet(packet, info) => {
+                        // Numbered as the live loop numbers them: one per packet analysed.
+                        number += 1;
+                        if info.flow.is_some() {
+                            if let Ok(mut ring) = ring.lock() {
+                                ring.push(number, packet.linktype, &packet.data);
                             }
-                            if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info))
-                            {
-                                error.get_or_insert(e.to_string());
-                            }
-                            true
                         }
-                        LiveStep::Tick(stats, live_stats) => {
-                            last = Progress {
-                                bytes_read: 0,
-                                total_bytes: None,
-                                drops: Some(live_stats.lost()),
-                                stats: stats.clone(),
-                            };
-                            if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
-                                error.get_or_insert(e.to_string());
-                            }
-                            // Progress is advisory: skip it rather than wait when the UI is busy.
-                            !matches!(
-                                tx.try_send(Feed::Progress(last.clone())),
-                                Err(std::sync::mpsc::TrySendError::Disconnected(_))
-                            )
+                        if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {
+                            error.get_or_insert(e.to_string());
                         }
-                    };
-                    if delivered && error.is_none() {
-                        ControlFlow::Continue(())
-                    } else {
-                        ControlFlow::Break(())
+                        true
                     }
-                },
-            );
+                    LiveStep::Tick(stats, live_stats) => {
+                        last = Progress {
+                            bytes_read: 0,
+                            total_bytes: None,
+                            drops: Some(live_stats.lost()),
+                            stats: stats.clone(),
+                        };
+                        if let Some(Err(e)) = packet_out.as_mut().map(PacketOut::flush) {
+                            error.get_or_insert(e.to_string());
+                        }
+                        // Progress is advisory: skip it rather than wait when the UI is busy.
+                        !matches!(
+                            tx.try_send(Feed::Progress(last.clone())),
+                            Err(std::sync::mpsc::TrySendError::Disconnected(_))
+                        )
+                    }
+                };
+                if delivered && error.is_none() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            };
+            let result = if threads > 1 {
+                let sharding = Sharding {
+                    config: &config,
+                    workers: threads,
+                    keys: keys.as_mut(),
+                    used: None,
+                };
+                analyse_live_sharded(capture, &stop, duration, sharding, step)
+            } else {
+                let mut engine = Engine::new(config);
+                if let Some(k) = &keys {
+                    engine.set_key_store(Box::new(SharedKeyLog::new(k.shared())));
+                }
+                analyse_live(capture, &stop, duration, &mut engine, keys.as_mut(), step)
+            };
             match result {
                 Ok(end) => {
                     if let Some(why) = end.failure {

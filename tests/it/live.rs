@@ -286,6 +286,35 @@ fn live_unanswered_upgrade_is_reported_after_the_timeout() {
     client.join().unwrap();
 }
 
+/// The same with `--threads 2`: the workers' engines are ticked at the batcher's ticks, so
+/// the unanswered upgrade is reported at the timeout, not when the client gives up.
+#[test]
+fn live_threads_report_an_unanswered_upgrade_after_the_timeout() {
+    let Some(peers) = peers() else { return };
+    let _server = peers.server(19112, "silent");
+    let sniffer = Sniffer::start(&[
+        "--json",
+        "--threads",
+        "2",
+        "--response-timeout",
+        "1",
+        "tcp port 19112",
+    ]);
+    peers.client("ws://127.0.0.1:19112/silent", "expect-fail");
+    sniffer.interrupt();
+    let (code, out, err) = sniffer.finish(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(codes(&recs[0]), ["no_response"]);
+    assert_eq!(recs[0]["ending"], "response_timeout", "{out}");
+    let waited = recs[0]["timing"]["waited_ms"].as_f64().unwrap();
+    assert!(
+        (1000.0..3500.0).contains(&waited),
+        "reported after {waited} ms"
+    );
+}
+
 #[test]
 fn live_write_reads_back_and_sigint_prints_the_summary() {
     let Some(peers) = peers() else { return };
@@ -1228,5 +1257,278 @@ fn live_write_rotates_by_time_and_stops_after_w_files() {
     // (the clock passed a second between opening it and the first burst); the two hold at
     // least a burst between them, and nothing after the second file's time was written.
     assert!(files.iter().map(|(_, p)| p).sum::<u64>() >= 5, "{files:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sends the frames of classic pcap files (the arguments after the interface) out on an
+/// interface, in order, addressed to a MAC that is not the peer's, so only captures see them.
+/// A socket asking for receive timestamps makes the kernel stamp every frame once as it
+/// arrives, so every capture of it has the same timestamp (else each capture socket reads
+/// the clock itself).
+const REPLAY_ON: &str = r#"
+import socket, struct, sys, time
+stamps = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+stamps.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for path in sys.argv[2:]:
+    data = open(path, 'rb').read()
+    assert struct.unpack('<I', data[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d), path
+    off = 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack('<I', data[off + 8:off + 12])[0]
+        frame = bytearray(data[off + 16:off + 16 + caplen])
+        off += 16 + caplen
+        frame[0:6] = b'\x02\x00\x00\x00\x00\x01'
+        s.send(bytes(frame))
+        time.sleep(0.0005)
+"#;
+
+/// Every bundled Ethernet sample (plaintext, TLS with its keys, h2), one after the other.
+fn replayable_samples() -> (Vec<PathBuf>, String) {
+    let mut pcaps = Vec::new();
+    let mut keys = String::new();
+    for folder in ["", "tls", "tls-suites", "h2tls"] {
+        let dir = root().join("samples").join(folder);
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+            // Linux cooked, not Ethernet.
+            .filter(|p| !p.to_string_lossy().contains("sll2"))
+            // Classic little-endian pcap only (a few samples are pcapng under the name).
+            .filter(|p| {
+                let head = std::fs::read(p).unwrap();
+                matches!(
+                    head.get(..4),
+                    Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1])
+                )
+            })
+            .collect();
+        names.sort();
+        for p in &names {
+            if let Ok(k) = std::fs::read_to_string(p.with_extension("keys")) {
+                keys.push_str(&k);
+            }
+        }
+        pcaps.extend(names);
+    }
+    (pcaps, keys)
+}
+
+/// `-i` with `--threads 2` against `--threads 1`, both capturing the same replayed traffic
+/// (every sample, TLS decrypted with a key log): the same JSON lines in the same order, and
+/// the same `-w --write-handshakes-only` file byte for byte (the per-packet upgrade flag
+/// reaches the writer in packet order).
+#[test]
+fn live_threads_give_the_output_of_one_thread() {
+    let Some(ns) = Netns::new("threads") else {
+        return;
+    };
+    for dev in ["va", "vb"] {
+        ns.run(&["ip", "link", "set", dev, "mtu", "65535"]);
+    }
+    let dir = temp_dir("live-threads");
+    let script = dir.join("replay.py");
+    std::fs::write(&script, REPLAY_ON).unwrap();
+    let (pcaps, keys) = replayable_samples();
+    assert!(pcaps.len() > 60, "{pcaps:?}");
+    let keylog = dir.join("all.keys");
+    std::fs::write(&keylog, keys).unwrap();
+    let mut sniffers = Vec::new();
+    for threads in ["1", "2"] {
+        let written = dir.join(format!("upgrades-{threads}.pcap"));
+        let mut child = ns.wssniff(&[
+            "-i",
+            "vb",
+            "--json",
+            "--threads",
+            threads,
+            // Nothing may depend on when the clock ticks: no timeout passes during the test.
+            "--response-timeout",
+            "120",
+            "--keylog",
+            keylog.to_str().unwrap(),
+            "-w",
+            written.to_str().unwrap(),
+            "--write-handshakes-only",
+            "tcp",
+        ]);
+        let reader = listening(&mut child);
+        // Read as it comes: a full pipe would stall the analysis.
+        let mut stdout = child.stdout.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+            out
+        });
+        sniffers.push((child, reader, out, written));
+    }
+    let mut replay = vec!["python3", script.to_str().unwrap(), "va"];
+    replay.extend(pcaps.iter().map(|p| p.to_str().unwrap()));
+    ns.run(&replay);
+    std::thread::sleep(Duration::from_millis(700));
+    let mut outputs = Vec::new();
+    for (mut child, reader, out, written) in sniffers {
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let out = out.join().unwrap();
+        let status = child.wait().unwrap();
+        let err = reader.join().unwrap();
+        assert!(status.success(), "{err}");
+        assert!(err.contains(" 0 dropped by kernel"), "{err}");
+        outputs.push((out, err, std::fs::read(&written).unwrap()));
+    }
+    let (one, two) = (&outputs[0], &outputs[1]);
+    let handshakes = one
+        .0
+        .lines()
+        .filter(|l| l.contains(r#""type":"handshake""#));
+    assert!(handshakes.count() > 80, "{}", one.0);
+    assert!(one.1.contains("decrypted"), "{}", one.1);
+    for (a, b) in one.0.lines().zip(two.0.lines()) {
+        assert_eq!(a, b, "--threads 2 differs from --threads 1");
+    }
+    assert_eq!(one.0.lines().count(), two.0.lines().count());
+    assert!(one.2.len() > 100_000, "{} bytes written", one.2.len());
+    assert!(
+        one.2 == two.2,
+        "the -w --write-handshakes-only files differ"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `-G` names are strftime in local time, as tcpdump's (`localtime`): `TZ` from the
+/// environment decides, here a POSIX rule 5 h 30 east of UTC, named WSS.
+#[test]
+fn live_write_rotation_names_are_in_the_local_time_of_tz() {
+    let Some(ns) = Netns::new("rottz") else {
+        return;
+    };
+    let dir = temp_dir("rot-tz");
+    let base = dir.join("ws-%Y%m%d-%H%M%S-%Z-%s.pcap");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
+        .args(["-i", "vb", "-q", "--duration", "2", "-G", "60", "-w"])
+        .arg(&base)
+        .args(["ether", "proto", "0x88b5"])
+        .env("TZ", "WSS-5:30")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = listening(&mut child);
+    ns.traffic(3);
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    let files = packets_per_file(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = &files[0].0;
+    let epoch: i64 = name
+        .trim_end_matches(".pcap")
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let east = jiff::tz::Offset::from_seconds(5 * 3600 + 30 * 60).unwrap();
+    let t = east.to_datetime(jiff::Timestamp::from_second(epoch).unwrap());
+    let local = format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    assert_eq!(name, &format!("ws-{local}-WSS-{epoch}.pcap"), "{files:?}");
+    assert_eq!(files[0].1, 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--write-secrets` with `-C`: every rotated pcapng file the decrypted connection reaches
+/// carries its session's secrets ahead of its packets there, and the files read back as one
+/// capture decrypt without a key log.
+#[test]
+fn live_write_secrets_rotates_with_the_secrets_in_every_file() {
+    let Some(ns) = Netns::new("rotsecrets") else {
+        return;
+    };
+    let dir = temp_dir("live-secrets-rotated");
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    // Rotated files are created by the user privileges were dropped to.
+    Command::new("chmod")
+        .arg("777")
+        .arg(&files)
+        .status()
+        .unwrap();
+    let script = dir.join("replay.py");
+    std::fs::write(&script, REPLAY_ON).unwrap();
+    let pcap = sample("tls/tls13-wss-python-ok.pcap");
+    let keys = sample("tls/tls13-wss-python-ok.keys");
+    let base = files.join("ws.pcapng");
+    let mut child = ns.wssniff(&[
+        "-i",
+        "vb",
+        "-q",
+        "--duration",
+        "3",
+        "--keylog",
+        keys.to_str().unwrap(),
+        "-w",
+        base.to_str().unwrap(),
+        "--write-secrets",
+        "-C",
+        "0.002",
+        "tcp",
+    ]);
+    let reader = listening(&mut child);
+    ns.run(&[
+        "python3",
+        script.to_str().unwrap(),
+        "va",
+        pcap.to_str().unwrap(),
+    ]);
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    let secret = std::fs::read_to_string(&keys).unwrap();
+    let secret = secret
+        .lines()
+        .find(|l| l.starts_with("SERVER_TRAFFIC_SECRET_0"))
+        .unwrap()
+        .to_owned();
+    // Files in the order written: ws.pcapng, ws.pcapng1, … (the number after the name).
+    let mut names: Vec<(u32, PathBuf)> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let n = p
+                .to_string_lossy()
+                .rsplit("pcapng")
+                .next()
+                .unwrap()
+                .to_owned();
+            (n.parse().unwrap_or(0), p)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    let with: Vec<bool> = names
+        .iter()
+        .map(|(_, p)| String::from_utf8_lossy(&std::fs::read(p).unwrap()).contains(&secret))
+        .collect();
+    let first = with.iter().position(|&w| w).expect("secrets in some file");
+    assert!(
+        with[first..].iter().all(|&w| w),
+        "every file from the ServerHello on has the secrets: {with:?}"
+    );
+    let back = all_records(&files, &[]);
+    let hs: Vec<_> = back.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 1, "{back:#?}");
+    assert_eq!(hs[0]["verdict"], "ok");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{public_captures, root, wssniff};
+use crate::util::{public_captures, root, stderr, wssniff};
 
 /// Every capture file under `dir`, recursively, sorted.
 fn captures_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -232,4 +232,139 @@ fn a_tls12_session_resumed_on_another_workers_connection_decrypts() {
             );
         }
     }
+}
+
+/// A capture of `n` connections open at once (every request, then every answer, then every
+/// close, in three rounds of packets): each request an upgrade, whole with a 101 answer, or
+/// (`unfinished`) an 8 KiB head whose blank line never comes, held unparsed.
+fn many_at_once(n: u16, unfinished: bool) -> Vec<u8> {
+    use crate::packet::{pcap, v4, Link, Tcp};
+    let (client, server) = ([10, 7, 0, 1], [10, 7, 0, 2]);
+    let request = if unfinished {
+        let mut head = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n".to_vec();
+        head.resize(8192, b'a');
+        head
+    } else {
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .to_vec()
+    };
+    let response = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    let mut out = pcap::file_header(pcap::LINKTYPE_IPV4, 65535).to_vec();
+    let mut usec = 0u32;
+    let mut push = |data: Vec<u8>| {
+        usec += 10;
+        let len = u32::try_from(data.len()).unwrap();
+        out.extend_from_slice(&pcap::record_header(1_700_000_000, usec, len, len));
+        out.extend_from_slice(&data);
+    };
+    let (c_isn, s_isn) = (1000u32, 9000u32);
+    let req_len = u32::try_from(request.len()).unwrap();
+    for round in 0..3 {
+        for i in 0..n {
+            let (c, s) = (v4(client, 20_000 + i), v4(server, 80));
+            let seg = match round {
+                0 => Tcp::new(c, s, c_isn, s_isn, "PA", &request),
+                1 => Tcp::new(s, c, s_isn, c_isn + req_len, "PA", response),
+                _ => Tcp::new(c, s, c_isn + req_len, s_isn, "FA", b""),
+            };
+            push(seg.build(Link::Ip));
+        }
+    }
+    out
+}
+
+/// The summary record of a JSON run.
+fn summary_of(stdout: &[u8]) -> serde_json::Value {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap()
+}
+
+/// A cap hit with workers: what docs/threads.md lets differ (which connections are evicted or
+/// refused, so the records and their counts) may, and what it does not may not: the packets
+/// read, the TCP segments decoded, the run's exit, one notice about the cap, ids handed out
+/// densely in output order (none provisional), every connection record naming a handshake
+/// that was written, and the flow table past the cap by at most one batch.
+#[test]
+fn a_cap_hit_with_threads_differs_only_where_documented() {
+    let dir = std::env::temp_dir().join(format!("wssniff-threads-caps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "flows",
+            many_at_once(5000, false),
+            ["--max-flows", "64"],
+            "flow_limit",
+        ),
+        (
+            "memcap",
+            many_at_once(1000, true),
+            ["--memcap", "1M"],
+            "memcap",
+        ),
+    ];
+    for (name, capture, cap, notice) in cases {
+        let path = dir.join(format!("{name}.pcap"));
+        std::fs::write(&path, capture).unwrap();
+        let file = path.to_str().unwrap();
+        let mut summaries = Vec::new();
+        for threads in ["1", "2", "7"] {
+            let out = wssniff(&[&["-r", file, "--json", "--threads", threads], &cap[..]].concat());
+            let what = format!("{name}, --threads {threads}");
+            assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+            let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let ids: Vec<u64> = records
+                .iter()
+                .filter(|r| r["type"] == "handshake")
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect();
+            assert!(!ids.is_empty(), "{what}");
+            assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "{what}");
+            for c in records.iter().filter(|r| r["type"] == "connection") {
+                let id = c["handshake_id"].as_u64().unwrap();
+                assert!(ids.contains(&id), "{what}: connection of handshake {id}");
+            }
+            let notices = records
+                .iter()
+                .filter(|r| r["type"] == "notice" && r["code"] == notice)
+                .count();
+            assert_eq!(notices, 1, "{what}: one {notice} notice\n{}", stderr(&out));
+            summaries.push(summary_of(&out.stdout));
+        }
+        for (s, threads) in summaries.iter().zip([1u64, 2, 7]) {
+            let counters = &s["counters"];
+            let one = &summaries[0]["counters"];
+            for same in ["packets", "bytes", "tcp_segments"] {
+                assert_eq!(
+                    counters[same], one[same],
+                    "{name}, {threads} threads: {same}"
+                );
+            }
+            let peak = counters["peak_flows"].as_u64().unwrap();
+            if name == "flows" {
+                assert!(counters["flows_evicted_capacity"].as_u64().unwrap() > 0);
+                // One table keeps the cap; workers overshoot it by at most one batch.
+                let bound = if threads == 1 { 64 } else { 64 + 4096 };
+                assert!(
+                    peak <= bound,
+                    "{threads} threads: {peak} connections at once"
+                );
+            } else {
+                assert!(
+                    counters["memcap_refused"]["unparsed"]["times"]
+                        .as_u64()
+                        .unwrap()
+                        > 0
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
