@@ -282,7 +282,7 @@ pub struct Cli {
 
     /// Analysis threads (-r, -i, --tui): connections are spread over N workers by a hash of
     /// their addresses, and one stage puts their results in packet order, so the output is
-    /// the same as with 1. Default: the cores available, at most 8.
+    /// the same as with 1. Default: the cores available, at most 8; 1 on fewer than 4 cores.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -567,13 +567,22 @@ pub const MAX_DEFAULT_THREADS: usize = 8;
 /// Most workers `--threads` takes.
 pub const MAX_THREADS: usize = 64;
 
+/// Fewest cores on which `--threads` defaults to more than 1: a sharded run keeps a reader,
+/// the workers and the correlation stage busy, and on two cores it measured slower than one
+/// thread (BENCHMARKS.md, session 5: median 4.4x the read floor against 3.4x, 44 % more CPU
+/// per packet, 2.3x the memory).
+pub const MIN_CORES_TO_SHARD: usize = 4;
+
 /// `--threads`' default: the cores this process may run on, at most
-/// [`MAX_DEFAULT_THREADS`].
+/// [`MAX_DEFAULT_THREADS`]; 1 below [`MIN_CORES_TO_SHARD`].
 #[must_use]
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(MAX_DEFAULT_THREADS)
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if cores < MIN_CORES_TO_SHARD {
+        1
+    } else {
+        cores.min(MAX_DEFAULT_THREADS)
+    }
 }
 
 impl Cli {
