@@ -464,8 +464,9 @@ fn footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 ("Tab", "hex"),
                 ("Esc", "back"),
             ],
-            // A session's packets are its connections': no raw bytes, no curl line.
-            Screen::Detail if app.tab == Tab::EngineIo => &[
+            // A session's packets are its connections', and a TLS row has no handshake
+            // behind it: no raw bytes, no curl line, no pcap export.
+            Screen::Detail if matches!(app.tab, Tab::EngineIo | Tab::Tls) => &[
                 ("?", "help"),
                 ("↑↓", "scroll"),
                 ("n/N", "match"),
