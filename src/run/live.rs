@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use super::keylog::Keys;
 use super::threads::{
-    route, Batch, FromWorker, LiveNotes, Meta, OrderedKeys, PacketNotes, Route, Shared, Tick,
-    ToStage, BATCH_BYTES, BATCH_PACKETS, IN_FLIGHT,
+    route, send_batch, Batch, FromWorker, LiveNotes, Meta, OrderedKeys, PacketNotes,
+    ReaderChannels, Route, Shared, Tick, ToStage, BATCH_BYTES, BATCH_PACKETS, IN_FLIGHT,
 };
 use super::{LiveEnd, LiveStep, CHANNEL_FRAMES, TICK};
 use crate::capture::live::{LiveCapture, LiveCounters, OwnedPacket};
@@ -170,13 +170,6 @@ pub fn analyse_live_sharded(
     })
 }
 
-/// Where the batcher's batches go (each worker, the stage) and where spent ones come back.
-type BatcherChannels<'a> = (
-    &'a [SyncSender<Arc<Batch>>],
-    &'a SyncSender<ToStage>,
-    &'a Receiver<Batch>,
-);
-
 /// The batcher: captured packets → numbered batches, handed on when full, when their first
 /// packet has waited [`MAX_BATCH_WAIT`], and at each tick (which ends its batch). Returns
 /// when the run stops (`stop`, `duration`, the stage stopping) or the capture ends; then
@@ -186,7 +179,7 @@ fn batch(
     (stop, duration): (&AtomicBool, Option<Duration>),
     mut keys: Option<&mut Keys>,
     workers: usize,
-    (to_workers, to_stage, recycled): BatcherChannels<'_>,
+    channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) {
     let hasher = foldhash::fast::FixedState::with_seed(super::threads::ROUTE_SEED);
@@ -196,23 +189,7 @@ fn batch(
     // When the current batch's first packet came.
     let mut oldest: Option<Instant> = None;
     let (mut number, mut serial, mut last_sent) = (0u64, 0u64, 0u64);
-    let send = |batch: &mut Batch, last_sent: &mut u64| -> ControlFlow<()> {
-        if batch.packets.is_empty() && batch.tick.is_none() {
-            return ControlFlow::Continue(());
-        }
-        let next = recycled.try_recv().unwrap_or_default();
-        let full = Arc::new(std::mem::replace(batch, next));
-        *last_sent = full.last_number().unwrap_or(*last_sent);
-        for tx in to_workers {
-            if tx.send(Arc::clone(&full)).is_err() {
-                return ControlFlow::Break(());
-            }
-        }
-        if to_stage.send(ToStage::Batch(full)).is_err() {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    };
+    let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
     while !stop.load(Ordering::Relaxed)
         && !shared.stop.load(Ordering::Relaxed)
         && duration.is_none_or(|d| started.elapsed() < d)

@@ -333,11 +333,36 @@ pub(crate) fn analyse<R: Send>(
 }
 
 /// Where the reader's batches go (each worker, the stage) and where spent ones come back.
-type ReaderChannels<'a> = (
+pub(super) type ReaderChannels<'a> = (
     &'a [SyncSender<Arc<Batch>>],
     &'a SyncSender<ToStage>,
     &'a Receiver<Batch>,
 );
+
+/// Hands `batch` to every worker and to the stage, a recycled buffer taking its place, unless
+/// it holds nothing (no packet, no tick); `last_sent` becomes its last packet's number.
+/// `Break` when a worker or the stage has gone.
+pub(super) fn send_batch(
+    batch: &mut Batch,
+    last_sent: &mut u64,
+    (to_workers, to_stage, recycled): ReaderChannels<'_>,
+) -> ControlFlow<()> {
+    if batch.packets.is_empty() && batch.tick.is_none() {
+        return ControlFlow::Continue(());
+    }
+    let next = recycled.try_recv().unwrap_or_default();
+    let full = Arc::new(std::mem::replace(batch, next));
+    *last_sent = full.last_number().unwrap_or(*last_sent);
+    for tx in to_workers {
+        if tx.send(Arc::clone(&full)).is_err() {
+            return ControlFlow::Break(());
+        }
+    }
+    if to_stage.send(ToStage::Batch(full)).is_err() {
+        return ControlFlow::Break(());
+    }
+    ControlFlow::Continue(())
+}
 
 /// The reader: records → batches for every worker and for the stage.
 fn read<R>(
@@ -345,29 +370,13 @@ fn read<R>(
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
-    (to_workers, to_stage, recycled): ReaderChannels<'_>,
+    channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
     let hasher = foldhash::fast::FixedState::with_seed(ROUTE_SEED);
     let mut batch = Batch::default();
     let mut last_sent = 0u64;
-    let send = |batch: &mut Batch, last_sent: &mut u64| -> ControlFlow<()> {
-        if batch.packets.is_empty() {
-            return ControlFlow::Continue(());
-        }
-        let next = recycled.try_recv().unwrap_or_default();
-        let full = Arc::new(std::mem::replace(batch, next));
-        *last_sent = full.last_number().unwrap_or(*last_sent);
-        for tx in to_workers {
-            if tx.send(Arc::clone(&full)).is_err() {
-                return ControlFlow::Break(());
-            }
-        }
-        if to_stage.send(ToStage::Batch(full)).is_err() {
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    };
+    let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
     let summary = drive(&mut |record| {
         if shared.stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
