@@ -1,7 +1,7 @@
 //! The TUI's tabs other than the handshake table: WebSocket connections (with or without a
-//! captured handshake), TLS connections, HTTP/2 streams and Engine.IO sessions (their
-//! [`Listed`] is in `super::engineio`), each a [`Listing`] of its
-//! records, filtered by the one filter bar and sorted by any of its columns.
+//! captured handshake), TLS connections, HTTP/2 streams and Engine.IO sessions (whose
+//! [`Listed`] lives beside the Engine.IO view), each a [`Listing`] of its records, filtered
+//! by the one filter bar and sorted by any of its columns.
 //!
 //! A [`Listing`] keeps its records in arrival order and a view of positions into them; a
 //! new record is placed with a binary search (as the handshake table does), and the full
@@ -32,7 +32,7 @@ pub enum Tab {
     Tls,
     /// WebSocket handshakes carried by HTTP/2 streams (RFC 8441).
     H2,
-    /// Engine.IO (Socket.IO) sessions (`super::engineio`).
+    /// Engine.IO (Socket.IO) sessions.
     EngineIo,
 }
 
