@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use super::model::{
-    CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel, Wire,
+    CloseModel, ConnSummary, ConnectionsModel, Detail, FindingCount, HopModel, ReportModel, TlsRow,
+    Wire,
 };
 use crate::finding::Severity;
 use crate::present::{
@@ -193,14 +194,7 @@ pub(crate) fn render(m: &ReportModel) -> String {
             o.push_str("WebSocket handshakes inside connections that were not decrypted cannot be seen: run wssniff with `--keylog FILE` (the client's SSLKEYLOGFILE), or capture behind the TLS terminator.\n\n");
         }
         for r in &t.failures {
-            let _ = writeln!(
-                o,
-                "- {} UTC {} → {}: {}",
-                r.time,
-                r.client,
-                r.server,
-                code(&r.story)
-            );
+            tls_row(&mut o, r);
             for (c, msg, hint) in &r.findings {
                 let _ = writeln!(o, "  - {}: {} Fix: {}", code(c), escape(msg), escape(hint));
             }
@@ -215,14 +209,7 @@ pub(crate) fn render(m: &ReportModel) -> String {
         if !t.carriers.is_empty() {
             o.push_str("\nDecrypted, and carried WebSocket handshakes:\n\n");
             for r in &t.carriers {
-                let _ = writeln!(
-                    o,
-                    "- {} UTC {} → {}: {}",
-                    r.time,
-                    r.client,
-                    r.server,
-                    code(&r.story)
-                );
+                tls_row(&mut o, r);
             }
         }
         if t.carriers_unlisted > 0 {
@@ -798,6 +785,18 @@ fn findings_table(o: &mut String, counted: &str, findings: &[FindingCount]) {
         );
     }
     o.push('\n');
+}
+
+/// One TLS connection's line: when, who to whom, and its story.
+fn tls_row(o: &mut String, r: &TlsRow) {
+    let _ = writeln!(
+        o,
+        "- {} UTC {} → {}: {}",
+        r.time,
+        r.client,
+        r.server,
+        code(&r.story)
+    );
 }
 
 #[cfg(test)]
