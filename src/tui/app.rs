@@ -18,8 +18,9 @@ use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
 use super::action::{Action, KeyMode, SortKey};
 use super::feed::{Feed, PacketStore, Progress};
-use super::filter::latency_ms;
 pub use super::filter::Filter;
+use super::filter::{handshake_text, latency_ms, Haystacks};
+use super::flows::PacketLists;
 use super::tabs::{ConnRow, H2Row, Listing, Tab};
 
 /// Most handshake records kept for browsing; later ones are counted but not stored, so a
@@ -31,7 +32,7 @@ const MAX_NOTICES: usize = 64;
 /// given up (their streams say so), so a long live capture cannot exhaust memory.
 pub const MAX_FRAME_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Most packets loaded for the hex view of one handshake or connection.
-pub const MAX_HEX_PACKETS: usize = 64;
+pub const MAX_HEX_PACKETS: usize = 2 * super::flows::EACH_END;
 /// Incidents listed per group (an expanded group shows their legs; the rest are counted).
 pub const MAX_LISTED_PER_GROUP: usize = 16;
 
@@ -161,6 +162,9 @@ pub struct App {
     pub merged_files: Vec<String>,
     /// Where the hex view reads packets again (the file's packet index, the live ring).
     pub packets: Option<PacketStore>,
+    /// Each TCP connection's packet numbers, which the reader lists (the hex view of any
+    /// packet of a connection, not only those its records cite).
+    pub packet_lists: Option<Arc<std::sync::Mutex<PacketLists>>>,
     /// Whether the producer is still reading, has finished, or stopped on an error.
     pub state: CaptureState,
     /// Latest counters and read position.
@@ -219,6 +223,9 @@ pub struct App {
     /// The Socket.IO tab's sessions.
     pub engineio: Listing<crate::event::EngineIoSession>,
     view: Vec<usize>,
+    /// Each kept record's search text, by record index, built when it arrives (a keystroke
+    /// in the filter bar then searches text instead of formatting every record again).
+    hay: Haystacks,
     /// The handshake table shows incidents (the legs of a proxied handshake and repeated
     /// identical handshakes as one row) rather than every record.
     pub grouped: bool,
@@ -277,6 +284,7 @@ impl App {
             file,
             merged_files: Vec::new(),
             packets: None,
+            packet_lists: None,
             state: CaptureState::Running,
             progress: Progress::default(),
             records: Vec::new(),
@@ -302,6 +310,7 @@ impl App {
             socketio_counts: (0, 0),
             engineio: Listing::default(),
             view: Vec::new(),
+            hay: Haystacks::default(),
             grouped: true,
             incidents: Incidents::new(Limits {
                 max_groups: MAX_RECORDS,
@@ -359,6 +368,7 @@ impl App {
         match feed {
             Feed::Event(event) => self.apply(event),
             Feed::Packets(store) => self.packets = Some(store),
+            Feed::PacketLists(lists) => self.packet_lists = Some(lists),
             Feed::Progress(p) => self.progress = p,
             Feed::Finished { progress, error } => {
                 self.settle();
@@ -408,6 +418,9 @@ impl App {
                     let hop: Arc<HopLink> = Arc::from(hop);
                     for leg in [down, up].into_iter().flatten() {
                         self.hops.insert(leg, Arc::clone(&hop));
+                        // The leg now shows the hop's corrected cause: search that.
+                        self.hay.invalidate(leg);
+                        self.build_haystack(leg);
                     }
                 }
             }
@@ -540,6 +553,7 @@ impl App {
         self.groups_dirty = true;
         self.counts_dirty = true;
         self.records.push(record);
+        self.build_haystack(index);
         if self.paused {
             self.arrived_while_paused += 1;
             return;
@@ -552,7 +566,7 @@ impl App {
         let Some(new) = self.records.get(index) else {
             return;
         };
-        if !self.filter.matches(new) {
+        if !self.shows(index) {
             return;
         }
         let pos = self.view.partition_point(|&i| {
@@ -571,6 +585,36 @@ impl App {
             }
         }
         self.scroll_to_selection();
+    }
+
+    /// Builds the search text of the kept record at `index` (unless cached).
+    fn build_haystack(&mut self, index: usize) {
+        let (Some(r), hop) = (self.records.get(index), self.hops.get(&index)) else {
+            return;
+        };
+        self.hay
+            .build(index, |out| record_haystack(r, hop.map(AsRef::as_ref), out));
+    }
+
+    /// Whether the kept record at `index` passes the filter (its text from the cache).
+    fn shows(&self, index: usize) -> bool {
+        let Some(r) = self.records.get(index) else {
+            return false;
+        };
+        self.filter.matches_quick(r)
+            && self.hay.terms_in(&self.filter, index, |out| {
+                record_haystack(r, self.hop_at(index), out);
+            })
+    }
+
+    /// Bytes of search text cached, over every tab.
+    #[must_use]
+    pub fn haystack_bytes(&self) -> usize {
+        self.hay.bytes()
+            + self.conns.haystack_bytes()
+            + self.tls.haystack_bytes()
+            + self.h2.haystack_bytes()
+            + self.engineio.haystack_bytes()
     }
 
     /// Takes the groups again when records or hops arrived since the last time: the event
@@ -737,7 +781,7 @@ impl App {
         keep: Option<usize>,
         among: Option<&std::collections::HashSet<usize>>,
     ) {
-        let shown = |i: usize| self.records.get(i).is_some_and(|r| self.filter.matches(r));
+        let shown = |i: usize| self.shows(i);
         let candidate = |i: usize| among.is_none_or(|a| a.contains(&i));
         let mut view: Vec<usize> = if self.grouped {
             // A group is shown when any of its listed handshakes matches the filter.
@@ -1347,6 +1391,18 @@ impl App {
     }
 }
 
+/// What the filter searches in a handshake row: every text it or its detail view shows
+/// ([`handshake_text`]), and the hop's corrected causes the table shows for a proxy leg.
+fn record_haystack(r: &HandshakeRecord, hop: Option<&HopLink>, out: &mut String) {
+    handshake_text(r, out);
+    if let Some(h) = hop {
+        for f in h.corrected_findings(&r.findings, r.id) {
+            out.push_str(f.code.as_str());
+            out.push('\n');
+        }
+    }
+}
+
 /// Index into [`App::counts`].
 #[must_use]
 pub(crate) fn verdict_index(v: Verdict) -> usize {
@@ -1608,6 +1664,67 @@ mod tests {
         app.update(Action::Back);
         app.update(Action::ClickRow(50));
         assert_eq!(app.selected(), 0, "a click below the rows changes nothing");
+    }
+
+    /// The search text of each record is built once when it arrives and searched from the
+    /// cache; a hop arriving for a leg drops and rebuilds it, so the proxy's corrected cause
+    /// the table shows for the client leg (`proxy_broke_request`, not the record's 426) is
+    /// found as typed. Without the invalidation the leg's cached text would not have it.
+    #[test]
+    fn search_text_is_cached_per_record_and_rebuilt_when_a_hop_arrives() {
+        let mut app = App::new("test", None);
+        let feeds = read_all(
+            &sample("nginx-no-upgrade-426.pcap"),
+            EngineConfig::default(),
+        )
+        .unwrap();
+        let mut hop = None;
+        for feed in feeds {
+            match feed {
+                Feed::Event(Event::Hop(h)) => hop = Some(h),
+                other => app.apply_feed(other),
+            }
+        }
+        let n = app.record_count();
+        assert!(n >= 2, "{n} records");
+        for i in 0..n {
+            let mut want = String::new();
+            record_haystack(app.record(i).unwrap(), None, &mut want);
+            assert_eq!(
+                app.hay.get(i),
+                Some(super::super::filter::fold_case(want).as_str()),
+                "record {i}: built on arrival"
+            );
+        }
+        let bytes = app.haystack_bytes();
+        assert!(bytes > 0);
+        type_filter(&mut app, "proxy_broke");
+        assert_eq!(app.view_len(), 0, "no hop yet: nothing shows that cause");
+        type_filter(&mut app, "");
+        app.apply(Event::Hop(hop.expect("the sample pairs two legs")));
+        app.settle();
+        type_filter(&mut app, "proxy_broke");
+        assert_eq!(
+            app.view_len(),
+            1,
+            "the client leg, searched with the hop's cause"
+        );
+        assert!(
+            app.haystack_bytes() > bytes,
+            "the leg's text grew by the cause"
+        );
+    }
+
+    /// Types `text` into the filter bar (replacing what is there) and applies it.
+    fn type_filter(app: &mut App, text: &str) {
+        app.update(Action::EditFilter);
+        while app.filter_input.as_deref().is_some_and(|s| !s.is_empty()) {
+            app.update(Action::FilterBackspace);
+        }
+        for c in text.chars() {
+            app.update(Action::FilterChar(c));
+        }
+        app.update(Action::FilterApply);
     }
 
     /// 100,000 handshakes: each insert is a binary search, the window stays the screen's size.

@@ -22,6 +22,7 @@ use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
 
 use super::app::{HexDump, MAX_HEX_PACKETS};
 use super::feed::PacketStore;
+use super::flows::PacketLists;
 
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
 /// tmux with `set-clipboard on`).
@@ -228,15 +229,17 @@ fn connection_packets(
 }
 
 /// Reads the packets of connection `c` again for the hex view, each by its byte offset (or
-/// from the live ring): those its records cite (the opening handshake `opened_by`, the
-/// frames its frame log kept, the close frames), the first and the last
-/// [`MAX_HEX_PACKETS`]` / 2`, each labelled with what it carried. `index` is the
+/// from the live ring): every packet of the TCP connection the reader listed (`lists`: the
+/// first and the last [`crate::tui::flows::EACH_END`], bare ACKs included) and those its
+/// records cite (the opening handshake `opened_by`, the frames its frame log kept, the close
+/// frames); of them the first and the last [`MAX_HEX_PACKETS`]` / 2`, each labelled with
+/// what it carried (a packet no record cites, with its TCP flags). `index` is the
 /// connection's arrival index in the connections tab. With `redact`, credentials in the TCP
 /// payloads are masked as [`load_hex`] does.
 #[must_use]
 pub fn load_connection_hex(
     path: Option<&str>,
-    store: Option<&PacketStore>,
+    (store, lists): (Option<&PacketStore>, Option<&PacketLists>),
     c: &ConnectionRecord,
     opened_by: Option<&HandshakeRecord>,
     index: usize,
@@ -247,33 +250,94 @@ pub fn load_connection_hex(
         ..HexDump::default()
     };
     let cited = connection_packets(c, opened_by);
-    if cited.is_empty() {
+    // From the handshake's request (before the connection's `ts`) to its end.
+    let from = opened_by.map_or(c.ts, |r| r.ts.min(c.ts));
+    let listed = lists.and_then(|l| l.of(c.client, c.server, from, c.end_ts));
+    let mut wanted: Vec<u64> = cited.keys().copied().collect();
+    if let Some(listed) = listed {
+        wanted.extend(listed.numbers());
+        wanted.sort_unstable();
+        wanted.dedup();
+    }
+    if wanted.is_empty() {
         dump.note = Some("no packet of this connection is cited by its records".into());
         return dump;
     }
-    let mut wanted: Vec<u64> = cited.keys().copied().collect();
+    // Every packet of the connection when it was listed whole, else those known.
+    let known = listed.map_or(wanted.len() as u64, |l| l.total.max(wanted.len() as u64));
     let between = wanted.len().saturating_sub(MAX_HEX_PACKETS);
     if between > 0 {
         wanted.drain(CONNECTION_HEX_EACH_END..wanted.len() - CONNECTION_HEX_EACH_END);
     }
-    let (loaded, note) = read_again(path, store, &wanted);
-    dump.note = match (between, note) {
-        (0, note) => note,
-        (n, None) => Some(format!(
-            "the first and the last {CONNECTION_HEX_EACH_END} of the connection's {} cited packets; {n} between them are not shown",
-            cited.len()
-        )),
-        (n, Some(note)) => Some(format!(
-            "{note}; the first and the last {CONNECTION_HEX_EACH_END} cited packets shown, {n} between them not"
-        )),
+    let hidden = known - wanted.len() as u64;
+    let what = if listed.is_some() {
+        "packets"
+    } else {
+        "cited packets"
     };
+    let (loaded, note) = read_again(path, store, &wanted);
+    let unlisted = match (listed, lists) {
+        (Some(_), _) => None,
+        (None, Some(l)) if l.given_up() > 0 => Some(format!(
+            "only the packets its records cite: the connection was not listed (the packet lists were full, {} MiB)",
+            l.cap() / (1024 * 1024)
+        )),
+        (None, _) => Some("only the packets its records cite (the connection's packets were not listed)".to_owned()),
+    };
+    let shown = (hidden > 0).then(|| {
+        format!(
+            "the first and the last {CONNECTION_HEX_EACH_END} of the connection's {known} {what}; {hidden} between them are not shown"
+        )
+    });
+    let notes: Vec<String> = [note, unlisted, shown].into_iter().flatten().collect();
+    dump.note = (!notes.is_empty()).then(|| notes.join("; "));
     dump.labels = cited
         .into_iter()
         .filter(|(n, _)| wanted.binary_search(n).is_ok())
         .map(|(n, what)| (n, what.join(", ")))
         .collect();
+    for (number, linktype, data) in &loaded {
+        if !dump.labels.contains_key(number) {
+            if let Some(label) = tcp_label(*number, data, *linktype, c.client) {
+                dump.labels.insert(*number, label);
+            }
+        }
+    }
     fill(&mut dump, loaded, c.client, redact);
     dump
+}
+
+/// What a packet no record cites carried, from its TCP header: `C→S ACK`, `S→C FIN ACK,
+/// 120 bytes`.
+fn tcp_label(number: u64, data: &[u8], linktype: Linktype, client: SocketAddr) -> Option<String> {
+    let packet = crate::capture::Packet {
+        number,
+        ts: crate::capture::Timestamp(0),
+        linktype,
+        data,
+        orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+    };
+    let seg = crate::decode::decode(&packet).ok()?;
+    let dir = if SocketAddr::new(seg.src_ip, seg.src_port) == client {
+        "C→S"
+    } else {
+        "S→C"
+    };
+    let f = seg.flags;
+    let flags: Vec<&str> = [
+        (f.syn, "SYN"),
+        (f.fin, "FIN"),
+        (f.rst, "RST"),
+        (f.ack, "ACK"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let mut label = format!("{dir} {}", flags.join(" "));
+    if !seg.payload.is_empty() {
+        label.push_str(&format!(", {} bytes", seg.payload.len()));
+    }
+    Some(label)
 }
 
 /// Where one loaded packet's TCP payload is: its index in the dump, the payload's offset in

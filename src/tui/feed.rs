@@ -26,6 +26,8 @@ use crate::run::keylog::Keys;
 use crate::run::{analyse_live, analyse_live_sharded, LiveStep, Opened, PacketOut, Sharding, Step};
 use crate::tls::keystore::SharedKeyLog;
 
+use super::flows::PacketLists;
+
 /// Messages buffered between the producer and the UI. Small enough to bound memory, large
 /// enough that the producer rarely waits for the next UI tick.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -165,6 +167,9 @@ pub enum PacketStore {
 pub enum Feed {
     /// Where packets can be read again (sent first, before any event).
     Packets(PacketStore),
+    /// Each TCP connection's packet numbers, as the producer lists them (sent before any
+    /// event): the hex view of any packet of a connection.
+    PacketLists(Arc<Mutex<PacketLists>>),
     /// The engine emitted an event.
     Event(Event),
     /// Counters and read position.
@@ -344,6 +349,7 @@ fn spawn_reader(
             PacketStore::Merged(index)
         }
     };
+    let lists = packet_lists(&mut config);
     // Compile here to report a bad filter before the UI starts; the reader thread recompiles
     // its own copy because a compiled filter is tied to the thread that uses it.
     if let Some(f) = filter {
@@ -354,12 +360,17 @@ fn spawn_reader(
     let handle = thread::Builder::new()
         .name("wssniff-reader".into())
         .spawn(move || {
-            if tx.send(Feed::Packets(store)).is_err() {
+            if tx.send(Feed::Packets(store)).is_err()
+                || tx.send(Feed::PacketLists(Arc::clone(&lists))).is_err()
+            {
                 return;
             }
             let tap = |packet: &Packet<'_>| {
                 if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
                     ring.push(packet.number, packet.linktype, packet.data);
+                }
+                if let Ok(mut lists) = lists.lock() {
+                    lists.push(packet.number, packet.ts, packet.linktype, packet.data);
                 }
                 if merged {
                     count.fetch_add(
@@ -370,7 +381,7 @@ fn spawn_reader(
             };
             read_into(
                 opened,
-                tap,
+                (tap, &lists),
                 filter.as_deref(),
                 config,
                 &redactor,
@@ -383,12 +394,29 @@ fn spawn_reader(
     Ok((rx, handle))
 }
 
+/// The packet lists for `config`'s memory budget, which they take their bytes out of.
+fn packet_lists(config: &mut EngineConfig) -> Arc<Mutex<PacketLists>> {
+    let (cap, engine_budget) = PacketLists::sized_for(config.memcap);
+    config.memcap = engine_budget;
+    Arc::new(Mutex::new(PacketLists::new(
+        cap,
+        config.flows.idle_timeout_ns,
+    )))
+}
+
+/// Tells the packet lists which connections an event names (they keep those).
+fn note(lists: &Mutex<PacketLists>, event: &Event) {
+    if let Ok(mut lists) = lists.lock() {
+        lists.note(event);
+    }
+}
+
 /// The reader thread's body: the shared read loop, with events and progress sent to the UI.
 /// Stops quietly when the UI hangs up.
 #[allow(clippy::too_many_arguments)]
 fn read_into(
     opened: Opened,
-    tap: impl FnMut(&Packet<'_>),
+    (tap, lists): (impl FnMut(&Packet<'_>), &Mutex<PacketLists>),
     filter: Option<&str>,
     config: EngineConfig,
     redactor: &Redactor,
@@ -436,6 +464,7 @@ fn read_into(
         Some(&mut keys),
         |step| match step {
             Step::Event(event) => {
+                note(lists, &event);
                 hung_up |= tx.send(Feed::Event(redactor.event(event))).is_err();
                 ControlFlow::Continue(())
             }
@@ -459,6 +488,7 @@ fn read_into(
         let _ = tx.send(Feed::Event(Event::Notice(crate::run::merge_notice(note))));
     }
     engine.finish(&mut |event| {
+        note(lists, &event);
         let _ = tx.send(Feed::Event(redactor.event(event)));
     });
     let mut last = progress(engine.stats());
@@ -502,6 +532,7 @@ pub fn spawn_live_reader(
     let (ring_cap, engine_budget) = PacketRing::sized_for(config.memcap);
     config.memcap = engine_budget;
     let ring = Arc::new(Mutex::new(PacketRing::new(ring_cap)));
+    let lists = packet_lists(&mut config);
     let capture = LiveCapture::open(&live.options)?;
     let io_err = |source: io::Error| crate::capture::CaptureError::Io {
         path: live.options.interface.clone(),
@@ -522,6 +553,7 @@ pub fn spawn_live_reader(
             let stop = Arc::new(AtomicBool::new(false));
             let (mut keys, notices) = keys.map_or((None, Vec::new()), |(k, n)| (Some(k), n));
             let _ = tx.send(Feed::Packets(PacketStore::Ring(Arc::clone(&ring))));
+            let _ = tx.send(Feed::PacketLists(Arc::clone(&lists)));
             for notice in notices {
                 let _ = tx.send(Feed::Event(Event::Notice(notice)));
             }
@@ -530,13 +562,19 @@ pub fn spawn_live_reader(
             let mut error = None;
             let step = |step: LiveStep<'_>| {
                 let delivered = match step {
-                    LiveStep::Event(event) => tx.send(Feed::Event(redactor.event(event))).is_ok(),
+                    LiveStep::Event(event) => {
+                        note(&lists, &event);
+                        tx.send(Feed::Event(redactor.event(event))).is_ok()
+                    }
                     LiveStep::Packet(packet, info) => {
                         // Numbered as the live loop numbers them: one per packet analysed.
                         number += 1;
                         if info.flow.is_some() {
                             if let Ok(mut ring) = ring.lock() {
                                 ring.push(number, packet.linktype, &packet.data);
+                            }
+                            if let Ok(mut lists) = lists.lock() {
+                                lists.push(number, packet.ts, packet.linktype, &packet.data);
                             }
                         }
                         if let Some(Err(e)) = packet_out.as_mut().map(|p| p.write(packet, info)) {

@@ -147,13 +147,8 @@ impl Filter {
     /// Whether `r` passes.
     #[must_use]
     pub fn matches(&self, r: &HandshakeRecord) -> bool {
-        if self.verdict.is_some_and(|v| v != r.verdict) {
+        if !self.matches_quick(r) {
             return false;
-        }
-        if let Some(code) = self.code {
-            if !r.findings.iter().any(|f| f.code == code) {
-                return false;
-            }
         }
         if self.terms.is_empty() {
             return true;
@@ -161,6 +156,22 @@ impl Filter {
         let mut hay = String::new();
         handshake_text(r, &mut hay);
         self.terms_in(hay)
+    }
+
+    /// Whether every text term is in `hay`, a text [`fold_case`] already lower-cased (a
+    /// cached haystack): no copy, no case folding, one substring search per term.
+    #[must_use]
+    pub(crate) fn terms_in_folded(&self, hay: &str) -> bool {
+        self.terms.iter().all(|t| hay.contains(t.as_str()))
+    }
+
+    /// Whether `r` passes the quick filters (verdict, finding code), the text aside.
+    #[must_use]
+    pub(crate) fn matches_quick(&self, r: &HandshakeRecord) -> bool {
+        self.verdict.is_none_or(|v| v == r.verdict)
+            && self
+                .code
+                .is_none_or(|code| r.findings.iter().any(|f| f.code == code))
     }
 
     /// Whether every row `self` passes also passes `wider`: the same quick filters or more,
@@ -176,20 +187,104 @@ impl Filter {
                 .all(|w| self.terms.iter().any(|t| t.contains(w.as_str())))
     }
 
-    /// Whether every text term is in `hay` (compared lower-cased). Most text on the wire is
-    /// ASCII, and the rest of a row (`→`, `…`) has no case: lower-cased in place then,
-    /// without the copy and the Unicode tables `to_lowercase` costs (a keystroke re-filters
-    /// every record kept); only text with an upper-case letter beyond ASCII takes them.
-    pub(crate) fn terms_in(&self, mut hay: String) -> bool {
-        hay.make_ascii_lowercase();
-        if !hay.is_ascii()
-            && hay
-                .chars()
-                .any(|c| !c.is_ascii() && !c.to_lowercase().eq(std::iter::once(c)))
-        {
-            hay = hay.to_lowercase();
+    /// Whether every text term is in `hay` (compared lower-cased, [`fold_case`]).
+    pub(crate) fn terms_in(&self, hay: String) -> bool {
+        self.terms_in_folded(&fold_case(hay))
+    }
+}
+
+/// `hay` lower-cased as the filter compares it. Most text on the wire is ASCII, and the rest
+/// of a row (`→`, `…`) has no case: lower-cased in place then, without the copy and the
+/// Unicode tables `to_lowercase` costs; only text with an upper-case letter beyond ASCII
+/// takes them.
+#[must_use]
+pub(crate) fn fold_case(mut hay: String) -> String {
+    hay.make_ascii_lowercase();
+    if !hay.is_ascii()
+        && hay
+            .chars()
+            .any(|c| !c.is_ascii() && !c.to_lowercase().eq(std::iter::once(c)))
+    {
+        hay = hay.to_lowercase();
+    }
+    hay
+}
+
+/// Most bytes of search text one view caches ([`Haystacks`]); past it, the text of a
+/// record is built again at each filter pass (slower keys, bounded memory).
+pub const MAX_HAYSTACK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Bytes a cached haystack costs besides its text (the boxed slice and its allocation).
+const HAYSTACK_ENTRY_BYTES: usize = 32;
+
+/// Each record's search text (every column, header and finding it shows, lower-cased),
+/// built once when the record arrives and kept by the record's arrival index, so a
+/// keystroke in the filter bar is a substring search per record instead of formatting and
+/// lower-casing every record again. Dropped ([`Haystacks::invalidate`]) when what a record
+/// shows changes (a proxy hop arrives for a handshake); bounded by [`MAX_HAYSTACK_BYTES`].
+#[derive(Debug, Default)]
+pub(crate) struct Haystacks {
+    texts: Vec<Option<Box<str>>>,
+    bytes: usize,
+}
+
+impl Haystacks {
+    /// Builds the text of record `index` with `build` (unless cached already or the cache
+    /// is full).
+    pub(crate) fn build(&mut self, index: usize, build: impl FnOnce(&mut String)) {
+        if self.texts.get(index).is_some_and(Option::is_some) || self.bytes >= MAX_HAYSTACK_BYTES {
+            return;
         }
-        self.terms.iter().all(|t| hay.contains(t.as_str()))
+        if self.texts.len() <= index {
+            self.texts.resize(index + 1, None);
+        }
+        let mut hay = String::new();
+        build(&mut hay);
+        let hay = fold_case(hay).into_boxed_str();
+        self.bytes += hay.len() + HAYSTACK_ENTRY_BYTES;
+        if let Some(slot) = self.texts.get_mut(index) {
+            *slot = Some(hay);
+        }
+    }
+
+    /// The cached text of record `index`, lower-cased.
+    #[must_use]
+    pub(crate) fn get(&self, index: usize) -> Option<&str> {
+        self.texts.get(index).and_then(Option::as_deref)
+    }
+
+    /// Forgets the text of record `index` (what the record shows changed).
+    pub(crate) fn invalidate(&mut self, index: usize) {
+        if let Some(old) = self.texts.get_mut(index).and_then(Option::take) {
+            self.bytes -= old.len() + HAYSTACK_ENTRY_BYTES;
+        }
+    }
+
+    /// Bytes held (at most about [`MAX_HAYSTACK_BYTES`]).
+    #[must_use]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether `filter`'s text terms are all in record `index`'s text: the cached one, or
+    /// one built by `build` now when it is not cached.
+    pub(crate) fn terms_in(
+        &self,
+        filter: &Filter,
+        index: usize,
+        build: impl FnOnce(&mut String),
+    ) -> bool {
+        if filter.terms.is_empty() {
+            return true;
+        }
+        match self.get(index) {
+            Some(hay) => filter.terms_in_folded(hay),
+            None => {
+                let mut hay = String::new();
+                build(&mut hay);
+                filter.terms_in(hay)
+            }
+        }
     }
 }
 

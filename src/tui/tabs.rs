@@ -16,7 +16,7 @@ use crate::event::{ConnectionRecord, HandshakeRecord, TlsRecord, Verdict};
 use crate::finding::{Finding, Severity};
 use crate::present::{escape, format_time_of_day};
 
-use super::filter::Filter;
+use super::filter::{Filter, Haystacks};
 
 /// Most records a tab keeps (later ones are counted, not stored).
 pub const MAX_ROWS: usize = 250_000;
@@ -103,24 +103,34 @@ pub trait Listed {
 /// in a column or in the extra text.
 #[must_use]
 pub fn passes<R: Listed>(filter: &Filter, r: &R) -> bool {
-    if filter.verdict.is_some_and(|v| v != r.verdict()) {
+    if !passes_quick(filter, r) {
         return false;
-    }
-    if let Some(code) = filter.code {
-        if !r.findings().iter().any(|f| f.code == code) {
-            return false;
-        }
     }
     if filter.terms.is_empty() {
         return true;
     }
     let mut hay = String::new();
-    for i in 0..R::COLUMNS.len() {
-        hay.push_str(&r.cell(i));
-        hay.push('\n');
-    }
-    r.extra_text(&mut hay);
+    haystack(r, &mut hay);
     filter.terms_in(hay)
+}
+
+/// Whether `r` passes `filter`'s verdict and finding code (the quick filters).
+fn passes_quick<R: Listed>(filter: &Filter, r: &R) -> bool {
+    if filter.verdict.is_some_and(|v| v != r.verdict()) {
+        return false;
+    }
+    filter
+        .code
+        .is_none_or(|code| r.findings().iter().any(|f| f.code == code))
+}
+
+/// Every text the filter searches in `r`: its columns, then its extra text.
+fn haystack<R: Listed>(r: &R, out: &mut String) {
+    for i in 0..R::COLUMNS.len() {
+        out.push_str(&r.cell(i));
+        out.push('\n');
+    }
+    r.extra_text(out);
 }
 
 /// A duration for a narrow column: `850 ms`, `12.3 s`, `4m05s`.
@@ -442,6 +452,8 @@ pub struct Listing<R> {
     /// The user moved the selection: until then, without follow, the first row stays
     /// selected while rows arrive (a file opens where a reader starts).
     moved: bool,
+    /// Each record's search text, built when it arrives (records never change here).
+    hay: Haystacks,
 }
 
 impl<R: Listed> Default for Listing<R> {
@@ -456,6 +468,7 @@ impl<R: Listed> Default for Listing<R> {
             descending: false,
             not_kept: 0,
             moved: false,
+            hay: Haystacks::default(),
         }
     }
 }
@@ -481,7 +494,8 @@ impl<R: Listed> Listing<R> {
             return;
         }
         let index = self.records.len();
-        let shown = passes(filter, record.as_ref());
+        self.hay.build(index, |out| haystack(record.as_ref(), out));
+        let shown = self.shows(filter, index, record.as_ref());
         self.records.push(record);
         if !shown {
             return;
@@ -503,6 +517,18 @@ impl<R: Listed> Listing<R> {
         self.scroll_to_selection();
     }
 
+    /// Whether the record at arrival index `index`, `r`, passes `filter` (its text from the
+    /// cache when there).
+    fn shows(&self, filter: &Filter, index: usize, r: &R) -> bool {
+        passes_quick(filter, r) && self.hay.terms_in(filter, index, |out| haystack(r, out))
+    }
+
+    /// Bytes of search text cached.
+    #[must_use]
+    pub fn haystack_bytes(&self) -> usize {
+        self.hay.bytes()
+    }
+
     /// Rebuilds the view (filter or sort changed), keeping the selected record selected when
     /// it is still shown.
     pub fn rebuild(&mut self, filter: &Filter) {
@@ -511,7 +537,7 @@ impl<R: Listed> Listing<R> {
             .filter(|&i| {
                 self.records
                     .get(i)
-                    .is_some_and(|r| passes(filter, r.as_ref()))
+                    .is_some_and(|r| self.shows(filter, i, r.as_ref()))
             })
             .collect();
         view.sort_by(|&a, &b| self.order(a, b));
@@ -527,9 +553,13 @@ impl<R: Listed> Listing<R> {
     /// record, and the order kept.
     pub fn narrow(&mut self, filter: &Filter) {
         let keep = self.view.get(self.selected).copied();
-        let records = &self.records;
-        self.view
-            .retain(|&i| records.get(i).is_some_and(|r| passes(filter, r.as_ref())));
+        let mut view = std::mem::take(&mut self.view);
+        view.retain(|&i| {
+            self.records
+                .get(i)
+                .is_some_and(|r| self.shows(filter, i, r.as_ref()))
+        });
+        self.view = view;
         self.selected = keep
             .and_then(|k| self.view.iter().position(|&i| i == k))
             .unwrap_or(0);

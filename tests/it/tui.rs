@@ -996,15 +996,41 @@ fn connection_hex_reads_the_packets_again() {
         panic!("asks for the packets");
     };
     let row = app.conns.record(i).unwrap();
+    let lists = app.packet_lists.as_ref().map(|l| l.lock().unwrap());
     let dump = export::load_connection_hex(
         path.to_str(),
-        app.packets.as_ref(),
+        (app.packets.as_ref(), lists.as_deref()),
         &row.record,
         app.opened_by(row),
         i,
         false,
     );
     assert!(!dump.packets.is_empty());
+    // Issue 16: any packet of the connection, not only those its records cite: the SYNs,
+    // the bare ACKs and the FINs too, labelled with their TCP flags; every packet of the
+    // TCP connection in the capture, in order.
+    let mut flow = Vec::new();
+    let mut source = wssniff::capture::FileSource::open(path.to_str().unwrap()).unwrap();
+    source.for_each_packet(|p| {
+        let seg = wssniff::decode::decode(p).unwrap();
+        let ends = [
+            std::net::SocketAddr::new(seg.src_ip, seg.src_port),
+            std::net::SocketAddr::new(seg.dst_ip, seg.dst_port),
+        ];
+        if ends.contains(&row.record.client) && ends.contains(&row.record.server) {
+            flow.push(p.number);
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    let got: Vec<u64> = dump.packets.iter().map(|(n, _)| *n).collect();
+    assert_eq!(got, flow, "every packet of the connection");
+    let labels: Vec<&str> = dump.labels.values().map(String::as_str).collect();
+    for bare in ["C→S SYN", "S→C SYN ACK", "C→S ACK", "S→C ACK", "FIN ACK"] {
+        assert!(
+            labels.iter().any(|l| l.contains(bare)),
+            "{bare}: {labels:?}"
+        );
+    }
     let close_packet = row
         .record
         .close
@@ -1043,7 +1069,7 @@ fn connection_hex_reads_the_packets_again() {
     let store = wssniff::tui::feed::PacketStore::Ring(std::sync::Arc::clone(&ring));
     let from_ring = export::load_connection_hex(
         None,
-        Some(&store),
+        (Some(&store), lists.as_deref()),
         &row.record,
         app.opened_by(row),
         i,
@@ -1063,7 +1089,7 @@ fn connection_hex_reads_the_packets_again() {
     let store = wssniff::tui::feed::PacketStore::Ring(small);
     let partial = export::load_connection_hex(
         None,
-        Some(&store),
+        (Some(&store), lists.as_deref()),
         &row.record,
         app.opened_by(row),
         i,
@@ -1074,9 +1100,10 @@ fn connection_hex_reads_the_packets_again() {
         .note
         .unwrap()
         .contains("no longer in the ring of recent live packets"),);
-    let live = export::load_connection_hex(None, None, &row.record, None, i, false);
+    let live = export::load_connection_hex(None, (None, None), &row.record, None, i, false);
     assert!(live.packets.is_empty());
     assert!(live.note.unwrap().contains("not available"));
+    drop(lists);
     app.set_hex(dump);
     insta::assert_snapshot!(draw(&mut app, 80, 24));
 }
@@ -1447,14 +1474,16 @@ fn connection_hex(app: &mut App, pos: usize) -> wssniff::tui::app::HexDump {
         panic!("asks for the packets");
     };
     let row = app.conns.record(i).unwrap();
+    let lists = app.packet_lists.as_ref().map(|l| l.lock().unwrap());
     let dump = export::load_connection_hex(
         app.file.as_deref(),
-        app.packets.as_ref(),
+        (app.packets.as_ref(), lists.as_deref()),
         &row.record,
         app.opened_by(row),
         i,
         false,
     );
+    drop(lists);
     app.update(Action::ToggleHex);
     app.update(Action::Back);
     dump
@@ -1691,10 +1720,11 @@ fn grouped_view_keys_and_redraws_are_fast_on_a_huge_capture() {
         app.apply_feed(feed);
     }
     eprintln!(
-        "read {path}: {:.1} s, {} handshake records, {} connections",
+        "read {path}: {:.1} s, {} handshake records, {} connections, {} KiB of search text cached",
         t.elapsed().as_secs_f64(),
         app.record_count(),
-        app.conns.len()
+        app.conns.len(),
+        app.haystack_bytes() / 1024
     );
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
     let rows = layout(ratatui::layout::Rect::new(0, 0, 160, 48)).table_rows();
