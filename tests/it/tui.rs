@@ -1289,6 +1289,12 @@ fn header_keeps_the_gauge_apart_and_drops_whole() {
 
 /// The TUI in tmux on `sample` at `width`x`height`, or `None` when tmux is missing outside CI.
 fn tui_in_tmux(name: &str, width: u16, height: u16) -> Option<Tmux> {
+    tui_in_tmux_reading(&[name], width, height)
+}
+
+/// The TUI in tmux reading the samples `names` (`-r` each: merged when several) at
+/// `width`x`height`, or `None` when tmux is missing outside CI.
+fn tui_in_tmux_reading(names: &[&str], width: u16, height: u16) -> Option<Tmux> {
     if Command::new("tmux").arg("-V").output().is_err() {
         assert!(
             !crate::util::under_ci(),
@@ -1298,14 +1304,17 @@ fn tui_in_tmux(name: &str, width: u16, height: u16) -> Option<Tmux> {
         return None;
     }
     let tmux = Tmux {
-        socket: format!("wssniff-it-{}-{name}", std::process::id()).replace(['/', '.'], "-"),
+        socket: format!("wssniff-it-{}-{}", std::process::id(), names.join("+"))
+            .replace(['/', '.', '+'], "-"),
     };
     let bin = env!("CARGO_BIN_EXE_wssniff");
-    let p = sample(name);
+    let inputs: String = names
+        .iter()
+        .map(|n| format!(" -r '{}'", sample(n).display()))
+        .collect();
     let script = format!(
-        "XDG_CONFIG_HOME='{}' '{bin}' -r '{}' --tui; echo EXIT:$?; exec sleep 600",
+        "XDG_CONFIG_HOME='{}' '{bin}'{inputs} --tui; echo EXIT:$?; exec sleep 600",
         test_config_home().display(),
-        p.display()
     );
     let (w, h) = (width.to_string(), height.to_string());
     tmux.run(&[
@@ -1347,6 +1356,63 @@ fn end_to_end_follows_a_stream_in_tmux() {
     tmux.wait_for("Frames (");
     tmux.run(&["send-keys", "-t", "t", "Escape"]);
     tmux.wait_for("Ending");
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    tmux.wait_for("EXIT:0");
+}
+
+/// Issue 16: the real binary on two `-r` files read merged: the header says so, the rows
+/// of both files are listed, and a connection's packets (its SYN too, which no record
+/// cites) are read again from the file they came from.
+#[test]
+fn end_to_end_merged_files_in_tmux() {
+    let Some(tmux) = tui_in_tmux_reading(&["close-codes.pcap", "auth-401.pcap"], 120, 40) else {
+        return;
+    };
+    let screen = tmux.wait_for("finished");
+    assert!(screen.contains("2 files merged"), "{screen}");
+    // close-codes' five handshakes and auth-401's two, in one table.
+    let screen = tmux.wait_for("row 1/");
+    assert!(
+        screen.contains("/1008") && screen.contains("401"),
+        "{screen}"
+    );
+    tmux.run(&["send-keys", "-t", "t", "2"]);
+    tmux.wait_for("Ending");
+    tmux.run(&["send-keys", "-t", "t", "Enter"]);
+    tmux.wait_for("Frames (");
+    tmux.run(&["send-keys", "-t", "t", "Tab"]);
+    let screen = tmux.wait_for("bytes captured");
+    assert!(
+        screen.contains("SYN"),
+        "the connection's first packet: {screen}"
+    );
+    assert!(!screen.contains("cannot be read"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "Escape"]);
+    tmux.wait_for("Ending");
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    tmux.wait_for("EXIT:0");
+}
+
+/// Issue 16: the real binary's Socket.IO tab: key 5 lists the session, → opens its detail
+/// (its connections: the open, the polls, the upgrade; the heartbeat; how it ended), ←
+/// comes back.
+#[test]
+fn end_to_end_socketio_detail_in_tmux() {
+    let Some(tmux) = tui_in_tmux("engineio-polling-upgrade.pcap", 100, 30) else {
+        return;
+    };
+    tmux.wait_for("finished");
+    tmux.run(&["send-keys", "-t", "t", "5"]);
+    let screen = tmux.wait_for("row 1/1");
+    assert!(screen.contains("Socket.IO"), "{screen}");
+    tmux.run(&["send-keys", "-t", "t", "Right"]);
+    let screen = tmux.wait_for("Connections (");
+    for part in ["open ", "poll ", "upgrade ", "heartbeat", "ended "] {
+        assert!(screen.contains(part), "{part}: {screen}");
+    }
+    tmux.run(&["send-keys", "-t", "t", "Left"]);
+    let screen = tmux.wait_for("row 1/1");
+    assert!(!screen.contains("heartbeat"), "back on the table: {screen}");
     tmux.run(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXIT:0");
 }
