@@ -310,6 +310,7 @@ fn hex_view_160x48() {
     );
     app.set_hex(dump);
     insta::assert_snapshot!(draw(&mut app, 160, 48));
+    insta::assert_snapshot!("hex_view_80x24", draw(&mut app, 80, 24));
 }
 
 #[test]
@@ -317,6 +318,7 @@ fn help_overlay_80x24() {
     let mut app = app_for(&["auth-401.pcap"]);
     app.update(Action::Help);
     insta::assert_snapshot!(draw(&mut app, 80, 24));
+    insta::assert_snapshot!("help_overlay_160x48", draw(&mut app, 160, 48));
 }
 
 #[test]
@@ -1106,6 +1108,7 @@ fn connection_hex_reads_the_packets_again() {
     drop(lists);
     app.set_hex(dump);
     insta::assert_snapshot!(draw(&mut app, 80, 24));
+    insta::assert_snapshot!("connection_hex_160x48", draw(&mut app, 160, 48));
 }
 
 /// Issue 16: `/evil` found nothing although the rows carry `Origin: http://evil.example`;
