@@ -292,18 +292,16 @@ fn perform(
             return Ok(false);
         }
         Effect::LoadConnectionHex(i) => {
-            let lists = app.packet_lists.as_ref().and_then(|l| l.lock().ok());
             let dump = app.conns.record(i).map(|row| {
                 export::load_connection_hex(
                     app.file.as_deref(),
-                    (app.packets.as_ref(), lists.as_deref()),
+                    (app.packets.as_ref(), app.packet_lists.as_deref()),
                     &row.record,
                     app.opened_by(row),
                     i,
                     app.redacted,
                 )
             });
-            drop(lists);
             if let Some(dump) = dump {
                 app.set_hex(dump);
             }

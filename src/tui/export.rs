@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use base64::Engine as _;
 
@@ -239,7 +240,7 @@ fn connection_packets(
 #[must_use]
 pub fn load_connection_hex(
     path: Option<&str>,
-    (store, lists): (Option<&PacketStore>, Option<&PacketLists>),
+    (store, lists): (Option<&PacketStore>, Option<&Mutex<PacketLists>>),
     c: &ConnectionRecord,
     opened_by: Option<&HandshakeRecord>,
     index: usize,
@@ -252,10 +253,19 @@ pub fn load_connection_hex(
     let cited = connection_packets(c, opened_by);
     // From the handshake's request (before the connection's `ts`) to its end.
     let from = opened_by.map_or(c.ts, |r| r.ts.min(c.ts));
-    let listed = lists.and_then(|l| l.of(c.client, c.server, from, c.end_ts));
+    // Copied out, so the reader is not held up while the file is read.
+    let (listed, lists_cap, lists_full) = match lists.and_then(|l| l.lock().ok()) {
+        Some(l) => (
+            l.of(c.client, c.server, from, c.end_ts)
+                .map(|p| (p.numbers(), p.total)),
+            l.cap(),
+            l.given_up() > 0,
+        ),
+        None => (None, 0, false),
+    };
     let mut wanted: Vec<u64> = cited.keys().copied().collect();
-    if let Some(listed) = listed {
-        wanted.extend(listed.numbers());
+    if let Some((numbers, _)) = &listed {
+        wanted.extend(numbers);
         wanted.sort_unstable();
         wanted.dedup();
     }
@@ -264,7 +274,9 @@ pub fn load_connection_hex(
         return dump;
     }
     // Every packet of the connection when it was listed whole, else those known.
-    let known = listed.map_or(wanted.len() as u64, |l| l.total.max(wanted.len() as u64));
+    let known = listed
+        .as_ref()
+        .map_or(wanted.len() as u64, |l| l.1.max(wanted.len() as u64));
     let between = wanted.len().saturating_sub(MAX_HEX_PACKETS);
     if between > 0 {
         wanted.drain(CONNECTION_HEX_EACH_END..wanted.len() - CONNECTION_HEX_EACH_END);
@@ -276,11 +288,11 @@ pub fn load_connection_hex(
         "cited packets"
     };
     let (loaded, note) = read_again(path, store, &wanted);
-    let unlisted = match (listed, lists) {
+    let unlisted = match (&listed, lists) {
         (Some(_), _) => None,
-        (None, Some(l)) if l.given_up() > 0 => Some(format!(
+        (None, Some(_)) if lists_full => Some(format!(
             "only the packets its records cite: the connection was not listed (the packet lists were full, {} MiB)",
-            l.cap() / (1024 * 1024)
+            lists_cap / (1024 * 1024)
         )),
         (None, _) => Some("only the packets its records cite (the connection's packets were not listed)".to_owned()),
     };

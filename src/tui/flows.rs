@@ -30,7 +30,7 @@ pub const LISTS_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// The share of `--memcap` the lists take at most.
 const SHARE_OF_MEMCAP: usize = 16;
 /// Bytes a listed connection costs besides its packet numbers (the struct, its map slot).
-const ENTRY_BYTES: usize = 128;
+const ENTRY_BYTES: usize = 192;
 /// A closed connection no WebSocket event named is given up after this much packet time.
 const CLOSED_GRACE_NS: i64 = 60 * 1_000_000_000;
 /// Packets between two sweeps for connections to give up.
