@@ -239,6 +239,10 @@ struct Tracked {
     relays: Option<Box<[Relay; 2]>>,
     /// END_STREAM or RST_STREAM per direction (by side index).
     ends: [Option<StreamEnd>; 2],
+    /// The first RST_STREAM on the stream once open (its code names how it ended).
+    reset: Option<Box<H2Reset>>,
+    /// The first GOAWAY either peer sent while the stream was open.
+    goaway: Option<Box<H2Reset>>,
     /// While [`State::Refusing`]: the exchange, held until its body is read.
     refusal: Option<Box<Refusal>>,
     /// For an [`State::Unseen`] stream whose request HEADERS were captured but not fully
@@ -267,7 +271,7 @@ pub struct Opened {
 }
 
 /// How a WebSocket stream ended, as its frames said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEnding {
     /// ClientFin/ServerFin for the first END_STREAM, ClientRst/ServerRst for a RST_STREAM.
     pub ending: Ending,
@@ -277,6 +281,8 @@ pub struct StreamEnding {
     pub rst: bool,
     /// Who ended it first.
     pub closer: Peer,
+    /// The RST_STREAM that ended it (its code), when one did.
+    pub reset: Option<H2Reset>,
 }
 
 /// One HTTP/2 connection's reader.
@@ -535,6 +541,8 @@ impl H2Connection {
             handshake: None,
             relays: Some(Box::new([Relay::new(), Relay::new()])),
             ends: [None, None],
+            reset: None,
+            goaway: None,
             refusal: None,
             undecided,
         });
@@ -773,7 +781,18 @@ impl H2Connection {
             at: first.at,
             rst: rst.is_some(),
             closer,
+            reset: rst.and(t.reset.as_deref().cloned()),
         })
+    }
+
+    /// The first GOAWAY either peer sent while WebSocket stream `id` was open (a stream
+    /// need not have ended by its own frames for one to end it).
+    #[must_use]
+    pub fn stream_goaway(&self, id: StreamId) -> Option<&H2Reset> {
+        self.streams
+            .iter()
+            .find(|t| t.id == id.0)
+            .and_then(|t| t.goaway.as_deref())
     }
 
     /// Bytes held (decoders, blocks, kept heads, relays), computed now.
@@ -1360,6 +1379,11 @@ impl H2Connection {
                     debug: None,
                     packet,
                 };
+                if let Some(t) = self.tracked_mut(id) {
+                    if t.state == State::Open && t.reset.is_none() {
+                        t.reset = Some(Box::new(reset.clone()));
+                    }
+                }
                 self.end_stream(id, side, true, ts);
                 if self.tracked_mut(id).is_some_and(|t| t.refusal.is_some()) {
                     self.report_refusal(id, false, out);
@@ -1405,6 +1429,15 @@ impl H2Connection {
                         t.facts.goaway = Some(goaway.clone());
                     }
                     self.complete(link, id, None, Some((Ending::CaptureEnded, ts)), out);
+                }
+                // An open WebSocket stream outlives a graceful GOAWAY and dies with any
+                // other: the connection record says which (h2::ending).
+                for t in self.streams.iter_mut().filter(|t| {
+                    t.state == State::Open
+                        && t.goaway.is_none()
+                        && t.ends.iter().any(Option::is_none)
+                }) {
+                    t.goaway = Some(Box::new(goaway.clone()));
                 }
             }
             OwnedFrame::Other => {}
@@ -1503,6 +1536,8 @@ impl H2Connection {
                     handshake: None,
                     relays: None,
                     ends: [None, None],
+                    reset: None,
+                    goaway: None,
                     refusal: None,
                     undecided: None,
                 });
