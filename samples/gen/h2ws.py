@@ -84,6 +84,8 @@ async def echo_app(scope, receive, send):
         if msg["type"] == "websocket.receive":
             await send({"type": "websocket.send", "text": msg.get("text") or "", "bytes": msg.get("bytes")})
         else:
+            # generate-h2.sh waits for this line before it stops a browser.
+            log("websocket closed:", scope["path"], msg.get("code"))
             return
 
 
@@ -263,8 +265,9 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat", upgr
     time.sleep(0.05)
     for sid in opened:
         close = ws_frame(0x8, struct.pack("!H", 1000) + b"bye")
-        # Firefox ends its side with the DATA frame carrying its Close; Chrome resets the
-        # stream (CANCEL) after the server's Close.
+        # END_STREAM on the DATA frame carrying the Close, or RST_STREAM CANCEL after the
+        # server's Close (what Chromium 156 and Firefox 153 do when the server does not end
+        # its side: samples/h2tls/).
         conn.send_data(sid, close, end_stream=(ending == "end_stream"))
     sock.sendall(conn.data_to_send())
     pump(lambda evs: sum(isinstance(e, h2.events.DataReceived) for e in evs) >= len(opened), 2)
