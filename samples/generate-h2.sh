@@ -254,6 +254,70 @@ elif haproxy_wanted; then
 fi
 
 
+# A real GOAWAY with a WebSocket open: a python h2 client's WebSocket stream through HAProxy
+# (h2c, 18207; HTTP/1.1 Upgrade to hypercorn on 18208), and HAProxy soft-stopped (SIGUSR1, as
+# a reload stops the old process) after the first echo. HAProxy sends a graceful GOAWAY
+# (NO_ERROR, last stream 2^31-1) and lets the stream finish: the client sends a second
+# message on it, gets the echo, closes 1000; HAProxy then exits.
+if want h2c-haproxy-goaway-reload && command -v haproxy >/dev/null; then
+  HAPG=$WORK/haproxy-goaway
+  mkdir -p "$HAPG"
+  sed -e "s|@LISTEN_PORT@|18207|g" -e "s|@UPSTREAM_PORT@|18208|g" \
+    "$GEN/haproxy-goaway.cfg.tmpl" >"$HAPG/haproxy.cfg"
+  bg hypercorn-goaway "${H2WS[@]}" hypercorn --port 18208 --lifetime 30
+  # Not through bg: SIGUSR1 must reach HAProxy itself, not a timeout wrapper.
+  haproxy -db -f "$HAPG/haproxy.cfg" >"$WORK/haproxy-goaway.log" 2>&1 &
+  hap=$!
+  PIDS+=($hap)
+  wait_listen 18208
+  wait_listen 18207
+  cap_start h2c-haproxy-goaway-reload.pcap 'tcp port 18207 or tcp port 18208'
+  timeout 15 "${H2WS[@]}" goaway --port 18207 >"$WORK/goaway-client.log" 2>&1 &
+  client=$!
+  for i in $(seq 50); do grep -q ready "$WORK/goaway-client.log" && break; sleep 0.1; done
+  sleep 0.3
+  kill -USR1 "$hap"
+  wait "$client" || { cat "$WORK/goaway-client.log" >&2; die "the GOAWAY client failed"; }
+  cap_stop
+  cp "$WORK/goaway-client.log" expected/h2c-haproxy-goaway-reload.pcap.client.log
+  cp "$WORK/haproxy-goaway.log" expected/h2c-haproxy-goaway-reload.pcap.proxy.log
+  grep -q 'GOAWAY: error 0 (NO_ERROR)' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
+    die "HAProxy sent no graceful GOAWAY"
+  grep -q 'echo after the GOAWAY' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
+    die "the stream did not go on after the GOAWAY"
+  dissect h2c-haproxy-goaway-reload.pcap 18207
+  dissect_frames h2c-haproxy-goaway-reload.pcap 18207
+elif want h2c-haproxy-goaway-reload; then
+  warn "haproxy not installed: h2c-haproxy-goaway-reload not recorded"
+fi
+
+# Floods driven through python h2 (gen/h2ws.py flood) against node's http2 server (nghttp2,
+# whose limits wssniff's defaults are; port 18204), each on a connection that first opens a
+# WebSocket stream: the frames are the attacker's, the server's reaction is the real part.
+# rapid-reset: 2000 GETs each cancelled at once (RST_STREAM CANCEL); nghttp2's reset rate
+# limit answers GOAWAY. ping / settings: PINGs or empty SETTINGS sent without reading the
+# ACKs from a 4 KiB receive buffer, so the ACKs queue at the server; nghttp2 drops the
+# connection when they pass 1000. What the client saw is expected/NAME.pcap.client.log.
+if command -v node >/dev/null; then
+  for kind in rapid-reset ping settings; do
+    name=h2c-node-$kind-flood
+    [[ $kind == rapid-reset ]] && name=h2c-node-rapid-reset
+    want "$name" || continue
+    bg "nodeh2-$kind" node "$GEN/nodeh2.js" server --port 18204 --lifetime 20
+    wait_listen 18204
+    cap_start "$name.pcap" 'tcp port 18204'
+    case $kind in rapid-reset) count=2000 ;; ping) count=20000 ;; settings) count=5000 ;; esac
+    timeout 15 "${H2WS[@]}" flood --port 18204 --kind "$kind" --count "$count" \
+      2>&1 | tee "expected/$name.pcap.client.log" >&2
+    cap_stop
+    kill_pid "${PIDS[-1]}"
+    dissect "$name.pcap" 18204
+    dissect_frames "$name.pcap" 18204
+  done
+else
+  want h2c-node-rapid-reset && warn "node not installed: the flood captures not recorded"
+fi
+
 # ------------------------------------------------------------------ over TLS (ALPN h2)
 mkdir -p h2tls
 CERT=$WORK/localhost.pem

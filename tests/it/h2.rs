@@ -997,6 +997,185 @@ fn finding<'a>(record: &'a serde_json::Value, code: &str) -> &'a serde_json::Val
         .unwrap_or_else(|| panic!("no {code} in {record}"))
 }
 
+/// RFC 9113 §7 names of the codes these samples' peers sent.
+fn error_name(code: u32) -> &'static str {
+    match code {
+        0 => "NO_ERROR",
+        2 => "INTERNAL_ERROR",
+        8 => "CANCEL",
+        11 => "ENHANCE_YOUR_CALM",
+        _ => panic!("unexpected error code {code}"),
+    }
+}
+
+/// The server's GOAWAY as tshark dissected it (packet, code, last stream).
+fn server_goaway(rows: &[FrameRow], server_port: u16) -> Option<(u64, u32, u32)> {
+    rows.iter()
+        .filter(|r| r.port == server_port)
+        .find_map(|r| r.goaway.map(|(e, l)| (r.packet, e, l)))
+}
+
+/// The floods python h2 drove at node's http2 server (nghttp2; samples/generate-h2.sh,
+/// h2c-node-*): wssniff's findings name the packets tshark's dissection shows crossing
+/// nghttp2's default limits, and the server's reaction, which is the real part of these
+/// samples, is what tshark saw and the client logged: for the rapid reset (2000 GETs each
+/// cancelled at once) a GOAWAY INTERNAL_ERROR cutting the open WebSocket; for the PING flood
+/// from a client that does not read, a TCP RST (nghttp2 drops the connection when the ACKs
+/// it queues pass 1000) with no GOAWAY; for the SETTINGS flood a GOAWAY INTERNAL_ERROR.
+#[test]
+fn floods_from_python_h2_at_node_cross_nghttp2s_limits_where_tshark_shows_and_node_reacts() {
+    const PORT: u16 = 18204;
+    for name in [
+        "h2c-node-rapid-reset.pcap",
+        "h2c-node-ping-flood.pcap",
+        "h2c-node-settings-flood.pcap",
+    ] {
+        let pcap = sample(name);
+        let rows =
+            tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+        let client_log =
+            std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+                .unwrap();
+        let conns = connections(&pcap, &[]);
+        assert_eq!(
+            conns.len(),
+            1,
+            "{name}: the WebSocket opened before the flood"
+        );
+        let c = &conns[0];
+        assert_eq!(c["h2_stream_id"], 1);
+        assert_eq!(
+            c["client_to_server"]["messages"], 1,
+            "{name}: the message before"
+        );
+        let goaway = server_goaway(&rows, PORT);
+        if name.contains("rapid-reset") {
+            // nghttp2's bucket (1000 tokens, 33 a second) replayed on tshark's times of the
+            // client's RST_STREAM frames: the first one without a token is wssniff's packet.
+            let (mut tokens, mut last, mut first_over, mut resets) =
+                (1000.0f64, None::<f64>, None, 0);
+            for r in rows.iter().filter(|r| r.port != PORT) {
+                for _ in r.frames.iter().filter(|f| f.0 == 3) {
+                    resets += 1;
+                    if let Some(t) = last {
+                        tokens = (tokens + (r.time - t) * 33.0).min(1000.0);
+                    }
+                    last = Some(r.time);
+                    if tokens < 1.0 {
+                        first_over.get_or_insert(r.packet);
+                    } else {
+                        tokens -= 1.0;
+                    }
+                }
+                assert!(r.rst_errors.iter().all(|&e| e == 8), "CANCEL each time");
+            }
+            assert_eq!(resets, 2000, "{name}: tshark's client RST_STREAM frames");
+            let f = finding(c, "h2_rapid_reset");
+            assert_eq!(f["packets"][0].as_u64(), first_over, "{name}: {f}");
+        } else {
+            // PING and SETTINGS the client sent less the server's ACKs, in packet order: the
+            // first packet past 1000 unacknowledged is wssniff's.
+            let (mut unacked, mut first_over, mut sent) = (0i64, None, 0);
+            for r in &rows {
+                for &(kind, _, flags) in r.frames.iter().filter(|f| f.0 == 4 || f.0 == 6) {
+                    let ack = flags & 1 == 1;
+                    if r.port != PORT && !ack {
+                        unacked += 1;
+                        sent += 1;
+                        if unacked > 1000 {
+                            first_over.get_or_insert((r.packet, kind));
+                        }
+                    } else if r.port == PORT && ack {
+                        unacked -= 1;
+                    }
+                }
+            }
+            assert!(sent > 1000, "{name}: {sent} sent");
+            let f = finding(c, "h2_flood");
+            let (packet, kind) = first_over.unwrap();
+            assert_eq!(f["packets"][0].as_u64(), Some(packet), "{name}: {f}");
+            let last = if kind == 6 {
+                "the last a PING"
+            } else {
+                "the last a SETTINGS"
+            };
+            assert!(f["message"].as_str().unwrap().contains(last), "{f}");
+        }
+        // The server's reaction.
+        if name.contains("ping") {
+            assert!(goaway.is_none(), "{name}: node sent no GOAWAY");
+            assert!(rows.iter().any(|r| r.port == PORT && r.tcp_rst));
+            assert_eq!(c["tcp_end"], "server_rst", "{c}");
+            assert!(
+                client_log.contains("Connection reset by peer"),
+                "{client_log}"
+            );
+            assert!(!codes(c).iter().any(|c| c.starts_with("h2_goaway")));
+        } else {
+            let (packet, code, last) = goaway.expect("node's GOAWAY");
+            let f = finding(c, "h2_goaway_closed_websocket");
+            assert_eq!(f["packets"][0].as_u64(), Some(packet), "{f}");
+            let text = format!("GOAWAY {} (last stream {last})", error_name(code));
+            assert!(f["message"].as_str().unwrap().contains(&text), "{f}");
+            assert!(
+                client_log.contains(&format!(
+                    "GOAWAY: error {code} ({}), last stream {last}",
+                    error_name(code)
+                )),
+                "{client_log}"
+            );
+            assert_eq!(f["severity"], "error");
+        }
+        assert_eq!(
+            c["close"]["handshake_completed"], false,
+            "{name}: no Close ever"
+        );
+    }
+}
+
+/// HAProxy soft-stopped (a reload's old process) with a WebSocket open over h2c
+/// (h2c-haproxy-goaway-reload): its GOAWAY is graceful (NO_ERROR, last stream 2^31-1, RFC 9113
+/// §6.8), which tshark shows in the packet wssniff cites; the stream goes on (a second message
+/// each way after it, as the client logged) and closes cleanly on both legs.
+#[test]
+fn a_proxy_reload_sends_a_graceful_goaway_and_the_open_websocket_finishes() {
+    let name = "h2c-haproxy-goaway-reload.pcap";
+    let pcap = sample(name);
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let (packet, code, last) = server_goaway(&rows, 18207).expect("HAProxy's GOAWAY");
+    assert_eq!((code, last), (0, (1 << 31) - 1));
+    let conns = connections(&pcap, &[]);
+    assert_eq!(conns.len(), 2, "the h2 stream and HAProxy's HTTP/1.1 leg");
+    let h2 = conns.iter().find(|c| c["h2_stream_id"] == 1).unwrap();
+    assert_eq!(codes(h2), ["h2_goaway_graceful"]);
+    let f = finding(h2, "h2_goaway_graceful");
+    assert_eq!(f["packets"][0].as_u64(), Some(packet));
+    assert_eq!(f["severity"], "info");
+    assert!(
+        f["message"].as_str().unwrap().contains("closed cleanly"),
+        "{f}"
+    );
+    for c in &conns {
+        assert_eq!(c["ending"], "clean", "{c}");
+        assert_eq!(
+            c["client_to_server"]["messages"], 2,
+            "one message before, one after"
+        );
+    }
+    // The message after the GOAWAY: the client's DATA on stream 1 after tshark's GOAWAY.
+    assert!(rows.iter().any(|r| r.packet > packet
+        && r.port != 18207
+        && r.frames.iter().any(|f| f.0 == 0 && f.1 == 1)));
+    let log = std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+        .unwrap();
+    assert!(log.contains("echo after the GOAWAY"), "{log}");
+    // The upstream leg knows nothing of it: no finding there.
+    let h1 = conns.iter().find(|c| c["h2_stream_id"].is_null()).unwrap();
+    assert!(codes(h1).is_empty(), "{h1}");
+    let recs = records(&pcap, &[]);
+    assert!(recs.iter().all(|r| r["verdict"] == "ok"));
+}
+
 /// The JSON of an `h2tls/` sample with its key log, against its golden `NAME.jsonl`
 /// (WSSNIFF_BLESS=1 rewrites it).
 fn h2tls_golden(pcap: &std::path::Path, keys: &std::path::Path) {
