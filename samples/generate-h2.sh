@@ -255,40 +255,55 @@ fi
 
 
 # A real GOAWAY with a WebSocket open: a python h2 client's WebSocket stream through HAProxy
-# (h2c, 18207; HTTP/1.1 Upgrade to hypercorn on 18208), and HAProxy soft-stopped (SIGUSR1, as
-# a reload stops the old process) after the first echo. HAProxy sends a graceful GOAWAY
-# (NO_ERROR, last stream 2^31-1) and lets the stream finish: the client sends a second
-# message on it, gets the echo, closes 1000; HAProxy then exits.
-if want h2c-haproxy-goaway-reload && command -v haproxy >/dev/null; then
-  HAPG=$WORK/haproxy-goaway
-  mkdir -p "$HAPG"
-  sed -e "s|@LISTEN_PORT@|18207|g" -e "s|@UPSTREAM_PORT@|18208|g" \
-    "$GEN/haproxy-goaway.cfg.tmpl" >"$HAPG/haproxy.cfg"
-  bg hypercorn-goaway "${H2WS[@]}" hypercorn --port 18208 --lifetime 30
+# (h2c; HTTP/1.1 Upgrade to hypercorn behind it), and HAProxy soft-stopped (SIGUSR1, as a
+# reload stops the old process) after the first echo. HAProxy sends a graceful GOAWAY
+# (NO_ERROR, last stream 2^31-1) and lets the stream finish. h2c-haproxy-goaway-reload
+# (18207 → 18208): the client sends a second message on it, gets the echo, closes 1000;
+# HAProxy then exits. h2c-haproxy-goaway-hard-stop (18209 → 18210, `hard-stop-after 2s`): the
+# client keeps the stream open and idle (`goaway --hold`), and 2 s after the soft stop HAProxy
+# kills both legs.
+haproxy_goaway() {  # haproxy_goaway NAME LISTEN UPSTREAM GLOBAL-EXTRA CLIENT-ARGS...
+  local name=$1 port=$2 upstream=$3 extra=$4 dir hap client i
+  shift 4
+  dir=$WORK/$name
+  mkdir -p "$dir"
+  sed -e "s|@LISTEN_PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$upstream|g" \
+    -e "s|@GLOBAL_EXTRA@|$extra|g" "$GEN/haproxy-goaway.cfg.tmpl" >"$dir/haproxy.cfg"
+  bg "hypercorn-$name" "${H2WS[@]}" hypercorn --port "$upstream" --lifetime 30
   # Not through bg: SIGUSR1 must reach HAProxy itself, not a timeout wrapper.
-  haproxy -db -f "$HAPG/haproxy.cfg" >"$WORK/haproxy-goaway.log" 2>&1 &
+  haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
   hap=$!
   PIDS+=($hap)
-  wait_listen 18208
-  wait_listen 18207
-  cap_start h2c-haproxy-goaway-reload.pcap 'tcp port 18207 or tcp port 18208'
-  timeout 15 "${H2WS[@]}" goaway --port 18207 >"$WORK/goaway-client.log" 2>&1 &
+  wait_listen "$upstream"
+  wait_listen "$port"
+  cap_start "$name.pcap" "tcp port $port or tcp port $upstream"
+  timeout 15 "${H2WS[@]}" goaway --port "$port" "$@" >"$dir/client.log" 2>&1 &
   client=$!
-  for i in $(seq 50); do grep -q ready "$WORK/goaway-client.log" && break; sleep 0.1; done
+  for i in $(seq 50); do grep -q ready "$dir/client.log" && break; sleep 0.1; done
   sleep 0.3
   kill -USR1 "$hap"
-  wait "$client" || { cat "$WORK/goaway-client.log" >&2; die "the GOAWAY client failed"; }
+  wait "$client" || { cat "$dir/client.log" >&2; die "the GOAWAY client failed"; }
   cap_stop
-  cp "$WORK/goaway-client.log" expected/h2c-haproxy-goaway-reload.pcap.client.log
-  cp "$WORK/haproxy-goaway.log" expected/h2c-haproxy-goaway-reload.pcap.proxy.log
-  grep -q 'GOAWAY: error 0 (NO_ERROR)' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
-    die "HAProxy sent no graceful GOAWAY"
-  grep -q 'echo after the GOAWAY' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
-    die "the stream did not go on after the GOAWAY"
-  dissect h2c-haproxy-goaway-reload.pcap 18207
-  dissect_frames h2c-haproxy-goaway-reload.pcap 18207
-elif want h2c-haproxy-goaway-reload; then
-  warn "haproxy not installed: h2c-haproxy-goaway-reload not recorded"
+  cp "$dir/client.log" "expected/$name.pcap.client.log"
+  cp "$dir/haproxy.log" "expected/$name.pcap.proxy.log"
+  grep -q 'GOAWAY: error 0 (NO_ERROR)' "expected/$name.pcap.client.log" ||
+    die "HAProxy sent no graceful GOAWAY ($name)"
+  dissect "$name.pcap" "$port"
+  dissect_frames "$name.pcap" "$port"
+}
+if command -v haproxy >/dev/null; then
+  if want h2c-haproxy-goaway-reload; then
+    haproxy_goaway h2c-haproxy-goaway-reload 18207 18208 ''
+    grep -q 'echo after the GOAWAY' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
+      die "the stream did not go on after the GOAWAY"
+  fi
+  if want h2c-haproxy-goaway-hard-stop; then
+    haproxy_goaway h2c-haproxy-goaway-hard-stop 18209 18210 'hard-stop-after 2s' --hold
+    grep -q 'performing a hard-stop' expected/h2c-haproxy-goaway-hard-stop.pcap.proxy.log ||
+      die "HAProxy did not hard-stop"
+  fi
+elif want h2c-haproxy-goaway; then
+  warn "haproxy not installed: h2c-haproxy-goaway-* not recorded"
 fi
 
 # Floods driven through python h2 (gen/h2ws.py flood) against node's http2 server (nghttp2,

@@ -367,13 +367,15 @@ def _close_websocket(sock, conn, sid):
     sock.close()
 
 
-def run_goaway_client(port):
+def run_goaway_client(port, hold=False):
     """A WebSocket stream held open across the server's GOAWAY: after the first echo it
     prints "ready" and waits (up to 8 s) for the GOAWAY the script makes the server send;
     a GOAWAY whose last stream is at least this one leaves the stream to finish (RFC 9113
     §6.8), so it sends a second message on it, waits for the echo and closes 1000. python h2
     has no state for "GOAWAY received, streams still open" and refuses to send after one:
-    its connection state is put back to open for that (its frames are still its own)."""
+    its connection state is put back to open for that (its frames are still its own). With
+    `hold` it sends nothing more and waits (up to 8 s) for the server to end the connection,
+    as an idle WebSocket client would."""
     import h2.connection as hc
     sock, conn, sid = _open_websocket(port)
     log("ready")
@@ -384,6 +386,12 @@ def run_goaway_client(port):
     if goaway[0].last_stream_id < sid:
         raise SystemExit("the GOAWAY refused the open stream")
     conn.state_machine.state = hc.ConnectionState.CLIENT_OPEN
+    if hold:
+        # Keep the stream open, sending nothing, until the server drops the connection.
+        got = _pump(sock, conn, lambda e: False, 8.0)
+        log("after the GOAWAY:", [type(e).__name__ for e in got])
+        sock.close()
+        return
     conn.send_data(sid, ws_frame(0x1, b"hello after the GOAWAY"))
     sock.sendall(conn.data_to_send())
     got = _pump(sock, conn, lambda e: isinstance(e, h2.events.DataReceived))
@@ -511,6 +519,8 @@ def main():
                                      "flood"])
     ap.add_argument("--kind", choices=["rapid-reset", "ping", "settings"], default="ping")
     ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--hold", action="store_true",
+                    help="goaway: keep the stream open and idle after the GOAWAY")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--lifetime", type=float, default=30)
     ap.add_argument("--ending", choices=["end_stream", "cancel"], default="end_stream")
@@ -529,7 +539,7 @@ def main():
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
     elif a.mode == "goaway":
-        run_goaway_client(a.port)
+        run_goaway_client(a.port, a.hold)
     elif a.mode == "flood":
         run_flood_client(a.port, a.kind, a.count)
     elif a.mode == "h1client":

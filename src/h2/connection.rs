@@ -241,8 +241,8 @@ struct Tracked {
     ends: [Option<StreamEnd>; 2],
     /// The first RST_STREAM on the stream once open (its code names how it ended).
     reset: Option<Box<H2Reset>>,
-    /// The first GOAWAY either peer sent while the stream was open.
-    goaway: Option<Box<H2Reset>>,
+    /// The first GOAWAY either peer sent while the stream was open, and when.
+    goaway: Option<Box<(H2Reset, Timestamp)>>,
     /// While [`State::Refusing`]: the exchange, held until its body is read.
     refusal: Option<Box<Refusal>>,
     /// For an [`State::Unseen`] stream whose request HEADERS were captured but not fully
@@ -788,11 +788,12 @@ impl H2Connection {
     /// The first GOAWAY either peer sent while WebSocket stream `id` was open (a stream
     /// need not have ended by its own frames for one to end it).
     #[must_use]
-    pub fn stream_goaway(&self, id: StreamId) -> Option<&H2Reset> {
+    pub fn stream_goaway(&self, id: StreamId) -> Option<(&H2Reset, Timestamp)> {
         self.streams
             .iter()
             .find(|t| t.id == id.0)
             .and_then(|t| t.goaway.as_deref())
+            .map(|(g, at)| (g, *at))
     }
 
     /// Bytes held (decoders, blocks, kept heads, relays), computed now.
@@ -1437,7 +1438,7 @@ impl H2Connection {
                         && t.goaway.is_none()
                         && t.ends.iter().any(Option::is_none)
                 }) {
-                    t.goaway = Some(Box::new(goaway.clone()));
+                    t.goaway = Some(Box::new((goaway.clone(), ts)));
                 }
             }
             OwnedFrame::Other => {}

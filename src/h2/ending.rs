@@ -4,10 +4,12 @@
 //! reworded for the stream, and a GOAWAY sent while the WebSocket was open is a finding of
 //! its own (graceful, or the cause of the end).
 //!
-//! In: the record the WebSocket session finished and the stream's [`StreamEnding`]. Out: the
-//! same record with its findings adjusted. Pure; never looks at bytes.
+//! In: the record the WebSocket session finished, the RST_STREAM that ended the stream and
+//! the first GOAWAY sent while it was open (from [`super::connection::H2Connection`]). Out:
+//! the same record with its findings adjusted. Pure; never looks at bytes.
 
-use crate::event::{CloseInfo, ConnectionRecord, H2Reset};
+use crate::capture::Timestamp;
+use crate::event::{CloseInfo, ConnectionEnding, ConnectionRecord, Ending, H2Reset};
 use crate::finding::{Code, Finding};
 
 /// The last stream id a server sends in the first GOAWAY of a graceful shutdown (RFC 9113
@@ -15,23 +17,37 @@ use crate::finding::{Code, Finding};
 const GRACEFUL_LAST_STREAM: u32 = (1 << 31) - 1;
 
 /// Adjusts `record` (the WebSocket carried by `stream`) to how the stream ended: `reset` is
-/// the RST_STREAM that ended it, `goaway` the first GOAWAY sent while it was open.
+/// the RST_STREAM that ended it, `goaway` the first GOAWAY sent while it was open and when.
 pub(crate) fn stream_findings(
     record: &mut ConnectionRecord,
     stream: u32,
     reset: Option<&H2Reset>,
-    goaway: Option<&H2Reset>,
+    goaway: Option<(&H2Reset, Timestamp)>,
 ) {
-    adjust(&mut record.findings, &record.close, stream, reset, goaway);
+    let end = End {
+        close: &record.close,
+        ending: record.ending,
+        tcp_end: record.tcp_end,
+        at: record.end_ts,
+    };
+    adjust(&mut record.findings, &end, stream, reset, goaway);
 }
 
-/// [`stream_findings`] on a record's findings and closing handshake.
+/// What of a record's end the adjustments read.
+struct End<'a> {
+    close: &'a CloseInfo,
+    ending: ConnectionEnding,
+    tcp_end: Ending,
+    at: Timestamp,
+}
+
+/// [`stream_findings`] on a record's findings.
 fn adjust(
     findings: &mut Vec<Finding>,
-    close: &CloseInfo,
+    end: &End<'_>,
     stream: u32,
     reset: Option<&H2Reset>,
-    goaway: Option<&H2Reset>,
+    goaway: Option<(&H2Reset, Timestamp)>,
 ) {
     if let Some(reset) = reset {
         let frame = format!("RST_STREAM {}", code_name(reset));
@@ -56,16 +72,73 @@ fn adjust(
             }
         }
     }
-    if let Some(g) = goaway {
-        if let Some(f) = goaway_finding(g, stream, close) {
-            findings.push(f);
+    let Some((g, at)) = goaway else { return };
+    let Some(f) = goaway_finding(g, stream, end, at) else {
+        return;
+    };
+    // A teardown after a graceful GOAWAY, before any close frame, is the shutdown's deadline
+    // whatever the silence before it looked like: no idle timer is claimed (the correlation
+    // stage leaves such a record alone too, websocket::ending::name_idle_timeout).
+    if f.code == Code::H2GoawayGraceful && !end.close.handshake_completed {
+        let torn = findings.iter_mut().find(|f| {
+            matches!(
+                f.code,
+                Code::IdleTimeout | Code::ConnectionReset | Code::CloseFrameMissing
+            )
+        });
+        if let Some(torn) = torn {
+            let rst = end.ending == ConnectionEnding::Rst;
+            let code = if rst {
+                Code::ConnectionReset
+            } else {
+                Code::CloseFrameMissing
+            };
+            let what = match reset {
+                Some(r) => format!("reset the HTTP/2 stream (RST_STREAM {})", code_name(r)),
+                None if rst => "tore the connection down (RST)".to_owned(),
+                None => "closed the connection (FIN)".to_owned(),
+            };
+            let packet = reset.map_or(g.packet, |r| r.packet);
+            *torn = Finding::new(
+                code,
+                format!(
+                    "the {} {what} {} after the {}'s graceful GOAWAY, with no close frame: the shutdown's deadline ended the WebSocket, not an idle timeout; applications report 1006 (abnormal closure)",
+                    closer(end.tcp_end),
+                    since(at, end.at),
+                    g.by.as_str()
+                ),
+            )
+            .packets(&[packet]);
         }
+    }
+    findings.push(f);
+}
+
+/// Who sent the first FIN or RST, for a sentence.
+fn closer(e: Ending) -> &'static str {
+    match e {
+        Ending::ClientFin | Ending::ClientRst => "client",
+        Ending::ServerFin | Ending::ServerRst => "server",
+        _ => "one side",
     }
 }
 
-/// The finding for a GOAWAY sent while the WebSocket on `stream` was open, unless its close
-/// handshake was already complete by then (the GOAWAY then ends nothing of it).
-fn goaway_finding(g: &H2Reset, stream: u32, close: &CloseInfo) -> Option<Finding> {
+/// `to - from` in words (milliseconds below a second, else seconds with one decimal).
+fn since(from: Timestamp, to: Timestamp) -> String {
+    let ns = to.0.saturating_sub(from.0).max(0);
+    #[allow(clippy::cast_precision_loss)]
+    let ms = ns as f64 / 1e6;
+    if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// The finding for a GOAWAY sent at `at` while the WebSocket on `stream` was open, unless its
+/// close handshake was already complete by then (the GOAWAY then ends nothing of it).
+fn goaway_finding(g: &H2Reset, stream: u32, end: &End<'_>, at: Timestamp) -> Option<Finding> {
+    let close = end.close;
     let before =
         |c: &Option<crate::event::CloseFrame>| c.as_ref().is_some_and(|c| c.packet < g.packet);
     if before(&close.client) && before(&close.server) {
@@ -84,10 +157,13 @@ fn goaway_finding(g: &H2Reset, stream: u32, close: &CloseInfo) -> Option<Finding
     let by = g.by.as_str();
     let graceful = g.code == 0 && last >= stream;
     let f = if graceful {
-        let after = if close.handshake_completed {
-            "it did, and closed cleanly"
-        } else {
-            "it ended without completing a close handshake"
+        let after = match end.ending {
+            _ if close.handshake_completed => "it did, and closed cleanly".to_owned(),
+            ConnectionEnding::Open => "the capture ended with it still open".to_owned(),
+            _ => format!(
+                "it did not: the connection was torn down {} later without a close handshake (a shutdown deadline: HAProxy hard-stop-after, hypercorn graceful_timeout)",
+                since(at, end.at)
+            ),
         };
         Finding::new(
             Code::H2GoawayGraceful,
@@ -95,7 +171,9 @@ fn goaway_finding(g: &H2Reset, stream: u32, close: &CloseInfo) -> Option<Finding
         )
     } else {
         let why = if g.code == 0 {
-            format!("its last stream is below {stream}, so the stream was never processed")
+            format!(
+                "its last stream id is below {stream}, so its sender will not finish the stream"
+            )
         } else {
             "a connection error closes every stream (RFC 9113 §5.4.1)".to_owned()
         };
@@ -116,7 +194,6 @@ fn code_name(r: &H2Reset) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Timestamp;
     use crate::event::{CloseFrame, Peer};
 
     fn goaway(code: u32, last: u32, packet: u64) -> H2Reset {
@@ -139,13 +216,26 @@ mod tests {
         })
     }
 
+    /// An end torn down by the server at 3 s.
+    fn torn(close: &CloseInfo, ending: ConnectionEnding) -> End<'_> {
+        End {
+            close,
+            ending,
+            tcp_end: Ending::ServerRst,
+            at: Timestamp(3_000_000_000),
+        }
+    }
+
     #[test]
     fn a_graceful_goaway_is_info_and_an_error_goaway_is_the_cause() {
         let open = CloseInfo::default();
-        let g = goaway_finding(&goaway(0, GRACEFUL_LAST_STREAM, 9), 1, &open).unwrap();
+        let end = torn(&open, ConnectionEnding::Rst);
+        let at = Timestamp(1_000_000_000);
+        let g = goaway_finding(&goaway(0, GRACEFUL_LAST_STREAM, 9), 1, &end, at).unwrap();
         assert_eq!(g.code, Code::H2GoawayGraceful);
         assert!(g.message.contains("2^31-1"), "{}", g.message);
-        let e = goaway_finding(&goaway(2, 2003, 9), 1, &open).unwrap();
+        assert!(g.message.contains("torn down 2.0 s later"), "{}", g.message);
+        let e = goaway_finding(&goaway(2, 2003, 9), 1, &end, at).unwrap();
         assert_eq!(e.code, Code::H2GoawayClosedWebsocket);
         assert!(
             e.message
@@ -154,8 +244,8 @@ mod tests {
             e.message
         );
         assert_eq!(e.packets, [9]);
-        // NO_ERROR that does not cover the stream refused it.
-        let below = goaway_finding(&goaway(0, 1, 9), 3, &open).unwrap();
+        // NO_ERROR that does not cover the stream does not let it finish.
+        let below = goaway_finding(&goaway(0, 1, 9), 3, &end, at).unwrap();
         assert_eq!(below.code, Code::H2GoawayClosedWebsocket);
     }
 
@@ -167,8 +257,77 @@ mod tests {
             initiator: Some(Peer::Client),
             handshake_completed: true,
         };
-        assert!(goaway_finding(&goaway(2, 1, 9), 1, &done).is_none());
-        assert!(goaway_finding(&goaway(2, 1, 6), 1, &done).is_some());
+        let end = torn(&done, ConnectionEnding::Clean);
+        let at = Timestamp(0);
+        assert!(goaway_finding(&goaway(2, 1, 9), 1, &end, at).is_none());
+        assert!(goaway_finding(&goaway(2, 1, 6), 1, &end, at).is_some());
+    }
+
+    #[test]
+    fn a_teardown_after_a_graceful_goaway_is_the_shutdown_not_an_idle_timeout() {
+        let open = CloseInfo::default();
+        let mut findings = vec![Finding::new(
+            Code::IdleTimeout,
+            "the server tore the connection down (RST) after 2.4 s: likely its idle timeout",
+        )];
+        let g = goaway(0, GRACEFUL_LAST_STREAM, 29);
+        let end = torn(&open, ConnectionEnding::Rst);
+        adjust(
+            &mut findings,
+            &end,
+            1,
+            None,
+            Some((&g, Timestamp(500_000_000))),
+        );
+        let codes: Vec<Code> = findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::ConnectionReset, Code::H2GoawayGraceful]);
+        assert!(
+            findings[0].message.starts_with(
+                "the server tore the connection down (RST) 2.5 s after the server's graceful GOAWAY"
+            ),
+            "{}",
+            findings[0].message
+        );
+        assert!(!findings[0].message.contains("likely its idle timeout"));
+        // Before the correlation stage names a timer, the teardown is a connection_reset; a
+        // RST_STREAM that ended the stream is named as such.
+        let mut findings = vec![Finding::new(
+            Code::ConnectionReset,
+            "the server reset the connection (RST) after 2.4 s",
+        )];
+        let cancel = H2Reset {
+            by: Peer::Server,
+            code: 8,
+            name: Some("CANCEL"),
+            last_stream: None,
+            debug: None,
+            packet: 31,
+        };
+        adjust(
+            &mut findings,
+            &end,
+            1,
+            Some(&cancel),
+            Some((&g, Timestamp(1_000_000_000))),
+        );
+        assert!(
+            findings[0].message.starts_with(
+                "the server reset the HTTP/2 stream (RST_STREAM CANCEL) 2.0 s after the server's graceful GOAWAY"
+            ),
+            "{}",
+            findings[0].message
+        );
+        assert_eq!(findings[0].packets, [31]);
+        // An error GOAWAY leaves the idle finding alone (it is no shutdown with a deadline).
+        let mut findings = vec![Finding::new(Code::IdleTimeout, "idle")];
+        adjust(
+            &mut findings,
+            &end,
+            1,
+            None,
+            Some((&goaway(2, 1, 29), Timestamp(0))),
+        );
+        assert_eq!(findings[0].code, Code::IdleTimeout);
     }
 
     #[test]
@@ -186,7 +345,14 @@ mod tests {
             debug: None,
             packet: 39,
         };
-        adjust(&mut findings, &CloseInfo::default(), 5, Some(&reset), None);
+        let close = CloseInfo::default();
+        adjust(
+            &mut findings,
+            &torn(&close, ConnectionEnding::Rst),
+            5,
+            Some(&reset),
+            None,
+        );
         let m: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
         assert!(
             m[0].starts_with(

@@ -1344,3 +1344,51 @@ fn firefox_falls_back_to_an_http1_connection_when_the_h2_settings_do_not_enable_
         .starts_with("TCP ended with an RST"));
     h2tls_golden(&pcap, &keys);
 }
+
+/// The same reload with `hard-stop-after 2s` and a client that keeps its WebSocket open and
+/// idle (h2c-haproxy-goaway-hard-stop): HAProxy's graceful GOAWAY, then 2 s later (its log:
+/// "performing a hard-stop") an empty END_STREAM and RST_STREAM CANCEL on the stream, and a
+/// TCP RST on its upstream leg, as tshark shows. The h2 leg's teardown is named the
+/// shutdown's deadline, citing the RST_STREAM, not an idle timeout (the silence before it was
+/// no timer).
+#[test]
+fn a_hard_stop_after_a_graceful_goaway_is_the_shutdowns_deadline_not_an_idle_timeout() {
+    let name = "h2c-haproxy-goaway-hard-stop.pcap";
+    let pcap = sample(name);
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let (goaway, code, last) = server_goaway(&rows, 18209).expect("HAProxy's GOAWAY");
+    assert_eq!((code, last), (0, (1 << 31) - 1));
+    let reset = rows
+        .iter()
+        .find(|r| r.port == 18209 && r.frames.iter().any(|f| f.0 == 3 && f.1 == 1))
+        .expect("HAProxy's RST_STREAM");
+    assert_eq!(reset.rst_errors, [8]);
+    let goaway_time = rows.iter().find(|r| r.packet == goaway).unwrap().time;
+    assert!(
+        (1.9..2.5).contains(&(reset.time - goaway_time)),
+        "hard-stop-after 2s"
+    );
+    // HAProxy resets its upstream leg to hypercorn (from its own port, neither 18209 nor 18210).
+    assert!(rows
+        .iter()
+        .any(|r| r.tcp_rst && r.port != 18209 && r.port != 18210));
+    let log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.proxy.log"))).unwrap();
+    assert!(log.contains("performing a hard-stop"), "{log}");
+    let conns = connections(&pcap, &[]);
+    let h2 = conns.iter().find(|c| c["h2_stream_id"] == 1).unwrap();
+    assert_eq!(h2["ending"], "rst", "{h2}");
+    assert_eq!(h2["close"]["handshake_completed"], false);
+    assert_eq!(codes(h2), ["connection_reset", "h2_goaway_graceful"]);
+    let torn = finding(h2, "connection_reset");
+    assert_eq!(torn["packets"][0].as_u64(), Some(reset.packet));
+    let m = torn["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the server reset the HTTP/2 stream (RST_STREAM CANCEL) 2.0 s after the server's graceful GOAWAY")
+            && m.contains("not an idle timeout"),
+        "{m}"
+    );
+    let g = finding(h2, "h2_goaway_graceful");
+    assert_eq!(g["packets"][0].as_u64(), Some(goaway));
+    assert!(g["message"].as_str().unwrap().contains("it did not"), "{g}");
+}
