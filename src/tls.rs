@@ -152,6 +152,13 @@ pub trait RecordDecrypter: fmt::Debug + Send {
     /// The capture lost bytes of this direction and the walk resynchronised on a record
     /// header: the next record may carry a later sequence number than expected.
     fn mark_loss(&mut self) {}
+
+    /// Bytes this decrypter holds on the heap, its own box included (the keyed cipher's
+    /// round keys and hash tables are about 1 KiB a direction for AES-GCM), for the memory
+    /// budget: a decrypting connection keeps two for its whole life.
+    fn memory(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
 }
 
 /// Both directions' decrypters for one session.

@@ -1028,6 +1028,25 @@ impl TlsConnection {
             + self.alerts.capacity() * std::mem::size_of::<TlsAlert>()
             + self.packets.capacity() * 8
             + self.issued.capacity() * std::mem::size_of::<([u8; 32], KeyBytes)>()
+            + self.keys_memory()
+    }
+
+    /// Bytes the key state holds: the request while it waits, then both directions'
+    /// decrypters (about 2 KiB a session for AES-GCM, for the connection's whole life).
+    fn keys_memory(&self) -> usize {
+        match &self.keys {
+            Keys::Off | Keys::Enabled | Keys::Unavailable(None) => 0,
+            Keys::Wanted(request) => {
+                std::mem::size_of::<KeyRequest>() + request.session_id.capacity()
+            }
+            Keys::Installed(keys) => {
+                std::mem::size_of::<SessionKeys>()
+                    + keys.client.memory()
+                    + keys.server.memory()
+                    + keys.early.as_deref().map_or(0, |e| e.memory())
+            }
+            Keys::Unavailable(Some(why)) => why.capacity(),
+        }
     }
 
     /// Registers the current size, plus `extra` bytes its owner holds for it, with `meter`.
