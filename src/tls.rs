@@ -16,7 +16,8 @@
 //!
 //! Without keys, bulk traffic costs the walk nothing: once a side sent application data its
 //! TCP stream only counts its bytes by sequence number and keeps its last flight, whose
-//! records are walked at the end; only the handshake and that last flight are read.
+//! records are walked at the end; only the handshake and that last flight are read (and,
+//! TLS ≤ 1.2, the first bytes of each bulk segment, for an alert that starts one).
 //!
 //! # The key seam (for `keylog`, `keyschedule`, `decrypt`)
 //! When the ServerHello is read and the connection was created with decryption enabled,
