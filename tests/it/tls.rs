@@ -965,9 +965,15 @@ fn a_real_ech_offer_shows_its_public_name_and_with_keys_the_client_aborting_with
     let plain = &tls_records("tls13-ech-rejected.pcap")[0];
     assert_eq!(plain["ech"], true, "{plain}");
     assert_eq!(plain["sni"], "localhost", "the outer (public) name");
-    assert_eq!(plain["ech_verdict"], "undetermined", "real or GREASE, without keys");
+    assert_eq!(
+        plain["ech_verdict"], "undetermined",
+        "real or GREASE, without keys"
+    );
     let text = serde_json::to_string(plain).unwrap();
-    assert!(!text.contains("inner.example"), "the inner name is encrypted: {text}");
+    assert!(
+        !text.contains("inner.example"),
+        "the inner name is encrypted: {text}"
+    );
     // With the server's key log: the certificate covered the public name and no
     // retry_configs came, so the client finished and aborted (RFC 9849 §6.1.6).
     let keyed: Vec<Value> = with_keys("tls13-ech-rejected")
@@ -989,7 +995,14 @@ fn a_real_ech_offer_shows_its_public_name_and_with_keys_the_client_aborting_with
         .arg(&pcap)
         .arg("-o")
         .arg(format!("tls.keylog_file:{}", keys.display()))
-        .args(["-Y", "tls.alert_message", "-T", "fields", "-e", "tls.alert_message.desc"])
+        .args([
+            "-Y",
+            "tls.alert_message",
+            "-T",
+            "fields",
+            "-e",
+            "tls.alert_message.desc",
+        ])
         .output()
     {
         if out.status.success() {
