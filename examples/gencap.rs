@@ -10,7 +10,10 @@
 //! `--adversarial heads|window|pipeline|dribble|tls|h2|hpack` writes one of the memory-budget attack
 //! shapes instead (`fuzz/src/adversarial.rs`: heads that never end, huge out-of-order
 //! windows, pipelined-request floods, one-byte dribbles; raw IPv4), with the shape's default
-//! scale unless `--connections` / `--amount` say otherwise.
+//! scale unless `--connections` / `--amount` say otherwise. `--adversarial
+//! wss-records|wss-heads|wss-window --wss KEYLOG` writes a keyed one
+//! (examples/support/wss_attack.rs: records that never complete, decrypted heads that never
+//! end, out-of-order windows of records) and the key log that decrypts its sessions.
 //!
 //! The capture interleaves `--concurrent` live TCP connections (valid three-way handshakes,
 //! seq/ack numbers, FIN teardown), so reassembly and flow tracking do real work:
@@ -62,6 +65,10 @@ mod adversarial;
 // wss:// sessions: TLS hellos, sealed records and their key log lines (issue 12).
 #[path = "support/wss.rs"]
 mod wss;
+
+// The adversarial wss:// shapes with their key log (issue 12).
+#[path = "support/wss_attack.rs"]
+mod wss_attack;
 
 use packet::{pcap, Flags, Link, Tcp};
 
@@ -444,6 +451,7 @@ pub struct Args {
     pub wss: Option<String>,
     pub wss_bulk: usize,
     pub adversarial: Option<adversarial::Attack>,
+    pub wss_attack: Option<wss_attack::WssAttack>,
     pub connections: Option<u32>,
     pub amount: Option<u32>,
 }
@@ -476,6 +484,7 @@ impl Default for Args {
             wss: None,
             wss_bulk: 64 * 1024,
             adversarial: None,
+            wss_attack: None,
             connections: None,
             amount: None,
         }
@@ -500,9 +509,12 @@ fn args() -> Args {
             "--wss-bulk" => a.wss_bulk = parse_size(&val()) as usize,
             "--adversarial" => {
                 let name = val();
-                a.adversarial = Some(adversarial::Attack::parse(&name).unwrap_or_else(|| {
-                    panic!("--adversarial heads|window|pipeline|dribble|tls|h2|hpack, not {name}")
-                }));
+                a.wss_attack = wss_attack::WssAttack::parse(&name);
+                if a.wss_attack.is_none() {
+                    a.adversarial = Some(adversarial::Attack::parse(&name).unwrap_or_else(|| {
+                        panic!("--adversarial heads|window|pipeline|dribble|tls|h2|hpack|wss-records|wss-heads|wss-window, not {name}")
+                    }));
+                }
             }
             "--connections" => a.connections = Some(val().parse().unwrap()),
             "--amount" => a.amount = Some(parse_size(&val()) as u32),
@@ -609,11 +621,45 @@ fn write_adversarial(a: &Args, attack: adversarial::Attack) {
     );
 }
 
+/// Writes a keyed adversarial wss:// shape as a raw-IPv4 pcap, and its key log to `--wss`.
+pub fn write_wss_adversarial(a: &Args, attack: wss_attack::WssAttack) {
+    let keys = a
+        .wss
+        .as_deref()
+        .expect("--adversarial wss-* needs --wss KEYLOG");
+    let (connections, amount) = attack.default_scale();
+    let (connections, amount) = (
+        a.connections.unwrap_or(connections),
+        a.amount.unwrap_or(amount),
+    );
+    let file = File::create(&a.out).unwrap_or_else(|e| panic!("{}: {e}", a.out));
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(&pcap::file_header(pcap::LINKTYPE_IPV4, 262_144))
+        .unwrap();
+    let (mut packets, mut bytes) = (0u64, 24u64);
+    let keylog = wss_attack::generate(attack, connections, amount, &mut |ts, data| {
+        let (sec, usec) = (ts / 1_000_000_000, (ts % 1_000_000_000) / 1_000);
+        let len = data.len() as u32;
+        out.write_all(&pcap::record_header(sec as u32, usec as u32, len, len))
+            .unwrap();
+        out.write_all(data).unwrap();
+        packets += 1;
+        bytes += 16 + data.len() as u64;
+    });
+    out.flush().unwrap();
+    std::fs::write(keys, keylog).unwrap_or_else(|e| panic!("{keys}: {e}"));
+    eprintln!(
+        "gencap: {} ({connections} connections × {amount}): {packets} packets, {bytes} bytes; key log {keys}",
+        attack.name()
+    );
+}
+
 fn main() {
     let a = args();
-    match a.adversarial {
-        Some(attack) => write_adversarial(&a, attack),
-        None => generate(&a),
+    match (a.wss_attack, a.adversarial) {
+        (Some(attack), _) => write_wss_adversarial(&a, attack),
+        (None, Some(attack)) => write_adversarial(&a, attack),
+        (None, None) => generate(&a),
     }
 }
 

@@ -53,6 +53,7 @@ command -v curl    >/dev/null || missing+=(curl ca-certificates)
 command -v python3 >/dev/null || missing+=(python3)
 command -v node    >/dev/null || missing+=(nodejs)
 command -v npm     >/dev/null || missing+=(npm)
+command -v tstclnt >/dev/null || missing+=(libnss3-tools)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   apt_install "${missing[@]}"
@@ -344,6 +345,42 @@ if want tls13-wss-connect-proxy; then
   stop_bg
 fi
 
+# A real Encrypted Client Hello (RFC 9849, draft-13 wire format): NSS's tstclnt (libnss3-tools,
+# 3.87 in Debian 12) given an ECHConfigList (an X25519 key openssl makes, public_name
+# localhost) encrypts its inner ClientHello, whose SNI is inner.example, under HPKE; the
+# outer ClientHello names localhost. OpenSSL 3.0's s_server has no ECH: it answers the outer
+# hello, so the client, having verified the certificate for the public name and found no
+# retry_configs, finishes the handshake and aborts with ech_required (RFC 9849 §6.1.6).
+# No server installable here accepts ECH (OpenSSL 3.0, GnuTLS 3.7, Go 1.19, node, Python's
+# ssl have none; NSS's selfserv -X fails to load its ECH key in 3.87), so no sample shows
+# an accepted one. The key log is the server's (Debian's NSS writes no SSLKEYLOGFILE).
+if want tls13-ech-rejected; then
+  openssl genpkey -algorithm X25519 -out "$WORK/ech.key" 2>/dev/null
+  ECHCONFIGS=$(openssl pkey -in "$WORK/ech.key" -pubout -outform DER 2>/dev/null | tail -c 32 |
+    python3 -c '
+import base64, struct, sys
+pk, name = sys.stdin.buffer.read(), b"localhost"
+u16 = lambda b: struct.pack(">H", len(b)) + b
+# ECHConfigContents: config_id, KEM X25519, the key, suite HKDF-SHA256/AES-128-GCM,
+# maximum_name_length, public_name, no extensions.
+contents = bytes([7]) + struct.pack(">H", 0x20) + u16(pk) + u16(struct.pack(">HH", 1, 1)) \
+    + bytes([0, len(name)]) + name + u16(b"")
+print(base64.b64encode(u16(struct.pack(">H", 0xFE0D) + u16(contents))).decode())')
+  mkdir -p "$WORK/nssdb"
+  certutil -N -d "sql:$WORK/nssdb" --empty-password
+  s_server 18491 "$OUT/tls13-ech-rejected.keys" -tls1_3 -www
+  cap_start "$OUT/tls13-ech-rejected.pcap" 'tcp port 18491'
+  # -o: take the self-signed certificate; tstclnt then fails with ECH_RETRY_WITHOUT_ECH.
+  try 5 tstclnt -d "sql:$WORK/nssdb" -h 127.0.0.1 -p 18491 -a inner.example -V tls1.3:tls1.3 \
+    -N "$ECHCONFIGS" -o </dev/null >"$WORK/tstclnt.log" 2>&1
+  grep -q ECH_RETRY_WITHOUT_ECH "$WORK/tstclnt.log" || {
+    warn "tstclnt did not offer ECH: $(cat "$WORK/tstclnt.log")"
+    FAILED+=("$CURRENT")
+  }
+  cap_stop
+  stop_bg
+fi
+
 # ------------------------------------------------------------------ versions, summary
 [[ -n $ONLY ]] || {
   echo "# Tool versions used by samples/generate-tls.sh for the captures in this folder"
@@ -353,6 +390,7 @@ fi
   echo "curl: $(curl --version | sed -n 1p)"
   echo "python: $("$PY" --version 2>&1), websockets $("$PY" -c 'import websockets; print(websockets.__version__)')"
   echo "node: $(node --version), ws $(node -p "require('$GEN/node_modules/ws/package.json').version")"
+  echo "nss: $(dpkg-query -W -f '${Version}' libnss3 2>/dev/null) (tstclnt)"
 } >"$OUT/VERSIONS.txt"
 
 if command -v tshark >/dev/null; then

@@ -16,7 +16,8 @@
 //!
 //! Without keys, bulk traffic costs the walk nothing: once a side sent application data its
 //! TCP stream only counts its bytes by sequence number and keeps its last flight, whose
-//! records are walked at the end; only the handshake and that last flight are read.
+//! records are walked at the end; only the handshake and that last flight are read (and,
+//! TLS ≤ 1.2, the first bytes of each bulk segment, for an alert that starts one).
 //!
 //! # The key seam (for `keylog`, `keyschedule`, `decrypt`)
 //! When the ServerHello is read and the connection was created with decryption enabled,
@@ -152,6 +153,13 @@ pub trait RecordDecrypter: fmt::Debug + Send {
     /// The capture lost bytes of this direction and the walk resynchronised on a record
     /// header: the next record may carry a later sequence number than expected.
     fn mark_loss(&mut self) {}
+
+    /// Bytes this decrypter holds on the heap, its own box included (the keyed cipher's
+    /// round keys and hash tables are about 1 KiB a direction for AES-GCM), for the memory
+    /// budget: a decrypting connection keeps two for its whole life.
+    fn memory(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
 }
 
 /// Both directions' decrypters for one session.

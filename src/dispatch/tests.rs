@@ -838,6 +838,12 @@ fn tls_bulk_without_keys_is_counted_by_sequence_number_and_only_its_last_flight_
     c_off += len(&request);
     app_bytes[0] += request.len() as u64;
     let record = tls_record(23, &[5; 1000]);
+    // An encrypted alert (AES-GCM size) and a plaintext warning (no_renegotiation).
+    let mid_bulk_alerts = [
+        (60, tls_record(21, &[9; 26])),
+        (70, tls_record(21, &[1, 100])),
+    ];
+    let mut alert_packets = Vec::new();
     for i in 0..100 {
         let three = [record.clone(), record.clone(), record.clone()].concat();
         app_bytes[1] += three.len() as u64;
@@ -854,6 +860,12 @@ fn tls_bulk_without_keys_is_counted_by_sequence_number_and_only_its_last_flight_
             }
         }
         s_off += len(&three);
+        if let Some(alert) = mid_bulk_alerts.iter().find(|(at, _)| *at == i) {
+            // An alert mid-bulk in a segment of its own: seen without walking the bulk.
+            alert_packets.push(r.effects.len() as u64 + 1);
+            r.send(&[data(S, s_off, &alert.1)]);
+            s_off += len(&alert.1);
+        }
         if i == 2 {
             // Bulk has started: the server's stream stores nothing, the walk is not called.
             assert!(r.conn.tcp().stream(S).data().is_empty());
@@ -884,7 +896,20 @@ fn tls_bulk_without_keys_is_counted_by_sequence_number_and_only_its_last_flight_
         "bulk records walked: {}",
         tls.server_to_client.records
     );
-    assert_eq!(tls.alerts.len(), 1, "{:?}", tls.alerts);
-    assert!(tls.alerts[0].encrypted && tls.alerts[0].from == Peer::Server);
-    assert_eq!(tls.alerts[0].packet, last, "the alert's packet");
+    assert_eq!(tls.alerts.len(), 3, "{:?}", tls.alerts);
+    assert!(tls.alerts.iter().all(|a| a.from == Peer::Server));
+    assert!(tls.alerts[0].encrypted && tls.alerts[0].description.is_none());
+    assert_eq!(
+        tls.alerts[0].packet, alert_packets[0],
+        "the mid-bulk alert's packet"
+    );
+    assert!(!tls.alerts[1].encrypted);
+    assert_eq!(tls.alerts[1].level, Some("warning"));
+    assert_eq!(
+        tls.alerts[1].description.as_deref(),
+        Some("no_renegotiation")
+    );
+    assert_eq!(tls.alerts[1].packet, alert_packets[1]);
+    assert!(tls.alerts[2].encrypted);
+    assert_eq!(tls.alerts[2].packet, last, "the close_notify's packet");
 }

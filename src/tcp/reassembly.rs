@@ -29,7 +29,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::capture::Timestamp;
-use crate::tcp::stream::{origin_packets, ByteStream, Counted, Marks, Relay};
+use crate::tcp::stream::{
+    origin_packets, ByteStream, Counted, Marks, Relay, SegmentWatch, Watched, MAX_WATCHED,
+    WATCHED_LEN,
+};
 pub use crate::tcp::stream::{Gap, Origin};
 
 /// Limits for one direction's stream.
@@ -75,9 +78,32 @@ struct Counting {
     tail_from: u64,
     /// Where the runs of `tail` came from.
     origins: VecDeque<Origin>,
+    /// Shown each counted segment ([`Stream::count_only`]).
+    watch: Option<SegmentWatch>,
+    /// The first segments `watch` picked.
+    watched: Vec<Watched>,
 }
 
 impl Counting {
+    /// Shows a segment that starts at `offset` to the watch.
+    fn watch(&mut self, offset: u64, segment: &[u8], packet: u64, ts: Timestamp) {
+        let Some(watch) = self.watch else {
+            return;
+        };
+        if self.watched.len() < MAX_WATCHED && watch(segment) {
+            let mut head = [0u8; WATCHED_LEN];
+            for (h, b) in head.iter_mut().zip(segment) {
+                *h = *b;
+            }
+            self.watched.push(Watched {
+                offset,
+                packet,
+                ts,
+                head,
+            });
+        }
+    }
+
     /// Appends `bytes`, which start at offset `first`, right after the tail or (after bytes
     /// the capture lost or has not delivered yet) in place of it.
     fn take(&mut self, first: u64, bytes: &[u8], packet: u64, ts: Timestamp) {
@@ -142,6 +168,7 @@ impl Counting {
         std::mem::size_of::<Counting>()
             + self.tail.capacity()
             + self.origins.capacity() * std::mem::size_of::<Origin>()
+            + self.watched.capacity() * std::mem::size_of::<Watched>()
     }
 }
 
@@ -275,11 +302,12 @@ impl Stream {
     /// Stops storing this direction but goes on counting it: its end offset moves by
     /// sequence number (bytes the capture lost included) and its last `keep` to 2×`keep`
     /// bytes are kept with their packets (none when `keep` is 0), for [`Stream::counted`]
-    /// at the end. The consumer is
+    /// at the end; each segment counted from now on whose payload starts new bytes is shown
+    /// to `watch` (the first [`MAX_WATCHED`] it picks are remembered). The consumer is
     /// not called for this direction any more (nothing is buffered for it). Counting starts
     /// at the first byte the consumer has not read: what is buffered now, or the end of what
     /// it consumed past the buffer.
-    pub fn count_only(&mut self, keep: usize) {
+    pub fn count_only(&mut self, keep: usize, watch: Option<SegmentWatch>) {
         if self.ignored {
             return;
         }
@@ -295,6 +323,8 @@ impl Stream {
             tail: Vec::new(),
             tail_from: from,
             origins: VecDeque::new(),
+            watch,
+            watched: Vec::new(),
         };
         for (i, o) in self.origins.iter().enumerate() {
             let start = idx(o.offset.saturating_sub(self.base)).min(self.buf.len());
@@ -333,6 +363,7 @@ impl Stream {
             whole: !c.spilled && (c.keep > 0 || self.recv_end <= c.from),
             tail_from: c.tail_from,
             tail,
+            watched: c.watched.clone(),
         })
     }
 
@@ -351,6 +382,10 @@ impl Stream {
         let first = start.unsigned_abs().max(self.recv_end);
         self.recv_end = end.unsigned_abs();
         if let Some(c) = self.counting.as_deref_mut() {
+            if behind == 0 {
+                // The whole segment is new: where its sender's write started, usually.
+                c.watch(first, payload, packet, ts);
+            }
             c.take(first, payload.get(behind..).unwrap_or_default(), packet, ts);
             self.held_bytes = c.memory();
         }
@@ -864,8 +899,8 @@ impl ByteStream for Stream {
         Stream::ignore(self);
     }
 
-    fn count_only(&mut self, keep: usize) -> bool {
-        Stream::count_only(self, keep);
+    fn count_only(&mut self, keep: usize, watch: Option<SegmentWatch>) -> bool {
+        Stream::count_only(self, keep, watch);
         true
     }
 
@@ -1025,7 +1060,7 @@ mod tests {
         assert!(s.push(1, b"head", 1, ts()).advanced);
         // The consumer read the head and skips a 10-byte payload still to come.
         s.consume(14);
-        s.count_only(8);
+        s.count_only(8, None);
         assert!(s.is_ignored() && s.data().is_empty());
         let counted = s.counted().unwrap();
         assert_eq!((counted.from, counted.to), (14, 14));
@@ -1068,7 +1103,7 @@ mod tests {
         s.syn(0);
         s.push(1, b"abcdef", 1, ts());
         s.consume(2);
-        s.count_only(64);
+        s.count_only(64, None);
         s.push(7, b"gh", 2, ts());
         let counted = s.counted().unwrap();
         assert!(counted.whole);
@@ -1085,11 +1120,45 @@ mod tests {
         // With no tail asked for, nothing is kept at all.
         let mut s = Stream::new(StreamLimits::default());
         s.syn(0);
-        s.count_only(0);
+        s.count_only(0, None);
         assert!(s.counted().unwrap().whole, "nothing counted yet");
         s.push(1, &[0; 100], 1, ts());
         let counted = s.counted().unwrap();
         assert!(!counted.whole && counted.tail.data().is_empty());
         assert_eq!((counted.from, counted.to), (0, 100));
+    }
+
+    #[test]
+    fn a_count_only_stream_shows_each_new_segment_to_its_watch_and_keeps_the_first_picked() {
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        s.count_only(16, Some(|seg: &[u8]| seg.first() == Some(&b'!')));
+        s.push(1, b"!one", 1, ts());
+        s.push(5, b"two", 2, ts());
+        // A retransmission that brings some new bytes: it starts inside old ones, not a pick.
+        s.push(6, b"!wo3", 3, ts());
+        s.push(10, b"!three-long", 4, ts());
+        for k in 0..20u32 {
+            s.push(21 + k * 2, b"!x", 5 + u64::from(k), ts());
+        }
+        let counted = s.counted().unwrap();
+        assert_eq!(counted.watched.len(), MAX_WATCHED, "the first ones only");
+        let first = counted.watched[0];
+        assert_eq!((first.offset, first.packet), (0, 1));
+        assert_eq!(&first.head, b"!one\0\0\0\0");
+        assert_eq!(counted.watched[1].packet, 4);
+        assert_eq!(&counted.watched[1].head, b"!three-l");
+        assert_eq!(counted.watched[2].offset, 20);
+        assert_eq!(
+            s.memory(),
+            s.held_bytes,
+            "the picks count in the stream's size"
+        );
+        // Without a watch nothing is picked.
+        let mut s = Stream::new(StreamLimits::default());
+        s.syn(0);
+        s.count_only(16, None);
+        s.push(1, b"!one", 1, ts());
+        assert!(s.counted().unwrap().watched.is_empty());
     }
 }

@@ -58,6 +58,30 @@ pub struct Gap {
     pub needs_resync: bool,
 }
 
+/// A test of a count-only direction's segment, given its bytes as captured: whether the
+/// consumer wants to hear of it ([`ByteStream::count_only`]; TLS: "this segment starts with
+/// an alert record"). Run once per counted segment, so it must be a few compares.
+pub type SegmentWatch = fn(&[u8]) -> bool;
+
+/// Most segments a count-only direction remembers for its [`SegmentWatch`] (the first ones).
+pub const MAX_WATCHED: usize = 8;
+
+/// How many first bytes of a watched segment are kept.
+pub const WATCHED_LEN: usize = 8;
+
+/// A counted segment its [`SegmentWatch`] picked: where it started and its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watched {
+    /// Stream offset of the segment's first byte.
+    pub offset: u64,
+    /// The packet that carried it.
+    pub packet: u64,
+    /// That packet's timestamp.
+    pub ts: Timestamp,
+    /// Its first bytes (the rest zero when it was shorter).
+    pub head: [u8; WATCHED_LEN],
+}
+
 /// What a count-only direction saw ([`ByteStream::count_only`]), read at its end.
 #[derive(Debug)]
 pub struct Counted {
@@ -72,6 +96,8 @@ pub struct Counted {
     pub tail_from: u64,
     /// The last bytes seen in order, ending at `to`, with the packets that carried them.
     pub tail: Relay,
+    /// The first [`MAX_WATCHED`] counted segments the watch picked, in stream order.
+    pub watched: Vec<Watched>,
 }
 
 /// Most packets a [`Marks`] cites (the first ones: where the trouble started).
@@ -97,11 +123,13 @@ pub trait ByteStream {
 
     /// Stops storing this direction but goes on counting its bytes by sequence number,
     /// keeping the last `keep` to 2×`keep` of them (none when 0): the consumer needs only the
-    /// size of what follows and its last flight (TLS bulk without keys). The consumer is not
-    /// called for this direction any more; it reads [`ByteStream::counted`] at the end. False
-    /// when the stream cannot count (a [`Relay`]): it goes on as before.
-    fn count_only(&mut self, keep: usize) -> bool {
-        let _ = keep;
+    /// size of what follows and its last flight (TLS bulk without keys). Each counted segment
+    /// is shown to `watch`, and the first ones it picks are remembered with their first bytes
+    /// ([`Counted::watched`]). The consumer is not called for this direction any more; it
+    /// reads [`ByteStream::counted`] at the end. False when the stream cannot count (a
+    /// [`Relay`]): it goes on as before.
+    fn count_only(&mut self, keep: usize, watch: Option<SegmentWatch>) -> bool {
+        let _ = (keep, watch);
         false
     }
 

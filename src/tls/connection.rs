@@ -26,7 +26,10 @@
 //! the last [`BULK_TAIL`]–2×[`BULK_TAIL`] ([`ByteStream::count_only`]); at the end
 //! [`TlsConnection::walk_counted`]
 //! walks the records kept (the last flight: a TLS 1.2 encrypted alert, a close_notify). Bulk
-//! then costs the walk nothing per segment.
+//! then costs the walk nothing per segment. A TLS ≤ 1.2 alert in the middle of the bulk is
+//! still seen when its record starts a TCP segment (as a stack writing an alert by itself
+//! sends it): the count shows each segment's first bytes to [`record::starts_alert`], one
+//! compare for the others, and keeps the first few it picks ([`Counted::watched`]).
 //!
 //! Never does I/O; never blocks the walk on more than one record (at most
 //! [`record::MAX_RECORD_LEN`] bytes buffered by the stream) plus one handshake message
@@ -38,7 +41,7 @@ use crate::capture::Timestamp;
 use crate::event::{Ending, Peer, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord};
 use crate::finding::{Code, Finding};
 use crate::memory::{Account, Meter};
-use crate::tcp::stream::{ByteStream, Counted, Gap, Relay};
+use crate::tcp::stream::{ByteStream, Counted, Gap, Relay, SegmentWatch};
 
 use super::certificate::{self, Leaf};
 use super::handshake::{self, ClientHello, Message, Reassembler, ServerHello};
@@ -433,8 +436,14 @@ impl TlsConnection {
             }
             let data = stream.data();
             if data.is_empty() {
-                let keep = if self.tls13() { 0 } else { BULK_TAIL };
-                if self.bulk_only(index) && stream.count_only(keep) {
+                // TLS ≤ 1.2 keeps its last bytes, and is shown every segment for an alert
+                // that starts it (one mid-bulk); TLS 1.3 alerts look like application data.
+                let (keep, watch) = if self.tls13() {
+                    (0, None)
+                } else {
+                    (BULK_TAIL, Some(record::starts_alert as SegmentWatch))
+                };
+                if self.bulk_only(index) && stream.count_only(keep, watch) {
                     // From here on the stream counts this direction's bytes by sequence
                     // number and keeps its last ones; nothing calls the walk for it again
                     // until the end.
@@ -503,7 +512,9 @@ impl TlsConnection {
     /// Direction `index` was counted, not walked, since its bulk started ([`BULK_TAIL`]):
     /// the bytes counted are application data, and the records of the tail the stream kept
     /// are walked now (the last flight before the FIN or RST: a TLS 1.2 encrypted alert, a
-    /// plaintext one). When the tail does not hold everything counted (TLS ≤ 1.2: its last
+    /// plaintext one), after the alerts that started a segment of the bulk before the tail
+    /// ([`record::starts_alert`]; their bytes are not application data). When the tail does
+    /// not hold everything counted (TLS ≤ 1.2: its last
     /// bytes), the walk starts at the first header from which whole records chain to the
     /// tail's end; when none does (the capture ended inside a record) or no tail was kept
     /// (TLS 1.3), nothing more is walked.
@@ -515,6 +526,7 @@ impl TlsConnection {
             whole,
             tail_from,
             mut tail,
+            watched,
         } = counted;
         let start = if whole {
             Some(0)
@@ -528,8 +540,18 @@ impl TlsConnection {
             chain_start(tail.data(), version)
         };
         let walked_from = start.map_or(to, |at| tail_from + at as u64);
+        let mut alert_bytes = 0u64;
+        for w in watched.iter().filter(|w| w.offset < walked_from) {
+            // An alert record that started a segment of the bulk (the ones the tail holds are
+            // walked below): its two bytes when sent in plaintext, else "encrypted".
+            let [_, _, _, hi, lo, level, description, _] = w.head;
+            let len = u16::from_be_bytes([hi, lo]);
+            let plain = (len == 2).then_some((level, description));
+            self.alert(peer, plain, w.packet, w.ts);
+            alert_bytes += (record::HEADER_LEN + usize::from(len)) as u64;
+        }
         let dir = self.dir(index);
-        dir.application_bytes += walked_from.saturating_sub(from);
+        dir.application_bytes += walked_from.saturating_sub(from).saturating_sub(alert_bytes);
         if let Some(at) = start {
             tail.consume(at as u64);
             self.process(&mut tail, index, peer);
@@ -1028,6 +1050,25 @@ impl TlsConnection {
             + self.alerts.capacity() * std::mem::size_of::<TlsAlert>()
             + self.packets.capacity() * 8
             + self.issued.capacity() * std::mem::size_of::<([u8; 32], KeyBytes)>()
+            + self.keys_memory()
+    }
+
+    /// Bytes the key state holds: the request while it waits, then both directions'
+    /// decrypters (about 2 KiB a session for AES-GCM, for the connection's whole life).
+    fn keys_memory(&self) -> usize {
+        match &self.keys {
+            Keys::Off | Keys::Enabled | Keys::Unavailable(None) => 0,
+            Keys::Wanted(request) => {
+                std::mem::size_of::<KeyRequest>() + request.session_id.capacity()
+            }
+            Keys::Installed(keys) => {
+                std::mem::size_of::<SessionKeys>()
+                    + keys.client.memory()
+                    + keys.server.memory()
+                    + keys.early.as_deref().map_or(0, |e| e.memory())
+            }
+            Keys::Unavailable(Some(why)) => why.capacity(),
+        }
     }
 
     /// Registers the current size, plus `extra` bytes its owner holds for it, with `meter`.

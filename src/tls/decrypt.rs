@@ -263,6 +263,18 @@ impl RecordDecrypter {
         &self.suite
     }
 
+    /// Bytes the keyed cipher holds on the heap (the AEAD's box: round keys and GHASH
+    /// tables; CBC keys are inline).
+    #[must_use]
+    pub fn cipher_memory(&self) -> usize {
+        match &self.cipher {
+            Cipher::Aes128Gcm(_) => std::mem::size_of::<Aes128Gcm>(),
+            Cipher::Aes256Gcm(_) => std::mem::size_of::<Aes256Gcm>(),
+            Cipher::ChaCha20Poly1305(_) => std::mem::size_of::<ChaCha20Poly1305>(),
+            Cipher::AesCbc { .. } => 0,
+        }
+    }
+
     /// The sequence number the next record is expected to carry.
     #[must_use]
     pub fn next_seq(&self) -> u64 {
@@ -638,6 +650,12 @@ impl DirectionDecrypter {
     #[must_use]
     pub fn suite(&self) -> &Suite {
         self.current.suite()
+    }
+
+    /// Bytes the current keyed cipher holds on the heap ([`RecordDecrypter::cipher_memory`]).
+    #[must_use]
+    pub fn cipher_memory(&self) -> usize {
+        self.current.cipher_memory()
     }
 }
 

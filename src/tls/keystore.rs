@@ -46,6 +46,10 @@ impl super::RecordDecrypter for DirectionDecrypter {
     fn mark_loss(&mut self) {
         DirectionDecrypter::mark_loss(self);
     }
+
+    fn memory(&self) -> usize {
+        std::mem::size_of::<Self>() + DirectionDecrypter::cipher_memory(self)
+    }
 }
 
 /// A key log shared with whoever fills it, as the engine's [`KeyStore`]. A clone shares it

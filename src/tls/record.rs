@@ -88,6 +88,38 @@ pub fn parse_header(data: &[u8]) -> Result<Header, NoHeader> {
     })
 }
 
+/// Longest alert record payload [`starts_alert`] takes: an encrypted alert is its 2 bytes
+/// plus the suite's overhead, at most 82 (CBC with HMAC-SHA384: 16 IV, 48 MAC, 16 padding);
+/// AEAD adds 24 or 16.
+const MAX_ALERT_RECORD: usize = 96;
+
+/// Whether a TCP segment of TLS ≤ 1.2 bulk starts with an alert record: type 21, version
+/// 3.0–3.3, 2 to [`MAX_ALERT_RECORD`] bytes, whole in the segment, and followed by its end or
+/// by what can start another record header. What the bulk count shows every segment it does
+/// not walk ([`crate::tcp::stream::SegmentWatch`]): one compare for a segment that starts
+/// otherwise. A stack writes an alert by itself, so it usually starts a segment as sent;
+/// one that rode behind other records in a segment (or in one merged by the capturing host's
+/// receive offload) is not seen this way. Ciphertext passes the test by chance about once in
+/// 2^40 segments.
+#[must_use]
+pub fn starts_alert(segment: &[u8]) -> bool {
+    let &[ALERT, 3, minor, hi, lo, ..] = segment else {
+        return false;
+    };
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    if minor > 3 || !(2..=MAX_ALERT_RECORD).contains(&len) {
+        return false;
+    }
+    let plausible = |t: &u8| (CHANGE_CIPHER_SPEC..=APPLICATION_DATA).contains(t);
+    match segment.get(HEADER_LEN + len..) {
+        None => false,
+        Some([]) => true,
+        Some([t]) | Some([t, 3]) => plausible(t),
+        Some([t, 3, m, ..]) => plausible(t) && *m <= 3,
+        Some(_) => false,
+    }
+}
+
 /// Whether `data` starts like a TLS connection's first record: a handshake record holding a
 /// ClientHello (or, mid-connection, any well-formed record header). How dispatch recognises
 /// TLS by content, on any port.
@@ -207,6 +239,35 @@ mod tests {
         assert!(!starts_client_hello(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x02]));
         assert!(!starts_client_hello(&[0x17, 0x03, 0x03, 0x00, 0x20]));
         assert!(!starts_client_hello(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn an_alert_record_at_a_segment_start_is_told_from_ciphertext() {
+        let alert = |len: u16| {
+            let mut r = vec![ALERT, 3, 3];
+            r.extend_from_slice(&len.to_be_bytes());
+            r.resize(HEADER_LEN + usize::from(len), 0x9c);
+            r
+        };
+        // Alone, plaintext (2 bytes) or encrypted (AES-GCM: 26), or followed by a record.
+        assert!(starts_alert(&alert(2)));
+        assert!(starts_alert(&alert(26)));
+        assert!(starts_alert(
+            &[alert(26), vec![APPLICATION_DATA, 3, 3, 0, 9]].concat()
+        ));
+        assert!(starts_alert(
+            &[alert(26), vec![APPLICATION_DATA, 3]].concat()
+        ));
+        // Cut, too long for an alert, followed by what is no record, or another type.
+        assert!(!starts_alert(&alert(26)[..20]));
+        assert!(!starts_alert(&alert(200)));
+        assert!(!starts_alert(&[alert(26), vec![0x9c, 0x9c, 0x9c]].concat()));
+        assert!(!starts_alert(
+            &[alert(26), vec![APPLICATION_DATA, 3, 9]].concat()
+        ));
+        assert!(!starts_alert(&[0x17, 3, 3, 0, 26]));
+        assert!(!starts_alert(&[ALERT, 3, 5, 0, 2, 1, 0]));
+        assert!(!starts_alert(&[ALERT, 3]));
     }
 
     #[test]

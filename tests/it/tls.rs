@@ -178,6 +178,13 @@ const EXPECTED: &[Expect<'static>] = &[
         &[("localhost", "TLSv1.3", "application_data", &[], None)],
     ),
     (
+        // A real ECH offer (NSS tstclnt) to a server without ECH: without keys the client's
+        // ech_required alert after its Finished has the size of a close_notify, and the
+        // server's tickets are data, so nothing tells it from a used connection.
+        "tls13-ech-rejected.pcap",
+        &[("localhost", "TLSv1.3", "application_data", &[], None)],
+    ),
+    (
         "tls12-resumed-ticket.pcap",
         &[
             ("localhost", "TLSv1.2", "application_data", &[], None),
@@ -949,6 +956,59 @@ fn handshakes_and_websockets_name_the_tls_connection_that_carried_them() {
         "{report}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_real_ech_offer_shows_its_public_name_and_with_keys_the_client_aborting_with_ech_required() {
+    // NSS's tstclnt encrypted its inner ClientHello (SNI inner.example) to an ECHConfig
+    // whose public name is localhost; OpenSSL 3.0 has no ECH and answered the outer hello.
+    let plain = &tls_records("tls13-ech-rejected.pcap")[0];
+    assert_eq!(plain["ech"], true, "{plain}");
+    assert_eq!(plain["sni"], "localhost", "the outer (public) name");
+    assert_eq!(
+        plain["ech_verdict"], "undetermined",
+        "real or GREASE, without keys"
+    );
+    let text = serde_json::to_string(plain).unwrap();
+    assert!(
+        !text.contains("inner.example"),
+        "the inner name is encrypted: {text}"
+    );
+    // With the server's key log: the certificate covered the public name and no
+    // retry_configs came, so the client finished and aborted (RFC 9849 §6.1.6).
+    let keyed: Vec<Value> = with_keys("tls13-ech-rejected")
+        .into_iter()
+        .filter(|r| r["type"] == "tls")
+        .collect();
+    let r = &keyed[0];
+    assert_eq!(r["decrypted"], true, "{r}");
+    assert_eq!(r["ech_verdict"], "not_hidden", "{r}");
+    assert_eq!(r["outcome"], "handshake_failed", "{r}");
+    assert_eq!(r["alerts"][0]["from"], "client");
+    assert_eq!(r["alerts"][0]["description"], "ech_required");
+    assert_eq!(codes(r), ["tls_alert"]);
+    // tshark decrypts the same alert (121) from the same key log.
+    let pcap = sample("tls/tls13-ech-rejected.pcap");
+    let keys = sample("tls/tls13-ech-rejected.keys");
+    if let Ok(out) = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .arg("-o")
+        .arg(format!("tls.keylog_file:{}", keys.display()))
+        .args([
+            "-Y",
+            "tls.alert_message",
+            "-T",
+            "fields",
+            "-e",
+            "tls.alert_message.desc",
+        ])
+        .output()
+    {
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "121");
+        }
+    }
 }
 
 #[test]
