@@ -8,16 +8,30 @@
 //!
 //! Fed in packet order by the engine, pure and deterministic: sessions live in a `BTreeMap`
 //! keyed by sid, at most [`MAX_SESSIONS`] (the oldest is written out to make room), and a
-//! session is written when it is known to be over (a close packet, its WebSocket ended,
-//! a refusal that ends it), when it has been idle past its heartbeat ([`EngineIoTracker::expire`],
-//! live), or when the capture ends.
+//! session is written when it is over as its Socket.IO client and server see it, by
+//! capture time, whether the capture is a file or live:
+//! - its WebSocket ended (with or without a close packet): at once;
+//! - a refusal before any sid existed: at once;
+//! - a close packet over polling: [`IDLE_MARGIN_NS`] after the session's last exchange (a
+//!   proxy's other leg, or the poll the server answers with the close, may still come);
+//! - nothing closed it, no WebSocket of it is open, and no poll, post or upgrade came for
+//!   pingInterval + pingTimeout (the server's heartbeat deadline: engine.io has closed it
+//!   by then) plus [`IDLE_MARGIN_NS`]: ending `expired`;
+//! - a session with a WebSocket open waits for that connection's end, which the flow
+//!   table's rules decide (FIN, RST, `--flow-timeout`, eviction);
+//! - when the capture ends, whatever is left ([`EngineIoTracker::finish`]).
+//!
+//! The deadlines sit in an index ordered by time, so [`EngineIoTracker::next_due`] is a
+//! field read: the correlation stage checks it at every packet and at every live tick
+//! ([`EngineIoTracker::expire`]), and `--threads 1` and `--threads N` write each session
+//! at the same point of the output.
 //!
 //! Memory: every session's state is registered with the global budget (`--memcap`,
 //! [`Use::EngineIo`]). A session whose state would grow past it is written out at once
 //! with what it holds, marked `memcap_reached`: what came before is analysed, what comes
 //! after is not linked to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use crate::capture::Timestamp;
@@ -46,8 +60,12 @@ const MAX_WAITING: usize = 1024;
 const ENTRY_OVERHEAD: usize = 64;
 /// Time past pingInterval + pingTimeout after which an idle session is written out: the
 /// server has closed it by then (Engine.IO closes a session whose heartbeat stops after
-/// pingInterval + pingTimeout), and a long poll held open ends well within it.
+/// pingInterval + pingTimeout), and a long poll held open ends well within it (also when
+/// python-engineio announces a pingInterval shorter than the one it keeps: it rounds down
+/// to whole seconds). A session closed by a close packet over polling waits this alone.
 pub const IDLE_MARGIN_NS: i64 = 10_000_000_000;
+/// [`EngineIoTracker::next_due`] when no session is waiting for a deadline.
+const NEVER: Timestamp = Timestamp(i64::MAX);
 /// The heartbeat (pingInterval + pingTimeout) of a revision 4 session whose open packet is
 /// not in the capture: the engine.io 4 server's defaults, 25 s + 20 s.
 const DEFAULT_HEARTBEAT_MS_V4: u64 = 45_000;
@@ -110,6 +128,9 @@ struct State {
     memcap_at: Option<u64>,
     /// Written out idle ([`EngineIoTracker::expire`]).
     expired: bool,
+    /// The deadline this session is filed under in [`EngineIoTracker::deadlines`] (none
+    /// while a WebSocket of it is open).
+    due: Option<Timestamp>,
 }
 
 /// A websocket attempt without a sid: its open packet arrives in the WebSocket.
@@ -130,6 +151,12 @@ pub struct EngineIoTracker {
     /// Handshake id → sid of websocket attempts with a sid.
     by_handshake: BTreeMap<u64, String>,
     waiting: BTreeMap<u64, Waiting>,
+    /// (deadline, sid) of every session without an open WebSocket: after the deadline it is
+    /// over ([`deadline_of`]).
+    deadlines: BTreeSet<(Timestamp, String)>,
+    /// The earliest deadline, or [`NEVER`]: what the correlation stage compares each
+    /// packet's time with.
+    next_due: Timestamp,
     done: Vec<EngineIoSession>,
     /// Bytes kept of each polling body (`--eio-body-bytes`): a body cut there is said.
     body_bytes: usize,
@@ -146,6 +173,8 @@ impl Default for EngineIoTracker {
             order: std::collections::VecDeque::new(),
             by_handshake: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            next_due: NEVER,
             done: Vec::new(),
             body_bytes: crate::http::exchange::EIO_BODY_BYTES,
             held: 0,
@@ -160,7 +189,7 @@ fn string_cost(s: &str) -> usize {
 }
 
 /// Estimated bytes one session's state holds: the state and its record, their strings and
-/// lists, its entries in the session map and the first-seen queue.
+/// lists, its entries in the session map, the first-seen queue and the deadline index.
 fn state_cost(sid: &str, st: &State) -> usize {
     use std::mem::size_of;
     let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
@@ -169,7 +198,10 @@ fn state_cost(sid: &str, st: &State) -> usize {
         + (st.opened_by.capacity() + st.unknown_at.capacity()) * size_of::<SocketAddr>()
         + st.malformed.as_ref().map_or(0, |(m, _)| m.len())
         + opt(&st.ws_ping_timeout)
-        + opt(&st.upgrade_cause);
+        + opt(&st.upgrade_cause)
+        + st.due.map_or(0, |_| {
+            ENTRY_OVERHEAD + size_of::<Timestamp>() + string_cost(sid)
+        });
     if let Some(r) = &st.record {
         n += size_of::<EngineIoSession>()
             + opt(&r.sid)
@@ -188,6 +220,38 @@ fn state_cost(sid: &str, st: &State) -> usize {
                 .sum::<usize>();
     }
     n
+}
+
+/// The heartbeat (pingInterval + pingTimeout) in nanoseconds of the session `r`: its open
+/// packet's, or the server's defaults for its revision when that was not captured.
+fn heartbeat_ns(r: &EngineIoSession) -> i64 {
+    let ms = r
+        .open
+        .as_ref()
+        .and_then(|o| Some(o.ping_interval_ms?.saturating_add(o.ping_timeout_ms?)))
+        .unwrap_or(if r.version >= 4 {
+            DEFAULT_HEARTBEAT_MS_V4
+        } else {
+            DEFAULT_HEARTBEAT_MS_V3
+        });
+    i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// The capture time after which the session is over unless something of it comes first
+/// (see the module docs): its last exchange plus [`IDLE_MARGIN_NS`] after a close packet,
+/// plus its heartbeat as well otherwise. None while a WebSocket of it is open (that
+/// connection's end writes it).
+fn deadline_of(st: &State) -> Option<Timestamp> {
+    if st.websockets_open > 0 {
+        return None;
+    }
+    let r = st.record.as_ref()?;
+    let idle_ns = if st.closed {
+        IDLE_MARGIN_NS
+    } else {
+        heartbeat_ns(r).saturating_add(IDLE_MARGIN_NS)
+    };
+    Some(Timestamp(r.end_ts.0.saturating_add(idle_ns)))
 }
 
 /// Estimated bytes of a handshake link (handshake id → sid).
@@ -340,6 +404,17 @@ impl EngineIoTracker {
         let Some(st) = self.sessions.get_mut(sid) else {
             return;
         };
+        let due = deadline_of(st);
+        if due != st.due {
+            if let Some(old) = st.due {
+                self.deadlines.remove(&(old, sid.to_owned()));
+            }
+            if let Some(new) = due {
+                self.deadlines.insert((new, sid.to_owned()));
+            }
+            st.due = due;
+            self.next_due = self.deadlines.first().map_or(NEVER, |(at, _)| *at);
+        }
         let cost = state_cost(sid, st);
         let old = st.cost;
         if cost <= old || meter.admit(Use::EngineIo, cost - old).is_ok() {
@@ -358,6 +433,10 @@ impl EngineIoTracker {
         let Some(st) = self.sessions.remove(sid) else {
             return;
         };
+        if let Some(at) = st.due {
+            self.deadlines.remove(&(at, sid.to_owned()));
+            self.note_next_due();
+        }
         self.order.retain(|s| s != sid);
         let mut freed = st.cost;
         if st.websockets_open > 0 {
@@ -373,48 +452,38 @@ impl EngineIoTracker {
         self.done.extend(finish_state(st));
     }
 
-    /// Writes out the sessions idle since before `now` less their heartbeat
-    /// (pingInterval + pingTimeout, or the server's defaults when the open packet was not
-    /// captured) less [`IDLE_MARGIN_NS`]: the server has given up on them, and a
-    /// long-running capture must not hold them to its end. One closed by a close packet
-    /// over polling waits the margin alone. Sessions with a WebSocket still
-    /// open wait for it (the flow table's idle timeout ends that connection). Ending
-    /// `expired`. Deterministic: `now` is capture time (the engine's tick).
+    /// Writes out the sessions whose deadline passed before `now` (see the module docs):
+    /// idle past their heartbeat (pingInterval + pingTimeout, or the server's defaults when
+    /// the open packet was not captured) plus [`IDLE_MARGIN_NS`], ending `expired`, or
+    /// closed over polling [`IDLE_MARGIN_NS`] ago; earliest deadline first. Sessions with a
+    /// WebSocket still open wait for it. Deterministic: `now` is capture time (a packet's,
+    /// or the live tick's); cheap when nothing is due ([`EngineIoTracker::next_due`]).
     pub fn expire(&mut self, now: Timestamp, meter: &mut Meter) {
-        let due: Vec<String> = self
-            .sessions
-            .iter()
-            .filter(|(_, st)| st.websockets_open == 0)
-            .filter(|(_, st)| {
-                st.record.as_ref().is_some_and(|r| {
-                    // A close packet over polling is not written at once: a proxy's other
-                    // leg may still carry the session's last exchanges. It waits the margin.
-                    if st.closed {
-                        return now.nanos_since(r.end_ts) > IDLE_MARGIN_NS;
-                    }
-                    let heartbeat_ms = r
-                        .open
-                        .as_ref()
-                        .and_then(|o| Some(o.ping_interval_ms?.saturating_add(o.ping_timeout_ms?)))
-                        .unwrap_or(if r.version >= 4 {
-                            DEFAULT_HEARTBEAT_MS_V4
-                        } else {
-                            DEFAULT_HEARTBEAT_MS_V3
-                        });
-                    let idle_ns = i64::try_from(heartbeat_ms.saturating_mul(1_000_000))
-                        .unwrap_or(i64::MAX)
-                        .saturating_add(IDLE_MARGIN_NS);
-                    now.nanos_since(r.end_ts) > idle_ns
-                })
-            })
-            .map(|(sid, _)| sid.clone())
-            .collect();
-        for sid in due {
+        while now > self.next_due {
+            let Some((_, sid)) = self.deadlines.pop_first() else {
+                break;
+            };
             if let Some(st) = self.sessions.get_mut(&sid) {
+                st.due = None;
+                // Over by the heartbeat; one a close packet ended says so in its ending.
                 st.expired = true;
             }
+            self.note_next_due();
             self.write_out(&sid, meter);
         }
+    }
+
+    /// The earliest capture time after which a session is over by its deadline alone
+    /// (`Timestamp(i64::MAX)` when none): a packet or tick later than it calls
+    /// [`EngineIoTracker::expire`].
+    #[inline]
+    #[must_use]
+    pub fn next_due(&self) -> Timestamp {
+        self.next_due
+    }
+
+    fn note_next_due(&mut self) {
+        self.next_due = self.deadlines.first().map_or(NEVER, |(at, _)| *at);
     }
 
     /// Whether no session is followed.
@@ -940,6 +1009,8 @@ impl EngineIoTracker {
         self.order.clear();
         self.by_handshake.clear();
         self.waiting.clear();
+        self.deadlines.clear();
+        self.next_due = NEVER;
         self.held = 0;
         self.account.set(meter, 0);
         out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.sid.cmp(&b.sid)));
@@ -1690,6 +1761,12 @@ mod tests {
         if let Some(st) = t.sessions.get_mut("S1") {
             st.websockets_open = 1;
         }
+        t.settle("S1", &mut meter, 2);
+        assert_eq!(
+            t.next_due(),
+            NEVER,
+            "no deadline while the WebSocket is open"
+        );
         t.expire(ms(1_000_000), &mut meter);
         assert!(t.take_done().is_empty());
         assert_eq!(t.len(), 1);
