@@ -1096,6 +1096,21 @@ fn list(addrs: &[SocketAddr]) -> String {
         .join(", ")
 }
 
+/// What an Engine.IO error 5 (Unsupported protocol version) says of the server's revision,
+/// for a client that asked for `client`: engine.io 4 introduced the code and answers it to
+/// every request but `EIO=4` unless started with `allowEIO3` (which admits revision 3).
+fn server_revision(client: u8) -> String {
+    if client < 4 {
+        format!(
+            "the server speaks revision 4 (engine.io 4 and later, under Socket.IO servers 3 and 4, refuse revision {client} unless started with allowEIO3: true)"
+        )
+    } else {
+        format!(
+            "the server speaks another revision than {client} (engine.io 4 answers this to anything but EIO=4)"
+        )
+    }
+}
+
 /// The record of a session that is over, with its findings.
 fn finish_state(st: State) -> Option<EngineIoSession> {
     let mut r = st.record?;
@@ -1126,8 +1141,13 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
                 Finding::new(
                     Code::EngineioUnsupportedVersion,
                     format!(
-                        "the client asked for Engine.IO revision {} (EIO={}); {} answered HTTP {} \"{}\"",
-                        r.version, r.version, e.server, e.status, e.message
+                        "the client asked for Engine.IO revision {} (EIO={}); {} answered HTTP {} \"{}\": {}",
+                        r.version,
+                        r.version,
+                        e.server,
+                        e.status,
+                        e.message,
+                        server_revision(r.version)
                     ),
                 )
                 .packets(&packets),

@@ -229,6 +229,13 @@ fn an_engineio_v3_client_against_a_v4_server() {
     assert_eq!(s["version"], 3);
     assert_eq!(s["sid"], Value::Null);
     assert_eq!(codes(&s), ["engineio_unsupported_version"]);
+    // Both revisions named: the client's (its EIO=3 query, socket.io-client 2.5 in the
+    // generation script) and the server's (socket.io 4.8 without allowEIO3).
+    let message = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("revision 3 (EIO=3)") && message.contains("the server speaks revision 4"),
+        "{message}"
+    );
     // With allowEIO3 the v3 session works: length-prefixed payloads, the client pings.
     let name = "engineio-v3-allowed.pcap";
     let ok = session(name);
