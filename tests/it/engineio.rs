@@ -618,6 +618,42 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\
     assert_eq!(run_until(limit + 1), ["expired"]);
 }
 
+/// Issue 14 on real peers: the first client's session (polling only, closed by its
+/// disconnect) is written when it ended, before the second client's handshake 12 s later,
+/// not at the end of the capture; each sid is the one its client logged.
+#[test]
+fn a_session_closed_over_polling_is_written_before_what_came_after_it() {
+    let name = "engineio-two-sessions.pcap";
+    let log = client_log(name);
+    let sids: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("sid=").nth(1))
+        .map(str::trim)
+        .collect();
+    assert_eq!(sids.len(), 2, "{log}");
+    assert!(log.contains("client disconnect: io client disconnect\nclient open"));
+    let order: Vec<String> = all_records(&sample(name), &["--no-redact"])
+        .iter()
+        .map(|r| match r["type"].as_str().unwrap() {
+            "engineio_session" => format!("{} {}", r["sid"].as_str().unwrap(), r["ending"]),
+            t => t.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("{} \"close_packet\"", sids[0]),
+            "handshake".to_owned(),
+            "connection".to_owned(),
+            format!("{} \"transport_closed\"", sids[1]),
+            "summary".to_owned(),
+        ]
+    );
+    let first = &sessions(name)[0];
+    assert_eq!(first["transport"], "polling");
+    assert_eq!(codes(first), ["engineio_fell_back_to_polling"]);
+}
+
 /// One exchange on its own connection from the client's port `cport`: SYN, SYN-ACK, the
 /// request, the response, both FINs.
 fn exchange_packets(cport: u16, req: &[u8], resp: &[u8]) -> Vec<Vec<u8>> {
