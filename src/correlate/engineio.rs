@@ -81,6 +81,7 @@ struct PollFacts {
     packets_in: Vec<(Peer, Kind, bool, Option<socketio::SioPacket>)>,
     cut: bool,
     resp_packet: u64,
+    not_served: Option<String>,
 }
 
 /// One polling exchange as the tracker reads it.
@@ -128,6 +129,9 @@ struct State {
     memcap_at: Option<u64>,
     /// Written out idle ([`EngineIoTracker::expire`]).
     expired: bool,
+    /// Answers from something that does not speak Engine.IO ([`not_engineio`]): the first
+    /// one's description and packet, and how many.
+    not_served: Option<(String, u64, u64)>,
     /// The deadline this session is filed under in [`EngineIoTracker::deadlines`] (none
     /// while a WebSocket of it is open).
     due: Option<Timestamp>,
@@ -199,6 +203,7 @@ fn state_cost(sid: &str, st: &State) -> usize {
         + st.malformed.as_ref().map_or(0, |(m, _)| m.len())
         + opt(&st.ws_ping_timeout)
         + opt(&st.upgrade_cause)
+        + st.not_served.as_ref().map_or(0, |(m, _, _)| m.len())
         + st.due.map_or(0, |_| {
             ENTRY_OVERHEAD + size_of::<Timestamp>() + string_cost(sid)
         });
@@ -272,6 +277,47 @@ fn waiting_cost(w: &Waiting) -> usize {
 fn cut_by_cap(m: Option<&Message>, cap: usize) -> bool {
     m.and_then(|m| m.body.as_ref())
         .is_some_and(|b| b.truncated && b.bytes.len() >= cap)
+}
+
+/// What answered an Engine.IO polling request at `server` when it was not an Engine.IO
+/// server: a 404 (nothing handles the path there), a 5xx (a proxy's or the server's own
+/// error), or, to a GET, a 2xx HTML page where a payload belongs (`unparsed`: the body did
+/// not read as one). Engine.IO's own refusals (400 and 403, with or without its JSON
+/// error body: python-engineio answers plain text) and its POST answer (`ok`, served as
+/// text/html) are not this.
+fn not_engineio(
+    resp: &Message,
+    server: SocketAddr,
+    has_error_body: bool,
+    unparsed: bool,
+    is_post: bool,
+    body: &[u8],
+) -> Option<String> {
+    let status = resp.head.status()?;
+    let ctype = resp.head.value("content-type").unwrap_or_default();
+    let html = ctype
+        .get(..9)
+        .is_some_and(|t| t.eq_ignore_ascii_case("text/html"))
+        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+    let what = match status {
+        404 if !has_error_body => "nothing serves Engine.IO on this path there (the client's `path` must match the server's, and a proxy must route it)",
+        500..=599 if !has_error_body => "a proxy's or the server's own error: no Engine.IO server answered behind it",
+        200..=299 if !is_post && unparsed && html => "an HTML page where an Engine.IO payload belongs: another application serves this path (a single-page app's fallback to index.html, the front end's port)",
+        _ => return None,
+    };
+    let mut from = Vec::new();
+    if !ctype.is_empty() {
+        from.push(format!("Content-Type: {ctype}"));
+    }
+    if let Some(sw) = resp.head.value("server") {
+        from.push(format!("Server: {sw}"));
+    }
+    let from = if from.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", from.join(", "))
+    };
+    Some(format!("{server} answered HTTP {status}{from}: {what}"))
 }
 
 fn target_of(m: &Message) -> Option<&str> {
@@ -585,6 +631,20 @@ impl EngineIoTracker {
         if cut {
             malformed = None;
         }
+        let not_served = p.response.and_then(|resp| {
+            not_engineio(
+                resp,
+                p.server,
+                error.is_some(),
+                malformed.is_some(),
+                is_post,
+                resp_body,
+            )
+        });
+        if not_served.is_some() {
+            // An HTML page is not a broken payload: the finding says what answered.
+            malformed = None;
+        }
         let sid = t
             .sid
             .clone()
@@ -592,7 +652,12 @@ impl EngineIoTracker {
         let Some(sid) = sid else {
             // No session came of it: a refused (or unreadable) open is a record of its own;
             // an open whose answer is not in the capture says nothing.
-            if error.is_none() && malformed.is_none() && !cut && p.bodies_unread == 0 {
+            if error.is_none()
+                && malformed.is_none()
+                && not_served.is_none()
+                && !cut
+                && p.bodies_unread == 0
+            {
                 return;
             }
             let mut record = new_record(&t, ts);
@@ -615,7 +680,7 @@ impl EngineIoTracker {
                 });
             }
             record.end_ts = p.response.map_or(ts, |r| r.last_ts);
-            record.ending = if error.is_some() {
+            record.ending = if error.is_some() || not_served.is_some() {
                 "rejected"
             } else {
                 "capture_ended"
@@ -623,6 +688,7 @@ impl EngineIoTracker {
             let st = State {
                 record: Some(record),
                 malformed: malformed.map(|m| (m, 1)),
+                not_served: not_served.map(|what| (what, resp_packet, 1)),
                 bodies_cut: cut.then_some((1, resp_packet)),
                 bodies_unread: u64::from(p.bodies_unread),
                 ..State::default()
@@ -642,6 +708,7 @@ impl EngineIoTracker {
                 packets_in,
                 cut,
                 resp_packet,
+                not_served,
             },
         );
         self.settle(&sid, meter, resp_packet);
@@ -663,6 +730,7 @@ impl EngineIoTracker {
             packets_in,
             cut,
             resp_packet,
+            not_served,
         } = facts;
         let ts = p.request.first_ts;
         let first_packet = p.request.packets.first().copied().unwrap_or(0);
@@ -714,6 +782,12 @@ impl EngineIoTracker {
             match &mut st.malformed {
                 Some((_, n)) => *n += 1,
                 None => st.malformed = Some((m, 1)),
+            }
+        }
+        if let Some(what) = not_served {
+            match &mut st.not_served {
+                Some((_, _, n)) => *n += 1,
+                None => st.not_served = Some((what, resp_packet, 1)),
             }
         }
         let pinger = if t.version >= 4 {
@@ -1274,6 +1348,16 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             ));
         }
     }
+    if let Some((what, packet, n)) = &st.not_served {
+        let more = if *n > 1 {
+            format!(" ({n} answers like it)")
+        } else {
+            String::new()
+        };
+        findings.push(
+            Finding::new(Code::EngineioNotServed, format!("{what}{more}")).packets(&[*packet]),
+        );
+    }
     if let Some((why, n)) = &st.malformed {
         findings.push(Finding::new(
             Code::EngineioMalformed,
@@ -1735,6 +1819,131 @@ mod tests {
         );
         let s = &t.finish(&mut meter)[0];
         assert_eq!(s.findings[0].code, Code::EngineioMalformed);
+    }
+
+    /// A GET of `target` at packet `n` answered `status` with `headers` and `body`.
+    fn answered(
+        t: &mut EngineIoTracker,
+        target: &str,
+        status: &str,
+        headers: &str,
+        body: &[u8],
+        n: u64,
+    ) {
+        let req = msg(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"), b"", n);
+        let resp = msg(
+            &format!(
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            body,
+            n + 1,
+        );
+        t.poll(
+            &Poll {
+                client: addr(40000),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
+    }
+
+    #[test]
+    fn answers_from_something_that_is_not_engineio_are_named() {
+        let open = "/socket.io/?EIO=4&transport=polling";
+        let page = b"<!DOCTYPE html><html><body><div id=root></div></body></html>";
+        let mut t = EngineIoTracker::new();
+        // A single-page app's fallback serves its index.html to the open.
+        answered(
+            &mut t,
+            open,
+            "200 OK",
+            "Content-Type: text/html\r\n",
+            page,
+            1,
+        );
+        // Express without Socket.IO on that path.
+        answered(
+            &mut t,
+            open,
+            "404 Not Found",
+            "Content-Type: text/html; charset=utf-8\r\nX-Powered-By: Express\r\n",
+            b"<pre>Cannot GET /socket.io/</pre>",
+            3,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 2, "{done:#?}");
+        for (s, status) in done.iter().zip(["200", "404"]) {
+            let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+            assert_eq!(codes, [Code::EngineioNotServed], "not engineio_malformed");
+            assert_eq!(s.ending, "rejected");
+            let m = &s.findings[0].message;
+            assert!(
+                m.contains(&format!("HTTP {status} (Content-Type: text/html")),
+                "{m}"
+            );
+        }
+        assert!(done[0].findings[0].message.contains("index.html"));
+        assert_eq!(done[1].findings[0].packets, [4]);
+
+        // Engine.IO's own refusals are not this: python-engineio answers 400 in plain text,
+        // and engine.io answers every POST `ok` as text/html.
+        let mut t = EngineIoTracker::new();
+        answered(&mut t, open, "200 OK", "", OPEN, 1);
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        answered(
+            &mut t,
+            sid,
+            "400 BAD REQUEST",
+            "Content-Type: text/plain\r\n",
+            b"Invalid session",
+            3,
+        );
+        let req = msg("POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n", b"40", 5);
+        let resp = msg(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n",
+            b"ok",
+            6,
+        );
+        t.poll(
+            &Poll {
+                client: addr(1),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
+        // The backend behind the proxy went away mid-session.
+        answered(
+            &mut t,
+            sid,
+            "502 Bad Gateway",
+            "Server: nginx/1.22.1\r\nContent-Type: text/html\r\n",
+            b"<html>502</html>",
+            7,
+        );
+        answered(&mut t, sid, "502 Bad Gateway", "", b"", 9);
+        let s = &t.finish(&mut Meter::new())[0];
+        let found: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::EngineioNotServed)
+            .collect();
+        assert_eq!(found.len(), 1, "{:#?}", s.findings);
+        assert!(
+            found[0]
+                .message
+                .contains("HTTP 502 (Content-Type: text/html, Server: nginx/1.22.1)"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[0].message.contains("(2 answers like it)"));
+        assert_eq!(found[0].packets, [8]);
     }
 
     #[test]
