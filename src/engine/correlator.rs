@@ -149,15 +149,12 @@ impl Correlator {
         self.out.reserve()
     }
 
-    /// The packet `p` is being processed: the Engine.IO sessions over by its time (before
-    /// anything the packet brings), the capture-wide counters, and the place notices are
-    /// stamped with.
+    /// The packet `p` is being processed: the capture-wide counters, the place notices are
+    /// stamped with, and the Engine.IO sessions over by its time (before anything else the
+    /// packet brings).
     #[inline]
     pub(crate) fn packet(&mut self, stats: &mut Stats, meter: &mut Meter, p: PacketFacts) {
         self.at = Some((p.number, p.ts));
-        if p.ts > self.engineio.next_due() {
-            self.expire_engineio(stats, meter, p.ts);
-        }
         stats.packets += 1;
         stats.bytes += p.caplen as u64;
         // First and last are the earliest and the latest timestamps, whatever the file order.
@@ -180,6 +177,10 @@ impl Correlator {
                     ),
                 );
             }
+        }
+        // Last, so the hot path above keeps its registers (the call is cold).
+        if p.ts > self.engineio.next_due() {
+            self.expire_engineio(stats, meter, p.ts);
         }
     }
 
@@ -370,6 +371,7 @@ impl Correlator {
     /// packet over polling, or no exchange for their heartbeat; see `correlate::engineio`),
     /// at each packet (file or live) and at each live tick, so a session is written when it
     /// ends, not at the end of the capture, in the same place whatever the thread count.
+    #[cold]
     #[inline(never)]
     pub(crate) fn expire_engineio(&mut self, stats: &mut Stats, meter: &mut Meter, now: Timestamp) {
         if now > self.engineio.next_due() {
