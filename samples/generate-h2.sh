@@ -12,8 +12,9 @@
 # process it started (by pid) on exit. Every wait is bounded. The TLS captures (ALPN h2) go
 # to samples/h2tls/ with the key log their client wrote next to each (NAME.keys) and tshark's
 # decrypted view of their HEADERS (NAME.tshark.tsv) and DATA frames (NAME.tshark-data.tsv);
-# the Chromium one needs `chromium` (scripts/setup-debian installs it) and is skipped, saying
-# so, without it.
+# the Chromium ones need `chromium` (scripts/setup-debian installs it) and are skipped, saying
+# so, without it; the Firefox ones need `firefox-esr` and `libnss3-tools`, which the script
+# installs for them only (CI replays the committed captures and needs neither).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -90,6 +91,22 @@ dissect_tls() {  # dissect_tls h2tls/NAME
   [[ -s $base.tshark.tsv ]] || die "tshark decrypted no HEADERS in $base.pcap"
 }
 
+# Every HTTP/2 frame of a capture as tshark sees it, one row per packet: packet, time, source
+# port, TCP RST flag, then per frame (comma-joined, in order) type, stream, flags, then the
+# RST_STREAM error codes, the GOAWAY's error code and last stream id, and the SETTINGS
+# parameter ids, each list only for the frames that have one.
+FRAME_FIELDS=(-T fields -E separator=/t -e frame.number -e frame.time_epoch -e tcp.srcport
+  -e tcp.flags.reset -e http2.type -e http2.streamid -e http2.flags -e http2.rst_stream.error
+  -e http2.goaway.error -e http2.goaway.last_stream_id -e http2.settings.id)
+dissect_frames() {  # dissect_frames PCAP PORT: to expected/PCAP.tshark-frames.tsv
+  tshark -r "$1" -d "tcp.port==$2,http2" -Y 'http2 or tcp.flags.reset == 1' "${FRAME_FIELDS[@]}" \
+    2>/dev/null >"expected/$1.tshark-frames.tsv"
+}
+dissect_tls_frames() {  # dissect_tls_frames h2tls/NAME: decrypted, to h2tls/NAME.tshark-frames.tsv
+  tshark -r "$1.pcap" -o "tls.keylog_file:$1.keys" -Y 'http2 or tcp.flags.reset == 1' \
+    "${FRAME_FIELDS[@]}" 2>/dev/null >"$1.tshark-frames.tsv"
+}
+
 want() {  # want NAME: false if filtered out by $1
   [[ -z $ONLY || $1 == *"$ONLY"* ]] || return 1
   log "$1"
@@ -98,8 +115,9 @@ want() {  # want NAME: false if filtered out by $1
 cd "$HERE"
 
 # hypercorn serving an ASGI WebSocket echo over h2c (prior knowledge): one connection with
-# two WebSocket streams whose client ends each with END_STREAM on its Close (Firefox's way),
-# and one whose client resets the stream with CANCEL after both Close frames (Chrome's).
+# two WebSocket streams whose client ends each with END_STREAM on its Close, and one whose
+# client resets the stream with CANCEL after both Close frames (what Chromium 156 and Firefox
+# 153 do against hypercorn, which does not end its side: h2tls/).
 if want h2c-hypercorn-ok; then
   bg hypercorn "${H2WS[@]}" hypercorn --port 18201 --lifetime 30
   wait_listen 18201
@@ -235,6 +253,86 @@ elif haproxy_wanted; then
   warn "haproxy not installed (apt-get install haproxy): h2c-haproxy-* not recorded"
 fi
 
+
+# A real GOAWAY with a WebSocket open: a python h2 client's WebSocket stream through HAProxy
+# (h2c; HTTP/1.1 Upgrade to hypercorn behind it), and HAProxy soft-stopped (SIGUSR1, as a
+# reload stops the old process) after the first echo. HAProxy sends a graceful GOAWAY
+# (NO_ERROR, last stream 2^31-1) and lets the stream finish. h2c-haproxy-goaway-reload
+# (18207 → 18208): the client sends a second message on it, gets the echo, closes 1000;
+# HAProxy then exits. h2c-haproxy-goaway-hard-stop (18209 → 18210, `hard-stop-after 2s`): the
+# client keeps the stream open and idle (`goaway --hold`), and 2 s after the soft stop HAProxy
+# kills both legs.
+haproxy_goaway() {  # haproxy_goaway NAME LISTEN UPSTREAM GLOBAL-EXTRA CLIENT-ARGS...
+  local name=$1 port=$2 upstream=$3 extra=$4 dir hap client i
+  shift 4
+  dir=$WORK/$name
+  mkdir -p "$dir"
+  sed -e "s|@LISTEN_PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$upstream|g" \
+    -e "s|@GLOBAL_EXTRA@|$extra|g" "$GEN/haproxy-goaway.cfg.tmpl" >"$dir/haproxy.cfg"
+  bg "hypercorn-$name" "${H2WS[@]}" hypercorn --port "$upstream" --lifetime 30
+  # Not through bg: SIGUSR1 must reach HAProxy itself, not a timeout wrapper.
+  haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+  hap=$!
+  PIDS+=($hap)
+  wait_listen "$upstream"
+  wait_listen "$port"
+  cap_start "$name.pcap" "tcp port $port or tcp port $upstream"
+  timeout 15 "${H2WS[@]}" goaway --port "$port" "$@" >"$dir/client.log" 2>&1 &
+  client=$!
+  for i in $(seq 50); do grep -q ready "$dir/client.log" && break; sleep 0.1; done
+  sleep 0.3
+  kill -USR1 "$hap"
+  wait "$client" || { cat "$dir/client.log" >&2; die "the GOAWAY client failed"; }
+  cap_stop
+  cp "$dir/client.log" "expected/$name.pcap.client.log"
+  cp "$dir/haproxy.log" "expected/$name.pcap.proxy.log"
+  grep -q 'GOAWAY: error 0 (NO_ERROR)' "expected/$name.pcap.client.log" ||
+    die "HAProxy sent no graceful GOAWAY ($name)"
+  dissect "$name.pcap" "$port"
+  dissect_frames "$name.pcap" "$port"
+}
+if command -v haproxy >/dev/null; then
+  if want h2c-haproxy-goaway-reload; then
+    haproxy_goaway h2c-haproxy-goaway-reload 18207 18208 ''
+    grep -q 'echo after the GOAWAY' expected/h2c-haproxy-goaway-reload.pcap.client.log ||
+      die "the stream did not go on after the GOAWAY"
+  fi
+  if want h2c-haproxy-goaway-hard-stop; then
+    haproxy_goaway h2c-haproxy-goaway-hard-stop 18209 18210 'hard-stop-after 2s' --hold
+    grep -q 'performing a hard-stop' expected/h2c-haproxy-goaway-hard-stop.pcap.proxy.log ||
+      die "HAProxy did not hard-stop"
+  fi
+elif want h2c-haproxy-goaway; then
+  warn "haproxy not installed: h2c-haproxy-goaway-* not recorded"
+fi
+
+# Floods driven through python h2 (gen/h2ws.py flood) against node's http2 server (nghttp2,
+# whose limits wssniff's defaults are; port 18204), each on a connection that first opens a
+# WebSocket stream: the frames are the attacker's, the server's reaction is the real part.
+# rapid-reset: 2000 GETs each cancelled at once (RST_STREAM CANCEL); nghttp2's reset rate
+# limit answers GOAWAY. ping / settings: PINGs or empty SETTINGS sent without reading the
+# ACKs from a 4 KiB receive buffer, so the ACKs queue at the server; nghttp2 drops the
+# connection when they pass 1000. What the client saw is expected/NAME.pcap.client.log.
+if command -v node >/dev/null; then
+  for kind in rapid-reset ping settings; do
+    name=h2c-node-$kind-flood
+    [[ $kind == rapid-reset ]] && name=h2c-node-rapid-reset
+    want "$name" || continue
+    bg "nodeh2-$kind" node "$GEN/nodeh2.js" server --port 18204 --lifetime 20
+    wait_listen 18204
+    cap_start "$name.pcap" 'tcp port 18204'
+    case $kind in rapid-reset) count=2000 ;; ping) count=20000 ;; settings) count=5000 ;; esac
+    timeout 15 "${H2WS[@]}" flood --port 18204 --kind "$kind" --count "$count" \
+      2>&1 | tee "expected/$name.pcap.client.log" >&2
+    cap_stop
+    kill_pid "${PIDS[-1]}"
+    dissect "$name.pcap" 18204
+    dissect_frames "$name.pcap" 18204
+  done
+else
+  want h2c-node-rapid-reset && warn "node not installed: the flood captures not recorded"
+fi
+
 # ------------------------------------------------------------------ over TLS (ALPN h2)
 mkdir -p h2tls
 CERT=$WORK/localhost.pem
@@ -294,6 +392,105 @@ if want h2tls-chromium-nginx-fallback && command -v chromium >/dev/null; then
   dissect_tls h2tls/h2tls-chromium-nginx-fallback
 elif want h2tls-chromium-nginx-fallback; then
   warn "chromium not installed: h2tls-chromium-nginx-fallback not recorded"
+fi
+
+# Headless Firefox ESR (`apt-get install firefox-esr libnss3-tools`; not needed to replay the
+# samples, only to record these two): a fresh profile whose NSS database trusts a throwaway
+# local CA (certutil), which signed the server's certificate, so Firefox connects as it would
+# to a real site (no exception, no flag); `network.http.http2.websockets` (RFC 8441, on by
+# default since Firefox 65) set explicitly in user.js; the key log from SSLKEYLOGFILE (the
+# NSS Firefox bundles honours it). Firefox has no --dump-dom: the script waits for the
+# WebSocket server's "websocket closed" line, gives Firefox 3 s to end the stream its own way,
+# then stops it (SIGTERM, by pid) and the capture.
+FIREFOX_SAMPLES=(h2tls-firefox-hypercorn h2tls-firefox-nginx-fallback)
+firefox_wanted() {
+  local n
+  for n in "${FIREFOX_SAMPLES[@]}"; do [[ -z $ONLY || $n == *"$ONLY"* ]] && return 0; done
+  return 1
+}
+if firefox_wanted && ! command -v firefox-esr >/dev/null; then
+  log "installing firefox-esr libnss3-tools (for the Firefox captures only)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    firefox-esr libnss3-tools || warn "could not install firefox-esr"
+fi
+if firefox_wanted && command -v firefox-esr >/dev/null && command -v certutil >/dev/null; then
+  CA=$WORK/ca.pem
+  FFCERT=$WORK/leaf.pem
+  FFKEY=$WORK/leaf.key
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj '/CN=wssniff sample CA' -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$WORK/ca.key" -out "$CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$FFKEY" -out "$WORK/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$WORK/leaf.ext"
+  openssl x509 -req -in "$WORK/leaf.csr" -CA "$CA" -CAkey "$WORK/ca.key" -CAcreateserial \
+    -days 365 -extfile "$WORK/leaf.ext" -out "$FFCERT" 2>/dev/null
+  firefox_capture() {  # firefox_capture NAME URL FILTER SERVER-LOG: Firefox loads URL
+    local name=$1 url=$2 filter=$3 serverlog=$4 profile ff i
+    profile=$WORK/firefox-$name
+    mkdir -p "$profile"
+    certutil -N -d "sql:$profile" --empty-password
+    certutil -A -n 'wssniff sample CA' -t C,, -i "$CA" -d "sql:$profile"
+    cat >"$profile/user.js" <<'PREFS'
+user_pref("network.http.http2.websockets", true);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("app.update.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("network.dns.disablePrefetch", true);
+user_pref("network.prefetch-next", false);
+user_pref("network.http.speculative-parallel-limit", 0);
+PREFS
+    rm -f "h2tls/$name.keys"
+    cap_start "h2tls/$name.pcap" "$filter"
+    SSLKEYLOGFILE=$HERE/h2tls/$name.keys MOZ_HEADLESS=1 timeout -s TERM 40 \
+      firefox-esr --headless --no-remote --profile "$profile" "$url" >"$WORK/$name.firefox.log" 2>&1 &
+    ff=$!
+    PIDS+=($ff)
+    for i in $(seq 300); do
+      grep -q 'websocket closed' "$WORK/$serverlog.log" && break
+      sleep 0.1
+    done
+    # (hypercorn hands the app 1006 when the stream ends after the Close frames: the codes
+    # themselves are in the capture, checked by tests/it/h2.rs)
+    grep -q 'websocket closed: /chat' "$WORK/$serverlog.log" ||
+      { cat "$WORK/$name.firefox.log" "$WORK/$serverlog.log" >&2; die "Firefox's WebSocket did not close"; }
+    sleep 3
+    kill_pid "$ff"
+    cap_stop
+    chmod 644 "h2tls/$name.keys"
+    dissect_tls "h2tls/$name"
+    dissect_tls_frames "h2tls/$name"
+  }
+  # hypercorn's SETTINGS enable extended CONNECT: the WebSocket is a stream of the page's
+  # h2 connection.
+  if want h2tls-firefox-hypercorn; then
+    bg hypercorn-ff "${H2WS[@]}" hypercorn --port 18217 --lifetime 50 --cert "$FFCERT" --key "$FFKEY"
+    wait_listen 18217
+    firefox_capture h2tls-firefox-hypercorn https://127.0.0.1:18217/ 'tcp port 18217' hypercorn-ff
+  fi
+  # nginx 1.22 with http2 (no RFC 8441) in front of hypercorn (HTTP/1.1, 18219, captured
+  # too): Firefox opens the WebSocket on a second connection with a classic upgrade.
+  if want h2tls-firefox-nginx-fallback; then
+    prefix=$WORK/nginx-18218
+    mkdir -p "$prefix"
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|18218|g" -e "s|@UPSTREAM_PORT@|18219|g" \
+      -e "s|@CERT@|$FFCERT|g" -e "s|@KEY@|$FFKEY|g" -e "s|@HTTP2@| http2|g" \
+      "$GEN/nginx-h2-page.conf.tmpl" >"$prefix/nginx.conf"
+    bg hypercorn-ff-h1 "${H2WS[@]}" hypercorn --port 18219 --lifetime 50
+    bg nginx-18218 nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf"
+    wait_listen 18219
+    wait_listen 18218
+    firefox_capture h2tls-firefox-nginx-fallback https://127.0.0.1:18218/ \
+      'tcp port 18218 or tcp port 18219' hypercorn-ff-h1
+  fi
+elif firefox_wanted; then
+  warn "firefox-esr or certutil (libnss3-tools) missing: h2tls-firefox-* not recorded"
 fi
 
 # The ALPN downgrade: nginx on TLS without HTTP/2, a client offering h2 and http/1.1 by ALPN
@@ -357,6 +554,7 @@ fi
   command -v haproxy >/dev/null && echo "haproxy: $(haproxy -v | head -1)"
   command -v node >/dev/null && echo "node: $(node --version)"
   command -v chromium >/dev/null && echo "chromium: $(chromium --version 2>/dev/null)"
+  command -v firefox-esr >/dev/null && echo "firefox: $(firefox-esr --version 2>/dev/null | tail -1)"
   command -v nginx >/dev/null && echo "nginx: $(nginx -v 2>&1)"
 } >VERSIONS-h2.txt
 

@@ -369,7 +369,7 @@ impl Dispatch {
         // An HTTP/2 stream ends by its own frames (END_STREAM, RST_STREAM) in place of FIN
         // and RST; when it never did, the connection's end is the stream's.
         let own = self.h2.as_ref().and_then(|h| h.stream_ending(w.id));
-        let (tcp, closer) = own.map_or((tcp, closer), |e| {
+        let (tcp, closer) = own.as_ref().map_or((tcp, closer), |e| {
             let end = TcpEnd {
                 ending: e.ending,
                 at: e.at,
@@ -379,6 +379,9 @@ impl Dispatch {
         });
         let mut record = (*w.session).finish(tcp, closer);
         record.h2_stream_id = Some(w.id.0);
+        let goaway = self.h2.as_ref().and_then(|h| h.stream_goaway(w.id));
+        let reset = own.as_ref().and_then(|e| e.reset.as_ref());
+        crate::h2::ending::stream_findings(&mut record, w.id.0, reset, goaway);
         Some((w.id, record))
     }
 

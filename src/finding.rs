@@ -256,6 +256,12 @@ catalogue! {
     H2Goaway => "h2_goaway", Error,
         "The connection went away (GOAWAY) before the server answered the stream",
         "Streams above GOAWAY's last stream id were never processed: the client should retry on a new connection; an error code other than NO_ERROR names the fault.";
+    H2GoawayClosedWebsocket => "h2_goaway_closed_websocket", Error,
+        "A peer ended the HTTP/2 connection (GOAWAY with an error code, or one whose last stream id is below the stream) while a WebSocket was open on it: the WebSocket ended with the connection",
+        "The error code names the fault: ENHANCE_YOUR_CALM or INTERNAL_ERROR after a flood (often a server's denial-of-service defence), PROTOCOL_ERROR (a broken peer), NO_ERROR with a low last stream (a shutdown that did not wait). Every WebSocket on the connection ends at once: clients see 1006 and must reconnect.";
+    H2GoawayGraceful => "h2_goaway_graceful", Info,
+        "The server began a graceful shutdown (GOAWAY NO_ERROR covering the stream) while the WebSocket was open: the stream may finish, no new stream may start on the connection",
+        "A proxy reload or a server stopping: HTTP/2 lets open streams finish, so long-lived WebSockets keep the old process alive until they close (HAProxy hard-stop-after, hypercorn graceful_timeout bound that). If WebSockets drop soon after, the shutdown's deadline is the cause.";
     H2Fallback => "h2_fallback", Info,
         "The WebSocket used an HTTP/1.1 upgrade on its own connection while the client had an HTTP/2 connection to the same server",
         "When that connection's SETTINGS did not enable extended CONNECT, enable RFC 8441 on the server or proxy (HAProxy 2.4+, Envoy, h2o, hypercorn; nginx 1.22 cannot) to carry WebSockets on the existing h2 connection; otherwise the client chose HTTP/1.1.";

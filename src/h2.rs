@@ -16,6 +16,7 @@
 //! decrypted TLS (ALPN `h2`) feeds it the same way. Never does I/O.
 
 pub mod connection;
+pub(crate) mod ending;
 pub mod frame;
 pub mod hpack;
 pub(crate) mod huffman;

@@ -12,6 +12,11 @@ Servers and clients, each bounded in time:
     h2ws.py h1client --port 18224                     # a classic HTTP/1.1 Upgrade client
     h2ws.py h1client --port 18215 --tls --alpn h2,http/1.1 --keylog FILE
                                                       # the same over TLS, offering h2 first
+    h2ws.py goaway --port 18207                       # a WebSocket stream held open across
+                                                      # the server's GOAWAY
+    h2ws.py flood --port 18204 --kind rapid-reset|ping|settings --count N
+                                                      # a WebSocket stream, then a flood on
+                                                      # its connection
 
 The client speaks HTTP/2 with prior knowledge (python `h2`), waits for the server's SETTINGS,
 sends an extended CONNECT per stream (:protocol websocket, sec-websocket-version 13, an Origin),
@@ -30,6 +35,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 
 
@@ -84,6 +90,8 @@ async def echo_app(scope, receive, send):
         if msg["type"] == "websocket.receive":
             await send({"type": "websocket.send", "text": msg.get("text") or "", "bytes": msg.get("bytes")})
         else:
+            # generate-h2.sh waits for this line before it stops a browser.
+            log("websocket closed:", scope["path"], msg.get("code"))
             return
 
 
@@ -263,8 +271,9 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat", upgr
     time.sleep(0.05)
     for sid in opened:
         close = ws_frame(0x8, struct.pack("!H", 1000) + b"bye")
-        # Firefox ends its side with the DATA frame carrying its Close; Chrome resets the
-        # stream (CANCEL) after the server's Close.
+        # END_STREAM on the DATA frame carrying the Close, or RST_STREAM CANCEL after the
+        # server's Close (what Chromium 156 and Firefox 153 do when the server does not end
+        # its side: samples/h2tls/).
         conn.send_data(sid, close, end_stream=(ending == "end_stream"))
     sock.sendall(conn.data_to_send())
     pump(lambda evs: sum(isinstance(e, h2.events.DataReceived) for e in evs) >= len(opened), 2)
@@ -276,6 +285,159 @@ def run_client(port, ending, streams, tls=False, keylog=None, path="/chat", upgr
     sock.sendall(conn.data_to_send())
     time.sleep(0.1)
     sock.close()
+
+
+def _open_websocket(port, rcvbuf=None):
+    """A prior-knowledge h2c connection with one WebSocket stream (extended CONNECT on stream
+    1, a text message and its echo): (socket, connection, stream id), or exit on a refusal."""
+    sock = socket.socket()
+    if rcvbuf:
+        # Set before connect, so the window TCP offers stays this small.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    sid = conn.get_next_available_stream_id()
+    got = _pump(sock, conn, lambda e: isinstance(e, h2.events.RemoteSettingsChanged))
+    conn.send_headers(sid, [
+        (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+        (":path", "/chat"), (":authority", f"127.0.0.1:{port}"),
+        ("sec-websocket-version", "13"), ("origin", f"http://127.0.0.1:{port}"),
+    ])
+    sock.sendall(conn.data_to_send())
+    got = _pump(sock, conn, lambda e: isinstance(e, (h2.events.ResponseReceived,
+                                                      h2.events.StreamReset)))
+    status = [dict(e.headers).get(b":status") for e in got
+              if isinstance(e, h2.events.ResponseReceived)]
+    log("stream", sid, "status", status)
+    if status != [b"200"]:
+        raise SystemExit("the WebSocket was refused")
+    conn.send_data(sid, ws_frame(0x1, b"hello before"))
+    sock.sendall(conn.data_to_send())
+    _pump(sock, conn, lambda e: isinstance(e, h2.events.DataReceived))
+    return sock, conn, sid
+
+
+def _pump(sock, conn, until, seconds=3.0):
+    """Reads until an event `until` accepts (or EOF, or `seconds`); the events read, each
+    logged when it is a GOAWAY or a reset."""
+    end = time.time() + seconds
+    events = []
+    while time.time() < end:
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ConnectionError) as e:
+            log("read:", type(e).__name__)
+            break
+        if not data:
+            log("read: EOF")
+            break
+        try:
+            evs = conn.receive_data(data)
+        except h2.exceptions.ProtocolError as e:
+            log("h2 refused the server's bytes:", e)
+            break
+        for e in evs:
+            if isinstance(e, h2.events.ConnectionTerminated):
+                log(f"GOAWAY: error {int(e.error_code)} ({e.error_code.name}), last stream "
+                    f"{e.last_stream_id}, debug {e.additional_data!r}")
+        events.extend(evs)
+        out = conn.data_to_send()
+        if out:
+            try:
+                sock.sendall(out)
+            except (socket.timeout, ConnectionError):
+                pass
+        if any(until(e) for e in evs):
+            break
+    return events
+
+
+def _close_websocket(sock, conn, sid):
+    """Close 1000 with END_STREAM on it (Firefox's way), the server's Close, then GOAWAY."""
+    conn.send_data(sid, ws_frame(0x8, struct.pack("!H", 1000) + b"bye"), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    _pump(sock, conn, lambda e: isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)))
+    conn.close_connection()
+    sock.sendall(conn.data_to_send())
+    time.sleep(0.1)
+    sock.close()
+
+
+def run_goaway_client(port, hold=False):
+    """A WebSocket stream held open across the server's GOAWAY: after the first echo it
+    prints "ready" and waits (up to 8 s) for the GOAWAY the script makes the server send;
+    a GOAWAY whose last stream is at least this one leaves the stream to finish (RFC 9113
+    §6.8), so it sends a second message on it, waits for the echo and closes 1000. python h2
+    has no state for "GOAWAY received, streams still open" and refuses to send after one:
+    its connection state is put back to open for that (its frames are still its own). With
+    `hold` it sends nothing more and waits (up to 8 s) for the server to end the connection,
+    as an idle WebSocket client would."""
+    import h2.connection as hc
+    sock, conn, sid = _open_websocket(port)
+    log("ready")
+    got = _pump(sock, conn, lambda e: isinstance(e, h2.events.ConnectionTerminated), 8.0)
+    goaway = [e for e in got if isinstance(e, h2.events.ConnectionTerminated)]
+    if not goaway:
+        raise SystemExit("no GOAWAY")
+    if goaway[0].last_stream_id < sid:
+        raise SystemExit("the GOAWAY refused the open stream")
+    conn.state_machine.state = hc.ConnectionState.CLIENT_OPEN
+    if hold:
+        # Keep the stream open, sending nothing, until the server drops the connection.
+        got = _pump(sock, conn, lambda e: False, 8.0)
+        log("after the GOAWAY:", [type(e).__name__ for e in got])
+        sock.close()
+        return
+    conn.send_data(sid, ws_frame(0x1, b"hello after the GOAWAY"))
+    sock.sendall(conn.data_to_send())
+    got = _pump(sock, conn, lambda e: isinstance(e, h2.events.DataReceived))
+    log("echo after the GOAWAY:", [e.data for e in got if isinstance(e, h2.events.DataReceived)])
+    _close_websocket(sock, conn, sid)
+
+
+def run_flood_client(port, kind, count):
+    """Opens a WebSocket stream, then floods the connection it rides on, as an attacker's
+    client would (the server's reaction is the real part): `rapid-reset` opens `count`
+    requests (GET /, END_STREAM) and cancels each at once (RST_STREAM CANCEL, CVE-2023-44487);
+    `ping` and `settings` send `count` PINGs or empty SETTINGS without reading their ACKs,
+    from a socket whose receive buffer is 4 KiB so the server's answers queue on its side
+    (CVE-2019-9512, CVE-2019-9515). Then it reads what the server did for 3 s and, if the
+    connection still stands, closes the WebSocket."""
+    sock, conn, sid = _open_websocket(port, rcvbuf=4096 if kind != "rapid-reset" else None)
+    sent = 0
+    try:
+        for i in range(count):
+            if kind == "rapid-reset":
+                s = conn.get_next_available_stream_id()
+                conn.send_headers(s, [(":method", "GET"), (":scheme", "http"), (":path", "/"),
+                                      (":authority", f"127.0.0.1:{port}")], end_stream=True)
+                conn.reset_stream(s, error_code=8)
+            elif kind == "ping":
+                conn.ping(struct.pack("!Q", i))
+            else:
+                conn.update_settings({})
+            if i % 100 == 99:
+                sock.sendall(conn.data_to_send())
+            sent = i + 1
+        sock.sendall(conn.data_to_send())
+    except (socket.timeout, ConnectionError, h2.exceptions.ProtocolError) as e:
+        log(f"after {sent} of {count}:", type(e).__name__, e)
+    log(f"{kind}: sent {sent}")
+    got = _pump(sock, conn, lambda e: isinstance(e, h2.events.ConnectionTerminated), 3.0)
+    acks = sum(isinstance(e, (h2.events.PingAckReceived, h2.events.SettingsAcknowledged))
+               for e in got)
+    log(f"ACKs read: {acks}")
+    if any(isinstance(e, h2.events.ConnectionTerminated) for e in got):
+        sock.close()
+        return
+    try:
+        _close_websocket(sock, conn, sid)
+    except (socket.timeout, ConnectionError, h2.exceptions.ProtocolError) as e:
+        log("close:", type(e).__name__, e)
 
 
 def run_h1_client(port, path="/chat", tls=False, keylog=None, alpn=None):
@@ -353,7 +515,12 @@ def run_h1_client(port, path="/chat", tls=False, keylog=None, alpn=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["hypercorn", "nosetting", "client", "h1client"])
+    ap.add_argument("mode", choices=["hypercorn", "nosetting", "client", "h1client", "goaway",
+                                     "flood"])
+    ap.add_argument("--kind", choices=["rapid-reset", "ping", "settings"], default="ping")
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--hold", action="store_true",
+                    help="goaway: keep the stream open and idle after the GOAWAY")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--lifetime", type=float, default=30)
     ap.add_argument("--ending", choices=["end_stream", "cancel"], default="end_stream")
@@ -371,6 +538,10 @@ def main():
         run_hypercorn(a.port, a.lifetime, a.cert, a.key)
     elif a.mode == "nosetting":
         run_nosetting(a.port, a.lifetime)
+    elif a.mode == "goaway":
+        run_goaway_client(a.port, a.hold)
+    elif a.mode == "flood":
+        run_flood_client(a.port, a.kind, a.count)
     elif a.mode == "h1client":
         run_h1_client(a.port, a.path, a.tls, a.keylog, a.alpn.split(",") if a.alpn else None)
     else:

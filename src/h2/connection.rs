@@ -217,6 +217,11 @@ const MAX_REJECTED: usize = 64;
 /// Client header blocks remembered whose fields the capture could not all decode.
 const MAX_UNDECIDED: usize = 16;
 
+/// Heap bytes of a kept RST_STREAM or GOAWAY (its debug text).
+fn reset_bytes(r: &H2Reset) -> usize {
+    r.debug.as_ref().map_or(0, String::capacity)
+}
+
 /// One end of a stream as its sender marked it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct StreamEnd {
@@ -239,6 +244,10 @@ struct Tracked {
     relays: Option<Box<[Relay; 2]>>,
     /// END_STREAM or RST_STREAM per direction (by side index).
     ends: [Option<StreamEnd>; 2],
+    /// The first RST_STREAM on the stream once open (its code names how it ended).
+    reset: Option<Box<H2Reset>>,
+    /// The first GOAWAY either peer sent while the stream was open, and when.
+    goaway: Option<Box<(H2Reset, Timestamp)>>,
     /// While [`State::Refusing`]: the exchange, held until its body is read.
     refusal: Option<Box<Refusal>>,
     /// For an [`State::Unseen`] stream whose request HEADERS were captured but not fully
@@ -267,7 +276,7 @@ pub struct Opened {
 }
 
 /// How a WebSocket stream ended, as its frames said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEnding {
     /// ClientFin/ServerFin for the first END_STREAM, ClientRst/ServerRst for a RST_STREAM.
     pub ending: Ending,
@@ -277,6 +286,8 @@ pub struct StreamEnding {
     pub rst: bool,
     /// Who ended it first.
     pub closer: Peer,
+    /// The RST_STREAM that ended it (its code), when one did.
+    pub reset: Option<H2Reset>,
 }
 
 /// One HTTP/2 connection's reader.
@@ -535,6 +546,8 @@ impl H2Connection {
             handshake: None,
             relays: Some(Box::new([Relay::new(), Relay::new()])),
             ends: [None, None],
+            reset: None,
+            goaway: None,
             refusal: None,
             undecided,
         });
@@ -773,7 +786,19 @@ impl H2Connection {
             at: first.at,
             rst: rst.is_some(),
             closer,
+            reset: rst.and(t.reset.as_deref().cloned()),
         })
+    }
+
+    /// The first GOAWAY either peer sent while WebSocket stream `id` was open (a stream
+    /// need not have ended by its own frames for one to end it).
+    #[must_use]
+    pub fn stream_goaway(&self, id: StreamId) -> Option<(&H2Reset, Timestamp)> {
+        self.streams
+            .iter()
+            .find(|t| t.id == id.0)
+            .and_then(|t| t.goaway.as_deref())
+            .map(|(g, at)| (g, *at))
     }
 
     /// Bytes held (decoders, blocks, kept heads, relays), computed now.
@@ -800,6 +825,14 @@ impl H2Connection {
                             + r.done.request.as_ref().map_or(0, head_bytes)
                             + r.done.response.as_ref().map_or(0, head_bytes)
                     })
+                    // A GOAWAY's debug text is copied to every stream it reaches.
+                    + t.reset.as_deref().map_or(0, |r| {
+                        std::mem::size_of::<H2Reset>() + reset_bytes(r)
+                    })
+                    + t.goaway.as_deref().map_or(0, |(g, _)| {
+                        std::mem::size_of::<(H2Reset, Timestamp)>() + reset_bytes(g)
+                    })
+                    + t.facts.goaway.as_ref().map_or(0, reset_bytes)
             })
             .sum();
         std::mem::size_of::<H2Connection>() + dirs + streams
@@ -1360,6 +1393,11 @@ impl H2Connection {
                     debug: None,
                     packet,
                 };
+                if let Some(t) = self.tracked_mut(id) {
+                    if t.state == State::Open && t.reset.is_none() {
+                        t.reset = Some(Box::new(reset.clone()));
+                    }
+                }
                 self.end_stream(id, side, true, ts);
                 if self.tracked_mut(id).is_some_and(|t| t.refusal.is_some()) {
                     self.report_refusal(id, false, out);
@@ -1405,6 +1443,15 @@ impl H2Connection {
                         t.facts.goaway = Some(goaway.clone());
                     }
                     self.complete(link, id, None, Some((Ending::CaptureEnded, ts)), out);
+                }
+                // An open WebSocket stream outlives a graceful GOAWAY and dies with any
+                // other: the connection record says which (h2::ending).
+                for t in self.streams.iter_mut().filter(|t| {
+                    t.state == State::Open
+                        && t.goaway.is_none()
+                        && t.ends.iter().any(Option::is_none)
+                }) {
+                    t.goaway = Some(Box::new((goaway.clone(), ts)));
                 }
             }
             OwnedFrame::Other => {}
@@ -1503,6 +1550,8 @@ impl H2Connection {
                     handshake: None,
                     relays: None,
                     ends: [None, None],
+                    reset: None,
+                    goaway: None,
                     refusal: None,
                     undecided: None,
                 });
@@ -2009,6 +2058,44 @@ mod tests {
         assert_eq!(g.last_stream, Some(0));
         assert_eq!(g.debug.as_deref(), Some("c\\xff"));
         assert!(!done[0].switched && done[0].response.is_none());
+    }
+
+    #[test]
+    fn a_goaway_reaching_an_open_stream_is_kept_with_its_time_and_counted() {
+        // A graceful GOAWAY at 7 ns, without and with 1000 bytes of debug text: the open
+        // stream keeps it, and the text it keeps is counted.
+        let graceful = |debug: usize| {
+            let mut h = with_open_stream(FloodLimits::default());
+            assert!(h.h2.stream_goaway(StreamId(1)).is_none());
+            let mut payload = vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+            payload.extend(std::iter::repeat_n(b'x', debug));
+            h.send_at(S, &frame(7, 0, 0, &payload), 7);
+            h
+        };
+        let bare = graceful(0).h2.memory();
+        let mut h = graceful(1000);
+        let (g, at) = h.h2.stream_goaway(StreamId(1)).unwrap();
+        assert_eq!(
+            (g.code, g.last_stream, at),
+            (0, Some((1 << 31) - 1), Timestamp(7))
+        );
+        // (kept escaped and cut at 256 bytes)
+        let kept = g.debug.as_ref().map_or(0, String::len);
+        assert_eq!(kept, 256);
+        assert!(h.h2.memory() >= bare + kept, "the debug text is counted");
+        // A second GOAWAY does not replace the first; a RST_STREAM on the open stream is its
+        // reset, named.
+        h.send(S, &frame(7, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 2]));
+        assert_eq!(h.h2.stream_goaway(StreamId(1)).unwrap().0.code, 0);
+        h.send(C, &frame(3, 0, 1, &[0, 0, 0, 8]));
+        let end = h.h2.stream_ending(StreamId(1)).unwrap();
+        assert_eq!(end.reset.map(|r| r.name), Some(Some("CANCEL")));
+        // A stream that ended both ways before a GOAWAY is not reached by it.
+        let mut h = with_open_stream(FloodLimits::default());
+        h.send(C, &frame(0, 0x1, 1, b""));
+        h.send(S, &frame(0, 0x1, 1, b""));
+        h.send(S, &frame(7, 0, 0, &[0, 0, 0, 1, 0, 0, 0, 2]));
+        assert!(h.h2.stream_goaway(StreamId(1)).is_none());
     }
 
     #[test]

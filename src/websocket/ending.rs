@@ -180,7 +180,14 @@ pub(crate) fn name_idle_timeout(record: &mut ConnectionRecord, evidence: &IdleEv
     let Some(silence_ms) = record.idle_before_end_ms else {
         return;
     };
-    if record.close.initiator.is_some() {
+    // An HTTP/2 stream torn down after a graceful GOAWAY: the shutdown's deadline, not a
+    // timer (h2::ending says so).
+    if record.close.initiator.is_some()
+        || record
+            .findings
+            .iter()
+            .any(|f| f.code == Code::H2GoawayGraceful)
+    {
         return;
     }
     let Some(at) = record

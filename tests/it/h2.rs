@@ -159,7 +159,7 @@ fn tshark_data(
 #[test]
 fn decrypted_data_frames_carry_exactly_the_websocket_bytes_tshark_decrypts() {
     let samples = tls_samples();
-    assert_eq!(samples.len(), 3, "the h2tls samples");
+    assert_eq!(samples.len(), 5, "the h2tls samples");
     for (pcap, keys) in samples {
         let recs = all_records(&pcap, &["--keylog", keys.to_str().unwrap()]);
         let conns: Vec<_> = recs.iter().filter(|r| r["type"] == "connection").collect();
@@ -276,9 +276,10 @@ fn hypercorn_streams_open_and_end_cleanly_the_browser_ways() {
         assert_eq!(c["close"]["handshake_completed"], true);
         assert_eq!(c["client_to_server"]["messages"], 1);
     }
-    // Firefox's ending: END_STREAM on the DATA frame carrying the client's Close.
+    // One way to end: END_STREAM on the DATA frame carrying the client's Close.
     assert_eq!(conns[0]["tcp_end"], "client_fin");
-    // Chrome's: RST_STREAM CANCEL after both Close frames.
+    // The browsers' (Chromium's and Firefox's, h2tls/): RST_STREAM CANCEL after both Close
+    // frames, when the server did not end its side.
     let cancel = conns.iter().find(|c| c["tcp_end"] == "client_rst").unwrap();
     assert_eq!(codes(cancel), ["reset_after_close"]);
     let ids: Vec<u64> = conns
@@ -501,18 +502,9 @@ fn an_upgrade_after_the_server_declined_the_offered_h2_says_extended_connect_was
         );
     }
     // The JSON output with the key log is the sample's golden; the lines name the finding.
-    let p = pcap.to_str().unwrap();
-    let k = keys.to_str().unwrap();
-    let json = stdout(&wssniff(&["-r", p, "--keylog", k, "--json"]));
+    h2tls_golden(&pcap, &keys);
+    let (p, k) = (pcap.to_str().unwrap(), keys.to_str().unwrap());
     let lines = stdout(&wssniff(&["-r", p, "--keylog", k, "-v"]));
-    let golden = pcap.with_extension("jsonl");
-    let actual = json;
-    if std::env::var_os("WSSNIFF_BLESS").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", golden.display()));
-    assert_eq!(actual, expected, "{p}: output differs from its golden");
     assert!(lines.contains("h2_alpn_downgrade"), "{lines}");
 }
 
@@ -917,4 +909,486 @@ fn an_h2c_upgrade_then_an_extended_connect_from_real_peers_is_one_websocket_stre
         tshark.lines().any(|l| l.split('\t').nth(1) == Some("1")),
         "the upgraded GET's answer"
     );
+}
+
+/// One packet of `NAME.tshark-frames.tsv` (samples/generate-h2.sh, `dissect_frames` and
+/// `dissect_tls_frames`): tshark's HTTP/2 frames in it, or its TCP RST.
+struct FrameRow {
+    packet: u64,
+    time: f64,
+    port: u16,
+    tcp_rst: bool,
+    /// (type, stream, flags) of every frame, in order.
+    frames: Vec<(u8, u32, u8)>,
+    /// The error code of each RST_STREAM frame, in order.
+    rst_errors: Vec<u32>,
+    /// A GOAWAY's (error code, last stream id).
+    goaway: Option<(u32, u32)>,
+    /// The parameter ids of the packet's SETTINGS frames.
+    settings_ids: Vec<u16>,
+}
+
+fn tshark_frames(path: &std::path::Path) -> Vec<FrameRow> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let num = |v: &str| -> u64 {
+        v.strip_prefix("0x").map_or_else(
+            || v.parse().unwrap(),
+            |h| u64::from_str_radix(h, 16).unwrap(),
+        )
+    };
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let c: Vec<&str> = line.split('\t').collect();
+            let col = |i: usize| c.get(i).copied().unwrap_or("");
+            let (types, streams, flags) = (list(col(4)), list(col(5)), list(col(6)));
+            let frames = types
+                .iter()
+                .zip(&streams)
+                .zip(&flags)
+                .map(|((t, s), f)| {
+                    (
+                        u8::try_from(num(t)).unwrap(),
+                        u32::try_from(num(s)).unwrap(),
+                        u8::try_from(num(f)).unwrap(),
+                    )
+                })
+                .collect();
+            let goaway = match (list(col(8)).first(), list(col(9)).first()) {
+                (Some(e), Some(l)) => Some((
+                    u32::try_from(num(e)).unwrap(),
+                    u32::try_from(num(l)).unwrap(),
+                )),
+                _ => None,
+            };
+            FrameRow {
+                packet: col(0).parse().unwrap(),
+                time: col(1).parse().unwrap(),
+                port: col(2).parse().unwrap(),
+                tcp_rst: col(3) == "1" || col(3) == "True",
+                frames,
+                rst_errors: list(col(7))
+                    .iter()
+                    .map(|e| u32::try_from(num(e)).unwrap())
+                    .collect(),
+                goaway,
+                settings_ids: list(col(10))
+                    .iter()
+                    .map(|e| u16::try_from(num(e)).unwrap())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The one finding `code` of a record.
+fn finding<'a>(record: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    record["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} in {record}"))
+}
+
+/// RFC 9113 §7 names of the codes these samples' peers sent.
+fn error_name(code: u32) -> &'static str {
+    match code {
+        0 => "NO_ERROR",
+        2 => "INTERNAL_ERROR",
+        8 => "CANCEL",
+        11 => "ENHANCE_YOUR_CALM",
+        _ => panic!("unexpected error code {code}"),
+    }
+}
+
+/// The server's GOAWAY as tshark dissected it (packet, code, last stream).
+fn server_goaway(rows: &[FrameRow], server_port: u16) -> Option<(u64, u32, u32)> {
+    rows.iter()
+        .filter(|r| r.port == server_port)
+        .find_map(|r| r.goaway.map(|(e, l)| (r.packet, e, l)))
+}
+
+/// The floods python h2 drove at node's http2 server (nghttp2; samples/generate-h2.sh,
+/// h2c-node-*): wssniff's findings name the packets tshark's dissection shows crossing
+/// nghttp2's default limits, and the server's reaction, which is the real part of these
+/// samples, is what tshark saw and the client logged: for the rapid reset (2000 GETs each
+/// cancelled at once) a GOAWAY INTERNAL_ERROR cutting the open WebSocket; for the PING flood
+/// from a client that does not read, a TCP RST (nghttp2 drops the connection when the ACKs
+/// it queues pass 1000) with no GOAWAY; for the SETTINGS flood a GOAWAY INTERNAL_ERROR.
+#[test]
+fn floods_from_python_h2_at_node_cross_nghttp2s_limits_where_tshark_shows_and_node_reacts() {
+    const PORT: u16 = 18204;
+    for name in [
+        "h2c-node-rapid-reset.pcap",
+        "h2c-node-ping-flood.pcap",
+        "h2c-node-settings-flood.pcap",
+    ] {
+        let pcap = sample(name);
+        let rows =
+            tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+        let client_log =
+            std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+                .unwrap();
+        let conns = connections(&pcap, &[]);
+        assert_eq!(
+            conns.len(),
+            1,
+            "{name}: the WebSocket opened before the flood"
+        );
+        let c = &conns[0];
+        assert_eq!(c["h2_stream_id"], 1);
+        assert_eq!(
+            c["client_to_server"]["messages"], 1,
+            "{name}: the message before"
+        );
+        let goaway = server_goaway(&rows, PORT);
+        if name.contains("rapid-reset") {
+            // nghttp2's bucket (1000 tokens, 33 a second) replayed on tshark's times of the
+            // client's RST_STREAM frames: the first one without a token is wssniff's packet.
+            let (mut tokens, mut last, mut first_over, mut resets) =
+                (1000.0f64, None::<f64>, None, 0);
+            for r in rows.iter().filter(|r| r.port != PORT) {
+                for _ in r.frames.iter().filter(|f| f.0 == 3) {
+                    resets += 1;
+                    if let Some(t) = last {
+                        tokens = (tokens + (r.time - t) * 33.0).min(1000.0);
+                    }
+                    last = Some(r.time);
+                    if tokens < 1.0 {
+                        first_over.get_or_insert(r.packet);
+                    } else {
+                        tokens -= 1.0;
+                    }
+                }
+                assert!(r.rst_errors.iter().all(|&e| e == 8), "CANCEL each time");
+            }
+            assert_eq!(resets, 2000, "{name}: tshark's client RST_STREAM frames");
+            let f = finding(c, "h2_rapid_reset");
+            assert_eq!(f["packets"][0].as_u64(), first_over, "{name}: {f}");
+        } else {
+            // PING and SETTINGS the client sent less the server's ACKs, in packet order: the
+            // first packet past 1000 unacknowledged is wssniff's.
+            let (mut unacked, mut first_over, mut sent) = (0i64, None, 0);
+            for r in &rows {
+                for &(kind, _, flags) in r.frames.iter().filter(|f| f.0 == 4 || f.0 == 6) {
+                    let ack = flags & 1 == 1;
+                    if r.port != PORT && !ack {
+                        unacked += 1;
+                        sent += 1;
+                        if unacked > 1000 {
+                            first_over.get_or_insert((r.packet, kind));
+                        }
+                    } else if r.port == PORT && ack {
+                        unacked -= 1;
+                    }
+                }
+            }
+            assert!(sent > 1000, "{name}: {sent} sent");
+            let f = finding(c, "h2_flood");
+            let (packet, kind) = first_over.unwrap();
+            assert_eq!(f["packets"][0].as_u64(), Some(packet), "{name}: {f}");
+            let last = if kind == 6 {
+                "the last a PING"
+            } else {
+                "the last a SETTINGS"
+            };
+            assert!(f["message"].as_str().unwrap().contains(last), "{f}");
+        }
+        // The server's reaction.
+        if name.contains("ping") {
+            assert!(goaway.is_none(), "{name}: node sent no GOAWAY");
+            assert!(rows.iter().any(|r| r.port == PORT && r.tcp_rst));
+            assert_eq!(c["tcp_end"], "server_rst", "{c}");
+            assert!(
+                client_log.contains("Connection reset by peer"),
+                "{client_log}"
+            );
+            assert!(!codes(c).iter().any(|c| c.starts_with("h2_goaway")));
+        } else {
+            let (packet, code, last) = goaway.expect("node's GOAWAY");
+            let f = finding(c, "h2_goaway_closed_websocket");
+            assert_eq!(f["packets"][0].as_u64(), Some(packet), "{f}");
+            let text = format!("GOAWAY {} (last stream {last})", error_name(code));
+            assert!(f["message"].as_str().unwrap().contains(&text), "{f}");
+            assert!(
+                client_log.contains(&format!(
+                    "GOAWAY: error {code} ({}), last stream {last}",
+                    error_name(code)
+                )),
+                "{client_log}"
+            );
+            assert_eq!(f["severity"], "error");
+        }
+        assert_eq!(
+            c["close"]["handshake_completed"], false,
+            "{name}: no Close ever"
+        );
+    }
+}
+
+/// HAProxy soft-stopped (a reload's old process) with a WebSocket open over h2c
+/// (h2c-haproxy-goaway-reload): its GOAWAY is graceful (NO_ERROR, last stream 2^31-1, RFC 9113
+/// §6.8), which tshark shows in the packet wssniff cites; the stream goes on (a second message
+/// each way after it, as the client logged) and closes cleanly on both legs.
+#[test]
+fn a_proxy_reload_sends_a_graceful_goaway_and_the_open_websocket_finishes() {
+    let name = "h2c-haproxy-goaway-reload.pcap";
+    let pcap = sample(name);
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let (packet, code, last) = server_goaway(&rows, 18207).expect("HAProxy's GOAWAY");
+    assert_eq!((code, last), (0, (1 << 31) - 1));
+    let conns = connections(&pcap, &[]);
+    assert_eq!(conns.len(), 2, "the h2 stream and HAProxy's HTTP/1.1 leg");
+    let h2 = conns.iter().find(|c| c["h2_stream_id"] == 1).unwrap();
+    assert_eq!(codes(h2), ["h2_goaway_graceful"]);
+    let f = finding(h2, "h2_goaway_graceful");
+    assert_eq!(f["packets"][0].as_u64(), Some(packet));
+    assert_eq!(f["severity"], "info");
+    assert!(
+        f["message"].as_str().unwrap().contains("closed cleanly"),
+        "{f}"
+    );
+    for c in &conns {
+        assert_eq!(c["ending"], "clean", "{c}");
+        assert_eq!(
+            c["client_to_server"]["messages"], 2,
+            "one message before, one after"
+        );
+    }
+    // The message after the GOAWAY: the client's DATA on stream 1 after tshark's GOAWAY.
+    assert!(rows.iter().any(|r| r.packet > packet
+        && r.port != 18207
+        && r.frames.iter().any(|f| f.0 == 0 && f.1 == 1)));
+    let log = std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+        .unwrap();
+    assert!(log.contains("echo after the GOAWAY"), "{log}");
+    // The upstream leg knows nothing of it: no finding there.
+    let h1 = conns.iter().find(|c| c["h2_stream_id"].is_null()).unwrap();
+    assert!(codes(h1).is_empty(), "{h1}");
+    let recs = records(&pcap, &[]);
+    assert!(recs.iter().all(|r| r["verdict"] == "ok"));
+}
+
+/// The JSON of an `h2tls/` sample with its key log, against its golden `NAME.jsonl`
+/// (WSSNIFF_BLESS=1 rewrites it).
+fn h2tls_golden(pcap: &std::path::Path, keys: &std::path::Path) {
+    let p = pcap.to_str().unwrap();
+    let json = stdout(&wssniff(&[
+        "-r",
+        p,
+        "--keylog",
+        keys.to_str().unwrap(),
+        "--json",
+    ]));
+    let golden = pcap.with_extension("jsonl");
+    if std::env::var_os("WSSNIFF_BLESS").is_some() {
+        std::fs::write(&golden, &json).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("missing {}; run with WSSNIFF_BLESS=1", golden.display()));
+    assert_eq!(json, expected, "{p}: output differs from its golden");
+}
+
+/// Headless Firefox ESR 153 with a profile trusting a local CA (h2tls-firefox-hypercorn):
+/// hypercorn's SETTINGS enable extended CONNECT (parameter 8 in tshark's view), so Firefox
+/// sends the WebSocket as stream 5 of the page's h2 connection (3 was the page, 7 the
+/// favicon). Firefox closes 1000, hypercorn answers without ending its side, and about a
+/// second later Firefox resets the stream (CANCEL) where tshark shows it: a clean ending,
+/// said in the stream's words, not TCP's.
+#[test]
+fn firefox_opens_its_websocket_as_a_stream_of_the_pages_h2_connection_and_cancels_it_after_the_close(
+) {
+    let pcap = sample("h2tls/h2tls-firefox-hypercorn.pcap");
+    let keys = sample("h2tls/h2tls-firefox-hypercorn.keys");
+    let extra = ["--keylog", keys.to_str().unwrap()];
+    let rows = tshark_frames(&pcap.with_extension("tshark-frames.tsv"));
+    let recs = records(&pcap, &extra);
+    assert_eq!(recs.len(), 1, "the page and the favicon are no handshakes");
+    let r = &recs[0];
+    assert_eq!(r["verdict"], "ok", "{r}");
+    assert_eq!(
+        (r["method"].as_str(), r["status"].as_u64()),
+        (Some("CONNECT"), Some(200))
+    );
+    assert_eq!(r["h2"]["stream_id"], 5);
+    assert_eq!(r["h2"]["connect_protocol_enabled"], true);
+    assert!(rows
+        .iter()
+        .any(|row| row.port == 18217 && row.settings_ids.contains(&8)));
+    assert!(
+        r["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "user-agent"
+                && h["value"].as_str().unwrap().contains("Firefox/153"))
+    );
+    assert_eq!(r["tls"]["alpn"], "h2");
+    let conns = connections(&pcap, &extra);
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c["ending"], "clean", "{c}");
+    assert_eq!(c["close"]["handshake_completed"], true);
+    assert_eq!(c["close"]["initiator"], "client");
+    assert_eq!(c["tcp_end"], "client_rst");
+    // tshark: the client's RST_STREAM CANCEL on stream 5, after both Close frames.
+    let cancel = rows
+        .iter()
+        .find(|row| row.port != 18217 && row.frames.iter().any(|f| f.0 == 3 && f.1 == 5))
+        .unwrap();
+    assert_eq!(cancel.rst_errors, [8]);
+    assert!(cancel.packet > c["close"]["server"]["packet"].as_u64().unwrap());
+    let f = finding(c, "reset_after_close");
+    assert_eq!(f["packets"][0].as_u64(), Some(cancel.packet));
+    assert!(
+        f["message"].as_str().unwrap().starts_with(
+            "the client reset the HTTP/2 stream (RST_STREAM CANCEL) after both close frames"
+        ),
+        "{f}"
+    );
+    // About a second after the server's Close; TCP itself ended with FINs, no RST, and no
+    // GOAWAY either way (Firefox closed TCP at exit without one).
+    let server_close = c["close"]["server"]["ts"].as_f64().unwrap();
+    let wait = cancel.time - server_close;
+    assert!((0.9..1.2).contains(&wait), "{wait} s");
+    assert!(rows.iter().all(|row| !row.tcp_rst && row.goaway.is_none()));
+    // Neither Close frame carried END_STREAM (flag 1 on a DATA frame of stream 5).
+    assert!(!rows.iter().any(|row| row
+        .frames
+        .iter()
+        .any(|f| f.0 == 0 && f.1 == 5 && f.2 & 1 == 1)));
+    h2tls_golden(&pcap, &keys);
+}
+
+/// The same Firefox against nginx 1.22 with `http2` (h2tls-firefox-nginx-fallback): nginx's
+/// SETTINGS lack ENABLE_CONNECT_PROTOCOL (no parameter 8 in tshark's view), so Firefox opens
+/// the WebSocket on a second TLS connection offering only http/1.1, and wssniff says why;
+/// nginx's upstream leg to hypercorn links as the hop.
+#[test]
+fn firefox_falls_back_to_an_http1_connection_when_the_h2_settings_do_not_enable_connect() {
+    let pcap = sample("h2tls/h2tls-firefox-nginx-fallback.pcap");
+    let keys = sample("h2tls/h2tls-firefox-nginx-fallback.keys");
+    let extra = ["--keylog", keys.to_str().unwrap()];
+    let rows = tshark_frames(&pcap.with_extension("tshark-frames.tsv"));
+    let server_settings: Vec<&FrameRow> = rows
+        .iter()
+        .filter(|r| r.port == 18218 && !r.settings_ids.is_empty())
+        .collect();
+    assert!(!server_settings.is_empty(), "nginx's SETTINGS");
+    assert!(server_settings.iter().all(|r| !r.settings_ids.contains(&8)));
+    let all = all_records(&pcap, &extra);
+    let recs: Vec<_> = all.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(recs.len(), 2);
+    let browser = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18218")
+        .unwrap();
+    assert_eq!(
+        (browser["method"].as_str(), browser["status"].as_u64()),
+        (Some("GET"), Some(101))
+    );
+    assert!(browser["h2"].is_null());
+    assert_eq!(browser["tls"]["alpn"], "http/1.1");
+    assert_eq!(codes(browser), ["h2_fallback"]);
+    assert!(finding(browser, "h2_fallback")["message"]
+        .as_str()
+        .unwrap()
+        .contains("did not enable extended CONNECT"));
+    let tls: Vec<_> = all.iter().filter(|r| r["type"] == "tls").collect();
+    let alpn: Vec<Vec<&str>> = tls
+        .iter()
+        .map(|t| {
+            t["alpn_offered"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(
+        alpn.contains(&vec!["h2", "http/1.1"]),
+        "the page's connection: {alpn:?}"
+    );
+    assert!(
+        alpn.contains(&vec!["http/1.1"]),
+        "the WebSocket's own: {alpn:?}"
+    );
+    let upstream = recs
+        .iter()
+        .find(|r| r["server"] == "127.0.0.1:18219")
+        .unwrap();
+    assert!(codes(upstream).is_empty(), "{upstream}");
+    let hops: Vec<_> = all.iter().filter(|r| r["type"] == "hop").collect();
+    assert_eq!(hops.len(), 1, "{all:#?}");
+    let conns = connections(&pcap, &extra);
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(|c| c["ending"] == "clean"));
+    // Here a TCP RST did end the browser's leg (nginx's, after its FIN, as tshark shows):
+    // reset_after_close keeps TCP's words on an HTTP/1.1 WebSocket.
+    assert!(rows.iter().any(|r| r.port == 18218 && r.tcp_rst));
+    let leg = conns
+        .iter()
+        .find(|c| c["server"] == "127.0.0.1:18218")
+        .unwrap();
+    assert!(finding(leg, "reset_after_close")["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("TCP ended with an RST"));
+    h2tls_golden(&pcap, &keys);
+}
+
+/// The same reload with `hard-stop-after 2s` and a client that keeps its WebSocket open and
+/// idle (h2c-haproxy-goaway-hard-stop): HAProxy's graceful GOAWAY, then 2 s later (its log:
+/// "performing a hard-stop") an empty END_STREAM and RST_STREAM CANCEL on the stream, and a
+/// TCP RST on its upstream leg, as tshark shows. The h2 leg's teardown is named the
+/// shutdown's deadline, citing the RST_STREAM, not an idle timeout (the silence before it was
+/// no timer).
+#[test]
+fn a_hard_stop_after_a_graceful_goaway_is_the_shutdowns_deadline_not_an_idle_timeout() {
+    let name = "h2c-haproxy-goaway-hard-stop.pcap";
+    let pcap = sample(name);
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let (goaway, code, last) = server_goaway(&rows, 18209).expect("HAProxy's GOAWAY");
+    assert_eq!((code, last), (0, (1 << 31) - 1));
+    let reset = rows
+        .iter()
+        .find(|r| r.port == 18209 && r.frames.iter().any(|f| f.0 == 3 && f.1 == 1))
+        .expect("HAProxy's RST_STREAM");
+    assert_eq!(reset.rst_errors, [8]);
+    let goaway_time = rows.iter().find(|r| r.packet == goaway).unwrap().time;
+    assert!(
+        (1.9..2.5).contains(&(reset.time - goaway_time)),
+        "hard-stop-after 2s"
+    );
+    // HAProxy resets its upstream leg to hypercorn (from its own port, neither 18209 nor 18210).
+    assert!(rows
+        .iter()
+        .any(|r| r.tcp_rst && r.port != 18209 && r.port != 18210));
+    let log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.proxy.log"))).unwrap();
+    assert!(log.contains("performing a hard-stop"), "{log}");
+    let conns = connections(&pcap, &[]);
+    let h2 = conns.iter().find(|c| c["h2_stream_id"] == 1).unwrap();
+    assert_eq!(h2["ending"], "rst", "{h2}");
+    assert_eq!(h2["close"]["handshake_completed"], false);
+    assert_eq!(codes(h2), ["connection_reset", "h2_goaway_graceful"]);
+    let torn = finding(h2, "connection_reset");
+    assert_eq!(torn["packets"][0].as_u64(), Some(reset.packet));
+    let m = torn["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the server reset the HTTP/2 stream (RST_STREAM CANCEL) 2.0 s after the server's graceful GOAWAY")
+            && m.contains("not an idle timeout"),
+        "{m}"
+    );
+    let g = finding(h2, "h2_goaway_graceful");
+    assert_eq!(g["packets"][0].as_u64(), Some(goaway));
+    assert!(g["message"].as_str().unwrap().contains("it did not"), "{g}");
 }
