@@ -272,6 +272,23 @@ if want engineio-wss; then
   cap_stop; stop_all
 fi
 
+# Two sessions one after the other (issue 14: a session is written when it ends, not at the
+# end of the capture): a polling-only client connects, emits, and disconnects (a close
+# packet over polling); 12 s later, past the 10 s wssniff waits after a close, a second
+# client opens over polling and upgrades to websocket. Both clients' logs, in order.
+if want engineio-two-sessions; then
+  bg server "${EIO[@]}" server --port 18392 --ping-interval 300 --ping-timeout 200 --lifetime 30
+  wait_listen 18392
+  cap_start engineio-two-sessions.pcap 'tcp port 18392'
+  client engineio-two-sessions "${EIO[@]}" client --url http://127.0.0.1:18392 --transports polling --hold 500
+  mv expected/engineio-two-sessions.pcap.client.log "$WORK/first-client.log"
+  sleep 12
+  client engineio-two-sessions "${EIO[@]}" client --url http://127.0.0.1:18392 --hold 800
+  cat "$WORK/first-client.log" expected/engineio-two-sessions.pcap.client.log >"$WORK/both.log"
+  mv "$WORK/both.log" expected/engineio-two-sessions.pcap.client.log
+  cap_stop; stop_all
+fi
+
 # tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
 # tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
 # Engine.IO requests and responses, then WebSocket text payloads.

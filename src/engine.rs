@@ -573,6 +573,7 @@ impl Engine {
         match &mut self.cross {
             Cross::Direct(c) => c.packet(
                 &mut self.stats,
+                &mut self.meter,
                 PacketFacts {
                     number: packet.number,
                     ts: packet.ts,

@@ -406,6 +406,9 @@ catalogue! {
     EngineioRejected => "engineio_rejected", Error,
         "The Engine.IO server refused a request with an error body (transport unknown, bad handshake method, bad request or forbidden)",
         "Read the server's code and message: 0 the transport is not enabled, 2 the first request must be a GET, 3 a malformed request or a websocket request without Upgrade (a proxy stripped it), 4 the `allowRequest` hook refused it (CORS or auth).";
+    EngineioNotServed => "engineio_not_served", Error,
+        "An Engine.IO request was answered by something that does not speak Engine.IO: a 404, a 5xx, or an HTML page where a polling payload belongs",
+        "The request did not reach a Socket.IO server. A 404: something else serves the path (the client's `path` option must match the server's, `/socket.io/` by default; behind a proxy a location must route it, e.g. nginx `location /socket.io/ { proxy_pass http://backend; }`). A 502, 503 or 504: the proxy could not reach the Socket.IO server (down, restarting, a wrong upstream port). An HTML page: a single-page app's fallback to index.html or another web server answered (the client points at the front end instead of the Socket.IO server).";
     EngineioMalformed => "engineio_malformed", Warning,
         "An Engine.IO payload or packet did not parse",
         "Usually a client and server of incompatible versions, or a proxy that altered the body (compression, an injected page). Compare both libraries' versions.";

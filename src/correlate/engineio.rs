@@ -8,16 +8,30 @@
 //!
 //! Fed in packet order by the engine, pure and deterministic: sessions live in a `BTreeMap`
 //! keyed by sid, at most [`MAX_SESSIONS`] (the oldest is written out to make room), and a
-//! session is written when it is known to be over (a close packet, its WebSocket ended,
-//! a refusal that ends it), when it has been idle past its heartbeat ([`EngineIoTracker::expire`],
-//! live), or when the capture ends.
+//! session is written when it is over as its Socket.IO client and server see it, by
+//! capture time, whether the capture is a file or live:
+//! - its WebSocket ended (with or without a close packet): at once;
+//! - a refusal before any sid existed: at once;
+//! - a close packet over polling: [`IDLE_MARGIN_NS`] after the session's last exchange (a
+//!   proxy's other leg, or the poll the server answers with the close, may still come);
+//! - nothing closed it, no WebSocket of it is open, and no poll, post or upgrade came for
+//!   pingInterval + pingTimeout (the server's heartbeat deadline: engine.io has closed it
+//!   by then) plus [`IDLE_MARGIN_NS`]: ending `expired`;
+//! - a session with a WebSocket open waits for that connection's end, which the flow
+//!   table's rules decide (FIN, RST, `--flow-timeout`, eviction);
+//! - when the capture ends, whatever is left ([`EngineIoTracker::finish`]).
+//!
+//! The deadlines sit in an index ordered by time, so [`EngineIoTracker::next_due`] is a
+//! field read: the correlation stage checks it at every packet and at every live tick
+//! ([`EngineIoTracker::expire`]), and `--threads 1` and `--threads N` write each session
+//! at the same point of the output.
 //!
 //! Memory: every session's state is registered with the global budget (`--memcap`,
 //! [`Use::EngineIo`]). A session whose state would grow past it is written out at once
 //! with what it holds, marked `memcap_reached`: what came before is analysed, what comes
 //! after is not linked to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use crate::capture::Timestamp;
@@ -46,8 +60,12 @@ const MAX_WAITING: usize = 1024;
 const ENTRY_OVERHEAD: usize = 64;
 /// Time past pingInterval + pingTimeout after which an idle session is written out: the
 /// server has closed it by then (Engine.IO closes a session whose heartbeat stops after
-/// pingInterval + pingTimeout), and a long poll held open ends well within it.
+/// pingInterval + pingTimeout), and a long poll held open ends well within it (also when
+/// python-engineio announces a pingInterval shorter than the one it keeps: it rounds down
+/// to whole seconds). A session closed by a close packet over polling waits this alone.
 pub const IDLE_MARGIN_NS: i64 = 10_000_000_000;
+/// [`EngineIoTracker::next_due`] when no session is waiting for a deadline.
+const NEVER: Timestamp = Timestamp(i64::MAX);
 /// The heartbeat (pingInterval + pingTimeout) of a revision 4 session whose open packet is
 /// not in the capture: the engine.io 4 server's defaults, 25 s + 20 s.
 const DEFAULT_HEARTBEAT_MS_V4: u64 = 45_000;
@@ -63,6 +81,7 @@ struct PollFacts {
     packets_in: Vec<(Peer, Kind, bool, Option<socketio::SioPacket>)>,
     cut: bool,
     resp_packet: u64,
+    not_served: Option<String>,
 }
 
 /// One polling exchange as the tracker reads it.
@@ -110,6 +129,12 @@ struct State {
     memcap_at: Option<u64>,
     /// Written out idle ([`EngineIoTracker::expire`]).
     expired: bool,
+    /// Answers from something that does not speak Engine.IO ([`not_engineio`]): the first
+    /// one's description and packet, and how many.
+    not_served: Option<(String, u64, u64)>,
+    /// The deadline this session is filed under in [`EngineIoTracker::deadlines`] (none
+    /// while a WebSocket of it is open).
+    due: Option<Timestamp>,
 }
 
 /// A websocket attempt without a sid: its open packet arrives in the WebSocket.
@@ -130,6 +155,12 @@ pub struct EngineIoTracker {
     /// Handshake id → sid of websocket attempts with a sid.
     by_handshake: BTreeMap<u64, String>,
     waiting: BTreeMap<u64, Waiting>,
+    /// (deadline, sid) of every session without an open WebSocket: after the deadline it is
+    /// over ([`deadline_of`]).
+    deadlines: BTreeSet<(Timestamp, String)>,
+    /// The earliest deadline, or [`NEVER`]: what the correlation stage compares each
+    /// packet's time with.
+    next_due: Timestamp,
     done: Vec<EngineIoSession>,
     /// Bytes kept of each polling body (`--eio-body-bytes`): a body cut there is said.
     body_bytes: usize,
@@ -146,6 +177,8 @@ impl Default for EngineIoTracker {
             order: std::collections::VecDeque::new(),
             by_handshake: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            next_due: NEVER,
             done: Vec::new(),
             body_bytes: crate::http::exchange::EIO_BODY_BYTES,
             held: 0,
@@ -160,7 +193,7 @@ fn string_cost(s: &str) -> usize {
 }
 
 /// Estimated bytes one session's state holds: the state and its record, their strings and
-/// lists, its entries in the session map and the first-seen queue.
+/// lists, its entries in the session map, the first-seen queue and the deadline index.
 fn state_cost(sid: &str, st: &State) -> usize {
     use std::mem::size_of;
     let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
@@ -169,7 +202,11 @@ fn state_cost(sid: &str, st: &State) -> usize {
         + (st.opened_by.capacity() + st.unknown_at.capacity()) * size_of::<SocketAddr>()
         + st.malformed.as_ref().map_or(0, |(m, _)| m.len())
         + opt(&st.ws_ping_timeout)
-        + opt(&st.upgrade_cause);
+        + opt(&st.upgrade_cause)
+        + st.not_served.as_ref().map_or(0, |(m, _, _)| m.len())
+        + st.due.map_or(0, |_| {
+            ENTRY_OVERHEAD + size_of::<Timestamp>() + string_cost(sid)
+        });
     if let Some(r) = &st.record {
         n += size_of::<EngineIoSession>()
             + opt(&r.sid)
@@ -190,6 +227,38 @@ fn state_cost(sid: &str, st: &State) -> usize {
     n
 }
 
+/// The heartbeat (pingInterval + pingTimeout) in nanoseconds of the session `r`: its open
+/// packet's, or the server's defaults for its revision when that was not captured.
+fn heartbeat_ns(r: &EngineIoSession) -> i64 {
+    let ms = r
+        .open
+        .as_ref()
+        .and_then(|o| Some(o.ping_interval_ms?.saturating_add(o.ping_timeout_ms?)))
+        .unwrap_or(if r.version >= 4 {
+            DEFAULT_HEARTBEAT_MS_V4
+        } else {
+            DEFAULT_HEARTBEAT_MS_V3
+        });
+    i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// The capture time after which the session is over unless something of it comes first
+/// (see the module docs): its last exchange plus [`IDLE_MARGIN_NS`] after a close packet,
+/// plus its heartbeat as well otherwise. None while a WebSocket of it is open (that
+/// connection's end writes it).
+fn deadline_of(st: &State) -> Option<Timestamp> {
+    if st.websockets_open > 0 {
+        return None;
+    }
+    let r = st.record.as_ref()?;
+    let idle_ns = if st.closed {
+        IDLE_MARGIN_NS
+    } else {
+        heartbeat_ns(r).saturating_add(IDLE_MARGIN_NS)
+    };
+    Some(Timestamp(r.end_ts.0.saturating_add(idle_ns)))
+}
+
 /// Estimated bytes of a handshake link (handshake id → sid).
 fn link_cost(sid: &str) -> usize {
     ENTRY_OVERHEAD + std::mem::size_of::<u64>() + string_cost(sid)
@@ -208,6 +277,47 @@ fn waiting_cost(w: &Waiting) -> usize {
 fn cut_by_cap(m: Option<&Message>, cap: usize) -> bool {
     m.and_then(|m| m.body.as_ref())
         .is_some_and(|b| b.truncated && b.bytes.len() >= cap)
+}
+
+/// What answered an Engine.IO polling request at `server` when it was not an Engine.IO
+/// server: a 404 (nothing handles the path there), a 5xx (a proxy's or the server's own
+/// error), or, to a GET, a 2xx HTML page where a payload belongs (`unparsed`: the body did
+/// not read as one). Engine.IO's own refusals (400 and 403, with or without its JSON
+/// error body: python-engineio answers plain text) and its POST answer (`ok`, served as
+/// text/html) are not this.
+fn not_engineio(
+    resp: &Message,
+    server: SocketAddr,
+    has_error_body: bool,
+    unparsed: bool,
+    is_post: bool,
+    body: &[u8],
+) -> Option<String> {
+    let status = resp.head.status()?;
+    let ctype = resp.head.value("content-type").unwrap_or_default();
+    let html = ctype
+        .get(..9)
+        .is_some_and(|t| t.eq_ignore_ascii_case("text/html"))
+        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+    let what = match status {
+        404 if !has_error_body => "nothing serves Engine.IO on this path there (the client's `path` must match the server's, and a proxy must route it)",
+        500..=599 if !has_error_body => "a proxy's or the server's own error: no Engine.IO server answered behind it",
+        200..=299 if !is_post && unparsed && html => "an HTML page where an Engine.IO payload belongs: another application serves this path (a single-page app's fallback to index.html, the front end's port)",
+        _ => return None,
+    };
+    let mut from = Vec::new();
+    if !ctype.is_empty() {
+        from.push(format!("Content-Type: {ctype}"));
+    }
+    if let Some(sw) = resp.head.value("server") {
+        from.push(format!("Server: {sw}"));
+    }
+    let from = if from.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", from.join(", "))
+    };
+    Some(format!("{server} answered HTTP {status}{from}: {what}"))
 }
 
 fn target_of(m: &Message) -> Option<&str> {
@@ -340,6 +450,17 @@ impl EngineIoTracker {
         let Some(st) = self.sessions.get_mut(sid) else {
             return;
         };
+        let due = deadline_of(st);
+        if due != st.due {
+            if let Some(old) = st.due {
+                self.deadlines.remove(&(old, sid.to_owned()));
+            }
+            if let Some(new) = due {
+                self.deadlines.insert((new, sid.to_owned()));
+            }
+            st.due = due;
+            self.next_due = self.deadlines.first().map_or(NEVER, |(at, _)| *at);
+        }
         let cost = state_cost(sid, st);
         let old = st.cost;
         if cost <= old || meter.admit(Use::EngineIo, cost - old).is_ok() {
@@ -358,6 +479,10 @@ impl EngineIoTracker {
         let Some(st) = self.sessions.remove(sid) else {
             return;
         };
+        if let Some(at) = st.due {
+            self.deadlines.remove(&(at, sid.to_owned()));
+            self.note_next_due();
+        }
         self.order.retain(|s| s != sid);
         let mut freed = st.cost;
         if st.websockets_open > 0 {
@@ -373,48 +498,38 @@ impl EngineIoTracker {
         self.done.extend(finish_state(st));
     }
 
-    /// Writes out the sessions idle since before `now` less their heartbeat
-    /// (pingInterval + pingTimeout, or the server's defaults when the open packet was not
-    /// captured) less [`IDLE_MARGIN_NS`]: the server has given up on them, and a
-    /// long-running capture must not hold them to its end. One closed by a close packet
-    /// over polling waits the margin alone. Sessions with a WebSocket still
-    /// open wait for it (the flow table's idle timeout ends that connection). Ending
-    /// `expired`. Deterministic: `now` is capture time (the engine's tick).
+    /// Writes out the sessions whose deadline passed before `now` (see the module docs):
+    /// idle past their heartbeat (pingInterval + pingTimeout, or the server's defaults when
+    /// the open packet was not captured) plus [`IDLE_MARGIN_NS`], ending `expired`, or
+    /// closed over polling [`IDLE_MARGIN_NS`] ago; earliest deadline first. Sessions with a
+    /// WebSocket still open wait for it. Deterministic: `now` is capture time (a packet's,
+    /// or the live tick's); cheap when nothing is due ([`EngineIoTracker::next_due`]).
     pub fn expire(&mut self, now: Timestamp, meter: &mut Meter) {
-        let due: Vec<String> = self
-            .sessions
-            .iter()
-            .filter(|(_, st)| st.websockets_open == 0)
-            .filter(|(_, st)| {
-                st.record.as_ref().is_some_and(|r| {
-                    // A close packet over polling is not written at once: a proxy's other
-                    // leg may still carry the session's last exchanges. It waits the margin.
-                    if st.closed {
-                        return now.nanos_since(r.end_ts) > IDLE_MARGIN_NS;
-                    }
-                    let heartbeat_ms = r
-                        .open
-                        .as_ref()
-                        .and_then(|o| Some(o.ping_interval_ms?.saturating_add(o.ping_timeout_ms?)))
-                        .unwrap_or(if r.version >= 4 {
-                            DEFAULT_HEARTBEAT_MS_V4
-                        } else {
-                            DEFAULT_HEARTBEAT_MS_V3
-                        });
-                    let idle_ns = i64::try_from(heartbeat_ms.saturating_mul(1_000_000))
-                        .unwrap_or(i64::MAX)
-                        .saturating_add(IDLE_MARGIN_NS);
-                    now.nanos_since(r.end_ts) > idle_ns
-                })
-            })
-            .map(|(sid, _)| sid.clone())
-            .collect();
-        for sid in due {
+        while now > self.next_due {
+            let Some((_, sid)) = self.deadlines.pop_first() else {
+                break;
+            };
             if let Some(st) = self.sessions.get_mut(&sid) {
+                st.due = None;
+                // Over by the heartbeat; one a close packet ended says so in its ending.
                 st.expired = true;
             }
+            self.note_next_due();
             self.write_out(&sid, meter);
         }
+    }
+
+    /// The earliest capture time after which a session is over by its deadline alone
+    /// (`Timestamp(i64::MAX)` when none): a packet or tick later than it calls
+    /// [`EngineIoTracker::expire`].
+    #[inline]
+    #[must_use]
+    pub fn next_due(&self) -> Timestamp {
+        self.next_due
+    }
+
+    fn note_next_due(&mut self) {
+        self.next_due = self.deadlines.first().map_or(NEVER, |(at, _)| *at);
     }
 
     /// Whether no session is followed.
@@ -516,6 +631,20 @@ impl EngineIoTracker {
         if cut {
             malformed = None;
         }
+        let not_served = p.response.and_then(|resp| {
+            not_engineio(
+                resp,
+                p.server,
+                error.is_some(),
+                malformed.is_some(),
+                is_post,
+                resp_body,
+            )
+        });
+        if not_served.is_some() {
+            // An HTML page is not a broken payload: the finding says what answered.
+            malformed = None;
+        }
         let sid = t
             .sid
             .clone()
@@ -523,7 +652,12 @@ impl EngineIoTracker {
         let Some(sid) = sid else {
             // No session came of it: a refused (or unreadable) open is a record of its own;
             // an open whose answer is not in the capture says nothing.
-            if error.is_none() && malformed.is_none() && !cut && p.bodies_unread == 0 {
+            if error.is_none()
+                && malformed.is_none()
+                && not_served.is_none()
+                && !cut
+                && p.bodies_unread == 0
+            {
                 return;
             }
             let mut record = new_record(&t, ts);
@@ -546,7 +680,7 @@ impl EngineIoTracker {
                 });
             }
             record.end_ts = p.response.map_or(ts, |r| r.last_ts);
-            record.ending = if error.is_some() {
+            record.ending = if error.is_some() || not_served.is_some() {
                 "rejected"
             } else {
                 "capture_ended"
@@ -554,6 +688,7 @@ impl EngineIoTracker {
             let st = State {
                 record: Some(record),
                 malformed: malformed.map(|m| (m, 1)),
+                not_served: not_served.map(|what| (what, resp_packet, 1)),
                 bodies_cut: cut.then_some((1, resp_packet)),
                 bodies_unread: u64::from(p.bodies_unread),
                 ..State::default()
@@ -573,6 +708,7 @@ impl EngineIoTracker {
                 packets_in,
                 cut,
                 resp_packet,
+                not_served,
             },
         );
         self.settle(&sid, meter, resp_packet);
@@ -594,6 +730,7 @@ impl EngineIoTracker {
             packets_in,
             cut,
             resp_packet,
+            not_served,
         } = facts;
         let ts = p.request.first_ts;
         let first_packet = p.request.packets.first().copied().unwrap_or(0);
@@ -645,6 +782,12 @@ impl EngineIoTracker {
             match &mut st.malformed {
                 Some((_, n)) => *n += 1,
                 None => st.malformed = Some((m, 1)),
+            }
+        }
+        if let Some(what) = not_served {
+            match &mut st.not_served {
+                Some((_, _, n)) => *n += 1,
+                None => st.not_served = Some((what, resp_packet, 1)),
             }
         }
         let pinger = if t.version >= 4 {
@@ -940,6 +1083,8 @@ impl EngineIoTracker {
         self.order.clear();
         self.by_handshake.clear();
         self.waiting.clear();
+        self.deadlines.clear();
+        self.next_due = NEVER;
         self.held = 0;
         self.account.set(meter, 0);
         out.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.sid.cmp(&b.sid)));
@@ -1025,6 +1170,21 @@ fn list(addrs: &[SocketAddr]) -> String {
         .join(", ")
 }
 
+/// What an Engine.IO error 5 (Unsupported protocol version) says of the server's revision,
+/// for a client that asked for `client`: engine.io 4 introduced the code and answers it to
+/// every request but `EIO=4` unless started with `allowEIO3` (which admits revision 3).
+fn server_revision(client: u8) -> String {
+    if client < 4 {
+        format!(
+            "the server speaks revision 4 (engine.io 4 and later, under Socket.IO servers 3 and 4, refuse revision {client} unless started with allowEIO3: true)"
+        )
+    } else {
+        format!(
+            "the server speaks another revision than {client} (engine.io 4 answers this to anything but EIO=4)"
+        )
+    }
+}
+
 /// The record of a session that is over, with its findings.
 fn finish_state(st: State) -> Option<EngineIoSession> {
     let mut r = st.record?;
@@ -1055,8 +1215,13 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
                 Finding::new(
                     Code::EngineioUnsupportedVersion,
                     format!(
-                        "the client asked for Engine.IO revision {} (EIO={}); {} answered HTTP {} \"{}\"",
-                        r.version, r.version, e.server, e.status, e.message
+                        "the client asked for Engine.IO revision {} (EIO={}); {} answered HTTP {} \"{}\": {}",
+                        r.version,
+                        r.version,
+                        e.server,
+                        e.status,
+                        e.message,
+                        server_revision(r.version)
                     ),
                 )
                 .packets(&packets),
@@ -1182,6 +1347,16 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
                 ),
             ));
         }
+    }
+    if let Some((what, packet, n)) = &st.not_served {
+        let more = if *n > 1 {
+            format!(" ({n} answers like it)")
+        } else {
+            String::new()
+        };
+        findings.push(
+            Finding::new(Code::EngineioNotServed, format!("{what}{more}")).packets(&[*packet]),
+        );
     }
     if let Some((why, n)) = &st.malformed {
         findings.push(Finding::new(
@@ -1646,6 +1821,131 @@ mod tests {
         assert_eq!(s.findings[0].code, Code::EngineioMalformed);
     }
 
+    /// A GET of `target` at packet `n` answered `status` with `headers` and `body`.
+    fn answered(
+        t: &mut EngineIoTracker,
+        target: &str,
+        status: &str,
+        headers: &str,
+        body: &[u8],
+        n: u64,
+    ) {
+        let req = msg(&format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"), b"", n);
+        let resp = msg(
+            &format!(
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
+                body.len()
+            ),
+            body,
+            n + 1,
+        );
+        t.poll(
+            &Poll {
+                client: addr(40000),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
+    }
+
+    #[test]
+    fn answers_from_something_that_is_not_engineio_are_named() {
+        let open = "/socket.io/?EIO=4&transport=polling";
+        let page = b"<!DOCTYPE html><html><body><div id=root></div></body></html>";
+        let mut t = EngineIoTracker::new();
+        // A single-page app's fallback serves its index.html to the open.
+        answered(
+            &mut t,
+            open,
+            "200 OK",
+            "Content-Type: text/html\r\n",
+            page,
+            1,
+        );
+        // Express without Socket.IO on that path.
+        answered(
+            &mut t,
+            open,
+            "404 Not Found",
+            "Content-Type: text/html; charset=utf-8\r\nX-Powered-By: Express\r\n",
+            b"<pre>Cannot GET /socket.io/</pre>",
+            3,
+        );
+        let done = t.take_done();
+        assert_eq!(done.len(), 2, "{done:#?}");
+        for (s, status) in done.iter().zip(["200", "404"]) {
+            let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+            assert_eq!(codes, [Code::EngineioNotServed], "not engineio_malformed");
+            assert_eq!(s.ending, "rejected");
+            let m = &s.findings[0].message;
+            assert!(
+                m.contains(&format!("HTTP {status} (Content-Type: text/html")),
+                "{m}"
+            );
+        }
+        assert!(done[0].findings[0].message.contains("index.html"));
+        assert_eq!(done[1].findings[0].packets, [4]);
+
+        // Engine.IO's own refusals are not this: python-engineio answers 400 in plain text,
+        // and engine.io answers every POST `ok` as text/html.
+        let mut t = EngineIoTracker::new();
+        answered(&mut t, open, "200 OK", "", OPEN, 1);
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        answered(
+            &mut t,
+            sid,
+            "400 BAD REQUEST",
+            "Content-Type: text/plain\r\n",
+            b"Invalid session",
+            3,
+        );
+        let req = msg("POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n", b"40", 5);
+        let resp = msg(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n",
+            b"ok",
+            6,
+        );
+        t.poll(
+            &Poll {
+                client: addr(1),
+                server: addr(80),
+                request: &req,
+                response: Some(&resp),
+                bodies_unread: 0,
+            },
+            &mut Meter::new(),
+        );
+        // The backend behind the proxy went away mid-session.
+        answered(
+            &mut t,
+            sid,
+            "502 Bad Gateway",
+            "Server: nginx/1.22.1\r\nContent-Type: text/html\r\n",
+            b"<html>502</html>",
+            7,
+        );
+        answered(&mut t, sid, "502 Bad Gateway", "", b"", 9);
+        let s = &t.finish(&mut Meter::new())[0];
+        let found: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::EngineioNotServed)
+            .collect();
+        assert_eq!(found.len(), 1, "{:#?}", s.findings);
+        assert!(
+            found[0]
+                .message
+                .contains("HTTP 502 (Content-Type: text/html, Server: nginx/1.22.1)"),
+            "{}",
+            found[0].message
+        );
+        assert!(found[0].message.contains("(2 answers like it)"));
+        assert_eq!(found[0].packets, [8]);
+    }
+
     #[test]
     fn idle_sessions_expire_after_their_heartbeat_and_a_margin_unless_a_websocket_is_open() {
         let mut meter = Meter::new();
@@ -1690,6 +1990,12 @@ mod tests {
         if let Some(st) = t.sessions.get_mut("S1") {
             st.websockets_open = 1;
         }
+        t.settle("S1", &mut meter, 2);
+        assert_eq!(
+            t.next_due(),
+            NEVER,
+            "no deadline while the WebSocket is open"
+        );
         t.expire(ms(1_000_000), &mut meter);
         assert!(t.take_done().is_empty());
         assert_eq!(t.len(), 1);

@@ -149,10 +149,11 @@ impl Correlator {
         self.out.reserve()
     }
 
-    /// The packet `p` is being processed: the capture-wide counters, and the place notices
-    /// are stamped with.
+    /// The packet `p` is being processed: the capture-wide counters, the place notices are
+    /// stamped with, and the Engine.IO sessions over by its time (before anything else the
+    /// packet brings).
     #[inline]
-    pub(crate) fn packet(&mut self, stats: &mut Stats, p: PacketFacts) {
+    pub(crate) fn packet(&mut self, stats: &mut Stats, meter: &mut Meter, p: PacketFacts) {
         self.at = Some((p.number, p.ts));
         stats.packets += 1;
         stats.bytes += p.caplen as u64;
@@ -176,6 +177,10 @@ impl Correlator {
                     ),
                 );
             }
+        }
+        // Last, so the hot path above keeps its registers (the call is cold).
+        if p.ts > self.engineio.next_due() {
+            self.expire_engineio(stats, meter, p.ts);
         }
     }
 
@@ -307,7 +312,8 @@ impl Correlator {
         }
         let keep = meter.admit(Use::Hop, HopTracker::cost(&record)).is_ok();
         let record = Arc::new(record);
-        if record.request.as_ref().is_some_and(engineio_request) {
+        let eio = record.request.as_ref().is_some_and(engineio_request);
+        if eio {
             self.engineio.handshake(&record, meter);
         }
         let hops = self.hops.push_within(&record, keep);
@@ -329,6 +335,11 @@ impl Correlator {
                 Some(p) => p.hops.push(hop),
                 None => self.out.after(later, Event::Hop(Box::new(hop))),
             }
+        }
+        if eio {
+            // After the handshake's record: a refused websocket-only attempt (or a session
+            // the budget wrote out) is over now.
+            self.engineio_done(stats);
         }
     }
 
@@ -356,10 +367,14 @@ impl Correlator {
         self.engineio_done(stats);
     }
 
-    /// Live capture: writes the Engine.IO sessions idle past their heartbeat (a sensor must
-    /// not hold them to the end of the capture).
+    /// Writes the Engine.IO sessions over by capture time `now` (their deadlines: a close
+    /// packet over polling, or no exchange for their heartbeat; see `correlate::engineio`),
+    /// at each packet (file or live) and at each live tick, so a session is written when it
+    /// ends, not at the end of the capture, in the same place whatever the thread count.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn expire_engineio(&mut self, stats: &mut Stats, meter: &mut Meter, now: Timestamp) {
-        if !self.engineio.is_empty() {
+        if now > self.engineio.next_due() {
             self.engineio.expire(now, meter);
             self.engineio_done(stats);
         }

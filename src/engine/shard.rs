@@ -348,6 +348,7 @@ impl Merge {
         let (number, ts, caplen, truncated) = facts;
         self.corr.packet(
             &mut self.stats,
+            &mut self.meter,
             PacketFacts {
                 number,
                 ts,

@@ -229,6 +229,13 @@ fn an_engineio_v3_client_against_a_v4_server() {
     assert_eq!(s["version"], 3);
     assert_eq!(s["sid"], Value::Null);
     assert_eq!(codes(&s), ["engineio_unsupported_version"]);
+    // Both revisions named: the client's (its EIO=3 query, socket.io-client 2.5 in the
+    // generation script) and the server's (socket.io 4.8 without allowEIO3).
+    let message = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("revision 3 (EIO=3)") && message.contains("the server speaks revision 4"),
+        "{message}"
+    );
     // With allowEIO3 the v3 session works: length-prefixed payloads, the client pings.
     let name = "engineio-v3-allowed.pcap";
     let ok = session(name);
@@ -609,4 +616,212 @@ Connection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\
     let limit = 45 + wssniff::correlate::engineio::IDLE_MARGIN_NS / 1_000_000_000;
     assert!(run_until(limit - 1).is_empty(), "not idle long enough yet");
     assert_eq!(run_until(limit + 1), ["expired"]);
+}
+
+/// Issue 14 on real peers: the first client's session (polling only, closed by its
+/// disconnect) is written when it ended, before the second client's handshake 12 s later,
+/// not at the end of the capture; each sid is the one its client logged.
+#[test]
+fn a_session_closed_over_polling_is_written_before_what_came_after_it() {
+    let name = "engineio-two-sessions.pcap";
+    let log = client_log(name);
+    let sids: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("sid=").nth(1))
+        .map(str::trim)
+        .collect();
+    assert_eq!(sids.len(), 2, "{log}");
+    assert!(log.contains("client disconnect: io client disconnect\nclient open"));
+    let order: Vec<String> = all_records(&sample(name), &["--no-redact"])
+        .iter()
+        .map(|r| match r["type"].as_str().unwrap() {
+            "engineio_session" => format!("{} {}", r["sid"].as_str().unwrap(), r["ending"]),
+            t => t.to_owned(),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("{} \"close_packet\"", sids[0]),
+            "handshake".to_owned(),
+            "connection".to_owned(),
+            format!("{} \"transport_closed\"", sids[1]),
+            "summary".to_owned(),
+        ]
+    );
+    let first = &sessions(name)[0];
+    assert_eq!(first["transport"], "polling");
+    assert_eq!(codes(first), ["engineio_fell_back_to_polling"]);
+}
+
+/// One exchange on its own connection from the client's port `cport`: SYN, SYN-ACK, the
+/// request, the response, both FINs.
+fn exchange_packets(cport: u16, req: &[u8], resp: &[u8]) -> Vec<Vec<u8>> {
+    use crate::traffic::packet;
+    let (c, s) = (1001 + req.len() as u32, 5001 + resp.len() as u32);
+    vec![
+        packet(true, cport, 1000, "S", b""),
+        packet(false, cport, 5000, "SA", b""),
+        packet(true, cport, 1001, "A", req),
+        packet(false, cport, 5001, "A", resp),
+        packet(true, cport, c, "FA", b""),
+        packet(false, cport, s, "FA", b""),
+    ]
+}
+
+/// Two Engine.IO sessions over polling that end early in a capture, then a plain
+/// WebSocket 12 s later: (milliseconds after the first packet, packet). `S1` opens and sends
+/// a close packet (`1`) at 100 ms; `S2` opens at 200 ms (pingInterval 300 + pingTimeout
+/// 200 ms) and is never heard of again.
+fn sessions_ending_early() -> Vec<(i64, Vec<u8>)> {
+    let open = |sid: &str| {
+        let body = format!(
+            "0{{\"sid\":\"{sid}\",\"upgrades\":[\"websocket\"],\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000000}}"
+        );
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let open_req: &[u8] =
+        b"GET /socket.io/?EIO=4&transport=polling&t=a HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let close_req: &[u8] = b"POST /socket.io/?EIO=4&transport=polling&t=b&sid=S1 HTTP/1.1\r\n\
+Host: example.com\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 1\r\n\r\n1";
+    let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok";
+    let upgrade = [crate::traffic::UPGRADE, b"\r\n"].concat();
+    let switched: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    let mut out = Vec::new();
+    for (start_ms, packets) in [
+        (0, exchange_packets(41_000, open_req, open("S1").as_bytes())),
+        (100, exchange_packets(41_001, close_req, ok)),
+        (
+            200,
+            exchange_packets(41_002, open_req, open("S2").as_bytes()),
+        ),
+        (12_000, exchange_packets(41_003, &upgrade, switched)),
+    ] {
+        out.extend(
+            packets
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (start_ms + i as i64, p)),
+        );
+    }
+    out
+}
+
+/// For each Engine.IO session the engine writes, in order: its sid and the number of the
+/// packet being processed when it came out (0: at the end of input), fed `packets` with
+/// `config` and a tick at each `(after packet n, at ms)`.
+fn written_at(
+    config: wssniff::engine::EngineConfig,
+    packets: &[(i64, Vec<u8>)],
+    ticks: &[(u64, i64)],
+) -> Vec<(String, u64)> {
+    use wssniff::capture::{Linktype, Packet, Timestamp};
+    use wssniff::engine::Engine;
+    use wssniff::event::Event;
+    let t0 = crate::traffic::T0;
+    let mut engine = Engine::new(config);
+    let mut out = Vec::new();
+    let mut note = |at: u64, e: &Event| {
+        if let Event::EngineIo(s) = e {
+            out.push((s.sid.clone().unwrap_or_default(), at));
+        }
+    };
+    for (n, (ms, data)) in (1u64..).zip(packets) {
+        let packet = Packet {
+            number: n,
+            ts: Timestamp(t0 + ms * 1_000_000),
+            linktype: Linktype::IPV4,
+            data,
+            orig_len: data.len() as u32,
+        };
+        engine.process(&packet, &mut |e| note(n, &e));
+        for &(_, at_ms) in ticks.iter().filter(|(after, _)| *after == n) {
+            engine.tick(Timestamp(t0 + at_ms * 1_000_000), &mut |e| note(n, &e));
+        }
+    }
+    engine.finish(&mut |e| note(0, &e));
+    assert_eq!(engine.memory(), 0);
+    out
+}
+
+/// Issue 14: a session is written when it ends by capture time (a close packet over
+/// polling 10 s later; a silent one after pingInterval + pingTimeout + 10 s), not at the
+/// end of the capture: reading a file, before the records of what came after it, with any
+/// number of threads, and at the same packet as live capture writes it.
+#[test]
+fn sessions_are_written_when_they_end_not_at_the_end_of_the_capture() {
+    use crate::util::*;
+    use wssniff::engine::{EngineConfig, RecordOrder};
+    let packets = sessions_ending_early();
+    let dir = crate::traffic::tmpdir("eio-ended-early");
+    let file = dir.join("ended-early.pcap");
+    let mut bytes = crate::traffic::pcap_header(65_535);
+    let t0_s = crate::traffic::T0 / 1_000_000_000;
+    for (ms, p) in &packets {
+        let us = ms * 1000;
+        bytes.extend(crate::packet::pcap::record(
+            u32::try_from(t0_s + us / 1_000_000).unwrap(),
+            u32::try_from(us % 1_000_000).unwrap(),
+            p,
+        ));
+    }
+    std::fs::write(&file, bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let one = wssniff(&["-r", path, "--json", "--no-redact", "--threads", "1"]);
+    let two = wssniff(&["-r", path, "--json", "--no-redact", "--threads", "2"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    assert_eq!(stdout(&one), stdout(&two), "--threads 1 and 2 agree");
+    let order: Vec<String> = stdout(&one)
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            match r["type"].as_str().unwrap() {
+                "engineio_session" => format!("{} {}", r["sid"].as_str().unwrap(), r["ending"]),
+                t => t.to_owned(),
+            }
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            r#"S1 "close_packet""#,
+            r#"S2 "expired""#,
+            "handshake",
+            "connection",
+            "summary"
+        ],
+        "both sessions ended 12 s before the WebSocket came"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // In the engine: both written at packet 19, the WebSocket's SYN (the first packet past
+    // their deadlines), reading a file and live alike.
+    let live = EngineConfig {
+        order: RecordOrder::AsKnown,
+        response_timeout_ns: Some(10_000_000_000),
+        ..EngineConfig::default()
+    };
+    let at_syn = [("S1".to_owned(), 19), ("S2".to_owned(), 19)];
+    assert_eq!(written_at(EngineConfig::default(), &packets, &[]), at_syn);
+    assert_eq!(written_at(live, &packets, &[]), at_syn);
+    // Live ticks between packets write each once its deadline has passed: S1's is 10.103 s
+    // (its close's answer + 10 s), S2's 10.703 s (its open's answer + 0.5 s + 10 s).
+    let by_ticks = |ticks: &[i64]| {
+        let ticks: Vec<(u64, i64)> = ticks.iter().map(|&ms| (18, ms)).collect();
+        written_at(live, &packets, &ticks)
+    };
+    assert_eq!(by_ticks(&[10_103]), at_syn, "not at the deadline");
+    assert_eq!(
+        by_ticks(&[10_104, 10_703]),
+        [("S1".to_owned(), 18), ("S2".to_owned(), 19)]
+    );
+    assert_eq!(
+        by_ticks(&[10_704]),
+        [("S1".to_owned(), 18), ("S2".to_owned(), 18)],
+        "earliest deadline first"
+    );
 }
