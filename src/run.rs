@@ -2,6 +2,7 @@
 
 pub mod keylog;
 mod live;
+mod render;
 mod threads;
 
 pub use live::{analyse_live_sharded, Sharding, MAX_BATCH_WAIT};
@@ -73,7 +74,7 @@ type Closed = (Summary, bool, Option<(Report, File)>);
 struct Delivery {
     /// Masks credentials in every event before anything (summary, report, sinks) sees it.
     redactor: Redactor,
-    sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Box<dyn Sink + Send>>,
     /// `--metrics`: kept apart from `sinks` because the ticks also feed it the counters.
     metrics: Option<Metrics>,
     /// `-o FILE` and its place in `sinks`, for reopening it on SIGHUP (log rotation).
@@ -92,7 +93,7 @@ struct Delivery {
 
 impl Delivery {
     fn new(config: &Config, redactor: Redactor, flush_each: bool) -> Result<Self, RunError> {
-        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        let mut sinks: Vec<Box<dyn Sink + Send>> = Vec::new();
         if config.json_stdout {
             sinks.push(Box::new(JsonSink::new(BufWriter::new(io::stdout()))));
         } else if !config.quiet {
@@ -463,14 +464,6 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
             delivery.notice(merge_notice(note));
         }
     }
-    let mut step = |step: Step<'_>| match step {
-        Step::Event(event) => {
-            delivery.deliver(event);
-            ControlFlow::Continue(())
-        }
-        Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
-        Step::Packet(_) => ControlFlow::Continue(()),
-    };
     // `-c` stops at the packet that reached the count, which only one thread knows at once.
     let workers = if config.count.is_some() {
         1
@@ -479,36 +472,60 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
     };
     // One file: its summary; several: the whole, and each file with its damage apart.
     let (read, mut files, stats) = if workers > 1 {
-        let filter = filter.as_mut();
-        match opened {
-            Opened::One(mut source) => {
-                let (read, stats) = threads::analyse(
-                    &config.engine,
-                    workers,
-                    |on_record| source.for_each_record(on_record),
-                    filter,
-                    &mut keys,
-                    &mut step,
-                )?;
-                (read, Vec::new(), stats)
+        // Redaction and rendering on a thread after the correlation stage (render.rs), in
+        // the stage's order.
+        let renderer = render::Renderer::spawn(delivery)?;
+        let mut step = |step: Step<'_>| match step {
+            Step::Event(event) => {
+                renderer.deliver(event);
+                ControlFlow::Continue(())
             }
+            Step::Packet(_) if renderer.done() => ControlFlow::Break(()),
+            Step::Packet(_) => ControlFlow::Continue(()),
+        };
+        let filter = filter.as_mut();
+        let analysed = match opened {
+            Opened::One(mut source) => threads::analyse(
+                &config.engine,
+                workers,
+                |on_record| source.for_each_record(on_record),
+                filter,
+                &mut keys,
+                &mut step,
+            )
+            .map(|(read, stats)| (read, Vec::new(), stats, Vec::new())),
             Opened::Many(source) => {
                 let known = source.notes().len();
-                let (merged, stats) = threads::analyse(
+                threads::analyse(
                     &config.engine,
                     workers,
                     |on_record| source.for_each_record(on_record),
                     filter,
                     &mut keys,
                     &mut step,
-                )?;
-                for note in merged.notes.iter().skip(known) {
-                    delivery.notice(merge_notice(note));
-                }
-                (merged.combined(), merged.files, stats)
+                )
+                .map(|(merged, stats)| {
+                    let notes: Vec<Notice> =
+                        merged.notes.iter().skip(known).map(merge_notice).collect();
+                    (merged.combined(), merged.files, stats, notes)
+                })
             }
+        };
+        delivery = renderer.join()?;
+        let (read, files, stats, notes) = analysed?;
+        for note in notes {
+            delivery.notice(note);
         }
+        (read, files, stats)
     } else {
+        let mut step = |step: Step<'_>| match step {
+            Step::Event(event) => {
+                delivery.deliver(event);
+                ControlFlow::Continue(())
+            }
+            Step::Packet(_) if delivery.done() => ControlFlow::Break(()),
+            Step::Packet(_) => ControlFlow::Continue(()),
+        };
         let mut engine = Engine::new(config.engine);
         // A capture file may carry its own keys (pcapng Decryption Secrets Blocks), so the
         // engine always asks the shared log; without keys the answer is "not found" and TLS

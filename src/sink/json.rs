@@ -9,6 +9,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::{RunEnd, Sink};
+
+mod compact;
 use crate::capture::live::LiveStats;
 use crate::engine::Stats;
 use crate::event::{
@@ -132,6 +134,8 @@ struct Capture {
 pub struct JsonSink<W: Write> {
     out: W,
     verdicts: Verdicts,
+    /// The line being written, reused: a record is built whole and written at once.
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonSink<W> {
@@ -140,6 +144,7 @@ impl<W: Write> JsonSink<W> {
         JsonSink {
             out,
             verdicts: Verdicts::default(),
+            line: Vec::new(),
         }
     }
 
@@ -149,8 +154,10 @@ impl<W: Write> JsonSink<W> {
             schema: SCHEMA,
             record,
         };
-        serde_json::to_writer(&mut self.out, &line)?;
-        self.out.write_all(b"\n")
+        self.line.clear();
+        compact::append(&mut self.line, &line).map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 }
 
