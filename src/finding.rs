@@ -339,8 +339,8 @@ catalogue! {
         "The WebSocket connection was reset (TCP RST)",
         "A process exited or aborted the socket, or a firewall/proxy killed it. Without a close frame first, clients report 1006.";
     ResetAfterClose => "reset_after_close", Info,
-        "TCP was reset (RST) after both close frames were exchanged",
-        "Normal for many stacks (a socket closed with unread data, or with SO_LINGER 0, sends RST): the closing handshake completed, so applications see the close code, not 1006. Nothing to fix.";
+        "The connection (TCP RST) or its HTTP/2 stream (RST_STREAM) was reset after both close frames were exchanged",
+        "Normal for many stacks (a socket closed with unread data, or with SO_LINGER 0, sends RST; browsers cancel an HTTP/2 WebSocket stream with RST_STREAM CANCEL): the closing handshake completed, so applications see the close code, not 1006. Nothing to fix.";
     IdleTimeout => "idle_timeout", Warning,
         "A quiet connection was torn down after a silence that matches an intermediary's idle timeout (a vendor default, --proxy-idle-timeout, or the proxy of a hop in the capture)",
         "Send pings from the application more often than the timeout (e.g. every 30 s), or raise the proxy's timeout (nginx proxy_read_timeout/proxy_send_timeout, AWS ALB idle_timeout, Cloudflare: pings are the only option).";
