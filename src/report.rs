@@ -552,12 +552,10 @@ mod tests {
         assert!(md.contains(&format!("{n} of {n} WebSocket connections ended badly")));
     }
 
-    /// The two connections a proxied WebSocket's legs opened are one incident under "After
-    /// the switch", whichever ended first (they were two groups, counted as two); without
-    /// the hop, or when its handshakes did not switch, they stay apart.
-    #[test]
-    fn a_proxied_websockets_connections_are_one_incident() {
-        let link = crate::event::HopLink {
+    /// A hop from the client leg (handshake 1) to the upstream leg (handshake 2), both
+    /// answered `status`.
+    fn hop_link(status: u16) -> crate::event::HopLink {
+        crate::event::HopLink {
             downstream: 1,
             upstream: 2,
             client: "10.0.0.1:40000".parse().unwrap(),
@@ -567,15 +565,23 @@ mod tests {
             key: "k".into(),
             request_line: None,
             request_changes: vec![],
-            upstream_status: Some(101),
-            downstream_status: Some(101),
+            upstream_status: Some(status),
+            downstream_status: Some(status),
             response_changes: vec![],
             broken_at: crate::event::BrokenAt::Nowhere,
             explanation: String::new(),
             correction: None,
             downstream_h2_stream: None,
             upstream_h2_stream: None,
-        };
+        }
+    }
+
+    /// The two connections a proxied WebSocket's legs opened are one incident under "After
+    /// the switch", whichever ended first (they were two groups, counted as two); without
+    /// the hop, or when its handshakes did not switch, they stay apart.
+    #[test]
+    fn a_proxied_websockets_connections_are_one_incident() {
+        let link = hop_link(101);
         let model = |order: [u64; 2], hop: bool, status: u16| {
             let mut report = Report::new();
             for id in [1, 2] {
@@ -727,25 +733,7 @@ mod tests {
     /// client's; without the hop the two records stay two handshakes.
     #[test]
     fn failure_table_counts_a_proxied_failure_once_under_the_clients_host() {
-        let link = crate::event::HopLink {
-            downstream: 1,
-            upstream: 2,
-            client: "10.0.0.1:40000".parse().unwrap(),
-            proxy: "10.0.0.2:80".parse().unwrap(),
-            proxy_software: None,
-            upstream_server: "10.0.0.3:8080".parse().unwrap(),
-            key: "k".into(),
-            request_line: None,
-            request_changes: vec![],
-            upstream_status: Some(400),
-            downstream_status: Some(400),
-            response_changes: vec![],
-            broken_at: crate::event::BrokenAt::Nowhere,
-            explanation: String::new(),
-            correction: None,
-            downstream_h2_stream: None,
-            upstream_h2_stream: None,
-        };
+        let link = hop_link(400);
         let rows = |hop: bool| {
             let mut report = Report::new();
             for (id, host) in [(1, "public.example"), (2, "backend")] {
