@@ -593,19 +593,18 @@ impl Writer {
     }
 }
 
-/// Writes an adversarial shape as a raw-IPv4 pcap.
-fn write_adversarial(a: &Args, attack: adversarial::Attack) {
-    let (connections, amount) = attack.default_scale();
-    let (connections, amount) = (
-        a.connections.unwrap_or(connections),
-        a.amount.unwrap_or(amount),
-    );
-    let file = File::create(&a.out).unwrap_or_else(|e| panic!("{}: {e}", a.out));
+/// Writes what `generate` emits (timestamp in ns, IPv4 packet) to `path` as a raw-IPv4 pcap;
+/// returns what `generate` returned, the packets and the bytes written.
+fn write_raw_ipv4<R>(
+    path: &str,
+    generate: impl FnOnce(&mut dyn FnMut(i64, &[u8])) -> R,
+) -> (R, u64, u64) {
+    let file = File::create(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(&pcap::file_header(pcap::LINKTYPE_IPV4, 262_144))
         .unwrap();
     let (mut packets, mut bytes) = (0u64, 24u64);
-    adversarial::generate(attack, connections, amount, &mut |ts, data| {
+    let result = generate(&mut |ts, data| {
         let (sec, usec) = (ts / 1_000_000_000, (ts % 1_000_000_000) / 1_000);
         let len = data.len() as u32;
         out.write_all(&pcap::record_header(sec as u32, usec as u32, len, len))
@@ -615,6 +614,19 @@ fn write_adversarial(a: &Args, attack: adversarial::Attack) {
         bytes += 16 + data.len() as u64;
     });
     out.flush().unwrap();
+    (result, packets, bytes)
+}
+
+/// Writes an adversarial shape as a raw-IPv4 pcap.
+fn write_adversarial(a: &Args, attack: adversarial::Attack) {
+    let (connections, amount) = attack.default_scale();
+    let (connections, amount) = (
+        a.connections.unwrap_or(connections),
+        a.amount.unwrap_or(amount),
+    );
+    let ((), packets, bytes) = write_raw_ipv4(&a.out, |emit| {
+        adversarial::generate(attack, connections, amount, emit)
+    });
     eprintln!(
         "gencap: {} ({connections} connections × {amount}): {packets} packets, {bytes} bytes",
         attack.name()
@@ -632,21 +644,9 @@ pub fn write_wss_adversarial(a: &Args, attack: wss_attack::WssAttack) {
         a.connections.unwrap_or(connections),
         a.amount.unwrap_or(amount),
     );
-    let file = File::create(&a.out).unwrap_or_else(|e| panic!("{}: {e}", a.out));
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&pcap::file_header(pcap::LINKTYPE_IPV4, 262_144))
-        .unwrap();
-    let (mut packets, mut bytes) = (0u64, 24u64);
-    let keylog = wss_attack::generate(attack, connections, amount, &mut |ts, data| {
-        let (sec, usec) = (ts / 1_000_000_000, (ts % 1_000_000_000) / 1_000);
-        let len = data.len() as u32;
-        out.write_all(&pcap::record_header(sec as u32, usec as u32, len, len))
-            .unwrap();
-        out.write_all(data).unwrap();
-        packets += 1;
-        bytes += 16 + data.len() as u64;
+    let (keylog, packets, bytes) = write_raw_ipv4(&a.out, |emit| {
+        wss_attack::generate(attack, connections, amount, emit)
     });
-    out.flush().unwrap();
     std::fs::write(keys, keylog).unwrap_or_else(|e| panic!("{keys}: {e}"));
     eprintln!(
         "gencap: {} ({connections} connections × {amount}): {packets} packets, {bytes} bytes; key log {keys}",
