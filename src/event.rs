@@ -260,6 +260,15 @@ pub struct H2Reset {
     pub packet: u64,
 }
 
+/// A GOAWAY an HTTP/2 WebSocket stream saw while it was open, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct H2Goaway {
+    /// The frame: sender, error code, last stream, packet.
+    pub frame: H2Reset,
+    /// Capture time of the packet that carried it.
+    pub ts: Timestamp,
+}
+
 /// What HTTP/2 adds to a handshake carried by an extended CONNECT (RFC 8441): the stream, what
 /// the server's SETTINGS allowed, and how the stream failed when it did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -621,6 +630,12 @@ pub struct ConnectionRecord {
     /// HTTP/2: the stream that carried this WebSocket (RFC 8441); absent for HTTP/1.1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub h2_stream_id: Option<u32>,
+    /// HTTP/2: the first GOAWAY sent while the stream was open, for the correlation stage
+    /// (the other leg of a proxy hop learns from it that the proxy shut down); not in the
+    /// JSON, where the stream's findings (`h2_goaway_graceful`, `h2_goaway_closed_websocket`)
+    /// say it.
+    #[serde(skip)]
+    pub h2_goaway: Option<Box<H2Goaway>>,
     /// wss://: the decrypted TLS connection that carried it; absent in plaintext.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsCarrier>,

@@ -482,6 +482,7 @@ mod tests {
             )],
             loss: Default::default(),
             h2_stream_id: None,
+            h2_goaway: None,
             tls: None,
             frame_log: Default::default(),
         }

@@ -18,6 +18,14 @@
 //! (pseudo-header fields, `Upgrade`, `Connection`, the key and accept; `:authority` is
 //! compared with `Host`).
 //!
+//! How a linked hop's legs ended is read here too, for the one case the two legs' records
+//! cannot tell alone: a proxy that shuts down (HAProxy's hard stop after a reload) sends its
+//! HTTP/2 client a GOAWAY and later tears both legs down, and the HTTP/1.1 upstream leg, whose
+//! record shows only a silent teardown by the proxy, would be blamed on the proxy's idle
+//! timeout. [`proxy_shutdown`] reads the shutdown off the HTTP/2 leg's record and
+//! [`name_proxy_shutdown`] names it on the upstream leg's; the correlation stage holds the
+//! upstream leg's record back until its HTTP/2 partner ends when that one ends second.
+//!
 //! This is the only place legs are linked: the engine feeds every handshake record to one
 //! [`HopTracker`] in emission order and sends what it returns as `Event::Hop`; the line and
 //! JSON output, the report and the TUI render those events and never correlate on their own.
@@ -30,7 +38,8 @@ use std::sync::Arc;
 use crate::capture::Timestamp;
 
 use crate::event::{
-    BrokenAt, ChangeKind, Correction, Ending, HandshakeRecord, Head, HeaderChange, HopLink,
+    BrokenAt, ChangeKind, ConnectionEnding, ConnectionRecord, Correction, Ending, H2Reset,
+    HandshakeRecord, Head, HeaderChange, HopLink, Peer,
 };
 use crate::finding::{Code, Evidence, Finding, HeadPart, MessageRef};
 use crate::handshake::server_reason;
@@ -983,6 +992,127 @@ pub const MAX_REFUSED: usize = 256;
 /// Most refused connects one finding cites by packet (the count says how many there were).
 const MAX_REFUSED_CITED: usize = 16;
 
+/// Longest time between the teardowns of a hop's two legs, and between an error GOAWAY and
+/// the other leg's teardown, for one shutdown of the proxy to have ended both: a proxy tears
+/// its tunnels down in one pass (HAProxy's hard stop: 0.1 ms apart on loopback), and a
+/// second leaves room for a loaded proxy without pairing unrelated teardowns.
+pub const SHUTDOWN_SKEW_NS: i64 = 1_000_000_000;
+
+/// A proxy's shutdown as the HTTP/2 client leg of a hop shows it: the GOAWAY the proxy sent on
+/// the client's connection while the leg's WebSocket was open, which either ended it (an
+/// error code, or a last stream below it) or announced the shutdown whose deadline then did
+/// (NO_ERROR covering the stream: graceful, RFC 9113 §6.8).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ProxyShutdown {
+    /// The h2 leg's handshake id and stream.
+    leg: u64,
+    stream: u32,
+    /// The GOAWAY and its capture time.
+    goaway: H2Reset,
+    at: Timestamp,
+    /// When the h2 leg's WebSocket ended.
+    leg_end: Timestamp,
+    /// NO_ERROR covering the stream: the GOAWAY announced the shutdown, a deadline ended it.
+    graceful: bool,
+}
+
+/// The shutdown `h2_leg` (the finished WebSocket of an HTTP/2 stream from a client to the
+/// proxy) shows its proxy made: the proxy (the leg's server) sent a GOAWAY that ended the
+/// WebSocket or was followed by the proxy tearing the stream down before any close handshake
+/// (`h2::ending` found which). `None` for an HTTP/1.1 leg, a GOAWAY from the client, a close
+/// handshake that completed, or a stream the client tore down after a graceful GOAWAY.
+pub(crate) fn proxy_shutdown(h2_leg: &ConnectionRecord) -> Option<ProxyShutdown> {
+    let g = h2_leg.h2_goaway.as_deref()?;
+    if g.frame.by != Peer::Server || h2_leg.close.handshake_completed {
+        return None;
+    }
+    let graceful = h2_leg.findings.iter().find_map(|f| match f.code {
+        Code::H2GoawayGraceful => Some(true),
+        Code::H2GoawayClosedWebsocket => Some(false),
+        _ => None,
+    })?;
+    // After a graceful GOAWAY the stream may finish: it is the proxy's shutdown only when
+    // the proxy ended it.
+    if graceful && !matches!(h2_leg.tcp_end, Ending::ServerFin | Ending::ServerRst) {
+        return None;
+    }
+    Some(ProxyShutdown {
+        leg: h2_leg.handshake_id?,
+        stream: h2_leg.h2_stream_id?,
+        goaway: g.frame.clone(),
+        at: g.ts,
+        leg_end: h2_leg.end_ts,
+        graceful,
+    })
+}
+
+/// Names the proxy's shutdown as the cause of `upstream`'s silent teardown (the other leg of
+/// the hop whose HTTP/2 client leg shows `shutdown`; `proxy` describes the proxy, which tore
+/// this leg down): its `close_frame_missing` or `connection_reset` (or the `idle_timeout`
+/// named before the shutdown was known) says so, citing the GOAWAY, in place of an idle
+/// timeout the proxy never had. Only when the timing leaves one reading: a graceful GOAWAY
+/// before this teardown, an error GOAWAY within [`SHUTDOWN_SKEW_NS`] of it, and both legs
+/// torn down within that of each other. Whether it named it; the record is unchanged when not.
+pub(crate) fn name_proxy_shutdown(
+    upstream: &mut ConnectionRecord,
+    shutdown: &ProxyShutdown,
+    proxy: &str,
+) -> bool {
+    let end = upstream.end_ts.0;
+    let announced = if shutdown.graceful {
+        shutdown.at.0 <= end
+    } else {
+        shutdown.at.0.saturating_sub(end) <= SHUTDOWN_SKEW_NS
+    };
+    let together = shutdown.leg_end.0.saturating_sub(end).saturating_abs() <= SHUTDOWN_SKEW_NS;
+    if !announced || !together || upstream.close.initiator.is_some() {
+        return false;
+    }
+    let rst = upstream.ending == ConnectionEnding::Rst;
+    let who = match upstream.tcp_end {
+        Ending::ClientFin | Ending::ClientRst => "client",
+        Ending::ServerFin | Ending::ServerRst => "server",
+        _ => return false,
+    };
+    let Some(torn) = upstream.findings.iter_mut().find(|f| {
+        matches!(
+            f.code,
+            Code::IdleTimeout | Code::ConnectionReset | Code::CloseFrameMissing
+        )
+    }) else {
+        return false;
+    };
+    let (code, what) = if rst {
+        (Code::ConnectionReset, "tore the connection down (RST)")
+    } else {
+        (Code::CloseFrameMissing, "closed the connection (FIN)")
+    };
+    let g = &shutdown.goaway;
+    let leg = format!(
+        "the client's HTTP/2 connection (#{}, stream {})",
+        shutdown.leg, shutdown.stream
+    );
+    let message = if shutdown.graceful {
+        #[allow(clippy::cast_precision_loss)]
+        let after = end.saturating_sub(shutdown.at.0) as f64 / 1e9;
+        format!(
+            "the {who} ({proxy}) {what} {after:.1} s after the proxy's graceful GOAWAY on {leg}, with no close frame: the proxy's shutdown deadline ended the WebSocket on both legs of the hop, not an idle timeout; applications report 1006 (abnormal closure)"
+        )
+    } else {
+        let name = g
+            .name
+            .map_or_else(|| format!("0x{:x}", g.code), str::to_owned);
+        format!(
+            "the {who} ({proxy}) {what} as the proxy ended {leg} with GOAWAY {name}, with no close frame: the proxy's connection error ended the WebSocket on both legs of the hop, not an idle timeout; applications report 1006 (abnormal closure)"
+        )
+    };
+    *torn = Finding::new(code, message).packets(&[g.packet]);
+    upstream
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
+    true
+}
+
 /// One TCP connect refused: a SYN from `from` to `to` answered by an RST, nothing else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Refused {
@@ -1090,6 +1220,99 @@ impl RefusedConnects {
             )
             .packets(&packets),
         )
+    }
+}
+
+/// Finished records of a hop's two legs, for the tests of how they ended (here and in the
+/// correlation stage): the proxy at 10.0.0.2:80 between client 10.0.0.1 and upstream
+/// 10.0.0.3:8080, its h2 client leg #1 (stream 1) and its HTTP/1.1 upstream leg #2.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::event::{CloseInfo, DirectionStats};
+
+    fn record(
+        id: u64,
+        client: &str,
+        server: &str,
+        tcp_end: Ending,
+        end_s: f64,
+    ) -> ConnectionRecord {
+        #[allow(clippy::cast_possible_truncation)]
+        let end = Timestamp((end_s * 1e9) as i64);
+        ConnectionRecord {
+            handshake_id: Some(id),
+            ts: Timestamp(0),
+            end_ts: end,
+            client: client.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            server: server.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            community_id: String::new(),
+            handshake_observed: true,
+            permessage_deflate: None,
+            duration_ms: end_s * 1000.0,
+            client_to_server: DirectionStats::default(),
+            server_to_client: DirectionStats::default(),
+            close: CloseInfo::default(),
+            ending: ConnectionEnding::Rst,
+            tcp_end,
+            idle_before_end_ms: Some(end_s * 1000.0),
+            max_silence_ms: end_s * 1000.0,
+            findings: vec![Finding::new(
+                Code::ConnectionReset,
+                format!("the {} reset the connection (RST) after {end_s:.1} s of silence with no close frame; applications report 1006 (abnormal closure)", if matches!(tcp_end, Ending::ClientRst) { "client" } else { "server" }),
+            )],
+            loss: crate::event::TcpLoss::default(),
+            h2_stream_id: None,
+            h2_goaway: None,
+            tls: None,
+            frame_log: crate::event::FrameLog::default(),
+        }
+    }
+
+    /// The upstream leg #2, reset by the proxy (its client) at `end_s` after silence.
+    pub(crate) fn upstream_torn(end_s: f64) -> ConnectionRecord {
+        record(
+            2,
+            "10.0.0.2:40000",
+            "10.0.0.3:8080",
+            Ending::ClientRst,
+            end_s,
+        )
+    }
+
+    /// The h2 client leg #1 on stream 1, reset by the proxy (RST_STREAM CANCEL, packet 31) at
+    /// `end_s`; `goaway` is the GOAWAY seen while it was open (sender, error code, time),
+    /// packet 29, with the findings `h2::ending` writes for it.
+    pub(crate) fn h2_torn(end_s: f64, goaway: Option<(Peer, u32, f64)>) -> ConnectionRecord {
+        let mut r = record(1, "10.0.0.1:50000", "10.0.0.2:80", Ending::ServerRst, end_s);
+        let reset = H2Reset {
+            by: Peer::Server,
+            code: 8,
+            name: Some("CANCEL"),
+            last_stream: None,
+            debug: None,
+            packet: 31,
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let goaway = goaway.map(|(by, code, at)| {
+            let frame = H2Reset {
+                by,
+                code,
+                name: crate::h2::frame::ErrorCode(code).name(),
+                last_stream: Some((1 << 31) - 1),
+                debug: None,
+                packet: 29,
+            };
+            (frame, Timestamp((at * 1e9) as i64))
+        });
+        r.h2_stream_id = Some(1);
+        crate::h2::ending::stream_findings(
+            &mut r,
+            1,
+            Some(&reset),
+            goaway.as_ref().map(|(g, at)| (g, *at)),
+        );
+        r
     }
 }
 
@@ -1713,5 +1936,80 @@ mod tests {
             lost_on_the_way(&a, &b),
             vec!["HTTP/1.1", "Upgrade", "Connection: Upgrade"]
         );
+    }
+
+    #[test]
+    fn the_h2_leg_shows_the_proxys_shutdown_only_when_the_proxy_sent_the_goaway_and_ended_it() {
+        use super::testing::h2_torn;
+        let graceful = proxy_shutdown(&h2_torn(2.4, Some((Peer::Server, 0, 0.4)))).unwrap();
+        assert!(graceful.graceful);
+        assert_eq!(
+            (graceful.leg, graceful.stream, graceful.goaway.packet),
+            (1, 1, 29)
+        );
+        let error = proxy_shutdown(&h2_torn(2.4, Some((Peer::Server, 2, 2.4)))).unwrap();
+        assert!(!error.graceful);
+        // No GOAWAY, or the client's: nothing of the proxy's.
+        assert!(proxy_shutdown(&h2_torn(2.4, None)).is_none());
+        assert!(proxy_shutdown(&h2_torn(2.4, Some((Peer::Client, 0, 0.4)))).is_none());
+        // After a graceful GOAWAY the client ended the stream itself: the stream may finish,
+        // so nothing says the proxy ended it.
+        let mut by_client = h2_torn(2.4, Some((Peer::Server, 0, 0.4)));
+        by_client.tcp_end = Ending::ClientRst;
+        assert!(proxy_shutdown(&by_client).is_none());
+        // A close handshake that completed is no shutdown's doing.
+        let mut closed = h2_torn(2.4, Some((Peer::Server, 0, 0.4)));
+        closed.close.handshake_completed = true;
+        assert!(proxy_shutdown(&closed).is_none());
+    }
+
+    #[test]
+    fn the_upstream_legs_teardown_is_the_shutdown_only_when_the_timing_leaves_one_reading() {
+        use super::testing::{h2_torn, upstream_torn};
+        let proxy = "the proxy at 10.0.0.2:80";
+        let graceful = proxy_shutdown(&h2_torn(2.4, Some((Peer::Server, 0, 0.4)))).unwrap();
+        let mut up = upstream_torn(2.4);
+        assert!(name_proxy_shutdown(&mut up, &graceful, proxy));
+        let f = &up.findings[0];
+        assert_eq!(
+            (f.code, f.packets.as_slice()),
+            (Code::ConnectionReset, &[29][..])
+        );
+        assert_eq!(
+            f.message,
+            "the client (the proxy at 10.0.0.2:80) tore the connection down (RST) 2.0 s after the proxy's graceful GOAWAY on the client's HTTP/2 connection (#1, stream 1), with no close frame: the proxy's shutdown deadline ended the WebSocket on both legs of the hop, not an idle timeout; applications report 1006 (abnormal closure)"
+        );
+        // The idle timeout named before the shutdown was known is replaced the same way.
+        let mut named = upstream_torn(2.4);
+        named.findings[0] = Finding::new(Code::IdleTimeout, "likely its idle timeout");
+        assert!(name_proxy_shutdown(&mut named, &graceful, proxy));
+        assert_eq!(named.findings[0].code, Code::ConnectionReset);
+        // A graceful GOAWAY after this leg's teardown announced nothing it could follow.
+        let late = proxy_shutdown(&h2_torn(2.6, Some((Peer::Server, 0, 2.5)))).unwrap();
+        let mut up = upstream_torn(2.4);
+        assert!(!name_proxy_shutdown(&mut up, &late, proxy));
+        assert_eq!(up, upstream_torn(2.4), "unchanged");
+        // Legs torn down more than SHUTDOWN_SKEW_NS apart are two events, not one shutdown.
+        let apart = proxy_shutdown(&h2_torn(3.5, Some((Peer::Server, 0, 0.4)))).unwrap();
+        assert!(!name_proxy_shutdown(&mut upstream_torn(2.4), &apart, proxy));
+        // An error GOAWAY ends both legs at once, in either order within the skew.
+        let error = proxy_shutdown(&h2_torn(3.0, Some((Peer::Server, 2, 3.0)))).unwrap();
+        let mut up = upstream_torn(2.4);
+        assert!(name_proxy_shutdown(&mut up, &error, proxy));
+        assert!(
+            up.findings[0].message.starts_with("the client (the proxy at 10.0.0.2:80) tore the connection down (RST) as the proxy ended the client's HTTP/2 connection (#1, stream 1) with GOAWAY INTERNAL_ERROR"),
+            "{}",
+            up.findings[0].message
+        );
+        let much_later = proxy_shutdown(&h2_torn(3.6, Some((Peer::Server, 2, 3.6)))).unwrap();
+        assert!(!name_proxy_shutdown(
+            &mut upstream_torn(2.4),
+            &much_later,
+            proxy
+        ));
+        // A leg with a close frame was not torn down silently.
+        let mut closing = upstream_torn(2.4);
+        closing.close.initiator = Some(Peer::Server);
+        assert!(!name_proxy_shutdown(&mut closing, &graceful, proxy));
     }
 }

@@ -13,13 +13,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::sequence::{record_weight, Sequencer};
+use super::sequence::{connection_weight, record_weight, Sequencer};
 use super::{EngineConfig, ProxyIdleTimeouts, Stats, MAX_HELD_BYTES, MAX_HELD_EVENTS};
 use crate::capture::{Linktype, Timestamp};
 use crate::correlate::accepts::RecentAccepts;
 use crate::correlate::engineio::{EngineIoTracker, Poll};
 use crate::correlate::fallback::H2Servers;
-use crate::correlate::hop::{HopTracker, RefusedConnects};
+use crate::correlate::hop::{
+    name_proxy_shutdown, proxy_shutdown, HopTracker, ProxyShutdown, RefusedConnects,
+};
 use crate::decode::Skip;
 use crate::engineio::observer::EioObserver;
 use crate::event::{
@@ -31,7 +33,7 @@ use crate::handshake;
 use crate::http::exchange::{EioPoll, StreamId};
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::flow::FlowKey;
-use crate::websocket::ending::{name_idle_timeout, IdleEvidence};
+use crate::websocket::ending::{name_idle_timeout, silent_teardown, IdleEvidence};
 
 /// One leg of a proxy hop whose two legs both switched: which peer of it is the proxy, so a
 /// silent teardown by that peer is the proxy's idle timeout.
@@ -40,6 +42,30 @@ struct ProxyLeg {
     partner: u64,
     proxy_peer: Peer,
     /// "the proxy nginx/1.22.1 at 10.0.0.2:80".
+    proxy: String,
+    /// The partner leg is an HTTP/2 stream (extended CONNECT): its end can show the proxy's
+    /// shutdown.
+    partner_h2: bool,
+}
+
+/// How a leg of a linked hop ended, kept until its partner ends.
+#[derive(Debug)]
+struct EndedLeg {
+    /// The proxy closed it (else its far side closed first and the proxy only passed the
+    /// close on).
+    proxy_closed: bool,
+    /// The proxy's shutdown its end shows (an HTTP/2 client leg).
+    shutdown: Option<ProxyShutdown>,
+}
+
+/// The record of a leg the proxy tore down silently while its HTTP/2 partner was open, held
+/// until the partner ends: whether the proxy was shutting down (a GOAWAY on the partner's
+/// connection, `correlate::hop::proxy_shutdown`) decides between the proxy's shutdown and
+/// its idle timeout. Proxies tear both legs down together, so the hold is short; live
+/// capture releases it after `--response-timeout` all the same.
+#[derive(Debug)]
+struct HeldLeg {
+    record: Box<ConnectionRecord>,
     proxy: String,
 }
 
@@ -101,9 +127,12 @@ pub(crate) struct Correlator {
     parked_account: Account,
     /// Legs of linked proxy hops, by handshake id, while their connections last.
     proxy_legs: BTreeMap<u64, ProxyLeg>,
-    /// Legs that ended before their partner, by handshake id: whether the proxy closed them
-    /// (else the far side closed first and the proxy only passed the close on).
-    ended_legs: BTreeMap<u64, bool>,
+    /// Legs that ended before their partner, by handshake id.
+    ended_legs: BTreeMap<u64, EndedLeg>,
+    /// Held leg records ([`HeldLeg`]) by their partner's handshake id (bounded by
+    /// [`MAX_PROXY_LEGS`]), registered with the meter.
+    held_legs: BTreeMap<u64, HeldLeg>,
+    held_account: Account,
     /// Engine.IO sessions across connections (fed only by Engine.IO requests), registered
     /// with the meter.
     engineio: EngineIoTracker,
@@ -136,6 +165,8 @@ impl Correlator {
             parked_account: Account::default(),
             proxy_legs: BTreeMap::new(),
             ended_legs: BTreeMap::new(),
+            held_legs: BTreeMap::new(),
+            held_account: Account::default(),
             engineio: EngineIoTracker::new().with_body_bytes(config.conn.eio_body_bytes),
             eio_body_bytes: config.conn.eio_body_bytes,
             proxy_idle_timeouts: config.proxy_idle_timeouts,
@@ -445,7 +476,14 @@ impl Correlator {
         mut record: ConnectionRecord,
         eio: Option<Box<EioObserver>>,
     ) {
-        self.blame_idle(&mut record);
+        // A leg held for this one goes first, named by how this one ended.
+        if let Some(held) = record
+            .handshake_id
+            .and_then(|id| self.held_legs.remove(&id))
+        {
+            self.release_leg(meter, held, proxy_shutdown(&record).as_ref());
+        }
+        let hold = self.blame_idle(&mut record);
         if self.parked.get(&key).is_some_and(|p| p.stream == stream) {
             if record.client_to_server.frames == 0 {
                 // The client failed the handshake: the ending is the handshake's.
@@ -473,14 +511,72 @@ impl Correlator {
         if let Some(eio) = eio {
             self.engineio.websocket_ended(&record, &eio, meter);
         }
-        self.out.push(Event::Connection(Box::new(record)));
+        match hold {
+            Some((partner, proxy)) => self.hold_leg(meter, partner, proxy, record),
+            None => self.out.push(Event::Connection(Box::new(record))),
+        }
         self.engineio_done(stats);
+    }
+
+    /// Holds `record` until its HTTP/2 partner `partner` ends ([`HeldLeg`]); the oldest held
+    /// goes out as it would have without the hold when [`MAX_PROXY_LEGS`] are held.
+    fn hold_leg(
+        &mut self,
+        meter: &mut Meter,
+        partner: u64,
+        proxy: String,
+        record: ConnectionRecord,
+    ) {
+        while self.held_legs.len() >= MAX_PROXY_LEGS {
+            let Some((_, oldest)) = self.held_legs.pop_first() else {
+                break;
+            };
+            self.release_leg(meter, oldest, None);
+        }
+        self.held_legs.insert(
+            partner,
+            HeldLeg {
+                record: Box::new(record),
+                proxy,
+            },
+        );
+        self.settle_held(meter);
+    }
+
+    /// Writes a held leg's record: its silent teardown is the proxy's `shutdown` when its
+    /// partner showed one that fits, else the proxy's idle timeout, as it is without a hold.
+    fn release_leg(&mut self, meter: &mut Meter, held: HeldLeg, shutdown: Option<&ProxyShutdown>) {
+        let HeldLeg { mut record, proxy } = held;
+        let named = shutdown.is_some_and(|s| name_proxy_shutdown(&mut record, s, &proxy));
+        if !named {
+            name_idle_timeout(
+                &mut record,
+                &IdleEvidence {
+                    user_timeouts_ms: self.proxy_idle_timeouts.as_ms(),
+                    closing_proxy: Some(&proxy),
+                },
+            );
+        }
+        self.out.push(Event::Connection(record));
+        self.settle_held(meter);
+    }
+
+    fn settle_held(&mut self, meter: &mut Meter) {
+        let bytes = self
+            .held_legs
+            .values()
+            .map(|h| connection_weight(&h.record))
+            .sum();
+        self.held_account.set(meter, bytes);
     }
 
     /// Names an intermediary's idle timeout on `record` from what the session could not
     /// know: the user's `--proxy-idle-timeout` values, and a proxy hop whose proxy closed
-    /// this leg (not passing on the other leg's close).
-    fn blame_idle(&mut self, record: &mut ConnectionRecord) {
+    /// this leg (not passing on the other leg's close) — unless the hop's HTTP/2 client leg
+    /// shows the proxy shutting down: then the shutdown is named instead. When that leg is
+    /// still open, the answer waits for its end: returns the partner's id and the proxy to
+    /// hold `record` for ([`HeldLeg`]), with `record` not yet named.
+    fn blame_idle(&mut self, record: &mut ConnectionRecord) -> Option<(u64, String)> {
         let leg = record
             .handshake_id
             .and_then(|id| self.proxy_legs.remove(&id).map(|leg| (id, leg)));
@@ -494,20 +590,36 @@ impl Correlator {
             let proxy_closed = closer == Some(leg.proxy_peer);
             // The partner leg, if it ended first: closed by its far side means this proxy
             // only passed that close on.
-            let relayed = self.ended_legs.remove(&leg.partner) == Some(false);
-            if self.proxy_legs.contains_key(&leg.partner) {
+            let partner_end = self.ended_legs.remove(&leg.partner);
+            let relayed = partner_end.as_ref().is_some_and(|e| !e.proxy_closed);
+            let partner_open = self.proxy_legs.contains_key(&leg.partner);
+            if partner_open {
                 if self.ended_legs.len() >= MAX_PROXY_LEGS {
                     self.ended_legs.pop_first();
                 }
-                self.ended_legs.insert(id, proxy_closed);
+                let shutdown = proxy_shutdown(record);
+                self.ended_legs.insert(
+                    id,
+                    EndedLeg {
+                        proxy_closed,
+                        shutdown,
+                    },
+                );
             }
             if proxy_closed && !relayed {
+                let shutdown = partner_end.and_then(|e| e.shutdown);
+                if shutdown.is_some_and(|s| name_proxy_shutdown(record, &s, &leg.proxy)) {
+                    return None;
+                }
+                if partner_open && leg.partner_h2 && silent_teardown(record).is_some() {
+                    return Some((leg.partner, leg.proxy));
+                }
                 proxy = Some(leg.proxy);
             }
         }
         let user = self.proxy_idle_timeouts;
         if proxy.is_none() && user.as_ms().is_empty() {
-            return;
+            return None;
         }
         name_idle_timeout(
             record,
@@ -516,6 +628,7 @@ impl Correlator {
                 closing_proxy: proxy.as_deref(),
             },
         );
+        None
     }
 
     /// Remembers the two legs of `hop` when both switched, so their endings can tell a
@@ -528,9 +641,19 @@ impl Correlator {
             Some(sw) => format!("the proxy {sw} at {}", hop.proxy),
             None => format!("the proxy at {}", hop.proxy),
         };
-        for (id, partner, proxy_peer) in [
-            (hop.downstream, hop.upstream, Peer::Server),
-            (hop.upstream, hop.downstream, Peer::Client),
+        for (id, partner, proxy_peer, partner_h2) in [
+            (
+                hop.downstream,
+                hop.upstream,
+                Peer::Server,
+                hop.upstream_h2_stream.is_some(),
+            ),
+            (
+                hop.upstream,
+                hop.downstream,
+                Peer::Client,
+                hop.downstream_h2_stream.is_some(),
+            ),
         ] {
             while self.proxy_legs.len() >= MAX_PROXY_LEGS {
                 self.proxy_legs.pop_first();
@@ -541,6 +664,7 @@ impl Correlator {
                     partner,
                     proxy_peer,
                     proxy: proxy.clone(),
+                    partner_h2,
                 },
             );
         }
@@ -617,6 +741,17 @@ impl Correlator {
         for key in due {
             self.unpark(meter, key, None);
         }
+        let due: Vec<u64> = self
+            .held_legs
+            .iter()
+            .filter(|(_, h)| h.record.end_ts <= cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        for partner in due {
+            if let Some(held) = self.held_legs.remove(&partner) {
+                self.release_leg(meter, held, None);
+            }
+        }
     }
 
     /// Whether [`Correlator::release`] has nothing to do (checked per packet).
@@ -668,6 +803,10 @@ impl Correlator {
         while let Some((&key, _)) = self.parked.first_key_value() {
             self.unpark(meter, key, None);
         }
+        // Held legs whose partner wrote no record (a failed handshake's): as they are.
+        while let Some((_, held)) = self.held_legs.pop_first() {
+            self.release_leg(meter, held, None);
+        }
         self.note_capture_evidence(stats);
         for session in self.engineio.finish(meter) {
             self.note_engineio(stats, &session);
@@ -718,6 +857,11 @@ impl Correlator {
                 .values()
                 .map(|p| record_weight(&p.record))
                 .sum::<usize>()
+            + self
+                .held_legs
+                .values()
+                .map(|h| connection_weight(&h.record))
+                .sum::<usize>()
             + self.hops.memory()
             + self.engineio.memory_walked()
     }
@@ -730,5 +874,177 @@ fn engineio_request(m: &crate::event::Message) -> bool {
             crate::engineio::target::mentions_eio(target.as_bytes())
         }
         crate::event::StartLine::Response { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::hop::testing::{h2_torn, upstream_torn};
+    use crate::event::BrokenAt;
+
+    /// HAProxy-like: the client's extended CONNECT on stream 1 (#1) translated into an
+    /// HTTP/1.1 upgrade to the upstream (#2), both switched.
+    fn hop() -> HopLink {
+        HopLink {
+            downstream: 1,
+            upstream: 2,
+            client: "10.0.0.1:50000".parse().unwrap(),
+            proxy: "10.0.0.2:80".parse().unwrap(),
+            proxy_software: None,
+            upstream_server: "10.0.0.3:8080".parse().unwrap(),
+            key: "k".into(),
+            request_line: None,
+            request_changes: Vec::new(),
+            upstream_status: Some(101),
+            downstream_status: Some(200),
+            response_changes: Vec::new(),
+            broken_at: BrokenAt::Nowhere,
+            explanation: String::new(),
+            correction: None,
+            downstream_h2_stream: Some(1),
+            upstream_h2_stream: None,
+        }
+    }
+
+    struct Stage {
+        corr: Correlator,
+        stats: Stats,
+        meter: Meter,
+        key: FlowKey,
+    }
+
+    impl Stage {
+        fn new(config: &EngineConfig) -> Self {
+            let mut corr = Correlator::new(config);
+            corr.note_proxy_legs(&hop());
+            let ip = "10.0.0.1".parse().unwrap();
+            Stage {
+                corr,
+                stats: Stats::default(),
+                meter: Meter::new(),
+                key: FlowKey::new(ip, 1, ip, 2).0,
+            }
+        }
+
+        /// Feeds a leg's record; the connection records written since, as (handshake id,
+        /// finding codes, first message).
+        fn ended(&mut self, record: ConnectionRecord) -> Vec<(u64, Vec<Code>, String)> {
+            let stream = StreamId(record.h2_stream_id.unwrap_or(0));
+            self.corr.connection(
+                &mut self.stats,
+                &mut self.meter,
+                self.key,
+                stream,
+                record,
+                None,
+            );
+            self.written(false)
+        }
+
+        fn written(&mut self, finish: bool) -> Vec<(u64, Vec<Code>, String)> {
+            let mut out = Vec::new();
+            let mut emit = |e: Event| {
+                if let Event::Connection(c) = e {
+                    let codes = c.findings.iter().map(|f| f.code).collect();
+                    let first = c.findings.first().map(|f| f.message.clone());
+                    out.push((
+                        c.handshake_id.unwrap_or(0),
+                        codes,
+                        first.unwrap_or_default(),
+                    ));
+                }
+            };
+            if finish {
+                self.corr
+                    .finish(&mut self.stats, &mut self.meter, &mut emit);
+            } else {
+                self.corr.release(&mut self.stats, &mut emit);
+            }
+            out
+        }
+    }
+
+    const SHUTDOWN: &str = "the client (the proxy at 10.0.0.2:80) tore the connection down (RST) 2.0 s after the proxy's graceful GOAWAY";
+    const IDLE: &str = "the client tore the connection down (RST) after 2.4 s with no frames and no close frame: the closing side is the proxy at 10.0.0.2:80 (a proxy hop in this capture): likely its idle timeout";
+
+    #[test]
+    fn an_upstream_leg_torn_down_first_waits_for_its_h2_partner_to_name_the_proxys_shutdown() {
+        let mut s = Stage::new(&EngineConfig::default());
+        // HAProxy's hard stop: the upstream leg's RST 0.1 ms before the h2 leg's RST_STREAM.
+        assert!(
+            s.ended(upstream_torn(2.4)).is_empty(),
+            "held for its partner"
+        );
+        assert!(s.meter.held() > 0, "the held record is registered");
+        assert_eq!(s.meter.held(), s.corr.memory_walked());
+        let out = s.ended(h2_torn(2.4001, Some((Peer::Server, 0, 0.4))));
+        let ids: Vec<u64> = out.iter().map(|o| o.0).collect();
+        assert_eq!(ids, [2, 1], "in the order they ended");
+        assert_eq!(out[0].1, [Code::ConnectionReset]);
+        assert!(out[0].2.starts_with(SHUTDOWN), "{}", out[0].2);
+        assert_eq!(out[1].1, [Code::ConnectionReset, Code::H2GoawayGraceful]);
+        assert_eq!(s.meter.held(), s.corr.memory_walked());
+        assert!(s.written(true).is_empty());
+        assert_eq!(s.meter.held(), 0);
+    }
+
+    #[test]
+    fn an_upstream_leg_torn_down_after_its_h2_partner_names_the_proxys_shutdown_at_once() {
+        let mut s = Stage::new(&EngineConfig::default());
+        let out = s.ended(h2_torn(2.3999, Some((Peer::Server, 0, 0.4))));
+        assert_eq!(out.len(), 1);
+        let out = s.ended(upstream_torn(2.4));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].0, out[0].1.as_slice()),
+            (2, &[Code::ConnectionReset][..])
+        );
+        assert!(out[0].2.starts_with(SHUTDOWN), "{}", out[0].2);
+    }
+
+    #[test]
+    fn without_the_proxys_goaway_the_upstream_leg_is_still_its_idle_timeout_either_way_round() {
+        for goaway in [None, Some((Peer::Client, 0, 0.4))] {
+            let mut s = Stage::new(&EngineConfig::default());
+            assert!(s.ended(upstream_torn(2.4)).is_empty());
+            let out = s.ended(h2_torn(2.4001, goaway));
+            assert_eq!(out[0].0, 2);
+            assert_eq!(
+                (out[0].1.as_slice(), out[0].2.as_str()),
+                (&[Code::IdleTimeout][..], IDLE)
+            );
+
+            let mut s = Stage::new(&EngineConfig::default());
+            s.ended(h2_torn(2.3999, goaway));
+            let out = s.ended(upstream_torn(2.4));
+            assert_eq!(
+                (out[0].1.as_slice(), out[0].2.as_str()),
+                (&[Code::IdleTimeout][..], IDLE)
+            );
+        }
+    }
+
+    #[test]
+    fn a_held_leg_goes_out_at_the_end_or_after_the_response_timeout_live() {
+        // Its partner never wrote a record (a failed handshake's, say): at the end, as it is.
+        let mut s = Stage::new(&EngineConfig::default());
+        assert!(s.ended(upstream_torn(2.4)).is_empty());
+        let out = s.written(true);
+        assert_eq!((out[0].0, out[0].2.as_str()), (2, IDLE));
+        assert_eq!(s.meter.held(), 0);
+        // Live: no longer than --response-timeout after its end.
+        let live = EngineConfig {
+            response_timeout_ns: Some(5_000_000_000),
+            ..EngineConfig::default()
+        };
+        let mut s = Stage::new(&live);
+        assert!(s.ended(upstream_torn(2.4)).is_empty());
+        s.corr.tick(&mut s.meter, Timestamp(7_000_000_000));
+        assert!(s.written(false).is_empty(), "not yet");
+        s.corr.tick(&mut s.meter, Timestamp(7_400_000_000));
+        let out = s.written(false);
+        assert_eq!((out[0].0, out[0].2.as_str()), (2, IDLE));
+        assert_eq!(s.meter.held(), 0);
     }
 }

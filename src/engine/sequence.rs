@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::event::{Event, HandshakeRecord, Message};
+use crate::event::{ConnectionRecord, Event, HandshakeRecord, Message};
 
 /// Most events held back to write them in id order.
 pub const MAX_HELD_EVENTS: usize = 10_000;
@@ -266,9 +266,14 @@ pub(crate) fn weight(event: &Event) -> usize {
     match event {
         Event::Handshake(r) => record_weight(r),
         // The frame log is empty unless the TUI asked for it.
-        Event::Connection(c) => EVENT_COST + c.frame_log.memory(),
+        Event::Connection(c) => connection_weight(c),
         Event::Hop(_) | Event::Notice(_) | Event::Tls(_) | Event::EngineIo(_) => EVENT_COST,
     }
+}
+
+/// Estimated bytes a connection record holds (the same estimate as [`weight`]).
+pub(crate) fn connection_weight(c: &ConnectionRecord) -> usize {
+    EVENT_COST + c.frame_log.memory()
 }
 
 /// Estimated bytes a handshake record holds (the same estimate as [`weight`]).

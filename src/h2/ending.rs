@@ -6,10 +6,11 @@
 //!
 //! In: the record the WebSocket session finished, the RST_STREAM that ended the stream and
 //! the first GOAWAY sent while it was open (from [`super::connection::H2Connection`]). Out:
-//! the same record with its findings adjusted. Pure; never looks at bytes.
+//! the same record with its findings adjusted and that GOAWAY kept on it for the correlation
+//! stage. Pure; never looks at bytes.
 
 use crate::capture::Timestamp;
-use crate::event::{CloseInfo, ConnectionEnding, ConnectionRecord, Ending, H2Reset};
+use crate::event::{CloseInfo, ConnectionEnding, ConnectionRecord, Ending, H2Goaway, H2Reset};
 use crate::finding::{Code, Finding};
 
 /// The last stream id a server sends in the first GOAWAY of a graceful shutdown (RFC 9113
@@ -31,6 +32,14 @@ pub(crate) fn stream_findings(
         at: record.end_ts,
     };
     adjust(&mut record.findings, &end, stream, reset, goaway);
+    // Kept for the correlation stage: a proxy hop's other leg reads the proxy's shutdown
+    // from it (correlate::hop::proxy_shutdown).
+    record.h2_goaway = goaway.map(|(frame, ts)| {
+        Box::new(H2Goaway {
+            frame: frame.clone(),
+            ts,
+        })
+    });
 }
 
 /// What of a record's end the adjustments read.

@@ -177,24 +177,7 @@ pub(crate) fn idle_cause(
 /// `idle_timeout`. For what the engine learns after the session ended (the values the user
 /// passed, a proxy hop); a record that already names one is left alone.
 pub(crate) fn name_idle_timeout(record: &mut ConnectionRecord, evidence: &IdleEvidence<'_>) {
-    let Some(silence_ms) = record.idle_before_end_ms else {
-        return;
-    };
-    // An HTTP/2 stream torn down after a graceful GOAWAY: the shutdown's deadline, not a
-    // timer (h2::ending says so).
-    if record.close.initiator.is_some()
-        || record
-            .findings
-            .iter()
-            .any(|f| f.code == Code::H2GoawayGraceful)
-    {
-        return;
-    }
-    let Some(at) = record
-        .findings
-        .iter()
-        .position(|f| matches!(f.code, Code::CloseFrameMissing | Code::ConnectionReset))
-    else {
+    let (Some(silence_ms), Some(at)) = (record.idle_before_end_ms, silent_teardown(record)) else {
         return;
     };
     let rst = record.ending == ConnectionEnding::Rst;
@@ -212,6 +195,26 @@ pub(crate) fn name_idle_timeout(record: &mut ConnectionRecord, evidence: &IdleEv
     record
         .findings
         .sort_by_key(|f| std::cmp::Reverse(f.severity));
+}
+
+/// The finding of a silent teardown that an intermediary's timer could explain: the
+/// `close_frame_missing` or `connection_reset` of a record torn down with no close frame
+/// (its index). `None` for anything else, and for an HTTP/2 stream torn down after a
+/// graceful GOAWAY: the shutdown's deadline, not a timer (h2::ending says so).
+pub(crate) fn silent_teardown(record: &ConnectionRecord) -> Option<usize> {
+    if record.idle_before_end_ms.is_none()
+        || record.close.initiator.is_some()
+        || record
+            .findings
+            .iter()
+            .any(|f| f.code == Code::H2GoawayGraceful)
+    {
+        return None;
+    }
+    record
+        .findings
+        .iter()
+        .position(|f| matches!(f.code, Code::CloseFrameMissing | Code::ConnectionReset))
 }
 
 fn idle_finding(who: &str, rst: bool, silence_ms: f64, why: &str) -> Finding {

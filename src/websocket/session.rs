@@ -885,6 +885,7 @@ impl Session {
             findings,
             loss: Default::default(),
             h2_stream_id: None,
+            h2_goaway: None,
             tls: None,
             frame_log: self.log,
         }

@@ -1391,4 +1391,31 @@ fn a_hard_stop_after_a_graceful_goaway_is_the_shutdowns_deadline_not_an_idle_tim
     let g = finding(h2, "h2_goaway_graceful");
     assert_eq!(g["packets"][0].as_u64(), Some(goaway));
     assert!(g["message"].as_str().unwrap().contains("it did not"), "{g}");
+    // HAProxy's HTTP/1.1 leg to hypercorn: torn down by HAProxy in the same hard stop (0.1 ms
+    // before the RST_STREAM, so its record is written first), named the proxy's shutdown from
+    // the h2 leg's GOAWAY, not its idle timeout (it had none: the silence was the deadline's).
+    let upstream = conns.iter().find(|c| c["handshake_id"] == 2).unwrap();
+    assert_eq!(upstream["server"], "127.0.0.1:18210");
+    assert_eq!(codes(upstream), ["connection_reset"], "{upstream}");
+    let torn = finding(upstream, "connection_reset");
+    assert_eq!(torn["packets"][0].as_u64(), Some(goaway));
+    let m = torn["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the client (the proxy at 127.0.0.1:18209) tore the connection down (RST) 2.0 s after the proxy's graceful GOAWAY on the client's HTTP/2 connection (#1, stream 1)")
+            && m.contains("not an idle timeout"),
+        "{m}"
+    );
+    // The record order is as before: the upstream leg first, as it ended first.
+    let ids: Vec<u64> = conns
+        .iter()
+        .map(|c| c["handshake_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [2, 1]);
+    // The line output says the same (the report: tests/it/golden).
+    let lines = stdout(&wssniff(&["-r", pcap.to_str().unwrap()]));
+    assert!(!lines.contains("idle_timeout"), "{lines}");
+    assert!(
+        lines.contains("connection_reset: the client (the proxy at 127.0.0.1:18209) tore"),
+        "{lines}"
+    );
 }
