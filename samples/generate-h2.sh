@@ -51,7 +51,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-PY=$GEN/.venv-h2/bin/python
+# WSSNIFF_H2_PYTHON: a python with hypercorn and h2 already installed (else the venv below).
+PY=${WSSNIFF_H2_PYTHON:-$GEN/.venv-h2/bin/python}
 if ! "$PY" -c 'import hypercorn, h2' 2>/dev/null; then
   log "creating $GEN/.venv-h2 (hypercorn, h2)"
   rm -rf "$GEN/.venv-h2"
@@ -332,6 +333,31 @@ if command -v node >/dev/null; then
 else
   want h2c-node-rapid-reset && warn "node not installed: the flood captures not recorded"
 fi
+
+# The same floods at hypercorn (python h2 and priority, no flood limits of their own; port
+# 18220), whose reaction differs from nghttp2's: under the rapid reset its priority tree
+# refuses the 1001st open stream (TooManyStreamsError, kept in expected/NAME.pcap.server.log),
+# the connection's task dies and hypercorn closes TCP about a second later, with no GOAWAY and
+# no close frame; the PING flood is answered in full and the WebSocket closes cleanly after it.
+for kind in rapid-reset ping; do
+  name=h2c-hypercorn-$kind
+  [[ $kind == ping ]] && name=h2c-hypercorn-ping-flood
+  want "$name" || continue
+  bg "hypercorn-$kind" "${H2WS[@]}" hypercorn --port 18220 --lifetime 20
+  wait_listen 18220
+  cap_start "$name.pcap" 'tcp port 18220'
+  # 2000 PINGs pass the 1000 unacknowledged (hypercorn answers them all; more only grow the
+  # capture).
+  count=2000
+  timeout 15 "${H2WS[@]}" flood --port 18220 --kind "$kind" --count "$count" \
+    2>&1 | tee "expected/$name.pcap.client.log" >&2
+  cap_stop
+  kill_pid "${PIDS[-1]}"
+  grep -h -m1 -o '[A-Za-z.]*Error: .*' "$WORK/hypercorn-$kind.log" \
+    >"expected/$name.pcap.server.log" || rm -f "expected/$name.pcap.server.log"
+  dissect "$name.pcap" 18220
+  dissect_frames "$name.pcap" 18220
+done
 
 # ------------------------------------------------------------------ over TLS (ALPN h2)
 mkdir -p h2tls

@@ -367,8 +367,18 @@ impl Dispatch {
             return Some((w.id, (*w.session).finish(tcp, closer)));
         }
         // An HTTP/2 stream ends by its own frames (END_STREAM, RST_STREAM) in place of FIN
-        // and RST; when it never did, the connection's end is the stream's.
-        let own = self.h2.as_ref().and_then(|h| h.stream_ending(w.id));
+        // and RST; when it never did, or only after the connection's first FIN or RST (a
+        // client's Close and END_STREAM answering the server's FIN), the connection's end is
+        // the stream's.
+        let torn_down = matches!(
+            tcp.ending,
+            Ending::ClientFin | Ending::ServerFin | Ending::ClientRst | Ending::ServerRst
+        );
+        let own = self
+            .h2
+            .as_ref()
+            .and_then(|h| h.stream_ending(w.id))
+            .filter(|e| !torn_down || e.at <= tcp.at);
         let (tcp, closer) = own.as_ref().map_or((tcp, closer), |e| {
             let end = TcpEnd {
                 ending: e.ending,

@@ -10,7 +10,9 @@
 //! stage. Pure; never looks at bytes.
 
 use crate::capture::Timestamp;
-use crate::event::{CloseInfo, ConnectionEnding, ConnectionRecord, Ending, H2Goaway, H2Reset};
+use crate::event::{
+    CloseInfo, ConnectionEnding, ConnectionRecord, Ending, H2Goaway, H2Reset, Peer,
+};
 use crate::finding::{Code, Finding};
 
 /// The last stream id a server sends in the first GOAWAY of a graceful shutdown (RFC 9113
@@ -144,13 +146,23 @@ fn since(from: Timestamp, to: Timestamp) -> String {
     }
 }
 
-/// The finding for a GOAWAY sent at `at` while the WebSocket on `stream` was open, unless its
-/// close handshake was already complete by then (the GOAWAY then ends nothing of it).
+/// The finding for a GOAWAY sent at `at` while the WebSocket on `stream` was open, unless it
+/// ends nothing of it: its close handshake was already complete by then, the teardown came
+/// first (a peer that answers the other's FIN with a GOAWAY), or it is the client's NO_ERROR
+/// (its last stream id counts the server's streams, RFC 9113 §6.8, so it says nothing of the
+/// client's own extended CONNECT: the client is leaving, and the ending findings say how).
 fn goaway_finding(g: &H2Reset, stream: u32, end: &End<'_>, at: Timestamp) -> Option<Finding> {
     let close = end.close;
     let before =
         |c: &Option<crate::event::CloseFrame>| c.as_ref().is_some_and(|c| c.packet < g.packet);
     if before(&close.client) && before(&close.server) {
+        return None;
+    }
+    let torn_down = !matches!(
+        end.ending,
+        ConnectionEnding::Open | ConnectionEnding::Evicted
+    );
+    if (torn_down && at > end.at) || (g.by == Peer::Client && g.code == 0) {
         return None;
     }
     let last = g.last_stream.unwrap_or(0);
@@ -203,7 +215,7 @@ fn code_name(r: &H2Reset) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CloseFrame, Peer};
+    use crate::event::CloseFrame;
 
     fn goaway(code: u32, last: u32, packet: u64) -> H2Reset {
         H2Reset {
@@ -256,6 +268,30 @@ mod tests {
         // NO_ERROR that does not cover the stream does not let it finish.
         let below = goaway_finding(&goaway(0, 1, 9), 3, &end, at).unwrap();
         assert_eq!(below.code, Code::H2GoawayClosedWebsocket);
+    }
+
+    #[test]
+    fn a_goaway_after_the_teardown_or_the_clients_no_error_ends_nothing() {
+        // hypercorn after a rapid reset (h2c-hypercorn-rapid-reset): its FIN first, then the
+        // client's Close and GOAWAY NO_ERROR (last stream 0: no pushed stream).
+        let open = CloseInfo::default();
+        let end = torn(&open, ConnectionEnding::FinWithoutClose);
+        let mut client = goaway(0, 0, 9);
+        client.by = Peer::Client;
+        let after = Timestamp(3_000_000_001);
+        assert!(goaway_finding(&client, 1, &end, after).is_none());
+        // Before the teardown too: the client's last stream id counts the server's streams.
+        assert!(goaway_finding(&client, 1, &end, Timestamp(0)).is_none());
+        // The client's connection error still closes every stream.
+        client.code = 1;
+        let e = goaway_finding(&client, 1, &end, Timestamp(0)).unwrap();
+        assert_eq!(e.code, Code::H2GoawayClosedWebsocket);
+        assert!(goaway_finding(&client, 1, &end, after).is_none());
+        // A server's GOAWAY after its own teardown ended nothing either; in the same packet
+        // as it, it did.
+        let server = goaway(2, 1, 9);
+        assert!(goaway_finding(&server, 1, &end, after).is_none());
+        assert!(goaway_finding(&server, 1, &end, Timestamp(3_000_000_000)).is_some());
     }
 
     #[test]

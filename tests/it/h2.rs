@@ -1419,3 +1419,86 @@ fn a_hard_stop_after_a_graceful_goaway_is_the_shutdowns_deadline_not_an_idle_tim
         "{lines}"
     );
 }
+
+/// The rapid reset and the PING flood of the node captures, at hypercorn 0.18 (python h2 and
+/// priority, no flood limits of their own), whose reactions differ from nghttp2's: under the
+/// rapid reset its priority tree refuses the 1001st open stream (its log:
+/// TooManyStreamsError), the connection's task dies and hypercorn closes TCP with a FIN, with
+/// no GOAWAY; the client's Close (END_STREAM) and GOAWAY NO_ERROR (last stream 0) come after
+/// that FIN. The PING flood is answered in full and the WebSocket closes cleanly after it.
+/// wssniff names the floods by the client's frames either way; the rapid-reset record ends
+/// where TCP did (the server's FIN, not the client's later END_STREAM), and the client's
+/// GOAWAY, sent after the teardown and counting only server streams, is no finding (it was
+/// `h2_goaway_closed_websocket`, an error blaming the client).
+#[test]
+fn floods_at_hypercorn_are_named_and_its_own_reactions_are_what_the_record_shows() {
+    const PORT: u16 = 18220;
+    let name = "h2c-hypercorn-rapid-reset.pcap";
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let server_log =
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.server.log")))
+            .unwrap();
+    assert!(
+        server_log.contains("TooManyStreamsError: Refusing to insert 1001 streams"),
+        "{server_log}"
+    );
+    let resets: usize = rows
+        .iter()
+        .filter(|r| r.port != PORT)
+        .map(|r| r.rst_errors.len())
+        .sum();
+    assert_eq!(resets, 2000, "the client's RST_STREAM frames");
+    assert!(
+        server_goaway(&rows, PORT).is_none(),
+        "hypercorn sent no GOAWAY"
+    );
+    let client_goaway = rows
+        .iter()
+        .find(|r| r.port != PORT && r.goaway.is_some())
+        .expect("the client's GOAWAY");
+    assert_eq!(client_goaway.goaway, Some((0, 0)));
+    let conns = connections(&sample(name), &[]);
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c["h2_stream_id"], 1);
+    assert_eq!(
+        c["tcp_end"], "server_fin",
+        "hypercorn's FIN came first: {c}"
+    );
+    assert!(
+        c["close"]["client"]["packet"].as_u64() < Some(client_goaway.packet),
+        "the client's Close, then its GOAWAY"
+    );
+    let found = codes(c);
+    assert!(found.contains(&"h2_rapid_reset".to_owned()), "{found:?}");
+    assert!(
+        !found.iter().any(|c| c.starts_with("h2_goaway")),
+        "{found:?}"
+    );
+    let f = finding(c, "h2_rapid_reset");
+    let cited = f["packets"][0].as_u64().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.packet == cited && r.port != PORT && !r.rst_errors.is_empty()),
+        "{f}"
+    );
+
+    let name = "h2c-hypercorn-ping-flood.pcap";
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let count = |from_server: bool, ack: bool| -> usize {
+        rows.iter()
+            .filter(|r| (r.port == PORT) == from_server)
+            .flat_map(|r| &r.frames)
+            .filter(|f| f.0 == 6 && (f.2 & 1 == 1) == ack)
+            .count()
+    };
+    assert_eq!(
+        (count(false, false), count(true, true)),
+        (2000, 2000),
+        "every PING answered"
+    );
+    let conns = connections(&sample(name), &[]);
+    let c = &conns[0];
+    assert_eq!(c["ending"], "clean", "{c}");
+    assert_eq!(codes(c), ["h2_flood"]);
+}
