@@ -365,12 +365,15 @@ fn spawn_reader(
             {
                 return;
             }
-            let tap = |packet: &Packet<'_>| {
-                if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
-                    ring.push(packet.number, packet.linktype, packet.data);
-                }
-                if let Ok(mut lists) = lists.lock() {
-                    lists.push(packet.number, packet.ts, packet.linktype, packet.data);
+            let tap = |packet: &Packet<'_>, analysed: bool| {
+                // What `-f` drops the engine never sees: no connection of the hex view has it.
+                if analysed {
+                    if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
+                        ring.push(packet.number, packet.linktype, packet.data);
+                    }
+                    if let Ok(mut lists) = lists.lock() {
+                        lists.push(packet.number, packet.ts, packet.linktype, packet.data);
+                    }
                 }
                 if merged {
                     count.fetch_add(
@@ -416,7 +419,7 @@ fn note(lists: &Mutex<PacketLists>, event: &Event) {
 #[allow(clippy::too_many_arguments)]
 fn read_into(
     opened: Opened,
-    (tap, lists): (impl FnMut(&Packet<'_>), &Mutex<PacketLists>),
+    (tap, lists): (impl FnMut(&Packet<'_>, bool), &Mutex<PacketLists>),
     filter: Option<&str>,
     config: EngineConfig,
     redactor: &Redactor,
@@ -778,5 +781,87 @@ mod tests {
             PacketRing::sized_for(Some(1024 * mib)),
             (RING_MAX_BYTES, Some(1024 * mib - RING_MAX_BYTES))
         );
+    }
+
+    /// Every TCP connection's packets as the packet lists hold them after reading `path`
+    /// with the filter `filter`: (numbers listed, numbers the capture has on that pair).
+    fn listed_with_filter(path: &str, filter: Option<&str>) -> Vec<(Vec<u64>, Vec<u64>)> {
+        let keys = Keys::open(None, crate::tls::keylog::DEFAULT_MAX_SESSIONS, false).unwrap();
+        let (rx, handle) = spawn_file_reader(
+            &FileInput::one(path),
+            filter,
+            EngineConfig::default(),
+            Redactor::disabled(),
+            keys,
+        )
+        .unwrap();
+        let lists = rx
+            .iter()
+            .find_map(|f| match f {
+                Feed::PacketLists(l) => Some(l),
+                _ => None,
+            })
+            .unwrap();
+        let _ = rx.iter().count();
+        let _ = handle.join();
+        let mut pairs: Vec<(std::net::SocketAddr, std::net::SocketAddr, Vec<u64>)> = Vec::new();
+        let mut source = FileSource::open(path).unwrap();
+        source.for_each_packet(|p| {
+            if let Ok(seg) = crate::decode::decode(p) {
+                let a = std::net::SocketAddr::new(seg.src_ip, seg.src_port);
+                let b = std::net::SocketAddr::new(seg.dst_ip, seg.dst_port);
+                match pairs
+                    .iter_mut()
+                    .find(|(x, y, _)| (*x == a && *y == b) || (*x == b && *y == a))
+                {
+                    Some((_, _, numbers)) => numbers.push(p.number),
+                    None => pairs.push((a, b, vec![p.number])),
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        let lists = lists.lock().unwrap();
+        let wide = (
+            crate::capture::Timestamp(i64::MIN),
+            crate::capture::Timestamp(i64::MAX),
+        );
+        pairs
+            .into_iter()
+            .map(|(a, b, all)| {
+                let listed = lists
+                    .of(a, b, wide.0, wide.1)
+                    .map(super::super::flows::ConnectionPackets::numbers)
+                    .unwrap_or_default();
+                (listed, all)
+            })
+            .collect()
+    }
+
+    /// Issue 16: a packet `-f` drops never reaches the engine, so the hex view of a
+    /// connection must not list it (the lists were fed before the filter: the bare ACKs a
+    /// `greater 70` filter drops were listed).
+    #[test]
+    fn packets_the_filter_drops_are_not_listed() {
+        let path = format!("{}/samples/close-codes.pcap", env!("CARGO_MANIFEST_DIR"));
+        let mut keep = PacketFilter::new("greater 70").unwrap();
+        let mut passes = std::collections::HashMap::new();
+        FileSource::open(&path).unwrap().for_each_packet(|p| {
+            passes.insert(p.number, keep.matches(p));
+            ControlFlow::Continue(())
+        });
+        let unfiltered = listed_with_filter(&path, None);
+        // Without the filter every packet is listed, the short ones too.
+        assert!(unfiltered.iter().all(|(listed, all)| listed == all));
+        assert!(unfiltered.iter().flat_map(|(l, _)| l).any(|n| !passes[n]));
+        let filtered = listed_with_filter(&path, Some("greater 70"));
+        let mut listed_any = false;
+        for (listed, all) in &filtered {
+            let kept: Vec<u64> = all.iter().copied().filter(|n| passes[n]).collect();
+            if !listed.is_empty() {
+                listed_any = true;
+                assert_eq!(listed, &kept, "only the packets the filter kept");
+            }
+        }
+        assert!(listed_any);
     }
 }
