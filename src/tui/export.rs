@@ -431,7 +431,7 @@ pub fn load_connection_window(request: &HexRequest, progress: &ScanProgress) -> 
         };
         let end = scan(path, store, range, progress, |p| {
             // The last page seen, in case the connection ends before the asked positions.
-            if pos < asked + page {
+            if pos < asked.saturating_add(page) {
                 if recent.len() == MAX_HEX_PACKETS {
                     recent.pop_front();
                 }
@@ -448,7 +448,9 @@ pub fn load_connection_window(request: &HexRequest, progress: &ScanProgress) -> 
             ScanEnd::Failed(why) => notes.push(why),
         }
         // `recent` holds the positions just before the last one it took.
-        let start = pos.min(asked + page) - recent.len() as u64;
+        let start = pos
+            .min(asked.saturating_add(page))
+            .saturating_sub(recent.len() as u64);
         loaded = recent.into_iter().collect();
         dump.total = Some(pos);
         start

@@ -2137,6 +2137,11 @@ fn a_long_connections_middle_packets_are_shown() {
         screen.contains("scanning the capture for them: 24 %"),
         "{screen}"
     );
+    // What a load is wanted for: the view on screen; once it goes (Esc), no longer (the
+    // event loop then gives the load up).
+    assert_eq!(app.hex_wanted(), Some((0, HexWindow::From(992))));
+    app.update(Action::Back);
+    assert_eq!(app.hex_wanted(), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

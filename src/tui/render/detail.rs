@@ -531,8 +531,8 @@ fn connection_hex_lines(hex: Option<&HexDump>, loading: Option<HexLoading>) -> V
             HexWindow::Ends => "the packets of this connection".to_owned(),
             HexWindow::From(p) => format!(
                 "packets {} to {} of this connection",
-                p + 1,
-                p + MAX_HEX_PACKETS as u64
+                p.saturating_add(1),
+                p.saturating_add(MAX_HEX_PACKETS as u64)
             ),
         };
         let mut out = vec![Line::raw(format!("loading {what} …"))];
