@@ -108,9 +108,14 @@ pub fn scan(
 ) -> ScanEnd {
     progress.scanning.store(true, Ordering::Relaxed);
     progress.done.store(0, Ordering::Relaxed);
+    // Merged files are read from their start: their progress counts from there.
+    let base = match store {
+        Some(PacketStore::Merged(_)) => 0,
+        _ => range.after,
+    };
     let span = match range.before {
-        u64::MAX => range.capture_packets.saturating_sub(range.after),
-        before => before.saturating_sub(range.after + 1),
+        u64::MAX => range.capture_packets.saturating_sub(base),
+        before => before.saturating_sub(base + 1),
     };
     let mut cancelled = false;
     // One packet of the read: `Break` once past the range or given up.
@@ -121,7 +126,7 @@ pub fn scan(
         }
         progress
             .done
-            .store(p.number.saturating_sub(range.after), Ordering::Relaxed);
+            .store(p.number.saturating_sub(base), Ordering::Relaxed);
         if p.number <= range.after {
             return ControlFlow::Continue(());
         }
