@@ -352,7 +352,7 @@ fn perform(
             // loop keeps drawing and polls it ([`poll_hex_job`]).
             *job = None;
             if let Some(request) = hex_request(app, i, window) {
-                match scan::HexJob::spawn(request) {
+                match scan::HexJob::spawn(request, export::load_connection_window) {
                     Ok(started) => {
                         app.hex_loading = Some(app::HexLoading {
                             connection: i,

@@ -7,7 +7,7 @@
 //! order: one file from the checkpoint before the first (its packet index), merged files as
 //! the merge read them (from their start: the merge's numbering has no byte offset), the
 //! ring of recent packets (live, standard input) while it still holds them, and says why
-//! when it cannot. [`HexJob`] runs a load ([`super::export::load_connection_window`]) on a
+//! when it cannot. [`HexJob`] runs a load (`export::load_connection_window`) on a
 //! thread of its own with its progress shared, so drawing never waits for the disk and a
 //! scan can be given up (dropping the job cancels it).
 //!
@@ -238,6 +238,9 @@ pub struct HexRequest {
     pub capture_packets: u64,
 }
 
+/// What loads a connection's packets for [`HexJob`].
+pub type LoadFn = fn(&HexRequest, &ScanProgress) -> HexDump;
+
 /// A hex view load running on a thread of its own; dropping it gives the load up.
 #[derive(Debug)]
 pub struct HexJob {
@@ -248,11 +251,13 @@ pub struct HexJob {
 }
 
 impl HexJob {
-    /// Starts loading `request` on a new thread.
+    /// Starts loading `request` with `load` (the hex view's loader,
+    /// `export::load_connection_window`, which scans through this module) on a new
+    /// thread.
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn spawn(request: HexRequest) -> std::io::Result<HexJob> {
+    pub fn spawn(request: HexRequest, load: LoadFn) -> std::io::Result<HexJob> {
         let progress = Arc::new(ScanProgress::default());
         let (tx, rx) = channel();
         let key = (request.index, request.window);
@@ -260,7 +265,7 @@ impl HexJob {
         std::thread::Builder::new()
             .name("wssniff-hex".into())
             .spawn(move || {
-                let dump = super::export::load_connection_window(&request, &shared);
+                let dump = load(&request, &shared);
                 if !shared.cancelled() {
                     let _ = tx.send(dump);
                 }

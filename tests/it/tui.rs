@@ -2191,7 +2191,8 @@ fn packets_past_the_lists_room_are_found_by_scanning() {
         let (_, done, of) = progress.get();
         assert!(done >= 64 && of >= done, "{what}: {done} of {of}");
         // The same on a thread of its own.
-        let job = wssniff::tui::scan::HexJob::spawn(request).unwrap();
+        let job =
+            wssniff::tui::scan::HexJob::spawn(request, export::load_connection_window).unwrap();
         assert_eq!(job.wait().unwrap().packets, want, "{what}: the job");
     }
     let cut = listed_in(1_200);
