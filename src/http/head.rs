@@ -55,8 +55,7 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
         Err(why) => return HeadParse::Invalid(why),
     };
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let start_line =
-        String::from_utf8_lossy(first_line.strip_suffix(b"\r").unwrap_or(first_line)).into_owned();
+    let start_line = text(first_line.strip_suffix(b"\r").unwrap_or(first_line));
     let start = if request {
         StartLine::Request {
             method: raw.method.unwrap_or_default().to_owned(),
@@ -77,12 +76,25 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
             .iter()
             .map(|h| Header {
                 name: h.name.to_owned(),
-                value: String::from_utf8_lossy(h.value).trim().to_owned(),
+                value: match std::str::from_utf8(h.value) {
+                    Ok(value) => value.trim().to_owned(),
+                    Err(_) => String::from_utf8_lossy(h.value).trim().to_owned(),
+                },
             })
             .collect(),
         len: raw.len,
-        raw: String::from_utf8_lossy(bytes.get(..raw.len).unwrap_or(bytes)).into_owned(),
+        raw: text(bytes.get(..raw.len).unwrap_or(bytes)),
     })
+}
+
+/// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
+/// `str::from_utf8` checks them a word at a time, where `from_utf8_lossy` walks them in
+/// chunks (1.7 % of a run, parsing every upgrade's head).
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => valid.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Parses what a snap-length cut left of a head that starts at `buf[0]` and has no end in
