@@ -147,8 +147,10 @@ pub struct TlsRecord {
     #[serde(serialize_with = "ser_ts")]
     pub end_ts: Timestamp,
     /// Client endpoint.
+    #[serde(serialize_with = "super::ser_endpoint")]
     pub client: SocketAddr,
     /// Server endpoint.
+    #[serde(serialize_with = "super::ser_endpoint")]
     pub server: SocketAddr,
     /// Community ID v1 of the connection.
     pub community_id: String,
