@@ -37,13 +37,19 @@ pub struct FlowKey {
 
 /// Hashes each endpoint as one or two words, not field by field: the key is hashed on every
 /// packet. Equal keys hash alike (addresses and ports are all that `FlowKey::new` sets).
+/// Two IPv4 endpoints (nearly every key) are one 128-bit word: one round of the hasher.
 impl Hash for FlowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        if let (IpAddr::V4(lo), IpAddr::V4(hi)) = (self.lo_ip, self.hi_ip) {
+            state.write_u128(
+                u128::from(v4_endpoint(lo, self.lo_port)) << 64
+                    | u128::from(v4_endpoint(hi, self.hi_port)),
+            );
+            return;
+        }
         for (ip, port) in [(self.lo_ip, self.lo_port), (self.hi_ip, self.hi_port)] {
             match ip {
-                IpAddr::V4(ip) => {
-                    state.write_u64((u64::from(ip.to_bits()) << 16) | u64::from(port))
-                }
+                IpAddr::V4(ip) => state.write_u64(v4_endpoint(ip, port)),
                 IpAddr::V6(ip) => {
                     state.write_u128(ip.to_bits());
                     state.write_u16(port);
@@ -51,6 +57,11 @@ impl Hash for FlowKey {
             }
         }
     }
+}
+
+/// An IPv4 endpoint as one word that orders as `(ip, port)` does.
+fn v4_endpoint(ip: std::net::Ipv4Addr, port: u16) -> u64 {
+    (u64::from(ip.to_bits()) << 16) | u64::from(port)
 }
 
 /// A direction within a connection, relative to its [`FlowKey`].
@@ -86,7 +97,15 @@ impl FlowKey {
     /// The key of a segment from `src` to `dst`, and the segment's direction.
     #[must_use]
     pub fn new(src_ip: IpAddr, src_port: u16, dst_ip: IpAddr, dst_port: u16) -> (FlowKey, Side) {
-        if (src_ip, src_port) <= (dst_ip, dst_port) {
+        // IPv4 addresses order by their bits, so two IPv4 endpoints compare as two words
+        // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet).
+        let lo_to_hi = match (src_ip, dst_ip) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                v4_endpoint(src, src_port) <= v4_endpoint(dst, dst_port)
+            }
+            _ => (src_ip, src_port) <= (dst_ip, dst_port),
+        };
+        if lo_to_hi {
             let key = FlowKey {
                 lo_ip: src_ip,
                 hi_ip: dst_ip,
@@ -383,6 +402,32 @@ mod tests {
         let (k2, s2) = FlowKey::new(b, 80, a, 5000);
         assert_eq!(k1, k2);
         assert_eq!(s1.reverse(), s2);
+    }
+
+    #[test]
+    fn ipv4_keys_order_endpoints_as_the_tuples_do() {
+        let ips: Vec<IpAddr> = ["0.0.0.0", "9.255.0.1", "10.0.0.1", "10.0.0.2", "10.0.1.0"]
+            .iter()
+            .chain(&["128.0.0.0", "255.255.255.255", "::1", "::ffff:10.0.0.1"])
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let ports = [0u16, 1, 80, 255, 256, 5000, 65_535];
+        for &a in &ips {
+            for &b in &ips {
+                for &pa in &ports {
+                    for &pb in &ports {
+                        let (key, side) = FlowKey::new(a, pa, b, pb);
+                        let expected = if (a, pa) <= (b, pb) {
+                            Side::LoToHi
+                        } else {
+                            Side::HiToLo
+                        };
+                        assert_eq!(side, expected, "{a}:{pa} {b}:{pb}");
+                        assert_eq!(key, FlowKey::new(b, pb, a, pa).0);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
