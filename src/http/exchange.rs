@@ -653,13 +653,35 @@ impl Exchange {
             self.report_eio_response(out, false);
         }
         let data = link.stream(side).data();
-        if let Some(scan) = http::scan_head(data, len, is_request) {
-            if let Some(next) = self.plain_message(link, side, is_request, len, scan) {
-                return next;
+        // Whether `plain_message` will turn this message down (exactly its conditions): then
+        // the head is built from the same parse as the scan, not parsed a second time.
+        let (pending, max_pending) = (self.pending.len(), self.max_pending);
+        let answers_upgrade = self
+            .pending
+            .front()
+            .is_some_and(|p| p.upgrade.is_some() || p.eio.is_some());
+        let needs_head = |scan: &http::Scan| {
+            scan.websocket
+                || scan.engineio
+                || if is_request {
+                    pending >= max_pending
+                } else {
+                    scan.status == 101 || answers_upgrade
+                }
+        };
+        let mut parsed = None;
+        if let Some((scan, head)) = http::read_head(data, len, is_request, needs_head) {
+            match head {
+                Some(head) => parsed = Some(HeadParse::Complete(head)),
+                None => {
+                    if let Some(next) = self.plain_message(link, side, is_request, len, scan) {
+                        return next;
+                    }
+                }
             }
         }
         let stream = link.stream(side);
-        match http::parse_head(stream.data(), len, is_request) {
+        match parsed.unwrap_or_else(|| http::parse_head(stream.data(), len, is_request)) {
             HeadParse::Complete(head) => {
                 let first = stream.origin(0);
                 let last = stream.origin(len.saturating_sub(1));

@@ -27,10 +27,8 @@ pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3);
     let tail = buf.get(start..)?;
     let mut i = 0;
-    while let Some(pos) = tail
-        .get(i..)
-        .and_then(|t| t.iter().position(|&b| b == b'\n'))
-    {
+    // memchr: a head's lines are tens of bytes, searched a vector at a time.
+    while let Some(pos) = tail.get(i..).and_then(|t| memchr::memchr(b'\n', t)) {
         let at = i + pos;
         // `at` is a newline; a head ends at "\n\r\n" or "\n\n".
         match (tail.get(at + 1), tail.get(at + 2)) {
@@ -50,10 +48,14 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
         return HeadParse::Partial;
     };
     let mut storage = header_slots();
-    let raw = match parse_raw(bytes, request, &mut storage) {
-        Ok(raw) => raw,
-        Err(why) => return HeadParse::Invalid(why),
-    };
+    match parse_raw(bytes, request, &mut storage) {
+        Ok(raw) => HeadParse::Complete(owned_head(bytes, &raw, request)),
+        Err(why) => HeadParse::Invalid(why),
+    }
+}
+
+/// The owned [`Head`] of `bytes` (a whole head) as httparse read it into `raw`.
+fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let start_line = text(first_line.strip_suffix(b"\r").unwrap_or(first_line));
     let start = if request {
@@ -67,7 +69,7 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
             reason: raw.reason.unwrap_or_default().to_owned(),
         }
     };
-    HeadParse::Complete(Head {
+    Head {
         start,
         version_minor: raw.version.unwrap_or(1),
         start_line,
@@ -84,7 +86,7 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
             .collect(),
         len: raw.len,
         raw: text(bytes.get(..raw.len).unwrap_or(bytes)),
-    })
+    }
 }
 
 /// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
@@ -390,9 +392,29 @@ impl Scan {
 /// `None` when it does not parse (or has too many fields): [`parse_head`] then says why.
 #[must_use]
 pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
+    read_head(buf, len, request, |_| false).map(|(scan, _)| scan)
+}
+
+/// [`scan_head`], and the owned [`Head`] as [`parse_head`] builds it when `wants_head` says
+/// the caller needs it after seeing the scan: an upgrade's head is parsed once, not scanned
+/// and then parsed again. `None` when the head does not parse (or has too many fields).
+#[must_use]
+pub fn read_head(
+    buf: &[u8],
+    len: usize,
+    request: bool,
+    wants_head: impl FnOnce(&Scan) -> bool,
+) -> Option<(Scan, Option<Head>)> {
     let bytes = buf.get(..len)?;
     let mut storage = header_slots();
     let raw = parse_raw(bytes, request, &mut storage).ok()?;
+    let scan = scan_of(&raw);
+    let head = wants_head(&scan).then(|| owned_head(bytes, &raw, request));
+    Some((scan, head))
+}
+
+/// What [`Scan`] says of a head httparse read.
+fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
     let (headers, status, head_method, connect_method) = (
         raw.headers,
         raw.code.unwrap_or(0),
@@ -437,7 +459,7 @@ pub fn scan_head(buf: &[u8], len: usize, request: bool) -> Option<Scan> {
                 .and_then(|v| v.trim().parse().ok());
         }
     }
-    Some(scan)
+    scan
 }
 
 /// Whether a request target carries an `EIO=` parameter (Engine.IO, `engineio::target`):
@@ -624,6 +646,13 @@ mod tests {
                     .iter()
                     .any(|h| h.name.to_ascii_lowercase().starts_with("sec-websocket-"));
             assert_eq!(scan.websocket, ws, "{bytes:?}");
+            // The head read with the scan is the head parse_head builds; none when unwanted.
+            let (again, built) = read_head(bytes, len, *request, |s| *s == scan).unwrap();
+            assert_eq!((again, built.as_ref()), (scan, Some(&head)), "{bytes:?}");
+            assert_eq!(
+                read_head(bytes, len, *request, |_| false),
+                Some((scan, None))
+            );
             if *request {
                 assert_eq!(scan.request_body(), request_body(&head), "{bytes:?}");
                 assert_eq!(scan.head_method, head.method() == Some("HEAD"));
