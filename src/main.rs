@@ -8,6 +8,11 @@ use clap::Parser;
 use wssniff::cli::Cli;
 use wssniff::run::{self, RunError};
 
+/// mimalloc instead of the system allocator (see Cargo.toml for why): the library and its
+/// tests keep whatever allocator their binary has.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(kind) = cli.generate {
