@@ -60,6 +60,22 @@ pub struct EioUpgrade {
     pub probe_answered: bool,
     /// The client sent `5`: the session moved to WebSocket.
     pub upgraded: bool,
+    /// The HTTP/2 stream of an RFC 8441 extended CONNECT (answered 200 when it switched,
+    /// not 101); absent for an HTTP/1.1 upgrade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_stream: Option<u32>,
+}
+
+impl EioUpgrade {
+    /// Whether the handshake switched to WebSocket: a 101, or a 2xx to an extended CONNECT.
+    #[must_use]
+    pub fn switched(&self) -> bool {
+        match (self.status, self.h2_stream) {
+            (Some(101), None) => true,
+            (Some(s), Some(_)) => (200..300).contains(&s),
+            _ => false,
+        }
+    }
 }
 
 /// An Engine.IO error answer (HTTP 400 or 403 with `{"code":N,"message":…}`).

@@ -230,6 +230,7 @@ mod tests {
             transport: if upgraded { "websocket" } else { "polling" },
             polls: if upgraded { 3 } else { 7 },
             upgrade: Some(EioUpgrade {
+                h2_stream: None,
                 handshake_id: Some(1),
                 status: Some(101),
                 verdict: "ok",
