@@ -132,6 +132,21 @@ if want engineio-sticky-400; then
   cap_stop; stop_all
 fi
 
+# The same failure with python-socketio (aiohttp) backends and its client: python-engineio
+# answers the stray poll 400 with a plain-text body (`"Invalid session SID"`, a JSON string,
+# Content-Type text/plain), not engine.io's `{"code":1,...}`.
+if want engineio-python-sticky-400; then
+  bg a "${PYEIO[@]}" server --port 18315 --lifetime 20
+  bg b "${PYEIO[@]}" server --port 18316 --lifetime 20
+  wait_listen 18315; wait_listen 18316
+  nginx_start 18314 18315 18316 "" "$UPGRADE_LINES"
+  cap_start engineio-python-sticky-400.pcap 'tcp port 18314 or tcp port 18315 or tcp port 18316'
+  # (python-engineio's client warnings go to stderr: kept in the log too)
+  timeout -s TERM 20 "${PYEIO[@]}" client --url http://127.0.0.1:18314 --transports polling --hold 1.5 2>&1 |
+    tee expected/engineio-python-sticky-400.pcap.client.log >&2 || true
+  cap_stop; stop_all
+fi
+
 # The same with ip_hash: every request of the client reaches one backend.
 if want engineio-sticky-iphash-ok; then
   bg a "${EIO[@]}" server --port 18322 --lifetime 20

@@ -128,13 +128,18 @@ fn sessions_from_every_sample_agree_with_tsharks_bodies_and_frames() {
                 );
             }
         }
-        // Every Engine.IO error body tshark shows is an error of ours, with its code.
+        // Every Engine.IO error body tshark shows is an error of ours, with its code
+        // (python-engineio's stale-sid answer is a JSON string: code 1's meaning).
         let mut theirs: Vec<(u64, i64)> = lines
             .iter()
             .filter(|l| l[0] == "http")
             .filter_map(|l| {
                 let v: Value = serde_json::from_str(l.get(4)?).ok()?;
-                Some((l[1].parse().ok()?, v["code"].as_i64()?))
+                let code = match v.as_str() {
+                    Some(text) => text.starts_with("Invalid session ").then_some(1)?,
+                    None => v["code"].as_i64()?,
+                };
+                Some((l[1].parse().ok()?, code))
             })
             .collect();
         let mut mine: Vec<(u64, i64)> = ours
@@ -201,6 +206,53 @@ fn a_non_sticky_balancer_names_the_backend_that_created_the_sid() {
     let ok = session("engineio-sticky-iphash-ok.pcap");
     assert!(codes(&ok).is_empty(), "{ok:#}");
     assert_eq!(ok["transport"], "websocket");
+}
+
+/// python-socketio backends behind nginx round robin: the poll after the open reaches the
+/// other backend, and python-engineio answers 400 with text (`"Invalid session SID"`), not
+/// engine.io's `{"code":1,…}`: the same failure, named the same way, backends and all.
+#[test]
+fn python_engineio_s_plain_text_invalid_session_is_session_unknown() {
+    let name = "engineio-python-sticky-400.pcap";
+    let s = session(name);
+    let log = client_log(name);
+    assert!(log.contains("Unexpected status code 400"), "{log}");
+    assert_eq!(codes(&s), ["engineio_session_unknown"], "{s:#}");
+    assert_eq!(s["ending"], "session_unknown");
+    // tshark's bodies: the open packet's sid, and the two legs of the 400 naming it.
+    let lines = tshark(name);
+    let open = lines
+        .iter()
+        .find_map(|l| l.get(4)?.strip_prefix("0{\"sid\":\""))
+        .unwrap();
+    let sid = open.split('"').next().unwrap();
+    assert_eq!(s["sid"], sid);
+    let refused: Vec<u64> = lines
+        .iter()
+        .filter(|l| {
+            l.get(4)
+                .is_some_and(|b| *b == format!("\"Invalid session {sid}\""))
+        })
+        .map(|l| l[1].parse().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "the backend's answer and nginx's copy");
+    let errors = s["errors"].as_array().unwrap();
+    let packets: Vec<u64> = errors
+        .iter()
+        .map(|e| e["packet"].as_u64().unwrap())
+        .collect();
+    assert_eq!(packets, refused);
+    assert!(errors
+        .iter()
+        .all(|e| e["code"] == 1 && e["message"] == "Invalid session"));
+    // Both backends named: the one that opened the sid and the one that never heard of it.
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains(
+            "created by 127.0.0.1:18315 but 127.0.0.1:18316 answered 400 \"Invalid session\""
+        ),
+        "{why}"
+    );
 }
 
 #[test]

@@ -131,7 +131,11 @@ async def client(args):
     async def disconnect(reason=None):
         print(f"client disconnect: {reason}", flush=True)
 
-    await sio.connect(args.url, transports=args.transports.split(","), wait_timeout=3)
+    try:
+        await sio.connect(args.url, transports=args.transports.split(","), wait_timeout=3)
+    except socketio.exceptions.ConnectionError as e:
+        print(f"client connect failed: {e}", flush=True)
+        return
     answer = await sio.call("hello", {"n": 1}, timeout=3)
     print(f"client ack: {answer}", flush=True)
     for _ in range(30):
