@@ -404,6 +404,17 @@ PREFS
   fi
 fi
 
+# Captures that start mid-session (the handshake and the polls are not in them), cut from
+# engineio-polling-upgrade.pcap as a capture started late would have them: from the 2probe
+# on (the probe, its answer, the upgrade packet, a Socket.IO event and its ack, pings), and
+# from the first ping on (only `2`/`3` pings and pongs, then the disconnect `41`). wssniff
+# must tell Engine.IO by the frames alone and say so.
+if want engineio-mid-session; then
+  [[ -s engineio-polling-upgrade.pcap ]] || die "engineio-mid-session-* are cut from engineio-polling-upgrade.pcap"
+  editcap -r engineio-polling-upgrade.pcap engineio-mid-session-probe.pcap 35-61
+  editcap -r engineio-polling-upgrade.pcap engineio-mid-session-pings.pcap 44-61
+fi
+
 # tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
 # tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
 # Engine.IO requests and responses, then WebSocket text payloads.
@@ -413,6 +424,8 @@ for pcap in engineio-*.pcap; do
   [[ $pcap == engineio-h2-* ]] && continue  # HTTP/2: NAME.pcap.tshark-h2.tsv above
   keys=()
   [[ -f ${pcap%.pcap}.keys ]] && keys=(-o "tls.keylog_file:${pcap%.pcap}.keys")
+  # Without the handshake tshark reads WebSocket only when told the port speaks it.
+  [[ $pcap == engineio-mid-session-* ]] && keys+=(-d tcp.port==18301,websocket)
   {
     tshark -r "$pcap" "${keys[@]}" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
       -T fields -E separator=/t -e frame.number -e http.request.method -e http.response.code \

@@ -752,6 +752,10 @@ impl Dispatch {
                         .opened_by(opening)
                         .with_frame_log(self.limits.frame_log);
                     session.carry(Finding::new(Code::H2FieldsUnknown, message));
+                    session.observe_content(
+                        Box::new(EioObserver::sniffing()),
+                        engineio::observer::limits(),
+                    );
                     self.open_session(u.stream, session);
                 }
                 Some(false) => h2.reject_unseen(u.stream),
@@ -1202,8 +1206,13 @@ impl Dispatch {
                 }
                 link.set_client(client);
                 let start = link.stream(side).origin(0).map_or(link.now, |o| o.ts);
-                let session = Session::sniffed(start, self.limits.max_payload)
+                let mut session = Session::sniffed(start, self.limits.max_payload)
                     .with_frame_log(self.limits.frame_log);
+                // Engine.IO is told by content here (no request named it).
+                session.observe_content(
+                    Box::new(EioObserver::sniffing()),
+                    engineio::observer::limits(),
+                );
                 self.open_session(StreamId::HTTP1, session);
                 *self.lane_mut(side) = Lane::WebSocket;
                 let other = side.reverse();

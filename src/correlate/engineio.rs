@@ -332,6 +332,7 @@ fn new_record(t: &Target, ts: Timestamp) -> EngineIoSession {
         sid: t.sid.clone(),
         version: t.version,
         path: t.path.clone(),
+        inferred: false,
         ts,
         end_ts: ts,
         open: None,
@@ -977,6 +978,9 @@ impl EngineIoTracker {
         meter: &mut Meter,
     ) {
         let Some(id) = record.handshake_id else {
+            if eio.inferred() {
+                self.inferred(record, eio);
+            }
             return;
         };
         let sid = if let Some(sid) = self.by_handshake.remove(&id) {
@@ -1071,6 +1075,79 @@ impl EngineIoTracker {
             let packet = eio.packets.last().map_or(0, |p| p.packet);
             self.settle(&sid, meter, packet);
         }
+    }
+
+    /// A WebSocket whose handshake was not captured and whose frames showed Engine.IO
+    /// ([`EioObserver::inferred`]): a session of its own, marked `inferred`, written now (its
+    /// connection is over). Its sid is known only if its open packet was captured (a
+    /// websocket-only client's first message); it is not linked to polls, which carry the
+    /// sid the WebSocket's frames never name.
+    fn inferred(&mut self, record: &ConnectionRecord, eio: &EioObserver) {
+        let open = eio
+            .packets
+            .iter()
+            .find_map(|p| p.open.as_ref().map(|o| (o, p.packet)));
+        let mut r = EngineIoSession {
+            sid: open.map(|(o, _)| o.sid.clone()),
+            version: eio.version,
+            path: String::new(),
+            inferred: true,
+            ts: record.ts,
+            end_ts: record.end_ts,
+            open: open.map(|(o, packet)| open_of(o, Transport::Websocket, packet)),
+            transport: "websocket",
+            polls: 0,
+            upgrade: None,
+            connections: vec![EioConnection {
+                client: record.client,
+                server: record.server,
+                transport: "websocket",
+                requests: 0,
+                handshake_id: None,
+                first_packet: eio.first_packet.unwrap_or(0),
+            }],
+            errors: Vec::new(),
+            namespaces: Vec::new(),
+            heartbeat: EioHeartbeat::default(),
+            ending: "capture_ended",
+            findings: Vec::new(),
+        };
+        let mut closed = false;
+        let mut upgrade = EioUpgrade {
+            verdict: "not_captured",
+            ..EioUpgrade::default()
+        };
+        for p in &eio.packets {
+            match (p.kind, p.probe, p.peer) {
+                (Kind::Ping, true, Peer::Client) => upgrade.probe_sent = true,
+                (Kind::Pong, true, Peer::Server) => upgrade.probe_answered = true,
+                (Kind::Upgrade, _, Peer::Client) => upgrade.upgraded = true,
+                (Kind::Close, _, _) => closed = true,
+                _ => {}
+            }
+            if let Some(s) = &p.sio {
+                apply_sio(&mut r, p.peer, s);
+            }
+        }
+        // The probe shows the capture began during the upgrade from polling; its handshake
+        // is what is missing.
+        if upgrade.probe_sent || upgrade.upgraded {
+            r.upgrade = Some(upgrade);
+        }
+        let ws_ping_timeout = if closed {
+            None
+        } else {
+            heartbeat_timeout(r.version, r.open.as_ref(), &eio.pings, record)
+        };
+        self.done.extend(finish_state(State {
+            record: Some(r),
+            heartbeat: eio.pings,
+            malformed: eio.malformed.clone(),
+            closed,
+            ws_ended: true,
+            ws_ping_timeout,
+            ..State::default()
+        }));
     }
 
     /// End of input: every session still followed is written, and what was registered

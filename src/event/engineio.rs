@@ -123,8 +123,13 @@ pub struct EngineIoSession {
     pub sid: Option<String>,
     /// The protocol revision (`EIO=`) the client asked for.
     pub version: u8,
-    /// The request path (`/socket.io/`).
+    /// The request path (`/socket.io/`; empty when inferred: no request was captured).
     pub path: String,
+    /// Known from the WebSocket's frames alone: the capture started after its handshake,
+    /// so no request named Engine.IO, and its content did (`engineio::observer`'s rules).
+    /// Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
     /// First packet of the session.
     #[serde(serialize_with = "ser_ts")]
     pub ts: Timestamp,

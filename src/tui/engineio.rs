@@ -214,6 +214,7 @@ mod tests {
 
     fn session(sid: &str, upgraded: bool) -> EngineIoSession {
         EngineIoSession {
+            inferred: false,
             sid: Some(sid.to_owned()),
             version: 4,
             path: "/socket.io/".to_owned(),

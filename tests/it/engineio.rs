@@ -1053,3 +1053,53 @@ fn engineio_over_http2_polls_on_streams_and_upgrades_by_extended_connect() {
         }
     }
 }
+
+/// Captures started mid-session (cut from engineio-polling-upgrade.pcap by
+/// samples/generate-engineio.sh): no handshake, no poll, so nothing names Engine.IO but the
+/// WebSocket's frames. The session is inferred from them and marked so, with the pings and
+/// pongs tshark shows in the original from the cut on; WebSockets that are not Engine.IO
+/// (the other mid-connection samples) are never taken for it.
+#[test]
+fn a_websocket_without_its_handshake_is_engineio_by_its_frames_and_marked_inferred() {
+    for (name, probe) in [
+        ("engineio-mid-session-probe.pcap", true),
+        ("engineio-mid-session-pings.pcap", false),
+    ] {
+        let s = session(name);
+        assert_eq!(s["inferred"], true, "{name}: {s:#}");
+        assert_eq!(
+            (&s["sid"], &s["transport"]),
+            (&Value::Null, &Value::from("websocket"))
+        );
+        assert_eq!(s["version"], 4, "{name}: the server pings");
+        // tshark's frames (told the port speaks WebSocket): a `2` is a server ping, `3` its
+        // pong; the probe is there when the cut left it.
+        let texts = ws_texts(name);
+        assert_eq!(texts.iter().any(|t| t == "2probe"), probe, "{texts:?}");
+        let pings = texts.iter().filter(|t| **t == "2").count();
+        assert_eq!(s["heartbeat"]["pings"], pings, "{name}: {texts:?}");
+        assert_eq!(
+            s["heartbeat"]["pongs"],
+            texts.iter().filter(|t| **t == "3").count()
+        );
+        assert!(codes(&s).is_empty(), "{name}: {s:#}");
+        let line = stdout(&wssniff(&["-r", sample(name).to_str().unwrap()]));
+        assert!(
+            line.contains("(inferred from its WebSocket frames"),
+            "{line}"
+        );
+        assert!(!line.contains("polls"), "{line}");
+    }
+    for name in [
+        "mid-connection.pcap",
+        "h2c-mid-connection.pcap",
+        "h2c-mid-stream.pcap",
+    ] {
+        let all = all_records(&sample(name), &[]);
+        assert!(all.iter().any(|r| r["type"] == "connection"), "{name}");
+        assert!(
+            !all.iter().any(|r| r["type"] == "engineio_session"),
+            "{name}"
+        );
+    }
+}
