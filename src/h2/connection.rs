@@ -1224,6 +1224,10 @@ impl H2Connection {
             link.stream_mut(side).consume(h.frame_len());
             if end_stream {
                 self.end_stream(h.stream, side, false, ts);
+                // An Engine.IO poll whose body is not read (no room for it) still ends here.
+                if let Some(e) = self.eio.as_deref_mut() {
+                    e.end(h.stream, from_server, Some(ts), out);
+                }
             }
             return true;
         }
@@ -2159,6 +2163,25 @@ mod tests {
         let opened = h.h2.take_opened();
         assert_eq!(opened[0].engineio, Some(4));
         assert!(h.out.engineio.is_empty());
+        // A budget with no room for the bodies: they are not read, the DATA is skipped, and
+        // the poll is still handed on at its END_STREAM, saying so.
+        let mut meter = Meter::with_budget(Some(0));
+        let mut send = |h: &mut H2, side: Side, bytes: &[u8]| {
+            h.packet += 1;
+            let p = h.packet;
+            h.streams[side.index()].append(bytes, p, Timestamp(i64::try_from(p).unwrap()));
+            let mut link =
+                Link::new(&mut h.streams, &mut h.client, Timestamp(0)).with_meter(&mut meter);
+            while !link.stream(side).data().is_empty() && h.h2.step(&mut link, side, &mut h.out) {}
+        };
+        send(&mut h, C, &frame(1, 0x4, 11, &block(&post)));
+        send(&mut h, C, &frame(0, 0x1, 11, b"42[\"x\"]"));
+        send(&mut h, S, &frame(1, 0x4, 11, &block(&[(":status", "200")])));
+        send(&mut h, S, &frame(0, 0x1, 11, b"ok"));
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1);
+        assert_eq!(polls[0].bodies_unread, 2);
+        assert!(polls[0].request.body.is_none());
     }
 
     #[test]
