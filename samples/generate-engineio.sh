@@ -52,12 +52,14 @@ if [[ ! -d $GEN/eio/node_modules/socket.io ]]; then
   log "npm install in $GEN/eio"
   (cd "$GEN/eio" && timeout 300 npm install --no-audit --no-fund -q)
 fi
-PY=$GEN/.venv-eio/bin/python
-if ! "$PY" -c 'import socketio, aiohttp' 2>/dev/null; then
-  log "creating $GEN/.venv-eio (python-socketio, aiohttp)"
+# EIO_PY: a python that has them already (the venv is made otherwise).
+PY=${EIO_PY:-$GEN/.venv-eio/bin/python}
+if ! "$PY" -c 'import socketio, aiohttp, hypercorn' 2>/dev/null; then
+  log "creating $GEN/.venv-eio (python-socketio, aiohttp, hypercorn)"
   rm -rf "$GEN/.venv-eio"
   python3 -m venv "$GEN/.venv-eio"
-  timeout 300 "$PY" -m pip install -q python-socketio aiohttp
+  PY=$GEN/.venv-eio/bin/python
+  timeout 300 "$PY" -m pip install -q python-socketio aiohttp hypercorn
 fi
 EIO=(node "$GEN/eio/eio.js")
 PYEIO=("$PY" "$GEN/eio/pyeio.py")
@@ -127,6 +129,21 @@ if want engineio-sticky-400; then
   nginx_start 18311 18312 18313 "" "$UPGRADE_LINES"
   cap_start engineio-sticky-400.pcap 'tcp port 18311 or tcp port 18312 or tcp port 18313'
   client engineio-sticky-400 "${EIO[@]}" client --url http://127.0.0.1:18311 --transports polling --hold 1500 --no-reconnect
+  cap_stop; stop_all
+fi
+
+# The same failure with python-socketio (aiohttp) backends and its client: python-engineio
+# answers the stray poll 400 with a plain-text body (`"Invalid session SID"`, a JSON string,
+# Content-Type text/plain), not engine.io's `{"code":1,...}`.
+if want engineio-python-sticky-400; then
+  bg a "${PYEIO[@]}" server --port 18315 --lifetime 20
+  bg b "${PYEIO[@]}" server --port 18316 --lifetime 20
+  wait_listen 18315; wait_listen 18316
+  nginx_start 18314 18315 18316 "" "$UPGRADE_LINES"
+  cap_start engineio-python-sticky-400.pcap 'tcp port 18314 or tcp port 18315 or tcp port 18316'
+  # (python-engineio's client warnings go to stderr: kept in the log too)
+  timeout -s TERM 20 "${PYEIO[@]}" client --url http://127.0.0.1:18314 --transports polling --hold 1.5 2>&1 |
+    tee expected/engineio-python-sticky-400.pcap.client.log >&2 || true
   cap_stop; stop_all
 fi
 
@@ -289,14 +306,126 @@ if want engineio-two-sessions; then
   cap_stop; stop_all
 fi
 
+# Engine.IO over HTTP/2: headless Firefox ESR loads a page (gen/eio/page) using
+# socket.io-client's browser bundle from python-socketio's ASGI app under hypercorn over
+# TLS (ALPN h2; hypercorn's SETTINGS enable extended CONNECT, RFC 8441). The polls are GET
+# and POST streams of one h2 connection, their bodies in DATA frames; the upgrade is an
+# extended CONNECT on the same connection. Firefox trusts a throwaway local CA through a
+# fresh profile's NSS database (certutil) and writes its key log (SSLKEYLOGFILE) to
+# NAME.keys; the page's console lines (Firefox prints them with
+# devtools.console.stdout.content) are the client's log, hypercorn's access log and the
+# server's events NAME.pcap.server.log. tshark's decrypted HTTP/2 view (HEADERS and DATA per
+# stream) is kept as NAME.pcap.tshark-h2.tsv.
+# - engineio-h2-firefox-fallback: python-engineio as it is refuses the extended CONNECT (it
+#   looks for an Upgrade header, which HTTP/2 has not: "Invalid transport", sent by
+#   hypercorn as 403) and the session stays on polling;
+# - engineio-h2-firefox: the same with an ASGI wrapper adding that header (pyeio.py
+#   --upgrade-header): answered 200, probe, upgrade, pings over the h2 WebSocket.
+EIO_H2_SAMPLES=(engineio-h2-firefox-fallback engineio-h2-firefox)
+eio_h2_wanted() {
+  local n
+  for n in "${EIO_H2_SAMPLES[@]}"; do [[ -z $ONLY || $n == *"$ONLY"* ]] && return 0; done
+  return 1
+}
+if eio_h2_wanted; then
+  command -v firefox-esr >/dev/null && command -v certutil >/dev/null ||
+    die "engineio-h2-firefox* need firefox-esr and certutil (apt-get install firefox-esr libnss3-tools)"
+  ca=$WORK/ca.pem
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj '/CN=wssniff sample CA' -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$WORK/ca.key" -out "$ca" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$WORK/leaf.key" -out "$WORK/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$WORK/leaf.ext"
+  openssl x509 -req -in "$WORK/leaf.csr" -CA "$ca" -CAkey "$WORK/ca.key" -CAcreateserial \
+    -days 365 -extfile "$WORK/leaf.ext" -out "$WORK/leaf.pem" 2>/dev/null
+  mkdir -p "$WORK/page"
+  cp "$GEN/eio/page/index.html" "$GEN/eio/node_modules/socket.io-client/dist/socket.io.min.js" "$WORK/page/"
+  : >"$WORK/page/favicon.ico"
+  eio_firefox() {  # eio_firefox NAME PORT [pyeio.py asgi options...]
+    local name=$1 port=$2 profile=$WORK/firefox-$1 ff i
+    shift 2
+    mkdir -p "$profile"
+    certutil -N -d "sql:$profile" --empty-password
+    certutil -A -n 'wssniff sample CA' -t C,, -i "$ca" -d "sql:$profile"
+    cat >"$profile/user.js" <<'PREFS'
+user_pref("network.http.http2.websockets", true);
+user_pref("devtools.console.stdout.content", true);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("app.update.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("network.dns.disablePrefetch", true);
+user_pref("network.prefetch-next", false);
+user_pref("network.http.speculative-parallel-limit", 0);
+PREFS
+    EIO_DEBUG=1 bg "server-$name" "${PYEIO[@]}" asgi --port "$port" --ping-interval 1 --ping-timeout 1 \
+      --lifetime 40 --cert "$WORK/leaf.pem" --key "$WORK/leaf.key" --page "$WORK/page" "$@"
+    wait_listen "$port"
+    rm -f "$name.keys"
+    cap_start "$name.pcap" "tcp port $port"
+    SSLKEYLOGFILE=$HERE/$name.keys MOZ_HEADLESS=1 timeout -s TERM 40 \
+      firefox-esr --headless --no-remote --profile "$profile" "https://localhost:$port/" \
+      >"$WORK/firefox-$name.log" 2>&1 &
+    ff=$!
+    PIDS+=($ff)
+    for i in $(seq 200); do grep -q 'server disconnect' "$WORK/server-$name.log" && break; sleep 0.1; done
+    sleep 1
+    kill_pid "$ff"
+    cap_stop
+    grep -q 'server disconnect' "$WORK/server-$name.log" ||
+      { cat "$WORK/firefox-$name.log" "$WORK/server-$name.log" >&2; die "$name: the page's session did not end"; }
+    grep -o 'client .*' "$WORK/firefox-$name.log" | sed 's/"$//; s/\\"/"/g' \
+      | tee "expected/$name.pcap.client.log" >&2
+    grep -v '^ \|^Traceback\|^transport:\|^ssl.SSLError\|^Unhandled exception' "$WORK/server-$name.log" \
+      >"expected/$name.pcap.server.log" || true
+    stop_all
+    chmod 644 "$name.keys"
+    tshark -r "$name.pcap" -o "tls.keylog_file:$name.keys" \
+      -Y 'http2.type == 0 || http2.type == 1' -T fields -E separator=/t -e frame.number \
+      -e http2.streamid -e http2.type -e http2.flags -e http2.header.name -e http2.header.value \
+      -e http2.data.data 2>/dev/null >"$WORK/$name.tshark-h2.tsv"
+    # Only the Engine.IO streams (the page and the bundle are not of interest).
+    awk -F'\t' 'NR == FNR { if ($6 ~ /EIO=/) { split($2, s, ","); eio[s[1]] = 1 } next }
+      { split($2, s, ","); if (s[1] in eio) print }' \
+      "$WORK/$name.tshark-h2.tsv" "$WORK/$name.tshark-h2.tsv" >"expected/$name.pcap.tshark-h2.tsv"
+    [[ -s expected/$name.pcap.tshark-h2.tsv ]] || die "$name: tshark decrypted nothing"
+  }
+  if want engineio-h2-firefox-fallback; then
+    eio_firefox engineio-h2-firefox-fallback 18394
+  fi
+  if [[ -z $ONLY || engineio-h2-firefox == *"$ONLY"* ]]; then
+    log engineio-h2-firefox
+    eio_firefox engineio-h2-firefox 18393 --upgrade-header
+  fi
+fi
+
+# Captures that start mid-session (the handshake and the polls are not in them), cut from
+# engineio-polling-upgrade.pcap as a capture started late would have them: from the 2probe
+# on (the probe, its answer, the upgrade packet, a Socket.IO event and its ack, pings), and
+# from the first ping on (only `2`/`3` pings and pongs, then the disconnect `41`). wssniff
+# must tell Engine.IO by the frames alone and say so.
+if want engineio-mid-session; then
+  [[ -s engineio-polling-upgrade.pcap ]] || die "engineio-mid-session-* are cut from engineio-polling-upgrade.pcap"
+  editcap -r engineio-polling-upgrade.pcap engineio-mid-session-probe.pcap 35-61
+  editcap -r engineio-polling-upgrade.pcap engineio-mid-session-pings.pcap 44-61
+fi
+
 # tshark's view of each capture (it decodes HTTP and WebSocket, not Engine.IO), which
 # tests/it/engineio.rs checks wssniff's Engine.IO reading against: HTTP bodies of the
 # Engine.IO requests and responses, then WebSocket text payloads.
 # A capture with a key log (NAME.keys) is read decrypted.
 for pcap in engineio-*.pcap; do
   [[ -z $ONLY || $pcap == *"$ONLY"* ]] || continue
+  [[ $pcap == engineio-h2-* ]] && continue  # HTTP/2: NAME.pcap.tshark-h2.tsv above
   keys=()
   [[ -f ${pcap%.pcap}.keys ]] && keys=(-o "tls.keylog_file:${pcap%.pcap}.keys")
+  # Without the handshake tshark reads WebSocket only when told the port speaks it.
+  [[ $pcap == engineio-mid-session-* ]] && keys+=(-d tcp.port==18301,websocket)
   {
     tshark -r "$pcap" "${keys[@]}" -Y 'http.request.uri contains "EIO=" || http.response_for.uri contains "EIO="' \
       -T fields -E separator=/t -e frame.number -e http.request.method -e http.response.code \
@@ -318,5 +447,8 @@ done
   echo "aiohttp: $("$PY" -c 'import importlib.metadata as m; print(m.version("aiohttp"))')"
   echo "nginx: $(nginx -v 2>&1)"
   echo "tcpdump: $(tcpdump --version 2>&1 | head -1)"
+  echo "hypercorn: $("$PY" -c 'import importlib.metadata as m; print(m.version("hypercorn"))')"
+  command -v firefox-esr >/dev/null && echo "firefox: $(firefox-esr --version 2>/dev/null | tail -1)"
+  echo "tshark: $(tshark --version 2>/dev/null | head -1)"
 } >VERSIONS-engineio.txt
 log "done"

@@ -387,6 +387,9 @@ impl Dispatch {
             };
             (end, Some(e.closer))
         });
+        if let Some(eio) = w.session.content_observer_as::<EioObserver>() {
+            self.engineio = Some(Box::new(std::mem::take(eio)));
+        }
         let mut record = (*w.session).finish(tcp, closer);
         record.h2_stream_id = Some(w.id.0);
         let goaway = self.h2.as_ref().and_then(|h| h.stream_goaway(w.id));
@@ -395,8 +398,8 @@ impl Dispatch {
         Some((w.id, record))
     }
 
-    /// The Engine.IO packets read from the HTTP/1 WebSocket session, once its connection
-    /// record was taken ([`Dispatch::take_connection_record`]).
+    /// The Engine.IO packets read from the WebSocket session (HTTP/1 or an HTTP/2 stream)
+    /// whose connection record was taken last ([`Dispatch::take_connection_record`]).
     pub fn take_engineio(&mut self) -> Option<Box<EioObserver>> {
         if let Some(inner) = self.inner_mut() {
             if let Some(eio) = inner.take_engineio() {
@@ -514,7 +517,8 @@ impl Dispatch {
         link.set_client(client);
         self.h2 = Some(Box::new(
             H2Connection::new(self.limits.h2, client, upgraded, true)
-                .keeping_bodies(self.limits.body_bytes),
+                .keeping_bodies(self.limits.body_bytes)
+                .keeping_eio_bodies(self.limits.eio_body_bytes),
         ));
         *self.lane_mut(client) = Lane::H2c;
         *self.lane_mut(client.reverse()) = Lane::H2c;
@@ -609,7 +613,8 @@ impl Dispatch {
         link.set_client(client);
         self.h2 = Some(Box::new(
             H2Connection::new(self.limits.h2, client, false, false)
-                .keeping_bodies(self.limits.body_bytes),
+                .keeping_bodies(self.limits.body_bytes)
+                .keeping_eio_bodies(self.limits.eio_body_bytes),
         ));
         *self.lane_mut(side) = Lane::H2c;
         // The other direction's buffered bytes join now if they start at a frame, so both
@@ -679,8 +684,13 @@ impl Dispatch {
         };
         for o in h2.take_opened() {
             let deflate = session::deflate_params(&o.extensions);
-            let session = Session::new(o.start, deflate, self.limits.max_payload)
+            let mut session = Session::new(o.start, deflate, self.limits.max_payload)
                 .with_frame_log(self.limits.frame_log);
+            if let Some(version) = o.engineio {
+                // Engine.IO over an RFC 8441 WebSocket: read as after a 101.
+                let observer = Box::new(EioObserver::new(version));
+                session.observe_content(observer, engineio::observer::limits());
+            }
             self.open_session(o.stream, session);
         }
         if self.h2.as_ref().is_some_and(|h| h.is_stopped(side)) {
@@ -742,6 +752,10 @@ impl Dispatch {
                         .opened_by(opening)
                         .with_frame_log(self.limits.frame_log);
                     session.carry(Finding::new(Code::H2FieldsUnknown, message));
+                    session.observe_content(
+                        Box::new(EioObserver::sniffing()),
+                        engineio::observer::limits(),
+                    );
                     self.open_session(u.stream, session);
                 }
                 Some(false) => h2.reject_unseen(u.stream),
@@ -1192,8 +1206,13 @@ impl Dispatch {
                 }
                 link.set_client(client);
                 let start = link.stream(side).origin(0).map_or(link.now, |o| o.ts);
-                let session = Session::sniffed(start, self.limits.max_payload)
+                let mut session = Session::sniffed(start, self.limits.max_payload)
                     .with_frame_log(self.limits.frame_log);
+                // Engine.IO is told by content here (no request named it).
+                session.observe_content(
+                    Box::new(EioObserver::sniffing()),
+                    engineio::observer::limits(),
+                );
                 self.open_session(StreamId::HTTP1, session);
                 *self.lane_mut(side) = Lane::WebSocket;
                 let other = side.reverse();

@@ -17,6 +17,7 @@
 
 pub mod connection;
 pub(crate) mod ending;
+pub mod engineio;
 pub mod frame;
 pub mod hpack;
 pub(crate) mod huffman;

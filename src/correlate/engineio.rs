@@ -332,6 +332,7 @@ fn new_record(t: &Target, ts: Timestamp) -> EngineIoSession {
         sid: t.sid.clone(),
         version: t.version,
         path: t.path.clone(),
+        inferred: false,
         ts,
         end_ts: ts,
         open: None,
@@ -869,7 +870,10 @@ impl EngineIoTracker {
             probe_sent: false,
             probe_answered: false,
             upgraded: false,
+            h2_stream: r.h2.as_ref().map(|h| h.stream_id),
         };
+        // A 101, or a 2xx to an RFC 8441 extended CONNECT.
+        let switched = upgrade.switched();
         let body_error = r
             .response
             .as_ref()
@@ -877,7 +881,7 @@ impl EngineIoTracker {
             .and_then(|b| packet::error_body(&b.bytes));
         let Some(sid) = t.sid.clone() else {
             // websocket-only: the sid comes in the open packet, at the connection's end.
-            if r.status == Some(101) {
+            if switched {
                 if self.waiting.len() >= MAX_WAITING {
                     return;
                 }
@@ -946,10 +950,7 @@ impl EngineIoTracker {
             }
         }
         // A proxy's two legs each bring a handshake: the first one that switched stays.
-        let keep_old = record
-            .upgrade
-            .as_ref()
-            .is_some_and(|u| u.status == Some(101));
+        let keep_old = record.upgrade.as_ref().is_some_and(EioUpgrade::switched);
         if !keep_old {
             record.upgrade = Some(upgrade);
         }
@@ -958,7 +959,7 @@ impl EngineIoTracker {
             .as_ref()
             .and_then(|m| m.packets.first().copied())
             .unwrap_or(first_packet);
-        if r.status == Some(101) {
+        if switched {
             st.websockets_open += 1;
             let cost = link_cost(&sid);
             if let Some(old) = self.by_handshake.insert(r.id, sid.clone()) {
@@ -977,6 +978,9 @@ impl EngineIoTracker {
         meter: &mut Meter,
     ) {
         let Some(id) = record.handshake_id else {
+            if eio.inferred() {
+                self.inferred(record, eio);
+            }
             return;
         };
         let sid = if let Some(sid) = self.by_handshake.remove(&id) {
@@ -1071,6 +1075,79 @@ impl EngineIoTracker {
             let packet = eio.packets.last().map_or(0, |p| p.packet);
             self.settle(&sid, meter, packet);
         }
+    }
+
+    /// A WebSocket whose handshake was not captured and whose frames showed Engine.IO
+    /// ([`EioObserver::inferred`]): a session of its own, marked `inferred`, written now (its
+    /// connection is over). Its sid is known only if its open packet was captured (a
+    /// websocket-only client's first message); it is not linked to polls, which carry the
+    /// sid the WebSocket's frames never name.
+    fn inferred(&mut self, record: &ConnectionRecord, eio: &EioObserver) {
+        let open = eio
+            .packets
+            .iter()
+            .find_map(|p| p.open.as_ref().map(|o| (o, p.packet)));
+        let mut r = EngineIoSession {
+            sid: open.map(|(o, _)| o.sid.clone()),
+            version: eio.version,
+            path: String::new(),
+            inferred: true,
+            ts: record.ts,
+            end_ts: record.end_ts,
+            open: open.map(|(o, packet)| open_of(o, Transport::Websocket, packet)),
+            transport: "websocket",
+            polls: 0,
+            upgrade: None,
+            connections: vec![EioConnection {
+                client: record.client,
+                server: record.server,
+                transport: "websocket",
+                requests: 0,
+                handshake_id: None,
+                first_packet: eio.first_packet.unwrap_or(0),
+            }],
+            errors: Vec::new(),
+            namespaces: Vec::new(),
+            heartbeat: EioHeartbeat::default(),
+            ending: "capture_ended",
+            findings: Vec::new(),
+        };
+        let mut closed = false;
+        let mut upgrade = EioUpgrade {
+            verdict: "not_captured",
+            ..EioUpgrade::default()
+        };
+        for p in &eio.packets {
+            match (p.kind, p.probe, p.peer) {
+                (Kind::Ping, true, Peer::Client) => upgrade.probe_sent = true,
+                (Kind::Pong, true, Peer::Server) => upgrade.probe_answered = true,
+                (Kind::Upgrade, _, Peer::Client) => upgrade.upgraded = true,
+                (Kind::Close, _, _) => closed = true,
+                _ => {}
+            }
+            if let Some(s) = &p.sio {
+                apply_sio(&mut r, p.peer, s);
+            }
+        }
+        // The probe shows the capture began during the upgrade from polling; its handshake
+        // is what is missing.
+        if upgrade.probe_sent || upgrade.upgraded {
+            r.upgrade = Some(upgrade);
+        }
+        let ws_ping_timeout = if closed {
+            None
+        } else {
+            heartbeat_timeout(r.version, r.open.as_ref(), &eio.pings, record)
+        };
+        self.done.extend(finish_state(State {
+            record: Some(r),
+            heartbeat: eio.pings,
+            malformed: eio.malformed.clone(),
+            closed,
+            ws_ended: true,
+            ws_ping_timeout,
+            ..State::default()
+        }));
     }
 
     /// End of input: every session still followed is written, and what was registered
@@ -1304,9 +1381,12 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             (None, true) => Some(
                 "the client never attempted the upgrade to websocket the server offered".to_owned(),
             ),
-            (Some(u), true) if u.status != Some(101) => Some(format!(
-                "the upgrade (handshake #{}) was refused: HTTP {}{}",
+            (Some(u), true) if !u.switched() => Some(format!(
+                "the upgrade (handshake #{}{}) was refused: HTTP {}{}",
                 u.handshake_id.unwrap_or(0),
+                u.h2_stream
+                    .map(|id| format!(", an HTTP/2 extended CONNECT on stream {id}: servers that look for the HTTP/1.1 Upgrade header refuse it, python-engineio 4 among them"))
+                    .unwrap_or_default(),
                 u.status.map_or("(no answer)".to_owned(), |s| s.to_string()),
                 st.upgrade_cause
                     .as_deref()
@@ -1592,6 +1672,117 @@ mod tests {
         assert_eq!(s.findings.len(), 1);
         assert_eq!(s.findings[0].code, Code::EngineioFellBackToPolling);
         assert!(s.findings[0].message.contains("never attempted"));
+    }
+
+    /// A handshake record of an RFC 8441 extended CONNECT (HTTP/2 facts, `status`) carrying
+    /// the sid, and the WebSocket of its stream, whose Engine.IO packets were `frames`.
+    fn h2_upgrade(t: &mut EngineIoTracker, status: &str, frames: &[(Peer, &[u8])]) {
+        use crate::websocket::testing::{client, end, feed, plain, server};
+        let target = "/socket.io/?EIO=4&transport=websocket&sid=S1";
+        let exchange = crate::http::exchange::Completed {
+            stream: crate::http::exchange::StreamId(13),
+            request: Some(msg(
+                &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"),
+                b"",
+                7,
+            )),
+            response: Some(msg(&format!("HTTP/1.1 {status}\r\n\r\n"), b"", 8)),
+            interim: Vec::new(),
+            ending: None,
+            ended_at: None,
+            extra: Vec::new(),
+            switched: status.starts_with('2'),
+            id: None,
+            h2: Some(crate::event::H2Stream {
+                stream_id: 13,
+                upgraded: false,
+                connect_protocol_enabled: Some(true),
+                unknown_fields: 0,
+                mid_connection: false,
+                reset: None,
+                goaway: None,
+            }),
+        };
+        let mut r =
+            crate::handshake::record(exchange, &crate::handshake::Policy::default(), &|_| None);
+        r.id = 2;
+        t.handshake(&r, &mut Meter::new());
+        let mut s = plain();
+        s.observe_content(
+            Box::new(EioObserver::new(4)),
+            crate::engineio::observer::limits(),
+        );
+        for (peer, text) in frames {
+            let f = if *peer == Peer::Client {
+                client(0x81, text)
+            } else {
+                server(0x81, text)
+            };
+            feed(&mut s, *peer, &f);
+        }
+        s.set_handshake(2, false);
+        let eio = std::mem::take(s.content_observer_as::<EioObserver>().unwrap());
+        let record = end(s);
+        t.websocket_ended(&record, &eio, &mut Meter::new());
+    }
+
+    /// Over HTTP/2 the upgrade is answered 200, not 101 (RFC 8441): it switched, its
+    /// WebSocket carries the probe and the upgrade packet, and the session is on websocket,
+    /// not "refused: HTTP 200"; a 403 to the extended CONNECT is the refusal it is.
+    #[test]
+    fn an_extended_connect_answered_200_is_the_upgrade_and_a_403_its_refusal() {
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        let probe: &[(Peer, &[u8])] = &[
+            (Peer::Client, b"2probe"),
+            (Peer::Server, b"3probe"),
+            (Peer::Client, b"5"),
+            (Peer::Server, b"2"),
+            (Peer::Client, b"3"),
+        ];
+        h2_upgrade(&mut t, "200 OK", probe);
+        let done = t.take_done();
+        assert_eq!(done.len(), 1, "its WebSocket's end writes it: {done:#?}");
+        let s = &done[0];
+        let u = s.upgrade.as_ref().unwrap();
+        assert_eq!(
+            (u.status, u.h2_stream, u.switched()),
+            (Some(200), Some(13), true)
+        );
+        assert!(u.probe_sent && u.probe_answered && u.upgraded, "{u:?}");
+        assert_eq!((s.transport, s.ending), ("websocket", "transport_closed"));
+        assert_eq!((s.heartbeat.pings, s.heartbeat.pongs), (1, 1));
+        assert!(s.findings.is_empty(), "{:#?}", s.findings);
+
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        h2_upgrade(&mut t, "403 Forbidden", &[]);
+        let s = &t.finish(&mut Meter::new())[0];
+        assert_eq!(s.transport, "polling");
+        let codes: Vec<_> = s.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::EngineioFellBackToPolling]);
+        assert!(
+            s.findings[0]
+                .message
+                .contains("HTTP/2 extended CONNECT on stream 13")
+                && s.findings[0].message.contains("HTTP 403"),
+            "{}",
+            s.findings[0].message
+        );
     }
 
     #[test]

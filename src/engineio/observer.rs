@@ -7,6 +7,16 @@
 //! Bounded: messages longer than [`WANTED_LEN`] are declined unread (Engine.IO's control
 //! packets are a few bytes), at most [`MAX_KEPT`] packets are kept in order, and pings and
 //! pongs past that only move counters.
+//!
+//! A WebSocket whose handshake the capture does not hold (it started mid-session) is watched
+//! by a sniffing observer ([`EioObserver::sniffing`]): it is Engine.IO only by content
+//! ([`EioObserver::inferred`]): at least [`MIN_EVIDENCE`] text messages that are Engine.IO
+//! packets, one of them distinctive (`2probe`/`3probe`, an open packet, a Socket.IO packet
+//! whose JSON has Socket.IO's shape such as `42["event",…]` or `40{"sid":…}`, or a ping
+//! answered by a pong from the other side), and no text message that is not one (the first
+//! such stops the observer: it declines every later message, so another protocol's session
+//! pays one parse). Binary messages say nothing either way and are not read while sniffing.
+//! The revision is the pinger's: the server pings in v4, the client in v3.
 
 use crate::capture::Timestamp;
 use crate::event::Peer;
@@ -21,6 +31,9 @@ use super::socketio::{self, SioKind, SioPacket};
 pub const WANTED_LEN: u64 = 1024;
 /// Packets kept per session in order (pings and pongs past it are counted only).
 pub const MAX_KEPT: usize = 128;
+/// Engine.IO packets a sniffed WebSocket shows before it is taken as Engine.IO (one frame
+/// is never enough: `2`, `3` or `40` alone are too short to tell).
+pub const MIN_EVIDENCE: u32 = 2;
 
 /// The content-hook limits an Engine.IO session is observed with: many small messages (the
 /// pings of a long session), each cut at [`WANTED_LEN`].
@@ -81,6 +94,19 @@ pub struct EioObserver {
     pub malformed: Option<(String, u64)>,
     /// Pings and pongs.
     pub pings: PingState,
+    /// Watching a WebSocket whose handshake was not captured ([`EioObserver::sniffing`]).
+    pub sniffing: bool,
+    /// While sniffing: text messages that were Engine.IO packets.
+    pub evidence: u32,
+    /// While sniffing: one of them could only be Engine.IO's (see the module docs).
+    pub distinctive: bool,
+    /// While sniffing: a text message was not an Engine.IO packet (the session is not one).
+    pub contradicted: bool,
+    /// The packet of the first message read.
+    pub first_packet: Option<u64>,
+    /// The sender of the last ping not answered yet, while sniffing (a pong from the other
+    /// side answers it).
+    last_ping_from: Option<Peer>,
 }
 
 impl EioObserver {
@@ -90,6 +116,45 @@ impl EioObserver {
         EioObserver {
             version,
             ..EioObserver::default()
+        }
+    }
+
+    /// An observer for a WebSocket whose handshake was not captured: it reads messages as
+    /// Engine.IO packets and tells by their content whether they are ([`EioObserver::inferred`]);
+    /// the revision is not known until a ping shows who pings.
+    #[must_use]
+    pub fn sniffing() -> Self {
+        EioObserver {
+            sniffing: true,
+            ..EioObserver::default()
+        }
+    }
+
+    /// Whether a sniffed WebSocket's content showed it is Engine.IO (see the module docs).
+    #[must_use]
+    pub fn inferred(&self) -> bool {
+        self.sniffing && !self.contradicted && self.evidence >= MIN_EVIDENCE && self.distinctive
+    }
+
+    /// While sniffing: what one text message that read as Engine.IO packet `p` from `peer`
+    /// adds to the evidence.
+    fn weigh(&mut self, peer: Peer, p: &packet::Packet<'_>) {
+        self.evidence = self.evidence.saturating_add(1);
+        let distinctive = p.is_probe()
+            || match p.kind {
+                Kind::Open => packet::parse_open(&p.data).is_ok(),
+                Kind::Message => !p.binary && socketio_shaped(&p.data),
+                Kind::Ping => {
+                    self.last_ping_from = Some(peer);
+                    false
+                }
+                Kind::Pong => self.last_ping_from.take().is_some_and(|from| from != peer),
+                _ => false,
+            };
+        self.distinctive |= distinctive;
+        if self.version == 0 && p.kind == Kind::Ping && !p.is_probe() {
+            // v4: the server pings; v3 and earlier: the client.
+            self.version = if peer == Peer::Server { 4 } else { 3 };
         }
     }
 
@@ -118,6 +183,37 @@ impl EioObserver {
     }
 }
 
+/// Whether an Engine.IO message's data is a Socket.IO packet with Socket.IO's JSON shape:
+/// CONNECT with an object (`40{"sid":…}`), EVENT and ACK with an array (an event's first item
+/// its name: `42["chat",…]`, `431[…]`), CONNECT_ERROR with an object or string. A bare `40`
+/// or any other text is not enough to tell.
+fn socketio_shaped(data: &[u8]) -> bool {
+    let Some(sio) = socketio::parse(data) else {
+        return false;
+    };
+    // The JSON after the type, the namespace and the ack id (socketio::parse's layout).
+    let Some(start) = data
+        .iter()
+        .position(|&b| b == b'[' || b == b'{' || b == b'"')
+    else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data.get(start..).unwrap_or_default())
+    else {
+        return false;
+    };
+    match sio.kind {
+        SioKind::Connect => v.is_object(),
+        SioKind::Event => v
+            .as_array()
+            .and_then(|a| a.first())
+            .is_some_and(serde_json::Value::is_string),
+        SioKind::Ack => v.is_array(),
+        SioKind::ConnectError => v.is_object() || v.is_string(),
+        _ => false,
+    }
+}
+
 impl WsPacket {
     /// Heap bytes the packet holds (its open packet's and Socket.IO packet's strings).
     fn heap(&self) -> usize {
@@ -142,6 +238,9 @@ impl ContentObserver for EioObserver {
     }
 
     fn wants(&mut self, start: &MessageStart) -> bool {
+        if self.sniffing && (self.contradicted || start.opcode != Opcode::Text) {
+            return false;
+        }
         matches!(start.opcode, Opcode::Text | Opcode::Binary) && start.frame_len <= WANTED_LEN
     }
 
@@ -153,11 +252,20 @@ impl ContentObserver for EioObserver {
         };
         let p = match parsed {
             Ok(p) => p,
+            Err(_) if self.sniffing => {
+                // Not Engine.IO: nothing more is read.
+                self.contradicted = true;
+                return;
+            }
             Err(e) => {
                 self.note_malformed(e.0);
                 return;
             }
         };
+        self.first_packet.get_or_insert(m.first_packet);
+        if self.sniffing {
+            self.weigh(m.peer, &p);
+        }
         let probe = p.is_probe();
         if !probe {
             match p.kind {
@@ -299,5 +407,72 @@ mod tests {
             "answered, still the last"
         );
         assert_eq!(o.malformed.as_ref().map(|m| m.1), Some(1));
+    }
+
+    /// A WebSocket whose handshake was not captured is Engine.IO only by its content: two
+    /// packets or more, one distinctive, none that is not Engine.IO; one frame never is.
+    #[test]
+    fn a_sniffed_websocket_is_engineio_only_by_distinctive_content() {
+        let run = |msgs: &[(Peer, &'static [u8])]| {
+            let mut o = EioObserver::sniffing();
+            for (i, (peer, text)) in msgs.iter().enumerate() {
+                let start = MessageStart {
+                    peer: *peer,
+                    opcode: Opcode::Text,
+                    frame_len: text.len() as u64,
+                    fin: true,
+                    compressed: false,
+                    packet: i as u64,
+                    ts: Timestamp(0),
+                };
+                if o.wants(&start) {
+                    o.message(&msg(*peer, text, i as u64 + 1));
+                }
+            }
+            o
+        };
+        use Peer::{Client as C, Server as S};
+        // One ambiguous frame, or two that prove nothing, are not enough.
+        for msgs in [
+            &[(S, &b"2"[..])][..],
+            &[(S, b"42[\"chat\",1]")],
+            &[(S, b"2"), (S, b"2")],
+            &[(C, b"40"), (C, b"41")],
+            &[(C, b"4hello"), (S, b"4world")],
+        ] {
+            assert!(!run(msgs).inferred(), "{msgs:?}");
+        }
+        // A ping answered from the other side, a probe, a Socket.IO event: Engine.IO.
+        let pings = run(&[(S, b"2"), (C, b"3"), (S, b"2"), (C, b"3")]);
+        assert!(pings.inferred());
+        assert_eq!(
+            (pings.version, pings.pings.pings, pings.pings.pongs),
+            (4, 2, 2)
+        );
+        let v3 = run(&[(C, b"2"), (S, b"3")]);
+        assert!(v3.inferred());
+        assert_eq!(v3.version, 3, "the client pings in v3");
+        assert!(run(&[(C, b"2probe"), (S, b"3probe")]).inferred());
+        assert!(run(&[(C, b"42[\"chat\",{\"n\":1}]"), (S, b"2")]).inferred());
+        assert!(run(&[(S, b"40{\"sid\":\"x\"}"), (C, b"42[\"a\"]")]).inferred());
+        // Anything that is not an Engine.IO packet says it is not, and stops the reading.
+        let other = run(&[(C, b"hello"), (S, b"2"), (C, b"3"), (C, b"2probe")]);
+        assert!(!other.inferred());
+        assert!(other.contradicted && other.evidence == 0 && other.packets.is_empty());
+        let mut o = EioObserver::sniffing();
+        let binary = MessageStart {
+            peer: C,
+            opcode: Opcode::Binary,
+            frame_len: 4,
+            fin: true,
+            compressed: false,
+            packet: 1,
+            ts: Timestamp(0),
+        };
+        assert!(!o.wants(&binary), "binary says nothing either way");
+        assert!(
+            !EioObserver::new(4).inferred(),
+            "a handshake named it: not inferred"
+        );
     }
 }

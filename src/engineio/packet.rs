@@ -415,10 +415,53 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// Reads an error body; `None` when the body is not one.
+/// python-engineio's plain-text refusals (`Content-Type: text/plain`, the message as a JSON
+/// string in 4.x, bare text before) that say what an engine.io error code says, by the start
+/// of the message: the code, and the message as kept (a stale sid's answer names the sid,
+/// a session credential the record holds anyway: it is not repeated).
+const PYTHON_ERRORS: &[(&str, i64, &str)] = &[
+    ("Invalid session", 1, "Invalid session"),
+    ("Invalid transport", 0, "Invalid transport"),
+    (
+        "The client is using an unsupported version",
+        5,
+        "The client is using an unsupported version of the Socket.IO or Engine.IO protocols",
+    ),
+];
+
+/// Longest plain-text body read as a python-engineio refusal.
+const MAX_PLAIN_ERROR: usize = 512;
+
+/// Reads python-engineio's plain-text refusal ([`PYTHON_ERRORS`]); `None` for any other body.
+fn python_error(body: &[u8]) -> Option<ErrorBody> {
+    if body.len() > MAX_PLAIN_ERROR {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let text = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(_) => return None,
+        Err(_) => text.to_owned(),
+    };
+    PYTHON_ERRORS
+        .iter()
+        .find(|(start, _, _)| text.starts_with(start))
+        .map(|&(_, code, message)| ErrorBody {
+            code,
+            message: message.to_owned(),
+        })
+}
+
+/// Reads an error body: engine.io's `{"code":N,"message":…}`, or python-engineio's
+/// plain-text answer meaning the same ([`PYTHON_ERRORS`]); `None` when the body is neither.
 #[must_use]
 pub fn error_body(body: &[u8]) -> Option<ErrorBody> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return python_error(body);
+    };
+    if v.is_string() {
+        return python_error(body);
+    }
     Some(ErrorBody {
         code: v.get("code")?.as_i64()?,
         message: v
@@ -518,5 +561,30 @@ mod tests {
         let body = vec![b"6\x1e".as_slice(); MAX_PACKETS + 10].concat();
         let p = parse_payload(4, body.strip_suffix(b"\x1e").unwrap()).unwrap();
         assert_eq!((p.packets.len(), p.more), (MAX_PACKETS, 10));
+    }
+
+    /// python-engineio refuses a stale sid with 400 and text, not engine.io's JSON object:
+    /// 4.x sends the message as a JSON string naming the sid, older releases bare text. Both
+    /// are the code engine.io would have sent; the sid is not kept in the message; other
+    /// text is no error body.
+    #[test]
+    fn python_engineio_plain_text_refusals_read_as_their_codes() {
+        let stale = error_body(br#""Invalid session 51yLYCh_B7FLDCOzAAAA""#).unwrap();
+        assert_eq!((stale.code, stale.message.as_str()), (1, "Invalid session"));
+        assert_eq!(error_body(b"Invalid session").map(|e| e.code), Some(1));
+        assert_eq!(
+            error_body(br#""Invalid transport""#).map(|e| e.code),
+            Some(0)
+        );
+        let v3 = br#""The client is using an unsupported version of the Socket.IO or Engine.IO protocols""#;
+        assert_eq!(error_body(v3).map(|e| e.code), Some(5));
+        assert_eq!(error_body(br#""Bad Request""#), None);
+        assert_eq!(error_body(b"<html>Invalid session</html>"), None);
+        assert_eq!(error_body(&[b'x'; 600]), None);
+        let ours = error_body(br#"{"code":1,"message":"Session ID unknown"}"#).unwrap();
+        assert_eq!(
+            (ours.code, ours.message.as_str()),
+            (1, "Session ID unknown")
+        );
     }
 }

@@ -60,6 +60,22 @@ pub struct EioUpgrade {
     pub probe_answered: bool,
     /// The client sent `5`: the session moved to WebSocket.
     pub upgraded: bool,
+    /// The HTTP/2 stream of an RFC 8441 extended CONNECT (answered 200 when it switched,
+    /// not 101); absent for an HTTP/1.1 upgrade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_stream: Option<u32>,
+}
+
+impl EioUpgrade {
+    /// Whether the handshake switched to WebSocket: a 101, or a 2xx to an extended CONNECT.
+    #[must_use]
+    pub fn switched(&self) -> bool {
+        match (self.status, self.h2_stream) {
+            (Some(101), None) => true,
+            (Some(s), Some(_)) => (200..300).contains(&s),
+            _ => false,
+        }
+    }
 }
 
 /// An Engine.IO error answer (HTTP 400 or 403 with `{"code":N,"message":…}`).
@@ -107,8 +123,13 @@ pub struct EngineIoSession {
     pub sid: Option<String>,
     /// The protocol revision (`EIO=`) the client asked for.
     pub version: u8,
-    /// The request path (`/socket.io/`).
+    /// The request path (`/socket.io/`; empty when inferred: no request was captured).
     pub path: String,
+    /// Known from the WebSocket's frames alone: the capture started after its handshake,
+    /// so no request named Engine.IO, and its content did (`engineio::observer`'s rules).
+    /// Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
     /// First packet of the session.
     #[serde(serialize_with = "ser_ts")]
     pub ts: Timestamp,

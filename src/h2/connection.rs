@@ -34,6 +34,7 @@ use crate::tcp::connection::Link;
 use crate::tcp::flow::Side;
 use crate::tcp::stream::{ByteStream, Relay};
 
+use super::engineio::{self, EioStreams};
 use super::frame::{
     self, flags, parse_payload, preface, ErrorCode, Frame, FrameHeader, FrameType, PrefaceMatch,
     SettingId, FRAME_HEADER_LEN,
@@ -273,6 +274,9 @@ pub struct Opened {
     pub start: Timestamp,
     /// The response's `sec-websocket-extensions` items.
     pub extensions: Vec<String>,
+    /// The request's `:path` named this Engine.IO revision (`EIO=N`): the WebSocket's
+    /// messages are Engine.IO packets.
+    pub engineio: Option<u8>,
 }
 
 /// How a WebSocket stream ended, as its frames said.
@@ -323,6 +327,10 @@ pub struct H2Connection {
     /// Client header blocks of the capture's first moments with fields from before it:
     /// (stream, what is known), oldest first.
     undecided: Vec<(u32, String)>,
+    /// Engine.IO polling streams (`h2::engineio`), once a request's `:path` named `EIO=`.
+    eio: Option<Box<EioStreams>>,
+    /// Bytes kept of each Engine.IO polling body (`--eio-body-bytes`).
+    eio_body_bytes: usize,
 }
 
 /// A stream of a connection captured mid-way whose DATA may be WebSocket frames.
@@ -464,6 +472,8 @@ impl H2Connection {
             floods: Vec::new(),
             rejected: Vec::new(),
             undecided: Vec::new(),
+            eio: None,
+            eio_body_bytes: crate::http::exchange::EIO_BODY_BYTES,
         }
     }
 
@@ -654,6 +664,14 @@ impl H2Connection {
         self
     }
 
+    /// The same connection keeping `bytes` of each Engine.IO polling body
+    /// (`--eio-body-bytes`).
+    #[must_use]
+    pub fn keeping_eio_bodies(mut self, bytes: usize) -> Self {
+        self.eio_body_bytes = bytes;
+        self
+    }
+
     fn dir_mut(&mut self, side: Side) -> &mut Direction {
         let [lo, hi] = &mut self.dirs;
         match side {
@@ -835,7 +853,13 @@ impl H2Connection {
                     + t.facts.goaway.as_ref().map_or(0, reset_bytes)
             })
             .sum();
-        std::mem::size_of::<H2Connection>() + dirs + streams
+        std::mem::size_of::<H2Connection>()
+            + dirs
+            + streams
+            + self
+                .eio
+                .as_deref()
+                .map_or(0, |e| std::mem::size_of::<EioStreams>() + e.memory())
     }
 
     /// Registers the current size with `meter`.
@@ -934,6 +958,8 @@ impl H2Connection {
         {
             r.reader
                 .read(link.stream(side).data().get(..n).unwrap_or_default());
+        } else if self.eio.is_some() {
+            self.eio_data(link, side, stream, n);
         } else {
             self.relay_data(link, side, stream, n);
         }
@@ -970,8 +996,43 @@ impl H2Connection {
             {
                 self.report_refusal(stream, true, out);
             }
+            if let Some(e) = self.eio.as_deref_mut() {
+                e.end(
+                    stream,
+                    link.sends_requests(side) == Some(false),
+                    Some(now),
+                    out,
+                );
+            }
         }
         true
+    }
+
+    /// `n` DATA bytes of stream `stream` from `side`: an Engine.IO poll's body when the
+    /// stream is one (`h2::engineio`), else an open stream's relay.
+    #[cold]
+    #[inline(never)]
+    fn eio_data<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        side: Side,
+        stream: u32,
+        n: usize,
+    ) {
+        let from_server = link.sends_requests(side) == Some(false);
+        match self.eio.as_deref_mut() {
+            Some(e) if e.has(stream) => {
+                let s = link.stream(side);
+                let ts = s.origin(n.saturating_sub(1)).map_or(link.now, |o| o.ts);
+                e.data(
+                    stream,
+                    from_server,
+                    s.data().get(..n).unwrap_or_default(),
+                    ts,
+                );
+            }
+            _ => self.relay_data(link, side, stream, n),
+        }
     }
 
     /// Copies `n` DATA bytes of an open stream into its relay, run by run of packets, within
@@ -1145,7 +1206,10 @@ impl H2Connection {
             t.id == h.stream
                 && (matches!(t.state, State::Open | State::Unseen)
                     || (t.state == State::Refusing && from_server))
-        });
+        }) || self
+            .eio
+            .as_deref()
+            .is_some_and(|e| e.reads(h.stream, from_server));
         let end_stream = h.has(flags::END_STREAM);
         if !open || h.stream == 0 {
             if h.stream == 0 {
@@ -1160,6 +1224,10 @@ impl H2Connection {
             link.stream_mut(side).consume(h.frame_len());
             if end_stream {
                 self.end_stream(h.stream, side, false, ts);
+                // An Engine.IO poll whose body is not read (no room for it) still ends here.
+                if let Some(e) = self.eio.as_deref_mut() {
+                    e.end(h.stream, from_server, Some(ts), out);
+                }
             }
             return true;
         }
@@ -1402,6 +1470,9 @@ impl H2Connection {
                 if self.tracked_mut(id).is_some_and(|t| t.refusal.is_some()) {
                     self.report_refusal(id, false, out);
                 }
+                if let Some(e) = self.eio.as_deref_mut() {
+                    e.reset(id, out);
+                }
                 let pending = self
                     .tracked_mut(id)
                     .is_some_and(|t| t.state == State::Pending);
@@ -1494,12 +1565,13 @@ impl H2Connection {
         if b.push {
             return;
         }
+        let truncated = link.stream(side).marks().truncated;
         let msg = |is_request| Message {
             head: head_of(&list, b.bytes.len(), is_request),
             packets: b.packets.clone(),
             first_ts: b.first_ts,
             last_ts,
-            truncated: link.stream(side).marks().truncated,
+            truncated,
             // The DATA of a refusal is not read yet (a body excerpt is HTTP/1.1's for now).
             body: None,
             cut: None,
@@ -1510,6 +1582,12 @@ impl H2Connection {
             self.end_stream(id, side, false, last_ts);
         }
         let tracked = self.streams.iter().position(|t| t.id == id);
+        if tracked.is_none() && (self.eio.is_some() || engineio::is_polling_request(&list)) {
+            let m = msg(is_client);
+            if self.eio_block(link, is_client, id, &list, m, b.end_stream, out) {
+                return;
+            }
+        }
         if is_client && tracked.is_none() && list.unknown > 0 && !is_websocket_request(&list) {
             // HPACK state from before the capture: whether this was an extended CONNECT is
             // unknown. Said only if its DATA turns out to be WebSocket frames.
@@ -1577,6 +1655,7 @@ impl H2Connection {
                         .as_ref()
                         .is_some_and(|r| r.head.value(":protocol").is_some());
                 let extensions = response.head.list("sec-websocket-extensions");
+                let engineio = t.request.as_ref().and_then(engineio::websocket_revision);
                 if !ok && !b.end_stream && self.body_bytes > 0 {
                     // A refusal with a body: its first bytes are the server's reason.
                     let reader = BodyReader::new(
@@ -1616,6 +1695,7 @@ impl H2Connection {
                         stream: StreamId(id),
                         start: last_ts,
                         extensions,
+                        engineio,
                     });
                 }
             }
@@ -1711,6 +1791,51 @@ impl H2Connection {
         for id in held {
             self.report_refusal(id, false, out);
         }
+        if let Some(e) = self.eio.as_deref_mut() {
+            e.finish(out);
+        }
+    }
+
+    /// A header block on stream `id`, which no extended CONNECT tracks, when it may be an
+    /// Engine.IO poll's (`h2::engineio`): a polling request starts following the stream, the
+    /// server's answer or trailers go to it. True when it was one of them.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn eio_block<S: ByteStream>(
+        &mut self,
+        link: &mut Link<'_, S>,
+        is_client: bool,
+        id: u32,
+        list: &HeaderList,
+        m: Message,
+        end_stream: bool,
+        out: &mut Output,
+    ) -> bool {
+        let mut room = |bytes: usize| link.admit(Use::Body, bytes).is_ok();
+        let followed = self.eio.as_deref().is_some_and(|e| e.has(id));
+        if is_client && !followed {
+            if !engineio::is_polling_request(list) {
+                return false;
+            }
+            let bytes = self.eio_body_bytes;
+            self.eio
+                .get_or_insert_with(|| Box::new(EioStreams::new(bytes)))
+                .request(id, m, end_stream, &mut room);
+            return true;
+        }
+        let Some(e) = self.eio.as_deref_mut().filter(|_| followed) else {
+            return false;
+        };
+        if is_client {
+            // Trailers of the request.
+            if end_stream {
+                e.end(id, false, Some(m.last_ts), out);
+            }
+        } else {
+            e.response(id, m, end_stream, &mut room, out);
+        }
+        true
     }
 }
 
@@ -1950,6 +2075,113 @@ mod tests {
         let end = h.h2.stream_ending(StreamId(1)).unwrap();
         assert_eq!((end.ending, end.rst), (Ending::ClientRst, true));
         assert!(h.h2.memory() > 0);
+    }
+
+    /// Engine.IO polling over HTTP/2 (`h2::engineio`): a GET stream whose response DATA is
+    /// the open packet and a POST stream whose request DATA is a payload come out as the
+    /// polls an HTTP/1.1 connection gives, bodies cut at `--eio-body-bytes`; other streams'
+    /// DATA is still skipped, and an Engine.IO extended CONNECT opens a WebSocket read as
+    /// Engine.IO.
+    #[test]
+    fn engineio_polling_streams_are_polls_with_their_bodies() {
+        let mut h = H2::new();
+        h.h2 = H2Connection::new(H2Limits::default(), C, false, true).keeping_eio_bodies(40);
+        h.send(C, frame::PREFACE);
+        h.settings(S, true).settings(C, false);
+        let get = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/socket.io/?EIO=4&transport=polling&t=a"),
+            (":authority", "x"),
+        ];
+        h.send(C, &frame(1, 0x5, 1, &block(&get)));
+        // A page stream: its DATA is skipped unread.
+        let page = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/"),
+            (":authority", "x"),
+        ];
+        h.send(C, &frame(1, 0x5, 3, &block(&page)));
+        h.send(S, &frame(1, 0x4, 3, &block(&[(":status", "200")])));
+        h.send(S, &frame(0, 0x1, 3, b"<html>"));
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        let open = br#"0{"sid":"S1","upgrades":["websocket"]}"#;
+        h.send(S, &frame(0, 0, 1, &open[..10]));
+        assert!(h.out.engineio.is_empty(), "the body is still arriving");
+        h.send(S, &frame(0, 0x1, 1, &open[10..]));
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1, "{polls:#?}");
+        let p = &polls[0];
+        assert_eq!(
+            p.request.head.start_line,
+            "GET /socket.io/?EIO=4&transport=polling&t=a HTTP/2"
+        );
+        let resp = p.response.as_ref().unwrap();
+        assert_eq!(resp.head.status(), Some(200));
+        let body = resp.body.as_ref().unwrap();
+        assert_eq!((body.bytes.as_slice(), body.truncated), (&open[..], false));
+        assert_eq!(resp.last_ts, Timestamp(i64::try_from(h.packet).unwrap()));
+        // A POST longer than the cap: cut there, and said so.
+        let post = [
+            (":method", "POST"),
+            (":scheme", "https"),
+            (":path", "/socket.io/?EIO=4&transport=polling&sid=S1"),
+            (":authority", "x"),
+        ];
+        h.send(C, &frame(1, 0x4, 5, &block(&post)));
+        h.send(C, &frame(0, 0x1, 5, &[b'4'; 50]));
+        h.send(S, &frame(1, 0x4, 5, &block(&[(":status", "200")])));
+        h.send(S, &frame(0, 0x1, 5, b"ok"));
+        let polls = std::mem::take(&mut h.out.engineio);
+        let req = polls[0].request.body.as_ref().unwrap();
+        assert_eq!((req.bytes.len(), req.truncated), (40, true));
+        assert_eq!(
+            polls[0]
+                .response
+                .as_ref()
+                .unwrap()
+                .body
+                .as_ref()
+                .unwrap()
+                .bytes,
+            b"ok"
+        );
+        // A poll the connection's end cuts is handed on without its answer.
+        h.send(C, &frame(1, 0x5, 7, &block(&get)));
+        assert!(h.h2.memory() > std::mem::size_of::<H2Connection>());
+        let mut link = Link::new(&mut h.streams, &mut h.client, Timestamp(0));
+        h.h2.finish(&mut link, Ending::ClientFin, Timestamp(0), &mut h.out);
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1);
+        assert!(polls[0].response.is_none());
+        // The websocket transport is an extended CONNECT, opened as Engine.IO's.
+        let mut ws = CONNECT.to_vec();
+        ws[3] = (":path", "/socket.io/?EIO=4&transport=websocket&sid=S1");
+        h.send(C, &frame(1, 0x4, 9, &block(&ws)));
+        h.send(S, &frame(1, 0x4, 9, &block(&[(":status", "200")])));
+        let opened = h.h2.take_opened();
+        assert_eq!(opened[0].engineio, Some(4));
+        assert!(h.out.engineio.is_empty());
+        // A budget with no room for the bodies: they are not read, the DATA is skipped, and
+        // the poll is still handed on at its END_STREAM, saying so.
+        let mut meter = Meter::with_budget(Some(0));
+        let mut send = |h: &mut H2, side: Side, bytes: &[u8]| {
+            h.packet += 1;
+            let p = h.packet;
+            h.streams[side.index()].append(bytes, p, Timestamp(i64::try_from(p).unwrap()));
+            let mut link =
+                Link::new(&mut h.streams, &mut h.client, Timestamp(0)).with_meter(&mut meter);
+            while !link.stream(side).data().is_empty() && h.h2.step(&mut link, side, &mut h.out) {}
+        };
+        send(&mut h, C, &frame(1, 0x4, 11, &block(&post)));
+        send(&mut h, C, &frame(0, 0x1, 11, b"42[\"x\"]"));
+        send(&mut h, S, &frame(1, 0x4, 11, &block(&[(":status", "200")])));
+        send(&mut h, S, &frame(0, 0x1, 11, b"ok"));
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1);
+        assert_eq!(polls[0].bodies_unread, 2);
+        assert!(polls[0].request.body.is_none());
     }
 
     #[test]

@@ -1449,7 +1449,7 @@ fn engine_io_target(head: &crate::event::Head) -> bool {
 }
 
 /// The Engine.IO revision a request target names (`EIO=4`), if any.
-fn eio_version(head: &crate::event::Head) -> Option<u8> {
+pub(crate) fn eio_version(head: &crate::event::Head) -> Option<u8> {
     let crate::event::StartLine::Request { target, .. } = &head.start else {
         return None;
     };

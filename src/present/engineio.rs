@@ -18,6 +18,18 @@ pub fn engineio_story(s: &EngineIoSession) -> String {
         (None, t) => t.to_owned(),
     };
     let n = s.connections.len();
+    if s.inferred {
+        // No request was captured: neither the revision (unless a ping showed who pings)
+        // nor the path is known.
+        let version = match s.version {
+            0 => "EIO=?".to_owned(),
+            v => format!("EIO={v}"),
+        };
+        return format!(
+            "session {sid} {version} (inferred from its WebSocket frames: the handshake is not in the capture): websocket, {} pings/{} pongs, ended {}",
+            s.heartbeat.pings, s.heartbeat.pongs, s.ending,
+        );
+    }
     format!(
         "session {sid} EIO={} {}: {path}, {n} connection{}, {} polls, {} pings/{} pongs, ended {}",
         s.version,

@@ -214,6 +214,7 @@ mod tests {
 
     fn session(sid: &str, upgraded: bool) -> EngineIoSession {
         EngineIoSession {
+            inferred: false,
             sid: Some(sid.to_owned()),
             version: 4,
             path: "/socket.io/".to_owned(),
@@ -230,6 +231,7 @@ mod tests {
             transport: if upgraded { "websocket" } else { "polling" },
             polls: if upgraded { 3 } else { 7 },
             upgrade: Some(EioUpgrade {
+                h2_stream: None,
                 handshake_id: Some(1),
                 status: Some(101),
                 verdict: "ok",

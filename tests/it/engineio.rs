@@ -99,9 +99,10 @@ fn a_clean_polling_to_websocket_upgrade_is_one_session() {
 
 #[test]
 fn sessions_from_every_sample_agree_with_tsharks_bodies_and_frames() {
+    // (HTTP/2 samples are checked against tshark's HTTP/2 view below.)
     for name in sample_names()
         .into_iter()
-        .filter(|n| n.starts_with("engineio-"))
+        .filter(|n| n.starts_with("engineio-") && !n.starts_with("engineio-h2-"))
     {
         let ours = sessions(&name);
         let lines = tshark(&name);
@@ -127,13 +128,18 @@ fn sessions_from_every_sample_agree_with_tsharks_bodies_and_frames() {
                 );
             }
         }
-        // Every Engine.IO error body tshark shows is an error of ours, with its code.
+        // Every Engine.IO error body tshark shows is an error of ours, with its code
+        // (python-engineio's stale-sid answer is a JSON string: code 1's meaning).
         let mut theirs: Vec<(u64, i64)> = lines
             .iter()
             .filter(|l| l[0] == "http")
             .filter_map(|l| {
                 let v: Value = serde_json::from_str(l.get(4)?).ok()?;
-                Some((l[1].parse().ok()?, v["code"].as_i64()?))
+                let code = match v.as_str() {
+                    Some(text) => text.starts_with("Invalid session ").then_some(1)?,
+                    None => v["code"].as_i64()?,
+                };
+                Some((l[1].parse().ok()?, code))
             })
             .collect();
         let mut mine: Vec<(u64, i64)> = ours
@@ -200,6 +206,53 @@ fn a_non_sticky_balancer_names_the_backend_that_created_the_sid() {
     let ok = session("engineio-sticky-iphash-ok.pcap");
     assert!(codes(&ok).is_empty(), "{ok:#}");
     assert_eq!(ok["transport"], "websocket");
+}
+
+/// python-socketio backends behind nginx round robin: the poll after the open reaches the
+/// other backend, and python-engineio answers 400 with text (`"Invalid session SID"`), not
+/// engine.io's `{"code":1,…}`: the same failure, named the same way, backends and all.
+#[test]
+fn python_engineio_s_plain_text_invalid_session_is_session_unknown() {
+    let name = "engineio-python-sticky-400.pcap";
+    let s = session(name);
+    let log = client_log(name);
+    assert!(log.contains("Unexpected status code 400"), "{log}");
+    assert_eq!(codes(&s), ["engineio_session_unknown"], "{s:#}");
+    assert_eq!(s["ending"], "session_unknown");
+    // tshark's bodies: the open packet's sid, and the two legs of the 400 naming it.
+    let lines = tshark(name);
+    let open = lines
+        .iter()
+        .find_map(|l| l.get(4)?.strip_prefix("0{\"sid\":\""))
+        .unwrap();
+    let sid = open.split('"').next().unwrap();
+    assert_eq!(s["sid"], sid);
+    let refused: Vec<u64> = lines
+        .iter()
+        .filter(|l| {
+            l.get(4)
+                .is_some_and(|b| *b == format!("\"Invalid session {sid}\""))
+        })
+        .map(|l| l[1].parse().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "the backend's answer and nginx's copy");
+    let errors = s["errors"].as_array().unwrap();
+    let packets: Vec<u64> = errors
+        .iter()
+        .map(|e| e["packet"].as_u64().unwrap())
+        .collect();
+    assert_eq!(packets, refused);
+    assert!(errors
+        .iter()
+        .all(|e| e["code"] == 1 && e["message"] == "Invalid session"));
+    // Both backends named: the one that opened the sid and the one that never heard of it.
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains(
+            "created by 127.0.0.1:18315 but 127.0.0.1:18316 answered 400 \"Invalid session\""
+        ),
+        "{why}"
+    );
 }
 
 #[test]
@@ -824,4 +877,229 @@ fn sessions_are_written_when_they_end_not_at_the_end_of_the_capture() {
         [("S1".to_owned(), 18), ("S2".to_owned(), 18)],
         "earliest deadline first"
     );
+}
+
+/// One HTTP/2 frame row of tshark's decrypted view (`NAME.pcap.tshark-h2.tsv`): packet,
+/// stream, type (0 DATA, 1 HEADERS), flags, the header values, the DATA payload.
+struct H2Row {
+    stream: u32,
+    kind: u8,
+    end_stream: bool,
+    values: Vec<String>,
+    data: Vec<u8>,
+}
+
+fn tshark_h2(name: &str) -> Vec<H2Row> {
+    let path = root().join(format!("samples/expected/{name}.tshark-h2.tsv"));
+    let hex = |h: &str| -> Vec<u8> {
+        (0..h.len() / 2)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            // The first frame of the row is the one of interest (a WINDOW_UPDATE may follow).
+            let first = |i: usize| f[i].split(',').next().unwrap().to_owned();
+            let flags = u8::from_str_radix(first(3).trim_start_matches("0x"), 16).unwrap();
+            let data = f.get(6).copied().unwrap_or("");
+            H2Row {
+                stream: first(1).parse().unwrap(),
+                kind: first(2).parse().unwrap(),
+                end_stream: flags & 1 == 1,
+                values: f[5].split(',').map(str::to_owned).collect(),
+                data: if data.starts_with('<') {
+                    Vec::new()
+                } else {
+                    hex(data)
+                },
+            }
+        })
+        .collect()
+}
+
+/// The text messages of RFC 6455 frames in `data` (one DATA payload), from the client when
+/// masked, inflated with each sender's permessage-deflate context (`inflaters`).
+fn ws_messages(data: &[u8], inflaters: &mut [flate2::Decompress; 2]) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= data.len() {
+        let (b0, b1) = (data[at], data[at + 1]);
+        let masked = b1 & 0x80 != 0;
+        let (mut len, mut p) = (usize::from(b1 & 0x7f), at + 2);
+        if len == 126 {
+            len = usize::from(u16::from_be_bytes([data[p], data[p + 1]]));
+            p += 2;
+        }
+        let key: Vec<u8> = if masked {
+            data[p..p + 4].to_vec()
+        } else {
+            Vec::new()
+        };
+        p += key.len();
+        let mut payload = data[p..p + len].to_vec();
+        if masked {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= key[i % 4];
+            }
+        }
+        at = p + len;
+        if b0 & 0x0f != 1 {
+            continue;
+        }
+        if b0 & 0x40 != 0 {
+            payload.extend_from_slice(&[0, 0, 0xff, 0xff]);
+            let d = &mut inflaters[usize::from(masked)];
+            let mut text = Vec::with_capacity(4096);
+            d.decompress_vec(&payload, &mut text, flate2::FlushDecompress::Sync)
+                .unwrap();
+            payload = text;
+        }
+        out.push((masked, String::from_utf8(payload).unwrap()));
+    }
+    out
+}
+
+/// Engine.IO over HTTP/2 from a browser (samples/generate-engineio.sh: headless Firefox ESR,
+/// socket.io-client's browser bundle, python-socketio's ASGI app under hypercorn, TLS h2):
+/// the polls are GET and POST streams, the upgrade an RFC 8441 extended CONNECT answered
+/// 200. wssniff's session against tshark's decrypted HTTP/2 frames (its streams, the open
+/// packet in a DATA body, the WebSocket frames in the CONNECT stream's DATA, inflated here)
+/// and against what the page logged.
+#[test]
+fn engineio_over_http2_polls_on_streams_and_upgrades_by_extended_connect() {
+    for (name, upgraded) in [
+        ("engineio-h2-firefox.pcap", true),
+        ("engineio-h2-firefox-fallback.pcap", false),
+    ] {
+        let s = session(name);
+        let rows = tshark_h2(name);
+        let log = client_log(name);
+        assert_eq!(s["sid"], logged_sid(name).as_str(), "{name}");
+        // Every GET and POST stream naming EIO= is one poll of the session.
+        let requests: Vec<&H2Row> = rows
+            .iter()
+            .filter(|r| r.kind == 1 && r.values.get(1).is_some_and(|p| p.contains("EIO=")))
+            .collect();
+        let polls = requests.iter().filter(|r| r.values[0] != "CONNECT").count();
+        assert_eq!(s["polls"], polls, "{name}");
+        // The open packet is the first poll's response body (tshark's reassembled DATA).
+        let first = requests[0].stream;
+        let body = rows
+            .iter()
+            .find(|r| r.stream == first && r.kind == 0 && r.end_stream)
+            .map(|r| String::from_utf8(r.data.clone()).unwrap())
+            .unwrap();
+        assert!(body.starts_with(&format!("0{{\"sid\":\"{}\"", s["sid"].as_str().unwrap())));
+        assert_eq!(s["open"]["ping_interval_ms"], 1000, "{name}");
+        // The upgrade: the extended CONNECT's stream and the server's status on it.
+        let connect = requests.iter().find(|r| r.values[0] == "CONNECT").unwrap();
+        let status: u64 = rows
+            .iter()
+            .find(|r| r.stream == connect.stream && r.kind == 1 && r.values[0] != "CONNECT")
+            .map(|r| r.values[0].parse().unwrap())
+            .unwrap();
+        let u = &s["upgrade"];
+        assert_eq!(u["h2_stream"], connect.stream, "{name}: {u}");
+        assert_eq!(u["status"], status, "{name}");
+        assert_eq!(u["upgraded"], upgraded, "{name}");
+        assert_eq!(
+            s["connections"].as_array().unwrap().len(),
+            1,
+            "one h2 connection"
+        );
+        if upgraded {
+            assert_eq!(status, 200);
+            assert!(log.contains("client upgrade: websocket"), "{log}");
+            assert!(codes(&s).is_empty(), "{name}: {s:#}");
+            assert_eq!(s["transport"], "websocket");
+            // tshark's DATA on the CONNECT stream, read as WebSocket frames: the probe, its
+            // answer, the upgrade packet, and as many server pings as the page logged.
+            let mut inflaters = [
+                flate2::Decompress::new(false),
+                flate2::Decompress::new(false),
+            ];
+            let texts: Vec<(bool, String)> = rows
+                .iter()
+                .filter(|r| r.stream == connect.stream && r.kind == 0)
+                .flat_map(|r| ws_messages(&r.data, &mut inflaters))
+                .collect();
+            for (client, text) in [(true, "2probe"), (false, "3probe"), (true, "5")] {
+                assert!(
+                    texts.contains(&(client, text.to_owned())),
+                    "{text} in {texts:?}"
+                );
+            }
+            let pings = texts.iter().filter(|(c, t)| !c && t == "2").count();
+            assert_eq!(pings, log.matches("client packet in: ping").count());
+            assert_eq!(s["heartbeat"]["pings"], pings);
+            assert_eq!(s["heartbeat"]["pongs"], pings);
+            assert_eq!(s["upgrade"]["probe_answered"], true);
+        } else {
+            assert_eq!(status, 403);
+            assert!(log.contains("client upgradeError"), "{log}");
+            assert!(log.contains("client final: transport=polling"), "{log}");
+            assert_eq!(codes(&s), ["engineio_fell_back_to_polling"], "{name}");
+            let why = s["findings"][0]["message"].as_str().unwrap();
+            assert!(why.contains("HTTP/2 extended CONNECT on stream"), "{why}");
+            assert_eq!(s["transport"], "polling");
+            // Over polling the pings are in the polls' bodies: as many as the page logged.
+            assert_eq!(
+                s["heartbeat"]["pings"],
+                log.matches("client packet in: ping").count()
+            );
+        }
+    }
+}
+
+/// Captures started mid-session (cut from engineio-polling-upgrade.pcap by
+/// samples/generate-engineio.sh): no handshake, no poll, so nothing names Engine.IO but the
+/// WebSocket's frames. The session is inferred from them and marked so, with the pings and
+/// pongs tshark shows in the original from the cut on; WebSockets that are not Engine.IO
+/// (the other mid-connection samples) are never taken for it.
+#[test]
+fn a_websocket_without_its_handshake_is_engineio_by_its_frames_and_marked_inferred() {
+    for (name, probe) in [
+        ("engineio-mid-session-probe.pcap", true),
+        ("engineio-mid-session-pings.pcap", false),
+    ] {
+        let s = session(name);
+        assert_eq!(s["inferred"], true, "{name}: {s:#}");
+        assert_eq!(
+            (&s["sid"], &s["transport"]),
+            (&Value::Null, &Value::from("websocket"))
+        );
+        assert_eq!(s["version"], 4, "{name}: the server pings");
+        // tshark's frames (told the port speaks WebSocket): a `2` is a server ping, `3` its
+        // pong; the probe is there when the cut left it.
+        let texts = ws_texts(name);
+        assert_eq!(texts.iter().any(|t| t == "2probe"), probe, "{texts:?}");
+        let pings = texts.iter().filter(|t| **t == "2").count();
+        assert_eq!(s["heartbeat"]["pings"], pings, "{name}: {texts:?}");
+        assert_eq!(
+            s["heartbeat"]["pongs"],
+            texts.iter().filter(|t| **t == "3").count()
+        );
+        assert!(codes(&s).is_empty(), "{name}: {s:#}");
+        let line = stdout(&wssniff(&["-r", sample(name).to_str().unwrap()]));
+        assert!(
+            line.contains("(inferred from its WebSocket frames"),
+            "{line}"
+        );
+        assert!(!line.contains("polls"), "{line}");
+    }
+    for name in [
+        "mid-connection.pcap",
+        "h2c-mid-connection.pcap",
+        "h2c-mid-stream.pcap",
+    ] {
+        let all = all_records(&sample(name), &[]);
+        assert!(all.iter().any(|r| r["type"] == "connection"), "{name}");
+        assert!(
+            !all.iter().any(|r| r["type"] == "engineio_session"),
+            "{name}"
+        );
+    }
 }

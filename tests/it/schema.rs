@@ -187,6 +187,11 @@ const EXTRA_RUNS: &[(&str, &[&str])] = &[
         "tls/tls13-wss-python-ok.pcap",
         &["--keylog", "samples/tls/tls13-wss-python-ok.keys"],
     ),
+    // Engine.IO over HTTP/2 decrypted: `eio_upgrade.h2_stream`.
+    (
+        "engineio-h2-firefox.pcap",
+        &["--keylog", "samples/engineio-h2-firefox.keys"],
+    ),
 ];
 
 /// Documented fields no bundled sample produces (live capture only, or situations the samples
