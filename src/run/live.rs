@@ -268,6 +268,7 @@ fn add(batch: &mut Batch, number: u64, packet: OwnedPacket, workers: usize) {
         ts: packet.ts,
         linktype: packet.linktype,
         orig_len: packet.orig_len,
+        block: super::threads::IN_BYTES,
         start,
         len: packet.data.len(),
         route,
@@ -405,7 +406,7 @@ fn stage(
             h.store(merge.memory(), Ordering::Relaxed);
         }
         if let Ok(mut done) = Arc::try_unwrap(batch) {
-            done.clear();
+            done.clear(None);
             let _ = recycle.try_send(done);
         }
     }

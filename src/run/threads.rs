@@ -34,7 +34,7 @@ use super::keylog::Keys;
 use super::Step;
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::OwnedPacket;
-use crate::capture::{Linktype, Packet, Record, Timestamp};
+use crate::capture::{BlockPool, InBlock, Linktype, Packet, Record, SharedBlock, Timestamp};
 use crate::correlate::tls::SharedResumption;
 use crate::decode::{self, Skip};
 use crate::engine::shard::{Cursor, Logged, Merge, OpLog};
@@ -73,15 +73,25 @@ pub(super) struct Meta {
     pub(super) ts: Timestamp,
     pub(super) linktype: Linktype,
     pub(super) orig_len: u32,
+    /// Which of the batch's blocks holds the packet's bytes ([`IN_BYTES`]: its `bytes`).
+    pub(super) block: u32,
     pub(super) start: usize,
     pub(super) len: usize,
     pub(super) route: Route,
 }
 
-/// Packets copied out of the reader's buffer, shared by the workers and the stage.
+/// [`Meta::block`] of a packet copied into the batch's own `bytes`.
+pub(super) const IN_BYTES: u32 = u32::MAX;
+
+/// Packets, shared by the workers and the stage: the file's read blocks they lie in (a plain
+/// pcap file), or copied out of the reader's buffer.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     pub(super) bytes: Vec<u8>,
+    /// The read blocks its packets lie in, in file order (consecutive batches share one).
+    pub(super) blocks: Vec<SharedBlock>,
+    /// Bytes of its packets that lie in `blocks`.
+    pub(super) in_blocks: usize,
     pub(super) packets: Vec<Meta>,
     /// Live capture: the packets as captured, for the stage's `-w` and the TUI's packet ring
     /// (the workers read `bytes`), with each one's connection.
@@ -103,24 +113,43 @@ pub(super) struct Tick {
 
 impl Batch {
     fn packet(&self, m: &Meta) -> Packet<'_> {
+        let bytes = match m.block {
+            IN_BYTES => Some(&self.bytes),
+            b => self.blocks.get(b as usize).map(|b| &**b),
+        };
         Packet {
             number: m.number,
             ts: m.ts,
             linktype: m.linktype,
-            data: self
-                .bytes
-                .get(m.start..m.start.saturating_add(m.len))
+            data: bytes
+                .and_then(|b| b.get(m.start..m.start.saturating_add(m.len)))
                 .unwrap_or_default(),
             orig_len: m.orig_len,
         }
+    }
+
+    /// Bytes of packets it holds, copied or in blocks (what [`BATCH_BYTES`] bounds).
+    fn size(&self) -> usize {
+        self.bytes.len() + self.in_blocks
     }
 
     pub(super) fn last_number(&self) -> Option<u64> {
         self.packets.last().map(|m| m.number)
     }
 
-    /// Empties it for reuse, keeping its buffers.
-    pub(super) fn clear(&mut self) {
+    /// Empties it for reuse, keeping its buffers; its blocks nobody else holds go to `pool`
+    /// (at most a few: the reader needs one at a time).
+    pub(super) fn clear(&mut self, pool: Option<&BlockPool>) {
+        for block in self.blocks.drain(..) {
+            if let (Ok(block), Some(Ok(mut pool))) =
+                (Arc::try_unwrap(block), pool.map(|p| p.lock()))
+            {
+                if pool.len() < 2 {
+                    pool.push(block);
+                }
+            }
+        }
+        self.in_blocks = 0;
         self.bytes.clear();
         self.packets.clear();
         self.live.clear();
@@ -328,15 +357,21 @@ fn plain_ipv4_tcp_ends(packet: &Packet<'_>) -> Option<(u64, u64)> {
     ))
 }
 
+/// What the reader is handed every record by: with where its bytes lie when they are in a
+/// read block it may keep (`FileSource::for_each_record_in_blocks`), `None` to copy them.
+pub(crate) type RecordSink<'a> =
+    dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()> + 'a;
+
 /// Analyses what `drive` reads (it calls its argument with every record, as
-/// `FileSource::for_each_record` does, and returns what the read summary is) with `workers`
+/// `FileSource::for_each_record_in_blocks` does with blocks from the pool it is given, and
+/// returns what the read summary is) with `workers`
 /// flow-sharded workers, handing events and packets to `step` as [`super::analyse`] does,
 /// and finishing the analysis unless `step` broke off. Returns the read summary and the
 /// run's counters.
 pub(crate) fn analyse<R: Send>(
     config: &EngineConfig,
     workers: usize,
-    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R + Send,
+    drive: impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
     filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
@@ -354,6 +389,7 @@ pub(crate) fn analyse<R: Send>(
     // Batches the stage is done with go back to the reader, so their buffers are reused
     // rather than mapped and faulted in afresh.
     let (recycle, recycled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+    let pool = BlockPool::default();
     std::thread::scope(|scope| {
         for me in 0..workers {
             let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(IN_FLIGHT);
@@ -377,11 +413,12 @@ pub(crate) fn analyse<R: Send>(
             from_workers.push(out_rx);
         }
         let reader_shared = Arc::clone(&shared);
+        let reader_pool = Arc::clone(&pool);
         let reader = std::thread::Builder::new()
             .name("wssniff-reader".into())
             .spawn_scoped(scope, move || {
                 read(
-                    drive,
+                    |sink| drive(sink, &reader_pool),
                     filter,
                     keys,
                     workers,
@@ -392,7 +429,7 @@ pub(crate) fn analyse<R: Send>(
         let stats = stage(
             config,
             workers,
-            (&stage_rx, &from_workers, &recycle),
+            (&stage_rx, &from_workers, &recycle, &pool),
             &shared,
             step,
         );
@@ -440,7 +477,7 @@ pub(super) fn send_batch(
 
 /// The reader: records → batches for every worker and for the stage.
 fn read<R>(
-    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R,
+    drive: impl FnOnce(&mut RecordSink<'_>) -> R,
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
@@ -450,7 +487,7 @@ fn read<R>(
     let mut batch = Batch::default();
     let mut last_sent = 0u64;
     let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
-    let summary = drive(&mut |record| {
+    let summary = drive(&mut |record, in_block| {
         if shared.stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
         }
@@ -473,18 +510,32 @@ fn read<R>(
                 return ControlFlow::Continue(());
             }
         }
-        let start = batch.bytes.len();
-        batch.bytes.extend_from_slice(packet.data);
+        let (block, start) = match in_block {
+            Some(InBlock { block, start }) => {
+                if !batch.blocks.last().is_some_and(|b| Arc::ptr_eq(b, block)) {
+                    batch.blocks.push(Arc::clone(block));
+                }
+                batch.in_blocks += packet.data.len();
+                let at = batch.blocks.len().saturating_sub(1);
+                (u32::try_from(at).unwrap_or(IN_BYTES), start)
+            }
+            None => {
+                let start = batch.bytes.len();
+                batch.bytes.extend_from_slice(packet.data);
+                (IN_BYTES, start)
+            }
+        };
         batch.packets.push(Meta {
             number: packet.number,
             ts: packet.ts,
             linktype: packet.linktype,
             orig_len: packet.orig_len,
+            block,
             start,
             len: packet.data.len(),
             route: route(packet, workers),
         });
-        if batch.packets.len() >= BATCH_PACKETS || batch.bytes.len() >= BATCH_BYTES {
+        if batch.packets.len() >= BATCH_PACKETS || batch.size() >= BATCH_BYTES {
             send(&mut batch, &mut last_sent)?;
         }
         ControlFlow::Continue(())
@@ -604,10 +655,11 @@ fn live_batch(
 fn stage(
     config: &EngineConfig,
     workers: usize,
-    (rx, from_workers, recycle): (
+    (rx, from_workers, recycle, pool): (
         &Receiver<ToStage>,
         &[Receiver<FromWorker>],
         &SyncSender<Batch>,
+        &BlockPool,
     ),
     shared: &Shared,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
@@ -659,7 +711,7 @@ fn stage(
             h.store(merge.memory(), Ordering::Relaxed);
         }
         if let Ok(mut done) = Arc::try_unwrap(batch) {
-            done.clear();
+            done.clear(Some(pool));
             let _ = recycle.try_send(done);
         }
     }
