@@ -6,6 +6,11 @@
 //! the packets where they are in its buffer (no copy), and hands each on once the file has
 //! been read the window's span past it. That first packet, and any later than the window,
 //! go where the file has them and are counted.
+//!
+//! For the sharded reader a plain pcap file is also read into blocks of its own that the
+//! caller may keep by `Arc` ([`FileSource::for_each_record_in_blocks`]), handing packets on as
+//! offsets instead of copies; at the first record those blocks do not take, the ordinary
+//! reader goes on from it. A record cut by a block's end is moved to the next block's start.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -2,15 +2,16 @@
 //!
 //! ```text
 //!  reader ──Arc<Batch>──▶ worker 0 ─┐ logs of cross-flow calls, per batch
-//!  (filter, decode for  ─▶ worker 1 ─┤
-//!   the route, copy)    ─▶ …        ─┴──▶ correlation stage (this thread): replays them in
+//!  (filter, route)      ─▶ worker 1 ─┤
+//!                       ─▶ …        ─┴──▶ correlation stage (this thread): replays them in
 //!         └──────────── Batch ──────────▶ packet order (engine::shard::Merge) ─▶ sinks
 //! ```
 //!
-//! The reader reads the capture in large blocks (pcap-parser's buffer), keeps what the
-//! filter passes, decodes each packet only far enough to know its connection, and copies
-//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time into one buffer shared by
-//! every worker and the stage; the stage hands spent buffers back to the reader.
+//! The reader reads the capture (a plain pcap file in read blocks its batches share by `Arc`,
+//! anything else through the ordinary reader, each packet copied), keeps what the filter
+//! passes, reads each packet only far enough to know its connection ([`route`]), and hands
+//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time to every worker and the
+//! stage; the stage hands spent batches and blocks back to the reader.
 //! Each worker analyses the packets whose connection hashes to it (both directions hash
 //! alike: the key is the connection's, not the packet's) and only lets time pass at the
 //! others; the stage replays every worker's log at each packet in packet order, so the
