@@ -11,7 +11,7 @@ pub mod live;
 mod merge;
 mod window;
 
-pub use file::{FileSource, ReadSummary};
+pub use file::{BlockPool, FileSource, InBlock, ReadSummary, SharedBlock, BLOCK_BYTES};
 pub use merge::{expand_inputs, FileRead, MergeNote, MergeSummary, MergedIndex, MergedSource};
 pub use window::DEFAULT_REORDER_WINDOW_NS;
 

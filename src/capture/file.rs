@@ -6,6 +6,11 @@
 //! the packets where they are in its buffer (no copy), and hands each on once the file has
 //! been read the window's span past it. That first packet, and any later than the window,
 //! go where the file has them and are counted.
+//!
+//! For the sharded reader a plain pcap file is also read into blocks of its own that the
+//! caller may keep by `Arc` ([`FileSource::for_each_record_in_blocks`]), handing packets on as
+//! offsets instead of copies; at the first record those blocks do not take, the ordinary
+//! reader goes on from it. A record cut by a block's end is moved to the next block's start.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -40,6 +45,34 @@ const LOOKAHEAD_SHARE: usize = 16;
 /// Most packets held for re-sorting at once (a file of tiny packets reaches it before the
 /// byte share); past it the window is as long as this many packets.
 const MAX_HELD_PACKETS: usize = 1 << 16;
+
+/// Bytes of a plain pcap file read at once into a block that the sharded reader hands out
+/// whole ([`FileSource::for_each_record_in_blocks`]).
+#[cfg(not(test))]
+pub const BLOCK_BYTES: usize = 4 << 20;
+/// Small in unit tests, so records are cut at blocks' ends many times.
+#[cfg(test)]
+pub const BLOCK_BYTES: usize = 4096;
+/// Largest record read from a block: libpcap's own limit for a packet. A larger one (or any
+/// record a block cannot hold) is left to the ordinary reader.
+const MAX_BLOCK_RECORD: usize = 256 * 1024 + 16;
+
+/// A block of a capture file, shared by the packets handed out from it.
+pub type SharedBlock = Arc<Vec<u8>>;
+
+/// Blocks nobody holds any more, to be read into again instead of allocating (and faulting
+/// in) new ones.
+pub type BlockPool = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// Where the bytes of a packet handed out by [`FileSource::for_each_record_in_blocks`] lie:
+/// `block[start..start + packet.data.len()]`.
+#[derive(Clone, Copy, Debug)]
+pub struct InBlock<'b> {
+    /// The block.
+    pub block: &'b SharedBlock,
+    /// Where the packet's bytes start in it.
+    pub start: usize,
+}
 
 /// What a completed read covered.
 #[derive(Debug, Default)]
@@ -693,6 +726,165 @@ impl FileSource {
         self.take_summary()
     }
 
+    /// As [`FileSource::for_each_record`], and for a plain pcap file (not standard input,
+    /// not pcapng, read in file order) the packets' bytes are read into blocks of
+    /// [`BLOCK_BYTES`] that the callback may keep (by `Arc`) instead of copying each packet:
+    /// [`InBlock`] says where a packet lies. Blocks come from `pool` when it has one. From
+    /// anything the blocks do not take (a packet out of timestamp order, a record too large
+    /// for a block, a record cut by the file's end, a read error) the ordinary reader goes
+    /// on at that record, so what is handed on, and the summary, are the same either way.
+    pub fn for_each_record_in_blocks(
+        &mut self,
+        pool: &BlockPool,
+        mut on_record: impl FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
+    ) -> ReadSummary {
+        let eligible = self.window.is_none()
+            && self.path != "-"
+            && self.state.index.is_none()
+            && self.state.summary.packets == 0;
+        if eligible && self.state.format == Format::Unknown {
+            // The file header, through pcap-parser as always.
+            if let Ok((consumed, block)) = self.reader.next() {
+                self.state.decode(block);
+                self.advance(consumed);
+            }
+        }
+        let plain = matches!(self.state.format, Format::PcapLe | Format::PcapBe);
+        let file = File::open(&self.path).and_then(|mut f| {
+            f.seek(SeekFrom::Start(self.state.summary.bytes))?;
+            Ok(f)
+        });
+        let (true, true, Some(iface), Ok(mut file)) = (eligible, plain, self.state.legacy, file)
+        else {
+            return self.for_each_record(|r| on_record(r, None));
+        };
+        // A fresh block is allocated zeroed (calloc: pages the kernel hands out zeroed, no
+        // memset of 4 MiB).
+        let take = |pool: &BlockPool| match pool.lock().ok().and_then(|mut p| p.pop()) {
+            Some(mut block) => {
+                block.resize(BLOCK_BYTES, 0);
+                block
+            }
+            None => vec![0; BLOCK_BYTES],
+        };
+        let mut next = take(pool);
+        let mut carried = 0;
+        loop {
+            // Fill the block after what the last one left (a record cut by its end).
+            let mut filled = carried;
+            let mut eof = false;
+            while filled < next.len() {
+                match file.read(next.get_mut(filled..).unwrap_or_default()) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // The ordinary reader meets the error again and says so.
+                    Err(_) => return self.go_on_unblocked(&mut on_record),
+                }
+            }
+            let block: SharedBlock = Arc::new(std::mem::take(&mut next));
+            let mut at = 0;
+            while let Some((consumed, record)) =
+                legacy_record(self.state.format, block.get(at..filled).unwrap_or_default())
+            {
+                if consumed > MAX_BLOCK_RECORD {
+                    return self.go_on_unblocked(&mut on_record);
+                }
+                let mut packet = Packet {
+                    number: 0,
+                    ts: Timestamp::from_parts(
+                        i64::from(record.ts_sec).saturating_add(iface.ts_offset),
+                        u64::from(record.ts_frac),
+                        iface.units_per_sec,
+                    ),
+                    linktype: iface.linktype,
+                    data: record.data,
+                    orig_len: record.orig_len,
+                };
+                if packet.ts < self.last_out && self.reorder_span > 0 {
+                    // The window engages there, in the ordinary reader.
+                    return self.go_on_unblocked(&mut on_record);
+                }
+                self.last_out = packet.ts;
+                self.state.count(&mut packet, None);
+                let place = InBlock {
+                    block: &block,
+                    start: at + 16,
+                };
+                let stop = on_record(Record::Packet(&packet), Some(place)).is_break();
+                self.state.summary.bytes += consumed as u64;
+                at += consumed;
+                if stop {
+                    return self.take_summary();
+                }
+            }
+            carried = filled - at;
+            if eof || carried > BLOCK_BYTES / 2 {
+                if carried == 0 {
+                    return self.take_summary();
+                }
+                // A record cut by the file's end (the ordinary reader says how), or one a
+                // block cannot carry on with.
+                return self.go_on_unblocked(&mut on_record);
+            }
+            next = match Arc::try_unwrap(block) {
+                // Nobody kept a packet of it: read into it again.
+                Ok(mut spent) => {
+                    spent.copy_within(at..filled, 0);
+                    spent
+                }
+                Err(kept) => {
+                    let mut fresh = take(pool);
+                    if let (Some(to), Some(from)) = (fresh.get_mut(..carried), kept.get(at..filled))
+                    {
+                        to.copy_from_slice(from);
+                    }
+                    fresh
+                }
+            };
+        }
+    }
+
+    /// The ordinary reader, on from the first record not handed on (the read position of
+    /// [`FileSource::for_each_record_in_blocks`]): reopened there, its header read again.
+    #[cold]
+    fn go_on_unblocked(
+        &mut self,
+        on_record: &mut dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
+    ) -> ReadSummary {
+        let offset = self.state.summary.bytes;
+        let reopened = File::open(&self.path).and_then(|mut file| {
+            let mut header = vec![0u8; 24];
+            file.read_exact(&mut header)?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(io::Cursor::new(header).chain(file))
+        });
+        let fresh = match reopened {
+            Ok(input) => Self::from_reader(&self.path, Box::new(input)),
+            Err(source) => Err(CaptureError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        };
+        match fresh {
+            Ok(mut fresh) => {
+                // Its header block: the same file header, known already.
+                if let Ok((consumed, _)) = fresh.reader.next() {
+                    fresh.reader.consume_noshift(consumed);
+                }
+                self.reader = fresh.reader;
+                self.for_each_record(|r| on_record(r, None))
+            }
+            Err(error) => {
+                self.state.summary.error = Some(error);
+                self.take_summary()
+            }
+        }
+    }
+
     /// The rest of [`FileSource::for_each_record`] once the window is engaged.
     fn windowed(
         &mut self,
@@ -1213,5 +1405,91 @@ mod tests {
         assert!(legacy_record(Format::PcapModified, &whole).is_none());
         assert!(legacy_record(Format::Ng { big_endian: false }, &whole).is_none());
         assert!(legacy_record(Format::Unknown, &whole).is_none());
+    }
+
+    /// A little-endian pcap file of records with the given (seconds, length) in file order.
+    fn pcap_file(name: &str, records: &[(u32, usize)], cut: usize) -> std::path::PathBuf {
+        let mut out = vec![
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
+            0,
+        ];
+        for (i, &(sec, len)) in records.iter().enumerate() {
+            let len32 = u32::try_from(len).unwrap();
+            for word in [sec, u32::try_from(i).unwrap(), len32, len32 + 1] {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            out.extend((0..len).map(|b| (b ^ i) as u8));
+        }
+        out.truncate(out.len() - cut);
+        let path =
+            std::env::temp_dir().join(format!("wssniff-blocks-{}-{name}", std::process::id()));
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    /// What a reading hands on: each packet's number, time, length on the wire and bytes,
+    /// and whether it lay in a block (checked to hold the same bytes).
+    fn read_all(path: &std::path::Path, blocks: bool) -> (Vec<String>, usize, String) {
+        let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
+        let mut seen = Vec::new();
+        let mut in_blocks = 0;
+        let mut note = |record: Record<'_, '_>, place: Option<InBlock<'_>>| {
+            if let Record::Packet(p) = record {
+                if let Some(place) = place {
+                    assert_eq!(
+                        &place.block[place.start..place.start + p.data.len()],
+                        p.data
+                    );
+                    in_blocks += 1;
+                }
+                seen.push(format!(
+                    "{} {:?} {} {:?}",
+                    p.number, p.ts, p.orig_len, p.data
+                ));
+            }
+            ControlFlow::Continue(())
+        };
+        let summary = if blocks {
+            source.for_each_record_in_blocks(&BlockPool::default(), &mut note)
+        } else {
+            source.for_each_record(|r| note(r, None))
+        };
+        (seen, in_blocks, format!("{summary:?}"))
+    }
+
+    #[test]
+    fn read_blocks_hand_on_what_the_ordinary_reader_does() {
+        // Records cut at every place of a block's end (lengths that do not divide it), one
+        // larger than a block can carry on with (the ordinary reader takes over from it), a
+        // packet out of timestamp order (the window engages), and a file cut mid-record.
+        let mut sizes: Vec<(u32, usize)> = (0..300)
+            .map(|i| (10 + i / 7, 40 + (i as usize * 37) % 900))
+            .collect();
+        let plain = pcap_file("plain", &sizes, 0);
+        let cut = pcap_file("cut", &sizes, 100);
+        sizes.insert(250, (10, 3000));
+        let large = pcap_file("large", &sizes, 0);
+        sizes.insert(120, (5, 60));
+        let late = pcap_file("late", &sizes, 0);
+        for path in [&plain, &cut, &large, &late] {
+            let (ordinary, none, summary) = read_all(path, false);
+            let (blocked, taken, blocked_summary) = read_all(path, true);
+            assert_eq!(none, 0);
+            assert_eq!(ordinary, blocked, "{}", path.display());
+            assert_eq!(summary, blocked_summary, "{}", path.display());
+            // Blocks took the packets before anything they do not take.
+            assert!(taken >= 120, "{}: {taken}", path.display());
+            std::fs::remove_file(path).unwrap();
+        }
+        assert!(read_all_counts_everything_in_blocks());
+    }
+
+    /// A plain file in order is read wholly from blocks.
+    fn read_all_counts_everything_in_blocks() -> bool {
+        let sizes: Vec<(u32, usize)> = (0..100).map(|i| (1, 60 + i * 13)).collect();
+        let path = pcap_file("whole", &sizes, 0);
+        let (seen, taken, _) = read_all(&path, true);
+        std::fs::remove_file(&path).unwrap();
+        seen.len() == 100 && taken == 100
     }
 }

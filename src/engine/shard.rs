@@ -123,7 +123,8 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Logged {
     entries: Vec<Entry>,
-    ops: Vec<Op>,
+    /// Each `Some` until the stage replays it (it takes them out of order: groups first).
+    ops: Vec<Option<Op>>,
 }
 
 /// A worker's log of cross-flow calls (see the module docs).
@@ -208,7 +209,7 @@ impl OpLog {
             .entries
             .last()
             .is_some_and(|e| e.at == self.at && e.order == self.group && e.end == logged.ops.len());
-        logged.ops.push(op);
+        logged.ops.push(Some(op));
         let end = logged.ops.len();
         match logged.entries.last_mut() {
             Some(e) if open => e.end = end,
@@ -269,29 +270,44 @@ impl OpLog {
 /// One worker's log being replayed.
 #[derive(Debug)]
 pub(crate) struct Cursor {
-    entries: std::iter::Peekable<std::vec::IntoIter<Entry>>,
-    ops: std::vec::IntoIter<Op>,
-    taken: usize,
+    entries: Vec<Entry>,
+    /// The first entry not replayed yet.
+    next: usize,
+    ops: Vec<Option<Op>>,
 }
 
 impl Cursor {
     pub(crate) fn new(logged: Logged) -> Self {
         Cursor {
-            entries: logged.entries.into_iter().peekable(),
-            ops: logged.ops.into_iter(),
-            taken: 0,
+            entries: logged.entries,
+            next: 0,
+            ops: logged.ops,
         }
     }
 
-    /// Every entry up to position `at` (none is ever left behind), with its ops.
-    fn take_until(&mut self, at: Position, out: &mut Vec<(Option<GroupOrder>, Vec<Op>)>) {
-        while let Some(e) = self.entries.next_if(|e| e.at <= at) {
-            let n = e.end.saturating_sub(self.taken);
-            self.taken = e.end;
-            out.push((e.order, self.ops.by_ref().take(n).collect()));
-        }
+    /// Whether an entry at or before position `at` is left: most packets have none (a worker
+    /// logs calls at few packets), and the stage asks at every packet.
+    #[inline]
+    fn has_until(&self, at: Position) -> bool {
+        self.entries.get(self.next).is_some_and(|e| e.at <= at)
+    }
+
+    /// The next entry if it is at or before `at` (none is ever left behind): its group order
+    /// and where its ops are.
+    fn next_until(&mut self, at: Position) -> Option<(Option<GroupOrder>, OpRange)> {
+        let e = self.entries.get(self.next).filter(|e| e.at <= at)?;
+        let start = self
+            .next
+            .checked_sub(1)
+            .and_then(|p| self.entries.get(p))
+            .map_or(0, |p| p.end);
+        self.next += 1;
+        Some((e.order, (start, e.end)))
     }
 }
+
+/// Where an entry's ops are in its cursor: `start..end`.
+type OpRange = (usize, usize);
 
 /// The one correlation stage of a sharded run: replays the workers' logs in packet order.
 pub(crate) struct Merge {
@@ -307,6 +323,12 @@ pub(crate) struct Merge {
     lens: Vec<usize>,
     /// Live capture's response timeout: without it a tick does nothing (as one engine's).
     response_timeout_ns: Option<i64>,
+    /// The leaving groups of the position being replayed (order, worker, ops), kept to
+    /// reuse their room.
+    groups: Vec<(GroupOrder, usize, OpRange)>,
+    /// The calls outside groups of the position being replayed (worker, ops), the owner's
+    /// last, for [`Merge::replay_own`].
+    own: Vec<(usize, OpRange)>,
 }
 
 impl Merge {
@@ -320,6 +342,8 @@ impl Merge {
             ids: HashMap::new(),
             lens: vec![0; workers],
             response_timeout_ns: config.response_timeout_ns,
+            groups: Vec::new(),
+            own: Vec::new(),
         }
     }
 
@@ -356,11 +380,11 @@ impl Merge {
                 truncated,
             },
         );
-        let own = self.replay((number, 0), owner, cursors, false);
+        self.replay((number, 0), owner, cursors, false);
         if let Some(skip) = skip {
             self.corr.skipped(&mut self.stats, skip);
         }
-        self.replay_own(own);
+        self.replay_own(cursors);
         if self.meter.refused_total() != self.refusals_seen {
             self.refusals_seen = self.meter.refused_total();
             self.corr.memcap_notice(self.budget);
@@ -387,12 +411,12 @@ impl Merge {
         }
         let deadlines = (after, serial.saturating_mul(2).saturating_add(1));
         self.corr.tick(&mut self.meter, now);
-        let own = self.replay(deadlines, None, cursors, false);
-        self.replay_own(own);
+        self.replay(deadlines, None, cursors, false);
+        self.replay_own(cursors);
         self.corr
             .expire_engineio(&mut self.stats, &mut self.meter, now);
-        let own = self.replay((after, deadlines.1.saturating_add(1)), None, cursors, false);
-        self.replay_own(own);
+        self.replay((after, deadlines.1.saturating_add(1)), None, cursors, false);
+        self.replay_own(cursors);
         if self.meter.refused_total() != self.refusals_seen {
             self.refusals_seen = self.meter.refused_total();
             self.corr.memcap_notice(self.budget);
@@ -434,14 +458,14 @@ impl Merge {
     /// End of input, after [`Merge::absorb`]: the workers' last calls (their own first, then
     /// every connection still open, in leaving order), then the stage's own end.
     pub(crate) fn finish(&mut self, cursors: &mut [Cursor], emit: &mut dyn FnMut(Event)) {
-        let own = self.replay((FINISH, u64::MAX), None, cursors, true);
-        self.replay_own(own);
+        self.replay((FINISH, u64::MAX), None, cursors, true);
+        self.replay_own(cursors);
         self.corr.finish(&mut self.stats, &mut self.meter, emit);
     }
 
-    /// Replays the workers' calls at `packet`: the leaving groups of every worker in (last
+    /// Replays the workers' calls at `at`: the leaving groups of every worker in (last
     /// activity, key) order (at the end of input, after the workers' own calls:
-    /// `own_first`); returns the calls outside groups for [`Merge::replay_own`], the other
+    /// `own_first`); keeps the calls outside groups for [`Merge::replay_own`], the other
     /// workers' (their tables' sizes after the sweep) before the owner's.
     fn replay(
         &mut self,
@@ -449,37 +473,56 @@ impl Merge {
         owner: Option<usize>,
         cursors: &mut [Cursor],
         own_first: bool,
-    ) -> Vec<(usize, Vec<Op>)> {
-        let mut groups = Vec::new();
-        let mut own = Vec::new();
-        let mut owners = Vec::new();
-        let mut taken = Vec::new();
+    ) {
+        // The common case, a position no worker logged a call at: nothing to collect.
+        if !cursors.iter().any(|c| c.has_until(at)) {
+            return;
+        }
+        let mut groups = std::mem::take(&mut self.groups);
+        let mut owners = 0;
         for (w, c) in cursors.iter_mut().enumerate() {
-            c.take_until(at, &mut taken);
-            for (order, ops) in taken.drain(..) {
+            while let Some((order, ops)) = c.next_until(at) {
                 match order {
                     Some(order) => groups.push((order, w, ops)),
-                    None if Some(w) == owner => owners.push((w, ops)),
-                    None => own.push((w, ops)),
+                    None if Some(w) == owner => {
+                        self.own.push((w, ops));
+                        owners += 1;
+                    }
+                    // Before the owner's (worker order, each worker's in log order).
+                    None => self.own.insert(self.own.len() - owners, (w, ops)),
                 }
             }
         }
-        own.append(&mut owners);
         if own_first {
-            self.replay_own(std::mem::take(&mut own));
+            self.replay_own(cursors);
         }
+        // Stable: a worker's groups with one order stay in log order.
         groups.sort_by_key(|(order, _, _)| *order);
-        for (_, w, ops) in groups {
-            for op in ops {
-                self.apply(w, op);
-            }
+        for (_, w, ops) in groups.drain(..) {
+            self.apply_range(w, ops, cursors);
         }
-        own
+        self.groups = groups;
     }
 
-    fn replay_own(&mut self, own: Vec<(usize, Vec<Op>)>) {
-        for (w, ops) in own {
-            for op in ops {
+    /// Replays the calls outside groups that [`Merge::replay`] kept.
+    fn replay_own(&mut self, cursors: &mut [Cursor]) {
+        if self.own.is_empty() {
+            return;
+        }
+        let mut own = std::mem::take(&mut self.own);
+        for (w, ops) in own.drain(..) {
+            self.apply_range(w, ops, cursors);
+        }
+        self.own = own;
+    }
+
+    fn apply_range(&mut self, w: usize, (start, end): OpRange, cursors: &mut [Cursor]) {
+        for i in start..end {
+            let op = cursors
+                .get_mut(w)
+                .and_then(|c| c.ops.get_mut(i))
+                .and_then(Option::take);
+            if let Some(op) = op {
                 self.apply(w, op);
             }
         }
@@ -614,7 +657,7 @@ mod tests {
             .collect();
         // The group, then packet 7's own calls (len, reserve, forget), then packet 8's notice.
         assert_eq!(shape, [(7, true, 1), (7, false, 4), (8, false, 5)]);
-        assert!(matches!(&logged.ops[3], Op::Forget(ids) if ids == &[b]));
+        assert!(matches!(&logged.ops[3], Some(Op::Forget(ids)) if ids == &[b]));
         assert!(log.take().ops.is_empty());
     }
 

@@ -182,7 +182,6 @@ fn batch(
     channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) {
-    let hasher = foldhash::fast::FixedState::with_seed(super::threads::ROUTE_SEED);
     let started = Instant::now();
     let mut last_tick = started;
     let mut batch = Batch::default();
@@ -204,7 +203,7 @@ fn batch(
         match rx.recv_timeout(wait) {
             Ok(packet) => {
                 number += 1;
-                add(&mut batch, number, packet, workers, &hasher);
+                add(&mut batch, number, packet, workers);
                 oldest.get_or_insert_with(Instant::now);
                 if batch.packets.len() >= BATCH_PACKETS || batch.bytes.len() >= BATCH_BYTES {
                     oldest = None;
@@ -253,15 +252,9 @@ fn batch(
 }
 
 /// Adds captured packet `number` to `batch`, routed to its connection's worker.
-fn add(
-    batch: &mut Batch,
-    number: u64,
-    packet: OwnedPacket,
-    workers: usize,
-    hasher: &foldhash::fast::FixedState,
-) {
+fn add(batch: &mut Batch, number: u64, packet: OwnedPacket, workers: usize) {
     let frame = packet.as_frame(number);
-    let route = route(&frame, workers, hasher);
+    let route = route(&frame, workers);
     let flow = match route {
         Route::Worker(_) => decode::decode(&frame)
             .ok()
@@ -275,6 +268,7 @@ fn add(
         ts: packet.ts,
         linktype: packet.linktype,
         orig_len: packet.orig_len,
+        block: super::threads::IN_BYTES,
         start,
         len: packet.data.len(),
         route,
@@ -412,7 +406,7 @@ fn stage(
             h.store(merge.memory(), Ordering::Relaxed);
         }
         if let Ok(mut done) = Arc::try_unwrap(batch) {
-            done.clear();
+            done.clear(None);
             let _ = recycle.try_send(done);
         }
     }

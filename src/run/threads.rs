@@ -2,15 +2,16 @@
 //!
 //! ```text
 //!  reader ──Arc<Batch>──▶ worker 0 ─┐ logs of cross-flow calls, per batch
-//!  (filter, decode for  ─▶ worker 1 ─┤
-//!   the route, copy)    ─▶ …        ─┴──▶ correlation stage (this thread): replays them in
+//!  (filter, route)      ─▶ worker 1 ─┤
+//!                       ─▶ …        ─┴──▶ correlation stage (this thread): replays them in
 //!         └──────────── Batch ──────────▶ packet order (engine::shard::Merge) ─▶ sinks
 //! ```
 //!
-//! The reader reads the capture in large blocks (pcap-parser's buffer), keeps what the
-//! filter passes, decodes each packet only far enough to know its connection, and copies
-//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time into one buffer shared by
-//! every worker and the stage; the stage hands spent buffers back to the reader.
+//! The reader reads the capture (a plain pcap file in read blocks its batches share by `Arc`,
+//! anything else through the ordinary reader, each packet copied), keeps what the filter
+//! passes, reads each packet only far enough to know its connection ([`route`]), and hands
+//! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time to every worker and the
+//! stage; the stage hands spent batches and blocks back to the reader.
 //! Each worker analyses the packets whose connection hashes to it (both directions hash
 //! alike: the key is the connection's, not the packet's) and only lets time pass at the
 //! others; the stage replays every worker's log at each packet in packet order, so the
@@ -34,7 +35,7 @@ use super::keylog::Keys;
 use super::Step;
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::OwnedPacket;
-use crate::capture::{Linktype, Packet, Record, Timestamp};
+use crate::capture::{BlockPool, InBlock, Linktype, Packet, Record, SharedBlock, Timestamp};
 use crate::correlate::tls::SharedResumption;
 use crate::decode::{self, Skip};
 use crate::engine::shard::{Cursor, Logged, Merge, OpLog};
@@ -57,7 +58,7 @@ pub(super) const IN_FLIGHT: usize = 2;
 
 /// The seed of the hash that spreads connections over the workers (fixed: a run's routing
 /// does not change its output, but a fixed one keeps runs alike to debug).
-pub(super) const ROUTE_SEED: u64 = 0x7773_736e_6966_6621;
+const ROUTE_SEED: u64 = 0x7773_736e_6966_6621;
 
 /// Where a packet goes.
 #[derive(Clone, Copy, Debug)]
@@ -73,15 +74,25 @@ pub(super) struct Meta {
     pub(super) ts: Timestamp,
     pub(super) linktype: Linktype,
     pub(super) orig_len: u32,
+    /// Which of the batch's blocks holds the packet's bytes ([`IN_BYTES`]: its `bytes`).
+    pub(super) block: u32,
     pub(super) start: usize,
     pub(super) len: usize,
     pub(super) route: Route,
 }
 
-/// Packets copied out of the reader's buffer, shared by the workers and the stage.
+/// [`Meta::block`] of a packet copied into the batch's own `bytes`.
+pub(super) const IN_BYTES: u32 = u32::MAX;
+
+/// Packets, shared by the workers and the stage: the file's read blocks they lie in (a plain
+/// pcap file), or copied out of the reader's buffer.
 #[derive(Debug, Default)]
 pub(super) struct Batch {
     pub(super) bytes: Vec<u8>,
+    /// The read blocks its packets lie in, in file order (consecutive batches share one).
+    pub(super) blocks: Vec<SharedBlock>,
+    /// Bytes of its packets that lie in `blocks`.
+    pub(super) in_blocks: usize,
     pub(super) packets: Vec<Meta>,
     /// Live capture: the packets as captured, for the stage's `-w` and the TUI's packet ring
     /// (the workers read `bytes`), with each one's connection.
@@ -103,24 +114,43 @@ pub(super) struct Tick {
 
 impl Batch {
     fn packet(&self, m: &Meta) -> Packet<'_> {
+        let bytes = match m.block {
+            IN_BYTES => Some(&self.bytes),
+            b => self.blocks.get(b as usize).map(|b| &**b),
+        };
         Packet {
             number: m.number,
             ts: m.ts,
             linktype: m.linktype,
-            data: self
-                .bytes
-                .get(m.start..m.start.saturating_add(m.len))
+            data: bytes
+                .and_then(|b| b.get(m.start..m.start.saturating_add(m.len)))
                 .unwrap_or_default(),
             orig_len: m.orig_len,
         }
+    }
+
+    /// Bytes of packets it holds, copied or in blocks (what [`BATCH_BYTES`] bounds).
+    fn size(&self) -> usize {
+        self.bytes.len() + self.in_blocks
     }
 
     pub(super) fn last_number(&self) -> Option<u64> {
         self.packets.last().map(|m| m.number)
     }
 
-    /// Empties it for reuse, keeping its buffers.
-    pub(super) fn clear(&mut self) {
+    /// Empties it for reuse, keeping its buffers; its blocks nobody else holds go to `pool`
+    /// (at most a few: the reader needs one at a time).
+    pub(super) fn clear(&mut self, pool: Option<&BlockPool>) {
+        for block in self.blocks.drain(..) {
+            if let (Ok(block), Some(Ok(mut pool))) =
+                (Arc::try_unwrap(block), pool.map(|p| p.lock()))
+            {
+                if pool.len() < 2 {
+                    pool.push(block);
+                }
+            }
+        }
+        self.in_blocks = 0;
         self.bytes.clear();
         self.packets.clear();
         self.live.clear();
@@ -238,31 +268,111 @@ pub(super) enum ToStage {
 }
 
 /// The worker a connection belongs to.
-pub(super) fn route(
-    packet: &Packet<'_>,
-    workers: usize,
-    hasher: &foldhash::fast::FixedState,
-) -> Route {
-    match decode::decode(packet) {
-        Ok(seg) => {
-            let (key, _) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
-            let hash = std::hash::BuildHasher::hash_one(hasher, key);
+///
+/// The common frame (untagged Ethernet II, an unfragmented IPv4 datagram captured whole, a
+/// well-formed TCP header: the frames `decode` takes its own fast path for) is routed from
+/// its addresses and ports read at fixed offsets, without building the segment a worker
+/// builds again; everything else is decoded. Both ways hash a connection's two endpoints
+/// alike ([`route_hash`]), so a connection whose frames take either way stays on one worker.
+pub(super) fn route(packet: &Packet<'_>, workers: usize) -> Route {
+    let ends = match plain_ipv4_tcp_ends(packet) {
+        Some(ends) => ends,
+        None => match decode::decode(packet) {
+            Ok(seg) => (
+                endpoint(seg.src_ip, seg.src_port),
+                endpoint(seg.dst_ip, seg.dst_port),
+            ),
+            Err(skip) => return Route::Skip(skip),
+        },
+    };
+    let hash = route_hash(ends);
+    // The hash's top half scaled to `workers` (a multiply, not a division).
+    #[allow(clippy::cast_possible_truncation)]
+    Route::Worker((((hash >> 32) * workers as u64) >> 32) as usize)
+}
+
+/// One end of a connection as one word: an IPv4 address and port exactly; an IPv6 one
+/// folded (equal endpoints fold alike, which is all routing needs), tagged apart from IPv4.
+#[inline]
+fn endpoint(ip: std::net::IpAddr, port: u16) -> u64 {
+    match ip {
+        std::net::IpAddr::V4(ip) => (u64::from(ip.to_bits()) << 16) | u64::from(port),
+        std::net::IpAddr::V6(ip) => {
+            let bits = ip.to_bits();
             #[allow(clippy::cast_possible_truncation)]
-            Route::Worker((hash % workers as u64) as usize)
+            let folded = (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29);
+            (folded.rotate_left(16) ^ u64::from(port)) | (1 << 63)
         }
-        Err(skip) => Route::Skip(skip),
     }
 }
 
+/// A hash of a connection's two ends, whichever direction the packet goes: the ends in
+/// order, mixed by a folded multiply seeded with [`ROUTE_SEED`].
+#[inline]
+fn route_hash((a, b): (u64, u64)) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let x = u128::from(lo ^ ROUTE_SEED) * u128::from(hi ^ ROUTE_SEED.rotate_left(32));
+    #[allow(clippy::cast_possible_truncation)]
+    let folded = (x as u64) ^ ((x >> 64) as u64);
+    folded.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The two ends of an untagged Ethernet II frame carrying an unfragmented IPv4 datagram
+/// captured whole with a well-formed TCP header, read at fixed offsets (RFC 791 §3.1,
+/// RFC 9293 §3.1): the checks `decode`'s own fast path makes, so a worker decodes every
+/// frame routed here to a segment (`tests::the_fast_route_agrees_with_decode`). `None`
+/// for anything else, which goes through `decode`.
+#[inline]
+fn plain_ipv4_tcp_ends(packet: &Packet<'_>) -> Option<(u64, u64)> {
+    if packet.linktype != Linktype::ETHERNET {
+        return None;
+    }
+    let (eth, ip) = packet.data.split_first_chunk::<14>()?;
+    let ip_head: &[u8; 20] = ip.first_chunk::<20>()?;
+    let [.., t0, t1] = *eth;
+    let [first, _, l0, l1, _, _, f0, f1, _, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3] = *ip_head;
+    let ihl = usize::from(first & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([l0, l1]));
+    if u16::from_be_bytes([t0, t1]) != 0x0800
+        || first >> 4 != 4
+        || ihl < 20
+        || total < ihl
+        || total > ip.len()
+        || u16::from_be_bytes([f0, f1]) & 0x3fff != 0
+        || proto != 6
+    {
+        return None;
+    }
+    let tcp = ip.get(ihl..total)?;
+    let [p0, p1, p2, p3, ..] = *tcp.first_chunk::<4>()?;
+    let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
+    if data_offset < 20 || data_offset > tcp.len() {
+        return None;
+    }
+    let end = |ip: [u8; 4], port: [u8; 2]| {
+        (u64::from(u32::from_be_bytes(ip)) << 16) | u64::from(u16::from_be_bytes(port))
+    };
+    Some((
+        end([s0, s1, s2, s3], [p0, p1]),
+        end([d0, d1, d2, d3], [p2, p3]),
+    ))
+}
+
+/// What the reader is handed every record by: with where its bytes lie when they are in a
+/// read block it may keep (`FileSource::for_each_record_in_blocks`), `None` to copy them.
+pub(crate) type RecordSink<'a> =
+    dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()> + 'a;
+
 /// Analyses what `drive` reads (it calls its argument with every record, as
-/// `FileSource::for_each_record` does, and returns what the read summary is) with `workers`
+/// `FileSource::for_each_record_in_blocks` does with blocks from the pool it is given, and
+/// returns what the read summary is) with `workers`
 /// flow-sharded workers, handing events and packets to `step` as [`super::analyse`] does,
 /// and finishing the analysis unless `step` broke off. Returns the read summary and the
 /// run's counters.
 pub(crate) fn analyse<R: Send>(
     config: &EngineConfig,
     workers: usize,
-    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R + Send,
+    drive: impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
     filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
@@ -280,6 +390,7 @@ pub(crate) fn analyse<R: Send>(
     // Batches the stage is done with go back to the reader, so their buffers are reused
     // rather than mapped and faulted in afresh.
     let (recycle, recycled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
+    let pool = BlockPool::default();
     std::thread::scope(|scope| {
         for me in 0..workers {
             let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(IN_FLIGHT);
@@ -303,11 +414,12 @@ pub(crate) fn analyse<R: Send>(
             from_workers.push(out_rx);
         }
         let reader_shared = Arc::clone(&shared);
+        let reader_pool = Arc::clone(&pool);
         let reader = std::thread::Builder::new()
             .name("wssniff-reader".into())
             .spawn_scoped(scope, move || {
                 read(
-                    drive,
+                    |sink| drive(sink, &reader_pool),
                     filter,
                     keys,
                     workers,
@@ -318,7 +430,7 @@ pub(crate) fn analyse<R: Send>(
         let stats = stage(
             config,
             workers,
-            (&stage_rx, &from_workers, &recycle),
+            (&stage_rx, &from_workers, &recycle, &pool),
             &shared,
             step,
         );
@@ -366,18 +478,17 @@ pub(super) fn send_batch(
 
 /// The reader: records → batches for every worker and for the stage.
 fn read<R>(
-    drive: impl FnOnce(&mut dyn FnMut(Record<'_, '_>) -> ControlFlow<()>) -> R,
+    drive: impl FnOnce(&mut RecordSink<'_>) -> R,
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
     channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
-    let hasher = foldhash::fast::FixedState::with_seed(ROUTE_SEED);
     let mut batch = Batch::default();
     let mut last_sent = 0u64;
     let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
-    let summary = drive(&mut |record| {
+    let summary = drive(&mut |record, in_block| {
         if shared.stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
         }
@@ -400,18 +511,32 @@ fn read<R>(
                 return ControlFlow::Continue(());
             }
         }
-        let start = batch.bytes.len();
-        batch.bytes.extend_from_slice(packet.data);
+        let (block, start) = match in_block {
+            Some(InBlock { block, start }) => {
+                if !batch.blocks.last().is_some_and(|b| Arc::ptr_eq(b, block)) {
+                    batch.blocks.push(Arc::clone(block));
+                }
+                batch.in_blocks += packet.data.len();
+                let at = batch.blocks.len().saturating_sub(1);
+                (u32::try_from(at).unwrap_or(IN_BYTES), start)
+            }
+            None => {
+                let start = batch.bytes.len();
+                batch.bytes.extend_from_slice(packet.data);
+                (IN_BYTES, start)
+            }
+        };
         batch.packets.push(Meta {
             number: packet.number,
             ts: packet.ts,
             linktype: packet.linktype,
             orig_len: packet.orig_len,
+            block,
             start,
             len: packet.data.len(),
-            route: route(packet, workers, &hasher),
+            route: route(packet, workers),
         });
-        if batch.packets.len() >= BATCH_PACKETS || batch.bytes.len() >= BATCH_BYTES {
+        if batch.packets.len() >= BATCH_PACKETS || batch.size() >= BATCH_BYTES {
             send(&mut batch, &mut last_sent)?;
         }
         ControlFlow::Continue(())
@@ -531,10 +656,11 @@ fn live_batch(
 fn stage(
     config: &EngineConfig,
     workers: usize,
-    (rx, from_workers, recycle): (
+    (rx, from_workers, recycle, pool): (
         &Receiver<ToStage>,
         &[Receiver<FromWorker>],
         &SyncSender<Batch>,
+        &BlockPool,
     ),
     shared: &Shared,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
@@ -586,7 +712,7 @@ fn stage(
             h.store(merge.memory(), Ordering::Relaxed);
         }
         if let Ok(mut done) = Arc::try_unwrap(batch) {
-            done.clear();
+            done.clear(Some(pool));
             let _ = recycle.try_send(done);
         }
     }
@@ -616,4 +742,113 @@ fn stage(
         });
     }
     merge.stats().clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, 0xfedc_ba98, 65535)
+            .ack(0x0123_4567)
+            .write(&mut out, b"GET / HTTP/1.1\r\n")
+            .unwrap();
+        out
+    }
+
+    fn packet(data: &[u8]) -> Packet<'_> {
+        Packet {
+            number: 1,
+            ts: Timestamp::default(),
+            linktype: Linktype::ETHERNET,
+            data,
+            orig_len: u32::try_from(data.len()).unwrap(),
+        }
+    }
+
+    /// The ends `decode` finds, as the slow route reads them.
+    fn decoded_ends(data: &[u8]) -> Option<(u64, u64)> {
+        decode::decode(&packet(data)).ok().map(|seg| {
+            (
+                endpoint(seg.src_ip, seg.src_port),
+                endpoint(seg.dst_ip, seg.dst_port),
+            )
+        })
+    }
+
+    #[test]
+    fn the_fast_route_agrees_with_decode() {
+        // Every frame the fast route takes is one a worker decodes to a segment with the
+        // same ends: a frame routed to a worker that `decode` skipped would be counted by
+        // nobody. Mutated and cut copies of a plain frame probe each check.
+        use proptest::prelude::*;
+        let base = frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080);
+        assert_eq!(plain_ipv4_tcp_ends(&packet(&base)), decoded_ends(&base));
+        assert!(plain_ipv4_tcp_ends(&packet(&base)).is_some());
+        let (taken, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        proptest!(ProptestConfig::with_cases(4000), |(at in 0usize..base.len(), byte: u8, cut in 0usize..8)| {
+            let mut data = base.clone();
+            data[at] = byte;
+            data.truncate(data.len() - cut * (at % 7));
+            match plain_ipv4_tcp_ends(&packet(&data)) {
+                Some(ends) => {
+                    taken.set(taken.get() + 1);
+                    prop_assert_eq!(Some(ends), decoded_ends(&data));
+                }
+                None => refused.set(refused.get() + 1),
+            }
+        });
+        assert!(taken.get() > 100 && refused.get() > 100);
+    }
+
+    #[test]
+    fn both_directions_and_both_ways_route_alike() {
+        let ab = frame([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080);
+        let ba = frame([10, 0, 0, 2], 8080, [10, 0, 0, 1], 40000);
+        // A frame the fast route refuses (VLAN-tagged) but decode takes, of the same
+        // connection: inserted 802.1Q tag after the MAC addresses.
+        let mut tagged = ab[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        tagged.extend_from_slice(&ab[12..]);
+        assert!(plain_ipv4_tcp_ends(&packet(&tagged)).is_none());
+        assert!(decode::decode(&packet(&tagged)).is_ok());
+        for workers in [2, 3, 7] {
+            let w = |data: &[u8]| match route(&packet(data), workers) {
+                Route::Worker(w) => w,
+                Route::Skip(s) => panic!("skipped: {s:?}"),
+            };
+            assert_eq!(w(&ab), w(&ba));
+            assert_eq!(w(&ab), w(&tagged));
+        }
+        assert!(matches!(
+            route(&packet(&ab[..20]), 2),
+            Route::Skip(Skip::Malformed)
+        ));
+    }
+
+    #[test]
+    fn connections_spread_over_the_workers() {
+        // Clients on one address with consecutive ports (a load generator, a NAT): every
+        // worker gets a fair share.
+        for workers in [2usize, 3, 4, 8] {
+            let mut counts = vec![0usize; workers];
+            for port in 0..4000u16 {
+                let data = frame([10, 0, 0, 1], 20000 + port, [10, 0, 0, 2], 443);
+                if let Route::Worker(w) = route(&packet(&data), workers) {
+                    counts[w] += 1;
+                }
+            }
+            let fair = 4000 / workers;
+            assert!(
+                counts
+                    .iter()
+                    .all(|&c| c > fair * 8 / 10 && c < fair * 12 / 10),
+                "{workers} workers: {counts:?}"
+            );
+        }
+    }
 }
