@@ -353,12 +353,13 @@ impl Opened {
     }
 
     /// As [`analyse`] or [`analyse_merged`], with every packet read also handed to `tap`
-    /// before the filter and the engine see it (the TUI keeps recent packets of standard
-    /// input and counts merged bytes this way). Returns the whole read, each file's read
+    /// before the engine sees it, with whether the filter let it through (the TUI keeps
+    /// recent packets of standard input and the packets of each connection the engine
+    /// analyses, and counts merged bytes this way). Returns the whole read, each file's read
     /// (several files) and every merge note, those known at opening first.
     pub(crate) fn analyse_tapped(
         self,
-        mut tap: impl FnMut(&Packet<'_>),
+        mut tap: impl FnMut(&Packet<'_>, bool),
         mut filter: Option<&mut PacketFilter>,
         engine: &mut Engine,
         mut keys: Option<&mut keylog::Keys>,
@@ -366,15 +367,14 @@ impl Opened {
     ) -> (ReadSummary, Vec<FileRead>, Vec<MergeNote>) {
         let mut on_record = |record: Record<'_, '_>| {
             if let Record::Packet(packet) = &record {
-                tap(packet);
+                // The filter decides once: the engine is then given no filter to ask again.
+                let passed = filter.as_deref_mut().is_none_or(|f| f.matches(packet));
+                tap(packet, passed);
+                if !passed {
+                    return step(Step::Packet(engine.stats()));
+                }
             }
-            analyse_record(
-                record,
-                filter.as_deref_mut(),
-                engine,
-                keys.as_deref_mut(),
-                &mut step,
-            )
+            analyse_record(record, None, engine, keys.as_deref_mut(), &mut step)
         };
         let (read, files, notes) = match self {
             Opened::One(mut source) => (

@@ -16,6 +16,7 @@ pub mod feed;
 pub mod filter;
 pub mod flows;
 pub mod render;
+pub mod scan;
 pub mod tabs;
 
 use std::io::{self, IsTerminal, Stdout, Write};
@@ -182,7 +183,10 @@ fn event_loop(
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut feed_open = true;
+    // The connection hex view's load running on its own thread, if any.
+    let mut job: Option<scan::HexJob> = None;
     while !stop.load(Ordering::Relaxed) {
+        dirty |= poll_hex_job(app, &mut job);
         if feed_open {
             for _ in 0..DRAIN_BUDGET {
                 match rx.try_recv() {
@@ -248,10 +252,11 @@ fn event_loop(
             if let Some(action) = action {
                 app.status = None;
                 if let Some(effect) = app.update(action) {
-                    if perform(terminal, app, effect)? {
+                    if perform(terminal, app, &mut job, effect)? {
                         return Ok(());
                     }
                 }
+                dirty |= poll_hex_job(app, &mut job);
             }
             if stop.load(Ordering::Relaxed) || !event::poll(Duration::ZERO)? {
                 break;
@@ -272,10 +277,61 @@ fn curl_popup_body(cmd: &str) -> String {
     }
 }
 
+/// What loading connection `i`'s packets of `window` needs, copied out of the model.
+fn hex_request(app: &App, i: usize, window: app::HexWindow) -> Option<scan::HexRequest> {
+    let row = app.conns.record(i)?;
+    Some(scan::HexRequest {
+        path: app.file.clone(),
+        store: app.packets.clone(),
+        lists: app.packet_lists.clone(),
+        connection: std::sync::Arc::clone(&row.record),
+        opened_by: app.opened_by_shared(row),
+        index: i,
+        redact: app.redacted,
+        window,
+        capture_packets: app.progress.stats.packets,
+    })
+}
+
+/// Takes what the hex load `job` has done: its progress into the model, its packets once
+/// loaded; gives it up when the view it loads for is no longer shown. `true` when the
+/// screen changed.
+fn poll_hex_job(app: &mut App, job: &mut Option<scan::HexJob>) -> bool {
+    let Some(running) = job.as_ref() else {
+        return false;
+    };
+    let key = running.key;
+    if app.hex_wanted() != Some(key) {
+        // Esc, another connection, other packets: the load is not wanted any more.
+        *job = None;
+        if app
+            .hex_loading
+            .is_some_and(|l| (l.connection, l.window) == key)
+        {
+            app.hex_loading = None;
+        }
+        return true;
+    }
+    if let Some(dump) = running.try_take() {
+        app.set_hex(dump);
+        *job = None;
+        return true;
+    }
+    let (scanning, done, of) = running.progress();
+    match app.hex_loading.as_mut() {
+        Some(l) if (l.scanning, l.done, l.of) != (scanning, done, of) => {
+            (l.scanning, l.done, l.of) = (scanning, done, of);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Carries out a side effect for the model; `true` means quit.
 fn perform(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
+    job: &mut Option<scan::HexJob>,
     effect: Effect,
 ) -> anyhow::Result<bool> {
     let index = match effect {
@@ -291,19 +347,22 @@ fn perform(
             );
             return Ok(false);
         }
-        Effect::LoadConnectionHex(i) => {
-            let dump = app.conns.record(i).map(|row| {
-                export::load_connection_hex(
-                    app.file.as_deref(),
-                    (app.packets.as_ref(), app.packet_lists.as_deref()),
-                    &row.record,
-                    app.opened_by(row),
-                    i,
-                    app.redacted,
-                )
-            });
-            if let Some(dump) = dump {
-                app.set_hex(dump);
+        Effect::LoadConnectionHex(i, window) => {
+            // Read (and, past the packet lists, scanned for) on a thread of its own: the
+            // loop keeps drawing and polls it ([`poll_hex_job`]).
+            *job = None;
+            if let Some(request) = hex_request(app, i, window) {
+                match scan::HexJob::spawn(request, export::load_connection_window) {
+                    Ok(started) => {
+                        app.hex_loading = Some(app::HexLoading {
+                            connection: i,
+                            window,
+                            ..app::HexLoading::default()
+                        });
+                        *job = Some(started);
+                    }
+                    Err(e) => app.status = Some(format!("reading the packets failed: {e}")),
+                }
             }
             return Ok(false);
         }
@@ -319,7 +378,7 @@ fn perform(
     match effect {
         Effect::Quit => return Ok(true),
         // Carried out above, before the record lookup.
-        Effect::Jump(_) | Effect::LoadConnectionHex(_) => {}
+        Effect::Jump(_) | Effect::LoadConnectionHex(..) => {}
         Effect::CopyCurl(_) => match crate::present::curl_command(record) {
             Some(cmd) => {
                 let backend = terminal.backend_mut();

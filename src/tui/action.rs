@@ -79,6 +79,21 @@ pub enum Action {
     Collapse,
     /// Switch the handshake table between incidents (grouped) and every record (flat).
     ToggleGrouped,
+    /// A connection's raw packets: show other packets of the connection.
+    HexPackets(HexStep),
+}
+
+/// Where [`Action::HexPackets`] moves a connection's hex view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HexStep {
+    /// The next page of packets.
+    Next,
+    /// The previous page.
+    Previous,
+    /// A tenth of the connection on.
+    TenthOn,
+    /// A tenth of the connection back.
+    TenthBack,
 }
 
 /// Which keys apply: typing into the filter bar takes every printable key.
@@ -236,6 +251,15 @@ pub(crate) const KEYS: &[Binding] = &[
             (ch('x'), Action::ToggleHex),
         ],
         what: "details: analysis ⇄ hex/raw bytes",
+    },
+    Binding {
+        keys: &[
+            (ch(']'), Action::HexPackets(HexStep::Next)),
+            (ch('['), Action::HexPackets(HexStep::Previous)),
+            (ch('}'), Action::HexPackets(HexStep::TenthOn)),
+            (ch('{'), Action::HexPackets(HexStep::TenthBack)),
+        ],
+        what: "raw packets: next / previous 64; a tenth on / back",
     },
     Binding {
         keys: &[(ch('/'), Action::EditFilter)],

@@ -16,7 +16,7 @@ use crate::finding::Code;
 use crate::present::incident::{IncidentCounts, Incidents, Limits};
 use crate::present::{verdict_rank, VERDICTS_WORST_FIRST};
 
-use super::action::{Action, KeyMode, SortKey};
+use super::action::{Action, HexStep, KeyMode, SortKey};
 use super::feed::{Feed, PacketStore, Progress};
 pub use super::filter::Filter;
 use super::filter::{handshake_text, latency_ms, Haystacks};
@@ -99,9 +99,41 @@ pub enum Overlay {
     },
 }
 
+/// Which packets of a connection its hex view shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HexWindow {
+    /// The first and the last packets (what it opens on).
+    #[default]
+    Ends,
+    /// [`MAX_HEX_PACKETS`] packets from this position in the connection (0: its first).
+    From(u64),
+}
+
+/// A connection's hex view being loaded (on another thread): what the header of the view
+/// says meanwhile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HexLoading {
+    /// The connection (arrival index).
+    pub connection: usize,
+    /// The packets asked for.
+    pub window: HexWindow,
+    /// The capture is being scanned for them (not only read by number).
+    pub scanning: bool,
+    /// Packets scanned so far.
+    pub done: u64,
+    /// Packets the scan reads at most.
+    pub of: u64,
+}
+
 /// Raw packets of one handshake or connection, loaded on demand for the hex view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HexDump {
+    /// For a connection's packets: which of them ([`HexWindow::Ends`] for a handshake's).
+    pub window: HexWindow,
+    /// The positions shown in the connection (a window of its packets), when known.
+    pub positions: Option<std::ops::Range<u64>>,
+    /// Packets of the connection, when known.
+    pub total: Option<u64>,
     /// The record they belong to.
     pub record_id: u64,
     /// For a connection's packets: its arrival index in the connections tab (`None`: a
@@ -131,8 +163,8 @@ pub enum Effect {
     /// Read the record's packets for the hex view.
     LoadHex(usize),
     /// Read the packets of a connection (its arrival index in the connections tab) for the
-    /// hex view.
-    LoadConnectionHex(usize),
+    /// hex view: those of the window (on another thread; drawing goes on meanwhile).
+    LoadConnectionHex(usize, HexWindow),
     /// Scroll the detail view to a place only the drawn lines know (`render::jump`).
     Jump(Jump),
 }
@@ -265,6 +297,8 @@ pub struct App {
     pub detail_hex: bool,
     /// Raw packets of the record whose hex view was opened last.
     pub hex: Option<HexDump>,
+    /// The connection hex view's packets being loaded, if any (progress of a scan).
+    pub hex_loading: Option<HexLoading>,
     /// The box on top, if any.
     pub overlay: Option<Overlay>,
     /// One-line message at the bottom (result of the last action).
@@ -335,6 +369,7 @@ impl App {
             detail_scroll: 0,
             detail_hex: false,
             hex: None,
+            hex_loading: None,
             overlay: None,
             status: None,
             redacted: false,
@@ -346,6 +381,19 @@ impl App {
     #[must_use]
     pub fn reading_a_file(mut self) -> Self {
         self.follow = false;
+        self
+    }
+
+    /// The same model with no search text cached: every filter pass formats and lower-cases
+    /// each record again, as every keystroke did before the cache (the timing test measures
+    /// a keystroke both ways).
+    #[must_use]
+    pub fn without_search_cache(mut self) -> Self {
+        self.hay.disable();
+        self.conns.disable_search_cache();
+        self.tls.disable_search_cache();
+        self.h2.disable_search_cache();
+        self.engineio.disable_search_cache();
         self
     }
 
@@ -490,6 +538,12 @@ impl App {
     #[must_use]
     pub fn opened_by(&self, row: &ConnRow) -> Option<&HandshakeRecord> {
         self.record(row.handshake?)
+    }
+
+    /// [`App::opened_by`], shared (for a load on another thread).
+    #[must_use]
+    pub fn opened_by_shared(&self, row: &ConnRow) -> Option<Arc<HandshakeRecord>> {
+        self.records.get(row.handshake?).cloned()
     }
 
     /// How the connection opened by the kept record at `index` ended, once it has.
@@ -1020,6 +1074,12 @@ impl App {
                     }
                 }
             }
+            Action::HexPackets(_) => {
+                self.status = Some(
+                    "a connection's packets: open its raw packets in the connections tab (2)"
+                        .into(),
+                );
+            }
             Action::Expand => self.expand(true),
             Action::Collapse => self.expand(false),
             Action::ToggleGrouped => {
@@ -1344,9 +1404,10 @@ impl App {
                 let at = self.conns.selected_index();
                 let loaded = self.hex.as_ref().and_then(|h| h.connection);
                 if let (true, Some(at)) = (self.detail_hex && loaded != at, at) {
-                    return Some(Some(Effect::LoadConnectionHex(at)));
+                    return Some(Some(Effect::LoadConnectionHex(at, HexWindow::Ends)));
                 }
             }
+            Action::HexPackets(step) => return Some(self.hex_step(*step)),
             Action::CopyCurl | Action::ExportPcap | Action::ExportJson => {
                 let Some(i) = self.handshake_of_selection() else {
                     self.status = Some("the handshake of this row was not captured".into());
@@ -1387,7 +1448,81 @@ impl App {
 
     /// Stores the raw packets loaded for the hex view.
     pub fn set_hex(&mut self, hex: HexDump) {
+        // What the loader found may differ from what was asked (clamped to the end).
+        if self
+            .hex_loading
+            .is_some_and(|l| Some(l.connection) == hex.connection)
+        {
+            self.hex_loading = None;
+        }
         self.hex = Some(hex);
+    }
+
+    /// The connection hex view on screen, with the packets it shows or waits for: what a
+    /// load running elsewhere is still wanted for (the event loop gives up any other).
+    #[must_use]
+    pub fn hex_wanted(&self) -> Option<(usize, HexWindow)> {
+        if self.screen != Screen::Detail || !self.detail_hex || self.tab != Tab::Connections {
+            return None;
+        }
+        let at = self.conns.selected_index()?;
+        if let Some(l) = self.hex_loading.filter(|l| l.connection == at) {
+            return Some((at, l.window));
+        }
+        self.hex
+            .as_ref()
+            .filter(|h| h.connection == Some(at))
+            .map(|h| (at, h.window))
+    }
+
+    /// Moves the connection hex view to other packets of the connection: `step` pages of
+    /// [`MAX_HEX_PACKETS`] on or back, or (beyond ±1000) tenths of the connection.
+    fn hex_step(&mut self, step: HexStep) -> Option<Effect> {
+        let Some((at, _)) = self.hex_wanted() else {
+            self.status = Some("packets: open a connection's raw packets (Enter, Tab)".into());
+            return None;
+        };
+        let shown = self.hex.as_ref().filter(|h| h.connection == Some(at));
+        let current = self
+            .hex_loading
+            .filter(|l| l.connection == at)
+            .map(|l| l.window)
+            .or(shown.map(|h| h.window))
+            .unwrap_or_default();
+        // Unknown total (a connection not listed): the scan finds where the end is.
+        let total = shown.and_then(|h| h.total).unwrap_or(u64::MAX);
+        let page = MAX_HEX_PACKETS as u64;
+        let ends = super::flows::EACH_END as u64;
+        let last_page = total.saturating_sub(page);
+        let tenth = (total / 10).max(page);
+        let from = match (current, step) {
+            (HexWindow::Ends, HexStep::Next) => ends,
+            (HexWindow::Ends, HexStep::Previous) => total.saturating_sub(ends + page),
+            (HexWindow::Ends, HexStep::TenthOn) => tenth,
+            (HexWindow::Ends, HexStep::TenthBack) => last_page.saturating_sub(tenth),
+            (HexWindow::From(p), HexStep::Next) => p.saturating_add(page),
+            (HexWindow::From(p), HexStep::Previous) => p.saturating_sub(page),
+            (HexWindow::From(p), HexStep::TenthOn) => p.saturating_add(tenth),
+            (HexWindow::From(p), HexStep::TenthBack) => p.saturating_sub(tenth),
+        }
+        .min(last_page);
+        let window = HexWindow::From(from);
+        if window == current {
+            self.status = Some(match step {
+                HexStep::Next | HexStep::TenthOn => {
+                    "the connection's last packets are shown".into()
+                }
+                _ => "the connection's first packets are shown".into(),
+            });
+            return None;
+        }
+        self.detail_scroll = 0;
+        self.hex_loading = Some(HexLoading {
+            connection: at,
+            window,
+            ..HexLoading::default()
+        });
+        Some(Effect::LoadConnectionHex(at, window))
     }
 }
 

@@ -21,9 +21,10 @@ use crate::capture::{FileSource, Linktype};
 use crate::event::{ConnectionRecord, HandshakeRecord};
 use crate::sink::pcap::{PcapWriter, MAX_SNAPLEN};
 
-use super::app::{HexDump, MAX_HEX_PACKETS};
+use super::app::{HexDump, HexWindow, MAX_HEX_PACKETS};
 use super::feed::PacketStore;
 use super::flows::PacketLists;
+use super::scan::{scan, HexRequest, ScanEnd, ScanProgress, ScanRange};
 
 /// The OSC 52 sequence that puts `text` in the terminal's clipboard (works over SSH and in
 /// tmux with `set-clipboard on`).
@@ -303,6 +304,7 @@ pub fn load_connection_hex(
     });
     let notes: Vec<String> = [note, unlisted, shown].into_iter().flatten().collect();
     dump.note = (!notes.is_empty()).then(|| notes.join("; "));
+    dump.total = listed.as_ref().map(|l| l.1);
     dump.labels = cited
         .into_iter()
         .filter(|(n, _)| wanted.binary_search(n).is_ok())
@@ -316,6 +318,158 @@ pub fn load_connection_hex(
         }
     }
     fill(&mut dump, loaded, c.client, redact);
+    dump
+}
+
+/// Packet time a scan for a connection that was not listed looks before its first record
+/// and after its end (its SYN comes before the handshake; a late ACK after the close).
+const UNLISTED_SLACK_NS: i64 = 2_000_000_000;
+
+/// Reads the packets `request` asks for again: for [`HexWindow::Ends`] as
+/// [`load_connection_hex`]; for a window of positions, those the packet lists hold by
+/// number, and those in the middle they do not (a long connection past the lists' room,
+/// or one not listed at all) by scanning the capture ([`scan`]), with `progress` shared. A
+/// cancelled scan returns what it has, which nobody looks at.
+#[must_use]
+pub fn load_connection_window(request: &HexRequest, progress: &ScanProgress) -> HexDump {
+    let (path, store) = (request.path.as_deref(), request.store.as_ref());
+    let c = &request.connection;
+    let opened_by = request.opened_by.as_deref();
+    let HexWindow::From(asked) = request.window else {
+        return load_connection_hex(
+            path,
+            (store, request.lists.as_deref()),
+            c,
+            opened_by,
+            request.index,
+            request.redact,
+        );
+    };
+    let mut dump = HexDump {
+        connection: Some(request.index),
+        window: request.window,
+        ..HexDump::default()
+    };
+    let page = MAX_HEX_PACKETS as u64;
+    let cited = connection_packets(c, opened_by);
+    let from_ts = opened_by.map_or(c.ts, |r| r.ts.min(c.ts));
+    // What the lists know of these positions, taken under their lock (the reader waits
+    // for it only that long).
+    let listed = request
+        .lists
+        .as_ref()
+        .and_then(|l| l.lock().ok())
+        .and_then(|l| {
+            let p = l.of(c.client, c.server, from_ts, c.end_ts)?;
+            let start = asked.min(p.total.saturating_sub(page));
+            Some((start, p.total, p.window(start, start + page), p.span()))
+        });
+    let mut loaded: Loaded = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let ends = (c.client, c.server);
+    let start = if let Some((start, total, window, span)) = listed {
+        let numbers: Vec<u64> = window.known.iter().map(|k| k.1).collect();
+        if !numbers.is_empty() {
+            let (got, note) = read_again(path, store, &numbers);
+            loaded = got;
+            notes.extend(note);
+        }
+        if let Some(gap) = window.gap {
+            let lo = start.max(gap.first);
+            let hi = (start + page).min(gap.first + gap.count);
+            let mut pos = gap.first;
+            let range = ScanRange {
+                ends,
+                after: gap.after,
+                before: gap.before,
+                since: None,
+                until: (gap.before == u64::MAX).then_some(span.1),
+                capture_packets: request.capture_packets,
+            };
+            let end = scan(path, store, range, progress, |p| {
+                if (lo..hi).contains(&pos) {
+                    loaded.push((p.number, p.linktype, p.data.to_vec()));
+                }
+                pos += 1;
+                if pos >= hi {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            match end {
+                ScanEnd::Done => notes.push(format!(
+                    "packets {}–{} found by scanning the capture after packet {} (the packet lists were full: this connection's list stops at its packet {})",
+                    lo + 1,
+                    hi,
+                    gap.after,
+                    gap.first
+                )),
+                ScanEnd::Cancelled => return dump,
+                ScanEnd::Failed(why) => notes.push(why),
+            }
+        }
+        dump.total = Some(total);
+        start
+    } else {
+        // Not listed (the lists were full when it opened): every packet of its addresses
+        // within its time range, counted from the start of the capture.
+        let mut pos = 0u64;
+        let mut recent: std::collections::VecDeque<(u64, Linktype, Vec<u8>)> =
+            std::collections::VecDeque::new();
+        let range = ScanRange {
+            ends,
+            after: 0,
+            before: u64::MAX,
+            since: Some(crate::capture::Timestamp(
+                from_ts.0.saturating_sub(UNLISTED_SLACK_NS),
+            )),
+            until: Some(crate::capture::Timestamp(
+                c.end_ts.0.saturating_add(UNLISTED_SLACK_NS),
+            )),
+            capture_packets: request.capture_packets,
+        };
+        let end = scan(path, store, range, progress, |p| {
+            // The last page seen, in case the connection ends before the asked positions.
+            if pos < asked.saturating_add(page) {
+                if recent.len() == MAX_HEX_PACKETS {
+                    recent.pop_front();
+                }
+                recent.push_back((p.number, p.linktype, p.data.to_vec()));
+            }
+            pos += 1;
+            ControlFlow::Continue(())
+        });
+        match end {
+            ScanEnd::Done => notes.push(format!(
+                "{pos} packets found by scanning the capture for its addresses (the packet lists were full when it opened)"
+            )),
+            ScanEnd::Cancelled => return dump,
+            ScanEnd::Failed(why) => notes.push(why),
+        }
+        // `recent` holds the positions just before the last one it took.
+        let start = pos
+            .min(asked.saturating_add(page))
+            .saturating_sub(recent.len() as u64);
+        loaded = recent.into_iter().collect();
+        dump.total = Some(pos);
+        start
+    };
+    loaded.sort_unstable_by_key(|l| l.0);
+    loaded.dedup_by_key(|l| l.0);
+    dump.window = HexWindow::From(start);
+    dump.positions = Some(start..start + loaded.len() as u64);
+    dump.note = (!notes.is_empty()).then(|| notes.join("; "));
+    for (number, linktype, data) in &loaded {
+        let label = match cited.get(number) {
+            Some(what) => Some(what.join(", ")),
+            None => tcp_label(*number, data, *linktype, c.client),
+        };
+        if let Some(label) = label {
+            dump.labels.insert(*number, label);
+        }
+    }
+    fill(&mut dump, loaded, c.client, request.redact);
     dump
 }
 

@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 use crate::capture::filter::PacketFilter;
 use crate::capture::index::PacketIndex;
 use crate::capture::live::LiveCapture;
-use crate::capture::{FileSource, Linktype, MergedIndex, Packet};
+use crate::capture::{FileSource, Linktype, MergedIndex, Packet, Timestamp};
 use crate::cli::Live;
 use crate::engine::{Engine, EngineConfig, Stats};
 use crate::event::Event;
@@ -52,14 +52,14 @@ pub const RING_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// The share of `--memcap` the ring takes at most (the engine gets the rest).
 const RING_SHARE_OF_MEMCAP: usize = 16;
 /// Bytes a kept packet costs besides its data (the entry and its allocation).
-const RING_ENTRY_BYTES: usize = 48;
+const RING_ENTRY_BYTES: usize = 56;
 
 /// The packets of a live capture most recently analysed, kept for the hex view: bounded by
 /// bytes (at most [`RING_MAX_BYTES`], and a sixteenth of the memory budget, which the engine
 /// is given that much less of), oldest given up first.
 #[derive(Debug)]
 pub struct PacketRing {
-    packets: VecDeque<(u64, Linktype, Vec<u8>)>,
+    packets: VecDeque<(u64, Timestamp, Linktype, Vec<u8>)>,
     bytes: usize,
     cap: usize,
     /// What it keeps, for the hex view's note ("live packets").
@@ -103,20 +103,21 @@ impl PacketRing {
         }
     }
 
-    /// Keeps packet `number`, giving up the oldest ones until it fits.
-    pub fn push(&mut self, number: u64, linktype: Linktype, data: &[u8]) {
+    /// Keeps packet `number` (captured at `ts`), giving up the oldest ones until it fits.
+    pub fn push(&mut self, number: u64, ts: Timestamp, linktype: Linktype, data: &[u8]) {
         let cost = data.len() + RING_ENTRY_BYTES;
         if cost > self.cap {
             return;
         }
         while self.bytes + cost > self.cap {
             match self.packets.pop_front() {
-                Some((_, _, old)) => self.bytes -= old.len() + RING_ENTRY_BYTES,
+                Some((_, _, _, old)) => self.bytes -= old.len() + RING_ENTRY_BYTES,
                 None => break,
             }
         }
         self.bytes += cost;
-        self.packets.push_back((number, linktype, data.to_vec()));
+        self.packets
+            .push_back((number, ts, linktype, data.to_vec()));
     }
 
     /// Bytes held (what the budget counts).
@@ -145,9 +146,40 @@ impl PacketRing {
             .iter()
             .filter_map(|n| {
                 let at = self.packets.partition_point(|p| p.0 < *n);
-                self.packets.get(at).filter(|p| p.0 == *n).cloned()
+                self.packets
+                    .get(at)
+                    .filter(|p| p.0 == *n)
+                    .map(|(n, _, linktype, data)| (*n, *linktype, data.clone()))
             })
             .collect()
+    }
+
+    /// Packets kept.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// No packet kept.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// Hands every packet kept to `on_packet`, oldest first, until it breaks.
+    pub fn for_each(&self, mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>) {
+        for (number, ts, linktype, data) in &self.packets {
+            let packet = Packet {
+                number: *number,
+                ts: *ts,
+                linktype: *linktype,
+                data,
+                orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            };
+            if on_packet(&packet).is_break() {
+                return;
+            }
+        }
     }
 }
 
@@ -365,12 +397,15 @@ fn spawn_reader(
             {
                 return;
             }
-            let tap = |packet: &Packet<'_>| {
-                if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
-                    ring.push(packet.number, packet.linktype, packet.data);
-                }
-                if let Ok(mut lists) = lists.lock() {
-                    lists.push(packet.number, packet.ts, packet.linktype, packet.data);
+            let tap = |packet: &Packet<'_>, analysed: bool| {
+                // What `-f` drops the engine never sees: no connection of the hex view has it.
+                if analysed {
+                    if let Some(Ok(mut ring)) = ring.as_ref().map(|r| r.lock()) {
+                        ring.push(packet.number, packet.ts, packet.linktype, packet.data);
+                    }
+                    if let Ok(mut lists) = lists.lock() {
+                        lists.push(packet.number, packet.ts, packet.linktype, packet.data);
+                    }
                 }
                 if merged {
                     count.fetch_add(
@@ -416,7 +451,7 @@ fn note(lists: &Mutex<PacketLists>, event: &Event) {
 #[allow(clippy::too_many_arguments)]
 fn read_into(
     opened: Opened,
-    (tap, lists): (impl FnMut(&Packet<'_>), &Mutex<PacketLists>),
+    (tap, lists): (impl FnMut(&Packet<'_>, bool), &Mutex<PacketLists>),
     filter: Option<&str>,
     config: EngineConfig,
     redactor: &Redactor,
@@ -571,7 +606,7 @@ pub fn spawn_live_reader(
                         number += 1;
                         if info.flow.is_some() {
                             if let Ok(mut ring) = ring.lock() {
-                                ring.push(number, packet.linktype, &packet.data);
+                                ring.push(number, packet.ts, packet.linktype, &packet.data);
                             }
                             if let Ok(mut lists) = lists.lock() {
                                 lists.push(number, packet.ts, packet.linktype, &packet.data);
@@ -756,13 +791,13 @@ mod tests {
     fn the_ring_of_recent_packets_is_bounded_and_counted_in_the_budget() {
         let mut ring = PacketRing::new(3 * (100 + RING_ENTRY_BYTES));
         for n in 1..=10 {
-            ring.push(n, Linktype::ETHERNET, &[n as u8; 100]);
+            ring.push(n, Timestamp(0), Linktype::ETHERNET, &[n as u8; 100]);
         }
         assert!(ring.bytes() <= ring.cap());
         assert_eq!(ring.oldest(), Some(8));
         let got: Vec<u64> = ring.get(&[2, 8, 10, 11]).iter().map(|p| p.0).collect();
         assert_eq!(got, vec![8, 10]);
-        ring.push(11, Linktype::ETHERNET, &[0; 10_000]);
+        ring.push(11, Timestamp(0), Linktype::ETHERNET, &[0; 10_000]);
         assert_eq!(
             ring.oldest(),
             Some(8),
@@ -778,5 +813,87 @@ mod tests {
             PacketRing::sized_for(Some(1024 * mib)),
             (RING_MAX_BYTES, Some(1024 * mib - RING_MAX_BYTES))
         );
+    }
+
+    /// Every TCP connection's packets as the packet lists hold them after reading `path`
+    /// with the filter `filter`: (numbers listed, numbers the capture has on that pair).
+    fn listed_with_filter(path: &str, filter: Option<&str>) -> Vec<(Vec<u64>, Vec<u64>)> {
+        let keys = Keys::open(None, crate::tls::keylog::DEFAULT_MAX_SESSIONS, false).unwrap();
+        let (rx, handle) = spawn_file_reader(
+            &FileInput::one(path),
+            filter,
+            EngineConfig::default(),
+            Redactor::disabled(),
+            keys,
+        )
+        .unwrap();
+        let lists = rx
+            .iter()
+            .find_map(|f| match f {
+                Feed::PacketLists(l) => Some(l),
+                _ => None,
+            })
+            .unwrap();
+        let _ = rx.iter().count();
+        let _ = handle.join();
+        let mut pairs: Vec<(std::net::SocketAddr, std::net::SocketAddr, Vec<u64>)> = Vec::new();
+        let mut source = FileSource::open(path).unwrap();
+        source.for_each_packet(|p| {
+            if let Ok(seg) = crate::decode::decode(p) {
+                let a = std::net::SocketAddr::new(seg.src_ip, seg.src_port);
+                let b = std::net::SocketAddr::new(seg.dst_ip, seg.dst_port);
+                match pairs
+                    .iter_mut()
+                    .find(|(x, y, _)| (*x == a && *y == b) || (*x == b && *y == a))
+                {
+                    Some((_, _, numbers)) => numbers.push(p.number),
+                    None => pairs.push((a, b, vec![p.number])),
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        let lists = lists.lock().unwrap();
+        let wide = (
+            crate::capture::Timestamp(i64::MIN),
+            crate::capture::Timestamp(i64::MAX),
+        );
+        pairs
+            .into_iter()
+            .map(|(a, b, all)| {
+                let listed = lists
+                    .of(a, b, wide.0, wide.1)
+                    .map(super::super::flows::ConnectionPackets::numbers)
+                    .unwrap_or_default();
+                (listed, all)
+            })
+            .collect()
+    }
+
+    /// Issue 16: a packet `-f` drops never reaches the engine, so the hex view of a
+    /// connection must not list it (the lists were fed before the filter: the bare ACKs a
+    /// `greater 70` filter drops were listed).
+    #[test]
+    fn packets_the_filter_drops_are_not_listed() {
+        let path = format!("{}/samples/close-codes.pcap", env!("CARGO_MANIFEST_DIR"));
+        let mut keep = PacketFilter::new("greater 70").unwrap();
+        let mut passes = std::collections::HashMap::new();
+        FileSource::open(&path).unwrap().for_each_packet(|p| {
+            passes.insert(p.number, keep.matches(p));
+            ControlFlow::Continue(())
+        });
+        let unfiltered = listed_with_filter(&path, None);
+        // Without the filter every packet is listed, the short ones too.
+        assert!(unfiltered.iter().all(|(listed, all)| listed == all));
+        assert!(unfiltered.iter().flat_map(|(l, _)| l).any(|n| !passes[n]));
+        let filtered = listed_with_filter(&path, Some("greater 70"));
+        let mut listed_any = false;
+        for (listed, all) in &filtered {
+            let kept: Vec<u64> = all.iter().copied().filter(|n| passes[n]).collect();
+            if !listed.is_empty() {
+                listed_any = true;
+                assert_eq!(listed, &kept, "only the packets the filter kept");
+            }
+        }
+        assert!(listed_any);
     }
 }

@@ -523,6 +523,11 @@ impl<R: Listed> Listing<R> {
         passes_quick(filter, r) && self.hay.terms_in(filter, index, |out| haystack(r, out))
     }
 
+    /// Caches no search text (see [`super::app::App::without_search_cache`]).
+    pub(crate) fn disable_search_cache(&mut self) {
+        self.hay.disable();
+    }
+
     /// Bytes of search text cached.
     #[must_use]
     pub fn haystack_bytes(&self) -> usize {

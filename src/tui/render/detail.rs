@@ -22,7 +22,7 @@ use crate::present::{
     accept_check, body_lines, citing, connection_story, escape, format_time_of_day, format_ts,
     missing_lines, packet_list, request_summary, AcceptCheck,
 };
-use crate::tui::app::{App, HexDump};
+use crate::tui::app::{App, HexDump, HexLoading, HexWindow, MAX_HEX_PACKETS};
 use crate::tui::tabs::{short_duration, ConnRow, Tab};
 
 /// Bytes per hex dump line (fits 80 columns with the offset and the text column).
@@ -60,20 +60,19 @@ pub(crate) fn current(app: &App) -> Option<(Line<'static>, Vec<Line<'static>>, O
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(if app.detail_hex {
-                    " raw packets (Tab: the stream) "
+                    " raw packets (Tab: the stream · ] [ } {: other packets) "
                 } else {
                     " the stream, frame by frame (Tab: raw packets · e: the close) "
                 }),
             ]);
             if app.detail_hex {
-                let hex = app.hex.as_ref().filter(|h| {
-                    h.connection.is_some() && h.connection == app.conns.selected_index()
-                });
-                return Some((
-                    title,
-                    packet_hex_lines(hex, "the packets of this connection"),
-                    None,
-                ));
+                let at = app.conns.selected_index();
+                let hex = app
+                    .hex
+                    .as_ref()
+                    .filter(|h| h.connection.is_some() && h.connection == at);
+                let loading = app.hex_loading.filter(|l| Some(l.connection) == at);
+                return Some((title, connection_hex_lines(hex, loading), None));
             }
             let (lines, close) = connection_lines(row);
             Some((title, lines, close))
@@ -522,6 +521,56 @@ const BODY_LINES: usize = 40;
 /// The raw frames of `r` as a hex dump.
 fn hex_lines(r: &HandshakeRecord, hex: Option<&HexDump>) -> Vec<Line<'static>> {
     packet_hex_lines(hex, &format!("the packets of handshake #{}", r.id))
+}
+
+/// A connection's packets as a hex dump, under a line saying which of them they are, or
+/// what is being loaded and how far a scan for them has got.
+fn connection_hex_lines(hex: Option<&HexDump>, loading: Option<HexLoading>) -> Vec<Line<'static>> {
+    if let Some(l) = loading {
+        let what = match l.window {
+            HexWindow::Ends => "the packets of this connection".to_owned(),
+            HexWindow::From(p) => format!(
+                "packets {} to {} of this connection",
+                p.saturating_add(1),
+                p.saturating_add(MAX_HEX_PACKETS as u64)
+            ),
+        };
+        let mut out = vec![Line::raw(format!("loading {what} …"))];
+        if l.scanning {
+            #[allow(clippy::cast_precision_loss)]
+            let percent = if l.of == 0 {
+                0.0
+            } else {
+                (l.done.min(l.of) as f64 * 100.0 / l.of as f64).floor()
+            };
+            out.push(Line::styled(
+                format!(
+                    "scanning the capture for them: {percent:.0} % ({} of {} packets) · Esc gives up",
+                    l.done.min(l.of),
+                    l.of
+                ),
+                Style::new().fg(Color::Yellow),
+            ));
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    if let Some(h) = hex {
+        let shown = h.packets.len() as u64;
+        let which = match (&h.positions, h.total) {
+            (Some(r), Some(t)) => format!("packets {} to {} of {t}", r.start + 1, r.end),
+            (Some(r), None) => format!("packets {} to {}", r.start + 1, r.end),
+            (None, Some(t)) if t > shown => format!("the first and the last of {t} packets"),
+            (None, Some(t)) => format!("all {t} packets"),
+            (None, None) => "the packets its records cite".to_owned(),
+        };
+        out.push(Line::styled(
+            format!("{which} · ] [ next / previous {MAX_HEX_PACKETS} · }} {{ a tenth on / back"),
+            dim(),
+        ));
+    }
+    out.extend(packet_hex_lines(hex, "the packets of this connection"));
+    out
 }
 
 /// Loaded packets as a hex dump, or a line saying `what` is being loaded.
