@@ -581,7 +581,8 @@ pub enum ConnectionEnding {
     Clean,
     /// One close frame, then TCP FIN before the other side answered it.
     CloseNotAnswered,
-    /// TCP FIN with no close frame at all (the applications report 1006).
+    /// TCP FIN with no close frame before it (the applications report 1006); a close frame
+    /// the other side sent only after that FIN answers the teardown and does not count.
     FinWithoutClose,
     /// A TCP reset.
     Rst,

@@ -3,6 +3,8 @@
 //! close frame, reset, unanswered close, error or application close codes, and a teardown
 //! after a round number of silent seconds: the signature of a proxy's idle timeout). A reset
 //! after both close frames is a clean ending with an info finding: many stacks close that way.
+//! A close frame sent only after the other side's FIN or RST answers that teardown: the side
+//! that tore down first sent no close frame, and is the one the findings name.
 //!
 //! In: the close frames both sides sent, how TCP ended ([`TcpEnd`]) and how long the
 //! connection had been silent. Out: the classification and its findings. Pure: looks at no
@@ -239,6 +241,30 @@ pub struct TcpEnd {
     pub rst: bool,
 }
 
+/// The peer whose FIN or RST came first, by the TCP ending; `None` when TCP was not torn down.
+fn tcp_closer(ending: Ending) -> Option<Peer> {
+    match ending {
+        Ending::ClientFin | Ending::ClientRst => Some(Peer::Client),
+        Ending::ServerFin | Ending::ServerRst => Some(Peer::Server),
+        _ => None,
+    }
+}
+
+/// The peer whose first close frame came only after the other peer had torn TCP down (its
+/// FIN or RST, or for an HTTP/2 stream the stream's end): that close answers the teardown and
+/// opens no closing handshake the closer could have answered, so the closer tore the
+/// connection down without a close frame. Ordered by capture time: a close frame at the
+/// teardown's own timestamp counts as sent before it (a crossing, not an answer).
+fn close_after_teardown(tcp: &TcpEnd, close: &CloseInfo) -> Option<Peer> {
+    let initiator = close.initiator?;
+    let closer = tcp_closer(tcp.ending)?;
+    let frame = match initiator {
+        Peer::Client => close.client.as_ref(),
+        Peer::Server => close.server.as_ref(),
+    }?;
+    (closer != initiator && frame.ts > tcp.at).then_some(initiator)
+}
+
 /// Combines how TCP ended with the close frames seen.
 pub(crate) fn classify(tcp: &TcpEnd, close: &CloseInfo) -> ConnectionEnding {
     match tcp.ending {
@@ -247,26 +273,35 @@ pub(crate) fn classify(tcp: &TcpEnd, close: &CloseInfo) -> ConnectionEnding {
         // The WebSocket closing handshake is done: an RST after it (unread data at close(),
         // SO_LINGER 0) loses nothing, and clients report the close code, not 1006.
         _ if close.handshake_completed => ConnectionEnding::Clean,
+        // The first teardown was a FIN with no close frame before it; an RST later answers
+        // the close frame written to a socket already closed (RFC 1122 §4.2.2.13).
+        Ending::ClientFin | Ending::ServerFin if close_after_teardown(tcp, close).is_some() => {
+            ConnectionEnding::FinWithoutClose
+        }
         _ if tcp.rst => ConnectionEnding::Rst,
         _ if close.initiator.is_some() => ConnectionEnding::CloseNotAnswered,
         _ => ConnectionEnding::FinWithoutClose,
     }
 }
 
-/// The findings of an ending. `closer` sent the first FIN/RST; `reset` says an RST was seen;
-/// `idle_ns` is the silence before a teardown (`None` when the connection was not torn
-/// down); `handshake_failed` says the opening handshake failed and the client sent no frame,
+/// The findings of an ending. `closer` sent the first FIN/RST; `tcp` is how TCP ended (an
+/// RST seen, the teardown's time); `idle_ns` is the silence before a teardown (`None` when
+/// the connection was not torn down); `handshake_failed` says the opening handshake failed and the client sent no frame,
 /// so a dropped connection is the client failing it, as it must.
 pub(crate) fn ending_findings(
     ending: ConnectionEnding,
     closer: Option<Peer>,
-    reset: bool,
+    tcp: &TcpEnd,
     idle_ns: Option<i64>,
     lifetime_ns: i64,
     close: &CloseInfo,
     handshake_failed: bool,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    let reset = tcp.rst;
+    // A close frame sent after the teardown: the closer sent none, and the silence measured
+    // runs to that late frame, not to the teardown.
+    let late = close_after_teardown(tcp, close);
     // RFC 6455 §4.1: after a failed handshake the client must _Fail the WebSocket
     // Connection_ (drop TCP, no close frame); the handshake record already says why.
     let expected_drop = handshake_failed && !close.handshake_completed;
@@ -276,7 +311,7 @@ pub(crate) fn ending_findings(
         Peer::Server => close.server.is_some(),
     });
     #[allow(clippy::cast_precision_loss)]
-    let idle_ms = idle_ns.map(|n| n as f64 / 1e6);
+    let idle_ms = idle_ns.filter(|_| late.is_none()).map(|n| n as f64 / 1e6);
     #[allow(clippy::cast_precision_loss)]
     let lifetime_ms = lifetime_ns as f64 / 1e6;
     let idle = match idle_ms {
@@ -300,14 +335,19 @@ pub(crate) fn ending_findings(
         match ending {
             ConnectionEnding::FinWithoutClose => out.push(Finding::new(
                 Code::CloseFrameMissing,
-                format!("the {who} closed TCP (FIN){silence} without a close frame from either side; applications report 1006 (abnormal closure)"),
+                match late {
+                    Some(p) => format!("the {who} closed TCP (FIN) without a close frame; the {}'s close frame came only after that FIN, too late for a closing handshake; applications report 1006 (abnormal closure)", p.as_str()),
+                    None => format!("the {who} closed TCP (FIN){silence} without a close frame from either side; applications report 1006 (abnormal closure)"),
+                },
             )),
             ConnectionEnding::Clean if reset => out.push(Finding::new(
                 Code::ResetAfterClose,
                 "TCP ended with an RST after both close frames were exchanged: the close itself was clean",
             )),
             ConnectionEnding::Rst => {
-                let when = if close.initiator.is_some() {
+                let when = if let Some(p) = late {
+                    format!("with no close frame (the {}'s close frame came only after the reset); applications report 1006 (abnormal closure)", p.as_str())
+                } else if close.initiator.is_some() {
                     "during the close handshake".to_owned()
                 } else {
                     format!("{silence} with no close frame; applications report 1006 (abnormal closure)")
@@ -443,12 +483,86 @@ mod tests {
     }
 
     #[test]
+    fn a_close_frame_after_the_other_sides_teardown_opens_no_handshake() {
+        let client_close_at = |ns: i64| CloseInfo {
+            client: Some(CloseFrame {
+                code: Some(1000),
+                reason: String::new(),
+                packet: 7,
+                ts: Timestamp(ns),
+            }),
+            initiator: Some(Peer::Client),
+            ..CloseInfo::default()
+        };
+        let at = |ending, rst| TcpEnd {
+            ending,
+            at: Timestamp(1_000),
+            rst,
+        };
+        let late = client_close_at(2_000);
+        // After the server's FIN (an RST answering it or not): the server's FIN without a
+        // close frame. At the FIN's own time or before it: the server did not answer it.
+        for (tcp, close, want) in [
+            (
+                at(Ending::ServerFin, false),
+                &late,
+                ConnectionEnding::FinWithoutClose,
+            ),
+            (
+                at(Ending::ServerFin, true),
+                &late,
+                ConnectionEnding::FinWithoutClose,
+            ),
+            (at(Ending::ServerRst, true), &late, ConnectionEnding::Rst),
+            (
+                at(Ending::ServerFin, false),
+                &client_close_at(1_000),
+                ConnectionEnding::CloseNotAnswered,
+            ),
+            (
+                at(Ending::ServerFin, true),
+                &client_close_at(500),
+                ConnectionEnding::Rst,
+            ),
+            // The client's own FIN after its close: the server did not answer in time.
+            (
+                at(Ending::ClientFin, false),
+                &late,
+                ConnectionEnding::CloseNotAnswered,
+            ),
+        ] {
+            assert_eq!(classify(&tcp, close), want, "{tcp:?} {close:?}");
+        }
+        let findings = |tcp: TcpEnd| {
+            let ending = classify(&tcp, &late);
+            let closer = tcp_closer(tcp.ending);
+            let f = ending_findings(ending, closer, &tcp, Some(0), 2_000, &late, false);
+            assert_eq!(f.len(), 1, "{f:?}");
+            (f[0].code, f[0].message.clone())
+        };
+        let (code, message) = findings(at(Ending::ServerFin, true));
+        assert_eq!(code, Code::CloseFrameMissing);
+        assert!(
+            message.contains("the server closed TCP (FIN) without a close frame; the client's close frame came only after that FIN")
+                && !message.contains("silence"),
+            "{message}"
+        );
+        let (code, message) = findings(at(Ending::ServerRst, true));
+        assert_eq!(code, Code::ConnectionReset);
+        assert!(
+            !message.contains("during the close handshake")
+                && message.contains("the client's close frame came only after the reset"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn a_failed_handshake_expects_the_drop_and_only_the_initiator_code_counts() {
         let none = CloseInfo::default();
         let f = ending_findings(
             ConnectionEnding::FinWithoutClose,
             Some(Peer::Client),
-            false,
+            &tcp(Ending::ClientFin, false),
             Some(60_000_000_000),
             60_000_000_000,
             &none,
@@ -462,7 +576,15 @@ mod tests {
             initiator: Some(Peer::Server),
             handshake_completed: true,
         };
-        let f = ending_findings(ConnectionEnding::Clean, None, false, None, 0, &close, false);
+        let f = ending_findings(
+            ConnectionEnding::Clean,
+            None,
+            &tcp(Ending::ClientFin, false),
+            None,
+            0,
+            &close,
+            false,
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, Code::CloseError);
         assert!(f[0].message.contains("1011") && f[0].message.contains("\"boom\""));
@@ -485,7 +607,7 @@ mod tests {
         let f = ending_findings(
             ConnectionEnding::CloseNotAnswered,
             Some(Peer::Server),
-            false,
+            &tcp(Ending::ServerFin, false),
             Some(60_000_000_000),
             60_000_000_000,
             &close,

@@ -774,7 +774,7 @@ impl Session {
         let mut findings = ending_findings(
             ending,
             closer,
-            tcp.rst,
+            &tcp,
             torn_down.then_some(idle_ns),
             end.nanos_since(self.start),
             &self.close,

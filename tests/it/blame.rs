@@ -149,3 +149,102 @@ fn a_good_handshake_is_never_held() {
     assert_eq!(story(&run), ["handshake #1"]);
     assert_eq!(run.handshake_codes(), Vec::<String>::new());
 }
+
+/// A close frame sent after the other side tore TCP down answers the teardown: the side that
+/// closed first sent no close frame, and it is the one to blame (issue 15). The real case:
+/// hypercorn under a rapid reset closes TCP (FIN) with no close frame, the client's Close
+/// comes 9 ms after that FIN and the server's kernel resets the socket it had closed. It was
+/// `connection_reset` "by the server during the close handshake", as if the server had failed
+/// a closing handshake the client opened.
+#[test]
+fn a_close_frame_after_the_peers_fin_is_no_close_handshake_of_the_peer() {
+    let conns =
+        crate::util::connections(&crate::util::sample("h2c-hypercorn-rapid-reset.pcap"), &[]);
+    let [c] = conns.as_slice() else {
+        panic!("one connection: {conns:?}")
+    };
+    assert_eq!(c["tcp_end"], "server_fin", "{c}");
+    assert_eq!(c["close"]["initiator"], "client", "{c}");
+    assert!(
+        c["close"]["client"]["ts"].as_f64() > c["end_ts"].as_f64(),
+        "the client's Close came after the server's FIN: {c}"
+    );
+    assert_eq!(c["ending"], "fin_without_close", "{c}");
+    let found = crate::util::codes(c);
+    assert!(
+        !found
+            .iter()
+            .any(|f| f == "connection_reset" || f == "close_not_answered"),
+        "{found:?}"
+    );
+    let missing = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "close_frame_missing")
+        .unwrap_or_else(|| panic!("close_frame_missing: {found:?}"));
+    let message = missing["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the server closed TCP (FIN) without a close frame")
+            && message.contains("the client's close frame came only after that FIN"),
+        "{message}"
+    );
+}
+
+/// The same on HTTP/1.1, hand-built (no real client writes a Close to a connection its peer
+/// has closed on demand): the server's FIN, then the client's Close, with and without the
+/// server's RST answering it, is the server's teardown without a close frame; a Close sent
+/// before the FIN is still a close handshake the server did not answer.
+#[test]
+fn an_http1_close_frame_after_the_servers_fin_blames_the_server_not_the_handshake() {
+    // A masked close frame, code 1000, zero mask key.
+    const CLIENT_CLOSE: &[u8] = &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    let connection = |cport: u16, close_first: bool, rst: bool| {
+        let mut run = Run::new(EngineConfig::default());
+        let s = handshake(&mut run, cport, GOOD_101);
+        run.feed(&packet(true, cport, s.client, "A", CLIENT_TEXT));
+        let c = s.client + CLIENT_TEXT.len() as u32;
+        if close_first {
+            run.feed(&packet(true, cport, c, "A", CLIENT_CLOSE));
+            run.feed(&packet(false, cport, s.server, "FA", b""));
+        } else {
+            run.feed(&packet(false, cport, s.server, "FA", b""));
+            run.feed(&packet(true, cport, c, "A", CLIENT_CLOSE));
+        }
+        if rst {
+            run.feed(&packet(false, cport, s.server + 1, "R", b""));
+        }
+        run.finish();
+        let conn = run
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Connection(c) => Some(c.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let codes: Vec<&str> = conn.findings.iter().map(|f| f.code.as_str()).collect();
+        (
+            conn.ending,
+            codes.join(","),
+            conn.findings[0].message.clone(),
+        )
+    };
+    for rst in [false, true] {
+        let (ending, codes, message) = connection(40_010 + u16::from(rst), false, rst);
+        assert_eq!(ending, ConnectionEnding::FinWithoutClose, "rst {rst}");
+        assert_eq!(codes, "close_frame_missing", "rst {rst}");
+        assert!(
+            message.contains("the server closed TCP (FIN) without a close frame; the client's close frame came only after that FIN"),
+            "{message}"
+        );
+    }
+    // The Close before the FIN: the server closed TCP without answering it.
+    let (ending, codes, _) = connection(40_012, true, false);
+    assert_eq!(ending, ConnectionEnding::CloseNotAnswered);
+    assert_eq!(codes, "close_not_answered");
+    let (ending, codes, message) = connection(40_013, true, true);
+    assert_eq!(ending, ConnectionEnding::Rst);
+    assert_eq!(codes, "connection_reset");
+    assert!(message.contains("during the close handshake"), "{message}");
+}
