@@ -81,7 +81,7 @@ pub(crate) fn connection_ending_meaning(e: ConnectionEnding) -> &'static str {
             "one side sent a close frame, TCP closed before the other answered"
         }
         ConnectionEnding::FinWithoutClose => {
-            "TCP closed (FIN) with no close frame at all; applications report 1006"
+            "TCP closed (FIN) with no close frame before it; applications report 1006"
         }
         ConnectionEnding::Rst => "TCP reset",
         ConnectionEnding::Open => "still open when the capture ended",
