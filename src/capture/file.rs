@@ -140,6 +140,24 @@ struct LegacyRecord<'a> {
     orig_len: u32,
 }
 
+impl<'a> LegacyRecord<'a> {
+    /// The record as a packet of `iface` (numbered later, by the caller's count).
+    #[inline]
+    fn packet(self, iface: Interface) -> Packet<'a> {
+        Packet {
+            number: 0,
+            ts: Timestamp::from_parts(
+                i64::from(self.ts_sec).saturating_add(iface.ts_offset),
+                u64::from(self.ts_frac),
+                iface.units_per_sec,
+            ),
+            linktype: iface.linktype,
+            data: self.data,
+            orig_len: self.orig_len,
+        }
+    }
+}
+
 /// The pcap record at the start of `buf` with its length, when `format` is pcap and the
 /// record lies whole in `buf`: what pcap-parser's `parse_pcap_frame(_be)` returns for it.
 /// `None` for everything else (another format, a record cut by the buffer's end), which the
@@ -669,17 +687,7 @@ impl FileSource {
                 self.state.legacy,
                 legacy_record(self.state.format, self.reader.data()),
             ) {
-                let mut packet = Packet {
-                    number: 0,
-                    ts: Timestamp::from_parts(
-                        i64::from(record.ts_sec).saturating_add(iface.ts_offset),
-                        u64::from(record.ts_frac),
-                        iface.units_per_sec,
-                    ),
-                    linktype: iface.linktype,
-                    data: record.data,
-                    orig_len: record.orig_len,
-                };
+                let mut packet = record.packet(iface);
                 if packet.ts < self.last_out && self.reorder_span > 0 {
                     self.engage_window();
                     return self.windowed(&mut on_record);
@@ -793,17 +801,7 @@ impl FileSource {
                 if consumed > MAX_BLOCK_RECORD {
                     return self.go_on_unblocked(&mut on_record);
                 }
-                let mut packet = Packet {
-                    number: 0,
-                    ts: Timestamp::from_parts(
-                        i64::from(record.ts_sec).saturating_add(iface.ts_offset),
-                        u64::from(record.ts_frac),
-                        iface.units_per_sec,
-                    ),
-                    linktype: iface.linktype,
-                    data: record.data,
-                    orig_len: record.orig_len,
-                };
+                let mut packet = record.packet(iface);
                 if packet.ts < self.last_out && self.reorder_span > 0 {
                     // The window engages there, in the ordinary reader.
                     return self.go_on_unblocked(&mut on_record);
