@@ -346,23 +346,7 @@ if eio_h2_wanted; then
   eio_firefox() {  # eio_firefox NAME PORT [pyeio.py asgi options...]
     local name=$1 port=$2 profile=$WORK/firefox-$1 ff i
     shift 2
-    mkdir -p "$profile"
-    certutil -N -d "sql:$profile" --empty-password
-    certutil -A -n 'wssniff sample CA' -t C,, -i "$ca" -d "sql:$profile"
-    cat >"$profile/user.js" <<'PREFS'
-user_pref("network.http.http2.websockets", true);
-user_pref("devtools.console.stdout.content", true);
-user_pref("browser.shell.checkDefaultBrowser", false);
-user_pref("browser.startup.homepage_override.mstone", "ignore");
-user_pref("datareporting.policy.dataSubmissionEnabled", false);
-user_pref("toolkit.telemetry.enabled", false);
-user_pref("app.update.enabled", false);
-user_pref("network.captive-portal-service.enabled", false);
-user_pref("network.connectivity-service.enabled", false);
-user_pref("network.dns.disablePrefetch", true);
-user_pref("network.prefetch-next", false);
-user_pref("network.http.speculative-parallel-limit", 0);
-PREFS
+    firefox_profile "$profile" "$ca" 'user_pref("devtools.console.stdout.content", true);'
     EIO_DEBUG=1 bg "server-$name" "${PYEIO[@]}" asgi --port "$port" --ping-interval 1 --ping-timeout 1 \
       --lifetime 40 --cert "$WORK/leaf.pem" --key "$WORK/leaf.key" --page "$WORK/page" "$@"
     wait_listen "$port"

@@ -456,22 +456,7 @@ if firefox_wanted && command -v firefox-esr >/dev/null && command -v certutil >/
   firefox_capture() {  # firefox_capture NAME URL FILTER SERVER-LOG: Firefox loads URL
     local name=$1 url=$2 filter=$3 serverlog=$4 profile ff i
     profile=$WORK/firefox-$name
-    mkdir -p "$profile"
-    certutil -N -d "sql:$profile" --empty-password
-    certutil -A -n 'wssniff sample CA' -t C,, -i "$CA" -d "sql:$profile"
-    cat >"$profile/user.js" <<'PREFS'
-user_pref("network.http.http2.websockets", true);
-user_pref("browser.shell.checkDefaultBrowser", false);
-user_pref("browser.startup.homepage_override.mstone", "ignore");
-user_pref("datareporting.policy.dataSubmissionEnabled", false);
-user_pref("toolkit.telemetry.enabled", false);
-user_pref("app.update.enabled", false);
-user_pref("network.captive-portal-service.enabled", false);
-user_pref("network.connectivity-service.enabled", false);
-user_pref("network.dns.disablePrefetch", true);
-user_pref("network.prefetch-next", false);
-user_pref("network.http.speculative-parallel-limit", 0);
-PREFS
+    firefox_profile "$profile" "$CA"
     rm -f "h2tls/$name.keys"
     cap_start "h2tls/$name.pcap" "$filter"
     SSLKEYLOGFILE=$HERE/h2tls/$name.keys MOZ_HEADLESS=1 timeout -s TERM 40 \

@@ -57,3 +57,32 @@ cap_stop() {
   sleep 0.3
   grep -h 'packets captured' "$WORK/tcpdump.err" >&2 || true
 }
+
+# firefox_profile DIR CA [PREF-LINE...]: a fresh Firefox profile in DIR that trusts CA (certutil
+# from libnss3-tools), allows WebSockets over HTTP/2 (RFC 8441) and makes no connection of its
+# own (telemetry, updates, captive portal, prefetch), so a capture holds only what the page does.
+# Extra `user_pref(...)` lines are appended.
+firefox_profile() {
+  local profile=$1 ca=$2
+  shift 2
+  mkdir -p "$profile"
+  certutil -N -d "sql:$profile" --empty-password
+  certutil -A -n 'wssniff sample CA' -t C,, -i "$ca" -d "sql:$profile"
+  cat >"$profile/user.js" <<'PREFS'
+user_pref("network.http.http2.websockets", true);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("app.update.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("network.dns.disablePrefetch", true);
+user_pref("network.prefetch-next", false);
+user_pref("network.http.speculative-parallel-limit", 0);
+PREFS
+  local line
+  for line in "$@"; do
+    printf '%s\n' "$line" >>"$profile/user.js"
+  done
+}
