@@ -331,15 +331,7 @@ if eio_h2_wanted; then
   command -v firefox-esr >/dev/null && command -v certutil >/dev/null ||
     die "engineio-h2-firefox* need firefox-esr and certutil (apt-get install firefox-esr libnss3-tools)"
   ca=$WORK/ca.pem
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-    -subj '/CN=wssniff sample CA' -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$WORK/ca.key" -out "$ca" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-    -keyout "$WORK/leaf.key" -out "$WORK/leaf.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$WORK/leaf.ext"
-  openssl x509 -req -in "$WORK/leaf.csr" -CA "$ca" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 365 -extfile "$WORK/leaf.ext" -out "$WORK/leaf.pem" 2>/dev/null
+  local_ca "$WORK"
   mkdir -p "$WORK/page"
   cp "$GEN/eio/page/index.html" "$GEN/eio/node_modules/socket.io-client/dist/socket.io.min.js" "$WORK/page/"
   : >"$WORK/page/favicon.ico"

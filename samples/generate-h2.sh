@@ -444,15 +444,7 @@ if firefox_wanted && command -v firefox-esr >/dev/null && command -v certutil >/
   CA=$WORK/ca.pem
   FFCERT=$WORK/leaf.pem
   FFKEY=$WORK/leaf.key
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-    -subj '/CN=wssniff sample CA' -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$WORK/ca.key" -out "$CA" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-    -keyout "$FFKEY" -out "$WORK/leaf.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
-    >"$WORK/leaf.ext"
-  openssl x509 -req -in "$WORK/leaf.csr" -CA "$CA" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 365 -extfile "$WORK/leaf.ext" -out "$FFCERT" 2>/dev/null
+  local_ca "$WORK"
   firefox_capture() {  # firefox_capture NAME URL FILTER SERVER-LOG: Firefox loads URL
     local name=$1 url=$2 filter=$3 serverlog=$4 profile ff i
     profile=$WORK/firefox-$name

@@ -86,3 +86,18 @@ PREFS
     printf '%s\n' "$line" >>"$profile/user.js"
   done
 }
+
+# local_ca DIR: a throwaway CA (DIR/ca.pem, ca.key) and a leaf for localhost and 127.0.0.1
+# signed by it (DIR/leaf.pem, leaf.key), P-256, for servers a browser must trust.
+local_ca() {
+  local dir=$1
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj '/CN=wssniff sample CA' -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$dir/leaf.key" -out "$dir/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$dir/leaf.ext"
+  openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 365 -extfile "$dir/leaf.ext" -out "$dir/leaf.pem" 2>/dev/null
+}
