@@ -94,13 +94,7 @@ impl PacketRing {
     /// The ring's size for the memory budget `memcap`, and the budget left for the engine.
     #[must_use]
     pub fn sized_for(memcap: Option<usize>) -> (usize, Option<usize>) {
-        match memcap {
-            None => (RING_MAX_BYTES, None),
-            Some(m) => {
-                let cap = (m / RING_SHARE_OF_MEMCAP).min(RING_MAX_BYTES);
-                (cap, Some(m - cap))
-            }
-        }
+        super::flows::carve_from_memcap(memcap, RING_MAX_BYTES, RING_SHARE_OF_MEMCAP)
     }
 
     /// Keeps packet `number` (captured at `ts`), giving up the oldest ones until it fits.

@@ -33,6 +33,22 @@ pub const EACH_END: usize = 32;
 pub const LISTS_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// The share of `--memcap` the lists take at most.
 const SHARE_OF_MEMCAP: usize = 16;
+
+/// A TUI store's size out of the memory budget `memcap`: `max` bytes, or `1/share` of the
+/// budget when that is less; and the budget left for the engine (`None`: no budget).
+pub(crate) fn carve_from_memcap(
+    memcap: Option<usize>,
+    max: usize,
+    share: usize,
+) -> (usize, Option<usize>) {
+    match memcap {
+        None => (max, None),
+        Some(m) => {
+            let cap = (m / share.max(1)).min(max);
+            (cap, Some(m - cap))
+        }
+    }
+}
 /// Bytes a listed connection costs besides its packet numbers (the struct, its map slot).
 const ENTRY_BYTES: usize = 192;
 /// Bytes the list of every packet number grows by at least (it grows by half of itself).
@@ -320,13 +336,7 @@ impl PacketLists {
     /// The lists' size for the memory budget `memcap`, and the budget left for the engine.
     #[must_use]
     pub fn sized_for(memcap: Option<usize>) -> (usize, Option<usize>) {
-        match memcap {
-            None => (LISTS_MAX_BYTES, None),
-            Some(m) => {
-                let cap = (m / SHARE_OF_MEMCAP).min(LISTS_MAX_BYTES);
-                (cap, Some(m - cap))
-            }
-        }
+        carve_from_memcap(memcap, LISTS_MAX_BYTES, SHARE_OF_MEMCAP)
     }
 
     /// Lists `packet` (number `number`) under its TCP connection; anything else is ignored.

@@ -523,7 +523,7 @@ impl<R: Listed> Listing<R> {
         passes_quick(filter, r) && self.hay.terms_in(filter, index, |out| haystack(r, out))
     }
 
-    /// Caches no search text (see [`super::app::App::without_search_cache`]).
+    /// Caches no search text (for `App::without_search_cache`, the timing test's before).
     pub(crate) fn disable_search_cache(&mut self) {
         self.hay.disable();
     }
