@@ -1497,6 +1497,9 @@ pub struct SegmentEffect {
     pub duplicate: bool,
     /// HTTP requests a snap-length cut ended before they showed a WebSocket upgrade.
     pub requests_cut: u64,
+    /// The segment touched neither the streams nor the parsers ([`crate::tcp::connection::TcpEffect::quiet`]):
+    /// nothing was completed, no size changed, no upgrade arrived.
+    pub quiet: bool,
 }
 
 /// One TCP connection with the parsers reading it.
@@ -1646,6 +1649,14 @@ impl Connection {
         let tcp = self
             .tcp
             .on_segment(side, seg, packet, &mut self.app, out, meter);
+        if tcp.quiet {
+            // Nothing changed size: the settles below would register what is registered.
+            return SegmentEffect {
+                duplicate: tcp.duplicate,
+                quiet: true,
+                ..SegmentEffect::default()
+            };
+        }
         self.tcp.settle(meter);
         self.app.settle(meter);
         SegmentEffect {
@@ -1656,6 +1667,7 @@ impl Connection {
             head_bytes_scanned: out.effect.head_bytes_scanned,
             duplicate: tcp.duplicate,
             requests_cut: out.effect.requests_cut,
+            quiet: false,
         }
     }
 

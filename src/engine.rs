@@ -681,6 +681,22 @@ impl Engine {
         let conn = flow.open(&self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
+        if effect.quiet && self.keys.is_none() {
+            // A bare ACK or a duplicate: no parser ran, so nothing completed, no upgrade
+            // arrived, no size changed and no stream was refused; only what the table and the
+            // parking need is left to do.
+            let upgrade = conn.saw_upgrade();
+            self.stats.capture_evidence.duplicate_packets += u64::from(effect.duplicate);
+            self.note_peak();
+            if parked {
+                self.client_took_switch(key);
+            }
+            self.drain_evicted();
+            return PacketInfo {
+                flow: Some(key),
+                upgrade,
+            };
+        }
         if let Some(keys) = self.keys.as_deref_mut() {
             // After a ServerHello the TLS layer waits for this answer, in the same packet; a
             // resumed session the key log lacks is answered from an earlier connection's.

@@ -237,6 +237,11 @@ pub struct TcpEffect {
     /// The packet was a copy of one just seen (a SPAN port or an overlapping merge captured
     /// it twice) and was dropped unread.
     pub duplicate: bool,
+    /// Neither the streams' bytes nor the application were touched: no payload, no SYN, FIN
+    /// or RST, no gap and no parser call (a bare ACK on a connection with nothing buffered,
+    /// or a duplicate). Every size and parser state is as before, so the caller skips the
+    /// bookkeeping that only data can change (most packets of a busy link are these).
+    pub quiet: bool,
 }
 
 /// Copies of a packet this close in time (nanoseconds) are one packet captured twice: a SPAN
@@ -554,8 +559,11 @@ impl TcpConnection {
         let mut effect = TcpEffect::default();
         if self.is_copy(side, seg, packet.ts) {
             effect.duplicate = true;
+            effect.quiet = true;
             return effect;
         }
+        let flags = seg.flags;
+        let mut quiet = seg.payload.is_empty() && !(flags.syn || flags.fin || flags.rst);
         self.last_ts = packet.ts;
         if seg.flags.syn {
             self.syn(side, seg.seq, seg.flags.ack, packet.ts);
@@ -567,7 +575,10 @@ impl TcpConnection {
         };
         if seg.flags.ack {
             let peer = side.reverse();
+            // An ACK may release the peer's held segments (sizes change) even without a gap.
+            quiet &= !self.stream(peer).holds_out_of_order();
             if let Some(gap) = self.stream_mut(peer).peer_ack(seg.ack) {
+                quiet = false;
                 if let Some(start) = self.stream(peer).seq_at(gap.offset) {
                     self.ledger.hole_acked(peer.index(), start, gap.len);
                 }
@@ -656,9 +667,11 @@ impl TcpConnection {
         for side in [side, side.reverse()] {
             // Most segments leave the other direction with nothing buffered: skip the call.
             if !link.stream(side).data().is_empty() {
+                quiet = false;
                 app.process(&mut link, side, out);
             }
         }
+        effect.quiet = quiet;
         self.rst_seen |= seg.flags.rst;
         if seg.flags.fin || seg.flags.rst {
             self.first_close
@@ -946,6 +959,34 @@ mod tests {
         );
         assert!(!app.calls.iter().any(|c| matches!(c, Call::Gap(..))));
         assert_eq!(tcp.stream(C).marks().gap, None);
+    }
+
+    #[test]
+    fn only_a_bare_ack_with_nothing_buffered_or_held_is_quiet() {
+        // Quiet lets the caller skip the memory settles: anything that may change a size or
+        // reach the parser must not be quiet.
+        let (_, _, effects) = run(
+            &[
+                syn(C),
+                syn_ack(S),
+                ack(C, 0),
+                data(C, 0, b"abc"),
+                ack(S, 3),
+                data(C, 10, b"klm"),
+                ack(S, 3),
+                ack(S, 13),
+                ack(C, 0),
+                fin(C, 13),
+            ],
+            false,
+        );
+        let quiet: Vec<bool> = effects.iter().map(|e| e.quiet).collect();
+        assert_eq!(
+            quiet,
+            [false, false, true, false, true, false, false, false, true, false],
+            "SYNs, data, an ACK while the peer holds segments out of order (released or not), \
+             a FIN: not quiet"
+        );
     }
 
     #[test]

@@ -293,6 +293,13 @@ impl Stream {
         self.origins = VecDeque::new();
     }
 
+    /// Whether out-of-order segments are held waiting for a hole to fill (what an ACK of
+    /// the peer may release).
+    #[must_use]
+    pub fn holds_out_of_order(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// Whether [`Stream::ignore`] was called.
     #[must_use]
     pub fn is_ignored(&self) -> bool {
