@@ -55,7 +55,7 @@ pub struct Segment<'a> {
 /// The [`Segment::wire_id`] of a TCP header `tcp` (options included) carried in an IPv4
 /// datagram with identification `ip_id` (0 for IPv6).
 #[must_use]
-#[inline]
+#[inline(always)]
 pub fn wire_id(ip_id: u16, tcp: &[u8]) -> u64 {
     let data_offset = tcp.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
     // Up to eight bytes as a big-endian word: one load for a whole word (what this runs on
@@ -108,7 +108,7 @@ pub enum Skip {
 ///
 /// # Errors
 /// A [`Skip`] saying why the packet holds no usable TCP segment.
-#[inline]
+#[inline(always)]
 pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     // The fast path inlined into the caller, so the segment is built where it is used (it
     // was returned through a copy of the whole `Result` on every packet); the rest out of line.
@@ -173,7 +173,7 @@ fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 /// cut or damaged headers, tunnels) returns `None` and goes through etherparse, whose answer
 /// for the packets taken here is the same (checked in the tests). etherparse's lax slicing
 /// builds and copies a large `LaxSlicedPacket` per packet, which was ~10% of the run time.
-#[inline]
+#[inline(always)]
 fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
     // Fixed-size views of the two fixed headers, read by destructuring: one length check
     // each instead of one per field (this runs on nearly every packet).

@@ -563,6 +563,8 @@ impl Engine {
         self.flows.set_max_flows(max_flows);
     }
 
+    // Inlined: on nearly every packet it is one comparison.
+    #[inline(always)]
     fn expire(&mut self, ts: Timestamp) {
         self.flows
             .expire_timed(ts, &mut self.evicted, &mut self.evicted_seen);

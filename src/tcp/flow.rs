@@ -283,17 +283,30 @@ impl<T> FlowTable<T> {
     /// As [`FlowTable::expire`], with the last activity of each connection it drops pushed
     /// to `last_seen` in the same order: what merging the leaving order of several tables
     /// (flow-sharded workers) needs.
-    #[inline]
+    #[inline(always)]
     pub fn expire_timed(
         &mut self,
         now: Timestamp,
         evicted: &mut Vec<(FlowKey, T, Eviction)>,
         last_seen: &mut Vec<Timestamp>,
     ) {
+        // The check runs on every packet, inlined; the sweep once per quarter timeout.
         let due = self.next_sweep.get_or_insert(now);
         if now < *due {
             return;
         }
+        self.sweep(now, evicted, last_seen);
+    }
+
+    /// The sweep [`FlowTable::expire_timed`] makes when it is due.
+    #[inline(never)]
+    fn sweep(
+        &mut self,
+        now: Timestamp,
+        evicted: &mut Vec<(FlowKey, T, Eviction)>,
+        last_seen: &mut Vec<Timestamp>,
+    ) {
+        let due = self.next_sweep.get_or_insert(now);
         let step = (self.limits.idle_timeout_ns / 4).max(1);
         *due = Timestamp(now.0.saturating_add(step));
         let cutoff = Timestamp(now.0.saturating_sub(self.limits.idle_timeout_ns));
