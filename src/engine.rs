@@ -586,9 +586,13 @@ impl Engine {
             Cross::Log(log) => log.begin_packet(packet.number, packet.ts),
         }
         self.expire(packet.ts);
-        let seg = match decode::decode(packet) {
+        // The segment is read where decode built it (a binding by value copied the whole
+        // segment out of the `Result` on every packet).
+        let decoded = decode::decode(packet);
+        let seg = match &decoded {
             Ok(seg) => seg,
             Err(skip) => {
+                let skip = *skip;
                 if let Cross::Direct(c) = &mut self.cross {
                     c.skipped(&mut self.stats, skip);
                 }
@@ -604,7 +608,7 @@ impl Engine {
             Some(flow) => flow,
             None => {
                 // A copy of a packet of a connection that just closed is not a new one.
-                if !self.closed.is_empty() && self.after_close(key, side, &seg, packet.ts) {
+                if !self.closed.is_empty() && self.after_close(key, side, seg, packet.ts) {
                     self.stats.capture_evidence.duplicate_packets += 1;
                     return PacketInfo {
                         flow: Some(key),
@@ -633,7 +637,7 @@ impl Engine {
             }
         };
         if flow.conn.is_none() && seg.payload.is_empty() {
-            if flow.opening.is_copy(packet_id(side, &seg), packet.ts) {
+            if flow.opening.is_copy(packet_id(side, seg), packet.ts) {
                 self.stats.capture_evidence.duplicate_packets += 1;
                 return PacketInfo {
                     flow: Some(key),
@@ -682,7 +686,7 @@ impl Engine {
         let parked = flow.parked;
         let conn = flow.open(&self.config.conn, &mut self.meter);
         let had_upgrade = conn.saw_upgrade();
-        let effect = conn.on_segment(side, &seg, packet, &mut self.output, &mut self.meter);
+        let effect = conn.on_segment(side, seg, packet, &mut self.output, &mut self.meter);
         if effect.quiet && self.keys.is_none() {
             // A bare ACK or a duplicate: no parser ran, so nothing completed, no upgrade
             // arrived, no size changed and no stream was refused; only what the table and the
