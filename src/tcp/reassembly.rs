@@ -541,10 +541,19 @@ impl Stream {
 
     /// The peer acknowledged up to `ack`: held data beyond a hole the peer has already
     /// acknowledged means the hole was lost by the capture, not by the network.
+    // The check inlined (it runs on every ACK and nearly always finds nothing held), the
+    // release out of line.
+    #[inline(always)]
     pub fn peer_ack(&mut self, ack: u32) -> Option<Gap> {
         if self.ignored || self.held.is_empty() {
             return None;
         }
+        self.release_acked(ack)
+    }
+
+    /// [`Stream::peer_ack`] with segments held.
+    #[inline(never)]
+    fn release_acked(&mut self, ack: u32) -> Option<Gap> {
         let acked = self.offset_of(ack)?;
         let first_held = *self.held.keys().next()?;
         if acked < i64::try_from(first_held).unwrap_or(i64::MAX) {
