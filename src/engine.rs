@@ -205,6 +205,11 @@ pub struct Stats {
     /// (`engineio_body_cut`).
     #[serde(skip_serializing_if = "is_zero")]
     pub engineio_bodies_cut: u64,
+    /// Engine.IO session records saying some of their polls were not followed, past the
+    /// polling streams one HTTP/2 connection has open at once that are followed
+    /// (`engineio_polls_not_followed`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub engineio_polls_not_followed: u64,
 }
 
 impl Stats {

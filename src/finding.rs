@@ -415,6 +415,9 @@ catalogue! {
     EngineioBodyCut => "engineio_body_cut", Info,
         "An Engine.IO polling body was longer than wssniff reads (--eio-body-bytes): the packets after the cut were not analysed",
         "Raise --eio-body-bytes (up to 1 MiB) to read whole batches; the session's open packet and errors come first and are read either way.";
+    EngineioPollsNotFollowed => "engineio_polls_not_followed", Warning,
+        "Engine.IO polling requests of the session were not followed: their HTTP/2 connection had more polling streams open at once than wssniff follows (32)",
+        "The session's record lacks those exchanges' answers and bodies (an error answer, a close packet, pings): what it says of them may be incomplete. A browser keeps two polls open per session; this many on one connection is a proxy's upstream connection multiplexing many clients' sessions. Capture the client side of the proxy, where each client's connection carries its own polls.";
     SocketioNamespaceRefused => "socketio_namespace_refused", Error,
         "The server refused the Socket.IO namespace connection (CONNECT_ERROR)",
         "Auth middleware (`io.use(...)`) or a namespace handler rejected the client with this message: check the credential the client sends in `auth` and the middleware's condition.";
@@ -581,6 +584,8 @@ notices! {
         "The memory budget was full: new buffering was refused (counted by kind in the summary) and the least recently active connections were evicted to make room for new ones; affected records carry memcap_reached";
     EngineioBodyLimit => "engineio_body_limit", Some("--eio-body-bytes"),
         "An Engine.IO polling body was longer than the cap; its session says so (engineio_body_cut) and the packets past the cut were not read";
+    EngineioPollLimit => "engineio_poll_limit", None,
+        "An HTTP/2 connection had more Engine.IO polling streams open at once than are followed (32); the polls beyond them were not read, and their sessions say so (engineio_polls_not_followed)";
     OrderLimit => "order_limit", None,
         "More records waited behind an unanswered handshake than are held to write a file in id order (10,000 or 32 MiB); that handshake is written out of id order";
     // --- what the capture lacks ---

@@ -97,6 +97,9 @@ pub struct Poll<'a> {
     pub response: Option<&'a Message>,
     /// Bodies of the exchange the memory budget had no room to read (0, 1 or 2).
     pub bodies_unread: u8,
+    /// The exchange was not followed (its HTTP/2 connection had `h2::engineio::MAX_POLLS`
+    /// polling streams open already): only its request head is known.
+    pub not_followed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +127,9 @@ struct State {
     bodies_cut: Option<(u64, u64)>,
     /// Polling bodies the memory budget had no room to read.
     bodies_unread: u64,
+    /// Polls not followed because their HTTP/2 connection had `h2::engineio::MAX_POLLS`
+    /// polling streams open already: (how many, the first one's request packet).
+    polls_not_followed: Option<(u64, u64)>,
     /// The budget had no room for the session's state to grow: it is written out now (the
     /// packet where that happened).
     memcap_at: Option<u64>,
@@ -593,7 +599,9 @@ impl EngineIoTracker {
         let mut open = None;
         let mut malformed = None;
         let mut packets_in = Vec::new();
-        if status == Some(200) && !is_post {
+        if p.not_followed {
+            // Only its request head is known: nothing to parse, no answer to judge.
+        } else if status == Some(200) && !is_post {
             match packet::parse_payload(t.version, resp_body) {
                 Ok(payload) => {
                     for pk in payload.packets {
@@ -609,7 +617,7 @@ impl EngineIoTracker {
                 Err(e) => malformed = Some(e.0),
             }
         }
-        if is_post {
+        if is_post && !p.not_followed {
             let body = p
                 .request
                 .body
@@ -658,6 +666,7 @@ impl EngineIoTracker {
                 && not_served.is_none()
                 && !cut
                 && p.bodies_unread == 0
+                && !p.not_followed
             {
                 return;
             }
@@ -692,6 +701,7 @@ impl EngineIoTracker {
                 not_served: not_served.map(|what| (what, resp_packet, 1)),
                 bodies_cut: cut.then_some((1, resp_packet)),
                 bodies_unread: u64::from(p.bodies_unread),
+                polls_not_followed: p.not_followed.then_some((1, first_packet)),
                 ..State::default()
             };
             self.done.extend(finish_state(st));
@@ -743,6 +753,10 @@ impl EngineIoTracker {
             *n += 1;
         }
         st.bodies_unread += u64::from(p.bodies_unread);
+        if p.not_followed {
+            let (n, _) = st.polls_not_followed.get_or_insert((0, first_packet));
+            *n += 1;
+        }
         let Some(record) = st.record.as_mut() else {
             return;
         };
@@ -1456,6 +1470,24 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             .packets(&[packet]),
         );
     }
+    if let Some((n, packet)) = st.polls_not_followed {
+        findings.push(
+            Finding::new(
+                Code::EngineioPollsNotFollowed,
+                format!(
+                    "{n} polling request{} not followed: {} on an HTTP/2 connection that had {} polling streams open already (wssniff follows {} at once); {} answer{} and bod{} were not read",
+                    if n == 1 { " was" } else { "s were" },
+                    if n == 1 { "it came" } else { "they came" },
+                    crate::h2::engineio::MAX_POLLS,
+                    crate::h2::engineio::MAX_POLLS,
+                    if n == 1 { "its" } else { "their" },
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "y" } else { "ies" },
+                ),
+            )
+            .packets(&[packet]),
+        );
+    }
     if st.bodies_unread > 0 || st.memcap_at.is_some() {
         let mut what = Vec::new();
         if st.bodies_unread > 0 {
@@ -1548,6 +1580,7 @@ mod tests {
                 request: &req,
                 response: Some(&resp),
                 bodies_unread: 0,
+                not_followed: false,
             },
             &mut Meter::new(),
         );
@@ -1663,6 +1696,7 @@ mod tests {
                 request: &req,
                 response: Some(&resp),
                 bodies_unread: 0,
+                not_followed: false,
             },
             &mut Meter::new(),
         );
@@ -1839,6 +1873,7 @@ mod tests {
                 request: &req,
                 response: Some(&resp),
                 bodies_unread: unread,
+                not_followed: false,
             },
             meter,
         );
@@ -1985,6 +2020,75 @@ mod tests {
             && f.message.contains("3 polling bodies were not read")));
     }
 
+    /// A poll past the open polling streams one HTTP/2 connection follows comes without
+    /// body or answer: its session counts it and says so (`engineio_polls_not_followed`),
+    /// apart from the memory budget's `memcap_reached`, and does not read the missing body
+    /// as a malformed payload; one that names no sid is a record of its own.
+    #[test]
+    fn polls_not_followed_are_said_on_their_session_not_called_malformed() {
+        let mut meter = Meter::new();
+        let mut t = EngineIoTracker::new();
+        poll(
+            &mut t,
+            80,
+            "/socket.io/?EIO=4&transport=polling",
+            "200 OK",
+            OPEN,
+            1,
+        );
+        let unfollowed = |t: &mut EngineIoTracker, target: &str, method: &str, n: u64| {
+            let req = msg(
+                &format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n"),
+                b"",
+                n,
+            );
+            let req = Message { body: None, ..req };
+            t.poll(
+                &Poll {
+                    client: addr(40000),
+                    server: addr(80),
+                    request: &req,
+                    response: None,
+                    bodies_unread: 0,
+                    not_followed: true,
+                },
+                &mut Meter::new(),
+            );
+        };
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        unfollowed(&mut t, sid, "GET", 7);
+        unfollowed(&mut t, sid, "POST", 9);
+        assert!(t.take_done().is_empty(), "the session goes on");
+        let s = &t.finish(&mut meter)[0];
+        assert_eq!(s.polls, 3);
+        let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+        assert!(!codes.contains(&Code::EngineioMalformed), "{codes:?}");
+        assert!(!codes.contains(&Code::MemcapReached), "{codes:?}");
+        let f = s
+            .findings
+            .iter()
+            .find(|f| f.code == Code::EngineioPollsNotFollowed)
+            .unwrap();
+        assert_eq!(f.packets, [7]);
+        assert!(
+            f.message
+                .starts_with("2 polling requests were not followed")
+                && f.message.contains("32 polling streams open already"),
+            "{}",
+            f.message
+        );
+        // Without a sid (an open poll past the cap) it is a record of its own.
+        unfollowed(&mut t, "/socket.io/?EIO=4&transport=polling", "GET", 11);
+        let done = t.take_done();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].sid, None);
+        assert_eq!(done[0].findings.len(), 1);
+        assert_eq!(done[0].findings[0].code, Code::EngineioPollsNotFollowed);
+        assert!(done[0].findings[0]
+            .message
+            .starts_with("1 polling request was not followed: it came"));
+    }
+
     #[test]
     fn a_body_cut_by_the_cap_is_said_and_not_called_malformed() {
         let mut meter = Meter::new();
@@ -2037,6 +2141,7 @@ mod tests {
                 request: &req,
                 response: Some(&resp),
                 bodies_unread: 0,
+                not_followed: false,
             },
             &mut Meter::new(),
         );
@@ -2106,6 +2211,7 @@ mod tests {
                 request: &req,
                 response: Some(&resp),
                 bodies_unread: 0,
+                not_followed: false,
             },
             &mut Meter::new(),
         );

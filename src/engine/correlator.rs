@@ -391,6 +391,7 @@ impl Correlator {
                     request: &poll.request,
                     response: poll.response.as_ref(),
                     bodies_unread: poll.bodies_unread,
+                    not_followed: poll.not_followed,
                 },
                 meter,
             );
@@ -426,6 +427,16 @@ impl Correlator {
         for f in &session.findings {
             match f.code {
                 Code::MemcapReached => stats.memcap_records += 1,
+                Code::EngineioPollsNotFollowed => {
+                    stats.engineio_polls_not_followed += 1;
+                    self.notice_once(
+                        NoticeCode::EngineioPollLimit,
+                        format!(
+                            "an HTTP/2 connection had more than {} Engine.IO polling streams open at once: the polls beyond them were not followed (engineio_polls_not_followed)",
+                            crate::h2::engineio::MAX_POLLS
+                        ),
+                    );
+                }
                 Code::EngineioBodyCut => {
                     stats.engineio_bodies_cut += 1;
                     self.notice_once(

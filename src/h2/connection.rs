@@ -1821,7 +1821,7 @@ impl H2Connection {
             let bytes = self.eio_body_bytes;
             self.eio
                 .get_or_insert_with(|| Box::new(EioStreams::new(bytes)))
-                .request(id, m, end_stream, &mut room);
+                .request(id, m, end_stream, &mut room, out);
             return true;
         }
         let Some(e) = self.eio.as_deref_mut().filter(|_| followed) else {
@@ -2182,6 +2182,53 @@ mod tests {
         assert_eq!(polls.len(), 1);
         assert_eq!(polls[0].bodies_unread, 2);
         assert!(polls[0].request.body.is_none());
+    }
+
+    /// Polls beyond `MAX_POLLS` open polling streams are not followed, and not silently: each
+    /// is handed on at its request head, marked `not_followed`, so its session says so
+    /// (issue 14: a cap that is not reported). Its answer and DATA are not read; once a
+    /// followed stream ends, the next poll is followed again.
+    #[test]
+    fn polls_beyond_the_open_stream_cap_are_handed_on_marked_not_followed() {
+        let mut h = H2::new();
+        h.settings(S, true).settings(C, false);
+        let get = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/socket.io/?EIO=4&transport=polling&sid=S1"),
+            (":authority", "x"),
+        ];
+        let streams = u32::try_from(engineio::MAX_POLLS).unwrap() + 2;
+        for i in 0..streams {
+            h.send(C, &frame(1, 0x5, 1 + 2 * i, &block(&get)));
+        }
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 2, "{polls:#?}");
+        for p in &polls {
+            assert!(p.not_followed && p.response.is_none() && p.request.body.is_none());
+            assert_eq!(p.bodies_unread, 0);
+        }
+        let beyond = 1 + 2 * u32::try_from(engineio::MAX_POLLS).unwrap();
+        assert_eq!(polls[0].request.packets, [h.packet - 1]);
+        assert_eq!(
+            polls[0].request.head.start_line,
+            "GET /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/2"
+        );
+        // The unfollowed stream's answer goes nowhere; a followed one's completes as ever.
+        h.send(S, &frame(1, 0x4, beyond, &block(&[(":status", "200")])));
+        h.send(S, &frame(0, 0x1, beyond, b"6"));
+        assert!(h.out.engineio.is_empty());
+        h.send(S, &frame(1, 0x4, 1, &block(&[(":status", "200")])));
+        h.send(S, &frame(0, 0x1, 1, b"6"));
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1);
+        assert!(!polls[0].not_followed);
+        // Room again: the next poll is followed.
+        h.send(C, &frame(1, 0x5, 1 + 2 * streams, &block(&get)));
+        assert!(
+            h.out.engineio.is_empty(),
+            "followed, waiting for its answer"
+        );
     }
 
     #[test]

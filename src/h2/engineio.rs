@@ -9,10 +9,11 @@
 //! Inputs are the connection's decoded request and response heads and the DATA bytes of
 //! these streams; the output is [`Output::engineio`]. Reached only from an HTTP/2
 //! connection's header blocks whose `:path` holds `EIO=`: other streams, and every plaintext
-//! HTTP/1.1 byte, never touch it. Bounded: at most [`MAX_POLLS`] streams at once (more are
-//! not followed), each body kept up to the cap, every reader's worst case admitted by the
-//! memory budget first (a body it has no room for is not read, and the session says so).
-//! Never does I/O.
+//! HTTP/1.1 byte, never touch it. Bounded: at most [`MAX_POLLS`] streams at once (a poll
+//! beyond them is not followed: it is handed on at its request head, marked
+//! [`EioPoll::not_followed`], and its session says so), each body kept up to the cap, every
+//! reader's worst case admitted by the memory budget first (a body it has no room for is not
+//! read, and the session says so). Never does I/O.
 
 use crate::capture::Timestamp;
 use crate::event::Message;
@@ -81,6 +82,7 @@ impl PollStream {
             request: self.request,
             response: self.response,
             bodies_unread: self.unread,
+            not_followed: false,
         }
     }
 }
@@ -141,15 +143,27 @@ impl EioStreams {
     }
 
     /// A polling request's head on stream `id`; `end_stream`: it has no body (a GET).
-    /// Beyond [`MAX_POLLS`] streams it is not followed.
+    /// Beyond [`MAX_POLLS`] open streams it is not followed: it is handed on now, as a poll
+    /// with neither body nor response marked [`EioPoll::not_followed`], so the session its
+    /// `sid` names says that some of its exchanges were not read (no cap goes unsaid).
     pub fn request(
         &mut self,
         id: u32,
         request: Message,
         end_stream: bool,
         room: &mut dyn FnMut(usize) -> bool,
+        out: &mut Output,
     ) {
-        if self.polls.len() >= MAX_POLLS || self.has(id) {
+        if self.has(id) {
+            return;
+        }
+        if self.polls.len() >= MAX_POLLS {
+            out.engineio.push(EioPoll {
+                request,
+                response: None,
+                bodies_unread: 0,
+                not_followed: true,
+            });
             return;
         }
         let mut unread = 0;

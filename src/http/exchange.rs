@@ -121,6 +121,11 @@ pub struct EioPoll {
     /// Bodies of this exchange that were not read because the memory budget (`--memcap`)
     /// had no room for them (0, 1 or 2): the session record says so (`memcap_reached`).
     pub bodies_unread: u8,
+    /// The exchange was not followed: its HTTP/2 connection already had
+    /// `h2::engineio::MAX_POLLS` polling streams open, so only its request head is known
+    /// (no body, no response; handed on at once). The session record says so
+    /// (`engineio_polls_not_followed`).
+    pub not_followed: bool,
 }
 
 /// The protocol a 101 switched the connection to.
@@ -551,6 +556,7 @@ impl Exchange {
                     request: *request,
                     response: None,
                     bodies_unread: u8::from(p.eio_unread),
+                    not_followed: false,
                 });
                 continue;
             }
@@ -1208,6 +1214,7 @@ impl Exchange {
             request,
             response: Some(response),
             bodies_unread: unread + u8::from(refused),
+            not_followed: false,
         };
         if !readable || refused {
             out.engineio.push(poll);

@@ -846,6 +846,10 @@ impl Collector {
                 st.engineio_bodies_cut,
                 "Engine.IO sessions with a body cut by --eio-body-bytes",
             ),
+            (
+                st.engineio_polls_not_followed,
+                "Engine.IO sessions with polls not followed (over 32 polling streams open on one HTTP/2 connection)",
+            ),
         ] {
             if n > 0 {
                 limits.push(format!("{n} {what}"));

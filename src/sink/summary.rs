@@ -287,6 +287,10 @@ impl Summary {
                 stats.engineio_bodies_cut,
                 "Engine.IO sessions with a body cut by --eio-body-bytes",
             ),
+            (
+                stats.engineio_polls_not_followed,
+                "Engine.IO sessions with polls not followed (over 32 polling streams open on one HTTP/2 connection)",
+            ),
             (stats.ip_fragments, "IP fragments not reassembled"),
             (stats.truncated_packets, "packets cut by the snap length"),
             (stats.malformed, "malformed packets"),

@@ -1103,3 +1103,142 @@ fn a_websocket_without_its_handshake_is_engineio_by_its_frames_and_marked_inferr
         );
     }
 }
+
+/// An HTTP/2 frame (RFC 9113 §4.1).
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut v = vec![n[1], n[2], n[3], kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Issue 14, a cap that was not reported: an h2c connection (prior knowledge) whose client
+/// opens a session over polling, then keeps 33 polls of it open at once, one more than the
+/// polling streams wssniff follows on one connection (a proxy's upstream multiplexing many
+/// clients' polls; no browser opens that many). The poll beyond them is not read, and the
+/// session, the notices and the summary say so; the old code dropped it without a word.
+#[test]
+fn polls_beyond_the_open_streams_followed_on_one_h2_connection_are_said() {
+    use crate::traffic::{packet, pcap_header, pcap_record, tmpdir};
+    let (mut to_server, mut to_client) = (loona_hpack::Encoder::new(), loona_hpack::Encoder::new());
+    // One encoder per direction: the receiver's HPACK tables follow each sender's.
+    let block = |enc: &mut loona_hpack::Encoder<'_>, fields: &[(&str, &str)]| {
+        enc.encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    };
+    let get = |path: &str| {
+        let fields = [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "eio.example"),
+        ];
+        fields.map(|(n, v)| (n, v.to_owned()))
+    };
+    let get_block = |enc: &mut loona_hpack::Encoder<'_>, path: &str| {
+        let fields = get(path);
+        block(enc, &fields.each_ref().map(|(n, v)| (*n, v.as_str())))
+    };
+    let client_1 = [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        h2_frame(4, 0, 0, &[]),
+        h2_frame(
+            1,
+            0x5,
+            1,
+            &get_block(&mut to_server, "/socket.io/?EIO=4&transport=polling&t=a"),
+        ),
+    ]
+    .concat();
+    let open = br#"0{"sid":"S1","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    let ok = [
+        (":status", "200"),
+        ("content-type", "text/plain; charset=UTF-8"),
+    ];
+    let server_1 = [
+        h2_frame(4, 0, 0, &[]),
+        h2_frame(4, 1, 0, &[]),
+        h2_frame(1, 0x4, 1, &block(&mut to_client, &ok)),
+        h2_frame(0, 0x1, 1, open),
+    ]
+    .concat();
+    let polls = 1 + u32::try_from(wssniff::h2::engineio::MAX_POLLS).unwrap();
+    let mut client_2 = h2_frame(4, 1, 0, &[]);
+    for i in 0..polls {
+        let path = format!("/socket.io/?EIO=4&transport=polling&t=p{i}&sid=S1");
+        client_2.extend(h2_frame(
+            1,
+            0x5,
+            3 + 2 * i,
+            &get_block(&mut to_server, &path),
+        ));
+    }
+    // The first long poll is answered (a noop); the others are still open at the end.
+    let server_2 = [
+        h2_frame(1, 0x4, 3, &block(&mut to_client, &ok)),
+        h2_frame(0, 0x1, 3, b"6"),
+    ]
+    .concat();
+    let len = |b: &[u8]| u32::try_from(b.len()).unwrap();
+    let (c2, s2) = (1 + len(&client_1), 1 + len(&server_1));
+    let packets = [
+        packet(true, 40000, 0, "S", &[]),
+        packet(false, 40000, 0, "SA", &[]),
+        packet(true, 40000, 1, "PA", &client_1),
+        packet(false, 40000, 1, "PA", &server_1),
+        packet(true, 40000, c2, "PA", &client_2),
+        packet(false, 40000, s2, "PA", &server_2),
+        packet(true, 40000, c2 + len(&client_2), "FA", &[]),
+        packet(false, 40000, s2 + len(&server_2), "FA", &[]),
+    ];
+    let mut bytes = pcap_header(262_144);
+    for (i, p) in packets.iter().enumerate() {
+        let n = len(p);
+        bytes.extend(pcap_record(
+            1_700_000_000 + u32::try_from(i).unwrap(),
+            p,
+            n,
+            n,
+        ));
+    }
+    let dir = tmpdir("eio-h2-poll-cap");
+    let path = dir.join("polls.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let all = all_records(&path, &["--no-redact"]);
+    let sessions: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["type"] == "engineio_session")
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    let s = sessions[0];
+    assert_eq!(s["sid"], "S1");
+    assert_eq!(s["polls"], 1 + u64::from(polls));
+    assert_eq!(s["open"]["packet"], 4);
+    let f = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "engineio_polls_not_followed")
+        .unwrap_or_else(|| panic!("{s:#}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["packets"], serde_json::json!([5]));
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 polling request was not followed"));
+    assert!(!codes(s).contains(&"engineio_malformed".to_owned()));
+    assert!(all
+        .iter()
+        .any(|r| r["type"] == "notice" && r["code"] == "engineio_poll_limit"));
+    let summary = all.iter().find(|r| r["type"] == "summary").unwrap();
+    assert_eq!(summary["counters"]["engineio_polls_not_followed"], 1);
+    // The line output's summary counts it among the limits hit.
+    let out = wssniff(&["-r", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("1 Engine.IO sessions with polls not followed"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
