@@ -108,7 +108,13 @@ struct State {
     /// Servers that answered with this session's open packet, and those that said they
     /// never heard of it.
     opened_by: Vec<SocketAddr>,
-    unknown_at: Vec<SocketAddr>,
+    /// Answers "Session ID unknown" (code 1): (the answer's packet, its request's first
+    /// packet, the server), at most [`MAX_ERRORS`].
+    unknown: Vec<(u64, u64, SocketAddr)>,
+    /// The first packet that carried one of the session's close packets (`1`, either side;
+    /// a client's over polling once answered 200): a request sent after it is about a session its peers have closed, and the server's
+    /// "Session ID unknown" to it is the close taking effect, not a request gone astray.
+    closed_at: Option<u64>,
     heartbeat: PingState,
     malformed: Option<(String, u64)>,
     closed: bool,
@@ -205,7 +211,8 @@ fn state_cost(sid: &str, st: &State) -> usize {
     let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
     let mut n = size_of::<State>()
         + 2 * (ENTRY_OVERHEAD + string_cost(sid))
-        + (st.opened_by.capacity() + st.unknown_at.capacity()) * size_of::<SocketAddr>()
+        + st.opened_by.capacity() * size_of::<SocketAddr>()
+        + st.unknown.capacity() * size_of::<(u64, u64, SocketAddr)>()
         + st.malformed.as_ref().map_or(0, |(m, _)| m.len())
         + opt(&st.ws_ping_timeout)
         + opt(&st.upgrade_cause)
@@ -780,8 +787,8 @@ impl EngineIoTracker {
             }
         }
         if let (Some(e), Some(status)) = (&error, status) {
-            if e.code == 1 {
-                remember(&mut st.unknown_at, p.server);
+            if e.code == 1 && st.unknown.len() < MAX_ERRORS {
+                st.unknown.push((resp_packet, first_packet, p.server));
             }
             if record.errors.len() < MAX_ERRORS {
                 record.errors.push(EioError {
@@ -827,7 +834,18 @@ impl EngineIoTracker {
                         st.heartbeat.max_wait_ns = st.heartbeat.max_wait_ns.max(at.nanos_since(t0));
                     }
                 }
-                Kind::Close => st.closed = true,
+                Kind::Close => {
+                    st.closed = true;
+                    // A client's close counts once its server took it (a close POST that
+                    // went astray, answered 400, closed nothing: engineio-sticky-400).
+                    let packet = match peer {
+                        Peer::Client => (status == Some(200)).then_some(first_packet),
+                        Peer::Server => Some(resp_packet),
+                    };
+                    if let Some(packet) = packet {
+                        st.closed_at = Some(st.closed_at.map_or(packet, |c| c.min(packet)));
+                    }
+                }
                 _ => {}
             }
             if let Some(s) = sio {
@@ -946,8 +964,13 @@ impl EngineIoTracker {
         };
         note_connection(record, conn);
         if let (Some(e), Some(status)) = (body_error, r.status) {
-            if e.code == 1 {
-                remember(&mut st.unknown_at, r.server);
+            if e.code == 1 && st.unknown.len() < MAX_ERRORS {
+                let answer = r
+                    .response
+                    .as_ref()
+                    .and_then(|m| m.packets.first().copied())
+                    .unwrap_or(0);
+                st.unknown.push((answer, first_packet, r.server));
             }
             if record.errors.len() < MAX_ERRORS {
                 record.errors.push(EioError {
@@ -1049,7 +1072,10 @@ impl EngineIoTracker {
                     }
                 }
                 (Kind::Upgrade, _, Peer::Client) => upgraded = true,
-                (Kind::Close, _, _) => st.closed = true,
+                (Kind::Close, _, _) => {
+                    st.closed = true;
+                    st.closed_at = Some(st.closed_at.map_or(p.packet, |c| c.min(p.packet)));
+                }
                 _ => {}
             }
             if let Some(s) = &p.sio {
@@ -1332,21 +1358,30 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
             ),
         }
     }
-    if let Some(first) = r.errors.iter().find(|e| e.code == 1) {
-        let packets: Vec<u64> = r
-            .errors
-            .iter()
-            .filter(|e| e.code == 1)
-            .map(|e| e.packet)
-            .collect();
+    // "Session ID unknown" to a request sent after a close packet is the close taking effect
+    // (node answers the poll a closing client still had in flight so): not a balancer's.
+    let after_close: Vec<u64> = st
+        .unknown
+        .iter()
+        .filter(|(_, request, _)| st.closed_at.is_some_and(|c| *request > c))
+        .map(|(answer, _, _)| *answer)
+        .collect();
+    let mut unknown_at = Vec::new();
+    for (answer, _, server) in &st.unknown {
+        if !after_close.contains(answer) {
+            remember(&mut unknown_at, *server);
+        }
+    }
+    let astray = |e: &&EioError| e.code == 1 && !after_close.contains(&e.packet);
+    if let Some(first) = r.errors.iter().find(astray) {
+        let packets: Vec<u64> = r.errors.iter().filter(astray).map(|e| e.packet).collect();
         let creators: Vec<SocketAddr> = st
             .opened_by
             .iter()
-            .filter(|a| !st.unknown_at.contains(a))
+            .filter(|a| !unknown_at.contains(a))
             .copied()
             .collect();
-        let strangers: Vec<SocketAddr> = st
-            .unknown_at
+        let strangers: Vec<SocketAddr> = unknown_at
             .iter()
             .filter(|a| !st.opened_by.contains(a))
             .copied()
@@ -1384,7 +1419,7 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
         .open
         .as_ref()
         .is_some_and(|o| o.upgrades.iter().any(|u| u == "websocket"));
-    let session_unknown = r.errors.iter().any(|e| e.code == 1);
+    let session_unknown = r.errors.iter().any(|e| astray(&e));
     // A refused namespace ends the client's attempt: that, not the transport, is the story.
     let refused = r.namespaces.iter().any(|n| n.error.is_some());
     if r.transport == "polling" && r.open.is_some() && !session_unknown && !refused {
@@ -1399,7 +1434,12 @@ fn finish_state(st: State) -> Option<EngineIoSession> {
                 "the upgrade (handshake #{}{}) was refused: HTTP {}{}",
                 u.handshake_id.unwrap_or(0),
                 u.h2_stream
-                    .map(|id| format!(", an HTTP/2 extended CONNECT on stream {id}: servers that look for the HTTP/1.1 Upgrade header refuse it, python-engineio 4 among them"))
+                    .map(|id| if u.status == Some(405) {
+                        // node's http2 layer, before engine.io sees it (seen in engineio-h2-node-connect).
+                        format!(", an HTTP/2 extended CONNECT on stream {id}: node's HTTP/2 server answers 405 to a CONNECT nothing listens for, and engine.io takes WebSockets only from HTTP/1.1 upgrade events")
+                    } else {
+                        format!(", an HTTP/2 extended CONNECT on stream {id}: servers that look for the HTTP/1.1 Upgrade header refuse it, python-engineio 4 among them")
+                    })
                     .unwrap_or_default(),
                 u.status.map_or("(no answer)".to_owned(), |s| s.to_string()),
                 st.upgrade_cause
@@ -2018,6 +2058,62 @@ mod tests {
         let s = &t.finish(&mut meter)[0];
         assert!(s.findings.iter().any(|f| f.code == Code::MemcapReached
             && f.message.contains("3 polling bodies were not read")));
+    }
+
+    /// "Session ID unknown" to a poll the client sent after its close packet is the close
+    /// taking effect (node answers a closing client's last long poll so, seen in
+    /// engineio-h2-node-connect): not `engineio_session_unknown`, and the session's story
+    /// (here: it never upgraded) is told; one answered before the close still is.
+    #[test]
+    fn session_unknown_after_the_close_packet_is_the_close_not_a_balancer() {
+        let post = |t: &mut EngineIoTracker, body: &[u8], n: u64| {
+            let req = msg(
+                &format!(
+                    "POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                ),
+                body,
+                n,
+            );
+            let resp = msg("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok", n + 1);
+            t.poll(
+                &Poll {
+                    client: addr(40000),
+                    server: addr(80),
+                    request: &req,
+                    response: Some(&resp),
+                    bodies_unread: 0,
+                    not_followed: false,
+                },
+                &mut Meter::new(),
+            );
+        };
+        let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
+        let open = "/socket.io/?EIO=4&transport=polling";
+        // Closed, then a poll in flight answered 400 (its answer handed on first: the order
+        // the exchanges complete in does not matter, their packets do).
+        let mut t = EngineIoTracker::new();
+        poll(&mut t, 80, open, "200 OK", OPEN, 1);
+        poll(&mut t, 80, sid, "400 Bad Request", UNKNOWN, 5);
+        post(&mut t, b"1", 3);
+        let s = &t.finish(&mut Meter::new())[0];
+        let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+        assert_eq!(
+            codes,
+            [Code::EngineioFellBackToPolling],
+            "{:#?}",
+            s.findings
+        );
+        assert_eq!((s.ending, s.errors.len()), ("close_packet", 1));
+        // Answered 400 before any close: a request gone astray.
+        let mut t = EngineIoTracker::new();
+        poll(&mut t, 80, open, "200 OK", OPEN, 1);
+        poll(&mut t, 80, sid, "400 Bad Request", UNKNOWN, 3);
+        post(&mut t, b"1", 5);
+        let s = &t.finish(&mut Meter::new())[0];
+        let codes: Vec<Code> = s.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::EngineioSessionUnknown]);
+        assert_eq!(s.ending, "session_unknown");
     }
 
     /// A poll past the open polling streams one HTTP/2 connection follows comes without
