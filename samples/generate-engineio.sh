@@ -321,7 +321,17 @@ fi
 #   hypercorn as 403) and the session stays on polling;
 # - engineio-h2-firefox: the same with an ASGI wrapper adding that header (pyeio.py
 #   --upgrade-header): answered 200, probe, upgrade, pings over the h2 WebSocket.
-EIO_H2_SAMPLES=(engineio-h2-firefox-fallback engineio-h2-firefox)
+# Then node's socket.io 4 attached to node's HTTP/2 server, http2.createSecureServer({allowHTTP1:
+# true}) (eio.js h2server, as socket.io's documentation shows it), the same page and bundle.
+# engine.io takes WebSockets only from HTTP/1.1 `upgrade` events:
+# - engineio-h2-node: node sends no SETTINGS_ENABLE_CONNECT_PROTOCOL, so Firefox polls over
+#   the page's h2 connection and opens its WebSocket on a second, HTTP/1.1 TLS connection
+#   (ALPN http/1.1, allowHTTP1): one session across both connections;
+# - engineio-h2-node-connect: node started with enableConnectProtocol (eio.js
+#   --connect-protocol): Firefox asks for the WebSocket as an extended CONNECT on the h2
+#   connection, which engine.io does not take as an upgrade.
+# Their HTTP/1.1 part is also kept as NAME.pcap.tshark-http-ws.tsv (below).
+EIO_H2_SAMPLES=(engineio-h2-firefox-fallback engineio-h2-firefox engineio-h2-node engineio-h2-node-connect)
 eio_h2_wanted() {
   local n
   for n in "${EIO_H2_SAMPLES[@]}"; do [[ -z $ONLY || $n == *"$ONLY"* ]] && return 0; done
@@ -335,12 +345,17 @@ if eio_h2_wanted; then
   mkdir -p "$WORK/page"
   cp "$GEN/eio/page/index.html" "$GEN/eio/node_modules/socket.io-client/dist/socket.io.min.js" "$WORK/page/"
   : >"$WORK/page/favicon.ico"
-  eio_firefox() {  # eio_firefox NAME PORT [pyeio.py asgi options...]
-    local name=$1 port=$2 profile=$WORK/firefox-$1 ff i
-    shift 2
+  eio_firefox() {  # eio_firefox NAME PORT asgi|node [pyeio.py asgi or eio.js h2server options...]
+    local name=$1 port=$2 kind=$3 profile=$WORK/firefox-$1 ff i
+    shift 3
     firefox_profile "$profile" "$ca" 'user_pref("devtools.console.stdout.content", true);'
-    EIO_DEBUG=1 bg "server-$name" "${PYEIO[@]}" asgi --port "$port" --ping-interval 1 --ping-timeout 1 \
-      --lifetime 40 --cert "$WORK/leaf.pem" --key "$WORK/leaf.key" --page "$WORK/page" "$@"
+    if [[ $kind == node ]]; then
+      bg "server-$name" "${EIO[@]}" h2server --port "$port" --ping-interval 1000 --ping-timeout 1000 \
+        --lifetime 40 --cert "$WORK/leaf.pem" --key "$WORK/leaf.key" --page "$WORK/page" "$@"
+    else
+      EIO_DEBUG=1 bg "server-$name" "${PYEIO[@]}" asgi --port "$port" --ping-interval 1 --ping-timeout 1 \
+        --lifetime 40 --cert "$WORK/leaf.pem" --key "$WORK/leaf.key" --page "$WORK/page" "$@"
+    fi
     wait_listen "$port"
     rm -f "$name.keys"
     cap_start "$name.pcap" "tcp port $port"
@@ -349,11 +364,12 @@ if eio_h2_wanted; then
       >"$WORK/firefox-$name.log" 2>&1 &
     ff=$!
     PIDS+=($ff)
-    for i in $(seq 200); do grep -q 'server disconnect' "$WORK/server-$name.log" && break; sleep 0.1; done
+    # "server disconnect: …" (pyeio.py), "server:PORT disconnect: …" (eio.js).
+    for i in $(seq 200); do grep -qE 'server(:[0-9]+)? disconnect' "$WORK/server-$name.log" && break; sleep 0.1; done
     sleep 1
     kill_pid "$ff"
     cap_stop
-    grep -q 'server disconnect' "$WORK/server-$name.log" ||
+    grep -qE 'server(:[0-9]+)? disconnect' "$WORK/server-$name.log" ||
       { cat "$WORK/firefox-$name.log" "$WORK/server-$name.log" >&2; die "$name: the page's session did not end"; }
     grep -o 'client .*' "$WORK/firefox-$name.log" | sed 's/"$//; s/\\"/"/g' \
       | tee "expected/$name.pcap.client.log" >&2
@@ -372,11 +388,18 @@ if eio_h2_wanted; then
     [[ -s expected/$name.pcap.tshark-h2.tsv ]] || die "$name: tshark decrypted nothing"
   }
   if want engineio-h2-firefox-fallback; then
-    eio_firefox engineio-h2-firefox-fallback 18394
+    eio_firefox engineio-h2-firefox-fallback 18394 asgi
   fi
   if [[ -z $ONLY || engineio-h2-firefox == *"$ONLY"* ]]; then
     log engineio-h2-firefox
-    eio_firefox engineio-h2-firefox 18393 --upgrade-header
+    eio_firefox engineio-h2-firefox 18393 asgi --upgrade-header
+  fi
+  if want engineio-h2-node-connect; then
+    eio_firefox engineio-h2-node-connect 18396 node --connect-protocol
+  fi
+  if [[ -z $ONLY || engineio-h2-node == *"$ONLY"* ]]; then
+    log engineio-h2-node
+    eio_firefox engineio-h2-node 18395 node
   fi
 fi
 
@@ -397,7 +420,7 @@ fi
 # A capture with a key log (NAME.keys) is read decrypted.
 for pcap in engineio-*.pcap; do
   [[ -z $ONLY || $pcap == *"$ONLY"* ]] || continue
-  [[ $pcap == engineio-h2-* ]] && continue  # HTTP/2: NAME.pcap.tshark-h2.tsv above
+  [[ $pcap == engineio-h2-firefox* ]] && continue  # HTTP/2 only: NAME.pcap.tshark-h2.tsv above
   keys=()
   [[ -f ${pcap%.pcap}.keys ]] && keys=(-o "tls.keylog_file:${pcap%.pcap}.keys")
   # Without the handshake tshark reads WebSocket only when told the port speaks it.
@@ -409,6 +432,8 @@ for pcap in engineio-*.pcap; do
     tshark -r "$pcap" "${keys[@]}" -Y 'websocket.payload.text' -T fields -E separator=/t \
       -e frame.number -e websocket.payload.text 2>/dev/null | sed 's/^/ws\t/'
   } >"expected/$pcap.tshark-http-ws.tsv"
+  # engineio-h2-node-connect has no HTTP/1.1 part.
+  [[ -s expected/$pcap.tshark-http-ws.tsv ]] || rm -f "expected/$pcap.tshark-http-ws.tsv"
 done
 
 {

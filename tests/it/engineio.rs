@@ -904,7 +904,8 @@ fn tshark_h2(name: &str) -> Vec<H2Row> {
             // The first frame of the row is the one of interest (a WINDOW_UPDATE may follow).
             let first = |i: usize| f[i].split(',').next().unwrap().to_owned();
             let flags = u8::from_str_radix(first(3).trim_start_matches("0x"), 16).unwrap();
-            let data = f.get(6).copied().unwrap_or("");
+            // The first DATA payload of the row (node packs several frames in a segment).
+            let data = f.get(6).and_then(|d| d.split(',').next()).unwrap_or("");
             H2Row {
                 stream: first(1).parse().unwrap(),
                 kind: first(2).parse().unwrap(),
@@ -1241,4 +1242,143 @@ fn polls_beyond_the_open_streams_followed_on_one_h2_connection_are_said() {
         "{text}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// node's socket.io 4 on node's HTTP/2 server (`http2.createSecureServer({allowHTTP1:
+/// true})`, samples/generate-engineio.sh: headless Firefox ESR and socket.io-client's
+/// browser bundle, TLS with Firefox's key log). engine.io takes WebSockets only from HTTP/1.1
+/// `upgrade` events:
+/// - engineio-h2-node: node's SETTINGS do not enable extended CONNECT, so Firefox polls on
+///   the page's h2 connection and opens the WebSocket on a second TLS connection that
+///   negotiated http/1.1 (the server logged the upgrade request as HTTP/1.1): one session
+///   joins both connections, upgraded, no finding;
+/// - engineio-h2-node-connect: with enableConnectProtocol Firefox asks for the WebSocket as
+///   an extended CONNECT, which node's HTTP/2 layer answers 405 before engine.io sees it;
+///   the client logs the upgrade error and stays on polling: `engineio_fell_back_to_polling`
+///   naming the stream and the 405. Its last long poll, sent after the client's close
+///   packet, is answered 400 "Session ID unknown" (the server logged that connection_error):
+///   the close taking effect, not `engineio_session_unknown`.
+///
+/// Expected results are from the page's log, node's log and tshark's decrypted view.
+#[test]
+fn node_socketio_on_node_http2_polls_over_h2_and_upgrades_over_http1_or_falls_back() {
+    let polls_of = |rows: &[H2Row]| {
+        rows.iter()
+            .filter(|r| r.kind == 1 && r.values.get(1).is_some_and(|p| p.contains("EIO=")))
+            .filter(|r| r.values[0] == "GET" || r.values[0] == "POST")
+            .count()
+    };
+    let server_log = |name: &str| {
+        std::fs::read_to_string(root().join(format!("samples/expected/{name}.server.log"))).unwrap()
+    };
+
+    let name = "engineio-h2-node.pcap";
+    let s = session(name);
+    let log = client_log(name);
+    let sid = logged_sid(name);
+    assert_eq!(s["sid"], sid.as_str());
+    assert!(
+        log.contains("client upgrade: websocket") && log.contains("final: transport=websocket")
+    );
+    assert!(server_log(name).contains(&format!(
+        "upgrade request: HTTP/1.1 /socket.io/?EIO=4&transport=websocket&sid={sid}"
+    )));
+    assert!(codes(&s).is_empty(), "{s:#}");
+    assert_eq!(s["transport"], "websocket");
+    assert_eq!(s["ending"], "transport_closed");
+    assert_eq!(s["polls"], polls_of(&tshark_h2(name)));
+    // Two connections: the page's h2 one (polls) and the WebSocket's HTTP/1.1 one.
+    let conns = s["connections"].as_array().unwrap();
+    let kinds: Vec<&str> = conns
+        .iter()
+        .map(|c| c["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["polling", "websocket"], "{s:#}");
+    assert_ne!(conns[0]["client"], conns[1]["client"]);
+    let all = all_records(
+        &sample(name),
+        &[
+            "--no-redact",
+            "--keylog",
+            sample("engineio-h2-node.keys").to_str().unwrap(),
+        ],
+    );
+    let alpn_of = |client: &Value| {
+        all.iter()
+            .find(|r| r["type"] == "tls" && r["client"] == *client)
+            .map(|r| r["alpn"].clone())
+            .unwrap()
+    };
+    assert_eq!(alpn_of(&conns[0]["client"]), "h2");
+    assert_eq!(alpn_of(&conns[1]["client"]), "http/1.1");
+    let hs: Vec<&Value> = all.iter().filter(|r| r["type"] == "handshake").collect();
+    assert_eq!(hs.len(), 1);
+    assert_eq!(
+        (&hs[0]["status"], &hs[0]["verdict"]),
+        (&Value::from(101), &Value::from("ok"))
+    );
+    assert_eq!(s["upgrade"]["handshake_id"], hs[0]["id"]);
+    assert_eq!(s["upgrade"]["h2_stream"], Value::Null);
+    // tshark's WebSocket texts on the HTTP/1.1 connection: probe, answer, upgrade packet,
+    // and the pings the page logged (all of them after the upgrade).
+    let texts = ws_texts(name);
+    assert_eq!(texts[..3], ["2probe", "3probe", "5"]);
+    let pings = log.matches("client packet in: ping").count();
+    assert_eq!(texts.iter().filter(|t| *t == "2").count(), pings);
+    assert_eq!(s["heartbeat"]["pings"], pings);
+    assert_eq!(s["heartbeat"]["pongs"], pings);
+
+    let name = "engineio-h2-node-connect.pcap";
+    let s = session(name);
+    let log = client_log(name);
+    let rows = tshark_h2(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert!(log.contains("client upgradeError") && log.contains("final: transport=polling"));
+    let connect = rows
+        .iter()
+        .find(|r| r.kind == 1 && r.values[0] == "CONNECT")
+        .unwrap();
+    let answer = rows
+        .iter()
+        .find(|r| r.stream == connect.stream && r.kind == 1 && r.values[0] != "CONNECT")
+        .unwrap();
+    assert_eq!(answer.values[0], "405");
+    let u = &s["upgrade"];
+    assert_eq!(
+        (&u["h2_stream"], &u["status"]),
+        (&Value::from(connect.stream), &Value::from(405))
+    );
+    assert_eq!(u["upgraded"], false);
+    assert_eq!(s["transport"], "polling");
+    assert_eq!(s["polls"], polls_of(&rows));
+    assert_eq!(s["connections"].as_array().unwrap().len(), 1);
+    assert_eq!(codes(&s), ["engineio_fell_back_to_polling"], "{s:#}");
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains(&format!(
+            "HTTP/2 extended CONNECT on stream {}",
+            connect.stream
+        )) && why.contains("node's HTTP/2 server answers 405"),
+        "{why}"
+    );
+    // The 400 came after the client's close packet was taken (its POST of `1` answered
+    // `ok` first, in tshark's frames), as node logged it.
+    assert!(server_log(name).contains("connection_error: code=1 message=Session ID unknown"));
+    let errors = s["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["code"], 1);
+    let close = rows
+        .iter()
+        .position(|r| r.kind == 0 && r.data == b"1")
+        .unwrap();
+    let unknown = rows
+        .iter()
+        .position(|r| r.data.starts_with(br#"{"code":1,"#))
+        .unwrap();
+    assert!(close < unknown);
+    assert_eq!(s["ending"], "close_packet");
+    assert_eq!(
+        s["heartbeat"]["pings"],
+        log.matches("client packet in: ping").count()
+    );
 }

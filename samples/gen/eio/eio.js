@@ -10,6 +10,17 @@
 //   node eio.js client --url URL [--transports polling,websocket] [--v2] [--token T]
 //                      [--hold MS] [--no-reconnect] [--ca CERT]
 //
+//   node eio.js h2server --port P --cert CERT --key KEY --page DIR [--ping-interval MS]
+//                      [--ping-timeout MS] [--connect-protocol] [--lifetime S]
+//
+// h2server attaches socket.io to node's HTTP/2 server, http2.createSecureServer({allowHTTP1:
+// true}) (ALPN h2 and http/1.1), as socket.io's documentation shows, serving DIR's page and
+// socket.io-client's bundle at / for a browser. engine.io takes a WebSocket only from an
+// HTTP/1.1 `upgrade` event; --connect-protocol also sends SETTINGS_ENABLE_CONNECT_PROTOCOL
+// (RFC 8441), so a browser asks for its WebSocket as an extended CONNECT on the h2
+// connection. The requests engine.io leaves to others (the page) and the HTTP/1.1 upgrade
+// requests are logged with their HTTP version.
+//
 // --drop-probe patches the server's upgrade step: the WebSocket opens (101) but the client's
 // 2probe is never answered, and the server closes that WebSocket after MS as engine.io's
 // upgradeTimeout does, so the session stays on polling. With --tls the server is https/wss;
@@ -77,6 +88,51 @@ if (mode === 'server') {
     console.log(`${tag} connection_error: code=${err.code} message=${err.message}`);
   });
   console.log(`${tag} listening`);
+  setTimeout(() => process.exit(0), Number(arg('lifetime', 60)) * 1000);
+} else if (mode === 'h2server') {
+  const fs = require('fs');
+  const path = require('path');
+  const http2 = require('http2');
+  const { Server } = require('socket.io');
+  const port = Number(arg('port'));
+  const tag = `server:${port}`;
+  const page = String(arg('page'));
+  const files = { '/': 'index.html', '/socket.io.min.js': 'socket.io.min.js', '/favicon.ico': 'favicon.ico' };
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.ico': 'image/x-icon' };
+  const srv = http2.createSecureServer({
+    allowHTTP1: true,
+    cert: fs.readFileSync(String(arg('cert'))),
+    key: fs.readFileSync(String(arg('key'))),
+    settings: { enableConnectProtocol: !!arg('connect-protocol', false) },
+  });
+  // Before socket.io's listener (engine.io's attach keeps it for paths not its own).
+  srv.on('request', (req, res) => {
+    console.log(`${tag} request: HTTP/${req.httpVersion} ${req.method} ${req.url}`);
+    if (req.url.startsWith('/socket.io/')) return;
+    const name = files[req.url.split('?')[0]];
+    if (!name) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': types[path.extname(name)] });
+    res.end(fs.readFileSync(path.join(page, name)));
+  });
+  srv.on('upgrade', (req) => console.log(`${tag} upgrade request: HTTP/${req.httpVersion} ${req.url}`));
+  const io = new Server(srv, {
+    pingInterval: Number(arg('ping-interval', 25000)),
+    pingTimeout: Number(arg('ping-timeout', 20000)),
+    serveClient: false,
+  });
+  io.on('connection', (socket) => {
+    console.log(`${tag} connection: sid=${socket.conn.id} transport=${socket.conn.transport.name}`);
+    socket.conn.on('upgrade', (t) => console.log(`${tag} upgrade: ${t.name}`));
+    socket.on('hello', (msg, ack) => {
+      console.log(`${tag} hello: ${JSON.stringify(msg)} transport=${socket.conn.transport.name}`);
+      if (typeof ack === 'function') ack({ ok: true });
+    });
+    socket.on('disconnect', (reason) => console.log(`${tag} disconnect: ${reason}`));
+  });
+  io.engine.on('connection_error', (err) => {
+    console.log(`${tag} connection_error: code=${err.code} message=${err.message}`);
+  });
+  srv.listen(port, '127.0.0.1', () => console.log(`${tag} listening`));
   setTimeout(() => process.exit(0), Number(arg('lifetime', 60)) * 1000);
 } else if (mode === 'client') {
   const v2 = !!arg('v2', false);
