@@ -120,6 +120,16 @@ if want engineio-websocket-only; then
   cap_stop; stop_all
 fi
 
+# A server with the websocket transport off (`transports: ['polling']`): its open packet
+# offers `upgrades: []`, and the client (both transports allowed) stays on polling.
+if want engineio-no-upgrades; then
+  bg server "${EIO[@]}" server --port 18304 --no-upgrades --ping-interval 300 --ping-timeout 200 --lifetime 20
+  wait_listen 18304
+  cap_start engineio-no-upgrades.pcap 'tcp port 18304'
+  client engineio-no-upgrades "${EIO[@]}" client --url http://127.0.0.1:18304 --hold 1000
+  cap_stop; stop_all
+fi
+
 # The sticky-session failure: nginx round robin over two backends without ip_hash; the poll
 # after the open lands on the other backend, which answers 400 Session ID unknown.
 if want engineio-sticky-400; then

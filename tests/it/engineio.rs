@@ -1382,3 +1382,36 @@ fn node_socketio_on_node_http2_polls_over_h2_and_upgrades_over_http1_or_falls_ba
         log.matches("client packet in: ping").count()
     );
 }
+
+/// A socket.io 4 server with the websocket transport off (`transports: ['polling']`,
+/// engineio-no-upgrades): its open packet (in tshark's HTTP body) offers `upgrades: []`, the
+/// client logs that it stayed on polling, and the session says why it never upgraded.
+#[test]
+fn a_server_offering_no_upgrade_is_a_fallback_that_names_the_open_packet() {
+    let name = "engineio-no-upgrades.pcap";
+    let s = session(name);
+    let log = client_log(name);
+    assert_eq!(s["sid"], logged_sid(name).as_str());
+    assert!(
+        log.contains("client final: connected=true transport=polling"),
+        "{log}"
+    );
+    let open = tshark(name)
+        .into_iter()
+        .find(|l| l[0] == "http" && l.get(4).is_some_and(|b| b.starts_with("0{")))
+        .unwrap();
+    assert!(open[4].contains(r#""upgrades":[]"#), "{open:?}");
+    assert_eq!(s["open"]["upgrades"], serde_json::json!([]));
+    assert_eq!(s["open"]["packet"].to_string(), open[1]);
+    assert_eq!(
+        (&s["transport"], &s["upgrade"]),
+        (&Value::from("polling"), &Value::Null)
+    );
+    assert_eq!(codes(&s), ["engineio_fell_back_to_polling"]);
+    let why = s["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        why.starts_with("the server offered no upgrade (`upgrades: []`"),
+        "{why}"
+    );
+    assert_eq!(s["ending"], "close_packet");
+}
