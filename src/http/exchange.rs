@@ -1903,6 +1903,34 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         assert_eq!(h.exchange.memory(), h.exchange.registered());
     }
 
+    /// engine.io compresses a polling answer of 1 KiB or more (`httpCompression`) when the
+    /// client accepts it: gzip, chunked once the length is unknown. The poll's body is the
+    /// decoded payload (issue 14: "gzip/deflate decoded with a cap").
+    #[test]
+    fn a_gzipped_chunked_polling_answer_is_read_decoded() {
+        use std::io::Write;
+        let payload = format!("4{}", "x".repeat(2000));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(payload.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        resp.extend(format!("{:x}\r\n", gz.len()).as_bytes());
+        resp.extend(&gz);
+        resp.extend(b"\r\n0\r\n\r\n");
+        let mut h = Http::new();
+        h.send(
+            C,
+            b"GET /socket.io/?EIO=4&transport=polling&sid=a HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
+        );
+        h.send(S, &resp);
+        let polls = std::mem::take(&mut h.out.engineio);
+        assert_eq!(polls.len(), 1);
+        let body = polls[0].response.as_ref().unwrap().body.as_ref().unwrap();
+        assert_eq!(body.bytes, payload.as_bytes());
+        assert_eq!(body.content_encoding.as_deref(), Some("gzip"));
+        assert!(!body.truncated && !body.undecoded && body.problem.is_none());
+    }
+
     #[test]
     fn engine_io_bodies_the_budget_has_no_room_for_are_skipped_and_said_on_the_poll() {
         let go = |budget: usize| {
