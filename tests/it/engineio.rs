@@ -1105,15 +1105,6 @@ fn a_websocket_without_its_handshake_is_engineio_by_its_frames_and_marked_inferr
     }
 }
 
-/// An HTTP/2 frame (RFC 9113 §4.1).
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let n = u32::try_from(payload.len()).unwrap().to_be_bytes();
-    let mut v = vec![n[1], n[2], n[3], kind, flags];
-    v.extend_from_slice(&stream.to_be_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
 /// Issue 14, a cap that was not reported: an h2c connection (prior knowledge) whose client
 /// opens a session over polling, then keeps 33 polls of it open at once, one more than the
 /// polling streams wssniff follows on one connection (a proxy's upstream multiplexing many
@@ -1121,6 +1112,7 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 /// session, the notices and the summary say so; the old code dropped it without a word.
 #[test]
 fn polls_beyond_the_open_streams_followed_on_one_h2_connection_are_said() {
+    use crate::h2::h2_frame;
     use crate::traffic::{packet, pcap_header, pcap_record, tmpdir};
     let (mut to_server, mut to_client) = (loona_hpack::Encoder::new(), loona_hpack::Encoder::new());
     // One encoder per direction: the receiver's HPACK tables follow each sender's.

@@ -794,8 +794,8 @@ fn streams_open_before_the_capture_and_connects_built_on_unseen_hpack_state_say_
     );
 }
 
-/// An HTTP/2 frame (RFC 9113 §4.1).
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+/// An HTTP/2 frame (RFC 9113 §4.1); also used by tests/it/engineio.rs.
+pub(crate) fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let n = u32::try_from(payload.len()).unwrap().to_be_bytes();
     let mut v = vec![n[1], n[2], n[3], kind, flags];
     v.extend_from_slice(&stream.to_be_bytes());
