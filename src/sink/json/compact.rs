@@ -148,7 +148,9 @@ fn needs_escape(bytes: &[u8]) -> bool {
         escape_flags(u64::from(low) | (u64::from(high) << 32))
     } else {
         // Up to three bytes, padded with `a`s (which need none).
-        let word = bytes.iter().fold(ONES * u64::from(b'a'), |w, &b| (w << 8) | u64::from(b));
+        let word = bytes
+            .iter()
+            .fold(ONES * u64::from(b'a'), |w, &b| (w << 8) | u64::from(b));
         escape_flags(word)
     };
     flags != 0
@@ -827,9 +829,34 @@ mod tests {
     #[test]
     fn random_strings_match_serde_json_and_the_previous_writer() {
         let pieces = [
-            "\u{0}", "\u{1}", "\u{8}", "\t", "\n", "\u{b}", "\u{c}", "\r", "\u{1f}", " ", "\"", "\\",
-            "/", "a", "Z", "~", "\u{7f}", "é", "\u{80}", "\u{2028}", "\u{2029}", "€", "\u{feff}",
-            "\u{fffd}", "😀", "\u{10ffff}", "0123456789abcdef", "Sec-WebSocket-Key",
+            "\u{0}",
+            "\u{1}",
+            "\u{8}",
+            "\t",
+            "\n",
+            "\u{b}",
+            "\u{c}",
+            "\r",
+            "\u{1f}",
+            " ",
+            "\"",
+            "\\",
+            "/",
+            "a",
+            "Z",
+            "~",
+            "\u{7f}",
+            "é",
+            "\u{80}",
+            "\u{2028}",
+            "\u{2029}",
+            "€",
+            "\u{feff}",
+            "\u{fffd}",
+            "😀",
+            "\u{10ffff}",
+            "0123456789abcdef",
+            "Sec-WebSocket-Key",
         ];
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = || {
@@ -1010,7 +1037,10 @@ mod tests {
             tagged("tls", &wrapped),
             r#"{"type":"tls","schema":7,"a":1,"b":{"x":2.0,"y":3.0}}"#
         );
-        assert_eq!(tagged("summary", &Empty {}), flattened("summary", &Empty {}));
+        assert_eq!(
+            tagged("summary", &Empty {}),
+            flattened("summary", &Empty {})
+        );
         let map: BTreeMap<&str, Vec<u8>> = [("a", vec![1]), ("b\t", vec![])].into();
         assert_eq!(tagged("connection", &map), flattened("connection", &map));
         // A record that is not an object is refused, as flatten refuses it.
