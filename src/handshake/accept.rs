@@ -29,7 +29,9 @@ pub fn expected_accept(key: &str) -> String {
 #[must_use]
 pub fn key_is_valid(key: &str) -> bool {
     let key = key.trim();
-    key.len() == 24 && STANDARD.decode(key).is_ok_and(|raw| raw.len() == 16)
+    // Decoded on the stack: 24 base64 characters are at most 18 bytes.
+    let mut raw = [0u8; 18];
+    key.len() == 24 && STANDARD.decode_slice(key, &mut raw) == Ok(16)
 }
 
 #[cfg(test)]
@@ -43,5 +45,36 @@ mod tests {
         assert!(!key_is_valid("aGVsbG8=")); // 5 bytes
         assert!(!key_is_valid("not base64 at all!!!!!!!"));
         assert!(!key_is_valid(""));
+        // 24 characters that decode to 17 or 18 bytes, or hold a bad padding or character.
+        assert!(!key_is_valid("dGhlIHNhbXBsZSBub25jZQ=A"));
+        assert!(!key_is_valid("dGhlIHNhbXBsZSBub25jZQAA"));
+        assert!(!key_is_valid("dGhlIHNhbXBsZSBub25jZQ=a"));
+        assert!(!key_is_valid("dGhlIHNhbXBsZSBub25jZ*=="));
+        assert!(key_is_valid(" dGhlIHNhbXBsZSBub25jZQ== "));
+    }
+
+    /// The stack decode agrees with decoding to a Vec on every kind of 24-character key.
+    #[test]
+    fn key_validity_matches_a_full_decode() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ *";
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in 0..50_000 {
+            let mut key = [0u8; 24];
+            for b in &mut key {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Mostly the base64 alphabet, so valid keys come up.
+                let pick = (seed % if i % 2 == 0 { 64 } else { 69 }) as usize;
+                *b = alphabet[pick];
+            }
+            if i % 3 == 0 {
+                key[22] = b'=';
+                key[23] = b'=';
+            }
+            let key = std::str::from_utf8(&key).unwrap();
+            let full = STANDARD.decode(key.trim()).is_ok_and(|raw| raw.len() == 16);
+            assert_eq!(key_is_valid(key), key.trim().len() == 24 && full, "{key}");
+        }
     }
 }

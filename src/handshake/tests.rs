@@ -621,3 +621,98 @@ fn fields_hpack_could_not_name_are_no_missing_fields() {
     assert!(codes(&b).contains(&"h2_connect_malformed"));
     assert!(codes(&b).contains(&"request_version_missing"));
 }
+
+/// The Origin's host after the first `://`, as `split_once("://")` found it, on origins with
+/// colons and slashes in every place.
+#[test]
+fn origin_host_matches_a_substring_split() {
+    let previous = |origin: &str| -> Option<String> {
+        let rest = origin.split_once("://")?.1;
+        let authority = rest.split('/').next()?;
+        Some(strip_port(authority).to_owned())
+    };
+    for origin in [
+        "https://example.com",
+        "https://example.com:8443/x",
+        "http://[::1]:80",
+        "null",
+        "",
+        ":",
+        "://",
+        ":/",
+        "a:/b://c",
+        "a:b://c:1",
+        "x:",
+        "x:/",
+        "x://",
+        "x:://y",
+        "ws:////y",
+        "é://ü:1",
+    ] {
+        assert_eq!(
+            origin_host(origin).map(str::to_owned),
+            previous(origin),
+            "{origin}"
+        );
+    }
+}
+
+/// Duplicate keys and accepts are counted and the first one used, and the version is read as
+/// a list (items trimmed, empty ones skipped): what the checks said when they collected them.
+#[test]
+fn duplicates_and_version_lists_are_read_as_lists() {
+    const OTHER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
+    let two_keys = good_request(&format!("Sec-WebSocket-Key: {OTHER_KEY}\n"));
+    let a = run(Some(&two_keys), Some(&good_response("")), None);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == Code::RequestKeyDuplicate)
+        .unwrap();
+    assert_eq!(f.message, "2 Sec-WebSocket-Key headers");
+    assert_eq!(a.key.as_deref(), Some(KEY));
+    assert_eq!(a.expected_accept.as_deref(), Some(ACCEPT));
+
+    let two_accepts = good_response(&format!("Sec-WebSocket-Accept: {ACCEPT}\n"));
+    let a = run(Some(&good_request("")), Some(&two_accepts), None);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.code == Code::AcceptDuplicate)
+        .unwrap();
+    assert_eq!(f.message, "2 Sec-WebSocket-Accept headers");
+    assert!(!codes(&a).contains(&"accept_mismatch"));
+
+    let with_version = |v: &str| {
+        let req = good_request("").replace("Sec-WebSocket-Version: 13\n", v);
+        run(Some(&req), Some(&good_response("")), None)
+    };
+    assert!(with_version("Sec-WebSocket-Version:  13 ,\n")
+        .findings
+        .is_empty());
+    for (versions, said) in [
+        (
+            "Sec-WebSocket-Version: 13, 8\n",
+            "Sec-WebSocket-Version is 13, 8",
+        ),
+        (
+            "Sec-WebSocket-Version: 13\nSec-WebSocket-Version: 13\n",
+            "Sec-WebSocket-Version is 13, 13",
+        ),
+        ("Sec-WebSocket-Version: 8\n", "Sec-WebSocket-Version is 8"),
+    ] {
+        let a = with_version(versions);
+        let f = a
+            .findings
+            .iter()
+            .find(|f| f.code == Code::RequestVersionUnsupported)
+            .unwrap_or_else(|| panic!("{versions}: {:?}", codes(&a)));
+        assert_eq!(f.message, said);
+    }
+    let a = with_version("Sec-WebSocket-Version: ,\n");
+    assert!(
+        codes(&a).contains(&"request_version_missing"),
+        "{:?}",
+        codes(&a)
+    );
+}

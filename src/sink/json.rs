@@ -22,7 +22,8 @@ use crate::event::{
 /// changed, ids renumbered); new record types, new fields and new code values keep it.
 pub const SCHEMA: u32 = 1;
 
-/// One line: `"type"` and `"schema"` first, then the record's own fields.
+/// One line: `"type"` and `"schema"` first, then the record's own fields (the shape
+/// `compact::append_tagged` writes for `--json`; serde_json writes it for the pretty export).
 #[derive(Serialize)]
 struct Line<'a, R: Serialize> {
     #[serde(rename = "type")]
@@ -148,14 +149,10 @@ impl<W: Write> JsonSink<W> {
         }
     }
 
+    /// Writes `record` as one line: the bytes serde_json writes for a [`Line`] of it.
     fn line<R: Serialize>(&mut self, kind: &'static str, record: &R) -> io::Result<()> {
-        let line = Line {
-            kind,
-            schema: SCHEMA,
-            record,
-        };
         self.line.clear();
-        compact::append(&mut self.line, &line).map_err(io::Error::other)?;
+        compact::append_tagged(&mut self.line, kind, SCHEMA, record).map_err(io::Error::other)?;
         self.line.push(b'\n');
         self.out.write_all(&self.line)
     }

@@ -34,21 +34,50 @@ impl ser::Error for Error {
     }
 }
 
-/// Appends `value` as compact JSON to `out`. On an error `out` holds part of it.
+/// Appends `value` as compact JSON to `out`. On an error `out` holds part of it. (The sink
+/// writes records with [`append_tagged`]; this is what the tests hold it against.)
 ///
 /// # Errors
 /// A map key that is not a string, a number, a boolean or a unit variant, or an error the
 /// value's `Serialize` impl raised.
+#[cfg(test)]
 pub(crate) fn append<T: ?Sized + Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    value.serialize(&mut Json { out })
+    value.serialize(&mut Json { out, inline: false })
+}
+
+/// Appends `{"type":"<kind>","schema":<schema>` and then `record`'s own fields in the same
+/// object: what serde_json writes for a struct of those two fields with `record` under
+/// `#[serde(flatten)]`, without serde's flatten layer (a map entry and a key serializer per
+/// field). `kind` is written as it is: it must need no escape. On an error `out` holds part
+/// of the line.
+///
+/// # Errors
+/// `record` is not a struct or a map (flatten refuses those too), or [`append`]'s errors.
+pub(crate) fn append_tagged<T: ?Sized + Serialize>(
+    out: &mut Vec<u8>,
+    kind: &str,
+    schema: u32,
+    record: &T,
+) -> Result<(), Error> {
+    debug_assert!(!kind.bytes().any(escaped), "{kind:?} needs escaping");
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"schema\":");
+    integer(out, schema);
+    let mut json = Json { out, inline: true };
+    record.serialize(&mut json)?;
+    if json.inline {
+        return Err(Error(format!("a {kind} record is not a struct or a map")));
+    }
+    Ok(())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether JSON escapes this byte in a string (serde_json's table: the controls, `"`, `\`):
-/// what the word test is checked against.
-#[cfg(test)]
+/// what the word test is checked against, and what keys written as they are must not hold.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 fn escaped(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
@@ -99,11 +128,55 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     (flags != 0).then(|| base + (flags.trailing_zeros() / 8) as usize)
 }
 
+/// Whether any byte of `bytes` needs an escape: a word at a time, the last (or only) word
+/// overlapping the one before it, and no branch per word (the strings are short).
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+    let half = |chunk: &[u8]| <[u8; 4]>::try_from(chunk).map_or(0, u32::from_le_bytes);
+    let len = bytes.len();
+    let flags = if len >= 8 {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut flags = chunks.by_ref().fold(0, |f, c| f | escape_flags(word(c)));
+        if !chunks.remainder().is_empty() {
+            flags |= escape_flags(word(bytes.get(len - 8..).unwrap_or_default()));
+        }
+        flags
+    } else if len >= 4 {
+        let low = half(bytes.get(..4).unwrap_or_default());
+        let high = half(bytes.get(len - 4..).unwrap_or_default());
+        escape_flags(u64::from(low) | (u64::from(high) << 32))
+    } else {
+        // Up to three bytes, padded with `a`s (which need none).
+        let word = bytes
+            .iter()
+            .fold(ONES * u64::from(b'a'), |w, &b| (w << 8) | u64::from(b));
+        escape_flags(word)
+    };
+    flags != 0
+}
+
 /// `s` as a JSON string, quoted and escaped as serde_json escapes it (short escapes for
 /// `\b \t \n \f \r " \`, `\u00xx` in lower-case hex for the other controls, nothing else).
+/// Most strings need no escape: one scan says so and they are copied whole.
 fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        escaped_string(out, bytes);
+        return;
+    }
     out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
+}
+
+/// [`string`] for bytes that hold at least one byte to escape: the runs between escapes
+/// copied whole, found a word at a time.
+#[cold]
+#[inline(never)]
+fn escaped_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 8);
     out.push(b'"');
     let mut start = 0;
     while let Some(at) = next_escape(bytes, start) {
@@ -136,6 +209,9 @@ fn integer<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
 /// The serializer: appends to the buffer it holds.
 struct Json<'a> {
     out: &'a mut Vec<u8>,
+    /// The next struct or map continues an object already open (its `{` and first fields
+    /// written by [`append_tagged`]): its fields follow a comma, and it writes no `{`.
+    inline: bool,
 }
 
 /// An array or object being written: whether the next element is its first, and what closes
@@ -155,11 +231,18 @@ impl Compound<'_, '_> {
         self.first = false;
     }
 
+    /// A struct field's name: a Rust identifier or a `rename`, written as it is (serde_json
+    /// would escape it, but no field name of ours holds a byte that needs it; debug builds
+    /// check).
     #[inline]
-    fn key(&mut self, key: &str) {
-        self.comma();
-        string(self.json.out, key);
-        self.json.out.push(b':');
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(!key.bytes().any(escaped), "field {key:?} needs escaping");
+        let out = &mut *self.json.out;
+        out.reserve(key.len() + 4);
+        out.extend_from_slice(if self.first { b"\"" } else { b",\"" });
+        self.first = false;
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
     }
 
     #[inline]
@@ -169,6 +252,20 @@ impl Compound<'_, '_> {
 }
 
 impl<'b, 'a> Json<'a> {
+    /// A struct or a map: a new object, or the rest of the one [`append_tagged`] opened.
+    #[inline]
+    fn object(&'b mut self) -> Compound<'b, 'a> {
+        if self.inline {
+            self.inline = false;
+            return Compound {
+                json: self,
+                first: false,
+                close: b"}",
+            };
+        }
+        self.open(b"{", b"}")
+    }
+
     #[inline]
     fn open(&'b mut self, open: &[u8], close: &'static [u8]) -> Compound<'b, 'a> {
         self.out.extend_from_slice(open);
@@ -344,10 +441,10 @@ impl<'b, 'a> ser::Serializer for &'b mut Json<'a> {
         Ok(self.open(b"[", b"]}"))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'b, 'a>, Error> {
-        Ok(self.open(b"{", b"}"))
+        Ok(self.object())
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'b, 'a>, Error> {
-        Ok(self.open(b"{", b"}"))
+        Ok(self.object())
     }
     fn serialize_struct_variant(
         self,
@@ -677,6 +774,114 @@ mod tests {
         same(" !#[]^_`\u{20}\u{21}\u{23}\u{5b}\u{5d}");
     }
 
+    /// The writer before the one-scan fast path (session 7's: the escape loop for every
+    /// string), kept to hold the new one against.
+    fn previous_string(out: &mut Vec<u8>, s: &str) {
+        let bytes = s.as_bytes();
+        out.push(b'"');
+        let mut start = 0;
+        while let Some(at) = next_escape(bytes, start) {
+            out.extend_from_slice(&bytes[start..at]);
+            let b = bytes[at];
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x09 => out.extend_from_slice(b"\\t"),
+                0x0a => out.extend_from_slice(b"\\n"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0x0d => out.extend_from_slice(b"\\r"),
+                _ => out.extend_from_slice(format!("\\u{:04x}", b).as_bytes()),
+            }
+            start = at + 1;
+        }
+        out.extend_from_slice(&bytes[start..]);
+        out.push(b'"');
+    }
+
+    /// One scan's answer for every length up to three words, with each interesting byte at
+    /// each position and the others clean: the overlapping loads miss nothing and flag
+    /// nothing clean.
+    #[test]
+    fn needs_escape_sees_every_position_of_every_length() {
+        let interesting = [
+            0u8, 0x01, 0x08, 0x0a, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', 0x7f, 0x80, 0xc3,
+            0xe2, 0xff,
+        ];
+        for len in 0..=24 {
+            for fill in [b'a', b' ', 0x7f, 0xff, b'~'] {
+                let clean = vec![fill; len];
+                assert!(!needs_escape(&clean), "{clean:?}");
+                for pos in 0..len {
+                    for &b in &interesting {
+                        let mut bytes = clean.clone();
+                        bytes[pos] = b;
+                        assert_eq!(needs_escape(&bytes), escaped(b), "{bytes:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Random strings mixing controls, quotes, backslashes, ASCII, two-, three- and four-byte
+    /// characters (U+2028 and U+2029 among them, which JSON leaves as they are): the writer
+    /// matches serde_json and the previous writer byte for byte.
+    #[test]
+    fn random_strings_match_serde_json_and_the_previous_writer() {
+        let pieces = [
+            "\u{0}",
+            "\u{1}",
+            "\u{8}",
+            "\t",
+            "\n",
+            "\u{b}",
+            "\u{c}",
+            "\r",
+            "\u{1f}",
+            " ",
+            "\"",
+            "\\",
+            "/",
+            "a",
+            "Z",
+            "~",
+            "\u{7f}",
+            "é",
+            "\u{80}",
+            "\u{2028}",
+            "\u{2029}",
+            "€",
+            "\u{feff}",
+            "\u{fffd}",
+            "😀",
+            "\u{10ffff}",
+            "0123456789abcdef",
+            "Sec-WebSocket-Key",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let mut ours = Vec::new();
+            string(&mut ours, &text);
+            let mut previous = Vec::new();
+            previous_string(&mut previous, &text);
+            assert_eq!(ours, previous, "{text:?}");
+            assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
+        let mut out = Vec::new();
+        string(&mut out, "\u{2028}\u{2029}");
+        assert_eq!(out, "\"\u{2028}\u{2029}\"".as_bytes());
+    }
+
     #[derive(Serialize)]
     enum Kind {
         Unit,
@@ -756,6 +961,97 @@ mod tests {
         }
         same(&[Some(1.0f64), None]);
         same(&BTreeMap::<String, Vec<u8>>::new());
+    }
+
+    /// serde_json's output for `{"type":kind,"schema":n, ...record}` with the record flattened.
+    fn flattened<T: Serialize>(kind: &'static str, record: &T) -> String {
+        #[derive(Serialize)]
+        struct Line<'a, R: Serialize> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            schema: u32,
+            #[serde(flatten)]
+            record: &'a R,
+        }
+        let line = Line {
+            kind,
+            schema: 7,
+            record,
+        };
+        serde_json::to_string(&line).unwrap()
+    }
+
+    fn tagged<T: Serialize>(kind: &'static str, record: &T) -> String {
+        let mut out = b"junk before".to_vec();
+        append_tagged(&mut out, kind, 7, record).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        text.strip_prefix("junk before").unwrap().to_owned()
+    }
+
+    #[derive(Serialize)]
+    struct Empty {}
+
+    #[derive(Serialize)]
+    struct Skipped {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        a: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        b: Option<Inner>,
+    }
+
+    #[derive(Serialize)]
+    struct Newtype(Skipped);
+
+    /// A record written after `"type"` and `"schema"` in the same object is byte for byte what
+    /// serde_json writes with the record flattened: structs with nested objects and arrays,
+    /// structs whose every field is skipped, maps, newtypes around a struct, empty structs.
+    #[test]
+    fn tagged_records_match_serde_json_flatten() {
+        let inner = Inner { x: 1.5, y: -0.0 };
+        let outer = Outer {
+            kind: "x\"y",
+            inner: &inner,
+            kinds: vec![Kind::Unit, Kind::Tuple(2, "\n")],
+            map: [(1, true)].into(),
+            names: [("k", ())].into(),
+            bools: BTreeMap::new(),
+            empty: vec![],
+            nothing: Some("é\u{2028}".into()),
+            bytes: vec![3],
+            big: (0, -1, 1),
+        };
+        assert_eq!(tagged("handshake", &outer), flattened("handshake", &outer));
+        assert_eq!(tagged("hop", &inner), flattened("hop", &inner));
+        let none = Skipped { a: None, b: None };
+        assert_eq!(tagged("notice", &none), flattened("notice", &none));
+        assert_eq!(tagged("notice", &none), r#"{"type":"notice","schema":7}"#);
+        let some = Skipped {
+            a: Some(1),
+            b: Some(Inner { x: 2.0, y: 3.0 }),
+        };
+        assert_eq!(tagged("tls", &some), flattened("tls", &some));
+        assert_eq!(tagged("notice", &none), flattened("notice", &none));
+        let wrapped = Newtype(some);
+        assert_eq!(tagged("tls", &wrapped), flattened("tls", &wrapped));
+        assert_eq!(
+            tagged("tls", &wrapped),
+            r#"{"type":"tls","schema":7,"a":1,"b":{"x":2.0,"y":3.0}}"#
+        );
+        assert_eq!(
+            tagged("summary", &Empty {}),
+            flattened("summary", &Empty {})
+        );
+        let map: BTreeMap<&str, Vec<u8>> = [("a", vec![1]), ("b\t", vec![])].into();
+        assert_eq!(tagged("connection", &map), flattened("connection", &map));
+        // A record that is not an object is refused, as flatten refuses it.
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            #[serde(flatten)]
+            record: &'a [u8],
+        }
+        assert!(serde_json::to_string(&Flat { record: &[1] }).is_err());
+        assert!(append_tagged(&mut Vec::new(), "hop", 7, &[1u8]).is_err());
+        assert!(append_tagged(&mut Vec::new(), "hop", 7, &3u8).is_err());
     }
 
     /// Keys JSON cannot have are refused, as serde_json refuses them.
