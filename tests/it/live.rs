@@ -1453,8 +1453,9 @@ fn live_write_rotates_by_time_and_stops_after_w_files() {
         "-i",
         "vb",
         "-q",
+        // Far beyond the bursts' end, so stopping before it is -W's doing.
         "--duration",
-        "20",
+        "120",
         "-w",
         base.to_str().unwrap(),
         "-G",
@@ -1466,15 +1467,18 @@ fn live_write_rotates_by_time_and_stops_after_w_files() {
         "0x88b5",
     ]);
     let reader = listening(&mut child);
-    for _ in 0..4 {
+    // A burst a second (packet time decides -G) until wssniff stops by itself: three bursts
+    // do it on an idle machine; a loaded one may need more (each burst starts a Python).
+    wait_until("wssniff to stop after two files", || {
         ns.traffic(5);
         std::thread::sleep(Duration::from_millis(1100));
-    }
+        child.try_wait().unwrap().is_some()
+    });
     let status = child.wait().unwrap();
     let err = reader.join().unwrap();
     assert!(status.success(), "{err}");
     assert!(
-        started.elapsed() < Duration::from_secs(15),
+        started.elapsed() < Duration::from_secs(100),
         "stopped by -W, not by --duration"
     );
     let files = packets_per_file(&dir);
@@ -1700,12 +1704,43 @@ fn without_times(line: &str) -> serde_json::Value {
                 }
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(blur),
+            // A finding's words quote durations too ("after 1.2 ms of silence").
+            serde_json::Value::String(text) => *text = durations_blurred(text),
             _ => {}
         }
     }
     let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
     blur(&mut value);
     value
+}
+
+/// `text` with every number followed by a unit of time (`1.2 ms`, `3 s`, `40 µs`) written
+/// `<time>`.
+fn durations_blurred(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..at]);
+        let number_end = rest[at..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map_or(rest.len(), |n| at + n);
+        let after = &rest[number_end..];
+        let unit = [" ms", " µs", " ns", " s"].into_iter().find(|u| {
+            after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_alphanumeric())
+        });
+        match unit {
+            Some(u) => {
+                out.push_str("<time>");
+                rest = &after[u.len()..];
+            }
+            None => {
+                out.push_str(&rest[at..number_end]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The records of a classic pcap file (what `-w` writes) without their timestamps: the
