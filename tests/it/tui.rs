@@ -2290,6 +2290,91 @@ fn packets_past_the_lists_room_are_found_by_scanning() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A scan of the live ring holds the ring's lock a part at a time and hands the
+/// connection's packets on with it free: the capture pushing packets meanwhile never waits
+/// for the scan's consumer (here it pushes from inside it, which would deadlock or find the
+/// lock taken before); packets it pushes are not scanned, and packets the ring gives up
+/// before the scan reached them fail the scan instead of being skipped silently.
+#[test]
+fn the_ring_scan_lets_the_capture_push_while_it_runs() {
+    use std::ops::ControlFlow;
+    use std::sync::{Arc, Mutex};
+    use wssniff::tui::feed::{PacketRing, PacketStore};
+    use wssniff::tui::scan::{scan, ScanEnd, ScanProgress, ScanRange};
+    let dir = crate::traffic::tmpdir("tui-ring-scan");
+    let paths = long_connection(&dir, "long", false);
+    let mut packets = Vec::new();
+    let mut source = wssniff::capture::FileSource::open(paths[0].to_str().unwrap()).unwrap();
+    source.for_each_packet(|p| {
+        packets.push((p.number, p.ts, p.linktype, p.data.to_vec()));
+        ControlFlow::Continue(())
+    });
+    assert!(packets.len() > 2_000, "more than one part of the ring");
+    let app = app_reading_files(&paths);
+    let record = &app.conns.record(0).unwrap().record;
+    let range = ScanRange {
+        ends: (record.client, record.server),
+        after: 0,
+        before: u64::MAX,
+        since: None,
+        until: None,
+        capture_packets: packets.len() as u64,
+    };
+    let ring_of = |cap: usize| {
+        let mut ring = PacketRing::new(cap);
+        for (number, ts, linktype, data) in &packets {
+            ring.push(*number, *ts, *linktype, data);
+        }
+        Arc::new(Mutex::new(ring))
+    };
+    let (_, last_ts, linktype, last_data) = packets.last().unwrap().clone();
+    let mut pushed = packets.len() as u64;
+    // Scans `ring`, pushing three copies of the last packet into it at each match (the
+    // capture going on, faster than the scan); returns the end and the numbers matched.
+    let mut scan_pushing = |ring: &Arc<Mutex<PacketRing>>| {
+        let store = PacketStore::Ring(Arc::clone(ring));
+        let mut matched = Vec::new();
+        let end = scan(None, Some(&store), range, &ScanProgress::default(), |p| {
+            matched.push(p.number);
+            let mut ring = ring
+                .try_lock()
+                .expect("the ring's lock is free while matches are handed on");
+            for _ in 0..3 {
+                pushed += 1;
+                ring.push(pushed, last_ts, linktype, &last_data);
+            }
+            ControlFlow::Continue(())
+        });
+        (end, matched)
+    };
+    // Room for everything: every packet of the connection, in order, none pushed during it.
+    let (end, matched) = scan_pushing(&ring_of(64 << 20));
+    assert_eq!(end, ScanEnd::Done);
+    let all: Vec<u64> = packets.iter().map(|p| p.0).collect();
+    assert_eq!(
+        matched, all,
+        "the whole connection, nothing pushed after the start"
+    );
+    // Room for the packets at the start only: what is pushed gives up packets the scan has
+    // not reached yet, and the scan says so.
+    let bytes: usize = packets.iter().map(|p| p.3.len() + 56).sum();
+    let (end, matched) = scan_pushing(&ring_of(bytes));
+    match end {
+        ScanEnd::Failed(why) => assert!(
+            why.starts_with("unavailable: the ring of recent live packets"),
+            "{why}"
+        ),
+        other => panic!("{other:?} after {} matches", matched.len()),
+    }
+    assert!(!matched.is_empty() && matched.len() < all.len());
+    assert_eq!(
+        matched,
+        all[..matched.len()],
+        "in order up to where it failed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The real binary on a generated long connection: open it, its raw packets, page to the
 /// middle with `]`, and the packets there are shown (frame 493's text).
 #[test]
