@@ -136,8 +136,10 @@ async def run_server(args):
         kwargs["subprotocols"] = ["chat"]
     elif args.mode == "slow":
         kwargs["process_request"] = slow_process_request
-    async with serve(handler, args.host, args.port, **kwargs):
-        log(f"server {args.mode} listening on {args.host}:{args.port}")
+    async with serve(handler, args.host, args.port, **kwargs) as server:
+        # The port bound, which the system chose for --port 0 (the live tests' servers).
+        port = server.sockets[0].getsockname()[1]
+        log(f"server {args.mode} listening on {args.host}:{port}")
         await asyncio.sleep(args.lifetime)
 
 
@@ -154,7 +156,8 @@ async def run_silent_server(args):
 
     server = await asyncio.start_server(on_conn, args.host, args.port)
     async with server:
-        log(f"silent server listening on {args.host}:{args.port}")
+        port = server.sockets[0].getsockname()[1]
+        log(f"silent server listening on {args.host}:{port}")
         await asyncio.sleep(args.lifetime)
 
 

@@ -160,6 +160,41 @@ impl PacketRing {
         self.packets.is_empty()
     }
 
+    /// The newest packet number kept.
+    #[must_use]
+    pub fn newest(&self) -> Option<u64> {
+        self.packets.back().map(|p| p.0)
+    }
+
+    /// Hands the kept packets numbered `first` or later to `on_packet`, oldest first, at most
+    /// `limit` of them or until it breaks: a part of the ring at a time, so whoever holds
+    /// the lock around it (the hex view's scan) lets the capture push in between. Returns
+    /// the number of the packet kept after the last one handed (where the next part
+    /// starts), or `None` when that was the newest.
+    pub fn for_each_from(
+        &self,
+        first: u64,
+        limit: usize,
+        mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>,
+    ) -> Option<u64> {
+        // Numbers grow along the ring.
+        let mut at = self.packets.partition_point(|p| p.0 < first);
+        for (number, ts, linktype, data) in self.packets.range(at..).take(limit) {
+            at += 1;
+            let packet = Packet {
+                number: *number,
+                ts: *ts,
+                linktype: *linktype,
+                data,
+                orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            };
+            if on_packet(&packet).is_break() {
+                break;
+            }
+        }
+        self.packets.get(at).map(|p| p.0)
+    }
+
     /// Hands every packet kept to `on_packet`, oldest first, until it breaks.
     pub fn for_each(&self, mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>) {
         for (number, ts, linktype, data) in &self.packets {

@@ -6,8 +6,9 @@
 //! connection was not listed at all, and hands over each packet of its address pair in
 //! order: one file from the checkpoint before the first (its packet index), merged files as
 //! the merge read them (from their start: the merge's numbering has no byte offset), the
-//! ring of recent packets (live, standard input) while it still holds them, and says why
-//! when it cannot. [`HexJob`] runs a load (`export::load_connection_window`) on a
+//! ring of recent packets (live, standard input) while it still holds them (a part at a
+//! time, its lock never held for a whole scan nor while a match is handed on, so the
+//! capture never waits on the TUI), and says why when it cannot. [`HexJob`] runs a load (`export::load_connection_window`) on a
 //! thread of its own with its progress shared, so drawing never waits for the disk and a
 //! scan can be given up (dropping the job cancels it).
 //!
@@ -23,7 +24,7 @@ use crate::capture::{FileSource, MergedSource, Packet, Record, Timestamp};
 use crate::event::{ConnectionRecord, HandshakeRecord};
 
 use super::app::{HexDump, HexWindow};
-use super::feed::PacketStore;
+use super::feed::{PacketRing, PacketStore};
 use super::flows::PacketLists;
 
 /// How far a scan has got; shared between the thread scanning and the UI drawing it.
@@ -139,25 +140,7 @@ pub fn scan(
         on_match(p)
     };
     let end = match store {
-        Some(PacketStore::Ring(ring)) => {
-            let Ok(ring) = ring.lock() else {
-                return ScanEnd::Failed("the ring of recent packets is not available".into());
-            };
-            // Positions are counted from the gap's start: it must still be in the ring.
-            if ring.oldest().is_some_and(|o| o > range.after + 1) {
-                return ScanEnd::Failed(format!(
-                    "unavailable: the ring of recent {} ({} MiB) starts at packet {}, after the packets of this connection before these positions",
-                    ring.what(),
-                    ring.cap() / (1024 * 1024),
-                    ring.oldest().unwrap_or_default()
-                ));
-            }
-            progress
-                .of
-                .store(span.min(ring.len() as u64), Ordering::Relaxed);
-            ring.for_each(&mut step);
-            ScanEnd::Done
-        }
+        Some(PacketStore::Ring(ring)) => scan_ring(ring, range, span, progress, &mut on_match),
         Some(PacketStore::Merged(index)) => {
             let paths = index.paths();
             let window = index.locate(1).and_then(|(_, i, _)| i.reorder_window());
@@ -212,6 +195,111 @@ pub fn scan(
     } else {
         end
     }
+}
+
+/// Packets a scan of the ring looks at per hold of its lock, and the most bytes of the
+/// connection's packets it copies out per hold: the capture, which pushes every packet into
+/// the ring, waits at most that long for the TUI (not for a whole scan), and the copies are
+/// handed on with the lock free.
+const RING_PART_PACKETS: usize = 1024;
+/// See [`RING_PART_PACKETS`].
+const RING_PART_BYTES: usize = 1024 * 1024;
+
+/// [`scan`] of the ring of recent packets, a part at a time ([`RING_PART_PACKETS`]): the
+/// connection's packets of each part are copied out under the lock and handed to
+/// `on_match` after it is released. The packets the ring held when the scan began are
+/// scanned; packets it gives up meanwhile, before the scan reached them, fail the scan.
+fn scan_ring(
+    ring: &Mutex<PacketRing>,
+    range: ScanRange,
+    span: u64,
+    progress: &ScanProgress,
+    on_match: &mut dyn FnMut(&Packet<'_>) -> ControlFlow<()>,
+) -> ScanEnd {
+    let unavailable = || ScanEnd::Failed("the ring of recent packets is not available".into());
+    let gone = |ring: &PacketRing, from: u64| {
+        ScanEnd::Failed(format!(
+            "unavailable: the ring of recent {} ({} MiB) starts at packet {}, after the packets of this connection before these positions",
+            ring.what(),
+            ring.cap() / (1024 * 1024),
+            from
+        ))
+    };
+    let newest = {
+        let Ok(ring) = ring.lock() else {
+            return unavailable();
+        };
+        // Positions are counted from the gap's start: it must still be in the ring.
+        if let Some(oldest) = ring.oldest().filter(|o| *o > range.after + 1) {
+            return gone(&ring, oldest);
+        }
+        progress
+            .of
+            .store(span.min(ring.len() as u64), Ordering::Relaxed);
+        ring.newest()
+    };
+    let Some(newest) = newest else {
+        return ScanEnd::Done;
+    };
+    let mut next = Some(range.after.saturating_add(1));
+    let mut copies: Vec<(u64, Timestamp, crate::capture::Linktype, Vec<u8>)> = Vec::new();
+    while let Some(first) = next {
+        if progress.cancelled() {
+            return ScanEnd::Cancelled;
+        }
+        let mut stop = false;
+        {
+            let Ok(ring) = ring.lock() else {
+                return unavailable();
+            };
+            // The ring gave up packets the scan had not reached while the lock was free.
+            if let Some(oldest) = ring.oldest().filter(|o| *o > first) {
+                return gone(&ring, oldest);
+            }
+            let mut bytes = 0;
+            next = ring.for_each_from(first, RING_PART_PACKETS, |p| {
+                progress
+                    .done
+                    .store(p.number.saturating_sub(range.after), Ordering::Relaxed);
+                if p.number > newest
+                    || p.number >= range.before
+                    || range.until.is_some_and(|u| p.ts > u)
+                {
+                    stop = true;
+                    return ControlFlow::Break(());
+                }
+                if range.since.is_some_and(|s| p.ts < s) || !in_pair(range.ends, p) {
+                    return ControlFlow::Continue(());
+                }
+                bytes += p.data.len();
+                copies.push((p.number, p.ts, p.linktype, p.data.to_vec()));
+                if bytes >= RING_PART_BYTES {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+        }
+        for (number, ts, linktype, data) in copies.drain(..) {
+            if progress.cancelled() {
+                return ScanEnd::Cancelled;
+            }
+            let packet = Packet {
+                number,
+                ts,
+                linktype,
+                data: &data,
+                orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            };
+            if on_match(&packet).is_break() {
+                return ScanEnd::Done;
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    ScanEnd::Done
 }
 
 /// What a connection's hex view needs to load its packets on another thread (owned copies

@@ -62,6 +62,11 @@ struct Direction {
     /// The frame being walked, as the frame log will keep it (its preview fills as the
     /// payload is read).
     logging: Option<LoggedFrame>,
+    /// This side's latest close frame's time, and the time of the frame before it (either
+    /// side's; the session's start if none): kept when a close frame comes, so a close that
+    /// answers the teardown (sent after it) still lets the record measure the silence before
+    /// the teardown ([`Session::last_frame_before`]) without work on every frame.
+    last_close: Option<(Timestamp, Timestamp)>,
 }
 
 impl Direction {
@@ -76,6 +81,7 @@ impl Direction {
             inflater: Inflater::new(),
             clean_frames: 0,
             logging: None,
+            last_close: None,
         }
     }
 }
@@ -514,7 +520,10 @@ impl Session {
                     d.last_ping = Some(seen.ts);
                 }
                 Opcode::Pong => s.pongs += 1,
-                Opcode::Close => s.closes += 1,
+                Opcode::Close => {
+                    s.closes += 1;
+                    d.last_close = Some((seen.ts, prev));
+                }
                 _ => {}
             }
         }
@@ -760,11 +769,28 @@ impl Session {
         (self.record(tcp, closer), observer)
     }
 
+    /// The time of the last frame no later than `end` (the teardown), or the session's start.
+    /// Frames after the teardown are usually one close frame answering it: the frame before
+    /// the first such close is the one asked for. When a later frame that is not a close came
+    /// first, that frame is not known and the last frame stands (no silence measured, as
+    /// before): a silence is never made longer than it was.
+    fn last_frame_before(&self, end: Timestamp) -> Timestamp {
+        let last = self.last_frame_ts.unwrap_or(self.start);
+        if last <= end {
+            return last;
+        }
+        self.dirs
+            .iter()
+            .filter_map(|d| d.last_close)
+            .find(|&(close, before)| close > end && before <= end)
+            .map_or(last, |(_, before)| before)
+    }
+
     fn record(mut self, tcp: TcpEnd, closer: Option<Peer>) -> ConnectionRecord {
         let end = tcp.at.max(self.start);
         let ending = classify(&tcp, &self.close);
         let torn_down = !matches!(ending, ConnectionEnding::Open | ConnectionEnding::Evicted);
-        let last = self.last_frame_ts.unwrap_or(self.start);
+        let last = self.last_frame_before(end);
         let idle_ns = end.nanos_since(last).max(0);
         if torn_down {
             self.max_silence_ns = self.max_silence_ns.max(idle_ns);
@@ -982,7 +1008,101 @@ pub fn has_problems(findings: &[Finding]) -> bool {
 mod tests {
     use super::*;
     use crate::event::{FRAME_LOG_HEAD, FRAME_LOG_TAIL};
-    use crate::websocket::testing::{clean_close, client, codes, end, feed, plain, server};
+    use crate::websocket::testing::{clean_close, client, close, codes, end, feed, plain, server};
+
+    /// Feeds `bytes` to `peer` as carried by one packet at `ms` milliseconds.
+    fn feed_at(s: &mut Session, peer: Peer, bytes: &[u8], ms: i64) {
+        let origin = |_: usize| {
+            Some(Origin {
+                offset: 0,
+                packet: 1,
+                ts: Timestamp(ms * 1_000_000),
+            })
+        };
+        let mut buf = bytes.to_vec();
+        while let Step::Consume(n) = s.step(peer, &buf, &origin) {
+            buf.drain(..usize::try_from(n).unwrap().min(buf.len()));
+            if buf.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// The record of `s` torn down by a server FIN at `ms` milliseconds.
+    fn server_fin_at(s: Session, ms: i64) -> ConnectionRecord {
+        let tcp = TcpEnd {
+            ending: crate::event::Ending::ServerFin,
+            at: Timestamp(ms * 1_000_000),
+            rst: false,
+        };
+        s.finish(tcp, Some(Peer::Server))
+    }
+
+    #[test]
+    fn the_silence_before_the_teardown_ends_at_the_last_frame_before_it() {
+        // The server falls silent after its message at 1 s and sends FIN at 61 s; the
+        // client's close frame answers that FIN at 61.2 s. The silence is the 60 s before
+        // the FIN (it was 0: measured from the late close).
+        let mut s = plain();
+        feed_at(&mut s, Peer::Client, &client(0x81, b"hi"), 500);
+        feed_at(&mut s, Peer::Server, &server(0x81, b"hi"), 1_000);
+        feed_at(
+            &mut s,
+            Peer::Client,
+            &client(0x88, &close(1000, "bye")),
+            61_200,
+        );
+        let r = server_fin_at(s, 61_000);
+        assert_eq!(r.idle_before_end_ms, Some(60_000.0));
+        assert_eq!(r.ending, ConnectionEnding::FinWithoutClose);
+        // Both closes after the teardown: the first one's predecessor.
+        let mut s = plain();
+        feed_at(&mut s, Peer::Server, &server(0x81, b"hi"), 1_000);
+        feed_at(
+            &mut s,
+            Peer::Client,
+            &client(0x88, &close(1000, "bye")),
+            3_000,
+        );
+        feed_at(
+            &mut s,
+            Peer::Server,
+            &server(0x88, &close(1000, "bye")),
+            3_100,
+        );
+        assert_eq!(server_fin_at(s, 2_000).idle_before_end_ms, Some(1_000.0));
+        // A close before the teardown and its answer after: up to that close.
+        let mut s = plain();
+        feed_at(
+            &mut s,
+            Peer::Client,
+            &client(0x88, &close(1000, "bye")),
+            1_000,
+        );
+        feed_at(
+            &mut s,
+            Peer::Server,
+            &server(0x88, &close(1000, "bye")),
+            1_500,
+        );
+        assert_eq!(server_fin_at(s, 1_200).idle_before_end_ms, Some(200.0));
+        // A data frame after the teardown, before the late close: the frame before it is
+        // not known, and no silence is made up.
+        let mut s = plain();
+        feed_at(&mut s, Peer::Server, &server(0x81, b"hi"), 1_000);
+        feed_at(&mut s, Peer::Client, &client(0x81, b"late"), 3_000);
+        feed_at(
+            &mut s,
+            Peer::Client,
+            &client(0x88, &close(1000, "bye")),
+            3_100,
+        );
+        assert_eq!(server_fin_at(s, 2_000).idle_before_end_ms, Some(0.0));
+        // Nothing after the teardown: as always, from the last frame.
+        let mut s = plain();
+        feed_at(&mut s, Peer::Server, &server(0x81, b"hi"), 1_000);
+        assert_eq!(server_fin_at(s, 4_000).idle_before_end_ms, Some(3_000.0));
+    }
 
     #[test]
     fn clean_session_has_no_findings() {

@@ -56,24 +56,44 @@ fn peers() -> Option<Peers> {
     }
 }
 
+/// A Python `websockets` server on a port the system chose (`--port 0`, the port read from
+/// the line it logs): tests running at once, in this process or in another checkout's, never
+/// share a port, so no capture filter sees another test's traffic.
+struct Server {
+    _proc: Proc,
+    port: u16,
+}
+
 impl Peers {
-    fn server(&self, port: u16, mode: &str) -> Proc {
-        let child = Command::new(&self.python)
+    fn server(&self, mode: &str) -> Server {
+        let mut child = Command::new(&self.python)
             .arg(root().join("samples/gen/pyws.py"))
-            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--mode", mode, "--lifetime", "60"])
+            .args(["server", "--host", "127.0.0.1", "--port", "0"])
+            .args(["--mode", mode, "--lifetime", "120"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start the Python websockets server");
+        let lines = lines_of(child.stderr.take().unwrap());
+        let child = Proc(child);
+        let port = first_line_with(&lines, "the Python server's port", |l| {
+            l.split("listening on 127.0.0.1:")
+                .nth(1)
+                .and_then(|p| p.trim().parse().ok())
+        });
         wait_listening(port);
-        Proc(child)
+        Server { _proc: child, port }
     }
 
     /// Runs a client to completion (bounded by its own timeouts).
     fn client(&self, url: &str, mode: &str) {
+        self.client_waiting(url, mode, 4);
+    }
+
+    /// [`Peers::client`], waiting `open_timeout` seconds for the handshake's answer.
+    fn client_waiting(&self, url: &str, mode: &str, open_timeout: u32) {
         let status = Command::new("timeout")
-            .args(["20", self.python.to_str().unwrap()])
+            .args(["60", self.python.to_str().unwrap()])
             .arg(root().join("samples/gen/pyws.py"))
             .args([
                 "client",
@@ -82,7 +102,7 @@ impl Peers {
                 "--mode",
                 mode,
                 "--open-timeout",
-                "4",
+                &open_timeout.to_string(),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -92,47 +112,123 @@ impl Peers {
     }
 }
 
-fn nginx(dir: &Path, listen: u16, upstream: u16) -> Proc {
-    let prefix = dir.join(format!("nginx-{listen}"));
-    std::fs::create_dir_all(&prefix).unwrap();
-    let conf = std::fs::read_to_string(root().join("samples/gen/nginx-ws.conf.tmpl"))
-        .unwrap()
-        .replace("@PREFIX@", prefix.to_str().unwrap())
-        .replace("@LISTEN_PORT@", &listen.to_string())
-        .replace("@UPSTREAM_PORT@", &upstream.to_string())
-        .replace("@READ_TIMEOUT@", "10s");
-    let conf_path = prefix.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(&prefix)
-        .arg("-e")
-        .arg(prefix.join("error.log"))
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    wait_listening(listen);
-    Proc(child)
+/// How long the live tests wait for a condition: generous, since it only turns a hang
+/// into a failure (nothing depends on how fast a loaded machine gets there).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The lines `from` gives, read by a thread of their own (so a full pipe never stalls
+/// the process writing them).
+fn lines_of(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first of `lines` for which `pick` gives a value (the lines before it are dropped),
+/// waiting at most [`PATIENCE`] for it.
+fn first_line_with<T>(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    pick: impl Fn(&str) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(value) = pick(&line) {
+                    return value;
+                }
+                seen.push(line);
+            }
+            Err(e) => panic!("no line with {what} ({e}); the lines were: {seen:#?}"),
+        }
+    }
+}
+
+/// Waits until `done` holds (polled), at most [`PATIENCE`]; `what` names it in the failure.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A TCP port on 127.0.0.1 the system just chose as free (bound, then released), for
+/// peers that cannot bind port 0 and say which port they got (nginx, which is started
+/// again on another port if the port was taken in between), and as a port nothing
+/// listens on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// nginx proxying WebSockets to 127.0.0.1:`upstream` on a free port; returns it and its port.
+fn nginx(dir: &Path, upstream: u16) -> (Proc, u16) {
+    for _ in 0..5 {
+        let listen = free_port();
+        let prefix = dir.join(format!("nginx-{listen}"));
+        std::fs::create_dir_all(&prefix).unwrap();
+        let conf = std::fs::read_to_string(root().join("samples/gen/nginx-ws.conf.tmpl"))
+            .unwrap()
+            .replace("@PREFIX@", prefix.to_str().unwrap())
+            .replace("@LISTEN_PORT@", &listen.to_string())
+            .replace("@UPSTREAM_PORT@", &upstream.to_string())
+            .replace("@READ_TIMEOUT@", "10s");
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut child = Command::new("nginx")
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-e")
+            .arg(prefix.join("error.log"))
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        // nginx writes its pid file once its listening socket is bound (and exits when the
+        // port was taken): the pid file holding this nginx's pid says the port is its own.
+        let pid_file = prefix.join("nginx.pid");
+        let ours = child.id().to_string();
+        let mut bound = false;
+        wait_until("nginx to bind its port or exit", || {
+            bound = std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == ours);
+            bound || child.try_wait().unwrap().is_some()
+        });
+        if bound {
+            wait_listening(listen);
+            return (Proc(child), listen);
+        }
+    }
+    panic!("nginx could not bind a free port in five tries");
 }
 
 fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on 127.0.0.1:{port}");
+    wait_until(&format!("something listening on 127.0.0.1:{port}"), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
 }
 
-/// A running `wssniff -i lo …`, started once it printed its "listening on" banner.
+/// A running `wssniff -i lo …`, started once it printed its "listening on" banner; its
+/// stdout and stderr read as they come.
 struct Sniffer {
     proc: Proc,
     stderr: mpsc::Receiver<String>,
+    stdout: mpsc::Receiver<String>,
+    /// The stdout lines read so far (by [`Sniffer::wait_for_line`]).
+    out: Vec<String>,
 }
 
 impl Sniffer {
@@ -148,23 +244,40 @@ impl Sniffer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start wssniff");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let banner = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("wssniff banner");
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let proc = Proc(child);
+        let banner = stderr.recv_timeout(PATIENCE).expect("wssniff banner");
         assert!(
             banner.contains(&format!("listening on {interface}")),
             "{banner}"
         );
         Sniffer {
-            proc: Proc(child),
-            stderr: rx,
+            proc,
+            stderr,
+            stdout,
+            out: Vec::new(),
+        }
+    }
+
+    /// Waits (at most [`PATIENCE`]) until wssniff printed a JSON line for which `ok` holds:
+    /// what it analysed live, so a signal sent after it cannot cut the analysis short.
+    fn wait_for_line(&mut self, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if self
+                .out
+                .iter()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .any(|v| ok(&v))
+            {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.out.push(line),
+                Err(e) => panic!("wssniff printed no {what} ({e}): {:#?}", self.out),
+            }
         }
     }
 
@@ -173,9 +286,10 @@ impl Sniffer {
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
     }
 
-    /// Waits for exit (at most `limit`); returns exit code, stdout, stderr.
+    /// Waits for exit (at most `limit`); returns exit code, stdout, stderr (all of both:
+    /// read to their end, not only what had arrived when the process exited).
     fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
-        let deadline = Instant::now() + limit;
+        let deadline = Instant::now() + limit.max(PATIENCE);
         let status = loop {
             if let Some(status) = self.proc.0.try_wait().unwrap() {
                 break status;
@@ -186,13 +300,30 @@ impl Sniffer {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut out = String::new();
-        if let Some(mut o) = self.proc.0.stdout.take() {
-            std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+        // The readers end at end of file, which the exit brings.
+        self.out.extend(self.stdout.iter());
+        let mut out = self.out.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
         }
-        let err: Vec<String> = self.stderr.try_iter().collect();
+        let err: Vec<String> = self.stderr.iter().collect();
         (status.code(), out, err.join("\n"))
     }
+}
+
+/// Whether `line` is the record of a WebSocket connection (one with its handshake), which
+/// comes when the connection ended: everything before that end has been analysed.
+fn ended_websocket(line: &serde_json::Value) -> bool {
+    line["type"] == "connection" && line["handshake_observed"] == true
+}
+
+/// The handshakes wssniff reads from the capture file `path` (none while it is not there).
+fn handshakes_in(path: &Path) -> usize {
+    if !path.exists() {
+        return 0;
+    }
+    let out = wssniff(&["-r", path.to_str().unwrap(), "--json"]);
+    json_lines(&String::from_utf8_lossy(&out.stdout)).len()
 }
 
 fn json_lines(out: &str) -> Vec<serde_json::Value> {
@@ -212,35 +343,39 @@ fn temp_dir(name: &str) -> PathBuf {
 fn live_good_proxied_and_bad_gateway_paths() {
     let Some(peers) = peers() else { return };
     let dir = temp_dir("live-paths");
-    let _server = peers.server(19101, "echo");
-    let _proxy = nginx(&dir, 19102, 19101);
-    let _broken = nginx(&dir, 19103, 19109); // nothing listens on 19109
+    let server = peers.server("echo");
+    let (_proxy, proxy) = nginx(&dir, server.port);
+    let (_broken, broken) = nginx(&dir, free_port()); // nothing listens upstream
     let report = dir.join("live.md");
+    let filter = format!(
+        "tcp port {} or tcp port {proxy} or tcp port {broken}",
+        server.port
+    );
     let sniffer = Sniffer::start(&[
         "--json",
         "-c",
         "4",
         "--report",
         report.to_str().unwrap(),
-        "tcp port 19101 or tcp port 19102 or tcp port 19103",
+        &filter,
     ]);
-    peers.client("ws://127.0.0.1:19101/direct", "basic");
-    peers.client("ws://127.0.0.1:19102/proxied", "basic");
-    peers.client("ws://127.0.0.1:19103/broken", "expect-fail");
+    peers.client(&format!("ws://127.0.0.1:{}/direct", server.port), "basic");
+    peers.client(&format!("ws://127.0.0.1:{proxy}/proxied"), "basic");
+    peers.client(&format!("ws://127.0.0.1:{broken}/broken"), "expect-fail");
     let (code, out, err) = sniffer.finish(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{err}");
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 4, "-c 4 stops after four handshakes: {out}");
-    let by_server = |port: &str, path: &str| {
+    let by_server = |port: u16, path: &str| {
         recs.iter()
             .find(|r| r["server"] == format!("127.0.0.1:{port}") && r["path"] == path)
             .unwrap_or_else(|| panic!("no handshake to {port}{path}: {out}"))
     };
-    assert_eq!(by_server("19101", "/direct")["verdict"], "ok");
+    assert_eq!(by_server(server.port, "/direct")["verdict"], "ok");
     // Both legs of the proxied handshake, each verified on its own.
-    assert_eq!(by_server("19102", "/proxied")["verdict"], "ok");
-    assert_eq!(by_server("19101", "/proxied")["verdict"], "ok");
-    let broken = by_server("19103", "/broken");
+    assert_eq!(by_server(proxy, "/proxied")["verdict"], "ok");
+    assert_eq!(by_server(server.port, "/proxied")["verdict"], "ok");
+    let broken = by_server(broken, "/broken");
     assert_eq!(broken["status"], 502);
     assert_eq!(broken["verdict"], "failed");
     assert_eq!(codes(broken), ["bad_gateway"]);
@@ -259,18 +394,14 @@ fn live_good_proxied_and_bad_gateway_paths() {
 #[test]
 fn live_unanswered_upgrade_is_reported_after_the_timeout() {
     let Some(peers) = peers() else { return };
-    let _server = peers.server(19111, "silent");
-    let sniffer = Sniffer::start(&[
-        "--json",
-        "-c",
-        "1",
-        "--response-timeout",
-        "1",
-        "tcp port 19111",
-    ]);
-    // The client waits 4 s for an answer; wssniff must speak after about 1 s, not at the end.
+    let server = peers.server("silent");
+    let filter = format!("tcp port {}", server.port);
+    let sniffer = Sniffer::start(&["--json", "-c", "1", "--response-timeout", "1", &filter]);
+    // The client waits 10 s for an answer; wssniff must speak after about 1 s, not at the end
+    // (the margin is for a loaded machine's late tick).
+    let url = format!("ws://127.0.0.1:{}/silent", server.port);
     let client = std::thread::spawn(move || {
-        peers.client("ws://127.0.0.1:19111/silent", "expect-fail");
+        peers.client_waiting(&url, "expect-fail", 10);
     });
     let (code, out, err) = sniffer.finish(Duration::from_secs(15));
     assert_eq!(code, Some(0), "{err}");
@@ -280,8 +411,8 @@ fn live_unanswered_upgrade_is_reported_after_the_timeout() {
     assert_eq!(recs[0]["ending"], "response_timeout");
     let waited = recs[0]["timing"]["waited_ms"].as_f64().unwrap();
     assert!(
-        (1000.0..3500.0).contains(&waited),
-        "reported after {waited} ms: must be the timeout, not the client giving up at 4 s"
+        (1000.0..9000.0).contains(&waited),
+        "reported after {waited} ms: must be the timeout, not the client giving up at 10 s"
     );
     client.join().unwrap();
 }
@@ -291,17 +422,23 @@ fn live_unanswered_upgrade_is_reported_after_the_timeout() {
 #[test]
 fn live_threads_report_an_unanswered_upgrade_after_the_timeout() {
     let Some(peers) = peers() else { return };
-    let _server = peers.server(19112, "silent");
-    let sniffer = Sniffer::start(&[
+    let server = peers.server("silent");
+    let filter = format!("tcp port {}", server.port);
+    let mut sniffer = Sniffer::start(&[
         "--json",
         "--threads",
         "2",
         "--response-timeout",
         "1",
-        "tcp port 19112",
+        &filter,
     ]);
-    peers.client("ws://127.0.0.1:19112/silent", "expect-fail");
+    let url = format!("ws://127.0.0.1:{}/silent", server.port);
+    let client = std::thread::spawn(move || {
+        peers.client_waiting(&url, "expect-fail", 10);
+    });
+    sniffer.wait_for_line("handshake record", |l| l["type"] == "handshake");
     sniffer.interrupt();
+    client.join().unwrap();
     let (code, out, err) = sniffer.finish(Duration::from_secs(15));
     assert_eq!(code, Some(0), "{err}");
     let recs = json_lines(&out);
@@ -310,8 +447,8 @@ fn live_threads_report_an_unanswered_upgrade_after_the_timeout() {
     assert_eq!(recs[0]["ending"], "response_timeout", "{out}");
     let waited = recs[0]["timing"]["waited_ms"].as_f64().unwrap();
     assert!(
-        (1000.0..3500.0).contains(&waited),
-        "reported after {waited} ms"
+        (1000.0..9000.0).contains(&waited),
+        "reported after {waited} ms: must be the timeout, not the client giving up at 10 s"
     );
 }
 
@@ -321,19 +458,25 @@ fn live_write_reads_back_and_sigint_prints_the_summary() {
     let dir = temp_dir("live-write");
     let all = dir.join("all.pcap");
     let only = dir.join("only.pcap");
-    let _server = peers.server(19121, "echo");
-    let a = Sniffer::start(&["--json", "-w", all.to_str().unwrap(), "tcp port 19121"]);
+    let server = peers.server("echo");
+    let filter = format!("tcp port {}", server.port);
+    let mut a = Sniffer::start(&["--json", "-w", all.to_str().unwrap(), &filter]);
     let b = Sniffer::start(&[
         "-q",
         "-w",
         only.to_str().unwrap(),
         "--write-handshakes-only",
-        "tcp port 19121",
+        &filter,
     ]);
     // A plain TCP connection that never upgrades, then a WebSocket one.
-    drop(TcpStream::connect(("127.0.0.1", 19121)).unwrap());
-    peers.client("ws://127.0.0.1:19121/chat", "basic");
-    std::thread::sleep(Duration::from_millis(500));
+    drop(TcpStream::connect(("127.0.0.1", server.port)).unwrap());
+    peers.client(&format!("ws://127.0.0.1:{}/chat", server.port), "basic");
+    // Both have analysed the connection to its end (SIGINT drops what is not read yet):
+    // one says so, the other's file (flushed at every tick) holds its handshake.
+    a.wait_for_line("the WebSocket connection's record", ended_websocket);
+    wait_until("the handshake in the handshakes-only file", || {
+        handshakes_in(&only) == 1
+    });
     a.interrupt();
     b.interrupt();
     let (code, out, err) = a.finish(Duration::from_secs(10));
@@ -395,17 +538,22 @@ fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
     let out = dir.join("w.jsonl");
     let rotated = dir.join("w.jsonl.1");
     let report = dir.join("report.json");
-    let _server = peers.server(19131, "echo");
+    let server = peers.server("echo");
+    let filter = format!("tcp port {}", server.port);
     let sniffer = Sniffer::start(&[
         "-q",
         "-o",
         out.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),
-        "tcp port 19131",
+        &filter,
     ]);
-    peers.client("ws://127.0.0.1:19131/first", "basic");
-    std::thread::sleep(Duration::from_millis(500));
+    // -o is flushed at every record live: a path in the file says it was analysed.
+    let written = |p: &Path, path: &str| {
+        std::fs::read_to_string(p).is_ok_and(|t| t.contains(&format!(r#""path":"{path}""#)))
+    };
+    peers.client(&format!("ws://127.0.0.1:{}/first", server.port), "basic");
+    wait_until("/first in the JSON file", || written(&out, "/first"));
     // What logrotate does: move the file away, create the new one for the user wssniff runs
     // as (`create 0600 nobody nogroup`: as root, wssniff dropped to nobody), then SIGHUP.
     std::fs::rename(&out, &rotated).unwrap();
@@ -414,7 +562,7 @@ fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
     let pid = sniffer.proc.0.id().to_string();
     Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     let mut said = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     while !said.iter().any(|l: &String| l.contains("report so far")) {
         assert!(Instant::now() < deadline, "no SIGHUP lines: {said:?}");
         if let Ok(line) = sniffer.stderr.recv_timeout(Duration::from_millis(100)) {
@@ -432,8 +580,10 @@ fn sighup_reopens_the_json_output_and_writes_the_report_so_far() {
         so_far["total"], 1,
         "the report so far holds the first handshake"
     );
-    peers.client("ws://127.0.0.1:19131/second", "basic");
-    std::thread::sleep(Duration::from_millis(500));
+    peers.client(&format!("ws://127.0.0.1:{}/second", server.port), "basic");
+    wait_until("/second in the reopened JSON file", || {
+        written(&out, "/second")
+    });
     sniffer.interrupt();
     let (code, _, err) = sniffer.finish(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
@@ -504,53 +654,73 @@ fn metrics_are_scraped_by_a_real_prometheus() {
         return;
     }
     let dir = temp_dir("metrics");
-    let _ok_server = peers.server(19141, "echo");
-    let _auth_server = peers.server(19142, "auth");
+    let ok_server = peers.server("echo");
+    let auth_server = peers.server("auth");
+    // Port 0: the system picks a free one and wssniff says which (tests running at once,
+    // here or in another checkout, never meet on a fixed port).
     let sniffer = Sniffer::start(&[
         "-q",
         "--metrics",
-        "19143",
+        "0",
         "--metrics-servers",
         "1",
-        "tcp port 19141 or tcp port 19142",
+        &format!(
+            "tcp port {} or tcp port {}",
+            ok_server.port, auth_server.port
+        ),
     ]);
-    let serving = sniffer.stderr.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert!(
-        serving.contains("serving metrics on http://127.0.0.1:19143/metrics"),
-        "{serving}"
+    let metrics: u16 = first_line_with(&sniffer.stderr, "the metrics address", |l| {
+        l.split("serving metrics on http://127.0.0.1:")
+            .nth(1)?
+            .strip_suffix("/metrics")?
+            .parse()
+            .ok()
+    });
+    assert_ne!(metrics, 0, "the port bound, not the one asked for");
+    peers.client(&format!("ws://127.0.0.1:{}/chat", ok_server.port), "basic");
+    peers.client(
+        &format!("ws://127.0.0.1:{}/private", auth_server.port),
+        "expect-fail",
     );
-    peers.client("ws://127.0.0.1:19141/chat", "basic");
-    peers.client("ws://127.0.0.1:19142/private", "expect-fail");
     // Only /metrics is served.
-    assert_eq!(http_get(19143, "/").0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http_get(metrics, "/").0, "HTTP/1.1 404 Not Found");
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wssniff\n    static_configs:\n      - targets: ['127.0.0.1:19143']\n",
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wssniff\n    static_configs:\n      - targets: ['127.0.0.1:{metrics}']\n"),
     )
     .unwrap();
-    let _prometheus = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg("--web.listen-address=127.0.0.1:19144")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start prometheus");
+    let said = lines_of(prometheus.stderr.take().unwrap());
+    let _prometheus = Proc(prometheus);
+    // Its log names the port it bound: `msg="Listening on" address=127.0.0.1:PORT`.
+    let api: u16 = first_line_with(&said, "Prometheus's address", |l| {
+        l.contains(r#"msg="Listening on""#)
+            .then(|| l.split("address=127.0.0.1:").nth(1))??
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
     // Prometheus's own query API is the judge: the scrape parsed, and the series hold the
     // two handshakes with their verdicts, the 401's finding and the server label.
     let query = |q: &str| -> String {
-        match try_http_get(19144, &format!("/api/v1/query?query={q}")) {
+        match try_http_get(api, &format!("/api/v1/query?query={q}")) {
             Some((status, body)) if status.contains("200") => body,
             _ => String::new(),
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let body = query("wssniff_handshakes_total");
         if body.contains(r#""verdict":"failed""#) && body.contains(r#""verdict":"ok""#) {
@@ -570,19 +740,21 @@ fn metrics_are_scraped_by_a_real_prometheus() {
     let unauthorized = query("wssniff_findings_total%7Bcode%3D%22unauthorized%22%7D");
     assert!(unauthorized.contains(r#""1"]"#), "{unauthorized}");
     let servers = query("wssniff_server_handshakes_total");
+    let named =
+        |server: &Server| servers.contains(&format!(r#""server":"127.0.0.1:{}""#, server.port));
     assert!(
-        servers.contains(r#""server":"other""#) && servers.contains(r#""server":"127.0.0.1:1914"#),
+        servers.contains(r#""server":"other""#) && (named(&ok_server) || named(&auth_server)),
         "{servers}"
     );
     let packets = query("wssniff_packets_total%3E0");
     assert!(packets.contains("wssniff_packets_total"), "{packets}");
     // The target is healthy: Prometheus parsed every scrape of the OpenMetrics text.
-    let (_, targets) = http_get(19144, "/api/v1/targets");
+    let (_, targets) = http_get(api, "/api/v1/targets");
     assert!(
         targets.contains(r#""health":"up""#) && targets.contains(r#""lastError":"""#),
         "{targets}"
     );
-    let (_, text) = http_get(19143, "/metrics");
+    let (_, text) = http_get(metrics, "/metrics");
     assert!(text.ends_with("# EOF\n"), "{text}");
     sniffer.interrupt();
     let (code, _, err) = sniffer.finish(Duration::from_secs(10));
@@ -638,10 +810,12 @@ fn live_capture_gives_up_root_after_opening() {
     }
     let dir = temp_dir("live-privs");
     let out = dir.join("out.pcap");
-    let sniffer = Sniffer::start(&["-q", "-w", out.to_str().unwrap(), "tcp port 19131"]);
+    // A port no other test's traffic uses.
+    let filter = format!("tcp port {}", free_port());
+    let sniffer = Sniffer::start(&["-q", "-w", out.to_str().unwrap(), &filter]);
     let line = sniffer
         .stderr
-        .recv_timeout(Duration::from_secs(5))
+        .recv_timeout(PATIENCE)
         .expect("a line about privileges");
     assert!(
         line.contains("dropped root privileges to user nobody"),
@@ -659,7 +833,7 @@ fn live_capture_gives_up_root_after_opening() {
     assert_eq!(code, Some(0), "{err}");
     assert!(std::fs::metadata(&out).unwrap().len() >= 24);
     // -Z root keeps root, as in tcpdump.
-    let kept = Sniffer::start(&["-q", "-Z", "root", "tcp port 19131"]);
+    let kept = Sniffer::start(&["-q", "-Z", "root", &filter]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", kept.proc.0.id())).unwrap();
     assert!(status.lines().any(|l| l.starts_with("Uid:\t0")), "{status}");
     kept.interrupt();
@@ -673,15 +847,14 @@ fn live_capture_on_any_keeps_every_packet_of_a_handshake() {
     // `-i any` has no MTU to cap libpcap's per-packet ring slots in immediate mode; with
     // libpcap's default 2 MiB buffer a handshake's burst used to overflow it.
     let Some(peers) = peers() else { return };
-    let _server = peers.server(19141, "echo");
+    let server = peers.server("echo");
     let dir = temp_dir("live-any");
     let written = dir.join("any.pcap");
-    let sniffer = Sniffer::start_on(
-        "any",
-        &["--json", "-w", written.to_str().unwrap(), "tcp port 19141"],
-    );
-    peers.client("ws://127.0.0.1:19141/chat", "basic");
-    std::thread::sleep(Duration::from_millis(500));
+    let filter = format!("tcp port {}", server.port);
+    let mut sniffer =
+        Sniffer::start_on("any", &["--json", "-w", written.to_str().unwrap(), &filter]);
+    peers.client(&format!("ws://127.0.0.1:{}/chat", server.port), "basic");
+    sniffer.wait_for_line("the WebSocket connection's record", ended_websocket);
     sniffer.interrupt();
     let (code, out, err) = sniffer.finish(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
@@ -760,11 +933,12 @@ impl Netns {
             .unwrap()
     }
 
-    /// `n` Ethernet frames of 1000 bytes onto the wire from `va` (a raw socket: no peer needed).
+    /// `n` Ethernet frames of 1000 bytes onto the wire from `va` (a raw socket: no peer
+    /// needed), numbered from 0 in their first two payload bytes ([`last_frame_number`]).
     fn traffic(&self, n: u32) {
         let script = format!(
             "import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('va', 0))\n\
-             for _ in range({n}): s.send(b'\\xff' * 6 + b'\\x02' * 6 + b'\\x88\\xb5' + bytes(986))\n"
+             for i in range({n}): s.send(b'\\xff' * 6 + b'\\x02' * 6 + b'\\x88\\xb5' + i.to_bytes(2, 'big') + bytes(984))\n"
         );
         self.run(&["python3", "-c", &script]);
     }
@@ -774,6 +948,33 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
+}
+
+/// The largest frame number ([`Netns::traffic`]) in the classic pcap files of `dir` so far
+/// (what a live `-w` has flushed: every tick).
+fn last_frame_number(dir: &Path) -> Option<u16> {
+    let mut last = None;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+        let mut at = 24;
+        while let Some(header) = file.get(at..at + 16) {
+            let caplen = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
+            let Some(frame) = file.get(at + 16..at + 16 + caplen) else {
+                break;
+            };
+            if let Some(&[hi, lo]) = frame.get(14..16) {
+                last = last.max(Some(u16::from_be_bytes([hi, lo])));
+            }
+            at += 16 + caplen;
+        }
+    }
+    last
+}
+
+/// Sends SIGINT to `child` (`ip netns exec` runs wssniff in its own process).
+fn interrupt(child: &Child) {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
 }
 
 /// Waits until wssniff says it is listening (its first stderr line), then returns the rest.
@@ -799,10 +1000,15 @@ fn listening(child: &mut Child) -> std::thread::JoinHandle<String> {
 #[test]
 fn live_interface_that_disappears_is_said_with_the_summary_and_exit_3() {
     let Some(ns) = Netns::new("gone") else { return };
-    let mut child = ns.wssniff(&["-i", "vb", "-Z", "root"]);
+    let dir = temp_dir("live-gone");
+    let written = dir.join("before.pcap");
+    let mut child = ns.wssniff(&["-i", "vb", "-Z", "root", "-w", written.to_str().unwrap()]);
     let err = listening(&mut child);
     ns.traffic(5);
-    std::thread::sleep(Duration::from_millis(500));
+    // Read before the interface goes (the -w file is flushed at every tick).
+    wait_until("the five frames in the -w file", || {
+        pcap_records(&written) >= 5
+    });
     // The interface goes away under the capture (as an unplugged USB NIC does).
     ns.run(&["ip", "link", "del", "va"]);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -827,6 +1033,24 @@ fn live_interface_that_disappears_is_said_with_the_summary_and_exit_3() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no capture counters: {err}"));
     assert!(captured >= 5, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The whole records in the classic pcap file at `path` (0 while it is not there): what a
+/// live `-w` has flushed so far.
+fn pcap_records(path: &Path) -> usize {
+    let file = std::fs::read(path).unwrap_or_default();
+    let mut at = 24;
+    let mut records = 0;
+    while let Some(header) = file.get(at..at + 16) {
+        let caplen = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
+        if file.len() < at + 16 + caplen {
+            break;
+        }
+        at += 16 + caplen;
+        records += 1;
+    }
+    records
 }
 
 /// A tmpfs of `kib` KiB mounted on a new directory; unmounted on drop.
@@ -1000,46 +1224,34 @@ fn live_outputs_belong_to_the_user_privileges_were_dropped_to() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Sends the frames of a classic pcap file out on `lo` as they are, but addressed to a MAC
-/// that is not lo's, so the kernel's stack drops them while the capture sees them: a TLS
-/// session replayed with the key log already complete (a real peer's key log line can
-/// arrive after its ServerHello is read).
-const REPLAY_ON_LO: &str = r#"
-import socket, struct, sys, time
-data = open(sys.argv[1], 'rb').read()
-assert struct.unpack('<I', data[:4])[0] in (0xa1b2c3d4, 0xa1b23c4d)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("lo", 0))
-off = 24
-while off + 16 <= len(data):
-    caplen = struct.unpack('<I', data[off + 8:off + 12])[0]
-    frame = bytearray(data[off + 16:off + 16 + caplen])
-    off += 16 + caplen
-    frame[0:6] = b'\x02\x00\x00\x00\x00\x01'
-    s.send(bytes(frame))
-    time.sleep(0.002)
-"#;
-
 #[test]
 fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
-    let uid = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        assert!(!crate::util::under_ci(), "live tests need root in CI");
-        eprintln!("skipped: not root (live capture needs CAP_NET_RAW)");
+    // A TLS session replayed with the key log already complete (a real peer's key log line
+    // can arrive after its ServerHello is read), in a namespace of its own: no other test
+    // (here or in another checkout) replays the same session where these captures see it.
+    let Some(ns) = Netns::new("secrets") else {
         return;
+    };
+    // The sample was captured on lo: frames larger than a veth's default MTU.
+    for dev in ["va", "vb"] {
+        ns.run(&["ip", "link", "set", dev, "mtu", "65535"]);
     }
     let dir = temp_dir("live-secrets");
     let out = dir.join("decryptable.pcapng");
     let plain = dir.join("plain.pcap");
     let script = dir.join("replay.py");
-    std::fs::write(&script, REPLAY_ON_LO).unwrap();
+    std::fs::write(&script, REPLAY_ON).unwrap();
     let pcap = sample("tls/tls13-wss-python-ok.pcap");
     // The session's key log and another session's line, which must not be written.
     let sample_keys = std::fs::read_to_string(sample("tls/tls13-wss-python-ok.keys")).unwrap();
     let other = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
     let keys = dir.join("keys.txt");
     std::fs::write(&keys, format!("{sample_keys}{other}")).unwrap();
-    let with = Sniffer::start(&[
+    let mut with = ns.wssniff(&[
+        "-i",
+        "vb",
+        "-Z",
+        "root",
         "-q",
         "--keylog",
         keys.to_str().unwrap(),
@@ -1048,7 +1260,12 @@ fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
         "--write-secrets",
         "tcp port 18404",
     ]);
-    let without = Sniffer::start(&[
+    let with_err = listening(&mut with);
+    let mut without = ns.wssniff(&[
+        "-i",
+        "vb",
+        "-Z",
+        "root",
         "-q",
         "--keylog",
         keys.to_str().unwrap(),
@@ -1056,19 +1273,29 @@ fn live_write_secrets_makes_a_pcapng_tshark_decrypts_without_a_key_log() {
         plain.to_str().unwrap(),
         "tcp port 18404",
     ]);
-    let status = Command::new("python3")
-        .arg(&script)
-        .arg(&pcap)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::thread::sleep(Duration::from_millis(500));
-    with.interrupt();
-    without.interrupt();
-    let (code, _, err) = with.finish(Duration::from_secs(10));
+    let without_err = listening(&mut without);
+    ns.run(&[
+        "python3",
+        script.to_str().unwrap(),
+        "va",
+        pcap.to_str().unwrap(),
+    ]);
+    // Both wrote every replayed packet (flushed at every tick) before SIGINT, which drops
+    // what is not read yet.
+    let sent = pcap_records(&pcap);
+    wait_until("every packet in both -w files", || {
+        pcap_records(&plain) == sent && packets_in(&out) == Some(sent as u64)
+    });
+    let stop = |mut child: Child, err: std::thread::JoinHandle<String>| {
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let status = child.wait().unwrap();
+        (status.code(), err.join().unwrap())
+    };
+    let (code, err) = stop(with, with_err);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("1 decrypted"), "{err}");
-    let (code, _, err) = without.finish(Duration::from_secs(10));
+    let (code, err) = stop(without, without_err);
     assert_eq!(code, Some(0), "{err}");
 
     // The file carries its keys: wssniff reads it back decrypted without --keylog…
@@ -1127,20 +1354,25 @@ fn packets_per_file(dir: &Path) -> Vec<(String, u64)> {
     names
         .into_iter()
         .map(|n| {
-            let out = wssniff(&["-r", dir.join(&n).to_str().unwrap(), "-q"]);
-            let err = stderr(&out);
-            let packets = err
-                .lines()
-                .find_map(|l| {
-                    l.split(" packets (")
-                        .next()
-                        .filter(|_| l.contains(" packets ("))
-                })
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or_else(|| panic!("{n}: {err}"));
+            let packets =
+                packets_in(&dir.join(&n)).unwrap_or_else(|| panic!("{n}: no packet count"));
             (n, packets)
         })
         .collect()
+}
+
+/// The packets of the capture file at `path` as wssniff reads them (pcap or pcapng), or
+/// `None` when it cannot say (no such file yet).
+fn packets_in(path: &Path) -> Option<u64> {
+    let out = wssniff(&["-r", path.to_str()?, "-q"]);
+    let err = stderr(&out);
+    err.lines()
+        .find_map(|l| {
+            l.split(" packets (")
+                .next()
+                .filter(|_| l.contains(" packets ("))
+        })
+        .and_then(|n| n.trim().parse().ok())
 }
 
 fn uid_of(user: &str) -> u32 {
@@ -1162,7 +1394,8 @@ fn live_write_rotates_by_size_and_in_a_ring() {
         // Rotated files are created by the -Z user: the folder must let it (as for tcpdump).
         Command::new("chmod").arg("777").arg(&dir).status().unwrap();
         let base = dir.join("ws");
-        let mut args = vec!["-i", "vb", "-q", "-Z", "nobody", "--duration", "3"];
+        // --duration only as a backstop: stopped (SIGINT) once the last frame is written.
+        let mut args = vec!["-i", "vb", "-q", "-Z", "nobody", "--duration", "60"];
         args.extend(["-w", base.to_str().unwrap(), "-C", "0.01"]);
         if ring {
             args.extend(["-W", "3"]);
@@ -1173,6 +1406,10 @@ fn live_write_rotates_by_size_and_in_a_ring() {
         let reader = listening(&mut child);
         // 60 frames of 1000 bytes: a file takes 10 (10,000 bytes passed after the 10th).
         ns.traffic(60);
+        wait_until("the 60th frame in a file", || {
+            last_frame_number(&dir) == Some(59)
+        });
+        interrupt(&child);
         let status = child.wait().unwrap();
         let err = reader.join().unwrap();
         assert!(status.success(), "{err}");
@@ -1216,8 +1453,9 @@ fn live_write_rotates_by_time_and_stops_after_w_files() {
         "-i",
         "vb",
         "-q",
+        // Far beyond the bursts' end, so stopping before it is -W's doing.
         "--duration",
-        "20",
+        "120",
         "-w",
         base.to_str().unwrap(),
         "-G",
@@ -1229,15 +1467,18 @@ fn live_write_rotates_by_time_and_stops_after_w_files() {
         "0x88b5",
     ]);
     let reader = listening(&mut child);
-    for _ in 0..4 {
+    // A burst a second (packet time decides -G) until wssniff stops by itself: three bursts
+    // do it on an idle machine; a loaded one may need more (each burst starts a Python).
+    wait_until("wssniff to stop after two files", || {
         ns.traffic(5);
         std::thread::sleep(Duration::from_millis(1100));
-    }
+        child.try_wait().unwrap().is_some()
+    });
     let status = child.wait().unwrap();
     let err = reader.join().unwrap();
     assert!(status.success(), "{err}");
     assert!(
-        started.elapsed() < Duration::from_secs(15),
+        started.elapsed() < Duration::from_secs(100),
         "stopped by -W, not by --duration"
     );
     let files = packets_per_file(&dir);
@@ -1356,23 +1597,27 @@ fn live_threads_give_the_output_of_one_thread() {
         ]);
         let reader = listening(&mut child);
         // Read as it comes: a full pipe would stall the analysis.
-        let mut stdout = child.stdout.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
-            out
-        });
+        let out = lines_of(child.stdout.take().unwrap());
         sniffers.push((child, reader, out, written));
     }
+    // The marker last: once a sniffer printed its handshake, it analysed all before it.
+    let marker = dir.join("marker.pcap");
+    write_marker(&marker);
     let mut replay = vec!["python3", script.to_str().unwrap(), "va"];
     replay.extend(pcaps.iter().map(|p| p.to_str().unwrap()));
+    replay.push(marker.to_str().unwrap());
     ns.run(&replay);
-    std::thread::sleep(Duration::from_millis(700));
     let mut outputs = Vec::new();
     for (mut child, reader, out, written) in sniffers {
+        let mut lines = Vec::new();
+        wait_until("the marker's handshake", || {
+            lines.extend(out.try_iter());
+            lines.iter().any(|l: &String| l.contains(MARKER_PATH))
+        });
         let pid = child.id().to_string();
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        let out = out.join().unwrap();
+        lines.extend(out.iter());
+        let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let status = child.wait().unwrap();
         let err = reader.join().unwrap();
         assert!(status.success(), "{err}");
@@ -1405,6 +1650,42 @@ fn live_threads_give_the_output_of_one_thread() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The path of the marker's handshake ([`write_marker`]).
+const MARKER_PATH: &str = "/replay-done-marker";
+
+/// Writes to `path` a capture of one WebSocket handshake to [`MARKER_PATH`] between
+/// addresses no sample uses (10.99.0.1 → 10.99.0.2:80), replayed after the samples: a
+/// sniffer that printed its record analysed every packet replayed before it.
+fn write_marker(path: &Path) {
+    use crate::packet::{pcap, v4, Link, Tcp};
+    let (client, server) = (v4([10, 99, 0, 1], 40_000), v4([10, 99, 0, 2], 80));
+    let request = format!(
+        "GET {MARKER_PATH} HTTP/1.1\r\nHost: marker\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                    Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    let link = Link::Ethernet {
+        src: [2, 0, 0, 0, 0, 2],
+        dst: [2, 0, 0, 0, 0, 1],
+    };
+    let after_request = 101 + u32::try_from(request.len()).unwrap();
+    let packets = [
+        Tcp::new(client, server, 100, 0, "S", b"").build(link),
+        Tcp::new(server, client, 500, 101, "SA", b"").build(link),
+        Tcp::new(client, server, 101, 501, "A", request.as_bytes()).build(link),
+        Tcp::new(server, client, 501, after_request, "A", response.as_bytes()).build(link),
+    ];
+    let file = pcap::file(
+        pcap::LINKTYPE_ETHERNET,
+        65_535,
+        1_800_000_000,
+        packets.iter().map(Vec::as_slice),
+    );
+    std::fs::write(path, file).unwrap();
+}
+
 /// A JSON line with every time value (`ts`, `*_ts`, `*_ms`, `broken_at`) nulled.
 fn without_times(line: &str) -> serde_json::Value {
     fn blur(value: &mut serde_json::Value) {
@@ -1423,12 +1704,43 @@ fn without_times(line: &str) -> serde_json::Value {
                 }
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(blur),
+            // A finding's words quote durations too ("after 1.2 ms of silence").
+            serde_json::Value::String(text) => *text = durations_blurred(text),
             _ => {}
         }
     }
     let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
     blur(&mut value);
     value
+}
+
+/// `text` with every number followed by a unit of time (`1.2 ms`, `3 s`, `40 µs`) written
+/// `<time>`.
+fn durations_blurred(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..at]);
+        let number_end = rest[at..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map_or(rest.len(), |n| at + n);
+        let after = &rest[number_end..];
+        let unit = [" ms", " µs", " ns", " s"].into_iter().find(|u| {
+            after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_alphanumeric())
+        });
+        match unit {
+            Some(u) => {
+                out.push_str("<time>");
+                rest = &after[u.len()..];
+            }
+            None => {
+                out.push_str(&rest[at..number_end]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The records of a classic pcap file (what `-w` writes) without their timestamps: the
@@ -1461,7 +1773,7 @@ fn live_write_rotation_names_are_in_the_local_time_of_tz() {
     let base = dir.join("ws-%Y%m%d-%H%M%S-%Z-%s.pcap");
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_wssniff")])
-        .args(["-i", "vb", "-q", "--duration", "2", "-G", "60", "-w"])
+        .args(["-i", "vb", "-q", "--duration", "60", "-G", "60", "-w"])
         .arg(&base)
         .args(["ether", "proto", "0x88b5"])
         .env("TZ", "WSS-5:30")
@@ -1471,6 +1783,11 @@ fn live_write_rotation_names_are_in_the_local_time_of_tz() {
         .unwrap();
     let reader = listening(&mut child);
     ns.traffic(3);
+    // --duration is a backstop: stopped once the three frames are written.
+    wait_until("the three frames in a file", || {
+        last_frame_number(&dir) == Some(2)
+    });
+    interrupt(&child);
     let status = child.wait().unwrap();
     let err = reader.join().unwrap();
     assert!(status.success(), "{err}");
@@ -1526,8 +1843,9 @@ fn live_write_secrets_rotates_with_the_secrets_in_every_file() {
         "-i",
         "vb",
         "-q",
+        // A backstop: stopped (SIGINT) once every replayed packet is written.
         "--duration",
-        "3",
+        "60",
         "--keylog",
         keys.to_str().unwrap(),
         "-w",
@@ -1544,6 +1862,15 @@ fn live_write_secrets_rotates_with_the_secrets_in_every_file() {
         "va",
         pcap.to_str().unwrap(),
     ]);
+    let sent = pcap_records(&pcap) as u64;
+    wait_until("every replayed packet in the files", || {
+        let names = std::fs::read_dir(&files).unwrap();
+        let written: u64 = names
+            .map(|e| packets_in(&e.unwrap().path()).unwrap_or(0))
+            .sum();
+        written == sent
+    });
+    interrupt(&child);
     let status = child.wait().unwrap();
     let err = reader.join().unwrap();
     assert!(status.success(), "{err}");

@@ -597,15 +597,33 @@ impl Tmux {
     /// Waits until the pane shows `needle`. The deadline only turns a hang into a failure;
     /// nothing depends on how fast the screen changes.
     fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_screen(&[needle], &[])
+    }
+
+    /// Waits until the pane shows every one of `shown` and none of `hidden`, and returns that
+    /// screen. A redraw reaches the pane in several writes, so a screen caught in between
+    /// holds part of the old frame and part of the new one (seen under load: the table's
+    /// title drawn, the detail's lines below it not yet cleared): what a screen must and must
+    /// not show is judged on one that meets all of it, and a screen that never does fails
+    /// at the deadline with what it showed last.
+    fn wait_for_screen(&self, shown: &[&str], hidden: &[&str]) -> String {
+        self.wait_until(&format!("{shown:?} and none of {hidden:?}"), |screen| {
+            shown.iter().all(|s| screen.contains(s)) && !hidden.iter().any(|h| screen.contains(h))
+        })
+    }
+
+    /// Waits until `ok` holds for the pane (described by `what` in the failure), for at most
+    /// 60 s: a generous bound that only turns a hang or a wrong screen into a failure.
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
-            if screen.contains(needle) {
+            if ok(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "pane never showed {needle:?}; it shows:\n{screen}"
+                "pane never showed {what}; it shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -667,22 +685,20 @@ fn end_to_end_in_tmux() {
         "failed code:request_key_invalid",
     ]);
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    let screen = tmux.wait_for("row 1/1 (4 kept)");
-    assert!(
-        screen.contains("v:failed code:request_key_invalid"),
-        "{screen}"
+    tmux.wait_for_screen(
+        &[
+            "row 1/1 (4 kept)",
+            "v:failed code:request_key_invalid",
+            "/short-key",
+        ],
+        &[],
     );
-    assert!(screen.contains("/short-key"), "{screen}");
     // Details: why it failed and how to fix it.
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    let screen = tmux.wait_for("fix:");
-    assert!(screen.contains("Findings (2)"), "{screen}");
-    assert!(screen.contains("request_key_invalid"), "{screen}");
+    tmux.wait_for_screen(&["fix:", "Findings (2)", "request_key_invalid"], &[]);
     tmux.run(&["send-keys", "-t", "t", "q"]);
-    let screen = tmux.wait_for("EXIT:0");
     // The normal screen is back, as it was, and the terminal modes are restored.
-    assert!(screen.contains("BEFORE-TUI"), "{screen}");
-    assert!(!screen.contains("wssniff "), "{screen}");
+    tmux.wait_for_screen(&["EXIT:0", "BEFORE-TUI"], &["wssniff "]);
     let modes = tmux.run(&[
         "display-message",
         "-p",
@@ -1348,14 +1364,13 @@ fn end_to_end_follows_a_stream_in_tmux() {
     };
     tmux.wait_for("finished");
     tmux.run(&["send-keys", "-t", "t", "2"]);
-    let screen = tmux.wait_for("Ending");
-    assert!(screen.contains("Connections"), "{screen}");
+    tmux.wait_for_screen(&["Ending", "Connections"], &[]);
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
-    let screen = tmux.wait_for("Frames (");
-    assert!(screen.contains("C→S") || screen.contains("S→C"), "{screen}");
+    tmux.wait_until("a stream's frames", |screen| {
+        screen.contains("Frames (") && (screen.contains("C→S") || screen.contains("S→C"))
+    });
     tmux.run(&["send-keys", "-t", "t", "e"]);
-    let screen = tmux.wait_for("end:");
-    assert!(screen.contains("close "), "{screen}");
+    tmux.wait_for_screen(&["end:", "close "], &[]);
     tmux.run(&["send-keys", "-t", "t", "Tab"]);
     tmux.wait_for("bytes captured");
     tmux.run(&["send-keys", "-t", "t", "Tab"]);
@@ -1374,25 +1389,16 @@ fn end_to_end_merged_files_in_tmux() {
     let Some(tmux) = tui_in_tmux_reading(&["close-codes.pcap", "auth-401.pcap"], 120, 40) else {
         return;
     };
-    let screen = tmux.wait_for("finished");
-    assert!(screen.contains("2 files merged"), "{screen}");
+    tmux.wait_for_screen(&["finished", "2 files merged"], &[]);
     // close-codes' five handshakes and auth-401's two, in one table.
-    let screen = tmux.wait_for("row 1/");
-    assert!(
-        screen.contains("/1008") && screen.contains("401"),
-        "{screen}"
-    );
+    tmux.wait_for_screen(&["row 1/", "/1008", "401"], &[]);
     tmux.run(&["send-keys", "-t", "t", "2"]);
     tmux.wait_for("Ending");
     tmux.run(&["send-keys", "-t", "t", "Enter"]);
     tmux.wait_for("Frames (");
     tmux.run(&["send-keys", "-t", "t", "Tab"]);
-    let screen = tmux.wait_for("bytes captured");
-    assert!(
-        screen.contains("SYN"),
-        "the connection's first packet: {screen}"
-    );
-    assert!(!screen.contains("cannot be read"), "{screen}");
+    // The connection's first packet, read again.
+    tmux.wait_for_screen(&["bytes captured", "SYN"], &["cannot be read"]);
     tmux.run(&["send-keys", "-t", "t", "Escape"]);
     tmux.wait_for("Ending");
     tmux.run(&["send-keys", "-t", "t", "q"]);
@@ -1410,17 +1416,24 @@ fn end_to_end_socketio_detail_in_tmux() {
     tmux.wait_for("finished");
     tmux.run(&["send-keys", "-t", "t", "5"]);
     // The sessions table's column title (the handshake table has none such).
-    let screen = tmux.wait_for("Transports");
-    assert!(screen.contains("row 1/1"), "one session: {screen}");
+    // One session.
+    tmux.wait_for_screen(&["Transports", "row 1/1"], &[]);
     tmux.run(&["send-keys", "-t", "t", "Right"]);
-    let screen = tmux.wait_for("Connections (");
-    for part in ["open ", "poll ", "upgrade ", "heartbeat", "ended "] {
-        assert!(screen.contains(part), "{part}: {screen}");
-    }
-    assert!(!screen.contains("Transports"), "the detail, not the table");
+    // The detail, not the table.
+    tmux.wait_for_screen(
+        &[
+            "Connections (",
+            "open ",
+            "poll ",
+            "upgrade ",
+            "heartbeat",
+            "ended ",
+        ],
+        &["Transports"],
+    );
     tmux.run(&["send-keys", "-t", "t", "Left"]);
-    let screen = tmux.wait_for("Transports");
-    assert!(!screen.contains("heartbeat"), "back on the table: {screen}");
+    // Back on the table.
+    tmux.wait_for_screen(&["Transports", "row 1/1"], &["heartbeat"]);
     tmux.run(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXIT:0");
 }
@@ -2277,6 +2290,91 @@ fn packets_past_the_lists_room_are_found_by_scanning() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A scan of the live ring holds the ring's lock a part at a time and hands the
+/// connection's packets on with it free: the capture pushing packets meanwhile never waits
+/// for the scan's consumer (here it pushes from inside it, which would deadlock or find the
+/// lock taken before); packets it pushes are not scanned, and packets the ring gives up
+/// before the scan reached them fail the scan instead of being skipped silently.
+#[test]
+fn the_ring_scan_lets_the_capture_push_while_it_runs() {
+    use std::ops::ControlFlow;
+    use std::sync::{Arc, Mutex};
+    use wssniff::tui::feed::{PacketRing, PacketStore};
+    use wssniff::tui::scan::{scan, ScanEnd, ScanProgress, ScanRange};
+    let dir = crate::traffic::tmpdir("tui-ring-scan");
+    let paths = long_connection(&dir, "long", false);
+    let mut packets = Vec::new();
+    let mut source = wssniff::capture::FileSource::open(paths[0].to_str().unwrap()).unwrap();
+    source.for_each_packet(|p| {
+        packets.push((p.number, p.ts, p.linktype, p.data.to_vec()));
+        ControlFlow::Continue(())
+    });
+    assert!(packets.len() > 2_000, "more than one part of the ring");
+    let app = app_reading_files(&paths);
+    let record = &app.conns.record(0).unwrap().record;
+    let range = ScanRange {
+        ends: (record.client, record.server),
+        after: 0,
+        before: u64::MAX,
+        since: None,
+        until: None,
+        capture_packets: packets.len() as u64,
+    };
+    let ring_of = |cap: usize| {
+        let mut ring = PacketRing::new(cap);
+        for (number, ts, linktype, data) in &packets {
+            ring.push(*number, *ts, *linktype, data);
+        }
+        Arc::new(Mutex::new(ring))
+    };
+    let (_, last_ts, linktype, last_data) = packets.last().unwrap().clone();
+    let mut pushed = packets.len() as u64;
+    // Scans `ring`, pushing three copies of the last packet into it at each match (the
+    // capture going on, faster than the scan); returns the end and the numbers matched.
+    let mut scan_pushing = |ring: &Arc<Mutex<PacketRing>>| {
+        let store = PacketStore::Ring(Arc::clone(ring));
+        let mut matched = Vec::new();
+        let end = scan(None, Some(&store), range, &ScanProgress::default(), |p| {
+            matched.push(p.number);
+            let mut ring = ring
+                .try_lock()
+                .expect("the ring's lock is free while matches are handed on");
+            for _ in 0..3 {
+                pushed += 1;
+                ring.push(pushed, last_ts, linktype, &last_data);
+            }
+            ControlFlow::Continue(())
+        });
+        (end, matched)
+    };
+    // Room for everything: every packet of the connection, in order, none pushed during it.
+    let (end, matched) = scan_pushing(&ring_of(64 << 20));
+    assert_eq!(end, ScanEnd::Done);
+    let all: Vec<u64> = packets.iter().map(|p| p.0).collect();
+    assert_eq!(
+        matched, all,
+        "the whole connection, nothing pushed after the start"
+    );
+    // Room for the packets at the start only: what is pushed gives up packets the scan has
+    // not reached yet, and the scan says so.
+    let bytes: usize = packets.iter().map(|p| p.3.len() + 56).sum();
+    let (end, matched) = scan_pushing(&ring_of(bytes));
+    match end {
+        ScanEnd::Failed(why) => assert!(
+            why.starts_with("unavailable: the ring of recent live packets"),
+            "{why}"
+        ),
+        other => panic!("{other:?} after {} matches", matched.len()),
+    }
+    assert!(!matched.is_empty() && matched.len() < all.len());
+    assert_eq!(
+        matched,
+        all[..matched.len()],
+        "in order up to where it failed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The real binary on a generated long connection: open it, its raw packets, page to the
 /// middle with `]`, and the packets there are shown (frame 493's text).
 #[test]
@@ -2297,13 +2395,14 @@ fn end_to_end_opens_a_packet_from_the_middle_of_a_long_connection_in_tmux() {
     for _ in 0..16 {
         tmux.run(&["send-keys", "-t", "t", "]"]);
     }
-    let screen = tmux.wait_for("packets 993 to 1056 of 2011");
-    let screen = if screen.contains("msg-0493") {
-        screen
-    } else {
-        tmux.wait_for("msg-0493")
-    };
-    assert!(screen.contains("S→C ACK, 10 bytes"), "{screen}");
+    tmux.wait_for_screen(
+        &[
+            "packets 993 to 1056 of 2011",
+            "msg-0493",
+            "S→C ACK, 10 bytes",
+        ],
+        &[],
+    );
     tmux.run(&["send-keys", "-t", "t", "q"]);
     tmux.wait_for("EXIT:0");
     let _ = std::fs::remove_dir_all(&dir);
