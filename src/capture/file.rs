@@ -7,10 +7,12 @@
 //! been read the window's span past it. That first packet, and any later than the window,
 //! go where the file has them and are counted.
 //!
-//! For the sharded reader a plain pcap file is also read into blocks of its own that the
+//! For the sharded reader a pcap or pcapng file is also read into blocks of its own that the
 //! caller may keep by `Arc` ([`FileSource::for_each_record_in_blocks`]), handing packets on as
-//! offsets instead of copies; at the first record those blocks do not take, the ordinary
-//! reader goes on from it. A record cut by a block's end is moved to the next block's start.
+//! offsets instead of copies (a pcapng Enhanced Packet Block without options is read by hand,
+//! any other pcapng block by pcap-parser from the block); at the first record those blocks do
+//! not take, the ordinary reader goes on from it, reopened after its section's header. A
+//! record cut by a block's end is moved to the next block's start.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -18,7 +20,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use pcap_parser::nom;
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{Block, EnhancedPacketBlock};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
@@ -74,6 +76,257 @@ pub struct InBlock<'b> {
     pub start: usize,
 }
 
+/// A file read in blocks of [`BLOCK_BYTES`] for [`FileSource::for_each_record_in_blocks`]:
+/// the block being read, filled from the file after what the last one left (a record cut by
+/// its end).
+struct Blocks {
+    file: File,
+    block: SharedBlock,
+    /// Bytes of `block` read from the file.
+    filled: usize,
+    /// Where the next record starts in `block`.
+    at: usize,
+    /// The file has no more bytes after `filled`.
+    eof: bool,
+    pool: BlockPool,
+}
+
+impl Blocks {
+    /// A block from `pool` if it has one (read into again instead of allocating and faulting
+    /// in a new one), else a fresh one, allocated zeroed (calloc: pages the kernel hands out
+    /// zeroed, no memset of 4 MiB).
+    fn take(pool: &BlockPool) -> Vec<u8> {
+        match pool.lock().ok().and_then(|mut p| p.pop()) {
+            Some(mut block) => {
+                block.resize(BLOCK_BYTES, 0);
+                block
+            }
+            None => vec![0; BLOCK_BYTES],
+        }
+    }
+
+    /// Where the next record lies in the block and its length, reading on into the next
+    /// block when the record is cut by this one's end. `None` at the end of the file, at a
+    /// record cut by it, at one larger than a block carries on with, at a header not read as
+    /// `format` lays records out, or at a read error: the caller tells the end (`at ==
+    /// filled` and `eof`) from the rest, which the ordinary reader takes over.
+    #[inline]
+    fn next_record(&mut self, format: Format) -> Option<(usize, usize)> {
+        loop {
+            let rest = self.block.get(self.at..self.filled).unwrap_or_default();
+            match record_len(format, rest) {
+                Some(len) if len > MAX_BLOCK_RECORD.min(BLOCK_BYTES / 2) => return None,
+                Some(len) if len <= rest.len() => {
+                    let at = self.at;
+                    self.at += len;
+                    return Some((at, len));
+                }
+                // Not a header these blocks read.
+                None if rest.len() >= RECORD_HEAD => return None,
+                _ if self.eof => return None,
+                // Cut by the block's end.
+                _ => self.refill()?,
+            }
+        }
+    }
+
+    /// Moves what is left of the block (a record cut by its end) to the start of the next
+    /// one, and fills that from the file.
+    #[cold]
+    fn refill(&mut self) -> Option<()> {
+        let carried = self.filled - self.at;
+        let spent = std::mem::replace(&mut self.block, Arc::new(Vec::new()));
+        let mut next = match Arc::try_unwrap(spent) {
+            // Nobody kept a packet of it: read into it again.
+            Ok(mut spent) => {
+                spent.copy_within(self.at..self.filled, 0);
+                spent
+            }
+            Err(kept) => {
+                let mut fresh = Self::take(&self.pool);
+                if let (Some(to), Some(from)) =
+                    (fresh.get_mut(..carried), kept.get(self.at..self.filled))
+                {
+                    to.copy_from_slice(from);
+                }
+                fresh
+            }
+        };
+        let mut filled = carried;
+        while filled < next.len() {
+            match self.file.read(next.get_mut(filled..).unwrap_or_default()) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The ordinary reader meets the error again and says so.
+                Err(_) => return None,
+            }
+        }
+        self.block = Arc::new(next);
+        self.filled = filled;
+        self.at = 0;
+        Some(())
+    }
+}
+
+/// Bytes of a record's header [`record_len`] reads (pcapng: up to a section header's byte
+/// order magic).
+const RECORD_HEAD: usize = 16;
+
+/// The length of the record at the start of `buf` as its header says, when `buf` holds the
+/// header: a pcap record's 16 bytes and captured length, a pcapng block's total length (a
+/// section header's in the byte order its magic says). `None` when the header is cut by
+/// the end of `buf`, or is not one (a pcapng block shorter than its 12 bytes of framing, a
+/// section header with an unknown byte order magic).
+#[inline]
+fn record_len(format: Format, buf: &[u8]) -> Option<usize> {
+    let word = |at: usize, big: bool| {
+        let bytes = buf.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok())?;
+        Some(if big {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
+    };
+    let len = match format {
+        Format::PcapLe => word(8, false)?.checked_add(16)?,
+        Format::PcapBe => word(8, true)?.checked_add(16)?,
+        Format::Ng { big_endian } => {
+            let big = if word(0, false)? == pcap_parser::pcapng::SHB_MAGIC {
+                match word(8, false)? {
+                    0x1a2b_3c4d => false,
+                    0x4d3c_2b1a => true,
+                    _ => return None,
+                }
+            } else {
+                big_endian
+            };
+            let len = word(4, big)?;
+            if len < 12 {
+                return None;
+            }
+            len
+        }
+        Format::PcapModified | Format::Unknown => return None,
+    };
+    usize::try_from(len).ok()
+}
+
+/// An Enhanced Packet Block without options at the start of `buf` (`buf` is the block
+/// whole, as its total length says), read by hand as pcap-parser's `parse_block_le/be`
+/// reads it (`tests::enhanced_packet_matches_pcap_parser`), without its parser
+/// combinators. `None` for any other block, one with options, or one pcap-parser would not
+/// take, which the caller hands to pcap-parser.
+#[inline]
+fn enhanced_packet(format: Format, buf: &[u8]) -> Option<EnhancedPacketBlock<'_>> {
+    let Format::Ng { big_endian } = format else {
+        return None;
+    };
+    let (head, rest) = buf.split_first_chunk::<28>()?;
+    let at = |i: usize| {
+        let bytes = head
+            .get(i..i + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .unwrap_or_default();
+        if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
+    };
+    let (block_type, block_len1, caplen) = (at(0), at(4), at(20));
+    if block_type != pcap_parser::pcapng::EPB_MAGIC || caplen >= u32::MAX - 4 {
+        return None;
+    }
+    let padded = usize::try_from(caplen.div_ceil(4) * 4).ok()?;
+    // No options: the data's padding ends where the trailing length starts.
+    if usize::try_from(block_len1).ok()? != buf.len() || padded + 32 != buf.len() {
+        return None;
+    }
+    let (data, tail) = rest.split_at_checked(padded)?;
+    let tail: [u8; 4] = tail.try_into().ok()?;
+    let block_len2 = if big_endian {
+        u32::from_be_bytes(tail)
+    } else {
+        u32::from_le_bytes(tail)
+    };
+    if block_len2 != block_len1 {
+        return None;
+    }
+    Some(EnhancedPacketBlock {
+        block_type: u32::from_le_bytes(head.first_chunk::<4>().copied().unwrap_or_default()),
+        block_len1,
+        if_id: at(8),
+        ts_high: at(12),
+        ts_low: at(16),
+        caplen,
+        origlen: at(24),
+        data,
+        options: Vec::new(),
+        block_len2,
+    })
+}
+
+/// What [`FileSource::next_in_blocks`] found: where in the block a packet or secrets lie.
+enum InBlocks {
+    Packet(PacketAt),
+    Secrets(SecretsAt),
+    /// A block without packets (headers, interfaces, statistics, names, an EPB of an
+    /// interface not described), decoded into the state.
+    Nothing,
+    /// The end of the file, at a record's end.
+    End,
+    /// Something the blocks do not take, at the read position: the ordinary reader goes on.
+    Unblock,
+}
+
+/// A packet in a read block, not yet numbered.
+#[derive(Clone, Copy)]
+struct PacketAt {
+    start: usize,
+    len: usize,
+    ts: Timestamp,
+    linktype: Linktype,
+    orig_len: u32,
+}
+
+impl PacketAt {
+    fn packet(self, block: &[u8]) -> Packet<'_> {
+        Packet {
+            number: 0,
+            ts: self.ts,
+            linktype: self.linktype,
+            data: block
+                .get(self.start..self.start + self.len)
+                .unwrap_or_default(),
+            orig_len: self.orig_len,
+        }
+    }
+}
+
+/// A Decryption Secrets Block's secrets in a read block.
+#[derive(Clone, Copy)]
+struct SecretsAt {
+    kind: SecretsKind,
+    start: usize,
+    len: usize,
+}
+
+impl SecretsAt {
+    fn secrets<'b>(self, block: &'b [u8], state: &ReadState) -> Secrets<'b> {
+        Secrets {
+            kind: self.kind,
+            data: block
+                .get(self.start..self.start + self.len)
+                .unwrap_or_default(),
+            after_packet: state.summary.packets,
+        }
+    }
+}
+
 /// What a completed read covered.
 #[derive(Debug, Default)]
 pub struct ReadSummary {
@@ -113,6 +366,10 @@ struct ReadState {
     index: Option<(PacketIndex, Arc<Section>)>,
     /// How the next block is parsed, from the file header or the last section header.
     format: Format,
+    /// Where the header of the section being read lies in the file, and its length (the
+    /// pcap file header, or the pcapng section header block), as read in file order: what
+    /// the ordinary reader is reopened after when read blocks hand over to it.
+    section_header: (u64, usize),
 }
 
 /// The record layout of the file, for parsing blocks ahead of the read position.
@@ -141,16 +398,22 @@ struct LegacyRecord<'a> {
 }
 
 impl<'a> LegacyRecord<'a> {
+    /// Its timestamp, in `iface`'s units and offset.
+    #[inline]
+    fn ts(&self, iface: Interface) -> Timestamp {
+        Timestamp::from_parts(
+            i64::from(self.ts_sec).saturating_add(iface.ts_offset),
+            u64::from(self.ts_frac),
+            iface.units_per_sec,
+        )
+    }
+
     /// The record as a packet of `iface` (numbered later, by the caller's count).
     #[inline]
     fn packet(self, iface: Interface) -> Packet<'a> {
         Packet {
             number: 0,
-            ts: Timestamp::from_parts(
-                i64::from(self.ts_sec).saturating_add(iface.ts_offset),
-                u64::from(self.ts_frac),
-                iface.units_per_sec,
-            ),
+            ts: self.ts(iface),
             linktype: iface.linktype,
             data: self.data,
             orig_len: self.orig_len,
@@ -227,6 +490,7 @@ impl Default for ReadState {
             buffer_size: INITIAL_BUFFER_BYTES,
             format: Format::Unknown,
             index: None,
+            section_header: (0, 24),
         }
     }
 }
@@ -301,6 +565,7 @@ impl ReadState {
                     Format::PcapLe
                 };
                 self.note_section(Some(24), None);
+                self.section_header = (self.summary.bytes, 24);
                 self.legacy = Some(Interface {
                     linktype: Linktype(u32::try_from(header.network.0).unwrap_or(0)),
                     units_per_sec: units,
@@ -340,6 +605,10 @@ impl ReadState {
                 // A new section restarts interface numbering (pcapng §4.1).
                 self.interfaces.clear();
                 self.note_section(Some(u64::from(shb.block_len1)), None);
+                self.section_header = (
+                    self.summary.bytes,
+                    usize::try_from(shb.block_len1).unwrap_or(usize::MAX),
+                );
                 self.drops_in_earlier_sections += self
                     .drops_by_interface
                     .drain(..)
@@ -734,128 +1003,194 @@ impl FileSource {
         self.take_summary()
     }
 
-    /// As [`FileSource::for_each_record`], and for a plain pcap file (not standard input,
-    /// not pcapng, read in file order) the packets' bytes are read into blocks of
+    /// As [`FileSource::for_each_record`], and for a pcap or pcapng file (not standard input,
+    /// not modified pcap, read in file order) the packets' bytes are read into blocks of
     /// [`BLOCK_BYTES`] that the callback may keep (by `Arc`) instead of copying each packet:
     /// [`InBlock`] says where a packet lies. Blocks come from `pool` when it has one. From
     /// anything the blocks do not take (a packet out of timestamp order, a record too large
-    /// for a block, a record cut by the file's end, a read error) the ordinary reader goes
-    /// on at that record, so what is handed on, and the summary, are the same either way.
+    /// for a block, a record cut by the file's end, a block pcap-parser would not parse, a
+    /// read error) the ordinary reader goes on at that record, so what is handed on, and the
+    /// summary, are the same either way.
     pub fn for_each_record_in_blocks(
         &mut self,
         pool: &BlockPool,
         mut on_record: impl FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
     ) -> ReadSummary {
+        let Some(mut blocks) = self.open_blocks(pool) else {
+            return self.for_each_record(|r| on_record(r, None));
+        };
+        loop {
+            let (found, consumed) = self.next_in_blocks(&mut blocks);
+            let stop = match found {
+                InBlocks::Packet(at) => {
+                    let mut packet = at.packet(&blocks.block);
+                    if packet.ts < self.last_out && self.reorder_span > 0 {
+                        // The window engages there, in the ordinary reader.
+                        return self.go_on_unblocked(&mut on_record);
+                    }
+                    self.last_out = packet.ts;
+                    self.state.count(&mut packet, None);
+                    let place = InBlock {
+                        block: &blocks.block,
+                        start: at.start,
+                    };
+                    on_record(Record::Packet(&packet), Some(place)).is_break()
+                }
+                InBlocks::Secrets(at) => {
+                    on_record(Record::Secrets(at.secrets(&blocks.block, &self.state)), None)
+                        .is_break()
+                }
+                InBlocks::Nothing => false,
+                InBlocks::End => return self.take_summary(),
+                InBlocks::Unblock => return self.go_on_unblocked(&mut on_record),
+            };
+            self.state.summary.bytes += consumed as u64;
+            if stop {
+                return self.take_summary();
+            }
+        }
+    }
+
+    /// The read blocks of this file from the read position on, when they can take it: not
+    /// standard input, in file order, no packet index asked for, nothing handed on yet, and
+    /// pcap or pcapng. Reads the file header (or first section header) first.
+    fn open_blocks(&mut self, pool: &BlockPool) -> Option<Blocks> {
         let eligible = self.window.is_none()
             && self.path != "-"
             && self.state.index.is_none()
             && self.state.summary.packets == 0;
-        if eligible && self.state.format == Format::Unknown {
+        if !eligible {
+            return None;
+        }
+        if self.state.format == Format::Unknown {
             // The file header, through pcap-parser as always.
             if let Ok((consumed, block)) = self.reader.next() {
                 self.state.decode(block);
                 self.advance(consumed);
             }
         }
-        let plain = matches!(self.state.format, Format::PcapLe | Format::PcapBe);
-        let file = File::open(&self.path).and_then(|mut f| {
-            f.seek(SeekFrom::Start(self.state.summary.bytes))?;
-            Ok(f)
-        });
-        let (true, true, Some(iface), Ok(mut file)) = (eligible, plain, self.state.legacy, file)
-        else {
-            return self.for_each_record(|r| on_record(r, None));
+        let taken = match self.state.format {
+            Format::PcapLe | Format::PcapBe => self.state.legacy.is_some(),
+            Format::Ng { .. } => true,
+            Format::PcapModified | Format::Unknown => false,
         };
-        // A fresh block is allocated zeroed (calloc: pages the kernel hands out zeroed, no
-        // memset of 4 MiB).
-        let take = |pool: &BlockPool| match pool.lock().ok().and_then(|mut p| p.pop()) {
-            Some(mut block) => {
-                block.resize(BLOCK_BYTES, 0);
-                block
-            }
-            None => vec![0; BLOCK_BYTES],
-        };
-        let mut next = take(pool);
-        let mut carried = 0;
-        loop {
-            // Fill the block after what the last one left (a record cut by its end).
-            let mut filled = carried;
-            let mut eof = false;
-            while filled < next.len() {
-                match file.read(next.get_mut(filled..).unwrap_or_default()) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // The ordinary reader meets the error again and says so.
-                    Err(_) => return self.go_on_unblocked(&mut on_record),
-                }
-            }
-            let block: SharedBlock = Arc::new(std::mem::take(&mut next));
-            let mut at = 0;
-            while let Some((consumed, record)) =
-                legacy_record(self.state.format, block.get(at..filled).unwrap_or_default())
-            {
-                if consumed > MAX_BLOCK_RECORD {
-                    return self.go_on_unblocked(&mut on_record);
-                }
-                let mut packet = record.packet(iface);
-                if packet.ts < self.last_out && self.reorder_span > 0 {
-                    // The window engages there, in the ordinary reader.
-                    return self.go_on_unblocked(&mut on_record);
-                }
-                self.last_out = packet.ts;
-                self.state.count(&mut packet, None);
-                let place = InBlock {
-                    block: &block,
-                    start: at + 16,
-                };
-                let stop = on_record(Record::Packet(&packet), Some(place)).is_break();
-                self.state.summary.bytes += consumed as u64;
-                at += consumed;
-                if stop {
-                    return self.take_summary();
-                }
-            }
-            carried = filled - at;
-            if eof || carried > BLOCK_BYTES / 2 {
-                if carried == 0 {
-                    return self.take_summary();
-                }
-                // A record cut by the file's end (the ordinary reader says how), or one a
-                // block cannot carry on with.
-                return self.go_on_unblocked(&mut on_record);
-            }
-            next = match Arc::try_unwrap(block) {
-                // Nobody kept a packet of it: read into it again.
-                Ok(mut spent) => {
-                    spent.copy_within(at..filled, 0);
-                    spent
-                }
-                Err(kept) => {
-                    let mut fresh = take(pool);
-                    if let (Some(to), Some(from)) = (fresh.get_mut(..carried), kept.get(at..filled))
-                    {
-                        to.copy_from_slice(from);
-                    }
-                    fresh
-                }
-            };
+        if !taken {
+            return None;
         }
+        let mut file = File::open(&self.path).ok()?;
+        file.seek(SeekFrom::Start(self.state.summary.bytes)).ok()?;
+        Some(Blocks {
+            file,
+            block: Arc::new(Blocks::take(pool)),
+            filled: 0,
+            at: 0,
+            eof: false,
+            pool: Arc::clone(pool),
+        })
+    }
+
+    /// The next record of `blocks`, decoded (headers, interfaces and statistics into the
+    /// state), with its length in the file; the caller adds that to the bytes read once it
+    /// has handed the record on.
+    #[inline]
+    fn next_in_blocks(&mut self, blocks: &mut Blocks) -> (InBlocks, usize) {
+        let format = self.state.format;
+        // A pcap record whole in the block: read at once, without the framing checks below.
+        if let (Some(iface), Some((len, record))) = (
+            self.state.legacy,
+            legacy_record(
+                format,
+                blocks.block.get(blocks.at..blocks.filled).unwrap_or_default(),
+            ),
+        ) {
+            if len <= MAX_BLOCK_RECORD.min(BLOCK_BYTES / 2) {
+                let found = PacketAt {
+                    start: blocks.at + 16,
+                    len: record.data.len(),
+                    ts: record.ts(iface),
+                    linktype: iface.linktype,
+                    orig_len: record.orig_len,
+                };
+                blocks.at += len;
+                return (InBlocks::Packet(found), len);
+            }
+        }
+        let Some((at, len)) = blocks.next_record(format) else {
+            return if blocks.at == blocks.filled && blocks.eof {
+                (InBlocks::End, 0)
+            } else {
+                (InBlocks::Unblock, 0)
+            };
+        };
+        let bytes = blocks.block.get(at..at + len).unwrap_or_default();
+        let base = blocks.block.as_ptr() as usize;
+        let offset = |data: &[u8]| (data.as_ptr() as usize).saturating_sub(base);
+        if let Format::PcapLe | Format::PcapBe = format {
+            let (Some(iface), Some((_, record))) = (self.state.legacy, legacy_record(format, bytes))
+            else {
+                return (InBlocks::Unblock, 0);
+            };
+            let packet = record.packet(iface);
+            let found = PacketAt {
+                start: offset(packet.data),
+                len: packet.data.len(),
+                ts: packet.ts,
+                linktype: packet.linktype,
+                orig_len: packet.orig_len,
+            };
+            return (InBlocks::Packet(found), len);
+        }
+        let block = match enhanced_packet(format, bytes) {
+            Some(epb) => PcapBlockOwned::NG(Block::EnhancedPacket(epb)),
+            None => match parse_block(format, bytes) {
+                // What pcap-parser takes from the bytes the header says are the block's.
+                Ok((parsed, block)) if parsed == len => block,
+                        _ => return (InBlocks::Unblock, 0),
+            },
+        };
+        let found = match self.state.decode(block) {
+            Decoded::Packet(packet) => InBlocks::Packet(PacketAt {
+                start: offset(packet.data),
+                len: packet.data.len(),
+                ts: packet.ts,
+                linktype: packet.linktype,
+                orig_len: packet.orig_len,
+            }),
+            Decoded::Secrets(secrets) => InBlocks::Secrets(SecretsAt {
+                kind: secrets.kind,
+                start: offset(secrets.data),
+                len: secrets.data.len(),
+            }),
+            Decoded::Nothing => InBlocks::Nothing,
+        };
+        (found, len)
     }
 
     /// The ordinary reader, on from the first record not handed on (the read position of
-    /// [`FileSource::for_each_record_in_blocks`]): reopened there, its header read again.
+    /// [`FileSource::for_each_record_in_blocks`]).
     #[cold]
     fn go_on_unblocked(
         &mut self,
         on_record: &mut dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
     ) -> ReadSummary {
+        if self.unblock() {
+            self.for_each_record(|r| on_record(r, None))
+        } else {
+            self.take_summary()
+        }
+    }
+
+    /// Hands the reading over from read blocks to the ordinary reader at the read position:
+    /// reopened there after the header of the section it is in (the pcap file header, or the
+    /// pcapng section header block, whose interfaces the state still has), that header read
+    /// again. `false` (the error in the summary) when the file cannot be read again.
+    #[cold]
+    fn unblock(&mut self) -> bool {
         let offset = self.state.summary.bytes;
+        let (header_at, header_len) = self.state.section_header;
         let reopened = File::open(&self.path).and_then(|mut file| {
-            let mut header = vec![0u8; 24];
+            let mut header = vec![0u8; header_len];
+            file.seek(SeekFrom::Start(header_at))?;
             file.read_exact(&mut header)?;
             file.seek(SeekFrom::Start(offset))?;
             Ok(io::Cursor::new(header).chain(file))
@@ -869,16 +1204,17 @@ impl FileSource {
         };
         match fresh {
             Ok(mut fresh) => {
-                // Its header block: the same file header, known already.
+                // Its header block: known already (decoding a section header again would
+                // forget the section's interfaces).
                 if let Ok((consumed, _)) = fresh.reader.next() {
                     fresh.reader.consume_noshift(consumed);
                 }
                 self.reader = fresh.reader;
-                self.for_each_record(|r| on_record(r, None))
+                true
             }
             Err(error) => {
                 self.state.summary.error = Some(error);
-                self.take_summary()
+                false
             }
         }
     }
@@ -1432,6 +1768,12 @@ mod tests {
         let mut seen = Vec::new();
         let mut in_blocks = 0;
         let mut note = |record: Record<'_, '_>, place: Option<InBlock<'_>>| {
+            if let Record::Secrets(secrets) = &record {
+                seen.push(format!(
+                    "secrets {:?} after {} {:?}",
+                    secrets.kind, secrets.after_packet, secrets.data
+                ));
+            }
             if let Record::Packet(p) = record {
                 if let Some(place) = place {
                     assert_eq!(
@@ -1489,5 +1831,269 @@ mod tests {
         let (seen, taken, _) = read_all(&path, true);
         std::fs::remove_file(&path).unwrap();
         seen.len() == 100 && taken == 100
+    }
+
+    /// A pcapng file written block by block, in either byte order per section.
+    #[derive(Default)]
+    struct Ng {
+        out: Vec<u8>,
+        big: bool,
+    }
+
+    impl Ng {
+        fn word(&self, v: u32) -> [u8; 4] {
+            if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        fn half(&self, v: u16) -> [u8; 2] {
+            if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        /// A block of type `kind` around `body` (padded to 32 bits).
+        fn block(&mut self, kind: u32, body: &[u8]) -> &mut Self {
+            let mut body = body.to_vec();
+            body.resize(body.len().div_ceil(4) * 4, 0);
+            let len = u32::try_from(body.len() + 12).unwrap();
+            let (k, l) = (self.word(kind), self.word(len));
+            self.out.extend_from_slice(&k);
+            self.out.extend_from_slice(&l);
+            self.out.extend_from_slice(&body);
+            self.out.extend_from_slice(&l);
+            self
+        }
+
+        /// An option: code, length, value padded to 32 bits.
+        fn option(&self, code: u16, value: &[u8]) -> Vec<u8> {
+            let mut o = self.half(code).to_vec();
+            o.extend_from_slice(&self.half(u16::try_from(value.len()).unwrap()));
+            o.extend_from_slice(value);
+            o.resize(o.len().div_ceil(4) * 4, 0);
+            o
+        }
+
+        fn section(&mut self, big: bool) -> &mut Self {
+            self.big = big;
+            let mut body = self.word(0x1a2b_3c4d).to_vec();
+            body.extend_from_slice(&self.half(1));
+            body.extend_from_slice(&self.half(0));
+            body.extend_from_slice(&[0xff; 8]);
+            self.block(0x0a0d_0d0a, &body)
+        }
+
+        /// An interface of link type Ethernet, with `if_tsresol` when given.
+        fn interface(&mut self, tsresol: Option<u8>) -> &mut Self {
+            let mut body = self.half(1).to_vec();
+            body.extend_from_slice(&[0, 0]);
+            body.extend_from_slice(&self.word(65535));
+            if let Some(r) = tsresol {
+                body.extend(self.option(9, &[r]));
+                body.extend_from_slice(&[0; 4]);
+            }
+            self.block(1, &body)
+        }
+
+        /// An Enhanced Packet Block of `len` bytes, with an `opt_comment` when `comment`.
+        fn packet(&mut self, iface: u32, ts: u64, len: usize, comment: bool) -> &mut Self {
+            let mut body = Vec::new();
+            #[allow(clippy::cast_possible_truncation)]
+            for w in [iface, (ts >> 32) as u32, ts as u32] {
+                body.extend_from_slice(&self.word(w));
+            }
+            let len32 = u32::try_from(len).unwrap();
+            body.extend_from_slice(&self.word(len32));
+            body.extend_from_slice(&self.word(len32 + 3));
+            body.extend((0..len).map(|b| (b as u8) ^ (ts as u8)));
+            body.resize(body.len().div_ceil(4) * 4, 0);
+            if comment {
+                body.extend(self.option(1, b"a comment"));
+                body.extend_from_slice(&[0; 4]);
+            }
+            self.block(6, &body)
+        }
+
+        fn simple(&mut self, len: usize) -> &mut Self {
+            let mut body = self.word(u32::try_from(len).unwrap()).to_vec();
+            body.extend((0..len).map(|b| b as u8));
+            self.block(3, &body)
+        }
+
+        fn names(&mut self) -> &mut Self {
+            self.block(4, &[0; 4])
+        }
+
+        fn statistics(&mut self, iface: u32, dropped: u64) -> &mut Self {
+            let mut body = self.word(iface).to_vec();
+            body.extend_from_slice(&[0; 8]);
+            let d = if self.big {
+                dropped.to_be_bytes()
+            } else {
+                dropped.to_le_bytes()
+            };
+            body.extend(self.option(5, &d));
+            body.extend_from_slice(&[0; 4]);
+            self.block(5, &body)
+        }
+
+        fn secrets(&mut self, text: &[u8]) -> &mut Self {
+            let mut body = self.word(0x544c_534b).to_vec();
+            body.extend_from_slice(&self.word(u32::try_from(text.len()).unwrap()));
+            body.extend_from_slice(text);
+            self.block(10, &body)
+        }
+
+        fn write(&self, name: &str, cut: usize) -> std::path::PathBuf {
+            let path =
+                std::env::temp_dir().join(format!("wssniff-ng-{}-{name}", std::process::id()));
+            std::fs::write(&path, &self.out[..self.out.len() - cut]).unwrap();
+            path
+        }
+    }
+
+    /// Two sections (little-endian, then big-endian) holding every kind of block the reader
+    /// meets: interfaces with microsecond, nanosecond and millisecond resolution, packets of
+    /// lengths that cut them at the (4 KiB in tests) blocks' ends, one with options, simple
+    /// packets, names, statistics, secrets, and a packet of an interface not described.
+    fn ng_sample(late: bool, oversized: bool) -> Ng {
+        let mut ng = Ng::default();
+        ng.section(false).interface(None).interface(Some(9));
+        // A simple packet has no timestamp (0): first, before any packet later than that.
+        ng.simple(77).secrets(b"CLIENT_RANDOM 00 11\n").names();
+        let mut ts = 1_700_000_000_000_000u64;
+        for i in 0..120usize {
+            ts += 1000;
+            let iface = u32::from(i % 3 == 0);
+            let stamp = if iface == 1 { ts * 1000 } else { ts };
+            ng.packet(iface, stamp, 40 + (i * 37) % 700, i == 60);
+            if i == 30 {
+                ng.statistics(0, 5).statistics(1, 2);
+            }
+            if i == 90 {
+                ng.packet(7, stamp, 60, false).secrets(b"late secrets\n");
+            }
+            if oversized && i == 100 {
+                ng.packet(0, ts, 3000, false);
+            }
+        }
+        ng.statistics(0, 9);
+        ng.section(true).interface(Some(3)).interface(None);
+        let mut ms = ts / 1000;
+        for i in 0..80usize {
+            ms += 1;
+            let iface = u32::from(i % 2 == 1);
+            let stamp = if iface == 1 { ms * 1000 } else { ms };
+            ng.packet(iface, stamp, 60 + (i * 53) % 900, i == 10);
+            if late && i == 50 {
+                // Earlier than what came before it: the window engages (in the ordinary
+                // reader, after the big-endian section's header).
+                ng.packet(0, ms - 500, 64, false);
+            }
+        }
+        ng.statistics(1, 4);
+        ng
+    }
+
+    #[test]
+    fn read_blocks_take_pcapng_as_the_ordinary_reader_does() {
+        let whole = ng_sample(false, false).write("whole", 0);
+        let (seen, taken, _) = read_all(&whole, true);
+        // Every packet the file holds, in blocks: none left to the ordinary reader.
+        let packets = seen.iter().filter(|s| !s.starts_with("secrets")).count();
+        // (The packet of interface 7, not described, is not one.)
+        assert_eq!((packets, taken), (201, 201));
+        // Records cut at the end of each block, a packet out of order in the big-endian
+        // section, a block too large for a block, a file cut mid-block, damage (a trailing
+        // length that disagrees), an unknown byte order magic in the second section header.
+        let late = ng_sample(true, false).write("late", 0);
+        let oversized = ng_sample(false, true).write("oversized", 0);
+        let cut = ng_sample(false, false).write("cut", 100);
+        let mut damaged = ng_sample(false, false);
+        // The 60th block's trailing length (little-endian section).
+        let mut at = 0;
+        for _ in 0..60 {
+            at += u32::from_le_bytes(damaged.out[at + 4..at + 8].try_into().unwrap()) as usize;
+        }
+        let len = u32::from_le_bytes(damaged.out[at + 4..at + 8].try_into().unwrap()) as usize;
+        damaged.out[at + len - 4] ^= 0x40;
+        let damaged = damaged.write("damaged", 0);
+        let mut bom = ng_sample(false, false);
+        let second = bom
+            .out
+            .windows(4)
+            .rposition(|w| w == [0x0a, 0x0d, 0x0d, 0x0a])
+            .unwrap();
+        bom.out[second + 8] = 0x77;
+        let bom = bom.write("bom", 0);
+        for path in [&whole, &late, &oversized, &cut, &damaged, &bom] {
+            let (ordinary, none, summary) = read_all(path, false);
+            let (blocked, taken, blocked_summary) = read_all(path, true);
+            assert_eq!(none, 0);
+            assert_eq!(ordinary, blocked, "{}", path.display());
+            assert_eq!(summary, blocked_summary, "{}", path.display());
+            // Blocks took the packets before what they do not take: a late packet or a
+            // large block is read by the ordinary reader (and what follows them), damage is
+            // reported by it.
+            let all = blocked.iter().filter(|s| !s.starts_with("secrets")).count();
+            assert!(taken >= 50, "{}: {taken}", path.display());
+            if path == &late || path == &oversized {
+                assert!(taken < all, "{}: {taken}", path.display());
+            }
+            if path != &whole && path != &late && path != &oversized {
+                assert!(summary.contains("error: Some"), "{}", path.display());
+            }
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    /// The hand-read Enhanced Packet Block is what pcap-parser reads, or `None`.
+    #[test]
+    fn enhanced_packet_matches_pcap_parser() {
+        let mut taken = 0;
+        for big in [false, true] {
+            let format = Format::Ng { big_endian: big };
+            for len in 0..70 {
+                for comment in [false, true] {
+                    let mut ng = Ng {
+                        big,
+                        ..Ng::default()
+                    };
+                    ng.packet(1, 0x1234_5678_9abc, len, comment);
+                    // Then spoil each header word in turn.
+                    for spoil in [None, Some(4), Some(20), Some(24), Some(ng.out.len() - 4)] {
+                        let mut buf = ng.out.clone();
+                        if let Some(at) = spoil {
+                            buf[at] ^= 0x04;
+                        }
+                        let ours = enhanced_packet(format, &buf);
+                        let theirs = parse_block(format, &buf);
+                        if let Some(ours) = ours {
+                            taken += 1;
+                            let Ok((used, PcapBlockOwned::NG(Block::EnhancedPacket(theirs)))) =
+                                theirs
+                            else {
+                                panic!("len {len} spoil {spoil:?}: pcap-parser refuses");
+                            };
+                            assert_eq!(used, buf.len());
+                            assert_eq!(
+                                format!("{ours:?}"),
+                                format!("{theirs:?}"),
+                                "len {len} spoil {spoil:?}"
+                            );
+                        } else if !comment && spoil.is_none() {
+                            panic!("len {len}: not read by hand");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 140, "{taken}");
+        assert!(enhanced_packet(Format::PcapLe, &[0; 64]).is_none());
     }
 }
