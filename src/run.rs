@@ -499,7 +499,7 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
                 threads::analyse(
                     &config.engine,
                     workers,
-                    |on_record, _| source.for_each_record(|r| on_record(r, None)),
+                    |on_record, pool| source.for_each_record_in_blocks(pool, on_record),
                     filter,
                     &mut keys,
                     &mut step,

@@ -48,7 +48,7 @@ const LOOKAHEAD_SHARE: usize = 16;
 /// byte share); past it the window is as long as this many packets.
 const MAX_HELD_PACKETS: usize = 1 << 16;
 
-/// Bytes of a plain pcap file read at once into a block that the sharded reader hands out
+/// Bytes of a pcap or pcapng file read at once into a block that the sharded reader hands out
 /// whole ([`FileSource::for_each_record_in_blocks`]).
 #[cfg(not(test))]
 pub const BLOCK_BYTES: usize = 4 << 20;
@@ -184,7 +184,9 @@ const RECORD_HEAD: usize = 16;
 #[inline]
 fn record_len(format: Format, buf: &[u8]) -> Option<usize> {
     let word = |at: usize, big: bool| {
-        let bytes = buf.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok())?;
+        let bytes = buf
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())?;
         Some(if big {
             u32::from_be_bytes(bytes)
         } else {
@@ -735,6 +737,11 @@ pub struct FileSource {
     scan_ended: bool,
     /// The packet [`FileSource::peek`] chose, for [`FileSource::take`] (window mode).
     chosen: Option<u64>,
+    /// Read blocks taking over from the ordinary reader for [`FileSource::peek`] and
+    /// [`FileSource::take`] ([`FileSource::read_in_blocks`]), with the packet `peek`
+    /// stopped at and its record's length.
+    blocks: Option<Box<Blocks>>,
+    peeked: Option<(PacketAt, usize)>,
 }
 
 impl FileSource {
@@ -833,6 +840,8 @@ impl FileSource {
             scan_at: 0,
             scan_ended: false,
             chosen: None,
+            blocks: None,
+            peeked: None,
         })
     }
 
@@ -1036,10 +1045,11 @@ impl FileSource {
                     };
                     on_record(Record::Packet(&packet), Some(place)).is_break()
                 }
-                InBlocks::Secrets(at) => {
-                    on_record(Record::Secrets(at.secrets(&blocks.block, &self.state)), None)
-                        .is_break()
-                }
+                InBlocks::Secrets(at) => on_record(
+                    Record::Secrets(at.secrets(&blocks.block, &self.state)),
+                    None,
+                )
+                .is_break(),
                 InBlocks::Nothing => false,
                 InBlocks::End => return self.take_summary(),
                 InBlocks::Unblock => return self.go_on_unblocked(&mut on_record),
@@ -1100,7 +1110,10 @@ impl FileSource {
             self.state.legacy,
             legacy_record(
                 format,
-                blocks.block.get(blocks.at..blocks.filled).unwrap_or_default(),
+                blocks
+                    .block
+                    .get(blocks.at..blocks.filled)
+                    .unwrap_or_default(),
             ),
         ) {
             if len <= MAX_BLOCK_RECORD.min(BLOCK_BYTES / 2) {
@@ -1126,7 +1139,8 @@ impl FileSource {
         let base = blocks.block.as_ptr() as usize;
         let offset = |data: &[u8]| (data.as_ptr() as usize).saturating_sub(base);
         if let Format::PcapLe | Format::PcapBe = format {
-            let (Some(iface), Some((_, record))) = (self.state.legacy, legacy_record(format, bytes))
+            let (Some(iface), Some((_, record))) =
+                (self.state.legacy, legacy_record(format, bytes))
             else {
                 return (InBlocks::Unblock, 0);
             };
@@ -1145,7 +1159,7 @@ impl FileSource {
             None => match parse_block(format, bytes) {
                 // What pcap-parser takes from the bytes the header says are the block's.
                 Ok((parsed, block)) if parsed == len => block,
-                        _ => return (InBlocks::Unblock, 0),
+                _ => return (InBlocks::Unblock, 0),
             },
         };
         let found = match self.state.decode(block) {
@@ -1186,6 +1200,7 @@ impl FileSource {
     /// again. `false` (the error in the summary) when the file cannot be read again.
     #[cold]
     fn unblock(&mut self) -> bool {
+        self.blocks = None;
         let offset = self.state.summary.bytes;
         let (header_at, header_len) = self.state.section_header;
         let reopened = File::open(&self.path).and_then(|mut file| {
@@ -1217,6 +1232,14 @@ impl FileSource {
                 false
             }
         }
+    }
+
+    /// From here on, [`FileSource::peek`] and [`FileSource::take`] read this file in read
+    /// blocks from `pool` when they can take it (as [`FileSource::for_each_record_in_blocks`]
+    /// does), so the packets [`FileSource::take`] hands on lie in blocks the caller may keep.
+    /// Call before the first `peek`.
+    pub(crate) fn read_in_blocks(&mut self, pool: &BlockPool) {
+        self.blocks = self.open_blocks(pool).map(Box::new);
     }
 
     /// The rest of [`FileSource::for_each_record`] once the window is engaged.
@@ -1431,6 +1454,16 @@ impl FileSource {
     /// read buffer until [`FileSource::take`]: this is how [`super::MergedSource`] looks at
     /// the head of every file without copying packets.
     pub(crate) fn peek(&mut self, mut on_secrets: impl FnMut(Secrets<'_>)) -> Option<Timestamp> {
+        if let Some(mut blocks) = self.blocks.take() {
+            if let Some(head) = self.peek_in_blocks(&mut blocks, &mut on_secrets) {
+                self.blocks = Some(blocks);
+                return head;
+            }
+            // Something the blocks do not take: the ordinary reader goes on from it.
+            if !self.unblock() {
+                return None;
+            }
+        }
         if self.window.is_some() {
             let seq = match self.chosen {
                 Some(seq) => seq,
@@ -1467,13 +1500,60 @@ impl FileSource {
         }
     }
 
+    /// [`FileSource::peek`] in read blocks: `Some(head)` as `peek` returns it, `None` when
+    /// the ordinary reader must go on from the read position.
+    fn peek_in_blocks(
+        &mut self,
+        blocks: &mut Blocks,
+        on_secrets: &mut dyn FnMut(Secrets<'_>),
+    ) -> Option<Option<Timestamp>> {
+        if let Some((at, _)) = self.peeked {
+            return Some(Some(at.ts));
+        }
+        loop {
+            let (found, consumed) = self.next_in_blocks(blocks);
+            match found {
+                InBlocks::Packet(at) if at.ts < self.last_out && self.reorder_span > 0 => {
+                    // The window engages there, in the ordinary reader.
+                    return None;
+                }
+                InBlocks::Packet(at) => {
+                    self.peeked = Some((at, consumed));
+                    return Some(Some(at.ts));
+                }
+                InBlocks::Secrets(at) => on_secrets(at.secrets(&blocks.block, &self.state)),
+                InBlocks::Nothing => {}
+                InBlocks::End => return Some(None),
+                InBlocks::Unblock => return None,
+            }
+            self.state.summary.bytes += consumed as u64;
+        }
+    }
+
     /// Hands the packet [`FileSource::peek`] stopped at to `on_packet`, numbered `number`
-    /// (its place in the merged capture), and moves past it.
+    /// (its place in the merged capture), and moves past it; with where it lies when it is
+    /// in a read block the caller may keep ([`FileSource::read_in_blocks`]).
     pub(crate) fn take(
         &mut self,
         number: u64,
-        on_packet: impl FnOnce(&Packet<'_>) -> ControlFlow<()>,
+        on_packet: impl FnOnce(&Packet<'_>, Option<InBlock<'_>>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
+        if self.blocks.is_some() && self.peeked.is_none() {
+            self.peek(|_| {});
+        }
+        if let (Some(blocks), Some((at, consumed))) = (&self.blocks, self.peeked.take()) {
+            let mut packet = at.packet(&blocks.block);
+            self.last_out = packet.ts;
+            self.state.count(&mut packet, Some(number));
+            let place = InBlock {
+                block: &blocks.block,
+                start: at.start,
+            };
+            let flow = on_packet(&packet, Some(place));
+            self.state.summary.bytes += consumed as u64;
+            return flow;
+        }
+        let on_packet = |packet: &Packet<'_>| on_packet(packet, None);
         if self.window.is_some() {
             let chosen = match self.chosen.take() {
                 Some(seq) => Some(seq),
@@ -1673,7 +1753,7 @@ fn describe<I: AsRef<[u8]>>(e: &PcapError<I>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The hand-read pcap record is exactly what pcap-parser reads, or `None` where
@@ -1742,7 +1822,11 @@ mod tests {
     }
 
     /// A little-endian pcap file of records with the given (seconds, length) in file order.
-    fn pcap_file(name: &str, records: &[(u32, usize)], cut: usize) -> std::path::PathBuf {
+    pub(crate) fn pcap_file(
+        name: &str,
+        records: &[(u32, usize)],
+        cut: usize,
+    ) -> std::path::PathBuf {
         let mut out = vec![
             0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
             0,
@@ -1835,8 +1919,8 @@ mod tests {
 
     /// A pcapng file written block by block, in either byte order per section.
     #[derive(Default)]
-    struct Ng {
-        out: Vec<u8>,
+    pub(crate) struct Ng {
+        pub(crate) out: Vec<u8>,
         big: bool,
     }
 
@@ -1949,7 +2033,7 @@ mod tests {
             self.block(10, &body)
         }
 
-        fn write(&self, name: &str, cut: usize) -> std::path::PathBuf {
+        pub(crate) fn write(&self, name: &str, cut: usize) -> std::path::PathBuf {
             let path =
                 std::env::temp_dir().join(format!("wssniff-ng-{}-{name}", std::process::id()));
             std::fs::write(&path, &self.out[..self.out.len() - cut]).unwrap();
@@ -1961,7 +2045,7 @@ mod tests {
     /// meets: interfaces with microsecond, nanosecond and millisecond resolution, packets of
     /// lengths that cut them at the (4 KiB in tests) blocks' ends, one with options, simple
     /// packets, names, statistics, secrets, and a packet of an interface not described.
-    fn ng_sample(late: bool, oversized: bool) -> Ng {
+    pub(crate) fn ng_sample(late: bool, oversized: bool) -> Ng {
         let mut ng = Ng::default();
         ng.section(false).interface(None).interface(Some(9));
         // A simple packet has no timestamp (0): first, before any packet later than that.

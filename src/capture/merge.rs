@@ -8,7 +8,7 @@
 //! that overlap in time. Files are opened when the merge reaches their first packet and
 //! closed at their end, so a ring of a thousand files holds one or two open at a time; only
 //! files that overlap are open together. Packets are never copied: the head of each open
-//! file waits in that file's read buffer. A damaged file ends at its damage (its error is in
+//! file waits in that file's read buffer (or read block, for the sharded reader). A damaged file ends at its damage (its error is in
 //! its summary) and the others go on. Never reads standard input (it cannot be read twice).
 
 use std::cmp::Reverse;
@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use super::index::PacketIndex;
 use super::{
-    CaptureError, FileSource, Packet, ReadSummary, Record, Secrets, SecretsKind, Timestamp,
+    BlockPool, CaptureError, FileSource, InBlock, Packet, ReadSummary, Record, Secrets,
+    SecretsKind, Timestamp,
 };
 
 /// What the merge noticed about its files, for the run to say.
@@ -411,8 +412,28 @@ impl MergedSource {
     /// order kept; at equal timestamps the file that started first goes first), and the
     /// secrets of each file as its reading meets them, until the end or `Break`.
     pub fn for_each_record(
-        mut self,
+        self,
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
+    ) -> MergeSummary {
+        self.merge(None, &mut |record, _| on_record(record))
+    }
+
+    /// As [`MergedSource::for_each_record`], and each file that
+    /// [`FileSource::for_each_record_in_blocks`] would read in blocks is read so, its packets
+    /// handed on with where they lie in blocks from `pool` that the callback may keep. Each
+    /// open file holds its block; only files that overlap in time are open together.
+    pub fn for_each_record_in_blocks(
+        self,
+        pool: &BlockPool,
+        mut on_record: impl FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
+    ) -> MergeSummary {
+        self.merge(Some(pool), &mut on_record)
+    }
+
+    fn merge(
+        mut self,
+        pool: Option<&BlockPool>,
+        on_record: &mut dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
     ) -> MergeSummary {
         let waiting = std::mem::take(&mut self.waiting);
         let mut next_waiting = 0usize;
@@ -425,11 +446,14 @@ impl MergedSource {
         let mut overlapping: Vec<(usize, usize)> = Vec::new();
         let mut stopped = false;
         for (kind, data) in std::mem::take(&mut self.leading_secrets) {
-            let _ = on_record(Record::Secrets(Secrets {
-                kind,
-                data: &data,
-                after_packet: 0,
-            }));
+            let _ = on_record(
+                Record::Secrets(Secrets {
+                    kind,
+                    data: &data,
+                    after_packet: 0,
+                }),
+                None,
+            );
         }
         loop {
             // Open every file whose first packet is not later than the earliest head.
@@ -451,10 +475,13 @@ impl MergedSource {
                         {
                             s.index_packets(&file);
                         }
+                        if let Some(pool) = pool {
+                            s.read_in_blocks(pool);
+                        }
                         let skip = w.leading_secrets_read;
                         let head = s.peek(|secrets| {
                             if !skip {
-                                let _ = on_record(Record::Secrets(secrets));
+                                let _ = on_record(Record::Secrets(secrets), None);
                             }
                         });
                         match head {
@@ -503,7 +530,9 @@ impl MergedSource {
             };
             number += 1;
             let before = source.delivered();
-            let flow = source.take(number, |packet| on_record(Record::Packet(packet)));
+            let flow = source.take(number, |packet, place| {
+                on_record(Record::Packet(packet), place)
+            });
             if let Some(index) = &self.index {
                 let local = source.delivered();
                 if local > before {
@@ -515,7 +544,7 @@ impl MergedSource {
             }
             if !stopped {
                 let next = source.peek(|secrets| {
-                    let _ = on_record(Record::Secrets(secrets));
+                    let _ = on_record(Record::Secrets(secrets), None);
                 });
                 if let Some(ts) = next {
                     heads.push(Reverse((ts, rank)));
@@ -689,5 +718,84 @@ mod tests {
         assert_eq!(found(9), None);
         assert_eq!(index.paths(), vec!["a.pcap", "b.pcap"]);
         assert!(!index.is_full());
+    }
+
+    /// A merge hands on in read blocks what it hands on without them: files that overlap in
+    /// time (pcap and pcapng, both byte orders), one with a packet out of order, one cut
+    /// mid-record, one with a block too large for a block.
+    #[test]
+    fn a_merge_in_blocks_hands_on_what_it_does_without() {
+        use crate::capture::file::tests::{ng_sample, pcap_file};
+        let base = 1_700_000_000u32;
+        let sizes = |from: u32| -> Vec<(u32, usize)> {
+            (0..200)
+                .map(|i| (base + from + i / 40, 40 + (i as usize * 41) % 800))
+                .collect()
+        };
+        let mut late = sizes(1);
+        late.insert(150, (base, 90));
+        let mut large = sizes(3);
+        large.insert(20, (base + 3, 3000));
+        let paths = [
+            pcap_file("merge-a", &sizes(0), 0),
+            ng_sample(false, false).write("merge-b", 0),
+            pcap_file("merge-c", &late, 0),
+            ng_sample(true, true).write("merge-d", 0),
+            pcap_file("merge-e", &large, 0),
+            pcap_file("merge-f", &sizes(2), 70),
+        ];
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let read = |blocks: bool| {
+            let source = MergedSource::open(&names).unwrap();
+            let mut seen = Vec::new();
+            let mut in_blocks = 0;
+            let mut note = |record: Record<'_, '_>, place: Option<InBlock<'_>>| {
+                match record {
+                    Record::Packet(p) => {
+                        if let Some(place) = place {
+                            assert_eq!(
+                                &place.block[place.start..place.start + p.data.len()],
+                                p.data
+                            );
+                            in_blocks += 1;
+                        }
+                        seen.push(format!(
+                            "{} {:?} {} {:?}",
+                            p.number, p.ts, p.orig_len, p.data
+                        ));
+                    }
+                    Record::Secrets(s) => seen.push(format!("{:?} {:?}", s.kind, s.data)),
+                }
+                ControlFlow::Continue(())
+            };
+            let summary = if blocks {
+                source.for_each_record_in_blocks(&BlockPool::default(), &mut note)
+            } else {
+                source.for_each_record(|r| note(r, None))
+            };
+            (seen, in_blocks, format!("{summary:?}"))
+        };
+        let (ordinary, none, summary) = read(false);
+        let (blocked, taken, blocked_summary) = read(true);
+        assert_eq!(none, 0);
+        for (a, b) in ordinary.iter().zip(&blocked) {
+            assert_eq!(a, b);
+        }
+        assert_eq!(ordinary.len(), blocked.len(), "{blocked_summary}");
+        assert_eq!(summary, blocked_summary);
+        // Overlaps noted, damage kept per file.
+        assert!(summary.contains("Overlap"), "{summary}");
+        assert!(summary.contains("Truncated"), "{summary}");
+        let packets = blocked
+            .iter()
+            .filter(|s| !s.starts_with("TlsKeyLog"))
+            .count();
+        assert!(
+            taken > packets / 2 && taken < packets,
+            "{taken} of {packets}"
+        );
+        for path in paths {
+            std::fs::remove_file(path).unwrap();
+        }
     }
 }

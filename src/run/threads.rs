@@ -7,8 +7,9 @@
 //!         └──────────── Batch ──────────▶ packet order (engine::shard::Merge) ─▶ sinks
 //! ```
 //!
-//! The reader reads the capture (a plain pcap file in read blocks its batches share by `Arc`,
-//! anything else through the ordinary reader, each packet copied), keeps what the filter
+//! The reader reads the capture (pcap or pcapng files, one or several merged, in read blocks
+//! its batches share by `Arc`; anything else through the ordinary reader, each packet
+//! copied), keeps what the filter
 //! passes, reads each packet only far enough to know its connection ([`route`]), and hands
 //! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time to every worker and the
 //! stage; the stage hands spent batches and blocks back to the reader.
@@ -513,11 +514,16 @@ fn read<R>(
         }
         let (block, start) = match in_block {
             Some(InBlock { block, start }) => {
-                if !batch.blocks.last().is_some_and(|b| Arc::ptr_eq(b, block)) {
-                    batch.blocks.push(Arc::clone(block));
-                }
+                // Several files read at once take turns (a merge of files that overlap in
+                // time): each block is listed once a batch, found from the last one back.
+                let at = match batch.blocks.iter().rposition(|b| Arc::ptr_eq(b, block)) {
+                    Some(at) => at,
+                    None => {
+                        batch.blocks.push(Arc::clone(block));
+                        batch.blocks.len() - 1
+                    }
+                };
                 batch.in_blocks += packet.data.len();
-                let at = batch.blocks.len().saturating_sub(1);
                 (u32::try_from(at).unwrap_or(IN_BYTES), start)
             }
             None => {
