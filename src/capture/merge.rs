@@ -411,7 +411,22 @@ impl MergedSource {
     /// Hands every packet of every file to `on_record` in timestamp order (a file's own
     /// order kept; at equal timestamps the file that started first goes first), and the
     /// secrets of each file as its reading meets them, until the end or `Break`.
+    ///
+    /// Each file that [`FileSource::for_each_record_in_blocks`] would read in blocks is read
+    /// so here too (one block per open file, read into again as the merge goes): a packet is
+    /// then parsed once, not once to find its timestamp and again to hand it on.
     pub fn for_each_record(
+        self,
+        mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
+    ) -> MergeSummary {
+        let pool = BlockPool::default();
+        self.merge(Some(&pool), &mut |record, _| on_record(record))
+    }
+
+    /// [`MergedSource::for_each_record`] through the ordinary reader only (what the blocks
+    /// are checked against).
+    #[cfg(test)]
+    fn for_each_record_unblocked(
         self,
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
     ) -> MergeSummary {
@@ -433,7 +448,7 @@ impl MergedSource {
     fn merge(
         mut self,
         pool: Option<&BlockPool>,
-        on_record: &mut dyn FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
+        on_record: &mut impl FnMut(Record<'_, '_>, Option<InBlock<'_>>) -> ControlFlow<()>,
     ) -> MergeSummary {
         let waiting = std::mem::take(&mut self.waiting);
         let mut next_waiting = 0usize;
@@ -745,7 +760,8 @@ mod tests {
             pcap_file("merge-f", &sizes(2), 70),
         ];
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let read = |blocks: bool| {
+        // 0: the ordinary reader, 1: blocks handed on, 2: blocks kept to the merge.
+        let read = |mode: u8| {
             let source = MergedSource::open(&names).unwrap();
             let mut seen = Vec::new();
             let mut in_blocks = 0;
@@ -768,16 +784,17 @@ mod tests {
                 }
                 ControlFlow::Continue(())
             };
-            let summary = if blocks {
-                source.for_each_record_in_blocks(&BlockPool::default(), &mut note)
-            } else {
-                source.for_each_record(|r| note(r, None))
+            let summary = match mode {
+                0 => source.for_each_record_unblocked(|r| note(r, None)),
+                1 => source.for_each_record_in_blocks(&BlockPool::default(), &mut note),
+                _ => source.for_each_record(|r| note(r, None)),
             };
             (seen, in_blocks, format!("{summary:?}"))
         };
-        let (ordinary, none, summary) = read(false);
-        let (blocked, taken, blocked_summary) = read(true);
+        let (ordinary, none, summary) = read(0);
+        let (blocked, taken, blocked_summary) = read(1);
         assert_eq!(none, 0);
+        assert_eq!(read(2), (ordinary.clone(), 0, summary.clone()));
         for (a, b) in ordinary.iter().zip(&blocked) {
             assert_eq!(a, b);
         }
