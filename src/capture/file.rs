@@ -1096,7 +1096,7 @@ impl FileSource {
     /// The next record of `blocks`, decoded (headers, interfaces and statistics into the
     /// state), with its length in the file; the caller adds that to the bytes read once it
     /// has handed the record on.
-    #[inline]
+    #[inline(always)]
     fn next_in_blocks(&mut self, blocks: &mut Blocks) -> (InBlocks, usize) {
         let format = self.state.format;
         // A pcap record whole in the block: read at once, without the framing checks below.
@@ -1122,6 +1122,15 @@ impl FileSource {
                 return (InBlocks::Packet(found), len);
             }
         }
+        self.framed_in_blocks(blocks)
+    }
+
+    /// [`FileSource::next_in_blocks`] for anything but a pcap record whole in the block
+    /// (pcapng, a record cut by the block's end, the end): out of the pcap loop, which
+    /// stays small.
+    #[inline(never)]
+    fn framed_in_blocks(&mut self, blocks: &mut Blocks) -> (InBlocks, usize) {
+        let format = self.state.format;
         let Some((at, len)) = blocks.next_record(format) else {
             return if blocks.at == blocks.filled && blocks.eof {
                 (InBlocks::End, 0)
