@@ -278,8 +278,12 @@ pub(crate) fn render(m: &ReportModel) -> String {
         let s = &m.socketio;
         let _ = write!(
             o,
-            "<h3>Socket.IO sessions</h3><p>{} Socket.IO sessions: {} on websocket, {} on polling, {} with errors.</p><ul>",
-            s.total, s.websocket, s.polling, s.failed
+            "<h3>Socket.IO sessions</h3><p>{} Socket.IO session{}: {} on websocket, {} on polling, {} with a warning or an error.</p><ul>",
+            s.total,
+            if s.total == 1 { "" } else { "s" },
+            s.websocket,
+            s.polling,
+            s.failed
         );
         for r in &s.sessions {
             let _ = write!(

@@ -227,8 +227,12 @@ pub(crate) fn render(m: &ReportModel) -> String {
         o.push_str("## Socket.IO sessions\n\n");
         let _ = writeln!(
             o,
-            "{} Socket.IO sessions: {} on websocket, {} on polling, {} with errors.\n",
-            s.total, s.websocket, s.polling, s.failed
+            "{} Socket.IO session{}: {} on websocket, {} on polling, {} with a warning or an error.\n",
+            s.total,
+            if s.total == 1 { "" } else { "s" },
+            s.websocket,
+            s.polling,
+            s.failed
         );
         for r in &s.sessions {
             let _ = writeln!(o, "- {} UTC: {}", r.time, code(&r.story));

@@ -51,7 +51,8 @@ pub struct EngineIoCounts {
     pub websocket: u64,
     /// Those that stayed on polling.
     pub polling: u64,
-    /// Those with a finding above info.
+    /// Those with a finding above info (a warning or an error): what "with a warning or an
+    /// error" counts in the summary and the report.
     pub failed: u64,
 }
 
@@ -199,7 +200,7 @@ impl Summary {
         if e.total > 0 {
             writeln!(
                 out,
-                "{} Socket.IO session{}: {} on websocket, {} on polling, {} with errors",
+                "{} Socket.IO session{}: {} on websocket, {} on polling, {} with a warning or an error",
                 e.total,
                 if e.total == 1 { "" } else { "s" },
                 e.websocket,
