@@ -862,8 +862,9 @@ pub enum LiveStep<'a> {
 /// Runs a live capture: the capture thread reads packets into a bounded channel (never
 /// waiting: it sheds and counts when the analysis falls behind) and this thread analyses
 /// them, ticking the engine so unanswered upgrades are reported after the response timeout.
-/// Stops when `stop` is set, `duration` passes, the capture fails or `step` returns `Break`;
-/// then finishes the engine. The one live loop shared by the line output and the TUI.
+/// Stops when `stop` is set, `duration` passes, the capture fails or `step` returns `Break`
+/// (after a stop or the duration, the packets already read are analysed first); then
+/// finishes the engine. The one live loop shared by the line output and the TUI.
 ///
 /// # Errors
 /// The capture thread could not be started.
@@ -886,10 +887,15 @@ pub fn analyse_live(
     let mut number = 0u64;
     let mut last_tick = Instant::now();
     let mut stopped_by_step = false;
-    while !stop.load(Ordering::Relaxed)
-        && !stopped_by_step
-        && duration.is_none_or(|d| started.elapsed() < d)
-    {
+    while !stopped_by_step {
+        // Stopped by a signal or the duration: the packets the capture thread read before it
+        // saw the stop are still analysed (at most the channel's bound) until it hangs up;
+        // dropping them would leave packets counted as captured that no record saw.
+        let stopping =
+            stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
+        if stopping {
+            stop.store(true, Ordering::Relaxed);
+        }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(owned) => {
                 number += 1;
@@ -901,7 +907,7 @@ pub fn analyse_live(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if last_tick.elapsed() >= TICK {
+        if !stopping && last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             // The key log a browser appends to while we capture: read what it gained.
             for notice in keys

@@ -172,8 +172,8 @@ pub fn analyse_live_sharded(
 
 /// The batcher: captured packets → numbered batches, handed on when full, when their first
 /// packet has waited [`MAX_BATCH_WAIT`], and at each tick (which ends its batch). Returns
-/// when the run stops (`stop`, `duration`, the stage stopping) or the capture ends; then
-/// stops the capture.
+/// when the stage stops or the capture ends; after `stop` or `duration` it stops the capture
+/// and batches what the capture had read until it hangs up.
 fn batch(
     rx: &Receiver<OwnedPacket>,
     (stop, duration): (&AtomicBool, Option<Duration>),
@@ -189,14 +189,24 @@ fn batch(
     let mut oldest: Option<Instant> = None;
     let (mut number, mut serial, mut last_sent) = (0u64, 0u64, 0u64);
     let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
-    while !stop.load(Ordering::Relaxed)
-        && !shared.stop.load(Ordering::Relaxed)
-        && duration.is_none_or(|d| started.elapsed() < d)
-    {
+    while !shared.stop.load(Ordering::Relaxed) {
+        // Stopped by a signal or the duration: what the capture read before it saw the stop
+        // is still batched (at most its channel's bound) until it hangs up, as one thread
+        // analyses it (run::analyse_live).
+        let stopping =
+            stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
+        if stopping {
+            stop.store(true, Ordering::Relaxed);
+        }
         let now = Instant::now();
-        let mut wait = (last_tick + TICK)
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(100));
+        // (No tick is due while stopping: wait for the capture to hang up.)
+        let mut wait = if stopping {
+            Duration::from_millis(100)
+        } else {
+            (last_tick + TICK)
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100))
+        };
         if let Some(o) = oldest {
             wait = wait.min((o + MAX_BATCH_WAIT).saturating_duration_since(now));
         }
@@ -221,7 +231,7 @@ fn batch(
                 return;
             }
         }
-        if last_tick.elapsed() >= TICK {
+        if !stopping && last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             oldest = None;
             // The key log a browser appends to: read where one thread reads it, after every
