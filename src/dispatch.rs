@@ -47,8 +47,9 @@ use crate::http::exchange::{Exchange, Next, Output, Protocol, StreamId};
 use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
 use crate::memory::{Account, Meter, Use};
+use crate::tcp::community_id;
 use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
-use crate::tcp::flow::Side;
+use crate::tcp::flow::{FlowKey, Side};
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
 use crate::tls::connection::TlsConnection;
@@ -1509,6 +1510,9 @@ pub struct Connection {
     app: Dispatch,
     /// This state's own size (it lives in a box of its own).
     account: Account,
+    /// The connection's Community ID, computed (one SHA-1) by the first record that needs
+    /// it: its handshake, WebSocket and TLS records all carry the same one.
+    community_id: Option<String>,
 }
 
 impl Connection {
@@ -1521,7 +1525,26 @@ impl Connection {
             tcp: opening.open(limits.stream),
             app: Dispatch::new(limits),
             account,
+            community_id: None,
         }
+    }
+
+    /// The Community ID of this connection, whose flow key is `key`: computed once (its
+    /// bytes then counted on `meter` with the connection's own while it is live), then
+    /// copied (the hash does not depend on which side is the client).
+    pub fn community_id(&mut self, key: &FlowKey, meter: &mut Meter) -> String {
+        if let Some(id) = &self.community_id {
+            return id.clone();
+        }
+        let (lo, hi) = (key.lo(), key.hi());
+        let id = community_id::tcp((lo.ip(), lo.port()), (hi.ip(), hi.port()));
+        // A finished connection's memory is already withdrawn ([`Connection::finish`]).
+        if self.account.held() > 0 {
+            self.account
+                .set(meter, std::mem::size_of::<Connection>() + id.capacity());
+        }
+        self.community_id = Some(id.clone());
+        id
     }
 
     /// The TCP lifecycle.
@@ -1705,7 +1728,10 @@ impl Connection {
     /// accounting must agree with).
     #[must_use]
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Connection>() + self.tcp.memory() + self.app.memory()
+        std::mem::size_of::<Connection>()
+            + self.tcp.memory()
+            + self.app.memory()
+            + self.community_id.as_ref().map_or(0, String::capacity)
     }
 }
 

@@ -30,7 +30,6 @@ use crate::finding::NoticeCode;
 use crate::handshake;
 use crate::http::exchange::{Completed, Output, StreamId};
 use crate::memory::{Account, Meter, RefusalCount, Use};
-use crate::tcp::community_id;
 use crate::tcp::connection::{packet_id, Opening, RecentPackets, DUPLICATE_WINDOW_NS};
 use crate::tcp::flow::{Eviction, FlowKey, FlowLimits, FlowTable, Side};
 use crate::tls::KeyStore;
@@ -781,6 +780,7 @@ impl Engine {
                 conn.client_side(),
                 conn.tcp().loss(),
                 tls,
+                conn.community_id(&key, &mut self.meter),
             )
         });
         // Engine.IO polls this packet completed (rarely any) need the client's side too.
@@ -810,8 +810,9 @@ impl Engine {
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
         let mut parked = parked;
-        if let Some((rtt, client_side, loss, tls)) = completed {
-            let opened = self.emit_completed(key, client_side, rtt, loss, tls.as_ref());
+        if let Some((rtt, client_side, loss, tls, community_id)) = completed {
+            let opened =
+                self.emit_completed(key, client_side, rtt, loss, tls.as_ref(), &community_id);
             for (stream, id, failed) in opened {
                 if let Some(conn) = self.flows.get_mut(&key, packet.ts).and_then(Flow::conn) {
                     conn.set_handshake(stream, id, failed);
@@ -949,10 +950,15 @@ impl Engine {
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
             let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
+            // Read only when an expired request made a record (rarely).
+            let community_id = (!self.output.completed.is_empty())
+                .then(|| conn.community_id(&key, &mut self.meter));
             if let Cross::Log(log) = &mut self.cross {
                 log.begin_deadline_group(queued_at, key);
             }
-            self.emit_completed(key, client, rtt, loss, tls.as_ref());
+            if let Some(community_id) = community_id {
+                self.emit_completed(key, client, rtt, loss, tls.as_ref(), &community_id);
+            }
             if let Cross::Log(log) = &mut self.cross {
                 log.end_group();
             }
@@ -1008,8 +1014,14 @@ impl Engine {
         self.stats.capture_evidence.http_requests_cut_before_headers += cut;
         self.stats.capture_evidence.add_connection(&loss, one_sided);
         let carrier = conn.tls_carrier();
+        // Hashed only for a connection that makes a record (at most once: `Connection` keeps it).
+        let community_id = if self.output.completed.is_empty() {
+            String::new()
+        } else {
+            conn.community_id(&key, &mut self.meter)
+        };
         for (stream, id, failed) in
-            self.emit_completed(key, client_side, rtt, loss, carrier.as_ref())
+            self.emit_completed(key, client_side, rtt, loss, carrier.as_ref(), &community_id)
         {
             conn.set_handshake(stream, id, failed);
         }
@@ -1025,8 +1037,7 @@ impl Engine {
             record.tls.clone_from(&carrier);
             record.client = client;
             record.server = server;
-            record.community_id =
-                community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+            record.community_id = conn.community_id(&key, &mut self.meter);
             let parked_stream = self.parked_streams.get(&key).map(|p| p.0) == Some(stream);
             if parked_stream {
                 self.parked_streams.remove(&key);
@@ -1056,7 +1067,8 @@ impl Engine {
         // Last: it says what it carried, and every record of its connection is out. Before
         // the connection's provisional ids are forgotten: the stage maps its `handshakes`.
         if let Some(tls) = conn.take_tls_record() {
-            self.tls_record(key, (client, server), tls, websockets);
+            let community_id = conn.community_id(&key, &mut self.meter);
+            self.tls_record(key, (client, server), tls, websockets, community_id);
         }
         if let Cross::Log(log) = &mut self.cross {
             log.forget(key);
@@ -1072,11 +1084,11 @@ impl Engine {
         (client, server): (SocketAddr, SocketAddr),
         mut tls: TlsRecord,
         websockets: u64,
+        community_id: String,
     ) {
         tls.client = client;
         tls.server = server;
-        tls.community_id =
-            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
+        tls.community_id = community_id;
         if !self.tls_carried.is_empty() {
             tls.handshakes = self.tls_carried.take(key);
             self.tls_carried_account
@@ -1203,6 +1215,7 @@ impl Engine {
         connect_rtt_ns: Option<i64>,
         loss: TcpLoss,
         tls: Option<&TlsCarrier>,
+        community_id: &str,
     ) -> Vec<(StreamId, u64, bool)> {
         let mut switched = Vec::new();
         if self.output.completed.is_empty() {
@@ -1218,7 +1231,8 @@ impl Engine {
                 Some(id) => id,
                 None => reserve(&mut self.cross, key),
             };
-            let (mut record, asked_accept) = self.record(id, c, client, server, connect_rtt_ns);
+            let (mut record, asked_accept) = self.record(id, c, (client, server), connect_rtt_ns);
+            record.community_id = community_id.to_owned();
             record.loss = loss;
             if let Some(tls) = tls {
                 if record.h2.is_none() {
@@ -1272,8 +1286,7 @@ impl Engine {
         &mut self,
         id: u64,
         c: Completed,
-        client: SocketAddr,
-        server: SocketAddr,
+        (client, server): (SocketAddr, SocketAddr),
         connect_rtt_ns: Option<i64>,
     ) -> (HandshakeRecord, Option<String>) {
         let asked = std::cell::RefCell::new(None);
@@ -1284,8 +1297,6 @@ impl Engine {
         record.id = id;
         record.client = client;
         record.server = server;
-        record.community_id =
-            community_id::tcp((client.ip(), client.port()), (server.ip(), server.port()));
         record.timing.connect_rtt_ms = connect_rtt_ns.filter(|n| *n >= 0).map(Timing::millis);
         (record, asked.into_inner())
     }
