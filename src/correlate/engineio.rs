@@ -1572,6 +1572,27 @@ mod tests {
     use crate::event::BodyExcerpt;
     use crate::http::head::{parse_head, HeadParse};
 
+    /// `req` answered `resp` between `client` and `server`, with every body read.
+    fn poll_answered(
+        t: &mut EngineIoTracker,
+        client: SocketAddr,
+        server: SocketAddr,
+        req: &Message,
+        resp: &Message,
+    ) {
+        t.poll(
+            &Poll {
+                client,
+                server,
+                request: req,
+                response: Some(resp),
+                bodies_unread: 0,
+                not_followed: false,
+            },
+            &mut Meter::new(),
+        );
+    }
+
     fn msg(head: &str, body: &[u8], packet: u64) -> Message {
         let bytes = head.as_bytes();
         let HeadParse::Complete(h) = parse_head(
@@ -1613,16 +1634,12 @@ mod tests {
             body,
             n + 1,
         );
-        t.poll(
-            &Poll {
-                client: addr(40000 + u16::try_from(n).unwrap()),
-                server: addr(server),
-                request: &req,
-                response: Some(&resp),
-                bodies_unread: 0,
-                not_followed: false,
-            },
-            &mut Meter::new(),
+        poll_answered(
+            t,
+            addr(40000 + u16::try_from(n).unwrap()),
+            addr(server),
+            &req,
+            &resp,
         );
     }
 
@@ -1729,17 +1746,7 @@ mod tests {
         );
         let req = msg("POST /socket.io/?EIO=4&transport=polling&sid=S1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n", b"3", 5);
         let resp = msg("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok", 6);
-        t.poll(
-            &Poll {
-                client: addr(1),
-                server: addr(80),
-                request: &req,
-                response: Some(&resp),
-                bodies_unread: 0,
-                not_followed: false,
-            },
-            &mut Meter::new(),
-        );
+        poll_answered(&mut t, addr(1), addr(80), &req, &resp);
         let s = &t.finish(&mut Meter::new())[0];
         assert_eq!((s.heartbeat.pings, s.heartbeat.pongs), (1, 1));
         assert_eq!(s.heartbeat.max_pong_wait_ms, 1.0);
@@ -2076,17 +2083,7 @@ mod tests {
                 n,
             );
             let resp = msg("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", b"ok", n + 1);
-            t.poll(
-                &Poll {
-                    client: addr(40000),
-                    server: addr(80),
-                    request: &req,
-                    response: Some(&resp),
-                    bodies_unread: 0,
-                    not_followed: false,
-                },
-                &mut Meter::new(),
-            );
+            poll_answered(t, addr(40000), addr(80), &req, &resp);
         };
         let sid = "/socket.io/?EIO=4&transport=polling&sid=S1";
         let open = "/socket.io/?EIO=4&transport=polling";
@@ -2230,17 +2227,7 @@ mod tests {
             body,
             n + 1,
         );
-        t.poll(
-            &Poll {
-                client: addr(40000),
-                server: addr(80),
-                request: &req,
-                response: Some(&resp),
-                bodies_unread: 0,
-                not_followed: false,
-            },
-            &mut Meter::new(),
-        );
+        poll_answered(t, addr(40000), addr(80), &req, &resp);
     }
 
     #[test]
@@ -2300,17 +2287,7 @@ mod tests {
             b"ok",
             6,
         );
-        t.poll(
-            &Poll {
-                client: addr(1),
-                server: addr(80),
-                request: &req,
-                response: Some(&resp),
-                bodies_unread: 0,
-                not_followed: false,
-            },
-            &mut Meter::new(),
-        );
+        poll_answered(&mut t, addr(1), addr(80), &req, &resp);
         // The backend behind the proxy went away mid-session.
         answered(
             &mut t,
