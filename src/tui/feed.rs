@@ -194,22 +194,6 @@ impl PacketRing {
         }
         self.packets.get(at).map(|p| p.0)
     }
-
-    /// Hands every packet kept to `on_packet`, oldest first, until it breaks.
-    pub fn for_each(&self, mut on_packet: impl FnMut(&Packet<'_>) -> ControlFlow<()>) {
-        for (number, ts, linktype, data) in &self.packets {
-            let packet = Packet {
-                number: *number,
-                ts: *ts,
-                linktype: *linktype,
-                data,
-                orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
-            };
-            if on_packet(&packet).is_break() {
-                return;
-            }
-        }
-    }
 }
 
 /// Where the raw bytes of packets can be had again for the hex view.
