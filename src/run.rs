@@ -859,6 +859,16 @@ pub enum LiveStep<'a> {
     Tick(&'a Stats, LiveStats),
 }
 
+/// Whether a live run was asked to stop (a signal set `stop`, or `duration` passed since
+/// `started`); sets `stop` so the capture thread stops too and hangs up when it does.
+pub(crate) fn stop_asked(stop: &AtomicBool, started: Instant, duration: Option<Duration>) -> bool {
+    let asked = stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
+    if asked {
+        stop.store(true, Ordering::Relaxed);
+    }
+    asked
+}
+
 /// Runs a live capture: the capture thread reads packets into a bounded channel (never
 /// waiting: it sheds and counts when the analysis falls behind) and this thread analyses
 /// them, ticking the engine so unanswered upgrades are reported after the response timeout.
@@ -891,11 +901,7 @@ pub fn analyse_live(
         // Stopped by a signal or the duration: the packets the capture thread read before it
         // saw the stop are still analysed (at most the channel's bound) until it hangs up;
         // dropping them would leave packets counted as captured that no record saw.
-        let stopping =
-            stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
-        if stopping {
-            stop.store(true, Ordering::Relaxed);
-        }
+        let stopping = stop_asked(stop, started, duration);
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(owned) => {
                 number += 1;

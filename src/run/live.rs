@@ -193,11 +193,7 @@ fn batch(
         // Stopped by a signal or the duration: what the capture read before it saw the stop
         // is still batched (at most its channel's bound) until it hangs up, as one thread
         // analyses it (run::analyse_live).
-        let stopping =
-            stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
-        if stopping {
-            stop.store(true, Ordering::Relaxed);
-        }
+        let stopping = super::stop_asked(stop, started, duration);
         let now = Instant::now();
         // (No tick is due while stopping: wait for the capture to hang up.)
         let mut wait = if stopping {
