@@ -1848,8 +1848,24 @@ pub(crate) mod tests {
         path
     }
 
-    /// What a reading hands on: each packet's number, time, length on the wire and bytes,
-    /// and whether it lay in a block (checked to hold the same bytes).
+    /// A packet as a reading handed it on: its number, time, length on the wire and bytes;
+    /// one lying in a block is checked to hold the same bytes there and counted.
+    pub(crate) fn packet_seen(
+        p: &Packet<'_>,
+        place: Option<InBlock<'_>>,
+        in_blocks: &mut usize,
+    ) -> String {
+        if let Some(place) = place {
+            assert_eq!(
+                &place.block[place.start..place.start + p.data.len()],
+                p.data
+            );
+            *in_blocks += 1;
+        }
+        format!("{} {:?} {} {:?}", p.number, p.ts, p.orig_len, p.data)
+    }
+
+    /// What a reading hands on: each packet as [`packet_seen`] writes it, and secrets.
     fn read_all(path: &std::path::Path, blocks: bool) -> (Vec<String>, usize, String) {
         let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
         let mut seen = Vec::new();
@@ -1862,17 +1878,7 @@ pub(crate) mod tests {
                 ));
             }
             if let Record::Packet(p) = record {
-                if let Some(place) = place {
-                    assert_eq!(
-                        &place.block[place.start..place.start + p.data.len()],
-                        p.data
-                    );
-                    in_blocks += 1;
-                }
-                seen.push(format!(
-                    "{} {:?} {} {:?}",
-                    p.number, p.ts, p.orig_len, p.data
-                ));
+                seen.push(packet_seen(p, place, &mut in_blocks));
             }
             ControlFlow::Continue(())
         };

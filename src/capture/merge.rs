@@ -740,7 +740,7 @@ mod tests {
     /// mid-record, one with a block too large for a block.
     #[test]
     fn a_merge_in_blocks_hands_on_what_it_does_without() {
-        use crate::capture::file::tests::{ng_sample, pcap_file};
+        use crate::capture::file::tests::{ng_sample, packet_seen, pcap_file};
         let base = 1_700_000_000u32;
         let sizes = |from: u32| -> Vec<(u32, usize)> {
             (0..200)
@@ -767,19 +767,7 @@ mod tests {
             let mut in_blocks = 0;
             let mut note = |record: Record<'_, '_>, place: Option<InBlock<'_>>| {
                 match record {
-                    Record::Packet(p) => {
-                        if let Some(place) = place {
-                            assert_eq!(
-                                &place.block[place.start..place.start + p.data.len()],
-                                p.data
-                            );
-                            in_blocks += 1;
-                        }
-                        seen.push(format!(
-                            "{} {:?} {} {:?}",
-                            p.number, p.ts, p.orig_len, p.data
-                        ));
-                    }
+                    Record::Packet(p) => seen.push(packet_seen(p, place, &mut in_blocks)),
                     Record::Secrets(s) => seen.push(format!("{:?} {:?}", s.kind, s.data)),
                 }
                 ControlFlow::Continue(())
