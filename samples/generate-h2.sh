@@ -8,7 +8,7 @@
 #     sudo samples/generate-h2.sh hypercorn   # only scenarios whose name contains "hypercorn"
 #
 # Installs what is missing (tcpdump, tshark, openssl, haproxy, python3-venv; hypercorn and h2 in
-# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18225 only, and kills every
+# samples/gen/.venv-h2), listens on 127.0.0.1 ports 18201-18227 only, and kills every
 # process it started (by pid) on exit. Every wait is bounded. The TLS captures (ALPN h2) go
 # to samples/h2tls/ with the key log their client wrote next to each (NAME.keys) and tshark's
 # decrypted view of their HEADERS (NAME.tshark.tsv) and DATA frames (NAME.tshark-data.tsv);
@@ -305,6 +305,35 @@ if command -v haproxy >/dev/null; then
   fi
 elif want h2c-haproxy-goaway; then
   warn "haproxy not installed: h2c-haproxy-goaway-* not recorded"
+fi
+
+# An error GOAWAY with a WebSocket open (h2c-haproxy-goaway-protocol-error, 18226 → hypercorn
+# 18227): the same HAProxy and client, which after the first echo sends a WINDOW_UPDATE with
+# an increment of 0 on stream 0 (a client bug RFC 9113 §6.9 makes a connection error);
+# HAProxy answers GOAWAY PROTOCOL_ERROR and ends the connection, and the WebSocket with it.
+if command -v haproxy >/dev/null && want h2c-haproxy-goaway-protocol-error; then
+  name=h2c-haproxy-goaway-protocol-error
+  dir=$WORK/$name
+  mkdir -p "$dir"
+  sed -e "s|@LISTEN_PORT@|18226|g" -e "s|@UPSTREAM_PORT@|18227|g" -e "s|@GLOBAL_EXTRA@||g" \
+    "$GEN/haproxy-goaway.cfg.tmpl" >"$dir/haproxy.cfg"
+  bg "hypercorn-$name" "${H2WS[@]}" hypercorn --port 18227 --lifetime 30
+  bg "haproxy-$name" haproxy -db -f "$dir/haproxy.cfg"
+  wait_listen 18227
+  wait_listen 18226
+  cap_start "$name.pcap" "tcp port 18226 or tcp port 18227"
+  timeout 15 "${H2WS[@]}" violate --port 18226 >"$dir/client.log" 2>&1 ||
+    { cat "$dir/client.log" >&2; die "the violating client failed"; }
+  sleep 0.3
+  cap_stop
+  cp "$dir/client.log" "expected/$name.pcap.client.log"
+  cp "$WORK/haproxy-$name.log" "expected/$name.pcap.proxy.log"
+  grep -q 'GOAWAY: error 1 (PROTOCOL_ERROR)' "expected/$name.pcap.client.log" ||
+    die "HAProxy sent no GOAWAY PROTOCOL_ERROR ($name)"
+  dissect "$name.pcap" 18226
+  dissect_frames "$name.pcap" 18226
+elif want h2c-haproxy-goaway-protocol-error; then
+  warn "haproxy not installed: h2c-haproxy-goaway-protocol-error not recorded"
 fi
 
 # Floods driven through python h2 (gen/h2ws.py flood) against node's http2 server (nghttp2,

@@ -14,6 +14,9 @@ Servers and clients, each bounded in time:
                                                       # the same over TLS, offering h2 first
     h2ws.py goaway --port 18207                       # a WebSocket stream held open across
                                                       # the server's GOAWAY
+    h2ws.py violate --port 18226                      # a WebSocket stream, then a frame the
+                                                      # server must answer with GOAWAY
+                                                      # PROTOCOL_ERROR
     h2ws.py flood --port 18204 --kind rapid-reset|ping|settings --count N
                                                       # a WebSocket stream, then a flood on
                                                       # its connection
@@ -34,6 +37,7 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
@@ -399,6 +403,47 @@ def run_goaway_client(port, hold=False):
     _close_websocket(sock, conn, sid)
 
 
+def run_violating_client(port):
+    """A WebSocket stream (extended CONNECT, a text message and its echo), then a
+    WINDOW_UPDATE on stream 0 with an increment of 0, which RFC 9113 §6.9 makes a connection
+    error (PROTOCOL_ERROR): the client's bug, the server's real answer, a GOAWAY with an
+    error code while the WebSocket is open. The frame is written to the socket by hand
+    (python h2 refuses to send it); what the server sends after it is read as raw frames
+    (python h2 stops at the GOAWAY and refuses what follows it) until the server ends the
+    connection (at most 5 s), each GOAWAY and RST_STREAM logged."""
+    sock, conn, sid = _open_websocket(port)
+    log("ready")
+    # length 4, type WINDOW_UPDATE (0x8), no flags, stream 0, increment 0
+    sock.sendall(struct.pack("!I", 4)[1:] + bytes([0x8, 0]) + struct.pack("!II", 0, 0))
+    buf = b""
+    end = time.time() + 5.0
+    while time.time() < end:
+        try:
+            data = sock.recv(65536)
+        except (socket.timeout, ConnectionError) as e:
+            log("read:", type(e).__name__)
+            break
+        if not data:
+            log("read: EOF")
+            break
+        buf += data
+        while len(buf) >= 9:
+            length = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + length:
+                break
+            kind, stream = buf[3], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+            body, buf = buf[9:9 + length], buf[9 + length:]
+            if kind == 0x7 and length >= 8:
+                last, code = struct.unpack("!II", body[:8])
+                log(f"GOAWAY: error {code} ({h2.errors.ErrorCodes(code).name}), last stream "
+                    f"{last & 0x7FFFFFFF}, debug {body[8:]!r}")
+            elif kind == 0x3 and length == 4:
+                code = struct.unpack("!I", body)[0]
+                log(f"RST_STREAM: stream {stream}, error {code} "
+                    f"({h2.errors.ErrorCodes(code).name})")
+    sock.close()
+
+
 def run_flood_client(port, kind, count):
     """Opens a WebSocket stream, then floods the connection it rides on, as an attacker's
     client would (the server's reaction is the real part): `rapid-reset` opens `count`
@@ -516,7 +561,7 @@ def run_h1_client(port, path="/chat", tls=False, keylog=None, alpn=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["hypercorn", "nosetting", "client", "h1client", "goaway",
-                                     "flood"])
+                                     "violate", "flood"])
     ap.add_argument("--kind", choices=["rapid-reset", "ping", "settings"], default="ping")
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--hold", action="store_true",
@@ -540,6 +585,8 @@ def main():
         run_nosetting(a.port, a.lifetime)
     elif a.mode == "goaway":
         run_goaway_client(a.port, a.hold)
+    elif a.mode == "violate":
+        run_violating_client(a.port)
     elif a.mode == "flood":
         run_flood_client(a.port, a.kind, a.count)
     elif a.mode == "h1client":

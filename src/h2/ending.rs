@@ -34,6 +34,11 @@ pub(crate) fn stream_findings(
         at: record.end_ts,
     };
     adjust(&mut record.findings, &end, stream, reset, goaway);
+    // Most severe first, as the WebSocket session left them: a GOAWAY that ended the stream
+    // (an error) reads before the teardown it caused.
+    record
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.severity));
     // Kept for the correlation stage: a proxy hop's other leg reads the proxy's shutdown
     // from it (correlate::hop::proxy_shutdown).
     record.h2_goaway = goaway.map(|(frame, ts)| {
@@ -87,10 +92,11 @@ fn adjust(
     let Some(f) = goaway_finding(g, stream, end, at) else {
         return;
     };
-    // A teardown after a graceful GOAWAY, before any close frame, is the shutdown's deadline
-    // whatever the silence before it looked like: no idle timer is claimed (the correlation
-    // stage leaves such a record alone too, websocket::ending::name_idle_timeout).
-    if f.code == Code::H2GoawayGraceful && !end.close.handshake_completed {
+    // A teardown after a GOAWAY, before any close frame, is that GOAWAY's doing whatever the
+    // silence before it looked like: the shutdown's deadline after a graceful one, the
+    // connection error (or the refused stream) after any other. No idle timer is claimed (the
+    // correlation stage leaves such a record alone too, websocket::ending::silent_teardown).
+    if !end.close.handshake_completed {
         let torn = findings.iter_mut().find(|f| {
             matches!(
                 f.code,
@@ -109,14 +115,27 @@ fn adjust(
                 None if rst => "tore the connection down (RST)".to_owned(),
                 None => "closed the connection (FIN)".to_owned(),
             };
+            // The silence before a shutdown's deadline looks like an idle timer's, so the
+            // graceful case says it was none; after an error the GOAWAY is the whole story.
+            let cause = if f.code == Code::H2GoawayGraceful {
+                format!(
+                    "the {}'s graceful GOAWAY, with no close frame: the shutdown's deadline ended the WebSocket, not an idle timeout",
+                    g.by.as_str()
+                )
+            } else {
+                format!(
+                    "the {}'s GOAWAY {}, with no close frame: the GOAWAY ended the WebSocket",
+                    g.by.as_str(),
+                    code_name(g)
+                )
+            };
             let packet = reset.map_or(g.packet, |r| r.packet);
             *torn = Finding::new(
                 code,
                 format!(
-                    "the {} {what} {} after the {}'s graceful GOAWAY, with no close frame: the shutdown's deadline ended the WebSocket, not an idle timeout; applications report 1006 (abnormal closure)",
+                    "the {} {what} {} after {cause}; applications report 1006 (abnormal closure)",
                     closer(end.tcp_end),
                     since(at, end.at),
-                    g.by.as_str()
                 ),
             )
             .packets(&[packet]);
@@ -363,16 +382,60 @@ mod tests {
             findings[0].message
         );
         assert_eq!(findings[0].packets, [31]);
-        // An error GOAWAY leaves the idle finding alone (it is no shutdown with a deadline).
+    }
+
+    #[test]
+    fn a_teardown_after_an_error_goaway_is_the_goaway_not_an_idle_timeout() {
+        // HAProxy's answer to a client's WINDOW_UPDATE of 0 (h2c-haproxy-goaway-protocol-error):
+        // GOAWAY PROTOCOL_ERROR, RST_STREAM NO_ERROR on the open WebSocket stream, the end.
+        let open = CloseInfo::default();
+        let end = torn(&open, ConnectionEnding::Rst);
+        let no_error = H2Reset {
+            by: Peer::Server,
+            code: 0,
+            name: Some("NO_ERROR"),
+            last_stream: None,
+            debug: None,
+            packet: 28,
+        };
+        for before in [Code::IdleTimeout, Code::ConnectionReset] {
+            let mut findings = vec![Finding::new(before, "likely its idle timeout")];
+            let g = goaway(1, 1, 26);
+            adjust(
+                &mut findings,
+                &end,
+                1,
+                Some(&no_error),
+                Some((&g, Timestamp(2_999_000_000))),
+            );
+            let codes: Vec<Code> = findings.iter().map(|f| f.code).collect();
+            assert_eq!(
+                codes,
+                [Code::ConnectionReset, Code::H2GoawayClosedWebsocket]
+            );
+            assert_eq!(
+                findings[0].message,
+                "the server reset the HTTP/2 stream (RST_STREAM NO_ERROR) 1.0 ms after the server's GOAWAY PROTOCOL_ERROR, with no close frame: the GOAWAY ended the WebSocket; applications report 1006 (abnormal closure)"
+            );
+            assert_eq!(findings[0].packets, [28]);
+        }
+        // A NO_ERROR whose last stream is below the WebSocket's refuses to finish it: the same.
         let mut findings = vec![Finding::new(Code::IdleTimeout, "idle")];
         adjust(
             &mut findings,
             &end,
-            1,
+            3,
             None,
-            Some((&goaway(2, 1, 29), Timestamp(0))),
+            Some((&goaway(0, 1, 29), Timestamp(0))),
         );
-        assert_eq!(findings[0].code, Code::IdleTimeout);
+        assert_eq!(findings[0].code, Code::ConnectionReset);
+        assert!(
+            findings[0]
+                .message
+                .contains("after the server's GOAWAY NO_ERROR, with no close frame"),
+            "{}",
+            findings[0].message
+        );
     }
 
     #[test]

@@ -202,14 +202,17 @@ pub(crate) fn name_idle_timeout(record: &mut ConnectionRecord, evidence: &IdleEv
 /// The finding of a silent teardown that an intermediary's timer could explain: the
 /// `close_frame_missing` or `connection_reset` of a record torn down with no close frame
 /// (its index). `None` for anything else, and for an HTTP/2 stream torn down after a
-/// graceful GOAWAY: the shutdown's deadline, not a timer (h2::ending says so).
+/// GOAWAY reached it: the shutdown's deadline or the GOAWAY's error, not a timer
+/// (h2::ending says so).
 pub(crate) fn silent_teardown(record: &ConnectionRecord) -> Option<usize> {
     if record.idle_before_end_ms.is_none()
         || record.close.initiator.is_some()
-        || record
-            .findings
-            .iter()
-            .any(|f| f.code == Code::H2GoawayGraceful)
+        || record.findings.iter().any(|f| {
+            matches!(
+                f.code,
+                Code::H2GoawayGraceful | Code::H2GoawayClosedWebsocket
+            )
+        })
     {
         return None;
     }

@@ -1420,6 +1420,71 @@ fn a_hard_stop_after_a_graceful_goaway_is_the_shutdowns_deadline_not_an_idle_tim
     );
 }
 
+/// An error GOAWAY with a WebSocket open (h2c-haproxy-goaway-protocol-error): after the
+/// first echo the client sends a WINDOW_UPDATE of 0 on stream 0 (a connection error, RFC 9113
+/// §6.9); HAProxy answers GOAWAY PROTOCOL_ERROR (last stream 1), RST_STREAM NO_ERROR on the
+/// WebSocket stream and the end of both legs, as tshark shows and the client logged. The
+/// stream's record names the GOAWAY as the cause and its teardown as the GOAWAY's, not an
+/// idle timeout of the proxy (it was `idle_timeout`, "likely its idle timeout", 1.5 ms after
+/// the last frame); the upstream leg is named the proxy's connection error.
+#[test]
+fn an_error_goaway_from_the_proxy_ends_the_websocket_on_both_legs_not_an_idle_timeout() {
+    let name = "h2c-haproxy-goaway-protocol-error.pcap";
+    let pcap = sample(name);
+    let rows = tshark_frames(&root().join(format!("samples/expected/{name}.tshark-frames.tsv")));
+    let (goaway, code, last) = server_goaway(&rows, 18226).expect("HAProxy's GOAWAY");
+    assert_eq!((code, last), (1, 1), "GOAWAY PROTOCOL_ERROR, last stream 1");
+    // The client's WINDOW_UPDATE (type 8) on stream 0 just before it.
+    assert!(rows.iter().any(|r| r.port != 18226
+        && r.packet < goaway
+        && r.frames.iter().any(|f| f.0 == 8 && f.1 == 0)));
+    let reset = rows
+        .iter()
+        .find(|r| r.port == 18226 && r.frames.iter().any(|f| f.0 == 3 && f.1 == 1))
+        .expect("HAProxy's RST_STREAM");
+    assert_eq!(reset.rst_errors, [0]);
+    let log = std::fs::read_to_string(root().join(format!("samples/expected/{name}.client.log")))
+        .unwrap();
+    assert!(
+        log.contains("GOAWAY: error 1 (PROTOCOL_ERROR), last stream 1"),
+        "{log}"
+    );
+    let conns = connections(&pcap, &[]);
+    let h2 = conns.iter().find(|c| c["h2_stream_id"] == 1).unwrap();
+    assert_eq!(h2["ending"], "rst", "{h2}");
+    assert_eq!(
+        codes(h2),
+        ["h2_goaway_closed_websocket", "connection_reset"],
+        "{h2}"
+    );
+    let g = finding(h2, "h2_goaway_closed_websocket");
+    assert_eq!(g["packets"][0].as_u64(), Some(goaway));
+    assert!(g["message"].as_str().unwrap().starts_with(
+        "the server ended the HTTP/2 connection with GOAWAY PROTOCOL_ERROR (last stream 1)"
+    ));
+    let torn = finding(h2, "connection_reset");
+    assert_eq!(torn["packets"][0].as_u64(), Some(reset.packet));
+    let m = torn["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the server reset the HTTP/2 stream (RST_STREAM NO_ERROR)")
+            && m.contains("after the server's GOAWAY PROTOCOL_ERROR, with no close frame: the GOAWAY ended the WebSocket;"),
+        "{m}"
+    );
+    let upstream = conns.iter().find(|c| c["handshake_id"] == 2).unwrap();
+    assert_eq!(upstream["server"], "127.0.0.1:18227");
+    assert_eq!(codes(upstream), ["connection_reset"], "{upstream}");
+    let m = finding(upstream, "connection_reset")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        m.contains("as the proxy ended the client's HTTP/2 connection (#1, stream 1) with GOAWAY PROTOCOL_ERROR"),
+        "{m}"
+    );
+    let lines = stdout(&wssniff(&["-r", pcap.to_str().unwrap()]));
+    assert!(!lines.contains("idle_timeout"), "{lines}");
+}
+
 /// The rapid reset and the PING flood of the node captures, at hypercorn 0.18 (python h2 and
 /// priority, no flood limits of their own), whose reactions differ from nghttp2's: under the
 /// rapid reset its priority tree refuses the 1001st open stream (its log:
