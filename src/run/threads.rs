@@ -114,6 +114,15 @@ pub(super) struct Tick {
 }
 
 impl Batch {
+    /// An empty batch with room for [`BATCH_PACKETS`] packets: growing its list packet by
+    /// packet copied it a dozen times over (until batches come back to be reused).
+    fn with_room() -> Self {
+        Batch {
+            packets: Vec::with_capacity(BATCH_PACKETS),
+            ..Batch::default()
+        }
+    }
+
     fn packet(&self, m: &Meta) -> Packet<'_> {
         let bytes = match m.block {
             IN_BYTES => Some(&self.bytes),
@@ -463,7 +472,7 @@ pub(super) fn send_batch(
     if batch.packets.is_empty() && batch.tick.is_none() {
         return ControlFlow::Continue(());
     }
-    let next = recycled.try_recv().unwrap_or_default();
+    let next = recycled.try_recv().unwrap_or_else(|_| Batch::with_room());
     let full = Arc::new(std::mem::replace(batch, next));
     *last_sent = full.last_number().unwrap_or(*last_sent);
     for tx in to_workers {
@@ -486,7 +495,7 @@ fn read<R>(
     channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
-    let mut batch = Batch::default();
+    let mut batch = Batch::with_room();
     let mut last_sent = 0u64;
     let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
     let summary = drive(&mut |record, in_block| {
@@ -699,14 +708,15 @@ fn stage(
                 Route::Skip(s) => (Some(s), None),
             };
             let truncated = u64::from(m.orig_len) > m.len as u64;
+            let mut emit = |e| {
+                let _ = step(Step::Event(e));
+            };
             merge.packet(
                 (m.number, m.ts, m.len, truncated),
                 skip,
                 owner,
                 &mut cursors,
-                &mut |e| {
-                    let _ = step(Step::Event(e));
-                },
+                &mut emit,
             );
             if step(Step::Packet(merge.stats())).is_break() {
                 stopped = true;
