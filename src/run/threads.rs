@@ -284,21 +284,36 @@ pub(super) enum ToStage {
 /// its addresses and ports read at fixed offsets, without building the segment a worker
 /// builds again; everything else is decoded. Both ways hash a connection's two endpoints
 /// alike ([`route_hash`]), so a connection whose frames take either way stays on one worker.
+// Inlined into the reader's loop (it runs on every packet); the decoding way is apart.
+#[inline(always)]
 pub(super) fn route(packet: &Packet<'_>, workers: usize) -> Route {
-    let ends = match plain_ipv4_tcp_ends(packet) {
-        Some(ends) => ends,
-        None => match decode::decode(packet) {
-            Ok(seg) => (
+    match plain_ipv4_tcp_ends(packet) {
+        Some(ends) => Route::Worker(worker_of(route_hash(ends), workers)),
+        None => route_decoded(packet, workers),
+    }
+}
+
+/// [`route`] of a frame its fast way refuses: decoded.
+#[inline(never)]
+fn route_decoded(packet: &Packet<'_>, workers: usize) -> Route {
+    match decode::decode(packet) {
+        Ok(seg) => Route::Worker(worker_of(
+            route_hash((
                 endpoint(seg.src_ip, seg.src_port),
                 endpoint(seg.dst_ip, seg.dst_port),
-            ),
-            Err(skip) => return Route::Skip(skip),
-        },
-    };
-    let hash = route_hash(ends);
-    // The hash's top half scaled to `workers` (a multiply, not a division).
+            )),
+            workers,
+        )),
+        Err(skip) => Route::Skip(skip),
+    }
+}
+
+/// The hash's top half scaled to `workers` (a multiply, not a division).
+#[inline]
+fn worker_of(hash: u64, workers: usize) -> usize {
     #[allow(clippy::cast_possible_truncation)]
-    Route::Worker((((hash >> 32) * workers as u64) >> 32) as usize)
+    let w = (((hash >> 32) * workers as u64) >> 32) as usize;
+    w
 }
 
 /// One end of a connection as one word: an IPv4 address and port exactly; an IPv6 one
