@@ -540,7 +540,13 @@ fn read<R>(
             Some(InBlock { block, start }) => {
                 // Several files read at once take turns (a merge of files that overlap in
                 // time): each block is listed once a batch, found from the last one back.
-                let at = match batch.blocks.iter().rposition(|b| Arc::ptr_eq(b, block)) {
+                let last = batch.blocks.len().wrapping_sub(1);
+                let at = match batch.blocks.last() {
+                    // Nearly always: the block of the packet before.
+                    Some(b) if Arc::ptr_eq(b, block) => Some(last),
+                    _ => batch.blocks.iter().rposition(|b| Arc::ptr_eq(b, block)),
+                };
+                let at = match at {
                     Some(at) => at,
                     None => {
                         batch.blocks.push(Arc::clone(block));
@@ -809,6 +815,42 @@ mod tests {
                 endpoint(seg.dst_ip, seg.dst_port),
             )
         })
+    }
+
+    #[test]
+    fn a_batch_handed_on_is_replaced_by_one_with_room_for_a_whole_batch() {
+        // With nothing recycled yet, the reader's next batch has room for every packet it
+        // will hold: a list grown packet by packet was reallocated and copied a dozen times
+        // per batch.
+        let (to_worker, from_reader) = mpsc::sync_channel::<Arc<Batch>>(1);
+        let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(1);
+        let (_recycle, recycled) = mpsc::sync_channel::<Batch>(1);
+        let mut batch = Batch::with_room();
+        batch.packets.push(Meta {
+            number: 1,
+            ts: Timestamp::default(),
+            linktype: Linktype::ETHERNET,
+            orig_len: 60,
+            block: IN_BYTES,
+            start: 0,
+            len: 0,
+            route: Route::Worker(0),
+        });
+        let mut last_sent = 0;
+        let sent = send_batch(
+            &mut batch,
+            &mut last_sent,
+            (std::slice::from_ref(&to_worker), &to_stage, &recycled),
+        );
+        assert!(sent.is_continue());
+        assert_eq!(last_sent, 1);
+        assert!(batch.packets.is_empty());
+        assert!(batch.packets.capacity() >= BATCH_PACKETS);
+        assert_eq!(
+            from_reader.try_recv().map(|b| b.packets.len()).ok(),
+            Some(1)
+        );
+        assert!(matches!(stage_rx.try_recv(), Ok(ToStage::Batch(_))));
     }
 
     #[test]
