@@ -361,6 +361,7 @@ impl Merge {
     /// calls at it, the leaving groups first in their order, then the packet's own (from
     /// `owner`, the worker its connection hashes to; `skip` when the decoder skipped it).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn packet(
         &mut self,
         facts: (u64, Timestamp, usize, bool),
@@ -380,11 +381,18 @@ impl Merge {
                 truncated,
             },
         );
-        self.replay((number, 0), owner, cursors, false);
+        // Most packets have no call of any worker's: checked here, where it inlines, so that
+        // such a packet costs no call (the stage replays every packet of the capture).
+        let at = (number, 0);
+        if cursors.iter().any(|c| c.has_until(at)) {
+            self.replay(at, owner, cursors, false);
+        }
         if let Some(skip) = skip {
             self.corr.skipped(&mut self.stats, skip);
         }
-        self.replay_own(cursors);
+        if !self.own.is_empty() {
+            self.replay_own(cursors);
+        }
         if self.meter.refused_total() != self.refusals_seen {
             self.refusals_seen = self.meter.refused_total();
             self.corr.memcap_notice(self.budget);
@@ -467,6 +475,7 @@ impl Merge {
     /// activity, key) order (at the end of input, after the workers' own calls:
     /// `own_first`); keeps the calls outside groups for [`Merge::replay_own`], the other
     /// workers' (their tables' sizes after the sweep) before the owner's.
+    #[inline(never)]
     fn replay(
         &mut self,
         at: Position,
@@ -505,6 +514,7 @@ impl Merge {
     }
 
     /// Replays the calls outside groups that [`Merge::replay`] kept.
+    #[inline(never)]
     fn replay_own(&mut self, cursors: &mut [Cursor]) {
         if self.own.is_empty() {
             return;

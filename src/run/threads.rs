@@ -114,6 +114,15 @@ pub(super) struct Tick {
 }
 
 impl Batch {
+    /// An empty batch with room for [`BATCH_PACKETS`] packets: growing its list packet by
+    /// packet copied it a dozen times over (until batches come back to be reused).
+    fn with_room() -> Self {
+        Batch {
+            packets: Vec::with_capacity(BATCH_PACKETS),
+            ..Batch::default()
+        }
+    }
+
     fn packet(&self, m: &Meta) -> Packet<'_> {
         let bytes = match m.block {
             IN_BYTES => Some(&self.bytes),
@@ -275,21 +284,36 @@ pub(super) enum ToStage {
 /// its addresses and ports read at fixed offsets, without building the segment a worker
 /// builds again; everything else is decoded. Both ways hash a connection's two endpoints
 /// alike ([`route_hash`]), so a connection whose frames take either way stays on one worker.
+// Inlined into the reader's loop (it runs on every packet); the decoding way is apart.
+#[inline(always)]
 pub(super) fn route(packet: &Packet<'_>, workers: usize) -> Route {
-    let ends = match plain_ipv4_tcp_ends(packet) {
-        Some(ends) => ends,
-        None => match decode::decode(packet) {
-            Ok(seg) => (
+    match plain_ipv4_tcp_ends(packet) {
+        Some(ends) => Route::Worker(worker_of(route_hash(ends), workers)),
+        None => route_decoded(packet, workers),
+    }
+}
+
+/// [`route`] of a frame its fast way refuses: decoded.
+#[inline(never)]
+fn route_decoded(packet: &Packet<'_>, workers: usize) -> Route {
+    match decode::decode(packet) {
+        Ok(seg) => Route::Worker(worker_of(
+            route_hash((
                 endpoint(seg.src_ip, seg.src_port),
                 endpoint(seg.dst_ip, seg.dst_port),
-            ),
-            Err(skip) => return Route::Skip(skip),
-        },
-    };
-    let hash = route_hash(ends);
-    // The hash's top half scaled to `workers` (a multiply, not a division).
+            )),
+            workers,
+        )),
+        Err(skip) => Route::Skip(skip),
+    }
+}
+
+/// The hash's top half scaled to `workers` (a multiply, not a division).
+#[inline]
+fn worker_of(hash: u64, workers: usize) -> usize {
     #[allow(clippy::cast_possible_truncation)]
-    Route::Worker((((hash >> 32) * workers as u64) >> 32) as usize)
+    let w = (((hash >> 32) * workers as u64) >> 32) as usize;
+    w
 }
 
 /// One end of a connection as one word: an IPv4 address and port exactly; an IPv6 one
@@ -463,7 +487,7 @@ pub(super) fn send_batch(
     if batch.packets.is_empty() && batch.tick.is_none() {
         return ControlFlow::Continue(());
     }
-    let next = recycled.try_recv().unwrap_or_default();
+    let next = recycled.try_recv().unwrap_or_else(|_| Batch::with_room());
     let full = Arc::new(std::mem::replace(batch, next));
     *last_sent = full.last_number().unwrap_or(*last_sent);
     for tx in to_workers {
@@ -486,7 +510,7 @@ fn read<R>(
     channels @ (_, to_stage, _): ReaderChannels<'_>,
     shared: &Shared,
 ) -> R {
-    let mut batch = Batch::default();
+    let mut batch = Batch::with_room();
     let mut last_sent = 0u64;
     let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
     let summary = drive(&mut |record, in_block| {
@@ -516,7 +540,13 @@ fn read<R>(
             Some(InBlock { block, start }) => {
                 // Several files read at once take turns (a merge of files that overlap in
                 // time): each block is listed once a batch, found from the last one back.
-                let at = match batch.blocks.iter().rposition(|b| Arc::ptr_eq(b, block)) {
+                let last = batch.blocks.len().wrapping_sub(1);
+                let at = match batch.blocks.last() {
+                    // Nearly always: the block of the packet before.
+                    Some(b) if Arc::ptr_eq(b, block) => Some(last),
+                    _ => batch.blocks.iter().rposition(|b| Arc::ptr_eq(b, block)),
+                };
+                let at = match at {
                     Some(at) => at,
                     None => {
                         batch.blocks.push(Arc::clone(block));
@@ -699,14 +729,15 @@ fn stage(
                 Route::Skip(s) => (Some(s), None),
             };
             let truncated = u64::from(m.orig_len) > m.len as u64;
+            let mut emit = |e| {
+                let _ = step(Step::Event(e));
+            };
             merge.packet(
                 (m.number, m.ts, m.len, truncated),
                 skip,
                 owner,
                 &mut cursors,
-                &mut |e| {
-                    let _ = step(Step::Event(e));
-                },
+                &mut emit,
             );
             if step(Step::Packet(merge.stats())).is_break() {
                 stopped = true;
@@ -784,6 +815,42 @@ mod tests {
                 endpoint(seg.dst_ip, seg.dst_port),
             )
         })
+    }
+
+    #[test]
+    fn a_batch_handed_on_is_replaced_by_one_with_room_for_a_whole_batch() {
+        // With nothing recycled yet, the reader's next batch has room for every packet it
+        // will hold: a list grown packet by packet was reallocated and copied a dozen times
+        // per batch.
+        let (to_worker, from_reader) = mpsc::sync_channel::<Arc<Batch>>(1);
+        let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(1);
+        let (_recycle, recycled) = mpsc::sync_channel::<Batch>(1);
+        let mut batch = Batch::with_room();
+        batch.packets.push(Meta {
+            number: 1,
+            ts: Timestamp::default(),
+            linktype: Linktype::ETHERNET,
+            orig_len: 60,
+            block: IN_BYTES,
+            start: 0,
+            len: 0,
+            route: Route::Worker(0),
+        });
+        let mut last_sent = 0;
+        let sent = send_batch(
+            &mut batch,
+            &mut last_sent,
+            (std::slice::from_ref(&to_worker), &to_stage, &recycled),
+        );
+        assert!(sent.is_continue());
+        assert_eq!(last_sent, 1);
+        assert!(batch.packets.is_empty());
+        assert!(batch.packets.capacity() >= BATCH_PACKETS);
+        assert_eq!(
+            from_reader.try_recv().map(|b| b.packets.len()).ok(),
+            Some(1)
+        );
+        assert!(matches!(stage_rx.try_recv(), Ok(ToStage::Batch(_))));
     }
 
     #[test]
