@@ -56,8 +56,17 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
 
 /// The owned [`Head`] of `bytes` (a whole head) as httparse read it into `raw`.
 fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
+    // The head is checked as UTF-8 once: its start line, names and values are slices of
+    // that text (each starts and ends at an ASCII byte or the head's ends), not checked
+    // again one by one. A head that is not UTF-8 has each part replaced on its own.
+    let whole = std::str::from_utf8(bytes).ok();
+    let part = |slice: &[u8]| -> Option<&str> {
+        let at = slice.as_ptr().addr().wrapping_sub(bytes.as_ptr().addr());
+        whole?.get(at..at.checked_add(slice.len())?)
+    };
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let start_line = text(first_line.strip_suffix(b"\r").unwrap_or(first_line));
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+    let start_line = part(first_line).map_or_else(|| text(first_line), str::to_owned);
     let start = if request {
         StartLine::Request {
             method: raw.method.unwrap_or_default().to_owned(),
@@ -69,6 +78,7 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
             reason: raw.reason.unwrap_or_default().to_owned(),
         }
     };
+    let head_bytes = bytes.get(..raw.len).unwrap_or(bytes);
     Head {
         start,
         version_minor: raw.version.unwrap_or(1),
@@ -78,14 +88,14 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
             .iter()
             .map(|h| Header {
                 name: h.name.to_owned(),
-                value: match std::str::from_utf8(h.value) {
-                    Ok(value) => value.trim().to_owned(),
-                    Err(_) => String::from_utf8_lossy(h.value).trim().to_owned(),
+                value: match part(h.value) {
+                    Some(value) => value.trim().to_owned(),
+                    None => String::from_utf8_lossy(h.value).trim().to_owned(),
                 },
             })
             .collect(),
         len: raw.len,
-        raw: text(bytes.get(..raw.len).unwrap_or(bytes)),
+        raw: part(head_bytes).map_or_else(|| text(head_bytes), str::to_owned),
     }
 }
 
