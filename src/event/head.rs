@@ -18,6 +18,34 @@ impl Header {
     pub fn line(&self) -> String {
         format!("{}: {}", self.name, self.value)
     }
+
+    /// Whether this field is `name` (case-insensitive).
+    #[inline]
+    #[must_use]
+    pub fn is(&self, name: &str) -> bool {
+        same_name(&self.name, name)
+    }
+
+    /// Whether the value, as a comma list, holds `token` (case-insensitive; items trimmed
+    /// as text). A value shorter than the token cannot hold it, since trimming only
+    /// shortens.
+    #[must_use]
+    pub fn holds(&self, token: &str) -> bool {
+        // Items found with a byte loop (values are short; `split` sets up a searcher), and
+        // only those long enough trimmed.
+        let mut rest = self.value.as_str();
+        loop {
+            let comma = rest.bytes().position(|b| b == b',');
+            let item = comma.map_or(Some(rest), |at| rest.get(..at));
+            if item.is_some_and(|t| t.len() >= token.len() && same_name(t.trim(), token)) {
+                return true;
+            }
+            match comma.and_then(|at| rest.get(at + 1..)) {
+                Some(more) => rest = more,
+                None => return false,
+            }
+        }
+    }
 }
 
 /// The kind-specific part of a head's start line.
@@ -63,15 +91,13 @@ impl Head {
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter(move |h| h.is(name))
             .map(|h| h.value.as_str())
     }
 
     /// Every header field named `name` (case-insensitive).
     pub fn fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        self.headers.iter().filter(move |h| h.is(name))
     }
 
     /// The first value of header `name`.
@@ -79,27 +105,29 @@ impl Head {
     pub fn value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .find(|h| h.is(name))
             .map(|h| h.value.as_str())
     }
 
     /// Whether any value of `name`, as a comma list, holds `token` (case-insensitive).
     #[must_use]
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.values(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        // One loop, no flattening iterator: the checks call this a dozen times a head.
+        self.headers.iter().any(|h| h.is(name) && h.holds(token))
     }
 
     /// All comma-separated items of every `name` header, trimmed, empty items skipped.
     #[must_use]
     pub fn list(&self, name: &str) -> Vec<String> {
-        self.values(name)
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect()
+        let mut items = Vec::new();
+        for value in self.values(name) {
+            for item in value.split(',').map(str::trim) {
+                if !item.is_empty() {
+                    items.push(item.to_owned());
+                }
+            }
+        }
+        items
     }
 
     /// The status code, for a response.
@@ -118,5 +146,143 @@ impl Head {
             StartLine::Request { method, .. } => Some(method),
             StartLine::Response { .. } => None,
         }
+    }
+}
+
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    eq_ignore_ascii_case(a.as_bytes(), b.as_bytes())
+}
+
+/// `a.eq_ignore_ascii_case(b)`, a word at a time: the header lookups compare names and
+/// tokens of four to twenty-odd bytes a dozen times a head, and the standard loop lowers
+/// them one byte at a time below sixteen. Inlined: most calls end at the lengths.
+#[inline]
+#[must_use]
+pub fn eq_ignore_ascii_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && same_length_equal(a, b)
+}
+
+/// [`eq_ignore_ascii_case`] of two slices of one length: whole words, then the last word
+/// (overlapping the one before); under eight bytes, the first and last four.
+fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
+    if let (Some(a_last), Some(b_last)) = (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        let (a_words, _) = a.as_chunks::<8>();
+        let (b_words, _) = b.as_chunks::<8>();
+        return lowercase_word(a_last) == lowercase_word(b_last)
+            && a_words
+                .iter()
+                .zip(b_words)
+                .all(|(x, y)| lowercase_word(x) == lowercase_word(y));
+    }
+    match (
+        a.first_chunk::<4>(),
+        b.first_chunk::<4>(),
+        a.last_chunk::<4>(),
+        b.last_chunk::<4>(),
+    ) {
+        (Some(a0), Some(b0), Some(a1), Some(b1)) => {
+            lowercase_half(a0) == lowercase_half(b0) && lowercase_half(a1) == lowercase_half(b1)
+        }
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+fn lowercase_half(bytes: &[u8; 4]) -> u64 {
+    lowercase(u64::from(u32::from_le_bytes(*bytes)))
+}
+
+fn lowercase_word(bytes: &[u8; 8]) -> u64 {
+    lowercase(u64::from_le_bytes(*bytes))
+}
+
+/// Eight bytes with `A`-`Z` lowered, others unchanged (bytes above 0x7f too): a byte is
+/// upper case when its low seven bits reach `A` but pass no `Z` and its top bit is clear.
+fn lowercase(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let low = word & LOW7;
+    // Adding 0x80 - b'A' (0x3f) sets a byte's top bit from `A` on, 0x80 - b'Z' - 1 (0x25)
+    // from past `Z` on; no byte carries into the next (at most 0x7f + 0x3f).
+    let from_a = low.wrapping_add(0x3f3f_3f3f_3f3f_3f3f);
+    let past_z = low.wrapping_add(0x2525_2525_2525_2525);
+    let upper = from_a & !past_z & !word & TOP;
+    word | (upper >> 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_compare_agrees_with_the_standard_one_for_every_byte_pair() {
+        // Every pair of bytes at the first, a middle and the last position of names that
+        // take one word, a word and a tail, two words, and the short path.
+        for len in [1, 3, 4, 6, 7, 8, 11, 16, 21] {
+            for at in [0, len / 2, len - 1] {
+                for x in 0..=255u8 {
+                    for y in 0..=255u8 {
+                        let mut a = vec![b'k'; len];
+                        let mut b = vec![b'K'; len];
+                        a[at] = x;
+                        b[at] = y;
+                        assert_eq!(
+                            eq_ignore_ascii_case(&a, &b),
+                            a.eq_ignore_ascii_case(&b),
+                            "{len} {at} {x:#x} {y:#x}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!eq_ignore_ascii_case(b"Upgrade", b"Upgrades"));
+        assert!(eq_ignore_ascii_case(
+            b"SEC-WEBSOCKET-EXTENSIONS",
+            b"sec-websocket-extensions"
+        ));
+        assert!(!eq_ignore_ascii_case(
+            b"Sec-WebSocket-Extension@",
+            b"sec-websocket-extension`"
+        ));
+    }
+
+    #[test]
+    fn lookups_keep_their_meaning() {
+        let head = Head {
+            start: StartLine::Response {
+                status: 101,
+                reason: "Switching Protocols".to_owned(),
+            },
+            version_minor: 1,
+            start_line: "HTTP/1.1 101 Switching Protocols".to_owned(),
+            headers: [
+                ("connection", "keep-alive, \u{a0}Upgrade"),
+                ("UPGRADE", "h2c"),
+                ("Upgrade", " WebSocket ,"),
+                ("Sec-WebSocket-Extensions", "a, ,b"),
+                ("x", "u"),
+            ]
+            .into_iter()
+            .map(|(name, value)| Header {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            })
+            .collect(),
+            len: 0,
+            raw: String::new(),
+        };
+        // Items are trimmed as text (a no-break space too), names and tokens compared
+        // without case; a value shorter than the token holds none.
+        assert!(head.has_token("Connection", "upgrade"));
+        assert!(head.has_token("upgrade", "websocket"));
+        assert!(head.has_token("Upgrade", "H2C"));
+        assert!(!head.has_token("X", "uu"));
+        assert!(head.has_token("X", "U"));
+        assert_eq!(head.value("upgrade"), Some("h2c"));
+        assert_eq!(head.values("Upgrade").count(), 2);
+        assert_eq!(head.fields("SEC-websocket-extensions").count(), 1);
+        assert_eq!(head.list("Sec-WebSocket-Extensions"), ["a", "b"]);
+        assert_eq!(head.list("Upgrade"), ["h2c", "WebSocket"]);
+        assert!(head.list("Origin").is_empty());
     }
 }

@@ -873,18 +873,12 @@ impl Exchange {
         out: &mut Output,
     ) -> Next {
         let head = &msg.head;
-        let upgrade = head.has_token("Upgrade", "websocket")
-            || head.headers.iter().any(|h| {
-                h.name.len() > 14
-                    && h.name
-                        .get(..14)
-                        .is_some_and(|p| p.eq_ignore_ascii_case("sec-websocket-"))
-            })
+        let fields = http::request_fields(head);
+        let upgrade = fields.websocket
             // A head cut before its Upgrade line: an Engine.IO target asking for the
             // websocket transport shows the attempt (a complete head shows its headers).
             || (msg.cut.is_some() && engine_io_websocket(head));
-        let h2c = head.has_token("Upgrade", "h2c");
-        let body = http::request_body(head);
+        let (h2c, body) = (fields.h2c, fields.body);
         let head_method = head.method() == Some("HEAD");
         let connect = head.method() == Some("CONNECT");
         // An Engine.IO polling request: answered with its bodies read (a POST's here).
@@ -1460,14 +1454,17 @@ pub(crate) fn eio_version(head: &crate::event::Head) -> Option<u8> {
     let crate::event::StartLine::Request { target, .. } = &head.start else {
         return None;
     };
-    let at = target.find("EIO=")?;
-    let digits: String = target
-        .get(at + 4..)?
-        .chars()
-        .take_while(char::is_ascii_digit)
+    // A byte search and a slice parse: `str::find` set up a two-way searcher and the
+    // digits were collected into a String, for every answered upgrade.
+    let at = http::eio_parameter(target.as_bytes())?;
+    let digits = target
+        .as_bytes()
+        .get(at..)?
+        .iter()
         .take(3)
-        .collect();
-    digits.parse().ok()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    target.get(at..at + digits)?.parse().ok()
 }
 
 /// Whether a request target asks Engine.IO (Socket.IO's transport) for its websocket
@@ -2094,5 +2091,28 @@ Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
         assert_eq!(h.exchange.registered(), h.exchange.memory());
         h.finish(Ending::CaptureEnded);
         assert_eq!((h.exchange.registered(), h.exchange.memory()), (0, 0));
+    }
+
+    #[test]
+    fn the_engine_io_revision_is_the_first_eio_parameter_up_to_three_digits() {
+        let version = |target: &str| {
+            let head = b"GET / HTTP/1.1\r\n\r\n";
+            let HeadParse::Complete(mut head) = http::parse_head(head, head.len(), true) else {
+                unreachable!()
+            };
+            head.start = crate::event::StartLine::Request {
+                method: "GET".to_owned(),
+                target: target.to_owned(),
+            };
+            eio_version(&head)
+        };
+        assert_eq!(version("/socket.io/?EIO=4&transport=websocket"), Some(4));
+        assert_eq!(version("/?EIO=3&EIO=4"), Some(3));
+        assert_eq!(version("/?EIO=0034"), Some(3));
+        assert_eq!(version("/?EIO=256"), None);
+        assert_eq!(version("/?EIO=x4"), None);
+        assert_eq!(version("/?EIO="), None);
+        assert_eq!(version("/?EIO=7\u{e9}"), Some(7));
+        assert_eq!(version("/?eio=4"), None);
     }
 }

@@ -4,7 +4,7 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{Head, Header, StartLine};
+use crate::event::{eq_ignore_ascii_case, Head, Header, StartLine};
 
 /// Most header fields parsed in one head.
 pub const MAX_HEADERS: usize = 256;
@@ -56,8 +56,17 @@ pub fn parse_head(buf: &[u8], len: usize, request: bool) -> HeadParse {
 
 /// The owned [`Head`] of `bytes` (a whole head) as httparse read it into `raw`.
 fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
+    // The head is checked as UTF-8 once: its start line, names and values are slices of
+    // that text (each starts and ends at an ASCII byte or the head's ends), not checked
+    // again one by one. A head that is not UTF-8 has each part replaced on its own.
+    let whole = std::str::from_utf8(bytes).ok();
+    let part = |slice: &[u8]| -> Option<&str> {
+        let at = slice.as_ptr().addr().wrapping_sub(bytes.as_ptr().addr());
+        whole?.get(at..at.checked_add(slice.len())?)
+    };
     let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let start_line = text(first_line.strip_suffix(b"\r").unwrap_or(first_line));
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+    let start_line = part(first_line).map_or_else(|| text(first_line), str::to_owned);
     let start = if request {
         StartLine::Request {
             method: raw.method.unwrap_or_default().to_owned(),
@@ -69,6 +78,7 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
             reason: raw.reason.unwrap_or_default().to_owned(),
         }
     };
+    let head_bytes = bytes.get(..raw.len).unwrap_or(bytes);
     Head {
         start,
         version_minor: raw.version.unwrap_or(1),
@@ -78,14 +88,14 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
             .iter()
             .map(|h| Header {
                 name: h.name.to_owned(),
-                value: match std::str::from_utf8(h.value) {
-                    Ok(value) => value.trim().to_owned(),
-                    Err(_) => String::from_utf8_lossy(h.value).trim().to_owned(),
+                value: match part(h.value) {
+                    Some(value) => value.trim().to_owned(),
+                    None => String::from_utf8_lossy(h.value).trim().to_owned(),
                 },
             })
             .collect(),
         len: raw.len,
-        raw: text(bytes.get(..raw.len).unwrap_or(bytes)),
+        raw: part(head_bytes).map_or_else(|| text(head_bytes), str::to_owned),
     }
 }
 
@@ -302,10 +312,47 @@ pub enum Body {
 /// Body framing of a request head.
 #[must_use]
 pub fn request_body(head: &Head) -> Body {
-    request_framing(
-        head.has_token("Transfer-Encoding", "chunked"),
-        content_length(head),
-    )
+    request_fields(head).body
+}
+
+/// What the pairing reads of a request head's fields, from one walk over them (the
+/// lookups one by one walked an upgrade's seven fields five times).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestFields {
+    /// `Upgrade` names websocket, or a `Sec-WebSocket-*` field is present.
+    pub websocket: bool,
+    /// `Upgrade` names h2c.
+    pub h2c: bool,
+    /// As [`request_body`].
+    pub body: Body,
+}
+
+/// The [`RequestFields`] of a request head.
+#[must_use]
+pub fn request_fields(head: &Head) -> RequestFields {
+    let (mut websocket, mut h2c, mut chunked, mut length) = (false, false, false, None);
+    for h in &head.headers {
+        // By length first, as in `scan_of`; lengths in bytes, as the comparisons count.
+        match h.name.len() {
+            7 if h.is("Upgrade") => {
+                websocket |= h.holds("websocket");
+                h2c |= h.holds("h2c");
+            }
+            14 if length.is_none() && h.is("Content-Length") => length = Some(h.value.as_str()),
+            17 if h.is("Transfer-Encoding") => chunked |= h.holds("chunked"),
+            _ => {}
+        }
+        websocket = websocket
+            || h.name.len() > 14
+                && h.name
+                    .get(..14)
+                    .is_some_and(|p| eq_ignore_ascii_case(p.as_bytes(), b"sec-websocket-"));
+    }
+    RequestFields {
+        websocket,
+        h2c,
+        body: request_framing(chunked, length.and_then(content_length_value)),
+    }
 }
 
 /// Body framing of a response head, given the method of the request it answers.
@@ -424,7 +471,7 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
     let has_token = |value: &[u8], token: &[u8]| {
         value
             .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            .any(|t| eq_ignore_ascii_case(t.trim_ascii(), token))
     };
     let mut scan = Scan {
         websocket: false,
@@ -439,24 +486,32 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
     let mut seen_length = false;
     for h in headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"upgrade") {
-            scan.websocket |= has_token(h.value, b"websocket");
-            scan.h2c |= has_token(h.value, b"h2c");
-        } else if name.len() > 14
-            && name
-                .get(..14)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"sec-websocket-"))
-        {
-            scan.websocket = true;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            scan.chunked |= has_token(h.value, b"chunked");
-        } else if name.eq_ignore_ascii_case(b"content-length") && !seen_length {
-            // As `content_length`: the first field decides, its first comma item.
-            seen_length = true;
-            scan.content_length = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok());
+        // By length first: most names are none of these four, and no two share a length
+        // (a `Sec-WebSocket-*` name is longer than 14 bytes).
+        match name.len() {
+            7 if eq_ignore_ascii_case(name, b"upgrade") => {
+                scan.websocket |= has_token(h.value, b"websocket");
+                scan.h2c |= has_token(h.value, b"h2c");
+            }
+            14 if !seen_length && eq_ignore_ascii_case(name, b"content-length") => {
+                // As `content_length`: the first field decides, its first comma item.
+                seen_length = true;
+                scan.content_length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|v| v.trim().parse().ok());
+            }
+            17 if eq_ignore_ascii_case(name, b"transfer-encoding") => {
+                scan.chunked |= has_token(h.value, b"chunked");
+            }
+            15.. if !scan.websocket
+                && name
+                    .get(..14)
+                    .is_some_and(|p| eq_ignore_ascii_case(p, b"sec-websocket-")) =>
+            {
+                scan.websocket = true;
+            }
+            _ => {}
         }
     }
     scan
@@ -466,13 +521,25 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
 /// a byte search over the target only.
 #[must_use]
 pub fn mentions_eio(target: &[u8]) -> bool {
-    target.windows(4).any(|w| w == b"EIO=")
+    eio_parameter(target).is_some()
+}
+
+/// Where the value of the first `EIO=` in a request target starts. Found from the `=`
+/// signs (few in a target, found a vector at a time), not by a window at every byte.
+#[must_use]
+pub fn eio_parameter(target: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'=', target)
+        .find(|&at| at.checked_sub(3).and_then(|from| target.get(from..at)) == Some(b"EIO"))
+        .map(|at| at + 1)
 }
 
 fn content_length(head: &Head) -> Option<u64> {
-    head.value("Content-Length")
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok())
+    head.value("Content-Length").and_then(content_length_value)
+}
+
+/// The first field decides, its first comma item.
+fn content_length_value(value: &str) -> Option<u64> {
+    value.split(',').next().and_then(|v| v.trim().parse().ok())
 }
 
 /// Most bytes in a chunk-size or trailer line before the body is declared malformed.
@@ -591,6 +658,26 @@ mod tests {
     }
 
     #[test]
+    fn an_eio_parameter_is_found_anywhere_in_the_target() {
+        for (target, at) in [
+            (&b"EIO=4"[..], Some(4)),
+            (b"/socket.io/?x=1&EIO=4&t=2", Some(20)),
+            (b"/?a==EIO=3", Some(9)),
+            (b"/?EI=O", None),
+            (b"=EIO", None),
+            (b"EIO", None),
+            (b"", None),
+        ] {
+            assert_eq!(eio_parameter(target), at, "{target:?}");
+            assert_eq!(
+                mentions_eio(target),
+                target.windows(4).any(|w| w == b"EIO="),
+                "{target:?}"
+            );
+        }
+    }
+
+    #[test]
     fn body_framing() {
         let parse = |b: &[u8], req| match parse_head(b, b.len(), req) {
             HeadParse::Complete(h) => h,
@@ -625,6 +712,18 @@ mod tests {
             (b"HEAD / HTTP/1.1\r\n\r\n", true),
             (b"GET /ws HTTP/1.1\r\nUpgrade: h2c, WebSocket\r\n\r\n", true),
             (b"GET /ws HTTP/1.1\r\nSec-WebSocket-Key: x\r\n\r\n", true),
+            (
+                b"GET /ws HTTP/1.1\r\nSec-WebSocket-: x\r\nupgrade: H2C\r\n\r\n",
+                true,
+            ),
+            (
+                b"GET /ws HTTP/1.1\r\nContent-Length: x\r\nContent-Length: 4\r\n\r\n",
+                true,
+            ),
+            (
+                b"POST /ws HTTP/1.1\r\nTRANSFER-ENCODING: chunked\r\nContent-Length: 4\r\n\r\n",
+                true,
+            ),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false),
             (
                 b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
@@ -641,10 +740,9 @@ mod tests {
                 panic!()
             };
             let ws = head.has_token("Upgrade", "websocket")
-                || head
-                    .headers
-                    .iter()
-                    .any(|h| h.name.to_ascii_lowercase().starts_with("sec-websocket-"));
+                || head.headers.iter().any(|h| {
+                    h.name.len() > 14 && h.name.to_ascii_lowercase().starts_with("sec-websocket-")
+                });
             assert_eq!(scan.websocket, ws, "{bytes:?}");
             // The head read with the scan is the head parse_head builds; none when unwanted.
             let (again, built) = read_head(bytes, len, *request, |s| *s == scan).unwrap();
@@ -655,6 +753,16 @@ mod tests {
             );
             if *request {
                 assert_eq!(scan.request_body(), request_body(&head), "{bytes:?}");
+                // One walk reads what the lookups one by one read.
+                let one_by_one = RequestFields {
+                    websocket: ws,
+                    h2c: head.has_token("Upgrade", "h2c"),
+                    body: request_framing(
+                        head.has_token("Transfer-Encoding", "chunked"),
+                        content_length(&head),
+                    ),
+                };
+                assert_eq!(request_fields(&head), one_by_one, "{bytes:?}");
                 assert_eq!(scan.head_method, head.method() == Some("HEAD"));
             } else {
                 for method in [None, Some("HEAD")] {
