@@ -165,24 +165,28 @@ fn needs_escape(bytes: &[u8]) -> bool {
 /// `\b \t \n \f \r " \`, `\u00xx` in lower-case hex for the other controls, nothing else).
 /// Most strings need no escape: one scan says so and they are copied whole.
 pub(super) fn string(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if needs_escape(bytes) {
-        escaped_string(out, bytes);
-        return;
-    }
-    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(bytes);
+    string_content(out, s);
     out.push(b'"');
 }
 
-/// [`string`] for bytes that hold at least one byte to escape: the runs between escapes
+/// [`string`] without its quotes, for a writer whose constants hold them (`,"name":"`).
+#[inline]
+pub(super) fn string_content(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        escaped_content(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
+/// [`string_content`] for bytes that hold at least one byte to escape: the runs between escapes
 /// copied whole, found a word at a time.
 #[cold]
 #[inline(never)]
-fn escaped_string(out: &mut Vec<u8>, bytes: &[u8]) {
+fn escaped_content(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 8);
-    out.push(b'"');
     let mut start = 0;
     while let Some(at) = next_escape(bytes, start) {
         out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
@@ -204,7 +208,6 @@ fn escaped_string(out: &mut Vec<u8>, bytes: &[u8]) {
         start = at + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }
 
 pub(super) fn integer<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use super::compact::{self, float, integer, string, Error};
+use super::compact::{self, float, integer, string, string_content, Error};
 use crate::event::{
     CloseFrame, CloseInfo, ConnectionRecord, DeflateParams, DirectionStats, Ending,
     HandshakeRecord, Intervals, Message, TcpLoss, Timing,
@@ -61,8 +61,9 @@ pub(super) fn handshake(out: &mut Vec<u8>, r: &HandshakeRecord) -> Result<(), Er
     endpoint(out, client)?;
     out.extend_from_slice(b",\"server\":");
     endpoint(out, server)?;
-    out.extend_from_slice(b",\"community_id\":");
-    string(out, community_id);
+    out.extend_from_slice(b",\"community_id\":\"");
+    string_content(out, community_id);
+    out.push(b'"');
     out.extend_from_slice(b",\"verdict\":\"");
     out.extend_from_slice(verdict.as_str().as_bytes());
     out.extend_from_slice(b"\",\"status\":");
@@ -174,8 +175,9 @@ pub(super) fn connection(out: &mut Vec<u8>, c: &ConnectionRecord) -> Result<(), 
     endpoint(out, client)?;
     out.extend_from_slice(b",\"server\":");
     endpoint(out, server)?;
-    out.extend_from_slice(b",\"community_id\":");
-    string(out, community_id);
+    out.extend_from_slice(b",\"community_id\":\"");
+    string_content(out, community_id);
+    out.push(b'"');
     out.extend_from_slice(b",\"handshake_observed\":");
     boolean(out, *handshake_observed);
     out.extend_from_slice(b",\"permessage_deflate\":");
@@ -232,14 +234,18 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 fn strings(out: &mut Vec<u8>, items: &[String]) {
-    out.push(b'[');
+    if items.is_empty() {
+        out.extend_from_slice(b"[]");
+        return;
+    }
+    out.extend_from_slice(b"[\"");
     for (i, s) in items.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.extend_from_slice(b"\",\"");
         }
-        string(out, s);
+        string_content(out, s);
     }
-    out.push(b']');
+    out.extend_from_slice(b"\"]");
 }
 
 fn integers(out: &mut Vec<u8>, items: &[u64]) {
@@ -284,6 +290,7 @@ fn endpoint(out: &mut Vec<u8>, addr: &SocketAddr) -> Result<(), Error> {
 }
 
 /// `n` (below 100,000: an octet or a port) in decimal, without a buffer to copy from.
+#[inline]
 fn small(out: &mut Vec<u8>, n: u32) {
     let digit = |n: u32| b'0' + (n % 10) as u8;
     if n < 10 {
@@ -338,19 +345,19 @@ fn message(out: &mut Vec<u8>, m: &Message) -> Result<(), Error> {
         body,
         cut,
     } = m;
-    out.extend_from_slice(b"{\"start_line\":");
-    string(out, &head.start_line);
-    out.extend_from_slice(b",\"headers\":[");
+    out.extend_from_slice(b"{\"start_line\":\"");
+    string_content(out, &head.start_line);
+    out.extend_from_slice(b"\",\"headers\":[");
     for (i, h) in head.headers.iter().enumerate() {
         out.extend_from_slice(if i == 0 {
-            b"{\"name\":"
+            b"{\"name\":\""
         } else {
-            b",{\"name\":"
+            b",{\"name\":\""
         });
-        string(out, &h.name);
-        out.extend_from_slice(b",\"value\":");
-        string(out, &h.value);
-        out.push(b'}');
+        string_content(out, &h.name);
+        out.extend_from_slice(b"\",\"value\":\"");
+        string_content(out, &h.value);
+        out.extend_from_slice(b"\"}");
     }
     out.extend_from_slice(b"],\"packets\":");
     integers(out, packets);
@@ -572,9 +579,9 @@ fn opt_close_frame(out: &mut Vec<u8>, f: Option<&CloseFrame>) {
         Some(c) => small(out, (*c).into()),
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b",\"reason\":");
-    string(out, reason);
-    out.extend_from_slice(b",\"packet\":");
+    out.extend_from_slice(b",\"reason\":\"");
+    string_content(out, reason);
+    out.extend_from_slice(b"\",\"packet\":");
     count(out, *packet);
     out.extend_from_slice(b",\"ts\":");
     float(out, ts.as_secs_f64());
