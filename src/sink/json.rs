@@ -14,7 +14,7 @@ mod compact;
 mod records;
 use crate::capture::live::LiveStats;
 use crate::engine::Stats;
-use crate::event::{EngineIoSession, Event, HandshakeRecord, HopLink, Notice, TlsRecord, Verdict};
+use crate::event::{EngineIoSession, Event, HandshakeRecord, HopLink, Notice, Verdict};
 
 /// Version of the JSON Lines format, in every record's `"schema"` field. It changes only
 /// when a change could break a consumer (a field renamed, removed or retyped, a meaning
@@ -181,7 +181,7 @@ impl<W: Write> Sink for JsonSink<W> {
             Event::Connection(r) => self.written("connection", |out| records::connection(out, r)),
             Event::Hop(h) => self.line::<HopLink>("hop", h),
             Event::Notice(n) => self.line::<Notice>("notice", n),
-            Event::Tls(t) => self.line::<TlsRecord>("tls", t),
+            Event::Tls(t) => self.written("tls", |out| records::tls(out, t)),
             Event::EngineIo(s) => self.line::<EngineIoSession>("engineio_session", s),
         }
     }

@@ -1,21 +1,23 @@
-//! Hand-written JSON for the records a run writes by the thousand (handshake and connection
-//! records), byte for byte what their derived `Serialize` impls write through serde_json: the
-//! tests hold the two to each other on every sample's records and on random ones.
+//! Hand-written JSON for the records a run writes by the thousand (handshake, connection and
+//! TLS records, and their findings), byte for byte what their derived `Serialize` impls write
+//! through serde_json: the tests hold the two to each other on every sample's records and on
+//! random ones.
 //!
 //! Through serde each field is a call into the serializer that writes its key in three pieces
 //! and dispatches its value by type (~10 instructions a byte of output). Here each key is one
 //! constant with its comma and colon (`,"status":`) and each value is written directly; the
-//! parts records seldom carry (findings, HTTP/2, TLS, bodies, cuts, IPv6 endpoints) still go
-//! through the serde path ([`compact::append`]), which writes what serde_json writes. Every
-//! struct is destructured whole, so a field added to one does not compile here until it is
-//! written (and the tests then say whether it is written as serde would).
+//! parts records seldom carry (evidence, HTTP/2, TLS carriers, certificates, alerts, bodies,
+//! cuts, IPv6 endpoints) still go through the serde path ([`compact::append`]), which writes
+//! what serde_json writes. Every struct is destructured whole, so a field added to one does
+//! not compile here until it is written (and the tests then say whether it is written as
+//! serde would).
 
 use std::net::SocketAddr;
 
 use super::compact::{self, float, integer, string, string_content, Error};
 use crate::event::{
     CloseFrame, CloseInfo, ConnectionRecord, DeflateParams, DirectionStats, Ending,
-    HandshakeRecord, Intervals, Message, TcpLoss, Timing,
+    HandshakeRecord, Intervals, Message, TcpLoss, Timing, TlsDirection, TlsRecord,
 };
 use crate::finding::Finding;
 
@@ -259,13 +261,181 @@ fn integers(out: &mut Vec<u8>, items: &[u64]) {
     out.push(b']');
 }
 
-/// Findings, the serde path (most records have none: `[]`).
 fn findings(out: &mut Vec<u8>, findings: &[Finding]) -> Result<(), Error> {
-    if findings.is_empty() {
-        out.extend_from_slice(b"[]");
-        return Ok(());
+    out.push(b'[');
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        finding(out, f)?;
     }
-    compact::append(out, findings)
+    out.push(b']');
+    Ok(())
+}
+
+/// One finding (`Finding`'s derived `Serialize`), its evidence by the serde path.
+fn finding(out: &mut Vec<u8>, f: &Finding) -> Result<(), Error> {
+    let Finding {
+        code,
+        severity,
+        message,
+        packets,
+        lines,
+        evidence,
+        hint,
+    } = f;
+    out.extend_from_slice(b"{\"code\":\"");
+    string_content(out, code.as_str());
+    out.extend_from_slice(b"\",\"severity\":\"");
+    out.extend_from_slice(severity.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"message\":\"");
+    string_content(out, message);
+    out.push(b'"');
+    if !packets.is_empty() {
+        out.extend_from_slice(b",\"packets\":");
+        integers(out, packets);
+    }
+    if !lines.is_empty() {
+        out.extend_from_slice(b",\"lines\":");
+        strings(out, lines);
+    }
+    if !evidence.is_empty() {
+        out.extend_from_slice(b",\"evidence\":");
+        compact::append(out, evidence)?;
+    }
+    out.extend_from_slice(b",\"hint\":\"");
+    string_content(out, hint);
+    out.extend_from_slice(b"\"}");
+    Ok(())
+}
+
+/// A TLS record's fields after `"schema"`, and the closing brace.
+///
+/// # Errors
+/// Only what [`compact::append`] raises for the parts it writes.
+pub(super) fn tls(out: &mut Vec<u8>, t: &TlsRecord) -> Result<(), Error> {
+    let TlsRecord {
+        ts,
+        end_ts,
+        client,
+        server,
+        community_id,
+        sni,
+        ech,
+        ech_verdict,
+        version,
+        cipher,
+        alpn_offered,
+        alpn,
+        versions_offered,
+        ciphers_offered,
+        hello_retry,
+        resumed,
+        early_data,
+        encrypted_handshake,
+        certificate,
+        alerts,
+        outcome,
+        client_to_server,
+        server_to_client,
+        tcp_end,
+        decrypted,
+        decryption,
+        packets,
+        handshakes,
+        websockets,
+        findings: record_findings,
+    } = t;
+    out.extend_from_slice(b",\"ts\":");
+    float(out, ts.as_secs_f64());
+    out.extend_from_slice(b",\"end_ts\":");
+    float(out, end_ts.as_secs_f64());
+    out.extend_from_slice(b",\"client\":");
+    endpoint(out, client)?;
+    out.extend_from_slice(b",\"server\":");
+    endpoint(out, server)?;
+    out.extend_from_slice(b",\"community_id\":\"");
+    string_content(out, community_id);
+    out.extend_from_slice(b"\",\"sni\":");
+    opt_string(out, sni.as_deref());
+    out.extend_from_slice(b",\"ech\":");
+    boolean(out, *ech);
+    if let Some(v) = ech_verdict {
+        out.extend_from_slice(b",\"ech_verdict\":");
+        string(out, v);
+    }
+    out.extend_from_slice(b",\"version\":");
+    opt_string(out, version.as_deref());
+    out.extend_from_slice(b",\"cipher\":");
+    opt_string(out, cipher.as_deref());
+    out.extend_from_slice(b",\"alpn_offered\":");
+    strings(out, alpn_offered);
+    out.extend_from_slice(b",\"alpn\":");
+    opt_string(out, alpn.as_deref());
+    out.extend_from_slice(b",\"versions_offered\":");
+    strings(out, versions_offered);
+    out.extend_from_slice(b",\"ciphers_offered\":");
+    integer(out, *ciphers_offered);
+    out.extend_from_slice(b",\"hello_retry\":");
+    boolean(out, *hello_retry);
+    out.extend_from_slice(b",\"resumed\":");
+    boolean(out, *resumed);
+    if let Some(v) = early_data {
+        out.extend_from_slice(b",\"early_data\":");
+        string(out, v);
+    }
+    out.extend_from_slice(b",\"encrypted_handshake\":");
+    boolean(out, *encrypted_handshake);
+    out.extend_from_slice(b",\"certificate\":");
+    match certificate {
+        Some(c) => compact::append(out, c)?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"alerts\":");
+    if alerts.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        compact::append(out, alerts)?;
+    }
+    out.extend_from_slice(b",\"outcome\":\"");
+    out.extend_from_slice(outcome.as_str().as_bytes());
+    out.push(b'"');
+    for (key, d) in [
+        (
+            &b",\"client_to_server\":{\"records\":"[..],
+            client_to_server,
+        ),
+        (b",\"server_to_client\":{\"records\":", server_to_client),
+    ] {
+        let TlsDirection {
+            records,
+            application_data_bytes,
+        } = d;
+        out.extend_from_slice(key);
+        count(out, *records);
+        out.extend_from_slice(b",\"application_data_bytes\":");
+        count(out, *application_data_bytes);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"tcp_end\":\"");
+    out.extend_from_slice(ending_name(*tcp_end).as_bytes());
+    out.extend_from_slice(b"\",\"decrypted\":");
+    boolean(out, *decrypted);
+    out.extend_from_slice(b",\"decryption\":");
+    opt_string(out, decryption.as_deref());
+    out.extend_from_slice(b",\"packets\":");
+    integers(out, packets);
+    out.extend_from_slice(b",\"handshakes\":");
+    integers(out, handshakes);
+    out.extend_from_slice(b",\"websockets\":");
+    match websockets {
+        Some(n) => count(out, *n),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"findings\":");
+    findings(out, record_findings)?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// An endpoint as `ser_endpoint` writes it: `"a.b.c.d:port"` digit by digit for IPv4, serde's
@@ -597,8 +767,8 @@ mod tests {
     use super::*;
     use crate::capture::Timestamp;
     use crate::event::{
-        BodyExcerpt, ConnectionEnding, Event, H2Goaway, H2Reset, H2Stream, Head, HeadCut, Header,
-        Peer, StartLine, TlsCarrier, Verdict,
+        BodyExcerpt, CertificateSummary, ConnectionEnding, Event, H2Goaway, H2Reset, H2Stream,
+        Head, HeadCut, Header, Peer, StartLine, TlsAlert, TlsCarrier, TlsOutcome, Verdict,
     };
     use crate::finding::{Code, Evidence, FrameSender, HeadPart, MessageRef};
     use crate::present::redact::Redactor;
@@ -641,6 +811,14 @@ mod tests {
                 );
                 true
             }
+            Event::Tls(t) => {
+                assert_eq!(
+                    ours("tls", |out| tls(out, t)),
+                    theirs("tls", t.as_ref()),
+                    "{t:#?}"
+                );
+                true
+            }
             _ => false,
         }
     }
@@ -679,7 +857,7 @@ mod tests {
         v
     }
 
-    /// Every handshake and connection record of every bundled capture (plaintext, h2c, wss://
+    /// Every handshake, connection and TLS record of every bundled capture (plaintext, h2c, wss://
     /// with its keys, Engine.IO), as the engine emits it and as the redactor masks it: the
     /// hand-written line is serde_json's, byte for byte.
     #[test]
@@ -1069,6 +1247,76 @@ mod tests {
         }
     }
 
+    impl Rng {
+        fn tls_record(&mut self) -> TlsRecord {
+            let words = ["hidden", "offered", "a\"b", ""];
+            TlsRecord {
+                ts: self.ts(),
+                end_ts: self.ts(),
+                client: self.endpoint(),
+                server: self.endpoint(),
+                community_id: self.text(),
+                sni: self.opt_text(),
+                ech: self.coin(),
+                ech_verdict: self.coin().then(|| self.pick(&words)),
+                version: self.opt_text(),
+                cipher: self.opt_text(),
+                alpn_offered: self.texts(),
+                alpn: self.opt_text(),
+                versions_offered: self.texts(),
+                ciphers_offered: self.number() as usize,
+                hello_retry: self.coin(),
+                resumed: self.coin(),
+                early_data: self.coin().then(|| self.pick(&words)),
+                encrypted_handshake: self.coin(),
+                certificate: self.coin().then(|| CertificateSummary {
+                    subject: self.text(),
+                    issuer: self.text(),
+                    san: self.texts(),
+                    not_before: self.next() as i64,
+                    not_after: self.next() as i64,
+                    self_signed: self.coin(),
+                    chain_len: self.number() as usize,
+                }),
+                alerts: (0..self.below(3))
+                    .map(|_| TlsAlert {
+                        from: self.pick(&[Peer::Client, Peer::Server]),
+                        level: self.coin().then_some("fatal"),
+                        description: self.opt_text(),
+                        encrypted: self.coin(),
+                        probable: self.coin(),
+                        packet: self.number(),
+                        ts: self.ts(),
+                    })
+                    .collect(),
+                outcome: self.pick(&[
+                    TlsOutcome::ApplicationData,
+                    TlsOutcome::HandshakeFailed,
+                    TlsOutcome::Aborted,
+                    TlsOutcome::ClosedBeforeData,
+                    TlsOutcome::Unused,
+                    TlsOutcome::Incomplete,
+                    TlsOutcome::HandshakeNotObserved,
+                ]),
+                client_to_server: TlsDirection {
+                    records: self.number(),
+                    application_data_bytes: self.number(),
+                },
+                server_to_client: TlsDirection {
+                    records: self.number(),
+                    application_data_bytes: self.number(),
+                },
+                tcp_end: self.ending(),
+                decrypted: self.coin(),
+                decryption: self.opt_text(),
+                packets: self.packets(),
+                handshakes: self.packets(),
+                websockets: self.coin().then(|| self.number()),
+                findings: self.findings(),
+            }
+        }
+    }
+
     /// Random records with every optional part present or not, every enum value, strings of
     /// escapes, controls and non-ASCII, edge and random numbers, non-finite floats (null, as
     /// serde_json writes them), IPv4 and IPv6 endpoints: byte for byte serde_json's line.
@@ -1078,6 +1326,7 @@ mod tests {
         for _ in 0..20_000 {
             assert!(same(&Event::Handshake(rng.handshake().into())));
             assert!(same(&Event::Connection(rng.connection().into())));
+            assert!(same(&Event::Tls(rng.tls_record().into())));
         }
     }
 
