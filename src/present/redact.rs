@@ -445,46 +445,50 @@ const PLAIN_HEADERS: &[&str] = &[
 ];
 
 fn header_rule(name: &str) -> HeaderRule {
-    let name = name.trim();
+    let name = trim(name);
     if is_plain_header(name) {
         return HeaderRule::Other;
     }
     full_header_rule(name)
 }
 
+/// `s.trim()`, without its search for Unicode whitespace when both ends are ASCII bytes that
+/// are not whitespace (header names nearly always: they are tokens).
+fn trim(s: &str) -> &str {
+    // `char::is_whitespace` also counts U+000B, which `is_ascii_whitespace` does not.
+    let plain =
+        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii() && !b.is_ascii_whitespace() && b != 0x0b);
+    let bytes = s.as_bytes();
+    if plain(bytes.first()) && plain(bytes.last()) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
 /// Whether `name` is one of the header names real peers send on nearly every handshake that
 /// hold no credential (the tests' `PLAIN_HEADERS`), in any case: lower-cased on the stack
 /// and matched by length and bytes in one `match`, not compared with each name in turn.
 fn is_plain_header(name: &str) -> bool {
-    let mut buf = [0u8; 32];
-    let Some(lower) = buf.get_mut(..name.len()) else {
-        return false;
-    };
-    lower.copy_from_slice(name.as_bytes());
-    lower.make_ascii_lowercase();
-    matches!(
-        &*lower,
-        b"host"
-            | b"upgrade"
-            | b"connection"
-            | b"sec-websocket-key"
-            | b"sec-websocket-version"
-            | b"sec-websocket-extensions"
-            | b"sec-websocket-accept"
-            | b"origin"
-            | b"user-agent"
-            | b"date"
-            | b"server"
-            | b"content-length"
-            | b"content-type"
-            | b"cache-control"
-            | b"pragma"
-            | b"accept"
-            | b"accept-encoding"
-            | b"accept-language"
-            | b"transfer-encoding"
-            | b"via"
-    )
+    let name = name.as_bytes();
+    let is = |plain: &[u8]| name.eq_ignore_ascii_case(plain);
+    // By length first: at most four names share one, so a name is compared with few.
+    match name.len() {
+        3 => is(b"via"),
+        4 => is(b"host") || is(b"date"),
+        6 => is(b"origin") || is(b"server") || is(b"pragma") || is(b"accept"),
+        7 => is(b"upgrade"),
+        10 => is(b"connection") || is(b"user-agent"),
+        12 => is(b"content-type"),
+        13 => is(b"cache-control"),
+        14 => is(b"content-length"),
+        15 => is(b"accept-encoding") || is(b"accept-language"),
+        17 => is(b"sec-websocket-key") || is(b"transfer-encoding"),
+        20 => is(b"sec-websocket-accept"),
+        21 => is(b"sec-websocket-version"),
+        24 => is(b"sec-websocket-extensions"),
+        _ => false,
+    }
 }
 
 /// Whether `bytes` holds `?`, `#` or `@`, the bytes a URL's secrets hang on (a query, a
@@ -497,15 +501,21 @@ fn has_url_secret_byte(bytes: &[u8]) -> bool {
         let x = w ^ (ONES * u64::from(b));
         x.wrapping_sub(ONES) & !x & HIGHS
     };
+    let flags = |c: &[u8]| {
+        let w = <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+        equal(w, b'?') | equal(w, b'#') | equal(w, b'@')
+    };
+    let len = bytes.len();
+    if len < 8 {
+        return bytes.iter().any(|&b| matches!(b, b'?' | b'#' | b'@'));
+    }
+    // Whole words, then the last eight bytes (overlapping the words before) for the rest.
     let mut chunks = bytes.chunks_exact(8);
-    let hit = chunks.by_ref().any(|c| {
-        let w = <[u8; 8]>::try_from(c).map_or(ONES * u64::from(b'?'), u64::from_le_bytes);
-        (equal(w, b'?') | equal(w, b'#') | equal(w, b'@')) != 0
-    });
-    hit || chunks
-        .remainder()
-        .iter()
-        .any(|&b| matches!(b, b'?' | b'#' | b'@'))
+    let mut found = chunks.by_ref().fold(0, |f, c| f | flags(c));
+    if !chunks.remainder().is_empty() {
+        found |= flags(bytes.get(len - 8..).unwrap_or_default());
+    }
+    found != 0
 }
 
 fn full_header_rule(name: &str) -> HeaderRule {
@@ -621,17 +631,29 @@ impl<'r> Scope<'r> {
 
     /// `GET /ws?token=… HTTP/1.1`: the target masked; a status line passes.
     fn start_line<'t>(&mut self, line: &'t str) -> Cow<'t, str> {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        // `line.splitn(3, ' ')`, the spaces found byte by byte: a method is a few bytes long.
+        let space = |s: &str| s.bytes().position(|b| b == b' ');
+        let Some(first) = space(line) else {
             return Cow::Borrowed(line);
         };
+        let (method, after) = (
+            line.get(..first).unwrap_or_default(),
+            line.get(first + 1..).unwrap_or_default(),
+        );
         if method.starts_with("HTTP/") {
             return Cow::Borrowed(line);
         }
+        let (target, rest) = match space(after) {
+            Some(second) => (
+                after.get(..second).unwrap_or_default(),
+                after.get(second + 1..),
+            ),
+            None => (after, None),
+        };
         match self.target(target) {
             Cow::Borrowed(_) => Cow::Borrowed(line),
             Cow::Owned(t) => {
-                let rest = parts.next().map(|r| format!(" {r}")).unwrap_or_default();
+                let rest = rest.map(|r| format!(" {r}")).unwrap_or_default();
                 Cow::Owned(format!("{method} {t}{rest}"))
             }
         }
@@ -1832,5 +1854,68 @@ mod tests {
         }
         assert_eq!(header_rule("Authorization"), HeaderRule::Authorization);
         assert_eq!(header_rule(" X-Api-Key"), HeaderRule::Whole);
+    }
+
+    /// `trim` is `str::trim` for every end: ASCII, ASCII whitespace (U+000B among it), the
+    /// Unicode spaces, non-ASCII letters.
+    #[test]
+    fn trim_is_str_trim() {
+        let ends = [
+            "", "a", "-", " ", "\t", "\n", "\u{b}", "\u{c}", "\r", "\u{85}", "\u{a0}", "\u{2003}",
+            "\u{3000}", "é", "€", "\u{7f}", "\u{0}",
+        ];
+        for a in ends {
+            for b in ends {
+                for middle in ["", "X-Api-Key", " x "] {
+                    let name = format!("{a}{middle}{b}");
+                    assert_eq!(trim(&name), name.trim(), "{name:?}");
+                }
+            }
+        }
+    }
+
+    /// The start line's target masked as `splitn(3, ' ')` found it (the rule before the byte
+    /// search): request and status lines, no space, one, several, leading and trailing ones.
+    #[test]
+    fn start_lines_split_as_splitn_did() {
+        fn previous(scope: &mut Scope<'_>, line: &str) -> String {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+                return line.to_owned();
+            };
+            if method.starts_with("HTTP/") {
+                return line.to_owned();
+            }
+            match scope.target(target) {
+                Cow::Borrowed(_) => line.to_owned(),
+                Cow::Owned(t) => {
+                    let rest = parts.next().map(|r| format!(" {r}")).unwrap_or_default();
+                    format!("{method} {t}{rest}")
+                }
+            }
+        }
+        let r = r();
+        let pieces = [
+            "GET",
+            " ",
+            "/ws?token=abc",
+            "HTTP/1.1",
+            "HTTP/",
+            "?",
+            "#k=v",
+            "x",
+            "  ",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let line: String = (0..(seed % 7))
+                .map(|i| pieces[((seed >> (8 * i + 3)) % pieces.len() as u64) as usize])
+                .collect();
+            let ours = Scope::new(&r).start_line(&line).into_owned();
+            assert_eq!(ours, previous(&mut Scope::new(&r), &line), "{line:?}");
+        }
     }
 }

@@ -11,11 +11,10 @@ use serde::{Serialize, Serializer};
 use super::{RunEnd, Sink};
 
 mod compact;
+mod records;
 use crate::capture::live::LiveStats;
 use crate::engine::Stats;
-use crate::event::{
-    ConnectionRecord, EngineIoSession, Event, HandshakeRecord, HopLink, Notice, TlsRecord, Verdict,
-};
+use crate::event::{EngineIoSession, Event, HandshakeRecord, HopLink, Notice, Verdict};
 
 /// Version of the JSON Lines format, in every record's `"schema"` field. It changes only
 /// when a change could break a consumer (a field renamed, removed or retyped, a meaning
@@ -156,6 +155,20 @@ impl<W: Write> JsonSink<W> {
         self.line.push(b'\n');
         self.out.write_all(&self.line)
     }
+
+    /// Writes one line whose fields after `"schema"` `write` appends (a hand-written writer
+    /// of [`records`], byte for byte what [`JsonSink::line`] would write for the record).
+    fn written(
+        &mut self,
+        kind: &'static str,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), compact::Error>,
+    ) -> io::Result<()> {
+        self.line.clear();
+        compact::open_tagged(&mut self.line, kind, SCHEMA);
+        write(&mut self.line).map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
+    }
 }
 
 impl<W: Write> Sink for JsonSink<W> {
@@ -163,12 +176,12 @@ impl<W: Write> Sink for JsonSink<W> {
         match event {
             Event::Handshake(r) => {
                 self.verdicts.count(r.verdict);
-                self.line::<HandshakeRecord>("handshake", r)
+                self.written("handshake", |out| records::handshake(out, r))
             }
-            Event::Connection(r) => self.line::<ConnectionRecord>("connection", r),
+            Event::Connection(r) => self.written("connection", |out| records::connection(out, r)),
             Event::Hop(h) => self.line::<HopLink>("hop", h),
             Event::Notice(n) => self.line::<Notice>("notice", n),
-            Event::Tls(t) => self.line::<TlsRecord>("tls", t),
+            Event::Tls(t) => self.written("tls", |out| records::tls(out, t)),
             Event::EngineIo(s) => self.line::<EngineIoSession>("engineio_session", s),
         }
     }

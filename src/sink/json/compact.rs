@@ -34,13 +34,12 @@ impl ser::Error for Error {
     }
 }
 
-/// Appends `value` as compact JSON to `out`. On an error `out` holds part of it. (The sink
-/// writes records with [`append_tagged`]; this is what the tests hold it against.)
+/// Appends `value` as compact JSON to `out`. On an error `out` holds part of it. (The
+/// hand-written record writers hand it the parts records seldom carry.)
 ///
 /// # Errors
 /// A map key that is not a string, a number, a boolean or a unit variant, or an error the
 /// value's `Serialize` impl raised.
-#[cfg(test)]
 pub(crate) fn append<T: ?Sized + Serialize>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
     value.serialize(&mut Json { out, inline: false })
 }
@@ -59,17 +58,23 @@ pub(crate) fn append_tagged<T: ?Sized + Serialize>(
     schema: u32,
     record: &T,
 ) -> Result<(), Error> {
-    debug_assert!(!kind.bytes().any(escaped), "{kind:?} needs escaping");
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"schema\":");
-    integer(out, schema);
+    open_tagged(out, kind, schema);
     let mut json = Json { out, inline: true };
     record.serialize(&mut json)?;
     if json.inline {
         return Err(Error(format!("a {kind} record is not a struct or a map")));
     }
     Ok(())
+}
+
+/// `{"type":"<kind>","schema":<schema>`: the start of every line, left open for the record's
+/// own fields. `kind` is written as it is: it must need no escape.
+pub(super) fn open_tagged(out: &mut Vec<u8>, kind: &str, schema: u32) {
+    debug_assert!(!kind.bytes().any(escaped), "{kind:?} needs escaping");
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"schema\":");
+    integer(out, schema);
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -159,25 +164,29 @@ fn needs_escape(bytes: &[u8]) -> bool {
 /// `s` as a JSON string, quoted and escaped as serde_json escapes it (short escapes for
 /// `\b \t \n \f \r " \`, `\u00xx` in lower-case hex for the other controls, nothing else).
 /// Most strings need no escape: one scan says so and they are copied whole.
-fn string(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if needs_escape(bytes) {
-        escaped_string(out, bytes);
-        return;
-    }
-    out.reserve(bytes.len() + 2);
+pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    out.extend_from_slice(bytes);
+    string_content(out, s);
     out.push(b'"');
 }
 
-/// [`string`] for bytes that hold at least one byte to escape: the runs between escapes
+/// [`string`] without its quotes, for a writer whose constants hold them (`,"name":"`).
+#[inline]
+pub(super) fn string_content(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if needs_escape(bytes) {
+        escaped_content(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+}
+
+/// [`string_content`] for bytes that hold at least one byte to escape: the runs between escapes
 /// copied whole, found a word at a time.
 #[cold]
 #[inline(never)]
-fn escaped_string(out: &mut Vec<u8>, bytes: &[u8]) {
+fn escaped_content(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 8);
-    out.push(b'"');
     let mut start = 0;
     while let Some(at) = next_escape(bytes, start) {
         out.extend_from_slice(bytes.get(start..at).unwrap_or_default());
@@ -199,11 +208,20 @@ fn escaped_string(out: &mut Vec<u8>, bytes: &[u8]) {
         start = at + 1;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }
 
-fn integer<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+pub(super) fn integer<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// A float as serde_json writes it: the shortest text that reads back the same (zmij), and
+/// `null` for NaN and the infinities.
+pub(super) fn float(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// The serializer: appends to the buffer it holds.
@@ -351,12 +369,7 @@ impl<'b, 'a> ser::Serializer for &'b mut Json<'a> {
         Ok(())
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        if v.is_finite() {
-            self.out
-                .extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
-        } else {
-            self.out.extend_from_slice(b"null");
-        }
+        float(self.out, v);
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result<(), Error> {
