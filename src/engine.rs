@@ -674,7 +674,11 @@ impl Engine {
         let parked = flow.parked;
         let conn = flow.open(&self.config.conn, &mut self.meter);
         let effect = conn.on_segment(side, seg, packet, &mut self.output, &mut self.meter);
-        if effect.quiet && self.keys.is_none() {
+        // With a key store (every capture file has one: its own secrets may come in-band),
+        // a quiet segment still has nothing for it: key requests and session tickets come
+        // only from a parser, and the packet that made them answered and took them. One
+        // still waiting (none is, after the answer) takes the long way all the same.
+        if effect.quiet && (self.keys.is_none() || conn.tls_key_request().is_none()) {
             // A bare ACK or a duplicate: no parser ran, so nothing completed, no upgrade
             // arrived, no size changed and no stream was refused; only what the table and the
             // parking need is left to do.
