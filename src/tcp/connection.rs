@@ -667,14 +667,18 @@ impl TcpConnection {
                 }
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
-            .with_meter(meter)
-            .with_ledger(&self.ledger);
-        for side in [side, side.reverse()] {
-            // Most segments leave the other direction with nothing buffered: skip the call.
-            if !link.stream(side).data().is_empty() {
-                quiet = false;
-                app.process(&mut link, side, out);
+        // Most segments leave both directions with nothing buffered (bare ACKs, bytes
+        // skipped or dropped unread): no link is built, no call made.
+        if self.streams.iter().any(|s| !s.data().is_empty()) {
+            let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                .with_meter(meter)
+                .with_ledger(&self.ledger);
+            for side in [side, side.reverse()] {
+                // Most segments leave the other direction with nothing buffered: skip the call.
+                if !link.stream(side).data().is_empty() {
+                    quiet = false;
+                    app.process(&mut link, side, out);
+                }
             }
         }
         effect.quiet = quiet;

@@ -193,13 +193,30 @@ impl FlowKey {
     #[inline]
     pub fn new(src_ip: IpAddr, src_port: u16, dst_ip: IpAddr, dst_port: u16) -> (FlowKey, Side) {
         // IPv4 addresses order by their bits, so two IPv4 endpoints compare as two words
-        // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet).
-        let lo_to_hi = match (src_ip, dst_ip) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                v4_endpoint(src, src_port) <= v4_endpoint(dst, dst_port)
-            }
-            _ => (src_ip, src_port) <= (dst_ip, dst_port),
-        };
+        // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet),
+        // and their key is built from those words without asking the variants again.
+        if let (IpAddr::V4(src), IpAddr::V4(dst)) = (src_ip, dst_ip) {
+            let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
+            let (lo, hi, side) = if src_word <= dst_word {
+                ((src, src_port), (dst, dst_port), Side::LoToHi)
+            } else {
+                ((dst, dst_port), (src, src_port), Side::HiToLo)
+            };
+            let bits = |ip: Ipv4Addr| AddrBits {
+                high: 0,
+                low: u64::from(ip.to_bits()),
+            };
+            let key = FlowKey {
+                lo_ip: bits(lo.0),
+                hi_ip: bits(hi.0),
+                lo_port: lo.1,
+                hi_port: hi.1,
+                lo_v6: false,
+                hi_v6: false,
+            };
+            return (key, side);
+        }
+        let lo_to_hi = (src_ip, src_port) <= (dst_ip, dst_port);
         let (lo, hi, side) = if lo_to_hi {
             ((src_ip, src_port), (dst_ip, dst_port), Side::LoToHi)
         } else {
