@@ -58,8 +58,20 @@ pub struct Segment<'a> {
 #[inline(always)]
 pub fn wire_id(ip_id: u16, tcp: &[u8]) -> u64 {
     let data_offset = tcp.get(12).map_or(20, |b| usize::from(b >> 4) * 4);
-    // Up to eight bytes as a big-endian word: one load for a whole word (what this runs on
-    // for nearly every packet), a fold for a short tail.
+    let window_and_checksum = tcp
+        .get(14..18)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, u32::from_be_bytes);
+    let options = tcp.get(20..data_offset).unwrap_or_default();
+    mix_wire_id(ip_id, window_and_checksum, options)
+}
+
+/// [`wire_id`] from its parts: the IPv4 identification, the TCP window and checksum as one
+/// big-endian word, and the TCP options (the fast path has them at hand, checked).
+#[inline(always)]
+fn mix_wire_id(ip_id: u16, window_and_checksum: u32, options: &[u8]) -> u64 {
+    // Up to eight bytes as a big-endian word: one load for a whole word, a fold for a short
+    // tail.
     let word = |bytes: Option<&[u8]>| {
         bytes.map_or(0, |b| match <[u8; 8]>::try_from(b) {
             Ok(whole) => u64::from_be_bytes(whole),
@@ -69,17 +81,20 @@ pub fn wire_id(ip_id: u16, tcp: &[u8]) -> u64 {
                 .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)),
         })
     };
-    let window_and_checksum = tcp
-        .get(14..18)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map_or(0, |b| u64::from(u32::from_be_bytes(b)));
     // The options' first 16 bytes (timestamps and the start of SACK blocks) in two words:
     // what changes between a segment and its retransmission, read without a loop per byte
-    // of hashing (this runs on every packet).
-    let options = tcp.get(20..data_offset).unwrap_or_default();
-    let first = word(options.get(..8).or(Some(options)));
-    let second = word(options.get(8..16).or_else(|| options.get(8..)));
-    (u64::from(ip_id) << 32 | window_and_checksum) ^ first.rotate_left(17) ^ second.rotate_left(41)
+    // of hashing (this runs on every packet). No options (a bare header) is two zeros.
+    let (first, second) = if options.is_empty() {
+        (0, 0)
+    } else {
+        (
+            word(options.get(..8).or(Some(options))),
+            word(options.get(8..16).or_else(|| options.get(8..))),
+        )
+    };
+    (u64::from(ip_id) << 32 | u64::from(window_and_checksum))
+        ^ first.rotate_left(17)
+        ^ second.rotate_left(41)
 }
 
 /// Why a packet produced no TCP segment. None of these is an error: most traffic is not TCP.
@@ -193,12 +208,15 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
         return None;
     }
     let tcp = ip.get(ihl..total)?;
-    let [sp0, sp1, dp0, dp1, q0, q1, q2, q3, a0, a1, a2, a3, offset, flags, _, _, _, _, _, _] =
+    let [sp0, sp1, dp0, dp1, q0, q1, q2, q3, a0, a1, a2, a3, offset, flags, w0, w1, c0, c1, _, _] =
         *<&[u8; 20]>::try_from(tcp.get(..20)?).ok()?;
     let data_offset = usize::from(offset >> 4) * 4;
     if data_offset < 20 || data_offset > tcp.len() {
         return None;
     }
+    // What `wire_id` would read again: the header is checked, so its parts are at hand.
+    let window_and_checksum = u32::from_be_bytes([w0, w1, c0, c1]);
+    let options = tcp.get(20..data_offset)?;
     Some(Segment {
         src_ip: IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3)),
         dst_ip: IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3)),
@@ -214,7 +232,11 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
         },
         payload: tcp.get(data_offset..)?,
         payload_truncated: false,
-        wire_id: wire_id(u16::from_be_bytes([id_hi, id_lo]), tcp),
+        wire_id: mix_wire_id(
+            u16::from_be_bytes([id_hi, id_lo]),
+            window_and_checksum,
+            options,
+        ),
     })
 }
 
@@ -437,6 +459,33 @@ mod tests {
             }
         });
         assert!(checked.get() > 100);
+    }
+
+    /// The fast path reads the options for the wire id from the header it checked: every
+    /// options length (none, shorter than a word, between one and two words, two and more)
+    /// gives the id etherparse's path computes from the whole header.
+    #[test]
+    fn fast_path_wire_id_matches_for_every_options_length() {
+        for words in 0..=10u8 {
+            let options: Vec<u8> = (0..words * 4).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+            let mut data = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 8080, 7, 65535)
+                .options_raw(&options)
+                .unwrap()
+                .write(&mut data, b"abc")
+                .unwrap();
+            let fast = plain_ipv4_tcp(&data, &data[14..]).unwrap();
+            let sliced = LaxSlicedPacket::from_ethernet(&data).unwrap();
+            assert_eq!(
+                Ok(fast),
+                segment_from(&sliced, 0),
+                "{} option bytes",
+                options.len()
+            );
+            assert_eq!(fast.payload, b"abc");
+        }
     }
 
     #[test]

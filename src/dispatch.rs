@@ -1513,6 +1513,9 @@ pub struct Connection {
     /// The connection's Community ID, computed (one SHA-1) by the first record that needs
     /// it: its handshake, WebSocket and TLS records all carry the same one.
     community_id: Option<String>,
+    /// [`Dispatch::saw_upgrade`] as of the last time a parser ran ([`Connection::note_upgrade`]):
+    /// a quiet segment runs none, so it answers from here instead of asking every parser.
+    upgrade_seen: bool,
 }
 
 impl Connection {
@@ -1526,6 +1529,7 @@ impl Connection {
             app: Dispatch::new(limits),
             account,
             community_id: None,
+            upgrade_seen: false,
         }
     }
 
@@ -1575,6 +1579,24 @@ impl Connection {
     #[must_use]
     pub fn saw_upgrade(&self) -> bool {
         self.app.saw_upgrade()
+    }
+
+    /// [`Connection::saw_upgrade`] as the last [`Connection::note_upgrade`] found it: what it
+    /// still is after a quiet segment, which ran no parser.
+    #[must_use]
+    #[inline]
+    pub fn upgrade_seen(&self) -> bool {
+        self.upgrade_seen
+    }
+
+    /// Asks the parsers whether an upgrade was seen (after they ran); returns whether that
+    /// is so and whether it was not at the last call.
+    #[inline]
+    pub fn note_upgrade(&mut self) -> (bool, bool) {
+        let seen = self.app.saw_upgrade();
+        let new = seen && !self.upgrade_seen;
+        self.upgrade_seen = seen;
+        (seen, new)
     }
 
     /// Whether an upgrade request (or an HTTP/2 server SETTINGS) arrived since the last call

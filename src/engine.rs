@@ -651,24 +651,8 @@ impl Engine {
             // Still opening: remember the SYNs and nothing else, so a scan or a SYN flood
             // costs a table slot per connection, not a full connection state.
             if seg.flags.rst {
-                if flow.opening.refused_by(side) {
-                    // A closed port: the proxy's own 502/503 may be explained by it.
-                    let (from, to) = (key.source(side.reverse()).ip(), key.source(side));
-                    match &mut self.cross {
-                        Cross::Direct(c) => c.refused_connect(from, to, packet.ts, packet.number),
-                        Cross::Log(log) => log.push(Op::RefusedConnect {
-                            from,
-                            to,
-                            at: packet.ts,
-                            packet: packet.number,
-                        }),
-                    }
-                }
-                let recent = flow.opening.recent();
-                self.flows.remove(&key);
-                self.remember_closed(key, packet.ts, recent);
-                self.settle_table();
-                self.drain_evicted();
+                let (refused, recent) = (flow.opening.refused_by(side), flow.opening.recent());
+                self.reset_while_opening(key, side, refused, recent, packet);
                 return PacketInfo {
                     flow: Some(key),
                     upgrade: false,
@@ -689,13 +673,16 @@ impl Engine {
         }
         let parked = flow.parked;
         let conn = flow.open(&self.config.conn, &mut self.meter);
-        let had_upgrade = conn.saw_upgrade();
         let effect = conn.on_segment(side, seg, packet, &mut self.output, &mut self.meter);
-        if effect.quiet && self.keys.is_none() {
+        // With a key store (every capture file has one: its own secrets may come in-band),
+        // a quiet segment still has nothing for it: key requests and session tickets come
+        // only from a parser, and the packet that made them answered and took them. One
+        // still waiting (none is, after the answer) takes the long way all the same.
+        if effect.quiet && (self.keys.is_none() || conn.tls_key_request().is_none()) {
             // A bare ACK or a duplicate: no parser ran, so nothing completed, no upgrade
             // arrived, no size changed and no stream was refused; only what the table and the
             // parking need is left to do.
-            let upgrade = conn.saw_upgrade();
+            let upgrade = conn.upgrade_seen();
             self.stats.capture_evidence.duplicate_packets += u64::from(effect.duplicate);
             self.note_peak();
             if parked {
@@ -708,29 +695,12 @@ impl Engine {
             };
         }
         if let Some(keys) = self.keys.as_deref_mut() {
-            // After a ServerHello the TLS layer waits for this answer, in the same packet; a
-            // resumed session the key log lacks is answered from an earlier connection's.
-            // (A sharded worker's lookup waits until the others passed the packet before, so
-            // the shared cache holds what one engine's would.)
-            if let Some(request) = conn.tls_key_request().cloned() {
-                let found = keys.lookup(&request);
-                let (answer, grew) = self.resumption.with(|r| r.answer(found, &request));
-                conn.install_tls_keys(answer, &mut self.output, &mut self.meter);
-                self.resumption_share += grew;
-                self.resumption_account
-                    .set(&mut self.meter, self.resumption_share);
-            }
-            let tickets = conn.take_tls_tickets();
-            if !tickets.is_empty() {
-                let ((), grew) = self.resumption.with(|r| {
-                    for (ticket, master) in tickets {
-                        r.ticket_issued(ticket, master);
-                    }
-                });
-                self.resumption_share += grew;
-                self.resumption_account
-                    .set(&mut self.meter, self.resumption_share);
-            }
+            let resumption = Resumption {
+                cache: &mut self.resumption,
+                share: &mut self.resumption_share,
+                account: &mut self.resumption_account,
+            };
+            tls_keys(keys, resumption, conn, &mut self.output, &mut self.meter);
         }
         // Ids in request order: exchanges this packet completed before the engine saw their
         // request waiting (or that have none) were earlier in the stream than the requests
@@ -740,10 +710,10 @@ impl Engine {
                 c.id = Some(reserve(&mut self.cross, key));
             }
         }
-        if conn.saw_upgrade() && !had_upgrade {
+        let (upgrade, new_upgrade) = conn.note_upgrade();
+        if new_upgrade {
             self.stats.upgrade_flows += 1;
         }
-        let upgrade = conn.saw_upgrade();
         if conn.take_new_upgrade() {
             let cross = &mut self.cross;
             conn.assign_ids(&mut || reserve(cross, key));
@@ -791,21 +761,8 @@ impl Engine {
         let evidence = &mut self.stats.capture_evidence;
         evidence.duplicate_packets += u64::from(effect.duplicate);
         evidence.http_requests_cut_before_headers += effect.requests_cut;
-        if effect.header_limit {
-            self.stats.header_limit_hits += 1;
-            let message = format!(
-                "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
-                self.config.conn.max_header_bytes
-            );
-            self.notice_once(NoticeCode::HeaderLimit, message);
-        }
-        if effect.pending_limit {
-            self.stats.pending_limit_hits += 1;
-            let message = format!(
-                "a connection pipelined more than {} requests; wssniff stopped following it",
-                self.config.conn.max_pending
-            );
-            self.notice_once(NoticeCode::PendingLimit, message);
+        if effect.header_limit || effect.pending_limit {
+            self.limits_hit(effect.header_limit, effect.pending_limit);
         }
         // Handshake records first (live users need them at once), then link the WebSocket
         // session to its handshake id before anything can end it.
@@ -828,15 +785,7 @@ impl Engine {
             self.client_took_switch(key);
         }
         if effect.closed {
-            let flow = self.flows.remove(&key);
-            self.settle_table();
-            if let Some(recent) = flow.as_ref().and_then(|f| f.conn.as_deref()) {
-                self.remember_closed(key, packet.ts, recent.tcp().recent());
-            }
-            if let Some(mut conn) = flow.and_then(|f| f.conn) {
-                conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
-                self.finished(key, &mut conn);
-            }
+            self.close(key, packet.ts);
         }
         self.drain_evicted();
         if self.meter.refused_total() != self.refusals_seen {
@@ -845,6 +794,76 @@ impl Engine {
         PacketInfo {
             flow: Some(key),
             upgrade,
+        }
+    }
+
+    // The rare branches of `take`, out of line: the packet loop's code stays small (fewer
+    // instruction-cache misses, fewer registers spilled around code that seldom runs).
+
+    /// An RST on `key` (sent on `side`) before any data: the connection is dropped, its last
+    /// packets remembered; `refused` when it answered a SYN (a closed port).
+    #[inline(never)]
+    fn reset_while_opening(
+        &mut self,
+        key: FlowKey,
+        side: Side,
+        refused: bool,
+        recent: RecentPackets,
+        packet: &Packet<'_>,
+    ) {
+        if refused {
+            // A closed port: the proxy's own 502/503 may be explained by it.
+            let (from, to) = (key.source(side.reverse()).ip(), key.source(side));
+            match &mut self.cross {
+                Cross::Direct(c) => c.refused_connect(from, to, packet.ts, packet.number),
+                Cross::Log(log) => log.push(Op::RefusedConnect {
+                    from,
+                    to,
+                    at: packet.ts,
+                    packet: packet.number,
+                }),
+            }
+        }
+        self.flows.remove(&key);
+        self.remember_closed(key, packet.ts, recent);
+        self.settle_table();
+        self.drain_evicted();
+    }
+
+    /// A parser hit the header cap or the pending-request cap: counted, said once.
+    #[cold]
+    #[inline(never)]
+    fn limits_hit(&mut self, header_limit: bool, pending_limit: bool) {
+        if header_limit {
+            self.stats.header_limit_hits += 1;
+            let message = format!(
+                "an HTTP head passed the header cap of {} bytes (--max-header-bytes); that exchange was not analysed",
+                self.config.conn.max_header_bytes
+            );
+            self.notice_once(NoticeCode::HeaderLimit, message);
+        }
+        if pending_limit {
+            self.stats.pending_limit_hits += 1;
+            let message = format!(
+                "a connection pipelined more than {} requests; wssniff stopped following it",
+                self.config.conn.max_pending
+            );
+            self.notice_once(NoticeCode::PendingLimit, message);
+        }
+    }
+
+    /// The connection `key` closed (RST, or FIN from both sides) at `ts`: it leaves the table
+    /// and is finished.
+    #[inline(never)]
+    fn close(&mut self, key: FlowKey, ts: Timestamp) {
+        let flow = self.flows.remove(&key);
+        self.settle_table();
+        if let Some(recent) = flow.as_ref().and_then(|f| f.conn.as_deref()) {
+            self.remember_closed(key, ts, recent.tcp().recent());
+        }
+        if let Some(mut conn) = flow.and_then(|f| f.conn) {
+            conn.finish(Ending::CaptureEnded, &mut self.output, &mut self.meter);
+            self.finished(key, &mut conn);
         }
     }
 
@@ -948,6 +967,8 @@ impl Engine {
                 continue;
             };
             conn.expire_unanswered(cutoff, now, &mut self.output, &mut self.meter);
+            // Parsers ran outside a packet: what a quiet packet answers is theirs now.
+            conn.note_upgrade();
             let (client, rtt) = (conn.client_side(), conn.connect_rtt_ns());
             let (loss, tls) = (conn.tcp().loss(), conn.tls_carrier());
             // Read only when an expired request made a record (rarely).
@@ -1306,6 +1327,47 @@ impl Engine {
 pub(crate) const FINISH: u64 = u64::MAX;
 
 /// The next handshake id: from the correlation stage, or a worker's provisional one.
+/// The run's TLS 1.2 resumption cache with this engine's share of it and that share's
+/// account ([`Engine`]'s `resumption*` fields).
+struct Resumption<'a> {
+    cache: &'a mut SharedResumption,
+    share: &'a mut usize,
+    account: &'a mut Account,
+}
+
+/// A packet of `conn` with a key store: the TLS layer's wait for keys answered, the session
+/// tickets it read kept for later connections. Out of line: only `--keylog` runs it.
+#[inline(never)]
+fn tls_keys(
+    keys: &mut dyn KeyStore,
+    resumption: Resumption<'_>,
+    conn: &mut Connection,
+    output: &mut Output,
+    meter: &mut Meter,
+) {
+    // After a ServerHello the TLS layer waits for this answer, in the same packet; a
+    // resumed session the key log lacks is answered from an earlier connection's.
+    // (A sharded worker's lookup waits until the others passed the packet before, so
+    // the shared cache holds what one engine's would.)
+    if let Some(request) = conn.tls_key_request().cloned() {
+        let found = keys.lookup(&request);
+        let (answer, grew) = resumption.cache.with(|r| r.answer(found, &request));
+        conn.install_tls_keys(answer, output, meter);
+        *resumption.share += grew;
+        resumption.account.set(meter, *resumption.share);
+    }
+    let tickets = conn.take_tls_tickets();
+    if !tickets.is_empty() {
+        let ((), grew) = resumption.cache.with(|r| {
+            for (ticket, master) in tickets {
+                r.ticket_issued(ticket, master);
+            }
+        });
+        *resumption.share += grew;
+        resumption.account.set(meter, *resumption.share);
+    }
+}
+
 fn reserve(cross: &mut Cross, key: FlowKey) -> u64 {
     match cross {
         Cross::Direct(c) => c.reserve(),

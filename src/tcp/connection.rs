@@ -237,9 +237,9 @@ pub struct TcpEffect {
     /// The packet was a copy of one just seen (a SPAN port or an overlapping merge captured
     /// it twice) and was dropped unread.
     pub duplicate: bool,
-    /// Neither the streams' bytes nor the application were touched: no payload, no SYN, FIN
-    /// or RST, no gap and no parser call (a bare ACK on a connection with nothing buffered,
-    /// or a duplicate). Every size and parser state is as before, so the caller skips the
+    /// Neither the streams' bytes nor the application were touched: no payload (or one
+    /// dropped unread by a direction nobody reads), no SYN, FIN or RST, no gap and no parser
+    /// call (a bare ACK on a connection with nothing buffered, or a duplicate). Every size and parser state is as before, so the caller skips the
     /// bookkeeping that only data can change (most packets of a busy link are these).
     pub quiet: bool,
 }
@@ -563,7 +563,13 @@ impl TcpConnection {
             return effect;
         }
         let flags = seg.flags;
-        let mut quiet = seg.payload.is_empty() && !(flags.syn || flags.fin || flags.rst);
+        // A payload for a direction nobody reads any more (ignored, not counted: TLS without
+        // keys, a protocol wssniff does not parse) is dropped by the push unread, so it
+        // changes no size and reaches no parser, as a bare ACK does (most of a TLS bulk
+        // transfer's packets are these).
+        let unread = seg.payload.is_empty()
+            || (!seg.payload_truncated && self.stream(side).drops_every_byte());
+        let mut quiet = unread && !(flags.syn || flags.fin || flags.rst);
         self.last_ts = packet.ts;
         if seg.flags.syn {
             self.syn(side, seg.seq, seg.flags.ack, packet.ts);
@@ -661,14 +667,18 @@ impl TcpConnection {
                 }
             }
         }
-        let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
-            .with_meter(meter)
-            .with_ledger(&self.ledger);
-        for side in [side, side.reverse()] {
-            // Most segments leave the other direction with nothing buffered: skip the call.
-            if !link.stream(side).data().is_empty() {
-                quiet = false;
-                app.process(&mut link, side, out);
+        // Most segments leave both directions with nothing buffered (bare ACKs, bytes
+        // skipped or dropped unread): no link is built, no call made.
+        if self.streams.iter().any(|s| !s.data().is_empty()) {
+            let mut link = Link::new(&mut self.streams, &mut self.client, self.last_ts)
+                .with_meter(meter)
+                .with_ledger(&self.ledger);
+            for side in [side, side.reverse()] {
+                // Most segments leave the other direction with nothing buffered: skip the call.
+                if !link.stream(side).data().is_empty() {
+                    quiet = false;
+                    app.process(&mut link, side, out);
+                }
             }
         }
         effect.quiet = quiet;
@@ -807,10 +817,12 @@ mod tests {
         Finish(Closure),
     }
 
-    /// An application that reads every byte and records every call.
+    /// An application that reads every byte and records every call; the direction
+    /// `ignores` it stops reading at its first bytes, as a parser that gives up does.
     #[derive(Default)]
     struct Recorder {
         calls: Vec<Call>,
+        ignores: Option<Side>,
     }
 
     impl Application<Stream> for Recorder {
@@ -826,6 +838,10 @@ mod tests {
 
         fn process(&mut self, link: &mut Link<'_, Stream>, side: Side, _out: &mut ()) {
             let stream = link.stream_mut(side);
+            if self.ignores == Some(side) {
+                stream.ignore();
+                return;
+            }
             let bytes = stream.data().to_vec();
             stream.consume(bytes.len() as u64);
             self.calls.push(Call::Read(side, bytes));
@@ -838,8 +854,16 @@ mod tests {
 
     /// Runs `segs` through a fresh connection; `finish` ends it with `CaptureEnded`.
     fn run(segs: &[Seg], finish: bool) -> (TcpConnection, Recorder, Vec<TcpEffect>) {
+        run_with(Recorder::default(), segs, finish)
+    }
+
+    /// [`run`] with the application `app`.
+    fn run_with(
+        mut app: Recorder,
+        segs: &[Seg],
+        finish: bool,
+    ) -> (TcpConnection, Recorder, Vec<TcpEffect>) {
         let mut tcp = TcpConnection::new(StreamLimits::default());
-        let mut app = Recorder::default();
         let mut wire = Wire::new();
         let mut meter = Meter::new();
         let effects = segs
@@ -986,6 +1010,43 @@ mod tests {
             [false, false, true, false, true, false, false, false, true, false],
             "SYNs, data, an ACK while the peer holds segments out of order (released or not), \
              a FIN: not quiet"
+        );
+    }
+
+    #[test]
+    fn data_for_a_direction_nobody_reads_is_quiet_unless_cut_or_flagged() {
+        // The server's direction is ignored at its first bytes (TLS without keys): its later
+        // data changes nothing, so the caller may skip the settles as for a bare ACK. A cut
+        // payload is evidence and a FIN ends the direction: neither is quiet.
+        let app = Recorder {
+            ignores: Some(S),
+            ..Recorder::default()
+        };
+        let (tcp, app, effects) = run_with(
+            app,
+            &[
+                syn(C),
+                syn_ack(S),
+                data(S, 0, b"first"),
+                data(S, 5, b"second"),
+                data(C, 0, b"abc"),
+                data(S, 11, b"third").cut(3),
+                data(S, 16, b"fourth"),
+                fin(S, 22),
+            ],
+            false,
+        );
+        let quiet: Vec<bool> = effects.iter().map(|e| e.quiet).collect();
+        assert_eq!(
+            quiet,
+            [false, false, false, true, false, false, true, false]
+        );
+        assert!(tcp.stream(S).is_ignored());
+        assert_eq!(reads(&app, C), b"abc");
+        assert_eq!(
+            tcp.segments(S),
+            6,
+            "the ledger counts every segment all the same"
         );
     }
 

@@ -16,45 +16,139 @@ use std::hash::{Hash, Hasher};
 
 use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::capture::Timestamp;
 
 /// A connection's endpoints in canonical order (`lo <= hi`), so both directions map alike.
 ///
-/// Stored as bare addresses and ports (38 bytes, not two 32-byte `SocketAddr`s): the key sits
-/// in every slot of the flow table, and a flood fills hundreds of thousands of them.
+/// Stored as bare address bits and ports in aligned words (40 bytes, not two 32-byte
+/// `SocketAddr`s nor two 17-byte `IpAddr`s at odd offsets): the key sits in every slot of the
+/// flow table, a flood fills hundreds of thousands of them, and every packet builds, hashes,
+/// compares and copies one. An address is its 128 bits (an IPv4 address its 32) with a flag
+/// for the family, so an IPv4 address and the IPv6 address of the same bits stay apart.
 ///
-/// Ordered by (`lo_ip`, `hi_ip`, `lo_port`, `hi_port`): the tie-break that makes the order in
-/// which the table hands connections back independent of the hasher's seed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Ordered by (`lo_ip`, `hi_ip`, `lo_port`, `hi_port`) as `IpAddr`s order (every IPv4 address
+/// before every IPv6 one): the tie-break that makes the order in which the table hands
+/// connections back independent of the hasher's seed.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    lo_ip: IpAddr,
-    hi_ip: IpAddr,
+    lo_ip: AddrBits,
+    hi_ip: AddrBits,
     lo_port: u16,
     hi_port: u16,
+    lo_v6: bool,
+    hi_v6: bool,
 }
 
-/// Hashes each endpoint as one or two words, not field by field: the key is hashed on every
-/// packet. Equal keys hash alike (addresses and ports are all that `FlowKey::new` sets).
-/// Two IPv4 endpoints (nearly every key) are one 128-bit word: one round of the hasher.
+/// An address's 128 bits as two words, most significant first (so the derived order is the
+/// order of the bits, which is `Ipv4Addr`'s and `Ipv6Addr`'s own).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct AddrBits {
+    high: u64,
+    low: u64,
+}
+
+impl AddrBits {
+    /// The bits of `ip` and whether it is IPv6.
+    #[inline(always)]
+    fn of(ip: IpAddr) -> (AddrBits, bool) {
+        match ip {
+            IpAddr::V4(v4) => (
+                AddrBits {
+                    high: 0,
+                    low: u64::from(v4.to_bits()),
+                },
+                false,
+            ),
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                #[allow(clippy::cast_possible_truncation)]
+                let low = bits as u64;
+                (
+                    AddrBits {
+                        high: (bits >> 64) as u64,
+                        low,
+                    },
+                    true,
+                )
+            }
+        }
+    }
+
+    /// The address back.
+    fn ip(self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from_bits(
+                u128::from(self.high) << 64 | u128::from(self.low),
+            ))
+        } else {
+            #[allow(clippy::cast_possible_truncation)]
+            IpAddr::V4(Ipv4Addr::from_bits(self.low as u32))
+        }
+    }
+}
+
+impl Ord for FlowKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // IpAddr's order: the family first (V4 < V6), then the bits.
+        (
+            self.lo_v6,
+            self.lo_ip,
+            self.hi_v6,
+            self.hi_ip,
+            self.lo_port,
+            self.hi_port,
+        )
+            .cmp(&(
+                other.lo_v6,
+                other.lo_ip,
+                other.hi_v6,
+                other.hi_ip,
+                other.lo_port,
+                other.hi_port,
+            ))
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// As the fields would print as `IpAddr`s and ports.
+impl std::fmt::Debug for FlowKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowKey")
+            .field("lo_ip", &self.lo_ip.ip(self.lo_v6))
+            .field("hi_ip", &self.hi_ip.ip(self.hi_v6))
+            .field("lo_port", &self.lo_port)
+            .field("hi_port", &self.hi_port)
+            .finish()
+    }
+}
+
+/// Hashes the key as one or a few words, not field by field: the key is hashed on every
+/// packet. Equal keys hash alike (every field goes in). Two IPv4 endpoints (nearly every
+/// key) are one 128-bit word: one round of the hasher.
 impl Hash for FlowKey {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        if let (IpAddr::V4(lo), IpAddr::V4(hi)) = (self.lo_ip, self.hi_ip) {
+        let v4 = |bits: AddrBits, port: u16| bits.low << 16 | u64::from(port);
+        if !(self.lo_v6 || self.hi_v6) {
             state.write_u128(
-                u128::from(v4_endpoint(lo, self.lo_port)) << 64
-                    | u128::from(v4_endpoint(hi, self.hi_port)),
+                u128::from(v4(self.lo_ip, self.lo_port)) << 64
+                    | u128::from(v4(self.hi_ip, self.hi_port)),
             );
             return;
         }
-        for (ip, port) in [(self.lo_ip, self.lo_port), (self.hi_ip, self.hi_port)] {
-            match ip {
-                IpAddr::V4(ip) => state.write_u64(v4_endpoint(ip, port)),
-                IpAddr::V6(ip) => {
-                    state.write_u128(ip.to_bits());
-                    state.write_u16(port);
-                }
-            }
+        for (bits, port, v6) in [
+            (self.lo_ip, self.lo_port, self.lo_v6),
+            (self.hi_ip, self.hi_port, self.hi_v6),
+        ] {
+            state.write_u128(u128::from(bits.high) << 64 | u128::from(bits.low));
+            state.write_u32(u32::from(port) << 1 | u32::from(v6));
         }
     }
 }
@@ -96,44 +190,60 @@ impl Side {
 impl FlowKey {
     /// The key of a segment from `src` to `dst`, and the segment's direction.
     #[must_use]
+    #[inline]
     pub fn new(src_ip: IpAddr, src_port: u16, dst_ip: IpAddr, dst_port: u16) -> (FlowKey, Side) {
         // IPv4 addresses order by their bits, so two IPv4 endpoints compare as two words
-        // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet).
-        let lo_to_hi = match (src_ip, dst_ip) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                v4_endpoint(src, src_port) <= v4_endpoint(dst, dst_port)
-            }
-            _ => (src_ip, src_port) <= (dst_ip, dst_port),
-        };
-        if lo_to_hi {
-            let key = FlowKey {
-                lo_ip: src_ip,
-                hi_ip: dst_ip,
-                lo_port: src_port,
-                hi_port: dst_port,
+        // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet),
+        // and their key is built from those words without asking the variants again.
+        if let (IpAddr::V4(src), IpAddr::V4(dst)) = (src_ip, dst_ip) {
+            let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
+            let (lo, hi, side) = if src_word <= dst_word {
+                ((src, src_port), (dst, dst_port), Side::LoToHi)
+            } else {
+                ((dst, dst_port), (src, src_port), Side::HiToLo)
             };
-            (key, Side::LoToHi)
-        } else {
-            let key = FlowKey {
-                lo_ip: dst_ip,
-                hi_ip: src_ip,
-                lo_port: dst_port,
-                hi_port: src_port,
+            let bits = |ip: Ipv4Addr| AddrBits {
+                high: 0,
+                low: u64::from(ip.to_bits()),
             };
-            (key, Side::HiToLo)
+            let key = FlowKey {
+                lo_ip: bits(lo.0),
+                hi_ip: bits(hi.0),
+                lo_port: lo.1,
+                hi_port: hi.1,
+                lo_v6: false,
+                hi_v6: false,
+            };
+            return (key, side);
         }
+        let lo_to_hi = (src_ip, src_port) <= (dst_ip, dst_port);
+        let (lo, hi, side) = if lo_to_hi {
+            ((src_ip, src_port), (dst_ip, dst_port), Side::LoToHi)
+        } else {
+            ((dst_ip, dst_port), (src_ip, src_port), Side::HiToLo)
+        };
+        let ((lo_ip, lo_v6), (hi_ip, hi_v6)) = (AddrBits::of(lo.0), AddrBits::of(hi.0));
+        let key = FlowKey {
+            lo_ip,
+            hi_ip,
+            lo_port: lo.1,
+            hi_port: hi.1,
+            lo_v6,
+            hi_v6,
+        };
+        (key, side)
     }
 
     /// The smaller endpoint.
     #[must_use]
     pub fn lo(&self) -> SocketAddr {
-        SocketAddr::new(self.lo_ip, self.lo_port)
+        SocketAddr::new(self.lo_ip.ip(self.lo_v6), self.lo_port)
     }
 
     /// The larger endpoint.
     #[must_use]
     pub fn hi(&self) -> SocketAddr {
-        SocketAddr::new(self.hi_ip, self.hi_port)
+        SocketAddr::new(self.hi_ip.ip(self.hi_v6), self.hi_port)
     }
 
     /// The sending endpoint of `side`.
@@ -439,6 +549,56 @@ mod tests {
                         assert_eq!(key, FlowKey::new(b, pb, a, pa).0);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_order_and_print_as_their_addresses_and_ports_do() {
+        // The compact key must keep the order of (lo_ip, hi_ip, lo_port, hi_port) as
+        // `IpAddr`s (IPv4 before IPv6, ::a.b.c.d apart from a.b.c.d): the tie-break of the
+        // table's leaving order.
+        let ips: Vec<IpAddr> = ["0.0.0.0", "0.0.0.1", "10.0.0.1", "255.255.255.255"]
+            .iter()
+            .chain(&[
+                "::",
+                "::1",
+                "::10.0.0.1",
+                "::ffff:10.0.0.1",
+                "fe80::1",
+                "ffff::",
+            ])
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let ports = [0u16, 80, 65_535];
+        let mut keys = Vec::new();
+        for &a in &ips {
+            for &b in &ips {
+                for &pa in &ports {
+                    for &pb in &ports {
+                        let (key, _) = FlowKey::new(a, pa, b, pb);
+                        let (lo, hi) = if (a, pa) <= (b, pb) {
+                            ((a, pa), (b, pb))
+                        } else {
+                            ((b, pb), (a, pa))
+                        };
+                        assert_eq!((key.lo(), key.hi()), (lo.into(), hi.into()));
+                        assert_eq!(
+                            format!("{key:?}"),
+                            format!(
+                                "FlowKey {{ lo_ip: {:?}, hi_ip: {:?}, lo_port: {}, hi_port: {} }}",
+                                lo.0, hi.0, lo.1, hi.1
+                            )
+                        );
+                        keys.push((key, (lo.0, hi.0, lo.1, hi.1)));
+                    }
+                }
+            }
+        }
+        for (k1, t1) in &keys {
+            for (k2, t2) in keys.iter().step_by(7) {
+                assert_eq!(k1.cmp(k2), t1.cmp(t2), "{k1:?} {k2:?}");
+                assert_eq!(k1 == k2, t1 == t2);
             }
         }
     }

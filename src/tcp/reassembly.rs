@@ -306,6 +306,14 @@ impl Stream {
         self.ignored
     }
 
+    /// Whether a push changes nothing: the stream has started and is ignored without
+    /// counting, so every byte is dropped on arrival (no offset moves, nothing is kept).
+    #[must_use]
+    #[inline]
+    pub fn drops_every_byte(&self) -> bool {
+        self.ignored && self.counting.is_none() && self.seq_base.is_some()
+    }
+
     /// Stops storing this direction but goes on counting it: its end offset moves by
     /// sequence number (bytes the capture lost included) and its last `keep` to 2×`keep`
     /// bytes are kept with their packets (none when `keep` is 0), for [`Stream::counted`]
