@@ -87,6 +87,9 @@ struct Blocks {
     block: SharedBlock,
     /// Bytes a block holds: [`BLOCK_BYTES`], or what [`FileSource::with_block_bytes`] says.
     size: usize,
+    /// Largest record read from these blocks ([`MAX_BLOCK_RECORD`], at most half a block); a
+    /// larger one is left to the ordinary reader. Kept, not computed a packet.
+    largest_record: usize,
     /// Bytes of `block` read from the file.
     filled: usize,
     /// Where the next record starts in `block`.
@@ -112,12 +115,6 @@ impl Blocks {
         }
     }
 
-    /// Largest record read from these blocks; a larger one is left to the ordinary reader.
-    #[inline]
-    fn largest_record(&self) -> usize {
-        MAX_BLOCK_RECORD.min(self.size / 2)
-    }
-
     /// Where the next record lies in the block and its length, reading on into the next
     /// block when the record is cut by this one's end. `None` at the end of the file, at a
     /// record cut by it, at one larger than a block carries on with, at a header not read as
@@ -128,7 +125,7 @@ impl Blocks {
         loop {
             let rest = self.block.get(self.at..self.filled).unwrap_or_default();
             match record_len(format, rest) {
-                Some(len) if len > self.largest_record() => return None,
+                Some(len) if len > self.largest_record => return None,
                 Some(len) if len <= rest.len() => {
                     let at = self.at;
                     self.at += len;
@@ -1112,6 +1109,7 @@ impl FileSource {
             file,
             block: Arc::new(Blocks::take(pool, self.block_bytes)),
             size: self.block_bytes,
+            largest_record: MAX_BLOCK_RECORD.min(self.block_bytes / 2),
             filled: 0,
             at: 0,
             eof: false,
@@ -1136,7 +1134,7 @@ impl FileSource {
                     .unwrap_or_default(),
             ),
         ) {
-            if len <= blocks.largest_record() {
+            if len <= blocks.largest_record {
                 let found = PacketAt {
                     start: blocks.at + 16,
                     len: record.data.len(),
