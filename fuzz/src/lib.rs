@@ -51,6 +51,11 @@ pub mod packet;
 #[path = "adversarial.rs"]
 pub mod adversarial;
 
+// The `read_blocks` target: read blocks against the ordinary reader, whole and merged.
+#[path = "blocks.rs"]
+pub mod blocks;
+pub use blocks::read_blocks;
+
 use packet::{v4, Flags, Tcp};
 
 /// Largest payload one script op carries (an Ethernet MSS).

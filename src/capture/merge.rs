@@ -117,6 +117,8 @@ pub struct MergedSource {
     reorder_window_ns: Option<i64>,
     /// Where the merged packets come from, recorded when asked ([`Self::index_packets`]).
     index: Option<MergedIndex>,
+    /// Each file's read block size ([`Self::with_block_bytes`]), `None` for the default.
+    block_bytes: Option<usize>,
 }
 
 /// Most runs a [`MergedIndex`] keeps (24 bytes each: 24 MiB). Files that follow one another
@@ -374,6 +376,7 @@ impl MergedSource {
             notes,
             reorder_window_ns: None,
             index: None,
+            block_bytes: None,
         })
     }
 
@@ -389,6 +392,15 @@ impl MergedSource {
     #[must_use]
     pub fn with_reorder_window(mut self, span_ns: i64) -> Self {
         self.reorder_window_ns = Some(span_ns);
+        self
+    }
+
+    /// Reads each file in blocks of `bytes` ([`FileSource::with_block_bytes`]): for the
+    /// differential fuzz target and its tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_block_bytes(mut self, bytes: usize) -> Self {
+        self.block_bytes = Some(bytes);
         self
     }
 
@@ -424,9 +436,9 @@ impl MergedSource {
     }
 
     /// [`MergedSource::for_each_record`] through the ordinary reader only (what the blocks
-    /// are checked against).
-    #[cfg(test)]
-    fn for_each_record_unblocked(
+    /// are checked against, here and by the differential fuzz target).
+    #[doc(hidden)]
+    pub fn for_each_record_unblocked(
         self,
         mut on_record: impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
     ) -> MergeSummary {
@@ -489,6 +501,9 @@ impl MergedSource {
                         if let Some(file) = self.index.as_ref().and_then(|i| i.file(rank, &w.path))
                         {
                             s.index_packets(&file);
+                        }
+                        if let Some(bytes) = self.block_bytes {
+                            s = s.with_block_bytes(bytes);
                         }
                         if let Some(pool) = pool {
                             s.read_in_blocks(pool);

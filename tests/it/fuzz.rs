@@ -23,7 +23,7 @@ pub mod bodies;
 type Body = fn(&[u8]);
 
 /// Every target, by the name of its libFuzzer binary.
-pub const TARGETS: [(&str, Body); 15] = [
+pub const TARGETS: [(&str, Body); 16] = [
     ("decode", bodies::decode),
     ("reassembly", bodies::reassembly),
     ("http", bodies::http),
@@ -39,6 +39,7 @@ pub const TARGETS: [(&str, Body); 15] = [
     ("h2frame", bodies::h2frame),
     ("hpack", bodies::hpack),
     ("engineio", bodies::engineio),
+    ("read_blocks", bodies::read_blocks),
 ];
 
 /// The sample captures (pcap and pcapng), sorted.
@@ -216,6 +217,15 @@ pub fn seeds() -> HashMap<&'static str, Vec<Vec<u8>>> {
                 seeds.entry("handshake").or_default().push(input);
             }
         }
+    }
+    // The read blocks: every capture of the repository (sub-folders too) and the public ones.
+    let mut captures = captures_under(&root().join("samples"));
+    captures.extend(crate::util::public_captures().map_or_else(Vec::new, |d| captures_under(&d)));
+    for path in captures {
+        seeds
+            .entry("read_blocks")
+            .or_default()
+            .push(std::fs::read(path).unwrap());
     }
     // A gzip body running until the close, and the same chunked.
     let gz = {
@@ -398,6 +408,7 @@ fn seeds_cover_every_target_and_sample() {
         }
     }
     assert_eq!(seeds["capture"].len(), samples);
+    assert!(seeds["read_blocks"].len() > samples);
     assert_eq!(seeds["engine"].len(), samples);
     // The engine seed of a sample must reproduce its handshake: the script format is right.
     let idx = sample_files()
@@ -501,5 +512,76 @@ fn fuzz_regressions_stay_fixed() {
     assert!(
         ran > 0,
         "fuzz/regressions holds the inputs of every fixed finding"
+    );
+}
+
+/// Every capture under `dir` (sub-folders too), sorted.
+fn captures_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            ) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `read_blocks` target's check on every sample and public capture, without the fuzzer:
+/// read blocks of several small sizes (records cut at their ends, large ones handed over to
+/// the ordinary reader) against the ordinary reader, whole and split in two for the merge.
+/// It must see the blocks at work: most packets from blocks at the larger sizes, some
+/// handed over at the smaller ones.
+#[test]
+fn read_blocks_agree_on_every_sample() {
+    const SIZES: [usize; 6] = [64, 200, 1000, 1600, 4096, 65536];
+    let mut files = captures_under(&root().join("samples"));
+    assert!(files.len() >= 100, "{} samples", files.len());
+    if let Some(dir) = crate::util::public_captures() {
+        let public = captures_under(&dir);
+        assert!(public.len() >= 20, "{} public captures", public.len());
+        files.extend(public);
+    }
+    let (mut packets, mut whole_in_blocks, mut small_in_blocks) = (0, 0, 0);
+    let (mut merged, mut merged_in_blocks) = (0, 0);
+    for path in &files {
+        let data = std::fs::read(path).unwrap();
+        for split in [1, 1009] {
+            let got = std::panic::catch_unwind(|| {
+                bodies::blocks::read_blocks_agree(&data, &SIZES, split)
+            });
+            let Ok(got) = got else {
+                panic!("{}: split {split}: read blocks disagree", path.display());
+            };
+            packets += got.packets;
+            small_in_blocks += got.in_blocks[0];
+            whole_in_blocks += got.in_blocks[SIZES.len() - 1];
+            merged += got.merged;
+            merged_in_blocks += got.merged_in_blocks.last().copied().unwrap_or(0);
+        }
+    }
+    assert!(packets > 10_000, "{packets} packets");
+    // The largest size takes nearly every packet, the smallest hands most of them over.
+    assert!(
+        whole_in_blocks * 10 > packets * 9,
+        "{whole_in_blocks} of {packets} in blocks"
+    );
+    assert!(
+        small_in_blocks * 2 < packets,
+        "{small_in_blocks} of {packets} in 64-byte blocks"
+    );
+    assert!(merged * 10 > packets * 9, "{merged} of {packets} merged");
+    assert!(
+        merged_in_blocks * 10 > merged * 8,
+        "{merged_in_blocks} of {merged} in blocks"
     );
 }
