@@ -325,19 +325,27 @@ def _open_websocket(port, rcvbuf=None):
     return sock, conn, sid
 
 
+def _recv(sock):
+    """The next bytes the peer sent; None (logged) at EOF, a timeout or a dropped connection."""
+    try:
+        data = sock.recv(65536)
+    except (socket.timeout, ConnectionError) as e:
+        log("read:", type(e).__name__)
+        return None
+    if not data:
+        log("read: EOF")
+        return None
+    return data
+
+
 def _pump(sock, conn, until, seconds=3.0):
     """Reads until an event `until` accepts (or EOF, or `seconds`); the events read, each
     logged when it is a GOAWAY or a reset."""
     end = time.time() + seconds
     events = []
     while time.time() < end:
-        try:
-            data = sock.recv(65536)
-        except (socket.timeout, ConnectionError) as e:
-            log("read:", type(e).__name__)
-            break
+        data = _recv(sock)
         if not data:
-            log("read: EOF")
             break
         try:
             evs = conn.receive_data(data)
@@ -418,13 +426,8 @@ def run_violating_client(port):
     buf = b""
     end = time.time() + 5.0
     while time.time() < end:
-        try:
-            data = sock.recv(65536)
-        except (socket.timeout, ConnectionError) as e:
-            log("read:", type(e).__name__)
-            break
+        data = _recv(sock)
         if not data:
-            log("read: EOF")
             break
         buf += data
         while len(buf) >= 9:
