@@ -49,9 +49,13 @@ const LOOKAHEAD_SHARE: usize = 16;
 const MAX_HELD_PACKETS: usize = 1 << 16;
 
 /// Bytes of a pcap or pcapng file read at once into a block that the sharded reader hands out
-/// whole ([`FileSource::for_each_record_in_blocks`]).
+/// whole ([`FileSource::for_each_record_in_blocks`]): room for two of the largest records a
+/// block takes, and no more. The reader walks each block's records right after the kernel
+/// copied it in, so a block that fits the core's L2 cache is walked from the cache: with
+/// 4 MiB blocks the walk's loads missed to L3 and the reader spent a third more CPU on b300
+/// (BENCHMARKS.md, session 10).
 #[cfg(not(test))]
-pub const BLOCK_BYTES: usize = 4 << 20;
+pub const BLOCK_BYTES: usize = 2 * MAX_BLOCK_RECORD;
 /// Small in unit tests, so records are cut at blocks' ends many times.
 #[cfg(test)]
 pub const BLOCK_BYTES: usize = 4096;

@@ -57,6 +57,13 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// reading ahead), so at most about `(workers + 4) * IN_FLIGHT` batches exist at once.
 pub(super) const IN_FLIGHT: usize = 2;
 
+/// Bytes of spent read blocks kept to be read into again: about what the batches in flight
+/// hold at once (`IN_FLIGHT` batches queued for the stage and as many for each worker, each
+/// batch a few MiB), so that in a steady run no block is freed and another allocated and
+/// faulted in. Keeping only two blocks of 4 MiB freed most of them, and a new one's pages
+/// were faulted in afresh: ~10,000 page faults of b300's 15,000 (BENCHMARKS.md, session 10).
+const POOLED_BLOCK_BYTES: usize = 16 << 20;
+
 /// The seed of the hash that spreads connections over the workers (fixed: a run's routing
 /// does not change its output, but a fixed one keeps runs alike to debug).
 const ROUTE_SEED: u64 = 0x7773_736e_6966_6621;
@@ -149,13 +156,14 @@ impl Batch {
     }
 
     /// Empties it for reuse, keeping its buffers; its blocks nobody else holds go to `pool`
-    /// (at most a few: the reader needs one at a time).
+    /// (up to [`POOLED_BLOCK_BYTES`] of them).
     pub(super) fn clear(&mut self, pool: Option<&BlockPool>) {
         for block in self.blocks.drain(..) {
             if let (Ok(block), Some(Ok(mut pool))) =
                 (Arc::try_unwrap(block), pool.map(|p| p.lock()))
             {
-                if pool.len() < 2 {
+                let pooled: usize = pool.iter().map(Vec::capacity).sum();
+                if pooled + block.capacity() <= POOLED_BLOCK_BYTES {
                     pool.push(block);
                 }
             }
