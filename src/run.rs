@@ -474,7 +474,7 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
     let (read, mut files, stats) = if workers > 1 {
         // Redaction and rendering on a thread after the correlation stage (render.rs), in
         // the stage's order.
-        let renderer = render::Renderer::spawn(delivery)?;
+        let mut renderer = render::Renderer::spawn(delivery)?;
         let mut step = |step: Step<'_>| match step {
             Step::Event(event) => {
                 renderer.deliver(event);
