@@ -74,6 +74,13 @@ pub const MAX_LEGS_PER_KEY: usize = 16;
 /// [`MAX_LEGS_PER_KEY`], it bounds the comparisons one new handshake makes.
 pub const MAX_LEGS_PER_PATH: usize = 16;
 
+/// Remembered legs by key (or path). Keys and paths are chosen by whoever sends the request:
+/// seeded foldhash, as the flow table (see Cargo.toml): with std's SipHash the lookup, the
+/// insert and the rehash as the map grew were ~600 instructions a handshake more.
+/// Nothing iterates the map where its order could show: a content match takes the only
+/// candidate or none.
+type Legs = HashMap<String, Vec<Leg>, foldhash::fast::RandomState>;
+
 /// A remembered handshake and the sides it has already been linked as: each record is one
 /// link's downstream leg at most once and one link's upstream leg at most once, so a chain of
 /// proxies yields one link per hop.
@@ -92,7 +99,7 @@ struct Leg {
 /// per handshake does not grow with the number remembered.
 #[derive(Debug, Default)]
 pub struct HopTracker {
-    by_key: HashMap<String, Vec<Leg>>,
+    by_key: Legs,
     /// (request time, key, arrival number) in arrival order, for expiry and the
     /// [`MAX_TRACKED`] cap.
     order: VecDeque<(i64, String, u64)>,
@@ -101,7 +108,7 @@ pub struct HopTracker {
     /// Estimated bytes of the remembered legs ([`HopTracker::cost`]), for memory accounting.
     held: usize,
     /// HTTP/2 legs (no key to match on) by path, for linking by content.
-    by_path: HashMap<String, Vec<Leg>>,
+    by_path: Legs,
     /// (request time, path, arrival number) of those, in arrival order.
     path_order: VecDeque<(i64, String, u64)>,
 }
@@ -404,7 +411,7 @@ fn is_upstream_of(up: &HandshakeRecord, down: &HandshakeRecord) -> bool {
 /// oldest beyond [`MAX_TRACKED`], releasing their cost from `held`.
 fn forget_old(
     order: &mut VecDeque<(i64, String, u64)>,
-    legs: &mut HashMap<String, Vec<Leg>>,
+    legs: &mut Legs,
     held: &mut usize,
     now: i64,
 ) {

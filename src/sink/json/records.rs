@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 
-use super::compact::{self, float, integer, string, string_content, Error};
+use super::compact::{self, float, integer, pair, string, string_content, Error};
 use crate::event::{
     CloseFrame, CloseInfo, ConnectionRecord, DeflateParams, DirectionStats, Ending,
     HandshakeRecord, Intervals, Message, TcpLoss, Timing, TlsDirection, TlsRecord,
@@ -459,26 +459,26 @@ fn endpoint(out: &mut Vec<u8>, addr: &SocketAddr) -> Result<(), Error> {
     Ok(())
 }
 
-/// `n` (below 100,000: an octet or a port) in decimal, without a buffer to copy from.
+/// `n` (below 100,000: an octet or a port) in decimal, without a buffer to copy from: two
+/// digits a table lookup (a division by 100 for each pair rather than one by 10 for each
+/// digit), one append.
 #[inline]
 fn small(out: &mut Vec<u8>, n: u32) {
-    let digit = |n: u32| b'0' + (n % 10) as u8;
+    let lone = |n: u32| b'0' + (n % 10) as u8;
+    let pair = |n: u32| pair(n.into());
     if n < 10 {
-        out.push(digit(n));
+        out.push(lone(n));
     } else if n < 100 {
-        out.extend_from_slice(&[digit(n / 10), digit(n)]);
+        out.extend_from_slice(&pair(n));
     } else if n < 1000 {
-        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
+        let [b, c] = pair(n);
+        out.extend_from_slice(&[lone(n / 100), b, c]);
     } else if n < 10_000 {
-        out.extend_from_slice(&[digit(n / 1000), digit(n / 100), digit(n / 10), digit(n)]);
+        let ([a, b], [c, d]) = (pair(n / 100), pair(n));
+        out.extend_from_slice(&[a, b, c, d]);
     } else if n < 100_000 {
-        out.extend_from_slice(&[
-            digit(n / 10_000),
-            digit(n / 1000),
-            digit(n / 100),
-            digit(n / 10),
-            digit(n),
-        ]);
+        let ([b, c], [d, e]) = (pair(n / 100), pair(n));
+        out.extend_from_slice(&[lone(n / 10_000), b, c, d, e]);
     } else {
         integer(out, n);
     }
@@ -1330,10 +1330,11 @@ mod tests {
         }
     }
 
-    /// The digit writers against itoa at and around every power of ten.
+    /// The digit writers against itoa at and around every power of ten, and every value the
+    /// pair table writes (below 100,000) and a little past it.
     #[test]
     fn counters_are_written_as_itoa_writes_them() {
-        let mut values: Vec<u64> = (0..=1000).collect();
+        let mut values: Vec<u64> = (0..=120_000).collect();
         for p in 1..20 {
             let t = 10u64.pow(p);
             values.extend([t - 1, t, t + 1]);
