@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::capture::Timestamp;
 use crate::event::{
-    Ending, H2Reset, H2Stream, HandshakeRecord, Head, Message, TcpLoss, Timing, Verdict,
+    Ending, H2Reset, H2Stream, HandshakeRecord, Head, LowerName, Message, TcpLoss, Timing, Verdict,
 };
 use crate::finding::{Code, Finding, HeadPart, MessageRef, Severity};
 use crate::h2::connection::UNKNOWN_FIELD;
@@ -480,48 +480,62 @@ struct Fields<'h> {
 
 impl<'h> Fields<'h> {
     fn of(head: &'h Head) -> Self {
+        const HOST: LowerName = LowerName::new(b"Host");
+        const ORIGIN: LowerName = LowerName::new(b"Origin");
+        const SERVER: LowerName = LowerName::new(b"Server");
+        const UPGRADE: LowerName = LowerName::new(b"Upgrade");
+        const LOCATION: LowerName = LowerName::new(b"Location");
+        const CONNECTION: LowerName = LowerName::new(b"Connection");
+        const WWW_AUTHENTICATE: LowerName = LowerName::new(b"WWW-Authenticate");
+        const KEY: LowerName = LowerName::new(b"Sec-WebSocket-Key");
+        const WS_ORIGIN: LowerName = LowerName::new(b"Sec-WebSocket-Origin");
+        const ACCEPT: LowerName = LowerName::new(b"Sec-WebSocket-Accept");
+        const VERSION: LowerName = LowerName::new(b"Sec-WebSocket-Version");
+        const PROTOCOL: LowerName = LowerName::new(b"Sec-WebSocket-Protocol");
+        const EXTENSIONS: LowerName = LowerName::new(b"Sec-WebSocket-Extensions");
+        const WEBSOCKET: LowerName = LowerName::new(b"websocket");
         let mut f = Fields::default();
         for h in &head.headers {
             let value = h.value.as_str();
             // By length first (bytes, as `Header::is` compares them): most fields are none of
             // these, and few of these share a length.
             match h.name.len() {
-                4 if h.is("Host") => {
+                4 if h.is_named(&HOST) => {
                     f.host.get_or_insert(value);
                 }
-                6 if h.is("Origin") => {
+                6 if h.is_named(&ORIGIN) => {
                     f.origin.get_or_insert(value);
                 }
-                6 if h.is("Server") => {
+                6 if h.is_named(&SERVER) => {
                     f.server.get_or_insert(value);
                 }
-                7 if h.is("Upgrade") => {
+                7 if h.is_named(&UPGRADE) => {
                     f.upgrade = true;
-                    f.upgrade_websocket = f.upgrade_websocket || h.holds("websocket");
+                    f.upgrade_websocket = f.upgrade_websocket || h.holds_name(&WEBSOCKET);
                 }
-                8 if h.is("Location") => f.location = true,
-                10 if h.is("Connection") => {
+                8 if h.is_named(&LOCATION) => f.location = true,
+                10 if h.is_named(&CONNECTION) => {
                     f.connection = true;
-                    f.connection_upgrade = f.connection_upgrade || h.holds("upgrade");
+                    f.connection_upgrade = f.connection_upgrade || h.holds_name(&UPGRADE);
                 }
-                16 if h.is("WWW-Authenticate") => f.www_authenticate = true,
-                17 if h.is("Sec-WebSocket-Key") => {
+                16 if h.is_named(&WWW_AUTHENTICATE) => f.www_authenticate = true,
+                17 if h.is_named(&KEY) => {
                     f.key.get_or_insert(value);
                     f.key_count += 1;
                 }
-                20 if h.is("Sec-WebSocket-Origin") => {
+                20 if h.is_named(&WS_ORIGIN) => {
                     f.ws_origin.get_or_insert(value);
                 }
-                20 if h.is("Sec-WebSocket-Accept") => {
+                20 if h.is_named(&ACCEPT) => {
                     f.accept.get_or_insert(value);
                     f.accept_count += 1;
                 }
-                21 if h.is("Sec-WebSocket-Version") => {
+                21 if h.is_named(&VERSION) => {
                     f.version.get_or_insert(value);
                     f.version_count += 1;
                 }
-                22 if h.is("Sec-WebSocket-Protocol") => f.protocol = true,
-                24 if h.is("Sec-WebSocket-Extensions") => f.extensions = true,
+                22 if h.is_named(&PROTOCOL) => f.protocol = true,
+                24 if h.is_named(&EXTENSIONS) => f.extensions = true,
                 _ => {}
             }
         }

@@ -4,7 +4,16 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{eq_ignore_ascii_case, Head, Header, StartLine};
+use crate::event::{Head, Header, LowerName, StartLine};
+
+/// The names and tokens the scans and [`request_fields`] look for, compared a word at a time.
+const UPGRADE: LowerName = LowerName::new(b"upgrade");
+const CONTENT_LENGTH: LowerName = LowerName::new(b"content-length");
+const TRANSFER_ENCODING: LowerName = LowerName::new(b"transfer-encoding");
+const SEC_WEBSOCKET_: LowerName = LowerName::new(b"sec-websocket-");
+const WEBSOCKET: LowerName = LowerName::new(b"websocket");
+const H2C: LowerName = LowerName::new(b"h2c");
+const CHUNKED: LowerName = LowerName::new(b"chunked");
 
 /// Most header fields parsed in one head.
 pub const MAX_HEADERS: usize = 256;
@@ -334,19 +343,21 @@ pub fn request_fields(head: &Head) -> RequestFields {
     for h in &head.headers {
         // By length first, as in `scan_of`; lengths in bytes, as the comparisons count.
         match h.name.len() {
-            7 if h.is("Upgrade") => {
-                websocket |= h.holds("websocket");
-                h2c |= h.holds("h2c");
+            7 if h.is_named(&UPGRADE) => {
+                websocket |= h.holds_name(&WEBSOCKET);
+                h2c |= h.holds_name(&H2C);
             }
-            14 if length.is_none() && h.is("Content-Length") => length = Some(h.value.as_str()),
-            17 if h.is("Transfer-Encoding") => chunked |= h.holds("chunked"),
+            14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
+                length = Some(h.value.as_str());
+            }
+            17 if h.is_named(&TRANSFER_ENCODING) => chunked |= h.holds_name(&CHUNKED),
             _ => {}
         }
         websocket = websocket
             || h.name.len() > 14
                 && h.name
                     .get(..14)
-                    .is_some_and(|p| eq_ignore_ascii_case(p.as_bytes(), b"sec-websocket-"));
+                    .is_some_and(|p| SEC_WEBSOCKET_.matches(p.as_bytes()));
     }
     RequestFields {
         websocket,
@@ -468,10 +479,10 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         raw.method == Some("HEAD"),
         raw.method == Some("CONNECT"),
     );
-    let has_token = |value: &[u8], token: &[u8]| {
+    let has_token = |value: &[u8], token: &LowerName| {
         value
             .split(|&b| b == b',')
-            .any(|t| eq_ignore_ascii_case(t.trim_ascii(), token))
+            .any(|t| token.matches(t.trim_ascii()))
     };
     let mut scan = Scan {
         websocket: false,
@@ -489,11 +500,11 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         // By length first: most names are none of these four, and no two share a length
         // (a `Sec-WebSocket-*` name is longer than 14 bytes).
         match name.len() {
-            7 if eq_ignore_ascii_case(name, b"upgrade") => {
-                scan.websocket |= has_token(h.value, b"websocket");
-                scan.h2c |= has_token(h.value, b"h2c");
+            7 if UPGRADE.matches(name) => {
+                scan.websocket |= has_token(h.value, &WEBSOCKET);
+                scan.h2c |= has_token(h.value, &H2C);
             }
-            14 if !seen_length && eq_ignore_ascii_case(name, b"content-length") => {
+            14 if !seen_length && CONTENT_LENGTH.matches(name) => {
                 // As `content_length`: the first field decides, its first comma item.
                 seen_length = true;
                 scan.content_length = std::str::from_utf8(h.value)
@@ -501,13 +512,11 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
                     .and_then(|v| v.split(',').next())
                     .and_then(|v| v.trim().parse().ok());
             }
-            17 if eq_ignore_ascii_case(name, b"transfer-encoding") => {
-                scan.chunked |= has_token(h.value, b"chunked");
+            17 if TRANSFER_ENCODING.matches(name) => {
+                scan.chunked |= has_token(h.value, &CHUNKED);
             }
             15.. if !scan.websocket
-                && name
-                    .get(..14)
-                    .is_some_and(|p| eq_ignore_ascii_case(p, b"sec-websocket-")) =>
+                && name.get(..14).is_some_and(|p| SEC_WEBSOCKET_.matches(p)) =>
             {
                 scan.websocket = true;
             }

@@ -523,25 +523,31 @@ fn trim(s: &str) -> &str {
 /// hold no credential (the tests' `PLAIN_HEADERS`), in any case: lower-cased on the stack
 /// and matched by length and bytes in one `match`, not compared with each name in turn.
 fn is_plain_header(name: &str) -> bool {
+    use crate::event::LowerName;
     let name = name.as_bytes();
-    // A word at a time (the standard compare lowers a byte at a time): this runs for every
-    // header of every record.
-    let is = |plain: &[u8]| crate::event::eq_ignore_ascii_case(name, plain);
+    // Each name a word at a time against its constant (this runs for every header of every
+    // record): `const` items, so the words are computed when wssniff is built.
+    macro_rules! is {
+        ($plain:literal) => {{
+            const PLAIN: LowerName = LowerName::new($plain);
+            PLAIN.matches(name)
+        }};
+    }
     // By length first: at most four names share one, so a name is compared with few.
     match name.len() {
-        3 => is(b"via"),
-        4 => is(b"host") || is(b"date"),
-        6 => is(b"origin") || is(b"server") || is(b"pragma") || is(b"accept"),
-        7 => is(b"upgrade"),
-        10 => is(b"connection") || is(b"user-agent"),
-        12 => is(b"content-type"),
-        13 => is(b"cache-control"),
-        14 => is(b"content-length"),
-        15 => is(b"accept-encoding") || is(b"accept-language"),
-        17 => is(b"sec-websocket-key") || is(b"transfer-encoding"),
-        20 => is(b"sec-websocket-accept"),
-        21 => is(b"sec-websocket-version"),
-        24 => is(b"sec-websocket-extensions"),
+        3 => is!(b"via"),
+        4 => is!(b"host") || is!(b"date"),
+        6 => is!(b"origin") || is!(b"server") || is!(b"pragma") || is!(b"accept"),
+        7 => is!(b"upgrade"),
+        10 => is!(b"connection") || is!(b"user-agent"),
+        12 => is!(b"content-type"),
+        13 => is!(b"cache-control"),
+        14 => is!(b"content-length"),
+        15 => is!(b"accept-encoding") || is!(b"accept-language"),
+        17 => is!(b"sec-websocket-key") || is!(b"transfer-encoding"),
+        20 => is!(b"sec-websocket-accept"),
+        21 => is!(b"sec-websocket-version"),
+        24 => is!(b"sec-websocket-extensions"),
         _ => false,
     }
 }
