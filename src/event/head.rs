@@ -238,34 +238,40 @@ impl LowerName {
     #[must_use]
     pub const fn new(name: &'static [u8]) -> Self {
         let len = name.len();
-        let mut i = 0;
-        while i < len {
-            if !name[i].is_ascii() {
-                return Self::plain(name);
-            }
-            i += 1;
-        }
-        if len < 4 || len > 32 {
+        if !name.is_ascii() || len < 4 || len > 32 {
             return Self::plain(name);
         }
-        let mut words = [(0, 0, 0); 4];
         let (halves, size) = if len < 8 { (true, 4) } else { (false, 8) };
-        let mut count = 0;
-        let mut at = 0;
-        while at + size <= len {
-            words[count] = Self::word(name, at, size);
-            count += 1;
-            at += size;
-        }
-        if at < len {
-            words[count] = Self::word(name, len - size, size);
-            count += 1;
-        }
+        // Whole words, then one ending at the last byte when the length is not a multiple.
+        let whole = len / size;
+        let count = whole + if len.is_multiple_of(size) { 0 } else { 1 };
         LowerName {
             lower: name,
-            words,
+            words: [
+                Self::slot(name, 0, count, whole, size),
+                Self::slot(name, 1, count, whole, size),
+                Self::slot(name, 2, count, whole, size),
+                Self::slot(name, 3, count, whole, size),
+            ],
             count,
             halves,
+        }
+    }
+
+    /// Word `k` of `count`: whole words first, then the one ending at the last byte.
+    const fn slot(
+        name: &[u8],
+        k: usize,
+        count: usize,
+        whole: usize,
+        size: usize,
+    ) -> (usize, u64, u64) {
+        if k >= count {
+            (0, 0, 0)
+        } else if k < whole {
+            Self::word(name, k * size, size)
+        } else {
+            Self::word(name, name.len() - size, size)
         }
     }
 
@@ -281,14 +287,22 @@ impl LowerName {
     /// The word of `size` bytes at `at`, little-endian as the field's is read, lowered, and
     /// its letters' case bits.
     const fn word(name: &[u8], at: usize, size: usize) -> (usize, u64, u64) {
+        let mut rest = match name.split_at_checked(at) {
+            Some((_, rest)) => rest,
+            None => &[],
+        };
         let (mut word, mut case) = (0u64, 0u64);
         let mut i = 0;
         while i < size {
-            let b = name[at + i].to_ascii_lowercase();
+            let Some((&b, more)) = rest.split_first() else {
+                break;
+            };
+            let b = b.to_ascii_lowercase();
             word |= (b as u64) << (8 * i);
             if b.is_ascii_lowercase() {
                 case |= 0x20 << (8 * i);
             }
+            rest = more;
             i += 1;
         }
         (at, word, case)
