@@ -48,6 +48,32 @@ impl Header {
     }
 }
 
+impl Header {
+    /// Whether this field is `name` (case-insensitive), `name` known in advance.
+    #[inline]
+    #[must_use]
+    pub fn is_named(&self, name: &LowerName) -> bool {
+        name.matches(self.name.as_bytes())
+    }
+
+    /// [`Header::holds`] of a token known in advance.
+    #[must_use]
+    pub fn holds_name(&self, token: &LowerName) -> bool {
+        let mut rest = self.value.as_str();
+        loop {
+            let comma = rest.bytes().position(|b| b == b',');
+            let item = comma.map_or(Some(rest), |at| rest.get(..at));
+            if item.is_some_and(|t| t.len() >= token.len() && token.matches(t.trim().as_bytes())) {
+                return true;
+            }
+            match comma.and_then(|at| rest.get(at + 1..)) {
+                Some(more) => rest = more,
+                None => return false,
+            }
+        }
+    }
+}
+
 /// The kind-specific part of a head's start line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartLine {
@@ -188,6 +214,143 @@ fn same_length_equal(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// A name or token the header lookups compare fields with, known when wssniff is built:
+/// lower-cased, as the eight-byte words of [`same_length_equal`] (the last overlapping the
+/// one before; four-byte halves under eight bytes) and the bits that make its letters upper
+/// case. A field's word then needs one OR to compare (a byte `x` with `x | 0x20 == c`, `c` a
+/// lower-case letter, is `c` or its capital; the other bytes are compared as they are), where
+/// [`eq_ignore_ascii_case`] lowers both sides (b30: 1.5 M instructions comparing names).
+/// Names under four bytes, longer than 32 or not ASCII are compared by
+/// [`eq_ignore_ascii_case`].
+#[derive(Clone, Copy, Debug)]
+pub struct LowerName {
+    lower: &'static [u8],
+    /// Each word's offset, its bytes (letters lower case) and its letters' case bits.
+    words: [(usize, u64, u64); 4],
+    /// How many of `words` are used; 0: compared by [`eq_ignore_ascii_case`].
+    count: usize,
+    /// The words are four-byte halves.
+    halves: bool,
+}
+
+impl LowerName {
+    /// The compare for `name` (any case; its letters are lowered here).
+    #[must_use]
+    pub const fn new(name: &'static [u8]) -> Self {
+        let len = name.len();
+        if !name.is_ascii() || len < 4 || len > 32 {
+            return Self::plain(name);
+        }
+        let (halves, size) = if len < 8 { (true, 4) } else { (false, 8) };
+        // Whole words, then one ending at the last byte when the length is not a multiple.
+        let whole = len / size;
+        let count = whole + if len.is_multiple_of(size) { 0 } else { 1 };
+        LowerName {
+            lower: name,
+            words: [
+                Self::slot(name, 0, count, whole, size),
+                Self::slot(name, 1, count, whole, size),
+                Self::slot(name, 2, count, whole, size),
+                Self::slot(name, 3, count, whole, size),
+            ],
+            count,
+            halves,
+        }
+    }
+
+    /// Word `k` of `count`: whole words first, then the one ending at the last byte.
+    const fn slot(
+        name: &[u8],
+        k: usize,
+        count: usize,
+        whole: usize,
+        size: usize,
+    ) -> (usize, u64, u64) {
+        if k >= count {
+            (0, 0, 0)
+        } else if k < whole {
+            Self::word(name, k * size, size)
+        } else {
+            Self::word(name, name.len() - size, size)
+        }
+    }
+
+    const fn plain(name: &'static [u8]) -> Self {
+        LowerName {
+            lower: name,
+            words: [(0, 0, 0); 4],
+            count: 0,
+            halves: false,
+        }
+    }
+
+    /// The word of `size` bytes at `at`, little-endian as the field's is read, lowered, and
+    /// its letters' case bits.
+    const fn word(name: &[u8], at: usize, size: usize) -> (usize, u64, u64) {
+        let mut rest = match name.split_at_checked(at) {
+            Some((_, rest)) => rest,
+            None => &[],
+        };
+        let (mut word, mut case) = (0u64, 0u64);
+        let mut i = 0;
+        while i < size {
+            let Some((&b, more)) = rest.split_first() else {
+                break;
+            };
+            let b = b.to_ascii_lowercase();
+            word |= (b as u64) << (8 * i);
+            if b.is_ascii_lowercase() {
+                case |= 0x20 << (8 * i);
+            }
+            rest = more;
+            i += 1;
+        }
+        (at, word, case)
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.lower.len()
+    }
+
+    /// Never: a name is not empty (clippy's pairing for `len`).
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.lower.is_empty()
+    }
+
+    /// Whether `name` is this one, ignoring ASCII case (as [`eq_ignore_ascii_case`]).
+    #[inline]
+    #[must_use]
+    pub fn matches(&self, name: &[u8]) -> bool {
+        name.len() == self.lower.len() && self.same_length(name)
+    }
+
+    fn same_length(&self, name: &[u8]) -> bool {
+        let words = self.words.get(..self.count).unwrap_or_default();
+        if words.is_empty() {
+            return eq_ignore_ascii_case(name, self.lower);
+        }
+        // A word out of `name` (cannot be: the lengths are equal) reads as all ones, which
+        // no ASCII word matches.
+        let read = |at: usize| -> u64 {
+            if self.halves {
+                name.get(at..)
+                    .and_then(<[u8]>::first_chunk::<4>)
+                    .map_or(u64::MAX, |w| u64::from(u32::from_le_bytes(*w)))
+            } else {
+                name.get(at..)
+                    .and_then(<[u8]>::first_chunk::<8>)
+                    .map_or(u64::MAX, |w| u64::from_le_bytes(*w))
+            }
+        };
+        words
+            .iter()
+            .all(|&(at, word, case)| read(at) | case == word)
+    }
+}
+
 fn lowercase_half(bytes: &[u8; 4]) -> u64 {
     lowercase(u64::from(u32::from_le_bytes(*bytes)))
 }
@@ -244,6 +407,70 @@ mod tests {
             b"Sec-WebSocket-Extension@",
             b"sec-websocket-extension`"
         ));
+    }
+
+    #[test]
+    fn a_name_known_in_advance_compares_as_the_word_compare_for_every_byte() {
+        // Each byte value at the first, a middle and the last position of names of every
+        // word layout (the byte fallback, halves, one word, words and an overlapping tail,
+        // the longest kept in words, and past it), in each case of the name.
+        const NAMES: &[&[u8]] = &[
+            b"via",
+            b"host",
+            b"Origin",
+            b"upgrade",
+            b"Location",
+            b"connection",
+            b"WWW-Authenticate",
+            b"sec-websocket-key",
+            b"Sec-WebSocket-Version",
+            b"sec-websocket-extensions",
+            b"content-security-policy-report-o",
+            b"content-security-policy-report-only",
+            b"x_y-z.0@[]`{",
+        ];
+        for &name in NAMES {
+            let lower = LowerName::new(name);
+            let len = name.len();
+            assert_eq!(lower.len(), len);
+            for at in [0, len / 2, len - 1] {
+                for x in 0..=255u8 {
+                    for base in [name.to_ascii_lowercase(), name.to_ascii_uppercase()] {
+                        let mut field = base.clone();
+                        field[at] = x;
+                        assert_eq!(
+                            lower.matches(&field),
+                            eq_ignore_ascii_case(&field, name),
+                            "{:?} {at} {x:#x}",
+                            String::from_utf8_lossy(name)
+                        );
+                    }
+                }
+            }
+            assert!(!lower.matches(&name[..len - 1]));
+            assert!(!lower.matches(&[name, b"x"].concat()));
+        }
+        let header = |value: &str| Header {
+            name: "Connection".to_owned(),
+            value: value.to_owned(),
+        };
+        for value in [
+            "keep-alive, \u{a0}Upgrade",
+            "UPGRADE",
+            "upgrades",
+            "up",
+            "",
+            ",,",
+            "x,upgrade ",
+        ] {
+            let h = header(value);
+            assert_eq!(
+                h.holds_name(&LowerName::new(b"upgrade")),
+                h.holds("upgrade"),
+                "{value:?}"
+            );
+            assert!(h.is_named(&LowerName::new(b"CONNECTION")));
+        }
     }
 
     #[test]

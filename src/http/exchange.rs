@@ -994,8 +994,10 @@ impl Exchange {
         let cut_plain = pending
             .as_ref()
             .is_some_and(|p| p.cut && p.upgrade.is_none());
-        let websocket_response = msg.head.value("Sec-WebSocket-Accept").is_some()
-            || msg.head.has_token("Upgrade", "websocket")
+        // The fields the pairing reads, in one walk.
+        let fields = http::response_fields(&msg.head);
+        let websocket_response = fields.accept
+            || fields.websocket
             || (status == 101 && cut_plain && !pending.as_ref().is_some_and(|p| p.h2c));
         if cut_plain && !websocket_response {
             // Cut too early to tell, and the answer does not tell either.
@@ -1005,10 +1007,7 @@ impl Exchange {
         let answered_upgrade = pending.as_ref().is_some_and(|p| p.upgrade.is_some());
         // A 101 to a WebSocket request whose Upgrade names another protocol (a typo such as
         // `websockets`) opens no WebSocket: a compliant client fails it (RFC 6455 §4.1).
-        let elsewhere = status == 101
-            && answered_upgrade
-            && msg.head.fields("Upgrade").next().is_some()
-            && !msg.head.has_token("Upgrade", "websocket");
+        let elsewhere = status == 101 && answered_upgrade && fields.upgrade && !fields.websocket;
         let opens_websocket =
             status == 101 && !elsewhere && (websocket_response || answered_upgrade);
         let engineio = pending
@@ -1019,20 +1018,22 @@ impl Exchange {
             if opens_websocket {
                 Protocol::WebSocket {
                     start: msg.last_ts,
-                    extensions: msg.head.list("Sec-WebSocket-Extensions"),
+                    extensions: if fields.extensions {
+                        msg.head.list("Sec-WebSocket-Extensions")
+                    } else {
+                        Vec::new()
+                    },
                     extensions_known: msg.cut.is_none(),
                     engineio,
                 }
-            } else if pending.as_ref().is_some_and(|p| p.h2c)
-                || msg.head.has_token("Upgrade", "h2c")
-            {
+            } else if pending.as_ref().is_some_and(|p| p.h2c) || fields.h2c {
                 Protocol::H2c
             } else {
                 Protocol::Tunnel
             }
         });
         let head_method = pending.as_ref().is_some_and(|p| p.head_method);
-        let body = http::response_body(&msg.head, head_method.then_some("HEAD"));
+        let body = fields.body(head_method);
         if switch.is_none() {
             if let Some(p) = pending.as_mut() {
                 if let Some(request) = p.eio.take() {

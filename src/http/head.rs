@@ -4,7 +4,18 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{eq_ignore_ascii_case, Head, Header, StartLine};
+use crate::event::{Head, Header, LowerName, StartLine};
+
+/// The names and tokens the scans and [`request_fields`] look for, compared a word at a time.
+const UPGRADE: LowerName = LowerName::new(b"upgrade");
+const CONTENT_LENGTH: LowerName = LowerName::new(b"content-length");
+const TRANSFER_ENCODING: LowerName = LowerName::new(b"transfer-encoding");
+const SEC_WEBSOCKET_: LowerName = LowerName::new(b"sec-websocket-");
+const WEBSOCKET: LowerName = LowerName::new(b"websocket");
+const H2C: LowerName = LowerName::new(b"h2c");
+const CHUNKED: LowerName = LowerName::new(b"chunked");
+const SEC_WEBSOCKET_ACCEPT: LowerName = LowerName::new(b"sec-websocket-accept");
+const SEC_WEBSOCKET_EXTENSIONS: LowerName = LowerName::new(b"sec-websocket-extensions");
 
 /// Most header fields parsed in one head.
 pub const MAX_HEADERS: usize = 256;
@@ -334,19 +345,21 @@ pub fn request_fields(head: &Head) -> RequestFields {
     for h in &head.headers {
         // By length first, as in `scan_of`; lengths in bytes, as the comparisons count.
         match h.name.len() {
-            7 if h.is("Upgrade") => {
-                websocket |= h.holds("websocket");
-                h2c |= h.holds("h2c");
+            7 if h.is_named(&UPGRADE) => {
+                websocket |= h.holds_name(&WEBSOCKET);
+                h2c |= h.holds_name(&H2C);
             }
-            14 if length.is_none() && h.is("Content-Length") => length = Some(h.value.as_str()),
-            17 if h.is("Transfer-Encoding") => chunked |= h.holds("chunked"),
+            14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
+                length = Some(h.value.as_str());
+            }
+            17 if h.is_named(&TRANSFER_ENCODING) => chunked |= h.holds_name(&CHUNKED),
             _ => {}
         }
         websocket = websocket
             || h.name.len() > 14
                 && h.name
                     .get(..14)
-                    .is_some_and(|p| eq_ignore_ascii_case(p.as_bytes(), b"sec-websocket-"));
+                    .is_some_and(|p| SEC_WEBSOCKET_.matches(p.as_bytes()));
     }
     RequestFields {
         websocket,
@@ -364,6 +377,69 @@ pub fn response_body(head: &Head, request_method: Option<&str>) -> Body {
         head.has_token("Transfer-Encoding", "chunked"),
         content_length(head),
     )
+}
+
+/// What the pairing reads of a response head's fields, from one walk over them (looked up
+/// one by one, a 101's fields were walked up to seven times: the accept, `Upgrade` thrice,
+/// the extensions, the body's framing twice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResponseFields {
+    /// A `Sec-WebSocket-Accept` field is present.
+    pub accept: bool,
+    /// An `Upgrade` field is present.
+    pub upgrade: bool,
+    /// `Upgrade` names websocket.
+    pub websocket: bool,
+    /// `Upgrade` names h2c.
+    pub h2c: bool,
+    /// A `Sec-WebSocket-Extensions` field is present.
+    pub extensions: bool,
+    status: u16,
+    chunked: bool,
+    content_length: Option<u64>,
+}
+
+impl ResponseFields {
+    /// As [`response_body`], `head_method` saying whether the request's method was HEAD.
+    #[must_use]
+    pub fn body(&self, head_method: bool) -> Body {
+        response_framing(self.status, head_method, self.chunked, self.content_length)
+    }
+}
+
+/// The [`ResponseFields`] of a response head.
+#[must_use]
+pub fn response_fields(head: &Head) -> ResponseFields {
+    let mut f = ResponseFields {
+        accept: false,
+        upgrade: false,
+        websocket: false,
+        h2c: false,
+        extensions: false,
+        status: head.status().unwrap_or(0),
+        chunked: false,
+        content_length: None,
+    };
+    let mut length = None;
+    for h in &head.headers {
+        // By length first, as in `request_fields`.
+        match h.name.len() {
+            7 if h.is_named(&UPGRADE) => {
+                f.upgrade = true;
+                f.websocket |= h.holds_name(&WEBSOCKET);
+                f.h2c |= h.holds_name(&H2C);
+            }
+            14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
+                length = Some(h.value.as_str());
+            }
+            17 if h.is_named(&TRANSFER_ENCODING) => f.chunked |= h.holds_name(&CHUNKED),
+            20 if h.is_named(&SEC_WEBSOCKET_ACCEPT) => f.accept = true,
+            24 if h.is_named(&SEC_WEBSOCKET_EXTENSIONS) => f.extensions = true,
+            _ => {}
+        }
+    }
+    f.content_length = length.and_then(content_length_value);
+    f
 }
 
 /// RFC 9112 §6.3 for requests: chunked, else Content-Length, else no body.
@@ -468,10 +544,10 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         raw.method == Some("HEAD"),
         raw.method == Some("CONNECT"),
     );
-    let has_token = |value: &[u8], token: &[u8]| {
+    let has_token = |value: &[u8], token: &LowerName| {
         value
             .split(|&b| b == b',')
-            .any(|t| eq_ignore_ascii_case(t.trim_ascii(), token))
+            .any(|t| token.matches(t.trim_ascii()))
     };
     let mut scan = Scan {
         websocket: false,
@@ -489,11 +565,11 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         // By length first: most names are none of these four, and no two share a length
         // (a `Sec-WebSocket-*` name is longer than 14 bytes).
         match name.len() {
-            7 if eq_ignore_ascii_case(name, b"upgrade") => {
-                scan.websocket |= has_token(h.value, b"websocket");
-                scan.h2c |= has_token(h.value, b"h2c");
+            7 if UPGRADE.matches(name) => {
+                scan.websocket |= has_token(h.value, &WEBSOCKET);
+                scan.h2c |= has_token(h.value, &H2C);
             }
-            14 if !seen_length && eq_ignore_ascii_case(name, b"content-length") => {
+            14 if !seen_length && CONTENT_LENGTH.matches(name) => {
                 // As `content_length`: the first field decides, its first comma item.
                 seen_length = true;
                 scan.content_length = std::str::from_utf8(h.value)
@@ -501,13 +577,11 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
                     .and_then(|v| v.split(',').next())
                     .and_then(|v| v.trim().parse().ok());
             }
-            17 if eq_ignore_ascii_case(name, b"transfer-encoding") => {
-                scan.chunked |= has_token(h.value, b"chunked");
+            17 if TRANSFER_ENCODING.matches(name) => {
+                scan.chunked |= has_token(h.value, &CHUNKED);
             }
             15.. if !scan.websocket
-                && name
-                    .get(..14)
-                    .is_some_and(|p| eq_ignore_ascii_case(p, b"sec-websocket-")) =>
+                && name.get(..14).is_some_and(|p| SEC_WEBSOCKET_.matches(p)) =>
             {
                 scan.websocket = true;
             }
@@ -732,6 +806,18 @@ mod tests {
             (b"HTTP/1.0 200 OK\r\n\r\n", false),
             (b"HTTP/1.1 100 Continue\r\n\r\n", false),
             (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
+            (
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nSec-WebSocket-Accept: x\r\nsec-websocket-extensions: a\r\n\r\n",
+                false,
+            ),
+            (
+                b"HTTP/1.1 101 X\r\nUPGRADE: websockets, WebSocket \r\nConnection: upgrade\r\n\r\n",
+                false,
+            ),
+            (
+                b"HTTP/1.1 101 X\r\nUpgrade: websockets\r\nSEC-WEBSOCKET-ACCEPTS: x\r\nTransfer-Encoding: chunked\r\ncontent-length: 3\r\n\r\n",
+                false,
+            ),
         ];
         for (bytes, request) in heads {
             let len = find_head_end(bytes, 0).unwrap();
@@ -765,9 +851,33 @@ mod tests {
                 assert_eq!(request_fields(&head), one_by_one, "{bytes:?}");
                 assert_eq!(scan.head_method, head.method() == Some("HEAD"));
             } else {
+                // One walk reads what the pairing's lookups one by one read.
+                let fields = response_fields(&head);
+                assert_eq!(
+                    (
+                        fields.accept,
+                        fields.upgrade,
+                        fields.websocket,
+                        fields.h2c,
+                        fields.extensions
+                    ),
+                    (
+                        head.value("Sec-WebSocket-Accept").is_some(),
+                        head.fields("Upgrade").next().is_some(),
+                        head.has_token("Upgrade", "websocket"),
+                        head.has_token("Upgrade", "h2c"),
+                        head.fields("Sec-WebSocket-Extensions").next().is_some()
+                    ),
+                    "{bytes:?}"
+                );
                 for method in [None, Some("HEAD")] {
                     assert_eq!(
                         scan.response_body(method.is_some()),
+                        response_body(&head, method),
+                        "{bytes:?}"
+                    );
+                    assert_eq!(
+                        fields.body(method.is_some()),
                         response_body(&head, method),
                         "{bytes:?}"
                     );
