@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 use crate::capture::{Linktype, Packet};
+use crate::tcp::flow::{FlowKey, Side};
 
 /// TCP header flags wssniff uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -136,6 +137,44 @@ pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     decode_other(packet)
 }
 
+/// A decoded segment with the key of its connection and its direction in it.
+pub(crate) struct Keyed<'a> {
+    /// The segment.
+    pub(crate) seg: Segment<'a>,
+    /// Its connection.
+    pub(crate) key: FlowKey,
+    /// Its direction.
+    pub(crate) side: Side,
+}
+
+/// [`decode`] with the segment's [`FlowKey`]: on the fast path the key is built from the
+/// address words as they were read from the header (the engine built it from the segment's
+/// `IpAddr`s, read back from memory with their variants tested, on every packet).
+///
+/// # Errors
+/// As [`decode`].
+#[inline(always)]
+pub(crate) fn decode_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, Skip> {
+    if packet.linktype == Linktype::ETHERNET {
+        let data = packet.data;
+        if let Some((seg, [src, dst])) =
+            data.get(14..).and_then(|ip| plain_ipv4_tcp_addrs(data, ip))
+        {
+            let (key, side) = FlowKey::of_v4(src, seg.src_port, dst, seg.dst_port);
+            return Ok(Keyed { seg, key, side });
+        }
+    }
+    decode_other_keyed(packet)
+}
+
+/// [`decode_keyed`] of every packet the fast path does not take.
+#[inline(never)]
+fn decode_other_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, Skip> {
+    let seg = decode_other(packet)?;
+    let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+    Ok(Keyed { seg, key, side })
+}
+
 /// [`decode`] of every packet the fast path does not take.
 #[inline(never)]
 fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
@@ -190,6 +229,13 @@ fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 /// builds and copies a large `LaxSlicedPacket` per packet, which was ~10% of the run time.
 #[inline(always)]
 fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
+    plain_ipv4_tcp_addrs(eth, ip).map(|(seg, _)| seg)
+}
+
+/// [`plain_ipv4_tcp`] with the source and destination addresses' bits (what
+/// [`Ipv4Addr::to_bits`] gives).
+#[inline(always)]
+fn plain_ipv4_tcp_addrs<'a>(eth: &[u8], ip: &'a [u8]) -> Option<(Segment<'a>, [u32; 2])> {
     // Fixed-size views of the two fixed headers, read by destructuring: one length check
     // each instead of one per field (this runs on nearly every packet).
     if eth.get(12..14)? != [0x08, 0x00] {
@@ -217,9 +263,13 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
     // What `wire_id` would read again: the header is checked, so its parts are at hand.
     let window_and_checksum = u32::from_be_bytes([w0, w1, c0, c1]);
     let options = tcp.get(20..data_offset)?;
-    Some(Segment {
-        src_ip: IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3)),
-        dst_ip: IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3)),
+    let (src, dst) = (
+        u32::from_be_bytes([s0, s1, s2, s3]),
+        u32::from_be_bytes([d0, d1, d2, d3]),
+    );
+    let seg = Segment {
+        src_ip: IpAddr::V4(Ipv4Addr::from_bits(src)),
+        dst_ip: IpAddr::V4(Ipv4Addr::from_bits(dst)),
         src_port: u16::from_be_bytes([sp0, sp1]),
         dst_port: u16::from_be_bytes([dp0, dp1]),
         seq: u32::from_be_bytes([q0, q1, q2, q3]),
@@ -237,7 +287,8 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
             window_and_checksum,
             options,
         ),
-    })
+    };
+    Some((seg, [src, dst]))
 }
 
 /// Tunnels nested deeper than this are not unwrapped.
@@ -459,6 +510,56 @@ mod tests {
             }
         });
         assert!(checked.get() > 100);
+    }
+
+    /// The key the fast path builds from the address words is the key of the segment's
+    /// `IpAddr`s, whichever way the endpoints order (addresses, then ports), and so is the
+    /// slow path's (IPv6 here).
+    #[test]
+    fn keyed_decode_gives_the_segments_flow_key() {
+        let cases: [([u8; 4], u16, [u8; 4], u16); 5] = [
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080),
+            ([10, 0, 0, 2], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 1], 8080),
+            ([255, 1, 2, 3], 1, [1, 2, 3, 255], 65535),
+        ];
+        let check = |data: &[u8], fast: bool| {
+            let packet = Packet {
+                number: 1,
+                ts: Timestamp(0),
+                linktype: Linktype::ETHERNET,
+                data,
+                orig_len: u32::try_from(data.len()).unwrap(),
+            };
+            let keyed = decode_keyed(&packet).unwrap();
+            let seg = decode(&packet).unwrap();
+            assert_eq!(keyed.seg, seg);
+            let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+            assert!(keyed.key == key && keyed.side == side, "{seg:?}");
+            assert_eq!(plain_ipv4_tcp(data, &data[14..]).is_some(), fast);
+        };
+        for (src, sport, dst, dport) in cases {
+            let mut data = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4(src, dst, 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, true);
+            let mut data = Vec::new();
+            let v6 = |a: [u8; 4]| {
+                let mut b = [0u8; 16];
+                b[12..].copy_from_slice(&a);
+                b
+            };
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv6(v6(src), v6(dst), 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, false);
+        }
     }
 
     /// The fast path reads the options for the wire id from the header it checked: every

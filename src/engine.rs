@@ -592,9 +592,9 @@ impl Engine {
         self.expire(packet.ts);
         // The segment is read where decode built it (a binding by value copied the whole
         // segment out of the `Result` on every packet).
-        let decoded = decode::decode(packet);
-        let seg = match &decoded {
-            Ok(seg) => seg,
+        let decoded = decode::decode_keyed(packet);
+        let (seg, key, side) = match &decoded {
+            Ok(keyed) => (&keyed.seg, keyed.key, keyed.side),
             Err(skip) => {
                 let skip = *skip;
                 if let Cross::Direct(c) = &mut self.cross {
@@ -607,7 +607,6 @@ impl Engine {
         if self.meter.flow_room() < FLOW_STATE {
             self.emergency();
         }
-        let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
         let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
             None => {

@@ -153,9 +153,11 @@ impl Hash for FlowKey {
     }
 }
 
-/// An IPv4 endpoint as one word that orders as `(ip, port)` does.
-fn v4_endpoint(ip: std::net::Ipv4Addr, port: u16) -> u64 {
-    (u64::from(ip.to_bits()) << 16) | u64::from(port)
+/// An IPv4 endpoint (its address's bits and its port) as one word that orders as
+/// `(ip, port)` does.
+#[inline(always)]
+fn v4_endpoint(ip: u32, port: u16) -> u64 {
+    (u64::from(ip) << 16) | u64::from(port)
 }
 
 /// A direction within a connection, relative to its [`FlowKey`].
@@ -196,25 +198,7 @@ impl FlowKey {
         // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet),
         // and their key is built from those words without asking the variants again.
         if let (IpAddr::V4(src), IpAddr::V4(dst)) = (src_ip, dst_ip) {
-            let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
-            let (lo, hi, side) = if src_word <= dst_word {
-                ((src, src_port), (dst, dst_port), Side::LoToHi)
-            } else {
-                ((dst, dst_port), (src, src_port), Side::HiToLo)
-            };
-            let bits = |ip: Ipv4Addr| AddrBits {
-                high: 0,
-                low: u64::from(ip.to_bits()),
-            };
-            let key = FlowKey {
-                lo_ip: bits(lo.0),
-                hi_ip: bits(hi.0),
-                lo_port: lo.1,
-                hi_port: hi.1,
-                lo_v6: false,
-                hi_v6: false,
-            };
-            return (key, side);
+            return FlowKey::of_v4(src.to_bits(), src_port, dst.to_bits(), dst_port);
         }
         let lo_to_hi = (src_ip, src_port) <= (dst_ip, dst_port);
         let (lo, hi, side) = if lo_to_hi {
@@ -230,6 +214,32 @@ impl FlowKey {
             hi_port: hi.1,
             lo_v6,
             hi_v6,
+        };
+        (key, side)
+    }
+
+    /// [`FlowKey::new`] of two IPv4 endpoints given by their addresses' bits (what
+    /// [`Ipv4Addr::to_bits`] gives): the decoder has them as words, not as `IpAddr`s.
+    #[must_use]
+    #[inline(always)]
+    pub fn of_v4(src: u32, src_port: u16, dst: u32, dst_port: u16) -> (FlowKey, Side) {
+        let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
+        let (lo, hi, side) = if src_word <= dst_word {
+            ((src, src_port), (dst, dst_port), Side::LoToHi)
+        } else {
+            ((dst, dst_port), (src, src_port), Side::HiToLo)
+        };
+        let bits = |ip: u32| AddrBits {
+            high: 0,
+            low: u64::from(ip),
+        };
+        let key = FlowKey {
+            lo_ip: bits(lo.0),
+            hi_ip: bits(hi.0),
+            lo_port: lo.1,
+            hi_port: hi.1,
+            lo_v6: false,
+            hi_v6: false,
         };
         (key, side)
     }
