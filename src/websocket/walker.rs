@@ -115,14 +115,14 @@ impl Walker {
         if data.is_empty() {
             return Step::NeedMore;
         }
-        // The state is read and updated in place (it was moved out and back on every step:
-        // a payload's state is ~100 bytes). The visitor cannot see the walker either way.
-        match &mut self.state {
+        match std::mem::replace(&mut self.state, State::Stopped) {
             State::Stopped => Step::Stop,
             State::Header => match parse_header(data) {
-                Ok(None) => Step::NeedMore,
+                Ok(None) => {
+                    self.state = State::Header;
+                    Step::NeedMore
+                }
                 Err(FrameError::LengthMsbSet) => {
-                    self.state = State::Stopped;
                     visitor.bad_length(origin(0).map_or(0, |o| o.packet));
                     Step::Stop
                 }
@@ -135,9 +135,9 @@ impl Walker {
                     };
                     let want = visitor.header(seen);
                     if want == Want::Stop {
-                        self.state = State::Stopped;
                         return Step::Stop;
                     }
+                    self.state = State::Header;
                     if header.payload_len == 0 {
                         visitor.end(seen, None, None);
                         return Step::Consume(header.header_len as u64);
@@ -161,20 +161,25 @@ impl Walker {
                 seen,
                 remaining,
                 offset,
-                control,
+                mut control,
             } => {
-                let n = usize::try_from(*remaining)
+                let n = usize::try_from(remaining)
                     .unwrap_or(usize::MAX)
                     .min(data.len());
                 let chunk = data.get(..n).unwrap_or_default();
-                payload_chunk(visitor, seen, chunk, *offset, control.as_mut());
-                *remaining -= n as u64;
-                if *remaining == 0 {
+                payload_chunk(visitor, &seen, chunk, offset, control.as_mut());
+                let remaining = remaining - n as u64;
+                if remaining == 0 {
                     let last = n.checked_sub(1).and_then(origin);
-                    visitor.end(*seen, control.as_deref(), last);
+                    visitor.end(seen, control.as_deref(), last);
                     self.state = State::Header;
                 } else {
-                    *offset += n as u64;
+                    self.state = State::Payload {
+                        seen,
+                        remaining,
+                        offset: offset + n as u64,
+                        control,
+                    };
                 }
                 Step::Consume(n as u64)
             }
