@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 use crate::capture::{Linktype, Packet};
-use crate::tcp::flow::{FlowKey, Side};
 
 /// TCP header flags wssniff uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,47 +136,9 @@ pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     decode_other(packet)
 }
 
-/// A decoded segment with the key of its connection and its direction in it.
-pub(crate) struct Keyed<'a> {
-    /// The segment.
-    pub(crate) seg: Segment<'a>,
-    /// Its connection.
-    pub(crate) key: FlowKey,
-    /// Its direction.
-    pub(crate) side: Side,
-}
-
-/// [`decode`] with the segment's [`FlowKey`]: on the fast path the key is built from the
-/// address words as they were read from the header (the engine built it from the segment's
-/// `IpAddr`s, read back from memory with their variants tested, on every packet).
-///
-/// # Errors
-/// As [`decode`].
-#[inline(always)]
-pub(crate) fn decode_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, Skip> {
-    if packet.linktype == Linktype::ETHERNET {
-        let data = packet.data;
-        if let Some((seg, [src, dst])) =
-            data.get(14..).and_then(|ip| plain_ipv4_tcp_addrs(data, ip))
-        {
-            let (key, side) = FlowKey::of_v4(src, seg.src_port, dst, seg.dst_port);
-            return Ok(Keyed { seg, key, side });
-        }
-    }
-    decode_other_keyed(packet)
-}
-
-/// [`decode_keyed`] of every packet the fast path does not take.
-#[inline(never)]
-fn decode_other_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, Skip> {
-    let seg = decode_other(packet)?;
-    let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
-    Ok(Keyed { seg, key, side })
-}
-
 /// [`decode`] of every packet the fast path does not take.
 #[inline(never)]
-fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+pub(crate) fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let data = packet.data;
     let sliced = match packet.linktype {
         Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
@@ -235,7 +196,10 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
 /// [`plain_ipv4_tcp`] with the source and destination addresses' bits (what
 /// [`Ipv4Addr::to_bits`] gives).
 #[inline(always)]
-fn plain_ipv4_tcp_addrs<'a>(eth: &[u8], ip: &'a [u8]) -> Option<(Segment<'a>, [u32; 2])> {
+pub(crate) fn plain_ipv4_tcp_addrs<'a>(
+    eth: &[u8],
+    ip: &'a [u8],
+) -> Option<(Segment<'a>, [u32; 2])> {
     // Fixed-size views of the two fixed headers, read by destructuring: one length check
     // each instead of one per field (this runs on nearly every packet).
     if eth.get(12..14)? != [0x08, 0x00] {
@@ -510,56 +474,6 @@ mod tests {
             }
         });
         assert!(checked.get() > 100);
-    }
-
-    /// The key the fast path builds from the address words is the key of the segment's
-    /// `IpAddr`s, whichever way the endpoints order (addresses, then ports), and so is the
-    /// slow path's (IPv6 here).
-    #[test]
-    fn keyed_decode_gives_the_segments_flow_key() {
-        let cases: [([u8; 4], u16, [u8; 4], u16); 5] = [
-            ([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080),
-            ([10, 0, 0, 2], 8080, [10, 0, 0, 1], 40000),
-            ([10, 0, 0, 1], 8080, [10, 0, 0, 1], 40000),
-            ([10, 0, 0, 1], 40000, [10, 0, 0, 1], 8080),
-            ([255, 1, 2, 3], 1, [1, 2, 3, 255], 65535),
-        ];
-        let check = |data: &[u8], fast: bool| {
-            let packet = Packet {
-                number: 1,
-                ts: Timestamp(0),
-                linktype: Linktype::ETHERNET,
-                data,
-                orig_len: u32::try_from(data.len()).unwrap(),
-            };
-            let keyed = decode_keyed(&packet).unwrap();
-            let seg = decode(&packet).unwrap();
-            assert_eq!(keyed.seg, seg);
-            let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
-            assert!(keyed.key == key && keyed.side == side, "{seg:?}");
-            assert_eq!(plain_ipv4_tcp(data, &data[14..]).is_some(), fast);
-        };
-        for (src, sport, dst, dport) in cases {
-            let mut data = Vec::new();
-            PacketBuilder::ethernet2([1; 6], [2; 6])
-                .ipv4(src, dst, 64)
-                .tcp(sport, dport, 7, 65535)
-                .write(&mut data, b"abc")
-                .unwrap();
-            check(&data, true);
-            let mut data = Vec::new();
-            let v6 = |a: [u8; 4]| {
-                let mut b = [0u8; 16];
-                b[12..].copy_from_slice(&a);
-                b
-            };
-            PacketBuilder::ethernet2([1; 6], [2; 6])
-                .ipv6(v6(src), v6(dst), 64)
-                .tcp(sport, dport, 7, 65535)
-                .write(&mut data, b"abc")
-                .unwrap();
-            check(&data, false);
-        }
     }
 
     /// The fast path reads the options for the wire id from the header it checked: every

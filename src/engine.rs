@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::capture::{Packet, Timestamp};
 use crate::correlate::fallback;
 use crate::correlate::tls::{Carried, SharedResumption};
-use crate::decode::{self, Segment};
+use crate::decode::Segment;
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
     Ending, Event, HandshakeRecord, TcpLoss, Timing, TlsCarrier, TlsRecord, Verdict,
@@ -592,7 +592,7 @@ impl Engine {
         self.expire(packet.ts);
         // The segment is read where decode built it (a binding by value copied the whole
         // segment out of the `Result` on every packet).
-        let decoded = decode::decode_keyed(packet);
+        let decoded = crate::tcp::flow::decode_keyed(packet);
         let (seg, key, side) = match &decoded {
             Ok(keyed) => (&keyed.seg, keyed.key, keyed.side),
             Err(skip) => {

@@ -18,7 +18,8 @@ use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::capture::Timestamp;
+use crate::capture::{Linktype, Packet, Timestamp};
+use crate::decode::{self, Segment};
 
 /// A connection's endpoints in canonical order (`lo <= hi`), so both directions map alike.
 ///
@@ -264,6 +265,45 @@ impl FlowKey {
             Side::HiToLo => self.hi(),
         }
     }
+}
+
+/// A decoded segment with the key of its connection and its direction in it.
+pub(crate) struct Keyed<'a> {
+    /// The segment.
+    pub(crate) seg: Segment<'a>,
+    /// Its connection.
+    pub(crate) key: FlowKey,
+    /// Its direction.
+    pub(crate) side: Side,
+}
+
+/// [`decode::decode`] with the segment's [`FlowKey`]: on the fast path the key is built from the
+/// address words as they were read from the header (the engine built it from the segment's
+/// `IpAddr`s, read back from memory with their variants tested, on every packet).
+///
+/// # Errors
+/// As [`decode::decode`].
+#[inline(always)]
+pub(crate) fn decode_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, decode::Skip> {
+    if packet.linktype == Linktype::ETHERNET {
+        let data = packet.data;
+        if let Some((seg, [src, dst])) = data
+            .get(14..)
+            .and_then(|ip| decode::plain_ipv4_tcp_addrs(data, ip))
+        {
+            let (key, side) = FlowKey::of_v4(src, seg.src_port, dst, seg.dst_port);
+            return Ok(Keyed { seg, key, side });
+        }
+    }
+    decode_other_keyed(packet)
+}
+
+/// [`decode_keyed`] of every packet the decoder's fast path does not take.
+#[inline(never)]
+fn decode_other_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, decode::Skip> {
+    let seg = decode::decode_other(packet)?;
+    let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+    Ok(Keyed { seg, key, side })
 }
 
 /// Caps of a [`FlowTable`].
@@ -516,6 +556,60 @@ impl<T> FlowTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key the fast path builds from the address words is the key of the segment's
+    /// `IpAddr`s, whichever way the endpoints order (addresses, then ports), and so is the
+    /// slow path's (IPv6 here).
+    #[test]
+    fn keyed_decode_gives_the_segments_flow_key() {
+        use etherparse::PacketBuilder;
+        let cases: [([u8; 4], u16, [u8; 4], u16); 5] = [
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080),
+            ([10, 0, 0, 2], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 1], 8080),
+            ([255, 1, 2, 3], 1, [1, 2, 3, 255], 65535),
+        ];
+        let check = |data: &[u8], fast: bool| {
+            let packet = Packet {
+                number: 1,
+                ts: Timestamp(0),
+                linktype: Linktype::ETHERNET,
+                data,
+                orig_len: u32::try_from(data.len()).unwrap(),
+            };
+            let keyed = decode_keyed(&packet).unwrap();
+            let seg = decode::decode(&packet).unwrap();
+            assert_eq!(keyed.seg, seg);
+            let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+            assert!(keyed.key == key && keyed.side == side, "{seg:?}");
+            assert_eq!(
+                decode::plain_ipv4_tcp_addrs(data, &data[14..]).is_some(),
+                fast
+            );
+        };
+        for (src, sport, dst, dport) in cases {
+            let mut data = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4(src, dst, 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, true);
+            let mut data = Vec::new();
+            let v6 = |a: [u8; 4]| {
+                let mut b = [0u8; 16];
+                b[12..].copy_from_slice(&a);
+                b
+            };
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv6(v6(src), v6(dst), 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, false);
+        }
+    }
 
     fn key(port: u16) -> FlowKey {
         FlowKey::new(
