@@ -138,7 +138,7 @@ pub fn decode<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 
 /// [`decode`] of every packet the fast path does not take.
 #[inline(never)]
-fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+pub(crate) fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let data = packet.data;
     let sliced = match packet.linktype {
         Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Malformed)?,
@@ -190,6 +190,16 @@ fn decode_other<'a>(packet: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 /// builds and copies a large `LaxSlicedPacket` per packet, which was ~10% of the run time.
 #[inline(always)]
 fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
+    plain_ipv4_tcp_addrs(eth, ip).map(|(seg, _)| seg)
+}
+
+/// [`plain_ipv4_tcp`] with the source and destination addresses' bits (what
+/// [`Ipv4Addr::to_bits`] gives).
+#[inline(always)]
+pub(crate) fn plain_ipv4_tcp_addrs<'a>(
+    eth: &[u8],
+    ip: &'a [u8],
+) -> Option<(Segment<'a>, [u32; 2])> {
     // Fixed-size views of the two fixed headers, read by destructuring: one length check
     // each instead of one per field (this runs on nearly every packet).
     if eth.get(12..14)? != [0x08, 0x00] {
@@ -217,9 +227,13 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
     // What `wire_id` would read again: the header is checked, so its parts are at hand.
     let window_and_checksum = u32::from_be_bytes([w0, w1, c0, c1]);
     let options = tcp.get(20..data_offset)?;
-    Some(Segment {
-        src_ip: IpAddr::V4(Ipv4Addr::new(s0, s1, s2, s3)),
-        dst_ip: IpAddr::V4(Ipv4Addr::new(d0, d1, d2, d3)),
+    let (src, dst) = (
+        u32::from_be_bytes([s0, s1, s2, s3]),
+        u32::from_be_bytes([d0, d1, d2, d3]),
+    );
+    let seg = Segment {
+        src_ip: IpAddr::V4(Ipv4Addr::from_bits(src)),
+        dst_ip: IpAddr::V4(Ipv4Addr::from_bits(dst)),
         src_port: u16::from_be_bytes([sp0, sp1]),
         dst_port: u16::from_be_bytes([dp0, dp1]),
         seq: u32::from_be_bytes([q0, q1, q2, q3]),
@@ -237,7 +251,8 @@ fn plain_ipv4_tcp<'a>(eth: &[u8], ip: &'a [u8]) -> Option<Segment<'a>> {
             window_and_checksum,
             options,
         ),
-    })
+    };
+    Some((seg, [src, dst]))
 }
 
 /// Tunnels nested deeper than this are not unwrapped.

@@ -220,10 +220,11 @@ impl Dispatch {
     /// The parser reading `side`.
     #[must_use]
     pub fn lane(&self, side: Side) -> Lane {
-        let [lo, hi] = self.lanes;
+        // Only the one asked for is copied (both were, on every parser call).
+        let [lo, hi] = &self.lanes;
         match side {
-            Side::LoToHi => lo,
-            Side::HiToLo => hi,
+            Side::LoToHi => *lo,
+            Side::HiToLo => *hi,
         }
     }
 

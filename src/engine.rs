@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::capture::{Packet, Timestamp};
 use crate::correlate::fallback;
 use crate::correlate::tls::{Carried, SharedResumption};
-use crate::decode::{self, Segment};
+use crate::decode::Segment;
 use crate::dispatch::{ConnLimits, Connection};
 use crate::event::{
     Ending, Event, HandshakeRecord, TcpLoss, Timing, TlsCarrier, TlsRecord, Verdict,
@@ -592,9 +592,9 @@ impl Engine {
         self.expire(packet.ts);
         // The segment is read where decode built it (a binding by value copied the whole
         // segment out of the `Result` on every packet).
-        let decoded = decode::decode(packet);
-        let seg = match &decoded {
-            Ok(seg) => seg,
+        let decoded = crate::tcp::flow::decode_keyed(packet);
+        let (seg, key, side) = match &decoded {
+            Ok(keyed) => (&keyed.seg, keyed.key, keyed.side),
             Err(skip) => {
                 let skip = *skip;
                 if let Cross::Direct(c) = &mut self.cross {
@@ -607,7 +607,6 @@ impl Engine {
         if self.meter.flow_room() < FLOW_STATE {
             self.emergency();
         }
-        let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
         let flow = match self.flows.get_mut(&key, packet.ts) {
             Some(flow) => flow,
             None => {

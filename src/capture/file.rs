@@ -429,6 +429,17 @@ impl<'a> LegacyRecord<'a> {
     }
 }
 
+/// Why [`FileSource::for_each_record`] stopped reading a run of pcap records from the buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunEnd {
+    /// No whole pcap record is left at the read position.
+    Buffer,
+    /// The next record is earlier than the last one handed on: the window takes over there.
+    OutOfOrder,
+    /// The callback asked to stop.
+    Stop,
+}
+
 /// The pcap record at the start of `buf` with its length, when `format` is pcap and the
 /// record lies whole in `buf`: what pcap-parser's `parse_pcap_frame(_be)` returns for it.
 /// `None` for everything else (another format, a record cut by the buffer's end), which the
@@ -978,26 +989,46 @@ impl FileSource {
             return self.windowed(&mut on_record);
         }
         loop {
-            // A pcap record whole in the buffer is read here, without pcap-parser's block
-            // enum and dynamic call (a quarter of the reading's instructions); anything else
-            // (pcapng, the header, a record cut by the buffer's end, damage) goes through it.
-            if let (Some(iface), Some((consumed, record))) = (
-                self.state.legacy,
-                legacy_record(self.state.format, self.reader.data()),
-            ) {
-                let mut packet = record.packet(iface);
-                if packet.ts < self.last_out && self.reorder_span > 0 {
-                    self.engage_window();
-                    return self.windowed(&mut on_record);
+            // The pcap records lying whole in the buffer are read here, without pcap-parser's
+            // block enum and dynamic call (a quarter of the reading's instructions), from one
+            // view of the buffer with the read position moved once for the run (the reader is
+            // a `dyn`: asking it for its data and moving it on were two calls a packet);
+            // anything else (pcapng, the header, a record cut by the buffer's end, damage)
+            // goes through pcap-parser.
+            if let Some(iface) = self.state.legacy {
+                let data = self.reader.data();
+                let (mut taken, mut ended) = (0usize, RunEnd::Buffer);
+                while let Some((consumed, record)) =
+                    legacy_record(self.state.format, data.get(taken..).unwrap_or_default())
+                {
+                    let mut packet = record.packet(iface);
+                    if packet.ts < self.last_out && self.reorder_span > 0 {
+                        ended = RunEnd::OutOfOrder;
+                        break;
+                    }
+                    self.last_out = packet.ts;
+                    self.state.count(&mut packet, None);
+                    taken += consumed;
+                    if on_record(Record::Packet(&packet)).is_break() {
+                        ended = RunEnd::Stop;
+                        break;
+                    }
                 }
-                self.last_out = packet.ts;
-                self.state.count(&mut packet, None);
-                let stop = on_record(Record::Packet(&packet)).is_break();
-                self.advance(consumed);
-                if stop {
-                    break;
+                // The records before the one that ended the run are consumed before anything
+                // else reads the position (the window starts its scan there).
+                if taken > 0 {
+                    self.advance(taken);
                 }
-                continue;
+                match ended {
+                    RunEnd::Stop => break,
+                    RunEnd::OutOfOrder => {
+                        self.engage_window();
+                        return self.windowed(&mut on_record);
+                    }
+                    // More whole records may follow once pcap-parser refills the buffer.
+                    RunEnd::Buffer if taken > 0 => continue,
+                    RunEnd::Buffer => {}
+                }
             }
             let (consumed, stop) = match self.reader.next() {
                 Ok((offset, block)) => {

@@ -18,7 +18,8 @@ use foldhash::fast::SeedableRandomState;
 use foldhash::SharedSeed;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::capture::Timestamp;
+use crate::capture::{Linktype, Packet, Timestamp};
+use crate::decode::{self, Segment};
 
 /// A connection's endpoints in canonical order (`lo <= hi`), so both directions map alike.
 ///
@@ -153,9 +154,11 @@ impl Hash for FlowKey {
     }
 }
 
-/// An IPv4 endpoint as one word that orders as `(ip, port)` does.
-fn v4_endpoint(ip: std::net::Ipv4Addr, port: u16) -> u64 {
-    (u64::from(ip.to_bits()) << 16) | u64::from(port)
+/// An IPv4 endpoint (its address's bits and its port) as one word that orders as
+/// `(ip, port)` does.
+#[inline(always)]
+fn v4_endpoint(ip: u32, port: u16) -> u64 {
+    (u64::from(ip) << 16) | u64::from(port)
 }
 
 /// A direction within a connection, relative to its [`FlowKey`].
@@ -196,25 +199,7 @@ impl FlowKey {
         // (the tuple comparison goes through `IpAddr`'s variants and octets on every packet),
         // and their key is built from those words without asking the variants again.
         if let (IpAddr::V4(src), IpAddr::V4(dst)) = (src_ip, dst_ip) {
-            let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
-            let (lo, hi, side) = if src_word <= dst_word {
-                ((src, src_port), (dst, dst_port), Side::LoToHi)
-            } else {
-                ((dst, dst_port), (src, src_port), Side::HiToLo)
-            };
-            let bits = |ip: Ipv4Addr| AddrBits {
-                high: 0,
-                low: u64::from(ip.to_bits()),
-            };
-            let key = FlowKey {
-                lo_ip: bits(lo.0),
-                hi_ip: bits(hi.0),
-                lo_port: lo.1,
-                hi_port: hi.1,
-                lo_v6: false,
-                hi_v6: false,
-            };
-            return (key, side);
+            return FlowKey::of_v4(src.to_bits(), src_port, dst.to_bits(), dst_port);
         }
         let lo_to_hi = (src_ip, src_port) <= (dst_ip, dst_port);
         let (lo, hi, side) = if lo_to_hi {
@@ -230,6 +215,32 @@ impl FlowKey {
             hi_port: hi.1,
             lo_v6,
             hi_v6,
+        };
+        (key, side)
+    }
+
+    /// [`FlowKey::new`] of two IPv4 endpoints given by their addresses' bits (what
+    /// [`Ipv4Addr::to_bits`] gives): the decoder has them as words, not as `IpAddr`s.
+    #[must_use]
+    #[inline(always)]
+    pub fn of_v4(src: u32, src_port: u16, dst: u32, dst_port: u16) -> (FlowKey, Side) {
+        let (src_word, dst_word) = (v4_endpoint(src, src_port), v4_endpoint(dst, dst_port));
+        let (lo, hi, side) = if src_word <= dst_word {
+            ((src, src_port), (dst, dst_port), Side::LoToHi)
+        } else {
+            ((dst, dst_port), (src, src_port), Side::HiToLo)
+        };
+        let bits = |ip: u32| AddrBits {
+            high: 0,
+            low: u64::from(ip),
+        };
+        let key = FlowKey {
+            lo_ip: bits(lo.0),
+            hi_ip: bits(hi.0),
+            lo_port: lo.1,
+            hi_port: hi.1,
+            lo_v6: false,
+            hi_v6: false,
         };
         (key, side)
     }
@@ -254,6 +265,45 @@ impl FlowKey {
             Side::HiToLo => self.hi(),
         }
     }
+}
+
+/// A decoded segment with the key of its connection and its direction in it.
+pub(crate) struct Keyed<'a> {
+    /// The segment.
+    pub(crate) seg: Segment<'a>,
+    /// Its connection.
+    pub(crate) key: FlowKey,
+    /// Its direction.
+    pub(crate) side: Side,
+}
+
+/// [`decode::decode`] with the segment's [`FlowKey`]: on the fast path the key is built from the
+/// address words as they were read from the header (the engine built it from the segment's
+/// `IpAddr`s, read back from memory with their variants tested, on every packet).
+///
+/// # Errors
+/// As [`decode::decode`].
+#[inline(always)]
+pub(crate) fn decode_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, decode::Skip> {
+    if packet.linktype == Linktype::ETHERNET {
+        let data = packet.data;
+        if let Some((seg, [src, dst])) = data
+            .get(14..)
+            .and_then(|ip| decode::plain_ipv4_tcp_addrs(data, ip))
+        {
+            let (key, side) = FlowKey::of_v4(src, seg.src_port, dst, seg.dst_port);
+            return Ok(Keyed { seg, key, side });
+        }
+    }
+    decode_other_keyed(packet)
+}
+
+/// [`decode_keyed`] of every packet the decoder's fast path does not take.
+#[inline(never)]
+fn decode_other_keyed<'a>(packet: &Packet<'a>) -> Result<Keyed<'a>, decode::Skip> {
+    let seg = decode::decode_other(packet)?;
+    let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+    Ok(Keyed { seg, key, side })
 }
 
 /// Caps of a [`FlowTable`].
@@ -506,6 +556,60 @@ impl<T> FlowTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key the fast path builds from the address words is the key of the segment's
+    /// `IpAddr`s, whichever way the endpoints order (addresses, then ports), and so is the
+    /// slow path's (IPv6 here).
+    #[test]
+    fn keyed_decode_gives_the_segments_flow_key() {
+        use etherparse::PacketBuilder;
+        let cases: [([u8; 4], u16, [u8; 4], u16); 5] = [
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 2], 8080),
+            ([10, 0, 0, 2], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 8080, [10, 0, 0, 1], 40000),
+            ([10, 0, 0, 1], 40000, [10, 0, 0, 1], 8080),
+            ([255, 1, 2, 3], 1, [1, 2, 3, 255], 65535),
+        ];
+        let check = |data: &[u8], fast: bool| {
+            let packet = Packet {
+                number: 1,
+                ts: Timestamp(0),
+                linktype: Linktype::ETHERNET,
+                data,
+                orig_len: u32::try_from(data.len()).unwrap(),
+            };
+            let keyed = decode_keyed(&packet).unwrap();
+            let seg = decode::decode(&packet).unwrap();
+            assert_eq!(keyed.seg, seg);
+            let (key, side) = FlowKey::new(seg.src_ip, seg.src_port, seg.dst_ip, seg.dst_port);
+            assert!(keyed.key == key && keyed.side == side, "{seg:?}");
+            assert_eq!(
+                decode::plain_ipv4_tcp_addrs(data, &data[14..]).is_some(),
+                fast
+            );
+        };
+        for (src, sport, dst, dport) in cases {
+            let mut data = Vec::new();
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4(src, dst, 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, true);
+            let mut data = Vec::new();
+            let v6 = |a: [u8; 4]| {
+                let mut b = [0u8; 16];
+                b[12..].copy_from_slice(&a);
+                b
+            };
+            PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv6(v6(src), v6(dst), 64)
+                .tcp(sport, dport, 7, 65535)
+                .write(&mut data, b"abc")
+                .unwrap();
+            check(&data, false);
+        }
+    }
 
     fn key(port: u16) -> FlowKey {
         FlowKey::new(

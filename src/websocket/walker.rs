@@ -214,11 +214,23 @@ fn payload_chunk(
             let mut scratch = [0u8; SMALL_PIECE];
             unmask_through(&mut scratch, visitor, seen, chunk, (key, offset), control);
         }
-        Some(key) => {
-            let mut scratch = [0u8; PIECE];
-            unmask_through(&mut scratch, visitor, seen, chunk, (key, offset), control);
-        }
+        Some(key) => unmask_large(visitor, seen, chunk, (key, offset), control),
     }
+}
+
+/// [`unmask_through`] with a whole [`PIECE`] of scratch, out of line: its 4 KiB would sit in
+/// the stack frame of every parser call the walker is inlined into (probed page by page on
+/// each call), while few frames are that large.
+#[inline(never)]
+fn unmask_large(
+    visitor: &mut impl FrameVisitor,
+    seen: &Seen,
+    chunk: &[u8],
+    key_offset: ([u8; 4], u64),
+    control: Option<&mut Vec<u8>>,
+) {
+    let mut scratch = [0u8; PIECE];
+    unmask_through(&mut scratch, visitor, seen, chunk, key_offset, control);
 }
 
 /// Copies `chunk` into `scratch` piece by piece, unmasks each with `key` (the chunk starting
