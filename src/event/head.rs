@@ -27,28 +27,12 @@ impl Header {
     }
 
     /// Whether the value, as a comma list, holds `token` (case-insensitive; items trimmed
-    /// as text). A value shorter than the token cannot hold it, since trimming only
-    /// shortens.
+    /// as text).
     #[must_use]
     pub fn holds(&self, token: &str) -> bool {
-        // Items found with a byte loop (values are short; `split` sets up a searcher), and
-        // only those long enough trimmed.
-        let mut rest = self.value.as_str();
-        loop {
-            let comma = rest.bytes().position(|b| b == b',');
-            let item = comma.map_or(Some(rest), |at| rest.get(..at));
-            if item.is_some_and(|t| t.len() >= token.len() && same_name(t.trim(), token)) {
-                return true;
-            }
-            match comma.and_then(|at| rest.get(at + 1..)) {
-                Some(more) => rest = more,
-                None => return false,
-            }
-        }
+        any_item(&self.value, token.len(), |t| same_name(t, token))
     }
-}
 
-impl Header {
     /// Whether this field is `name` (case-insensitive), `name` known in advance.
     #[inline]
     #[must_use]
@@ -59,17 +43,25 @@ impl Header {
     /// [`Header::holds`] of a token known in advance.
     #[must_use]
     pub fn holds_name(&self, token: &LowerName) -> bool {
-        let mut rest = self.value.as_str();
-        loop {
-            let comma = rest.bytes().position(|b| b == b',');
-            let item = comma.map_or(Some(rest), |at| rest.get(..at));
-            if item.is_some_and(|t| t.len() >= token.len() && token.matches(t.trim().as_bytes())) {
-                return true;
-            }
-            match comma.and_then(|at| rest.get(at + 1..)) {
-                Some(more) => rest = more,
-                None => return false,
-            }
+        any_item(&self.value, token.len(), |t| token.matches(t.as_bytes()))
+    }
+}
+
+/// Whether an item of the comma list `value`, trimmed, is one `is` accepts. An item shorter
+/// than `len` is not tried, since trimming only shortens. Items are found with a byte loop
+/// (values are short; `split` sets up a searcher), and only those long enough trimmed.
+#[inline]
+fn any_item(value: &str, len: usize, is: impl Fn(&str) -> bool) -> bool {
+    let mut rest = value;
+    loop {
+        let comma = rest.bytes().position(|b| b == b',');
+        let item = comma.map_or(Some(rest), |at| rest.get(..at));
+        if item.is_some_and(|t| t.len() >= len && is(t.trim())) {
+            return true;
+        }
+        match comma.and_then(|at| rest.get(at + 1..)) {
+            Some(more) => rest = more,
+            None => return false,
         }
     }
 }
