@@ -224,7 +224,9 @@ impl<W: Write> Sink for JsonSink<W> {
                 self.verdicts.count(r.verdict);
                 self.written(HANDSHAKE_OPEN, |out| records::handshake(out, r))
             }
-            Event::Connection(r) => self.written(CONNECTION_OPEN, |out| records::connection(out, r)),
+            Event::Connection(r) => {
+                self.written(CONNECTION_OPEN, |out| records::connection(out, r))
+            }
             Event::Hop(h) => self.line::<HopLink>("hop", h),
             Event::Notice(n) => self.line::<Notice>("notice", n),
             Event::Tls(t) => self.written(TLS_OPEN, |out| records::tls(out, t)),
@@ -292,6 +294,8 @@ mod tests {
         }
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), BATCH_BYTES + 1);
-        assert!(text.lines().all(|l| l.starts_with(r#"{"type":"notice","schema":1,"#)));
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with(r#"{"type":"notice","schema":1,"#)));
     }
 }

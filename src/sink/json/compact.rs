@@ -216,7 +216,8 @@ pub(super) fn string_content(out: &mut Vec<u8>, s: &str) {
                     .unwrap_or([0; 4])
             };
             let (low, high) = (half(0), half(len - 4));
-            let both = u64::from(u32::from_le_bytes(low)) | u64::from(u32::from_le_bytes(high)) << 32;
+            let both =
+                u64::from(u32::from_le_bytes(low)) | u64::from(u32::from_le_bytes(high)) << 32;
             if escape_flags(both) != 0 {
                 escaped_content(out, bytes);
                 return;
