@@ -955,6 +955,34 @@ mod tests {
         }
     }
 
+    /// The short forms (one to three bytes, two halves of 4, 8 and 16 bytes) and the long
+    /// one, at every length to five words, with each interesting byte at each position among
+    /// clean ones: written as the previous writer writes them.
+    #[test]
+    fn short_strings_are_written_whole_at_every_length_and_position() {
+        let interesting = [
+            '\0', '\u{1}', '\n', '\u{1f}', ' ', '"', '\\', '\u{7f}', 'é', '€',
+        ];
+        for len in 0..=40 {
+            for fill in ['a', '~', ' '] {
+                let clean: String = std::iter::repeat(fill).take(len).collect();
+                for pos in 0..=len {
+                    for &c in &interesting {
+                        let mut text = clean.clone();
+                        if pos < len {
+                            text.replace_range(pos..=pos, c.encode_utf8(&mut [0; 4]));
+                        }
+                        let mut ours = b"xy".to_vec();
+                        string(&mut ours, &text);
+                        let mut theirs = b"xy".to_vec();
+                        previous_string(&mut theirs, &text);
+                        assert_eq!(ours, theirs, "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// Random strings mixing controls, quotes, backslashes, ASCII, two-, three- and four-byte
     /// characters (U+2028 and U+2029 among them, which JSON leaves as they are): the writer
     /// matches serde_json and the previous writer byte for byte.
