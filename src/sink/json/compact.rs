@@ -965,7 +965,7 @@ mod tests {
         ];
         for len in 0..=40 {
             for fill in ['a', '~', ' '] {
-                let clean: String = std::iter::repeat(fill).take(len).collect();
+                let clean: String = std::iter::repeat_n(fill, len).collect();
                 for pos in 0..=len {
                     for &c in &interesting {
                         let mut text = clean.clone();
