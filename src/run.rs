@@ -560,7 +560,12 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
         if !delivery.done() {
             engine.finish(&mut |event| delivery.deliver(event));
         }
-        (read, files, engine.stats().clone())
+        let stats = engine.stats().clone();
+        // Every record is out: what the engine still holds (the hop tracker's records, the
+        // tables) is left to the process's exit, which follows this run, as tools commonly
+        // do: freeing it block by block cost ~1.1 M instructions on b30. It holds no output.
+        std::mem::forget(engine);
+        (read, files, stats)
     };
     // The packets the reader re-sorted are the reader's count, whichever path analysed them.
     let mut stats = stats;

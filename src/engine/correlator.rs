@@ -117,6 +117,10 @@ pub(crate) struct Correlator {
     hop_account: Account,
     /// Links the two legs of proxied handshakes as they complete.
     hops: HopTracker,
+    /// The tracker [`Correlator::finish`] retired: nothing links any more, but its records
+    /// are freed only when the correlator is (a run's exit may leave that to the process's
+    /// end, `run::run_file`).
+    retired_hops: HopTracker,
     /// Refused TCP connects, for a proxy's own 502/503 (bounded, `MAX_REFUSED`).
     refused: RefusedConnects,
     /// Failed handshakes waiting for their client's answer, by connection (at most one per
@@ -159,6 +163,7 @@ impl Correlator {
             order_account: Account::default(),
             hop_account: Account::default(),
             hops: HopTracker::new(),
+            retired_hops: HopTracker::new(),
             refused: RefusedConnects::new(),
             parked: BTreeMap::new(),
             parked_ids: BTreeMap::new(),
@@ -823,8 +828,8 @@ impl Correlator {
             self.note_engineio(stats, &session);
             self.out.push(Event::EngineIo(Box::new(session)));
         }
-        // Nothing is left to link with: the remembered legs go.
-        self.hops = HopTracker::new();
+        // Nothing is left to link with: the remembered legs go (freed with the correlator).
+        self.retired_hops = std::mem::take(&mut self.hops);
         self.hop_account.set(meter, 0);
         self.out.flush(emit);
         if self.note_given_up(stats) {

@@ -233,10 +233,13 @@ impl Redactor {
         for m in r.request.iter().chain(&r.interim).chain(&r.response) {
             let head = &m.head;
             if changed(scope.start_line(&head.start_line))
-                || head
-                    .headers
-                    .iter()
-                    .any(|h| changed(scope.header_value(&h.name, &h.value)))
+                || head.headers.iter().any(|h| match header_rule(&h.name) {
+                    // Most headers: `Scope::header_value`'s own first test, in this loop.
+                    HeaderRule::Other => {
+                        has_url_secret_byte(h.value.as_bytes()) && changed(scope.url(&h.value))
+                    }
+                    _ => changed(scope.header_value(&h.name, &h.value)),
+                })
                 // The raw head holds the same start line and fields; only a folded value
                 // (obs-fold) can hide something the parsed fields do not show the same way.
                 || (has_folded_line(&head.raw) && changed(scope.raw_head(&head.raw)))
@@ -553,7 +556,9 @@ fn is_plain_header(name: &str) -> bool {
 }
 
 /// Whether `bytes` holds `?`, `#` or `@`, the bytes a URL's secrets hang on (a query, a
-/// fragment, a userinfo): a word at a time, as most header values and targets have none.
+/// fragment, a userinfo): a word at a time, as most header values and targets have none. Up
+/// to 32 bytes (most values) are read as overlapping words from both ends, with no loop and
+/// no byte-by-byte tail.
 fn has_url_secret_byte(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -562,20 +567,45 @@ fn has_url_secret_byte(bytes: &[u8]) -> bool {
         let x = w ^ (ONES * u64::from(b));
         x.wrapping_sub(ONES) & !x & HIGHS
     };
-    let flags = |c: &[u8]| {
-        let w = <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
-        equal(w, b'?') | equal(w, b'#') | equal(w, b'@')
+    let flags = |w: u64| equal(w, b'?') | equal(w, b'#') | equal(w, b'@');
+    // A word that cannot be loaded (it always can, by the lengths below) reads as `?`s: the
+    // caller then reads the value whole, which is right for any value.
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|c| <[u8; 8]>::try_from(c).ok())
+            .map_or(ONES * u64::from(b'?'), u64::from_le_bytes)
+    };
+    let half = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|c| <[u8; 4]>::try_from(c).ok())
+            .map_or(u32::from_le_bytes(*b"????"), u32::from_le_bytes)
     };
     let len = bytes.len();
-    if len < 8 {
-        return bytes.iter().any(|&b| matches!(b, b'?' | b'#' | b'@'));
-    }
-    // Whole words, then the last eight bytes (overlapping the words before) for the rest.
-    let mut chunks = bytes.chunks_exact(8);
-    let mut found = chunks.by_ref().fold(0, |f, c| f | flags(c));
-    if !chunks.remainder().is_empty() {
-        found |= flags(bytes.get(len - 8..).unwrap_or_default());
-    }
+    let found = match len {
+        0 => 0,
+        1..=3 => {
+            let at = |i: usize| bytes.get(i).copied().unwrap_or(b'?');
+            // Every byte of a value of one to three is one of these; the rest `a`s.
+            let w = u32::from_le_bytes([at(0), at(len / 2), at(len - 1), b'a']);
+            flags(u64::from(w) | (ONES * u64::from(b'a')) << 32)
+        }
+        4..=7 => flags(u64::from(half(0)) | u64::from(half(len - 4)) << 32),
+        8..=16 => flags(word(0)) | flags(word(len - 8)),
+        17..=32 => flags(word(0)) | flags(word(8)) | flags(word(len - 16)) | flags(word(len - 8)),
+        _ => {
+            // Whole words, then the last eight bytes (overlapping the words before).
+            let mut chunks = bytes.chunks_exact(8);
+            let mut found = chunks.by_ref().fold(0, |f, c| {
+                f | flags(<[u8; 8]>::try_from(c).map_or(ONES * u64::from(b'?'), u64::from_le_bytes))
+            });
+            if !chunks.remainder().is_empty() {
+                found |= flags(word(len - 8));
+            }
+            found
+        }
+    };
     found != 0
 }
 
@@ -692,6 +722,11 @@ impl<'r> Scope<'r> {
 
     /// `GET /ws?token=… HTTP/1.1`: the target masked; a status line passes.
     fn start_line<'t>(&mut self, line: &'t str) -> Cow<'t, str> {
+        // The target is part of the line: without `?`, `#` or `@` in the line (a status line,
+        // most request lines) it has none of the bytes `target` masks around.
+        if !has_url_secret_byte(line.as_bytes()) {
+            return Cow::Borrowed(line);
+        }
         // `line.splitn(3, ' ')`, the spaces found byte by byte: a method is a few bytes long.
         let space = |s: &str| s.bytes().position(|b| b == b' ');
         let Some(first) = space(line) else {
@@ -1968,10 +2003,10 @@ mod tests {
     }
 
     /// The word test for `?`, `#`, `@` against the byte rule at every position of every
-    /// length to three words, among bytes next to them.
+    /// length to six words (the short forms to 32 bytes and the loop), among bytes next to them.
     #[test]
     fn url_secret_bytes_are_found_anywhere() {
-        for len in 0..=24 {
+        for len in 0..=48 {
             for fill in [b'a', b'>', b'A', b'"', 0xff, 0] {
                 let clean = vec![fill; len];
                 assert!(!has_url_secret_byte(&clean));

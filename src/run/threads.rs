@@ -786,7 +786,12 @@ fn stage(
             let _ = step(Step::Event(e));
         });
     }
-    merge.stats().clone()
+    let stats = merge.stats().clone();
+    // Every record is out, and the process exits after this run (`run::run_file`): the
+    // correlation stage's tables (the hop tracker's records, which the workers allocated) are
+    // left to the exit rather than freed block by block, most of them from this thread.
+    std::mem::forget(merge);
+    stats
 }
 
 #[cfg(test)]

@@ -171,14 +171,109 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// [`string`] without its quotes, for a writer whose constants hold them (`,"name":"`).
-#[inline]
+///
+/// A string of at most 32 bytes (most header names and values, codes, addresses) is read as
+/// two overlapping halves of a block, checked in those words and written as the whole block,
+/// the vector then cut back to the string's end: fixed-size loads and one fixed-size store,
+/// where a `memcpy` call of the string's length cost more than the string is long. Longer
+/// ones are scanned by [`needs_escape`] and copied.
 pub(super) fn string_content(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if needs_escape(bytes) {
-        escaped_content(out, bytes);
-    } else {
-        out.extend_from_slice(bytes);
+    let len = bytes.len();
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|c| <[u8; 8]>::try_from(c).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    // A word that failed to load reads as zeros, which `escape_flags` flags: the string then
+    // takes the escaping path, which is right for any string.
+    match len {
+        0 => {}
+        1..=3 => {
+            let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+            // Every byte of a string of one to three is one of these.
+            let (first, middle, last) = (at(0), at(len / 2), at(len - 1));
+            let padded = u32::from_le_bytes([first, middle, last, b'a']);
+            if escape_flags(u64::from(padded) | (ONES << 32)) != 0 {
+                escaped_content(out, bytes);
+                return;
+            }
+            let mut block = [first; 4];
+            if let Some(b) = block.get_mut(len / 2) {
+                *b = middle;
+            }
+            if let Some(b) = block.get_mut(len - 1) {
+                *b = last;
+            }
+            put_block(out, &block, len);
+        }
+        4..=7 => {
+            let half = |at: usize| {
+                bytes
+                    .get(at..at + 4)
+                    .and_then(|c| <[u8; 4]>::try_from(c).ok())
+                    .unwrap_or([0; 4])
+            };
+            let (low, high) = (half(0), half(len - 4));
+            let both =
+                u64::from(u32::from_le_bytes(low)) | u64::from(u32::from_le_bytes(high)) << 32;
+            if escape_flags(both) != 0 {
+                escaped_content(out, bytes);
+                return;
+            }
+            put_block(out, &halves::<8, 4>(low, high, len), len);
+        }
+        8..=16 => {
+            let (low, high) = (word(0), word(len - 8));
+            if escape_flags(low) | escape_flags(high) != 0 {
+                escaped_content(out, bytes);
+                return;
+            }
+            let block = halves::<16, 8>(low.to_le_bytes(), high.to_le_bytes(), len);
+            put_block(out, &block, len);
+        }
+        17..=32 => {
+            let (a, b, c, d) = (word(0), word(8), word(len - 16), word(len - 8));
+            if escape_flags(a) | escape_flags(b) | escape_flags(c) | escape_flags(d) != 0 {
+                escaped_content(out, bytes);
+                return;
+            }
+            let sixteen = |x: u64, y: u64| (u128::from(x) | u128::from(y) << 64).to_le_bytes();
+            let block = halves::<32, 16>(sixteen(a, b), sixteen(c, d), len);
+            put_block(out, &block, len);
+        }
+        _ => {
+            if needs_escape(bytes) {
+                escaped_content(out, bytes);
+            } else {
+                out.extend_from_slice(bytes);
+            }
+        }
     }
+}
+
+/// A block of `N` bytes whose first `H` are `low` and whose `H` ending at `len` are `high`
+/// (`H <= len <= N = 2 H`): a string's two overlapping halves put back together.
+#[inline(always)]
+fn halves<const N: usize, const H: usize>(low: [u8; H], high: [u8; H], len: usize) -> [u8; N] {
+    let mut block = [0u8; N];
+    if let Some(b) = block.get_mut(..H) {
+        b.copy_from_slice(&low);
+    }
+    if let Some(b) = block.get_mut(len - H..len) {
+        b.copy_from_slice(&high);
+    }
+    block
+}
+
+/// Appends the first `len` bytes of `block`: the whole block (one fixed-size store), then
+/// the vector cut back.
+#[inline(always)]
+fn put_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
+    let end = out.len() + len;
+    out.extend_from_slice(block);
+    out.truncate(end);
 }
 
 /// [`string_content`] for bytes that hold at least one byte to escape: the runs between escapes
@@ -854,6 +949,34 @@ mod tests {
                         let mut bytes = clean.clone();
                         bytes[pos] = b;
                         assert_eq!(needs_escape(&bytes), escaped(b), "{bytes:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The short forms (one to three bytes, two halves of 4, 8 and 16 bytes) and the long
+    /// one, at every length to five words, with each interesting byte at each position among
+    /// clean ones: written as the previous writer writes them.
+    #[test]
+    fn short_strings_are_written_whole_at_every_length_and_position() {
+        let interesting = [
+            '\0', '\u{1}', '\n', '\u{1f}', ' ', '"', '\\', '\u{7f}', 'é', '€',
+        ];
+        for len in 0..=40 {
+            for fill in ['a', '~', ' '] {
+                let clean: String = std::iter::repeat_n(fill, len).collect();
+                for pos in 0..=len {
+                    for &c in &interesting {
+                        let mut text = clean.clone();
+                        if pos < len {
+                            text.replace_range(pos..=pos, c.encode_utf8(&mut [0; 4]));
+                        }
+                        let mut ours = b"xy".to_vec();
+                        string(&mut ours, &text);
+                        let mut theirs = b"xy".to_vec();
+                        previous_string(&mut theirs, &text);
+                        assert_eq!(ours, theirs, "{text:?}");
                     }
                 }
             }
