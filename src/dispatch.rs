@@ -1517,6 +1517,10 @@ pub struct Connection {
     /// [`Dispatch::saw_upgrade`] as of the last time a parser ran ([`Connection::note_upgrade`]):
     /// a quiet segment runs none, so it answers from here instead of asking every parser.
     upgrade_seen: bool,
+    /// Nothing is left to read in either direction and no TLS key request waits (set after
+    /// each segment that was not quiet, [`Connection::note_spent`]): the engine hands its
+    /// plain segments to [`Connection::on_spent_segment`].
+    spent: bool,
 }
 
 impl Connection {
@@ -1531,6 +1535,7 @@ impl Connection {
             account,
             community_id: None,
             upgrade_seen: false,
+            spent: false,
         }
     }
 
@@ -1715,6 +1720,34 @@ impl Connection {
             requests_cut: out.effect.requests_cut,
             quiet: false,
         }
+    }
+
+    /// Notes whether the connection is spent: both streams drop every byte unread (what
+    /// only a parser run can make so, and nothing undoes) and no TLS key request waits.
+    pub fn note_spent(&mut self) {
+        self.spent = self.tcp.is_spent() && self.app.tls_key_request().is_none();
+    }
+
+    /// Whether [`Connection::note_spent`] found the connection spent.
+    #[must_use]
+    #[inline(always)]
+    pub fn is_spent(&self) -> bool {
+        self.spent
+    }
+
+    /// [`Connection::on_segment`] for a segment without SYN, FIN or RST, whole, on a spent
+    /// connection: always quiet, it reaches no parser. Returns whether it was a copy.
+    #[inline(always)]
+    pub fn on_spent_segment(
+        &mut self,
+        side: Side,
+        seg: &Segment<'_>,
+        ts: Timestamp,
+        out: &mut Output,
+    ) -> bool {
+        // As `on_segment` does: what a connection's end reads there is this segment's.
+        out.effect = Default::default();
+        self.tcp.on_spent_segment(side, seg, ts)
     }
 
     /// The connection is being evicted to make room under the memory budget (the engine's

@@ -605,7 +605,8 @@ impl TcpConnection {
         if seg.flags.fin {
             self.ledger.fin(side.index());
         }
-        if !seg.payload.is_empty() {
+        // Bytes dropped unread change nothing in the stream (`drops_every_byte`): no push.
+        if !unread {
             let stream = self.stream_mut(side);
             if !stream.is_started() && !seg.flags.syn {
                 app.midstream(side);
@@ -695,6 +696,35 @@ impl TcpConnection {
         }
         effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
         effect
+    }
+
+    /// Whether neither direction has anything left for a parser: both streams drop every
+    /// byte on arrival ([`Stream::drops_every_byte`]), so neither holds bytes, in order or
+    /// not, and no ACK can release any. Once so, always so (an ignored stream is never read
+    /// again).
+    #[must_use]
+    pub fn is_spent(&self) -> bool {
+        self.streams.iter().all(Stream::drops_every_byte)
+    }
+
+    /// [`TcpConnection::on_segment`] for a segment without SYN, FIN or RST and not cut by
+    /// the snap length, on a connection [`TcpConnection::is_spent`]: what that does for it
+    /// (the copy check, the time, the ledger) without the branches it cannot take. Returns
+    /// whether the segment was a copy (dropped unread).
+    #[inline(always)]
+    pub fn on_spent_segment(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        if self.is_copy(side, seg, ts) {
+            return true;
+        }
+        self.last_ts = ts;
+        self.ledger.segment(
+            side.index(),
+            seg.seq,
+            u32::try_from(seg.payload.len()).unwrap_or(u32::MAX),
+            false,
+            seg.flags.ack.then_some(seg.ack),
+        );
+        false
     }
 
     /// Whether the segment is a copy of one of the last packets taken (and remembers it if
