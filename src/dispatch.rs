@@ -48,7 +48,9 @@ use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::community_id;
-use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
+use crate::tcp::connection::{
+    Application, Closure, Cut, Link, Opening, QuietKinds, TcpConnection,
+};
 use crate::tcp::flow::{FlowKey, Side};
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
@@ -1517,10 +1519,9 @@ pub struct Connection {
     /// [`Dispatch::saw_upgrade`] as of the last time a parser ran ([`Connection::note_upgrade`]):
     /// a quiet segment runs none, so it answers from here instead of asking every parser.
     upgrade_seen: bool,
-    /// Nothing is left to read in either direction and no TLS key request waits (set after
-    /// each segment that was not quiet, [`Connection::note_spent`]): the engine hands its
-    /// plain segments to [`Connection::on_spent_segment`].
-    spent: bool,
+    /// Which plain segments are quiet, as of the last segment that was not
+    /// ([`Connection::note_quiet`]): the engine hands those to [`Connection::on_quiet_segment`].
+    quiet: QuietKinds,
 }
 
 impl Connection {
@@ -1535,7 +1536,7 @@ impl Connection {
             account,
             community_id: None,
             upgrade_seen: false,
-            spent: false,
+            quiet: QuietKinds::NONE,
         }
     }
 
@@ -1722,23 +1723,29 @@ impl Connection {
         }
     }
 
-    /// Notes whether the connection is spent: both streams drop every byte unread (what
-    /// only a parser run can make so, and nothing undoes) and no TLS key request waits.
-    pub fn note_spent(&mut self) {
-        self.spent = self.tcp.is_spent() && self.app.tls_key_request().is_none();
+    /// Notes which plain segments are quiet now ([`TcpConnection::quiet_kinds`]; none while
+    /// a TLS key request waits: the engine answers it on the next segment). Called after
+    /// each segment that was not quiet, the only kind that can change the answer.
+    pub fn note_quiet(&mut self) {
+        self.quiet = if self.app.tls_key_request().is_none() {
+            self.tcp.quiet_kinds()
+        } else {
+            QuietKinds::NONE
+        };
     }
 
-    /// Whether [`Connection::note_spent`] found the connection spent.
+    /// Whether a segment without SYN, FIN or RST, not cut, sent on `side` (with a payload
+    /// when `data`) is quiet ([`Connection::note_quiet`]).
     #[must_use]
     #[inline(always)]
-    pub fn is_spent(&self) -> bool {
-        self.spent
+    pub fn takes_quietly(&self, side: Side, data: bool) -> bool {
+        self.quiet.holds(side, data)
     }
 
-    /// [`Connection::on_segment`] for a segment without SYN, FIN or RST, whole, on a spent
-    /// connection: always quiet, it reaches no parser. Returns whether it was a copy.
+    /// [`Connection::on_segment`] for a segment [`Connection::takes_quietly`]: it reaches no
+    /// parser. Returns whether it was a copy.
     #[inline(always)]
-    pub fn on_spent_segment(
+    pub fn on_quiet_segment(
         &mut self,
         side: Side,
         seg: &Segment<'_>,
@@ -1747,7 +1754,7 @@ impl Connection {
     ) -> bool {
         // As `on_segment` does: what a connection's end reads there is this segment's.
         out.effect = Default::default();
-        self.tcp.on_spent_segment(side, seg, ts)
+        self.tcp.on_quiet_segment(side, seg, ts)
     }
 
     /// The connection is being evicted to make room under the memory budget (the engine's
@@ -1768,6 +1775,8 @@ impl Connection {
         let mut link = self.tcp.link(meter);
         self.app.expire_unanswered(&mut link, cutoff, now, out);
         self.app.settle(meter);
+        // A parser ran: the next segment takes the long way and notes what is quiet again.
+        self.quiet = QuietKinds::NONE;
     }
 
     /// Ends the connection: gives up on holes, analyses what is left and reports every

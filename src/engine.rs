@@ -640,13 +640,15 @@ impl Engine {
                 self.flows.insert(key, flow, packet.ts, &mut self.evicted)
             }
         };
-        // A spent connection (nothing left to read either way: TLS without keys, a protocol
-        // wssniff does not parse) takes a plain segment on the short path, decided by the
-        // flag its last segment that was not quiet set: most packets of a bulk transfer.
+        // A plain segment the connection's last segment that was not quiet found quiet (a
+        // bare ACK with nothing buffered, bytes for a direction nobody reads: most packets of
+        // a bulk transfer) takes the short path: no parser, no size, no key request.
         if let Some(conn) = flow.conn.as_deref_mut() {
             let f = seg.flags;
-            if conn.is_spent() && !(f.syn || f.fin || f.rst || seg.payload_truncated) {
-                let duplicate = conn.on_spent_segment(side, seg, packet.ts, &mut self.output);
+            if !(f.syn || f.fin || f.rst || seg.payload_truncated)
+                && conn.takes_quietly(side, !seg.payload.is_empty())
+            {
+                let duplicate = conn.on_quiet_segment(side, seg, packet.ts, &mut self.output);
                 let upgrade = conn.upgrade_seen();
                 let parked = flow.parked;
                 return self.quiet_end(key, duplicate, parked, upgrade);
@@ -702,7 +704,7 @@ impl Engine {
             };
             tls_keys(keys, resumption, conn, &mut self.output, &mut self.meter);
         }
-        conn.note_spent();
+        conn.note_quiet();
         // Ids in request order: exchanges this packet completed before the engine saw their
         // request waiting (or that have none) were earlier in the stream than the requests
         // still waiting, so they are numbered first.
