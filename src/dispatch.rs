@@ -48,9 +48,7 @@ use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::community_id;
-use crate::tcp::connection::{
-    Application, Closure, Cut, Link, Opening, QuietKinds, TcpConnection,
-};
+use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, QuietKinds, TcpConnection};
 use crate::tcp::flow::{FlowKey, Side};
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;

@@ -804,7 +804,13 @@ impl Engine {
     /// ran, so nothing completed, no upgrade arrived, no size changed and no stream was
     /// refused; only what the table and the parking need is left to do.
     #[inline(always)]
-    fn quiet_end(&mut self, key: FlowKey, duplicate: bool, parked: bool, upgrade: bool) -> PacketInfo {
+    fn quiet_end(
+        &mut self,
+        key: FlowKey,
+        duplicate: bool,
+        parked: bool,
+        upgrade: bool,
+    ) -> PacketInfo {
         self.stats.capture_evidence.duplicate_packets += u64::from(duplicate);
         self.note_peak();
         if parked {

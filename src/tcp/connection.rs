@@ -1128,11 +1128,17 @@ mod tests {
         assert!(!kinds.holds(C, true));
         let (tcp, _, _) = run(&[syn(C), syn_ack(S), data(C, 5, b"late")], false);
         let kinds = tcp.quiet_kinds();
-        assert!(!kinds.holds(S, false), "an ACK of the client may release its bytes");
+        assert!(
+            !kinds.holds(S, false),
+            "an ACK of the client may release its bytes"
+        );
         assert!(kinds.holds(C, false));
         let fresh = TcpConnection::new(StreamLimits::default()).quiet_kinds();
         assert!(fresh.holds(C, false) && fresh.holds(S, false));
-        assert!(!fresh.holds(C, true) && !fresh.holds(S, true), "data starts a stream");
+        assert!(
+            !fresh.holds(C, true) && !fresh.holds(S, true),
+            "data starts a stream"
+        );
     }
 
     #[test]
@@ -1173,7 +1179,10 @@ mod tests {
                 }
             });
         }
-        assert_eq!(copies, effects[4..].iter().map(|e| e.duplicate).collect::<Vec<_>>());
+        assert_eq!(
+            copies,
+            effects[4..].iter().map(|e| e.duplicate).collect::<Vec<_>>()
+        );
         assert_eq!(tcp.loss(), full.loss());
         assert_eq!(tcp.segments(C), full.segments(C));
         assert_eq!(tcp.segments(S), full.segments(S));
