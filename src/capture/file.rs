@@ -495,6 +495,8 @@ fn legacy_run<const LITTLE: bool>(
     on_record: &mut impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
 ) -> (usize, RunEnd) {
     let mut taken = 0usize;
+    // `ReadState::count` for a run of one interface: its link type is looked for once.
+    let mut linktype_noted = state.summary.linktypes.contains(&iface.linktype);
     while let Some((consumed, record)) =
         legacy_record_in::<LITTLE>(data.get(taken..).unwrap_or_default())
     {
@@ -503,7 +505,12 @@ fn legacy_run<const LITTLE: bool>(
             return (taken, RunEnd::OutOfOrder);
         }
         *last_out = packet.ts;
-        state.count(&mut packet, None);
+        state.summary.packets += 1;
+        packet.number = state.summary.packets;
+        if !linktype_noted {
+            state.summary.linktypes.push(packet.linktype);
+            linktype_noted = true;
+        }
         taken += consumed;
         if on_record(Record::Packet(&packet)).is_break() {
             return (taken, RunEnd::Stop);
