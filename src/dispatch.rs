@@ -48,7 +48,7 @@ use crate::http::framer::{self, AfterBody, Framed, Framer};
 use crate::http::head::Sniff;
 use crate::memory::{Account, Meter, Use};
 use crate::tcp::community_id;
-use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, TcpConnection};
+use crate::tcp::connection::{Application, Closure, Cut, Link, Opening, QuietKinds, TcpConnection};
 use crate::tcp::flow::{FlowKey, Side};
 use crate::tcp::reassembly::{Gap, StreamLimits};
 use crate::tcp::stream::ByteStream;
@@ -1517,6 +1517,9 @@ pub struct Connection {
     /// [`Dispatch::saw_upgrade`] as of the last time a parser ran ([`Connection::note_upgrade`]):
     /// a quiet segment runs none, so it answers from here instead of asking every parser.
     upgrade_seen: bool,
+    /// Which plain segments are quiet, as of the last segment that was not
+    /// ([`Connection::note_quiet`]): the engine hands those to [`Connection::on_quiet_segment`].
+    quiet: QuietKinds,
 }
 
 impl Connection {
@@ -1531,6 +1534,7 @@ impl Connection {
             account,
             community_id: None,
             upgrade_seen: false,
+            quiet: QuietKinds::NONE,
         }
     }
 
@@ -1717,6 +1721,40 @@ impl Connection {
         }
     }
 
+    /// Notes which plain segments are quiet now ([`TcpConnection::quiet_kinds`]; none while
+    /// a TLS key request waits: the engine answers it on the next segment). Called after
+    /// each segment that was not quiet, the only kind that can change the answer.
+    pub fn note_quiet(&mut self) {
+        self.quiet = if self.app.tls_key_request().is_none() {
+            self.tcp.quiet_kinds()
+        } else {
+            QuietKinds::NONE
+        };
+    }
+
+    /// Whether a segment without SYN, FIN or RST, not cut, sent on `side` (with a payload
+    /// when `data`) is quiet ([`Connection::note_quiet`]).
+    #[must_use]
+    #[inline(always)]
+    pub fn takes_quietly(&self, side: Side, data: bool) -> bool {
+        self.quiet.holds(side, data)
+    }
+
+    /// [`Connection::on_segment`] for a segment [`Connection::takes_quietly`]: it reaches no
+    /// parser. Returns whether it was a copy.
+    #[inline(always)]
+    pub fn on_quiet_segment(
+        &mut self,
+        side: Side,
+        seg: &Segment<'_>,
+        ts: Timestamp,
+        out: &mut Output,
+    ) -> bool {
+        // As `on_segment` does: what a connection's end reads there is this segment's.
+        out.effect = Default::default();
+        self.tcp.on_quiet_segment(side, seg, ts)
+    }
+
     /// The connection is being evicted to make room under the memory budget (the engine's
     /// emergency mode): what it reports next says so.
     pub fn evicted_by_memcap(&mut self) {
@@ -1735,6 +1773,8 @@ impl Connection {
         let mut link = self.tcp.link(meter);
         self.app.expire_unanswered(&mut link, cutoff, now, out);
         self.app.settle(meter);
+        // A parser ran: the next segment takes the long way and notes what is quiet again.
+        self.quiet = QuietKinds::NONE;
     }
 
     /// Ends the connection: gives up on holes, analyses what is left and reports every

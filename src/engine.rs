@@ -518,6 +518,7 @@ impl Engine {
 
     /// Processes one packet, emitting whatever it completes (in id order, held until earlier
     /// handshakes are known, unless the engine runs [`RecordOrder::AsKnown`]).
+    #[inline]
     pub fn process(&mut self, packet: &Packet<'_>, emit: &mut dyn FnMut(Event)) -> PacketInfo {
         let info = self.take(packet);
         if let Cross::Direct(c) = &mut self.cross {
@@ -639,6 +640,20 @@ impl Engine {
                 self.flows.insert(key, flow, packet.ts, &mut self.evicted)
             }
         };
+        // A plain segment the connection's last segment that was not quiet found quiet (a
+        // bare ACK with nothing buffered, bytes for a direction nobody reads: most packets of
+        // a bulk transfer) takes the short path: no parser, no size, no key request.
+        if let Some(conn) = flow.conn.as_deref_mut() {
+            let f = seg.flags;
+            if !(f.syn || f.fin || f.rst || seg.payload_truncated)
+                && conn.takes_quietly(side, !seg.payload.is_empty())
+            {
+                let duplicate = conn.on_quiet_segment(side, seg, packet.ts, &mut self.output);
+                let upgrade = conn.upgrade_seen();
+                let parked = flow.parked;
+                return self.quiet_end(key, duplicate, parked, upgrade);
+            }
+        }
         if flow.conn.is_none() && seg.payload.is_empty() {
             if flow.opening.is_copy(packet_id(side, seg), packet.ts) {
                 self.stats.capture_evidence.duplicate_packets += 1;
@@ -678,20 +693,8 @@ impl Engine {
         // only from a parser, and the packet that made them answered and took them. One
         // still waiting (none is, after the answer) takes the long way all the same.
         if effect.quiet && (self.keys.is_none() || conn.tls_key_request().is_none()) {
-            // A bare ACK or a duplicate: no parser ran, so nothing completed, no upgrade
-            // arrived, no size changed and no stream was refused; only what the table and the
-            // parking need is left to do.
             let upgrade = conn.upgrade_seen();
-            self.stats.capture_evidence.duplicate_packets += u64::from(effect.duplicate);
-            self.note_peak();
-            if parked {
-                self.client_took_switch(key);
-            }
-            self.drain_evicted();
-            return PacketInfo {
-                flow: Some(key),
-                upgrade,
-            };
+            return self.quiet_end(key, effect.duplicate, parked, upgrade);
         }
         if let Some(keys) = self.keys.as_deref_mut() {
             let resumption = Resumption {
@@ -701,6 +704,7 @@ impl Engine {
             };
             tls_keys(keys, resumption, conn, &mut self.output, &mut self.meter);
         }
+        conn.note_quiet();
         // Ids in request order: exchanges this packet completed before the engine saw their
         // request waiting (or that have none) were earlier in the stream than the requests
         // still waiting, so they are numbered first.
@@ -790,6 +794,29 @@ impl Engine {
         if self.meter.refused_total() != self.refusals_seen {
             self.note_refusals();
         }
+        PacketInfo {
+            flow: Some(key),
+            upgrade,
+        }
+    }
+
+    /// The end of a quiet segment (a bare ACK, a duplicate, bytes dropped unread): no parser
+    /// ran, so nothing completed, no upgrade arrived, no size changed and no stream was
+    /// refused; only what the table and the parking need is left to do.
+    #[inline(always)]
+    fn quiet_end(
+        &mut self,
+        key: FlowKey,
+        duplicate: bool,
+        parked: bool,
+        upgrade: bool,
+    ) -> PacketInfo {
+        self.stats.capture_evidence.duplicate_packets += u64::from(duplicate);
+        self.note_peak();
+        if parked {
+            self.client_took_switch(key);
+        }
+        self.drain_evicted();
         PacketInfo {
             flow: Some(key),
             upgrade,

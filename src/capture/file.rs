@@ -446,18 +446,24 @@ enum RunEnd {
 /// caller hands to pcap-parser.
 #[inline]
 fn legacy_record(format: Format, buf: &[u8]) -> Option<(usize, LegacyRecord<'_>)> {
-    let little = match format {
-        Format::PcapLe => true,
-        Format::PcapBe => false,
-        _ => return None,
-    };
+    match format {
+        Format::PcapLe => legacy_record_in::<true>(buf),
+        Format::PcapBe => legacy_record_in::<false>(buf),
+        _ => None,
+    }
+}
+
+/// [`legacy_record`] for a pcap file of the byte order `LITTLE` says: the read loop is built
+/// once for each order, without a choice per field.
+#[inline(always)]
+fn legacy_record_in<const LITTLE: bool>(buf: &[u8]) -> Option<(usize, LegacyRecord<'_>)> {
     let (head, rest) = buf.split_first_chunk::<16>()?;
     let at = |i: usize| {
         let bytes = head
             .get(i..i + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .unwrap_or_default();
-        if little {
+        if LITTLE {
             u32::from_le_bytes(bytes)
         } else {
             u32::from_be_bytes(bytes)
@@ -474,6 +480,43 @@ fn legacy_record(format: Format, buf: &[u8]) -> Option<(usize, LegacyRecord<'_>)
             orig_len: at(12),
         },
     ))
+}
+
+/// Hands on the pcap records lying whole at the start of `data`, of byte order `LITTLE`,
+/// until one is earlier than `last_out` (with a re-sort window), the callback stops, or no
+/// whole record is left: the bytes taken and why the run ended.
+#[inline(always)]
+fn legacy_run<const LITTLE: bool>(
+    data: &[u8],
+    iface: Interface,
+    reorder_span: i64,
+    last_out: &mut Timestamp,
+    state: &mut ReadState,
+    on_record: &mut impl FnMut(Record<'_, '_>) -> ControlFlow<()>,
+) -> (usize, RunEnd) {
+    let mut taken = 0usize;
+    // `ReadState::count` for a run of one interface: its link type is looked for once.
+    let mut linktype_noted = state.summary.linktypes.contains(&iface.linktype);
+    while let Some((consumed, record)) =
+        legacy_record_in::<LITTLE>(data.get(taken..).unwrap_or_default())
+    {
+        let mut packet = record.packet(iface);
+        if packet.ts < *last_out && reorder_span > 0 {
+            return (taken, RunEnd::OutOfOrder);
+        }
+        *last_out = packet.ts;
+        state.summary.packets += 1;
+        packet.number = state.summary.packets;
+        if !linktype_noted {
+            state.summary.linktypes.push(packet.linktype);
+            linktype_noted = true;
+        }
+        taken += consumed;
+        if on_record(Record::Packet(&packet)).is_break() {
+            return (taken, RunEnd::Stop);
+        }
+    }
+    (taken, RunEnd::Buffer)
 }
 
 /// Parses the block at the start of `i` as `format` lays it out: its length and contents.
@@ -997,23 +1040,17 @@ impl FileSource {
             // goes through pcap-parser.
             if let Some(iface) = self.state.legacy {
                 let data = self.reader.data();
-                let (mut taken, mut ended) = (0usize, RunEnd::Buffer);
-                while let Some((consumed, record)) =
-                    legacy_record(self.state.format, data.get(taken..).unwrap_or_default())
-                {
-                    let mut packet = record.packet(iface);
-                    if packet.ts < self.last_out && self.reorder_span > 0 {
-                        ended = RunEnd::OutOfOrder;
-                        break;
+                let (span, last_out, state) =
+                    (self.reorder_span, &mut self.last_out, &mut self.state);
+                let (taken, ended) = match state.format {
+                    Format::PcapLe => {
+                        legacy_run::<true>(data, iface, span, last_out, state, &mut on_record)
                     }
-                    self.last_out = packet.ts;
-                    self.state.count(&mut packet, None);
-                    taken += consumed;
-                    if on_record(Record::Packet(&packet)).is_break() {
-                        ended = RunEnd::Stop;
-                        break;
+                    Format::PcapBe => {
+                        legacy_run::<false>(data, iface, span, last_out, state, &mut on_record)
                     }
-                }
+                    _ => (0, RunEnd::Buffer),
+                };
                 // The records before the one that ended the run are consumed before anything
                 // else reads the position (the window starts its scan there).
                 if taken > 0 {

@@ -227,6 +227,26 @@ pub trait Application<S: ByteStream> {
     fn finish(&mut self, link: &mut Link<'_, S>, closure: Closure, out: &mut Self::Out);
 }
 
+/// Which plain segments of a connection are quiet (change nothing but the copy filter, the
+/// ledger and the time): two bits a side (`Side::index`), a bare ACK and data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuietKinds(u8);
+
+impl QuietKinds {
+    /// None is.
+    pub const NONE: QuietKinds = QuietKinds(0);
+    const BARE: u8 = 1;
+    const DATA: u8 = 2;
+
+    /// Whether a plain segment sent on `side` is quiet, with a payload when `data`.
+    #[must_use]
+    #[inline(always)]
+    pub fn holds(self, side: Side, data: bool) -> bool {
+        let bit = if data { Self::DATA } else { Self::BARE };
+        self.0 >> (2 * side.index()) & bit != 0
+    }
+}
+
 /// What a segment did at the TCP level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpEffect {
@@ -605,7 +625,8 @@ impl TcpConnection {
         if seg.flags.fin {
             self.ledger.fin(side.index());
         }
-        if !seg.payload.is_empty() {
+        // Bytes dropped unread change nothing in the stream (`drops_every_byte`): no push.
+        if !unread {
             let stream = self.stream_mut(side);
             if !stream.is_started() && !seg.flags.syn {
                 app.midstream(side);
@@ -695,6 +716,44 @@ impl TcpConnection {
         }
         effect.closed = seg.flags.rst || self.fin_seen.iter().all(|f| *f);
         effect
+    }
+
+    /// Which plain segments (no SYN, FIN or RST, not cut by the snap length) would be quiet
+    /// in [`TcpConnection::on_segment`] now, as [`QuietKinds`]: with nothing buffered in
+    /// either direction, a bare ACK sent on a side whose peer holds nothing out of order (no
+    /// ACK can release any), and data too when that side's stream drops every byte. Only a
+    /// segment that is not quiet can change the answer (a quiet one changes no stream).
+    #[must_use]
+    pub fn quiet_kinds(&self) -> QuietKinds {
+        let [lo, hi] = &self.streams;
+        if !lo.data().is_empty() || !hi.data().is_empty() {
+            return QuietKinds::NONE;
+        }
+        let side = |own: &Stream, peer: &Stream| match (peer.holds_out_of_order(), own) {
+            (true, _) => 0,
+            (false, own) if own.drops_every_byte() => QuietKinds::BARE | QuietKinds::DATA,
+            (false, _) => QuietKinds::BARE,
+        };
+        QuietKinds(side(lo, hi) | side(hi, lo) << 2)
+    }
+
+    /// [`TcpConnection::on_segment`] for a segment [`TcpConnection::quiet_kinds`] said is
+    /// quiet: what that does for it (the copy check, the time, the ledger) without the
+    /// branches it cannot take. Returns whether the segment was a copy (dropped unread).
+    #[inline(always)]
+    pub fn on_quiet_segment(&mut self, side: Side, seg: &Segment<'_>, ts: Timestamp) -> bool {
+        if self.is_copy(side, seg, ts) {
+            return true;
+        }
+        self.last_ts = ts;
+        self.ledger.segment(
+            side.index(),
+            seg.seq,
+            u32::try_from(seg.payload.len()).unwrap_or(u32::MAX),
+            false,
+            seg.flags.ack.then_some(seg.ack),
+        );
+        false
     }
 
     /// Whether the segment is a copy of one of the last packets taken (and remembers it if
@@ -1048,6 +1107,87 @@ mod tests {
             6,
             "the ledger counts every segment all the same"
         );
+    }
+
+    #[test]
+    fn quiet_kinds_name_the_segments_on_segment_finds_quiet() {
+        // The server's direction is ignored at its first bytes, the client's read: with
+        // nothing buffered, a bare ACK either way and the server's data are quiet, the
+        // client's data is not; a byte held out of order makes the peer's ACKs not quiet.
+        let app = Recorder {
+            ignores: Some(S),
+            ..Recorder::default()
+        };
+        let (tcp, _, _) = run_with(
+            app,
+            &[syn(C), syn_ack(S), data(S, 0, b"first"), data(C, 0, b"abc")],
+            false,
+        );
+        let kinds = tcp.quiet_kinds();
+        assert!(kinds.holds(C, false) && kinds.holds(S, false) && kinds.holds(S, true));
+        assert!(!kinds.holds(C, true));
+        let (tcp, _, _) = run(&[syn(C), syn_ack(S), data(C, 5, b"late")], false);
+        let kinds = tcp.quiet_kinds();
+        assert!(
+            !kinds.holds(S, false),
+            "an ACK of the client may release its bytes"
+        );
+        assert!(kinds.holds(C, false));
+        let fresh = TcpConnection::new(StreamLimits::default()).quiet_kinds();
+        assert!(fresh.holds(C, false) && fresh.holds(S, false));
+        assert!(
+            !fresh.holds(C, true) && !fresh.holds(S, true),
+            "data starts a stream"
+        );
+    }
+
+    #[test]
+    fn a_quiet_segment_changes_what_on_segment_would() {
+        // The same segments, the last ones through `on_quiet_segment` or `on_segment`: the
+        // ledger, the copy filter and the time end the same.
+        let segs = [
+            syn(C),
+            syn_ack(S),
+            data(S, 0, b"first"),
+            data(C, 0, b"abc"),
+            data(S, 5, b"second"),
+            ack(C, 11),
+            data(S, 5, b"second"),
+            ack(C, 11),
+        ];
+        let app = Recorder {
+            ignores: Some(S),
+            ..Recorder::default()
+        };
+        let (full, _, effects) = run_with(app, &segs, false);
+        assert!(effects[4..].iter().all(|e| e.quiet));
+        let mut app = Recorder {
+            ignores: Some(S),
+            ..Recorder::default()
+        };
+        let mut tcp = TcpConnection::new(StreamLimits::default());
+        let mut wire = Wire::new();
+        let mut meter = Meter::new();
+        let mut copies = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            wire.send(s, |side, seg, packet| {
+                if i < 4 {
+                    tcp.on_segment(side, seg, packet, &mut app, &mut (), &mut meter);
+                } else {
+                    assert!(tcp.quiet_kinds().holds(side, !seg.payload.is_empty()));
+                    copies.push(tcp.on_quiet_segment(side, seg, packet.ts));
+                }
+            });
+        }
+        assert_eq!(
+            copies,
+            effects[4..].iter().map(|e| e.duplicate).collect::<Vec<_>>()
+        );
+        assert_eq!(tcp.loss(), full.loss());
+        assert_eq!(tcp.segments(C), full.segments(C));
+        assert_eq!(tcp.segments(S), full.segments(S));
+        assert_eq!(tcp.last_ts, full.last_ts);
+        assert_eq!(tcp.recent().ids, full.recent().ids);
     }
 
     #[test]
