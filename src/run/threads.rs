@@ -413,9 +413,9 @@ pub(crate) type RecordSink<'a> =
 
 /// Analyses what `drive` reads (it calls its argument with every record, as
 /// `FileSource::for_each_record_in_blocks` does with blocks from the pool it is given, and
-/// returns what the read summary is) with `workers`
-/// flow-sharded workers, handing events and packets to `step` as [`super::analyse`] does,
-/// and finishing the analysis unless `step` broke off. Returns the read summary and the
+/// returns what the read summary is) with `workers` flow-sharded workers, handing events to
+/// `step` as [`super::analyse`] does and the counters once a batch of packets (not after
+/// each), and finishing the analysis unless `step` broke off. Returns the read summary and the
 /// run's counters.
 pub(crate) fn analyse<R: Send>(
     config: &EngineConfig,
@@ -863,11 +863,13 @@ fn stage(
                 &mut cursors,
                 &mut emit,
             );
-            if step(Step::Packet(merge.stats())).is_break() {
-                stopped = true;
-                shared.stop.store(true, Ordering::Relaxed);
-                break;
-            }
+        }
+        // Once a batch, not at every packet: the delivery on its own thread says it is done
+        // (an output broke) only some events after it is, and a run with `-c`, which stops
+        // at its packet, is not sharded.
+        if step(Step::Packet(merge.stats())).is_break() {
+            stopped = true;
+            shared.stop.store(true, Ordering::Relaxed);
         }
         if let Some(h) = shared.held.get(workers) {
             h.store(merge.memory(), Ordering::Relaxed);
