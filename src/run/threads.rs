@@ -653,7 +653,6 @@ fn read<R>(
         ControlFlow::Continue(())
     });
     let _ = send(&mut batch, &mut last_sent);
-    drop(send);
     if let Some((worker, tx)) = hosted {
         let (log, stats) = worker.end(shared);
         let _ = tx.send(FromWorker::End(log, stats));
