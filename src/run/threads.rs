@@ -420,14 +420,18 @@ pub(crate) type RecordSink<'a> =
 pub(crate) fn analyse<R: Send>(
     config: &EngineConfig,
     workers: usize,
-    drive: impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+        impl FnOnce(&R) -> Vec<Notice> + Send,
+    ),
     filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> io::Result<(R, Stats)> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let fold = workers >= 2 && cores < FOLD_BELOW_CORES;
-    analyse_wired(fold, config, workers, drive, filter, keys, step)
+    let reading = (drive, read_notices);
+    analyse_wired(fold, config, workers, reading, filter, keys, step)
 }
 
 /// [`analyse`], the reader and the stage each running a worker too when `fold`.
@@ -435,7 +439,10 @@ fn analyse_wired<R: Send>(
     fold: bool,
     config: &EngineConfig,
     workers: usize,
-    drive: impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+        impl FnOnce(&R) -> Vec<Notice> + Send,
+    ),
     filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
@@ -491,7 +498,10 @@ fn analyse_wired<R: Send>(
             .name("wssniff-reader".into())
             .spawn_scoped(scope, move || {
                 read(
-                    |sink| drive(sink, &reader_pool),
+                    (
+                        |sink: &mut RecordSink<'_>| drive(sink, &reader_pool),
+                        read_notices,
+                    ),
                     filter,
                     keys,
                     workers,
@@ -567,7 +577,10 @@ type Hosted<'a> = Option<(Worker, &'a SyncSender<FromWorker>)>;
 /// own (`hosted`), it analyses that worker's packets of each batch once the batch is handed on
 /// (the others have it, so a key lookup waiting for them does not wait for this thread).
 fn read<R>(
-    drive: impl FnOnce(&mut RecordSink<'_>) -> R,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>) -> R,
+        impl FnOnce(&R) -> Vec<Notice>,
+    ),
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
@@ -653,6 +666,12 @@ fn read<R>(
         ControlFlow::Continue(())
     });
     let _ = send(&mut batch, &mut last_sent);
+    // What the reading found out at its end (files that overlap), after every packet and
+    // before the connections still open finish, where one thread says it.
+    let notices = read_notices(&summary);
+    if !notices.is_empty() {
+        let _ = to_stage.send(ToStage::Notices(notices));
+    }
     if let Some((worker, tx)) = hosted {
         let (log, stats) = worker.end(shared);
         let _ = tx.send(FromWorker::End(log, stats));
@@ -1071,7 +1090,12 @@ mod tests {
             fold,
             &config,
             workers,
-            |sink, pool| source.for_each_record_in_blocks(pool, sink),
+            (
+                |sink: &mut RecordSink<'_>, pool: &BlockPool| {
+                    source.for_each_record_in_blocks(pool, sink)
+                },
+                |_: &_| Vec::new(),
+            ),
             None,
             &mut keys,
             &mut step,
