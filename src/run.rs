@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::capture::filter::PacketFilter;
 use crate::capture::live::{LiveCapture, LiveCounters, LiveStats, OwnedPacket};
 use crate::capture::{
-    CaptureError, FileRead, FileSource, MergeNote, MergeSummary, MergedSource, Packet, ReadSummary,
-    Record, Timestamp,
+    BlockPool, CaptureError, FileRead, FileSource, MergeNote, MergeSummary, MergedSource, Packet,
+    ReadSummary, Record, Timestamp,
 };
 use crate::cli::{Config, FailOn, Input, Live, Redaction};
 use crate::engine::{Engine, PacketInfo, Stats};
@@ -489,35 +489,40 @@ fn run_file(config: &Config, capture: Capture<'_>) -> Result<Outcome, RunError> 
             Opened::One(mut source) => threads::analyse(
                 &config.engine,
                 workers,
-                |on_record, pool| source.for_each_record_in_blocks(pool, on_record),
+                (
+                    |on_record: &mut threads::RecordSink<'_>, pool: &BlockPool| {
+                        source.for_each_record_in_blocks(pool, on_record)
+                    },
+                    |_: &_| Vec::new(),
+                ),
                 filter,
                 &mut keys,
                 &mut step,
             )
-            .map(|(read, stats)| (read, Vec::new(), stats, Vec::new())),
+            .map(|(read, stats)| (read, Vec::new(), stats)),
             Opened::Many(source) => {
                 let known = source.notes().len();
                 threads::analyse(
                     &config.engine,
                     workers,
-                    |on_record, pool| source.for_each_record_in_blocks(pool, on_record),
+                    (
+                        |on_record: &mut threads::RecordSink<'_>, pool: &BlockPool| {
+                            source.for_each_record_in_blocks(pool, on_record)
+                        },
+                        // Said before the connections still open finish, as one thread does.
+                        |merged: &MergeSummary| {
+                            merged.notes.iter().skip(known).map(merge_notice).collect()
+                        },
+                    ),
                     filter,
                     &mut keys,
                     &mut step,
                 )
-                .map(|(merged, stats)| {
-                    let notes: Vec<Notice> =
-                        merged.notes.iter().skip(known).map(merge_notice).collect();
-                    (merged.combined(), merged.files, stats, notes)
-                })
+                .map(|(merged, stats)| (merged.combined(), merged.files, stats))
             }
         };
         delivery = renderer.join()?;
-        let (read, files, stats, notes) = analysed?;
-        for note in notes {
-            delivery.notice(note);
-        }
-        (read, files, stats)
+        analysed?
     } else {
         let mut step = |step: Step<'_>| match step {
             Step::Event(event) => {

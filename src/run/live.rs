@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use super::keylog::Keys;
 use super::threads::{
     route, send_batch, Batch, FromWorker, LiveNotes, Meta, OrderedKeys, PacketNotes,
-    ReaderChannels, Route, Shared, Tick, ToStage, BATCH_BYTES, BATCH_PACKETS, IN_FLIGHT,
+    ReaderChannels, Route, Shared, Tick, ToStage, Worker, BATCH_BYTES, BATCH_PACKETS, IN_FLIGHT,
 };
 use super::{LiveEnd, LiveStep, CHANNEL_FRAMES, TICK};
 use crate::capture::live::{LiveCapture, LiveCounters, OwnedPacket};
@@ -119,12 +119,12 @@ pub fn analyse_live_sharded(
                 }
             });
             let notes: LiveNotes = Some(mine);
-            let (shared, config, resumption) = (Arc::clone(&shared), *config, resumption.clone());
+            let worker = Worker::new(me, *config, (keys, resumption.clone()));
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name(format!("wssniff-worker-{me}"))
                 .spawn_scoped(scope, move || {
-                    let io = (&rx, &out_tx);
-                    super::threads::work(me, config, (keys, resumption), notes, io, &shared);
+                    super::threads::work(worker, &notes, (&rx, &out_tx), &shared);
                 })?;
             to_workers.push(tx);
             from_workers.push(out_rx);

@@ -13,6 +13,9 @@
 //! passes, reads each packet only far enough to know its connection ([`route`]), and hands
 //! [`BATCH_PACKETS`] packets (at most [`BATCH_BYTES`]) at a time to every worker and the
 //! stage; the stage hands spent batches and blocks back to the reader.
+//! Below [`FOLD_BELOW_CORES`] cores the run is folded: the reader analyses worker 0's packets
+//! of each batch once it has handed the batch on, and the stage the last worker's before it
+//! replays the batch, so `--threads N` is N threads (and the output thread), not N + 3.
 //! Each worker analyses the packets whose connection hashes to it (both directions hash
 //! alike: the key is the connection's, not the packet's) and only lets time pass at the
 //! others; the stage replays every worker's log at each packet in packet order, so the
@@ -63,6 +66,18 @@ pub(super) const IN_FLIGHT: usize = 2;
 /// faulted in. Keeping only two blocks of 4 MiB freed most of them, and a new one's pages
 /// were faulted in afresh: ~10,000 page faults of b300's 15,000 (BENCHMARKS.md, session 10).
 const POOLED_BLOCK_BYTES: usize = 16 << 20;
+
+/// Below this many cores the reader and the stage each run a worker too ("folded": worker 0's
+/// packets analysed by the reader once it has handed their batch on, the last worker's by the
+/// stage before it replays the batch), so that `--threads N` runs N threads and the output
+/// thread rather than N + 3. On two cores the five threads of `--threads 2` spent ~+80 % CPU
+/// over one thread for ~+20 % instructions: each worker read every packet's bytes from the
+/// other core's cache (a third of a worker's samples in `Engine::take` on the ethertype),
+/// and the threads took turns on the cores. Folded, half the packets are analysed by the
+/// thread that read them, moments after. With cores to spare a thread each is quicker: the
+/// reader's and the stage's work (about a seventh of one thread's each) then runs beside the
+/// workers rather than on two of them.
+const FOLD_BELOW_CORES: usize = 4;
 
 /// The seed of the hash that spreads connections over the workers (fixed: a run's routing
 /// does not change its output, but a fixed one keeps runs alike to debug).
@@ -398,25 +413,57 @@ pub(crate) type RecordSink<'a> =
 
 /// Analyses what `drive` reads (it calls its argument with every record, as
 /// `FileSource::for_each_record_in_blocks` does with blocks from the pool it is given, and
-/// returns what the read summary is) with `workers`
-/// flow-sharded workers, handing events and packets to `step` as [`super::analyse`] does,
-/// and finishing the analysis unless `step` broke off. Returns the read summary and the
+/// returns what the read summary is) with `workers` flow-sharded workers, handing events to
+/// `step` as [`super::analyse`] does and the counters once a batch of packets (not after
+/// each), and finishing the analysis unless `step` broke off. Returns the read summary and the
 /// run's counters.
 pub(crate) fn analyse<R: Send>(
     config: &EngineConfig,
     workers: usize,
-    drive: impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+        impl FnOnce(&R) -> Vec<Notice> + Send,
+    ),
+    filter: Option<&mut PacketFilter>,
+    keys: &mut Keys,
+    step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
+) -> io::Result<(R, Stats)> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let fold = workers >= 2 && cores < FOLD_BELOW_CORES;
+    let reading = (drive, read_notices);
+    analyse_wired(fold, config, workers, reading, filter, keys, step)
+}
+
+/// [`analyse`], the reader and the stage each running a worker too when `fold`.
+fn analyse_wired<R: Send>(
+    fold: bool,
+    config: &EngineConfig,
+    workers: usize,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>, &BlockPool) -> R + Send,
+        impl FnOnce(&R) -> Vec<Notice> + Send,
+    ),
     filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> io::Result<(R, Stats)> {
     let workers = workers.max(1);
+    let fold = fold && workers >= 2;
     let shared = Arc::new(Shared::new(workers));
     let store = SharedKeyLog::new(keys.shared());
     let log = keys.shared();
     // One TLS 1.2 resumption cache for every worker: a session is resumed on whichever
     // connection, and so whichever worker, the client picks.
     let resumption = SharedResumption::new();
+    let worker = |me: usize| {
+        let keys = OrderedKeys {
+            inner: store.clone(),
+            log: Arc::clone(&log),
+            shared: Arc::clone(&shared),
+            me,
+        };
+        Worker::new(me, *config, (Some(keys), resumption.clone()))
+    };
     let mut to_workers = Vec::new();
     let mut from_workers = Vec::new();
     let (to_stage, stage_rx) = mpsc::sync_channel::<ToStage>(IN_FLIGHT * 2);
@@ -424,25 +471,24 @@ pub(crate) fn analyse<R: Send>(
     // rather than mapped and faulted in afresh.
     let (recycle, recycled) = mpsc::sync_channel::<Batch>(IN_FLIGHT);
     let pool = BlockPool::default();
+    // Folded: the reader analyses worker 0's packets, the stage the last worker's.
+    let (first_tx, first_rx) = mpsc::sync_channel::<FromWorker>(IN_FLIGHT);
+    let (reader_worker, stage_worker) = if fold {
+        from_workers.push(first_rx);
+        (Some(worker(0)), Some(worker(workers - 1)))
+    } else {
+        drop(first_rx);
+        (None, None)
+    };
+    let threaded = if fold { 1..workers - 1 } else { 0..workers };
     std::thread::scope(|scope| {
-        for me in 0..workers {
+        for me in threaded {
             let (tx, rx) = mpsc::sync_channel::<Arc<Batch>>(IN_FLIGHT);
             let (out_tx, out_rx) = mpsc::sync_channel::<FromWorker>(IN_FLIGHT);
-            let keys = OrderedKeys {
-                inner: store.clone(),
-                log: Arc::clone(&log),
-                shared: Arc::clone(&shared),
-                me,
-            };
-            let shared = Arc::clone(&shared);
-            let config = *config;
-            let resumption = resumption.clone();
+            let (worker, shared) = (worker(me), Arc::clone(&shared));
             std::thread::Builder::new()
                 .name(format!("wssniff-worker-{me}"))
-                .spawn_scoped(scope, move || {
-                    let keys = (Some(keys), resumption);
-                    work(me, config, keys, None, (&rx, &out_tx), &shared);
-                })?;
+                .spawn_scoped(scope, move || work(worker, &None, (&rx, &out_tx), &shared))?;
             to_workers.push(tx);
             from_workers.push(out_rx);
         }
@@ -452,11 +498,15 @@ pub(crate) fn analyse<R: Send>(
             .name("wssniff-reader".into())
             .spawn_scoped(scope, move || {
                 read(
-                    |sink| drive(sink, &reader_pool),
+                    (
+                        |sink: &mut RecordSink<'_>| drive(sink, &reader_pool),
+                        read_notices,
+                    ),
                     filter,
                     keys,
                     workers,
                     (&to_workers, &to_stage, &recycled),
+                    reader_worker.map(|w| (w, &first_tx)),
                     &reader_shared,
                 )
             })?;
@@ -464,6 +514,7 @@ pub(crate) fn analyse<R: Send>(
             config,
             workers,
             (&stage_rx, &from_workers, &recycle, &pool),
+            stage_worker,
             &shared,
             step,
         );
@@ -490,10 +541,19 @@ pub(super) type ReaderChannels<'a> = (
 pub(super) fn send_batch(
     batch: &mut Batch,
     last_sent: &mut u64,
-    (to_workers, to_stage, recycled): ReaderChannels<'_>,
+    channels: ReaderChannels<'_>,
 ) -> ControlFlow<()> {
+    hand_on(batch, last_sent, channels).map_continue(|_| ())
+}
+
+/// [`send_batch`], returning the batch handed on (`None`: it held nothing).
+fn hand_on(
+    batch: &mut Batch,
+    last_sent: &mut u64,
+    (to_workers, to_stage, recycled): ReaderChannels<'_>,
+) -> ControlFlow<(), Option<Arc<Batch>>> {
     if batch.packets.is_empty() && batch.tick.is_none() {
-        return ControlFlow::Continue(());
+        return ControlFlow::Continue(None);
     }
     let next = recycled.try_recv().unwrap_or_else(|_| Batch::with_room());
     let full = Arc::new(std::mem::replace(batch, next));
@@ -503,24 +563,44 @@ pub(super) fn send_batch(
             return ControlFlow::Break(());
         }
     }
-    if to_stage.send(ToStage::Batch(full)).is_err() {
+    if to_stage.send(ToStage::Batch(Arc::clone(&full))).is_err() {
         return ControlFlow::Break(());
     }
-    ControlFlow::Continue(())
+    ControlFlow::Continue(Some(full))
 }
 
-/// The reader: records → batches for every worker and for the stage.
+/// A worker run on a thread that has other work (the reader's, the stage's), with where its
+/// logs go.
+type Hosted<'a> = Option<(Worker, &'a SyncSender<FromWorker>)>;
+
+/// The reader: records → batches for every worker and for the stage. With a worker of its
+/// own (`hosted`), it analyses that worker's packets of each batch once the batch is handed on
+/// (the others have it, so a key lookup waiting for them does not wait for this thread).
 fn read<R>(
-    drive: impl FnOnce(&mut RecordSink<'_>) -> R,
+    (drive, read_notices): (
+        impl FnOnce(&mut RecordSink<'_>) -> R,
+        impl FnOnce(&R) -> Vec<Notice>,
+    ),
     mut filter: Option<&mut PacketFilter>,
     keys: &mut Keys,
     workers: usize,
     channels @ (_, to_stage, _): ReaderChannels<'_>,
+    mut hosted: Hosted<'_>,
     shared: &Shared,
 ) -> R {
     let mut batch = Batch::with_room();
     let mut last_sent = 0u64;
-    let send = |batch: &mut Batch, last_sent: &mut u64| send_batch(batch, last_sent, channels);
+    let mut send = |batch: &mut Batch, last_sent: &mut u64| -> ControlFlow<()> {
+        let full = hand_on(batch, last_sent, channels)?;
+        if let (Some(full), Some((worker, tx))) = (full, hosted.as_mut()) {
+            let (log, _) = worker.batch(&full, &None, shared);
+            drop(full);
+            if tx.send(FromWorker::Batch(log, None)).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    };
     let summary = drive(&mut |record, in_block| {
         if shared.stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
@@ -586,6 +666,16 @@ fn read<R>(
         ControlFlow::Continue(())
     });
     let _ = send(&mut batch, &mut last_sent);
+    // What the reading found out at its end (files that overlap), after every packet and
+    // before the connections still open finish, where one thread says it.
+    let notices = read_notices(&summary);
+    if !notices.is_empty() {
+        let _ = to_stage.send(ToStage::Notices(notices));
+    }
+    if let Some((worker, tx)) = hosted {
+        let (log, stats) = worker.end(shared);
+        let _ = tx.send(FromWorker::End(log, stats));
+    }
     summary
 }
 
@@ -593,34 +683,48 @@ fn read<R>(
 /// the sessions its key store found (`--write-secrets`) when asked.
 pub(super) type LiveNotes = Option<Option<Arc<Mutex<UsedSessions>>>>;
 
-/// A worker: its connections' packets through its engine, the log of each batch to the
-/// stage, and at the end of input its last calls and counters. In a live capture (`live`)
-/// it also runs each batch's tick and notes what the stage's `-w` needs.
-pub(super) fn work(
+/// One worker's engine: the connections hashed to worker `me`.
+pub(super) struct Worker {
     me: usize,
     config: EngineConfig,
-    (keys, resumption): (Option<OrderedKeys>, SharedResumption),
-    live: LiveNotes,
-    (rx, tx): (&Receiver<Arc<Batch>>, &SyncSender<FromWorker>),
-    shared: &Shared,
-) {
-    let mut engine = Engine::with_log(config, OpLog::new(me));
-    if let Some(keys) = keys {
-        engine.set_key_store(Box::new(keys));
+    engine: Engine,
+}
+
+impl Worker {
+    pub(super) fn new(
+        me: usize,
+        config: EngineConfig,
+        (keys, resumption): (Option<OrderedKeys>, SharedResumption),
+    ) -> Self {
+        let mut engine = Engine::with_log(config, OpLog::new(me));
+        if let Some(keys) = keys {
+            engine.set_key_store(Box::new(keys));
+        }
+        engine.share_resumption(resumption);
+        Worker { me, config, engine }
     }
-    engine.share_resumption(resumption);
-    while let Ok(batch) = rx.recv() {
+
+    /// A batch's packets: its own analysed, time passing at the others'. In a live capture
+    /// (`live`) also the batch's tick, and what the stage's `-w` needs. Returns the log of
+    /// its cross-flow calls.
+    pub(super) fn batch(
+        &mut self,
+        batch: &Batch,
+        live: &LiveNotes,
+        shared: &Shared,
+    ) -> (Logged, Option<Box<PacketNotes>>) {
+        let (me, engine) = (self.me, &mut self.engine);
         // The caps are global: what the others hold counts against this worker's share.
-        if let Some(budget) = config.memcap {
+        if let Some(budget) = self.config.memcap {
             let others = Shared::others(&shared.held, me);
             engine.set_memory_budget(Some(budget.saturating_sub(others).max(1)));
         }
         let others = Shared::others(&shared.flows, me);
-        engine.set_max_flows(config.flows.max_flows.saturating_sub(others).max(1));
+        engine.set_max_flows(self.config.flows.max_flows.saturating_sub(others).max(1));
         let done = shared.done.get(me);
         let mut notes = None;
-        if let Some(used) = &live {
-            notes = Some(live_batch(&mut engine, me, &batch, used.as_ref(), shared));
+        if let Some(used) = live {
+            notes = Some(live_batch(engine, me, batch, used.as_ref(), shared));
         } else {
             for m in &batch.packets {
                 match m.route {
@@ -637,26 +741,46 @@ pub(super) fn work(
         if let (Some(d), Some(last)) = (done, batch.last_number()) {
             d.store(last, Ordering::Release);
         }
-        // Before the log goes: once the stage has every log of a batch, nobody holds it.
-        drop(batch);
         if let Some(h) = shared.held.get(me) {
             h.store(engine.memory(), Ordering::Relaxed);
         }
         if let Some(f) = shared.flows.get(me) {
             f.store(engine.flow_count(), Ordering::Relaxed);
         }
-        let log = engine.take_log().unwrap_or_default();
+        (engine.take_log().unwrap_or_default(), notes)
+    }
+
+    /// End of input (or the run stopped): the connections still open finish. Returns the
+    /// last calls and the worker's counters.
+    pub(super) fn end(mut self, shared: &Shared) -> (Logged, Box<Stats>) {
+        if let Some(d) = shared.done.get(self.me) {
+            d.store(u64::MAX, Ordering::Release);
+        }
+        self.engine.finish(&mut |_| {});
+        let log = self.engine.take_log().unwrap_or_default();
+        (log, Box::new(self.engine.stats().clone()))
+    }
+}
+
+/// A worker's thread: its connections' packets through its engine, the log of each batch to
+/// the stage, and at the end of input its last calls and counters. In a live capture
+/// (`live`) it also runs each batch's tick and notes what the stage's `-w` needs.
+pub(super) fn work(
+    mut worker: Worker,
+    live: &LiveNotes,
+    (rx, tx): (&Receiver<Arc<Batch>>, &SyncSender<FromWorker>),
+    shared: &Shared,
+) {
+    while let Ok(batch) = rx.recv() {
+        let (log, notes) = worker.batch(&batch, live, shared);
+        // Before the log goes: once the stage has every log of a batch, nobody holds it.
+        drop(batch);
         if tx.send(FromWorker::Batch(log, notes)).is_err() {
             return;
         }
     }
-    // End of input (or the run stopped): the connections still open finish.
-    if let Some(d) = shared.done.get(me) {
-        d.store(u64::MAX, Ordering::Release);
-    }
-    engine.finish(&mut |_| {});
-    let log = engine.take_log().unwrap_or_default();
-    let _ = tx.send(FromWorker::End(log, Box::new(engine.stats().clone())));
+    let (log, stats) = worker.end(shared);
+    let _ = tx.send(FromWorker::End(log, stats));
 }
 
 /// A live worker's batch: its packets (noting each one's upgrade flag and the sessions
@@ -696,7 +820,9 @@ fn live_batch(
     notes
 }
 
-/// The correlation stage: each batch's packets replayed with every worker's log of it.
+/// The correlation stage: each batch's packets replayed with every worker's log of it. With
+/// a worker of its own (`hosted`, the last one), it analyses that worker's packets of each
+/// batch first.
 fn stage(
     config: &EngineConfig,
     workers: usize,
@@ -706,6 +832,7 @@ fn stage(
         &SyncSender<Batch>,
         &BlockPool,
     ),
+    mut hosted: Option<Worker>,
     shared: &Shared,
     step: &mut dyn FnMut(Step<'_>) -> ControlFlow<()>,
 ) -> Stats {
@@ -721,6 +848,10 @@ fn stage(
             }
             ToStage::Batch(batch) => batch,
         };
+        let own = match hosted.as_mut() {
+            Some(worker) if !stopped => Some(worker.batch(&batch, &None, shared).0),
+            _ => None,
+        };
         let mut cursors: Vec<Cursor> = from_workers
             .iter()
             .map(|rx| match rx.recv() {
@@ -728,6 +859,9 @@ fn stage(
                 _ => Cursor::new(Logged::default()),
             })
             .collect();
+        if hosted.is_some() {
+            cursors.push(Cursor::new(own.unwrap_or_default()));
+        }
         if stopped {
             continue;
         }
@@ -747,11 +881,13 @@ fn stage(
                 &mut cursors,
                 &mut emit,
             );
-            if step(Step::Packet(merge.stats())).is_break() {
-                stopped = true;
-                shared.stop.store(true, Ordering::Relaxed);
-                break;
-            }
+        }
+        // Once a batch, not at every packet: the delivery on its own thread says it is done
+        // (an output broke) only some events after it is, and a run with `-c`, which stops
+        // at its packet, is not sharded.
+        if step(Step::Packet(merge.stats())).is_break() {
+            stopped = true;
+            shared.stop.store(true, Ordering::Relaxed);
         }
         if let Some(h) = shared.held.get(workers) {
             h.store(merge.memory(), Ordering::Relaxed);
@@ -779,6 +915,11 @@ fn stage(
                 }
             }
         }
+    }
+    if let Some(worker) = hosted {
+        let (log, s) = worker.end(shared);
+        cursors.push(Cursor::new(log));
+        stats.push(*s);
     }
     merge.absorb(&stats);
     if !stopped {
@@ -935,6 +1076,59 @@ mod tests {
                     .all(|&c| c > fair * 8 / 10 && c < fair * 12 / 10),
                 "{workers} workers: {counts:?}"
             );
+        }
+    }
+
+    /// Every event and the counters of `path` analysed by `workers` workers, folded or not.
+    fn analysed(path: &str, keys: Option<&str>, workers: usize, fold: bool) -> (Vec<Event>, u64) {
+        let config = EngineConfig::default();
+        let mut source = crate::capture::FileSource::open(path).unwrap();
+        let (mut keys, _) = Keys::open(keys.map(std::path::Path::new), 100_000, false).unwrap();
+        let mut events = Vec::new();
+        let mut step = |step: Step<'_>| {
+            if let Step::Event(e) = step {
+                events.push(e);
+            }
+            ControlFlow::Continue(())
+        };
+        let (_, stats) = analyse_wired(
+            fold,
+            &config,
+            workers,
+            (
+                |sink: &mut RecordSink<'_>, pool: &BlockPool| {
+                    source.for_each_record_in_blocks(pool, sink)
+                },
+                |_: &_| Vec::new(),
+            ),
+            None,
+            &mut keys,
+            &mut step,
+        )
+        .unwrap();
+        (events, stats.packets)
+    }
+
+    #[test]
+    fn folded_or_not_the_workers_give_the_same_events() {
+        // The reader and the stage running a worker each (fewer than four cores) or every
+        // worker on a thread of its own: the same events in the same order, whichever this
+        // machine's core count picks for the binary. Plain, TLS with keys, h2c.
+        let samples = [
+            ("samples/close-codes.pcap", None),
+            (
+                "samples/engineio-h2-node.pcap",
+                Some("samples/engineio-h2-node.keys"),
+            ),
+            ("samples/h2c-node-ping-flood.pcap", None),
+        ];
+        for (path, keys) in samples {
+            for workers in [2, 3] {
+                let folded = analysed(path, keys, workers, true);
+                let apart = analysed(path, keys, workers, false);
+                assert!(!folded.0.is_empty() && folded.1 > 0, "{path}");
+                assert_eq!(folded, apart, "{path}, {workers} workers");
+            }
         }
     }
 }

@@ -101,6 +101,15 @@ fn more_threads_than_connections_and_merged_files_give_the_same_output() {
     let b = root().join("samples/imperfect/out-of-order.pcap");
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     assert_same(&["-r", a, "-r", b, "--json"], "2", "two files merged");
+    // Files that overlap in time: the merge's note comes before what the end of the
+    // analysis says (an Engine.IO session's end), as with one thread.
+    let c = root().join("samples/engineio-ping-timeout.pcap");
+    let c = c.to_str().unwrap();
+    assert_same(
+        &["-r", c, "-r", c, "--json"],
+        "2",
+        "a file merged with itself",
+    );
 }
 
 #[test]
