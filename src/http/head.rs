@@ -4,7 +4,7 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{Head, Header, LowerName, StartLine};
+use crate::event::{Head, Headers, LowerName, StartLine};
 
 /// The names and tokens the scans and [`request_fields`] look for, compared a word at a time.
 const UPGRADE: LowerName = LowerName::new(b"upgrade");
@@ -94,20 +94,25 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
         start,
         version_minor: raw.version.unwrap_or(1),
         start_line,
-        headers: raw
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_owned(),
-                value: match part(h.value) {
-                    Some(value) => value.trim().to_owned(),
-                    None => String::from_utf8_lossy(h.value).trim().to_owned(),
-                },
-            })
-            .collect(),
+        headers: owned_headers(bytes, whole, raw.headers),
         len: raw.len,
         raw: part(head_bytes).map_or_else(|| text(head_bytes), str::to_owned),
     }
+}
+
+/// The [`Headers`] of `fields` (httparse's, slices of `bytes`; `whole` is `bytes` when it is
+/// UTF-8): each value sliced from that text, trimmed. A head that is not UTF-8 has each
+/// value replaced on its own.
+fn owned_headers(bytes: &[u8], whole: Option<&str>, fields: &[httparse::Header<'_>]) -> Headers {
+    let mut headers = Headers::with_capacity(fields.len());
+    for h in fields {
+        let at = h.value.as_ptr().addr().wrapping_sub(bytes.as_ptr().addr());
+        match whole.and_then(|w| w.get(at..at.checked_add(h.value.len())?)) {
+            Some(value) => headers.push(h.name, value.trim()),
+            None => headers.push(h.name, String::from_utf8_lossy(h.value).trim()),
+        }
+    }
+    headers
 }
 
 /// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
@@ -350,7 +355,7 @@ pub fn request_fields(head: &Head) -> RequestFields {
                 h2c |= h.holds_name(&H2C);
             }
             14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
-                length = Some(h.value.as_str());
+                length = Some(h.value);
             }
             17 if h.is_named(&TRANSFER_ENCODING) => chunked |= h.holds_name(&CHUNKED),
             _ => {}
@@ -430,7 +435,7 @@ pub fn response_fields(head: &Head) -> ResponseFields {
                 f.h2c |= h.holds_name(&H2C);
             }
             14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
-                length = Some(h.value.as_str());
+                length = Some(h.value);
             }
             17 if h.is_named(&TRANSFER_ENCODING) => f.chunked |= h.holds_name(&CHUNKED),
             20 if h.is_named(&SEC_WEBSOCKET_ACCEPT) => f.accept = true,
@@ -912,7 +917,7 @@ mod tests {
         let cut = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Ke";
         let head = parse_cut_head(cut, true).unwrap_or_else(|| unreachable!());
         assert_eq!(head.method(), Some("GET"));
-        let names: Vec<&str> = head.headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = head.headers.iter().map(|h| h.name).collect();
         assert_eq!(names, ["Host", "Upgrade"]);
         assert_eq!(head.len, cut.len());
         assert!(head.raw.ends_with("websocket\r\n"));

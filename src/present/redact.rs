@@ -45,7 +45,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::event::{
-    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, Header, HeaderChange, HopLink,
+    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, HeaderChange, HopLink,
     Message, StartLine,
 };
 use crate::finding::Finding;
@@ -683,9 +683,14 @@ impl<'r> Scope<'r> {
             assign(target, |t| self.target(t));
         }
         assign(&mut head.start_line, |l| self.start_line(l));
-        for h in &mut head.headers {
-            let Header { name, value } = h;
-            assign(value, |v| self.header_value(name, v));
+        for i in 0..head.headers.len() {
+            let masked = head.headers.get(i).and_then(|h| match self.header_value(h.name, h.value) {
+                Cow::Owned(masked) => Some(masked),
+                Cow::Borrowed(_) => None,
+            });
+            if let Some(masked) = masked {
+                head.headers.set_value(i, masked);
+            }
         }
         assign(&mut head.raw, |raw| self.raw_head(raw));
     }
