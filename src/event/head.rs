@@ -287,13 +287,28 @@ fn any_item(value: &str, len: usize, is: impl Fn(&str) -> bool) -> bool {
     loop {
         let comma = rest.bytes().position(|b| b == b',');
         let item = comma.map_or(Some(rest), |at| rest.get(..at));
-        if item.is_some_and(|t| t.len() >= len && is(t.trim())) {
+        if item.is_some_and(|t| t.len() >= len && is(trim(t))) {
             return true;
         }
         match comma.and_then(|at| rest.get(at + 1..)) {
             Some(more) => rest = more,
             None => return false,
         }
+    }
+}
+
+/// `text.trim()`, without its walk when `text` starts and ends with ASCII bytes past the
+/// space (as header values and their items nearly always do: httparse already dropped the
+/// spaces and tabs around a value): `str::trim` decodes characters from both ends for
+/// Unicode's white space (b30: 65 instructions a value).
+#[inline]
+#[must_use]
+pub fn trim(text: &str) -> &str {
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
+    if plain(text.as_bytes().first()) && plain(text.as_bytes().last()) {
+        text
+    } else {
+        text.trim()
     }
 }
 

@@ -4,7 +4,7 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{Head, Headers, LowerName, StartLine};
+use crate::event::{trim, Head, Headers, LowerName, StartLine};
 
 /// The names and tokens the scans and [`request_fields`] look for, compared a word at a time.
 const UPGRADE: LowerName = LowerName::new(b"upgrade");
@@ -115,17 +115,6 @@ fn owned_headers(bytes: &[u8], whole: Option<&str>, fields: &[httparse::Header<'
     headers
 }
 
-/// `value.trim()`, without its walk when `value` starts and ends with ASCII bytes past the
-/// space (httparse already dropped the spaces and tabs around a value): `str::trim` decodes
-/// characters from both ends for Unicode's white space (b30: 65 instructions a value).
-fn trim(value: &str) -> &str {
-    let plain = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
-    if plain(value.as_bytes().first()) && plain(value.as_bytes().last()) {
-        value
-    } else {
-        value.trim()
-    }
-}
 
 /// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
 /// `str::from_utf8` checks them a word at a time, where `from_utf8_lossy` walks them in
