@@ -38,8 +38,8 @@ use std::sync::Arc;
 use crate::capture::Timestamp;
 
 use crate::event::{
-    BrokenAt, ChangeKind, ConnectionEnding, ConnectionRecord, Correction, Ending, H2Reset,
-    HandshakeRecord, Field, Head, HeaderChange, HopLink, Peer,
+    BrokenAt, ChangeKind, ConnectionEnding, ConnectionRecord, Correction, Ending, Field, H2Reset,
+    HandshakeRecord, Head, HeaderChange, HopLink, Peer,
 };
 use crate::finding::{Code, Evidence, Finding, HeadPart, MessageRef};
 use crate::handshake::server_reason;

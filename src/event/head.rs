@@ -189,7 +189,10 @@ fn known_value(value: &str) -> Part {
 
 #[inline]
 fn known(text: &str, constants: &'static [&'static str]) -> Part {
-    match constants.iter().find(|k| k.len() == text.len() && **k == text) {
+    match constants
+        .iter()
+        .find(|k| k.len() == text.len() && **k == text)
+    {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(text.to_owned()),
     }
@@ -367,10 +370,7 @@ impl Head {
     /// The first value of header `name`.
     #[must_use]
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.is(name))
-            .map(|h| h.value)
+        self.headers.iter().find(|h| h.is(name)).map(|h| h.value)
     }
 
     /// Whether any value of `name`, as a comma list, holds `token` (case-insensitive).

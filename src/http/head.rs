@@ -115,7 +115,6 @@ fn owned_headers(bytes: &[u8], whole: Option<&str>, fields: &[httparse::Header<'
     headers
 }
 
-
 /// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
 /// `str::from_utf8` checks them a word at a time, where `from_utf8_lossy` walks them in
 /// chunks (1.7 % of a run, parsing every upgrade's head).
@@ -911,8 +910,20 @@ mod tests {
     #[test]
     fn the_quick_trim_is_str_trim() {
         for value in [
-            "", "a", " a", "a ", "\ta\t", "\u{a0}a", "a\u{a0}", "\u{b}a", "a\u{85}", "é", "aé",
-            "\u{3000}x\u{3000}", "x y", "\u{1}",
+            "",
+            "a",
+            " a",
+            "a ",
+            "\ta\t",
+            "\u{a0}a",
+            "a\u{a0}",
+            "\u{b}a",
+            "a\u{85}",
+            "é",
+            "aé",
+            "\u{3000}x\u{3000}",
+            "x y",
+            "\u{1}",
         ] {
             assert_eq!(trim(value), value.trim(), "{value:?}");
         }

@@ -45,8 +45,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::event::{
-    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, HeaderChange, HopLink,
-    Message, StartLine,
+    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, HeaderChange, HopLink, Message,
+    StartLine,
 };
 use crate::finding::Finding;
 
@@ -236,7 +236,7 @@ impl Redactor {
                 || head
                     .headers
                     .iter()
-                    .any(|h| changed(scope.header_value(&h.name, &h.value)))
+                    .any(|h| changed(scope.header_value(h.name, h.value)))
                 // The raw head holds the same start line and fields; only a folded value
                 // (obs-fold) can hide something the parsed fields do not show the same way.
                 || (has_folded_line(&head.raw) && changed(scope.raw_head(&head.raw)))
@@ -684,10 +684,13 @@ impl<'r> Scope<'r> {
         }
         assign(&mut head.start_line, |l| self.start_line(l));
         for i in 0..head.headers.len() {
-            let masked = head.headers.get(i).and_then(|h| match self.header_value(h.name, h.value) {
-                Cow::Owned(masked) => Some(masked),
-                Cow::Borrowed(_) => None,
-            });
+            let masked =
+                head.headers
+                    .get(i)
+                    .and_then(|h| match self.header_value(h.name, h.value) {
+                        Cow::Owned(masked) => Some(masked),
+                        Cow::Borrowed(_) => None,
+                    });
             if let Some(masked) = masked {
                 head.headers.set_value(i, masked);
             }
