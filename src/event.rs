@@ -12,7 +12,9 @@ pub use engineio::{
     EioConnection, EioError, EioHeartbeat, EioOpen, EioUpgrade, EngineIoSession, SioNamespace,
 };
 pub use frames::{FrameLog, LoggedFrame, FRAME_LOG_HEAD, FRAME_LOG_TAIL, FRAME_PREVIEW_BYTES};
-pub use head::{eq_ignore_ascii_case, Head, Header, LowerName, StartLine};
+pub use head::{
+    eq_ignore_ascii_case, trim, Field, Head, Header, Headers, HeadersIter, LowerName, StartLine,
+};
 pub use hop::{BrokenAt, ChangeKind, Correction, HeaderChange, HopLink};
 pub use tls::{
     CertificateSummary, TlsAlert, TlsCarrier, TlsDirection, TlsOutcome, TlsRecord,
@@ -88,7 +90,7 @@ impl Message {
     /// The raw header line(s) of `name`, as evidence.
     #[must_use]
     pub fn lines(&self, name: &str) -> Vec<String> {
-        self.head.fields(name).map(Header::line).collect()
+        self.head.fields(name).map(|h| h.line()).collect()
     }
 }
 

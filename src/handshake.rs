@@ -496,7 +496,7 @@ impl<'h> Fields<'h> {
         const WEBSOCKET: LowerName = LowerName::new(b"websocket");
         let mut f = Fields::default();
         for h in &head.headers {
-            let value = h.value.as_str();
+            let value = h.value;
             // By length first (bytes, as `Header::is` compares them): most fields are none of
             // these, and few of these share a length.
             match h.name.len() {
@@ -1121,7 +1121,7 @@ fn check_extensions(resp: &Message, a: &HandshakeRecord, out: &mut Vec<Finding>)
         .collect();
     // The accepted items as in `a.extensions`, each with the header that carried it.
     let items = header_indices(&resp.head, "Sec-WebSocket-Extensions").flat_map(|i| {
-        let value = resp.head.headers.get(i).map_or("", |h| h.value.as_str());
+        let value = resp.head.headers.get(i).map_or("", |h| h.value);
         value
             .split(',')
             .map(str::trim)

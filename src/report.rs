@@ -339,7 +339,8 @@ mod tests {
                     name: "X-Evil".into(),
                     value: EVIL.into(),
                 },
-            ],
+            ]
+            .into(),
             len: raw.len(),
             raw,
         };

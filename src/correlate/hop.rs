@@ -38,7 +38,7 @@ use std::sync::Arc;
 use crate::capture::Timestamp;
 
 use crate::event::{
-    BrokenAt, ChangeKind, ConnectionEnding, ConnectionRecord, Correction, Ending, H2Reset,
+    BrokenAt, ChangeKind, ConnectionEnding, ConnectionRecord, Correction, Ending, Field, H2Reset,
     HandshakeRecord, Head, HeaderChange, HopLink, Peer,
 };
 use crate::finding::{Code, Evidence, Finding, HeadPart, MessageRef};
@@ -956,13 +956,14 @@ pub fn diff_translated(before: &Head, after: &Head) -> Vec<HeaderChange> {
             .filter_map(|f| {
                 let lower = f.name.to_ascii_lowercase();
                 if lower == ":authority" {
-                    let mut f = f.clone();
-                    "host".clone_into(&mut f.name);
-                    Some(f)
+                    Some(Field {
+                        name: "host",
+                        value: f.value,
+                    })
                 } else if lower.starts_with(':') || TRANSLATION.contains(&lower.as_str()) {
                     None
                 } else {
-                    Some(f.clone())
+                    Some(f)
                 }
             })
             .collect();
@@ -977,9 +978,9 @@ fn fields(head: &Head) -> BTreeMap<String, (String, String)> {
         m.entry(h.name.to_ascii_lowercase())
             .and_modify(|(_, v)| {
                 v.push_str(", ");
-                v.push_str(&h.value);
+                v.push_str(h.value);
             })
-            .or_insert_with(|| (h.name.clone(), h.value.clone()));
+            .or_insert_with(|| (h.name.to_owned(), h.value.to_owned()));
     }
     m
 }

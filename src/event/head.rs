@@ -1,9 +1,13 @@
 //! HTTP/1.x message heads as parsed from the wire: the shape every stage after `http` speaks
 //! (handshake checks, hop diffs, sinks). Parsing lives in `http::head`.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
-/// One header field as on the wire.
+/// One header field as on the wire, owned: what a head is built from outside the HTTP/1
+/// parser (HTTP/2's fields, hop diffs, tests). A [`Head`] keeps its fields in one buffer
+/// ([`Headers`]) and lends them out as [`Field`]s.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Header {
     /// Field name as sent (case preserved).
@@ -12,7 +16,16 @@ pub struct Header {
     pub value: String,
 }
 
-impl Header {
+/// One header field of a [`Head`], borrowed from its [`Headers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Field<'h> {
+    /// Field name as sent (case preserved).
+    pub name: &'h str,
+    /// Field value, trimmed of surrounding whitespace; invalid UTF-8 replaced.
+    pub value: &'h str,
+}
+
+impl Field<'_> {
     /// The header line as it would appear on the wire (`Name: value`).
     #[must_use]
     pub fn line(&self) -> String {
@@ -23,14 +36,14 @@ impl Header {
     #[inline]
     #[must_use]
     pub fn is(&self, name: &str) -> bool {
-        same_name(&self.name, name)
+        same_name(self.name, name)
     }
 
     /// Whether the value, as a comma list, holds `token` (case-insensitive; items trimmed
     /// as text).
     #[must_use]
     pub fn holds(&self, token: &str) -> bool {
-        any_item(&self.value, token.len(), |t| same_name(t, token))
+        any_item(self.value, token.len(), |t| same_name(t, token))
     }
 
     /// Whether this field is `name` (case-insensitive), `name` known in advance.
@@ -40,10 +53,231 @@ impl Header {
         name.matches(self.name.as_bytes())
     }
 
-    /// [`Header::holds`] of a token known in advance.
+    /// [`Field::holds`] of a token known in advance.
     #[must_use]
     pub fn holds_name(&self, token: &LowerName) -> bool {
-        any_item(&self.value, token.len(), |t| token.matches(t.as_bytes()))
+        any_item(self.value, token.len(), |t| token.matches(t.as_bytes()))
+    }
+
+    /// The owned copy.
+    #[must_use]
+    pub fn to_header(&self) -> Header {
+        Header {
+            name: self.name.to_owned(),
+            value: self.value.to_owned(),
+        }
+    }
+}
+
+/// A name or value of [`Headers`]: one the handshake's fixed fields spell as wssniff knows
+/// them is a constant, any other its own copy.
+type Part = Cow<'static, str>;
+
+/// A head's header fields in wire order. Names and values that an upgrade's fixed fields
+/// spell as RFC 6455 does (`Upgrade: websocket`, `Sec-WebSocket-Version: 13`, …) are kept
+/// as constants, not copied: a `String` per name and value made 19 allocations for b30's
+/// upgrade requests' heads, and as many frees. Read as [`Field`]s, as plainly as strings
+/// (one text with ranges into it made every read check two character boundaries a part:
+/// as much as the allocations saved).
+#[derive(Clone, Default)]
+pub struct Headers {
+    fields: Vec<(Part, Part)>,
+}
+
+impl Headers {
+    /// Room for `fields` fields.
+    #[must_use]
+    pub fn with_capacity(fields: usize) -> Self {
+        Headers {
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Adds a field at the end.
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.fields.push((known_name(name), known_value(value)));
+    }
+
+    /// Replaces the value of field `i` (nothing when there is none).
+    pub fn set_value(&mut self, i: usize, value: String) {
+        if let Some((_, v)) = self.fields.get_mut(i) {
+            *v = Cow::Owned(value);
+        }
+    }
+
+    /// How many fields.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// No fields.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Field `i`, in wire order.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<Field<'_>> {
+        self.fields.get(i).map(field)
+    }
+
+    /// The last field.
+    #[must_use]
+    pub fn last(&self) -> Option<Field<'_>> {
+        self.fields.last().map(field)
+    }
+
+    /// Bytes of the names and values (what a kept head's fields hold).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.fields.iter().map(|(n, v)| n.len() + v.len()).sum()
+    }
+
+    /// The fields in wire order.
+    pub fn iter(&self) -> HeadersIter<'_> {
+        HeadersIter {
+            fields: self.fields.iter(),
+        }
+    }
+}
+
+#[inline]
+fn field((name, value): &(Part, Part)) -> Field<'_> {
+    Field { name, value }
+}
+
+/// `name` as a constant when it is one of the upgrade's fields (or of the few most
+/// responses carry) spelled as RFC 6455 and RFC 9110 spell them, else its copy.
+fn known_name(name: &str) -> Part {
+    const KNOWN: &[&str] = &[
+        "Host",
+        "Date",
+        "Origin",
+        "Server",
+        "Upgrade",
+        "Connection",
+        "User-Agent",
+        "Content-Type",
+        "Cache-Control",
+        "Content-Length",
+        "Sec-WebSocket-Key",
+        "Transfer-Encoding",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Version",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+    ];
+    known(name, KNOWN)
+}
+
+/// `value` as a constant when it is one the upgrade's fields hold as RFC 6455 spells it,
+/// else its copy.
+fn known_value(value: &str) -> Part {
+    const KNOWN: &[&str] = &[
+        "13",
+        "Upgrade",
+        "upgrade",
+        "chunked",
+        "websocket",
+        "keep-alive",
+        "permessage-deflate",
+    ];
+    known(value, KNOWN)
+}
+
+#[inline]
+fn known(text: &str, constants: &'static [&'static str]) -> Part {
+    match constants
+        .iter()
+        .find(|k| k.len() == text.len() && **k == text)
+    {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(text.to_owned()),
+    }
+}
+
+/// The fields of [`Headers`] in wire order.
+#[derive(Clone)]
+pub struct HeadersIter<'h> {
+    fields: std::slice::Iter<'h, (Part, Part)>,
+}
+
+impl<'h> Iterator for HeadersIter<'h> {
+    type Item = Field<'h>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'h>> {
+        self.fields.next().map(field)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.fields.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for HeadersIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.fields.next_back().map(field)
+    }
+}
+
+impl ExactSizeIterator for HeadersIter<'_> {}
+
+impl<'h> IntoIterator for &'h Headers {
+    type Item = Field<'h>;
+    type IntoIter = HeadersIter<'h>;
+
+    fn into_iter(self) -> HeadersIter<'h> {
+        self.iter()
+    }
+}
+
+impl FromIterator<Header> for Headers {
+    fn from_iter<I: IntoIterator<Item = Header>>(fields: I) -> Self {
+        let mut headers = Headers::default();
+        for h in fields {
+            headers.push(&h.name, &h.value);
+        }
+        headers
+    }
+}
+
+impl<'h> FromIterator<Field<'h>> for Headers {
+    fn from_iter<I: IntoIterator<Item = Field<'h>>>(fields: I) -> Self {
+        let mut headers = Headers::default();
+        for h in fields {
+            headers.push(h.name, h.value);
+        }
+        headers
+    }
+}
+
+impl From<Vec<Header>> for Headers {
+    fn from(fields: Vec<Header>) -> Self {
+        fields.into_iter().collect()
+    }
+}
+
+/// Equal when the fields are, wherever they lie in the text.
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
     }
 }
 
@@ -56,13 +290,28 @@ fn any_item(value: &str, len: usize, is: impl Fn(&str) -> bool) -> bool {
     loop {
         let comma = rest.bytes().position(|b| b == b',');
         let item = comma.map_or(Some(rest), |at| rest.get(..at));
-        if item.is_some_and(|t| t.len() >= len && is(t.trim())) {
+        if item.is_some_and(|t| t.len() >= len && is(trim(t))) {
             return true;
         }
         match comma.and_then(|at| rest.get(at + 1..)) {
             Some(more) => rest = more,
             None => return false,
         }
+    }
+}
+
+/// `text.trim()`, without its walk when `text` starts and ends with ASCII bytes past the
+/// space (as header values and their items nearly always do: httparse already dropped the
+/// spaces and tabs around a value): `str::trim` decodes characters from both ends for
+/// Unicode's white space (b30: 65 instructions a value).
+#[inline]
+#[must_use]
+pub fn trim(text: &str) -> &str {
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
+    if plain(text.as_bytes().first()) && plain(text.as_bytes().last()) {
+        text
+    } else {
+        text.trim()
     }
 }
 
@@ -95,7 +344,7 @@ pub struct Head {
     /// The start line exactly as sent (invalid UTF-8 replaced).
     pub start_line: String,
     /// Header fields in wire order.
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     /// Length of the head in bytes, blank line included.
     pub len: usize,
     /// The head exactly as sent, line endings and blank line included (invalid UTF-8
@@ -110,21 +359,18 @@ impl Head {
         self.headers
             .iter()
             .filter(move |h| h.is(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value)
     }
 
     /// Every header field named `name` (case-insensitive).
-    pub fn fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Header> + 'a {
+    pub fn fields<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Field<'a>> + 'a {
         self.headers.iter().filter(move |h| h.is(name))
     }
 
     /// The first value of header `name`.
     #[must_use]
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.is(name))
-            .map(|h| h.value.as_str())
+        self.headers.iter().find(|h| h.is(name)).map(|h| h.value)
     }
 
     /// Whether any value of `name`, as a comma list, holds `token` (case-insensitive).
@@ -442,9 +688,9 @@ mod tests {
             assert!(!lower.matches(&name[..len - 1]));
             assert!(!lower.matches(&[name, b"x"].concat()));
         }
-        let header = |value: &str| Header {
-            name: "Connection".to_owned(),
-            value: value.to_owned(),
+        let header = |value| Field {
+            name: "Connection",
+            value,
         };
         for value in [
             "keep-alive, \u{a0}Upgrade",

@@ -24,7 +24,7 @@
 //! are findings, never growth. Never does I/O; time is the capture time of the bytes.
 
 use crate::capture::Timestamp;
-use crate::event::{Ending, H2Reset, H2Stream, Head, Header, Message, Peer, StartLine};
+use crate::event::{Ending, H2Reset, H2Stream, Head, Headers, Message, Peer, StartLine};
 use crate::finding::{Code, Finding};
 use crate::http::body::{BodyReader, Coding};
 use crate::http::exchange::{head_bytes, Completed, Output, StreamId};
@@ -345,12 +345,12 @@ pub struct UnseenStream {
     pub request: Option<String>,
 }
 
-/// Renders a field for a [`Head`]; unknown halves as [`UNKNOWN_FIELD`].
-fn header_of(f: &super::hpack::Field) -> Header {
-    Header {
-        name: f.name.clone().unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
-        value: f.value.clone().unwrap_or_else(|| UNKNOWN_FIELD.to_owned()),
-    }
+/// Adds a field to a [`Head`]'s; unknown halves as [`UNKNOWN_FIELD`].
+fn push_field(headers: &mut Headers, f: &super::hpack::Field) {
+    headers.push(
+        f.name.as_deref().unwrap_or(UNKNOWN_FIELD),
+        f.value.as_deref().unwrap_or(UNKNOWN_FIELD),
+    );
 }
 
 /// A request or response head built from a decoded header list (RFC 9113 §8.3): the start
@@ -379,7 +379,10 @@ fn head_of(list: &HeaderList, block_len: usize, is_request: bool) -> Head {
             line,
         )
     };
-    let headers: Vec<Header> = list.fields.iter().map(header_of).collect();
+    let mut headers = Headers::default();
+    for f in &list.fields {
+        push_field(&mut headers, f);
+    }
     let mut raw = format!("{start_line}\r\n");
     for h in &headers {
         raw.push_str(&h.line());

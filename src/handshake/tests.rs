@@ -465,7 +465,7 @@ fn an_unanswered_request_says_who_gave_up_and_after_how_long() {
 
 /// An extended CONNECT head as the HTTP/2 reader builds it (pseudo-headers in the list).
 fn h2_connect(fields: &[(&str, &str)]) -> Message {
-    let headers: Vec<crate::event::Header> = fields
+    let headers: crate::event::Headers = fields
         .iter()
         .map(|(n, v)| crate::event::Header {
             name: (*n).to_owned(),

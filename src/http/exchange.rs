@@ -274,12 +274,7 @@ pub struct Exchange {
 
 /// Bytes a kept head holds: its raw text and its parsed fields.
 pub(crate) fn head_bytes(m: &Message) -> usize {
-    m.head.raw.len()
-        + m.head
-            .headers
-            .iter()
-            .map(|h| h.name.len() + h.value.len())
-            .sum::<usize>()
+    m.head.raw.len() + m.head.headers.bytes()
 }
 
 /// Bytes a pending request holds beyond its slot in the queue (the slots are counted by the

@@ -4,7 +4,7 @@
 //! below. A head is parsed once, when its terminating blank line is present, so a request
 //! dribbled one byte per segment costs linear time, not one parse per byte.
 
-use crate::event::{Head, Header, LowerName, StartLine};
+use crate::event::{trim, Head, Headers, LowerName, StartLine};
 
 /// The names and tokens the scans and [`request_fields`] look for, compared a word at a time.
 const UPGRADE: LowerName = LowerName::new(b"upgrade");
@@ -94,20 +94,25 @@ fn owned_head(bytes: &[u8], raw: &RawHead<'_, '_>, request: bool) -> Head {
         start,
         version_minor: raw.version.unwrap_or(1),
         start_line,
-        headers: raw
-            .headers
-            .iter()
-            .map(|h| Header {
-                name: h.name.to_owned(),
-                value: match part(h.value) {
-                    Some(value) => value.trim().to_owned(),
-                    None => String::from_utf8_lossy(h.value).trim().to_owned(),
-                },
-            })
-            .collect(),
+        headers: owned_headers(bytes, whole, raw.headers),
         len: raw.len,
         raw: part(head_bytes).map_or_else(|| text(head_bytes), str::to_owned),
     }
+}
+
+/// The [`Headers`] of `fields` (httparse's, slices of `bytes`; `whole` is `bytes` when it is
+/// UTF-8): each value sliced from that text, trimmed. A head that is not UTF-8 has each
+/// value replaced on its own.
+fn owned_headers(bytes: &[u8], whole: Option<&str>, fields: &[httparse::Header<'_>]) -> Headers {
+    let mut headers = Headers::with_capacity(fields.len());
+    for h in fields {
+        let at = h.value.as_ptr().addr().wrapping_sub(bytes.as_ptr().addr());
+        match whole.and_then(|w| w.get(at..at.checked_add(h.value.len())?)) {
+            Some(value) => headers.push(h.name, trim(value)),
+            None => headers.push(h.name, String::from_utf8_lossy(h.value).trim()),
+        }
+    }
+    headers
 }
 
 /// `bytes` as an owned string, invalid UTF-8 replaced. Heads are nearly always ASCII:
@@ -350,7 +355,7 @@ pub fn request_fields(head: &Head) -> RequestFields {
                 h2c |= h.holds_name(&H2C);
             }
             14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
-                length = Some(h.value.as_str());
+                length = Some(h.value);
             }
             17 if h.is_named(&TRANSFER_ENCODING) => chunked |= h.holds_name(&CHUNKED),
             _ => {}
@@ -430,7 +435,7 @@ pub fn response_fields(head: &Head) -> ResponseFields {
                 f.h2c |= h.holds_name(&H2C);
             }
             14 if length.is_none() && h.is_named(&CONTENT_LENGTH) => {
-                length = Some(h.value.as_str());
+                length = Some(h.value);
             }
             17 if h.is_named(&TRANSFER_ENCODING) => f.chunked |= h.holds_name(&CHUNKED),
             20 if h.is_named(&SEC_WEBSOCKET_ACCEPT) => f.accept = true,
@@ -544,11 +549,6 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         raw.method == Some("HEAD"),
         raw.method == Some("CONNECT"),
     );
-    let has_token = |value: &[u8], token: &LowerName| {
-        value
-            .split(|&b| b == b',')
-            .any(|t| token.matches(t.trim_ascii()))
-    };
     let mut scan = Scan {
         websocket: false,
         h2c: false,
@@ -565,20 +565,25 @@ fn scan_of(raw: &RawHead<'_, '_>) -> Scan {
         // By length first: most names are none of these four, and no two share a length
         // (a `Sec-WebSocket-*` name is longer than 14 bytes).
         match name.len() {
-            7 if UPGRADE.matches(name) => {
-                scan.websocket |= has_token(h.value, &WEBSOCKET);
-                scan.h2c |= has_token(h.value, &H2C);
-            }
+            7 if UPGRADE.matches(name) => each_item(h.value, |t| {
+                scan.websocket |= WEBSOCKET.matches(t);
+                scan.h2c |= H2C.matches(t);
+            }),
             14 if !seen_length && CONTENT_LENGTH.matches(name) => {
                 // As `content_length`: the first field decides, its first comma item.
                 seen_length = true;
-                scan.content_length = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.split(',').next())
-                    .and_then(|v| v.trim().parse().ok());
+                // The first item found by byte: `split(',')` set up a searcher for a few
+                // digits (~160 instructions a value on b30).
+                scan.content_length = std::str::from_utf8(h.value).ok().and_then(|v| {
+                    let first = match v.bytes().position(|b| b == b',') {
+                        Some(comma) => v.get(..comma)?,
+                        None => v,
+                    };
+                    trim(first).parse().ok()
+                });
             }
             17 if TRANSFER_ENCODING.matches(name) => {
-                scan.chunked |= has_token(h.value, &CHUNKED);
+                each_item(h.value, |t| scan.chunked |= CHUNKED.matches(t));
             }
             15.. if !scan.websocket
                 && name.get(..14).is_some_and(|p| SEC_WEBSOCKET_.matches(p)) =>
@@ -614,6 +619,21 @@ fn content_length(head: &Head) -> Option<u64> {
 /// The first field decides, its first comma item.
 fn content_length_value(value: &str) -> Option<u64> {
     value.split(',').next().and_then(|v| v.trim().parse().ok())
+}
+
+/// Hands each comma item of `value`, trimmed of ASCII white space, to `each`: a byte loop
+/// (values are a word or two; one walk for every token looked for).
+fn each_item(value: &[u8], mut each: impl FnMut(&[u8])) {
+    let mut rest = value;
+    loop {
+        match rest.iter().position(|&b| b == b',') {
+            Some(comma) => {
+                each(rest.get(..comma).unwrap_or_default().trim_ascii());
+                rest = rest.get(comma + 1..).unwrap_or_default();
+            }
+            None => return each(rest.trim_ascii()),
+        }
+    }
 }
 
 /// Most bytes in a chunk-size or trailer line before the body is declared malformed.
@@ -888,6 +908,28 @@ mod tests {
     }
 
     #[test]
+    fn the_quick_trim_is_str_trim() {
+        for value in [
+            "",
+            "a",
+            " a",
+            "a ",
+            "\ta\t",
+            "\u{a0}a",
+            "a\u{a0}",
+            "\u{b}a",
+            "a\u{85}",
+            "é",
+            "aé",
+            "\u{3000}x\u{3000}",
+            "x y",
+            "\u{1}",
+        ] {
+            assert_eq!(trim(value), value.trim(), "{value:?}");
+        }
+    }
+
+    #[test]
     fn chunked_body_walk() {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
         let mut c = Chunked::default();
@@ -912,7 +954,7 @@ mod tests {
         let cut = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Ke";
         let head = parse_cut_head(cut, true).unwrap_or_else(|| unreachable!());
         assert_eq!(head.method(), Some("GET"));
-        let names: Vec<&str> = head.headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = head.headers.iter().map(|h| h.name).collect();
         assert_eq!(names, ["Host", "Upgrade"]);
         assert_eq!(head.len, cut.len());
         assert!(head.raw.ends_with("websocket\r\n"));

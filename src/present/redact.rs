@@ -45,8 +45,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::event::{
-    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, Header, HeaderChange, HopLink,
-    Message, StartLine,
+    ConnectionRecord, DirectionStats, Event, HandshakeRecord, Head, HeaderChange, HopLink, Message,
+    StartLine,
 };
 use crate::finding::Finding;
 
@@ -233,12 +233,12 @@ impl Redactor {
         for m in r.request.iter().chain(&r.interim).chain(&r.response) {
             let head = &m.head;
             if changed(scope.start_line(&head.start_line))
-                || head.headers.iter().any(|h| match header_rule(&h.name) {
+                || head.headers.iter().any(|h| match header_rule(h.name) {
                     // Most headers: `Scope::header_value`'s own first test, in this loop.
                     HeaderRule::Other => {
-                        has_url_secret_byte(h.value.as_bytes()) && changed(scope.url(&h.value))
+                        has_url_secret_byte(h.value.as_bytes()) && changed(scope.url(h.value))
                     }
-                    _ => changed(scope.header_value(&h.name, &h.value)),
+                    _ => changed(scope.header_value(h.name, h.value)),
                 })
                 // The raw head holds the same start line and fields; only a folded value
                 // (obs-fold) can hide something the parsed fields do not show the same way.
@@ -713,9 +713,17 @@ impl<'r> Scope<'r> {
             assign(target, |t| self.target(t));
         }
         assign(&mut head.start_line, |l| self.start_line(l));
-        for h in &mut head.headers {
-            let Header { name, value } = h;
-            assign(value, |v| self.header_value(name, v));
+        for i in 0..head.headers.len() {
+            let masked =
+                head.headers
+                    .get(i)
+                    .and_then(|h| match self.header_value(h.name, h.value) {
+                        Cow::Owned(masked) => Some(masked),
+                        Cow::Borrowed(_) => None,
+                    });
+            if let Some(masked) = masked {
+                head.headers.set_value(i, masked);
+            }
         }
         assign(&mut head.raw, |raw| self.raw_head(raw));
     }

@@ -686,10 +686,7 @@ fn crowded_report() -> String {
             r.timing.response_ms = status.map(|_| *ms);
             r.path = Some(format!("/path-{i}?q={long}"));
             if let Some(req) = r.request.as_mut() {
-                req.head.headers.push(wssniff::event::Header {
-                    name: "X-Long".into(),
-                    value: long.clone(),
-                });
+                req.head.headers.push("X-Long", &long);
                 req.head.raw = String::new();
             }
             report

@@ -524,9 +524,9 @@ fn message(out: &mut Vec<u8>, m: &Message) -> Result<(), Error> {
         } else {
             b",{\"name\":\""
         });
-        string_content(out, &h.name);
+        string_content(out, h.name);
         out.extend_from_slice(b"\",\"value\":\"");
-        string_content(out, &h.value);
+        string_content(out, h.value);
         out.extend_from_slice(b"\"}");
     }
     out.extend_from_slice(b"],\"packets\":");
