@@ -505,8 +505,7 @@ fn legacy_run<const LITTLE: bool>(
             return (taken, RunEnd::OutOfOrder);
         }
         *last_out = packet.ts;
-        state.summary.packets += 1;
-        packet.number = state.summary.packets;
+        state.number(&mut packet, None);
         if !linktype_noted {
             state.summary.linktypes.push(packet.linktype);
             linktype_noted = true;
@@ -749,11 +748,17 @@ impl ReadState {
     /// Numbers a packet the file delivers and notes its link type.
     #[inline]
     fn count(&mut self, packet: &mut Packet<'_>, number: Option<u64>) {
-        self.summary.packets += 1;
-        packet.number = number.unwrap_or(self.summary.packets);
+        self.number(packet, number);
         if !self.summary.linktypes.contains(&packet.linktype) {
             self.summary.linktypes.push(packet.linktype);
         }
+    }
+
+    /// Counts a packet the file delivers and numbers it (`number`, else the count).
+    #[inline(always)]
+    fn number(&mut self, packet: &mut Packet<'_>, number: Option<u64>) {
+        self.summary.packets += 1;
+        packet.number = number.unwrap_or(self.summary.packets);
     }
 }
 

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 /// One header field as on the wire, owned: what a head is built from outside the HTTP/1
-/// parser (HTTP/2's fields, hop diffs, tests). A [`Head`] keeps its fields in one buffer
-/// ([`Headers`]) and lends them out as [`Field`]s.
+/// parser (HTTP/2's fields, hop diffs, tests). A [`Head`] keeps its fields in [`Headers`]
+/// and lends them out as [`Field`]s.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Header {
     /// Field name as sent (case preserved).
@@ -189,10 +189,7 @@ fn known_value(value: &str) -> Part {
 
 #[inline]
 fn known(text: &str, constants: &'static [&'static str]) -> Part {
-    match constants
-        .iter()
-        .find(|k| k.len() == text.len() && **k == text)
-    {
+    match constants.iter().find(|k| **k == text) {
         Some(k) => Cow::Borrowed(k),
         None => Cow::Owned(text.to_owned()),
     }
@@ -260,7 +257,7 @@ impl From<Vec<Header>> for Headers {
     }
 }
 
-/// Equal when the fields are, wherever they lie in the text.
+/// Equal when the fields are, whether each part is a constant or a copy.
 impl PartialEq for Headers {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
